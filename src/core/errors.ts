@@ -1,0 +1,134 @@
+/**
+ * Every error stockpyle throws is a {@link StockpyleError} with a stable string `code` (`E_…`).
+ * Codes are public API: match on them (or use {@link isStockpyleError}) rather than on messages.
+ */
+
+/** The codes an error from stockpyle may carry. */
+export type StockpyleErrorCode =
+  | 'E_STOCKPYLE'
+  | 'E_UNKNOWN_KEY'
+  | 'E_INVALID_KEY'
+  | 'E_MISSING_KEY_ATTRIBUTE'
+  | 'E_NON_UNIQUE_KEY'
+  | 'E_KEY_CONFLICT'
+  | 'E_SERIALIZATION'
+  | 'E_UNKNOWN_MODEL'
+  | 'E_DUPLICATE_MODEL'
+  | 'E_STORE_UNAVAILABLE'
+  | 'E_STORE_CLOSED'
+  | 'E_VALUE_TOO_LARGE'
+  | 'E_INVALID_OPTION'
+  | 'E_SCHEMA'
+
+const brand = Symbol.for('stockpyle.error')
+
+/** Options accepted by every error constructor. */
+export interface StockpyleErrorOptions {
+  /** The underlying error, if any. */
+  cause?: unknown
+  /** Overrides the class's default code (used for `E_KEY_CONFLICT` and `E_SCHEMA`). */
+  code?: StockpyleErrorCode
+}
+
+/** Base class of every error stockpyle throws. `code` is stable; `cause` carries the underlying error. */
+export class StockpyleError extends Error {
+  /** The default code of this class. */
+  static readonly code: StockpyleErrorCode = 'E_STOCKPYLE'
+  /** Stable machine-readable code, `E_…`. */
+  readonly code: StockpyleErrorCode
+  /** @internal brand that survives duplicate copies of the package */
+  readonly [brand] = true
+
+  constructor(message: string, options: StockpyleErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = new.target.name
+    this.code = options.code ?? (new.target as typeof StockpyleError).code
+  }
+}
+
+/** A lookup's field set matches none of the model's declared keys (`{id, email}`, `{}`, `{nope}`). */
+export class UnknownKeyError extends StockpyleError {
+  static override readonly code = 'E_UNKNOWN_KEY'
+}
+/** A key value is not a finite number, a string of well-formed UTF-16, a bigint or a boolean. */
+export class InvalidKeyError extends StockpyleError {
+  static override readonly code = 'E_INVALID_KEY'
+}
+/** An object handed to a store lacks (or has an invalid) value for a declared key attribute. */
+export class MissingKeyAttributeError extends StockpyleError {
+  static override readonly code = 'E_MISSING_KEY_ATTRIBUTE'
+}
+/** A lookup matched more than one stored object (only when a store cannot enforce uniqueness). */
+export class NonUniqueKeyError extends StockpyleError {
+  static override readonly code = 'E_NON_UNIQUE_KEY'
+}
+/** A value cannot be encoded (functions, symbols, …) or stored bytes cannot be decoded. */
+export class SerializationError extends StockpyleError {
+  static override readonly code = 'E_SERIALIZATION'
+}
+/** A class is not a model (no `stockpyleKeys`) or stored bytes name a type tag no registered model has. */
+export class UnknownModelError extends StockpyleError {
+  static override readonly code = 'E_UNKNOWN_MODEL'
+}
+/** Two different classes claim the same `stockpyleName`. */
+export class DuplicateModelError extends StockpyleError {
+  static override readonly code = 'E_DUPLICATE_MODEL'
+}
+/** A backend could not be reached or did not answer in time. */
+export class StoreUnavailableError extends StockpyleError {
+  static override readonly code = 'E_STORE_UNAVAILABLE'
+}
+/** An operation was called after `close()`. */
+export class StoreClosedError extends StockpyleError {
+  static override readonly code = 'E_STORE_CLOSED'
+}
+/** An encoded object is larger than the backend accepts. */
+export class ValueTooLargeError extends StockpyleError {
+  static override readonly code = 'E_VALUE_TOO_LARGE'
+}
+/** A constructor option is invalid; thrown synchronously from the constructor, naming the option. */
+export class InvalidOptionError extends StockpyleError {
+  static override readonly code = 'E_INVALID_OPTION'
+}
+
+/** Every error class, keyed by its default code. */
+export const errors = {
+  E_STOCKPYLE: StockpyleError,
+  E_UNKNOWN_KEY: UnknownKeyError,
+  E_INVALID_KEY: InvalidKeyError,
+  E_MISSING_KEY_ATTRIBUTE: MissingKeyAttributeError,
+  E_NON_UNIQUE_KEY: NonUniqueKeyError,
+  E_SERIALIZATION: SerializationError,
+  E_UNKNOWN_MODEL: UnknownModelError,
+  E_DUPLICATE_MODEL: DuplicateModelError,
+  E_STORE_UNAVAILABLE: StoreUnavailableError,
+  E_STORE_CLOSED: StoreClosedError,
+  E_VALUE_TOO_LARGE: ValueTooLargeError,
+  E_INVALID_OPTION: InvalidOptionError,
+} as const
+
+/**
+ * True when `err` is a stockpyle error (also one thrown by another copy of the package),
+ * optionally with the given `code`.
+ */
+export function isStockpyleError(err: unknown, code?: StockpyleErrorCode): err is StockpyleError {
+  if (typeof err !== 'object' || err === null || (err as Record<symbol, unknown>)[brand] !== true) return false
+  return code === undefined || (err as StockpyleError).code === code
+}
+
+/** Renders a value for an error message: short, in backticks, never throws. */
+export function show(value: unknown): string {
+  let text: string
+  try {
+    if (typeof value === 'string') text = JSON.stringify(value)
+    else if (typeof value === 'bigint') text = `${value}n`
+    else if (typeof value === 'function') text = `[function ${value.name || 'anonymous'}]`
+    else if (typeof value === 'symbol') text = value.toString()
+    else if (value === undefined) text = 'undefined'
+    else text = JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)) ?? String(value)
+  } catch {
+    text = Object.prototype.toString.call(value)
+  }
+  if (text.length > 80) text = `${text.slice(0, 77)}...`
+  return `\`${text}\``
+}

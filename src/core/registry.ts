@@ -1,0 +1,145 @@
+import { DuplicateModelError, show, UnknownModelError } from './errors.js'
+import type { KeySpec, Model } from './model.js'
+
+/** One declared unique key of a model, as stockpyle uses it at runtime. */
+export interface KeyInfo {
+  /** Attribute names, sorted. */
+  readonly fields: readonly string[]
+  /** The sorted field names joined with `,`: how a lookup's field set is matched to this key. */
+  readonly signature: string
+  /** Position in the model's declaration; 0 is the primary key. */
+  readonly index: number
+  /** The canonical key's leading text for this key: `Model|field=` (single) or `Model|` (composite). */
+  readonly head: string
+}
+
+/** What stockpyle knows about a model class. */
+export interface ModelInfo {
+  readonly model: Model
+  /** The type tag: own `stockpyleName`, else the class name. */
+  readonly name: string
+  /** `stockpyleVersion`, default 0. */
+  readonly version: number
+  readonly keys: readonly KeyInfo[]
+  readonly primary: KeyInfo
+  readonly bySignature: ReadonlyMap<string, KeyInfo>
+  /** This model followed by each ancestor that is a model, nearest first (for polymorphic stores). */
+  readonly lineage: readonly ModelInfo[]
+}
+
+const infos = new WeakMap<object, ModelInfo>()
+const byName = new Map<string, ModelInfo>()
+const listeners: ((info: ModelInfo) => void)[] = []
+
+/** Escapes a name or string so that a canonical key has no spaces, control characters, `|` or `=`. */
+export function escapeKeyText(text: string): string {
+  return SAFE.test(text) ? text : encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+}
+const SAFE = /^[A-Za-z0-9_.~-]*$/
+
+function normaliseSpecs(model: Model, name: string): KeySpec[] {
+  const specs = model.stockpyleKeys
+  if (!Array.isArray(specs) || specs.length === 0) {
+    throw new UnknownModelError(`Model \`${name}\` declares no keys: static stockpyleKeys must be a non-empty array`)
+  }
+  return specs as KeySpec[]
+}
+
+function buildInfo(model: Model): ModelInfo {
+  const ownName = Object.hasOwn(model, 'stockpyleName') ? model.stockpyleName : (model as unknown as { name: string }).name
+  if (typeof ownName !== 'string' || ownName.length === 0) {
+    throw new UnknownModelError(`A model class has no name: declare static stockpyleName on it (keys ${show(model.stockpyleKeys)})`)
+  }
+  const name = ownName
+  const version = model.stockpyleVersion ?? 0
+  if (!Number.isSafeInteger(version)) {
+    throw new UnknownModelError(`Model \`${name}\` has an invalid stockpyleVersion ${show(version)}: it must be an integer`)
+  }
+  const seen = new Set<string>()
+  const keyInfos = normaliseSpecs(model, name).map((spec, index): KeyInfo => {
+    const fields = typeof spec === 'string' ? [spec] : [...spec]
+    if (fields.length === 0 || fields.some((f) => typeof f !== 'string' || f.length === 0) || new Set(fields).size !== fields.length) {
+      throw new UnknownModelError(
+        `Model \`${name}\` declares an invalid key ${show(spec)}: a key is a non-empty attribute name or tuple of distinct names`,
+      )
+    }
+    fields.sort()
+    const signature = fields.join(',')
+    if (seen.has(signature)) throw new UnknownModelError(`Model \`${name}\` declares the key ${show(spec)} twice`)
+    seen.add(signature)
+    const modelText = escapeKeyText(name)
+    const head = fields.length === 1 ? `${modelText}|${escapeKeyText(fields[0] as string)}=` : `${modelText}|`
+    return { fields, signature, index, head }
+  })
+  const primary = keyInfos[0] as KeyInfo
+  const lineage: ModelInfo[] = []
+  const info: ModelInfo = {
+    model,
+    name,
+    version,
+    keys: keyInfos,
+    primary,
+    bySignature: new Map(keyInfos.map((k) => [k.signature, k])),
+    lineage,
+  }
+  lineage.push(info)
+  for (let parent = Object.getPrototypeOf(model); parent && parent !== Function.prototype; parent = Object.getPrototypeOf(parent)) {
+    if (Array.isArray((parent as Model).stockpyleKeys)) lineage.push(describeModel(parent as Model))
+  }
+  return info
+}
+
+/**
+ * Returns (and on first sight registers) the runtime description of a model class.
+ * @throws UnknownModelError when `model` is not a class with a valid `stockpyleKeys`.
+ * @throws DuplicateModelError when another class already registered the same `stockpyleName`.
+ */
+export function describeModel(model: Model): ModelInfo {
+  const known = infos.get(model)
+  if (known !== undefined) return known
+  if (typeof model !== 'function' || !Array.isArray((model as Model).stockpyleKeys)) {
+    throw new UnknownModelError(`${show(model)} is not a model: a model is a class with a static stockpyleKeys array`)
+  }
+  const info = buildInfo(model)
+  const other = byName.get(info.name)
+  if (other !== undefined && other.model !== model) {
+    throw new DuplicateModelError(
+      `Model name \`${info.name}\` is already used by another class: give one of them a distinct static stockpyleName`,
+    )
+  }
+  infos.set(model, info)
+  byName.set(info.name, info)
+  for (const listener of listeners) listener(info)
+  return info
+}
+
+/**
+ * Registers model classes ahead of use, so that a process can decode objects of a class it has not
+ * stored itself (a polymorphic `get(Vehicle, …)` that finds a `Car`).
+ */
+export function registerModel(...models: Model[]): void {
+  for (const model of models) describeModel(model)
+}
+
+/** The registered model with this type tag, or `undefined`. */
+export function modelByName(name: string): ModelInfo | undefined {
+  return byName.get(name)
+}
+
+/** @internal called for every model registered, including those registered before the call. */
+export function onModelRegistered(listener: (info: ModelInfo) => void): void {
+  listeners.push(listener)
+  for (const info of byName.values()) listener(info)
+}
+
+/** The model info of an object's class. @throws UnknownModelError when its class is not a model. */
+export function describeObject(obj: object): ModelInfo {
+  if (typeof obj !== 'object' || obj === null) {
+    throw new UnknownModelError(`${show(obj)} is not an object of a model class`)
+  }
+  const ctor = (obj as { constructor?: unknown }).constructor
+  if (typeof ctor !== 'function' || !Array.isArray((ctor as unknown as Model).stockpyleKeys)) {
+    throw new UnknownModelError(`${show(obj)} is not an instance of a model: its class has no static stockpyleKeys`)
+  }
+  return describeModel(ctor as unknown as Model)
+}

@@ -1,0 +1,26 @@
+export * from './core/errors.js'
+export { MAX_KEY_LENGTH } from './core/key-encoding.js'
+export { type Clock, type Lifetime, systemClock } from './core/lifetime.js'
+export {
+  type Instance,
+  type KeyList,
+  type KeySpec,
+  type KeySpecsOf,
+  type KeyValue,
+  keys,
+  type Lookup,
+  type Model,
+  type ModelClass,
+} from './core/model.js'
+export { describeModel, type KeyInfo, type ModelInfo, registerModel } from './core/registry.js'
+export {
+  BaseStore,
+  capabilities,
+  type LookupRequest,
+  type Store,
+  type StoreCapabilities,
+  type StoreEntry,
+  type WriteItem,
+} from './stores/base-store.js'
+export type { KeyValueBackend, KeyValueEntry } from './stores/key-value-backend.js'
+export { type CacheStoreOptions, KeyValueStore, type KeyValueStoreOptions } from './stores/key-value-store.js'

@@ -1,0 +1,204 @@
+import { StockpyleError, StoreClosedError, show, UnknownModelError } from '../core/errors.js'
+import { keyForLookup } from '../core/key-encoding.js'
+import type { Instance, Lookup, Model } from '../core/model.js'
+import { describeModel, describeObject, type KeyInfo, type ModelInfo } from '../core/registry.js'
+
+/** An object as a layer holds it, with its absolute expiry (ms since the epoch; `undefined` = never). */
+export interface StoreEntry<T extends object = object> {
+  readonly value: T
+  readonly expiresAt: number | undefined
+}
+
+/** One lookup of a batch, validated: the declared key it addresses and the lookup object itself. */
+export interface LookupRequest {
+  readonly spec: KeyInfo
+  readonly lookup: Readonly<Record<string, unknown>>
+}
+
+/** One object of a write batch with its model and an optional expiry cap (ms since the epoch). */
+export interface WriteItem {
+  readonly obj: object
+  readonly info: ModelInfo
+  /** The entry must not outlive this instant (a backfill from a layer whose copy expires then). */
+  readonly expiresAt?: number | undefined
+}
+
+/** What a store is, declared so that chains and the conformance suite never test store names. */
+export interface StoreCapabilities {
+  /** Owns the truth (a database); a chain's last layer. Default `false`. */
+  readonly authoritative: boolean
+  /** Fills missing primary keys (database-generated ids). Default `false`. */
+  readonly generatesKeys: boolean
+  /** Honours `lifetime` (cache layers). Default `true`. */
+  readonly expires: boolean
+  /** Objects are also indexed under each ancestor model. */
+  readonly polymorphic: boolean
+  /** Whole-second expiry resolution (memcached): lifetimes are rounded up, never cut short. Default `false`. */
+  readonly secondResolution: boolean
+  /** Holds data only inside a scope (AsyncLocalStore). Default `false`. */
+  readonly scoped: boolean
+}
+
+/** The contract every store implements, ChainedStore included. */
+export interface Store extends AsyncDisposable {
+  /** A short name for messages, events and stats. */
+  readonly name: string
+  readonly capabilities: StoreCapabilities
+  /** Inserts or replaces `obj` under every key of its model. */
+  put(obj: object): Promise<void>
+  /** The object with this key, a fresh copy, or `undefined` on a miss. */
+  get<M extends Model>(model: M, lookup: Lookup<M>): Promise<Instance<M> | undefined>
+  /** Removes `obj` under every key it was stored under; absent objects are a no-op. */
+  delete(obj: object): Promise<void>
+  /** `put` for many objects. */
+  batchPut(objs: readonly object[]): Promise<void>
+  /** One result per lookup, same order and length, `undefined` at each miss; duplicates allowed; `[]` gives `[]`. */
+  batchGet<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<(Instance<M> | undefined)[]>
+  /** `delete` for many objects. */
+  batchDelete(objs: readonly object[]): Promise<void>
+  /** Like `batchGet`, with each hit's expiry: what ChainedStore uses to backfill without outliving the source. */
+  batchGetEntries<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<(StoreEntry<Instance<M>> | undefined)[]>
+  /** Like `batchPut`, each object capped at its `expiresAt` (a backfill never outlives its source). */
+  batchPutEntries(entries: readonly StoreEntry[]): Promise<void>
+  /** Releases connections. Idempotent; every call afterwards rejects with `StoreClosedError`. */
+  close(): Promise<void>
+}
+
+const defaultCapabilities: StoreCapabilities = {
+  authoritative: false,
+  generatesKeys: false,
+  expires: true,
+  polymorphic: false,
+  secondResolution: false,
+  scoped: false,
+}
+
+/** Builds a capabilities object from the defaults. */
+export function capabilities(overrides: Partial<StoreCapabilities>): StoreCapabilities {
+  return Object.freeze({ ...defaultCapabilities, ...overrides })
+}
+
+/**
+ * The base of every store: validates arguments, guards the lifecycle, and maps the public API onto
+ * three batch primitives a subclass implements — {@link BaseStore.readMany}, {@link BaseStore.writeMany}
+ * and {@link BaseStore.removeMany} — plus {@link BaseStore.release} for `close()`.
+ *
+ * Every lookup of a batch is validated before anything is read (`UnknownKeyError`); every object
+ * before anything is written (`UnknownModelError`, and the subclass's own checks).
+ */
+export abstract class BaseStore implements Store {
+  #closed = false
+  #closing: Promise<void> | undefined
+  abstract readonly name: string
+  readonly capabilities: StoreCapabilities = defaultCapabilities
+
+  /**
+   * Reads one entry per request (same order); `undefined` at a miss. Requests may repeat: each slot
+   * must hold its own copy. Lifetimes are the subclass's to enforce.
+   */
+  protected abstract readMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(StoreEntry | undefined)[]>
+  /** Stores every item (insert or replace), validating all of them before writing any. */
+  protected abstract writeMany(items: readonly WriteItem[]): Promise<void>
+  /** Removes every item under every key it was stored under. Absent items are a no-op. */
+  protected abstract removeMany(items: readonly WriteItem[]): Promise<void>
+  /** Releases resources; called once by `close()`. */
+  protected async release(): Promise<void> {}
+
+  /** True once `close()` was called. */
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  /** @throws StoreClosedError after `close()`. */
+  protected assertOpen(operation: string): void {
+    if (this.#closed) throw new StoreClosedError(`${this.name} store is closed: ${operation} was called after close()`)
+  }
+
+  /** Validates a batch of lookups for `model`. */
+  protected requests(model: Model, lookups: readonly unknown[], operation: string): { info: ModelInfo; requests: LookupRequest[] } {
+    if (!Array.isArray(lookups)) {
+      throw new StockpyleError(`${this.name} store: ${operation} takes an array of lookups, got ${show(lookups)}`)
+    }
+    const info = describeModel(model)
+    const requests = lookups.map((lookup) => ({
+      spec: keyForLookup(info, lookup, `${this.name} store ${operation}`),
+      lookup: lookup as Record<string, unknown>,
+    }))
+    return { info, requests }
+  }
+
+  /** Validates a batch of objects to write or delete. */
+  protected items(objs: readonly unknown[], operation: string): WriteItem[] {
+    if (!Array.isArray(objs)) {
+      throw new StockpyleError(`${this.name} store: ${operation} takes an array of objects, got ${show(objs)}`)
+    }
+    return objs.map((obj) => {
+      try {
+        return { obj: obj as object, info: describeObject(obj as object) }
+      } catch (err) {
+        if (err instanceof UnknownModelError) {
+          throw new UnknownModelError(`${this.name} store ${operation}: ${err.message}`, { cause: err })
+        }
+        throw err
+      }
+    })
+  }
+
+  async get<M extends Model>(model: M, lookup: Lookup<M>): Promise<Instance<M> | undefined> {
+    const [entry] = await this.batchGetEntries(model, [lookup])
+    return entry?.value
+  }
+
+  async batchGet<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<(Instance<M> | undefined)[]> {
+    const entries = await this.batchGetEntries(model, lookups)
+    return entries.map((e) => e?.value)
+  }
+
+  async batchGetEntries<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<(StoreEntry<Instance<M>> | undefined)[]> {
+    this.assertOpen('batchGet')
+    const { info, requests } = this.requests(model, lookups, 'get')
+    if (requests.length === 0) return []
+    return (await this.readMany(info, requests)) as (StoreEntry<Instance<M>> | undefined)[]
+  }
+
+  async put(obj: object): Promise<void> {
+    await this.batchPut([obj])
+  }
+
+  async batchPut(objs: readonly object[]): Promise<void> {
+    this.assertOpen('put')
+    const items = this.items(objs, 'put')
+    if (items.length > 0) await this.writeMany(items)
+  }
+
+  async batchPutEntries(entries: readonly StoreEntry[]): Promise<void> {
+    this.assertOpen('put')
+    const items = this.items(
+      entries.map((e) => e.value),
+      'put',
+    ).map((item, i) => ({ ...item, expiresAt: entries[i]?.expiresAt }))
+    if (items.length > 0) await this.writeMany(items)
+  }
+
+  async delete(obj: object): Promise<void> {
+    await this.batchDelete([obj])
+  }
+
+  async batchDelete(objs: readonly object[]): Promise<void> {
+    this.assertOpen('delete')
+    const items = this.items(objs, 'delete')
+    if (items.length > 0) await this.removeMany(items)
+  }
+
+  close(): Promise<void> {
+    if (this.#closing === undefined) {
+      this.#closed = true
+      this.#closing = this.release()
+    }
+    return this.#closing
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
+}

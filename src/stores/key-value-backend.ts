@@ -1,0 +1,35 @@
+/**
+ * The byte-level contract of a cache backend. Implement these four methods and wrap the backend in a
+ * `KeyValueStore`: keys, alternate keys, lifetimes, polymorphism and the codec come with it.
+ *
+ * Keys are ASCII strings of at most 250 bytes with no spaces or control characters (the store's
+ * prefix included). Values are opaque bytes. Every method rejects on failure; a backend never turns
+ * an error into a miss — the chain decides what a failing cache layer means.
+ */
+export interface KeyValueBackend {
+  /** A short name for messages, e.g. `memcache(127.0.0.1:11211)`. */
+  readonly name?: string
+  /** Largest value in bytes the backend accepts; larger ones fail with `ValueTooLargeError` before sending. */
+  readonly maxValueBytes?: number
+  /** `true` when the backend's expiry has whole-second resolution (it must round up). */
+  readonly secondResolution?: boolean
+  /** One value per key, same order, `undefined` at a miss. Keys may repeat; `[]` gives `[]`. */
+  getMany(keys: readonly string[]): Promise<(Uint8Array | undefined)[]>
+  /**
+   * Stores every entry. `expiresAt` is absolute, in ms since the epoch (`undefined` = never); the
+   * backend must not expire an entry before it (round up). Later entries for the same key win.
+   */
+  setMany(entries: readonly KeyValueEntry[]): Promise<void>
+  /** Removes the keys; absent keys are a no-op. */
+  deleteMany(keys: readonly string[]): Promise<void>
+  /** Releases connections; called once. */
+  close(): Promise<void>
+}
+
+/** One entry of {@link KeyValueBackend.setMany}. */
+export interface KeyValueEntry {
+  readonly key: string
+  readonly value: Uint8Array
+  /** Absolute expiry in ms since the epoch; `undefined` = never. */
+  readonly expiresAt: number | undefined
+}

@@ -1,0 +1,232 @@
+import {
+  decodeAlias,
+  decodeRecord,
+  encodeAlias,
+  encodeRecord,
+  envelopeExpiry,
+  envelopeKind,
+  KIND_ALIAS,
+  KIND_RECORD,
+} from '../core/codec.js'
+import { InvalidOptionError, show, ValueTooLargeError } from '../core/errors.js'
+import { encodeLookup, keyOfObjectFor, keysOfObject } from '../core/key-encoding.js'
+import { type Clock, checkLifetime, expiryOf, type Lifetime, systemClock } from '../core/lifetime.js'
+import type { ModelInfo } from '../core/registry.js'
+import { BaseStore, capabilities, type LookupRequest, type StoreCapabilities, type StoreEntry, type WriteItem } from './base-store.js'
+import type { KeyValueBackend, KeyValueEntry } from './key-value-backend.js'
+
+/** Options shared by every cache store. */
+export interface CacheStoreOptions {
+  /** Seconds (> 0) or a callback per object; default: entries never expire. See {@link Lifetime}. */
+  lifetime?: Lifetime
+  /** Also index each object under every ancestor model's keys, so `get(Vehicle, …)` finds a `Car`. Default `false`. */
+  polymorphic?: boolean
+  /** Prepended to every key as `<prefix>:`; isolates applications sharing a server. Default `'stockpyle'`. */
+  prefix?: string
+  /** Time source for expiry (ms since the epoch). Default: `Date.now`. */
+  clock?: Clock
+}
+
+/** Options of {@link KeyValueStore}. */
+export interface KeyValueStoreOptions extends CacheStoreOptions {
+  /** Name used in messages and stats; default: the backend's name. */
+  name?: string
+}
+
+/** Checks the options every cache store shares. @throws InvalidOptionError naming the option. */
+export function checkCacheOptions(
+  store: string,
+  options: CacheStoreOptions,
+): Required<Pick<CacheStoreOptions, 'polymorphic' | 'clock'>> & {
+  lifetime: Lifetime | undefined
+  prefix: string
+} {
+  if (typeof options !== 'object' || options === null)
+    throw new InvalidOptionError(`${store}: options must be an object, got ${show(options)}`)
+  const prefix = options.prefix ?? 'stockpyle'
+  if (typeof prefix !== 'string' || !/^[A-Za-z0-9_.~:-]{0,40}$/.test(prefix)) {
+    throw new InvalidOptionError(`${store}: option \`prefix\` must be at most 40 characters of [A-Za-z0-9_.~:-], got ${show(prefix)}`)
+  }
+  if (options.polymorphic !== undefined && typeof options.polymorphic !== 'boolean') {
+    throw new InvalidOptionError(`${store}: option \`polymorphic\` must be a boolean, got ${show(options.polymorphic)}`)
+  }
+  const clock = options.clock ?? systemClock
+  if (typeof clock?.now !== 'function') throw new InvalidOptionError(`${store}: option \`clock\` must have a now() method`)
+  return {
+    lifetime: checkLifetime(store, options.lifetime),
+    polymorphic: options.polymorphic ?? false,
+    prefix: prefix === '' ? '' : `${prefix}:`,
+    clock,
+  }
+}
+
+/** The entries to set and keys to delete for a batch of writes, all validated and encoded. */
+export interface PreparedWrites {
+  readonly sets: KeyValueEntry[]
+  readonly deletes: string[]
+}
+
+/**
+ * Computes keys, expiry and envelopes for a batch of objects — every check (keys, serialization, size)
+ * runs before the caller writes anything. An object whose lifetime is already over is deleted instead.
+ */
+export function prepareWrites(
+  store: string,
+  items: readonly WriteItem[],
+  settings: { lifetime: Lifetime | undefined; polymorphic: boolean; prefix: string; now: number; maxValueBytes?: number | undefined },
+): PreparedWrites {
+  const sets: KeyValueEntry[] = []
+  const deletes: string[] = []
+  const { prefix, now } = settings
+  for (const item of items) {
+    const keys = keysOfObject(item.info, item.obj, settings.polymorphic, `${store} store put`)
+    const expiresAt = expiryOf(settings.lifetime, item.obj, now, item.expiresAt)
+    const recordKey = prefix + keys.record
+    if (expiresAt === null) {
+      deletes.push(recordKey, ...keys.aliases.map((a) => prefix + a))
+      continue
+    }
+    const value = encodeRecord(item.obj, expiresAt)
+    if (settings.maxValueBytes !== undefined && value.length > settings.maxValueBytes) {
+      throw new ValueTooLargeError(
+        `${store} store put of model \`${item.info.name}\` ${show(keys.record)}: the encoded object is ${value.length} bytes, over the backend's limit of ${settings.maxValueBytes}`,
+      )
+    }
+    sets.push({ key: recordKey, value, expiresAt })
+    for (const alias of keys.aliases) sets.push({ key: prefix + alias, value: encodeAlias(recordKey, expiresAt), expiresAt })
+  }
+  return { sets, deletes }
+}
+
+/** Every key (record and aliases) of each object, prefixed. */
+export function keysToDelete(store: string, items: readonly WriteItem[], polymorphic: boolean, prefix: string): string[] {
+  const out: string[] = []
+  for (const item of items) {
+    const keys = keysOfObject(item.info, item.obj, polymorphic, `${store} store delete`)
+    out.push(prefix + keys.record)
+    for (const alias of keys.aliases) out.push(prefix + alias)
+  }
+  return out
+}
+
+/**
+ * Resolves looked-up envelopes into entries: records directly, aliases through one more `fetch` of
+ * their record keys. An alias whose record no longer holds the looked-up key value is a miss, which
+ * is how a changed alternate key stops answering without a read on the write path.
+ */
+export async function resolveEnvelopes(
+  info: ModelInfo,
+  requests: readonly LookupRequest[],
+  keys: readonly string[],
+  found: readonly (Uint8Array | undefined)[],
+  now: number,
+  prefix: string,
+  fetch: (keys: string[]) => Promise<(Uint8Array | undefined)[]> | (Uint8Array | undefined)[],
+): Promise<(StoreEntry | undefined)[]> {
+  const out: (StoreEntry | undefined)[] = new Array(requests.length).fill(undefined)
+  let pending: Map<string, number[]> | undefined
+  for (let i = 0; i < requests.length; i++) {
+    const bytes = found[i]
+    if (bytes === undefined) continue
+    const kind = envelopeKind(bytes)
+    const expiresAt = envelopeExpiry(bytes)
+    if (expiresAt !== undefined && expiresAt <= now) continue
+    if (kind === KIND_RECORD) {
+      out[i] = recordEntry(info, bytes, expiresAt)
+    } else if (kind === KIND_ALIAS) {
+      pending ??= new Map()
+      const target = decodeAlias(bytes)
+      const slots = pending.get(target)
+      if (slots === undefined) pending.set(target, [i])
+      else slots.push(i)
+    }
+  }
+  if (pending === undefined) return out
+  const targets = [...pending.keys()]
+  const records = await fetch(targets)
+  for (let t = 0; t < targets.length; t++) {
+    const bytes = records[t]
+    if (bytes === undefined || envelopeKind(bytes) !== KIND_RECORD) continue
+    const expiresAt = envelopeExpiry(bytes)
+    if (expiresAt !== undefined && expiresAt <= now) continue
+    for (const i of pending.get(targets[t] as string) as number[]) {
+      const entry = recordEntry(info, bytes, expiresAt)
+      const request = requests[i] as LookupRequest
+      if (entry !== undefined && prefix + keyOfObjectFor(request.spec, entry.value) === keys[i]) out[i] = entry
+    }
+  }
+  return out
+}
+
+function recordEntry(info: ModelInfo, bytes: Uint8Array, expiresAt: number | undefined): StoreEntry | undefined {
+  const value = decodeRecord(bytes)
+  if (value === undefined || !(value instanceof (info.model as unknown as new () => object))) return undefined
+  return { value, expiresAt }
+}
+
+/** The prefixed canonical key of each request. @throws InvalidKeyError. */
+export function requestKeys(store: string, info: ModelInfo, requests: readonly LookupRequest[], prefix: string): string[] {
+  return requests.map((r) => prefix + encodeLookup(info, r.lookup, `${store} store get`))
+}
+
+/**
+ * A cache store over any byte-level {@link KeyValueBackend}: memcached, Redis, Keyv or your own.
+ *
+ * Each object is stored once, as a record under its primary key; every alternate key (and, when
+ * `polymorphic`, every ancestor model's key) holds a small alias pointing to the record. A get by an
+ * alternate key costs two backend round trips and returns a miss when the record no longer has that
+ * key value — so a changed alternate key misses, and a delete of the record removes the object under
+ * every key it was ever stored under.
+ */
+export class KeyValueStore extends BaseStore {
+  readonly name: string
+  override readonly capabilities: StoreCapabilities
+  readonly #backend: KeyValueBackend
+  readonly #settings: ReturnType<typeof checkCacheOptions>
+
+  /** @throws InvalidOptionError for a bad option. */
+  constructor(backend: KeyValueBackend, options: KeyValueStoreOptions = {}) {
+    super()
+    const name = options.name ?? backend?.name ?? 'key-value'
+    if (typeof backend?.getMany !== 'function' || typeof backend.setMany !== 'function' || typeof backend.deleteMany !== 'function') {
+      throw new InvalidOptionError(`${name}: \`backend\` must implement getMany, setMany, deleteMany and close`)
+    }
+    this.name = name
+    this.#backend = backend
+    this.#settings = checkCacheOptions(name, options)
+    this.capabilities = capabilities({ polymorphic: this.#settings.polymorphic, secondResolution: backend.secondResolution === true })
+  }
+
+  /** The backend this store writes to. */
+  get backend(): KeyValueBackend {
+    return this.#backend
+  }
+
+  protected async readMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(StoreEntry | undefined)[]> {
+    const { prefix, clock } = this.#settings
+    const keys = requestKeys(this.name, info, requests, prefix)
+    const found = await this.#backend.getMany(keys)
+    return resolveEnvelopes(info, requests, keys, found, clock.now(), prefix, (targets) => this.#backend.getMany(targets))
+  }
+
+  protected async writeMany(items: readonly WriteItem[]): Promise<void> {
+    const { lifetime, polymorphic, prefix, clock } = this.#settings
+    const { sets, deletes } = prepareWrites(this.name, items, {
+      lifetime,
+      polymorphic,
+      prefix,
+      now: clock.now(),
+      maxValueBytes: this.#backend.maxValueBytes,
+    })
+    if (sets.length > 0) await this.#backend.setMany(sets)
+    if (deletes.length > 0) await this.#backend.deleteMany(deletes)
+  }
+
+  protected async removeMany(items: readonly WriteItem[]): Promise<void> {
+    await this.#backend.deleteMany(keysToDelete(this.name, items, this.#settings.polymorphic, this.#settings.prefix))
+  }
+
+  protected override async release(): Promise<void> {
+    await this.#backend.close()
+  }
+}
