@@ -1,3 +1,4 @@
+export { type CacheErrorEvent, ChainedStore, type ChainedStoreOptions, type LayerStats } from './chain/chained-store.js'
 export * from './core/errors.js'
 export { MAX_KEY_LENGTH } from './core/key-encoding.js'
 export { type Clock, type Lifetime, systemClock } from './core/lifetime.js'
@@ -24,3 +25,9 @@ export {
 } from './stores/base-store.js'
 export type { KeyValueBackend, KeyValueEntry } from './stores/key-value-backend.js'
 export { type CacheStoreOptions, KeyValueStore, type KeyValueStoreOptions } from './stores/key-value-store.js'
+export { AsyncLocalStore, type AsyncLocalStoreOptions } from './stores/memory/async-local-store.js'
+export {
+  DEFAULT_MAX_SIZE,
+  ProcessMemoryStore,
+  type ProcessMemoryStoreOptions,
+} from './stores/memory/process-memory-store.js'

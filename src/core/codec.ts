@@ -82,18 +82,16 @@ export interface DecodedRecord {
  * Encodes an object into a record envelope.
  * @throws SerializationError for values that cannot be stored (functions, symbols, cycles, …).
  */
-export function encodeRecord(value: object, expiresAt: number | undefined): Buffer {
-  if (!extensionReady) throw new SerializationError('No model is registered: describe the model before encoding')
+export function encodeRecord(value: object, expiresAt: number | undefined, context = 'encode'): Buffer {
+  if (!extensionReady) throw new SerializationError(`${context}: no model is registered`)
   let body: Buffer
   try {
     body = packr.pack(value)
   } catch (err) {
-    if (err instanceof StockpyleError) throw err
+    const model = (value as { constructor?: { name?: string } }).constructor?.name ?? 'object'
+    if (err instanceof StockpyleError && !(err instanceof SerializationError)) throw err
     const reason = err instanceof RangeError ? 'it holds a cycle or is nested too deeply' : (err as Error).message
-    throw new SerializationError(
-      `Cannot encode ${show((value as { constructor?: { name?: string } }).constructor?.name)} object: ${reason}`,
-      { cause: err },
-    )
+    throw new SerializationError(`${context} of model \`${model}\` failed: cannot encode the object: ${reason}`, { cause: err })
   }
   const out = Buffer.allocUnsafe(HEADER_SIZE + body.length)
   out[0] = FORMAT

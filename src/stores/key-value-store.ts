@@ -86,7 +86,7 @@ export function prepareWrites(
       deletes.push(recordKey, ...keys.aliases.map((a) => prefix + a))
       continue
     }
-    const value = encodeRecord(item.obj, expiresAt)
+    const value = encodeRecord(item.obj, expiresAt, `${store} store put`)
     if (settings.maxValueBytes !== undefined && value.length > settings.maxValueBytes) {
       throw new ValueTooLargeError(
         `${store} store put of model \`${item.info.name}\` ${show(keys.record)}: the encoded object is ${value.length} bytes, over the backend's limit of ${settings.maxValueBytes}`,

@@ -16,7 +16,7 @@ export class ConformanceUser {
   meta: Record<string, unknown> = {}
   prefs: Map<string, number> = new Map()
   roles: Set<string> = new Set()
-  avatar: Uint8Array = new Uint8Array()
+  avatar: Buffer = Buffer.alloc(0)
   constructor(
     public id: number,
     public email: string,

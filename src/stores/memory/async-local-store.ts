@@ -1,0 +1,53 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
+import type { ModelInfo } from '../../core/registry.js'
+import { BaseStore, capabilities, type LookupRequest, type StoreCapabilities, type StoreEntry, type WriteItem } from '../base-store.js'
+import { ProcessMemoryStore, type ProcessMemoryStoreOptions } from './process-memory-store.js'
+
+/** Options of {@link AsyncLocalStore}: those of the per-scope {@link ProcessMemoryStore}. */
+export interface AsyncLocalStoreOptions extends ProcessMemoryStoreOptions {}
+
+/**
+ * A per-request identity map (the original's ThreadLocalStore) on AsyncLocalStorage. Data lives only
+ * inside `store.run(fn)`: each run gets its own empty map, visible to everything `fn` awaits and to
+ * nothing else, and gone when the scope's promises settle. Outside a scope the store holds nothing:
+ * puts and deletes are no-ops and gets miss. Objects are copies, as in every store.
+ */
+export class AsyncLocalStore extends BaseStore {
+  readonly name: string
+  override readonly capabilities: StoreCapabilities
+  readonly #scope = new AsyncLocalStorage<ProcessMemoryStore>()
+  readonly #options: AsyncLocalStoreOptions
+
+  /** @throws InvalidOptionError naming a bad option (checked once, here). */
+  constructor(options: AsyncLocalStoreOptions = {}) {
+    super()
+    this.name = options.name ?? 'async-local'
+    const probe = new ProcessMemoryStore({ ...options, name: this.name })
+    this.#options = { ...options, name: this.name }
+    this.capabilities = capabilities({ polymorphic: probe.capabilities.polymorphic, scoped: true })
+  }
+
+  /** Runs `fn` in a new scope with an empty map; returns what `fn` returns. Scopes nest: the inner one starts empty. */
+  run<T>(fn: () => T): T {
+    return this.#scope.run(new ProcessMemoryStore(this.#options), fn)
+  }
+
+  /** True when called inside a `run()` scope. */
+  get inScope(): boolean {
+    return this.#scope.getStore() !== undefined
+  }
+
+  protected async readMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(StoreEntry | undefined)[]> {
+    const inner = this.#scope.getStore()
+    if (inner === undefined) return requests.map(() => undefined)
+    return inner.batchGetEntries(info.model, requests.map((r) => r.lookup) as never)
+  }
+
+  protected async writeMany(items: readonly WriteItem[]): Promise<void> {
+    await this.#scope.getStore()?.batchPutEntries(items.map((i) => ({ value: i.obj, expiresAt: i.expiresAt })))
+  }
+
+  protected async removeMany(items: readonly WriteItem[]): Promise<void> {
+    await this.#scope.getStore()?.batchDelete(items.map((i) => i.obj))
+  }
+}

@@ -1,0 +1,182 @@
+import { LRUCache } from 'lru-cache'
+import { decodeRecord, encodeRecord } from '../../core/codec.js'
+import { InvalidOptionError, show } from '../../core/errors.js'
+import { encodeLookup, keysOfObject } from '../../core/key-encoding.js'
+import { expiryOf } from '../../core/lifetime.js'
+import type { Instance, Lookup, Model } from '../../core/model.js'
+import { describeModel, type ModelInfo } from '../../core/registry.js'
+import { BaseStore, capabilities, type LookupRequest, type StoreCapabilities, type StoreEntry, type WriteItem } from '../base-store.js'
+import { type CacheStoreOptions, checkCacheOptions } from '../key-value-store.js'
+
+/** Options of {@link ProcessMemoryStore}. */
+export interface ProcessMemoryStoreOptions extends Omit<CacheStoreOptions, 'prefix'> {
+  /** Most objects held (an object stored under three keys counts once). */
+  max?: number
+  /**
+   * Most bytes of memory held, counting the encoded object and the per-entry and per-key overhead of
+   * the index (an estimate calibrated against heap + external growth), not only the payload.
+   * Default when neither `max` nor `maxSize` is given: {@link DEFAULT_MAX_SIZE}.
+   */
+  maxSize?: number
+  /** Opt in to no bound at all (emits a one-time `STOCKPYLE_UNBOUNDED` warning). */
+  unbounded?: boolean
+  /** Name in messages and stats. Default `'memory'`. */
+  name?: string
+}
+
+/** The bound of a ProcessMemoryStore created without `max`, `maxSize` or `unbounded`: 64 MiB. */
+export const DEFAULT_MAX_SIZE = 64 * 1024 * 1024
+
+// Calibrated on Node 20 x64 (see bench/memory-bound.js): what V8 and lru-cache hold per record and per
+// alias beyond the bytes we can count (object headers, Map entries, index slots, the Buffer view).
+const RECORD_OVERHEAD = 360
+const ALIAS_OVERHEAD = 120
+
+interface MemoryRecord {
+  readonly bytes: Buffer
+  readonly aliases: readonly string[]
+  readonly expiresAt: number | undefined
+}
+
+let warnedUnbounded = false
+
+/**
+ * A cache layer in this process's memory, on lru-cache. Objects are held encoded, so every `get`
+ * returns a fresh copy and mutating it (or the object you stored) never changes what the store holds.
+ * Alternate keys point to the object's record and are removed with it, so a changed alternate key
+ * misses at once. Bounded by `max` objects and/or `maxSize` bytes, least recently used first out.
+ */
+export class ProcessMemoryStore extends BaseStore {
+  readonly name: string
+  override readonly capabilities: StoreCapabilities
+  readonly #records: LRUCache<string, MemoryRecord>
+  readonly #aliases = new Map<string, string>()
+  readonly #settings: ReturnType<typeof checkCacheOptions>
+
+  /** @throws InvalidOptionError naming a bad option. */
+  constructor(options: ProcessMemoryStoreOptions = {}) {
+    super()
+    this.name = options.name ?? 'memory'
+    this.#settings = checkCacheOptions(this.name, { ...options, prefix: '' })
+    const { max, maxSize, unbounded } = options
+    if (max !== undefined && !(Number.isSafeInteger(max) && max > 0)) {
+      throw new InvalidOptionError(`${this.name}: option \`max\` must be a positive integer (objects), got ${show(max)}`)
+    }
+    if (maxSize !== undefined && !(Number.isSafeInteger(maxSize) && maxSize > 0)) {
+      throw new InvalidOptionError(`${this.name}: option \`maxSize\` must be a positive integer (bytes), got ${show(maxSize)}`)
+    }
+    if (unbounded !== undefined && unbounded !== true && unbounded !== false) {
+      throw new InvalidOptionError(`${this.name}: option \`unbounded\` must be a boolean, got ${show(unbounded)}`)
+    }
+    if (unbounded === true && (max !== undefined || maxSize !== undefined)) {
+      throw new InvalidOptionError(`${this.name}: option \`unbounded\` cannot be combined with \`max\` or \`maxSize\``)
+    }
+    if (unbounded === true && !warnedUnbounded) {
+      warnedUnbounded = true
+      process.emitWarning('A ProcessMemoryStore without a bound grows without limit', { code: 'STOCKPYLE_UNBOUNDED' })
+    }
+    const sizeBound = unbounded === true ? Number.MAX_SAFE_INTEGER : (maxSize ?? (max === undefined ? DEFAULT_MAX_SIZE : undefined))
+    const lruOptions: Record<string, unknown> = {
+      dispose: (record: MemoryRecord, key: string) => {
+        for (const alias of record.aliases) if (this.#aliases.get(alias) === key) this.#aliases.delete(alias)
+      },
+    }
+    if (max !== undefined) lruOptions.max = max
+    if (sizeBound !== undefined) {
+      lruOptions.maxSize = sizeBound
+      lruOptions.sizeCalculation = sizeOf
+    }
+    this.#records = new LRUCache<string, MemoryRecord>(lruOptions as unknown as LRUCache.Options<string, MemoryRecord, unknown>)
+    this.capabilities = capabilities({ polymorphic: this.#settings.polymorphic })
+  }
+
+  /** Number of objects held (expired ones until they are read or pushed out). */
+  get size(): number {
+    return this.#records.size
+  }
+
+  /** Bytes accounted against `maxSize` (0 when only `max` bounds the store). */
+  get calculatedSize(): number {
+    return this.#records.calculatedSize ?? 0
+  }
+
+  /** Drops every object. */
+  clear(): void {
+    this.#records.clear()
+    this.#aliases.clear()
+  }
+
+  override async get<M extends Model>(model: M, lookup: Lookup<M>): Promise<Instance<M> | undefined> {
+    this.assertOpen('get')
+    const info = describeModel(model)
+    return this.#read(info, encodeLookup(info, lookup, `${this.name} store get`), this.#settings.clock.now())?.value as
+      | Instance<M>
+      | undefined
+  }
+
+  protected async readMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(StoreEntry | undefined)[]> {
+    const keys = requests.map((r) => encodeLookup(info, r.lookup, `${this.name} store get`))
+    const now = this.#settings.clock.now()
+    return keys.map((key) => this.#read(info, key, now))
+  }
+
+  #read(info: ModelInfo, key: string, now: number): StoreEntry | undefined {
+    let recordKey = key
+    let record = this.#records.get(key)
+    if (record === undefined) {
+      const target = this.#aliases.get(key)
+      if (target === undefined) return undefined
+      recordKey = target
+      record = this.#records.get(target)
+      if (record === undefined) return undefined
+    }
+    if (record.expiresAt !== undefined && record.expiresAt <= now) {
+      this.#records.delete(recordKey)
+      return undefined
+    }
+    const value = decodeRecord(record.bytes)
+    if (value === undefined || !(value instanceof (info.model as unknown as new () => object))) return undefined
+    return { value, expiresAt: record.expiresAt }
+  }
+
+  protected async writeMany(items: readonly WriteItem[]): Promise<void> {
+    const { lifetime, polymorphic, clock } = this.#settings
+    const now = clock.now()
+    const prepared = items.map((item) => {
+      const keys = keysOfObject(item.info, item.obj, polymorphic, `${this.name} store put`)
+      const expiresAt = expiryOf(lifetime, item.obj, now, item.expiresAt)
+      return { keys, expiresAt, bytes: expiresAt === null ? undefined : encodeRecord(item.obj, expiresAt, `${this.name} store put`) }
+    })
+    for (const { keys, expiresAt, bytes } of prepared) {
+      if (bytes === undefined || expiresAt === null) {
+        this.#records.delete(keys.record)
+        continue
+      }
+      this.#records.set(keys.record, { bytes, aliases: keys.aliases, expiresAt })
+      if (!this.#records.has(keys.record)) continue
+      for (const alias of keys.aliases) this.#aliases.set(alias, keys.record)
+    }
+  }
+
+  protected async removeMany(items: readonly WriteItem[]): Promise<void> {
+    const keys = items.map((item) => keysOfObject(item.info, item.obj, this.#settings.polymorphic, `${this.name} store delete`))
+    for (const { record, aliases } of keys) {
+      this.#records.delete(record)
+      for (const alias of aliases) {
+        const target = this.#aliases.get(alias)
+        // An alias of another record is another object's key; only dangling ones go.
+        if (target !== undefined && !this.#records.has(target)) this.#aliases.delete(alias)
+      }
+    }
+  }
+
+  protected override async release(): Promise<void> {
+    this.clear()
+  }
+}
+
+function sizeOf(record: MemoryRecord, key: string): number {
+  let size = record.bytes.length + key.length + RECORD_OVERHEAD
+  for (const alias of record.aliases) size += alias.length + ALIAS_OVERHEAD
+  return size
+}

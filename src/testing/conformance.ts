@@ -1,0 +1,106 @@
+import type { Lifetime } from '../core/lifetime.js'
+import type { Store, StoreCapabilities } from '../stores/base-store.js'
+import { basicCases } from './cases/basic.js'
+import { batchCases } from './cases/batch.js'
+import { errorCases } from './cases/errors.js'
+import { fidelityCases } from './cases/fidelity.js'
+import { keyCases } from './cases/keys.js'
+import { lifecycleCases } from './cases/lifecycle.js'
+import { lifetimeCases } from './cases/lifetime.js'
+import { polymorphicCases } from './cases/polymorphic.js'
+import { ManualClock } from './manual-clock.js'
+
+/** What the suite asks a store factory for; pass every field through to the store's constructor. */
+export interface ConformanceStoreOptions {
+  /** Set only by the lifetime cases. */
+  lifetime?: Lifetime
+  /** Set only by the polymorphic cases. */
+  polymorphic?: boolean
+  /** The clock the store must use for expiry. */
+  clock: ManualClock
+  /** A prefix unique to this test; stores on shared servers must use it to isolate tests. */
+  prefix: string
+}
+
+/** Options of {@link runStoreConformance}. */
+export interface ConformanceOptions {
+  /** Name of the configuration, shown in test names. */
+  name: string
+  /** Creates an empty store (or one isolated by `prefix`). The suite closes it after each test. */
+  createStore(options: ConformanceStoreOptions): Store | Promise<Store>
+  /** The runner's `describe` (vitest, node:test, jest, mocha). */
+  describe(name: string, body: () => void): unknown
+  /** The runner's `test`/`it`. */
+  test(name: string, body: () => Promise<void>): unknown
+  /** Runs each test body inside a scope the store needs (e.g. `AsyncLocalStore.run`). */
+  scope?: (store: Store, body: () => Promise<void>) => Promise<unknown>
+  /** Cases not to run, each with the reason printed when the suite runs. */
+  skip?: readonly { test: string; reason: string }[]
+}
+
+/** Passed to each case. */
+export interface CaseContext {
+  /** The clock given to the store of this test. */
+  readonly clock: ManualClock
+}
+
+/** A conformance case: a name, the store options it needs, an optional capability requirement, and the body. */
+export interface ConformanceCase {
+  readonly name: string
+  readonly options?: Partial<Omit<ConformanceStoreOptions, 'clock' | 'prefix'>>
+  /** Returns why the case does not apply to a store with these capabilities, or `undefined`. */
+  readonly unless?: (capabilities: StoreCapabilities) => string | undefined
+  readonly body: (store: Store, ctx: CaseContext) => Promise<void>
+}
+
+let prefixCounter = 0
+
+/**
+ * Registers the conformance suite: one test per behaviour of DESIGN §2, asserting with
+ * `node:assert/strict`. A case a store's capabilities exclude is reported with its reason (printed)
+ * and passes without asserting; a case listed in `skip` is not registered and its reason is printed.
+ */
+export function runStoreConformance(options: ConformanceOptions): void {
+  const skipped = new Map((options.skip ?? []).map((s) => [s.test, s.reason]))
+  const groups: [string, readonly ConformanceCase[]][] = [
+    ['basic', basicCases],
+    ['keys', keyCases],
+    ['batch', batchCases],
+    ['fidelity', fidelityCases],
+    ['errors', errorCases],
+    ['lifetime', lifetimeCases],
+    ['polymorphic', polymorphicCases],
+    ['lifecycle', lifecycleCases],
+  ]
+  options.describe(`conformance: ${options.name}`, () => {
+    for (const [group, cases] of groups) {
+      options.describe(group, () => {
+        for (const c of cases) {
+          const reason = skipped.get(c.name)
+          if (reason !== undefined) {
+            console.info(`[stockpyle conformance] ${options.name}: skipping "${c.name}": ${reason}`)
+            continue
+          }
+          options.test(c.name, () => runCase(options, c))
+        }
+      })
+    }
+  })
+}
+
+async function runCase(options: ConformanceOptions, c: ConformanceCase): Promise<void> {
+  const clock = new ManualClock()
+  const store = await options.createStore({ ...c.options, clock, prefix: `cf${++prefixCounter}x${process.pid}` })
+  try {
+    const why = c.unless?.(store.capabilities)
+    if (why !== undefined) {
+      console.info(`[stockpyle conformance] ${options.name}: "${c.name}" does not apply: ${why}`)
+      return
+    }
+    const body = () => c.body(store, { clock })
+    if (options.scope !== undefined) await options.scope(store, body)
+    else await body()
+  } finally {
+    await store.close()
+  }
+}

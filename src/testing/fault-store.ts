@@ -1,0 +1,102 @@
+import { StoreUnavailableError } from '../core/errors.js'
+import type { Instance, Lookup, Model } from '../core/model.js'
+import type { Store, StoreEntry } from '../stores/base-store.js'
+
+/** Operations a {@link FaultStore} can fail or delay. */
+export type FaultOperation = 'get' | 'put' | 'delete'
+
+/**
+ * Wraps a store and injects failures and delays, for testing chain policy without a network:
+ * `fail('get')` makes reads reject with StoreUnavailableError until `recover()`; `delay(ms)` holds
+ * every call for `ms` first; `gate()` holds calls until the returned release function is called.
+ */
+export class FaultStore implements Store {
+  readonly #inner: Store
+  readonly #failing = new Set<FaultOperation>()
+  #delay = 0
+  #gate: Promise<void> | undefined
+  /** How many calls reached the wrapped store, per operation. */
+  readonly calls: Record<FaultOperation, number> = { get: 0, put: 0, delete: 0 }
+
+  constructor(inner: Store) {
+    this.#inner = inner
+  }
+
+  get name(): string {
+    return `fault(${this.#inner.name})`
+  }
+  get capabilities() {
+    return this.#inner.capabilities
+  }
+
+  /** Makes the given operations (default: all) reject until {@link recover}. */
+  fail(...operations: FaultOperation[]): void {
+    for (const op of operations.length > 0 ? operations : (['get', 'put', 'delete'] as const)) this.#failing.add(op)
+  }
+  /** Ends every injected failure and delay. */
+  recover(): void {
+    this.#failing.clear()
+    this.#delay = 0
+  }
+  /** Delays every later call by `ms` milliseconds. */
+  delay(ms: number): void {
+    this.#delay = ms
+  }
+  /** Holds every later call until the returned function is called. */
+  gate(): () => void {
+    let open!: () => void
+    this.#gate = new Promise((resolve) => {
+      open = resolve
+    })
+    return () => {
+      this.#gate = undefined
+      open()
+    }
+  }
+
+  async #enter(op: FaultOperation): Promise<void> {
+    if (this.#gate !== undefined) await this.#gate
+    if (this.#delay > 0) await new Promise((r) => setTimeout(r, this.#delay))
+    if (this.#failing.has(op)) throw new StoreUnavailableError(`${this.name} store is failing ${op} (injected)`)
+    this.calls[op]++
+  }
+
+  async get<M extends Model>(model: M, lookup: Lookup<M>): Promise<Instance<M> | undefined> {
+    await this.#enter('get')
+    return this.#inner.get(model, lookup)
+  }
+  async batchGet<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<(Instance<M> | undefined)[]> {
+    await this.#enter('get')
+    return this.#inner.batchGet(model, lookups)
+  }
+  async batchGetEntries<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<(StoreEntry<Instance<M>> | undefined)[]> {
+    await this.#enter('get')
+    return this.#inner.batchGetEntries(model, lookups)
+  }
+  async put(obj: object): Promise<void> {
+    await this.#enter('put')
+    return this.#inner.put(obj)
+  }
+  async batchPut(objs: readonly object[]): Promise<void> {
+    await this.#enter('put')
+    return this.#inner.batchPut(objs)
+  }
+  async batchPutEntries(entries: readonly StoreEntry[]): Promise<void> {
+    await this.#enter('put')
+    return this.#inner.batchPutEntries(entries)
+  }
+  async delete(obj: object): Promise<void> {
+    await this.#enter('delete')
+    return this.#inner.delete(obj)
+  }
+  async batchDelete(objs: readonly object[]): Promise<void> {
+    await this.#enter('delete')
+    return this.#inner.batchDelete(objs)
+  }
+  close(): Promise<void> {
+    return this.#inner.close()
+  }
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
+}

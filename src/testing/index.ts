@@ -1,0 +1,18 @@
+export { makeCar, makeUser } from './cases/fixtures.js'
+export {
+  type CaseContext,
+  type ConformanceCase,
+  type ConformanceOptions,
+  type ConformanceStoreOptions,
+  runStoreConformance,
+} from './conformance.js'
+export { type FaultOperation, FaultStore } from './fault-store.js'
+export { ManualClock } from './manual-clock.js'
+export {
+  ConformanceCar,
+  type ConformanceColumn,
+  type ConformanceTable,
+  ConformanceUser,
+  ConformanceVehicle,
+  conformanceTables,
+} from './models.js'
