@@ -1,0 +1,280 @@
+import type { ChainableCommander, Cluster, Redis } from 'ioredis'
+import { isStockpyleError, StoreUnavailableError } from '../../core/errors.js'
+import type { Clock } from '../../core/lifetime.js'
+import type { KeyValueBackend, KeyValueEntry } from '../key-value-backend.js'
+import { redisSlot } from './redis-slot.js'
+
+/** Most keys per MGET / DEL command: bigger batches are split, all still in one pipeline per node. */
+const CHUNK = 500
+
+/** Options of {@link RedisBackend}. */
+export interface RedisBackendOptions {
+  /** A connected (or lazily connecting) ioredis `Redis` or `Cluster`. */
+  readonly client: Redis | Cluster
+  /** Close the client in `close()`. `false` for a client the caller owns. */
+  readonly ownsClient: boolean
+  /** Upper bound in ms for each operation, including waiting for the first connection. */
+  readonly timeout: number
+  /** Time source for turning absolute expiries into server-side `PX` lifetimes. */
+  readonly clock: Clock
+  /** Name for messages, e.g. `redis(127.0.0.1:6379)`. */
+  readonly name: string
+}
+
+/** What a pipeline resolves to. */
+type PipelineResult = [error: Error | null, result: unknown][] | null
+
+/**
+ * A {@link KeyValueBackend} over ioredis, for a single Redis node or a Redis Cluster.
+ *
+ * - `getMany`: one `MGET` of the distinct keys (single node), or one `MGET` per hash slot sent as one
+ *   pipeline per cluster node, so a batch costs one round trip per node.
+ * - `setMany`: one pipeline of `SET key value [PX ms]` per node; the lifetime is the remaining time
+ *   to `expiresAt` by the store's clock, rounded up (relative, so clock skew between this process and
+ *   the server never cuts an entry short). An entry already expired is deleted instead.
+ * - `deleteMany`: `DEL` per slot, pipelined per node.
+ *
+ * Fails fast: every operation is bounded by `timeout` ms and every failure (connection refused, not
+ * connected, timeout, reply error) rejects with `StoreUnavailableError` whose `cause` is the ioredis
+ * error. The client reconnects by itself in the background.
+ */
+export class RedisBackend implements KeyValueBackend {
+  readonly name: string
+  /** Redis' `proto-max-bulk-len` default: 512 MiB. */
+  readonly maxValueBytes = 512 * 1024 * 1024
+  readonly #client: Redis | Cluster
+  readonly #owns: boolean
+  readonly #timeout: number
+  readonly #clock: Clock
+  readonly #cluster: boolean
+  #connecting: Promise<void> | undefined
+  #lastError: Error | undefined
+  readonly #onError = (err: Error): void => {
+    this.#lastError = err
+  }
+
+  constructor(options: RedisBackendOptions) {
+    this.#client = options.client
+    this.#owns = options.ownsClient
+    this.#timeout = options.timeout
+    this.#clock = options.clock
+    this.name = options.name
+    this.#cluster = (options.client as { isCluster?: boolean }).isCluster === true
+    // an owned client's errors are reported through the operations that hit them, never as an unhandled 'error' event
+    if (this.#owns) this.#client.on('error', this.#onError)
+  }
+
+  /** The ioredis client in use. */
+  get client(): Redis | Cluster {
+    return this.#client
+  }
+
+  async getMany(keys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
+    if (keys.length === 0) return []
+    const unique = [...new Set(keys)]
+    const values = await this.#guard('get', async () => {
+      if (!this.#cluster && unique.length <= CHUNK) return (this.#client as Redis).mgetBuffer(unique)
+      const groups = this.#groups(unique)
+      const found = new Map<string, Buffer | null>()
+      await Promise.all(
+        groups.map(async (group) => {
+          const chunks = group.flatMap((slotKeys) => chunked(slotKeys))
+          if (chunks.length === 1) {
+            const chunk = chunks[0] as string[]
+            const values = await this.#client.mgetBuffer(chunk)
+            for (let i = 0; i < chunk.length; i++) found.set(chunk[i] as string, values[i] ?? null)
+            return
+          }
+          const pipeline = this.#client.pipeline()
+          for (const chunk of chunks) pipeline.mgetBuffer(chunk)
+          const results = check(await pipeline.exec())
+          chunks.forEach((chunk, c) => {
+            const values = results[c] as (Buffer | null)[]
+            for (let i = 0; i < chunk.length; i++) found.set(chunk[i] as string, values[i] ?? null)
+          })
+        }),
+      )
+      return unique.map((key) => found.get(key) ?? null)
+    })
+    if (unique.length === keys.length) return values.map((v) => v ?? undefined)
+    const byKey = new Map(unique.map((key, i) => [key, values[i] ?? undefined]))
+    return keys.map((key) => byKey.get(key))
+  }
+
+  async setMany(entries: readonly KeyValueEntry[]): Promise<void> {
+    if (entries.length === 0) return
+    const last = new Map<string, KeyValueEntry>()
+    for (const entry of entries) {
+      last.delete(entry.key) // later entries win; re-insert to keep write order
+      last.set(entry.key, entry)
+    }
+    const now = this.#clock.now()
+    await this.#guard('set', async () => {
+      const groups = this.#groups([...last.keys()])
+      await Promise.all(
+        groups.map(async (group) => {
+          const pipeline = this.#client.pipeline()
+          for (const slotKeys of group) {
+            for (const key of slotKeys) addSet(pipeline, last.get(key) as KeyValueEntry, now)
+          }
+          check(await pipeline.exec())
+        }),
+      )
+    })
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return
+    const unique = [...new Set(keys)]
+    await this.#guard('delete', async () => {
+      if (!this.#cluster && unique.length <= CHUNK) {
+        await this.#client.del(unique)
+        return
+      }
+      await Promise.all(
+        this.#groups(unique).map(async (group) => {
+          const pipeline = this.#client.pipeline()
+          for (const slotKeys of group) for (const chunk of chunked(slotKeys)) pipeline.del(chunk)
+          check(await pipeline.exec())
+        }),
+      )
+    })
+  }
+
+  async close(): Promise<void> {
+    if (!this.#owns) return
+    const client = this.#client
+    try {
+      if (client.status === 'ready') await withTimeout(client.quit(), this.#timeout)
+    } catch {
+      // quitting is best effort: disconnect below in any case
+    } finally {
+      client.disconnect()
+      client.off('error', this.#onError)
+    }
+  }
+
+  /**
+   * Keys grouped for pipelining: one group per cluster node (slots served by the same nodes), each
+   * a list of per-slot key lists. A single node gets one group of one list.
+   */
+  #groups(keys: readonly string[]): string[][][] {
+    if (!this.#cluster) return [[[...keys]]]
+    const slots = (this.#client as Cluster).slots
+    const bySlot = new Map<number, string[]>()
+    for (const key of keys) {
+      const slot = redisSlot(key)
+      const list = bySlot.get(slot)
+      if (list === undefined) bySlot.set(slot, [key])
+      else list.push(key)
+    }
+    const byNode = new Map<string, string[][]>()
+    for (const [slot, slotKeys] of bySlot) {
+      const owner = slots[slot]?.join(';') ?? `slot:${slot}`
+      const group = byNode.get(owner)
+      if (group === undefined) byNode.set(owner, [slotKeys])
+      else group.push(slotKeys)
+    }
+    return [...byNode.values()]
+  }
+
+  /** Runs `work` once the client is ready, bounded by the timeout; every failure becomes `StoreUnavailableError`. */
+  async #guard<T>(operation: string, work: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(new StoreUnavailableError(`${this.name} store ${operation}: no answer within ${this.#timeout} ms (option \`timeout\`)`)),
+        this.#timeout,
+      )
+    })
+    try {
+      if (this.#client.status !== 'ready') await Promise.race([this.#ready(operation), deadline])
+      return await Promise.race([work(), deadline])
+    } catch (err) {
+      if (isStockpyleError(err)) throw err
+      const message = err instanceof Error ? err.message : String(err)
+      throw new StoreUnavailableError(`${this.name} store ${operation} failed: ${message}`, { cause: err })
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /**
+   * Resolves when the client is ready. A client that never connected (or is connecting right now) is
+   * waited for; one that lost its connection and is waiting to reconnect fails at once — a cache
+   * layer that is down must answer fast.
+   */
+  #ready(operation: string): Promise<void> {
+    const client = this.#client
+    const status = client.status
+    if (status === 'ready') return Promise.resolve()
+    if (status === 'wait' || status === 'connecting' || status === 'connect') {
+      this.#connecting ??= new Promise<void>((resolve, reject) => {
+        const done = (): void => {
+          client.off('ready', onReady)
+          client.off('close', onClose)
+          client.off('end', onClose)
+          this.#connecting = undefined
+        }
+        const onReady = (): void => {
+          done()
+          resolve()
+        }
+        const onClose = (): void => {
+          done()
+          reject(this.#unavailable(operation, 'the connection failed'))
+        }
+        client.once('ready', onReady)
+        client.once('close', onClose)
+        client.once('end', onClose)
+        if (client.status === 'wait') client.connect().catch(() => {})
+      })
+      return this.#connecting
+    }
+    return Promise.reject(this.#unavailable(operation, `not connected (${status})`))
+  }
+
+  #unavailable(operation: string, what: string): StoreUnavailableError {
+    const cause = this.#lastError
+    const detail = cause === undefined ? '' : `: ${cause.message}`
+    return new StoreUnavailableError(`${this.name} store ${operation}: ${what}${detail}`, cause === undefined ? {} : { cause })
+  }
+}
+
+function addSet(pipeline: ChainableCommander, entry: KeyValueEntry, now: number): void {
+  const value = Buffer.isBuffer(entry.value) ? entry.value : Buffer.from(entry.value.buffer, entry.value.byteOffset, entry.value.byteLength)
+  if (entry.expiresAt === undefined) {
+    pipeline.set(entry.key, value)
+    return
+  }
+  const ms = Math.ceil(entry.expiresAt - now)
+  if (ms > 0) pipeline.set(entry.key, value, 'PX', ms)
+  else pipeline.del(entry.key)
+}
+
+function chunked(keys: string[]): string[][] {
+  if (keys.length <= CHUNK) return [keys]
+  const out: string[][] = []
+  for (let i = 0; i < keys.length; i += CHUNK) out.push(keys.slice(i, i + CHUNK))
+  return out
+}
+
+/** The results of a pipeline; throws its first error. */
+function check(results: PipelineResult): unknown[] {
+  if (results === null) throw new Error('the pipeline was discarded')
+  return results.map(([err, value]) => {
+    if (err !== null) throw err
+    return value
+  })
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('timeout')), ms)
+    }),
+  ]).finally(() => clearTimeout(timer))
+}

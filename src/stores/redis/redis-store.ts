@@ -1,0 +1,235 @@
+import type { ConnectionOptions } from 'node:tls'
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis'
+import { InvalidOptionError, show } from '../../core/errors.js'
+import { systemClock } from '../../core/lifetime.js'
+import { type CacheStoreOptions, checkCacheOptions, KeyValueStore } from '../key-value-store.js'
+import { RedisBackend } from './redis-backend.js'
+
+/** A Redis node address. */
+export interface RedisNode {
+  readonly host: string
+  /** TCP port, 1–65535. */
+  readonly port: number
+}
+
+/**
+ * Options of {@link RedisStore}. Say where Redis is with exactly one of `client`, `cluster`, `url`, or
+ * `host`/`port`; with none of them the store connects to `127.0.0.1:6379`.
+ */
+export interface RedisStoreOptions extends CacheStoreOptions {
+  /** `redis://[user:pass@]host:port[/db]` or `rediss://…` (TLS). */
+  url?: string
+  /** Host of a single node; default `'127.0.0.1'`. */
+  host?: string
+  /** Port of a single node; default `6379`. */
+  port?: number
+  /** Startup nodes of a Redis Cluster (at least one). */
+  cluster?: readonly RedisNode[]
+  /**
+   * An ioredis `Redis` or `Cluster` you created and own: the store never closes it, and its own
+   * options (offline queue, retries) apply — `timeout` still bounds every operation.
+   */
+  client?: Redis | Cluster
+  /**
+   * Upper bound in ms for every operation, including waiting for the first connection; an operation
+   * that takes longer rejects with `StoreUnavailableError`. Default `1000`.
+   */
+  timeout?: number
+  /** `true` or Node TLS options to connect with TLS (`rediss://` URLs imply it). */
+  tls?: boolean | ConnectionOptions
+  /** Password (AUTH). */
+  password?: string
+  /** ACL user name (Redis ≥ 6). */
+  username?: string
+  /** Database index of a single node; default `0`. Not available in a cluster. */
+  db?: number
+  /**
+   * Extra ioredis options, applied under the store's fail-fast settings (`enableOfflineQueue: false`,
+   * `maxRetriesPerRequest: 0`, `commandTimeout: timeout`, reconnect backoff up to 500 ms) — which they
+   * may override. For a cluster they go to each node's connection.
+   */
+  redisOptions?: RedisOptions
+  /** Name for messages and stats; default `redis(host:port)` / `redis-cluster(host:port,…)`. */
+  name?: string
+}
+
+const DEFAULT_TIMEOUT = 1000
+const retryStrategy = (times: number): number => Math.min(times * 50, 500)
+const known = new Set([
+  'lifetime',
+  'polymorphic',
+  'prefix',
+  'clock',
+  'url',
+  'host',
+  'port',
+  'cluster',
+  'client',
+  'timeout',
+  'tls',
+  'password',
+  'username',
+  'db',
+  'redisOptions',
+  'name',
+])
+
+/**
+ * A cache store in Redis or a Redis Cluster (ioredis 5). Objects are stored once under their primary
+ * key with aliases for alternate keys (see {@link KeyValueStore}); expiry is set on the server (`PX`,
+ * rounded up) and checked again on read.
+ *
+ * A batch read is one `MGET` (single node) or one pipeline of per-slot `MGET`s per cluster node. The
+ * store fails fast: a dead, frozen or unreachable server makes operations reject with
+ * `StoreUnavailableError` within `timeout` ms, and the connection recovers by itself once the server
+ * is back.
+ *
+ * @example
+ * const cache = new RedisStore({ url: 'redis://127.0.0.1:6379', lifetime: 300, prefix: 'myapp' })
+ * @throws InvalidOptionError (synchronously) for an invalid option, naming it.
+ */
+export class RedisStore extends KeyValueStore {
+  /** @throws InvalidOptionError naming the invalid option. */
+  constructor(options: RedisStoreOptions = {}) {
+    super(createBackend(options), { ...pickCacheOptions(options), name: backendName(options) })
+  }
+
+  /** The ioredis client (yours if you passed `client`). */
+  get client(): Redis | Cluster {
+    return (this.backend as RedisBackend).client
+  }
+}
+
+function pickCacheOptions(options: RedisStoreOptions): CacheStoreOptions {
+  const out: CacheStoreOptions = {}
+  if (options.lifetime !== undefined) out.lifetime = options.lifetime
+  if (options.polymorphic !== undefined) out.polymorphic = options.polymorphic
+  if (options.prefix !== undefined) out.prefix = options.prefix
+  if (options.clock !== undefined) out.clock = options.clock
+  return out
+}
+
+function fail(option: string, expected: string, got: unknown): never {
+  throw new InvalidOptionError(`redis store: option \`${option}\` must be ${expected}, got ${show(got)}`)
+}
+
+function checkPort(option: string, port: unknown): void {
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) fail(option, 'an integer port 1–65535', port)
+}
+
+function checkHost(option: string, host: unknown): void {
+  if (typeof host !== 'string' || host === '') fail(option, 'a non-empty host name', host)
+}
+
+function backendName(options: RedisStoreOptions): string {
+  if (options.name !== undefined) return options.name
+  if (options.cluster !== undefined) return `redis-cluster(${options.cluster.map((n) => `${n.host}:${n.port}`).join(',')})`
+  if (options.client !== undefined) {
+    const client = options.client as { isCluster?: boolean; options?: { host?: string; port?: number } }
+    return client.isCluster === true ? 'redis-cluster' : `redis(${client.options?.host ?? '?'}:${client.options?.port ?? '?'})`
+  }
+  if (options.url !== undefined) {
+    const url = new URL(options.url)
+    return `redis(${url.hostname}:${url.port || 6379})`
+  }
+  return `redis(${options.host ?? '127.0.0.1'}:${options.port ?? 6379})`
+}
+
+/** Validates every option (all synchronously), then creates the client lazily — nothing connects yet. */
+function createBackend(options: RedisStoreOptions): RedisBackend {
+  checkCacheOptions('redis store', options)
+  for (const key of Object.keys(options)) {
+    if (!known.has(key)) throw new InvalidOptionError(`redis store: unknown option \`${key}\``)
+  }
+  const { url, host, port, cluster, client, timeout = DEFAULT_TIMEOUT, tls, password, username, db, redisOptions, name } = options
+  if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) fail('timeout', 'a number of ms > 0', timeout)
+  if (name !== undefined && (typeof name !== 'string' || name === '')) fail('name', 'a non-empty string', name)
+  if (url !== undefined) {
+    if (typeof url !== 'string' || !URL.canParse(url) || !/^rediss?:$/.test(new URL(url).protocol)) {
+      fail('url', 'a redis:// or rediss:// URL', url)
+    }
+  }
+  if (host !== undefined) checkHost('host', host)
+  if (port !== undefined) checkPort('port', port)
+  if (cluster !== undefined) {
+    if (!Array.isArray(cluster) || cluster.length === 0) fail('cluster', 'a non-empty array of {host, port}', cluster)
+    cluster.forEach((node: unknown, i) => {
+      if (typeof node !== 'object' || node === null) fail(`cluster[${i}]`, 'an object {host, port}', node)
+      checkHost(`cluster[${i}].host`, (node as RedisNode).host)
+      checkPort(`cluster[${i}].port`, (node as RedisNode).port)
+    })
+  }
+  if (client !== undefined) {
+    const c = client as Partial<Redis>
+    if (typeof c !== 'object' || c === null || typeof c.mgetBuffer !== 'function' || typeof c.pipeline !== 'function') {
+      fail('client', 'an ioredis Redis or Cluster instance', client)
+    }
+  }
+  const where = [
+    ['client', client],
+    ['cluster', cluster],
+    ['url', url],
+    ['host/port', host ?? port],
+  ].filter(([, v]) => v !== undefined)
+  if (where.length > 1) {
+    throw new InvalidOptionError(`redis store: options ${where.map(([k]) => `\`${k}\``).join(' and ')} are exclusive: give exactly one`)
+  }
+  if (tls !== undefined && typeof tls !== 'boolean' && (typeof tls !== 'object' || tls === null))
+    fail('tls', 'a boolean or TLS options', tls)
+  if (password !== undefined && typeof password !== 'string') fail('password', 'a string', '(hidden)')
+  if (username !== undefined && typeof username !== 'string') fail('username', 'a string', username)
+  if (db !== undefined) {
+    if (typeof db !== 'number' || !Number.isInteger(db) || db < 0) fail('db', 'an integer ≥ 0', db)
+    if (cluster !== undefined) fail('db', 'absent with `cluster` (a Redis Cluster has only database 0)', db)
+  }
+  if (redisOptions !== undefined && (typeof redisOptions !== 'object' || redisOptions === null || Array.isArray(redisOptions))) {
+    fail('redisOptions', 'an object of ioredis options', redisOptions)
+  }
+  if (
+    client !== undefined &&
+    (tls !== undefined || password !== undefined || username !== undefined || db !== undefined || redisOptions !== undefined)
+  ) {
+    throw new InvalidOptionError(
+      'redis store: option `client` cannot be combined with `tls`, `password`, `username`, `db` or `redisOptions`: configure your client',
+    )
+  }
+
+  const clock = options.clock ?? systemClock
+  const common = { name: backendName(options), timeout, clock }
+  if (client !== undefined) return new RedisBackend({ ...common, client, ownsClient: false })
+
+  const nodeOptions: RedisOptions = {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    commandTimeout: timeout,
+    connectTimeout: Math.max(timeout, 1000),
+    ...(tls === undefined || tls === false ? {} : { tls: tls === true ? {} : tls }),
+    ...(password === undefined ? {} : { password }),
+    ...(username === undefined ? {} : { username }),
+    ...(db === undefined ? {} : { db }),
+    ...redisOptions,
+  }
+  if (cluster !== undefined) {
+    const { retryStrategy: _r, enableOfflineQueue: _q, ...perNode } = nodeOptions
+    const clusterOptions: ClusterOptions = {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      clusterRetryStrategy: retryStrategy,
+      slotsRefreshTimeout: Math.max(timeout, 1000),
+      retryDelayOnFailover: 50,
+      retryDelayOnClusterDown: 50,
+      redisOptions: perNode,
+    }
+    return new RedisBackend({
+      ...common,
+      client: new Cluster(
+        cluster.map((n) => ({ host: n.host, port: n.port })),
+        clusterOptions,
+      ),
+      ownsClient: true,
+    })
+  }
+  const single: RedisOptions = { enableOfflineQueue: false, retryStrategy, ...nodeOptions }
+  const redis = url !== undefined ? new Redis(url, single) : new Redis({ host: host ?? '127.0.0.1', port: port ?? 6379, ...single })
+  return new RedisBackend({ ...common, client: redis, ownsClient: true })
+}

@@ -1,0 +1,23 @@
+import { afterEach, beforeEach, describe, inject, it } from 'vitest'
+import { RedisStore } from '../../src/stores/redis/index.js'
+import { runStoreConformance } from '../../src/testing/index.js'
+import { selectedStores } from '../harness/servers.js'
+
+const common = { describe, test: it, beforeEach, afterEach }
+const stores = selectedStores()
+
+describe.runIf(stores.has('redis'))('redis (single node)', () => {
+  runStoreConformance({
+    ...common,
+    name: 'RedisStore (single node)',
+    createStore: (o) => new RedisStore({ ...o, url: inject('redis').url }),
+  })
+})
+
+describe.runIf(stores.has('redis-cluster'))('redis (cluster)', () => {
+  runStoreConformance({
+    ...common,
+    name: 'RedisStore (cluster of 3 masters)',
+    createStore: (o) => new RedisStore({ ...o, cluster: inject('redisCluster') }),
+  })
+})
