@@ -144,14 +144,17 @@ export class RedisBackend implements KeyValueBackend {
   async close(): Promise<void> {
     if (!this.#owns) return
     const client = this.#client
+    // only a client with a live (or opening) connection emits 'end' after disconnect()
+    const live = ['connecting', 'connect', 'ready', 'disconnecting'].includes(client.status)
+    const ended = live ? new Promise<void>((resolve) => client.once('end', () => resolve())) : Promise.resolve()
     try {
       if (client.status === 'ready') await withTimeout(client.quit(), this.#timeout)
     } catch {
       // quitting is best effort: disconnect below in any case
-    } finally {
-      client.disconnect()
-      client.off('error', this.#onError)
     }
+    client.disconnect()
+    await withTimeout(ended, this.#timeout).catch(() => {})
+    client.off('error', this.#onError)
   }
 
   /**

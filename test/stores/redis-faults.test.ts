@@ -1,0 +1,252 @@
+import { type Cluster, Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { StoreUnavailableError } from '../../src/core/errors.js'
+import { RedisStore, redisSlot } from '../../src/stores/redis/index.js'
+import { ConformanceUser, makeUser } from '../../src/testing/index.js'
+import { freePort, type RedisCluster, type RedisServer, selectedStores, startRedis, startRedisCluster } from '../harness/servers.js'
+
+const stores = selectedStores()
+
+/** Calls of `command` per node since the last CONFIG RESETSTAT. */
+async function calls(client: Redis, command: string): Promise<number> {
+  const info = await client.info('commandstats')
+  return Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)?.[1] ?? 0)
+}
+
+async function elapsed(work: () => Promise<unknown>): Promise<{ ms: number; error: unknown }> {
+  const start = performance.now()
+  try {
+    await work()
+    return { ms: performance.now() - start, error: undefined }
+  } catch (error) {
+    return { ms: performance.now() - start, error }
+  }
+}
+
+describe.runIf(stores.has('redis'))('RedisStore against a private redis-server', () => {
+  let server: RedisServer
+  let admin: Redis
+  beforeAll(async () => {
+    server = await startRedis()
+    admin = new Redis({ host: server.host, port: server.port, maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true })
+    admin.on('error', () => {})
+    await admin.connect()
+  })
+  afterAll(async () => {
+    admin?.disconnect()
+    await server?.stop()
+  })
+
+  it('a batchGet is one MGET (two with alternate keys), a batchPut one pipeline of SETs', async () => {
+    const store = new RedisStore({ url: server.url, prefix: 'count', lifetime: 60 })
+    const users = Array.from({ length: 100 }, (_, i) => makeUser(i))
+    await admin.config('RESETSTAT')
+    await store.batchPut(users)
+    expect(await calls(admin, 'set')).toBe(300)
+    await admin.config('RESETSTAT')
+    const byId = await store.batchGet(
+      ConformanceUser,
+      users.map((u) => ({ id: u.id })),
+    )
+    expect(byId.map((u) => u?.id)).toEqual(users.map((u) => u.id))
+    expect(await calls(admin, 'mget')).toBe(1)
+    expect(await calls(admin, 'get')).toBe(0)
+    await admin.config('RESETSTAT')
+    await store.batchGet(
+      ConformanceUser,
+      users.map((u) => ({ email: u.email })),
+    )
+    expect(await calls(admin, 'mget')).toBe(2)
+    await store.close()
+  })
+
+  it('a server that is not running: StoreUnavailableError at once', async () => {
+    const store = new RedisStore({ host: '127.0.0.1', port: await freePort(), timeout: 2000 })
+    const { ms, error } = await elapsed(() => store.get(ConformanceUser, { id: 1 }))
+    expect(error).toBeInstanceOf(StoreUnavailableError)
+    expect((error as StoreUnavailableError).code).toBe('E_STORE_UNAVAILABLE')
+    expect((error as Error).message).toMatch(/^redis\(127\.0\.0\.1:\d+\) store get/)
+    expect((error as Error).cause).toBeInstanceOf(Error)
+    expect(ms).toBeLessThan(1000)
+    await store.close()
+  })
+
+  it('a killed server fails fast, and the store recovers after a restart', async () => {
+    const store = new RedisStore({ url: server.url, prefix: 'kill', timeout: 1000 })
+    await store.put(makeUser(1))
+    server.kill('SIGKILL')
+    // every operation fails fast while the server is down: none waits for the timeout
+    for (let i = 0; i < 5; i++) {
+      const { ms, error } = await elapsed(() => store.get(ConformanceUser, { id: 1 }))
+      expect(error).toBeInstanceOf(StoreUnavailableError)
+      expect(ms).toBeLessThan(500)
+      await expect(store.put(makeUser(2))).rejects.toThrow(StoreUnavailableError)
+    }
+    await server.restart()
+    const started = performance.now()
+    await expect
+      .poll(
+        () =>
+          store.put(makeUser(3)).then(
+            () => 'ok',
+            () => 'down',
+          ),
+        { timeout: 5000, interval: 20 },
+      )
+      .toBe('ok')
+    expect(performance.now() - started).toBeLessThan(2000)
+    // no persistence: the restarted server is empty
+    expect(await store.get(ConformanceUser, { id: 1 })).toBeUndefined()
+    expect((await store.get(ConformanceUser, { email: 'user3@example.com' }))?.id).toBe(3)
+    await store.close()
+  })
+
+  it('a frozen server (SIGSTOP) makes operations reject within `timeout`, and they work again after SIGCONT', async () => {
+    const store = new RedisStore({ url: server.url, prefix: 'freeze', timeout: 300 })
+    await store.put(makeUser(1))
+    server.kill('SIGSTOP')
+    try {
+      const read = await elapsed(() => store.get(ConformanceUser, { id: 1 }))
+      expect(read.error).toBeInstanceOf(StoreUnavailableError)
+      expect((read.error as Error).message).toMatch(/within 300 ms|timed out/i)
+      expect(read.ms).toBeGreaterThanOrEqual(250)
+      expect(read.ms).toBeLessThan(800)
+      const write = await elapsed(() => store.batchPut([makeUser(2), makeUser(3)]))
+      expect(write.error).toBeInstanceOf(StoreUnavailableError)
+      expect(write.ms).toBeLessThan(800)
+    } finally {
+      server.kill('SIGCONT')
+    }
+    await expect
+      .poll(
+        () =>
+          store.get(ConformanceUser, { id: 1 }).then(
+            (u) => u?.id,
+            () => 'down',
+          ),
+        { timeout: 5000, interval: 20 },
+      )
+      .toBe(1)
+    await store.close()
+  })
+
+  it('a store whose first connection hits a frozen server rejects within `timeout`', async () => {
+    server.kill('SIGSTOP')
+    const store = new RedisStore({ url: server.url, timeout: 300 })
+    try {
+      const { ms, error } = await elapsed(() => store.get(ConformanceUser, { id: 1 }))
+      expect(error).toBeInstanceOf(StoreUnavailableError)
+      expect(ms).toBeLessThan(800)
+    } finally {
+      server.kill('SIGCONT')
+    }
+    await expect
+      .poll(
+        () =>
+          store.get(ConformanceUser, { id: 1 }).then(
+            () => 'ok',
+            () => 'down',
+          ),
+        { timeout: 5000, interval: 20 },
+      )
+      .toBe('ok')
+    await store.close()
+  })
+})
+
+describe.runIf(stores.has('redis-cluster'))('RedisStore against a private Redis Cluster', () => {
+  let cluster: RedisCluster
+  let admins: Redis[]
+  beforeAll(async () => {
+    cluster = await startRedisCluster(3)
+    admins = cluster.nodes.map(
+      (n) => new Redis({ host: n.host, port: n.port, maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true }),
+    )
+    for (const a of admins) a.on('error', () => {})
+    await Promise.all(admins.map((a) => a.connect()))
+  })
+  afterAll(async () => {
+    for (const a of admins ?? []) a.disconnect()
+    await cluster?.stop()
+  })
+
+  const resetStats = () => Promise.all(admins.map((a) => a.config('RESETSTAT')))
+  const totalCalls = async (command: string) => (await Promise.all(admins.map((a) => calls(a, command)))).reduce((x, y) => x + y, 0)
+
+  it('computes the same hash slots as the server', async () => {
+    const keys = ['a', 'stockpyle:ConformanceUser|id=n1', '{tag}x', 'x{}{y}', 'ü{ß}', 'k{}']
+    for (const key of keys) expect(redisSlot(key)).toBe(await admins[0]!.cluster('KEYSLOT', key))
+  })
+
+  it('reads a batch with one MGET per hash slot, one pipeline per node', async () => {
+    const store = new RedisStore({ cluster: cluster.nodes, prefix: 'slots' })
+    const users = Array.from({ length: 100 }, (_, i) => makeUser(i))
+    await store.batchPut(users)
+    const recordKeys = users.map((u) => `slots:ConformanceUser|id=n${u.id}`)
+    // the record keys as the store writes them exist on the server
+    const client = store.client as Cluster
+    expect(await client.exists(recordKeys[0]!)).toBe(1)
+    const slots = new Set(recordKeys.map(redisSlot))
+    await resetStats()
+    const got = await store.batchGet(
+      ConformanceUser,
+      users.map((u) => ({ id: u.id })),
+    )
+    expect(got.map((u) => u?.id)).toEqual(users.map((u) => u.id))
+    expect(await totalCalls('mget')).toBe(slots.size)
+    expect(await totalCalls('get')).toBe(0)
+    // every node served only the slots it owns
+    for (const admin of admins) expect(await calls(admin, 'mget')).toBeGreaterThan(0)
+    await store.close()
+  })
+
+  it('keys sharing a hash tag are read with a single MGET', async () => {
+    const store = new RedisStore({ cluster: cluster.nodes, prefix: 'tags' })
+    const backend = store.backend
+    const keys = Array.from({ length: 50 }, (_, i) => `{same}:${i}`)
+    await backend.setMany(keys.map((key) => ({ key, value: Buffer.from(key), expiresAt: undefined })))
+    await resetStats()
+    const got = await backend.getMany([...keys, keys[0]!])
+    expect(got.map((v) => v?.toString())).toEqual([...keys, keys[0]])
+    expect(await totalCalls('mget')).toBe(1)
+    await backend.deleteMany(keys)
+    await store.close()
+  })
+
+  it('a killed master makes operations fail within `timeout`; the store recovers after the node restarts', async () => {
+    const store = new RedisStore({ cluster: cluster.nodes, prefix: 'ckill', timeout: 500 })
+    const users = Array.from({ length: 30 }, (_, i) => makeUser(i))
+    await store.batchPut(users)
+    const victim = cluster.servers[1]!
+    victim.kill('SIGKILL')
+    const { ms, error } = await elapsed(() =>
+      store.batchGet(
+        ConformanceUser,
+        users.map((u) => ({ id: u.id })),
+      ),
+    )
+    expect(error).toBeInstanceOf(StoreUnavailableError)
+    expect(ms).toBeLessThan(1500)
+    await victim.restart()
+    await cluster.waitHealthy()
+    await expect
+      .poll(
+        () =>
+          store.batchPut(users).then(
+            () => 'ok',
+            (e: Error) => e.message,
+          ),
+        { timeout: 10_000, interval: 50 },
+      )
+      .toBe('ok')
+    expect(
+      (
+        await store.batchGet(
+          ConformanceUser,
+          users.map((u) => ({ id: u.id })),
+        )
+      ).map((u) => u?.id),
+    ).toEqual(users.map((u) => u.id))
+    await store.close()
+  })
+})

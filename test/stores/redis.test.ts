@@ -1,0 +1,194 @@
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { InvalidOptionError, StoreClosedError } from '../../src/core/errors.js'
+import { RedisBackend, RedisStore, redisSlot } from '../../src/stores/redis/index.js'
+import { ConformanceUser, ManualClock, makeUser } from '../../src/testing/index.js'
+import { selectedStores } from '../harness/servers.js'
+
+const stores = selectedStores()
+let prefixes = 0
+const uniquePrefix = (): string => `rt${process.pid}x${++prefixes}`
+
+describe('RedisStore options', () => {
+  const bad: [string, Record<string, unknown>, RegExp][] = [
+    ['url', { url: 'http://x' }, /`url`/],
+    ['url', { url: 42 }, /`url`/],
+    ['port', { port: 0 }, /`port`/],
+    ['port', { port: 1.5 }, /`port`/],
+    ['host', { host: '' }, /`host`/],
+    ['timeout', { timeout: 0 }, /`timeout`/],
+    ['timeout', { timeout: Number.POSITIVE_INFINITY }, /`timeout`/],
+    ['cluster', { cluster: [] }, /`cluster`/],
+    ['cluster[1].port', { cluster: [{ host: 'a', port: 1 }, { host: 'b' }] }, /`cluster\[1\]\.port`/],
+    ['client', { client: {} }, /`client`/],
+    ['exclusive', { url: 'redis://a', cluster: [{ host: 'a', port: 1 }] }, /`cluster` and `url` are exclusive/],
+    ['exclusive', { url: 'redis://a', port: 1 }, /exclusive/],
+    ['db with cluster', { cluster: [{ host: 'a', port: 1 }], db: 1 }, /`db`/],
+    ['db', { db: -1 }, /`db`/],
+    ['tls', { tls: 'yes' }, /`tls`/],
+    ['redisOptions', { redisOptions: [] }, /`redisOptions`/],
+    ['unknown', { servers: ['a:1'] }, /unknown option `servers`/],
+    ['prefix', { prefix: 'has space' }, /`prefix`/],
+    ['lifetime', { lifetime: -1 }, /`lifetime`/],
+  ]
+  for (const [what, options, message] of bad) {
+    it(`rejects ${what} ${JSON.stringify(options)} synchronously with InvalidOptionError`, () => {
+      expect(() => new RedisStore(options as never)).toThrow(InvalidOptionError)
+      expect(() => new RedisStore(options as never)).toThrow(message)
+    })
+  }
+
+  it('connects lazily: constructing a store for an unreachable server neither throws nor connects', async () => {
+    const store = new RedisStore({ host: '127.0.0.1', port: 1 })
+    expect(store.client.status).toBe('wait')
+    await store.close()
+  })
+
+  it('names the store after its server', async () => {
+    const store = new RedisStore({ url: 'redis://127.0.0.1:7777' })
+    expect(store.name).toBe('redis(127.0.0.1:7777)')
+    await store.close()
+  })
+})
+
+describe('redisSlot', () => {
+  it('follows the hash tag rules', () => {
+    expect(redisSlot('{user1000}.following')).toBe(redisSlot('user1000'))
+    expect(redisSlot('foo{}{bar}')).not.toBe(redisSlot('bar'))
+    expect(redisSlot('123456789')).toBe(0x31c3 % 16384)
+  })
+})
+
+describe.runIf(stores.has('redis'))('RedisStore on a single node', () => {
+  let raw: Redis
+  beforeAll(() => {
+    raw = new Redis(inject('redis').url)
+  })
+  afterAll(async () => {
+    await raw.quit()
+  })
+
+  async function keysOf(prefix: string): Promise<string[]> {
+    return (await raw.keys(`${prefix}:*`)).sort()
+  }
+
+  it('sets the lifetime on the server (PX, rounded up), checked against PTTL', async () => {
+    const prefix = uniquePrefix()
+    const store = new RedisStore({ url: inject('redis').url, prefix, lifetime: 60 })
+    await store.put(makeUser(1))
+    const keys = await keysOf(prefix)
+    expect(keys).toHaveLength(3) // record + email alias + (orgId, slug) alias
+    for (const key of keys) {
+      const pttl = await raw.pttl(key)
+      expect(pttl).toBeGreaterThan(58_000)
+      expect(pttl).toBeLessThanOrEqual(60_000)
+    }
+    await store.close()
+  })
+
+  it('derives the server lifetime from the store clock, not the server clock', async () => {
+    const prefix = uniquePrefix()
+    const clock = new ManualClock(Date.UTC(2001, 0, 1)) // far in the past: PXAT would expire at once
+    const store = new RedisStore({
+      url: inject('redis').url,
+      prefix,
+      clock,
+      lifetime: (u) => new Date(clock.now() + 30_000 + (u as ConformanceUser).id),
+    })
+    await store.put(makeUser(7))
+    const [record] = await raw.keys(`${prefix}:ConformanceUser|id=*`)
+    const pttl = await raw.pttl(record as string)
+    expect(pttl).toBeGreaterThan(29_000)
+    expect(pttl).toBeLessThanOrEqual(30_007)
+    expect((await store.get(ConformanceUser, { id: 7 }))?.email).toBe('user7@example.com')
+    clock.advance(31_000)
+    expect(await store.get(ConformanceUser, { id: 7 })).toBeUndefined()
+    await store.close()
+  })
+
+  it('stores entries without lifetime persistently and deletes every key', async () => {
+    const prefix = uniquePrefix()
+    const store = new RedisStore({ url: inject('redis').url, prefix })
+    const user = makeUser(2)
+    await store.put(user)
+    const keys = await keysOf(prefix)
+    expect(keys).toHaveLength(3)
+    for (const key of keys) expect(await raw.pttl(key)).toBe(-1)
+    await store.delete(user)
+    expect(await keysOf(prefix)).toEqual([])
+    await store.close()
+  })
+
+  it('a lifetime that is already over writes nothing', async () => {
+    const prefix = uniquePrefix()
+    const store = new RedisStore({ url: inject('redis').url, prefix, lifetime: () => new Date(0) })
+    await store.put(makeUser(3))
+    expect(await keysOf(prefix)).toEqual([])
+    await store.close()
+  })
+
+  it('backend: order, duplicates, misses, later writes win', async () => {
+    const prefix = uniquePrefix()
+    const backend = new RedisBackend({ client: raw, ownsClient: false, timeout: 1000, clock: { now: Date.now }, name: 'raw' })
+    const k = (s: string): string => `${prefix}:${s}`
+    await backend.setMany([
+      { key: k('a'), value: Buffer.from('1'), expiresAt: undefined },
+      { key: k('b'), value: new Uint8Array([0, 13, 10, 255]), expiresAt: Date.now() + 10_000 },
+      { key: k('a'), value: Buffer.from('2'), expiresAt: undefined },
+    ])
+    const got = await backend.getMany([k('a'), k('missing'), k('b'), k('a')])
+    expect(got.map((v) => (v === undefined ? undefined : [...v]))).toEqual([[0x32], undefined, [0, 13, 10, 255], [0x32]])
+    expect(Buffer.isBuffer(got[0])).toBe(true)
+    expect(await backend.getMany([])).toEqual([])
+    await backend.deleteMany([k('a'), k('a'), k('nope')])
+    expect(await backend.getMany([k('a'), k('b')])).toEqual([undefined, expect.any(Buffer)])
+    await backend.deleteMany([k('b')])
+  })
+
+  it('backend: batches larger than one MGET chunk', async () => {
+    const prefix = uniquePrefix()
+    const backend = new RedisBackend({ client: raw, ownsClient: false, timeout: 5000, clock: { now: Date.now }, name: 'raw' })
+    const keys = Array.from({ length: 1234 }, (_, i) => `${prefix}:k${i}`)
+    await backend.setMany(keys.filter((_, i) => i % 3 !== 0).map((key) => ({ key, value: Buffer.from(key), expiresAt: undefined })))
+    const got = await backend.getMany(keys)
+    expect(got.map((v) => v?.toString())).toEqual(keys.map((key, i) => (i % 3 === 0 ? undefined : key)))
+    await backend.deleteMany(keys)
+    expect((await backend.getMany(keys)).every((v) => v === undefined)).toBe(true)
+  })
+
+  it('never closes a client it does not own', async () => {
+    const client = new Redis(inject('redis').url)
+    const store = new RedisStore({ client, prefix: uniquePrefix() })
+    await store.put(makeUser(4))
+    expect((await store.get(ConformanceUser, { email: 'user4@example.com' }))?.id).toBe(4)
+    await store.close()
+    await store.close() // idempotent
+    await expect(store.get(ConformanceUser, { id: 4 })).rejects.toThrow(StoreClosedError)
+    expect(await client.ping()).toBe('PONG')
+    await client.quit()
+  })
+
+  it('closes its own client', async () => {
+    const store = new RedisStore({ url: inject('redis').url, prefix: uniquePrefix() })
+    await store.put(makeUser(5))
+    const client = store.client
+    await store.close()
+    expect(client.status).toBe('end')
+  })
+})
+
+describe.runIf(stores.has('redis-cluster'))('RedisStore on a cluster', () => {
+  it('routes keys of every slot (record and aliases live on different nodes)', async () => {
+    const store = new RedisStore({ cluster: inject('redisCluster'), prefix: uniquePrefix(), lifetime: 60 })
+    const users = Array.from({ length: 200 }, (_, i) => makeUser(i + 1))
+    await store.batchPut(users)
+    const byEmail = await store.batchGet(
+      ConformanceUser,
+      users.map((u) => ({ email: u.email })),
+    )
+    expect(byEmail.map((u) => u?.id)).toEqual(users.map((u) => u.id))
+    await store.batchDelete(users)
+    expect((await store.batchGet(ConformanceUser, [{ id: 1 }, { id: 200 }])).every((u) => u === undefined)).toBe(true)
+    await store.close()
+  })
+})
