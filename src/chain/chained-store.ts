@@ -79,6 +79,7 @@ export class ChainedStore extends BaseStore {
   #seq = 0
   readonly #lastWrite = new Map<string, number>()
   readonly #readsInFlight = new Map<number, number>()
+  readonly #backfilling = new Map<string, Promise<void>>()
 
   /** @throws InvalidOptionError for an empty list, a non-store or a bad option. */
   constructor(layers: readonly Store[], options: ChainedStoreOptions = {}) {
@@ -237,8 +238,27 @@ export class ChainedStore extends BaseStore {
   }
 
   async #backfill(below: number, hits: StoreEntry[], started: number): Promise<void> {
-    const fresh = hits.filter((h) => !this.#writtenSince(h.value, started))
+    const fresh: StoreEntry[] = []
+    const keys: string[] = []
+    for (const hit of hits) {
+      const objKeys = objectKeys(hit.value)
+      if (this.#lastWrite.size > 0 && objKeys.some((k) => (this.#lastWrite.get(k) ?? -1) > started)) continue
+      fresh.push(hit)
+      keys.push(...objKeys)
+    }
     if (fresh.length === 0) return
+    const work = this.#writeBackfill(below, fresh)
+    // A write of these objects waits for this backfill to land before it updates the caches, so the
+    // backfill can never land after (and over) the write.
+    for (const key of keys) this.#backfilling.set(key, work)
+    try {
+      await work
+    } finally {
+      for (const key of keys) if (this.#backfilling.get(key) === work) this.#backfilling.delete(key)
+    }
+  }
+
+  async #writeBackfill(below: number, fresh: StoreEntry[]): Promise<void> {
     for (let i = below - 1; i >= 0; i--) {
       const layer = this.#layers[i] as Store
       try {
@@ -253,6 +273,19 @@ export class ChainedStore extends BaseStore {
         if (this.#throwCacheErrors) throw err
       }
     }
+  }
+
+  /** Waits for backfills in flight of any of these objects' keys. */
+  async #settleBackfills(objs: readonly object[]): Promise<void> {
+    if (this.#backfilling.size === 0) return
+    const pending = new Set<Promise<void>>()
+    for (const obj of objs) {
+      for (const key of objectKeys(obj)) {
+        const work = this.#backfilling.get(key)
+        if (work !== undefined) pending.add(work)
+      }
+    }
+    await Promise.allSettled(pending)
   }
 
   #beginRead(): number {
@@ -270,12 +303,6 @@ export class ChainedStore extends BaseStore {
       const oldest = Math.min(...this.#readsInFlight.keys())
       for (const [key, seq] of this.#lastWrite) if (seq <= oldest) this.#lastWrite.delete(key)
     }
-  }
-
-  #writtenSince(obj: object, started: number): boolean {
-    if (this.#lastWrite.size === 0) return false
-    for (const key of objectKeys(obj)) if ((this.#lastWrite.get(key) ?? -1) > started) return true
-    return false
   }
 
   #markWritten(objs: readonly object[]): void {
@@ -302,6 +329,7 @@ export class ChainedStore extends BaseStore {
     } finally {
       this.#markWritten(objs)
     }
+    await this.#settleBackfills(objs)
     await this.#eachCache('put', objs, (layer) => layer.batchPutEntries(items.map((i) => ({ value: i.obj, expiresAt: i.expiresAt }))))
   }
 
@@ -317,6 +345,7 @@ export class ChainedStore extends BaseStore {
     } finally {
       this.#markWritten(objs)
     }
+    await this.#settleBackfills(objs)
     await this.#eachCache('delete', objs, (layer) => layer.batchDelete(objs))
   }
 

@@ -14,7 +14,9 @@ export class FaultStore implements Store {
   readonly #inner: Store
   readonly #failing = new Set<FaultOperation>()
   #delay = 0
-  #gate: Promise<void> | undefined
+  readonly #gates = new Map<FaultOperation, Promise<void>>()
+  /** How many calls are held by a gate now, per operation. */
+  readonly waiting: Record<FaultOperation, number> = { get: 0, put: 0, delete: 0 }
   /** How many calls reached the wrapped store, per operation. */
   readonly calls: Record<FaultOperation, number> = { get: 0, put: 0, delete: 0 }
 
@@ -42,20 +44,27 @@ export class FaultStore implements Store {
   delay(ms: number): void {
     this.#delay = ms
   }
-  /** Holds every later call until the returned function is called. */
-  gate(): () => void {
+  /** Holds later calls of the given operations (default: all) until the returned function is called. */
+  gate(...operations: FaultOperation[]): () => void {
     let open!: () => void
-    this.#gate = new Promise((resolve) => {
+    const gate = new Promise<void>((resolve) => {
       open = resolve
     })
+    const ops = operations.length > 0 ? operations : (['get', 'put', 'delete'] as const)
+    for (const op of ops) this.#gates.set(op, gate)
     return () => {
-      this.#gate = undefined
+      for (const op of ops) if (this.#gates.get(op) === gate) this.#gates.delete(op)
       open()
     }
   }
 
   async #enter(op: FaultOperation): Promise<void> {
-    if (this.#gate !== undefined) await this.#gate
+    const gate = this.#gates.get(op)
+    if (gate !== undefined) {
+      this.waiting[op]++
+      await gate
+      this.waiting[op]--
+    }
     if (this.#delay > 0) await new Promise((r) => setTimeout(r, this.#delay))
     if (this.#failing.has(op)) throw new StoreUnavailableError(`${this.name} store is failing ${op} (injected)`)
     this.calls[op]++

@@ -1,0 +1,211 @@
+import { describe, expect, it } from 'vitest'
+import { type CacheErrorEvent, ChainedStore, InvalidOptionError, ProcessMemoryStore, StoreUnavailableError } from '../../src/index.js'
+import { ConformanceUser, FaultStore, ManualClock, makeUser } from '../../src/testing/index.js'
+
+async function until(condition: () => boolean, required = true): Promise<void> {
+  for (let i = 0; i < 200 && !condition(); i++) await new Promise((r) => setImmediate(r))
+  if (required && !condition()) throw new Error('condition not reached')
+}
+
+function layers(clock = new ManualClock()) {
+  const top = new FaultStore(new ProcessMemoryStore({ clock }))
+  const db = new FaultStore(new ProcessMemoryStore({ clock }))
+  return { top, db, clock }
+}
+
+describe('ChainedStore policy', () => {
+  it('rejects an empty or invalid layer list synchronously', () => {
+    expect(() => new ChainedStore([])).toThrow(InvalidOptionError)
+    expect(() => new ChainedStore([{} as never])).toThrow(/layers`\[0\]/)
+    expect(() => new ChainedStore([new ProcessMemoryStore()], { onCacheError: 'x' as never })).toThrow(/onCacheError/)
+  })
+
+  it('get backfills the upper layer from a lower hit, then serves from the top', async () => {
+    const { top, db } = layers()
+    const chain = new ChainedStore([top, db])
+    const user = makeUser(1)
+    await db.put(user)
+    expect(await chain.get(ConformanceUser, { email: user.email })).toEqual(user)
+    expect(await top.get(ConformanceUser, { id: 1 })).toEqual(user)
+    const before = db.calls.get
+    expect(await chain.get(ConformanceUser, { id: 1 })).toEqual(user)
+    expect(db.calls.get).toBe(before)
+    expect(chain.stats().map((s) => [s.hits, s.misses, s.backfills])).toEqual([
+      [1, 1, 1],
+      [1, 0, 0],
+    ])
+  })
+
+  it('batchGet asks each layer once, only for what is still missing', async () => {
+    const { top, db } = layers()
+    const chain = new ChainedStore([top, db])
+    const users = [1, 2, 3, 4].map(makeUser)
+    await db.batchPut(users)
+    await top.put(users[0] as ConformanceUser)
+    const got = await chain.batchGet(ConformanceUser, [{ id: 1 }, { id: 2 }, { id: 9 }, { id: 3 }])
+    expect(got).toEqual([users[0], users[1], undefined, users[2]])
+    expect(top.calls.get).toBe(1)
+    expect(db.calls.get).toBe(1)
+    expect(top.calls.put).toBe(2) // the put above + one backfill batch
+    expect(chain.stats()[1]).toMatchObject({ hits: 2, misses: 1 })
+  })
+
+  it('a backfill never outlives its source', async () => {
+    const clock = new ManualClock()
+    const top = new ProcessMemoryStore({ clock, lifetime: 3600 })
+    const db = new ProcessMemoryStore({ clock, lifetime: 10 })
+    const chain = new ChainedStore([top, db])
+    const user = makeUser(2)
+    await db.put(user)
+    clock.advance(4000)
+    await chain.get(ConformanceUser, { id: 2 })
+    const [entry] = await top.batchGetEntries(ConformanceUser, [{ id: 2 }])
+    expect(entry?.expiresAt).toBe(clock.now() + 6000)
+    clock.advance(6000)
+    expect(await top.get(ConformanceUser, { id: 2 })).toBeUndefined()
+  })
+
+  it('put writes the authoritative layer first, then caches bottom-up', async () => {
+    const order: string[] = []
+    const spy = (name: string, store: ProcessMemoryStore) =>
+      new Proxy(store, {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver)
+          if (prop === 'batchPutEntries' || prop === 'batchDelete') {
+            return (...args: unknown[]) => {
+              order.push(`${name}.${String(prop)}`)
+              return (value as (...a: unknown[]) => unknown).apply(target, args)
+            }
+          }
+          return typeof value === 'function' ? value.bind(target) : value
+        },
+      })
+    const chain = new ChainedStore([
+      spy('l0', new ProcessMemoryStore()),
+      spy('l1', new ProcessMemoryStore()),
+      spy('db', new ProcessMemoryStore()),
+    ])
+    await chain.put(makeUser(3))
+    await chain.delete(makeUser(3))
+    expect(order).toEqual([
+      'db.batchPutEntries',
+      'l1.batchPutEntries',
+      'l0.batchPutEntries',
+      'db.batchDelete',
+      'l1.batchDelete',
+      'l0.batchDelete',
+    ])
+  })
+
+  it('a failing authoritative write rejects and leaves no cache entry', async () => {
+    const { top, db } = layers()
+    const chain = new ChainedStore([top, db])
+    const user = makeUser(4)
+    await chain.put(user)
+    user.name = 'new'
+    db.fail('put')
+    await expect(chain.put(user)).rejects.toBeInstanceOf(StoreUnavailableError)
+    expect(await top.get(ConformanceUser, { id: 4 })).toBeUndefined()
+    db.recover()
+    expect((await chain.get(ConformanceUser, { id: 4 }))?.name).toBe(makeUser(4).name)
+  })
+
+  it('a failing cache layer is skipped on reads and reported; writes still reach the database', async () => {
+    const { top, db } = layers()
+    const chain = new ChainedStore([top, db])
+    const events: CacheErrorEvent[] = []
+    chain.events.on('cacheError', (e: CacheErrorEvent) => events.push(e))
+    top.fail()
+    const user = makeUser(5)
+    await chain.put(user)
+    expect(await chain.get(ConformanceUser, { id: 5 })).toEqual(user)
+    await chain.delete(user)
+    expect(await db.get(ConformanceUser, { id: 5 })).toBeUndefined()
+    expect(events.map((e) => e.operation)).toEqual(['put', 'delete', 'get', 'backfill', 'delete', 'delete'])
+    expect(chain.stats()[0]?.errors).toBe(6)
+    top.recover()
+    expect(await chain.get(ConformanceUser, { id: 5 })).toBeUndefined()
+  })
+
+  it("onCacheError: 'throw' rejects after the database write, and nothing stale is left", async () => {
+    const { top, db } = layers()
+    const chain = new ChainedStore([top, db], { onCacheError: 'throw' })
+    const user = makeUser(6)
+    await chain.put(user)
+    user.name = 'second'
+    top.fail('put')
+    await expect(chain.put(user)).rejects.toBeInstanceOf(StoreUnavailableError)
+    expect((await db.get(ConformanceUser, { id: 6 }))?.name).toBe('second')
+    top.recover()
+    expect((await chain.get(ConformanceUser, { id: 6 }))?.name).toBe('second')
+  })
+
+  it('concurrent misses of one key read the lower layer once; each caller gets its own copy', async () => {
+    const { top, db } = layers()
+    const chain = new ChainedStore([top, db])
+    await db.put(makeUser(7))
+    const release = db.gate()
+    const reads = Array.from({ length: 50 }, () => chain.get(ConformanceUser, { id: 7 }))
+    const batch = chain.batchGet(ConformanceUser, [{ id: 7 }, { id: 7 }])
+    release()
+    const results = [...(await Promise.all(reads)), ...(await batch)]
+    expect(db.calls.get).toBe(1)
+    expect(new Set(results).size).toBe(52)
+    for (const r of results) expect(r).toEqual(makeUser(7))
+  })
+
+  it('a read that began before a put does not backfill the older value', async () => {
+    const { top, db } = layers()
+    const chain = new ChainedStore([top, db])
+    const user = makeUser(8)
+    await db.put(user)
+    const release = db.gate()
+    const staleRead = chain.get(ConformanceUser, { id: 8 })
+    await new Promise((r) => setImmediate(r))
+    const updated = makeUser(8)
+    updated.name = 'updated'
+    const write = chain.put(updated)
+    release()
+    await Promise.all([staleRead, write])
+    expect((await top.get(ConformanceUser, { id: 8 }))?.name).toBe('updated')
+    expect((await chain.get(ConformanceUser, { id: 8 }))?.name).toBe('updated')
+  })
+
+  it('a read racing a delete never re-installs the deleted object', async () => {
+    const { top, db } = layers()
+    const chain = new ChainedStore([top, db])
+    const user = makeUser(9)
+    await db.put(user)
+    const releaseDb = db.gate('get')
+    const read = chain.get(ConformanceUser, { id: 9 })
+    await until(() => top.calls.get === 1)
+    const releaseBackfill = top.gate('put')
+    releaseDb()
+    await until(() => top.waiting.put === 1)
+    const del = chain.delete(user)
+    // Unprotected, the delete would now finish before the backfill lands; protected, it waits for it.
+    await until(() => top.calls.delete === 1, false)
+    releaseBackfill()
+    await del
+    expect(await read).toEqual(user)
+    expect(await top.get(ConformanceUser, { id: 9 })).toBeUndefined()
+    expect(await chain.get(ConformanceUser, { id: 9 })).toBeUndefined()
+  })
+
+  it('a failing cache read with recovery: served from below meanwhile, from the top again after', async () => {
+    const { top, db } = layers()
+    const chain = new ChainedStore([top, db])
+    await chain.put(makeUser(10))
+    top.fail('get')
+    expect(await chain.get(ConformanceUser, { id: 10 })).toEqual(makeUser(10))
+    top.recover()
+    const before = db.calls.get
+    expect(await chain.get(ConformanceUser, { id: 10 })).toEqual(makeUser(10))
+    expect(db.calls.get).toBe(before)
+  })
+
+  it('caller errors are never hidden by the cache error policy', async () => {
+    const chain = new ChainedStore([new ProcessMemoryStore(), new ProcessMemoryStore()])
+    await expect(chain.get(ConformanceUser, { nope: 1 } as never)).rejects.toMatchObject({ code: 'E_UNKNOWN_KEY' })
+  })
+})
