@@ -1,0 +1,235 @@
+import {
+  InvalidKeyError,
+  InvalidOptionError,
+  StoreClosedError,
+  StoreUnavailableError,
+  show,
+  ValueTooLargeError,
+} from '../../core/errors.js'
+import { type Clock, systemClock } from '../../core/lifetime.js'
+import type { KeyValueBackend, KeyValueEntry } from '../key-value-backend.js'
+import { memcacheExptime } from './memcache-exptime.js'
+import { MemcacheNodeClient, type MemcacheServerStats, type NodeSetEntry } from './memcache-node-client.js'
+import { checkMemcacheOptions, type MemcacheConnectionOptions } from './memcache-options.js'
+import { MemcacheRing } from './memcache-ring.js'
+
+/** Options of {@link MemcacheBackend}. */
+export interface MemcacheBackendOptions extends MemcacheConnectionOptions {
+  /**
+   * The time source `expiresAt` values are measured on (the store's clock); the remaining lifetime
+   * `expiresAt - clock.now()` is what memcached is told. Default: `Date.now`.
+   */
+  clock?: Clock
+  /** Name in messages; default `memcache(<servers>)`. */
+  name?: string
+}
+
+/** A memcached key: 1–250 printable ASCII characters, no spaces or control characters. */
+const VALID_KEY = /^[\x21-\x7e]{1,250}$/
+
+/**
+ * A {@link KeyValueBackend} over a pool of memcached servers.
+ *
+ * - Keys are spread with ketama consistent hashing (the `hashring` package), so they land where other
+ *   ketama clients put them; each server has its own memcache-client instance with one connection.
+ * - `getMany` sends exactly one multi-get (`get k1 k2 …`) per server involved, all in parallel;
+ *   `setMany` / `deleteMany` group the keys per server and pipeline one command per key on each
+ *   server's connection, all servers in parallel. Repeated keys are sent once (the last entry wins).
+ * - Expiry: see {@link memcacheExptime} (rounded up, never early; relative up to 30 days, absolute
+ *   beyond; `0` for never — always sent explicitly).
+ * - Failures: every call waits at most `timeout` ms per server. A server that fails is named in a
+ *   `StoreUnavailableError` (its `cause` is the client error). Writes reject when any server fails;
+ *   reads with `partialReads` (default) answer from the servers that work, report the failed ones to
+ *   `onError`, and reject only when every server involved failed. A failed server is retried after
+ *   `retryDelay` ms; memcache-client reconnects by itself.
+ */
+export class MemcacheBackend implements KeyValueBackend {
+  /** Name used in messages. */
+  readonly name: string
+  /** Largest value in bytes sent to a server; `KeyValueStore` rejects larger ones with `ValueTooLargeError`. */
+  readonly maxValueBytes: number
+  /** memcached's expiry has whole-second resolution (lifetimes are rounded up). */
+  readonly secondResolution = true
+  readonly #nodes: Map<string, MemcacheNodeClient>
+  readonly #single: MemcacheNodeClient | undefined
+  readonly #ring: MemcacheRing
+  readonly #clock: Clock
+  readonly #partialReads: boolean
+  readonly #onError: ((error: StoreUnavailableError) => void) | undefined
+  #closed = false
+
+  /**
+   * No connection is opened before the first call.
+   * @param otherOptions option names a wrapping store accepts besides these (not an error here).
+   * @throws InvalidOptionError naming the option (also an unknown one).
+   */
+  constructor(options: MemcacheBackendOptions, otherOptions: readonly string[] = []) {
+    const provisional = typeof options?.name === 'string' ? options.name : 'memcache'
+    const settings = checkMemcacheOptions(provisional, options, ['clock', 'name', ...otherOptions])
+    if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
+      throw new InvalidOptionError(`${provisional}: option \`name\` must be a non-empty string, got ${show(options.name)}`)
+    }
+    const addresses = settings.servers.map((s) => s.address)
+    this.name = options.name ?? `memcache(${addresses.length <= 3 ? addresses.join(',') : `${addresses[0]} +${addresses.length - 1}`})`
+    const clock = options.clock ?? systemClock
+    if (typeof clock?.now !== 'function') throw new InvalidOptionError(`${this.name}: option \`clock\` must have a now() method`)
+    this.#clock = clock
+    this.maxValueBytes = settings.maxValueBytes
+    this.#partialReads = settings.partialReads
+    this.#onError = settings.onError
+    this.#ring = new MemcacheRing(settings.servers, settings.hashing)
+    this.#nodes = new Map(addresses.map((a) => [a, new MemcacheNodeClient(a, { ...settings, owner: this.name })]))
+    this.#single = this.#nodes.size === 1 ? this.#nodes.values().next().value : undefined
+  }
+
+  /** The configured servers, `host:port`. */
+  get servers(): string[] {
+    return [...this.#nodes.keys()]
+  }
+
+  /** The server (`host:port`) that owns `key`. */
+  serverFor(key: string): string {
+    return this.#ring.serverFor(key)
+  }
+
+  /** A snapshot of each server's counters, in configuration order. */
+  stats(): MemcacheServerStats[] {
+    return [...this.#nodes.values()].map((n) => n.stats())
+  }
+
+  /**
+   * One value per key, same order, `undefined` at a miss; one multi-get per server involved.
+   * @throws InvalidKeyError for a key memcached cannot hold; StoreUnavailableError when a server fails
+   *   (only when every server involved failed, unless `partialReads` is `false`); StoreClosedError after close.
+   */
+  async getMany(keys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
+    this.#assertOpen('getMany')
+    if (keys.length === 0) return []
+    const groups = [...this.#group(keys)]
+    const settled = await Promise.allSettled(groups.map(([node, ks]) => node.get([...ks], `get of ${ks.size} key(s)`)))
+    const failures: { node: MemcacheNodeClient; error: Error }[] = []
+    let found: Map<string, Buffer> | undefined
+    settled.forEach((result, i) => {
+      if (result.status === 'rejected')
+        failures.push({ node: (groups[i] as [MemcacheNodeClient, unknown])[0], error: result.reason as Error })
+      else if (found === undefined) found = result.value
+      else for (const [k, v] of result.value) found.set(k, v)
+    })
+    if (failures.length > 0) {
+      const errors = failures.map((f) => f.error)
+      const partial = this.#partialReads && failures.length < settled.length && errors.every((e) => e instanceof StoreUnavailableError)
+      if (!partial) throw this.#combine('getMany', errors, settled.length)
+      for (const f of failures) this.#report(f.node, f.error as StoreUnavailableError)
+    }
+    const out: (Uint8Array | undefined)[] = new Array(keys.length)
+    for (let i = 0; i < keys.length; i++) out[i] = found?.get(keys[i] as string)
+    return out
+  }
+
+  /**
+   * Stores every entry; `expiresAt` (ms since the epoch on the store's clock, `undefined` = never)
+   * becomes memcached's `exptime` via {@link memcacheExptime}. Later entries for the same key win.
+   * @throws ValueTooLargeError (before sending anything) for a value over `maxValueBytes`, or when a
+   *   server refuses one; InvalidKeyError; StoreUnavailableError when any server fails.
+   */
+  async setMany(entries: readonly KeyValueEntry[]): Promise<void> {
+    this.#assertOpen('setMany')
+    if (entries.length === 0) return
+    const now = this.#clock.now()
+    const systemNow = Date.now()
+    const last = new Map<string, KeyValueEntry>()
+    for (const entry of entries) {
+      if (entry.value.length > this.maxValueBytes) {
+        throw new ValueTooLargeError(
+          `${this.name} setMany of ${show(entry.key)}: the value is ${entry.value.length} bytes, over the limit of ${this.maxValueBytes} (option \`maxValueBytes\`)`,
+        )
+      }
+      last.set(entry.key, entry)
+    }
+    const groups = this.#group([...last.keys()])
+    const settled = await Promise.allSettled(
+      [...groups].map(([node, ks]) => {
+        const batch: NodeSetEntry[] = []
+        for (const key of ks) {
+          const e = last.get(key) as KeyValueEntry
+          batch.push({ key, value: toBuffer(e.value), exptime: memcacheExptime(e.expiresAt, now, systemNow) })
+        }
+        return node.set(batch, `set of ${batch.length} key(s)`)
+      }),
+    )
+    this.#throwFailures('setMany', settled)
+  }
+
+  /**
+   * Removes the keys; absent keys are a no-op.
+   * @throws InvalidKeyError; StoreUnavailableError when any server fails.
+   */
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    this.#assertOpen('deleteMany')
+    if (keys.length === 0) return
+    const groups = this.#group(keys)
+    const settled = await Promise.allSettled([...groups].map(([node, ks]) => node.delete([...ks], `delete of ${ks.size} key(s)`)))
+    this.#throwFailures('deleteMany', settled)
+  }
+
+  /** Closes every connection. Idempotent; calls afterwards reject with `StoreClosedError`. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    for (const node of this.#nodes.values()) node.close()
+  }
+
+  #assertOpen(operation: string): void {
+    if (this.#closed) throw new StoreClosedError(`${this.name}: ${operation} was called after close()`)
+  }
+
+  /** Distinct keys per server, validated. */
+  #group(keys: readonly string[]): Map<MemcacheNodeClient, Set<string>> {
+    const groups = new Map<MemcacheNodeClient, Set<string>>()
+    for (const key of keys) {
+      if (typeof key !== 'string' || !VALID_KEY.test(key)) {
+        throw new InvalidKeyError(`${this.name}: ${show(key)} is not a memcached key (1-250 printable ASCII characters, no spaces)`)
+      }
+      const node = this.#single ?? (this.#nodes.get(this.#ring.serverFor(key)) as MemcacheNodeClient)
+      const keys = groups.get(node)
+      if (keys === undefined) groups.set(node, new Set([key]))
+      else keys.add(key)
+    }
+    return groups
+  }
+
+  #throwFailures(operation: string, settled: readonly PromiseSettledResult<unknown>[]): void {
+    const failures: Error[] = []
+    for (const result of settled) if (result.status === 'rejected') failures.push(result.reason as Error)
+    if (failures.length > 0) throw this.#combine(operation, failures, settled.length)
+  }
+
+  /** The error a call rejects with: the one server's error, or one naming every failed server. */
+  #combine(operation: string, failures: readonly Error[], involved: number): Error {
+    if (failures.length === 1) return failures[0] as Error
+    return new StoreUnavailableError(
+      `${this.name} ${operation} failed on ${failures.length} of ${involved} servers: ${failures.map((f) => f.message).join('; ')}`,
+      { cause: new AggregateError(failures, `${operation} failures`) },
+    )
+  }
+
+  #report(node: MemcacheNodeClient, error: StoreUnavailableError): void {
+    if (this.#onError !== undefined) {
+      try {
+        this.#onError(error)
+      } catch {}
+      return
+    }
+    if (node.takeOutageReport()) {
+      process.emitWarning(`${error.message}; its keys read as misses until it answers again (pass \`onError\` to handle this yourself)`, {
+        type: 'StockpyleWarning',
+        code: 'STOCKPYLE_MEMCACHE_SERVER_DOWN',
+      })
+    }
+  }
+}
+
+/** A zero-copy Buffer view of `bytes` (memcache-client stores Buffers as binary). */
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}

@@ -1,0 +1,296 @@
+import type { ConnectionOptions } from 'node:tls'
+import { MemcacheClient, type MultiRetrievalResponse } from 'memcache-client'
+import { StoreClosedError, StoreUnavailableError, ValueTooLargeError } from '../../core/errors.js'
+
+/** Counters of one server of a memcached pool, since the backend was created. */
+export interface MemcacheServerStats {
+  /** `host:port` as configured. */
+  readonly server: string
+  /** Multi-get commands sent: one per `getMany` call that needed this server. */
+  readonly getRequests: number
+  /** Keys asked for in those multi-gets (distinct per call). */
+  readonly keysRead: number
+  /** Keys found. */
+  readonly hits: number
+  /** `set` commands sent (one per distinct key of a `setMany`, pipelined on one connection). */
+  readonly setRequests: number
+  /** `delete` commands sent (one per distinct key of a `deleteMany`, pipelined). */
+  readonly deleteRequests: number
+  /** `delete` / `flush_all` commands sent to remove keys whose earlier write failed. */
+  readonly repairRequests: number
+  /** Calls on this server that failed (connection, timeout, server error, or failed fast while down). */
+  readonly errors: number
+  /** True while the server is considered down (calls fail fast until `retryDelay` has passed). */
+  readonly down: boolean
+  /** Keys whose write failed and that will be deleted before this server is used again. */
+  readonly pendingRepairs: number
+}
+
+/** One entry of {@link MemcacheNodeClient.set}. */
+export interface NodeSetEntry {
+  readonly key: string
+  readonly value: Buffer
+  /** memcached `exptime`, already converted. */
+  readonly exptime: number
+}
+
+/** Settings of {@link MemcacheNodeClient}. */
+export interface NodeClientSettings {
+  /** Name of the backend, first in every message. */
+  readonly owner: string
+  readonly timeout: number
+  readonly connectTimeout: number
+  readonly retryDelay: number
+  readonly tls: ConnectionOptions | undefined
+}
+
+/** Above this many keys awaiting repair the server is flushed instead (`flush_all`) before its next use. */
+export const MAX_PENDING_REPAIRS = 10_000
+
+/** A failure of the transport (connect, socket, timeout) rather than an error reply of the server. */
+class TransportError extends Error {}
+
+type ReplyError = Error & { cmdTokens?: string[] }
+
+/**
+ * One memcached server: a memcache-client instance with a single pipelined connection, a deadline on
+ * every call, fail-fast while the server is known to be down, and repair of failed writes.
+ *
+ * Repair: when a `set` or `delete` fails, the server may still hold the key's previous value (a frozen
+ * or partitioned server keeps its data). Such keys are remembered and deleted — on the same
+ * connection, ahead of the next command — before this client reads from the server again, so this
+ * process never serves a value its own failed write meant to replace. Past
+ * {@link MAX_PENDING_REPAIRS} keys the server is flushed instead.
+ */
+export class MemcacheNodeClient {
+  /** `host:port` as configured. */
+  readonly address: string
+  readonly #client: MemcacheClient
+  readonly #settings: NodeClientSettings
+  #down = false
+  #retryAt = 0
+  #lastFailure: unknown
+  #outageReported = false
+  #closed = false
+  readonly #dirty = new Set<string>()
+  #flushNeeded = false
+  #getRequests = 0
+  #keysRead = 0
+  #hits = 0
+  #setRequests = 0
+  #deleteRequests = 0
+  #repairRequests = 0
+  #errors = 0
+
+  constructor(address: string, settings: NodeClientSettings) {
+    this.address = address
+    this.#settings = settings
+    this.#client = new MemcacheClient({
+      server: { server: address, maxConnections: 1 },
+      cmdTimeout: settings.timeout,
+      connectTimeout: settings.connectTimeout,
+      noDelay: true,
+      ...(settings.tls === undefined ? {} : { tls: settings.tls }),
+    })
+  }
+
+  /** A snapshot of this server's counters. */
+  stats(): MemcacheServerStats {
+    return {
+      server: this.address,
+      getRequests: this.#getRequests,
+      keysRead: this.#keysRead,
+      hits: this.#hits,
+      setRequests: this.#setRequests,
+      deleteRequests: this.#deleteRequests,
+      repairRequests: this.#repairRequests,
+      errors: this.#errors,
+      down: this.#down,
+      pendingRepairs: this.#flushNeeded ? MAX_PENDING_REPAIRS : this.#dirty.size,
+    }
+  }
+
+  /**
+   * True once after the server went down (until it answers again): the default reporter warns once
+   * per outage, not once per call.
+   */
+  takeOutageReport(): boolean {
+    if (this.#outageReported) return false
+    this.#outageReported = true
+    return true
+  }
+
+  /**
+   * Reads `keys` (distinct) with one multi-get. Resolves with the hits by key.
+   * @throws StoreUnavailableError naming the server, `cause` the underlying error.
+   */
+  async get(keys: readonly string[], operation: string): Promise<Map<string, Buffer>> {
+    const reply = await this.#run(operation, undefined, () => {
+      this.#getRequests++
+      this.#keysRead += keys.length
+      return this.#client.get<MultiRetrievalResponse<unknown>>(keys as string[])
+    })
+    const found = new Map<string, Buffer>()
+    for (const key of keys) {
+      if (!Object.hasOwn(reply, key)) continue
+      const bytes = asBuffer((reply[key] as { value: unknown }).value)
+      if (bytes !== undefined) found.set(key, bytes)
+    }
+    this.#hits += found.size
+    return found
+  }
+
+  /**
+   * Stores every entry (distinct keys), pipelined on one connection.
+   * @throws StoreUnavailableError naming the server; ValueTooLargeError when the server refuses a value
+   *   as too large for its item limit. Either way the keys are repaired before the server is read again.
+   */
+  async set(entries: readonly NodeSetEntry[], operation: string): Promise<void> {
+    await this.#run(
+      operation,
+      entries.map((e) => e.key),
+      () => {
+        this.#setRequests += entries.length
+        return Promise.all(entries.map((e) => this.#client.set(e.key, e.value, { lifetime: e.exptime })))
+      },
+    )
+  }
+
+  /**
+   * Deletes `keys` (distinct), pipelined on one connection; absent keys are fine.
+   * @throws StoreUnavailableError naming the server; the keys are then repaired before the server is read again.
+   */
+  async delete(keys: readonly string[], operation: string): Promise<void> {
+    await this.#run(operation, keys, () => {
+      this.#deleteRequests += keys.length
+      return Promise.all(keys.map((k) => this.#deleteOne(k)))
+    })
+  }
+
+  /** Closes the connection; calls afterwards reject with `StoreClosedError`. */
+  close(): void {
+    this.#closed = true
+    this.#client.shutdown()
+  }
+
+  async #deleteOne(key: string): Promise<void> {
+    try {
+      await this.#client.delete(key)
+    } catch (err) {
+      if ((err as ReplyError).cmdTokens?.[0] !== 'NOT_FOUND') throw err
+    }
+  }
+
+  /**
+   * Runs one command group against the server: fails fast while it is down, sends pending repairs
+   * first (pipelined), bounds the whole by `timeout`, and turns failures into stockpyle errors.
+   * `writtenKeys` (for writes) are marked for repair when the call fails.
+   */
+  async #run<T>(operation: string, writtenKeys: readonly string[] | undefined, send: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new StoreClosedError(`${this.#settings.owner}: ${operation} was called after close()`)
+    const now = performance.now()
+    if (this.#down && this.#retryAt > now) {
+      this.#errors++
+      if (writtenKeys !== undefined) this.#markDirty(writtenKeys)
+      const cause = this.#lastFailure
+      throw new StoreUnavailableError(
+        `${this.#settings.owner}: ${operation} on memcache server ${this.address} failed without trying: the server is down (${describe(cause)}) and is retried in ${Math.ceil(this.#retryAt - now)} ms`,
+        { cause },
+      )
+    }
+    try {
+      const repair = this.#repair()
+      const result = withDeadline(send(), this.#settings.timeout, this.address)
+      const [, value] = await Promise.all([repair, result])
+      if (this.#down) {
+        this.#down = false
+        this.#outageReported = false
+      }
+      return value
+    } catch (err) {
+      this.#errors++
+      if (writtenKeys !== undefined) this.#markDirty(writtenKeys)
+      const reply = (err as ReplyError).cmdTokens
+      if (reply === undefined) {
+        // no reply: connection refused or lost, or no answer in time
+        this.#lastFailure = err
+        this.#down = true
+        this.#retryAt = performance.now() + this.#settings.retryDelay
+      } else if (reply[0] === 'SERVER_ERROR' && /too large/i.test(reply.join(' '))) {
+        throw new ValueTooLargeError(
+          `${this.#settings.owner}: ${operation} on memcache server ${this.address} was refused: ${(err as Error).message}`,
+          { cause: err },
+        )
+      }
+      throw new StoreUnavailableError(
+        `${this.#settings.owner}: ${operation} on memcache server ${this.address} failed: ${(err as Error).message}`,
+        { cause: err },
+      )
+    }
+  }
+
+  #markDirty(keys: readonly string[]): void {
+    if (this.#flushNeeded) return
+    for (const key of keys) this.#dirty.add(key)
+    if (this.#dirty.size > MAX_PENDING_REPAIRS) {
+      this.#flushNeeded = true
+      this.#dirty.clear()
+    }
+  }
+
+  /** Sends the pending repairs (without waiting for them), or returns undefined when there are none. */
+  #repair(): Promise<void> | undefined {
+    if (!this.#flushNeeded && this.#dirty.size === 0) return undefined
+    if (this.#flushNeeded) {
+      this.#flushNeeded = false
+      this.#repairRequests++
+      return withDeadline(this.#client.cmd('flush_all'), this.#settings.timeout, this.address).then(
+        () => undefined,
+        (err) => {
+          this.#flushNeeded = true
+          throw err
+        },
+      )
+    }
+    const keys = [...this.#dirty]
+    this.#dirty.clear()
+    this.#repairRequests += keys.length
+    return withDeadline(Promise.all(keys.map((k) => this.#deleteOne(k))), this.#settings.timeout, this.address).then(
+      () => undefined,
+      (err) => {
+        this.#markDirty(keys)
+        throw err
+      },
+    )
+  }
+}
+
+/** `promise`, or a TransportError once `ms` have passed. The timer never keeps the process alive. */
+function withDeadline<T>(promise: Promise<T>, ms: number, address: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new TransportError(`no reply from ${address} within ${ms} ms`)), ms)
+    timer.unref()
+    promise.then(
+      (value) => {
+        clearTimeout(timer)
+        resolve(value)
+      },
+      (err: unknown) => {
+        clearTimeout(timer)
+        reject(err)
+      },
+    )
+  })
+}
+
+/** A fetched value as bytes. memcache-client decodes by flags: ours are binary; other writers' are text, numbers or JSON. */
+function asBuffer(value: unknown): Buffer | undefined {
+  if (Buffer.isBuffer(value)) return value
+  if (typeof value === 'string') return Buffer.from(value)
+  if (value === undefined) return undefined
+  return Buffer.from(JSON.stringify(value))
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}

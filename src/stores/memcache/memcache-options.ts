@@ -1,0 +1,190 @@
+import type { ConnectionOptions } from 'node:tls'
+import { InvalidOptionError, type StoreUnavailableError, show } from '../../core/errors.js'
+import type { MemcacheHashing, RingServer } from './memcache-ring.js'
+
+/** A weighted memcached server: `address` is `'host:port'`, `weight` a number > 0 (default 1). */
+export interface MemcacheWeightedServer {
+  readonly address: string
+  readonly weight?: number
+}
+
+/** A memcached server: `'host:port'` (IPv4 or a host name; IPv6 literals are not supported) or a weighted entry. */
+export type MemcacheServer = string | MemcacheWeightedServer
+
+/** Options of the connection to a memcached pool, shared by {@link MemcacheStoreOptions} and the backend. */
+export interface MemcacheConnectionOptions {
+  /**
+   * The pool: one or more `'host:port'` strings or `{ address, weight }` entries. Keys are spread with
+   * ketama consistent hashing (see `hashing`); one connection per server. Required.
+   */
+  servers: readonly MemcacheServer[]
+  /**
+   * Milliseconds a call waits for each server, connecting included (default 1000). A server that has
+   * not answered by then fails the call with `StoreUnavailableError`; also memcache-client's
+   * `cmdTimeout`, after which its connection is dropped and reopened.
+   */
+  timeout?: number
+  /** Milliseconds allowed to open a TCP/TLS connection before it is abandoned (default: `timeout`). */
+  connectTimeout?: number
+  /**
+   * After a server fails to connect or answer, calls that need it fail at once with
+   * `StoreUnavailableError` for this many milliseconds, then the next call tries it again
+   * (default 1000; `0` tries every call). Spares callers a full `timeout` per call while a server
+   * is frozen or unreachable.
+   */
+  retryDelay?: number
+  /**
+   * Largest value in bytes that is sent; a larger encoded object fails the put with
+   * `ValueTooLargeError` before anything is written. Default {@link DEFAULT_MEMCACHE_MAX_VALUE_BYTES}
+   * (memcached's default 1 MiB item limit `-I 1m`, minus room for the item header and a 250-byte key).
+   * Raise it only with the servers' `-I`.
+   */
+  maxValueBytes?: number
+  /** TLS options for every connection (memcached built with TLS, started with `-Z`); default: plain TCP. */
+  tls?: ConnectionOptions
+  /**
+   * Key-to-server mapping: `'ketama'` (default; libketama, python-ketama, Node `memcached`) or
+   * `'libmemcached'` (the same, but servers on port 11211 are hashed by host alone, like
+   * libmemcached / pylibmc). Every client sharing a pool must use the same mapping.
+   */
+  hashing?: MemcacheHashing
+  /**
+   * What a read does when some, but not all, of the servers it needs fail: `true` (default) answers
+   * with the other servers' hits and misses for the failed servers' keys, and reports each failure to
+   * `onError`; `false` rejects the read with `StoreUnavailableError`. A read whose every server fails
+   * always rejects, and writes always reject when any server fails.
+   */
+  partialReads?: boolean
+  /**
+   * Receives each server failure that a call did not reject with (the failed share of a partial
+   * read). Default: a process warning (`STOCKPYLE_MEMCACHE_SERVER_DOWN`) once per server outage.
+   * Exceptions thrown by the handler are ignored.
+   */
+  onError?: (error: StoreUnavailableError) => void
+}
+
+/** memcached's default item size limit (1 MiB) minus 1 KiB for the item header and key. */
+export const DEFAULT_MEMCACHE_MAX_VALUE_BYTES = 1024 * 1024 - 1024
+
+/** Default of {@link MemcacheConnectionOptions.timeout}, in ms. */
+export const DEFAULT_MEMCACHE_TIMEOUT = 1000
+
+/** Default of {@link MemcacheConnectionOptions.retryDelay}, in ms. */
+export const DEFAULT_MEMCACHE_RETRY_DELAY = 1000
+
+/** {@link MemcacheConnectionOptions} validated, with defaults applied. */
+export interface ResolvedMemcacheOptions {
+  readonly servers: readonly RingServer[]
+  readonly timeout: number
+  readonly connectTimeout: number
+  readonly retryDelay: number
+  readonly maxValueBytes: number
+  readonly tls: ConnectionOptions | undefined
+  readonly hashing: MemcacheHashing
+  readonly partialReads: boolean
+  readonly onError: ((error: StoreUnavailableError) => void) | undefined
+}
+
+/** The option names of {@link MemcacheConnectionOptions}. */
+export const MEMCACHE_CONNECTION_OPTIONS: readonly string[] = [
+  'servers',
+  'timeout',
+  'connectTimeout',
+  'retryDelay',
+  'maxValueBytes',
+  'tls',
+  'hashing',
+  'partialReads',
+  'onError',
+]
+
+const MAX_TIMER_MS = 2 ** 31 - 1
+const ADDRESS = /^([A-Za-z0-9._-]+):(\d{1,5})$/
+
+/**
+ * Validates the connection options of a memcached pool and applies the defaults.
+ * @param store name used in messages.
+ * @param otherOptions names of the caller's own options; any other unknown name is an error (a typo).
+ * @throws InvalidOptionError naming the offending option.
+ */
+export function checkMemcacheOptions(
+  store: string,
+  options: MemcacheConnectionOptions,
+  otherOptions: readonly string[],
+): ResolvedMemcacheOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidOptionError(`${store}: options must be an object with \`servers\`, got ${show(options)}`)
+  }
+  for (const key of Object.keys(options)) {
+    if (!MEMCACHE_CONNECTION_OPTIONS.includes(key) && !otherOptions.includes(key)) {
+      throw new InvalidOptionError(`${store}: unknown option \`${key}\``)
+    }
+  }
+  const timeout = milliseconds(store, 'timeout', options.timeout, DEFAULT_MEMCACHE_TIMEOUT, false)
+  const hashing = options.hashing ?? 'ketama'
+  if (hashing !== 'ketama' && hashing !== 'libmemcached') {
+    throw new InvalidOptionError(`${store}: option \`hashing\` must be 'ketama' or 'libmemcached', got ${show(hashing)}`)
+  }
+  const maxValueBytes = options.maxValueBytes ?? DEFAULT_MEMCACHE_MAX_VALUE_BYTES
+  if (!Number.isSafeInteger(maxValueBytes) || maxValueBytes <= 0) {
+    throw new InvalidOptionError(
+      `${store}: option \`maxValueBytes\` must be a positive integer number of bytes, got ${show(maxValueBytes)}`,
+    )
+  }
+  if (options.tls !== undefined && (typeof options.tls !== 'object' || options.tls === null)) {
+    throw new InvalidOptionError(`${store}: option \`tls\` must be an object of tls.connect() options, got ${show(options.tls)}`)
+  }
+  if (options.partialReads !== undefined && typeof options.partialReads !== 'boolean') {
+    throw new InvalidOptionError(`${store}: option \`partialReads\` must be a boolean, got ${show(options.partialReads)}`)
+  }
+  if (options.onError !== undefined && typeof options.onError !== 'function') {
+    throw new InvalidOptionError(`${store}: option \`onError\` must be a function, got ${show(options.onError)}`)
+  }
+  return {
+    servers: checkServers(store, options.servers),
+    timeout,
+    connectTimeout: milliseconds(store, 'connectTimeout', options.connectTimeout, timeout, false),
+    retryDelay: milliseconds(store, 'retryDelay', options.retryDelay, DEFAULT_MEMCACHE_RETRY_DELAY, true),
+    maxValueBytes,
+    tls: options.tls,
+    hashing,
+    partialReads: options.partialReads ?? true,
+    onError: options.onError,
+  }
+}
+
+function milliseconds(store: string, name: string, value: unknown, fallback: number, zeroAllowed: boolean): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (value === 0 && !zeroAllowed) || value > MAX_TIMER_MS) {
+    const range = zeroAllowed ? '>= 0' : '> 0'
+    throw new InvalidOptionError(`${store}: option \`${name}\` must be a number of milliseconds ${range} and < 2^31, got ${show(value)}`)
+  }
+  return value
+}
+
+function checkServers(store: string, servers: unknown): RingServer[] {
+  if (!Array.isArray(servers) || servers.length === 0) {
+    throw new InvalidOptionError(`${store}: option \`servers\` must be a non-empty array of 'host:port' strings, got ${show(servers)}`)
+  }
+  const seen = new Set<string>()
+  return servers.map((entry: unknown, i) => {
+    const weighted = typeof entry === 'object' && entry !== null
+    const address = weighted ? (entry as MemcacheWeightedServer).address : entry
+    const weight = weighted ? ((entry as MemcacheWeightedServer).weight ?? 1) : 1
+    const match = typeof address === 'string' ? ADDRESS.exec(address) : null
+    const port = Number(match?.[2])
+    if (match === null || !(port >= 1 && port <= 65535)) {
+      throw new InvalidOptionError(
+        `${store}: option \`servers\`[${i}] must be 'host:port' (or { address: 'host:port', weight }) with a port 1-65535, got ${show(entry)}`,
+      )
+    }
+    if (typeof weight !== 'number' || !Number.isFinite(weight) || weight <= 0) {
+      throw new InvalidOptionError(`${store}: option \`servers\`[${i}].weight must be a number > 0, got ${show(weight)}`)
+    }
+    if (seen.has(address as string)) {
+      throw new InvalidOptionError(`${store}: option \`servers\` lists ${show(address)} twice`)
+    }
+    seen.add(address as string)
+    return { address: address as string, weight }
+  })
+}

@@ -1,0 +1,54 @@
+import { checkCacheOptions, KeyValueStore, type KeyValueStoreOptions } from '../key-value-store.js'
+import { MemcacheBackend } from './memcache-backend.js'
+import type { MemcacheServerStats } from './memcache-node-client.js'
+import type { MemcacheConnectionOptions } from './memcache-options.js'
+
+const STORE_OPTIONS = ['lifetime', 'polymorphic', 'prefix']
+
+/**
+ * Options of {@link MemcacheStore}: the cache options every store shares (`lifetime`, `polymorphic`,
+ * `prefix`, `clock`, `name`) plus the pool's connection options (`servers`, `timeout`, …).
+ */
+export interface MemcacheStoreOptions extends KeyValueStoreOptions, MemcacheConnectionOptions {}
+
+/**
+ * A cache layer on a pool of memcached servers (`stockpyle/memcache`).
+ *
+ * ```ts
+ * const cache = new MemcacheStore({ servers: ['10.0.0.1:11211', '10.0.0.2:11211'], lifetime: 300 })
+ * ```
+ *
+ * Objects are stored as records under their primary key with small aliases under every other key
+ * (see `KeyValueStore`), spread over the servers with ketama consistent hashing; a `batchGet` by
+ * primary key sends one multi-get per server. Lifetimes are rounded up to whole seconds (never end
+ * early); values over `maxValueBytes` fail with `ValueTooLargeError` before anything is sent. A server
+ * that is down or does not answer within `timeout` ms makes calls reject with `StoreUnavailableError`
+ * naming it — except reads under `partialReads` (default), which answer from the other servers and
+ * report the failure to `onError`. See docs/stores/memcache.md.
+ */
+export class MemcacheStore extends KeyValueStore {
+  /**
+   * Validates every option synchronously; no connection is opened before the first call.
+   * @throws InvalidOptionError naming the offending option.
+   */
+  constructor(options: MemcacheStoreOptions) {
+    super(MemcacheStore.#backend(options), options)
+  }
+
+  static #backend(options: MemcacheStoreOptions): MemcacheBackend {
+    const name = typeof options?.name === 'string' ? options.name : 'memcache store'
+    // the shared cache options first, so their errors come before any client is created
+    const { clock } = checkCacheOptions(name, options)
+    return new MemcacheBackend({ ...options, clock }, STORE_OPTIONS)
+  }
+
+  /** The memcached backend: the pool, its hashing (`serverFor`) and counters. */
+  override get backend(): MemcacheBackend {
+    return super.backend as MemcacheBackend
+  }
+
+  /** A snapshot of each server's counters (requests, hits, errors, down), in configuration order. */
+  stats(): MemcacheServerStats[] {
+    return this.backend.stats()
+  }
+}

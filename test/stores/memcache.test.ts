@@ -1,0 +1,400 @@
+import { createHash } from 'node:crypto'
+import { existsSync, readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { connect } from 'node:net'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { InvalidKeyError, InvalidOptionError, StoreClosedError, ValueTooLargeError } from '../../src/core/errors.js'
+import {
+  DEFAULT_MEMCACHE_MAX_VALUE_BYTES,
+  MEMCACHE_MAX_RELATIVE_EXPTIME,
+  MemcacheBackend,
+  MemcacheStore,
+  memcacheExptime,
+} from '../../src/stores/memcache/index.js'
+import { MemcacheRing } from '../../src/stores/memcache/memcache-ring.js'
+import { ConformanceUser, ManualClock, makeUser } from '../../src/testing/index.js'
+import { selectedStores } from '../harness/servers.js'
+
+const stores = selectedStores()
+let prefixes = 0
+const uniquePrefix = (): string => `mt${process.pid}x${++prefixes}`
+
+/** Sends one text-protocol request to a memcached server and resolves with the reply up to `end`. */
+function ask(server: string, request: string, end: RegExp = /\r\n$/): Promise<string> {
+  const [host, port] = server.split(':') as [string, string]
+  return new Promise((resolve, reject) => {
+    let text = ''
+    const socket = connect({ host, port: Number(port) })
+    const timer = setTimeout(() => {
+      socket.destroy()
+      reject(new Error(`no reply from ${server} to ${JSON.stringify(request)}: ${JSON.stringify(text)}`))
+    }, 2000)
+    socket.setEncoding('latin1')
+    socket.once('connect', () => socket.write(request))
+    socket.on('data', (chunk: string) => {
+      text += chunk
+      if (end.test(text)) {
+        clearTimeout(timer)
+        socket.destroy()
+        resolve(text)
+      }
+    })
+    socket.once('error', (err) => {
+      clearTimeout(timer)
+      reject(err)
+    })
+  })
+}
+
+/** `mg <key> t` (meta get): the item's remaining TTL in seconds (-1 = never), or undefined when absent. */
+async function remainingSeconds(server: string, key: string): Promise<number | undefined> {
+  const reply = await ask(server, `mg ${key} t\r\n`)
+  if (reply.startsWith('EN')) return undefined
+  const ttl = /^HD t(-?\d+)\r\n$/.exec(reply)
+  if (ttl === null) throw new Error(`unexpected reply to mg ${key} t: ${JSON.stringify(reply)}`)
+  return Number(ttl[1])
+}
+
+/** The canonical record key of a user by id, as KeyValueStore writes it. */
+const userKey = (prefix: string, id: number): string => `${prefix}:ConformanceUser|id=n${id}`
+
+describe('MemcacheStore options', () => {
+  const bad: [string, Record<string, unknown>, RegExp][] = [
+    ['servers missing', {}, /`servers`/],
+    ['servers empty', { servers: [] }, /`servers`/],
+    ['servers not host:port', { servers: ['localhost'] }, /`servers`\[0\]/],
+    ['servers port 0', { servers: ['a:1', 'b:0'] }, /`servers`\[1\]/],
+    ['servers port too big', { servers: ['a:65536'] }, /`servers`\[0\]/],
+    ['servers IPv6', { servers: ['[::1]:11211'] }, /`servers`\[0\]/],
+    ['servers duplicate', { servers: ['a:1', 'a:1'] }, /`servers` lists `"a:1"` twice/],
+    ['servers weight', { servers: [{ address: 'a:1', weight: 0 }] }, /`servers`\[0\]\.weight/],
+    ['servers entry type', { servers: [42] }, /`servers`\[0\]/],
+    ['timeout 0', { servers: ['a:1'], timeout: 0 }, /`timeout`/],
+    ['timeout NaN', { servers: ['a:1'], timeout: Number.NaN }, /`timeout`/],
+    ['timeout string', { servers: ['a:1'], timeout: '1000' }, /`timeout`/],
+    ['connectTimeout', { servers: ['a:1'], connectTimeout: -5 }, /`connectTimeout`/],
+    ['retryDelay', { servers: ['a:1'], retryDelay: -1 }, /`retryDelay`/],
+    ['maxValueBytes 0', { servers: ['a:1'], maxValueBytes: 0 }, /`maxValueBytes`/],
+    ['maxValueBytes fraction', { servers: ['a:1'], maxValueBytes: 1.5 }, /`maxValueBytes`/],
+    ['tls', { servers: ['a:1'], tls: 'yes' }, /`tls`/],
+    ['hashing', { servers: ['a:1'], hashing: 'crc32' }, /`hashing`/],
+    ['partialReads', { servers: ['a:1'], partialReads: 'yes' }, /`partialReads`/],
+    ['onError', { servers: ['a:1'], onError: 'log' }, /`onError`/],
+    ['name', { servers: ['a:1'], name: '' }, /`name`/],
+    ['unknown option', { servers: ['a:1'], server: 'a:1' }, /unknown option `server`/],
+    ['prefix', { servers: ['a:1'], prefix: 'has space' }, /`prefix`/],
+    ['lifetime', { servers: ['a:1'], lifetime: 0 }, /`lifetime`/],
+    ['polymorphic', { servers: ['a:1'], polymorphic: 1 }, /`polymorphic`/],
+    ['clock', { servers: ['a:1'], clock: {} }, /`clock`/],
+  ]
+  for (const [what, options, message] of bad) {
+    it(`rejects ${what} synchronously with InvalidOptionError naming it`, () => {
+      expect(() => new MemcacheStore(options as never)).toThrow(InvalidOptionError)
+      expect(() => new MemcacheStore(options as never)).toThrow(message)
+    })
+  }
+
+  it('accepts weighted servers and host names, connects lazily, and is named after its servers', async () => {
+    const store = new MemcacheStore({ servers: ['127.0.0.1:1', { address: 'cache-2.local:11211', weight: 2 }] })
+    expect(store.name).toBe('memcache(127.0.0.1:1,cache-2.local:11211)')
+    expect(store.backend.maxValueBytes).toBe(DEFAULT_MEMCACHE_MAX_VALUE_BYTES)
+    expect(store.capabilities.secondResolution).toBe(true)
+    expect(store.stats().map((s) => s.getRequests + s.setRequests)).toEqual([0, 0])
+    await store.close()
+    await store.close()
+    await expect(store.get(ConformanceUser, { id: 1 })).rejects.toThrow(StoreClosedError)
+  })
+})
+
+describe('memcacheExptime', () => {
+  const now = 1_700_000_000_000
+  it('sends 0 for never and -1 for an expiry already reached', () => {
+    expect(memcacheExptime(undefined, now)).toBe(0)
+    expect(memcacheExptime(now, now)).toBe(-1)
+    expect(memcacheExptime(now - 5000, now)).toBe(-1)
+  })
+
+  it('rounds the remaining time up to whole seconds and adds one second for the server clock', () => {
+    expect(memcacheExptime(now + 1, now)).toBe(2)
+    expect(memcacheExptime(now + 1000, now)).toBe(2)
+    expect(memcacheExptime(now + 1001, now)).toBe(3)
+    expect(memcacheExptime(now + 59_999, now)).toBe(61)
+  })
+
+  it('is relative up to 30 days and an absolute Unix time beyond, measured on the system clock', () => {
+    const system = 1_800_000_000_500
+    const limit = MEMCACHE_MAX_RELATIVE_EXPTIME
+    expect(memcacheExptime(now + (limit - 1) * 1000, now, system)).toBe(limit)
+    // the store clock (now) may differ from the system clock: only the remaining time matters
+    expect(memcacheExptime(now + limit * 1000, now, system)).toBe(Math.ceil((system + limit * 1000) / 1000) + 1)
+    expect(memcacheExptime(now + 40 * 86_400_000 + 1, now, system)).toBe(Math.ceil((system + 40 * 86_400_000 + 1) / 1000) + 1)
+    expect(memcacheExptime(now + 40 * 86_400_000, now, system)).toBeGreaterThan(limit)
+  })
+
+  it('gives 0 (never; the envelope still expires it) past 2038', () => {
+    expect(memcacheExptime(now + 100 * 365 * 86_400_000, now, now)).toBe(0)
+  })
+})
+
+describe('MemcacheRing (ketama)', () => {
+  /** libketama's continuum, written from its C source: an independent reference for the mapping. */
+  function libketama(servers: readonly string[]): (key: string) => string {
+    const points: { point: number; server: string }[] = []
+    for (const server of servers) {
+      const count = Math.floor((1 / servers.length) * 40 * servers.length)
+      for (let i = 0; i < count; i++) {
+        const digest = createHash('md5').update(`${server}-${i}`).digest()
+        for (let h = 0; h < 4; h++) points.push({ point: digest.readUInt32LE(h * 4), server })
+      }
+    }
+    points.sort((a, b) => a.point - b.point)
+    return (key) => {
+      const hash = createHash('md5').update(key).digest().readUInt32LE(0)
+      const found = points.find((p) => p.point >= hash) ?? points[0]
+      return (found as { server: string }).server
+    }
+  }
+
+  it('maps keys exactly as libketama does', () => {
+    const servers = ['127.0.0.1:11211', '127.0.0.1:11212', '10.1.2.3:22122']
+    const ring = new MemcacheRing(servers.map((address) => ({ address, weight: 1 })))
+    const reference = libketama(servers)
+    for (let i = 0; i < 5000; i++) {
+      const key = `stockpyle:ConformanceUser|id=n${i}`
+      expect(ring.serverFor(key)).toBe(reference(key))
+    }
+  })
+
+  // Fixtures produced by python-ketama and pylibmc, shipped in the hashring package's tests.
+  const fixtures = createRequire(import.meta.url)
+    .resolve('hashring')
+    .replace(/index\.js$/, 'tests/fixtures/')
+  it.runIf(existsSync(`${fixtures}ketama.txt`))('matches python-ketama with weights', () => {
+    const lines = readFileSync(`${fixtures}ketama.txt`, 'utf8').split('\n')
+    const ring = new MemcacheRing([1, 2, 3, 4, 5].map((w) => ({ address: `0.0.0.${w}`, weight: w })))
+    for (let i = 0; i < 20_000; i++) expect(`${i} ${ring.serverFor(String(i))}`).toBe(lines[i])
+  })
+
+  it.runIf(existsSync(`${fixtures}pylibmc.txt`))("matches pylibmc (libmemcached) with hashing: 'libmemcached'", () => {
+    const lines = readFileSync(`${fixtures}pylibmc.txt`, 'utf8').split('\n')
+    const servers = ['0.0.0.1:11211', '0.0.0.2:11211', '0.0.0.3', '0.0.0.4:11213', '0.0.0.5:11212']
+    const ring = new MemcacheRing(
+      servers.map((address) => ({ address, weight: 1 })),
+      'libmemcached',
+    )
+    for (let i = 0; i < 20_000; i++) expect(`${i} ${ring.serverFor(String(i))}`).toBe(lines[i])
+  })
+})
+
+describe.runIf(stores.has('memcached'))('MemcacheStore on 3 memcached servers', () => {
+  let servers: string[]
+  const open: { close(): Promise<void> }[] = []
+  type Options = Partial<ConstructorParameters<typeof MemcacheStore>[0]>
+  const make = (options: Options = {}): { store: MemcacheStore; prefix: string } => {
+    const prefix = uniquePrefix()
+    const store = new MemcacheStore({ servers, prefix, ...options })
+    open.push(store)
+    return { store, prefix }
+  }
+  const backend = (options: Partial<ConstructorParameters<typeof MemcacheBackend>[0]> = {}): MemcacheBackend => {
+    const b = new MemcacheBackend({ servers, ...options })
+    open.push(b)
+    return b
+  }
+  beforeAll(() => {
+    servers = inject('memcachedServers')
+  })
+  afterAll(async () => {
+    await Promise.all(open.map((s) => s.close()))
+  })
+
+  it('spreads keys over the 3 servers, each record on the server the ring names and nowhere else', async () => {
+    const { store, prefix } = make()
+    const users = Array.from({ length: 300 }, (_, i) => makeUser(i))
+    await store.batchPut(users)
+    const perServer = new Map(servers.map((a) => [a, 0]))
+    for (const user of users) {
+      const owner = store.backend.serverFor(userKey(prefix, user.id))
+      perServer.set(owner, (perServer.get(owner) as number) + 1)
+    }
+    expect([...perServer.keys()].sort()).toEqual([...servers].sort())
+    for (const count of perServer.values()) expect(count).toBeGreaterThan(50)
+    for (const user of users.slice(0, 30)) {
+      const key = userKey(prefix, user.id)
+      const owner = store.backend.serverFor(key)
+      for (const server of servers) {
+        const exp = await remainingSeconds(server, key)
+        if (server === owner)
+          expect(exp).toBe(-1) // no lifetime: never expires (not memcache-client's 60 s)
+        else expect(exp).toBeUndefined()
+      }
+    }
+  })
+
+  it('sends one multi-get per server for a batchGet of 100 keys', async () => {
+    const { store } = make()
+    const users = Array.from({ length: 100 }, (_, i) => makeUser(1000 + i))
+    await store.batchPut(users)
+    const before = store.stats()
+    const got = await store.batchGet(
+      ConformanceUser,
+      users.map((u) => ({ id: u.id })),
+    )
+    expect(got).toEqual(users)
+    const after = store.stats()
+    expect(after.map((s, i) => s.getRequests - (before[i]?.getRequests ?? 0))).toEqual([1, 1, 1])
+    expect(after.reduce((n, s, i) => n + s.keysRead - (before[i]?.keysRead ?? 0), 0)).toBe(100)
+    expect(after.reduce((n, s, i) => n + s.hits - (before[i]?.hits ?? 0), 0)).toBe(100)
+  })
+
+  it('reads only the servers a batch needs, and a big batch (3000 keys, long lines) still in one request each', async () => {
+    const b = backend()
+    const prefix = uniquePrefix()
+    const key = (i: number) => `${prefix}:${'k'.repeat(150)}:${i}`
+    const entries = Array.from({ length: 3000 }, (_, i) => ({ key: key(i), value: Buffer.from(`v${i}`), expiresAt: undefined }))
+    await b.setMany(entries)
+    const before = b.stats()
+    const values = await b.getMany(entries.map((e) => e.key))
+    expect(values.map((v) => Buffer.from(v as Uint8Array).toString())).toEqual(entries.map((_, i) => `v${i}`))
+    expect(b.stats().map((s, i) => s.getRequests - (before[i]?.getRequests ?? 0))).toEqual([1, 1, 1])
+    // a key alone asks only its owner
+    const owner = servers.indexOf(b.serverFor(key(7)))
+    const mid = b.stats()
+    await b.getMany([key(7)])
+    expect(b.stats().map((s, i) => s.getRequests - (mid[i]?.getRequests ?? 0))).toEqual(servers.map((_, i) => (i === owner ? 1 : 0)))
+  })
+
+  it('keeps bytes exact, answers repeated keys, and lets the last of repeated entries win', async () => {
+    const b = backend()
+    const prefix = uniquePrefix()
+    const nasty = Buffer.from('a\r\nEND\r\nVALUE x 0 1\r\n\u0000\u00ff', 'latin1')
+    await b.setMany([
+      { key: `${prefix}:a`, value: Buffer.from('first'), expiresAt: undefined },
+      { key: `${prefix}:b`, value: new Uint8Array(nasty), expiresAt: undefined },
+      { key: `${prefix}:a`, value: Buffer.from('second'), expiresAt: undefined },
+    ])
+    const [a1, b1, missing, a2] = await b.getMany([`${prefix}:a`, `${prefix}:b`, `${prefix}:none`, `${prefix}:a`])
+    expect(Buffer.from(a1 as Uint8Array).toString()).toBe('second')
+    expect(Buffer.from(b1 as Uint8Array).equals(nasty)).toBe(true)
+    expect(missing).toBeUndefined()
+    expect(Buffer.from(a2 as Uint8Array).toString()).toBe('second')
+    await b.deleteMany([`${prefix}:a`, `${prefix}:none`, `${prefix}:a`])
+    expect(await b.getMany([`${prefix}:a`, `${prefix}:b`])).toEqual([undefined, expect.anything()])
+    expect(await b.getMany([])).toEqual([])
+  })
+
+  it('rejects keys memcached cannot hold with InvalidKeyError before sending', async () => {
+    const b = backend()
+    await expect(b.getMany(['has space'])).rejects.toThrow(InvalidKeyError)
+    await expect(b.setMany([{ key: 'x'.repeat(251), value: Buffer.from('v'), expiresAt: undefined }])).rejects.toThrow(InvalidKeyError)
+    await expect(b.deleteMany(['ctl\u0001'])).rejects.toThrow(InvalidKeyError)
+    expect(b.stats().every((s) => s.getRequests + s.setRequests + s.deleteRequests === 0)).toBe(true)
+  })
+
+  it('passes lifetimes as relative seconds rounded up (plus 1 s), and past 30 days as an absolute time', async () => {
+    const { store, prefix } = make({
+      lifetime: (obj) => {
+        const id = (obj as ConformanceUser).id
+        if (id === 1) return 1.2
+        if (id === 2) return 40 * 86_400
+        if (id === 3) return new Date(Date.now() + 10_000)
+        return undefined
+      },
+    })
+    await store.batchPut([1, 2, 3, 4].map(makeUser))
+    const exp = async (id: number) => remainingSeconds(store.backend.serverFor(userKey(prefix, id)), userKey(prefix, id))
+    // memcached reports the remaining seconds on its own (coarse) clock: the sent value or one less
+    expect(await exp(1)).toBeGreaterThanOrEqual(2)
+    expect(await exp(1)).toBeLessThanOrEqual(3)
+    const forty = await exp(2)
+    expect(forty).toBeGreaterThanOrEqual(40 * 86_400 - 2)
+    expect(forty).toBeLessThanOrEqual(40 * 86_400 + 2)
+    expect(await exp(3)).toBeGreaterThanOrEqual(10)
+    expect(await exp(3)).toBeLessThanOrEqual(11)
+    expect(await exp(4)).toBe(-1)
+  })
+
+  it('measures the remaining lifetime on the store clock, so a manual clock works', async () => {
+    const clock = new ManualClock(Date.UTC(2001, 0, 1))
+    const { store, prefix } = make({ lifetime: 5, clock })
+    await store.put(makeUser(9))
+    const key = userKey(prefix, 9)
+    const exp = await remainingSeconds(store.backend.serverFor(key), key)
+    expect(exp).toBeGreaterThanOrEqual(5)
+    expect(exp).toBeLessThanOrEqual(6)
+    clock.advance(5000)
+    expect(await store.get(ConformanceUser, { id: 9 })).toBeUndefined()
+  })
+
+  it('never lets memcached drop an entry before its lifetime ends (real time)', async () => {
+    const b = backend()
+    const prefix = uniquePrefix()
+    // five entries written at different sub-second phases of the server's clock
+    const written: { key: string; at: number }[] = []
+    for (let i = 0; i < 5; i++) {
+      const key = `${prefix}:life${i}`
+      const at = Date.now()
+      await b.setMany([{ key, value: Buffer.from('x'), expiresAt: at + 1000 }])
+      written.push({ key, at })
+      await new Promise((r) => setTimeout(r, 190))
+    }
+    const goneAt = new Map<string, number>()
+    while (goneAt.size < written.length) {
+      const values = await b.getMany(written.map((w) => w.key))
+      const now = Date.now()
+      values.forEach((v, i) => {
+        const w = written[i] as { key: string }
+        if (v === undefined && !goneAt.has(w.key)) goneAt.set(w.key, now)
+      })
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    for (const w of written) expect((goneAt.get(w.key) as number) - w.at).toBeGreaterThanOrEqual(1000)
+  })
+
+  it('rejects a value over maxValueBytes with ValueTooLargeError before sending anything', async () => {
+    const { store } = make({ maxValueBytes: 2000 })
+    const small = makeUser(20)
+    const big = makeUser(21)
+    big.avatar = Buffer.alloc(5000)
+    const before = store.stats()
+    await expect(store.batchPut([small, big])).rejects.toThrow(ValueTooLargeError)
+    expect(store.stats().map((s) => s.setRequests)).toEqual(before.map((s) => s.setRequests))
+    expect(await store.get(ConformanceUser, { id: 20 })).toBeUndefined()
+  })
+
+  it('stores a value of the default maxValueBytes under a 250-byte key on a server started with -I 1m', async () => {
+    const b = backend()
+    const key = `${uniquePrefix()}:${'k'.repeat(230)}`.slice(0, 250).padEnd(250, 'k')
+    const value = Buffer.alloc(DEFAULT_MEMCACHE_MAX_VALUE_BYTES, 7)
+    await b.setMany([{ key, value, expiresAt: Date.now() + 60_000 }])
+    const [got] = await b.getMany([key])
+    expect(Buffer.from(got as Uint8Array).equals(value)).toBe(true)
+    await expect(b.setMany([{ key, value: Buffer.alloc(DEFAULT_MEMCACHE_MAX_VALUE_BYTES + 1), expiresAt: undefined }])).rejects.toThrow(
+      ValueTooLargeError,
+    )
+  })
+
+  it("maps the server's own too-large refusal to ValueTooLargeError and keeps the connection usable", async () => {
+    const b = backend({ maxValueBytes: 4 * 1024 * 1024 })
+    const prefix = uniquePrefix()
+    const key = `${prefix}:huge`
+    await b.setMany([{ key, value: Buffer.from('old'), expiresAt: undefined }])
+    await expect(b.setMany([{ key, value: Buffer.alloc(2 * 1024 * 1024, 1), expiresAt: undefined }])).rejects.toThrow(ValueTooLargeError)
+    // memcached drops the old value on a failed set; either way the old bytes are never served again
+    const [after] = await b.getMany([key])
+    expect(after).toBeUndefined()
+    await b.setMany([{ key: `${prefix}:next`, value: Buffer.from('ok'), expiresAt: undefined }])
+    expect(Buffer.from((await b.getMany([`${prefix}:next`]))[0] as Uint8Array).toString()).toBe('ok')
+  })
+
+  it('isolates prefixes on the same servers', async () => {
+    const a = make().store
+    const b = make().store
+    const user = makeUser(30)
+    await a.put(user)
+    expect(await b.get(ConformanceUser, { id: 30 })).toBeUndefined()
+    expect(await b.get(ConformanceUser, { email: user.email })).toBeUndefined()
+    await b.delete(user)
+    expect(await a.get(ConformanceUser, { email: user.email })).toEqual(user)
+  })
+})
