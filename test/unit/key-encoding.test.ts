@@ -1,0 +1,79 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { encodeLookup, keysOfObject, MAX_KEY_LENGTH } from '../../src/core/key-encoding.js'
+import { describeModel } from '../../src/core/registry.js'
+import { InvalidKeyError, keys, MissingKeyAttributeError, UnknownKeyError } from '../../src/index.js'
+
+class Doc {
+  static readonly stockpyleName = 'KeyTestDoc'
+  static readonly stockpyleKeys = keys('id', ['tenant', 'path'])
+  constructor(
+    public id: string | number | bigint | boolean,
+    public tenant: unknown,
+    public path: unknown,
+  ) {}
+}
+const info = describeModel(Doc)
+const keyValue = fc.oneof(fc.string({ unit: 'binary' }), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.bigInt(), fc.boolean())
+const memcacheSafe = /^[\x21-\x7e]+$/
+
+describe('key encoding', () => {
+  it('is safe for memcached: printable ASCII, no spaces, at most MAX_KEY_LENGTH', () => {
+    fc.assert(
+      fc.property(keyValue, keyValue, (tenant, path) => {
+        const key = encodeLookup(info, { tenant, path }, 'test')
+        expect(key).toMatch(memcacheSafe)
+        expect(key.length).toBeLessThanOrEqual(MAX_KEY_LENGTH)
+      }),
+    )
+  })
+
+  it('does not depend on field order and is what keysOfObject gives for the object', () => {
+    fc.assert(
+      fc.property(keyValue, keyValue, keyValue, (id, tenant, path) => {
+        const a = encodeLookup(info, { tenant, path }, 'test')
+        expect(encodeLookup(info, { path, tenant }, 'test')).toBe(a)
+        const objKeys = keysOfObject(info, new Doc(id as string, tenant, path), false, 'test')
+        expect(objKeys.aliases).toEqual([a])
+        expect(objKeys.record).toBe(encodeLookup(info, { id }, 'test'))
+      }),
+    )
+  })
+
+  it('is injective over type-tagged values: different values or types give different keys', () => {
+    fc.assert(
+      fc.property(keyValue, keyValue, (x, y) => {
+        const same = typeof x === typeof y && (x === y || (typeof x === 'number' && Object.is(x + 0, (y as number) + 0)))
+        const kx = encodeLookup(info, { id: x }, 'test')
+        const ky = encodeLookup(info, { id: y }, 'test')
+        expect(kx === ky).toBe(same)
+      }),
+    )
+  })
+
+  it('tags types: 1, "1", 1n and true are four keys; -0 is 0', () => {
+    const k = (id: unknown) => encodeLookup(info, { id }, 'test')
+    expect(new Set([k(1), k('1'), k(1n), k(true)]).size).toBe(4)
+    expect(k(-0)).toBe(k(0))
+    expect(k('a b')).toBe('KeyTestDoc|id=sa%20b')
+  })
+
+  it('hashes long keys deterministically and keeps a readable head', () => {
+    const long = 'x'.repeat(5000)
+    const key = encodeLookup(info, { id: long }, 'test')
+    expect(key.length).toBeLessThanOrEqual(MAX_KEY_LENGTH)
+    expect(key.startsWith('KeyTestDoc|id=sxxx')).toBe(true)
+    expect(encodeLookup(info, { id: long }, 'test')).toBe(key)
+    expect(encodeLookup(info, { id: `${long}y` }, 'test')).not.toBe(key)
+  })
+
+  it('rejects bad lookups and values with typed errors naming the model', () => {
+    expect(() => encodeLookup(info, { id: 1, tenant: 2 }, 'get')).toThrow(UnknownKeyError)
+    expect(() => encodeLookup(info, { tenant: 1 }, 'get')).toThrow(/KeyTestDoc/)
+    expect(() => encodeLookup(info, null, 'get')).toThrow(UnknownKeyError)
+    for (const bad of [Number.NaN, Number.NEGATIVE_INFINITY, null, undefined, {}, [], Symbol('s'), '\uDC00x'])
+      expect(() => encodeLookup(info, { id: bad }, 'get')).toThrow(InvalidKeyError)
+    expect(() => keysOfObject(info, new Doc(1, undefined, 'p'), false, 'put')).toThrow(MissingKeyAttributeError)
+    expect(() => keysOfObject(info, new Doc(1, {}, 'p'), false, 'put')).toThrow(InvalidKeyError)
+  })
+})

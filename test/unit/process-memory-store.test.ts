@@ -1,0 +1,81 @@
+import { describe, expect, it, vi } from 'vitest'
+import { InvalidOptionError, keys, ProcessMemoryStore } from '../../src/index.js'
+import { ConformanceUser, ManualClock, makeUser } from '../../src/testing/index.js'
+
+describe('ProcessMemoryStore', () => {
+  it('validates options synchronously, naming the option', () => {
+    expect(() => new ProcessMemoryStore({ max: 0 })).toThrow(/`max`/)
+    expect(() => new ProcessMemoryStore({ maxSize: -1 })).toThrow(/`maxSize`/)
+    expect(() => new ProcessMemoryStore({ lifetime: 0 })).toThrow(/`lifetime`/)
+    expect(() => new ProcessMemoryStore({ lifetime: 'x' as never })).toThrow(InvalidOptionError)
+    expect(() => new ProcessMemoryStore({ unbounded: true, max: 5 })).toThrow(/`unbounded`/)
+    expect(() => new ProcessMemoryStore({ clock: {} as never })).toThrow(/`clock`/)
+  })
+
+  it('max counts objects, not keys: three keys per object, max 10 holds 10 objects', async () => {
+    const store = new ProcessMemoryStore({ max: 10 })
+    await store.batchPut(Array.from({ length: 15 }, (_, i) => makeUser(i)))
+    expect(store.size).toBe(10)
+    const got = await store.batchGet(
+      ConformanceUser,
+      Array.from({ length: 15 }, (_, i) => ({ email: makeUser(i).email })),
+    )
+    expect(got.filter(Boolean)).toHaveLength(10)
+    expect(got.slice(5)).toEqual(Array.from({ length: 10 }, (_, i) => makeUser(i + 5)))
+  })
+
+  it('evicting an object removes its alternate keys too', async () => {
+    const store = new ProcessMemoryStore({ max: 1 })
+    await store.put(makeUser(1))
+    await store.put(makeUser(2))
+    expect(await store.get(ConformanceUser, { email: makeUser(1).email })).toBeUndefined()
+    expect(await store.get(ConformanceUser, { email: makeUser(2).email })).toEqual(makeUser(2))
+  })
+
+  it('maxSize bounds the accounted bytes, payload plus overhead', async () => {
+    const store = new ProcessMemoryStore({ maxSize: 64 * 1024 })
+    await store.batchPut(Array.from({ length: 2000 }, (_, i) => makeUser(i)))
+    expect(store.calculatedSize).toBeLessThanOrEqual(64 * 1024)
+    expect(store.size).toBeGreaterThan(20)
+    expect(store.size).toBeLessThan(2000)
+  })
+
+  it('defaults to a bound, and warns once when asked to be unbounded', async () => {
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
+    new ProcessMemoryStore({ unbounded: true })
+    new ProcessMemoryStore({ unbounded: true })
+    expect(warn.mock.calls.filter((c) => (c[1] as { code?: string })?.code === 'STOCKPYLE_UNBOUNDED')).toHaveLength(1)
+    warn.mockRestore()
+    const store = new ProcessMemoryStore()
+    await store.put(makeUser(1))
+    expect(store.calculatedSize).toBeGreaterThan(0)
+  })
+
+  it('expires on the injected clock without sleeping; lifetimes never end early', async () => {
+    const clock = new ManualClock(1_000_000)
+    const store = new ProcessMemoryStore({ clock, lifetime: 0.5 })
+    await store.put(makeUser(1))
+    clock.advance(499)
+    expect(await store.get(ConformanceUser, { id: 1 })).toBeDefined()
+    clock.advance(1)
+    expect(await store.get(ConformanceUser, { id: 1 })).toBeUndefined()
+    expect(store.size).toBe(0)
+  })
+
+  it('returns instances without calling the constructor', async () => {
+    let calls = 0
+    class Tracked {
+      static readonly stockpyleName = 'MemTracked'
+      static readonly stockpyleKeys = keys('id')
+      constructor(public id: number) {
+        calls++
+      }
+    }
+    const store = new ProcessMemoryStore()
+    await store.put(new Tracked(1))
+    calls = 0
+    const got = await store.get(Tracked, { id: 1 })
+    expect(got).toBeInstanceOf(Tracked)
+    expect(calls).toBe(0)
+  })
+})
