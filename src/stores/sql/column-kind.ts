@@ -1,0 +1,94 @@
+/** The SQL dialects SqlStore speaks. */
+export type SqlDialect = 'sqlite' | 'postgres'
+
+/**
+ * How SqlStore reads and writes a column, derived from its declared type:
+ *
+ * | kind | JS value | SQLite declared type contains | PostgreSQL type |
+ * |---|---|---|---|
+ * | `integer` | `number` (integer) | `INT` (not `BIGINT`/`INT8`) | `int2`, `int4` |
+ * | `bigint` | `bigint` | `BIGINT`, `INT8` | `int8` |
+ * | `real` | `number` | `REAL`, `FLOA`, `DOUB` | `float4`, `float8` |
+ * | `numeric` | `number` | `NUMERIC`, `DECIMAL` | `numeric` |
+ * | `text` | `string` | `CHAR`, `CLOB`, `TEXT` | `text`, `varchar`, `bpchar`, `name`, `citext`, `uuid`, enums |
+ * | `boolean` | `boolean` | `BOOL` | `bool` |
+ * | `timestamp` | `Date` | `TIMESTAMP`, `DATETIME`, `DATE` | `timestamptz`, `timestamp`, `date` |
+ * | `json` | anything (tagged JSON) | `JSON` | `json`, `jsonb` |
+ * | `bytes` | `Uint8Array` / `Buffer` | `BLOB`, `BYTEA`, `BINARY` | `bytea` |
+ * | `other` | as the driver gives it | anything else (or no type) | anything else |
+ */
+export type ColumnKind = 'integer' | 'bigint' | 'real' | 'numeric' | 'text' | 'boolean' | 'timestamp' | 'json' | 'bytes' | 'other'
+
+/** One column of a table as SqlStore uses it. */
+export interface ColumnInfo {
+  readonly name: string
+  /** The declared type as the database reports it (lowercased). */
+  readonly dataType: string
+  readonly kind: ColumnKind
+  /** Largest magnitude an integer column holds (PostgreSQL `int2`/`int4`/`int8`); `undefined` = no limit checked. */
+  readonly maxInteger: bigint | undefined
+  /** The database fills it when omitted (default, identity, autoincrement, SQLite rowid alias). */
+  readonly generated: boolean
+  /** Computed by the database (`GENERATED ALWAYS AS …`): never written, always read back. */
+  readonly computed: boolean
+  /** Part of the table's primary key. */
+  readonly primaryKey: boolean
+  /** A `uuid` column: only strings shaped like a UUID can match it. */
+  readonly uuid: boolean
+}
+
+const PG_KINDS: Record<string, ColumnKind> = {
+  int2: 'integer',
+  int4: 'integer',
+  int8: 'bigint',
+  float4: 'real',
+  float8: 'real',
+  numeric: 'numeric',
+  text: 'text',
+  varchar: 'text',
+  bpchar: 'text',
+  name: 'text',
+  citext: 'text',
+  uuid: 'text',
+  bool: 'boolean',
+  timestamptz: 'timestamp',
+  timestamp: 'timestamp',
+  date: 'timestamp',
+  json: 'json',
+  jsonb: 'json',
+  bytea: 'bytes',
+}
+
+const PG_LIMITS: Record<string, bigint> = { int2: 32767n, int4: 2147483647n, int8: 9223372036854775807n }
+
+/** The kind of a SQLite column from its declared type (SQLite's own affinity rules, refined). */
+function sqliteKind(declared: string): ColumnKind {
+  const t = declared.toLowerCase()
+  if (t === '') return 'other'
+  if (t.includes('bool')) return 'boolean'
+  if (t.includes('json')) return 'json'
+  if (t.includes('bigint') || t.includes('int8')) return 'bigint'
+  if (t.includes('date') || t.includes('time')) return 'timestamp'
+  if (t.includes('int')) return 'integer'
+  if (t.includes('char') || t.includes('clob') || t.includes('text')) return 'text'
+  if (t.includes('blob') || t.includes('bytea') || t.includes('binary')) return 'bytes'
+  if (t.includes('real') || t.includes('floa') || t.includes('doub')) return 'real'
+  if (t.includes('numeric') || t.includes('decimal')) return 'numeric'
+  return 'other'
+}
+
+/**
+ * The kind of a column. `dataType` is SQLite's declared type or PostgreSQL's base type name
+ * (`typname`); `isEnum` marks a PostgreSQL enum (read and written as text).
+ */
+export function columnKind(dialect: SqlDialect, dataType: string, isEnum = false): ColumnKind {
+  if (dialect === 'sqlite') return sqliteKind(dataType)
+  if (isEnum) return 'text'
+  return PG_KINDS[dataType] ?? 'other'
+}
+
+/** The integer range of a PostgreSQL integer type (`undefined` for SQLite and other types). */
+export function integerLimit(dialect: SqlDialect, dataType: string): bigint | undefined {
+  if (dialect === 'sqlite') return sqliteKind(dataType) === 'integer' || sqliteKind(dataType) === 'bigint' ? PG_LIMITS.int8 : undefined
+  return PG_LIMITS[dataType]
+}

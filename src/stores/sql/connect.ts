@@ -1,0 +1,108 @@
+import { Kysely, PostgresAdapter, PostgresDialect, SqliteAdapter, SqliteDialect } from 'kysely'
+import { InvalidOptionError, StoreUnavailableError, show } from '../../core/errors.js'
+import type { SqlDialect } from './column-kind.js'
+
+/**
+ * Where SqlStore keeps its data: a URL (`sqlite:path.db`, `sqlite::memory:`, `postgres://…`), for
+ * which it loads the driver (`better-sqlite3` or `pg`) on first use and which it closes on `close()`;
+ * or a `Kysely` instance the application owns (SqlStore never destroys it).
+ */
+export type SqlConnection = { readonly url: string } | { readonly db: Kysely<any> }
+
+/** A validated connection: the dialect, known synchronously, and how to open the database. */
+export interface ParsedConnection {
+  readonly dialect: SqlDialect
+  /** True when SqlStore created the Kysely instance and must destroy it on close. */
+  readonly owned: boolean
+  /** Opens (once) and returns the Kysely instance. @throws StoreUnavailableError when the driver is missing or fails to open. */
+  open(): Promise<Kysely<any>>
+}
+
+function adapterDialect(db: Kysely<any>): SqlDialect | undefined {
+  let adapter: unknown
+  try {
+    adapter = db.getExecutor().adapter
+  } catch {
+    return undefined
+  }
+  if (adapter instanceof SqliteAdapter) return 'sqlite'
+  if (adapter instanceof PostgresAdapter) return 'postgres'
+  // Another copy of kysely: recognise the adapter classes by name along the prototype chain.
+  for (let proto = Object.getPrototypeOf(adapter); proto !== null && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+    const name = (proto as { constructor?: { name?: string } }).constructor?.name
+    if (name === 'SqliteAdapter') return 'sqlite'
+    if (name === 'PostgresAdapter') return 'postgres'
+  }
+  return undefined
+}
+
+async function importDriver<T>(name: string, load: () => Promise<T>): Promise<T> {
+  try {
+    return await load()
+  } catch (err) {
+    throw new StoreUnavailableError(`SqlStore needs the package \`${name}\`: npm install ${name}`, { cause: err })
+  }
+}
+
+async function openSqlite(path: string): Promise<Kysely<any>> {
+  const { default: Database } = await importDriver('better-sqlite3', () => import('better-sqlite3'))
+  let database: InstanceType<typeof Database>
+  try {
+    database = new Database(path)
+  } catch (err) {
+    throw new StoreUnavailableError(`SqlStore could not open the SQLite database ${show(path)}: ${(err as Error).message}`, { cause: err })
+  }
+  // Integers come back as bigint, so int8 columns keep every digit; integer columns are turned back into numbers.
+  database.defaultSafeIntegers(true)
+  return new Kysely<any>({ dialect: new SqliteDialect({ database }) })
+}
+
+async function openPostgres(url: string, maxConnections: number): Promise<Kysely<any>> {
+  const { default: pg } = await importDriver('pg', () => import('pg'))
+  const pool = new pg.Pool({ connectionString: url, max: maxConnections })
+  // An idle client that loses its server emits 'error' on the pool; the next query reports it.
+  pool.on('error', () => {})
+  return new Kysely<any>({ dialect: new PostgresDialect({ pool }) })
+}
+
+/**
+ * Validates a connection argument synchronously.
+ * @throws InvalidOptionError naming `url`, `db` or `dialect`.
+ */
+export function parseConnection(store: string, connection: unknown, dialect: unknown, maxConnections: number): ParsedConnection {
+  if (typeof connection !== 'object' || connection === null) {
+    throw new InvalidOptionError(`${store}: the connection must be { url } or { db }, got ${show(connection)}`)
+  }
+  if (dialect !== undefined && dialect !== 'sqlite' && dialect !== 'postgres') {
+    throw new InvalidOptionError(`${store}: option \`dialect\` must be 'sqlite' or 'postgres', got ${show(dialect)}`)
+  }
+  const { url, db } = connection as { url?: unknown; db?: unknown }
+  if (db !== undefined) {
+    if (url !== undefined) throw new InvalidOptionError(`${store}: pass either option \`url\` or option \`db\`, not both`)
+    const kysely = db as Kysely<any>
+    if (typeof db !== 'object' || db === null || typeof kysely.selectFrom !== 'function' || typeof kysely.getExecutor !== 'function') {
+      throw new InvalidOptionError(`${store}: option \`db\` must be a Kysely instance, got ${show(db)}`)
+    }
+    const detected = (dialect as SqlDialect | undefined) ?? adapterDialect(kysely)
+    if (detected === undefined) {
+      throw new InvalidOptionError(
+        `${store}: option \`db\` uses a dialect SqlStore cannot recognise: SqlStore speaks SQLite and PostgreSQL; pass option \`dialect\` if yours is compatible`,
+      )
+    }
+    return { dialect: detected, owned: false, open: async () => kysely }
+  }
+  if (typeof url !== 'string') throw new InvalidOptionError(`${store}: option \`url\` must be a string, got ${show(url)}`)
+  if (url.startsWith('sqlite:')) {
+    let path = url.slice('sqlite:'.length)
+    if (path.startsWith('//')) path = path.slice(2)
+    if (path === '')
+      throw new InvalidOptionError(`${store}: option \`url\` ${show(url)} names no file: use sqlite:path.db or sqlite::memory:`)
+    return { dialect: 'sqlite', owned: true, open: () => openSqlite(path) }
+  }
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    return { dialect: 'postgres', owned: true, open: () => openPostgres(url, maxConnections) }
+  }
+  throw new InvalidOptionError(
+    `${store}: option \`url\` must start with sqlite: or postgres://, got ${show(url.replace(/\/\/[^@/]*@/, '//…@'))}`,
+  )
+}

@@ -1,0 +1,327 @@
+import { InvalidKeyError, MissingKeyAttributeError, SerializationError, StockpyleError, show } from '../../core/errors.js'
+import type { KeyInfo, ModelInfo } from '../../core/registry.js'
+import type { ColumnInfo, SqlDialect } from './column-kind.js'
+import { fromTaggedJson, toTaggedJson } from './json-codec.js'
+import type { TableSchema } from './table-schema.js'
+
+/** How a bytes column comes back: `Uint8Array` (default) or Node's `Buffer`. */
+export type BytesType = 'Uint8Array' | 'Buffer'
+
+/** Everything needed to turn a model's objects into rows of its table and back. */
+export interface ModelMapping {
+  readonly store: string
+  readonly info: ModelInfo
+  readonly dialect: SqlDialect
+  readonly schema: TableSchema
+  /** Column of each attribute that has one. */
+  readonly columnOf: ReadonlyMap<string, ColumnInfo>
+  /** Attribute of each column. */
+  readonly attributeOf: ReadonlyMap<string, string>
+  /** For each declared key (same order as `info.keys`), the columns of its fields (same order as `spec.fields`). */
+  readonly keyColumns: ReadonlyMap<KeyInfo, readonly ColumnInfo[]>
+  /** Columns whose bytes come back as `Buffer`. */
+  readonly bufferColumns: ReadonlySet<string>
+  /** Maps an attribute name to its column name (identity, or snake_case with `camelCase`). */
+  readonly toColumnName: (attribute: string) => string
+}
+
+/** A row to write: column name → driver value, for the attributes the object defines. */
+export type RowValues = Record<string, unknown>
+
+const INT64_MAX = 9223372036854775807n
+const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i
+const LOCAL_DATE_TIME = /^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$/
+
+function where(m: ModelMapping, attribute: string): string {
+  return `${m.store} store put of model \`${m.info.name}\`: attribute \`${attribute}\``
+}
+
+function mismatch(m: ModelMapping, attribute: string, column: ColumnInfo, value: unknown, expected: string): SerializationError {
+  return new SerializationError(
+    `${where(m, attribute)} holds ${show(value)} but column \`${column.name}\` of table \`${m.schema.table}\` is ${column.dataType || 'untyped'} (${column.kind}), which stores ${expected}`,
+  )
+}
+
+function checkText(m: ModelMapping, attribute: string, value: string): string {
+  if (!value.isWellFormed())
+    throw new SerializationError(`${where(m, attribute)} holds a string that is not well-formed UTF-16 ${show(value)}`)
+  if (m.dialect === 'postgres' && value.includes('\0')) {
+    throw new SerializationError(`${where(m, attribute)} holds a string with a NUL character, which PostgreSQL text cannot store`)
+  }
+  return value
+}
+
+/**
+ * Converts one attribute value into what the driver binds for `column`. Values must have the JS type
+ * of the column's kind (see {@link ColumnKind}); nothing is coerced silently.
+ * @throws SerializationError naming the attribute and column on a type mismatch or an unstorable value.
+ */
+export function toColumnValue(m: ModelMapping, attribute: string, column: ColumnInfo, value: unknown): unknown {
+  if (value === null) return null
+  const sqlite = m.dialect === 'sqlite'
+  switch (column.kind) {
+    case 'integer':
+      if (typeof value !== 'number' || !Number.isInteger(value)) throw mismatch(m, attribute, column, value, 'integer numbers')
+      if (
+        !Number.isSafeInteger(value) ||
+        (column.maxInteger !== undefined && Math.abs(value) > Number(column.maxInteger) + (value < 0 ? 1 : 0))
+      ) {
+        throw mismatch(m, attribute, column, value, `integers up to ${column.maxInteger ?? Number.MAX_SAFE_INTEGER}`)
+      }
+      return value
+    case 'bigint':
+      if (typeof value !== 'bigint') throw mismatch(m, attribute, column, value, 'bigints')
+      if (value > INT64_MAX || value < -INT64_MAX - 1n) throw mismatch(m, attribute, column, value, '64-bit integers')
+      return sqlite ? value : value.toString()
+    case 'real':
+    case 'numeric':
+      if (typeof value !== 'number' || !Number.isFinite(value)) throw mismatch(m, attribute, column, value, 'finite numbers')
+      return value
+    case 'text':
+      if (typeof value !== 'string') throw mismatch(m, attribute, column, value, 'strings')
+      return checkText(m, attribute, value)
+    case 'boolean':
+      if (typeof value !== 'boolean') throw mismatch(m, attribute, column, value, 'booleans')
+      return sqlite ? (value ? 1 : 0) : value
+    case 'timestamp':
+      if (!(value instanceof Date)) throw mismatch(m, attribute, column, value, 'Dates')
+      if (Number.isNaN(value.getTime())) throw mismatch(m, attribute, column, value, 'valid Dates')
+      return sqlite ? value.toISOString() : value
+    case 'json': {
+      const text = JSON.stringify(toTaggedJson(value, where(m, attribute)))
+      if (m.dialect === 'postgres' && column.dataType === 'jsonb' && text.includes('\\u0000')) {
+        throw new SerializationError(`${where(m, attribute)} holds a NUL character, which PostgreSQL jsonb cannot store`)
+      }
+      return text
+    }
+    case 'bytes':
+      if (!(value instanceof Uint8Array)) throw mismatch(m, attribute, column, value, 'Uint8Array or Buffer bytes')
+      return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+    default:
+      return otherValue(m, attribute, column, value)
+  }
+}
+
+function otherValue(m: ModelMapping, attribute: string, column: ColumnInfo, value: unknown): unknown {
+  switch (typeof value) {
+    case 'string':
+      return checkText(m, attribute, value)
+    case 'number':
+    case 'bigint':
+      return value
+    case 'boolean':
+      return m.dialect === 'sqlite' ? (value ? 1 : 0) : value
+    default:
+      if (value instanceof Uint8Array) return toColumnValue(m, attribute, { ...column, kind: 'bytes' }, value)
+      if (value instanceof Date) return toColumnValue(m, attribute, { ...column, kind: 'timestamp' }, value)
+      if (Array.isArray(value) && m.dialect === 'postgres') return value
+      throw mismatch(m, attribute, column, value, 'plain values; declare it json to store nested values')
+  }
+}
+
+function parseDate(text: string): Date | undefined {
+  // SQLite's CURRENT_TIMESTAMP and datetime() give UTC without a zone.
+  const date = new Date(LOCAL_DATE_TIME.test(text) && text.length > 10 ? `${text.replace(' ', 'T')}Z` : text)
+  return Number.isNaN(date.getTime()) ? undefined : date
+}
+
+function toNumber(raw: unknown): unknown {
+  if (typeof raw === 'bigint' || (typeof raw === 'string' && raw.trim() !== '' && !Number.isNaN(Number(raw)))) return Number(raw)
+  return raw
+}
+
+/**
+ * Converts what the driver returned for `column` into the attribute's value: int8 → `bigint` (also
+ * from pg's strings), SQLite 0/1 → boolean, SQLite text → `Date`, JSON → tagged-JSON-decoded value,
+ * bytes → a fresh `Uint8Array` (or `Buffer`). `null` stays `null`.
+ * @throws SerializationError when a JSON column holds text that is not JSON.
+ */
+export function fromColumnValue(m: ModelMapping, column: ColumnInfo, raw: unknown): unknown {
+  if (raw === null || raw === undefined) return null
+  switch (column.kind) {
+    case 'integer':
+    case 'real':
+    case 'numeric':
+      return toNumber(raw)
+    case 'bigint':
+      if (typeof raw === 'number' && Number.isInteger(raw)) return BigInt(raw)
+      if (typeof raw === 'string' && /^-?\d+$/.test(raw)) return BigInt(raw)
+      return raw
+    case 'boolean':
+      if (typeof raw === 'number' || typeof raw === 'bigint') return raw !== 0 && raw !== 0n
+      if (typeof raw === 'string' && /^(t|true|1|f|false|0)$/i.test(raw)) return /^(t|true|1)$/i.test(raw)
+      return raw
+    case 'timestamp':
+      if (raw instanceof Date) return raw
+      if (typeof raw === 'string') return parseDate(raw) ?? raw
+      if (typeof raw === 'number' || typeof raw === 'bigint') return new Date(Number(raw))
+      return raw
+    case 'json':
+      return fromJson(m, column, raw)
+    case 'bytes':
+      if (raw instanceof Uint8Array) return m.bufferColumns.has(column.name) ? Buffer.from(raw) : new Uint8Array(raw)
+      return raw
+    case 'text':
+      return raw
+    default:
+      return typeof raw === 'bigint' && raw >= BigInt(Number.MIN_SAFE_INTEGER) && raw <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(raw) : raw
+  }
+}
+
+function fromJson(m: ModelMapping, column: ColumnInfo, raw: unknown): unknown {
+  const at = `${m.store} store: column \`${column.name}\` of table \`${m.schema.table}\``
+  let parsed = raw
+  if (m.dialect === 'sqlite') {
+    if (typeof raw === 'bigint') return Number(raw)
+    if (typeof raw !== 'string') return raw
+    try {
+      parsed = JSON.parse(raw)
+    } catch (err) {
+      throw new SerializationError(`${at} holds text that is not JSON ${show(raw)}`, { cause: err })
+    }
+  }
+  return fromTaggedJson(parsed, at)
+}
+
+function defineAttribute(target: Record<string, unknown>, attribute: string, value: unknown): void {
+  if (attribute === '__proto__') Object.defineProperty(target, attribute, { value, enumerable: true, writable: true, configurable: true })
+  else target[attribute] = value
+}
+
+function fill(m: ModelMapping, row: Readonly<Record<string, unknown>>, target: Record<string, unknown>): Record<string, unknown> {
+  for (const name of Object.keys(row)) {
+    const column = m.schema.columns.get(name)
+    const attribute = m.attributeOf.get(name) ?? name
+    defineAttribute(target, attribute, column === undefined ? row[name] : fromColumnValue(m, column, row[name]))
+  }
+  return target
+}
+
+/** The attribute values of a row (every column, converted), as a plain record. */
+export function rowToAttributes(m: ModelMapping, row: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return fill(m, row, {})
+}
+
+/** A new instance of the model (prototype restored, constructor not called) holding a row's values. */
+export function rowToObject(m: ModelMapping, row: Readonly<Record<string, unknown>>): object {
+  return fill(m, row, Object.create(m.info.model.prototype as object) as Record<string, unknown>)
+}
+
+/** True when `value` can be a key value (string well-formed, finite number, bigint, boolean). */
+export function isKeyValue(value: unknown): boolean {
+  switch (typeof value) {
+    case 'string':
+      return value.isWellFormed()
+    case 'number':
+      return Number.isFinite(value)
+    case 'bigint':
+    case 'boolean':
+      return true
+    default:
+      return false
+  }
+}
+
+/**
+ * Whether a key value could equal a value of `column` as SqlStore reads it back. Lookups that cannot
+ * match are misses without a query (and never reach the database as a cast error).
+ */
+export function canMatch(m: ModelMapping, column: ColumnInfo, value: unknown): boolean {
+  switch (column.kind) {
+    case 'integer':
+      return (
+        typeof value === 'number' &&
+        Number.isSafeInteger(value) &&
+        (column.maxInteger === undefined || Math.abs(value) <= Number(column.maxInteger))
+      )
+    case 'bigint':
+      return typeof value === 'bigint' && value <= INT64_MAX && value >= -INT64_MAX - 1n
+    case 'real':
+    case 'numeric':
+      return typeof value === 'number'
+    case 'text':
+      return typeof value === 'string' && !(m.dialect === 'postgres' && value.includes('\0')) && (!column.uuid || UUID.test(value))
+    case 'boolean':
+      return typeof value === 'boolean'
+    case 'other':
+      return !(m.dialect === 'postgres' && typeof value === 'string' && value.includes('\0'))
+    default:
+      return false
+  }
+}
+
+/** The driver value of a key value for `column` (what a WHERE clause binds). */
+export function keyParam(m: ModelMapping, value: unknown): unknown {
+  if (typeof value === 'boolean' && m.dialect === 'sqlite') return value ? 1 : 0
+  if (typeof value === 'bigint' && m.dialect === 'postgres') return value.toString()
+  return value
+}
+
+/** The result of preparing an object for writing. */
+export interface PreparedRow {
+  readonly values: RowValues
+  /** Sorted column names present in `values` (rows with the same set share one INSERT). */
+  readonly signature: string
+  /** True when the primary key is left to the database. */
+  readonly generatedPrimary: boolean
+}
+
+function missingKey(m: ModelMapping, field: string, value: unknown, operation: string): never {
+  if (value === undefined || value === null) {
+    throw new MissingKeyAttributeError(
+      `${m.store} store ${operation} of model \`${m.info.name}\` got an object without key attribute \`${field}\` (${show(value)})`,
+    )
+  }
+  throw new InvalidKeyError(
+    `${m.store} store ${operation} of model \`${m.info.name}\` got an object whose key attribute \`${field}\` holds ${show(value)}: key values are strings (well-formed), finite numbers, bigints or booleans`,
+  )
+}
+
+/**
+ * Checks an object's key attributes. A key attribute may be `undefined` on put only when its column
+ * is filled by the database (a default, identity or rowid); never on delete.
+ * @throws MissingKeyAttributeError / InvalidKeyError naming the attribute.
+ */
+export function checkKeyAttributes(m: ModelMapping, obj: object, operation: 'put' | 'delete'): void {
+  const source = obj as Record<string, unknown>
+  for (const [spec, columns] of m.keyColumns) {
+    if (operation === 'delete' && spec !== m.info.primary) continue
+    for (let i = 0; i < spec.fields.length; i++) {
+      const field = spec.fields[i] as string
+      const value = source[field]
+      if (value === undefined && operation === 'put' && columns[i]?.generated === true) continue
+      if (!isKeyValue(value)) missingKey(m, field, value, operation)
+    }
+  }
+}
+
+/**
+ * Converts an object into the row to upsert: every own enumerable attribute that is not `undefined`,
+ * each into its column. Computed columns are skipped (the database fills them).
+ * @throws StockpyleError `E_SCHEMA` for an attribute with no column; SerializationError for a value the column cannot store.
+ */
+export function objectToRow(m: ModelMapping, obj: object): PreparedRow {
+  checkKeyAttributes(m, obj, 'put')
+  const source = obj as Record<string, unknown>
+  const values: RowValues = {}
+  const names: string[] = []
+  for (const attribute of Object.keys(source)) {
+    const value = source[attribute]
+    if (value === undefined) continue
+    const column = m.columnOf.get(attribute)
+    if (column === undefined) {
+      const expected = m.toColumnName(attribute)
+      throw new StockpyleError(
+        `${where(m, attribute)} has no column in table \`${m.schema.table}\` (expected a column \`${expected}\`): add the column, or remove the attribute; it would be lost`,
+        { code: 'E_SCHEMA' },
+      )
+    }
+    if (column.computed) continue
+    values[column.name] = toColumnValue(m, attribute, column, value)
+    names.push(column.name)
+  }
+  const primary = m.keyColumns.get(m.info.primary) ?? []
+  const generatedPrimary = primary.some((c) => !(c.name in values))
+  names.sort()
+  return { values, signature: names.join('\u0000'), generatedPrimary }
+}

@@ -1,0 +1,322 @@
+import { type Kysely, type RawBuilder, sql } from 'kysely'
+import { NonUniqueKeyError, show } from '../../core/errors.js'
+import { encodeLookup, keyOfObjectFor } from '../../core/key-encoding.js'
+import type { KeyInfo, ModelInfo } from '../../core/registry.js'
+import type { LookupRequest, StoreEntry, WriteItem } from '../base-store.js'
+import type { ColumnInfo, SqlDialect } from './column-kind.js'
+import type { MappingCache } from './model-mapping.js'
+import {
+  canMatch,
+  checkKeyAttributes,
+  keyParam,
+  type ModelMapping,
+  objectToRow,
+  type PreparedRow,
+  rowToAttributes,
+  rowToObject,
+} from './row-mapper.js'
+import { translateError } from './sql-errors.js'
+
+/** Bound parameters per statement: SQLite's SQLITE_MAX_VARIABLE_NUMBER (32766), PostgreSQL's protocol limit (65535). */
+export const PARAMETER_LIMIT: Readonly<Record<SqlDialect, number>> = { sqlite: 32766, postgres: 65535 }
+
+/** Where statements run: the store's database or an open transaction. */
+export interface Executor {
+  /** The Kysely instance (or transaction) statements run on. */
+  readonly db: Kysely<any>
+  /** Runs several statements atomically: in a new transaction, or a savepoint of the open one. */
+  atomic<T>(fn: (db: Kysely<any>) => Promise<T>): Promise<T>
+}
+
+/** What the operations need from their store. */
+export interface OperationContext {
+  readonly name: string
+  readonly dialect: SqlDialect
+  readonly mappings: MappingCache
+}
+
+type Row = Record<string, unknown>
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = []
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
+  return out
+}
+
+/** `col IN (…)` for one column, `(a, b) IN (…)` for a composite key (SQLite needs a VALUES list there). */
+function keyCondition(dialect: SqlDialect, columns: readonly ColumnInfo[], tuples: readonly (readonly unknown[])[]): RawBuilder<boolean> {
+  if (columns.length === 1) {
+    const column = columns[0] as ColumnInfo
+    return sql<boolean>`${sql.id(column.name)} in (${sql.join(tuples.map((t) => t[0]))})`
+  }
+  const left = sql.join(columns.map((c) => sql.id(c.name)))
+  const rows = sql.join(tuples.map((t) => sql`(${sql.join(t as unknown[])})`))
+  return dialect === 'sqlite' ? sql<boolean>`(${left}) in (values ${rows})` : sql<boolean>`(${left}) in (${rows})`
+}
+
+/** Runs statements: directly when there is one, atomically when there are several. */
+async function runAll<T>(ex: Executor, statements: readonly ((db: Kysely<any>) => Promise<T>)[]): Promise<T[]> {
+  if (statements.length === 0) return []
+  if (statements.length === 1) return [await (statements[0] as (db: Kysely<any>) => Promise<T>)(ex.db)]
+  return ex.atomic(async (db) => {
+    const out: T[] = []
+    for (const statement of statements) out.push(await statement(db))
+    return out
+  })
+}
+
+async function mappingsOf(ctx: OperationContext, ex: Executor, infos: Iterable<ModelInfo>): Promise<Map<ModelInfo, ModelMapping>> {
+  const distinct = [...new Set(infos)]
+  const mappings = await Promise.all(distinct.map((info) => ctx.mappings.mapping(ex.db, info)))
+  return new Map(distinct.map((info, i) => [info, mappings[i] as ModelMapping]))
+}
+
+/**
+ * Reads one entry per request, in request order, `undefined` at each miss. One query per lookup shape
+ * (declared key) per chunk of distinct values; each slot gets its own instance. A row matches a lookup
+ * only when its key values have the lookup's types too (`{id: '1'}` never finds id 1), as in the caches.
+ * @throws NonUniqueKeyError when a lookup matches several rows.
+ */
+export async function readEntries(
+  ctx: OperationContext,
+  ex: Executor,
+  info: ModelInfo,
+  requests: readonly LookupRequest[],
+): Promise<(StoreEntry | undefined)[]> {
+  const operation = `${ctx.name} store get`
+  const canonical = requests.map((r) => encodeLookup(info, r.lookup, operation))
+  const m = await ctx.mappings.mapping(ex.db, info)
+  const bySpec = new Map<KeyInfo, Map<string, unknown[]>>()
+  for (let i = 0; i < requests.length; i++) {
+    const { spec, lookup } = requests[i] as LookupRequest
+    const columns = m.keyColumns.get(spec) as readonly ColumnInfo[]
+    const values = spec.fields.map((f) => lookup[f])
+    if (!values.every((v, j) => canMatch(m, columns[j] as ColumnInfo, v))) continue
+    let wanted = bySpec.get(spec)
+    if (wanted === undefined) bySpec.set(spec, (wanted = new Map()))
+    wanted.set(
+      canonical[i] as string,
+      values.map((v) => keyParam(m, v)),
+    )
+  }
+  const found = new Map<string, Row>()
+  const first = new Map<string, object>()
+  try {
+    for (const [spec, wanted] of bySpec) {
+      const columns = m.keyColumns.get(spec) as readonly ColumnInfo[]
+      const size = Math.floor(PARAMETER_LIMIT[ctx.dialect] / columns.length)
+      for (const part of chunk([...wanted.values()], size)) {
+        const { rows } =
+          await sql<Row>`select * from ${sql.table(m.schema.table)} where ${keyCondition(ctx.dialect, columns, part)}`.execute(ex.db)
+        for (const row of rows) {
+          const obj = rowToObject(m, row)
+          const key = keyOfObjectFor(spec, obj)
+          if (key === undefined || !wanted.has(key)) continue
+          if (found.has(key)) {
+            throw new NonUniqueKeyError(
+              `${operation} of model \`${info.name}\` by ${show(spec.fields)} matched more than one row of table \`${m.schema.table}\` (${show(key)}): add a unique index`,
+            )
+          }
+          found.set(key, row)
+          first.set(key, obj)
+        }
+      }
+    }
+  } catch (err) {
+    throw translateError(err, `${operation} of model \`${info.name}\``)
+  }
+  return canonical.map((key) => {
+    const row = found.get(key)
+    if (row === undefined) return undefined
+    let value = first.get(key)
+    if (value === undefined) value = rowToObject(m, row)
+    else first.delete(key)
+    return { value, expiresAt: undefined }
+  })
+}
+
+interface PlannedRow {
+  readonly prepared: PreparedRow
+  /** The objects this row is written for (several when a batch repeats a primary key: the last wins). */
+  readonly objects: object[]
+  /** Canonical primary key, `undefined` when the database generates it. */
+  readonly primary: string | undefined
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a instanceof Date && b instanceof Date) return a.getTime() === b.getTime()
+  return Object.is(a, b)
+}
+
+/**
+ * Writes a row's stored values back onto an object: every attribute the object left undefined
+ * (defaults, generated ids, columns it never had) and every scalar the database changed (a trigger, a
+ * rounding). JSON and bytes attributes the object set keep their own (equal) values.
+ */
+function writeBack(m: ModelMapping, obj: object, attributes: Record<string, unknown>): void {
+  const target = obj as Record<string, unknown>
+  for (const attribute of Object.keys(attributes)) {
+    const value = attributes[attribute]
+    const current = target[attribute]
+    const kind = m.columnOf.get(attribute)?.kind
+    if (current !== undefined && (kind === 'json' || kind === 'bytes' || sameValue(current, value))) continue
+    if (attribute === '__proto__') Object.defineProperty(target, attribute, { value, enumerable: true, writable: true, configurable: true })
+    else target[attribute] = value
+  }
+}
+
+function upsert(m: ModelMapping, rows: readonly PlannedRow[]): (db: Kysely<any>) => Promise<Row[]> {
+  const primary = (m.keyColumns.get(m.info.primary) as readonly ColumnInfo[]).map((c) => c.name)
+  const columns = Object.keys((rows[0] as PlannedRow).prepared.values)
+  const updates = columns.filter((c) => !primary.includes(c))
+  const set = Object.fromEntries((updates.length > 0 ? updates : primary).map((c) => [c, sql.id('excluded', c)]))
+  return (db) =>
+    db
+      .insertInto(m.schema.table)
+      .values(rows.map((r) => r.prepared.values))
+      .onConflict((oc) => oc.columns(primary as never).doUpdateSet(set as never))
+      .returningAll()
+      .execute() as Promise<Row[]>
+}
+
+/**
+ * Upserts every object (insert, or replace on the primary key) and writes the stored values back onto
+ * it. Every object is validated before anything is written; several statements run atomically.
+ * Attributes that are `undefined` are left out: the column default applies to a new row and an
+ * existing row keeps its value. Returns the objects written (each once, in order).
+ * @throws StockpyleError `E_KEY_CONFLICT` when a row collides with another on an alternate unique key;
+ *   `E_SCHEMA` for an attribute without a column; SerializationError for an unstorable value.
+ */
+export async function writeObjects(ctx: OperationContext, ex: Executor, items: readonly WriteItem[]): Promise<object[]> {
+  const mappings = await mappingsOf(
+    ctx,
+    ex,
+    items.map((i) => i.info),
+  )
+  const planned = new Map<ModelMapping, PlannedRow[]>()
+  const byPrimary = new Map<string, PlannedRow>()
+  const written: object[] = []
+  const seen = new Set<object>()
+  for (const { obj, info } of items) {
+    const m = mappings.get(info) as ModelMapping
+    const prepared = objectToRow(m, obj)
+    if (!seen.has(obj)) {
+      seen.add(obj)
+      written.push(obj)
+    }
+    const primary = prepared.generatedPrimary ? undefined : `${info.name}\u0000${keyOfObjectFor(info.primary, obj)}`
+    const earlier = primary === undefined ? undefined : byPrimary.get(primary)
+    const objects = earlier === undefined ? [obj] : [...earlier.objects, obj]
+    const row: PlannedRow = { prepared, objects, primary }
+    let list = planned.get(m)
+    if (list === undefined) planned.set(m, (list = []))
+    if (earlier !== undefined) list.splice(list.indexOf(earlier), 1)
+    list.push(row)
+    if (primary !== undefined) byPrimary.set(primary, row)
+  }
+  const statements: ((db: Kysely<any>) => Promise<Row[]>)[] = []
+  const statementRows: { m: ModelMapping; rows: PlannedRow[] }[] = []
+  for (const [m, rows] of planned) {
+    const groups = new Map<string, PlannedRow[]>()
+    for (const row of rows) {
+      const group = groups.get(row.prepared.signature)
+      if (group === undefined) groups.set(row.prepared.signature, [row])
+      else group.push(row)
+    }
+    for (const group of groups.values()) {
+      const width = Math.max(1, Object.keys((group[0] as PlannedRow).prepared.values).length)
+      for (const part of chunk(group, Math.floor(PARAMETER_LIMIT[ctx.dialect] / width))) {
+        statements.push(upsert(m, part))
+        statementRows.push({ m, rows: part })
+      }
+    }
+  }
+  const first = items[0] as WriteItem
+  const context = `${ctx.name} store put of model \`${first.info.name}\`${items.length > 1 ? ` (batch of ${items.length})` : ''}`
+  let results: Row[][]
+  try {
+    results = await runAll(ex, statements)
+  } catch (err) {
+    throw translateError(err, context)
+  }
+  for (let s = 0; s < statementRows.length; s++) {
+    const { m, rows } = statementRows[s] as { m: ModelMapping; rows: PlannedRow[] }
+    applyReturned(m, rows, results[s] ?? [])
+  }
+  return written
+}
+
+/** Matches RETURNING rows to planned rows (by primary key; generated keys by position) and writes them back. */
+function applyReturned(m: ModelMapping, rows: readonly PlannedRow[], returned: readonly Row[]): void {
+  const byKey = new Map<string, Record<string, unknown>>()
+  const loose: Record<string, unknown>[] = []
+  for (const row of returned) {
+    const attributes = rowToAttributes(m, row)
+    const key = keyOfObjectFor(m.info.primary, attributes)
+    if (key !== undefined) byKey.set(`${m.info.name}\u0000${key}`, attributes)
+    loose.push(attributes)
+  }
+  const claimed = new Set<Record<string, unknown>>()
+  for (const row of rows) {
+    if (row.primary === undefined) continue
+    const attributes = byKey.get(row.primary)
+    if (attributes === undefined) continue
+    claimed.add(attributes)
+    for (const obj of row.objects) writeBack(m, obj, attributes)
+  }
+  const remaining = loose.filter((a) => !claimed.has(a))
+  let next = 0
+  for (const row of rows) {
+    if (row.primary !== undefined) continue
+    const attributes = remaining[next++]
+    if (attributes === undefined) break
+    for (const obj of row.objects) writeBack(m, obj, attributes)
+  }
+}
+
+/**
+ * Deletes every object's row by primary key: one statement per table per chunk, several atomically.
+ * Absent rows are a no-op. Returns the objects deleted (each once, in order).
+ * @throws MissingKeyAttributeError / InvalidKeyError when an object lacks its primary key.
+ */
+export async function removeObjects(ctx: OperationContext, ex: Executor, items: readonly WriteItem[]): Promise<object[]> {
+  const mappings = await mappingsOf(
+    ctx,
+    ex,
+    items.map((i) => i.info),
+  )
+  const keys = new Map<ModelMapping, Map<string, unknown[]>>()
+  const removed: object[] = []
+  const seen = new Set<object>()
+  for (const { obj, info } of items) {
+    const m = mappings.get(info) as ModelMapping
+    checkKeyAttributes(m, obj, 'delete')
+    if (!seen.has(obj)) {
+      seen.add(obj)
+      removed.push(obj)
+    }
+    const columns = m.keyColumns.get(info.primary) as readonly ColumnInfo[]
+    const values = info.primary.fields.map((f) => (obj as Record<string, unknown>)[f])
+    if (!values.every((v, j) => canMatch(m, columns[j] as ColumnInfo, v))) continue
+    let wanted = keys.get(m)
+    if (wanted === undefined) keys.set(m, (wanted = new Map()))
+    wanted.set(
+      keyOfObjectFor(info.primary, obj) as string,
+      values.map((v) => keyParam(m, v)),
+    )
+  }
+  const statements: ((db: Kysely<any>) => Promise<unknown>)[] = []
+  for (const [m, wanted] of keys) {
+    const columns = m.keyColumns.get(m.info.primary) as readonly ColumnInfo[]
+    for (const part of chunk([...wanted.values()], Math.floor(PARAMETER_LIMIT[ctx.dialect] / columns.length))) {
+      statements.push((db) => sql`delete from ${sql.table(m.schema.table)} where ${keyCondition(ctx.dialect, columns, part)}`.execute(db))
+    }
+  }
+  const first = items[0] as WriteItem
+  try {
+    await runAll(ex, statements)
+  } catch (err) {
+    throw translateError(err, `${ctx.name} store delete of model \`${first.info.name}\``)
+  }
+  return removed
+}

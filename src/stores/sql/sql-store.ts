@@ -1,0 +1,217 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
+import type { Kysely } from 'kysely'
+import { InvalidOptionError, StockpyleError, show } from '../../core/errors.js'
+import type { Model } from '../../core/model.js'
+import { describeModel, type ModelInfo } from '../../core/registry.js'
+import { BaseStore, capabilities, type LookupRequest, type StoreCapabilities, type StoreEntry, type WriteItem } from '../base-store.js'
+import type { SqlDialect } from './column-kind.js'
+import { type ParsedConnection, parseConnection, type SqlConnection } from './connect.js'
+import { MappingCache } from './model-mapping.js'
+import { checkTableNaming, type TableNaming } from './naming.js'
+import type { BytesType } from './row-mapper.js'
+import { translateError } from './sql-errors.js'
+import { type Executor, type OperationContext, readEntries, removeObjects, writeObjects } from './sql-operations.js'
+import { SqlTransaction } from './sql-transaction.js'
+
+/** Options of {@link SqlStore}. */
+export interface SqlStoreOptions {
+  /** Name used in messages and stats. Default `'sql'`. */
+  name?: string
+  /**
+   * Which table each model lives in: a `Map` from model class, a record from type tag
+   * (`stockpyleName` or class name), or a function returning a name or `undefined`. Models not named
+   * here use their own `static stockpyleTable`, else their type tag in snake_case plural
+   * (`ConformanceUser` → `conformance_users`). Names are `table` or `schema.table`.
+   */
+  tables?: TableNaming
+  /** Columns are snake_case and attributes camelCase (`org_id` ↔ `orgId`). Default `false`: attribute = column name. */
+  camelCase?: boolean
+  /**
+   * At first use of each table, check that every declared key is backed by the primary key or a unique
+   * index, and fail with `E_SCHEMA` naming the missing index otherwise. Default `true`. With `false`, a
+   * lookup matching several rows raises `NonUniqueKeyError`.
+   */
+  checkUniqueKeys?: boolean
+  /**
+   * How bytes columns (BLOB/bytea) come back: `'Uint8Array'` (default) or `'Buffer'`, for every column
+   * or per model attribute through a function. Writing accepts either.
+   */
+  bytes?: BytesType | ((model: Model, attribute: string) => BytesType)
+  /** The dialect of a `db` connection whose adapter SqlStore does not recognise (it must be SQLite- or PostgreSQL-compatible). */
+  dialect?: SqlDialect
+  /** Pool size for a `postgres://` URL. Default 10. */
+  maxConnections?: number
+}
+
+const SQL_CAPABILITIES = capabilities({ authoritative: true, generatesKeys: true, expires: false, polymorphic: false })
+
+function checkBoolean(store: string, option: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback
+  if (typeof value !== 'boolean') throw new InvalidOptionError(`${store}: option \`${option}\` must be a boolean, got ${show(value)}`)
+  return value
+}
+
+/**
+ * The authoritative layer: objects live as rows of SQL tables (SQLite through better-sqlite3 or
+ * PostgreSQL through pg, both via Kysely), one table per model, one column per attribute.
+ *
+ * - `put`/`batchPut` upsert on the primary key in one statement per chunk, all chunks in one
+ *   transaction; attributes left `undefined` take the column default, and stored values (generated
+ *   ids, defaults) are written back onto the object. A collision on an alternate unique key is a
+ *   `StockpyleError` with code `E_KEY_CONFLICT`, and nothing is written.
+ * - `get`/`batchGet` by any declared key: one query per key shape per chunk.
+ * - `delete`/`batchDelete` by primary key.
+ * - {@link SqlStore.transaction} runs several calls in one database transaction.
+ *
+ * See docs/stores/sql.md for the mapping of column types.
+ *
+ * @throws InvalidOptionError synchronously from the constructor, naming the option.
+ */
+export class SqlStore extends BaseStore {
+  readonly name: string
+  override readonly capabilities: StoreCapabilities = SQL_CAPABILITIES
+  /** The SQL dialect: `'sqlite'` or `'postgres'`. */
+  readonly dialect: SqlDialect
+  readonly #connection: ParsedConnection
+  readonly #context: OperationContext
+  #executor: Executor | undefined
+  readonly #scope = new AsyncLocalStorage<{ active: boolean }>()
+  #db: Promise<Kysely<any>> | undefined
+
+  constructor(connection: SqlConnection, options: SqlStoreOptions = {}) {
+    super()
+    if (typeof options !== 'object' || options === null)
+      throw new InvalidOptionError(`SqlStore: options must be an object, got ${show(options)}`)
+    const name = options.name ?? 'sql'
+    if (typeof name !== 'string' || name.length === 0)
+      throw new InvalidOptionError(`SqlStore: option \`name\` must be a non-empty string, got ${show(name)}`)
+    this.name = name
+    const label = `SqlStore ${show(name)}`
+    const maxConnections = options.maxConnections ?? 10
+    if (!Number.isSafeInteger(maxConnections) || maxConnections < 1) {
+      throw new InvalidOptionError(`${label}: option \`maxConnections\` must be a positive integer, got ${show(maxConnections)}`)
+    }
+    const bytes = options.bytes ?? 'Uint8Array'
+    if (bytes !== 'Uint8Array' && bytes !== 'Buffer' && typeof bytes !== 'function') {
+      throw new InvalidOptionError(`${label}: option \`bytes\` must be 'Uint8Array', 'Buffer' or a function, got ${show(bytes)}`)
+    }
+    const mappingOptions = {
+      tables: checkTableNaming(label, options.tables),
+      camelCase: checkBoolean(label, 'camelCase', options.camelCase, false),
+      checkUniqueKeys: checkBoolean(label, 'checkUniqueKeys', options.checkUniqueKeys, true),
+      bytes,
+    }
+    this.#connection = parseConnection(label, connection, options.dialect, maxConnections)
+    this.dialect = this.#connection.dialect
+    this.#context = { name, dialect: this.dialect, mappings: new MappingCache(name, this.dialect, mappingOptions) }
+  }
+
+  /**
+   * The Kysely instance, opening the connection (and loading the driver) on first call. Use it for
+   * queries of your own and migrations.
+   * @throws StoreUnavailableError when the driver is not installed or the database cannot be opened.
+   */
+  kysely(): Promise<Kysely<any>> {
+    this.assertOpen('kysely')
+    if (this.#db === undefined) {
+      const opening = this.#connection.open()
+      this.#db = opening
+      opening.catch(() => {
+        if (this.#db === opening) this.#db = undefined
+      })
+    }
+    return this.#db
+  }
+
+  /** The table a model maps to (see {@link SqlStoreOptions.tables}). @throws StockpyleError `E_SCHEMA` for an invalid name. */
+  tableOf(model: Model): string {
+    return this.#context.mappings.tableOf(describeModel(model))
+  }
+
+  /** Whether attributes map to snake_case columns (option `camelCase`). */
+  get camelCase(): boolean {
+    return this.#context.mappings.options.camelCase
+  }
+
+  /** Forgets what introspection learned about tables, so the next use of each table looks again (after a migration). */
+  refreshSchema(): void {
+    this.#context.mappings.clear()
+  }
+
+  /**
+   * Runs `fn` in one database transaction and returns its result. `fn` receives a store-like
+   * {@link SqlTransaction} whose calls all join the transaction; when `fn` throws (or rejects) the
+   * transaction rolls back and `transaction()` rejects with that error. After COMMIT, callbacks
+   * registered with `tx.afterCommit()` run with every write in order.
+   *
+   * Inside `fn`, use `tx`, not this store: calling the store itself there throws (on SQLite it would
+   * wait forever for the connection the transaction holds).
+   * @throws StoreClosedError after `close()`; a translated database error when BEGIN or COMMIT fails.
+   */
+  async transaction<R>(fn: (tx: SqlTransaction) => Promise<R>): Promise<R> {
+    this.assertOpen('transaction')
+    this.#assertOutside('transaction')
+    if (typeof fn !== 'function') throw new StockpyleError(`${this.name} store: transaction() takes a function, got ${show(fn)}`)
+    const db = await this.kysely()
+    const state = { active: true }
+    let tx: SqlTransaction | undefined
+    let failure: { error: unknown } | undefined
+    let result: R
+    try {
+      result = await db.transaction().execute((trx) =>
+        this.#scope.run(state, async () => {
+          tx = new SqlTransaction(this.#context, this.capabilities, trx)
+          try {
+            return await fn(tx)
+          } catch (error) {
+            failure = { error }
+            throw error
+          }
+        }),
+      )
+    } catch (err) {
+      if (failure !== undefined && err === failure.error) throw err
+      throw translateError(err, `${this.name} store transaction`)
+    } finally {
+      state.active = false
+      await tx?.close()
+    }
+    await (tx as SqlTransaction).committed()
+    return result
+  }
+
+  #assertOutside(operation: string): void {
+    if (this.#scope.getStore()?.active === true) {
+      throw new StockpyleError(
+        `${this.name} store: ${operation} was called on the store inside its own transaction(): use the tx argument instead (on SQLite the store would wait forever for the transaction's connection)`,
+      )
+    }
+  }
+
+  async #run(operation: string): Promise<Executor> {
+    this.#assertOutside(operation)
+    const db = await this.kysely()
+    if (this.#executor?.db !== db) this.#executor = { db, atomic: (fn) => db.transaction().execute(fn) }
+    return this.#executor
+  }
+
+  protected async readMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(StoreEntry | undefined)[]> {
+    return readEntries(this.#context, await this.#run('get'), info, requests)
+  }
+
+  protected async writeMany(items: readonly WriteItem[]): Promise<void> {
+    await writeObjects(this.#context, await this.#run('put'), items)
+  }
+
+  protected async removeMany(items: readonly WriteItem[]): Promise<void> {
+    await removeObjects(this.#context, await this.#run('delete'), items)
+  }
+
+  /** Destroys the Kysely instance when SqlStore created it from a URL; a `db` you passed stays open. */
+  protected override async release(): Promise<void> {
+    const opening = this.#db
+    if (opening === undefined || !this.#connection.owned) return
+    const db = await opening.catch(() => undefined)
+    await db?.destroy()
+  }
+}

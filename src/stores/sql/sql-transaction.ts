@@ -1,0 +1,126 @@
+import { type Kysely, sql } from 'kysely'
+import { StoreClosedError } from '../../core/errors.js'
+import type { ModelInfo } from '../../core/registry.js'
+import { BaseStore, type LookupRequest, type StoreCapabilities, type StoreEntry, type WriteItem } from '../base-store.js'
+import { type Executor, type OperationContext, readEntries, removeObjects, writeObjects } from './sql-operations.js'
+
+/** One write made in a transaction: the objects of one `put`/`batchPut` (as written back) or `delete`/`batchDelete`. */
+export interface TransactionChange {
+  readonly operation: 'put' | 'delete'
+  readonly objects: readonly object[]
+}
+
+/** Called once after a transaction committed, with its writes in order. */
+export type AfterCommit = (changes: readonly TransactionChange[]) => void | Promise<void>
+
+/**
+ * The store-like handle `SqlStore.transaction()` passes to its callback: `put`, `get`, `delete` and
+ * the batch calls, all in one database transaction. It is only valid inside the callback: calls after
+ * the transaction ended reject with `StoreClosedError`.
+ *
+ * Generated values are written back onto objects as each statement runs, so an id is available to the
+ * next statement; when the transaction rolls back, objects keep those values.
+ */
+export class SqlTransaction extends BaseStore {
+  readonly name: string
+  override readonly capabilities: StoreCapabilities
+  readonly #context: OperationContext
+  readonly #executor: Executor
+  readonly #changes: TransactionChange[] = []
+  readonly #afterCommit: AfterCommit[] = []
+  #savepoints = 0
+  #queue: Promise<unknown> = Promise.resolve()
+
+  /** @internal created by `SqlStore.transaction()` only. */
+  constructor(context: OperationContext, capabilities: StoreCapabilities, trx: Kysely<any>) {
+    super()
+    this.name = context.name
+    this.capabilities = capabilities
+    this.#context = context
+    this.#executor = {
+      db: trx,
+      atomic: async (fn) => {
+        // A savepoint keeps a batch all-or-nothing inside the transaction (SQLite keeps earlier
+        // statements of a failed batch otherwise, and PostgreSQL would abort the whole transaction).
+        const savepoint = sql.id(`stockpyle_${++this.#savepoints}`)
+        await sql`savepoint ${savepoint}`.execute(trx)
+        try {
+          const result = await fn(trx)
+          await sql`release savepoint ${savepoint}`.execute(trx)
+          return result
+        } catch (err) {
+          await sql`rollback to savepoint ${savepoint}`.execute(trx).catch(() => {})
+          throw err
+        }
+      },
+    }
+  }
+
+  /** The Kysely transaction itself, for queries of your own that must join it. */
+  get kysely(): Kysely<any> {
+    return this.#executor.db
+  }
+
+  /** The writes made so far, in order. */
+  get changes(): readonly TransactionChange[] {
+    return this.#changes
+  }
+
+  /**
+   * Registers `fn` to run once after the transaction commits (never after a rollback), with every
+   * write in order: how a chain updates its caches only with committed data. `transaction()` awaits
+   * it before resolving; an error it throws rejects `transaction()` (the data stays committed).
+   */
+  afterCommit(fn: AfterCommit): void {
+    this.assertOpen('afterCommit')
+    this.#afterCommit.push(fn)
+  }
+
+  /** @internal runs the afterCommit callbacks; called by `SqlStore.transaction()` after COMMIT. */
+  async committed(): Promise<void> {
+    const errors: unknown[] = []
+    for (const fn of this.#afterCommit) {
+      try {
+        await fn(this.#changes)
+      } catch (err) {
+        errors.push(err)
+      }
+    }
+    if (errors.length === 1) throw errors[0]
+    if (errors.length > 1) throw new AggregateError(errors, `${this.name} store: ${errors.length} afterCommit callbacks failed`)
+  }
+
+  protected override assertOpen(operation: string): void {
+    if (this.closed) {
+      throw new StoreClosedError(`${this.name} store transaction has ended: ${operation} was called after its callback returned`)
+    }
+  }
+
+  /**
+   * Runs operations of this transaction one at a time: they share one connection anyway, and a batch's
+   * savepoint must not roll back a concurrent call's statements.
+   */
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn)
+    this.#queue = run.catch(() => {})
+    return run
+  }
+
+  protected readMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(StoreEntry | undefined)[]> {
+    return this.#serial(() => readEntries(this.#context, this.#executor, info, requests))
+  }
+
+  protected writeMany(items: readonly WriteItem[]): Promise<void> {
+    return this.#serial(async () => {
+      const objects = await writeObjects(this.#context, this.#executor, items)
+      this.#changes.push({ operation: 'put', objects })
+    })
+  }
+
+  protected removeMany(items: readonly WriteItem[]): Promise<void> {
+    return this.#serial(async () => {
+      const objects = await removeObjects(this.#context, this.#executor, items)
+      this.#changes.push({ operation: 'delete', objects })
+    })
+  }
+}
