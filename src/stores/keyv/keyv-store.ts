@@ -1,0 +1,84 @@
+import type { Keyv } from 'keyv'
+import { InvalidOptionError, show } from '../../core/errors.js'
+import { systemClock } from '../../core/lifetime.js'
+import { type CacheStoreOptions, checkCacheOptions, KeyValueStore } from '../key-value-store.js'
+import { KeyvBackend } from './keyv-backend.js'
+
+/** Options of {@link KeyvStore}. */
+export interface KeyvStoreOptions extends CacheStoreOptions {
+  /**
+   * The Keyv 5 instance to store into, with any storage adapter (`new Keyv()` is an in-process Map;
+   * `new Keyv(new KeyvRedis(url))`, `new Keyv(new KeyvSqlite(…))`, …). Required. The store switches
+   * its `throwOnErrors` on: a cache layer must report failures, not turn them into misses.
+   */
+  keyv: Keyv
+  /** Upper bound in ms for every operation; slower ones reject with `StoreUnavailableError`. Default `1000`. */
+  timeout?: number
+  /** Call `keyv.disconnect()` in `close()`. Default `false`: the Keyv instance is yours. */
+  disconnect?: boolean
+  /** Name for messages and stats; default `keyv(<namespace>)`. */
+  name?: string
+}
+
+const known = new Set(['lifetime', 'polymorphic', 'prefix', 'clock', 'keyv', 'timeout', 'disconnect', 'name'])
+
+/**
+ * A cache store over any Keyv adapter — the successor of the original ShoveStore: every Keyv backend
+ * becomes a stockpyle layer. Objects are stored once under their primary key with aliases for
+ * alternate keys (see {@link KeyValueStore}); lifetimes become Keyv ttls (ms, rounded up) and are
+ * checked again on read.
+ *
+ * @example
+ * const cache = new KeyvStore({ keyv: new Keyv(), lifetime: 60 })
+ * @throws InvalidOptionError (synchronously) for an invalid option, naming it.
+ */
+export class KeyvStore extends KeyValueStore {
+  /** @throws InvalidOptionError naming the invalid option. */
+  constructor(options: KeyvStoreOptions) {
+    super(createBackend(options), {
+      ...(options.lifetime === undefined ? {} : { lifetime: options.lifetime }),
+      ...(options.polymorphic === undefined ? {} : { polymorphic: options.polymorphic }),
+      ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+    })
+  }
+
+  /** The Keyv instance this store writes to. */
+  get keyv(): Keyv {
+    return (this.backend as KeyvBackend).keyv
+  }
+}
+
+function createBackend(options: KeyvStoreOptions): KeyvBackend {
+  checkCacheOptions('keyv store', options)
+  for (const key of Object.keys(options)) {
+    if (!known.has(key)) throw new InvalidOptionError(`keyv store: unknown option \`${key}\``)
+  }
+  const { keyv, timeout = 1000, disconnect = false, name } = options
+  const k = keyv as Partial<Keyv> | undefined
+  if (
+    typeof k !== 'object' ||
+    k === null ||
+    typeof k.get !== 'function' ||
+    typeof k.getMany !== 'function' ||
+    typeof k.setMany !== 'function' ||
+    typeof k.deleteMany !== 'function'
+  ) {
+    throw new InvalidOptionError(`keyv store: option \`keyv\` must be a Keyv 5 instance (new Keyv(…)), got ${show(keyv)}`)
+  }
+  if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
+    throw new InvalidOptionError(`keyv store: option \`timeout\` must be a number of ms > 0, got ${show(timeout)}`)
+  }
+  if (typeof disconnect !== 'boolean')
+    throw new InvalidOptionError(`keyv store: option \`disconnect\` must be a boolean, got ${show(disconnect)}`)
+  if (name !== undefined && (typeof name !== 'string' || name === '')) {
+    throw new InvalidOptionError(`keyv store: option \`name\` must be a non-empty string, got ${show(name)}`)
+  }
+  return new KeyvBackend({
+    keyv,
+    timeout,
+    disconnect,
+    clock: options.clock ?? systemClock,
+    name: name ?? `keyv(${keyv.namespace ?? 'no namespace'})`,
+  })
+}

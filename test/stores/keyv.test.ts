@@ -1,0 +1,213 @@
+import Keyv, { type KeyvStoreAdapter } from 'keyv'
+import { describe, expect, it } from 'vitest'
+import { InvalidOptionError, SerializationError, StoreClosedError, StoreUnavailableError } from '../../src/core/errors.js'
+import { KeyvBackend, KeyvStore } from '../../src/stores/keyv/index.js'
+import { ConformanceUser, ManualClock, makeUser } from '../../src/testing/index.js'
+
+/** A real in-memory Keyv adapter with batch methods, call counters and a switch to make it fail or hang. */
+class TestAdapter {
+  readonly opts = {}
+  namespace: string | undefined
+  readonly data = new Map<string, unknown>()
+  readonly calls = { get: 0, getMany: 0, set: 0, setMany: 0, delete: 0, deleteMany: 0 }
+  mode: 'ok' | 'fail' | 'hang' = 'ok'
+  readonly ttls = new Map<string, number | undefined>()
+
+  async #check(): Promise<void> {
+    if (this.mode === 'fail') throw new Error('adapter is down')
+    if (this.mode === 'hang') await new Promise(() => {})
+  }
+  async get(key: string): Promise<unknown> {
+    this.calls.get++
+    await this.#check()
+    return this.data.get(key)
+  }
+  async getMany(keys: string[]): Promise<unknown[]> {
+    this.calls.getMany++
+    await this.#check()
+    return keys.map((k) => this.data.get(k))
+  }
+  async set(key: string, value: unknown, ttl?: number): Promise<boolean> {
+    this.calls.set++
+    await this.#check()
+    this.data.set(key, value)
+    this.ttls.set(key, ttl)
+    return true
+  }
+  async setMany(entries: { key: string; value: unknown; ttl?: number }[]): Promise<void> {
+    this.calls.setMany++
+    await this.#check()
+    for (const e of entries) {
+      this.data.set(e.key, e.value)
+      this.ttls.set(e.key, e.ttl)
+    }
+  }
+  async delete(key: string): Promise<boolean> {
+    this.calls.delete++
+    await this.#check()
+    return this.data.delete(key)
+  }
+  async deleteMany(keys: string[]): Promise<boolean> {
+    this.calls.deleteMany++
+    await this.#check()
+    return keys.map((k) => this.data.delete(k)).every(Boolean)
+  }
+  async clear(): Promise<void> {
+    this.data.clear()
+  }
+  on(): this {
+    return this
+  }
+}
+
+/** A Keyv over a Map with serialization switched off: the Map holds the values themselves. */
+function unserialized(): Keyv {
+  const keyv = new Keyv()
+  keyv.serialize = undefined
+  keyv.deserialize = undefined
+  return keyv
+}
+
+const adapterKeyv = (adapter: TestAdapter) => new Keyv(adapter as unknown as KeyvStoreAdapter)
+
+describe('KeyvStore options', () => {
+  const bad: [Record<string, unknown>, RegExp][] = [
+    [{}, /`keyv`/],
+    [{ keyv: new Map() }, /`keyv`/],
+    [{ keyv: new Keyv(), timeout: 0 }, /`timeout`/],
+    [{ keyv: new Keyv(), disconnect: 'yes' }, /`disconnect`/],
+    [{ keyv: new Keyv(), name: '' }, /`name`/],
+    [{ keyv: new Keyv(), prefix: 'a b' }, /`prefix`/],
+    [{ keyv: new Keyv(), lifetime: 0 }, /`lifetime`/],
+    [{ keyv: new Keyv(), ttl: 5 }, /unknown option `ttl`/],
+  ]
+  for (const [options, message] of bad) {
+    it(`rejects ${Object.keys(options).join(', ') || 'no keyv'} (${message.source}) synchronously`, () => {
+      expect(() => new KeyvStore(options as never)).toThrow(InvalidOptionError)
+      expect(() => new KeyvStore(options as never)).toThrow(message)
+    })
+  }
+
+  it('switches throwOnErrors on and names itself after the namespace', () => {
+    const keyv = new Keyv({ namespace: 'app' })
+    const store = new KeyvStore({ keyv })
+    expect(keyv.throwOnErrors).toBe(true)
+    expect(store.name).toBe('keyv(app)')
+    expect(store.keyv).toBe(keyv)
+  })
+})
+
+describe('KeyvStore over the default Keyv (Map, JSON serializer)', () => {
+  it('passes the remaining lifetime as a ms ttl, rounded up, by the store clock', async () => {
+    const adapter = new TestAdapter()
+    const clock = new ManualClock(Date.UTC(2001, 0, 1)) // far from real time: the ttl is relative
+    const store = new KeyvStore({ keyv: adapterKeyv(adapter), clock, prefix: 'ttl', lifetime: 12.3456 })
+    await store.put(makeUser(1))
+    expect([...adapter.ttls.values()]).toEqual([12_346, 12_346, 12_346])
+    expect((await store.get(ConformanceUser, { id: 1 }))?.id).toBe(1)
+    clock.advance(12_346)
+    expect(await store.get(ConformanceUser, { id: 1 })).toBeUndefined()
+  })
+
+  it('entries without a lifetime get no ttl; an already expired lifetime writes nothing', async () => {
+    const adapter = new TestAdapter()
+    const store = new KeyvStore({ keyv: adapterKeyv(adapter), prefix: 'never' })
+    await store.put(makeUser(2))
+    expect([...adapter.ttls.values()]).toEqual([undefined, undefined, undefined])
+    const expired = new KeyvStore({ keyv: adapterKeyv(adapter), prefix: 'gone', lifetime: () => new Date(0) })
+    await expired.put(makeUser(3))
+    expect([...adapter.data.keys()].filter((k) => k.includes('gone'))).toEqual([])
+  })
+
+  it('stores bytes as :base64: JSON with the default serializer, and as Buffers without serialization', async () => {
+    const json = new Keyv()
+    await new KeyvStore({ keyv: json, prefix: 'b64' }).put(makeUser(4))
+    const jsonValues = [...(json.store as Map<string, unknown>).values()]
+    expect(jsonValues.every((v) => typeof v === 'string' && v.includes(':base64:'))).toBe(true)
+
+    const raw = unserialized()
+    const store = new KeyvStore({ keyv: raw, prefix: 'raw' })
+    await store.put(makeUser(4))
+    const rawValues = [...(raw.store as Map<string, { value: unknown }>).values()]
+    expect(rawValues.every((v) => Buffer.isBuffer(v.value))).toBe(true)
+    expect((await store.get(ConformanceUser, { email: 'user4@example.com' }))?.id).toBe(4)
+  })
+
+  it('a foreign value under a stockpyle key is a SerializationError, not a silent miss', async () => {
+    const keyv = new Keyv()
+    const backend = new KeyvBackend({ keyv, timeout: 1000, clock: { now: Date.now }, name: 'keyv', disconnect: false })
+    await keyv.set('x', { not: 'bytes' })
+    await expect(backend.getMany(['x'])).rejects.toThrow(SerializationError)
+  })
+
+  it('close() leaves the Keyv usable unless `disconnect: true`', async () => {
+    const adapter = new TestAdapter()
+    let disconnected = 0
+    Object.assign(adapter, { disconnect: async () => void disconnected++ })
+    const keyv = adapterKeyv(adapter)
+    const store = new KeyvStore({ keyv })
+    await store.close()
+    await store.close()
+    await expect(store.get(ConformanceUser, { id: 1 })).rejects.toThrow(StoreClosedError)
+    expect(disconnected).toBe(0)
+    const owning = new KeyvStore({ keyv, disconnect: true })
+    await owning.close()
+    expect(disconnected).toBe(1)
+  })
+})
+
+describe('KeyvStore over an adapter with batch methods', () => {
+  it('uses one getMany / setMany / deleteMany per batch', async () => {
+    const adapter = new TestAdapter()
+    const store = new KeyvStore({ keyv: adapterKeyv(adapter), prefix: 'batch', lifetime: 60 })
+    const users = Array.from({ length: 50 }, (_, i) => makeUser(i))
+    await store.batchPut(users)
+    expect(adapter.calls).toMatchObject({ setMany: 1, set: 0 })
+    const got = await store.batchGet(
+      ConformanceUser,
+      users.map((u) => ({ email: u.email })),
+    )
+    expect(got.map((u) => u?.id)).toEqual(users.map((u) => u.id))
+    expect(adapter.calls).toMatchObject({ getMany: 2, get: 0 })
+    await store.batchDelete(users)
+    expect(adapter.calls).toMatchObject({ deleteMany: 1, delete: 0 })
+    expect(adapter.data.size).toBe(0)
+  })
+
+  it('adapter failures reject with StoreUnavailableError (Keyv would turn them into misses)', async () => {
+    const adapter = new TestAdapter()
+    const store = new KeyvStore({ keyv: adapterKeyv(adapter), prefix: 'fail' })
+    await store.put(makeUser(1))
+    adapter.mode = 'fail'
+    for (const op of [() => store.get(ConformanceUser, { id: 1 }), () => store.put(makeUser(2)), () => store.delete(makeUser(1))]) {
+      const error = await op().then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      expect(error).toBeInstanceOf(StoreUnavailableError)
+      expect((error as Error).message).toMatch(/^keyv\(keyv\) store (get|set|delete) failed: adapter is down/)
+      expect((error as Error).cause).toBeInstanceOf(Error)
+    }
+    adapter.mode = 'ok'
+    expect((await store.get(ConformanceUser, { id: 1 }))?.id).toBe(1)
+  })
+
+  it('read failures surface also without an adapter getMany (key-by-key reads)', async () => {
+    const adapter = new TestAdapter()
+    Object.assign(adapter, { getMany: undefined })
+    const store = new KeyvStore({ keyv: adapterKeyv(adapter), prefix: 'nomany' })
+    await store.batchPut([makeUser(1), makeUser(2)])
+    expect((await store.batchGet(ConformanceUser, [{ id: 2 }, { id: 3 }, { id: 1 }])).map((u) => u?.id)).toEqual([2, undefined, 1])
+    adapter.mode = 'fail'
+    await expect(store.batchGet(ConformanceUser, [{ id: 1 }])).rejects.toThrow(StoreUnavailableError)
+  })
+
+  it('a hanging adapter rejects within `timeout`', async () => {
+    const adapter = new TestAdapter()
+    const store = new KeyvStore({ keyv: adapterKeyv(adapter), timeout: 100 })
+    adapter.mode = 'hang'
+    const started = performance.now()
+    await expect(store.get(ConformanceUser, { id: 1 })).rejects.toThrow(/no answer within 100 ms/)
+    expect(performance.now() - started).toBeLessThan(600)
+  })
+})
