@@ -4,7 +4,7 @@ import type { ColumnInfo, SqlDialect } from './column-kind.js'
 import { fromTaggedJson, toTaggedJson } from './json-codec.js'
 import type { TableSchema } from './table-schema.js'
 
-/** How a bytes column comes back: `Uint8Array` (default) or Node's `Buffer`. */
+/** How a bytes column comes back: Node's `Buffer` (default) or a plain `Uint8Array`. */
 export type BytesType = 'Uint8Array' | 'Buffer'
 
 /** Everything needed to turn a model's objects into rows of its table and back. */

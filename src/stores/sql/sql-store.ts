@@ -33,8 +33,8 @@ export interface SqlStoreOptions {
    */
   checkUniqueKeys?: boolean
   /**
-   * How bytes columns (BLOB/bytea) come back: `'Uint8Array'` (default) or `'Buffer'`, for every column
-   * or per model attribute through a function. Writing accepts either.
+   * How bytes columns (BLOB/bytea) come back: `'Buffer'` (default, what both drivers return) or
+   * `'Uint8Array'`, for every column or per model attribute through a function. Writing accepts either.
    */
   bytes?: BytesType | ((model: Model, attribute: string) => BytesType)
   /** The dialect of a `db` connection whose adapter SqlStore does not recognise (it must be SQLite- or PostgreSQL-compatible). */
@@ -91,7 +91,7 @@ export class SqlStore extends BaseStore {
     if (!Number.isSafeInteger(maxConnections) || maxConnections < 1) {
       throw new InvalidOptionError(`${label}: option \`maxConnections\` must be a positive integer, got ${show(maxConnections)}`)
     }
-    const bytes = options.bytes ?? 'Uint8Array'
+    const bytes = options.bytes ?? 'Buffer'
     if (bytes !== 'Uint8Array' && bytes !== 'Buffer' && typeof bytes !== 'function') {
       throw new InvalidOptionError(`${label}: option \`bytes\` must be 'Uint8Array', 'Buffer' or a function, got ${show(bytes)}`)
     }
