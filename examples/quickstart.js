@@ -49,7 +49,9 @@ memory.clear()
 console.log('memory cleared')
 const fromDb = await show('get by email', () => store.get(User, { email: 'ada@example.com' }))
 await show('get by (orgId, slug), after the backfill', () => store.get(User, { orgId: 1, slug: 'ada' }))
-console.log(`class instance: ${fromDb instanceof User}; joined is a Date: ${fromDb.joined instanceof Date}; tags is a Set: ${fromDb.tags instanceof Set}`)
+console.log(
+  `class instance: ${fromDb instanceof User}; joined is a Date: ${fromDb.joined instanceof Date}; tags is a Set: ${fromDb.tags instanceof Set}`,
+)
 
 ada.email = 'countess@example.com'
 await store.put(ada)
