@@ -26,6 +26,11 @@ export interface Executor {
   readonly db: Kysely<any>
   /** Runs several statements atomically: in a new transaction, or a savepoint of the open one. */
   atomic<T>(fn: (db: Kysely<any>) => Promise<T>): Promise<T>
+  /**
+   * Wrap even a single write statement in `atomic` (PostgreSQL transactions: a failed statement would
+   * otherwise abort the whole transaction, where SQLite undoes only that statement).
+   */
+  readonly atomicWrites?: boolean
 }
 
 /** What the operations need from their store. */
@@ -57,7 +62,7 @@ function keyCondition(dialect: SqlDialect, columns: readonly ColumnInfo[], tuple
 /** Runs statements: directly when there is one, atomically when there are several. */
 async function runAll<T>(ex: Executor, statements: readonly ((db: Kysely<any>) => Promise<T>)[]): Promise<T[]> {
   if (statements.length === 0) return []
-  if (statements.length === 1) return [await (statements[0] as (db: Kysely<any>) => Promise<T>)(ex.db)]
+  if (statements.length === 1 && ex.atomicWrites !== true) return [await (statements[0] as (db: Kysely<any>) => Promise<T>)(ex.db)]
   return ex.atomic(async (db) => {
     const out: T[] = []
     for (const statement of statements) out.push(await statement(db))
@@ -65,9 +70,26 @@ async function runAll<T>(ex: Executor, statements: readonly ((db: Kysely<any>) =
   })
 }
 
-async function mappingsOf(ctx: OperationContext, ex: Executor, infos: Iterable<ModelInfo>): Promise<Map<ModelInfo, ModelMapping>> {
+/** Awaits `promise`, translating a database error (e.g. from introspection) into a stockpyle error. */
+async function resolve<T>(promise: Promise<T>, context: string): Promise<T> {
+  try {
+    return await promise
+  } catch (err) {
+    throw translateError(err, context)
+  }
+}
+
+async function mappingsOf(
+  ctx: OperationContext,
+  ex: Executor,
+  infos: Iterable<ModelInfo>,
+  operation: string,
+): Promise<Map<ModelInfo, ModelMapping>> {
   const distinct = [...new Set(infos)]
-  const mappings = await Promise.all(distinct.map((info) => ctx.mappings.mapping(ex.db, info)))
+  const mappings = await resolve(
+    Promise.all(distinct.map((info) => ctx.mappings.mapping(ex.db, info))),
+    `${ctx.name} store ${operation} of model \`${distinct[0]?.name}\``,
+  )
   return new Map(distinct.map((info, i) => [info, mappings[i] as ModelMapping]))
 }
 
@@ -85,7 +107,7 @@ export async function readEntries(
 ): Promise<(StoreEntry | undefined)[]> {
   const operation = `${ctx.name} store get`
   const canonical = requests.map((r) => encodeLookup(info, r.lookup, operation))
-  const m = await ctx.mappings.mapping(ex.db, info)
+  const m = await resolve(ctx.mappings.mapping(ex.db, info), `${operation} of model \`${info.name}\``)
   const bySpec = new Map<KeyInfo, Map<string, unknown[]>>()
   for (let i = 0; i < requests.length; i++) {
     const { spec, lookup } = requests[i] as LookupRequest
@@ -192,6 +214,7 @@ export async function writeObjects(ctx: OperationContext, ex: Executor, items: r
     ctx,
     ex,
     items.map((i) => i.info),
+    'put',
   )
   const planned = new Map<ModelMapping, PlannedRow[]>()
   const byPrimary = new Map<string, PlannedRow>()
@@ -284,6 +307,7 @@ export async function removeObjects(ctx: OperationContext, ex: Executor, items: 
     ctx,
     ex,
     items.map((i) => i.info),
+    'delete',
   )
   const keys = new Map<ModelMapping, Map<string, unknown[]>>()
   const removed: object[] = []

@@ -41,9 +41,33 @@ export interface SqlStoreOptions {
   dialect?: SqlDialect
   /** Pool size for a `postgres://` URL. Default 10. */
   maxConnections?: number
+  /** Accepted for option sharing with cache stores and ignored (SqlStore never expires objects). */
+  clock?: unknown
+  /** Accepted for option sharing with cache stores and ignored (tables isolate data). */
+  prefix?: string
 }
 
 const SQL_CAPABILITIES = capabilities({ authoritative: true, generatesKeys: true, expires: false, polymorphic: false })
+
+const KNOWN_OPTIONS = new Set(['name', 'tables', 'camelCase', 'checkUniqueKeys', 'bytes', 'dialect', 'maxConnections', 'clock', 'prefix'])
+
+/**
+ * Rejects misspelt options, and cache options that SqlStore cannot honour (it never expires objects and
+ * is not polymorphic). `clock` and `prefix` are accepted and ignored, so cache-store options can be shared.
+ */
+function checkKnownOptions(options: object): void {
+  for (const [key, value] of Object.entries(options)) {
+    if (key === 'lifetime' && value !== undefined) {
+      throw new InvalidOptionError('SqlStore: option `lifetime` is not supported: the SQL store keeps objects until deleted')
+    }
+    if (key === 'polymorphic' && value !== undefined && value !== false) {
+      throw new InvalidOptionError('SqlStore: option `polymorphic` is not supported: each model has its own table')
+    }
+    if (key !== 'lifetime' && key !== 'polymorphic' && !KNOWN_OPTIONS.has(key)) {
+      throw new InvalidOptionError(`SqlStore: unknown option \`${key}\``)
+    }
+  }
+}
 
 function checkBoolean(store: string, option: string, value: unknown, fallback: boolean): boolean {
   if (value === undefined) return fallback
@@ -82,6 +106,7 @@ export class SqlStore extends BaseStore {
     super()
     if (typeof options !== 'object' || options === null)
       throw new InvalidOptionError(`SqlStore: options must be an object, got ${show(options)}`)
+    checkKnownOptions(options)
     const name = options.name ?? 'sql'
     if (typeof name !== 'string' || name.length === 0)
       throw new InvalidOptionError(`SqlStore: option \`name\` must be a non-empty string, got ${show(name)}`)

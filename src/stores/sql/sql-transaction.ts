@@ -39,6 +39,7 @@ export class SqlTransaction extends BaseStore {
     this.#context = context
     this.#executor = {
       db: trx,
+      atomicWrites: context.dialect === 'postgres',
       atomic: async (fn) => {
         // A savepoint keeps a batch all-or-nothing inside the transaction (SQLite keeps earlier
         // statements of a failed batch otherwise, and PostgreSQL would abort the whole transaction).

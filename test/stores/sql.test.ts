@@ -1,0 +1,749 @@
+import Database from 'better-sqlite3'
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely'
+import pg from 'pg'
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest'
+import {
+  InvalidOptionError,
+  isStockpyleError,
+  MissingKeyAttributeError,
+  type Model,
+  NonUniqueKeyError,
+  SerializationError,
+  StockpyleError,
+  StoreClosedError,
+} from '../../src/index.js'
+import { createTable, SqlStore, type SqlStoreOptions, type TransactionChange } from '../../src/stores/sql/index.js'
+import { ConformanceUser, makeUser } from '../../src/testing/index.js'
+import { selectedStores } from '../harness/servers.js'
+
+// ---------------------------------------------------------------------------------------------------
+// Models of these tests
+
+class Account {
+  static readonly stockpyleName = 'SqlTestAccount'
+  static readonly stockpyleKeys = ['id', 'email'] as const
+  id?: number
+  email = ''
+  status?: string
+  score?: number
+  constructor(email: string, id?: number) {
+    this.email = email
+    if (id !== undefined) this.id = id
+  }
+}
+
+class Everything {
+  static readonly stockpyleName = 'SqlTestEverything'
+  static readonly stockpyleKeys = ['key', ['big', 'flag']] as const
+  key = ''
+  count = 0
+  big = 0n
+  ratio = 0
+  label = ''
+  flag = false
+  at: Date = new Date(0)
+  doc: unknown = null
+  blob: Uint8Array = Buffer.alloc(0)
+  missing: string | null = null
+}
+
+const everythingColumns = {
+  key: 'text',
+  count: 'integer',
+  big: 'bigint',
+  ratio: 'real',
+  label: 'text',
+  flag: 'boolean',
+  at: 'timestamp',
+  doc: 'json',
+  blob: 'bytes',
+  missing: 'text',
+} as const
+
+function makeEverything(key: string): Everything {
+  const e = new Everything()
+  e.key = key
+  e.count = -2147483648
+  e.big = 9223372036854775807n
+  e.ratio = 0.1 + 0.2
+  e.label = `it's "quoted"; -- ü 🎉`
+  e.flag = true
+  e.at = new Date(Date.UTC(1999, 11, 31, 23, 59, 59, 999))
+  e.doc = { list: [1, 'two', null], map: new Map([['k', new Set([1n])]]), when: new Date(5), neg: -0, $escape: { $date: 'x' } }
+  e.blob = Buffer.from([0, 1, 254, 255])
+  return e
+}
+
+class Membership {
+  static readonly stockpyleName = 'SqlTestMembership'
+  static readonly stockpyleKeys = [['orgId', 'userId']] as const
+  constructor(
+    public orgId: number,
+    public userId: number,
+    public role = 'member',
+  ) {}
+}
+
+class Token {
+  static readonly stockpyleName = 'SqlTestToken'
+  static readonly stockpyleKeys = ['id', 'owner'] as const
+  constructor(
+    public id: number,
+    public owner: string,
+  ) {}
+}
+
+// ---------------------------------------------------------------------------------------------------
+// One isolated database per test: SQLite in memory, or a PostgreSQL schema of its own.
+
+interface Env {
+  readonly dialect: 'sqlite' | 'postgres'
+  /** A Kysely instance on the test's database whose statements are counted. */
+  readonly db: Kysely<any>
+  /** SQL text of every statement sent through `db`. */
+  readonly queries: string[]
+  /** A store on `db` (closing it leaves `db` open). */
+  store(options?: SqlStoreOptions): SqlStore
+  /** The qualified table name a default-named model gets in this env. */
+  table(name: string): string
+}
+
+let schemas = 0
+let pgBase: Kysely<any> | undefined
+let pgUrl = ''
+
+async function makeEnv(dialect: 'sqlite' | 'postgres'): Promise<Env> {
+  const queries: string[] = []
+  const log = (event: { level: string; query: { sql: string } }) => {
+    if (event.level === 'query' || event.level === 'error') queries.push(event.query.sql)
+  }
+  let db: Kysely<any>
+  let schema: string | undefined
+  if (dialect === 'sqlite') {
+    const database = new Database(':memory:')
+    database.defaultSafeIntegers(true)
+    db = new Kysely<any>({ dialect: new SqliteDialect({ database }), log })
+  } else {
+    schema = `t${process.pid}_${++schemas}`
+    await sql`create schema ${sql.id(schema)}`.execute(pgBase as Kysely<any>)
+    db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: pgUrl, max: 3 }) }), log })
+  }
+  const table = (name: string) => (schema === undefined ? name : `${schema}.${name}`)
+  const tables = (_m: Model, tag: string) => table(`${tag.replace('SqlTest', '').toLowerCase()}s`)
+  cleanups.push(async () => {
+    await db.destroy()
+    if (schema !== undefined) await sql`drop schema ${sql.id(schema)} cascade`.execute(pgBase as Kysely<any>)
+  })
+  return {
+    dialect,
+    db,
+    queries,
+    store: (options = {}) => new SqlStore({ db }, { tables, ...options }),
+    table: (name) => table(name),
+  }
+}
+
+const cleanups: (() => Promise<void>)[] = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) await cleanup()
+})
+
+const stores = selectedStores()
+const dialects = (['sqlite', 'postgres'] as const).filter((d) => stores.has(d))
+
+beforeAll(async () => {
+  if (!stores.has('postgres')) return
+  const base = inject('postgresUrl')
+  const admin = new pg.Client({ connectionString: base })
+  await admin.connect()
+  await admin.query('drop database if exists stockpyle_sql_store_tests')
+  await admin.query('create database stockpyle_sql_store_tests')
+  await admin.end()
+  pgUrl = base.replace(/\/[^/]*$/, '/stockpyle_sql_store_tests')
+  pgBase = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: pgUrl, max: 2 }) }) })
+})
+afterAll(async () => {
+  await pgBase?.destroy()
+})
+
+const code = (c: string) => (err: unknown) => isStockpyleError(err, c as never)
+
+async function rowCount(env: Env, table: string): Promise<number> {
+  const { rows } = await sql<{ n: unknown }>`select count(*) as n from ${sql.table(env.table(table))}`.execute(env.db)
+  return Number(rows[0]?.n)
+}
+
+/** An accounts table: generated id, unique email, defaults for status and score. */
+async function accountsTable(env: Env): Promise<void> {
+  const t = sql.table(env.table('accounts'))
+  const id = env.dialect === 'sqlite' ? sql`integer primary key autoincrement` : sql`integer generated by default as identity primary key`
+  await sql`create table ${t} (id ${id}, email text not null unique, status text not null default 'new', score integer default 10)`.execute(
+    env.db,
+  )
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+describe('SqlStore options', () => {
+  const bad: [string, unknown, SqlStoreOptions | undefined, RegExp][] = [
+    ['no connection', undefined, {}, /\{ url \} or \{ db \}/],
+    ['url scheme', { url: 'mysql://x' }, {}, /`url`/],
+    ['empty sqlite path', { url: 'sqlite:' }, {}, /`url`/],
+    ['url and db', { url: 'sqlite::memory:', db: {} }, {}, /`url` or option `db`/],
+    ['db not Kysely', { db: { query: () => 1 } }, {}, /`db`/],
+    ['tables entry', { url: 'sqlite::memory:' }, { tables: { User: 'bad name; drop' } }, /`tables`/],
+    ['tables map key', { url: 'sqlite::memory:' }, { tables: new Map([[{} as Model, 'users']]) }, /`tables`/],
+    ['tables type', { url: 'sqlite::memory:' }, { tables: 5 as never }, /`tables`/],
+    ['camelCase', { url: 'sqlite::memory:' }, { camelCase: 'yes' as never }, /`camelCase`/],
+    ['checkUniqueKeys', { url: 'sqlite::memory:' }, { checkUniqueKeys: 1 as never }, /`checkUniqueKeys`/],
+    ['bytes', { url: 'sqlite::memory:' }, { bytes: 'ArrayBuffer' as never }, /`bytes`/],
+    ['dialect', { url: 'sqlite::memory:' }, { dialect: 'mysql' as never }, /`dialect`/],
+    ['maxConnections', { url: 'postgres://x' }, { maxConnections: 0 }, /`maxConnections`/],
+    ['name', { url: 'sqlite::memory:' }, { name: '' }, /`name`/],
+    ['lifetime', { url: 'sqlite::memory:' }, { lifetime: 5 } as never, /`lifetime`/],
+    ['polymorphic', { url: 'sqlite::memory:' }, { polymorphic: true } as never, /`polymorphic`/],
+    ['unknown', { url: 'sqlite::memory:' }, { tabels: {} } as never, /unknown option `tabels`/],
+  ]
+  for (const [what, connection, options, message] of bad) {
+    it(`rejects ${what} synchronously with InvalidOptionError naming it`, () => {
+      expect(() => new SqlStore(connection as never, options)).toThrow(InvalidOptionError)
+      expect(() => new SqlStore(connection as never, options)).toThrow(message)
+    })
+  }
+
+  it('has the capabilities of an authoritative, key-generating, non-expiring store', () => {
+    const store = new SqlStore({ url: 'sqlite::memory:' })
+    expect(store.capabilities).toMatchObject({ authoritative: true, generatesKeys: true, expires: false, polymorphic: false })
+    expect(store.dialect).toBe('sqlite')
+    expect(new SqlStore({ url: 'postgres://127.0.0.1:1/x' }).dialect).toBe('postgres')
+  })
+
+  it('derives table names: tables option, static stockpyleTable, then snake_case plural', () => {
+    class Box {
+      static readonly stockpyleName = 'SqlTestBoxEntry'
+      static readonly stockpyleKeys = ['id'] as const
+    }
+    class City {
+      static readonly stockpyleName = 'SqlTestCity'
+      static readonly stockpyleKeys = ['id'] as const
+      static readonly stockpyleTable = 'towns'
+    }
+    const store = new SqlStore({ url: 'sqlite::memory:' })
+    expect(store.tableOf(ConformanceUser)).toBe('conformance_users')
+    expect(store.tableOf(Box)).toBe('sql_test_box_entries')
+    expect(store.tableOf(City)).toBe('towns')
+    expect(new SqlStore({ url: 'sqlite::memory:' }, { tables: new Map([[City as Model, 'cities']]) }).tableOf(City)).toBe('cities')
+    expect(new SqlStore({ url: 'sqlite::memory:' }, { tables: { SqlTestCity: 'c2' } }).tableOf(City)).toBe('c2')
+    expect(new SqlStore({ url: 'sqlite::memory:' }, { tables: () => undefined }).tableOf(City)).toBe('towns')
+    expect(() => new SqlStore({ url: 'sqlite::memory:' }, { tables: () => 'x"y' }).tableOf(City)).toThrow(/not a valid table name/)
+  })
+
+  it('a missing driver or unreachable server is a StoreUnavailableError', async () => {
+    const store = new SqlStore({ url: 'postgres://postgres@127.0.0.1:1/none' })
+    await expect(store.get(Account, { id: 1 })).rejects.toSatisfy(code('E_STORE_UNAVAILABLE'))
+    await store.close()
+  })
+})
+
+for (const dialect of dialects) {
+  describe(`SqlStore on ${dialect}`, () => {
+    it('upserts on the primary key: a second put replaces the row, never duplicates it', async () => {
+      const env = await makeEnv(dialect)
+      await accountsTable(env)
+      const store = env.store()
+      const a = new Account('a@example.com', 7)
+      a.status = 'first'
+      await store.put(a)
+      a.status = 'second'
+      a.email = 'a2@example.com'
+      await store.put(a)
+      expect(await rowCount(env, 'accounts')).toBe(1)
+      expect(await store.get(Account, { id: 7 })).toEqual(a)
+      expect(await store.get(Account, { email: 'a@example.com' })).toBeUndefined()
+      await store.batchPut([a, new Account('b@example.com', 8), a])
+      expect(await rowCount(env, 'accounts')).toBe(2)
+    })
+
+    it('writes generated ids and column defaults back onto the objects, in batch order', async () => {
+      const env = await makeEnv(dialect)
+      await accountsTable(env)
+      const store = env.store()
+      const one = new Account('one@example.com')
+      await store.put(one)
+      expect(one.id).toBeTypeOf('number')
+      expect(one.status).toBe('new')
+      expect(one.score).toBe(10)
+      const batch = [new Account('b1@example.com'), new Account('b2@example.com', 100), new Account('b3@example.com')]
+      batch[2]!.status = 'custom'
+      await store.batchPut(batch)
+      expect(batch[1]!.id).toBe(100)
+      expect(batch.map((b) => b.status)).toEqual(['new', 'new', 'custom'])
+      for (const b of batch) expect(await store.get(Account, { email: b.email })).toEqual(b)
+      expect(new Set(batch.map((b) => b.id)).size).toBe(3)
+      expect(batch[0]!.id! < batch[2]!.id!).toBe(true)
+    })
+
+    it('an undefined attribute takes the default on insert and keeps the stored value on update', async () => {
+      const env = await makeEnv(dialect)
+      await accountsTable(env)
+      const store = env.store()
+      const a = new Account('keep@example.com', 1)
+      a.score = 42
+      await store.put(a)
+      const partial = new Account('keep@example.com', 1)
+      await store.put(partial)
+      expect(partial.score).toBe(42)
+      expect(partial.status).toBe('new')
+    })
+
+    it('a collision on an alternate unique key is E_KEY_CONFLICT and nothing of the batch is written', async () => {
+      const env = await makeEnv(dialect)
+      await accountsTable(env)
+      const store = env.store()
+      const a = new Account('taken@example.com', 1)
+      await store.put(a)
+      await expect(store.put(new Account('taken@example.com', 2))).rejects.toSatisfy(code('E_KEY_CONFLICT'))
+      const fresh = Array.from({ length: 5 }, (_, i) => new Account(`new${i}@example.com`, 10 + i))
+      const err = await store.batchPut([...fresh, new Account('taken@example.com', 3)]).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(StockpyleError)
+      expect((err as StockpyleError).code).toBe('E_KEY_CONFLICT')
+      expect((err as Error).message).toMatch(/SqlTestAccount/)
+      expect(await rowCount(env, 'accounts')).toBe(1)
+      expect(await store.get(Account, { id: 1 })).toEqual(a)
+    })
+
+    it('E_KEY_CONFLICT also across chunks of a large batch (one transaction)', async () => {
+      const env = await makeEnv(dialect)
+      await accountsTable(env)
+      const store = env.store()
+      // 4 columns per row: 20000 rows take 3 statements on SQLite (32766 parameters) and 2 on PostgreSQL (65535).
+      const many: Account[] = Array.from({ length: 20_000 }, (_, i) =>
+        Object.assign(new Account(`m${i}@example.com`, i + 1), { score: i, status: 's' }),
+      )
+      many.push(new Account('m0@example.com', 999_999))
+      await expect(store.batchPut(many)).rejects.toSatisfy(code('E_KEY_CONFLICT'))
+      expect(await rowCount(env, 'accounts')).toBe(0)
+      many.pop()
+      env.queries.length = 0
+      await store.batchPut(many)
+      expect(await rowCount(env, 'accounts')).toBe(20_000)
+      const inserts = env.queries.filter((q) => /^insert/i.test(q))
+      expect(inserts.length).toBe(dialect === 'sqlite' ? 3 : 2)
+    })
+
+    it('checks at first use that every key has a unique index, naming the missing one (E_SCHEMA)', async () => {
+      const env = await makeEnv(dialect)
+      await sql`create table ${sql.table(env.table('tokens'))} (id integer primary key, owner text not null)`.execute(env.db)
+      const store = env.store()
+      const err = await store.get(Token, { id: 1 }).catch((e: unknown) => e)
+      expect(isStockpyleError(err, 'E_SCHEMA')).toBe(true)
+      expect((err as Error).message).toMatch(/SqlTestToken/)
+      expect((err as Error).message).toMatch(/\(owner\)/)
+      expect((err as Error).message).toMatch(/CREATE UNIQUE INDEX tokens_owner_key/)
+      // Fixing the schema makes the next call succeed (the failed check is not cached).
+      await sql`create unique index tokens_owner_key on ${sql.table(env.table('tokens'))} (owner)`.execute(env.db)
+      expect(await store.get(Token, { id: 1 })).toBeUndefined()
+    })
+
+    it('a missing table and an attribute without a column are E_SCHEMA; nothing is written', async () => {
+      const env = await makeEnv(dialect)
+      const store = env.store()
+      await expect(store.get(Account, { id: 1 })).rejects.toThrow(/table `.*accounts` does not exist/)
+      await accountsTable(env)
+      const a = Object.assign(new Account('x@example.com', 1), { nickname: 'nope' })
+      const err = await store.batchPut([new Account('ok@example.com', 2), a]).catch((e: unknown) => e)
+      expect(isStockpyleError(err, 'E_SCHEMA')).toBe(true)
+      expect((err as Error).message).toMatch(/attribute `nickname`/)
+      expect(await rowCount(env, 'accounts')).toBe(0)
+    })
+
+    it('with checkUniqueKeys: false, a lookup matching several rows is a NonUniqueKeyError', async () => {
+      const env = await makeEnv(dialect)
+      await sql`create table ${sql.table(env.table('tokens'))} (id integer primary key, owner text not null)`.execute(env.db)
+      const store = env.store({ checkUniqueKeys: false })
+      await store.batchPut([new Token(1, 'shared'), new Token(2, 'shared'), new Token(3, 'alone')])
+      await expect(store.get(Token, { owner: 'shared' })).rejects.toThrow(NonUniqueKeyError)
+      await expect(store.batchGet(Token, [{ owner: 'alone' }, { owner: 'shared' }])).rejects.toThrow(/matched more than one row/)
+      expect(await store.get(Token, { owner: 'alone' })).toEqual(new Token(3, 'alone'))
+    })
+
+    it('normalises types: every column kind reads back as the value that was put', async () => {
+      const env = await makeEnv(dialect)
+      const store = env.store()
+      await createTable(store, Everything, { columns: everythingColumns })
+      const e = makeEverything('k1')
+      await store.put(e)
+      const got = await store.get(Everything, { key: 'k1' })
+      expect(got).toBeInstanceOf(Everything)
+      expect(got).toStrictEqual(e)
+      expect(await store.get(Everything, { big: 9223372036854775807n, flag: true })).toStrictEqual(e)
+      expect(await store.get(Everything, { big: 9223372036854775807n, flag: false })).toBeUndefined()
+      const { rows } = await sql<Record<string, unknown>>`select * from ${sql.table(store.tableOf(Everything))}`.execute(env.db)
+      if (dialect === 'sqlite') {
+        // Stored forms: 0/1 booleans, ISO-8601 text dates, JSON text.
+        expect(rows[0]).toMatchObject({ flag: 1n, at: '1999-12-31T23:59:59.999Z', big: 9223372036854775807n })
+        expect(typeof rows[0]?.doc).toBe('string')
+      } else {
+        expect(rows[0]).toMatchObject({ flag: true, big: '9223372036854775807' })
+        expect(rows[0]?.at).toBeInstanceOf(Date)
+      }
+    })
+
+    it('values of the wrong type for a column are a SerializationError naming attribute and column', async () => {
+      const env = await makeEnv(dialect)
+      const store = env.store()
+      await createTable(store, Everything, { columns: everythingColumns })
+      const cases: [keyof Everything, unknown][] = [
+        ['count', 1.5],
+        ['count', 1n],
+        ['big', 1],
+        ['label', 5],
+        ['flag', 1],
+        ['at', '2020-01-01'],
+        ['at', new Date(Number.NaN)],
+        ['ratio', Number.POSITIVE_INFINITY],
+        ['blob', 'bytes'],
+        ['doc', { f: () => 0 }],
+      ]
+      if (dialect === 'postgres') cases.push(['count', 2 ** 31], ['label', 'nul\0char'])
+      for (const [attribute, value] of cases) {
+        const e = Object.assign(makeEverything('bad'), { [attribute]: value })
+        const err = await store.put(e).catch((x: unknown) => x)
+        expect(err, `${attribute} = ${String(value)}`).toBeInstanceOf(SerializationError)
+        expect((err as Error).message).toContain(`\`${attribute}\``)
+      }
+      expect(await store.get(Everything, { key: 'bad' })).toBeUndefined()
+    })
+
+    it('bytes come back as Buffer by default, as Uint8Array when asked (for all or per attribute)', async () => {
+      const env = await makeEnv(dialect)
+      const setup = env.store()
+      await createTable(setup, Everything, { columns: everythingColumns })
+      const e = makeEverything('bytes')
+      e.blob = new Uint8Array([9, 8, 7])
+      await setup.put(e)
+      const asBuffer = (await setup.get(Everything, { key: 'bytes' }))!.blob
+      expect(Buffer.isBuffer(asBuffer)).toBe(true)
+      const plain = (await env.store({ bytes: 'Uint8Array' }).get(Everything, { key: 'bytes' }))!.blob
+      expect(plain.constructor).toBe(Uint8Array)
+      expect([...plain]).toEqual([9, 8, 7])
+      const perAttribute = env.store({ bytes: (_model, attribute) => (attribute === 'blob' ? 'Uint8Array' : 'Buffer') })
+      expect(await perAttribute.get(Everything, { key: 'bytes' })).toStrictEqual(e)
+    })
+
+    it('a lookup whose value type cannot match the column is a miss, not a database error', async () => {
+      const env = await makeEnv(dialect)
+      await accountsTable(env)
+      const store = env.store()
+      await store.put(new Account('t@example.com', 1))
+      env.queries.length = 0
+      expect(await store.batchGet(Account, [{ id: '1' as never }, { id: 1n as never }, { id: 1.5 }, { email: 5 as never }])).toEqual([
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+      ])
+      expect(env.queries).toHaveLength(0)
+      // Beyond int4 on PostgreSQL: a miss, not "out of range for type integer".
+      expect(await store.get(Account, { id: 2 ** 40 })).toBeUndefined()
+    })
+
+    it('treats injection attempts in key values and attributes as plain data', async () => {
+      const env = await makeEnv(dialect)
+      await accountsTable(env)
+      const store = env.store()
+      const attacks = [
+        "'; DROP TABLE accounts; --",
+        `" OR 1=1 --`,
+        "x') OR ('1'='1",
+        'a\\"; delete from accounts where 1=1; --',
+        "1; update accounts set status='pwned'",
+        '$1',
+        '?',
+      ]
+      const accounts = attacks.map((email, i) => Object.assign(new Account(email, i + 1), { status: email }))
+      await store.batchPut(accounts)
+      expect(
+        await store.batchGet(
+          Account,
+          attacks.map((email) => ({ email })),
+        ),
+      ).toEqual(accounts)
+      expect(await store.get(Account, { email: "' OR '1'='1" })).toBeUndefined()
+      await store.delete(accounts[0]!)
+      expect(await rowCount(env, 'accounts')).toBe(attacks.length - 1)
+      const { rows } = await sql<{ status: string }>`select status from ${sql.table(env.table('accounts'))} order by id`.execute(env.db)
+      expect(rows.map((r) => r.status)).toEqual(attacks.slice(1))
+    })
+
+    it('batchGet sends one statement per key shape, whatever the number of lookups', async () => {
+      const env = await makeEnv(dialect)
+      const store = env.store()
+      await createTable(store, ConformanceUser, {
+        columns: {
+          id: 'integer',
+          email: 'text',
+          orgId: 'integer',
+          slug: 'text',
+          name: 'text',
+          createdAt: 'timestamp',
+          tags: 'json',
+          balance: 'bigint',
+          active: 'boolean',
+          meta: 'json',
+          prefs: 'json',
+          roles: 'json',
+          avatar: 'bytes',
+        },
+      })
+      const users = Array.from({ length: 1000 }, (_, i) => makeUser(i + 1))
+      await store.get(ConformanceUser, { id: 0 })
+      env.queries.length = 0
+      await store.batchPut(users)
+      expect(env.queries).toHaveLength(1)
+      env.queries.length = 0
+      const byId = await store.batchGet(
+        ConformanceUser,
+        users.map((u) => ({ id: u.id })),
+      )
+      expect(byId).toEqual(users)
+      expect(env.queries).toHaveLength(1)
+      env.queries.length = 0
+      const byComposite = await store.batchGet(
+        ConformanceUser,
+        users.map((u) => ({ orgId: u.orgId, slug: u.slug })),
+      )
+      expect(byComposite).toEqual(users)
+      expect(env.queries).toHaveLength(1)
+      env.queries.length = 0
+      const mixed = await store.batchGet(ConformanceUser, [
+        { id: 5 },
+        { email: users[9]!.email },
+        { orgId: users[3]!.orgId, slug: users[3]!.slug },
+        { id: 5 },
+        { id: 5000 },
+      ])
+      expect(mixed).toEqual([users[4], users[9], users[3], users[4], undefined])
+      expect(mixed[0]).not.toBe(mixed[3])
+      expect(env.queries).toHaveLength(3)
+      env.queries.length = 0
+      await store.batchDelete(users.slice(0, 500))
+      expect(env.queries).toHaveLength(1)
+      expect(await store.get(ConformanceUser, { id: 1 })).toBeUndefined()
+    })
+
+    it('chunks a batchGet over the parameter limit, still one statement per chunk', async () => {
+      const env = await makeEnv(dialect)
+      await accountsTable(env)
+      const store = env.store()
+      await store.get(Account, { id: 1 })
+      env.queries.length = 0
+      const lookups = Array.from({ length: 70_000 }, (_, i) => ({ id: i + 1 }))
+      const got = await store.batchGet(Account, lookups)
+      expect(got).toHaveLength(70_000)
+      expect(env.queries).toHaveLength(dialect === 'sqlite' ? 3 : 2)
+    })
+
+    it('composite primary keys: upsert, get and delete', async () => {
+      const env = await makeEnv(dialect)
+      const store = env.store()
+      await createTable(store, Membership, { columns: { orgId: 'integer', userId: 'integer', role: 'text' } })
+      await store.batchPut([new Membership(1, 1), new Membership(1, 2, 'admin'), new Membership(2, 1)])
+      await store.put(new Membership(1, 1, 'owner'))
+      expect(
+        await store.batchGet(Membership, [
+          { orgId: 1, userId: 1 },
+          { userId: 2, orgId: 1 },
+          { orgId: 2, userId: 2 },
+        ]),
+      ).toEqual([new Membership(1, 1, 'owner'), new Membership(1, 2, 'admin'), undefined])
+      await store.batchDelete([new Membership(1, 1), new Membership(2, 1)])
+      expect(await rowCount(env, 'memberships')).toBe(1)
+    })
+
+    it('camelCase maps attributes to snake_case columns and rejects attributes that cannot round-trip', async () => {
+      const env = await makeEnv(dialect)
+      const store = env.store({ camelCase: true })
+      await createTable(store, Membership, { columns: { orgId: 'integer', userId: 'integer', role: 'text' } })
+      const { rows } = await sql<{ name: string }>`select * from ${sql.table(store.tableOf(Membership))}`.execute(env.db)
+      expect(rows).toEqual([])
+      await store.put(new Membership(3, 4))
+      const raw = await sql<Record<string, unknown>>`select org_id, user_id from ${sql.table(store.tableOf(Membership))}`.execute(env.db)
+      expect(Number(raw.rows[0]?.org_id)).toBe(3)
+      expect(await store.get(Membership, { orgId: 3, userId: 4 })).toEqual(new Membership(3, 4))
+      await expect(store.put(Object.assign(new Membership(5, 6), { roleID: 'x' }))).rejects.toThrow(/`roleID`/)
+    })
+
+    it('missing key attributes: MissingKeyAttributeError unless the database generates them', async () => {
+      const env = await makeEnv(dialect)
+      await accountsTable(env)
+      const store = env.store()
+      await expect(store.put(Object.assign(new Account('x', 1), { email: undefined }))).rejects.toThrow(MissingKeyAttributeError)
+      await expect(store.put(Object.assign(new Account('x', 1), { email: null }))).rejects.toThrow(MissingKeyAttributeError)
+      await expect(store.delete(new Account('x'))).rejects.toThrow(MissingKeyAttributeError)
+      const generated = new Account('gen@example.com')
+      await store.put(generated)
+      expect(generated.id).toBeTypeOf('number')
+    })
+
+    describe('transactions', () => {
+      it('commits every call together and reports the writes to afterCommit', async () => {
+        const env = await makeEnv(dialect)
+        await accountsTable(env)
+        const store = env.store()
+        const seen: TransactionChange[][] = []
+        const a = new Account('tx-a@example.com')
+        const result = await store.transaction(async (tx) => {
+          tx.afterCommit((changes) => {
+            seen.push([...changes])
+          })
+          await tx.put(a)
+          expect(a.id).toBeTypeOf('number')
+          await tx.batchPut([new Account('tx-b@example.com', 50)])
+          expect(await tx.get(Account, { id: 50 })).toBeDefined()
+          await tx.delete(new Account('tx-b@example.com', 50))
+          return 'done'
+        })
+        expect(result).toBe('done')
+        expect(await store.get(Account, { email: 'tx-a@example.com' })).toEqual(a)
+        expect(await store.get(Account, { id: 50 })).toBeUndefined()
+        expect(seen).toHaveLength(1)
+        expect(seen[0]!.map((c) => [c.operation, c.objects.length])).toEqual([
+          ['put', 1],
+          ['put', 1],
+          ['delete', 1],
+        ])
+        expect(seen[0]![0]!.objects[0]).toBe(a)
+      })
+
+      it('rolls back everything when the callback throws, rejecting with its error; afterCommit never runs', async () => {
+        const env = await makeEnv(dialect)
+        await accountsTable(env)
+        const store = env.store()
+        await store.put(new Account('kept@example.com', 1))
+        const boom = new Error('boom')
+        let ran = false
+        await expect(
+          store.transaction(async (tx) => {
+            tx.afterCommit(() => {
+              ran = true
+            })
+            await tx.batchPut([new Account('gone@example.com', 2), new Account('gone2@example.com', 3)])
+            await tx.delete(new Account('kept@example.com', 1))
+            throw boom
+          }),
+        ).rejects.toBe(boom)
+        expect(ran).toBe(false)
+        expect(await store.batchGet(Account, [{ id: 1 }, { id: 2 }, { id: 3 }])).toEqual([expect.any(Account), undefined, undefined])
+      })
+
+      it('a failed batch inside a transaction is undone alone (savepoint) and the transaction can go on', async () => {
+        const env = await makeEnv(dialect)
+        await accountsTable(env)
+        const store = env.store()
+        await store.transaction(async (tx) => {
+          await tx.put(new Account('first@example.com', 1))
+          const many = Array.from({ length: 20_000 }, (_, i) => new Account(`s${i}@example.com`, 100 + i))
+          many.push(new Account('first@example.com', 2))
+          await expect(tx.batchPut(many)).rejects.toSatisfy(code('E_KEY_CONFLICT'))
+          await tx.put(new Account('second@example.com', 3))
+        })
+        expect(await rowCount(env, 'accounts')).toBe(2)
+      })
+
+      it('the tx handle is dead after the callback, and the store refuses to be used inside its own transaction', async () => {
+        const env = await makeEnv(dialect)
+        await accountsTable(env)
+        const store = env.store()
+        let leaked: { get: (typeof store)['get'] } | undefined
+        await store.transaction(async (tx) => {
+          leaked = tx
+          await expect(store.get(Account, { id: 1 })).rejects.toThrow(/inside its own transaction/)
+          await expect(store.transaction(async () => 1)).rejects.toThrow(/inside its own transaction/)
+        })
+        await expect(leaked!.get(Account, { id: 1 })).rejects.toThrow(StoreClosedError)
+      })
+
+      it('calls outside the transaction wait for it instead of deadlocking', async () => {
+        const env = await makeEnv(dialect)
+        await accountsTable(env)
+        const store = env.store()
+        await store.get(Account, { id: 1 })
+        let release!: () => void
+        const gate = new Promise<void>((resolve) => {
+          release = resolve
+        })
+        const tx = store.transaction(async (t) => {
+          await t.put(new Account('inside@example.com', 1))
+          await gate
+        })
+        await new Promise((r) => setTimeout(r, 20))
+        // Started outside the transaction's async context, so it is a normal call.
+        const outside = setTimeoutPromise(() => store.put(new Account('outside@example.com', 2)))
+        await new Promise((r) => setTimeout(r, 20))
+        release()
+        await Promise.all([tx, outside])
+        expect(await rowCount(env, 'accounts')).toBe(2)
+      })
+    })
+
+    it('close() leaves an application-owned Kysely open; calls after close reject', async () => {
+      const env = await makeEnv(dialect)
+      await accountsTable(env)
+      const store = env.store()
+      await store.put(new Account('c@example.com', 1))
+      await store.close()
+      await expect(store.get(Account, { id: 1 })).rejects.toThrow(StoreClosedError)
+      await expect(store.transaction(async () => 1)).rejects.toThrow(StoreClosedError)
+      expect(await rowCount(env, 'accounts')).toBe(1)
+    })
+  })
+}
+
+/** Runs `fn` from a timer, i.e. outside the caller's async context. */
+function setTimeoutPromise<T>(fn: () => Promise<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    setTimeout(() => fn().then(resolve, reject), 0)
+  })
+}
+
+describe.runIf(stores.has('sqlite') && stores.has('postgres'))('SqlStore: the same object through SQLite and PostgreSQL', () => {
+  it('reads back identically from both databases (and equal to what was put)', async () => {
+    const lite = await makeEnv('sqlite')
+    const post = await makeEnv('postgres')
+    const a = lite.store()
+    const b = post.store()
+    await createTable(a, Everything, { columns: everythingColumns })
+    await createTable(b, Everything, { columns: everythingColumns })
+    const e = makeEverything('same')
+    await a.put(e)
+    await b.put(e)
+    const fromLite = await a.get(Everything, { key: 'same' })
+    const fromPg = await b.get(Everything, { key: 'same' })
+    expect(fromLite).toStrictEqual(fromPg)
+    expect(fromLite).toStrictEqual(e)
+  })
+})
+
+describe.runIf(stores.has('sqlite'))('SqlStore with a URL', () => {
+  it('opens sqlite::memory:, creates tables, and destroys its own connection on close', async () => {
+    const store = new SqlStore({ url: 'sqlite::memory:' })
+    await createTable(store, Membership, { columns: { orgId: 'integer', userId: 'integer', role: 'text' }, ifNotExists: true })
+    await createTable(store, Membership, { columns: { orgId: 'integer', userId: 'integer', role: 'text' }, ifNotExists: true })
+    await store.put(new Membership(1, 2))
+    expect(await store.get(Membership, { orgId: 1, userId: 2 })).toEqual(new Membership(1, 2))
+    const db = await store.kysely()
+    await store.close()
+    await expect(sql`select 1`.execute(db)).rejects.toThrow()
+  })
+
+  it('createTable validates its options', async () => {
+    const store = new SqlStore({ url: 'sqlite::memory:' })
+    await expect(createTable(store, Membership, { columns: { orgId: 'integer', role: 'text' } })).rejects.toThrow(/`userId`/)
+    await expect(createTable(store, Membership, { columns: { orgId: 'integer', userId: 'uuid' as never } })).rejects.toThrow(/unknown type/)
+    await expect(createTable(store, Membership, { columns: { orgId: 'integer', userId: 'integer' }, generated: true })).rejects.toThrow(
+      InvalidOptionError,
+    )
+    await store.close()
+  })
+})
