@@ -262,7 +262,7 @@ export class ChainedStore extends BaseStore {
     for (let i = below - 1; i >= 0; i--) {
       const layer = this.#layers[i] as Store
       try {
-        await layer.batchPutEntries(fresh)
+        await layer.batchPutEntries(fresh, { backfill: true })
         ;(this.#stats[i] as LayerStats).backfills += fresh.length
       } catch (err) {
         this.#report(i, 'backfill', err)

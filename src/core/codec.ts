@@ -9,7 +9,7 @@ import { describeModel, type ModelInfo, modelByName, onModelRegistered } from '.
  * | bytes | meaning |
  * |---|---|
  * | 0 | format version ({@link FORMAT}) |
- * | 1 | kind: 1 record (holds an object), 2 alias (points to a record key) |
+ * | 1 | kind: 1 record (holds an object), 2 alias (points to a record key), 3 tombstone (recently deleted) |
  * | 2–9 | absolute expiry, ms since the epoch, float64 big-endian; 0 = never |
  * | 10… | record: msgpack of the object; alias: the UTF-8 record key |
  *
@@ -24,6 +24,8 @@ export const FORMAT = 1
 export const KIND_RECORD = 1
 /** Envelope kind of an alias. */
 export const KIND_ALIAS = 2
+/** Envelope kind of a tombstone: the object was deleted; reads miss and backfills may not land until it expires. */
+export const KIND_TOMBSTONE = 3
 /** Size of the envelope header in bytes. */
 export const HEADER_SIZE = 10
 /** The msgpack extension type used for model instances. */
@@ -112,6 +114,15 @@ export function encodeAlias(recordKey: string, expiresAt: number | undefined): B
   return out
 }
 
+/** Encodes a tombstone envelope expiring at `expiresAt`. */
+export function encodeTombstone(expiresAt: number): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_SIZE)
+  out[0] = FORMAT
+  out[1] = KIND_TOMBSTONE
+  out.writeDoubleBE(expiresAt, 2)
+  return out
+}
+
 /** The kind byte of an envelope, or 0 when the bytes are not an envelope of this format. */
 export function envelopeKind(bytes: Uint8Array): number {
   return bytes.length >= HEADER_SIZE && bytes[0] === FORMAT ? (bytes[1] as number) : 0
@@ -137,7 +148,11 @@ export function decodeAlias(bytes: Uint8Array): string {
 export function decodeRecord(bytes: Uint8Array): object | undefined {
   if (envelopeKind(bytes) !== KIND_RECORD) return undefined
   try {
-    return packr.unpack(bytes.subarray(HEADER_SIZE)) as object
+    // msgpackr reads binary values as the type of its input: give it a Buffer so Buffers stay Buffers.
+    const body = Buffer.isBuffer(bytes)
+      ? bytes.subarray(HEADER_SIZE)
+      : Buffer.from(bytes.buffer, bytes.byteOffset + HEADER_SIZE, bytes.byteLength - HEADER_SIZE)
+    return packr.unpack(body) as object
   } catch (err) {
     if (err instanceof StaleVersion) return undefined
     if (err instanceof StockpyleError) throw err

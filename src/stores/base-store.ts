@@ -21,6 +21,17 @@ export interface WriteItem {
   readonly info: ModelInfo
   /** The entry must not outlive this instant (a backfill from a layer whose copy expires then). */
   readonly expiresAt?: number | undefined
+  /** A copy read from a layer below: store it only where the key holds nothing (no newer value, no tombstone). */
+  readonly backfill?: boolean
+}
+
+/** Options of {@link Store.batchPutEntries}. */
+export interface PutEntriesOptions {
+  /**
+   * The entries are copies read from a layer below (a chain's backfill): a store that can should write
+   * them only where the key holds nothing — no newer value, no tombstone of a recent delete.
+   */
+  readonly backfill?: boolean
 }
 
 /** What a store is, declared so that chains and the conformance suite never test store names. */
@@ -59,7 +70,7 @@ export interface Store extends AsyncDisposable {
   /** Like `batchGet`, with each hit's expiry: what ChainedStore uses to backfill without outliving the source. */
   batchGetEntries<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<(StoreEntry<Instance<M>> | undefined)[]>
   /** Like `batchPut`, each object capped at its `expiresAt` (a backfill never outlives its source). */
-  batchPutEntries(entries: readonly StoreEntry[]): Promise<void>
+  batchPutEntries(entries: readonly StoreEntry[], options?: PutEntriesOptions): Promise<void>
   /** Releases connections. Idempotent; every call afterwards rejects with `StoreClosedError`. */
   close(): Promise<void>
 }
@@ -171,12 +182,13 @@ export abstract class BaseStore implements Store {
     if (items.length > 0) await this.writeMany(items)
   }
 
-  async batchPutEntries(entries: readonly StoreEntry[]): Promise<void> {
+  async batchPutEntries(entries: readonly StoreEntry[], options: PutEntriesOptions = {}): Promise<void> {
     this.assertOpen('put')
+    const backfill = options.backfill === true
     const items = this.items(
       entries.map((e) => e.value),
       'put',
-    ).map((item, i) => ({ ...item, expiresAt: entries[i]?.expiresAt }))
+    ).map((item, i) => ({ ...item, expiresAt: entries[i]?.expiresAt, backfill }))
     if (items.length > 0) await this.writeMany(items)
   }
 

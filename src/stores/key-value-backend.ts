@@ -20,6 +20,13 @@ export interface KeyValueBackend {
    * backend must not expire an entry before it (round up). Later entries for the same key win.
    */
   setMany(entries: readonly KeyValueEntry[]): Promise<void>
+  /**
+   * Optional: stores each entry only where its key holds nothing (memcached `add`, Redis `SET NX`),
+   * atomically per key; resolves to whether each entry was stored. Backfills use it so that a copy
+   * read before a write can never replace what the write stored (or the tombstone a delete left).
+   * Without it, backfills fall back to `setMany` and that protection is lost across processes.
+   */
+  addMany?(entries: readonly KeyValueEntry[]): Promise<boolean[]>
   /** Removes the keys; absent keys are a no-op. */
   deleteMany(keys: readonly string[]): Promise<void>
   /** Releases connections; called once. */

@@ -3,6 +3,7 @@ import {
   decodeRecord,
   encodeAlias,
   encodeRecord,
+  encodeTombstone,
   envelopeExpiry,
   envelopeKind,
   KIND_ALIAS,
@@ -25,7 +26,16 @@ export interface CacheStoreOptions {
   prefix?: string
   /** Time source for expiry (ms since the epoch). Default: `Date.now`. */
   clock?: Clock
+  /**
+   * Seconds a delete leaves a tombstone under the object's primary key, during which backfills of
+   * copies read before the delete cannot land (reads miss as usual; a put replaces it at once).
+   * `0` makes deletes plain. Default {@link DEFAULT_TOMBSTONE_LIFETIME}.
+   */
+  tombstoneLifetime?: number
 }
+
+/** Seconds a delete's tombstone lasts by default: longer than any read should take. */
+export const DEFAULT_TOMBSTONE_LIFETIME = 10
 
 /** Options of {@link KeyValueStore}. */
 export interface KeyValueStoreOptions extends CacheStoreOptions {
@@ -40,6 +50,8 @@ export function checkCacheOptions(
 ): Required<Pick<CacheStoreOptions, 'polymorphic' | 'clock'>> & {
   lifetime: Lifetime | undefined
   prefix: string
+  /** Tombstone lifetime in ms; 0 = plain deletes. */
+  tombstoneMs: number
 } {
   if (typeof options !== 'object' || options === null)
     throw new InvalidOptionError(`${store}: options must be an object, got ${show(options)}`)
@@ -52,17 +64,25 @@ export function checkCacheOptions(
   }
   const clock = options.clock ?? systemClock
   if (typeof clock?.now !== 'function') throw new InvalidOptionError(`${store}: option \`clock\` must have a now() method`)
+  const tombstone = options.tombstoneLifetime ?? DEFAULT_TOMBSTONE_LIFETIME
+  if (typeof tombstone !== 'number' || !(tombstone >= 0) || !Number.isFinite(tombstone)) {
+    throw new InvalidOptionError(`${store}: option \`tombstoneLifetime\` must be a number of seconds >= 0, got ${show(tombstone)}`)
+  }
   return {
     lifetime: checkLifetime(store, options.lifetime),
     polymorphic: options.polymorphic ?? false,
     prefix: prefix === '' ? '' : `${prefix}:`,
     clock,
+    tombstoneMs: Math.ceil(tombstone * 1000),
   }
 }
 
 /** The entries to set and keys to delete for a batch of writes, all validated and encoded. */
 export interface PreparedWrites {
+  /** Entries to set unconditionally (puts). */
   readonly sets: KeyValueEntry[]
+  /** Backfills: the record entry to add only where absent, and the aliases to set if it was added. */
+  readonly backfills: { readonly record: KeyValueEntry; readonly aliases: KeyValueEntry[] }[]
   readonly deletes: string[]
 }
 
@@ -76,6 +96,7 @@ export function prepareWrites(
   settings: { lifetime: Lifetime | undefined; polymorphic: boolean; prefix: string; now: number; maxValueBytes?: number | undefined },
 ): PreparedWrites {
   const sets: KeyValueEntry[] = []
+  const backfills: PreparedWrites['backfills'] = []
   const deletes: string[] = []
   const { prefix, now } = settings
   for (const item of items) {
@@ -83,7 +104,7 @@ export function prepareWrites(
     const expiresAt = expiryOf(settings.lifetime, item.obj, now, item.expiresAt)
     const recordKey = prefix + keys.record
     if (expiresAt === null) {
-      deletes.push(recordKey, ...keys.aliases.map((a) => prefix + a))
+      if (item.backfill !== true) deletes.push(recordKey, ...keys.aliases.map((a) => prefix + a))
       continue
     }
     const value = encodeRecord(item.obj, expiresAt, `${store} store put`)
@@ -92,10 +113,12 @@ export function prepareWrites(
         `${store} store put of model \`${item.info.name}\` ${show(keys.record)}: the encoded object is ${value.length} bytes, over the backend's limit of ${settings.maxValueBytes}`,
       )
     }
-    sets.push({ key: recordKey, value, expiresAt })
-    for (const alias of keys.aliases) sets.push({ key: prefix + alias, value: encodeAlias(recordKey, expiresAt), expiresAt })
+    const record = { key: recordKey, value, expiresAt }
+    const aliases = keys.aliases.map((alias) => ({ key: prefix + alias, value: encodeAlias(recordKey, expiresAt), expiresAt }))
+    if (item.backfill === true) backfills.push({ record, aliases })
+    else sets.push(record, ...aliases)
   }
-  return { sets, deletes }
+  return { sets, backfills, deletes }
 }
 
 /** Every key (record and aliases) of each object, prefixed. */
@@ -134,6 +157,7 @@ export async function resolveEnvelopes(
     if (kind === KIND_RECORD) {
       out[i] = recordEntry(info, bytes, expiresAt)
     } else if (kind === KIND_ALIAS) {
+      // (a tombstone, KIND_TOMBSTONE, is a miss)
       pending ??= new Map()
       const target = decodeAlias(bytes)
       const slots = pending.get(target)
@@ -211,19 +235,42 @@ export class KeyValueStore extends BaseStore {
 
   protected async writeMany(items: readonly WriteItem[]): Promise<void> {
     const { lifetime, polymorphic, prefix, clock } = this.#settings
-    const { sets, deletes } = prepareWrites(this.name, items, {
+    const { sets, backfills, deletes } = prepareWrites(this.name, items, {
       lifetime,
       polymorphic,
       prefix,
       now: clock.now(),
       maxValueBytes: this.#backend.maxValueBytes,
     })
+    if (backfills.length > 0) {
+      if (this.#backend.addMany === undefined) {
+        for (const b of backfills) sets.push(b.record, ...b.aliases)
+      } else {
+        const added = await this.#backend.addMany(backfills.map((b) => b.record))
+        backfills.forEach((b, i) => {
+          if (added[i] === true) sets.push(...b.aliases)
+        })
+      }
+    }
     if (sets.length > 0) await this.#backend.setMany(sets)
     if (deletes.length > 0) await this.#backend.deleteMany(deletes)
   }
 
   protected async removeMany(items: readonly WriteItem[]): Promise<void> {
-    await this.#backend.deleteMany(keysToDelete(this.name, items, this.#settings.polymorphic, this.#settings.prefix))
+    const { polymorphic, prefix, clock, tombstoneMs } = this.#settings
+    const keys = keysToDelete(this.name, items, polymorphic, prefix)
+    if (tombstoneMs === 0) {
+      await this.#backend.deleteMany(keys)
+      return
+    }
+    const expiresAt = clock.now() + tombstoneMs
+    const tombstone = encodeTombstone(expiresAt)
+    const records = items.map((item) => prefix + keysOfObject(item.info, item.obj, false, `${this.name} store delete`).record)
+    const recordSet = new Set(records)
+    await Promise.all([
+      this.#backend.setMany(records.map((key) => ({ key, value: tombstone, expiresAt }))),
+      this.#backend.deleteMany(keys.filter((k) => !recordSet.has(k))),
+    ])
   }
 
   protected override async release(): Promise<void> {

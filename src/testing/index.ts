@@ -8,6 +8,7 @@ export {
 } from './conformance.js'
 export { type FaultOperation, FaultStore } from './fault-store.js'
 export { ManualClock } from './manual-clock.js'
+export { MapBackend } from './map-backend.js'
 export {
   ConformanceCar,
   type ConformanceColumn,

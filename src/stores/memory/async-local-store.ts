@@ -44,7 +44,16 @@ export class AsyncLocalStore extends BaseStore {
   }
 
   protected async writeMany(items: readonly WriteItem[]): Promise<void> {
-    await this.#scope.getStore()?.batchPutEntries(items.map((i) => ({ value: i.obj, expiresAt: i.expiresAt })))
+    const inner = this.#scope.getStore()
+    if (inner === undefined) return
+    const backfills = items.filter((i) => i.backfill === true)
+    const puts = items.filter((i) => i.backfill !== true)
+    if (puts.length > 0) await inner.batchPutEntries(puts.map((i) => ({ value: i.obj, expiresAt: i.expiresAt })))
+    if (backfills.length > 0)
+      await inner.batchPutEntries(
+        backfills.map((i) => ({ value: i.obj, expiresAt: i.expiresAt })),
+        { backfill: true },
+      )
   }
 
   protected async removeMany(items: readonly WriteItem[]): Promise<void> {

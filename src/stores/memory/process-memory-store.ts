@@ -33,7 +33,8 @@ const RECORD_OVERHEAD = 360
 const ALIAS_OVERHEAD = 120
 
 interface MemoryRecord {
-  readonly bytes: Buffer
+  /** `undefined` for a tombstone: the object was deleted here; reads miss and backfills may not land. */
+  readonly bytes: Buffer | undefined
   readonly aliases: readonly string[]
   readonly expiresAt: number | undefined
 }
@@ -90,7 +91,7 @@ export class ProcessMemoryStore extends BaseStore {
     this.capabilities = capabilities({ polymorphic: this.#settings.polymorphic })
   }
 
-  /** Number of objects held (expired ones until they are read or pushed out). */
+  /** Number of entries held: objects, and tombstones of recent deletes (expired ones until they are read or pushed out). */
   get size(): number {
     return this.#records.size
   }
@@ -134,6 +135,7 @@ export class ProcessMemoryStore extends BaseStore {
       this.#records.delete(recordKey)
       return undefined
     }
+    if (record.bytes === undefined) return undefined
     const value = decodeRecord(record.bytes)
     if (value === undefined || !(value instanceof (info.model as unknown as new () => object))) return undefined
     return { value, expiresAt: record.expiresAt }
@@ -145,28 +147,56 @@ export class ProcessMemoryStore extends BaseStore {
     const prepared = items.map((item) => {
       const keys = keysOfObject(item.info, item.obj, polymorphic, `${this.name} store put`)
       const expiresAt = expiryOf(lifetime, item.obj, now, item.expiresAt)
-      return { keys, expiresAt, bytes: expiresAt === null ? undefined : encodeRecord(item.obj, expiresAt, `${this.name} store put`) }
+      const bytes = expiresAt === null ? undefined : encodeRecord(item.obj, expiresAt, `${this.name} store put`)
+      return { keys, expiresAt, bytes, backfill: item.backfill === true }
     })
-    for (const { keys, expiresAt, bytes } of prepared) {
+    for (const { keys, expiresAt, bytes, backfill } of prepared) {
+      if (backfill) {
+        // A backfill only lands where nothing live is held: not over a newer put, not over a tombstone.
+        const held = this.#records.peek(keys.record)
+        if (held !== undefined && (held.expiresAt === undefined || held.expiresAt > now)) continue
+        if (bytes === undefined) continue
+      }
       if (bytes === undefined || expiresAt === null) {
         this.#records.delete(keys.record)
         continue
       }
-      this.#records.set(keys.record, { bytes, aliases: keys.aliases, expiresAt })
-      if (!this.#records.has(keys.record)) continue
-      for (const alias of keys.aliases) this.#aliases.set(alias, keys.record)
+      this.#set(keys.record, { bytes, aliases: keys.aliases, expiresAt })
     }
+  }
+
+  #set(recordKey: string, record: MemoryRecord): void {
+    this.#records.set(recordKey, record)
+    if (record.aliases.length === 0 || !this.#records.has(recordKey)) return
+    for (const alias of record.aliases) this.#aliases.set(alias, recordKey)
   }
 
   protected async removeMany(items: readonly WriteItem[]): Promise<void> {
     const keys = items.map((item) => keysOfObject(item.info, item.obj, this.#settings.polymorphic, `${this.name} store delete`))
-    for (const { record, aliases } of keys) {
-      this.#records.delete(record)
+    this.#tombstone(keys.map((k) => k.record))
+    for (const { aliases } of keys) {
       for (const alias of aliases) {
         const target = this.#aliases.get(alias)
         // An alias of another record is another object's key; only dangling ones go.
-        if (target !== undefined && !this.#records.has(target)) this.#aliases.delete(alias)
+        if (target !== undefined && this.#records.get(target)?.bytes === undefined) this.#aliases.delete(alias)
       }
+    }
+  }
+
+  /**
+   * Drops the objects stored under these record keys (canonical keys, as published by an invalidation
+   * bus), leaving tombstones so that copies read before now cannot be backfilled.
+   */
+  evict(recordKeys: readonly string[]): void {
+    this.#tombstone(recordKeys)
+  }
+
+  #tombstone(recordKeys: readonly string[]): void {
+    const { tombstoneMs, clock } = this.#settings
+    const expiresAt = clock.now() + tombstoneMs
+    for (const key of recordKeys) {
+      if (tombstoneMs === 0) this.#records.delete(key)
+      else this.#records.set(key, { bytes: undefined, aliases: [], expiresAt })
     }
   }
 
@@ -176,7 +206,7 @@ export class ProcessMemoryStore extends BaseStore {
 }
 
 function sizeOf(record: MemoryRecord, key: string): number {
-  let size = record.bytes.length + key.length + RECORD_OVERHEAD
+  let size = (record.bytes?.length ?? 0) + key.length + RECORD_OVERHEAD
   for (const alias of record.aliases) size += alias.length + ALIAS_OVERHEAD
   return size
 }

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest'
+import { ChainedStore, KeyValueStore, ProcessMemoryStore, type Store } from '../../src/index.js'
+import { ConformanceUser, ManualClock, MapBackend, makeUser } from '../../src/testing/index.js'
+
+const stores: [string, (clock: ManualClock) => Store][] = [
+  ['ProcessMemoryStore', (clock) => new ProcessMemoryStore({ clock, tombstoneLifetime: 5 })],
+  ['KeyValueStore(MapBackend)', (clock) => new KeyValueStore(new MapBackend(() => clock.now()), { clock, tombstoneLifetime: 5 })],
+]
+
+describe.each(stores)('%s: backfills and tombstones', (_name, make) => {
+  it('a backfill never replaces a live entry; a put does', async () => {
+    const clock = new ManualClock()
+    const store = make(clock)
+    const current = makeUser(1)
+    current.name = 'current'
+    await store.put(current)
+    const old = makeUser(1)
+    old.name = 'old'
+    await store.batchPutEntries([{ value: old, expiresAt: undefined }], { backfill: true })
+    expect((await store.get(ConformanceUser, { id: 1 }))?.name).toBe('current')
+    await store.put(old)
+    expect((await store.get(ConformanceUser, { email: old.email }))?.name).toBe('old')
+  })
+
+  it('a delete leaves a tombstone that blocks backfills until it expires, never puts', async () => {
+    const clock = new ManualClock()
+    const store = make(clock)
+    const user = makeUser(2)
+    await store.put(user)
+    await store.delete(user)
+    await store.batchPutEntries([{ value: user, expiresAt: undefined }], { backfill: true })
+    expect(await store.get(ConformanceUser, { id: 2 })).toBeUndefined()
+    expect(await store.get(ConformanceUser, { email: user.email })).toBeUndefined()
+    clock.advance(5000)
+    await store.batchPutEntries([{ value: user, expiresAt: undefined }], { backfill: true })
+    expect(await store.get(ConformanceUser, { email: user.email })).toEqual(user)
+    await store.delete(user)
+    await store.put(user)
+    expect(await store.get(ConformanceUser, { id: 2 })).toEqual(user)
+  })
+
+  it('in a chain, a delete then a read of the database miss leaves nothing to resurrect', async () => {
+    const clock = new ManualClock()
+    const cache = make(clock)
+    const db = new ProcessMemoryStore({ clock, tombstoneLifetime: 0 })
+    const chain = new ChainedStore([cache, db])
+    const user = makeUser(3)
+    await chain.put(user)
+    await chain.delete(user)
+    expect(await chain.get(ConformanceUser, { id: 3 })).toBeUndefined()
+    await db.put(user) // written behind the chain's back, e.g. by another service
+    expect(await chain.get(ConformanceUser, { id: 3 })).toEqual(user)
+  })
+})
