@@ -35,6 +35,8 @@ export interface ColumnInfo {
   readonly primaryKey: boolean
   /** A `uuid` column: only strings shaped like a UUID can match it. */
   readonly uuid: boolean
+  /** PostgreSQL's own spelling of the column type (`format_type`), used to cast key arrays; `undefined` on SQLite. */
+  readonly sqlType: string | undefined
 }
 
 const PG_KINDS: Record<string, ColumnKind> = {

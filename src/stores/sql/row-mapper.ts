@@ -120,8 +120,9 @@ function otherValue(m: ModelMapping, attribute: string, column: ColumnInfo, valu
 }
 
 function parseDate(text: string): Date | undefined {
-  // SQLite's CURRENT_TIMESTAMP and datetime() give UTC without a zone.
-  const date = new Date(LOCAL_DATE_TIME.test(text) && text.length > 10 ? `${text.replace(' ', 'T')}Z` : text)
+  // What SqlStore writes ends in Z; SQLite's CURRENT_TIMESTAMP and datetime() give UTC without a zone.
+  const zoned = text.endsWith('Z') || !(text.length > 10 && LOCAL_DATE_TIME.test(text))
+  const date = new Date(zoned ? text : `${text.replace(' ', 'T')}Z`)
   return Number.isNaN(date.getTime()) ? undefined : date
 }
 

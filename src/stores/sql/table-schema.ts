@@ -72,6 +72,7 @@ async function sqliteSchema(db: Kysely<any>, table: string): Promise<TableSchema
       computed: hidden === 2 || hidden === 3,
       primaryKey: Number(row.pk) > 0,
       uuid: false,
+      sqlType: undefined,
     })
   }
   const indexRows = (
@@ -106,6 +107,7 @@ interface PgColumnRow {
   has_default: boolean
   identity: string
   generated: string
+  formatted: string
 }
 
 interface PgIndexRow {
@@ -119,7 +121,8 @@ async function postgresSchema(db: Kysely<any>, table: string): Promise<TableSche
   const columnRows = (
     await sql<PgColumnRow>`select a.attname as name, coalesce(bt.typname, t.typname)::text as type,
         coalesce(bt.typtype, t.typtype) = 'e' as is_enum, a.atthasdef as has_default,
-        a.attidentity::text as identity, a.attgenerated::text as generated
+        a.attidentity::text as identity, a.attgenerated::text as generated,
+        format_type(a.atttypid, a.atttypmod) as formatted
       from pg_catalog.pg_attribute a
       join pg_catalog.pg_type t on t.oid = a.atttypid
       left join pg_catalog.pg_type bt on t.typtype = 'd' and bt.oid = t.typbasetype
@@ -147,6 +150,7 @@ async function postgresSchema(db: Kysely<any>, table: string): Promise<TableSche
       computed: row.generated !== '',
       primaryKey: pk.has(row.name),
       uuid: row.type === 'uuid',
+      sqlType: row.formatted,
     })
   }
   const uniqueIndexes = indexRows.map((i) => ({ name: i.name, columns: i.columns, primary: i.primary }))
