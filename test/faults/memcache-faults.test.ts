@@ -136,6 +136,8 @@ describe.runIf(selectedStores().has('memcached'))('MemcacheStore with failing se
     await expect(write).rejects.toThrow(StoreUnavailableError)
     await expect(write).rejects.toThrow(address)
     await expect(store.batchPut([safe[0] as ConformanceUser, victims[1] as ConformanceUser])).rejects.toThrow(StoreUnavailableError)
+    const victimKey = userKey(prefix, (victims[2] as ConformanceUser).id)
+    await expect(store.backend.addMany([{ key: victimKey, value: Buffer.from('x'), expiresAt: undefined }])).rejects.toThrow(address)
     await store.batchPut(safe)
     expect(store.stats()[1]?.down).toBe(true)
 

@@ -139,11 +139,7 @@ export class MemcacheBackend implements KeyValueBackend {
     const systemNow = Date.now()
     const last = new Map<string, KeyValueEntry>()
     for (const entry of entries) {
-      if (entry.value.length > this.maxValueBytes) {
-        throw new ValueTooLargeError(
-          `${this.name} setMany of ${show(entry.key)}: the value is ${entry.value.length} bytes, over the limit of ${this.maxValueBytes} (option \`maxValueBytes\`)`,
-        )
-      }
+      this.#checkEntry('setMany', entry)
       last.set(entry.key, entry)
     }
     const groups = this.#group([...last.keys()])
@@ -158,6 +154,43 @@ export class MemcacheBackend implements KeyValueBackend {
       }),
     )
     this.#throwFailures('setMany', settled)
+  }
+
+  /**
+   * Stores each entry only where its key holds nothing (memcached `add`, atomic per key on its server),
+   * resolving with whether each entry was stored, in order. Of entries repeating a key only the first
+   * can be stored. `expiresAt` is converted as in {@link setMany}.
+   * @throws ValueTooLargeError (before sending anything) or InvalidKeyError; StoreUnavailableError when
+   *   any server fails.
+   */
+  async addMany(entries: readonly KeyValueEntry[]): Promise<boolean[]> {
+    this.#assertOpen('addMany')
+    if (entries.length === 0) return []
+    const now = this.#clock.now()
+    const systemNow = Date.now()
+    const groups = new Map<MemcacheNodeClient, number[]>()
+    entries.forEach((entry, i) => {
+      this.#checkEntry('addMany', entry)
+      const node = this.#nodeFor(entry.key)
+      const slots = groups.get(node)
+      if (slots === undefined) groups.set(node, [i])
+      else slots.push(i)
+    })
+    const out: boolean[] = new Array(entries.length).fill(false)
+    const settled = await Promise.allSettled(
+      [...groups].map(async ([node, slots]) => {
+        const batch = slots.map((i) => {
+          const e = entries[i] as KeyValueEntry
+          return { key: e.key, value: toBuffer(e.value), exptime: memcacheExptime(e.expiresAt, now, systemNow) }
+        })
+        const stored = await node.add(batch, `add of ${batch.length} key(s)`)
+        slots.forEach((slot, j) => {
+          out[slot] = stored[j] === true
+        })
+      }),
+    )
+    this.#throwFailures('addMany', settled)
+    return out
   }
 
   /**
@@ -183,14 +216,28 @@ export class MemcacheBackend implements KeyValueBackend {
     if (this.#closed) throw new StoreClosedError(`${this.name}: ${operation} was called after close()`)
   }
 
+  /** @throws ValueTooLargeError for a value over `maxValueBytes`. */
+  #checkEntry(operation: string, entry: KeyValueEntry): void {
+    if (entry.value.length > this.maxValueBytes) {
+      throw new ValueTooLargeError(
+        `${this.name} ${operation} of ${show(entry.key)}: the value is ${entry.value.length} bytes, over the limit of ${this.maxValueBytes} (option \`maxValueBytes\`)`,
+      )
+    }
+  }
+
+  /** The server of `key`. @throws InvalidKeyError for a key memcached cannot hold. */
+  #nodeFor(key: string): MemcacheNodeClient {
+    if (typeof key !== 'string' || !VALID_KEY.test(key)) {
+      throw new InvalidKeyError(`${this.name}: ${show(key)} is not a memcached key (1-250 printable ASCII characters, no spaces)`)
+    }
+    return this.#single ?? (this.#nodes.get(this.#ring.serverFor(key)) as MemcacheNodeClient)
+  }
+
   /** Distinct keys per server, validated. */
   #group(keys: readonly string[]): Map<MemcacheNodeClient, Set<string>> {
     const groups = new Map<MemcacheNodeClient, Set<string>>()
     for (const key of keys) {
-      if (typeof key !== 'string' || !VALID_KEY.test(key)) {
-        throw new InvalidKeyError(`${this.name}: ${show(key)} is not a memcached key (1-250 printable ASCII characters, no spaces)`)
-      }
-      const node = this.#single ?? (this.#nodes.get(this.#ring.serverFor(key)) as MemcacheNodeClient)
+      const node = this.#nodeFor(key)
       const keys = groups.get(node)
       if (keys === undefined) groups.set(node, new Set([key]))
       else keys.add(key)

@@ -14,6 +14,8 @@ export interface MemcacheServerStats {
   readonly hits: number
   /** `set` commands sent (one per distinct key of a `setMany`, pipelined on one connection). */
   readonly setRequests: number
+  /** `add` commands sent (one per entry of an `addMany`, pipelined). */
+  readonly addRequests: number
   /** `delete` commands sent (one per distinct key of a `deleteMany`, pipelined). */
   readonly deleteRequests: number
   /** `delete` / `flush_all` commands sent to remove keys whose earlier write failed. */
@@ -78,6 +80,7 @@ export class MemcacheNodeClient {
   #keysRead = 0
   #hits = 0
   #setRequests = 0
+  #addRequests = 0
   #deleteRequests = 0
   #repairRequests = 0
   #errors = 0
@@ -102,6 +105,7 @@ export class MemcacheNodeClient {
       keysRead: this.#keysRead,
       hits: this.#hits,
       setRequests: this.#setRequests,
+      addRequests: this.#addRequests,
       deleteRequests: this.#deleteRequests,
       repairRequests: this.#repairRequests,
       errors: this.#errors,
@@ -157,6 +161,33 @@ export class MemcacheNodeClient {
   }
 
   /**
+   * Stores each entry only where its key holds nothing (memcached `add`), pipelined in order on one
+   * connection, so of repeated keys only the first can be stored. Resolves with whether each was stored.
+   * @throws StoreUnavailableError naming the server (the keys are then repaired before the server is
+   *   read again); ValueTooLargeError when the server refuses a value as too large.
+   */
+  async add(entries: readonly NodeSetEntry[], operation: string): Promise<boolean[]> {
+    return this.#run(
+      operation,
+      entries.map((e) => e.key),
+      () => {
+        this.#addRequests += entries.length
+        return Promise.all(
+          entries.map((e) =>
+            this.#client.add(e.key, e.value, { lifetime: e.exptime }).then(
+              () => true,
+              (err: unknown) => {
+                if ((err as ReplyError).cmdTokens?.[0] === 'NOT_STORED') return false
+                throw err
+              },
+            ),
+          ),
+        )
+      },
+    )
+  }
+
+  /**
    * Deletes `keys` (distinct), pipelined on one connection; absent keys are fine.
    * @throws StoreUnavailableError naming the server; the keys are then repaired before the server is read again.
    */
@@ -202,21 +233,19 @@ export class MemcacheNodeClient {
       const repair = this.#repair()
       const result = withDeadline(send(), this.#settings.timeout, this.address)
       const [, value] = await Promise.all([repair, result])
-      if (this.#down) {
-        this.#down = false
-        this.#outageReported = false
-      }
+      this.#down = false
+      this.#outageReported = false
       return value
     } catch (err) {
       this.#errors++
       if (writtenKeys !== undefined) this.#markDirty(writtenKeys)
       const reply = (err as ReplyError).cmdTokens
-      if (reply === undefined) {
+      if (reply === undefined && !undecodable(err)) {
         // no reply: connection refused or lost, or no answer in time
         this.#lastFailure = err
         this.#down = true
         this.#retryAt = performance.now() + this.#settings.retryDelay
-      } else if (reply[0] === 'SERVER_ERROR' && /too large/i.test(reply.join(' '))) {
+      } else if (reply?.[0] === 'SERVER_ERROR' && /too large/i.test(reply.join(' '))) {
         throw new ValueTooLargeError(
           `${this.#settings.owner}: ${operation} on memcache server ${this.address} was refused: ${(err as Error).message}`,
           { cause: err },
@@ -289,6 +318,14 @@ function asBuffer(value: unknown): Buffer | undefined {
   if (typeof value === 'string') return Buffer.from(value)
   if (value === undefined) return undefined
   return Buffer.from(JSON.stringify(value))
+}
+
+/**
+ * True for an error memcache-client raises while decoding a value another writer stored with flags
+ * it cannot read (compressed without a compressor, bad JSON): the server answered, so it is not down.
+ */
+function undecodable(err: unknown): boolean {
+  return err instanceof SyntaxError || (err as { code?: unknown }).code === 'ERR_ASSERTION'
 }
 
 function describe(err: unknown): string {

@@ -3,7 +3,7 @@ import { MemcacheBackend } from './memcache-backend.js'
 import type { MemcacheServerStats } from './memcache-node-client.js'
 import type { MemcacheConnectionOptions } from './memcache-options.js'
 
-const STORE_OPTIONS = ['lifetime', 'polymorphic', 'prefix']
+const STORE_OPTIONS = ['lifetime', 'polymorphic', 'prefix', 'tombstoneLifetime']
 
 /**
  * Options of {@link MemcacheStore}: the cache options every store shares (`lifetime`, `polymorphic`,
