@@ -1,4 +1,5 @@
 export { type CacheErrorEvent, ChainedStore, type ChainedStoreOptions, type LayerStats } from './chain/chained-store.js'
+export { canonicalKey } from './core/canonical-key.js'
 export * from './core/errors.js'
 export { MAX_KEY_LENGTH } from './core/key-encoding.js'
 export { type Clock, type Lifetime, systemClock } from './core/lifetime.js'
@@ -14,6 +15,7 @@ export {
   type ModelClass,
 } from './core/model.js'
 export { describeModel, type KeyInfo, type ModelInfo, registerModel } from './core/registry.js'
+export type { InvalidationBus, InvalidationListener } from './invalidation/invalidation-bus.js'
 export {
   BaseStore,
   capabilities,

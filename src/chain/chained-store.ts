@@ -306,12 +306,14 @@ export class ChainedStore extends BaseStore {
   }
 
   #markWritten(objs: readonly object[]): void {
-    if (this.#readsInFlight.size === 0) {
-      this.#seq++
-      return
-    }
+    this.#markKeys(this.#readsInFlight.size === 0 ? [] : objs.flatMap(objectKeys))
+  }
+
+  /** Advances the write clock, stamping these canonical keys when reads are in flight. */
+  #markKeys(keys: readonly string[]): void {
     const seq = ++this.#seq
-    for (const obj of objs) for (const key of objectKeys(obj)) this.#lastWrite.set(key, seq)
+    if (this.#readsInFlight.size === 0) return
+    for (const key of keys) this.#lastWrite.set(key, seq)
   }
 
   // ---- writes ------------------------------------------------------------------------------
@@ -393,6 +395,24 @@ export class ChainedStore extends BaseStore {
         if (!isCallerError(err)) this.#report(i, 'delete', err)
       }
     }
+  }
+
+  /** Drops cached copies in every cache layer (the authoritative layer keeps its data). */
+  protected override async invalidateMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<void> {
+    const lookups = requests.map((r) => r.lookup)
+    this.#markKeys(requests.map((r) => encodeLookup(info, r.lookup, `${this.name} store invalidate`)))
+    let failure: unknown
+    for (let i = this.#layers.length - 2; i >= 0; i--) {
+      const layer = this.#layers[i] as Store
+      if (layer.batchInvalidate === undefined) continue
+      try {
+        await layer.batchInvalidate(info.model, lookups as never)
+      } catch (err) {
+        this.#report(i, 'delete', err)
+        failure ??= err
+      }
+    }
+    if (failure !== undefined && this.#throwCacheErrors) throw failure
   }
 
   protected override async release(): Promise<void> {

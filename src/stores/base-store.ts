@@ -71,6 +71,12 @@ export interface Store extends AsyncDisposable {
   batchGetEntries<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<(StoreEntry<Instance<M>> | undefined)[]>
   /** Like `batchPut`, each object capped at its `expiresAt` (a backfill never outlives its source). */
   batchPutEntries(entries: readonly StoreEntry[], options?: PutEntriesOptions): Promise<void>
+  /**
+   * Drops the copies this store holds for these lookups, leaving tombstones where the store keeps
+   * them, because the objects changed elsewhere (another process, another service writing the
+   * database). A no-op for a store that owns the truth. Optional for custom stores.
+   */
+  batchInvalidate?<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<void>
   /** Releases connections. Idempotent; every call afterwards rejects with `StoreClosedError`. */
   close(): Promise<void>
 }
@@ -114,6 +120,8 @@ export abstract class BaseStore implements Store {
   protected abstract removeMany(items: readonly WriteItem[]): Promise<void>
   /** Releases resources; called once by `close()`. */
   protected async release(): Promise<void> {}
+  /** Drops cached copies for these requests (see {@link Store.batchInvalidate}). Default: nothing to drop. */
+  protected async invalidateMany(_info: ModelInfo, _requests: readonly LookupRequest[]): Promise<void> {}
 
   /** True once `close()` was called. */
   get closed(): boolean {
@@ -170,6 +178,12 @@ export abstract class BaseStore implements Store {
     const { info, requests } = this.requests(model, lookups, 'get')
     if (requests.length === 0) return []
     return (await this.readMany(info, requests)) as (StoreEntry<Instance<M>> | undefined)[]
+  }
+
+  async batchInvalidate<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<void> {
+    this.assertOpen('invalidate')
+    const { info, requests } = this.requests(model, lookups, 'invalidate')
+    if (requests.length > 0) await this.invalidateMany(info, requests)
   }
 
   async put(obj: object): Promise<void> {

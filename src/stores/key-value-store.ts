@@ -273,6 +273,18 @@ export class KeyValueStore extends BaseStore {
     ])
   }
 
+  protected override async invalidateMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<void> {
+    const { prefix, clock, tombstoneMs } = this.#settings
+    const keys = requestKeys(this.name, info, requests, prefix)
+    if (tombstoneMs === 0) {
+      await this.#backend.deleteMany(keys)
+      return
+    }
+    const expiresAt = clock.now() + tombstoneMs
+    const tombstone = encodeTombstone(expiresAt)
+    await this.#backend.setMany(keys.map((key) => ({ key, value: tombstone, expiresAt })))
+  }
+
   protected override async release(): Promise<void> {
     await this.#backend.close()
   }

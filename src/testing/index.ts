@@ -7,6 +7,7 @@ export {
   runStoreConformance,
 } from './conformance.js'
 export { type FaultOperation, FaultStore } from './fault-store.js'
+export { LocalBusHub } from './local-bus.js'
 export { ManualClock } from './manual-clock.js'
 export { MapBackend } from './map-backend.js'
 export {

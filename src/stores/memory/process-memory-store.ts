@@ -5,6 +5,7 @@ import { encodeLookup, keysOfObject } from '../../core/key-encoding.js'
 import { expiryOf } from '../../core/lifetime.js'
 import type { Instance, Lookup, Model } from '../../core/model.js'
 import { describeModel, type ModelInfo } from '../../core/registry.js'
+import type { InvalidationBus } from '../../invalidation/invalidation-bus.js'
 import { BaseStore, capabilities, type LookupRequest, type StoreCapabilities, type StoreEntry, type WriteItem } from '../base-store.js'
 import { type CacheStoreOptions, checkCacheOptions } from '../key-value-store.js'
 
@@ -22,6 +23,14 @@ export interface ProcessMemoryStoreOptions extends Omit<CacheStoreOptions, 'pref
   unbounded?: boolean
   /** Name in messages and stats. Default `'memory'`. */
   name?: string
+  /**
+   * Keeps this layer coherent with the same layer in other processes: puts and deletes publish the
+   * objects' record keys, and invalidations from other processes evict them here. While the bus is
+   * disconnected the layer serves nothing (reads miss, writes are not held), and it is cleared when the
+   * bus comes back, so an entry that may have missed an invalidation is never served as fresh.
+   * The bus is yours: `close()` unsubscribes but does not close it.
+   */
+  bus?: InvalidationBus
 }
 
 /** The bound of a ProcessMemoryStore created without `max`, `maxSize` or `unbounded`: 64 MiB. */
@@ -53,6 +62,9 @@ export class ProcessMemoryStore extends BaseStore {
   readonly #records: LRUCache<string, MemoryRecord>
   readonly #aliases = new Map<string, string>()
   readonly #settings: ReturnType<typeof checkCacheOptions>
+  readonly #bus: InvalidationBus | undefined
+  #unsubscribe: (() => void) | undefined
+  #busDown = false
 
   /** @throws InvalidOptionError naming a bad option. */
   constructor(options: ProcessMemoryStoreOptions = {}) {
@@ -89,6 +101,30 @@ export class ProcessMemoryStore extends BaseStore {
     }
     this.#records = new LRUCache<string, MemoryRecord>(lruOptions as unknown as LRUCache.Options<string, MemoryRecord, unknown>)
     this.capabilities = capabilities({ polymorphic: this.#settings.polymorphic })
+    const bus = options.bus
+    if (bus !== undefined && (typeof bus?.publish !== 'function' || typeof bus.subscribe !== 'function')) {
+      throw new InvalidOptionError(`${this.name}: option \`bus\` must implement publish and subscribe`)
+    }
+    this.#bus = bus
+    if (bus !== undefined) {
+      this.#busDown = true
+      this.#unsubscribe = bus.subscribe({
+        onInvalidate: (keys) => this.evict(keys),
+        onDown: () => {
+          this.#busDown = true
+          this.clear()
+        },
+        onUp: () => {
+          this.clear()
+          this.#busDown = false
+        },
+      })
+    }
+  }
+
+  /** False while an invalidation bus is configured but disconnected: the layer then serves nothing. */
+  get coherent(): boolean {
+    return !this.#busDown
   }
 
   /** Number of entries held: objects, and tombstones of recent deletes (expired ones until they are read or pushed out). */
@@ -110,6 +146,10 @@ export class ProcessMemoryStore extends BaseStore {
   override async get<M extends Model>(model: M, lookup: Lookup<M>): Promise<Instance<M> | undefined> {
     this.assertOpen('get')
     const info = describeModel(model)
+    if (this.#busDown) {
+      encodeLookup(info, lookup, `${this.name} store get`)
+      return undefined
+    }
     return this.#read(info, encodeLookup(info, lookup, `${this.name} store get`), this.#settings.clock.now())?.value as
       | Instance<M>
       | undefined
@@ -117,6 +157,7 @@ export class ProcessMemoryStore extends BaseStore {
 
   protected async readMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(StoreEntry | undefined)[]> {
     const keys = requests.map((r) => encodeLookup(info, r.lookup, `${this.name} store get`))
+    if (this.#busDown) return keys.map(() => undefined)
     const now = this.#settings.clock.now()
     return keys.map((key) => this.#read(info, key, now))
   }
@@ -150,6 +191,11 @@ export class ProcessMemoryStore extends BaseStore {
       const bytes = expiresAt === null ? undefined : encodeRecord(item.obj, expiresAt, `${this.name} store put`)
       return { keys, expiresAt, bytes, backfill: item.backfill === true }
     })
+    if (this.#busDown) {
+      for (const { keys } of prepared) this.#records.delete(keys.record)
+      if (prepared.some((p) => !p.backfill)) await this.#publish(prepared.filter((p) => !p.backfill).map((p) => p.keys.record))
+      return
+    }
     for (const { keys, expiresAt, bytes, backfill } of prepared) {
       if (backfill) {
         // A backfill only lands where nothing live is held: not over a newer put, not over a tombstone.
@@ -163,6 +209,12 @@ export class ProcessMemoryStore extends BaseStore {
       }
       this.#set(keys.record, { bytes, aliases: keys.aliases, expiresAt })
     }
+    const published = prepared.filter((p) => !p.backfill).map((p) => p.keys.record)
+    if (published.length > 0) await this.#publish(published)
+  }
+
+  async #publish(recordKeys: readonly string[]): Promise<void> {
+    if (this.#bus !== undefined) await this.#bus.publish(recordKeys)
   }
 
   #set(recordKey: string, record: MemoryRecord): void {
@@ -181,6 +233,12 @@ export class ProcessMemoryStore extends BaseStore {
         if (target !== undefined && this.#records.get(target)?.bytes === undefined) this.#aliases.delete(alias)
       }
     }
+    await this.#publish(keys.map((k) => k.record))
+  }
+
+  protected override async invalidateMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<void> {
+    const keys = requests.map((r) => encodeLookup(info, r.lookup, `${this.name} store invalidate`))
+    this.#tombstone(keys.map((k) => this.#aliases.get(k) ?? k))
   }
 
   /**
@@ -201,6 +259,8 @@ export class ProcessMemoryStore extends BaseStore {
   }
 
   protected override async release(): Promise<void> {
+    this.#unsubscribe?.()
+    this.#unsubscribe = undefined
     this.clear()
   }
 }

@@ -1,0 +1,31 @@
+/**
+ * A channel between processes that carries invalidations of canonical record keys, so every
+ * process's in-memory layer drops objects written elsewhere. Implementations: `RedisBus` (pub/sub)
+ * and `PostgresBus` (LISTEN/NOTIFY), or your own.
+ */
+export interface InvalidationBus {
+  /** Name for messages. */
+  readonly name: string
+  /**
+   * Sends the canonical record keys (no store prefix) to every other subscriber of the bus.
+   * Resolves once the message is handed to the transport; rejects when it cannot be sent.
+   */
+  publish(keys: readonly string[]): Promise<void>
+  /**
+   * Starts delivering other processes' invalidations to `listener` (never this process's own).
+   * Returns a function that stops the delivery.
+   */
+  subscribe(listener: InvalidationListener): () => void
+  /** Releases the connections; idempotent. */
+  close(): Promise<void>
+}
+
+/** Receives what a bus delivers. */
+export interface InvalidationListener {
+  /** Canonical record keys another process wrote or deleted. */
+  onInvalidate(keys: readonly string[]): void
+  /** The bus lost its connection: invalidations may be missed from now on until `onUp`. */
+  onDown(): void
+  /** The bus is connected (again) and delivering. */
+  onUp(): void
+}

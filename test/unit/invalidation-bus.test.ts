@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest'
+import { ChainedStore, ProcessMemoryStore } from '../../src/index.js'
+import { ConformanceUser, LocalBusHub, makeUser } from '../../src/testing/index.js'
+
+function twoProcesses() {
+  const hub = new LocalBusHub()
+  const db = new ProcessMemoryStore({ tombstoneLifetime: 0 })
+  const memA = new ProcessMemoryStore({ bus: hub.connect() })
+  const memB = new ProcessMemoryStore({ bus: hub.connect() })
+  return { hub, db, memA, memB, a: new ChainedStore([memA, db]), b: new ChainedStore([memB, db]) }
+}
+
+describe('ProcessMemoryStore with an invalidation bus', () => {
+  it('a put or delete in one process evicts the copy in the other', async () => {
+    const { a, b, memB } = twoProcesses()
+    const user = makeUser(1)
+    await a.put(user)
+    expect(await b.get(ConformanceUser, { id: 1 })).toEqual(user) // backfilled into memB
+    user.name = 'renamed in A'
+    await a.put(user)
+    expect(await memB.get(ConformanceUser, { id: 1 })).toBeUndefined()
+    expect((await b.get(ConformanceUser, { email: user.email }))?.name).toBe('renamed in A')
+    await a.delete(user)
+    expect(await b.get(ConformanceUser, { id: 1 })).toBeUndefined()
+  })
+
+  it('backfills do not publish; only writes do', async () => {
+    const { hub, a, b } = twoProcesses()
+    await a.put(makeUser(2))
+    await b.get(ConformanceUser, { id: 2 })
+    expect(hub.published).toHaveLength(1)
+  })
+
+  it('while the bus is down the layer serves nothing; it comes back empty', async () => {
+    const { hub, a, b, memB } = twoProcesses()
+    await a.put(makeUser(3))
+    await b.get(ConformanceUser, { id: 3 })
+    hub.down()
+    expect(memB.coherent).toBe(false)
+    expect(await memB.get(ConformanceUser, { id: 3 })).toBeUndefined()
+    await a.get(ConformanceUser, { id: 3 }) // answered by the database
+    await expect(a.put(makeUser(4))).resolves.toBeUndefined() // the publish failure is a reported cache error
+    expect(a.stats()[0]?.errors).toBe(2) // the put, then the clean-up delete, both fail to publish
+    hub.up()
+    expect(memB.coherent).toBe(true)
+    expect(memB.size).toBe(0)
+    expect(await b.get(ConformanceUser, { id: 4 })).toEqual(makeUser(4))
+  })
+
+  it('chain.batchInvalidate drops cached copies in every cache layer, not in the database', async () => {
+    const { a, memA, db } = twoProcesses()
+    await a.put(makeUser(5))
+    await a.batchInvalidate(ConformanceUser, [{ id: 5 }])
+    expect(await memA.get(ConformanceUser, { id: 5 })).toBeUndefined()
+    expect(await db.get(ConformanceUser, { id: 5 })).toEqual(makeUser(5))
+  })
+})
