@@ -56,6 +56,12 @@ export function translateError(err: unknown, context: string): Error {
   ) {
     return new StockpyleError(`${context} does not match the database schema: ${message}`, { code: 'E_SCHEMA', cause: err })
   }
+  if (code === '23502' || code === 'SQLITE_CONSTRAINT_NOTNULL') {
+    return new StockpyleError(
+      `${context} leaves a NOT NULL column without a value (an attribute is null or undefined and the column has no default): ${message}`,
+      { cause: err },
+    )
+  }
   if (code.startsWith('22') || code === 'SQLITE_MISMATCH' || code === 'SQLITE_TOOBIG' || code === 'SQLITE_RANGE') {
     return new SerializationError(`${context} holds a value the database rejected: ${message}`, { cause: err })
   }

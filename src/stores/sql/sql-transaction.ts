@@ -58,7 +58,7 @@ export class SqlTransaction extends BaseStore {
   }
 
   /** The Kysely transaction itself, for queries of your own that must join it. */
-  get kysely(): Kysely<any> {
+  kysely(): Kysely<any> {
     return this.#executor.db
   }
 
