@@ -170,8 +170,15 @@ describe('KeyvStore over an adapter with batch methods', () => {
     expect(got.map((u) => u?.id)).toEqual(users.map((u) => u.id))
     expect(adapter.calls).toMatchObject({ getMany: 2, get: 0 })
     await store.batchDelete(users)
-    expect(adapter.calls).toMatchObject({ deleteMany: 1, delete: 0 })
-    expect(adapter.data.size).toBe(0)
+    // aliases are deleted in one deleteMany; each record key is overwritten by a tombstone in one setMany
+    expect(adapter.calls).toMatchObject({ deleteMany: 1, delete: 0, setMany: 2, set: 0 })
+    expect(adapter.data.size).toBe(50)
+    expect([...adapter.data.keys()].every((key) => (adapter.ttls.get(key) ?? Number.POSITIVE_INFINITY) <= 10_000)).toBe(true)
+    expect(await store.batchGet(ConformanceUser, [{ id: 0 }, { email: users[1]!.email }])).toEqual([undefined, undefined])
+    const plain = new KeyvStore({ keyv: adapterKeyv(adapter), prefix: 'plain', tombstoneLifetime: 0 })
+    await plain.batchPut(users)
+    await plain.batchDelete(users)
+    expect([...adapter.data.keys()].filter((k) => k.includes('plain'))).toEqual([])
   })
 
   it('adapter failures reject with StoreUnavailableError (Keyv would turn them into misses)', async () => {

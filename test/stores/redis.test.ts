@@ -115,8 +115,50 @@ describe.runIf(stores.has('redis'))('RedisStore on a single node', () => {
     expect(keys).toHaveLength(3)
     for (const key of keys) expect(await raw.pttl(key)).toBe(-1)
     await store.delete(user)
+    // the aliases are gone; the record key holds a tombstone for `tombstoneLifetime` (default 10 s)
+    const left = await keysOf(prefix)
+    expect(left).toEqual([`${prefix}:ConformanceUser|id=n2`])
+    const pttl = await raw.pttl(left[0] as string)
+    expect(pttl).toBeGreaterThan(9_000)
+    expect(pttl).toBeLessThanOrEqual(10_000)
+    expect(await store.get(ConformanceUser, { id: 2 })).toBeUndefined()
+    await store.close()
+  })
+
+  it('with tombstoneLifetime 0 a delete removes every key', async () => {
+    const prefix = uniquePrefix()
+    const store = new RedisStore({ url: inject('redis').url, prefix, tombstoneLifetime: 0 })
+    const user = makeUser(2)
+    await store.put(user)
+    await store.delete(user)
     expect(await keysOf(prefix)).toEqual([])
     await store.close()
+  })
+
+  it('backend addMany: SET NX per entry, results in order, first of duplicates wins', async () => {
+    const prefix = uniquePrefix()
+    const backend = new RedisBackend({ client: raw, ownsClient: false, timeout: 1000, clock: { now: Date.now }, name: 'raw' })
+    const k = (s: string): string => `${prefix}:${s}`
+    await backend.setMany([{ key: k('held'), value: Buffer.from('old'), expiresAt: undefined }])
+    const added = await backend.addMany([
+      { key: k('new'), value: Buffer.from('a'), expiresAt: Date.now() + 5_000 },
+      { key: k('held'), value: Buffer.from('b'), expiresAt: undefined },
+      { key: k('new'), value: Buffer.from('c'), expiresAt: undefined },
+      { key: k('expired'), value: Buffer.from('d'), expiresAt: Date.now() - 1 },
+      { key: k('forever'), value: new Uint8Array([1, 2]), expiresAt: undefined },
+    ])
+    expect(added).toEqual([true, false, false, false, true])
+    const got = await backend.getMany([k('new'), k('held'), k('expired'), k('forever')])
+    expect(got.map((v) => (v === undefined ? undefined : Buffer.from(v).toString('hex')))).toEqual([
+      '61',
+      Buffer.from('old').toString('hex'),
+      undefined,
+      '0102',
+    ])
+    expect(await raw.pttl(k('new'))).toBeGreaterThan(4_000)
+    expect(await raw.pttl(k('forever'))).toBe(-1)
+    expect(await backend.addMany([])).toEqual([])
+    await backend.deleteMany([k('new'), k('held'), k('forever')])
   })
 
   it('a lifetime that is already over writes nothing', async () => {
@@ -189,6 +231,20 @@ describe.runIf(stores.has('redis-cluster'))('RedisStore on a cluster', () => {
     expect(byEmail.map((u) => u?.id)).toEqual(users.map((u) => u.id))
     await store.batchDelete(users)
     expect((await store.batchGet(ConformanceUser, [{ id: 1 }, { id: 200 }])).every((u) => u === undefined)).toBe(true)
+    await store.close()
+  })
+
+  it('backend addMany across slots and nodes', async () => {
+    const prefix = uniquePrefix()
+    const store = new RedisStore({ cluster: inject('redisCluster'), prefix })
+    const backend = store.backend as RedisBackend
+    const keys = Array.from({ length: 60 }, (_, i) => `${prefix}:k${i}`)
+    await backend.setMany(keys.filter((_, i) => i % 2 === 0).map((key) => ({ key, value: Buffer.from('held'), expiresAt: undefined })))
+    const added = await backend.addMany(keys.map((key) => ({ key, value: Buffer.from('new'), expiresAt: Date.now() + 60_000 })))
+    expect(added).toEqual(keys.map((_, i) => i % 2 === 1))
+    const got = await backend.getMany(keys)
+    expect(got.map((v) => v?.toString())).toEqual(keys.map((_, i) => (i % 2 === 0 ? 'held' : 'new')))
+    await backend.deleteMany(keys)
     await store.close()
   })
 })

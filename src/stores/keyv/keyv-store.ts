@@ -20,7 +20,7 @@ export interface KeyvStoreOptions extends CacheStoreOptions {
   name?: string
 }
 
-const known = new Set(['lifetime', 'polymorphic', 'prefix', 'clock', 'keyv', 'timeout', 'disconnect', 'name'])
+const known = new Set(['lifetime', 'tombstoneLifetime', 'polymorphic', 'prefix', 'clock', 'keyv', 'timeout', 'disconnect', 'name'])
 
 /**
  * A cache store over any Keyv adapter — the successor of the original ShoveStore: every Keyv backend
@@ -40,6 +40,7 @@ export class KeyvStore extends KeyValueStore {
       ...(options.polymorphic === undefined ? {} : { polymorphic: options.polymorphic }),
       ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
       ...(options.clock === undefined ? {} : { clock: options.clock }),
+      ...(options.tombstoneLifetime === undefined ? {} : { tombstoneLifetime: options.tombstoneLifetime }),
     })
   }
 

@@ -1,4 +1,4 @@
-import type { ChainableCommander, Cluster, Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import { isStockpyleError, StoreUnavailableError } from '../../core/errors.js'
 import type { Clock } from '../../core/lifetime.js'
 import type { KeyValueBackend, KeyValueEntry } from '../key-value-backend.js'
@@ -32,6 +32,8 @@ type PipelineResult = [error: Error | null, result: unknown][] | null
  * - `setMany`: one pipeline of `SET key value [PX ms]` per node; the lifetime is the remaining time
  *   to `expiresAt` by the store's clock, rounded up (relative, so clock skew between this process and
  *   the server never cuts an entry short). An entry already expired is deleted instead.
+ * - `addMany` (backfills): the same with `NX`, so a copy read before a write or delete never replaces
+ *   what that write stored or the tombstone the delete left.
  * - `deleteMany`: `DEL` per slot, pipelined per node.
  *
  * Fails fast: every operation is bounded by `timeout` ms and every failure (connection refused, not
@@ -108,19 +110,56 @@ export class RedisBackend implements KeyValueBackend {
       last.delete(entry.key) // later entries win; re-insert to keep write order
       last.set(entry.key, entry)
     }
+    const unique = [...last.values()]
     const now = this.#clock.now()
     await this.#guard('set', async () => {
-      const groups = this.#groups([...last.keys()])
       await Promise.all(
-        groups.map(async (group) => {
+        this.#nodeGroups(unique.map((e) => e.key)).map(async (indices) => {
           const pipeline = this.#client.pipeline()
-          for (const slotKeys of group) {
-            for (const key of slotKeys) addSet(pipeline, last.get(key) as KeyValueEntry, now)
+          for (const i of indices) {
+            const entry = unique[i] as KeyValueEntry
+            const ms = remaining(entry, now)
+            if (ms === undefined) pipeline.set(entry.key, bytes(entry.value))
+            else if (ms > 0) pipeline.set(entry.key, bytes(entry.value), 'PX', ms)
+            else pipeline.del(entry.key)
           }
           check(await pipeline.exec())
         }),
       )
     })
+  }
+
+  /**
+   * `SET key value [PX ms] NX` per entry, pipelined per node: stores an entry only where its key holds
+   * nothing, atomically on the server. Resolves to whether each entry (same order) was stored; of two
+   * entries for one key only the first can be. An entry already expired is not stored (`false`).
+   */
+  async addMany(entries: readonly KeyValueEntry[]): Promise<boolean[]> {
+    const added: boolean[] = new Array(entries.length).fill(false)
+    if (entries.length === 0) return added
+    const now = this.#clock.now()
+    await this.#guard('add', async () => {
+      await Promise.all(
+        this.#nodeGroups(entries.map((e) => e.key)).map(async (indices) => {
+          const pipeline = this.#client.pipeline()
+          const sent: number[] = []
+          for (const i of indices) {
+            const entry = entries[i] as KeyValueEntry
+            const ms = remaining(entry, now)
+            if (ms === undefined) pipeline.set(entry.key, bytes(entry.value), 'NX')
+            else if (ms > 0) pipeline.set(entry.key, bytes(entry.value), 'PX', ms, 'NX')
+            else continue
+            sent.push(i)
+          }
+          if (sent.length === 0) return
+          const results = check(await pipeline.exec())
+          sent.forEach((i, j) => {
+            added[i] = results[j] === 'OK'
+          })
+        }),
+      )
+    })
+    return added
   }
 
   async deleteMany(keys: readonly string[]): Promise<void> {
@@ -155,6 +194,21 @@ export class RedisBackend implements KeyValueBackend {
     client.disconnect()
     await withTimeout(ended, this.#timeout).catch(() => {})
     client.off('error', this.#onError)
+  }
+
+  /** Indices of `keys` grouped by the cluster node serving them (one group for a single node), in order. */
+  #nodeGroups(keys: readonly string[]): number[][] {
+    if (!this.#cluster) return [keys.map((_, i) => i)]
+    const slots = (this.#client as Cluster).slots
+    const byNode = new Map<string, number[]>()
+    keys.forEach((key, i) => {
+      const slot = redisSlot(key)
+      const owner = slots[slot]?.join(';') ?? `slot:${slot}`
+      const group = byNode.get(owner)
+      if (group === undefined) byNode.set(owner, [i])
+      else group.push(i)
+    })
+    return [...byNode.values()]
   }
 
   /**
@@ -245,15 +299,14 @@ export class RedisBackend implements KeyValueBackend {
   }
 }
 
-function addSet(pipeline: ChainableCommander, entry: KeyValueEntry, now: number): void {
-  const value = Buffer.isBuffer(entry.value) ? entry.value : Buffer.from(entry.value.buffer, entry.value.byteOffset, entry.value.byteLength)
-  if (entry.expiresAt === undefined) {
-    pipeline.set(entry.key, value)
-    return
-  }
-  const ms = Math.ceil(entry.expiresAt - now)
-  if (ms > 0) pipeline.set(entry.key, value, 'PX', ms)
-  else pipeline.del(entry.key)
+/** Ms left until the entry expires by `now`, rounded up; `undefined` = never expires. */
+function remaining(entry: KeyValueEntry, now: number): number | undefined {
+  return entry.expiresAt === undefined ? undefined : Math.ceil(entry.expiresAt - now)
+}
+
+/** The value as a Buffer without copying (ioredis would stringify a plain Uint8Array). */
+function bytes(value: Uint8Array): Buffer {
+  return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
 }
 
 function chunked(keys: string[]): string[][] {

@@ -57,6 +57,7 @@ const DEFAULT_TIMEOUT = 1000
 const retryStrategy = (times: number): number => Math.min(times * 50, 500)
 const known = new Set([
   'lifetime',
+  'tombstoneLifetime',
   'polymorphic',
   'prefix',
   'clock',
@@ -106,6 +107,7 @@ function pickCacheOptions(options: RedisStoreOptions): CacheStoreOptions {
   if (options.polymorphic !== undefined) out.polymorphic = options.polymorphic
   if (options.prefix !== undefined) out.prefix = options.prefix
   if (options.clock !== undefined) out.clock = options.clock
+  if (options.tombstoneLifetime !== undefined) out.tombstoneLifetime = options.tombstoneLifetime
   return out
 }
 
