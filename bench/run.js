@@ -1,0 +1,165 @@
+/**
+ * `npm run bench`: the full benchmark — stockpyle, the raw-client floors and the peer libraries
+ * (BentoCache, cache-manager, cacheable) in one process run — against real memcached (3 servers),
+ * Redis and PostgreSQL started on loopback by the test harness (test/harness/servers.ts), plus SQLite.
+ *
+ *   npm run bench [-- --scenarios S1,S3] [--rounds N] [--round-ms MS] [--s7-count N]
+ *                 [--out DIR] [--update-results] [--no-pin]
+ *
+ * Installs bench/node_modules (`npm ci --prefix bench`) when missing. Prints the ratio table and writes
+ * results.json / results.md / results.svg to --out (default bench/out); --update-results also writes
+ * bench/RESULTS.md and bench/results.svg. The client runs on CPU 0 and the servers on CPU 1 when the
+ * machine has two or more (taskset), as in shared/reference/peer-figures.md.
+ */
+import { execFileSync, spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
+import { dirname, join, relative } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const root = join(here, '..')
+const log = (line) => process.stderr.write(`${line}\n`)
+
+function parseArgs(argv) {
+  const args = { out: join(here, 'out'), update: false, pin: true }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    const next = () => {
+      const v = argv[++i]
+      if (v === undefined) throw new Error(`${a} needs a value`)
+      return v
+    }
+    if (a === '--scenarios')
+      args.only = new Set(
+        next()
+          .split(',')
+          .map((s) => s.trim().toUpperCase()),
+      )
+    else if (a === '--rounds') args.rounds = Number(next())
+    else if (a === '--round-ms') args.roundMs = Number(next())
+    else if (a === '--s7-count') args.s7Count = Number(next())
+    else if (a === '--out') args.out = next()
+    else if (a === '--update-results') args.update = true
+    else if (a === '--no-pin') args.pin = false
+    else throw new Error(`unknown option ${a} (see the header of bench/run.js)`)
+  }
+  return args
+}
+
+function ensureInstalled() {
+  if (existsSync(join(here, 'node_modules', 'bentocache', 'package.json'))) return
+  log('bench: installing the peer libraries (npm ci --prefix bench)')
+  const r = spawnSync('npm', ['ci', '--prefix', here, '--no-audit', '--no-fund'], { stdio: ['ignore', 2, 2] })
+  if (r.status !== 0) throw new Error('npm ci --prefix bench failed')
+}
+
+/** Transpiles the test harness (TypeScript, Node built-ins only) to bench/.harness/servers.js. */
+async function loadHarness() {
+  const source = join(root, 'test', 'harness', 'servers.ts')
+  const target = join(here, '.harness', 'servers.js')
+  const text = readFileSync(source, 'utf8')
+  if (!existsSync(target) || readFileSync(target, 'utf8').indexOf(`// source-length ${text.length}\n`) !== 0) {
+    const { default: ts } = await import('typescript')
+    const out = ts.transpileModule(text, {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false },
+      fileName: source,
+    })
+    mkdirSync(dirname(target), { recursive: true })
+    writeFileSync(target, `// source-length ${text.length}\n${out.outputText}`)
+  }
+  return import(pathToFileURL(target).href)
+}
+
+function pin(pid, cpu, all = false) {
+  try {
+    execFileSync('taskset', [all ? '-apc' : '-pc', String(cpu), String(pid)], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+function sh(command, args) {
+  try {
+    return execFileSync(command, args, { encoding: 'utf8' }).trim()
+  } catch {
+    return '(unavailable)'
+  }
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2))
+  const started = Date.now()
+  ensureInstalled()
+  const suitePath = join(root, 'dist', 'cli', 'bench', 'suite.js')
+  if (!existsSync(suitePath)) throw new Error('dist/ is missing: run `npm run build` (npm run bench does it)')
+  const suite = await import(pathToFileURL(suitePath).href)
+  const { peers, memoryChildren } = await import('./peers.js')
+  const harness = await loadHarness()
+  log('bench: starting memcached ×3, redis, postgres on loopback')
+  const [memcached, redis, postgres] = await Promise.all([harness.startMemcached(3), harness.startRedis(), harness.startPostgres()])
+  const notes = []
+  try {
+    if (args.pin && availableParallelism() >= 2) {
+      const serverPids = [...memcached.nodes.map((n) => n.pid), redis.pid, postgres.pid]
+      const pinned = pin(process.pid, 0, true) && serverPids.every((pid) => pin(pid, 1, true))
+      notes.push(
+        pinned
+          ? 'Client (this process and its S7 children) pinned to CPU 0, every server (3 memcached, Redis, PostgreSQL and its backends) to CPU 1, with taskset.'
+          : 'CPU pinning with taskset failed: client and servers share the CPUs.',
+      )
+    } else notes.push('No CPU pinning: client and servers share the CPUs.')
+    notes.push(
+      'PostgreSQL runs with fsync=off, synchronous_commit=off, full_page_writes=off (test harness settings); SQLite is a file in /tmp.',
+    )
+    const results = await suite.runSuite({
+      stores: new Set(['memory', 'redis', 'memcached', 'sqlite', 'postgres']),
+      redisUrl: redis.url,
+      memcached: memcached.servers,
+      postgresUrl: postgres.url,
+      only: args.only,
+      timing: { ...(args.rounds ? { rounds: args.rounds } : {}), ...(args.roundMs ? { roundMs: args.roundMs } : {}) },
+      s7Count: args.s7Count,
+      peers,
+      memoryChildren,
+      command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
+      machineNotes: notes,
+      log,
+    })
+    process.stdout.write(`\n${suite.toConsole(results)}\n`)
+    const files = suite.writeResults(results, args.out)
+    log(
+      `\nbench: wrote ${relative(process.cwd(), files.json)}, ${relative(process.cwd(), files.markdown)}, ${relative(process.cwd(), files.svg)}`,
+    )
+    if (args.update) {
+      const machine = [
+        '```',
+        `$ nproc\n${sh('nproc', [])}`,
+        `$ free -g\n${sh('free', ['-g'])}`,
+        `$ node --version\n${process.version}`,
+        `$ lscpu | grep 'Model name'\n${sh('sh', ['-c', "lscpu | grep 'Model name'"])}`,
+        `servers: ${results.machine.servers.join(', ')}`,
+        '```',
+      ].join('\n')
+      const body = suite.toMarkdown(results, 'results.svg').replace(/^# stockpyle benchmark results\n/, '')
+      writeFileSync(
+        join(here, 'RESULTS.md'),
+        `# stockpyle benchmark results (this repository's machine)\n\nThe latest \`npm run bench\` on the development machine. Regenerate with \`npm run bench -- --update-results\`; see docs/benchmarks.md for what each scenario measures and how to read the ratios.\n\n## Machine\n\n${machine}\n${body}`,
+      )
+      writeFileSync(join(here, 'results.svg'), suite.toSvg(results))
+      log('bench: updated bench/RESULTS.md and bench/results.svg')
+    }
+  } finally {
+    await Promise.allSettled([memcached.stop(), redis.stop(), postgres.stop()])
+  }
+  log(`bench: done in ${Math.round((Date.now() - started) / 1000)} s`)
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    log(`bench: ${err?.stack ?? err}`)
+    process.exit(1)
+  },
+)

@@ -1,0 +1,232 @@
+/**
+ * Connections of one benchmark run: the raw clients the floors use (ioredis, memcache-client,
+ * Kysely) and factories for stockpyle's stores. Drivers are imported only for the stores selected,
+ * so `stockpyle bench` needs nothing that the chosen stores do not.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type HashRing from 'hashring'
+import type { Redis } from 'ioredis'
+import type { Kysely } from 'kysely'
+import type { MemcacheClient } from 'memcache-client'
+import { Packr } from 'msgpackr'
+import type { MemcacheStore } from '../../stores/memcache/memcache-store.js'
+import type { RedisStore } from '../../stores/redis/redis-store.js'
+import type { SqlStore } from '../../stores/sql/sql-store.js'
+import { BenchUser, makeUser, USER_COLUMNS, USER_TABLE } from './fixtures.js'
+
+/** The stores a run may use. */
+export const STORE_NAMES = ['memory', 'redis', 'memcached', 'sqlite', 'postgres'] as const
+/** One of {@link STORE_NAMES}. */
+export type StoreName = (typeof STORE_NAMES)[number]
+
+/** Where the servers are. */
+export interface Targets {
+  readonly stores: ReadonlySet<StoreName>
+  readonly redisUrl?: string | undefined
+  readonly memcached?: readonly string[] | undefined
+  readonly postgresUrl?: string | undefined
+  /** SQLite database file; default: a file in a fresh temp directory, removed at the end. */
+  readonly sqlitePath?: string | undefined
+  /** Prefix of every cache key written (and deleted at the end in Redis). Default `'stockpyle-bench'`. */
+  readonly prefix?: string | undefined
+}
+
+/** Lifetime of every cache entry the benchmark writes, in seconds (what is left in memcached expires). */
+export const BENCH_TTL_SECONDS = 600
+
+/** Rows of {@link USER_TABLE}: ids 1..ROWS. */
+export const ROWS = 20_000
+
+/** One SQL database of the run. */
+export interface SqlEnv {
+  readonly dialect: 'sqlite' | 'postgres'
+  readonly url: string
+  /** The floor's own Kysely instance (a separate connection). */
+  readonly db: Kysely<any>
+  /** A new SqlStore on the database. */
+  newStore(): Promise<SqlStore>
+  /** Server version, for the machine description. */
+  readonly version: string
+}
+
+/** Everything the scenarios need. */
+export interface BenchEnv {
+  readonly targets: Targets
+  readonly prefix: string
+  /** The floors' codec: msgpackr with the same options as stockpyle's. */
+  readonly packr: Packr
+  readonly redis?: {
+    readonly url: string
+    /** The floor's client. */
+    readonly client: Redis
+    newStore(): RedisStore
+    readonly version: string
+  }
+  readonly memcached?: {
+    readonly servers: readonly string[]
+    /** The floor's clients, one per server, and the ketama ring that picks one. */
+    readonly clients: ReadonlyMap<string, MemcacheClient>
+    readonly ring: HashRing | undefined
+    clientFor(key: string): MemcacheClient
+    newStore(): MemcacheStore
+    readonly version: string
+  }
+  readonly sqlite?: SqlEnv
+  readonly postgres?: SqlEnv
+  /** Closes every connection and removes temp files. */
+  close(): Promise<void>
+}
+
+/** Opens the connections for the selected stores and loads the SQL tables. */
+export async function openEnv(targets: Targets, log: (line: string) => void): Promise<BenchEnv> {
+  const prefix = targets.prefix ?? 'stockpyle-bench'
+  const closers: (() => Promise<void> | void)[] = []
+  const packr = new Packr({ moreTypes: true, useRecords: true } as ConstructorParameters<typeof Packr>[0])
+  const env: {
+    -readonly [K in keyof BenchEnv]: BenchEnv[K]
+  } = {
+    targets,
+    prefix,
+    packr,
+    close: async () => {
+      for (const close of closers.reverse()) {
+        try {
+          await close()
+        } catch {}
+      }
+    },
+  }
+  try {
+    if (targets.stores.has('redis')) {
+      const url = targets.redisUrl ?? 'redis://127.0.0.1:6379'
+      const { Redis } = await import('ioredis')
+      const { RedisStore } = await import('../../stores/redis/index.js')
+      const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: true })
+      await client.connect()
+      closers.push(async () => {
+        await deleteByPrefix(client, prefix)
+        await client.quit()
+      })
+      const info = await client.info('server')
+      const opened: RedisStore[] = []
+      closers.push(async () => {
+        await Promise.allSettled(opened.map((s) => s.close()))
+      })
+      env.redis = {
+        url,
+        client,
+        version: `Redis ${/redis_version:(\S+)/.exec(info)?.[1] ?? '?'}`,
+        newStore: () => {
+          const store = new RedisStore({ url, prefix, lifetime: BENCH_TTL_SECONDS, timeout: 5000 })
+          opened.push(store)
+          return store
+        },
+      }
+      log(`  redis: ${url} (${env.redis.version})`)
+    }
+    if (targets.stores.has('memcached')) {
+      const servers = targets.memcached ?? ['127.0.0.1:11211']
+      const { MemcacheClient: Client } = await import('memcache-client')
+      const { default: Ring } = await import('hashring')
+      const { MemcacheStore } = await import('../../stores/memcache/index.js')
+      const clients = new Map<string, MemcacheClient>()
+      for (const server of servers)
+        clients.set(server, new Client({ server: { server, maxConnections: 1 }, noDelay: true, cmdTimeout: 5000 }))
+      closers.push(() => {
+        for (const c of clients.values()) c.shutdown()
+      })
+      const ring =
+        servers.length > 1 ? new Ring(Object.fromEntries(servers.map((s) => [s, 1])), 'md5', { 'max cache size': 10_000 }) : undefined
+      const first = clients.get(servers[0] as string) as MemcacheClient
+      const version = (await first.version()).join(' ')
+      const opened: MemcacheStore[] = []
+      closers.push(async () => {
+        await Promise.allSettled(opened.map((s) => s.close()))
+      })
+      env.memcached = {
+        servers,
+        clients,
+        ring,
+        version: `memcached ${String(version).replace(/^VERSION\s*/, '')}`,
+        clientFor: (key) => clients.get(ring === undefined ? (servers[0] as string) : (ring.get(key) as string)) as MemcacheClient,
+        newStore: () => {
+          const store = new MemcacheStore({ servers, prefix, lifetime: BENCH_TTL_SECONDS, timeout: 5000 })
+          opened.push(store)
+          return store
+        },
+      }
+      log(`  memcached: ${servers.join(', ')} (${env.memcached.version})`)
+    }
+    for (const dialect of ['sqlite', 'postgres'] as const) {
+      if (!targets.stores.has(dialect)) continue
+      let url: string
+      if (dialect === 'sqlite') {
+        if (targets.sqlitePath !== undefined) url = `sqlite:${targets.sqlitePath}`
+        else {
+          const dir = mkdtempSync(join(tmpdir(), 'stockpyle-bench-'))
+          closers.push(() => rmSync(dir, { recursive: true, force: true }))
+          url = `sqlite:${join(dir, 'bench.db')}`
+        }
+      } else url = targets.postgresUrl ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+      const sqlEnv = await openSql(dialect, url, closers)
+      env[dialect] = sqlEnv
+      log(`  ${dialect}: ${dialect === 'sqlite' ? url : url.replace(/\/\/[^@/]*@/, '//…@')} (${sqlEnv.version}); ${ROWS} rows loaded`)
+    }
+  } catch (err) {
+    await env.close()
+    throw err
+  }
+  return env
+}
+
+async function openSql(dialect: 'sqlite' | 'postgres', url: string, closers: (() => Promise<void> | void)[]): Promise<SqlEnv> {
+  const { Kysely, PostgresDialect, SqliteDialect, sql } = await import('kysely')
+  const { SqlStore, createTable } = await import('../../stores/sql/index.js')
+  let db: Kysely<any>
+  if (dialect === 'sqlite') {
+    const { default: Database } = await import('better-sqlite3')
+    db = new Kysely<any>({ dialect: new SqliteDialect({ database: new Database(url.slice('sqlite:'.length)) }) })
+  } else {
+    const { default: pg } = await import('pg')
+    db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 10 }) }) })
+  }
+  closers.push(() => db.destroy())
+  const opened: SqlStore[] = []
+  const newStore = async (): Promise<SqlStore> => {
+    const store = new SqlStore({ url }, { tables: { [BenchUser.stockpyleName]: USER_TABLE } })
+    opened.push(store)
+    return store
+  }
+  closers.push(async () => {
+    await Promise.allSettled(opened.map((s) => s.close()))
+  })
+  await db.schema.dropTable(USER_TABLE).ifExists().execute()
+  closers.push(async () => {
+    await db.schema.dropTable(USER_TABLE).ifExists().execute()
+  })
+  const loader = await newStore()
+  await createTable(loader, BenchUser, { columns: USER_COLUMNS, table: USER_TABLE })
+  for (let from = 1; from <= ROWS; from += 1000) {
+    const objs: BenchUser[] = []
+    for (let id = from; id < from + 1000 && id <= ROWS; id++) objs.push(makeUser(id))
+    await loader.batchPut(objs)
+  }
+  if (dialect === 'postgres') await sql`analyze ${sql.table(USER_TABLE)}`.execute(db)
+  const version =
+    dialect === 'sqlite'
+      ? `SQLite ${((await sql<{ v: string }>`select sqlite_version() as v`.execute(db)).rows[0] as { v: string }).v}`
+      : `PostgreSQL ${((await sql<{ v: string }>`show server_version`.execute(db)).rows[0] as { server_version?: string })?.server_version ?? '?'}`
+  return { dialect, url, db, newStore, version }
+}
+
+/** Deletes every key under `prefix:` (SCAN + UNLINK), so a run leaves nothing in the user's Redis. */
+async function deleteByPrefix(client: Redis, prefix: string): Promise<void> {
+  let cursor = '0'
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
+    cursor = next
+    if (keys.length > 0) await client.unlink(...keys)
+  } while (cursor !== '0')
+}

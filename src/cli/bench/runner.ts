@@ -1,0 +1,177 @@
+/**
+ * The timing loop shared by `npm run bench` and `stockpyle bench`: no dependency, so the CLI runs
+ * wherever stockpyle is installed. Cases of one group are measured **interleaved** (round 1 of every
+ * case, then round 2, …) so that drift of the machine (turbo, other load, GC of the servers) hits
+ * every contender alike, and the reported figure is the median of the rounds' ops/s.
+ */
+
+/** Who a case measures. */
+export type Role = 'floor' | 'stockpyle' | 'peer' | 'reference'
+
+/** One contender of one scenario. */
+export interface BenchCase {
+  /** Row of the table, e.g. `'S2 redis'`. */
+  readonly row: string
+  /** Column: `'floor'`, `'stockpyle'`, or the peer's name. */
+  readonly library: string
+  readonly role: Role
+  /** What exactly is timed, for the notes. */
+  readonly label: string
+  /** One operation; `i` counts calls of this case from 0 (warm-up included), for key pools. */
+  readonly run: (i: number) => Promise<unknown>
+  /** Untimed work before call `i` (clearing a memory layer); switches the case to per-call timing. */
+  readonly prepare?: ((i: number) => Promise<void> | void) | undefined
+  /** Most calls the case may make in all (its key pool). */
+  readonly maxCalls?: number | undefined
+  /** Runs once before the warm-up (untimed). */
+  readonly setup?: (() => Promise<void>) | undefined
+  /** Extra figures after the last round, given the number of calls made. */
+  readonly after?: ((calls: number) => Promise<Record<string, number | string | boolean>>) | undefined
+}
+
+/** The measurement of one case. */
+export interface CaseResult {
+  readonly row: string
+  readonly library: string
+  readonly role: Role
+  readonly label: string
+  /** Median of the rounds, operations per second; `undefined` when the case failed. */
+  readonly opsPerSec: number | undefined
+  /** ops/s of each round. */
+  readonly rounds: number[]
+  /** Calls made, warm-up included. */
+  readonly calls: number
+  readonly extra: Record<string, number | string | boolean>
+  readonly error?: string
+}
+
+/** How long to measure. */
+export interface Timing {
+  readonly rounds: number
+  /** Target duration of one round of one case. */
+  readonly roundMs: number
+  /** Warm-up duration of each case (also calibrates the calls per round). */
+  readonly warmupMs: number
+}
+
+const now = (): number => performance.now()
+
+/** The median of `values` (which must not be empty). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
+}
+
+interface State {
+  readonly c: BenchCase
+  calls: number
+  perRound: number
+  rounds: number[]
+  error: string | undefined
+}
+
+async function runCalls(state: State, count: number): Promise<number> {
+  const { run, prepare } = state.c
+  if (prepare === undefined) {
+    const start = now()
+    for (let k = 0; k < count; k++) await run(state.calls++)
+    return now() - start
+  }
+  let spent = 0
+  for (let k = 0; k < count; k++) {
+    const i = state.calls++
+    await prepare(i)
+    const start = now()
+    await run(i)
+    spent += now() - start
+  }
+  return spent
+}
+
+async function warmUp(state: State, timing: Timing, rounds: number): Promise<void> {
+  const cap = state.c.maxCalls
+  const warmCap = cap === undefined ? Number.POSITIVE_INFINITY : Math.max(1, Math.floor(cap * 0.15))
+  let spent = 0
+  let calls = 0
+  const deadline = now() + timing.warmupMs
+  while (calls < warmCap && (calls === 0 || now() < deadline)) {
+    const batch = Math.min(calls < 8 ? 1 : Math.max(1, calls), warmCap - calls)
+    spent += await runCalls(state, batch)
+    calls += batch
+  }
+  const perMs = calls / Math.max(spent, 0.001)
+  let perRound = Math.max(1, Math.round(perMs * timing.roundMs))
+  if (cap !== undefined) perRound = Math.max(1, Math.min(perRound, Math.floor((cap - state.calls) / rounds)))
+  state.perRound = perRound
+}
+
+/**
+ * Measures a group of cases, interleaved by round. A case that throws is reported with its error and
+ * left out of the later rounds; the others go on.
+ */
+export async function measureGroup(
+  cases: readonly BenchCase[],
+  timing: Timing,
+  log: (line: string) => void = () => {},
+): Promise<CaseResult[]> {
+  const states: State[] = cases.map((c) => ({ c, calls: 0, perRound: 1, rounds: [], error: undefined }))
+  const fail = (s: State, err: unknown): void => {
+    s.error = err instanceof Error ? `${err.name}: ${err.message}` : String(err)
+    log(`    ${s.c.row} / ${s.c.library}: FAILED ${s.error}`)
+  }
+  for (const s of states) {
+    try {
+      await s.c.setup?.()
+      await warmUp(s, timing, timing.rounds)
+    } catch (err) {
+      fail(s, err)
+    }
+  }
+  for (let r = 0; r < timing.rounds; r++) {
+    for (const s of states) {
+      if (s.error !== undefined) continue
+      if (s.c.maxCalls !== undefined && s.calls + s.perRound > s.c.maxCalls) continue
+      try {
+        const ms = await runCalls(s, s.perRound)
+        s.rounds.push((s.perRound * 1000) / Math.max(ms, 0.001))
+      } catch (err) {
+        fail(s, err)
+      }
+    }
+  }
+  const out: CaseResult[] = []
+  for (const s of states) {
+    let extra: Record<string, number | string | boolean> = {}
+    if (s.error === undefined && s.c.after !== undefined) {
+      try {
+        extra = await s.c.after(s.calls)
+      } catch (err) {
+        fail(s, err)
+      }
+    }
+    const opsPerSec = s.error === undefined && s.rounds.length > 0 ? median(s.rounds) : undefined
+    out.push({
+      row: s.c.row,
+      library: s.c.library,
+      role: s.c.role,
+      label: s.c.label,
+      opsPerSec,
+      rounds: s.rounds.map((v) => Math.round(v * 100) / 100),
+      calls: s.calls,
+      extra,
+      ...(s.error === undefined ? {} : { error: s.error }),
+    })
+    if (opsPerSec !== undefined) log(`    ${s.c.row} / ${s.c.library}: ${formatOps(opsPerSec)} ops/s`)
+  }
+  return out
+}
+
+/** `1234567` → `'1.23M'`, `12345` → `'12.3k'`, `12.3` → `'12.3'`. */
+export function formatOps(ops: number): string {
+  if (ops >= 1e6) return `${(ops / 1e6).toFixed(2)}M`
+  if (ops >= 1e4) return `${(ops / 1e3).toFixed(1)}k`
+  if (ops >= 1e3) return `${(ops / 1e3).toFixed(2)}k`
+  if (ops >= 100) return ops.toFixed(0)
+  return ops.toFixed(1)
+}

@@ -1,0 +1,68 @@
+/**
+ * One benchmark run: open the connections, run the scenarios, describe the machine. Shared by the
+ * `stockpyle bench` CLI (stockpyle and the raw floors) and `npm run bench` (which adds the peers).
+ */
+import { type BenchEnv, openEnv, type Targets } from './env.js'
+import type { MemoryChild, PeerLibrary } from './peer.js'
+import { type BenchResults, machineInfo } from './report.js'
+import type { Timing } from './runner.js'
+import { runScenarios } from './scenarios.js'
+
+export { STORE_NAMES, type StoreName } from './env.js'
+export type { MemoryChild, MemoryReport, PeerCache, PeerLibrary } from './peer.js'
+export { type BenchResults, toConsole, toMarkdown, toSvg, writeResults } from './report.js'
+export { formatOps, type Timing } from './runner.js'
+
+/** Options of {@link runSuite}. */
+export interface SuiteOptions extends Targets {
+  readonly timing?: Partial<Timing> | undefined
+  /** Scenarios to run (`S1`…`S7`); default all. */
+  readonly only?: ReadonlySet<string> | undefined
+  readonly peers?: readonly PeerLibrary[] | undefined
+  readonly memoryChildren?: readonly MemoryChild[] | undefined
+  /** Objects inserted in S7 (default 1,000,000). */
+  readonly s7Count?: number | undefined
+  /** The command line, for the report. */
+  readonly command: string
+  /** Extra machine notes (CPU pinning, server flags). */
+  readonly machineNotes?: readonly string[] | undefined
+  readonly log?: ((line: string) => void) | undefined
+}
+
+/** Default timing: 5 interleaved rounds of ~400 ms per contender after a ~300 ms warm-up. */
+export const DEFAULT_TIMING: Timing = { rounds: 5, roundMs: 400, warmupMs: 300 }
+
+/** Runs the benchmark suite and returns its results (writing nothing). */
+export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
+  const started = performance.now()
+  const log = options.log ?? (() => {})
+  const timing: Timing = { ...DEFAULT_TIMING, ...options.timing }
+  log('connecting and loading data')
+  const env: BenchEnv = await openEnv(options, log)
+  try {
+    const { rows, memory } = await runScenarios(env, {
+      timing,
+      only: options.only,
+      peers: options.peers ?? [],
+      memoryChildren: options.memoryChildren,
+      s7Count: options.s7Count,
+      log,
+    })
+    const servers = [env.redis?.version, env.memcached?.version, env.postgres?.version, env.sqlite?.version].filter(
+      (v): v is string => v !== undefined,
+    )
+    if (env.memcached !== undefined) servers[servers.indexOf(env.memcached.version)] += ` ×${env.memcached.servers.length}`
+    return {
+      date: new Date().toISOString(),
+      command: options.command,
+      machine: machineInfo(servers, [...(options.machineNotes ?? [])]),
+      peers: (env.redis === undefined ? [] : (options.peers ?? [])).map((p) => ({ name: p.name, version: p.version, config: p.config })),
+      timing,
+      rows,
+      memory,
+      seconds: (performance.now() - started) / 1000,
+    }
+  } finally {
+    await env.close()
+  }
+}

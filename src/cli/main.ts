@@ -1,0 +1,195 @@
+/**
+ * The `stockpyle` command line. One command so far: `stockpyle bench`, the benchmark suite against
+ * your own servers (stockpyle and the raw-client floors; the peer libraries are compared only by the
+ * repository's `npm run bench`).
+ */
+import { resolve } from 'node:path'
+import { runSuite, STORE_NAMES, type StoreName, toConsole, writeResults } from './bench/suite.js'
+
+/** Usage text of `stockpyle bench`. */
+export const BENCH_USAGE = `Usage: stockpyle bench [options]
+
+Runs the stockpyle benchmark suite (S1–S7) against your servers and writes results.json,
+results.md (ratio table) and results.svg (chart) to --out. Compares stockpyle with the raw
+clients (lru-cache, ioredis, memcache-client, Kysely) in the same process run.
+
+Options:
+  --stores LIST      stores to use, comma-separated: ${STORE_NAMES.join(',')}
+                     (default: memory,sqlite plus every store whose connection option is given)
+  --redis URL        Redis to use (default with --stores redis: redis://127.0.0.1:6379)
+  --memcached LIST   memcached servers host:port,… (default with --stores memcached: 127.0.0.1:11211)
+  --postgres URL     PostgreSQL to use (default with --stores postgres: postgres://postgres@127.0.0.1:5432/postgres)
+  --sqlite PATH      SQLite file (default: a temporary file, removed afterwards)
+  --scenarios LIST   only these scenarios, e.g. S1,S3 (default: all)
+  --rounds N         measured rounds per contender (default 5)
+  --round-ms MS      target duration of a round (default 400)
+  --s7-count N       objects inserted by S7 (default 1000000)
+  --out DIR          output directory (default bench/out)
+  --quiet            print only the final table
+  -h, --help         this text
+
+What it writes to your servers: keys under the prefix "stockpyle-bench:" with a 600 s lifetime
+(deleted from Redis at the end; memcached lets them expire), and the table
+stockpyle_bench_users (dropped and re-created at the start, dropped at the end).`
+
+/** Parsed options of `stockpyle bench`. */
+export interface BenchArgs {
+  stores: Set<StoreName>
+  redisUrl?: string
+  memcached?: string[]
+  postgresUrl?: string
+  sqlitePath?: string
+  only?: Set<string>
+  rounds?: number
+  roundMs?: number
+  s7Count?: number
+  out: string
+  quiet: boolean
+  help: boolean
+}
+
+/** A command-line mistake: reported with the usage text and exit code 2. */
+export class UsageError extends Error {}
+
+function positive(flag: string, value: string): number {
+  const n = Number(value)
+  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`${flag} needs a positive integer, got ${JSON.stringify(value)}`)
+  return n
+}
+
+function list(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+}
+
+/** Parses the arguments after `bench`. @throws UsageError for an unknown or malformed option. */
+export function parseBenchArgs(argv: readonly string[]): BenchArgs {
+  const args: BenchArgs = { stores: new Set(), out: 'bench/out', quiet: false, help: false }
+  let stores: string[] | undefined
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string
+    const eq = arg.indexOf('=')
+    const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg
+    const inline = arg.startsWith('--') && eq > 0 ? arg.slice(eq + 1) : undefined
+    const value = (): string => {
+      if (inline !== undefined) return inline
+      const next = argv[++i]
+      if (next === undefined || next.startsWith('--')) throw new UsageError(`${flag} needs a value`)
+      return next
+    }
+    switch (flag) {
+      case '-h':
+      case '--help':
+        args.help = true
+        break
+      case '--quiet':
+        args.quiet = true
+        break
+      case '--stores':
+        stores = list(value()).map((s) => s.toLowerCase())
+        break
+      case '--redis':
+        args.redisUrl = value()
+        break
+      case '--memcached':
+        args.memcached = list(value())
+        break
+      case '--postgres':
+        args.postgresUrl = value()
+        break
+      case '--sqlite':
+        args.sqlitePath = value()
+        break
+      case '--scenarios':
+        args.only = new Set(list(value()).map((s) => s.toUpperCase()))
+        for (const s of args.only) if (!/^S[1-7]$/.test(s)) throw new UsageError(`--scenarios: unknown scenario ${s} (S1…S7)`)
+        break
+      case '--rounds':
+        args.rounds = positive(flag, value())
+        break
+      case '--round-ms':
+        args.roundMs = positive(flag, value())
+        break
+      case '--s7-count':
+        args.s7Count = positive(flag, value())
+        break
+      case '--out':
+        args.out = value()
+        break
+      default:
+        throw new UsageError(`unknown option ${JSON.stringify(arg)}`)
+    }
+  }
+  if (stores === undefined) {
+    stores = ['memory', 'sqlite']
+    if (args.redisUrl !== undefined) stores.push('redis')
+    if (args.memcached !== undefined) stores.push('memcached')
+    if (args.postgresUrl !== undefined) stores.push('postgres')
+  }
+  for (const s of stores) {
+    if (!(STORE_NAMES as readonly string[]).includes(s)) throw new UsageError(`--stores: unknown store ${s} (${STORE_NAMES.join(', ')})`)
+    args.stores.add(s as StoreName)
+  }
+  return args
+}
+
+/** Runs `stockpyle bench`; resolves with the exit code. */
+export async function benchCommand(argv: readonly string[]): Promise<number> {
+  const args = parseBenchArgs(argv)
+  if (args.help) {
+    process.stdout.write(`${BENCH_USAGE}\n`)
+    return 0
+  }
+  const log = args.quiet ? () => {} : (line: string) => process.stderr.write(`${line}\n`)
+  const results = await runSuite({
+    stores: args.stores,
+    redisUrl: args.redisUrl,
+    memcached: args.memcached,
+    postgresUrl: args.postgresUrl,
+    sqlitePath: args.sqlitePath,
+    only: args.only,
+    timing: {
+      ...(args.rounds === undefined ? {} : { rounds: args.rounds }),
+      ...(args.roundMs === undefined ? {} : { roundMs: args.roundMs }),
+    },
+    s7Count: args.s7Count,
+    command: ['stockpyle', 'bench', ...argv].join(' '),
+    log,
+  })
+  const files = writeResults(results, resolve(args.out))
+  process.stdout.write(`\n${toConsole(results)}\n\nWrote ${files.json}, ${files.markdown}, ${files.svg}\n`)
+  return 0
+}
+
+const USAGE = `Usage: stockpyle <command>
+
+Commands:
+  bench    run the benchmark suite against your servers (stockpyle bench --help)`
+
+/** The CLI entry: dispatches to a command; resolves with the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv
+  try {
+    switch (command) {
+      case 'bench':
+        return await benchCommand(rest)
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        process.stdout.write(`${USAGE}\n`)
+        return command === undefined ? 2 : 0
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)}`)
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`stockpyle: ${err.message}\n\n${command === 'bench' ? BENCH_USAGE : USAGE}\n`)
+      return 2
+    }
+    process.stderr.write(`stockpyle ${command ?? ''}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+    return 1
+  }
+}
