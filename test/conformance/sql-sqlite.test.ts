@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeEach, describe, it } from 'vitest'
-import type { Model } from '../../src/index.js'
+import { ChainedStore, type Model, ProcessMemoryStore } from '../../src/index.js'
 import { createTable, SqlStore, type SqlStoreOptions } from '../../src/stores/sql/index.js'
 import { conformanceTables, runStoreConformance } from '../../src/testing/index.js'
 import { selectedStores } from '../harness/servers.js'
@@ -30,5 +30,13 @@ describe.runIf(selectedStores().has('sqlite'))('sqlite', () => {
     ...common,
     name: 'SqlStore (SQLite file, camelCase columns)',
     createStore: () => freshStore(`sqlite:${join(dir, `db${++files}.sqlite`)}`, { camelCase: true }),
+  })
+})
+
+describe.runIf(selectedStores().has('sqlite'))('sqlite behind a cache', () => {
+  runStoreConformance({
+    ...common,
+    name: 'ChainedStore([ProcessMemoryStore, SqlStore (SQLite :memory:)])',
+    createStore: async (o) => new ChainedStore([new ProcessMemoryStore(o), await freshStore('sqlite::memory:')]),
   })
 })

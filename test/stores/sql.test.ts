@@ -3,11 +3,13 @@ import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely'
 import pg from 'pg'
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest'
 import {
+  ChainedStore,
   InvalidOptionError,
   isStockpyleError,
   MissingKeyAttributeError,
   type Model,
   NonUniqueKeyError,
+  ProcessMemoryStore,
   SerializationError,
   StockpyleError,
   StoreClosedError,
@@ -685,6 +687,42 @@ for (const dialect of dialects) {
         await Promise.all([tx, outside])
         expect(await rowCount(env, 'accounts')).toBe(2)
       })
+    })
+
+    it('a backfill (batchPutEntries with backfill) inserts only absent rows and never replaces one', async () => {
+      const env = await makeEnv(dialect)
+      await accountsTable(env)
+      const store = env.store()
+      const stored = Object.assign(new Account('new@example.com', 1), { status: 'newer' })
+      await store.put(stored)
+      const stale = Object.assign(new Account('new@example.com', 1), { status: 'stale' })
+      const absent = Object.assign(new Account('absent@example.com', 2), { status: 'copied' })
+      await store.batchPutEntries(
+        [
+          { value: stale, expiresAt: undefined },
+          { value: absent, expiresAt: undefined },
+        ],
+        { backfill: true },
+      )
+      expect(await store.batchGet(Account, [{ id: 1 }, { id: 2 }])).toEqual([stored, absent])
+    })
+
+    it('behind a cache: the database fills the id, the cache holds the stored object, a conflict caches nothing', async () => {
+      const env = await makeEnv(dialect)
+      await accountsTable(env)
+      const cache = new ProcessMemoryStore()
+      const chain = new ChainedStore([cache, env.store()])
+      const a = new Account('chain@example.com')
+      await chain.put(a)
+      expect(a.id).toBeTypeOf('number')
+      expect(await cache.get(Account, { id: a.id as number })).toEqual(
+        Object.assign(new Account('chain@example.com', a.id), { status: 'new', score: 10 }),
+      )
+      const clash = new Account('chain@example.com', 99)
+      await expect(chain.put(clash)).rejects.toSatisfy(code('E_KEY_CONFLICT'))
+      expect(await cache.get(Account, { id: 99 })).toBeUndefined()
+      expect(await chain.get(Account, { email: 'chain@example.com' })).toEqual(a)
+      await chain.close()
     })
 
     it('close() leaves an application-owned Kysely open; calls after close reject', async () => {

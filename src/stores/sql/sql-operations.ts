@@ -173,6 +173,8 @@ interface PlannedRow {
   readonly objects: object[]
   /** Canonical primary key, `undefined` when the database generates it. */
   readonly primary: string | undefined
+  /** A chain's backfill: insert only where no row holds any of its keys, never replace. */
+  readonly backfill: boolean
 }
 
 function sameValue(a: unknown, b: unknown): boolean {
@@ -198,6 +200,15 @@ function writeBack(m: ModelMapping, obj: object, attributes: Record<string, unkn
 }
 
 function upsert(m: ModelMapping, rows: readonly PlannedRow[]): (db: Kysely<any>) => Promise<Row[]> {
+  if ((rows[0] as PlannedRow).backfill) {
+    return (db) =>
+      db
+        .insertInto(m.schema.table)
+        .values(rows.map((r) => r.prepared.values))
+        .onConflict((oc) => oc.doNothing())
+        .returningAll()
+        .execute() as Promise<Row[]>
+  }
   const primary = (m.keyColumns.get(m.info.primary) as readonly ColumnInfo[]).map((c) => c.name)
   const columns = Object.keys((rows[0] as PlannedRow).prepared.values)
   const updates = columns.filter((c) => !primary.includes(c))
@@ -214,6 +225,8 @@ function upsert(m: ModelMapping, rows: readonly PlannedRow[]): (db: Kysely<any>)
 /**
  * Upserts every object (insert, or replace on the primary key) and writes the stored values back onto
  * it. Every object is validated before anything is written; several statements run atomically.
+ * Backfill items (a chain copying from a layer below) are inserted only where no row conflicts, and
+ * never replace one.
  * Attributes that are `undefined` are left out: the column default applies to a new row and an
  * existing row keeps its value. Returns the objects written (each once, in order).
  * @throws StockpyleError `E_KEY_CONFLICT` when a row collides with another on an alternate unique key;
@@ -230,7 +243,7 @@ export async function writeObjects(ctx: OperationContext, ex: Executor, items: r
   const byPrimary = new Map<string, PlannedRow>()
   const written: object[] = []
   const seen = new Set<object>()
-  for (const { obj, info } of items) {
+  for (const { obj, info, backfill } of items) {
     const m = mappings.get(info) as ModelMapping
     const prepared = objectToRow(m, obj)
     if (!seen.has(obj)) {
@@ -240,7 +253,7 @@ export async function writeObjects(ctx: OperationContext, ex: Executor, items: r
     const primary = prepared.generatedPrimary ? undefined : `${info.name}\u0000${keyOfObjectFor(info.primary, obj)}`
     const earlier = primary === undefined ? undefined : byPrimary.get(primary)
     const objects = earlier === undefined ? [obj] : [...earlier.objects, obj]
-    const row: PlannedRow = { prepared, objects, primary }
+    const row: PlannedRow = { prepared, objects, primary, backfill: backfill === true }
     let list = planned.get(m)
     if (list === undefined) planned.set(m, (list = []))
     if (earlier !== undefined) list.splice(list.indexOf(earlier), 1)
@@ -252,8 +265,9 @@ export async function writeObjects(ctx: OperationContext, ex: Executor, items: r
   for (const [m, rows] of planned) {
     const groups = new Map<string, PlannedRow[]>()
     for (const row of rows) {
-      const group = groups.get(row.prepared.signature)
-      if (group === undefined) groups.set(row.prepared.signature, [row])
+      const signature = `${row.backfill}\u0000${row.prepared.signature}`
+      const group = groups.get(signature)
+      if (group === undefined) groups.set(signature, [row])
       else group.push(row)
     }
     for (const group of groups.values()) {
