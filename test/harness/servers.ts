@@ -62,23 +62,33 @@ export function selectedStores(): Set<string> {
 
 const HOST = '127.0.0.1'
 const live = new Set<ChildProcess>()
+const liveDirs = new Set<string>()
 let exitHookInstalled = false
 
+/** On process exit, SIGKILLs every child still running and removes every temp dir not yet removed. */
+function installExitHook(): void {
+  if (exitHookInstalled) return
+  exitHookInstalled = true
+  process.on('exit', () => {
+    for (const c of live) {
+      if (c.pid !== undefined) {
+        try {
+          process.kill(c.pid, 'SIGKILL')
+        } catch {}
+      }
+    }
+    for (const dir of liveDirs) {
+      try {
+        rmSync(dir, { recursive: true, force: true })
+      } catch {}
+    }
+  })
+}
+
 function track(child: ChildProcess): void {
+  installExitHook()
   live.add(child)
   child.once('exit', () => live.delete(child))
-  if (!exitHookInstalled) {
-    exitHookInstalled = true
-    process.on('exit', () => {
-      for (const c of live) {
-        if (c.pid !== undefined) {
-          try {
-            process.kill(c.pid, 'SIGKILL')
-          } catch {}
-        }
-      }
-    })
-  }
 }
 
 /** True while a process with this PID exists (signal 0 probe). */
@@ -405,7 +415,15 @@ async function startServer(spec: ServerSpec, fixedPort?: number): Promise<Server
 }
 
 function tempDir(kind: string): string {
-  return mkdtempSync(join(tmpdir(), `stockpyle-${kind}-`))
+  installExitHook()
+  const dir = mkdtempSync(join(tmpdir(), `stockpyle-${kind}-`))
+  liveDirs.add(dir)
+  return dir
+}
+
+function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true })
+  liveDirs.delete(dir)
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -430,7 +448,7 @@ export async function startMemcached(count = 1): Promise<MemcachedServers> {
   const nodes: MemcachedNode[] = []
   const stop = async (): Promise<void> => {
     await Promise.all(nodes.map((n) => n.stop()))
-    rmSync(dir, { recursive: true, force: true })
+    removeDir(dir)
   }
   try {
     for (let i = 0; i < count; i++) {
@@ -491,7 +509,7 @@ export async function startRedis(): Promise<RedisServer> {
       stopSignal: 'SIGTERM',
     })
   } catch (err) {
-    rmSync(dir, { recursive: true, force: true })
+    removeDir(dir)
     throw err
   }
   return {
@@ -505,7 +523,7 @@ export async function startRedis(): Promise<RedisServer> {
     restart: () => server.restart(),
     async stop() {
       await server.stop()
-      rmSync(dir, { recursive: true, force: true })
+      removeDir(dir)
     },
     logTail: () => server.logTail(),
   }
@@ -533,7 +551,7 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
   const servers: ServerProcess[] = []
   const stop = async (): Promise<void> => {
     await Promise.all(servers.map((s) => s.stop()))
-    rmSync(dir, { recursive: true, force: true })
+    removeDir(dir)
   }
   const clusterState = (port: number): Promise<string> =>
     ask(port, 'CLUSTER INFO\r\n', bulkComplete).then((t) => /cluster_state:(\w+)/.exec(t)?.[1] ?? 'unknown')
@@ -680,7 +698,7 @@ export async function startPostgres(): Promise<PostgresServer> {
       gid: user?.gid,
     })
   } catch (err) {
-    rmSync(dir, { recursive: true, force: true })
+    removeDir(dir)
     throw err
   }
   return {
@@ -695,7 +713,7 @@ export async function startPostgres(): Promise<PostgresServer> {
     restart: () => server.restart(),
     async stop() {
       await server.stop()
-      rmSync(dir, { recursive: true, force: true })
+      removeDir(dir)
     },
     logTail: () => server.logTail(),
   }
