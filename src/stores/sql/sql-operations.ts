@@ -116,7 +116,8 @@ export async function readEntries(
   requests: readonly LookupRequest[],
 ): Promise<(StoreEntry | undefined)[]> {
   const operation = `${ctx.name} store get`
-  const canonical = requests.map((r) => encodeLookup(info, r.lookup, operation))
+  // The field set is already matched to a key (BaseStore); encodeLookup only to throw InvalidKeyError.
+  const canonical = requests.map((r) => keyOfObjectFor(r.spec, r.lookup) ?? encodeLookup(info, r.lookup, operation))
   const m = await resolve(ctx.mappings.mapping(ex.db, info), `${operation} of model \`${info.name}\``)
   const bySpec = new Map<KeyInfo, Map<string, unknown[]>>()
   for (let i = 0; i < requests.length; i++) {
