@@ -37,9 +37,23 @@ function writeFunction(fn: unknown): never {
   throw new SerializationError(`Cannot store the function ${show(fn)}: functions are not data`)
 }
 
-const packr = new Packr({ moreTypes: true, useRecords: true, int64AsType: 'bigint', writeFunction } as unknown as ConstructorParameters<
-  typeof Packr
->[0])
+// copyBuffers: a decoded Buffer is a copy, never a view of the bytes a store holds (a caller mutating it
+// would otherwise change the cached copy).
+const packr = new Packr({
+  moreTypes: true,
+  useRecords: true,
+  int64AsType: 'bigint',
+  copyBuffers: true,
+  writeFunction,
+} as unknown as ConstructorParameters<typeof Packr>[0])
+
+// Decoding reads from this reusable buffer: msgpackr caches a DataView on its input, so decoding a
+// fresh view of each record would allocate a Buffer and a DataView per call (and caching one on every
+// stored record would cost memory per entry). Records up to its size are copied in (a memcpy); larger
+// ones are decoded from a view.
+const SCRATCH_SIZE = 64 * 1024
+const scratch = Buffer.allocUnsafeSlow(SCRATCH_SIZE)
+const scratchRead = { start: HEADER_SIZE, end: 0 }
 
 let extensionReady = false
 function registerExtension(info: ModelInfo): void {
@@ -149,10 +163,13 @@ export function decodeRecord(bytes: Uint8Array): object | undefined {
   if (envelopeKind(bytes) !== KIND_RECORD) return undefined
   try {
     // msgpackr reads binary values as the type of its input: give it a Buffer so Buffers stay Buffers.
-    const body = Buffer.isBuffer(bytes)
-      ? bytes.subarray(HEADER_SIZE)
-      : Buffer.from(bytes.buffer, bytes.byteOffset + HEADER_SIZE, bytes.byteLength - HEADER_SIZE)
-    return packr.unpack(body) as object
+    const length = bytes.byteLength
+    if (length <= SCRATCH_SIZE) {
+      scratch.set(bytes, 0)
+      scratchRead.end = length
+      return packr.unpack(scratch, scratchRead) as object
+    }
+    return packr.unpack(Buffer.from(bytes.buffer, bytes.byteOffset + HEADER_SIZE, length - HEADER_SIZE)) as object
   } catch (err) {
     if (err instanceof StaleVersion) return undefined
     if (err instanceof StockpyleError) throw err
