@@ -1,4 +1,6 @@
 export { type CacheErrorEvent, ChainedStore, type ChainedStoreOptions, type LayerStats } from './chain/chained-store.js'
+export type { BreakerOptions } from './chain/layer-guard.js'
+export type { MeterLike, MetricAttributes } from './chain/metrics.js'
 export { canonicalKey } from './core/canonical-key.js'
 export * from './core/errors.js'
 export { MAX_KEY_LENGTH } from './core/key-encoding.js'
@@ -19,7 +21,9 @@ export type { InvalidationBus, InvalidationListener } from './invalidation/inval
 export {
   BaseStore,
   capabilities,
+  type GetEntriesOptions,
   type LookupRequest,
+  type PutEntriesOptions,
   type Store,
   type StoreCapabilities,
   type StoreEntry,

@@ -1,18 +1,24 @@
 import { EventEmitter } from 'node:events'
+import { LRUCache } from 'lru-cache'
 import { decodeRecord, encodeRecord } from '../core/codec.js'
-import { InvalidOptionError, MissingKeyAttributeError, StockpyleError, show } from '../core/errors.js'
-import { encodeLookup, keysOfObject } from '../core/key-encoding.js'
-import type { Model } from '../core/model.js'
+import { InvalidOptionError, MissingKeyAttributeError, show } from '../core/errors.js'
+import { encodeLookup, keyForLookup, keysOfObject } from '../core/key-encoding.js'
+import { type Clock, systemClock } from '../core/lifetime.js'
+import type { Instance, Lookup, Model } from '../core/model.js'
 import { describeModel, type ModelInfo } from '../core/registry.js'
 import {
   BaseStore,
   capabilities,
+  type GetEntriesOptions,
   type LookupRequest,
   type Store,
   type StoreCapabilities,
   type StoreEntry,
   type WriteItem,
 } from '../stores/base-store.js'
+import { type BreakerOptions, isCallerError, LayerGuard } from './layer-guard.js'
+import { ChainMetrics, type MeterLike } from './metrics.js'
+import { WriteClock } from './write-clock.js'
 
 /** Options of {@link ChainedStore}. */
 export interface ChainedStoreOptions {
@@ -23,6 +29,35 @@ export interface ChainedStoreOptions {
    * clean-up happens, then the call rejects with the error.
    */
   onCacheError?: 'report' | 'throw'
+  /** Milliseconds each call to a cache layer may take before it counts as failed. Default: none (the stores' own timeouts). In-process layers are never timed. */
+  timeout?: number
+  /**
+   * Circuit breaker per cache layer (cockatiel): after `failures` consecutive failures the layer is
+   * skipped for `halfOpenAfter` ms, then probed by one call. `false` turns it off.
+   * Default `{ failures: 1, halfOpenAfter: 1000 }`. In-process layers have none.
+   */
+  breaker?: BreakerOptions | false
+  /**
+   * Seconds a lookup that missed in every layer is remembered in this process, so repeated gets of
+   * absent objects do not reach the database (negative caching). Puts, deletes and invalidations of
+   * the object through this chain forget it at once; writes elsewhere are seen when it expires.
+   * Default 0 (off).
+   */
+  missLifetime?: number
+  /**
+   * When the authoritative layer fails on a read, answer with expired copies that cache layers still
+   * hold within their `grace` (see the stores' `grace` option), instead of rejecting. Default `false`.
+   */
+  serveStale?: boolean
+  /**
+   * The coherence protections (write clock, backfills that never replace a newer value, writes that
+   * wait for in-flight backfills). Default `true`; `false` exists to show what they prevent.
+   */
+  coherence?: boolean
+  /** An OpenTelemetry-compatible meter for per-layer metrics (see {@link ChainMetrics}). */
+  meter?: MeterLike
+  /** Clock for negative caching (ms since the epoch). Default `Date.now`. */
+  clock?: Clock
   /** Name in messages. Default `'chain'`. */
   name?: string
 }
@@ -36,17 +71,23 @@ export interface LayerStats {
   misses: number
   /** Operations on this layer that failed. */
   errors: number
+  /** Calls not sent because the layer's circuit was open or repairs were pending. */
+  skipped: number
   /** Objects copied into this layer from a layer below it. */
   backfills: number
+  /** Objects whose copy in this layer awaits repair (an invalidation that could not be applied yet). */
+  pendingRepairs: number
 }
 
 /** The payload of a `cacheError` event. */
 export interface CacheErrorEvent {
   readonly layer: string
   readonly index: number
-  readonly operation: 'get' | 'put' | 'delete' | 'backfill'
+  readonly operation: 'get' | 'put' | 'delete' | 'backfill' | 'invalidate' | 'repair'
   readonly error: unknown
 }
+
+type Operation = CacheErrorEvent['operation']
 
 /**
  * A write-through chain of stores, fastest first and authoritative (the database) last. It is itself a
@@ -60,8 +101,8 @@ export interface CacheErrorEvent {
  *   object back from below.
  * - A failing authoritative layer rejects the call and leaves no cache entry newer than the database
  *   (the objects are invalidated in every cache). A failing cache layer is skipped on reads and
- *   reported (see {@link ChainedStoreOptions.onCacheError}); a failed cache write is followed by an
- *   invalidation of those objects in that layer so nothing stale is served later.
+ *   reported (see {@link ChainedStoreOptions.onCacheError}); a copy it may still hold after a failed
+ *   write is invalidated, at once or — if the layer is unreachable — before the layer is read again.
  * - Concurrent misses of one key in this process cause one read of the layers below the first
  *   (single-flight); each caller still gets its own copy.
  */
@@ -71,15 +112,18 @@ export class ChainedStore extends BaseStore {
   /** Emits `cacheError` ({@link CacheErrorEvent}). */
   readonly events = new EventEmitter()
   readonly #layers: readonly Store[]
-  readonly #stats: LayerStats[]
+  readonly #guards: readonly LayerGuard[]
+  readonly #stats: Omit<LayerStats, 'pendingRepairs'>[]
   readonly #throwCacheErrors: boolean
+  readonly #coherence: boolean
+  readonly #serveStale: boolean
   readonly #flights = new Map<string, Promise<StoreEntry | undefined>>()
-  // Write clock: the sequence number of the last write that touched each key, so a read that began
-  // before it does not backfill what it read. Pruned when no read is in flight.
-  #seq = 0
-  readonly #lastWrite = new Map<string, number>()
-  readonly #readsInFlight = new Map<number, number>()
+  readonly #clock = new WriteClock()
   readonly #backfilling = new Map<string, Promise<void>>()
+  readonly #misses: LRUCache<string, number> | undefined
+  readonly #missMs: number
+  readonly #now: Clock
+  readonly #metrics: ChainMetrics | undefined
 
   /** @throws InvalidOptionError for an empty list, a non-store or a bad option. */
   constructor(layers: readonly Store[], options: ChainedStoreOptions = {}) {
@@ -103,17 +147,56 @@ export class ChainedStore extends BaseStore {
     if (policy !== 'report' && policy !== 'throw') {
       throw new InvalidOptionError(`${this.name}: option \`onCacheError\` must be 'report' or 'throw', got ${show(policy)}`)
     }
+    if (options.timeout !== undefined && !(Number.isFinite(options.timeout) && options.timeout > 0)) {
+      throw new InvalidOptionError(`${this.name}: option \`timeout\` must be a number of ms > 0, got ${show(options.timeout)}`)
+    }
+    const breaker = options.breaker
+    if (
+      breaker !== undefined &&
+      breaker !== false &&
+      (typeof breaker !== 'object' ||
+        (breaker.failures !== undefined && !(Number.isInteger(breaker.failures) && breaker.failures > 0)) ||
+        (breaker.halfOpenAfter !== undefined && !(breaker.halfOpenAfter >= 0)))
+    ) {
+      throw new InvalidOptionError(
+        `${this.name}: option \`breaker\` must be false or { failures > 0, halfOpenAfter >= 0 ms }, got ${show(breaker)}`,
+      )
+    }
+    const missLifetime = options.missLifetime ?? 0
+    if (!(typeof missLifetime === 'number' && missLifetime >= 0 && Number.isFinite(missLifetime))) {
+      throw new InvalidOptionError(`${this.name}: option \`missLifetime\` must be a number of seconds >= 0, got ${show(missLifetime)}`)
+    }
+    for (const flag of ['serveStale', 'coherence'] as const) {
+      if (options[flag] !== undefined && typeof options[flag] !== 'boolean') {
+        throw new InvalidOptionError(`${this.name}: option \`${flag}\` must be a boolean, got ${show(options[flag])}`)
+      }
+    }
     this.#throwCacheErrors = policy === 'throw'
+    this.#coherence = options.coherence ?? true
+    this.#serveStale = options.serveStale ?? false
+    this.#missMs = missLifetime * 1000
+    this.#misses = missLifetime > 0 ? new LRUCache<string, number>({ max: 100_000 }) : undefined
+    this.#now = options.clock ?? systemClock
+    this.#metrics = options.meter === undefined ? undefined : new ChainMetrics(options.meter)
     this.#layers = [...layers]
-    this.#stats = layers.map((l) => ({ name: l.name, hits: 0, misses: 0, errors: 0, backfills: 0 }))
-    const last = layers[layers.length - 1] as Store
+    const last = layers.length - 1
+    this.#guards = layers.map((layer, i) => {
+      const local = i === last || layer.capabilities.inProcess
+      const guard = new LayerGuard(layer, local ? { breaker: false } : { timeout: options.timeout, breaker })
+      guard.onOverflow = (dropped) =>
+        this.#report(i, 'repair', new InvalidOptionError(`${layer.name} store: ${dropped} pending repairs dropped for lack of room`))
+      return guard
+    })
+    this.#stats = layers.map((l) => ({ name: l.name, hits: 0, misses: 0, errors: 0, skipped: 0, backfills: 0 }))
+    const tail = layers[last] as Store
     this.capabilities = capabilities({
-      authoritative: last.capabilities.authoritative,
-      generatesKeys: last.capabilities.generatesKeys,
+      authoritative: tail.capabilities.authoritative,
+      generatesKeys: tail.capabilities.generatesKeys,
       expires: layers.every((l) => l.capabilities.expires),
       polymorphic: layers.every((l) => l.capabilities.polymorphic),
       secondResolution: layers.some((l) => l.capabilities.secondResolution),
       scoped: layers.every((l) => l.capabilities.scoped),
+      inProcess: layers.every((l) => l.capabilities.inProcess),
     })
   }
 
@@ -124,33 +207,128 @@ export class ChainedStore extends BaseStore {
 
   /** A snapshot of each layer's counters, fastest first. */
   stats(): LayerStats[] {
-    return this.#stats.map((s) => ({ ...s }))
+    return this.#stats.map((s, i) => ({ ...s, pendingRepairs: (this.#guards[i] as LayerGuard).pendingRepairs }))
   }
 
-  #report(index: number, operation: CacheErrorEvent['operation'], error: unknown): void {
-    ;(this.#stats[index] as LayerStats).errors++
+  #report(index: number, operation: Operation, error: unknown): void {
+    const stats = this.#stats[index] as LayerStats
     const layer = this.#layers[index] as Store
+    if ((error as { skipped?: boolean }).skipped === true) {
+      stats.skipped++
+      return
+    }
+    stats.errors++
+    this.#metrics?.error(layer.name, operation)
     if (this.events.listenerCount('cacheError') > 0) this.events.emit('cacheError', { layer: layer.name, index, operation, error })
+  }
+
+  /** Runs a call on layer `index` through its guard, timing it for metrics. */
+  async #call<T>(index: number, operation: string, call: (layer: Store) => Promise<T>): Promise<T> {
+    const guard = this.#guards[index] as LayerGuard
+    if (this.#metrics === undefined) return guard.run(operation, call)
+    const start = performance.now()
+    try {
+      return await guard.run(operation, call)
+    } finally {
+      this.#metrics.duration(guard.layer.name, operation, performance.now() - start)
+    }
   }
 
   // ---- reads -------------------------------------------------------------------------------
 
-  protected async readMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(StoreEntry | undefined)[]> {
-    const model = info.model
-    const lookups = requests.map((r) => r.lookup)
-    const out = await this.#ask(0, model, lookups, requests.length)
-    const missing: number[] = []
-    for (let i = 0; i < out.length; i++) if (out[i] === undefined) missing.push(i)
-    if (missing.length === 0 || this.#layers.length === 1) return out
+  override async get<M extends Model>(model: M, lookup: Lookup<M>): Promise<Instance<M> | undefined> {
+    const guard = this.#guards[0] as LayerGuard
+    if (this.#misses !== undefined || this.#layers.length === 1 || !guard.layer.capabilities.inProcess || guard.pendingRepairs > 0) {
+      return super.get(model, lookup)
+    }
+    // Fast path: an in-process first layer answers hits without the batch machinery.
+    this.assertOpen('get')
+    let value: Instance<M> | undefined
+    try {
+      value = await guard.layer.get(model, lookup)
+    } catch (err) {
+      if (isCallerError(err) || this.#throwCacheErrors) throw err
+      // An in-process layer failing (e.g. a model it cannot decode): read below, as for any cache layer.
+      this.#report(0, 'get', err)
+      return super.get(model, lookup)
+    }
+    const stats = this.#stats[0] as LayerStats
+    if (value !== undefined) {
+      stats.hits++
+      this.#metrics?.lookups(guard.layer.name, 'hit', 1)
+      return value
+    }
+    stats.misses++
+    this.#metrics?.lookups(guard.layer.name, 'miss', 1)
+    const info = describeModel(model)
+    const requests = [{ spec: keyForLookup(info, lookup, `${this.name} store get`), lookup: lookup as Record<string, unknown> }]
+    const [entry] = await this.#readBelowFirst(info, requests, [0])
+    return entry?.value as Instance<M> | undefined
+  }
 
-    // Single-flight: join reads of the same key already going below layer 0; start one batch for the rest.
-    const keys = missing.map((i) => `${info.name}\u0000${encodeLookup(info, lookups[i], `${this.name} store get`)}`)
+  protected async readMany(
+    info: ModelInfo,
+    requests: readonly LookupRequest[],
+    options: GetEntriesOptions = {},
+  ): Promise<(StoreEntry | undefined)[]> {
+    if (options.stale === true) return this.#readStale(info, requests)
+    let keys: string[] | undefined
+    let out: (StoreEntry | undefined)[]
+    let missing: number[]
+    if (this.#misses !== undefined) {
+      keys = requests.map((r) => encodeLookup(info, r.lookup, `${this.name} store get`))
+      const now = this.#now.now()
+      const asked = requests
+        .map((_, i) => i)
+        .filter((i) => ((this.#misses as LRUCache<string, number>).get(keys?.[i] as string) ?? 0) <= now)
+      out = new Array(requests.length).fill(undefined)
+      if (asked.length === 0) return out
+      const first = await this.#ask(
+        0,
+        info.model,
+        asked.map((i) => (requests[i] as LookupRequest).lookup),
+      )
+      missing = []
+      asked.forEach((slot, a) => {
+        const entry = first[a]
+        if (entry === undefined) missing.push(slot)
+        else out[slot] = entry
+      })
+    } else {
+      out = await this.#ask(
+        0,
+        info.model,
+        requests.map((r) => r.lookup),
+      )
+      missing = []
+      for (let i = 0; i < out.length; i++) if (out[i] === undefined) missing.push(i)
+    }
+    if (missing.length === 0 || this.#layers.length === 1) return out
+    const below = await this.#readBelowFirst(info, requests, missing, keys)
+    missing.forEach((slot, m) => {
+      out[slot] = below[m]
+    })
+    return out
+  }
+
+  /**
+   * Reads the `missing` requests from the layers below the first, joining reads of the same key already
+   * in flight (single-flight), and remembers what no layer had (negative caching).
+   */
+  async #readBelowFirst(
+    info: ModelInfo,
+    requests: readonly LookupRequest[],
+    missing: readonly number[],
+    allKeys?: readonly string[],
+  ): Promise<(StoreEntry | undefined)[]> {
+    const out: (StoreEntry | undefined)[] = new Array(missing.length).fill(undefined)
+    const keys = missing.map((i) => allKeys?.[i] ?? encodeLookup(info, (requests[i] as LookupRequest).lookup, `${this.name} store get`))
     const mine: number[] = []
     const joined: [number, Promise<StoreEntry | undefined>][] = []
-    missing.forEach((slot, m) => {
-      const flight = this.#flights.get(keys[m] as string)
+    keys.forEach((key, m) => {
+      const flight = this.#flights.get(key)
       if (flight === undefined) mine.push(m)
-      else joined.push([slot, flight.then(copyEntry)])
+      else joined.push([m, flight.then(copyEntry)])
     })
     if (mine.length > 0) {
       const firstOf = new Map<string, number>()
@@ -163,61 +341,88 @@ export class ChainedStore extends BaseStore {
         }
       }
       const batch = this.#readBelow(
-        model,
-        unique.map((m) => lookups[missing[m] as number] as object),
+        info,
+        unique.map((m) => (requests[missing[m] as number] as LookupRequest).lookup),
       )
       unique.forEach((m, u) => {
         const key = keys[m] as string
         const flight = batch.then((entries) => entries[u])
         flight.catch(() => {})
         this.#flights.set(key, flight)
-        void batch.then(
-          () => this.#flights.delete(key),
-          () => this.#flights.delete(key),
-        )
+        const done = () => {
+          if (this.#flights.get(key) === flight) this.#flights.delete(key)
+        }
+        void batch.then(done, done)
       })
       const entries = await batch
       const used = new Set<number>()
       for (const m of mine) {
         const u = firstOf.get(keys[m] as string) as number
         const entry = entries[u]
-        out[missing[m] as number] = used.has(u) ? copyEntry(entry) : entry
+        out[m] = used.has(u) ? copyEntry(entry) : entry
         used.add(u)
       }
     }
-    for (const [slot, flight] of joined) out[slot] = await flight
+    for (const [m, flight] of joined) out[m] = await flight
+    if (this.#misses !== undefined) {
+      const until = this.#now.now() + this.#missMs
+      out.forEach((entry, m) => {
+        if (entry === undefined) this.#misses?.set(keys[m] as string, until)
+      })
+    }
     return out
   }
 
   /** Asks layer `index` for `lookups`; a failing cache layer answers with misses (or throws per policy). */
-  async #ask(index: number, model: Model, lookups: readonly object[], count: number): Promise<(StoreEntry | undefined)[]> {
-    const layer = this.#layers[index] as Store
+  async #ask(index: number, model: Model, lookups: readonly object[], options?: GetEntriesOptions): Promise<(StoreEntry | undefined)[]> {
+    const guard = this.#guards[index] as LayerGuard
     const stats = this.#stats[index] as LayerStats
+    const isLast = index === this.#layers.length - 1
     let entries: (StoreEntry | undefined)[]
     try {
-      entries = await layer.batchGetEntries(model, lookups as never)
+      if (!(await guard.repair())) throw Object.assign(new Error('repairs pending'), { skipped: true })
+      entries = await this.#call(index, 'get', (layer) => layer.batchGetEntries(model, lookups as never, options))
     } catch (err) {
-      if (index === this.#layers.length - 1 || this.#throwCacheErrors || isCallerError(err)) throw err
+      if (isLast || this.#throwCacheErrors || isCallerError(err)) throw err
       this.#report(index, 'get', err)
-      return new Array(count).fill(undefined)
+      this.#metrics?.lookups(guard.layer.name, (err as { skipped?: boolean }).skipped === true ? 'skipped' : 'error', lookups.length)
+      return new Array(lookups.length).fill(undefined)
     }
-    for (const e of entries) e === undefined ? stats.misses++ : stats.hits++
+    let hits = 0
+    for (const e of entries) if (e !== undefined) hits++
+    stats.hits += hits
+    stats.misses += entries.length - hits
+    this.#metrics?.lookups(guard.layer.name, 'hit', hits)
+    this.#metrics?.lookups(guard.layer.name, 'miss', entries.length - hits)
     return entries
   }
 
   /** Reads `lookups` from layers 1..n−1 and backfills the hits upward. */
-  async #readBelow(model: Model, lookups: readonly object[]): Promise<(StoreEntry | undefined)[]> {
-    const started = this.#beginRead()
+  async #readBelow(info: ModelInfo, lookups: readonly object[]): Promise<(StoreEntry | undefined)[]> {
+    const started = this.#clock.beginRead()
     try {
       const out: (StoreEntry | undefined)[] = new Array(lookups.length).fill(undefined)
       let pending = lookups.map((_, i) => i)
       for (let j = 1; j < this.#layers.length && pending.length > 0; j++) {
-        const found = await this.#ask(
-          j,
-          model,
-          pending.map((i) => lookups[i] as object),
-          pending.length,
-        )
+        let found: (StoreEntry | undefined)[]
+        try {
+          found = await this.#ask(
+            j,
+            info.model,
+            pending.map((i) => lookups[i] as object),
+          )
+        } catch (err) {
+          if (j !== this.#layers.length - 1 || !this.#serveStale || isCallerError(err)) throw err
+          const stale = await this.#readStale(
+            info,
+            pending.map((i) => ({ spec: keyForLookup(info, lookups[i], 'get'), lookup: lookups[i] as Record<string, unknown> })),
+          )
+          if (stale.every((e) => e === undefined)) throw err
+          pending.forEach((i, p) => {
+            out[i] = stale[p]
+          })
+          return out
+        }
         const hits: StoreEntry[] = []
         const still: number[] = []
         pending.forEach((i, p) => {
@@ -233,21 +438,54 @@ export class ChainedStore extends BaseStore {
       }
       return out
     } finally {
-      this.#endRead(started)
+      this.#clock.endRead(started)
     }
   }
 
+  /** Expired copies still within the cache layers' grace, first layer first. */
+  async #readStale(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(StoreEntry | undefined)[]> {
+    const out: (StoreEntry | undefined)[] = new Array(requests.length).fill(undefined)
+    let pending = requests.map((_, i) => i)
+    for (let j = 0; j < this.#layers.length - 1 && pending.length > 0; j++) {
+      let found: (StoreEntry | undefined)[]
+      try {
+        found = await this.#call(j, 'get', (layer) =>
+          layer.batchGetEntries(info.model, pending.map((i) => (requests[i] as LookupRequest).lookup) as never, { stale: true }),
+        )
+      } catch {
+        continue
+      }
+      const still: number[] = []
+      const now = Date.now()
+      pending.forEach((i, p) => {
+        const entry = found[p]
+        if (entry === undefined) still.push(i)
+        else {
+          out[i] = entry
+          if (entry.expiresAt !== undefined && entry.expiresAt < now)
+            this.#metrics?.staleAge((this.#layers[j] as Store).name, now - entry.expiresAt)
+        }
+      })
+      pending = still
+    }
+    return out
+  }
+
   async #backfill(below: number, hits: StoreEntry[], started: number): Promise<void> {
+    if (!this.#coherence) {
+      await this.#writeBackfill(below, hits, false)
+      return
+    }
     const fresh: StoreEntry[] = []
     const keys: string[] = []
     for (const hit of hits) {
       const objKeys = objectKeys(hit.value)
-      if (this.#lastWrite.size > 0 && objKeys.some((k) => (this.#lastWrite.get(k) ?? -1) > started)) continue
+      if (this.#clock.writtenSince(objKeys, started)) continue
       fresh.push(hit)
       keys.push(...objKeys)
     }
     if (fresh.length === 0) return
-    const work = this.#writeBackfill(below, fresh)
+    const work = this.#writeBackfill(below, fresh, true)
     // A write of these objects waits for this backfill to land before it updates the caches, so the
     // backfill can never land after (and over) the write.
     for (const key of keys) this.#backfilling.set(key, work)
@@ -258,11 +496,15 @@ export class ChainedStore extends BaseStore {
     }
   }
 
-  async #writeBackfill(below: number, fresh: StoreEntry[]): Promise<void> {
+  async #writeBackfill(below: number, fresh: StoreEntry[], guarded: boolean): Promise<void> {
     for (let i = below - 1; i >= 0; i--) {
-      const layer = this.#layers[i] as Store
+      const guard = this.#guards[i] as LayerGuard
+      if (guard.pendingRepairs > 0 && !(await guard.repair())) {
+        ;(this.#stats[i] as LayerStats).skipped++
+        continue
+      }
       try {
-        await layer.batchPutEntries(fresh, { backfill: true })
+        await this.#call(i, 'backfill', (layer) => layer.batchPutEntries(fresh, { backfill: guarded }))
         ;(this.#stats[i] as LayerStats).backfills += fresh.length
       } catch (err) {
         this.#report(i, 'backfill', err)
@@ -288,32 +530,10 @@ export class ChainedStore extends BaseStore {
     await Promise.allSettled(pending)
   }
 
-  #beginRead(): number {
-    const started = this.#seq
-    this.#readsInFlight.set(started, (this.#readsInFlight.get(started) ?? 0) + 1)
-    return started
-  }
-
-  #endRead(started: number): void {
-    const left = (this.#readsInFlight.get(started) ?? 1) - 1
-    if (left > 0) this.#readsInFlight.set(started, left)
-    else this.#readsInFlight.delete(started)
-    if (this.#readsInFlight.size === 0) this.#lastWrite.clear()
-    else if (this.#lastWrite.size > 10_000) {
-      const oldest = Math.min(...this.#readsInFlight.keys())
-      for (const [key, seq] of this.#lastWrite) if (seq <= oldest) this.#lastWrite.delete(key)
-    }
-  }
-
   #markWritten(objs: readonly object[]): void {
-    this.#markKeys(this.#readsInFlight.size === 0 ? [] : objs.flatMap(objectKeys))
-  }
-
-  /** Advances the write clock, stamping these canonical keys when reads are in flight. */
-  #markKeys(keys: readonly string[]): void {
-    const seq = ++this.#seq
-    if (this.#readsInFlight.size === 0) return
-    for (const key of keys) this.#lastWrite.set(key, seq)
+    if (this.#misses !== undefined) for (const obj of objs) for (const key of objectKeys(obj)) this.#misses.delete(key)
+    if (!this.#coherence) return
+    this.#clock.mark(this.#clock.reading ? objs.flatMap(objectKeys) : [])
   }
 
   // ---- writes ------------------------------------------------------------------------------
@@ -323,16 +543,17 @@ export class ChainedStore extends BaseStore {
     this.#checkWritable(items)
     this.#markWritten(objs)
     const last = this.#layers.length - 1
+    const entries = () => items.map((i) => ({ value: i.obj, expiresAt: i.expiresAt }))
     try {
-      await (this.#layers[last] as Store).batchPutEntries(items.map((i) => ({ value: i.obj, expiresAt: i.expiresAt })))
+      await (this.#layers[last] as Store).batchPutEntries(entries())
     } catch (err) {
       await this.#invalidateCaches(objs)
       throw err
     } finally {
       this.#markWritten(objs)
     }
-    await this.#settleBackfills(objs)
-    await this.#eachCache('put', objs, (layer) => layer.batchPutEntries(items.map((i) => ({ value: i.obj, expiresAt: i.expiresAt }))))
+    if (this.#coherence) await this.#settleBackfills(objs)
+    await this.#eachCache('put', objs, (layer) => layer.batchPutEntries(entries()))
   }
 
   protected async removeMany(items: readonly WriteItem[]): Promise<void> {
@@ -347,8 +568,31 @@ export class ChainedStore extends BaseStore {
     } finally {
       this.#markWritten(objs)
     }
-    await this.#settleBackfills(objs)
+    if (this.#coherence) await this.#settleBackfills(objs)
     await this.#eachCache('delete', objs, (layer) => layer.batchDelete(objs))
+  }
+
+  /** Drops cached copies in every cache layer (the authoritative layer keeps its data). */
+  protected override async invalidateMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<void> {
+    const lookups = requests.map((r) => r.lookup)
+    const keys = requests.map((r) => encodeLookup(info, r.lookup, `${this.name} store invalidate`))
+    if (this.#misses !== undefined) for (const key of keys) this.#misses.delete(key)
+    if (this.#coherence) this.#clock.mark(keys)
+    let failure: unknown
+    for (let i = this.#layers.length - 2; i >= 0; i--) {
+      const guard = this.#guards[i] as LayerGuard
+      const invalidate = guard.layer.batchInvalidate
+      if (invalidate === undefined) continue
+      try {
+        await this.#call(i, 'invalidate', (layer) => invalidate.call(layer, info.model, lookups as never))
+      } catch (err) {
+        if (isCallerError(err)) throw err
+        this.#report(i, 'invalidate', err)
+        guard.rememberLookups(info.model, lookups)
+        failure ??= err
+      }
+    }
+    if (failure !== undefined && this.#throwCacheErrors) throw failure
   }
 
   /** Every check a layer would make, before the first write: keys complete (unless the database fills them) and encodable. */
@@ -368,51 +612,40 @@ export class ChainedStore extends BaseStore {
   async #eachCache(operation: 'put' | 'delete', objs: readonly object[], write: (layer: Store) => Promise<void>): Promise<void> {
     let failure: unknown
     for (let i = this.#layers.length - 2; i >= 0; i--) {
+      const guard = this.#guards[i] as LayerGuard
       try {
-        await write(this.#layers[i] as Store)
+        if (!(await guard.repair())) throw Object.assign(new Error('repairs pending'), { skipped: true })
+        await this.#call(i, operation, write)
       } catch (err) {
+        if (isCallerError(err)) throw err
         this.#report(i, operation, err)
         if (operation === 'put') await this.#invalidate(i, objs)
+        else guard.remember(objs)
         failure ??= err
       }
     }
-    if (failure !== undefined && this.#throwCacheErrors) throw failure
+    if (failure !== undefined && this.#throwCacheErrors && (failure as { skipped?: boolean }).skipped !== true) throw failure
   }
 
+  /** Deletes the objects from layer `index`; if that fails too, remembers them for repair. */
   async #invalidate(index: number, objs: readonly object[]): Promise<void> {
+    const guard = this.#guards[index] as LayerGuard
     try {
-      await (this.#layers[index] as Store).batchDelete(objs)
+      await this.#call(index, 'delete', (layer) => layer.batchDelete(objs))
     } catch (err) {
       this.#report(index, 'delete', err)
+      guard.remember(objs)
     }
   }
 
   async #invalidateCaches(objs: readonly object[]): Promise<void> {
     for (let i = this.#layers.length - 2; i >= 0; i--) {
       try {
-        await (this.#layers[i] as Store).batchDelete(objs)
-      } catch (err) {
-        if (!isCallerError(err)) this.#report(i, 'delete', err)
+        await this.#invalidate(i, objs)
+      } catch {
+        // #invalidate reports and remembers; nothing else to do for a caller-input error here.
       }
     }
-  }
-
-  /** Drops cached copies in every cache layer (the authoritative layer keeps its data). */
-  protected override async invalidateMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<void> {
-    const lookups = requests.map((r) => r.lookup)
-    this.#markKeys(requests.map((r) => encodeLookup(info, r.lookup, `${this.name} store invalidate`)))
-    let failure: unknown
-    for (let i = this.#layers.length - 2; i >= 0; i--) {
-      const layer = this.#layers[i] as Store
-      if (layer.batchInvalidate === undefined) continue
-      try {
-        await layer.batchInvalidate(info.model, lookups as never)
-      } catch (err) {
-        this.#report(i, 'delete', err)
-        failure ??= err
-      }
-    }
-    if (failure !== undefined && this.#throwCacheErrors) throw failure
   }
 
   protected override async release(): Promise<void> {
@@ -422,32 +655,20 @@ export class ChainedStore extends BaseStore {
   }
 }
 
-/** An error about the caller's input, which no layer failure policy should hide. */
-function isCallerError(err: unknown): boolean {
-  return err instanceof StockpyleError && CALLER_ERRORS.has(err.code)
-}
-const CALLER_ERRORS = new Set(['E_UNKNOWN_KEY', 'E_INVALID_KEY', 'E_MISSING_KEY_ATTRIBUTE', 'E_SERIALIZATION'])
-
 function missingOnlyPrimary(info: ModelInfo, obj: object): boolean {
   const source = obj as Record<string, unknown>
-  const missing = info.primary.fields.some((f) => source[f] === undefined || source[f] === null)
-  if (!missing) return false
-  try {
-    for (const spec of info.keys) {
-      if (spec === info.primary) continue
-      for (const f of spec.fields) if (source[f] === undefined || source[f] === null) return false
-    }
-  } catch {
-    return false
+  if (!info.primary.fields.some((f) => source[f] === undefined || source[f] === null)) return false
+  for (const spec of info.keys) {
+    if (spec === info.primary) continue
+    for (const f of spec.fields) if (source[f] === undefined || source[f] === null) return false
   }
   return true
 }
 
 /** The keys that identify an object for the write clock: every key of every model in its lineage. */
 function objectKeys(obj: object): string[] {
-  const ctor = (obj as { constructor: Model }).constructor
   try {
-    const info = describeModel(ctor)
+    const info = describeModel((obj as { constructor: Model }).constructor)
     const keys = keysOfObject(info, obj, true, 'chain')
     return [keys.record, ...keys.aliases]
   } catch {

@@ -27,15 +27,17 @@ export function checkLifetime(store: string, lifetime: unknown): Lifetime | unde
  * The absolute expiry (ms since the epoch) of `obj` under `lifetime`, capped at `cap`.
  * Returns `undefined` for never, and `null` when the object must not be stored (already expired).
  */
-export function expiryOf(lifetime: Lifetime | undefined, obj: object, now: number, cap?: number): number | undefined | null {
+export function expiryOf(lifetime: Lifetime | undefined, obj: object, now: number, cap?: number, jitter = 0): number | undefined | null {
   let at: number | undefined
+  // Jitter only lengthens a relative lifetime (lifetimes never end early).
+  const spread = (ms: number) => (jitter > 0 && ms > 0 ? ms + Math.floor(Math.random() * jitter * ms) : ms)
   if (lifetime === undefined) at = undefined
-  else if (typeof lifetime === 'number') at = now + lifetime * 1000
+  else if (typeof lifetime === 'number') at = now + spread(lifetime * 1000)
   else {
     const result = lifetime(obj)
     if (result === undefined) at = undefined
     else if (result instanceof Date) at = result.getTime()
-    else if (typeof result === 'number' && !Number.isNaN(result)) at = now + result * 1000
+    else if (typeof result === 'number' && !Number.isNaN(result)) at = now + spread(result * 1000)
     else throw new InvalidOptionError(`lifetime callback returned ${show(result)}: expected seconds, a Date or undefined`)
   }
   if (cap !== undefined && (at === undefined || cap < at)) at = cap

@@ -9,6 +9,15 @@ export interface StoreEntry<T extends object = object> {
   readonly expiresAt: number | undefined
 }
 
+/** Options of {@link Store.batchGetEntries}. */
+export interface GetEntriesOptions {
+  /**
+   * Also return copies past their expiry that the store keeps within its `grace` (only for a chain that
+   * serves stale copies while its database fails). Default `false`.
+   */
+  readonly stale?: boolean
+}
+
 /** One lookup of a batch, validated: the declared key it addresses and the lookup object itself. */
 export interface LookupRequest {
   readonly spec: KeyInfo
@@ -48,6 +57,8 @@ export interface StoreCapabilities {
   readonly secondResolution: boolean
   /** Holds data only inside a scope (AsyncLocalStore). Default `false`. */
   readonly scoped: boolean
+  /** Lives in this process and cannot fail for I/O reasons: a chain puts no timeout or breaker on it. Default `false`. */
+  readonly inProcess: boolean
 }
 
 /** The contract every store implements, ChainedStore included. */
@@ -68,7 +79,11 @@ export interface Store extends AsyncDisposable {
   /** `delete` for many objects. */
   batchDelete(objs: readonly object[]): Promise<void>
   /** Like `batchGet`, with each hit's expiry: what ChainedStore uses to backfill without outliving the source. */
-  batchGetEntries<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<(StoreEntry<Instance<M>> | undefined)[]>
+  batchGetEntries<M extends Model>(
+    model: M,
+    lookups: readonly Lookup<M>[],
+    options?: GetEntriesOptions,
+  ): Promise<(StoreEntry<Instance<M>> | undefined)[]>
   /** Like `batchPut`, each object capped at its `expiresAt` (a backfill never outlives its source). */
   batchPutEntries(entries: readonly StoreEntry[], options?: PutEntriesOptions): Promise<void>
   /**
@@ -88,6 +103,7 @@ const defaultCapabilities: StoreCapabilities = {
   polymorphic: false,
   secondResolution: false,
   scoped: false,
+  inProcess: false,
 }
 
 /** Builds a capabilities object from the defaults. */
@@ -113,7 +129,11 @@ export abstract class BaseStore implements Store {
    * Reads one entry per request (same order); `undefined` at a miss. Requests may repeat: each slot
    * must hold its own copy. Lifetimes are the subclass's to enforce.
    */
-  protected abstract readMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(StoreEntry | undefined)[]>
+  protected abstract readMany(
+    info: ModelInfo,
+    requests: readonly LookupRequest[],
+    options?: GetEntriesOptions,
+  ): Promise<(StoreEntry | undefined)[]>
   /** Stores every item (insert or replace), validating all of them before writing any. */
   protected abstract writeMany(items: readonly WriteItem[]): Promise<void>
   /** Removes every item under every key it was stored under. Absent items are a no-op. */
@@ -173,11 +193,15 @@ export abstract class BaseStore implements Store {
     return entries.map((e) => e?.value)
   }
 
-  async batchGetEntries<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<(StoreEntry<Instance<M>> | undefined)[]> {
+  async batchGetEntries<M extends Model>(
+    model: M,
+    lookups: readonly Lookup<M>[],
+    options?: GetEntriesOptions,
+  ): Promise<(StoreEntry<Instance<M>> | undefined)[]> {
     this.assertOpen('batchGet')
     const { info, requests } = this.requests(model, lookups, 'get')
     if (requests.length === 0) return []
-    return (await this.readMany(info, requests)) as (StoreEntry<Instance<M>> | undefined)[]
+    return (await this.readMany(info, requests, options)) as (StoreEntry<Instance<M>> | undefined)[]
   }
 
   async batchInvalidate<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<void> {

@@ -13,7 +13,15 @@ import { InvalidOptionError, show, ValueTooLargeError } from '../core/errors.js'
 import { encodeLookup, keyOfObjectFor, keysOfObject } from '../core/key-encoding.js'
 import { type Clock, checkLifetime, expiryOf, type Lifetime, systemClock } from '../core/lifetime.js'
 import type { ModelInfo } from '../core/registry.js'
-import { BaseStore, capabilities, type LookupRequest, type StoreCapabilities, type StoreEntry, type WriteItem } from './base-store.js'
+import {
+  BaseStore,
+  capabilities,
+  type GetEntriesOptions,
+  type LookupRequest,
+  type StoreCapabilities,
+  type StoreEntry,
+  type WriteItem,
+} from './base-store.js'
 import type { KeyValueBackend, KeyValueEntry } from './key-value-backend.js'
 
 /** Options shared by every cache store. */
@@ -32,10 +40,20 @@ export interface CacheStoreOptions {
    * `0` makes deletes plain. Default {@link DEFAULT_TOMBSTONE_LIFETIME}.
    */
   tombstoneLifetime?: number
+  /**
+   * Seconds an expired copy is kept past its lifetime for a chain that serves stale copies while its
+   * database fails (`ChainedStore` option `serveStale`). Normal reads never return it. Default 0.
+   */
+  grace?: number
+  /**
+   * Spreads expiries so that objects written together do not expire together: each lifetime is
+   * lengthened by a random fraction of itself up to this (0–1). Never shortens a lifetime. Default 0.
+   */
+  lifetimeJitter?: number
 }
 
 /** Seconds a delete's tombstone lasts by default: longer than any read should take. */
-export const DEFAULT_TOMBSTONE_LIFETIME = 10
+export const DEFAULT_TOMBSTONE_LIFETIME = 2
 
 /** Options of {@link KeyValueStore}. */
 export interface KeyValueStoreOptions extends CacheStoreOptions {
@@ -52,6 +70,9 @@ export function checkCacheOptions(
   prefix: string
   /** Tombstone lifetime in ms; 0 = plain deletes. */
   tombstoneMs: number
+  /** ms */
+  graceMs: number
+  jitter: number
 } {
   if (typeof options !== 'object' || options === null)
     throw new InvalidOptionError(`${store}: options must be an object, got ${show(options)}`)
@@ -68,12 +89,22 @@ export function checkCacheOptions(
   if (typeof tombstone !== 'number' || !(tombstone >= 0) || !Number.isFinite(tombstone)) {
     throw new InvalidOptionError(`${store}: option \`tombstoneLifetime\` must be a number of seconds >= 0, got ${show(tombstone)}`)
   }
+  const grace = options.grace ?? 0
+  if (typeof grace !== 'number' || !(grace >= 0) || !Number.isFinite(grace)) {
+    throw new InvalidOptionError(`${store}: option \`grace\` must be a number of seconds >= 0, got ${show(grace)}`)
+  }
+  const jitter = options.lifetimeJitter ?? 0
+  if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1)) {
+    throw new InvalidOptionError(`${store}: option \`lifetimeJitter\` must be a fraction from 0 to 1, got ${show(jitter)}`)
+  }
   return {
     lifetime: checkLifetime(store, options.lifetime),
     polymorphic: options.polymorphic ?? false,
     prefix: prefix === '' ? '' : `${prefix}:`,
     clock,
     tombstoneMs: Math.ceil(tombstone * 1000),
+    graceMs: Math.ceil(grace * 1000),
+    jitter,
   }
 }
 
@@ -93,7 +124,15 @@ export interface PreparedWrites {
 export function prepareWrites(
   store: string,
   items: readonly WriteItem[],
-  settings: { lifetime: Lifetime | undefined; polymorphic: boolean; prefix: string; now: number; maxValueBytes?: number | undefined },
+  settings: {
+    lifetime: Lifetime | undefined
+    polymorphic: boolean
+    prefix: string
+    now: number
+    maxValueBytes?: number | undefined
+    graceMs?: number
+    jitter?: number
+  },
 ): PreparedWrites {
   const sets: KeyValueEntry[] = []
   const backfills: PreparedWrites['backfills'] = []
@@ -101,7 +140,7 @@ export function prepareWrites(
   const { prefix, now } = settings
   for (const item of items) {
     const keys = keysOfObject(item.info, item.obj, settings.polymorphic, `${store} store put`)
-    const expiresAt = expiryOf(settings.lifetime, item.obj, now, item.expiresAt)
+    const expiresAt = expiryOf(settings.lifetime, item.obj, now, item.expiresAt, settings.jitter)
     const recordKey = prefix + keys.record
     if (expiresAt === null) {
       if (item.backfill !== true) deletes.push(recordKey, ...keys.aliases.map((a) => prefix + a))
@@ -113,8 +152,10 @@ export function prepareWrites(
         `${store} store put of model \`${item.info.name}\` ${show(keys.record)}: the encoded object is ${value.length} bytes, over the backend's limit of ${settings.maxValueBytes}`,
       )
     }
-    const record = { key: recordKey, value, expiresAt }
-    const aliases = keys.aliases.map((alias) => ({ key: prefix + alias, value: encodeAlias(recordKey, expiresAt), expiresAt }))
+    // The backend keeps the entry through the grace period; the envelope holds the real expiry.
+    const kept = expiresAt === undefined || !settings.graceMs ? expiresAt : expiresAt + settings.graceMs
+    const record = { key: recordKey, value, expiresAt: kept }
+    const aliases = keys.aliases.map((alias) => ({ key: prefix + alias, value: encodeAlias(recordKey, expiresAt), expiresAt: kept }))
     if (item.backfill === true) backfills.push({ record, aliases })
     else sets.push(record, ...aliases)
   }
@@ -145,7 +186,10 @@ export async function resolveEnvelopes(
   now: number,
   prefix: string,
   fetch: (keys: string[]) => Promise<(Uint8Array | undefined)[]> | (Uint8Array | undefined)[],
+  graceMs = 0,
 ): Promise<(StoreEntry | undefined)[]> {
+  // With a grace, copies expired less than graceMs ago are returned (stale reads only).
+  const limit = now - graceMs
   const out: (StoreEntry | undefined)[] = new Array(requests.length).fill(undefined)
   let pending: Map<string, number[]> | undefined
   for (let i = 0; i < requests.length; i++) {
@@ -153,7 +197,7 @@ export async function resolveEnvelopes(
     if (bytes === undefined) continue
     const kind = envelopeKind(bytes)
     const expiresAt = envelopeExpiry(bytes)
-    if (expiresAt !== undefined && expiresAt <= now) continue
+    if (expiresAt !== undefined && expiresAt <= limit) continue
     if (kind === KIND_RECORD) {
       out[i] = recordEntry(info, bytes, expiresAt)
     } else if (kind === KIND_ALIAS) {
@@ -172,7 +216,7 @@ export async function resolveEnvelopes(
     const bytes = records[t]
     if (bytes === undefined || envelopeKind(bytes) !== KIND_RECORD) continue
     const expiresAt = envelopeExpiry(bytes)
-    if (expiresAt !== undefined && expiresAt <= now) continue
+    if (expiresAt !== undefined && expiresAt <= limit) continue
     for (const i of pending.get(targets[t] as string) as number[]) {
       const entry = recordEntry(info, bytes, expiresAt)
       const request = requests[i] as LookupRequest
@@ -226,21 +270,28 @@ export class KeyValueStore extends BaseStore {
     return this.#backend
   }
 
-  protected async readMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(StoreEntry | undefined)[]> {
-    const { prefix, clock } = this.#settings
+  protected async readMany(
+    info: ModelInfo,
+    requests: readonly LookupRequest[],
+    options: GetEntriesOptions = {},
+  ): Promise<(StoreEntry | undefined)[]> {
+    const { prefix, clock, graceMs } = this.#settings
     const keys = requestKeys(this.name, info, requests, prefix)
     const found = await this.#backend.getMany(keys)
-    return resolveEnvelopes(info, requests, keys, found, clock.now(), prefix, (targets) => this.#backend.getMany(targets))
+    const grace = options.stale === true ? graceMs : 0
+    return resolveEnvelopes(info, requests, keys, found, clock.now(), prefix, (targets) => this.#backend.getMany(targets), grace)
   }
 
   protected async writeMany(items: readonly WriteItem[]): Promise<void> {
-    const { lifetime, polymorphic, prefix, clock } = this.#settings
+    const { lifetime, polymorphic, prefix, clock, graceMs, jitter } = this.#settings
     const { sets, backfills, deletes } = prepareWrites(this.name, items, {
       lifetime,
       polymorphic,
       prefix,
       now: clock.now(),
       maxValueBytes: this.#backend.maxValueBytes,
+      graceMs,
+      jitter,
     })
     if (backfills.length > 0) {
       if (this.#backend.addMany === undefined) {

@@ -1,6 +1,6 @@
 import { StoreUnavailableError } from '../core/errors.js'
 import type { Instance, Lookup, Model } from '../core/model.js'
-import type { Store, StoreEntry } from '../stores/base-store.js'
+import type { GetEntriesOptions, PutEntriesOptions, Store, StoreCapabilities, StoreEntry } from '../stores/base-store.js'
 
 /** Operations a {@link FaultStore} can fail or delay. */
 export type FaultOperation = 'get' | 'put' | 'delete'
@@ -17,6 +17,8 @@ export class FaultStore implements Store {
   readonly #gates = new Map<FaultOperation, Promise<void>>()
   /** How many calls are held by a gate now, per operation. */
   readonly waiting: Record<FaultOperation, number> = { get: 0, put: 0, delete: 0 }
+  /** How many calls were made to this wrapper, failed or not, per operation. */
+  readonly attempts: Record<FaultOperation, number> = { get: 0, put: 0, delete: 0 }
   /** How many calls reached the wrapped store, per operation. */
   readonly calls: Record<FaultOperation, number> = { get: 0, put: 0, delete: 0 }
 
@@ -27,8 +29,9 @@ export class FaultStore implements Store {
   get name(): string {
     return `fault(${this.#inner.name})`
   }
-  get capabilities() {
-    return this.#inner.capabilities
+  get capabilities(): StoreCapabilities {
+    // It fails on purpose, so it is never an in-process layer a chain may call unguarded.
+    return { ...this.#inner.capabilities, inProcess: false }
   }
 
   /** Makes the given operations (default: all) reject until {@link recover}. */
@@ -59,6 +62,7 @@ export class FaultStore implements Store {
   }
 
   async #enter(op: FaultOperation): Promise<void> {
+    this.attempts[op]++
     const gate = this.#gates.get(op)
     if (gate !== undefined) {
       this.waiting[op]++
@@ -78,9 +82,13 @@ export class FaultStore implements Store {
     await this.#enter('get')
     return this.#inner.batchGet(model, lookups)
   }
-  async batchGetEntries<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<(StoreEntry<Instance<M>> | undefined)[]> {
+  async batchGetEntries<M extends Model>(
+    model: M,
+    lookups: readonly Lookup<M>[],
+    options?: GetEntriesOptions,
+  ): Promise<(StoreEntry<Instance<M>> | undefined)[]> {
     await this.#enter('get')
-    return this.#inner.batchGetEntries(model, lookups)
+    return this.#inner.batchGetEntries(model, lookups, options)
   }
   async put(obj: object): Promise<void> {
     await this.#enter('put')
@@ -90,9 +98,13 @@ export class FaultStore implements Store {
     await this.#enter('put')
     return this.#inner.batchPut(objs)
   }
-  async batchPutEntries(entries: readonly StoreEntry[]): Promise<void> {
+  async batchPutEntries(entries: readonly StoreEntry[], options?: PutEntriesOptions): Promise<void> {
     await this.#enter('put')
-    return this.#inner.batchPutEntries(entries)
+    return this.#inner.batchPutEntries(entries, options)
+  }
+  async batchInvalidate<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<void> {
+    await this.#enter('delete')
+    await this.#inner.batchInvalidate?.(model, lookups)
   }
   async delete(obj: object): Promise<void> {
     await this.#enter('delete')

@@ -112,7 +112,7 @@ describe('ChainedStore policy', () => {
 
   it('a failing cache layer is skipped on reads and reported; writes still reach the database', async () => {
     const { top, db } = layers()
-    const chain = new ChainedStore([top, db])
+    const chain = new ChainedStore([top, db], { breaker: false })
     const events: CacheErrorEvent[] = []
     chain.events.on('cacheError', (e: CacheErrorEvent) => events.push(e))
     top.fail()
@@ -121,15 +121,18 @@ describe('ChainedStore policy', () => {
     expect(await chain.get(ConformanceUser, { id: 5 })).toEqual(user)
     await chain.delete(user)
     expect(await db.get(ConformanceUser, { id: 5 })).toBeUndefined()
-    expect(events.map((e) => e.operation)).toEqual(['put', 'delete', 'get', 'backfill', 'delete', 'delete'])
-    expect(chain.stats()[0]?.errors).toBe(6)
+    // put fails, and so does the clean-up delete (the object is remembered for repair); the reads and
+    // the delete are then skipped until the repair lands
+    expect(events.map((e) => e.operation)).toEqual(['put', 'delete'])
+    expect(chain.stats()[0]).toMatchObject({ errors: 2, skipped: 3, pendingRepairs: 1 })
     top.recover()
     expect(await chain.get(ConformanceUser, { id: 5 })).toBeUndefined()
+    expect(chain.stats()[0]?.pendingRepairs).toBe(0)
   })
 
   it("onCacheError: 'throw' rejects after the database write, and nothing stale is left", async () => {
     const { top, db } = layers()
-    const chain = new ChainedStore([top, db], { onCacheError: 'throw' })
+    const chain = new ChainedStore([top, db], { onCacheError: 'throw', breaker: false })
     const user = makeUser(6)
     await chain.put(user)
     user.name = 'second'
@@ -194,7 +197,7 @@ describe('ChainedStore policy', () => {
 
   it('a failing cache read with recovery: served from below meanwhile, from the top again after', async () => {
     const { top, db } = layers()
-    const chain = new ChainedStore([top, db])
+    const chain = new ChainedStore([top, db], { breaker: false })
     await chain.put(makeUser(10))
     top.fail('get')
     expect(await chain.get(ConformanceUser, { id: 10 })).toEqual(makeUser(10))
@@ -202,6 +205,119 @@ describe('ChainedStore policy', () => {
     const before = db.calls.get
     expect(await chain.get(ConformanceUser, { id: 10 })).toEqual(makeUser(10))
     expect(db.calls.get).toBe(before)
+  })
+
+  it('a circuit breaker skips a failing layer after `failures` failures, then probes it again', async () => {
+    const { top, db, clock } = layers()
+    const chain = new ChainedStore([top, db], { breaker: { failures: 2, halfOpenAfter: 30 } })
+    await chain.put(makeUser(11))
+    top.fail()
+    await chain.get(ConformanceUser, { id: 11 }) // the get fails, then the backfill: two failures open the circuit
+    const attemptsWhenOpen = { ...top.attempts }
+    expect(await chain.get(ConformanceUser, { id: 11 })).toEqual(makeUser(11))
+    expect(top.attempts).toEqual(attemptsWhenOpen)
+    expect(chain.stats()[0]).toMatchObject({ errors: 2 })
+    expect(chain.stats()[0]?.skipped).toBeGreaterThan(0)
+    top.recover()
+    // The probe repairs the layer (an invalidation, whose tombstone then expires), backfills, then hits.
+    const start = Date.now()
+    while (Date.now() - start < 2000 && (chain.stats()[0]?.hits ?? 0) === 0) {
+      await new Promise((r) => setTimeout(r, 10))
+      clock.advance(1000)
+      await chain.get(ConformanceUser, { id: 11 })
+    }
+    expect(chain.stats()[0]?.hits).toBeGreaterThan(0)
+  })
+
+  it('a timed-out cache layer costs the timeout once, then is skipped', async () => {
+    const { top, db } = layers()
+    const chain = new ChainedStore([top, db], { timeout: 50, breaker: { failures: 1, halfOpenAfter: 60_000 } })
+    await chain.put(makeUser(12))
+    const release = top.gate('get')
+    const t0 = performance.now()
+    expect(await chain.get(ConformanceUser, { id: 12 })).toEqual(makeUser(12))
+    const first = performance.now() - t0
+    const t1 = performance.now()
+    expect(await chain.get(ConformanceUser, { id: 12 })).toEqual(makeUser(12))
+    const second = performance.now() - t1
+    release()
+    expect(first).toBeGreaterThanOrEqual(45)
+    expect(second).toBeLessThan(45)
+    expect(chain.stats()[0]?.errors).toBe(1)
+    expect(chain.stats()[0]?.skipped).toBeGreaterThan(0)
+  })
+
+  it('a layer that missed a delete is repaired before it is read again', async () => {
+    const { top, db } = layers()
+    const chain = new ChainedStore([top, db], { breaker: false })
+    const user = makeUser(13)
+    await chain.put(user)
+    top.fail('delete')
+    await chain.delete(user)
+    expect(chain.stats()[0]?.pendingRepairs).toBe(1)
+    expect(await chain.get(ConformanceUser, { id: 13 })).toBeUndefined() // the stale copy in top is not read
+    top.recover()
+    expect(await chain.get(ConformanceUser, { id: 13 })).toBeUndefined()
+    expect(await top.get(ConformanceUser, { id: 13 })).toBeUndefined()
+    expect(chain.stats()[0]?.pendingRepairs).toBe(0)
+  })
+
+  it('negative caching: misses are remembered for missLifetime, and a put through the chain forgets them', async () => {
+    const clock = new ManualClock()
+    const { top, db } = layers(clock)
+    const chain = new ChainedStore([top, db], { missLifetime: 5, clock })
+    expect(await chain.get(ConformanceUser, { id: 14 })).toBeUndefined()
+    expect(await chain.get(ConformanceUser, { id: 14 })).toBeUndefined()
+    expect(db.calls.get).toBe(1)
+    await db.put(makeUser(14)) // behind the chain's back: seen once the miss expires
+    expect(await chain.get(ConformanceUser, { id: 14 })).toBeUndefined()
+    clock.advance(5000)
+    expect(await chain.get(ConformanceUser, { id: 14 })).toEqual(makeUser(14))
+    await chain.delete(makeUser(14))
+    expect(await chain.get(ConformanceUser, { email: makeUser(14).email })).toBeUndefined()
+    await chain.put(makeUser(14))
+    expect(await chain.get(ConformanceUser, { email: makeUser(14).email })).toEqual(makeUser(14))
+  })
+
+  it('serveStale: while the database fails, expired copies within the grace answer', async () => {
+    const clock = new ManualClock()
+    const top = new ProcessMemoryStore({ clock, lifetime: 10, grace: 60 })
+    const db = new FaultStore(new ProcessMemoryStore({ clock }))
+    const chain = new ChainedStore([top, db], { serveStale: true })
+    await chain.put(makeUser(15))
+    clock.advance(20_000)
+    db.fail('get')
+    expect(await chain.get(ConformanceUser, { id: 15 })).toEqual(makeUser(15))
+    clock.advance(60_000)
+    await expect(chain.get(ConformanceUser, { id: 15 })).rejects.toThrow(/failing get/)
+    db.recover()
+    expect(await chain.get(ConformanceUser, { id: 15 })).toEqual(makeUser(15))
+  })
+
+  it('records OpenTelemetry-style metrics through a meter', async () => {
+    const counters: Record<string, number> = {}
+    const meter = {
+      createCounter: (name: string) => ({
+        add: (v: number, a?: Record<string, unknown>) => {
+          const key = `${name}:${a?.layer}:${a?.result ?? a?.operation}`
+          counters[key] = (counters[key] ?? 0) + v
+        },
+      }),
+      createHistogram: (name: string) => ({
+        record: (_v: number, a?: Record<string, unknown>) => {
+          const key = `${name}:${a?.layer}`
+          counters[key] = (counters[key] ?? 0) + 1
+        },
+      }),
+    }
+    const chain = new ChainedStore([new ProcessMemoryStore({ name: 'l0' }), new ProcessMemoryStore({ name: 'db' })], { meter })
+    await chain.put(makeUser(16))
+    await chain.get(ConformanceUser, { id: 16 })
+    await chain.batchGet(ConformanceUser, [{ id: 16 }, { id: 17 }])
+    expect(counters['stockpyle.layer.lookups:l0:hit']).toBe(2)
+    expect(counters['stockpyle.layer.lookups:l0:miss']).toBe(1)
+    expect(counters['stockpyle.layer.lookups:db:miss']).toBe(1)
+    expect(counters['stockpyle.layer.duration:db']).toBe(1)
   })
 
   it('caller errors are never hidden by the cache error policy', async () => {

@@ -6,7 +6,15 @@ import { expiryOf } from '../../core/lifetime.js'
 import type { Instance, Lookup, Model } from '../../core/model.js'
 import { describeModel, type ModelInfo } from '../../core/registry.js'
 import type { InvalidationBus } from '../../invalidation/invalidation-bus.js'
-import { BaseStore, capabilities, type LookupRequest, type StoreCapabilities, type StoreEntry, type WriteItem } from '../base-store.js'
+import {
+  BaseStore,
+  capabilities,
+  type GetEntriesOptions,
+  type LookupRequest,
+  type StoreCapabilities,
+  type StoreEntry,
+  type WriteItem,
+} from '../base-store.js'
 import { type CacheStoreOptions, checkCacheOptions } from '../key-value-store.js'
 
 /** Options of {@link ProcessMemoryStore}. */
@@ -100,7 +108,7 @@ export class ProcessMemoryStore extends BaseStore {
       lruOptions.sizeCalculation = sizeOf
     }
     this.#records = new LRUCache<string, MemoryRecord>(lruOptions as unknown as LRUCache.Options<string, MemoryRecord, unknown>)
-    this.capabilities = capabilities({ polymorphic: this.#settings.polymorphic })
+    this.capabilities = capabilities({ polymorphic: this.#settings.polymorphic, inProcess: true })
     const bus = options.bus
     if (bus !== undefined && (typeof bus?.publish !== 'function' || typeof bus.subscribe !== 'function')) {
       throw new InvalidOptionError(`${this.name}: option \`bus\` must implement publish and subscribe`)
@@ -155,14 +163,19 @@ export class ProcessMemoryStore extends BaseStore {
       | undefined
   }
 
-  protected async readMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(StoreEntry | undefined)[]> {
+  protected async readMany(
+    info: ModelInfo,
+    requests: readonly LookupRequest[],
+    options: GetEntriesOptions = {},
+  ): Promise<(StoreEntry | undefined)[]> {
     const keys = requests.map((r) => encodeLookup(info, r.lookup, `${this.name} store get`))
     if (this.#busDown) return keys.map(() => undefined)
     const now = this.#settings.clock.now()
-    return keys.map((key) => this.#read(info, key, now))
+    const stale = options.stale === true
+    return keys.map((key) => this.#read(info, key, now, stale))
   }
 
-  #read(info: ModelInfo, key: string, now: number): StoreEntry | undefined {
+  #read(info: ModelInfo, key: string, now: number, stale = false): StoreEntry | undefined {
     let recordKey = key
     let record = this.#records.get(key)
     if (record === undefined) {
@@ -173,8 +186,9 @@ export class ProcessMemoryStore extends BaseStore {
       if (record === undefined) return undefined
     }
     if (record.expiresAt !== undefined && record.expiresAt <= now) {
-      this.#records.delete(recordKey)
-      return undefined
+      // Within the grace an expired copy stays for stale reads; past it, it goes.
+      if (record.expiresAt + this.#settings.graceMs <= now) this.#records.delete(recordKey)
+      if (!stale || record.expiresAt + this.#settings.graceMs <= now) return undefined
     }
     if (record.bytes === undefined) return undefined
     const value = decodeRecord(record.bytes)
@@ -183,11 +197,11 @@ export class ProcessMemoryStore extends BaseStore {
   }
 
   protected async writeMany(items: readonly WriteItem[]): Promise<void> {
-    const { lifetime, polymorphic, clock } = this.#settings
+    const { lifetime, polymorphic, clock, jitter } = this.#settings
     const now = clock.now()
     const prepared = items.map((item) => {
       const keys = keysOfObject(item.info, item.obj, polymorphic, `${this.name} store put`)
-      const expiresAt = expiryOf(lifetime, item.obj, now, item.expiresAt)
+      const expiresAt = expiryOf(lifetime, item.obj, now, item.expiresAt, jitter)
       const bytes = expiresAt === null ? undefined : encodeRecord(item.obj, expiresAt, `${this.name} store put`)
       return { keys, expiresAt, bytes, backfill: item.backfill === true }
     })

@@ -1,0 +1,169 @@
+import {
+  type CircuitBreakerPolicy,
+  ConsecutiveBreaker,
+  circuitBreaker,
+  handleWhen,
+  type IPolicy,
+  isBrokenCircuitError,
+  isTaskCancelledError,
+  TimeoutStrategy,
+  timeout,
+  wrap,
+} from 'cockatiel'
+import { StockpyleError, StoreUnavailableError } from '../core/errors.js'
+import type { Model } from '../core/model.js'
+import { describeObject } from '../core/registry.js'
+import type { Store } from '../stores/base-store.js'
+
+/** Circuit breaker settings of a cache layer. */
+export interface BreakerOptions {
+  /** Consecutive failures that open the circuit. Default 1: a frozen server costs callers the timeout once. */
+  failures?: number
+  /** Milliseconds an open circuit skips the layer before one call probes it again. Default 1000. */
+  halfOpenAfter?: number
+}
+
+/** The most objects remembered per layer for repair; beyond it the oldest are dropped (reported). */
+export const MAX_PENDING_REPAIRS = 100_000
+
+const CALLER_ERRORS = new Set(['E_UNKNOWN_KEY', 'E_INVALID_KEY', 'E_MISSING_KEY_ATTRIBUTE', 'E_SERIALIZATION', 'E_VALUE_TOO_LARGE'])
+
+/** An error about the caller's input, which no layer failure policy may hide or count against a layer. */
+export function isCallerError(err: unknown): boolean {
+  return err instanceof StockpyleError && CALLER_ERRORS.has(err.code)
+}
+
+/**
+ * Guards one cache layer of a chain: a per-call timeout and a circuit breaker (cockatiel), and a
+ * repair list of objects whose copy in this layer may be stale because a write or an invalidation of
+ * them failed or was skipped. While repairs are pending the layer is not read; each use first replays
+ * them (as invalidations) and only a clean layer answers.
+ */
+export class LayerGuard {
+  readonly layer: Store
+  readonly #policy: IPolicy | undefined
+  readonly #breaker: CircuitBreakerPolicy | undefined
+  readonly #timeoutMs: number | undefined
+  readonly #pending = new Map<string, { model: Model; lookup: Record<string, unknown>; obj: object | undefined }>()
+  /** Called when repairs are dropped for lack of room. */
+  onOverflow: (dropped: number) => void = () => {}
+
+  constructor(layer: Store, options: { timeout?: number | undefined; breaker?: BreakerOptions | false | undefined }) {
+    this.layer = layer
+    this.#timeoutMs = options.timeout
+    const policies: IPolicy[] = []
+    if (options.breaker !== false) {
+      const b = options.breaker ?? {}
+      this.#breaker = circuitBreaker(
+        handleWhen((err) => !isCallerError(err)),
+        { halfOpenAfter: b.halfOpenAfter ?? 1000, breaker: new ConsecutiveBreaker(b.failures ?? 1) },
+      )
+      policies.push(this.#breaker)
+    }
+    if (options.timeout !== undefined) policies.push(timeout(options.timeout, TimeoutStrategy.Aggressive))
+    this.#policy = policies.length === 0 ? undefined : policies.length === 1 ? policies[0] : wrap(...policies)
+  }
+
+  /** Whether the breaker currently skips the layer. */
+  get open(): boolean {
+    return this.#breaker !== undefined && this.#breaker.state !== 0 && this.#breaker.state !== 2
+  }
+
+  /** Objects awaiting repair in this layer. */
+  get pendingRepairs(): number {
+    return this.#pending.size
+  }
+
+  /**
+   * Runs `call` against the layer under the timeout and breaker. Rejects with the layer's error, or a
+   * StoreUnavailableError for a timeout or an open circuit (`skipped` is then set on it).
+   */
+  async run<T>(operation: string, call: (layer: Store) => Promise<T>): Promise<T> {
+    if (this.#policy === undefined) return call(this.layer)
+    try {
+      return (await this.#policy.execute(() => call(this.layer))) as T
+    } catch (err) {
+      if (isBrokenCircuitError(err)) {
+        throw Object.assign(
+          new StoreUnavailableError(`${this.layer.name} store is skipped: its circuit is open after failures (${operation})`, {
+            cause: err,
+          }),
+          {
+            skipped: true,
+          },
+        )
+      }
+      if (isTaskCancelledError(err)) {
+        throw new StoreUnavailableError(`${this.layer.name} store did not answer ${operation} within ${this.#timeoutMs} ms`, { cause: err })
+      }
+      throw err
+    }
+  }
+
+  /** Remembers objects whose copy in this layer may be stale. */
+  remember(objs: readonly object[]): void {
+    for (const obj of objs) this.#add(obj, undefined, undefined)
+  }
+
+  /** Remembers lookups whose copy in this layer may be stale. */
+  rememberLookups(model: Model, lookups: readonly object[]): void {
+    for (const lookup of lookups) this.#add(undefined, model, lookup as Record<string, unknown>)
+  }
+
+  #add(obj: object | undefined, model: Model | undefined, lookup: Record<string, unknown> | undefined): void {
+    let m = model
+    let l = lookup
+    if (obj !== undefined) {
+      try {
+        const info = describeObject(obj)
+        m = info.model
+        l = Object.fromEntries(info.primary.fields.map((f) => [f, (obj as Record<string, unknown>)[f]]))
+      } catch {
+        return
+      }
+    }
+    if (m === undefined || l === undefined) return
+    const key = `${(m as { name?: string }).name}\u0000${JSON.stringify(l, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))}`
+    this.#pending.delete(key)
+    this.#pending.set(key, { model: m, lookup: l, obj })
+    if (this.#pending.size > MAX_PENDING_REPAIRS) {
+      let dropped = 0
+      for (const k of this.#pending.keys()) {
+        if (this.#pending.size <= MAX_PENDING_REPAIRS) break
+        this.#pending.delete(k)
+        dropped++
+      }
+      this.onOverflow(dropped)
+    }
+  }
+
+  /**
+   * Replays pending repairs. Resolves `true` when the layer is clean (nothing pending), `false` when the
+   * repairs could not be applied yet (the layer must then not be read).
+   */
+  async repair(): Promise<boolean> {
+    if (this.#pending.size === 0) return true
+    const batch = [...this.#pending.entries()]
+    const byModel = new Map<Model, typeof batch>()
+    for (const entry of batch) {
+      const list = byModel.get(entry[1].model)
+      if (list === undefined) byModel.set(entry[1].model, [entry])
+      else list.push(entry)
+    }
+    try {
+      for (const [model, entries] of byModel) {
+        const invalidate = this.layer.batchInvalidate
+        if (invalidate !== undefined) {
+          await this.run('repair', (l) => invalidate.call(l, model, entries.map((e) => e[1].lookup) as never))
+        } else {
+          const objs = entries.flatMap((e) => (e[1].obj === undefined ? [] : [e[1].obj]))
+          await this.run('repair', (l) => l.batchDelete(objs))
+        }
+        for (const [key, value] of entries) if (this.#pending.get(key) === value) this.#pending.delete(key)
+      }
+    } catch {
+      return false
+    }
+    return this.#pending.size === 0
+  }
+}
