@@ -1,0 +1,45 @@
+import { InvalidOptionError, show } from '../core/errors.js'
+
+/**
+ * A duration option in ms: `fallback` when undefined, else a finite number ≥ `min`.
+ * @throws InvalidOptionError naming the option.
+ */
+export function msOption(owner: string, option: string, value: unknown, fallback: number, min = 1): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    throw new InvalidOptionError(`${owner}: option \`${option}\` must be a number of ms >= ${min}, got ${show(value)}`)
+  }
+  return value
+}
+
+/** @throws InvalidOptionError unless `value` is undefined or a function. */
+export function callbackOption<F>(owner: string, option: string, value: unknown): F | undefined {
+  if (value !== undefined && typeof value !== 'function') {
+    throw new InvalidOptionError(`${owner}: option \`${option}\` must be a function, got ${show(value)}`)
+  }
+  return value as F | undefined
+}
+
+/** @throws InvalidOptionError for an unknown option name. */
+export function checkKnown(owner: string, options: object, known: readonly string[]): void {
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw new InvalidOptionError(`${owner}: unknown option \`${key}\``)
+  }
+}
+
+/** Backoff before reconnect attempt `attempt` (1-based): doubling from 100 ms up to `max`, with ±20 % jitter. */
+export function backoff(attempt: number, max: number): number {
+  const base = Math.min(max, 100 * 2 ** Math.min(attempt - 1, 16))
+  return Math.round(base * (0.8 + Math.random() * 0.4))
+}
+
+/** Rejects with `error()` after `ms` unless `promise` settles first. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, error: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(error()), ms)
+    }),
+  ]).finally(() => clearTimeout(timer))
+}

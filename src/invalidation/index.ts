@@ -1,0 +1,28 @@
+/**
+ * `stockpyle/invalidation`: keeping caches coherent across processes.
+ *
+ * - {@link RedisBus} (Redis pub/sub) and {@link PostgresBus} (LISTEN/NOTIFY): invalidation buses for
+ *   `ProcessMemoryStore`'s `bus` option, so a put or delete in one process evicts the object from the
+ *   memory layer of every other process.
+ * - {@link installInvalidationTriggers} + {@link watchDatabase}: rows changed by any client of a
+ *   PostgreSQL database are evicted from every cache layer of every process running a watcher.
+ *
+ * Drivers (`ioredis`, `pg`, `kysely`) are loaded only when a bus or watcher first needs them.
+ */
+export {
+  type DatabaseWatcher,
+  DEFAULT_ROWS_CHANNEL,
+  type InstalledTrigger,
+  type InvalidationTriggerOptions,
+  installInvalidationTriggers,
+  ROW_TRIGGER,
+  type RowChange,
+  removeInvalidationTriggers,
+  TRUNCATE_TRIGGER,
+  type WatchDatabaseOptions,
+  watchDatabase,
+} from './database-invalidation.js'
+export type { InvalidationBus, InvalidationListener } from './invalidation-bus.js'
+export type { ListenConnectionOptions } from './pg-driver.js'
+export { PostgresBus, type PostgresBusOptions } from './postgres-bus.js'
+export { RedisBus, type RedisBusOptions } from './redis-bus.js'

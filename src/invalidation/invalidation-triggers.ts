@@ -1,0 +1,191 @@
+import { createHash } from 'node:crypto'
+import type { Kysely } from 'kysely'
+import { InvalidOptionError, show } from '../core/errors.js'
+import type { Model } from '../core/model.js'
+import type { TableNaming } from '../stores/sql/naming.js'
+import type { SqlStore } from '../stores/sql/sql-store.js'
+import { checkKnown } from './bus-options.js'
+import { checkChannel, quoteIdent, quoteLiteral } from './pg-driver.js'
+import {
+  checkModels,
+  describeTables,
+  isKysely,
+  isSqlStore,
+  type SqlSource,
+  sourceOfKysely,
+  sourceOfStore,
+  type WatchedTable,
+} from './sql-tables.js'
+
+/** The default channel of row-change notifications. */
+export const DEFAULT_ROWS_CHANNEL = 'stockpyle_rows'
+
+/** The name of the row trigger (AFTER INSERT OR UPDATE OR DELETE, FOR EACH ROW) on each table. */
+export const ROW_TRIGGER = 'stockpyle_invalidate'
+/** The name of the statement trigger (AFTER TRUNCATE) on each table. */
+export const TRUNCATE_TRIGGER = 'stockpyle_invalidate_truncate'
+
+/** Options of {@link installInvalidationTriggers}. */
+export interface InvalidationTriggerOptions {
+  /** The NOTIFY channel (at most 63 bytes); the watchers must LISTEN on the same. Default {@link DEFAULT_ROWS_CHANNEL}. */
+  channel?: string
+  /** With a Kysely instance: SqlStore's `tables` option (which table each model lives in). Ignored with a SqlStore, which knows. */
+  tables?: TableNaming
+  /** With a Kysely instance: SqlStore's `camelCase` option. Ignored with a SqlStore. */
+  camelCase?: boolean
+}
+
+/** What was installed for one model. */
+export interface InstalledTrigger {
+  /** The model's type tag. */
+  readonly model: string
+  /** The table, schema-qualified: `public.users`. */
+  readonly table: string
+  /** The trigger function, schema-qualified. */
+  readonly function: string
+  /** The primary-key columns each notification carries. */
+  readonly columns: readonly string[]
+  readonly channel: string
+}
+
+/**
+ * Installs, for each model's table on PostgreSQL, triggers that NOTIFY `channel` about every row
+ * change: a row trigger (`stockpyle_invalidate`, AFTER INSERT OR UPDATE OR DELETE, FOR EACH ROW)
+ * sending `{"table": "schema.table", "op", "pk": {column: text}, "old_pk"?: {…}}` (`old_pk` when an
+ * UPDATE changed the primary key), and a statement trigger (`stockpyle_invalidate_truncate`, AFTER
+ * TRUNCATE) sending `{"table", "op": "TRUNCATE"}`. See {@link RowChange}. A {@link watchDatabase}
+ * watcher turns these into evictions in every cache layer.
+ *
+ * Because NOTIFY is transactional, notifications are delivered only when the writing transaction
+ * commits, in commit order, and never for a rolled-back one. Identical notifications of one
+ * transaction are delivered once. The writing transaction pays for one `pg_notify` per row.
+ *
+ * Idempotent (`CREATE OR REPLACE FUNCTION`, `DROP TRIGGER IF EXISTS` + `CREATE TRIGGER`, all in one
+ * transaction under an advisory lock): run it at deploy time or at every start; running it again with
+ * another channel moves the triggers to that channel. Needs the privileges to create functions in the
+ * table's schema and triggers on the table.
+ *
+ * @param source a SqlStore on PostgreSQL (its table naming and camelCase are used) or a Kysely
+ *   instance on PostgreSQL (then pass `tables`/`camelCase` as your SqlStore has them).
+ * @returns what was installed, one entry per model.
+ * @throws InvalidOptionError for an invalid argument or a SQLite source.
+ * @throws StockpyleError `E_SCHEMA` for a missing table or a key attribute without a column; the database's error when it refuses a statement.
+ */
+export async function installInvalidationTriggers(
+  source: SqlStore | Kysely<any>,
+  models: readonly Model[],
+  options: InvalidationTriggerOptions = {},
+): Promise<InstalledTrigger[]> {
+  const owner = 'installInvalidationTriggers'
+  const { sqlSource, channel, infos } = prepare(owner, source, models, options)
+  const tables = await describeTables(sqlSource, infos)
+  const statements = tables.flatMap((t) => installStatements(t, channel))
+  await runInTransaction(await sqlSource.db(), statements)
+  return tables.map((t) => ({
+    model: t.info.name,
+    table: t.qualified,
+    function: `${t.schema}.${functionName(t)}`,
+    columns: t.key.map((k) => k.column.name),
+    channel,
+  }))
+}
+
+/**
+ * Removes what {@link installInvalidationTriggers} installed for these models' tables (both triggers and
+ * the trigger function); tables without them are left as they are. Idempotent.
+ * @throws InvalidOptionError for an invalid argument; StockpyleError `E_SCHEMA` for a missing table.
+ */
+export async function removeInvalidationTriggers(
+  source: SqlStore | Kysely<any>,
+  models: readonly Model[],
+  options: Omit<InvalidationTriggerOptions, 'channel'> = {},
+): Promise<void> {
+  const { sqlSource, infos } = prepare('removeInvalidationTriggers', source, models, options)
+  const tables = await describeTables(sqlSource, infos)
+  const statements = tables.flatMap((t) => {
+    const table = `${quoteIdent(t.schema)}.${quoteIdent(t.relname)}`
+    return [
+      `drop trigger if exists ${ROW_TRIGGER} on ${table}`,
+      `drop trigger if exists ${TRUNCATE_TRIGGER} on ${table}`,
+      `drop function if exists ${quoteIdent(t.schema)}.${quoteIdent(functionName(t))}()`,
+    ]
+  })
+  await runInTransaction(await sqlSource.db(), statements)
+}
+
+function prepare(
+  owner: string,
+  source: unknown,
+  models: unknown,
+  options: InvalidationTriggerOptions,
+): { sqlSource: SqlSource; channel: string; infos: ReturnType<typeof checkModels> } {
+  if (typeof options !== 'object' || options === null)
+    throw new InvalidOptionError(`${owner}: options must be an object, got ${show(options)}`)
+  checkKnown(owner, options, ['channel', 'tables', 'camelCase'])
+  const channel = checkChannel(owner, options.channel ?? DEFAULT_ROWS_CHANNEL)
+  const infos = checkModels(owner, models)
+  let sqlSource: SqlSource
+  if (isSqlStore(source)) sqlSource = sourceOfStore(owner, source)
+  else if (isKysely(source)) sqlSource = sourceOfKysely(owner, source, options.tables, options.camelCase)
+  else
+    throw new InvalidOptionError(`${owner}: the first argument must be a SqlStore or a Kysely instance on PostgreSQL, got ${show(source)}`)
+  return { sqlSource, channel, infos }
+}
+
+async function runInTransaction(db: Kysely<any>, statements: readonly string[]): Promise<void> {
+  const { sql } = await import('kysely')
+  await db.transaction().execute(async (trx) => {
+    await sql`select pg_advisory_xact_lock(hashtext('stockpyle_invalidation_triggers'))`.execute(trx)
+    for (const statement of statements) await sql.raw(statement).execute(trx)
+  })
+}
+
+/** `stockpyle_notify_<table>`, shortened with a hash to PostgreSQL's 63-byte identifiers. */
+export function functionName(table: Pick<WatchedTable, 'relname'>): string {
+  const name = `stockpyle_notify_${table.relname}`
+  if (Buffer.byteLength(name) <= 63) return name
+  return `stockpyle_notify_${createHash('sha256').update(table.relname).digest('hex').slice(0, 24)}`
+}
+
+/** The statements that install the trigger function and both triggers of one table. */
+function installStatements(t: WatchedTable, channel: string): string[] {
+  const table = `${quoteIdent(t.schema)}.${quoteIdent(t.relname)}`
+  const fn = `${quoteIdent(t.schema)}.${quoteIdent(functionName(t))}`
+  const keyObject = (row: 'NEW' | 'OLD'): string =>
+    `json_build_object(${t.key.map((k) => `${quoteLiteral(k.column.name)}, ${row}.${quoteIdent(k.column.name)}::text`).join(', ')})`
+  const keyRow = (row: 'NEW' | 'OLD'): string => `ROW(${t.key.map((k) => `${row}.${quoteIdent(k.column.name)}`).join(', ')})`
+  const head = `'table', TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, 'op', TG_OP`
+  const body = `
+DECLARE
+  payload text;
+BEGIN
+  IF TG_OP = 'TRUNCATE' THEN
+    payload := json_build_object(${head})::text;
+  ELSIF TG_OP = 'DELETE' THEN
+    payload := json_build_object(${head}, 'pk', ${keyObject('OLD')})::text;
+  ELSIF TG_OP = 'UPDATE' THEN
+    IF ${keyRow('OLD')} IS DISTINCT FROM ${keyRow('NEW')} THEN
+      payload := json_build_object(${head}, 'pk', ${keyObject('NEW')}, 'old_pk', ${keyObject('OLD')})::text;
+    ELSE
+      payload := json_build_object(${head}, 'pk', ${keyObject('NEW')})::text;
+    END IF;
+  ELSE
+    payload := json_build_object(${head}, 'pk', ${keyObject('NEW')})::text;
+  END IF;
+  IF octet_length(payload) > 7999 THEN
+    payload := json_build_object(${head}, 'overflow', true)::text;
+  END IF;
+  PERFORM pg_notify(${quoteLiteral(channel)}, payload);
+  RETURN NULL;
+END`
+  if (body.includes('$stockpyle$'))
+    throw new InvalidOptionError(`installInvalidationTriggers: a column name of table ${show(t.qualified)} contains $stockpyle$`)
+  return [
+    `create or replace function ${fn}() returns trigger language plpgsql as $stockpyle$${body}$stockpyle$`,
+    `comment on function ${fn}() is ${quoteLiteral(`stockpyle: NOTIFY ${channel} of row changes of ${t.qualified} (installInvalidationTriggers)`)}`,
+    `drop trigger if exists ${ROW_TRIGGER} on ${table}`,
+    `create trigger ${ROW_TRIGGER} after insert or update or delete on ${table} for each row execute function ${fn}()`,
+    `drop trigger if exists ${TRUNCATE_TRIGGER} on ${table}`,
+    `create trigger ${TRUNCATE_TRIGGER} after truncate on ${table} for each statement execute function ${fn}()`,
+  ]
+}

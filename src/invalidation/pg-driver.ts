@@ -1,0 +1,105 @@
+import type { ClientConfig, Pool } from 'pg'
+import { InvalidOptionError, StoreUnavailableError, show } from '../core/errors.js'
+
+/** The parts of `pg` the invalidation module uses, loaded on first use (pg is an optional peer dependency). */
+export interface PgModule {
+  readonly Client: typeof import('pg').Client
+  readonly Pool: typeof import('pg').Pool
+}
+
+/**
+ * Loads `pg`.
+ * @throws StoreUnavailableError naming the package when it is not installed.
+ */
+export async function loadPg(owner: string): Promise<PgModule> {
+  try {
+    const mod = (await import('pg')) as unknown as { default?: PgModule } & PgModule
+    return mod.default ?? mod
+  } catch (err) {
+    throw new StoreUnavailableError(`${owner} needs the package \`pg\`: npm install pg`, { cause: err })
+  }
+}
+
+/** `"name"`: an identifier quoted for PostgreSQL. */
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`
+}
+
+/** `'text'`: a string literal for PostgreSQL (standard_conforming_strings). */
+export function quoteLiteral(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`
+}
+
+/**
+ * Checks a LISTEN/NOTIFY channel name: a non-empty string of at most 63 bytes without NUL (longer
+ * names would be truncated by LISTEN but rejected by pg_notify).
+ * @throws InvalidOptionError naming the option.
+ */
+export function checkChannel(owner: string, channel: unknown): string {
+  if (typeof channel !== 'string' || channel === '' || channel.includes('\0') || Buffer.byteLength(channel) > 63) {
+    throw new InvalidOptionError(`${owner}: option \`channel\` must be a non-empty name of at most 63 bytes, got ${show(channel)}`)
+  }
+  return channel
+}
+
+/** Where a dedicated LISTEN connection connects: one of `url`, `connection` or (the options of) `pool`. */
+export interface ListenConnectionOptions {
+  /** `postgres://user:password@host:port/database`. */
+  url?: string
+  /** pg client options (host, port, user, password, database, ssl, …). */
+  connection?: ClientConfig
+  /** A pg Pool: its connection options are used for the dedicated LISTEN connection. */
+  pool?: Pool
+}
+
+/**
+ * The pg client options of the LISTEN connection.
+ * @throws InvalidOptionError when none or several of `url`/`connection` are given, or a value is invalid.
+ */
+export function listenConfig(owner: string, options: ListenConnectionOptions): ClientConfig {
+  const { url, connection, pool } = options
+  if (url !== undefined && connection !== undefined) {
+    throw new InvalidOptionError(`${owner}: options \`url\` and \`connection\` are exclusive: give one`)
+  }
+  if (url !== undefined) {
+    if (typeof url !== 'string' || !/^postgres(ql)?:\/\//.test(url)) {
+      throw new InvalidOptionError(
+        `${owner}: option \`url\` must be a postgres:// URL, got ${show(url?.toString().replace(/\/\/[^@/]*@/, '//…@'))}`,
+      )
+    }
+    return { connectionString: url }
+  }
+  if (connection !== undefined) {
+    if (typeof connection !== 'object' || connection === null) {
+      throw new InvalidOptionError(`${owner}: option \`connection\` must be an object of pg client options, got ${show(connection)}`)
+    }
+    return { ...connection }
+  }
+  if (pool !== undefined) {
+    checkPool(owner, pool)
+    const {
+      max: _max,
+      min: _min,
+      idleTimeoutMillis: _idle,
+      Client: _client,
+      onConnect: _onConnect,
+      ...config
+    } = pool.options as unknown as Record<string, unknown>
+    return config as ClientConfig
+  }
+  throw new InvalidOptionError(`${owner}: give option \`url\`, \`connection\` or \`pool\`: where to LISTEN`)
+}
+
+/** @throws InvalidOptionError unless `pool` looks like a pg Pool. */
+export function checkPool(owner: string, pool: unknown): asserts pool is Pool {
+  const p = pool as Partial<Pool>
+  if (
+    typeof p !== 'object' ||
+    p === null ||
+    typeof p.query !== 'function' ||
+    typeof p.connect !== 'function' ||
+    typeof p.options !== 'object'
+  ) {
+    throw new InvalidOptionError(`${owner}: option \`pool\` must be a pg Pool, got ${show(pool)}`)
+  }
+}

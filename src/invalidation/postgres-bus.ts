@@ -1,0 +1,233 @@
+import type { Kysely } from 'kysely'
+import type { ClientConfig, Pool } from 'pg'
+import { InvalidOptionError, isStockpyleError, StoreClosedError, StoreUnavailableError, show } from '../core/errors.js'
+import { BusListeners } from './bus-listeners.js'
+import { decodeMessage, encodeMessages, newOrigin } from './bus-message.js'
+import { callbackOption, checkKnown, msOption, withTimeout } from './bus-options.js'
+import type { InvalidationBus, InvalidationListener } from './invalidation-bus.js'
+import { checkChannel, checkPool, listenConfig, loadPg } from './pg-driver.js'
+import { PgListener } from './pg-listener.js'
+
+/**
+ * Options of {@link PostgresBus}. The bus LISTENs on a dedicated connection made from `url`,
+ * `connection` or the options of `pool`, and publishes through `db`, else `pool`, else a small pool
+ * of its own.
+ */
+export interface PostgresBusOptions {
+  /** `postgres://user:password@host:port/database`. */
+  url?: string
+  /** pg client options (host, port, user, password, database, ssl, …), instead of `url`. */
+  connection?: ClientConfig
+  /** A pg Pool you own to publish through (never closed by the bus); without `url`/`connection` its options also configure the LISTEN connection. */
+  pool?: Pool
+  /** A Kysely instance (on PostgreSQL) you own to publish through, e.g. `await sqlStore.kysely()`; needs `url`, `connection` or `pool` for LISTEN. */
+  db?: Kysely<any>
+  /** The NOTIFY channel: at most 63 bytes. Default `'stockpyle_invalidate'`. Every process of one application must use the same. */
+  channel?: string
+  /** Upper bound in ms for a publish, for connecting and LISTEN, and for a heartbeat query. Default `1000`. */
+  timeout?: number
+  /** Ms between heartbeat queries on the LISTEN connection, so a frozen server is noticed within `heartbeatInterval + timeout`. `0` = off. Default `2000`. */
+  heartbeatInterval?: number
+  /** Longest wait in ms between reconnect attempts of the LISTEN connection (doubling from 100 ms). Default `2000`. */
+  maxBackoff?: number
+  /** Receives what cannot be thrown to a caller: LISTEN connection errors (the first of each outage), malformed notifications, errors thrown by listeners. */
+  onError?: (error: unknown) => void
+  /** Name for messages; default `postgres-bus(host:port/database)`. */
+  name?: string
+}
+
+const KNOWN = ['url', 'connection', 'pool', 'db', 'channel', 'timeout', 'heartbeatInterval', 'maxBackoff', 'onError', 'name'] as const
+/** NOTIFY payloads must be shorter than 8000 bytes. */
+const MAX_PAYLOAD_BYTES = 7999
+const PUBLISH_SQL = 'select pg_notify($1, p) from unnest($2::text[]) as p'
+
+/**
+ * An {@link InvalidationBus} over PostgreSQL LISTEN/NOTIFY (pg 8): `publish` sends
+ * `{"o": origin, "k": keys}` with `pg_notify`, split into payloads under PostgreSQL's 8000-byte limit
+ * (all of one publish in one statement, so they arrive together), and every other `PostgresBus` on the
+ * same database and channel delivers the keys to its listeners. A bus never delivers its own messages
+ * (each instance has a random origin id).
+ *
+ * - Publishing fails fast: a publish that fails or gets no answer within `timeout` ms rejects with
+ *   `StoreUnavailableError`.
+ * - The LISTEN connection is dedicated (LISTEN needs its own session) and reconnects by itself with
+ *   backoff. Listeners get `onDown` when it fails or misses a heartbeat and `onUp` once LISTEN is
+ *   confirmed again. NOTIFY is at-most-once for a listener that is disconnected: what was sent
+ *   meanwhile is lost for it, which is why a `ProcessMemoryStore` serves nothing between `onDown` and
+ *   `onUp` and is cleared on `onUp`.
+ *
+ * @example
+ * const bus = new PostgresBus({ url: 'postgres://app@db/app' })
+ * const memory = new ProcessMemoryStore({ bus, lifetime: 60 })
+ * @throws InvalidOptionError (synchronously) naming an invalid option.
+ */
+export class PostgresBus implements InvalidationBus {
+  readonly name: string
+  /** The NOTIFY channel. */
+  readonly channel: string
+  /** This instance's origin id: messages carrying it are not delivered here. */
+  readonly origin = newOrigin()
+  readonly #config: ClientConfig
+  readonly #userPool: Pool | undefined
+  readonly #db: Kysely<any> | undefined
+  readonly #timeout: number
+  readonly #onError: ((error: unknown) => void) | undefined
+  readonly #listeners: BusListeners
+  readonly #listener: PgListener
+  #ownPool: Promise<Pool> | undefined
+  #closed = false
+  #closing: Promise<void> | undefined
+
+  constructor(options: PostgresBusOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidOptionError(`postgres bus: options must be an object, got ${show(options)}`)
+    }
+    checkKnown('postgres bus', options, KNOWN)
+    this.#config = listenConfig('postgres bus', options)
+    if (options.pool !== undefined) checkPool('postgres bus', options.pool)
+    const db = options.db as Partial<Kysely<any>> | undefined
+    if (db !== undefined && (typeof db !== 'object' || db === null || typeof db.executeQuery !== 'function')) {
+      throw new InvalidOptionError(`postgres bus: option \`db\` must be a Kysely instance, got ${show(db)}`)
+    }
+    if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
+      throw new InvalidOptionError(`postgres bus: option \`name\` must be a non-empty string, got ${show(options.name)}`)
+    }
+    this.channel = checkChannel('postgres bus', options.channel ?? 'stockpyle_invalidate')
+    this.#timeout = msOption('postgres bus', 'timeout', options.timeout, 1000)
+    const heartbeatInterval = msOption('postgres bus', 'heartbeatInterval', options.heartbeatInterval, 2000, 0)
+    const maxBackoff = msOption('postgres bus', 'maxBackoff', options.maxBackoff, 2000)
+    this.#onError = callbackOption('postgres bus', 'onError', options.onError)
+    this.#userPool = options.pool
+    this.#db = options.db
+    this.name = options.name ?? `postgres-bus(${describeTarget(this.#config)})`
+    this.#listeners = new BusListeners((err) => this.#report(err))
+    this.#listener = new PgListener({
+      name: this.name,
+      config: this.#config,
+      channels: [this.channel],
+      timeout: this.#timeout,
+      heartbeatInterval,
+      maxBackoff,
+      onNotification: (_channel, payload) => this.#deliver(payload),
+      onUp: () => this.#listeners.markUp(),
+      onDown: () => this.#listeners.down(),
+      onError: (err) => this.#report(err),
+    })
+  }
+
+  /** True while the LISTEN connection is up (listeners are up). */
+  get subscribed(): boolean {
+    return this.#listeners.up
+  }
+
+  /**
+   * Sends the keys to every other bus on the channel with `pg_notify`, in payloads of under 8000
+   * bytes, in one statement. Resolves once PostgreSQL ran it; `[]` sends nothing.
+   * @throws StoreUnavailableError when the database cannot be reached or does not answer within `timeout` ms.
+   * @throws StoreClosedError after `close()`.
+   */
+  async publish(keys: readonly string[]): Promise<void> {
+    if (this.#closed) throw new StoreClosedError(`${this.name} is closed: publish was called after close()`)
+    if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string')) {
+      throw new InvalidOptionError(`${this.name} publish takes an array of string keys, got ${show(keys)}`)
+    }
+    const payloads = encodeMessages(this.name, this.origin, keys, MAX_PAYLOAD_BYTES)
+    if (payloads.length === 0) return
+    const unavailable = (what: string, cause?: unknown): StoreUnavailableError =>
+      new StoreUnavailableError(`${this.name} publish on ${show(this.channel)}: ${what}`, cause === undefined ? {} : { cause })
+    try {
+      await withTimeout(this.#notify(payloads), this.#timeout, () =>
+        unavailable(`no answer within ${this.#timeout} ms (option \`timeout\`)`),
+      )
+    } catch (err) {
+      if (isStockpyleError(err)) throw err
+      throw unavailable(`failed: ${err instanceof Error ? err.message : String(err)}`, err)
+    }
+  }
+
+  async #notify(payloads: string[]): Promise<void> {
+    const params = [this.channel, payloads]
+    if (this.#db !== undefined) {
+      const { CompiledQuery } = await import('kysely')
+      await this.#db.executeQuery(CompiledQuery.raw(PUBLISH_SQL, params))
+      return
+    }
+    const pool = this.#userPool ?? (await this.#pool())
+    await pool.query(PUBLISH_SQL, params)
+  }
+
+  #pool(): Promise<Pool> {
+    this.#ownPool ??= loadPg(this.name).then(({ Pool }) => {
+      const pool = new Pool({ ...this.#config, max: 2, idleTimeoutMillis: 10_000, connectionTimeoutMillis: this.#timeout })
+      pool.on('error', () => {}) // an idle client that lost its server: the next publish reports it
+      return pool
+    })
+    this.#ownPool.catch(() => {
+      this.#ownPool = undefined
+    })
+    return this.#ownPool
+  }
+
+  /**
+   * Delivers other buses' invalidations to `listener`, opening the LISTEN connection on first use.
+   * Calls `listener.onUp()` right away only when already listening; otherwise `onUp` follows once
+   * LISTEN is confirmed.
+   * @returns a function that stops the delivery to this listener.
+   * @throws StoreClosedError after `close()`.
+   */
+  subscribe(listener: InvalidationListener): () => void {
+    if (this.#closed) throw new StoreClosedError(`${this.name} is closed: subscribe was called after close()`)
+    if (typeof listener?.onInvalidate !== 'function' || typeof listener.onDown !== 'function' || typeof listener.onUp !== 'function') {
+      throw new InvalidOptionError(`${this.name} subscribe takes a listener with onInvalidate, onDown and onUp, got ${show(listener)}`)
+    }
+    const remove = this.#listeners.add(listener)
+    this.#listener.start()
+    return remove
+  }
+
+  /** Ends the LISTEN connection and the bus's own pool (never a `pool` or `db` you passed) and tells the listeners `onDown`. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true
+    this.#listeners.down()
+    this.#listeners.clear()
+    const pool = await this.#ownPool?.catch(() => undefined)
+    await Promise.all([this.#listener.close(), pool?.end().catch(() => {})])
+  }
+
+  #deliver(payload: string): void {
+    const message = decodeMessage(payload)
+    if (message === undefined) {
+      this.#report(new StoreUnavailableError(`${this.name}: ignored a malformed notification on ${show(this.channel)}: ${show(payload)}`))
+      return
+    }
+    if (message.o === this.origin || message.k.length === 0) return
+    this.#listeners.invalidate(message.k)
+  }
+
+  #report(err: unknown): void {
+    if (this.#onError === undefined) return
+    try {
+      this.#onError(err)
+    } catch {
+      // a failing error callback must not break the bus
+    }
+  }
+}
+
+/** `host:port/database` for names, without credentials. */
+export function describeTarget(config: ClientConfig): string {
+  if (config.connectionString !== undefined) {
+    try {
+      const url = new URL(config.connectionString)
+      return `${url.hostname}:${url.port || 5432}${url.pathname}`
+    } catch {
+      return 'postgres'
+    }
+  }
+  return `${config.host ?? 'localhost'}:${config.port ?? 5432}/${config.database ?? ''}`
+}

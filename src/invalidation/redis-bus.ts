@@ -1,0 +1,426 @@
+import type { Redis, RedisOptions } from 'ioredis'
+import { InvalidOptionError, isStockpyleError, StoreClosedError, StoreUnavailableError, show } from '../core/errors.js'
+import { BusListeners } from './bus-listeners.js'
+import { decodeMessage, encodeMessages, newOrigin } from './bus-message.js'
+import { backoff, callbackOption, checkKnown, msOption, withTimeout } from './bus-options.js'
+import type { InvalidationBus, InvalidationListener } from './invalidation-bus.js'
+
+/**
+ * Options of {@link RedisBus}. Say where Redis is with `url` or `client` (not both); with neither the
+ * bus connects to `redis://127.0.0.1:6379`.
+ */
+export interface RedisBusOptions {
+  /** `redis://[user:pass@]host:port[/db]` or `rediss://…`: the bus creates (and closes) both connections. */
+  url?: string
+  /**
+   * An ioredis `Redis` client you own, used to publish (its own options — offline queue, retries —
+   * apply; `timeout` still bounds each publish). The subscriber connection is `client.duplicate()`,
+   * owned and closed by the bus; yours is never closed.
+   */
+  client?: Redis
+  /** The pub/sub channel. Default `'stockpyle:invalidate'`. Every process of one application must use the same. */
+  channel?: string
+  /**
+   * Upper bound in ms for a publish (including waiting for the very first connection), for
+   * (re)subscribing and for a heartbeat PING. Default `1000`.
+   */
+  timeout?: number
+  /**
+   * Ms between PINGs on the subscriber connection, so a frozen or unreachable server is noticed (the
+   * listeners get `onDown`) within `heartbeatInterval + timeout` even when TCP does not report it.
+   * `0` turns the heartbeat off. Default `2000`.
+   */
+  heartbeatInterval?: number
+  /** Longest wait in ms between reconnect attempts (doubling from 100 ms). Default `2000`. */
+  maxBackoff?: number
+  /**
+   * Receives what cannot be thrown to a caller: connection errors of the subscriber (the first of
+   * each outage), malformed messages, errors thrown by listeners. Default: ignored.
+   */
+  onError?: (error: unknown) => void
+  /** Extra ioredis options for the connections the bus creates from `url` (not with `client`). */
+  redisOptions?: RedisOptions
+  /** Name for messages; default `redis-bus(host:port)`. */
+  name?: string
+}
+
+const KNOWN = ['url', 'client', 'channel', 'timeout', 'heartbeatInterval', 'maxBackoff', 'onError', 'redisOptions', 'name'] as const
+const DEFAULT_URL = 'redis://127.0.0.1:6379'
+/** Keys per message: messages stay small (Redis itself would take 512 MiB). */
+const MAX_MESSAGE_BYTES = 64 * 1024
+
+/**
+ * An {@link InvalidationBus} over Redis pub/sub (ioredis 5): `publish` sends `{"o": origin, "k": keys}`
+ * on the channel (split into messages of at most 64 KiB), and every other `RedisBus` instance
+ * subscribed to the channel delivers the keys to its listeners. A bus never delivers its own messages
+ * (each instance has a random origin id), so give each process (each memory layer) its own bus.
+ *
+ * - Publishing fails fast: while the publisher is not connected, `publish` rejects at once with
+ *   `StoreUnavailableError` (it waits up to `timeout` only for the very first connection), and a
+ *   publish that gets no answer within `timeout` ms rejects too.
+ * - The subscriber is a dedicated connection that reconnects by itself (backoff up to `maxBackoff`).
+ *   Listeners get `onDown` when it closes, errs or misses a heartbeat, and `onUp` once it is
+ *   connected and the SUBSCRIBE is confirmed again. Pub/sub is at-most-once: what was published
+ *   while a subscriber was down is lost for it — which is why a `ProcessMemoryStore` serves nothing
+ *   between `onDown` and `onUp` and is cleared on `onUp`.
+ *
+ * Single Redis nodes only (a Redis Cluster client is not supported as `client`).
+ *
+ * @example
+ * const bus = new RedisBus({ url: 'redis://127.0.0.1:6379' })
+ * const memory = new ProcessMemoryStore({ bus, lifetime: 60 })
+ * @throws InvalidOptionError (synchronously) naming an invalid option.
+ */
+export class RedisBus implements InvalidationBus {
+  readonly name: string
+  /** The channel messages are published on. */
+  readonly channel: string
+  /** This instance's origin id: messages carrying it are not delivered here. */
+  readonly origin = newOrigin()
+  readonly #url: string | undefined
+  readonly #userClient: Redis | undefined
+  readonly #redisOptions: RedisOptions | undefined
+  readonly #timeout: number
+  readonly #heartbeatMs: number
+  readonly #maxBackoff: number
+  readonly #onError: ((error: unknown) => void) | undefined
+  readonly #listeners: BusListeners
+  #publisher: Redis | undefined
+  #publisherOpening: Promise<Redis> | undefined
+  #publisherWasReady = false
+  #subscriber: Redis | undefined
+  #subscriberStarted = false
+  #epoch = 0
+  #heartbeat: NodeJS.Timeout | undefined
+  #reportedOutage = false
+  #lastError: unknown
+  #closed = false
+  #closing: Promise<void> | undefined
+
+  constructor(options: RedisBusOptions = {}) {
+    if (typeof options !== 'object' || options === null)
+      throw new InvalidOptionError(`redis bus: options must be an object, got ${show(options)}`)
+    checkKnown('redis bus', options, KNOWN)
+    const { url, client, channel = 'stockpyle:invalidate', redisOptions, name } = options
+    if (url !== undefined && client !== undefined)
+      throw new InvalidOptionError('redis bus: options `url` and `client` are exclusive: give one')
+    if (url !== undefined && (typeof url !== 'string' || !URL.canParse(url) || !/^rediss?:$/.test(new URL(url).protocol))) {
+      throw new InvalidOptionError(`redis bus: option \`url\` must be a redis:// or rediss:// URL, got ${show(url)}`)
+    }
+    if (client !== undefined) {
+      const c = client as Partial<Redis> & { isCluster?: boolean }
+      if (
+        typeof c !== 'object' ||
+        c === null ||
+        typeof c.publish !== 'function' ||
+        typeof c.duplicate !== 'function' ||
+        c.isCluster === true
+      ) {
+        throw new InvalidOptionError(`redis bus: option \`client\` must be an ioredis Redis instance (not a Cluster), got ${show(client)}`)
+      }
+      if (redisOptions !== undefined) {
+        throw new InvalidOptionError(
+          'redis bus: option `redisOptions` applies to connections made from `url`, not to `client`: configure your client',
+        )
+      }
+    }
+    if (typeof channel !== 'string' || channel === '')
+      throw new InvalidOptionError(`redis bus: option \`channel\` must be a non-empty string, got ${show(channel)}`)
+    if (redisOptions !== undefined && (typeof redisOptions !== 'object' || redisOptions === null)) {
+      throw new InvalidOptionError(`redis bus: option \`redisOptions\` must be an object of ioredis options, got ${show(redisOptions)}`)
+    }
+    if (name !== undefined && (typeof name !== 'string' || name === ''))
+      throw new InvalidOptionError(`redis bus: option \`name\` must be a non-empty string, got ${show(name)}`)
+    this.#timeout = msOption('redis bus', 'timeout', options.timeout, 1000)
+    this.#heartbeatMs = msOption('redis bus', 'heartbeatInterval', options.heartbeatInterval, 2000, 0)
+    this.#maxBackoff = msOption('redis bus', 'maxBackoff', options.maxBackoff, 2000)
+    this.#onError = callbackOption('redis bus', 'onError', options.onError)
+    this.#userClient = client
+    this.#url = client === undefined ? (url ?? DEFAULT_URL) : undefined
+    this.#redisOptions = redisOptions
+    this.channel = channel
+    this.name = name ?? busName(this.#url, client)
+    this.#listeners = new BusListeners((err) => this.#report(err))
+  }
+
+  /** True while the subscriber is connected and subscribed (listeners are up). */
+  get subscribed(): boolean {
+    return this.#listeners.up
+  }
+
+  /**
+   * Sends the keys to every other bus on the channel. Resolves once Redis accepted the message(s);
+   * `[]` sends nothing.
+   * @throws StoreUnavailableError when the publisher is not connected or Redis does not answer within `timeout` ms.
+   * @throws StoreClosedError after `close()`.
+   */
+  async publish(keys: readonly string[]): Promise<void> {
+    if (this.#closed) throw new StoreClosedError(`${this.name} is closed: publish was called after close()`)
+    if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string')) {
+      throw new InvalidOptionError(`${this.name} publish takes an array of string keys, got ${show(keys)}`)
+    }
+    const messages = encodeMessages(this.name, this.origin, keys, MAX_MESSAGE_BYTES)
+    if (messages.length === 0) return
+    const deadline = Date.now() + this.#timeout
+    const unavailable = (what: string, cause?: unknown): StoreUnavailableError =>
+      new StoreUnavailableError(`${this.name} publish on ${show(this.channel)}: ${what}`, cause === undefined ? {} : { cause })
+    try {
+      const publisher = await this.#readyPublisher(deadline, unavailable)
+      const left = Math.max(1, deadline - Date.now())
+      const work: Promise<unknown> =
+        messages.length === 1
+          ? publisher.publish(this.channel, messages[0] as string)
+          : publisher
+              .pipeline(messages.map((m) => ['publish', this.channel, m]))
+              .exec()
+              .then((results) => {
+                for (const [err] of results ?? []) if (err) throw err
+              })
+      await withTimeout(work, left, () => unavailable(`no answer within ${this.#timeout} ms (option \`timeout\`)`))
+    } catch (err) {
+      if (isStockpyleError(err)) throw err
+      throw unavailable(`failed: ${err instanceof Error ? err.message : String(err)}`, err)
+    }
+  }
+
+  /**
+   * Delivers other buses' invalidations to `listener`, connecting the subscriber on first use. Calls
+   * `listener.onUp()` right away only when already subscribed; otherwise `onUp` follows once the
+   * SUBSCRIBE is confirmed (until then the listener must assume it is down).
+   * @returns a function that stops the delivery to this listener.
+   * @throws StoreClosedError after `close()`.
+   */
+  subscribe(listener: InvalidationListener): () => void {
+    if (this.#closed) throw new StoreClosedError(`${this.name} is closed: subscribe was called after close()`)
+    if (typeof listener?.onInvalidate !== 'function' || typeof listener.onDown !== 'function' || typeof listener.onUp !== 'function') {
+      throw new InvalidOptionError(`${this.name} subscribe takes a listener with onInvalidate, onDown and onUp, got ${show(listener)}`)
+    }
+    const remove = this.#listeners.add(listener)
+    if (!this.#subscriberStarted) {
+      this.#subscriberStarted = true
+      this.#startSubscriber().catch((err) => this.#report(err))
+    }
+    return remove
+  }
+
+  /**
+   * Closes the connections the bus created (never a `client` you passed) and tells the listeners
+   * `onDown` (no invalidation reaches them anymore). Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true
+    this.#epoch++
+    this.#stopHeartbeat()
+    this.#listeners.down()
+    this.#listeners.clear()
+    const owned = [this.#subscriber, this.#userClient === undefined ? await this.#publisherOpening?.catch(() => undefined) : undefined]
+    await Promise.all(owned.map((c) => (c === undefined ? undefined : quit(c, this.#timeout))))
+  }
+
+  #report(err: unknown): void {
+    if (this.#onError === undefined) return
+    try {
+      this.#onError(err)
+    } catch {
+      // a failing error callback must not break the bus
+    }
+  }
+
+  #retryStrategy = (times: number): number => backoff(times, this.#maxBackoff)
+
+  async #newConnection(): Promise<Redis> {
+    const common: RedisOptions = {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: this.#timeout,
+      connectTimeout: Math.max(this.#timeout, 1000),
+      retryStrategy: this.#retryStrategy,
+    }
+    if (this.#userClient !== undefined) return this.#userClient.duplicate(common)
+    const { Redis } = await loadIoredis(this.name)
+    return new Redis(this.#url as string, { ...common, ...this.#redisOptions })
+  }
+
+  async #readyPublisher(deadline: number, unavailable: (what: string, cause?: unknown) => StoreUnavailableError): Promise<Redis> {
+    if (this.#publisher === undefined) {
+      this.#publisherOpening ??= (async () => {
+        const client = this.#userClient ?? (await this.#newConnection())
+        if (this.#userClient === undefined) {
+          client.on('error', (err: unknown) => {
+            this.#lastError = err
+          })
+        }
+        client.on('ready', () => {
+          this.#publisherWasReady = true
+        })
+        if (client.status === 'ready') this.#publisherWasReady = true
+        this.#publisher = client
+        return client
+      })()
+      await this.#publisherOpening
+    }
+    const client = this.#publisher as Redis
+    if (client.status === 'ready') return client
+    const status = client.status
+    // Only the very first connection is waited for; a publisher that lost its connection fails at once.
+    if (this.#publisherWasReady || !['wait', 'connecting', 'connect'].includes(status)) {
+      const cause = this.#lastError
+      throw unavailable(`not connected (${status})${cause instanceof Error ? `: ${cause.message}` : ''}`, cause)
+    }
+    await withTimeout(
+      new Promise<void>((resolve, reject) => {
+        const done = (): void => {
+          client.off('ready', onReady)
+          client.off('end', onEnd)
+        }
+        const onReady = (): void => {
+          done()
+          resolve()
+        }
+        const onEnd = (): void => {
+          done()
+          reject(unavailable('the connection ended', this.#lastError))
+        }
+        client.once('ready', onReady)
+        client.once('end', onEnd)
+        if (client.status === 'wait') client.connect().catch(() => {})
+      }),
+      Math.max(1, deadline - Date.now()),
+      () => unavailable(`not connected within ${this.#timeout} ms (option \`timeout\`)`, this.#lastError),
+    )
+    return client
+  }
+
+  async #startSubscriber(): Promise<void> {
+    const sub = await this.#newConnection()
+    if (this.#closed) {
+      sub.disconnect()
+      return
+    }
+    this.#subscriber = sub
+    sub.on('error', (err: unknown) => {
+      this.#lost(err)
+      // An error on a connection that still looks ready: start over, so the state is known again.
+      if (sub.status === 'ready') destroyStream(sub)
+    })
+    sub.on('close', () => this.#lost())
+    sub.on('end', () => this.#lost())
+    sub.on('ready', () => {
+      void this.#resubscribe(sub)
+    })
+    sub.on('message', (channel: string, message: string) => {
+      if (channel === this.channel) this.#deliver(message)
+    })
+    sub.connect().catch(() => {}) // failures arrive as 'error'/'close'; ioredis retries by itself
+  }
+
+  async #resubscribe(sub: Redis): Promise<void> {
+    const epoch = ++this.#epoch
+    try {
+      await withTimeout(sub.subscribe(this.channel), this.#timeout, () => new Error(`SUBSCRIBE not confirmed within ${this.#timeout} ms`))
+    } catch (err) {
+      if (epoch !== this.#epoch || this.#closed) return
+      this.#lost(
+        new StoreUnavailableError(`${this.name} subscribe to ${show(this.channel)} failed: ${(err as Error).message}`, { cause: err }),
+      )
+      destroyStream(sub)
+      return
+    }
+    if (epoch !== this.#epoch || this.#closed || sub.status !== 'ready') return
+    this.#reportedOutage = false
+    this.#listeners.markUp()
+    this.#startHeartbeat(sub)
+  }
+
+  /** The subscriber lost its connection (or cannot be trusted): listeners go down. */
+  #lost(err?: unknown): void {
+    this.#epoch++
+    this.#stopHeartbeat()
+    if (this.#closed) return
+    this.#listeners.down()
+    if (err !== undefined && !this.#reportedOutage) {
+      this.#reportedOutage = true
+      this.#report(err)
+    }
+  }
+
+  #deliver(message: string): void {
+    const decoded = decodeMessage(message)
+    if (decoded === undefined) {
+      this.#report(new StoreUnavailableError(`${this.name}: ignored a malformed message on ${show(this.channel)}: ${show(message)}`))
+      return
+    }
+    if (decoded.o === this.origin || decoded.k.length === 0) return
+    this.#listeners.invalidate(decoded.k)
+  }
+
+  #startHeartbeat(sub: Redis): void {
+    this.#stopHeartbeat()
+    if (this.#heartbeatMs === 0) return
+    const epoch = this.#epoch
+    let inFlight = false
+    this.#heartbeat = setInterval(() => {
+      if (inFlight) return
+      inFlight = true
+      withTimeout(sub.ping(), this.#timeout, () => new Error(`no answer to PING within ${this.#timeout} ms`))
+        .catch((err: unknown) => {
+          if (epoch !== this.#epoch || this.#closed) return
+          this.#lost(
+            new StoreUnavailableError(`${this.name}: the subscriber connection is not answering: ${(err as Error).message}`, {
+              cause: err,
+            }),
+          )
+          destroyStream(sub)
+        })
+        .finally(() => {
+          inFlight = false
+        })
+    }, this.#heartbeatMs)
+    this.#heartbeat.unref()
+  }
+
+  #stopHeartbeat(): void {
+    if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat)
+    this.#heartbeat = undefined
+  }
+}
+
+function busName(url: string | undefined, client: Redis | undefined): string {
+  if (url !== undefined) {
+    const u = new URL(url)
+    return `redis-bus(${u.hostname}:${u.port || 6379})`
+  }
+  const o = (client as { options?: { host?: string; port?: number } } | undefined)?.options
+  return `redis-bus(${o?.host ?? '?'}:${o?.port ?? '?'})`
+}
+
+async function loadIoredis(bus: string): Promise<{ Redis: typeof Redis }> {
+  try {
+    const { Redis } = await import('ioredis')
+    return { Redis }
+  } catch (err) {
+    throw new StoreUnavailableError(`${bus} needs the package \`ioredis\`: npm install ioredis`, { cause: err })
+  }
+}
+
+/** Drops the socket at once (also of a frozen server, where QUIT would never be answered); ioredis then reconnects. */
+function destroyStream(client: Redis): void {
+  ;(client as { stream?: { destroy(): void } }).stream?.destroy()
+}
+
+/** QUIT (bounded), then disconnect; resolves once the connection ended. */
+async function quit(client: Redis, timeout: number): Promise<void> {
+  // only a client with a socket emits 'end' once it is closed ('reconnecting' has none: disconnect just stops the retries)
+  const live = ['connecting', 'connect', 'ready', 'disconnecting'].includes(client.status)
+  const ended = live ? new Promise<void>((resolve) => client.once('end', () => resolve())) : Promise.resolve()
+  if (client.status === 'ready') await withTimeout(client.quit(), timeout, () => new Error('timeout')).catch(() => {})
+  client.disconnect()
+  destroyStream(client)
+  await withTimeout(ended, timeout, () => new Error('timeout')).catch(() => {})
+}

@@ -1,0 +1,45 @@
+/**
+ * What an invalidation trigger sends on its channel for one row change (JSON):
+ * `{"table": "schema.table", "op": "INSERT" | "UPDATE" | "DELETE", "pk": {column: text}, "old_pk"?: {column: text}}`,
+ * `{"table", "op": "TRUNCATE"}` for a TRUNCATE, or `{"table", "op", "overflow": true}` when the primary
+ * key does not fit into one notification. Primary-key values are the columns' text forms (`col::text`),
+ * so int8 values keep every digit.
+ */
+export interface RowChange {
+  /** The changed table, schema-qualified as PostgreSQL resolved it: `public.users`. */
+  readonly table: string
+  readonly op: 'INSERT' | 'UPDATE' | 'DELETE' | 'TRUNCATE'
+  /** The primary key of the row (the new one for an UPDATE), by column, in text form; absent for TRUNCATE and overflow. */
+  readonly pk?: Readonly<Record<string, string | null>>
+  /** An UPDATE that changed the primary key: the old one. */
+  readonly old_pk?: Readonly<Record<string, string | null>>
+  /** The key was too long for a notification: the row cannot be named. */
+  readonly overflow?: true
+}
+
+const OPS = new Set(['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'])
+
+function isKeyRecord(value: unknown): value is Record<string, string | null> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.values(value).every((v) => typeof v === 'string' || v === null)
+  )
+}
+
+/** Parses a trigger notification; `undefined` when it is not a {@link RowChange}. */
+export function parseRowChange(payload: string): RowChange | undefined {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(payload)
+  } catch {
+    return undefined
+  }
+  if (typeof parsed !== 'object' || parsed === null) return undefined
+  const { table, op, pk, old_pk, overflow } = parsed as Record<string, unknown>
+  if (typeof table !== 'string' || typeof op !== 'string' || !OPS.has(op)) return undefined
+  if (op === 'TRUNCATE' || overflow === true) return { table, op: op as RowChange['op'], ...(overflow === true ? { overflow } : {}) }
+  if (!isKeyRecord(pk) || (old_pk !== undefined && old_pk !== null && !isKeyRecord(old_pk))) return undefined
+  return { table, op: op as RowChange['op'], pk, ...(isKeyRecord(old_pk) ? { old_pk } : {}) }
+}

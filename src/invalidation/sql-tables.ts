@@ -1,0 +1,168 @@
+import type { Kysely } from 'kysely'
+import { InvalidOptionError, StockpyleError, show } from '../core/errors.js'
+import type { Model } from '../core/model.js'
+import { describeModel, type ModelInfo } from '../core/registry.js'
+import type { ColumnInfo } from '../stores/sql/column-kind.js'
+import { checkTableNaming, type TableNaming, tableNameOf } from '../stores/sql/naming.js'
+import type { ModelMapping } from '../stores/sql/row-mapper.js'
+import type { SqlStore } from '../stores/sql/sql-store.js'
+
+/** Where table names, the attribute↔column mapping and the database come from. */
+export interface SqlSource {
+  /** Name for messages. */
+  readonly name: string
+  /** The database to introspect (and to install triggers through). */
+  db(): Promise<Kysely<any>>
+  /** The table of a model, as configured (`table` or `schema.table`). */
+  tableOf(model: Model): string
+  /** Attributes are camelCase, columns snake_case. */
+  readonly camelCase: boolean
+}
+
+/** A model's table as the database knows it, with the columns of the model's primary key. */
+export interface WatchedTable {
+  readonly info: ModelInfo
+  /** The table name as configured. */
+  readonly label: string
+  /** Schema and name as PostgreSQL resolved `label`. */
+  readonly schema: string
+  readonly relname: string
+  /** `schema.relname`: what the trigger reports as `table`. */
+  readonly qualified: string
+  /** The primary key's attributes (sorted, as `info.primary.fields`) and their columns. */
+  readonly key: readonly { readonly field: string; readonly column: ColumnInfo }[]
+  /** SqlStore's mapping of the model onto the table (for value conversion). */
+  readonly mapping: ModelMapping
+}
+
+/** True when `value` looks like a SqlStore (duck-typed, so no driver is loaded to check). */
+export function isSqlStore(value: unknown): value is SqlStore {
+  const s = value as Partial<SqlStore> | null
+  return typeof s === 'object' && s !== null && typeof s.kysely === 'function' && typeof s.tableOf === 'function' && 'camelCase' in s
+}
+
+/** True when `value` looks like a Kysely instance. */
+export function isKysely(value: unknown): value is Kysely<any> {
+  const k = value as Partial<Kysely<any>> | null
+  return typeof k === 'object' && k !== null && typeof k.executeQuery === 'function' && typeof k.selectFrom === 'function'
+}
+
+/**
+ * A source from a SqlStore on PostgreSQL (its naming, camelCase and connection).
+ * @throws InvalidOptionError for a SqlStore on another dialect.
+ */
+export function sourceOfStore(owner: string, store: SqlStore): SqlSource {
+  if (store.dialect !== 'postgres') {
+    throw new InvalidOptionError(
+      `${owner}: SqlStore ${show(store.name)} is on ${store.dialect}; database-driven invalidation needs PostgreSQL`,
+    )
+  }
+  return { name: store.name, db: () => store.kysely(), tableOf: (model) => store.tableOf(model), camelCase: store.camelCase }
+}
+
+/**
+ * A source from a Kysely instance (or a function opening one) and SqlStore-style naming options.
+ * @throws InvalidOptionError for invalid `tables`/`camelCase`, or a Kysely on SQLite.
+ */
+export function sourceOfKysely(
+  owner: string,
+  db: Kysely<any> | (() => Promise<Kysely<any>>),
+  tables: TableNaming | undefined,
+  camelCase: boolean | undefined,
+): SqlSource {
+  const naming = checkTableNaming(owner, tables)
+  if (camelCase !== undefined && typeof camelCase !== 'boolean') {
+    throw new InvalidOptionError(`${owner}: option \`camelCase\` must be a boolean, got ${show(camelCase)}`)
+  }
+  if (typeof db !== 'function') {
+    let adapter = ''
+    try {
+      adapter = db.getExecutor().adapter.constructor.name
+    } catch {}
+    if (/sqlite/i.test(adapter))
+      throw new InvalidOptionError(`${owner}: the Kysely instance is on SQLite; database-driven invalidation needs PostgreSQL`)
+  }
+  return {
+    name: owner,
+    db: typeof db === 'function' ? db : async () => db,
+    tableOf: (model) => tableNameOf(owner, describeModel(model), naming),
+    camelCase: camelCase ?? false,
+  }
+}
+
+/**
+ * Checks a list of models.
+ * @throws InvalidOptionError for an empty list or a non-model.
+ */
+export function checkModels(owner: string, models: unknown): ModelInfo[] {
+  if (!Array.isArray(models) || models.length === 0) {
+    throw new InvalidOptionError(`${owner}: option \`models\` must be a non-empty array of model classes, got ${show(models)}`)
+  }
+  return models.map((model, i) => {
+    try {
+      return describeModel(model as Model)
+    } catch (err) {
+      throw new InvalidOptionError(`${owner}: option \`models\`[${i}] is not a model: ${(err as Error).message}`, { cause: err })
+    }
+  })
+}
+
+const KEY_KINDS = new Set(['integer', 'bigint', 'real', 'numeric', 'text', 'boolean', 'other'])
+
+/**
+ * Introspects each model's table the way SqlStore maps it and resolves its schema-qualified name.
+ * @throws StockpyleError `E_SCHEMA` for a missing table, a key attribute without a column, or a primary-key column that cannot hold key values.
+ */
+export async function describeTables(source: SqlSource, infos: readonly ModelInfo[]): Promise<WatchedTable[]> {
+  const db = await source.db()
+  // loaded here, not at the top: they load kysely, an optional peer dependency
+  const [{ sql }, { introspectTable }, { buildMapping }] = await Promise.all([
+    import('kysely'),
+    import('../stores/sql/table-schema.js'),
+    import('../stores/sql/model-mapping.js'),
+  ])
+  const out: WatchedTable[] = []
+  for (const info of infos) {
+    const label = source.tableOf(info.model)
+    const schema = await introspectTable(source.name, db, 'postgres', label)
+    const mapping = buildMapping(source.name, 'postgres', info, schema, {
+      tables: undefined,
+      camelCase: source.camelCase,
+      checkUniqueKeys: false,
+      bytes: 'Buffer',
+    })
+    const quoted = label
+      .split('.')
+      .map((part) => `"${part.replaceAll('"', '""')}"`)
+      .join('.')
+    const resolved = (
+      await sql<{ schema: string; relname: string }>`select n.nspname as schema, c.relname as relname
+        from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+        where c.oid = to_regclass(${quoted})`.execute(db)
+    ).rows[0]
+    if (resolved === undefined) {
+      throw new StockpyleError(`${source.name}: table \`${label}\` of model \`${info.name}\` does not exist`, { code: 'E_SCHEMA' })
+    }
+    const columns = mapping.keyColumns.get(info.primary) ?? []
+    const key = info.primary.fields.map((field, i) => {
+      const column = columns[i] as ColumnInfo
+      if (!KEY_KINDS.has(column.kind)) {
+        throw new StockpyleError(
+          `${source.name}: the primary key column \`${column.name}\` of table \`${label}\` (model \`${info.name}\`) is ${column.dataType}, which cannot hold key values`,
+          { code: 'E_SCHEMA' },
+        )
+      }
+      return { field, column }
+    })
+    out.push({
+      info,
+      label,
+      schema: resolved.schema,
+      relname: resolved.relname,
+      qualified: `${resolved.schema}.${resolved.relname}`,
+      key,
+      mapping,
+    })
+  }
+  return out
+}

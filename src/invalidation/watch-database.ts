@@ -1,0 +1,439 @@
+import type { Kysely } from 'kysely'
+import { canonicalKey } from '../core/canonical-key.js'
+import { InvalidOptionError, StockpyleError, StoreClosedError, show } from '../core/errors.js'
+import type { Lookup, Model } from '../core/model.js'
+import type { ModelInfo } from '../core/registry.js'
+import type { Store } from '../stores/base-store.js'
+import { ProcessMemoryStore } from '../stores/memory/process-memory-store.js'
+import type { TableNaming } from '../stores/sql/naming.js'
+import { fromColumnValue, isKeyValue } from '../stores/sql/row-mapper.js'
+import type { SqlStore } from '../stores/sql/sql-store.js'
+import { callbackOption, checkKnown, msOption } from './bus-options.js'
+import { DEFAULT_ROWS_CHANNEL } from './invalidation-triggers.js'
+import { checkChannel, checkPool, type ListenConnectionOptions, listenConfig, loadPg } from './pg-driver.js'
+import { PgListener } from './pg-listener.js'
+import { describeTarget } from './postgres-bus.js'
+import { parseRowChange, type RowChange } from './row-change.js'
+import {
+  checkModels,
+  describeTables,
+  isKysely,
+  isSqlStore,
+  type SqlSource,
+  sourceOfKysely,
+  sourceOfStore,
+  type WatchedTable,
+} from './sql-tables.js'
+
+/**
+ * Options of {@link watchDatabase}. The watcher LISTENs on a dedicated connection made from `url`,
+ * `connection` or the options of `pool`.
+ */
+export interface WatchDatabaseOptions extends ListenConnectionOptions {
+  /** The models whose tables have triggers (see {@link installInvalidationTriggers}). */
+  models: readonly Model[]
+  /** The NOTIFY channel the triggers use. Default {@link DEFAULT_ROWS_CHANNEL}. */
+  channel?: string
+  /**
+   * The SqlStore whose table naming and camelCase mapping the triggers were installed with, also
+   * used to introspect the tables. Default: the last (authoritative) layer of the first store given,
+   * when it is a SqlStore on PostgreSQL.
+   */
+  sql?: SqlStore
+  /** Without a SqlStore: a Kysely instance on the database, to introspect the tables (default: a connection from `url`/`connection`/`pool`). */
+  db?: Kysely<any>
+  /** Without a SqlStore: SqlStore's `tables` option. */
+  tables?: TableNaming
+  /** Without a SqlStore: SqlStore's `camelCase` option. */
+  camelCase?: boolean
+  /**
+   * Clear every ProcessMemoryStore among the stores (also inside chains) when the LISTEN connection
+   * goes down, when it is up again, and when a change cannot be targeted (TRUNCATE, an oversized
+   * key). Default `true`.
+   */
+  clearMemory?: boolean
+  /** Ms allowed for connecting, LISTEN and heartbeat queries. Default `1000`. */
+  timeout?: number
+  /** Ms between heartbeat queries on the LISTEN connection (a frozen server is noticed within `heartbeatInterval + timeout`); `0` = off. Default `2000`. */
+  heartbeatInterval?: number
+  /** Longest wait in ms between reconnect attempts (doubling from 100 ms). Default `2000`. */
+  maxBackoff?: number
+  /**
+   * Receives every problem: LISTEN connection errors (the first of each outage), a failed
+   * `batchInvalidate`, unknown tables, malformed notifications, and changes that cannot be targeted
+   * (TRUNCATE, oversized keys: a `StockpyleError` saying which table). Default: ignored.
+   */
+  onError?: (error: unknown) => void
+  /**
+   * Called after the LISTEN connection came back after an outage. Row changes committed meanwhile
+   * were not seen: memory layers are cleared (see `clearMemory`); shared layers (Redis, memcached)
+   * keep what they hold until other processes' watchers evict it or it expires — flush them here if
+   * that is not good enough.
+   */
+  onReconnect?: () => void
+  /** Called after each batch of invalidations of one model was applied to every store (for metrics and tests). */
+  onInvalidate?: (model: Model, lookups: readonly Lookup<Model>[]) => void
+}
+
+/** A running {@link watchDatabase}. */
+export interface DatabaseWatcher {
+  /** True while the LISTEN connection is up. */
+  readonly listening: boolean
+  /**
+   * Resolves once the watcher listens and knows the tables (the first time).
+   * @throws the introspection error (e.g. `E_SCHEMA` for a missing table); StoreClosedError when closed before.
+   */
+  ready(): Promise<void>
+  /** Stops listening, waits for invalidations in progress, and closes the connections the watcher made. Idempotent. */
+  close(): Promise<void>
+}
+
+const KNOWN = [
+  'url',
+  'connection',
+  'pool',
+  'models',
+  'channel',
+  'sql',
+  'db',
+  'tables',
+  'camelCase',
+  'clearMemory',
+  'timeout',
+  'heartbeatInterval',
+  'maxBackoff',
+  'onError',
+  'onReconnect',
+  'onInvalidate',
+] as const
+
+/**
+ * Evicts rows changed by any client of a PostgreSQL database — another service, `psql`, a migration
+ * — from every cache layer of these stores: it LISTENs for the notifications of
+ * {@link installInvalidationTriggers}, maps each changed table to its model and the row's primary-key
+ * columns to a primary-key lookup (column names and value types exactly as SqlStore maps them: int8 →
+ * bigint, int4 → number, …), and calls `store.batchInvalidate(model, lookups)` on each store — for a
+ * ChainedStore that drops the copies in every cache layer (memory, Redis, memcached), leaving
+ * tombstones so no concurrent read puts the old row back. Notifications that arrive together are
+ * applied as one batch per model, in commit order.
+ *
+ * Run one watcher per process (per set of chains). Writes made through the chains are notified too,
+ * and evict the copies the write just stored: the next read goes to the database.
+ *
+ * Guarantees and limits: NOTIFY reaches only connected listeners. While the LISTEN connection is down,
+ * changes are missed; so memory layers are cleared when it goes down and again when it is back
+ * (`clearMemory`), `onReconnect` is called, and `onError` hears about the outage. A TRUNCATE or an
+ * oversized key cannot be targeted: memory layers are cleared and `onError` is told.
+ *
+ * @param stores the ChainedStore(s) (or any stores with `batchInvalidate`) to evict from.
+ * @throws InvalidOptionError (synchronously) for an invalid option.
+ */
+export function watchDatabase(stores: Store | readonly Store[], options: WatchDatabaseOptions): DatabaseWatcher {
+  return new Watcher(stores, options)
+}
+
+class Watcher implements DatabaseWatcher {
+  readonly #name: string
+  readonly #stores: readonly Store[]
+  readonly #memory: readonly ProcessMemoryStore[]
+  readonly #infos: readonly ModelInfo[]
+  readonly #source: SqlSource
+  readonly #clearMemory: boolean
+  readonly #onError: ((error: unknown) => void) | undefined
+  readonly #onReconnect: (() => void) | undefined
+  readonly #onInvalidate: ((model: Model, lookups: readonly Lookup<Model>[]) => void) | undefined
+  readonly #listener: PgListener
+  readonly #ready: Promise<void>
+  #settleReady: { resolve: () => void; reject: (err: unknown) => void } | undefined
+  /** A Kysely the watcher made for introspection, over `pool` or over a pool of its own (then `#ownsPool`). */
+  #ownDb: Promise<Kysely<any>> | undefined
+  #ownsPool = false
+  #tables: Promise<Map<string, WatchedTable[]>> | undefined
+  #queue: RowChange[] = []
+  #flushScheduled = false
+  #work: Promise<void> = Promise.resolve()
+  #everUp = false
+  #closed = false
+  #closing: Promise<void> | undefined
+  readonly #unknownTables = new Set<string>()
+
+  constructor(stores: Store | readonly Store[], options: WatchDatabaseOptions) {
+    const owner = 'watchDatabase'
+    if (typeof options !== 'object' || options === null)
+      throw new InvalidOptionError(`${owner}: options must be an object, got ${show(options)}`)
+    checkKnown(owner, options, KNOWN)
+    const list = (Array.isArray(stores) ? [...stores] : [stores]) as Store[]
+    if (list.length === 0) throw new InvalidOptionError(`${owner}: give at least one store to evict from`)
+    list.forEach((s, i) => {
+      if (typeof s?.batchInvalidate !== 'function') throw new InvalidOptionError(`${owner}: store ${i} (${show(s)}) has no batchInvalidate`)
+    })
+    this.#stores = list
+    this.#infos = checkModels(owner, options.models)
+    const config = listenConfig(owner, options)
+    if (options.pool !== undefined) checkPool(owner, options.pool)
+    const channel = checkChannel(owner, options.channel ?? DEFAULT_ROWS_CHANNEL)
+    if (options.clearMemory !== undefined && typeof options.clearMemory !== 'boolean') {
+      throw new InvalidOptionError(`${owner}: option \`clearMemory\` must be a boolean, got ${show(options.clearMemory)}`)
+    }
+    this.#clearMemory = options.clearMemory ?? true
+    this.#onError = callbackOption(owner, 'onError', options.onError)
+    this.#onReconnect = callbackOption(owner, 'onReconnect', options.onReconnect)
+    this.#onInvalidate = callbackOption(owner, 'onInvalidate', options.onInvalidate)
+    const timeout = msOption(owner, 'timeout', options.timeout, 1000)
+    const heartbeatInterval = msOption(owner, 'heartbeatInterval', options.heartbeatInterval, 2000, 0)
+    const maxBackoff = msOption(owner, 'maxBackoff', options.maxBackoff, 2000)
+    this.#source = this.#sourceOf(owner, list, options)
+    this.#name = `database-watcher(${describeTarget(config)} ${channel})`
+    this.#memory = memoryLayers(list)
+    this.#ready = new Promise<void>((resolve, reject) => {
+      this.#settleReady = { resolve, reject }
+    })
+    this.#ready.catch(() => {})
+    this.#listener = new PgListener({
+      name: this.#name,
+      config,
+      channels: [channel],
+      timeout,
+      heartbeatInterval,
+      maxBackoff,
+      onNotification: (_channel, payload) => this.#receive(payload),
+      onUp: () => this.#up(),
+      onDown: () => this.#down(),
+      onError: (err) => this.#report(err),
+    })
+    this.#listener.start()
+  }
+
+  get listening(): boolean {
+    return this.#listener.up
+  }
+
+  ready(): Promise<void> {
+    return this.#ready
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true
+    this.#settleReady?.reject(new StoreClosedError(`${this.#name} was closed before it was ready`))
+    this.#settleReady = undefined
+    await this.#listener.close()
+    await this.#work
+    const own = await this.#ownDb?.catch(() => undefined)
+    // destroying a Kysely ends its pool: only the watcher's own
+    if (this.#ownsPool) await own?.destroy()
+  }
+
+  #sourceOf(owner: string, stores: readonly Store[], options: WatchDatabaseOptions): SqlSource {
+    if (options.sql !== undefined) {
+      if (!isSqlStore(options.sql)) throw new InvalidOptionError(`${owner}: option \`sql\` must be a SqlStore, got ${show(options.sql)}`)
+      return sourceOfStore(owner, options.sql)
+    }
+    const authoritative = (stores[0] as { layers?: readonly Store[] }).layers?.at(-1)
+    if (isSqlStore(authoritative) && authoritative.dialect === 'postgres' && options.db === undefined)
+      return sourceOfStore(owner, authoritative)
+    if (options.db !== undefined) {
+      if (!isKysely(options.db)) throw new InvalidOptionError(`${owner}: option \`db\` must be a Kysely instance, got ${show(options.db)}`)
+      return sourceOfKysely(owner, options.db, options.tables, options.camelCase)
+    }
+    const pool = options.pool
+    const config = listenConfig(owner, options)
+    return sourceOfKysely(
+      owner,
+      () => {
+        this.#ownDb ??= (async () => {
+          const [{ Kysely, PostgresDialect }, pg] = await Promise.all([import('kysely'), loadPg(owner)])
+          let own = pool
+          if (own === undefined) {
+            own = new pg.Pool({ ...config, max: 1, idleTimeoutMillis: 1000 })
+            own.on('error', () => {})
+            this.#ownsPool = true
+          }
+          return new Kysely<any>({ dialect: new PostgresDialect({ pool: own }) })
+        })()
+        this.#ownDb.catch(() => {
+          this.#ownDb = undefined
+        })
+        return this.#ownDb
+      },
+      options.tables,
+      options.camelCase,
+    )
+  }
+
+  #up(): void {
+    if (this.#closed) return
+    const reconnect = this.#everUp
+    this.#everUp = true
+    // Whatever was cached before LISTEN was (re)established may have missed a change.
+    this.#clear()
+    this.#tables = undefined // introspect again: a migration may have run meanwhile
+    this.#work = this.#work.then(async () => {
+      try {
+        await this.#describe()
+        this.#settleReady?.resolve()
+        this.#settleReady = undefined
+      } catch (err) {
+        this.#report(err)
+        this.#settleReady?.reject(err)
+        this.#settleReady = undefined
+      }
+    })
+    if (reconnect) this.#call(() => this.#onReconnect?.())
+  }
+
+  #down(): void {
+    this.#clear()
+  }
+
+  #clear(): void {
+    if (!this.#clearMemory) return
+    for (const memory of this.#memory) if (!memory.closed) memory.clear()
+  }
+
+  #describe(): Promise<Map<string, WatchedTable[]>> {
+    this.#tables ??= describeTables(this.#source, this.#infos).then((tables) => {
+      const byTable = new Map<string, WatchedTable[]>()
+      for (const t of tables) byTable.set(t.qualified, [...(byTable.get(t.qualified) ?? []), t])
+      return byTable
+    })
+    this.#tables.catch(() => {
+      this.#tables = undefined
+    })
+    return this.#tables
+  }
+
+  #receive(payload: string): void {
+    if (this.#closed) return
+    const change = parseRowChange(payload)
+    if (change === undefined) {
+      this.#report(new StockpyleError(`${this.#name}: ignored a notification that is not a row change: ${show(payload)}`))
+      return
+    }
+    this.#queue.push(change)
+    if (this.#flushScheduled) return
+    this.#flushScheduled = true
+    // Notifications that arrive together (one socket read) become one batch per model.
+    setImmediate(() => {
+      this.#flushScheduled = false
+      const batch = this.#queue
+      this.#queue = []
+      this.#work = this.#work.then(() => this.#apply(batch))
+    })
+  }
+
+  async #apply(batch: readonly RowChange[]): Promise<void> {
+    let tables: Map<string, WatchedTable[]>
+    try {
+      tables = await this.#describe()
+    } catch (err) {
+      this.#clear()
+      this.#report(
+        new StockpyleError(`${this.#name}: ${batch.length} row change(s) could not be mapped to models: ${(err as Error).message}`, {
+          cause: err,
+        }),
+      )
+      return
+    }
+    const byModel = new Map<ModelInfo, Map<string, Lookup<Model>>>()
+    for (const change of batch) {
+      const watched = tables.get(change.table)
+      if (watched === undefined) {
+        if (!this.#unknownTables.has(change.table)) {
+          this.#unknownTables.add(change.table)
+          this.#report(
+            new StockpyleError(`${this.#name}: notified about table \`${change.table}\`, which none of the watched models maps to`),
+          )
+        }
+        continue
+      }
+      if (change.pk === undefined) {
+        this.#clear()
+        const what = change.op === 'TRUNCATE' ? 'a TRUNCATE' : 'a row whose primary key is too long for a notification'
+        this.#report(
+          new StockpyleError(
+            `${this.#name}: ${what} of table \`${change.table}\` cannot be targeted: memory layers were cleared; shared cache layers keep copies of model \`${watched[0]?.info.name}\` until they expire`,
+          ),
+        )
+        continue
+      }
+      for (const t of watched) {
+        for (const pk of change.old_pk === undefined ? [change.pk] : [change.pk, change.old_pk]) {
+          const lookup = this.#lookup(t, pk)
+          if (lookup === undefined) continue
+          let lookups = byModel.get(t.info)
+          if (lookups === undefined) byModel.set(t.info, (lookups = new Map()))
+          try {
+            lookups.set(canonicalKey(t.info.model, lookup as never), lookup)
+          } catch (err) {
+            this.#report(err)
+          }
+        }
+      }
+    }
+    for (const [info, lookups] of byModel) {
+      const list = [...lookups.values()]
+      await Promise.all(
+        this.#stores.map(async (store) => {
+          try {
+            await store.batchInvalidate?.(info.model, list as never)
+          } catch (err) {
+            this.#report(err)
+          }
+        }),
+      )
+      this.#call(() => this.#onInvalidate?.(info.model, list))
+    }
+  }
+
+  /** The primary-key lookup of a notified key, values converted as SqlStore reads them. */
+  #lookup(t: WatchedTable, pk: Readonly<Record<string, string | null>>): Lookup<Model> | undefined {
+    const lookup: Record<string, unknown> = {}
+    for (const { field, column } of t.key) {
+      const value = fromColumnValue(t.mapping, column, pk[column.name] ?? null)
+      if (!isKeyValue(value)) {
+        this.#report(
+          new StockpyleError(
+            `${this.#name}: a change of table \`${t.qualified}\` has no usable value for key column \`${column.name}\`: ${show(pk)}`,
+          ),
+        )
+        return undefined
+      }
+      lookup[field] = value
+    }
+    return lookup as Lookup<Model>
+  }
+
+  #report(err: unknown): void {
+    try {
+      this.#onError?.(err)
+    } catch {
+      // a failing error callback must not stop the watcher
+    }
+  }
+
+  /** Runs a caller's callback; what it throws goes to `onError`. */
+  #call(fn: () => void): void {
+    try {
+      fn()
+    } catch (err) {
+      this.#report(err)
+    }
+  }
+}
+
+/** Every ProcessMemoryStore among the stores, also inside (nested) chains. */
+function memoryLayers(stores: readonly Store[]): ProcessMemoryStore[] {
+  const out: ProcessMemoryStore[] = []
+  const visit = (store: Store): void => {
+    if (store instanceof ProcessMemoryStore) out.push(store)
+    const layers = (store as { layers?: unknown }).layers
+    if (Array.isArray(layers)) for (const layer of layers) visit(layer as Store)
+  }
+  for (const store of stores) visit(store)
+  return out
+}
