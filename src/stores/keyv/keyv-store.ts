@@ -20,8 +20,6 @@ export interface KeyvStoreOptions extends CacheStoreOptions {
   name?: string
 }
 
-const known = new Set(['lifetime', 'tombstoneLifetime', 'polymorphic', 'prefix', 'clock', 'keyv', 'timeout', 'disconnect', 'name'])
-
 /**
  * A cache store over any Keyv adapter — the successor of the original ShoveStore: every Keyv backend
  * becomes a stockpyle layer. Objects are stored once under their primary key with aliases for
@@ -35,13 +33,8 @@ const known = new Set(['lifetime', 'tombstoneLifetime', 'polymorphic', 'prefix',
 export class KeyvStore extends KeyValueStore {
   /** @throws InvalidOptionError naming the invalid option. */
   constructor(options: KeyvStoreOptions) {
-    super(createBackend(options), {
-      ...(options.lifetime === undefined ? {} : { lifetime: options.lifetime }),
-      ...(options.polymorphic === undefined ? {} : { polymorphic: options.polymorphic }),
-      ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
-      ...(options.clock === undefined ? {} : { clock: options.clock }),
-      ...(options.tombstoneLifetime === undefined ? {} : { tombstoneLifetime: options.tombstoneLifetime }),
-    })
+    const { keyv, timeout, disconnect, name, ...cacheOptions } = options
+    super(createBackend(options), cacheOptions)
   }
 
   /** The Keyv instance this store writes to. */
@@ -52,9 +45,6 @@ export class KeyvStore extends KeyValueStore {
 
 function createBackend(options: KeyvStoreOptions): KeyvBackend {
   checkCacheOptions('keyv store', options)
-  for (const key of Object.keys(options)) {
-    if (!known.has(key)) throw new InvalidOptionError(`keyv store: unknown option \`${key}\``)
-  }
   const { keyv, timeout = 1000, disconnect = false, name } = options
   const k = keyv as Partial<Keyv> | undefined
   if (

@@ -55,26 +55,6 @@ export interface RedisStoreOptions extends CacheStoreOptions {
 
 const DEFAULT_TIMEOUT = 1000
 const retryStrategy = (times: number): number => Math.min(times * 50, 500)
-const known = new Set([
-  'lifetime',
-  'tombstoneLifetime',
-  'polymorphic',
-  'prefix',
-  'clock',
-  'url',
-  'host',
-  'port',
-  'cluster',
-  'client',
-  'timeout',
-  'tls',
-  'password',
-  'username',
-  'db',
-  'redisOptions',
-  'name',
-])
-
 /**
  * A cache store in Redis or a Redis Cluster (ioredis 5). Objects are stored once under their primary
  * key with aliases for alternate keys (see {@link KeyValueStore}); expiry is set on the server (`PX`,
@@ -92,7 +72,7 @@ const known = new Set([
 export class RedisStore extends KeyValueStore {
   /** @throws InvalidOptionError naming the invalid option. */
   constructor(options: RedisStoreOptions = {}) {
-    super(createBackend(options), { ...pickCacheOptions(options), name: backendName(options) })
+    super(createBackend(options), { ...cacheOptions(options), name: backendName(options) })
   }
 
   /** The ioredis client (yours if you passed `client`). */
@@ -101,14 +81,10 @@ export class RedisStore extends KeyValueStore {
   }
 }
 
-function pickCacheOptions(options: RedisStoreOptions): CacheStoreOptions {
-  const out: CacheStoreOptions = {}
-  if (options.lifetime !== undefined) out.lifetime = options.lifetime
-  if (options.polymorphic !== undefined) out.polymorphic = options.polymorphic
-  if (options.prefix !== undefined) out.prefix = options.prefix
-  if (options.clock !== undefined) out.clock = options.clock
-  if (options.tombstoneLifetime !== undefined) out.tombstoneLifetime = options.tombstoneLifetime
-  return out
+/** The options KeyValueStore handles: everything that is not Redis-specific (so new cache options pass through). */
+function cacheOptions(options: RedisStoreOptions): CacheStoreOptions {
+  const { url, host, port, cluster, client, timeout, tls, password, username, db, redisOptions, name, ...rest } = options
+  return rest
 }
 
 function fail(option: string, expected: string, got: unknown): never {
@@ -140,9 +116,6 @@ function backendName(options: RedisStoreOptions): string {
 /** Validates every option (all synchronously), then creates the client lazily — nothing connects yet. */
 function createBackend(options: RedisStoreOptions): RedisBackend {
   checkCacheOptions('redis store', options)
-  for (const key of Object.keys(options)) {
-    if (!known.has(key)) throw new InvalidOptionError(`redis store: unknown option \`${key}\``)
-  }
   const { url, host, port, cluster, client, timeout = DEFAULT_TIMEOUT, tls, password, username, db, redisOptions, name } = options
   if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) fail('timeout', 'a number of ms > 0', timeout)
   if (name !== undefined && (typeof name !== 'string' || name === '')) fail('name', 'a non-empty string', name)
