@@ -10,6 +10,7 @@ import {
   BaseStore,
   capabilities,
   type GetEntriesOptions,
+  type LeaseCapable,
   type LookupRequest,
   type Store,
   type StoreCapabilities,
@@ -54,6 +55,14 @@ export interface ChainedStoreOptions {
    * wait for in-flight backfills). Default `true`; `false` exists to show what they prevent.
    */
   coherence?: boolean
+  /**
+   * Cross-process protection against miss storms: when a lookup misses in the lowest cache layer that
+   * can hand out leases (memcached, Redis: `capabilities.leases`), one process takes a lease and reads
+   * the database; the others poll that layer for its copy for up to `wait` ms (default 500) before
+   * reading the database themselves. A lease lasts `ttl` ms (default 2000) unless released. `true` uses
+   * the defaults. Default: off.
+   */
+  leases?: boolean | { wait?: number; ttl?: number }
   /** An OpenTelemetry-compatible meter for per-layer metrics (see {@link ChainMetrics}). */
   meter?: MeterLike
   /** Clock for negative caching (ms since the epoch). Default `Date.now`. */
@@ -124,6 +133,8 @@ export class ChainedStore extends BaseStore {
   readonly #missMs: number
   readonly #now: Clock
   readonly #metrics: ChainMetrics | undefined
+  readonly #leases: { wait: number; ttl: number } | undefined
+  readonly #leaseLayer: number
 
   /** @throws InvalidOptionError for an empty list, a non-store or a bad option. */
   constructor(layers: readonly Store[], options: ChainedStoreOptions = {}) {
@@ -188,6 +199,33 @@ export class ChainedStore extends BaseStore {
       return guard
     })
     this.#stats = layers.map((l) => ({ name: l.name, hits: 0, misses: 0, errors: 0, skipped: 0, backfills: 0 }))
+    const leases = options.leases ?? false
+    if (
+      typeof leases !== 'boolean' &&
+      (typeof leases !== 'object' ||
+        leases === null ||
+        (leases.wait !== undefined && !(leases.wait >= 0)) ||
+        (leases.ttl !== undefined && !(leases.ttl > 0)))
+    ) {
+      throw new InvalidOptionError(`${this.name}: option \`leases\` must be a boolean or { wait >= 0 ms, ttl > 0 ms }, got ${show(leases)}`)
+    }
+    let leaseLayer = -1
+    for (let i = last - 1; i >= 1 && leases !== false; i--) {
+      if ((layers[i] as Store).capabilities.leases) {
+        leaseLayer = i
+        break
+      }
+    }
+    if (leases !== false && leaseLayer === -1) {
+      throw new InvalidOptionError(
+        `${this.name}: option \`leases\` needs a cache layer below the first that can hand out leases (capabilities.leases)`,
+      )
+    }
+    this.#leaseLayer = leaseLayer
+    this.#leases =
+      leases === false
+        ? undefined
+        : { wait: (leases === true ? undefined : leases.wait) ?? 500, ttl: (leases === true ? undefined : leases.ttl) ?? 2000 }
     const tail = layers[last] as Store
     this.capabilities = capabilities({
       authoritative: tail.capabilities.authoritative,
@@ -400,6 +438,7 @@ export class ChainedStore extends BaseStore {
   /** Reads `lookups` from layers 1..n−1 and backfills the hits upward. */
   async #readBelow(info: ModelInfo, lookups: readonly object[]): Promise<(StoreEntry | undefined)[]> {
     const started = this.#clock.beginRead()
+    let leased: { layer: number; lookups: object[] } | undefined
     try {
       const out: (StoreEntry | undefined)[] = new Array(lookups.length).fill(undefined)
       let pending = lookups.map((_, i) => i)
@@ -424,7 +463,7 @@ export class ChainedStore extends BaseStore {
           return out
         }
         const hits: StoreEntry[] = []
-        const still: number[] = []
+        let still: number[] = []
         pending.forEach((i, p) => {
           const entry = found[p]
           if (entry === undefined) still.push(i)
@@ -433,13 +472,84 @@ export class ChainedStore extends BaseStore {
             hits.push(entry)
           }
         })
+        if (j === this.#leaseLayer && still.length > 0) {
+          const { winners, waited } = await this.#lease(j, info, lookups, still, out, hits)
+          if (winners.length > 0) leased = { layer: j, lookups: winners.map((i) => lookups[i] as object) }
+          still = [...winners, ...waited]
+        }
         if (hits.length > 0) await this.#backfill(j, hits, started)
         pending = still
       }
       return out
     } finally {
       this.#clock.endRead(started)
+      if (leased !== undefined) {
+        const { layer, lookups: held } = leased
+        void this.#call(layer, 'lease', (l) => (l as unknown as LeaseCapable).releaseLeases(info.model, held as never)).catch(() => {})
+      }
     }
+  }
+
+  /**
+   * Cross-process single-flight at the lease layer: takes a lease on each missing lookup. Winners go on
+   * to the layers below; the others poll the lease layer for the winner's backfill for up to
+   * `leases.wait` ms, then go below too. Copies found while waiting are put in `out` and `hits`.
+   */
+  async #lease(
+    j: number,
+    info: ModelInfo,
+    lookups: readonly object[],
+    still: readonly number[],
+    out: (StoreEntry | undefined)[],
+    hits: StoreEntry[],
+  ): Promise<{ winners: number[]; waited: number[] }> {
+    const { wait, ttl } = this.#leases as { wait: number; ttl: number }
+    let won: boolean[]
+    try {
+      won = await this.#call(j, 'lease', (l) =>
+        (l as unknown as LeaseCapable).acquireLeases(info.model, still.map((i) => lookups[i]) as never, ttl),
+      )
+    } catch (err) {
+      if (isCallerError(err)) throw err
+      this.#report(j, 'get', err)
+      return { winners: [...still], waited: [] }
+    }
+    const winners = still.filter((_, k) => won[k] === true)
+    let waiting = still.filter((_, k) => won[k] !== true)
+    const gaveUp: number[] = []
+    const deadline = performance.now() + wait
+    for (let delay = 5; waiting.length > 0 && performance.now() < deadline; delay = Math.min(delay * 2, 50)) {
+      await new Promise((r) => setTimeout(r, delay))
+      const found = await this.#ask(
+        j,
+        info.model,
+        waiting.map((i) => lookups[i] as object),
+      )
+      const missed: number[] = []
+      waiting.forEach((i, k) => {
+        const entry = found[k]
+        if (entry === undefined) missed.push(i)
+        else {
+          out[i] = entry
+          hits.push(entry)
+        }
+      })
+      // A released lease with no copy means the holder found nothing (or failed): stop waiting for it.
+      let held: boolean[]
+      try {
+        held =
+          missed.length === 0
+            ? []
+            : await this.#call(j, 'lease', (l) =>
+                (l as unknown as LeaseCapable).leasesHeld(info.model, missed.map((i) => lookups[i]) as never),
+              )
+      } catch {
+        held = missed.map(() => false)
+      }
+      waiting = missed.filter((_, k) => held[k] === true)
+      gaveUp.push(...missed.filter((_, k) => held[k] !== true))
+    }
+    return { winners, waited: [...gaveUp, ...waiting] }
   }
 
   /** Expired copies still within the cache layers' grace, first layer first. */

@@ -59,6 +59,25 @@ export interface StoreCapabilities {
   readonly scoped: boolean
   /** Lives in this process and cannot fail for I/O reasons: a chain puts no timeout or breaker on it. Default `false`. */
   readonly inProcess: boolean
+  /** Offers `acquireLeases`/`releaseLeases` ({@link LeaseCapable}), shared by every process using the same server. Default `false`. */
+  readonly leases: boolean
+}
+
+/**
+ * A store that can hand out short leases on lookups, shared across processes (memcached `add`, Redis
+ * `SET NX`): a chain uses them so that, when many processes miss the same object at once, one reads
+ * the database and the others wait briefly for its copy.
+ */
+export interface LeaseCapable {
+  /**
+   * Tries to take a lease on each lookup for `ttlMs` milliseconds; resolves to whether each was taken
+   * (a lease held by anyone else, or an entry already there, means `false`).
+   */
+  acquireLeases<M extends Model>(model: M, lookups: readonly Lookup<M>[], ttlMs: number): Promise<boolean[]>
+  /** Gives the leases back (idempotent). */
+  releaseLeases<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<void>
+  /** Whether a lease on each lookup is currently held (by anyone). */
+  leasesHeld<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<boolean[]>
 }
 
 /** The contract every store implements, ChainedStore included. */
@@ -104,6 +123,7 @@ const defaultCapabilities: StoreCapabilities = {
   secondResolution: false,
   scoped: false,
   inProcess: false,
+  leases: false,
 }
 
 /** Builds a capabilities object from the defaults. */

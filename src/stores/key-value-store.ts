@@ -9,9 +9,10 @@ import {
   KIND_ALIAS,
   KIND_RECORD,
 } from '../core/codec.js'
-import { InvalidOptionError, show, ValueTooLargeError } from '../core/errors.js'
+import { InvalidOptionError, StockpyleError, show, ValueTooLargeError } from '../core/errors.js'
 import { encodeLookup, keyOfObjectFor, keysOfObject } from '../core/key-encoding.js'
 import { type Clock, checkLifetime, expiryOf, type Lifetime, systemClock } from '../core/lifetime.js'
+import type { Lookup, Model } from '../core/model.js'
 import type { ModelInfo } from '../core/registry.js'
 import {
   BaseStore,
@@ -262,7 +263,11 @@ export class KeyValueStore extends BaseStore {
     this.name = name
     this.#backend = backend
     this.#settings = checkCacheOptions(name, options)
-    this.capabilities = capabilities({ polymorphic: this.#settings.polymorphic, secondResolution: backend.secondResolution === true })
+    this.capabilities = capabilities({
+      polymorphic: this.#settings.polymorphic,
+      secondResolution: backend.secondResolution === true,
+      leases: typeof backend.addMany === 'function',
+    })
   }
 
   /** The backend this store writes to. */
@@ -322,6 +327,43 @@ export class KeyValueStore extends BaseStore {
       this.#backend.setMany(records.map((key) => ({ key, value: tombstone, expiresAt }))),
       this.#backend.deleteMany(keys.filter((k) => !recordSet.has(k))),
     ])
+  }
+
+  /**
+   * Takes a lease on each lookup for `ttlMs` (see {@link LeaseCapable}); needs a backend with `addMany`.
+   * @throws StockpyleError when the backend cannot add atomically.
+   */
+  async acquireLeases<M extends Model>(model: M, lookups: readonly Lookup<M>[], ttlMs: number): Promise<boolean[]> {
+    this.assertOpen('acquireLeases')
+    const addMany = this.#backend.addMany
+    if (addMany === undefined) throw new StockpyleError(`${this.name} store cannot hand out leases: its backend has no addMany`)
+    const { info, requests } = this.requests(model, lookups, 'acquireLeases')
+    const expiresAt = this.#settings.clock.now() + ttlMs
+    const value = encodeTombstone(expiresAt)
+    return addMany.call(
+      this.#backend,
+      this.#leaseKeys(info, requests).map((key) => ({ key, value, expiresAt })),
+    )
+  }
+
+  /** Gives leases back (idempotent). */
+  async releaseLeases<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<void> {
+    this.assertOpen('releaseLeases')
+    const { info, requests } = this.requests(model, lookups, 'releaseLeases')
+    await this.#backend.deleteMany(this.#leaseKeys(info, requests))
+  }
+
+  /** Whether a lease on each lookup is currently held (by anyone). */
+  async leasesHeld<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<boolean[]> {
+    this.assertOpen('leasesHeld')
+    const { info, requests } = this.requests(model, lookups, 'leasesHeld')
+    const now = this.#settings.clock.now()
+    const found = await this.#backend.getMany(this.#leaseKeys(info, requests))
+    return found.map((bytes) => bytes !== undefined && (envelopeExpiry(bytes) ?? Number.POSITIVE_INFINITY) > now)
+  }
+
+  #leaseKeys(info: ModelInfo, requests: readonly LookupRequest[]): string[] {
+    return requestKeys(this.name, info, requests, `${this.#settings.prefix}lease:`)
   }
 
   protected override async invalidateMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<void> {
