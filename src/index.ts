@@ -22,11 +22,15 @@ export {
   BaseStore,
   capabilities,
   type GetEntriesOptions,
+  type LeaseCapable,
   type LookupRequest,
   type PutEntriesOptions,
   type Store,
   type StoreCapabilities,
   type StoreEntry,
+  type TransactionCapable,
+  type TransactionHandle,
+  type TransactionWrite,
   type WriteItem,
 } from './stores/base-store.js'
 export type { KeyValueBackend, KeyValueEntry } from './stores/key-value-backend.js'

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import { LRUCache } from 'lru-cache'
 import { decodeRecord, encodeRecord } from '../core/codec.js'
-import { InvalidOptionError, MissingKeyAttributeError, show } from '../core/errors.js'
+import { InvalidOptionError, MissingKeyAttributeError, StockpyleError, show } from '../core/errors.js'
 import { encodeLookup, keyForLookup, keysOfObject } from '../core/key-encoding.js'
 import { type Clock, systemClock } from '../core/lifetime.js'
 import type { Instance, Lookup, Model } from '../core/model.js'
@@ -15,6 +15,8 @@ import {
   type Store,
   type StoreCapabilities,
   type StoreEntry,
+  type TransactionCapable,
+  type TransactionHandle,
   type WriteItem,
 } from '../stores/base-store.js'
 import { type BreakerOptions, isCallerError, LayerGuard } from './layer-guard.js'
@@ -680,6 +682,39 @@ export class ChainedStore extends BaseStore {
     }
     if (this.#coherence) await this.#settleBackfills(objs)
     await this.#eachCache('delete', objs, (layer) => layer.batchDelete(objs))
+  }
+
+  /**
+   * Runs `fn` in one transaction of the authoritative layer (SqlStore). `tx` is that layer's
+   * transaction handle: its writes join the transaction and its reads see them, and it never touches
+   * the caches. After COMMIT the cache layers are updated bottom-up with every write, in order
+   * (puts stored, deletes removed); after a rollback they are left alone. Reads of other callers that
+   * raced the transaction cannot backfill what it replaced.
+   * @throws StockpyleError when the authoritative layer has no transactions; whatever `fn` throws (after rollback).
+   */
+  async transaction<R>(fn: (tx: TransactionHandle) => Promise<R>): Promise<R> {
+    this.assertOpen('transaction')
+    const last = this.#layers[this.#layers.length - 1] as Store & Partial<TransactionCapable>
+    if (typeof last.transaction !== 'function') {
+      throw new StockpyleError(`${this.name} store: its authoritative layer ${last.name} does not run transactions`)
+    }
+    return last.transaction(async (tx) => {
+      tx.afterCommit(async (writes) => {
+        for (const { operation, objects } of writes) {
+          this.#markWritten(objects)
+          if (this.#coherence) await this.#settleBackfills(objects)
+          if (operation === 'put') {
+            await this.#eachCache('put', objects, (layer) =>
+              layer.batchPutEntries(objects.map((value) => ({ value, expiresAt: undefined }))),
+            )
+          } else {
+            await this.#eachCache('delete', objects, (layer) => layer.batchDelete(objects))
+          }
+          this.#markWritten(objects)
+        }
+      })
+      return fn(tx)
+    })
   }
 
   /** Drops cached copies in every cache layer (the authoritative layer keeps its data). */

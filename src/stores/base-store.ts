@@ -63,6 +63,23 @@ export interface StoreCapabilities {
   readonly leases: boolean
 }
 
+/** One write made in a transaction: the objects of one put/batchPut (as written back) or delete/batchDelete. */
+export interface TransactionWrite {
+  readonly operation: 'put' | 'delete'
+  readonly objects: readonly object[]
+}
+
+/** The handle a transactional store passes to its callback: a store whose calls join one transaction. */
+export interface TransactionHandle extends Store {
+  /** Runs `fn` once, after COMMIT, with every write of the transaction in order (never after a rollback). */
+  afterCommit(fn: (writes: readonly TransactionWrite[]) => void | Promise<void>): void
+}
+
+/** A store that runs several calls in one transaction (SqlStore). */
+export interface TransactionCapable {
+  transaction<R>(fn: (tx: TransactionHandle) => Promise<R>): Promise<R>
+}
+
 /**
  * A store that can hand out short leases on lookups, shared across processes (memcached `add`, Redis
  * `SET NX`): a chain uses them so that, when many processes miss the same object at once, one reads

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest'
+import { ChainedStore, ProcessMemoryStore, StockpyleError } from '../../src/index.js'
+import { createTable, SqlStore } from '../../src/stores/sql/index.js'
+
+class Account {
+  static readonly stockpyleName = 'TxAccount'
+  static readonly stockpyleKeys = ['id', 'email'] as const
+  constructor(
+    public id: number,
+    public email: string,
+    public balance: number,
+  ) {}
+}
+
+async function setup() {
+  const memory = new ProcessMemoryStore()
+  const sql = new SqlStore({ url: 'sqlite::memory:' })
+  await createTable(sql, Account, { columns: { id: 'integer', email: 'text', balance: 'integer' } })
+  return { memory, sql, chain: new ChainedStore([memory, sql]) }
+}
+
+describe('ChainedStore.transaction over SqlStore', () => {
+  it('updates the caches only after COMMIT, with every write in order', async () => {
+    const { memory, chain } = await setup()
+    await chain.batchPut([new Account(1, 'a@x', 100), new Account(2, 'b@x', 0)])
+    await chain.transaction(async (tx) => {
+      const a = (await tx.get(Account, { id: 1 })) as Account
+      const b = (await tx.get(Account, { id: 2 })) as Account
+      a.balance -= 40
+      b.balance += 40
+      await tx.batchPut([a, b])
+      expect((await memory.get(Account, { id: 1 }))?.balance).toBe(100) // not yet
+      await tx.delete(new Account(2, 'b@x', 40))
+    })
+    expect((await memory.get(Account, { id: 1 }))?.balance).toBe(60)
+    expect(await memory.get(Account, { id: 2 })).toBeUndefined()
+    expect(await chain.get(Account, { email: 'b@x' })).toBeUndefined()
+  })
+
+  it('leaves the caches alone after a rollback', async () => {
+    const { memory, chain } = await setup()
+    await chain.put(new Account(3, 'c@x', 10))
+    await expect(
+      chain.transaction(async (tx) => {
+        await tx.put(new Account(3, 'c@x', 999))
+        throw new Error('abort')
+      }),
+    ).rejects.toThrow('abort')
+    expect((await memory.get(Account, { id: 3 }))?.balance).toBe(10)
+    memory.clear()
+    expect((await chain.get(Account, { id: 3 }))?.balance).toBe(10)
+  })
+
+  it('needs a transactional authoritative layer', async () => {
+    const chain = new ChainedStore([new ProcessMemoryStore(), new ProcessMemoryStore()])
+    await expect(chain.transaction(async () => {})).rejects.toBeInstanceOf(StockpyleError)
+  })
+})
