@@ -44,10 +44,14 @@ export interface ProcessMemoryStoreOptions extends Omit<CacheStoreOptions, 'pref
 /** The bound of a ProcessMemoryStore created without `max`, `maxSize` or `unbounded`: 64 MiB. */
 export const DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 
-// Calibrated on Node 20 x64 (see bench/memory-bound.js): what V8 and lru-cache hold per record and per
-// alias beyond the bytes we can count (object headers, Map entries, index slots, the Buffer view).
-const RECORD_OVERHEAD = 360
-const ALIAS_OVERHEAD = 120
+// What V8 and lru-cache hold per record and per alias beyond the bytes we can count (object headers,
+// Map and index slots, the Buffer view, the alias Map entry and array slot). Calibrated on Node 20 x64
+// by benchmark S7 (src/cli/bench/memory-bound.ts: `npx stockpyle bench --stores memory --scenarios S7`):
+// 1,000,000 small objects into maxSize 16/32/48/64/96 MiB grew heap + external by 416–468 bytes per
+// record without aliases and 725–782 with one alias (Map hash tables grow by doubling, so the cost per
+// entry depends on how full they are); these values cover the worst case with ~3% to spare.
+const RECORD_OVERHEAD = 384
+const ALIAS_OVERHEAD = 256
 
 interface MemoryRecord {
   /** `undefined` for a tombstone: the object was deleted here; reads miss and backfills may not land. */
