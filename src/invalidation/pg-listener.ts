@@ -88,7 +88,13 @@ export class PgListener {
     try {
       const { Client } = await loadPg(name)
       attempt = {
-        client: new Client({ ...config, connectionTimeoutMillis: config.connectionTimeoutMillis ?? timeout, keepAlive: true }),
+        // application_name: so the session is recognisable in pg_stat_activity
+        client: new Client({
+          application_name: 'stockpyle-listen',
+          ...config,
+          connectionTimeoutMillis: config.connectionTimeoutMillis ?? timeout,
+          keepAlive: true,
+        }),
         dead: false,
       }
     } catch (err) {

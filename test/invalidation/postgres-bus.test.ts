@@ -1,0 +1,114 @@
+import { Kysely, PostgresDialect } from 'kysely'
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { InvalidOptionError, ProcessMemoryStore } from '../../src/index.js'
+import { PostgresBus } from '../../src/invalidation/index.js'
+import { type PostgresServer, selectedStores, startPostgres } from '../harness/servers.js'
+import { type BusContract, describeBusContract } from './bus-contract.js'
+import { poll, Recorder } from './helpers.js'
+
+const contract: BusContract = {
+  name: 'PostgresBus',
+  url: () => inject('postgresUrl'),
+  makeBus: (url, options = {}) => new PostgresBus({ url, ...options }),
+  publishRaw: async (url, channel, text) => {
+    const client = new pg.Client({ connectionString: url })
+    await client.connect()
+    try {
+      await client.query('select pg_notify($1, $2)', [channel, text])
+    } finally {
+      await client.end()
+    }
+  },
+  startServer: startPostgres,
+  restartMs: 30_000,
+}
+
+/** PIDs of the LISTEN sessions of buses and watchers (they set application_name). */
+async function listenBackends(admin: pg.Client): Promise<number[]> {
+  const { rows } = await admin.query<{ pid: number }>("select pid from pg_stat_activity where application_name = 'stockpyle-listen'")
+  return rows.map((r) => r.pid)
+}
+
+describe.runIf(selectedStores().has('postgres'))('PostgresBus', () => {
+  let url = ''
+  beforeAll(() => {
+    url = inject('postgresUrl')
+  })
+
+  describeBusContract(contract)
+
+  it('publishes through a pg Pool or a Kysely instance you own, and never closes them', async () => {
+    const pool = new pg.Pool({ connectionString: url, max: 2 })
+    const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 2 }) }) })
+    const viaPool = new PostgresBus({ pool }) // the pool's options also configure the LISTEN connection
+    const viaKysely = new PostgresBus({ url, db })
+    const receiver = new PostgresBus({ url })
+    try {
+      const r = new Recorder()
+      receiver.subscribe(r)
+      viaPool.subscribe(new Recorder())
+      await poll(() => receiver.subscribed && viaPool.subscribed, 'the subscriptions')
+      await viaPool.publish(['via-pool'])
+      await viaKysely.publish(['via-kysely'])
+      await poll(() => r.keys.length === 2, 'both messages')
+      expect(r.keys).toEqual(['via-pool', 'via-kysely'])
+      await Promise.all([viaPool.close(), viaKysely.close()])
+      expect((await pool.query('select 1 as one')).rows[0].one).toBe(1)
+      expect(await db.selectNoFrom((eb) => eb.lit(1).as('one')).executeTakeFirst()).toEqual({ one: 1 })
+    } finally {
+      await receiver.close()
+      await pool.end()
+      await db.destroy()
+    }
+  })
+
+  it('rejects invalid options synchronously, naming them', () => {
+    expect(() => new PostgresBus({} as never)).toThrow(InvalidOptionError)
+    expect(() => new PostgresBus({ url: 'mysql://x' })).toThrow(/option `url`/)
+    expect(() => new PostgresBus({ url, channel: 'x'.repeat(64) })).toThrow(/option `channel`/)
+    expect(() => new PostgresBus({ url, timeout: 0 })).toThrow(/option `timeout`/)
+    expect(() => new PostgresBus({ url, nope: 1 } as never)).toThrow(/unknown option `nope`/)
+    expect(() => new PostgresBus({ url, db: {} as never })).toThrow(/option `db`/)
+  })
+
+  describe('a frozen LISTEN session (a private server)', () => {
+    let server: PostgresServer
+    let admin: pg.Client
+    beforeAll(async () => {
+      server = await startPostgres()
+      admin = new pg.Client({ connectionString: server.url })
+      await admin.connect()
+    })
+    afterAll(async () => {
+      await admin?.end()
+      await server?.stop()
+    })
+
+    it('SIGSTOP of the LISTEN backend: the heartbeat notices, the layer serves nothing, a new session takes over', async () => {
+      const bus = new PostgresBus({ url: server.url, heartbeatInterval: 200, timeout: 300 })
+      const memory = new ProcessMemoryStore({ bus })
+      const other = new PostgresBus({ url: server.url })
+      let frozen: number | undefined
+      try {
+        await poll(() => memory.coherent, 'the subscription')
+        const [pid] = await listenBackends(admin)
+        expect(pid).toBeTypeOf('number')
+        frozen = pid as number
+        process.kill(frozen, 'SIGSTOP')
+        const noticed = await poll(() => !memory.coherent, 'the freeze to be noticed', 5000)
+        expect(noticed).toBeLessThan(2000)
+        await poll(() => memory.coherent, 'a new LISTEN session', 10_000)
+        expect(await listenBackends(admin)).not.toEqual([frozen])
+        const r = new Recorder()
+        bus.subscribe(r)
+        await other.publish(['after-the-freeze'])
+        await poll(() => r.keys.includes('after-the-freeze'), 'delivery on the new session')
+      } finally {
+        if (frozen !== undefined) process.kill(frozen, 'SIGCONT')
+        await memory.close()
+        await Promise.all([bus.close(), other.close()])
+      }
+    })
+  })
+})
