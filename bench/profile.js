@@ -1,13 +1,17 @@
 /**
  * Profiling helper: runs one stockpyle hot path in a loop so that `node --cpu-prof` sees only it.
  *
- *   node --cpu-prof --cpu-prof-dir=bench/out/prof bench/profile.js <target> [seconds]
- *   node bench/cpuprofile-summary.js bench/out/prof/<file>.cpuprofile
+ *   node bench/profile.js <target> [seconds] [profile.cpuprofile]
+ *   node bench/cpuprofile-summary.js <profile.cpuprofile>
+ *
+ * With a third argument, only the timed loop is profiled (through node:inspector, after the setup)
+ * and the profile is written there.
  *
  * Targets: s1-chain, s1-memory, s2-redis, s2-memcached, s3-redis, s4-sqlite, s4-postgres, s5, s6.
  * Servers are started with the test harness (compiled by bench/run.js into bench/.harness) when needed.
  */
-import { existsSync } from 'node:fs'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { Session } from 'node:inspector/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
@@ -15,6 +19,7 @@ const here = dirname(fileURLToPath(import.meta.url))
 const dist = (p) => import(pathToFileURL(join(here, '..', 'dist', p)).href)
 const target = process.argv[2]
 const seconds = Number(process.argv[3] ?? 5)
+const profileFile = process.argv[4]
 
 const { ChainedStore, ProcessMemoryStore } = await dist('index.js')
 const { BenchUser, makeUser, USER_COLUMNS, USER_TABLE } = await dist('cli/bench/fixtures.js')
@@ -58,15 +63,31 @@ async function sqlStore(dialect) {
 }
 
 async function loop(name, fn) {
+  for (let k = 0; k < 200; k++) await fn(k)
+  let session
+  if (profileFile !== undefined) {
+    session = new Session()
+    session.connect()
+    await session.post('Profiler.enable')
+    await session.post('Profiler.setSamplingInterval', { interval: 100 })
+    await session.post('Profiler.start')
+  }
   const deadline = performance.now() + seconds * 1000
-  let i = 0
+  let i = 200
   const start = performance.now()
   const cpu = process.cpuUsage()
   while (performance.now() < deadline) for (let k = 0; k < 16; k++) await fn(i++)
+  i -= 200
   const s = (performance.now() - start) / 1000
   const used = process.cpuUsage(cpu)
   const cpuS = (used.user + used.system) / 1e6
   // ops per CPU-second of this process: less sensitive than wall time to other load on the machine
+  if (session !== undefined) {
+    const { profile } = await session.post('Profiler.stop')
+    mkdirSync(dirname(profileFile), { recursive: true })
+    writeFileSync(profileFile, JSON.stringify(profile))
+    session.disconnect()
+  }
   process.stderr.write(`${name}: ${i} ops in ${s.toFixed(2)} s = ${Math.round(i / s)} ops/s (${Math.round(i / cpuS)} ops per CPU-second)\n`)
 }
 

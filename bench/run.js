@@ -4,7 +4,7 @@
  * Redis and PostgreSQL started on loopback by the test harness (test/harness/servers.ts), plus SQLite.
  *
  *   npm run bench [-- --scenarios S1,S3] [--rounds N] [--round-ms MS] [--s7-count N]
- *                 [--out DIR] [--update-results] [--no-pin]
+ *                 [--out DIR] [--update-results] [--no-pin] [--check]
  *
  * Installs bench/node_modules (`npm ci --prefix bench`) when missing. Prints the ratio table and writes
  * results.json / results.md / results.svg to --out (default bench/out); --update-results also writes
@@ -42,6 +42,7 @@ function parseArgs(argv) {
     else if (a === '--out') args.out = next()
     else if (a === '--update-results') args.update = true
     else if (a === '--no-pin') args.pin = false
+    else if (a === '--check') args.check = true
     else throw new Error(`unknown option ${a} (see the header of bench/run.js)`)
   }
   return args
@@ -150,6 +151,7 @@ async function main() {
       writeFileSync(join(here, 'results.svg'), suite.toSvg(results))
       log('bench: updated bench/RESULTS.md and bench/results.svg')
     }
+    if (args.check && results.rows.some((r) => r.target.met === false)) process.exitCode = 3
   } finally {
     await Promise.allSettled([memcached.stop(), redis.stop(), postgres.stop()])
   }
@@ -157,7 +159,7 @@ async function main() {
 }
 
 main().then(
-  () => process.exit(0),
+  () => process.exit(process.exitCode ?? 0),
   (err) => {
     log(`bench: ${err?.stack ?? err}`)
     process.exit(1)

@@ -26,6 +26,7 @@ Options:
   --s7-count N       objects inserted by S7 (default 1000000)
   --out DIR          output directory (default bench/out)
   --quiet            print only the final table
+  --check            exit with code 3 when a target of the issue is not met
   -h, --help         this text
 
 What it writes to your servers: keys under the prefix "stockpyle-bench:" with a 600 s lifetime
@@ -45,6 +46,7 @@ export interface BenchArgs {
   s7Count?: number
   out: string
   quiet: boolean
+  check: boolean
   help: boolean
 }
 
@@ -66,7 +68,7 @@ function list(value: string): string[] {
 
 /** Parses the arguments after `bench`. @throws UsageError for an unknown or malformed option. */
 export function parseBenchArgs(argv: readonly string[]): BenchArgs {
-  const args: BenchArgs = { stores: new Set(), out: 'bench/out', quiet: false, help: false }
+  const args: BenchArgs = { stores: new Set(), out: 'bench/out', quiet: false, check: false, help: false }
   let stores: string[] | undefined
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string
@@ -86,6 +88,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
         break
       case '--quiet':
         args.quiet = true
+        break
+      case '--check':
+        args.check = true
         break
       case '--stores':
         stores = list(value()).map((s) => s.toLowerCase())
@@ -160,7 +165,7 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
   })
   const files = writeResults(results, resolve(args.out))
   process.stdout.write(`\n${toConsole(results)}\n\nWrote ${files.json}, ${files.markdown}, ${files.svg}\n`)
-  return 0
+  return args.check && results.rows.some((r) => r.target.met === false) ? 3 : 0
 }
 
 const USAGE = `Usage: stockpyle <command>
