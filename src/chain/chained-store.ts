@@ -465,15 +465,7 @@ export class ChainedStore extends BaseStore {
           return out
         }
         const hits: StoreEntry[] = []
-        let still: number[] = []
-        pending.forEach((i, p) => {
-          const entry = found[p]
-          if (entry === undefined) still.push(i)
-          else {
-            out[i] = entry
-            hits.push(entry)
-          }
-        })
+        let still = collect(pending, found, out, hits)
         if (j === this.#leaseLayer && still.length > 0) {
           const { winners, waited } = await this.#lease(j, info, lookups, still, out, hits)
           if (winners.length > 0) leased = { layer: j, lookups: winners.map((i) => lookups[i] as object) }
@@ -527,15 +519,7 @@ export class ChainedStore extends BaseStore {
         info.model,
         waiting.map((i) => lookups[i] as object),
       )
-      const missed: number[] = []
-      waiting.forEach((i, k) => {
-        const entry = found[k]
-        if (entry === undefined) missed.push(i)
-        else {
-          out[i] = entry
-          hits.push(entry)
-        }
-      })
+      const missed = collect(waiting, found, out, hits)
       // A released lease with no copy means the holder found nothing (or failed): stop waiting for it.
       let held: boolean[]
       try {
@@ -798,6 +782,25 @@ export class ChainedStore extends BaseStore {
     const failed = results.find((r) => r.status === 'rejected')
     if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
   }
+}
+
+/** Puts each hit of `found` (answers for `slots`, in order) into `out` and `hits`; returns the slots that missed. */
+function collect(
+  slots: readonly number[],
+  found: readonly (StoreEntry | undefined)[],
+  out: (StoreEntry | undefined)[],
+  hits: StoreEntry[],
+): number[] {
+  const missed: number[] = []
+  slots.forEach((slot, k) => {
+    const entry = found[k]
+    if (entry === undefined) missed.push(slot)
+    else {
+      out[slot] = entry
+      hits.push(entry)
+    }
+  })
+  return missed
 }
 
 function missingOnlyPrimary(info: ModelInfo, obj: object): boolean {

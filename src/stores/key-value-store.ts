@@ -313,20 +313,21 @@ export class KeyValueStore extends BaseStore {
   }
 
   protected async removeMany(items: readonly WriteItem[]): Promise<void> {
-    const { polymorphic, prefix, clock, tombstoneMs } = this.#settings
+    const { polymorphic, prefix, tombstoneMs } = this.#settings
     const keys = keysToDelete(this.name, items, polymorphic, prefix)
     if (tombstoneMs === 0) {
       await this.#backend.deleteMany(keys)
       return
     }
-    const expiresAt = clock.now() + tombstoneMs
-    const tombstone = encodeTombstone(expiresAt)
-    const records = items.map((item) => prefix + keysOfObject(item.info, item.obj, false, `${this.name} store delete`).record)
-    const recordSet = new Set(records)
-    await Promise.all([
-      this.#backend.setMany(records.map((key) => ({ key, value: tombstone, expiresAt }))),
-      this.#backend.deleteMany(keys.filter((k) => !recordSet.has(k))),
-    ])
+    const records = new Set(items.map((item) => prefix + keysOfObject(item.info, item.obj, false, `${this.name} store delete`).record))
+    await Promise.all([this.#tombstone([...records]), this.#backend.deleteMany(keys.filter((k) => !records.has(k)))])
+  }
+
+  /** Replaces each key's entry by a tombstone (reads miss, backfills cannot land until it expires). */
+  async #tombstone(keys: readonly string[]): Promise<void> {
+    const expiresAt = this.#settings.clock.now() + this.#settings.tombstoneMs
+    const value = encodeTombstone(expiresAt)
+    await this.#backend.setMany(keys.map((key) => ({ key, value, expiresAt })))
   }
 
   /**
@@ -367,15 +368,9 @@ export class KeyValueStore extends BaseStore {
   }
 
   protected override async invalidateMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<void> {
-    const { prefix, clock, tombstoneMs } = this.#settings
-    const keys = requestKeys(this.name, info, requests, prefix)
-    if (tombstoneMs === 0) {
-      await this.#backend.deleteMany(keys)
-      return
-    }
-    const expiresAt = clock.now() + tombstoneMs
-    const tombstone = encodeTombstone(expiresAt)
-    await this.#backend.setMany(keys.map((key) => ({ key, value: tombstone, expiresAt })))
+    const keys = requestKeys(this.name, info, requests, this.#settings.prefix)
+    if (this.#settings.tombstoneMs === 0) await this.#backend.deleteMany(keys)
+    else await this.#tombstone(keys)
   }
 
   protected override async release(): Promise<void> {
