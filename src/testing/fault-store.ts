@@ -8,12 +8,15 @@ export type FaultOperation = 'get' | 'put' | 'delete'
 /**
  * Wraps a store and injects failures and delays, for testing chain policy without a network:
  * `fail('get')` makes reads reject with StoreUnavailableError until `recover()`; `delay(ms)` holds
- * every call for `ms` first; `gate()` holds calls until the returned release function is called.
+ * every call for `ms` first; `jitter(maxMs)` holds each call for a random 0–`maxMs` ms; `gate()` holds
+ * calls until the returned release function is called.
  */
 export class FaultStore implements Store {
   readonly #inner: Store
   readonly #failing = new Set<FaultOperation>()
   #delay = 0
+  #jitter = 0
+  #random: () => number = Math.random
   readonly #gates = new Map<FaultOperation, Promise<void>>()
   /** How many calls are held by a gate now, per operation. */
   readonly waiting: Record<FaultOperation, number> = { get: 0, put: 0, delete: 0 }
@@ -38,14 +41,25 @@ export class FaultStore implements Store {
   fail(...operations: FaultOperation[]): void {
     for (const op of operations.length > 0 ? operations : (['get', 'put', 'delete'] as const)) this.#failing.add(op)
   }
-  /** Ends every injected failure and delay. */
+  /** Ends every injected failure, delay and jitter. */
   recover(): void {
     this.#failing.clear()
     this.#delay = 0
+    this.#jitter = 0
   }
   /** Delays every later call by `ms` milliseconds. */
   delay(ms: number): void {
     this.#delay = ms
+  }
+  /**
+   * Delays each later call by a random whole number of milliseconds from 0 to `maxMs` (on top of
+   * {@link delay}), drawn from `random` (default `Math.random`; pass a seeded generator for
+   * reproducible delays). `0` turns it off.
+   */
+  jitter(maxMs: number, random: () => number = Math.random): void {
+    if (!(Number.isFinite(maxMs) && maxMs >= 0)) throw new RangeError(`FaultStore.jitter: maxMs must be a number >= 0, got ${maxMs}`)
+    this.#jitter = maxMs
+    this.#random = random
   }
   /** Holds later calls of the given operations (default: all) until the returned function is called. */
   gate(...operations: FaultOperation[]): () => void {
@@ -69,7 +83,8 @@ export class FaultStore implements Store {
       await gate
       this.waiting[op]--
     }
-    if (this.#delay > 0) await new Promise((r) => setTimeout(r, this.#delay))
+    const ms = this.#delay + (this.#jitter > 0 ? Math.floor(this.#random() * (this.#jitter + 1)) : 0)
+    if (ms > 0) await new Promise((r) => setTimeout(r, ms))
     if (this.#failing.has(op)) throw new StoreUnavailableError(`${this.name} store is failing ${op} (injected)`)
     this.calls[op]++
   }
