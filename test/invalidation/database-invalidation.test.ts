@@ -1,0 +1,407 @@
+import { Kysely, PostgresDialect, sql } from 'kysely'
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { ChainedStore, InvalidOptionError, type Lookup, type Model, ProcessMemoryStore, type Store } from '../../src/index.js'
+import {
+  type DatabaseWatcher,
+  installInvalidationTriggers,
+  removeInvalidationTriggers,
+  watchDatabase,
+} from '../../src/invalidation/index.js'
+import { RedisStore } from '../../src/stores/redis/index.js'
+import { createTable, SqlStore } from '../../src/stores/sql/index.js'
+import { ConformanceUser, conformanceTables, makeUser } from '../../src/testing/index.js'
+import { selectedStores } from '../harness/servers.js'
+import { poll, summarize } from './helpers.js'
+
+/** A model with a bigint primary key, kept in another schema. */
+class InvAccount {
+  static readonly stockpyleName = 'InvAccount'
+  static readonly stockpyleKeys = ['accountId', ['orgId', 'slug']] as const
+  constructor(
+    public accountId: bigint,
+    public orgId: number,
+    public slug: string,
+    public label: string,
+  ) {}
+}
+
+/** A model with a composite primary key. */
+class InvMembership {
+  static readonly stockpyleName = 'InvMembership'
+  static readonly stockpyleKeys = [['orgId', 'userId']] as const
+  constructor(
+    public orgId: number,
+    public userId: string,
+    public role: string,
+  ) {}
+}
+
+const MODELS = [ConformanceUser, InvAccount, InvMembership] as const
+const DATABASE = 'stockpyle_invalidation'
+const stores = selectedStores()
+
+/** Creates (or recreates) a database of its own on the harness's server and returns its URL. */
+async function freshDatabase(base: string, name: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: base })
+  await admin.connect()
+  try {
+    await admin.query(`drop database if exists ${name} with (force)`)
+    await admin.query(`create database ${name}`)
+  } finally {
+    await admin.end()
+  }
+  return base.replace(/\/[^/]*$/, `/${name}`)
+}
+
+interface Invalidation {
+  readonly model: string
+  readonly lookups: readonly Record<string, unknown>[]
+  /** performance.now() when every store had applied it. */
+  readonly at: number
+}
+
+/** One simulated process: a chain of memory (+ Redis) over the shared SqlStore, and its watcher. */
+interface Proc {
+  readonly memory: ProcessMemoryStore
+  readonly redis: RedisStore | undefined
+  readonly chain: ChainedStore
+  readonly watcher: DatabaseWatcher
+  readonly log: Invalidation[]
+  readonly errors: unknown[]
+  reconnects: number
+}
+
+describe.runIf(stores.has('postgres'))('database-driven invalidation (PostgreSQL triggers + watchDatabase)', () => {
+  let url = ''
+  let store: SqlStore
+  let psql: pg.Client
+  const procs: Proc[] = []
+  const redisPrefix = `dbinv-${process.pid}-${Date.now()}:`
+
+  /** A chain [memory, redis?, sql] with a watcher. Chains share the SqlStore, which they never close (see afterAll). */
+  async function startProcess(): Promise<Proc> {
+    const memory = new ProcessMemoryStore({ tombstoneLifetime: 0.1 })
+    const redis = stores.has('redis')
+      ? new RedisStore({ url: inject('redis').url, prefix: redisPrefix, tombstoneLifetime: 0.1 })
+      : undefined
+    const layers: Store[] = redis === undefined ? [memory, store] : [memory, redis, store]
+    const chain = new ChainedStore(layers)
+    const log: Invalidation[] = []
+    const errors: unknown[] = []
+    const proc: Proc = {
+      memory,
+      redis,
+      chain,
+      log,
+      errors,
+      reconnects: 0,
+      watcher: watchDatabase(chain, {
+        url,
+        models: MODELS,
+        onError: (e) => errors.push(e),
+        onReconnect: () => proc.reconnects++,
+        onInvalidate: (model, lookups) =>
+          log.push({ model: (model as { stockpyleName: string }).stockpyleName, lookups: lookups as never, at: performance.now() }),
+      }),
+    }
+    await proc.watcher.ready()
+    procs.push(proc)
+    return proc
+  }
+
+  async function stopProcess(proc: Proc): Promise<void> {
+    await proc.watcher.close()
+    await Promise.all([proc.memory.close(), proc.redis?.close()])
+    procs.splice(procs.indexOf(proc), 1)
+  }
+
+  /** Cache layers (all but the database) that hold the object. */
+  async function holders<M extends Model>(proc: Proc, model: M, lookup: Lookup<M>): Promise<string[]> {
+    const out: string[] = []
+    if ((await proc.memory.get(model, lookup)) !== undefined) out.push('memory')
+    if (proc.redis !== undefined && (await proc.redis.get(model, lookup)) !== undefined) out.push('redis')
+    return out
+  }
+
+  /**
+   * Reads until every cache layer holds the object: through [redis, sql] (a chain that is never closed:
+   * it owns nothing), then through the process's chain. A recent eviction's tombstone refuses backfills
+   * for 0.1 s, so this may take a few rounds.
+   */
+  async function cacheEverywhere<M extends Model>(proc: Proc, model: M, lookup: Lookup<M>): Promise<void> {
+    const all = proc.redis === undefined ? 1 : 2
+    const lower = proc.redis === undefined ? undefined : new ChainedStore([proc.redis, store])
+    await poll(
+      async () => {
+        await lower?.get(model, lookup)
+        await proc.chain.get(model, lookup)
+        return (await holders(proc, model, lookup)).length === all
+      },
+      `${show(lookup)} to be cached in every layer`,
+    )
+  }
+
+  /**
+   * Clears the process's log, runs `work` (a write), and waits until the watcher applied the
+   * notifications of these keys (JSON of the lookups), so nothing of this write arrives later.
+   */
+  async function settle(proc: Proc, model: string, keys: readonly string[], work: () => Promise<unknown>): Promise<void> {
+    proc.log.length = 0
+    await work()
+    await poll(() => keys.every((k) => invalidated(proc, model).includes(k)), `the watcher to apply ${keys.join(', ')}`)
+  }
+
+  const show = (v: unknown): string => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? `${x}n` : x))
+  const invalidated = (proc: Proc, model: string): string[] =>
+    proc.log.filter((i) => i.model === model).flatMap((i) => i.lookups.map((l) => show(l)))
+
+  beforeAll(async () => {
+    url = await freshDatabase(inject('postgresUrl'), DATABASE)
+    store = new SqlStore({ url }, { camelCase: true, tables: { InvAccount: 'billing.accounts' }, maxConnections: 4 })
+    const db = await store.kysely()
+    await sql`create schema billing`.execute(db)
+    const user = conformanceTables.find((t) => t.model === ConformanceUser)
+    await createTable(store, ConformanceUser, { columns: user?.columns ?? {} })
+    await createTable(store, InvAccount, { columns: { accountId: 'bigint', orgId: 'integer', slug: 'text', label: 'text' } })
+    await createTable(store, InvMembership, { columns: { orgId: 'integer', userId: 'text', role: 'text' } })
+    psql = new pg.Client({ connectionString: url, application_name: 'psql-stand-in' })
+    await psql.connect()
+  })
+
+  afterAll(async () => {
+    for (const proc of [...procs]) await stopProcess(proc)
+    await psql?.end()
+    await store?.close()
+  })
+
+  it('installs idempotently: one row trigger and one TRUNCATE trigger per table, the same through SqlStore or Kysely', async () => {
+    const installed = await installInvalidationTriggers(store, MODELS)
+    expect(installed.map((t) => [t.model, t.table, t.columns])).toEqual([
+      ['ConformanceUser', 'public.conformance_users', ['id']],
+      ['InvAccount', 'billing.accounts', ['account_id']],
+      ['InvMembership', 'public.inv_memberships', ['org_id', 'user_id']],
+    ])
+    await installInvalidationTriggers(store, MODELS)
+    const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }) })
+    try {
+      await installInvalidationTriggers(db, MODELS, { camelCase: true, tables: { InvAccount: 'billing.accounts' } })
+    } finally {
+      await db.destroy()
+    }
+    const { rows } = await psql.query<{ table: string; name: string }>(
+      `select tgrelid::regclass::text as table, tgname as name from pg_trigger where tgname like 'stockpyle%' order by 1, 2`,
+    )
+    expect(rows).toEqual([
+      { table: 'billing.accounts', name: 'stockpyle_invalidate' },
+      { table: 'billing.accounts', name: 'stockpyle_invalidate_truncate' },
+      { table: 'conformance_users', name: 'stockpyle_invalidate' },
+      { table: 'conformance_users', name: 'stockpyle_invalidate_truncate' },
+      { table: 'inv_memberships', name: 'stockpyle_invalidate' },
+      { table: 'inv_memberships', name: 'stockpyle_invalidate_truncate' },
+    ])
+  })
+
+  it('a row updated or deleted with plain SQL by another client is evicted from every cache layer', async () => {
+    const proc = await startProcess()
+    const user = makeUser(1)
+    await settle(proc, 'ConformanceUser', ['{"id":1}'], () => proc.chain.put(user)) // its own notification evicts too
+    await cacheEverywhere(proc, ConformanceUser, { id: 1 })
+    await settle(proc, 'ConformanceUser', ['{"id":1}'], () =>
+      psql.query(`update conformance_users set name = 'changed by psql' where id = 1`),
+    )
+    expect(await holders(proc, ConformanceUser, { id: 1 })).toEqual([])
+    expect(await holders(proc, ConformanceUser, { email: user.email })).toEqual([])
+    expect((await proc.chain.get(ConformanceUser, { id: 1 }))?.name).toBe('changed by psql')
+    expect((await proc.chain.get(ConformanceUser, { email: user.email }))?.name).toBe('changed by psql')
+    await cacheEverywhere(proc, ConformanceUser, { email: user.email })
+    await settle(proc, 'ConformanceUser', ['{"id":1}'], () => psql.query('delete from conformance_users where id = 1'))
+    expect(await holders(proc, ConformanceUser, { email: user.email })).toEqual([])
+    expect(await proc.chain.get(ConformanceUser, { email: user.email })).toBeUndefined()
+    expect(proc.errors).toEqual([])
+  })
+
+  it('a primary-key change evicts the old and the new key', async () => {
+    const [proc] = procs as [Proc]
+    const user = makeUser(2)
+    await settle(proc, 'ConformanceUser', ['{"id":2}'], () => proc.chain.put(user))
+    await cacheEverywhere(proc, ConformanceUser, { id: 2 })
+    await settle(proc, 'ConformanceUser', ['{"id":200}', '{"id":2}'], () =>
+      psql.query('update conformance_users set id = 200 where id = 2'),
+    )
+    expect(invalidated(proc, 'ConformanceUser')).toEqual(['{"id":200}', '{"id":2}'])
+    expect(await holders(proc, ConformanceUser, { id: 2 })).toEqual([])
+    expect(await proc.chain.get(ConformanceUser, { id: 2 })).toBeUndefined()
+    expect((await proc.chain.get(ConformanceUser, { email: user.email }))?.id).toBe(200)
+  })
+
+  it('maps columns and values as SqlStore does: camelCase, int8 → bigint (beyond 2^53), a schema-qualified table, a composite key', async () => {
+    const [proc] = procs as [Proc]
+    const id = 2n ** 60n + 1n
+    const account = '{"accountId":"1152921504606846977n"}'
+    const membership = '{"orgId":7,"userId":"u-1"}'
+    await settle(proc, 'InvAccount', [account], () => proc.chain.put(new InvAccount(id, 7, 'acme', 'v1')))
+    await settle(proc, 'InvMembership', [membership], () => proc.chain.put(new InvMembership(7, 'u-1', 'reader')))
+    await cacheEverywhere(proc, InvAccount, { accountId: id })
+    await cacheEverywhere(proc, InvMembership, { orgId: 7, userId: 'u-1' })
+    await settle(proc, 'InvAccount', [account], () =>
+      psql.query(`update billing.accounts set label = 'v2' where account_id = $1`, [id.toString()]),
+    )
+    expect(proc.log[0]?.lookups[0]?.accountId).toBe(id) // a bigint with every digit
+    await settle(proc, 'InvMembership', [membership], () =>
+      psql.query(`update inv_memberships set role = 'owner' where org_id = 7 and user_id = 'u-1'`),
+    )
+    expect(await holders(proc, InvAccount, { orgId: 7, slug: 'acme' })).toEqual([])
+    expect(await holders(proc, InvMembership, { orgId: 7, userId: 'u-1' })).toEqual([])
+    expect((await proc.chain.get(InvAccount, { accountId: id }))?.label).toBe('v2')
+    expect((await proc.chain.get(InvMembership, { orgId: 7, userId: 'u-1' }))?.role).toBe('owner')
+  })
+
+  it('a rolled-back transaction sends nothing: its row stays cached', async () => {
+    const [proc] = procs as [Proc]
+    await settle(proc, 'ConformanceUser', ['{"id":7}', '{"id":8}'], () => proc.chain.batchPut([makeUser(7), makeUser(8)]))
+    await cacheEverywhere(proc, ConformanceUser, { id: 7 })
+    await settle(proc, 'ConformanceUser', ['{"id":8}'], async () => {
+      await psql.query('begin')
+      await psql.query(`update conformance_users set name = 'rolled back' where id = 7`)
+      await psql.query('rollback')
+      await psql.query(`update conformance_users set name = 'committed' where id = 8`) // a marker after the rollback
+    })
+    expect(invalidated(proc, 'ConformanceUser')).toEqual(['{"id":8}'])
+    expect(await holders(proc, ConformanceUser, { id: 7 })).toHaveLength(proc.redis === undefined ? 1 : 2)
+    expect((await proc.memory.get(ConformanceUser, { id: 7 }))?.name).toBe(makeUser(7).name)
+  })
+
+  it('notifications arrive in commit order, not in the order the rows were written; nothing before the commit', async () => {
+    const [proc] = procs as [Proc]
+    await settle(proc, 'ConformanceUser', ['{"id":21}', '{"id":22}', '{"id":23}'], () => proc.chain.batchPut([21, 22, 23].map(makeUser)))
+    const clients = await Promise.all(
+      [21, 22, 23].map(async () => {
+        const c = new pg.Client({ connectionString: url })
+        await c.connect()
+        return c
+      }),
+    )
+    const [c21, c22, c23] = clients as [pg.Client, pg.Client, pg.Client]
+    try {
+      // three open transactions, then a committed marker: the open ones have sent nothing yet
+      await settle(proc, 'ConformanceUser', ['{"id":8}'], async () => {
+        for (const [c, id] of [
+          [c21, 21],
+          [c22, 22],
+          [c23, 23],
+        ] as const) {
+          await c.query('begin')
+          await c.query(`update conformance_users set name = 'tx' where id = $1`, [id])
+        }
+        await psql.query(`update conformance_users set name = 'marker' where id = 8`)
+      })
+      expect(invalidated(proc, 'ConformanceUser')).toEqual(['{"id":8}'])
+      await settle(proc, 'ConformanceUser', ['{"id":21}', '{"id":22}', '{"id":23}'], async () => {
+        await c23.query('commit')
+        await c21.query('commit')
+        await c22.query('commit')
+      })
+      expect(invalidated(proc, 'ConformanceUser')).toEqual(['{"id":23}', '{"id":21}', '{"id":22}'])
+    } finally {
+      await Promise.all(clients.map((c) => c.end()))
+    }
+  })
+
+  it('every process running a watcher evicts; a multi-row statement is applied as one batch', async () => {
+    const [one] = procs as [Proc]
+    const two = await startProcess()
+    const keys = ['{"id":31}', '{"id":32}', '{"id":33}']
+    try {
+      await settle(two, 'ConformanceUser', keys, () =>
+        settle(one, 'ConformanceUser', keys, () => one.chain.batchPut([31, 32, 33].map(makeUser))),
+      )
+      for (const id of [31, 32, 33]) {
+        await cacheEverywhere(one, ConformanceUser, { id })
+        await cacheEverywhere(two, ConformanceUser, { id })
+      }
+      await settle(two, 'ConformanceUser', keys, () =>
+        settle(one, 'ConformanceUser', keys, () => psql.query(`update conformance_users set name = 'bulk' where id in (31, 32, 33)`)),
+      )
+      for (const proc of [one, two]) {
+        for (const id of [31, 32, 33]) expect(await proc.memory.get(ConformanceUser, { id })).toBeUndefined()
+        expect(proc.log.filter((i) => i.model === 'ConformanceUser')).toHaveLength(1) // one batchInvalidate for the statement
+      }
+      expect((await two.chain.get(ConformanceUser, { id: 32 }))?.name).toBe('bulk')
+    } finally {
+      await stopProcess(two)
+    }
+  })
+
+  it('measures the delay from an UPDATE (autocommit) to the eviction (100 updates)', async () => {
+    const [proc] = procs as [Proc]
+    await settle(proc, 'ConformanceUser', ['{"id":40}'], () => proc.chain.put(makeUser(40)))
+    const samples: number[] = []
+    for (let i = 0; i < 110; i++) {
+      const before = proc.log.length
+      const start = performance.now()
+      await psql.query('update conformance_users set name = $1 where id = 40', [`n${i}`])
+      await poll(() => proc.log.length > before, 'the eviction', 5000)
+      if (i >= 10) samples.push((proc.log[before] as Invalidation).at - start) // the first 10 warm up
+    }
+    const delay = summarize(samples)
+    console.log(
+      `watchDatabase: UPDATE → evicted from ${proc.redis === undefined ? 'memory' : 'memory and Redis'} over ${delay.n} updates: median ${delay.median} ms, p99 ${delay.p99} ms, max ${delay.max} ms`,
+    )
+  })
+
+  it('TRUNCATE cannot be targeted: memory layers are cleared and onError says so', async () => {
+    const [proc] = procs as [Proc]
+    await settle(proc, 'InvMembership', ['{"orgId":9,"userId":"u-9"}'], () => proc.chain.put(new InvMembership(9, 'u-9', 'reader')))
+    await cacheEverywhere(proc, InvMembership, { orgId: 9, userId: 'u-9' })
+    proc.errors.length = 0
+    await psql.query('truncate inv_memberships')
+    await poll(() => proc.errors.length > 0, 'the report')
+    expect(String(proc.errors[0])).toMatch(/TRUNCATE of table `public.inv_memberships` cannot be targeted/)
+    expect(await proc.memory.get(InvMembership, { orgId: 9, userId: 'u-9' })).toBeUndefined()
+  })
+
+  it('survives a lost LISTEN connection: memory is cleared, onReconnect is called, and evictions go on', async () => {
+    const [proc] = procs as [Proc]
+    await settle(proc, 'ConformanceUser', ['{"id":50}'], () => proc.chain.put(makeUser(50)))
+    await cacheEverywhere(proc, ConformanceUser, { id: 50 })
+    const reconnects = proc.reconnects
+    const { rows } = await psql.query<{ n: number }>(
+      `select count(pg_terminate_backend(pid))::int as n from pg_stat_activity where application_name = 'stockpyle-listen' and datname = $1`,
+      [DATABASE],
+    )
+    expect(rows[0]?.n).toBe(1)
+    await poll(() => proc.reconnects === reconnects + 1, 'the reconnect')
+    expect(proc.watcher.listening).toBe(true)
+    expect(await proc.memory.get(ConformanceUser, { id: 50 })).toBeUndefined() // cleared: changes may have been missed
+    await cacheEverywhere(proc, ConformanceUser, { id: 50 })
+    await settle(proc, 'ConformanceUser', ['{"id":50}'], () =>
+      psql.query(`update conformance_users set name = 'after the reconnect' where id = 50`),
+    )
+    expect(await holders(proc, ConformanceUser, { id: 50 })).toEqual([])
+    expect((await proc.chain.get(ConformanceUser, { id: 50 }))?.name).toBe('after the reconnect')
+  })
+
+  it('removeInvalidationTriggers removes both triggers and the function of each table', async () => {
+    await removeInvalidationTriggers(store, MODELS)
+    await removeInvalidationTriggers(store, MODELS) // idempotent
+    const { rows } = await psql.query(
+      `select tgname from pg_trigger where tgname like 'stockpyle%' union all select proname from pg_proc where proname like 'stockpyle_notify%'`,
+    )
+    expect(rows).toEqual([])
+    await installInvalidationTriggers(store, MODELS)
+  })
+
+  it('rejects invalid arguments synchronously (watchDatabase) or before touching the database (installer), naming them', async () => {
+    const memory = new ProcessMemoryStore()
+    expect(() => watchDatabase(memory, { models: MODELS } as never)).toThrow(/give option `url`, `connection` or `pool`/)
+    expect(() => watchDatabase(memory, { url, models: [] })).toThrow(InvalidOptionError)
+    expect(() => watchDatabase(memory, { url, models: [class NotAModel {}] as never })).toThrow(/models`\[0\] is not a model/)
+    expect(() => watchDatabase({} as never, { url, models: MODELS })).toThrow(/batchInvalidate/)
+    expect(() => watchDatabase(memory, { url, models: MODELS, channel: '' })).toThrow(/option `channel`/)
+    const sqlite = new SqlStore({ url: 'sqlite::memory:' })
+    await expect(installInvalidationTriggers(sqlite, MODELS)).rejects.toThrow(/needs PostgreSQL/)
+    await expect(installInvalidationTriggers({} as never, MODELS)).rejects.toThrow(/SqlStore or a Kysely/)
+    await Promise.all([memory.close(), sqlite.close()])
+  })
+})
