@@ -379,6 +379,7 @@ class Watcher implements DatabaseWatcher {
       const list = [...lookups.values()]
       await Promise.all(
         this.#stores.map(async (store) => {
+          if ((store as { closed?: boolean }).closed === true) return // closed before the watcher: nothing left to evict
           try {
             await store.batchInvalidate?.(info.model, list as never)
           } catch (err) {
