@@ -1,7 +1,13 @@
 /**
  * A channel between processes that carries invalidations of canonical record keys, so every
  * process's in-memory layer drops objects written elsewhere. Implementations: `RedisBus` (pub/sub)
- * and `PostgresBus` (LISTEN/NOTIFY), or your own.
+ * and `PostgresBus` (LISTEN/NOTIFY) in `stockpyle/invalidation`, `LocalBusHub` in `stockpyle/testing`,
+ * or your own.
+ *
+ * Delivery is at-most-once: a listener that is down (between `onDown` and `onUp`) misses what is
+ * published meanwhile, and nothing replays it. A listener must therefore treat everything it held
+ * before `onUp` as possibly stale (`ProcessMemoryStore` serves nothing while down and clears on `onUp`).
+ * See docs/invalidation.md.
  */
 export interface InvalidationBus {
   /** Name for messages. */
@@ -13,6 +19,8 @@ export interface InvalidationBus {
   publish(keys: readonly string[]): Promise<void>
   /**
    * Starts delivering other processes' invalidations to `listener` (never this process's own).
+   * Calls `listener.onUp()` right away only when the bus is already connected and delivering;
+   * otherwise the listener must assume it is down until `onUp` is called.
    * Returns a function that stops the delivery.
    */
   subscribe(listener: InvalidationListener): () => void
