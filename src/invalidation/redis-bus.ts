@@ -218,6 +218,7 @@ export class RedisBus implements InvalidationBus {
     this.#stopHeartbeat()
     this.#listeners.down()
     this.#listeners.clear()
+    this.#userClient?.off('ready', this.#onPublisherReady)
     const owned = [this.#subscriber, this.#userClient === undefined ? await this.#publisherOpening?.catch(() => undefined) : undefined]
     await Promise.all(owned.map((c) => (c === undefined ? undefined : quit(c, this.#timeout))))
   }
@@ -232,6 +233,10 @@ export class RedisBus implements InvalidationBus {
   }
 
   #retryStrategy = (times: number): number => backoff(times, this.#maxBackoff)
+
+  readonly #onPublisherReady = (): void => {
+    this.#publisherWasReady = true
+  }
 
   async #newConnection(): Promise<Redis> {
     const common: RedisOptions = {
@@ -256,9 +261,7 @@ export class RedisBus implements InvalidationBus {
             this.#lastError = err
           })
         }
-        client.on('ready', () => {
-          this.#publisherWasReady = true
-        })
+        client.on('ready', this.#onPublisherReady)
         if (client.status === 'ready') this.#publisherWasReady = true
         this.#publisher = client
         return client
@@ -277,18 +280,22 @@ export class RedisBus implements InvalidationBus {
       new Promise<void>((resolve, reject) => {
         const done = (): void => {
           client.off('ready', onReady)
-          client.off('end', onEnd)
+          client.off('close', onClose)
+          client.off('end', onClose)
         }
         const onReady = (): void => {
           done()
           resolve()
         }
-        const onEnd = (): void => {
+        // the first connection failed (refused, reset): fail now rather than at the timeout
+        const onClose = (): void => {
           done()
-          reject(unavailable('the connection ended', this.#lastError))
+          const cause = this.#lastError
+          reject(unavailable(`the connection failed${cause instanceof Error ? `: ${cause.message}` : ''}`, cause))
         }
         client.once('ready', onReady)
-        client.once('end', onEnd)
+        client.once('close', onClose)
+        client.once('end', onClose)
         if (client.status === 'wait') client.connect().catch(() => {})
       }),
       Math.max(1, deadline - Date.now()),

@@ -6,7 +6,7 @@ import { ChainedStore, ProcessMemoryStore, StoreClosedError, StoreUnavailableErr
 import { RedisBus } from '../../src/invalidation/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
 import { ConformanceUser, makeUser } from '../../src/testing/index.js'
-import { type RedisServer, selectedStores, startRedis } from '../harness/servers.js'
+import { freePort, type RedisServer, selectedStores, startRedis } from '../harness/servers.js'
 import { type BusContract, cacheIn, describeBusContract, twoProcesses } from './bus-contract.js'
 import { poll, Recorder } from './helpers.js'
 
@@ -53,6 +53,20 @@ describe.runIf(selectedStores().has('redis'))('RedisBus', () => {
       client.disconnect()
       await other.close()
     }
+  })
+
+  it('a server that is not running: the first publish fails at once, listeners stay down, close() is quick', async () => {
+    const bus = new RedisBus({ url: `redis://127.0.0.1:${await freePort()}`, timeout: 2000 })
+    const r = new Recorder()
+    bus.subscribe(r)
+    const started = performance.now()
+    await expect(bus.publish(['x'])).rejects.toBeInstanceOf(StoreUnavailableError)
+    expect(performance.now() - started).toBeLessThan(1000)
+    expect(r.ups).toBe(0)
+    expect(bus.subscribed).toBe(false)
+    const closing = performance.now()
+    await bus.close()
+    expect(performance.now() - closing).toBeLessThan(1000)
   })
 
   it('invalidates across two OS processes (a forked child with its own bus and memory layer)', async () => {
