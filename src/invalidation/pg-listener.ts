@@ -17,7 +17,7 @@ export interface PgListenerOptions {
   readonly heartbeatInterval: number
   /** Longest wait in ms between reconnect attempts. */
   readonly maxBackoff: number
-  /** A notification arrived (only while up). */
+  /** A notification arrived on the current connection (possibly just before `onUp`). */
   readonly onNotification: (channel: string, payload: string) => void
   /** Connected and every LISTEN confirmed. */
   readonly onUp: () => void
@@ -106,8 +106,9 @@ export class PgListener {
     this.#current = attempt
     client.on('error', (err) => this.#fail(attempt, err))
     client.on('end', () => this.#fail(attempt, new StoreUnavailableError(`${name}: the LISTEN connection ended`)))
+    // Not gated on `up`: a notification parsed from the same packet as LISTEN's reply comes before `onUp`.
     client.on('notification', (msg) => {
-      if (!attempt.dead && this.#up) this.#options.onNotification(msg.channel, msg.payload ?? '')
+      if (!attempt.dead) this.#options.onNotification(msg.channel, msg.payload ?? '')
     })
     try {
       await client.connect()
