@@ -14,12 +14,13 @@ function subject() {
     case 'BentoCache': {
       const bento = new BentoCache({
         default: 'memory',
-        stores: { memory: bentostore().useL1Layer(memoryDriver({ maxSize: job.maxSize, maxItems: 100_000_000 })) },
+        stores: { memory: bentostore().useL1Layer(memoryDriver({ maxSize: job.maxSize, maxItems: job.count })) },
       })
       let count = 0
       return {
         library: 'BentoCache',
-        label: "memoryDriver({ maxSize: '64mb', maxItems: 1e8 }) (BentoCache's L1 alone; maxItems raised so that the byte bound governs)",
+        label:
+          "memoryDriver({ maxSize: '64mb', maxItems: 1e6 }) (BentoCache's L1 alone; maxItems raised to the object count so that the byte bound governs)",
         insert: async (from, to) => {
           for (let i = from; i < to; i++) await bento.set({ key: `item:${i}`, value: { id: i, name: `item-${i}`, n: i * 3 } })
           count = to

@@ -102,6 +102,6 @@ export const memoryChildren = [
     library: 'BentoCache',
     role: 'peer',
     script: new URL('./peers-memory.js', import.meta.url).pathname,
-    label: "BentoCache memoryDriver({ maxSize: '64mb', maxItems: 1e8 }) (its L1 alone)",
+    label: "BentoCache memoryDriver({ maxSize: '64mb', maxItems: 1e6 }) (its L1 alone)",
   },
 ]

@@ -21,8 +21,8 @@ Options:
   --postgres URL     PostgreSQL to use (default with --stores postgres: postgres://postgres@127.0.0.1:5432/postgres)
   --sqlite PATH      SQLite file (default: a temporary file, removed afterwards)
   --scenarios LIST   only these scenarios, e.g. S1,S3 (default: all)
-  --rounds N         measured rounds per contender (default 5)
-  --round-ms MS      target duration of a round (default 400)
+  --rounds N         measured rounds per contender (default 12)
+  --round-ms MS      target duration of a round (default 160)
   --s7-count N       objects inserted by S7 (default 1000000)
   --out DIR          output directory (default bench/out)
   --quiet            print only the final table

@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import type { MemoryReport } from './peer.js'
-import { type CaseResult, formatOps } from './runner.js'
+import { type CaseResult, formatOps, pairedRatio } from './runner.js'
 import type { RowResult } from './scenarios.js'
 
 /** The machine and software a run measured. */
@@ -64,15 +64,16 @@ function find(row: RowResult, library: string): CaseResult | undefined {
   return row.cases.find((c) => c.library === library)
 }
 
-function ratio(a: number | undefined, b: number | undefined): string {
-  if (a === undefined || b === undefined || b === 0) return '—'
-  const v = a / b
+/** `a` ÷ `b` as a paired ratio (see {@link pairedRatio}), formatted. */
+function ratio(a: CaseResult | undefined, b: CaseResult | undefined): string {
+  const v = pairedRatio(a, b)
+  if (v === undefined) return '—'
   return `${v >= 10 ? v.toFixed(1) : v.toFixed(2)}x`
 }
 
-function bestPeerOps(row: RowResult): number | undefined {
-  let best: number | undefined
-  for (const c of row.cases) if (c.role === 'peer' && c.opsPerSec !== undefined && (best ?? 0) < c.opsPerSec) best = c.opsPerSec
+function bestPeer(row: RowResult): CaseResult | undefined {
+  let best: CaseResult | undefined
+  for (const c of row.cases) if (c.role === 'peer' && c.opsPerSec !== undefined && (best?.opsPerSec ?? 0) < c.opsPerSec) best = c
   return best
 }
 
@@ -94,18 +95,17 @@ export function toMarkdown(results: BenchResults, svgFile?: string): string {
   if (results.machine.notes.length > 0) lines.push('')
   lines.push(
     `Median ops/s of ${results.timing.rounds} interleaved rounds of ~${results.timing.roundMs} ms per contender, all in one process run. `,
-    'Ratios compare figures of the same run: **floor ÷ stockpyle** is how much slower stockpyle is than the raw client (lower is better, 1.00x = as fast); **stockpyle ÷ best peer** is how much faster stockpyle is than the fastest peer (higher is better).',
+    "Ratios compare figures of the same run, paired by round (the median over rounds of the two contenders' ops/s in that round, so load that changes during the run cancels out): **floor ÷ stockpyle** is how much slower stockpyle is than the raw client (lower is better, 1.00x = as fast); **stockpyle ÷ best peer** is how much faster stockpyle is than the fastest peer (higher is better).",
     '',
   )
   if (svgFile !== undefined) lines.push(`![ops/s per scenario and library](${svgFile})`, '')
   lines.push(`| row | unit | ${cols.join(' | ')} | floor ÷ stockpyle | stockpyle ÷ best peer | target | verdict |`)
   lines.push(`|---|---|${cols.map(() => '---:').join('|')}|---:|---:|---|---|`)
   for (const row of results.rows) {
-    const s = find(row, row.headline)?.opsPerSec
-    const f = find(row, 'floor')?.opsPerSec
+    const s = find(row, row.headline)
     const cells = cols.map((c) => cell(find(row, c)))
     lines.push(
-      `| ${row.row} | ${row.unit} | ${cells.join(' | ')} | ${ratio(f, s)} | ${ratio(s, bestPeerOps(row))} | ${row.target.text} | ${verdict(row.target.met)} |`,
+      `| ${row.row} | ${row.unit} | ${cells.join(' | ')} | ${ratio(find(row, 'floor'), s)} | ${ratio(s, bestPeer(row))} | ${row.target.text} | ${verdict(row.target.met)} |`,
     )
   }
   lines.push('', '## Targets', '')
@@ -120,7 +120,7 @@ export function toMarkdown(results: BenchResults, svgFile?: string): string {
       '|---|---|---:|---:|---|',
     )
     for (const { row, c } of references) {
-      lines.push(`| ${row.row} | ${c.library} | ${cell(c)} | ${ratio(c.opsPerSec, find(row, row.headline)?.opsPerSec)} | ${c.label} |`)
+      lines.push(`| ${row.row} | ${c.library} | ${cell(c)} | ${ratio(c, find(row, row.headline))} | ${c.label} |`)
     }
   }
   const storms = results.rows.filter((r) => r.scenario === 'S6')
@@ -172,12 +172,12 @@ export function toConsole(results: BenchResults): string {
   const cols = columns(results)
   const header = ['row', ...cols, 'floor/stockpyle', 'stockpyle/best peer', 'target']
   const body = results.rows.map((row) => {
-    const s = find(row, row.headline)?.opsPerSec
+    const s = find(row, row.headline)
     return [
       row.row,
       ...cols.map((c) => cell(find(row, c))),
-      ratio(find(row, 'floor')?.opsPerSec, s),
-      ratio(s, bestPeerOps(row)),
+      ratio(find(row, 'floor'), s),
+      ratio(s, bestPeer(row)),
       row.target.met === undefined ? 'n/a' : row.target.met ? 'MET' : 'NOT MET',
     ]
   })

@@ -167,6 +167,17 @@ export async function measureGroup(
   return out
 }
 
+/**
+ * How many times faster `a` is than `b`: the median over rounds of `a`'s ops/s in a round divided by
+ * `b`'s in the same round (paired, so load that changes between rounds cancels out); the ratio of the
+ * medians when the rounds do not pair up. `undefined` when a figure is missing.
+ */
+export function pairedRatio(a: CaseResult | undefined, b: CaseResult | undefined): number | undefined {
+  if (a?.opsPerSec === undefined || b?.opsPerSec === undefined || b.opsPerSec === 0) return undefined
+  if (a.rounds.length === 0 || a.rounds.length !== b.rounds.length) return a.opsPerSec / b.opsPerSec
+  return median(a.rounds.map((v, r) => v / (b.rounds[r] as number)))
+}
+
 /** `1234567` → `'1.23M'`, `12345` → `'12.3k'`, `12.3` → `'12.3'`. */
 export function formatOps(ops: number): string {
   if (ops >= 1e6) return `${(ops / 1e6).toFixed(2)}M`

@@ -12,7 +12,7 @@ import { BENCH_TTL_SECONDS, type BenchEnv, type SqlEnv } from './env.js'
 import { BenchUser, makeUser, USER_TABLE, userFields, userRow } from './fixtures.js'
 import { type MemoryJob, runMemoryChild } from './memory-bound.js'
 import type { MemoryChild, MemoryReport, PeerCache, PeerLibrary } from './peer.js'
-import { type BenchCase, type CaseResult, measureGroup, type Timing } from './runner.js'
+import { type BenchCase, type CaseResult, measureGroup, pairedRatio, type Timing } from './runner.js'
 
 /** The result of one row of the table (one scenario on one backend). */
 export interface RowResult {
@@ -120,10 +120,6 @@ function byLibrary(cases: readonly CaseResult[], library: string): CaseResult | 
   return cases.find((c) => c.library === library)
 }
 
-function ops(c: CaseResult | undefined): number | undefined {
-  return c?.opsPerSec
-}
-
 function bestPeer(cases: readonly CaseResult[]): CaseResult | undefined {
   let best: CaseResult | undefined
   for (const c of cases) if (c.role === 'peer' && c.opsPerSec !== undefined && (best?.opsPerSec ?? 0) < c.opsPerSec) best = c
@@ -134,10 +130,9 @@ const x = (v: number): string => `${v >= 10 ? v.toFixed(1) : v.toFixed(2)}x`
 
 /** `stockpyle` within `factor` of the floor (floor/stockpyle ≤ factor). */
 function withinFloor(cases: readonly CaseResult[], headline: string, factor: number): { met: boolean | undefined; detail: string } {
-  const s = ops(byLibrary(cases, headline))
-  const f = ops(byLibrary(cases, 'floor'))
-  if (s === undefined || f === undefined) return { met: undefined, detail: 'missing figures' }
-  return { met: f / s <= factor, detail: `floor/stockpyle = ${x(f / s)} (≤ ${factor}x wanted)` }
+  const r = pairedRatio(byLibrary(cases, 'floor'), byLibrary(cases, headline))
+  if (r === undefined) return { met: undefined, detail: 'missing figures' }
+  return { met: r <= factor, detail: `floor/stockpyle = ${x(r)} (≤ ${factor}x wanted)` }
 }
 
 function peerMulti(cache: PeerCache, keys: string[]): Promise<unknown[]> {
@@ -222,10 +217,9 @@ async function s1(env: BenchEnv, peers: readonly PeerLibrary[], o: ScenarioOptio
   }
   const results = await measureGroup(cases, o.timing, o.log)
   await closeAll([memory, chain, ...peerCaches])
-  const s = ops(byLibrary(results, 'stockpyle'))
   const best = bestPeer(results)
   const floor = withinFloor(results, 'stockpyle', 3)
-  const vsPeer = s !== undefined && best?.opsPerSec !== undefined ? s / best.opsPerSec : undefined
+  const vsPeer = pairedRatio(byLibrary(results, 'stockpyle'), best)
   const met = floor.met === undefined ? undefined : floor.met && (best === undefined || (vsPeer !== undefined && vsPeer >= 2))
   return {
     scenario: 'S1',
@@ -307,10 +301,9 @@ async function s2Redis(env: BenchEnv, peers: readonly PeerLibrary[], o: Scenario
   }
   const results = await measureGroup(cases, o.timing, o.log)
   await closeAll([chain, ...peerCaches])
-  const s = ops(byLibrary(results, 'stockpyle'))
   const best = bestPeer(results)
   const floor = withinFloor(results, 'stockpyle', 1.25)
-  const vsPeer = s !== undefined && best?.opsPerSec !== undefined ? s / best.opsPerSec : undefined
+  const vsPeer = pairedRatio(byLibrary(results, 'stockpyle'), best)
   return {
     scenario: 'S2',
     row: 'S2 redis',
@@ -707,10 +700,8 @@ async function s4(env: BenchEnv, sqlEnv: SqlEnv, peers: readonly PeerLibrary[], 
   }
   const results = await measureGroup(cases, o.timing, o.log)
   await closeAll(closers)
-  const batch = ops(byLibrary(results, 'stockpyle'))
-  const singles = ops(byLibrary(results, 'stockpyle 1,000 gets'))
   const floor = withinFloor(results, 'stockpyle', 1.3)
-  const speedup = batch !== undefined && singles !== undefined ? batch / singles : undefined
+  const speedup = pairedRatio(byLibrary(results, 'stockpyle'), byLibrary(results, 'stockpyle 1,000 gets'))
   return {
     scenario: 'S4',
     row,

@@ -29,8 +29,8 @@ export interface SuiteOptions extends Targets {
   readonly log?: ((line: string) => void) | undefined
 }
 
-/** Default timing: 5 interleaved rounds of ~400 ms per contender after a ~300 ms warm-up. */
-export const DEFAULT_TIMING: Timing = { rounds: 5, roundMs: 400, warmupMs: 300 }
+/** Default timing: 12 interleaved rounds of ~160 ms per contender after a ~300 ms warm-up. */
+export const DEFAULT_TIMING: Timing = { rounds: 12, roundMs: 160, warmupMs: 300 }
 
 /** Runs the benchmark suite and returns its results (writing nothing). */
 export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
