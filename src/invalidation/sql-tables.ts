@@ -21,6 +21,7 @@ export interface SqlSource {
 
 /** A model's table as the database knows it, with the columns of the model's primary key. */
 export interface WatchedTable {
+  /** The model. */
   readonly info: ModelInfo
   /** The table name as configured. */
   readonly label: string
