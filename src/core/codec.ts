@@ -14,8 +14,11 @@ import { describeModel, type ModelInfo, modelByName, onModelRegistered } from '.
  * | 10… | record: msgpack of the object; alias: the UTF-8 record key |
  *
  * Model instances (at the top and nested) are msgpack extension {@link MODEL_EXT} holding
- * `[typeTag, modelVersion, fields]`; decoding restores the prototype of the registered class with
- * that tag without calling its constructor, and an unregistered tag is an {@link UnknownModelError}.
+ * `[typeTag, modelVersion, shape, ...values]`, where `shape` is the JSON array of the instance's own
+ * attribute names and `values` their values in that order (older writers stored
+ * `[typeTag, modelVersion, fields]`, which is still read). Decoding builds the object with own data
+ * properties (a per-shape function compiled once), gives it the prototype of the registered class
+ * with that tag without calling its constructor, and an unregistered tag is an {@link UnknownModelError}.
  * Date, bigint, Map, Set, Uint8Array, Buffer, undefined, nested arrays and plain objects keep their
  * types. `__proto__` keys never reach a prototype.
  */
@@ -55,6 +58,85 @@ const SCRATCH_SIZE = 64 * 1024
 const scratch = Buffer.allocUnsafeSlow(SCRATCH_SIZE)
 const scratchRead = { start: HEADER_SIZE, end: 0 }
 
+/** The attribute names of a model's last encoded instance and their JSON (the `shape` written). */
+interface Shape {
+  readonly keys: readonly string[]
+  readonly text: string
+}
+
+/** Builds an object with own data properties from `data[3…]` (a decoded instance's values). */
+interface Builder {
+  readonly count: number
+  readonly build: (data: readonly unknown[]) => Record<string, unknown>
+}
+
+const lastShape = new WeakMap<object, Shape>()
+const builders = new Map<string, Builder>()
+/** Distinct shapes with a compiled builder; past this, shapes are built by a loop (never unbounded memory). */
+const MAX_BUILDERS = 1000
+let compileAllowed = true
+
+function shapeOf(model: object, instance: object): Shape {
+  const keys = Object.keys(instance)
+  const last = lastShape.get(model)
+  if (last !== undefined && last.keys.length === keys.length) {
+    let same = true
+    for (let i = 0; i < keys.length; i++) {
+      if (last.keys[i] !== keys[i]) {
+        same = false
+        break
+      }
+    }
+    if (same) return last
+  }
+  const shape = { keys, text: JSON.stringify(keys) }
+  lastShape.set(model, shape)
+  return shape
+}
+
+function malformed(data: unknown): SerializationError {
+  return new SerializationError(`Stored bytes hold a malformed model instance ${show(data)}`)
+}
+
+/**
+ * The builder of a shape: a function compiled once per shape that returns an object literal (own data
+ * properties, so no setter of the class runs and `__proto__` stays an ordinary key), or a loop where
+ * code generation is not allowed or too many shapes were seen.
+ */
+function builderOf(shape: string, data: readonly unknown[]): Builder {
+  const known = builders.get(shape)
+  if (known !== undefined) return known
+  let keys: unknown
+  try {
+    keys = JSON.parse(shape)
+  } catch {
+    throw malformed(data)
+  }
+  if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) throw malformed(data)
+  const names = keys as string[]
+  let build: Builder['build'] | undefined
+  if (compileAllowed && builders.size < MAX_BUILDERS) {
+    const props = names.map((k, i) => `${k === '__proto__' ? '["__proto__"]' : JSON.stringify(k)}:d[${i + 3}]`)
+    try {
+      build = new Function('d', `return {${props.join(',')}}`) as Builder['build']
+    } catch {
+      compileAllowed = false
+    }
+  }
+  build ??= (d) => {
+    const o: Record<string, unknown> = {}
+    for (let i = 0; i < names.length; i++) {
+      const key = names[i] as string
+      if (key === '__proto__') Object.defineProperty(o, key, { value: d[i + 3], enumerable: true, writable: true, configurable: true })
+      else o[key] = d[i + 3]
+    }
+    return o
+  }
+  const builder = { count: names.length, build }
+  if (builders.size < MAX_BUILDERS) builders.set(shape, builder)
+  return builder
+}
+
 let extensionReady = false
 function registerExtension(info: ModelInfo): void {
   addExtension({
@@ -63,27 +145,50 @@ function registerExtension(info: ModelInfo): void {
     write(instance: object) {
       // instanceof matched: the instance may be of an unregistered subclass, which is a model too.
       const exact = (instance.constructor as unknown) === info.model ? info : describeModel(instance.constructor as unknown as Model)
-      return [exact.name, exact.version, { ...instance }]
+      const shape = shapeOf(exact.model, instance)
+      const keys = shape.keys
+      const out = new Array<unknown>(keys.length + 3)
+      out[0] = exact.name
+      out[1] = exact.version
+      out[2] = shape.text
+      for (let i = 0; i < keys.length; i++) out[i + 3] = (instance as Record<string, unknown>)[keys[i] as string]
+      return out
     },
-    read(data: [string, number, Record<string, unknown>]) {
+    read(data: unknown) {
       return revive(data)
     },
   })
   extensionReady = true
 }
 
+let lastName: string | undefined
+let lastInfo: ModelInfo | undefined
+
 function revive(data: unknown): object {
-  if (!Array.isArray(data) || typeof data[0] !== 'string' || typeof data[2] !== 'object' || data[2] === null) {
-    throw new SerializationError(`Stored bytes hold a malformed model instance ${show(data)}`)
-  }
-  const info = modelByName(data[0])
+  if (!Array.isArray(data) || typeof data[0] !== 'string') throw malformed(data)
+  const name = data[0]
+  let info = name === lastName ? lastInfo : undefined
   if (info === undefined) {
-    throw new UnknownModelError(
-      `Stored bytes name the model \`${data[0]}\`, which is not registered in this process: import it or call registerModel(${data[0]})`,
-    )
+    info = modelByName(name)
+    if (info === undefined) {
+      throw new UnknownModelError(
+        `Stored bytes name the model \`${name}\`, which is not registered in this process: import it or call registerModel(${name})`,
+      )
+    }
+    lastName = name
+    lastInfo = info
   }
   if (data[1] !== info.version) throw new StaleVersion()
-  return Object.setPrototypeOf(data[2], (info.model as { prototype: object }).prototype)
+  const prototype = (info.model as { prototype: object }).prototype
+  const fields: unknown = data[2]
+  if (typeof fields === 'string') {
+    const builder = builderOf(fields, data)
+    if (data.length !== builder.count + 3) throw malformed(data)
+    return Object.setPrototypeOf(builder.build(data), prototype)
+  }
+  // the layout of earlier writers: [typeTag, modelVersion, fields]
+  if (typeof fields !== 'object' || fields === null || data.length !== 3) throw malformed(data)
+  return Object.setPrototypeOf(fields, prototype)
 }
 
 onModelRegistered(registerExtension)
