@@ -49,8 +49,9 @@ export const DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 // by benchmark S7 (src/cli/bench/memory-bound.ts: `npx stockpyle bench --stores memory --scenarios S7`):
 // 1,000,000 small objects into maxSize 16/32/48/64/96 MiB grew heap + external by 416–468 bytes per
 // record without aliases and 725–782 with one alias (Map hash tables grow by doubling, so the cost per
-// entry depends on how full they are); these values cover the worst case with ~3% to spare.
-const RECORD_OVERHEAD = 384
+// entry depends on how full they are); these values cover the worst case with ~3–5% to spare. Payloads
+// are counted rounded up to 8 bytes, as Node's Buffer pool aligns them.
+const RECORD_OVERHEAD = 408
 const ALIAS_OVERHEAD = 256
 
 interface MemoryRecord {
@@ -284,7 +285,7 @@ export class ProcessMemoryStore extends BaseStore {
 }
 
 function sizeOf(record: MemoryRecord, key: string): number {
-  let size = (record.bytes?.length ?? 0) + key.length + RECORD_OVERHEAD
+  let size = (((record.bytes?.length ?? 0) + 7) & ~7) + key.length + RECORD_OVERHEAD
   for (const alias of record.aliases) size += alias.length + ALIAS_OVERHEAD
   return size
 }
