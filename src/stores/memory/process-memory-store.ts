@@ -78,6 +78,8 @@ export class ProcessMemoryStore extends BaseStore {
   readonly #bus: InvalidationBus | undefined
   #unsubscribe: (() => void) | undefined
   #busDown = false
+  /** Until then (ms since the epoch) no backfill lands: copies read while invalidations may have been missed. */
+  #refuseBackfillsUntil = 0
 
   /** @throws InvalidOptionError naming a bad option. */
   constructor(options: ProcessMemoryStoreOptions = {}) {
@@ -129,6 +131,7 @@ export class ProcessMemoryStore extends BaseStore {
         },
         onUp: () => {
           this.clear()
+          this.#refuseBackfillsUntil = this.#settings.clock.now() + this.#settings.tombstoneMs
           this.#busDown = false
         },
       })
@@ -217,6 +220,7 @@ export class ProcessMemoryStore extends BaseStore {
     }
     for (const { keys, expiresAt, bytes, backfill } of prepared) {
       if (backfill) {
+        if (now < this.#refuseBackfillsUntil) continue
         // A backfill only lands where nothing live is held: not over a newer put, not over a tombstone.
         const held = this.#records.peek(keys.record)
         if (held !== undefined && (held.expiresAt === undefined || held.expiresAt > now)) continue
