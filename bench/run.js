@@ -92,6 +92,8 @@ function sh(command, args) {
 async function main() {
   const args = parseArgs(process.argv.slice(2))
   const started = Date.now()
+  // before the CPU pinning below, which nproc would report
+  const machineBefore = { nproc: sh('nproc', []), free: sh('free', ['-g']), cpu: sh('sh', ['-c', "lscpu | grep 'Model name'"]) }
   ensureInstalled()
   const suitePath = join(root, 'dist', 'cli', 'bench', 'suite.js')
   if (!existsSync(suitePath)) throw new Error('dist/ is missing: run `npm run build` (npm run bench does it)')
@@ -136,10 +138,10 @@ async function main() {
     if (args.update) {
       const machine = [
         '```',
-        `$ nproc\n${sh('nproc', [])}`,
-        `$ free -g\n${sh('free', ['-g'])}`,
+        `$ nproc\n${machineBefore.nproc}`,
+        `$ free -g\n${machineBefore.free}`,
         `$ node --version\n${process.version}`,
-        `$ lscpu | grep 'Model name'\n${sh('sh', ['-c', "lscpu | grep 'Model name'"])}`,
+        `$ lscpu | grep 'Model name'\n${machineBefore.cpu}`,
         `servers: ${results.machine.servers.join(', ')}`,
         '```',
       ].join('\n')
