@@ -292,7 +292,7 @@ class Watcher implements DatabaseWatcher {
 
   #clear(): void {
     if (!this.#clearMemory) return
-    for (const memory of this.#memory) if (!memory.closed) memory.clear()
+    for (const memory of this.#memory) if (!memory.closed) memory.clear({ fence: true })
   }
 
   #describe(): Promise<Map<string, WatchedTable[]>> {

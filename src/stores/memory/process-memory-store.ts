@@ -130,8 +130,7 @@ export class ProcessMemoryStore extends BaseStore {
           this.clear()
         },
         onUp: () => {
-          this.clear()
-          this.#refuseBackfillsUntil = this.#settings.clock.now() + this.#settings.tombstoneMs
+          this.clear({ fence: true })
           this.#busDown = false
         },
       })
@@ -153,10 +152,15 @@ export class ProcessMemoryStore extends BaseStore {
     return this.#records.calculatedSize ?? 0
   }
 
-  /** Drops every object. */
-  clear(): void {
+  /**
+   * Drops every object. With `fence: true` it also refuses backfills for a tombstone lifetime, so reads
+   * already in flight cannot bring back copies older than an invalidation this store may have missed
+   * (used when an invalidation channel reconnects).
+   */
+  clear(options: { fence?: boolean } = {}): void {
     this.#records.clear()
     this.#aliases.clear()
+    if (options.fence === true) this.#refuseBackfillsUntil = this.#settings.clock.now() + this.#settings.tombstoneMs
   }
 
   override async get<M extends Model>(model: M, lookup: Lookup<M>): Promise<Instance<M> | undefined> {
