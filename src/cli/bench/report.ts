@@ -249,6 +249,7 @@ export function toSvg(results: BenchResults): string {
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, Segoe UI, sans-serif">`,
     '<style>.row{font-size:12px;font-weight:600;fill:#222}.unit{font-size:10px;fill:#777}.val{font-size:10px;fill:#333}.axis{font-size:10px;fill:#777}.legend{font-size:12px;fill:#222}.grid{stroke:#e3e3e3;stroke-width:1}.title{font-size:14px;font-weight:700;fill:#111}</style>',
+    `<title>${esc(`stockpyle benchmark: ops/s per scenario and library (${results.date})`)}</title>`,
     `<rect width="${width}" height="${height}" fill="#fff"/>`,
     `<text x="10" y="18" class="title">${esc(`stockpyle vs raw floor and peers: ops/s (log scale), ${results.machine.cpus} CPUs, Node ${results.machine.node}`)}</text>`,
     legend,
