@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import { LRUCache } from 'lru-cache'
 import { decodeRecord, encodeRecord } from '../core/codec.js'
 import { InvalidOptionError, MissingKeyAttributeError, StockpyleError, show } from '../core/errors.js'
-import { encodeLookup, keyForLookup, keysOfObject } from '../core/key-encoding.js'
+import { encodeLookup, keyForLookup, keyOfObjectFor, keysOfObject } from '../core/key-encoding.js'
 import { type Clock, systemClock } from '../core/lifetime.js'
 import type { Instance, Lookup, Model } from '../core/model.js'
 import { describeModel, type ModelInfo } from '../core/registry.js'
@@ -575,10 +575,10 @@ export class ChainedStore extends BaseStore {
     const fresh: StoreEntry[] = []
     const keys: string[] = []
     for (const hit of hits) {
-      const objKeys = objectKeys(hit.value)
-      if (this.#clock.writtenSince(objKeys, started)) continue
+      const key = identityKey(hit.value)
+      if (key !== undefined && this.#clock.writtenSince([key], started)) continue
       fresh.push(hit)
-      keys.push(...objKeys)
+      if (key !== undefined) keys.push(key)
     }
     if (fresh.length === 0) return
     const work = this.#writeBackfill(below, fresh, true)
@@ -618,10 +618,9 @@ export class ChainedStore extends BaseStore {
     if (this.#backfilling.size === 0) return
     const pending = new Set<Promise<void>>()
     for (const obj of objs) {
-      for (const key of objectKeys(obj)) {
-        const work = this.#backfilling.get(key)
-        if (work !== undefined) pending.add(work)
-      }
+      const key = identityKey(obj)
+      const work = key === undefined ? undefined : this.#backfilling.get(key)
+      if (work !== undefined) pending.add(work)
     }
     await Promise.allSettled(pending)
   }
@@ -629,7 +628,7 @@ export class ChainedStore extends BaseStore {
   #markWritten(objs: readonly object[]): void {
     if (this.#misses !== undefined) for (const obj of objs) for (const key of objectKeys(obj)) this.#misses.delete(key)
     if (!this.#coherence) return
-    this.#clock.mark(this.#clock.reading ? objs.flatMap(objectKeys) : [])
+    this.#clock.mark(this.#clock.reading ? objs.flatMap((obj) => identityKey(obj) ?? []) : [])
   }
 
   // ---- writes ------------------------------------------------------------------------------
@@ -813,7 +812,20 @@ function missingOnlyPrimary(info: ModelInfo, obj: object): boolean {
   return true
 }
 
-/** The keys that identify an object for the write clock: every key of every model in its lineage. */
+/**
+ * What identifies an object for the write clock and in-flight backfills: its record key (its own
+ * model's primary key), the same whatever key it was read by and whatever its alternate keys became.
+ * `undefined` while the database has not filled the primary key yet.
+ */
+function identityKey(obj: object): string | undefined {
+  try {
+    return keyOfObjectFor(describeModel((obj as { constructor: Model }).constructor).primary, obj)
+  } catch {
+    return undefined
+  }
+}
+
+/** Every key of every model in an object's lineage (what negative caching must forget). */
 function objectKeys(obj: object): string[] {
   try {
     const info = describeModel((obj as { constructor: Model }).constructor)

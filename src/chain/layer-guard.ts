@@ -1,15 +1,4 @@
-import {
-  type CircuitBreakerPolicy,
-  ConsecutiveBreaker,
-  circuitBreaker,
-  handleWhen,
-  type IPolicy,
-  isBrokenCircuitError,
-  isTaskCancelledError,
-  TimeoutStrategy,
-  timeout,
-  wrap,
-} from 'cockatiel'
+import { type CircuitBreakerPolicy, ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError } from 'cockatiel'
 import { StockpyleError, StoreUnavailableError } from '../core/errors.js'
 import type { Model } from '../core/model.js'
 import { describeObject } from '../core/registry.js'
@@ -34,14 +23,13 @@ export function isCallerError(err: unknown): boolean {
 }
 
 /**
- * Guards one cache layer of a chain: a per-call timeout and a circuit breaker (cockatiel), and a
+ * Guards one cache layer of a chain: a per-call timeout and a circuit breaker (cockatiel's), and a
  * repair list of objects whose copy in this layer may be stale because a write or an invalidation of
  * them failed or was skipped. While repairs are pending the layer is not read; each use first replays
  * them (as invalidations) and only a clean layer answers.
  */
 export class LayerGuard {
   readonly layer: Store
-  readonly #policy: IPolicy | undefined
   readonly #breaker: CircuitBreakerPolicy | undefined
   readonly #timeoutMs: number | undefined
   readonly #pending = new Map<string, { model: Model; lookup: Record<string, unknown>; obj: object | undefined }>()
@@ -51,17 +39,13 @@ export class LayerGuard {
   constructor(layer: Store, options: { timeout?: number | undefined; breaker?: BreakerOptions | false | undefined }) {
     this.layer = layer
     this.#timeoutMs = options.timeout
-    const policies: IPolicy[] = []
     if (options.breaker !== false) {
       const b = options.breaker ?? {}
       this.#breaker = circuitBreaker(
         handleWhen((err) => !isCallerError(err)),
         { halfOpenAfter: b.halfOpenAfter ?? 1000, breaker: new ConsecutiveBreaker(b.failures ?? 1) },
       )
-      policies.push(this.#breaker)
     }
-    if (options.timeout !== undefined) policies.push(timeout(options.timeout, TimeoutStrategy.Aggressive))
-    this.#policy = policies.length === 0 ? undefined : policies.length === 1 ? policies[0] : wrap(...policies)
   }
 
   /** Whether the breaker currently skips the layer. */
@@ -79,24 +63,36 @@ export class LayerGuard {
    * StoreUnavailableError for a timeout or an open circuit (`skipped` is then set on it).
    */
   async run<T>(operation: string, call: (layer: Store) => Promise<T>): Promise<T> {
-    if (this.#policy === undefined) return call(this.layer)
+    const timed = this.#timeoutMs === undefined ? () => call(this.layer) : () => this.#timed(operation, call)
+    if (this.#breaker === undefined) return timed()
     try {
-      return (await this.#policy.execute(() => call(this.layer))) as T
+      return await this.#breaker.execute(timed)
     } catch (err) {
       if (isBrokenCircuitError(err)) {
         throw Object.assign(
           new StoreUnavailableError(`${this.layer.name} store is skipped: its circuit is open after failures (${operation})`, {
             cause: err,
           }),
-          {
-            skipped: true,
-          },
+          { skipped: true },
         )
       }
-      if (isTaskCancelledError(err)) {
-        throw new StoreUnavailableError(`${this.layer.name} store did not answer ${operation} within ${this.#timeoutMs} ms`, { cause: err })
-      }
       throw err
+    }
+  }
+
+  /** The call, or a StoreUnavailableError once the timeout passes (the call itself is left to finish). */
+  async #timed<T>(operation: string, call: (layer: Store) => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new StoreUnavailableError(`${this.layer.name} store did not answer ${operation} within ${this.#timeoutMs} ms`)),
+        this.#timeoutMs,
+      )
+    })
+    try {
+      return await Promise.race([call(this.layer), expired])
+    } finally {
+      clearTimeout(timer)
     }
   }
 
