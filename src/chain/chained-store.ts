@@ -420,7 +420,7 @@ export class ChainedStore extends BaseStore {
     const isLast = index === this.#layers.length - 1
     let entries: (StoreEntry | undefined)[]
     try {
-      if (!(await guard.repair())) throw Object.assign(new Error('repairs pending'), { skipped: true })
+      if (guard.pendingRepairs > 0 && !(await guard.repair())) throw Object.assign(new Error('repairs pending'), { skipped: true })
       entries = await this.#call(index, 'get', (layer) => layer.batchGetEntries(model, lookups as never, options))
     } catch (err) {
       if (isLast || this.#throwCacheErrors || isCallerError(err)) throw err
@@ -742,7 +742,7 @@ export class ChainedStore extends BaseStore {
     for (let i = this.#layers.length - 2; i >= 0; i--) {
       const guard = this.#guards[i] as LayerGuard
       try {
-        if (!(await guard.repair())) throw Object.assign(new Error('repairs pending'), { skipped: true })
+        if (guard.pendingRepairs > 0 && !(await guard.repair())) throw Object.assign(new Error('repairs pending'), { skipped: true })
         await this.#call(i, operation, write)
       } catch (err) {
         if (isCallerError(err)) throw err
