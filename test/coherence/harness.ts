@@ -37,7 +37,7 @@ export interface HarnessOptions {
   readonly processes?: number
   /** Concurrent actors per process. Default 20. */
   readonly actors?: number
-  /** Operations per actor. Default 200. */
+  /** Operations per actor (over all epochs). Default 240. */
   readonly opsPerActor?: number
   /** Keys (objects); each owned by one actor of one process. Default 24. */
   readonly keys?: number
@@ -45,12 +45,18 @@ export interface HarnessOptions {
   readonly delays?: LayerDelays
   /** Inject server faults during the run. Default true. */
   readonly faults?: boolean
+  /**
+   * Objects each process's memory layer holds (`max`): fewer than `keys`, so LRU evictions make
+   * owners miss their own keys too. Default 16.
+   */
+  readonly memoryMax?: number
   /** Chain `leases`. Default true. */
   readonly leases?: boolean
   /**
    * Epochs: each runs `opsPerActor / epochs` operations per actor under faults, then a final round
-   * (every key written once more while one more fault is injected: a SIGKILL in one epoch, a SIGSTOP
-   * in another), then checks (a) after `settleMs` of quiet. Default 3.
+   * (every process reads every key; every key is written once more while a server is down or frozen —
+   * a SIGKILL in one epoch, a SIGSTOP in another; every process reads every key again), then checks (a)
+   * after `settleMs` of quiet. Default 3.
    */
   readonly epochs?: number
   /** Ms to wait after the writers finished and the faults healed, before checking. Default 2500. */
@@ -124,8 +130,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** ms on CLOCK_MONOTONIC, shared by every process of this machine (as in worker.js). */
 const clockMs = (): number => Number(process.hrtime.bigint() / 1000n) / 1000
 const MAX_SAMPLES = 8
-/** ms of the final round (every key written once more while one more fault is injected). */
-const FINAL_ROUND_MS = 2000
 
 interface WorkerReport {
   index: number
@@ -225,14 +229,26 @@ interface Target {
   readonly server: ServerProcess
 }
 
-/** Kills `target` (SIGKILL, restart on the same port after a short outage) or freezes it (SIGSTOP … SIGCONT); healed on return. */
-async function fault(target: Target, kill: boolean, random: () => number, out: Faults, log: (line: string) => void): Promise<void> {
+/**
+ * Kills `target` (SIGKILL, restart on the same port after a short outage) or freezes it (SIGSTOP …
+ * SIGCONT); healed on return. `during(ms)` runs while the server is down or frozen (`ms`: for how long).
+ */
+async function fault(
+  target: Target,
+  kill: boolean,
+  random: () => number,
+  out: Faults,
+  log: (line: string) => void,
+  during: (ms: number) => Promise<unknown> = async () => {},
+): Promise<void> {
   const t = performance.now()
   const from = clockMs()
+  let work: Promise<unknown>
   if (kill) {
     const downMs = Math.round(50 + random() * 450)
     target.server.kill('SIGKILL')
     out.kills++
+    work = during(downMs)
     await sleep(downMs)
     await target.server.restart()
     out.log.push(`SIGKILL ${target.label}, restarted after ${Math.round(performance.now() - t)} ms`)
@@ -240,12 +256,14 @@ async function fault(target: Target, kill: boolean, random: () => number, out: F
     const frozenMs = Math.round(150 + random() * 1850)
     target.server.kill('SIGSTOP')
     out.freezes++
+    work = during(frozenMs)
     await sleep(frozenMs)
     target.server.kill('SIGCONT')
     out.log.push(`SIGSTOP ${target.label} for ${frozenMs} ms`)
   }
   out.intervals.push([from, clockMs()])
   log(`  fault: ${out.log.at(-1)}`)
+  await work
 }
 
 /**
@@ -288,7 +306,7 @@ function faultOverlap(intervals: readonly [number, number][], from: number, to: 
 export async function runHarness(options: HarnessOptions): Promise<HarnessResult> {
   const processes = options.processes ?? 3
   const actors = options.actors ?? 20
-  const opsPerActor = options.opsPerActor ?? 200
+  const opsPerActor = options.opsPerActor ?? 240
   const keys = options.keys ?? 24
   const delays = options.delays ?? { memory: 1, cache: 6, db: 20 }
   const log = options.log ?? (() => {})
@@ -327,6 +345,7 @@ export async function runHarness(options: HarnessOptions): Promise<HarnessResult
       delays,
       chainTimeout: 150,
       recordRemoteReads: true,
+      memoryMax: options.memoryMax ?? 16,
       thinkMs: 12,
       mix: { pWrite: 0.2, pOwnRead: 0.25, pRead: 0.4 },
     })
@@ -380,13 +399,22 @@ export async function runHarness(options: HarnessOptions): Promise<HarnessResult
       } finally {
         await faulting
       }
-      log(`  epoch ${epoch + 1}/${epochs}: workload done at ${Math.round(performance.now() - started)} ms; final round with one more fault`)
-      const finalRound = Promise.all(workers.map((w) => w.ask({ type: 'final', durationMs: FINAL_ROUND_MS, epoch }, 'finalDone', 120_000)))
-      if (options.faults !== false) {
-        await sleep(100 + faultRandom() * 400)
-        await fault(targets[Math.floor(faultRandom() * targets.length)] as Target, finalKills[epoch] as boolean, faultRandom, faults, log)
+      log(`  epoch ${epoch + 1}/${epochs}: workload done at ${Math.round(performance.now() - started)} ms; final round`)
+      // Final round: once healed, every process reads everything (all layers hold copies), then every key
+      // is written once more while a server is down or frozen, then every process reads the others' keys.
+      const all = (type: string, answer: string, extra: Record<string, unknown> = {}) =>
+        Promise.all(workers.map((w) => w.ask({ type, ...extra }, answer, 120_000)))
+      await sleep(1500) // the breakers close and the buses reconnect after the last fault of the workload
+      await all('readAll', 'readAllDone')
+      const writes = (spreadMs: number) => all('finalWrites', 'finalWritesDone', { spreadMs, epoch })
+      if (options.faults === false) await writes(300)
+      else {
+        const target = targets[Math.floor(faultRandom() * targets.length)] as Target
+        await fault(target, finalKills[epoch] as boolean, faultRandom, faults, log, (ms) => writes(Math.max(20, ms - 20)))
       }
-      await finalRound
+      // other processes' keys only: an owner's own reads would replay its pending repairs at once, and
+      // what must hold is that a layer is right even when the process that wrote it goes quiet
+      await all('readAll', 'readAllDone', { foreignOnly: true })
       await sleep(settleMs)
 
       // (a) every cache layer of every process against the database, with the writers done and the faults healed

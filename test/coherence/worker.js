@@ -15,8 +15,9 @@
  *   that write's state or the state of a write that started later, never an older one;
  * - errors: no chain call rejects (the database is never faulted).
  *
- * IPC (parent → worker): `init` {config}, `go`, `inspect`, `exit`. Worker → parent: `ready`,
- * `done` {report}, `inspected` {memory layer contents}, `failed` {error}.
+ * IPC (parent → worker → parent): `init` {config} → `ready`; `go` {ops} → `done`; `readAll` {foreignOnly} →
+ * `readAllDone`; `finalWrites` {spreadMs, epoch} → `finalWritesDone`; `inspect` → `inspected` {memory
+ * layer contents}; `report` → `report` {counts, violations, logs}; `exit`. Any failure → `failed` {error}.
  */
 import { pathToFileURL } from 'node:url'
 import { CoherenceItem, childSeed, EMAILS, intact, itemOf, lookupsOf, rng, slugOf } from './shared.js'
@@ -119,7 +120,7 @@ async function build() {
     closers.push(() => bus.close())
   }
   memory = new ProcessMemoryStore({
-    max: 10_000,
+    max: config.memoryMax,
     ...(bus === undefined ? {} : { bus }),
     ...(protections ? {} : { tombstoneLifetime: 0 }),
   })
@@ -241,6 +242,12 @@ async function readBatch(r) {
   const n = 2 + Math.floor(r() * 7)
   const lookups = []
   for (let i = 0; i < n; i++) lookups.push(randomLookup(r, 1 + Math.floor(r() * config.keys)))
+  await readLookups(lookups)
+}
+
+/** One batchGet of `lookups`, checked. */
+async function readLookups(lookups) {
+  const n = lookups.length
   const ids = lookups.map((l) => l.id ?? keyOfLookup(l))
   const from = ids.map((id) => acked.get(id))
   const up = memory.coherent
@@ -257,6 +264,14 @@ async function readBatch(r) {
   lookups.forEach((lookup, i) => {
     checkRead(lookup, res.value[i], from[i], up, t)
   })
+}
+
+/** Every lookup of every key (with `foreignOnly`, of every key another process owns), in one batchGet. */
+async function readAll(foreignOnly) {
+  const lookups = []
+  for (let id = 1; id <= config.keys; id++) if (!(foreignOnly && logs.has(id))) lookups.push(...lookupsOf(id))
+  await readLookups(lookups)
+  return {}
 }
 
 async function write(r, mine) {
@@ -326,25 +341,19 @@ async function run(ops) {
 }
 
 /**
- * The final round, run while the parent injects one more fault: every owned key is written once more
- * at a random moment of `durationMs`, while every actor keeps reading random keys.
+ * The final round's writes, made while the parent holds a fault: every owned key is written once more
+ * (a put, or now and then a delete) at a random moment within `spreadMs`.
  */
-async function finalRound(durationMs, epoch) {
+async function finalWrites(spreadMs, epoch) {
   const r = rng(childSeed(config.seed, 5000 + epoch * 100 + config.index))
-  const end = performance.now() + durationMs
-  const writes = [...logs.keys()].map(async (id) => {
-    await sleep(Math.floor(r() * durationMs))
-    await writeKeys([id], !logs.get(id)[acked.get(id)].deleted && r() < 0.15)
-  })
-  const readers = Array.from({ length: config.actors }, async (_, a) => {
-    const ra = rng(childSeed(config.seed, 100_000 * (epoch + 1) + config.index * 1000 + a))
-    while (performance.now() < end) {
-      if (ra() < 0.7) await readOne(ra, 1 + Math.floor(ra() * config.keys))
-      else await readBatch(ra)
-      await sleep(Math.floor(ra() * config.thinkMs))
-    }
-  })
-  await Promise.all([...writes, ...readers])
+  await Promise.all(
+    [...logs.keys()].map(async (id) => {
+      const at = Math.floor(r() * spreadMs)
+      const deleting = !logs.get(id)[acked.get(id)].deleted && r() < 0.15
+      await sleep(at)
+      await writeKeys([id], deleting)
+    }),
+  )
   return {}
 }
 
@@ -404,8 +413,11 @@ process.on('message', (msg) => {
     case 'go':
       reply(run(msg.ops), 'done')
       break
-    case 'final':
-      reply(finalRound(msg.durationMs, msg.epoch), 'finalDone')
+    case 'readAll':
+      reply(readAll(msg.foreignOnly === true), 'readAllDone')
+      break
+    case 'finalWrites':
+      reply(finalWrites(msg.spreadMs, msg.epoch), 'finalWritesDone')
       break
     case 'report':
       reply(
