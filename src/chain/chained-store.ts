@@ -838,5 +838,10 @@ function objectKeys(obj: object): string[] {
 
 function copyEntry(entry: StoreEntry | undefined): StoreEntry | undefined {
   if (entry === undefined) return undefined
-  return { value: decodeRecord(encodeRecord(entry.value, undefined)) as object, expiresAt: entry.expiresAt }
+  const value = entry.encoded === undefined ? undefined : decodeRecord(entry.encoded)
+  return {
+    value: value ?? (decodeRecord(encodeRecord(entry.value, undefined)) as object),
+    expiresAt: entry.expiresAt,
+    encoded: entry.encoded,
+  }
 }

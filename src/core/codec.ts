@@ -222,6 +222,18 @@ export function encodeRecord(value: object, expiresAt: number | undefined, conte
   return out
 }
 
+/**
+ * A fresh copy of a record envelope with another expiry: for copying an object between layers without
+ * encoding it again. Returns `undefined` when the bytes are not a record envelope of this format.
+ */
+export function restampRecord(bytes: Uint8Array, expiresAt: number | undefined): Buffer | undefined {
+  if (envelopeKind(bytes) !== KIND_RECORD) return undefined
+  const out = Buffer.allocUnsafe(bytes.byteLength)
+  out.set(bytes)
+  out.writeDoubleBE(expiresAt ?? 0, 2)
+  return out
+}
+
 /** Encodes an alias envelope pointing to `recordKey`. */
 export function encodeAlias(recordKey: string, expiresAt: number | undefined): Buffer {
   const length = Buffer.byteLength(recordKey)

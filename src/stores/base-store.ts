@@ -7,6 +7,11 @@ import { describeModel, describeObject, type KeyInfo, type ModelInfo } from '../
 export interface StoreEntry<T extends object = object> {
   readonly value: T
   readonly expiresAt: number | undefined
+  /**
+   * Optional: the record envelope `value` was decoded from (its header's expiry may differ). A store
+   * receiving the entry as a backfill may copy these bytes instead of encoding `value` again.
+   */
+  readonly encoded?: Uint8Array | undefined
 }
 
 /** Options of {@link Store.batchGetEntries}. */
@@ -32,6 +37,8 @@ export interface WriteItem {
   readonly expiresAt?: number | undefined
   /** A copy read from a layer below: store it only where the key holds nothing (no newer value, no tombstone). */
   readonly backfill?: boolean
+  /** The record envelope of `obj` as read from a layer below, when known (see {@link StoreEntry.encoded}). */
+  readonly encoded?: Uint8Array | undefined
 }
 
 /** Options of {@link Store.batchPutEntries}. */
@@ -204,13 +211,20 @@ export abstract class BaseStore implements Store {
   }
 
   /** Validates a batch of objects to write or delete. */
-  protected items(objs: readonly unknown[], operation: string): WriteItem[] {
+  protected items(objs: readonly unknown[], operation: string, entries?: readonly StoreEntry[], backfill = false): WriteItem[] {
     if (!Array.isArray(objs)) {
       throw new StockpyleError(`${this.name} store: ${operation} takes an array of objects, got ${show(objs)}`)
     }
-    return objs.map((obj) => {
+    return objs.map((obj, i) => {
       try {
-        return { obj: obj as object, info: describeObject(obj as object) }
+        // One object shape for every item (cheaper than spreading extra fields in later).
+        return {
+          obj: obj as object,
+          info: describeObject(obj as object),
+          expiresAt: entries?.[i]?.expiresAt,
+          backfill,
+          encoded: entries?.[i]?.encoded,
+        }
       } catch (err) {
         if (err instanceof UnknownModelError) {
           throw new UnknownModelError(`${this.name} store ${operation}: ${err.message}`, { cause: err })
@@ -259,11 +273,12 @@ export abstract class BaseStore implements Store {
 
   async batchPutEntries(entries: readonly StoreEntry[], options: PutEntriesOptions = {}): Promise<void> {
     this.assertOpen('put')
-    const backfill = options.backfill === true
     const items = this.items(
       entries.map((e) => e.value),
       'put',
-    ).map((item, i) => ({ ...item, expiresAt: entries[i]?.expiresAt, backfill }))
+      entries,
+      options.backfill === true,
+    )
     if (items.length > 0) await this.writeMany(items)
   }
 

@@ -8,6 +8,7 @@ import {
   envelopeKind,
   KIND_ALIAS,
   KIND_RECORD,
+  restampRecord,
 } from '../core/codec.js'
 import { InvalidOptionError, StockpyleError, show, ValueTooLargeError } from '../core/errors.js'
 import { encodeLookup, keyOfObjectFor, keysOfObject } from '../core/key-encoding.js'
@@ -147,7 +148,9 @@ export function prepareWrites(
       if (item.backfill !== true) deletes.push(recordKey, ...keys.aliases.map((a) => prefix + a))
       continue
     }
-    const value = encodeRecord(item.obj, expiresAt, `${store} store put`)
+    const value =
+      (item.backfill === true && item.encoded !== undefined ? restampRecord(item.encoded, expiresAt) : undefined) ??
+      encodeRecord(item.obj, expiresAt, `${store} store put`)
     if (settings.maxValueBytes !== undefined && value.length > settings.maxValueBytes) {
       throw new ValueTooLargeError(
         `${store} store put of model \`${item.info.name}\` ${show(keys.record)}: the encoded object is ${value.length} bytes, over the backend's limit of ${settings.maxValueBytes}`,
@@ -230,7 +233,7 @@ export async function resolveEnvelopes(
 function recordEntry(info: ModelInfo, bytes: Uint8Array, expiresAt: number | undefined): StoreEntry | undefined {
   const value = decodeRecord(bytes)
   if (value === undefined || !(value instanceof (info.model as unknown as new () => object))) return undefined
-  return { value, expiresAt }
+  return { value, expiresAt, encoded: bytes }
 }
 
 /** The prefixed canonical key of each request. @throws InvalidKeyError. */

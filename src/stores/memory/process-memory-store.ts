@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache'
-import { decodeRecord, encodeRecord } from '../../core/codec.js'
+import { decodeRecord, encodeRecord, restampRecord } from '../../core/codec.js'
 import { InvalidOptionError, show } from '../../core/errors.js'
 import { encodeLookup, keysOfObject } from '../../core/key-encoding.js'
 import { expiryOf } from '../../core/lifetime.js'
@@ -214,7 +214,11 @@ export class ProcessMemoryStore extends BaseStore {
     const prepared = items.map((item) => {
       const keys = keysOfObject(item.info, item.obj, polymorphic, `${this.name} store put`)
       const expiresAt = expiryOf(lifetime, item.obj, now, item.expiresAt, jitter)
-      const bytes = expiresAt === null ? undefined : encodeRecord(item.obj, expiresAt, `${this.name} store put`)
+      const bytes =
+        expiresAt === null
+          ? undefined
+          : ((item.backfill === true && item.encoded !== undefined ? restampRecord(item.encoded, expiresAt) : undefined) ??
+            encodeRecord(item.obj, expiresAt, `${this.name} store put`))
       return { keys, expiresAt, bytes, backfill: item.backfill === true }
     })
     if (this.#busDown) {
