@@ -203,7 +203,7 @@ describe.runIf(stores.has('redis') && stores.has('postgres'))('coherence figures
         `next 50 gets while frozen (circuit open, Redis skipped): median ${l.median} ms, p99 ${l.p99} ms, max ${l.max} ms`,
         `a put while frozen: ${put.toFixed(1)} ms`,
         `first get after halfOpenAfter (1 s): ${probe.toFixed(1)} ms (one probe pays the timeout again), the next: ${afterProbe.toFixed(1)} ms`,
-        `the same chain with breaker: false: median ${u.median} ms per get (every call pays the timeout)`,
+        `the same chain with breaker: false: median ${u.median} ms per get (every get pays the timeout twice: the read, then the backfill)`,
       )
       console.log(`coherence figures — frozen Redis, chain timeout 100 ms:\n  ${lines.join('\n  ')}`)
       expect(first).toBeGreaterThanOrEqual(95)
