@@ -128,7 +128,8 @@ export class ChainedStore extends BaseStore {
   readonly #throwCacheErrors: boolean
   readonly #coherence: boolean
   readonly #serveStale: boolean
-  readonly #flights = new Map<string, Promise<StoreEntry | undefined>>()
+  /** Reads going below the first layer, by lookup key, with the write clock when they started. */
+  readonly #flights = new Map<string, { readonly entry: Promise<StoreEntry | undefined>; readonly seq: number }>()
   readonly #clock = new WriteClock()
   readonly #backfilling = new Map<string, Promise<void>>()
   readonly #misses: LRUCache<string, number> | undefined
@@ -196,6 +197,7 @@ export class ChainedStore extends BaseStore {
     this.#guards = layers.map((layer, i) => {
       const local = i === last || layer.capabilities.inProcess
       const guard = new LayerGuard(layer, local ? { breaker: false } : { timeout: options.timeout, breaker })
+      guard.onRepaired = (model, lookups) => this.#invalidateAbove(i, model, lookups)
       guard.onOverflow = (dropped) =>
         this.#report(i, 'repair', new InvalidOptionError(`${layer.name} store: ${dropped} pending repairs dropped for lack of room`))
       return guard
@@ -367,8 +369,10 @@ export class ChainedStore extends BaseStore {
     const joined: [number, Promise<StoreEntry | undefined>][] = []
     keys.forEach((key, m) => {
       const flight = this.#flights.get(key)
-      if (flight === undefined) mine.push(m)
-      else joined.push([m, flight.then(copyEntry)])
+      // Join only a read that no write has overtaken: one that began before a write may answer with
+      // what the write replaced.
+      if (flight === undefined || flight.seq !== this.#clock.seq) mine.push(m)
+      else joined.push([m, flight.entry.then(copyEntry)])
     })
     if (mine.length > 0) {
       const firstOf = new Map<string, number>()
@@ -380,14 +384,15 @@ export class ChainedStore extends BaseStore {
           unique.push(m)
         }
       }
+      const seq = this.#clock.seq
       const batch = this.#readBelow(
         info,
         unique.map((m) => (requests[missing[m] as number] as LookupRequest).lookup),
       )
       unique.forEach((m, u) => {
         const key = keys[m] as string
-        const flight = batch.then((entries) => entries[u])
-        flight.catch(() => {})
+        const flight = { entry: batch.then((entries) => entries[u]), seq }
+        flight.entry.catch(() => {})
         this.#flights.set(key, flight)
         const done = () => {
           if (this.#flights.get(key) === flight) this.#flights.delete(key)
@@ -776,7 +781,27 @@ export class ChainedStore extends BaseStore {
     }
   }
 
+  /**
+   * After layer `index` was repaired, other processes may have copied its stale entries into their
+   * upper layers meanwhile: invalidate the objects in this process's upper layers, whose memory
+   * layers publish the invalidation to every other process.
+   */
+  async #invalidateAbove(index: number, model: Model, lookups: readonly object[]): Promise<void> {
+    for (let i = index - 1; i >= 0; i--) {
+      const guard = this.#guards[i] as LayerGuard
+      const invalidate = guard.layer.batchInvalidate
+      if (invalidate === undefined) continue
+      try {
+        await this.#call(i, 'invalidate', (layer) => invalidate.call(layer, model, lookups as never))
+      } catch (err) {
+        this.#report(i, 'invalidate', err)
+        guard.rememberLookups(model, lookups)
+      }
+    }
+  }
+
   protected override async release(): Promise<void> {
+    for (const guard of this.#guards) guard.stop()
     const results = await Promise.allSettled(this.#layers.map((l) => l.close()))
     const failed = results.find((r) => r.status === 'rejected')
     if (failed !== undefined) throw (failed as PromiseRejectedResult).reason

@@ -35,10 +35,15 @@ export class LayerGuard {
   readonly #pending = new Map<string, { model: Model; lookup: Record<string, unknown>; obj: object | undefined }>()
   /** Called when repairs are dropped for lack of room. */
   onOverflow: (dropped: number) => void = () => {}
+  /** Called after repairs of these lookups were applied to the layer (the layers above may hold copies read from it meanwhile). */
+  onRepaired: (model: Model, lookups: readonly object[]) => Promise<void> = async () => {}
+  #timer: NodeJS.Timeout | undefined
+  readonly #retryMs: number
 
   constructor(layer: Store, options: { timeout?: number | undefined; breaker?: BreakerOptions | false | undefined }) {
     this.layer = layer
     this.#timeoutMs = options.timeout
+    this.#retryMs = options.breaker === false ? 1000 : (options.breaker?.halfOpenAfter ?? 1000)
     if (options.breaker !== false) {
       const b = options.breaker ?? {}
       this.#breaker = circuitBreaker(
@@ -122,6 +127,7 @@ export class LayerGuard {
     const key = `${(m as { name?: string }).name}\u0000${JSON.stringify(l, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))}`
     this.#pending.delete(key)
     this.#pending.set(key, { model: m, lookup: l, obj })
+    this.#schedule()
     if (this.#pending.size > MAX_PENDING_REPAIRS) {
       let dropped = 0
       for (const k of this.#pending.keys()) {
@@ -139,6 +145,37 @@ export class LayerGuard {
    */
   async repair(): Promise<boolean> {
     if (this.#pending.size === 0) return true
+    if (this.#repairing !== undefined) return this.#repairing
+    this.#repairing = this.#repair()
+    try {
+      return await this.#repairing
+    } finally {
+      this.#repairing = undefined
+    }
+  }
+
+  #repairing: Promise<boolean> | undefined
+
+  /** Retries pending repairs in the background until none is left, so a layer no caller touches is repaired too. */
+  #schedule(): void {
+    if (this.#timer !== undefined) return
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      void this.repair().then((clean) => {
+        if (!clean) this.#schedule()
+      })
+    }, this.#retryMs)
+    this.#timer.unref()
+  }
+
+  /** Stops background repairs (the chain is closing). */
+  stop(): void {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    this.#pending.clear()
+  }
+
+  async #repair(): Promise<boolean> {
     const batch = [...this.#pending.entries()]
     const byModel = new Map<Model, typeof batch>()
     for (const entry of batch) {
@@ -156,6 +193,10 @@ export class LayerGuard {
           await this.run('repair', (l) => l.batchDelete(objs))
         }
         for (const [key, value] of entries) if (this.#pending.get(key) === value) this.#pending.delete(key)
+        await this.onRepaired(
+          model,
+          entries.map((e) => e[1].lookup),
+        ).catch(() => {})
       }
     } catch {
       return false

@@ -28,6 +28,11 @@ export class WriteClock {
     }
   }
 
+  /** The current sequence number: it moves with every write. */
+  get seq(): number {
+    return this.#seq
+  }
+
   /** True when reads are in flight (only then do writes need their keys stamped). */
   get reading(): boolean {
     return this.#readsInFlight.size > 0

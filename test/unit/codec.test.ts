@@ -36,7 +36,12 @@ const leaf = fc.oneof(
 const { tree } = fc.letrec((tie) => ({
   tree: fc.oneof({ depthSize: 'small' }, leaf, tie('array'), tie('object'), tie('map'), tie('set')),
   array: fc.array(tie('tree'), { maxLength: 4 }),
-  object: fc.dictionary(fc.string(), tie('tree'), { maxKeys: 4, noNullPrototype: true }),
+  // `__proto__` keys are renamed `__proto_` on decode (documented: they can never reach a prototype)
+  object: fc.dictionary(
+    fc.string().filter((k) => k !== '__proto__'),
+    tie('tree'),
+    { maxKeys: 4, noNullPrototype: true },
+  ),
   map: fc.array(fc.tuple(fc.string(), tie('tree')), { maxLength: 3 }).map((e) => new Map(e)),
   set: fc.array(fc.oneof(fc.string(), fc.integer()), { maxLength: 3 }).map((e) => new Set(e)),
 }))

@@ -269,7 +269,11 @@ export class ProcessMemoryStore extends BaseStore {
 
   protected override async invalidateMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<void> {
     const keys = requests.map((r) => encodeLookup(info, r.lookup, `${this.name} store invalidate`))
-    this.#tombstone(keys.map((k) => this.#aliases.get(k) ?? k))
+    const records = keys.map((k) => this.#aliases.get(k) ?? k)
+    this.#tombstone(records)
+    // Other processes must drop their copies too; when the bus cannot take it, the call rejects and a
+    // chain keeps the invalidation as a repair and sends it again.
+    await this.#publish(records)
   }
 
   /**
