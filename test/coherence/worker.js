@@ -41,9 +41,10 @@ class InProcessFaultStore extends FaultStore {
 
 /**
  * A FaultStore over a cache store that hands out leases. FaultStore copies its inner store's
- * capabilities (`leases: true`) but does not forward acquireLeases/releaseLeases/leasesHeld (see the
- * change request in docs/coherence.md), so a chain with `leases` would fail every lease call on it;
- * this forwards them, each after a random delay like the store's other calls.
+ * capabilities (`leases: true`) but does not forward acquireLeases/releaseLeases/leasesHeld, so a
+ * chain with `leases` would fail every lease call on it (a TypeError the chain counts as a cache
+ * failure: the breaker then keeps the layer skipped); this forwards them, each after a random delay
+ * like the store's other calls.
  */
 class LeaseFaultStore extends FaultStore {
   #inner
