@@ -215,7 +215,17 @@ export class ChainedStore extends BaseStore {
     }
     let leaseLayer = -1
     for (let i = last - 1; i >= 1 && leases !== false; i--) {
-      if ((layers[i] as Store).capabilities.leases) {
+      const candidate = layers[i] as Store & Partial<LeaseCapable>
+      if (candidate.capabilities.leases) {
+        if (
+          typeof candidate.acquireLeases !== 'function' ||
+          typeof candidate.releaseLeases !== 'function' ||
+          typeof candidate.leasesHeld !== 'function'
+        ) {
+          throw new InvalidOptionError(
+            `${this.name}: option \`layers\`[${i}] (${candidate.name}) declares leases but lacks acquireLeases, releaseLeases or leasesHeld`,
+          )
+        }
         leaseLayer = i
         break
       }
@@ -513,7 +523,23 @@ export class ChainedStore extends BaseStore {
       this.#report(j, 'get', err)
       return { winners: [...still], waited: [] }
     }
-    const winners = still.filter((_, k) => won[k] === true)
+    let winners = still.filter((_, k) => won[k] === true)
+    if (winners.length > 0) {
+      // Another process may have backfilled and released its lease between our miss and our lease.
+      const again = await this.#ask(
+        j,
+        info.model,
+        winners.map((i) => lookups[i] as object),
+      )
+      const taken = winners
+      winners = collect(winners, again, out, hits)
+      const found = taken.filter((i) => !winners.includes(i))
+      if (found.length > 0) {
+        void this.#call(j, 'lease', (l) =>
+          (l as unknown as LeaseCapable).releaseLeases(info.model, found.map((i) => lookups[i]) as never),
+        ).catch(() => {})
+      }
+    }
     let waiting = still.filter((_, k) => won[k] !== true)
     const gaveUp: number[] = []
     const deadline = performance.now() + wait

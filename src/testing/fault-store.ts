@@ -1,6 +1,6 @@
 import { StoreUnavailableError } from '../core/errors.js'
 import type { Instance, Lookup, Model } from '../core/model.js'
-import type { GetEntriesOptions, PutEntriesOptions, Store, StoreCapabilities, StoreEntry } from '../stores/base-store.js'
+import type { GetEntriesOptions, LeaseCapable, PutEntriesOptions, Store, StoreCapabilities, StoreEntry } from '../stores/base-store.js'
 
 /** Operations a {@link FaultStore} can fail or delay. */
 export type FaultOperation = 'get' | 'put' | 'delete'
@@ -128,6 +128,23 @@ export class FaultStore implements Store {
   async batchDelete(objs: readonly object[]): Promise<void> {
     await this.#enter('delete')
     return this.#inner.batchDelete(objs)
+  }
+  async acquireLeases<M extends Model>(model: M, lookups: readonly Lookup<M>[], ttlMs: number): Promise<boolean[]> {
+    await this.#enter('get')
+    return this.#leases().acquireLeases(model, lookups, ttlMs)
+  }
+  async releaseLeases<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<void> {
+    await this.#enter('delete')
+    return this.#leases().releaseLeases(model, lookups)
+  }
+  async leasesHeld<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<boolean[]> {
+    await this.#enter('get')
+    return this.#leases().leasesHeld(model, lookups)
+  }
+  #leases(): LeaseCapable {
+    const inner = this.#inner as Store & Partial<LeaseCapable>
+    if (typeof inner.acquireLeases !== 'function') throw new StoreUnavailableError(`${this.name} store hands out no leases`)
+    return inner as unknown as LeaseCapable
   }
   close(): Promise<void> {
     return this.#inner.close()
