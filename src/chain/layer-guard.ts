@@ -2,6 +2,7 @@ import { type CircuitBreakerPolicy, ConsecutiveBreaker, circuitBreaker, handleWh
 import { StockpyleError, StoreUnavailableError } from '../core/errors.js'
 import type { Model } from '../core/model.js'
 import { describeObject } from '../core/registry.js'
+import { withTimeout } from '../core/with-timeout.js'
 import type { Store } from '../stores/base-store.js'
 
 /** Circuit breaker settings of a cache layer. */
@@ -86,19 +87,12 @@ export class LayerGuard {
   }
 
   /** The call, or a StoreUnavailableError once the timeout passes (the call itself is left to finish). */
-  async #timed<T>(operation: string, call: (layer: Store) => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new StoreUnavailableError(`${this.layer.name} store did not answer ${operation} within ${this.#timeoutMs} ms`)),
-        this.#timeoutMs,
-      )
-    })
-    try {
-      return await Promise.race([call(this.layer), expired])
-    } finally {
-      clearTimeout(timer)
-    }
+  #timed<T>(operation: string, call: (layer: Store) => Promise<T>): Promise<T> {
+    return withTimeout(
+      call(this.layer),
+      this.#timeoutMs as number,
+      () => new StoreUnavailableError(`${this.layer.name} store did not answer ${operation} within ${this.#timeoutMs} ms`),
+    )
   }
 
   /** Remembers objects whose copy in this layer may be stale. */

@@ -33,13 +33,4 @@ export function backoff(attempt: number, max: number): number {
   return Math.round(base * (0.8 + Math.random() * 0.4))
 }
 
-/** Rejects with `error()` after `ms` unless `promise` settles first. */
-export function withTimeout<T>(promise: Promise<T>, ms: number, error: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(error()), ms)
-    }),
-  ]).finally(() => clearTimeout(timer))
-}
+export { withTimeout } from '../core/with-timeout.js'

@@ -1,6 +1,7 @@
 import type { Keyv } from 'keyv'
 import { isStockpyleError, SerializationError, StoreUnavailableError, show } from '../../core/errors.js'
 import type { Clock } from '../../core/lifetime.js'
+import { withTimeout } from '../../core/with-timeout.js'
 import type { KeyValueBackend, KeyValueEntry } from '../key-value-backend.js'
 
 /** Options of {@link KeyvBackend}. */
@@ -120,22 +121,16 @@ export class KeyvBackend implements KeyValueBackend {
   }
 
   async #guard<T>(operation: string, work: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(new StoreUnavailableError(`${this.name} store ${operation}: no answer within ${this.#timeout} ms (option \`timeout\`)`)),
-        this.#timeout,
-      )
-    })
     try {
-      return await Promise.race([work(), deadline])
+      return await withTimeout(work(), this.#timeout, () => this.#timedOut(operation))
     } catch (err) {
       if (isStockpyleError(err)) throw err
       const message = err instanceof Error ? err.message : String(err)
       throw new StoreUnavailableError(`${this.name} store ${operation} failed: ${message}`, { cause: err })
-    } finally {
-      clearTimeout(timer)
     }
+  }
+
+  #timedOut(operation: string): StoreUnavailableError {
+    return new StoreUnavailableError(`${this.name} store ${operation}: no answer within ${this.#timeout} ms (option \`timeout\`)`)
   }
 }

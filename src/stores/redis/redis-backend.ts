@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis'
 import { isStockpyleError, StoreUnavailableError } from '../../core/errors.js'
 import type { Clock } from '../../core/lifetime.js'
+import { withTimeout } from '../../core/with-timeout.js'
 import type { KeyValueBackend, KeyValueEntry } from '../key-value-backend.js'
 import { redisSlot } from './redis-slot.js'
 
@@ -187,12 +188,12 @@ export class RedisBackend implements KeyValueBackend {
     const live = ['connecting', 'connect', 'ready', 'disconnecting'].includes(client.status)
     const ended = live ? new Promise<void>((resolve) => client.once('end', () => resolve())) : Promise.resolve()
     try {
-      if (client.status === 'ready') await withTimeout(client.quit(), this.#timeout)
+      if (client.status === 'ready') await withTimeout(client.quit(), this.#timeout, () => this.#timedOut('close'))
     } catch {
       // quitting is best effort: disconnect below in any case
     }
     client.disconnect()
-    await withTimeout(ended, this.#timeout).catch(() => {})
+    await withTimeout(ended, this.#timeout, () => this.#timedOut('close')).catch(() => {})
     client.off('error', this.#onError)
   }
 
@@ -237,24 +238,21 @@ export class RedisBackend implements KeyValueBackend {
 
   /** Runs `work` once the client is ready, bounded by the timeout; every failure becomes `StoreUnavailableError`. */
   async #guard<T>(operation: string, work: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(new StoreUnavailableError(`${this.name} store ${operation}: no answer within ${this.#timeout} ms (option \`timeout\`)`)),
-        this.#timeout,
-      )
-    })
+    const run = async () => {
+      if (this.#client.status !== 'ready') await this.#ready(operation)
+      return work()
+    }
     try {
-      if (this.#client.status !== 'ready') await Promise.race([this.#ready(operation), deadline])
-      return await Promise.race([work(), deadline])
+      return await withTimeout(run(), this.#timeout, () => this.#timedOut(operation))
     } catch (err) {
       if (isStockpyleError(err)) throw err
       const message = err instanceof Error ? err.message : String(err)
       throw new StoreUnavailableError(`${this.name} store ${operation} failed: ${message}`, { cause: err })
-    } finally {
-      clearTimeout(timer)
     }
+  }
+
+  #timedOut(operation: string): StoreUnavailableError {
+    return new StoreUnavailableError(`${this.name} store ${operation}: no answer within ${this.#timeout} ms (option \`timeout\`)`)
   }
 
   /**
@@ -323,14 +321,4 @@ function check(results: PipelineResult): unknown[] {
     if (err !== null) throw err
     return value
   })
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('timeout')), ms)
-    }),
-  ]).finally(() => clearTimeout(timer))
 }
