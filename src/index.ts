@@ -1,6 +1,24 @@
 export { type CacheErrorEvent, ChainedStore, type ChainedStoreOptions, type LayerStats } from './chain/chained-store.js'
 export type { BreakerOptions } from './chain/layer-guard.js'
 export type { MeterLike, MetricAttributes } from './chain/metrics.js'
+export {
+  BaseStore,
+  capabilities,
+  type GetEntriesOptions,
+  type LeaseCapable,
+  type LookupRequest,
+  type PutEntriesOptions,
+  type Store,
+  type StoreCapabilities,
+  type StoreEntry,
+  type TransactionCapable,
+  type TransactionHandle,
+  type TransactionWrite,
+  type WriteItem,
+} from './contracts/base-store.js'
+export type { InvalidationBus, InvalidationListener } from './contracts/invalidation-bus.js'
+export type { KeyValueBackend, KeyValueEntry } from './contracts/key-value-backend.js'
+export { type CacheStoreOptions, KeyValueStore, type KeyValueStoreOptions } from './contracts/key-value-store.js'
 export { canonicalKey } from './core/canonical-key.js'
 export * from './core/errors.js'
 export { MAX_KEY_LENGTH } from './core/key-encoding.js'
@@ -17,24 +35,6 @@ export {
   type ModelClass,
 } from './core/model.js'
 export { describeModel, type KeyInfo, type ModelInfo, registerModel } from './core/registry.js'
-export type { InvalidationBus, InvalidationListener } from './invalidation/invalidation-bus.js'
-export {
-  BaseStore,
-  capabilities,
-  type GetEntriesOptions,
-  type LeaseCapable,
-  type LookupRequest,
-  type PutEntriesOptions,
-  type Store,
-  type StoreCapabilities,
-  type StoreEntry,
-  type TransactionCapable,
-  type TransactionHandle,
-  type TransactionWrite,
-  type WriteItem,
-} from './stores/base-store.js'
-export type { KeyValueBackend, KeyValueEntry } from './stores/key-value-backend.js'
-export { type CacheStoreOptions, KeyValueStore, type KeyValueStoreOptions } from './stores/key-value-store.js'
 export { AsyncLocalStore, type AsyncLocalStoreOptions } from './stores/memory/async-local-store.js'
 export {
   DEFAULT_MAX_SIZE,

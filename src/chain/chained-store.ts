@@ -1,11 +1,5 @@
 import { EventEmitter } from 'node:events'
 import { LRUCache } from 'lru-cache'
-import { decodeRecord, encodeRecord } from '../core/codec.js'
-import { InvalidOptionError, MissingKeyAttributeError, StockpyleError, show } from '../core/errors.js'
-import { encodeLookup, keyForLookup, keyOfObjectFor, keysOfObject } from '../core/key-encoding.js'
-import { type Clock, systemClock } from '../core/lifetime.js'
-import type { Instance, Lookup, Model } from '../core/model.js'
-import { describeModel, type ModelInfo } from '../core/registry.js'
 import {
   BaseStore,
   capabilities,
@@ -18,7 +12,13 @@ import {
   type TransactionCapable,
   type TransactionHandle,
   type WriteItem,
-} from '../stores/base-store.js'
+} from '../contracts/base-store.js'
+import { decodeRecord, encodeRecord } from '../core/codec.js'
+import { InvalidOptionError, MissingKeyAttributeError, StockpyleError, show } from '../core/errors.js'
+import { encodeLookup, keyForLookup, keyOfObjectFor, keysOfObject } from '../core/key-encoding.js'
+import { type Clock, systemClock } from '../core/lifetime.js'
+import type { Instance, Lookup, Model } from '../core/model.js'
+import { describeModel, type ModelInfo } from '../core/registry.js'
 import { type BreakerOptions, isCallerError, LayerGuard } from './layer-guard.js'
 import { ChainMetrics, type MeterLike } from './metrics.js'
 import { WriteClock } from './write-clock.js'

@@ -1,9 +1,9 @@
 import { type CircuitBreakerPolicy, ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError } from 'cockatiel'
+import type { Store } from '../contracts/base-store.js'
 import { StockpyleError, StoreUnavailableError } from '../core/errors.js'
 import type { Model } from '../core/model.js'
 import { describeObject } from '../core/registry.js'
 import { withTimeout } from '../core/with-timeout.js'
-import type { Store } from '../stores/base-store.js'
 
 /** Circuit breaker settings of a cache layer. */
 export interface BreakerOptions {

@@ -1,4 +1,4 @@
-import type { InvalidationListener } from './invalidation-bus.js'
+import type { InvalidationListener } from '../contracts/invalidation-bus.js'
 
 /**
  * The listeners of one bus and its connection state (up = subscribed and delivering). Fans out

@@ -9,6 +9,8 @@
  *
  * Drivers (`ioredis`, `pg`, `kysely`) are loaded only when a bus or watcher first needs them.
  */
+
+export type { InvalidationBus, InvalidationListener } from '../contracts/invalidation-bus.js'
 export {
   type DatabaseWatcher,
   DEFAULT_ROWS_CHANNEL,
@@ -22,7 +24,6 @@ export {
   type WatchDatabaseOptions,
   watchDatabase,
 } from './database-invalidation.js'
-export type { InvalidationBus, InvalidationListener } from './invalidation-bus.js'
 export type { ListenConnectionOptions } from './pg-driver.js'
 export { PostgresBus, type PostgresBusOptions } from './postgres-bus.js'
 export { RedisBus, type RedisBusOptions } from './redis-bus.js'

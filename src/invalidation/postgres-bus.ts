@@ -1,10 +1,10 @@
 import type { Kysely } from 'kysely'
 import type { ClientConfig, Pool } from 'pg'
+import type { InvalidationBus, InvalidationListener } from '../contracts/invalidation-bus.js'
 import { InvalidOptionError, isStockpyleError, StoreClosedError, StoreUnavailableError, show } from '../core/errors.js'
 import { BusListeners } from './bus-listeners.js'
 import { decodeMessage, encodeMessages, newOrigin } from './bus-message.js'
 import { callbackOption, checkKnown, msOption, withTimeout } from './bus-options.js'
-import type { InvalidationBus, InvalidationListener } from './invalidation-bus.js'
 import { checkChannel, checkPool, listenConfig, loadPg } from './pg-driver.js'
 import { PgListener } from './pg-listener.js'
 

@@ -1,9 +1,9 @@
 import type { Redis, RedisOptions } from 'ioredis'
+import type { InvalidationBus, InvalidationListener } from '../contracts/invalidation-bus.js'
 import { InvalidOptionError, isStockpyleError, StoreClosedError, StoreUnavailableError, show } from '../core/errors.js'
 import { BusListeners } from './bus-listeners.js'
 import { decodeMessage, encodeMessages, newOrigin } from './bus-message.js'
 import { backoff, callbackOption, checkKnown, msOption, withTimeout } from './bus-options.js'
-import type { InvalidationBus, InvalidationListener } from './invalidation-bus.js'
 
 /**
  * Options of {@link RedisBus}. Say where Redis is with `url` or `client` (not both); with neither the

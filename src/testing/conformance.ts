@@ -1,5 +1,5 @@
+import type { Store, StoreCapabilities } from '../contracts/base-store.js'
 import type { Lifetime } from '../core/lifetime.js'
-import type { Store, StoreCapabilities } from '../stores/base-store.js'
 import { basicCases } from './cases/basic.js'
 import { batchCases } from './cases/batch.js'
 import { errorCases } from './cases/errors.js'

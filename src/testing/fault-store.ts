@@ -1,6 +1,6 @@
+import type { GetEntriesOptions, LeaseCapable, PutEntriesOptions, Store, StoreCapabilities, StoreEntry } from '../contracts/base-store.js'
 import { StoreUnavailableError } from '../core/errors.js'
 import type { Instance, Lookup, Model } from '../core/model.js'
-import type { GetEntriesOptions, LeaseCapable, PutEntriesOptions, Store, StoreCapabilities, StoreEntry } from '../stores/base-store.js'
 
 /** Operations a {@link FaultStore} can fail or delay. */
 export type FaultOperation = 'get' | 'put' | 'delete'

@@ -1,4 +1,4 @@
-import type { KeyValueBackend, KeyValueEntry } from '../stores/key-value-backend.js'
+import type { KeyValueBackend, KeyValueEntry } from '../contracts/key-value-backend.js'
 
 /**
  * A {@link KeyValueBackend} over a `Map`, with `addMany`: a reference implementation of the

@@ -1,4 +1,4 @@
-import type { InvalidationListener } from '../../src/invalidation/invalidation-bus.js'
+import type { InvalidationListener } from '../../src/contracts/invalidation-bus.js'
 
 /**
  * Waits until `check()` holds, checking every 2 ms; resolves with the ms it took.

@@ -1,5 +1,5 @@
+import type { Store, StoreCapabilities, StoreEntry } from '../../contracts/base-store.js'
 import type { Instance, Lookup, Model } from '../../core/model.js'
-import type { Store, StoreCapabilities, StoreEntry } from '../../stores/base-store.js'
 
 /**
  * A store that forwards every call to another one and counts the reads that reach it: how S6 counts

@@ -5,7 +5,7 @@
  */
 import { LRUCache } from 'lru-cache'
 import { ChainedStore } from '../../chain/chained-store.js'
-import type { Store } from '../../stores/base-store.js'
+import type { Store } from '../../contracts/base-store.js'
 import { ProcessMemoryStore } from '../../stores/memory/process-memory-store.js'
 import { CountingStore } from './counting-store.js'
 import { BENCH_TTL_SECONDS, type BenchEnv, type SqlEnv } from './env.js'

@@ -1,8 +1,8 @@
 import type { Keyv } from 'keyv'
+import type { KeyValueBackend, KeyValueEntry } from '../../contracts/key-value-backend.js'
 import { isStockpyleError, SerializationError, StoreUnavailableError, show } from '../../core/errors.js'
 import type { Clock } from '../../core/lifetime.js'
 import { withTimeout } from '../../core/with-timeout.js'
-import type { KeyValueBackend, KeyValueEntry } from '../key-value-backend.js'
 
 /** Options of {@link KeyvBackend}. */
 export interface KeyvBackendOptions {

@@ -1,7 +1,7 @@
 import type { Keyv } from 'keyv'
+import { type CacheStoreOptions, checkCacheOptions, KeyValueStore } from '../../contracts/key-value-store.js'
 import { InvalidOptionError, show } from '../../core/errors.js'
 import { systemClock } from '../../core/lifetime.js'
-import { type CacheStoreOptions, checkCacheOptions, KeyValueStore } from '../key-value-store.js'
 import { KeyvBackend } from './keyv-backend.js'
 
 /** Options of {@link KeyvStore}. */

@@ -1,3 +1,4 @@
+import type { KeyValueBackend, KeyValueEntry } from '../../contracts/key-value-backend.js'
 import {
   InvalidKeyError,
   InvalidOptionError,
@@ -7,7 +8,6 @@ import {
   ValueTooLargeError,
 } from '../../core/errors.js'
 import { type Clock, systemClock } from '../../core/lifetime.js'
-import type { KeyValueBackend, KeyValueEntry } from '../key-value-backend.js'
 import { memcacheExptime } from './memcache-exptime.js'
 import { MemcacheNodeClient, type MemcacheServerStats, type NodeSetEntry } from './memcache-node-client.js'
 import { checkMemcacheOptions, type MemcacheConnectionOptions } from './memcache-options.js'

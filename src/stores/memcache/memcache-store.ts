@@ -1,4 +1,4 @@
-import { checkCacheOptions, KeyValueStore, type KeyValueStoreOptions } from '../key-value-store.js'
+import { checkCacheOptions, KeyValueStore, type KeyValueStoreOptions } from '../../contracts/key-value-store.js'
 import { MemcacheBackend } from './memcache-backend.js'
 import type { MemcacheServerStats } from './memcache-node-client.js'
 import type { MemcacheConnectionOptions } from './memcache-options.js'

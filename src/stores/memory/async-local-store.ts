@@ -1,6 +1,13 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
+import {
+  BaseStore,
+  capabilities,
+  type LookupRequest,
+  type StoreCapabilities,
+  type StoreEntry,
+  type WriteItem,
+} from '../../contracts/base-store.js'
 import type { ModelInfo } from '../../core/registry.js'
-import { BaseStore, capabilities, type LookupRequest, type StoreCapabilities, type StoreEntry, type WriteItem } from '../base-store.js'
 import { ProcessMemoryStore, type ProcessMemoryStoreOptions } from './process-memory-store.js'
 
 /** Options of {@link AsyncLocalStore}: those of the per-scope {@link ProcessMemoryStore}. */

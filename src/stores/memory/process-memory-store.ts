@@ -1,11 +1,4 @@
 import { LRUCache } from 'lru-cache'
-import { decodeRecord, encodeRecord, restampRecord } from '../../core/codec.js'
-import { InvalidOptionError, show } from '../../core/errors.js'
-import { encodeLookup, keysOfObject } from '../../core/key-encoding.js'
-import { expiryOf } from '../../core/lifetime.js'
-import type { Instance, Lookup, Model } from '../../core/model.js'
-import { describeModel, type ModelInfo } from '../../core/registry.js'
-import type { InvalidationBus } from '../../invalidation/invalidation-bus.js'
 import {
   BaseStore,
   capabilities,
@@ -14,8 +7,15 @@ import {
   type StoreCapabilities,
   type StoreEntry,
   type WriteItem,
-} from '../base-store.js'
-import { type CacheStoreOptions, checkCacheOptions } from '../key-value-store.js'
+} from '../../contracts/base-store.js'
+import type { InvalidationBus } from '../../contracts/invalidation-bus.js'
+import { type CacheStoreOptions, checkCacheOptions } from '../../contracts/key-value-store.js'
+import { decodeRecord, encodeRecord, restampRecord } from '../../core/codec.js'
+import { InvalidOptionError, show } from '../../core/errors.js'
+import { encodeLookup, keysOfObject } from '../../core/key-encoding.js'
+import { expiryOf } from '../../core/lifetime.js'
+import type { Instance, Lookup, Model } from '../../core/model.js'
+import { describeModel, type ModelInfo } from '../../core/registry.js'
 
 /** Options of {@link ProcessMemoryStore}. */
 export interface ProcessMemoryStoreOptions extends Omit<CacheStoreOptions, 'prefix'> {

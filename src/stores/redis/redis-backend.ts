@@ -1,8 +1,8 @@
 import type { Cluster, Redis } from 'ioredis'
+import type { KeyValueBackend, KeyValueEntry } from '../../contracts/key-value-backend.js'
 import { isStockpyleError, StoreUnavailableError } from '../../core/errors.js'
 import type { Clock } from '../../core/lifetime.js'
 import { withTimeout } from '../../core/with-timeout.js'
-import type { KeyValueBackend, KeyValueEntry } from '../key-value-backend.js'
 import { redisSlot } from './redis-slot.js'
 
 /** Most keys per MGET / DEL command: bigger batches are split, all still in one pipeline per node. */

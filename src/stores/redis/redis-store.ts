@@ -1,8 +1,8 @@
 import type { ConnectionOptions } from 'node:tls'
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis'
+import { type CacheStoreOptions, checkCacheOptions, KeyValueStore } from '../../contracts/key-value-store.js'
 import { InvalidOptionError, show } from '../../core/errors.js'
 import { systemClock } from '../../core/lifetime.js'
-import { type CacheStoreOptions, checkCacheOptions, KeyValueStore } from '../key-value-store.js'
 import { RedisBackend } from './redis-backend.js'
 
 /** A Redis node address. */

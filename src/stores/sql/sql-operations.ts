@@ -1,8 +1,8 @@
 import { type Kysely, type RawBuilder, sql } from 'kysely'
+import type { LookupRequest, StoreEntry, WriteItem } from '../../contracts/base-store.js'
 import { NonUniqueKeyError, show } from '../../core/errors.js'
 import { encodeLookup, keyOfObjectFor } from '../../core/key-encoding.js'
 import type { KeyInfo, ModelInfo } from '../../core/registry.js'
-import type { LookupRequest, StoreEntry, WriteItem } from '../base-store.js'
 import type { ColumnInfo, SqlDialect } from './column-kind.js'
 import type { MappingCache } from './model-mapping.js'
 import {

@@ -1,9 +1,16 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import type { Kysely } from 'kysely'
+import {
+  BaseStore,
+  capabilities,
+  type LookupRequest,
+  type StoreCapabilities,
+  type StoreEntry,
+  type WriteItem,
+} from '../../contracts/base-store.js'
 import { InvalidOptionError, StockpyleError, show } from '../../core/errors.js'
 import type { Model } from '../../core/model.js'
 import { describeModel, type ModelInfo } from '../../core/registry.js'
-import { BaseStore, capabilities, type LookupRequest, type StoreCapabilities, type StoreEntry, type WriteItem } from '../base-store.js'
 import type { SqlDialect } from './column-kind.js'
 import { type ParsedConnection, parseConnection, type SqlConnection } from './connect.js'
 import { MappingCache } from './model-mapping.js'

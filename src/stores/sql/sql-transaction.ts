@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely'
+import { BaseStore, type LookupRequest, type StoreCapabilities, type StoreEntry, type WriteItem } from '../../contracts/base-store.js'
 import { StoreClosedError } from '../../core/errors.js'
 import type { ModelInfo } from '../../core/registry.js'
-import { BaseStore, type LookupRequest, type StoreCapabilities, type StoreEntry, type WriteItem } from '../base-store.js'
 import { type Executor, type OperationContext, readEntries, removeObjects, writeObjects } from './sql-operations.js'
 
 /** One write made in a transaction: the objects of one `put`/`batchPut` (as written back) or `delete`/`batchDelete`. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
+import type { Store } from '../../contracts/base-store.js'
 import { isStockpyleError } from '../../core/errors.js'
-import type { Store } from '../../stores/base-store.js'
 import type { ConformanceCase } from '../conformance.js'
 import { ConformanceUser } from '../models.js'
 import { makeUser } from './fixtures.js'

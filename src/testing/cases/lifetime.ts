@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import type { StoreCapabilities } from '../../stores/base-store.js'
+import type { StoreCapabilities } from '../../contracts/base-store.js'
 import type { ConformanceCase } from '../conformance.js'
 import { ConformanceUser } from '../models.js'
 import { makeUser } from './fixtures.js'
