@@ -1,4 +1,10 @@
-export { type CacheErrorEvent, ChainedStore, type ChainedStoreOptions, type LayerStats } from './chain/chained-store.js'
+export {
+  type CacheErrorEvent,
+  ChainedStore,
+  type ChainedStoreOptions,
+  type LayerOperation,
+  type LayerStats,
+} from './chain/chained-store.js'
 export type { BreakerOptions } from './chain/layer-guard.js'
 export type { MeterLike, MetricAttributes } from './chain/metrics.js'
 export {

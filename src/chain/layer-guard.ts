@@ -1,6 +1,6 @@
 import { type CircuitBreakerPolicy, ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError } from 'cockatiel'
 import type { Store } from '../contracts/base-store.js'
-import { StockpyleError, StoreUnavailableError } from '../core/errors.js'
+import { isCallerError, LayerSkippedError, StoreUnavailableError } from '../core/errors.js'
 import type { Model } from '../core/model.js'
 import { describeObject } from '../core/registry.js'
 import { withTimeout } from '../core/with-timeout.js'
@@ -15,13 +15,6 @@ export interface BreakerOptions {
 
 /** The most objects remembered per layer for repair; beyond it the oldest are dropped (reported). */
 export const MAX_PENDING_REPAIRS = 100_000
-
-const CALLER_ERRORS = new Set(['E_UNKNOWN_KEY', 'E_INVALID_KEY', 'E_MISSING_KEY_ATTRIBUTE', 'E_SERIALIZATION', 'E_VALUE_TOO_LARGE'])
-
-/** An error about the caller's input, which no layer failure policy may hide or count against a layer. */
-export function isCallerError(err: unknown): boolean {
-  return err instanceof StockpyleError && CALLER_ERRORS.has(err.code)
-}
 
 /**
  * Guards one cache layer of a chain: a per-call timeout and a circuit breaker (cockatiel's), and a
@@ -66,7 +59,7 @@ export class LayerGuard {
 
   /**
    * Runs `call` against the layer under the timeout and breaker. Rejects with the layer's error, or a
-   * StoreUnavailableError for a timeout or an open circuit (`skipped` is then set on it).
+   * StoreUnavailableError for a timeout, or a LayerSkippedError while the circuit is open.
    */
   async run<T>(operation: string, call: (layer: Store) => Promise<T>): Promise<T> {
     const timed = this.#timeoutMs === undefined ? () => call(this.layer) : () => this.#timed(operation, call)
@@ -75,11 +68,10 @@ export class LayerGuard {
       return await this.#breaker.execute(timed)
     } catch (err) {
       if (isBrokenCircuitError(err)) {
-        throw Object.assign(
-          new StoreUnavailableError(`${this.layer.name} store is skipped: its circuit is open after failures (${operation})`, {
-            cause: err,
-          }),
-          { skipped: true },
+        throw new LayerSkippedError(
+          `${this.layer.name} store is skipped: its circuit is open after failures (${operation})`,
+          'circuit-open',
+          { cause: err },
         )
       }
       throw err

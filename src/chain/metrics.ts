@@ -21,31 +21,47 @@ export interface MeterLike {
  * - `stockpyle.layer.lookups` (counter): lookups per layer, attribute `result` = `hit` | `miss` | `error` | `skipped`;
  * - `stockpyle.layer.duration` (histogram, ms): each layer call, attribute `operation`;
  * - `stockpyle.layer.errors` (counter): failed layer calls, attribute `operation`;
- * - `stockpyle.stale.age` (histogram, ms): how far past its expiry a copy served stale was.
+ * - `stockpyle.stale.age` (histogram, ms): how far past its expiry a copy served stale was;
+ * - `stockpyle.stale.served` (counter): lookups answered from stale copies because the authoritative
+ *   layer failed, attribute `error` = the failure's `code` (or its name).
+ *
+ * Every measurement carries `chain` = the chain's `name`, and `layer` = the layer's `name` (except
+ * `stockpyle.stale.served`, which concerns the whole chain).
  */
 export class ChainMetrics {
   readonly #lookups
   readonly #duration
   readonly #errors
   readonly #staleAge
+  readonly #staleServed
+  readonly #chain: string
 
-  constructor(meter: MeterLike) {
+  constructor(meter: MeterLike, chain: string) {
+    this.#chain = chain
     this.#lookups = meter.createCounter('stockpyle.layer.lookups', { description: 'lookups answered or missed per layer' })
     this.#duration = meter.createHistogram('stockpyle.layer.duration', { description: 'duration of layer calls', unit: 'ms' })
     this.#errors = meter.createCounter('stockpyle.layer.errors', { description: 'failed layer calls' })
     this.#staleAge = meter.createHistogram('stockpyle.stale.age', { description: 'age past expiry of copies served stale', unit: 'ms' })
+    this.#staleServed = meter.createCounter('stockpyle.stale.served', {
+      description: 'lookups answered from stale copies because the authoritative layer failed',
+    })
   }
 
   lookups(layer: string, result: 'hit' | 'miss' | 'error' | 'skipped', count: number): void {
-    if (count > 0) this.#lookups.add(count, { layer, result })
+    if (count > 0) this.#lookups.add(count, { chain: this.#chain, layer, result })
   }
   duration(layer: string, operation: string, ms: number): void {
-    this.#duration.record(ms, { layer, operation })
+    this.#duration.record(ms, { chain: this.#chain, layer, operation })
   }
   error(layer: string, operation: string): void {
-    this.#errors.add(1, { layer, operation })
+    this.#errors.add(1, { chain: this.#chain, layer, operation })
   }
   staleAge(layer: string, ms: number): void {
-    this.#staleAge.record(ms, { layer })
+    this.#staleAge.record(ms, { chain: this.#chain, layer })
+  }
+  staleServed(count: number, error: unknown): void {
+    const code = (error as { code?: unknown } | null)?.code
+    const name = typeof code === 'string' ? code : error instanceof Error ? error.name : 'unknown'
+    if (count > 0) this.#staleServed.add(count, { chain: this.#chain, error: name })
   }
 }

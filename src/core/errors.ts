@@ -19,6 +19,7 @@ export type StockpyleErrorCode =
   | 'E_VALUE_TOO_LARGE'
   | 'E_INVALID_OPTION'
   | 'E_SCHEMA'
+  | 'E_LAYER_SKIPPED'
 
 const brand = Symbol.for('stockpyle.error')
 
@@ -91,6 +92,24 @@ export class InvalidOptionError extends StockpyleError {
   static override readonly code = 'E_INVALID_OPTION'
 }
 
+/** Why a chain did not call a cache layer (see {@link LayerSkippedError}). */
+export type SkipReason = 'circuit-open' | 'repairs-pending'
+
+/**
+ * A chain did not call one of its cache layers: the layer's circuit is open after failures, or copies
+ * it may hold await repair. Counted as `skipped` (not as an error) in a chain's stats; callers see it
+ * only through `onCacheError: 'throw'`, never for a skip alone.
+ */
+export class LayerSkippedError extends StockpyleError {
+  static override readonly code = 'E_LAYER_SKIPPED'
+  /** Why the layer was skipped. */
+  readonly reason: SkipReason
+  constructor(message: string, reason: SkipReason, options: StockpyleErrorOptions = {}) {
+    super(message, options)
+    this.reason = reason
+  }
+}
+
 /** Every error class, keyed by its default code. */
 export const errors = {
   E_STOCKPYLE: StockpyleError,
@@ -105,6 +124,7 @@ export const errors = {
   E_STORE_CLOSED: StoreClosedError,
   E_VALUE_TOO_LARGE: ValueTooLargeError,
   E_INVALID_OPTION: InvalidOptionError,
+  E_LAYER_SKIPPED: LayerSkippedError,
 } as const
 
 /**
@@ -131,4 +151,24 @@ export function show(value: unknown): string {
   }
   if (text.length > 80) text = `${text.slice(0, 77)}...`
   return `\`${text}\``
+}
+
+/**
+ * The errors that are about the caller's input rather than a store's health: a chain lets them through
+ * to the caller whatever its `onCacheError` policy, never counts them against a layer, and never opens
+ * a layer's circuit for them.
+ */
+const CALLER_ERRORS: readonly (abstract new (...args: never[]) => StockpyleError)[] = [
+  UnknownKeyError,
+  InvalidKeyError,
+  MissingKeyAttributeError,
+  SerializationError,
+  ValueTooLargeError,
+]
+
+/** True when `err` is about the caller's input (see {@link CALLER_ERRORS}), not a failing store. */
+export function isCallerError(err: unknown): boolean {
+  if (!(err instanceof StockpyleError)) return false
+  for (const type of CALLER_ERRORS) if (err instanceof type) return true
+  return false
 }

@@ -1,0 +1,115 @@
+import type { StoreEntry } from '../contracts/base-store.js'
+import { keyOfObjectFor } from '../core/key-encoding.js'
+import type { Model } from '../core/model.js'
+import { describeModel } from '../core/registry.js'
+import type { LayerCalls, LayerFailure } from './layer-calls.js'
+import { WriteClock } from './write-clock.js'
+
+/** A copy found in layer `layer` during a read, to be copied into the layers above it. */
+export interface Hit {
+  readonly layer: number
+  readonly entry: StoreEntry
+}
+
+/**
+ * Copies what a read found below into the layers above (backfill), without ever writing an older
+ * value over a newer one: the write clock tells which objects were written since the read began (their
+ * copies are dropped), backfills are add-only where the store can (`backfill: true`), and a write of
+ * an object waits for a backfill of it in flight before it updates the caches ({@link Backfill.settle}).
+ */
+export class Backfill {
+  readonly clock = new WriteClock()
+  readonly #calls: LayerCalls
+  readonly #coherence: boolean
+  /** Backfills in flight, by record key. */
+  readonly #inFlight = new Map<string, Promise<void>>()
+  /** Called to clean up an upper layer whose backfill failed (its copies may be partial). */
+  readonly #invalidate: (index: number, objs: readonly object[]) => Promise<void>
+
+  constructor(calls: LayerCalls, coherence: boolean, invalidate: (index: number, objs: readonly object[]) => Promise<void>) {
+    this.#calls = calls
+    this.#coherence = coherence
+    this.#invalidate = invalidate
+  }
+
+  /**
+   * Copies `hits` (found by a read that began at write-clock `started`) into the layers above where
+   * each was found: one batch per upper layer, bottom-up, whichever layers the hits came from.
+   * Rejects only under `onCacheError: 'throw'` (after clean-up).
+   */
+  async copy(hits: readonly Hit[], started: number): Promise<void> {
+    let fresh = hits
+    const keys: string[] = []
+    if (this.#coherence) {
+      fresh = []
+      for (const hit of hits) {
+        const key = identityKey(hit.entry.value)
+        if (key !== undefined && this.clock.writtenSince([key], started)) continue
+        ;(fresh as Hit[]).push(hit)
+        if (key !== undefined) keys.push(key)
+      }
+    }
+    if (fresh.length === 0) return
+    const work = this.#write(fresh)
+    if (!this.#coherence) return work
+    // A write of these objects waits for this backfill to land before it updates the caches, so the
+    // backfill can never land after (and over) the write.
+    for (const key of keys) this.#inFlight.set(key, work)
+    try {
+      await work
+    } finally {
+      for (const key of keys) if (this.#inFlight.get(key) === work) this.#inFlight.delete(key)
+    }
+  }
+
+  async #write(hits: readonly Hit[]): Promise<void> {
+    let top = 0
+    for (const hit of hits) if (hit.layer > top) top = hit.layer
+    let failure: LayerFailure | undefined
+    for (let i = top - 1; i >= 0; i--) {
+      const entries = hits.every((h) => h.layer > i) ? hits.map((h) => h.entry) : hits.filter((h) => h.layer > i).map((h) => h.entry)
+      const guarded = this.#coherence
+      const failed = await this.#calls.write(i, 'backfill', (layer) => layer.batchPutEntries(entries, { backfill: guarded }))
+      if (failed === undefined) this.#calls.observer.backfilled(i, entries.length)
+      else if (!failed.skipped) {
+        await this.#invalidate(
+          i,
+          entries.map((e) => e.value),
+        )
+        failure ??= failed
+      }
+    }
+    this.#calls.raise(failure)
+  }
+
+  /** Waits for backfills in flight of any of these objects. */
+  async settle(objs: readonly object[]): Promise<void> {
+    if (this.#inFlight.size === 0) return
+    const pending = new Set<Promise<void>>()
+    for (const obj of objs) {
+      const key = identityKey(obj)
+      const work = key === undefined ? undefined : this.#inFlight.get(key)
+      if (work !== undefined) pending.add(work)
+    }
+    await Promise.allSettled(pending)
+  }
+
+  /** Advances the write clock for a write of these objects, so reads in flight do not backfill what it replaces. */
+  markWritten(objs: readonly object[]): void {
+    if (!this.#coherence) return
+    this.clock.mark(this.clock.reading ? objs.flatMap((obj) => identityKey(obj) ?? []) : [])
+  }
+}
+
+/**
+ * What identifies an object for the write clock and in-flight backfills: its record key (its own
+ * model's primary key), the same whatever key it was read by and whatever its alternate keys became.
+ * `undefined` while the database has not filled the primary key yet.
+ */
+export function identityKey(obj: object): string | undefined {
+  try {
+    return keyOfObjectFor(describeModel((obj as { constructor: Model }).constructor).primary, obj)
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,162 @@
+import type { LeaseCapable, Store } from '../contracts/base-store.js'
+import { InvalidOptionError, show } from '../core/errors.js'
+import { type Clock, systemClock } from '../core/lifetime.js'
+import type { BreakerOptions } from './layer-guard.js'
+import type { MeterLike } from './metrics.js'
+
+/** Options of {@link ChainedStore}. */
+export interface ChainedStoreOptions {
+  /**
+   * What a failing cache layer (any layer but the last) means to callers. `'report'` (default): the
+   * call succeeds — reads are answered by the layers below, a failed cache write is cleaned up — and
+   * the failure is counted in `stats()` and emitted as a `cacheError` event. `'throw'`: the same
+   * clean-up happens, then the call rejects with the error.
+   */
+  onCacheError?: 'report' | 'throw'
+  /** Milliseconds each call to a cache layer may take before it counts as failed. Default: none (the stores' own timeouts). In-process layers are never timed. */
+  timeout?: number
+  /**
+   * Circuit breaker per cache layer (cockatiel): after `failures` consecutive failures the layer is
+   * skipped for `halfOpenAfter` ms, then probed by one call. `false` turns it off.
+   * Default `{ failures: 1, halfOpenAfter: 1000 }`. In-process layers have none.
+   */
+  breaker?: BreakerOptions | false
+  /**
+   * Seconds a lookup that missed in every layer is remembered in this process, so repeated gets of
+   * absent objects do not reach the database (negative caching). Puts, deletes and invalidations of
+   * the object through this chain forget it at once; writes elsewhere are seen when it expires.
+   * Default 0 (off).
+   */
+  missLifetime?: number
+  /**
+   * When the authoritative layer fails on a read, answer with expired copies that cache layers still
+   * hold within their `grace` (see the stores' `grace` option), instead of rejecting. Default `false`.
+   */
+  serveStale?: boolean
+  /**
+   * The coherence protections (write clock, backfills that never replace a newer value, writes that
+   * wait for in-flight backfills). Default `true`; `false` exists to show what they prevent.
+   */
+  coherence?: boolean
+  /**
+   * Cross-process protection against miss storms: when a lookup misses in the lowest cache layer that
+   * can hand out leases (memcached, Redis: `capabilities.leases`), one process takes a lease and reads
+   * the database; the others poll that layer for its copy for up to `wait` ms (default 500) before
+   * reading the database themselves. A lease lasts `ttl` ms (default 2000) unless released. `true` uses
+   * the defaults. Default: off.
+   */
+  leases?: boolean | { wait?: number; ttl?: number }
+  /** An OpenTelemetry-compatible meter for per-layer metrics (see {@link ChainMetrics}). */
+  meter?: MeterLike
+  /** Clock for negative caching and stale ages (ms since the epoch). Default `Date.now`. */
+  clock?: Clock
+  /** Name in messages, stats and metrics. Default `'chain'`. */
+  name?: string
+}
+
+/** The options of a chain, checked, with their defaults applied. */
+export interface ResolvedChainOptions {
+  readonly name: string
+  readonly throwCacheErrors: boolean
+  readonly timeout: number | undefined
+  readonly breaker: BreakerOptions | false | undefined
+  readonly missMs: number
+  readonly serveStale: boolean
+  readonly coherence: boolean
+  /** Lease settings and the index of the layer that hands them out; `undefined` when leases are off. */
+  readonly leases: { readonly wait: number; readonly ttl: number; readonly layer: number } | undefined
+  readonly meter: MeterLike | undefined
+  readonly clock: Clock
+}
+
+/**
+ * Checks a chain's layers and options and applies the defaults.
+ * @throws InvalidOptionError naming the first bad option.
+ */
+export function resolveChainOptions(layers: readonly Store[], options: ChainedStoreOptions): ResolvedChainOptions {
+  const name = options.name ?? 'chain'
+  const bad = (option: string, expected: string, got: unknown): InvalidOptionError =>
+    new InvalidOptionError(`${name}: option \`${option}\` must be ${expected}, got ${show(got)}`)
+  if (!Array.isArray(layers) || layers.length === 0) throw bad('layers', 'a non-empty array of stores, fastest first', layers)
+  layers.forEach((layer, i) => {
+    if (
+      typeof layer?.batchGetEntries !== 'function' ||
+      typeof layer.batchPutEntries !== 'function' ||
+      typeof layer.batchDelete !== 'function'
+    ) {
+      throw new InvalidOptionError(`${name}: option \`layers\`[${i}] is not a store (${show(layer)})`)
+    }
+  })
+  const policy = options.onCacheError ?? 'report'
+  if (policy !== 'report' && policy !== 'throw') throw bad('onCacheError', "'report' or 'throw'", policy)
+  if (options.timeout !== undefined && !(Number.isFinite(options.timeout) && options.timeout > 0)) {
+    throw bad('timeout', 'a number of ms > 0', options.timeout)
+  }
+  const breaker = options.breaker
+  if (
+    breaker !== undefined &&
+    breaker !== false &&
+    (typeof breaker !== 'object' ||
+      breaker === null ||
+      (breaker.failures !== undefined && !(Number.isInteger(breaker.failures) && breaker.failures > 0)) ||
+      (breaker.halfOpenAfter !== undefined && !(breaker.halfOpenAfter >= 0)))
+  ) {
+    throw bad('breaker', 'false or { failures > 0, halfOpenAfter >= 0 ms }', breaker)
+  }
+  const missLifetime = options.missLifetime ?? 0
+  if (!(typeof missLifetime === 'number' && missLifetime >= 0 && Number.isFinite(missLifetime))) {
+    throw bad('missLifetime', 'a number of seconds >= 0', missLifetime)
+  }
+  for (const flag of ['serveStale', 'coherence'] as const) {
+    if (options[flag] !== undefined && typeof options[flag] !== 'boolean') throw bad(flag, 'a boolean', options[flag])
+  }
+  return {
+    name,
+    throwCacheErrors: policy === 'throw',
+    timeout: options.timeout,
+    breaker,
+    missMs: missLifetime * 1000,
+    serveStale: options.serveStale ?? false,
+    coherence: options.coherence ?? true,
+    leases: resolveLeases(name, layers, options.leases ?? false, bad),
+    meter: options.meter,
+    clock: options.clock ?? systemClock,
+  }
+}
+
+/** Finds the lowest cache layer below the first that hands out leases. */
+function resolveLeases(
+  name: string,
+  layers: readonly Store[],
+  leases: NonNullable<ChainedStoreOptions['leases']>,
+  bad: (option: string, expected: string, got: unknown) => InvalidOptionError,
+): ResolvedChainOptions['leases'] {
+  if (
+    typeof leases !== 'boolean' &&
+    (typeof leases !== 'object' ||
+      leases === null ||
+      (leases.wait !== undefined && !(leases.wait >= 0)) ||
+      (leases.ttl !== undefined && !(leases.ttl > 0)))
+  ) {
+    throw bad('leases', 'a boolean or { wait >= 0 ms, ttl > 0 ms }', leases)
+  }
+  if (leases === false) return undefined
+  for (let i = layers.length - 2; i >= 1; i--) {
+    const candidate = layers[i] as Store & Partial<LeaseCapable>
+    if (!candidate.capabilities.leases) continue
+    if (
+      typeof candidate.acquireLeases !== 'function' ||
+      typeof candidate.releaseLeases !== 'function' ||
+      typeof candidate.leasesHeld !== 'function'
+    ) {
+      throw new InvalidOptionError(
+        `${name}: option \`layers\`[${i}] (${candidate.name}) declares leases but lacks acquireLeases, releaseLeases or leasesHeld`,
+      )
+    }
+    const custom = leases === true ? {} : leases
+    return { wait: custom.wait ?? 500, ttl: custom.ttl ?? 2000, layer: i }
+  }
+  throw new InvalidOptionError(
+    `${name}: option \`leases\` needs a cache layer below the first that can hand out leases (capabilities.leases)`,
+  )
+}

@@ -1,0 +1,147 @@
+import type { GetEntriesOptions, Store, StoreEntry } from '../contracts/base-store.js'
+import { isCallerError, LayerSkippedError } from '../core/errors.js'
+import type { Model } from '../core/model.js'
+import type { ResolvedChainOptions } from './chain-options.js'
+import { LayerGuard } from './layer-guard.js'
+import type { LayerObserver, LayerOperation } from './layer-observer.js'
+
+/** A layer call that did not succeed, after the failure policy was applied. */
+export interface LayerFailure {
+  readonly index: number
+  readonly error: unknown
+  /** The call was not sent (circuit open or repairs pending): no error of the layer itself. */
+  readonly skipped: boolean
+}
+
+/**
+ * The one place where a chain calls its layers and decides what a failure means. Every call goes
+ * through the layer's guard (timeout, circuit breaker, pending repairs) and is timed; every outcome is
+ * classified as one of:
+ * - an answer;
+ * - a caller error ({@link isCallerError}: a bad lookup or value) — rethrown at once, never counted
+ *   against the layer;
+ * - a skip ({@link LayerSkippedError}: circuit open, repairs pending) — counted as `skipped`;
+ * - a layer failure — counted as an error, measured, emitted as `cacheError` (cache layers).
+ * Failures of cache layers are then absorbed (reads miss, writes are cleaned up by the caller of
+ * {@link LayerCalls.write}) and raised to the caller only under `onCacheError: 'throw'` via
+ * {@link LayerCalls.raise}; failures of the authoritative layer always reject the call.
+ */
+export class LayerCalls {
+  readonly layers: readonly Store[]
+  readonly guards: readonly LayerGuard[]
+  readonly observer: LayerObserver
+  /** Index of the authoritative (last) layer. */
+  readonly last: number
+  readonly #throw: boolean
+
+  constructor(layers: readonly Store[], options: ResolvedChainOptions, observer: LayerObserver) {
+    this.layers = layers
+    this.observer = observer
+    this.last = layers.length - 1
+    this.#throw = options.throwCacheErrors
+    this.guards = layers.map((layer, i) => {
+      const local = i === this.last || layer.capabilities.inProcess
+      return new LayerGuard(layer, local ? { breaker: false } : { timeout: options.timeout, breaker: options.breaker })
+    })
+  }
+
+  /** Runs `call` on layer `index` under its guard, timing it for metrics. Rejects with whatever failed. */
+  run<T>(index: number, operation: LayerOperation, call: (layer: Store) => Promise<T>): Promise<T> {
+    const guard = this.guards[index] as LayerGuard
+    if (!this.observer.metered) return guard.run(operation, call)
+    return this.#timed(index, operation, () => guard.run(operation, call))
+  }
+
+  /** Times `call` as a call of layer `index` (for calls that bypass the guard, like the fast path). */
+  async #timed<T>(index: number, operation: string, call: () => Promise<T>): Promise<T> {
+    const start = performance.now()
+    try {
+      return await call()
+    } finally {
+      this.observer.duration(index, operation, performance.now() - start)
+    }
+  }
+
+  /** Like {@link run} without the guard: for in-process and authoritative calls that need only timing. */
+  direct<T>(index: number, operation: LayerOperation, call: (layer: Store) => Promise<T>): Promise<T> {
+    const layer = this.layers[index] as Store
+    if (!this.observer.metered) return call(layer)
+    return this.#timed(index, operation, () => call(layer))
+  }
+
+  /**
+   * Makes sure layer `index` holds nothing awaiting repair before it is used: replays the pending
+   * repairs, or rejects with LayerSkippedError when they cannot be applied yet.
+   */
+  async ready(index: number, operation: LayerOperation): Promise<void> {
+    const guard = this.guards[index] as LayerGuard
+    if (guard.pendingRepairs > 0 && !(await guard.repair())) {
+      throw new LayerSkippedError(
+        `${guard.layer.name} store is skipped: repairs of its copies are pending (${operation})`,
+        'repairs-pending',
+      )
+    }
+  }
+
+  /**
+   * Applies the failure policy to `error` from layer `index`: a caller error is rethrown; anything
+   * else is counted (skip or failure) and returned for clean-up and {@link raise}.
+   */
+  fail(index: number, operation: LayerOperation, error: unknown): LayerFailure {
+    if (isCallerError(error)) throw error
+    const skipped = error instanceof LayerSkippedError
+    if (skipped) this.observer.skipped(index)
+    else this.observer.failed(index, operation, error)
+    return { index, error, skipped }
+  }
+
+  /** Rejects with a cache layer's failure when the chain's policy is `onCacheError: 'throw'` (never for a skip). */
+  raise(failure: LayerFailure | undefined): void {
+    if (failure !== undefined && this.#throw && !failure.skipped) throw failure.error
+  }
+
+  /**
+   * Asks layer `index` for `lookups`. A cache layer that fails or is skipped answers with misses (or
+   * rejects under `onCacheError: 'throw'`); the authoritative layer's failure rejects.
+   */
+  async read(index: number, model: Model, lookups: readonly object[], options?: GetEntriesOptions): Promise<(StoreEntry | undefined)[]> {
+    let entries: (StoreEntry | undefined)[]
+    try {
+      if (index !== this.last) await this.ready(index, 'get')
+      entries = await this.run(index, 'get', (layer) => layer.batchGetEntries(model, lookups as never, options))
+    } catch (err) {
+      if (index === this.last) {
+        if (!isCallerError(err)) this.observer.failed(index, 'get', err)
+        throw err
+      }
+      const failure = this.fail(index, 'get', err)
+      this.observer.lookupsLost(index, lookups.length, failure.skipped)
+      this.raise(failure)
+      return new Array(lookups.length).fill(undefined)
+    }
+    let hits = 0
+    for (const e of entries) if (e !== undefined) hits++
+    this.observer.looked(index, entries.length, hits)
+    return entries
+  }
+
+  /**
+   * Runs a write (`put`, `delete`, `backfill`, `invalidate`) on cache layer `index` once its repairs
+   * are applied. Resolves to the failure (already counted), or `undefined` when the write landed; a
+   * caller error rejects.
+   */
+  async write(index: number, operation: LayerOperation, call: (layer: Store) => Promise<void>): Promise<LayerFailure | undefined> {
+    try {
+      await this.ready(index, operation)
+      await this.run(index, operation, call)
+      return undefined
+    } catch (err) {
+      return this.fail(index, operation, err)
+    }
+  }
+
+  /** Stops background repairs (the chain is closing). */
+  stop(): void {
+    for (const guard of this.guards) guard.stop()
+  }
+}

@@ -1,0 +1,113 @@
+import { EventEmitter } from 'node:events'
+import type { Store } from '../contracts/base-store.js'
+import { ChainMetrics, type MeterLike } from './metrics.js'
+
+/** Counters of one layer, since the chain was created. */
+export interface LayerStats {
+  readonly name: string
+  /** Lookups this layer answered. */
+  hits: number
+  /** Lookups this layer was asked and did not have. */
+  misses: number
+  /** Operations on this layer that failed. */
+  errors: number
+  /** Calls not sent because the layer's circuit was open or repairs were pending. */
+  skipped: number
+  /** Objects copied into this layer from a layer below it. */
+  backfills: number
+  /** Objects whose copy in this layer awaits repair (an invalidation that could not be applied yet). */
+  pendingRepairs: number
+}
+
+/** What a chain was doing with a layer when it failed. */
+export type LayerOperation = 'get' | 'put' | 'delete' | 'backfill' | 'invalidate' | 'repair' | 'lease' | 'stale'
+
+/** The payload of a `cacheError` event. */
+export interface CacheErrorEvent {
+  readonly layer: string
+  readonly index: number
+  readonly operation: LayerOperation
+  readonly error: unknown
+}
+
+/**
+ * Everything a chain records about its layers — `stats()` counters, `cacheError` events and
+ * OpenTelemetry metrics — in one place, so every path records the same way.
+ */
+export class LayerObserver {
+  readonly events = new EventEmitter()
+  readonly #names: readonly string[]
+  readonly #stats: Omit<LayerStats, 'pendingRepairs'>[]
+  readonly #metrics: ChainMetrics | undefined
+
+  constructor(layers: readonly Store[], meter: MeterLike | undefined, chain: string) {
+    this.#names = layers.map((l) => l.name)
+    this.#stats = layers.map((l) => ({ name: l.name, hits: 0, misses: 0, errors: 0, skipped: 0, backfills: 0 }))
+    this.#metrics = meter === undefined ? undefined : new ChainMetrics(meter, chain)
+  }
+
+  /** Whether metrics are recorded (timing a call costs a clock read). */
+  get metered(): boolean {
+    return this.#metrics !== undefined
+  }
+
+  /** The counters, with each layer's pending repairs. */
+  snapshot(pendingRepairs: (index: number) => number): LayerStats[] {
+    return this.#stats.map((s, i) => ({ ...s, pendingRepairs: pendingRepairs(i) }))
+  }
+
+  /** Layer `index` answered `hits` of `asked` lookups. */
+  looked(index: number, asked: number, hits: number): void {
+    const stats = this.#stats[index] as LayerStats
+    stats.hits += hits
+    stats.misses += asked - hits
+    if (this.#metrics !== undefined) {
+      const name = this.#names[index] as string
+      this.#metrics.lookups(name, 'hit', hits)
+      this.#metrics.lookups(name, 'miss', asked - hits)
+    }
+  }
+
+  /** Layer `index` was not asked for `count` lookups, because it failed or was skipped. */
+  lookupsLost(index: number, count: number, skipped: boolean): void {
+    this.#metrics?.lookups(this.#names[index] as string, skipped ? 'skipped' : 'error', count)
+  }
+
+  /** `count` objects were backfilled into layer `index`. */
+  backfilled(index: number, count: number): void {
+    ;(this.#stats[index] as LayerStats).backfills += count
+  }
+
+  /** A call to layer `index` was not sent (circuit open, repairs pending). */
+  skipped(index: number): void {
+    ;(this.#stats[index] as LayerStats).skipped++
+  }
+
+  /**
+   * A call to layer `index` failed: counted and measured; for a cache layer (not the authoritative
+   * last one, whose failures reject the caller's call) also emitted as `cacheError`.
+   */
+  failed(index: number, operation: LayerOperation, error: unknown): void {
+    ;(this.#stats[index] as LayerStats).errors++
+    const layer = this.#names[index] as string
+    this.#metrics?.error(layer, operation)
+    if (index < this.#names.length - 1 && this.events.listenerCount('cacheError') > 0) {
+      this.events.emit('cacheError', { layer, index, operation, error })
+    }
+  }
+
+  /** A call to layer `index` took `ms` milliseconds. */
+  duration(index: number, operation: string, ms: number): void {
+    this.#metrics?.duration(this.#names[index] as string, operation, ms)
+  }
+
+  /** A copy from layer `index` was served `ms` past its expiry. */
+  staleAge(index: number, ms: number): void {
+    this.#metrics?.staleAge(this.#names[index] as string, ms)
+  }
+
+  /** The authoritative layer failed and `count` lookups were answered from stale copies instead. */
+  staleServed(count: number, error: unknown): void {
+    this.#metrics?.staleServed(count, error)
+  }
+}

@@ -1,0 +1,34 @@
+import { LRUCache } from 'lru-cache'
+import type { Clock } from '../core/lifetime.js'
+
+/**
+ * Negative caching: lookups that missed in every layer, remembered for a while (`missLifetime`) so
+ * repeated gets of absent objects do not reach the database. Bounded to 100,000 keys (least recently
+ * used dropped first).
+ */
+export class MissCache {
+  readonly #until = new LRUCache<string, number>({ max: 100_000 })
+  readonly #ms: number
+  readonly #clock: Clock
+
+  constructor(ms: number, clock: Clock) {
+    this.#ms = ms
+    this.#clock = clock
+  }
+
+  /** Whether `key` missed everywhere less than `missLifetime` ago. */
+  has(key: string): boolean {
+    return (this.#until.get(key) ?? 0) > this.#clock.now()
+  }
+
+  /** Remembers that these keys missed in every layer. */
+  remember(keys: readonly string[]): void {
+    const until = this.#clock.now() + this.#ms
+    for (const key of keys) this.#until.set(key, until)
+  }
+
+  /** Forgets these keys (they were written or invalidated). */
+  forget(keys: readonly string[]): void {
+    for (const key of keys) this.#until.delete(key)
+  }
+}

@@ -1,0 +1,233 @@
+import type { GetEntriesOptions, LookupRequest, Store, StoreEntry } from '../contracts/base-store.js'
+import { decodeRecord, encodeRecord } from '../core/codec.js'
+import { isCallerError } from '../core/errors.js'
+import { encodeLookup, keyForLookup } from '../core/key-encoding.js'
+import type { Clock } from '../core/lifetime.js'
+import type { Instance, Lookup, Model } from '../core/model.js'
+import { describeModel, type ModelInfo } from '../core/registry.js'
+import type { Backfill, Hit } from './backfill.js'
+import type { LayerCalls } from './layer-calls.js'
+import { collect, type Leases } from './leases.js'
+import type { MissCache } from './miss-cache.js'
+import type { SingleFlight } from './single-flight.js'
+import { readStale } from './stale-reads.js'
+
+/** What the read path works with: the chain's parts. */
+export interface ReadParts {
+  readonly name: string
+  readonly calls: LayerCalls
+  readonly backfill: Backfill
+  readonly flights: SingleFlight
+  readonly misses: MissCache | undefined
+  readonly leases: Leases | undefined
+  readonly serveStale: boolean
+  readonly clock: Clock
+}
+
+/**
+ * A chain's reads: the first layer, then (for what it missed) the layers below it with single-flight,
+ * negative caching, leases and stale copies, and the backfill of what was found.
+ */
+export class ReadPath {
+  readonly #p: ReadParts
+  readonly #first: Store
+
+  constructor(parts: ReadParts) {
+    this.#p = parts
+    this.#first = parts.calls.layers[0] as Store
+  }
+
+  /** Whether `get` may take the fast path: an in-process first layer with nothing to repair, no negative caching. */
+  get fast(): boolean {
+    const { calls, misses } = this.#p
+    return misses === undefined && calls.last > 0 && this.#first.capabilities.inProcess && (calls.guards[0]?.pendingRepairs ?? 0) === 0
+  }
+
+  /** `get` through an in-process first layer: its hits skip the batch machinery. */
+  async fastGet<M extends Model>(model: M, lookup: Lookup<M>): Promise<Instance<M> | undefined> {
+    const { calls, name } = this.#p
+    let value: Instance<M> | undefined
+    let failed = false
+    try {
+      value = calls.observer.metered ? await calls.direct(0, 'get', (l) => l.get(model, lookup)) : await this.#first.get(model, lookup)
+    } catch (err) {
+      if (isCallerError(err)) {
+        // The first layer validated the lookup in its own name; the caller called the chain.
+        keyForLookup(describeModel(model), lookup, `${name} store get`)
+        throw err
+      }
+      // An in-process layer failing (e.g. a model it cannot decode): read below, as for any cache layer.
+      calls.raise(calls.fail(0, 'get', err))
+      failed = true
+    }
+    if (value !== undefined) {
+      calls.observer.looked(0, 1, 1)
+      return value
+    }
+    if (!failed) calls.observer.looked(0, 1, 0)
+    const info = describeModel(model)
+    const requests = [{ spec: keyForLookup(info, lookup, `${name} store get`), lookup: lookup as Record<string, unknown> }]
+    const [entry] = await this.readBelowFirst(info, requests, [0])
+    return entry?.value as Instance<M> | undefined
+  }
+
+  /** `batchGetEntries`: the first layer, then the layers below for what it missed. */
+  async readMany(
+    info: ModelInfo,
+    requests: readonly LookupRequest[],
+    options: GetEntriesOptions = {},
+  ): Promise<(StoreEntry | undefined)[]> {
+    const { calls, misses, name } = this.#p
+    if (options.stale === true) return readStale(calls, this.#p.clock, info, requests)
+    let keys: string[] | undefined
+    let asked: number[] | undefined
+    if (misses !== undefined) {
+      keys = requests.map((r) => encodeLookup(info, r.lookup, `${name} store get`))
+      asked = []
+      for (let i = 0; i < keys.length; i++) if (!misses.has(keys[i] as string)) asked.push(i)
+    }
+    const out: (StoreEntry | undefined)[] = new Array(requests.length).fill(undefined)
+    if (asked?.length === 0) return out
+    const slots = asked ?? requests.map((_, i) => i)
+    const first = await calls.read(
+      0,
+      info.model,
+      slots.map((i) => (requests[i] as LookupRequest).lookup),
+    )
+    const missing: number[] = []
+    for (let a = 0; a < slots.length; a++) {
+      const entry = first[a]
+      if (entry === undefined) missing.push(slots[a] as number)
+      else out[slots[a] as number] = entry
+    }
+    if (missing.length === 0 || calls.last === 0) return out
+    const below = await this.readBelowFirst(info, requests, missing, keys)
+    for (let m = 0; m < missing.length; m++) out[missing[m] as number] = below[m]
+    return out
+  }
+
+  /**
+   * Reads the `missing` requests from the layers below the first, joining reads of the same key already
+   * in flight (single-flight), and remembers what no layer had (negative caching).
+   */
+  async readBelowFirst(
+    info: ModelInfo,
+    requests: readonly LookupRequest[],
+    missing: readonly number[],
+    allKeys?: readonly string[],
+  ): Promise<(StoreEntry | undefined)[]> {
+    const { flights, backfill, misses, name } = this.#p
+    const keys = missing.map((i) => allKeys?.[i] ?? encodeLookup(info, (requests[i] as LookupRequest).lookup, `${name} store get`))
+    const seq = backfill.clock.seq
+    const mine: number[] = []
+    const joined: number[] = []
+    const waits: Promise<unknown>[] = []
+    keys.forEach((key, m) => {
+      const flight = flights.join(key, seq)
+      if (flight === undefined) mine.push(m)
+      else {
+        joined.push(m)
+        waits.push(flight)
+      }
+    })
+    const firstOf = new Map<string, number>()
+    const unique: number[] = []
+    for (const m of mine) {
+      const key = keys[m] as string
+      if (!firstOf.has(key)) {
+        firstOf.set(key, unique.length)
+        unique.push(m)
+      }
+    }
+    if (unique.length > 0) {
+      const batch = this.#readBelow(
+        info,
+        unique.map((m) => (requests[missing[m] as number] as LookupRequest).lookup),
+      )
+      flights.start(
+        unique.map((m) => keys[m] as string),
+        batch,
+        seq,
+      )
+      waits.unshift(batch)
+    }
+    // Every read this call depends on is awaited before any outcome is looked at, so a rejection of
+    // one (a failing database) never leaves the others without a handler.
+    const settled = await Promise.allSettled(waits)
+    for (const s of settled) if (s.status === 'rejected') throw s.reason
+    const out: (StoreEntry | undefined)[] = new Array(missing.length).fill(undefined)
+    let next = 0
+    if (unique.length > 0) {
+      const entries = (settled[next++] as PromiseFulfilledResult<(StoreEntry | undefined)[]>).value
+      const used = new Set<number>()
+      for (const m of mine) {
+        const u = firstOf.get(keys[m] as string) as number
+        out[m] = used.has(u) ? copyEntry(entries[u]) : entries[u]
+        used.add(u)
+      }
+    }
+    for (const m of joined) out[m] = copyEntry((settled[next++] as PromiseFulfilledResult<StoreEntry | undefined>).value)
+    if (misses !== undefined) misses.remember(keys.filter((_, m) => out[m] === undefined))
+    return out
+  }
+
+  /** Reads `lookups` from layers 1..n−1 and backfills the hits upward, one batch per upper layer. */
+  async #readBelow(info: ModelInfo, lookups: readonly object[]): Promise<(StoreEntry | undefined)[]> {
+    const { calls, backfill, leases, serveStale } = this.#p
+    const started = backfill.clock.beginRead()
+    let leased: object[] | undefined
+    try {
+      const out: (StoreEntry | undefined)[] = new Array(lookups.length).fill(undefined)
+      const hits: Hit[] = []
+      let pending = lookups.map((_, i) => i)
+      for (let j = 1; j <= calls.last && pending.length > 0; j++) {
+        let found: (StoreEntry | undefined)[]
+        try {
+          found = await calls.read(
+            j,
+            info.model,
+            pending.map((i) => lookups[i] as object),
+          )
+        } catch (err) {
+          if (j !== calls.last || !serveStale || isCallerError(err)) throw err
+          const stale = await readStale(
+            calls,
+            this.#p.clock,
+            info,
+            pending.map((i) => ({ spec: keyForLookup(info, lookups[i], 'get'), lookup: lookups[i] as Record<string, unknown> })),
+          )
+          const served = stale.filter((e) => e !== undefined).length
+          if (served === 0) throw err
+          calls.observer.staleServed(served, err)
+          pending.forEach((i, p) => {
+            out[i] = stale[p]
+          })
+          break
+        }
+        let still = collect(j, pending, found, out, hits)
+        if (leases !== undefined && j === leases.layer && still.length > 0) {
+          const { winners, waited } = await leases.take(info.model, lookups, still, out, hits)
+          if (winners.length > 0) leased = winners.map((i) => lookups[i] as object)
+          still = [...winners, ...waited]
+        }
+        pending = still
+      }
+      if (hits.length > 0) await backfill.copy(hits, started)
+      return out
+    } finally {
+      backfill.clock.endRead(started)
+      if (leased !== undefined) leases?.release(info.model, leased)
+    }
+  }
+}
+
+/** A copy of an entry for another caller: decoded again from its envelope (or re-encoded). */
+function copyEntry(entry: StoreEntry | undefined): StoreEntry | undefined {
+  if (entry === undefined) return undefined
+  const value = entry.encoded === undefined ? undefined : decodeRecord(entry.encoded)
+  return {
+    value: value ?? (decodeRecord(encodeRecord(entry.value, undefined)) as object),
+    expiresAt: entry.expiresAt,
+    encoded: entry.encoded,
+  }
+}

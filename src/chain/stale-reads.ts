@@ -1,0 +1,42 @@
+import type { LookupRequest, StoreEntry } from '../contracts/base-store.js'
+import type { Clock } from '../core/lifetime.js'
+import type { ModelInfo } from '../core/registry.js'
+import type { LayerCalls } from './layer-calls.js'
+
+/**
+ * Copies past their expiry that the cache layers still keep within their `grace`, first layer first:
+ * what a chain with `serveStale` answers when its authoritative layer fails on a read. A cache layer
+ * that fails here is reported (operation `stale`) and passed over.
+ */
+export async function readStale(
+  calls: LayerCalls,
+  clock: Clock,
+  info: ModelInfo,
+  requests: readonly LookupRequest[],
+): Promise<(StoreEntry | undefined)[]> {
+  const out: (StoreEntry | undefined)[] = new Array(requests.length).fill(undefined)
+  let pending = requests.map((_, i) => i)
+  for (let j = 0; j < calls.last && pending.length > 0; j++) {
+    let found: (StoreEntry | undefined)[]
+    try {
+      found = await calls.run(j, 'stale', (layer) =>
+        layer.batchGetEntries(info.model, pending.map((i) => (requests[i] as LookupRequest).lookup) as never, { stale: true }),
+      )
+    } catch (err) {
+      calls.fail(j, 'stale', err)
+      continue
+    }
+    const still: number[] = []
+    const now = clock.now()
+    pending.forEach((i, p) => {
+      const entry = found[p]
+      if (entry === undefined) still.push(i)
+      else {
+        out[i] = entry
+        if (entry.expiresAt !== undefined && entry.expiresAt < now) calls.observer.staleAge(j, now - entry.expiresAt)
+      }
+    })
+    pending = still
+  }
+  return out
+}

@@ -1,0 +1,201 @@
+import type { LookupRequest, Store, TransactionWrite, WriteItem } from '../contracts/base-store.js'
+import { encodeRecord } from '../core/codec.js'
+import { MissingKeyAttributeError, StockpyleError } from '../core/errors.js'
+import { encodeLookup, keysOfObject } from '../core/key-encoding.js'
+import type { Model } from '../core/model.js'
+import { describeModel, type ModelInfo } from '../core/registry.js'
+import type { Backfill } from './backfill.js'
+import type { LayerCalls, LayerFailure } from './layer-calls.js'
+import type { LayerGuard } from './layer-guard.js'
+import type { MissCache } from './miss-cache.js'
+
+/** What the write path works with: the chain's parts. */
+export interface WriteParts {
+  readonly name: string
+  readonly calls: LayerCalls
+  readonly backfill: Backfill
+  readonly misses: MissCache | undefined
+  readonly coherence: boolean
+  /** The authoritative layer fills missing primary keys. */
+  readonly generatesKeys: boolean
+}
+
+/**
+ * A chain's writes: the authoritative layer first, then the cache layers bottom-up. A cache layer that
+ * fails a write is cleaned up — the objects are invalidated there at once or, if the layer is
+ * unreachable, remembered for repair before the layer is read again — so it never serves what the
+ * database no longer holds.
+ */
+export class WritePath {
+  readonly #p: WriteParts
+
+  constructor(parts: WriteParts) {
+    this.#p = parts
+    parts.calls.guards.forEach((guard, i) => {
+      guard.onRepaired = (model, lookups) => this.#invalidateAbove(i, model, lookups)
+      guard.onOverflow = (dropped) => {
+        parts.calls.fail(i, 'repair', new StockpyleError(`${guard.layer.name} store: ${dropped} pending repairs dropped for lack of room`))
+      }
+    })
+  }
+
+  /** Puts: checks every item, the authoritative layer, then every cache layer. */
+  async put(items: readonly WriteItem[]): Promise<void> {
+    const objs = items.map((i) => i.obj)
+    this.#checkWritable(items)
+    const entries = () => items.map((i) => ({ value: i.obj, expiresAt: i.expiresAt }))
+    await this.#authoritative(objs, 'put', (layer) => layer.batchPutEntries(entries()))
+    await this.#caches('put', objs, (layer) => layer.batchPutEntries(entries()))
+  }
+
+  /** Deletes: the authoritative layer, then every cache layer. */
+  async remove(items: readonly WriteItem[]): Promise<void> {
+    const objs = items.map((i) => i.obj)
+    await this.#authoritative(objs, 'delete', (layer) => layer.batchDelete(objs))
+    await this.#caches('delete', objs, (layer) => layer.batchDelete(objs))
+  }
+
+  /** Applies a committed transaction's writes to the cache layers, in order. */
+  async committed(writes: readonly TransactionWrite[]): Promise<void> {
+    for (const { operation, objects } of writes) {
+      this.#marked(objects)
+      if (this.#p.coherence) await this.#p.backfill.settle(objects)
+      if (operation === 'put') {
+        await this.#caches('put', objects, (layer) => layer.batchPutEntries(objects.map((value) => ({ value, expiresAt: undefined }))))
+      } else {
+        await this.#caches('delete', objects, (layer) => layer.batchDelete(objects))
+      }
+      this.#marked(objects)
+    }
+  }
+
+  /** Drops cached copies in every cache layer (the authoritative layer keeps its data). */
+  async invalidate(info: ModelInfo, requests: readonly LookupRequest[]): Promise<void> {
+    const { calls, misses, coherence, name } = this.#p
+    const lookups = requests.map((r) => r.lookup)
+    const keys = requests.map((r) => encodeLookup(info, r.lookup, `${name} store invalidate`))
+    misses?.forget(keys)
+    if (coherence) this.#p.backfill.clock.mark(keys)
+    let failure: LayerFailure | undefined
+    for (let i = calls.last - 1; i >= 0; i--) {
+      const guard = calls.guards[i] as LayerGuard
+      const invalidate = guard.layer.batchInvalidate
+      if (invalidate === undefined) continue
+      try {
+        await calls.run(i, 'invalidate', (layer) => invalidate.call(layer, info.model, lookups as never))
+      } catch (err) {
+        failure ??= calls.fail(i, 'invalidate', err)
+        guard.rememberLookups(info.model, lookups)
+      }
+    }
+    calls.raise(failure)
+  }
+
+  /** Deletes the objects from cache layer `index`; if that fails too, remembers them for repair. */
+  readonly invalidateIn = async (index: number, objs: readonly object[]): Promise<void> => {
+    const { calls } = this.#p
+    try {
+      await calls.run(index, 'delete', (layer) => layer.batchDelete(objs))
+    } catch (err) {
+      try {
+        calls.fail(index, 'delete', err)
+      } finally {
+        ;(calls.guards[index] as LayerGuard).remember(objs)
+      }
+    }
+  }
+
+  /** Marks the objects written (write clock, negative caching) before and after the authoritative write. */
+  #marked(objs: readonly object[]): void {
+    const { misses, backfill } = this.#p
+    if (misses !== undefined) for (const obj of objs) misses.forget(objectKeys(obj))
+    backfill.markWritten(objs)
+  }
+
+  async #authoritative(objs: readonly object[], operation: 'put' | 'delete', write: (layer: Store) => Promise<void>): Promise<void> {
+    const { calls, coherence, backfill } = this.#p
+    this.#marked(objs)
+    try {
+      await calls.direct(calls.last, operation, write)
+    } catch (err) {
+      // Whatever the database holds now, no cache may hold something newer.
+      for (let i = calls.last - 1; i >= 0; i--) await this.invalidateIn(i, objs).catch(() => {})
+      throw err
+    } finally {
+      this.#marked(objs)
+    }
+    if (coherence) await backfill.settle(objs)
+  }
+
+  /** Runs a put or delete on every cache layer, bottom-up; failures are cleaned up, then raised per policy. */
+  async #caches(operation: 'put' | 'delete', objs: readonly object[], write: (layer: Store) => Promise<void>): Promise<void> {
+    const { calls } = this.#p
+    let failure: LayerFailure | undefined
+    for (let i = calls.last - 1; i >= 0; i--) {
+      const failed = await calls.write(i, operation, write)
+      if (failed === undefined) continue
+      if (operation === 'put') await this.invalidateIn(i, objs)
+      else (calls.guards[i] as LayerGuard).remember(objs)
+      if (!failed.skipped) failure ??= failed
+    }
+    calls.raise(failure)
+  }
+
+  /**
+   * After layer `index` was repaired, other processes may have copied its stale entries into their
+   * upper layers meanwhile: invalidate the objects in this process's upper layers, whose memory
+   * layers publish the invalidation to every other process.
+   */
+  async #invalidateAbove(index: number, model: Model, lookups: readonly object[]): Promise<void> {
+    const { calls } = this.#p
+    for (let i = index - 1; i >= 0; i--) {
+      const guard = calls.guards[i] as LayerGuard
+      const invalidate = guard.layer.batchInvalidate
+      if (invalidate === undefined) continue
+      try {
+        await calls.run(i, 'invalidate', (layer) => invalidate.call(layer, model, lookups as never))
+      } catch (err) {
+        try {
+          calls.fail(i, 'invalidate', err)
+        } finally {
+          guard.rememberLookups(model, lookups)
+        }
+      }
+    }
+  }
+
+  /** Every check a layer would make, before the first write: keys complete (unless the database fills them) and encodable. */
+  #checkWritable(items: readonly WriteItem[]): void {
+    const { calls, generatesKeys, name } = this.#p
+    if (calls.last === 0) return
+    for (const { obj, info } of items) {
+      try {
+        keysOfObject(info, obj, false, `${name} store put`)
+      } catch (err) {
+        if (!(generatesKeys && err instanceof MissingKeyAttributeError && missingOnlyPrimary(info, obj))) throw err
+      }
+      encodeRecord(obj, undefined, `${name} store put`)
+    }
+  }
+}
+
+function missingOnlyPrimary(info: ModelInfo, obj: object): boolean {
+  const source = obj as Record<string, unknown>
+  if (!info.primary.fields.some((f) => source[f] === undefined || source[f] === null)) return false
+  for (const spec of info.keys) {
+    if (spec === info.primary) continue
+    for (const f of spec.fields) if (source[f] === undefined || source[f] === null) return false
+  }
+  return true
+}
+
+/** Every key of every model in an object's lineage (what negative caching must forget). */
+function objectKeys(obj: object): string[] {
+  try {
+    const info = describeModel((obj as { constructor: Model }).constructor)
+    const keys = keysOfObject(info, obj, true, 'chain')
+    return [keys.record, ...keys.aliases]
+  } catch {
+    return []
+  }
+}

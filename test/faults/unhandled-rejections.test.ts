@@ -1,0 +1,93 @@
+/**
+ * A failing layer — the database above all — must never crash the host process. Each scenario runs in a
+ * child Node process with the default unhandled-rejection mode (`throw`): one promise the library leaves
+ * without a handler ends the child with exit code 1. The child (fixtures/failing-layers.mjs) makes the
+ * authoritative layer fail reads, then writes, then everything, then makes the cache layers fail, while
+ * callers run concurrent get / batchGet / put / delete of the same and of different keys.
+ */
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, inject, it } from 'vitest'
+import { selectedStores } from '../harness/servers.js'
+
+const fixture = fileURLToPath(new URL('./fixtures/failing-layers.mjs', import.meta.url))
+
+interface Phase {
+  phase: string
+  fulfilled: number
+  rejected: Record<string, number>
+}
+
+function runChild(env: Record<string, string>): Promise<{ code: number | null; phases: Map<string, Phase>; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [fixture],
+      { env: { ...process.env, NODE_OPTIONS: '', ...env }, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const phases = new Map<string, Phase>()
+        for (const line of stdout.split('\n')) {
+          if (line.trim() === '') continue
+          const phase = JSON.parse(line) as Phase
+          phases.set(phase.phase, phase)
+        }
+        resolve({ code: error === null ? 0 : ((error as { code?: number }).code ?? null), phases, stderr })
+      },
+    )
+  })
+}
+
+/** The codes a caller may see while the database fails: its own failure, as the chain passes it on. */
+const DATABASE_FAILURES = new Set(['ECONNREFUSED', 'E_STORE_UNAVAILABLE', 'E_STORE_CLOSED'])
+
+function expectDocumentedOutcomes(result: Awaited<ReturnType<typeof runChild>>, options: { cacheErrorsThrow?: boolean } = {}): void {
+  expect(result.stderr, 'the child wrote to stderr (an unhandled rejection?)').toBe('')
+  expect(result.code, 'the child process exited non-zero: a promise was left without a handler').toBe(0)
+  expect(result.phases.get('done')).toBeDefined()
+  const phase = (name: string): Phase => result.phases.get(name) as Phase
+  // while the database is up, callers see no error — unless they asked for cache errors
+  for (const name of ['healthy', 'healed']) expect(phase(name)).toMatchObject({ fulfilled: 13, rejected: {} })
+  if (options.cacheErrorsThrow !== true) expect(phase('caches fail, db up')).toMatchObject({ fulfilled: 13, rejected: {} })
+  else expect(Object.keys(phase('caches fail, db up').rejected)).toEqual(['E_STORE_UNAVAILABLE'])
+  // while it fails, the callers that reached it get its failure — never anything else
+  for (const name of ['db reads fail', 'db writes fail', 'db fails everything', 'caches and db fail', 'caches recover, db fails']) {
+    const p = phase(name)
+    expect(
+      Object.values(p.rejected).reduce((a, b) => a + b, 0),
+      `${name}: some callers must see the failure`,
+    ).toBeGreaterThan(0)
+    for (const code of Object.keys(p.rejected)) {
+      if (options.cacheErrorsThrow === true && code === 'E_STORE_UNAVAILABLE') continue
+      expect(DATABASE_FAILURES, `${name}: unexpected rejection ${code}`).toContain(code)
+    }
+  }
+  expect(Object.keys(phase('db closed').rejected)).toContain('E_STORE_CLOSED')
+}
+
+describe('a failing layer never crashes the process (child processes, default unhandled-rejection mode)', () => {
+  for (const chain of ['memory+db', 'memory+memory+db', 'memory+faulty-memory+db']) {
+    it(`[${chain}] with a custom authoritative store`, async () => {
+      expectDocumentedOutcomes(await runChild({ CHAIN: chain }))
+    })
+  }
+
+  describe.runIf(selectedStores().has('redis'))('over a real Redis and SQLite', () => {
+    for (const variant of [{}, { LEASES: '1' }, { ON_CACHE_ERROR: 'throw' }]) {
+      it(`[memory, redis, sqlite] ${JSON.stringify(variant)}`, async () => {
+        const servers = JSON.stringify({ redis: inject('redis').url })
+        expectDocumentedOutcomes(await runChild({ CHAIN: 'memory+redis+sqlite', SERVERS: servers, ...variant }), {
+          cacheErrorsThrow: variant.ON_CACHE_ERROR === 'throw',
+        })
+      })
+    }
+  })
+
+  describe.runIf(selectedStores().has('memcached'))('over real memcached and SQLite', () => {
+    for (const variant of [{}, { LEASES: '1' }]) {
+      it(`[memory, memcached×3, sqlite] ${JSON.stringify(variant)}`, async () => {
+        const servers = JSON.stringify({ memcached: inject('memcachedServers') })
+        expectDocumentedOutcomes(await runChild({ CHAIN: 'memory+memcached+sqlite', SERVERS: servers, ...variant }))
+      })
+    }
+  })
+})
