@@ -33,11 +33,12 @@ export class Backfill {
   }
 
   /**
-   * Copies `hits` (found by a read that began at write-clock `started`) into the layers above where
+   * Copies `hits` (found by a read that began at write-clock `started` and at invalidation sequence
+   * `since`) into the layers above where
    * each was found: one batch per upper layer, bottom-up, whichever layers the hits came from.
    * Rejects only under `onCacheError: 'throw'` (after clean-up).
    */
-  async copy(hits: readonly Hit[], started: number): Promise<void> {
+  async copy(hits: readonly Hit[], started: number, since: number): Promise<void> {
     let fresh = hits
     const keys: string[] = []
     if (this.#coherence) {
@@ -50,7 +51,7 @@ export class Backfill {
       }
     }
     if (fresh.length === 0) return
-    const work = this.#write(fresh)
+    const work = this.#write(fresh, since)
     if (!this.#coherence) return work
     // A write of these objects waits for this backfill to land before it updates the caches, so the
     // backfill can never land after (and over) the write.
@@ -62,14 +63,16 @@ export class Backfill {
     }
   }
 
-  async #write(hits: readonly Hit[]): Promise<void> {
+  async #write(hits: readonly Hit[], since: number): Promise<void> {
     let top = 0
     for (const hit of hits) if (hit.layer > top) top = hit.layer
     let failure: LayerFailure | undefined
     for (let i = top - 1; i >= 0; i--) {
       const entries = hits.every((h) => h.layer > i) ? hits.map((h) => h.entry) : hits.filter((h) => h.layer > i).map((h) => h.entry)
       const guarded = this.#coherence
-      const failed = await this.#calls.write(i, 'backfill', (layer) => layer.batchPutEntries(entries, { backfill: guarded }))
+      const failed = await this.#calls.write(i, 'backfill', (layer) =>
+        layer.batchPutEntries(entries, guarded ? { backfill: true, since } : {}),
+      )
       if (failed === undefined) this.#calls.observer.backfilled(i, entries.length)
       else if (!failed.skipped) {
         await this.#invalidate(

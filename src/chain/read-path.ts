@@ -1,6 +1,7 @@
 import type { GetEntriesOptions, LookupRequest, Store, StoreEntry } from '../contracts/base-store.js'
 import { decodeRecord, encodeRecord } from '../core/codec.js'
 import { isCallerError } from '../core/errors.js'
+import { invalidationSequence } from '../core/invalidation-sequence.js'
 import { encodeLookup, keyForLookup } from '../core/key-encoding.js'
 import type { Clock } from '../core/lifetime.js'
 import type { Instance, Lookup, Model } from '../core/model.js'
@@ -174,6 +175,7 @@ export class ReadPath {
   /** Reads `lookups` from layers 1..n−1 and backfills the hits upward, one batch per upper layer. */
   async #readBelow(info: ModelInfo, lookups: readonly object[]): Promise<(StoreEntry | undefined)[]> {
     const { calls, backfill, leases, serveStale } = this.#p
+    const since = invalidationSequence()
     const started = backfill.clock.beginRead()
     let leased: object[] | undefined
     try {
@@ -212,7 +214,7 @@ export class ReadPath {
         }
         pending = still
       }
-      if (hits.length > 0) await backfill.copy(hits, started)
+      if (hits.length > 0) await backfill.copy(hits, started, since)
       return out
     } finally {
       backfill.clock.endRead(started)

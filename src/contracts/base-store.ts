@@ -1,4 +1,5 @@
 import { StockpyleError, StoreClosedError, show, UnknownModelError } from '../core/errors.js'
+import type { invalidationSequence } from '../core/invalidation-sequence.js'
 import { keyForLookup } from '../core/key-encoding.js'
 import type { Instance, Lookup, Model } from '../core/model.js'
 import { describeModel, describeObject, type KeyInfo, type ModelInfo } from '../core/registry.js'
@@ -37,6 +38,8 @@ export interface WriteItem {
   readonly expiresAt?: number | undefined
   /** A copy read from a layer below: store it only where the key holds nothing (no newer value, no tombstone). */
   readonly backfill?: boolean
+  /** For a backfill: the {@link invalidationSequence} when the read began (see {@link PutEntriesOptions.since}). */
+  readonly since?: number | undefined
   /** The record envelope of `obj` as read from a layer below, when known (see {@link StoreEntry.encoded}). */
   readonly encoded?: Uint8Array | undefined
 }
@@ -48,6 +51,13 @@ export interface PutEntriesOptions {
    * them only where the key holds nothing — no newer value, no tombstone of a recent delete.
    */
   readonly backfill?: boolean
+  /**
+   * For a backfill: the process-wide {@link invalidationSequence} when the read that found the copies
+   * began. An in-process store refuses copies of keys it invalidated after that point (however long
+   * ago), so a slow read never brings back what an invalidation removed. Stores that cannot tell
+   * ignore it.
+   */
+  readonly since?: number
 }
 
 /** What a store is, declared so that chains and the conformance suite never test store names. */
@@ -211,7 +221,13 @@ export abstract class BaseStore implements Store {
   }
 
   /** Validates a batch of objects to write or delete. */
-  protected items(objs: readonly unknown[], operation: string, entries?: readonly StoreEntry[], backfill = false): WriteItem[] {
+  protected items(
+    objs: readonly unknown[],
+    operation: string,
+    entries?: readonly StoreEntry[],
+    backfill = false,
+    since: number | undefined = undefined,
+  ): WriteItem[] {
     if (!Array.isArray(objs)) {
       throw new StockpyleError(`${this.name} store: ${operation} takes an array of objects, got ${show(objs)}`)
     }
@@ -223,6 +239,7 @@ export abstract class BaseStore implements Store {
           info: describeObject(obj as object),
           expiresAt: entries?.[i]?.expiresAt,
           backfill,
+          since,
           encoded: entries?.[i]?.encoded,
         }
       } catch (err) {
@@ -278,6 +295,7 @@ export abstract class BaseStore implements Store {
       'put',
       entries,
       options.backfill === true,
+      options.since,
     )
     if (items.length > 0) await this.writeMany(items)
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ChainedStore, KeyValueStore, ProcessMemoryStore, type Store } from '../../src/index.js'
-import { ConformanceUser, ManualClock, MapBackend, makeUser } from '../../src/testing/index.js'
+import { ConformanceUser, FaultStore, ManualClock, MapBackend, makeUser } from '../../src/testing/index.js'
 
 const stores: [string, (clock: ManualClock) => Store][] = [
   ['ProcessMemoryStore', (clock) => new ProcessMemoryStore({ clock, tombstoneLifetime: 5 })],
@@ -52,3 +52,43 @@ describe.each(stores)('%s: backfills and tombstones', (_name, make) => {
     expect(await chain.get(ConformanceUser, { id: 3 })).toEqual(user)
   })
 })
+
+describe('ProcessMemoryStore: invalidations fence backfills read before them, however long the read took', () => {
+  it('a backfill read before an eviction is refused after the tombstone expired; one read after it lands', async () => {
+    const clock = new ManualClock()
+    const memory = new ProcessMemoryStore({ clock, tombstoneLifetime: 1 })
+    const old = makeUser(71)
+    const { invalidationSequence } = await import('../../src/core/invalidation-sequence.js')
+    const since = invalidationSequence()
+    memory.evict([(await keyOf(old)) as string])
+    clock.advance(5_000) // the tombstone is long gone
+    await memory.batchPutEntries([{ value: old, expiresAt: undefined }], { backfill: true, since })
+    expect(await memory.get(ConformanceUser, { id: 71 })).toBeUndefined()
+    await memory.batchPutEntries([{ value: old, expiresAt: undefined }], { backfill: true, since: invalidationSequence() })
+    expect(await memory.get(ConformanceUser, { id: 71 })).toEqual(old)
+  })
+
+  it('in a chain: a slow read below cannot backfill what another process invalidated meanwhile', async () => {
+    const clock = new ManualClock()
+    const memory = new ProcessMemoryStore({ clock, tombstoneLifetime: 0.01 })
+    const db = new FaultStore(new ProcessMemoryStore({ clock }))
+    const chain = new ChainedStore([memory, db])
+    const v1 = makeUser(72)
+    await db.put(v1)
+    const open = db.gate('get')
+    const reading = chain.get(ConformanceUser, { id: 72 })
+    while (db.waiting.get === 0) await new Promise((r) => setImmediate(r))
+    // another process writes v2 and publishes the invalidation; this read still holds v1
+    memory.evict([(await keyOf(v1)) as string])
+    clock.advance(1_000)
+    open()
+    expect(await reading).toEqual(v1)
+    expect(await memory.get(ConformanceUser, { id: 72 })).toBeUndefined()
+  })
+})
+
+async function keyOf(user: ConformanceUser): Promise<string | undefined> {
+  const { describeModel } = await import('../../src/index.js')
+  const { keyOfObjectFor } = await import('../../src/core/key-encoding.js')
+  return keyOfObjectFor(describeModel(ConformanceUser).primary, user)
+}

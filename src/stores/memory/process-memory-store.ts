@@ -12,6 +12,7 @@ import type { InvalidationBus } from '../../contracts/invalidation-bus.js'
 import { type CacheStoreOptions, checkCacheOptions } from '../../contracts/key-value-store.js'
 import { decodeRecord, encodeRecord, restampRecord } from '../../core/codec.js'
 import { InvalidOptionError, show } from '../../core/errors.js'
+import { nextInvalidation } from '../../core/invalidation-sequence.js'
 import { encodeLookup, keysOfObject } from '../../core/key-encoding.js'
 import { expiryOf } from '../../core/lifetime.js'
 import type { Instance, Lookup, Model } from '../../core/model.js'
@@ -80,6 +81,15 @@ export class ProcessMemoryStore extends BaseStore {
   #busDown = false
   /** Until then (ms since the epoch) no backfill lands: copies read while invalidations may have been missed. */
   #refuseBackfillsUntil = 0
+  /** When each recently invalidated record key was invalidated ({@link nextInvalidation}), newest 100,000 kept. */
+  readonly #invalidated = new LRUCache<string, number>({
+    max: 100_000,
+    dispose: (seq, _key, reason) => {
+      if (reason === 'evict' && seq > this.#forgottenUpTo) this.#forgottenUpTo = seq
+    },
+  })
+  /** The newest invalidation no longer in {@link #invalidated}: backfills read before it are refused. */
+  #forgottenUpTo = 0
 
   /** @throws InvalidOptionError naming a bad option. */
   constructor(options: ProcessMemoryStoreOptions = {}) {
@@ -160,7 +170,10 @@ export class ProcessMemoryStore extends BaseStore {
   clear(options: { fence?: boolean } = {}): void {
     this.#records.clear()
     this.#aliases.clear()
-    if (options.fence === true) this.#refuseBackfillsUntil = this.#settings.clock.now() + this.#settings.tombstoneMs
+    if (options.fence === true) {
+      this.#refuseBackfillsUntil = this.#settings.clock.now() + this.#settings.tombstoneMs
+      this.#forgottenUpTo = nextInvalidation()
+    }
   }
 
   override async get<M extends Model>(model: M, lookup: Lookup<M>): Promise<Instance<M> | undefined> {
@@ -219,16 +232,18 @@ export class ProcessMemoryStore extends BaseStore {
           ? undefined
           : ((item.backfill === true && item.encoded !== undefined ? restampRecord(item.encoded, expiresAt) : undefined) ??
             encodeRecord(item.obj, expiresAt, `${this.name} store put`))
-      return { keys, expiresAt, bytes, backfill: item.backfill === true }
+      return { keys, expiresAt, bytes, backfill: item.backfill === true, since: item.since }
     })
     if (this.#busDown) {
       for (const { keys } of prepared) this.#records.delete(keys.record)
       if (prepared.some((p) => !p.backfill)) await this.#publish(prepared.filter((p) => !p.backfill).map((p) => p.keys.record))
       return
     }
-    for (const { keys, expiresAt, bytes, backfill } of prepared) {
+    for (const { keys, expiresAt, bytes, backfill, since } of prepared) {
       if (backfill) {
         if (now < this.#refuseBackfillsUntil) continue
+        // Invalidated since the read began, however long ago: the copy may predate the invalidation.
+        if (since !== undefined && (this.#invalidated.peek(keys.record) ?? this.#forgottenUpTo) > since) continue
         // A backfill only lands where nothing live is held: not over a newer put, not over a tombstone.
         const held = this.#records.peek(keys.record)
         if (held !== undefined && (held.expiresAt === undefined || held.expiresAt > now)) continue
@@ -287,7 +302,10 @@ export class ProcessMemoryStore extends BaseStore {
   #tombstone(recordKeys: readonly string[]): void {
     const { tombstoneMs, clock } = this.#settings
     const expiresAt = clock.now() + tombstoneMs
+    // With tombstones off (tombstoneLifetime 0) the store keeps no trace of invalidations at all.
+    const seq = tombstoneMs === 0 ? 0 : nextInvalidation()
     for (const key of recordKeys) {
+      if (seq !== 0) this.#invalidated.set(key, seq)
       if (tombstoneMs === 0) this.#records.delete(key)
       else this.#records.set(key, { bytes: undefined, aliases: [], expiresAt })
     }
