@@ -41,7 +41,11 @@ export class LayerCalls {
     this.#throw = options.throwCacheErrors
     this.guards = layers.map((layer, i) => {
       const local = i === this.last || layer.capabilities.inProcess
-      return new LayerGuard(layer, local ? { breaker: false } : { timeout: options.timeout, breaker: options.breaker })
+      const guard = new LayerGuard(layer, local ? { breaker: false } : { timeout: options.timeout, breaker: options.breaker })
+      guard.onFailure = (err) => {
+        if (!isCallerError(err)) this.fail(i, 'repair', err)
+      }
+      return guard
     })
   }
 

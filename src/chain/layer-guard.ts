@@ -1,5 +1,6 @@
 import { type CircuitBreakerPolicy, ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError } from 'cockatiel'
 import type { Store } from '../contracts/base-store.js'
+import { detach } from '../core/detach.js'
 import { isCallerError, LayerSkippedError, StoreUnavailableError } from '../core/errors.js'
 import type { Model } from '../core/model.js'
 import { describeObject } from '../core/registry.js'
@@ -31,6 +32,8 @@ export class LayerGuard {
   onOverflow: (dropped: number) => void = () => {}
   /** Called after repairs of these lookups were applied to the layer (the layers above may hold copies read from it meanwhile). */
   onRepaired: (model: Model, lookups: readonly object[]) => Promise<void> = async () => {}
+  /** Called with each failure of a repair attempt (the repairs stay pending and are retried). */
+  onFailure: (err: unknown) => void = () => {}
   #timer: NodeJS.Timeout | undefined
   readonly #retryMs: number
 
@@ -147,9 +150,13 @@ export class LayerGuard {
     if (this.#timer !== undefined) return
     this.#timer = setTimeout(() => {
       this.#timer = undefined
-      void this.repair().then((clean) => {
-        if (!clean) this.#schedule()
-      })
+      // Fire-and-forget on purpose: nobody waits for a background repair; failures are reported.
+      detach(
+        this.repair().then((clean) => {
+          if (!clean) this.#schedule()
+        }),
+        (err) => this.onFailure(err),
+      )
     }, this.#retryMs)
     this.#timer.unref()
   }
@@ -182,9 +189,10 @@ export class LayerGuard {
         await this.onRepaired(
           model,
           entries.map((e) => e[1].lookup),
-        ).catch(() => {})
+        ).catch((err: unknown) => this.onFailure(err))
       }
-    } catch {
+    } catch (err) {
+      this.onFailure(err)
       return false
     }
     return this.#pending.size === 0

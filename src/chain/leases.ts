@@ -1,4 +1,5 @@
 import type { LeaseCapable, StoreEntry } from '../contracts/base-store.js'
+import { detach } from '../core/detach.js'
 import type { Model } from '../core/model.js'
 import type { Hit } from './backfill.js'
 import type { LayerCalls } from './layer-calls.js'
@@ -89,13 +90,10 @@ export class Leases {
    * on it, and an unreleased lease expires after its ttl). A failure is reported, never unhandled.
    */
   release(model: Model, lookups: readonly object[]): void {
-    this.#api((l) => l.releaseLeases(model, lookups as never)).catch((err: unknown) => {
-      try {
-        this.#calls.fail(this.layer, 'lease', err)
-      } catch {
-        // a caller error cannot come from releasing leases taken on validated lookups
-      }
-    })
+    detach(
+      this.#api((l) => l.releaseLeases(model, lookups as never)),
+      (err) => this.#calls.fail(this.layer, 'lease', err),
+    )
   }
 }
 

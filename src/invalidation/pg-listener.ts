@@ -1,4 +1,5 @@
 import type { Client, ClientConfig } from 'pg'
+import { detach } from '../core/detach.js'
 import { StoreUnavailableError } from '../core/errors.js'
 import { backoff, withTimeout } from './bus-options.js'
 import { loadPg, quoteIdent } from './pg-driver.js'
@@ -62,7 +63,8 @@ export class PgListener {
   start(): void {
     if (this.#started || this.#closed) return
     this.#started = true
-    void this.#connect()
+    // Fire-and-forget on purpose: connecting reports its own failures and retries; anything else is a loss.
+    detach(this.#connect(), (err) => this.#lost(err))
   }
 
   /** Ends the connection and stops reconnecting. Does not call `onDown`. Idempotent. */
@@ -156,7 +158,7 @@ export class PgListener {
   #schedule(): void {
     if (this.#closed) return
     clearTimeout(this.#retry)
-    this.#retry = setTimeout(() => void this.#connect(), backoff(++this.#attempts, this.#options.maxBackoff))
+    this.#retry = setTimeout(() => detach(this.#connect(), (err) => this.#lost(err)), backoff(++this.#attempts, this.#options.maxBackoff))
   }
 
   #startHeartbeat(attempt: Attempt): void {

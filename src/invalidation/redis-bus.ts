@@ -1,5 +1,6 @@
 import type { Redis, RedisOptions } from 'ioredis'
 import type { InvalidationBus, InvalidationListener } from '../contracts/invalidation-bus.js'
+import { detach } from '../core/detach.js'
 import { InvalidOptionError, isStockpyleError, StoreClosedError, StoreUnavailableError, show } from '../core/errors.js'
 import { BusListeners } from './bus-listeners.js'
 import { decodeMessage, encodeMessages, newOrigin } from './bus-message.js'
@@ -319,7 +320,8 @@ export class RedisBus implements InvalidationBus {
     sub.on('close', () => this.#lost())
     sub.on('end', () => this.#lost())
     sub.on('ready', () => {
-      void this.#resubscribe(sub)
+      // Fire-and-forget on purpose: a failed subscribe marks the bus down itself; anything else is a loss.
+      detach(this.#resubscribe(sub), (err) => this.#lost(err))
     })
     sub.on('message', (channel: string, message: string) => {
       if (channel === this.channel) this.#deliver(message)

@@ -433,7 +433,8 @@ process.on('message', (msg) => {
       )
       break
     case 'exit':
-      Promise.allSettled(closers.map((close) => close())).finally(() => process.exit(0))
+      // allSettled never rejects: nothing can be left unhandled here
+      void Promise.allSettled(closers.map((close) => close())).finally(() => process.exit(0))
       break
   }
 })
