@@ -1,0 +1,168 @@
+/**
+ * The chain's one failure policy (src/chain/layer-calls.ts), operation by operation: for each call a
+ * chain makes to a cache layer — get, batchGet, backfill, put, delete, invalidate, repair, lease, stale
+ * read — and each kind of failure — a layer failure, a skip (circuit open, repairs pending), a caller
+ * error — the documented outcome (docs/chaining.md, "Failures").
+ */
+import { describe, expect, it } from 'vitest'
+import {
+  type CacheErrorEvent,
+  ChainedStore,
+  KeyValueStore,
+  type LayerStats,
+  ProcessMemoryStore,
+  type Store,
+  StoreUnavailableError,
+  ValueTooLargeError,
+} from '../../src/index.js'
+import { ConformanceUser, FaultStore, ManualClock, MapBackend, makeUser } from '../../src/testing/index.js'
+
+/** Wraps a store; `throwing(op, error)` makes that operation throw `error` (a caller error, say) instead. */
+class ThrowingStore extends FaultStore {
+  readonly errors = new Map<string, unknown>()
+  override async batchPutEntries(...args: Parameters<FaultStore['batchPutEntries']>): Promise<void> {
+    const err = this.errors.get('put')
+    if (err !== undefined) throw err
+    return super.batchPutEntries(...args)
+  }
+}
+
+function setup(options: ConstructorParameters<typeof ChainedStore>[1] = {}) {
+  const clock = new ManualClock()
+  const cache = new ThrowingStore(new KeyValueStore(new MapBackend(() => clock.now()), { clock, grace: 60 }))
+  const db = new FaultStore(new ProcessMemoryStore({ clock }))
+  const chain = new ChainedStore([cache, db], { breaker: false, clock, ...options })
+  const events: CacheErrorEvent[] = []
+  chain.events.on('cacheError', (e: CacheErrorEvent) => events.push(e))
+  const stats = (): LayerStats => chain.stats()[0] as LayerStats
+  return { clock, cache, db, chain, events, stats }
+}
+
+const user = (id: number) => makeUser(id)
+
+describe('failure policy: a cache layer that fails', () => {
+  it('get / batchGet: answered from below, counted, reported; rejects under onCacheError throw', async () => {
+    const { cache, db, chain, events, stats } = setup()
+    await db.put(user(1))
+    cache.fail('get')
+    expect(await chain.get(ConformanceUser, { id: 1 })).toEqual(user(1))
+    expect(await chain.batchGet(ConformanceUser, [{ id: 1 }, { id: 2 }])).toEqual([user(1), undefined])
+    expect(events.map((e) => [e.operation, e.error instanceof StoreUnavailableError])).toEqual([
+      ['get', true],
+      ['get', true],
+    ])
+    expect(stats()).toMatchObject({ errors: 2, skipped: 0 })
+    const strict = setup({ onCacheError: 'throw' })
+    strict.cache.fail('get')
+    await expect(strict.chain.get(ConformanceUser, { id: 1 })).rejects.toBeInstanceOf(StoreUnavailableError)
+    await expect(strict.chain.batchGet(ConformanceUser, [{ id: 1 }])).rejects.toBeInstanceOf(StoreUnavailableError)
+  })
+
+  it('backfill: the answer stands, the copy is cleaned up, counted and reported; rejects under throw', async () => {
+    for (const policy of ['report', 'throw'] as const) {
+      const { cache, db, chain, events, stats } = setup({ onCacheError: policy })
+      await db.put(user(3))
+      cache.fail('put')
+      const read = chain.get(ConformanceUser, { id: 3 })
+      if (policy === 'report') expect(await read).toEqual(user(3))
+      else await expect(read).rejects.toBeInstanceOf(StoreUnavailableError)
+      expect(events.map((e) => e.operation)).toEqual(['backfill'])
+      expect(stats()).toMatchObject({ errors: 1, backfills: 0 })
+      cache.recover()
+      expect(await cache.get(ConformanceUser, { id: 3 })).toBeUndefined()
+    }
+  })
+
+  it('put / delete: the database is written; the cache is cleaned up or repaired; rejects after under throw', async () => {
+    for (const policy of ['report', 'throw'] as const) {
+      const { cache, db, chain, events, stats } = setup({ onCacheError: policy })
+      await chain.put(user(4))
+      cache.fail('put')
+      const v2 = Object.assign(user(4), { name: 'v2' })
+      const put = chain.put(v2)
+      if (policy === 'report') await put
+      else await expect(put).rejects.toBeInstanceOf(StoreUnavailableError)
+      expect((await db.get(ConformanceUser, { id: 4 }))?.name).toBe('v2')
+      expect(await cache.get(ConformanceUser, { id: 4 })).toBeUndefined() // the old copy was invalidated
+      cache.fail('delete')
+      const del = chain.delete(v2)
+      if (policy === 'report') await del
+      else await expect(del).rejects.toBeInstanceOf(StoreUnavailableError)
+      expect(await db.get(ConformanceUser, { id: 4 })).toBeUndefined()
+      expect(stats().pendingRepairs).toBe(1)
+      expect(events.map((e) => e.operation)).toEqual(['put', 'delete'])
+    }
+  })
+
+  it('invalidate: counted, reported, kept as a repair; rejects under throw', async () => {
+    for (const policy of ['report', 'throw'] as const) {
+      const { cache, chain, events, stats } = setup({ onCacheError: policy })
+      cache.fail('delete')
+      const call = chain.batchInvalidate(ConformanceUser, [{ id: 5 }])
+      if (policy === 'report') await call
+      else await expect(call).rejects.toBeInstanceOf(StoreUnavailableError)
+      expect(events.map((e) => e.operation)).toEqual(['invalidate'])
+      expect(stats()).toMatchObject({ errors: 1, pendingRepairs: 1 })
+    }
+  })
+
+  it('repair: a failed attempt is reported and the layer skipped (repairs pending) — never thrown, even under throw', async () => {
+    const { cache, db, chain, events, stats } = setup({ onCacheError: 'throw' })
+    await chain.put(user(6))
+    cache.fail('delete')
+    await expect(chain.delete(user(6))).rejects.toBeInstanceOf(StoreUnavailableError)
+    // the next read tries to repair first, fails, and skips the layer: the database answers
+    expect(await chain.get(ConformanceUser, { id: 6 })).toBeUndefined()
+    expect(events.map((e) => e.operation)).toEqual(['delete', 'repair'])
+    expect(stats()).toMatchObject({ skipped: 1, pendingRepairs: 1 })
+    cache.recover()
+    await db.put(user(6))
+    expect(await chain.get(ConformanceUser, { id: 6 })).toEqual(user(6))
+    expect(stats().pendingRepairs).toBe(0)
+  })
+
+  it('circuit open: calls are skipped — counted as skipped, not as errors, never thrown', async () => {
+    const { cache, db, chain, events, stats } = setup({ onCacheError: 'throw', breaker: { failures: 1, halfOpenAfter: 60_000 } })
+    await db.put(user(7))
+    cache.fail('get')
+    await expect(chain.get(ConformanceUser, { id: 7 })).rejects.toBeInstanceOf(StoreUnavailableError) // opens the circuit
+    expect(await chain.get(ConformanceUser, { id: 7 })).toEqual(user(7)) // skipped, so no error to throw
+    // the second get's read and its backfill were both skipped
+    expect(stats()).toMatchObject({ errors: 1, skipped: 2 })
+    expect(events).toHaveLength(1)
+  })
+
+  it('stale read: a failing cache layer is reported and passed over; the database failure is what rejects', async () => {
+    const { cache, db, chain, events, clock } = setup({ serveStale: true })
+    await chain.put(user(8))
+    clock.advance(1)
+    db.fail('get')
+    cache.fail('get')
+    await expect(chain.get(ConformanceUser, { id: 8 })).rejects.toThrow(/failing get/)
+    expect(events.map((e) => e.operation)).toEqual(['get', 'stale'])
+  })
+
+  it('lease: a failing lease layer sends the lookup below, reported, never thrown', async () => {
+    const clock = new ManualClock()
+    const top = new ProcessMemoryStore({ clock })
+    const leaseLayer = new FaultStore(new KeyValueStore(new MapBackend(() => clock.now()), { clock }))
+    const db = new ProcessMemoryStore({ clock })
+    const chain = new ChainedStore([top, leaseLayer, db] as Store[], { leases: true, breaker: false, onCacheError: 'report' })
+    const events: CacheErrorEvent[] = []
+    chain.events.on('cacheError', (e: CacheErrorEvent) => events.push(e))
+    await db.put(user(9))
+    leaseLayer.fail('get') // the lease layer's reads and lease calls fail
+    expect(await chain.get(ConformanceUser, { id: 9 })).toEqual(user(9))
+    // the read of the lease layer failed, then taking the lease did: the database answered anyway
+    expect(events.map((e) => e.operation)).toEqual(['get', 'lease'])
+  })
+
+  it('a caller error from a layer is never hidden, counted or thrown as a layer failure', async () => {
+    const { cache, chain, events, stats } = setup()
+    cache.errors.set('put', new ValueTooLargeError('value too large for this layer'))
+    await expect(chain.put(user(10))).rejects.toBeInstanceOf(ValueTooLargeError)
+    expect(events).toEqual([])
+    expect(stats()).toMatchObject({ errors: 0, skipped: 0 })
+    await expect(chain.get(ConformanceUser, { nope: 1 } as never)).rejects.toThrow(/chain store get/)
+  })
+})
