@@ -327,3 +327,21 @@ describe('ChainedStore policy', () => {
     await expect(chain.get(ConformanceUser, { nope: 1 } as never)).rejects.toMatchObject({ code: 'E_UNKNOWN_KEY' })
   })
 })
+
+describe('ChainedStore batch backfills', () => {
+  it('a batchGet whose hits come from two lower layers backfills each upper layer in exactly one batch', async () => {
+    const l0 = new FaultStore(new ProcessMemoryStore({ name: 'l0' }))
+    const l1 = new FaultStore(new ProcessMemoryStore({ name: 'l1' }))
+    const db = new FaultStore(new ProcessMemoryStore({ name: 'db' }))
+    const chain = new ChainedStore([l0, l1, db])
+    await l1.put(makeUser(31)) // only in the middle layer
+    await db.put(makeUser(32)) // only in the database
+    await db.put(makeUser(31))
+    const before = { l0: l0.calls.put, l1: l1.calls.put }
+    expect(await chain.batchGet(ConformanceUser, [{ id: 31 }, { id: 32 }, { id: 33 }])).toEqual([makeUser(31), makeUser(32), undefined])
+    expect(l0.calls.put - before.l0).toBe(1) // both copies, in one batch
+    expect(l1.calls.put - before.l1).toBe(1) // the database's copy
+    expect(await l0.batchGet(ConformanceUser, [{ id: 31 }, { id: 32 }])).toEqual([makeUser(31), makeUser(32)])
+    expect(chain.stats().map((s) => s.backfills)).toEqual([2, 1, 0])
+  })
+})
