@@ -322,7 +322,8 @@ class Watcher implements DatabaseWatcher {
       this.#flushScheduled = false
       const batch = this.#queue
       this.#queue = []
-      this.#work = this.#work.then(() => this.#apply(batch))
+      // The queue never rejects: whatever applying a batch throws is reported, and the next batch runs.
+      this.#work = this.#work.then(() => this.#apply(batch)).catch((err: unknown) => this.#report(err))
     })
   }
 
