@@ -14,6 +14,7 @@ import { InvalidOptionError, StockpyleError, show, ValueTooLargeError } from '..
 import { encodeLookup, keyOfObjectFor, keysOfObject } from '../core/key-encoding.js'
 import { type Clock, checkLifetime, expiryOf, type Lifetime, systemClock } from '../core/lifetime.js'
 import type { Lookup, Model } from '../core/model.js'
+import { checkOptionNames } from '../core/options.js'
 import type { ModelInfo } from '../core/registry.js'
 import {
   BaseStore,
@@ -28,7 +29,10 @@ import type { KeyValueBackend, KeyValueEntry } from './key-value-backend.js'
 
 /** Options shared by every cache store. */
 export interface CacheStoreOptions {
-  /** Seconds (> 0) or a callback per object; default: entries never expire. See {@link Lifetime}. */
+  /**
+   * Seconds (> 0), an absolute `Date` (every object expires then; a `Date` already past is refused), or a
+   * callback per object; default: entries never expire. See {@link Lifetime}.
+   */
   lifetime?: Lifetime
   /** Also index each object under every ancestor model's keys, so `get(Vehicle, …)` finds a `Car`. Default `false`. */
   polymorphic?: boolean
@@ -52,6 +56,26 @@ export interface CacheStoreOptions {
    * lengthened by a random fraction of itself up to this (0–1). Never shortens a lifetime. Default 0.
    */
   lifetimeJitter?: number
+}
+
+/** The names of {@link CacheStoreOptions}: every cache store accepts these. */
+export const CACHE_OPTION_NAMES: readonly string[] = [
+  'lifetime',
+  'polymorphic',
+  'prefix',
+  'clock',
+  'tombstoneLifetime',
+  'grace',
+  'lifetimeJitter',
+]
+
+/** The {@link CacheStoreOptions} (and `name`) among a store's options, for handing to {@link KeyValueStore}. */
+export function pickCacheOptions(options: KeyValueStoreOptions): KeyValueStoreOptions {
+  const out: Record<string, unknown> = {}
+  for (const name of [...CACHE_OPTION_NAMES, 'name']) {
+    if (Object.hasOwn(options, name)) out[name] = (options as Record<string, unknown>)[name]
+  }
+  return out as KeyValueStoreOptions
 }
 
 /** Seconds a delete's tombstone lasts by default: longer than any read should take. */
@@ -100,7 +124,7 @@ export function checkCacheOptions(
     throw new InvalidOptionError(`${store}: option \`lifetimeJitter\` must be a fraction from 0 to 1, got ${show(jitter)}`)
   }
   return {
-    lifetime: checkLifetime(store, options.lifetime),
+    lifetime: checkLifetime(store, options.lifetime, clock.now()),
     polymorphic: options.polymorphic ?? false,
     prefix: prefix === '' ? '' : `${prefix}:`,
     clock,
@@ -241,6 +265,8 @@ export function requestKeys(store: string, info: ModelInfo, requests: readonly L
   return requests.map((r) => prefix + encodeLookup(info, r.lookup, `${store} store get`))
 }
 
+const KEY_VALUE_STORE_OPTIONS = [...CACHE_OPTION_NAMES, 'name']
+
 /**
  * A cache store over any byte-level {@link KeyValueBackend}: memcached, Redis, Keyv or your own.
  *
@@ -256,10 +282,11 @@ export class KeyValueStore extends BaseStore {
   readonly #backend: KeyValueBackend
   readonly #settings: ReturnType<typeof checkCacheOptions>
 
-  /** @throws InvalidOptionError for a bad option. */
+  /** @throws InvalidOptionError for a bad or unknown option. */
   constructor(backend: KeyValueBackend, options: KeyValueStoreOptions = {}) {
     super()
-    const name = options.name ?? backend?.name ?? 'key-value'
+    const name = options?.name ?? backend?.name ?? 'key-value'
+    checkOptionNames(name, options, KEY_VALUE_STORE_OPTIONS)
     if (typeof backend?.getMany !== 'function' || typeof backend.setMany !== 'function' || typeof backend.deleteMany !== 'function') {
       throw new InvalidOptionError(`${name}: \`backend\` must implement getMany, setMany, deleteMany and close`)
     }

@@ -1,11 +1,12 @@
 import { InvalidOptionError, show } from './errors.js'
 
 /**
- * How long a cache layer keeps an object: a number of seconds (> 0), or a callback receiving the
- * object and returning seconds (relative), a `Date` (absolute) or `undefined` (never expires).
- * A callback result of `<= 0` seconds or a past `Date` means the object is not cached at all.
+ * How long a cache layer keeps an object: a number of seconds (> 0), an absolute `Date` (every object
+ * expires at that instant), or a callback receiving the object and returning seconds (relative), a
+ * `Date` (absolute) or `undefined` (never expires). A callback result of `<= 0` seconds or a past
+ * `Date`, and a `Date` option once it has passed, mean the object is not cached at all.
  */
-export type Lifetime = number | ((obj: object) => number | Date | undefined)
+export type Lifetime = number | Date | ((obj: object) => number | Date | undefined)
 
 /** A source of the current time in ms since the epoch; injectable so tests control expiry. */
 export interface Clock {
@@ -15,12 +16,28 @@ export interface Clock {
 /** The system clock (`Date.now()`). */
 export const systemClock: Clock = { now: () => Date.now() }
 
-/** Validates a `lifetime` option. @throws InvalidOptionError naming the store. */
-export function checkLifetime(store: string, lifetime: unknown): Lifetime | undefined {
+/**
+ * Validates a `lifetime` option; `now` (ms since the epoch) is the store's clock, against which a `Date`
+ * must lie in the future. A `Date` is copied, so changing the caller's object later changes nothing.
+ * @throws InvalidOptionError naming the store.
+ */
+export function checkLifetime(store: string, lifetime: unknown, now: number): Lifetime | undefined {
   if (lifetime === undefined) return undefined
   if (typeof lifetime === 'function') return lifetime as Lifetime
   if (typeof lifetime === 'number' && lifetime > 0 && Number.isFinite(lifetime)) return lifetime
-  throw new InvalidOptionError(`${store}: option \`lifetime\` must be a number of seconds > 0 or a function, got ${show(lifetime)}`)
+  if (lifetime instanceof Date) {
+    const at = lifetime.getTime()
+    if (Number.isNaN(at)) throw new InvalidOptionError(`${store}: option \`lifetime\` is an invalid Date`)
+    if (at <= now) {
+      throw new InvalidOptionError(
+        `${store}: option \`lifetime\` is a Date in the past (${lifetime.toISOString()}): nothing would ever be cached`,
+      )
+    }
+    return new Date(at)
+  }
+  throw new InvalidOptionError(
+    `${store}: option \`lifetime\` must be a number of seconds > 0, a Date in the future or a function, got ${show(lifetime)}`,
+  )
 }
 
 /**
@@ -33,6 +50,7 @@ export function expiryOf(lifetime: Lifetime | undefined, obj: object, now: numbe
   const spread = (ms: number) => (jitter > 0 && ms > 0 ? ms + Math.floor(Math.random() * jitter * ms) : ms)
   if (lifetime === undefined) at = undefined
   else if (typeof lifetime === 'number') at = now + spread(lifetime * 1000)
+  else if (lifetime instanceof Date) at = lifetime.getTime()
   else {
     const result = lifetime(obj)
     if (result === undefined) at = undefined

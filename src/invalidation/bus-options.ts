@@ -1,4 +1,5 @@
 import { InvalidOptionError, show } from '../core/errors.js'
+import { checkOptionNames } from '../core/options.js'
 
 /**
  * A duration option in ms: `fallback` when undefined, else a finite number ≥ `min`.
@@ -20,11 +21,9 @@ export function callbackOption<F>(owner: string, option: string, value: unknown)
   return value as F | undefined
 }
 
-/** @throws InvalidOptionError for an unknown option name. */
+/** @throws InvalidOptionError for an unknown option name, with a hint when one is close. */
 export function checkKnown(owner: string, options: object, known: readonly string[]): void {
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) throw new InvalidOptionError(`${owner}: unknown option \`${key}\``)
-  }
+  checkOptionNames(owner, options, known)
 }
 
 /** Backoff before reconnect attempt `attempt` (1-based): doubling from 100 ms up to `max`, with ±20 % jitter. */

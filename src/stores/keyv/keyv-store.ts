@@ -1,7 +1,8 @@
 import type { Keyv } from 'keyv'
-import { type CacheStoreOptions, checkCacheOptions, KeyValueStore } from '../../contracts/key-value-store.js'
+import { CACHE_OPTION_NAMES, type CacheStoreOptions, checkCacheOptions, KeyValueStore } from '../../contracts/key-value-store.js'
 import { InvalidOptionError, show } from '../../core/errors.js'
 import { systemClock } from '../../core/lifetime.js'
+import { checkOptionNames } from '../../core/options.js'
 import { KeyvBackend } from './keyv-backend.js'
 
 /** Options of {@link KeyvStore}. */
@@ -43,7 +44,10 @@ export class KeyvStore extends KeyValueStore {
   }
 }
 
+const KEYV_STORE_OPTIONS = [...CACHE_OPTION_NAMES, 'keyv', 'timeout', 'disconnect', 'name']
+
 function createBackend(options: KeyvStoreOptions): KeyvBackend {
+  checkOptionNames('keyv store', options, KEYV_STORE_OPTIONS)
   checkCacheOptions('keyv store', options)
   const { keyv, timeout = 1000, disconnect = false, name } = options
   const k = keyv as Partial<Keyv> | undefined

@@ -1,5 +1,6 @@
 import type { ConnectionOptions } from 'node:tls'
 import { InvalidOptionError, type StoreUnavailableError, show } from '../../core/errors.js'
+import { checkOptionNames } from '../../core/options.js'
 import type { MemcacheHashing, RingServer } from './memcache-ring.js'
 
 /** A weighted memcached server: `address` is `'host:port'`, `weight` a number > 0 (default 1). */
@@ -115,11 +116,7 @@ export function checkMemcacheOptions(
   if (typeof options !== 'object' || options === null) {
     throw new InvalidOptionError(`${store}: options must be an object with \`servers\`, got ${show(options)}`)
   }
-  for (const key of Object.keys(options)) {
-    if (!MEMCACHE_CONNECTION_OPTIONS.includes(key) && !otherOptions.includes(key)) {
-      throw new InvalidOptionError(`${store}: unknown option \`${key}\``)
-    }
-  }
+  checkOptionNames(store, options, [...MEMCACHE_CONNECTION_OPTIONS, ...otherOptions])
   const timeout = milliseconds(store, 'timeout', options.timeout, DEFAULT_MEMCACHE_TIMEOUT, false)
   const hashing = options.hashing ?? 'ketama'
   if (hashing !== 'ketama' && hashing !== 'libmemcached') {

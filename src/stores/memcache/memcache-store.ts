@@ -1,9 +1,13 @@
-import { checkCacheOptions, KeyValueStore, type KeyValueStoreOptions } from '../../contracts/key-value-store.js'
+import {
+  CACHE_OPTION_NAMES,
+  checkCacheOptions,
+  KeyValueStore,
+  type KeyValueStoreOptions,
+  pickCacheOptions,
+} from '../../contracts/key-value-store.js'
 import { MemcacheBackend } from './memcache-backend.js'
 import type { MemcacheServerStats } from './memcache-node-client.js'
 import type { MemcacheConnectionOptions } from './memcache-options.js'
-
-const STORE_OPTIONS = ['lifetime', 'polymorphic', 'prefix', 'tombstoneLifetime']
 
 /**
  * Options of {@link MemcacheStore}: the cache options every store shares (`lifetime`, `polymorphic`,
@@ -32,14 +36,14 @@ export class MemcacheStore extends KeyValueStore {
    * @throws InvalidOptionError naming the offending option.
    */
   constructor(options: MemcacheStoreOptions) {
-    super(MemcacheStore.#backend(options), options)
+    super(MemcacheStore.#backend(options), pickCacheOptions(options))
   }
 
   static #backend(options: MemcacheStoreOptions): MemcacheBackend {
     const name = typeof options?.name === 'string' ? options.name : 'memcache store'
     // the shared cache options first, so their errors come before any client is created
     const { clock } = checkCacheOptions(name, options)
-    return new MemcacheBackend({ ...options, clock }, STORE_OPTIONS)
+    return new MemcacheBackend({ ...options, clock }, CACHE_OPTION_NAMES)
   }
 
   /** The memcached backend: the pool, its hashing (`serverFor`) and counters. */

@@ -7,8 +7,9 @@ import {
   type StoreEntry,
   type WriteItem,
 } from '../../contracts/base-store.js'
+import { checkOptionNames } from '../../core/options.js'
 import type { ModelInfo } from '../../core/registry.js'
-import { ProcessMemoryStore, type ProcessMemoryStoreOptions } from './process-memory-store.js'
+import { PROCESS_MEMORY_STORE_OPTIONS, ProcessMemoryStore, type ProcessMemoryStoreOptions } from './process-memory-store.js'
 
 /** Options of {@link AsyncLocalStore}: those of the per-scope {@link ProcessMemoryStore}. */
 export interface AsyncLocalStoreOptions extends ProcessMemoryStoreOptions {}
@@ -28,6 +29,7 @@ export class AsyncLocalStore extends BaseStore {
   /** @throws InvalidOptionError naming a bad option (checked once, here). */
   constructor(options: AsyncLocalStoreOptions = {}) {
     super()
+    checkOptionNames(typeof options?.name === 'string' ? options.name : 'async-local', options, PROCESS_MEMORY_STORE_OPTIONS)
     this.name = options.name ?? 'async-local'
     const probe = new ProcessMemoryStore({ ...options, name: this.name })
     this.#options = { ...options, name: this.name }

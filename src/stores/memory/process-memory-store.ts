@@ -9,13 +9,14 @@ import {
   type WriteItem,
 } from '../../contracts/base-store.js'
 import type { InvalidationBus } from '../../contracts/invalidation-bus.js'
-import { type CacheStoreOptions, checkCacheOptions } from '../../contracts/key-value-store.js'
+import { CACHE_OPTION_NAMES, type CacheStoreOptions, checkCacheOptions } from '../../contracts/key-value-store.js'
 import { decodeRecord, encodeRecord, restampRecord } from '../../core/codec.js'
 import { InvalidOptionError, show } from '../../core/errors.js'
 import { nextInvalidation } from '../../core/invalidation-sequence.js'
 import { encodeLookup, keysOfObject } from '../../core/key-encoding.js'
 import { expiryOf } from '../../core/lifetime.js'
 import type { Instance, Lookup, Model } from '../../core/model.js'
+import { checkOptionNames } from '../../core/options.js'
 import { describeModel, type ModelInfo } from '../../core/registry.js'
 
 /** Options of {@link ProcessMemoryStore}. */
@@ -41,6 +42,12 @@ export interface ProcessMemoryStoreOptions extends Omit<CacheStoreOptions, 'pref
    */
   bus?: InvalidationBus
 }
+
+/**
+ * The option names {@link ProcessMemoryStore} accepts. `prefix` is accepted (so cache options can be
+ * shared between stores) and ignored: the map belongs to this store alone.
+ */
+export const PROCESS_MEMORY_STORE_OPTIONS: readonly string[] = [...CACHE_OPTION_NAMES, 'max', 'maxSize', 'unbounded', 'name', 'bus']
 
 /** The bound of a ProcessMemoryStore created without `max`, `maxSize` or `unbounded`: 64 MiB. */
 export const DEFAULT_MAX_SIZE = 64 * 1024 * 1024
@@ -91,9 +98,10 @@ export class ProcessMemoryStore extends BaseStore {
   /** The newest invalidation no longer in {@link #invalidated}: backfills read before it are refused. */
   #forgottenUpTo = 0
 
-  /** @throws InvalidOptionError naming a bad option. */
+  /** @throws InvalidOptionError naming a bad or unknown option. */
   constructor(options: ProcessMemoryStoreOptions = {}) {
     super()
+    checkOptionNames(typeof options?.name === 'string' ? options.name : 'memory', options, PROCESS_MEMORY_STORE_OPTIONS)
     this.name = options.name ?? 'memory'
     this.#settings = checkCacheOptions(this.name, { ...options, prefix: '' })
     const { max, maxSize, unbounded } = options

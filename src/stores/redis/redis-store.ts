@@ -1,8 +1,9 @@
 import type { ConnectionOptions } from 'node:tls'
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis'
-import { type CacheStoreOptions, checkCacheOptions, KeyValueStore } from '../../contracts/key-value-store.js'
+import { CACHE_OPTION_NAMES, type CacheStoreOptions, checkCacheOptions, KeyValueStore } from '../../contracts/key-value-store.js'
 import { InvalidOptionError, show } from '../../core/errors.js'
 import { systemClock } from '../../core/lifetime.js'
+import { checkOptionNames } from '../../core/options.js'
 import { RedisBackend } from './redis-backend.js'
 
 /** A Redis node address. */
@@ -113,8 +114,25 @@ function backendName(options: RedisStoreOptions): string {
   return `redis(${options.host ?? '127.0.0.1'}:${options.port ?? 6379})`
 }
 
+const REDIS_STORE_OPTIONS = [
+  ...CACHE_OPTION_NAMES,
+  'url',
+  'host',
+  'port',
+  'cluster',
+  'client',
+  'timeout',
+  'tls',
+  'password',
+  'username',
+  'db',
+  'redisOptions',
+  'name',
+]
+
 /** Validates every option (all synchronously), then creates the client lazily — nothing connects yet. */
 function createBackend(options: RedisStoreOptions): RedisBackend {
+  checkOptionNames('redis store', options, REDIS_STORE_OPTIONS)
   checkCacheOptions('redis store', options)
   const { url, host, port, cluster, client, timeout = DEFAULT_TIMEOUT, tls, password, username, db, redisOptions, name } = options
   if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) fail('timeout', 'a number of ms > 0', timeout)

@@ -1,5 +1,6 @@
 import { Kysely, PostgresAdapter, PostgresDialect, SqliteAdapter, SqliteDialect } from 'kysely'
 import { InvalidOptionError, StoreUnavailableError, show } from '../../core/errors.js'
+import { checkOptionNames } from '../../core/options.js'
 import type { SqlDialect } from './column-kind.js'
 
 /**
@@ -76,6 +77,7 @@ export function parseConnection(store: string, connection: unknown, dialect: unk
   if (dialect !== undefined && dialect !== 'sqlite' && dialect !== 'postgres') {
     throw new InvalidOptionError(`${store}: option \`dialect\` must be 'sqlite' or 'postgres', got ${show(dialect)}`)
   }
+  checkOptionNames(store, connection, ['url', 'db'])
   const { url, db } = connection as { url?: unknown; db?: unknown }
   if (db !== undefined) {
     if (url !== undefined) throw new InvalidOptionError(`${store}: pass either option \`url\` or option \`db\`, not both`)

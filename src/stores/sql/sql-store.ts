@@ -10,6 +10,7 @@ import {
 } from '../../contracts/base-store.js'
 import { InvalidOptionError, StockpyleError, show } from '../../core/errors.js'
 import type { Model } from '../../core/model.js'
+import { checkOptionNames } from '../../core/options.js'
 import { describeModel, type ModelInfo } from '../../core/registry.js'
 import type { SqlDialect } from './column-kind.js'
 import { type ParsedConnection, parseConnection, type SqlConnection } from './connect.js'
@@ -56,7 +57,19 @@ export interface SqlStoreOptions {
 
 const SQL_CAPABILITIES = capabilities({ authoritative: true, generatesKeys: true, expires: false, polymorphic: false })
 
-const KNOWN_OPTIONS = new Set(['name', 'tables', 'camelCase', 'checkUniqueKeys', 'bytes', 'dialect', 'maxConnections', 'clock', 'prefix'])
+const KNOWN_OPTIONS = [
+  'name',
+  'tables',
+  'camelCase',
+  'checkUniqueKeys',
+  'bytes',
+  'dialect',
+  'maxConnections',
+  'clock',
+  'prefix',
+  'lifetime',
+  'polymorphic',
+]
 
 /**
  * Rejects misspelt options, and cache options that SqlStore cannot honour (it never expires objects and
@@ -70,10 +83,8 @@ function checkKnownOptions(options: object): void {
     if (key === 'polymorphic' && value !== undefined && value !== false) {
       throw new InvalidOptionError('SqlStore: option `polymorphic` is not supported: each model has its own table')
     }
-    if (key !== 'lifetime' && key !== 'polymorphic' && !KNOWN_OPTIONS.has(key)) {
-      throw new InvalidOptionError(`SqlStore: unknown option \`${key}\``)
-    }
   }
+  checkOptionNames('SqlStore', options, KNOWN_OPTIONS)
 }
 
 function checkBoolean(store: string, option: string, value: unknown, fallback: boolean): boolean {

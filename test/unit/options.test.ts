@@ -1,0 +1,85 @@
+import { Keyv } from 'keyv'
+import { describe, expect, it } from 'vitest'
+import { closestOption } from '../../src/core/options.js'
+import { AsyncLocalStore, InvalidOptionError, KeyValueStore, ProcessMemoryStore } from '../../src/index.js'
+import { PostgresBus, RedisBus } from '../../src/invalidation/index.js'
+import { KeyvStore } from '../../src/stores/keyv/index.js'
+import { MemcacheStore } from '../../src/stores/memcache/index.js'
+import { RedisStore } from '../../src/stores/redis/index.js'
+import { SqlStore } from '../../src/stores/sql/index.js'
+import { ManualClock, MapBackend } from '../../src/testing/index.js'
+
+// None of these constructors connects: every check is synchronous, so no server is needed.
+const constructors: [string, (extra: Record<string, unknown>) => unknown][] = [
+  ['ProcessMemoryStore', (o) => new ProcessMemoryStore(o)],
+  ['AsyncLocalStore', (o) => new AsyncLocalStore(o)],
+  ['KeyValueStore', (o) => new KeyValueStore(new MapBackend(), o)],
+  ['RedisStore', (o) => new RedisStore({ url: 'redis://127.0.0.1:1', ...o })],
+  ['KeyvStore', (o) => new KeyvStore({ keyv: new Keyv(), ...o })],
+  ['MemcacheStore', (o) => new MemcacheStore({ servers: ['127.0.0.1:1'], ...o })],
+]
+
+function message(fn: () => unknown): string {
+  try {
+    fn()
+  } catch (err) {
+    expect(err).toBeInstanceOf(InvalidOptionError)
+    return (err as Error).message
+  }
+  throw new Error('expected an InvalidOptionError')
+}
+
+describe('options', () => {
+  for (const [name, make] of constructors) {
+    it(`${name} rejects unknown options synchronously, naming them and the intended one`, () => {
+      expect(message(() => make({ ttl: 60 }))).toMatch(/unknown option `ttl`: did you mean `lifetime` \(seconds\)\?/)
+      expect(message(() => make({ polymorfic: true }))).toMatch(/unknown option `polymorfic`: did you mean `polymorphic`\?/)
+      expect(message(() => make({ zzzzzz: 1 }))).toMatch(/unknown option `zzzzzz` \(known options: .*lifetime/)
+      // a misspelt name is refused whatever its value
+      expect(() => make({ lifetim: undefined })).toThrow(InvalidOptionError)
+    })
+
+    it(`${name} accepts lifetime as a Date in the future and refuses one in the past`, () => {
+      const clock = new ManualClock()
+      expect(() => make({ clock, lifetime: new Date(clock.now() + 60_000) })).not.toThrow()
+      expect(message(() => make({ clock, lifetime: new Date(clock.now() - 1) }))).toMatch(/lifetime` is a Date in the past/)
+      expect(message(() => make({ clock, lifetime: new Date(Number.NaN) }))).toMatch(/invalid Date/)
+    })
+  }
+
+  it('gives store-specific hints', () => {
+    expect(message(() => new RedisStore({ uri: 'redis://x' } as never))).toMatch(/`uri`: did you mean `url`\?/)
+    expect(message(() => new ProcessMemoryStore({ maxItems: 10 } as never))).toMatch(/`maxItems`: did you mean `max` \(objects\)\?/)
+    expect(message(() => new ProcessMemoryStore({ maxBytes: 10 } as never))).toMatch(/did you mean `maxSize` \(bytes\)\?/)
+    expect(message(() => new SqlStore({ url: 'sqlite::memory:' }, { ttl: 1 } as never))).toMatch(/SqlStore: unknown option `ttl`/)
+    expect(message(() => new SqlStore({ uri: 'sqlite::memory:' } as never))).toMatch(/SqlStore.*`uri`: did you mean `url`\?/)
+    expect(message(() => new SqlStore({ url: 'sqlite::memory:' }, { camelcase: true } as never))).toMatch(/did you mean `camelCase`\?/)
+    expect(message(() => new MemcacheStore({ servers: ['127.0.0.1:1'], timeoutMs: 5 } as never))).toMatch(/did you mean `timeout` \(ms\)\?/)
+    expect(message(() => new RedisBus({ url: 'redis://127.0.0.1:1', chanel: 'x' } as never))).toMatch(/did you mean `channel`\?/)
+    expect(message(() => new PostgresBus({ url: 'postgres://127.0.0.1:1/x', uri: 'x' } as never))).toMatch(/did you mean `url`\?/)
+  })
+
+  it('suggests only options the constructor has', () => {
+    expect(closestOption('ttl', ['url', 'name'])).toBeUndefined()
+    expect(closestOption('uri', ['url', 'name'])).toBe('url')
+    expect(closestOption('NAME', ['url', 'name'])).toBe('name')
+    expect(closestOption('xy', ['url', 'name'])).toBeUndefined()
+  })
+
+  it('a lifetime Date expires every object at that instant', async () => {
+    const clock = new ManualClock()
+    const store = new ProcessMemoryStore({ clock, lifetime: new Date(clock.now() + 10_000) })
+    class Thing {
+      static readonly stockpyleName = 'OptionsThing'
+      static readonly stockpyleKeys = ['id'] as const
+      constructor(public id: number) {}
+    }
+    await store.put(new Thing(1))
+    clock.advance(9_999)
+    expect(await store.get(Thing, { id: 1 })).toEqual(new Thing(1))
+    clock.advance(1)
+    expect(await store.get(Thing, { id: 1 })).toBeUndefined()
+    await store.put(new Thing(2))
+    expect(await store.get(Thing, { id: 2 })).toBeUndefined()
+  })
+})
