@@ -1,4 +1,4 @@
-import { StockpyleError, StoreClosedError, show, UnknownModelError } from '../core/errors.js'
+import { InvalidArgumentError, StoreClosedError, show, UnknownModelError } from '../core/errors.js'
 import type { invalidationSequence } from '../core/invalidation-sequence.js'
 import { keyForLookup } from '../core/key-encoding.js'
 import type { Instance, Lookup, Model } from '../core/model.js'
@@ -210,7 +210,7 @@ export abstract class BaseStore implements Store {
   /** Validates a batch of lookups for `model`. */
   protected requests(model: Model, lookups: readonly unknown[], operation: string): { info: ModelInfo; requests: LookupRequest[] } {
     if (!Array.isArray(lookups)) {
-      throw new StockpyleError(`${this.name} store: ${operation} takes an array of lookups, got ${show(lookups)}`)
+      throw new InvalidArgumentError(`${this.name} store: ${operation} takes an array of lookups, got ${show(lookups)}`)
     }
     const info = describeModel(model)
     const requests = lookups.map((lookup) => ({
@@ -229,7 +229,7 @@ export abstract class BaseStore implements Store {
     since: number | undefined = undefined,
   ): WriteItem[] {
     if (!Array.isArray(objs)) {
-      throw new StockpyleError(`${this.name} store: ${operation} takes an array of objects, got ${show(objs)}`)
+      throw new InvalidArgumentError(`${this.name} store: ${operation} takes an array of objects, got ${show(objs)}`)
     }
     return objs.map((obj, i) => {
       try {

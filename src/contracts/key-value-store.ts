@@ -6,11 +6,12 @@ import {
   encodeTombstone,
   envelopeExpiry,
   envelopeKind,
+  envelopeProblem,
   KIND_ALIAS,
   KIND_RECORD,
   restampRecord,
 } from '../core/codec.js'
-import { InvalidOptionError, StockpyleError, show, ValueTooLargeError } from '../core/errors.js'
+import { CorruptEntryError, InvalidOptionError, show, UnsupportedOperationError, ValueTooLargeError } from '../core/errors.js'
 import { encodeLookup, keyOfObjectFor, keysOfObject } from '../core/key-encoding.js'
 import { type Clock, checkLifetime, expiryOf, type Lifetime, systemClock } from '../core/lifetime.js'
 import type { Lookup, Model } from '../core/model.js'
@@ -201,10 +202,20 @@ export function keysToDelete(store: string, items: readonly WriteItem[], polymor
   return out
 }
 
+/** An entry a backend returned that is not a valid envelope: its key and why. */
+export interface CorruptEntry {
+  readonly key: string
+  readonly reason: string
+}
+
 /**
  * Resolves looked-up envelopes into entries: records directly, aliases through one more `fetch` of
  * their record keys. An alias whose record no longer holds the looked-up key value is a miss, which
  * is how a changed alternate key stops answering without a read on the write path.
+ *
+ * Bytes that are not a valid envelope (see {@link envelopeProblem}) or a record that does not decode
+ * are handed to `corrupt` once every entry is resolved (it removes them and throws); without it they
+ * throw {@link CorruptEntryError} at once. A record of another `stockpyleVersion` is a miss.
  */
 export async function resolveEnvelopes(
   info: ModelInfo,
@@ -215,47 +226,86 @@ export async function resolveEnvelopes(
   prefix: string,
   fetch: (keys: string[]) => Promise<(Uint8Array | undefined)[]> | (Uint8Array | undefined)[],
   graceMs = 0,
+  corrupt?: (entries: CorruptEntry[]) => Promise<void>,
 ): Promise<(StoreEntry | undefined)[]> {
   // With a grace, copies expired less than graceMs ago are returned (stale reads only).
   const limit = now - graceMs
   const out: (StoreEntry | undefined)[] = new Array(requests.length).fill(undefined)
+  let bad: CorruptEntry[] | undefined
+  const flag = (key: string, reason: string) => {
+    if (corrupt === undefined) throw new CorruptEntryError(`the entry under ${show(key)} is corrupt: ${reason}`)
+    bad ??= []
+    if (!bad.some((b) => b.key === key)) bad.push({ key, reason })
+  }
   let pending: Map<string, number[]> | undefined
   for (let i = 0; i < requests.length; i++) {
     const bytes = found[i]
     if (bytes === undefined) continue
+    const problem = envelopeProblem(bytes)
+    if (problem !== undefined) {
+      flag(keys[i] as string, problem)
+      continue
+    }
     const kind = envelopeKind(bytes)
     const expiresAt = envelopeExpiry(bytes)
     if (expiresAt !== undefined && expiresAt <= limit) continue
     if (kind === KIND_RECORD) {
-      out[i] = recordEntry(info, bytes, expiresAt)
+      const entry = recordEntry(info, bytes, expiresAt, keys[i] as string, flag)
+      if (entry !== undefined) out[i] = entry
     } else if (kind === KIND_ALIAS) {
       // (a tombstone, KIND_TOMBSTONE, is a miss)
-      pending ??= new Map()
       const target = decodeAlias(bytes)
+      if (!target.startsWith(prefix)) {
+        flag(keys[i] as string, `it is an alias to ${show(target)}, outside the prefix ${show(prefix)}`)
+        continue
+      }
+      pending ??= new Map()
       const slots = pending.get(target)
       if (slots === undefined) pending.set(target, [i])
       else slots.push(i)
     }
   }
-  if (pending === undefined) return out
-  const targets = [...pending.keys()]
-  const records = await fetch(targets)
-  for (let t = 0; t < targets.length; t++) {
-    const bytes = records[t]
-    if (bytes === undefined || envelopeKind(bytes) !== KIND_RECORD) continue
-    const expiresAt = envelopeExpiry(bytes)
-    if (expiresAt !== undefined && expiresAt <= limit) continue
-    for (const i of pending.get(targets[t] as string) as number[]) {
-      const entry = recordEntry(info, bytes, expiresAt)
-      const request = requests[i] as LookupRequest
-      if (entry !== undefined && prefix + keyOfObjectFor(request.spec, entry.value) === keys[i]) out[i] = entry
+  if (pending !== undefined) {
+    const targets = [...pending.keys()]
+    const records = await fetch(targets)
+    for (let t = 0; t < targets.length; t++) {
+      const bytes = records[t]
+      const target = targets[t] as string
+      if (bytes === undefined) continue
+      const problem = envelopeProblem(bytes)
+      if (problem !== undefined) {
+        flag(target, problem)
+        continue
+      }
+      if (envelopeKind(bytes) !== KIND_RECORD) continue
+      const expiresAt = envelopeExpiry(bytes)
+      if (expiresAt !== undefined && expiresAt <= limit) continue
+      for (const i of pending.get(target) as number[]) {
+        const entry = recordEntry(info, bytes, expiresAt, target, flag)
+        const request = requests[i] as LookupRequest
+        if (entry !== undefined && prefix + keyOfObjectFor(request.spec, entry.value) === keys[i]) out[i] = entry
+      }
     }
   }
+  if (bad !== undefined && corrupt !== undefined) await corrupt(bad)
   return out
 }
 
-function recordEntry(info: ModelInfo, bytes: Uint8Array, expiresAt: number | undefined): StoreEntry | undefined {
-  const value = decodeRecord(bytes)
+function recordEntry(
+  info: ModelInfo,
+  bytes: Uint8Array,
+  expiresAt: number | undefined,
+  key: string,
+  flag: (key: string, reason: string) => void,
+): StoreEntry | undefined {
+  let value: object | undefined
+  try {
+    value = decodeRecord(bytes)
+  } catch (err) {
+    if (!(err instanceof CorruptEntryError)) throw err
+    flag(key, err.message)
+    return undefined
+  }
   if (value === undefined || !(value instanceof (info.model as unknown as new () => object))) return undefined
   return { value, expiresAt, encoded: bytes }
 }
@@ -314,7 +364,23 @@ export class KeyValueStore extends BaseStore {
     const keys = requestKeys(this.name, info, requests, prefix)
     const found = await this.#backend.getMany(keys)
     const grace = options.stale === true ? graceMs : 0
-    return resolveEnvelopes(info, requests, keys, found, clock.now(), prefix, (targets) => this.#backend.getMany(targets), grace)
+    const fetch = (targets: string[]) => this.#backend.getMany(targets)
+    return resolveEnvelopes(info, requests, keys, found, clock.now(), prefix, fetch, grace, (bad) => this.#dropCorrupt(info, bad))
+  }
+
+  /** Removes entries that are not valid envelopes, then reports them (a chain reads the layer below). */
+  async #dropCorrupt(info: ModelInfo, bad: readonly CorruptEntry[]): Promise<never> {
+    let removed = 'it was removed'
+    try {
+      await this.#backend.deleteMany(bad.map((b) => b.key))
+    } catch (err) {
+      removed = `removing it failed too (${(err as Error)?.message ?? show(err)})`
+    }
+    const first = bad[0] as CorruptEntry
+    const more = bad.length > 1 ? ` (and ${bad.length - 1} more)` : ''
+    throw new CorruptEntryError(
+      `${this.name} store get of model \`${info.name}\`: the entry under ${show(first.key)}${more} is corrupt: ${first.reason}; ${removed}`,
+    )
   }
 
   protected async writeMany(items: readonly WriteItem[]): Promise<void> {
@@ -367,7 +433,7 @@ export class KeyValueStore extends BaseStore {
   async acquireLeases<M extends Model>(model: M, lookups: readonly Lookup<M>[], ttlMs: number): Promise<boolean[]> {
     this.assertOpen('acquireLeases')
     const addMany = this.#backend.addMany
-    if (addMany === undefined) throw new StockpyleError(`${this.name} store cannot hand out leases: its backend has no addMany`)
+    if (addMany === undefined) throw new UnsupportedOperationError(`${this.name} store cannot hand out leases: its backend has no addMany`)
     const { info, requests } = this.requests(model, lookups, 'acquireLeases')
     const expiresAt = this.#settings.clock.now() + ttlMs
     const value = encodeTombstone(expiresAt)

@@ -1,5 +1,17 @@
 import { addExtension, Packr } from 'msgpackr'
-import { SerializationError, StockpyleError, show, UnknownModelError } from './errors.js'
+import { CorruptEntryError, SerializationError, StockpyleError, show, UnknownModelError } from './errors.js'
+import {
+  checkValue,
+  IllFormedString,
+  NegativeZero,
+  RawObject,
+  readIllFormedString,
+  readRawObject,
+  readSparseArray,
+  refusal,
+  rewrite,
+  SparseArray,
+} from './exact-values.js'
 import type { Model } from './model.js'
 import { describeModel, type ModelInfo, modelByName, onModelRegistered } from './registry.js'
 
@@ -19,8 +31,10 @@ import { describeModel, type ModelInfo, modelByName, onModelRegistered } from '.
  * `[typeTag, modelVersion, fields]`, which is still read). Decoding builds the object with own data
  * properties (a per-shape function compiled once), gives it the prototype of the registered class
  * with that tag without calling its constructor, and an unregistered tag is an {@link UnknownModelError}.
- * Date, bigint, Map, Set, Uint8Array, Buffer, undefined, nested arrays and plain objects keep their
- * types. `__proto__` keys never reach a prototype.
+ * Every value {@link checkValue} accepts comes back exactly (`-0`, lone surrogates, holes, own
+ * `__proto__` keys and null prototypes through the extensions of ./exact-values.ts); anything else is
+ * refused with a {@link SerializationError} naming the attribute path. `__proto__` keys never reach a
+ * prototype.
  */
 export const FORMAT = 1
 /** Envelope kind of a record. */
@@ -33,6 +47,15 @@ export const KIND_TOMBSTONE = 3
 export const HEADER_SIZE = 10
 /** The msgpack extension type used for model instances. */
 export const MODEL_EXT = 0x53
+
+/** msgpack extension types of the carriers of ./exact-values.ts. */
+const EXACT_EXTENSIONS = [
+  { Class: IllFormedString, type: 0x57, write: (v: IllFormedString) => Buffer.from(v.text, 'utf16le'), read: readIllFormedString },
+  { Class: NegativeZero, type: 0x4e, write: () => 0, read: () => -0 },
+  { Class: SparseArray, type: 0x41, write: (v: SparseArray) => [v.length, ...v.items], read: readSparseArray },
+  { Class: RawObject, type: 0x4f, write: (v: RawObject) => [v.nullPrototype ? 1 : 0, ...v.items], read: readRawObject },
+]
+for (const extension of EXACT_EXTENSIONS) addExtension(extension as unknown as Parameters<typeof addExtension>[0])
 
 class StaleVersion extends Error {}
 
@@ -143,8 +166,10 @@ function registerExtension(info: ModelInfo): void {
     Class: info.model as unknown as new () => object,
     type: MODEL_EXT,
     write(instance: object) {
-      // instanceof matched: the instance may be of an unregistered subclass, which is a model too.
-      const exact = (instance.constructor as unknown) === info.model ? info : describeModel(instance.constructor as unknown as Model)
+      // instanceof matched: the instance may be of an unregistered subclass, which is a model too. (The
+      // prototype's constructor, not `instance.constructor`, which an own attribute may shadow.)
+      const ctor = (Object.getPrototypeOf(instance) as { constructor: unknown }).constructor
+      const exact = ctor === info.model ? info : describeModel(ctor as Model)
       const shape = shapeOf(exact.model, instance)
       const keys = shape.keys
       const out = new Array<unknown>(keys.length + 3)
@@ -199,6 +224,18 @@ export interface DecodedRecord {
   readonly expiresAt: number | undefined
 }
 
+/** `context` and the model's name, for messages. */
+function where(value: object, context: string): string {
+  const ctor = (Object.getPrototypeOf(value) as { constructor?: unknown } | null)?.constructor
+  let name: string
+  try {
+    name = describeModel(ctor as Model).name
+  } catch {
+    name = (ctor as { name?: string } | undefined)?.name ?? 'object'
+  }
+  return `${context} of model \`${name}\``
+}
+
 /**
  * Encodes an object into a record envelope.
  * @throws SerializationError for values that cannot be stored (functions, symbols, cycles, …).
@@ -207,12 +244,13 @@ export function encodeRecord(value: object, expiresAt: number | undefined, conte
   if (!extensionReady) throw new SerializationError(`${context}: no model is registered`)
   let body: Buffer
   try {
-    body = packr.pack(value)
+    const check = checkValue(value)
+    if (check === 'refuse') throw refusal(value, where(value, context))
+    body = packr.pack(check === 'rewrite' ? rewrite(value) : value)
   } catch (err) {
-    const model = (value as { constructor?: { name?: string } }).constructor?.name ?? 'object'
-    if (err instanceof StockpyleError && !(err instanceof SerializationError)) throw err
-    const reason = err instanceof RangeError ? 'it holds a cycle or is nested too deeply' : (err as Error).message
-    throw new SerializationError(`${context} of model \`${model}\` failed: cannot encode the object: ${reason}`, { cause: err })
+    if (err instanceof StockpyleError && !(err instanceof SerializationError && err.message.startsWith('Cannot store the function')))
+      throw err
+    throw refusal(value, where(value, context), err)
   }
   const out = Buffer.allocUnsafe(HEADER_SIZE + body.length)
   out[0] = FORMAT
@@ -259,11 +297,34 @@ export function envelopeKind(bytes: Uint8Array): number {
   return bytes.length >= HEADER_SIZE && bytes[0] === FORMAT ? (bytes[1] as number) : 0
 }
 
-/** The absolute expiry stored in an envelope header (ms since the epoch), `undefined` = never. */
+/** The absolute expiry stored in an envelope header (ms since the epoch), `undefined` = never (or not an envelope). */
 export function envelopeExpiry(bytes: Uint8Array): number | undefined {
+  if (bytes.byteLength < HEADER_SIZE) return undefined
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const at = view.getFloat64(2)
   return at === 0 ? undefined : at
+}
+
+// An alias holds a canonical key: printable ASCII without spaces, as memcached requires.
+const ALIAS_TARGET = /^[\x21-\x7e]{1,1024}$/
+
+/**
+ * Why bytes a backend returned are not an envelope of this format (for a message), or `undefined` when
+ * the header is sound: at least {@link HEADER_SIZE} bytes, this {@link FORMAT}, a known kind, a finite
+ * non-negative expiry, a non-empty record, an alias holding a plausible key. The body of a record is
+ * checked by {@link decodeRecord}.
+ */
+export function envelopeProblem(bytes: unknown): string | undefined {
+  if (!(bytes instanceof Uint8Array)) return `it is not bytes but ${show(bytes)}`
+  if (bytes.byteLength < HEADER_SIZE) return `it is ${bytes.byteLength} bytes long, shorter than the ${HEADER_SIZE}-byte header`
+  if (bytes[0] !== FORMAT) return `its format byte is ${bytes[0]}, not ${FORMAT}`
+  const kind = bytes[1]
+  if (kind !== KIND_RECORD && kind !== KIND_ALIAS && kind !== KIND_TOMBSTONE) return `its kind byte is ${kind}`
+  const at = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getFloat64(2)
+  if (!(Number.isFinite(at) && at >= 0)) return `its expiry is ${at}`
+  if (kind === KIND_RECORD && bytes.byteLength === HEADER_SIZE) return 'it is a record without a body'
+  if (kind === KIND_ALIAS && !ALIAS_TARGET.test(decodeAlias(bytes))) return 'it is an alias without a valid key'
+  return undefined
 }
 
 /** The record key an alias envelope points to. */
@@ -271,25 +332,37 @@ export function decodeAlias(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset + HEADER_SIZE, bytes.byteLength - HEADER_SIZE).toString('latin1')
 }
 
+function isModelInstance(value: unknown): value is object {
+  if (typeof value !== 'object' || value === null) return false
+  const ctor = (Object.getPrototypeOf(value) as { constructor?: unknown } | null)?.constructor
+  return typeof ctor === 'function' && Array.isArray((ctor as unknown as Model).stockpyleKeys)
+}
+
 /**
- * Decodes a record envelope. Returns `undefined` when the envelope is of another format or was
- * written under another `stockpyleVersion` of its model (a miss, not an error).
- * @throws UnknownModelError when the bytes name an unregistered model; SerializationError for corrupt bytes.
+ * Decodes a record envelope. Returns `undefined` when the bytes are not a record envelope of this
+ * format (check {@link envelopeProblem} first to tell corrupt bytes apart) or were written under
+ * another `stockpyleVersion` of its model (a miss, not an error). Never throws anything but these:
+ * @throws UnknownModelError when the bytes name an unregistered model; CorruptEntryError for bytes
+ *   that do not decode to a model instance (truncated, altered, foreign).
  */
 export function decodeRecord(bytes: Uint8Array): object | undefined {
   if (envelopeKind(bytes) !== KIND_RECORD) return undefined
+  let value: unknown
   try {
     // msgpackr reads binary values as the type of its input: give it a Buffer so Buffers stay Buffers.
     const length = bytes.byteLength
     if (length <= SCRATCH_SIZE) {
       scratch.set(bytes, 0)
       scratchRead.end = length
-      return packr.unpack(scratch, scratchRead) as object
+      value = packr.unpack(scratch, scratchRead)
+    } else {
+      value = packr.unpack(Buffer.from(bytes.buffer, bytes.byteOffset + HEADER_SIZE, length - HEADER_SIZE))
     }
-    return packr.unpack(Buffer.from(bytes.buffer, bytes.byteOffset + HEADER_SIZE, length - HEADER_SIZE)) as object
   } catch (err) {
     if (err instanceof StaleVersion) return undefined
-    if (err instanceof StockpyleError) throw err
-    throw new SerializationError(`Cannot decode a stored record: ${(err as Error).message}`, { cause: err })
+    if (err instanceof UnknownModelError) throw err
+    throw new CorruptEntryError(`Cannot decode a stored record: ${(err as Error)?.message ?? show(err)}`, { cause: err })
   }
+  if (!isModelInstance(value)) throw new CorruptEntryError(`A stored record holds ${show(value)}, not an object of a model`)
+  return value
 }

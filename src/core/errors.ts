@@ -20,6 +20,10 @@ export type StockpyleErrorCode =
   | 'E_INVALID_OPTION'
   | 'E_SCHEMA'
   | 'E_LAYER_SKIPPED'
+  | 'E_CONSTRAINT'
+  | 'E_CORRUPT_ENTRY'
+  | 'E_INVALID_ARGUMENT'
+  | 'E_UNSUPPORTED'
 
 const brand = Symbol.for('stockpyle.error')
 
@@ -27,13 +31,16 @@ const brand = Symbol.for('stockpyle.error')
 export interface StockpyleErrorOptions {
   /** The underlying error, if any. */
   cause?: unknown
-  /** Overrides the class's default code (used for `E_KEY_CONFLICT` and `E_SCHEMA`). */
-  code?: StockpyleErrorCode
 }
 
-/** Base class of every error stockpyle throws. `code` is stable; `cause` carries the underlying error. */
+/**
+ * Base class of every error stockpyle throws. `code` is stable and belongs to the class (one class per
+ * code); `cause` carries the underlying error. Thrown as itself (`E_STOCKPYLE`) only for a failure no
+ * other class describes: a backend error stockpyle does not recognise (see `cause`) or a problem an
+ * invalidation watcher reports.
+ */
 export class StockpyleError extends Error {
-  /** The default code of this class. */
+  /** The code of this class. */
   static readonly code: StockpyleErrorCode = 'E_STOCKPYLE'
   /** Stable machine-readable code, `E_…`. */
   readonly code: StockpyleErrorCode
@@ -43,7 +50,7 @@ export class StockpyleError extends Error {
   constructor(message: string, options: StockpyleErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.name = new.target.name
-    this.code = options.code ?? (new.target as typeof StockpyleError).code
+    this.code = (new.target as typeof StockpyleError).code
   }
 }
 
@@ -110,7 +117,36 @@ export class LayerSkippedError extends StockpyleError {
   }
 }
 
-/** Every error class, keyed by its default code. */
+/** A write collides with another stored object on an alternate unique key (SQL); nothing was written. */
+export class KeyConflictError extends StockpyleError {
+  static override readonly code = 'E_KEY_CONFLICT'
+}
+/** The database schema does not fit the model: a missing table, column or unique index, or an invalid table name. */
+export class SchemaError extends StockpyleError {
+  static override readonly code = 'E_SCHEMA'
+}
+/** The database refused a write on a constraint other than a unique key (NOT NULL, CHECK, foreign key); nothing was written. */
+export class ConstraintViolationError extends StockpyleError {
+  static override readonly code = 'E_CONSTRAINT'
+}
+/**
+ * A cache layer returned bytes that are not a valid entry (truncated, altered, or written by another
+ * program under the same prefix). The store removed the entry; a chain reports the error and reads
+ * the layer below, as for a miss.
+ */
+export class CorruptEntryError extends StockpyleError {
+  static override readonly code = 'E_CORRUPT_ENTRY'
+}
+/** A method was called with an argument of the wrong kind (not an array of lookups, not a function, …). */
+export class InvalidArgumentError extends StockpyleError {
+  static override readonly code = 'E_INVALID_ARGUMENT'
+}
+/** The store cannot do what was asked (leases without an atomic add, transactions on a layer without them). */
+export class UnsupportedOperationError extends StockpyleError {
+  static override readonly code = 'E_UNSUPPORTED'
+}
+
+/** Every error class, keyed by its code (one class per code). */
 export const errors = {
   E_STOCKPYLE: StockpyleError,
   E_UNKNOWN_KEY: UnknownKeyError,
@@ -125,7 +161,13 @@ export const errors = {
   E_VALUE_TOO_LARGE: ValueTooLargeError,
   E_INVALID_OPTION: InvalidOptionError,
   E_LAYER_SKIPPED: LayerSkippedError,
-} as const
+  E_KEY_CONFLICT: KeyConflictError,
+  E_SCHEMA: SchemaError,
+  E_CONSTRAINT: ConstraintViolationError,
+  E_CORRUPT_ENTRY: CorruptEntryError,
+  E_INVALID_ARGUMENT: InvalidArgumentError,
+  E_UNSUPPORTED: UnsupportedOperationError,
+} as const satisfies Record<StockpyleErrorCode, { readonly code: StockpyleErrorCode }>
 
 /**
  * True when `err` is a stockpyle error (also one thrown by another copy of the package),

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely'
-import { InvalidOptionError, StockpyleError, show } from '../core/errors.js'
+import { InvalidOptionError, SchemaError, show } from '../core/errors.js'
 import type { Model } from '../core/model.js'
 import { describeModel, type ModelInfo } from '../core/registry.js'
 import type { ColumnInfo } from '../stores/sql/column-kind.js'
@@ -142,15 +142,14 @@ export async function describeTables(source: SqlSource, infos: readonly ModelInf
         where c.oid = to_regclass(${quoted})`.execute(db)
     ).rows[0]
     if (resolved === undefined) {
-      throw new StockpyleError(`${source.name}: table \`${label}\` of model \`${info.name}\` does not exist`, { code: 'E_SCHEMA' })
+      throw new SchemaError(`${source.name}: table \`${label}\` of model \`${info.name}\` does not exist`)
     }
     const columns = mapping.keyColumns.get(info.primary) ?? []
     const key = info.primary.fields.map((field, i) => {
       const column = columns[i] as ColumnInfo
       if (!KEY_KINDS.has(column.kind)) {
-        throw new StockpyleError(
+        throw new SchemaError(
           `${source.name}: the primary key column \`${column.name}\` of table \`${label}\` (model \`${info.name}\`) is ${column.dataType}, which cannot hold key values`,
-          { code: 'E_SCHEMA' },
         )
       }
       return { field, column }

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict'
 import { describe, expect, it } from 'vitest'
 import { SerializationError, UnknownModelError } from '../../src/core/errors.js'
 import { fromTaggedJson, toTaggedJson } from '../../src/stores/sql/index.js'
@@ -67,13 +68,43 @@ describe('tagged JSON (SqlStore JSON columns)', () => {
     expect(() => fromTaggedJson({ $model: ['NoSuchModelAnywhere', {}] }, 'test')).toThrow(UnknownModelError)
   })
 
-  it('rejects functions, symbols, cycles and lone surrogates with SerializationError naming the place', () => {
+  it('rejects functions, symbols, cycles and instances of other classes with SerializationError naming the path', () => {
     const cycle: Record<string, unknown> = {}
     cycle.self = cycle
-    for (const bad of [{ f: () => 1 }, { s: Symbol('x') }, cycle, { t: '\uD800' }, new Map([['\uDC00', 1]])]) {
+    class NotAModel {}
+    const cases: [unknown, RegExp][] = [
+      [{ f: () => 1 }, /attribute `meta` at `f` holds `\[function f\]`/],
+      [{ a: [0, { s: Symbol('x') }] }, /at `a\[1\].s` holds `Symbol\(x\)`/],
+      [cycle, /at `self` holds a cycle/],
+      [{ m: new Map([['k', new NotAModel()]]) }, /at `m.get\("k"\)` holds an instance of class `NotAModel`/],
+      [{ n: new Number(1) }, /at `n` holds an instance of class `Number`/],
+    ]
+    for (const [bad, message] of cases) {
       expect(() => toTaggedJson(bad, 'model `X` attribute `meta`')).toThrow(SerializationError)
-      expect(() => toTaggedJson(bad, 'model `X` attribute `meta`')).toThrow(/attribute `meta`/)
+      expect(() => toTaggedJson(bad, 'model `X` attribute `meta`')).toThrow(message)
     }
+  })
+
+  it('round-trips lone surrogates, U+0000, holes, null prototypes, own __proto__/constructor keys, RegExp and ArrayBuffer', () => {
+    const nullProto = Object.assign(Object.create(null), { a: 1, '\uDC00': 2 })
+    const value = {
+      lone: ['\uD800', 'a\uDC00b', 'nul\u0000'],
+      map: new Map([['\uDC00', '\u0000']]),
+      keys: { '\uD800': 1, 'x\u0000': 2 },
+      // biome-ignore lint/suspicious/noSparseArray: a hole is the point
+      holes: [1, , 3],
+      nullProto,
+      own: JSON.parse('{"__proto__": 1, "constructor": {"prototype": 2}}'),
+      re: /a.b/gi,
+      ab: new Uint8Array([1, 2]).buffer,
+      dv: new DataView(new Uint8Array([3]).buffer),
+    }
+    const back = roundTrip(value) as typeof value
+    // node:assert, because vitest's toStrictEqual compares `constructor` properties as classes
+    assert.deepStrictEqual(back, value)
+    expect(JSON.stringify(toTaggedJson(value, 't'))).not.toMatch(/\\u0000|\\ud8/i)
+    expect(Object.getPrototypeOf(back.nullProto)).toBe(null)
+    expect(1 in back.holes).toBe(false)
   })
 
   it('reads hand-written JSON with unknown $ keys as plain objects', () => {

@@ -11,7 +11,7 @@ import {
 import type { InvalidationBus } from '../../contracts/invalidation-bus.js'
 import { CACHE_OPTION_NAMES, type CacheStoreOptions, checkCacheOptions } from '../../contracts/key-value-store.js'
 import { decodeRecord, encodeRecord, restampRecord } from '../../core/codec.js'
-import { InvalidOptionError, show } from '../../core/errors.js'
+import { CorruptEntryError, InvalidOptionError, show } from '../../core/errors.js'
 import { nextInvalidation } from '../../core/invalidation-sequence.js'
 import { encodeLookup, keysOfObject } from '../../core/key-encoding.js'
 import { expiryOf } from '../../core/lifetime.js'
@@ -224,7 +224,17 @@ export class ProcessMemoryStore extends BaseStore {
       if (!stale || record.expiresAt + this.#settings.graceMs <= now) return undefined
     }
     if (record.bytes === undefined) return undefined
-    const value = decodeRecord(record.bytes)
+    let value: object | undefined
+    try {
+      value = decodeRecord(record.bytes)
+    } catch (err) {
+      if (!(err instanceof CorruptEntryError)) throw err
+      this.#records.delete(recordKey)
+      throw new CorruptEntryError(
+        `${this.name} store get of model \`${info.name}\`: the entry under ${show(recordKey)} is corrupt (${err.message}); it was removed`,
+        { cause: err },
+      )
+    }
     if (value === undefined || !(value instanceof (info.model as unknown as new () => object))) return undefined
     return { value, expiresAt: record.expiresAt }
   }

@@ -17,18 +17,26 @@ import { describeModel, modelByName } from '../../core/registry.js'
  * | `Set` | `{"$set": [value, …]}` |
  * | `Uint8Array` | `{"$bytes": "<base64>"}` |
  * | `Buffer` | `{"$buffer": "<base64>"}` |
- * | other typed arrays | `{"$typed": ["Float64Array", "<base64>"]}` |
- * | `undefined` (also array holes) | `{"$undefined": 0}` |
+ * | other typed arrays, `DataView` | `{"$typed": ["Float64Array", "<base64>"]}` |
+ * | `undefined` | `{"$undefined": 0}` |
+ * | a hole of a sparse array | `{"$hole": 0}` |
+ * | a string that is not well-formed UTF-16 or holds U+0000 (which PostgreSQL `jsonb` refuses) | `{"$utf16": "<base64 of its UTF-16LE code units>"}` |
+ * | a plain object with a `null` prototype, or with a key `$utf16` would carry | `{"$raw": [nullPrototype, [[key, value], …]]}` |
+ * | `RegExp` | `{"$regexp": [source, flags]}` |
+ * | `ArrayBuffer` | `{"$arraybuffer": "<base64>"}` |
  * | `NaN`, `±Infinity`, `-0` | `{"$number": "NaN" \| "Infinity" \| "-Infinity" \| "-0"}` |
  * | a model instance | `{"$model": ["TypeTag", {fields…}]}` (prototype restored from the registry on read) |
  * | a plain object with exactly one key, which starts with `$` | `{"$object": {…}}` (escape, so user data is never read as a tag) |
  *
- * Instances of classes that are not models are written as plain objects of their own enumerable
- * properties (as the cache codec does). Functions, symbols and cycles cannot be stored.
+ * Own `__proto__` and `constructor` keys are ordinary data both ways. Functions, symbols, cycles and
+ * instances of classes that are not models (and boxed primitives) cannot be stored, as in the cache
+ * codec. PostgreSQL `jsonb` keeps object keys in its own order (shorter first), so a plain object read
+ * from a `jsonb` column has the same entries in another order; `json` and SQLite keep the order.
  */
 export type TaggedJson = null | boolean | number | string | TaggedJson[] | { [key: string]: TaggedJson }
 
 const TYPED_ARRAYS: Record<string, new (buffer: ArrayBuffer) => ArrayBufferView> = {
+  DataView,
   Int8Array,
   Uint8ClampedArray,
   Int16Array,
@@ -49,10 +57,17 @@ function bytesToBase64(view: ArrayBufferView): string {
   return Buffer.from(view.buffer, view.byteOffset, view.byteLength).toString('base64')
 }
 
-function isModelInstance(value: object): boolean {
-  const ctor = (value as { constructor?: unknown }).constructor
+function isModelPrototype(proto: object | null): boolean {
+  const ctor = (proto as { constructor?: unknown } | null)?.constructor
   return typeof ctor === 'function' && Array.isArray((ctor as unknown as Model).stockpyleKeys)
 }
+
+/** Strings a JSON column cannot carry as themselves: ill-formed UTF-16, or U+0000 (refused by PostgreSQL jsonb). */
+function needsUtf16(text: string): boolean {
+  return !text.isWellFormed() || text.includes('\0')
+}
+
+const PLAIN_PROTOTYPES = new Set<object | null>([Object.prototype, null])
 
 /** Writes `value` into `target[key]` without ever touching a prototype (`__proto__` stays data). */
 function define(target: Record<string, unknown>, key: string, value: unknown): void {
@@ -60,16 +75,32 @@ function define(target: Record<string, unknown>, key: string, value: unknown): v
   else target[key] = value
 }
 
+function label(key: string): string {
+  return /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`
+}
+
 class Encoder {
   readonly #path: object[] = []
+  /** Where in the attribute the encoder is (`.prefs.get("k")[2]`), for messages. */
+  readonly #at: string[] = []
+
+  #child(label: string, value: unknown): TaggedJson {
+    this.#at.push(label)
+    const out = this.encode(value)
+    this.#at.pop()
+    return out
+  }
+
+  #fail(what: string): SerializationError {
+    const at = this.#at.join('')
+    return new SerializationError(`${this.where}${at === '' ? '' : ` at \`${at.replace(/^\./, '')}\``} ${what}`)
+  }
   constructor(readonly where: string) {}
 
   encode(value: unknown): TaggedJson {
     switch (typeof value) {
       case 'string':
-        if (!value.isWellFormed())
-          throw new SerializationError(`${this.where} holds a string that is not well-formed UTF-16 ${show(value)}`)
-        return value
+        return needsUtf16(value) ? tag('$utf16', Buffer.from(value, 'utf16le').toString('base64')) : value
       case 'boolean':
         return value
       case 'number':
@@ -82,12 +113,12 @@ class Encoder {
       case 'object':
         return value === null ? null : this.#object(value)
       default:
-        throw new SerializationError(`${this.where} holds ${show(value)}, which cannot be stored: functions and symbols are not data`)
+        throw this.#fail(`holds ${show(value)}, which cannot be stored: functions and symbols are not data`)
     }
   }
 
   #object(value: object): TaggedJson {
-    if (this.#path.includes(value)) throw new SerializationError(`${this.where} holds a cycle, which a JSON column cannot store`)
+    if (this.#path.includes(value)) throw this.#fail('holds a cycle, which a JSON column cannot store')
     this.#path.push(value)
     try {
       return this.#inner(value)
@@ -97,41 +128,57 @@ class Encoder {
   }
 
   #inner(value: object): TaggedJson {
-    if (Array.isArray(value)) {
-      const out: TaggedJson[] = new Array(value.length)
-      for (let i = 0; i < value.length; i++) out[i] = this.encode(value[i])
+    const proto = Object.getPrototypeOf(value)
+    if (proto === Array.prototype) {
+      const a = value as unknown[]
+      const out: TaggedJson[] = new Array(a.length)
+      for (let i = 0; i < a.length; i++) out[i] = i in a ? this.#child(`[${i}]`, a[i]) : tag('$hole', 0)
       return out
     }
-    if (value instanceof Date) {
-      const time = value.getTime()
-      return tag('$date', Number.isNaN(time) ? null : value.toISOString())
+    if (proto === Date.prototype) {
+      const time = (value as Date).getTime()
+      return tag('$date', Number.isNaN(time) ? null : (value as Date).toISOString())
     }
-    if (value instanceof Map) {
+    if (proto === Map.prototype) {
       const entries: TaggedJson[] = []
-      for (const [k, v] of value) entries.push([this.encode(k), this.encode(v)])
+      for (const [k, v] of value as Map<unknown, unknown>) {
+        const label = `.get(${show(k).slice(1, -1)})`
+        entries.push([this.#child(`${label} (key)`, k), this.#child(label, v)])
+      }
       return tag('$map', entries)
     }
-    if (value instanceof Set) {
+    if (proto === Set.prototype) {
       const items: TaggedJson[] = []
-      for (const v of value) items.push(this.encode(v))
+      for (const v of value as Set<unknown>) items.push(this.#child(` (member ${items.length})`, v))
       return tag('$set', items)
     }
+    if (proto === RegExp.prototype) return tag('$regexp', [(value as RegExp).source, (value as RegExp).flags])
+    if (proto === ArrayBuffer.prototype) return tag('$arraybuffer', Buffer.from(value as ArrayBuffer).toString('base64'))
     if (ArrayBuffer.isView(value)) {
-      if (Buffer.isBuffer(value)) return tag('$buffer', bytesToBase64(value))
+      if (proto === Buffer.prototype) return tag('$buffer', bytesToBase64(value))
+      if (proto === Uint8Array.prototype) return tag('$bytes', bytesToBase64(value))
       const name = value.constructor.name
-      if (name === 'Uint8Array') return tag('$bytes', bytesToBase64(value))
-      if (TYPED_ARRAYS[name] !== undefined) return tag('$typed', [name, bytesToBase64(value)])
-      throw new SerializationError(`${this.where} holds a ${name}, which a JSON column cannot store`)
+      if (TYPED_ARRAYS[name]?.prototype === proto) return tag('$typed', [name, bytesToBase64(value)])
+    }
+    const model = isModelPrototype(proto)
+    if (!model && !PLAIN_PROTOTYPES.has(proto)) {
+      const name = (proto as { constructor?: { name?: string } } | null)?.constructor?.name || 'anonymous'
+      throw this.#fail(
+        `holds an instance of class \`${name}\`, which is not a model: store plain data, or make it a model (static stockpyleKeys)`,
+      )
+    }
+    const keys = Object.keys(value)
+    if (!model && (proto === null || keys.some(needsUtf16))) {
+      const pairs: TaggedJson[] = keys.map((key) => [this.encode(key), this.#child(label(key), (value as Record<string, unknown>)[key])])
+      return tag('$raw', [proto === null, pairs])
     }
     const fields: { [key: string]: TaggedJson } = {}
-    const keys = Object.keys(value)
     for (const key of keys) {
-      if (!key.isWellFormed())
-        throw new SerializationError(`${this.where} holds a property name that is not well-formed UTF-16 ${show(key)}`)
-      define(fields, key, this.encode((value as Record<string, unknown>)[key]))
+      if (needsUtf16(key)) throw this.#fail(`holds a model attribute name a JSON column cannot store ${show(key)}`)
+      define(fields, key, this.#child(label(key), (value as Record<string, unknown>)[key]))
     }
-    if (isModelInstance(value)) {
-      const info = describeModel(value.constructor as unknown as Model)
+    if (model) {
+      const info = describeModel((proto as { constructor: Model }).constructor)
       return tag('$model', [info.name, fields])
     }
     if (keys.length === 1 && (keys[0] as string).startsWith('$')) return tag('$object', fields)
@@ -142,7 +189,7 @@ class Encoder {
 /**
  * Encodes a value into tagged JSON (a JSON-compatible structure; `JSON.stringify` it for a text column).
  * `where` names the value in error messages (store, model, attribute).
- * @throws SerializationError for functions, symbols, cycles and strings that are not well-formed UTF-16.
+ * @throws SerializationError for functions, symbols, cycles and instances of classes that are not models.
  */
 export function toTaggedJson(value: unknown, where: string): TaggedJson {
   try {
@@ -195,6 +242,34 @@ function decodeTag(name: string, body: unknown, where: string): { hit: true; val
     }
     case '$undefined':
       return { hit: true, value: undefined }
+    case '$utf16': {
+      const bytes = fromBase64(body, where)
+      if (bytes.length % 2 !== 0) throw new SerializationError(`${where} holds a malformed $utf16 string ${show(body)}`)
+      return { hit: true, value: bytes.toString('utf16le') }
+    }
+    case '$raw': {
+      if (!Array.isArray(body) || typeof body[0] !== 'boolean' || !Array.isArray(body[1])) return { hit: false }
+      const out: Record<string, unknown> = body[0] ? Object.create(null) : {}
+      for (const pair of body[1] as unknown[]) {
+        const key = Array.isArray(pair) && pair.length === 2 ? fromTaggedJson(pair[0], where) : undefined
+        if (typeof key !== 'string') throw new SerializationError(`${where} holds a malformed $raw entry ${show(pair)}`)
+        define(out, key, fromTaggedJson((pair as unknown[])[1], where))
+      }
+      return { hit: true, value: out }
+    }
+    case '$regexp':
+      if (!Array.isArray(body) || typeof body[0] !== 'string' || typeof body[1] !== 'string') return { hit: false }
+      try {
+        return { hit: true, value: new RegExp(body[0], body[1]) }
+      } catch (err) {
+        throw new SerializationError(`${where} holds a malformed $regexp ${show(body)}`, { cause: err })
+      }
+    case '$arraybuffer': {
+      const bytes = fromBase64(body, where)
+      const copy = new ArrayBuffer(bytes.length)
+      new Uint8Array(copy).set(bytes)
+      return { hit: true, value: copy }
+    }
     case '$number':
       if (body === '-0') return { hit: true, value: -0 }
       if (body === 'NaN' || body === 'Infinity' || body === '-Infinity') return { hit: true, value: Number(body) }
@@ -217,6 +292,13 @@ function decodeTag(name: string, body: unknown, where: string): { hit: true; val
   }
 }
 
+function isHole(item: unknown): boolean {
+  if (typeof item !== 'object' || item === null || Array.isArray(item)) return false
+  let count = 0
+  for (const key in item) if (++count > 1 || key !== '$hole') return false
+  return count === 1
+}
+
 function decodeFields(source: Record<string, unknown>, target: Record<string, unknown>, where: string): Record<string, unknown> {
   for (const key of Object.keys(source)) define(target, key, fromTaggedJson(source[key], where))
   return target
@@ -231,7 +313,7 @@ export function fromTaggedJson(value: unknown, where: string): unknown {
   if (typeof value !== 'object' || value === null) return value
   if (Array.isArray(value)) {
     const out: unknown[] = new Array(value.length)
-    for (let i = 0; i < value.length; i++) out[i] = fromTaggedJson(value[i], where)
+    for (let i = 0; i < value.length; i++) if (!isHole(value[i])) out[i] = fromTaggedJson(value[i], where)
     return out
   }
   const record = value as Record<string, unknown>

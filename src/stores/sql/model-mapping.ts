@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely'
-import { StockpyleError, show } from '../../core/errors.js'
+import { SchemaError, type StockpyleError, show } from '../../core/errors.js'
 import type { Model } from '../../core/model.js'
 import type { KeyInfo, ModelInfo } from '../../core/registry.js'
 import type { ColumnInfo, SqlDialect } from './column-kind.js'
@@ -16,7 +16,7 @@ export interface MappingOptions {
 }
 
 function schemaError(message: string): StockpyleError {
-  return new StockpyleError(message, { code: 'E_SCHEMA' })
+  return new SchemaError(message)
 }
 
 function indexSuggestion(table: string, columns: readonly string[]): string {

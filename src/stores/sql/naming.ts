@@ -1,4 +1,4 @@
-import { InvalidOptionError, StockpyleError, show } from '../../core/errors.js'
+import { InvalidOptionError, SchemaError, show } from '../../core/errors.js'
 import type { Model } from '../../core/model.js'
 import type { ModelInfo } from '../../core/registry.js'
 
@@ -78,9 +78,8 @@ export function tableNameOf(store: string, info: ModelInfo, tables: TableNaming 
   if (name === undefined && Object.hasOwn(info.model, 'stockpyleTable')) name = (info.model as { stockpyleTable?: unknown }).stockpyleTable
   if (name === undefined) name = defaultTableName(info.name)
   if (!isValidTableName(name)) {
-    throw new StockpyleError(
+    throw new SchemaError(
       `${store} store: model \`${info.name}\` maps to the table ${show(name)}, which is not a valid table name (letters, digits and _, optionally schema.table)`,
-      { code: 'E_SCHEMA' },
     )
   }
   return name

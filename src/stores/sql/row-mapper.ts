@@ -1,4 +1,4 @@
-import { InvalidKeyError, MissingKeyAttributeError, SerializationError, StockpyleError, show } from '../../core/errors.js'
+import { InvalidKeyError, MissingKeyAttributeError, SchemaError, SerializationError, show } from '../../core/errors.js'
 import type { KeyInfo, ModelInfo } from '../../core/registry.js'
 import type { ColumnInfo, SqlDialect } from './column-kind.js'
 import { fromTaggedJson, toTaggedJson } from './json-codec.js'
@@ -312,9 +312,8 @@ export function objectToRow(m: ModelMapping, obj: object): PreparedRow {
     const column = m.columnOf.get(attribute)
     if (column === undefined) {
       const expected = m.toColumnName(attribute)
-      throw new StockpyleError(
+      throw new SchemaError(
         `${where(m, attribute)} has no column in table \`${m.schema.table}\` (expected a column \`${expected}\`): add the column, or remove the attribute; it would be lost`,
-        { code: 'E_SCHEMA' },
       )
     }
     if (column.computed) continue

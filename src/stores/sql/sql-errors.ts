@@ -1,4 +1,11 @@
-import { SerializationError, StockpyleError, StoreUnavailableError } from '../../core/errors.js'
+import {
+  ConstraintViolationError,
+  KeyConflictError,
+  SchemaError,
+  SerializationError,
+  StockpyleError,
+  StoreUnavailableError,
+} from '../../core/errors.js'
 
 const CONNECTION_CODES = new Set([
   'ECONNREFUSED',
@@ -12,9 +19,28 @@ const CONNECTION_CODES = new Set([
   '57P02',
   '57P03',
   '53300',
+  // missing database (invalid_catalog_name), unknown role or failed authentication
+  '3D000',
+  '28000',
+  '28P01',
   'SQLITE_BUSY',
   'SQLITE_CANTOPEN',
   'SQLITE_IOERR',
+  'SQLITE_NOTADB',
+  'SQLITE_FULL',
+  'SQLITE_READONLY',
+])
+
+const CONSTRAINT_CODES = new Set([
+  '23502',
+  '23503',
+  '23514',
+  '23P01',
+  'SQLITE_CONSTRAINT_NOTNULL',
+  'SQLITE_CONSTRAINT_CHECK',
+  'SQLITE_CONSTRAINT_FOREIGNKEY',
+  'SQLITE_CONSTRAINT_TRIGGER',
+  'SQLITE_CONSTRAINT',
 ])
 
 function codeOf(err: unknown): string {
@@ -29,10 +55,12 @@ function messageOf(err: unknown): string {
 /**
  * Turns a database or driver error into a stockpyle error (stockpyle errors pass through unchanged):
  *
- * - unique violation (PostgreSQL 23505, SQLite `SQLITE_CONSTRAINT_UNIQUE`/`_PRIMARYKEY`) → `StockpyleError` `E_KEY_CONFLICT`
- * - unknown table or column, or an ON CONFLICT target without a unique index → `StockpyleError` `E_SCHEMA`
+ * - unique violation (PostgreSQL 23505, SQLite `SQLITE_CONSTRAINT_UNIQUE`/`_PRIMARYKEY`) → `KeyConflictError` (`E_KEY_CONFLICT`)
+ * - unknown table or column, or an ON CONFLICT target without a unique index → `SchemaError` (`E_SCHEMA`)
+ * - NOT NULL, CHECK, foreign key and exclusion violations → `ConstraintViolationError` (`E_CONSTRAINT`)
  * - data exceptions (PostgreSQL class 22, SQLite `SQLITE_MISMATCH`/`SQLITE_TOOBIG`) → `SerializationError`
- * - connection failures → `StoreUnavailableError`
+ * - connection failures, a database or role that does not exist, failed authentication, a database
+ *   file that cannot be opened → `StoreUnavailableError`
  * - anything else → `StockpyleError` (`E_STOCKPYLE`) with the error as `cause`
  *
  * `context` starts the message: store, operation and model.
@@ -43,9 +71,9 @@ export function translateError(err: unknown, context: string): Error {
   const message = messageOf(err)
   if (code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
     const detail = (err as { detail?: unknown }).detail
-    return new StockpyleError(
+    return new KeyConflictError(
       `${context} collides with another row on a unique key (${typeof detail === 'string' ? detail : message}); nothing was written`,
-      { code: 'E_KEY_CONFLICT', cause: err },
+      { cause: err },
     )
   }
   if (
@@ -54,18 +82,25 @@ export function translateError(err: unknown, context: string): Error {
     code === '42P10' ||
     /no such (table|column)|has no column named|ON CONFLICT clause does not match/i.test(message)
   ) {
-    return new StockpyleError(`${context} does not match the database schema: ${message}`, { code: 'E_SCHEMA', cause: err })
+    return new SchemaError(`${context} does not match the database schema: ${message}`, { cause: err })
   }
   if (code === '23502' || code === 'SQLITE_CONSTRAINT_NOTNULL') {
-    return new StockpyleError(
-      `${context} leaves a NOT NULL column without a value (an attribute is null or undefined and the column has no default): ${message}`,
+    return new ConstraintViolationError(
+      `${context} leaves a NOT NULL column without a value (an attribute is null or undefined and the column has no default); nothing was written: ${message}`,
       { cause: err },
     )
+  }
+  if (CONSTRAINT_CODES.has(code)) {
+    return new ConstraintViolationError(`${context} violates a constraint of the table; nothing was written: ${message}`, { cause: err })
   }
   if (code.startsWith('22') || code === 'SQLITE_MISMATCH' || code === 'SQLITE_TOOBIG' || code === 'SQLITE_RANGE') {
     return new SerializationError(`${context} holds a value the database rejected: ${message}`, { cause: err })
   }
-  if (CONNECTION_CODES.has(code) || code.startsWith('08') || /Connection terminated|connect ECONNREFUSED/i.test(message)) {
+  if (
+    CONNECTION_CODES.has(code) ||
+    code.startsWith('08') ||
+    /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|Cannot open database/i.test(message)
+  ) {
     return new StoreUnavailableError(`${context} could not reach the database: ${message}`, { cause: err })
   }
   return new StockpyleError(`${context} failed: ${message}`, { cause: err })

@@ -8,7 +8,7 @@ import {
   type StoreEntry,
   type WriteItem,
 } from '../../contracts/base-store.js'
-import { InvalidOptionError, StockpyleError, show } from '../../core/errors.js'
+import { InvalidArgumentError, InvalidOptionError, show, UnsupportedOperationError } from '../../core/errors.js'
 import type { Model } from '../../core/model.js'
 import { checkOptionNames } from '../../core/options.js'
 import { describeModel, type ModelInfo } from '../../core/registry.js'
@@ -194,7 +194,7 @@ export class SqlStore extends BaseStore {
   async transaction<R>(fn: (tx: SqlTransaction) => Promise<R>): Promise<R> {
     this.assertOpen('transaction')
     this.#assertOutside('transaction')
-    if (typeof fn !== 'function') throw new StockpyleError(`${this.name} store: transaction() takes a function, got ${show(fn)}`)
+    if (typeof fn !== 'function') throw new InvalidArgumentError(`${this.name} store: transaction() takes a function, got ${show(fn)}`)
     const db = await this.kysely()
     const state = { active: true }
     let tx: SqlTransaction | undefined
@@ -225,7 +225,7 @@ export class SqlStore extends BaseStore {
 
   #assertOutside(operation: string): void {
     if (this.#scope.getStore()?.active === true) {
-      throw new StockpyleError(
+      throw new UnsupportedOperationError(
         `${this.name} store: ${operation} was called on the store inside its own transaction(): use the tx argument instead (on SQLite the store would wait forever for the transaction's connection)`,
       )
     }

@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely'
-import { StockpyleError } from '../../core/errors.js'
+import { SchemaError } from '../../core/errors.js'
 import { type ColumnInfo, columnKind, integerLimit, type SqlDialect } from './column-kind.js'
 
 /** A unique index (or the primary key) of a table. */
@@ -166,9 +166,7 @@ async function postgresSchema(db: Kysely<any>, table: string): Promise<TableSche
 export async function introspectTable(store: string, db: Kysely<any>, dialect: SqlDialect, table: string): Promise<TableSchema> {
   const schema = dialect === 'sqlite' ? await sqliteSchema(db, table) : await postgresSchema(db, table)
   if (schema === undefined) {
-    throw new StockpyleError(`${store} store: table \`${table}\` does not exist (create it with createTable() or a migration)`, {
-      code: 'E_SCHEMA',
-    })
+    throw new SchemaError(`${store} store: table \`${table}\` does not exist (create it with createTable() or a migration)`, {})
   }
   return schema
 }
