@@ -39,7 +39,7 @@ function staleness() {
 
 const why = staleness()
 if (why !== undefined) {
-  console.error(`ensure-deps: ${why}; installing the npm dependencies from package-lock.json (npm ci, about 2-3 minutes with native builds) ...`)
+  console.error(`ensure-deps: ${why}; installing the npm dependencies from package-lock.json (npm ci, a few minutes: native add-ons are compiled) ...`)
   const npm = process.env.npm_execpath
   const [command, args] = npm !== undefined && npm.endsWith('.js') ? [process.execPath, [npm]] : ['npm', []]
   const result = spawnSync(command, [...args, 'ci', '--no-audit', '--no-fund', '--loglevel=error'], {

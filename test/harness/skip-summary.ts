@@ -19,7 +19,7 @@ export default class SkipSummaryReporter implements Reporter {
         else if (result.state === 'failed') failed++
         else if (result.state === 'skipped') {
           skipped++
-          const reason = result.note ?? 'no reason given'
+          const reason = result.note ?? 'no note (describe.runIf/skipIf, e.g. a store not selected by STOCKPYLE_STORES)'
           byReason.set(reason, (byReason.get(reason) ?? 0) + 1)
         }
       }
