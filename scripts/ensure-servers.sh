@@ -18,10 +18,17 @@ if ((${#missing[@]} > 0)); then
     echo "ensure-servers: missing ${missing[*]}; run as root: $cmd" >&2
     exit 1
   fi
-  echo "ensure-servers: installing ${missing[*]}" >&2
+  echo "ensure-servers: installing ${missing[*]} with apt-get ..." >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update
-  apt-get install -y --no-install-recommends "${missing[@]}"
+  # apt-get's log only when it fails
+  log=$(mktemp)
+  if ! { apt-get -q update && apt-get -q install -y --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "ensure-servers: apt-get failed; run as root: $cmd" >&2
+    exit 1
+  fi
+  rm -f "$log"
 fi
 
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)

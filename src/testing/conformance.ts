@@ -30,8 +30,12 @@ export interface ConformanceOptions {
   createStore(options: ConformanceStoreOptions): Store | Promise<Store>
   /** The runner's `describe` (vitest, node:test, jest, mocha). */
   describe(name: string, body: () => void): unknown
-  /** The runner's `test`/`it`. */
-  test(name: string, body: () => Promise<void>): unknown
+  /**
+   * The runner's `test`/`it`. The suite passes on the runner's test context: when it has a
+   * `skip(note)` method (vitest, node:test), a case the store's capabilities exclude is reported to the
+   * runner as skipped with its reason, so the runner counts it; otherwise the reason is printed.
+   */
+  test(name: string, body: (...context: unknown[]) => Promise<void>): unknown
   /** Runs each test body inside a scope the store needs (e.g. `AsyncLocalStore.run`). */
   scope?: (store: Store, body: () => Promise<void>) => Promise<unknown>
   /** Cases not to run, each with the reason printed when the suite runs. */
@@ -56,9 +60,11 @@ export interface ConformanceCase {
 let prefixCounter = 0
 
 /**
- * Registers the conformance suite: one test per behaviour of DESIGN §2, asserting with
- * `node:assert/strict`. A case a store's capabilities exclude is reported with its reason (printed)
- * and passes without asserting; a case listed in `skip` is not registered and its reason is printed.
+ * Registers the conformance suite: one test per behaviour of the store API (README "The store API",
+ * docs/writing-a-store.md), asserting with `node:assert/strict`. A case a store's capabilities exclude
+ * is skipped through the runner's test context with its reason (vitest and node:test count it as
+ * skipped), or, with runners without one, prints the reason and passes without asserting; a case
+ * listed in `skip` is not registered and its reason is printed.
  */
 export function runStoreConformance(options: ConformanceOptions): void {
   const skipped = new Map((options.skip ?? []).map((s) => [s.test, s.reason]))
@@ -81,20 +87,23 @@ export function runStoreConformance(options: ConformanceOptions): void {
             console.info(`[stockpyle conformance] ${options.name}: skipping "${c.name}": ${reason}`)
             continue
           }
-          options.test(c.name, () => runCase(options, c))
+          // a rest parameter keeps the function's length 0: jest and mocha read a declared parameter as a `done` callback
+          options.test(c.name, (...context: unknown[]) => runCase(options, c, context[0]))
         }
       })
     }
   })
 }
 
-async function runCase(options: ConformanceOptions, c: ConformanceCase): Promise<void> {
+async function runCase(options: ConformanceOptions, c: ConformanceCase, context: unknown): Promise<void> {
   const clock = new ManualClock()
   const store = await options.createStore({ ...c.options, clock, prefix: `cf${++prefixCounter}x${process.pid}` })
   try {
     const why = c.unless?.(store.capabilities)
     if (why !== undefined) {
-      console.info(`[stockpyle conformance] ${options.name}: "${c.name}" does not apply: ${why}`)
+      const skip = (context as { skip?: unknown } | undefined)?.skip
+      if (typeof skip === 'function') skip.call(context, `does not apply: ${why}`)
+      else console.info(`[stockpyle conformance] ${options.name}: "${c.name}" does not apply: ${why}`)
       return
     }
     const body = () => c.body(store, { clock })

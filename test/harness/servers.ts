@@ -160,12 +160,21 @@ export function requireBinaries<const N extends string>(...names: N[]): Record<N
     if (!isRoot() || onPath('apt-get') === undefined) {
       throw new Error(`test harness: ${missing.join(', ')} not found on PATH or in /usr/lib/postgresql/*/bin; run as root: ${command}`)
     }
+    // apt-get's log is kept quiet: one line while it runs, the whole output only when it fails
+    console.log(`test harness: installing ${packages.join(' ')} with apt-get ...`)
     try {
-      const opts = { stdio: ['ignore', 2, 2] as ['ignore', number, number], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }
-      if (!aptUpdated) execFileSync('apt-get', ['update'], opts)
+      const opts = {
+        stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'],
+        encoding: 'utf8' as const,
+        maxBuffer: 64 * 1024 * 1024,
+        env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      }
+      if (!aptUpdated) execFileSync('apt-get', ['-q', 'update'], opts)
       aptUpdated = true
-      execFileSync('apt-get', ['install', '-y', '--no-install-recommends', ...packages], opts)
+      execFileSync('apt-get', ['-q', 'install', '-y', '--no-install-recommends', ...packages], opts)
     } catch (err) {
+      const { stdout, stderr } = err as { stdout?: string; stderr?: string }
+      process.stderr.write(`${stdout ?? ''}${stderr ?? ''}`)
       throw new Error(`test harness: installing ${packages.join(' ')} failed (${(err as Error).message}); run: ${command}`, { cause: err })
     }
     const still = names.filter((n) => locate(n) === undefined)

@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto'
 import type { Keyv } from 'keyv'
 import type { KeyValueBackend, KeyValueEntry } from '../../contracts/key-value-backend.js'
 import { isStockpyleError, SerializationError, StoreUnavailableError, show } from '../../core/errors.js'
 import type { Clock } from '../../core/lifetime.js'
 import { withTimeout } from '../../core/with-timeout.js'
+import { type KeyvAdapterTraits, keyvAdapterTraits, MAX_RELATIVE_SECONDS } from './keyv-adapter-traits.js'
 
 /** Options of {@link KeyvBackend}. */
 export interface KeyvBackendOptions {
@@ -27,14 +29,22 @@ export interface KeyvBackendOptions {
  *   `:base64:` string — is turned back into bytes; anything else is a `SerializationError`.
  * - The ttl passed to Keyv is the time left until `expiresAt` by the store's clock, in ms rounded up;
  *   an entry already expired is deleted instead. An entry that never expires gets no ttl, so the
- *   Keyv instance's own default `ttl` (if any) still bounds it.
+ *   Keyv instance's own default `ttl` (if any) still bounds it. Adapters that truncate the ttl to
+ *   whole seconds (@keyv/memcache, see {@link KeyvAdapterTraits}) get it rounded up to whole seconds
+ *   plus one, and none beyond 30 days (memcached would read it as a date in 1970): lifetimes never
+ *   end early, and the envelope's exact expiry, checked on every read, still ends them on time.
  * - Keyv swallows adapter errors unless `throwOnErrors` is on (a failed read becomes a miss, a failed
- *   write returns `false`), so the backend turns it on, treats a `false` from `set` as a failure, and
- *   reads key by key when the adapter has no `getMany` (Keyv's own fallback hides errors).
+ *   write returns `false`), so the backend turns it on (and the adapter's own switch, @keyv/redis),
+ *   treats a `false` from `set` as a failure, and reads key by key when the adapter has no `getMany`
+ *   (Keyv's own fallback hides errors) or its batch methods hide failures (@keyv/memcache).
  *   Every failure or an operation slower than `timeout` rejects with `StoreUnavailableError`.
  */
 export class KeyvBackend implements KeyValueBackend {
   readonly name: string
+  /** `true` when the adapter keeps whole seconds (the ttl is then rounded up). */
+  readonly secondResolution: boolean
+  /** What this backend works around in the Keyv instance's adapter. */
+  readonly traits: KeyvAdapterTraits
   readonly #keyv: Keyv
   readonly #timeout: number
   readonly #clock: Clock
@@ -47,6 +57,9 @@ export class KeyvBackend implements KeyValueBackend {
     this.name = options.name
     this.#disconnect = options.disconnect
     this.#keyv.throwOnErrors = true
+    this.traits = keyvAdapterTraits(this.#keyv.store)
+    this.secondResolution = this.traits.secondResolution
+    if (this.traits.ownThrowOnErrors) (this.#keyv.store as { throwOnErrors: boolean }).throwOnErrors = true
   }
 
   /** The Keyv instance in use. */
@@ -56,16 +69,16 @@ export class KeyvBackend implements KeyValueBackend {
 
   async getMany(keys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
     if (keys.length === 0) return []
-    const unique = [...new Set(keys)]
+    const unique = [...new Set(keys)].map((key) => this.#key(key))
     const values = await this.#guard('get', () => {
       const keyv = this.#keyv
-      if (typeof keyv.store?.getMany === 'function') return keyv.getMany<unknown>(unique)
+      if (typeof keyv.store?.getMany === 'function' && !this.traits.batchHidesFailures) return keyv.getMany<unknown>(unique)
       return Promise.all(unique.map((key) => keyv.get<unknown>(key)))
     })
     const bytes = unique.map((key, i) => this.#bytes(key, values[i]))
     if (unique.length === keys.length) return bytes
     const byKey = new Map(unique.map((key, i) => [key, bytes[i]]))
-    return keys.map((key) => byKey.get(key))
+    return keys.map((key) => byKey.get(this.#key(key)))
   }
 
   async setMany(entries: readonly KeyValueEntry[]): Promise<void> {
@@ -79,20 +92,26 @@ export class KeyvBackend implements KeyValueBackend {
     const sets: { key: string; value: Buffer; ttl?: number }[] = []
     const expired: string[] = []
     for (const entry of last.values()) {
+      const key = this.#key(entry.key)
       const value = Buffer.isBuffer(entry.value)
         ? entry.value
         : Buffer.from(entry.value.buffer, entry.value.byteOffset, entry.value.byteLength)
-      if (entry.expiresAt === undefined) sets.push({ key: entry.key, value })
+      if (entry.expiresAt === undefined) sets.push({ key, value })
       else {
         const ttl = Math.ceil(entry.expiresAt - now)
-        if (ttl > 0) sets.push({ key: entry.key, value, ttl })
-        else expired.push(entry.key)
+        if (!(ttl > 0)) expired.push(key)
+        else if (!this.secondResolution) sets.push({ key, value, ttl })
+        else {
+          // whole seconds, rounded up, plus one for the server's one-second clock
+          const seconds = Math.ceil(ttl / 1000) + 1
+          sets.push(seconds > MAX_RELATIVE_SECONDS ? { key, value } : { key, value, ttl: seconds * 1000 })
+        }
       }
     }
     await this.#guard('set', async () => {
       const [results] = await Promise.all([
         sets.length > 0 ? this.#keyv.setMany(sets) : [],
-        expired.length > 0 ? this.#keyv.deleteMany(expired) : true,
+        expired.length > 0 ? this.#deleteKeys(expired) : true,
       ])
       // an adapter's own setMany may resolve to nothing: only an explicit `false` is a failure
       const failed = Array.isArray(results) ? (results as unknown[]).indexOf(false) : -1
@@ -103,11 +122,28 @@ export class KeyvBackend implements KeyValueBackend {
   async deleteMany(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return
     // the result is `false` both on failure and when a key was absent; failures throw (throwOnErrors)
-    await this.#guard('delete', () => this.#keyv.deleteMany([...new Set(keys)]))
+    await this.#guard('delete', () => this.#deleteKeys([...new Set(keys.map((key) => this.#key(key)))]))
   }
 
   async close(): Promise<void> {
     if (this.#disconnect) await this.#guard('close', () => this.#keyv.disconnect())
+  }
+
+  /** The key sent to Keyv: shortened to a head and a digest when the adapter's server could not take it whole. */
+  #key(key: string): string {
+    const max = this.traits.maxKeyBytes
+    if (max === undefined) return key
+    const namespace = this.#keyv.namespace
+    const budget =
+      max - (namespace === undefined || namespace === '' ? 0 : this.traits.namespaceCopies * (Buffer.byteLength(namespace) + 1))
+    if (Buffer.byteLength(key) <= budget) return key
+    const digest = createHash('sha256').update(key).digest('base64url') // 43 characters
+    return `${key.slice(0, Math.max(0, budget - 44))}#${digest}`
+  }
+
+  #deleteKeys(keys: string[]): Promise<unknown> {
+    if (this.traits.batchHidesFailures) return Promise.all(keys.map((key) => this.#keyv.delete(key)))
+    return this.#keyv.deleteMany(keys)
   }
 
   #bytes(key: string, value: unknown): Uint8Array | undefined {

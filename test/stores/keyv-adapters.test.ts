@@ -1,0 +1,183 @@
+/**
+ * KeyvStore over the real Keyv adapters, beyond the conformance suite: what the backend detects in
+ * each adapter, and the two ways @keyv/memcache would break stockpyle's promises without it — ttls
+ * truncated to whole seconds (see real-time-lifetime.test.ts and the 30-day case here) and failed
+ * reads settled as misses — against real servers (a memcached this file starts and SIGKILLs by PID).
+ */
+import KeyvMemcache from '@keyv/memcache'
+import KeyvPostgres from '@keyv/postgres'
+import KeyvRedis from '@keyv/redis'
+import KeyvSqlite from '@keyv/sqlite'
+import Keyv from 'keyv'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { StoreUnavailableError } from '../../src/core/errors.js'
+import { ChainedStore, ProcessMemoryStore } from '../../src/index.js'
+import { type KeyvBackend, KeyvStore } from '../../src/stores/keyv/index.js'
+import { ConformanceUser, makeUser } from '../../src/testing/index.js'
+import { type MemcachedServers, selectedStores, startMemcached } from '../harness/servers.js'
+
+const stores = selectedStores()
+/** memjs options: no retries, and no console line per failure (the test asserts the failures). */
+const quiet = { retries: 0, logger: { log: () => {} } }
+let prefixes = 0
+const prefix = (): string => `ka${process.pid}x${++prefixes}`
+
+describe('adapter traits', () => {
+  it('the default Map needs no workaround', () => {
+    const store = new KeyvStore({ keyv: new Keyv() })
+    expect((store.backend as KeyvBackend).traits).toEqual({
+      adapter: 'Map',
+      secondResolution: false,
+      batchHidesFailures: false,
+      ownThrowOnErrors: false,
+      maxKeyBytes: undefined,
+      namespaceCopies: 1,
+    })
+    expect(store.capabilities.secondResolution).toBe(false)
+  })
+
+  it.runIf(stores.has('sqlite'))('@keyv/sqlite: none either', async () => {
+    const keyv = new Keyv(new KeyvSqlite('sqlite://:memory:'))
+    const store = new KeyvStore({ keyv, disconnect: true })
+    expect((store.backend as KeyvBackend).traits).toMatchObject({
+      adapter: 'KeyvSqlite',
+      secondResolution: false,
+      batchHidesFailures: false,
+    })
+    await store.close()
+  })
+
+  it.runIf(stores.has('postgres'))('@keyv/postgres: none either', async () => {
+    const keyv = new Keyv(new KeyvPostgres({ uri: inject('postgresUrl'), table: 'keyv_traits' }))
+    const store = new KeyvStore({ keyv, disconnect: true })
+    expect((store.backend as KeyvBackend).traits).toMatchObject({
+      adapter: 'KeyvPostgres',
+      secondResolution: false,
+      batchHidesFailures: false,
+    })
+    await store.close()
+  })
+
+  it.runIf(stores.has('redis'))(
+    '@keyv/redis: its own throwOnErrors (off by default: failed gets read as misses) is switched on',
+    async () => {
+      const adapter = new KeyvRedis(inject('redis').url)
+      expect(adapter.throwOnErrors).toBe(false)
+      const store = new KeyvStore({ keyv: new Keyv(adapter), disconnect: true })
+      expect(adapter.throwOnErrors).toBe(true)
+      expect((store.backend as KeyvBackend).traits).toMatchObject({ adapter: 'KeyvRedis', ownThrowOnErrors: true, secondResolution: false })
+      await store.close()
+    },
+  )
+
+  it.runIf(stores.has('memcached'))('@keyv/memcache: whole-second ttls and batch methods that hide failures', async () => {
+    const store = new KeyvStore({ keyv: new Keyv(new KeyvMemcache(inject('memcachedServers')[0])), disconnect: true })
+    expect((store.backend as KeyvBackend).traits).toEqual({
+      adapter: 'KeyvMemcache',
+      secondResolution: true,
+      batchHidesFailures: true,
+      ownThrowOnErrors: false,
+      maxKeyBytes: 250,
+      namespaceCopies: 2,
+    })
+    expect(store.capabilities.secondResolution).toBe(true)
+    await store.close()
+  })
+})
+
+describe.runIf(stores.has('memcached'))('KeyvStore over @keyv/memcache', () => {
+  let own: MemcachedServers
+  beforeAll(async () => {
+    own = await startMemcached(1)
+  })
+  afterAll(async () => {
+    await own?.stop()
+  })
+
+  it('a lifetime over 30 days is kept (memcached would read the seconds as a date in 1970)', async () => {
+    const store = new KeyvStore({
+      keyv: new Keyv(new KeyvMemcache(inject('memcachedServers')[0])),
+      disconnect: true,
+      prefix: prefix(),
+      lifetime: 31 * 24 * 3600,
+    })
+    await store.put(makeUser(1))
+    expect((await store.get(ConformanceUser, { email: 'user1@example.com' }))?.id).toBe(1)
+    await store.close()
+  })
+
+  it('keys at the longest stockpyle makes fit under memcached’s 250 bytes with the namespaces Keyv and the adapter add', async () => {
+    const keyv = new Keyv(new KeyvMemcache(inject('memcachedServers')[0]), { namespace: 'n'.repeat(20) })
+    const store = new KeyvStore({ keyv, disconnect: true, prefix: 'p'.repeat(40) })
+    const users = [makeUser(2), makeUser(3)]
+    for (const [i, user] of users.entries()) user.email = `${'e'.repeat(400 + i)}@example.com`
+    await store.batchPut(users)
+    expect(
+      (
+        await store.batchGet(
+          ConformanceUser,
+          users.map((u) => ({ email: u.email })),
+        )
+      ).map((u) => u?.id),
+    ).toEqual([2, 3])
+    await store.delete(users[0] as ConformanceUser)
+    expect(await store.get(ConformanceUser, { email: users[0]?.email as string })).toBeUndefined()
+    await store.close()
+  })
+
+  it('a dead server: reads, writes and deletes reject with StoreUnavailableError, never a silent miss', async () => {
+    const server = own.servers[0] as string
+    const node = own.nodes[0] as MemcachedServers['nodes'][number]
+    const keyv = new Keyv(new KeyvMemcache(server, quiet))
+    const store = new KeyvStore({ keyv, disconnect: true, prefix: prefix(), timeout: 2000 })
+    await store.batchPut([makeUser(1), makeUser(2)])
+    expect((await store.batchGet(ConformanceUser, [{ id: 1 }, { email: 'user2@example.com' }])).map((u) => u?.id)).toEqual([1, 2])
+
+    node.kill('SIGKILL')
+    try {
+      // what the adapter itself does: its getMany settles every get, so the failure reads as a miss
+      const raw = new Keyv(new KeyvMemcache(server, quiet))
+      raw.throwOnErrors = true
+      raw.on('error', () => {})
+      expect(await raw.getMany(['anything'])).toEqual([undefined])
+      await raw.disconnect()
+
+      for (const [what, call] of [
+        ['get', () => store.get(ConformanceUser, { id: 1 })],
+        ['batchGet', () => store.batchGet(ConformanceUser, [{ id: 1 }, { id: 2 }])],
+        ['put', () => store.put(makeUser(3))],
+        ['delete', () => store.delete(makeUser(1))],
+      ] as const) {
+        const error = await (call as () => Promise<unknown>)().then(
+          () => undefined,
+          (e: unknown) => e,
+        )
+        expect(error, what).toBeInstanceOf(StoreUnavailableError)
+        // memjs either fails at once (connection refused) or leaves the call unanswered until `timeout`
+        expect((error as Error).message, what).toMatch(/^keyv\(keyv\) store (get|set|delete)( failed: |: no answer within 2000 ms)/)
+      }
+    } finally {
+      await node.restart()
+    }
+    await store.close()
+  })
+
+  it('as a chain layer, a dead server is reported and skipped; the layer below answers', async () => {
+    const node = own.nodes[0] as MemcachedServers['nodes'][number]
+    const keyv = new Keyv(new KeyvMemcache(own.servers[0] as string, quiet))
+    const chain = new ChainedStore([new KeyvStore({ keyv, disconnect: true, prefix: prefix(), timeout: 2000 }), new ProcessMemoryStore()])
+    const errors: unknown[] = []
+    chain.events.on('cacheError', (event: { error: unknown }) => errors.push(event.error))
+    await chain.put(makeUser(5))
+    node.kill('SIGKILL')
+    try {
+      expect((await chain.get(ConformanceUser, { id: 5 }))?.id).toBe(5)
+      expect(chain.stats()[0]).toMatchObject({ hits: 0 })
+      expect(chain.stats()[0]?.errors).toBeGreaterThanOrEqual(1)
+      expect(errors[0]).toBeInstanceOf(StoreUnavailableError)
+    } finally {
+      await node.restart()
+    }
+    await chain.close()
+  })
+})
