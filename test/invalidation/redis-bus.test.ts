@@ -75,8 +75,7 @@ describe.runIf(selectedStores().has('redis'))('RedisBus', () => {
     const parentBus = new RedisBus({ url })
     const memory = new ProcessMemoryStore({ bus: parentBus, tombstoneLifetime: 0.1 })
     const chain = new ChainedStore([memory, db])
-    const child = fork(fileURLToPath(new URL('./fixtures/bus-child.ts', import.meta.url)), [], {
-      execArgv: ['--import', fileURLToPath(new URL('./fixtures/ts-register.mjs', import.meta.url))],
+    const child = fork(fileURLToPath(new URL('./fixtures/bus-child.mjs', import.meta.url)), [], {
       env: { ...process.env, BUS: 'redis', BUS_URL: url, DB_URL: url, DB_PREFIX: prefix },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     })
