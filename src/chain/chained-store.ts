@@ -12,6 +12,7 @@ import {
 } from '../contracts/base-store.js'
 import { StockpyleError } from '../core/errors.js'
 import type { Instance, Lookup, Model } from '../core/model.js'
+import { checkOptionNames } from '../core/options.js'
 import type { ModelInfo } from '../core/registry.js'
 import { Backfill } from './backfill.js'
 import { type ChainedStoreOptions, resolveChainOptions } from './chain-options.js'
@@ -24,6 +25,20 @@ import { SingleFlight } from './single-flight.js'
 import { WritePath } from './write-path.js'
 
 export type { ChainedStoreOptions } from './chain-options.js'
+
+const CHAINED_STORE_OPTIONS = [
+  'onCacheError',
+  'timeout',
+  'breaker',
+  'missLifetime',
+  'serveStale',
+  'coherence',
+  'leases',
+  'meter',
+  'clock',
+  'name',
+]
+
 export type { CacheErrorEvent, LayerOperation, LayerStats } from './layer-observer.js'
 
 /**
@@ -60,6 +75,7 @@ export class ChainedStore extends BaseStore {
   /** @throws InvalidOptionError for an empty list, a non-store or a bad option. */
   constructor(layers: readonly Store[], options: ChainedStoreOptions = {}) {
     super()
+    checkOptionNames(typeof options?.name === 'string' ? options.name : 'chain', options, CHAINED_STORE_OPTIONS)
     const resolved = resolveChainOptions(layers, options)
     this.name = resolved.name
     const observer = new LayerObserver(layers, resolved.meter, resolved.name)

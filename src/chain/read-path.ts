@@ -54,7 +54,7 @@ export class ReadPath {
     } catch (err) {
       if (isCallerError(err)) {
         // The first layer validated the lookup in its own name; the caller called the chain.
-        keyForLookup(describeModel(model), lookup, `${name} store get`)
+        encodeLookup(describeModel(model), lookup, `${name} store get`)
         throw err
       }
       // An in-process layer failing (e.g. a model it cannot decode): read below, as for any cache layer.
@@ -90,11 +90,18 @@ export class ReadPath {
     const out: (StoreEntry | undefined)[] = new Array(requests.length).fill(undefined)
     if (asked?.length === 0) return out
     const slots = asked ?? requests.map((_, i) => i)
-    const first = await calls.read(
-      0,
-      info.model,
-      slots.map((i) => (requests[i] as LookupRequest).lookup),
-    )
+    let first: (StoreEntry | undefined)[]
+    try {
+      first = await calls.read(
+        0,
+        info.model,
+        slots.map((i) => (requests[i] as LookupRequest).lookup),
+      )
+    } catch (err) {
+      // The first layer validated the lookups in its own name; the caller called the chain.
+      if (isCallerError(err)) for (const r of requests) encodeLookup(info, r.lookup, `${name} store get`)
+      throw err
+    }
     const missing: number[] = []
     for (let a = 0; a < slots.length; a++) {
       const entry = first[a]

@@ -1,6 +1,6 @@
 import type { LookupRequest, Store, TransactionWrite, WriteItem } from '../contracts/base-store.js'
 import { encodeRecord } from '../core/codec.js'
-import { MissingKeyAttributeError, StockpyleError } from '../core/errors.js'
+import { MissingKeyAttributeError, StockpyleError, show } from '../core/errors.js'
 import { encodeLookup, keysOfObject } from '../core/key-encoding.js'
 import type { Model } from '../core/model.js'
 import { describeModel, type ModelInfo } from '../core/registry.js'
@@ -172,11 +172,28 @@ export class WritePath {
       try {
         keysOfObject(info, obj, false, `${name} store put`)
       } catch (err) {
-        if (!(generatesKeys && err instanceof MissingKeyAttributeError && missingOnlyPrimary(info, obj))) throw err
+        if (!(generatesKeys && err instanceof MissingKeyAttributeError)) throw err
+        if (!missingOnlyPrimary(info, obj)) {
+          // The primary key may be the database's to fill; name the attribute that is really missing.
+          const field = missingAlternate(info, obj)
+          if (field === undefined) throw err
+          throw new MissingKeyAttributeError(
+            `${name} store put of model \`${info.name}\` got an object without key attribute \`${field}\` (${show((obj as Record<string, unknown>)[field])}); only the primary key may be left for the database to generate`,
+          )
+        }
       }
       encodeRecord(obj, undefined, `${name} store put`)
     }
   }
+}
+
+function missingAlternate(info: ModelInfo, obj: object): string | undefined {
+  const source = obj as Record<string, unknown>
+  for (const spec of info.keys) {
+    if (spec === info.primary) continue
+    for (const f of spec.fields) if (source[f] === undefined || source[f] === null) return f
+  }
+  return undefined
 }
 
 function missingOnlyPrimary(info: ModelInfo, obj: object): boolean {

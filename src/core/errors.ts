@@ -178,16 +178,52 @@ export function isStockpyleError(err: unknown, code?: StockpyleErrorCode): err i
   return code === undefined || (err as StockpyleError).code === code
 }
 
-/** Renders a value for an error message: short, in backticks, never throws. */
+function render(value: unknown, depth: number): string {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value)
+    case 'number':
+      return Object.is(value, -0) ? '-0' : String(value)
+    case 'bigint':
+      return `${value}n`
+    case 'undefined':
+      return 'undefined'
+    case 'boolean':
+      return String(value)
+    case 'function':
+      return `[function ${value.name || 'anonymous'}]`
+    case 'symbol':
+      return value.toString()
+  }
+  if (value === null) return 'null'
+  if (depth > 3) return '…'
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'Invalid Date' : `Date(${value.toISOString()})`
+  if (Array.isArray(value))
+    return `[${value
+      .slice(0, 10)
+      .map((v) => render(v, depth + 1))
+      .join(',')}${value.length > 10 ? ',…' : ''}]`
+  if (value instanceof Map) return `Map(${value.size})`
+  if (value instanceof Set) return `Set(${value.size})`
+  if (ArrayBuffer.isView(value)) return `${value.constructor.name}(${value.byteLength} bytes)`
+  const object = value as Record<string, unknown>
+  const proto = Object.getPrototypeOf(object)
+  const ctor =
+    proto === null || proto === Object.prototype ? '' : `${(proto as { constructor?: { name?: string } }).constructor?.name ?? ''} `
+  const fields = Object.keys(object)
+    .slice(0, 10)
+    .map((k) => `${/^[A-Za-z_$][\w$]*$/.test(k) ? k : JSON.stringify(k)}:${render(object[k], depth + 1)}`)
+  return `${ctor}{${fields.join(',')}}`
+}
+
+/**
+ * Renders a value for an error message: short, in backticks, never throws, and faithful — `NaN`,
+ * `-0`, `Infinity`, `undefined` and bigints (`12n`) appear as themselves, also inside objects.
+ */
 export function show(value: unknown): string {
   let text: string
   try {
-    if (typeof value === 'string') text = JSON.stringify(value)
-    else if (typeof value === 'bigint') text = `${value}n`
-    else if (typeof value === 'function') text = `[function ${value.name || 'anonymous'}]`
-    else if (typeof value === 'symbol') text = value.toString()
-    else if (value === undefined) text = 'undefined'
-    else text = JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)) ?? String(value)
+    text = render(value, 0)
   } catch {
     text = Object.prototype.toString.call(value)
   }

@@ -13,6 +13,7 @@ export { MapBackend } from './map-backend.js'
 export {
   ConformanceCar,
   type ConformanceColumn,
+  ConformanceDoc,
   type ConformanceTable,
   ConformanceUser,
   ConformanceVehicle,

@@ -46,8 +46,24 @@ export class ConformanceCar extends ConformanceVehicle {
   }
 }
 
+/**
+ * A model for the property-based fidelity cases: a key of each type (string `id`, bigint `code`, and
+ * the composite boolean + number `[flag, num]`) and one attribute holding any nested value.
+ */
+export class ConformanceDoc {
+  static readonly stockpyleName = 'ConformanceDoc'
+  static readonly stockpyleKeys = keys('id', 'code', ['flag', 'num'])
+  constructor(
+    public id: string,
+    public code: bigint,
+    public flag: boolean,
+    public num: number,
+    public data: unknown,
+  ) {}
+}
+
 /** Column kinds of {@link conformanceTables}. `json` columns hold arrays, plain objects, Maps and Sets. */
-export type ConformanceColumn = 'integer' | 'bigint' | 'text' | 'boolean' | 'timestamp' | 'json' | 'bytes'
+export type ConformanceColumn = 'integer' | 'bigint' | 'real' | 'text' | 'boolean' | 'timestamp' | 'json' | 'bytes'
 
 /** A table a schema-bound store needs for one conformance model. */
 export interface ConformanceTable {
@@ -79,6 +95,12 @@ export const conformanceTables: readonly ConformanceTable[] = [
       avatar: 'bytes',
     },
     keys: [['id'], ['email'], ['orgId', 'slug']],
+  },
+  {
+    model: ConformanceDoc,
+    table: 'conformance_docs',
+    columns: { id: 'text', code: 'bigint', flag: 'boolean', num: 'real', data: 'json' },
+    keys: [['id'], ['code'], ['flag', 'num']],
   },
   { model: ConformanceVehicle, table: 'conformance_vehicles', columns: { plate: 'text', wheels: 'integer' }, keys: [['plate']] },
   {

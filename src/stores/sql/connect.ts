@@ -61,8 +61,13 @@ async function openSqlite(path: string): Promise<Kysely<any>> {
 async function openPostgres(url: string, maxConnections: number): Promise<Kysely<any>> {
   const { default: pg } = await importDriver('pg', () => import('pg'))
   const pool = new pg.Pool({ connectionString: url, max: maxConnections })
-  // An idle client that loses its server emits 'error' on the pool; the next query reports it.
+  // An idle client that loses its server emits 'error' on the pool; the next query reports it. A client
+  // checked out (between two statements of a transaction) emits it on itself, where nothing else
+  // listens: without a listener that would end the process. The statement in flight rejects anyway.
   pool.on('error', () => {})
+  pool.on('connect', (client) => {
+    client.on('error', () => {})
+  })
   return new Kysely<any>({ dialect: new PostgresDialect({ pool }) })
 }
 

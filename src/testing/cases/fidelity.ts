@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import type { ConformanceCase } from '../conformance.js'
 import { ConformanceCar, ConformanceUser } from '../models.js'
+import { fidelityPropertyCases } from './fidelity-properties.js'
 import { makeCar, makeUser } from './fixtures.js'
 
 /** Values come back with their types. */
@@ -38,4 +39,5 @@ export const fidelityCases: readonly ConformanceCase[] = [
       assert.deepEqual(await store.get(ConformanceCar, { plate: car.plate }), car)
     },
   },
+  ...fidelityPropertyCases,
 ]

@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest'
+import {
+  ChainedStore,
+  ConstraintViolationError,
+  CorruptEntryError,
+  errors,
+  InvalidArgumentError,
+  InvalidKeyError,
+  isStockpyleError,
+  KeyConflictError,
+  MissingKeyAttributeError,
+  ProcessMemoryStore,
+  SchemaError,
+  type StockpyleErrorCode,
+  show,
+  UnknownKeyError,
+  UnsupportedOperationError,
+} from '../../src/index.js'
+
+class Account {
+  static readonly stockpyleName = 'MessagesAccount'
+  static readonly stockpyleKeys = ['id', 'email'] as const
+  constructor(
+    public id: number,
+    public email: string,
+  ) {}
+}
+
+async function rejection(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p
+  } catch (err) {
+    return err as Error
+  }
+  throw new Error('expected a rejection')
+}
+
+describe('error messages', () => {
+  it('show() renders offending values faithfully', () => {
+    expect(show(Number.NaN)).toBe('`NaN`')
+    expect(show(-0)).toBe('`-0`')
+    expect(show(Number.NEGATIVE_INFINITY)).toBe('`-Infinity`')
+    expect(show(undefined)).toBe('`undefined`')
+    expect(show(12n)).toBe('`12n`')
+    expect(show({ id: Number.NaN, n: [undefined, -0, 1n], s: 'x' })).toBe('`{id:NaN,n:[undefined,-0,1n],s:"x"}`')
+    expect(show(new Account(1, 'a'))).toBe('`Account {id:1,email:"a"}`')
+  })
+
+  it('a chain names itself, not its first layer, for a bad lookup (get and batchGet), and shows the value', async () => {
+    const chain = new ChainedStore([new ProcessMemoryStore(), new ProcessMemoryStore({ name: 'db' })], { name: 'app' })
+    const unknown = await rejection(chain.get(Account, { nope: 1 } as never))
+    expect(unknown).toBeInstanceOf(UnknownKeyError)
+    expect(unknown.message).toMatch(/^app store get of model `MessagesAccount`/)
+    const nan = await rejection(chain.get(Account, { id: Number.NaN }))
+    expect(nan).toBeInstanceOf(InvalidKeyError)
+    expect(nan.message).toMatch(/^app store get of model `MessagesAccount` got an invalid value `NaN` for key field `id`/)
+    const inf = await rejection(chain.batchGet(Account, [{ id: -0 }, { id: Number.POSITIVE_INFINITY }]))
+    expect(inf.message).toMatch(/^app store get .* `Infinity`/)
+    const undef = await rejection(chain.get(Account, { id: undefined } as never))
+    expect(undef.message).toMatch(/`undefined`/)
+  })
+
+  it('MissingKeyAttributeError names the attribute really missing when the database generates the primary key', async () => {
+    // a chain whose last layer generates keys: `id` may be missing, `email` may not
+    const generating = new ProcessMemoryStore({ name: 'db' })
+    Object.defineProperty(generating, 'capabilities', { value: { ...generating.capabilities, generatesKeys: true, authoritative: true } })
+    const chain = new ChainedStore([new ProcessMemoryStore(), generating])
+    const err = await rejection(chain.put(new Account(undefined as never, undefined as never)))
+    expect(err).toBeInstanceOf(MissingKeyAttributeError)
+    expect(err.message).toMatch(/without key attribute `email` \(`undefined`\)/)
+    const err2 = await rejection(chain.put(new Account(99, undefined as never)))
+    expect(err2.message).toMatch(/without key attribute `email`/)
+  })
+
+  it('every code has exactly one class, and every class its own code', () => {
+    const codes = Object.keys(errors) as StockpyleErrorCode[]
+    expect(new Set(codes.map((c) => errors[c])).size).toBe(codes.length)
+    for (const code of codes) {
+      const Class = errors[code] as unknown as new (m: string, ...rest: unknown[]) => Error
+      const err = code === 'E_LAYER_SKIPPED' ? new Class('m', 'circuit-open') : new Class('m')
+      expect(isStockpyleError(err, code)).toBe(true)
+    }
+    for (const Class of [
+      KeyConflictError,
+      SchemaError,
+      ConstraintViolationError,
+      CorruptEntryError,
+      InvalidArgumentError,
+      UnsupportedOperationError,
+    ]) {
+      expect(errors[Class.code]).toBe(Class)
+    }
+  })
+})
