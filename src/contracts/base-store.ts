@@ -1,4 +1,4 @@
-import { InvalidArgumentError, StoreClosedError, show, UnknownModelError } from '../core/errors.js'
+import { InvalidArgumentError, StoreClosedError, show, UnknownKeyError, UnknownModelError } from '../core/errors.js'
 import type { invalidationSequence } from '../core/invalidation-sequence.js'
 import { keyForLookup } from '../core/key-encoding.js'
 import type { Instance, Lookup, Model } from '../core/model.js'
@@ -125,12 +125,33 @@ export interface Store extends AsyncDisposable {
   get<M extends Model>(model: M, lookup: Lookup<M>): Promise<Instance<M> | undefined>
   /** Removes `obj` under every key it was stored under; absent objects are a no-op. */
   delete(obj: object): Promise<void>
+  /**
+   * Delete by key: removes the object this lookup finds (typed like `get`) under every key it has;
+   * an absent object is a no-op. @throws UnknownKeyError / InvalidKeyError for a bad lookup.
+   */
+  delete<M extends Model>(model: M, lookup: Lookup<M>): Promise<void>
   /** `put` for many objects. */
   batchPut(objs: readonly object[]): Promise<void>
   /** One result per lookup, same order and length, `undefined` at each miss; duplicates allowed; `[]` gives `[]`. */
   batchGet<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<(Instance<M> | undefined)[]>
   /** `delete` for many objects. */
   batchDelete(objs: readonly object[]): Promise<void>
+  /** Delete by key for many lookups (duplicates allowed); absent objects are a no-op. */
+  batchDelete<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<void>
+  /**
+   * The entry-level form of delete by key, what a chain uses: removes the objects these lookups find,
+   * under every key each has, and resolves to them — one slot per lookup, in order, `undefined` where
+   * nothing was found — so that the layers above can remove the same objects under all their keys.
+   * SQL finds and removes in one statement (`DELETE … RETURNING`); a cache resolves alternate keys to
+   * the record first. Optional for custom stores: a chain falls back to `batchGetEntries` + `batchDelete`.
+   */
+  batchDeleteByKey?<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<(Instance<M> | undefined)[]>
+  /**
+   * Cache stores: removes every entry under the store's prefix and nothing else (see each store for how).
+   * Absent on authoritative stores. @throws UnsupportedOperationError where the backend cannot tell its
+   * entries apart (memcached without `ownsServers`).
+   */
+  clear?(): Promise<void>
   /** Like `batchGet`, with each hit's expiry: what ChainedStore uses to backfill without outliving the source. */
   batchGetEntries<M extends Model>(
     model: M,
@@ -192,6 +213,18 @@ export abstract class BaseStore implements Store {
   protected abstract writeMany(items: readonly WriteItem[]): Promise<void>
   /** Removes every item under every key it was stored under. Absent items are a no-op. */
   protected abstract removeMany(items: readonly WriteItem[]): Promise<void>
+  /**
+   * Removes the objects the requests find and returns them, one slot per request (`undefined` where
+   * nothing was found). Default: {@link BaseStore.readMany}, then {@link BaseStore.removeMany} of what
+   * was found; stores that can do both at once (SQL `DELETE … RETURNING`) override it.
+   */
+  protected async removeByLookups(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(object | undefined)[]> {
+    const found = await this.readMany(info, requests)
+    const values = found.map((entry) => entry?.value)
+    const objects = values.filter((v): v is object => v !== undefined)
+    if (objects.length > 0) await this.removeMany(this.items(objects, 'delete'))
+    return values
+  }
   /** Releases resources; called once by `close()`. */
   protected async release(): Promise<void> {}
   /** Drops cached copies for these requests (see {@link Store.batchInvalidate}). Default: nothing to drop. */
@@ -300,14 +333,36 @@ export abstract class BaseStore implements Store {
     if (items.length > 0) await this.writeMany(items)
   }
 
-  async delete(obj: object): Promise<void> {
-    await this.batchDelete([obj])
+  delete(obj: object): Promise<void>
+  delete<M extends Model>(model: M, lookup: Lookup<M>): Promise<void>
+  async delete(target: object, ...lookup: [object?]): Promise<void> {
+    if (typeof target === 'function') {
+      if (lookup.length === 0) {
+        throw new UnknownKeyError(`${this.name} store delete of model \`${modelName(target)}\`: delete(Model, lookup) needs a lookup`)
+      }
+      await this.batchDeleteByKey(target as unknown as Model, lookup as never)
+      return
+    }
+    await this.batchDelete([target])
   }
 
-  async batchDelete(objs: readonly object[]): Promise<void> {
+  batchDelete(objs: readonly object[]): Promise<void>
+  batchDelete<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<void>
+  async batchDelete(target: readonly object[] | Model, lookups?: readonly object[]): Promise<void> {
+    if (typeof target === 'function') {
+      await this.batchDeleteByKey(target, (lookups ?? (undefined as unknown)) as never)
+      return
+    }
     this.assertOpen('delete')
-    const items = this.items(objs, 'delete')
+    const items = this.items(target as readonly object[], 'delete')
     if (items.length > 0) await this.removeMany(items)
+  }
+
+  async batchDeleteByKey<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<(Instance<M> | undefined)[]> {
+    this.assertOpen('delete')
+    const { info, requests } = this.requests(model, lookups, 'delete')
+    if (requests.length === 0) return []
+    return (await this.removeByLookups(info, requests)) as (Instance<M> | undefined)[]
   }
 
   close(): Promise<void> {
@@ -321,4 +376,9 @@ export abstract class BaseStore implements Store {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close()
   }
+}
+
+function modelName(model: object): string {
+  const named = model as { stockpyleName?: unknown; name?: unknown }
+  return String(named.stockpyleName ?? named.name ?? 'anonymous')
 }

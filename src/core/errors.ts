@@ -141,7 +141,11 @@ export class CorruptEntryError extends StockpyleError {
 export class InvalidArgumentError extends StockpyleError {
   static override readonly code = 'E_INVALID_ARGUMENT'
 }
-/** The store cannot do what was asked (leases without an atomic add, transactions on a layer without them). */
+/**
+ * The store cannot do what was asked as configured: leases without an atomic add, transactions on a
+ * layer without them, a write to a read-only `LoaderStore`, `clear()` on memcached without
+ * `ownsServers`, a statement the Kysely `CacheSyncPlugin` cannot follow. Nothing was written.
+ */
 export class UnsupportedOperationError extends StockpyleError {
   static override readonly code = 'E_UNSUPPORTED'
 }

@@ -2,6 +2,8 @@ import type { Store, StoreCapabilities } from '../contracts/base-store.js'
 import type { Lifetime } from '../core/lifetime.js'
 import { basicCases } from './cases/basic.js'
 import { batchCases } from './cases/batch.js'
+import { clearCases } from './cases/clear.js'
+import { deleteByKeyCases } from './cases/delete-by-key.js'
 import { errorCases } from './cases/errors.js'
 import { fidelityCases } from './cases/fidelity.js'
 import { keyCases } from './cases/keys.js'
@@ -72,6 +74,8 @@ export function runStoreConformance(options: ConformanceOptions): void {
     ['basic', basicCases],
     ['keys', keyCases],
     ['batch', batchCases],
+    ['delete by key', deleteByKeyCases],
+    ['clear', clearCases],
     ['fidelity', fidelityCases],
     ['errors', errorCases],
     ['lifetime', lifetimeCases],

@@ -1,5 +1,5 @@
 import type { GetEntriesOptions, LeaseCapable, PutEntriesOptions, Store, StoreCapabilities, StoreEntry } from '../contracts/base-store.js'
-import { StoreUnavailableError } from '../core/errors.js'
+import { StoreUnavailableError, UnsupportedOperationError } from '../core/errors.js'
 import type { Instance, Lookup, Model } from '../core/model.js'
 
 /** Operations a {@link FaultStore} can fail or delay. */
@@ -121,13 +121,34 @@ export class FaultStore implements Store {
     await this.#enter('delete')
     await this.#inner.batchInvalidate?.(model, lookups)
   }
-  async delete(obj: object): Promise<void> {
+  delete(obj: object): Promise<void>
+  delete<M extends Model>(model: M, lookup: Lookup<M>): Promise<void>
+  async delete(...args: [object] | [Model, object]): Promise<void> {
     await this.#enter('delete')
-    return this.#inner.delete(obj)
+    return (this.#inner.delete as (...a: unknown[]) => Promise<void>).apply(this.#inner, args)
   }
-  async batchDelete(objs: readonly object[]): Promise<void> {
+  batchDelete(objs: readonly object[]): Promise<void>
+  batchDelete<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<void>
+  async batchDelete(...args: [readonly object[]] | [Model, readonly object[]]): Promise<void> {
     await this.#enter('delete')
-    return this.#inner.batchDelete(objs)
+    return (this.#inner.batchDelete as (...a: unknown[]) => Promise<void>).apply(this.#inner, args)
+  }
+  async batchDeleteByKey<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<(Instance<M> | undefined)[]> {
+    await this.#enter('delete')
+    const inner = this.#inner
+    if (inner.batchDeleteByKey !== undefined) return inner.batchDeleteByKey(model, lookups)
+    // A custom inner store without the primitive: find the objects, then delete them.
+    const found = (await inner.batchGetEntries(model, lookups)).map((e) => e?.value)
+    const objects = found.filter((v): v is Instance<M> => v !== undefined)
+    if (objects.length > 0) await inner.batchDelete(objects)
+    return found
+  }
+  /** Forwards `clear()` (counted as a delete). @throws UnsupportedOperationError when the inner store has none. */
+  async clear(): Promise<void> {
+    const inner = this.#inner
+    if (inner.clear === undefined) throw new UnsupportedOperationError(`${this.name} store: the wrapped store has no clear()`)
+    await this.#enter('delete')
+    await inner.clear()
   }
   async acquireLeases<M extends Model>(model: M, lookups: readonly Lookup<M>[], ttlMs: number): Promise<boolean[]> {
     await this.#enter('get')

@@ -36,8 +36,10 @@ export class CountingStore implements Store {
     return this.#inner.get(model, lookup)
   }
 
-  delete(obj: object): Promise<void> {
-    return this.#inner.delete(obj)
+  delete(obj: object): Promise<void>
+  delete<M extends Model>(model: M, lookup: Lookup<M>): Promise<void>
+  delete(...args: [object] | [Model, object]): Promise<void> {
+    return (this.#inner.delete as (...a: unknown[]) => Promise<void>).apply(this.#inner, args)
   }
 
   batchPut(objs: readonly object[]): Promise<void> {
@@ -50,8 +52,10 @@ export class CountingStore implements Store {
     return this.#inner.batchGet(model, lookups)
   }
 
-  batchDelete(objs: readonly object[]): Promise<void> {
-    return this.#inner.batchDelete(objs)
+  batchDelete(objs: readonly object[]): Promise<void>
+  batchDelete<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<void>
+  batchDelete(...args: [readonly object[]] | [Model, readonly object[]]): Promise<void> {
+    return (this.#inner.batchDelete as (...a: unknown[]) => Promise<void>).apply(this.#inner, args)
   }
 
   batchGetEntries<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<(StoreEntry<Instance<M>> | undefined)[]> {

@@ -46,6 +46,17 @@ export class AsyncLocalStore extends BaseStore {
     return this.#scope.getStore() !== undefined
   }
 
+  /** Empties the current scope's map, at once; outside a scope there is nothing to clear. */
+  async clear(): Promise<void> {
+    await this.#scope.getStore()?.clear()
+  }
+
+  protected override async removeByLookups(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(object | undefined)[]> {
+    const inner = this.#scope.getStore()
+    if (inner === undefined) return requests.map(() => undefined)
+    return inner.batchDeleteByKey(info.model, requests.map((r) => r.lookup) as never)
+  }
+
   protected async readMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(StoreEntry | undefined)[]> {
     const inner = this.#scope.getStore()
     if (inner === undefined) return requests.map(() => undefined)

@@ -145,10 +145,10 @@ export class ProcessMemoryStore extends BaseStore {
         onInvalidate: (keys) => this.evict(keys),
         onDown: () => {
           this.#busDown = true
-          this.clear()
+          this.#clear(false)
         },
         onUp: () => {
-          this.clear({ fence: true })
+          this.#clear(true)
           this.#busDown = false
         },
       })
@@ -171,14 +171,21 @@ export class ProcessMemoryStore extends BaseStore {
   }
 
   /**
-   * Drops every object. With `fence: true` it also refuses backfills for a tombstone lifetime, so reads
-   * already in flight cannot bring back copies older than an invalidation this store may have missed
-   * (used when an invalidation channel reconnects).
+   * Drops every object and tombstone of this store at once (done when `clear` returns; the promise is
+   * for the common `Store.clear` signature), in this process only: the same layer in other processes
+   * keeps its copies. With `fence: true` it also refuses backfills for a tombstone lifetime, so reads
+   * already in flight cannot bring back copies read before the clear (used when an invalidation
+   * channel reconnects; a chain's `clearCaches()` fences through its own write clock).
    */
-  clear(options: { fence?: boolean } = {}): void {
+  clear(options: { fence?: boolean } = {}): Promise<void> {
+    this.#clear(options.fence === true)
+    return Promise.resolve()
+  }
+
+  #clear(fence: boolean): void {
     this.#records.clear()
     this.#aliases.clear()
-    if (options.fence === true) {
+    if (fence) {
       this.#refuseBackfillsUntil = this.#settings.clock.now() + this.#settings.tombstoneMs
       this.#forgottenUpTo = nextInvalidation()
     }
@@ -332,7 +339,7 @@ export class ProcessMemoryStore extends BaseStore {
   protected override async release(): Promise<void> {
     this.#unsubscribe?.()
     this.#unsubscribe = undefined
-    this.clear()
+    this.#clear(false)
   }
 }
 

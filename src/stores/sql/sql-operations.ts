@@ -42,7 +42,8 @@ export interface OperationContext {
 
 type Row = Record<string, unknown>
 
-function chunk<T>(items: readonly T[], size: number): T[][] {
+/** Splits `items` into lists of at most `size`. */
+export function chunk<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = []
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
   return out
@@ -54,7 +55,11 @@ function chunk<T>(items: readonly T[], size: number): T[][] {
  * `col = ANY($1::type[])` or `(a, b) IN (SELECT * FROM unnest($1::t1[], $2::t2[]))`, which PostgreSQL
  * plans as an index nested loop (a literal row list of 1,000 tuples plans ~30× slower).
  */
-function keyCondition(dialect: SqlDialect, columns: readonly ColumnInfo[], tuples: readonly (readonly unknown[])[]): RawBuilder<boolean> {
+export function keyCondition(
+  dialect: SqlDialect,
+  columns: readonly ColumnInfo[],
+  tuples: readonly (readonly unknown[])[],
+): RawBuilder<boolean> {
   if (dialect === 'postgres') {
     const arrays = columns.map((c, j) => sql`${tuples.map((t) => t[j])}::${sql.raw(c.sqlType ?? 'text')}[]`)
     if (columns.length === 1) return sql<boolean>`${sql.id((columns[0] as ColumnInfo).name)} = any(${arrays[0]})`
@@ -81,7 +86,7 @@ async function runAll<T>(ex: Executor, statements: readonly ((db: Kysely<any>) =
 }
 
 /** Awaits `promise`, translating a database error (e.g. from introspection) into a stockpyle error. */
-async function resolve<T>(promise: Promise<T>, context: string): Promise<T> {
+export async function resolve<T>(promise: Promise<T>, context: string): Promise<T> {
   try {
     return await promise
   } catch (err) {

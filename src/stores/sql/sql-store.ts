@@ -17,6 +17,7 @@ import { type ParsedConnection, parseConnection, type SqlConnection } from './co
 import { MappingCache } from './model-mapping.js'
 import { checkTableNaming, type TableNaming } from './naming.js'
 import type { BytesType } from './row-mapper.js'
+import { removeByLookups } from './sql-delete-by-key.js'
 import { translateError } from './sql-errors.js'
 import { type Executor, type OperationContext, readEntries, removeObjects, writeObjects } from './sql-operations.js'
 import { SqlTransaction } from './sql-transaction.js'
@@ -102,7 +103,8 @@ function checkBoolean(store: string, option: string, value: unknown, fallback: b
  *   ids, defaults) are written back onto the object. A collision on an alternate unique key is a
  *   `StockpyleError` with code `E_KEY_CONFLICT`, and nothing is written.
  * - `get`/`batchGet` by any declared key: one query per key shape per chunk.
- * - `delete`/`batchDelete` by primary key.
+ * - `delete`/`batchDelete` of objects by primary key; `delete(Model, lookup)` by any declared key with
+ *   `DELETE … RETURNING`.
  * - {@link SqlStore.transaction} runs several calls in one database transaction.
  *
  * See docs/stores/sql.md for the mapping of column types.
@@ -248,6 +250,11 @@ export class SqlStore extends BaseStore {
 
   protected async removeMany(items: readonly WriteItem[]): Promise<void> {
     await removeObjects(this.#context, await this.#run('delete'), items)
+  }
+
+  /** Delete by key in one statement per key shape: `DELETE … RETURNING *`, so a chain learns every key of what went. */
+  protected override async removeByLookups(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(object | undefined)[]> {
+    return removeByLookups(this.#context, await this.#run('delete'), info, requests)
   }
 
   /** Destroys the Kysely instance when SqlStore created it from a URL; a `db` you passed stays open. */

@@ -2,6 +2,7 @@ import { type Kysely, sql } from 'kysely'
 import { BaseStore, type LookupRequest, type StoreCapabilities, type StoreEntry, type WriteItem } from '../../contracts/base-store.js'
 import { StoreClosedError } from '../../core/errors.js'
 import type { ModelInfo } from '../../core/registry.js'
+import { removeByLookups } from './sql-delete-by-key.js'
 import { type Executor, type OperationContext, readEntries, removeObjects, writeObjects } from './sql-operations.js'
 
 /** One write made in a transaction: the objects of one `put`/`batchPut` (as written back) or `delete`/`batchDelete`. */
@@ -115,6 +116,15 @@ export class SqlTransaction extends BaseStore {
     return this.#serial(async () => {
       const objects = await writeObjects(this.#context, this.#executor, items)
       this.#changes.push({ operation: 'put', objects })
+    })
+  }
+
+  protected override removeByLookups(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(object | undefined)[]> {
+    return this.#serial(async () => {
+      const found = await removeByLookups(this.#context, this.#executor, info, requests)
+      const objects = [...new Set(found.filter((o): o is object => o !== undefined))]
+      if (objects.length > 0) this.#changes.push({ operation: 'delete', objects })
+      return found
     })
   }
 

@@ -1,0 +1,82 @@
+import { sql } from 'kysely'
+import type { LookupRequest } from '../../contracts/base-store.js'
+import { NonUniqueKeyError, StockpyleError, show } from '../../core/errors.js'
+import { encodeLookup, keyOfObjectFor } from '../../core/key-encoding.js'
+import type { KeyInfo, ModelInfo } from '../../core/registry.js'
+import type { ColumnInfo } from './column-kind.js'
+import { canMatch, keyParam, rowToObject } from './row-mapper.js'
+import { translateError } from './sql-errors.js'
+import { chunk, type Executor, keyCondition, type OperationContext, PARAMETER_LIMIT, resolve } from './sql-operations.js'
+
+type Row = Record<string, unknown>
+
+/**
+ * Delete by key: deletes the rows the lookups find with `DELETE … RETURNING *` (one statement per key
+ * shape per chunk, all in one transaction or savepoint) and returns the deleted objects, one slot per
+ * request, `undefined` where no row was found. A row deleted through one lookup also answers every
+ * other lookup of the batch that names it by another key. Absent rows are a no-op.
+ * @throws NonUniqueKeyError when a lookup matched several rows (nothing is deleted then).
+ */
+export async function removeByLookups(
+  ctx: OperationContext,
+  ex: Executor,
+  info: ModelInfo,
+  requests: readonly LookupRequest[],
+): Promise<(object | undefined)[]> {
+  const operation = `${ctx.name} store delete`
+  const canonical = requests.map((r) => keyOfObjectFor(r.spec, r.lookup) ?? encodeLookup(info, r.lookup, operation))
+  const m = await resolve(ctx.mappings.mapping(ex.db, info), `${operation} of model \`${info.name}\``)
+  const bySpec = new Map<KeyInfo, Map<string, unknown[]>>()
+  requests.forEach(({ spec, lookup }, i) => {
+    const columns = m.keyColumns.get(spec) as readonly ColumnInfo[]
+    const values = spec.fields.map((f) => lookup[f])
+    if (!values.every((v, j) => canMatch(m, columns[j] as ColumnInfo, v))) return
+    let wanted = bySpec.get(spec)
+    if (wanted === undefined) bySpec.set(spec, (wanted = new Map()))
+    wanted.set(
+      canonical[i] as string,
+      values.map((v) => keyParam(m, v)),
+    )
+  })
+  if (bySpec.size === 0) return requests.map(() => undefined)
+  // Each deleted row, under its key for every declared key shape: `spec index \0 canonical key`.
+  const deleted = new Map<string, Row>()
+  const context = `${operation} of model \`${info.name}\``
+  try {
+    await ex.atomic(async (db) => {
+      for (const [spec, wanted] of bySpec) {
+        const columns = m.keyColumns.get(spec) as readonly ColumnInfo[]
+        for (const part of chunk([...wanted.values()], Math.floor(PARAMETER_LIMIT[ctx.dialect] / columns.length))) {
+          const { rows } =
+            await sql<Row>`delete from ${sql.table(m.schema.table)} where ${keyCondition(ctx.dialect, columns, part)} returning *`.execute(
+              db,
+            )
+          const seen = new Set<string>()
+          for (const row of rows) {
+            const obj = rowToObject(m, row)
+            const key = keyOfObjectFor(spec, obj)
+            if (key === undefined || !wanted.has(key)) {
+              throw new StockpyleError(`${context} by ${show(spec.fields)} matched a row whose key is ${show(key)}, not one asked for`)
+            }
+            if (seen.has(key)) {
+              throw new NonUniqueKeyError(
+                `${context} by ${show(spec.fields)} matched more than one row of table \`${m.schema.table}\` (${show(key)}): add a unique index`,
+              )
+            }
+            seen.add(key)
+            info.keys.forEach((other, k) => {
+              const otherKey = keyOfObjectFor(other, obj)
+              if (otherKey !== undefined) deleted.set(`${k}\u0000${otherKey}`, row)
+            })
+          }
+        }
+      }
+    })
+  } catch (err) {
+    throw translateError(err, context)
+  }
+  return requests.map((r, i) => {
+    const row = deleted.get(`${info.keys.indexOf(r.spec)}\u0000${canonical[i]}`)
+    return row === undefined ? undefined : rowToObject(m, row)
+  })
+}

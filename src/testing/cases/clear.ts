@@ -1,0 +1,38 @@
+import assert from 'node:assert/strict'
+import { isStockpyleError } from '../../core/errors.js'
+import type { ConformanceCase } from '../conformance.js'
+import { ConformanceUser } from '../models.js'
+import { makeUser } from './fixtures.js'
+
+/** `clear()` of cache stores (DESIGN §7.15). Another prefix surviving is tested per store, on its server. */
+export const clearCases: readonly ConformanceCase[] = [
+  {
+    name: 'clear() removes every object under every key, or refuses with E_UNSUPPORTED and removes nothing',
+    unless: (c) => (c.authoritative ? 'an authoritative store owns its data: it has no clear()' : undefined),
+    async body(store) {
+      if (typeof store.clear !== 'function') {
+        console.info(`[stockpyle conformance] ${store.name}: has no clear() (optional for custom stores)`)
+        return
+      }
+      const users = [makeUser(800), makeUser(801), makeUser(802)]
+      await store.batchPut(users)
+      try {
+        await store.clear()
+      } catch (err) {
+        assert.ok(isStockpyleError(err, 'E_UNSUPPORTED'), `clear() failed with ${String(err)}`)
+        assert.deepEqual(await store.batchGet(ConformanceUser, [{ id: 800 }, { id: 801 }, { id: 802 }]), users)
+        return
+      }
+      for (const u of users) {
+        assert.equal(await store.get(ConformanceUser, { id: u.id }), undefined)
+        assert.equal(await store.get(ConformanceUser, { email: u.email }), undefined)
+      }
+      // The store works as before afterwards.
+      await store.put(users[0] as ConformanceUser)
+      assert.deepEqual(await store.get(ConformanceUser, { email: (users[0] as ConformanceUser).email }), users[0])
+      await store.clear()
+      await store.clear()
+      assert.equal(await store.get(ConformanceUser, { id: 800 }), undefined)
+    },
+  },
+]
