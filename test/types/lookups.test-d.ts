@@ -53,6 +53,25 @@ describe('lookup types', () => {
     void store.get(Date, { id: 1 })
   })
 
+  it('delete and batchDelete take an object or (Model, typed lookups)', async () => {
+    const user = new User(1, 'a@b', 1, 's')
+    expectTypeOf(store.delete(user)).toEqualTypeOf<Promise<void>>()
+    expectTypeOf(store.delete(User, { email: 'a@b' })).toEqualTypeOf<Promise<void>>()
+    expectTypeOf(store.batchDelete([user])).toEqualTypeOf<Promise<void>>()
+    expectTypeOf(store.batchDelete(User, [{ id: 1 }, { orgId: 1, slug: 's' }])).toEqualTypeOf<Promise<void>>()
+    const memory = new ProcessMemoryStore()
+    expectTypeOf(await memory.batchDeleteByKey(User, [{ id: 1 }])).toEqualTypeOf<(User | undefined)[]>()
+    await memory.delete(Car, { vin: 1 })
+    // @ts-expect-error mixes fields of two keys
+    void store.delete(User, { id: 1, email: 'a@b' })
+    // @ts-expect-error wrong value type
+    void store.delete(User, { id: '1' })
+    // @ts-expect-error part of a composite key
+    void store.batchDelete(User, [{ id: 1 }, { orgId: 1 }])
+    // @ts-expect-error a Vehicle lookup has no vin
+    void memory.delete(Vehicle, { vin: 1 })
+  })
+
   it('subclasses declaring their own keys compile (keys() helper) and get their own lookups', () => {
     expectTypeOf<{ vin: number }>().toExtend<Lookup<typeof Car>>()
     expectTypeOf<{ plate: string }>().toExtend<Lookup<typeof Car>>()
