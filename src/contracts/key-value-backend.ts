@@ -29,6 +29,11 @@ export interface KeyValueBackend {
   addMany?(entries: readonly KeyValueEntry[]): Promise<boolean[]>
   /** Removes the keys; absent keys are a no-op. */
   deleteMany(keys: readonly string[]): Promise<void>
+  /**
+   * Optional: removes every key that starts with `prefix` (the store's `<prefix>:`), and nothing else,
+   * in bounded batches. Without it the store's `clear()` rejects with `UnsupportedOperationError`.
+   */
+  clear?(prefix: string): Promise<void>
   /** Releases connections; called once. */
   close(): Promise<void>
 }

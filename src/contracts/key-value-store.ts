@@ -469,6 +469,22 @@ export class KeyValueStore extends BaseStore {
     else await this.#tombstone(keys)
   }
 
+  /**
+   * Removes every entry under this store's prefix — records, aliases, tombstones and leases — through
+   * the backend's `clear(prefix)`; entries of other prefixes on the same server stay.
+   * @throws UnsupportedOperationError when the backend cannot remove keys by prefix; StoreUnavailableError.
+   */
+  async clear(): Promise<void> {
+    this.assertOpen('clear')
+    const clear = this.#backend.clear
+    if (clear === undefined) {
+      throw new UnsupportedOperationError(
+        `${this.name} store cannot clear(): its backend cannot remove keys by prefix (it has no clear(prefix))`,
+      )
+    }
+    await clear.call(this.#backend, this.#settings.prefix)
+  }
+
   protected override async release(): Promise<void> {
     await this.#backend.close()
   }

@@ -50,6 +50,10 @@ export class MapBackend implements KeyValueBackend {
     for (const k of keys) this.#data.delete(k)
   }
 
+  async clear(prefix: string): Promise<void> {
+    for (const key of [...this.#data.keys()]) if (key.startsWith(prefix)) this.#data.delete(key)
+  }
+
   async close(): Promise<void> {
     this.#data.clear()
   }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Keyv } from 'keyv'
 import type { KeyValueBackend, KeyValueEntry } from '../../contracts/key-value-backend.js'
-import { isStockpyleError, SerializationError, StoreUnavailableError, show } from '../../core/errors.js'
+import { isStockpyleError, SerializationError, StoreUnavailableError, show, UnsupportedOperationError } from '../../core/errors.js'
 import type { Clock } from '../../core/lifetime.js'
 import { withTimeout } from '../../core/with-timeout.js'
 import { type KeyvAdapterTraits, keyvAdapterTraits, MAX_RELATIVE_SECONDS } from './keyv-adapter-traits.js'
@@ -18,7 +18,12 @@ export interface KeyvBackendOptions {
   readonly name: string
   /** Call `keyv.disconnect()` in `close()`. */
   readonly disconnect: boolean
+  /** The Keyv namespace holds nothing but this store's entries: `clear()` may call `keyv.clear()`. Default `false`. */
+  readonly ownsNamespace?: boolean
 }
+
+/** Keys deleted per `deleteMany` while clearing. */
+const CLEAR_BATCH = 500
 
 /**
  * A {@link KeyValueBackend} over any Keyv 5 instance (and so any Keyv storage adapter).
@@ -49,6 +54,7 @@ export class KeyvBackend implements KeyValueBackend {
   readonly #timeout: number
   readonly #clock: Clock
   readonly #disconnect: boolean
+  readonly #ownsNamespace: boolean
 
   constructor(options: KeyvBackendOptions) {
     this.#keyv = options.keyv
@@ -56,6 +62,7 @@ export class KeyvBackend implements KeyValueBackend {
     this.#clock = options.clock
     this.name = options.name
     this.#disconnect = options.disconnect
+    this.#ownsNamespace = options.ownsNamespace === true
     this.#keyv.throwOnErrors = true
     this.traits = keyvAdapterTraits(this.#keyv.store)
     this.secondResolution = this.traits.secondResolution
@@ -123,6 +130,42 @@ export class KeyvBackend implements KeyValueBackend {
     if (keys.length === 0) return
     // the result is `false` both on failure and when a key was absent; failures throw (throwOnErrors)
     await this.#guard('delete', () => this.#deleteKeys([...new Set(keys.map((key) => this.#key(key)))]))
+  }
+
+  /**
+   * Removes every key of the Keyv namespace that starts with `prefix`: through `keyv.iterator()` when
+   * the adapter can iterate (a Map, SQLite, PostgreSQL, MySQL, MongoDB, Redis…), deleting in batches of
+   * {@link CLEAR_BATCH}; otherwise through `keyv.clear()` when the store was told it owns the namespace
+   * (`ownsNamespace`) — what that clears is the adapter's choice (a Map store: the whole Map).
+   * @throws UnsupportedOperationError when the adapter cannot iterate and the namespace is not owned.
+   */
+  async clear(prefix: string): Promise<void> {
+    const keyv = this.#keyv
+    if (typeof keyv.iterator !== 'function') {
+      if (!this.#ownsNamespace) {
+        throw new UnsupportedOperationError(
+          `${this.name} store cannot clear(): its Keyv adapter cannot list keys; pass ownsNamespace: true if the namespace holds nothing else (keyv.clear() then empties it)`,
+        )
+      }
+      await this.#guard('clear', () => keyv.clear())
+      return
+    }
+    const iterator = (keyv.iterator as unknown as () => AsyncGenerator<[string, unknown]>)()
+    let batch: string[] = []
+    // Each step is bounded by the timeout, not the whole scan: a large store takes many steps.
+    for (;;) {
+      const next = await this.#guard('clear', () => iterator.next())
+      if (next.done !== true) {
+        const key = next.value[0]
+        if (typeof key === 'string' && key.startsWith(prefix)) batch.push(key)
+      }
+      if (batch.length >= CLEAR_BATCH || (next.done === true && batch.length > 0)) {
+        const keys = batch
+        batch = []
+        await this.#guard('clear', () => keyv.deleteMany(keys))
+      }
+      if (next.done === true) return
+    }
   }
 
   async close(): Promise<void> {

@@ -17,6 +17,12 @@ export interface KeyvStoreOptions extends CacheStoreOptions {
   timeout?: number
   /** Call `keyv.disconnect()` in `close()`. Default `false`: the Keyv instance is yours. */
   disconnect?: boolean
+  /**
+   * The Keyv namespace holds nothing but this store's entries, so `clear()` may call `keyv.clear()`
+   * when the adapter cannot list its keys (adapters that can are cleared key by key under the prefix
+   * whatever this says). Default `false`: `clear()` on such an adapter is refused.
+   */
+  ownsNamespace?: boolean
   /** Name for messages and stats; default `keyv(<namespace>)`. */
   name?: string
 }
@@ -34,7 +40,7 @@ export interface KeyvStoreOptions extends CacheStoreOptions {
 export class KeyvStore extends KeyValueStore {
   /** @throws InvalidOptionError naming the invalid option. */
   constructor(options: KeyvStoreOptions) {
-    const { keyv, timeout, disconnect, name, ...cacheOptions } = options
+    const { keyv, timeout, disconnect, name, ownsNamespace, ...cacheOptions } = options
     super(createBackend(options), cacheOptions)
   }
 
@@ -49,7 +55,7 @@ const KEYV_STORE_OPTIONS = [...CACHE_OPTION_NAMES, 'keyv', 'timeout', 'disconnec
 function createBackend(options: KeyvStoreOptions): KeyvBackend {
   checkOptionNames('keyv store', options, KEYV_STORE_OPTIONS)
   checkCacheOptions('keyv store', options)
-  const { keyv, timeout = 1000, disconnect = false, name } = options
+  const { keyv, timeout = 1000, disconnect = false, name, ownsNamespace = false } = options
   const k = keyv as Partial<Keyv> | undefined
   if (
     typeof k !== 'object' ||
@@ -66,6 +72,9 @@ function createBackend(options: KeyvStoreOptions): KeyvBackend {
   }
   if (typeof disconnect !== 'boolean')
     throw new InvalidOptionError(`keyv store: option \`disconnect\` must be a boolean, got ${show(disconnect)}`)
+  if (typeof ownsNamespace !== 'boolean') {
+    throw new InvalidOptionError(`keyv store: option \`ownsNamespace\` must be a boolean, got ${show(ownsNamespace)}`)
+  }
   if (name !== undefined && (typeof name !== 'string' || name === '')) {
     throw new InvalidOptionError(`keyv store: option \`name\` must be a non-empty string, got ${show(name)}`)
   }
@@ -73,6 +82,7 @@ function createBackend(options: KeyvStoreOptions): KeyvBackend {
     keyv,
     timeout,
     disconnect,
+    ownsNamespace,
     clock: options.clock ?? systemClock,
     name: name ?? `keyv(${keyv.namespace ?? 'no namespace'})`,
   })

@@ -22,6 +22,8 @@ export interface MemcacheBackendOptions extends MemcacheConnectionOptions {
   clock?: Clock
   /** Name in messages; default `memcache(<servers>)`. */
   name?: string
+  /** The servers hold nothing else: the backend gets `clear()`, which sends `flush_all` to each. Default `false`. */
+  ownsServers?: boolean
 }
 
 /** A memcached key: 1–250 printable ASCII characters, no spaces or control characters. */
@@ -57,6 +59,8 @@ export class MemcacheBackend implements KeyValueBackend {
   readonly #partialReads: boolean
   readonly #onError: ((error: StoreUnavailableError) => void) | undefined
   #closed = false
+  /** Only with `ownsServers`: memcached cannot remove one prefix, so clearing means `flush_all` everywhere. */
+  readonly clear?: (prefix: string) => Promise<void>
 
   /**
    * No connection is opened before the first call.
@@ -65,7 +69,7 @@ export class MemcacheBackend implements KeyValueBackend {
    */
   constructor(options: MemcacheBackendOptions, otherOptions: readonly string[] = []) {
     const provisional = typeof options?.name === 'string' ? options.name : 'memcache'
-    const settings = checkMemcacheOptions(provisional, options, ['clock', 'name', ...otherOptions])
+    const settings = checkMemcacheOptions(provisional, options, ['clock', 'name', 'ownsServers', ...otherOptions])
     if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
       throw new InvalidOptionError(`${provisional}: option \`name\` must be a non-empty string, got ${show(options.name)}`)
     }
@@ -80,6 +84,10 @@ export class MemcacheBackend implements KeyValueBackend {
     this.#ring = new MemcacheRing(settings.servers, settings.hashing)
     this.#nodes = new Map(addresses.map((a) => [a, new MemcacheNodeClient(a, { ...settings, owner: this.name })]))
     this.#single = this.#nodes.size === 1 ? this.#nodes.values().next().value : undefined
+    if (options.ownsServers !== undefined && typeof options.ownsServers !== 'boolean') {
+      throw new InvalidOptionError(`${this.name}: option \`ownsServers\` must be a boolean, got ${show(options.ownsServers)}`)
+    }
+    if (options.ownsServers === true) this.clear = () => this.flushAll()
   }
 
   /** The configured servers, `host:port`. */
@@ -203,6 +211,17 @@ export class MemcacheBackend implements KeyValueBackend {
     const groups = this.#group(keys)
     const settled = await Promise.allSettled([...groups].map(([node, ks]) => node.delete([...ks], `delete of ${ks.size} key(s)`)))
     this.#throwFailures('deleteMany', settled)
+  }
+
+  /**
+   * Sends `flush_all` to every server of the pool: everything they hold goes, whoever wrote it. Only
+   * for servers that hold nothing else (see `MemcacheStore`'s `ownsServers`).
+   * @throws StoreUnavailableError naming every server that failed.
+   */
+  async flushAll(): Promise<void> {
+    this.#assertOpen('flushAll')
+    const settled = await Promise.allSettled([...this.#nodes.values()].map((node) => node.flushAll('flush_all')))
+    this.#throwFailures('flushAll', settled)
   }
 
   /** Closes every connection. Idempotent; calls afterwards reject with `StoreClosedError`. */

@@ -198,6 +198,13 @@ export class MemcacheNodeClient {
     })
   }
 
+  /** Sends `flush_all`: empties the whole server. @throws StoreUnavailableError naming the server. */
+  async flushAll(operation: string): Promise<void> {
+    await this.#run(operation, undefined, async () => {
+      await this.#client.cmd('flush_all')
+    })
+  }
+
   /** Closes the connection; calls afterwards reject with `StoreClosedError`. */
   close(): void {
     this.#closed = true

@@ -5,6 +5,7 @@ import {
   type KeyValueStoreOptions,
   pickCacheOptions,
 } from '../../contracts/key-value-store.js'
+import { UnsupportedOperationError } from '../../core/errors.js'
 import { MemcacheBackend } from './memcache-backend.js'
 import type { MemcacheServerStats } from './memcache-node-client.js'
 import type { MemcacheConnectionOptions } from './memcache-options.js'
@@ -13,7 +14,13 @@ import type { MemcacheConnectionOptions } from './memcache-options.js'
  * Options of {@link MemcacheStore}: the cache options every store shares (`lifetime`, `polymorphic`,
  * `prefix`, `clock`, `name`) plus the pool's connection options (`servers`, `timeout`, …).
  */
-export interface MemcacheStoreOptions extends KeyValueStoreOptions, MemcacheConnectionOptions {}
+export interface MemcacheStoreOptions extends KeyValueStoreOptions, MemcacheConnectionOptions {
+  /**
+   * The servers hold nothing but this store's entries, so `clear()` may empty them with `flush_all`
+   * (memcached cannot list keys, so it cannot clear one prefix). Default `false`: `clear()` is refused.
+   */
+  ownsServers?: boolean
+}
 
 /**
  * A cache layer on a pool of memcached servers (`stockpyle/memcache`).
@@ -37,6 +44,21 @@ export class MemcacheStore extends KeyValueStore {
    */
   constructor(options: MemcacheStoreOptions) {
     super(MemcacheStore.#backend(options), pickCacheOptions(options))
+  }
+
+  /**
+   * Empties every server of the pool with `flush_all` — only with `ownsServers: true`, because
+   * memcached cannot list keys and so cannot clear one prefix: everything on the servers goes.
+   * @throws UnsupportedOperationError without `ownsServers`; StoreUnavailableError naming failed servers.
+   */
+  override async clear(): Promise<void> {
+    this.assertOpen('clear')
+    if (this.backend.clear === undefined) {
+      throw new UnsupportedOperationError(
+        `${this.name} store cannot clear(): memcached cannot list the keys of one prefix; create the store with ownsServers: true if its servers hold nothing else (clear() then sends flush_all to each)`,
+      )
+    }
+    await super.clear()
   }
 
   static #backend(options: MemcacheStoreOptions): MemcacheBackend {

@@ -1,8 +1,9 @@
 import type { Cluster, Redis } from 'ioredis'
 import type { KeyValueBackend, KeyValueEntry } from '../../contracts/key-value-backend.js'
-import { isStockpyleError, StoreUnavailableError } from '../../core/errors.js'
+import { isStockpyleError, StoreUnavailableError, UnsupportedOperationError } from '../../core/errors.js'
 import type { Clock } from '../../core/lifetime.js'
 import { withTimeout } from '../../core/with-timeout.js'
+import { unlinkByPrefix } from './redis-clear.js'
 import { redisSlot } from './redis-slot.js'
 
 /** Most keys per MGET / DEL command: bigger batches are split, all still in one pipeline per node. */
@@ -179,6 +180,18 @@ export class RedisBackend implements KeyValueBackend {
         }),
       )
     })
+  }
+
+  /**
+   * Removes every key starting with `prefix` on the node, or on every master of a cluster, by cursor
+   * SCAN and `UNLINK` in bounded batches (never `KEYS` or `FLUSHDB`); each round trip is bounded by
+   * `timeout`. @throws UnsupportedOperationError for an empty prefix (that would be every key).
+   */
+  async clear(prefix: string): Promise<void> {
+    if (prefix === '') {
+      throw new UnsupportedOperationError(`${this.name} store cannot clear() without a prefix: that would remove every key of the server`)
+    }
+    await unlinkByPrefix(this.#client, prefix, (work) => this.#guard('clear', work))
   }
 
   async close(): Promise<void> {
