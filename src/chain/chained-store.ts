@@ -15,6 +15,7 @@ import type { Instance, Lookup, Model } from '../core/model.js'
 import { checkOptionNames } from '../core/options.js'
 import type { ModelInfo } from '../core/registry.js'
 import { Backfill } from './backfill.js'
+import { CacheMaintenance } from './cache-maintenance.js'
 import { type ChainedStoreOptions, resolveChainOptions } from './chain-options.js'
 import { LayerCalls } from './layer-calls.js'
 import { LayerObserver, type LayerStats } from './layer-observer.js'
@@ -71,6 +72,7 @@ export class ChainedStore extends BaseStore {
   readonly #calls: LayerCalls
   readonly #reads: ReadPath
   readonly #writes: WritePath
+  readonly #maintenance: CacheMaintenance
 
   /** @throws InvalidOptionError for an empty list, a non-store or a bad option. */
   constructor(layers: readonly Store[], options: ChainedStoreOptions = {}) {
@@ -105,6 +107,14 @@ export class ChainedStore extends BaseStore {
       generatesKeys: this.capabilities.generatesKeys,
     })
     this.#writes = writes
+    this.#maintenance = new CacheMaintenance({
+      name: this.name,
+      calls,
+      backfill,
+      misses,
+      coherence: resolved.coherence,
+      marked: writes.marked,
+    })
     this.#reads = new ReadPath({
       name: this.name,
       calls,
@@ -147,6 +157,25 @@ export class ChainedStore extends BaseStore {
 
   protected removeMany(items: readonly WriteItem[]): Promise<void> {
     return this.#writes.remove(items)
+  }
+
+  /** Delete by key: the authoritative layer removes what the lookups find (SQL: `DELETE … RETURNING`), then every cache removes those objects under all their keys. */
+  protected override removeByLookups(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(object | undefined)[]> {
+    return this.#maintenance.removeByKey(info, requests)
+  }
+
+  /**
+   * Empties every cache layer (each removes what is under its prefix; see each store's `clear()`),
+   * forgets remembered misses, and stops reads in flight from backfilling what they read before. The
+   * authoritative layer keeps its data; a nested chain there has its caches cleared too. Memory layers
+   * of other processes are not reached: call it in each process (or rely on their lifetimes).
+   * @throws UnsupportedOperationError before clearing anything when a cache layer has no `clear()` (a
+   *   memcached store without `ownsServers`, a custom store); otherwise the first layer's failure, after
+   *   every layer was tried.
+   */
+  async clearCaches(): Promise<void> {
+    this.assertOpen('clearCaches')
+    await this.#maintenance.clearCaches()
   }
 
   /** Drops cached copies in every cache layer (the authoritative layer keeps its data). */

@@ -20,7 +20,7 @@ export interface LayerStats {
 }
 
 /** What a chain was doing with a layer when it failed. */
-export type LayerOperation = 'get' | 'put' | 'delete' | 'backfill' | 'invalidate' | 'repair' | 'lease' | 'stale'
+export type LayerOperation = 'get' | 'put' | 'delete' | 'backfill' | 'invalidate' | 'repair' | 'lease' | 'stale' | 'clear'
 
 /** The payload of a `cacheError` event. */
 export interface CacheErrorEvent {

@@ -27,6 +27,11 @@ export class MissCache {
     for (const key of keys) this.#until.set(key, until)
   }
 
+  /** Forgets every key (the caches were cleared). */
+  clear(): void {
+    this.#until.clear()
+  }
+
   /** Forgets these keys (they were written or invalidated). */
   forget(keys: readonly string[]): void {
     for (const key of keys) this.#until.delete(key)

@@ -6,6 +6,8 @@
  */
 export class WriteClock {
   #seq = 0
+  /** The write that touched every key (a clear of the caches): no read that began before it may backfill. */
+  #everything = -1
   readonly #lastWrite = new Map<string, number>()
   readonly #readsInFlight = new Map<number, number>()
 
@@ -45,8 +47,14 @@ export class WriteClock {
     for (const key of keys) this.#lastWrite.set(key, seq)
   }
 
+  /** Advances the clock as a write of every key (the caches were cleared): reads in flight backfill nothing. */
+  markAll(): void {
+    this.#everything = ++this.#seq
+  }
+
   /** Whether any of `keys` was written after a read that started at `started`. */
   writtenSince(keys: readonly string[], started: number): boolean {
+    if (this.#everything > started) return true
     if (this.#lastWrite.size === 0) return false
     for (const key of keys) if ((this.#lastWrite.get(key) ?? -1) > started) return true
     return false

@@ -106,6 +106,8 @@ export class WritePath {
   }
 
   /** Marks the objects written (write clock, negative caching) before and after the authoritative write. */
+  readonly marked = (objs: readonly object[]): void => this.#marked(objs)
+
   #marked(objs: readonly object[]): void {
     const { misses, backfill } = this.#p
     if (misses !== undefined) for (const obj of objs) misses.forget(objectKeys(obj))

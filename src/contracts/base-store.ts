@@ -78,6 +78,12 @@ export interface StoreCapabilities {
   readonly inProcess: boolean
   /** Offers `acquireLeases`/`releaseLeases` ({@link LeaseCapable}), shared by every process using the same server. Default `false`. */
   readonly leases: boolean
+  /**
+   * Whether `clear()` can empty this store: `false` for a store whose `clear()` would be refused
+   * (memcached without `ownsServers`, a backend that cannot list keys). Unset: whether it has `clear()`.
+   * A chain's `clearCaches()` checks it on every cache layer before clearing any.
+   */
+  readonly clearable?: boolean
 }
 
 /** One write made in a transaction: the objects of one put/batchPut (as written back) or delete/batchDelete. */

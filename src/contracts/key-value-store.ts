@@ -347,6 +347,7 @@ export class KeyValueStore extends BaseStore {
       polymorphic: this.#settings.polymorphic,
       secondResolution: backend.secondResolution === true,
       leases: typeof backend.addMany === 'function',
+      clearable: typeof backend.clear === 'function',
     })
   }
 

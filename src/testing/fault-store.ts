@@ -34,7 +34,8 @@ export class FaultStore implements Store {
   }
   get capabilities(): StoreCapabilities {
     // It fails on purpose, so it is never an in-process layer a chain may call unguarded.
-    return { ...this.#inner.capabilities, inProcess: false }
+    const inner = this.#inner
+    return { ...inner.capabilities, inProcess: false, clearable: inner.capabilities.clearable ?? typeof inner.clear === 'function' }
   }
 
   /** Makes the given operations (default: all) reject until {@link recover}. */

@@ -33,7 +33,7 @@ export class AsyncLocalStore extends BaseStore {
     this.name = options.name ?? 'async-local'
     const probe = new ProcessMemoryStore({ ...options, name: this.name })
     this.#options = { ...options, name: this.name }
-    this.capabilities = capabilities({ polymorphic: probe.capabilities.polymorphic, scoped: true, inProcess: true })
+    this.capabilities = capabilities({ polymorphic: probe.capabilities.polymorphic, scoped: true, inProcess: true, clearable: true })
   }
 
   /** Runs `fn` in a new scope with an empty map; returns what `fn` returns. Scopes nest: the inner one starts empty. */

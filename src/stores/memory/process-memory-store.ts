@@ -133,7 +133,7 @@ export class ProcessMemoryStore extends BaseStore {
       lruOptions.sizeCalculation = sizeOf
     }
     this.#records = new LRUCache<string, MemoryRecord>(lruOptions as unknown as LRUCache.Options<string, MemoryRecord, unknown>)
-    this.capabilities = capabilities({ polymorphic: this.#settings.polymorphic, inProcess: true })
+    this.capabilities = capabilities({ polymorphic: this.#settings.polymorphic, inProcess: true, clearable: true })
     const bus = options.bus
     if (bus !== undefined && (typeof bus?.publish !== 'function' || typeof bus.subscribe !== 'function')) {
       throw new InvalidOptionError(`${this.name}: option \`bus\` must implement publish and subscribe`)
@@ -173,12 +173,14 @@ export class ProcessMemoryStore extends BaseStore {
   /**
    * Drops every object and tombstone of this store at once (done when `clear` returns; the promise is
    * for the common `Store.clear` signature), in this process only: the same layer in other processes
-   * keeps its copies. With `fence: true` it also refuses backfills for a tombstone lifetime, so reads
-   * already in flight cannot bring back copies read before the clear (used when an invalidation
-   * channel reconnects; a chain's `clearCaches()` fences through its own write clock).
+   * keeps its copies. Reads that began before the clear cannot backfill what they read (reads that
+   * begin after it fill the store as usual). With `fence: true` every backfill is also refused for a
+   * tombstone lifetime (used when an invalidation channel reconnects).
    */
   clear(options: { fence?: boolean } = {}): Promise<void> {
     this.#clear(options.fence === true)
+    this.#forgottenUpTo = nextInvalidation()
+    this.#invalidated.clear()
     return Promise.resolve()
   }
 
