@@ -41,6 +41,7 @@ export {
   type ModelClass,
 } from './core/model.js'
 export { describeModel, type KeyInfo, type ModelInfo, registerModel } from './core/registry.js'
+export { LoaderStore, type LoaderStoreOptions } from './stores/loader/loader-store.js'
 export { AsyncLocalStore, type AsyncLocalStoreOptions } from './stores/memory/async-local-store.js'
 export {
   DEFAULT_MAX_SIZE,

@@ -1,0 +1,190 @@
+import {
+  BaseStore,
+  capabilities,
+  type LookupRequest,
+  type StoreCapabilities,
+  type StoreEntry,
+  type WriteItem,
+} from '../../contracts/base-store.js'
+import { decodeRecord, encodeRecord } from '../../core/codec.js'
+import {
+  InvalidOptionError,
+  isStockpyleError,
+  StockpyleError,
+  StoreUnavailableError,
+  show,
+  UnknownModelError,
+  UnsupportedOperationError,
+} from '../../core/errors.js'
+import { encodeLookup, keyOfObjectFor, keysOfObject } from '../../core/key-encoding.js'
+import type { Instance, Lookup, Model } from '../../core/model.js'
+import { describeModel, type ModelInfo } from '../../core/registry.js'
+
+/** Options of {@link LoaderStore}. */
+export interface LoaderStoreOptions<M extends Model> {
+  /** The one model this store serves; a get of another model rejects with `UnknownModelError`. */
+  model: M
+  /**
+   * Resolves one object (an instance of `model`) or `undefined` per lookup, in the same order. Called
+   * with distinct lookups only (duplicates are answered from one load). Whatever it throws rejects
+   * the call (as `StoreUnavailableError` with the error as `cause`), so a chain's `serveStale` applies.
+   */
+  load: (lookups: readonly Lookup<M>[]) => Promise<readonly (Instance<M> | undefined)[]> | readonly (Instance<M> | undefined)[]
+  /** Stores the objects (insert or replace). Without it, puts reject with `UnsupportedOperationError`. */
+  save?: (objs: readonly Instance<M>[]) => Promise<void> | void
+  /** Removes the objects (absent ones are a no-op). Without it, deletes reject with `UnsupportedOperationError`. */
+  remove?: (objs: readonly Instance<M>[]) => Promise<void> | void
+  /** Name in messages and stats. Default `loader(<model name>)`. */
+  name?: string
+}
+
+const KNOWN = new Set(['model', 'load', 'save', 'remove', 'name'])
+const LOADER_CAPABILITIES = capabilities({ authoritative: true, expires: false, generatesKeys: false, polymorphic: false })
+
+/**
+ * An authoritative layer built from functions: put it last in a chain to cache any source — a REST API,
+ * another service, a computed value — with every protection a database gets (single-flight, leases,
+ * backfill caps, negative caching, stale serving):
+ *
+ * ```ts
+ * const weather = new ChainedStore([new ProcessMemoryStore({ lifetime: 60 }),
+ *   new LoaderStore({ model: Weather, load: (lookups) => Promise.all(lookups.map(fetchWeather)) })])
+ * await weather.get(Weather, { city: 'Oslo' })   // a typed getOrSet
+ * ```
+ *
+ * `load` results are checked (one per lookup, an instance of `model` holding the looked-up key) and
+ * copied, so what a caller gets is its own. Without `save`/`remove`, writes are refused with
+ * `UnsupportedOperationError` before anything is written. See docs/stores/loader.md.
+ */
+export class LoaderStore<M extends Model = Model> extends BaseStore {
+  readonly name: string
+  override readonly capabilities: StoreCapabilities = LOADER_CAPABILITIES
+  /** The model this store serves. */
+  readonly model: M
+  readonly #info: ModelInfo
+  readonly #load: LoaderStoreOptions<M>['load']
+  readonly #save: LoaderStoreOptions<M>['save']
+  readonly #remove: LoaderStoreOptions<M>['remove']
+
+  /** @throws InvalidOptionError naming a missing or invalid option. */
+  constructor(options: LoaderStoreOptions<M>) {
+    super()
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidOptionError(`LoaderStore: options must be an object with \`model\` and \`load\`, got ${show(options)}`)
+    }
+    for (const key of Object.keys(options)) {
+      if (!KNOWN.has(key)) throw new InvalidOptionError(`LoaderStore: unknown option \`${key}\``)
+    }
+    let info: ModelInfo
+    try {
+      info = describeModel(options.model)
+    } catch (err) {
+      throw new InvalidOptionError(`LoaderStore: option \`model\` must be a model class, got ${show(options.model)}`, { cause: err })
+    }
+    const name = options.name ?? `loader(${info.name})`
+    if (typeof name !== 'string' || name === '')
+      throw new InvalidOptionError(`LoaderStore: option \`name\` must be a non-empty string, got ${show(name)}`)
+    for (const fn of ['load', 'save', 'remove'] as const) {
+      const value = options[fn]
+      if ((fn === 'load' || value !== undefined) && typeof value !== 'function') {
+        throw new InvalidOptionError(`${name}: option \`${fn}\` must be a function, got ${show(value)}`)
+      }
+    }
+    this.name = name
+    this.model = options.model
+    this.#info = info
+    this.#load = options.load
+    this.#save = options.save
+    this.#remove = options.remove
+  }
+
+  /** True when the store has `save` and `remove` (it accepts writes). */
+  get writable(): boolean {
+    return this.#save !== undefined && this.#remove !== undefined
+  }
+
+  protected async readMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(StoreEntry | undefined)[]> {
+    this.#checkModel(info, 'get')
+    const keys = requests.map((r) => encodeLookup(info, r.lookup, `${this.name} store get`))
+    const first = new Map<string, number>()
+    const distinct: LookupRequest[] = []
+    keys.forEach((key, i) => {
+      if (first.has(key)) return
+      first.set(key, distinct.length)
+      distinct.push(requests[i] as LookupRequest)
+    })
+    let loaded: readonly unknown[]
+    try {
+      loaded = await this.#load(distinct.map((r) => r.lookup) as unknown as Lookup<M>[])
+    } catch (err) {
+      if (isStockpyleError(err)) throw err
+      const message = err instanceof Error ? err.message : String(err)
+      throw new StoreUnavailableError(`${this.name} store load of model \`${info.name}\` failed: ${message}`, { cause: err })
+    }
+    if (!Array.isArray(loaded) || loaded.length !== distinct.length) {
+      throw new StockpyleError(
+        `${this.name} store load of model \`${info.name}\` must resolve one result per lookup (${distinct.length}), got ${Array.isArray(loaded) ? loaded.length : show(loaded)}`,
+      )
+    }
+    const encoded = loaded.map((obj, d) => (obj === undefined ? undefined : this.#checked(obj, distinct[d] as LookupRequest)))
+    // Each slot gets its own copy, decoded from the bytes of the one loaded object.
+    return keys.map((key) => {
+      const bytes = encoded[first.get(key) as number]
+      return bytes === undefined ? undefined : { value: decodeRecord(bytes) as object, expiresAt: undefined }
+    })
+  }
+
+  /** Encodes a loaded object after checking it answers the lookup. @throws StockpyleError otherwise. */
+  #checked(obj: unknown, request: LookupRequest): Uint8Array {
+    const where = `${this.name} store load of model \`${this.#info.name}\``
+    if (typeof obj !== 'object' || obj === null || !(obj instanceof (this.model as unknown as new () => object))) {
+      throw new StockpyleError(`${where} returned ${show(obj)} for ${show(request.lookup)}: not an instance of the model or undefined`)
+    }
+    if (keyOfObjectFor(request.spec, obj) !== keyOfObjectFor(request.spec, request.lookup)) {
+      throw new StockpyleError(
+        `${where} returned an object whose ${show(request.spec.fields)} does not match the lookup ${show(request.lookup)}`,
+      )
+    }
+    return encodeRecord(obj, undefined, where)
+  }
+
+  protected async writeMany(items: readonly WriteItem[]): Promise<void> {
+    const save = this.#writer(this.#save, 'put', 'save')
+    await save(this.#objects(items, 'put'))
+  }
+
+  protected async removeMany(items: readonly WriteItem[]): Promise<void> {
+    const remove = this.#writer(this.#remove, 'delete', 'remove')
+    await remove(this.#objects(items, 'delete'))
+  }
+
+  protected override async removeByLookups(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(object | undefined)[]> {
+    this.#writer(this.#remove, 'delete', 'remove')
+    return super.removeByLookups(info, requests)
+  }
+
+  /** The write function, or `UnsupportedOperationError` (before anything is loaded or written). */
+  #writer<F>(fn: F | undefined, operation: string, option: string): F {
+    if (fn === undefined) {
+      throw new UnsupportedOperationError(`${this.name} store is read-only: ${operation} needs the \`${option}\` option`)
+    }
+    return fn
+  }
+
+  /** Checks every object (model, keys, encodable) before any is written; returns them. */
+  #objects(items: readonly WriteItem[], operation: 'put' | 'delete'): Instance<M>[] {
+    const context = `${this.name} store ${operation}`
+    for (const { obj, info } of items) {
+      this.#checkModel(info, operation)
+      keysOfObject(info, obj, false, context)
+      if (operation === 'put') encodeRecord(obj, undefined, context)
+    }
+    return items.map((i) => i.obj as Instance<M>)
+  }
+
+  #checkModel(info: ModelInfo, operation: string): void {
+    if (info !== this.#info) {
+      throw new UnknownModelError(`${this.name} store ${operation}: it serves model \`${this.#info.name}\`, not \`${info.name}\``)
+    }
+  }
+}

@@ -1,0 +1,162 @@
+import { describe, expect, it } from 'vitest'
+import { ChainedStore, isStockpyleError, keys, LoaderStore, ProcessMemoryStore } from '../../src/index.js'
+import { ManualClock } from '../../src/testing/index.js'
+
+class Weather {
+  static readonly stockpyleName = 'LoaderWeather'
+  static readonly stockpyleKeys = keys('city', ['lat', 'lon'])
+  constructor(
+    public city: string,
+    public lat: number,
+    public lon: number,
+    public celsius: number,
+  ) {}
+}
+class Other {
+  static readonly stockpyleName = 'LoaderOther'
+  static readonly stockpyleKeys = keys('id')
+  constructor(public id: number) {}
+}
+
+const coded = (c: string) => (err: unknown) => isStockpyleError(err, c as never)
+
+/** A computed source: counts loads and the lookups asked. */
+function source() {
+  const calls: object[][] = []
+  let celsius = 20
+  const load = async (lookups: readonly ({ city: string } | { lat: number; lon: number })[]) => {
+    calls.push([...lookups])
+    return lookups.map((l) => ('city' in l ? (l.city === 'Nowhere' ? undefined : new Weather(l.city, 1, 2, celsius)) : undefined))
+  }
+  return { calls, load, setCelsius: (c: number) => (celsius = c) }
+}
+
+describe('LoaderStore', () => {
+  it('rejects bad options synchronously, naming them', () => {
+    const load = async () => []
+    expect(() => new LoaderStore({ model: Weather } as never)).toThrow(/`load`/)
+    expect(() => new LoaderStore({ model: class NotAModel {} as never, load })).toThrow(/`model`/)
+    expect(() => new LoaderStore({ model: Weather, load, save: 'x' as never })).toThrow(/`save`/)
+    expect(() => new LoaderStore({ model: Weather, load, ttl: 5 } as never)).toThrow(/unknown option `ttl`/)
+    expect(new LoaderStore({ model: Weather, load }).name).toBe('loader(LoaderWeather)')
+  })
+
+  it('declares itself authoritative and never expiring', () => {
+    const store = new LoaderStore({ model: Weather, load: source().load })
+    expect(store.capabilities).toMatchObject({ authoritative: true, expires: false, generatesKeys: false, inProcess: false })
+    expect(store.writable).toBe(false)
+  })
+
+  it('loads distinct lookups once per batch, in order, and every slot gets its own copy', async () => {
+    const s = source()
+    const store = new LoaderStore({ model: Weather, load: s.load })
+    const got = await store.batchGet(Weather, [{ city: 'Oslo' }, { city: 'Nowhere' }, { city: 'Oslo' }])
+    expect(s.calls).toEqual([[{ city: 'Oslo' }, { city: 'Nowhere' }]])
+    expect(got).toEqual([new Weather('Oslo', 1, 2, 20), undefined, new Weather('Oslo', 1, 2, 20)])
+    expect(got[0]).not.toBe(got[2])
+    expect(got[0]).toBeInstanceOf(Weather)
+  })
+
+  it('a read-only store refuses every write with E_UNSUPPORTED before loading or writing anything', async () => {
+    const s = source()
+    const store = new LoaderStore({ model: Weather, load: s.load })
+    const w = new Weather('Oslo', 1, 2, 3)
+    await expect(store.put(w)).rejects.toSatisfy(coded('E_UNSUPPORTED'))
+    await expect(store.batchPut([w])).rejects.toSatisfy(coded('E_UNSUPPORTED'))
+    await expect(store.delete(w)).rejects.toSatisfy(coded('E_UNSUPPORTED'))
+    await expect(store.delete(Weather, { city: 'Oslo' })).rejects.toSatisfy(coded('E_UNSUPPORTED'))
+    expect(s.calls).toEqual([])
+  })
+
+  it('in a chain, a read-only loader refuses puts and nothing is cached', async () => {
+    const memory = new ProcessMemoryStore()
+    const chain = new ChainedStore([memory, new LoaderStore({ model: Weather, load: source().load })])
+    await expect(chain.put(new Weather('Rome', 1, 2, 30))).rejects.toSatisfy(coded('E_UNSUPPORTED'))
+    expect(await memory.get(Weather, { city: 'Rome' })).toBeUndefined()
+  })
+
+  it('checks what load returns: one result per lookup, instances of the model, holding the looked-up key', async () => {
+    const wrongLength = new LoaderStore({ model: Weather, load: async () => [] })
+    await expect(wrongLength.get(Weather, { city: 'Oslo' })).rejects.toThrow(/one result per lookup \(1\), got 0/)
+    const plain = new LoaderStore({ model: Weather, load: async () => [{ city: 'Oslo' } as Weather] })
+    await expect(plain.get(Weather, { city: 'Oslo' })).rejects.toThrow(/not an instance of the model/)
+    const wrongKey = new LoaderStore({ model: Weather, load: async () => [new Weather('Bergen', 1, 2, 3)] })
+    await expect(wrongKey.get(Weather, { city: 'Oslo' })).rejects.toThrow(/does not match the lookup/)
+    const other = new LoaderStore({ model: Weather, load: source().load })
+    await expect(other.get(Other, { id: 1 })).rejects.toSatisfy(coded('E_UNKNOWN_MODEL'))
+  })
+
+  it('an error from load rejects the call as StoreUnavailableError with the error as cause', async () => {
+    const boom = new Error('upstream 503')
+    const store = new LoaderStore({
+      model: Weather,
+      load: async () => {
+        throw boom
+      },
+    })
+    const err = await store.get(Weather, { city: 'Oslo' }).catch((e: unknown) => e)
+    expect(isStockpyleError(err, 'E_STORE_UNAVAILABLE')).toBe(true)
+    expect((err as Error).cause).toBe(boom)
+    expect((err as Error).message).toMatch(/upstream 503/)
+  })
+
+  it('behind a chain: a typed getOrSet with single-flight and negative caching', async () => {
+    const s = source()
+    const chain = new ChainedStore([new ProcessMemoryStore({ lifetime: 60 }), new LoaderStore({ model: Weather, load: s.load })], {
+      missLifetime: 30,
+    })
+    const all = await Promise.all(Array.from({ length: 50 }, () => chain.get(Weather, { city: 'Oslo' })))
+    expect(all.every((w) => w?.celsius === 20)).toBe(true)
+    expect(s.calls.length).toBe(1)
+    await chain.get(Weather, { city: 'Oslo' })
+    expect(s.calls.length).toBe(1) // a memory hit
+    expect(await chain.get(Weather, { city: 'Nowhere' })).toBeUndefined()
+    expect(await chain.get(Weather, { city: 'Nowhere' })).toBeUndefined()
+    expect(s.calls.length).toBe(2) // the miss was remembered
+  })
+
+  it('behind a chain with serveStale: a failing load is answered with the expired copy within the grace', async () => {
+    const clock = new ManualClock()
+    let failing = false
+    const s = source()
+    const loader = new LoaderStore({
+      model: Weather,
+      load: async (lookups) => {
+        if (failing) throw new Error('upstream down')
+        return s.load(lookups)
+      },
+    })
+    const memory = new ProcessMemoryStore({ clock, lifetime: 10, grace: 600 })
+    const chain = new ChainedStore([memory, loader], { serveStale: true })
+    expect((await chain.get(Weather, { city: 'Oslo' }))?.celsius).toBe(20)
+    clock.advance(60_000)
+    failing = true
+    expect((await chain.get(Weather, { city: 'Oslo' }))?.celsius).toBe(20)
+    await expect(chain.get(Weather, { city: 'Paris' })).rejects.toSatisfy(coded('E_STORE_UNAVAILABLE'))
+    failing = false
+    s.setCelsius(25)
+    expect((await chain.get(Weather, { city: 'Oslo' }))?.celsius).toBe(25)
+  })
+
+  it('with save and remove: a chain writes through and deletes by key through the loader', async () => {
+    const backing = new Map<string, Weather>()
+    const loader = new LoaderStore({
+      model: Weather,
+      load: (lookups) =>
+        lookups.map((l) => ('city' in l ? backing.get(l.city) : [...backing.values()].find((w) => w.lat === l.lat && w.lon === l.lon))),
+      save: (ws) => {
+        for (const w of ws) backing.set(w.city, new Weather(w.city, w.lat, w.lon, w.celsius))
+      },
+      remove: (ws) => {
+        for (const w of ws) backing.delete(w.city)
+      },
+    })
+    const memory = new ProcessMemoryStore()
+    const chain = new ChainedStore([memory, loader])
+    await chain.put(new Weather('Lima', 5, 6, 18))
+    expect(await memory.get(Weather, { lat: 5, lon: 6 })).toEqual(new Weather('Lima', 5, 6, 18))
+    await chain.delete(Weather, { lat: 5, lon: 6 })
+    expect(backing.size).toBe(0)
+    expect(await memory.get(Weather, { city: 'Lima' })).toBeUndefined()
+  })
+})
