@@ -2,6 +2,7 @@
  * `stockpyle/sql`: SqlStore, the authoritative layer on SQLite or PostgreSQL through Kysely. Loads
  * `kysely`, and `better-sqlite3` or `pg` for a URL connection; none of them is loaded by `stockpyle`.
  */
+export { type CacheSyncOptions, CacheSyncPlugin } from './cache-sync-plugin.js'
 export type { ColumnKind, SqlDialect } from './column-kind.js'
 export type { SqlConnection } from './connect.js'
 export { type ColumnType, type CreateTableOptions, createTable } from './create-table.js'

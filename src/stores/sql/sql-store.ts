@@ -16,7 +16,7 @@ import type { SqlDialect } from './column-kind.js'
 import { type ParsedConnection, parseConnection, type SqlConnection } from './connect.js'
 import { MappingCache } from './model-mapping.js'
 import { checkTableNaming, type TableNaming } from './naming.js'
-import type { BytesType } from './row-mapper.js'
+import type { BytesType, ModelMapping } from './row-mapper.js'
 import { removeByLookups } from './sql-delete-by-key.js'
 import { translateError } from './sql-errors.js'
 import { type Executor, type OperationContext, readEntries, removeObjects, writeObjects } from './sql-operations.js'
@@ -171,6 +171,14 @@ export class SqlStore extends BaseStore {
   /** The table a model maps to (see {@link SqlStoreOptions.tables}). @throws StockpyleError `E_SCHEMA` for an invalid name. */
   tableOf(model: Model): string {
     return this.#context.mappings.tableOf(describeModel(model))
+  }
+
+  /**
+   * @internal The mapping of `model` onto its table, introspected through `db` on first use (the Kysely
+   * cache-sync plugin passes the connection a statement ran on, which may hold a transaction).
+   */
+  mappingOn(db: Kysely<any>, model: Model): Promise<ModelMapping> {
+    return this.#context.mappings.mapping(db, describeModel(model))
   }
 
   /** Whether attributes map to snake_case columns (option `camelCase`). */

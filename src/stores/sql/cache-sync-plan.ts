@@ -1,0 +1,135 @@
+import {
+  AliasNode,
+  ColumnNode,
+  DeleteQueryNode,
+  IdentifierNode,
+  InsertQueryNode,
+  MergeQueryNode,
+  type OperationNode,
+  ReferenceNode,
+  ReturningNode,
+  type RootOperationNode,
+  SelectionNode,
+  sql,
+  TableNode,
+  UpdateQueryNode,
+} from 'kysely'
+import { UnsupportedOperationError } from '../../core/errors.js'
+import type { ModelInfo } from '../../core/registry.js'
+
+/** One mapped table as the plugin sees it: its models and the columns of all their declared keys. */
+export interface WatchedTable {
+  readonly table: string
+  readonly models: readonly ModelInfo[]
+  /** Every key column of every model of the table. */
+  readonly keyColumns: readonly string[]
+  /** Primary-key columns of every model of the table (an UPDATE may not set them). */
+  readonly primaryColumns: ReadonlySet<string>
+}
+
+/** What a statement on a watched table must report after it ran. */
+export interface SyncPlan {
+  readonly watched: WatchedTable
+  /** Our RETURNING aliases → key column. */
+  readonly aliases: ReadonlyMap<string, string>
+  /** `true`: the RETURNING was added as an end modifier (the statement had none): rows are ours alone. */
+  readonly ownReturning: boolean
+  readonly insert: boolean
+}
+
+const ALIAS = '__stockpyle_key_'
+
+/** The `schema.table` (or `table`) name of a table node, and the name a RETURNING refers to it by. */
+function tableOf(node: OperationNode | undefined): { name: string; table: TableNode; alias: string | undefined } | undefined {
+  if (node === undefined) return undefined
+  if (TableNode.is(node)) {
+    const { schema, identifier } = node.table
+    return { name: schema === undefined ? identifier.name : `${schema.name}.${identifier.name}`, table: node, alias: undefined }
+  }
+  if (AliasNode.is(node) && TableNode.is(node.node) && IdentifierNode.is(node.alias)) {
+    const inner = tableOf(node.node)
+    return inner === undefined ? undefined : { ...inner, alias: node.alias.name }
+  }
+  return undefined
+}
+
+function columnName(node: OperationNode): string | undefined {
+  if (ColumnNode.is(node)) return node.column.name
+  if (ReferenceNode.is(node) && ColumnNode.is(node.column)) return node.column.column.name
+  return undefined
+}
+
+function refuse(table: string, what: string): never {
+  throw new UnsupportedOperationError(
+    `stockpyle cache sync: ${what} on table \`${table}\` cannot be followed (its old keys are not returned); run it on a Kysely instance without the plugin, then call chain.batchInvalidate() or chain.clearCaches()`,
+  )
+}
+
+/**
+ * Plans a statement: for an INSERT, UPDATE or DELETE on a watched table, the node with RETURNING of
+ * every key column added (appended to the statement's own RETURNING under private aliases, or as an
+ * end modifier when it has none, so the builder's result type does not change) and the plan to read
+ * them back. Statements it cannot follow are refused before they run: an UPDATE (or upsert) that sets
+ * a primary-key column, `REPLACE`/`INSERT OR REPLACE` (it deletes conflicting rows unseen), `MERGE`,
+ * a multi-table DELETE. Anything else is returned untouched (`plan` undefined).
+ * @throws UnsupportedOperationError for a statement it cannot follow.
+ */
+export function planStatement(
+  node: RootOperationNode,
+  watched: ReadonlyMap<string, WatchedTable>,
+): { node: RootOperationNode; plan: SyncPlan | undefined } {
+  const untouched = { node, plan: undefined }
+  if (MergeQueryNode.is(node)) {
+    const target = tableOf(node.into)
+    if (target !== undefined && watched.has(target.name)) refuse(target.name, 'MERGE')
+    return untouched
+  }
+  let target: ReturnType<typeof tableOf>
+  let setColumns: readonly string[] = []
+  if (InsertQueryNode.is(node)) {
+    target = tableOf(node.into)
+    if (target === undefined || !watched.has(target.name)) return untouched
+    if (node.replace === true || node.orAction?.action.toLowerCase() === 'or replace') refuse(target.name, 'REPLACE')
+    setColumns = (node.onConflict?.updates ?? []).map((u) => columnName(u.column) ?? '')
+  } else if (UpdateQueryNode.is(node)) {
+    target = tableOf(node.table)
+    if (target === undefined || !watched.has(target.name)) return untouched
+    setColumns = (node.updates ?? []).map((u) => columnName(u.column) ?? '')
+  } else if (DeleteQueryNode.is(node)) {
+    target = tableOf(node.from.froms[0])
+    if (target === undefined || !watched.has(target.name)) return untouched
+    if (node.from.froms.length > 1) refuse(target.name, 'a DELETE of several tables')
+  } else {
+    return untouched
+  }
+  const table = watched.get(target.name) as WatchedTable
+  const primaryUpdate = setColumns.find((c) => table.primaryColumns.has(c))
+  if (primaryUpdate !== undefined) refuse(target.name, `an UPDATE that sets the primary-key column \`${primaryUpdate}\``)
+  const aliases = new Map(table.keyColumns.map((column, i) => [`${ALIAS}${i}`, column]))
+  const insert = InsertQueryNode.is(node)
+  // INSERT … RETURNING names columns bare; UPDATE/DELETE may join other tables, so qualify them.
+  const qualifier = insert ? undefined : (target.alias ?? target.table)
+  let transformed: RootOperationNode
+  if (node.returning !== undefined) {
+    const added = [...aliases].map(([alias, column]) => {
+      const ref =
+        qualifier === undefined
+          ? ReferenceNode.create(ColumnNode.create(column))
+          : ReferenceNode.create(ColumnNode.create(column), typeof qualifier === 'string' ? TableNode.create(qualifier) : qualifier)
+      return SelectionNode.create(AliasNode.create(ref, IdentifierNode.create(alias)))
+    })
+    const returning = ReturningNode.cloneWithSelections(node.returning, added)
+    transformed = { ...node, returning } as RootOperationNode
+  } else {
+    const prefix =
+      qualifier === undefined
+        ? []
+        : typeof qualifier === 'string'
+          ? [qualifier]
+          : [...(qualifier.table.schema === undefined ? [] : [qualifier.table.schema.name]), qualifier.table.identifier.name]
+    const list = sql.join([...aliases].map(([alias, column]) => sql`${sql.id(...prefix, column)} as ${sql.id(alias)}`))
+    const modifier = sql`returning ${list}`.toOperationNode()
+    transformed = { ...node, endModifiers: [...(node.endModifiers ?? []), modifier] } as RootOperationNode
+  }
+  return { node: transformed, plan: { watched: table, aliases, ownReturning: node.returning === undefined, insert } }
+}

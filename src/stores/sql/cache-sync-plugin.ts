@@ -1,0 +1,240 @@
+import {
+  type Dialect,
+  Kysely,
+  type KyselyPlugin,
+  type PluginTransformQueryArgs,
+  type PluginTransformResultArgs,
+  type QueryId,
+  type QueryResult,
+  type RootOperationNode,
+  type UnknownRow,
+} from 'kysely'
+import type { Store } from '../../contracts/base-store.js'
+import { InvalidOptionError, show, UnsupportedOperationError } from '../../core/errors.js'
+import type { Model } from '../../core/model.js'
+import { describeModel, type ModelInfo } from '../../core/registry.js'
+import { type AfterCommitWork, connectionDialect, type TrackedConnection, trackingDialect } from './cache-sync-dialect.js'
+import { planStatement, type SyncPlan, type WatchedTable } from './cache-sync-plan.js'
+import { snakeCase } from './naming.js'
+import { isKeyValue, rowToAttributes } from './row-mapper.js'
+import { SqlStore } from './sql-store.js'
+
+/** Options of {@link CacheSyncPlugin}. */
+export interface CacheSyncOptions {
+  /** The chain whose caches follow the writes (its `batchInvalidate` is called). */
+  chain: Store
+  /** The models whose tables are watched; statements on other tables are left alone. */
+  models: readonly Model[]
+  /** The SqlStore that maps those models to tables. Default: the chain's last layer, when it is a SqlStore. */
+  store?: SqlStore
+  /**
+   * Called with a failure that cannot reject a caller: an invalidation after a COMMIT that failed
+   * (the chain has reported its cache-layer failures and will repair them before reading the layer
+   * again). Default: a process warning `STOCKPYLE_CACHE_SYNC`.
+   */
+  onError?: (error: unknown) => void
+}
+
+interface Invalidation {
+  readonly model: Model
+  readonly lookups: readonly object[]
+}
+
+/**
+ * A Kysely plugin that keeps a chain's caches in step with writes the application makes through its
+ * own Kysely instance (migrations, bulk updates, admin scripts):
+ *
+ * ```ts
+ * const sync = new CacheSyncPlugin({ chain, models: [User, Post] })
+ * const db = new Kysely<DB>({ dialect: sync.wrapDialect(new SqliteDialect({ database })), plugins: [sync] })
+ * ```
+ *
+ * Every INSERT, UPDATE and DELETE built with Kysely on a table mapped to one of `models` gets a RETURNING
+ * of its key columns (without changing what the builder resolves to), and the objects it touched are
+ * invalidated in every cache layer of the chain — at once for a statement outside a transaction, after
+ * COMMIT inside one (Kysely's `transaction()`, controlled transactions and savepoints), never after a
+ * rollback. `wrapDialect` is what lets the plugin see transactions. Raw SQL (`sql\`…\``) bypasses it;
+ * writes by other clients need the PostgreSQL triggers of `stockpyle/invalidation`. See docs/kysely-sync.md.
+ */
+export class CacheSyncPlugin implements KyselyPlugin {
+  readonly #chain: Store
+  readonly #store: SqlStore
+  readonly #watched = new Map<string, WatchedTable>()
+  readonly #plans = new WeakMap<QueryId, SyncPlan>()
+  readonly #connections = new WeakMap<QueryId, TrackedConnection>()
+  readonly #onConnection = new WeakMap<TrackedConnection, Kysely<any>>()
+  readonly #onError: (error: unknown) => void
+  #dialect: Dialect | undefined
+
+  /** @throws InvalidOptionError naming a bad option. */
+  constructor(options: CacheSyncOptions) {
+    const { chain, models, onError } = options ?? ({} as CacheSyncOptions)
+    if (typeof chain?.batchInvalidate !== 'function') {
+      throw new InvalidOptionError(
+        `CacheSyncPlugin: option \`chain\` must be a store with batchInvalidate (a ChainedStore), got ${show(chain)}`,
+      )
+    }
+    const last = (chain as { layers?: readonly Store[] }).layers?.at(-1)
+    const store = options.store ?? (last instanceof SqlStore ? last : undefined)
+    if (!(store instanceof SqlStore)) {
+      throw new InvalidOptionError(
+        'CacheSyncPlugin: option `store` must be the SqlStore that maps the models (the chain’s last layer is not one)',
+      )
+    }
+    if (!Array.isArray(models) || models.length === 0) {
+      throw new InvalidOptionError(`CacheSyncPlugin: option \`models\` must be a non-empty array of model classes, got ${show(models)}`)
+    }
+    if (onError !== undefined && typeof onError !== 'function') {
+      throw new InvalidOptionError(`CacheSyncPlugin: option \`onError\` must be a function, got ${show(onError)}`)
+    }
+    this.#chain = chain
+    this.#store = store
+    this.#onError =
+      onError ??
+      ((error) =>
+        process.emitWarning(
+          `stockpyle cache sync: invalidation after COMMIT failed: ${error instanceof Error ? error.message : String(error)}`,
+          {
+            code: 'STOCKPYLE_CACHE_SYNC',
+          },
+        ))
+    const column = store.camelCase ? snakeCase : (attribute: string) => attribute
+    for (const model of models) {
+      const info = describeModel(model)
+      const table = store.tableOf(model)
+      const known = this.#watched.get(table)
+      const infos: ModelInfo[] = [...(known?.models ?? []), info]
+      const keyColumns = [...new Set(infos.flatMap((i) => i.keys.flatMap((k) => k.fields.map(column))))]
+      const primaryColumns = new Set(infos.flatMap((i) => i.primary.fields.map(column)))
+      const watched = { table, models: infos, keyColumns, primaryColumns }
+      this.#watched.set(table, watched)
+      const defaultSchema = store.dialect === 'postgres' ? 'public' : 'main'
+      if (!table.includes('.')) this.#watched.set(`${defaultSchema}.${table}`, watched)
+    }
+  }
+
+  /**
+   * Wraps the dialect of the Kysely instance this plugin is added to, so the plugin knows which
+   * statements run inside a transaction and when it commits or rolls back. Required: writes to watched
+   * tables through a Kysely whose dialect was not wrapped are refused.
+   */
+  wrapDialect(dialect: Dialect): Dialect {
+    this.#dialect = dialect
+    return trackingDialect(dialect, {
+      ran: (queryId, connection) => this.#connections.set(queryId, connection),
+      committed: (work) => this.#runAll(work),
+    })
+  }
+
+  /** @throws UnsupportedOperationError, before the statement runs, for a write on a watched table it cannot follow. */
+  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
+    const { node, plan } = planStatement(args.node, this.#watched)
+    if (plan === undefined) return args.node
+    if (this.#dialect === undefined) {
+      throw new UnsupportedOperationError(
+        `stockpyle cache sync: a write on table \`${plan.watched.table}\` through a Kysely whose dialect was not wrapped: create it with { dialect: plugin.wrapDialect(dialect), plugins: [plugin] }`,
+      )
+    }
+    this.#plans.set(args.queryId, plan)
+    return node
+  }
+
+  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    const { result, queryId } = args
+    const plan = this.#plans.get(queryId)
+    if (plan === undefined) return result
+    this.#plans.delete(queryId)
+    const rows = result.rows as Record<string, unknown>[]
+    const keyRows = rows.map((row) => {
+      const keys: Record<string, unknown> = {}
+      for (const [alias, column] of plan.aliases) keys[column] = row[alias]
+      return keys
+    })
+    const connection = this.#connections.get(queryId)
+    if (keyRows.length > 0) {
+      const db = connection === undefined ? await this.#store.kysely() : this.#kyselyOn(connection)
+      const invalidations = await this.#invalidations(plan, keyRows, db)
+      const work = () => this.#invalidate(invalidations)
+      if (connection?.pending !== undefined) connection.pending.push(work)
+      else await work()
+    }
+    return this.#restore(plan, result, rows, keyRows)
+  }
+
+  /** The result as the statement would have given it without the plugin's RETURNING. */
+  #restore(
+    plan: SyncPlan,
+    result: QueryResult<UnknownRow>,
+    rows: Record<string, unknown>[],
+    keyRows: Record<string, unknown>[],
+  ): QueryResult<UnknownRow> {
+    if (!plan.ownReturning) {
+      return {
+        ...result,
+        rows: rows.map((row) => {
+          const clean = { ...row }
+          for (const alias of plan.aliases.keys()) delete clean[alias]
+          return clean
+        }),
+      }
+    }
+    // A statement with RETURNING reports no affected-row count or insert id on SQLite: give them back.
+    const restored: { -readonly [K in keyof QueryResult<UnknownRow>]: QueryResult<UnknownRow>[K] } = {
+      ...result,
+      rows: [],
+      numAffectedRows: result.numAffectedRows ?? BigInt(rows.length),
+    }
+    const primary = plan.watched.models[0]?.primary.fields
+    const last = keyRows.at(-1)
+    if (plan.insert && result.insertId === undefined && primary?.length === 1 && last !== undefined) {
+      const id = last[[...plan.watched.primaryColumns][0] as string]
+      if (typeof id === 'number' && Number.isInteger(id)) restored.insertId = BigInt(id)
+      else if (typeof id === 'bigint') restored.insertId = id
+    }
+    return restored
+  }
+
+  async #invalidations(plan: SyncPlan, keyRows: readonly Record<string, unknown>[], db: Kysely<any>): Promise<Invalidation[]> {
+    const out: Invalidation[] = []
+    for (const info of plan.watched.models) {
+      const m = await this.#store.mappingOn(db, info.model)
+      const lookups: object[] = []
+      for (const row of keyRows) {
+        const attributes = rowToAttributes(m, row)
+        for (const spec of info.keys) {
+          const values = spec.fields.map((f) => attributes[f])
+          if (values.every(isKeyValue)) lookups.push(Object.fromEntries(spec.fields.map((f, i) => [f, values[i]])))
+        }
+      }
+      if (lookups.length > 0) out.push({ model: info.model, lookups })
+    }
+    return out
+  }
+
+  async #invalidate(invalidations: readonly Invalidation[]): Promise<void> {
+    const invalidate = this.#chain.batchInvalidate as NonNullable<Store['batchInvalidate']>
+    for (const { model, lookups } of invalidations) await invalidate.call(this.#chain, model, lookups as never)
+  }
+
+  async #runAll(work: readonly AfterCommitWork[]): Promise<void> {
+    for (const run of work) {
+      try {
+        await run()
+      } catch (err) {
+        try {
+          this.#onError(err)
+        } catch {}
+      }
+    }
+  }
+
+  /** A Kysely over the connection a statement ran on (for reading table schemas inside its transaction). */
+  #kyselyOn(connection: TrackedConnection): Kysely<any> {
+    let db = this.#onConnection.get(connection)
+    if (db === undefined) {
+      db = new Kysely<any>({ dialect: connectionDialect(this.#dialect as Dialect, connection.inner) })
+      this.#onConnection.set(connection, db)
+    }
+    return db
+  }
+}
