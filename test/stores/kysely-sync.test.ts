@@ -208,11 +208,37 @@ for (const [label, makeEnv] of envs()) {
       }
     })
 
-    it('refuses, before running it, an UPDATE that sets a primary-key column', async () => {
+    it('an UPDATE that changes primary keys: the old keys are read first on the same connection and invalidated too', async () => {
+      const { db, chain, table, cached, close } = await setup()
+      try {
+        const result = await db.updateTable(table).set({ id: 11, email: 'a11@x' }).where('id', '=', 1).executeTakeFirst()
+        expect(result.numUpdatedRows).toBe(1n)
+        expect(await cached({ id: 1 })).toBeUndefined()
+        expect(await chain.get(SyncUser, { id: 1 })).toBeUndefined()
+        expect(await chain.get(SyncUser, { email: 'a@x' })).toBeUndefined()
+        expect(await chain.get(SyncUser, { id: 11 })).toEqual(new SyncUser(11, 'a11@x', 7, 'a', 'Ada'))
+        await db.transaction().execute(async (trx) => {
+          await trx.updateTable(`${table} as u`).set({ id: 12 }).where('u.email', '=', 'b@x').execute()
+          expect((await cached({ id: 2 }))?.id).toBe(2) // not before COMMIT
+        })
+        expect(await chain.get(SyncUser, { id: 2 })).toBeUndefined()
+        expect((await chain.get(SyncUser, { email: 'b@x' }))?.id).toBe(12)
+      } finally {
+        await close()
+      }
+    })
+
+    it('refuses, before running it, a statement whose old keys it cannot learn (upsert setting the primary key)', async () => {
       const { db, chain, table, close } = await setup()
       try {
-        await expect(db.updateTable(table).set({ id: 9 }).where('id', '=', 1).execute()).rejects.toSatisfy(unsupported)
-        expect((await chain.get(SyncUser, { id: 1 }))?.email).toBe('a@x')
+        await expect(
+          db
+            .insertInto(table)
+            .values({ id: 30, email: 'a@x', org_id: 1, slug: 'z', name: 'Z' })
+            .onConflict((oc) => oc.column('email').doUpdateSet({ id: 30 }))
+            .execute(),
+        ).rejects.toSatisfy(unsupported)
+        expect((await chain.get(SyncUser, { email: 'a@x' }))?.id).toBe(1)
       } finally {
         await close()
       }

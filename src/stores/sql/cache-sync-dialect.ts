@@ -11,20 +11,21 @@ export class TrackedConnection implements DatabaseConnection {
   pending: AfterCommitWork[] | undefined
   /** Length of {@link pending} at each open savepoint. */
   readonly savepoints = new Map<string, number>()
-  readonly #ran: (queryId: QueryId, connection: TrackedConnection) => void
+  readonly #tracker: ConnectionTracker
 
-  constructor(inner: DatabaseConnection, ran: (queryId: QueryId, connection: TrackedConnection) => void) {
+  constructor(inner: DatabaseConnection, tracker: ConnectionTracker) {
     this.inner = inner
-    this.#ran = ran
+    this.#tracker = tracker
   }
 
-  executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    this.#ran(compiledQuery.queryId, this)
+  async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
+    this.#tracker.ran(compiledQuery.queryId, this)
+    await this.#tracker.before(compiledQuery.queryId, this.inner)
     return this.inner.executeQuery<R>(compiledQuery)
   }
 
   streamQuery<R>(compiledQuery: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
-    this.#ran(compiledQuery.queryId, this)
+    this.#tracker.ran(compiledQuery.queryId, this)
     return this.inner.streamQuery<R>(compiledQuery, chunkSize)
   }
 }
@@ -33,6 +34,8 @@ export class TrackedConnection implements DatabaseConnection {
 export interface ConnectionTracker {
   /** A statement ran on `connection`. */
   ran(queryId: QueryId, connection: TrackedConnection): void
+  /** Runs what must precede the statement on the same connection (a SELECT of old keys); resolves at once otherwise. */
+  before(queryId: QueryId, connection: DatabaseConnection): Promise<void>
   /** A transaction committed: run its queued work (never rejects: failures are the tracker's to report). */
   committed(work: readonly AfterCommitWork[]): Promise<void>
 }
@@ -60,7 +63,7 @@ class TrackingDriver implements Driver {
     const inner = await this.#inner.acquireConnection()
     let tracked = this.#wrapped.get(inner)
     if (tracked === undefined) {
-      tracked = new TrackedConnection(inner, (id, c) => this.#tracker.ran(id, c))
+      tracked = new TrackedConnection(inner, this.#tracker)
       this.#wrapped.set(inner, tracked)
     }
     return tracked
@@ -146,5 +149,5 @@ export function connectionDialect(dialect: Dialect, connection: DatabaseConnecti
     releaseConnection: async () => {},
     destroy: async () => {},
   }
-  return { ...trackingDialect(dialect, { ran: () => {}, committed: async () => {} }), createDriver: () => driver }
+  return { ...trackingDialect(dialect, { ran: () => {}, before: async () => {}, committed: async () => {} }), createDriver: () => driver }
 }

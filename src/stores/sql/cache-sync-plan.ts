@@ -10,6 +10,7 @@ import {
   ReturningNode,
   type RootOperationNode,
   SelectionNode,
+  SelectQueryNode,
   sql,
   TableNode,
   UpdateQueryNode,
@@ -35,6 +36,12 @@ export interface SyncPlan {
   /** `true`: the RETURNING was added as an end modifier (the statement had none): rows are ours alone. */
   readonly ownReturning: boolean
   readonly insert: boolean
+  /**
+   * An UPDATE that sets primary-key columns: a SELECT of the key columns of the rows it will change
+   * (same table, same WHERE, under the same aliases), run just before it on the same connection, so the
+   * old primary keys are invalidated too.
+   */
+  readonly before?: SelectQueryNode
 }
 
 const ALIAS = '__stockpyle_key_'
@@ -69,14 +76,17 @@ function refuse(table: string, what: string): never {
  * Plans a statement: for an INSERT, UPDATE or DELETE on a watched table, the node with RETURNING of
  * every key column added (appended to the statement's own RETURNING under private aliases, or as an
  * end modifier when it has none, so the builder's result type does not change) and the plan to read
- * them back. Statements it cannot follow are refused before they run: an UPDATE (or upsert) that sets
- * a primary-key column, `REPLACE`/`INSERT OR REPLACE` (it deletes conflicting rows unseen), `MERGE`,
- * a multi-table DELETE. Anything else is returned untouched (`plan` undefined).
+ * them back. An UPDATE that sets a primary-key column also gets a SELECT of the old keys to run first
+ * (`before`). Statements it cannot follow are refused before they run: such an UPDATE joining other
+ * tables, an upsert whose DO UPDATE sets a primary-key column, `REPLACE`/`INSERT OR REPLACE` (it
+ * deletes conflicting rows unseen), `MERGE`, a multi-table DELETE. Anything else is returned untouched
+ * (`plan` undefined).
  * @throws UnsupportedOperationError for a statement it cannot follow.
  */
 export function planStatement(
   node: RootOperationNode,
   watched: ReadonlyMap<string, WatchedTable>,
+  dialect: 'sqlite' | 'postgres',
 ): { node: RootOperationNode; plan: SyncPlan | undefined } {
   const untouched = { node, plan: undefined }
   if (MergeQueryNode.is(node)) {
@@ -104,20 +114,34 @@ export function planStatement(
   }
   const table = watched.get(target.name) as WatchedTable
   const primaryUpdate = setColumns.find((c) => table.primaryColumns.has(c))
-  if (primaryUpdate !== undefined) refuse(target.name, `an UPDATE that sets the primary-key column \`${primaryUpdate}\``)
   const aliases = new Map(table.keyColumns.map((column, i) => [`${ALIAS}${i}`, column]))
   const insert = InsertQueryNode.is(node)
-  // INSERT … RETURNING names columns bare; UPDATE/DELETE may join other tables, so qualify them.
-  const qualifier = insert ? undefined : (target.alias ?? target.table)
-  let transformed: RootOperationNode
-  if (node.returning !== undefined) {
-    const added = [...aliases].map(([alias, column]) => {
+  // PostgreSQL: UPDATE/DELETE may name other tables (FROM, USING), so qualify the columns. SQLite's
+  // RETURNING sees only the modified table and rejects an alias, so its columns stay bare.
+  const tableRef = target.alias ?? target.table
+  const selections = (qualifier: string | TableNode | undefined) =>
+    [...aliases].map(([alias, column]) => {
       const ref =
         qualifier === undefined
           ? ReferenceNode.create(ColumnNode.create(column))
           : ReferenceNode.create(ColumnNode.create(column), typeof qualifier === 'string' ? TableNode.create(qualifier) : qualifier)
       return SelectionNode.create(AliasNode.create(ref, IdentifierNode.create(alias)))
     })
+  let before: SelectQueryNode | undefined
+  if (primaryUpdate !== undefined) {
+    if (!UpdateQueryNode.is(node) || node.from !== undefined || node.joins !== undefined || node.table === undefined) {
+      refuse(
+        target.name,
+        `${insert ? 'an upsert' : 'an UPDATE joining other tables'} that sets the primary-key column \`${primaryUpdate}\``,
+      )
+    }
+    const select = SelectQueryNode.cloneWithSelections(SelectQueryNode.createFrom([node.table]), selections(tableRef))
+    before = node.where === undefined ? select : { ...select, where: node.where }
+  }
+  const qualifier = insert || dialect === 'sqlite' ? undefined : tableRef
+  let transformed: RootOperationNode
+  if (node.returning !== undefined) {
+    const added = selections(qualifier)
     const returning = ReturningNode.cloneWithSelections(node.returning, added)
     transformed = { ...node, returning } as RootOperationNode
   } else {
@@ -131,5 +155,6 @@ export function planStatement(
     const modifier = sql`returning ${list}`.toOperationNode()
     transformed = { ...node, endModifiers: [...(node.endModifiers ?? []), modifier] } as RootOperationNode
   }
-  return { node: transformed, plan: { watched: table, aliases, ownReturning: node.returning === undefined, insert } }
+  const plan: SyncPlan = { watched: table, aliases, ownReturning: node.returning === undefined, insert }
+  return { node: transformed, plan: before === undefined ? plan : { ...plan, before } }
 }

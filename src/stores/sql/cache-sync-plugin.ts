@@ -1,12 +1,16 @@
 import {
+  createQueryId,
+  type DatabaseConnection,
   type Dialect,
   Kysely,
   type KyselyPlugin,
   type PluginTransformQueryArgs,
   type PluginTransformResultArgs,
   type QueryId,
+  QueryNode,
   type QueryResult,
   type RootOperationNode,
+  SelectModifierNode,
   type UnknownRow,
 } from 'kysely'
 import type { Store } from '../../contracts/base-store.js'
@@ -61,6 +65,8 @@ export class CacheSyncPlugin implements KyselyPlugin {
   readonly #store: SqlStore
   readonly #watched = new Map<string, WatchedTable>()
   readonly #plans = new WeakMap<QueryId, SyncPlan>()
+  /** Rows read by a plan's `before` SELECT (old keys of an UPDATE of primary keys). */
+  readonly #oldRows = new WeakMap<QueryId, readonly Record<string, unknown>[]>()
   readonly #connections = new WeakMap<QueryId, TrackedConnection>()
   readonly #onConnection = new WeakMap<TrackedConnection, Kysely<any>>()
   readonly #onError: (error: unknown) => void
@@ -122,13 +128,25 @@ export class CacheSyncPlugin implements KyselyPlugin {
     this.#dialect = dialect
     return trackingDialect(dialect, {
       ran: (queryId, connection) => this.#connections.set(queryId, connection),
+      before: (queryId, connection) => this.#before(queryId, connection),
       committed: (work) => this.#runAll(work),
     })
   }
 
+  /** For an UPDATE of primary keys: reads the keys of the rows it will change, on its connection, just before it. */
+  async #before(queryId: QueryId, connection: DatabaseConnection): Promise<void> {
+    const select = this.#plans.get(queryId)?.before
+    if (select === undefined) return
+    const locked: RootOperationNode =
+      this.#store.dialect === 'postgres' ? QueryNode.cloneWithEndModifier(select, SelectModifierNode.create('ForUpdate')) : select
+    const compiled = (this.#dialect as Dialect).createQueryCompiler().compileQuery(locked, createQueryId())
+    const { rows } = await connection.executeQuery<Record<string, unknown>>(compiled)
+    this.#oldRows.set(queryId, rows)
+  }
+
   /** @throws UnsupportedOperationError, before the statement runs, for a write on a watched table it cannot follow. */
   transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
-    const { node, plan } = planStatement(args.node, this.#watched)
+    const { node, plan } = planStatement(args.node, this.#watched, this.#store.dialect)
     if (plan === undefined) return args.node
     if (this.#dialect === undefined) {
       throw new UnsupportedOperationError(
@@ -145,7 +163,9 @@ export class CacheSyncPlugin implements KyselyPlugin {
     if (plan === undefined) return result
     this.#plans.delete(queryId)
     const rows = result.rows as Record<string, unknown>[]
-    const keyRows = rows.map((row) => {
+    const old = this.#oldRows.get(queryId) ?? []
+    this.#oldRows.delete(queryId)
+    const keyRows = [...rows, ...old].map((row) => {
       const keys: Record<string, unknown> = {}
       for (const [alias, column] of plan.aliases) keys[column] = row[alias]
       return keys
@@ -158,7 +178,7 @@ export class CacheSyncPlugin implements KyselyPlugin {
       if (connection?.pending !== undefined) connection.pending.push(work)
       else await work()
     }
-    return this.#restore(plan, result, rows, keyRows)
+    return this.#restore(plan, result, rows, keyRows.slice(0, rows.length))
   }
 
   /** The result as the statement would have given it without the plugin's RETURNING. */
