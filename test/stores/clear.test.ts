@@ -125,9 +125,9 @@ describe.runIf(stores.has('redis'))('RedisStore.clear() on a Redis server', () =
       expect(await neighbour.get(ConformanceUser, { email: makeUser(7).email })).toEqual(makeUser(7))
       expect(await store.get(ConformanceUser, { id: 7 })).toBeUndefined()
       const named = (name: string) => commands.filter((c) => c[0]?.toLowerCase() === name)
-      const scans = named('scan').filter((c) => c.includes(`${mine}:*`))
-      expect(scans.length).toBeGreaterThan(1) // a cursor walked in pages, not one call
-      expect(scans.every((c) => c.includes('500'))).toBe(true)
+      // (the test's own scanAll uses COUNT 1000 and may still be seen by the monitor)
+      const scans = named('scan').filter((c) => c.includes(`${mine}:*`) && c.includes('500'))
+      expect(scans.length).toBeGreaterThan(1) // a cursor walked in pages of COUNT 500, not one call
       expect(
         named('unlink')
           .filter((c) => c[1]?.startsWith(`${mine}:`))
