@@ -50,7 +50,7 @@ export class KeyvStore extends KeyValueStore {
   }
 }
 
-const KEYV_STORE_OPTIONS = [...CACHE_OPTION_NAMES, 'keyv', 'timeout', 'disconnect', 'name']
+const KEYV_STORE_OPTIONS = [...CACHE_OPTION_NAMES, 'keyv', 'timeout', 'disconnect', 'name', 'ownsNamespace']
 
 function createBackend(options: KeyvStoreOptions): KeyvBackend {
   checkOptionNames('keyv store', options, KEYV_STORE_OPTIONS)

@@ -18,6 +18,7 @@ import {
 } from '../../core/errors.js'
 import { encodeLookup, keyOfObjectFor, keysOfObject } from '../../core/key-encoding.js'
 import type { Instance, Lookup, Model } from '../../core/model.js'
+import { checkOptionNames } from '../../core/options.js'
 import { describeModel, type ModelInfo } from '../../core/registry.js'
 
 /** Options of {@link LoaderStore}. */
@@ -38,7 +39,7 @@ export interface LoaderStoreOptions<M extends Model> {
   name?: string
 }
 
-const KNOWN = new Set(['model', 'load', 'save', 'remove', 'name'])
+const KNOWN = ['model', 'load', 'save', 'remove', 'name']
 const LOADER_CAPABILITIES = capabilities({ authoritative: true, expires: false, generatesKeys: false, polymorphic: false })
 
 /**
@@ -72,9 +73,7 @@ export class LoaderStore<M extends Model = Model> extends BaseStore {
     if (typeof options !== 'object' || options === null) {
       throw new InvalidOptionError(`LoaderStore: options must be an object with \`model\` and \`load\`, got ${show(options)}`)
     }
-    for (const key of Object.keys(options)) {
-      if (!KNOWN.has(key)) throw new InvalidOptionError(`LoaderStore: unknown option \`${key}\``)
-    }
+    checkOptionNames('LoaderStore', options, KNOWN)
     let info: ModelInfo
     try {
       info = describeModel(options.model)
