@@ -22,6 +22,14 @@ export interface GetEntriesOptions {
    * serves stale copies while its database fails). Default `false`.
    */
   readonly stale?: boolean
+  /**
+   * The caller handles partial failures: a store spreading keys over several nodes (a memcached pool, a
+   * Redis Cluster) rejects a read that some of its nodes failed with a `PartialFailureError` whose
+   * `results` are the entries the other nodes answered (`undefined` at misses and failed lookups) and
+   * whose `failed` lists the lookups it could not read. Without it such a store applies its own policy.
+   * Default `false`.
+   */
+  readonly partial?: boolean
 }
 
 /** One lookup of a batch, validated: the declared key it addresses and the lookup object itself. */
