@@ -11,6 +11,7 @@ export {
   BaseStore,
   capabilities,
   type GetEntriesOptions,
+  type InvalidateOptions,
   type LeaseCapable,
   type LookupRequest,
   type PutEntriesOptions,

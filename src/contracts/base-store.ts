@@ -52,6 +52,17 @@ export interface WriteItem {
   readonly encoded?: Uint8Array | undefined
 }
 
+/** Options of {@link Store.batchInvalidate}. */
+export interface InvalidateOptions {
+  /**
+   * When the objects changed (ms since the epoch on the store's clock), if that was earlier than now:
+   * a store that leaves tombstones fences backfills for its tombstone lifetime from then, not from now,
+   * so a late repair does not keep fresh copies out longer than a timely invalidation would have.
+   * Default: now.
+   */
+  readonly changedAt?: number
+}
+
 /** Options of {@link Store.batchPutEntries}. */
 export interface PutEntriesOptions {
   /**
@@ -152,7 +163,7 @@ export interface Store extends AsyncDisposable {
    * them, because the objects changed elsewhere (another process, another service writing the
    * database). A no-op for a store that owns the truth. Optional for custom stores.
    */
-  batchInvalidate?<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<void>
+  batchInvalidate?<M extends Model>(model: M, lookups: readonly Lookup<M>[], options?: InvalidateOptions): Promise<void>
   /** Releases connections. Idempotent; every call afterwards rejects with `StoreClosedError`. */
   close(): Promise<void>
 }
@@ -203,7 +214,7 @@ export abstract class BaseStore implements Store {
   /** Releases resources; called once by `close()`. */
   protected async release(): Promise<void> {}
   /** Drops cached copies for these requests (see {@link Store.batchInvalidate}). Default: nothing to drop. */
-  protected async invalidateMany(_info: ModelInfo, _requests: readonly LookupRequest[]): Promise<void> {}
+  protected async invalidateMany(_info: ModelInfo, _requests: readonly LookupRequest[], _options?: InvalidateOptions): Promise<void> {}
 
   /** True once `close()` was called. */
   get closed(): boolean {
@@ -280,10 +291,10 @@ export abstract class BaseStore implements Store {
     return (await this.readMany(info, requests, options)) as (StoreEntry<Instance<M>> | undefined)[]
   }
 
-  async batchInvalidate<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<void> {
+  async batchInvalidate<M extends Model>(model: M, lookups: readonly Lookup<M>[], options?: InvalidateOptions): Promise<void> {
     this.assertOpen('invalidate')
     const { info, requests } = this.requests(model, lookups, 'invalidate')
-    if (requests.length > 0) await this.invalidateMany(info, requests)
+    if (requests.length > 0) await this.invalidateMany(info, requests, options)
   }
 
   async put(obj: object): Promise<void> {

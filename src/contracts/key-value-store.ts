@@ -22,6 +22,7 @@ import {
   BaseStore,
   capabilities,
   type GetEntriesOptions,
+  type InvalidateOptions,
   type LookupRequest,
   type StoreCapabilities,
   type StoreEntry,
@@ -140,12 +141,15 @@ export function checkCacheOptions(
 export interface PreparedWrites {
   /** Entries to set unconditionally (puts). */
   readonly sets: KeyValueEntry[]
-  /** The index (into the items) of the object each entry of `sets` belongs to. */
+  /**
+   * The index (into the items) of the object each record entry of `sets` belongs to; `-1` for an
+   * alias, whose failed write can leave no stale answer (an alias is checked against its record).
+   */
   readonly setItems: number[]
   /** Backfills: the record entry to add only where absent, and the aliases to set if it was added. */
   readonly backfills: { readonly record: KeyValueEntry; readonly aliases: KeyValueEntry[]; readonly item: number }[]
   readonly deletes: string[]
-  /** The index (into the items) of the object each key of `deletes` belongs to. */
+  /** Like `setItems`, for `deletes`. */
   readonly deleteItems: number[]
 }
 
@@ -180,7 +184,8 @@ export function prepareWrites(
     if (expiresAt === null) {
       if (item.backfill !== true) {
         deletes.push(recordKey, ...keys.aliases.map((a) => prefix + a))
-        for (let k = 0; k <= keys.aliases.length; k++) deleteItems.push(index)
+        deleteItems.push(index)
+        for (let k = 0; k < keys.aliases.length; k++) deleteItems.push(-1)
       }
       continue
     }
@@ -199,7 +204,8 @@ export function prepareWrites(
     if (item.backfill === true) backfills.push({ record, aliases, item: index })
     else {
       sets.push(record, ...aliases)
-      for (let k = 0; k <= aliases.length; k++) setItems.push(index)
+      setItems.push(index)
+      for (let k = 0; k < aliases.length; k++) setItems.push(-1)
     }
   }
   return { sets, setItems, backfills, deletes, deleteItems }
@@ -486,14 +492,14 @@ export class KeyValueStore extends BaseStore {
       } catch (err) {
         if (!isPartialFailure(err)) throw err
         failures.push(err)
-        for (const i of err.failed) failed.add(owners[i] as number)
+        for (const i of err.failed) if ((owners[i] as number) >= 0) failed.add(owners[i] as number)
       }
     }
     const addSets = (entries: readonly KeyValueEntry[], item: number): void => {
-      for (const entry of entries) {
+      entries.forEach((entry, k) => {
         sets.push(entry)
-        setItems.push(item)
-      }
+        setItems.push(k === 0 ? item : -1)
+      })
     }
     if (backfills.length > 0) {
       const addMany = this.#backend.addMany
@@ -516,7 +522,11 @@ export class KeyValueStore extends BaseStore {
           },
         )
         backfills.forEach((b, i) => {
-          if (added[i] === true) addSets(b.aliases, b.item)
+          if (added[i] !== true) return
+          for (const alias of b.aliases) {
+            sets.push(alias)
+            setItems.push(-1)
+          }
         })
       }
     }
@@ -543,8 +553,9 @@ export class KeyValueStore extends BaseStore {
             recordItems.push(index)
           }
         } else {
+          // A failed alias delete leaves no stale answer (aliases are checked against their record).
           others.push(key)
-          otherItems.push(index)
+          otherItems.push(key === record ? index : -1)
         }
       }
     })
@@ -561,7 +572,10 @@ export class KeyValueStore extends BaseStore {
       if (result.status === 'fulfilled') return
       if (!isPartialFailure(result.reason)) return
       failures.push(result.reason)
-      for (const i of result.reason.failed) failed.add(owners[phase]?.[i] as number)
+      for (const i of result.reason.failed) {
+        const owner = owners[phase]?.[i] as number
+        if (owner >= 0) failed.add(owner)
+      }
     })
     const hard = settled.find((r) => r.status === 'rejected' && !isPartialFailure(r.reason)) as PromiseRejectedResult | undefined
     if (hard !== undefined) throw hard.reason
@@ -569,8 +583,8 @@ export class KeyValueStore extends BaseStore {
   }
 
   /** Replaces each key's entry by a tombstone (reads miss, backfills cannot land until it expires). */
-  async #tombstone(keys: readonly string[]): Promise<void> {
-    const expiresAt = this.#settings.clock.now() + this.#settings.tombstoneMs
+  async #tombstone(keys: readonly string[], until?: number): Promise<void> {
+    const expiresAt = until ?? this.#settings.clock.now() + this.#settings.tombstoneMs
     const value = encodeTombstone(expiresAt)
     await this.#backend.setMany(keys.map((key) => ({ key, value, expiresAt })))
   }
@@ -612,11 +626,18 @@ export class KeyValueStore extends BaseStore {
     return requestKeys(this.name, info, requests, `${this.#settings.prefix}lease:`)
   }
 
-  protected override async invalidateMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<void> {
+  protected override async invalidateMany(
+    info: ModelInfo,
+    requests: readonly LookupRequest[],
+    options: InvalidateOptions = {},
+  ): Promise<void> {
     const keys = requestKeys(this.name, info, requests, this.#settings.prefix)
     // Failed positions of the keys are positions of the requests (one key each).
-    if (this.#settings.tombstoneMs === 0) await this.#backend.deleteMany(keys)
-    else await this.#tombstone(keys)
+    const { tombstoneMs, clock } = this.#settings
+    const now = clock.now()
+    const from = Math.min(options.changedAt ?? now, now)
+    if (tombstoneMs === 0 || from + tombstoneMs <= now) await this.#backend.deleteMany(keys)
+    else await this.#tombstone(keys, from + tombstoneMs)
   }
 
   protected override async release(): Promise<void> {

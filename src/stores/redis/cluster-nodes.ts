@@ -28,6 +28,9 @@ export class ClusterNodes {
   readonly #retryDelay: number
   readonly #health = new Map<string, Health>()
 
+  /** Called when a master's part failed (the backend refreshes its slot map: the master may be gone or back). */
+  onFailure: () => void = () => {}
+
   constructor(owner: string, timeout: number, retryDelay: number) {
     this.#owner = owner
     this.#timeout = timeout
@@ -79,6 +82,7 @@ export class ClusterNodes {
       const error = err instanceof Error ? err : new Error(String(err))
       health.lastError = error
       health.retryAt = performance.now() + this.#retryDelay
+      this.onFailure()
       return error instanceof StoreUnavailableError
         ? error
         : new StoreUnavailableError(`${this.#owner} store ${operation} on master ${node} failed: ${error.message}`, { cause: error })

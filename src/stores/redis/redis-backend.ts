@@ -78,6 +78,15 @@ export class RedisBackend implements KeyValueBackend {
     this.name = options.name
     this.#cluster = (options.client as { isCluster?: boolean }).isCluster === true
     this.#nodes = new ClusterNodes(this.name, options.timeout, options.retryDelay ?? 1000)
+    // ioredis drops a dead master from its pool and sends its slots' pipelines elsewhere (MOVED back to
+    // it, which a pipeline of several slots does not follow): a fresh slot map finds it again.
+    this.#nodes.onFailure = () => {
+      try {
+        ;(this.#client as Cluster).refreshSlotsCache()
+      } catch {
+        // a refresh already running, or a closing client: the next failure tries again
+      }
+    }
     // an owned client's errors are reported through the operations that hit them, never as an unhandled 'error' event
     if (this.#owns) this.#client.on('error', this.#onError)
   }
