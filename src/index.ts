@@ -11,6 +11,7 @@ export {
   BaseStore,
   capabilities,
   type GetEntriesOptions,
+  type InvalidateOptions,
   type LeaseCapable,
   type LookupRequest,
   type PutEntriesOptions,
@@ -23,7 +24,7 @@ export {
   type WriteItem,
 } from './contracts/base-store.js'
 export type { InvalidationBus, InvalidationListener } from './contracts/invalidation-bus.js'
-export type { KeyValueBackend, KeyValueEntry } from './contracts/key-value-backend.js'
+export type { BackendReadOptions, KeyValueBackend, KeyValueEntry } from './contracts/key-value-backend.js'
 export { type CacheStoreOptions, KeyValueStore, type KeyValueStoreOptions } from './contracts/key-value-store.js'
 export { canonicalKey } from './core/canonical-key.js'
 export * from './core/errors.js'
@@ -40,6 +41,7 @@ export {
   type Model,
   type ModelClass,
 } from './core/model.js'
+export { isPartialFailure, type PartialFailureDetails, PartialFailureError } from './core/partial-failure.js'
 export { describeModel, type KeyInfo, type ModelInfo, registerModel } from './core/registry.js'
 export { LoaderStore, type LoaderStoreOptions } from './stores/loader/loader-store.js'
 export { AsyncLocalStore, type AsyncLocalStoreOptions } from './stores/memory/async-local-store.js'

@@ -74,7 +74,12 @@ export class Backfill {
         layer.batchPutEntries(entries, guarded ? { backfill: true, since } : {}),
       )
       if (failed === undefined) this.#calls.observer.backfilled(i, entries.length)
-      else if (!failed.skipped) {
+      else if (failed.failed !== undefined) {
+        // Only some nodes failed: their copies were fresh and add-only, and each node's connection
+        // keeps its order, so they can land only where no newer write did — nothing to repair.
+        this.#calls.observer.backfilled(i, entries.length - failed.failed.length)
+        failure ??= failed
+      } else if (!failed.skipped) {
         await this.#invalidate(
           i,
           entries.map((e) => e.value),

@@ -22,6 +22,13 @@ export interface ChainedStoreOptions {
    */
   breaker?: BreakerOptions | false
   /**
+   * Most objects per cache layer remembered for repair (their copy there may be stale: a write or an
+   * invalidation of them failed). Each blocks reads of its own keys in that layer until it is repaired
+   * in the background; every other key is served. Past this bound the layer is fenced instead — not
+   * read until its `clear()` succeeded. Default 100,000.
+   */
+  maxPendingRepairs?: number
+  /**
    * Seconds a lookup that missed in every layer is remembered in this process, so repeated gets of
    * absent objects do not reach the database (negative caching). Puts, deletes and invalidations of
    * the object through this chain forget it at once; writes elsewhere are seen when it expires.
@@ -60,6 +67,7 @@ export interface ResolvedChainOptions {
   readonly throwCacheErrors: boolean
   readonly timeout: number | undefined
   readonly breaker: BreakerOptions | false | undefined
+  readonly maxPendingRepairs: number | undefined
   readonly missMs: number
   readonly serveStale: boolean
   readonly coherence: boolean
@@ -103,6 +111,10 @@ export function resolveChainOptions(layers: readonly Store[], options: ChainedSt
   ) {
     throw bad('breaker', 'false or { failures > 0, halfOpenAfter >= 0 ms }', breaker)
   }
+  const maxPending = options.maxPendingRepairs
+  if (maxPending !== undefined && !(Number.isSafeInteger(maxPending) && maxPending > 0)) {
+    throw bad('maxPendingRepairs', 'a positive integer', maxPending)
+  }
   const missLifetime = options.missLifetime ?? 0
   if (!(typeof missLifetime === 'number' && missLifetime >= 0 && Number.isFinite(missLifetime))) {
     throw bad('missLifetime', 'a number of seconds >= 0', missLifetime)
@@ -115,6 +127,7 @@ export function resolveChainOptions(layers: readonly Store[], options: ChainedSt
     throwCacheErrors: policy === 'throw',
     timeout: options.timeout,
     breaker,
+    maxPendingRepairs: maxPending,
     missMs: missLifetime * 1000,
     serveStale: options.serveStale ?? false,
     coherence: options.coherence ?? true,

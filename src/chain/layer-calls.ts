@@ -1,6 +1,7 @@
 import type { GetEntriesOptions, Store, StoreEntry } from '../contracts/base-store.js'
 import { isCallerError, LayerSkippedError } from '../core/errors.js'
 import type { Model } from '../core/model.js'
+import { isPartialFailure } from '../core/partial-failure.js'
 import type { ResolvedChainOptions } from './chain-options.js'
 import { LayerGuard } from './layer-guard.js'
 import type { LayerObserver, LayerOperation } from './layer-observer.js'
@@ -9,8 +10,13 @@ import type { LayerObserver, LayerOperation } from './layer-observer.js'
 export interface LayerFailure {
   readonly index: number
   readonly error: unknown
-  /** The call was not sent (circuit open or repairs pending): no error of the layer itself. */
+  /** The call was not sent (circuit open or the layer fenced): no error of the layer itself. */
   readonly skipped: boolean
+  /**
+   * For a partial failure (some nodes of the layer failed, see `PartialFailureError`): the positions
+   * of the call's input the failed nodes own — only those need clean-up. `undefined`: all of them.
+   */
+  readonly failed: readonly number[] | undefined
 }
 
 /**
@@ -41,7 +47,11 @@ export class LayerCalls {
     this.#throw = options.throwCacheErrors
     this.guards = layers.map((layer, i) => {
       const local = i === this.last || layer.capabilities.inProcess
-      const guard = new LayerGuard(layer, local ? { breaker: false } : { timeout: options.timeout, breaker: options.breaker })
+      const maxPendingRepairs = options.maxPendingRepairs
+      const guard = new LayerGuard(
+        layer,
+        local ? { breaker: false, maxPendingRepairs } : { timeout: options.timeout, breaker: options.breaker, maxPendingRepairs },
+      )
       guard.onFailure = (err) => {
         if (!isCallerError(err)) this.fail(i, 'repair', err)
       }
@@ -74,14 +84,15 @@ export class LayerCalls {
   }
 
   /**
-   * Makes sure layer `index` holds nothing awaiting repair before it is used: replays the pending
-   * repairs, or rejects with LayerSkippedError when they cannot be applied yet.
+   * Rejects with LayerSkippedError while layer `index` is fenced (more repairs were pending than it
+   * keeps, and its clear has not succeeded yet): it must not be read. Pending repairs of single keys
+   * never stop a call: their keys' hits are dropped by {@link read}.
    */
-  async ready(index: number, operation: LayerOperation): Promise<void> {
+  ready(index: number, operation: LayerOperation): void {
     const guard = this.guards[index] as LayerGuard
-    if (guard.pendingRepairs > 0 && !(await guard.repair())) {
+    if (guard.fenced) {
       throw new LayerSkippedError(
-        `${guard.layer.name} store is skipped: repairs of its copies are pending (${operation})`,
+        `${guard.layer.name} store is skipped: more repairs were pending than it keeps, and it is being cleared (${operation})`,
         'repairs-pending',
       )
     }
@@ -96,7 +107,7 @@ export class LayerCalls {
     const skipped = error instanceof LayerSkippedError
     if (skipped) this.observer.skipped(index)
     else this.observer.failed(index, operation, error)
-    return { index, error, skipped }
+    return { index, error, skipped, failed: isPartialFailure(error) ? error.failed : undefined }
   }
 
   /** Rejects with a cache layer's failure when the chain's policy is `onCacheError: 'throw'` (never for a skip). */
@@ -106,37 +117,56 @@ export class LayerCalls {
 
   /**
    * Asks layer `index` for `lookups`. A cache layer that fails or is skipped answers with misses (or
-   * rejects under `onCacheError: 'throw'`); the authoritative layer's failure rejects.
+   * rejects under `onCacheError: 'throw'`); when only some of its nodes failed, their lookups miss and
+   * the others' answers stand. Hits on keys awaiting repair in the layer are dropped (misses). The
+   * authoritative layer's failure rejects.
    */
   async read(index: number, model: Model, lookups: readonly object[], options?: GetEntriesOptions): Promise<(StoreEntry | undefined)[]> {
     let entries: (StoreEntry | undefined)[]
+    const guard = this.guards[index] as LayerGuard
+    const started = guard.readStarted()
+    let lost = 0
     try {
-      if (index !== this.last) await this.ready(index, 'get')
-      entries = await this.run(index, 'get', (layer) => layer.batchGetEntries(model, lookups as never, options))
+      if (index === this.last) entries = await this.run(index, 'get', (layer) => layer.batchGetEntries(model, lookups as never, options))
+      else {
+        this.ready(index, 'get')
+        entries = await this.run(index, 'get', (layer) => layer.batchGetEntries(model, lookups as never, { ...options, partial: true }))
+      }
     } catch (err) {
       if (index === this.last) {
         if (!isCallerError(err)) this.observer.failed(index, 'get', err)
         throw err
       }
       const failure = this.fail(index, 'get', err)
-      this.observer.lookupsLost(index, lookups.length, failure.skipped)
       this.raise(failure)
-      return new Array(lookups.length).fill(undefined)
+      if (!isPartialFailure(err)) {
+        this.observer.lookupsLost(index, lookups.length, failure.skipped)
+        return new Array(lookups.length).fill(undefined)
+      }
+      // Some nodes failed: their lookups miss, the other nodes' answers stand.
+      entries = Array.from({ length: lookups.length }, (_, i) => err.results?.[i] as StoreEntry | undefined)
+      for (const i of err.failed) entries[i] = undefined
+      lost = err.failed.length
+      this.observer.lookupsLost(index, lost, false)
+    }
+    const blocked = guard.filter(entries, started)
+    if (blocked > 0) {
+      this.observer.skipped(index)
+      this.observer.lookupsLost(index, blocked, true)
     }
     let hits = 0
     for (const e of entries) if (e !== undefined) hits++
-    this.observer.looked(index, entries.length, hits)
+    this.observer.looked(index, entries.length - lost - blocked, hits)
     return entries
   }
 
   /**
-   * Runs a write (`put`, `delete`, `backfill`, `invalidate`) on cache layer `index` once its repairs
-   * are applied. Resolves to the failure (already counted), or `undefined` when the write landed; a
-   * caller error rejects.
+   * Runs a write (`put`, `delete`, `backfill`, `invalidate`) on cache layer `index` (also while repairs
+   * are pending there: a write is never older than what they remove). Resolves to the failure (already
+   * counted), or `undefined` when the write landed; a caller error rejects.
    */
   async write(index: number, operation: LayerOperation, call: (layer: Store) => Promise<void>): Promise<LayerFailure | undefined> {
     try {
-      await this.ready(index, operation)
       await this.run(index, operation, call)
       return undefined
     } catch (err) {

@@ -1,9 +1,11 @@
 import { type CircuitBreakerPolicy, ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError } from 'cockatiel'
-import type { Store } from '../contracts/base-store.js'
+import type { Store, StoreEntry } from '../contracts/base-store.js'
 import { detach } from '../core/detach.js'
 import { isCallerError, LayerSkippedError, StoreUnavailableError } from '../core/errors.js'
+import { encodeLookup, keysOfObject } from '../core/key-encoding.js'
 import type { Model } from '../core/model.js'
-import { describeObject } from '../core/registry.js'
+import { isPartialFailure } from '../core/partial-failure.js'
+import { describeModel, describeObject } from '../core/registry.js'
 import { withTimeout } from '../core/with-timeout.js'
 
 /** Circuit breaker settings of a cache layer. */
@@ -14,37 +16,87 @@ export interface BreakerOptions {
   halfOpenAfter?: number
 }
 
-/** The most objects remembered per layer for repair; beyond it the oldest are dropped (reported). */
+/**
+ * The most repairs remembered per layer by default. Past it the layer is fenced: its reads are skipped
+ * and the layer is cleared (its `clear()`) instead of being repaired key by key.
+ */
 export const MAX_PENDING_REPAIRS = 100_000
 
+/** Repairs sent to the layer per call while draining: the cost of a drain step never grows with the backlog. */
+export const REPAIR_BATCH = 1000
+
+/** One object or lookup whose copy in the layer may be stale. */
+interface Repair {
+  readonly model: Model
+  readonly lookup: Record<string, unknown>
+  /** Kept only for a layer without `batchInvalidate` (repaired by `batchDelete`). */
+  readonly obj: object | undefined
+  /** The canonical keys whose reads this repair blocks. */
+  readonly blocks: readonly string[]
+  /** When it was remembered (a counter): a clear that started later covers it. */
+  readonly seq: number
+  /** When it was remembered, ms since the epoch: the store's tombstone need not outlast its lifetime from then. */
+  readonly at: number
+}
+
+/** Options of {@link LayerGuard}. */
+export interface LayerGuardOptions {
+  /** Milliseconds a call may take; none by default. */
+  timeout?: number | undefined
+  /** The layer's circuit breaker; `false` for none. */
+  breaker?: BreakerOptions | false | undefined
+  /** Most repairs remembered before the layer is fenced and cleared. Default {@link MAX_PENDING_REPAIRS}. */
+  maxPendingRepairs?: number | undefined
+}
+
 /**
- * Guards one cache layer of a chain: a per-call timeout and a circuit breaker (cockatiel's), and a
- * repair list of objects whose copy in this layer may be stale because a write or an invalidation of
- * them failed or was skipped. While repairs are pending the layer is not read; each use first replays
- * them (as invalidations) and only a clean layer answers.
+ * Guards one cache layer of a chain.
+ *
+ * - **Timeout and breaker** (cockatiel) for the whole layer. A `PartialFailureError` — some nodes of a
+ *   memcached pool or Redis Cluster failed, the others answered — is not the layer's failure: the
+ *   store keeps each node's health itself, and the breaker only counts failures of the whole layer.
+ * - **Repairs, per key.** An object or lookup whose copy in the layer may be stale (a write or
+ *   invalidation of it failed or was skipped) is remembered; until it is repaired, hits on any of
+ *   its keys are dropped ({@link filter}), and every other key is served as usual.
+ * - **Draining in the background**, {@link REPAIR_BATCH} repairs per call, next batch as soon as one
+ *   succeeds, back off after a failure. No caller waits for it, so the cost of an operation does not
+ *   grow with the backlog. Failed positions of a partial failure stay pending (moved to the back).
+ * - **Bounded.** Past `maxPendingRepairs` the individual repairs are dropped and the layer is fenced:
+ *   its reads are skipped until `clear()` of the layer succeeded (retried in the background); repairs
+ *   remembered after the clear began stay pending one by one. A layer without `clear()` stays fenced.
  */
 export class LayerGuard {
   readonly layer: Store
   readonly #breaker: CircuitBreakerPolicy | undefined
   readonly #timeoutMs: number | undefined
-  readonly #pending = new Map<string, { model: Model; lookup: Record<string, unknown>; obj: object | undefined }>()
-  /** Called when repairs are dropped for lack of room. */
+  readonly #max: number
+  readonly #pending = new Map<string, Repair>()
+  /** Canonical key → number of pending repairs blocking it. */
+  readonly #blocked = new Map<string, number>()
+  #seq = 0
+  /** Bumped each time repairs were applied (or the layer cleared): see {@link readStarted}. */
+  #repairs = 0
+  #fenced = false
+  #timer: NodeJS.Timeout | undefined
+  #draining: Promise<boolean> | undefined
+  #stopped = false
+  readonly #retryMs: number
+  /** Called when the bound was passed and the layer fenced (`dropped` repairs replaced by a clear). */
   onOverflow: (dropped: number) => void = () => {}
+  /** Called with each failure of a repair attempt or a clear (the repairs stay pending and are retried). */
+  onFailure: (err: unknown) => void = () => {}
   /** Called after repairs of these lookups were applied to the layer (the layers above may hold copies read from it meanwhile). */
   onRepaired: (model: Model, lookups: readonly object[]) => Promise<void> = async () => {}
-  /** Called with each failure of a repair attempt (the repairs stay pending and are retried). */
-  onFailure: (err: unknown) => void = () => {}
-  #timer: NodeJS.Timeout | undefined
-  readonly #retryMs: number
 
-  constructor(layer: Store, options: { timeout?: number | undefined; breaker?: BreakerOptions | false | undefined }) {
+  constructor(layer: Store, options: LayerGuardOptions) {
     this.layer = layer
     this.#timeoutMs = options.timeout
+    this.#max = options.maxPendingRepairs ?? MAX_PENDING_REPAIRS
     this.#retryMs = options.breaker === false ? 1000 : (options.breaker?.halfOpenAfter ?? 1000)
     if (options.breaker !== false) {
       const b = options.breaker ?? {}
       this.#breaker = circuitBreaker(
-        handleWhen((err) => !isCallerError(err)),
+        handleWhen((err) => !isCallerError(err) && !isPartialFailure(err)),
         { halfOpenAfter: b.halfOpenAfter ?? 1000, breaker: new ConsecutiveBreaker(b.failures ?? 1) },
       )
     }
@@ -55,9 +107,28 @@ export class LayerGuard {
     return this.#breaker !== undefined && this.#breaker.state !== 0 && this.#breaker.state !== 2
   }
 
-  /** Objects awaiting repair in this layer. */
+  /** Objects and lookups awaiting repair in this layer. */
   get pendingRepairs(): number {
     return this.#pending.size
+  }
+
+  /** True while the layer is fenced after too many repairs: it must not be read until its clear succeeded. */
+  get fenced(): boolean {
+    return this.#fenced
+  }
+
+  /** True when hits may need {@link filter}ing: some keys await repair. */
+  get filtering(): boolean {
+    return this.#blocked.size > 0
+  }
+
+  /**
+   * A token to take before reading the layer and hand to {@link filter} with the answer. A read sent
+   * before a repair landed may answer with the copy the repair removed after its key was unblocked;
+   * the token tells `filter` that repairs landed meanwhile.
+   */
+  readStarted(): number {
+    return this.#repairs
   }
 
   /**
@@ -66,9 +137,11 @@ export class LayerGuard {
    */
   async run<T>(operation: string, call: (layer: Store) => Promise<T>): Promise<T> {
     const timed = this.#timeoutMs === undefined ? () => call(this.layer) : () => this.#timed(operation, call)
-    if (this.#breaker === undefined) return timed()
     try {
-      return await this.#breaker.execute(timed)
+      const result = this.#breaker === undefined ? await timed() : await this.#breaker.execute(timed)
+      // The layer answers again: drain now rather than at the next retry.
+      if (this.#waiting && this.#layerFailed && operation !== 'repair' && operation !== 'clear') this.#nudge()
+      return result
     } catch (err) {
       if (isBrokenCircuitError(err)) {
         throw new LayerSkippedError(
@@ -90,111 +163,249 @@ export class LayerGuard {
     )
   }
 
+  /**
+   * Drops, in place, the hits of `entries` that a pending repair concerns (any key of the object is
+   * blocked) — all of them when repairs landed while the read was in flight (`started`, from
+   * {@link readStarted}, is then out of date); returns how many were dropped. Costs nothing while no
+   * repair is pending or landing.
+   */
+  filter(entries: (StoreEntry | undefined)[], started: number): number {
+    const raced = started !== this.#repairs
+    if (this.#blocked.size === 0 && !raced) return 0
+    let dropped = 0
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]
+      if (entry !== undefined && (raced || this.#blocks(entry.value))) {
+        entries[i] = undefined
+        dropped++
+      }
+    }
+    return dropped
+  }
+
+  #blocks(obj: object): boolean {
+    for (const key of objectKeys(obj)) if (this.#blocked.has(key)) return true
+    return false
+  }
+
   /** Remembers objects whose copy in this layer may be stale. */
   remember(objs: readonly object[]): void {
-    for (const obj of objs) this.#add(obj, undefined, undefined)
+    for (const obj of objs) {
+      let model: Model
+      let lookup: Record<string, unknown>
+      try {
+        const info = describeObject(obj)
+        model = info.model
+        lookup = Object.fromEntries(info.primary.fields.map((f) => [f, (obj as Record<string, unknown>)[f]]))
+      } catch {
+        continue
+      }
+      this.#add(model, lookup, obj, objectKeys(obj))
+    }
+    this.#afterAdd()
   }
 
   /** Remembers lookups whose copy in this layer may be stale. */
   rememberLookups(model: Model, lookups: readonly object[]): void {
-    for (const lookup of lookups) this.#add(undefined, model, lookup as Record<string, unknown>)
+    for (const lookup of lookups) {
+      let key: string
+      try {
+        key = encodeLookup(describeModel(model), lookup, 'repair')
+      } catch {
+        continue
+      }
+      this.#add(model, lookup as Record<string, unknown>, undefined, [key])
+    }
+    this.#afterAdd()
   }
 
-  #add(obj: object | undefined, model: Model | undefined, lookup: Record<string, unknown> | undefined): void {
-    let m = model
-    let l = lookup
-    if (obj !== undefined) {
-      try {
-        const info = describeObject(obj)
-        m = info.model
-        l = Object.fromEntries(info.primary.fields.map((f) => [f, (obj as Record<string, unknown>)[f]]))
-      } catch {
-        return
-      }
+  #add(model: Model, lookup: Record<string, unknown>, obj: object | undefined, blocks: readonly string[]): void {
+    let id: string
+    try {
+      id = encodeLookup(describeModel(model), lookup, 'repair')
+    } catch {
+      return
     }
-    if (m === undefined || l === undefined) return
-    const key = `${(m as { name?: string }).name}\u0000${JSON.stringify(l, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))}`
-    this.#pending.delete(key)
-    this.#pending.set(key, { model: m, lookup: l, obj })
-    this.#schedule()
-    if (this.#pending.size > MAX_PENDING_REPAIRS) {
-      let dropped = 0
-      for (const k of this.#pending.keys()) {
-        if (this.#pending.size <= MAX_PENDING_REPAIRS) break
-        this.#pending.delete(k)
-        dropped++
-      }
+    const previous = this.#pending.get(id)
+    if (previous !== undefined) {
+      this.#pending.delete(id)
+      this.#unblock(previous)
+    }
+    const repair: Repair = {
+      model,
+      lookup,
+      obj: this.layer.batchInvalidate === undefined ? obj : undefined,
+      blocks: [...new Set([id, ...blocks])],
+      seq: ++this.#seq,
+      at: Date.now(),
+    }
+    this.#pending.set(id, repair)
+    for (const key of repair.blocks) this.#blocked.set(key, (this.#blocked.get(key) ?? 0) + 1)
+  }
+
+  #afterAdd(): void {
+    if (this.#pending.size > this.#max) {
+      const dropped = this.#pending.size
+      this.#pending.clear()
+      this.#blocked.clear()
+      this.#fenced = true
       this.onOverflow(dropped)
+    }
+    this.#schedule(0)
+  }
+
+  #unblock(repair: Repair): void {
+    for (const key of repair.blocks) {
+      const n = (this.#blocked.get(key) ?? 1) - 1
+      if (n <= 0) this.#blocked.delete(key)
+      else this.#blocked.set(key, n)
     }
   }
 
   /**
-   * Replays pending repairs. Resolves `true` when the layer is clean (nothing pending), `false` when the
-   * repairs could not be applied yet (the layer must then not be read).
+   * Runs one drain step now (or joins the one running). Resolves `true` when the layer is clean —
+   * nothing pending, not fenced.
    */
   async repair(): Promise<boolean> {
-    if (this.#pending.size === 0) return true
-    if (this.#repairing !== undefined) return this.#repairing
-    this.#repairing = this.#repair()
-    try {
-      return await this.#repairing
-    } finally {
-      this.#repairing = undefined
-    }
+    if (this.#pending.size === 0 && !this.#fenced) return true
+    this.#draining ??= this.#step().finally(() => {
+      this.#draining = undefined
+    })
+    await this.#draining
+    return this.#pending.size === 0 && !this.#fenced
   }
 
-  #repairing: Promise<boolean> | undefined
-
-  /** Retries pending repairs in the background until none is left, so a layer no caller touches is repaired too. */
-  #schedule(): void {
-    if (this.#timer !== undefined) return
+  /** Drains in the background: the next step at once after progress, after `retryMs` after a failure. */
+  #schedule(delay: number): void {
+    if (this.#timer !== undefined || this.#stopped) return
+    this.#waiting = delay > 0
     this.#timer = setTimeout(() => {
       this.#timer = undefined
+      this.#waiting = false
       // Fire-and-forget on purpose: nobody waits for a background repair; failures are reported.
       detach(
         this.repair().then((clean) => {
-          if (!clean) this.#schedule()
+          if (!clean) this.#schedule(this.#progressed ? 0 : this.#retryMs)
         }),
         (err) => this.onFailure(err),
       )
-    }, this.#retryMs)
+    }, delay)
     this.#timer.unref()
+  }
+
+  #progressed = false
+  /** The last drain step failed for the whole layer (not only some nodes): a call that succeeds means it is back. */
+  #layerFailed = false
+  /** The next drain step waits out a retry delay after a failure. */
+  #waiting = false
+
+  #nudge(): void {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    this.#schedule(0)
   }
 
   /** Stops background repairs (the chain is closing). */
   stop(): void {
+    this.#stopped = true
     clearTimeout(this.#timer)
     this.#timer = undefined
     this.#pending.clear()
+    this.#blocked.clear()
   }
 
-  async #repair(): Promise<boolean> {
-    const batch = [...this.#pending.entries()]
-    const byModel = new Map<Model, typeof batch>()
+  /** One step: the clear of a fenced layer, else up to REPAIR_BATCH repairs. Never rejects. */
+  async #step(): Promise<boolean> {
+    this.#progressed = false
+    this.#layerFailed = false
+    try {
+      if (this.#fenced) await this.#clear()
+      else await this.#repairBatch()
+    } catch (err) {
+      this.#layerFailed = !isPartialFailure(err)
+      this.onFailure(err)
+    }
+    return this.#progressed
+  }
+
+  async #clear(): Promise<void> {
+    const clear = (this.layer as { clear?: () => unknown }).clear
+    if (typeof clear !== 'function') return
+    const started = this.#seq
+    await this.run('clear', async (layer) => {
+      await clear.call(layer)
+    })
+    // Repairs remembered before the clear began are covered by it.
+    for (const [id, repair] of this.#pending) {
+      if (repair.seq > started) continue
+      this.#pending.delete(id)
+      this.#unblock(repair)
+    }
+    this.#repairs++
+    this.#fenced = false
+    this.#progressed = true
+  }
+
+  async #repairBatch(): Promise<void> {
+    const batch: [string, Repair][] = []
+    for (const entry of this.#pending) {
+      batch.push(entry)
+      if (batch.length >= REPAIR_BATCH) break
+    }
+    const byModel = new Map<Model, [string, Repair][]>()
     for (const entry of batch) {
       const list = byModel.get(entry[1].model)
       if (list === undefined) byModel.set(entry[1].model, [entry])
       else list.push(entry)
     }
-    try {
-      for (const [model, entries] of byModel) {
+    for (const [model, entries] of byModel) {
+      let failed = new Set<number>()
+      try {
         const invalidate = this.layer.batchInvalidate
         if (invalidate !== undefined) {
-          await this.run('repair', (l) => invalidate.call(l, model, entries.map((e) => e[1].lookup) as never))
+          let changedAt = 0
+          for (const [, repair] of entries) changedAt = Math.max(changedAt, repair.at)
+          const lookups = entries.map((e) => e[1].lookup)
+          await this.run('repair', (l) => invalidate.call(l, model, lookups as never, { changedAt }))
         } else {
           const objs = entries.flatMap((e) => (e[1].obj === undefined ? [] : [e[1].obj]))
           await this.run('repair', (l) => l.batchDelete(objs))
         }
-        for (const [key, value] of entries) if (this.#pending.get(key) === value) this.#pending.delete(key)
-        await this.onRepaired(
-          model,
-          entries.map((e) => e[1].lookup),
-        ).catch((err: unknown) => this.onFailure(err))
+      } catch (err) {
+        if (!isPartialFailure(err) || this.layer.batchInvalidate === undefined) {
+          // Nothing known to be applied: try the others later, these first.
+          throw err
+        }
+        failed = new Set(err.failed)
+        this.onFailure(err)
       }
-    } catch (err) {
-      this.onFailure(err)
-      return false
+      const done: Record<string, unknown>[] = []
+      if (failed.size < entries.length) this.#repairs++
+      entries.forEach(([id, repair], i) => {
+        if (this.#pending.get(id) !== repair) return
+        this.#pending.delete(id)
+        if (failed.has(i)) {
+          // Still pending, but behind the others, so that one dead node does not stall the whole drain.
+          this.#pending.set(id, repair)
+          return
+        }
+        this.#unblock(repair)
+        done.push(repair.lookup)
+      })
+      if (done.length > 0) {
+        this.#progressed = true
+        await this.onRepaired(model, done).catch((err: unknown) => this.onFailure(err))
+      }
     }
-    return this.#pending.size === 0
+  }
+}
+
+/** Every canonical key of an object, its ancestors' included (what a pending repair may block). */
+function objectKeys(obj: object): string[] {
+  try {
+    const keys = keysOfObject(describeObject(obj), obj, true, 'repair')
+    return [keys.record, ...keys.aliases]
+  } catch {
+    return []
   }
 }

@@ -41,7 +41,8 @@ export class ReadPath {
   /** Whether `get` may take the fast path: an in-process first layer with nothing to repair, no negative caching. */
   get fast(): boolean {
     const { calls, misses } = this.#p
-    return misses === undefined && calls.last > 0 && this.#first.capabilities.inProcess && (calls.guards[0]?.pendingRepairs ?? 0) === 0
+    const guard = calls.guards[0]
+    return misses === undefined && calls.last > 0 && this.#first.capabilities.inProcess && !guard?.filtering && !guard?.fenced
   }
 
   /** `get` through an in-process first layer: its hits skip the batch machinery. */

@@ -3,6 +3,7 @@ import { encodeRecord } from '../core/codec.js'
 import { MissingKeyAttributeError, StockpyleError, show } from '../core/errors.js'
 import { encodeLookup, keysOfObject } from '../core/key-encoding.js'
 import type { Model } from '../core/model.js'
+import { isPartialFailure } from '../core/partial-failure.js'
 import { describeModel, type ModelInfo } from '../core/registry.js'
 import type { Backfill } from './backfill.js'
 import type { LayerCalls, LayerFailure } from './layer-calls.js'
@@ -34,7 +35,13 @@ export class WritePath {
     parts.calls.guards.forEach((guard, i) => {
       guard.onRepaired = (model, lookups) => this.#invalidateAbove(i, model, lookups)
       guard.onOverflow = (dropped) => {
-        parts.calls.fail(i, 'repair', new StockpyleError(`${guard.layer.name} store: ${dropped} pending repairs dropped for lack of room`))
+        parts.calls.fail(
+          i,
+          'repair',
+          new StockpyleError(
+            `${guard.layer.name} store: ${dropped} pending repairs passed the bound; the layer is skipped until it is cleared`,
+          ),
+        )
       }
     })
   }
@@ -85,7 +92,7 @@ export class WritePath {
         await calls.run(i, 'invalidate', (layer) => invalidate.call(layer, info.model, lookups as never))
       } catch (err) {
         failure ??= calls.fail(i, 'invalidate', err)
-        guard.rememberLookups(info.model, lookups)
+        guard.rememberLookups(info.model, only(lookups, err))
       }
     }
     calls.raise(failure)
@@ -94,13 +101,14 @@ export class WritePath {
   /** Deletes the objects from cache layer `index`; if that fails too, remembers them for repair. */
   readonly invalidateIn = async (index: number, objs: readonly object[]): Promise<void> => {
     const { calls } = this.#p
+    if (objs.length === 0) return
     try {
       await calls.run(index, 'delete', (layer) => layer.batchDelete(objs))
     } catch (err) {
       try {
         calls.fail(index, 'delete', err)
       } finally {
-        ;(calls.guards[index] as LayerGuard).remember(objs)
+        ;(calls.guards[index] as LayerGuard).remember(only(objs, err))
       }
     }
   }
@@ -136,8 +144,10 @@ export class WritePath {
     for (let i = calls.last - 1; i >= 0; i--) {
       const failed = await calls.write(i, operation, write)
       if (failed === undefined) continue
-      if (operation === 'put') await this.invalidateIn(i, objs)
-      else (calls.guards[i] as LayerGuard).remember(objs)
+      // Only the objects a failed node owns may be stale when the layer's other nodes were written.
+      const stale = failed.failed === undefined ? objs : failed.failed.map((k) => objs[k] as object)
+      if (operation === 'put') await this.invalidateIn(i, stale)
+      else (calls.guards[i] as LayerGuard).remember(stale)
       if (!failed.skipped) failure ??= failed
     }
     calls.raise(failure)
@@ -160,7 +170,7 @@ export class WritePath {
         try {
           calls.fail(i, 'invalidate', err)
         } finally {
-          guard.rememberLookups(model, lookups)
+          guard.rememberLookups(model, only(lookups, err))
         }
       }
     }
@@ -187,6 +197,11 @@ export class WritePath {
       encodeRecord(obj, undefined, `${name} store put`)
     }
   }
+}
+
+/** The items of `items` a partial failure names (all of them for any other error). */
+function only<T>(items: readonly T[], err: unknown): readonly T[] {
+  return isPartialFailure(err) ? err.failed.map((k) => items[k] as T) : items
 }
 
 function missingAlternate(info: ModelInfo, obj: object): string | undefined {

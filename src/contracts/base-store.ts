@@ -22,6 +22,14 @@ export interface GetEntriesOptions {
    * serves stale copies while its database fails). Default `false`.
    */
   readonly stale?: boolean
+  /**
+   * The caller handles partial failures: a store spreading keys over several nodes (a memcached pool, a
+   * Redis Cluster) rejects a read that some of its nodes failed with a `PartialFailureError` whose
+   * `results` are the entries the other nodes answered (`undefined` at misses and failed lookups) and
+   * whose `failed` lists the lookups it could not read. Without it such a store applies its own policy.
+   * Default `false`.
+   */
+  readonly partial?: boolean
 }
 
 /** One lookup of a batch, validated: the declared key it addresses and the lookup object itself. */
@@ -42,6 +50,17 @@ export interface WriteItem {
   readonly since?: number | undefined
   /** The record envelope of `obj` as read from a layer below, when known (see {@link StoreEntry.encoded}). */
   readonly encoded?: Uint8Array | undefined
+}
+
+/** Options of {@link Store.batchInvalidate}. */
+export interface InvalidateOptions {
+  /**
+   * When the objects changed (ms since the epoch on the store's clock), if that was earlier than now:
+   * a store that leaves tombstones fences backfills for its tombstone lifetime from then, not from now,
+   * so a late repair does not keep fresh copies out longer than a timely invalidation would have.
+   * Default: now.
+   */
+  readonly changedAt?: number
 }
 
 /** Options of {@link Store.batchPutEntries}. */
@@ -171,7 +190,7 @@ export interface Store extends AsyncDisposable {
    * them, because the objects changed elsewhere (another process, another service writing the
    * database). A no-op for a store that owns the truth. Optional for custom stores.
    */
-  batchInvalidate?<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<void>
+  batchInvalidate?<M extends Model>(model: M, lookups: readonly Lookup<M>[], options?: InvalidateOptions): Promise<void>
   /** Releases connections. Idempotent; every call afterwards rejects with `StoreClosedError`. */
   close(): Promise<void>
 }
@@ -234,7 +253,7 @@ export abstract class BaseStore implements Store {
   /** Releases resources; called once by `close()`. */
   protected async release(): Promise<void> {}
   /** Drops cached copies for these requests (see {@link Store.batchInvalidate}). Default: nothing to drop. */
-  protected async invalidateMany(_info: ModelInfo, _requests: readonly LookupRequest[]): Promise<void> {}
+  protected async invalidateMany(_info: ModelInfo, _requests: readonly LookupRequest[], _options?: InvalidateOptions): Promise<void> {}
 
   /** True once `close()` was called. */
   get closed(): boolean {
@@ -311,10 +330,10 @@ export abstract class BaseStore implements Store {
     return (await this.readMany(info, requests, options)) as (StoreEntry<Instance<M>> | undefined)[]
   }
 
-  async batchInvalidate<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<void> {
+  async batchInvalidate<M extends Model>(model: M, lookups: readonly Lookup<M>[], options?: InvalidateOptions): Promise<void> {
     this.assertOpen('invalidate')
     const { info, requests } = this.requests(model, lookups, 'invalidate')
-    if (requests.length > 0) await this.invalidateMany(info, requests)
+    if (requests.length > 0) await this.invalidateMany(info, requests, options)
   }
 
   async put(obj: object): Promise<void> {

@@ -4,7 +4,9 @@
  *
  * Keys are ASCII strings of at most 250 bytes with no spaces or control characters (the store's
  * prefix included). Values are opaque bytes. Every method rejects on failure; a backend never turns
- * an error into a miss — the chain decides what a failing cache layer means.
+ * an error into a miss — the chain decides what a failing cache layer means. A backend over several
+ * nodes rejects a write that only some nodes failed with a `PartialFailureError` naming the failed
+ * positions (keys or entries), so that only those need repair.
  */
 export interface KeyValueBackend {
   /** A short name for messages, e.g. `memcache(127.0.0.1:11211)`. */
@@ -13,8 +15,13 @@ export interface KeyValueBackend {
   readonly maxValueBytes?: number
   /** `true` when the backend's expiry has whole-second resolution (it must round up). */
   readonly secondResolution?: boolean
-  /** One value per key, same order, `undefined` at a miss. Keys may repeat; `[]` gives `[]`. */
-  getMany(keys: readonly string[]): Promise<(Uint8Array | undefined)[]>
+  /**
+   * One value per key, same order, `undefined` at a miss. Keys may repeat; `[]` gives `[]`. With
+   * `partial: true`, a backend spreading keys over several nodes rejects a read that some nodes failed
+   * with a `PartialFailureError` whose `results` hold the other nodes' answers and whose `failed` lists
+   * the positions it could not read (a single-node backend ignores the option).
+   */
+  getMany(keys: readonly string[], options?: BackendReadOptions): Promise<(Uint8Array | undefined)[]>
   /**
    * Stores every entry. `expiresAt` is absolute, in ms since the epoch (`undefined` = never); the
    * backend must not expire an entry before it (round up). Later entries for the same key win.
@@ -36,6 +43,12 @@ export interface KeyValueBackend {
   clear?(prefix: string): Promise<void>
   /** Releases connections; called once. */
   close(): Promise<void>
+}
+
+/** Options of {@link KeyValueBackend.getMany}. */
+export interface BackendReadOptions {
+  /** The caller handles a `PartialFailureError` (see {@link KeyValueBackend.getMany}). Default `false`. */
+  readonly partial?: boolean
 }
 
 /** One entry of {@link KeyValueBackend.setMany}. */

@@ -16,11 +16,13 @@ import { encodeLookup, keyOfObjectFor, keysOfObject } from '../core/key-encoding
 import { type Clock, checkLifetime, expiryOf, type Lifetime, systemClock } from '../core/lifetime.js'
 import type { Lookup, Model } from '../core/model.js'
 import { checkOptionNames } from '../core/options.js'
+import { isPartialFailure, PartialFailureError } from '../core/partial-failure.js'
 import type { ModelInfo } from '../core/registry.js'
 import {
   BaseStore,
   capabilities,
   type GetEntriesOptions,
+  type InvalidateOptions,
   type LookupRequest,
   type StoreCapabilities,
   type StoreEntry,
@@ -139,9 +141,16 @@ export function checkCacheOptions(
 export interface PreparedWrites {
   /** Entries to set unconditionally (puts). */
   readonly sets: KeyValueEntry[]
+  /**
+   * The index (into the items) of the object each record entry of `sets` belongs to; `-1` for an
+   * alias, whose failed write can leave no stale answer (an alias is checked against its record).
+   */
+  readonly setItems: number[]
   /** Backfills: the record entry to add only where absent, and the aliases to set if it was added. */
-  readonly backfills: { readonly record: KeyValueEntry; readonly aliases: KeyValueEntry[] }[]
+  readonly backfills: { readonly record: KeyValueEntry; readonly aliases: KeyValueEntry[]; readonly item: number }[]
   readonly deletes: string[]
+  /** Like `setItems`, for `deletes`. */
+  readonly deleteItems: number[]
 }
 
 /**
@@ -162,15 +171,22 @@ export function prepareWrites(
   },
 ): PreparedWrites {
   const sets: KeyValueEntry[] = []
+  const setItems: number[] = []
   const backfills: PreparedWrites['backfills'] = []
   const deletes: string[] = []
+  const deleteItems: number[] = []
   const { prefix, now } = settings
-  for (const item of items) {
+  for (let index = 0; index < items.length; index++) {
+    const item = items[index] as WriteItem
     const keys = keysOfObject(item.info, item.obj, settings.polymorphic, `${store} store put`)
     const expiresAt = expiryOf(settings.lifetime, item.obj, now, item.expiresAt, settings.jitter)
     const recordKey = prefix + keys.record
     if (expiresAt === null) {
-      if (item.backfill !== true) deletes.push(recordKey, ...keys.aliases.map((a) => prefix + a))
+      if (item.backfill !== true) {
+        deletes.push(recordKey, ...keys.aliases.map((a) => prefix + a))
+        deleteItems.push(index)
+        for (let k = 0; k < keys.aliases.length; k++) deleteItems.push(-1)
+      }
       continue
     }
     const value =
@@ -185,10 +201,14 @@ export function prepareWrites(
     const kept = expiresAt === undefined || !settings.graceMs ? expiresAt : expiresAt + settings.graceMs
     const record = { key: recordKey, value, expiresAt: kept }
     const aliases = keys.aliases.map((alias) => ({ key: prefix + alias, value: encodeAlias(recordKey, expiresAt), expiresAt: kept }))
-    if (item.backfill === true) backfills.push({ record, aliases })
-    else sets.push(record, ...aliases)
+    if (item.backfill === true) backfills.push({ record, aliases, item: index })
+    else {
+      sets.push(record, ...aliases)
+      setItems.push(index)
+      for (let k = 0; k < aliases.length; k++) setItems.push(-1)
+    }
   }
-  return { sets, backfills, deletes }
+  return { sets, setItems, backfills, deletes, deleteItems }
 }
 
 /** Every key (record and aliases) of each object, prefixed. */
@@ -317,6 +337,24 @@ export function requestKeys(store: string, info: ModelInfo, requests: readonly L
 
 const KEY_VALUE_STORE_OPTIONS = [...CACHE_OPTION_NAMES, 'name']
 
+const ascending = (a: number, b: number): number => a - b
+
+/** One PartialFailureError for a store call from the backend's (their `failed` already mapped to the call's positions). */
+function partialFailure(
+  operation: string,
+  failures: readonly PartialFailureError[],
+  failed: number[],
+  results?: (StoreEntry | undefined)[],
+): PartialFailureError {
+  const nodes = [...new Set(failures.flatMap((f) => f.nodes))]
+  return new PartialFailureError(`${operation}: ${failed.length} item(s) on failed node(s) ${nodes.join(', ')}: ${failures[0]?.message}`, {
+    failed,
+    results,
+    nodes,
+    cause: failures.length === 1 ? failures[0] : new AggregateError(failures, `${operation} failures`),
+  })
+}
+
 /**
  * A cache store over any byte-level {@link KeyValueBackend}: memcached, Redis, Keyv or your own.
  *
@@ -363,10 +401,13 @@ export class KeyValueStore extends BaseStore {
   ): Promise<(StoreEntry | undefined)[]> {
     const { prefix, clock, graceMs } = this.#settings
     const keys = requestKeys(this.name, info, requests, prefix)
-    const found = await this.#backend.getMany(keys)
     const grace = options.stale === true ? graceMs : 0
-    const fetch = (targets: string[]) => this.#backend.getMany(targets)
-    return resolveEnvelopes(info, requests, keys, found, clock.now(), prefix, fetch, grace, (bad) => this.#dropCorrupt(info, bad))
+    if (options.partial !== true) {
+      const found = await this.#backend.getMany(keys)
+      const fetch = (targets: string[]) => this.#backend.getMany(targets)
+      return resolveEnvelopes(info, requests, keys, found, clock.now(), prefix, fetch, grace, (bad) => this.#dropCorrupt(info, bad))
+    }
+    return this.#readPartial(info, requests, keys, grace)
   }
 
   /** Removes entries that are not valid envelopes, then reports them (a chain reads the layer below). */
@@ -384,9 +425,58 @@ export class KeyValueStore extends BaseStore {
     )
   }
 
+  /** `readMany` for a caller that handles partial failures: the lookups of failed nodes are reported, the rest answered. */
+  async #readPartial(
+    info: ModelInfo,
+    requests: readonly LookupRequest[],
+    keys: readonly string[],
+    grace: number,
+  ): Promise<(StoreEntry | undefined)[]> {
+    const partial = { partial: true }
+    const failures: PartialFailureError[] = []
+    let found: readonly (Uint8Array | undefined)[]
+    try {
+      found = await this.#backend.getMany(keys, partial)
+    } catch (err) {
+      if (!isPartialFailure(err)) throw err
+      failures.push(err)
+      found = (err.results ?? []) as (Uint8Array | undefined)[]
+    }
+    const failedTargets = new Set<string>()
+    const entries = await resolveEnvelopes(
+      info,
+      requests,
+      keys,
+      found,
+      this.#settings.clock.now(),
+      this.#settings.prefix,
+      async (targets) => {
+        try {
+          return await this.#backend.getMany(targets, partial)
+        } catch (err) {
+          if (!isPartialFailure(err)) throw err
+          failures.push(err)
+          for (const t of err.failed) failedTargets.add(targets[t] as string)
+          return (err.results ?? []) as (Uint8Array | undefined)[]
+        }
+      },
+      grace,
+      (bad) => this.#dropCorrupt(info, bad),
+    )
+    if (failures.length === 0) return entries
+    const failed = new Set(failures[0]?.failed)
+    if (failedTargets.size > 0) {
+      found.forEach((bytes, i) => {
+        if (bytes !== undefined && envelopeKind(bytes) === KIND_ALIAS && failedTargets.has(decodeAlias(bytes))) failed.add(i)
+      })
+    }
+    for (const i of failed) entries[i] = undefined
+    throw partialFailure(`${this.name} store get`, failures, [...failed], entries)
+  }
+
   protected async writeMany(items: readonly WriteItem[]): Promise<void> {
     const { lifetime, polymorphic, prefix, clock, graceMs, jitter } = this.#settings
-    const { sets, backfills, deletes } = prepareWrites(this.name, items, {
+    const { sets, setItems, backfills, deletes, deleteItems } = prepareWrites(this.name, items, {
       lifetime,
       polymorphic,
       prefix,
@@ -395,34 +485,107 @@ export class KeyValueStore extends BaseStore {
       graceMs,
       jitter,
     })
+    const failures: PartialFailureError[] = []
+    const failed = new Set<number>()
+    const partially = async (owners: readonly number[], call: () => Promise<unknown>): Promise<void> => {
+      try {
+        await call()
+      } catch (err) {
+        if (!isPartialFailure(err)) throw err
+        failures.push(err)
+        for (const i of err.failed) if ((owners[i] as number) >= 0) failed.add(owners[i] as number)
+      }
+    }
+    const addSets = (entries: readonly KeyValueEntry[], item: number): void => {
+      entries.forEach((entry, k) => {
+        sets.push(entry)
+        setItems.push(k === 0 ? item : -1)
+      })
+    }
     if (backfills.length > 0) {
-      if (this.#backend.addMany === undefined) {
-        for (const b of backfills) sets.push(b.record, ...b.aliases)
+      const addMany = this.#backend.addMany
+      if (addMany === undefined) {
+        for (const b of backfills) addSets([b.record, ...b.aliases], b.item)
       } else {
-        const added = await this.#backend.addMany(backfills.map((b) => b.record))
+        let added: readonly boolean[] = []
+        await partially(
+          backfills.map((b) => b.item),
+          async () => {
+            try {
+              added = await addMany.call(
+                this.#backend,
+                backfills.map((b) => b.record),
+              )
+            } catch (err) {
+              if (isPartialFailure(err)) added = (err.results ?? []) as boolean[]
+              throw err
+            }
+          },
+        )
         backfills.forEach((b, i) => {
-          if (added[i] === true) sets.push(...b.aliases)
+          if (added[i] !== true) return
+          for (const alias of b.aliases) {
+            sets.push(alias)
+            setItems.push(-1)
+          }
         })
       }
     }
-    if (sets.length > 0) await this.#backend.setMany(sets)
-    if (deletes.length > 0) await this.#backend.deleteMany(deletes)
+    if (sets.length > 0) await partially(setItems, () => this.#backend.setMany(sets))
+    if (deletes.length > 0) await partially(deleteItems, () => this.#backend.deleteMany(deletes))
+    if (failures.length > 0) throw partialFailure(`${this.name} store put`, failures, [...failed].sort(ascending))
   }
 
   protected async removeMany(items: readonly WriteItem[]): Promise<void> {
     const { polymorphic, prefix, tombstoneMs } = this.#settings
-    const keys = keysToDelete(this.name, items, polymorphic, prefix)
-    if (tombstoneMs === 0) {
-      await this.#backend.deleteMany(keys)
-      return
-    }
-    const records = new Set(items.map((item) => prefix + keysOfObject(item.info, item.obj, false, `${this.name} store delete`).record))
-    await Promise.all([this.#tombstone([...records]), this.#backend.deleteMany(keys.filter((k) => !records.has(k)))])
+    const records: string[] = []
+    const recordItems: number[] = []
+    const others: string[] = []
+    const otherItems: number[] = []
+    const seen = new Set<string>()
+    items.forEach((item, index) => {
+      const keys = keysOfObject(item.info, item.obj, polymorphic, `${this.name} store delete`)
+      const record = prefix + keysOfObject(item.info, item.obj, false, `${this.name} store delete`).record
+      for (const key of [prefix + keys.record, ...keys.aliases.map((a) => prefix + a)]) {
+        if (tombstoneMs !== 0 && key === record) {
+          if (!seen.has(key)) {
+            seen.add(key)
+            records.push(key)
+            recordItems.push(index)
+          }
+        } else {
+          // A failed alias delete leaves no stale answer (aliases are checked against their record).
+          others.push(key)
+          otherItems.push(key === record ? index : -1)
+        }
+      }
+    })
+    const recordSet = new Set(records)
+    const plain = others.map((k, i) => [k, otherItems[i] as number] as const).filter(([k]) => !recordSet.has(k))
+    const settled = await Promise.allSettled([
+      records.length === 0 ? undefined : this.#tombstone(records),
+      plain.length === 0 ? undefined : this.#backend.deleteMany(plain.map(([k]) => k)),
+    ])
+    const failures: PartialFailureError[] = []
+    const failed = new Set<number>()
+    const owners = [recordItems, plain.map(([, i]) => i)]
+    settled.forEach((result, phase) => {
+      if (result.status === 'fulfilled') return
+      if (!isPartialFailure(result.reason)) return
+      failures.push(result.reason)
+      for (const i of result.reason.failed) {
+        const owner = owners[phase]?.[i] as number
+        if (owner >= 0) failed.add(owner)
+      }
+    })
+    const hard = settled.find((r) => r.status === 'rejected' && !isPartialFailure(r.reason)) as PromiseRejectedResult | undefined
+    if (hard !== undefined) throw hard.reason
+    if (failures.length > 0) throw partialFailure(`${this.name} store delete`, failures, [...failed].sort(ascending))
   }
 
   /** Replaces each key's entry by a tombstone (reads miss, backfills cannot land until it expires). */
-  async #tombstone(keys: readonly string[]): Promise<void> {
-    const expiresAt = this.#settings.clock.now() + this.#settings.tombstoneMs
+  async #tombstone(keys: readonly string[], until?: number): Promise<void> {
+    const expiresAt = until ?? this.#settings.clock.now() + this.#settings.tombstoneMs
     const value = encodeTombstone(expiresAt)
     await this.#backend.setMany(keys.map((key) => ({ key, value, expiresAt })))
   }
@@ -464,10 +627,18 @@ export class KeyValueStore extends BaseStore {
     return requestKeys(this.name, info, requests, `${this.#settings.prefix}lease:`)
   }
 
-  protected override async invalidateMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<void> {
+  protected override async invalidateMany(
+    info: ModelInfo,
+    requests: readonly LookupRequest[],
+    options: InvalidateOptions = {},
+  ): Promise<void> {
     const keys = requestKeys(this.name, info, requests, this.#settings.prefix)
-    if (this.#settings.tombstoneMs === 0) await this.#backend.deleteMany(keys)
-    else await this.#tombstone(keys)
+    // Failed positions of the keys are positions of the requests (one key each).
+    const { tombstoneMs, clock } = this.#settings
+    const now = clock.now()
+    const from = Math.min(options.changedAt ?? now, now)
+    if (tombstoneMs === 0 || from + tombstoneMs <= now) await this.#backend.deleteMany(keys)
+    else await this.#tombstone(keys, from + tombstoneMs)
   }
 
   /**

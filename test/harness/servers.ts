@@ -552,7 +552,8 @@ export interface RedisCluster {
 
 /**
  * Starts a Redis Cluster of `masters` masters (no replicas) on free loopback ports, creates it with
- * `redis-cli --cluster create` and waits for `cluster_state:ok` on every node.
+ * `redis-cli --cluster create` and waits for `cluster_state:ok` on every node. The nodes run with
+ * `cluster-require-full-coverage no`: while one master is down the others serve their slots.
  */
 export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
   const bin = requireBinaries('redis-server', 'redis-cli')
@@ -598,6 +599,9 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
               join(dir, `nodes-${port}.conf`),
               '--cluster-node-timeout',
               '2000',
+              // the other masters keep serving their slots while one is down (a cache cluster's usual setting)
+              '--cluster-require-full-coverage',
+              'no',
             ]),
           dir,
           ready: redisPing,

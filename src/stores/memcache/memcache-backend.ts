@@ -1,4 +1,4 @@
-import type { KeyValueBackend, KeyValueEntry } from '../../contracts/key-value-backend.js'
+import type { BackendReadOptions, KeyValueBackend, KeyValueEntry } from '../../contracts/key-value-backend.js'
 import {
   InvalidKeyError,
   InvalidOptionError,
@@ -8,6 +8,7 @@ import {
   ValueTooLargeError,
 } from '../../core/errors.js'
 import { type Clock, systemClock } from '../../core/lifetime.js'
+import { PartialFailureError } from '../../core/partial-failure.js'
 import { memcacheExptime } from './memcache-exptime.js'
 import { MemcacheNodeClient, type MemcacheServerStats, type NodeSetEntry } from './memcache-node-client.js'
 import { checkMemcacheOptions, type MemcacheConnectionOptions } from './memcache-options.js'
@@ -110,7 +111,7 @@ export class MemcacheBackend implements KeyValueBackend {
    * @throws InvalidKeyError for a key memcached cannot hold; StoreUnavailableError when a server fails
    *   (only when every server involved failed, unless `partialReads` is `false`); StoreClosedError after close.
    */
-  async getMany(keys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
+  async getMany(keys: readonly string[], options?: BackendReadOptions): Promise<(Uint8Array | undefined)[]> {
     this.#assertOpen('getMany')
     if (keys.length === 0) return []
     const groups = [...this.#group(keys)]
@@ -123,14 +124,18 @@ export class MemcacheBackend implements KeyValueBackend {
       else if (found === undefined) found = result.value
       else for (const [k, v] of result.value) found.set(k, v)
     })
+    const out: (Uint8Array | undefined)[] = new Array(keys.length)
+    for (let i = 0; i < keys.length; i++) out[i] = found?.get(keys[i] as string)
     if (failures.length > 0) {
       const errors = failures.map((f) => f.error)
-      const partial = this.#partialReads && failures.length < settled.length && errors.every((e) => e instanceof StoreUnavailableError)
+      const unavailable = errors.every((e) => e instanceof StoreUnavailableError)
+      if (options?.partial === true && unavailable && this.#single === undefined) {
+        throw this.#partial('getMany', keys, failures, out)
+      }
+      const partial = this.#partialReads && failures.length < settled.length && unavailable
       if (!partial) throw this.#combine('getMany', errors, settled.length)
       for (const f of failures) this.#report(f.node, f.error as StoreUnavailableError)
     }
-    const out: (Uint8Array | undefined)[] = new Array(keys.length)
-    for (let i = 0; i < keys.length; i++) out[i] = found?.get(keys[i] as string)
     return out
   }
 
@@ -150,9 +155,9 @@ export class MemcacheBackend implements KeyValueBackend {
       this.#checkEntry('setMany', entry)
       last.set(entry.key, entry)
     }
-    const groups = this.#group([...last.keys()])
+    const groups = [...this.#group([...last.keys()])]
     const settled = await Promise.allSettled(
-      [...groups].map(([node, ks]) => {
+      groups.map(([node, ks]) => {
         const batch: NodeSetEntry[] = []
         for (const key of ks) {
           const e = last.get(key) as KeyValueEntry
@@ -161,7 +166,12 @@ export class MemcacheBackend implements KeyValueBackend {
         return node.set(batch, `set of ${batch.length} key(s)`)
       }),
     )
-    this.#throwFailures('setMany', settled)
+    this.#throwFailures(
+      'setMany',
+      settled,
+      groups.map(([node]) => node),
+      entries.map((e) => e.key),
+    )
   }
 
   /**
@@ -185,6 +195,7 @@ export class MemcacheBackend implements KeyValueBackend {
       else slots.push(i)
     })
     const out: boolean[] = new Array(entries.length).fill(false)
+    const nodes = [...groups.keys()]
     const settled = await Promise.allSettled(
       [...groups].map(async ([node, slots]) => {
         const batch = slots.map((i) => {
@@ -197,7 +208,13 @@ export class MemcacheBackend implements KeyValueBackend {
         })
       }),
     )
-    this.#throwFailures('addMany', settled)
+    this.#throwFailures(
+      'addMany',
+      settled,
+      nodes,
+      entries.map((e) => e.key),
+      out,
+    )
     return out
   }
 
@@ -208,9 +225,14 @@ export class MemcacheBackend implements KeyValueBackend {
   async deleteMany(keys: readonly string[]): Promise<void> {
     this.#assertOpen('deleteMany')
     if (keys.length === 0) return
-    const groups = this.#group(keys)
-    const settled = await Promise.allSettled([...groups].map(([node, ks]) => node.delete([...ks], `delete of ${ks.size} key(s)`)))
-    this.#throwFailures('deleteMany', settled)
+    const groups = [...this.#group(keys)]
+    const settled = await Promise.allSettled(groups.map(([node, ks]) => node.delete([...ks], `delete of ${ks.size} key(s)`)))
+    this.#throwFailures(
+      'deleteMany',
+      settled,
+      groups.map(([node]) => node),
+      keys,
+    )
   }
 
   /**
@@ -221,7 +243,9 @@ export class MemcacheBackend implements KeyValueBackend {
   async flushAll(): Promise<void> {
     this.#assertOpen('flushAll')
     const settled = await Promise.allSettled([...this.#nodes.values()].map((node) => node.flushAll('flush_all')))
-    this.#throwFailures('flushAll', settled)
+    const failures = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []))
+    // A flush has no keys to blame: any failed server fails the whole call.
+    if (failures.length > 0) throw this.#combine('flushAll', failures, settled.length)
   }
 
   /** Closes every connection. Idempotent; calls afterwards reject with `StoreClosedError`. */
@@ -264,10 +288,49 @@ export class MemcacheBackend implements KeyValueBackend {
     return groups
   }
 
-  #throwFailures(operation: string, settled: readonly PromiseSettledResult<unknown>[]): void {
-    const failures: Error[] = []
-    for (const result of settled) if (result.status === 'rejected') failures.push(result.reason as Error)
-    if (failures.length > 0) throw this.#combine(operation, failures, settled.length)
+  /**
+   * Throws when a node failed: a {@link PartialFailureError} naming the positions of `keys` on the failed
+   * nodes when every failure is an unavailable server of a pool of several, else the combined error.
+   */
+  #throwFailures(
+    operation: string,
+    settled: readonly PromiseSettledResult<unknown>[],
+    nodes: readonly MemcacheNodeClient[],
+    keys: readonly string[],
+    results?: readonly unknown[],
+  ): void {
+    const failures: { node: MemcacheNodeClient; error: Error }[] = []
+    settled.forEach((result, i) => {
+      if (result.status === 'rejected') failures.push({ node: nodes[i] as MemcacheNodeClient, error: result.reason as Error })
+    })
+    if (failures.length === 0) return
+    if (this.#single === undefined && failures.every((f) => f.error instanceof StoreUnavailableError)) {
+      throw this.#partial(operation, keys, failures, results)
+    }
+    throw this.#combine(
+      operation,
+      failures.map((f) => f.error),
+      settled.length,
+    )
+  }
+
+  /** The PartialFailureError of a call whose `failures` nodes failed: the positions of `keys` they own. */
+  #partial(
+    operation: string,
+    keys: readonly string[],
+    failures: readonly { node: MemcacheNodeClient; error: Error }[],
+    results: readonly unknown[] | undefined,
+  ): PartialFailureError {
+    const down = new Set(failures.map((f) => f.node.address))
+    const failed: number[] = []
+    keys.forEach((key, i) => {
+      if (down.has(this.#ring.serverFor(key))) failed.push(i)
+    })
+    const errors = failures.map((f) => f.error)
+    return new PartialFailureError(
+      `${this.name} ${operation}: ${failed.length} of ${keys.length} key(s) on failed server(s) ${[...down].join(', ')}: ${errors.map((e) => e.message).join('; ')}`,
+      { failed, results, nodes: [...down], cause: errors.length === 1 ? errors[0] : new AggregateError(errors, `${operation} failures`) },
+    )
   }
 
   /** The error a call rejects with: the one server's error, or one naming every failed server. */

@@ -71,6 +71,8 @@ export class MemcacheNodeClient {
   readonly #settings: NodeClientSettings
   #down = false
   #retryAt = 0
+  /** A call is probing a server that was down: the others keep failing fast until it settles. */
+  #probing = false
   #lastFailure: unknown
   #outageReported = false
   #closed = false
@@ -227,15 +229,17 @@ export class MemcacheNodeClient {
   async #run<T>(operation: string, writtenKeys: readonly string[] | undefined, send: () => Promise<T>): Promise<T> {
     if (this.#closed) throw new StoreClosedError(`${this.#settings.owner}: ${operation} was called after close()`)
     const now = performance.now()
-    if (this.#down && this.#retryAt > now) {
+    if (this.#down && (this.#retryAt > now || this.#probing)) {
       this.#errors++
       if (writtenKeys !== undefined) this.#markDirty(writtenKeys)
       const cause = this.#lastFailure
       throw new StoreUnavailableError(
-        `${this.#settings.owner}: ${operation} on memcache server ${this.address} failed without trying: the server is down (${describe(cause)}) and is retried in ${Math.ceil(this.#retryAt - now)} ms`,
+        `${this.#settings.owner}: ${operation} on memcache server ${this.address} failed without trying: the server is down (${describe(cause)}) and is ${this.#probing ? 'being probed' : `retried in ${Math.ceil(this.#retryAt - now)} ms`}`,
         { cause },
       )
     }
+    const probe = this.#down
+    if (probe) this.#probing = true
     try {
       const repair = this.#repair()
       const result = withDeadline(send(), this.#settings.timeout, this.address)
@@ -262,6 +266,8 @@ export class MemcacheNodeClient {
         `${this.#settings.owner}: ${operation} on memcache server ${this.address} failed: ${(err as Error).message}`,
         { cause: err },
       )
+    } finally {
+      if (probe) this.#probing = false
     }
   }
 

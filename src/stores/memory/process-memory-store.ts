@@ -3,6 +3,7 @@ import {
   BaseStore,
   capabilities,
   type GetEntriesOptions,
+  type InvalidateOptions,
   type LookupRequest,
   type StoreCapabilities,
   type StoreEntry,
@@ -309,10 +310,14 @@ export class ProcessMemoryStore extends BaseStore {
     await this.#publish(keys.map((k) => k.record))
   }
 
-  protected override async invalidateMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<void> {
+  protected override async invalidateMany(
+    info: ModelInfo,
+    requests: readonly LookupRequest[],
+    options: InvalidateOptions = {},
+  ): Promise<void> {
     const keys = requests.map((r) => encodeLookup(info, r.lookup, `${this.name} store invalidate`))
     const records = keys.map((k) => this.#aliases.get(k) ?? k)
-    this.#tombstone(records)
+    this.#tombstone(records, options.changedAt)
     // Other processes must drop their copies too; when the bus cannot take it, the call rejects and a
     // chain keeps the invalidation as a repair and sends it again.
     await this.#publish(records)
@@ -326,14 +331,15 @@ export class ProcessMemoryStore extends BaseStore {
     this.#tombstone(recordKeys)
   }
 
-  #tombstone(recordKeys: readonly string[]): void {
+  #tombstone(recordKeys: readonly string[], changedAt?: number): void {
     const { tombstoneMs, clock } = this.#settings
-    const expiresAt = clock.now() + tombstoneMs
+    const now = clock.now()
+    const expiresAt = Math.min(changedAt ?? now, now) + tombstoneMs
     // With tombstones off (tombstoneLifetime 0) the store keeps no trace of invalidations at all.
     const seq = tombstoneMs === 0 ? 0 : nextInvalidation()
     for (const key of recordKeys) {
       if (seq !== 0) this.#invalidated.set(key, seq)
-      if (tombstoneMs === 0) this.#records.delete(key)
+      if (tombstoneMs === 0 || expiresAt <= now) this.#records.delete(key)
       else this.#records.set(key, { bytes: undefined, aliases: [], expiresAt })
     }
   }

@@ -1,8 +1,10 @@
 import type { Cluster, Redis } from 'ioredis'
-import type { KeyValueBackend, KeyValueEntry } from '../../contracts/key-value-backend.js'
+import type { BackendReadOptions, KeyValueBackend, KeyValueEntry } from '../../contracts/key-value-backend.js'
 import { isStockpyleError, StoreUnavailableError, UnsupportedOperationError } from '../../core/errors.js'
 import type { Clock } from '../../core/lifetime.js'
+import { PartialFailureError } from '../../core/partial-failure.js'
 import { withTimeout } from '../../core/with-timeout.js'
+import { ClusterNodes, type NodeFailure } from './cluster-nodes.js'
 import { unlinkByPrefix } from './redis-clear.js'
 import { redisSlot } from './redis-slot.js'
 
@@ -21,6 +23,11 @@ export interface RedisBackendOptions {
   readonly clock: Clock
   /** Name for messages, e.g. `redis(127.0.0.1:6379)`. */
   readonly name: string
+  /**
+   * Cluster only: ms a master that failed is skipped (its keys fail at once) before one call probes it
+   * again. Default 1000.
+   */
+  readonly retryDelay?: number
 }
 
 /** What a pipeline resolves to. */
@@ -41,6 +48,12 @@ type PipelineResult = [error: Error | null, result: unknown][] | null
  * Fails fast: every operation is bounded by `timeout` ms and every failure (connection refused, not
  * connected, timeout, reply error) rejects with `StoreUnavailableError` whose `cause` is the ioredis
  * error. The client reconnects by itself in the background.
+ *
+ * In a cluster each master has its own health: its part of a batch is bounded by `timeout`, and a
+ * master that failed is skipped for `retryDelay` ms (its keys fail at once), then probed by one call.
+ * When some masters fail and others answer, the call rejects with a `PartialFailureError` naming the
+ * positions of the failed masters' keys (reads: with the other masters' values when asked with
+ * `partial: true`; otherwise a read rejects with the same error).
  */
 export class RedisBackend implements KeyValueBackend {
   readonly name: string
@@ -51,6 +64,7 @@ export class RedisBackend implements KeyValueBackend {
   readonly #timeout: number
   readonly #clock: Clock
   readonly #cluster: boolean
+  readonly #nodes: ClusterNodes
   #connecting: Promise<void> | undefined
   #lastError: Error | undefined
   readonly #onError = (err: Error): void => {
@@ -64,6 +78,16 @@ export class RedisBackend implements KeyValueBackend {
     this.#clock = options.clock
     this.name = options.name
     this.#cluster = (options.client as { isCluster?: boolean }).isCluster === true
+    this.#nodes = new ClusterNodes(this.name, options.timeout, options.retryDelay ?? 1000)
+    // ioredis drops a dead master from its pool and sends its slots' pipelines elsewhere (MOVED back to
+    // it, which a pipeline of several slots does not follow): a fresh slot map finds it again.
+    this.#nodes.onFailure = () => {
+      try {
+        ;(this.#client as Cluster).refreshSlotsCache()
+      } catch {
+        // a refresh already running, or a closing client: the next failure tries again
+      }
+    }
     // an owned client's errors are reported through the operations that hit them, never as an unhandled 'error' event
     if (this.#owns) this.#client.on('error', this.#onError)
   }
@@ -73,36 +97,40 @@ export class RedisBackend implements KeyValueBackend {
     return this.#client
   }
 
-  async getMany(keys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
+  async getMany(keys: readonly string[], options?: BackendReadOptions): Promise<(Uint8Array | undefined)[]> {
     if (keys.length === 0) return []
     const unique = [...new Set(keys)]
+    let failures: NodeFailure[] = []
     const values = await this.#guard('get', async () => {
       if (!this.#cluster && unique.length <= CHUNK) return (this.#client as Redis).mgetBuffer(unique)
       const groups = this.#groups(unique)
       const found = new Map<string, Buffer | null>()
-      await Promise.all(
-        groups.map(async (group) => {
-          const chunks = group.flatMap((slotKeys) => chunked(slotKeys))
-          if (chunks.length === 1) {
-            const chunk = chunks[0] as string[]
-            const values = await this.#client.mgetBuffer(chunk)
-            for (let i = 0; i < chunk.length; i++) found.set(chunk[i] as string, values[i] ?? null)
-            return
-          }
-          const pipeline = this.#client.pipeline()
-          for (const chunk of chunks) pipeline.mgetBuffer(chunk)
-          const results = check(await pipeline.exec())
-          chunks.forEach((chunk, c) => {
-            const values = results[c] as (Buffer | null)[]
-            for (let i = 0; i < chunk.length; i++) found.set(chunk[i] as string, values[i] ?? null)
-          })
-        }),
-      )
+      failures = await this.#each('get', groups, async (group) => {
+        const chunks = group.flatMap((slotKeys) => chunked(slotKeys))
+        if (chunks.length === 1) {
+          const chunk = chunks[0] as string[]
+          const values = await this.#client.mgetBuffer(chunk)
+          for (let i = 0; i < chunk.length; i++) found.set(chunk[i] as string, values[i] ?? null)
+          return
+        }
+        const pipeline = this.#client.pipeline()
+        for (const chunk of chunks) pipeline.mgetBuffer(chunk)
+        const results = check(await pipeline.exec())
+        chunks.forEach((chunk, c) => {
+          const values = results[c] as (Buffer | null)[]
+          for (let i = 0; i < chunk.length; i++) found.set(chunk[i] as string, values[i] ?? null)
+        })
+      })
       return unique.map((key) => found.get(key) ?? null)
     })
-    if (unique.length === keys.length) return values.map((v) => v ?? undefined)
-    const byKey = new Map(unique.map((key, i) => [key, values[i] ?? undefined]))
-    return keys.map((key) => byKey.get(key))
+    let out: (Uint8Array | undefined)[]
+    if (unique.length === keys.length) out = values.map((v) => v ?? undefined)
+    else {
+      const byKey = new Map(unique.map((key, i) => [key, values[i] ?? undefined]))
+      out = keys.map((key) => byKey.get(key))
+    }
+    if (failures.length > 0) throw this.#partial('get', keys, failures, options?.partial === true ? out : undefined)
+    return out
   }
 
   async setMany(entries: readonly KeyValueEntry[]): Promise<void> {
@@ -114,9 +142,9 @@ export class RedisBackend implements KeyValueBackend {
     }
     const unique = [...last.values()]
     const now = this.#clock.now()
-    await this.#guard('set', async () => {
-      await Promise.all(
-        this.#nodeGroups(unique.map((e) => e.key)).map(async (indices) => {
+    const failures = await this.#guard('set', () =>
+      this.#each('set', this.#nodeGroups(unique.map((e) => e.key)), async (indices) => {
+        {
           const pipeline = this.#client.pipeline()
           for (const i of indices) {
             const entry = unique[i] as KeyValueEntry
@@ -126,9 +154,15 @@ export class RedisBackend implements KeyValueBackend {
             else pipeline.del(entry.key)
           }
           check(await pipeline.exec())
-        }),
+        }
+      }),
+    )
+    if (failures.length > 0)
+      throw this.#partial(
+        'set',
+        entries.map((e) => e.key),
+        failures,
       )
-    })
   }
 
   /**
@@ -140,9 +174,9 @@ export class RedisBackend implements KeyValueBackend {
     const added: boolean[] = new Array(entries.length).fill(false)
     if (entries.length === 0) return added
     const now = this.#clock.now()
-    await this.#guard('add', async () => {
-      await Promise.all(
-        this.#nodeGroups(entries.map((e) => e.key)).map(async (indices) => {
+    const failures = await this.#guard('add', () =>
+      this.#each('add', this.#nodeGroups(entries.map((e) => e.key)), async (indices) => {
+        {
           const pipeline = this.#client.pipeline()
           const sent: number[] = []
           for (const i of indices) {
@@ -158,28 +192,67 @@ export class RedisBackend implements KeyValueBackend {
           sent.forEach((i, j) => {
             added[i] = results[j] === 'OK'
           })
-        }),
+        }
+      }),
+    )
+    if (failures.length > 0)
+      throw this.#partial(
+        'add',
+        entries.map((e) => e.key),
+        failures,
+        added,
       )
-    })
     return added
   }
 
   async deleteMany(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return
     const unique = [...new Set(keys)]
-    await this.#guard('delete', async () => {
+    const failures = await this.#guard('delete', async () => {
       if (!this.#cluster && unique.length <= CHUNK) {
         await this.#client.del(unique)
-        return
+        return []
       }
-      await Promise.all(
-        this.#groups(unique).map(async (group) => {
-          const pipeline = this.#client.pipeline()
-          for (const slotKeys of group) for (const chunk of chunked(slotKeys)) pipeline.del(chunk)
-          check(await pipeline.exec())
-        }),
-      )
+      return this.#each('delete', this.#groups(unique), async (group) => {
+        const pipeline = this.#client.pipeline()
+        for (const slotKeys of group) for (const chunk of chunked(slotKeys)) pipeline.del(chunk)
+        check(await pipeline.exec())
+      })
     })
+    if (failures.length > 0) throw this.#partial('delete', keys, failures)
+  }
+
+  /**
+   * Runs `work` for each node's group: all at once on a single node (its failure is the call's); per
+   * master in a cluster, each under its own timeout and health, resolving with the masters that failed.
+   */
+  async #each<G>(operation: string, groups: Map<string, G>, work: (group: G) => Promise<void>): Promise<NodeFailure[]> {
+    if (!this.#cluster) {
+      await Promise.all([...groups.values()].map(work))
+      return []
+    }
+    return this.#nodes.run(operation, groups, work)
+  }
+
+  /** The PartialFailureError of a cluster call: the positions of `keys` whose master failed. */
+  #partial(
+    operation: string,
+    keys: readonly string[],
+    failures: readonly NodeFailure[],
+    results?: readonly unknown[],
+  ): PartialFailureError {
+    const down = new Set(failures.map((f) => f.node))
+    const slots = (this.#client as Cluster).slots
+    const failed: number[] = []
+    keys.forEach((key, i) => {
+      const slot = redisSlot(key)
+      if (down.has(slots[slot]?.[0] ?? `slot:${slot}`)) failed.push(i)
+    })
+    const errors = failures.map((f) => f.error)
+    return new PartialFailureError(
+      `${this.name} store ${operation}: ${failed.length} of ${keys.length} key(s) on failed master(s) ${[...down].join(', ')}: ${errors.map((e) => e.message).join('; ')}`,
+      { failed, results, nodes: [...down], cause: errors.length === 1 ? errors[0] : new AggregateError(errors, `${operation} failures`) },
+    )
   }
 
   /**
@@ -210,27 +283,27 @@ export class RedisBackend implements KeyValueBackend {
     client.off('error', this.#onError)
   }
 
-  /** Indices of `keys` grouped by the cluster node serving them (one group for a single node), in order. */
-  #nodeGroups(keys: readonly string[]): number[][] {
-    if (!this.#cluster) return [keys.map((_, i) => i)]
+  /** Indices of `keys` grouped by the master serving them (one group for a single node), in order. */
+  #nodeGroups(keys: readonly string[]): Map<string, number[]> {
+    if (!this.#cluster) return new Map([['', keys.map((_, i) => i)]])
     const slots = (this.#client as Cluster).slots
     const byNode = new Map<string, number[]>()
     keys.forEach((key, i) => {
       const slot = redisSlot(key)
-      const owner = slots[slot]?.join(';') ?? `slot:${slot}`
+      const owner = slots[slot]?.[0] ?? `slot:${slot}`
       const group = byNode.get(owner)
       if (group === undefined) byNode.set(owner, [i])
       else group.push(i)
     })
-    return [...byNode.values()]
+    return byNode
   }
 
   /**
    * Keys grouped for pipelining: one group per cluster node (slots served by the same nodes), each
-   * a list of per-slot key lists. A single node gets one group of one list.
+   * a list of per-slot key lists, by master address. A single node gets one group of one list.
    */
-  #groups(keys: readonly string[]): string[][][] {
-    if (!this.#cluster) return [[[...keys]]]
+  #groups(keys: readonly string[]): Map<string, string[][]> {
+    if (!this.#cluster) return new Map([['', [[...keys]]]])
     const slots = (this.#client as Cluster).slots
     const bySlot = new Map<number, string[]>()
     for (const key of keys) {
@@ -241,12 +314,12 @@ export class RedisBackend implements KeyValueBackend {
     }
     const byNode = new Map<string, string[][]>()
     for (const [slot, slotKeys] of bySlot) {
-      const owner = slots[slot]?.join(';') ?? `slot:${slot}`
+      const owner = slots[slot]?.[0] ?? `slot:${slot}`
       const group = byNode.get(owner)
       if (group === undefined) byNode.set(owner, [slotKeys])
       else group.push(slotKeys)
     }
-    return [...byNode.values()]
+    return byNode
   }
 
   /** Runs `work` once the client is ready, bounded by the timeout; every failure becomes `StoreUnavailableError`. */
@@ -256,7 +329,9 @@ export class RedisBackend implements KeyValueBackend {
       return work()
     }
     try {
-      return await withTimeout(run(), this.#timeout, () => this.#timedOut(operation))
+      // In a cluster each master's part has its own deadline (a late master is a partial failure), so the
+      // whole call gets room for the first connection and those deadlines.
+      return await withTimeout(run(), this.#cluster ? 2 * this.#timeout : this.#timeout, () => this.#timedOut(operation))
     } catch (err) {
       if (isStockpyleError(err)) throw err
       const message = err instanceof Error ? err.message : String(err)

@@ -36,6 +36,12 @@ export interface RedisStoreOptions extends CacheStoreOptions {
    * that takes longer rejects with `StoreUnavailableError`. Default `1000`.
    */
   timeout?: number
+  /**
+   * Cluster only: ms a master that failed (an error or no answer within `timeout`) is skipped — its
+   * keys fail at once while the other masters keep serving — before one call probes it again.
+   * Default `1000`. See `RedisBackend`.
+   */
+  retryDelay?: number
   /** `true` or Node TLS options to connect with TLS (`rediss://` URLs imply it). */
   tls?: boolean | ConnectionOptions
   /** Password (AUTH). */
@@ -84,7 +90,7 @@ export class RedisStore extends KeyValueStore {
 
 /** The options KeyValueStore handles: everything that is not Redis-specific (so new cache options pass through). */
 function cacheOptions(options: RedisStoreOptions): CacheStoreOptions {
-  const { url, host, port, cluster, client, timeout, tls, password, username, db, redisOptions, name, ...rest } = options
+  const { url, host, port, cluster, client, timeout, retryDelay, tls, password, username, db, redisOptions, name, ...rest } = options
   return rest
 }
 
@@ -134,8 +140,24 @@ const REDIS_STORE_OPTIONS = [
 function createBackend(options: RedisStoreOptions): RedisBackend {
   checkOptionNames('redis store', options, REDIS_STORE_OPTIONS)
   checkCacheOptions('redis store', options)
-  const { url, host, port, cluster, client, timeout = DEFAULT_TIMEOUT, tls, password, username, db, redisOptions, name } = options
+  const {
+    url,
+    host,
+    port,
+    cluster,
+    client,
+    timeout = DEFAULT_TIMEOUT,
+    retryDelay = 1000,
+    tls,
+    password,
+    username,
+    db,
+    redisOptions,
+    name,
+  } = options
   if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) fail('timeout', 'a number of ms > 0', timeout)
+  if (typeof retryDelay !== 'number' || !Number.isFinite(retryDelay) || retryDelay < 0)
+    fail('retryDelay', 'a number of ms >= 0', retryDelay)
   if (name !== undefined && (typeof name !== 'string' || name === '')) fail('name', 'a non-empty string', name)
   if (url !== undefined) {
     if (typeof url !== 'string' || !URL.canParse(url) || !/^rediss?:$/.test(new URL(url).protocol)) {
@@ -188,7 +210,7 @@ function createBackend(options: RedisStoreOptions): RedisBackend {
   }
 
   const clock = options.clock ?? systemClock
-  const common = { name: backendName(options), timeout, clock }
+  const common = { name: backendName(options), timeout, retryDelay, clock }
   if (client !== undefined) return new RedisBackend({ ...common, client, ownsClient: false })
 
   const nodeOptions: RedisOptions = {
