@@ -34,6 +34,8 @@ export class LayerGuard {
   onRepaired: (model: Model, lookups: readonly object[]) => Promise<void> = async () => {}
   /** Called with each failure of a repair attempt (the repairs stay pending and are retried). */
   onFailure: (err: unknown) => void = () => {}
+  /** Called with the duration in ms of each repair call (set by a metered chain). */
+  onRepairTimed: ((ms: number) => void) | undefined
   #timer: NodeJS.Timeout | undefined
   readonly #retryMs: number
 
@@ -179,11 +181,16 @@ export class LayerGuard {
     try {
       for (const [model, entries] of byModel) {
         const invalidate = this.layer.batchInvalidate
-        if (invalidate !== undefined) {
-          await this.run('repair', (l) => invalidate.call(l, model, entries.map((e) => e[1].lookup) as never))
-        } else {
-          const objs = entries.flatMap((e) => (e[1].obj === undefined ? [] : [e[1].obj]))
-          await this.run('repair', (l) => l.batchDelete(objs))
+        const started = this.onRepairTimed === undefined ? 0 : performance.now()
+        try {
+          if (invalidate !== undefined) {
+            await this.run('repair', (l) => invalidate.call(l, model, entries.map((e) => e[1].lookup) as never))
+          } else {
+            const objs = entries.flatMap((e) => (e[1].obj === undefined ? [] : [e[1].obj]))
+            await this.run('repair', (l) => l.batchDelete(objs))
+          }
+        } finally {
+          this.onRepairTimed?.(performance.now() - started)
         }
         for (const [key, value] of entries) if (this.#pending.get(key) === value) this.#pending.delete(key)
         await this.onRepaired(
