@@ -1,6 +1,6 @@
 import type { LookupRequest, Store, TransactionWrite, WriteItem } from '../contracts/base-store.js'
 import { encodeRecord } from '../core/codec.js'
-import { isCallerError, MissingKeyAttributeError, StockpyleError, show } from '../core/errors.js'
+import { isCallerError, isStockpyleError, MissingKeyAttributeError, StockpyleError, show } from '../core/errors.js'
 import { encodeLookup, keysOfObject } from '../core/key-encoding.js'
 import type { Model } from '../core/model.js'
 import { describeModel, type ModelInfo } from '../core/registry.js'
@@ -118,7 +118,8 @@ export class WritePath {
     try {
       await calls.direct(calls.last, operation, write)
     } catch (err) {
-      if (!isCallerError(err)) calls.observer.failed(calls.last, operation, err)
+      // a key conflict is the caller's data colliding with another row, not the database failing
+      if (!isCallerError(err) && !isStockpyleError(err, 'E_KEY_CONFLICT')) calls.observer.failed(calls.last, operation, err)
       // Whatever the database holds now, no cache may hold something newer.
       for (let i = calls.last - 1; i >= 0; i--) await this.invalidateIn(i, objs).catch(() => {})
       throw err
