@@ -139,7 +139,8 @@ async function handle(req, res) {
 function statusOf(error) {
   if (error instanceof HttpError) return error.status
   if (isStockpyleError(error, 'E_KEY_CONFLICT')) return 409
-  if (isStockpyleError(error, 'E_INVALID_KEY') || isStockpyleError(error, 'E_SERIALIZATION')) return 400
+  for (const code of ['E_INVALID_KEY', 'E_SERIALIZATION', 'E_CONSTRAINT', 'E_INVALID_ARGUMENT'])
+    if (isStockpyleError(error, code)) return 400
   if (isStockpyleError(error, 'E_STORE_UNAVAILABLE')) return 503
   return 500
 }

@@ -118,8 +118,9 @@ export class WritePath {
     try {
       await calls.direct(calls.last, operation, write)
     } catch (err) {
-      // a key conflict is the caller's data colliding with another row, not the database failing
-      if (!isCallerError(err) && !isStockpyleError(err, 'E_KEY_CONFLICT')) calls.observer.failed(calls.last, operation, err)
+      // a key conflict or constraint violation is the caller's data refused by the database's rules, not the database failing
+      const refused = isStockpyleError(err, 'E_KEY_CONFLICT') || isStockpyleError(err, 'E_CONSTRAINT')
+      if (!isCallerError(err) && !refused) calls.observer.failed(calls.last, operation, err)
       // Whatever the database holds now, no cache may hold something newer.
       for (let i = calls.last - 1; i >= 0; i--) await this.invalidateIn(i, objs).catch(() => {})
       throw err
