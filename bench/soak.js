@@ -120,7 +120,11 @@ async function worker() {
     const r = Math.random()
     try {
       if (r < 0.7) await chain.get(SoakItem, { id: randomId() })
-      else if (r < 0.8) await chain.batchGet(SoakItem, Array.from({ length: 10 }, () => ({ id: randomId() })))
+      else if (r < 0.8)
+        await chain.batchGet(
+          SoakItem,
+          Array.from({ length: 10 }, () => ({ id: randomId() })),
+        )
       else if (r < 0.95) await chain.put(new SoakItem(randomId(), n))
       else await chain.delete(new SoakItem(randomId(), 0))
     } catch (err) {
@@ -158,7 +162,14 @@ const report = {
   outages,
   errorsSeenByCallers: { whileDatabaseUp: errors.dbUp, whileDatabaseDown: errors.dbDown, samples: errors.samples },
   cacheErrorsReported: cacheErrors,
-  layers: stats.map((s) => ({ name: s.name, hits: s.hits, misses: s.misses, errors: s.errors, skipped: s.skipped, backfills: s.backfills })),
+  layers: stats.map((s) => ({
+    name: s.name,
+    hits: s.hits,
+    misses: s.misses,
+    errors: s.errors,
+    skipped: s.skipped,
+    backfills: s.backfills,
+  })),
   memoryStoreSize: memory.size,
 }
 console.log(JSON.stringify(report, null, 2))

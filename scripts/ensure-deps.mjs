@@ -25,7 +25,7 @@ function staleness() {
     if (path === '' || entry.link === true) continue
     const have = installed[path]
     if (have === undefined) {
-      if (entry.optional === true) continue // e.g. a prebuilt binary for another platform
+      if (entry.optional === true || entry.devOptional === true) continue // e.g. a prebuilt binary for another platform
       return `${path.replace(/^.*node_modules\//, '')} is not installed`
     }
     if (have.version !== entry.version) return `${path.replace(/^.*node_modules\//, '')} is ${have.version}, the lockfile says ${entry.version}`

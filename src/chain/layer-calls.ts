@@ -55,6 +55,7 @@ export class LayerCalls {
       guard.onFailure = (err) => {
         if (!isCallerError(err)) this.fail(i, 'repair', err)
       }
+      if (observer.metered) guard.onRepairTimed = (ms) => observer.duration(i, 'repair', ms)
       return guard
     })
   }

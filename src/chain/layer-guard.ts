@@ -87,6 +87,8 @@ export class LayerGuard {
   onFailure: (err: unknown) => void = () => {}
   /** Called after repairs of these lookups were applied to the layer (the layers above may hold copies read from it meanwhile). */
   onRepaired: (model: Model, lookups: readonly object[]) => Promise<void> = async () => {}
+  /** Called with the duration in ms of each repair call (set by a metered chain). */
+  onRepairTimed: ((ms: number) => void) | undefined
 
   constructor(layer: Store, options: LayerGuardOptions) {
     this.layer = layer
@@ -362,14 +364,19 @@ export class LayerGuard {
       let failed = new Set<number>()
       try {
         const invalidate = this.layer.batchInvalidate
-        if (invalidate !== undefined) {
-          let changedAt = 0
-          for (const [, repair] of entries) changedAt = Math.max(changedAt, repair.at)
-          const lookups = entries.map((e) => e[1].lookup)
-          await this.run('repair', (l) => invalidate.call(l, model, lookups as never, { changedAt }))
-        } else {
-          const objs = entries.flatMap((e) => (e[1].obj === undefined ? [] : [e[1].obj]))
-          await this.run('repair', (l) => l.batchDelete(objs))
+        const started = this.onRepairTimed === undefined ? 0 : performance.now()
+        try {
+          if (invalidate !== undefined) {
+            let changedAt = 0
+            for (const [, repair] of entries) changedAt = Math.max(changedAt, repair.at)
+            const lookups = entries.map((e) => e[1].lookup)
+            await this.run('repair', (l) => invalidate.call(l, model, lookups as never, { changedAt }))
+          } else {
+            const objs = entries.flatMap((e) => (e[1].obj === undefined ? [] : [e[1].obj]))
+            await this.run('repair', (l) => l.batchDelete(objs))
+          }
+        } finally {
+          this.onRepairTimed?.(performance.now() - started)
         }
       } catch (err) {
         if (!isPartialFailure(err) || this.layer.batchInvalidate === undefined) {

@@ -26,7 +26,8 @@ Options:
   --s7-count N       objects inserted by S7 (default 1000000)
   --out DIR          output directory (default bench/out)
   --quiet            print only the final table
-  --check            exit with code 3 when a target of the issue is not met
+  --check            exit with code 3 when a scenario misses its target (the "target"
+                     column of results.md, e.g. within 1.25x of the raw-client floor)
   -h, --help         this text
 
 What it writes to your servers: keys under the prefix "stockpyle-bench:" with a 600 s lifetime

@@ -81,7 +81,7 @@ export interface Violations {
   phantom: number
 }
 
-/** Not a DESIGN guarantee, reported for information: cross-process staleness. */
+/** Not a documented guarantee (docs/coherence.md), reported for information: cross-process staleness. */
 export interface StaleReads {
   /** Reads of keys owned by another process. */
   checked: number

@@ -1,0 +1,222 @@
+/**
+ * A chain's metrics through the real OpenTelemetry SDK (@opentelemetry/sdk-metrics with its
+ * in-memory exporter): instrument names, kinds, units and attributes as docs/chaining.md documents
+ * them, a duration for every layer call (database writes and fast-path hits included), stale ages on
+ * the chain's clock, one `chain` attribute per chain, and the database failure behind a stale answer.
+ * That `provider.getMeter()` is accepted as the chain's `meter` is checked by tsc under strict settings.
+ */
+import { type Meter, ValueType } from '@opentelemetry/api'
+import {
+  AggregationTemporality,
+  DataPointType,
+  type Histogram,
+  InMemoryMetricExporter,
+  MeterProvider,
+  type MetricData,
+  PeriodicExportingMetricReader,
+} from '@opentelemetry/sdk-metrics'
+import { afterEach, describe, expect, it } from 'vitest'
+import { ChainedStore, type Model, ProcessMemoryStore } from '../../src/index.js'
+import { createTable, SqlStore } from '../../src/stores/sql/index.js'
+import { ConformanceUser, conformanceTables, FaultStore, ManualClock, makeUser } from '../../src/testing/index.js'
+import { selectedStores } from '../harness/servers.js'
+
+/** A MeterProvider exporting to memory; `collect()` flushes and returns the latest cumulative metrics. */
+function openTelemetry() {
+  const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE)
+  const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 })
+  const provider = new MeterProvider({ readers: [reader] })
+  const meter: Meter = provider.getMeter('stockpyle')
+  return {
+    meter,
+    async collect(): Promise<MetricData[]> {
+      await reader.forceFlush()
+      return (
+        exporter
+          .getMetrics()
+          .at(-1)
+          ?.scopeMetrics.flatMap((s) => s.metrics) ?? []
+      )
+    },
+    shutdown: () => provider.shutdown(),
+  }
+}
+
+type Attributes = Record<string, unknown>
+
+/** The data points of metric `name` as `{ attributes, value }`. */
+function points(metrics: MetricData[], name: string): { attributes: Attributes; value: number | Histogram }[] {
+  const metric = metrics.find((m) => m.descriptor.name === name)
+  return (metric?.dataPoints ?? []).map((p) => ({ attributes: p.attributes as Attributes, value: p.value as number | Histogram }))
+}
+
+/** Histogram counts of `stockpyle.layer.duration` by `layer/operation` (one chain). */
+function durationCounts(metrics: MetricData[]): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const p of points(metrics, 'stockpyle.layer.duration'))
+    out[`${p.attributes.layer}/${p.attributes.operation}`] = (p.value as Histogram).count
+  return out
+}
+
+/** Each metric's kind as exported: a counter is a monotonic sum, a histogram has buckets; plus its unit. */
+function kinds(metrics: MetricData[]): Record<string, string> {
+  const kind = (m: MetricData): string => {
+    if (m.dataPointType === DataPointType.SUM) return m.isMonotonic ? 'monotonic sum' : 'sum'
+    return m.dataPointType === DataPointType.HISTOGRAM ? 'histogram' : String(m.dataPointType)
+  }
+  return Object.fromEntries(metrics.map((m) => [m.descriptor.name, `${kind(m)}${m.descriptor.unit === '' ? '' : ` ${m.descriptor.unit}`}`]))
+}
+
+async function sqlite(): Promise<SqlStore> {
+  const store = new SqlStore({ url: 'sqlite::memory:' }, { name: 'sql' })
+  for (const t of conformanceTables) await createTable(store, t.model as Model, { table: t.table, columns: t.columns })
+  return store
+}
+
+let cleanup: (() => Promise<unknown>)[] = []
+afterEach(async () => {
+  for (const c of cleanup.reverse()) await c()
+  cleanup = []
+})
+
+describe.runIf(selectedStores().has('sqlite'))('chain metrics through the OpenTelemetry SDK', () => {
+  it('instrument names, kinds, units and attributes', async () => {
+    const otel = openTelemetry()
+    cleanup.push(otel.shutdown)
+    const chain = new ChainedStore([new ProcessMemoryStore(), await sqlite()], { meter: otel.meter, name: 'users' })
+    cleanup.push(() => chain.close())
+    await chain.put(makeUser(1))
+    await chain.get(ConformanceUser, { id: 1 })
+    await chain.get(ConformanceUser, { id: 2 })
+    const metrics = await otel.collect()
+    expect(kinds(metrics)).toMatchObject({
+      'stockpyle.layer.lookups': 'monotonic sum',
+      'stockpyle.layer.duration': 'histogram ms',
+    })
+    for (const m of metrics) expect(m.descriptor.valueType).toBe(ValueType.DOUBLE)
+    const lookups = points(metrics, 'stockpyle.layer.lookups').map((p) => [p.attributes, p.value])
+    expect(lookups).toEqual(
+      expect.arrayContaining([
+        [{ chain: 'users', layer: 'memory', result: 'hit' }, 1],
+        [{ chain: 'users', layer: 'memory', result: 'miss' }, 1],
+        [{ chain: 'users', layer: 'sql', result: 'miss' }, 1],
+      ]),
+    )
+    for (const p of points(metrics, 'stockpyle.layer.duration')) {
+      expect(Object.keys(p.attributes).sort()).toEqual(['chain', 'layer', 'operation'])
+      expect((p.value as Histogram).min).toBeGreaterThanOrEqual(0)
+    }
+  })
+
+  it('a duration for every layer call: database puts and deletes, fast-path hits, reads below, backfills', async () => {
+    const otel = openTelemetry()
+    cleanup.push(otel.shutdown)
+    const memory = new ProcessMemoryStore()
+    const chain = new ChainedStore([memory, await sqlite()], { meter: otel.meter, name: 'users' })
+    cleanup.push(() => chain.close())
+    await chain.put(makeUser(1)) // sql put, memory put
+    expect(await chain.get(ConformanceUser, { id: 1 })).toBeDefined() // fast path: memory hit
+    memory.clear()
+    expect(await chain.get(ConformanceUser, { id: 1 })).toBeDefined() // memory miss, sql hit, memory backfill
+    await chain.delete(makeUser(1)) // sql delete, memory delete
+    await chain.batchGet(ConformanceUser, [{ id: 1 }, { id: 2 }]) // memory miss, sql miss
+    expect(durationCounts(await otel.collect())).toEqual({
+      'sql/put': 1,
+      'memory/put': 1,
+      'memory/get': 3,
+      'sql/get': 2,
+      'memory/backfill': 1,
+      'sql/delete': 1,
+      'memory/delete': 1,
+    })
+  })
+
+  it('repairs of a cache layer that missed a delete are timed too', async () => {
+    const otel = openTelemetry()
+    cleanup.push(otel.shutdown)
+    const cache = new FaultStore(new ProcessMemoryStore({ name: 'cache' }))
+    const chain = new ChainedStore([cache, await sqlite()], { meter: otel.meter, name: 'users' })
+    cleanup.push(() => chain.close())
+    await chain.put(makeUser(1))
+    cache.fail('delete')
+    await chain.delete(makeUser(1)) // the cache keeps its copy: remembered for repair
+    expect(chain.stats()[0]?.pendingRepairs).toBe(1)
+    cache.recover()
+    expect(await chain.get(ConformanceUser, { id: 1 })).toBeUndefined() // repaired before it is read
+    const counts = durationCounts(await otel.collect())
+    expect(counts['fault(cache)/repair']).toBe(1)
+    expect(counts['fault(cache)/delete']).toBe(1)
+  })
+
+  it('failed database writes are counted as errors of the database layer, and timed', async () => {
+    const otel = openTelemetry()
+    cleanup.push(otel.shutdown)
+    const db = new FaultStore(new ProcessMemoryStore({ name: 'db' }))
+    const chain = new ChainedStore([new ProcessMemoryStore(), db], { meter: otel.meter, name: 'users' })
+    cleanup.push(() => chain.close())
+    db.fail('put', 'delete')
+    await expect(chain.put(makeUser(1))).rejects.toThrow(/failing put/)
+    await expect(chain.delete(makeUser(1))).rejects.toThrow(/failing delete/)
+    const metrics = await otel.collect()
+    expect(points(metrics, 'stockpyle.layer.errors').map((p) => [p.attributes, p.value])).toEqual([
+      [{ chain: 'users', layer: 'fault(db)', operation: 'put' }, 1],
+      [{ chain: 'users', layer: 'fault(db)', operation: 'delete' }, 1],
+    ])
+    expect(durationCounts(metrics)).toMatchObject({ 'fault(db)/put': 1, 'fault(db)/delete': 1 })
+    expect(chain.stats()[1]?.errors).toBe(2)
+  })
+
+  it('two chains whose layers share names stay apart by their `chain` attribute', async () => {
+    const otel = openTelemetry()
+    cleanup.push(otel.shutdown)
+    const a = new ChainedStore([new ProcessMemoryStore(), new ProcessMemoryStore({ name: 'db' })], { meter: otel.meter, name: 'a' })
+    const b = new ChainedStore([new ProcessMemoryStore(), new ProcessMemoryStore({ name: 'db' })], { meter: otel.meter, name: 'b' })
+    cleanup.push(
+      () => a.close(),
+      () => b.close(),
+    )
+    await a.put(makeUser(1))
+    await a.get(ConformanceUser, { id: 1 })
+    await b.get(ConformanceUser, { id: 1 })
+    await b.get(ConformanceUser, { id: 2 })
+    const metrics = await otel.collect()
+    const memoryHits = points(metrics, 'stockpyle.layer.lookups')
+      .filter((p) => p.attributes.layer === 'memory')
+      .map((p) => `${p.attributes.chain} ${p.attributes.result} ${p.value}`)
+      .sort()
+    expect(memoryHits).toEqual(['a hit 1', 'b miss 2'])
+    const chains = new Set(metrics.flatMap((m) => m.dataPoints.map((p) => p.attributes.chain)))
+    expect(chains).toEqual(new Set(['a', 'b']))
+  })
+
+  it('a stale answer: its age on the chain clock, the database failure behind it, and the lookups it served', async () => {
+    const otel = openTelemetry()
+    cleanup.push(otel.shutdown)
+    const clock = new ManualClock(Date.UTC(2001, 0, 1)) // far from real time: an age from Date.now() would be years
+    const db = new FaultStore(new ProcessMemoryStore({ clock, name: 'db' }))
+    const chain = new ChainedStore([new ProcessMemoryStore({ clock, lifetime: 10, grace: 60 }), db], {
+      meter: otel.meter,
+      name: 'stale',
+      serveStale: true,
+      clock,
+    })
+    cleanup.push(() => chain.close())
+    await chain.batchPut([makeUser(1), makeUser(2)])
+    clock.advance(15_000)
+    db.fail('get')
+    expect((await chain.batchGet(ConformanceUser, [{ id: 1 }, { id: 2 }])).map((u) => u?.id)).toEqual([1, 2])
+    const metrics = await otel.collect()
+    const [age] = points(metrics, 'stockpyle.stale.age')
+    expect(age?.attributes).toEqual({ chain: 'stale', layer: 'memory' })
+    expect(age?.value).toMatchObject({ count: 2, sum: 10_000, min: 5000, max: 5000 })
+    expect(points(metrics, 'stockpyle.stale.served')).toEqual([{ attributes: { chain: 'stale', error: 'E_STORE_UNAVAILABLE' }, value: 2 }])
+    expect(points(metrics, 'stockpyle.layer.errors')).toEqual([
+      { attributes: { chain: 'stale', layer: 'fault(db)', operation: 'get' }, value: 1 },
+    ])
+    expect(kinds(metrics)).toMatchObject({
+      'stockpyle.stale.age': 'histogram ms',
+      'stockpyle.stale.served': 'monotonic sum',
+      'stockpyle.layer.errors': 'monotonic sum',
+    })
+  })
+})
