@@ -292,7 +292,8 @@ class Watcher implements DatabaseWatcher {
 
   #clear(): void {
     if (!this.#clearMemory) return
-    for (const memory of this.#memory) if (!memory.closed) memory.clear({ fence: true })
+    // A memory store's clear() does its work before returning; its promise never rejects.
+    for (const memory of this.#memory) if (!memory.closed) void memory.clear({ fence: true })
   }
 
   #describe(): Promise<Map<string, WatchedTable[]>> {

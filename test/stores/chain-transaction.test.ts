@@ -47,7 +47,7 @@ describe('ChainedStore.transaction over SqlStore', () => {
       }),
     ).rejects.toThrow('abort')
     expect((await memory.get(Account, { id: 3 }))?.balance).toBe(10)
-    memory.clear()
+    await memory.clear()
     expect((await chain.get(Account, { id: 3 }))?.balance).toBe(10)
   })
 

@@ -116,7 +116,7 @@ describe.runIf(selectedStores().has('sqlite'))('chain metrics through the OpenTe
     cleanup.push(() => chain.close())
     await chain.put(makeUser(1)) // sql put, memory put
     expect(await chain.get(ConformanceUser, { id: 1 })).toBeDefined() // fast path: memory hit
-    memory.clear()
+    await memory.clear()
     expect(await chain.get(ConformanceUser, { id: 1 })).toBeDefined() // memory miss, sql hit, memory backfill
     await chain.delete(makeUser(1)) // sql delete, memory delete
     await chain.batchGet(ConformanceUser, [{ id: 1 }, { id: 2 }]) // memory miss, sql miss

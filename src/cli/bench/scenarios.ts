@@ -670,7 +670,7 @@ async function s4(env: BenchEnv, sqlEnv: SqlEnv, peers: readonly PeerLibrary[], 
       role: 'reference',
       label: `ChainedStore([memory, redis, ${sqlEnv.dialect}]).batchGet of 1,000 with both caches emptied before each call (untimed): one SQL query + backfill of both caches`,
       prepare: async () => {
-        memory.clear()
+        await memory.clear()
         await redisStore.batchDelete(users)
       },
       run: async () => {
