@@ -128,6 +128,7 @@ const REDIS_STORE_OPTIONS = [
   'cluster',
   'client',
   'timeout',
+  'retryDelay',
   'tls',
   'password',
   'username',
