@@ -114,7 +114,7 @@ describe('codec', () => {
 
   it('keeps an own __proto__ key, a lone surrogate and -0 exactly (the cases msgpack alone changes)', () => {
     const value = { data: JSON.parse('{"__proto__": 0}'), s: ['\udc00'], z: -0 }
-    value.data.__proto__ = 0n
+    Object.defineProperty(value.data, '__proto__', { value: 0n, enumerable: true, writable: true, configurable: true })
     const back = decodeRecord(encodeRecord(new Box(5, value), undefined)) as Box
     assert.deepStrictEqual(back.value, value)
     expect(Object.getPrototypeOf((back.value as typeof value).data)).toBe(Object.prototype)
