@@ -1,14 +1,18 @@
 import type { GetEntriesOptions, Store, StoreEntry } from '../contracts/base-store.js'
-import { isCallerError, LayerSkippedError } from '../core/errors.js'
+import { isCallerError, LayerSkippedError, StockpyleError } from '../core/errors.js'
 import type { Model } from '../core/model.js'
 import { isPartialFailure } from '../core/partial-failure.js'
 import type { ResolvedChainOptions } from './chain-options.js'
 import { LayerGuard } from './layer-guard.js'
 import type { LayerObserver, LayerOperation } from './layer-observer.js'
 
+/** Marks an error whose message already names the chain (see {@link LayerCalls.blame}). */
+const BLAMED = Symbol('stockpyle.blamed')
+
 /** A layer call that did not succeed, after the failure policy was applied. */
 export interface LayerFailure {
   readonly index: number
+  readonly operation: LayerOperation
   readonly error: unknown
   /** The call was not sent (circuit open or the layer fenced): no error of the layer itself. */
   readonly skipped: boolean
@@ -39,12 +43,14 @@ export class LayerCalls {
   /** Index of the authoritative (last) layer. */
   readonly last: number
   readonly #throw: boolean
+  readonly #name: string
 
   constructor(layers: readonly Store[], options: ResolvedChainOptions, observer: LayerObserver) {
     this.layers = layers
     this.observer = observer
     this.last = layers.length - 1
     this.#throw = options.throwCacheErrors
+    this.#name = options.name
     this.guards = layers.map((layer, i) => {
       const local = i === this.last || layer.capabilities.inProcess
       const maxPendingRepairs = options.maxPendingRepairs
@@ -104,16 +110,30 @@ export class LayerCalls {
    * else is counted (skip or failure) and returned for clean-up and {@link raise}.
    */
   fail(index: number, operation: LayerOperation, error: unknown): LayerFailure {
-    if (isCallerError(error)) throw error
+    if (isCallerError(error)) throw this.blame(error, index, operation)
     const skipped = error instanceof LayerSkippedError
     if (skipped) this.observer.skipped(index)
     else this.observer.failed(index, operation, error)
-    return { index, error, skipped, failed: isPartialFailure(error) ? error.failed : undefined }
+    return { index, operation, error, skipped, failed: isPartialFailure(error) ? error.failed : undefined }
   }
 
   /** Rejects with a cache layer's failure when the chain's policy is `onCacheError: 'throw'` (never for a skip). */
   raise(failure: LayerFailure | undefined): void {
-    if (failure !== undefined && this.#throw && !failure.skipped) throw failure.error
+    if (failure !== undefined && this.#throw && !failure.skipped) throw this.blame(failure.error, failure.index, failure.operation)
+  }
+
+  /**
+   * Makes a stockpyle error that a layer raised and that goes on to the chain's caller name the chain
+   * (the store the caller called) and the layer where it arose, once. Other errors pass unchanged.
+   */
+  blame<E>(error: E, index: number, operation: string): E {
+    if (error instanceof StockpyleError && !Object.hasOwn(error, BLAMED)) {
+      const before = error.message
+      error.message = `${this.#name} store ${operation}: ${before} (raised by its layer \`${(this.layers[index] as Store).name}\`)`
+      if (typeof error.stack === 'string') error.stack = error.stack.replace(before, error.message)
+      Object.defineProperty(error, BLAMED, { value: true })
+    }
+    return error
   }
 
   /**
@@ -136,7 +156,7 @@ export class LayerCalls {
     } catch (err) {
       if (index === this.last) {
         if (!isCallerError(err)) this.observer.failed(index, 'get', err)
-        throw err
+        throw this.blame(err, index, 'get')
       }
       const failure = this.fail(index, 'get', err)
       this.raise(failure)

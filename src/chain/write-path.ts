@@ -133,7 +133,7 @@ export class WritePath {
       if (!isCallerError(err) && !refused) calls.observer.failed(calls.last, operation, err)
       // Whatever the database holds now, no cache may hold something newer.
       for (let i = calls.last - 1; i >= 0; i--) await this.invalidateIn(i, objs).catch(() => {})
-      throw err
+      throw calls.blame(err, calls.last, operation)
     } finally {
       this.#marked(objs)
     }

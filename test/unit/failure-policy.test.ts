@@ -168,3 +168,22 @@ describe('failure policy: a cache layer that fails', () => {
     await expect(chain.get(ConformanceUser, { nope: 1 } as never)).rejects.toThrow(/chain store get/)
   })
 })
+
+describe('errors that reach the caller of a chain name the chain and the layer they came from', () => {
+  it('a database failure on get and put, a cache failure under throw, a caller error from a layer', async () => {
+    const { cache, db, chain } = setup({ onCacheError: 'throw', name: 'users-chain' })
+    db.fail('get', 'put')
+    await expect(chain.get(ConformanceUser, { id: 20 })).rejects.toThrow(
+      /^users-chain store get: .*failing get.* \(raised by its layer `fault\(memory\)`\)$/,
+    )
+    await expect(chain.put(user(20))).rejects.toThrow(/^users-chain store put: .*\(raised by its layer `fault\(memory\)`\)$/)
+    db.recover()
+    cache.fail('put')
+    await expect(chain.put(user(21))).rejects.toThrow(/^users-chain store put: .*\(raised by its layer `fault\(map\)`\)$/)
+    cache.recover()
+    cache.errors.set('put', new ValueTooLargeError('map store put: 2 MB is over the limit'))
+    const err = await chain.put(user(22)).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(ValueTooLargeError)
+    expect((err as Error).message).toBe('users-chain store put: map store put: 2 MB is over the limit (raised by its layer `fault(map)`)')
+  })
+})

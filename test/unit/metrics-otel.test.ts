@@ -142,9 +142,12 @@ describe.runIf(selectedStores().has('sqlite'))('chain metrics through the OpenTe
     await chain.delete(makeUser(1)) // the cache keeps its copy: remembered for repair
     expect(chain.stats()[0]?.pendingRepairs).toBe(1)
     cache.recover()
-    expect(await chain.get(ConformanceUser, { id: 1 })).toBeUndefined() // repaired before it is read
+    expect(await chain.get(ConformanceUser, { id: 1 })).toBeUndefined() // the pending key is not read from the cache
+    // repairs drain in the background (after the retry delay): wait for this one to land
+    for (let i = 0; i < 100 && (chain.stats()[0]?.pendingRepairs ?? 0) > 0; i++) await new Promise((r) => setTimeout(r, 50))
+    expect(chain.stats()[0]?.pendingRepairs).toBe(0)
     const counts = durationCounts(await otel.collect())
-    expect(counts['fault(cache)/repair']).toBe(1)
+    expect(counts['fault(cache)/repair']).toBeGreaterThanOrEqual(1)
     expect(counts['fault(cache)/delete']).toBe(1)
   })
 
