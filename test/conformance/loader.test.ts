@@ -19,6 +19,14 @@ const oneModel = 'a LoaderStore serves one model (ConformanceUser); this case st
 const skip = [
   { test: 'a subclass with its own keys comes back as the subclass, with inherited attributes', reason: oneModel },
   { test: 'a plain base-class object is found by the base model only', reason: oneModel },
+  {
+    test: 'property: any nested value (-0, NaN, lone surrogates, U+0000, holes, __proto__/constructor keys, null prototypes, typed arrays) and keys of every type come back exactly',
+    reason: oneModel,
+  },
+  {
+    test: 'property: a value that cannot be stored is refused with SerializationError naming its path, and nothing is written',
+    reason: oneModel,
+  },
 ]
 
 runStoreConformance({ ...common, name: 'LoaderStore (load, save, remove)', createStore: () => loader(), skip })
