@@ -1,6 +1,15 @@
-import type { GetEntriesOptions, LeaseCapable, PutEntriesOptions, Store, StoreCapabilities, StoreEntry } from '../contracts/base-store.js'
-import { StoreUnavailableError, UnsupportedOperationError } from '../core/errors.js'
-import type { Instance, Lookup, Model } from '../core/model.js'
+import type {
+  GetEntriesOptions,
+  Instance,
+  LeaseCapable,
+  Lookup,
+  Model,
+  PutEntriesOptions,
+  Store,
+  StoreCapabilities,
+  StoreEntry,
+} from '../index.js'
+import { StoreUnavailableError, UnsupportedOperationError } from '../index.js'
 
 /** Operations a {@link FaultStore} can fail or delay. */
 export type FaultOperation = 'get' | 'put' | 'delete'

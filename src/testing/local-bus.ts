@@ -1,4 +1,4 @@
-import type { InvalidationBus, InvalidationListener } from '../contracts/invalidation-bus.js'
+import type { InvalidationBus, InvalidationListener } from '../index.js'
 
 /**
  * An in-process invalidation hub: each `connect()` returns a bus for one simulated process. Delivery is
