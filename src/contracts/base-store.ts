@@ -1,4 +1,4 @@
-import { InvalidArgumentError, StoreClosedError, show, UnknownKeyError, UnknownModelError } from '../core/errors.js'
+import { InvalidArgumentError, InvalidOptionError, StoreClosedError, show, UnknownKeyError, UnknownModelError } from '../core/errors.js'
 import type { invalidationSequence } from '../core/invalidation-sequence.js'
 import { keyForLookup } from '../core/key-encoding.js'
 import type { Instance, Lookup, Model } from '../core/model.js'
@@ -206,6 +206,9 @@ const defaultCapabilities: StoreCapabilities = {
   leases: false,
 }
 
+/** The methods a {@link BaseStore} subclass must implement. */
+const PRIMITIVES = ['readMany', 'writeMany', 'removeMany'] as const
+
 /** Builds a capabilities object from the defaults. */
 export function capabilities(overrides: Partial<StoreCapabilities>): StoreCapabilities {
   return Object.freeze({ ...defaultCapabilities, ...overrides })
@@ -224,6 +227,20 @@ export abstract class BaseStore implements Store {
   #closing: Promise<void> | undefined
   abstract readonly name: string
   readonly capabilities: StoreCapabilities = defaultCapabilities
+
+  /**
+   * @throws InvalidOptionError when the subclass lacks any of the primitives `readMany`, `writeMany`
+   *   and `removeMany` — e.g. a wrapper that overrides `get`/`put`/… and delegates them: a chain calls
+   *   `batchGetEntries`/`batchPutEntries`, which reach the primitives. Wrap a store with `StoreDecorator`.
+   */
+  constructor() {
+    const missing = PRIMITIVES.filter((m) => typeof (this as unknown as Record<string, unknown>)[m] !== 'function')
+    if (missing.length > 0) {
+      throw new InvalidOptionError(
+        `${new.target.name} extends BaseStore but does not implement ${missing.join(', ')}: a BaseStore subclass must implement the batch primitives readMany, writeMany and removeMany (a chain reaches them through batchGetEntries, batchPutEntries and batchDelete); to wrap another store, extend StoreDecorator instead`,
+      )
+    }
+  }
 
   /**
    * Reads one entry per request (same order); `undefined` at a miss. Requests may repeat: each slot
