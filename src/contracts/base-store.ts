@@ -103,6 +103,24 @@ export interface StoreCapabilities {
    * A chain's `clearCaches()` checks it on every cache layer before clearing any.
    */
   readonly clearable?: boolean
+  /**
+   * `batchPutEntries(entries, { backfill: true })` stores an entry only where its key holds no live
+   * value, so a copy read from below never replaces a newer write (memcached `add`, Redis `SET NX`).
+   * Default `false`: backfills are written like puts.
+   */
+  readonly addOnlyBackfills: boolean
+  /**
+   * A delete or invalidation leaves a tombstone under the object's key for a while (the stores'
+   * `tombstoneLifetime`) over which no backfill lands, so a copy read before the delete cannot bring
+   * the object back. Implies {@link addOnlyBackfills}. Default `false`.
+   */
+  readonly tombstones: boolean
+  /**
+   * Keeps expired copies for a while (the stores' `grace`) and returns them to
+   * `batchGetEntries(model, lookups, { stale: true })` — never to other reads, and never after a delete
+   * or invalidation. Default `false`.
+   */
+  readonly staleReads: boolean
 }
 
 /** One write made in a transaction: the objects of one put/batchPut (as written back) or delete/batchDelete. */
@@ -204,6 +222,9 @@ const defaultCapabilities: StoreCapabilities = {
   scoped: false,
   inProcess: false,
   leases: false,
+  addOnlyBackfills: false,
+  tombstones: false,
+  staleReads: false,
 }
 
 /** The methods a {@link BaseStore} subclass must implement. */

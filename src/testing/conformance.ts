@@ -1,17 +1,42 @@
-import type { ConformanceCase, ConformanceOptions } from './case.js'
+import type { ConformanceCase, ConformanceOptions, ConformanceTarget } from './case.js'
+import { backfillCases } from './cases/backfill.js'
 import { basicCases } from './cases/basic.js'
 import { batchCases } from './cases/batch.js'
 import { clearCases } from './cases/clear.js'
 import { deleteByKeyCases } from './cases/delete-by-key.js'
 import { errorCases } from './cases/errors.js'
+import { expiryCapCases } from './cases/expiry-caps.js'
 import { fidelityCases } from './cases/fidelity.js'
+import { invalidationCases } from './cases/invalidation.js'
 import { keyCases } from './cases/keys.js'
+import { leaseCases } from './cases/leases.js'
 import { lifecycleCases } from './cases/lifecycle.js'
 import { lifetimeCases } from './cases/lifetime.js'
 import { polymorphicCases } from './cases/polymorphic.js'
+import { staleReadCases } from './cases/stale-reads.js'
 import { ManualClock } from './manual-clock.js'
 
-export type { CaseContext, ConformanceCase, ConformanceOptions, ConformanceStoreOptions } from './case.js'
+export type { CaseContext, ConformanceCase, ConformanceOptions, ConformanceStoreOptions, ConformanceTarget } from './case.js'
+
+/** Every case of the suite, by group, in the order they run. */
+export const conformanceGroups: readonly (readonly [string, readonly ConformanceCase[]])[] = [
+  ['basic', basicCases],
+  ['keys', keyCases],
+  ['batch', batchCases],
+  ['delete by key', deleteByKeyCases],
+  ['clear', clearCases],
+  ['fidelity', fidelityCases],
+  ['errors', errorCases],
+  ['lifetime', lifetimeCases],
+  ['polymorphic', polymorphicCases],
+  ['lifecycle', lifecycleCases],
+  // What a chain relies on in its layers (each case runs only where the store declares it).
+  ['entries: expiry caps', expiryCapCases],
+  ['entries: add-only backfills', backfillCases],
+  ['entries: stale reads', staleReadCases],
+  ['invalidation', invalidationCases],
+  ['leases', leaseCases],
+]
 
 let prefixCounter = 0
 
@@ -24,20 +49,8 @@ let prefixCounter = 0
  */
 export function runStoreConformance(options: ConformanceOptions): void {
   const skipped = new Map((options.skip ?? []).map((s) => [s.test, s.reason]))
-  const groups: [string, readonly ConformanceCase[]][] = [
-    ['basic', basicCases],
-    ['keys', keyCases],
-    ['batch', batchCases],
-    ['delete by key', deleteByKeyCases],
-    ['clear', clearCases],
-    ['fidelity', fidelityCases],
-    ['errors', errorCases],
-    ['lifetime', lifetimeCases],
-    ['polymorphic', polymorphicCases],
-    ['lifecycle', lifecycleCases],
-  ]
   options.describe(`conformance: ${options.name}`, () => {
-    for (const [group, cases] of groups) {
+    for (const [group, cases] of conformanceGroups) {
       options.describe(group, () => {
         for (const c of cases) {
           const reason = skipped.get(c.name)
@@ -46,27 +59,41 @@ export function runStoreConformance(options: ConformanceOptions): void {
             continue
           }
           // a rest parameter keeps the function's length 0: jest and mocha read a declared parameter as a `done` callback
-          options.test(c.name, (...context: unknown[]) => runCase(options, c, context[0]))
+          options.test(c.name, async (...context: unknown[]) => {
+            await runConformanceCase(options, c, context[0])
+          })
         }
       })
     }
   })
 }
 
-async function runCase(options: ConformanceOptions, c: ConformanceCase, context: unknown): Promise<void> {
+/**
+ * Runs one case against a fresh store of `target` (on a new {@link ManualClock}, with a unique prefix)
+ * and closes the store. Resolves `'passed'`, or `'not applicable'` when the store's capabilities exclude
+ * the case (reported through `context.skip(note)` when the runner's test context has it, else
+ * printed); rejects with the case's assertion error when the store breaks the contract. For running a
+ * case on its own, e.g. to show that it catches a broken store.
+ */
+export async function runConformanceCase(
+  target: ConformanceTarget,
+  c: ConformanceCase,
+  context?: unknown,
+): Promise<'passed' | 'not applicable'> {
   const clock = new ManualClock()
-  const store = await options.createStore({ ...c.options, clock, prefix: `cf${++prefixCounter}x${process.pid}` })
+  const store = await target.createStore({ ...c.options, clock, prefix: `cf${++prefixCounter}x${process.pid}` })
   try {
-    const why = c.unless?.(store.capabilities)
+    const why = c.unless?.(store.capabilities, store)
     if (why !== undefined) {
       const skip = (context as { skip?: unknown } | undefined)?.skip
       if (typeof skip === 'function') skip.call(context, `does not apply: ${why}`)
-      else console.info(`[stockpyle conformance] ${options.name}: "${c.name}" does not apply: ${why}`)
-      return
+      else console.info(`[stockpyle conformance] ${target.name}: "${c.name}" does not apply: ${why}`)
+      return 'not applicable'
     }
     const body = () => c.body(store, { clock })
-    if (options.scope !== undefined) await options.scope(store, body)
+    if (target.scope !== undefined) await target.scope(store, body)
     else await body()
+    return 'passed'
   } finally {
     await store.close()
   }

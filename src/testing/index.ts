@@ -4,6 +4,9 @@ export {
   type ConformanceCase,
   type ConformanceOptions,
   type ConformanceStoreOptions,
+  type ConformanceTarget,
+  conformanceGroups,
+  runConformanceCase,
   runStoreConformance,
 } from './conformance.js'
 export { type FaultOperation, FaultStore } from './fault-store.js'
