@@ -1,3 +1,9 @@
+export {
+  type BusConformanceBusOptions,
+  type BusConformanceOptions,
+  type BusOutage,
+  runBusConformance,
+} from './bus-conformance.js'
 export { makeCar, makeUser } from './cases/fixtures.js'
 export {
   type CaseContext,
