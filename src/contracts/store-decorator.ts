@@ -2,6 +2,7 @@ import { InvalidOptionError, show } from '../core/errors.js'
 import type { Instance, Lookup, Model } from '../core/model.js'
 import type {
   GetEntriesOptions,
+  InvalidateOptions,
   LeaseCapable,
   PutEntriesOptions,
   Store,
@@ -151,9 +152,9 @@ export class StoreDecorator implements Store {
     return this.around('clear', [], () => (this.inner.clear as NonNullable<Store['clear']>).call(this.inner))
   }
   /** Present when the wrapped store has it (see {@link Store.batchInvalidate}). */
-  batchInvalidate?<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<void> {
-    return this.around('batchInvalidate', [model, lookups], () =>
-      (this.inner.batchInvalidate as NonNullable<Store['batchInvalidate']>).call(this.inner, model, lookups),
+  batchInvalidate?<M extends Model>(model: M, lookups: readonly Lookup<M>[], options?: InvalidateOptions): Promise<void> {
+    return this.around('batchInvalidate', [model, lookups, options], () =>
+      (this.inner.batchInvalidate as NonNullable<Store['batchInvalidate']>).call(this.inner, model, lookups, options),
     )
   }
   /** Present when the wrapped store hands out leases (see {@link LeaseCapable}). */
