@@ -26,6 +26,7 @@ export {
 export type { InvalidationBus, InvalidationListener } from './contracts/invalidation-bus.js'
 export type { BackendReadOptions, KeyValueBackend, KeyValueEntry } from './contracts/key-value-backend.js'
 export { type CacheStoreOptions, KeyValueStore, type KeyValueStoreOptions } from './contracts/key-value-store.js'
+export { type DecoratedOperation, StoreDecorator, type StoreDecoratorOptions } from './contracts/store-decorator.js'
 export { canonicalKey } from './core/canonical-key.js'
 export * from './core/errors.js'
 export { MAX_KEY_LENGTH } from './core/key-encoding.js'

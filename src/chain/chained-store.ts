@@ -93,6 +93,8 @@ export class ChainedStore extends BaseStore {
       secondResolution: layers.some((l) => l.capabilities.secondResolution),
       scoped: layers.every((l) => l.capabilities.scoped),
       inProcess: layers.every((l) => l.capabilities.inProcess),
+      // Stale copies come from the cache layers above the last (see readStale).
+      staleReads: layers.slice(0, -1).some((l) => l.capabilities.staleReads),
     })
     const misses = resolved.missMs > 0 ? new MissCache(resolved.missMs, resolved.clock) : undefined
     // The backfill cleans up an upper layer it failed to fill the same way a failed write is cleaned up.

@@ -76,13 +76,22 @@ export class WritePath {
     }
   }
 
-  /** Drops cached copies in every cache layer (the authoritative layer keeps its data). */
+  /**
+   * Drops cached copies in every cache layer. The last layer keeps its data when it owns the truth; a
+   * chain of caches only (its last layer not authoritative) is itself a cache and drops them there too,
+   * first, failing the call if that fails.
+   */
   async invalidate(info: ModelInfo, requests: readonly LookupRequest[]): Promise<void> {
     const { calls, misses, coherence, name } = this.#p
     const lookups = requests.map((r) => r.lookup)
     const keys = requests.map((r) => encodeLookup(info, r.lookup, `${name} store invalidate`))
     misses?.forget(keys)
     if (coherence) this.#p.backfill.clock.mark(keys)
+    const tail = calls.layers[calls.last] as Store
+    const invalidateTail = tail.batchInvalidate
+    if (!tail.capabilities.authoritative && invalidateTail !== undefined) {
+      await calls.direct(calls.last, 'invalidate', (layer) => invalidateTail.call(layer, info.model, lookups as never))
+    }
     let failure: LayerFailure | undefined
     for (let i = calls.last - 1; i >= 0; i--) {
       const guard = calls.guards[i] as LayerGuard

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, StoreClosedError, show, UnknownKeyError, UnknownModelError } from '../core/errors.js'
+import { InvalidArgumentError, InvalidOptionError, StoreClosedError, show, UnknownKeyError, UnknownModelError } from '../core/errors.js'
 import type { invalidationSequence } from '../core/invalidation-sequence.js'
 import { keyForLookup } from '../core/key-encoding.js'
 import type { Instance, Lookup, Model } from '../core/model.js'
@@ -103,6 +103,24 @@ export interface StoreCapabilities {
    * A chain's `clearCaches()` checks it on every cache layer before clearing any.
    */
   readonly clearable?: boolean
+  /**
+   * `batchPutEntries(entries, { backfill: true })` stores an entry only where its key holds no live
+   * value, so a copy read from below never replaces a newer write (memcached `add`, Redis `SET NX`).
+   * Default `false`: backfills are written like puts.
+   */
+  readonly addOnlyBackfills: boolean
+  /**
+   * A delete or invalidation leaves a tombstone under the object's key for a while (the stores'
+   * `tombstoneLifetime`) over which no backfill lands, so a copy read before the delete cannot bring
+   * the object back. Implies {@link addOnlyBackfills}. Default `false`.
+   */
+  readonly tombstones: boolean
+  /**
+   * Keeps expired copies for a while (the stores' `grace`) and returns them to
+   * `batchGetEntries(model, lookups, { stale: true })` — never to other reads, and never after a delete
+   * or invalidation. Default `false`.
+   */
+  readonly staleReads: boolean
 }
 
 /** One write made in a transaction: the objects of one put/batchPut (as written back) or delete/batchDelete. */
@@ -204,7 +222,13 @@ const defaultCapabilities: StoreCapabilities = {
   scoped: false,
   inProcess: false,
   leases: false,
+  addOnlyBackfills: false,
+  tombstones: false,
+  staleReads: false,
 }
+
+/** The methods a {@link BaseStore} subclass must implement. */
+const PRIMITIVES = ['readMany', 'writeMany', 'removeMany'] as const
 
 /** Builds a capabilities object from the defaults. */
 export function capabilities(overrides: Partial<StoreCapabilities>): StoreCapabilities {
@@ -224,6 +248,20 @@ export abstract class BaseStore implements Store {
   #closing: Promise<void> | undefined
   abstract readonly name: string
   readonly capabilities: StoreCapabilities = defaultCapabilities
+
+  /**
+   * @throws InvalidOptionError when the subclass lacks any of the primitives `readMany`, `writeMany`
+   *   and `removeMany` — e.g. a wrapper that overrides `get`/`put`/… and delegates them: a chain calls
+   *   `batchGetEntries`/`batchPutEntries`, which reach the primitives. Wrap a store with `StoreDecorator`.
+   */
+  constructor() {
+    const missing = PRIMITIVES.filter((m) => typeof (this as unknown as Record<string, unknown>)[m] !== 'function')
+    if (missing.length > 0) {
+      throw new InvalidOptionError(
+        `${new.target.name} extends BaseStore but does not implement ${missing.join(', ')}: a BaseStore subclass must implement the batch primitives readMany, writeMany and removeMany (a chain reaches them through batchGetEntries, batchPutEntries and batchDelete); to wrap another store, extend StoreDecorator instead`,
+      )
+    }
+  }
 
   /**
    * Reads one entry per request (same order); `undefined` at a miss. Requests may repeat: each slot

@@ -386,6 +386,10 @@ export class KeyValueStore extends BaseStore {
       secondResolution: backend.secondResolution === true,
       leases: typeof backend.addMany === 'function',
       clearable: typeof backend.clear === 'function',
+      // Without addMany a backfill is a plain set: it may replace a newer value or a tombstone.
+      addOnlyBackfills: typeof backend.addMany === 'function',
+      tombstones: typeof backend.addMany === 'function' && this.#settings.tombstoneMs > 0,
+      staleReads: this.#settings.graceMs > 0,
     })
   }
 
@@ -632,13 +636,61 @@ export class KeyValueStore extends BaseStore {
     requests: readonly LookupRequest[],
     options: InvalidateOptions = {},
   ): Promise<void> {
-    const keys = requestKeys(this.name, info, requests, this.#settings.prefix)
-    // Failed positions of the keys are positions of the requests (one key each).
-    const { tombstoneMs, clock } = this.#settings
+    const { prefix, polymorphic, tombstoneMs, clock } = this.#settings
+    const keys = requestKeys(this.name, info, requests, prefix)
+    const failed = new Set<number>()
+    const failures: PartialFailureError[] = []
+    let whole: unknown
+    /** Runs a step; a partial failure's positions are mapped to request positions and collected. */
+    const step = async (run: () => Promise<unknown>, requestOf: (position: number) => number): Promise<void> => {
+      try {
+        await run()
+      } catch (err) {
+        if (!isPartialFailure(err)) {
+          whole ??= err
+          return
+        }
+        for (const i of err.failed) failed.add(requestOf(i))
+        failures.push(err)
+      }
+    }
+    // An alternate key (or, when polymorphic, an ancestor model's key) holds an alias: the record it
+    // points to must go too, or a get by the primary key would still find the copy.
+    const records: { key: string; request: number }[] = []
+    if (polymorphic || requests.some((r) => r.spec !== info.primary)) {
+      let found: readonly (Uint8Array | undefined)[] = []
+      await step(
+        async () => {
+          try {
+            found = await this.#backend.getMany(keys)
+          } catch (err) {
+            // A partial read still resolves the aliases the other nodes hold; its failed positions stay failed.
+            if (isPartialFailure(err) && err.results !== undefined) found = err.results as readonly (Uint8Array | undefined)[]
+            throw err
+          }
+        },
+        (i) => i,
+      )
+      found.forEach((bytes, i) => {
+        if (bytes !== undefined && envelopeKind(bytes) === KIND_ALIAS) records.push({ key: decodeAlias(bytes), request: i })
+      })
+    }
     const now = clock.now()
     const from = Math.min(options.changedAt ?? now, now)
-    if (tombstoneMs === 0 || from + tombstoneMs <= now) await this.#backend.deleteMany(keys)
-    else await this.#tombstone(keys, from + tombstoneMs)
+    const drop = (ks: readonly string[]): Promise<void> =>
+      tombstoneMs === 0 || from + tombstoneMs <= now ? this.#backend.deleteMany(ks) : this.#tombstone(ks, from + tombstoneMs)
+    // Failed positions of the keys are positions of the requests (one key each).
+    await step(
+      () => drop(keys),
+      (i) => i,
+    )
+    if (records.length > 0)
+      await step(
+        () => drop(records.map((r) => r.key)),
+        (i) => (records[i] as { request: number }).request,
+      )
+    if (whole !== undefined) throw whole
+    if (failures.length > 0) throw partialFailure(`${this.name} store invalidate`, failures, [...failed].sort(ascending))
   }
 
   /**

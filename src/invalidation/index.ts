@@ -7,10 +7,12 @@
  * - {@link installInvalidationTriggers} + {@link watchDatabase}: rows changed by any client of a
  *   PostgreSQL database are evicted from every cache layer of every process running a watcher.
  *
- * Drivers (`ioredis`, `pg`, `kysely`) are loaded only when a bus or watcher first needs them.
+ * Drivers are loaded only when a bus or watcher first needs them: `ioredis` by RedisBus, and `pg` and
+ * `kysely` through the SQL store's connection code (`stockpyle/sql`), which this module reuses.
  */
 
 export type { InvalidationBus, InvalidationListener } from '../contracts/invalidation-bus.js'
+export type { ListenConnectionOptions } from '../stores/sql/pg-driver.js'
 export {
   type DatabaseWatcher,
   DEFAULT_ROWS_CHANNEL,
@@ -24,6 +26,5 @@ export {
   type WatchDatabaseOptions,
   watchDatabase,
 } from './database-invalidation.js'
-export type { ListenConnectionOptions } from './pg-driver.js'
 export { PostgresBus, type PostgresBusOptions } from './postgres-bus.js'
 export { RedisBus, type RedisBusOptions } from './redis-bus.js'

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto'
-import type { Kysely } from 'kysely'
 import { InvalidOptionError, show } from '../core/errors.js'
 import type { Model } from '../core/model.js'
 import type { TableNaming } from '../stores/sql/naming.js'
+import { checkChannel, quoteIdent, quoteLiteral } from '../stores/sql/pg-driver.js'
+import { type Kysely, runStatements } from '../stores/sql/postgres-access.js'
 import type { SqlStore } from '../stores/sql/sql-store.js'
 import { checkKnown } from './bus-options.js'
-import { checkChannel, quoteIdent, quoteLiteral } from './pg-driver.js'
 import {
   checkModels,
   describeTables,
@@ -16,6 +16,9 @@ import {
   sourceOfStore,
   type WatchedTable,
 } from './sql-tables.js'
+
+/** The advisory lock installs and removals take, so that concurrent ones take turns. */
+const TRIGGER_LOCK = 'stockpyle_invalidation_triggers'
 
 /** The default channel of row-change notifications. */
 export const DEFAULT_ROWS_CHANNEL = 'stockpyle_rows'
@@ -80,7 +83,7 @@ export async function installInvalidationTriggers(
   const { sqlSource, channel, infos } = prepare(owner, source, models, options)
   const tables = await describeTables(sqlSource, infos)
   const statements = tables.flatMap((t) => installStatements(t, channel))
-  await runInTransaction(await sqlSource.db(), statements)
+  await runStatements(owner, await sqlSource.db(), statements, TRIGGER_LOCK)
   return tables.map((t) => ({
     model: t.info.name,
     table: t.qualified,
@@ -110,7 +113,7 @@ export async function removeInvalidationTriggers(
       `drop function if exists ${quoteIdent(t.schema)}.${quoteIdent(functionName(t))}()`,
     ]
   })
-  await runInTransaction(await sqlSource.db(), statements)
+  await runStatements('removeInvalidationTriggers', await sqlSource.db(), statements, TRIGGER_LOCK)
 }
 
 function prepare(
@@ -130,14 +133,6 @@ function prepare(
   else
     throw new InvalidOptionError(`${owner}: the first argument must be a SqlStore or a Kysely instance on PostgreSQL, got ${show(source)}`)
   return { sqlSource, channel, infos }
-}
-
-async function runInTransaction(db: Kysely<any>, statements: readonly string[]): Promise<void> {
-  const { sql } = await import('kysely')
-  await db.transaction().execute(async (trx) => {
-    await sql`select pg_advisory_xact_lock(hashtext('stockpyle_invalidation_triggers'))`.execute(trx)
-    for (const statement of statements) await sql.raw(statement).execute(trx)
-  })
 }
 
 /** `stockpyle_notify_<table>`, shortened with a hash to PostgreSQL's 63-byte identifiers. */

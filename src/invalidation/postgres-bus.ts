@@ -1,12 +1,18 @@
-import type { Kysely } from 'kysely'
-import type { ClientConfig, Pool } from 'pg'
 import type { InvalidationBus, InvalidationListener } from '../contracts/invalidation-bus.js'
 import { InvalidOptionError, isStockpyleError, StoreClosedError, StoreUnavailableError, show } from '../core/errors.js'
+import {
+  type PgClientConfig as ClientConfig,
+  checkChannel,
+  checkPool,
+  listenConfig,
+  loadPg,
+  type PgPool as Pool,
+} from '../stores/sql/pg-driver.js'
+import { PgListener } from '../stores/sql/pg-listener.js'
+import { executeRaw, type Kysely } from '../stores/sql/postgres-access.js'
 import { BusListeners } from './bus-listeners.js'
 import { decodeMessage, encodeMessages, newOrigin } from './bus-message.js'
 import { callbackOption, checkKnown, msOption, withTimeout } from './bus-options.js'
-import { checkChannel, checkPool, listenConfig, loadPg } from './pg-driver.js'
-import { PgListener } from './pg-listener.js'
 
 /**
  * Options of {@link PostgresBus}. The bus LISTENs on a dedicated connection made from `url`,
@@ -148,8 +154,7 @@ export class PostgresBus implements InvalidationBus {
   async #notify(payloads: string[]): Promise<void> {
     const params = [this.channel, payloads]
     if (this.#db !== undefined) {
-      const { CompiledQuery } = await import('kysely')
-      await this.#db.executeQuery(CompiledQuery.raw(PUBLISH_SQL, params))
+      await executeRaw(this.name, this.#db, PUBLISH_SQL, params)
       return
     }
     const pool = this.#userPool ?? (await this.#pool())

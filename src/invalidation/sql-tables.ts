@@ -1,9 +1,9 @@
-import type { Kysely } from 'kysely'
 import { InvalidOptionError, SchemaError, show } from '../core/errors.js'
 import type { Model } from '../core/model.js'
 import { describeModel, type ModelInfo } from '../core/registry.js'
 import type { ColumnInfo } from '../stores/sql/column-kind.js'
 import { checkTableNaming, type TableNaming, tableNameOf } from '../stores/sql/naming.js'
+import { type Kysely, resolveTable } from '../stores/sql/postgres-access.js'
 import type { ModelMapping } from '../stores/sql/row-mapper.js'
 import type { SqlStore } from '../stores/sql/sql-store.js'
 
@@ -117,8 +117,7 @@ const KEY_KINDS = new Set(['integer', 'bigint', 'real', 'numeric', 'text', 'bool
 export async function describeTables(source: SqlSource, infos: readonly ModelInfo[]): Promise<WatchedTable[]> {
   const db = await source.db()
   // loaded here, not at the top: they load kysely, an optional peer dependency
-  const [{ sql }, { introspectTable }, { buildMapping }] = await Promise.all([
-    import('kysely'),
+  const [{ introspectTable }, { buildMapping }] = await Promise.all([
     import('../stores/sql/table-schema.js'),
     import('../stores/sql/model-mapping.js'),
   ])
@@ -132,15 +131,7 @@ export async function describeTables(source: SqlSource, infos: readonly ModelInf
       checkUniqueKeys: false,
       bytes: 'Buffer',
     })
-    const quoted = label
-      .split('.')
-      .map((part) => `"${part.replaceAll('"', '""')}"`)
-      .join('.')
-    const resolved = (
-      await sql<{ schema: string; relname: string }>`select n.nspname as schema, c.relname as relname
-        from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-        where c.oid = to_regclass(${quoted})`.execute(db)
-    ).rows[0]
+    const resolved = await resolveTable(source.name, db, label)
     if (resolved === undefined) {
       throw new SchemaError(`${source.name}: table \`${label}\` of model \`${info.name}\` does not exist`)
     }

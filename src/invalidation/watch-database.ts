@@ -1,4 +1,3 @@
-import type { Kysely } from 'kysely'
 import type { Store } from '../contracts/base-store.js'
 import { canonicalKey } from '../core/canonical-key.js'
 import { InvalidOptionError, StockpyleError, StoreClosedError, show } from '../core/errors.js'
@@ -6,12 +5,13 @@ import type { Lookup, Model } from '../core/model.js'
 import type { ModelInfo } from '../core/registry.js'
 import { ProcessMemoryStore } from '../stores/memory/process-memory-store.js'
 import type { TableNaming } from '../stores/sql/naming.js'
+import { checkChannel, checkPool, type ListenConnectionOptions, listenConfig } from '../stores/sql/pg-driver.js'
+import { PgListener } from '../stores/sql/pg-listener.js'
+import { type Kysely, openPostgres } from '../stores/sql/postgres-access.js'
 import { fromColumnValue, isKeyValue } from '../stores/sql/row-mapper.js'
 import type { SqlStore } from '../stores/sql/sql-store.js'
 import { callbackOption, checkKnown, msOption } from './bus-options.js'
 import { DEFAULT_ROWS_CHANNEL } from './invalidation-triggers.js'
-import { checkChannel, checkPool, type ListenConnectionOptions, listenConfig, loadPg } from './pg-driver.js'
-import { PgListener } from './pg-listener.js'
 import { describeTarget } from './postgres-bus.js'
 import { parseRowChange, type RowChange } from './row-change.js'
 import {
@@ -246,14 +246,9 @@ class Watcher implements DatabaseWatcher {
       owner,
       () => {
         this.#ownDb ??= (async () => {
-          const [{ Kysely, PostgresDialect }, pg] = await Promise.all([import('kysely'), loadPg(owner)])
-          let own = pool
-          if (own === undefined) {
-            own = new pg.Pool({ ...config, max: 1, idleTimeoutMillis: 1000 })
-            own.on('error', () => {})
-            this.#ownsPool = true
-          }
-          return new Kysely<any>({ dialect: new PostgresDialect({ pool: own }) })
+          const { db, ownsPool } = await openPostgres(owner, pool, config)
+          this.#ownsPool = ownsPool
+          return db
         })()
         this.#ownDb.catch(() => {
           this.#ownDb = undefined

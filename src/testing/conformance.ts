@@ -1,63 +1,42 @@
-import type { Store, StoreCapabilities } from '../contracts/base-store.js'
-import type { Lifetime } from '../core/lifetime.js'
+import type { ConformanceCase, ConformanceOptions, ConformanceTarget } from './case.js'
+import { backfillCases } from './cases/backfill.js'
 import { basicCases } from './cases/basic.js'
 import { batchCases } from './cases/batch.js'
 import { clearCases } from './cases/clear.js'
 import { deleteByKeyCases } from './cases/delete-by-key.js'
 import { errorCases } from './cases/errors.js'
+import { expiryCapCases } from './cases/expiry-caps.js'
 import { fidelityCases } from './cases/fidelity.js'
+import { invalidationCases } from './cases/invalidation.js'
 import { keyCases } from './cases/keys.js'
+import { leaseCases } from './cases/leases.js'
 import { lifecycleCases } from './cases/lifecycle.js'
 import { lifetimeCases } from './cases/lifetime.js'
 import { polymorphicCases } from './cases/polymorphic.js'
+import { staleReadCases } from './cases/stale-reads.js'
 import { ManualClock } from './manual-clock.js'
 
-/** What the suite asks a store factory for; pass every field through to the store's constructor. */
-export interface ConformanceStoreOptions {
-  /** Set only by the lifetime cases. */
-  lifetime?: Lifetime
-  /** Set only by the polymorphic cases. */
-  polymorphic?: boolean
-  /** The clock the store must use for expiry. */
-  clock: ManualClock
-  /** A prefix unique to this test; stores on shared servers must use it to isolate tests. */
-  prefix: string
-}
+export type { CaseContext, ConformanceCase, ConformanceOptions, ConformanceStoreOptions, ConformanceTarget } from './case.js'
 
-/** Options of {@link runStoreConformance}. */
-export interface ConformanceOptions {
-  /** Name of the configuration, shown in test names. */
-  name: string
-  /** Creates an empty store (or one isolated by `prefix`). The suite closes it after each test. */
-  createStore(options: ConformanceStoreOptions): Store | Promise<Store>
-  /** The runner's `describe` (vitest, node:test, jest, mocha). */
-  describe(name: string, body: () => void): unknown
-  /**
-   * The runner's `test`/`it`. The suite passes on the runner's test context: when it has a
-   * `skip(note)` method (vitest, node:test), a case the store's capabilities exclude is reported to the
-   * runner as skipped with its reason, so the runner counts it; otherwise the reason is printed.
-   */
-  test(name: string, body: (...context: unknown[]) => Promise<void>): unknown
-  /** Runs each test body inside a scope the store needs (e.g. `AsyncLocalStore.run`). */
-  scope?: (store: Store, body: () => Promise<void>) => Promise<unknown>
-  /** Cases not to run, each with the reason printed when the suite runs. */
-  skip?: readonly { test: string; reason: string }[]
-}
-
-/** Passed to each case. */
-export interface CaseContext {
-  /** The clock given to the store of this test. */
-  readonly clock: ManualClock
-}
-
-/** A conformance case: a name, the store options it needs, an optional capability requirement, and the body. */
-export interface ConformanceCase {
-  readonly name: string
-  readonly options?: Partial<Omit<ConformanceStoreOptions, 'clock' | 'prefix'>>
-  /** Returns why the case does not apply to a store with these capabilities, or `undefined`. */
-  readonly unless?: (capabilities: StoreCapabilities) => string | undefined
-  readonly body: (store: Store, ctx: CaseContext) => Promise<void>
-}
+/** Every case of the suite, by group, in the order they run. */
+export const conformanceGroups: readonly (readonly [string, readonly ConformanceCase[]])[] = [
+  ['basic', basicCases],
+  ['keys', keyCases],
+  ['batch', batchCases],
+  ['delete by key', deleteByKeyCases],
+  ['clear', clearCases],
+  ['fidelity', fidelityCases],
+  ['errors', errorCases],
+  ['lifetime', lifetimeCases],
+  ['polymorphic', polymorphicCases],
+  ['lifecycle', lifecycleCases],
+  // What a chain relies on in its layers (each case runs only where the store declares it).
+  ['entries: expiry caps', expiryCapCases],
+  ['entries: add-only backfills', backfillCases],
+  ['entries: stale reads', staleReadCases],
+  ['invalidation', invalidationCases],
+  ['leases', leaseCases],
+]
 
 let prefixCounter = 0
 
@@ -70,49 +49,53 @@ let prefixCounter = 0
  */
 export function runStoreConformance(options: ConformanceOptions): void {
   const skipped = new Map((options.skip ?? []).map((s) => [s.test, s.reason]))
-  const groups: [string, readonly ConformanceCase[]][] = [
-    ['basic', basicCases],
-    ['keys', keyCases],
-    ['batch', batchCases],
-    ['delete by key', deleteByKeyCases],
-    ['clear', clearCases],
-    ['fidelity', fidelityCases],
-    ['errors', errorCases],
-    ['lifetime', lifetimeCases],
-    ['polymorphic', polymorphicCases],
-    ['lifecycle', lifecycleCases],
-  ]
   options.describe(`conformance: ${options.name}`, () => {
-    for (const [group, cases] of groups) {
+    for (const [group, cases] of conformanceGroups) {
+      const run = cases.filter((c) => {
+        const reason = skipped.get(c.name)
+        if (reason !== undefined) console.info(`[stockpyle conformance] ${options.name}: skipping "${c.name}": ${reason}`)
+        return reason === undefined
+      })
+      // A group whose every case is skipped registers nothing (runners reject an empty describe).
+      if (run.length === 0) continue
       options.describe(group, () => {
-        for (const c of cases) {
-          const reason = skipped.get(c.name)
-          if (reason !== undefined) {
-            console.info(`[stockpyle conformance] ${options.name}: skipping "${c.name}": ${reason}`)
-            continue
-          }
+        for (const c of run) {
           // a rest parameter keeps the function's length 0: jest and mocha read a declared parameter as a `done` callback
-          options.test(c.name, (...context: unknown[]) => runCase(options, c, context[0]))
+          options.test(c.name, async (...context: unknown[]) => {
+            await runConformanceCase(options, c, context[0])
+          })
         }
       })
     }
   })
 }
 
-async function runCase(options: ConformanceOptions, c: ConformanceCase, context: unknown): Promise<void> {
+/**
+ * Runs one case against a fresh store of `target` (on a new {@link ManualClock}, with a unique prefix)
+ * and closes the store. Resolves `'passed'`, or `'not applicable'` when the store's capabilities exclude
+ * the case (reported through `context.skip(note)` when the runner's test context has it, else
+ * printed); rejects with the case's assertion error when the store breaks the contract. For running a
+ * case on its own, e.g. to show that it catches a broken store.
+ */
+export async function runConformanceCase(
+  target: ConformanceTarget,
+  c: ConformanceCase,
+  context?: unknown,
+): Promise<'passed' | 'not applicable'> {
   const clock = new ManualClock()
-  const store = await options.createStore({ ...c.options, clock, prefix: `cf${++prefixCounter}x${process.pid}` })
+  const store = await target.createStore({ ...c.options, clock, prefix: `cf${++prefixCounter}x${process.pid}` })
   try {
-    const why = c.unless?.(store.capabilities)
+    const why = c.unless?.(store.capabilities, store)
     if (why !== undefined) {
       const skip = (context as { skip?: unknown } | undefined)?.skip
       if (typeof skip === 'function') skip.call(context, `does not apply: ${why}`)
-      else console.info(`[stockpyle conformance] ${options.name}: "${c.name}" does not apply: ${why}`)
-      return
+      else console.info(`[stockpyle conformance] ${target.name}: "${c.name}" does not apply: ${why}`)
+      return 'not applicable'
     }
     const body = () => c.body(store, { clock })
-    if (options.scope !== undefined) await options.scope(store, body)
+    if (target.scope !== undefined) await target.scope(store, body)
     else await body()
+    return 'passed'
   } finally {
     await store.close()
   }

@@ -1,18 +1,37 @@
-import type { GetEntriesOptions, LeaseCapable, PutEntriesOptions, Store, StoreCapabilities, StoreEntry } from '../contracts/base-store.js'
-import { StoreUnavailableError, UnsupportedOperationError } from '../core/errors.js'
-import type { Instance, Lookup, Model } from '../core/model.js'
+import { type DecoratedOperation, type Store, type StoreCapabilities, StoreDecorator, StoreUnavailableError } from '../index.js'
 
 /** Operations a {@link FaultStore} can fail or delay. */
 export type FaultOperation = 'get' | 'put' | 'delete'
+
+/** Which fault operation each forwarded call counts as (transactions and `close` are never failed or delayed). */
+const FAULT_OF: Partial<Record<DecoratedOperation, FaultOperation>> = {
+  get: 'get',
+  batchGet: 'get',
+  batchGetEntries: 'get',
+  acquireLeases: 'get',
+  leasesHeld: 'get',
+  put: 'put',
+  batchPut: 'put',
+  batchPutEntries: 'put',
+  delete: 'delete',
+  batchDelete: 'delete',
+  batchInvalidate: 'delete',
+  batchDeleteByKey: 'delete',
+  clear: 'delete',
+  releaseLeases: 'delete',
+}
 
 /**
  * Wraps a store and injects failures and delays, for testing chain policy without a network:
  * `fail('get')` makes reads reject with StoreUnavailableError until `recover()`; `delay(ms)` holds
  * every call for `ms` first; `jitter(maxMs)` holds each call for a random 0–`maxMs` ms; `gate()` holds
- * calls until the returned release function is called.
+ * calls until the returned release function is called. Reads (`get`, `batchGet`, `batchGetEntries`,
+ * `acquireLeases`, `leasesHeld`) count as `'get'`; `put`, `batchPut`, `batchPutEntries` as `'put'`;
+ * `delete`, `batchDelete`, `batchDeleteByKey`, `batchInvalidate`, `clear`, `releaseLeases` as
+ * `'delete'`. Built on {@link StoreDecorator}: everything else (capabilities, transactions, `close`) is
+ * forwarded as is; optional methods exist when the wrapped store has them.
  */
-export class FaultStore implements Store {
-  readonly #inner: Store
+export class FaultStore extends StoreDecorator {
   readonly #failing = new Set<FaultOperation>()
   #delay = 0
   #jitter = 0
@@ -25,16 +44,14 @@ export class FaultStore implements Store {
   /** How many calls reached the wrapped store, per operation. */
   readonly calls: Record<FaultOperation, number> = { get: 0, put: 0, delete: 0 }
 
+  /** @throws InvalidOptionError when `inner` is not a store. */
   constructor(inner: Store) {
-    this.#inner = inner
+    super(inner, { name: `fault(${(inner as Store | undefined)?.name})` })
   }
 
-  get name(): string {
-    return `fault(${this.#inner.name})`
-  }
-  get capabilities(): StoreCapabilities {
+  override get capabilities(): StoreCapabilities {
     // It fails on purpose, so it is never an in-process layer a chain may call unguarded.
-    const inner = this.#inner
+    const inner = this.inner
     return { ...inner.capabilities, inProcess: false, clearable: inner.capabilities.clearable ?? typeof inner.clear === 'function' }
   }
 
@@ -90,88 +107,9 @@ export class FaultStore implements Store {
     this.calls[op]++
   }
 
-  async get<M extends Model>(model: M, lookup: Lookup<M>): Promise<Instance<M> | undefined> {
-    await this.#enter('get')
-    return this.#inner.get(model, lookup)
-  }
-  async batchGet<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<(Instance<M> | undefined)[]> {
-    await this.#enter('get')
-    return this.#inner.batchGet(model, lookups)
-  }
-  async batchGetEntries<M extends Model>(
-    model: M,
-    lookups: readonly Lookup<M>[],
-    options?: GetEntriesOptions,
-  ): Promise<(StoreEntry<Instance<M>> | undefined)[]> {
-    await this.#enter('get')
-    return this.#inner.batchGetEntries(model, lookups, options)
-  }
-  async put(obj: object): Promise<void> {
-    await this.#enter('put')
-    return this.#inner.put(obj)
-  }
-  async batchPut(objs: readonly object[]): Promise<void> {
-    await this.#enter('put')
-    return this.#inner.batchPut(objs)
-  }
-  async batchPutEntries(entries: readonly StoreEntry[], options?: PutEntriesOptions): Promise<void> {
-    await this.#enter('put')
-    return this.#inner.batchPutEntries(entries, options)
-  }
-  async batchInvalidate<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<void> {
-    await this.#enter('delete')
-    await this.#inner.batchInvalidate?.(model, lookups)
-  }
-  delete(obj: object): Promise<void>
-  delete<M extends Model>(model: M, lookup: Lookup<M>): Promise<void>
-  async delete(...args: [object] | [Model, object]): Promise<void> {
-    await this.#enter('delete')
-    return (this.#inner.delete as (...a: unknown[]) => Promise<void>).apply(this.#inner, args)
-  }
-  batchDelete(objs: readonly object[]): Promise<void>
-  batchDelete<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<void>
-  async batchDelete(...args: [readonly object[]] | [Model, readonly object[]]): Promise<void> {
-    await this.#enter('delete')
-    return (this.#inner.batchDelete as (...a: unknown[]) => Promise<void>).apply(this.#inner, args)
-  }
-  async batchDeleteByKey<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<(Instance<M> | undefined)[]> {
-    await this.#enter('delete')
-    const inner = this.#inner
-    if (inner.batchDeleteByKey !== undefined) return inner.batchDeleteByKey(model, lookups)
-    // A custom inner store without the primitive: find the objects, then delete them.
-    const found = (await inner.batchGetEntries(model, lookups)).map((e) => e?.value)
-    const objects = found.filter((v): v is Instance<M> => v !== undefined)
-    if (objects.length > 0) await inner.batchDelete(objects)
-    return found
-  }
-  /** Forwards `clear()` (counted as a delete). @throws UnsupportedOperationError when the inner store has none. */
-  async clear(): Promise<void> {
-    const inner = this.#inner
-    if (inner.clear === undefined) throw new UnsupportedOperationError(`${this.name} store: the wrapped store has no clear()`)
-    await this.#enter('delete')
-    await inner.clear()
-  }
-  async acquireLeases<M extends Model>(model: M, lookups: readonly Lookup<M>[], ttlMs: number): Promise<boolean[]> {
-    await this.#enter('get')
-    return this.#leases().acquireLeases(model, lookups, ttlMs)
-  }
-  async releaseLeases<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<void> {
-    await this.#enter('delete')
-    return this.#leases().releaseLeases(model, lookups)
-  }
-  async leasesHeld<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<boolean[]> {
-    await this.#enter('get')
-    return this.#leases().leasesHeld(model, lookups)
-  }
-  #leases(): LeaseCapable {
-    const inner = this.#inner as Store & Partial<LeaseCapable>
-    if (typeof inner.acquireLeases !== 'function') throw new StoreUnavailableError(`${this.name} store hands out no leases`)
-    return inner as unknown as LeaseCapable
-  }
-  close(): Promise<void> {
-    return this.#inner.close()
-  }
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close()
+  protected override async around<T>(operation: DecoratedOperation, _args: readonly unknown[], call: () => Promise<T>): Promise<T> {
+    const op = FAULT_OF[operation]
+    if (op !== undefined) await this.#enter(op)
+    return call()
   }
 }

@@ -1,9 +1,18 @@
+export {
+  type BusConformanceBusOptions,
+  type BusConformanceOptions,
+  type BusOutage,
+  runBusConformance,
+} from './bus-conformance.js'
 export { makeCar, makeUser } from './cases/fixtures.js'
 export {
   type CaseContext,
   type ConformanceCase,
   type ConformanceOptions,
   type ConformanceStoreOptions,
+  type ConformanceTarget,
+  conformanceGroups,
+  runConformanceCase,
   runStoreConformance,
 } from './conformance.js'
 export { type FaultOperation, FaultStore } from './fault-store.js'

@@ -1,11 +1,19 @@
-import type { InvalidationBus, InvalidationListener } from '../contracts/invalidation-bus.js'
+import { type InvalidationBus, type InvalidationListener, StoreClosedError, StoreUnavailableError } from '../index.js'
+
+interface Member {
+  readonly origin: number
+  readonly listener: InvalidationListener
+}
 
 /**
  * An in-process invalidation hub: each `connect()` returns a bus for one simulated process. Delivery is
- * synchronous; `down()`/`up()` simulate an outage of every connection.
+ * synchronous; `down()`/`up()` simulate an outage of every connection. Each bus keeps the
+ * {@link InvalidationBus} contract (`runBusConformance`): while the hub is down `publish` rejects with
+ * `StoreUnavailableError`; after `close()` its listeners got `onDown`, `publish` rejects and `subscribe`
+ * throws `StoreClosedError`.
  */
 export class LocalBusHub {
-  readonly #members = new Set<{ origin: number; listener: InvalidationListener }>()
+  readonly #members = new Set<Member>()
   #next = 0
   #isDown = false
   /** Keys published, per call. */
@@ -14,21 +22,39 @@ export class LocalBusHub {
   /** A bus for one simulated process. */
   connect(): InvalidationBus {
     const origin = ++this.#next
+    const name = `local-bus#${origin}`
     const hub = this
+    const mine = new Set<Member>()
+    let closed = false
     return {
-      name: `local-bus#${origin}`,
+      name,
       async publish(keys) {
-        if (hub.#isDown) throw new Error('local bus is down')
+        if (closed) throw new StoreClosedError(`${name} is closed: publish was called after close()`)
+        if (hub.#isDown) throw new StoreUnavailableError(`${name}: the hub is down`)
         hub.published.push(keys)
+        if (keys.length === 0) return
         for (const m of hub.#members) if (m.origin !== origin) m.listener.onInvalidate(keys)
       },
       subscribe(listener) {
+        if (closed) throw new StoreClosedError(`${name} is closed: subscribe was called after close()`)
         const member = { origin, listener }
         hub.#members.add(member)
+        mine.add(member)
         if (!hub.#isDown) listener.onUp()
-        return () => hub.#members.delete(member)
+        return () => {
+          hub.#members.delete(member)
+          mine.delete(member)
+        }
       },
-      async close() {},
+      async close() {
+        if (closed) return
+        closed = true
+        for (const m of mine) {
+          hub.#members.delete(m)
+          m.listener.onDown()
+        }
+        mine.clear()
+      },
     }
   }
 

@@ -1,4 +1,4 @@
-import type { Clock } from '../core/lifetime.js'
+import type { Clock } from '../index.js'
 
 /** A clock that moves only when told to, for expiry tests that never sleep. */
 export class ManualClock implements Clock {

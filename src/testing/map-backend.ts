@@ -1,4 +1,4 @@
-import type { KeyValueBackend, KeyValueEntry } from '../contracts/key-value-backend.js'
+import type { KeyValueBackend, KeyValueEntry } from '../index.js'
 
 /**
  * A {@link KeyValueBackend} over a `Map`, with `addMany`: a reference implementation of the

@@ -1,4 +1,4 @@
-import { keys } from '../core/model.js'
+import { keys } from '../index.js'
 
 /**
  * The models the conformance suite stores. Their type tags start with `Conformance` so they never

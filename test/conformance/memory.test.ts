@@ -36,4 +36,10 @@ runStoreConformance({
     dead.fail()
     return new ChainedStore([dead, new ProcessMemoryStore(o)])
   },
+  skip: [
+    {
+      test: 'stale reads: an expired copy comes back only with { stale: true }, only within grace, never after a delete',
+      reason: 'stale copies come from the cache layers above the last, and the only one is dead',
+    },
+  ],
 })

@@ -3,13 +3,13 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { InvalidOptionError, ProcessMemoryStore } from '../../src/index.js'
 import { PostgresBus } from '../../src/invalidation/index.js'
+import { runBusConformance } from '../../src/testing/index.js'
 import { type PostgresServer, selectedStores, startPostgres } from '../harness/servers.js'
-import { type BusContract, describeBusContract } from './bus-contract.js'
+import { type BusContract, busConformance } from './bus-contract.js'
 import { poll, Recorder } from './helpers.js'
 
 const contract: BusContract = {
   name: 'PostgresBus',
-  url: () => inject('postgresUrl'),
   makeBus: (url, options = {}) => new PostgresBus({ url, ...options }),
   publishRaw: async (url, channel, text) => {
     const client = new pg.Client({ connectionString: url })
@@ -20,8 +20,6 @@ const contract: BusContract = {
       await client.end()
     }
   },
-  startServer: startPostgres,
-  restartMs: 30_000,
 }
 
 /** PIDs of the LISTEN sessions of buses and watchers (they set application_name). */
@@ -36,7 +34,7 @@ describe.runIf(selectedStores().has('postgres'))('PostgresBus', () => {
     url = inject('postgresUrl')
   })
 
-  describeBusContract(contract)
+  runBusConformance(busConformance(contract, () => url, startPostgres, 30_000))
 
   it('publishes through a pg Pool or a Kysely instance you own, and never closes them', async () => {
     const pool = new pg.Pool({ connectionString: url, max: 2 })

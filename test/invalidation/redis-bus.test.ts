@@ -5,14 +5,13 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { ChainedStore, ProcessMemoryStore, StoreClosedError, StoreUnavailableError } from '../../src/index.js'
 import { RedisBus } from '../../src/invalidation/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
-import { ConformanceUser, makeUser } from '../../src/testing/index.js'
+import { ConformanceUser, makeUser, runBusConformance } from '../../src/testing/index.js'
 import { freePort, type RedisServer, selectedStores, startRedis } from '../harness/servers.js'
-import { type BusContract, cacheIn, describeBusContract, twoProcesses } from './bus-contract.js'
+import { type BusContract, busConformance, cacheIn, twoProcesses } from './bus-contract.js'
 import { poll, Recorder } from './helpers.js'
 
 const contract: BusContract = {
   name: 'RedisBus',
-  url: () => inject('redis').url,
   makeBus: (url, options = {}) => new RedisBus({ url, ...options }),
   publishRaw: async (url, channel, text) => {
     const raw = new Redis(url)
@@ -22,8 +21,6 @@ const contract: BusContract = {
       raw.disconnect()
     }
   },
-  startServer: startRedis,
-  restartMs: 10_000,
 }
 
 describe.runIf(selectedStores().has('redis'))('RedisBus', () => {
@@ -32,7 +29,7 @@ describe.runIf(selectedStores().has('redis'))('RedisBus', () => {
     url = inject('redis').url
   })
 
-  describeBusContract(contract)
+  runBusConformance(busConformance(contract, () => url, startRedis, 10_000))
 
   it('with a client you own: publishes through it, subscribes on a duplicate, and never closes it', async () => {
     const client = new Redis(url)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ChainedStore, ProcessMemoryStore } from '../../src/index.js'
+import { ChainedStore, ProcessMemoryStore, type StoreCapabilities, StoreDecorator } from '../../src/index.js'
 import { ConformanceUser, LocalBusHub, makeUser } from '../../src/testing/index.js'
 
 function twoProcesses() {
@@ -48,10 +48,25 @@ describe('ProcessMemoryStore with an invalidation bus', () => {
   })
 
   it('chain.batchInvalidate drops cached copies in every cache layer, not in the database', async () => {
-    const { a, memA, db } = twoProcesses()
+    const { memA, db } = twoProcesses()
+    // The stand-in database declares what a database does: it owns the truth.
+    const database = new (class extends StoreDecorator {
+      override get capabilities(): StoreCapabilities {
+        return { ...this.inner.capabilities, authoritative: true }
+      }
+    })(db)
+    const a = new ChainedStore([memA, database])
     await a.put(makeUser(5))
     await a.batchInvalidate(ConformanceUser, [{ id: 5 }])
     expect(await memA.get(ConformanceUser, { id: 5 })).toBeUndefined()
     expect(await db.get(ConformanceUser, { id: 5 })).toEqual(makeUser(5))
+  })
+
+  it('a chain of caches only (its last layer not authoritative) drops the copies in its last layer too', async () => {
+    const { a, memA, db } = twoProcesses()
+    await a.put(makeUser(6))
+    await a.batchInvalidate(ConformanceUser, [{ id: 6 }])
+    expect(await memA.get(ConformanceUser, { id: 6 })).toBeUndefined()
+    expect(await db.get(ConformanceUser, { id: 6 })).toBeUndefined()
   })
 })

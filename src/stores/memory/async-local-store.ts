@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import {
   BaseStore,
   capabilities,
+  type GetEntriesOptions,
   type LookupRequest,
   type StoreCapabilities,
   type StoreEntry,
@@ -33,7 +34,7 @@ export class AsyncLocalStore extends BaseStore {
     this.name = options.name ?? 'async-local'
     const probe = new ProcessMemoryStore({ ...options, name: this.name })
     this.#options = { ...options, name: this.name }
-    this.capabilities = capabilities({ polymorphic: probe.capabilities.polymorphic, scoped: true, inProcess: true, clearable: true })
+    this.capabilities = capabilities({ ...probe.capabilities, scoped: true, inProcess: true, clearable: true })
   }
 
   /** Runs `fn` in a new scope with an empty map; returns what `fn` returns. Scopes nest: the inner one starts empty. */
@@ -57,10 +58,14 @@ export class AsyncLocalStore extends BaseStore {
     return inner.batchDeleteByKey(info.model, requests.map((r) => r.lookup) as never)
   }
 
-  protected async readMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(StoreEntry | undefined)[]> {
+  protected async readMany(
+    info: ModelInfo,
+    requests: readonly LookupRequest[],
+    options?: GetEntriesOptions,
+  ): Promise<(StoreEntry | undefined)[]> {
     const inner = this.#scope.getStore()
     if (inner === undefined) return requests.map(() => undefined)
-    return inner.batchGetEntries(info.model, requests.map((r) => r.lookup) as never)
+    return inner.batchGetEntries(info.model, requests.map((r) => r.lookup) as never, options)
   }
 
   protected async writeMany(items: readonly WriteItem[]): Promise<void> {
@@ -78,5 +83,9 @@ export class AsyncLocalStore extends BaseStore {
 
   protected async removeMany(items: readonly WriteItem[]): Promise<void> {
     await this.#scope.getStore()?.batchDelete(items.map((i) => i.obj))
+  }
+
+  protected override async invalidateMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<void> {
+    await this.#scope.getStore()?.batchInvalidate(info.model, requests.map((r) => r.lookup) as never)
   }
 }

@@ -134,7 +134,14 @@ export class ProcessMemoryStore extends BaseStore {
       lruOptions.sizeCalculation = sizeOf
     }
     this.#records = new LRUCache<string, MemoryRecord>(lruOptions as unknown as LRUCache.Options<string, MemoryRecord, unknown>)
-    this.capabilities = capabilities({ polymorphic: this.#settings.polymorphic, inProcess: true, clearable: true })
+    this.capabilities = capabilities({
+      polymorphic: this.#settings.polymorphic,
+      inProcess: true,
+      clearable: true,
+      addOnlyBackfills: true,
+      tombstones: this.#settings.tombstoneMs > 0,
+      staleReads: this.#settings.graceMs > 0,
+    })
     const bus = options.bus
     if (bus !== undefined && (typeof bus?.publish !== 'function' || typeof bus.subscribe !== 'function')) {
       throw new InvalidOptionError(`${this.name}: option \`bus\` must implement publish and subscribe`)

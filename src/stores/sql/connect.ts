@@ -2,6 +2,7 @@ import { Kysely, PostgresAdapter, PostgresDialect, SqliteAdapter, SqliteDialect 
 import { InvalidOptionError, StoreUnavailableError, show } from '../../core/errors.js'
 import { checkOptionNames } from '../../core/options.js'
 import type { SqlDialect } from './column-kind.js'
+import { loadPg } from './pg-driver.js'
 
 /**
  * Where SqlStore keeps its data: a URL (`sqlite:path.db`, `sqlite::memory:`, `postgres://…`), for
@@ -59,7 +60,7 @@ async function openSqlite(path: string): Promise<Kysely<any>> {
 }
 
 async function openPostgres(url: string, maxConnections: number): Promise<Kysely<any>> {
-  const { default: pg } = await importDriver('pg', () => import('pg'))
+  const pg = await loadPg('SqlStore')
   const pool = new pg.Pool({ connectionString: url, max: maxConnections })
   // An idle client that loses its server emits 'error' on the pool; the next query reports it. A client
   // checked out (between two statements of a transaction) emits it on itself, where nothing else

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
-import type { Store } from '../../contracts/base-store.js'
-import type { ConformanceCase } from '../conformance.js'
+import type { Store } from '../../index.js'
+import type { ConformanceCase } from '../case.js'
 import { ConformanceDoc } from '../models.js'
 
 type FastCheck = typeof import('fast-check')

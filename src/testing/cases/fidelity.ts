@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import type { ConformanceCase } from '../conformance.js'
+import type { ConformanceCase } from '../case.js'
 import { ConformanceCar, ConformanceUser } from '../models.js'
 import { fidelityPropertyCases } from './fidelity-properties.js'
 import { makeCar, makeUser } from './fixtures.js'

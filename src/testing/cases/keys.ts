@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
-import type { Store } from '../../contracts/base-store.js'
-import { isStockpyleError } from '../../core/errors.js'
-import type { ConformanceCase } from '../conformance.js'
+import type { Store } from '../../index.js'
+import { isStockpyleError } from '../../index.js'
+import type { ConformanceCase } from '../case.js'
 import { ConformanceUser } from '../models.js'
 import { makeUser } from './fixtures.js'
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
-import { isStockpyleError } from '../../core/errors.js'
-import type { ConformanceCase } from '../conformance.js'
+import { isStockpyleError } from '../../index.js'
+import type { ConformanceCase } from '../case.js'
 import { ConformanceUser } from '../models.js'
 import { makeUser } from './fixtures.js'
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
-import type { StoreCapabilities } from '../../contracts/base-store.js'
-import type { ConformanceCase } from '../conformance.js'
+import type { StoreCapabilities } from '../../index.js'
+import type { ConformanceCase } from '../case.js'
 import { ConformanceUser } from '../models.js'
 import { makeUser } from './fixtures.js'
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import type { ConformanceCase } from '../conformance.js'
+import type { ConformanceCase } from '../case.js'
 import { ConformanceCar, ConformanceVehicle } from '../models.js'
 import { makeCar } from './fixtures.js'
 

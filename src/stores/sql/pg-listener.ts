@@ -1,7 +1,8 @@
 import type { Client, ClientConfig } from 'pg'
-import { detach } from '../core/detach.js'
-import { StoreUnavailableError } from '../core/errors.js'
-import { backoff, withTimeout } from './bus-options.js'
+import { backoff } from '../../core/backoff.js'
+import { detach } from '../../core/detach.js'
+import { StoreUnavailableError } from '../../core/errors.js'
+import { withTimeout } from '../../core/with-timeout.js'
 import { loadPg, quoteIdent } from './pg-driver.js'
 
 /** Options of {@link PgListener}. */

@@ -1,7 +1,14 @@
+/**
+ * SqlStore's PostgreSQL driver code, shared with `stockpyle/invalidation` (its buses and watchers
+ * reuse it rather than loading `pg` themselves): loading `pg` on first use, quoting, and the
+ * options of a dedicated connection.
+ */
 import type { ClientConfig, Pool } from 'pg'
-import { InvalidOptionError, StoreUnavailableError, show } from '../core/errors.js'
+import { InvalidOptionError, StoreUnavailableError, show } from '../../core/errors.js'
 
-/** The parts of `pg` the invalidation module uses, loaded on first use (pg is an optional peer dependency). */
+export type { Client as PgClient, ClientConfig as PgClientConfig, Pool as PgPool } from 'pg'
+
+/** The parts of `pg` SqlStore and stockpyle/invalidation use, loaded on first use (pg is an optional peer dependency). */
 export interface PgModule {
   readonly Client: typeof import('pg').Client
   readonly Pool: typeof import('pg').Pool

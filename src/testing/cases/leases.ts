@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict'
+import type { LeaseCapable, Store, StoreCapabilities } from '../../index.js'
+import type { ConformanceCase } from '../case.js'
+import { ConformanceUser } from '../models.js'
+import { makeUser } from './fixtures.js'
+
+const leases = (c: StoreCapabilities) => (c.leases ? undefined : 'the store hands out no leases (capabilities.leases is false)')
+
+function leasing(store: Store): LeaseCapable {
+  const s = store as Store & Partial<LeaseCapable>
+  assert.ok(
+    typeof s.acquireLeases === 'function' && typeof s.releaseLeases === 'function' && typeof s.leasesHeld === 'function',
+    'a store that declares capabilities.leases has acquireLeases, releaseLeases and leasesHeld',
+  )
+  return s as LeaseCapable
+}
+
+/**
+ * Leases: a chain takes one on a lookup that missed, so that among processes missing it at once one
+ * reads the database and the others wait for its copy.
+ */
+export const leaseCases: readonly ConformanceCase[] = [
+  {
+    name: 'leases: one holder per lookup until released; leasesHeld tells; release is idempotent; data is untouched',
+    unless: leases,
+    async body(store) {
+      const l = leasing(store)
+      assert.deepEqual(await l.acquireLeases(ConformanceUser, [{ id: 740 }, { id: 741 }], 5000), [true, true])
+      assert.deepEqual(await l.acquireLeases(ConformanceUser, [{ id: 740 }, { id: 742 }], 5000), [false, true], 'a held lease is refused')
+      assert.deepEqual(await l.leasesHeld(ConformanceUser, [{ id: 740 }, { id: 741 }, { id: 742 }, { id: 743 }]), [true, true, true, false])
+      await l.releaseLeases(ConformanceUser, [{ id: 740 }])
+      await l.releaseLeases(ConformanceUser, [{ id: 740 }, { id: 749 }])
+      assert.deepEqual(await l.leasesHeld(ConformanceUser, [{ id: 740 }, { id: 741 }]), [false, true])
+      assert.deepEqual(await l.acquireLeases(ConformanceUser, [{ id: 740 }], 5000), [true], 'a released lease can be taken again')
+      assert.equal(await store.get(ConformanceUser, { id: 740 }), undefined, 'a lease is not an object')
+      const user = makeUser(741)
+      await store.put(user)
+      assert.deepEqual(await store.get(ConformanceUser, { id: 741 }), user, 'a lease does not stop a put')
+      assert.deepEqual(await l.leasesHeld(ConformanceUser, [{ id: 741 }]), [true], 'nor does a put end the lease')
+      await l.releaseLeases(ConformanceUser, [{ id: 740 }, { id: 741 }, { id: 742 }])
+    },
+  },
+  {
+    name: 'leases: a lease is no longer held once its ttl has passed',
+    unless: leases,
+    async body(store, { clock }) {
+      const l = leasing(store)
+      assert.deepEqual(await l.acquireLeases(ConformanceUser, [{ id: 744 }], 1000), [true])
+      clock.advance(999)
+      assert.deepEqual(await l.leasesHeld(ConformanceUser, [{ id: 744 }]), [true])
+      clock.advance(2)
+      assert.deepEqual(await l.leasesHeld(ConformanceUser, [{ id: 744 }]), [false], 'held for ttlMs, not longer')
+    },
+  },
+]
