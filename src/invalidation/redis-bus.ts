@@ -245,6 +245,10 @@ export class RedisBus implements InvalidationBus {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       commandTimeout: this.#timeout,
+      // The bus subscribes again itself on every 'ready'. ioredis's own re-subscribe sends SUBSCRIBE
+      // with no handler: with commandTimeout, a server that freezes right after a reconnect made it
+      // reject unhandled ("Command timed out") and end the host process.
+      autoResubscribe: false,
       connectTimeout: Math.max(this.#timeout, 1000),
       retryStrategy: this.#retryStrategy,
     }
