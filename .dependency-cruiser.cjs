@@ -75,7 +75,7 @@ module.exports = {
       name: 'only-the-redis-store-and-bus-load-ioredis',
       severity: 'error',
       comment: 'ioredis is loaded only by src/stores/redis and the Redis bus.',
-      from: { pathNot: ['^src/stores/redis/', '^src/invalidation/redis-bus\\.ts$', BENCH] },
+      from: { pathNot: ['^src/stores/redis/', '^src/invalidation/redis-(bus|bus-options|connection)\\.ts$', BENCH] },
       to: { path: pkg(['ioredis']) },
     },
     {

@@ -27,4 +27,5 @@ export {
   watchDatabase,
 } from './database-invalidation.js'
 export { PostgresBus, type PostgresBusOptions } from './postgres-bus.js'
-export { RedisBus, type RedisBusOptions } from './redis-bus.js'
+export { RedisBus } from './redis-bus.js'
+export type { RedisBusOptions } from './redis-bus-options.js'

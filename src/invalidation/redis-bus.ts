@@ -5,50 +5,8 @@ import { InvalidOptionError, isStockpyleError, StoreClosedError, StoreUnavailabl
 import { BusListeners } from './bus-listeners.js'
 import { decodeMessage, encodeMessages, newOrigin } from './bus-message.js'
 import { backoff, callbackOption, checkKnown, msOption, withTimeout } from './bus-options.js'
-
-/**
- * Options of {@link RedisBus}. Say where Redis is with `url` or `client` (not both); with neither the
- * bus connects to `redis://127.0.0.1:6379`.
- */
-export interface RedisBusOptions {
-  /** `redis://[user:pass@]host:port[/db]` or `rediss://…`: the bus creates (and closes) both connections. */
-  url?: string
-  /**
-   * An ioredis `Redis` client you own, used to publish (its own options — offline queue, retries —
-   * apply; `timeout` still bounds each publish). The subscriber connection is `client.duplicate()`,
-   * owned and closed by the bus; yours is never closed.
-   */
-  client?: Redis
-  /** The pub/sub channel. Default `'stockpyle:invalidate'`. Every process of one application must use the same. */
-  channel?: string
-  /**
-   * Upper bound in ms for a publish (including waiting for the very first connection), for
-   * (re)subscribing and for a heartbeat PING. Default `1000`.
-   */
-  timeout?: number
-  /**
-   * Ms between PINGs on the subscriber connection, so a frozen or unreachable server is noticed (the
-   * listeners get `onDown`) within `heartbeatInterval + timeout` even when TCP does not report it.
-   * `0` turns the heartbeat off. Default `2000`.
-   */
-  heartbeatInterval?: number
-  /** Longest wait in ms between reconnect attempts (doubling from 100 ms). Default `2000`. */
-  maxBackoff?: number
-  /**
-   * Receives what cannot be thrown to a caller: connection errors of the subscriber (the first of
-   * each outage), malformed messages, errors thrown by listeners. Default: ignored.
-   */
-  onError?: (error: unknown) => void
-  /** Extra ioredis options for the connections the bus creates from `url` (not with `client`). */
-  redisOptions?: RedisOptions
-  /** Name for messages; default `redis-bus(host:port)`. */
-  name?: string
-}
-
-const KNOWN = ['url', 'client', 'channel', 'timeout', 'heartbeatInterval', 'maxBackoff', 'onError', 'redisOptions', 'name'] as const
-const DEFAULT_URL = 'redis://127.0.0.1:6379'
-/** Keys per message: messages stay small (Redis itself would take 512 MiB). */
-const MAX_MESSAGE_BYTES = 64 * 1024
+import { DEFAULT_URL, KNOWN, MAX_MESSAGE_BYTES, type RedisBusOptions } from './redis-bus-options.js'
+import { busName, destroyStream, loadIoredis, quit } from './redis-connection.js'
 
 /**
  * An {@link InvalidationBus} over Redis pub/sub (ioredis 5): `publish` sends `{"o": origin, "k": keys}`
@@ -402,38 +360,4 @@ export class RedisBus implements InvalidationBus {
     if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat)
     this.#heartbeat = undefined
   }
-}
-
-function busName(url: string | undefined, client: Redis | undefined): string {
-  if (url !== undefined) {
-    const u = new URL(url)
-    return `redis-bus(${u.hostname}:${u.port || 6379})`
-  }
-  const o = (client as { options?: { host?: string; port?: number } } | undefined)?.options
-  return `redis-bus(${o?.host ?? '?'}:${o?.port ?? '?'})`
-}
-
-async function loadIoredis(bus: string): Promise<{ Redis: typeof Redis }> {
-  try {
-    const { Redis } = await import('ioredis')
-    return { Redis }
-  } catch (err) {
-    throw new StoreUnavailableError(`${bus} needs the package \`ioredis\`: npm install ioredis`, { cause: err })
-  }
-}
-
-/** Drops the socket at once (also of a frozen server, where QUIT would never be answered); ioredis then reconnects. */
-function destroyStream(client: Redis): void {
-  ;(client as { stream?: { destroy(): void } }).stream?.destroy()
-}
-
-/** QUIT (bounded), then disconnect; resolves once the connection ended. */
-async function quit(client: Redis, timeout: number): Promise<void> {
-  // only a client with a socket emits 'end' once it is closed ('reconnecting' has none: disconnect just stops the retries)
-  const live = ['connecting', 'connect', 'ready', 'disconnecting'].includes(client.status)
-  const ended = live ? new Promise<void>((resolve) => client.once('end', () => resolve())) : Promise.resolve()
-  if (client.status === 'ready') await withTimeout(client.quit(), timeout, () => new Error('timeout')).catch(() => {})
-  client.disconnect()
-  destroyStream(client)
-  await withTimeout(ended, timeout, () => new Error('timeout')).catch(() => {})
 }

@@ -24,88 +24,9 @@ import {
   sourceOfStore,
   type WatchedTable,
 } from './sql-tables.js'
+import { type DatabaseWatcher, KNOWN, type WatchDatabaseOptions } from './watch-database-options.js'
 
-/**
- * Options of {@link watchDatabase}. The watcher LISTENs on a dedicated connection made from `url`,
- * `connection` or the options of `pool`.
- */
-export interface WatchDatabaseOptions extends ListenConnectionOptions {
-  /** The models whose tables have triggers (see {@link installInvalidationTriggers}). */
-  models: readonly Model[]
-  /** The NOTIFY channel the triggers use. Default {@link DEFAULT_ROWS_CHANNEL}. */
-  channel?: string
-  /**
-   * The SqlStore whose table naming and camelCase mapping the triggers were installed with, also
-   * used to introspect the tables. Default: the last (authoritative) layer of the first store given,
-   * when it is a SqlStore on PostgreSQL.
-   */
-  sql?: SqlStore
-  /** Without a SqlStore: a Kysely instance on the database, to introspect the tables (default: a connection from `url`/`connection`/`pool`). */
-  db?: Kysely<any>
-  /** Without a SqlStore: SqlStore's `tables` option. */
-  tables?: TableNaming
-  /** Without a SqlStore: SqlStore's `camelCase` option. */
-  camelCase?: boolean
-  /**
-   * Clear every ProcessMemoryStore among the stores (also inside chains) when the LISTEN connection
-   * goes down, when it is up again, and when a change cannot be targeted (TRUNCATE, an oversized
-   * key). Default `true`.
-   */
-  clearMemory?: boolean
-  /** Ms allowed for connecting, LISTEN and heartbeat queries. Default `1000`. */
-  timeout?: number
-  /** Ms between heartbeat queries on the LISTEN connection (a frozen server is noticed within `heartbeatInterval + timeout`); `0` = off. Default `2000`. */
-  heartbeatInterval?: number
-  /** Longest wait in ms between reconnect attempts (doubling from 100 ms). Default `2000`. */
-  maxBackoff?: number
-  /**
-   * Receives every problem: LISTEN connection errors (the first of each outage), a failed
-   * `batchInvalidate`, unknown tables, malformed notifications, and changes that cannot be targeted
-   * (TRUNCATE, oversized keys: a `StockpyleError` saying which table). Default: ignored.
-   */
-  onError?: (error: unknown) => void
-  /**
-   * Called after the LISTEN connection came back after an outage. Row changes committed meanwhile
-   * were not seen: memory layers are cleared (see `clearMemory`); shared layers (Redis, memcached)
-   * keep what they hold until other processes' watchers evict it or it expires — flush them here if
-   * that is not good enough.
-   */
-  onReconnect?: () => void
-  /** Called after each batch of invalidations of one model was applied to every store (for metrics and tests). */
-  onInvalidate?: (model: Model, lookups: readonly Lookup<Model>[]) => void
-}
-
-/** A running {@link watchDatabase}. */
-export interface DatabaseWatcher {
-  /** True while the LISTEN connection is up. */
-  readonly listening: boolean
-  /**
-   * Resolves once the watcher listens and knows the tables (the first time).
-   * @throws the introspection error (e.g. `E_SCHEMA` for a missing table); StoreClosedError when closed before.
-   */
-  ready(): Promise<void>
-  /** Stops listening, waits for invalidations in progress, and closes the connections the watcher made. Idempotent. */
-  close(): Promise<void>
-}
-
-const KNOWN = [
-  'url',
-  'connection',
-  'pool',
-  'models',
-  'channel',
-  'sql',
-  'db',
-  'tables',
-  'camelCase',
-  'clearMemory',
-  'timeout',
-  'heartbeatInterval',
-  'maxBackoff',
-  'onError',
-  'onReconnect',
-  'onInvalidate',
-] as const
+export type { DatabaseWatcher, WatchDatabaseOptions } from './watch-database-options.js'
 
 /**
  * Evicts rows changed by any client of a PostgreSQL database — another service, `psql`, a migration

@@ -1,0 +1,45 @@
+import type { Redis, RedisOptions } from 'ioredis'
+
+/**
+ * Options of {@link RedisBus}. Say where Redis is with `url` or `client` (not both); with neither the
+ * bus connects to `redis://127.0.0.1:6379`.
+ */
+export interface RedisBusOptions {
+  /** `redis://[user:pass@]host:port[/db]` or `rediss://…`: the bus creates (and closes) both connections. */
+  url?: string
+  /**
+   * An ioredis `Redis` client you own, used to publish (its own options — offline queue, retries —
+   * apply; `timeout` still bounds each publish). The subscriber connection is `client.duplicate()`,
+   * owned and closed by the bus; yours is never closed.
+   */
+  client?: Redis
+  /** The pub/sub channel. Default `'stockpyle:invalidate'`. Every process of one application must use the same. */
+  channel?: string
+  /**
+   * Upper bound in ms for a publish (including waiting for the very first connection), for
+   * (re)subscribing and for a heartbeat PING. Default `1000`.
+   */
+  timeout?: number
+  /**
+   * Ms between PINGs on the subscriber connection, so a frozen or unreachable server is noticed (the
+   * listeners get `onDown`) within `heartbeatInterval + timeout` even when TCP does not report it.
+   * `0` turns the heartbeat off. Default `2000`.
+   */
+  heartbeatInterval?: number
+  /** Longest wait in ms between reconnect attempts (doubling from 100 ms). Default `2000`. */
+  maxBackoff?: number
+  /**
+   * Receives what cannot be thrown to a caller: connection errors of the subscriber (the first of
+   * each outage), malformed messages, errors thrown by listeners. Default: ignored.
+   */
+  onError?: (error: unknown) => void
+  /** Extra ioredis options for the connections the bus creates from `url` (not with `client`). */
+  redisOptions?: RedisOptions
+  /** Name for messages; default `redis-bus(host:port)`. */
+  name?: string
+}
+
+export const KNOWN = ['url', 'client', 'channel', 'timeout', 'heartbeatInterval', 'maxBackoff', 'onError', 'redisOptions', 'name'] as const
+export const DEFAULT_URL = 'redis://127.0.0.1:6379'
+/** Keys per message: messages stay small (Redis itself would take 512 MiB). */
+export const MAX_MESSAGE_BYTES = 64 * 1024

@@ -1,0 +1,38 @@
+import type { Redis } from 'ioredis'
+import { StoreUnavailableError } from '../core/errors.js'
+import { withTimeout } from './bus-options.js'
+
+/** The connection helpers of {@link RedisBus}. */
+export function busName(url: string | undefined, client: Redis | undefined): string {
+  if (url !== undefined) {
+    const u = new URL(url)
+    return `redis-bus(${u.hostname}:${u.port || 6379})`
+  }
+  const o = (client as { options?: { host?: string; port?: number } } | undefined)?.options
+  return `redis-bus(${o?.host ?? '?'}:${o?.port ?? '?'})`
+}
+
+export async function loadIoredis(bus: string): Promise<{ Redis: typeof Redis }> {
+  try {
+    const { Redis } = await import('ioredis')
+    return { Redis }
+  } catch (err) {
+    throw new StoreUnavailableError(`${bus} needs the package \`ioredis\`: npm install ioredis`, { cause: err })
+  }
+}
+
+/** Drops the socket at once (also of a frozen server, where QUIT would never be answered); ioredis then reconnects. */
+export function destroyStream(client: Redis): void {
+  ;(client as { stream?: { destroy(): void } }).stream?.destroy()
+}
+
+/** QUIT (bounded), then disconnect; resolves once the connection ended. */
+export async function quit(client: Redis, timeout: number): Promise<void> {
+  // only a client with a socket emits 'end' once it is closed ('reconnecting' has none: disconnect just stops the retries)
+  const live = ['connecting', 'connect', 'ready', 'disconnecting'].includes(client.status)
+  const ended = live ? new Promise<void>((resolve) => client.once('end', () => resolve())) : Promise.resolve()
+  if (client.status === 'ready') await withTimeout(client.quit(), timeout, () => new Error('timeout')).catch(() => {})
+  client.disconnect()
+  destroyStream(client)
+  await withTimeout(ended, timeout, () => new Error('timeout')).catch(() => {})
+}
