@@ -62,8 +62,20 @@ export async function readEntries(
       const field = spec.fields.length === 1 ? (spec.fields[0] as string) : undefined
       const size = Math.floor(PARAMETER_LIMIT[ctx.dialect] / columns.length)
       for (const part of chunk([...wanted.values()], size)) {
-        const { rows } =
-          await sql<Row>`select * from ${sql.table(m.schema.table)} where ${keyCondition(ctx.dialect, columns, part)}`.execute(ex.db)
+        // SQLite, one column: the builder's `in` list compiles as one node, a raw list as one node per value
+        const rows: Row[] =
+          ctx.dialect === 'sqlite' && columns.length === 1
+            ? await ex.db
+                .selectFrom(m.schema.table)
+                .selectAll()
+                .where(
+                  sql.id((columns[0] as ColumnInfo).name),
+                  'in',
+                  part.map((t) => t[0]),
+                )
+                .execute()
+            : (await sql<Row>`select * from ${sql.table(m.schema.table)} where ${keyCondition(ctx.dialect, columns, part)}`.execute(ex.db))
+                .rows
         for (const row of rows) {
           const obj = rowToObject(m, row)
           const id = field === undefined ? keyOfObjectFor(spec, obj) : (obj as Row)[field]
