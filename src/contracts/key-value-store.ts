@@ -508,8 +508,15 @@ export class KeyValueStore extends BaseStore {
     }
     if (backfills.length > 0) {
       const addMany = this.#backend.addMany
+      const addWithAliases = this.#backend.addWithAliases
       if (addMany === undefined) {
         for (const b of backfills) addSets([b.record, ...b.aliases], b.item)
+      } else if (addWithAliases !== undefined) {
+        // records added and their aliases set where added, in one call (one round trip)
+        await partially(
+          backfills.map((b) => b.item),
+          () => addWithAliases.call(this.#backend, backfills),
+        )
       } else {
         let added: readonly boolean[] = []
         await partially(
