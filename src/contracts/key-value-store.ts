@@ -332,7 +332,13 @@ function recordEntry(
 
 /** The prefixed canonical key of each request. @throws InvalidKeyError. */
 export function requestKeys(store: string, info: ModelInfo, requests: readonly LookupRequest[], prefix: string): string[] {
-  return requests.map((r) => prefix + encodeLookup(info, r.lookup, `${store} store get`))
+  const keys: string[] = new Array(requests.length)
+  for (let i = 0; i < requests.length; i++) {
+    const r = requests[i] as LookupRequest
+    // The field set is already matched to a key (BaseStore); encodeLookup only to throw InvalidKeyError.
+    keys[i] = prefix + (keyOfObjectFor(r.spec, r.lookup) ?? encodeLookup(info, r.lookup, `${store} store get`))
+  }
+  return keys
 }
 
 const KEY_VALUE_STORE_OPTIONS = [...CACHE_OPTION_NAMES, 'name']
