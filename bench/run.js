@@ -115,7 +115,7 @@ async function main() {
   if (profile !== undefined) args.only ??= new Set([profile.row.split(' ')[0].toUpperCase()])
   const started = Date.now()
   // before the CPU pinning below, which nproc would report
-  const machineBefore = { nproc: sh('nproc', []), free: sh('free', ['-g']), cpu: sh('sh', ['-c', "lscpu | grep 'Model name'"]) }
+  const machineBefore = { nproc: sh('nproc', []), free: sh('free', ['-g']), cpu: sh('sh', ['-c', "lscpu | grep 'Model name'"]), uptime: sh('uptime', []) }
   ensureInstalled()
   const suitePath = join(root, 'dist', 'cli', 'bench', 'suite.js')
   if (!existsSync(suitePath)) throw new Error('dist/ is missing: run `npm run build` (npm run bench does it)')
@@ -172,12 +172,19 @@ async function main() {
         `$ node --version\n${process.version}`,
         `$ lscpu | grep 'Model name'\n${machineBefore.cpu}`,
         `servers: ${results.machine.servers.join(', ')}`,
+        `$ uptime   # before the run (other processes share the CPUs)\n${machineBefore.uptime}`,
+        `$ uptime   # after the run\n${sh('uptime', [])}`,
         '```',
       ].join('\n')
       const body = suite.toMarkdown(results, 'results.svg').replace(/^# stockpyle benchmark results\n/, '')
+      // the hand-written analysis (profiles, where the time goes) after the marker survives regeneration
+      const resultsFile = join(here, 'RESULTS.md')
+      const marker = '<!-- analysis: kept by --update-results -->'
+      const previous = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : ''
+      const analysis = previous.includes(marker) ? previous.slice(previous.indexOf(marker)) : `${marker}\n`
       writeFileSync(
-        join(here, 'RESULTS.md'),
-        `# stockpyle benchmark results (this repository's machine)\n\nThe latest \`npm run bench\` on the development machine. Regenerate with \`npm run bench -- --update-results\`; see docs/benchmarks.md for what each scenario measures and how to read the ratios.\n\n## Machine\n\n${machine}\n${body}`,
+        resultsFile,
+        `# stockpyle benchmark results (this repository's machine)\n\nThe latest \`npm run bench\` on the development machine. Regenerate with \`npm run bench -- --update-results\`; see docs/benchmarks.md for what each scenario measures and how to read the ratios.\n\n## Machine\n\n${machine}\n${body}\n${analysis}`,
       )
       writeFileSync(join(here, 'results.svg'), suite.toSvg(results))
       log('bench: updated bench/RESULTS.md and bench/results.svg')

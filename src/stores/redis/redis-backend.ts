@@ -110,7 +110,7 @@ export class RedisBackend implements KeyValueBackend {
 
   async getMany(keys: readonly string[], options?: BackendReadOptions): Promise<(Uint8Array | undefined)[]> {
     if (keys.length === 0) return []
-    const unique = [...new Set(keys)]
+    const unique = keys.length === 1 ? (keys as string[]) : [...new Set(keys)]
     let failures: NodeFailure[] = []
     const values = await this.#guard('get', async () => {
       if (!this.#cluster && unique.length <= CHUNK) return (this.#client as Redis).mgetBuffer(unique)
