@@ -116,7 +116,7 @@ export function bestPeer(cases: readonly CaseResult[]): CaseResult | undefined {
 }
 
 /** `0.684` → `'0.68x'`. */
-export const x = (v: number): string => `${v >= 10 ? v.toFixed(1) : v.toFixed(2)}x`
+export const x = (v: number): string => `${v >= 10 ? v.toFixed(1) : v.toFixed(v < 1 ? 3 : 2)}x`
 
 /** How a row is judged. */
 export interface RowSpec {
