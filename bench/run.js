@@ -115,7 +115,12 @@ async function main() {
   if (profile !== undefined) args.only ??= new Set([profile.row.split(' ')[0].toUpperCase()])
   const started = Date.now()
   // before the CPU pinning below, which nproc would report
-  const machineBefore = { nproc: sh('nproc', []), free: sh('free', ['-g']), cpu: sh('sh', ['-c', "lscpu | grep 'Model name'"]), uptime: sh('uptime', []) }
+  const machineBefore = {
+    nproc: sh('nproc', []),
+    free: sh('free', ['-g']),
+    cpu: sh('sh', ['-c', "lscpu | grep 'Model name'"]),
+    uptime: sh('uptime', []),
+  }
   ensureInstalled()
   const suitePath = join(root, 'dist', 'cli', 'bench', 'suite.js')
   if (!existsSync(suitePath)) throw new Error('dist/ is missing: run `npm run build` (npm run bench does it)')
