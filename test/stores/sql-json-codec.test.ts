@@ -125,10 +125,12 @@ describe('tagged JSON (SqlStore JSON columns)', () => {
       fc.date(),
       fc.uint8Array({ maxLength: 4 }),
     )
+    const sparse = fc.sparseArray(fc.oneof(fc.integer(), fc.string()), { maxLength: 4 })
     const tree = fc.letrec((tie) => ({
       node: fc.oneof(
         { depthSize: 'small' },
         leaf,
+        sparse,
         fc.array(tie('node'), { maxLength: 4 }),
         fc.dictionary(fc.string(), tie('node'), { maxKeys: 4 }),
       ),

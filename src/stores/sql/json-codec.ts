@@ -343,7 +343,10 @@ export function fromParsedJson(value: unknown, where: string): unknown {
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const item = value[i]
-      if (typeof item === 'object' && item !== null) value[i] = fromParsedJson(item, where)
+      if (typeof item !== 'object' || item === null) continue
+      // a hole of a sparse array comes back as a hole, as fromTaggedJson makes it
+      if (isHole(item)) delete value[i]
+      else value[i] = fromParsedJson(item, where)
     }
     return value
   }

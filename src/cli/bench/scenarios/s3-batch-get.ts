@@ -68,7 +68,7 @@ export async function s3Redis(env: BenchEnv, o: ScenarioContext): Promise<RowRes
       label: 'ChainedStore([ProcessMemoryStore (cleared before each call, untimed), RedisStore]).batchGet of 100, with memory backfill',
       setup: async () => {
         await chain.get(BenchUser, { id: base })
-        memory.clear()
+        await memory.clear()
         before = commands.get('mget') ?? 0
       },
       prepare: () => memory.clear(),
@@ -192,7 +192,7 @@ export async function s3Memcached(env: BenchEnv, o: ScenarioContext): Promise<Ro
       label: 'ChainedStore([ProcessMemoryStore (cleared before each call, untimed), MemcacheStore]).batchGet of 100, with memory backfill',
       setup: async () => {
         await chain.get(BenchUser, { id: base })
-        memory.clear()
+        await memory.clear()
         before = chainStore.stats().map((s) => s.getRequests)
       },
       prepare: () => memory.clear(),

@@ -112,7 +112,7 @@ export async function s4ReadThrough(env: BenchEnv, sqlEnv: SqlEnv, o: ScenarioCo
           if (chainKeys.length < BATCH) throw new Error(`the chain backfilled ${chainKeys.length} Redis keys for ${BATCH} objects`)
         },
         prepare: async () => {
-          memory.clear()
+          await memory.clear()
           await redis.client.unlink(...chainKeys)
         },
         run: async () => okAll(await chain.batchGet(BenchUser, lookups), 'chain batchGet'),
