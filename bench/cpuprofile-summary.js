@@ -20,7 +20,7 @@ const short = (url) =>
   url
     .replace(/^file:\/\//, '')
     .replace(/.*\/(node_modules\/)/, '$1')
-    .replace(/.*\/work\/main\//, '')
+    .replace(/.*\/(dist\/)/, '$1')
 const label = (n) => {
   const f = n.callFrame
   return `${f.functionName || '(anonymous)'} ${f.url ? `${short(f.url)}:${f.lineNumber + 1}` : `(${f.url || 'native'})`}`

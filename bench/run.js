@@ -5,6 +5,11 @@
  *
  *   npm run bench [-- --scenarios S1,S3] [--rounds N] [--round-ms MS] [--s7-count N]
  *                 [--out DIR] [--update-results] [--no-pin] [--check]
+ *   npm run bench -- --profile 'S3 redis/stockpyle' [--profile-seconds 5] [--profile-file F]
+ *
+ * --profile runs only the named case (row/library, as printed in the table) in a loop under the V8 CPU
+ * profiler, with the same setup as the measurement, and writes a .cpuprofile (default
+ * <out>/profiles/<row>-<library>.cpuprofile); summarise it with `node bench/cpuprofile-summary.js F`.
  *
  * Installs bench/node_modules (`npm ci --prefix bench`) when missing. Prints the ratio table and writes
  * results.json / results.md / results.svg to --out (default bench/out); --update-results also writes
@@ -43,9 +48,24 @@ function parseArgs(argv) {
     else if (a === '--update-results') args.update = true
     else if (a === '--no-pin') args.pin = false
     else if (a === '--check') args.check = true
+    else if (a === '--profile') args.profile = next()
+    else if (a === '--profile-seconds') args.profileSeconds = Number(next())
+    else if (a === '--profile-file') args.profileFile = next()
     else throw new Error(`unknown option ${a} (see the header of bench/run.js)`)
   }
   return args
+}
+
+/** `'S3 redis/stockpyle'` → the profile request of the suite. */
+function profileRequest(args) {
+  if (args.profile === undefined) return undefined
+  const slash = args.profile.lastIndexOf('/')
+  if (slash <= 0) throw new Error(`--profile wants row/library, e.g. 'S3 redis/stockpyle', got ${args.profile}`)
+  const row = args.profile.slice(0, slash).trim()
+  const library = args.profile.slice(slash + 1).trim()
+  const slug = `${row}-${library}`.replace(/[^A-Za-z0-9]+/g, '-').toLowerCase()
+  const file = args.profileFile ?? join(args.out, 'profiles', `${slug}.cpuprofile`)
+  return { row, library, seconds: args.profileSeconds ?? 5, file }
 }
 
 function ensureInstalled() {
@@ -91,9 +111,16 @@ function sh(command, args) {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2))
+  const profile = profileRequest(args)
+  if (profile !== undefined) args.only ??= new Set([profile.row.split(' ')[0].toUpperCase()])
   const started = Date.now()
   // before the CPU pinning below, which nproc would report
-  const machineBefore = { nproc: sh('nproc', []), free: sh('free', ['-g']), cpu: sh('sh', ['-c', "lscpu | grep 'Model name'"]) }
+  const machineBefore = {
+    nproc: sh('nproc', []),
+    free: sh('free', ['-g']),
+    cpu: sh('sh', ['-c', "lscpu | grep 'Model name'"]),
+    uptime: sh('uptime', []),
+  }
   ensureInstalled()
   const suitePath = join(root, 'dist', 'cli', 'bench', 'suite.js')
   if (!existsSync(suitePath)) throw new Error('dist/ is missing: run `npm run build` (npm run bench does it)')
@@ -124,12 +151,19 @@ async function main() {
       only: args.only,
       timing: { ...(args.rounds ? { rounds: args.rounds } : {}), ...(args.roundMs ? { roundMs: args.roundMs } : {}) },
       s7Count: args.s7Count,
+      profile,
       peers,
       memoryChildren,
       command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
       machineNotes: notes,
       log,
     })
+    if (profile !== undefined) {
+      const found = results.rows.some((r) => r.cases.some((c) => c.extra.profile !== undefined))
+      if (!found) throw new Error(`--profile: no case ${profile.library} in row ${profile.row} (see the table of bench/RESULTS.md)`)
+      log(`bench: profile written to ${relative(process.cwd(), profile.file)}`)
+      return
+    }
     process.stdout.write(`\n${suite.toConsole(results)}\n`)
     const files = suite.writeResults(results, args.out)
     log(
@@ -143,12 +177,19 @@ async function main() {
         `$ node --version\n${process.version}`,
         `$ lscpu | grep 'Model name'\n${machineBefore.cpu}`,
         `servers: ${results.machine.servers.join(', ')}`,
+        `$ uptime   # before the run (other processes share the CPUs)\n${machineBefore.uptime}`,
+        `$ uptime   # after the run\n${sh('uptime', [])}`,
         '```',
       ].join('\n')
       const body = suite.toMarkdown(results, 'results.svg').replace(/^# stockpyle benchmark results\n/, '')
+      // the hand-written analysis (profiles, where the time goes) after the marker survives regeneration
+      const resultsFile = join(here, 'RESULTS.md')
+      const marker = '<!-- analysis: kept by --update-results -->'
+      const previous = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : ''
+      const analysis = previous.includes(marker) ? previous.slice(previous.indexOf(marker)) : `${marker}\n`
       writeFileSync(
-        join(here, 'RESULTS.md'),
-        `# stockpyle benchmark results (this repository's machine)\n\nThe latest \`npm run bench\` on the development machine. Regenerate with \`npm run bench -- --update-results\`; see docs/benchmarks.md for what each scenario measures and how to read the ratios.\n\n## Machine\n\n${machine}\n${body}`,
+        resultsFile,
+        `# stockpyle benchmark results (this repository's machine)\n\nThe latest \`npm run bench\` on the development machine. Regenerate with \`npm run bench -- --update-results\`; see docs/benchmarks.md for what each scenario measures and how to read the ratios.\n\n## Machine\n\n${machine}\n${body}\n${analysis}`,
       )
       writeFileSync(join(here, 'results.svg'), suite.toSvg(results))
       log('bench: updated bench/RESULTS.md and bench/results.svg')

@@ -24,7 +24,7 @@ export {
   type WriteItem,
 } from './contracts/base-store.js'
 export type { InvalidationBus, InvalidationListener } from './contracts/invalidation-bus.js'
-export type { BackendReadOptions, KeyValueBackend, KeyValueEntry } from './contracts/key-value-backend.js'
+export type { BackendReadOptions, KeyValueBackend, KeyValueBackfill, KeyValueEntry } from './contracts/key-value-backend.js'
 export { type CacheStoreOptions, KeyValueStore, type KeyValueStoreOptions } from './contracts/key-value-store.js'
 export { type DecoratedOperation, StoreDecorator, type StoreDecoratorOptions } from './contracts/store-decorator.js'
 export { canonicalKey } from './core/canonical-key.js'

@@ -1,4 +1,5 @@
 import type { StoreEntry } from '../contracts/base-store.js'
+import { encodeRecord } from '../core/codec.js'
 import { keyOfObjectFor } from '../core/key-encoding.js'
 import type { Model } from '../core/model.js'
 import { describeModel } from '../core/registry.js'
@@ -45,7 +46,7 @@ export class Backfill {
       fresh = []
       for (const hit of hits) {
         const key = identityKey(hit.entry.value)
-        if (key !== undefined && this.clock.writtenSince([key], started)) continue
+        if (key !== undefined && this.clock.keyWrittenSince(key, started)) continue
         ;(fresh as Hit[]).push(hit)
         if (key !== undefined) keys.push(key)
       }
@@ -63,9 +64,12 @@ export class Backfill {
     }
   }
 
-  async #write(hits: readonly Hit[], since: number): Promise<void> {
+  async #write(found: readonly Hit[], since: number): Promise<void> {
     let top = 0
-    for (const hit of hits) if (hit.layer > top) top = hit.layer
+    for (const hit of found) if (hit.layer > top) top = hit.layer
+    // Copied into two layers or more: encode each copy once here, so that every layer restamps the
+    // same envelope instead of encoding the object again.
+    const hits = top >= 2 ? found.map(withEnvelope) : found
     let failure: LayerFailure | undefined
     for (let i = top - 1; i >= 0; i--) {
       const entries = hits.every((h) => h.layer > i) ? hits.map((h) => h.entry) : hits.filter((h) => h.layer > i).map((h) => h.entry)
@@ -107,6 +111,20 @@ export class Backfill {
     if (!this.#coherence) return
     this.clock.mark(this.clock.reading ? objs.flatMap((obj) => identityKey(obj) ?? []) : [])
   }
+}
+
+/** The hit with the record envelope of its copy, encoded now when the layer did not give one. */
+function withEnvelope(hit: Hit): Hit {
+  const { entry } = hit
+  if (entry.encoded !== undefined) return hit
+  let encoded: Uint8Array
+  try {
+    encoded = encodeRecord(entry.value, entry.expiresAt)
+  } catch {
+    // Left to each layer, which reports what it cannot store in its own name.
+    return hit
+  }
+  return { layer: hit.layer, entry: { value: entry.value, expiresAt: entry.expiresAt, encoded } }
 }
 
 /**

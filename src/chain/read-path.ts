@@ -2,7 +2,7 @@ import type { GetEntriesOptions, LookupRequest, Store, StoreEntry } from '../con
 import { decodeRecord, encodeRecord } from '../core/codec.js'
 import { isCallerError } from '../core/errors.js'
 import { invalidationSequence } from '../core/invalidation-sequence.js'
-import { encodeLookup, keyForLookup } from '../core/key-encoding.js'
+import { encodeLookup, keyForLookup, keyOfObjectFor } from '../core/key-encoding.js'
 import type { Clock } from '../core/lifetime.js'
 import type { Instance, Lookup, Model } from '../core/model.js'
 import { describeModel, type ModelInfo } from '../core/registry.js'
@@ -84,7 +84,7 @@ export class ReadPath {
     let keys: string[] | undefined
     let asked: number[] | undefined
     if (misses !== undefined) {
-      keys = requests.map((r) => encodeLookup(info, r.lookup, `${name} store get`))
+      keys = requests.map((r) => lookupKey(info, r, name))
       asked = []
       for (let i = 0; i < keys.length; i++) if (!misses.has(keys[i] as string)) asked.push(i)
     }
@@ -126,7 +126,7 @@ export class ReadPath {
     allKeys?: readonly string[],
   ): Promise<(StoreEntry | undefined)[]> {
     const { flights, backfill, misses, name } = this.#p
-    const keys = missing.map((i) => allKeys?.[i] ?? encodeLookup(info, (requests[i] as LookupRequest).lookup, `${name} store get`))
+    const keys = missing.map((i) => allKeys?.[i] ?? lookupKey(info, requests[i] as LookupRequest, name))
     const seq = backfill.clock.seq
     const mine: number[] = []
     const joined: number[] = []
@@ -229,6 +229,11 @@ export class ReadPath {
       if (leased !== undefined) leases?.release(info.model, leased)
     }
   }
+}
+
+/** The canonical key of a validated request (its key spec is already matched). @throws InvalidKeyError. */
+function lookupKey(info: ModelInfo, request: LookupRequest, name: string): string {
+  return keyOfObjectFor(request.spec, request.lookup) ?? encodeLookup(info, request.lookup, `${name} store get`)
 }
 
 /** A copy of an entry for another caller: decoded again from its envelope (or re-encoded). */

@@ -52,6 +52,12 @@ export class WriteClock {
     this.#everything = ++this.#seq
   }
 
+  /** Whether `key` was written after a read that started at `started`. */
+  keyWrittenSince(key: string, started: number): boolean {
+    if (this.#everything > started) return true
+    return this.#lastWrite.size !== 0 && (this.#lastWrite.get(key) ?? -1) > started
+  }
+
   /** Whether any of `keys` was written after a read that started at `started`. */
   writtenSince(keys: readonly string[], started: number): boolean {
     if (this.#everything > started) return true

@@ -4,7 +4,7 @@
  * repository's `npm run bench`).
  */
 import { resolve } from 'node:path'
-import { runSuite, STORE_NAMES, type StoreName, toConsole, writeResults } from './bench/suite.js'
+import { type ProfileRequest, runSuite, STORE_NAMES, type StoreName, toConsole, writeResults } from './bench/suite.js'
 
 /** Usage text of `stockpyle bench`. */
 export const BENCH_USAGE = `Usage: stockpyle bench [options]
@@ -27,7 +27,10 @@ Options:
   --out DIR          output directory (default bench/out)
   --quiet            print only the final table
   --check            exit with code 3 when a scenario misses its target (the "target"
-                     column of results.md, e.g. within 1.25x of the raw-client floor)
+                     column of results.md, e.g. at least 0.8x the raw-client floor)
+  --profile ROW/CASE instead of measuring, run one case (e.g. 'S3 redis/stockpyle') in a loop
+                     under the V8 CPU profiler and write <out>/profiles/<row>-<case>.cpuprofile
+  --profile-seconds N  length of the profiled loop (default 5)
   -h, --help         this text
 
 What it writes to your servers: keys under the prefix "stockpyle-bench:" with a 600 s lifetime
@@ -45,6 +48,8 @@ export interface BenchArgs {
   rounds?: number
   roundMs?: number
   s7Count?: number
+  profile?: string
+  profileSeconds?: number
   out: string
   quiet: boolean
   check: boolean
@@ -124,6 +129,15 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
       case '--out':
         args.out = value()
         break
+      case '--profile': {
+        const v = value()
+        if (v.lastIndexOf('/') <= 0) throw new UsageError(`--profile wants ROW/CASE, e.g. 'S3 redis/stockpyle', got ${JSON.stringify(v)}`)
+        args.profile = v
+        break
+      }
+      case '--profile-seconds':
+        args.profileSeconds = positive(flag, value())
+        break
       default:
         throw new UsageError(`unknown option ${JSON.stringify(arg)}`)
     }
@@ -149,6 +163,15 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
     return 0
   }
   const log = args.quiet ? () => {} : (line: string) => process.stderr.write(`${line}\n`)
+  let profile: ProfileRequest | undefined
+  if (args.profile !== undefined) {
+    const slash = args.profile.lastIndexOf('/')
+    const row = args.profile.slice(0, slash).trim()
+    const library = args.profile.slice(slash + 1).trim()
+    const slug = `${row}-${library}`.replace(/[^A-Za-z0-9]+/g, '-').toLowerCase()
+    profile = { row, library, seconds: args.profileSeconds ?? 5, file: resolve(args.out, 'profiles', `${slug}.cpuprofile`) }
+    args.only ??= new Set([row.split(' ')[0]?.toUpperCase() ?? ''])
+  }
   const results = await runSuite({
     stores: args.stores,
     redisUrl: args.redisUrl,
@@ -161,9 +184,17 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
       ...(args.roundMs === undefined ? {} : { roundMs: args.roundMs }),
     },
     s7Count: args.s7Count,
+    profile,
     command: ['stockpyle', 'bench', ...argv].join(' '),
     log,
   })
+  if (profile !== undefined) {
+    if (!results.rows.some((r) => r.cases.some((c) => c.extra.profile !== undefined))) {
+      throw new UsageError(`--profile: no case ${JSON.stringify(profile.library)} in row ${JSON.stringify(profile.row)}`)
+    }
+    process.stdout.write(`Wrote ${profile.file}\n`)
+    return 0
+  }
   const files = writeResults(results, resolve(args.out))
   process.stdout.write(`\n${toConsole(results)}\n\nWrote ${files.json}, ${files.markdown}, ${files.svg}\n`)
   return args.check && results.rows.some((r) => r.target.met === false) ? 3 : 0

@@ -309,10 +309,12 @@ export abstract class BaseStore implements Store {
       throw new InvalidArgumentError(`${this.name} store: ${operation} takes an array of lookups, got ${show(lookups)}`)
     }
     const info = describeModel(model)
-    const requests = lookups.map((lookup) => ({
-      spec: keyForLookup(info, lookup, `${this.name} store ${operation}`),
-      lookup: lookup as Record<string, unknown>,
-    }))
+    const where = `${this.name} store ${operation}`
+    const requests: LookupRequest[] = new Array(lookups.length)
+    for (let i = 0; i < lookups.length; i++) {
+      const lookup = lookups[i]
+      requests[i] = { spec: keyForLookup(info, lookup, where), lookup: lookup as Record<string, unknown> }
+    }
     return { info, requests }
   }
 

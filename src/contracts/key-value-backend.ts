@@ -34,6 +34,13 @@ export interface KeyValueBackend {
    * Without it, backfills fall back to `setMany` and that protection is lost across processes.
    */
   addMany?(entries: readonly KeyValueEntry[]): Promise<boolean[]>
+  /**
+   * Optional, with `addMany`: stores each backfill's record only where its key holds nothing, and its
+   * aliases only where the record was stored — what the store otherwise does with `addMany` followed
+   * by `setMany` of the aliases, in one round trip (Redis: a Lua script). Resolves to whether each
+   * record was stored.
+   */
+  addWithAliases?(backfills: readonly KeyValueBackfill[]): Promise<boolean[]>
   /** Removes the keys; absent keys are a no-op. */
   deleteMany(keys: readonly string[]): Promise<void>
   /**
@@ -57,4 +64,10 @@ export interface KeyValueEntry {
   readonly value: Uint8Array
   /** Absolute expiry in ms since the epoch; `undefined` = never. */
   readonly expiresAt: number | undefined
+}
+
+/** One backfill of {@link KeyValueBackend.addWithAliases}: a record to add, and the aliases to set if it was. */
+export interface KeyValueBackfill {
+  readonly record: KeyValueEntry
+  readonly aliases: readonly KeyValueEntry[]
 }

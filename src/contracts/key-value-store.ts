@@ -332,7 +332,13 @@ function recordEntry(
 
 /** The prefixed canonical key of each request. @throws InvalidKeyError. */
 export function requestKeys(store: string, info: ModelInfo, requests: readonly LookupRequest[], prefix: string): string[] {
-  return requests.map((r) => prefix + encodeLookup(info, r.lookup, `${store} store get`))
+  const keys: string[] = new Array(requests.length)
+  for (let i = 0; i < requests.length; i++) {
+    const r = requests[i] as LookupRequest
+    // The field set is already matched to a key (BaseStore); encodeLookup only to throw InvalidKeyError.
+    keys[i] = prefix + (keyOfObjectFor(r.spec, r.lookup) ?? encodeLookup(info, r.lookup, `${store} store get`))
+  }
+  return keys
 }
 
 const KEY_VALUE_STORE_OPTIONS = [...CACHE_OPTION_NAMES, 'name']
@@ -508,8 +514,15 @@ export class KeyValueStore extends BaseStore {
     }
     if (backfills.length > 0) {
       const addMany = this.#backend.addMany
+      const addWithAliases = this.#backend.addWithAliases
       if (addMany === undefined) {
         for (const b of backfills) addSets([b.record, ...b.aliases], b.item)
+      } else if (addWithAliases !== undefined) {
+        // records added and their aliases set where added, in one call (one round trip)
+        await partially(
+          backfills.map((b) => b.item),
+          () => addWithAliases.call(this.#backend, backfills),
+        )
       } else {
         let added: readonly boolean[] = []
         await partially(

@@ -64,29 +64,33 @@ export function keyForLookup(info: ModelInfo, lookup: unknown, operation: string
  */
 export function encodeLookup(info: ModelInfo, lookup: unknown, operation: string): string {
   const spec = keyForLookup(info, lookup, operation)
-  return encodeSpec(spec, lookup as Record<string, unknown>, (field, value) => {
-    throw invalidLookupValue(info, field, value, operation)
-  })
+  const source = lookup as Record<string, unknown>
+  const key = tryEncodeSpec(spec, source)
+  if (key !== undefined) return key
+  const field = firstInvalid(spec, source)
+  throw invalidLookupValue(info, field, source[field], operation)
 }
 
-function encodeSpec(spec: KeyInfo, source: Record<string, unknown>, fail: (field: string, value: unknown) => never): string {
+/** The key of `source` under `spec`, or `undefined` when a field holds no valid key value (no allocation but the key). */
+function tryEncodeSpec(spec: KeyInfo, source: Record<string, unknown>): string | undefined {
   const fields = spec.fields
   if (fields.length === 1) {
-    const field = fields[0] as string
-    const value = source[field]
-    const text = encodeValue(value)
-    if (text === undefined) fail(field, value)
-    return finish(spec.head + text)
+    const text = encodeValue(source[fields[0] as string])
+    return text === undefined ? undefined : finish(spec.head + text)
   }
   let key = spec.head
   for (let i = 0; i < fields.length; i++) {
     const field = fields[i] as string
-    const value = source[field]
-    const text = encodeValue(value)
-    if (text === undefined) fail(field, value)
+    const text = encodeValue(source[field])
+    if (text === undefined) return undefined
     key += `${i === 0 ? '' : '|'}${escapeKeyText(field)}=${text}`
   }
   return finish(key)
+}
+
+/** The first field of `spec` whose value in `source` is not a key value (the error path). */
+function firstInvalid(spec: KeyInfo, source: Record<string, unknown>): string {
+  return spec.fields.find((f) => encodeValue(source[f]) === undefined) as string
 }
 
 /** The keys an object is stored under. `record` holds the object; `aliases` point to it. */
@@ -113,25 +117,30 @@ function missingAttribute(info: ModelInfo, field: string, value: unknown, operat
  */
 export function keysOfObject(info: ModelInfo, obj: object, polymorphic: boolean, operation: string): ObjectKeys {
   const source = obj as Record<string, unknown>
-  const fail = (field: string, value: unknown): never => missingAttribute(info, field, value, operation)
-  const record = encodeSpec(info.primary, source, fail)
+  const record = objectKey(info, info.primary, source, operation)
   const aliases: string[] = []
-  const lineage = polymorphic ? info.lineage : [info]
-  for (const model of lineage) {
+  if (!polymorphic) {
+    const keys = info.keys
+    for (let i = 0; i < keys.length; i++) if (keys[i] !== info.primary) aliases.push(objectKey(info, keys[i] as KeyInfo, source, operation))
+    return { record, aliases }
+  }
+  for (const model of info.lineage) {
     for (const spec of model.keys) {
       if (model === info && spec === info.primary) continue
-      aliases.push(encodeSpec(spec, source, fail))
+      aliases.push(objectKey(info, spec, source, operation))
     }
   }
   return { record, aliases }
 }
 
+function objectKey(info: ModelInfo, spec: KeyInfo, source: Record<string, unknown>, operation: string): string {
+  const key = tryEncodeSpec(spec, source)
+  if (key !== undefined) return key
+  const field = firstInvalid(spec, source)
+  return missingAttribute(info, field, source[field], operation)
+}
+
 /** The canonical key of an object under one of its model's declared keys (used to verify alias hits). */
 export function keyOfObjectFor(spec: KeyInfo, obj: object): string | undefined {
-  let ok = true
-  const key = encodeSpec(spec, obj as Record<string, unknown>, () => {
-    ok = false
-    return undefined as never
-  })
-  return ok ? key : undefined
+  return tryEncodeSpec(spec, obj as Record<string, unknown>)
 }

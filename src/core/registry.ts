@@ -33,9 +33,14 @@ const listeners: ((info: ModelInfo) => void)[] = []
 
 /** Escapes a name or string so that a canonical key has no spaces, control characters, `|` or `=`. */
 export function escapeKeyText(text: string): string {
-  return SAFE.test(text) ? text : encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+  if (SAFE.test(text)) return text
+  const encoded = encodeURIComponent(text)
+  // encodeURIComponent leaves these five as they are; most text (an email address) has none of them
+  return MARKS.test(encoded) ? encoded.replace(MARKS_ALL, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`) : encoded
 }
 const SAFE = /^[A-Za-z0-9_.~-]*$/
+const MARKS = /[!'()*]/
+const MARKS_ALL = /[!'()*]/g
 
 function normaliseSpecs(model: Model, name: string): KeySpec[] {
   const specs = model.stockpyleKeys

@@ -3,11 +3,18 @@
  * always cleared; `promise` itself is left to finish (a late result is ignored).
  */
 export function withTimeout<T>(promise: Promise<T>, ms: number, error: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(error()), ms)
-    }),
-  ]).finally(() => clearTimeout(timer))
+  // One promise and one timer per call (no race, no finally): this runs on every layer call.
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(error()), ms)
+    promise.then(
+      (value) => {
+        clearTimeout(timer)
+        resolve(value)
+      },
+      (err: unknown) => {
+        clearTimeout(timer)
+        reject(err)
+      },
+    )
+  })
 }

@@ -160,6 +160,75 @@ describe.runIf(stores.has('redis'))('RedisStore on a single node', () => {
     await backend.deleteMany([k('new'), k('held'), k('forever')])
   })
 
+  it('backend addWithAliases: each record SET NX, its aliases only where it was stored, in one round trip; NOSCRIPT reloads', async () => {
+    const prefix = uniquePrefix()
+    const backend = new RedisBackend({ client: raw, ownsClient: false, timeout: 1000, clock: { now: Date.now }, name: 'raw' })
+    const k = (s: string): string => `${prefix}:${s}`
+    const v = (s: string): Buffer => Buffer.from(s)
+    await backend.setMany([{ key: k('held'), value: v('old'), expiresAt: undefined }])
+    await raw.script('FLUSH')
+    const later = Date.now() + 5_000
+    const sent: string[] = []
+    const monitor = (command: { name: string }): void => void sent.push(command.name)
+    const original = raw.sendCommand.bind(raw)
+    raw.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {
+      monitor(command)
+      return (original as (...a: unknown[]) => unknown)(command, ...rest)
+    }) as typeof raw.sendCommand
+    let added: boolean[]
+    try {
+      added = await backend.addWithAliases!([
+        {
+          record: { key: k('new'), value: v('a'), expiresAt: later },
+          aliases: [{ key: k('new-alias'), value: v('→new'), expiresAt: later }],
+        },
+        {
+          record: { key: k('held'), value: v('b'), expiresAt: undefined },
+          aliases: [{ key: k('held-alias'), value: v('→held'), expiresAt: undefined }],
+        },
+        {
+          record: { key: k('expired'), value: v('c'), expiresAt: Date.now() - 1 },
+          aliases: [{ key: k('expired-alias'), value: v('x'), expiresAt: undefined }],
+        },
+        { record: { key: k('forever'), value: new Uint8Array([1, 2]), expiresAt: undefined }, aliases: [] },
+      ])
+    } finally {
+      raw.sendCommand = original
+    }
+    expect(added).toEqual([true, false, false, true])
+    expect(sent).toEqual(['evalsha', 'eval'])
+    const got = await backend.getMany([
+      k('new'),
+      k('new-alias'),
+      k('held'),
+      k('held-alias'),
+      k('expired'),
+      k('expired-alias'),
+      k('forever'),
+    ])
+    expect(got.map((b) => (b === undefined ? undefined : Buffer.from(b).toString()))).toEqual([
+      'a',
+      '→new',
+      'old',
+      undefined,
+      undefined,
+      undefined,
+      '\x01\x02',
+    ])
+    expect(await raw.pttl(k('new'))).toBeGreaterThan(4_000)
+    expect(await raw.pttl(k('new-alias'))).toBeGreaterThan(4_000)
+    expect(await raw.pttl(k('forever'))).toBe(-1)
+    // the script is loaded now: one EVALSHA for a batch of 600 (three script calls in one round trip)
+    const many = Array.from({ length: 600 }, (_, i) => ({
+      record: { key: k(`r${i}`), value: v(`${i}`), expiresAt: later },
+      aliases: [{ key: k(`a${i}`), value: v(`→${i}`), expiresAt: later }],
+    }))
+    expect((await backend.addWithAliases!(many)).every((a) => a)).toBe(true)
+    expect((await backend.getMany([k('a599'), k('r0')])).map((b) => b?.toString())).toEqual(['→599', '0'])
+    expect(await backend.addWithAliases!([])).toEqual([])
+    await raw.del(...(await keysOf(prefix)))
+  })
+
   it('a lifetime that is already over writes nothing', async () => {
     const prefix = uniquePrefix()
     const store = new RedisStore({ url: inject('redis').url, prefix, lifetime: () => new Date(0) })
@@ -230,6 +299,27 @@ describe.runIf(stores.has('redis-cluster'))('RedisStore on a cluster', () => {
     expect(byEmail.map((u) => u?.id)).toEqual(users.map((u) => u.id))
     await store.batchDelete(users)
     expect((await store.batchGet(ConformanceUser, [{ id: 1 }, { id: 200 }])).every((u) => u === undefined)).toBe(true)
+    await store.close()
+  })
+
+  it('backfills across slots: no single-node script (addWithAliases undefined), records added NX, aliases where added', async () => {
+    const prefix = uniquePrefix()
+    const store = new RedisStore({ cluster: inject('redisCluster'), prefix, lifetime: 60 })
+    expect((store.backend as RedisBackend).addWithAliases).toBeUndefined()
+    const users = Array.from({ length: 20 }, (_, i) => makeUser(i + 1))
+    const held = makeUser(1)
+    held.name = 'held'
+    await store.put(held)
+    await store.batchPutEntries(
+      users.map((value) => ({ value, expiresAt: undefined })),
+      { backfill: true },
+    )
+    const got = await store.batchGet(
+      ConformanceUser,
+      users.map((u) => ({ email: u.email })),
+    )
+    expect(got.map((u) => u?.name)).toEqual(users.map((u, i) => (i === 0 ? 'held' : u.name)))
+    await store.batchDelete(users)
     await store.close()
   })
 

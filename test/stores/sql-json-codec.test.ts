@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { SerializationError, UnknownModelError } from '../../src/core/errors.js'
 import { fromTaggedJson, toTaggedJson } from '../../src/stores/sql/index.js'
+import { fromParsedJson } from '../../src/stores/sql/json-codec.js'
 import { ConformanceUser, makeUser } from '../../src/testing/index.js'
 
 /** Encodes, goes through JSON text (as a column does), and decodes. */
@@ -110,5 +112,39 @@ describe('tagged JSON (SqlStore JSON columns)', () => {
   it('reads hand-written JSON with unknown $ keys as plain objects', () => {
     expect(fromTaggedJson({ $unknown: 1 }, 't')).toStrictEqual({ $unknown: 1 })
     expect(fromTaggedJson({ $bigint: 'abc' }, 't')).toStrictEqual({ $bigint: 'abc' })
+  })
+
+  it('decodes a freshly parsed value in place exactly as fromTaggedJson decodes a copy', () => {
+    const leaf = fc.oneof(
+      fc.string(),
+      fc.double(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.constant(undefined),
+      fc.bigInt(),
+      fc.date(),
+      fc.uint8Array({ maxLength: 4 }),
+    )
+    const sparse = fc.sparseArray(fc.oneof(fc.integer(), fc.string()), { maxLength: 4 })
+    const tree = fc.letrec((tie) => ({
+      node: fc.oneof(
+        { depthSize: 'small' },
+        leaf,
+        sparse,
+        fc.array(tie('node'), { maxLength: 4 }),
+        fc.dictionary(fc.string(), tie('node'), { maxKeys: 4 }),
+      ),
+    })).node
+    fc.assert(
+      fc.property(tree, (value) => {
+        const text = JSON.stringify(toTaggedJson(value, 'test'))
+        expect(fromParsedJson(JSON.parse(text), 'test')).toStrictEqual(fromTaggedJson(JSON.parse(text), 'test'))
+      }),
+    )
+    const parsed = JSON.parse('{"__proto__": [{"$date": "2024-01-01T00:00:00.000Z"}], "$x": 1}')
+    const decoded = fromParsedJson(parsed, 'test') as Record<string, unknown>
+    expect(Object.getPrototypeOf(decoded)).toBe(Object.prototype)
+    expect(Object.hasOwn(decoded, '__proto__')).toBe(true)
+    expect(Object.getOwnPropertyDescriptor(decoded, '__proto__')?.value).toStrictEqual([new Date('2024-01-01T00:00:00.000Z')])
   })
 })

@@ -61,7 +61,8 @@ export interface BenchEnv {
     readonly url: string
     /** The floor's client. */
     readonly client: Redis
-    newStore(): RedisStore
+    /** A new RedisStore (under `prefix` instead of the run's when given). */
+    newStore(prefix?: string): RedisStore
     readonly version: string
   }
   readonly memcached?: {
@@ -118,8 +119,8 @@ export async function openEnv(targets: Targets, log: (line: string) => void): Pr
         url,
         client,
         version: `Redis ${/redis_version:(\S+)/.exec(info)?.[1] ?? '?'}`,
-        newStore: () => {
-          const store = new RedisStore({ url, prefix, lifetime: BENCH_TTL_SECONDS, timeout: 5000 })
+        newStore: (own) => {
+          const store = new RedisStore({ url, prefix: own ?? prefix, lifetime: BENCH_TTL_SECONDS, timeout: 5000 })
           opened.push(store)
           return store
         },

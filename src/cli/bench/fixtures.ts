@@ -46,7 +46,7 @@ export function userFields(id: number): PlainUser {
     org: id % 97,
     role: ROLES[id % ROLES.length] as string,
     active: id % 3 !== 0,
-    score: (id * 7919) % 10_000,
+    score: ((id * 7919) % 10_000) / 8,
     created: new Date(1_700_000_000_000 + id * 60_000),
     tags: ['alpha', 'beta', `t${id % 10}`],
     points: [
@@ -65,7 +65,10 @@ export function makeUser(id: number): BenchUser {
 /** Table of {@link BenchUser} in the SQL scenarios. */
 export const USER_TABLE = 'stockpyle_bench_users'
 
-/** Columns of {@link USER_TABLE} (for `createTable`). */
+/**
+ * Columns of {@link USER_TABLE} (for `createTable`): the same table serves the floors and SqlStore —
+ * JSON columns (jsonb on PostgreSQL) for the nested arrays, timestamptz, boolean, double precision.
+ */
 export const USER_COLUMNS = {
   id: 'integer',
   email: 'text',
@@ -73,7 +76,7 @@ export const USER_COLUMNS = {
   org: 'integer',
   role: 'text',
   active: 'boolean',
-  score: 'integer',
+  score: 'real',
   created: 'timestamp',
   tags: 'json',
   points: 'json',

@@ -1,13 +1,16 @@
 /**
- * Output of a benchmark run: `results.json`, a Markdown ratio table (`results.md`) and a hand-written
- * SVG chart of ops/s per scenario and library (`results.svg`).
+ * Output of a benchmark run: `results.json`, a Markdown ratio table (`results.md`) and the chart of
+ * stockpyle ÷ floor and best peer ÷ floor (`results.svg`, see ./chart.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
+import { toSvg } from './chart.js'
 import type { MemoryReport } from './peer.js'
 import { type CaseResult, formatOps, pairedRatio } from './runner.js'
-import type { RowResult } from './scenarios.js'
+import { bestPeer, byLibrary, type RowResult } from './scenarios/common.js'
+
+export { toSvg } from './chart.js'
 
 /** The machine and software a run measured. */
 export interface MachineInfo {
@@ -48,11 +51,7 @@ export function machineInfo(servers: string[], notes: string[] = []): MachineInf
   }
 }
 
-const MAIN_ROLES = new Set(['floor', 'stockpyle', 'peer'])
-
-function columns(results: BenchResults): string[] {
-  return ['floor', 'stockpyle', ...results.peers.map((p) => p.name)]
-}
+const pct = (v: number | undefined): string => (v === undefined ? '—' : `${v >= 10 ? v.toFixed(1) : v.toFixed(2)}x`)
 
 function cell(c: CaseResult | undefined): string {
   if (c === undefined) return '—'
@@ -60,30 +59,41 @@ function cell(c: CaseResult | undefined): string {
   return c.opsPerSec === undefined ? '—' : formatOps(c.opsPerSec)
 }
 
-function find(row: RowResult, library: string): CaseResult | undefined {
-  return row.cases.find((c) => c.library === library)
-}
-
-/** `a` ÷ `b` as a paired ratio (see {@link pairedRatio}), formatted. */
-function ratio(a: CaseResult | undefined, b: CaseResult | undefined): string {
-  const v = pairedRatio(a, b)
-  if (v === undefined) return '—'
-  return `${v >= 10 ? v.toFixed(1) : v.toFixed(2)}x`
-}
-
-function bestPeer(row: RowResult): CaseResult | undefined {
-  let best: CaseResult | undefined
-  for (const c of row.cases) if (c.role === 'peer' && c.opsPerSec !== undefined && (best?.opsPerSec ?? 0) < c.opsPerSec) best = c
-  return best
-}
-
 const verdict = (met: boolean | undefined): string => (met === undefined ? 'n/a' : met ? '**met**' : '**not met**')
 
 const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1)
 
-/** The Markdown report: ratio table, reference rows, storm loads, memory bound, what each case times. */
+/** The figures of one row: floor, best peer and stockpyle with their paired ratios. */
+export function rowFigures(row: RowResult): {
+  floor: CaseResult | undefined
+  peer: CaseResult | undefined
+  mine: CaseResult | undefined
+  vsFloor: number | undefined
+  vsPeer: number | undefined
+} {
+  const floor = byLibrary(row.cases, row.floor)
+  const mine = byLibrary(row.cases, row.headline)
+  const peer = row.withPeers ? bestPeer(row.cases) : undefined
+  return { floor, peer, mine, vsFloor: pairedRatio(mine, floor), vsPeer: pairedRatio(mine, peer) }
+}
+
+function tableLines(rows: readonly RowResult[]): string[] {
+  const lines = [
+    '| row | unit | floor | best peer | stockpyle | stockpyle ÷ floor | stockpyle ÷ best peer | target | verdict |',
+    '|---|---|---:|---:|---:|---:|---:|---|---|',
+  ]
+  for (const row of rows) {
+    const f = rowFigures(row)
+    const peer = f.peer === undefined ? '—' : `${cell(f.peer)} ${f.peer.library}`
+    lines.push(
+      `| ${row.row} | ${row.unit} | ${cell(f.floor)} | ${peer} | ${cell(f.mine)} | ${pct(f.vsFloor)} | ${pct(f.vsPeer)} | ${row.target.text} | ${verdict(row.target.met)} |`,
+    )
+  }
+  return lines
+}
+
+/** The Markdown report: ratio tables, every contender, storm loads, memory bound, what each case times. */
 export function toMarkdown(results: BenchResults, svgFile?: string): string {
-  const cols = columns(results)
   const lines: string[] = []
   lines.push(`# stockpyle benchmark results`, '')
   lines.push(
@@ -95,32 +105,36 @@ export function toMarkdown(results: BenchResults, svgFile?: string): string {
   if (results.machine.notes.length > 0) lines.push('')
   lines.push(
     `Median ops/s of ${results.timing.rounds} interleaved rounds of ~${results.timing.roundMs} ms per contender, all in one process run. `,
-    "Ratios compare figures of the same run, paired by round (the median over rounds of the two contenders' ops/s in that round, so load that changes during the run cancels out): **floor ÷ stockpyle** is how much slower stockpyle is than the raw client (lower is better, 1.00x = as fast); **stockpyle ÷ best peer** is how much faster stockpyle is than the fastest peer (higher is better).",
+    "Ratios compare figures of the same run, paired by round (the median over rounds of the two contenders' ops/s in that round, so load that changes during the run cancels out): **stockpyle ÷ floor** is the fraction of the raw client's speed doing the same necessary work (1.00x = as fast, higher is better); **stockpyle ÷ best peer** is how much faster stockpyle is than the fastest peer.",
     '',
   )
-  if (svgFile !== undefined) lines.push(`![ops/s per scenario and library](${svgFile})`, '')
-  lines.push(`| row | unit | ${cols.join(' | ')} | floor ÷ stockpyle | stockpyle ÷ best peer | target | verdict |`)
-  lines.push(`|---|---|${cols.map(() => '---:').join('|')}|---:|---:|---|---|`)
-  for (const row of results.rows) {
-    const s = find(row, row.headline)
-    const cells = cols.map((c) => cell(find(row, c)))
+  if (svgFile !== undefined) lines.push(`![stockpyle ÷ floor and best peer ÷ floor per scenario](${svgFile})`, '')
+  const main = results.rows.filter((r) => !r.layerAlone)
+  const alone = results.rows.filter((r) => r.layerAlone)
+  lines.push('## Like-for-like rows (the targets)', '', ...tableLines(main))
+  if (alone.length > 0) {
     lines.push(
-      `| ${row.row} | ${row.unit} | ${cells.join(' | ')} | ${ratio(find(row, 'floor'), s)} | ${ratio(s, bestPeer(row))} | ${row.target.text} | ${verdict(row.target.met)} |`,
+      '',
+      '## Layer-alone references',
+      '',
+      'One layer measured on its own, without a chain, against the same floor — extra references, not the like-for-like comparison (the peers always run with a memory tier).',
+      '',
+      ...tableLines(alone),
     )
   }
   lines.push('', '## Targets', '')
   for (const row of results.rows) lines.push(`- **${row.row}** (${row.target.text}): ${verdict(row.target.met)} — ${row.target.detail}`)
-  const references = results.rows.flatMap((row) => row.cases.filter((c) => !MAIN_ROLES.has(c.role)).map((c) => ({ row, c })))
-  if (references.length > 0) {
-    lines.push(
-      '',
-      '## Other stockpyle and floor variants',
-      '',
-      '| row | variant | ops/s | vs stockpyle headline | what is timed |',
-      '|---|---|---:|---:|---|',
-    )
-    for (const { row, c } of references) {
-      lines.push(`| ${row.row} | ${c.library} | ${cell(c)} | ${ratio(c, find(row, row.headline))} | ${c.label} |`)
+  lines.push('', '## Every contender', '', '| row | contender | role | ops/s | ÷ floor | what is timed |', '|---|---|---|---:|---:|---|')
+  const listed = new Set<readonly CaseResult[]>()
+  for (const row of results.rows) {
+    // rows of one group share their cases: list them once, under the first row
+    if (listed.has(row.cases)) continue
+    listed.add(row.cases)
+    const floor = byLibrary(row.cases, row.floor)
+    for (const c of row.cases) {
+      lines.push(
+        `| ${row.row} | ${c.library} | ${c.role} | ${cell(c)} | ${pct(pairedRatio(c, floor))} | ${c.label}${c.error === undefined ? '' : ` (**failed**: ${c.error})`} |`,
+      )
     }
   }
   const storms = results.rows.filter((r) => r.scenario === 'S6')
@@ -152,11 +166,11 @@ export function toMarkdown(results: BenchResults, svgFile?: string): string {
       )
     }
   }
-  lines.push('', '## What each contender does', '')
+  lines.push('', '## Notes per row', '')
   for (const row of results.rows) {
+    if (row.notes.length === 0) continue
     lines.push(`**${row.row}** — ${row.title}.`, '')
-    for (const c of row.cases) lines.push(`- ${c.library}: ${c.label}${c.error === undefined ? '' : ` (**failed**: ${c.error})`}`)
-    for (const n of row.notes) lines.push(`- _Note:_ ${n}`)
+    for (const n of row.notes) lines.push(`- ${n}`)
     lines.push('')
   }
   if (results.peers.length > 0) {
@@ -169,95 +183,22 @@ export function toMarkdown(results: BenchResults, svgFile?: string): string {
 
 /** The ratio table as plain text for the console. */
 export function toConsole(results: BenchResults): string {
-  const cols = columns(results)
-  const header = ['row', ...cols, 'floor/stockpyle', 'stockpyle/best peer', 'target']
+  const header = ['row', 'floor', 'best peer', 'stockpyle', 'stockpyle/floor', 'stockpyle/best peer', 'target']
   const body = results.rows.map((row) => {
-    const s = find(row, row.headline)
+    const f = rowFigures(row)
     return [
       row.row,
-      ...cols.map((c) => cell(find(row, c))),
-      ratio(find(row, 'floor'), s),
-      ratio(s, bestPeer(row)),
-      row.target.met === undefined ? 'n/a' : row.target.met ? 'MET' : 'NOT MET',
+      cell(f.floor),
+      f.peer === undefined ? '—' : `${cell(f.peer)} ${f.peer.library}`,
+      cell(f.mine),
+      pct(f.vsFloor),
+      pct(f.vsPeer),
+      row.target.met === undefined ? (row.layerAlone ? 'reference' : 'n/a') : row.target.met ? 'MET' : 'NOT MET',
     ]
   })
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? '').length)))
   const fmt = (r: string[]): string => r.map((v, i) => (i === 0 ? v.padEnd(widths[i] ?? 0) : v.padStart(widths[i] ?? 0))).join('  ')
   return [fmt(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(fmt)].join('\n')
-}
-
-const COLORS: Record<string, string> = { floor: '#9aa0a6', stockpyle: '#1a7f5a' }
-const PEER_COLORS = ['#e8710a', '#7b3fbf', '#c5221f', '#1967d2', '#a8720c']
-
-function esc(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
-}
-
-/**
- * A horizontal bar chart (log scale) of ops/s: one group per row of the table, one bar per library
- * (floor, stockpyle, each peer). Hand-written SVG, no dependency.
- */
-export function toSvg(results: BenchResults): string {
-  const cols = columns(results)
-  const color = (lib: string): string => COLORS[lib] ?? PEER_COLORS[(cols.indexOf(lib) - 2) % PEER_COLORS.length] ?? '#555'
-  const rows = results.rows.filter((r) => r.cases.some((c) => MAIN_ROLES.has(c.role) && c.opsPerSec !== undefined))
-  const labelW = 150
-  const chartW = 620
-  const valueW = 70
-  const barH = 11
-  const gap = 3
-  const groupGap = 12
-  const top = 58
-  const all = rows.flatMap((r) => r.cases.map((c) => c.opsPerSec ?? 0)).filter((v) => v > 0)
-  const lo = 10 ** Math.floor(Math.log10(Math.max(0.1, Math.min(...all, 1))))
-  const hi = 10 ** Math.ceil(Math.log10(Math.max(...all, 10)))
-  const xOf = (v: number): number => labelW + (chartW * (Math.log10(Math.max(v, lo)) - Math.log10(lo))) / (Math.log10(hi) - Math.log10(lo))
-  const parts: string[] = []
-  let y = top
-  for (const row of rows) {
-    const bars = cols.map((lib) => ({ lib, c: find(row, lib) })).filter((b) => b.c?.opsPerSec !== undefined)
-    const h = bars.length * (barH + gap)
-    parts.push(`<text x="${labelW - 8}" y="${y + h / 2}" text-anchor="end" dominant-baseline="middle" class="row">${esc(row.row)}</text>`)
-    parts.push(
-      `<text x="${labelW - 8}" y="${y + h / 2 + 12}" text-anchor="end" dominant-baseline="middle" class="unit">${esc(row.unit)}</text>`,
-    )
-    for (const { lib, c } of bars) {
-      const v = c?.opsPerSec as number
-      const w = Math.max(1, xOf(v) - labelW)
-      parts.push(
-        `<rect x="${labelW}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${color(lib)}"><title>${esc(`${row.row} · ${lib}: ${formatOps(v)} ${row.unit}`)}</title></rect>`,
-      )
-      parts.push(`<text x="${(labelW + w + 4).toFixed(1)}" y="${y + barH - 2}" class="val">${esc(formatOps(v))}</text>`)
-      y += barH + gap
-    }
-    y += groupGap
-  }
-  const height = y + 24
-  const width = labelW + chartW + valueW + 10
-  const grid: string[] = []
-  for (let v = lo; v <= hi; v *= 10) {
-    const gx = xOf(v).toFixed(1)
-    grid.push(`<line x1="${gx}" y1="${top - 6}" x2="${gx}" y2="${y - groupGap}" class="grid"/>`)
-    grid.push(`<text x="${gx}" y="${y - groupGap + 14}" text-anchor="middle" class="axis">${esc(formatOps(v))}</text>`)
-  }
-  const legend = cols
-    .map((lib, i) => {
-      const lx = labelW + i * 130
-      return `<rect x="${lx}" y="30" width="12" height="12" fill="${color(lib)}"/><text x="${lx + 17}" y="40" class="legend">${esc(lib)}</text>`
-    })
-    .join('')
-  return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, Segoe UI, sans-serif">`,
-    '<style>.row{font-size:12px;font-weight:600;fill:#222}.unit{font-size:10px;fill:#777}.val{font-size:10px;fill:#333}.axis{font-size:10px;fill:#777}.legend{font-size:12px;fill:#222}.grid{stroke:#e3e3e3;stroke-width:1}.title{font-size:14px;font-weight:700;fill:#111}</style>',
-    `<title>${esc(`stockpyle benchmark: ops/s per scenario and library (${results.date})`)}</title>`,
-    `<rect width="${width}" height="${height}" fill="#fff"/>`,
-    `<text x="10" y="18" class="title">${esc(`stockpyle vs raw floor and peers: ops/s (log scale), ${results.machine.cpus} CPUs, Node ${results.machine.node}`)}</text>`,
-    legend,
-    ...grid,
-    ...parts,
-    '</svg>',
-    '',
-  ].join('\n')
 }
 
 /** Writes `results.json`, `results.md` and `results.svg` into `dir`; returns their paths. */

@@ -167,6 +167,77 @@ export async function measureGroup(
   return out
 }
 
+/** A request to profile one case instead of measuring: see {@link profileCase}. */
+export interface ProfileRequest {
+  /** The case's row, e.g. `'S3 redis'`. */
+  readonly row: string
+  /** The case's library, e.g. `'stockpyle'` or `'floor'`. */
+  readonly library: string
+  /** Seconds of the profiled loop. */
+  readonly seconds: number
+  /** Where the `.cpuprofile` goes. */
+  readonly file: string
+  /** Sampling interval in µs (default 100). */
+  readonly intervalUs?: number | undefined
+}
+
+/**
+ * Runs the one case of `cases` that `request` names in a loop for `request.seconds` under the V8 CPU
+ * profiler (node:inspector, started after the setup and warm-up, so only the case's own calls and
+ * its untimed `prepare` are sampled) and writes the profile. Resolves with that case's result (ops/s
+ * of the profiled loop, and ops per CPU-second of this process in `extra`), or `[]` when the group
+ * has no such case.
+ */
+export async function profileCase(
+  cases: readonly BenchCase[],
+  request: ProfileRequest,
+  log: (line: string) => void = () => {},
+): Promise<CaseResult[]> {
+  const c = cases.find((k) => k.row === request.row && k.library === request.library)
+  if (c === undefined) return []
+  const { Session } = await import('node:inspector/promises')
+  const { mkdirSync, writeFileSync } = await import('node:fs')
+  const { dirname } = await import('node:path')
+  const state: State = { c, calls: 0, perRound: 1, rounds: [], error: undefined }
+  await c.setup?.()
+  await warmUp(state, { rounds: 1, roundMs: 50, warmupMs: 300 }, 1)
+  const session = new Session()
+  session.connect()
+  await session.post('Profiler.enable')
+  await session.post('Profiler.setSamplingInterval', { interval: request.intervalUs ?? 100 })
+  await session.post('Profiler.start')
+  const deadline = now() + request.seconds * 1000
+  const cpu = process.cpuUsage()
+  let spent = 0
+  let calls = 0
+  while (now() < deadline && (c.maxCalls === undefined || state.calls + state.perRound <= c.maxCalls)) {
+    spent += await runCalls(state, state.perRound)
+    calls += state.perRound
+  }
+  const used = process.cpuUsage(cpu)
+  const { profile } = await session.post('Profiler.stop')
+  session.disconnect()
+  mkdirSync(dirname(request.file), { recursive: true })
+  writeFileSync(request.file, JSON.stringify(profile))
+  const opsPerSec = (calls * 1000) / Math.max(spent, 0.001)
+  const perCpuSecond = calls / Math.max((used.user + used.system) / 1e6, 1e-6)
+  log(
+    `    ${c.row} / ${c.library}: profiled ${calls} calls, ${formatOps(opsPerSec)} ops/s, ${formatOps(perCpuSecond)} per CPU-second -> ${request.file}`,
+  )
+  return [
+    {
+      row: c.row,
+      library: c.library,
+      role: c.role,
+      label: c.label,
+      opsPerSec,
+      rounds: [],
+      calls: state.calls,
+      extra: { profiledCalls: calls, opsPerCpuSecond: Math.round(perCpuSecond), profile: request.file },
+    },
+  ]
+}
+
 /**
  * How many times faster `a` is than `b`: the median over rounds of `a`'s ops/s in a round divided by
  * `b`'s in the same round (paired, so load that changes between rounds cancels out); the ratio of the

@@ -5,13 +5,14 @@
 import { type BenchEnv, openEnv, type Targets } from './env.js'
 import type { MemoryChild, PeerLibrary } from './peer.js'
 import { type BenchResults, machineInfo } from './report.js'
-import type { Timing } from './runner.js'
-import { runScenarios } from './scenarios.js'
+import type { ProfileRequest, Timing } from './runner.js'
+import { runScenarios } from './scenarios/index.js'
 
 export { STORE_NAMES, type StoreName } from './env.js'
 export type { MemoryChild, MemoryReport, PeerCache, PeerLibrary } from './peer.js'
 export { type BenchResults, toConsole, toMarkdown, toSvg, writeResults } from './report.js'
-export { formatOps, type Timing } from './runner.js'
+export { formatOps, type ProfileRequest, type Timing } from './runner.js'
+export type { RowResult, TargetResult } from './scenarios/index.js'
 
 /** Options of {@link runSuite}. */
 export interface SuiteOptions extends Targets {
@@ -22,6 +23,8 @@ export interface SuiteOptions extends Targets {
   readonly memoryChildren?: readonly MemoryChild[] | undefined
   /** Objects inserted in S7 (default 1,000,000). */
   readonly s7Count?: number | undefined
+  /** Profile this one case instead of measuring (see `profileCase`). */
+  readonly profile?: ProfileRequest | undefined
   /** The command line, for the report. */
   readonly command: string
   /** Extra machine notes (CPU pinning, server flags). */
@@ -46,6 +49,7 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
       peers: options.peers ?? [],
       memoryChildren: options.memoryChildren,
       s7Count: options.s7Count,
+      profile: options.profile,
       log,
     })
     const servers = [env.redis?.version, env.memcached?.version, env.postgres?.version, env.sqlite?.version].filter(

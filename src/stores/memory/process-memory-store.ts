@@ -10,11 +10,11 @@ import {
   type WriteItem,
 } from '../../contracts/base-store.js'
 import type { InvalidationBus } from '../../contracts/invalidation-bus.js'
-import { CACHE_OPTION_NAMES, type CacheStoreOptions, checkCacheOptions } from '../../contracts/key-value-store.js'
+import { CACHE_OPTION_NAMES, type CacheStoreOptions, checkCacheOptions, requestKeys } from '../../contracts/key-value-store.js'
 import { decodeRecord, encodeRecord, restampRecord } from '../../core/codec.js'
 import { CorruptEntryError, InvalidOptionError, show } from '../../core/errors.js'
 import { nextInvalidation } from '../../core/invalidation-sequence.js'
-import { encodeLookup, keysOfObject } from '../../core/key-encoding.js'
+import { encodeLookup, keysOfObject, type ObjectKeys } from '../../core/key-encoding.js'
 import { expiryOf } from '../../core/lifetime.js'
 import type { Instance, Lookup, Model } from '../../core/model.js'
 import { checkOptionNames } from '../../core/options.js'
@@ -62,6 +62,14 @@ export const DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 // are counted rounded up to 8 bytes, as Node's Buffer pool aligns them.
 const RECORD_OVERHEAD = 408
 const ALIAS_OVERHEAD = 256
+
+/** One item of a write, checked: its keys, expiry (`null`: already over) and, for a put, its bytes. */
+interface PreparedWrite {
+  readonly item: WriteItem
+  readonly keys: ObjectKeys
+  readonly expiresAt: number | undefined | null
+  readonly bytes: Buffer | undefined
+}
 
 interface MemoryRecord {
   /** `undefined` for a tombstone: the object was deleted here; reads miss and backfills may not land. */
@@ -218,11 +226,13 @@ export class ProcessMemoryStore extends BaseStore {
     requests: readonly LookupRequest[],
     options: GetEntriesOptions = {},
   ): Promise<(StoreEntry | undefined)[]> {
-    const keys = requests.map((r) => encodeLookup(info, r.lookup, `${this.name} store get`))
+    const keys = requestKeys(this.name, info, requests, '')
     if (this.#busDown) return keys.map(() => undefined)
     const now = this.#settings.clock.now()
     const stale = options.stale === true
-    return keys.map((key) => this.#read(info, key, now, stale))
+    const out: (StoreEntry | undefined)[] = new Array(keys.length)
+    for (let i = 0; i < keys.length; i++) out[i] = this.#read(info, keys[i] as string, now, stale)
+    return out
   }
 
   #read(info: ModelInfo, key: string, now: number, stale = false): StoreEntry | undefined {
@@ -259,38 +269,42 @@ export class ProcessMemoryStore extends BaseStore {
   protected async writeMany(items: readonly WriteItem[]): Promise<void> {
     const { lifetime, polymorphic, clock, jitter } = this.#settings
     const now = clock.now()
-    const prepared = items.map((item) => {
-      const keys = keysOfObject(item.info, item.obj, polymorphic, `${this.name} store put`)
+    const where = `${this.name} store put`
+    // Every put is checked and encoded before anything is stored: a bad object leaves the store as it
+    // was. Backfills are encoded only where they land (most are skipped when the layer holds the key).
+    const writes: PreparedWrite[] = new Array(items.length)
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i] as WriteItem
+      const keys = keysOfObject(item.info, item.obj, polymorphic, where)
       const expiresAt = expiryOf(lifetime, item.obj, now, item.expiresAt, jitter)
-      const bytes =
-        expiresAt === null
-          ? undefined
-          : ((item.backfill === true && item.encoded !== undefined ? restampRecord(item.encoded, expiresAt) : undefined) ??
-            encodeRecord(item.obj, expiresAt, `${this.name} store put`))
-      return { keys, expiresAt, bytes, backfill: item.backfill === true, since: item.since }
-    })
+      const backfill = item.backfill === true
+      const bytes = backfill || expiresAt === null ? undefined : encodeRecord(item.obj, expiresAt, where)
+      writes[i] = { item, keys, expiresAt, bytes }
+    }
     if (this.#busDown) {
-      for (const { keys } of prepared) this.#records.delete(keys.record)
-      if (prepared.some((p) => !p.backfill)) await this.#publish(prepared.filter((p) => !p.backfill).map((p) => p.keys.record))
+      for (const { keys } of writes) this.#records.delete(keys.record)
+      const published = writes.filter((w) => w.item.backfill !== true).map((w) => w.keys.record)
+      if (published.length > 0) await this.#publish(published)
       return
     }
-    for (const { keys, expiresAt, bytes, backfill, since } of prepared) {
-      if (backfill) {
-        if (now < this.#refuseBackfillsUntil) continue
-        // Invalidated since the read began, however long ago: the copy may predate the invalidation.
-        if (since !== undefined && (this.#invalidated.peek(keys.record) ?? this.#forgottenUpTo) > since) continue
-        // A backfill only lands where nothing live is held: not over a newer put, not over a tombstone.
-        const held = this.#records.peek(keys.record)
-        if (held !== undefined && (held.expiresAt === undefined || held.expiresAt > now)) continue
-        if (bytes === undefined) continue
-      }
-      if (bytes === undefined || expiresAt === null) {
-        this.#records.delete(keys.record)
+    const published: string[] = []
+    for (const { item, keys, expiresAt, bytes } of writes) {
+      if (item.backfill !== true) {
+        published.push(keys.record)
+        if (bytes === undefined || expiresAt === null) this.#records.delete(keys.record)
+        else this.#set(keys.record, { bytes, aliases: keys.aliases, expiresAt })
         continue
       }
-      this.#set(keys.record, { bytes, aliases: keys.aliases, expiresAt })
+      if (expiresAt === null || now < this.#refuseBackfillsUntil) continue
+      // Invalidated since the read began, however long ago: the copy may predate the invalidation.
+      if (item.since !== undefined && (this.#invalidated.peek(keys.record) ?? this.#forgottenUpTo) > item.since) continue
+      // A backfill only lands where nothing live is held: not over a newer put, not over a tombstone.
+      const held = this.#records.peek(keys.record)
+      if (held !== undefined && (held.expiresAt === undefined || held.expiresAt > now)) continue
+      const encoded =
+        (item.encoded !== undefined ? restampRecord(item.encoded, expiresAt) : undefined) ?? encodeRecord(item.obj, expiresAt, where)
+      this.#set(keys.record, { bytes: encoded, aliases: keys.aliases, expiresAt })
     }
-    const published = prepared.filter((p) => !p.backfill).map((p) => p.keys.record)
     if (published.length > 0) await this.#publish(published)
   }
 

@@ -1,10 +1,11 @@
 import type { Cluster, Redis } from 'ioredis'
-import type { BackendReadOptions, KeyValueBackend, KeyValueEntry } from '../../contracts/key-value-backend.js'
+import type { BackendReadOptions, KeyValueBackend, KeyValueBackfill, KeyValueEntry } from '../../contracts/key-value-backend.js'
 import { isStockpyleError, StoreUnavailableError, UnsupportedOperationError } from '../../core/errors.js'
 import type { Clock } from '../../core/lifetime.js'
 import { PartialFailureError } from '../../core/partial-failure.js'
 import { withTimeout } from '../../core/with-timeout.js'
 import { ClusterNodes, type NodeFailure } from './cluster-nodes.js'
+import { backfillOnNode } from './redis-backfill.js'
 import { unlinkByPrefix } from './redis-clear.js'
 import { redisSlot } from './redis-slot.js'
 
@@ -42,7 +43,9 @@ type PipelineResult = [error: Error | null, result: unknown][] | null
  *   to `expiresAt` by the store's clock, rounded up (relative, so clock skew between this process and
  *   the server never cuts an entry short). An entry already expired is deleted instead.
  * - `addMany` (backfills): the same with `NX`, so a copy read before a write or delete never replaces
- *   what that write stored or the tombstone the delete left.
+ *   what that write stored or the tombstone the delete left. `addWithAliases` (single node): the record
+ *   `SET NX` and, where it was stored, the aliases' `SET`, in one Lua script call per 250 backfills,
+ *   all in one round trip.
  * - `deleteMany`: `DEL` per slot, pipelined per node.
  *
  * Fails fast: every operation is bounded by `timeout` ms and every failure (connection refused, not
@@ -64,6 +67,12 @@ export class RedisBackend implements KeyValueBackend {
   readonly #timeout: number
   readonly #clock: Clock
   readonly #cluster: boolean
+  /**
+   * Single node only: each record `SET NX` and, where it was stored, its aliases' `SET`, in one Lua
+   * script call per 250 backfills, one round trip. `undefined` on a cluster (the store then adds the
+   * records and sets the aliases per node, with per-node failures).
+   */
+  readonly addWithAliases?: (backfills: readonly KeyValueBackfill[]) => Promise<boolean[]>
   readonly #nodes: ClusterNodes
   #connecting: Promise<void> | undefined
   #lastError: Error | undefined
@@ -78,6 +87,8 @@ export class RedisBackend implements KeyValueBackend {
     this.#clock = options.clock
     this.name = options.name
     this.#cluster = (options.client as { isCluster?: boolean }).isCluster === true
+    // a record and its aliases live in different hash slots of a cluster: no script can touch them together
+    if (!this.#cluster) this.addWithAliases = (backfills) => this.#addWithAliases(backfills)
     this.#nodes = new ClusterNodes(this.name, options.timeout, options.retryDelay ?? 1000)
     // ioredis drops a dead master from its pool and sends its slots' pipelines elsewhere (MOVED back to
     // it, which a pipeline of several slots does not follow): a fresh slot map finds it again.
@@ -99,7 +110,7 @@ export class RedisBackend implements KeyValueBackend {
 
   async getMany(keys: readonly string[], options?: BackendReadOptions): Promise<(Uint8Array | undefined)[]> {
     if (keys.length === 0) return []
-    const unique = [...new Set(keys)]
+    const unique = keys.length === 1 ? (keys as string[]) : [...new Set(keys)]
     let failures: NodeFailure[] = []
     const values = await this.#guard('get', async () => {
       if (!this.#cluster && unique.length <= CHUNK) return (this.#client as Redis).mgetBuffer(unique)
@@ -203,6 +214,12 @@ export class RedisBackend implements KeyValueBackend {
         added,
       )
     return added
+  }
+
+  async #addWithAliases(backfills: readonly KeyValueBackfill[]): Promise<boolean[]> {
+    if (backfills.length === 0) return []
+    const now = this.#clock.now()
+    return this.#guard('add', () => backfillOnNode(this.#client as Redis, backfills, now))
   }
 
   async deleteMany(keys: readonly string[]): Promise<void> {

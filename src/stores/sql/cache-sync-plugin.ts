@@ -20,7 +20,8 @@ import { describeModel, type ModelInfo } from '../../core/registry.js'
 import { type AfterCommitWork, connectionDialect, type TrackedConnection, trackingDialect } from './cache-sync-dialect.js'
 import { planStatement, type SyncPlan, type WatchedTable } from './cache-sync-plan.js'
 import { snakeCase } from './naming.js'
-import { isKeyValue, rowToAttributes } from './row-mapper.js'
+import { isKeyValue } from './row-mapper.js'
+import { rowToAttributes } from './row-reader.js'
 import { SqlStore } from './sql-store.js'
 
 /** Options of {@link CacheSyncPlugin}. */

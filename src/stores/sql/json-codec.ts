@@ -331,3 +331,44 @@ export function fromTaggedJson(value: unknown, where: string): unknown {
   }
   return decodeFields(record, {}, where)
 }
+
+/**
+ * {@link fromTaggedJson} for a value the caller has just parsed and owns: arrays and plain objects are
+ * decoded in place (only tagged values are replaced), so reading a JSON column allocates nothing but
+ * what the parse did. Never pass a value that is shared.
+ * @throws as {@link fromTaggedJson}.
+ */
+export function fromParsedJson(value: unknown, where: string): unknown {
+  if (typeof value !== 'object' || value === null) return value
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item = value[i]
+      if (typeof item !== 'object' || item === null) continue
+      // a hole of a sparse array comes back as a hole, as fromTaggedJson makes it
+      if (isHole(item)) delete value[i]
+      else value[i] = fromParsedJson(item, where)
+    }
+    return value
+  }
+  const record = value as Record<string, unknown>
+  let only: string | undefined
+  for (const key in record) {
+    if (only !== undefined) {
+      only = undefined
+      break
+    }
+    only = key
+  }
+  if (only?.startsWith('$')) {
+    const decoded = decodeTag(only, record[only], where)
+    if (decoded.hit) return decoded.value
+  }
+  if (Object.getPrototypeOf(record) !== Object.prototype) return decodeFields(record, {}, where)
+  for (const key of Object.keys(record)) {
+    const item = record[key]
+    if (typeof item !== 'object' || item === null) continue
+    const decoded = fromParsedJson(item, where)
+    if (decoded !== item) define(record, key, decoded)
+  }
+  return record
+}

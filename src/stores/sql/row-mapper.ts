@@ -1,7 +1,7 @@
 import { InvalidKeyError, MissingKeyAttributeError, SchemaError, SerializationError, show } from '../../core/errors.js'
 import type { KeyInfo, ModelInfo } from '../../core/registry.js'
 import type { ColumnInfo, SqlDialect } from './column-kind.js'
-import { fromTaggedJson, toTaggedJson } from './json-codec.js'
+import { fromParsedJson, fromTaggedJson, toTaggedJson } from './json-codec.js'
 import type { TableSchema } from './table-schema.js'
 
 /** How a bytes column comes back: Node's `Buffer` (default) or a plain `Uint8Array`. */
@@ -119,6 +119,33 @@ function otherValue(m: ModelMapping, attribute: string, column: ColumnInfo, valu
   }
 }
 
+/** How messages name a column when reading it. */
+export function columnWhere(m: ModelMapping, column: ColumnInfo): string {
+  return `${m.store} store: column \`${column.name}\` of table \`${m.schema.table}\``
+}
+
+/**
+ * Decodes a JSON column's value: SQLite text is parsed (a bigint is a number) and decoded in place,
+ * as nobody else holds the parse; PostgreSQL's json/jsonb comes parsed by the driver, as part of a row
+ * that may be read again, so it is decoded into new arrays and objects. `at` names the column for
+ * messages.
+ * @throws SerializationError when SQLite text is not JSON.
+ */
+export function readJson(dialect: SqlDialect, at: string, raw: unknown): unknown {
+  let parsed = raw
+  if (dialect === 'sqlite') {
+    if (typeof raw === 'bigint') return Number(raw)
+    if (typeof raw !== 'string') return raw
+    try {
+      parsed = JSON.parse(raw)
+    } catch (err) {
+      throw new SerializationError(`${at} holds text that is not JSON ${show(raw)}`, { cause: err })
+    }
+    return fromParsedJson(parsed, at)
+  }
+  return fromTaggedJson(parsed, at)
+}
+
 function parseDate(text: string): Date | undefined {
   // What SqlStore writes ends in Z; SQLite's CURRENT_TIMESTAMP and datetime() give UTC without a zone.
   const zoned = text.endsWith('Z') || !(text.length > 10 && LOCAL_DATE_TIME.test(text))
@@ -158,7 +185,7 @@ export function fromColumnValue(m: ModelMapping, column: ColumnInfo, raw: unknow
       if (typeof raw === 'number' || typeof raw === 'bigint') return new Date(Number(raw))
       return raw
     case 'json':
-      return fromJson(m, column, raw)
+      return readJson(m.dialect, columnWhere(m, column), raw)
     case 'bytes':
       if (raw instanceof Uint8Array) return m.bufferColumns.has(column.name) ? Buffer.from(raw) : new Uint8Array(raw)
       return raw
@@ -167,45 +194,6 @@ export function fromColumnValue(m: ModelMapping, column: ColumnInfo, raw: unknow
     default:
       return typeof raw === 'bigint' && raw >= BigInt(Number.MIN_SAFE_INTEGER) && raw <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(raw) : raw
   }
-}
-
-function fromJson(m: ModelMapping, column: ColumnInfo, raw: unknown): unknown {
-  const at = `${m.store} store: column \`${column.name}\` of table \`${m.schema.table}\``
-  let parsed = raw
-  if (m.dialect === 'sqlite') {
-    if (typeof raw === 'bigint') return Number(raw)
-    if (typeof raw !== 'string') return raw
-    try {
-      parsed = JSON.parse(raw)
-    } catch (err) {
-      throw new SerializationError(`${at} holds text that is not JSON ${show(raw)}`, { cause: err })
-    }
-  }
-  return fromTaggedJson(parsed, at)
-}
-
-function defineAttribute(target: Record<string, unknown>, attribute: string, value: unknown): void {
-  if (attribute === '__proto__') Object.defineProperty(target, attribute, { value, enumerable: true, writable: true, configurable: true })
-  else target[attribute] = value
-}
-
-function fill(m: ModelMapping, row: Readonly<Record<string, unknown>>, target: Record<string, unknown>): Record<string, unknown> {
-  for (const name of Object.keys(row)) {
-    const column = m.schema.columns.get(name)
-    const attribute = m.attributeOf.get(name) ?? name
-    defineAttribute(target, attribute, column === undefined ? row[name] : fromColumnValue(m, column, row[name]))
-  }
-  return target
-}
-
-/** The attribute values of a row (every column, converted), as a plain record. */
-export function rowToAttributes(m: ModelMapping, row: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  return fill(m, row, {})
-}
-
-/** A new instance of the model (prototype restored, constructor not called) holding a row's values. */
-export function rowToObject(m: ModelMapping, row: Readonly<Record<string, unknown>>): object {
-  return fill(m, row, Object.create(m.info.model.prototype as object) as Record<string, unknown>)
 }
 
 /** True when `value` can be a key value (string well-formed, finite number, bigint, boolean). */

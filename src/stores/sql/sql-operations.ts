@@ -1,20 +1,11 @@
 import { type Kysely, type RawBuilder, sql } from 'kysely'
-import type { LookupRequest, StoreEntry, WriteItem } from '../../contracts/base-store.js'
-import { NonUniqueKeyError, show } from '../../core/errors.js'
-import { encodeLookup, keyOfObjectFor } from '../../core/key-encoding.js'
-import type { KeyInfo, ModelInfo } from '../../core/registry.js'
+import type { WriteItem } from '../../contracts/base-store.js'
+import { keyOfObjectFor } from '../../core/key-encoding.js'
+import type { ModelInfo } from '../../core/registry.js'
 import type { ColumnInfo, SqlDialect } from './column-kind.js'
 import type { MappingCache } from './model-mapping.js'
-import {
-  canMatch,
-  checkKeyAttributes,
-  keyParam,
-  type ModelMapping,
-  objectToRow,
-  type PreparedRow,
-  rowToAttributes,
-  rowToObject,
-} from './row-mapper.js'
+import { canMatch, checkKeyAttributes, keyParam, type ModelMapping, objectToRow, type PreparedRow } from './row-mapper.js'
+import { rowToAttributes } from './row-reader.js'
 import { translateError } from './sql-errors.js'
 
 /** Bound parameters per statement: SQLite's SQLITE_MAX_VARIABLE_NUMBER (32766), PostgreSQL's protocol limit (65535). */
@@ -40,7 +31,8 @@ export interface OperationContext {
   readonly mappings: MappingCache
 }
 
-type Row = Record<string, unknown>
+/** A row as the driver returns it. */
+export type Row = Record<string, unknown>
 
 /** Splits `items` into lists of at most `size`. */
 export function chunk<T>(items: readonly T[], size: number): T[][] {
@@ -106,71 +98,6 @@ async function mappingsOf(
     `${ctx.name} store ${operation} of model \`${distinct[0]?.name}\``,
   )
   return new Map(distinct.map((info, i) => [info, mappings[i] as ModelMapping]))
-}
-
-/**
- * Reads one entry per request, in request order, `undefined` at each miss. One query per lookup shape
- * (declared key) per chunk of distinct values; each slot gets its own instance. A row matches a lookup
- * only when its key values have the lookup's types too (`{id: '1'}` never finds id 1), as in the caches.
- * @throws NonUniqueKeyError when a lookup matches several rows.
- */
-export async function readEntries(
-  ctx: OperationContext,
-  ex: Executor,
-  info: ModelInfo,
-  requests: readonly LookupRequest[],
-): Promise<(StoreEntry | undefined)[]> {
-  const operation = `${ctx.name} store get`
-  // The field set is already matched to a key (BaseStore); encodeLookup only to throw InvalidKeyError.
-  const canonical = requests.map((r) => keyOfObjectFor(r.spec, r.lookup) ?? encodeLookup(info, r.lookup, operation))
-  const m = await resolve(ctx.mappings.mapping(ex.db, info), `${operation} of model \`${info.name}\``)
-  const bySpec = new Map<KeyInfo, Map<string, unknown[]>>()
-  for (let i = 0; i < requests.length; i++) {
-    const { spec, lookup } = requests[i] as LookupRequest
-    const columns = m.keyColumns.get(spec) as readonly ColumnInfo[]
-    const values = spec.fields.map((f) => lookup[f])
-    if (!values.every((v, j) => canMatch(m, columns[j] as ColumnInfo, v))) continue
-    let wanted = bySpec.get(spec)
-    if (wanted === undefined) bySpec.set(spec, (wanted = new Map()))
-    wanted.set(
-      canonical[i] as string,
-      values.map((v) => keyParam(m, v)),
-    )
-  }
-  const found = new Map<string, Row>()
-  const first = new Map<string, object>()
-  try {
-    for (const [spec, wanted] of bySpec) {
-      const columns = m.keyColumns.get(spec) as readonly ColumnInfo[]
-      const size = Math.floor(PARAMETER_LIMIT[ctx.dialect] / columns.length)
-      for (const part of chunk([...wanted.values()], size)) {
-        const { rows } =
-          await sql<Row>`select * from ${sql.table(m.schema.table)} where ${keyCondition(ctx.dialect, columns, part)}`.execute(ex.db)
-        for (const row of rows) {
-          const obj = rowToObject(m, row)
-          const key = keyOfObjectFor(spec, obj)
-          if (key === undefined || !wanted.has(key)) continue
-          if (found.has(key)) {
-            throw new NonUniqueKeyError(
-              `${operation} of model \`${info.name}\` by ${show(spec.fields)} matched more than one row of table \`${m.schema.table}\` (${show(key)}): add a unique index`,
-            )
-          }
-          found.set(key, row)
-          first.set(key, obj)
-        }
-      }
-    }
-  } catch (err) {
-    throw translateError(err, `${operation} of model \`${info.name}\``)
-  }
-  return canonical.map((key) => {
-    const row = found.get(key)
-    if (row === undefined) return undefined
-    let value = first.get(key)
-    if (value === undefined) value = rowToObject(m, row)
-    else first.delete(key)
-    return { value, expiresAt: undefined }
-  })
 }
 
 interface PlannedRow {

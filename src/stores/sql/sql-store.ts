@@ -16,10 +16,11 @@ import type { SqlDialect } from './column-kind.js'
 import { type ParsedConnection, parseConnection, type SqlConnection } from './connect.js'
 import { MappingCache } from './model-mapping.js'
 import { checkTableNaming, type TableNaming } from './naming.js'
+import { readEntries } from './read-entries.js'
 import type { BytesType, ModelMapping } from './row-mapper.js'
 import { removeByLookups } from './sql-delete-by-key.js'
 import { translateError } from './sql-errors.js'
-import { type Executor, type OperationContext, readEntries, removeObjects, writeObjects } from './sql-operations.js'
+import { type Executor, type OperationContext, removeObjects, writeObjects } from './sql-operations.js'
 import { SqlTransaction } from './sql-transaction.js'
 
 /** Options of {@link SqlStore}. */

@@ -2,8 +2,9 @@ import { type Kysely, sql } from 'kysely'
 import { BaseStore, type LookupRequest, type StoreCapabilities, type StoreEntry, type WriteItem } from '../../contracts/base-store.js'
 import { StoreClosedError } from '../../core/errors.js'
 import type { ModelInfo } from '../../core/registry.js'
+import { readEntries } from './read-entries.js'
 import { removeByLookups } from './sql-delete-by-key.js'
-import { type Executor, type OperationContext, readEntries, removeObjects, writeObjects } from './sql-operations.js'
+import { type Executor, type OperationContext, removeObjects, writeObjects } from './sql-operations.js'
 
 /** One write made in a transaction: the objects of one `put`/`batchPut` (as written back) or `delete`/`batchDelete`. */
 export interface TransactionChange {

@@ -1,0 +1,123 @@
+import { sql } from 'kysely'
+import type { LookupRequest, StoreEntry } from '../../contracts/base-store.js'
+import { NonUniqueKeyError, show } from '../../core/errors.js'
+import { encodeLookup, keyOfObjectFor } from '../../core/key-encoding.js'
+import type { KeyInfo, ModelInfo } from '../../core/registry.js'
+import type { ColumnInfo } from './column-kind.js'
+import { canMatch, isKeyValue, keyParam } from './row-mapper.js'
+import { rowToObject } from './row-reader.js'
+import { translateError } from './sql-errors.js'
+import { chunk, type Executor, keyCondition, type OperationContext, PARAMETER_LIMIT, type Row, resolve } from './sql-operations.js'
+
+/**
+ * Reads one entry per request, in request order, `undefined` at each miss. One query per lookup shape
+ * (declared key) per chunk of distinct values; each slot gets its own instance. A row matches a lookup
+ * only when its key values have the lookup's types too (`{id: '1'}` never finds id 1), as in the caches.
+ * @throws NonUniqueKeyError when a lookup matches several rows.
+ */
+export async function readEntries(
+  ctx: OperationContext,
+  ex: Executor,
+  info: ModelInfo,
+  requests: readonly LookupRequest[],
+): Promise<(StoreEntry | undefined)[]> {
+  const operation = `${ctx.name} store get`
+  const m = await resolve(ctx.mappings.mapping(ex.db, info), `${operation} of model \`${info.name}\``)
+  // Rows are matched to lookups by identity: the key value itself for a one-field key (Map keys compare
+  // type and value, as canonical keys do: 1 is not '1' nor 1n, -0 is 0), the canonical key otherwise.
+  const ids: unknown[] = new Array(requests.length)
+  const groups = new Map<KeyInfo, ReadGroup>()
+  let last: ReadGroup | undefined
+  for (let i = 0; i < requests.length; i++) {
+    const { spec, lookup } = requests[i] as LookupRequest
+    const fields = spec.fields
+    const single = fields.length === 1
+    const id = single ? lookup[fields[0] as string] : keyOfObjectFor(spec, lookup)
+    // The field set is already matched to a key (BaseStore); encodeLookup throws InvalidKeyError.
+    if (single ? !isKeyValue(id) : id === undefined) encodeLookup(info, lookup, operation)
+    ids[i] = id
+    if (last?.spec !== spec) {
+      last = groups.get(spec)
+      if (last === undefined) {
+        last = { spec, columns: m.keyColumns.get(spec) as readonly ColumnInfo[], wanted: new Map(), found: new Map(), first: new Map() }
+        groups.set(spec, last)
+      }
+    }
+    if (last.wanted.has(id)) continue
+    const tuple: unknown[] = new Array(fields.length)
+    let matchable = true
+    for (let j = 0; j < fields.length; j++) {
+      const v = lookup[fields[j] as string]
+      if (!canMatch(m, last.columns[j] as ColumnInfo, v)) {
+        matchable = false
+        break
+      }
+      tuple[j] = keyParam(m, v)
+    }
+    if (matchable) last.wanted.set(id, tuple)
+  }
+  try {
+    for (const { spec, columns, wanted, found, first } of groups.values()) {
+      if (wanted.size === 0) continue
+      const field = spec.fields.length === 1 ? (spec.fields[0] as string) : undefined
+      const size = Math.floor(PARAMETER_LIMIT[ctx.dialect] / columns.length)
+      for (const part of chunk([...wanted.values()], size)) {
+        // SQLite, one column: the builder's `in` list compiles as one node, a raw list as one node per value
+        const rows: Row[] =
+          ctx.dialect === 'sqlite' && columns.length === 1
+            ? await ex.db
+                .selectFrom(m.schema.table)
+                .selectAll()
+                .where(
+                  sql.id((columns[0] as ColumnInfo).name),
+                  'in',
+                  part.map((t) => t[0]),
+                )
+                .execute()
+            : (await sql<Row>`select * from ${sql.table(m.schema.table)} where ${keyCondition(ctx.dialect, columns, part)}`.execute(ex.db))
+                .rows
+        for (const row of rows) {
+          const obj = rowToObject(m, row)
+          const id = field === undefined ? keyOfObjectFor(spec, obj) : (obj as Row)[field]
+          if (id === undefined || !wanted.has(id)) continue
+          if (found.has(id)) {
+            throw new NonUniqueKeyError(
+              `${operation} of model \`${info.name}\` by ${show(spec.fields)} matched more than one row of table \`${m.schema.table}\` (${show(keyOfObjectFor(spec, obj))}): add a unique index`,
+            )
+          }
+          found.set(id, row)
+          first.set(id, obj)
+        }
+      }
+    }
+  } catch (err) {
+    throw translateError(err, `${operation} of model \`${info.name}\``)
+  }
+  const out: (StoreEntry | undefined)[] = new Array(requests.length)
+  for (let i = 0; i < requests.length; i++) {
+    const group = groups.get((requests[i] as LookupRequest).spec) as ReadGroup
+    const id = ids[i]
+    const row = group.found.get(id)
+    if (row === undefined) {
+      out[i] = undefined
+      continue
+    }
+    // each slot gets its own instance: the first one converted, then new ones from the row
+    let value = group.first.get(id)
+    if (value === undefined) value = rowToObject(m, row)
+    else group.first.delete(id)
+    out[i] = { value, expiresAt: undefined }
+  }
+  return out
+}
+
+/** The lookups of one declared key in a read, and what was found for them. */
+interface ReadGroup {
+  readonly spec: KeyInfo
+  readonly columns: readonly ColumnInfo[]
+  /** Identity (key value, or canonical key of a composite key) → bound values of the key columns. */
+  readonly wanted: Map<unknown, unknown[]>
+  readonly found: Map<unknown, Row>
+  /** The instance made while matching, handed to the first slot that asks for it. */
+  readonly first: Map<unknown, object>
+}

@@ -1,0 +1,90 @@
+import type { ColumnInfo } from './column-kind.js'
+import { columnWhere, fromColumnValue, type ModelMapping, readJson } from './row-mapper.js'
+
+type Convert = ((raw: unknown) => unknown) | undefined
+
+/** How the rows of one result shape (the same columns in the same order) become objects. */
+interface RowPlan {
+  /** Column names, in the row's order. */
+  readonly names: readonly string[]
+  /** The attribute of each column. */
+  readonly attributes: readonly string[]
+  /** The conversion of each column's driver value; `undefined` where the value is kept as it is. */
+  readonly converts: readonly Convert[]
+  /** An attribute is `__proto__`: assign with defineProperty. */
+  readonly guarded: boolean
+}
+
+// One plan per mapping and row shape: a query returns rows of one shape, so checking the last plan
+// against each row (a walk over its keys, no allocation) replaces the per-row Object.keys, the two
+// Map lookups per column and the per-value message strings.
+const plans = new WeakMap<ModelMapping, RowPlan>()
+
+function converter(m: ModelMapping, column: ColumnInfo | undefined): Convert {
+  if (column === undefined) return undefined
+  switch (column.kind) {
+    case 'text':
+      return (raw) => raw ?? null
+    case 'integer':
+    case 'real':
+    case 'numeric':
+      return (raw) => (typeof raw === 'number' ? raw : fromColumnValue(m, column, raw))
+    case 'json': {
+      const at = columnWhere(m, column)
+      return (raw) => (raw === null || raw === undefined ? null : readJson(m.dialect, at, raw))
+    }
+    default:
+      return (raw) => fromColumnValue(m, column, raw)
+  }
+}
+
+function planFor(m: ModelMapping, row: Readonly<Record<string, unknown>>): RowPlan {
+  const last = plans.get(m)
+  if (last !== undefined) {
+    const names = last.names
+    let i = 0
+    let same = true
+    for (const name in row) {
+      if (names[i] !== name) {
+        same = false
+        break
+      }
+      i++
+    }
+    if (same && i === names.length) return last
+  }
+  const names = Object.keys(row)
+  const attributes = names.map((name) => m.attributeOf.get(name) ?? name)
+  const plan: RowPlan = {
+    names,
+    attributes,
+    converts: names.map((name) => converter(m, m.schema.columns.get(name))),
+    guarded: attributes.includes('__proto__'),
+  }
+  plans.set(m, plan)
+  return plan
+}
+
+function fill(m: ModelMapping, row: Readonly<Record<string, unknown>>, target: Record<string, unknown>): Record<string, unknown> {
+  const { names, attributes, converts, guarded } = planFor(m, row)
+  for (let i = 0; i < names.length; i++) {
+    const raw = row[names[i] as string]
+    const convert = converts[i]
+    const value = convert === undefined ? raw : convert(raw)
+    const attribute = attributes[i] as string
+    if (guarded && attribute === '__proto__') {
+      Object.defineProperty(target, attribute, { value, enumerable: true, writable: true, configurable: true })
+    } else target[attribute] = value
+  }
+  return target
+}
+
+/** The attribute values of a row (every column, converted), as a plain record. */
+export function rowToAttributes(m: ModelMapping, row: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return fill(m, row, {})
+}
+
+/** A new instance of the model (prototype restored, constructor not called) holding a row's values. */
+export function rowToObject(m: ModelMapping, row: Readonly<Record<string, unknown>>): object {
+  return fill(m, row, Object.create(m.info.model.prototype as object) as Record<string, unknown>)
+}
