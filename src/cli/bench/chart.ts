@@ -3,7 +3,7 @@
  * best peer ÷ floor on a linear axis, with the floor at 1.0 and the row's target marked. Hand-written
  * SVG, no dependency.
  */
-import type { BenchResults } from './report.js'
+import type { BenchResults } from './bench-results.js'
 import { type CaseResult, pairedRatio } from './runner.js'
 import type { RowResult } from './scenarios/common.js'
 import { bestPeer, byLibrary } from './scenarios/common.js'

@@ -5,38 +5,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
+import type { BenchResults, MachineInfo } from './bench-results.js'
 import { toSvg } from './chart.js'
 import type { MemoryReport } from './peer.js'
 import { type CaseResult, formatOps, pairedRatio } from './runner.js'
 import { bestPeer, byLibrary, type RowResult } from './scenarios/common.js'
 
+export type { BenchResults, MachineInfo } from './bench-results.js'
 export { toSvg } from './chart.js'
-
-/** The machine and software a run measured. */
-export interface MachineInfo {
-  readonly cpus: number
-  readonly cpuModel: string
-  readonly memoryGiB: number
-  readonly node: string
-  readonly platform: string
-  /** Server versions, e.g. `Redis 7.0.15`. */
-  readonly servers: string[]
-  /** Extra lines (e.g. CPU pinning). */
-  readonly notes: string[]
-}
-
-/** Everything a run produced. */
-export interface BenchResults {
-  readonly date: string
-  readonly command: string
-  readonly machine: MachineInfo
-  /** Peer libraries measured, with versions and configurations. */
-  readonly peers: { name: string; version: string; config: string }[]
-  readonly timing: { rounds: number; roundMs: number; warmupMs: number }
-  readonly rows: RowResult[]
-  readonly memory: MemoryReport[]
-  readonly seconds: number
-}
 
 /** Describes this machine. */
 export function machineInfo(servers: string[], notes: string[] = []): MachineInfo {
