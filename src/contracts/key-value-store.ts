@@ -1,25 +1,16 @@
-import {
-  decodeAlias,
-  decodeRecord,
-  encodeAlias,
-  encodeRecord,
-  encodeTombstone,
-  envelopeExpiry,
-  envelopeKind,
-  envelopeProblem,
-  KIND_ALIAS,
-  KIND_RECORD,
-  restampRecord,
-} from '../core/codec.js'
-import { CorruptEntryError, InvalidOptionError, show, UnsupportedOperationError, ValueTooLargeError } from '../core/errors.js'
-import { encodeLookup, keyOfObjectFor, keysOfObject } from '../core/key-encoding.js'
-import { type Clock, checkLifetime, expiryOf, type Lifetime, systemClock } from '../core/lifetime.js'
+import { decodeAlias, encodeTombstone, envelopeExpiry, envelopeKind, KIND_ALIAS } from '../core/codec.js'
+import { CorruptEntryError, InvalidOptionError, show, UnsupportedOperationError } from '../core/errors.js'
 import type { Lookup, Model } from '../core/model.js'
 import { checkOptionNames } from '../core/options.js'
-import { isPartialFailure, PartialFailureError } from '../core/partial-failure.js'
+import { isPartialFailure, type PartialFailureError } from '../core/partial-failure.js'
 import type { ModelInfo } from '../core/registry.js'
+import { BaseStore } from './base-store.js'
+import { CACHE_OPTION_NAMES, checkCacheOptions, type KeyValueStoreOptions } from './cache-store-options.js'
+import type { KeyValueBackend, KeyValueEntry } from './key-value-backend.js'
+import { ascending, partialFailure, settledFailures } from './key-value-failures.js'
+import { type CorruptEntry, requestKeys, resolveEnvelopes } from './key-value-reads.js'
+import { prepareWrites, splitDeletes } from './key-value-writes.js'
 import {
-  BaseStore,
   capabilities,
   type GetEntriesOptions,
   type InvalidateOptions,
@@ -27,339 +18,20 @@ import {
   type StoreCapabilities,
   type StoreEntry,
   type WriteItem,
-} from './base-store.js'
-import type { KeyValueBackend, KeyValueEntry } from './key-value-backend.js'
+} from './store.js'
 
-/** Options shared by every cache store. */
-export interface CacheStoreOptions {
-  /**
-   * Seconds (> 0), an absolute `Date` (every object expires then; a `Date` already past is refused), or a
-   * callback per object; default: entries never expire. See {@link Lifetime}.
-   */
-  lifetime?: Lifetime
-  /** Also index each object under every ancestor model's keys, so `get(Vehicle, …)` finds a `Car`. Default `false`. */
-  polymorphic?: boolean
-  /** Prepended to every key as `<prefix>:`; isolates applications sharing a server. Default `'stockpyle'`. */
-  prefix?: string
-  /** Time source for expiry (ms since the epoch). Default: `Date.now`. */
-  clock?: Clock
-  /**
-   * Seconds a delete leaves a tombstone under the object's primary key, during which backfills of
-   * copies read before the delete cannot land (reads miss as usual; a put replaces it at once).
-   * `0` makes deletes plain. Default {@link DEFAULT_TOMBSTONE_LIFETIME}.
-   */
-  tombstoneLifetime?: number
-  /**
-   * Seconds an expired copy is kept past its lifetime for a chain that serves stale copies while its
-   * database fails (`ChainedStore` option `serveStale`). Normal reads never return it. Default 0.
-   */
-  grace?: number
-  /**
-   * Spreads expiries so that objects written together do not expire together: each lifetime is
-   * lengthened by a random fraction of itself up to this (0–1). Never shortens a lifetime. Default 0.
-   */
-  lifetimeJitter?: number
-}
-
-/** The names of {@link CacheStoreOptions}: every cache store accepts these. */
-export const CACHE_OPTION_NAMES: readonly string[] = [
-  'lifetime',
-  'polymorphic',
-  'prefix',
-  'clock',
-  'tombstoneLifetime',
-  'grace',
-  'lifetimeJitter',
-]
-
-/** The {@link CacheStoreOptions} (and `name`) among a store's options, for handing to {@link KeyValueStore}. */
-export function pickCacheOptions(options: KeyValueStoreOptions): KeyValueStoreOptions {
-  const out: Record<string, unknown> = {}
-  for (const name of [...CACHE_OPTION_NAMES, 'name']) {
-    if (Object.hasOwn(options, name)) out[name] = (options as Record<string, unknown>)[name]
-  }
-  return out as KeyValueStoreOptions
-}
-
-/** Seconds a delete's tombstone lasts by default: longer than any read should take. */
-export const DEFAULT_TOMBSTONE_LIFETIME = 2
-
-/** Options of {@link KeyValueStore}. */
-export interface KeyValueStoreOptions extends CacheStoreOptions {
-  /** Name used in messages and stats; default: the backend's name. */
-  name?: string
-}
-
-/** Checks the options every cache store shares. @throws InvalidOptionError naming the option. */
-export function checkCacheOptions(
-  store: string,
-  options: CacheStoreOptions,
-): Required<Pick<CacheStoreOptions, 'polymorphic' | 'clock'>> & {
-  lifetime: Lifetime | undefined
-  prefix: string
-  /** Tombstone lifetime in ms; 0 = plain deletes. */
-  tombstoneMs: number
-  /** ms */
-  graceMs: number
-  jitter: number
-} {
-  if (typeof options !== 'object' || options === null)
-    throw new InvalidOptionError(`${store}: options must be an object, got ${show(options)}`)
-  const prefix = options.prefix ?? 'stockpyle'
-  if (typeof prefix !== 'string' || !/^[A-Za-z0-9_.~:-]{0,40}$/.test(prefix)) {
-    throw new InvalidOptionError(`${store}: option \`prefix\` must be at most 40 characters of [A-Za-z0-9_.~:-], got ${show(prefix)}`)
-  }
-  if (options.polymorphic !== undefined && typeof options.polymorphic !== 'boolean') {
-    throw new InvalidOptionError(`${store}: option \`polymorphic\` must be a boolean, got ${show(options.polymorphic)}`)
-  }
-  const clock = options.clock ?? systemClock
-  if (typeof clock?.now !== 'function') throw new InvalidOptionError(`${store}: option \`clock\` must have a now() method`)
-  const tombstone = options.tombstoneLifetime ?? DEFAULT_TOMBSTONE_LIFETIME
-  if (typeof tombstone !== 'number' || !(tombstone >= 0) || !Number.isFinite(tombstone)) {
-    throw new InvalidOptionError(`${store}: option \`tombstoneLifetime\` must be a number of seconds >= 0, got ${show(tombstone)}`)
-  }
-  const grace = options.grace ?? 0
-  if (typeof grace !== 'number' || !(grace >= 0) || !Number.isFinite(grace)) {
-    throw new InvalidOptionError(`${store}: option \`grace\` must be a number of seconds >= 0, got ${show(grace)}`)
-  }
-  const jitter = options.lifetimeJitter ?? 0
-  if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1)) {
-    throw new InvalidOptionError(`${store}: option \`lifetimeJitter\` must be a fraction from 0 to 1, got ${show(jitter)}`)
-  }
-  return {
-    lifetime: checkLifetime(store, options.lifetime, clock.now()),
-    polymorphic: options.polymorphic ?? false,
-    prefix: prefix === '' ? '' : `${prefix}:`,
-    clock,
-    tombstoneMs: Math.ceil(tombstone * 1000),
-    graceMs: Math.ceil(grace * 1000),
-    jitter,
-  }
-}
-
-/** The entries to set and keys to delete for a batch of writes, all validated and encoded. */
-export interface PreparedWrites {
-  /** Entries to set unconditionally (puts). */
-  readonly sets: KeyValueEntry[]
-  /**
-   * The index (into the items) of the object each record entry of `sets` belongs to; `-1` for an
-   * alias, whose failed write can leave no stale answer (an alias is checked against its record).
-   */
-  readonly setItems: number[]
-  /** Backfills: the record entry to add only where absent, and the aliases to set if it was added. */
-  readonly backfills: { readonly record: KeyValueEntry; readonly aliases: KeyValueEntry[]; readonly item: number }[]
-  readonly deletes: string[]
-  /** Like `setItems`, for `deletes`. */
-  readonly deleteItems: number[]
-}
-
-/**
- * Computes keys, expiry and envelopes for a batch of objects — every check (keys, serialization, size)
- * runs before the caller writes anything. An object whose lifetime is already over is deleted instead.
- */
-export function prepareWrites(
-  store: string,
-  items: readonly WriteItem[],
-  settings: {
-    lifetime: Lifetime | undefined
-    polymorphic: boolean
-    prefix: string
-    now: number
-    maxValueBytes?: number | undefined
-    graceMs?: number
-    jitter?: number
-  },
-): PreparedWrites {
-  const sets: KeyValueEntry[] = []
-  const setItems: number[] = []
-  const backfills: PreparedWrites['backfills'] = []
-  const deletes: string[] = []
-  const deleteItems: number[] = []
-  const { prefix, now } = settings
-  for (let index = 0; index < items.length; index++) {
-    const item = items[index] as WriteItem
-    const keys = keysOfObject(item.info, item.obj, settings.polymorphic, `${store} store put`)
-    const expiresAt = expiryOf(settings.lifetime, item.obj, now, item.expiresAt, settings.jitter)
-    const recordKey = prefix + keys.record
-    if (expiresAt === null) {
-      if (item.backfill !== true) {
-        deletes.push(recordKey, ...keys.aliases.map((a) => prefix + a))
-        deleteItems.push(index)
-        for (let k = 0; k < keys.aliases.length; k++) deleteItems.push(-1)
-      }
-      continue
-    }
-    const value =
-      (item.backfill === true && item.encoded !== undefined ? restampRecord(item.encoded, expiresAt) : undefined) ??
-      encodeRecord(item.obj, expiresAt, `${store} store put`)
-    if (settings.maxValueBytes !== undefined && value.length > settings.maxValueBytes) {
-      throw new ValueTooLargeError(
-        `${store} store put of model \`${item.info.name}\` ${show(keys.record)}: the encoded object is ${value.length} bytes, over the backend's limit of ${settings.maxValueBytes}`,
-      )
-    }
-    // The backend keeps the entry through the grace period; the envelope holds the real expiry.
-    const kept = expiresAt === undefined || !settings.graceMs ? expiresAt : expiresAt + settings.graceMs
-    const record = { key: recordKey, value, expiresAt: kept }
-    const aliases = keys.aliases.map((alias) => ({ key: prefix + alias, value: encodeAlias(recordKey, expiresAt), expiresAt: kept }))
-    if (item.backfill === true) backfills.push({ record, aliases, item: index })
-    else {
-      sets.push(record, ...aliases)
-      setItems.push(index)
-      for (let k = 0; k < aliases.length; k++) setItems.push(-1)
-    }
-  }
-  return { sets, setItems, backfills, deletes, deleteItems }
-}
-
-/** Every key (record and aliases) of each object, prefixed. */
-export function keysToDelete(store: string, items: readonly WriteItem[], polymorphic: boolean, prefix: string): string[] {
-  const out: string[] = []
-  for (const item of items) {
-    const keys = keysOfObject(item.info, item.obj, polymorphic, `${store} store delete`)
-    out.push(prefix + keys.record)
-    for (const alias of keys.aliases) out.push(prefix + alias)
-  }
-  return out
-}
-
-/** An entry a backend returned that is not a valid envelope: its key and why. */
-export interface CorruptEntry {
-  readonly key: string
-  readonly reason: string
-}
-
-/**
- * Resolves looked-up envelopes into entries: records directly, aliases through one more `fetch` of
- * their record keys. An alias whose record no longer holds the looked-up key value is a miss, which
- * is how a changed alternate key stops answering without a read on the write path.
- *
- * Bytes that are not a valid envelope (see {@link envelopeProblem}) or a record that does not decode
- * are handed to `corrupt` once every entry is resolved (it removes them and throws); without it they
- * throw {@link CorruptEntryError} at once. A record of another `stockpyleVersion` is a miss.
- */
-export async function resolveEnvelopes(
-  info: ModelInfo,
-  requests: readonly LookupRequest[],
-  keys: readonly string[],
-  found: readonly (Uint8Array | undefined)[],
-  now: number,
-  prefix: string,
-  fetch: (keys: string[]) => Promise<(Uint8Array | undefined)[]> | (Uint8Array | undefined)[],
-  graceMs = 0,
-  corrupt?: (entries: CorruptEntry[]) => Promise<void>,
-): Promise<(StoreEntry | undefined)[]> {
-  // With a grace, copies expired less than graceMs ago are returned (stale reads only).
-  const limit = now - graceMs
-  const out: (StoreEntry | undefined)[] = new Array(requests.length).fill(undefined)
-  let bad: CorruptEntry[] | undefined
-  const flag = (key: string, reason: string) => {
-    if (corrupt === undefined) throw new CorruptEntryError(`the entry under ${show(key)} is corrupt: ${reason}`)
-    bad ??= []
-    if (!bad.some((b) => b.key === key)) bad.push({ key, reason })
-  }
-  let pending: Map<string, number[]> | undefined
-  for (let i = 0; i < requests.length; i++) {
-    const bytes = found[i]
-    if (bytes === undefined) continue
-    const problem = envelopeProblem(bytes)
-    if (problem !== undefined) {
-      flag(keys[i] as string, problem)
-      continue
-    }
-    const kind = envelopeKind(bytes)
-    const expiresAt = envelopeExpiry(bytes)
-    if (expiresAt !== undefined && expiresAt <= limit) continue
-    if (kind === KIND_RECORD) {
-      const entry = recordEntry(info, bytes, expiresAt, keys[i] as string, flag)
-      if (entry !== undefined) out[i] = entry
-    } else if (kind === KIND_ALIAS) {
-      // (a tombstone, KIND_TOMBSTONE, is a miss)
-      const target = decodeAlias(bytes)
-      if (!target.startsWith(prefix)) {
-        flag(keys[i] as string, `it is an alias to ${show(target)}, outside the prefix ${show(prefix)}`)
-        continue
-      }
-      pending ??= new Map()
-      const slots = pending.get(target)
-      if (slots === undefined) pending.set(target, [i])
-      else slots.push(i)
-    }
-  }
-  if (pending !== undefined) {
-    const targets = [...pending.keys()]
-    const records = await fetch(targets)
-    for (let t = 0; t < targets.length; t++) {
-      const bytes = records[t]
-      const target = targets[t] as string
-      if (bytes === undefined) continue
-      const problem = envelopeProblem(bytes)
-      if (problem !== undefined) {
-        flag(target, problem)
-        continue
-      }
-      if (envelopeKind(bytes) !== KIND_RECORD) continue
-      const expiresAt = envelopeExpiry(bytes)
-      if (expiresAt !== undefined && expiresAt <= limit) continue
-      for (const i of pending.get(target) as number[]) {
-        const entry = recordEntry(info, bytes, expiresAt, target, flag)
-        const request = requests[i] as LookupRequest
-        if (entry !== undefined && prefix + keyOfObjectFor(request.spec, entry.value) === keys[i]) out[i] = entry
-      }
-    }
-  }
-  if (bad !== undefined && corrupt !== undefined) await corrupt(bad)
-  return out
-}
-
-function recordEntry(
-  info: ModelInfo,
-  bytes: Uint8Array,
-  expiresAt: number | undefined,
-  key: string,
-  flag: (key: string, reason: string) => void,
-): StoreEntry | undefined {
-  let value: object | undefined
-  try {
-    value = decodeRecord(bytes)
-  } catch (err) {
-    if (!(err instanceof CorruptEntryError)) throw err
-    flag(key, err.message)
-    return undefined
-  }
-  if (value === undefined || !(value instanceof (info.model as unknown as new () => object))) return undefined
-  return { value, expiresAt, encoded: bytes }
-}
-
-/** The prefixed canonical key of each request. @throws InvalidKeyError. */
-export function requestKeys(store: string, info: ModelInfo, requests: readonly LookupRequest[], prefix: string): string[] {
-  const keys: string[] = new Array(requests.length)
-  for (let i = 0; i < requests.length; i++) {
-    const r = requests[i] as LookupRequest
-    // The field set is already matched to a key (BaseStore); encodeLookup only to throw InvalidKeyError.
-    keys[i] = prefix + (keyOfObjectFor(r.spec, r.lookup) ?? encodeLookup(info, r.lookup, `${store} store get`))
-  }
-  return keys
-}
+export {
+  CACHE_OPTION_NAMES,
+  type CacheStoreOptions,
+  checkCacheOptions,
+  DEFAULT_TOMBSTONE_LIFETIME,
+  type KeyValueStoreOptions,
+  pickCacheOptions,
+} from './cache-store-options.js'
+export { type CorruptEntry, requestKeys, resolveEnvelopes } from './key-value-reads.js'
+export { keysToDelete, type PreparedWrites, prepareWrites } from './key-value-writes.js'
 
 const KEY_VALUE_STORE_OPTIONS = [...CACHE_OPTION_NAMES, 'name']
-
-const ascending = (a: number, b: number): number => a - b
-
-/** One PartialFailureError for a store call from the backend's (their `failed` already mapped to the call's positions). */
-function partialFailure(
-  operation: string,
-  failures: readonly PartialFailureError[],
-  failed: number[],
-  results?: (StoreEntry | undefined)[],
-): PartialFailureError {
-  const nodes = [...new Set(failures.flatMap((f) => f.nodes))]
-  return new PartialFailureError(`${operation}: ${failed.length} item(s) on failed node(s) ${nodes.join(', ')}: ${failures[0]?.message}`, {
-    failed,
-    results,
-    nodes,
-    cause: failures.length === 1 ? failures[0] : new AggregateError(failures, `${operation} failures`),
-  })
-}
 
 /**
  * A cache store over any byte-level {@link KeyValueBackend}: memcached, Redis, Keyv or your own.
@@ -555,46 +227,13 @@ export class KeyValueStore extends BaseStore {
 
   protected async removeMany(items: readonly WriteItem[]): Promise<void> {
     const { polymorphic, prefix, tombstoneMs } = this.#settings
-    const records: string[] = []
-    const recordItems: number[] = []
-    const others: string[] = []
-    const otherItems: number[] = []
-    const seen = new Set<string>()
-    items.forEach((item, index) => {
-      const keys = keysOfObject(item.info, item.obj, polymorphic, `${this.name} store delete`)
-      const record = prefix + keysOfObject(item.info, item.obj, false, `${this.name} store delete`).record
-      for (const key of [prefix + keys.record, ...keys.aliases.map((a) => prefix + a)]) {
-        if (tombstoneMs !== 0 && key === record) {
-          if (!seen.has(key)) {
-            seen.add(key)
-            records.push(key)
-            recordItems.push(index)
-          }
-        } else {
-          // A failed alias delete leaves no stale answer (aliases are checked against their record).
-          others.push(key)
-          otherItems.push(key === record ? index : -1)
-        }
-      }
-    })
-    const recordSet = new Set(records)
-    const plain = others.map((k, i) => [k, otherItems[i] as number] as const).filter(([k]) => !recordSet.has(k))
+    const { records, recordItems, plain } = splitDeletes(this.name, items, polymorphic, prefix, tombstoneMs)
     const settled = await Promise.allSettled([
       records.length === 0 ? undefined : this.#tombstone(records),
       plain.length === 0 ? undefined : this.#backend.deleteMany(plain.map(([k]) => k)),
     ])
-    const failures: PartialFailureError[] = []
-    const failed = new Set<number>()
     const owners = [recordItems, plain.map(([, i]) => i)]
-    settled.forEach((result, phase) => {
-      if (result.status === 'fulfilled') return
-      if (!isPartialFailure(result.reason)) return
-      failures.push(result.reason)
-      for (const i of result.reason.failed) {
-        const owner = owners[phase]?.[i] as number
-        if (owner >= 0) failed.add(owner)
-      }
-    })
+    const { failures, failed } = settledFailures(settled, owners)
     const hard = settled.find((r) => r.status === 'rejected' && !isPartialFailure(r.reason)) as PromiseRejectedResult | undefined
     if (hard !== undefined) throw hard.reason
     if (failures.length > 0) throw partialFailure(`${this.name} store delete`, failures, [...failed].sort(ascending))

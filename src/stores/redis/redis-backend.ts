@@ -5,34 +5,13 @@ import type { Clock } from '../../core/lifetime.js'
 import { PartialFailureError } from '../../core/partial-failure.js'
 import { withTimeout } from '../../core/with-timeout.js'
 import { ClusterNodes, type NodeFailure } from './cluster-nodes.js'
+import type { RedisBackendOptions } from './redis-backend-options.js'
 import { backfillOnNode } from './redis-backfill.js'
 import { unlinkByPrefix } from './redis-clear.js'
+import { CHUNK, check, chunked, queueAdds, queueSets } from './redis-pipeline.js'
 import { redisSlot } from './redis-slot.js'
 
-/** Most keys per MGET / DEL command: bigger batches are split, all still in one pipeline per node. */
-const CHUNK = 500
-
-/** Options of {@link RedisBackend}. */
-export interface RedisBackendOptions {
-  /** A connected (or lazily connecting) ioredis `Redis` or `Cluster`. */
-  readonly client: Redis | Cluster
-  /** Close the client in `close()`. `false` for a client the caller owns. */
-  readonly ownsClient: boolean
-  /** Upper bound in ms for each operation, including waiting for the first connection. */
-  readonly timeout: number
-  /** Time source for turning absolute expiries into server-side `PX` lifetimes. */
-  readonly clock: Clock
-  /** Name for messages, e.g. `redis(127.0.0.1:6379)`. */
-  readonly name: string
-  /**
-   * Cluster only: ms a master that failed is skipped (its keys fail at once) before one call probes it
-   * again. Default 1000.
-   */
-  readonly retryDelay?: number
-}
-
-/** What a pipeline resolves to. */
-type PipelineResult = [error: Error | null, result: unknown][] | null
+export type { RedisBackendOptions } from './redis-backend-options.js'
 
 /**
  * A {@link KeyValueBackend} over ioredis, for a single Redis node or a Redis Cluster.
@@ -157,13 +136,7 @@ export class RedisBackend implements KeyValueBackend {
       this.#each('set', this.#nodeGroups(unique.map((e) => e.key)), async (indices) => {
         {
           const pipeline = this.#client.pipeline()
-          for (const i of indices) {
-            const entry = unique[i] as KeyValueEntry
-            const ms = remaining(entry, now)
-            if (ms === undefined) pipeline.set(entry.key, bytes(entry.value))
-            else if (ms > 0) pipeline.set(entry.key, bytes(entry.value), 'PX', ms)
-            else pipeline.del(entry.key)
-          }
+          queueSets(pipeline, unique, indices, now)
           check(await pipeline.exec())
         }
       }),
@@ -189,15 +162,7 @@ export class RedisBackend implements KeyValueBackend {
       this.#each('add', this.#nodeGroups(entries.map((e) => e.key)), async (indices) => {
         {
           const pipeline = this.#client.pipeline()
-          const sent: number[] = []
-          for (const i of indices) {
-            const entry = entries[i] as KeyValueEntry
-            const ms = remaining(entry, now)
-            if (ms === undefined) pipeline.set(entry.key, bytes(entry.value), 'NX')
-            else if (ms > 0) pipeline.set(entry.key, bytes(entry.value), 'PX', ms, 'NX')
-            else continue
-            sent.push(i)
-          }
+          const sent = queueAdds(pipeline, entries, indices, now)
           if (sent.length === 0) return
           const results = check(await pipeline.exec())
           sent.forEach((i, j) => {
@@ -400,30 +365,4 @@ export class RedisBackend implements KeyValueBackend {
     const detail = cause === undefined ? '' : `: ${cause.message}`
     return new StoreUnavailableError(`${this.name} store ${operation}: ${what}${detail}`, cause === undefined ? {} : { cause })
   }
-}
-
-/** Ms left until the entry expires by `now`, rounded up; `undefined` = never expires. */
-function remaining(entry: KeyValueEntry, now: number): number | undefined {
-  return entry.expiresAt === undefined ? undefined : Math.ceil(entry.expiresAt - now)
-}
-
-/** The value as a Buffer without copying (ioredis would stringify a plain Uint8Array). */
-function bytes(value: Uint8Array): Buffer {
-  return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
-}
-
-function chunked(keys: string[]): string[][] {
-  if (keys.length <= CHUNK) return [keys]
-  const out: string[][] = []
-  for (let i = 0; i < keys.length; i += CHUNK) out.push(keys.slice(i, i + CHUNK))
-  return out
-}
-
-/** The results of a pipeline; throws its first error. */
-function check(results: PipelineResult): unknown[] {
-  if (results === null) throw new Error('the pipeline was discarded')
-  return results.map(([err, value]) => {
-    if (err !== null) throw err
-    return value
-  })
 }

@@ -1,0 +1,124 @@
+import { decodeAlias, decodeRecord, envelopeExpiry, envelopeKind, envelopeProblem, KIND_ALIAS, KIND_RECORD } from '../core/codec.js'
+import { CorruptEntryError, show } from '../core/errors.js'
+import { encodeLookup, keyOfObjectFor } from '../core/key-encoding.js'
+import type { ModelInfo } from '../core/registry.js'
+import type { LookupRequest, StoreEntry } from './store.js'
+
+/** An entry a backend returned that is not a valid envelope: its key and why. */
+export interface CorruptEntry {
+  readonly key: string
+  readonly reason: string
+}
+
+/**
+ * Resolves looked-up envelopes into entries: records directly, aliases through one more `fetch` of
+ * their record keys. An alias whose record no longer holds the looked-up key value is a miss, which
+ * is how a changed alternate key stops answering without a read on the write path.
+ *
+ * Bytes that are not a valid envelope (see {@link envelopeProblem}) or a record that does not decode
+ * are handed to `corrupt` once every entry is resolved (it removes them and throws); without it they
+ * throw {@link CorruptEntryError} at once. A record of another `stockpyleVersion` is a miss.
+ */
+export async function resolveEnvelopes(
+  info: ModelInfo,
+  requests: readonly LookupRequest[],
+  keys: readonly string[],
+  found: readonly (Uint8Array | undefined)[],
+  now: number,
+  prefix: string,
+  fetch: (keys: string[]) => Promise<(Uint8Array | undefined)[]> | (Uint8Array | undefined)[],
+  graceMs = 0,
+  corrupt?: (entries: CorruptEntry[]) => Promise<void>,
+): Promise<(StoreEntry | undefined)[]> {
+  // With a grace, copies expired less than graceMs ago are returned (stale reads only).
+  const limit = now - graceMs
+  const out: (StoreEntry | undefined)[] = new Array(requests.length).fill(undefined)
+  let bad: CorruptEntry[] | undefined
+  const flag = (key: string, reason: string) => {
+    if (corrupt === undefined) throw new CorruptEntryError(`the entry under ${show(key)} is corrupt: ${reason}`)
+    bad ??= []
+    if (!bad.some((b) => b.key === key)) bad.push({ key, reason })
+  }
+  let pending: Map<string, number[]> | undefined
+  for (let i = 0; i < requests.length; i++) {
+    const bytes = found[i]
+    if (bytes === undefined) continue
+    const problem = envelopeProblem(bytes)
+    if (problem !== undefined) {
+      flag(keys[i] as string, problem)
+      continue
+    }
+    const kind = envelopeKind(bytes)
+    const expiresAt = envelopeExpiry(bytes)
+    if (expiresAt !== undefined && expiresAt <= limit) continue
+    if (kind === KIND_RECORD) {
+      const entry = recordEntry(info, bytes, expiresAt, keys[i] as string, flag)
+      if (entry !== undefined) out[i] = entry
+    } else if (kind === KIND_ALIAS) {
+      // (a tombstone, KIND_TOMBSTONE, is a miss)
+      const target = decodeAlias(bytes)
+      if (!target.startsWith(prefix)) {
+        flag(keys[i] as string, `it is an alias to ${show(target)}, outside the prefix ${show(prefix)}`)
+        continue
+      }
+      pending ??= new Map()
+      const slots = pending.get(target)
+      if (slots === undefined) pending.set(target, [i])
+      else slots.push(i)
+    }
+  }
+  if (pending !== undefined) {
+    const targets = [...pending.keys()]
+    const records = await fetch(targets)
+    for (let t = 0; t < targets.length; t++) {
+      const bytes = records[t]
+      const target = targets[t] as string
+      if (bytes === undefined) continue
+      const problem = envelopeProblem(bytes)
+      if (problem !== undefined) {
+        flag(target, problem)
+        continue
+      }
+      if (envelopeKind(bytes) !== KIND_RECORD) continue
+      const expiresAt = envelopeExpiry(bytes)
+      if (expiresAt !== undefined && expiresAt <= limit) continue
+      for (const i of pending.get(target) as number[]) {
+        const entry = recordEntry(info, bytes, expiresAt, target, flag)
+        const request = requests[i] as LookupRequest
+        if (entry !== undefined && prefix + keyOfObjectFor(request.spec, entry.value) === keys[i]) out[i] = entry
+      }
+    }
+  }
+  if (bad !== undefined && corrupt !== undefined) await corrupt(bad)
+  return out
+}
+
+function recordEntry(
+  info: ModelInfo,
+  bytes: Uint8Array,
+  expiresAt: number | undefined,
+  key: string,
+  flag: (key: string, reason: string) => void,
+): StoreEntry | undefined {
+  let value: object | undefined
+  try {
+    value = decodeRecord(bytes)
+  } catch (err) {
+    if (!(err instanceof CorruptEntryError)) throw err
+    flag(key, err.message)
+    return undefined
+  }
+  if (value === undefined || !(value instanceof (info.model as unknown as new () => object))) return undefined
+  return { value, expiresAt, encoded: bytes }
+}
+
+/** The prefixed canonical key of each request. @throws InvalidKeyError. */
+export function requestKeys(store: string, info: ModelInfo, requests: readonly LookupRequest[], prefix: string): string[] {
+  const keys: string[] = new Array(requests.length)
+  for (let i = 0; i < requests.length; i++) {
+    const r = requests[i] as LookupRequest
+    // The field set is already matched to a key (BaseStore); encodeLookup only to throw InvalidKeyError.
+    keys[i] = prefix + (keyOfObjectFor(r.spec, r.lookup) ?? encodeLookup(info, r.lookup, `${store} store get`))
+  }
+  return keys
+}

@@ -1,0 +1,136 @@
+import { encodeAlias, encodeRecord, restampRecord } from '../core/codec.js'
+import { show, ValueTooLargeError } from '../core/errors.js'
+import { keysOfObject } from '../core/key-encoding.js'
+import { expiryOf, type Lifetime } from '../core/lifetime.js'
+import type { KeyValueEntry } from './key-value-backend.js'
+import type { WriteItem } from './store.js'
+
+/** The entries to set and keys to delete for a batch of writes, all validated and encoded. */
+export interface PreparedWrites {
+  /** Entries to set unconditionally (puts). */
+  readonly sets: KeyValueEntry[]
+  /**
+   * The index (into the items) of the object each record entry of `sets` belongs to; `-1` for an
+   * alias, whose failed write can leave no stale answer (an alias is checked against its record).
+   */
+  readonly setItems: number[]
+  /** Backfills: the record entry to add only where absent, and the aliases to set if it was added. */
+  readonly backfills: { readonly record: KeyValueEntry; readonly aliases: KeyValueEntry[]; readonly item: number }[]
+  readonly deletes: string[]
+  /** Like `setItems`, for `deletes`. */
+  readonly deleteItems: number[]
+}
+
+/**
+ * Computes keys, expiry and envelopes for a batch of objects — every check (keys, serialization, size)
+ * runs before the caller writes anything. An object whose lifetime is already over is deleted instead.
+ */
+export function prepareWrites(
+  store: string,
+  items: readonly WriteItem[],
+  settings: {
+    lifetime: Lifetime | undefined
+    polymorphic: boolean
+    prefix: string
+    now: number
+    maxValueBytes?: number | undefined
+    graceMs?: number
+    jitter?: number
+  },
+): PreparedWrites {
+  const sets: KeyValueEntry[] = []
+  const setItems: number[] = []
+  const backfills: PreparedWrites['backfills'] = []
+  const deletes: string[] = []
+  const deleteItems: number[] = []
+  const { prefix, now } = settings
+  for (let index = 0; index < items.length; index++) {
+    const item = items[index] as WriteItem
+    const keys = keysOfObject(item.info, item.obj, settings.polymorphic, `${store} store put`)
+    const expiresAt = expiryOf(settings.lifetime, item.obj, now, item.expiresAt, settings.jitter)
+    const recordKey = prefix + keys.record
+    if (expiresAt === null) {
+      if (item.backfill !== true) {
+        deletes.push(recordKey, ...keys.aliases.map((a) => prefix + a))
+        deleteItems.push(index)
+        for (let k = 0; k < keys.aliases.length; k++) deleteItems.push(-1)
+      }
+      continue
+    }
+    const value =
+      (item.backfill === true && item.encoded !== undefined ? restampRecord(item.encoded, expiresAt) : undefined) ??
+      encodeRecord(item.obj, expiresAt, `${store} store put`)
+    if (settings.maxValueBytes !== undefined && value.length > settings.maxValueBytes) {
+      throw new ValueTooLargeError(
+        `${store} store put of model \`${item.info.name}\` ${show(keys.record)}: the encoded object is ${value.length} bytes, over the backend's limit of ${settings.maxValueBytes}`,
+      )
+    }
+    // The backend keeps the entry through the grace period; the envelope holds the real expiry.
+    const kept = expiresAt === undefined || !settings.graceMs ? expiresAt : expiresAt + settings.graceMs
+    const record = { key: recordKey, value, expiresAt: kept }
+    const aliases = keys.aliases.map((alias) => ({ key: prefix + alias, value: encodeAlias(recordKey, expiresAt), expiresAt: kept }))
+    if (item.backfill === true) backfills.push({ record, aliases, item: index })
+    else {
+      sets.push(record, ...aliases)
+      setItems.push(index)
+      for (let k = 0; k < aliases.length; k++) setItems.push(-1)
+    }
+  }
+  return { sets, setItems, backfills, deletes, deleteItems }
+}
+
+/** Every key (record and aliases) of each object, prefixed. */
+export function keysToDelete(store: string, items: readonly WriteItem[], polymorphic: boolean, prefix: string): string[] {
+  const out: string[] = []
+  for (const item of items) {
+    const keys = keysOfObject(item.info, item.obj, polymorphic, `${store} store delete`)
+    out.push(prefix + keys.record)
+    for (const alias of keys.aliases) out.push(prefix + alias)
+  }
+  return out
+}
+
+/** The keys a delete removes, split into tombstoned records and plain deletes, each with its object's index. */
+export interface SplitDeletes {
+  /** Each object's primary record key (once), to tombstone; empty when `tombstoneMs` is 0. */
+  readonly records: string[]
+  /** The index (into the items) of the object each of `records` belongs to. */
+  readonly recordItems: number[]
+  /** The other keys with the index of their object (`-1` for an alias), none of them in `records`. */
+  readonly plain: (readonly [string, number])[]
+}
+
+/** Splits every key of each object into the records to tombstone and the keys to delete plainly. */
+export function splitDeletes(
+  store: string,
+  items: readonly WriteItem[],
+  polymorphic: boolean,
+  prefix: string,
+  tombstoneMs: number,
+): SplitDeletes {
+  const records: string[] = []
+  const recordItems: number[] = []
+  const others: string[] = []
+  const otherItems: number[] = []
+  const seen = new Set<string>()
+  items.forEach((item, index) => {
+    const keys = keysOfObject(item.info, item.obj, polymorphic, `${store} store delete`)
+    const record = prefix + keysOfObject(item.info, item.obj, false, `${store} store delete`).record
+    for (const key of [prefix + keys.record, ...keys.aliases.map((a) => prefix + a)]) {
+      if (tombstoneMs !== 0 && key === record) {
+        if (!seen.has(key)) {
+          seen.add(key)
+          records.push(key)
+          recordItems.push(index)
+        }
+      } else {
+        // A failed alias delete leaves no stale answer (aliases are checked against their record).
+        others.push(key)
+        otherItems.push(key === record ? index : -1)
+      }
+    }
+  })
+  const recordSet = new Set(records)
+  const plain = others.map((k, i) => [k, otherItems[i] as number] as const).filter(([k]) => !recordSet.has(k))
+  return { records, recordItems, plain }
+}

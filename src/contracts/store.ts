@@ -1,0 +1,232 @@
+import type { invalidationSequence } from '../core/invalidation-sequence.js'
+import type { Instance, Lookup, Model } from '../core/model.js'
+import type { KeyInfo, ModelInfo } from '../core/registry.js'
+
+/** An object as a layer holds it, with its absolute expiry (ms since the epoch; `undefined` = never). */
+export interface StoreEntry<T extends object = object> {
+  readonly value: T
+  readonly expiresAt: number | undefined
+  /**
+   * Optional: the record envelope `value` was decoded from (its header's expiry may differ). A store
+   * receiving the entry as a backfill may copy these bytes instead of encoding `value` again.
+   */
+  readonly encoded?: Uint8Array | undefined
+}
+
+/** Options of {@link Store.batchGetEntries}. */
+export interface GetEntriesOptions {
+  /**
+   * Also return copies past their expiry that the store keeps within its `grace` (only for a chain that
+   * serves stale copies while its database fails). Default `false`.
+   */
+  readonly stale?: boolean
+  /**
+   * The caller handles partial failures: a store spreading keys over several nodes (a memcached pool, a
+   * Redis Cluster) rejects a read that some of its nodes failed with a `PartialFailureError` whose
+   * `results` are the entries the other nodes answered (`undefined` at misses and failed lookups) and
+   * whose `failed` lists the lookups it could not read. Without it such a store applies its own policy.
+   * Default `false`.
+   */
+  readonly partial?: boolean
+}
+
+/** One lookup of a batch, validated: the declared key it addresses and the lookup object itself. */
+export interface LookupRequest {
+  readonly spec: KeyInfo
+  readonly lookup: Readonly<Record<string, unknown>>
+}
+
+/** One object of a write batch with its model and an optional expiry cap (ms since the epoch). */
+export interface WriteItem {
+  readonly obj: object
+  readonly info: ModelInfo
+  /** The entry must not outlive this instant (a backfill from a layer whose copy expires then). */
+  readonly expiresAt?: number | undefined
+  /** A copy read from a layer below: store it only where the key holds nothing (no newer value, no tombstone). */
+  readonly backfill?: boolean
+  /** For a backfill: the {@link invalidationSequence} when the read began (see {@link PutEntriesOptions.since}). */
+  readonly since?: number | undefined
+  /** The record envelope of `obj` as read from a layer below, when known (see {@link StoreEntry.encoded}). */
+  readonly encoded?: Uint8Array | undefined
+}
+
+/** Options of {@link Store.batchInvalidate}. */
+export interface InvalidateOptions {
+  /**
+   * When the objects changed (ms since the epoch on the store's clock), if that was earlier than now:
+   * a store that leaves tombstones fences backfills for its tombstone lifetime from then, not from now,
+   * so a late repair does not keep fresh copies out longer than a timely invalidation would have.
+   * Default: now.
+   */
+  readonly changedAt?: number
+}
+
+/** Options of {@link Store.batchPutEntries}. */
+export interface PutEntriesOptions {
+  /**
+   * The entries are copies read from a layer below (a chain's backfill): a store that can should write
+   * them only where the key holds nothing — no newer value, no tombstone of a recent delete.
+   */
+  readonly backfill?: boolean
+  /**
+   * For a backfill: the process-wide {@link invalidationSequence} when the read that found the copies
+   * began. An in-process store refuses copies of keys it invalidated after that point (however long
+   * ago), so a slow read never brings back what an invalidation removed. Stores that cannot tell
+   * ignore it.
+   */
+  readonly since?: number
+}
+
+/** What a store is, declared so that chains and the conformance suite never test store names. */
+export interface StoreCapabilities {
+  /** Owns the truth (a database); a chain's last layer. Default `false`. */
+  readonly authoritative: boolean
+  /** Fills missing primary keys (database-generated ids). Default `false`. */
+  readonly generatesKeys: boolean
+  /** Honours `lifetime` (cache layers). Default `true`. */
+  readonly expires: boolean
+  /** Objects are also indexed under each ancestor model. */
+  readonly polymorphic: boolean
+  /** Whole-second expiry resolution (memcached): lifetimes are rounded up, never cut short. Default `false`. */
+  readonly secondResolution: boolean
+  /** Holds data only inside a scope (AsyncLocalStore). Default `false`. */
+  readonly scoped: boolean
+  /** Lives in this process and cannot fail for I/O reasons: a chain puts no timeout or breaker on it. Default `false`. */
+  readonly inProcess: boolean
+  /** Offers `acquireLeases`/`releaseLeases` ({@link LeaseCapable}), shared by every process using the same server. Default `false`. */
+  readonly leases: boolean
+  /**
+   * Whether `clear()` can empty this store: `false` for a store whose `clear()` would be refused
+   * (memcached without `ownsServers`, a backend that cannot list keys). Unset: whether it has `clear()`.
+   * A chain's `clearCaches()` checks it on every cache layer before clearing any.
+   */
+  readonly clearable?: boolean
+  /**
+   * `batchPutEntries(entries, { backfill: true })` stores an entry only where its key holds no live
+   * value, so a copy read from below never replaces a newer write (memcached `add`, Redis `SET NX`).
+   * Default `false`: backfills are written like puts.
+   */
+  readonly addOnlyBackfills: boolean
+  /**
+   * A delete or invalidation leaves a tombstone under the object's key for a while (the stores'
+   * `tombstoneLifetime`) over which no backfill lands, so a copy read before the delete cannot bring
+   * the object back. Implies {@link addOnlyBackfills}. Default `false`.
+   */
+  readonly tombstones: boolean
+  /**
+   * Keeps expired copies for a while (the stores' `grace`) and returns them to
+   * `batchGetEntries(model, lookups, { stale: true })` — never to other reads, and never after a delete
+   * or invalidation. Default `false`.
+   */
+  readonly staleReads: boolean
+}
+
+/** One write made in a transaction: the objects of one put/batchPut (as written back) or delete/batchDelete. */
+export interface TransactionWrite {
+  readonly operation: 'put' | 'delete'
+  readonly objects: readonly object[]
+}
+
+/** The handle a transactional store passes to its callback: a store whose calls join one transaction. */
+export interface TransactionHandle extends Store {
+  /** Runs `fn` once, after COMMIT, with every write of the transaction in order (never after a rollback). */
+  afterCommit(fn: (writes: readonly TransactionWrite[]) => void | Promise<void>): void
+}
+
+/** A store that runs several calls in one transaction (SqlStore). */
+export interface TransactionCapable {
+  transaction<R>(fn: (tx: TransactionHandle) => Promise<R>): Promise<R>
+}
+
+/**
+ * A store that can hand out short leases on lookups, shared across processes (memcached `add`, Redis
+ * `SET NX`): a chain uses them so that, when many processes miss the same object at once, one reads
+ * the database and the others wait briefly for its copy.
+ */
+export interface LeaseCapable {
+  /**
+   * Tries to take a lease on each lookup for `ttlMs` milliseconds; resolves to whether each was taken
+   * (a lease held by anyone else, or an entry already there, means `false`).
+   */
+  acquireLeases<M extends Model>(model: M, lookups: readonly Lookup<M>[], ttlMs: number): Promise<boolean[]>
+  /** Gives the leases back (idempotent). */
+  releaseLeases<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<void>
+  /** Whether a lease on each lookup is currently held (by anyone). */
+  leasesHeld<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<boolean[]>
+}
+
+/** The contract every store implements, ChainedStore included. */
+export interface Store extends AsyncDisposable {
+  /** A short name for messages, events and stats. */
+  readonly name: string
+  readonly capabilities: StoreCapabilities
+  /** Inserts or replaces `obj` under every key of its model. */
+  put(obj: object): Promise<void>
+  /** The object with this key, a fresh copy, or `undefined` on a miss. */
+  get<M extends Model>(model: M, lookup: Lookup<M>): Promise<Instance<M> | undefined>
+  /** Removes `obj` under every key it was stored under; absent objects are a no-op. */
+  delete(obj: object): Promise<void>
+  /**
+   * Delete by key: removes the object this lookup finds (typed like `get`) under every key it has;
+   * an absent object is a no-op. @throws UnknownKeyError / InvalidKeyError for a bad lookup.
+   */
+  delete<M extends Model>(model: M, lookup: Lookup<M>): Promise<void>
+  /** `put` for many objects. */
+  batchPut(objs: readonly object[]): Promise<void>
+  /** One result per lookup, same order and length, `undefined` at each miss; duplicates allowed; `[]` gives `[]`. */
+  batchGet<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<(Instance<M> | undefined)[]>
+  /** `delete` for many objects. */
+  batchDelete(objs: readonly object[]): Promise<void>
+  /** Delete by key for many lookups (duplicates allowed); absent objects are a no-op. */
+  batchDelete<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<void>
+  /**
+   * The entry-level form of delete by key, what a chain uses: removes the objects these lookups find,
+   * under every key each has, and resolves to them — one slot per lookup, in order, `undefined` where
+   * nothing was found — so that the layers above can remove the same objects under all their keys.
+   * SQL finds and removes in one statement (`DELETE … RETURNING`); a cache resolves alternate keys to
+   * the record first. Optional for custom stores: a chain falls back to `batchGetEntries` + `batchDelete`.
+   */
+  batchDeleteByKey?<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<(Instance<M> | undefined)[]>
+  /**
+   * Cache stores: removes every entry under the store's prefix and nothing else (see each store for how).
+   * Absent on authoritative stores. @throws UnsupportedOperationError where the backend cannot tell its
+   * entries apart (memcached without `ownsServers`).
+   */
+  clear?(): Promise<void>
+  /** Like `batchGet`, with each hit's expiry: what ChainedStore uses to backfill without outliving the source. */
+  batchGetEntries<M extends Model>(
+    model: M,
+    lookups: readonly Lookup<M>[],
+    options?: GetEntriesOptions,
+  ): Promise<(StoreEntry<Instance<M>> | undefined)[]>
+  /** Like `batchPut`, each object capped at its `expiresAt` (a backfill never outlives its source). */
+  batchPutEntries(entries: readonly StoreEntry[], options?: PutEntriesOptions): Promise<void>
+  /**
+   * Drops the copies this store holds for these lookups, leaving tombstones where the store keeps
+   * them, because the objects changed elsewhere (another process, another service writing the
+   * database). A no-op for a store that owns the truth. Optional for custom stores.
+   */
+  batchInvalidate?<M extends Model>(model: M, lookups: readonly Lookup<M>[], options?: InvalidateOptions): Promise<void>
+  /** Releases connections. Idempotent; every call afterwards rejects with `StoreClosedError`. */
+  close(): Promise<void>
+}
+
+/** The capabilities of a store that declares none (see {@link capabilities}). */
+export const defaultCapabilities: StoreCapabilities = {
+  authoritative: false,
+  generatesKeys: false,
+  expires: true,
+  polymorphic: false,
+  secondResolution: false,
+  scoped: false,
+  inProcess: false,
+  leases: false,
+  addOnlyBackfills: false,
+  tombstones: false,
+  staleReads: false,
+}
+
+/** Builds a capabilities object from the defaults. */
+export function capabilities(overrides: Partial<StoreCapabilities>): StoreCapabilities {
+  return Object.freeze({ ...defaultCapabilities, ...overrides })
+}

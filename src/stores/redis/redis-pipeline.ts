@@ -1,0 +1,70 @@
+import type { ChainableCommander } from 'ioredis'
+import type { KeyValueEntry } from '../../contracts/key-value-backend.js'
+
+/** Most keys per MGET / DEL command: bigger batches are split, all still in one pipeline per node. */
+export const CHUNK = 500
+
+/** What a pipeline resolves to. */
+export type PipelineResult = [error: Error | null, result: unknown][] | null
+
+/** Ms left until the entry expires by `now`, rounded up; `undefined` = never expires. */
+export function remaining(entry: KeyValueEntry, now: number): number | undefined {
+  return entry.expiresAt === undefined ? undefined : Math.ceil(entry.expiresAt - now)
+}
+
+/** The value as a Buffer without copying (ioredis would stringify a plain Uint8Array). */
+export function bytes(value: Uint8Array): Buffer {
+  return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+}
+
+export function chunked(keys: string[]): string[][] {
+  if (keys.length <= CHUNK) return [keys]
+  const out: string[][] = []
+  for (let i = 0; i < keys.length; i += CHUNK) out.push(keys.slice(i, i + CHUNK))
+  return out
+}
+
+/** The results of a pipeline; throws its first error. */
+export function check(results: PipelineResult): unknown[] {
+  if (results === null) throw new Error('the pipeline was discarded')
+  return results.map(([err, value]) => {
+    if (err !== null) throw err
+    return value
+  })
+}
+
+/**
+ * Queues each entry of `indices` on `pipeline`: `SET key value [PX ms]`, or `DEL` for an entry already
+ * expired by `now`.
+ */
+export function queueSets(pipeline: ChainableCommander, entries: readonly KeyValueEntry[], indices: readonly number[], now: number): void {
+  for (const i of indices) {
+    const entry = entries[i] as KeyValueEntry
+    const ms = remaining(entry, now)
+    if (ms === undefined) pipeline.set(entry.key, bytes(entry.value))
+    else if (ms > 0) pipeline.set(entry.key, bytes(entry.value), 'PX', ms)
+    else pipeline.del(entry.key)
+  }
+}
+
+/**
+ * Queues `SET key value [PX ms] NX` on `pipeline` for each entry of `indices` not already expired by
+ * `now`; returns the indices queued, in order.
+ */
+export function queueAdds(
+  pipeline: ChainableCommander,
+  entries: readonly KeyValueEntry[],
+  indices: readonly number[],
+  now: number,
+): number[] {
+  const sent: number[] = []
+  for (const i of indices) {
+    const entry = entries[i] as KeyValueEntry
+    const ms = remaining(entry, now)
+    if (ms === undefined) pipeline.set(entry.key, bytes(entry.value), 'NX')
+    else if (ms > 0) pipeline.set(entry.key, bytes(entry.value), 'PX', ms, 'NX')
+    else continue
+    sent.push(i)
+  }
+  return sent
+}
