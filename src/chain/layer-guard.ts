@@ -8,7 +8,7 @@ import { isPartialFailure } from '../core/partial-failure.js'
 import { describeModel, describeObject } from '../core/registry.js'
 import { withTimeout } from '../core/with-timeout.js'
 
-import { type BreakerOptions, type LayerGuardOptions, MAX_PENDING_REPAIRS, REPAIR_BATCH, type Repair } from './layer-guard-options.js'
+import { type LayerGuardOptions, MAX_PENDING_REPAIRS, REPAIR_BATCH, type Repair } from './layer-guard-options.js'
 
 export { type BreakerOptions, type LayerGuardOptions, MAX_PENDING_REPAIRS, REPAIR_BATCH } from './layer-guard-options.js'
 

@@ -1,4 +1,3 @@
-import type { Store } from '../contracts/base-store.js'
 import type { Lookup, Model } from '../core/model.js'
 import type { TableNaming } from '../stores/sql/naming.js'
 import type { ListenConnectionOptions } from '../stores/sql/pg-driver.js'
