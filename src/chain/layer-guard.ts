@@ -172,19 +172,13 @@ export class LayerGuard {
 
   /** Remembers lookups whose copy in this layer may be stale. */
   rememberLookups(model: Model, lookups: readonly object[]): void {
-    for (const lookup of lookups) {
-      let key: string
-      try {
-        key = encodeLookup(describeModel(model), lookup, 'repair')
-      } catch {
-        continue
-      }
-      this.#add(model, lookup as Record<string, unknown>, undefined, [key])
-    }
+    // a lookup's repair blocks reads of its own key only
+    for (const lookup of lookups) this.#add(model, lookup as Record<string, unknown>, undefined, undefined)
     this.#afterAdd()
   }
 
-  #add(model: Model, lookup: Record<string, unknown>, obj: object | undefined, blocks: readonly string[]): void {
+  /** Adds one repair; `blocks` are the keys whose reads it blocks (default: the lookup's own key). */
+  #add(model: Model, lookup: Record<string, unknown>, obj: object | undefined, blocks: readonly string[] | undefined): void {
     let id: string
     try {
       id = encodeLookup(describeModel(model), lookup, 'repair')
@@ -200,7 +194,7 @@ export class LayerGuard {
       model,
       lookup,
       obj: this.layer.batchInvalidate === undefined ? obj : undefined,
-      blocks: [...new Set([id, ...blocks])],
+      blocks: blocks === undefined ? [id] : [...new Set([id, ...blocks])],
       seq: ++this.#seq,
       at: Date.now(),
     }

@@ -39,7 +39,9 @@ export interface RedisBusOptions {
   name?: string
 }
 
+/** The option names {@link RedisBus} accepts (anything else is an InvalidOptionError). */
 export const KNOWN = ['url', 'client', 'channel', 'timeout', 'heartbeatInterval', 'maxBackoff', 'onError', 'redisOptions', 'name'] as const
+/** Where the bus connects without `url` or `client`. */
 export const DEFAULT_URL = 'redis://127.0.0.1:6379'
 /** Keys per message: messages stay small (Redis itself would take 512 MiB). */
 export const MAX_MESSAGE_BYTES = 64 * 1024

@@ -12,6 +12,10 @@ export function busName(url: string | undefined, client: Redis | undefined): str
   return `redis-bus(${o?.host ?? '?'}:${o?.port ?? '?'})`
 }
 
+/**
+ * Loads the optional peer `ioredis`.
+ * @throws StoreUnavailableError naming the install command when it is missing.
+ */
 export async function loadIoredis(bus: string): Promise<{ Redis: typeof Redis }> {
   try {
     const { Redis } = await import('ioredis')

@@ -67,6 +67,7 @@ export interface DatabaseWatcher {
   close(): Promise<void>
 }
 
+/** The option names {@link watchDatabase} accepts (anything else is an InvalidOptionError). */
 export const KNOWN = [
   'url',
   'connection',

@@ -304,11 +304,12 @@ async function poll(check: () => boolean | Promise<boolean>, what: string, timeo
   }
 }
 
-/** A listener that records what a bus delivers. */
-class Recorder implements InvalidationListener {
+/** A listener that records what a bus delivers (deliveries, `onUp`/`onDown` counts). */
+export class Recorder implements InvalidationListener {
   readonly keys: string[] = []
   ups = 0
   downs = 0
+  /** Called with each delivery, after recording it. */
   onKeys: ((keys: readonly string[]) => void) | undefined
   onInvalidate(keys: readonly string[]): void {
     this.keys.push(...keys)
@@ -323,7 +324,7 @@ class Recorder implements InvalidationListener {
 }
 
 /** Ms from each single-key publish until `recorder` received it, one message after another. */
-async function measureDelay(publish: (keys: string[]) => Promise<void>, recorder: Recorder, count: number): Promise<number[]> {
+export async function measureDelay(publish: (keys: string[]) => Promise<void>, recorder: Recorder, count: number): Promise<number[]> {
   const samples: number[] = []
   for (let i = 0; i < count; i++) {
     const key = `delay|i=${i}|${Math.random()}`

@@ -17,6 +17,7 @@ export function bytes(value: Uint8Array): Buffer {
   return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
 }
 
+/** `keys` in slices of at most {@link CHUNK} (one MGET/DEL each), in order. */
 export function chunked(keys: string[]): string[][] {
   if (keys.length <= CHUNK) return [keys]
   const out: string[][] = []

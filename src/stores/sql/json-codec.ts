@@ -317,15 +317,8 @@ export function fromTaggedJson(value: unknown, where: string): unknown {
     return out
   }
   const record = value as Record<string, unknown>
-  let only: string | undefined
-  for (const key in record) {
-    if (only !== undefined) {
-      only = undefined
-      break
-    }
-    only = key
-  }
-  if (only?.startsWith('$')) {
+  const only = soleTagKey(record)
+  if (only !== undefined) {
     const decoded = decodeTag(only, record[only], where)
     if (decoded.hit) return decoded.value
   }
@@ -351,15 +344,8 @@ export function fromParsedJson(value: unknown, where: string): unknown {
     return value
   }
   const record = value as Record<string, unknown>
-  let only: string | undefined
-  for (const key in record) {
-    if (only !== undefined) {
-      only = undefined
-      break
-    }
-    only = key
-  }
-  if (only?.startsWith('$')) {
+  const only = soleTagKey(record)
+  if (only !== undefined) {
     const decoded = decodeTag(only, record[only], where)
     if (decoded.hit) return decoded.value
   }
@@ -371,4 +357,14 @@ export function fromParsedJson(value: unknown, where: string): unknown {
     if (decoded !== item) define(record, key, decoded)
   }
   return record
+}
+
+/** The key of an object whose only own enumerable key starts with `$` (a possible tag), else `undefined`. */
+function soleTagKey(record: Record<string, unknown>): string | undefined {
+  let only: string | undefined
+  for (const key in record) {
+    if (only !== undefined) return undefined
+    only = key
+  }
+  return only?.startsWith('$') === true ? only : undefined
 }
