@@ -17,10 +17,11 @@
  * machine has two or more (taskset), as in shared/reference/peer-figures.md.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { loadHarness } from './harness.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..')
@@ -73,23 +74,6 @@ function ensureInstalled() {
   log('bench: installing the peer libraries (npm ci --prefix bench)')
   const r = spawnSync('npm', ['ci', '--prefix', here, '--no-audit', '--no-fund'], { stdio: ['ignore', 2, 2] })
   if (r.status !== 0) throw new Error('npm ci --prefix bench failed')
-}
-
-/** Transpiles the test harness (TypeScript, Node built-ins only) to bench/.harness/servers.js. */
-async function loadHarness() {
-  const source = join(root, 'test', 'harness', 'servers.ts')
-  const target = join(here, '.harness', 'servers.js')
-  const text = readFileSync(source, 'utf8')
-  if (!existsSync(target) || readFileSync(target, 'utf8').indexOf(`// source-length ${text.length}\n`) !== 0) {
-    const { default: ts } = await import('typescript')
-    const out = ts.transpileModule(text, {
-      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false },
-      fileName: source,
-    })
-    mkdirSync(dirname(target), { recursive: true })
-    writeFileSync(target, `// source-length ${text.length}\n${out.outputText}`)
-  }
-  return import(pathToFileURL(target).href)
 }
 
 function pin(pid, cpu, all = false) {

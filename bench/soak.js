@@ -6,10 +6,11 @@
 //   npm run build && node bench/soak.js [--ops 1000000] [--kill-every 100000] [--concurrency 32]
 //
 // See docs/benchmarks.md ("Soak").
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
+import { loadHarness } from './harness.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..')
@@ -31,23 +32,6 @@ const CONCURRENCY = Number(args.concurrency)
 const KEYS = Number(args.keys)
 const OUTAGE_MS = Number(args.outage)
 const MEMORY_MAX = 10_000
-
-/** Transpiles the test harness (TypeScript, Node built-ins only) to bench/.harness/servers.js, as bench/run.js does. */
-async function loadHarness() {
-  const source = join(root, 'test', 'harness', 'servers.ts')
-  const target = join(here, '.harness', 'servers.js')
-  const text = readFileSync(source, 'utf8')
-  if (!existsSync(target) || readFileSync(target, 'utf8').indexOf(`// source-length ${text.length}\n`) !== 0) {
-    const { default: ts } = await import('typescript')
-    const out = ts.transpileModule(text, {
-      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false },
-      fileName: source,
-    })
-    mkdirSync(dirname(target), { recursive: true })
-    writeFileSync(target, `// source-length ${text.length}\n${out.outputText}`)
-  }
-  return import(pathToFileURL(target).href)
-}
 
 const { ChainedStore, ProcessMemoryStore, registerModel } = await import(pathToFileURL(join(dist, 'index.js')).href)
 const { RedisStore } = await import(pathToFileURL(join(dist, 'stores/redis/index.js')).href)
