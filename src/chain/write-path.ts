@@ -1,6 +1,6 @@
 import type { LookupRequest, Store, TransactionWrite, WriteItem } from '../contracts/base-store.js'
 import { encodeRecord } from '../core/codec.js'
-import { isCallerError, isStockpyleError, MissingKeyAttributeError, StockpyleError, show } from '../core/errors.js'
+import { isCallerError, MissingKeyAttributeError, StockpyleError, show } from '../core/errors.js'
 import { encodeLookup, keysOfObject } from '../core/key-encoding.js'
 import type { Model } from '../core/model.js'
 import { isPartialFailure } from '../core/partial-failure.js'
@@ -137,9 +137,7 @@ export class WritePath {
     try {
       await calls.direct(calls.last, operation, write)
     } catch (err) {
-      // a key conflict or constraint violation is the caller's data refused by the database's rules, not the database failing
-      const refused = isStockpyleError(err, 'E_KEY_CONFLICT') || isStockpyleError(err, 'E_CONSTRAINT')
-      if (!isCallerError(err) && !refused) calls.observer.failed(calls.last, operation, err)
+      if (!isCallerError(err)) calls.observer.failed(calls.last, operation, err)
       // Whatever the database holds now, no cache may hold something newer.
       for (let i = calls.last - 1; i >= 0; i--) await this.invalidateIn(i, objs).catch(() => {})
       throw calls.blame(err, calls.last, operation)

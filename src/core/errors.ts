@@ -246,6 +246,9 @@ const CALLER_ERRORS: readonly (abstract new (...args: never[]) => StockpyleError
   MissingKeyAttributeError,
   SerializationError,
   ValueTooLargeError,
+  // the caller's data refused by the database's rules (unique keys, NOT NULL, CHECK, foreign keys)
+  KeyConflictError,
+  ConstraintViolationError,
 ]
 
 /** True when `err` is about the caller's input (see {@link CALLER_ERRORS}), not a failing store. */
