@@ -126,56 +126,58 @@ export class ReadPath {
     allKeys?: readonly string[],
   ): Promise<(StoreEntry | undefined)[]> {
     const { flights, backfill, misses, name } = this.#p
-    const keys = missing.map((i) => allKeys?.[i] ?? lookupKey(info, requests[i] as LookupRequest, name))
-    const seq = backfill.clock.seq
-    const mine: number[] = []
-    const joined: number[] = []
-    const waits: Promise<unknown>[] = []
-    keys.forEach((key, m) => {
-      const flight = flights.join(key, seq)
-      if (flight === undefined) mine.push(m)
+    const count = missing.length
+    const keys: string[] = new Array(count)
+    for (let m = 0; m < count; m++) {
+      const i = missing[m] as number
+      keys[m] = allKeys?.[i] ?? lookupKey(info, requests[i] as LookupRequest, name)
+    }
+    // Each key is either joined to a read in flight, or read by this call (once, however often it repeats).
+    const flight = flights.begin(backfill.clock.seq)
+    const slot: number[] = new Array(count)
+    const lookups: object[] = []
+    let joined: number[] | undefined
+    let waits: Promise<StoreEntry | undefined>[] | undefined
+    for (let m = 0; m < count; m++) {
+      const outcome = flight.claim(keys[m] as string, lookups.length)
+      if (outcome === undefined) {
+        slot[m] = lookups.length
+        lookups.push((requests[missing[m] as number] as LookupRequest).lookup)
+      } else if (typeof outcome === 'number') slot[m] = outcome
       else {
-        joined.push(m)
-        waits.push(flight)
-      }
-    })
-    const firstOf = new Map<string, number>()
-    const unique: number[] = []
-    for (const m of mine) {
-      const key = keys[m] as string
-      if (!firstOf.has(key)) {
-        firstOf.set(key, unique.length)
-        unique.push(m)
+        slot[m] = -1
+        ;(joined ??= []).push(m)
+        ;(waits ??= []).push(outcome)
       }
     }
-    if (unique.length > 0) {
-      const batch = this.#readBelow(
-        info,
-        unique.map((m) => (requests[missing[m] as number] as LookupRequest).lookup),
-      )
-      flights.start(
-        unique.map((m) => keys[m] as string),
-        batch,
-        seq,
-      )
-      waits.unshift(batch)
+    const read = lookups.length > 0 ? this.#readBelow(info, lookups) : undefined
+    if (read !== undefined) flight.start(read)
+    let entries: readonly (StoreEntry | undefined)[] = []
+    let shared: (StoreEntry | undefined)[] | undefined
+    if (waits === undefined) entries = read === undefined ? [] : await read
+    else {
+      // Every read this call depends on is awaited before any outcome is looked at, so a rejection of
+      // one (a failing database) never leaves the others without a handler.
+      const settled = await Promise.allSettled(read === undefined ? waits : [read, ...waits])
+      for (const s of settled) if (s.status === 'rejected') throw s.reason
+      const values = settled.map((s) => (s as PromiseFulfilledResult<unknown>).value)
+      if (read !== undefined) entries = values.shift() as (StoreEntry | undefined)[]
+      shared = values as (StoreEntry | undefined)[]
     }
-    // Every read this call depends on is awaited before any outcome is looked at, so a rejection of
-    // one (a failing database) never leaves the others without a handler.
-    const settled = await Promise.allSettled(waits)
-    for (const s of settled) if (s.status === 'rejected') throw s.reason
-    const out: (StoreEntry | undefined)[] = new Array(missing.length).fill(undefined)
-    let next = 0
-    if (unique.length > 0) {
-      const entries = (settled[next++] as PromiseFulfilledResult<(StoreEntry | undefined)[]>).value
-      const used = new Set<number>()
-      for (const m of mine) {
-        const u = firstOf.get(keys[m] as string) as number
-        out[m] = used.has(u) ? copyEntry(entries[u]) : entries[u]
-        used.add(u)
+    const out: (StoreEntry | undefined)[] = new Array(count)
+    // A copy read once for a key asked for twice: the second slot gets its own decoded copy.
+    const used = lookups.length + (joined?.length ?? 0) < count ? new Uint8Array(lookups.length) : undefined
+    for (let m = 0; m < count; m++) {
+      const s = slot[m] as number
+      if (s < 0) continue
+      if (used === undefined) out[m] = entries[s]
+      else if (used[s] === 1) out[m] = copyEntry(entries[s])
+      else {
+        out[m] = entries[s]
+        used[s] = 1
       }
     }
-    for (const m of joined) out[m] = copyEntry((settled[next++] as PromiseFulfilledResult<StoreEntry | undefined>).value)
+    if (joined !== undefined) for (let j = 0; j < joined.length; j++) out[joined[j] as number] = copyEntry(shared?.[j])
     if (misses !== undefined) misses.remember(keys.filter((_, m) => out[m] === undefined))
     return out
   }

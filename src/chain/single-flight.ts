@@ -1,44 +1,87 @@
 import type { StoreEntry } from '../contracts/base-store.js'
 
-interface Flight {
-  readonly entry: Promise<StoreEntry | undefined>
-  /** The chain's write clock when the read began. */
-  readonly seq: number
+/** One batch read below the first layer, and its promise while it is in flight. */
+class Batch {
+  /** Dropped when the read settles (see {@link FlightBatch.start}). */
+  entries: Promise<readonly (StoreEntry | undefined)[]> | undefined
+  constructor(
+    /** The chain's write clock when the read began. */
+    readonly seq: number,
+  ) {}
 }
 
-const ignore = (): void => {}
+interface Flight {
+  readonly batch: Batch
+  /** The key's position in the batch's read. */
+  readonly index: number
+}
 
 /**
  * Reads of single keys going below a chain's first layer, so that concurrent misses of one key in
  * this process share one read. Only a read that no write has overtaken may be joined: one that began
  * before a write may answer with what the write replaced.
  *
- * Every promise it creates has a handler: a failed shared read rejects each caller that joined it
- * (through {@link SingleFlight.join}), and never surfaces as an unhandled rejection.
+ * A key's promise is made only when a caller joins it: most reads are never joined, and a promise per
+ * key of every batch cost more than the rest of the batch's bookkeeping. Every promise it creates has
+ * a handler: a failed shared read rejects each caller that joined it (the caller of
+ * {@link FlightBatch.claim} awaits what it returns), and never surfaces as an unhandled rejection.
  */
 export class SingleFlight {
   readonly #flights = new Map<string, Flight>()
 
-  /** The read of `key` in flight that began at write-clock `seq`, or `undefined`. */
-  join(key: string, seq: number): Promise<StoreEntry | undefined> | undefined {
-    const flight = this.#flights.get(key)
-    return flight !== undefined && flight.seq === seq ? flight.entry : undefined
+  /** Begins registering the keys of one read, at write-clock `seq` (see {@link FlightBatch}). */
+  begin(seq: number): FlightBatch {
+    return new FlightBatch(this.#flights, new Batch(seq))
+  }
+}
+
+/**
+ * The keys of one read below the first layer, claimed one by one before the read is sent
+ * ({@link claim}), then the read ({@link start}).
+ */
+export class FlightBatch {
+  readonly #flights: Map<string, Flight>
+  readonly #batch: Batch
+  #keys: string[] | undefined
+
+  constructor(flights: Map<string, Flight>, batch: Batch) {
+    this.#flights = flights
+    this.#batch = batch
   }
 
-  /** Registers `batch`, a read of `keys` (distinct, in order) that began at write-clock `seq`. */
-  start(keys: readonly string[], batch: Promise<readonly (StoreEntry | undefined)[]>, seq: number): void {
-    keys.forEach((key, u) => {
-      const flight: Flight = { entry: batch.then((entries) => entries[u]), seq }
-      // Joiners await `entry` themselves; this handler only keeps a read nobody joined from being unhandled.
-      flight.entry.catch(ignore)
-      this.#flights.set(key, flight)
-    })
-    const done = (): void => {
-      for (const key of keys) {
-        const flight = this.#flights.get(key)
-        if (flight !== undefined && flight.seq === seq) this.#flights.delete(key)
+  /**
+   * Claims `key` for this read at position `index` (returns `undefined`: read it there); or returns the
+   * position where this read already has it (the key repeats); or the promise of the entry that a read
+   * in flight, begun at the same write clock, will find (the caller must await it).
+   */
+  claim(key: string, index: number): number | Promise<StoreEntry | undefined> | undefined {
+    const flight = this.#flights.get(key)
+    if (flight !== undefined) {
+      if (flight.batch === this.#batch) return flight.index
+      const entries = flight.batch.entries
+      if (entries !== undefined && flight.batch.seq === this.#batch.seq) {
+        const at = flight.index
+        return entries.then((all) => all[at])
       }
     }
-    batch.then(done, done)
+    this.#flights.set(key, { batch: this.#batch, index })
+    ;(this.#keys ??= []).push(key)
+    return undefined
+  }
+
+  /** Starts the read of the claimed keys (in claiming order): from now on it can be joined until it settles. */
+  start(entries: Promise<readonly (StoreEntry | undefined)[]>): void {
+    const batch = this.#batch
+    batch.entries = entries
+    const keys = this.#keys ?? []
+    const done = (): void => {
+      for (const key of keys) if (this.#flights.get(key)?.batch === batch) this.#flights.delete(key)
+      // V8 keeps the entries of a Map's table after the Map shrinks into a new one, until a full GC: a
+      // flight deleted from the Map may still be reachable from there, so it must not keep the batch's
+      // objects alive (they would survive every young-generation GC, which then costs several times
+      // as much).
+      batch.entries = undefined
+    }
+    entries.then(done, done)
   }
 }

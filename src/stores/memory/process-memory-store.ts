@@ -196,13 +196,14 @@ export class ProcessMemoryStore extends BaseStore {
   clear(options: { fence?: boolean } = {}): Promise<void> {
     this.#clear(options.fence === true)
     this.#forgottenUpTo = nextInvalidation()
-    this.#invalidated.clear()
+    // lru-cache's clear() walks its whole preallocated capacity (100,000 slots here), even when empty.
+    if (this.#invalidated.size > 0) this.#invalidated.clear()
     return Promise.resolve()
   }
 
   #clear(fence: boolean): void {
-    this.#records.clear()
-    this.#aliases.clear()
+    if (this.#records.size > 0) this.#records.clear()
+    if (this.#aliases.size > 0) this.#aliases.clear()
     if (fence) {
       this.#refuseBackfillsUntil = this.#settings.clock.now() + this.#settings.tombstoneMs
       this.#forgottenUpTo = nextInvalidation()
@@ -263,7 +264,9 @@ export class ProcessMemoryStore extends BaseStore {
       )
     }
     if (value === undefined || !(value instanceof (info.model as unknown as new () => object))) return undefined
-    return { value, expiresAt: record.expiresAt }
+    // The held envelope goes with the entry: a backfill of it into another layer copies these bytes
+    // (restampRecord) instead of encoding the object again; nothing writes into them.
+    return { value, expiresAt: record.expiresAt, encoded: record.bytes }
   }
 
   protected async writeMany(items: readonly WriteItem[]): Promise<void> {
