@@ -6,6 +6,13 @@ import { describeModel } from '../core/registry.js'
 import type { LayerCalls, LayerFailure } from './layer-calls.js'
 import { WriteClock } from './write-clock.js'
 
+/** A backfill in flight: what it copies, the identity keys of those objects once asked for, and the copy. */
+interface InFlight {
+  readonly hits: readonly Hit[]
+  keys: Set<string> | undefined
+  readonly work: Promise<void>
+}
+
 /** A copy found in layer `layer` during a read, to be copied into the layers above it. */
 export interface Hit {
   readonly layer: number
@@ -22,8 +29,8 @@ export class Backfill {
   readonly clock = new WriteClock()
   readonly #calls: LayerCalls
   readonly #coherence: boolean
-  /** Backfills in flight, by record key. */
-  readonly #inFlight = new Map<string, Promise<void>>()
+  /** Backfills in flight (the objects they copy, and the copy itself). */
+  readonly #inFlight = new Set<InFlight>()
   /** Called to clean up an upper layer whose backfill failed (its copies may be partial). */
   readonly #invalidate: (index: number, objs: readonly object[]) => Promise<void>
 
@@ -41,26 +48,25 @@ export class Backfill {
    */
   async copy(hits: readonly Hit[], started: number, since: number): Promise<void> {
     let fresh = hits
-    const keys: string[] = []
-    if (this.#coherence) {
-      fresh = []
-      for (const hit of hits) {
+    // Identity keys are computed only when a write may have overtaken the read (rare): a read with no
+    // write since it began drops nothing.
+    if (this.#coherence && this.clock.anyWrittenSince(started)) {
+      fresh = hits.filter((hit) => {
         const key = identityKey(hit.entry.value)
-        if (key !== undefined && this.clock.keyWrittenSince(key, started)) continue
-        ;(fresh as Hit[]).push(hit)
-        if (key !== undefined) keys.push(key)
-      }
+        return key === undefined || !this.clock.keyWrittenSince(key, started)
+      })
     }
     if (fresh.length === 0) return
     const work = this.#write(fresh, since)
     if (!this.#coherence) return work
     // A write of these objects waits for this backfill to land before it updates the caches, so the
     // backfill can never land after (and over) the write.
-    for (const key of keys) this.#inFlight.set(key, work)
+    const flight: InFlight = { hits: fresh, keys: undefined, work }
+    this.#inFlight.add(flight)
     try {
       await work
     } finally {
-      for (const key of keys) if (this.#inFlight.get(key) === work) this.#inFlight.delete(key)
+      this.#inFlight.delete(flight)
     }
   }
 
@@ -97,11 +103,12 @@ export class Backfill {
   /** Waits for backfills in flight of any of these objects. */
   async settle(objs: readonly object[]): Promise<void> {
     if (this.#inFlight.size === 0) return
-    const pending = new Set<Promise<void>>()
-    for (const obj of objs) {
-      const key = identityKey(obj)
-      const work = key === undefined ? undefined : this.#inFlight.get(key)
-      if (work !== undefined) pending.add(work)
+    const written = objs.flatMap((obj) => identityKey(obj) ?? [])
+    const pending: Promise<void>[] = []
+    for (const flight of this.#inFlight) {
+      // Each backfill's identity keys are computed once, by the first write that has to check it.
+      const keys = (flight.keys ??= new Set(flight.hits.flatMap((hit) => identityKey(hit.entry.value) ?? [])))
+      if (written.some((key) => keys.has(key))) pending.push(flight.work)
     }
     await Promise.allSettled(pending)
   }

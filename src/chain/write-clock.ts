@@ -52,6 +52,11 @@ export class WriteClock {
     this.#everything = ++this.#seq
   }
 
+  /** Whether anything was written after a read that started at `started` (no key needs checking otherwise). */
+  anyWrittenSince(started: number): boolean {
+    return this.#seq > started
+  }
+
   /** Whether `key` was written after a read that started at `started`. */
   keyWrittenSince(key: string, started: number): boolean {
     if (this.#everything > started) return true

@@ -297,11 +297,22 @@ export function envelopeKind(bytes: Uint8Array): number {
   return bytes.length >= HEADER_SIZE && bytes[0] === FORMAT ? (bytes[1] as number) : 0
 }
 
+// The header's expiry is read through these (no DataView per envelope: reads run per hit).
+const expiryBytes = new Uint8Array(8)
+const expiryFloat = new Float64Array(expiryBytes.buffer)
+const bigEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 0
+
+/** The float64 big-endian at bytes 2–9 of an envelope header. */
+function headerExpiry(bytes: Uint8Array): number {
+  if (bigEndian) for (let i = 0; i < 8; i++) expiryBytes[i] = bytes[2 + i] as number
+  else for (let i = 0; i < 8; i++) expiryBytes[i] = bytes[9 - i] as number
+  return expiryFloat[0] as number
+}
+
 /** The absolute expiry stored in an envelope header (ms since the epoch), `undefined` = never (or not an envelope). */
 export function envelopeExpiry(bytes: Uint8Array): number | undefined {
   if (bytes.byteLength < HEADER_SIZE) return undefined
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  const at = view.getFloat64(2)
+  const at = headerExpiry(bytes)
   return at === 0 ? undefined : at
 }
 
@@ -320,7 +331,7 @@ export function envelopeProblem(bytes: unknown): string | undefined {
   if (bytes[0] !== FORMAT) return `its format byte is ${bytes[0]}, not ${FORMAT}`
   const kind = bytes[1]
   if (kind !== KIND_RECORD && kind !== KIND_ALIAS && kind !== KIND_TOMBSTONE) return `its kind byte is ${kind}`
-  const at = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getFloat64(2)
+  const at = headerExpiry(bytes)
   if (!(Number.isFinite(at) && at >= 0)) return `its expiry is ${at}`
   if (kind === KIND_RECORD && bytes.byteLength === HEADER_SIZE) return 'it is a record without a body'
   if (kind === KIND_ALIAS && !ALIAS_TARGET.test(decodeAlias(bytes))) return 'it is an alias without a valid key'

@@ -31,16 +31,34 @@ const infos = new WeakMap<object, ModelInfo>()
 const byName = new Map<string, ModelInfo>()
 const listeners: ((info: ModelInfo) => void)[] = []
 
-/** Escapes a name or string so that a canonical key has no spaces, control characters, `|` or `=`. */
+/**
+ * Escapes a name or string so that a canonical key has no spaces, control characters, `|` or `=`:
+ * `A–Z a–z 0–9 _ . ~ -` stay, every other character becomes the `%XX` (uppercase) of its UTF-8 bytes —
+ * exactly `encodeURIComponent` with `! ' ( ) *` escaped as well. `text` must be well-formed.
+ */
 export function escapeKeyText(text: string): string {
-  if (SAFE.test(text)) return text
-  const encoded = encodeURIComponent(text)
-  // encodeURIComponent leaves these five as they are; most text (an email address) has none of them
-  return MARKS.test(encoded) ? encoded.replace(MARKS_ALL, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`) : encoded
+  const length = text.length
+  let i = 0
+  while (i < length && SAFE_ASCII[text.charCodeAt(i)] === 1) i++
+  if (i === length) return text
+  let out = text.slice(0, i)
+  while (i < length) {
+    const code = text.charCodeAt(i)
+    if (code < 128) {
+      out += SAFE_ASCII[code] === 1 ? text[i] : (ASCII_ESCAPES[code] as string)
+      i++
+      continue
+    }
+    // a run of non-ASCII characters (surrogate pairs stay whole: the run ends at an ASCII character)
+    const from = i
+    while (i < length && text.charCodeAt(i) >= 128) i++
+    out += encodeURIComponent(text.slice(from, i))
+  }
+  return out
 }
-const SAFE = /^[A-Za-z0-9_.~-]*$/
-const MARKS = /[!'()*]/
-const MARKS_ALL = /[!'()*]/g
+const SAFE_ASCII = new Uint8Array(128)
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~-') SAFE_ASCII[c.charCodeAt(0)] = 1
+const ASCII_ESCAPES = Array.from({ length: 128 }, (_, c) => `%${c.toString(16).toUpperCase().padStart(2, '0')}`)
 
 function normaliseSpecs(model: Model, name: string): KeySpec[] {
   const specs = model.stockpyleKeys

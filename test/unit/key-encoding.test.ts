@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { encodeLookup, keysOfObject, MAX_KEY_LENGTH } from '../../src/core/key-encoding.js'
-import { describeModel } from '../../src/core/registry.js'
+import { describeModel, escapeKeyText } from '../../src/core/registry.js'
 import { InvalidKeyError, keys, MissingKeyAttributeError, UnknownKeyError } from '../../src/index.js'
 
 class Doc {
@@ -18,6 +18,22 @@ const keyValue = fc.oneof(fc.string({ unit: 'binary' }), fc.double({ noNaN: true
 const memcacheSafe = /^[\x21-\x7e]+$/
 
 describe('key encoding', () => {
+  it("escapes text exactly as encodeURIComponent with ! ' ( ) * escaped too (keys already stored stay valid)", () => {
+    const reference = (text: string): string =>
+      encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+    const text = fc.oneof(fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme' }), fc.emailAddress())
+    fc.assert(
+      fc.property(
+        text.filter((t) => t.isWellFormed()),
+        (t) => {
+          expect(escapeKeyText(t)).toBe(reference(t))
+        },
+      ),
+    )
+    expect(escapeKeyText('user7@example.com')).toBe('user7%40example.com')
+    expect(escapeKeyText("a b|c=d!'()*é😀")).toBe(reference("a b|c=d!'()*é😀"))
+  })
+
   it('is safe for memcached: printable ASCII, no spaces, at most MAX_KEY_LENGTH', () => {
     fc.assert(
       fc.property(keyValue, keyValue, (tenant, path) => {
