@@ -19,6 +19,7 @@ import { expiryOf } from '../../core/lifetime.js'
 import type { Instance, Lookup, Model } from '../../core/model.js'
 import { checkOptionNames } from '../../core/options.js'
 import { describeModel, type ModelInfo } from '../../core/registry.js'
+import { eachAlias, expiryOfRecord, holdAliases, type MemoryRecord, sizeOf } from './memory-record.js'
 
 /** Options of {@link ProcessMemoryStore}. */
 export interface ProcessMemoryStoreOptions extends Omit<CacheStoreOptions, 'prefix'> {
@@ -53,29 +54,12 @@ export const PROCESS_MEMORY_STORE_OPTIONS: readonly string[] = [...CACHE_OPTION_
 /** The bound of a ProcessMemoryStore created without `max`, `maxSize` or `unbounded`: 64 MiB. */
 export const DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 
-// What V8 and lru-cache hold per record and per alias beyond the bytes we can count (object headers,
-// Map and index slots, the Buffer view, the alias Map entry and array slot). Calibrated on Node 20 x64
-// by benchmark S7 (src/cli/bench/memory-bound.ts: `npx stockpyle bench --stores memory --scenarios S7`):
-// 1,000,000 small objects into maxSize 16/32/48/64/96 MiB grew heap + external by 416–468 bytes per
-// record without aliases and 725–782 with one alias (Map hash tables grow by doubling, so the cost per
-// entry depends on how full they are); these values cover the worst case with ~3–5% to spare. Payloads
-// are counted rounded up to 8 bytes, as Node's Buffer pool aligns them.
-const RECORD_OVERHEAD = 408
-const ALIAS_OVERHEAD = 256
-
 /** One item of a write, checked: its keys, expiry (`null`: already over) and, for a put, its bytes. */
 interface PreparedWrite {
   readonly item: WriteItem
   readonly keys: ObjectKeys
   readonly expiresAt: number | undefined | null
   readonly bytes: Buffer | undefined
-}
-
-interface MemoryRecord {
-  /** `undefined` for a tombstone: the object was deleted here; reads miss and backfills may not land. */
-  readonly bytes: Buffer | undefined
-  readonly aliases: readonly string[]
-  readonly expiresAt: number | undefined
 }
 
 let warnedUnbounded = false
@@ -133,7 +117,9 @@ export class ProcessMemoryStore extends BaseStore {
     const sizeBound = unbounded === true ? Number.MAX_SAFE_INTEGER : (maxSize ?? (max === undefined ? DEFAULT_MAX_SIZE : undefined))
     const lruOptions: Record<string, unknown> = {
       dispose: (record: MemoryRecord, key: string) => {
-        for (const alias of record.aliases) if (this.#aliases.get(alias) === key) this.#aliases.delete(alias)
+        eachAlias(record.aliases, (alias) => {
+          if (this.#aliases.get(alias) === key) this.#aliases.delete(alias)
+        })
       },
     }
     if (max !== undefined) lruOptions.max = max
@@ -246,10 +232,11 @@ export class ProcessMemoryStore extends BaseStore {
       record = this.#records.get(target)
       if (record === undefined) return undefined
     }
-    if (record.expiresAt !== undefined && record.expiresAt <= now) {
+    const expiresAt = expiryOfRecord(record)
+    if (expiresAt !== undefined && expiresAt <= now) {
       // Within the grace an expired copy stays for stale reads; past it, it goes.
-      if (record.expiresAt + this.#settings.graceMs <= now) this.#records.delete(recordKey)
-      if (!stale || record.expiresAt + this.#settings.graceMs <= now) return undefined
+      if (expiresAt + this.#settings.graceMs <= now) this.#records.delete(recordKey)
+      if (!stale || expiresAt + this.#settings.graceMs <= now) return undefined
     }
     if (record.bytes === undefined) return undefined
     let value: object | undefined
@@ -266,7 +253,7 @@ export class ProcessMemoryStore extends BaseStore {
     if (value === undefined || !(value instanceof (info.model as unknown as new () => object))) return undefined
     // The held envelope goes with the entry: a backfill of it into another layer copies these bytes
     // (restampRecord) instead of encoding the object again; nothing writes into them.
-    return { value, expiresAt: record.expiresAt, encoded: record.bytes }
+    return { value, expiresAt, encoded: record.bytes }
   }
 
   protected async writeMany(items: readonly WriteItem[]): Promise<void> {
@@ -295,7 +282,7 @@ export class ProcessMemoryStore extends BaseStore {
       if (item.backfill !== true) {
         published.push(keys.record)
         if (bytes === undefined || expiresAt === null) this.#records.delete(keys.record)
-        else this.#set(keys.record, { bytes, aliases: keys.aliases, expiresAt })
+        else this.#set(keys.record, { bytes, aliases: holdAliases(keys.aliases), tombstoneUntil: undefined })
         continue
       }
       if (expiresAt === null || now < this.#refuseBackfillsUntil) continue
@@ -303,10 +290,13 @@ export class ProcessMemoryStore extends BaseStore {
       if (item.since !== undefined && (this.#invalidated.peek(keys.record) ?? this.#forgottenUpTo) > item.since) continue
       // A backfill only lands where nothing live is held: not over a newer put, not over a tombstone.
       const held = this.#records.peek(keys.record)
-      if (held !== undefined && (held.expiresAt === undefined || held.expiresAt > now)) continue
+      if (held !== undefined) {
+        const heldUntil = expiryOfRecord(held)
+        if (heldUntil === undefined || heldUntil > now) continue
+      }
       const encoded =
         (item.encoded !== undefined ? restampRecord(item.encoded, expiresAt) : undefined) ?? encodeRecord(item.obj, expiresAt, where)
-      this.#set(keys.record, { bytes: encoded, aliases: keys.aliases, expiresAt })
+      this.#set(keys.record, { bytes: encoded, aliases: holdAliases(keys.aliases), tombstoneUntil: undefined })
     }
     if (published.length > 0) await this.#publish(published)
   }
@@ -317,8 +307,8 @@ export class ProcessMemoryStore extends BaseStore {
 
   #set(recordKey: string, record: MemoryRecord): void {
     this.#records.set(recordKey, record)
-    if (record.aliases.length === 0 || !this.#records.has(recordKey)) return
-    for (const alias of record.aliases) this.#aliases.set(alias, recordKey)
+    if (record.aliases === undefined || !this.#records.has(recordKey)) return
+    eachAlias(record.aliases, (alias) => this.#aliases.set(alias, recordKey))
   }
 
   protected async removeMany(items: readonly WriteItem[]): Promise<void> {
@@ -364,7 +354,7 @@ export class ProcessMemoryStore extends BaseStore {
     for (const key of recordKeys) {
       if (seq !== 0) this.#invalidated.set(key, seq)
       if (tombstoneMs === 0 || expiresAt <= now) this.#records.delete(key)
-      else this.#records.set(key, { bytes: undefined, aliases: [], expiresAt })
+      else this.#records.set(key, { bytes: undefined, aliases: undefined, tombstoneUntil: expiresAt })
     }
   }
 
@@ -373,10 +363,4 @@ export class ProcessMemoryStore extends BaseStore {
     this.#unsubscribe = undefined
     this.#clear(false)
   }
-}
-
-function sizeOf(record: MemoryRecord, key: string): number {
-  let size = (((record.bytes?.length ?? 0) + 7) & ~7) + key.length + RECORD_OVERHEAD
-  for (const alias of record.aliases) size += alias.length + ALIAS_OVERHEAD
-  return size
 }

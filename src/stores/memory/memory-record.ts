@@ -1,0 +1,51 @@
+import { envelopeExpiry } from '../../core/codec.js'
+
+// What V8 and lru-cache hold per record and per alias beyond the bytes we can count (object headers,
+// Map and index slots, the Buffer view, the alias Map entry and array slot). Calibrated on Node 20 x64
+// by benchmark S7 (src/cli/bench/memory-bound.ts: `npx stockpyle bench --stores memory --scenarios S7`):
+// 1,000,000 small objects into maxSize 16/32/48/64/96 MiB grew heap + external by 416–468 bytes per
+// record without aliases and 725–782 with one alias (Map hash tables grow by doubling, so the cost per
+// entry depends on how full they are); these values cover the worst case with ~3–5% to spare. Payloads
+// are counted rounded up to 8 bytes, as Node's Buffer pool aligns them.
+const RECORD_OVERHEAD = 408
+const ALIAS_OVERHEAD = 256
+
+/**
+ * What the store holds under a record key. Kept small, as every entry costs the garbage collector:
+ * one alias is held as a string (no array), and a record's expiry is read from its envelope header
+ * (no number object per entry).
+ */
+export interface MemoryRecord {
+  /** `undefined` for a tombstone: the object was deleted here; reads miss and backfills may not land. */
+  readonly bytes: Buffer | undefined
+  /** The alias keys pointing to this record: none, one, or several. */
+  readonly aliases: string | readonly string[] | undefined
+  /** A tombstone's expiry (ms since the epoch); a record's is in its envelope header. */
+  readonly tombstoneUntil: number | undefined
+}
+
+/** The aliases of a record as it holds them. */
+export function holdAliases(aliases: readonly string[]): MemoryRecord['aliases'] {
+  return aliases.length === 0 ? undefined : aliases.length === 1 ? aliases[0] : aliases
+}
+
+/** Calls `fn` with each alias a record holds. */
+export function eachAlias(aliases: MemoryRecord['aliases'], fn: (alias: string) => void): void {
+  if (aliases === undefined) return
+  if (typeof aliases === 'string') fn(aliases)
+  else for (const alias of aliases) fn(alias)
+}
+
+/** When a held record or tombstone expires (ms since the epoch), `undefined` = never. */
+export function expiryOfRecord(record: MemoryRecord): number | undefined {
+  return record.bytes === undefined ? record.tombstoneUntil : envelopeExpiry(record.bytes)
+}
+
+/** The bytes a held record or tombstone counts against `maxSize`. */
+export function sizeOf(record: MemoryRecord, key: string): number {
+  let size = (((record.bytes?.length ?? 0) + 7) & ~7) + key.length + RECORD_OVERHEAD
+  eachAlias(record.aliases, (alias) => {
+    size += alias.length + ALIAS_OVERHEAD
+  })
+  return size
+}
