@@ -45,8 +45,27 @@ export class ReadPath {
     return misses === undefined && calls.last > 0 && this.#first.capabilities.inProcess && !guard?.filtering && !guard?.fenced
   }
 
-  /** `get` through an in-process first layer: its hits skip the batch machinery. */
-  async fastGet<M extends Model>(model: M, lookup: Lookup<M>): Promise<Instance<M> | undefined> {
+  /**
+   * `get` through an in-process first layer: its hits skip the batch machinery, and a layer that
+   * answers at once (`getNow`) is read without a promise of its own.
+   */
+  fastGet<M extends Model>(model: M, lookup: Lookup<M>): Promise<Instance<M> | undefined> {
+    const { calls } = this.#p
+    const getNow = this.#first.getNow
+    if (getNow === undefined || calls.observer.metered) return this.#fastGet(model, lookup)
+    let value: Instance<M> | undefined
+    try {
+      value = getNow.call(this.#first, model, lookup) as Instance<M> | undefined
+    } catch {
+      // The error paths (a bad lookup, a failing layer) are the asynchronous path's to handle.
+      return this.#fastGet(model, lookup)
+    }
+    if (value === undefined) return this.#missedFirst(model, lookup, false)
+    calls.observer.looked(0, 1, 1)
+    return Promise.resolve(value)
+  }
+
+  async #fastGet<M extends Model>(model: M, lookup: Lookup<M>): Promise<Instance<M> | undefined> {
     const { calls, name } = this.#p
     let value: Instance<M> | undefined
     let failed = false
@@ -66,6 +85,12 @@ export class ReadPath {
       calls.observer.looked(0, 1, 1)
       return value
     }
+    return this.#missedFirst(model, lookup, failed)
+  }
+
+  /** A `get` the first layer missed (or failed: `failed`): the layers below. */
+  async #missedFirst<M extends Model>(model: M, lookup: Lookup<M>, failed: boolean): Promise<Instance<M> | undefined> {
+    const { calls, name } = this.#p
     if (!failed) calls.observer.looked(0, 1, 0)
     const info = describeModel(model)
     const requests = [{ spec: keyForLookup(info, lookup, `${name} store get`), lookup: lookup as Record<string, unknown> }]

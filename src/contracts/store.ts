@@ -164,6 +164,13 @@ export interface Store extends AsyncDisposable {
   put(obj: object): Promise<void>
   /** The object with this key, a fresh copy, or `undefined` on a miss. */
   get<M extends Model>(model: M, lookup: Lookup<M>): Promise<Instance<M> | undefined>
+  /**
+   * Optional, for stores in this process's memory: `get` answered at once, without a promise — the
+   * object (a fresh copy) or `undefined` on a miss; it throws what `get` would reject with. A chain
+   * serves hits of its first layer through it. A wrapper (`StoreDecorator`) does not forward it, so
+   * every call of a wrapped store passes through the wrapper.
+   */
+  getNow?<M extends Model>(model: M, lookup: Lookup<M>): Instance<M> | undefined
   /** Removes `obj` under every key it was stored under; absent objects are a no-op. */
   delete(obj: object): Promise<void>
   /**

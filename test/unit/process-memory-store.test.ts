@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest'
-import { InvalidOptionError, keys, ProcessMemoryStore } from '../../src/index.js'
+import { ChainedStore, InvalidOptionError, keys, ProcessMemoryStore, StoreClosedError, UnknownKeyError } from '../../src/index.js'
 import { ConformanceUser, ManualClock, makeUser } from '../../src/testing/index.js'
 
 describe('ProcessMemoryStore', () => {
@@ -22,6 +22,25 @@ describe('ProcessMemoryStore', () => {
     )
     expect(got.filter(Boolean)).toHaveLength(10)
     expect(got.slice(5)).toEqual(Array.from({ length: 10 }, (_, i) => makeUser(i + 5)))
+  })
+
+  it('getNow answers at once: a fresh copy, undefined on a miss, errors thrown (what a chain serves its hits through)', async () => {
+    const store = new ProcessMemoryStore()
+    await store.put(makeUser(1))
+    const a = store.getNow(ConformanceUser, { id: 1 })
+    const b = store.getNow(ConformanceUser, { id: 1 })
+    expect(a).toEqual(makeUser(1))
+    expect(a).toBeInstanceOf(ConformanceUser)
+    expect(a).not.toBe(b)
+    expect(store.getNow(ConformanceUser, { id: 2 })).toBeUndefined()
+    expect(() => store.getNow(ConformanceUser, { nope: 1 } as never)).toThrow(UnknownKeyError)
+    const chain = new ChainedStore([store, new ProcessMemoryStore({ name: 'below' })])
+    expect(await chain.get(ConformanceUser, { id: 1 })).toEqual(makeUser(1))
+    expect(chain.stats()[0]).toMatchObject({ hits: 1, misses: 0 })
+    await expect(chain.get(ConformanceUser, { nope: 1 } as never)).rejects.toThrow(/chain store get/)
+    await chain.close()
+    expect(() => store.getNow(ConformanceUser, { id: 1 })).toThrow(StoreClosedError)
+    await expect(chain.get(ConformanceUser, { id: 1 })).rejects.toThrow(StoreClosedError)
   })
 
   it('evicting an object removes its alternate keys too', async () => {

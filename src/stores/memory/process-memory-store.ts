@@ -197,6 +197,14 @@ export class ProcessMemoryStore extends BaseStore {
   }
 
   override async get<M extends Model>(model: M, lookup: Lookup<M>): Promise<Instance<M> | undefined> {
+    return this.getNow(model, lookup)
+  }
+
+  /**
+   * `get` answered at once (what a chain serves its hits through): the object, a fresh copy, or
+   * `undefined` on a miss. @throws what `get` rejects with.
+   */
+  getNow<M extends Model>(model: M, lookup: Lookup<M>): Instance<M> | undefined {
     this.assertOpen('get')
     const info = describeModel(model)
     if (this.#busDown) {
