@@ -38,24 +38,20 @@ const listeners: ((info: ModelInfo) => void)[] = []
  */
 export function escapeKeyText(text: string): string {
   const length = text.length
-  let i = 0
-  while (i < length && SAFE_ASCII[text.charCodeAt(i)] === 1) i++
-  if (i === length) return text
-  let out = text.slice(0, i)
-  while (i < length) {
+  for (let i = 0; i < length; i++) {
     const code = text.charCodeAt(i)
-    if (code < 128) {
-      out += SAFE_ASCII[code] === 1 ? text[i] : (ASCII_ESCAPES[code] as string)
-      i++
-      continue
+    if (code >= 128 || SAFE_ASCII[code] !== 1) {
+      // encodeURIComponent builds one flat string natively: a key built here is hashed next (a Map
+      // key), and a string concatenated piece by piece in JavaScript would have to be flattened first.
+      const encoded = encodeURIComponent(text)
+      // it leaves these five as they are; most text (an email address) has none of them
+      return MARKS.test(encoded) ? encoded.replace(MARKS_ALL, (c) => ASCII_ESCAPES[c.charCodeAt(0)] as string) : encoded
     }
-    // a run of non-ASCII characters (surrogate pairs stay whole: the run ends at an ASCII character)
-    const from = i
-    while (i < length && text.charCodeAt(i) >= 128) i++
-    out += encodeURIComponent(text.slice(from, i))
   }
-  return out
+  return text
 }
+const MARKS = /[!'()*]/
+const MARKS_ALL = /[!'()*]/g
 const SAFE_ASCII = new Uint8Array(128)
 for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~-') SAFE_ASCII[c.charCodeAt(0)] = 1
 const ASCII_ESCAPES = Array.from({ length: 128 }, (_, c) => `%${c.toString(16).toUpperCase().padStart(2, '0')}`)
