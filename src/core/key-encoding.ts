@@ -48,9 +48,17 @@ export function keyForLookup(info: ModelInfo, lookup: unknown, operation: string
       `${operation} of model \`${info.name}\` got ${show(lookup)} as a lookup: a lookup is an object holding exactly one declared key`,
     )
   }
-  const fields = Object.keys(lookup)
-  const spec = info.bySignature.get(fields.length === 1 ? (fields[0] as string) : fields.sort().join(','))
+  // The common lookup has one field: find it without allocating an array of keys.
+  let only: string | undefined
+  let count = 0
+  for (const field in lookup) {
+    if (!Object.hasOwn(lookup, field)) continue
+    only = field
+    if (++count > 1) break
+  }
+  const spec = count === 1 ? info.bySignature.get(only as string) : info.bySignature.get(Object.keys(lookup).sort().join(','))
   if (spec === undefined) {
+    const fields = Object.keys(lookup)
     throw new UnknownKeyError(
       `${operation} of model \`${info.name}\` got a lookup with fields ${show(fields)}, which match none of its keys ${show(info.keys.map((k) => k.fields))}`,
     )
