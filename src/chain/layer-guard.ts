@@ -100,7 +100,20 @@ export class LayerGuard {
    * Runs `call` against the layer under the timeout and breaker. Rejects with the layer's error, or a
    * StoreUnavailableError for a timeout, or a LayerSkippedError while the circuit is open.
    */
-  async run<T>(operation: string, call: (layer: Store) => Promise<T>): Promise<T> {
+  run<T>(operation: string, call: (layer: Store) => Promise<T>): Promise<T> {
+    // No timeout, no breaker and no repair waiting for the layer to answer again (an in-process
+    // layer, usually): the call itself, without a promise of the guard's own.
+    if (this.#breaker === undefined && this.#timeoutMs === undefined && !(this.#waiting && this.#layerFailed)) {
+      try {
+        return call(this.layer)
+      } catch (err) {
+        return Promise.reject(err)
+      }
+    }
+    return this.#run(operation, call)
+  }
+
+  async #run<T>(operation: string, call: (layer: Store) => Promise<T>): Promise<T> {
     const timed = this.#timeoutMs === undefined ? () => call(this.layer) : () => this.#timed(operation, call)
     try {
       const result = this.#breaker === undefined ? await timed() : await this.#breaker.execute(timed)
