@@ -9,6 +9,8 @@ export interface StoreEntry<T extends object = object> {
   /**
    * Optional: the record envelope `value` was decoded from (its header's expiry may differ). A store
    * receiving the entry as a backfill may copy these bytes instead of encoding `value` again.
+   * Read-only: they may be the very bytes the store holds (ProcessMemoryStore hands out its own, to
+   * spare a copy per read); copy them before changing anything.
    */
   readonly encoded?: Uint8Array | undefined
 }
