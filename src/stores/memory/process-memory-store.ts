@@ -211,7 +211,7 @@ export class ProcessMemoryStore extends BaseStore {
       encodeLookup(info, lookup, `${this.name} store get`)
       return undefined
     }
-    return this.#read(info, encodeLookup(info, lookup, `${this.name} store get`), this.#settings.clock.now())?.value as
+    return this.#read(info, encodeLookup(info, lookup, `${this.name} store get`), this.#settings.clock.now(), false, false) as
       | Instance<M>
       | undefined
   }
@@ -226,11 +226,14 @@ export class ProcessMemoryStore extends BaseStore {
     const now = this.#settings.clock.now()
     const stale = options.stale === true
     const out: (StoreEntry | undefined)[] = new Array(keys.length)
-    for (let i = 0; i < keys.length; i++) out[i] = this.#read(info, keys[i] as string, now, stale)
+    for (let i = 0; i < keys.length; i++) out[i] = this.#read(info, keys[i] as string, now, stale, true)
     return out
   }
 
-  #read(info: ModelInfo, key: string, now: number, stale = false): StoreEntry | undefined {
+  /** The object held under `key` (canonical), as an entry (`asEntry`) or the bare object (a `get`: no entry to allocate). */
+  #read(info: ModelInfo, key: string, now: number, stale: boolean, asEntry: true): StoreEntry | undefined
+  #read(info: ModelInfo, key: string, now: number, stale: boolean, asEntry: false): object | undefined
+  #read(info: ModelInfo, key: string, now: number, stale: boolean, asEntry: boolean): StoreEntry | object | undefined {
     let recordKey = key
     let record = this.#records.get(key)
     if (record === undefined) {
@@ -259,6 +262,7 @@ export class ProcessMemoryStore extends BaseStore {
       )
     }
     if (value === undefined || !(value instanceof (info.model as unknown as new () => object))) return undefined
+    if (!asEntry) return value
     // The held envelope goes with the entry: a backfill of it into another layer copies these bytes
     // (restampRecord) instead of encoding the object again; nothing writes into them.
     return { value, expiresAt, encoded: record.bytes }
@@ -295,7 +299,7 @@ export class ProcessMemoryStore extends BaseStore {
       }
       if (expiresAt === null || now < this.#refuseBackfillsUntil) continue
       // Invalidated since the read began, however long ago: the copy may predate the invalidation.
-      if (item.since !== undefined && (this.#invalidated.peek(keys.record) ?? this.#forgottenUpTo) > item.since) continue
+      if (item.since !== undefined && this.#invalidatedAt(keys.record) > item.since) continue
       // A backfill only lands where nothing live is held: not over a newer put, not over a tombstone.
       const held = this.#records.peek(keys.record)
       if (held !== undefined) {
@@ -307,6 +311,11 @@ export class ProcessMemoryStore extends BaseStore {
       this.#set(keys.record, { bytes: encoded, aliases: holdAliases(keys.aliases), tombstoneUntil: undefined })
     }
     if (published.length > 0) await this.#publish(published)
+  }
+
+  /** When `recordKey` was last invalidated here, as far as the store remembers (see {@link #forgottenUpTo}). */
+  #invalidatedAt(recordKey: string): number {
+    return this.#invalidated.size === 0 ? this.#forgottenUpTo : (this.#invalidated.peek(recordKey) ?? this.#forgottenUpTo)
   }
 
   async #publish(recordKeys: readonly string[]): Promise<void> {
