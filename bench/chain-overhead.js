@@ -31,7 +31,11 @@ const backend = {
     for (const e of entries) held.set(e.key, Buffer.from(e.value))
   },
   async addMany(entries) {
-    return entries.map((e) => (held.has(e.key) ? false : (held.set(e.key, Buffer.from(e.value)), true)))
+    return entries.map((e) => {
+      if (held.has(e.key)) return false
+      held.set(e.key, Buffer.from(e.value))
+      return true
+    })
   },
   async deleteMany(keys) {
     for (const k of keys) held.delete(k)

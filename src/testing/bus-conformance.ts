@@ -262,8 +262,12 @@ async function outageCase(start: () => Promise<BusOutage>, ch: string, within: n
   }
 }
 
-/** Two simulated processes: each a memory layer on its own bus, over one shared stand-in database. */
-function twoProcesses(busA: InvalidationBus, busB: InvalidationBus) {
+/**
+ * Two simulated processes for testing an invalidation bus: each a chain of a `ProcessMemoryStore` on
+ * its own bus (`busA`, `busB`: two connections to one channel) over one shared stand-in database that
+ * owns the truth. Evictions leave tombstones of 0.1 s. `close()` closes both chains, then both buses.
+ */
+export function twoProcesses(busA: InvalidationBus, busB: InvalidationBus) {
   const store = new ProcessMemoryStore({ tombstoneLifetime: 0, name: 'db' })
   // The stand-in database owns the truth: invalidations never reach it.
   const db = new (class extends StoreDecorator {
@@ -284,7 +288,11 @@ function twoProcesses(busA: InvalidationBus, busB: InvalidationBus) {
 }
 
 /** Reads through `chain` until the object is cached in `memory` (an eviction's tombstone may refuse the first backfills). */
-async function cacheIn(chain: ChainedStore, memory: ProcessMemoryStore, id: number, within: number): Promise<void> {
+/**
+ * Reads `ConformanceUser` `id` through `chain` until it is cached in `memory` (an eviction's tombstone
+ * may refuse the first backfills). @throws AssertionError after `within` ms (default 10 s).
+ */
+export async function cacheIn(chain: ChainedStore, memory: ProcessMemoryStore, id: number, within = 10_000): Promise<void> {
   await poll(
     async () => {
       await chain.get(ConformanceUser, { id })

@@ -2,7 +2,9 @@ export {
   type BusConformanceBusOptions,
   type BusConformanceOptions,
   type BusOutage,
+  cacheIn,
   runBusConformance,
+  twoProcesses,
 } from './bus-conformance.js'
 export { makeCar, makeUser } from './cases/fixtures.js'
 export {

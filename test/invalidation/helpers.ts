@@ -1,5 +1,3 @@
-import type { InvalidationListener } from '../../src/contracts/invalidation-bus.js'
-
 /**
  * Waits until `check()` holds, checking every 2 ms; resolves with the ms it took.
  * @throws Error naming `what` after `timeoutMs`.

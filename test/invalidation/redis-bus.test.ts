@@ -5,9 +5,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { ChainedStore, ProcessMemoryStore, StoreClosedError, StoreUnavailableError } from '../../src/index.js'
 import { RedisBus } from '../../src/invalidation/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
-import { ConformanceUser, makeUser, runBusConformance } from '../../src/testing/index.js'
+import { ConformanceUser, cacheIn, makeUser, runBusConformance } from '../../src/testing/index.js'
 import { freePort, type RedisServer, selectedStores, startRedis } from '../harness/servers.js'
-import { type BusContract, busConformance, cacheIn, twoProcesses } from './bus-contract.js'
+import { type BusContract, busConformance, processesOn } from './bus-contract.js'
 import { poll, Recorder } from './helpers.js'
 
 const contract: BusContract = {
@@ -132,7 +132,7 @@ describe.runIf(selectedStores().has('redis'))('RedisBus', () => {
     })
 
     it('frozen (SIGSTOP): the heartbeat notices within heartbeatInterval + timeout; thawed, the layers come back', async () => {
-      const p = twoProcesses(contract, server.url, { heartbeatInterval: 200, timeout: 300 })
+      const p = processesOn(contract, server.url, { heartbeatInterval: 200, timeout: 300 })
       try {
         await poll(() => p.memA.coherent && p.memB.coherent, 'both buses to subscribe')
         await p.a.put(makeUser(2))
