@@ -22,8 +22,12 @@ function runs(fallback: number): number {
   return Number.isSafeInteger(n) && n > 0 ? n : fallback
 }
 
-/** Any value a model attribute may hold, with the parts that are easy to lose on the way. */
-function anyValue(fc: FastCheck) {
+/**
+ * Any value a model attribute may hold, with the parts that are easy to lose on the way (-0, NaN, lone
+ * surrogates, holes, own `__proto__`/`constructor` keys, null prototypes, Maps, Sets, typed arrays):
+ * a fast-check arbitrary built with the given fast-check module.
+ */
+export function anyValue(fc: Omit<FastCheck, 'default'>) {
   const unit = fc.oneof(
     { weight: 5, arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }) },
     fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String.fromCharCode(c)),
