@@ -56,9 +56,8 @@ export class ReadPath {
     let value: Instance<M> | undefined
     try {
       value = getNow.call(this.#first, model, lookup) as Instance<M> | undefined
-    } catch {
-      // The error paths (a bad lookup, a failing layer) are the asynchronous path's to handle.
-      return this.#fastGet(model, lookup)
+    } catch (err) {
+      return this.#firstFailed(model, lookup, err)
     }
     if (value === undefined) return this.#missedFirst(model, lookup, false)
     calls.observer.looked(0, 1, 1)
@@ -66,26 +65,34 @@ export class ReadPath {
   }
 
   async #fastGet<M extends Model>(model: M, lookup: Lookup<M>): Promise<Instance<M> | undefined> {
-    const { calls, name } = this.#p
+    const { calls } = this.#p
     let value: Instance<M> | undefined
-    let failed = false
     try {
       value = calls.observer.metered ? await calls.direct(0, 'get', (l) => l.get(model, lookup)) : await this.#first.get(model, lookup)
     } catch (err) {
-      if (isCallerError(err)) {
-        // The first layer validated the lookup in its own name; the caller called the chain.
-        encodeLookup(describeModel(model), lookup, `${name} store get`)
-        throw err
-      }
-      // An in-process layer failing (e.g. a model it cannot decode): read below, as for any cache layer.
-      calls.raise(calls.fail(0, 'get', err))
-      failed = true
+      return this.#firstFailed(model, lookup, err)
     }
     if (value !== undefined) {
       calls.observer.looked(0, 1, 1)
       return value
     }
-    return this.#missedFirst(model, lookup, failed)
+    return this.#missedFirst(model, lookup, false)
+  }
+
+  /**
+   * The first layer's `get` failed: a caller error is rethrown in the chain's name; any other failure
+   * is counted and reported (`cacheError`, or a rejection under `onCacheError: 'throw'`), and the
+   * layers below are read, as for any cache layer.
+   */
+  async #firstFailed<M extends Model>(model: M, lookup: Lookup<M>, err: unknown): Promise<Instance<M> | undefined> {
+    const { calls, name } = this.#p
+    if (isCallerError(err)) {
+      // The first layer validated the lookup in its own name; the caller called the chain.
+      encodeLookup(describeModel(model), lookup, `${name} store get`)
+      throw err
+    }
+    calls.raise(calls.fail(0, 'get', err))
+    return this.#missedFirst(model, lookup, true)
   }
 
   /** A `get` the first layer missed (or failed: `failed`): the layers below. */

@@ -36,6 +36,25 @@ describe('ChainedStore policy', () => {
     ])
   })
 
+  it('a first layer that fails on a hit (a corrupt copy in memory) is reported, never a silent miss, and read below', async () => {
+    const memory = new ProcessMemoryStore()
+    const db = new ProcessMemoryStore({ name: 'db' })
+    const chain = new ChainedStore([memory, db])
+    const events: CacheErrorEvent[] = []
+    chain.events.on('cacheError', (e: CacheErrorEvent) => events.push(e))
+    await chain.put(makeUser(3))
+    // The entry's envelope is the store's own bytes: spoil the body behind the 10-byte header.
+    const [entry] = await memory.batchGetEntries(ConformanceUser, [{ id: 3 }])
+    ;(entry?.encoded as Uint8Array).fill(0xc1, 10)
+    expect(await chain.get(ConformanceUser, { id: 3 })).toEqual(makeUser(3))
+    expect(events.map((e) => [e.layer, e.operation, (e.error as Error).constructor.name])).toEqual([['memory', 'get', 'CorruptEntryError']])
+    expect(chain.stats()[0]?.errors).toBe(1)
+    const strict = new ChainedStore([memory, db], { onCacheError: 'throw' })
+    const [again] = await memory.batchGetEntries(ConformanceUser, [{ id: 3 }])
+    ;(again?.encoded as Uint8Array).fill(0xc1, 10)
+    await expect(strict.get(ConformanceUser, { id: 3 })).rejects.toThrow(/corrupt/)
+  })
+
   it('batchGet asks each layer once, only for what is still missing', async () => {
     const { top, db } = layers()
     const chain = new ChainedStore([top, db])
