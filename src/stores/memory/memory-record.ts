@@ -41,11 +41,11 @@ export function expiryOfRecord(record: MemoryRecord): number | undefined {
   return record.bytes === undefined ? record.tombstoneUntil : envelopeExpiry(record.bytes)
 }
 
-/** The bytes a held record or tombstone counts against `maxSize`. */
+/** The bytes a held record or tombstone counts against `maxSize` (lru-cache asks on every set: no closure here). */
 export function sizeOf(record: MemoryRecord, key: string): number {
   let size = (((record.bytes?.length ?? 0) + 7) & ~7) + key.length + RECORD_OVERHEAD
-  eachAlias(record.aliases, (alias) => {
-    size += alias.length + ALIAS_OVERHEAD
-  })
+  const aliases = record.aliases
+  if (typeof aliases === 'string') size += aliases.length + ALIAS_OVERHEAD
+  else if (aliases !== undefined) for (const alias of aliases) size += alias.length + ALIAS_OVERHEAD
   return size
 }

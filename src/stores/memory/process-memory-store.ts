@@ -324,8 +324,10 @@ export class ProcessMemoryStore extends BaseStore {
 
   #set(recordKey: string, record: MemoryRecord): void {
     this.#records.set(recordKey, record)
-    if (record.aliases === undefined || !this.#records.has(recordKey)) return
-    eachAlias(record.aliases, (alias) => this.#aliases.set(alias, recordKey))
+    const aliases = record.aliases
+    if (aliases === undefined || !this.#records.has(recordKey)) return
+    if (typeof aliases === 'string') this.#aliases.set(aliases, recordKey)
+    else for (const alias of aliases) this.#aliases.set(alias, recordKey)
   }
 
   protected async removeMany(items: readonly WriteItem[]): Promise<void> {
