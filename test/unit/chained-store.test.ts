@@ -45,13 +45,14 @@ describe('ChainedStore policy', () => {
     await chain.put(makeUser(3))
     // The entry's envelope is the store's own bytes: spoil the body behind the 10-byte header.
     const [entry] = await memory.batchGetEntries(ConformanceUser, [{ id: 3 }])
-    ;(entry?.encoded as Uint8Array).fill(0xc1, 10)
+    entry?.encoded?.fill(0xc1, 10)
+    expect(entry?.encoded?.[10]).toBe(0xc1)
     expect(await chain.get(ConformanceUser, { id: 3 })).toEqual(makeUser(3))
     expect(events.map((e) => [e.layer, e.operation, (e.error as Error).constructor.name])).toEqual([['memory', 'get', 'CorruptEntryError']])
     expect(chain.stats()[0]?.errors).toBe(1)
     const strict = new ChainedStore([memory, db], { onCacheError: 'throw' })
     const [again] = await memory.batchGetEntries(ConformanceUser, [{ id: 3 }])
-    ;(again?.encoded as Uint8Array).fill(0xc1, 10)
+    again?.encoded?.fill(0xc1, 10)
     await expect(strict.get(ConformanceUser, { id: 3 })).rejects.toThrow(/corrupt/)
   })
 
