@@ -8,7 +8,7 @@ import { ClusterNodes, type NodeFailure } from './cluster-nodes.js'
 import type { RedisBackendOptions } from './redis-backend-options.js'
 import { backfillOnNode } from './redis-backfill.js'
 import { unlinkByPrefix } from './redis-clear.js'
-import { CHUNK, check, chunked, queueAdds, queueSets } from './redis-pipeline.js'
+import { CHUNK, check, chunked, DIRECT_MAX, queueAdds, queueSets, sendSets, settleAll } from './redis-pipeline.js'
 import { redisSlot } from './redis-slot.js'
 
 export type { RedisBackendOptions } from './redis-backend-options.js'
@@ -18,7 +18,8 @@ export type { RedisBackendOptions } from './redis-backend-options.js'
  *
  * - `getMany`: one `MGET` of the distinct keys (single node), or one `MGET` per hash slot sent as one
  *   pipeline per cluster node, so a batch costs one round trip per node.
- * - `setMany`: one pipeline of `SET key value [PX ms]` per node; the lifetime is the remaining time
+ * - `setMany`: one pipeline of `SET key value [PX ms]` per node (a single node's few commands, e.g. a
+ *   put's record and aliases, are sent in one tick without a pipeline: one round trip all the same); the lifetime is the remaining time
  *   to `expiresAt` by the store's clock, rounded up (relative, so clock skew between this process and
  *   the server never cuts an entry short). An entry already expired is deleted instead.
  * - `addMany` (backfills): the same with `NX`, so a copy read before a write or delete never replaces
@@ -134,11 +135,13 @@ export class RedisBackend implements KeyValueBackend {
     const now = this.#clock.now()
     const failures = await this.#guard('set', () =>
       this.#each('set', this.#nodeGroups(unique.map((e) => e.key)), async (indices) => {
-        {
-          const pipeline = this.#client.pipeline()
-          queueSets(pipeline, unique, indices, now)
-          check(await pipeline.exec())
+        if (!this.#cluster && indices.length <= DIRECT_MAX) {
+          await settleAll(sendSets(this.#client as Redis, unique, indices, now))
+          return
         }
+        const pipeline = this.#client.pipeline()
+        queueSets(pipeline, unique, indices, now)
+        check(await pipeline.exec())
       }),
     )
     if (failures.length > 0)

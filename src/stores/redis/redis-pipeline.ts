@@ -1,4 +1,4 @@
-import type { ChainableCommander } from 'ioredis'
+import type { ChainableCommander, Redis } from 'ioredis'
 import type { KeyValueEntry } from '../../contracts/key-value-backend.js'
 
 /** Most keys per MGET / DEL command: bigger batches are split, all still in one pipeline per node. */
@@ -46,6 +46,36 @@ export function queueSets(pipeline: ChainableCommander, entries: readonly KeyVal
     else if (ms > 0) pipeline.set(entry.key, bytes(entry.value), 'PX', ms)
     else pipeline.del(entry.key)
   }
+}
+
+/**
+ * Most commands sent one by one instead of in a pipeline: for a handful of commands ioredis' pipeline
+ * object costs more than it saves (it exists to send many commands in one write). Commands sent in the
+ * same tick still travel together and are answered in order, in one round trip.
+ */
+export const DIRECT_MAX = 4
+
+/** Sends `SET key value [PX ms]` (or `DEL` for an entry already expired) for each entry of `indices`, without a pipeline. */
+export function sendSets(client: Redis, entries: readonly KeyValueEntry[], indices: readonly number[], now: number): Promise<unknown>[] {
+  const sent: Promise<unknown>[] = []
+  for (const i of indices) {
+    const entry = entries[i] as KeyValueEntry
+    const ms = remaining(entry, now)
+    if (ms === undefined) sent.push(client.set(entry.key, bytes(entry.value)))
+    else if (ms > 0) sent.push(client.set(entry.key, bytes(entry.value), 'PX', ms))
+    else sent.push(client.del(entry.key))
+  }
+  return sent
+}
+
+/** Waits for every command (none is left unhandled), then rejects with the first failure, if any. */
+export async function settleAll(sent: readonly Promise<unknown>[]): Promise<void> {
+  if (sent.length === 1) {
+    await sent[0]
+    return
+  }
+  const results = await Promise.allSettled(sent)
+  for (const r of results) if (r.status === 'rejected') throw r.reason
 }
 
 /**
