@@ -763,6 +763,57 @@ describe.runIf(stores.has('sqlite') && stores.has('postgres'))('SqlStore: the sa
   })
 })
 
+class Reading {
+  static readonly stockpyleName = 'SqlTestReading'
+  static readonly stockpyleKeys = ['id'] as const
+  constructor(
+    public id: number,
+    public value: number,
+  ) {}
+}
+
+describe.runIf(stores.has('postgres'))('SqlStore on postgres: what a put reads back', () => {
+  const lastInsert = (env: Env) => env.queries.filter((q) => q.startsWith('insert')).at(-1) ?? ''
+
+  it('reads nothing back when every column stores what was sent, and only what may differ otherwise', async () => {
+    const env = await makeEnv('postgres')
+    await sql`create table ${sql.table(env.table('tokens'))} (id integer primary key, owner varchar(40) not null unique)`.execute(env.db)
+    await sql`create table ${sql.table(env.table('readings'))} (id integer primary key, value real not null)`.execute(env.db)
+    const store = env.store()
+    const token = new Token(1, 'Ann')
+    await store.put(token)
+    expect(lastInsert(env)).not.toMatch(/returning/)
+    expect(await store.get(Token, { id: 1 })).toStrictEqual(token)
+    // real (float4) rounds: the object and the caches must hold the rounded value the database holds.
+    const reading = new Reading(1, 0.1 + 0.2)
+    await store.put(reading)
+    expect(lastInsert(env)).toMatch(/returning "value", "id"$/)
+    expect(reading.value).toBe(0.3)
+    expect(await store.get(Reading, { id: 1 })).toStrictEqual(reading)
+  })
+
+  it('a table with a row trigger is read back whole, so what the trigger changed is written back', async () => {
+    const env = await makeEnv('postgres')
+    await accountsTable(env)
+    const fn = sql.table(env.table('lower_email'))
+    await sql`create function ${fn}() returns trigger language plpgsql as $$ begin new.email := lower(new.email); return new; end $$`.execute(
+      env.db,
+    )
+    await sql`create trigger lower_email before insert or update on ${sql.table(env.table('accounts'))} for each row execute function ${fn}()`.execute(
+      env.db,
+    )
+    const store = env.store()
+    const a = new Account('Mixed@Example.COM', 5)
+    a.status = 'set'
+    a.score = 1
+    await store.put(a)
+    expect(lastInsert(env)).toMatch(/returning \*$/)
+    expect(a.email).toBe('mixed@example.com')
+    const chain = new ChainedStore([new ProcessMemoryStore(), store])
+    expect(await chain.get(Account, { email: 'mixed@example.com' })).toStrictEqual(a)
+  })
+})
+
 describe.runIf(stores.has('sqlite'))('SqlStore with a URL', () => {
   it('opens sqlite::memory:, creates tables, and destroys its own connection on close', async () => {
     const store = new SqlStore({ url: 'sqlite::memory:' })

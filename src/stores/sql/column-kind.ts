@@ -37,6 +37,14 @@ export interface ColumnInfo {
   readonly uuid: boolean
   /** PostgreSQL's own spelling of the column type (`format_type`), used to cast key arrays; `undefined` on SQLite. */
   readonly sqlType: string | undefined
+  /**
+   * The database stores every value SqlStore accepts for this column exactly as sent, so a put need not
+   * read it back (PostgreSQL: integers, `text`, `varchar`, `citext`, enums, `boolean`, `double
+   * precision`, `timestamptz` to the millisecond or finer, JSON and bytes). `false` for types that
+   * round, pad or normalise (`real`, `numeric`, `char(n)`, `uuid`, `date`, `timestamp`, domains, …) and
+   * for every SQLite column.
+   */
+  readonly exact: boolean
 }
 
 const PG_KINDS: Record<string, ColumnKind> = {
@@ -87,6 +95,15 @@ export function columnKind(dialect: SqlDialect, dataType: string, isEnum = false
   if (dialect === 'sqlite') return sqliteKind(dataType)
   if (isEnum) return 'text'
   return PG_KINDS[dataType] ?? 'other'
+}
+
+/** `format_type` spellings of the PostgreSQL types that store what SqlStore sends unchanged (see {@link ColumnInfo.exact}). */
+const PG_EXACT =
+  /^(smallint|integer|bigint|text|citext|boolean|double precision|jsonb?|bytea|character varying(\(\d+\))?|timestamp(\([3-6]\))? with time zone)$/
+
+/** Whether a PostgreSQL column stores every value SqlStore sends as is, from its `format_type` spelling. */
+export function pgExact(formatted: string, isEnum: boolean): boolean {
+  return isEnum || PG_EXACT.test(formatted)
 }
 
 /** The integer range of a PostgreSQL integer type (`undefined` for SQLite and other types). */

@@ -146,13 +146,39 @@ function upsert(m: ModelMapping, rows: readonly PlannedRow[]): (db: Kysely<any>)
   const columns = Object.keys((rows[0] as PlannedRow).prepared.values)
   const updates = columns.filter((c) => !primary.includes(c))
   const set = Object.fromEntries((updates.length > 0 ? updates : primary).map((c) => [c, sql.id('excluded', c)]))
-  return (db) =>
+  const statement = (db: Kysely<any>) =>
     db
       .insertInto(m.schema.table)
       .values(rows.map((r) => r.prepared.values))
       .onConflict((oc) => oc.columns(primary as never).doUpdateSet(set as never))
-      .returningAll()
+  const back = readBack(m, columns, primary)
+  if (back === undefined) return (db) => statement(db).returningAll().execute() as Promise<Row[]>
+  if (back.length === 0) {
+    return async (db) => {
+      await statement(db).execute()
+      return []
+    }
+  }
+  return (db) =>
+    statement(db)
+      .returning(back as never)
       .execute() as Promise<Row[]>
+}
+
+/**
+ * The columns a put must read back to hold what the database holds: all of them (`undefined`) when the
+ * table may rewrite values (triggers, rules, SQLite); otherwise the columns the statement leaves to the
+ * database (defaults, generated and unsent columns) and those whose type may change a value (see
+ * `ColumnInfo.exact`), with the primary key to match rows. Empty: nothing to read back.
+ */
+function readBack(m: ModelMapping, sent: readonly string[], primary: readonly string[]): string[] | undefined {
+  if (m.schema.rewrites) return undefined
+  const written = new Set(sent)
+  const back: string[] = []
+  for (const column of m.schema.columns.values()) if (!written.has(column.name) || !column.exact) back.push(column.name)
+  if (back.length === 0) return back
+  for (const column of primary) if (!back.includes(column)) back.push(column)
+  return back
 }
 
 /**

@@ -1,6 +1,6 @@
 import { type Kysely, sql } from 'kysely'
 import { SchemaError } from '../../core/errors.js'
-import { type ColumnInfo, columnKind, integerLimit, type SqlDialect } from './column-kind.js'
+import { type ColumnInfo, columnKind, integerLimit, pgExact, type SqlDialect } from './column-kind.js'
 
 /** A unique index (or the primary key) of a table. */
 export interface UniqueIndex {
@@ -17,6 +17,12 @@ export interface TableSchema {
   readonly columns: ReadonlyMap<string, ColumnInfo>
   /** Unique indexes that hold for every row: not partial, no expressions. The primary key is one of them. */
   readonly uniqueIndexes: readonly UniqueIndex[]
+  /**
+   * Writes may store other values than those sent: the table has row triggers or rewrite rules of its
+   * own (PostgreSQL), or is on SQLite (where no column is {@link ColumnInfo.exact}). A put then reads
+   * every column back.
+   */
+  readonly rewrites: boolean
 }
 
 /** `"schema"."table"`: the table name quoted for PostgreSQL's `to_regclass`, so case and search_path resolve as in queries. */
@@ -73,6 +79,7 @@ async function sqliteSchema(db: Kysely<any>, table: string): Promise<TableSchema
       primaryKey: Number(row.pk) > 0,
       uuid: false,
       sqlType: undefined,
+      exact: false,
     })
   }
   const indexRows = (
@@ -80,7 +87,7 @@ async function sqliteSchema(db: Kysely<any>, table: string): Promise<TableSchema
       from pragma_index_list(${tableName}, ${schemaName}) il join pragma_index_info(il.name, ${schemaName}) ii
       where il."unique" = 1 order by il.name, ii.seqno`.execute(db)
   ).rows
-  return { table, columns, uniqueIndexes: groupIndexes(indexRows, pkColumns) }
+  return { table, columns, uniqueIndexes: groupIndexes(indexRows, pkColumns), rewrites: true }
 }
 
 function groupIndexes(rows: readonly SqliteIndexRow[], pkColumns: readonly SqliteColumnRow[]): UniqueIndex[] {
@@ -138,6 +145,12 @@ async function postgresSchema(db: Kysely<any>, table: string): Promise<TableSche
       where ix.indrelid = to_regclass(${qualified}) and ix.indisunique and ix.indpred is null
         and ix.indexprs is null and ix.indisvalid`.execute(db)
   ).rows
+  // Internal triggers (foreign keys, deferred constraints) never change a row; user triggers and rules may.
+  const rewriteRows = (
+    await sql<{ rewrites: boolean }>`select c.relhasrules or exists (select 1 from pg_catalog.pg_trigger tg
+        where tg.tgrelid = c.oid and not tg.tgisinternal) as rewrites
+      from pg_catalog.pg_class c where c.oid = to_regclass(${qualified})`.execute(db)
+  ).rows
   const pk = new Set(indexRows.filter((i) => i.primary).flatMap((i) => i.columns))
   const columns = new Map<string, ColumnInfo>()
   for (const row of columnRows) {
@@ -151,10 +164,11 @@ async function postgresSchema(db: Kysely<any>, table: string): Promise<TableSche
       primaryKey: pk.has(row.name),
       uuid: row.type === 'uuid',
       sqlType: row.formatted,
+      exact: pgExact(row.formatted, row.is_enum),
     })
   }
   const uniqueIndexes = indexRows.map((i) => ({ name: i.name, columns: i.columns, primary: i.primary }))
-  return { table, columns, uniqueIndexes }
+  return { table, columns, uniqueIndexes, rewrites: rewriteRows[0]?.rewrites !== false }
 }
 
 /**
