@@ -165,7 +165,10 @@ describe.runIf(stores.has('redis'))('RedisStore on a single node', () => {
     const backend = new RedisBackend({ client: raw, ownsClient: false, timeout: 1000, clock: { now: Date.now }, name: 'raw' })
     const k = (s: string): string => `${prefix}:${s}`
     const v = (s: string): Buffer => Buffer.from(s)
-    await backend.setMany([{ key: k('held'), value: v('old'), expiresAt: undefined }])
+    await backend.setMany([
+      { key: k('held'), value: v('old'), expiresAt: undefined },
+      { key: k('stale-alias'), value: v('old'), expiresAt: undefined },
+    ])
     await raw.script('FLUSH')
     const later = Date.now() + 5_000
     const sent: string[] = []
@@ -191,12 +194,24 @@ describe.runIf(stores.has('redis'))('RedisStore on a single node', () => {
           aliases: [{ key: k('expired-alias'), value: v('x'), expiresAt: undefined }],
         },
         { record: { key: k('forever'), value: new Uint8Array([1, 2]), expiresAt: undefined }, aliases: [] },
+        {
+          // an alias already expired is deleted; one without a lifetime never expires; an empty value is a value
+          record: { key: k('fresh'), value: new Uint8Array(0), expiresAt: later },
+          aliases: [
+            { key: k('stale-alias'), value: v('s'), expiresAt: Date.now() - 1 },
+            { key: k('plain-alias'), value: v('p'), expiresAt: undefined },
+          ],
+        },
       ])
     } finally {
       raw.sendCommand = original
     }
-    expect(added).toEqual([true, false, false, true])
+    expect(added).toEqual([true, false, false, true, true])
     expect(sent).toEqual(['evalsha', 'eval'])
+    expect(await raw.getBuffer(k('fresh'))).toEqual(Buffer.alloc(0))
+    expect(await raw.exists(k('stale-alias'))).toBe(0)
+    expect(await raw.get(k('plain-alias'))).toBe('p')
+    expect(await raw.pttl(k('plain-alias'))).toBe(-1)
     const got = await backend.getMany([
       k('new'),
       k('new-alias'),
