@@ -12,6 +12,7 @@ import {
   rewrite,
   SparseArray,
 } from './exact-values.js'
+import { builderOf, instanceOf, malformed, shapeOf } from './instance-shapes.js'
 import type { Model } from './model.js'
 import { describeModel, type ModelInfo, modelByName, onModelRegistered } from './registry.js'
 
@@ -81,85 +82,6 @@ const SCRATCH_SIZE = 64 * 1024
 const scratch = Buffer.allocUnsafeSlow(SCRATCH_SIZE)
 const scratchRead = { start: HEADER_SIZE, end: 0 }
 
-/** The attribute names of a model's last encoded instance and their JSON (the `shape` written). */
-interface Shape {
-  readonly keys: readonly string[]
-  readonly text: string
-}
-
-/** Builds an object with own data properties from `data[3…]` (a decoded instance's values). */
-interface Builder {
-  readonly count: number
-  readonly build: (data: readonly unknown[]) => Record<string, unknown>
-}
-
-const lastShape = new WeakMap<object, Shape>()
-const builders = new Map<string, Builder>()
-/** Distinct shapes with a compiled builder; past this, shapes are built by a loop (never unbounded memory). */
-const MAX_BUILDERS = 1000
-let compileAllowed = true
-
-function shapeOf(model: object, instance: object): Shape {
-  const keys = Object.keys(instance)
-  const last = lastShape.get(model)
-  if (last !== undefined && last.keys.length === keys.length) {
-    let same = true
-    for (let i = 0; i < keys.length; i++) {
-      if (last.keys[i] !== keys[i]) {
-        same = false
-        break
-      }
-    }
-    if (same) return last
-  }
-  const shape = { keys, text: JSON.stringify(keys) }
-  lastShape.set(model, shape)
-  return shape
-}
-
-function malformed(data: unknown): SerializationError {
-  return new SerializationError(`Stored bytes hold a malformed model instance ${show(data)}`)
-}
-
-/**
- * The builder of a shape: a function compiled once per shape that returns an object literal (own data
- * properties, so no setter of the class runs and `__proto__` stays an ordinary key), or a loop where
- * code generation is not allowed or too many shapes were seen.
- */
-function builderOf(shape: string, data: readonly unknown[]): Builder {
-  const known = builders.get(shape)
-  if (known !== undefined) return known
-  let keys: unknown
-  try {
-    keys = JSON.parse(shape)
-  } catch {
-    throw malformed(data)
-  }
-  if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) throw malformed(data)
-  const names = keys as string[]
-  let build: Builder['build'] | undefined
-  if (compileAllowed && builders.size < MAX_BUILDERS) {
-    const props = names.map((k, i) => `${k === '__proto__' ? '["__proto__"]' : JSON.stringify(k)}:d[${i + 3}]`)
-    try {
-      build = new Function('d', `return {${props.join(',')}}`) as Builder['build']
-    } catch {
-      compileAllowed = false
-    }
-  }
-  build ??= (d) => {
-    const o: Record<string, unknown> = {}
-    for (let i = 0; i < names.length; i++) {
-      const key = names[i] as string
-      if (key === '__proto__') Object.defineProperty(o, key, { value: d[i + 3], enumerable: true, writable: true, configurable: true })
-      else o[key] = d[i + 3]
-    }
-    return o
-  }
-  const builder = { count: names.length, build }
-  if (builders.size < MAX_BUILDERS) builders.set(shape, builder)
-  return builder
-}
-
 let extensionReady = false
 function registerExtension(info: ModelInfo): void {
   addExtension({
@@ -209,7 +131,7 @@ function revive(data: unknown): object {
   if (typeof fields === 'string') {
     const builder = builderOf(fields, data)
     if (data.length !== builder.count + 3) throw malformed(data)
-    return Object.setPrototypeOf(builder.build(data), prototype)
+    return instanceOf(builder, prototype, data)
   }
   // the layout of earlier writers: [typeTag, modelVersion, fields]
   if (typeof fields !== 'object' || fields === null || data.length !== 3) throw malformed(data)

@@ -71,6 +71,45 @@ describe('codec', () => {
     expect(inner.double()).toBe(42)
   })
 
+  it('restores attributes as own data properties even where the class has a setter or a read-only property of that name', () => {
+    let setterCalls = 0
+    class Guarded {
+      static readonly stockpyleName = 'CodecGuarded'
+      static readonly stockpyleKeys = ['id'] as const
+      id = 1
+      label = 'own label'
+      kind = 'own kind'
+    }
+    Object.defineProperty(Guarded.prototype, 'label', {
+      get: () => 'from the prototype',
+      set: () => {
+        setterCalls++
+      },
+    })
+    Object.defineProperty(Guarded.prototype, 'kind', { value: 'read-only', writable: false })
+    registerModel(Guarded)
+    const bytes = encodeRecord(new Guarded(), undefined)
+    for (let i = 0; i < 3; i++) {
+      const back = decodeRecord(bytes) as Guarded
+      expect(back).toBeInstanceOf(Guarded)
+      expect(Object.getPrototypeOf(back)).toBe(Guarded.prototype)
+      expect(Object.getOwnPropertyDescriptor(back, 'label')).toEqual({
+        value: 'own label',
+        writable: true,
+        enumerable: true,
+        configurable: true,
+      })
+      expect(Object.getOwnPropertyDescriptor(back, 'kind')?.value).toBe('own kind')
+      expect(Object.keys(back)).toEqual(['id', 'label', 'kind'])
+    }
+    expect(setterCalls).toBe(0)
+    // the same shape on a class without such properties is built by its compiled constructor: same result
+    const plain = decodeRecord(encodeRecord(new Box(3, [new Inner(4)]), undefined)) as Box
+    expect(Object.getPrototypeOf(plain)).toBe(Box.prototype)
+    expect(Object.keys(plain)).toEqual(['id', 'value'])
+    expect(plain.constructor).toBe(Box)
+  })
+
   it('rejects functions, symbols, cycles and instances of other classes with SerializationError naming the path', () => {
     class Widget {}
     const cyclic: Record<string, unknown> = {}
