@@ -61,9 +61,14 @@ export function sendSets(client: Redis, entries: readonly KeyValueEntry[], indic
   for (const i of indices) {
     const entry = entries[i] as KeyValueEntry
     const ms = remaining(entry, now)
-    if (ms === undefined) sent.push(client.set(entry.key, bytes(entry.value)))
-    else if (ms > 0) sent.push(client.set(entry.key, bytes(entry.value), 'PX', ms))
-    else sent.push(client.del(entry.key))
+    try {
+      if (ms === undefined) sent.push(client.set(entry.key, bytes(entry.value)))
+      else if (ms > 0) sent.push(client.set(entry.key, bytes(entry.value), 'PX', ms))
+      else sent.push(client.del(entry.key))
+    } catch (err) {
+      // a client that throws instead of rejecting must not leave the commands already sent unawaited
+      sent.push(Promise.reject(err))
+    }
   }
   return sent
 }
