@@ -25,6 +25,8 @@ const builders = new Map<string, Builder>()
 /** Distinct shapes with a compiled builder; past this, shapes are built by a loop (never unbounded memory). */
 const MAX_BUILDERS = 1000
 let compileAllowed = true
+let lastText: string | undefined
+let lastBuilder: Builder | undefined
 
 /** The shape written for `instance` of `model`: its own enumerable attribute names, reused while they stay the same. */
 export function shapeOf(model: object, instance: object): Shape {
@@ -56,8 +58,15 @@ export function malformed(data: unknown): SerializationError {
  * code generation is not allowed or too many shapes were seen.
  */
 export function builderOf(shape: string, data: readonly unknown[]): Builder {
+  // Every decode brings a fresh copy of its shape's text: comparing it with the last one is cheaper
+  // than hashing it for the Map (most reads in a row are of one model).
+  if (shape === lastText && lastBuilder !== undefined) return lastBuilder
   const known = builders.get(shape)
-  if (known !== undefined) return known
+  if (known !== undefined) {
+    lastText = shape
+    lastBuilder = known
+    return known
+  }
   let keys: unknown
   try {
     keys = JSON.parse(shape)
