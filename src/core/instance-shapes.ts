@@ -16,6 +16,8 @@ export interface Builder {
   readonly count: number
   readonly names: readonly string[]
   readonly build: (data: readonly unknown[]) => Record<string, unknown>
+  /** Kept for later decodes (within {@link MAX_BUILDERS}): only then is code compiled for it. */
+  readonly cached: boolean
   /** Per model prototype: a compiled constructor that makes the instance directly, or `null` where it may not (see {@link instanceOf}). */
   readonly constructors: Map<object, (new (data: readonly unknown[]) => object) | null>
 }
@@ -75,8 +77,9 @@ export function builderOf(shape: string, data: readonly unknown[]): Builder {
   }
   if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) throw malformed(data)
   const names = keys as string[]
+  const cached = builders.size < MAX_BUILDERS
   let build: Builder['build'] | undefined
-  if (compileAllowed && builders.size < MAX_BUILDERS) {
+  if (compileAllowed && cached) {
     const props = names.map((k, i) => `${k === '__proto__' ? '["__proto__"]' : JSON.stringify(k)}:d[${i + 3}]`)
     try {
       build = new Function('d', `return {${props.join(',')}}`) as Builder['build']
@@ -93,8 +96,8 @@ export function builderOf(shape: string, data: readonly unknown[]): Builder {
     }
     return o
   }
-  const builder: Builder = { count: names.length, names, build, constructors: new Map() }
-  if (builders.size < MAX_BUILDERS) builders.set(shape, builder)
+  const builder: Builder = { count: names.length, names, build, cached, constructors: new Map() }
+  if (cached) builders.set(shape, builder)
   return builder
 }
 
@@ -126,7 +129,8 @@ export function instanceOf(builder: Builder, prototype: object, data: readonly u
   let make = builder.constructors.get(prototype)
   if (make === undefined) {
     make = null
-    if (compileAllowed && assignable(prototype, builder.names)) {
+    // A builder past the bound lives for one decode: compiling for it would cost far more than it saves.
+    if (builder.cached && compileAllowed && assignable(prototype, builder.names)) {
       const body = builder.names.map((k, i) => `this[${JSON.stringify(k)}]=d[${i + 3}];`).join('')
       try {
         make = new Function(`return function(d){"use strict";${body}}`)() as new (data: readonly unknown[]) => object

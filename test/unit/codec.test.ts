@@ -110,6 +110,31 @@ describe('codec', () => {
     expect(plain.constructor).toBe(Box)
   })
 
+  it('past 1,000 distinct shapes, instances still decode exactly, without compiling code per decode', () => {
+    const shaped = (n: number): Box => Object.assign(new Box(n, n), { [`extra${n}`]: n })
+    for (let n = 0; n < 1_005; n++) expect(decodeRecord(encodeRecord(shaped(n), undefined))).toStrictEqual(shaped(n))
+    const late = encodeRecord(shaped(5_000), undefined)
+    const global = globalThis as unknown as { Function: FunctionConstructor }
+    const original = global.Function
+    let compiled = 0
+    global.Function = new Proxy(original, {
+      construct(target, args) {
+        compiled++
+        return Reflect.construct(target, args)
+      },
+    })
+    try {
+      for (let i = 0; i < 3; i++) {
+        const back = decodeRecord(late) as Box
+        expect(back).toStrictEqual(shaped(5_000))
+        expect(Object.getPrototypeOf(back)).toBe(Box.prototype)
+      }
+    } finally {
+      global.Function = original
+    }
+    expect(compiled).toBe(0)
+  })
+
   it('rejects functions, symbols, cycles and instances of other classes with SerializationError naming the path', () => {
     class Widget {}
     const cyclic: Record<string, unknown> = {}
