@@ -27,4 +27,4 @@ export function checkKnown(owner: string, options: object, known: readonly strin
 }
 
 export { backoff } from '../core/backoff.js'
-export { withTimeout } from '../core/with-timeout.js'
+export { clientBackstop, withTimeout } from '../core/with-timeout.js'

@@ -4,7 +4,7 @@ import { detach } from '../core/detach.js'
 import { InvalidOptionError, isStockpyleError, StoreClosedError, StoreUnavailableError, show } from '../core/errors.js'
 import { BusListeners } from './bus-listeners.js'
 import { decodeMessage, encodeMessages, newOrigin } from './bus-message.js'
-import { backoff, callbackOption, checkKnown, msOption, withTimeout } from './bus-options.js'
+import { backoff, callbackOption, checkKnown, clientBackstop, msOption, withTimeout } from './bus-options.js'
 import { DEFAULT_URL, KNOWN, MAX_MESSAGE_BYTES, type RedisBusOptions } from './redis-bus-options.js'
 import { busName, destroyStream, loadIoredis, quit } from './redis-connection.js'
 
@@ -202,7 +202,8 @@ export class RedisBus implements InvalidationBus {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
-      commandTimeout: this.#timeout,
+      // behind the bus's own deadlines, which let a reply that came in during a stall win
+      commandTimeout: clientBackstop(this.#timeout),
       // The bus subscribes again itself on every 'ready'. ioredis's own re-subscribe sends SUBSCRIBE
       // with no handler: with commandTimeout, a server that freezes right after a reconnect made it
       // reject unhandled ("Command timed out") and end the host process.

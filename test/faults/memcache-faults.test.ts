@@ -51,6 +51,12 @@ async function elapsed<T>(fn: () => Promise<T>): Promise<{ ms: number; result: P
   return { ms: performance.now() - t0, result: result as PromiseSettledResult<T> }
 }
 
+/** A timed call for an assertion's message: how long it took and how it settled. */
+function shown(call: { ms: number; result: PromiseSettledResult<unknown> }): string {
+  const how = call.result.status === 'fulfilled' ? 'fulfilled' : `rejected: ${(call.result.reason as Error)?.message}`
+  return `${call.ms.toFixed(1)} ms, ${how}`
+}
+
 describe.runIf(selectedStores().has('memcached'))('MemcacheStore with failing servers (3 memcached processes)', () => {
   let pool: MemcachedServers
   const stores: MemcacheStore[] = []
@@ -184,8 +190,8 @@ describe.runIf(selectedStores().has('memcached'))('MemcacheStore with failing se
     try {
       // a read waits for the frozen server at most `timeout` ms, and answers with the other servers' hits
       const read = await elapsed(() => store.batchGet(ConformanceUser, ids))
-      expect(read.ms).toBeGreaterThanOrEqual(timeout - 5)
-      expect(read.ms).toBeLessThan(timeout + 200)
+      expect(read.ms, shown(read)).toBeGreaterThanOrEqual(timeout - 5)
+      expect(read.ms, shown(read)).toBeLessThan(timeout + 200)
       expect(read.result).toEqual({ status: 'fulfilled', value: expectedWithout(victims) })
       expect(errors.at(-1)?.message).toContain(address)
       expect(errors.at(-1)?.message).toMatch(/within 300 ms/)
@@ -208,8 +214,8 @@ describe.runIf(selectedStores().has('memcached'))('MemcacheStore with failing se
       // after retryDelay the next call tries the server again, and again gives up after `timeout`
       await sleep(650)
       const retry = await elapsed(() => store.get(ConformanceUser, { id: stale.id }))
-      expect(retry.ms).toBeGreaterThanOrEqual(timeout - 5)
-      expect(retry.ms).toBeLessThan(timeout + 200)
+      expect(retry.ms, shown(retry)).toBeGreaterThanOrEqual(timeout - 5)
+      expect(retry.ms, shown(retry)).toBeLessThan(timeout + 200)
     } finally {
       victim.kill('SIGCONT')
     }

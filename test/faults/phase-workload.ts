@@ -1,5 +1,5 @@
 import type { Instance, Lookup, Model } from '../../src/core/model.js'
-import type { Store, StoreEntry } from '../../src/index.js'
+import { type CacheErrorEvent, ChainedStore, type Store, type StoreEntry } from '../../src/index.js'
 import { createTable, SqlStore } from '../../src/stores/sql/index.js'
 
 /** The model of the fault workloads: looked up by id (primary) or email (alias). */
@@ -11,6 +11,11 @@ export class Account {
     public email: string,
     public version: number,
   ) {}
+}
+
+/** A phase's figures for an assertion's message: what a failure needs to be understood. */
+export function explain(p: Phase): string {
+  return `${p.phase}: database share ${(p.dbShare * 100).toFixed(1)}%, ${p.errors} errors, slowest ${p.slowest.toFixed(0)} ms, cache errors ${JSON.stringify(p.cacheErrors)}`
 }
 
 /** A real SQLite SqlStore that counts the lookups it answers (what "the database share" is measured on). */
@@ -53,6 +58,8 @@ export interface Phase {
   readonly slowest: number
   /** batchGet calls slower than `slowMs`. */
   readonly slow: number
+  /** The chain's `cacheError` events of the phase, counted by operation and message (what explains a share). */
+  readonly cacheErrors: Record<string, number>
 }
 
 /**
@@ -62,13 +69,24 @@ export interface Phase {
 export class AccountWorkload {
   readonly expected = new Map<number, number | undefined>()
   readonly phases: Phase[] = []
+  #cacheErrors: Record<string, number> = {}
 
   constructor(
     readonly chain: Store,
     readonly db: CountingSql,
     readonly count: number,
     readonly slowMs = 100,
-  ) {}
+  ) {
+    if (chain instanceof ChainedStore) {
+      chain.events.on('cacheError', (e: CacheErrorEvent) => {
+        // ports and key text vary from run to run: count by operation and the message's first words
+        const what = `${e.operation}: ${String((e.error as Error)?.message ?? e.error)
+          .replace(/\d+/g, '#')
+          .slice(0, 90)}`
+        this.#cacheErrors[what] = (this.#cacheErrors[what] ?? 0) + 1
+      })
+    }
+  }
 
   async seed(): Promise<void> {
     const all = Array.from({ length: this.count }, (_, id) => new Account(id, `a${id}@x.test`, 1))
@@ -99,6 +117,7 @@ export class AccountWorkload {
   async pass(phase: string, options: { by?: 'id' | 'email'; batch?: number; concurrency?: number } = {}): Promise<Phase> {
     const { by = 'id', batch = 25, concurrency = 1 } = options
     const before = this.db.lookups
+    this.#cacheErrors = {}
     let absent = 0
     for (const v of this.expected.values()) if (v === undefined) absent++
     const wrong: string[] = []
@@ -140,6 +159,7 @@ export class AccountWorkload {
       wrong,
       slowest,
       slow,
+      cacheErrors: this.#cacheErrors,
     }
     this.phases.push(result)
     return result
@@ -159,6 +179,7 @@ export class AccountWorkload {
       wrong: out.flatMap((p) => p.wrong),
       slowest: Math.max(...out.map((p) => p.slowest)),
       slow: out.reduce((n, p) => n + p.slow, 0),
+      cacheErrors: (out.find((p) => p.dbShare === Math.max(...out.map((q) => q.dbShare))) as Phase).cacheErrors,
     })
     return out
   }

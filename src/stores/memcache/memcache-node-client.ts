@@ -1,6 +1,7 @@
 import type { ConnectionOptions } from 'node:tls'
 import { MemcacheClient, type MultiRetrievalResponse } from 'memcache-client'
 import { StoreClosedError, StoreUnavailableError, ValueTooLargeError } from '../../core/errors.js'
+import { clientBackstop, withTimeout } from '../../core/with-timeout.js'
 
 /** Counters of one server of a memcached pool, since the backend was created. */
 export interface MemcacheServerStats {
@@ -92,7 +93,8 @@ export class MemcacheNodeClient {
     this.#settings = settings
     this.#client = new MemcacheClient({
       server: { server: address, maxConnections: 1 },
-      cmdTimeout: settings.timeout,
+      // our deadline decides (withDeadline); memcache-client's closes the connection after a stall too
+      cmdTimeout: clientBackstop(settings.timeout),
       connectTimeout: settings.connectTimeout,
       noDelay: true,
       ...(settings.tls === undefined ? {} : { tls: settings.tls }),
@@ -307,22 +309,9 @@ export class MemcacheNodeClient {
   }
 }
 
-/** `promise`, or a TransportError once `ms` have passed. The timer never keeps the process alive. */
+/** `promise`, or a TransportError once `ms` have passed (see {@link withTimeout}). The timer never keeps the process alive. */
 function withDeadline<T>(promise: Promise<T>, ms: number, address: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new TransportError(`no reply from ${address} within ${ms} ms`)), ms)
-    timer.unref()
-    promise.then(
-      (value) => {
-        clearTimeout(timer)
-        resolve(value)
-      },
-      (err: unknown) => {
-        clearTimeout(timer)
-        reject(err)
-      },
-    )
-  })
+  return withTimeout(promise, ms, () => new TransportError(`no reply from ${address} within ${ms} ms`), true)
 }
 
 /** A fetched value as bytes. memcache-client decodes by flags: ours are binary; other writers' are text, numbers or JSON. */

@@ -4,6 +4,7 @@ import { CACHE_OPTION_NAMES, type CacheStoreOptions, checkCacheOptions, KeyValue
 import { InvalidOptionError, show } from '../../core/errors.js'
 import { systemClock } from '../../core/lifetime.js'
 import { checkOptionNames } from '../../core/options.js'
+import { clientBackstop } from '../../core/with-timeout.js'
 import { RedisBackend } from './redis-backend.js'
 
 /** A Redis node address. */
@@ -52,8 +53,8 @@ export interface RedisStoreOptions extends CacheStoreOptions {
   db?: number
   /**
    * Extra ioredis options, applied under the store's fail-fast settings (`enableOfflineQueue: false`,
-   * `maxRetriesPerRequest: 0`, `commandTimeout: timeout`, reconnect backoff up to 500 ms) — which they
-   * may override. For a cluster they go to each node's connection.
+   * `maxRetriesPerRequest: 0`, `commandTimeout: max(2 × timeout, timeout + 1000)` behind the store's
+   * own deadlines, reconnect backoff up to 500 ms) — which they may override. For a cluster they go to each node's connection.
    */
   redisOptions?: RedisOptions
   /** Name for messages and stats; default `redis(host:port)` / `redis-cluster(host:port,…)`. */
@@ -217,7 +218,9 @@ function createBackend(options: RedisStoreOptions): RedisBackend {
   const nodeOptions: RedisOptions = {
     lazyConnect: true,
     maxRetriesPerRequest: 0,
-    commandTimeout: timeout,
+    // the store's deadlines decide (they let a reply that came in during a stall win); ioredis's
+    // per-command timer would not
+    commandTimeout: clientBackstop(timeout),
     connectTimeout: Math.max(timeout, 1000),
     ...(tls === undefined || tls === false ? {} : { tls: tls === true ? {} : tls }),
     ...(password === undefined ? {} : { password }),
