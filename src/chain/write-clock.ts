@@ -23,8 +23,10 @@ export class WriteClock {
     const left = (this.#readsInFlight.get(started) ?? 1) - 1
     if (left > 0) this.#readsInFlight.set(started, left)
     else this.#readsInFlight.delete(started)
-    if (this.#readsInFlight.size === 0) this.#lastWrite.clear()
-    else if (this.#lastWrite.size > 10_000) {
+    if (this.#readsInFlight.size === 0) {
+      // Map#clear allocates a new table even when empty, and this runs after every read
+      if (this.#lastWrite.size !== 0) this.#lastWrite.clear()
+    } else if (this.#lastWrite.size > 10_000) {
       const oldest = Math.min(...this.#readsInFlight.keys())
       for (const [key, seq] of this.#lastWrite) if (seq <= oldest) this.#lastWrite.delete(key)
     }
