@@ -1,13 +1,18 @@
 import { LRUCache } from 'lru-cache'
 import type { Clock } from '../core/lifetime.js'
 
+/** Keys a chain remembers as missing everywhere, at most. */
+export const MAX_MISSES = 100_000
+
 /**
  * Negative caching: lookups that missed in every layer, remembered for a while (`missLifetime`) so
  * repeated gets of absent objects do not reach the database. Bounded to 100,000 keys (least recently
  * used dropped first).
  */
 export class MissCache {
-  readonly #until = new LRUCache<string, number>({ max: 100_000 })
+  // maxSize with a size of 1 per key, not `max`: with `max` lru-cache preallocates every slot (~20 ms
+  // and ~2 MiB per chain, and a clear() that walks them all)
+  readonly #until = new LRUCache<string, number>({ maxSize: MAX_MISSES, sizeCalculation: () => 1 })
   readonly #ms: number
   readonly #clock: Clock
 

@@ -54,6 +54,12 @@ export const PROCESS_MEMORY_STORE_OPTIONS: readonly string[] = [...CACHE_OPTION_
 /** The bound of a ProcessMemoryStore created without `max`, `maxSize` or `unbounded`: 64 MiB. */
 export const DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 
+/**
+ * Record keys whose last invalidation a store remembers (newest first). A backfill read before an
+ * invalidation it no longer remembers is refused, whatever its key.
+ */
+export const MAX_INVALIDATIONS = 100_000
+
 /** One item of a write, checked: its keys, expiry (`null`: already over) and, for a put, its bytes. */
 interface PreparedWrite {
   readonly item: WriteItem
@@ -83,7 +89,10 @@ export class ProcessMemoryStore extends BaseStore {
   #refuseBackfillsUntil = 0
   /** When each recently invalidated record key was invalidated ({@link nextInvalidation}), newest 100,000 kept. */
   readonly #invalidated = new LRUCache<string, number>({
-    max: 100_000,
+    // Bounded by a size of 1 per key rather than `max`: with `max` lru-cache preallocates all 100,000
+    // slots, ~20 ms and ~2 MiB for every store created, whether it ever sees an invalidation or not.
+    maxSize: MAX_INVALIDATIONS,
+    sizeCalculation: () => 1,
     dispose: (seq, _key, reason) => {
       if (reason === 'evict' && seq > this.#forgottenUpTo) this.#forgottenUpTo = seq
     },
@@ -182,7 +191,6 @@ export class ProcessMemoryStore extends BaseStore {
   clear(options: { fence?: boolean } = {}): Promise<void> {
     this.#clear(options.fence === true)
     this.#forgottenUpTo = nextInvalidation()
-    // lru-cache's clear() walks its whole preallocated capacity (100,000 slots here), even when empty.
     if (this.#invalidated.size > 0) this.#invalidated.clear()
     return Promise.resolve()
   }
