@@ -269,7 +269,7 @@ export interface ServerProcess {
   readonly port: number
   /** PID of the server process itself (not a wrapper); changes on `restart()`. */
   readonly pid: number
-  /** Sends a signal by PID: `'SIGSTOP'` freezes, `'SIGCONT'` thaws, `'SIGKILL'` crashes it. */
+  /** Sends a signal by PID: `'SIGSTOP'` freezes (returns once every thread is stopped), `'SIGCONT'` thaws, `'SIGKILL'` crashes it. */
   kill(signal?: NodeJS.Signals): void
   /** Kills the current process if it is still running, then starts it again on the same port and waits until ready. */
   restart(): Promise<void>
@@ -371,6 +371,31 @@ async function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<v
   await waitExit(child, 5_000)
 }
 
+/**
+ * Returns once every thread of `pid` is stopped. A signal is delivered asynchronously: a server
+ * thread already handling a request may still answer it (seen with memcached: a batch sent right after
+ * SIGSTOP answered in 6–15 ms in 2 runs of 15), and a test of a frozen server must not start before it
+ * is frozen. Reads /proc (Linux); elsewhere it returns at once.
+ */
+function waitStopped(pid: number, label: string): void {
+  const tasks = `/proc/${pid}/task`
+  if (!existsSync(tasks)) return
+  const deadline = performance.now() + 2000
+  for (;;) {
+    let running = 0
+    for (const tid of readdirSync(tasks)) {
+      try {
+        const stat = readFileSync(`${tasks}/${tid}/stat`, 'utf8')
+        // "tid (comm) S …": the state follows the last ')'
+        const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+        if (state !== 'T' && state !== 't') running++
+      } catch {}
+    }
+    if (running === 0) return
+    if (performance.now() > deadline) throw new Error(`test harness: ${label} (pid ${pid}) not stopped 2 s after SIGSTOP`)
+  }
+}
+
 /** Starts a server (retrying on another port if the chosen one was taken meanwhile). */
 async function startServer(spec: ServerSpec, fixedPort?: number): Promise<ServerProcess> {
   const log = join(spec.dir, `${spec.label.replace(/\W+/g, '-')}.log`)
@@ -397,7 +422,9 @@ async function startServer(spec: ServerSpec, fixedPort?: number): Promise<Server
       return current.pid as number
     },
     kill(signal = 'SIGTERM') {
-      if (current.exitCode === null && current.signalCode === null) process.kill(current.pid as number, signal)
+      if (current.exitCode !== null || current.signalCode !== null) return
+      process.kill(current.pid as number, signal)
+      if (signal === 'SIGSTOP') waitStopped(current.pid as number, spec.label)
     },
     async restart() {
       if (stopped) throw new Error(`test harness: ${spec.label} was stopped; restart() is for a running or killed server`)
