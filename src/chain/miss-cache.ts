@@ -11,7 +11,7 @@ export const MAX_MISSES = 100_000
  */
 export class MissCache {
   // maxSize with a size of 1 per key, not `max`: with `max` lru-cache preallocates every slot (~20 ms
-  // and ~2 MiB per chain, and a clear() that walks them all)
+  // and ~2 MiB per chain)
   readonly #until = new LRUCache<string, number>({ maxSize: MAX_MISSES, sizeCalculation: () => 1 })
   readonly #ms: number
   readonly #clock: Clock

@@ -170,16 +170,17 @@ export class AccountWorkload {
     const t0 = performance.now()
     const out: Phase[] = []
     while (performance.now() - t0 < ms) out.push(await this.pass(phase, options))
+    const worst = out.reduce((a, b) => (b.dbShare > a.dbShare ? b : a))
     this.phases.splice(this.phases.length - out.length, out.length, {
       phase: `${phase} (${out.length} passes, worst)`,
-      dbShare: Math.max(...out.map((p) => p.dbShare)),
+      dbShare: worst.dbShare,
       lookups: out.reduce((n, p) => n + p.lookups, 0),
       ms: performance.now() - t0,
       errors: out.reduce((n, p) => n + p.errors, 0),
       wrong: out.flatMap((p) => p.wrong),
       slowest: Math.max(...out.map((p) => p.slowest)),
       slow: out.reduce((n, p) => n + p.slow, 0),
-      cacheErrors: (out.find((p) => p.dbShare === Math.max(...out.map((q) => q.dbShare))) as Phase).cacheErrors,
+      cacheErrors: worst.cacheErrors,
     })
     return out
   }

@@ -54,7 +54,8 @@ export interface RedisStoreOptions extends CacheStoreOptions {
   /**
    * Extra ioredis options, applied under the store's fail-fast settings (`enableOfflineQueue: false`,
    * `maxRetriesPerRequest: 0`, `commandTimeout: max(2 × timeout, timeout + 1000)` behind the store's
-   * own deadlines, reconnect backoff up to 500 ms) — which they may override. For a cluster they go to each node's connection.
+   * own deadlines, reconnect backoff up to 500 ms) — which they may override. For a cluster they go
+   * to each node's connection.
    */
   redisOptions?: RedisOptions
   /** Name for messages and stats; default `redis(host:port)` / `redis-cluster(host:port,…)`. */
