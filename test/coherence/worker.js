@@ -91,6 +91,10 @@ let chain
 let memory
 /** @type {RedisBus | undefined} */
 let bus
+/** The chain's layers, unwrapped: a violation is explained by what each of them holds right after it. */
+let raw
+/** Explanations of violations still being gathered (awaited before the report). */
+const probes = []
 const closers = []
 
 // Per owned key: log[v] = { deleted } for every version started; acked = last resolved version; started = last started version.
@@ -135,6 +139,7 @@ async function build() {
   }
   const db = new SqlStore({ url: config.pgUrl }, { tables: { CoherenceItem: config.table }, maxConnections: 4 })
   const layers = [new InProcessFaultStore(memory), new LeaseFaultStore(shared), new FaultStore(db)]
+  raw = { memory, cache: shared, db }
   layers[0].jitter(delays.memory, seeds(0))
   layers[1].jitter(delays.cache, seeds(1))
   layers[2].jitter(delays.db, seeds(2))
@@ -187,15 +192,39 @@ function checkRead(lookup, obj, ownedFrom, busUpAtStart, startMs) {
   }
   if (ownedFrom !== undefined && !validResult(id, lookup, obj, ownedFrom)) {
     const log = logs.get(id)
-    violation('readAfterWrite', {
+    const detail = {
       lookup,
       got: obj === undefined ? null : obj.version,
       ackedAtStart: ownedFrom,
       ackedAtStartState: log[ownedFrom].deleted ? 'deleted' : 'put',
       startedAtEnd: started.get(id),
       memoryCoherent: `${busUpAtStart}→${memory.coherent}`,
-    })
+      readStartedMsAfterAck: Math.round(startMs - log[ownedFrom].resolvedMs),
+      readTookMs: Math.round(clockMs() - startMs),
+    }
+    violation('readAfterWrite', detail)
+    explain(detail, lookup)
   }
+}
+
+/** Adds to a violation's detail what each layer holds for the lookup right after it (read directly, unguarded). */
+function explain(detail, lookup) {
+  const look = (store) =>
+    store.get(CoherenceItem, lookup).then(
+      (obj) => (obj === undefined ? null : obj.version),
+      (err) => `error: ${err?.message ?? err}`,
+    )
+  probes.push(
+    Promise.all([look(raw.memory), look(raw.cache), look(raw.db)]).then(([memoryLayer, cacheLayer, database]) => {
+      detail.right_after = {
+        memory: memoryLayer,
+        cache: cacheLayer,
+        database,
+        chainLayers: chain.stats().map((l) => ({ name: l.name, errors: l.errors, pendingRepairs: l.pendingRepairs })),
+        cacheServers: raw.cache.stats?.(),
+      }
+    }),
+  )
 }
 
 function lookupIndex(lookup) {
@@ -422,7 +451,7 @@ process.on('message', (msg) => {
       break
     case 'report':
       reply(
-        Promise.resolve().then(() => ({ report: report() })),
+        Promise.allSettled(probes).then(() => ({ report: report() })),
         'report',
       )
       break
