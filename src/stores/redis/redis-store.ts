@@ -4,7 +4,6 @@ import { CACHE_OPTION_NAMES, type CacheStoreOptions, checkCacheOptions, KeyValue
 import { InvalidOptionError, show } from '../../core/errors.js'
 import { systemClock } from '../../core/lifetime.js'
 import { checkOptionNames } from '../../core/options.js'
-import { clientBackstop } from '../../core/with-timeout.js'
 import { RedisBackend } from './redis-backend.js'
 
 /** A Redis node address. */
@@ -53,9 +52,9 @@ export interface RedisStoreOptions extends CacheStoreOptions {
   db?: number
   /**
    * Extra ioredis options, applied under the store's fail-fast settings (`enableOfflineQueue: false`,
-   * `maxRetriesPerRequest: 0`, `commandTimeout: max(2 × timeout, timeout + 1000)` behind the store's
-   * own deadlines, reconnect backoff up to 500 ms) — which they may override. For a cluster they go
-   * to each node's connection.
+   * `maxRetriesPerRequest: 0`, no `commandTimeout`: the store's own deadlines bound every call,
+   * reconnect backoff up to 500 ms) — which they may override. For a cluster they go to each node's
+   * connection.
    */
   redisOptions?: RedisOptions
   /** Name for messages and stats; default `redis(host:port)` / `redis-cluster(host:port,…)`. */
@@ -219,9 +218,9 @@ function createBackend(options: RedisStoreOptions): RedisBackend {
   const nodeOptions: RedisOptions = {
     lazyConnect: true,
     maxRetriesPerRequest: 0,
-    // the store's deadlines decide (they let a reply that came in during a stall win); ioredis's
-    // per-command timer would not
-    commandTimeout: clientBackstop(timeout),
+    // No commandTimeout: the store's deadline bounds every call and lets a reply that came in during
+    // a stall win; ioredis's would not, and its timer only rejects a command (which stays queued for
+    // its reply) at the cost of a second timer per command: measured 5–14% of a Redis hit's time.
     connectTimeout: Math.max(timeout, 1000),
     ...(tls === undefined || tls === false ? {} : { tls: tls === true ? {} : tls }),
     ...(password === undefined ? {} : { password }),
