@@ -50,9 +50,28 @@ export class WritePath {
   async put(items: readonly WriteItem[]): Promise<void> {
     const objs = items.map((i) => i.obj)
     this.#checkWritable(items)
-    const entries = () => items.map((i) => ({ value: i.obj, expiresAt: i.expiresAt }))
-    await this.#authoritative(objs, 'put', (layer) => layer.batchPutEntries(entries()))
-    await this.#caches('put', objs, (layer) => layer.batchPutEntries(entries()))
+    await this.#authoritative(objs, 'put', (layer) => layer.batchPutEntries(items.map((i) => ({ value: i.obj, expiresAt: i.expiresAt }))))
+    const encoded = this.#sharedEnvelopes(objs)
+    await this.#caches('put', objs, (layer) =>
+      layer.batchPutEntries(items.map((i, k) => ({ value: i.obj, expiresAt: i.expiresAt, encoded: encoded?.[k] }))),
+    )
+  }
+
+  /**
+   * With two cache layers or more, each object's record envelope, encoded once for all of them (each
+   * copies it with its own expiry instead of encoding the object again). Encoded after the
+   * authoritative write, which may have changed the objects (values read back from the database). An
+   * object that does not encode gets none: each layer then encodes, and fails, on its own.
+   */
+  #sharedEnvelopes(objs: readonly object[]): (Uint8Array | undefined)[] | undefined {
+    if (this.#p.calls.last < 2) return undefined
+    return objs.map((obj) => {
+      try {
+        return encodeRecord(obj, undefined)
+      } catch {
+        return undefined
+      }
+    })
   }
 
   /** Deletes: the authoritative layer, then every cache layer. */

@@ -58,7 +58,7 @@ export function prepareWrites(
       continue
     }
     const value =
-      (item.backfill === true && item.encoded !== undefined ? restampRecord(item.encoded, expiresAt) : undefined) ??
+      (item.encoded !== undefined ? restampRecord(item.encoded, expiresAt) : undefined) ??
       encodeRecord(item.obj, expiresAt, `${store} store put`)
     if (settings.maxValueBytes !== undefined && value.length > settings.maxValueBytes) {
       throw new ValueTooLargeError(

@@ -7,8 +7,9 @@ export interface StoreEntry<T extends object = object> {
   readonly value: T
   readonly expiresAt: number | undefined
   /**
-   * Optional: the record envelope `value` was decoded from (its header's expiry may differ). A store
-   * receiving the entry as a backfill may copy these bytes instead of encoding `value` again.
+   * Optional: the record envelope `value` was decoded from, or that a chain encoded it into for its
+   * cache layers (its header's expiry may differ). A store receiving the entry (a backfill or a put)
+   * may copy these bytes instead of encoding `value` again.
    * Read-only: they may be the very bytes the store holds (ProcessMemoryStore hands out its own, to
    * spare a copy per read); copy them before changing anything.
    */
@@ -48,7 +49,7 @@ export interface WriteItem {
   readonly backfill?: boolean
   /** For a backfill: the {@link invalidationSequence} when the read began (see {@link PutEntriesOptions.since}). */
   readonly since?: number | undefined
-  /** The record envelope of `obj` as read from a layer below, when known (see {@link StoreEntry.encoded}). */
+  /** The record envelope of `obj` as read from a layer below or encoded by a chain, when known (see {@link StoreEntry.encoded}). */
   readonly encoded?: Uint8Array | undefined
 }
 

@@ -725,6 +725,24 @@ for (const dialect of dialects) {
       await chain.close()
     })
 
+    it('behind two caches: each holds the object as the database stored it (filled id and defaults), each its own bytes', async () => {
+      const env = await makeEnv(dialect)
+      await accountsTable(env)
+      const upper = new ProcessMemoryStore()
+      const lower = new ProcessMemoryStore()
+      const chain = new ChainedStore([upper, lower, env.store()])
+      const a = new Account('two@example.com')
+      await chain.put(a)
+      const stored = Object.assign(new Account('two@example.com', a.id), { status: 'new', score: 10 })
+      expect(await upper.get(Account, { id: a.id as number })).toEqual(stored)
+      expect(await lower.get(Account, { id: a.id as number })).toEqual(stored)
+      const [fromUpper] = await upper.batchGetEntries(Account, [{ id: a.id as number }])
+      const [fromLower] = await lower.batchGetEntries(Account, [{ id: a.id as number }])
+      expect(fromUpper?.encoded).toBeDefined()
+      expect(fromUpper?.encoded).not.toBe(fromLower?.encoded)
+      await chain.close()
+    })
+
     it('close() leaves an application-owned Kysely open; calls after close reject', async () => {
       const env = await makeEnv(dialect)
       await accountsTable(env)

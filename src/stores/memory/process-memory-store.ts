@@ -288,7 +288,10 @@ export class ProcessMemoryStore extends BaseStore {
       const keys = keysOfObject(item.info, item.obj, polymorphic, where)
       const expiresAt = expiryOf(lifetime, item.obj, now, item.expiresAt, jitter)
       const backfill = item.backfill === true
-      const bytes = backfill || expiresAt === null ? undefined : encodeRecord(item.obj, expiresAt, where)
+      const bytes =
+        backfill || expiresAt === null
+          ? undefined
+          : ((item.encoded !== undefined ? restampRecord(item.encoded, expiresAt) : undefined) ?? encodeRecord(item.obj, expiresAt, where))
       writes[i] = { item, keys, expiresAt, bytes }
     }
     if (this.#busDown) {
