@@ -1,0 +1,137 @@
+/**
+ * Two paths of issue 13 measured with fine interleaving, for where the full bench's rounds (hundreds
+ * of calls each, 12 per contender) are too coarse for this machine's drift: every contender runs
+ * `PER` calls in turn, `ROUNDS` times over, and the report is the total time per call, its ratio to
+ * the floor, and the user and system CPU per call (process.cpuUsage: every thread, GC helpers
+ * included). Starts its own servers (the test harness's), client pinned to CPU 0, servers to CPU 1.
+ *
+ *   npm run build && node bench/fine-ab.js get [contenders] [rounds]
+ *     contenders of `get` (a Redis hit, the memory layer never holding the key):
+ *     floor (ioredis getBuffer + msgpackr decode), alone (RedisStore.get),
+ *     chain (ChainedStore([ProcessMemoryStore, RedisStore]).get), nobreaker (the same chain, breaker: false),
+ *     small (the same chain, a memory layer of 10 objects: no growth to scavenge)
+ *   npm run build && node bench/fine-ab.js put [contenders] [rounds]
+ *     contenders of `put` (S5, a new object each call):
+ *     floor (Kysely upsert + ioredis SET), chain (ChainedStore([memory, Redis, PostgreSQL]).put),
+ *     nomemory (the chain without its memory layer), stores (SqlStore.put, then RedisStore.put),
+ *     sql (SqlStore.put), upsert (the floor's Kysely upsert alone)
+ */
+import { execFileSync } from 'node:child_process'
+import { loadHarness } from './harness.js'
+
+const [mode = 'get', list, roundsArg] = process.argv.slice(2)
+if (mode !== 'get' && mode !== 'put') throw new Error('usage: node bench/fine-ab.js get|put [contenders] [rounds]')
+const { BENCH_TTL_SECONDS, openEnv } = await import('../dist/cli/bench/env.js')
+const { BenchUser, makeUser, USER_TABLE, userFields, userRow } = await import('../dist/cli/bench/fixtures.js')
+const { ChainedStore, ProcessMemoryStore, registerModel } = await import('../dist/index.js')
+registerModel(BenchUser)
+
+const harness = await loadHarness()
+const servers = await Promise.all(mode === 'get' ? [harness.startRedis()] : [harness.startRedis(), harness.startPostgres()])
+const [redis, postgres] = servers
+const pin = (pid, cpu) => {
+  try {
+    execFileSync('taskset', ['-apc', String(cpu), String(pid)], { stdio: 'ignore' })
+  } catch {}
+}
+pin(process.pid, 0)
+for (const s of servers) pin(s.pid, 1)
+const stores = new Set(['memory', 'redis', ...(mode === 'put' ? ['postgres'] : [])])
+const env = await openEnv({ stores, redisUrl: redis.url, postgresUrl: postgres?.url }, () => {})
+const client = env.redis.client
+const closers = []
+const chainOf = (layers, options) => {
+  const chain = new ChainedStore(layers, options)
+  closers.push(chain)
+  return chain
+}
+
+let run
+let N = Number.POSITIVE_INFINITY
+if (mode === 'get') {
+  N = 20_000
+  const store = env.redis.newStore()
+  for (let i = 0; i < N; i += 1000) await store.batchPut(Array.from({ length: 1000 }, (_, k) => makeUser(i + k)))
+  const pipeline = client.pipeline()
+  for (let i = 0; i < N; i++) pipeline.set(`floor:${i}`, env.packr.pack(userFields(i)), 'EX', BENCH_TTL_SECONDS)
+  await pipeline.exec()
+  const chain = chainOf([new ProcessMemoryStore(), store])
+  const nobreaker = chainOf([new ProcessMemoryStore(), store], { breaker: false })
+  const small = chainOf([new ProcessMemoryStore({ max: 10 }), store])
+  run = {
+    floor: async (i) => env.packr.unpack(await client.getBuffer(`floor:${i}`)),
+    alone: (i) => store.get(BenchUser, { id: i }),
+    chain: (i) => chain.get(BenchUser, { id: i }),
+    nobreaker: (i) => nobreaker.get(BenchUser, { id: i }),
+    small: (i) => small.get(BenchUser, { id: i }),
+  }
+} else {
+  const db = env.postgres.db
+  const upsert = (id) => {
+    const values = userRow(id, 'postgres')
+    const { id: _id, ...rest } = values
+    return db
+      .insertInto(USER_TABLE)
+      .values(values)
+      .onConflict((oc) => oc.column('id').doUpdateSet(rest))
+      .execute()
+  }
+  const rs = env.redis.newStore()
+  const sql = await env.postgres.newStore()
+  const chain = chainOf([new ProcessMemoryStore(), rs, sql])
+  const nomemory = chainOf([rs, sql])
+  run = {
+    floor: async (id) => {
+      await upsert(id)
+      await client.set(`floor:${id}`, env.packr.pack(userFields(id)), 'EX', BENCH_TTL_SECONDS)
+    },
+    chain: (id) => chain.put(makeUser(id)),
+    nomemory: (id) => nomemory.put(makeUser(id)),
+    stores: async (id) => {
+      const user = makeUser(id)
+      await sql.put(user)
+      await rs.put(user)
+    },
+    sql: (id) => sql.put(makeUser(id)),
+    upsert,
+  }
+}
+
+const kinds = (list ?? (mode === 'get' ? 'floor,alone,chain' : 'floor,chain,stores')).split(',')
+for (const k of kinds) if (run[k] === undefined) throw new Error(`no contender ${k} for ${mode}: ${Object.keys(run).join(', ')}`)
+const PER = mode === 'get' ? 50 : 25
+const ROUNDS = Number(roundsArg ?? (mode === 'get' ? 240 : 120))
+const WARMUP = 5
+const time = {}
+const cpu = {}
+const next = {}
+kinds.forEach((k, n) => {
+  next[k] = mode === 'get' ? 0 : 10_000_000 + n * 1_000_000
+})
+for (let r = 0; r < ROUNDS; r++) {
+  for (const k of kinds) {
+    const c0 = process.cpuUsage()
+    const t0 = performance.now()
+    for (let c = 0; c < PER; c++) {
+      const value = await run[k](next[k]++ % N)
+      if (mode === 'get' && value === undefined) throw new Error(`${k}: unexpected miss`)
+    }
+    if (r < WARMUP) continue
+    time[k] = (time[k] ?? 0) + performance.now() - t0
+    const used = process.cpuUsage(c0)
+    cpu[k] ??= { user: 0, system: 0 }
+    cpu[k].user += used.user
+    cpu[k].system += used.system
+  }
+}
+const calls = (ROUNDS - WARMUP) * PER
+console.log(`${mode}: ${PER} calls per contender per round, ${ROUNDS - WARMUP} rounds (after ${WARMUP} of warm-up)`)
+for (const k of kinds) {
+  const ratio = time.floor === undefined ? '' : `  ${(time.floor / time[k]).toFixed(3)}x floor`
+  console.log(
+    `${k.padEnd(10)} ${((time[k] / calls) * 1000).toFixed(1).padStart(8)} µs/call${ratio}  user ${(cpu[k].user / calls).toFixed(1)} µs  sys ${(cpu[k].system / calls).toFixed(1)} µs`,
+  )
+}
+await Promise.allSettled(closers.map((c) => c.close()))
+await env.close()
+await Promise.allSettled(servers.map((s) => s.stop()))
