@@ -15,7 +15,7 @@ export class Account {
 
 /** A phase's figures for an assertion's message: what a failure needs to be understood. */
 export function explain(p: Phase): string {
-  return `${p.phase}: database share ${(p.dbShare * 100).toFixed(1)}%, ${p.errors} errors, slowest ${p.slowest.toFixed(0)} ms, cache errors ${JSON.stringify(p.cacheErrors)}`
+  return `${p.phase}: database share ${(p.dbShare * 100).toFixed(1)}%, ${p.errors} errors, slowest ${p.slowest.toFixed(0)} ms, cache errors ${JSON.stringify(p.cacheErrors)}, layers ${p.layers}`
 }
 
 /** A real SQLite SqlStore that counts the lookups it answers (what "the database share" is measured on). */
@@ -60,6 +60,8 @@ export interface Phase {
   readonly slow: number
   /** The chain's `cacheError` events of the phase, counted by operation and message (what explains a share). */
   readonly cacheErrors: Record<string, number>
+  /** What each layer of the chain did in the phase (hits, misses, errors, skipped calls): a skipped layer or misses of live keys explain a share too. */
+  readonly layers: string
 }
 
 /**
@@ -86,6 +88,20 @@ export class AccountWorkload {
         this.#cacheErrors[what] = (this.#cacheErrors[what] ?? 0) + 1
       })
     }
+  }
+
+  #layerStats(): ReturnType<ChainedStore['stats']> {
+    return this.chain instanceof ChainedStore ? this.chain.stats() : []
+  }
+
+  #layerDelta(before: ReturnType<ChainedStore['stats']>): string {
+    return this.#layerStats()
+      .map((l, i) => {
+        const b = before[i]
+        const d = (f: 'hits' | 'misses' | 'errors' | 'skipped') => l[f] - (b?.[f] ?? 0)
+        return `${l.name.replace(/\d+/g, '#')}: +${d('hits')} hits +${d('misses')} misses +${d('errors')} errors +${d('skipped')} skipped, ${l.pendingRepairs} repairs pending`
+      })
+      .join('; ')
   }
 
   async seed(): Promise<void> {
@@ -117,6 +133,7 @@ export class AccountWorkload {
   async pass(phase: string, options: { by?: 'id' | 'email'; batch?: number; concurrency?: number } = {}): Promise<Phase> {
     const { by = 'id', batch = 25, concurrency = 1 } = options
     const before = this.db.lookups
+    const statsBefore = this.#layerStats()
     this.#cacheErrors = {}
     let absent = 0
     for (const v of this.expected.values()) if (v === undefined) absent++
@@ -160,6 +177,7 @@ export class AccountWorkload {
       slowest,
       slow,
       cacheErrors: this.#cacheErrors,
+      layers: this.#layerDelta(statsBefore),
     }
     this.phases.push(result)
     return result
@@ -181,6 +199,7 @@ export class AccountWorkload {
       slowest: Math.max(...out.map((p) => p.slowest)),
       slow: out.reduce((n, p) => n + p.slow, 0),
       cacheErrors: worst.cacheErrors,
+      layers: worst.layers,
     })
     return out
   }
