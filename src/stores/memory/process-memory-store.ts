@@ -99,12 +99,15 @@ export class ProcessMemoryStore extends BaseStore {
   })
   /** The newest invalidation no longer in {@link #invalidated}: backfills read before it are refused. */
   #forgottenUpTo = 0
+  /** The operation named in a `get`'s errors (made once: `getNow` runs on every chain hit). */
+  readonly #getWhere: string
 
   /** @throws InvalidOptionError naming a bad or unknown option. */
   constructor(options: ProcessMemoryStoreOptions = {}) {
     super()
     checkOptionNames(typeof options?.name === 'string' ? options.name : 'memory', options, PROCESS_MEMORY_STORE_OPTIONS)
     this.name = options.name ?? 'memory'
+    this.#getWhere = `${this.name} store get`
     this.#settings = checkCacheOptions(this.name, { ...options, prefix: '' })
     const { max, maxSize, unbounded } = options
     if (max !== undefined && !(Number.isSafeInteger(max) && max > 0)) {
@@ -215,13 +218,9 @@ export class ProcessMemoryStore extends BaseStore {
   getNow<M extends Model>(model: M, lookup: Lookup<M>): Instance<M> | undefined {
     this.assertOpen('get')
     const info = describeModel(model)
-    if (this.#busDown) {
-      encodeLookup(info, lookup, `${this.name} store get`)
-      return undefined
-    }
-    return this.#read(info, encodeLookup(info, lookup, `${this.name} store get`), this.#settings.clock.now(), false, false) as
-      | Instance<M>
-      | undefined
+    const key = encodeLookup(info, lookup, this.#getWhere)
+    if (this.#busDown) return undefined
+    return this.#read(info, key, undefined, false, false) as Instance<M> | undefined
   }
 
   protected async readMany(
@@ -238,10 +237,10 @@ export class ProcessMemoryStore extends BaseStore {
     return out
   }
 
-  /** The object held under `key` (canonical), as an entry (`asEntry`) or the bare object (a `get`: no entry to allocate). */
-  #read(info: ModelInfo, key: string, now: number, stale: boolean, asEntry: true): StoreEntry | undefined
-  #read(info: ModelInfo, key: string, now: number, stale: boolean, asEntry: false): object | undefined
-  #read(info: ModelInfo, key: string, now: number, stale: boolean, asEntry: boolean): StoreEntry | object | undefined {
+  /** The object held under `key` (canonical), as an entry (`asEntry`) or bare (a `get`); `now` (ms) read only if it expires. */
+  #read(info: ModelInfo, key: string, now: number | undefined, stale: boolean, asEntry: true): StoreEntry | undefined
+  #read(info: ModelInfo, key: string, now: number | undefined, stale: boolean, asEntry: false): object | undefined
+  #read(info: ModelInfo, key: string, now: number | undefined, stale: boolean, asEntry: boolean): StoreEntry | object | undefined {
     let recordKey = key
     let record = this.#records.get(key)
     if (record === undefined) {
@@ -252,10 +251,13 @@ export class ProcessMemoryStore extends BaseStore {
       if (record === undefined) return undefined
     }
     const expiresAt = expiryOfRecord(record)
-    if (expiresAt !== undefined && expiresAt <= now) {
-      // Within the grace an expired copy stays for stale reads; past it, it goes.
-      if (expiresAt + this.#settings.graceMs <= now) this.#records.delete(recordKey)
-      if (!stale || expiresAt + this.#settings.graceMs <= now) return undefined
+    if (expiresAt !== undefined) {
+      const at = now ?? this.#settings.clock.now()
+      if (expiresAt <= at) {
+        // Within the grace an expired copy stays for stale reads; past it, it goes.
+        if (expiresAt + this.#settings.graceMs <= at) this.#records.delete(recordKey)
+        if (!stale || expiresAt + this.#settings.graceMs <= at) return undefined
+      }
     }
     if (record.bytes === undefined) return undefined
     let value: object | undefined
