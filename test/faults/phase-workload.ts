@@ -84,7 +84,7 @@ export class AccountWorkload {
         // ports and key text vary from run to run: count by operation and the message's first words
         const what = `${e.operation}: ${String((e.error as Error)?.message ?? e.error)
           .replace(/\d+/g, '#')
-          .slice(0, 90)}`
+          .slice(0, 400)}`
         this.#cacheErrors[what] = (this.#cacheErrors[what] ?? 0) + 1
       })
     }
