@@ -725,7 +725,7 @@ for (const dialect of dialects) {
       await chain.close()
     })
 
-    it('behind two caches: each holds the object as the database stored it (filled id and defaults), each its own bytes', async () => {
+    it('behind two caches: each holds the object as the database stored it (filled id and defaults), not as it was before the write', async () => {
       const env = await makeEnv(dialect)
       await accountsTable(env)
       const upper = new ProcessMemoryStore()
@@ -736,10 +736,6 @@ for (const dialect of dialects) {
       const stored = Object.assign(new Account('two@example.com', a.id), { status: 'new', score: 10 })
       expect(await upper.get(Account, { id: a.id as number })).toEqual(stored)
       expect(await lower.get(Account, { id: a.id as number })).toEqual(stored)
-      const [fromUpper] = await upper.batchGetEntries(Account, [{ id: a.id as number }])
-      const [fromLower] = await lower.batchGetEntries(Account, [{ id: a.id as number }])
-      expect(fromUpper?.encoded).toBeDefined()
-      expect(fromUpper?.encoded).not.toBe(fromLower?.encoded)
       await chain.close()
     })
 
