@@ -30,7 +30,12 @@ export default async function setup({ provide }: Pick<TestProject, 'provide'>): 
   if (stores.has('memcached')) {
     tasks.push(
       startMemcached(3).then((m) => {
-        stops.push(m.stop)
+        stops.push(async () => {
+          // items lost early (evicted, moved, flushed) make lifetime and coherence tests fail: say so
+          const stats = await m.stats().catch((err: unknown) => `unknown (${String(err)})`)
+          console.log(`test harness: the shared memcached servers at the end: ${JSON.stringify(stats)}`)
+          await m.stop()
+        })
         provide('memcachedServers', m.servers)
       }),
     )

@@ -473,8 +473,35 @@ export interface MemcachedServers {
   /** `'127.0.0.1:port'` per node. */
   readonly servers: string[]
   readonly nodes: MemcachedNode[]
+  /** What each node says of lost items and of its clock (memcached `stats`), in node order. */
+  stats(): Promise<MemcachedStats[]>
   /** Stops every node by PID and removes the temp dir. Idempotent. */
   stop(): Promise<void>
+}
+
+/** The `stats` of a memcached server that tell why an item went early. */
+export interface MemcachedStats {
+  /** Items evicted from the LRU to make room. */
+  readonly evictions: number
+  /** Items evicted by the slab mover (a page moved to another size class) without a free chunk to move them to. */
+  readonly slabMoverEvictions: number
+  /** `flush_all` commands received. */
+  readonly flushes: number
+  /** The server's clock (whole seconds, ticks once a second) minus `Date.now()`, in ms: how far it lags. */
+  readonly clockMs: number
+}
+
+/** Reads {@link MemcachedStats} from the memcached server on loopback `port`. */
+export async function memcachedStats(port: number): Promise<MemcachedStats> {
+  const text = await ask(port, 'stats\r\n', (t) => t.includes('END\r\n'))
+  const now = Date.now()
+  const stat = (name: string): number => Number(new RegExp(`STAT ${name} (\\d+)`).exec(text)?.[1] ?? Number.NaN)
+  return {
+    evictions: stat('evictions'),
+    slabMoverEvictions: stat('slab_reassign_evictions_nomem'),
+    flushes: stat('cmd_flush'),
+    clockMs: stat('time') * 1000 - now,
+  }
 }
 
 /** Starts `count` memcached servers (`-m 64 -I 1m`, UDP off) on free loopback ports. */
@@ -504,7 +531,8 @@ export async function startMemcached(count = 1): Promise<MemcachedServers> {
     await stop()
     throw err
   }
-  return { servers: nodes.map((n) => `${n.host}:${n.port}`), nodes, stop }
+  const stats = (): Promise<MemcachedStats[]> => Promise.all(nodes.map((n) => memcachedStats(n.port)))
+  return { servers: nodes.map((n) => `${n.host}:${n.port}`), nodes, stats, stop }
 }
 
 // ---------------------------------------------------------------------------------------------------
