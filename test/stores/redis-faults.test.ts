@@ -249,4 +249,36 @@ describe.runIf(stores.has('redis-cluster'))('RedisStore against a private Redis 
     ).toEqual(users.map((u) => u.id))
     await store.close()
   })
+
+  it('a master that refuses with CLUSTERDOWN (its cluster lost the majority) fails its part at once, naming why', async () => {
+    const store = new RedisStore({ cluster: cluster.nodes, prefix: 'cdown', timeout: 3000, retryDelay: 100 })
+    const users = Array.from({ length: 60 }, (_, i) => makeUser(i))
+    await store.batchPut(users)
+    const first = `${cluster.nodes[0]!.host}:${cluster.nodes[0]!.port}`
+    const slots = (store.client as Cluster).slots
+    const onFirst = users.filter((u) => slots[redisSlot(`cdown:ConformanceUser|id=n${u.id}`)]?.[0] === first)
+    expect(onFirst.length).toBeGreaterThan(5)
+    const frozen = cluster.servers.slice(1)
+    for (const s of frozen) s.kill('SIGSTOP')
+    try {
+      // the first master flags the others failing after cluster-node-timeout, then refuses every command
+      await expect
+        .poll(async () => /cluster_state:(\w+)/.exec(await admins[0]!.cluster('INFO'))?.[1], { timeout: 15_000, interval: 100 })
+        .toBe('fail')
+      const { ms, error } = await elapsed(() =>
+        store.batchGet(
+          ConformanceUser,
+          onFirst.map((u) => ({ id: u.id })),
+        ),
+      )
+      expect(error).toBeInstanceOf(StoreUnavailableError)
+      expect((error as Error).message).toContain('CLUSTERDOWN')
+      // an answer, not a silence: no waiting for the timeout (3 s) or for a slot refresh that asks a frozen master
+      expect(ms).toBeLessThan(1000)
+    } finally {
+      for (const s of frozen) s.kill('SIGCONT')
+    }
+    await cluster.waitHealthy()
+    await store.close()
+  })
 })

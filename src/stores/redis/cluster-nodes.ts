@@ -31,6 +31,9 @@ export class ClusterNodes {
   /** Called when a master's part failed (the backend refreshes its slot map: the master may be gone or back). */
   onFailure: () => void = () => {}
 
+  /** What the client knows of a master's connection, for the message of a call that got no answer. */
+  describe: (node: string) => string = () => ''
+
   constructor(owner: string, timeout: number, retryDelay: number) {
     this.#owner = owner
     this.#timeout = timeout
@@ -70,11 +73,12 @@ export class ClusterNodes {
     const probe = health.retryAt > 0
     if (probe) health.probing = true
     try {
-      await withTimeout(
-        call(),
-        this.#timeout,
-        () => new StoreUnavailableError(`${this.#owner} store ${operation} on master ${node}: no answer within ${this.#timeout} ms`),
-      )
+      await withTimeout(call(), this.#timeout, () => {
+        const state = this.describe(node)
+        return new StoreUnavailableError(
+          `${this.#owner} store ${operation} on master ${node}: no answer within ${this.#timeout} ms${state === '' ? '' : ` (${state})`}`,
+        )
+      })
       health.retryAt = 0
       health.lastError = undefined
       return undefined

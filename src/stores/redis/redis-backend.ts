@@ -5,6 +5,7 @@ import type { Clock } from '../../core/lifetime.js'
 import { PartialFailureError } from '../../core/partial-failure.js'
 import { withTimeout } from '../../core/with-timeout.js'
 import { ClusterNodes, type NodeFailure } from './cluster-nodes.js'
+import { describeConnection } from './describe-connection.js'
 import type { RedisBackendOptions } from './redis-backend-options.js'
 import { backfillOnNode } from './redis-backfill.js'
 import { unlinkByPrefix } from './redis-clear.js'
@@ -77,6 +78,13 @@ export class RedisBackend implements KeyValueBackend {
         ;(this.#client as Cluster).refreshSlotsCache()
       } catch {
         // a refresh already running, or a closing client: the next failure tries again
+      }
+    }
+    this.#nodes.describe = (node) => {
+      try {
+        return describeConnection(this.#client as Cluster, node)
+      } catch {
+        return '' // ioredis internals changed: the message goes without
       }
     }
     // an owned client's errors are reported through the operations that hit them, never as an unhandled 'error' event

@@ -236,7 +236,10 @@ function createBackend(options: RedisStoreOptions): RedisBackend {
       clusterRetryStrategy: retryStrategy,
       slotsRefreshTimeout: Math.max(timeout, 1000),
       retryDelayOnFailover: 50,
-      retryDelayOnClusterDown: 50,
+      // A master refusing with CLUSTERDOWN (its view of the cluster lost the majority; it refuses for
+      // the rejoin delay, ≥ 500 ms) fails its part at once, saying so. ioredis would park the command
+      // and resend it after a slot refresh, which can wait on a frozen master past our deadline.
+      retryDelayOnClusterDown: 0,
       redisOptions: perNode,
     }
     return new RedisBackend({
