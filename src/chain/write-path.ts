@@ -91,7 +91,6 @@ export class WritePath {
       } else {
         await this.#caches('delete', objects, (layer) => layer.batchDelete(objects))
       }
-      this.#marked(objects)
     }
   }
 
@@ -112,16 +111,21 @@ export class WritePath {
       await calls.direct(calls.last, 'invalidate', (layer) => invalidateTail.call(layer, info.model, lookups as never))
     }
     let failure: LayerFailure | undefined
-    for (let i = calls.last - 1; i >= 0; i--) {
-      const guard = calls.guards[i] as LayerGuard
-      const invalidate = guard.layer.batchInvalidate
-      if (invalidate === undefined) continue
-      try {
-        await calls.run(i, 'invalidate', (layer) => invalidate.call(layer, info.model, lookups as never))
-      } catch (err) {
-        failure ??= calls.fail(i, 'invalidate', err)
-        guard.rememberLookups(info.model, only(lookups, err))
+    try {
+      for (let i = calls.last - 1; i >= 0; i--) {
+        const guard = calls.guards[i] as LayerGuard
+        const invalidate = guard.layer.batchInvalidate
+        if (invalidate === undefined) continue
+        try {
+          await calls.run(i, 'invalidate', (layer) => invalidate.call(layer, info.model, lookups as never))
+        } catch (err) {
+          failure ??= calls.fail(i, 'invalidate', err)
+          guard.rememberLookups(info.model, only(lookups, err))
+        }
       }
+    } finally {
+      // as after a write (see #caches): reads begun while the caches were invalidated are not joined
+      if (coherence) this.#p.backfill.clock.mark(keys)
     }
     calls.raise(failure)
   }
@@ -166,18 +170,27 @@ export class WritePath {
     if (coherence) await backfill.settle(objs)
   }
 
-  /** Runs a put or delete on every cache layer, bottom-up; failures are cleaned up, then raised per policy. */
+  /**
+   * Runs a put or delete on every cache layer, bottom-up; failures are cleaned up, then raised per
+   * policy. The write clock moves again once the caches are written: a read that began while they were
+   * (it may have read a copy the write replaces) is neither joined by reads that begin after the write
+   * returned nor allowed to backfill what it read.
+   */
   async #caches(operation: 'put' | 'delete', objs: readonly object[], write: (layer: Store) => Promise<void>): Promise<void> {
     const { calls } = this.#p
     let failure: LayerFailure | undefined
-    for (let i = calls.last - 1; i >= 0; i--) {
-      const failed = await calls.write(i, operation, write)
-      if (failed === undefined) continue
-      // Only the objects a failed node owns may be stale when the layer's other nodes were written.
-      const stale = failed.failed === undefined ? objs : failed.failed.map((k) => objs[k] as object)
-      if (operation === 'put') await this.invalidateIn(i, stale)
-      else (calls.guards[i] as LayerGuard).remember(stale)
-      if (!failed.skipped) failure ??= failed
+    try {
+      for (let i = calls.last - 1; i >= 0; i--) {
+        const failed = await calls.write(i, operation, write)
+        if (failed === undefined) continue
+        // Only the objects a failed node owns may be stale when the layer's other nodes were written.
+        const stale = failed.failed === undefined ? objs : failed.failed.map((k) => objs[k] as object)
+        if (operation === 'put') await this.invalidateIn(i, stale)
+        else (calls.guards[i] as LayerGuard).remember(stale)
+        if (!failed.skipped) failure ??= failed
+      }
+    } finally {
+      this.#marked(objs)
     }
     calls.raise(failure)
   }
