@@ -13,7 +13,8 @@
  *   npm run build && node bench/fine-ab.js put [contenders] [rounds]
  *     contenders of `put` (S5, a new object each call):
  *     floor (Kysely upsert + ioredis SET), chain (ChainedStore([memory, Redis, PostgreSQL]).put),
- *     nomemory (the chain without its memory layer), stores (SqlStore.put, then RedisStore.put),
+ *     nomemory (the chain without its memory layer), smallmemory (the chain, a memory layer of 10
+ *     objects: what is put dies young), stores (SqlStore.put, then RedisStore.put),
  *     sql (SqlStore.put), upsert (the floor's Kysely upsert alone)
  */
 import { execFileSync } from 'node:child_process'
@@ -80,6 +81,7 @@ if (mode === 'get') {
   const sql = await env.postgres.newStore()
   const chain = chainOf([new ProcessMemoryStore(), rs, sql])
   const nomemory = chainOf([rs, sql])
+  const smallmemory = chainOf([new ProcessMemoryStore({ max: 10 }), rs, sql])
   run = {
     floor: async (id) => {
       await upsert(id)
@@ -87,6 +89,7 @@ if (mode === 'get') {
     },
     chain: (id) => chain.put(makeUser(id)),
     nomemory: (id) => nomemory.put(makeUser(id)),
+    smallmemory: (id) => smallmemory.put(makeUser(id)),
     stores: async (id) => {
       const user = makeUser(id)
       await sql.put(user)
