@@ -250,6 +250,34 @@ describe.runIf(stores.has('redis-cluster'))('RedisStore against a private Redis 
     await store.close()
   })
 
+  it("a frozen master's timeout says what the client held for it: the connection's state and the commands awaiting a reply", async () => {
+    const store = new RedisStore({ cluster: cluster.nodes, prefix: 'cfrozen', timeout: 300, retryDelay: 100 })
+    const users = Array.from({ length: 40 }, (_, i) => makeUser(i))
+    await store.batchPut(users)
+    const victim = cluster.servers[2]!
+    const address = `${cluster.nodes[2]!.host}:${cluster.nodes[2]!.port}`
+    const slots = (store.client as Cluster).slots
+    const onVictim = users.filter((u) => slots[redisSlot(`cfrozen:ConformanceUser|id=n${u.id}`)]?.[0] === address)
+    expect(onVictim.length).toBeGreaterThan(3)
+    victim.kill('SIGSTOP')
+    try {
+      const { error } = await elapsed(() =>
+        store.batchGet(
+          ConformanceUser,
+          onVictim.map((u) => ({ id: u.id })),
+        ),
+      )
+      expect(error).toBeInstanceOf(StoreUnavailableError)
+      expect((error as Error).message).toMatch(
+        new RegExp(`master ${address}: no answer within 300 ms \\(cluster ready.*; connection ready, [1-9]\\d* command\\(s\\) awaiting a reply`),
+      )
+    } finally {
+      victim.kill('SIGCONT')
+    }
+    await cluster.waitHealthy()
+    await store.close()
+  })
+
   it('a master that refuses with CLUSTERDOWN (its cluster lost the majority) fails its part at once, naming why', async () => {
     const store = new RedisStore({ cluster: cluster.nodes, prefix: 'cdown', timeout: 3000, retryDelay: 100 })
     const users = Array.from({ length: 60 }, (_, i) => makeUser(i))
