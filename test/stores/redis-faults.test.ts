@@ -269,7 +269,9 @@ describe.runIf(stores.has('redis-cluster'))('RedisStore against a private Redis 
       )
       expect(error).toBeInstanceOf(StoreUnavailableError)
       expect((error as Error).message).toMatch(
-        new RegExp(`master ${address}: no answer within 300 ms \\(cluster ready.*; connection ready, [1-9]\\d* command\\(s\\) awaiting a reply`),
+        new RegExp(
+          `master ${address}: no answer within 300 ms \\(cluster ready.*; connection ready, [1-9]\\d* command\\(s\\) awaiting a reply`,
+        ),
       )
     } finally {
       victim.kill('SIGCONT')
