@@ -23,7 +23,7 @@ import { loadHarness } from './harness.js'
 const [mode = 'get', list, roundsArg] = process.argv.slice(2)
 if (mode !== 'get' && mode !== 'put') throw new Error('usage: node bench/fine-ab.js get|put [contenders] [rounds]')
 const { BENCH_TTL_SECONDS, openEnv } = await import('../dist/cli/bench/env.js')
-const { BenchUser, makeUser, USER_TABLE, userFields, userRow } = await import('../dist/cli/bench/fixtures.js')
+const { BenchUser, makeUser, upsertUser, userFields } = await import('../dist/cli/bench/fixtures.js')
 const { ChainedStore, ProcessMemoryStore, registerModel } = await import('../dist/index.js')
 registerModel(BenchUser)
 
@@ -68,15 +68,7 @@ if (mode === 'get') {
   }
 } else {
   const db = env.postgres.db
-  const upsert = (id) => {
-    const values = userRow(id, 'postgres')
-    const { id: _id, ...rest } = values
-    return db
-      .insertInto(USER_TABLE)
-      .values(values)
-      .onConflict((oc) => oc.column('id').doUpdateSet(rest))
-      .execute()
-  }
+  const upsert = (id) => upsertUser(db, 'postgres', id)
   const rs = env.redis.newStore()
   const sql = await env.postgres.newStore()
   const chain = chainOf([new ProcessMemoryStore(), rs, sql])

@@ -1,3 +1,4 @@
+import type { Kysely } from 'kysely'
 import { keys } from '../../core/model.js'
 
 /**
@@ -91,6 +92,17 @@ export function userRow(id: number, dialect: 'sqlite' | 'postgres'): Record<stri
     row.created = f.created.toISOString()
   }
   return row
+}
+
+/** The floor's write of user `id` (S5): one Kysely `insert … on conflict (id) do update` of {@link userRow}. */
+export function upsertUser(db: Kysely<any>, dialect: 'sqlite' | 'postgres', id: number): Promise<unknown> {
+  const values = userRow(id, dialect)
+  const { id: _id, ...rest } = values
+  return db
+    .insertInto(USER_TABLE)
+    .values(values)
+    .onConflict((oc) => oc.column('id').doUpdateSet(rest))
+    .execute()
 }
 
 /** A small object for the memory-bound scenario (S7): primary key only. */

@@ -7,7 +7,7 @@ import { ChainedStore } from '../../../chain/chained-store.js'
 import type { Store } from '../../../contracts/base-store.js'
 import { ProcessMemoryStore } from '../../../stores/memory/process-memory-store.js'
 import { BENCH_TTL_SECONDS, type BenchEnv, type SqlEnv } from '../env.js'
-import { BenchUser, makeUser, USER_TABLE, userFields, userRow } from '../fixtures.js'
+import { BenchUser, makeUser, upsertUser, userFields } from '../fixtures.js'
 import type { BenchCase } from '../runner.js'
 import { judgeRow, type RowResult, type ScenarioContext } from './common.js'
 
@@ -15,15 +15,7 @@ import { judgeRow, type RowResult, type ScenarioContext } from './common.js'
 export async function s5WriteThrough(env: BenchEnv, sqlEnv: SqlEnv, o: ScenarioContext): Promise<RowResult[]> {
   const { db } = sqlEnv
   const row = `S5 ${sqlEnv.dialect}`
-  const upsert = (id: number): Promise<unknown> => {
-    const values = userRow(id, sqlEnv.dialect)
-    const { id: _id, ...rest } = values
-    return db
-      .insertInto(USER_TABLE)
-      .values(values)
-      .onConflict((oc) => oc.column('id').doUpdateSet(rest))
-      .execute()
-  }
+  const upsert = (id: number): Promise<unknown> => upsertUser(db, sqlEnv.dialect, id)
   const layers: Store[] = [new ProcessMemoryStore()]
   if (env.redis !== undefined) layers.push(env.redis.newStore())
   layers.push(await sqlEnv.newStore())
