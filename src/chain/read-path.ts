@@ -149,7 +149,8 @@ export class ReadPath {
 
   /**
    * Reads the `missing` requests from the layers below the first, joining reads of the same key already
-   * in flight (single-flight), and remembers what no layer had (negative caching).
+   * in flight (single-flight), and remembers what no layer had (negative caching) unless a write
+   * landed meanwhile.
    */
   async readBelowFirst(
     info: ModelInfo,
@@ -165,7 +166,8 @@ export class ReadPath {
       keys[m] = allKeys?.[i] ?? lookupKey(info, requests[i] as LookupRequest, name)
     }
     // Each key is either joined to a read in flight, or read by this call (once, however often it repeats).
-    const flight = flights.begin(backfill.clock.seq)
+    const started = backfill.clock.seq
+    const flight = flights.begin(started)
     const slot: number[] = new Array(count)
     const lookups: object[] = []
     let joined: number[] | undefined
@@ -210,7 +212,8 @@ export class ReadPath {
       }
     }
     if (joined !== undefined) for (let j = 0; j < joined.length; j++) out[joined[j] as number] = copyEntry(shared?.[j])
-    if (misses !== undefined) misses.remember(keys.filter((_, m) => out[m] === undefined))
+    // A miss read before a write that has since landed may be what the write replaced: not remembered.
+    if (misses !== undefined && !backfill.clock.anyWrittenSince(started)) misses.remember(keys.filter((_, m) => out[m] === undefined))
     return out
   }
 

@@ -190,7 +190,8 @@ export class WritePath {
         if (!failed.skipped) failure ??= failed
       }
     } finally {
-      this.#marked(objs)
+      // the clock alone: a read begun before this point remembers no miss (see ReadPath.readBelowFirst)
+      this.#p.backfill.markWritten(objs)
     }
     calls.raise(failure)
   }

@@ -1,12 +1,14 @@
 /**
- * Single-flight and writes: a read that began after a write was acknowledged must never share the
- * answer of a read that began while the write was still updating the caches (it may have read what
- * the write was about to replace). Found by the coherence harness: a read 18 ms after the owner's
- * delete returned the deleted version, through a memory layer that served nothing (its bus was down).
+ * Reads that overlap a write: a read that began after a write was acknowledged must never share the
+ * answer of a read that began while the write was still updating the layers (it may have read what
+ * the write was about to replace), and a read that overlapped a write must not leave a remembered
+ * miss behind it. Found by the coherence harness: a read 18 ms after the owner's delete returned the
+ * deleted version, through a memory layer that served nothing (its bus was down).
  */
 import { describe, expect, it } from 'vitest'
 import type { KeyValueEntry } from '../../src/contracts/key-value-backend.js'
-import { ChainedStore, KeyValueStore, ProcessMemoryStore } from '../../src/index.js'
+import type { Instance, Lookup, Model } from '../../src/core/model.js'
+import { ChainedStore, KeyValueStore, ProcessMemoryStore, type Store, type StoreEntry } from '../../src/index.js'
 import { ConformanceUser, MapBackend, makeUser } from '../../src/testing/index.js'
 
 /** A gate: `wait()` resolves once `open()` was called. */
@@ -53,67 +55,95 @@ class HeldBackend extends MapBackend {
   }
 }
 
+/** An authoritative in-memory layer whose reads can answer late what they found at once. */
+class HeldDatabase extends ProcessMemoryStore {
+  replies: ReturnType<typeof gate> | undefined
+  readsWaiting = 0
+
+  override async batchGetEntries<M extends Model>(
+    model: M,
+    lookups: readonly Lookup<M>[],
+    options?: Parameters<Store['batchGetEntries']>[2],
+  ): Promise<(StoreEntry<Instance<M>> | undefined)[]> {
+    const found = await super.batchGetEntries(model, lookups, options)
+    const replies = this.replies
+    if (replies !== undefined) {
+      this.readsWaiting++
+      await replies.wait()
+    }
+    return found
+  }
+}
+
 const until = async (done: () => boolean): Promise<void> => {
   for (let i = 0; i < 1000 && !done(); i++) await new Promise((resolve) => setImmediate(resolve))
   expect(done()).toBe(true)
 }
 
-describe('single-flight across a write', () => {
-  it('a read begun after a delete was acknowledged does not join a read begun while the delete was updating the caches', async () => {
-    const backend = new HeldBackend()
-    const db = new ProcessMemoryStore({ tombstoneLifetime: 0 })
-    const chain = new ChainedStore([new ProcessMemoryStore(), new KeyValueStore(backend), db])
+/**
+ * A chain [memory, held cache, database] holding `user`, its memory layer empty (as while its bus is
+ * down); runs `write` with its cache write held, starts a get of `user` while it is held (the cache
+ * answers late what it held before the write), lets the write finish, then starts another get. Resolves
+ * to the two reads' answers, and the chain.
+ */
+async function readAcrossWrite(
+  user: InstanceType<typeof ConformanceUser>,
+  write: (chain: ChainedStore) => Promise<void>,
+): Promise<{ during: unknown; after: unknown; chain: ChainedStore }> {
+  const backend = new HeldBackend()
+  const chain = new ChainedStore([new ProcessMemoryStore(), new KeyValueStore(backend), new ProcessMemoryStore({ tombstoneLifetime: 0 })])
+  const memory = chain.layers[0] as ProcessMemoryStore
+  await chain.put(user)
+  await memory.batchInvalidate(ConformanceUser, [{ id: user.id }])
+  backend.writes = gate()
+  const written = write(chain)
+  await until(() => backend.writesWaiting > 0)
+  backend.replies = gate()
+  const during = chain.get(ConformanceUser, { id: user.id })
+  await until(() => backend.readsWaiting > 0)
+  backend.writes.open()
+  await written
+  await memory.batchInvalidate(ConformanceUser, [{ id: user.id }])
+  const after = chain.get(ConformanceUser, { id: user.id })
+  backend.replies.open()
+  return { after: await after, during: await during, chain }
+}
+
+describe('reads across a write', () => {
+  it('a read begun after a delete returned does not join a read begun while the delete was updating the caches', async () => {
     const user = makeUser(5)
-    await chain.put(user)
-    // the memory layer holds nothing for it (as while its bus is down): reads go to the cache layer
-    await (chain.layers[0] as ProcessMemoryStore).batchInvalidate(ConformanceUser, [{ id: 5 }])
-
-    // the delete has reached the database; its write to the cache layer is held
-    backend.writes = gate()
-    const deleted = chain.delete(user)
-    await until(() => backend.writesWaiting > 0)
-    // a read begins now: the memory layer misses, the cache layer still holds the old copy (answered late)
-    backend.replies = gate()
-    const during = chain.get(ConformanceUser, { id: 5 })
-    await until(() => backend.readsWaiting > 0)
-    backend.writes.open()
-    await deleted
-
-    // acknowledged: every read that begins from now on must miss
-    const after = chain.get(ConformanceUser, { id: 5 })
-    backend.replies.open()
-    expect(await after).toBeUndefined()
-    const concurrent = await during
-    expect(concurrent === undefined || concurrent.id === 5).toBe(true) // it overlapped the delete: either answer
+    const { during, after, chain } = await readAcrossWrite(user, (c) => c.delete(user))
+    expect(after).toBeUndefined()
+    expect(during === undefined || (during as { id: number }).id === 5).toBe(true) // it overlapped the delete: either answer
     expect(await chain.get(ConformanceUser, { id: 5 })).toBeUndefined()
     await chain.close()
   })
 
-  it('a read begun after a put was acknowledged does not join a read begun while the put was updating the caches', async () => {
-    const backend = new HeldBackend()
-    const db = new ProcessMemoryStore({ tombstoneLifetime: 0 })
-    const chain = new ChainedStore([new ProcessMemoryStore(), new KeyValueStore(backend), db])
+  it('a read begun after a put returned does not join a read begun while the put was updating the caches', async () => {
     const user = makeUser(6)
     user.name = 'old'
-    await chain.put(user)
-    await (chain.layers[0] as ProcessMemoryStore).batchInvalidate(ConformanceUser, [{ id: 6 }])
-
     const newer = makeUser(6)
     newer.name = 'new'
-    backend.writes = gate()
-    const written = chain.put(newer)
-    await until(() => backend.writesWaiting > 0)
-    backend.replies = gate()
-    const during = chain.get(ConformanceUser, { id: 6 })
-    await until(() => backend.readsWaiting > 0)
-    backend.writes.open()
-    await written
-    await (chain.layers[0] as ProcessMemoryStore).batchInvalidate(ConformanceUser, [{ id: 6 }])
+    const { during, after, chain } = await readAcrossWrite(user, (c) => c.put(newer))
+    expect((after as { name: string } | undefined)?.name).toBe('new')
+    expect(['old', 'new']).toContain((during as { name: string } | undefined)?.name)
+    await chain.close()
+  })
 
-    const after = chain.get(ConformanceUser, { id: 6 })
-    backend.replies.open()
-    expect((await after)?.name).toBe('new')
-    expect(['old', 'new']).toContain((await during)?.name)
+  it('a miss read before a put, answered after it, is not remembered (negative caching)', async () => {
+    const db = new HeldDatabase({ tombstoneLifetime: 0 })
+    const chain = new ChainedStore([new ProcessMemoryStore(), db], { missLifetime: 60 })
+    db.replies = gate()
+    const before = chain.get(ConformanceUser, { id: 7 })
+    await until(() => db.readsWaiting > 0)
+    const replies = db.replies
+    db.replies = undefined
+    await chain.put(makeUser(7))
+    replies.open()
+    expect(await before).toBeUndefined() // it began before the put
+    const memory = chain.layers[0] as ProcessMemoryStore
+    await memory.batchInvalidate(ConformanceUser, [{ id: 7 }])
+    expect((await chain.get(ConformanceUser, { id: 7 }))?.id).toBe(7)
     await chain.close()
   })
 })
