@@ -15,7 +15,7 @@ export class Account {
 
 /** A phase's figures for an assertion's message: what a failure needs to be understood. */
 export function explain(p: Phase): string {
-  return `${p.phase}: database share ${(p.dbShare * 100).toFixed(1)}%, ${p.errors} errors, slowest ${p.slowest.toFixed(0)} ms, cache errors ${JSON.stringify(p.cacheErrors)}, layers ${p.layers}, root causes ${JSON.stringify(p.timeouts)}`
+  return `${p.phase}: database share ${(p.dbShare * 100).toFixed(1)}%, ${p.errors} errors, slowest ${p.slowest.toFixed(0)} ms, cache errors ${JSON.stringify(p.cacheErrors)}, layers ${p.layers}, root causes ${JSON.stringify(p.rootCauses)}`
 }
 
 /** A real SQLite SqlStore that counts the lookups it answers (what "the database share" is measured on). */
@@ -63,7 +63,7 @@ export interface Phase {
   /** What each layer of the chain did in the phase (hits, misses, errors, skipped calls): a skipped layer or misses of live keys explain a share too. */
   readonly layers: string
   /** The first distinct root causes of the phase's cache errors, whole (ms after the phase began: message; a timeout names the server and its connection's state). */
-  readonly timeouts: string[]
+  readonly rootCauses: string[]
 }
 
 /** The messages of the errors at the bottom of `error` (causes, aggregated errors): what first went wrong. */
@@ -83,7 +83,7 @@ export class AccountWorkload {
   readonly expected = new Map<number, number | undefined>()
   readonly phases: Phase[] = []
   #cacheErrors: Record<string, number> = {}
-  #timeouts: string[] = []
+  #rootCauses: string[] = []
   #phaseStart = performance.now()
 
   constructor(
@@ -100,8 +100,8 @@ export class AccountWorkload {
           .slice(0, 400)}`
         this.#cacheErrors[what] = (this.#cacheErrors[what] ?? 0) + 1
         for (const m of rootMessages(e.error)) {
-          if (this.#timeouts.length >= 8 || this.#timeouts.some((t) => t.endsWith(m))) continue
-          this.#timeouts.push(`+${(performance.now() - this.#phaseStart).toFixed(0)} ms: ${m}`)
+          if (this.#rootCauses.length >= 8 || this.#rootCauses.some((t) => t.endsWith(m))) continue
+          this.#rootCauses.push(`+${(performance.now() - this.#phaseStart).toFixed(0)} ms: ${m}`)
         }
       })
     }
@@ -152,7 +152,7 @@ export class AccountWorkload {
     const before = this.db.lookups
     const statsBefore = this.#layerStats()
     this.#cacheErrors = {}
-    this.#timeouts = []
+    this.#rootCauses = []
     this.#phaseStart = performance.now()
     let absent = 0
     for (const v of this.expected.values()) if (v === undefined) absent++
@@ -197,7 +197,7 @@ export class AccountWorkload {
       slow,
       cacheErrors: this.#cacheErrors,
       layers: this.#layerDelta(statsBefore),
-      timeouts: this.#timeouts,
+      rootCauses: this.#rootCauses,
     }
     this.phases.push(result)
     return result
@@ -220,7 +220,7 @@ export class AccountWorkload {
       slow: out.reduce((n, p) => n + p.slow, 0),
       cacheErrors: worst.cacheErrors,
       layers: worst.layers,
-      timeouts: worst.timeouts,
+      rootCauses: worst.rootCauses,
     })
     return out
   }
