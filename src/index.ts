@@ -25,7 +25,7 @@ export {
 } from './contracts/base-store.js'
 export type { InvalidationBus, InvalidationListener } from './contracts/invalidation-bus.js'
 export type { BackendReadOptions, KeyValueBackend, KeyValueBackfill, KeyValueEntry } from './contracts/key-value-backend.js'
-export { type CacheStoreOptions, KeyValueStore, type KeyValueStoreOptions } from './contracts/key-value-store.js'
+export { type CacheStoreOptions, KeyValueStore, type KeyValueStoreOptions, requestKey } from './contracts/key-value-store.js'
 export { type DecoratedOperation, StoreDecorator, type StoreDecoratorOptions } from './contracts/store-decorator.js'
 export { canonicalKey } from './core/canonical-key.js'
 export * from './core/errors.js'

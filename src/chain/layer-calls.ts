@@ -1,13 +1,17 @@
-import type { GetEntriesOptions, Store, StoreEntry } from '../contracts/base-store.js'
+import { type GetEntriesOptions, type LookupRequest, readRequests, type Store, type StoreEntry } from '../contracts/base-store.js'
 import { isCallerError, LayerSkippedError, StockpyleError } from '../core/errors.js'
 import type { Model } from '../core/model.js'
 import { isPartialFailure } from '../core/partial-failure.js'
+import type { ModelInfo } from '../core/registry.js'
 import type { ResolvedChainOptions } from './chain-options.js'
 import { LayerGuard } from './layer-guard.js'
 import type { LayerObserver, LayerOperation } from './layer-observer.js'
 
 /** Marks an error whose message already names the chain (see {@link LayerCalls.blame}). */
 const BLAMED = Symbol('stockpyle.blamed')
+
+/** The options of a cache layer's read without options of its own: it reports partial failures. */
+const PARTIAL: GetEntriesOptions = Object.freeze({ partial: true })
 
 /** A layer call that did not succeed, after the failure policy was applied. */
 export interface LayerFailure {
@@ -142,16 +146,36 @@ export class LayerCalls {
    * the others' answers stand. Hits on keys awaiting repair in the layer are dropped (misses). The
    * authoritative layer's failure rejects.
    */
-  async read(index: number, model: Model, lookups: readonly object[], options?: GetEntriesOptions): Promise<(StoreEntry | undefined)[]> {
+  read(index: number, model: Model, lookups: readonly object[], options?: GetEntriesOptions): Promise<(StoreEntry | undefined)[]> {
+    return this.#read(index, lookups.length, (layer, o) => layer.batchGetEntries(model, lookups as never, o), options)
+  }
+
+  /** {@link read} of requests the chain validated (see `readRequests`): the layer does not validate them again. */
+  readRequests(
+    index: number,
+    info: ModelInfo,
+    requests: readonly LookupRequest[],
+    options?: GetEntriesOptions,
+  ): Promise<(StoreEntry | undefined)[]> {
+    return this.#read(index, requests.length, (layer, o) => readRequests(layer, info, requests, o), options)
+  }
+
+  async #read(
+    index: number,
+    count: number,
+    call: (layer: Store, options: GetEntriesOptions | undefined) => Promise<(StoreEntry | undefined)[]>,
+    options: GetEntriesOptions | undefined,
+  ): Promise<(StoreEntry | undefined)[]> {
     let entries: (StoreEntry | undefined)[]
     const guard = this.guards[index] as LayerGuard
     const started = guard.readStarted()
     let lost = 0
     try {
-      if (index === this.last) entries = await this.run(index, 'get', (layer) => layer.batchGetEntries(model, lookups as never, options))
+      if (index === this.last) entries = await this.run(index, 'get', (layer) => call(layer, options))
       else {
         this.ready(index, 'get')
-        entries = await this.run(index, 'get', (layer) => layer.batchGetEntries(model, lookups as never, { ...options, partial: true }))
+        const partial = options === undefined ? PARTIAL : { ...options, partial: true }
+        entries = await this.run(index, 'get', (layer) => call(layer, partial))
       }
     } catch (err) {
       if (index === this.last) {
@@ -161,11 +185,11 @@ export class LayerCalls {
       const failure = this.fail(index, 'get', err)
       this.raise(failure)
       if (!isPartialFailure(err)) {
-        this.observer.lookupsLost(index, lookups.length, failure.skipped)
-        return new Array(lookups.length).fill(undefined)
+        this.observer.lookupsLost(index, count, failure.skipped)
+        return new Array(count).fill(undefined)
       }
       // Some nodes failed: their lookups miss, the other nodes' answers stand.
-      entries = Array.from({ length: lookups.length }, (_, i) => err.results?.[i] as StoreEntry | undefined)
+      entries = Array.from({ length: count }, (_, i) => err.results?.[i] as StoreEntry | undefined)
       for (const i of err.failed) entries[i] = undefined
       lost = err.failed.length
       this.observer.lookupsLost(index, lost, false)

@@ -1,8 +1,9 @@
 import type { GetEntriesOptions, LookupRequest, Store, StoreEntry } from '../contracts/base-store.js'
+import { requestKey } from '../contracts/key-value-reads.js'
 import { decodeRecord, encodeRecord } from '../core/codec.js'
 import { isCallerError } from '../core/errors.js'
 import { invalidationSequence } from '../core/invalidation-sequence.js'
-import { encodeLookup, keyForLookup, keyOfObjectFor } from '../core/key-encoding.js'
+import { encodeLookup, keyForLookup } from '../core/key-encoding.js'
 import type { Clock } from '../core/lifetime.js'
 import type { Instance, Lookup, Model } from '../core/model.js'
 import { describeModel, type ModelInfo } from '../core/registry.js'
@@ -100,7 +101,7 @@ export class ReadPath {
     const { calls, name } = this.#p
     if (!failed) calls.observer.looked(0, 1, 0)
     const info = describeModel(model)
-    const requests = [{ spec: keyForLookup(info, lookup, `${name} store get`), lookup: lookup as Record<string, unknown> }]
+    const requests = [{ spec: keyForLookup(info, lookup, `${name} store get`), lookup: lookup as Record<string, unknown>, key: undefined }]
     const [entry] = await this.readBelowFirst(info, requests, [0])
     return entry?.value as Instance<M> | undefined
   }
@@ -113,23 +114,17 @@ export class ReadPath {
   ): Promise<(StoreEntry | undefined)[]> {
     const { calls, misses, name } = this.#p
     if (options.stale === true) return readStale(calls, this.#p.clock, info, requests)
-    let keys: string[] | undefined
     let asked: number[] | undefined
     if (misses !== undefined) {
-      keys = requests.map((r) => lookupKey(info, r, name))
       asked = []
-      for (let i = 0; i < keys.length; i++) if (!misses.has(keys[i] as string)) asked.push(i)
+      for (let i = 0; i < requests.length; i++) if (!misses.has(requestKey(name, info, requests[i] as LookupRequest))) asked.push(i)
     }
     const out: (StoreEntry | undefined)[] = new Array(requests.length).fill(undefined)
     if (asked?.length === 0) return out
     const slots = asked ?? requests.map((_, i) => i)
     let first: (StoreEntry | undefined)[]
     try {
-      first = await calls.read(
-        0,
-        info.model,
-        slots.map((i) => (requests[i] as LookupRequest).lookup),
-      )
+      first = await calls.readRequests(0, info, asked === undefined ? requests : asked.map((i) => requests[i] as LookupRequest))
     } catch (err) {
       // The first layer validated the lookups in its own name; the caller called the chain.
       if (isCallerError(err)) for (const r of requests) encodeLookup(info, r.lookup, `${name} store get`)
@@ -142,7 +137,7 @@ export class ReadPath {
       else out[slots[a] as number] = entry
     }
     if (missing.length === 0 || calls.last === 0) return out
-    const below = await this.readBelowFirst(info, requests, missing, keys)
+    const below = await this.readBelowFirst(info, requests, missing)
     for (let m = 0; m < missing.length; m++) out[missing[m] as number] = below[m]
     return out
   }
@@ -156,27 +151,26 @@ export class ReadPath {
     info: ModelInfo,
     requests: readonly LookupRequest[],
     missing: readonly number[],
-    allKeys?: readonly string[],
   ): Promise<(StoreEntry | undefined)[]> {
     const { flights, backfill, misses, name } = this.#p
     const count = missing.length
     const keys: string[] = new Array(count)
     for (let m = 0; m < count; m++) {
       const i = missing[m] as number
-      keys[m] = allKeys?.[i] ?? lookupKey(info, requests[i] as LookupRequest, name)
+      keys[m] = requestKey(name, info, requests[i] as LookupRequest)
     }
     // Each key is either joined to a read in flight, or read by this call (once, however often it repeats).
     const started = backfill.clock.seq
     const flight = flights.begin(started)
     const slot: number[] = new Array(count)
-    const lookups: object[] = []
+    const reads: LookupRequest[] = []
     let joined: number[] | undefined
     let waits: Promise<StoreEntry | undefined>[] | undefined
     for (let m = 0; m < count; m++) {
-      const outcome = flight.claim(keys[m] as string, lookups.length)
+      const outcome = flight.claim(keys[m] as string, reads.length)
       if (outcome === undefined) {
-        slot[m] = lookups.length
-        lookups.push((requests[missing[m] as number] as LookupRequest).lookup)
+        slot[m] = reads.length
+        reads.push(requests[missing[m] as number] as LookupRequest)
       } else if (typeof outcome === 'number') slot[m] = outcome
       else {
         slot[m] = -1
@@ -184,7 +178,7 @@ export class ReadPath {
         ;(waits ??= []).push(outcome)
       }
     }
-    const read = lookups.length > 0 ? this.#readBelow(info, lookups) : undefined
+    const read = reads.length > 0 ? this.#readBelow(info, reads) : undefined
     if (read !== undefined) flight.start(read)
     let entries: readonly (StoreEntry | undefined)[] = []
     let shared: (StoreEntry | undefined)[] | undefined
@@ -200,7 +194,7 @@ export class ReadPath {
     }
     const out: (StoreEntry | undefined)[] = new Array(count)
     // A copy read once for a key asked for twice: the second slot gets its own decoded copy.
-    const used = lookups.length + (joined?.length ?? 0) < count ? new Uint8Array(lookups.length) : undefined
+    const used = reads.length + (joined?.length ?? 0) < count ? new Uint8Array(reads.length) : undefined
     for (let m = 0; m < count; m++) {
       const s = slot[m] as number
       if (s < 0) continue
@@ -217,23 +211,24 @@ export class ReadPath {
     return out
   }
 
-  /** Reads `lookups` from layers 1..n−1 and backfills the hits upward, one batch per upper layer. */
-  async #readBelow(info: ModelInfo, lookups: readonly object[]): Promise<(StoreEntry | undefined)[]> {
+  /** Reads `requests` from layers 1..n−1 and backfills the hits upward, one batch per upper layer. */
+  async #readBelow(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(StoreEntry | undefined)[]> {
     const { calls, backfill, leases, serveStale } = this.#p
     const since = invalidationSequence()
     const started = backfill.clock.beginRead()
     let leased: object[] | undefined
     try {
-      const out: (StoreEntry | undefined)[] = new Array(lookups.length).fill(undefined)
+      const out: (StoreEntry | undefined)[] = new Array(requests.length).fill(undefined)
       const hits: Hit[] = []
-      let pending = lookups.map((_, i) => i)
+      let pending = requests.map((_, i) => i)
       for (let j = 1; j <= calls.last && pending.length > 0; j++) {
         let found: (StoreEntry | undefined)[]
         try {
-          found = await calls.read(
+          found = await calls.readRequests(
             j,
-            info.model,
-            pending.map((i) => lookups[i] as object),
+            info,
+            // (after the first layer below, `pending` may be in another order: leases put their winners first)
+            j === 1 ? requests : pending.map((i) => requests[i] as LookupRequest),
           )
         } catch (err) {
           if (j !== calls.last || !serveStale || isCallerError(err)) throw err
@@ -241,7 +236,7 @@ export class ReadPath {
             calls,
             this.#p.clock,
             info,
-            pending.map((i) => ({ spec: keyForLookup(info, lookups[i], 'get'), lookup: lookups[i] as Record<string, unknown> })),
+            pending.map((i) => requests[i] as LookupRequest),
           )
           const served = stale.filter((e) => e !== undefined).length
           if (served === 0) throw err
@@ -253,8 +248,14 @@ export class ReadPath {
         }
         let still = collect(j, pending, found, out, hits)
         if (leases !== undefined && j === leases.layer && still.length > 0) {
-          const { winners, waited } = await leases.take(info.model, lookups, still, out, hits)
-          if (winners.length > 0) leased = winners.map((i) => lookups[i] as object)
+          const { winners, waited } = await leases.take(
+            info.model,
+            requests.map((r) => r.lookup),
+            still,
+            out,
+            hits,
+          )
+          if (winners.length > 0) leased = winners.map((i) => (requests[i] as LookupRequest).lookup)
           still = [...winners, ...waited]
         }
         pending = still
@@ -266,11 +267,6 @@ export class ReadPath {
       if (leased !== undefined) leases?.release(info.model, leased)
     }
   }
-}
-
-/** The canonical key of a validated request (its key spec is already matched). @throws InvalidKeyError. */
-function lookupKey(info: ModelInfo, request: LookupRequest, name: string): string {
-  return keyOfObjectFor(request.spec, request.lookup) ?? encodeLookup(info, request.lookup, `${name} store get`)
 }
 
 /** A copy of an entry for another caller: decoded again from its envelope (or re-encoded). */

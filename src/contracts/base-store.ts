@@ -30,6 +30,9 @@ export {
   type WriteItem,
 } from './store.js'
 
+/** The key of {@link BaseStore}'s entry point for requests validated elsewhere (see {@link readRequests}); not exported by the package. */
+const READ_REQUESTS = Symbol('stockpyle.readRequests')
+
 /** The methods a {@link BaseStore} subclass must implement. */
 const PRIMITIVES = ['readMany', 'writeMany', 'removeMany'] as const
 
@@ -111,7 +114,7 @@ export abstract class BaseStore implements Store {
     const requests: LookupRequest[] = new Array(lookups.length)
     for (let i = 0; i < lookups.length; i++) {
       const lookup = lookups[i]
-      requests[i] = { spec: keyForLookup(info, lookup, where), lookup: lookup as Record<string, unknown> }
+      requests[i] = { spec: keyForLookup(info, lookup, where), lookup: lookup as Record<string, unknown>, key: undefined }
     }
     return { info, requests }
   }
@@ -166,6 +169,16 @@ export abstract class BaseStore implements Store {
     const { info, requests } = this.requests(model, lookups, 'get')
     if (requests.length === 0) return []
     return (await this.readMany(info, requests, options)) as (StoreEntry<Instance<M>> | undefined)[]
+  }
+
+  /** `batchGetEntries` of requests already validated for `info`'s model (see {@link readRequests}). */
+  async [READ_REQUESTS](
+    info: ModelInfo,
+    requests: readonly LookupRequest[],
+    options?: GetEntriesOptions,
+  ): Promise<(StoreEntry | undefined)[]> {
+    this.assertOpen('batchGet')
+    return requests.length === 0 ? [] : this.readMany(info, requests, options)
   }
 
   async batchInvalidate<M extends Model>(model: M, lookups: readonly Lookup<M>[], options?: InvalidateOptions): Promise<void> {
@@ -244,4 +257,25 @@ export abstract class BaseStore implements Store {
 function modelName(model: object): string {
   const named = model as { stockpyleName?: unknown; name?: unknown }
   return String(named.stockpyleName ?? named.name ?? 'anonymous')
+}
+
+/**
+ * `store.batchGetEntries` of `requests`, validated already for `info`'s model (by a chain, once for all
+ * its layers). A {@link BaseStore} that keeps BaseStore's own `batchGetEntries` gets them as they are:
+ * it does not validate them again, and reuses the keys another layer computed (`LookupRequest.key`).
+ * Any other store (a decorator, a subclass overriding `batchGetEntries`) is asked through
+ * `batchGetEntries` with the lookups. Rejects as `batchGetEntries` does.
+ */
+export function readRequests(
+  store: Store,
+  info: ModelInfo,
+  requests: readonly LookupRequest[],
+  options?: GetEntriesOptions,
+): Promise<(StoreEntry | undefined)[]> {
+  if (store instanceof BaseStore && store.batchGetEntries === BaseStore.prototype.batchGetEntries) {
+    return store[READ_REQUESTS](info, requests, options)
+  }
+  const lookups: object[] = new Array(requests.length)
+  for (let i = 0; i < requests.length; i++) lookups[i] = (requests[i] as LookupRequest).lookup
+  return store.batchGetEntries(info.model, lookups as never, options)
 }

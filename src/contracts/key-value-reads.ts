@@ -115,10 +115,19 @@ function recordEntry(
 /** The prefixed canonical key of each request. @throws InvalidKeyError. */
 export function requestKeys(store: string, info: ModelInfo, requests: readonly LookupRequest[], prefix: string): string[] {
   const keys: string[] = new Array(requests.length)
-  for (let i = 0; i < requests.length; i++) {
-    const r = requests[i] as LookupRequest
-    // The field set is already matched to a key (BaseStore); encodeLookup only to throw InvalidKeyError.
-    keys[i] = prefix + (keyOfObjectFor(r.spec, r.lookup) ?? encodeLookup(info, r.lookup, `${store} store get`))
-  }
+  for (let i = 0; i < requests.length; i++) keys[i] = prefix + requestKey(store, info, requests[i] as LookupRequest)
   return keys
+}
+
+/**
+ * The canonical key of a validated request, computed once and kept on it (`LookupRequest.key`), for
+ * the other layers of a chain. @throws InvalidKeyError naming `store`'s get.
+ */
+export function requestKey(store: string, info: ModelInfo, request: LookupRequest): string {
+  const known = request.key
+  if (known !== undefined) return known
+  // The field set is already matched to a key (BaseStore); encodeLookup only to throw InvalidKeyError.
+  const key = keyOfObjectFor(request.spec, request.lookup) ?? encodeLookup(info, request.lookup, `${store} store get`)
+  request.key = key
+  return key
 }

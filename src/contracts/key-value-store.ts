@@ -28,7 +28,7 @@ export {
   type KeyValueStoreOptions,
   pickCacheOptions,
 } from './cache-store-options.js'
-export { type CorruptEntry, requestKeys, resolveEnvelopes } from './key-value-reads.js'
+export { type CorruptEntry, requestKey, requestKeys, resolveEnvelopes } from './key-value-reads.js'
 export { keysToDelete, type PreparedWrites, prepareWrites } from './key-value-writes.js'
 
 const KEY_VALUE_STORE_OPTIONS = [...CACHE_OPTION_NAMES, 'name']

@@ -37,6 +37,12 @@ export interface GetEntriesOptions {
 export interface LookupRequest {
   readonly spec: KeyInfo
   readonly lookup: Readonly<Record<string, unknown>>
+  /**
+   * The lookup's canonical key (without any store's prefix) once a store has computed it
+   * (`requestKey`), `undefined` until then: the layers of a chain read the same requests, and each
+   * reuses the key the first one computed.
+   */
+  key?: string | undefined
 }
 
 /** One object of a write batch with its model and an optional expiry cap (ms since the epoch). */

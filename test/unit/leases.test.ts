@@ -3,7 +3,7 @@ import { ChainedStore, InvalidOptionError, KeyValueStore, ProcessMemoryStore } f
 import { ConformanceUser, FaultStore, MapBackend, makeUser } from '../../src/testing/index.js'
 
 /** Several "processes": each its own chain and memory layer, sharing one remote cache and one database. */
-function processes(count: number, leases: boolean) {
+function processes(count: number, leases: boolean, wait = 2000) {
   const shared = new MapBackend()
   const db = new FaultStore(new ProcessMemoryStore())
   const chains = Array.from(
@@ -11,7 +11,7 @@ function processes(count: number, leases: boolean) {
     () =>
       new ChainedStore(
         [new ProcessMemoryStore(), new KeyValueStore(shared, { prefix: 'lease-test' }), db],
-        leases ? { leases: { wait: 2000 } } : {},
+        leases ? { leases: { wait } } : {},
       ),
   )
   return { db, chains }
@@ -49,6 +49,20 @@ describe('leases: cross-process single-flight', () => {
     expect(performance.now() - t0).toBeLessThan(1000) // far below `wait`: the loser saw the lease released
     await db.put(makeUser(3))
     expect(await b.get(ConformanceUser, { id: 3 })).toEqual(makeUser(3))
+  })
+
+  it('a batch whose leases were won for some lookups and waited out for others gets each object in its own slot', async () => {
+    const { db, chains } = processes(2, true, 50)
+    const [a, b] = chains as [ChainedStore, ChainedStore]
+    await db.batchPut([makeUser(10), makeUser(11), makeUser(12)])
+    const release = db.gate('get')
+    // b holds the lease on 10 while its database read is held; a wins 11 and 12, waits for 10 in vain,
+    // then reads the database for them in the leases' order (its winners first): 11, 12, 10.
+    const holding = b.get(ConformanceUser, { id: 10 })
+    const batch = a.batchGet(ConformanceUser, [{ id: 10 }, { id: 11 }, { id: 12 }])
+    setTimeout(release, 150)
+    expect((await batch).map((u) => u?.id)).toEqual([10, 11, 12])
+    expect((await holding)?.id).toBe(10)
   })
 
   it('needs a layer that can hand out leases', () => {
