@@ -5,6 +5,7 @@ import type { KeyInfo, ModelInfo } from '../../core/registry.js'
 import type { ColumnInfo, SqlDialect } from './column-kind.js'
 import { camelCase, snakeCase, type TableNaming, tableNameOf } from './naming.js'
 import type { BytesType, ModelMapping } from './row-mapper.js'
+import { StatementCache } from './statement-cache.js'
 import { introspectTable, type TableSchema } from './table-schema.js'
 
 /** The options that decide how models map to tables. */
@@ -89,7 +90,7 @@ export function buildMapping(
       typeof options.bytes === 'function' ? options.bytes(info.model, attributeOf.get(column.name) ?? column.name) : options.bytes
     if (kind === 'Buffer') bufferColumns.add(column.name)
   }
-  return { store, info, dialect, schema, columnOf, attributeOf, keyColumns, bufferColumns, toColumnName }
+  return { store, info, dialect, schema, columnOf, attributeOf, keyColumns, bufferColumns, toColumnName, statements: new StatementCache() }
 }
 
 interface Pending<T> {

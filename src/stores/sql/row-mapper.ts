@@ -2,6 +2,7 @@ import { InvalidKeyError, MissingKeyAttributeError, SchemaError, SerializationEr
 import type { KeyInfo, ModelInfo } from '../../core/registry.js'
 import type { ColumnInfo, SqlDialect } from './column-kind.js'
 import { fromParsedJson, fromTaggedJson, toTaggedJson } from './json-codec.js'
+import type { StatementCache } from './statement-cache.js'
 import type { TableSchema } from './table-schema.js'
 
 /** How a bytes column comes back: Node's `Buffer` (default) or a plain `Uint8Array`. */
@@ -23,6 +24,8 @@ export interface ModelMapping {
   readonly bufferColumns: ReadonlySet<string>
   /** Maps an attribute name to its column name (identity, or snake_case with `camelCase`). */
   readonly toColumnName: (attribute: string) => string
+  /** The table's statements compiled once per shape (one-row upserts). */
+  readonly statements: StatementCache
 }
 
 /** A row to write: column name → driver value, for the attributes the object defines. */
@@ -162,7 +165,8 @@ function toNumber(raw: unknown): unknown {
  * Converts what the driver returned for `column` into the attribute's value: int8 → `bigint` (also
  * from pg's strings), SQLite 0/1 → boolean, SQLite text → `Date`, JSON → tagged-JSON-decoded value,
  * bytes → a fresh `Uint8Array` (or `Buffer`). `null` stays `null`.
- * @throws SerializationError when a JSON column holds text that is not JSON.
+ * @throws SerializationError when a JSON column holds text that is not JSON, or an int8 column comes
+ *   back as a number past 2^53 (a driver that rounds 64-bit integers).
  */
 export function fromColumnValue(m: ModelMapping, column: ColumnInfo, raw: unknown): unknown {
   if (raw === null || raw === undefined) return null
@@ -172,7 +176,15 @@ export function fromColumnValue(m: ModelMapping, column: ColumnInfo, raw: unknow
     case 'numeric':
       return toNumber(raw)
     case 'bigint':
-      if (typeof raw === 'number' && Number.isInteger(raw)) return BigInt(raw)
+      if (typeof raw === 'number' && Number.isInteger(raw)) {
+        // A driver that returns 64-bit integers as numbers has already rounded those past 2^53.
+        if (!Number.isSafeInteger(raw)) {
+          throw new SerializationError(
+            `${columnWhere(m, column)} came back from the driver as the number ${raw}, past 2^53, so its exact value is lost: make the driver return 64-bit integers as bigints (better-sqlite3: database.defaultSafeIntegers(true))`,
+          )
+        }
+        return BigInt(raw)
+      }
       if (typeof raw === 'string' && /^-?\d+$/.test(raw)) return BigInt(raw)
       return raw
     case 'boolean':

@@ -145,24 +145,24 @@ function upsert(m: ModelMapping, rows: readonly PlannedRow[]): (db: Kysely<any>)
   const primary = (m.keyColumns.get(m.info.primary) as readonly ColumnInfo[]).map((c) => c.name)
   const columns = Object.keys((rows[0] as PlannedRow).prepared.values)
   const updates = columns.filter((c) => !primary.includes(c))
-  const set = Object.fromEntries((updates.length > 0 ? updates : primary).map((c) => [c, sql.id('excluded', c)]))
   const statement = (db: Kysely<any>) =>
     db
       .insertInto(m.schema.table)
       .values(rows.map((r) => r.prepared.values))
-      .onConflict((oc) => oc.columns(primary as never).doUpdateSet(set as never))
+      .onConflict((oc) =>
+        oc
+          .columns(primary as never)
+          .doUpdateSet(Object.fromEntries((updates.length > 0 ? updates : primary).map((c) => [c, sql.id('excluded', c)])) as never),
+      )
   const back = readBack(m, columns, primary)
-  if (back === undefined) return (db) => statement(db).returningAll().execute() as Promise<Row[]>
-  if (back.length === 0) {
-    return async (db) => {
-      await statement(db).execute()
-      return []
-    }
-  }
-  return (db) =>
-    statement(db)
-      .returning(back as never)
-      .execute() as Promise<Row[]>
+  const build = (db: Kysely<any>) =>
+    back === undefined ? statement(db).returningAll() : back.length === 0 ? statement(db) : statement(db).returning(back as never)
+  if (rows.length > 1) return async (db) => (await db.executeQuery<Row>(build(db))).rows
+  // One row (a put of one object): its SQL is the same for every object with the same columns.
+  const values = (rows[0] as PlannedRow).prepared.values
+  const parameters = columns.map((c) => values[c])
+  const shape = `upsert\u0000${columns.join(',')}\u0000${back?.join(',') ?? '*'}`
+  return async (db) => (await m.statements.execute<Row>(db, shape, parameters, build)).rows
 }
 
 /**
