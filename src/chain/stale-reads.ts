@@ -1,7 +1,9 @@
-import type { LookupRequest, StoreEntry } from '../contracts/base-store.js'
+import { type GetEntriesOptions, type LookupRequest, readRequests, type StoreEntry } from '../contracts/base-store.js'
 import type { Clock } from '../core/lifetime.js'
 import type { ModelInfo } from '../core/registry.js'
 import type { LayerCalls } from './layer-calls.js'
+
+const STALE: GetEntriesOptions = Object.freeze({ stale: true })
 
 /**
  * Copies past their expiry that the cache layers still keep within their `grace`, first layer first:
@@ -20,7 +22,12 @@ export async function readStale(
     let found: (StoreEntry | undefined)[]
     try {
       found = await calls.run(j, 'stale', (layer) =>
-        layer.batchGetEntries(info.model, pending.map((i) => (requests[i] as LookupRequest).lookup) as never, { stale: true }),
+        readRequests(
+          layer,
+          info,
+          pending.map((i) => requests[i] as LookupRequest),
+          STALE,
+        ),
       )
     } catch (err) {
       calls.fail(j, 'stale', err)

@@ -4,6 +4,7 @@ import {
   capabilities,
   type GetEntriesOptions,
   type LookupRequest,
+  readRequests,
   type StoreCapabilities,
   type StoreEntry,
   type WriteItem,
@@ -65,7 +66,7 @@ export class AsyncLocalStore extends BaseStore {
   ): Promise<(StoreEntry | undefined)[]> {
     const inner = this.#scope.getStore()
     if (inner === undefined) return requests.map(() => undefined)
-    return inner.batchGetEntries(info.model, requests.map((r) => r.lookup) as never, options)
+    return readRequests(inner, info, requests, options)
   }
 
   protected async writeMany(items: readonly WriteItem[]): Promise<void> {
