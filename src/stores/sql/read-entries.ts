@@ -39,11 +39,17 @@ export async function readEntries(
     if (last?.spec !== spec) {
       last = groups.get(spec)
       if (last === undefined) {
-        last = { spec, columns: m.keyColumns.get(spec) as readonly ColumnInfo[], wanted: new Map(), found: new Map(), first: new Map() }
+        last = { spec, columns: m.keyColumns.get(spec) as readonly ColumnInfo[], wanted: new Map(), found: new Map() }
         groups.set(spec, last)
       }
     }
     if (last.wanted.has(id)) continue
+    if (single) {
+      // one field: the bound value itself, no tuple
+      const v = lookup[fields[0] as string]
+      if (canMatch(m, last.columns[0] as ColumnInfo, v)) last.wanted.set(id, keyParam(m, v))
+      continue
+    }
     const tuple: unknown[] = new Array(fields.length)
     let matchable = true
     for (let j = 0; j < fields.length; j++) {
@@ -57,25 +63,26 @@ export async function readEntries(
     if (matchable) last.wanted.set(id, tuple)
   }
   try {
-    for (const { spec, columns, wanted, found, first } of groups.values()) {
+    for (const { spec, columns, wanted, found } of groups.values()) {
       if (wanted.size === 0) continue
       const field = spec.fields.length === 1 ? (spec.fields[0] as string) : undefined
       const size = Math.floor(PARAMETER_LIMIT[ctx.dialect] / columns.length)
       for (const part of chunk([...wanted.values()], size)) {
         // SQLite, one column: the builder's `in` list compiles as one node, a raw list as one node per value
         const rows: Row[] =
-          ctx.dialect === 'sqlite' && columns.length === 1
+          ctx.dialect === 'sqlite' && field !== undefined
             ? await ex.db
                 .selectFrom(m.schema.table)
                 .selectAll()
-                .where(
-                  sql.id((columns[0] as ColumnInfo).name),
-                  'in',
-                  part.map((t) => t[0]),
-                )
+                .where(sql.id((columns[0] as ColumnInfo).name), 'in', part)
                 .execute()
-            : (await sql<Row>`select * from ${sql.table(m.schema.table)} where ${keyCondition(ctx.dialect, columns, part)}`.execute(ex.db))
-                .rows
+            : (
+                await sql<Row>`select * from ${sql.table(m.schema.table)} where ${keyCondition(
+                  ctx.dialect,
+                  columns,
+                  field === undefined ? (part as unknown[][]) : part.map((v) => [v]),
+                )}`.execute(ex.db)
+              ).rows
         for (const row of rows) {
           const obj = rowToObject(m, row)
           const id = field === undefined ? keyOfObjectFor(spec, obj) : (obj as Row)[field]
@@ -85,8 +92,7 @@ export async function readEntries(
               `${operation} of model \`${info.name}\` by ${show(spec.fields)} matched more than one row of table \`${m.schema.table}\` (${show(keyOfObjectFor(spec, obj))}): add a unique index`,
             )
           }
-          found.set(id, row)
-          first.set(id, obj)
+          found.set(id, { row, first: obj })
         }
       }
     }
@@ -94,18 +100,19 @@ export async function readEntries(
     throw translateError(err, `${operation} of model \`${info.name}\``)
   }
   const out: (StoreEntry | undefined)[] = new Array(requests.length)
+  let group: ReadGroup | undefined
   for (let i = 0; i < requests.length; i++) {
-    const group = groups.get((requests[i] as LookupRequest).spec) as ReadGroup
-    const id = ids[i]
-    const row = group.found.get(id)
-    if (row === undefined) {
+    const spec = (requests[i] as LookupRequest).spec
+    if (group?.spec !== spec) group = groups.get(spec) as ReadGroup
+    const hit = group.found.get(ids[i])
+    if (hit === undefined) {
       out[i] = undefined
       continue
     }
     // each slot gets its own instance: the first one converted, then new ones from the row
-    let value = group.first.get(id)
-    if (value === undefined) value = rowToObject(m, row)
-    else group.first.delete(id)
+    let value = hit.first
+    if (value === undefined) value = rowToObject(m, hit.row)
+    else hit.first = undefined
     out[i] = { value, expiresAt: undefined }
   }
   return out
@@ -115,9 +122,8 @@ export async function readEntries(
 interface ReadGroup {
   readonly spec: KeyInfo
   readonly columns: readonly ColumnInfo[]
-  /** Identity (key value, or canonical key of a composite key) → bound values of the key columns. */
-  readonly wanted: Map<unknown, unknown[]>
-  readonly found: Map<unknown, Row>
-  /** The instance made while matching, handed to the first slot that asks for it. */
-  readonly first: Map<unknown, object>
+  /** Identity (key value, or canonical key of a composite key) → bound value (one field) or values (composite) of the key columns. */
+  readonly wanted: Map<unknown, unknown>
+  /** Identity → the row found, and the instance made while matching (handed to the first slot that asks for it). */
+  readonly found: Map<unknown, { readonly row: Row; first: object | undefined }>
 }
