@@ -114,22 +114,18 @@ export class ReadPath {
   ): Promise<(StoreEntry | undefined)[]> {
     const { calls, misses, name } = this.#p
     if (options.stale === true) return readStale(calls, this.#p.clock, info, requests)
+    // Every key is computed here, so a value that cannot be a key is refused in the chain's name before
+    // any layer is read; the layers reuse the keys (LookupRequest.key).
+    for (let i = 0; i < requests.length; i++) requestKey(name, info, requests[i] as LookupRequest)
     let asked: number[] | undefined
     if (misses !== undefined) {
       asked = []
-      for (let i = 0; i < requests.length; i++) if (!misses.has(requestKey(name, info, requests[i] as LookupRequest))) asked.push(i)
+      for (let i = 0; i < requests.length; i++) if (!misses.has((requests[i] as LookupRequest).key as string)) asked.push(i)
     }
     const out: (StoreEntry | undefined)[] = new Array(requests.length).fill(undefined)
     if (asked?.length === 0) return out
     const slots = asked ?? requests.map((_, i) => i)
-    let first: (StoreEntry | undefined)[]
-    try {
-      first = await calls.readRequests(0, info, asked === undefined ? requests : asked.map((i) => requests[i] as LookupRequest))
-    } catch (err) {
-      // The first layer validated the lookups in its own name; the caller called the chain.
-      if (isCallerError(err)) for (const r of requests) encodeLookup(info, r.lookup, `${name} store get`)
-      throw err
-    }
+    const first = await calls.readRequests(0, info, asked === undefined ? requests : asked.map((i) => requests[i] as LookupRequest))
     const missing: number[] = []
     for (let a = 0; a < slots.length; a++) {
       const entry = first[a]

@@ -144,16 +144,15 @@ function upsert(m: ModelMapping, rows: readonly PlannedRow[]): (db: Kysely<any>)
   }
   const primary = (m.keyColumns.get(m.info.primary) as readonly ColumnInfo[]).map((c) => c.name)
   const columns = Object.keys((rows[0] as PlannedRow).prepared.values)
-  const updates = columns.filter((c) => !primary.includes(c))
-  const statement = (db: Kysely<any>) =>
-    db
+  // (built only when the statement is: a put whose shape is compiled already sends its SQL as it is)
+  const statement = (db: Kysely<any>) => {
+    const updates = columns.filter((c) => !primary.includes(c))
+    const set = Object.fromEntries((updates.length > 0 ? updates : primary).map((c) => [c, sql.id('excluded', c)]))
+    return db
       .insertInto(m.schema.table)
       .values(rows.map((r) => r.prepared.values))
-      .onConflict((oc) =>
-        oc
-          .columns(primary as never)
-          .doUpdateSet(Object.fromEntries((updates.length > 0 ? updates : primary).map((c) => [c, sql.id('excluded', c)])) as never),
-      )
+      .onConflict((oc) => oc.columns(primary as never).doUpdateSet(set as never))
+  }
   const back = readBack(m, columns, primary)
   const build = (db: Kysely<any>) =>
     back === undefined ? statement(db).returningAll() : back.length === 0 ? statement(db) : statement(db).returning(back as never)
