@@ -80,7 +80,13 @@ export class Leases {
         held = missed.map(() => false)
       }
       waiting = missed.filter((_, k) => held[k] === true)
-      gaveUp.push(...missed.filter((_, k) => held[k] !== true))
+      let released = missed.filter((_, k) => held[k] !== true)
+      if (released.length > 0) {
+        // A holder backfills before it releases: a lease released after our read above may have left
+        // its copy just after that read. Read once more before reading the layers below.
+        released = collect(this.layer, released, await this.#calls.read(this.layer, model, of(released)), out, hits)
+      }
+      gaveUp.push(...released)
     }
     return { winners, waited: [...gaveUp, ...waiting] }
   }
