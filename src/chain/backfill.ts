@@ -44,9 +44,11 @@ export class Backfill {
    * Copies `hits` (found by a read that began at write-clock `started` and at invalidation sequence
    * `since`) into the layers above where
    * each was found: one batch per upper layer, bottom-up, whichever layers the hits came from.
-   * Rejects only under `onCacheError: 'throw'` (after clean-up).
+   * Rejects only under `onCacheError: 'throw'` (after clean-up). Returns `undefined` instead of a
+   * promise when every copy landed at once (hits of the second layer copied into an in-process first
+   * layer that takes backfills at once, `Store.backfillNow`).
    */
-  async copy(hits: readonly Hit[], started: number, since: number): Promise<void> {
+  copy(hits: readonly Hit[], started: number, since: number): Promise<void> | undefined {
     let fresh = hits
     // Identity keys are computed only when a write may have overtaken the read (rare): a read with no
     // write since it began drops nothing.
@@ -56,12 +58,28 @@ export class Backfill {
         return key === undefined || !this.clock.keyWrittenSince(key, started)
       })
     }
-    if (fresh.length === 0) return
+    if (fresh.length === 0) return undefined
+    if (this.#coherence && fresh.every((hit) => hit.layer === 1)) {
+      // Copies that land at once leave no time for a write to come between the write clock's check
+      // above and the copy: there is nothing for a write to wait on.
+      const entries = fresh.map((hit) => hit.entry)
+      const failed = this.#calls.backfillNow(0, entries, since)
+      if (failed === undefined) {
+        this.#calls.observer.backfilled(0, entries.length)
+        return undefined
+      }
+      if (failed !== false) return this.#failed(0, entries, failed).then((f) => this.#calls.raise(f))
+    }
     const work = this.#write(fresh, since)
     if (!this.#coherence) return work
+    return this.#tracked(fresh, work)
+  }
+
+  /** Awaits `work`, a backfill of `hits`, registered so that a write of these objects waits for it first. */
+  async #tracked(hits: readonly Hit[], work: Promise<void>): Promise<void> {
     // A write of these objects waits for this backfill to land before it updates the caches, so the
     // backfill can never land after (and over) the write.
-    const flight: InFlight = { hits: fresh, keys: undefined, work }
+    const flight: InFlight = { hits, keys: undefined, work }
     this.#inFlight.add(flight)
     try {
       await work
@@ -84,20 +102,28 @@ export class Backfill {
         layer.batchPutEntries(entries, guarded ? { backfill: true, since } : {}),
       )
       if (failed === undefined) this.#calls.observer.backfilled(i, entries.length)
-      else if (failed.failed !== undefined) {
-        // Only some nodes failed: their copies were fresh and add-only, and each node's connection
-        // keeps its order, so they can land only where no newer write did — nothing to repair.
-        this.#calls.observer.backfilled(i, entries.length - failed.failed.length)
-        failure ??= failed
-      } else if (!failed.skipped) {
-        await this.#invalidate(
-          i,
-          entries.map((e) => e.value),
-        )
-        failure ??= failed
-      }
+      else failure ??= await this.#failed(i, entries, failed)
     }
     this.#calls.raise(failure)
+  }
+
+  /**
+   * A backfill of layer `i` that did not land: the layer is cleaned up when its copies may have landed
+   * in part. Resolves to the failure to report with {@link LayerCalls.raise} (none for a skipped layer).
+   */
+  async #failed(i: number, entries: readonly StoreEntry[], failed: LayerFailure): Promise<LayerFailure | undefined> {
+    if (failed.skipped) return undefined
+    if (failed.failed !== undefined) {
+      // Only some nodes failed: their copies were fresh and add-only, and each node's connection
+      // keeps its order, so they can land only where no newer write did — nothing to repair.
+      this.#calls.observer.backfilled(i, entries.length - failed.failed.length)
+    } else {
+      await this.#invalidate(
+        i,
+        entries.map((e) => e.value),
+      )
+    }
+    return failed
   }
 
   /** Waits for backfills in flight of any of these objects. */

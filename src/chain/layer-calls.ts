@@ -219,6 +219,23 @@ export class LayerCalls {
     }
   }
 
+  /**
+   * A backfill of cache layer `index` done at once, for a layer that offers `backfillNow` and whose
+   * guard would call it directly, with metrics off: the failure (already counted), or `undefined` when
+   * the copies landed. `false`: the layer cannot be written at once; use {@link write}. A caller error
+   * is thrown.
+   */
+  backfillNow(index: number, entries: readonly StoreEntry[], since: number | undefined): LayerFailure | undefined | false {
+    const layer = this.layers[index] as Store
+    if (layer.backfillNow === undefined || this.observer.metered || !(this.guards[index] as LayerGuard).direct) return false
+    try {
+      layer.backfillNow(entries, since)
+      return undefined
+    } catch (err) {
+      return this.fail(index, 'backfill', err)
+    }
+  }
+
   /** Stops background repairs (the chain is closing). */
   stop(): void {
     for (const guard of this.guards) guard.stop()

@@ -97,13 +97,21 @@ export class LayerGuard {
   }
 
   /**
+   * True when {@link run} would call the layer as it is: no timeout, no breaker, and no repair waiting
+   * for the layer to answer again. A call may then be made without the guard, even synchronously.
+   */
+  get direct(): boolean {
+    return this.#breaker === undefined && this.#timeoutMs === undefined && !(this.#waiting && this.#layerFailed)
+  }
+
+  /**
    * Runs `call` against the layer under the timeout and breaker. Rejects with the layer's error, or a
    * StoreUnavailableError for a timeout, or a LayerSkippedError while the circuit is open.
    */
   run<T>(operation: string, call: (layer: Store) => Promise<T>): Promise<T> {
     // No timeout, no breaker and no repair waiting for the layer to answer again (an in-process
     // layer, usually): the call itself, without a promise of the guard's own.
-    if (this.#breaker === undefined && this.#timeoutMs === undefined && !(this.#waiting && this.#layerFailed)) {
+    if (this.direct) {
       try {
         return call(this.layer)
       } catch (err) {

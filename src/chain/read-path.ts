@@ -256,7 +256,10 @@ export class ReadPath {
         }
         pending = still
       }
-      if (hits.length > 0) await backfill.copy(hits, started, since)
+      if (hits.length > 0) {
+        const copying = backfill.copy(hits, started, since)
+        if (copying !== undefined) await copying
+      }
       return out
     } finally {
       backfill.clock.endRead(started)

@@ -9,25 +9,41 @@ export class WriteClock {
   /** The write that touched every key (a clear of the caches): no read that began before it may backfill. */
   #everything = -1
   readonly #lastWrite = new Map<string, number>()
+  /**
+   * Reads in flight that began at `#openSeq`, the newest start stamp, are only counted: most reads
+   * begin and end with no write between, and a Map entry added and deleted per read costs a new hash
+   * table each time. They move into {@link #readsInFlight} when a read begins at a newer stamp.
+   */
+  #openSeq = -1
+  #openReads = 0
+  /** Reads in flight by start stamp, for the stamps older than `#openSeq`. */
   readonly #readsInFlight = new Map<number, number>()
 
   /** Starts a read; returns its start stamp for {@link endRead} and {@link writtenSince}. */
   beginRead(): number {
     const started = this.#seq
-    this.#readsInFlight.set(started, (this.#readsInFlight.get(started) ?? 0) + 1)
+    if (started !== this.#openSeq) {
+      if (this.#openReads > 0) this.#readsInFlight.set(this.#openSeq, this.#openReads)
+      this.#openSeq = started
+      this.#openReads = 0
+    }
+    this.#openReads++
     return started
   }
 
   /** Ends a read started at `started`. */
   endRead(started: number): void {
-    const left = (this.#readsInFlight.get(started) ?? 1) - 1
-    if (left > 0) this.#readsInFlight.set(started, left)
-    else this.#readsInFlight.delete(started)
-    if (this.#readsInFlight.size === 0) {
+    if (started === this.#openSeq) this.#openReads--
+    else {
+      const left = (this.#readsInFlight.get(started) ?? 1) - 1
+      if (left > 0) this.#readsInFlight.set(started, left)
+      else this.#readsInFlight.delete(started)
+    }
+    if (!this.reading) {
       // Map#clear allocates a new table even when empty, and this runs after every read
       if (this.#lastWrite.size !== 0) this.#lastWrite.clear()
     } else if (this.#lastWrite.size > 10_000) {
-      const oldest = Math.min(...this.#readsInFlight.keys())
+      const oldest = this.#readsInFlight.size === 0 ? this.#openSeq : Math.min(...this.#readsInFlight.keys())
       for (const [key, seq] of this.#lastWrite) if (seq <= oldest) this.#lastWrite.delete(key)
     }
   }
@@ -39,13 +55,13 @@ export class WriteClock {
 
   /** True when reads are in flight (only then do writes need their keys stamped). */
   get reading(): boolean {
-    return this.#readsInFlight.size > 0
+    return this.#openReads > 0 || this.#readsInFlight.size > 0
   }
 
   /** Advances the clock, stamping `keys` when reads are in flight. */
   mark(keys: readonly string[]): void {
     const seq = ++this.#seq
-    if (this.#readsInFlight.size === 0) return
+    if (!this.reading) return
     for (const key of keys) this.#lastWrite.set(key, seq)
   }
 

@@ -130,24 +130,27 @@ export abstract class BaseStore implements Store {
     if (!Array.isArray(objs)) {
       throw new InvalidArgumentError(`${this.name} store: ${operation} takes an array of objects, got ${show(objs)}`)
     }
-    return objs.map((obj, i) => {
-      try {
-        // One object shape for every item (cheaper than spreading extra fields in later).
-        return {
-          obj: obj as object,
-          info: describeObject(obj as object),
-          expiresAt: entries?.[i]?.expiresAt,
-          backfill,
-          since,
-          encoded: entries?.[i]?.encoded,
-        }
-      } catch (err) {
-        if (err instanceof UnknownModelError) {
-          throw new UnknownModelError(`${this.name} store ${operation}: ${err.message}`, { cause: err })
-        }
-        throw err
+    // One object shape for every item (cheaper than spreading extra fields in later).
+    return objs.map((obj, i) => ({
+      obj: obj as object,
+      info: this.describeItem(obj as object, operation),
+      expiresAt: entries?.[i]?.expiresAt,
+      backfill,
+      since,
+      encoded: entries?.[i]?.encoded,
+    }))
+  }
+
+  /** The model of an object to write or delete. @throws UnknownModelError naming this store and `operation`. */
+  protected describeItem(obj: object, operation: string): ModelInfo {
+    try {
+      return describeObject(obj)
+    } catch (err) {
+      if (err instanceof UnknownModelError) {
+        throw new UnknownModelError(`${this.name} store ${operation}: ${err.message}`, { cause: err })
       }
-    })
+      throw err
+    }
   }
 
   async get<M extends Model>(model: M, lookup: Lookup<M>): Promise<Instance<M> | undefined> {

@@ -218,6 +218,14 @@ export interface Store extends AsyncDisposable {
   /** Like `batchPut`, each object capped at its `expiresAt` (a backfill never outlives its source). */
   batchPutEntries(entries: readonly StoreEntry[], options?: PutEntriesOptions): Promise<void>
   /**
+   * Optional, for stores in this process's memory whose backfills reach nothing outside the process:
+   * a chain's backfill, `batchPutEntries(entries, { backfill: true, since })`, done at once (add-only,
+   * capped at each entry's `expiresAt`, refused for keys invalidated after `since`); it throws what
+   * that call would reject with. A chain backfills its in-process layers through it. A wrapper
+   * (`StoreDecorator`) does not forward it, so every call of a wrapped store passes through the wrapper.
+   */
+  backfillNow?(entries: readonly StoreEntry[], since: number | undefined): void
+  /**
    * Drops the copies this store holds for these lookups, leaving tombstones where the store keeps
    * them, because the objects changed elsewhere (another process, another service writing the
    * database). A no-op for a store that owns the truth. Optional for custom stores.

@@ -73,6 +73,36 @@ describe('failure policy: a cache layer that fails', () => {
     }
   })
 
+  it('backfill at once (an in-process layer’s backfillNow): the same outcome as a backfill through a promise', async () => {
+    class FailingBackfills extends ProcessMemoryStore {
+      failing = true
+      override backfillNow(...args: Parameters<ProcessMemoryStore['backfillNow']>): void {
+        if (this.failing) throw new StoreUnavailableError('memory store backfill failed')
+        super.backfillNow(...args)
+      }
+    }
+    for (const policy of ['report', 'throw'] as const) {
+      const memory = new FailingBackfills()
+      const db = new FaultStore(new ProcessMemoryStore({ name: 'db' }))
+      const chain = new ChainedStore([memory, db], { onCacheError: policy })
+      const events: CacheErrorEvent[] = []
+      chain.events.on('cacheError', (e: CacheErrorEvent) => events.push(e))
+      await db.batchPut([user(5), user(6)])
+      const read = chain.get(ConformanceUser, { id: 5 })
+      if (policy === 'report') expect(await read).toEqual(user(5))
+      else await expect(read).rejects.toBeInstanceOf(StoreUnavailableError)
+      expect(events.map((e) => e.operation)).toEqual(['backfill'])
+      expect(chain.stats()[0]).toMatchObject({ errors: 1, backfills: 0 })
+      expect(memory.getNow(ConformanceUser, { id: 5 })).toBeUndefined()
+      memory.failing = false
+      expect(await chain.get(ConformanceUser, { id: 6 })).toEqual(user(6))
+      // landed by the time the get resolved
+      expect(memory.getNow(ConformanceUser, { id: 6 })).toEqual(user(6))
+      expect(chain.stats()[0]).toMatchObject({ errors: 1, backfills: 1 })
+      await chain.close()
+    }
+  })
+
   it('put / delete: the database is written; the cache is cleaned up or repaired; rejects after under throw', async () => {
     for (const policy of ['report', 'throw'] as const) {
       const { cache, db, chain, events, stats } = setup({ onCacheError: policy })

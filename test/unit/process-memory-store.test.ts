@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from 'vitest'
+import { invalidationSequence } from '../../src/core/invalidation-sequence.js'
 import { ChainedStore, InvalidOptionError, keys, ProcessMemoryStore, StoreClosedError, UnknownKeyError } from '../../src/index.js'
 import { ConformanceUser, ManualClock, makeUser } from '../../src/testing/index.js'
 
@@ -41,6 +42,47 @@ describe('ProcessMemoryStore', () => {
     await chain.close()
     expect(() => store.getNow(ConformanceUser, { id: 1 })).toThrow(StoreClosedError)
     await expect(chain.get(ConformanceUser, { id: 1 })).rejects.toThrow(StoreClosedError)
+  })
+
+  it('backfillNow lands a copy at once, only where nothing live is held and no invalidation came after its read', async () => {
+    const clock = new ManualClock()
+    const store = new ProcessMemoryStore({ clock, lifetime: 60 })
+    const copy = (id: number, name: string, expiresAt?: number) => ({ value: Object.assign(makeUser(id), { name }), expiresAt })
+    // lands at once (no promise), reachable by every key, capped at the copy's expiry
+    store.backfillNow([copy(1, 'copy', clock.now() + 5_000)], invalidationSequence())
+    expect(store.getNow(ConformanceUser, { email: makeUser(1).email })?.name).toBe('copy')
+    clock.advance(5_000)
+    expect(store.getNow(ConformanceUser, { id: 1 })).toBeUndefined()
+    // never over a live put
+    await store.put(Object.assign(makeUser(2), { name: 'put' }))
+    store.backfillNow([copy(2, 'copy')], invalidationSequence())
+    expect(store.getNow(ConformanceUser, { id: 2 })?.name).toBe('put')
+    // never over a tombstone, nor when the key was invalidated after the read began
+    const since = invalidationSequence()
+    await store.batchInvalidate(ConformanceUser, [{ id: 3 }])
+    store.backfillNow([copy(3, 'copy')], since)
+    expect(store.getNow(ConformanceUser, { id: 3 })).toBeUndefined()
+    clock.advance(60_000) // the tombstone is gone; the invalidation is still remembered
+    store.backfillNow([copy(3, 'copy')], since)
+    expect(store.getNow(ConformanceUser, { id: 3 })).toBeUndefined()
+    store.backfillNow([copy(3, 'later')], invalidationSequence())
+    expect(store.getNow(ConformanceUser, { id: 3 })?.name).toBe('later')
+    // every copy is checked before any lands
+    expect(() => store.backfillNow([copy(4, 'ok'), { value: { id: 5 }, expiresAt: undefined }], undefined)).toThrow(/memory store put/)
+    expect(store.getNow(ConformanceUser, { id: 4 })).toBeUndefined()
+    await store.close()
+    expect(() => store.backfillNow([copy(6, 'late')], undefined)).toThrow(StoreClosedError)
+  })
+
+  it('an object bigger than the whole maxSize is not held, and its alternate key does not point to it', async () => {
+    const store = new ProcessMemoryStore({ maxSize: 2048 })
+    const big = Object.assign(makeUser(1), { name: 'x'.repeat(4096) })
+    await store.put(big)
+    store.backfillNow([{ value: big, expiresAt: undefined }], undefined)
+    expect(store.size).toBe(0)
+    expect(store.getNow(ConformanceUser, { email: big.email })).toBeUndefined()
+    await store.put(makeUser(2))
+    expect(store.getNow(ConformanceUser, { email: makeUser(2).email })).toEqual(makeUser(2))
   })
 
   it('evicting an object removes its alternate keys too', async () => {

@@ -10,55 +10,20 @@ import {
   type WriteItem,
 } from '../../contracts/base-store.js'
 import type { InvalidationBus } from '../../contracts/invalidation-bus.js'
-import { CACHE_OPTION_NAMES, type CacheStoreOptions, checkCacheOptions, requestKeys } from '../../contracts/key-value-store.js'
+import { checkCacheOptions, requestKeys } from '../../contracts/key-value-store.js'
 import { decodeRecord, encodeRecord, restampRecord } from '../../core/codec.js'
 import { CorruptEntryError, InvalidOptionError, show } from '../../core/errors.js'
-import { nextInvalidation } from '../../core/invalidation-sequence.js'
-import { encodeLookup, keysOfObject, type ObjectKeys } from '../../core/key-encoding.js'
+import { encodeLookup, keyForLookup, keyOfObjectFor, keysOfObject, type ObjectKeys } from '../../core/key-encoding.js'
 import { expiryOf } from '../../core/lifetime.js'
 import type { Instance, Lookup, Model } from '../../core/model.js'
 import { checkOptionNames } from '../../core/options.js'
-import { describeModel, type ModelInfo } from '../../core/registry.js'
+import { describeModel, type KeyInfo, type ModelInfo } from '../../core/registry.js'
+import { InvalidationLog } from './invalidation-log.js'
+import { memoryBounds, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOptions } from './memory-options.js'
 import { eachAlias, expiryOfRecord, holdAliases, type MemoryRecord, sizeOf } from './memory-record.js'
 
-/** Options of {@link ProcessMemoryStore}. */
-export interface ProcessMemoryStoreOptions extends Omit<CacheStoreOptions, 'prefix'> {
-  /** Most objects held (an object stored under three keys counts once). */
-  max?: number
-  /**
-   * Most bytes of memory held, counting the encoded object and the per-entry and per-key overhead of
-   * the index (an estimate calibrated against heap + external growth), not only the payload.
-   * Default when neither `max` nor `maxSize` is given: {@link DEFAULT_MAX_SIZE}.
-   */
-  maxSize?: number
-  /** Opt in to no bound at all (emits a one-time `STOCKPYLE_UNBOUNDED` warning). */
-  unbounded?: boolean
-  /** Name in messages and stats. Default `'memory'`. */
-  name?: string
-  /**
-   * Keeps this layer coherent with the same layer in other processes: puts and deletes publish the
-   * objects' record keys, and invalidations from other processes evict them here. While the bus is
-   * disconnected the layer serves nothing (reads miss, writes are not held), and it is cleared when the
-   * bus comes back, so an entry that may have missed an invalidation is never served as fresh.
-   * The bus is yours: `close()` unsubscribes but does not close it.
-   */
-  bus?: InvalidationBus
-}
-
-/**
- * The option names {@link ProcessMemoryStore} accepts. `prefix` is accepted (so cache options can be
- * shared between stores) and ignored: the map belongs to this store alone.
- */
-export const PROCESS_MEMORY_STORE_OPTIONS: readonly string[] = [...CACHE_OPTION_NAMES, 'max', 'maxSize', 'unbounded', 'name', 'bus']
-
-/** The bound of a ProcessMemoryStore created without `max`, `maxSize` or `unbounded`: 64 MiB. */
-export const DEFAULT_MAX_SIZE = 64 * 1024 * 1024
-
-/**
- * Record keys whose last invalidation a store remembers (newest first). A backfill read before an
- * invalidation it no longer remembers is refused, whatever its key.
- */
-export const MAX_INVALIDATIONS = 100_000
+export { MAX_INVALIDATIONS } from './invalidation-log.js'
+export { DEFAULT_MAX_SIZE, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOptions } from './memory-options.js'
 
 /** One item of a write, checked: its keys, expiry (`null`: already over) and, for a put, its bytes. */
 interface PreparedWrite {
@@ -67,8 +32,6 @@ interface PreparedWrite {
   readonly expiresAt: number | undefined | null
   readonly bytes: Buffer | undefined
 }
-
-let warnedUnbounded = false
 
 /**
  * A cache layer in this process's memory, on lru-cache. Objects are held encoded, so every `get`
@@ -87,20 +50,14 @@ export class ProcessMemoryStore extends BaseStore {
   #busDown = false
   /** Until then (ms since the epoch) no backfill lands: copies read while invalidations may have been missed. */
   #refuseBackfillsUntil = 0
-  /** When each recently invalidated record key was invalidated ({@link nextInvalidation}), newest 100,000 kept. */
-  readonly #invalidated = new LRUCache<string, number>({
-    // Bounded by a size of 1 per key rather than `max`: with `max` lru-cache preallocates all 100,000
-    // slots, ~20 ms and ~2 MiB for every store created, whether it ever sees an invalidation or not.
-    maxSize: MAX_INVALIDATIONS,
-    sizeCalculation: () => 1,
-    dispose: (seq, _key, reason) => {
-      if (reason === 'evict' && seq > this.#forgottenUpTo) this.#forgottenUpTo = seq
-    },
-  })
-  /** The newest invalidation no longer in {@link #invalidated}: backfills read before it are refused. */
-  #forgottenUpTo = 0
+  /** When recently invalidated record keys were invalidated here. */
+  readonly #invalidations = new InvalidationLog()
   /** The operation named in a `get`'s errors (made once: `getNow` runs on every chain hit). */
   readonly #getWhere: string
+  /** The operation named in a put's or backfill's errors. */
+  readonly #putWhere: string
+  /** The bound of lru-cache's `maxSize` (bytes), when it has one. */
+  readonly #maxSize: number | undefined
 
   /** @throws InvalidOptionError naming a bad or unknown option. */
   constructor(options: ProcessMemoryStoreOptions = {}) {
@@ -108,25 +65,9 @@ export class ProcessMemoryStore extends BaseStore {
     checkOptionNames(typeof options?.name === 'string' ? options.name : 'memory', options, PROCESS_MEMORY_STORE_OPTIONS)
     this.name = options.name ?? 'memory'
     this.#getWhere = `${this.name} store get`
+    this.#putWhere = `${this.name} store put`
     this.#settings = checkCacheOptions(this.name, { ...options, prefix: '' })
-    const { max, maxSize, unbounded } = options
-    if (max !== undefined && !(Number.isSafeInteger(max) && max > 0)) {
-      throw new InvalidOptionError(`${this.name}: option \`max\` must be a positive integer (objects), got ${show(max)}`)
-    }
-    if (maxSize !== undefined && !(Number.isSafeInteger(maxSize) && maxSize > 0)) {
-      throw new InvalidOptionError(`${this.name}: option \`maxSize\` must be a positive integer (bytes), got ${show(maxSize)}`)
-    }
-    if (unbounded !== undefined && unbounded !== true && unbounded !== false) {
-      throw new InvalidOptionError(`${this.name}: option \`unbounded\` must be a boolean, got ${show(unbounded)}`)
-    }
-    if (unbounded === true && (max !== undefined || maxSize !== undefined)) {
-      throw new InvalidOptionError(`${this.name}: option \`unbounded\` cannot be combined with \`max\` or \`maxSize\``)
-    }
-    if (unbounded === true && !warnedUnbounded) {
-      warnedUnbounded = true
-      process.emitWarning('A ProcessMemoryStore without a bound grows without limit', { code: 'STOCKPYLE_UNBOUNDED' })
-    }
-    const sizeBound = unbounded === true ? Number.MAX_SAFE_INTEGER : (maxSize ?? (max === undefined ? DEFAULT_MAX_SIZE : undefined))
+    const { max, maxSize: sizeBound } = memoryBounds(this.name, options)
     const lruOptions: Record<string, unknown> = {
       dispose: (record: MemoryRecord, key: string) => {
         eachAlias(record.aliases, (alias) => {
@@ -135,6 +76,7 @@ export class ProcessMemoryStore extends BaseStore {
       },
     }
     if (max !== undefined) lruOptions.max = max
+    this.#maxSize = sizeBound
     if (sizeBound !== undefined) {
       lruOptions.maxSize = sizeBound
       lruOptions.sizeCalculation = sizeOf
@@ -193,8 +135,7 @@ export class ProcessMemoryStore extends BaseStore {
    */
   clear(options: { fence?: boolean } = {}): Promise<void> {
     this.#clear(options.fence === true)
-    this.#forgottenUpTo = nextInvalidation()
-    if (this.#invalidated.size > 0) this.#invalidated.clear()
+    this.#invalidations.forgetAll()
     return Promise.resolve()
   }
 
@@ -203,7 +144,7 @@ export class ProcessMemoryStore extends BaseStore {
     if (this.#aliases.size > 0) this.#aliases.clear()
     if (fence) {
       this.#refuseBackfillsUntil = this.#settings.clock.now() + this.#settings.tombstoneMs
-      this.#forgottenUpTo = nextInvalidation()
+      this.#invalidations.forgetAll()
     }
   }
 
@@ -218,9 +159,10 @@ export class ProcessMemoryStore extends BaseStore {
   getNow<M extends Model>(model: M, lookup: Lookup<M>): Instance<M> | undefined {
     this.assertOpen('get')
     const info = describeModel(model)
-    const key = encodeLookup(info, lookup, this.#getWhere)
+    const spec = keyForLookup(info, lookup, this.#getWhere)
+    const key = keyOfObjectFor(spec, lookup) ?? encodeLookup(info, lookup, this.#getWhere)
     if (this.#busDown) return undefined
-    return this.#read(info, key, undefined, false, false) as Instance<M> | undefined
+    return this.#read(info, spec, key, undefined, false, false) as Instance<M> | undefined
   }
 
   protected async readMany(
@@ -233,17 +175,33 @@ export class ProcessMemoryStore extends BaseStore {
     const now = this.#settings.clock.now()
     const stale = options.stale === true
     const out: (StoreEntry | undefined)[] = new Array(keys.length)
-    for (let i = 0; i < keys.length; i++) out[i] = this.#read(info, keys[i] as string, now, stale, true)
+    for (let i = 0; i < keys.length; i++)
+      out[i] = this.#read(info, (requests[i] as LookupRequest).spec, keys[i] as string, now, stale, true)
     return out
   }
 
-  /** The object held under `key` (canonical), as an entry (`asEntry`) or bare (a `get`); `now` (ms) read only if it expires. */
-  #read(info: ModelInfo, key: string, now: number | undefined, stale: boolean, asEntry: true): StoreEntry | undefined
-  #read(info: ModelInfo, key: string, now: number | undefined, stale: boolean, asEntry: false): object | undefined
-  #read(info: ModelInfo, key: string, now: number | undefined, stale: boolean, asEntry: boolean): StoreEntry | object | undefined {
+  /**
+   * The object held under `key` (canonical, of key `spec`), as an entry (`asEntry`) or bare (a `get`);
+   * `now` (ms) read only if it expires.
+   */
+  #read(info: ModelInfo, spec: KeyInfo, key: string, now: number | undefined, stale: boolean, asEntry: true): StoreEntry | undefined
+  #read(info: ModelInfo, spec: KeyInfo, key: string, now: number | undefined, stale: boolean, asEntry: false): object | undefined
+  #read(
+    info: ModelInfo,
+    spec: KeyInfo,
+    key: string,
+    now: number | undefined,
+    stale: boolean,
+    asEntry: boolean,
+  ): StoreEntry | object | undefined {
     let recordKey = key
-    let record = this.#records.get(key)
+    // Only a key of the model's primary key can be a record key (a lookup of any other key is only an
+    // alias), and it is an alias only where objects are also held under their ancestors' keys: each
+    // lookup in a big hash table costs a cache miss or two.
+    const primary = spec === info.primary
+    let record = primary ? this.#records.get(key) : undefined
     if (record === undefined) {
+      if (primary && !this.#settings.polymorphic) return undefined
       const target = this.#aliases.get(key)
       if (target === undefined) return undefined
       recordKey = target
@@ -279,9 +237,40 @@ export class ProcessMemoryStore extends BaseStore {
   }
 
   protected async writeMany(items: readonly WriteItem[]): Promise<void> {
+    const published = this.#write(items)
+    if (published.length > 0) await this.#publish(published)
+  }
+
+  /**
+   * A chain's backfill done at once (see `Store.backfillNow`): what `batchPutEntries(entries,
+   * { backfill: true, since })` does, without a promise. A backfill publishes nothing on the bus.
+   * @throws what `batchPutEntries` rejects with (StoreClosedError, UnknownModelError, SerializationError).
+   */
+  backfillNow(entries: readonly StoreEntry[], since: number | undefined): void {
+    this.assertOpen('put')
     const { lifetime, polymorphic, clock, jitter } = this.#settings
     const now = clock.now()
-    const where = `${this.name} store put`
+    // Every copy is checked before any lands, as in a put.
+    const keys: ObjectKeys[] = new Array(entries.length)
+    const expiries: (number | undefined | null)[] = new Array(entries.length)
+    for (let i = 0; i < entries.length; i++) {
+      const { value, expiresAt } = entries[i] as StoreEntry
+      keys[i] = keysOfObject(this.describeItem(value, 'put'), value, polymorphic, this.#putWhere)
+      expiries[i] = expiryOf(lifetime, value, now, expiresAt, jitter)
+    }
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i] as StoreEntry
+      const objectKeys = keys[i] as ObjectKeys
+      if (this.#busDown) this.#records.delete(objectKeys.record)
+      else this.#land(objectKeys, expiries[i] as number | undefined | null, entry.value, entry.encoded, since, now)
+    }
+  }
+
+  /** Stores `items` (puts, deletes of expired puts, backfills); returns the record keys to publish on the bus. */
+  #write(items: readonly WriteItem[]): string[] {
+    const { lifetime, polymorphic, clock, jitter } = this.#settings
+    const now = clock.now()
+    const where = this.#putWhere
     // Every put is checked and encoded before anything is stored: a bad object leaves the store as it
     // was. Backfills are encoded only where they land (most are skipped when the layer holds the key).
     const writes: PreparedWrite[] = new Array(items.length)
@@ -298,9 +287,7 @@ export class ProcessMemoryStore extends BaseStore {
     }
     if (this.#busDown) {
       for (const { keys } of writes) this.#records.delete(keys.record)
-      const published = writes.filter((w) => w.item.backfill !== true).map((w) => w.keys.record)
-      if (published.length > 0) await this.#publish(published)
-      return
+      return writes.filter((w) => w.item.backfill !== true).map((w) => w.keys.record)
     }
     const published: string[] = []
     for (const { item, keys, expiresAt, bytes } of writes) {
@@ -310,25 +297,34 @@ export class ProcessMemoryStore extends BaseStore {
         else this.#set(keys.record, { bytes, aliases: holdAliases(keys.aliases), tombstoneUntil: undefined })
         continue
       }
-      if (expiresAt === null || now < this.#refuseBackfillsUntil) continue
-      // Invalidated since the read began, however long ago: the copy may predate the invalidation.
-      if (item.since !== undefined && this.#invalidatedAt(keys.record) > item.since) continue
-      // A backfill only lands where nothing live is held: not over a newer put, not over a tombstone.
-      const held = this.#records.peek(keys.record)
-      if (held !== undefined) {
-        const heldUntil = expiryOfRecord(held)
-        if (heldUntil === undefined || heldUntil > now) continue
-      }
-      const encoded =
-        (item.encoded !== undefined ? restampRecord(item.encoded, expiresAt) : undefined) ?? encodeRecord(item.obj, expiresAt, where)
-      this.#set(keys.record, { bytes: encoded, aliases: holdAliases(keys.aliases), tombstoneUntil: undefined })
+      this.#land(keys, expiresAt, item.obj, item.encoded, item.since, now)
     }
-    if (published.length > 0) await this.#publish(published)
+    return published
   }
 
-  /** When `recordKey` was last invalidated here, as far as the store remembers (see {@link #forgottenUpTo}). */
-  #invalidatedAt(recordKey: string): number {
-    return this.#invalidated.size === 0 ? this.#forgottenUpTo : (this.#invalidated.peek(recordKey) ?? this.#forgottenUpTo)
+  /**
+   * Stores a backfill's copy (`encoded`, its envelope when known) where it may land: not expired
+   * (`expiresAt` null), not during a fence, not invalidated here after the read began (`since`), and
+   * only where nothing live is held — not over a newer put, not over a tombstone.
+   */
+  #land(
+    keys: ObjectKeys,
+    expiresAt: number | undefined | null,
+    obj: object,
+    encoded: Uint8Array | undefined,
+    since: number | undefined,
+    now: number,
+  ): void {
+    if (expiresAt === null || now < this.#refuseBackfillsUntil) return
+    // Invalidated since the read began, however long ago: the copy may predate the invalidation.
+    if (since !== undefined && this.#invalidations.invalidatedAt(keys.record) > since) return
+    const held = this.#records.peek(keys.record)
+    if (held !== undefined) {
+      const heldUntil = expiryOfRecord(held)
+      if (heldUntil === undefined || heldUntil > now) return
+    }
+    const bytes = (encoded !== undefined ? restampRecord(encoded, expiresAt) : undefined) ?? encodeRecord(obj, expiresAt, this.#putWhere)
+    this.#set(keys.record, { bytes, aliases: holdAliases(keys.aliases), tombstoneUntil: undefined })
   }
 
   async #publish(recordKeys: readonly string[]): Promise<void> {
@@ -338,7 +334,9 @@ export class ProcessMemoryStore extends BaseStore {
   #set(recordKey: string, record: MemoryRecord): void {
     this.#records.set(recordKey, record)
     const aliases = record.aliases
-    if (aliases === undefined || !this.#records.has(recordKey)) return
+    if (aliases === undefined) return
+    // lru-cache drops an entry bigger than its whole bound: its aliases must not point to nothing.
+    if (this.#maxSize !== undefined && sizeOf(record, recordKey) > this.#maxSize && !this.#records.has(recordKey)) return
     if (typeof aliases === 'string') this.#aliases.set(aliases, recordKey)
     else for (const alias of aliases) this.#aliases.set(alias, recordKey)
   }
@@ -382,9 +380,8 @@ export class ProcessMemoryStore extends BaseStore {
     const now = clock.now()
     const expiresAt = Math.min(changedAt ?? now, now) + tombstoneMs
     // With tombstones off (tombstoneLifetime 0) the store keeps no trace of invalidations at all.
-    const seq = tombstoneMs === 0 ? 0 : nextInvalidation()
+    if (tombstoneMs !== 0) this.#invalidations.invalidated(recordKeys)
     for (const key of recordKeys) {
-      if (seq !== 0) this.#invalidated.set(key, seq)
       if (tombstoneMs === 0 || expiresAt <= now) this.#records.delete(key)
       else this.#records.set(key, { bytes: undefined, aliases: undefined, tombstoneUntil: expiresAt })
     }
