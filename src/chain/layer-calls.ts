@@ -147,7 +147,7 @@ export class LayerCalls {
    * authoritative layer's failure rejects.
    */
   read(index: number, model: Model, lookups: readonly object[], options?: GetEntriesOptions): Promise<(StoreEntry | undefined)[]> {
-    return this.#read(index, lookups.length, (layer, o) => layer.batchGetEntries(model, lookups as never, o), options)
+    return this.#read(index, lookups.length, model, undefined, lookups, options)
   }
 
   /** {@link read} of requests the chain validated (see `readRequests`): the layer does not validate them again. */
@@ -157,13 +157,16 @@ export class LayerCalls {
     requests: readonly LookupRequest[],
     options?: GetEntriesOptions,
   ): Promise<(StoreEntry | undefined)[]> {
-    return this.#read(index, requests.length, (layer, o) => readRequests(layer, info, requests, o), options)
+    return this.#read(index, requests.length, info.model, info, requests, options)
   }
 
+  /** Reads `asked` (requests of `info`'s model when `info` is given, else lookups of `model`) from layer `index`. */
   async #read(
     index: number,
     count: number,
-    call: (layer: Store, options: GetEntriesOptions | undefined) => Promise<(StoreEntry | undefined)[]>,
+    model: Model,
+    info: ModelInfo | undefined,
+    asked: readonly object[],
     options: GetEntriesOptions | undefined,
   ): Promise<(StoreEntry | undefined)[]> {
     let entries: (StoreEntry | undefined)[]
@@ -171,12 +174,15 @@ export class LayerCalls {
     const started = guard.readStarted()
     let lost = 0
     try {
-      if (index === this.last) entries = await this.run(index, 'get', (layer) => call(layer, options))
-      else {
+      let o = options
+      if (index !== this.last) {
         this.ready(index, 'get')
-        const partial = options === undefined ? PARTIAL : { ...options, partial: true }
-        entries = await this.run(index, 'get', (layer) => call(layer, partial))
+        o = options === undefined ? PARTIAL : { ...options, partial: true }
       }
+      // (a layer called as it is needs no closure: this runs for every layer a read reaches)
+      entries = await (guard.direct && !this.observer.metered
+        ? ask(guard.layer, model, info, asked, o)
+        : this.run(index, 'get', (layer) => ask(layer, model, info, asked, o)))
     } catch (err) {
       if (index === this.last) {
         if (!isCallerError(err)) this.observer.failed(index, 'get', err)
@@ -240,4 +246,17 @@ export class LayerCalls {
   stop(): void {
     for (const guard of this.guards) guard.stop()
   }
+}
+
+/** One read of a layer: validated requests (`info` given) or lookups. */
+function ask(
+  layer: Store,
+  model: Model,
+  info: ModelInfo | undefined,
+  asked: readonly object[],
+  options: GetEntriesOptions | undefined,
+): Promise<(StoreEntry | undefined)[]> {
+  return info === undefined
+    ? layer.batchGetEntries(model, asked as never, options)
+    : readRequests(layer, info, asked as LookupRequest[], options)
 }

@@ -33,10 +33,13 @@ export interface ReadParts {
 export class ReadPath {
   readonly #p: ReadParts
   readonly #first: Store
+  /** The operation named in a `get`'s errors. */
+  readonly #getWhere: string
 
   constructor(parts: ReadParts) {
     this.#p = parts
     this.#first = parts.calls.layers[0] as Store
+    this.#getWhere = `${parts.name} store get`
   }
 
   /** Whether `get` may take the fast path: an in-process first layer with nothing to repair, no negative caching. */
@@ -96,13 +99,31 @@ export class ReadPath {
     return this.#missedFirst(model, lookup, true)
   }
 
-  /** A `get` the first layer missed (or failed: `failed`): the layers below. */
+  /**
+   * A `get` the first layer missed (or failed: `failed`): the layers below, as {@link readBelowFirst}
+   * reads them for a batch — joined to a read of the key in flight, or read and backfilled — without
+   * a batch's bookkeeping.
+   */
   async #missedFirst<M extends Model>(model: M, lookup: Lookup<M>, failed: boolean): Promise<Instance<M> | undefined> {
-    const { calls, name } = this.#p
+    const { calls, flights, backfill, misses, name } = this.#p
     if (!failed) calls.observer.looked(0, 1, 0)
     const info = describeModel(model)
-    const requests = [{ spec: keyForLookup(info, lookup, `${name} store get`), lookup: lookup as Record<string, unknown>, key: undefined }]
-    const [entry] = await this.readBelowFirst(info, requests, [0])
+    const request: LookupRequest = {
+      spec: keyForLookup(info, lookup, this.#getWhere),
+      lookup: lookup as Record<string, unknown>,
+      key: undefined,
+    }
+    const key = requestKey(name, info, request)
+    const started = backfill.clock.seq
+    const flight = flights.begin(started)
+    const joined = flight.claim(key, 0)
+    let entry: StoreEntry | undefined
+    if (joined === undefined) {
+      const read = this.#readBelow(info, [request])
+      flight.start(read)
+      entry = (await read)[0]
+    } else entry = copyEntry(await (joined as Promise<StoreEntry | undefined>))
+    if (misses !== undefined && entry === undefined && !backfill.clock.anyWrittenSince(started)) misses.remember([key])
     return entry?.value as Instance<M> | undefined
   }
 

@@ -65,7 +65,8 @@ export class FlightBatch {
       }
     }
     this.#flights.set(key, { batch: this.#batch, index })
-    ;(this.#keys ??= []).push(key)
+    if (this.#keys === undefined) this.#keys = [key]
+    else this.#keys.push(key)
     return undefined
   }
 
