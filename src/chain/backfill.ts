@@ -98,9 +98,10 @@ export class Backfill {
     for (let i = top - 1; i >= 0; i--) {
       const entries = hits.every((h) => h.layer > i) ? hits.map((h) => h.entry) : hits.filter((h) => h.layer > i).map((h) => h.entry)
       const guarded = this.#coherence
-      const failed = await this.#calls.write(i, 'backfill', (layer) =>
-        layer.batchPutEntries(entries, guarded ? { backfill: true, since } : {}),
-      )
+      let failed = guarded ? this.#calls.backfillNow(i, entries, since) : false
+      if (failed === false) {
+        failed = await this.#calls.write(i, 'backfill', (layer) => layer.batchPutEntries(entries, guarded ? { backfill: true, since } : {}))
+      }
       if (failed === undefined) this.#calls.observer.backfilled(i, entries.length)
       else failure ??= await this.#failed(i, entries, failed)
     }
