@@ -131,7 +131,8 @@ export function keysOfObject(info: ModelInfo, obj: object, polymorphic: boolean,
     // every object's aliases.
     const keys = info.keys
     const aliases: string[] = new Array(keys.length - 1)
-    for (let i = 0, a = 0; i < keys.length; i++) if (keys[i] !== info.primary) aliases[a++] = objectKey(info, keys[i] as KeyInfo, source, operation)
+    for (let i = 0, a = 0; i < keys.length; i++)
+      if (keys[i] !== info.primary) aliases[a++] = objectKey(info, keys[i] as KeyInfo, source, operation)
     return { record, aliases }
   }
   const aliases: string[] = []
