@@ -140,8 +140,10 @@ export class ProcessMemoryStore extends BaseStore {
   }
 
   #clear(fence: boolean): void {
-    if (this.#records.size > 0) this.#records.clear()
+    // Aliases first: lru-cache's clear disposes of each record, which then finds no alias to delete one
+    // by one (each delete may shrink the Map into a new table).
     if (this.#aliases.size > 0) this.#aliases.clear()
+    if (this.#records.size > 0) this.#records.clear()
     if (fence) {
       this.#refuseBackfillsUntil = this.#settings.clock.now() + this.#settings.tombstoneMs
       this.#invalidations.forgetAll()
