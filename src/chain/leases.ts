@@ -111,15 +111,19 @@ export function collect(
   out: (StoreEntry | undefined)[],
   hits: Hit[],
 ): number[] {
-  const missed: number[] = []
+  // (sized at the first miss and trimmed: an array grown by push reserves room for 16 more at each step)
+  let missed: number[] | undefined
+  let count = 0
   for (let k = 0; k < slots.length; k++) {
     const slot = slots[k] as number
     const entry = found[k]
-    if (entry === undefined) missed.push(slot)
+    if (entry === undefined) (missed ??= new Array(slots.length - k))[count++] = slot
     else {
       out[slot] = entry
       hits.push({ layer, entry })
     }
   }
+  if (missed === undefined) return []
+  missed.length = count
   return missed
 }

@@ -115,7 +115,7 @@ export class ReadPath {
     }
     const key = requestKey(name, info, request)
     const started = backfill.clock.seq
-    const flight = flights.begin(started)
+    const flight = flights.begin(started, 1)
     const joined = flight.claim(key, 0)
     let entry: StoreEntry | undefined
     if (joined === undefined) {
@@ -147,13 +147,16 @@ export class ReadPath {
     if (asked?.length === 0) return out
     const slots = asked ?? requests.map((_, i) => i)
     const first = await calls.readRequests(0, info, asked === undefined ? requests : asked.map((i) => requests[i] as LookupRequest))
-    const missing: number[] = []
+    // (arrays sized at once and trimmed: one grown by push reserves room for 16 more at each step)
+    let missing: number[] | undefined
+    let missed = 0
     for (let a = 0; a < slots.length; a++) {
       const entry = first[a]
-      if (entry === undefined) missing.push(slots[a] as number)
+      if (entry === undefined) (missing ??= new Array(slots.length - a))[missed++] = slots[a] as number
       else out[slots[a] as number] = entry
     }
-    if (missing.length === 0 || calls.last === 0) return out
+    if (missing === undefined || calls.last === 0) return out
+    missing.length = missed
     const below = await this.readBelowFirst(info, requests, missing)
     for (let m = 0; m < missing.length; m++) out[missing[m] as number] = below[m]
     return out
@@ -178,16 +181,17 @@ export class ReadPath {
     }
     // Each key is either joined to a read in flight, or read by this call (once, however often it repeats).
     const started = backfill.clock.seq
-    const flight = flights.begin(started)
+    const flight = flights.begin(started, count)
     const slot: number[] = new Array(count)
-    const reads: LookupRequest[] = []
+    const reads: LookupRequest[] = new Array(count)
+    let readCount = 0
     let joined: number[] | undefined
     let waits: Promise<StoreEntry | undefined>[] | undefined
     for (let m = 0; m < count; m++) {
-      const outcome = flight.claim(keys[m] as string, reads.length)
+      const outcome = flight.claim(keys[m] as string, readCount)
       if (outcome === undefined) {
-        slot[m] = reads.length
-        reads.push(requests[missing[m] as number] as LookupRequest)
+        slot[m] = readCount
+        reads[readCount++] = requests[missing[m] as number] as LookupRequest
       } else if (typeof outcome === 'number') slot[m] = outcome
       else {
         slot[m] = -1
@@ -195,7 +199,8 @@ export class ReadPath {
         ;(waits ??= []).push(outcome)
       }
     }
-    const read = reads.length > 0 ? this.#readBelow(info, reads) : undefined
+    reads.length = readCount
+    const read = readCount > 0 ? this.#readBelow(info, reads) : undefined
     if (read !== undefined) flight.start(read)
     let entries: readonly (StoreEntry | undefined)[] = []
     let shared: (StoreEntry | undefined)[] | undefined

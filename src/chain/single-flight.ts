@@ -29,9 +29,9 @@ interface Flight {
 export class SingleFlight {
   readonly #flights = new Map<string, Flight>()
 
-  /** Begins registering the keys of one read, at write-clock `seq` (see {@link FlightBatch}). */
-  begin(seq: number): FlightBatch {
-    return new FlightBatch(this.#flights, new Batch(seq))
+  /** Begins registering the keys of one read of at most `count` keys, at write-clock `seq` (see {@link FlightBatch}). */
+  begin(seq: number, count: number): FlightBatch {
+    return new FlightBatch(this.#flights, new Batch(seq), count)
   }
 }
 
@@ -42,11 +42,14 @@ export class SingleFlight {
 export class FlightBatch {
   readonly #flights: Map<string, Flight>
   readonly #batch: Batch
-  #keys: string[] | undefined
+  /** The keys claimed, in claiming order: the first `#claimed` slots. */
+  readonly #keys: string[]
+  #claimed = 0
 
-  constructor(flights: Map<string, Flight>, batch: Batch) {
+  constructor(flights: Map<string, Flight>, batch: Batch, count: number) {
     this.#flights = flights
     this.#batch = batch
+    this.#keys = new Array(count)
   }
 
   /**
@@ -65,8 +68,7 @@ export class FlightBatch {
       }
     }
     this.#flights.set(key, { batch: this.#batch, index })
-    if (this.#keys === undefined) this.#keys = [key]
-    else this.#keys.push(key)
+    this.#keys[this.#claimed++] = key
     return undefined
   }
 
@@ -74,9 +76,13 @@ export class FlightBatch {
   start(entries: Promise<readonly (StoreEntry | undefined)[]>): void {
     const batch = this.#batch
     batch.entries = entries
-    const keys = this.#keys ?? []
+    const keys = this.#keys
+    const claimed = this.#claimed
     const done = (): void => {
-      for (const key of keys) if (this.#flights.get(key)?.batch === batch) this.#flights.delete(key)
+      for (let i = 0; i < claimed; i++) {
+        const key = keys[i] as string
+        if (this.#flights.get(key)?.batch === batch) this.#flights.delete(key)
+      }
       // V8 keeps the entries of a Map's table after the Map shrinks into a new one, until a full GC: a
       // flight deleted from the Map may still be reachable from there, so it must not keep the batch's
       // objects alive (they would survive every young-generation GC, which then costs several times
