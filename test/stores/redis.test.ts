@@ -281,6 +281,27 @@ describe.runIf(stores.has('redis'))('RedisStore on a single node', () => {
     expect((await backend.getMany(keys)).every((v) => v === undefined)).toBe(true)
   })
 
+  it('a put of an object with aliases sends its few SETs in one write to the socket', async () => {
+    const client = new Redis(inject('redis').url)
+    expect(await client.ping()).toBe('PONG')
+    const store = new RedisStore({ client, prefix: uniquePrefix() })
+    // the socket's Writable implementation: each call is one write to the kernel
+    const stream = client.stream as unknown as Record<'_write' | '_writev', (...args: unknown[]) => unknown>
+    let writes = 0
+    for (const method of ['_write', '_writev'] as const) {
+      const original = stream[method]
+      stream[method] = function (this: unknown, ...args: unknown[]) {
+        writes++
+        return original.apply(this, args)
+      }
+    }
+    await store.put(makeUser(6)) // the record and two aliases: three SETs
+    expect(writes).toBe(1)
+    expect((await store.get(ConformanceUser, { email: 'user6@example.com' }))?.id).toBe(6)
+    await store.close()
+    await client.quit()
+  })
+
   it('never closes a client it does not own', async () => {
     const client = new Redis(inject('redis').url)
     const store = new RedisStore({ client, prefix: uniquePrefix() })

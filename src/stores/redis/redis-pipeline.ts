@@ -55,8 +55,34 @@ export function queueSets(pipeline: ChainableCommander, entries: readonly KeyVal
  */
 export const DIRECT_MAX = 4
 
-/** Sends `SET key value [PX ms]` (or `DEL` for an entry already expired) for each entry of `indices`, without a pipeline. */
+/**
+ * Sends `SET key value [PX ms]` (or `DEL` for an entry already expired) for each entry of `indices`,
+ * without a pipeline, in one write to the socket when the client is connected (see {@link corked}).
+ */
 export function sendSets(client: Redis, entries: readonly KeyValueEntry[], indices: readonly number[], now: number): Promise<unknown>[] {
+  if (indices.length === 1) return queueDirect(client, entries, indices, now)
+  return corked(client, () => queueDirect(client, entries, indices, now))
+}
+
+/**
+ * Runs `send` with the client's socket corked: commands it writes leave in one write (one system call
+ * and one TCP segment) instead of one each — a write to a loopback socket costs several µs, more than
+ * the command itself. Without a connected socket (commands queued offline) `send` runs as it is.
+ */
+export function corked<T>(client: Redis, send: () => T): T {
+  const stream = (client as { stream?: { cork?: () => void; uncork?: () => void; writable?: boolean } }).stream
+  if (client.status !== 'ready' || typeof stream?.cork !== 'function' || typeof stream.uncork !== 'function' || stream.writable !== true) {
+    return send()
+  }
+  stream.cork()
+  try {
+    return send()
+  } finally {
+    stream.uncork()
+  }
+}
+
+function queueDirect(client: Redis, entries: readonly KeyValueEntry[], indices: readonly number[], now: number): Promise<unknown>[] {
   const sent: Promise<unknown>[] = []
   for (const i of indices) {
     const entry = entries[i] as KeyValueEntry
