@@ -9,7 +9,9 @@
  *     contenders of `get` (a Redis hit, the memory layer never holding the key):
  *     floor (ioredis getBuffer + msgpackr decode), alone (RedisStore.get),
  *     chain (ChainedStore([ProcessMemoryStore, RedisStore]).get), nobreaker (the same chain, breaker: false),
- *     small (the same chain, a memory layer of 10 objects: no growth to scavenge)
+ *     small (the same chain, a memory layer of 10 objects: no growth to scavenge),
+ *     hollow (the same chain, a first layer that holds nothing: the chain's machinery without the
+ *     memory layer's lookups and backfills, so chain − hollow is the memory layer's share)
  *   npm run build && node bench/fine-ab.js put [contenders] [rounds]
  *     contenders of `put` (S5, a new object each call):
  *     floor (Kysely upsert + ioredis SET), chain (ChainedStore([memory, Redis, PostgreSQL]).put),
@@ -24,8 +26,23 @@ const [mode = 'get', list, roundsArg] = process.argv.slice(2)
 if (mode !== 'get' && mode !== 'put') throw new Error('usage: node bench/fine-ab.js get|put [contenders] [rounds]')
 const { BENCH_TTL_SECONDS, openEnv } = await import('../dist/cli/bench/env.js')
 const { BenchUser, makeUser, upsertUser, userFields } = await import('../dist/cli/bench/fixtures.js')
-const { ChainedStore, ProcessMemoryStore, registerModel } = await import('../dist/index.js')
+const { BaseStore, ChainedStore, ProcessMemoryStore, capabilities, registerModel } = await import('../dist/index.js')
 registerModel(BenchUser)
+
+/** An in-process first layer that holds nothing: every read misses, every write and backfill is dropped. */
+class HollowStore extends BaseStore {
+  name = 'hollow'
+  capabilities = capabilities({ inProcess: true, addOnlyBackfills: true })
+  getNow() {
+    return undefined
+  }
+  backfillNow() {}
+  async readMany(_info, requests) {
+    return requests.map(() => undefined)
+  }
+  async writeMany() {}
+  async removeMany() {}
+}
 
 const harness = await loadHarness()
 const servers = await Promise.all(mode === 'get' ? [harness.startRedis()] : [harness.startRedis(), harness.startPostgres()])
@@ -59,12 +76,14 @@ if (mode === 'get') {
   const chain = chainOf([new ProcessMemoryStore(), store])
   const nobreaker = chainOf([new ProcessMemoryStore(), store], { breaker: false })
   const small = chainOf([new ProcessMemoryStore({ max: 10 }), store])
+  const hollow = chainOf([new HollowStore(), store])
   run = {
     floor: async (i) => env.packr.unpack(await client.getBuffer(`floor:${i}`)),
     alone: (i) => store.get(BenchUser, { id: i }),
     chain: (i) => chain.get(BenchUser, { id: i }),
     nobreaker: (i) => nobreaker.get(BenchUser, { id: i }),
     small: (i) => small.get(BenchUser, { id: i }),
+    hollow: (i) => hollow.get(BenchUser, { id: i }),
   }
 } else {
   const db = env.postgres.db

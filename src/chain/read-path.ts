@@ -89,10 +89,10 @@ export class ReadPath {
    * layers below are read, as for any cache layer.
    */
   async #firstFailed<M extends Model>(model: M, lookup: Lookup<M>, err: unknown): Promise<Instance<M> | undefined> {
-    const { calls, name } = this.#p
+    const { calls } = this.#p
     if (isCallerError(err)) {
       // The first layer validated the lookup in its own name; the caller called the chain.
-      encodeLookup(describeModel(model), lookup, `${name} store get`)
+      encodeLookup(describeModel(model), lookup, this.#getWhere)
       throw err
     }
     calls.raise(calls.fail(0, 'get', err))
