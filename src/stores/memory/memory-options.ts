@@ -1,5 +1,4 @@
-import type { CacheStoreOptions } from '../../contracts/cache-store-options.js'
-import { CACHE_OPTION_NAMES } from '../../contracts/cache-store-options.js'
+import { CACHE_OPTION_NAMES, type CacheStoreOptions } from '../../contracts/cache-store-options.js'
 import type { InvalidationBus } from '../../contracts/invalidation-bus.js'
 import { InvalidOptionError, show } from '../../core/errors.js'
 

@@ -82,6 +82,7 @@ export function corked<T>(client: Redis, send: () => T): T {
   }
 }
 
+/** Sends each command of {@link sendSets} on its own, in order; every failure lands in its promise. */
 function queueDirect(client: Redis, entries: readonly KeyValueEntry[], indices: readonly number[], now: number): Promise<unknown>[] {
   const sent: Promise<unknown>[] = []
   for (const i of indices) {
