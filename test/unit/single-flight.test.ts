@@ -6,6 +6,7 @@
  * deleted version, through a memory layer that served nothing (its bus was down).
  */
 import { describe, expect, it } from 'vitest'
+import { SingleFlight } from '../../src/chain/single-flight.js'
 import type { KeyValueEntry } from '../../src/contracts/key-value-backend.js'
 import type { Instance, Lookup, Model } from '../../src/core/model.js'
 import { ChainedStore, KeyValueStore, ProcessMemoryStore, type Store, type StoreEntry } from '../../src/index.js'
@@ -145,5 +146,48 @@ describe('reads across a write', () => {
     await memory.batchInvalidate(ConformanceUser, [{ id: 7 }])
     expect((await chain.get(ConformanceUser, { id: 7 }))?.id).toBe(7)
     await chain.close()
+  })
+})
+
+describe('SingleFlight, the keys in flight', () => {
+  const entry = (n: number): StoreEntry => ({ value: { n }, expiresAt: undefined }) as unknown as StoreEntry
+
+  it('joins a read in flight while another settles, and again after every read settled', async () => {
+    const flights = new SingleFlight()
+    const first = flights.begin(1, 2)
+    expect(first.claim('a', 0)).toBeUndefined()
+    expect(first.claim('a', 5)).toBe(0)
+    let answerFirst: (v: (StoreEntry | undefined)[]) => void = () => {}
+    first.start(new Promise((resolve) => (answerFirst = resolve)))
+    const second = flights.begin(1, 1)
+    expect(second.claim('b', 0)).toBeUndefined()
+    second.start(Promise.resolve([entry(2)]))
+    await Promise.resolve()
+    await Promise.resolve()
+    // 'b' settled while 'a' is still in flight: 'a' can still be joined, 'b' is read afresh.
+    const third = flights.begin(1, 2)
+    const joined = third.claim('a', 0)
+    expect(joined).toBeInstanceOf(Promise)
+    expect(third.claim('b', 1)).toBeUndefined()
+    third.start(Promise.resolve([undefined]))
+    answerFirst([entry(1)])
+    expect(await joined).toEqual(entry(1))
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    // Every read settled: a new read of 'a' is claimed, and a concurrent one joins it.
+    const fourth = flights.begin(1, 1)
+    expect(fourth.claim('a', 0)).toBeUndefined()
+    fourth.start(Promise.resolve([entry(4)]))
+    const fifth = flights.begin(1, 1)
+    const again = fifth.claim('a', 0)
+    expect(again).toBeInstanceOf(Promise)
+    expect(await again).toEqual(entry(4))
+  })
+
+  it('does not join a read begun at another write-clock stamp', () => {
+    const flights = new SingleFlight()
+    const first = flights.begin(1, 1)
+    expect(first.claim('a', 0)).toBeUndefined()
+    first.start(new Promise(() => {}))
+    expect(flights.begin(2, 1).claim('a', 0)).toBeUndefined()
   })
 })

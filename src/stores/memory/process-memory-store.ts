@@ -20,7 +20,7 @@ import { checkOptionNames } from '../../core/options.js'
 import { describeModel, type KeyInfo, type ModelInfo } from '../../core/registry.js'
 import { InvalidationLog } from './invalidation-log.js'
 import { memoryBounds, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOptions } from './memory-options.js'
-import { eachAlias, expiryOfRecord, holdAliases, type MemoryRecord, sizeOf } from './memory-record.js'
+import { eachAlias, expiryOfRecord, holdAliases, MemoryRecord, sizeOf } from './memory-record.js'
 
 export { MAX_INVALIDATIONS } from './invalidation-log.js'
 export { DEFAULT_MAX_SIZE, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOptions } from './memory-options.js'
@@ -43,7 +43,7 @@ export class ProcessMemoryStore extends BaseStore {
   readonly name: string
   override readonly capabilities: StoreCapabilities
   readonly #records: LRUCache<string, MemoryRecord>
-  readonly #aliases = new Map<string, string>()
+  #aliases = new Map<string, string>()
   readonly #settings: ReturnType<typeof checkCacheOptions>
   readonly #bus: InvalidationBus | undefined
   #unsubscribe: (() => void) | undefined
@@ -140,9 +140,10 @@ export class ProcessMemoryStore extends BaseStore {
   }
 
   #clear(fence: boolean): void {
-    // Aliases first: lru-cache's clear disposes of each record, which then finds no alias to delete one
-    // by one (each delete may shrink the Map into a new table).
-    if (this.#aliases.size > 0) this.#aliases.clear()
+    // Aliases first, so that lru-cache's disposal of each record finds none to delete. A new Map, not
+    // `clear()`: V8 puts a cleared Map's next table in the old generation when its table was there, and
+    // a dropped old table keeps the young keys it held alive through young GCs until a full GC.
+    if (this.#aliases.size > 0) this.#aliases = new Map()
     if (this.#records.size > 0) this.#records.clear()
     if (fence) {
       this.#refuseBackfillsUntil = this.#settings.clock.now() + this.#settings.tombstoneMs
@@ -296,7 +297,7 @@ export class ProcessMemoryStore extends BaseStore {
       if (item.backfill !== true) {
         published.push(keys.record)
         if (bytes === undefined || expiresAt === null) this.#records.delete(keys.record)
-        else this.#set(keys.record, { bytes, aliases: holdAliases(keys.aliases), tombstoneUntil: undefined })
+        else this.#set(keys.record, new MemoryRecord(bytes, holdAliases(keys.aliases), undefined))
         continue
       }
       this.#land(keys, expiresAt, item.obj, item.encoded, item.since, now)
@@ -326,7 +327,7 @@ export class ProcessMemoryStore extends BaseStore {
       if (heldUntil === undefined || heldUntil > now) return
     }
     const bytes = (encoded !== undefined ? restampRecord(encoded, expiresAt) : undefined) ?? encodeRecord(obj, expiresAt, this.#putWhere)
-    this.#set(keys.record, { bytes, aliases: holdAliases(keys.aliases), tombstoneUntil: undefined })
+    this.#set(keys.record, new MemoryRecord(bytes, holdAliases(keys.aliases), undefined))
   }
 
   async #publish(recordKeys: readonly string[]): Promise<void> {
@@ -385,7 +386,7 @@ export class ProcessMemoryStore extends BaseStore {
     if (tombstoneMs !== 0) this.#invalidations.invalidated(recordKeys)
     for (const key of recordKeys) {
       if (tombstoneMs === 0 || expiresAt <= now) this.#records.delete(key)
-      else this.#records.set(key, { bytes: undefined, aliases: undefined, tombstoneUntil: expiresAt })
+      else this.#records.set(key, new MemoryRecord(undefined, undefined, expiresAt))
     }
   }
 
