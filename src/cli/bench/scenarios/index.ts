@@ -4,6 +4,7 @@
  * — and measures them interleaved in one group, so that every ratio compares figures taken in the same
  * rounds of the same process. Shared by `npm run bench` and `npx stockpyle bench`.
  */
+import { collectGarbage } from '../collect-garbage.js'
 import type { BenchEnv } from '../env.js'
 import type { MemoryChild, MemoryReport, PeerLibrary } from '../peer.js'
 import { type BenchCase, type CaseResult, measureGroup, type ProfileRequest, profileCase, type Timing } from '../runner.js'
@@ -57,6 +58,7 @@ export async function runScenarios(env: BenchEnv, options: ScenarioOptions): Pro
   }
   const step = async (name: string, fn: () => Promise<RowResult[]>): Promise<void> => {
     log(name)
+    collectGarbage()
     for (const row of await fn()) {
       rows.push(row)
       log(`  => ${row.row}: ${row.target.met === undefined ? 'n/a' : row.target.met ? 'MET' : 'NOT MET'} (${row.target.detail})`)
