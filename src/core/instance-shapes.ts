@@ -130,17 +130,35 @@ export function instanceOf(builder: Builder, prototype: object, data: readonly u
   if (make === undefined) {
     make = null
     // A builder past the bound lives for one decode: compiling for it would cost far more than it saves.
-    if (builder.cached && compileAllowed && assignable(prototype, builder.names)) {
+    if (builder.cached) {
       const body = builder.names.map((k, i) => `this[${JSON.stringify(k)}]=d[${i + 3}];`).join('')
-      try {
-        make = new Function(`return function(d){"use strict";${body}}`)() as new (data: readonly unknown[]) => object
-        ;(make as unknown as { prototype: object }).prototype = prototype
-      } catch {
-        compileAllowed = false
-        make = null
-      }
+      make = compiledConstructor<[readonly unknown[]]>(prototype, builder.names, 'd', body) ?? null
     }
     builder.constructors.set(prototype, make)
   }
   return make === null ? Object.setPrototypeOf(builder.build(data), prototype) : new make(data)
+}
+
+/**
+ * A constructor compiled from `body` (statements assigning `this[name]` for each of `names`, reading
+ * the parameters `params`, e.g. `'d'`) whose instances have `prototype`: V8 gives each one its final
+ * shape, with every property in the object, at once. `undefined` where code generation is not allowed
+ * (a Content-Security-Policy) or where an assignment could reach a setter or a read-only property of
+ * the prototype chain (the caller then builds the object another way).
+ */
+export function compiledConstructor<A extends unknown[]>(
+  prototype: object,
+  names: readonly string[],
+  params: string,
+  body: string,
+): (new (...args: A) => object) | undefined {
+  if (!compileAllowed || !assignable(prototype, names)) return undefined
+  try {
+    const make = new Function(`return function(${params}){"use strict";${body}}`)() as new (...args: A) => object
+    ;(make as unknown as { prototype: object }).prototype = prototype
+    return make
+  } catch {
+    compileAllowed = false
+    return undefined
+  }
 }

@@ -21,6 +21,32 @@ import { selectedStores } from '../harness/servers.js'
 // ---------------------------------------------------------------------------------------------------
 // Models of these tests
 
+/** A model read back by the compiled row constructor. */
+class Plain {
+  static readonly stockpyleName = 'SqlTestPlain'
+  static readonly stockpyleKeys = ['id'] as const
+  declare label: string | null
+  score = 0
+  constructor(public id: number) {}
+}
+
+/** A model whose class has an accessor for an attribute: rows must not be read through it. */
+class Guarded {
+  static readonly stockpyleName = 'SqlTestGuarded'
+  static readonly stockpyleKeys = ['id'] as const
+  static setterRuns = 0
+  declare label: string | null
+  score = 0
+  constructor(public id: number) {}
+}
+Object.defineProperty(Guarded.prototype, 'label', {
+  get: () => 'from the getter',
+  set: () => {
+    Guarded.setterRuns++
+  },
+  configurable: true,
+})
+
 class Account {
   static readonly stockpyleName = 'SqlTestAccount'
   static readonly stockpyleKeys = ['id', 'email'] as const
@@ -544,6 +570,27 @@ for (const dialect of dialects) {
       const got = await store.batchGet(Account, lookups)
       expect(got).toHaveLength(70_000)
       expect(env.queries).toHaveLength(dialect === 'sqlite' ? 3 : 2)
+    })
+
+    it('reads rows into instances with own data properties, never through a setter of the class', async () => {
+      const env = await makeEnv(dialect)
+      const store = env.store()
+      for (const model of [Plain, Guarded]) {
+        await createTable(store, model, { columns: { id: 'integer', label: 'text', score: 'real' } })
+        const put = Object.defineProperty(new model(1), 'label', { value: 'one', enumerable: true, writable: true, configurable: true })
+        put.score = 1.5
+        await store.batchPut([put, Object.assign(new model(2), { score: 2 })])
+        // (what a put writes back onto the caller's own objects may go through the class's setters)
+        Guarded.setterRuns = 0
+        const [a, b, again] = await store.batchGet(model, [{ id: 1 }, { id: 2 }, { id: 1 }])
+        expect(Object.getPrototypeOf(a)).toBe(model.prototype)
+        expect(Object.getOwnPropertyDescriptor(a, 'label')).toEqual({ value: 'one', enumerable: true, writable: true, configurable: true })
+        expect({ ...a }).toEqual({ id: 1, label: 'one', score: 1.5 })
+        expect({ ...b }).toEqual({ id: 2, label: null, score: 2 })
+        expect(again).not.toBe(a)
+        expect(again).toEqual(a)
+        expect(Guarded.setterRuns).toBe(0)
+      }
     })
 
     it('composite primary keys: upsert, get and delete', async () => {
