@@ -335,11 +335,13 @@ export class ProcessMemoryStore extends BaseStore {
   }
 
   #set(recordKey: string, record: MemoryRecord): void {
-    this.#records.set(recordKey, record)
+    // The size is given, so lru-cache does not compute it again.
+    const size = this.#maxSize === undefined ? undefined : sizeOf(record, recordKey)
+    this.#records.set(recordKey, record, size === undefined ? undefined : { size })
     const aliases = record.aliases
     if (aliases === undefined) return
     // lru-cache drops an entry bigger than its whole bound: its aliases must not point to nothing.
-    if (this.#maxSize !== undefined && sizeOf(record, recordKey) > this.#maxSize && !this.#records.has(recordKey)) return
+    if (size !== undefined && size > (this.#maxSize as number) && !this.#records.has(recordKey)) return
     if (typeof aliases === 'string') this.#aliases.set(aliases, recordKey)
     else for (const alias of aliases) this.#aliases.set(alias, recordKey)
   }
