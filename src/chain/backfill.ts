@@ -6,11 +6,17 @@ import { describeModel } from '../core/registry.js'
 import type { LayerCalls, LayerFailure } from './layer-calls.js'
 import { WriteClock } from './write-clock.js'
 
-/** A backfill in flight: what it copies, the identity keys of those objects once asked for, and the copy. */
-interface InFlight {
-  readonly hits: readonly Hit[]
-  keys: Set<string> | undefined
-  readonly work: Promise<void>
+/**
+ * A backfill in flight: what it copies, the identity keys of those objects once asked for, and the
+ * copy. A class rather than an object literal, which V8 may allocate in the old generation once most
+ * of its objects outlive a young GC: a dead one there would keep its hits alive until a full GC.
+ */
+class InFlight {
+  keys: Set<string> | undefined = undefined
+  constructor(
+    readonly hits: readonly Hit[],
+    readonly work: Promise<void>,
+  ) {}
 }
 
 /** A copy found in layer `layer` during a read, to be copied into the layers above it. */
@@ -29,8 +35,11 @@ export class Backfill {
   readonly clock = new WriteClock()
   readonly #calls: LayerCalls
   readonly #coherence: boolean
-  /** Backfills in flight (the objects they copy, and the copy itself). */
-  readonly #inFlight = new Set<InFlight>()
+  /**
+   * Backfills in flight (the objects they copy, and the copy itself). Replaced when it empties, as
+   * SingleFlight's Map is: a long-lived Set's dead tables keep what they held alive through young GCs.
+   */
+  #inFlight = new Set<InFlight>()
   /** Called to clean up an upper layer whose backfill failed (its copies may be partial). */
   readonly #invalidate: (index: number, objs: readonly object[]) => Promise<void>
 
@@ -79,12 +88,13 @@ export class Backfill {
   async #tracked(hits: readonly Hit[], work: Promise<void>): Promise<void> {
     // A write of these objects waits for this backfill to land before it updates the caches, so the
     // backfill can never land after (and over) the write.
-    const flight: InFlight = { hits, keys: undefined, work }
+    const flight = new InFlight(hits, work)
     this.#inFlight.add(flight)
     try {
       await work
     } finally {
       this.#inFlight.delete(flight)
+      if (this.#inFlight.size === 0) this.#inFlight = new Set()
     }
   }
 
