@@ -25,6 +25,12 @@ export interface MemcacheBackendOptions extends MemcacheConnectionOptions {
   name?: string
   /** The servers hold nothing else: the backend gets `clear()`, which sends `flush_all` to each. Default `false`. */
   ownsServers?: boolean
+  /**
+   * What a server's repair writes over a key whose write failed (see `MemcacheServerStats.pendingRepairs`):
+   * an entry made at repair time — the store's tombstone, so that a repair never removes a tombstone
+   * another client's delete left. Default: the key is deleted.
+   */
+  repairEntry?: () => { readonly value: Uint8Array; readonly expiresAt: number | undefined }
 }
 
 /** A memcached key: 1–250 printable ASCII characters, no spaces or control characters. */
@@ -70,7 +76,7 @@ export class MemcacheBackend implements KeyValueBackend {
    */
   constructor(options: MemcacheBackendOptions, otherOptions: readonly string[] = []) {
     const provisional = typeof options?.name === 'string' ? options.name : 'memcache'
-    const settings = checkMemcacheOptions(provisional, options, ['clock', 'name', 'ownsServers', ...otherOptions])
+    const settings = checkMemcacheOptions(provisional, options, ['clock', 'name', 'ownsServers', 'repairEntry', ...otherOptions])
     if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
       throw new InvalidOptionError(`${provisional}: option \`name\` must be a non-empty string, got ${show(options.name)}`)
     }
@@ -83,7 +89,18 @@ export class MemcacheBackend implements KeyValueBackend {
     this.#partialReads = settings.partialReads
     this.#onError = settings.onError
     this.#ring = new MemcacheRing(settings.servers, settings.hashing)
-    this.#nodes = new Map(addresses.map((a) => [a, new MemcacheNodeClient(a, { ...settings, owner: this.name })]))
+    const repair = options.repairEntry
+    if (repair !== undefined && typeof repair !== 'function') {
+      throw new InvalidOptionError(`${this.name}: option \`repairEntry\` must be a function, got ${show(repair)}`)
+    }
+    const repairEntry =
+      repair === undefined
+        ? undefined
+        : () => {
+            const entry = repair()
+            return { value: toBuffer(entry.value), exptime: memcacheExptime(entry.expiresAt, clock.now()) }
+          }
+    this.#nodes = new Map(addresses.map((a) => [a, new MemcacheNodeClient(a, { ...settings, owner: this.name, repairEntry })]))
     this.#single = this.#nodes.size === 1 ? this.#nodes.values().next().value : undefined
     if (options.ownsServers !== undefined && typeof options.ownsServers !== 'boolean') {
       throw new InvalidOptionError(`${this.name}: option \`ownsServers\` must be a boolean, got ${show(options.ownsServers)}`)

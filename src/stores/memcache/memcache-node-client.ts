@@ -19,13 +19,13 @@ export interface MemcacheServerStats {
   readonly addRequests: number
   /** `delete` commands sent (one per distinct key of a `deleteMany`, pipelined). */
   readonly deleteRequests: number
-  /** `delete` / `flush_all` commands sent to remove keys whose earlier write failed. */
+  /** Commands sent to repair keys whose earlier write failed: a tombstone `set` (a `delete` without tombstones) per key, or a `flush_all`. */
   readonly repairRequests: number
   /** Calls on this server that failed (connection, timeout, server error, or failed fast while down). */
   readonly errors: number
   /** True while the server is considered down (calls fail fast until `retryDelay` has passed). */
   readonly down: boolean
-  /** Keys whose write failed and that will be deleted before this server is used again. */
+  /** Keys whose write failed and that will be repaired (tombstoned, or deleted) before this server is used again. */
   readonly pendingRepairs: number
 }
 
@@ -45,6 +45,12 @@ export interface NodeClientSettings {
   readonly connectTimeout: number
   readonly retryDelay: number
   readonly tls: ConnectionOptions | undefined
+  /**
+   * What a repair writes over a key whose write failed: a tombstone, so that a repair never removes a
+   * tombstone another client wrote meanwhile (which would let a copy read before that client's delete
+   * be added). `undefined`: the key is deleted.
+   */
+  readonly repairEntry?: (() => { readonly value: Buffer; readonly exptime: number }) | undefined
 }
 
 /** Above this many keys awaiting repair the server is flushed instead (`flush_all`) before its next use. */
@@ -60,9 +66,13 @@ type ReplyError = Error & { cmdTokens?: string[] }
  * every call, fail-fast while the server is known to be down, and repair of failed writes.
  *
  * Repair: when a `set` or `delete` fails, the server may still hold the key's previous value (a frozen
- * or partitioned server keeps its data). Such keys are remembered and deleted — on the same
- * connection, ahead of the next command — before this client reads from the server again, so this
- * process never serves a value its own failed write meant to replace. Past
+ * or partitioned server keeps its data). Such keys are remembered and overwritten with a tombstone
+ * (`repairEntry`; deleted without one) — on the same connection, ahead of the next command — before
+ * this client reads from the server again, so this process never serves a value its own failed write
+ * meant to replace. Never a plain delete when tombstones are in use: the repair may come long after
+ * the failure, when another client's delete has left a tombstone there, and removing it would let a
+ * backfill (`add`) of a copy read before that delete land. A failed `add` needs no repair: whether or
+ * not it landed, the server holds what a successful add could have left. Past
  * {@link MAX_PENDING_REPAIRS} keys the server is flushed instead.
  */
 export class MemcacheNodeClient {
@@ -167,28 +177,24 @@ export class MemcacheNodeClient {
   /**
    * Stores each entry only where its key holds nothing (memcached `add`), pipelined in order on one
    * connection, so of repeated keys only the first can be stored. Resolves with whether each was stored.
-   * @throws StoreUnavailableError naming the server (the keys are then repaired before the server is
-   *   read again); ValueTooLargeError when the server refuses a value as too large.
+   * @throws StoreUnavailableError naming the server (nothing to repair: an add that landed late stored
+   *   only where nothing was); ValueTooLargeError when the server refuses a value as too large.
    */
   async add(entries: readonly NodeSetEntry[], operation: string): Promise<boolean[]> {
-    return this.#run(
-      operation,
-      entries.map((e) => e.key),
-      () => {
-        this.#addRequests += entries.length
-        return Promise.all(
-          entries.map((e) =>
-            this.#client.add(e.key, e.value, { lifetime: e.exptime }).then(
-              () => true,
-              (err: unknown) => {
-                if ((err as ReplyError).cmdTokens?.[0] === 'NOT_STORED') return false
-                throw err
-              },
-            ),
+    return this.#run(operation, undefined, () => {
+      this.#addRequests += entries.length
+      return Promise.all(
+        entries.map((e) =>
+          this.#client.add(e.key, e.value, { lifetime: e.exptime }).then(
+            () => true,
+            (err: unknown) => {
+              if ((err as ReplyError).cmdTokens?.[0] === 'NOT_STORED') return false
+              throw err
+            },
           ),
-        )
-      },
-    )
+        ),
+      )
+    })
   }
 
   /**
@@ -299,7 +305,12 @@ export class MemcacheNodeClient {
     const keys = [...this.#dirty]
     this.#dirty.clear()
     this.#repairRequests += keys.length
-    return withDeadline(Promise.all(keys.map((k) => this.#deleteOne(k))), this.#settings.timeout, this.address).then(
+    const tombstone = this.#settings.repairEntry?.()
+    const sent =
+      tombstone === undefined
+        ? keys.map((k) => this.#deleteOne(k))
+        : keys.map((k) => this.#client.set(k, tombstone.value, { lifetime: tombstone.exptime }))
+    return withDeadline(Promise.all(sent), this.#settings.timeout, this.address).then(
       () => undefined,
       (err) => {
         this.#markDirty(keys)

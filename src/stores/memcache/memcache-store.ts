@@ -5,7 +5,8 @@ import {
   type KeyValueStoreOptions,
   pickCacheOptions,
 } from '../../contracts/key-value-store.js'
-import { UnsupportedOperationError } from '../../core/errors.js'
+import { encodeTombstone } from '../../core/codec.js'
+import { InvalidOptionError, UnsupportedOperationError } from '../../core/errors.js'
 import { MemcacheBackend } from './memcache-backend.js'
 import type { MemcacheServerStats } from './memcache-node-client.js'
 import type { MemcacheConnectionOptions } from './memcache-options.js'
@@ -64,8 +65,21 @@ export class MemcacheStore extends KeyValueStore {
   static #backend(options: MemcacheStoreOptions): MemcacheBackend {
     const name = typeof options?.name === 'string' ? options.name : 'memcache store'
     // the shared cache options first, so their errors come before any client is created
-    const { clock } = checkCacheOptions(name, options)
-    return new MemcacheBackend({ ...options, clock }, CACHE_OPTION_NAMES)
+    const { clock, tombstoneMs } = checkCacheOptions(name, options)
+    // the backend's own repair option: the store sets it from its tombstones, a caller may not
+    if (Object.hasOwn(options ?? {}, 'repairEntry')) {
+      throw new InvalidOptionError(`${name}: unknown option \`repairEntry\` (the store's repairs write its tombstones)`)
+    }
+    // A server's repair of a key whose write failed leaves a tombstone, never a plain delete that could
+    // remove the tombstone of another process's delete (and let a copy read before it be backfilled).
+    const repairEntry =
+      tombstoneMs === 0
+        ? undefined
+        : () => {
+            const expiresAt = clock.now() + tombstoneMs
+            return { value: encodeTombstone(expiresAt), expiresAt }
+          }
+    return new MemcacheBackend({ ...options, clock, ...(repairEntry === undefined ? {} : { repairEntry }) }, CACHE_OPTION_NAMES)
   }
 
   /** The memcached backend: the pool, its hashing (`serverFor`) and counters. */
