@@ -15,7 +15,7 @@
  *   npm run build && node bench/fine-ab.js put [contenders] [rounds]
  *     contenders of `put` (S5, a new object each call):
  *     floor (Kysely upsert + ioredis SET), chain (ChainedStore([memory, Redis, PostgreSQL]).put),
- *     nomemory (the chain without its memory layer), smallmemory (the chain, a memory layer of 10
+ *     nomemory (the chain without its memory layer), nobreaker (nomemory with breaker: false), smallmemory (the chain, a memory layer of 10
  *     objects: what is put dies young), stores (SqlStore.put, then RedisStore.put),
  *     sql (SqlStore.put), upsert (the floor's Kysely upsert alone)
  */
@@ -92,6 +92,7 @@ if (mode === 'get') {
   const sql = await env.postgres.newStore()
   const chain = chainOf([new ProcessMemoryStore(), rs, sql])
   const nomemory = chainOf([rs, sql])
+  const nobreaker = chainOf([rs, sql], { breaker: false })
   const smallmemory = chainOf([new ProcessMemoryStore({ max: 10 }), rs, sql])
   run = {
     floor: async (id) => {
@@ -100,6 +101,7 @@ if (mode === 'get') {
     },
     chain: (id) => chain.put(makeUser(id)),
     nomemory: (id) => nomemory.put(makeUser(id)),
+    nobreaker: (id) => nobreaker.put(makeUser(id)),
     smallmemory: (id) => smallmemory.put(makeUser(id)),
     stores: async (id) => {
       const user = makeUser(id)

@@ -4,8 +4,11 @@
  * Redis and PostgreSQL started on loopback by the test harness (test/harness/servers.ts), plus SQLite.
  *
  *   npm run bench [-- --scenarios S1,S3] [--rounds N] [--round-ms MS] [--s7-count N]
- *                 [--out DIR] [--update-results] [--no-pin] [--check]
+ *                 [--out DIR] [--update-results] [--no-pin] [--check] [--no-peers]
  *   npm run bench -- --profile 'S3 redis/stockpyle' [--profile-seconds 5] [--profile-file F]
+ *
+ * --no-peers leaves the peer libraries out (a diagnostic: the like-for-like rows then compare
+ * stockpyle with its floors only, without the peers' rounds in between; never for published figures).
  *
  * --profile runs only the named case (row/library, as printed in the table) in a loop under the V8 CPU
  * profiler, with the same setup as the measurement, and writes a .cpuprofile (default
@@ -49,6 +52,7 @@ function parseArgs(argv) {
     else if (a === '--update-results') args.update = true
     else if (a === '--no-pin') args.pin = false
     else if (a === '--check') args.check = true
+    else if (a === '--no-peers') args.peers = false
     else if (a === '--profile') args.profile = next()
     else if (a === '--profile-seconds') args.profileSeconds = Number(next())
     else if (a === '--profile-file') args.profileFile = next()
@@ -136,7 +140,7 @@ async function main() {
       timing: { ...(args.rounds ? { rounds: args.rounds } : {}), ...(args.roundMs ? { roundMs: args.roundMs } : {}) },
       s7Count: args.s7Count,
       profile,
-      peers,
+      peers: args.peers === false ? [] : peers,
       memoryChildren,
       command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
       machineNotes: notes,
