@@ -21,6 +21,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { loadHarness } from './harness.js'
+import { hollowStoreClass } from './hollow-store.js'
 
 const [mode = 'get', list, roundsArg] = process.argv.slice(2)
 if (mode !== 'get' && mode !== 'put') throw new Error('usage: node bench/fine-ab.js get|put [contenders] [rounds]')
@@ -29,20 +30,7 @@ const { BenchUser, makeUser, upsertUser, userFields } = await import('../dist/cl
 const { BaseStore, ChainedStore, ProcessMemoryStore, capabilities, registerModel } = await import('../dist/index.js')
 registerModel(BenchUser)
 
-/** An in-process first layer that holds nothing: every read misses, every write and backfill is dropped. */
-class HollowStore extends BaseStore {
-  name = 'hollow'
-  capabilities = capabilities({ inProcess: true, addOnlyBackfills: true })
-  getNow() {
-    return undefined
-  }
-  backfillNow() {}
-  async readMany(_info, requests) {
-    return requests.map(() => undefined)
-  }
-  async writeMany() {}
-  async removeMany() {}
-}
+const HollowStore = hollowStoreClass({ BaseStore, capabilities })
 
 const harness = await loadHarness()
 const servers = await Promise.all(mode === 'get' ? [harness.startRedis()] : [harness.startRedis(), harness.startPostgres()])

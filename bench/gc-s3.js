@@ -15,6 +15,7 @@
 import { execFileSync, spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { loadHarness } from './harness.js'
+import { hollowStoreClass } from './hollow-store.js'
 
 const [list = 'alone,hollow,chain', batchesArg = '3000', child] = process.argv.slice(2)
 const BATCHES = Number(batchesArg)
@@ -50,21 +51,7 @@ if (child === undefined) {
     (process.env.DIST ?? '../dist') + '/index.js'
   )
   registerModel(BenchUser)
-  /** An in-process first layer that holds nothing. */
-  class HollowStore extends BaseStore {
-    name = 'hollow'
-    capabilities = capabilities({ inProcess: true, addOnlyBackfills: true, clearable: true })
-    getNow() {
-      return undefined
-    }
-    backfillNow() {}
-    async readMany(_info, requests) {
-      return requests.map(() => undefined)
-    }
-    async writeMany() {}
-    async removeMany() {}
-    async clear() {}
-  }
+  const HollowStore = hollowStoreClass({ BaseStore, capabilities })
   const harness = await loadHarness()
   const redis = await harness.startRedis()
   try {
