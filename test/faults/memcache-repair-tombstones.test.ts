@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MemcacheStore } from '../../src/stores/memcache/index.js'
 import { ConformanceUser, makeUser } from '../../src/testing/index.js'
-import { type MemcachedServers, selectedStores, startMemcached } from '../harness/servers.js'
+import { type MemcachedNode, type MemcachedServers, selectedStores, startMemcached } from '../harness/servers.js'
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 let n = 0
@@ -31,64 +31,63 @@ describe.runIf(selectedStores().has('memcached'))(
       return s
     }
 
-    it('SIGKILL+restart: a reader’s backfill that failed during the outage leaves nothing to repair: the writer’s later tombstone still refuses its stale copy', async () => {
+    /** How a node fails and comes back. */
+    interface Fault {
+      readonly down: (node: MemcachedNode) => void
+      readonly up: (node: MemcachedNode) => Promise<void>
+    }
+    const killed: Fault = { down: (node) => node.kill('SIGKILL'), up: (node) => node.restart() }
+    const frozen: Fault = {
+      down: (node) => node.kill('SIGSTOP'),
+      up: async (node) => {
+        node.kill('SIGCONT')
+      },
+    }
+
+    /**
+     * The writer puts object `id`; its node fails while the reader's `failing` call reaches it, then
+     * comes back; the writer deletes the object; the reader backfills (add-only) a copy it read before
+     * the delete. Checks that the writer's gets miss after its delete, and after the stale backfill.
+     */
+    async function staleBackfillAfterDelete(
+      id: number,
+      fault: Fault,
+      failing: (reader: MemcacheStore, obj: ConformanceUser) => Promise<unknown>,
+    ) {
       const prefix = `tr${process.pid}x${++n}`
       const writer = make(prefix)
       const reader = make(prefix)
-      const v5 = makeUser(11)
-      const key = `${prefix}:ConformanceUser|id=n${v5.id}`
-      const victim = pool.nodes[pool.servers.indexOf(writer.backend.serverFor(key))]!
-      await writer.put(v5)
-      victim.kill('SIGKILL')
-      // the reader's backfill of the record fails on the dead node (its node client marks the key for repair)
-      await expect(reader.batchPutEntries([{ value: v5, expiresAt: undefined }], { backfill: true })).rejects.toThrow()
-      await victim.restart()
+      const obj = makeUser(id)
+      const victim = pool.nodes[pool.servers.indexOf(writer.backend.serverFor(`${prefix}:ConformanceUser|id=n${obj.id}`))] as MemcachedNode
+      await writer.put(obj)
+      fault.down(victim)
+      await expect(failing(reader, obj)).rejects.toThrow()
+      await fault.up(victim)
       await sleep(150) // past retryDelay
-      // the owner deletes: its tombstone lands on the restarted node
-      await writer.delete(v5)
-      expect(await writer.get(ConformanceUser, { id: v5.id })).toBeUndefined()
-      // a copy the reader read before the delete, backfilled (add-only) after it: the tombstone must refuse it
-      await reader.batchPutEntries([{ value: v5, expiresAt: undefined }], { backfill: true })
-      expect(await writer.get(ConformanceUser, { id: v5.id })).toBeUndefined()
+      // the owner deletes: its tombstone lands on the node that came back
+      await writer.delete(obj)
+      expect(await writer.get(ConformanceUser, { id: obj.id })).toBeUndefined()
+      // the reader's next command on the node sends its repairs first, then the stale copy's add
+      await reader.batchPutEntries([{ value: obj, expiresAt: undefined }], { backfill: true })
+      expect(await writer.get(ConformanceUser, { id: obj.id })).toBeUndefined()
+      return reader
+    }
+    const backfill = (reader: MemcacheStore, obj: ConformanceUser) =>
+      reader.batchPutEntries([{ value: obj, expiresAt: undefined }], { backfill: true })
+
+    it('SIGKILL+restart: a reader’s backfill that failed during the outage leaves nothing to repair: the writer’s later tombstone still refuses its stale copy', async () => {
+      await staleBackfillAfterDelete(11, killed, backfill)
     }, 30_000)
 
     it('SIGSTOP/SIGCONT: a reader’s backfill that timed out on the frozen node leaves nothing to repair: the writer’s later tombstone still refuses its stale copy', async () => {
-      const prefix = `tr${process.pid}x${++n}`
-      const writer = make(prefix)
-      const reader = make(prefix)
-      const v5 = makeUser(12)
-      const key = `${prefix}:ConformanceUser|id=n${v5.id}`
-      const victim = pool.nodes[pool.servers.indexOf(writer.backend.serverFor(key))]!
-      await writer.put(v5)
-      victim.kill('SIGSTOP')
-      // the reader's backfill times out (the add itself waits in the socket and is executed, NOT_STORED, after SIGCONT)
-      await expect(reader.batchPutEntries([{ value: v5, expiresAt: undefined }], { backfill: true })).rejects.toThrow()
-      victim.kill('SIGCONT')
-      await sleep(150)
-      await writer.delete(v5)
-      expect(await writer.get(ConformanceUser, { id: v5.id })).toBeUndefined()
-      await reader.batchPutEntries([{ value: v5, expiresAt: undefined }], { backfill: true })
-      expect(await writer.get(ConformanceUser, { id: v5.id })).toBeUndefined()
+      // (the add itself waits in the socket and is executed, NOT_STORED, after SIGCONT)
+      await staleBackfillAfterDelete(12, frozen, backfill)
     }, 30_000)
 
     it('SIGKILL+restart: a reader whose invalidation failed during the outage repairs the key after the writer’s delete without removing its tombstone', async () => {
-      const prefix = `tr${process.pid}x${++n}`
-      const writer = make(prefix)
-      const reader = make(prefix)
-      const v5 = makeUser(13)
-      const key = `${prefix}:ConformanceUser|id=n${v5.id}`
-      const victim = pool.nodes[pool.servers.indexOf(writer.backend.serverFor(key))]!
-      await writer.put(v5)
-      victim.kill('SIGKILL')
       // e.g. a chain's clean-up of a failed backfill, or its repair: a tombstone set that fails
-      await expect(reader.batchInvalidate(ConformanceUser, [{ id: v5.id }])).rejects.toThrow()
-      await victim.restart()
-      await sleep(150)
-      await writer.delete(v5)
-      // the reader's next command on the node sends its repair first; then a copy it read before the delete
-      await reader.batchPutEntries([{ value: v5, expiresAt: undefined }], { backfill: true })
-      expect(await writer.get(ConformanceUser, { id: v5.id })).toBeUndefined()
-      expect(reader.stats().reduce((n, s) => n + s.repairRequests, 0)).toBeGreaterThan(0)
+      const reader = await staleBackfillAfterDelete(13, killed, (r, obj) => r.batchInvalidate(ConformanceUser, [{ id: obj.id }]))
+      expect(reader.stats().reduce((sum, s) => sum + s.repairRequests, 0)).toBeGreaterThan(0)
     }, 30_000)
   },
 )
