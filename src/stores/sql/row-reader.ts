@@ -26,8 +26,15 @@ type RowConstructor = new (row: Readonly<Record<string, unknown>>, converts: rea
 
 // One plan per mapping and row shape: a query returns rows of one shape, so checking the last plan
 // against each row (a walk over its keys, no allocation) replaces the per-row Object.keys, the two
-// Map lookups per column and the per-value message strings.
-const plans = new WeakMap<ModelMapping, RowPlan>()
+// Map lookups per column and the per-value message strings. A mapping's rows come in a few shapes
+// (every column from a read; the columns a put reads back): the plans of up to MAX_SHAPES are kept,
+// so that alternating reads and puts do not compile a row constructor again at each switch.
+interface Plans {
+  last: RowPlan
+  readonly byShape: Map<string, RowPlan>
+}
+const plans = new WeakMap<ModelMapping, Plans>()
+const MAX_SHAPES = 16
 
 function converter(m: ModelMapping, column: ColumnInfo | undefined): Convert {
   if (column === undefined) return undefined
@@ -48,9 +55,9 @@ function converter(m: ModelMapping, column: ColumnInfo | undefined): Convert {
 }
 
 function planFor(m: ModelMapping, row: Readonly<Record<string, unknown>>): RowPlan {
-  const last = plans.get(m)
-  if (last !== undefined) {
-    const names = last.names
+  const known = plans.get(m)
+  if (known !== undefined) {
+    const names = known.last.names
     let i = 0
     let same = true
     for (const name in row) {
@@ -60,18 +67,26 @@ function planFor(m: ModelMapping, row: Readonly<Record<string, unknown>>): RowPl
       }
       i++
     }
-    if (same && i === names.length) return last
+    if (same && i === names.length) return known.last
   }
   const names = Object.keys(row)
-  const attributes = names.map((name) => m.attributeOf.get(name) ?? name)
-  const plan: RowPlan = {
-    names,
-    attributes,
-    converts: names.map((name) => converter(m, m.schema.columns.get(name))),
-    guarded: attributes.includes('__proto__'),
-    make: undefined,
+  const shape = names.join('\u0000')
+  let plan = known?.byShape.get(shape)
+  if (plan === undefined) {
+    const attributes = names.map((name) => m.attributeOf.get(name) ?? name)
+    const cached = (known?.byShape.size ?? 0) < MAX_SHAPES
+    plan = {
+      names,
+      attributes,
+      converts: names.map((name) => converter(m, m.schema.columns.get(name))),
+      guarded: attributes.includes('__proto__'),
+      // past the bound a plan lives for one query: compiling for it would cost more than it saves
+      make: cached ? undefined : null,
+    }
+    if (known === undefined) plans.set(m, { last: plan, byShape: new Map([[shape, plan]]) })
+    else if (cached) known.byShape.set(shape, plan)
   }
-  plans.set(m, plan)
+  if (known !== undefined) known.last = plan
   return plan
 }
 
