@@ -51,7 +51,7 @@ export class ReadPath {
 
   /**
    * `get` through an in-process first layer: its hits skip the batch machinery, and a layer that
-   * answers at once (`getNow`) is read without a promise of its own.
+   * answers at once (`getNow`) is read without a promise of its own. Only when {@link fast} holds.
    */
   fastGet<M extends Model>(model: M, lookup: Lookup<M>): Promise<Instance<M> | undefined> {
     const { calls } = this.#p
@@ -105,7 +105,8 @@ export class ReadPath {
    * a batch's bookkeeping.
    */
   async #missedFirst<M extends Model>(model: M, lookup: Lookup<M>, failed: boolean): Promise<Instance<M> | undefined> {
-    const { calls, flights, backfill, misses, name } = this.#p
+    // (only the fast path comes here, which a chain with negative caching never takes: no miss to remember)
+    const { calls, flights, backfill, name } = this.#p
     if (!failed) calls.observer.looked(0, 1, 0)
     const info = describeModel(model)
     const request: LookupRequest = {
@@ -123,7 +124,6 @@ export class ReadPath {
       flight.start(read)
       entry = (await read)[0]
     } else entry = copyEntry(await (joined as Promise<StoreEntry | undefined>))
-    if (misses !== undefined && entry === undefined && !backfill.clock.anyWrittenSince(started)) misses.remember([key])
     return entry?.value as Instance<M> | undefined
   }
 

@@ -91,17 +91,17 @@ function planFor(m: ModelMapping, row: Readonly<Record<string, unknown>>): RowPl
 }
 
 /**
- * Assigns a row's converted values to `target`; `define`: as own data properties with defineProperty
+ * Assigns a row's converted values (`plan`: its shape's) to `target`; `define`: as own data properties with defineProperty
  * (for an instance, whose class may have an accessor or a read-only property of that name), else by
  * assignment (a plain record; `__proto__` is still defined).
  */
 function fill(
-  m: ModelMapping,
+  plan: RowPlan,
   row: Readonly<Record<string, unknown>>,
   target: Record<string, unknown>,
   define: boolean,
 ): Record<string, unknown> {
-  const { names, attributes, converts, guarded } = planFor(m, row)
+  const { names, attributes, converts, guarded } = plan
   for (let i = 0; i < names.length; i++) {
     const raw = row[names[i] as string]
     const convert = converts[i]
@@ -116,7 +116,7 @@ function fill(
 
 /** The attribute values of a row (every column, converted), as a plain record. */
 export function rowToAttributes(m: ModelMapping, row: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  return fill(m, row, {}, false)
+  return fill(planFor(m, row), row, {}, false)
 }
 
 /** A new instance of the model (prototype restored, constructor not called) holding a row's values. */
@@ -124,12 +124,12 @@ export function rowToObject(m: ModelMapping, row: Readonly<Record<string, unknow
   const plan = planFor(m, row)
   if (plan.make === undefined) plan.make = compileMake(m.info.model.prototype as object, plan)
   if (plan.make !== null) return new plan.make(row, plan.converts)
-  return fill(m, row, Object.create(m.info.model.prototype as object) as Record<string, unknown>, true)
+  return fill(plan, row, Object.create(m.info.model.prototype as object) as Record<string, unknown>, true)
 }
 
 /** The compiled {@link RowPlan.make} of `plan`: one assignment per column, in the row's order. */
 function compileMake(prototype: object, plan: RowPlan): RowConstructor | null {
-  if (plan.guarded) return null
+  // (an attribute `__proto__` is refused there: such a plan is filled by defineProperty)
   const body = plan.names
     .map((name, i) => {
       const read = `r[${JSON.stringify(name)}]`
