@@ -9,6 +9,7 @@ import { CACHE_OPTION_NAMES, checkCacheOptions, type KeyValueStoreOptions } from
 import type { KeyValueBackend, KeyValueEntry } from './key-value-backend.js'
 import { ascending, partialFailure, settledFailures } from './key-value-failures.js'
 import { type CorruptEntry, requestKeys, resolveEnvelopes } from './key-value-reads.js'
+import { repairKeys } from './key-value-repairs.js'
 import { prepareWrites, splitDeletes } from './key-value-writes.js'
 import {
   capabilities,
@@ -328,9 +329,15 @@ export class KeyValueStore extends BaseStore {
       })
     }
     const now = clock.now()
-    const from = Math.min(options.changedAt ?? now, now)
+    const until = Math.min(options.changedAt ?? now, now) + tombstoneMs
+    // A repair (of a change made at `changedAt`) reads first, so that it never cuts short a tombstone
+    // another process's later delete left; an invalidation made now always writes the longest one.
     const drop = (ks: readonly string[]): Promise<void> =>
-      tombstoneMs === 0 || from + tombstoneMs <= now ? this.#backend.deleteMany(ks) : this.#tombstone(ks, from + tombstoneMs)
+      tombstoneMs === 0
+        ? this.#backend.deleteMany(ks)
+        : options.changedAt === undefined
+          ? this.#tombstone(ks, until)
+          : repairKeys(this.#backend, `${this.name} store repair`, ks, until, clock)
     // Failed positions of the keys are positions of the requests (one key each).
     await step(
       () => drop(keys),

@@ -65,6 +65,8 @@ export interface InvalidateOptions {
    * When the objects changed (ms since the epoch on the store's clock), if that was earlier than now:
    * a store that leaves tombstones fences backfills for its tombstone lifetime from then, not from now,
    * so a late repair does not keep fresh copies out longer than a timely invalidation would have.
+   * Given, the invalidation is a repair: it never shortens or removes a tombstone the key already holds
+   * (another process's later delete may have left it), so a store may read the keys first.
    * Default: now.
    */
   readonly changedAt?: number

@@ -89,5 +89,58 @@ describe.runIf(selectedStores().has('memcached'))(
       const reader = await staleBackfillAfterDelete(13, killed, (r, obj) => r.batchInvalidate(ConformanceUser, [{ id: obj.id }]))
       expect(reader.stats().reduce((sum, s) => sum + s.repairRequests, 0)).toBeGreaterThan(0)
     }, 30_000)
+
+    const recordKey = (prefix: string, obj: ConformanceUser) => `${prefix}:ConformanceUser|id=n${obj.id}`
+    const victimOf = (store: MemcacheStore, key: string) => pool.nodes[pool.servers.indexOf(store.backend.serverFor(key))] as MemcachedNode
+
+    it('SIGKILL+restart: a repair leaves the longer tombstone of another process’s later delete exactly as it is', async () => {
+      const prefix = `tr${process.pid}x${++n}`
+      const writer = make(prefix)
+      const reader = make(prefix)
+      const obj = makeUser(14)
+      const key = recordKey(prefix, obj)
+      const victim = victimOf(writer, key)
+      await writer.put(obj)
+      killed.down(victim)
+      await expect(reader.batchInvalidate(ConformanceUser, [{ id: obj.id }])).rejects.toThrow()
+      await killed.up(victim)
+      await sleep(150) // past retryDelay
+      await writer.delete(obj)
+      const [tombstone] = await writer.backend.getMany([key])
+      expect(tombstone).toBeDefined()
+      // the reader's next command on the node sends its repair first
+      expect(await reader.get(ConformanceUser, { id: obj.id })).toBeUndefined()
+      expect(reader.stats().reduce((sum, s) => sum + s.repairRequests, 0)).toBeGreaterThan(0)
+      expect(await writer.backend.getMany([key])).toEqual([tombstone])
+    }, 30_000)
+
+    it('SIGSTOP/SIGCONT: a stale copy repaired after its tombstone lifetime is removed (compare-and-swap) and no tombstone is left', async () => {
+      const prefix = `tr${process.pid}x${++n}`
+      const store = new MemcacheStore({
+        servers: pool.servers,
+        prefix,
+        onError: () => {},
+        retryDelay: 100,
+        timeout: 300,
+        tombstoneLifetime: 0.5,
+      })
+      stores.push(store)
+      const obj = makeUser(15)
+      const key = recordKey(prefix, obj)
+      const victim = victimOf(store, key)
+      await store.put(obj)
+      frozen.down(victim)
+      await expect(store.backend.getMany([key])).rejects.toThrow() // times out: the node is down
+      await expect(store.batchInvalidate(ConformanceUser, [{ id: obj.id }])).rejects.toThrow() // fails fast: to repair
+      await sleep(700) // past the failure plus the tombstone lifetime
+      await frozen.up(victim)
+      await sleep(150) // past retryDelay
+      // the repair goes first: the frozen node's copy is never served
+      expect(await store.get(ConformanceUser, { id: obj.id })).toBeUndefined()
+      expect(await store.backend.getMany([key])).toEqual([undefined])
+      // nothing fences a fresh copy any more
+      await store.batchPutEntries([{ value: obj, expiresAt: undefined }], { backfill: true })
+      expect(await store.get(ConformanceUser, { id: obj.id })).toEqual(obj)
+    }, 30_000)
   },
 )

@@ -82,7 +82,7 @@ describe('MemcacheStore options', () => {
     ['onError', { servers: ['a:1'], onError: 'log' }, /`onError`/],
     ['name', { servers: ['a:1'], name: '' }, /`name`/],
     ['unknown option', { servers: ['a:1'], server: 'a:1' }, /unknown option `server`/],
-    ['the backend option repairEntry', { servers: ['a:1'], repairEntry: () => ({}) }, /unknown option `repairEntry`/],
+    ['the backend option repairKey', { servers: ['a:1'], repairKey: () => 'keep' }, /unknown option `repairKey`/],
     ['prefix', { servers: ['a:1'], prefix: 'has space' }, /`prefix`/],
     ['lifetime', { servers: ['a:1'], lifetime: 0 }, /`lifetime`/],
     ['polymorphic', { servers: ['a:1'], polymorphic: 1 }, /`polymorphic`/],

@@ -39,6 +39,44 @@ describe.each(stores)('%s: backfills and tombstones', (_name, make) => {
     expect(await store.get(ConformanceUser, { id: 2 })).toEqual(user)
   })
 
+  it('a repair (an invalidation with changedAt) never cuts short the tombstone of a later delete', async () => {
+    const clock = new ManualClock()
+    const store = make(clock)
+    const user = makeUser(4)
+    await store.put(user)
+    const failedAt = clock.now() // a change whose invalidation failed here, repaired later
+    clock.advance(3000)
+    await store.delete(user) // e.g. another process's: its tombstone lasts until failedAt + 8 s
+    clock.advance(1000)
+    await store.batchInvalidate?.(ConformanceUser, [{ id: 4 }], { changedAt: failedAt })
+    clock.advance(2000) // past the repair's own lifetime (failedAt + 5 s), inside the delete's
+    const copyReadBeforeTheDelete = { value: user, expiresAt: undefined }
+    await store.batchPutEntries([copyReadBeforeTheDelete], { backfill: true })
+    expect(await store.get(ConformanceUser, { id: 4 })).toBeUndefined()
+    clock.advance(2000)
+    await store.batchPutEntries([copyReadBeforeTheDelete], { backfill: true })
+    expect(await store.get(ConformanceUser, { id: 4 })).toEqual(user)
+  })
+
+  it('a repair later than its tombstone lifetime removes the copy and leaves no tombstone of its own', async () => {
+    const clock = new ManualClock()
+    const store = make(clock)
+    const user = makeUser(5)
+    await store.put(user)
+    const failedAt = clock.now()
+    clock.advance(6000)
+    await store.batchInvalidate?.(ConformanceUser, [{ email: user.email }], { changedAt: failedAt })
+    expect(await store.get(ConformanceUser, { id: 5 })).toBeUndefined()
+    await store.batchPutEntries([{ value: user, expiresAt: undefined }], { backfill: true })
+    expect(await store.get(ConformanceUser, { email: user.email })).toEqual(user)
+    // a tombstone the key holds stays, however old the repaired change
+    await store.delete(user)
+    clock.advance(1000)
+    await store.batchInvalidate?.(ConformanceUser, [{ id: 5 }], { changedAt: failedAt })
+    await store.batchPutEntries([{ value: user, expiresAt: undefined }], { backfill: true })
+    expect(await store.get(ConformanceUser, { id: 5 })).toBeUndefined()
+  })
+
   it('in a chain, a delete then a read of the database miss leaves nothing to resurrect', async () => {
     const clock = new ManualClock()
     const cache = make(clock)

@@ -10,7 +10,7 @@ import {
 import { type Clock, systemClock } from '../../core/lifetime.js'
 import { PartialFailureError } from '../../core/partial-failure.js'
 import { memcacheExptime } from './memcache-exptime.js'
-import { MemcacheNodeClient, type MemcacheServerStats, type NodeSetEntry } from './memcache-node-client.js'
+import { MemcacheNodeClient, type MemcacheServerStats, type NodeRepair, type NodeSetEntry } from './memcache-node-client.js'
 import { checkMemcacheOptions, type MemcacheConnectionOptions } from './memcache-options.js'
 import { MemcacheRing } from './memcache-ring.js'
 
@@ -26,11 +26,17 @@ export interface MemcacheBackendOptions extends MemcacheConnectionOptions {
   /** The servers hold nothing else: the backend gets `clear()`, which sends `flush_all` to each. Default `false`. */
   ownsServers?: boolean
   /**
-   * What a server's repair writes over a key whose write failed (see `MemcacheServerStats.pendingRepairs`):
-   * an entry made at repair time — the store's tombstone, so that a repair never removes a tombstone
-   * another client's delete left. Default: the key is deleted.
+   * What a server's repair does to a key whose write failed (see `MemcacheServerStats.pendingRepairs`),
+   * told what the key holds when the server answers again (`undefined`: nothing) and when the write
+   * failed (ms on `clock`): `'keep'` it, `'delete'` it, or write an entry in its place. The repair
+   * reads the keys first (`gets`) and changes a key only if no one has since (`cas`; `add` where it
+   * held nothing). `MemcacheStore` sets it to leave its tombstones and never cut one short. Default:
+   * the key is deleted, without reading.
    */
-  repairEntry?: () => { readonly value: Uint8Array; readonly expiresAt: number | undefined }
+  repairKey?: (
+    current: Uint8Array | undefined,
+    failedAt: number,
+  ) => 'keep' | 'delete' | { readonly value: Uint8Array; readonly expiresAt: number | undefined }
 }
 
 /** A memcached key: 1–250 printable ASCII characters, no spaces or control characters. */
@@ -76,7 +82,7 @@ export class MemcacheBackend implements KeyValueBackend {
    */
   constructor(options: MemcacheBackendOptions, otherOptions: readonly string[] = []) {
     const provisional = typeof options?.name === 'string' ? options.name : 'memcache'
-    const settings = checkMemcacheOptions(provisional, options, ['clock', 'name', 'ownsServers', 'repairEntry', ...otherOptions])
+    const settings = checkMemcacheOptions(provisional, options, ['clock', 'name', 'ownsServers', 'repairKey', ...otherOptions])
     if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
       throw new InvalidOptionError(`${provisional}: option \`name\` must be a non-empty string, got ${show(options.name)}`)
     }
@@ -89,18 +95,20 @@ export class MemcacheBackend implements KeyValueBackend {
     this.#partialReads = settings.partialReads
     this.#onError = settings.onError
     this.#ring = new MemcacheRing(settings.servers, settings.hashing)
-    const repair = options.repairEntry
+    const repair = options.repairKey
     if (repair !== undefined && typeof repair !== 'function') {
-      throw new InvalidOptionError(`${this.name}: option \`repairEntry\` must be a function, got ${show(repair)}`)
+      throw new InvalidOptionError(`${this.name}: option \`repairKey\` must be a function, got ${show(repair)}`)
     }
-    const repairEntry =
+    const repairKey =
       repair === undefined
         ? undefined
-        : () => {
-            const entry = repair()
-            return { value: toBuffer(entry.value), exptime: memcacheExptime(entry.expiresAt, clock.now()) }
+        : (current: Buffer | undefined, failedAt: number): NodeRepair => {
+            const decision = repair(current, failedAt)
+            if (decision === 'keep' || decision === 'delete') return decision
+            return { value: toBuffer(decision.value), exptime: memcacheExptime(decision.expiresAt, clock.now()) }
           }
-    this.#nodes = new Map(addresses.map((a) => [a, new MemcacheNodeClient(a, { ...settings, owner: this.name, repairEntry })]))
+    const now = () => clock.now()
+    this.#nodes = new Map(addresses.map((a) => [a, new MemcacheNodeClient(a, { ...settings, owner: this.name, now, repairKey })]))
     this.#single = this.#nodes.size === 1 ? this.#nodes.values().next().value : undefined
     if (options.ownsServers !== undefined && typeof options.ownsServers !== 'boolean') {
       throw new InvalidOptionError(`${this.name}: option \`ownsServers\` must be a boolean, got ${show(options.ownsServers)}`)

@@ -1,5 +1,5 @@
 import type { ConnectionOptions } from 'node:tls'
-import { MemcacheClient, type MultiRetrievalResponse } from 'memcache-client'
+import { MemcacheClient, type MultiCasRetrievalResponse, type MultiRetrievalResponse } from 'memcache-client'
 import { StoreClosedError, StoreUnavailableError, ValueTooLargeError } from '../../core/errors.js'
 import { clientBackstop, withTimeout } from '../../core/with-timeout.js'
 
@@ -19,7 +19,10 @@ export interface MemcacheServerStats {
   readonly addRequests: number
   /** `delete` commands sent (one per distinct key of a `deleteMany`, pipelined). */
   readonly deleteRequests: number
-  /** Commands sent to repair keys whose earlier write failed: a tombstone `set` (a `delete` without tombstones) per key, or a `flush_all`. */
+  /**
+   * Commands sent to repair keys whose earlier write failed: per key, a `gets` and where needed a `cas`
+   * or `add` of a tombstone (a `delete` without tombstones); or a `flush_all`.
+   */
   readonly repairRequests: number
   /** Calls on this server that failed (connection, timeout, server error, or failed fast while down). */
   readonly errors: number
@@ -45,13 +48,17 @@ export interface NodeClientSettings {
   readonly connectTimeout: number
   readonly retryDelay: number
   readonly tls: ConnectionOptions | undefined
+  /** The store's clock (ms since the epoch): when a write failed, as {@link NodeClientSettings.repairKey} is told. */
+  readonly now: () => number
   /**
-   * What a repair writes over a key whose write failed: a tombstone, so that a repair never removes a
-   * tombstone another client wrote meanwhile (which would let a copy read before that client's delete
-   * be added). `undefined`: the key is deleted.
+   * What a repair does to a key whose write failed at `failedAt`, given what it holds (`undefined`:
+   * nothing): keep it, delete it, or write an entry in its place. `undefined`: the key is deleted.
    */
-  readonly repairEntry?: (() => { readonly value: Buffer; readonly exptime: number }) | undefined
+  readonly repairKey?: ((current: Buffer | undefined, failedAt: number) => NodeRepair) | undefined
 }
+
+/** A repair's decision for one key (see {@link NodeClientSettings.repairKey}). */
+export type NodeRepair = 'keep' | 'delete' | { readonly value: Buffer; readonly exptime: number }
 
 /** Above this many keys awaiting repair the server is flushed instead (`flush_all`) before its next use. */
 export const MAX_PENDING_REPAIRS = 10_000
@@ -66,14 +73,15 @@ type ReplyError = Error & { cmdTokens?: string[] }
  * every call, fail-fast while the server is known to be down, and repair of failed writes.
  *
  * Repair: when a `set` or `delete` fails, the server may still hold the key's previous value (a frozen
- * or partitioned server keeps its data). Such keys are remembered and overwritten with a tombstone
- * (`repairEntry`; deleted without one) — on the same connection, ahead of the next command — before
- * this client reads from the server again, so this process never serves a value its own failed write
- * meant to replace. Never a plain delete when tombstones are in use: the repair may come long after
- * the failure, when another client's delete has left a tombstone there, and removing it would let a
- * backfill (`add`) of a copy read before that delete land. A failed `add` needs no repair: whether or
- * not it landed, the server holds what a successful add could have left. Past
- * {@link MAX_PENDING_REPAIRS} keys the server is flushed instead.
+ * or partitioned server keeps its data). Such keys are remembered with the time of the failure and
+ * repaired before this client sends the server anything else, so this process never serves a value its
+ * own failed write meant to replace. With `repairKey` (the store's tombstones) a repair reads the keys
+ * (`gets`) and changes only those it must, each only if no one changed it since (`cas`; `add` where it
+ * held nothing): never a plain delete or set, which could remove or cut short the tombstone another
+ * client's later delete left there and let a backfill (`add`) of a copy read before that delete land.
+ * A key changed between the read and the write is looked at again before the next command. A failed
+ * `add` needs no repair: whether or not it landed, the server holds what a successful add could have
+ * left. Past {@link MAX_PENDING_REPAIRS} keys the server is flushed instead.
  */
 export class MemcacheNodeClient {
   /** `host:port` as configured. */
@@ -87,7 +95,10 @@ export class MemcacheNodeClient {
   #lastFailure: unknown
   #outageReported = false
   #closed = false
-  readonly #dirty = new Set<string>()
+  /** Keys awaiting repair, each with when its last write failed (on the store's clock). */
+  readonly #dirty = new Map<string, number>()
+  /** The repair being sent: every call waits for it before sending its own command. */
+  #repairing: Promise<void> | undefined
   #flushNeeded = false
   #getRequests = 0
   #keysRead = 0
@@ -250,8 +261,8 @@ export class MemcacheNodeClient {
     if (probe) this.#probing = true
     try {
       const repair = this.#repair()
-      const result = withDeadline(send(), this.#settings.timeout, this.address)
-      const [, value] = await Promise.all([repair, result])
+      if (repair !== undefined) await repair
+      const value = await withDeadline(send(), this.#settings.timeout, this.address)
       this.#down = false
       this.#outageReported = false
       return value
@@ -279,46 +290,81 @@ export class MemcacheNodeClient {
     }
   }
 
-  #markDirty(keys: readonly string[]): void {
+  #markDirty(keys: readonly string[], failedAt = this.#settings.now()): void {
     if (this.#flushNeeded) return
-    for (const key of keys) this.#dirty.add(key)
+    for (const key of keys) this.#dirty.set(key, Math.max(failedAt, this.#dirty.get(key) ?? failedAt))
     if (this.#dirty.size > MAX_PENDING_REPAIRS) {
       this.#flushNeeded = true
       this.#dirty.clear()
     }
   }
 
-  /** Sends the pending repairs (without waiting for them), or returns undefined when there are none. */
+  /** The repair in progress, or a new one of the pending keys; undefined when there is nothing to repair. */
   #repair(): Promise<void> | undefined {
+    if (this.#repairing !== undefined) return this.#repairing
     if (!this.#flushNeeded && this.#dirty.size === 0) return undefined
+    const repairing = withDeadline(this.#sendRepairs(), this.#settings.timeout, this.address).finally(() => {
+      this.#repairing = undefined
+    })
+    this.#repairing = repairing
+    return repairing
+  }
+
+  async #sendRepairs(): Promise<void> {
     if (this.#flushNeeded) {
       this.#flushNeeded = false
       this.#repairRequests++
-      return withDeadline(this.#client.cmd('flush_all'), this.#settings.timeout, this.address).then(
-        () => undefined,
-        (err) => {
-          this.#flushNeeded = true
-          throw err
-        },
-      )
-    }
-    const keys = [...this.#dirty]
-    this.#dirty.clear()
-    this.#repairRequests += keys.length
-    const tombstone = this.#settings.repairEntry?.()
-    const sent =
-      tombstone === undefined
-        ? keys.map((k) => this.#deleteOne(k))
-        : keys.map((k) => this.#client.set(k, tombstone.value, { lifetime: tombstone.exptime }))
-    return withDeadline(Promise.all(sent), this.#settings.timeout, this.address).then(
-      () => undefined,
-      (err) => {
-        this.#markDirty(keys)
+      try {
+        await this.#client.cmd('flush_all')
+      } catch (err) {
+        this.#flushNeeded = true
         throw err
-      },
-    )
+      }
+      return
+    }
+    const pending = [...this.#dirty]
+    this.#dirty.clear()
+    this.#repairRequests += pending.length
+    try {
+      const repairKey = this.#settings.repairKey
+      if (repairKey === undefined) {
+        await Promise.all(pending.map(([key]) => this.#deleteOne(key)))
+        return
+      }
+      const held = await this.#client.gets<MultiCasRetrievalResponse<unknown>>(pending.map(([key]) => key))
+      await Promise.all(pending.map(([key, failedAt]) => this.#repairOne(key, failedAt, held[key], repairKey)))
+    } catch (err) {
+      for (const [key, failedAt] of pending) this.#markDirty([key], failedAt)
+      throw err
+    }
+  }
+
+  /** Repairs one key as `repairKey` decides, only if it still holds what was read; else it waits for the next repair. */
+  async #repairOne(
+    key: string,
+    failedAt: number,
+    held: { value: unknown; casUniq: string | number } | undefined,
+    repairKey: NonNullable<NodeClientSettings['repairKey']>,
+  ): Promise<void> {
+    const decision = repairKey(held === undefined ? undefined : asBuffer(held.value), failedAt)
+    if (decision === 'keep' || (decision === 'delete' && held === undefined)) return
+    try {
+      if (held === undefined && decision !== 'delete') await this.#client.add(key, decision.value, { lifetime: decision.exptime })
+      else if (held !== undefined) {
+        // a negative exptime expires the item at once: a delete, compare-and-swapped
+        const [value, lifetime] = decision === 'delete' ? [EMPTY, -1] : [decision.value, decision.exptime]
+        await this.#client.cas(key, value, { casUniq: held.casUniq, lifetime })
+      }
+    } catch (err) {
+      const reply = (err as ReplyError).cmdTokens?.[0]
+      if (reply !== 'NOT_STORED' && reply !== 'EXISTS' && reply !== 'NOT_FOUND') throw err
+      // changed since the read (perhaps a copy backfilled): looked at again before the next command
+      this.#markDirty([key], failedAt)
+    }
   }
 }
+
+const EMPTY = Buffer.alloc(0)
 
 /** `promise`, or a TransportError once `ms` have passed (see {@link withTimeout}). The timer never keeps the process alive. */
 function withDeadline<T>(promise: Promise<T>, ms: number, address: string): Promise<T> {

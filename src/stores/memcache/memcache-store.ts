@@ -7,6 +7,7 @@ import {
 } from '../../contracts/key-value-store.js'
 import { encodeTombstone } from '../../core/codec.js'
 import { InvalidOptionError, UnsupportedOperationError } from '../../core/errors.js'
+import { repairAction } from '../../core/repair-action.js'
 import { MemcacheBackend } from './memcache-backend.js'
 import type { MemcacheServerStats } from './memcache-node-client.js'
 import type { MemcacheConnectionOptions } from './memcache-options.js'
@@ -67,19 +68,21 @@ export class MemcacheStore extends KeyValueStore {
     // the shared cache options first, so their errors come before any client is created
     const { clock, tombstoneMs } = checkCacheOptions(name, options)
     // the backend's own repair option: the store sets it from its tombstones, a caller may not
-    if (Object.hasOwn(options ?? {}, 'repairEntry')) {
-      throw new InvalidOptionError(`${name}: unknown option \`repairEntry\` (the store's repairs write its tombstones)`)
+    if (Object.hasOwn(options ?? {}, 'repairKey')) {
+      throw new InvalidOptionError(`${name}: unknown option \`repairKey\` (the store's repairs follow its tombstones)`)
     }
-    // A server's repair of a key whose write failed leaves a tombstone, never a plain delete that could
-    // remove the tombstone of another process's delete (and let a copy read before it be backfilled).
-    const repairEntry =
+    // A server's repair of a key whose write failed leaves a tombstone lasting from the failure, and
+    // never removes or cuts short the tombstone of another process's later delete (which would let a
+    // copy read before that delete be backfilled).
+    const repairKey =
       tombstoneMs === 0
         ? undefined
-        : () => {
-            const expiresAt = clock.now() + tombstoneMs
-            return { value: encodeTombstone(expiresAt), expiresAt }
+        : (current: Uint8Array | undefined, failedAt: number) => {
+            const until = failedAt + tombstoneMs
+            const action = repairAction(current, until, clock.now())
+            return action === 'keep' || action === 'delete' ? action : { value: encodeTombstone(until), expiresAt: until }
           }
-    return new MemcacheBackend({ ...options, clock, ...(repairEntry === undefined ? {} : { repairEntry }) }, CACHE_OPTION_NAMES)
+    return new MemcacheBackend({ ...options, clock, ...(repairKey === undefined ? {} : { repairKey }) }, CACHE_OPTION_NAMES)
   }
 
   /** The memcached backend: the pool, its hashing (`serverFor`) and counters. */

@@ -372,10 +372,7 @@ export class ProcessMemoryStore extends BaseStore {
     await this.#publish(records)
   }
 
-  /**
-   * Drops the objects stored under these record keys (canonical keys, as published by an invalidation
-   * bus), leaving tombstones so that copies read before now cannot be backfilled.
-   */
+  /** Drops the objects under these record keys (as a bus publishes them), leaving tombstones against older copies. */
   evict(recordKeys: readonly string[]): void {
     this.#tombstone(recordKeys)
   }
@@ -384,9 +381,11 @@ export class ProcessMemoryStore extends BaseStore {
     const { tombstoneMs, clock } = this.#settings
     const now = clock.now()
     const expiresAt = Math.min(changedAt ?? now, now) + tombstoneMs
-    // With tombstones off (tombstoneLifetime 0) the store keeps no trace of invalidations at all.
+    // With tombstones off (tombstoneLifetime 0) the store keeps no trace of invalidations at all; a
+    // repair (changedAt) never cuts short a tombstone a later delete left.
     if (tombstoneMs !== 0) this.#invalidations.invalidated(recordKeys)
     for (const key of recordKeys) {
+      if (changedAt !== undefined && (this.#records.peek(key)?.tombstoneUntil ?? 0) >= expiresAt) continue
       if (tombstoneMs === 0 || expiresAt <= now) this.#records.delete(key)
       else this.#records.set(key, new MemoryRecord(undefined, undefined, expiresAt))
     }

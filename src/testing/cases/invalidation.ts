@@ -47,4 +47,22 @@ export const invalidationCases: readonly ConformanceCase[] = [
       assert.equal(await store.get(ConformanceUser, { email: user.email }), undefined)
     },
   },
+  {
+    name: 'a late repair (batchInvalidate with an old changedAt) drops the copies and keeps a tombstone the key holds',
+    unless: (c, store) =>
+      invalidates(c, store) ??
+      (c.tombstones ? undefined : 'invalidations leave no tombstone (capabilities.tombstones is false)') ??
+      (c.addOnlyBackfills ? undefined : 'the store writes backfills like puts (capabilities.addOnlyBackfills is false)'),
+    async body(store) {
+      const [kept, deleted] = [makeUser(734), makeUser(735)]
+      await store.batchPut([kept, deleted])
+      await store.delete(deleted) // e.g. another process's delete, later than the change being repaired
+      const longAgo = { changedAt: 1 } // a change whose tombstone would have ended long ago
+      await store.batchInvalidate?.(ConformanceUser, [{ email: kept.email }, { id: 735 }], longAgo)
+      assert.equal(await store.get(ConformanceUser, { id: 734 }), undefined, 'the copy is gone')
+      assert.equal(await store.get(ConformanceUser, { orgId: kept.orgId, slug: kept.slug }), undefined)
+      await store.batchPutEntries([{ value: deleted, expiresAt: undefined }], { backfill: true })
+      assert.equal(await store.get(ConformanceUser, { id: 735 }), undefined, 'the delete’s tombstone still refuses a copy read before it')
+    },
+  },
 ]
