@@ -17,7 +17,8 @@
  *     floor (Kysely upsert + ioredis SET), chain (ChainedStore([memory, Redis, PostgreSQL]).put),
  *     nomemory (the chain without its memory layer), nobreaker (nomemory with breaker: false), smallmemory (the chain, a memory layer of 10
  *     objects: what is put dies young), stores (SqlStore.put, then RedisStore.put),
- *     sql (SqlStore.put), upsert (the floor's Kysely upsert alone)
+ *     sql (SqlStore.put), upsert (the floor's Kysely upsert alone), redis (RedisStore.put),
+ *     chainsql / chainredis (a chain of that one store: the chain's own cost on one layer)
  */
 import { execFileSync } from 'node:child_process'
 import { loadHarness } from './harness.js'
@@ -82,6 +83,8 @@ if (mode === 'get') {
   const nomemory = chainOf([rs, sql])
   const nobreaker = chainOf([rs, sql], { breaker: false })
   const smallmemory = chainOf([new ProcessMemoryStore({ max: 10 }), rs, sql])
+  const chainsql = chainOf([sql])
+  const chainredis = chainOf([rs])
   run = {
     floor: async (id) => {
       await upsert(id)
@@ -97,6 +100,9 @@ if (mode === 'get') {
       await rs.put(user)
     },
     sql: (id) => sql.put(makeUser(id)),
+    chainsql: (id) => chainsql.put(makeUser(id)),
+    chainredis: (id) => chainredis.put(makeUser(id)),
+    redis: (id) => rs.put(makeUser(id)),
     upsert,
   }
 }
