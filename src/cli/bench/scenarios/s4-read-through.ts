@@ -121,7 +121,7 @@ export async function s4ReadThrough(env: BenchEnv, sqlEnv: SqlEnv, o: ScenarioCo
     for (const peer of o.peers) {
       const cache = await peer.create({
         redisUrl: redis.url,
-        namespace: `${env.prefix}-s4-${sqlEnv.dialect}`,
+        namespace: `${env.prefix}-s4-${sqlEnv.dialect}-${peer.name}`,
         ttlSeconds: BENCH_TTL_SECONDS,
       })
       closers.push(cache)
