@@ -60,7 +60,11 @@ export async function s1MemoryHit(env: BenchEnv, o: ScenarioContext): Promise<Ro
     },
   ]
   for (const peer of o.peers) {
-    const cache = await peer.create({ redisUrl: env.redis?.url as string, namespace: `${env.prefix}-s1-${peer.name}`, ttlSeconds: BENCH_TTL_SECONDS })
+    const cache = await peer.create({
+      redisUrl: env.redis?.url as string,
+      namespace: `${env.prefix}-s1-${peer.name}`,
+      ttlSeconds: BENCH_TTL_SECONDS,
+    })
     peerCaches.push(cache)
     await inChunks(ids, 100, (id) => cache.set(`u:${id}`, userFields(id)))
     cases.push({

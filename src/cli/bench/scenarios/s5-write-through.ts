@@ -48,7 +48,11 @@ export async function s5WriteThrough(env: BenchEnv, sqlEnv: SqlEnv, o: ScenarioC
   if (env.redis !== undefined) {
     let k = 2
     for (const peer of o.peers) {
-      const cache = await peer.create({ redisUrl: env.redis.url, namespace: `${env.prefix}-s5-${peer.name}`, ttlSeconds: BENCH_TTL_SECONDS })
+      const cache = await peer.create({
+        redisUrl: env.redis.url,
+        namespace: `${env.prefix}-s5-${peer.name}`,
+        ttlSeconds: BENCH_TTL_SECONDS,
+      })
       closers.push(cache)
       const b = caseBase(k++)
       cases.push({

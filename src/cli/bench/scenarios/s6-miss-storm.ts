@@ -86,7 +86,11 @@ export async function s6MissStorm(env: BenchEnv, sqlEnv: SqlEnv, o: ScenarioCont
   if (env.redis !== undefined) {
     let k = 2
     for (const peer of o.peers) {
-      const cache = await peer.create({ redisUrl: env.redis.url, namespace: `${env.prefix}-s6-${peer.name}`, ttlSeconds: BENCH_TTL_SECONDS })
+      const cache = await peer.create({
+        redisUrl: env.redis.url,
+        namespace: `${env.prefix}-s6-${peer.name}`,
+        ttlSeconds: BENCH_TTL_SECONDS,
+      })
       closers.push(cache)
       const loads: number[] = []
       const kk = k++
