@@ -23,6 +23,7 @@ Options:
   --scenarios LIST   only these scenarios, e.g. S1,S3 (default: all)
   --rounds N         measured rounds per contender (default 12)
   --round-ms MS      target duration of a round (default 160)
+  --warmup-ms MS     warm-up of each contender before the rounds (default 300)
   --s7-count N       objects inserted by S7 (default 1000000)
   --out DIR          output directory (default bench/out)
   --quiet            print only the final table
@@ -47,6 +48,7 @@ export interface BenchArgs {
   only?: Set<string>
   rounds?: number
   roundMs?: number
+  warmupMs?: number
   s7Count?: number
   profile?: string
   profileSeconds?: number
@@ -123,6 +125,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
       case '--round-ms':
         args.roundMs = positive(flag, value())
         break
+      case '--warmup-ms':
+        args.warmupMs = positive(flag, value())
+        break
       case '--s7-count':
         args.s7Count = positive(flag, value())
         break
@@ -182,6 +187,7 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
     timing: {
       ...(args.rounds === undefined ? {} : { rounds: args.rounds }),
       ...(args.roundMs === undefined ? {} : { roundMs: args.roundMs }),
+      ...(args.warmupMs === undefined ? {} : { warmupMs: args.warmupMs }),
     },
     s7Count: args.s7Count,
     profile,

@@ -21,7 +21,7 @@ export interface BenchResults {
   readonly machine: MachineInfo
   /** Peer libraries measured, with versions and configurations. */
   readonly peers: { name: string; version: string; config: string }[]
-  readonly timing: { rounds: number; roundMs: number; warmupMs: number }
+  readonly timing: { rounds: number; roundMs: number; warmupMs: number; warmupCalls?: number; warmupMaxMs?: number }
   readonly rows: RowResult[]
   readonly memory: MemoryReport[]
   readonly seconds: number

@@ -50,8 +50,12 @@ export interface Timing {
   readonly rounds: number
   /** Target duration of one round of one case. */
   readonly roundMs: number
-  /** Warm-up duration of each case (also calibrates the calls per round). */
+  /** Shortest warm-up of each case (it also calibrates the calls per round). */
   readonly warmupMs: number
+  /** Calls the warm-up makes at least, unless `warmupMaxMs` runs out first (default 5,000). */
+  readonly warmupCalls?: number
+  /** Longest warm-up when the calls are slow (default 3,000). */
+  readonly warmupMaxMs?: number
 }
 
 const now = (): number => performance.now()
@@ -94,8 +98,13 @@ async function warmUp(state: State, timing: Timing, rounds: number): Promise<voi
   const warmCap = cap === undefined ? Number.POSITIVE_INFINITY : Math.max(1, Math.floor(cap * 0.15))
   let spent = 0
   let calls = 0
-  const deadline = now() + timing.warmupMs
-  while (calls < warmCap && (calls === 0 || now() < deadline)) {
+  const started = now()
+  const least = started + timing.warmupMs
+  const most = started + Math.max(timing.warmupMs, timing.warmupMaxMs ?? 3000)
+  const wanted = timing.warmupCalls ?? 5000
+  // Until the JIT has settled: a path of many small functions (a chain's put) runs at two thirds of its
+  // speed for its first few thousand calls (bench/RESULTS.md, round 10).
+  while (calls < warmCap && (calls === 0 || now() < least || (calls < wanted && now() < most))) {
     const batch = Math.min(calls < 8 ? 1 : Math.max(1, calls), warmCap - calls)
     spent += await runCalls(state, batch)
     calls += batch

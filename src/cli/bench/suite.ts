@@ -32,8 +32,11 @@ export interface SuiteOptions extends Targets {
   readonly log?: ((line: string) => void) | undefined
 }
 
-/** Default timing: 12 interleaved rounds of ~160 ms per contender after a ~300 ms warm-up. */
-export const DEFAULT_TIMING: Timing = { rounds: 12, roundMs: 160, warmupMs: 300 }
+/**
+ * Default timing: 12 interleaved rounds of ~160 ms per contender, after a warm-up of at least 300 ms
+ * and 5,000 calls (at most 3 s when calls are slow).
+ */
+export const DEFAULT_TIMING: Timing = { rounds: 12, roundMs: 160, warmupMs: 300, warmupCalls: 5000, warmupMaxMs: 3000 }
 
 /** Runs the benchmark suite and returns its results (writing nothing). */
 export async function runSuite(options: SuiteOptions): Promise<BenchResults> {

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest'
+import { type BenchCase, measureGroup } from '../../src/cli/bench/runner.js'
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/** A case that records the index of every call it gets. */
+function counting(run: () => Promise<unknown>, maxCalls?: number): { c: BenchCase; calls: number[] } {
+  const calls: number[] = []
+  const c: BenchCase = {
+    row: 'R',
+    library: 'x',
+    role: 'stockpyle',
+    label: 'x',
+    maxCalls,
+    run: async (i) => {
+      calls.push(i)
+      await run()
+    },
+  }
+  return { c, calls }
+}
+
+describe('the bench runner’s warm-up', () => {
+  it('makes at least warmupCalls calls of a fast case before the first round, however short warmupMs is', async () => {
+    const { c, calls } = counting(async () => {})
+    const [result] = await measureGroup([c], { rounds: 1, roundMs: 1, warmupMs: 0, warmupCalls: 3000, warmupMaxMs: 10_000 })
+    expect(result?.rounds).toHaveLength(1)
+    expect(calls.length).toBeGreaterThan(3000)
+    expect(calls).toEqual(Array.from({ length: calls.length }, (_, i) => i))
+  })
+
+  it('stops warming a slow case at warmupMaxMs, short of warmupCalls', async () => {
+    const { c, calls } = counting(() => sleep(5))
+    const started = performance.now()
+    await measureGroup([c], { rounds: 1, roundMs: 1, warmupMs: 0, warmupCalls: 5000, warmupMaxMs: 150 })
+    expect(calls.length).toBeLessThan(100)
+    expect(performance.now() - started).toBeLessThan(2000)
+  })
+
+  it('never warms a case past 15% of its maxCalls (its key pool)', async () => {
+    const { c, calls } = counting(async () => {}, 1000)
+    await measureGroup([c], { rounds: 2, roundMs: 1, warmupMs: 0, warmupCalls: 5000, warmupMaxMs: 10_000 })
+    expect(calls.length).toBeLessThanOrEqual(1000)
+    expect(calls.length).toBeGreaterThanOrEqual(150)
+  })
+})
