@@ -80,7 +80,9 @@ const cacheable = {
   config: "new Cacheable({ secondary: new KeyvRedis(redisUrl) }) — the README's layer 1 + layer 2 setup (primary: CacheableMemory)",
   async create({ redisUrl, namespace, ttlSeconds }) {
     const secondary = new KeyvRedis(redisUrl, { namespace })
-    const cache = new Cacheable({ secondary, ttl: ttlSeconds * 1000 })
+    // Cacheable wraps the adapter in a Keyv of its own, which replaces the adapter's namespace with
+    // Keyv's default ('keyv'): the namespace must be given to Cacheable, or every instance shares keys.
+    const cache = new Cacheable({ secondary, ttl: ttlSeconds * 1000, namespace })
     return {
       get: (key) => cache.get(key),
       set: async (key, value) => {
