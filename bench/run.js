@@ -3,7 +3,7 @@
  * (BentoCache, cache-manager, cacheable) in one process run — against real memcached (3 servers),
  * Redis and PostgreSQL started on loopback by the test harness (test/harness/servers.ts), plus SQLite.
  *
- *   npm run bench [-- --scenarios S1,S3] [--rounds N] [--round-ms MS] [--warmup-ms MS] [--s7-count N]
+ *   npm run bench [-- --scenarios S1,S3] [--rounds N] [--round-ms MS] [--warmup-ms MS] [--warmup-calls N] [--s7-count N]
  *                 [--out DIR] [--update-results] [--no-pin] [--check] [--no-peers]
  *   npm run bench -- --profile 'S3 redis/stockpyle' [--profile-seconds 5] [--profile-file F]
  *
@@ -48,6 +48,7 @@ function parseArgs(argv) {
     else if (a === '--rounds') args.rounds = Number(next())
     else if (a === '--round-ms') args.roundMs = Number(next())
     else if (a === '--warmup-ms') args.warmupMs = Number(next())
+    else if (a === '--warmup-calls') args.warmupCalls = Number(next())
     else if (a === '--s7-count') args.s7Count = Number(next())
     else if (a === '--out') args.out = next()
     else if (a === '--update-results') args.update = true
@@ -142,6 +143,7 @@ async function main() {
         ...(args.rounds ? { rounds: args.rounds } : {}),
         ...(args.roundMs ? { roundMs: args.roundMs } : {}),
         ...(args.warmupMs ? { warmupMs: args.warmupMs } : {}),
+        ...(args.warmupCalls !== undefined ? { warmupCalls: args.warmupCalls } : {}),
       },
       s7Count: args.s7Count,
       profile,

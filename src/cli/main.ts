@@ -23,7 +23,8 @@ Options:
   --scenarios LIST   only these scenarios, e.g. S1,S3 (default: all)
   --rounds N         measured rounds per contender (default 12)
   --round-ms MS      target duration of a round (default 160)
-  --warmup-ms MS     warm-up of each contender before the rounds (default 300)
+  --warmup-ms MS     shortest warm-up of each contender before the rounds (default 300)
+  --warmup-calls N   calls each contender's warm-up makes at least, within 3 s (default 5000)
   --s7-count N       objects inserted by S7 (default 1000000)
   --out DIR          output directory (default bench/out)
   --quiet            print only the final table
@@ -49,6 +50,7 @@ export interface BenchArgs {
   rounds?: number
   roundMs?: number
   warmupMs?: number
+  warmupCalls?: number
   s7Count?: number
   profile?: string
   profileSeconds?: number
@@ -128,6 +130,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
       case '--warmup-ms':
         args.warmupMs = positive(flag, value())
         break
+      case '--warmup-calls':
+        args.warmupCalls = positive(flag, value())
+        break
       case '--s7-count':
         args.s7Count = positive(flag, value())
         break
@@ -188,6 +193,7 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
       ...(args.rounds === undefined ? {} : { rounds: args.rounds }),
       ...(args.roundMs === undefined ? {} : { roundMs: args.roundMs }),
       ...(args.warmupMs === undefined ? {} : { warmupMs: args.warmupMs }),
+      ...(args.warmupCalls === undefined ? {} : { warmupCalls: args.warmupCalls }),
     },
     s7Count: args.s7Count,
     profile,

@@ -5,6 +5,8 @@
  * every contender alike, and the reported figure is the median of the rounds' ops/s.
  */
 
+import { collectGarbage } from './collect-garbage.js'
+
 /** Who a case measures. */
 export type Role = 'floor' | 'stockpyle' | 'peer' | 'reference'
 
@@ -137,6 +139,9 @@ export async function measureGroup(
       fail(s, err)
     }
   }
+  // What the warm-ups left (up to 3 s of each contender's garbage and copies) is collected now, not in
+  // whichever contender's round the collector would next run.
+  collectGarbage()
   for (let r = 0; r < timing.rounds; r++) {
     for (const s of states) {
       if (s.error !== undefined) continue
