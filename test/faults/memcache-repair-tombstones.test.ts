@@ -1,9 +1,26 @@
+import { connect } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { envelopeKind, KIND_TOMBSTONE } from '../../src/core/codec.js'
 import { MemcacheStore } from '../../src/stores/memcache/index.js'
 import { ConformanceUser, makeUser } from '../../src/testing/index.js'
 import { type MemcachedNode, type MemcachedServers, selectedStores, startMemcached } from '../harness/servers.js'
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/** Sends one raw command to a memcached server and resolves with its first reply line. */
+function ask(server: string, request: string): Promise<string> {
+  const [host, port] = server.split(':') as [string, string]
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port: Number(port) })
+    socket.setEncoding('latin1')
+    socket.once('connect', () => socket.write(request))
+    socket.once('data', (line: string) => {
+      socket.destroy()
+      resolve(line)
+    })
+    socket.once('error', reject)
+  })
+}
 let n = 0
 
 /**
@@ -140,6 +157,28 @@ describe.runIf(selectedStores().has('memcached'))(
       expect(await store.backend.getMany([key])).toEqual([undefined])
       // nothing fences a fresh copy any more
       await store.batchPutEntries([{ value: obj, expiresAt: undefined }], { backfill: true })
+      expect(await store.get(ConformanceUser, { id: obj.id })).toEqual(obj)
+    }, 30_000)
+
+    it('SIGSTOP/SIGCONT: a key awaiting repair that meanwhile holds another writer’s undecodable value is overwritten, and the server stays usable', async () => {
+      const prefix = `tr${process.pid}x${++n}`
+      const store = make(prefix)
+      const obj = makeUser(16)
+      const key = recordKey(prefix, obj)
+      const address = store.backend.serverFor(key)
+      const victim = victimOf(store, key)
+      await store.put(obj)
+      frozen.down(victim)
+      await expect(store.backend.getMany([key])).rejects.toThrow() // times out: the node is down
+      await expect(store.batchInvalidate(ConformanceUser, [{ id: obj.id }])).rejects.toThrow() // to repair
+      await frozen.up(victim)
+      await sleep(150) // past retryDelay
+      // flags 1: a value memcache-client cannot decode as ours
+      expect(await ask(address, `set ${key} 1 0 3\r\nabc\r\n`)).toBe('STORED\r\n')
+      expect(await store.get(ConformanceUser, { id: obj.id })).toBeUndefined()
+      const [held] = await store.backend.getMany([key])
+      expect(held !== undefined && envelopeKind(held)).toBe(KIND_TOMBSTONE)
+      await store.put(obj)
       expect(await store.get(ConformanceUser, { id: obj.id })).toEqual(obj)
     }, 30_000)
   },

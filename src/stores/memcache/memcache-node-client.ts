@@ -1,7 +1,8 @@
 import type { ConnectionOptions } from 'node:tls'
-import { MemcacheClient, type MultiCasRetrievalResponse, type MultiRetrievalResponse } from 'memcache-client'
+import { MemcacheClient, type MultiRetrievalResponse } from 'memcache-client'
 import { StoreClosedError, StoreUnavailableError, ValueTooLargeError } from '../../core/errors.js'
 import { clientBackstop, withTimeout } from '../../core/with-timeout.js'
+import { asBuffer, deleteKey, type NodeRepair, type ReplyError, repairOnServer, undecodable } from './memcache-node-repair.js'
 
 /** Counters of one server of a memcached pool, since the backend was created. */
 export interface MemcacheServerStats {
@@ -57,16 +58,13 @@ export interface NodeClientSettings {
   readonly repairKey?: ((current: Buffer | undefined, failedAt: number) => NodeRepair) | undefined
 }
 
-/** A repair's decision for one key (see {@link NodeClientSettings.repairKey}). */
-export type NodeRepair = 'keep' | 'delete' | { readonly value: Buffer; readonly exptime: number }
+export type { NodeRepair } from './memcache-node-repair.js'
 
 /** Above this many keys awaiting repair the server is flushed instead (`flush_all`) before its next use. */
 export const MAX_PENDING_REPAIRS = 10_000
 
 /** A failure of the transport (connect, socket, timeout) rather than an error reply of the server. */
 class TransportError extends Error {}
-
-type ReplyError = Error & { cmdTokens?: string[] }
 
 /**
  * One memcached server: a memcache-client instance with a single pipelined connection, a deadline on
@@ -215,7 +213,7 @@ export class MemcacheNodeClient {
   async delete(keys: readonly string[], operation: string): Promise<void> {
     await this.#run(operation, keys, () => {
       this.#deleteRequests += keys.length
-      return Promise.all(keys.map((k) => this.#deleteOne(k)))
+      return Promise.all(keys.map((k) => deleteKey(this.#client, k)))
     })
   }
 
@@ -232,17 +230,10 @@ export class MemcacheNodeClient {
     this.#client.shutdown()
   }
 
-  async #deleteOne(key: string): Promise<void> {
-    try {
-      await this.#client.delete(key)
-    } catch (err) {
-      if ((err as ReplyError).cmdTokens?.[0] !== 'NOT_FOUND') throw err
-    }
-  }
-
   /**
-   * Runs one command group against the server: fails fast while it is down, sends pending repairs
-   * first (pipelined), bounds the whole by `timeout`, and turns failures into stockpyle errors.
+   * Runs one command group against the server: fails fast while it is down, first waits for the
+   * pending repairs (each bounded by `timeout`), bounds the command by `timeout`, and turns failures
+   * into stockpyle errors.
    * `writtenKeys` (for writes) are marked for repair when the call fails.
    */
   async #run<T>(operation: string, writtenKeys: readonly string[] | undefined, send: () => Promise<T>): Promise<T> {
@@ -328,63 +319,20 @@ export class MemcacheNodeClient {
     try {
       const repairKey = this.#settings.repairKey
       if (repairKey === undefined) {
-        await Promise.all(pending.map(([key]) => this.#deleteOne(key)))
+        await Promise.all(pending.map(([key]) => deleteKey(this.#client, key)))
         return
       }
-      const held = await this.#client.gets<MultiCasRetrievalResponse<unknown>>(pending.map(([key]) => key))
-      await Promise.all(pending.map(([key, failedAt]) => this.#repairOne(key, failedAt, held[key], repairKey)))
+      await repairOnServer(this.#client, pending, repairKey, (key, failedAt) => this.#markDirty([key], failedAt))
     } catch (err) {
       for (const [key, failedAt] of pending) this.#markDirty([key], failedAt)
       throw err
     }
   }
-
-  /** Repairs one key as `repairKey` decides, only if it still holds what was read; else it waits for the next repair. */
-  async #repairOne(
-    key: string,
-    failedAt: number,
-    held: { value: unknown; casUniq: string | number } | undefined,
-    repairKey: NonNullable<NodeClientSettings['repairKey']>,
-  ): Promise<void> {
-    const decision = repairKey(held === undefined ? undefined : asBuffer(held.value), failedAt)
-    if (decision === 'keep' || (decision === 'delete' && held === undefined)) return
-    try {
-      if (held === undefined && decision !== 'delete') await this.#client.add(key, decision.value, { lifetime: decision.exptime })
-      else if (held !== undefined) {
-        // a negative exptime expires the item at once: a delete, compare-and-swapped
-        const [value, lifetime] = decision === 'delete' ? [EMPTY, -1] : [decision.value, decision.exptime]
-        await this.#client.cas(key, value, { casUniq: held.casUniq, lifetime })
-      }
-    } catch (err) {
-      const reply = (err as ReplyError).cmdTokens?.[0]
-      if (reply !== 'NOT_STORED' && reply !== 'EXISTS' && reply !== 'NOT_FOUND') throw err
-      // changed since the read (perhaps a copy backfilled): looked at again before the next command
-      this.#markDirty([key], failedAt)
-    }
-  }
 }
-
-const EMPTY = Buffer.alloc(0)
 
 /** `promise`, or a TransportError once `ms` have passed (see {@link withTimeout}). The timer never keeps the process alive. */
 function withDeadline<T>(promise: Promise<T>, ms: number, address: string): Promise<T> {
   return withTimeout(promise, ms, () => new TransportError(`no reply from ${address} within ${ms} ms`), true)
-}
-
-/** A fetched value as bytes. memcache-client decodes by flags: ours are binary; other writers' are text, numbers or JSON. */
-function asBuffer(value: unknown): Buffer | undefined {
-  if (Buffer.isBuffer(value)) return value
-  if (typeof value === 'string') return Buffer.from(value)
-  if (value === undefined) return undefined
-  return Buffer.from(JSON.stringify(value))
-}
-
-/**
- * True for an error memcache-client raises while decoding a value another writer stored with flags
- * it cannot read (compressed without a compressor, bad JSON): the server answered, so it is not down.
- */
-function undecodable(err: unknown): boolean {
-  return err instanceof SyntaxError || (err as { code?: unknown }).code === 'ERR_ASSERTION'
 }
 
 function describe(err: unknown): string {
