@@ -181,5 +181,30 @@ describe.runIf(selectedStores().has('memcached'))(
       await store.put(obj)
       expect(await store.get(ConformanceUser, { id: obj.id })).toEqual(obj)
     }, 30_000)
+
+    it('SIGSTOP: a repair that runs out of time leaves its keys pending at once, so the next command repairs them first', async () => {
+      const prefix = `tr${process.pid}x${++n}`
+      const store = make(prefix)
+      const obj = makeUser(17)
+      const key = recordKey(prefix, obj)
+      const victim = victimOf(store, key)
+      const pending = () => store.stats().reduce((sum, st) => sum + st.pendingRepairs, 0)
+      await store.put(obj)
+      frozen.down(victim)
+      try {
+        await expect(store.backend.getMany([key])).rejects.toThrow() // times out: the node is down
+        await expect(store.batchInvalidate(ConformanceUser, [{ id: obj.id }])).rejects.toThrow() // fails fast: to repair
+        expect(pending()).toBe(1)
+        await sleep(150) // past retryDelay: the next call probes, sending the repair first
+        await expect(store.backend.getMany([key])).rejects.toThrow() // the repair times out
+        // (memcache-client's own backstop would drop the repair only after 1.3 s)
+        expect(pending()).toBe(1)
+      } finally {
+        await frozen.up(victim)
+      }
+      await sleep(150)
+      expect(await store.get(ConformanceUser, { id: obj.id })).toBeUndefined()
+      expect(pending()).toBe(0)
+    }, 30_000)
   },
 )

@@ -290,43 +290,43 @@ export class MemcacheNodeClient {
     }
   }
 
-  /** The repair in progress, or a new one of the pending keys; undefined when there is nothing to repair. */
+  /**
+   * The repair in progress, or a new one of the pending keys; undefined when there is nothing to repair.
+   * A repair that fails or runs out of time leaves its keys pending again at once: the next command
+   * repairs them first, whatever the late answer of this one (a frozen server answers after SIGCONT).
+   */
   #repair(): Promise<void> | undefined {
     if (this.#repairing !== undefined) return this.#repairing
     if (!this.#flushNeeded && this.#dirty.size === 0) return undefined
-    const repairing = withDeadline(this.#sendRepairs(), this.#settings.timeout, this.address).finally(() => {
-      this.#repairing = undefined
-    })
+    const flush = this.#flushNeeded
+    const pending = flush ? [] : [...this.#dirty]
+    this.#flushNeeded = false
+    this.#dirty.clear()
+    this.#repairRequests += flush ? 1 : pending.length
+    const repairing = withDeadline(this.#sendRepairs(flush, pending), this.#settings.timeout, this.address)
+      .catch((err: unknown) => {
+        if (flush) this.#flushNeeded = true
+        for (const [key, failedAt] of pending) this.#markDirty([key], failedAt)
+        throw err
+      })
+      .finally(() => {
+        this.#repairing = undefined
+      })
     this.#repairing = repairing
     return repairing
   }
 
-  async #sendRepairs(): Promise<void> {
-    if (this.#flushNeeded) {
-      this.#flushNeeded = false
-      this.#repairRequests++
-      try {
-        await this.#client.cmd('flush_all')
-      } catch (err) {
-        this.#flushNeeded = true
-        throw err
-      }
+  async #sendRepairs(flush: boolean, pending: readonly (readonly [string, number])[]): Promise<void> {
+    if (flush) {
+      await this.#client.cmd('flush_all')
       return
     }
-    const pending = [...this.#dirty]
-    this.#dirty.clear()
-    this.#repairRequests += pending.length
-    try {
-      const repairKey = this.#settings.repairKey
-      if (repairKey === undefined) {
-        await Promise.all(pending.map(([key]) => deleteKey(this.#client, key)))
-        return
-      }
-      await repairOnServer(this.#client, pending, repairKey, (key, failedAt) => this.#markDirty([key], failedAt))
-    } catch (err) {
-      for (const [key, failedAt] of pending) this.#markDirty([key], failedAt)
-      throw err
+    const repairKey = this.#settings.repairKey
+    if (repairKey === undefined) {
+      await Promise.all(pending.map(([key]) => deleteKey(this.#client, key)))
+      return
     }
+    await repairOnServer(this.#client, pending, repairKey, (key, failedAt) => this.#markDirty([key], failedAt))
   }
 }
 
