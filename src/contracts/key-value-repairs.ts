@@ -85,18 +85,23 @@ async function addOrReplace(backend: KeyValueBackend, entries: readonly KeyValue
     failure = err
     added = (err.results ?? []) as readonly boolean[]
   }
-  const lost = new Set(failure?.failed)
+  const failures = failure === undefined ? [] : [failure]
+  const failed = new Set(failure?.failed)
   const owners: number[] = []
   const retry: KeyValueEntry[] = []
   entries.forEach((entry, i) => {
-    if (added[i] === true || lost.has(i)) return
+    if (added[i] === true || failed.has(i)) return
     retry.push(entry)
     owners.push(i)
   })
-  const settled = await Promise.allSettled([retry.length === 0 ? undefined : backend.setMany(retry)])
-  const { failures, failed } = settledFailures(settled, [owners])
-  if (settled[0].status === 'rejected' && !isPartialFailure(settled[0].reason)) throw settled[0].reason
-  if (failure !== undefined) failures.push(failure)
-  for (const i of lost) failed.add(i)
+  if (retry.length > 0) {
+    try {
+      await backend.setMany(retry)
+    } catch (err) {
+      if (!isPartialFailure(err)) throw err
+      failures.push(err)
+      for (const r of err.failed) failed.add(owners[r] as number)
+    }
+  }
   if (failures.length > 0) throw partialFailure('repair add', failures, [...failed].sort(ascending))
 }

@@ -42,8 +42,8 @@ describe.runIf(selectedStores().has('memcached'))(
       await Promise.all(stores.map((s) => s.close()))
       await pool?.stop()
     })
-    const make = (prefix: string) => {
-      const s = new MemcacheStore({ servers: pool.servers, prefix, onError: () => {}, retryDelay: 100, timeout: 300 })
+    const make = (prefix: string, options: { tombstoneLifetime?: number } = {}) => {
+      const s = new MemcacheStore({ servers: pool.servers, prefix, onError: () => {}, retryDelay: 100, timeout: 300, ...options })
       stores.push(s)
       return s
     }
@@ -110,6 +110,23 @@ describe.runIf(selectedStores().has('memcached'))(
     const recordKey = (prefix: string, obj: ConformanceUser) => `${prefix}:ConformanceUser|id=n${obj.id}`
     const victimOf = (store: MemcacheStore, key: string) => pool.nodes[pool.servers.indexOf(store.backend.serverFor(key))] as MemcachedNode
 
+    /**
+     * A store that put object `id`, whose node then froze: a read timed out (the node is down) and an
+     * invalidation failed fast, so the key awaits repair. The node is left frozen.
+     */
+    async function frozenWithPendingRepair(id: number, options: { tombstoneLifetime?: number } = {}) {
+      const prefix = `tr${process.pid}x${++n}`
+      const store = make(prefix, options)
+      const obj = makeUser(id)
+      const key = recordKey(prefix, obj)
+      const victim = victimOf(store, key)
+      await store.put(obj)
+      frozen.down(victim)
+      await expect(store.backend.getMany([key])).rejects.toThrow() // times out: the node is down
+      await expect(store.batchInvalidate(ConformanceUser, [{ id: obj.id }])).rejects.toThrow() // fails fast: to repair
+      return { store, obj, key, victim }
+    }
+
     it('SIGKILL+restart: a repair leaves the longer tombstone of another process’s later delete exactly as it is', async () => {
       const prefix = `tr${process.pid}x${++n}`
       const writer = make(prefix)
@@ -132,23 +149,7 @@ describe.runIf(selectedStores().has('memcached'))(
     }, 30_000)
 
     it('SIGSTOP/SIGCONT: a stale copy repaired after its tombstone lifetime is removed (compare-and-swap) and no tombstone is left', async () => {
-      const prefix = `tr${process.pid}x${++n}`
-      const store = new MemcacheStore({
-        servers: pool.servers,
-        prefix,
-        onError: () => {},
-        retryDelay: 100,
-        timeout: 300,
-        tombstoneLifetime: 0.5,
-      })
-      stores.push(store)
-      const obj = makeUser(15)
-      const key = recordKey(prefix, obj)
-      const victim = victimOf(store, key)
-      await store.put(obj)
-      frozen.down(victim)
-      await expect(store.backend.getMany([key])).rejects.toThrow() // times out: the node is down
-      await expect(store.batchInvalidate(ConformanceUser, [{ id: obj.id }])).rejects.toThrow() // fails fast: to repair
+      const { store, obj, key, victim } = await frozenWithPendingRepair(15, { tombstoneLifetime: 0.5 })
       await sleep(700) // past the failure plus the tombstone lifetime
       await frozen.up(victim)
       await sleep(150) // past retryDelay
@@ -161,16 +162,8 @@ describe.runIf(selectedStores().has('memcached'))(
     }, 30_000)
 
     it('SIGSTOP/SIGCONT: a key awaiting repair that meanwhile holds another writer’s undecodable value is overwritten, and the server stays usable', async () => {
-      const prefix = `tr${process.pid}x${++n}`
-      const store = make(prefix)
-      const obj = makeUser(16)
-      const key = recordKey(prefix, obj)
+      const { store, obj, key, victim } = await frozenWithPendingRepair(16)
       const address = store.backend.serverFor(key)
-      const victim = victimOf(store, key)
-      await store.put(obj)
-      frozen.down(victim)
-      await expect(store.backend.getMany([key])).rejects.toThrow() // times out: the node is down
-      await expect(store.batchInvalidate(ConformanceUser, [{ id: obj.id }])).rejects.toThrow() // to repair
       await frozen.up(victim)
       await sleep(150) // past retryDelay
       // flags 1: a value memcache-client cannot decode as ours
@@ -183,17 +176,9 @@ describe.runIf(selectedStores().has('memcached'))(
     }, 30_000)
 
     it('SIGSTOP: a repair that runs out of time leaves its keys pending at once, so the next command repairs them first', async () => {
-      const prefix = `tr${process.pid}x${++n}`
-      const store = make(prefix)
-      const obj = makeUser(17)
-      const key = recordKey(prefix, obj)
-      const victim = victimOf(store, key)
+      const { store, obj, key, victim } = await frozenWithPendingRepair(17)
       const pending = () => store.stats().reduce((sum, st) => sum + st.pendingRepairs, 0)
-      await store.put(obj)
-      frozen.down(victim)
       try {
-        await expect(store.backend.getMany([key])).rejects.toThrow() // times out: the node is down
-        await expect(store.batchInvalidate(ConformanceUser, [{ id: obj.id }])).rejects.toThrow() // fails fast: to repair
         expect(pending()).toBe(1)
         await sleep(150) // past retryDelay: the next call probes, sending the repair first
         await expect(store.backend.getMany([key])).rejects.toThrow() // the repair times out

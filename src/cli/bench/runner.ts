@@ -54,13 +54,22 @@ export interface Timing {
   readonly roundMs: number
   /** Shortest warm-up of each case (it also calibrates the calls per round). */
   readonly warmupMs: number
-  /** Calls the warm-up makes at least, unless `warmupMaxMs` runs out first (default 5,000). */
+  /** Calls the warm-up makes at least, unless `warmupMaxMs` runs out first; none when absent. */
   readonly warmupCalls?: number
-  /** Longest warm-up when the calls are slow (default 3,000). */
+  /** Longest warm-up when the calls are slow, ms (with `warmupCalls`); `warmupMs` when absent. */
   readonly warmupMaxMs?: number
 }
 
 const now = (): number => performance.now()
+
+/**
+ * Calls a contender's warm-up makes at least (within {@link WARMUP_MAX_MS}): a path of many small
+ * functions (a chain's put) runs at two thirds of its speed for its first few thousand calls, until the
+ * JIT has optimized it (bench/RESULTS.md, round 10).
+ */
+export const WARMUP_CALLS = 5000
+/** Longest warm-up of a contender whose calls are slow, ms. */
+export const WARMUP_MAX_MS = 3000
 
 /** The median of `values` (which must not be empty). */
 export function median(values: readonly number[]): number {
@@ -102,10 +111,8 @@ async function warmUp(state: State, timing: Timing, rounds: number): Promise<voi
   let calls = 0
   const started = now()
   const least = started + timing.warmupMs
-  const most = started + Math.max(timing.warmupMs, timing.warmupMaxMs ?? 3000)
-  const wanted = timing.warmupCalls ?? 5000
-  // Until the JIT has settled: a path of many small functions (a chain's put) runs at two thirds of its
-  // speed for its first few thousand calls (bench/RESULTS.md, round 10).
+  const most = started + Math.max(timing.warmupMs, timing.warmupMaxMs ?? 0)
+  const wanted = timing.warmupCalls ?? 0
   while (calls < warmCap && (calls === 0 || now() < least || (calls < wanted && now() < most))) {
     const batch = Math.min(calls < 8 ? 1 : Math.max(1, calls), warmCap - calls)
     spent += await runCalls(state, batch)
@@ -214,7 +221,7 @@ export async function profileCase(
   const { dirname } = await import('node:path')
   const state: State = { c, calls: 0, perRound: 1, rounds: [], error: undefined }
   await c.setup?.()
-  await warmUp(state, { rounds: 1, roundMs: 50, warmupMs: 300 }, 1)
+  await warmUp(state, { rounds: 1, roundMs: 50, warmupMs: 300, warmupCalls: WARMUP_CALLS, warmupMaxMs: WARMUP_MAX_MS }, 1)
   const session = new Session()
   session.connect()
   await session.post('Profiler.enable')

@@ -5,7 +5,7 @@
 import { type BenchEnv, openEnv, type Targets } from './env.js'
 import type { MemoryChild, PeerLibrary } from './peer.js'
 import { type BenchResults, machineInfo } from './report.js'
-import type { ProfileRequest, Timing } from './runner.js'
+import { type ProfileRequest, type Timing, WARMUP_CALLS, WARMUP_MAX_MS } from './runner.js'
 import { runScenarios } from './scenarios/index.js'
 
 export { STORE_NAMES, type StoreName } from './env.js'
@@ -36,7 +36,7 @@ export interface SuiteOptions extends Targets {
  * Default timing: 12 interleaved rounds of ~160 ms per contender, after a warm-up of at least 300 ms
  * and 5,000 calls (at most 3 s when calls are slow).
  */
-export const DEFAULT_TIMING: Timing = { rounds: 12, roundMs: 160, warmupMs: 300, warmupCalls: 5000, warmupMaxMs: 3000 }
+export const DEFAULT_TIMING: Timing = { rounds: 12, roundMs: 160, warmupMs: 300, warmupCalls: WARMUP_CALLS, warmupMaxMs: WARMUP_MAX_MS }
 
 /** Runs the benchmark suite and returns its results (writing nothing). */
 export async function runSuite(options: SuiteOptions): Promise<BenchResults> {

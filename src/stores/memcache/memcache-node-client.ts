@@ -281,9 +281,15 @@ export class MemcacheNodeClient {
     }
   }
 
-  #markDirty(keys: readonly string[], failedAt = this.#settings.now()): void {
+  #markDirty(keys: readonly string[]): void {
+    const failedAt = this.#settings.now()
+    for (const key of keys) this.#markOne(key, failedAt)
+  }
+
+  /** Marks `key` for repair, remembering the latest failure of a write to it. */
+  #markOne(key: string, failedAt: number): void {
     if (this.#flushNeeded) return
-    for (const key of keys) this.#dirty.set(key, Math.max(failedAt, this.#dirty.get(key) ?? failedAt))
+    this.#dirty.set(key, Math.max(failedAt, this.#dirty.get(key) ?? failedAt))
     if (this.#dirty.size > MAX_PENDING_REPAIRS) {
       this.#flushNeeded = true
       this.#dirty.clear()
@@ -306,7 +312,7 @@ export class MemcacheNodeClient {
     const repairing = withDeadline(this.#sendRepairs(flush, pending), this.#settings.timeout, this.address)
       .catch((err: unknown) => {
         if (flush) this.#flushNeeded = true
-        for (const [key, failedAt] of pending) this.#markDirty([key], failedAt)
+        for (const [key, failedAt] of pending) this.#markOne(key, failedAt)
         throw err
       })
       .finally(() => {
@@ -326,7 +332,7 @@ export class MemcacheNodeClient {
       await Promise.all(pending.map(([key]) => deleteKey(this.#client, key)))
       return
     }
-    await repairOnServer(this.#client, pending, repairKey, (key, failedAt) => this.#markDirty([key], failedAt))
+    await repairOnServer(this.#client, pending, repairKey, (key, failedAt) => this.#markOne(key, failedAt))
   }
 }
 
