@@ -41,6 +41,17 @@ export interface KeyValueBackend {
    * record was stored.
    */
   addWithAliases?(backfills: readonly KeyValueBackfill[]): Promise<boolean[]>
+  /**
+   * Optional: repairs `keys` after a change that failed, each in one atomic step on the server: what
+   * `repairAction` (the store's rule for every repair) decides from what the key holds — a tombstone
+   * envelope expiring at `until` (ms since the epoch) where the key holds nothing, a copy (a record,
+   * an alias, anything not a tombstone) or a tombstone ending sooner; the copy deleted once `until` has
+   * passed by the store's clock; a tombstone ending at or after `until` (or never) kept. Without it the
+   * store reads the keys, then adds, sets or deletes: a tombstone another process writes between the
+   * two steps can then be replaced by the repair's shorter one.
+   * @throws PartialFailureError with positions of `keys` when only some nodes failed.
+   */
+  repairMany?(keys: readonly string[], until: number): Promise<void>
   /** Removes the keys; absent keys are a no-op. */
   deleteMany(keys: readonly string[]): Promise<void>
   /**

@@ -9,8 +9,9 @@ import { ascending, partialFailure, settledFailures } from './key-value-failures
  * Repairs `keys` after a change that failed: reads what each holds, then leaves, adds, replaces or
  * deletes as {@link repairAction} decides, so that no copy stays and no tombstone is cut short. A key
  * whose add finds something arrived since the read is overwritten with the tombstone (what arrived may
- * be a copy read before the change). The read and the write are not one atomic step: a tombstone
- * written between them, by another process, can still be replaced by this repair's shorter one.
+ * be a copy read before the change). A backend with `repairMany` does it all in one atomic step per
+ * key; otherwise the read and the write are two, and a tombstone written between them, by another
+ * process, can still be replaced by this repair's shorter one.
  * @param until When the repair's tombstone may end (ms since the epoch).
  * @throws PartialFailureError whose `failed` are positions of `keys` left unrepaired; any other error
  *   when nothing is known to be repaired.
@@ -22,6 +23,7 @@ export async function repairKeys(
   until: number,
   clock: Clock,
 ): Promise<void> {
+  if (backend.repairMany !== undefined) return backend.repairMany(keys, until)
   const failures: PartialFailureError[] = []
   const failed = new Set<number>()
   let found: readonly (Uint8Array | undefined)[]

@@ -1,26 +1,12 @@
-import { connect } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { envelopeKind, KIND_TOMBSTONE } from '../../src/core/codec.js'
 import { MemcacheStore } from '../../src/stores/memcache/index.js'
 import { ConformanceUser, makeUser } from '../../src/testing/index.js'
+import { askMemcached } from '../harness/memcached-command.js'
 import { type MemcachedNode, type MemcachedServers, selectedStores, startMemcached } from '../harness/servers.js'
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
-/** Sends one raw command to a memcached server and resolves with its first reply line. */
-function ask(server: string, request: string): Promise<string> {
-  const [host, port] = server.split(':') as [string, string]
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host, port: Number(port) })
-    socket.setEncoding('latin1')
-    socket.once('connect', () => socket.write(request))
-    socket.once('data', (line: string) => {
-      socket.destroy()
-      resolve(line)
-    })
-    socket.once('error', reject)
-  })
-}
 let n = 0
 
 /**
@@ -167,7 +153,7 @@ describe.runIf(selectedStores().has('memcached'))(
       await frozen.up(victim)
       await sleep(150) // past retryDelay
       // flags 1: a value memcache-client cannot decode as ours
-      expect(await ask(address, `set ${key} 1 0 3\r\nabc\r\n`)).toBe('STORED\r\n')
+      expect(await askMemcached(address, `set ${key} 1 0 3\r\nabc\r\n`)).toBe('STORED\r\n')
       expect(await store.get(ConformanceUser, { id: obj.id })).toBeUndefined()
       const [held] = await store.backend.getMany([key])
       expect(held !== undefined && envelopeKind(held)).toBe(KIND_TOMBSTONE)

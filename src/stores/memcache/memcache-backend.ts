@@ -1,4 +1,5 @@
 import type { BackendReadOptions, KeyValueBackend, KeyValueEntry } from '../../contracts/key-value-backend.js'
+import { encodeTombstone } from '../../core/codec.js'
 import {
   InvalidKeyError,
   InvalidOptionError,
@@ -9,35 +10,13 @@ import {
 } from '../../core/errors.js'
 import { type Clock, systemClock } from '../../core/lifetime.js'
 import { PartialFailureError } from '../../core/partial-failure.js'
+import { repairAction } from '../../core/repair-action.js'
 import { memcacheExptime } from './memcache-exptime.js'
 import { MemcacheNodeClient, type MemcacheServerStats, type NodeRepair, type NodeSetEntry } from './memcache-node-client.js'
-import { checkMemcacheOptions, type MemcacheConnectionOptions } from './memcache-options.js'
+import { checkMemcacheOptions, type MemcacheBackendOptions } from './memcache-options.js'
 import { MemcacheRing } from './memcache-ring.js'
 
-/** Options of {@link MemcacheBackend}. */
-export interface MemcacheBackendOptions extends MemcacheConnectionOptions {
-  /**
-   * The time source `expiresAt` values are measured on (the store's clock); the remaining lifetime
-   * `expiresAt - clock.now()` is what memcached is told. Default: `Date.now`.
-   */
-  clock?: Clock
-  /** Name in messages; default `memcache(<servers>)`. */
-  name?: string
-  /** The servers hold nothing else: the backend gets `clear()`, which sends `flush_all` to each. Default `false`. */
-  ownsServers?: boolean
-  /**
-   * What a server's repair does to a key whose write failed (see `MemcacheServerStats.pendingRepairs`),
-   * told what the key holds when the server answers again (`undefined`: nothing) and when the write
-   * failed (ms on `clock`): `'keep'` it, `'delete'` it, or write an entry in its place. The repair
-   * reads the keys first (`gets`) and changes a key only if no one has since (`cas`; `add` where it
-   * held nothing). `MemcacheStore` sets it to leave its tombstones and never cut one short. Default:
-   * the key is deleted, without reading.
-   */
-  repairKey?: (
-    current: Uint8Array | undefined,
-    failedAt: number,
-  ) => 'keep' | 'delete' | { readonly value: Uint8Array; readonly expiresAt: number | undefined }
-}
+export type { MemcacheBackendOptions } from './memcache-options.js'
 
 /** A memcached key: 1–250 printable ASCII characters, no spaces or control characters. */
 const VALID_KEY = /^[\x21-\x7e]{1,250}$/
@@ -254,6 +233,33 @@ export class MemcacheBackend implements KeyValueBackend {
     const settled = await Promise.allSettled(groups.map(([node, ks]) => node.delete([...ks], `delete of ${ks.size} key(s)`)))
     this.#throwFailures(
       'deleteMany',
+      settled,
+      groups.map(([node]) => node),
+      keys,
+    )
+  }
+
+  /**
+   * Repairs the keys after a failed change (see {@link KeyValueBackend.repairMany}): per server a `gets`
+   * of its keys, then per key `cas` (a negative expiry deletes) or `add`, as `repairAction` decides, so
+   * nothing another client writes between the read and the write is overwritten: such a key is read
+   * and decided again (up to 3 times).
+   * @throws InvalidKeyError; StoreUnavailableError (a `PartialFailureError` in a pool of several when
+   *   some servers failed).
+   */
+  async repairMany(keys: readonly string[], until: number): Promise<void> {
+    this.#assertOpen('repairMany')
+    if (keys.length === 0) return
+    const tombstone = encodeTombstone(until)
+    const decide = (current: Buffer | undefined): NodeRepair => {
+      const now = this.#clock.now()
+      const action = repairAction(current, until, now)
+      return action === 'keep' || action === 'delete' ? action : { value: tombstone, exptime: memcacheExptime(until, now) }
+    }
+    const groups = [...this.#group(keys)]
+    const settled = await Promise.allSettled(groups.map(([node, ks]) => node.repair([...ks], decide, `repair of ${ks.size} key(s)`)))
+    this.#throwFailures(
+      'repairMany',
       settled,
       groups.map(([node]) => node),
       keys,

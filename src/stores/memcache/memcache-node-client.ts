@@ -60,6 +60,9 @@ export interface NodeClientSettings {
 
 export type { NodeRepair } from './memcache-node-repair.js'
 
+/** Reads and writes a repair ({@link MemcacheNodeClient.repair}) tries before giving up on a key that keeps changing. */
+const REPAIR_ATTEMPTS = 3
+
 /** Above this many keys awaiting repair the server is flushed instead (`flush_all`) before its next use. */
 export const MAX_PENDING_REPAIRS = 10_000
 
@@ -214,6 +217,38 @@ export class MemcacheNodeClient {
     await this.#run(operation, keys, () => {
       this.#deleteRequests += keys.length
       return Promise.all(keys.map((k) => deleteKey(this.#client, k)))
+    })
+  }
+
+  /**
+   * Repairs `keys` (distinct) after a change that failed, as `decide` says from what each holds: a
+   * `gets`, then per key a `cas` over what was read (a negative expiry deletes) or an `add` where it held
+   * nothing, so nothing written since the read is overwritten; a key changed in between is read and
+   * decided again, up to {@link REPAIR_ATTEMPTS} times.
+   * @throws StoreUnavailableError naming the server, also when a key changed before each attempt's write
+   *   (without marking the server down: it answered).
+   */
+  async repair(keys: readonly string[], decide: (current: Buffer | undefined) => NodeRepair, operation: string): Promise<void> {
+    await this.#run(operation, undefined, async () => {
+      let left: readonly string[] = keys
+      for (let attempt = 0; attempt < REPAIR_ATTEMPTS && left.length > 0; attempt++) {
+        const changed: string[] = []
+        this.#repairRequests += left.length
+        await repairOnServer(
+          this.#client,
+          left.map((key) => [key, 0] as const),
+          (current) => decide(current),
+          (key) => changed.push(key),
+        )
+        left = changed
+      }
+      if (left.length > 0) {
+        const err: ReplyError = new Error(
+          `${left.length} key(s) changed between the read and the write of each of ${REPAIR_ATTEMPTS} attempts`,
+        )
+        err.cmdTokens = ['EXISTS']
+        throw err
+      }
     })
   }
 

@@ -1,5 +1,6 @@
 import type { ConnectionOptions } from 'node:tls'
 import { InvalidOptionError, type StoreUnavailableError, show } from '../../core/errors.js'
+import type { Clock } from '../../core/lifetime.js'
 import { checkOptionNames } from '../../core/options.js'
 import type { MemcacheHashing, RingServer } from './memcache-ring.js'
 
@@ -184,4 +185,29 @@ function checkServers(store: string, servers: unknown): RingServer[] {
     seen.add(address as string)
     return { address: address as string, weight }
   })
+}
+
+/** Options of `MemcacheBackend`. */
+export interface MemcacheBackendOptions extends MemcacheConnectionOptions {
+  /**
+   * The time source `expiresAt` values are measured on (the store's clock); the remaining lifetime
+   * `expiresAt - clock.now()` is what memcached is told. Default: `Date.now`.
+   */
+  clock?: Clock
+  /** Name in messages; default `memcache(<servers>)`. */
+  name?: string
+  /** The servers hold nothing else: the backend gets `clear()`, which sends `flush_all` to each. Default `false`. */
+  ownsServers?: boolean
+  /**
+   * What a server's repair does to a key whose write failed (see `MemcacheServerStats.pendingRepairs`),
+   * told what the key holds when the server answers again (`undefined`: nothing) and when the write
+   * failed (ms on `clock`): `'keep'` it, `'delete'` it, or write an entry in its place. The repair
+   * reads the keys first (`gets`) and changes a key only if no one has since (`cas`; `add` where it
+   * held nothing). `MemcacheStore` sets it to leave its tombstones and never cut one short. Default:
+   * the key is deleted, without reading.
+   */
+  repairKey?: (
+    current: Uint8Array | undefined,
+    failedAt: number,
+  ) => 'keep' | 'delete' | { readonly value: Uint8Array; readonly expiresAt: number | undefined }
 }

@@ -1,5 +1,6 @@
 import type { Cluster, Redis } from 'ioredis'
 import type { BackendReadOptions, KeyValueBackend, KeyValueBackfill, KeyValueEntry } from '../../contracts/key-value-backend.js'
+import { encodeTombstone } from '../../core/codec.js'
 import { isStockpyleError, StoreUnavailableError, UnsupportedOperationError } from '../../core/errors.js'
 import type { Clock } from '../../core/lifetime.js'
 import { PartialFailureError } from '../../core/partial-failure.js'
@@ -10,6 +11,7 @@ import type { RedisBackendOptions } from './redis-backend-options.js'
 import { backfillOnNode } from './redis-backfill.js'
 import { unlinkByPrefix } from './redis-clear.js'
 import { CHUNK, check, chunked, DIRECT_MAX, queueAdds, queueSets, sendSets, settleAll } from './redis-pipeline.js'
+import { repairOnNode } from './redis-repair.js'
 import { redisSlot } from './redis-slot.js'
 
 export type { RedisBackendOptions } from './redis-backend-options.js'
@@ -196,6 +198,20 @@ export class RedisBackend implements KeyValueBackend {
     if (backfills.length === 0) return []
     const now = this.#clock.now()
     return this.#guard('add', () => backfillOnNode(this.#client as Redis, backfills, now))
+  }
+
+  /**
+   * Repairs each key in one Lua script step on its node (see {@link KeyValueBackend.repairMany}): one
+   * script call per hash slot and 500 keys, pipelined per node.
+   */
+  async repairMany(keys: readonly string[], until: number): Promise<void> {
+    if (keys.length === 0) return
+    const tombstone = encodeTombstone(until)
+    const px = Math.ceil(until - this.#clock.now())
+    const failures = await this.#guard('repair', () =>
+      this.#each('repair', this.#groups([...new Set(keys)]), (group) => repairOnNode(this.#client, group, tombstone, px)),
+    )
+    if (failures.length > 0) throw this.#partial('repair', keys, failures)
   }
 
   async deleteMany(keys: readonly string[]): Promise<void> {
