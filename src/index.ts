@@ -23,6 +23,7 @@ export {
   type TransactionWrite,
   type WriteItem,
 } from './contracts/base-store.js'
+export { Entry } from './contracts/batch-records.js'
 export type { InvalidationBus, InvalidationListener } from './contracts/invalidation-bus.js'
 export type { BackendReadOptions, KeyValueBackend, KeyValueBackfill, KeyValueEntry } from './contracts/key-value-backend.js'
 export { type CacheStoreOptions, KeyValueStore, type KeyValueStoreOptions, requestKey } from './contracts/key-value-store.js'

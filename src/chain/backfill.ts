@@ -1,4 +1,5 @@
 import type { StoreEntry } from '../contracts/base-store.js'
+import { Entry } from '../contracts/batch-records.js'
 import { encodeRecord } from '../core/codec.js'
 import { keyOfObjectFor } from '../core/key-encoding.js'
 import type { Model } from '../core/model.js'
@@ -19,10 +20,12 @@ class InFlight {
   ) {}
 }
 
-/** A copy found in layer `layer` during a read, to be copied into the layers above it. */
-export interface Hit {
-  readonly layer: number
-  readonly entry: StoreEntry
+/** A copy found in layer `layer` during a read, to be copied into the layers above it (a class: see batch-records.ts). */
+export class Hit {
+  constructor(
+    readonly layer: number,
+    readonly entry: StoreEntry,
+  ) {}
 }
 
 /**
@@ -168,7 +171,7 @@ function withEnvelope(hit: Hit): Hit {
     // Left to each layer, which reports what it cannot store in its own name.
     return hit
   }
-  return { layer: hit.layer, entry: { value: entry.value, expiresAt: entry.expiresAt, encoded } }
+  return new Hit(hit.layer, new Entry(entry.value, entry.expiresAt, encoded))
 }
 
 /**

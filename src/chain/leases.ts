@@ -1,7 +1,7 @@
 import type { LeaseCapable, StoreEntry } from '../contracts/base-store.js'
 import { detach } from '../core/detach.js'
 import type { Model } from '../core/model.js'
-import type { Hit } from './backfill.js'
+import { Hit } from './backfill.js'
 import type { LayerCalls } from './layer-calls.js'
 
 /** Lookups still unanswered after the lease layer: those whose lease this process won, and the others. */
@@ -120,7 +120,7 @@ export function collect(
     if (entry === undefined) (missed ??= new Array(slots.length - k))[count++] = slot
     else {
       out[slot] = entry
-      hits.push({ layer, entry })
+      hits.push(new Hit(layer, entry))
     }
   }
   if (missed === undefined) return []

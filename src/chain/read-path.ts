@@ -1,4 +1,5 @@
 import type { GetEntriesOptions, LookupRequest, Store, StoreEntry } from '../contracts/base-store.js'
+import { Entry } from '../contracts/batch-records.js'
 import { requestKey } from '../contracts/key-value-reads.js'
 import { decodeRecord, encodeRecord } from '../core/codec.js'
 import { isCallerError } from '../core/errors.js'
@@ -298,9 +299,5 @@ export class ReadPath {
 function copyEntry(entry: StoreEntry | undefined): StoreEntry | undefined {
   if (entry === undefined) return undefined
   const value = entry.encoded === undefined ? undefined : decodeRecord(entry.encoded)
-  return {
-    value: value ?? (decodeRecord(encodeRecord(entry.value, undefined)) as object),
-    expiresAt: entry.expiresAt,
-    encoded: entry.encoded,
-  }
+  return new Entry(value ?? (decodeRecord(encodeRecord(entry.value, undefined)) as object), entry.expiresAt, entry.encoded)
 }

@@ -10,10 +10,13 @@ class Batch {
   ) {}
 }
 
-interface Flight {
-  readonly batch: Batch
-  /** The key's position in the batch's read. */
-  readonly index: number
+/** A key's read in flight (a class: see contracts/batch-records.ts). */
+class Flight {
+  constructor(
+    readonly batch: Batch,
+    /** The key's position in the batch's read. */
+    readonly index: number,
+  ) {}
 }
 
 /**
@@ -85,7 +88,7 @@ export class FlightBatch {
         return entries.then((all) => all[at])
       }
     }
-    flights.set(key, { batch: this.#batch, index })
+    flights.set(key, new Flight(this.#batch, index))
     this.#keys[this.#claimed++] = key
     return undefined
   }

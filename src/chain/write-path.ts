@@ -1,4 +1,5 @@
 import type { LookupRequest, Store, TransactionWrite, WriteItem } from '../contracts/base-store.js'
+import { Entry } from '../contracts/batch-records.js'
 import { encodeRecord } from '../core/codec.js'
 import { isCallerError, MissingKeyAttributeError, StockpyleError, show } from '../core/errors.js'
 import { encodeLookup, keysOfObject } from '../core/key-encoding.js'
@@ -50,11 +51,9 @@ export class WritePath {
   async put(items: readonly WriteItem[]): Promise<void> {
     const objs = items.map((i) => i.obj)
     this.#checkWritable(items)
-    await this.#authoritative(objs, 'put', (layer) => layer.batchPutEntries(items.map((i) => ({ value: i.obj, expiresAt: i.expiresAt }))))
+    await this.#authoritative(objs, 'put', (layer) => layer.batchPutEntries(items.map((i) => new Entry(i.obj, i.expiresAt))))
     const encoded = this.#sharedEnvelopes(objs)
-    await this.#caches('put', objs, (layer) =>
-      layer.batchPutEntries(items.map((i, k) => ({ value: i.obj, expiresAt: i.expiresAt, encoded: encoded?.[k] }))),
-    )
+    await this.#caches('put', objs, (layer) => layer.batchPutEntries(items.map((i, k) => new Entry(i.obj, i.expiresAt, encoded?.[k]))))
   }
 
   /**
@@ -87,7 +86,7 @@ export class WritePath {
       this.#marked(objects)
       if (this.#p.coherence) await this.#p.backfill.settle(objects)
       if (operation === 'put') {
-        await this.#caches('put', objects, (layer) => layer.batchPutEntries(objects.map((value) => ({ value, expiresAt: undefined }))))
+        await this.#caches('put', objects, (layer) => layer.batchPutEntries(objects.map((value) => new Entry(value, undefined))))
       } else {
         await this.#caches('delete', objects, (layer) => layer.batchDelete(objects))
       }

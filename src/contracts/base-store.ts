@@ -2,6 +2,7 @@ import { InvalidArgumentError, InvalidOptionError, StoreClosedError, show, Unkno
 import { keyForLookup } from '../core/key-encoding.js'
 import type { Instance, Lookup, Model } from '../core/model.js'
 import { describeModel, describeObject, type ModelInfo } from '../core/registry.js'
+import { Item, KeyRequest } from './batch-records.js'
 import {
   defaultCapabilities,
   type GetEntriesOptions,
@@ -114,7 +115,7 @@ export abstract class BaseStore implements Store {
     const requests: LookupRequest[] = new Array(lookups.length)
     for (let i = 0; i < lookups.length; i++) {
       const lookup = lookups[i]
-      requests[i] = { spec: keyForLookup(info, lookup, where), lookup: lookup as Record<string, unknown>, key: undefined }
+      requests[i] = new KeyRequest(keyForLookup(info, lookup, where), lookup as Record<string, unknown>)
     }
     return { info, requests }
   }
@@ -130,15 +131,17 @@ export abstract class BaseStore implements Store {
     if (!Array.isArray(objs)) {
       throw new InvalidArgumentError(`${this.name} store: ${operation} takes an array of objects, got ${show(objs)}`)
     }
-    // One object shape for every item (cheaper than spreading extra fields in later).
-    return objs.map((obj, i) => ({
-      obj: obj as object,
-      info: this.describeItem(obj as object, operation),
-      expiresAt: entries?.[i]?.expiresAt,
-      backfill,
-      since,
-      encoded: entries?.[i]?.encoded,
-    }))
+    return objs.map(
+      (obj, i) =>
+        new Item(
+          obj as object,
+          this.describeItem(obj as object, operation),
+          entries?.[i]?.expiresAt,
+          backfill,
+          since,
+          entries?.[i]?.encoded,
+        ),
+    )
   }
 
   /** The model of an object to write or delete. @throws UnknownModelError naming this store and `operation`. */

@@ -2,6 +2,7 @@ import { decodeAlias, decodeRecord, envelopeExpiry, envelopeKind, envelopeProble
 import { CorruptEntryError, show } from '../core/errors.js'
 import { encodeLookup, keyOfObjectFor } from '../core/key-encoding.js'
 import type { ModelInfo } from '../core/registry.js'
+import { Entry } from './batch-records.js'
 import type { LookupRequest, StoreEntry } from './store.js'
 
 /** An entry a backend returned that is not a valid envelope: its key and why. */
@@ -109,7 +110,7 @@ function recordEntry(
     return undefined
   }
   if (value === undefined || !(value instanceof (info.model as unknown as new () => object))) return undefined
-  return { value, expiresAt, encoded: bytes }
+  return new Entry(value, expiresAt, bytes)
 }
 
 /** The prefixed canonical key of each request. @throws InvalidKeyError. */

@@ -2,6 +2,7 @@ import { encodeAlias, encodeRecord, restampRecord } from '../core/codec.js'
 import { show, ValueTooLargeError } from '../core/errors.js'
 import { keysOfObject } from '../core/key-encoding.js'
 import { expiryOf, type Lifetime } from '../core/lifetime.js'
+import { PreparedBackfill, ValueEntry } from './batch-records.js'
 import type { KeyValueEntry } from './key-value-backend.js'
 import type { WriteItem } from './store.js'
 
@@ -15,7 +16,7 @@ export interface PreparedWrites {
    */
   readonly setItems: number[]
   /** Backfills: the record entry to add only where absent, and the aliases to set if it was added. */
-  readonly backfills: { readonly record: KeyValueEntry; readonly aliases: KeyValueEntry[]; readonly item: number }[]
+  readonly backfills: PreparedBackfill[]
   readonly deletes: string[]
   /** Like `setItems`, for `deletes`. */
   readonly deleteItems: number[]
@@ -67,9 +68,9 @@ export function prepareWrites(
     }
     // The backend keeps the entry through the grace period; the envelope holds the real expiry.
     const kept = expiresAt === undefined || !settings.graceMs ? expiresAt : expiresAt + settings.graceMs
-    const record = { key: recordKey, value, expiresAt: kept }
-    const aliases = keys.aliases.map((alias) => ({ key: prefix + alias, value: encodeAlias(recordKey, expiresAt), expiresAt: kept }))
-    if (item.backfill === true) backfills.push({ record, aliases, item: index })
+    const record = new ValueEntry(recordKey, value, kept)
+    const aliases = keys.aliases.map((alias) => new ValueEntry(prefix + alias, encodeAlias(recordKey, expiresAt), kept))
+    if (item.backfill === true) backfills.push(new PreparedBackfill(record, aliases, index))
     else {
       sets.push(record, ...aliases)
       setItems.push(index)

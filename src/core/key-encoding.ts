@@ -101,10 +101,15 @@ function firstInvalid(spec: KeyInfo, source: Record<string, unknown>): string {
   return spec.fields.find((f) => encodeValue(source[f]) === undefined) as string
 }
 
-/** The keys an object is stored under. `record` holds the object; `aliases` point to it. */
-export interface ObjectKeys {
-  readonly record: string
-  readonly aliases: string[]
+/**
+ * The keys an object is stored under. `record` holds the object; `aliases` point to it. A class, not
+ * an object literal, so that V8 never allocates it in the old generation (contracts/batch-records.ts).
+ */
+export class ObjectKeys {
+  constructor(
+    readonly record: string,
+    readonly aliases: string[],
+  ) {}
 }
 
 function missingAttribute(info: ModelInfo, field: string, value: unknown, operation: string): never {
@@ -133,7 +138,7 @@ export function keysOfObject(info: ModelInfo, obj: object, polymorphic: boolean,
     const aliases: string[] = new Array(keys.length - 1)
     for (let i = 0, a = 0; i < keys.length; i++)
       if (keys[i] !== info.primary) aliases[a++] = objectKey(info, keys[i] as KeyInfo, source, operation)
-    return { record, aliases }
+    return new ObjectKeys(record, aliases)
   }
   const aliases: string[] = []
   for (const model of info.lineage) {
@@ -142,7 +147,7 @@ export function keysOfObject(info: ModelInfo, obj: object, polymorphic: boolean,
       aliases.push(objectKey(info, spec, source, operation))
     }
   }
-  return { record, aliases }
+  return new ObjectKeys(record, aliases)
 }
 
 function objectKey(info: ModelInfo, spec: KeyInfo, source: Record<string, unknown>, operation: string): string {

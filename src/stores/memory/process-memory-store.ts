@@ -9,6 +9,7 @@ import {
   type StoreEntry,
   type WriteItem,
 } from '../../contracts/base-store.js'
+import { Entry } from '../../contracts/batch-records.js'
 import type { InvalidationBus } from '../../contracts/invalidation-bus.js'
 import { checkCacheOptions, requestKeys } from '../../contracts/key-value-store.js'
 import { decodeRecord, encodeRecord, restampRecord } from '../../core/codec.js'
@@ -236,7 +237,7 @@ export class ProcessMemoryStore extends BaseStore {
     if (!asEntry) return value
     // The held envelope goes with the entry: a backfill of it into another layer copies these bytes
     // (restampRecord) instead of encoding the object again; nothing writes into them.
-    return { value, expiresAt, encoded: record.bytes }
+    return new Entry(value, expiresAt, record.bytes)
   }
 
   protected async writeMany(items: readonly WriteItem[]): Promise<void> {

@@ -1,5 +1,6 @@
 import { sql } from 'kysely'
 import type { LookupRequest, StoreEntry } from '../../contracts/base-store.js'
+import { Entry } from '../../contracts/batch-records.js'
 import { NonUniqueKeyError, show } from '../../core/errors.js'
 import { encodeLookup, keyOfObjectFor } from '../../core/key-encoding.js'
 import type { KeyInfo, ModelInfo } from '../../core/registry.js'
@@ -92,7 +93,7 @@ export async function readEntries(
               `${operation} of model \`${info.name}\` by ${show(spec.fields)} matched more than one row of table \`${m.schema.table}\` (${show(keyOfObjectFor(spec, obj))}): add a unique index`,
             )
           }
-          found.set(id, { row, first: obj })
+          found.set(id, new Hit(row, obj))
         }
       }
     }
@@ -113,7 +114,7 @@ export async function readEntries(
     let value = hit.first
     if (value === undefined) value = rowToObject(m, hit.row)
     else hit.first = undefined
-    out[i] = { value, expiresAt: undefined }
+    out[i] = new Entry(value, undefined)
   }
   return out
 }
@@ -124,6 +125,14 @@ interface ReadGroup {
   readonly columns: readonly ColumnInfo[]
   /** Identity (key value, or canonical key of a composite key) → bound value (one field) or values (composite) of the key columns. */
   readonly wanted: Map<unknown, unknown>
-  /** Identity → the row found, and the instance made while matching (handed to the first slot that asks for it). */
-  readonly found: Map<unknown, { readonly row: Row; first: object | undefined }>
+  /** Identity → the row found, and the instance made while matching. */
+  readonly found: Map<unknown, Hit>
+}
+
+/** A row found, and the instance made from it while matching (handed to the first slot that asks for it); a class, see batch-records.ts. */
+class Hit {
+  constructor(
+    readonly row: Row,
+    public first: object | undefined,
+  ) {}
 }
