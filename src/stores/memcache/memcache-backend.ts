@@ -12,7 +12,7 @@ import { type Clock, systemClock } from '../../core/lifetime.js'
 import { PartialFailureError } from '../../core/partial-failure.js'
 import { repairAction } from '../../core/repair-action.js'
 import { memcacheExptime } from './memcache-exptime.js'
-import { MemcacheNodeClient, type MemcacheServerStats, type NodeRepair, type NodeSetEntry } from './memcache-node-client.js'
+import { MemcacheNodeClient, type MemcacheServerStats, type NodeRepair, NodeSetEntry } from './memcache-node-client.js'
 import { checkMemcacheOptions, type MemcacheBackendOptions } from './memcache-options.js'
 import { MemcacheRing } from './memcache-ring.js'
 
@@ -165,7 +165,7 @@ export class MemcacheBackend implements KeyValueBackend {
         const batch: NodeSetEntry[] = []
         for (const key of ks) {
           const e = last.get(key) as KeyValueEntry
-          batch.push({ key, value: toBuffer(e.value), exptime: memcacheExptime(e.expiresAt, now, systemNow) })
+          batch.push(new NodeSetEntry(key, toBuffer(e.value), memcacheExptime(e.expiresAt, now, systemNow)))
         }
         return node.set(batch, `set of ${batch.length} key(s)`)
       }),
@@ -204,7 +204,7 @@ export class MemcacheBackend implements KeyValueBackend {
       [...groups].map(async ([node, slots]) => {
         const batch = slots.map((i) => {
           const e = entries[i] as KeyValueEntry
-          return { key: e.key, value: toBuffer(e.value), exptime: memcacheExptime(e.expiresAt, now, systemNow) }
+          return new NodeSetEntry(e.key, toBuffer(e.value), memcacheExptime(e.expiresAt, now, systemNow))
         })
         const stored = await node.add(batch, `add of ${batch.length} key(s)`)
         slots.forEach((slot, j) => {

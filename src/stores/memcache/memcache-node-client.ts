@@ -34,11 +34,13 @@ export interface MemcacheServerStats {
 }
 
 /** One entry of {@link MemcacheNodeClient.set}. */
-export interface NodeSetEntry {
-  readonly key: string
-  readonly value: Buffer
-  /** memcached `exptime`, already converted. */
-  readonly exptime: number
+export class NodeSetEntry {
+  constructor(
+    readonly key: string,
+    readonly value: Buffer,
+    /** memcached `exptime`, already converted. */
+    readonly exptime: number,
+  ) {}
 }
 
 /** Settings of {@link MemcacheNodeClient}. */
