@@ -87,7 +87,12 @@ export class MemcacheBackend implements KeyValueBackend {
             return { value: toBuffer(decision.value), exptime: memcacheExptime(decision.expiresAt, clock.now()) }
           }
     const now = () => clock.now()
-    this.#nodes = new Map(addresses.map((a) => [a, new MemcacheNodeClient(a, { ...settings, owner: this.name, now, repairKey })]))
+    this.#nodes = new Map(
+      addresses.map((a) => [
+        a,
+        new MemcacheNodeClient(a, { ...settings, owner: this.name, now, repairKey, ownsServer: options.ownsServers === true }),
+      ]),
+    )
     this.#single = this.#nodes.size === 1 ? this.#nodes.values().next().value : undefined
     if (options.ownsServers !== undefined && typeof options.ownsServers !== 'boolean') {
       throw new InvalidOptionError(`${this.name}: option \`ownsServers\` must be a boolean, got ${show(options.ownsServers)}`)

@@ -1,37 +1,10 @@
 import type { ConnectionOptions } from 'node:tls'
 import { MemcacheClient, type MultiRetrievalResponse } from 'memcache-client'
 import { StoreClosedError, StoreUnavailableError, ValueTooLargeError } from '../../core/errors.js'
-import { clientBackstop, withTimeout } from '../../core/with-timeout.js'
+import { clientBackstop } from '../../core/with-timeout.js'
+import { describe, withDeadline } from './memcache-deadline.js'
 import { asBuffer, deleteKey, type NodeRepair, type ReplyError, repairOnServer, undecodable } from './memcache-node-repair.js'
-
-/** Counters of one server of a memcached pool, since the backend was created. */
-export interface MemcacheServerStats {
-  /** `host:port` as configured. */
-  readonly server: string
-  /** Multi-get commands sent: one per `getMany` call that needed this server. */
-  readonly getRequests: number
-  /** Keys asked for in those multi-gets (distinct per call). */
-  readonly keysRead: number
-  /** Keys found. */
-  readonly hits: number
-  /** `set` commands sent (one per distinct key of a `setMany`, pipelined on one connection). */
-  readonly setRequests: number
-  /** `add` commands sent (one per entry of an `addMany`, pipelined). */
-  readonly addRequests: number
-  /** `delete` commands sent (one per distinct key of a `deleteMany`, pipelined). */
-  readonly deleteRequests: number
-  /**
-   * Commands sent to repair keys whose earlier write failed: per key, a `gets` and where needed a `cas`
-   * or `add` of a tombstone (a `delete` without tombstones); or a `flush_all`.
-   */
-  readonly repairRequests: number
-  /** Calls on this server that failed (connection, timeout, server error, or failed fast while down). */
-  readonly errors: number
-  /** True while the server is considered down (calls fail fast until `retryDelay` has passed). */
-  readonly down: boolean
-  /** Keys whose write failed and that will be repaired (tombstoned, or deleted) before this server is used again. */
-  readonly pendingRepairs: number
-}
+import type { MemcacheServerStats } from './memcache-server-stats.js'
 
 /** One entry of {@link MemcacheNodeClient.set}. */
 export class NodeSetEntry {
@@ -58,18 +31,21 @@ export interface NodeClientSettings {
    * nothing): keep it, delete it, or write an entry in its place. `undefined`: the key is deleted.
    */
   readonly repairKey?: ((current: Buffer | undefined, failedAt: number) => NodeRepair) | undefined
+  /** The server holds nothing but this store's entries: past {@link MAX_PENDING_REPAIRS} it is flushed, not quarantined. */
+  readonly ownsServer: boolean
 }
 
 export type { NodeRepair } from './memcache-node-repair.js'
+export type { MemcacheServerStats } from './memcache-server-stats.js'
 
 /** Reads and writes a repair ({@link MemcacheNodeClient.repair}) tries before giving up on a key that keeps changing. */
 const REPAIR_ATTEMPTS = 3
 
-/** Above this many keys awaiting repair the server is flushed instead (`flush_all`) before its next use. */
+/**
+ * Above this many keys awaiting repair the server is flushed (`flush_all`) before its next use when the
+ * store owns it, and otherwise quarantined until it restarts (see {@link MemcacheServerStats.quarantined}).
+ */
 export const MAX_PENDING_REPAIRS = 10_000
-
-/** A failure of the transport (connect, socket, timeout) rather than an error reply of the server. */
-class TransportError extends Error {}
 
 /**
  * One memcached server: a memcache-client instance with a single pipelined connection, a deadline on
@@ -84,7 +60,8 @@ class TransportError extends Error {}
  * client's later delete left there and let a backfill (`add`) of a copy read before that delete land.
  * A key changed between the read and the write is looked at again before the next command. A failed
  * `add` needs no repair: whether or not it landed, the server holds what a successful add could have
- * left. Past {@link MAX_PENDING_REPAIRS} keys the server is flushed instead.
+ * left. Past {@link MAX_PENDING_REPAIRS} keys the server is flushed instead when the store owns it; a
+ * server shared with others is never flushed: this process keeps away from it until it has restarted.
  */
 export class MemcacheNodeClient {
   /** `host:port` as configured. */
@@ -103,6 +80,12 @@ export class MemcacheNodeClient {
   /** The repair being sent: every call waits for it before sending its own command. */
   #repairing: Promise<void> | undefined
   #flushNeeded = false
+  /** When (`Date.now()`) failed writes were forgotten on a server this client may not flush; `undefined`: not quarantined. */
+  #quarantinedSince: number | undefined
+  /** When (`performance.now()`) the next check of whether a quarantined server restarted may be sent. */
+  #nextRestartCheck = 0
+  /** The quarantined server's process id when it first answered `stats`: another one means it restarted. */
+  #quarantinePid: string | undefined
   #getRequests = 0
   #keysRead = 0
   #hits = 0
@@ -139,6 +122,7 @@ export class MemcacheNodeClient {
       errors: this.#errors,
       down: this.#down,
       pendingRepairs: this.#flushNeeded ? MAX_PENDING_REPAIRS : this.#dirty.size,
+      quarantined: this.#quarantinedSince !== undefined,
     }
   }
 
@@ -275,6 +259,7 @@ export class MemcacheNodeClient {
    */
   async #run<T>(operation: string, writtenKeys: readonly string[] | undefined, send: () => Promise<T>): Promise<T> {
     if (this.#closed) throw new StoreClosedError(`${this.#settings.owner}: ${operation} was called after close()`)
+    if (this.#quarantinedSince !== undefined) await this.#leaveQuarantine(operation, writtenKeys)
     const now = performance.now()
     if (this.#down && (this.#retryAt > now || this.#probing)) {
       this.#errors++
@@ -328,9 +313,50 @@ export class MemcacheNodeClient {
     if (this.#flushNeeded) return
     this.#dirty.set(key, Math.max(failedAt, this.#dirty.get(key) ?? failedAt))
     if (this.#dirty.size > MAX_PENDING_REPAIRS) {
-      this.#flushNeeded = true
       this.#dirty.clear()
+      // A server others use is never flushed (it would drop their entries, as clear() refuses to).
+      if (this.#settings.ownsServer) this.#flushNeeded = true
+      else {
+        this.#quarantinedSince = Date.now()
+        this.#quarantinePid = undefined
+      }
     }
+  }
+
+  /**
+   * Lets a call through once the quarantined server has restarted since the quarantine began: its
+   * `stats` show another process id than when it first answered in quarantine, or an uptime shorter
+   * than the quarantine (with 3 s to spare: whole seconds, and memcached counts 2 s more than it ran).
+   * It then holds nothing from before.
+   * Otherwise the call fails fast, and a write's keys are marked for repair (kept for when it is lifted).
+   * @throws StoreUnavailableError naming the server and why.
+   */
+  async #leaveQuarantine(operation: string, writtenKeys: readonly string[] | undefined): Promise<void> {
+    const since = this.#quarantinedSince as number
+    if (performance.now() >= this.#nextRestartCheck) {
+      this.#nextRestartCheck = performance.now() + this.#settings.retryDelay
+      try {
+        const reply = await withDeadline(this.#client.cmd<{ STAT?: [string, string][] }>('stats'), this.#settings.timeout, this.address)
+        const stat = (name: string): string | undefined => reply.STAT?.find(([key]) => key === name)?.[1]
+        const uptime = Number(stat('uptime'))
+        const pid = stat('pid')
+        this.#quarantinePid ??= pid
+        if (pid !== this.#quarantinePid || (Number.isFinite(uptime) && Date.now() - (uptime + 3) * 1000 > since)) {
+          if (this.#quarantinedSince === since) {
+            this.#quarantinedSince = undefined
+            this.#quarantinePid = undefined
+          }
+          return
+        }
+      } catch {
+        // not answering yet: still quarantined
+      }
+    }
+    this.#errors++
+    if (writtenKeys !== undefined) this.#markDirty(writtenKeys)
+    throw new StoreUnavailableError(
+      `${this.#settings.owner}: ${operation} on memcache server ${this.address} failed without trying: more than ${MAX_PENDING_REPAIRS} writes to it failed, too many to repair, so it may hold stale entries; it is not flushed (option \`ownsServers\` is false) and is used again once it has restarted`,
+    )
   }
 
   /**
@@ -371,13 +397,4 @@ export class MemcacheNodeClient {
     }
     await repairOnServer(this.#client, pending, repairKey, (key, failedAt) => this.#markOne(key, failedAt))
   }
-}
-
-/** `promise`, or a TransportError once `ms` have passed (see {@link withTimeout}). The timer never keeps the process alive. */
-function withDeadline<T>(promise: Promise<T>, ms: number, address: string): Promise<T> {
-  return withTimeout(promise, ms, () => new TransportError(`no reply from ${address} within ${ms} ms`), true)
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err)
 }
