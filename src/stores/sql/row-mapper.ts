@@ -258,13 +258,15 @@ export function keyParam(m: ModelMapping, value: unknown): unknown {
   return value
 }
 
-/** The result of preparing an object for writing. */
-export interface PreparedRow {
-  readonly values: RowValues
-  /** Sorted column names present in `values` (rows with the same set share one INSERT). */
-  readonly signature: string
-  /** True when the primary key is left to the database. */
-  readonly generatedPrimary: boolean
+/** The result of preparing an object for writing (a class: see contracts/batch-records.ts). */
+export class PreparedRow {
+  constructor(
+    readonly values: RowValues,
+    /** Sorted column names present in `values` (rows with the same set share one INSERT). */
+    readonly signature: string,
+    /** True when the primary key is left to the database. */
+    readonly generatedPrimary: boolean,
+  ) {}
 }
 
 function missingKey(m: ModelMapping, field: string, value: unknown, operation: string): never {
@@ -323,5 +325,5 @@ export function objectToRow(m: ModelMapping, obj: object): PreparedRow {
   const primary = m.keyColumns.get(m.info.primary) ?? []
   const generatedPrimary = primary.some((c) => !(c.name in values))
   names.sort()
-  return { values, signature: names.join('\u0000'), generatedPrimary }
+  return new PreparedRow(values, names.join('\u0000'), generatedPrimary)
 }

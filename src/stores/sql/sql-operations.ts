@@ -100,14 +100,17 @@ async function mappingsOf(
   return new Map(distinct.map((info, i) => [info, mappings[i] as ModelMapping]))
 }
 
-interface PlannedRow {
-  readonly prepared: PreparedRow
-  /** The objects this row is written for (several when a batch repeats a primary key: the last wins). */
-  readonly objects: object[]
-  /** Canonical primary key, `undefined` when the database generates it. */
-  readonly primary: string | undefined
-  /** A chain's backfill: insert only where no row holds any of its keys, never replace. */
-  readonly backfill: boolean
+/** One row to write (a class: see contracts/batch-records.ts). */
+class PlannedRow {
+  constructor(
+    readonly prepared: PreparedRow,
+    /** The objects this row is written for (several when a batch repeats a primary key: the last wins). */
+    readonly objects: object[],
+    /** Canonical primary key, `undefined` when the database generates it. */
+    readonly primary: string | undefined,
+    /** A chain's backfill: insert only where no row holds any of its keys, never replace. */
+    readonly backfill: boolean,
+  ) {}
 }
 
 function sameValue(a: unknown, b: unknown): boolean {
@@ -211,7 +214,7 @@ export async function writeObjects(ctx: OperationContext, ex: Executor, items: r
     const primary = prepared.generatedPrimary ? undefined : `${info.name}\u0000${keyOfObjectFor(info.primary, obj)}`
     const earlier = primary === undefined ? undefined : byPrimary.get(primary)
     const objects = earlier === undefined ? [obj] : [...earlier.objects, obj]
-    const row: PlannedRow = { prepared, objects, primary, backfill: backfill === true }
+    const row = new PlannedRow(prepared, objects, primary, backfill === true)
     let list = planned.get(m)
     if (list === undefined) planned.set(m, (list = []))
     if (earlier !== undefined) list.splice(list.indexOf(earlier), 1)
