@@ -12,7 +12,13 @@ import type { LookupRequest, StoreEntry, WriteItem } from './store.js'
 // ~0.5 MB promoted per batch and 10x the young-GC time, the store at 0.56–0.63x of its floor instead
 // of 0.84x (bench/RESULTS.md, round 11). Objects made by a constructor are not pretenured that way.
 
-/** A {@link StoreEntry} as stores hand them out. */
+/**
+ * A {@link StoreEntry} as stores hand them out: `value` (the object), `expiresAt` (ms since the epoch,
+ * `undefined` = never) and `encoded` (its record envelope, when known). A custom store reading many
+ * objects per call should return these rather than object literals: V8 may allocate a literal's
+ * objects in the old generation once most of them outlive a young GC, and such an entry keeps the
+ * object it points to alive until the next full GC (see docs/writing-a-store.md).
+ */
 export class Entry<T extends object = object> implements StoreEntry<T> {
   constructor(
     readonly value: T,

@@ -1,4 +1,4 @@
-import { envelopeExpiry, envelopeKind, KIND_TOMBSTONE } from './codec.js'
+import { encodeTombstone, envelopeExpiry, envelopeKind, KIND_TOMBSTONE } from './codec.js'
 
 /**
  * What a repair does to one cache key (see {@link repairAction}):
@@ -29,4 +29,17 @@ export function repairAction(current: Uint8Array | undefined, until: number, now
     return needed && expiry < until ? 'replace' : 'keep'
   }
   return needed ? 'replace' : 'delete'
+}
+
+/**
+ * What a repair writes to one key, as {@link repairAction} decides: `'keep'`, `'delete'`, or the
+ * repair's tombstone envelope (expiring at `until`, ms since the epoch) to add or put in its place.
+ */
+export function repairWrite(
+  current: Uint8Array | undefined,
+  until: number,
+  now: number,
+): 'keep' | 'delete' | { readonly value: Uint8Array; readonly expiresAt: number } {
+  const action = repairAction(current, until, now)
+  return action === 'keep' || action === 'delete' ? action : { value: encodeTombstone(until), expiresAt: until }
 }

@@ -1,5 +1,4 @@
 import type { BackendReadOptions, KeyValueBackend, KeyValueEntry } from '../../contracts/key-value-backend.js'
-import { encodeTombstone } from '../../core/codec.js'
 import {
   InvalidKeyError,
   InvalidOptionError,
@@ -10,7 +9,7 @@ import {
 } from '../../core/errors.js'
 import { type Clock, systemClock } from '../../core/lifetime.js'
 import { PartialFailureError } from '../../core/partial-failure.js'
-import { repairAction } from '../../core/repair-action.js'
+import { repairWrite } from '../../core/repair-action.js'
 import { memcacheExptime } from './memcache-exptime.js'
 import { MemcacheNodeClient, type MemcacheServerStats, type NodeRepair, NodeSetEntry } from './memcache-node-client.js'
 import { checkMemcacheOptions, type MemcacheBackendOptions } from './memcache-options.js'
@@ -81,11 +80,7 @@ export class MemcacheBackend implements KeyValueBackend {
     const repairKey =
       repair === undefined
         ? undefined
-        : (current: Buffer | undefined, failedAt: number): NodeRepair => {
-            const decision = repair(current, failedAt)
-            if (decision === 'keep' || decision === 'delete') return decision
-            return { value: toBuffer(decision.value), exptime: memcacheExptime(decision.expiresAt, clock.now()) }
-          }
+        : (current: Buffer | undefined, failedAt: number) => nodeRepair(repair(current, failedAt), clock.now())
     const now = () => clock.now()
     this.#nodes = new Map(
       addresses.map((a) => [
@@ -255,11 +250,9 @@ export class MemcacheBackend implements KeyValueBackend {
   async repairMany(keys: readonly string[], until: number): Promise<void> {
     this.#assertOpen('repairMany')
     if (keys.length === 0) return
-    const tombstone = encodeTombstone(until)
     const decide = (current: Buffer | undefined): NodeRepair => {
       const now = this.#clock.now()
-      const action = repairAction(current, until, now)
-      return action === 'keep' || action === 'delete' ? action : { value: tombstone, exptime: memcacheExptime(until, now) }
+      return nodeRepair(repairWrite(current, until, now), now)
     }
     const groups = [...this.#group(keys)]
     const settled = await Promise.allSettled(groups.map(([node, ks]) => node.repair([...ks], decide, `repair of ${ks.size} key(s)`)))
@@ -397,4 +390,10 @@ export class MemcacheBackend implements KeyValueBackend {
 /** A zero-copy Buffer view of `bytes` (memcache-client stores Buffers as binary). */
 function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
+/** A repair decision for the node client: the entry's bytes as a Buffer, its expiry as memcached's `exptime` by `now`. */
+function nodeRepair(decision: ReturnType<NonNullable<MemcacheBackendOptions['repairKey']>>, now: number): NodeRepair {
+  if (decision === 'keep' || decision === 'delete') return decision
+  return { value: toBuffer(decision.value), exptime: memcacheExptime(decision.expiresAt, now) }
 }

@@ -223,7 +223,7 @@ export class MemcacheNodeClient {
         await repairOnServer(
           this.#client,
           left.map((key) => [key, 0] as const),
-          (current) => decide(current),
+          decide,
           (key) => changed.push(key),
         )
         left = changed

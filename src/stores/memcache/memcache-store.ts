@@ -5,9 +5,8 @@ import {
   type KeyValueStoreOptions,
   pickCacheOptions,
 } from '../../contracts/key-value-store.js'
-import { encodeTombstone } from '../../core/codec.js'
 import { InvalidOptionError, UnsupportedOperationError } from '../../core/errors.js'
-import { repairAction } from '../../core/repair-action.js'
+import { repairWrite } from '../../core/repair-action.js'
 import { MemcacheBackend } from './memcache-backend.js'
 import type { MemcacheServerStats } from './memcache-node-client.js'
 import type { MemcacheConnectionOptions } from './memcache-options.js'
@@ -77,11 +76,7 @@ export class MemcacheStore extends KeyValueStore {
     const repairKey =
       tombstoneMs === 0
         ? undefined
-        : (current: Uint8Array | undefined, failedAt: number) => {
-            const until = failedAt + tombstoneMs
-            const action = repairAction(current, until, clock.now())
-            return action === 'keep' || action === 'delete' ? action : { value: encodeTombstone(until), expiresAt: until }
-          }
+        : (current: Uint8Array | undefined, failedAt: number) => repairWrite(current, failedAt + tombstoneMs, clock.now())
     return new MemcacheBackend({ ...options, clock, ...(repairKey === undefined ? {} : { repairKey }) }, CACHE_OPTION_NAMES)
   }
 
