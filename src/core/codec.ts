@@ -49,6 +49,8 @@ export const HEADER_SIZE = 10
 /** The msgpack extension type used for model instances. */
 export const MODEL_EXT = 0x53
 
+type Reader = (data: any) => unknown
+
 /** msgpack extension types of the carriers of ./exact-values.ts. */
 const EXACT_EXTENSIONS = [
   { Class: IllFormedString, type: 0x57, write: (v: IllFormedString) => Buffer.from(v.text, 'utf16le'), read: readIllFormedString },
@@ -56,7 +58,40 @@ const EXACT_EXTENSIONS = [
   { Class: SparseArray, type: 0x41, write: (v: SparseArray) => [v.length, ...v.items], read: readSparseArray },
   { Class: RawObject, type: 0x4f, write: (v: RawObject) => [v.nullPrototype ? 1 : 0, ...v.items], read: readRawObject },
 ]
-for (const extension of EXACT_EXTENSIONS) addExtension(extension as unknown as Parameters<typeof addExtension>[0])
+
+/** The msgpack extension types stockpyle reads and writes (msgpackr's registry of them is process-wide). */
+export const EXTENSION_TYPES: readonly number[] = [MODEL_EXT, ...EXACT_EXTENSIONS.map((e) => e.type)]
+
+/** This copy's readers, and how many times any of them ran (to tell a taken-over reader). */
+interface Decoding {
+  readonly readers: Readonly<Record<number, Reader>>
+  reads: number
+}
+
+// msgpackr keeps one table of extension readers per process (addExtension is global, msgpackr#93): a
+// second copy of stockpyle in the process (two versions under node_modules) would put its readers in
+// place of this copy's, and this copy would then revive objects with the other copy's registry (a
+// silent miss, or UnknownModelError). So every copy installs dispatchers that read with the readers of
+// the copy whose decodeRecord is running, found through a slot shared on globalThis.
+const DECODING = Symbol.for('stockpyle.codec.decoding')
+const slot = ((globalThis as Record<symbol, unknown>)[DECODING] ??= { current: undefined }) as { current: Decoding | undefined }
+const own: Decoding = {
+  readers: Object.fromEntries([[MODEL_EXT, (data: unknown) => revive(data)], ...EXACT_EXTENSIONS.map((e) => [e.type, e.read])]),
+  reads: 0,
+}
+
+function dispatcher(type: number): Reader {
+  return (data) => {
+    const decoding = slot.current ?? own
+    decoding.reads++
+    return ((decoding.readers[type] ?? own.readers[type]) as Reader)(data)
+  }
+}
+
+for (const extension of EXACT_EXTENSIONS) {
+  addExtension({ ...extension, read: dispatcher(extension.type) } as unknown as Parameters<typeof addExtension>[0])
+}
+const readModel = dispatcher(MODEL_EXT)
 
 class StaleVersion extends Error {}
 
@@ -101,9 +136,7 @@ function registerExtension(info: ModelInfo): void {
       for (let i = 0; i < keys.length; i++) out[i + 3] = (instance as Record<string, unknown>)[keys[i] as string]
       return out
     },
-    read(data: unknown) {
-      return revive(data)
-    },
+    read: readModel,
   })
   extensionReady = true
 }
@@ -265,6 +298,19 @@ export function decodeAlias(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset + HEADER_SIZE, bytes.byteLength - HEADER_SIZE).toString('latin1')
 }
 
+/** Whether a record's body starts with a msgpack ext (fixext or ext 8/16/32) of type {@link MODEL_EXT}. */
+function isModelExtension(bytes: Uint8Array): boolean {
+  const head = bytes[HEADER_SIZE] as number
+  const typeAt = head >= 0xd4 && head <= 0xd8 ? 1 : head === 0xc7 ? 2 : head === 0xc8 ? 3 : head === 0xc9 ? 5 : -1
+  return typeAt > 0 && bytes[HEADER_SIZE + typeAt] === MODEL_EXT
+}
+
+function takenOver(): StockpyleError {
+  return new StockpyleError(
+    `Cannot decode a stored record: another registration took msgpack extension type ${MODEL_EXT} (0x${MODEL_EXT.toString(16)}) from stockpyle. msgpackr's addExtension is process-wide; stockpyle reads types ${EXTENSION_TYPES.map((t) => `0x${t.toString(16)}`).join(', ')}, so register other extensions under other types`,
+  )
+}
+
 function isModelInstance(value: unknown): value is object {
   if (typeof value !== 'object' || value === null) return false
   const ctor = (Object.getPrototypeOf(value) as { constructor?: unknown } | null)?.constructor
@@ -281,6 +327,9 @@ function isModelInstance(value: unknown): value is object {
 export function decodeRecord(bytes: Uint8Array): object | undefined {
   if (envelopeKind(bytes) !== KIND_RECORD) return undefined
   let value: unknown
+  const reads = own.reads
+  const outer = slot.current
+  slot.current = own
   try {
     // msgpackr reads binary values as the type of its input: give it a Buffer so Buffers stay Buffers.
     const length = bytes.byteLength
@@ -295,7 +344,14 @@ export function decodeRecord(bytes: Uint8Array): object | undefined {
     if (err instanceof StaleVersion) return undefined
     if (err instanceof UnknownModelError) throw err
     throw new CorruptEntryError(`Cannot decode a stored record: ${(err as Error)?.message ?? show(err)}`, { cause: err })
+  } finally {
+    slot.current = outer
   }
-  if (!isModelInstance(value)) throw new CorruptEntryError(`A stored record holds ${show(value)}, not an object of a model`)
+  if (!isModelInstance(value)) {
+    // A record is a model instance at the top: when no reader of ours ran, the bytes are sound and
+    // something else in the process registered its own reader for our extension type.
+    if (own.reads === reads && bytes[HEADER_SIZE] !== undefined && isModelExtension(bytes)) throw takenOver()
+    throw new CorruptEntryError(`A stored record holds ${show(value)}, not an object of a model`)
+  }
   return value
 }
