@@ -38,17 +38,23 @@ const listeners: ((info: ModelInfo) => void)[] = []
  */
 export function escapeKeyText(text: string): string {
   const length = text.length
+  let out = ''
+  let start = 0
   for (let i = 0; i < length; i++) {
     const code = text.charCodeAt(i)
-    if (code >= 128 || SAFE_ASCII[code] !== 1) {
-      // encodeURIComponent builds one flat string natively: a key built here is hashed next (a Map
-      // key), and a string concatenated piece by piece in JavaScript would have to be flattened first.
-      const encoded = encodeURIComponent(text)
-      // it leaves these five as they are; most text (an email address) has none of them
-      return MARKS.test(encoded) ? encoded.replace(MARKS_ALL, (c) => ASCII_ESCAPES[c.charCodeAt(0)] as string) : encoded
+    if (code < 128) {
+      if (SAFE_ASCII[code] === 1) continue
+      // Most escaped text (an email address) has one or two ASCII marks: slicing around them is several
+      // times faster than encodeURIComponent on the strings a decoder hands out (slices of its input).
+      out += text.slice(start, i) + (ASCII_ESCAPES[code] as string)
+      start = i + 1
+      continue
     }
+    const encoded = encodeURIComponent(text)
+    // it leaves these five as they are
+    return MARKS.test(encoded) ? encoded.replace(MARKS_ALL, (c) => ASCII_ESCAPES[c.charCodeAt(0)] as string) : encoded
   }
-  return text
+  return start === 0 ? text : out + text.slice(start)
 }
 const MARKS = /[!'()*]/
 const MARKS_ALL = /[!'()*]/g
