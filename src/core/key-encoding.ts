@@ -112,6 +112,27 @@ export class ObjectKeys {
   ) {}
 }
 
+const propertyIsEnumerable = Object.prototype.propertyIsEnumerable
+
+/**
+ * Whether `field` is an own enumerable attribute of `obj`: what every store keeps of an object. A key
+ * attribute served by a getter of the class, or a non-enumerable one, would not be stored with the
+ * object (a store would hand it back without its key, and SqlStore would let the database generate one).
+ */
+export function isOwnAttribute(obj: object, field: string): boolean {
+  return propertyIsEnumerable.call(obj, field)
+}
+
+/**
+ * The error for a key attribute that is not an own enumerable attribute (`where` names the store's
+ * operation and the model, e.g. ``memory store put of model `User` ``).
+ */
+export function notOwnKeyAttribute(where: string, field: string): MissingKeyAttributeError {
+  return new MissingKeyAttributeError(
+    `${where} got an object whose key attribute \`${field}\` is not an own enumerable attribute (a getter of its class, or a non-enumerable property): stores keep an object's own enumerable attributes, so its key would not be stored with it`,
+  )
+}
+
 function missingAttribute(info: ModelInfo, field: string, value: unknown, operation: string): never {
   if (value === undefined || value === null) {
     throw new MissingKeyAttributeError(
@@ -152,7 +173,15 @@ export function keysOfObject(info: ModelInfo, obj: object, polymorphic: boolean,
 
 function objectKey(info: ModelInfo, spec: KeyInfo, source: Record<string, unknown>, operation: string): string {
   const key = tryEncodeSpec(spec, source)
-  if (key !== undefined) return key
+  if (key !== undefined) {
+    const fields = spec.fields
+    for (let i = 0; i < fields.length; i++) {
+      if (!propertyIsEnumerable.call(source, fields[i] as string)) {
+        throw notOwnKeyAttribute(`${operation} of model \`${info.name}\``, fields[i] as string)
+      }
+    }
+    return key
+  }
   const field = firstInvalid(spec, source)
   return missingAttribute(info, field, source[field], operation)
 }

@@ -1,4 +1,5 @@
 import { InvalidKeyError, MissingKeyAttributeError, SchemaError, SerializationError, show } from '../../core/errors.js'
+import { isOwnAttribute, notOwnKeyAttribute } from '../../core/key-encoding.js'
 import type { KeyInfo, ModelInfo } from '../../core/registry.js'
 import type { ColumnInfo, SqlDialect } from './column-kind.js'
 import { fromParsedJson, fromTaggedJson, toTaggedJson } from './json-codec.js'
@@ -294,6 +295,7 @@ export function checkKeyAttributes(m: ModelMapping, obj: object, operation: 'put
       const value = source[field]
       if (value === undefined && operation === 'put' && columns[i]?.generated === true) continue
       if (!isKeyValue(value)) missingKey(m, field, value, operation)
+      if (!isOwnAttribute(obj, field)) throw notOwnKeyAttribute(`${m.store} store ${operation} of model \`${m.info.name}\``, field)
     }
   }
 }

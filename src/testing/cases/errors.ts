@@ -40,6 +40,22 @@ export const errorCases: readonly ConformanceCase[] = [
     },
   },
   {
+    name: 'a key attribute that is not an own enumerable attribute (a getter of the class, a non-enumerable property) rejects with MissingKeyAttributeError and nothing is written',
+    async body(store) {
+      // Stores keep an object's own enumerable attributes: such a key would not be stored with it.
+      const hidden = makeUser(403)
+      Object.defineProperty(hidden, 'email', { value: hidden.email, enumerable: false })
+      const getter = makeUser(404)
+      delete (getter as { id?: number }).id
+      Object.setPrototypeOf(getter, Object.create(ConformanceUser.prototype, { id: { get: () => 404 } }))
+      for (const obj of [hidden, getter]) {
+        await assert.rejects(store.put(obj), code('E_MISSING_KEY_ATTRIBUTE'))
+        await assert.rejects(store.batchPut([makeUser(405), obj]), code('E_MISSING_KEY_ATTRIBUTE'))
+      }
+      for (const id of [403, 404, 405]) assert.equal(await store.get(ConformanceUser, { id }), undefined)
+    },
+  },
+  {
     name: 'values that cannot be stored reject with SerializationError and leave the stored object intact',
     async body(store) {
       const user = makeUser(402)
