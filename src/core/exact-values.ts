@@ -206,10 +206,10 @@ export function refusal(value: unknown, context: string, cause?: unknown): Seria
 }
 
 function rewriteFields(o: Record<string, unknown>, target: Record<string, unknown>): Record<string, unknown> {
+  // Defined, not assigned: an attribute of the same name as an accessor of the class (SqlStore hands
+  // out columns as own data attributes) must not run its setter, nor fail on a getter-only one.
   for (const key of Object.keys(o)) {
-    const v = rewrite(o[key])
-    if (key === '__proto__') Object.defineProperty(target, key, { value: v, enumerable: true, writable: true, configurable: true })
-    else target[key] = v
+    Object.defineProperty(target, key, { value: rewrite(o[key]), enumerable: true, writable: true, configurable: true })
   }
   return target
 }

@@ -103,6 +103,14 @@ describe('codec', () => {
       expect(Object.keys(back)).toEqual(['id', 'label', 'kind'])
     }
     expect(setterCalls).toBe(0)
+    // an instance the codec rewrites before encoding (here for its -0) is copied without the setter
+    // or the read-only property either
+    const rewritten = Object.assign(new Guarded(), { score: -0 })
+    const back = decodeRecord(encodeRecord(rewritten, undefined)) as Guarded & { score: number }
+    expect(Object.getOwnPropertyDescriptor(back, 'label')?.value).toBe('own label')
+    expect(Object.getOwnPropertyDescriptor(back, 'kind')?.value).toBe('own kind')
+    expect(Object.is(back.score, -0)).toBe(true)
+    expect(setterCalls).toBe(0)
     // the same shape on a class without such properties is built by its compiled constructor: same result
     const plain = decodeRecord(encodeRecord(new Box(3, [new Inner(4)]), undefined)) as Box
     expect(Object.getPrototypeOf(plain)).toBe(Box.prototype)
