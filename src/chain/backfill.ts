@@ -127,6 +127,7 @@ export class Backfill {
    */
   async #failed(i: number, entries: readonly StoreEntry[], failed: LayerFailure): Promise<LayerFailure | undefined> {
     if (failed.skipped) return undefined
+    if (failed.refused) return failed
     if (failed.failed !== undefined) {
       // Only some nodes failed: their copies were fresh and add-only, and each node's connection
       // keeps its order, so they can land only where no newer write did — nothing to repair.

@@ -21,6 +21,11 @@ export interface LayerFailure {
   /** The call was not sent (circuit open or the layer fenced): no error of the layer itself. */
   readonly skipped: boolean
   /**
+   * A backfill the layer refused for the values it was given (a value it cannot store: the errors
+   * {@link isCallerError} names), answered before anything could land late: nothing to clean up.
+   */
+  readonly refused: boolean
+  /**
    * For a partial failure (some nodes of the layer failed, see `PartialFailureError`): the positions
    * of the call's input the failed nodes own — only those need clean-up. `undefined`: all of them.
    */
@@ -114,11 +119,14 @@ export class LayerCalls {
    * else is counted (skip or failure) and returned for clean-up and {@link raise}.
    */
   fail(index: number, operation: LayerOperation, error: unknown): LayerFailure {
-    if (isCallerError(error)) throw this.blame(error, index, operation)
+    // A backfill's values come from the layer below, not from the caller: a cache layer that cannot
+    // store one (a driver's object, a value too large for it) fails that copy, not the caller's read.
+    const refused = isCallerError(error)
+    if (refused && operation !== 'backfill') throw this.blame(error, index, operation)
     const skipped = error instanceof LayerSkippedError
     if (skipped) this.observer.skipped(index)
     else this.observer.failed(index, operation, error)
-    return { index, operation, error, skipped, failed: isPartialFailure(error) ? error.failed : undefined }
+    return { index, operation, error, skipped, refused, failed: isPartialFailure(error) ? error.failed : undefined }
   }
 
   /** Rejects with a cache layer's failure when the chain's policy is `onCacheError: 'throw'` (never for a skip). */

@@ -15,6 +15,7 @@ import {
   StoreUnavailableError,
   ValueTooLargeError,
 } from '../../src/index.js'
+import { createTable, SqlStore } from '../../src/stores/sql/index.js'
 import { ConformanceUser, FaultStore, ManualClock, MapBackend, makeUser } from '../../src/testing/index.js'
 
 /** Wraps a store; `throwing(op, error)` makes that operation throw `error` (a caller error, say) instead. */
@@ -71,6 +72,56 @@ describe('failure policy: a cache layer that fails', () => {
       cache.recover()
       expect(await cache.get(ConformanceUser, { id: 3 })).toBeUndefined()
     }
+  })
+
+  it('backfill a cache layer refuses (a value it cannot store): the answer stands, reported, nothing to clean up; rejects under throw', async () => {
+    // The values of a backfill come from the layer below, not from the caller: a refusal fails the
+    // copy, not the read.
+    for (const policy of ['report', 'throw'] as const) {
+      const { cache, db, chain, events, stats } = setup({ onCacheError: policy })
+      await db.put(user(7))
+      cache.errors.set('put', new ValueTooLargeError('map store put: 2 MB is over the limit'))
+      const read = chain.get(ConformanceUser, { id: 7 })
+      if (policy === 'report') expect(await read).toEqual(user(7))
+      else await expect(read).rejects.toBeInstanceOf(ValueTooLargeError)
+      expect(events.map((e) => [e.operation, (e.error as Error).constructor.name])).toEqual([['backfill', 'ValueTooLargeError']])
+      expect(stats()).toMatchObject({ errors: 1, backfills: 0, pendingRepairs: 0 })
+      // a put of such a value is still the caller's error
+      await expect(chain.put(user(8))).rejects.toBeInstanceOf(ValueTooLargeError)
+      expect(events).toHaveLength(1)
+    }
+  })
+
+  it('a row the memory layer cannot store (nested deeper than the codec takes) is answered from SQLite and reported', async () => {
+    class Deep {
+      static readonly stockpyleName = 'PolicyDeep'
+      static readonly stockpyleKeys = ['id'] as const
+      constructor(
+        readonly id: number,
+        readonly tree: unknown,
+      ) {}
+    }
+    const sql = new SqlStore({ url: 'sqlite::memory:' })
+    await createTable(sql, Deep, { columns: { id: 'integer', tree: 'json' } })
+    const tree = JSON.parse(`${'{"n":'.repeat(300)}1${'}'.repeat(300)}`)
+    // written around the store, as another program would
+    await (await sql.kysely())
+      .insertInto('policy_deeps' as never)
+      .values({ id: 1, tree: JSON.stringify(tree) } as never)
+      .execute()
+    const memory = new ProcessMemoryStore()
+    const chain = new ChainedStore([memory, sql])
+    const events: CacheErrorEvent[] = []
+    chain.events.on('cacheError', (e: CacheErrorEvent) => events.push(e))
+    for (const read of [() => chain.get(Deep, { id: 1 }), async () => (await chain.batchGet(Deep, [{ id: 1 }]))[0]]) {
+      expect(((await read()) as Deep | undefined)?.tree).toEqual(tree)
+    }
+    expect(events.map((e) => [e.operation, (e.error as Error).constructor.name])).toEqual([
+      ['backfill', 'SerializationError'],
+      ['backfill', 'SerializationError'],
+    ])
+    expect(memory.size).toBe(0)
+    await chain.close()
   })
 
   it('backfill at once (an in-process layer’s backfillNow): the same outcome as a backfill through a promise', async () => {
