@@ -147,6 +147,29 @@ describe.runIf(stores.has('redis'))('RedisStore.clear() on a Redis server', () =
     }
   })
 
+  it('a command refused during the clear (here UNLINK, by an ACL) rejects with a stockpyle error naming the store, the reply as its cause', async () => {
+    const user = `noclear${process.pid}`
+    await raw.call('ACL', 'SETUSER', user, 'on', '>pw', '~*', '&*', '+@all', '-unlink')
+    const store = new RedisStore({
+      url: inject('redis').url,
+      username: user,
+      password: 'pw',
+      prefix: `noclear-${process.pid}`,
+      timeout: 10_000,
+    })
+    try {
+      await store.batchPut([makeUser(1), makeUser(2)])
+      const err = await store.clear().catch((e: unknown) => e)
+      expect(isStockpyleError(err)).toBe(true)
+      expect((err as Error).message).toMatch(/^redis\(127\.0\.0\.1:\d+\) store clear/)
+      expect(String((err as Error).cause)).toMatch(/NOPERM/)
+      expect(await store.get(ConformanceUser, { id: 1 })).toEqual(makeUser(1))
+    } finally {
+      await store.close()
+      await raw.call('ACL', 'DELUSER', user)
+    }
+  })
+
   it('refuses with E_UNSUPPORTED when the store has no prefix', async () => {
     const store = new RedisStore({ url: inject('redis').url, prefix: '' })
     try {

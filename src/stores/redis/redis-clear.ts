@@ -39,15 +39,17 @@ export async function unlinkByPrefix(
           if (list === undefined) bySlot.set(slot, [key])
           else list.push(key)
         }
-        const results = await step(() => {
+        // A command's own error is thrown inside the step, which names the store and keeps the cause.
+        removed += await step(async () => {
           const pipeline = node.pipeline()
           for (const slotKeys of bySlot.values()) pipeline.unlink(...slotKeys)
-          return pipeline.exec()
+          let unlinked = 0
+          for (const [err, count] of (await pipeline.exec()) ?? []) {
+            if (err !== null) throw err
+            unlinked += Number(count)
+          }
+          return unlinked
         })
-        for (const [err, count] of results ?? []) {
-          if (err !== null) throw err
-          removed += Number(count)
-        }
       } while (cursor !== '0')
       return removed
     }),
