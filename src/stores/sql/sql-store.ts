@@ -120,6 +120,9 @@ export class SqlStore extends BaseStore {
   readonly #connection: ParsedConnection
   readonly #context: OperationContext
   #executor: Executor | undefined
+  /** Calls and transactions in flight; `close()` waits for them before it destroys the connection. */
+  #active = 0
+  #drained: (() => void) | undefined
   readonly #scope = new AsyncLocalStorage<{ active: boolean }>()
   #db: Promise<Kysely<any>> | undefined
 
@@ -206,6 +209,10 @@ export class SqlStore extends BaseStore {
     this.assertOpen('transaction')
     this.#assertOutside('transaction')
     if (typeof fn !== 'function') throw new InvalidArgumentError(`${this.name} store: transaction() takes a function, got ${show(fn)}`)
+    return this.#tracked(() => this.#transaction(fn))
+  }
+
+  async #transaction<R>(fn: (tx: SqlTransaction) => Promise<R>): Promise<R> {
     const db = await this.kysely()
     const state = { active: true }
     let tx: SqlTransaction | undefined
@@ -242,32 +249,49 @@ export class SqlStore extends BaseStore {
     }
   }
 
-  async #run(operation: string): Promise<Executor> {
+  /** Runs `work` with the executor, counted as in flight until it settles (see {@link release}). */
+  async #run<T>(operation: string, work: (executor: Executor) => Promise<T>): Promise<T> {
     this.#assertOutside(operation)
-    const db = await this.kysely()
-    if (this.#executor?.db !== db) this.#executor = { db, atomic: (fn) => db.transaction().execute(fn) }
-    return this.#executor
+    return this.#tracked(async () => {
+      const db = await this.kysely()
+      if (this.#executor?.db !== db) this.#executor = { db, atomic: (fn) => db.transaction().execute(fn) }
+      return work(this.#executor)
+    })
   }
 
-  protected async readMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(StoreEntry | undefined)[]> {
-    return readEntries(this.#context, await this.#run('get'), info, requests)
+  async #tracked<T>(work: () => Promise<T>): Promise<T> {
+    this.#active++
+    try {
+      return await work()
+    } finally {
+      if (--this.#active === 0) this.#drained?.()
+    }
+  }
+
+  protected readMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(StoreEntry | undefined)[]> {
+    return this.#run('get', (executor) => readEntries(this.#context, executor, info, requests))
   }
 
   protected async writeMany(items: readonly WriteItem[]): Promise<void> {
-    await writeObjects(this.#context, await this.#run('put'), items)
+    await this.#run('put', (executor) => writeObjects(this.#context, executor, items))
   }
 
   protected async removeMany(items: readonly WriteItem[]): Promise<void> {
-    await removeObjects(this.#context, await this.#run('delete'), items)
+    await this.#run('delete', (executor) => removeObjects(this.#context, executor, items))
   }
 
   /** Delete by key in one statement per key shape: `DELETE … RETURNING *`, so a chain learns every key of what went. */
-  protected override async removeByLookups(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(object | undefined)[]> {
-    return removeByLookups(this.#context, await this.#run('delete'), info, requests)
+  protected override removeByLookups(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(object | undefined)[]> {
+    return this.#run('delete', (executor) => removeByLookups(this.#context, executor, info, requests))
   }
 
-  /** Destroys the Kysely instance when SqlStore created it from a URL; a `db` you passed stays open. */
+  /**
+   * Destroys the Kysely instance when SqlStore created it from a URL (a `db` you passed stays open),
+   * once the calls and transactions begun before `close()` have settled: they complete as they would
+   * have, rather than fail on a destroyed connection.
+   */
   protected override async release(): Promise<void> {
+    if (this.#active > 0) await new Promise<void>((resolve) => (this.#drained = resolve))
     const opening = this.#db
     if (opening === undefined || !this.#connection.owned) return
     const db = await opening.catch(() => undefined)
