@@ -182,7 +182,7 @@ function withEnvelope(hit: Hit): Hit {
  */
 export function identityKey(obj: object): string | undefined {
   try {
-    return keyOfObjectFor(describeModel((obj as { constructor: Model }).constructor).primary, obj)
+    return keyOfObjectFor(describeModel((Object.getPrototypeOf(obj) as { constructor: Model }).constructor).primary, obj)
   } catch {
     return undefined
   }

@@ -268,7 +268,7 @@ function missingOnlyPrimary(info: ModelInfo, obj: object): boolean {
 /** Every key of every model in an object's lineage (what negative caching must forget). */
 function objectKeys(obj: object): string[] {
   try {
-    const info = describeModel((obj as { constructor: Model }).constructor)
+    const info = describeModel((Object.getPrototypeOf(obj) as { constructor: Model }).constructor)
     const keys = keysOfObject(info, obj, true, 'chain')
     return [keys.record, ...keys.aliases]
   } catch {

@@ -1,3 +1,4 @@
+import { isStockpyleError, StockpyleError, show } from '../core/errors.js'
 import { isPartialFailure, PartialFailureError } from '../core/partial-failure.js'
 import type { StoreEntry } from './store.js'
 
@@ -40,4 +41,14 @@ export function settledFailures(
     }
   })
   return { failures, failed }
+}
+
+/**
+ * What a key-value store rejects with when its backend failed: a stockpyle error as it is (also one of
+ * another copy of the package), anything else (a custom backend's own error) wrapped in a
+ * {@link StockpyleError} naming the store and the operation, the backend's error as its cause.
+ */
+export function backendError(store: string, operation: string, err: unknown): unknown {
+  if (isStockpyleError(err)) return err
+  return new StockpyleError(`${store} store ${operation} failed in its backend: ${(err as Error)?.message ?? show(err)}`, { cause: err })
 }

@@ -1,5 +1,5 @@
 import { decodeAlias, decodeRecord, envelopeExpiry, envelopeKind, envelopeProblem, KIND_ALIAS, KIND_RECORD } from '../core/codec.js'
-import { CorruptEntryError, show } from '../core/errors.js'
+import { CorruptEntryError, StockpyleError, show } from '../core/errors.js'
 import { encodeLookup, keyOfObjectFor } from '../core/key-encoding.js'
 import type { ModelInfo } from '../core/registry.js'
 import { Entry } from './batch-records.js'
@@ -31,6 +31,7 @@ export async function resolveEnvelopes(
   graceMs = 0,
   corrupt?: (entries: CorruptEntry[]) => Promise<void>,
 ): Promise<(StoreEntry | undefined)[]> {
+  checkFound(found, keys.length)
   // With a grace, copies expired less than graceMs ago are returned (stale reads only).
   const limit = now - graceMs
   const out: (StoreEntry | undefined)[] = new Array(requests.length).fill(undefined)
@@ -71,6 +72,7 @@ export async function resolveEnvelopes(
   if (pending !== undefined) {
     const targets = [...pending.keys()]
     const records = await fetch(targets)
+    checkFound(records, targets.length)
     for (let t = 0; t < targets.length; t++) {
       const bytes = records[t]
       const target = targets[t] as string
@@ -92,6 +94,14 @@ export async function resolveEnvelopes(
   }
   if (bad !== undefined && corrupt !== undefined) await corrupt(bad)
   return out
+}
+
+/** A backend's `getMany` answers one value (or `undefined`) per key, in order: anything else is its bug, not a miss. */
+function checkFound(found: unknown, count: number): void {
+  if (Array.isArray(found) && found.length === count) return
+  throw new StockpyleError(
+    `A key-value backend's getMany answered ${Array.isArray(found) ? `${found.length} values` : show(found)} for ${count} keys: it must answer one value (or undefined) per key, in order`,
+  )
 }
 
 function recordEntry(

@@ -1,5 +1,5 @@
 import { decodeAlias, encodeTombstone, envelopeExpiry, envelopeKind, KIND_ALIAS } from '../core/codec.js'
-import { CorruptEntryError, InvalidOptionError, show, UnsupportedOperationError } from '../core/errors.js'
+import { CorruptEntryError, InvalidOptionError, isStockpyleError, show, UnsupportedOperationError } from '../core/errors.js'
 import type { Lookup, Model } from '../core/model.js'
 import { checkOptionNames } from '../core/options.js'
 import { isPartialFailure, type PartialFailureError } from '../core/partial-failure.js'
@@ -7,7 +7,7 @@ import type { ModelInfo } from '../core/registry.js'
 import { BaseStore } from './base-store.js'
 import { CACHE_OPTION_NAMES, checkCacheOptions, type KeyValueStoreOptions } from './cache-store-options.js'
 import type { KeyValueBackend, KeyValueEntry } from './key-value-backend.js'
-import { ascending, partialFailure, settledFailures } from './key-value-failures.js'
+import { ascending, backendError, partialFailure, settledFailures } from './key-value-failures.js'
 import { type CorruptEntry, requestKeys, resolveEnvelopes } from './key-value-reads.js'
 import { repairKeys } from './key-value-repairs.js'
 import { prepareWrites, splitDeletes } from './key-value-writes.js'
@@ -85,12 +85,16 @@ export class KeyValueStore extends BaseStore {
     const { prefix, clock, graceMs } = this.#settings
     const keys = requestKeys(this.name, info, requests, prefix)
     const grace = options.stale === true ? graceMs : 0
-    if (options.partial !== true) {
-      const found = await this.#backend.getMany(keys)
-      const fetch = (targets: string[]) => this.#backend.getMany(targets)
-      return resolveEnvelopes(info, requests, keys, found, clock.now(), prefix, fetch, grace, (bad) => this.#dropCorrupt(info, bad))
+    try {
+      if (options.partial !== true) {
+        const found = await this.#backend.getMany(keys)
+        const fetch = (targets: string[]) => this.#backend.getMany(targets)
+        return await resolveEnvelopes(info, requests, keys, found, clock.now(), prefix, fetch, grace, (bad) => this.#dropCorrupt(info, bad))
+      }
+      return await this.#readPartial(info, requests, keys, grace)
+    } catch (err) {
+      throw backendError(this.name, 'get', err)
     }
-    return this.#readPartial(info, requests, keys, grace)
   }
 
   /** Removes entries that are not valid envelopes, then reports them (a chain reads the layer below). */
@@ -123,7 +127,7 @@ export class KeyValueStore extends BaseStore {
     } catch (err) {
       if (!isPartialFailure(err)) throw err
       failures.push(err)
-      found = (err.results ?? []) as (Uint8Array | undefined)[]
+      found = (err.results ?? new Array(keys.length)) as (Uint8Array | undefined)[]
     }
     const failedTargets = new Set<string>()
     const entries = await resolveEnvelopes(
@@ -140,7 +144,7 @@ export class KeyValueStore extends BaseStore {
           if (!isPartialFailure(err)) throw err
           failures.push(err)
           for (const t of err.failed) failedTargets.add(targets[t] as string)
-          return (err.results ?? []) as (Uint8Array | undefined)[]
+          return (err.results ?? new Array(targets.length)) as (Uint8Array | undefined)[]
         }
       },
       grace,
@@ -159,7 +163,7 @@ export class KeyValueStore extends BaseStore {
 
   protected async writeMany(items: readonly WriteItem[]): Promise<void> {
     const { lifetime, polymorphic, prefix, clock, graceMs, jitter } = this.#settings
-    const { sets, setItems, backfills, deletes, deleteItems } = prepareWrites(this.name, items, {
+    const prepared = prepareWrites(this.name, items, {
       lifetime,
       polymorphic,
       prefix,
@@ -168,6 +172,16 @@ export class KeyValueStore extends BaseStore {
       graceMs,
       jitter,
     })
+    try {
+      await this.#writePrepared(prepared)
+    } catch (err) {
+      throw backendError(this.name, 'put', err)
+    }
+  }
+
+  /** Sends prepared writes: backfills (add-only where the backend can), sets, deletes; partial failures gathered. */
+  async #writePrepared(prepared: ReturnType<typeof prepareWrites>): Promise<void> {
+    const { sets, setItems, backfills, deletes, deleteItems } = prepared
     const failures: PartialFailureError[] = []
     const failed = new Set<number>()
     const partially = async (owners: readonly number[], call: () => Promise<unknown>): Promise<void> => {
@@ -233,6 +247,8 @@ export class KeyValueStore extends BaseStore {
       records.length === 0 ? undefined : this.#tombstone(records),
       plain.length === 0 ? undefined : this.#backend.deleteMany(plain.map(([k]) => k)),
     ])
+    const raw = settled.find((r) => r.status === 'rejected' && !isStockpyleError(r.reason)) as PromiseRejectedResult | undefined
+    if (raw !== undefined) throw backendError(this.name, 'delete', raw.reason)
     const owners = [recordItems, plain.map(([, i]) => i)]
     const { failures, failed } = settledFailures(settled, owners)
     const hard = settled.find((r) => r.status === 'rejected' && !isPartialFailure(r.reason)) as PromiseRejectedResult | undefined

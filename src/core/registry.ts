@@ -162,7 +162,8 @@ export function describeObject(obj: object): ModelInfo {
   if (typeof obj !== 'object' || obj === null) {
     throw new UnknownModelError(`${show(obj)} is not an object of a model class`)
   }
-  const ctor = (obj as { constructor?: unknown }).constructor
+  // the prototype's constructor: an own attribute named `constructor` is data, not the class
+  const ctor = (Object.getPrototypeOf(obj) as { constructor?: unknown } | null)?.constructor
   if (typeof ctor !== 'function' || !Array.isArray((ctor as unknown as Model).stockpyleKeys)) {
     throw new UnknownModelError(`${show(obj)} is not an instance of a model: its class has no static stockpyleKeys`)
   }

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest'
-import { DuplicateModelError, describeModel, keys, UnknownModelError } from '../../src/index.js'
+import {
+  ChainedStore,
+  DuplicateModelError,
+  describeModel,
+  KeyValueStore,
+  keys,
+  ProcessMemoryStore,
+  UnknownModelError,
+} from '../../src/index.js'
+import { MapBackend } from '../../src/testing/index.js'
 
 describe('model registry', () => {
   it('subclasses inherit keys unless they declare their own', () => {
@@ -46,5 +55,29 @@ describe('model registry', () => {
         } as never,
       ),
     ).toThrow(/invalid key/)
+  })
+
+  it('an own attribute named `constructor` is data: the object is still of its model, and comes back with it', async () => {
+    class Recipe {
+      static readonly stockpyleName = 'RegistryRecipe'
+      static readonly stockpyleKeys = keys('id')
+      readonly id: number
+      constructor(id: number, maker: string) {
+        this.id = id
+        Object.defineProperty(this, 'constructor', { value: maker, enumerable: true, writable: true, configurable: true })
+      }
+    }
+    const recipe = new Recipe(1, 'a builder of cakes')
+    for (const store of [
+      new ProcessMemoryStore(),
+      new KeyValueStore(new MapBackend()),
+      new ChainedStore([new ProcessMemoryStore(), new KeyValueStore(new MapBackend())]),
+    ]) {
+      await store.put(recipe)
+      const back = await store.get(Recipe, { id: 1 })
+      expect(back).toBeInstanceOf(Recipe)
+      expect(Object.getOwnPropertyDescriptor(back, 'constructor')?.value).toBe('a builder of cakes')
+      await store.close()
+    }
   })
 })
