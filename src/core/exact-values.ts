@@ -97,7 +97,7 @@ function scanObject(o: object, depth: number): number {
     }
     return flags
   }
-  if (proto === Date.prototype) return 0
+  if (proto === Date.prototype) return hasExtras(o) ? REFUSE : 0
   const model = modelOf(proto)
   if (model !== undefined) {
     // registering it adds its msgpack extension (a nested instance of a model used nowhere else yet)
@@ -105,18 +105,36 @@ function scanObject(o: object, depth: number): number {
     return scanKeys(o as Record<string, unknown>, depth, false)
   }
   if (proto === Map.prototype) {
-    let flags = 0
+    let flags = hasExtras(o) ? REFUSE : 0
     for (const [k, v] of o as Map<unknown, unknown>) flags |= scan(k, depth) | scan(v, depth)
     return flags
   }
   if (proto === Set.prototype) {
-    let flags = 0
+    let flags = hasExtras(o) ? REFUSE : 0
     for (const v of o as Set<unknown>) flags |= scan(v, depth)
     return flags
   }
-  if (TYPED_PROTOTYPES.has(proto) || proto === ArrayBuffer.prototype || proto === RegExp.prototype) return 0
+  if (proto === RegExp.prototype) return hasExtras(o) ? REFUSE : 0
+  if (TYPED_PROTOTYPES.has(proto) || proto === ArrayBuffer.prototype) return 0
   if (proto === null) return REWRITE | scanKeys(o as Record<string, unknown>, depth, true)
   return REFUSE
+}
+
+/**
+ * Whether a Date, Map, Set or RegExp carries what msgpack would drop: own enumerable properties, or
+ * a RegExp's `lastIndex` (its position in a global search). (Not asked of arrays and typed arrays,
+ * where listing own properties costs a string per element.)
+ */
+function hasExtras(o: object): boolean {
+  for (const _ in o) if (Object.hasOwn(o, _)) return true
+  return o instanceof RegExp && o.lastIndex !== 0
+}
+
+/** What {@link hasExtras} found, for a message. */
+function extrasOf(o: object): string {
+  const names = Object.keys(o)
+  if (names.length > 0) return `own properties ${show(names)}`
+  return `lastIndex ${(o as RegExp).lastIndex}`
 }
 
 function scan(value: unknown, depth: number): number {
@@ -157,6 +175,10 @@ function problem(value: unknown, path: string, ancestors: object[]): string | un
   if (ancestors.includes(value)) return `\`${path}\` refers back to an object that contains it (a cycle)`
   if (ancestors.length >= MAX_DEPTH) return `\`${path}\` is nested more than ${MAX_DEPTH} levels deep`
   const proto = Object.getPrototypeOf(value)
+  if ((proto === Date.prototype || proto === Map.prototype || proto === Set.prototype || proto === RegExp.prototype) && hasExtras(value)) {
+    const kind = (proto as { constructor: { name: string } }).constructor.name
+    return `\`${path}\` is a ${kind} with ${extrasOf(value)}, which would not be stored with it`
+  }
   const children: [string, unknown][] = []
   if (proto === Object.prototype || proto === null || (proto !== undefined && modelOf(proto) !== undefined)) {
     for (const key of Object.keys(value)) children.push([pathOf(path, key), (value as Record<string, unknown>)[key]])

@@ -154,11 +154,25 @@ describe('codec', () => {
       [cyclic, /`value.self` refers back to an object that contains it \(a cycle\)/],
       [new Map([['k', new Widget()]]), /`value.get\("k"\)` is an instance of class `Widget`, which is not a model/],
       [new Number(1), /`value` is an instance of class `Number`/],
+      // what msgpack would drop from a Date, Map, Set or RegExp: refused, not silently lost
+      [Object.assign(new Date(0), { zone: 'UTC' }), /`value` is a Date with own properties `\["zone"\]`, which would not be stored/],
+      [{ m: Object.assign(new Map(), { label: 1 }) }, /`value.m` is a Map with own properties `\["label"\]`/],
+      [[Object.assign(new Set([1]), { x: 1 })], /`value\[0\]` is a Set with own properties/],
+      [Object.assign(/a/g, { lastIndex: 2 }), /`value` is a RegExp with lastIndex 2/],
     ]
     for (const [bad, message] of cases) {
       expect(() => encodeRecord(new Box(3, bad), undefined, 'put')).toThrow(SerializationError)
       expect(() => encodeRecord(new Box(3, bad), undefined, 'put')).toThrow(message)
     }
+  })
+
+  it('keeps a Date, Map, Set and RegExp without own properties exactly (a used RegExp back at lastIndex 0)', () => {
+    const g = /b/g
+    g.test('abc')
+    g.lastIndex = 0
+    const value = { d: new Date(5), m: new Map([[1, 2]]), s: new Set(['x']), r: /a+/giu, g }
+    const back = (decodeRecord(encodeRecord(new Box(9, value), undefined)) as Box).value
+    expect(back).toEqual(value)
   })
 
   it('keeps an own __proto__ key, a lone surrogate and -0 exactly (the cases msgpack alone changes)', () => {
