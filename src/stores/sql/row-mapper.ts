@@ -45,6 +45,14 @@ function mismatch(m: ModelMapping, attribute: string, column: ColumnInfo, value:
   )
 }
 
+/** -0 into a column that gives it back as 0 (SQLite numbers, integer and numeric types, pg's `String(-0)`). */
+function negativeZero(m: ModelMapping, attribute: string, column: ColumnInfo): SerializationError {
+  const keep = m.dialect === 'postgres' ? 'declare the column double precision or json' : 'use a json column'
+  return new SerializationError(
+    `${where(m, attribute)} holds -0 but column \`${column.name}\` of table \`${m.schema.table}\` is ${column.dataType || 'untyped'} (${column.kind}), which gives it back as 0: store 0, or ${keep} to keep the sign`,
+  )
+}
+
 function checkText(m: ModelMapping, attribute: string, value: string): string {
   if (!value.isWellFormed())
     throw new SerializationError(`${where(m, attribute)} holds a string that is not well-formed UTF-16 ${show(value)}`)
@@ -71,6 +79,7 @@ export function toColumnValue(m: ModelMapping, attribute: string, column: Column
       ) {
         throw mismatch(m, attribute, column, value, `integers up to ${column.maxInteger ?? Number.MAX_SAFE_INTEGER}`)
       }
+      if (Object.is(value, -0)) throw negativeZero(m, attribute, column)
       return value
     case 'bigint':
       if (typeof value !== 'bigint') throw mismatch(m, attribute, column, value, 'bigints')
@@ -79,6 +88,11 @@ export function toColumnValue(m: ModelMapping, attribute: string, column: Column
     case 'real':
     case 'numeric':
       if (typeof value !== 'number' || !Number.isFinite(value)) throw mismatch(m, attribute, column, value, 'finite numbers')
+      if (Object.is(value, -0)) {
+        // PostgreSQL's float4/float8 keep the sign when sent as text; pg would send String(-0), "0"
+        if (!sqlite && column.kind === 'real') return '-0'
+        throw negativeZero(m, attribute, column)
+      }
       return value
     case 'text':
       if (typeof value !== 'string') throw mismatch(m, attribute, column, value, 'strings')
@@ -110,6 +124,8 @@ function otherValue(m: ModelMapping, attribute: string, column: ColumnInfo, valu
     case 'string':
       return checkText(m, attribute, value)
     case 'number':
+      if (Object.is(value, -0) && m.dialect === 'postgres') throw negativeZero(m, attribute, column)
+      return value
     case 'bigint':
       return value
     case 'boolean':
