@@ -32,6 +32,9 @@ export interface ModelMapping {
 export type RowValues = Record<string, unknown>
 
 const INT64_MAX = 9223372036854775807n
+const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER)
+/** Text a SQLite column of NUMERIC affinity stores as a number (SQLite's whitespace around a decimal literal). */
+const SQLITE_NUMERIC_TEXT = /^[ \t\n\v\f\r]*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?[ \t\n\v\f\r]*$/
 const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i
 const LOCAL_DATE_TIME = /^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$/
 
@@ -120,20 +123,56 @@ export function toColumnValue(m: ModelMapping, attribute: string, column: Column
 }
 
 function otherValue(m: ModelMapping, attribute: string, column: ColumnInfo, value: unknown): unknown {
+  if (m.dialect === 'sqlite') return untypedSqliteValue(m, attribute, column, value)
   switch (typeof value) {
     case 'string':
       return checkText(m, attribute, value)
     case 'number':
-      if (Object.is(value, -0) && m.dialect === 'postgres') throw negativeZero(m, attribute, column)
+      if (Object.is(value, -0)) throw negativeZero(m, attribute, column)
       return value
     case 'bigint':
-      return value
     case 'boolean':
-      return m.dialect === 'sqlite' ? (value ? 1 : 0) : value
+      return value
     default:
       if (value instanceof Uint8Array) return toColumnValue(m, attribute, { ...column, kind: 'bytes' }, value)
       if (value instanceof Date) return toColumnValue(m, attribute, { ...column, kind: 'timestamp' }, value)
-      if (Array.isArray(value) && m.dialect === 'postgres') return value
+      if (Array.isArray(value)) return value
+      throw mismatch(m, attribute, column, value, 'plain values; declare it json to store nested values')
+  }
+}
+
+/**
+ * A value for a SQLite column of kind `other`, which keeps no type of its own: only what reads back
+ * exactly (see {@link fromColumnValue}) is accepted. Without a declared type (or `ANY` in a STRICT
+ * table) SQLite stores values as bound: text, numbers (also `-0`) and Buffers come back; with NUMERIC
+ * affinity numeric text and integral numbers become integers.
+ */
+function untypedSqliteValue(m: ModelMapping, attribute: string, column: ColumnInfo, value: unknown): unknown {
+  const refuse = (why: string, declare: string) =>
+    new SerializationError(
+      `${where(m, attribute)} holds ${show(value)} but column \`${column.name}\` of table \`${m.schema.table}\` has ${
+        column.dataType === '' ? 'no declared type' : `the declared type ${column.dataType} (NUMERIC affinity)`
+      }, ${why}: declare it ${declare}`,
+    )
+  switch (typeof value) {
+    case 'string':
+      if (column.numericAffinity && SQLITE_NUMERIC_TEXT.test(value)) throw refuse('where SQLite stores numeric text as a number', 'TEXT')
+      return checkText(m, attribute, value)
+    case 'number':
+      if (Number.isNaN(value)) throw refuse('where SQLite stores NaN as NULL', 'JSON')
+      if (column.numericAffinity && Object.is(value, -0)) throw refuse('where SQLite stores it as the integer 0', 'JSON')
+      if (column.numericAffinity && Number.isInteger(value) && !Number.isSafeInteger(value) && Math.abs(value) <= 2 ** 63) {
+        throw refuse('where SQLite stores it as an integer, which reads back as a bigint', 'REAL')
+      }
+      return value
+    case 'bigint':
+      throw refuse('which reads integers back as numbers up to 2^53', 'BIGINT')
+    case 'boolean':
+      throw refuse('where SQLite stores it as the integer 1 or 0', 'BOOLEAN')
+    default:
+      if (Buffer.isBuffer(value)) return value
+      if (value instanceof Uint8Array) throw refuse('which reads bytes back as a Buffer', "BLOB (with the option bytes: 'Uint8Array')")
+      if (value instanceof Date) throw refuse('where it would be stored as text', 'TIMESTAMP')
       throw mismatch(m, attribute, column, value, 'plain values; declare it json to store nested values')
   }
 }
@@ -261,7 +300,10 @@ export function canMatch(m: ModelMapping, column: ColumnInfo, value: unknown): b
     case 'boolean':
       return typeof value === 'boolean'
     case 'other':
-      return !(m.dialect === 'postgres' && typeof value === 'string' && value.includes('\0'))
+      if (m.dialect === 'postgres') return !(typeof value === 'string' && value.includes('\0'))
+      // SQLite reads an integer back as a number up to 2^53 and as a bigint beyond, never as a boolean
+      if (typeof value === 'bigint') return (value > SAFE_MAX || value < -SAFE_MAX) && value <= INT64_MAX && value >= -INT64_MAX - 1n
+      return typeof value !== 'boolean'
     default:
       return false
   }
