@@ -1,10 +1,9 @@
-import Database from 'better-sqlite3'
-import { Kysely, SqliteDialect, sql } from 'kysely'
-import pg from 'pg'
-import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest'
-import { ChainedStore, type Model, ProcessMemoryStore, SerializationError } from '../../src/index.js'
+import { sql } from 'kysely'
+import { describe, expect, it } from 'vitest'
+import { ChainedStore, ProcessMemoryStore, SerializationError } from '../../src/index.js'
 import { SqlStore } from '../../src/stores/sql/index.js'
 import { selectedStores } from '../harness/servers.js'
+import { sqlTestEnv } from './sql-test-env.js'
 
 // Values SqlStore's numeric and untyped columns cannot give back exactly are refused at put, before
 // anything is written; what they can hold comes back as it was sent.
@@ -37,61 +36,7 @@ class Tag {
 }
 
 const stores = selectedStores()
-const dialects = (['sqlite', 'postgres'] as const).filter((d) => stores.has(d))
-let pgUrl = ''
-let schemas = 0
-
-beforeAll(async () => {
-  if (!stores.has('postgres')) return
-  const base = inject('postgresUrl')
-  const admin = new pg.Client({ connectionString: base })
-  await admin.connect()
-  await admin.query('drop database if exists stockpyle_sql_exactness_tests')
-  await admin.query('create database stockpyle_sql_exactness_tests')
-  await admin.end()
-  pgUrl = base.replace(/\/[^/]*$/, '/stockpyle_sql_exactness_tests')
-})
-
-const cleanups: (() => Promise<void>)[] = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) await cleanup()
-})
-
-interface Env {
-  readonly store: SqlStore
-  readonly db: Kysely<any>
-  /** SQL text of every statement the store sent. */
-  readonly queries: string[]
-  /** The (qualified) name of a table of this test. */
-  table(name: string): string
-}
-
-/** A store on a fresh SQLite database, or on a PostgreSQL schema of its own; every model's table is `<type tag>s` lowercased. */
-async function open(dialect: 'sqlite' | 'postgres'): Promise<Env> {
-  const queries: string[] = []
-  const log = (event: { level: string; query: { sql: string } }) => {
-    if (event.level === 'query' || event.level === 'error') queries.push(event.query.sql)
-  }
-  let db: Kysely<any>
-  let schema: string | undefined
-  if (dialect === 'sqlite') {
-    const database = new Database(':memory:')
-    database.defaultSafeIntegers(true)
-    db = new Kysely<any>({ dialect: new SqliteDialect({ database }), log })
-  } else {
-    const { PostgresDialect } = await import('kysely')
-    schema = `x${process.pid}_${++schemas}`
-    db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: pgUrl, max: 2 }) }), log })
-    await sql`create schema ${sql.id(schema)}`.execute(db)
-  }
-  const table = (name: string) => (schema === undefined ? name : `${schema}.${name}`)
-  const store = new SqlStore({ db }, { tables: (_m: Model, tag: string) => table(`${tag.replace('Exact', '').toLowerCase()}s`) })
-  cleanups.push(async () => {
-    await store.close()
-    await db.destroy()
-  })
-  return { store, db, queries, table }
-}
+const { dialects, open } = sqlTestEnv('stockpyle_sql_exactness_tests', 'Exact')
 
 const show = (v: unknown) => (Object.is(v, -0) ? '-0' : typeof v === 'bigint' ? `${v}n` : v)
 
