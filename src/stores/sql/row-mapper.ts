@@ -33,6 +33,8 @@ export type RowValues = Record<string, unknown>
 
 const INT64_MAX = 9223372036854775807n
 const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER)
+/** A `\u0000` escape in JSON text: its backslash is not itself escaped (an even number of backslashes before it). */
+const NUL_ESCAPE = /(^|[^\\])(\\\\)*\\u0000/
 /** Text a SQLite column of NUMERIC affinity stores as a number (SQLite's whitespace around a decimal literal). */
 const SQLITE_NUMERIC_TEXT = /^[ \t\n\v\f\r]*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?[ \t\n\v\f\r]*$/
 const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i
@@ -109,8 +111,11 @@ export function toColumnValue(m: ModelMapping, attribute: string, column: Column
       return sqlite ? value.toISOString() : value
     case 'json': {
       const text = JSON.stringify(toTaggedJson(value, where(m, attribute)))
-      if (m.dialect === 'postgres' && column.dataType === 'jsonb' && text.includes('\\u0000')) {
-        throw new SerializationError(`${where(m, attribute)} holds a NUL character, which PostgreSQL jsonb cannot store`)
+      // strings with U+0000 are tagged already; only a RegExp's source is written as it is
+      if (m.dialect === 'postgres' && column.dataType === 'jsonb' && text.includes('\\u0000') && NUL_ESCAPE.test(text)) {
+        throw new SerializationError(
+          `${where(m, attribute)} holds a NUL character in a RegExp's source, which PostgreSQL jsonb cannot store`,
+        )
       }
       return text
     }
