@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { sql } from 'kysely'
 import { describe, expect, it } from 'vitest'
-import { SerializationError } from '../../src/index.js'
+import { ChainedStore, ProcessMemoryStore, SerializationError } from '../../src/index.js'
 import { toTaggedJson } from '../../src/stores/sql/index.js'
 import { anyValue } from '../../src/testing/cases/fidelity-properties.js'
 import { sqlTestEnv } from './sql-test-env.js'
@@ -18,6 +18,18 @@ class Note {
 }
 
 const { dialects, open } = sqlTestEnv('stockpyle_sql_json_exactness_tests', 'JsonExact')
+
+/** An object nested `n` levels below a root object: `{n: {n: …}}`. */
+function deep(n: number): Record<string, unknown> {
+  const root: Record<string, unknown> = {}
+  let o = root
+  for (let i = 0; i < n; i++) {
+    const next: Record<string, unknown> = {}
+    o.n = next
+    o = next
+  }
+  return root
+}
 
 /** True when JSON text holds a `\u0000` escape (one not itself escaped: after an even number of backslashes). */
 const NUL_ESCAPE = /(^|[^\\])(\\\\)*\\u0000/
@@ -59,4 +71,28 @@ describe.each(dialects)('SqlStore on %s: JSON columns', (dialect) => {
       }
     })
   }
+
+  it('a value nested more than 256 levels deep, counted as the cache codec counts, is refused before anything is written', async () => {
+    const env = await open(dialect)
+    await sql`create table ${sql.table(env.table('notes'))} (id integer primary key, body ${sql.raw(dialect === 'sqlite' ? 'json' : 'jsonb')})`.execute(
+      env.db,
+    )
+    const memory = new ProcessMemoryStore({ max: 10 })
+    const chain = new ChainedStore([memory, env.store])
+    // the model instance is level 1, its attribute's object level 2: the deepest object of deep(254) is level 256
+    const deepest = new Note(1, deep(254))
+    await chain.put(deepest)
+    expect(await env.store.get(Note, { id: 1 })).toStrictEqual(deepest)
+    expect(await chain.get(Note, { id: 1 })).toStrictEqual(deepest)
+    let id = 1
+    for (const body of [deep(255), [deep(254)], new Map([['k', deep(254)]]), new Set([deep(254)]), { a: { b: deep(253) } }]) {
+      const note = new Note(++id, body)
+      await expect(new ProcessMemoryStore({ max: 10 }).put(note)).rejects.toThrow(/nested more than 256 levels/)
+      const err = await env.store.put(note).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(SerializationError)
+      expect((err as Error).message).toMatch(/`JsonExactNote`.*`body`.*nested more than 256 levels/)
+      expect(await env.store.get(Note, { id })).toBeUndefined()
+    }
+    await chain.close()
+  })
 })

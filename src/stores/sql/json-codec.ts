@@ -1,4 +1,5 @@
 import { SerializationError, show, UnknownModelError } from '../../core/errors.js'
+import { MAX_DEPTH } from '../../core/exact-values.js'
 import type { Model } from '../../core/model.js'
 import { describeModel, modelByName } from '../../core/registry.js'
 
@@ -95,7 +96,11 @@ class Encoder {
     const at = this.#at.join('')
     return new SerializationError(`${this.where}${at === '' ? '' : ` at \`${at.replace(/^\./, '')}\``} ${what}`)
   }
-  constructor(readonly where: string) {}
+  constructor(
+    readonly where: string,
+    /** Objects around the value encoded, counted toward {@link MAX_DEPTH} (1 for a model attribute: the instance). */
+    readonly enclosing: number,
+  ) {}
 
   encode(value: unknown): TaggedJson {
     switch (typeof value) {
@@ -119,6 +124,7 @@ class Encoder {
 
   #object(value: object): TaggedJson {
     if (this.#path.includes(value)) throw this.#fail('holds a cycle, which a JSON column cannot store')
+    if (this.enclosing + this.#path.length >= MAX_DEPTH) throw this.#fail(`is nested more than ${MAX_DEPTH} levels deep`)
     this.#path.push(value)
     try {
       return this.#inner(value)
@@ -189,11 +195,25 @@ class Encoder {
 /**
  * Encodes a value into tagged JSON (a JSON-compatible structure; `JSON.stringify` it for a text column).
  * `where` names the value in error messages (store, model, attribute).
- * @throws SerializationError for functions, symbols, cycles and instances of classes that are not models.
+ * @throws SerializationError for functions, symbols, cycles, instances of classes that are not models,
+ *   and values nested more than 256 levels deep (`value` itself is level 1), as the cache codec refuses them.
  */
 export function toTaggedJson(value: unknown, where: string): TaggedJson {
+  return encode(value, where, 0)
+}
+
+/**
+ * {@link toTaggedJson} for the value of a model attribute: the instance that holds it counts as the
+ * first level, as in the cache codec, so a chain's caches accept every value a JSON column accepts.
+ * @throws as {@link toTaggedJson}.
+ */
+export function attributeToTaggedJson(value: unknown, where: string): TaggedJson {
+  return encode(value, where, 1)
+}
+
+function encode(value: unknown, where: string, enclosing: number): TaggedJson {
   try {
-    return new Encoder(where).encode(value)
+    return new Encoder(where, enclosing).encode(value)
   } catch (err) {
     if (err instanceof RangeError) throw new SerializationError(`${where} is nested too deeply to store`, { cause: err })
     throw err

@@ -1,7 +1,7 @@
 import { InvalidKeyError, MissingKeyAttributeError, SchemaError, SerializationError, show } from '../../core/errors.js'
 import type { KeyInfo, ModelInfo } from '../../core/registry.js'
 import type { ColumnInfo, SqlDialect } from './column-kind.js'
-import { fromParsedJson, fromTaggedJson, toTaggedJson } from './json-codec.js'
+import { attributeToTaggedJson, fromParsedJson, fromTaggedJson } from './json-codec.js'
 import type { StatementCache } from './statement-cache.js'
 import type { TableSchema } from './table-schema.js'
 
@@ -110,7 +110,7 @@ export function toColumnValue(m: ModelMapping, attribute: string, column: Column
       if (Number.isNaN(value.getTime())) throw mismatch(m, attribute, column, value, 'valid Dates')
       return sqlite ? value.toISOString() : value
     case 'json': {
-      const text = JSON.stringify(toTaggedJson(value, where(m, attribute)))
+      const text = JSON.stringify(attributeToTaggedJson(value, where(m, attribute)))
       // strings with U+0000 are tagged already; only a RegExp's source is written as it is
       if (m.dialect === 'postgres' && column.dataType === 'jsonb' && text.includes('\\u0000') && NUL_ESCAPE.test(text)) {
         throw new SerializationError(
