@@ -17,6 +17,30 @@ class Note {
   ) {}
 }
 
+/** A model whose class computes `label`: an instance with its own `label` must not be read through the getter. */
+class Label {
+  static readonly stockpyleName = 'JsonExactLabel'
+  static readonly stockpyleKeys = ['code'] as const
+  declare code: string
+  get label(): string {
+    return this.code.toUpperCase()
+  }
+}
+
+/** A model whose class has a setter for `label`. */
+class Watched {
+  static readonly stockpyleName = 'JsonExactWatched'
+  static readonly stockpyleKeys = ['code'] as const
+  static setterRuns = 0
+  declare code: string
+  get label(): string {
+    return 'from the getter'
+  }
+  set label(_value: string) {
+    Watched.setterRuns++
+  }
+}
+
 const { dialects, open } = sqlTestEnv('stockpyle_sql_json_exactness_tests', 'JsonExact')
 
 /** An object nested `n` levels below a root object: `{n: {n: …}}`. */
@@ -29,6 +53,17 @@ function deep(n: number): Record<string, unknown> {
     o = next
   }
   return root
+}
+
+/** A model instance with its own data property `label` (shadowing the class's accessor). */
+function withOwnLabel<T extends object>(prototype: T, code: string, label: string): T {
+  const obj = Object.create(prototype) as T
+  for (const [key, value] of [
+    ['code', code],
+    ['label', label],
+  ])
+    Object.defineProperty(obj, key as string, { value, enumerable: true, writable: true, configurable: true })
+  return obj
 }
 
 /** True when JSON text holds a `\u0000` escape (one not itself escaped: after an even number of backslashes). */
@@ -94,5 +129,28 @@ describe.each(dialects)('SqlStore on %s: JSON columns', (dialect) => {
       expect(await env.store.get(Note, { id })).toBeUndefined()
     }
     await chain.close()
+  })
+
+  it('a nested model instance comes back with its attributes as own data properties: no accessor of its class runs', async () => {
+    const env = await open(dialect)
+    await sql`create table ${sql.table(env.table('notes'))} (id integer primary key, body ${sql.raw(dialect === 'sqlite' ? 'json' : 'jsonb')})`.execute(
+      env.db,
+    )
+    const body = { label: withOwnLabel(Label.prototype, 'ts', 'TypeScript'), watched: [withOwnLabel(Watched.prototype, 'w', 'own')] }
+    const runs = Watched.setterRuns
+    await env.store.put(new Note(1, body))
+    const back = (await env.store.get(Note, { id: 1 }))?.body as typeof body
+    expect(back.label).toBeInstanceOf(Label)
+    expect(back.label.label).toBe('TypeScript')
+    expect(Object.getOwnPropertyDescriptor(back.label, 'label')).toEqual({
+      value: 'TypeScript',
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    })
+    expect(back.watched[0]).toBeInstanceOf(Watched)
+    expect(back.watched[0]?.label).toBe('own')
+    expect(Watched.setterRuns).toBe(runs)
+    expect(back).toStrictEqual(body)
   })
 })

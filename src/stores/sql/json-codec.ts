@@ -26,7 +26,7 @@ import { describeModel, modelByName } from '../../core/registry.js'
  * | `RegExp` | `{"$regexp": [source, flags]}` |
  * | `ArrayBuffer` | `{"$arraybuffer": "<base64>"}` |
  * | `NaN`, `±Infinity`, `-0` | `{"$number": "NaN" \| "Infinity" \| "-Infinity" \| "-0"}` |
- * | a model instance | `{"$model": ["TypeTag", {fields…}]}` (prototype restored from the registry on read) |
+ * | a model instance | `{"$model": ["TypeTag", {fields…}]}` (prototype restored on read, fields own data properties) |
  * | a plain object with exactly one key, which starts with `$` | `{"$object": {…}}` (escape, so user data is never read as a tag) |
  *
  * Own `__proto__` and `constructor` keys are ordinary data both ways. Functions, symbols, cycles and
@@ -70,9 +70,14 @@ function needsUtf16(text: string): boolean {
 
 const PLAIN_PROTOTYPES = new Set<object | null>([Object.prototype, null])
 
-/** Writes `value` into `target[key]` without ever touching a prototype (`__proto__` stays data). */
+/** Makes `key` an own data property of `target`, whatever its prototype has under that name (no setter runs). */
+function defineData(target: object, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
+}
+
+/** Writes `value` into `target[key]`, a plain object, without ever touching a prototype (`__proto__` stays data). */
 function define(target: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
+  if (key === '__proto__') defineData(target, key, value)
   else target[key] = value
 }
 
@@ -305,7 +310,11 @@ function decodeTag(name: string, body: unknown, where: string): { hit: true; val
           `${where} holds an object of model \`${body[0]}\`, which is not registered in this process: import it or call registerModel(${body[0]})`,
         )
       }
-      return { hit: true, value: decodeFields(body[1] as Record<string, unknown>, Object.create(info.model.prototype), where) }
+      // a model's class may have an accessor or a read-only property of an attribute's name
+      const instance = Object.create(info.model.prototype) as object
+      const fields = body[1] as Record<string, unknown>
+      for (const key of Object.keys(fields)) defineData(instance, key, fromTaggedJson(fields[key], where))
+      return { hit: true, value: instance }
     }
     default:
       return { hit: false }
