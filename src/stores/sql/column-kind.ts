@@ -15,7 +15,7 @@ export type SqlDialect = 'sqlite' | 'postgres'
  * | `timestamp` | `Date` | `TIMESTAMP`, `DATETIME`, `DATE` | `timestamptz`, `timestamp`, `date` |
  * | `json` | anything (tagged JSON) | `JSON` | `json`, `jsonb` |
  * | `bytes` | `Uint8Array` / `Buffer` | `BLOB`, `BYTEA`, `BINARY` | `bytea` |
- * | `other` | as the driver gives it | anything else (or no type) | anything else |
+ * | `other` | what reads back exactly (see row-mapper.ts) | anything else (or no type) | anything else |
  */
 export type ColumnKind = 'integer' | 'bigint' | 'real' | 'numeric' | 'text' | 'boolean' | 'timestamp' | 'json' | 'bytes' | 'other'
 
@@ -45,6 +45,13 @@ export interface ColumnInfo {
    * for every SQLite column.
    */
   readonly exact: boolean
+  /**
+   * SQLite, kind `other`: the column turns text that looks like a number, and integral reals, into
+   * integers (NUMERIC affinity: a declared type SqlStore does not know, or `ANY` outside a STRICT
+   * table). `false` for a column without a declared type or `ANY` in a STRICT table, which store every
+   * value as it is bound, and for PostgreSQL.
+   */
+  readonly numericAffinity: boolean
 }
 
 const PG_KINDS: Record<string, ColumnKind> = {

@@ -1,4 +1,5 @@
 import { SerializationError, show, UnknownModelError } from '../../core/errors.js'
+import { MAX_DEPTH } from '../../core/exact-values.js'
 import type { Model } from '../../core/model.js'
 import { describeModel, modelByName } from '../../core/registry.js'
 
@@ -25,7 +26,7 @@ import { describeModel, modelByName } from '../../core/registry.js'
  * | `RegExp` | `{"$regexp": [source, flags]}` |
  * | `ArrayBuffer` | `{"$arraybuffer": "<base64>"}` |
  * | `NaN`, `±Infinity`, `-0` | `{"$number": "NaN" \| "Infinity" \| "-Infinity" \| "-0"}` |
- * | a model instance | `{"$model": ["TypeTag", {fields…}]}` (prototype restored from the registry on read) |
+ * | a model instance | `{"$model": ["TypeTag", {fields…}]}` (prototype restored on read, fields own data properties) |
  * | a plain object with exactly one key, which starts with `$` | `{"$object": {…}}` (escape, so user data is never read as a tag) |
  *
  * Own `__proto__` and `constructor` keys are ordinary data both ways. Functions, symbols, cycles and
@@ -69,9 +70,14 @@ function needsUtf16(text: string): boolean {
 
 const PLAIN_PROTOTYPES = new Set<object | null>([Object.prototype, null])
 
-/** Writes `value` into `target[key]` without ever touching a prototype (`__proto__` stays data). */
+/** Makes `key` an own data property of `target`, whatever its prototype has under that name (no setter runs). */
+function defineData(target: object, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
+}
+
+/** Writes `value` into `target[key]`, a plain object, without ever touching a prototype (`__proto__` stays data). */
 function define(target: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
+  if (key === '__proto__') defineData(target, key, value)
   else target[key] = value
 }
 
@@ -95,7 +101,11 @@ class Encoder {
     const at = this.#at.join('')
     return new SerializationError(`${this.where}${at === '' ? '' : ` at \`${at.replace(/^\./, '')}\``} ${what}`)
   }
-  constructor(readonly where: string) {}
+  constructor(
+    readonly where: string,
+    /** Objects around the value encoded, counted toward {@link MAX_DEPTH} (1 for a model attribute: the instance). */
+    readonly enclosing: number,
+  ) {}
 
   encode(value: unknown): TaggedJson {
     switch (typeof value) {
@@ -119,6 +129,7 @@ class Encoder {
 
   #object(value: object): TaggedJson {
     if (this.#path.includes(value)) throw this.#fail('holds a cycle, which a JSON column cannot store')
+    if (this.enclosing + this.#path.length >= MAX_DEPTH) throw this.#fail(`is nested more than ${MAX_DEPTH} levels deep`)
     this.#path.push(value)
     try {
       return this.#inner(value)
@@ -189,11 +200,25 @@ class Encoder {
 /**
  * Encodes a value into tagged JSON (a JSON-compatible structure; `JSON.stringify` it for a text column).
  * `where` names the value in error messages (store, model, attribute).
- * @throws SerializationError for functions, symbols, cycles and instances of classes that are not models.
+ * @throws SerializationError for functions, symbols, cycles, instances of classes that are not models,
+ *   and values nested more than 256 levels deep (`value` itself is level 1), as the cache codec refuses them.
  */
 export function toTaggedJson(value: unknown, where: string): TaggedJson {
+  return encode(value, where, 0)
+}
+
+/**
+ * {@link toTaggedJson} for the value of a model attribute: the instance that holds it counts as the
+ * first level, as in the cache codec, so a chain's caches accept every value a JSON column accepts.
+ * @throws as {@link toTaggedJson}.
+ */
+export function attributeToTaggedJson(value: unknown, where: string): TaggedJson {
+  return encode(value, where, 1)
+}
+
+function encode(value: unknown, where: string, enclosing: number): TaggedJson {
   try {
-    return new Encoder(where).encode(value)
+    return new Encoder(where, enclosing).encode(value)
   } catch (err) {
     if (err instanceof RangeError) throw new SerializationError(`${where} is nested too deeply to store`, { cause: err })
     throw err
@@ -285,7 +310,11 @@ function decodeTag(name: string, body: unknown, where: string): { hit: true; val
           `${where} holds an object of model \`${body[0]}\`, which is not registered in this process: import it or call registerModel(${body[0]})`,
         )
       }
-      return { hit: true, value: decodeFields(body[1] as Record<string, unknown>, Object.create(info.model.prototype), where) }
+      // a model's class may have an accessor or a read-only property of an attribute's name
+      const instance = Object.create(info.model.prototype) as object
+      const fields = body[1] as Record<string, unknown>
+      for (const key of Object.keys(fields)) defineData(instance, key, fromTaggedJson(fields[key], where))
+      return { hit: true, value: instance }
     }
     default:
       return { hit: false }

@@ -2,7 +2,7 @@ import { InvalidKeyError, MissingKeyAttributeError, SchemaError, SerializationEr
 import { isOwnAttribute, notOwnKeyAttribute } from '../../core/key-encoding.js'
 import type { KeyInfo, ModelInfo } from '../../core/registry.js'
 import type { ColumnInfo, SqlDialect } from './column-kind.js'
-import { fromParsedJson, fromTaggedJson, toTaggedJson } from './json-codec.js'
+import { attributeToTaggedJson, fromParsedJson, fromTaggedJson } from './json-codec.js'
 import type { StatementCache } from './statement-cache.js'
 import type { TableSchema } from './table-schema.js'
 
@@ -33,6 +33,11 @@ export interface ModelMapping {
 export type RowValues = Record<string, unknown>
 
 const INT64_MAX = 9223372036854775807n
+const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER)
+/** A `\u0000` escape in JSON text: its backslash is not itself escaped (an even number of backslashes before it). */
+const NUL_ESCAPE = /(^|[^\\])(\\\\)*\\u0000/
+/** Text a SQLite column of NUMERIC affinity stores as a number (SQLite's whitespace around a decimal literal). */
+const SQLITE_NUMERIC_TEXT = /^[ \t\n\v\f\r]*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?[ \t\n\v\f\r]*$/
 const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i
 const LOCAL_DATE_TIME = /^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$/
 
@@ -43,6 +48,14 @@ function where(m: ModelMapping, attribute: string): string {
 function mismatch(m: ModelMapping, attribute: string, column: ColumnInfo, value: unknown, expected: string): SerializationError {
   return new SerializationError(
     `${where(m, attribute)} holds ${show(value)} but column \`${column.name}\` of table \`${m.schema.table}\` is ${column.dataType || 'untyped'} (${column.kind}), which stores ${expected}`,
+  )
+}
+
+/** -0 into a column that gives it back as 0 (SQLite numbers, integer and numeric types, pg's `String(-0)`). */
+function negativeZero(m: ModelMapping, attribute: string, column: ColumnInfo): SerializationError {
+  const keep = m.dialect === 'postgres' ? 'declare the column double precision or json' : 'use a json column'
+  return new SerializationError(
+    `${where(m, attribute)} holds -0 but column \`${column.name}\` of table \`${m.schema.table}\` is ${column.dataType || 'untyped'} (${column.kind}), which gives it back as 0: store 0, or ${keep} to keep the sign`,
   )
 }
 
@@ -72,6 +85,7 @@ export function toColumnValue(m: ModelMapping, attribute: string, column: Column
       ) {
         throw mismatch(m, attribute, column, value, `integers up to ${column.maxInteger ?? Number.MAX_SAFE_INTEGER}`)
       }
+      if (Object.is(value, -0)) throw negativeZero(m, attribute, column)
       return value
     case 'bigint':
       if (typeof value !== 'bigint') throw mismatch(m, attribute, column, value, 'bigints')
@@ -80,6 +94,11 @@ export function toColumnValue(m: ModelMapping, attribute: string, column: Column
     case 'real':
     case 'numeric':
       if (typeof value !== 'number' || !Number.isFinite(value)) throw mismatch(m, attribute, column, value, 'finite numbers')
+      if (Object.is(value, -0)) {
+        // PostgreSQL's float4/float8 keep the sign when sent as text; pg would send String(-0), "0"
+        if (!sqlite && column.kind === 'real') return '-0'
+        throw negativeZero(m, attribute, column)
+      }
       return value
     case 'text':
       if (typeof value !== 'string') throw mismatch(m, attribute, column, value, 'strings')
@@ -92,9 +111,12 @@ export function toColumnValue(m: ModelMapping, attribute: string, column: Column
       if (Number.isNaN(value.getTime())) throw mismatch(m, attribute, column, value, 'valid Dates')
       return sqlite ? value.toISOString() : value
     case 'json': {
-      const text = JSON.stringify(toTaggedJson(value, where(m, attribute)))
-      if (m.dialect === 'postgres' && column.dataType === 'jsonb' && text.includes('\\u0000')) {
-        throw new SerializationError(`${where(m, attribute)} holds a NUL character, which PostgreSQL jsonb cannot store`)
+      const text = JSON.stringify(attributeToTaggedJson(value, where(m, attribute)))
+      // strings with U+0000 are tagged already; only a RegExp's source is written as it is
+      if (m.dialect === 'postgres' && column.dataType === 'jsonb' && text.includes('\\u0000') && NUL_ESCAPE.test(text)) {
+        throw new SerializationError(
+          `${where(m, attribute)} holds a NUL character in a RegExp's source, which PostgreSQL jsonb cannot store`,
+        )
       }
       return text
     }
@@ -107,18 +129,56 @@ export function toColumnValue(m: ModelMapping, attribute: string, column: Column
 }
 
 function otherValue(m: ModelMapping, attribute: string, column: ColumnInfo, value: unknown): unknown {
+  if (m.dialect === 'sqlite') return untypedSqliteValue(m, attribute, column, value)
   switch (typeof value) {
     case 'string':
       return checkText(m, attribute, value)
     case 'number':
-    case 'bigint':
+      if (Object.is(value, -0)) throw negativeZero(m, attribute, column)
       return value
+    case 'bigint':
     case 'boolean':
-      return m.dialect === 'sqlite' ? (value ? 1 : 0) : value
+      return value
     default:
       if (value instanceof Uint8Array) return toColumnValue(m, attribute, { ...column, kind: 'bytes' }, value)
       if (value instanceof Date) return toColumnValue(m, attribute, { ...column, kind: 'timestamp' }, value)
-      if (Array.isArray(value) && m.dialect === 'postgres') return value
+      if (Array.isArray(value)) return value
+      throw mismatch(m, attribute, column, value, 'plain values; declare it json to store nested values')
+  }
+}
+
+/**
+ * A value for a SQLite column of kind `other`, which keeps no type of its own: only what reads back
+ * exactly (see {@link fromColumnValue}) is accepted. Without a declared type (or `ANY` in a STRICT
+ * table) SQLite stores values as bound: text, numbers (also `-0`) and Buffers come back; with NUMERIC
+ * affinity numeric text and integral numbers become integers.
+ */
+function untypedSqliteValue(m: ModelMapping, attribute: string, column: ColumnInfo, value: unknown): unknown {
+  const refuse = (why: string, declare: string) =>
+    new SerializationError(
+      `${where(m, attribute)} holds ${show(value)} but column \`${column.name}\` of table \`${m.schema.table}\` has ${
+        column.dataType === '' ? 'no declared type' : `the declared type ${column.dataType} (NUMERIC affinity)`
+      }, ${why}: declare it ${declare}`,
+    )
+  switch (typeof value) {
+    case 'string':
+      if (column.numericAffinity && SQLITE_NUMERIC_TEXT.test(value)) throw refuse('where SQLite stores numeric text as a number', 'TEXT')
+      return checkText(m, attribute, value)
+    case 'number':
+      if (Number.isNaN(value)) throw refuse('where SQLite stores NaN as NULL', 'JSON')
+      if (column.numericAffinity && Object.is(value, -0)) throw refuse('where SQLite stores it as the integer 0', 'JSON')
+      if (column.numericAffinity && Number.isInteger(value) && !Number.isSafeInteger(value) && Math.abs(value) <= 2 ** 63) {
+        throw refuse('where SQLite stores it as an integer, which reads back as a bigint', 'REAL')
+      }
+      return value
+    case 'bigint':
+      throw refuse('which reads integers back as numbers up to 2^53', 'BIGINT')
+    case 'boolean':
+      throw refuse('where SQLite stores it as the integer 1 or 0', 'BOOLEAN')
+    default:
+      if (Buffer.isBuffer(value)) return value
+      if (value instanceof Uint8Array) throw refuse('which reads bytes back as a Buffer', "BLOB (with the option bytes: 'Uint8Array')")
+      if (value instanceof Date) throw refuse('where it would be stored as text', 'TIMESTAMP')
       throw mismatch(m, attribute, column, value, 'plain values; declare it json to store nested values')
   }
 }
@@ -246,7 +306,10 @@ export function canMatch(m: ModelMapping, column: ColumnInfo, value: unknown): b
     case 'boolean':
       return typeof value === 'boolean'
     case 'other':
-      return !(m.dialect === 'postgres' && typeof value === 'string' && value.includes('\0'))
+      if (m.dialect === 'postgres') return !(typeof value === 'string' && value.includes('\0'))
+      // SQLite reads an integer back as a number up to 2^53 and as a bigint beyond, never as a boolean
+      if (typeof value === 'bigint') return (value > SAFE_MAX || value < -SAFE_MAX) && value <= INT64_MAX && value >= -INT64_MAX - 1n
+      return typeof value !== 'boolean'
     default:
       return false
   }

@@ -63,16 +63,19 @@ async function sqliteSchema(db: Kysely<any>, table: string): Promise<TableSchema
     }>`select sql from ${sql.id(schemaName, 'sqlite_master')} where type = 'table' and name = ${tableName}`.execute(db)
   ).rows[0]?.sql
   const withoutRowid = /\bwithout\s+rowid\b/i.test(sqlText ?? '')
+  // table options follow the closing parenthesis: `) STRICT`, `) WITHOUT ROWID, STRICT`
+  const strict = /\bstrict\b/i.test((sqlText ?? '').slice((sqlText ?? '').lastIndexOf(')') + 1))
   const columns = new Map<string, ColumnInfo>()
   for (const row of columnRows) {
     const dataType = (row.type ?? '').toLowerCase()
     const hidden = Number(row.hidden)
     // An INTEGER PRIMARY KEY is the rowid: SQLite fills it when omitted.
     const rowidAlias = !withoutRowid && pkColumns.length === 1 && Number(row.pk) > 0 && dataType === 'integer'
+    const kind = columnKind('sqlite', dataType)
     columns.set(row.name, {
       name: row.name,
       dataType,
-      kind: columnKind('sqlite', dataType),
+      kind,
       maxInteger: integerLimit('sqlite', dataType),
       generated: rowidAlias || row.dflt_value !== null || hidden === 2 || hidden === 3,
       computed: hidden === 2 || hidden === 3,
@@ -80,6 +83,7 @@ async function sqliteSchema(db: Kysely<any>, table: string): Promise<TableSchema
       uuid: false,
       sqlType: undefined,
       exact: false,
+      numericAffinity: kind === 'other' && dataType !== '' && !(strict && dataType === 'any'),
     })
   }
   const indexRows = (
@@ -165,6 +169,7 @@ async function postgresSchema(db: Kysely<any>, table: string): Promise<TableSche
       uuid: row.type === 'uuid',
       sqlType: row.formatted,
       exact: pgExact(row.formatted, row.is_enum),
+      numericAffinity: false,
     })
   }
   const uniqueIndexes = indexRows.map((i) => ({ name: i.name, columns: i.columns, primary: i.primary }))

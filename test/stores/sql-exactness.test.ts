@@ -1,0 +1,198 @@
+import { sql } from 'kysely'
+import { describe, expect, it } from 'vitest'
+import { ChainedStore, ProcessMemoryStore, SerializationError } from '../../src/index.js'
+import { SqlStore } from '../../src/stores/sql/index.js'
+import { selectedStores } from '../harness/servers.js'
+import { sqlTestEnv } from './sql-test-env.js'
+
+// Values SqlStore's numeric and untyped columns cannot give back exactly are refused at put, before
+// anything is written; what they can hold comes back as it was sent.
+
+class Reading {
+  static readonly stockpyleName = 'ExactReading'
+  static readonly stockpyleKeys = ['id'] as const
+  constructor(
+    public id: number,
+    public value: unknown,
+  ) {}
+}
+
+class Loose {
+  static readonly stockpyleName = 'ExactLoose'
+  static readonly stockpyleKeys = ['id'] as const
+  constructor(
+    public id: number,
+    public value: unknown,
+  ) {}
+}
+
+class Tag {
+  static readonly stockpyleName = 'ExactTag'
+  static readonly stockpyleKeys = ['k'] as const
+  constructor(
+    public k: string | number | bigint | boolean,
+    public label: string,
+  ) {}
+}
+
+const stores = selectedStores()
+const { dialects, open } = sqlTestEnv('stockpyle_sql_exactness_tests', 'Exact')
+
+const show = (v: unknown) => (Object.is(v, -0) ? '-0' : typeof v === 'bigint' ? `${v}n` : v)
+
+describe.each(dialects)('SqlStore on %s: -0 in numeric columns', (dialect) => {
+  // [declared type, whether -0 comes back]: PostgreSQL's float types keep the sign, SQLite stores an
+  // integral REAL as an integer, and integer/numeric types have no negative zero
+  const types: [string, boolean][] =
+    dialect === 'sqlite'
+      ? [
+          ['integer', false],
+          ['real', false],
+          ['double', false],
+          ['numeric', false],
+        ]
+      : [
+          ['integer', false],
+          ['smallint', false],
+          ['numeric', false],
+          ['oid', false],
+          ['double precision', true],
+          ['real', true],
+        ]
+
+  for (const [type, kept] of types) {
+    it(`${type}: -0 ${kept ? 'comes back as -0, from the database and from a chain' : 'is refused before anything is written'}`, async () => {
+      const env = await open(dialect)
+      await sql`create table ${sql.table(env.table('readings'))} (id integer primary key, value ${sql.raw(type)})`.execute(env.db)
+      const chain = new ChainedStore([new ProcessMemoryStore({ max: 10 }), env.store])
+      const r = new Reading(1, -0)
+      if (kept) {
+        await chain.put(r)
+        expect(show(r.value)).toBe('-0')
+        expect(show((await env.store.get(Reading, { id: 1 }))?.value)).toBe('-0')
+        expect(show((await chain.get(Reading, { id: 1 }))?.value)).toBe('-0')
+        // several rows in one statement, and a read by another process
+        await env.store.batchPut([new Reading(2, 1.5), new Reading(3, -0)])
+        const fresh = new SqlStore({ db: env.db }, { tables: () => env.table('readings') })
+        expect((await fresh.batchGet(Reading, [{ id: 1 }, { id: 2 }, { id: 3 }])).map((x) => show(x?.value))).toEqual(['-0', 1.5, '-0'])
+      } else {
+        const err = await chain.put(r).catch((e: unknown) => e)
+        expect(err).toBeInstanceOf(SerializationError)
+        expect((err as Error).message).toMatch(/`ExactReading`.*`value`.*-0.*column `value`/)
+        expect(show(r.value)).toBe('-0')
+        expect(await env.store.get(Reading, { id: 1 })).toBeUndefined()
+        await expect(env.store.batchPut([new Reading(2, 5), new Reading(3, -0)])).rejects.toThrow(SerializationError)
+        expect(await env.store.get(Reading, { id: 2 })).toBeUndefined()
+        await env.store.put(new Reading(4, 0))
+        expect(show((await env.store.get(Reading, { id: 4 }))?.value)).toBe(0)
+      }
+      await chain.close()
+    })
+  }
+
+  it('a key -0 is the key 0, and a lookup by -0 finds the row of 0', async () => {
+    const env = await open(dialect)
+    await sql`create table ${sql.table(env.table('readings'))} (id integer primary key, value integer)`.execute(env.db)
+    await env.store.put(new Reading(0, 7))
+    expect((await env.store.get(Reading, { id: -0 }))?.value).toBe(7)
+  })
+})
+
+describe.runIf(stores.has('sqlite'))('SqlStore on sqlite: columns without a known type', () => {
+  // declared type → [values that come back exactly, [refused value, what the message advises]]
+  const cases: [string, unknown[], [unknown, RegExp][]][] = [
+    // no declared type: SQLite stores each value as it is bound (BLOB affinity)
+    [
+      '',
+      ['text', '123', ' 12 ', 1.5, 3, -0, 2 ** 60, Number.POSITIVE_INFINITY, Buffer.from([1, 2]), null],
+      [
+        [true, /BOOLEAN/],
+        [5n, /BIGINT/],
+        [2n ** 62n, /BIGINT/],
+        [new Date(0), /TIMESTAMP/],
+        [new Uint8Array([1]), /BLOB/],
+        [Number.NaN, /NaN/],
+      ],
+    ],
+    // an unknown declared type has NUMERIC affinity: numeric text and integral reals become integers
+    [
+      'string',
+      ['text', '12a', '0x10', 'Infinity', 1.5, 3, -1, 2 ** 53 - 1, ''],
+      [
+        ['123', /TEXT/],
+        [' 12 ', /TEXT/],
+        ['1e3', /TEXT/],
+        ['.5', /TEXT/],
+        [-0, /JSON/],
+        [2 ** 60, /REAL/],
+        [true, /BOOLEAN/],
+        [5n, /BIGINT/],
+      ],
+    ],
+  ]
+
+  for (const [type, kept, refused] of cases) {
+    it(`declared ${JSON.stringify(type)}: values come back exactly or are refused, naming the column and the type to declare`, async () => {
+      const env = await open('sqlite')
+      await sql`create table looses (id integer primary key, value ${sql.raw(type)})`.execute(env.db)
+      let id = 0
+      for (const value of kept) {
+        const obj = new Loose(++id, value)
+        await env.store.put(obj)
+        expect(show(obj.value), `${String(show(value))} written back`).toStrictEqual(show(value))
+        const back = await env.store.get(Loose, { id })
+        expect(show(back?.value), `${String(show(value))} read back`).toStrictEqual(show(value))
+      }
+      for (const [value, advice] of refused) {
+        const obj = new Loose(++id, value)
+        const err = await env.store.put(obj).catch((e: unknown) => e)
+        expect(err, String(show(value))).toBeInstanceOf(SerializationError)
+        expect((err as Error).message).toMatch(/`ExactLoose`.*`value`.*column `value` of table `looses`/)
+        expect((err as Error).message).toMatch(advice)
+        expect(obj.value).toBe(value)
+        expect(await env.store.get(Loose, { id })).toBeUndefined()
+      }
+    })
+  }
+
+  it('a STRICT table’s ANY column keeps text as text', async () => {
+    const env = await open('sqlite')
+    await sql`create table looses (id integer primary key, value any) strict`.execute(env.db)
+    for (const [id, value] of [
+      [1, '123'],
+      [2, -0],
+      [3, 2 ** 60],
+    ] as const) {
+      await env.store.put(new Loose(id, value))
+      expect(show((await env.store.get(Loose, { id }))?.value)).toBe(show(value))
+    }
+    await expect(env.store.put(new Loose(4, true))).rejects.toThrow(/BOOLEAN/)
+  })
+
+  it('an untyped key column: each key type its own row, and a lookup it cannot hold is a miss without a query', async () => {
+    const env = await open('sqlite')
+    await sql`create table tags (k primary key, label text)`.execute(env.db)
+    await env.store.put(new Tag(1, 'number one'))
+    await env.store.put(new Tag('1', 'text one'))
+    await expect(env.store.put(new Tag(true, 'boolean true'))).rejects.toThrow(/`k`.*BOOLEAN/)
+    await expect(env.store.put(new Tag(1n, 'bigint one'))).rejects.toThrow(/`k`.*BIGINT/)
+    // a row another program wrote: a 64-bit integer, read back as a bigint
+    await sql`insert into tags values (1152921504606846976, 'big')`.execute(env.db)
+    const { rows } = await sql<{ n: bigint }>`select count(*) as n from tags`.execute(env.db)
+    expect(rows[0]?.n).toBe(3n)
+
+    expect((await env.store.get(Tag, { k: 1 }))?.label).toBe('number one')
+    expect((await env.store.get(Tag, { k: '1' }))?.label).toBe('text one')
+    expect((await env.store.get(Tag, { k: 2n ** 60n }))?.label).toBe('big')
+    const before = env.queries.length
+    expect(await env.store.get(Tag, { k: true })).toBeUndefined()
+    expect(await env.store.get(Tag, { k: 1n })).toBeUndefined()
+    expect(await env.store.get(Tag, { k: 2n ** 70n })).toBeUndefined()
+    expect(await env.store.batchGet(Tag, [{ k: false }, { k: -(2n ** 64n) }, { k: 1 }])).toMatchObject([
+      undefined,
+      undefined,
+      { label: 'number one' },
+    ])
+    expect(env.queries.length - before).toBe(1)
+  })
+})
