@@ -130,11 +130,16 @@ function hasExtras(o: object): boolean {
   return o instanceof RegExp && o.lastIndex !== 0
 }
 
-/** What {@link hasExtras} found, for a message. */
-function extrasOf(o: object): string {
-  const names = Object.keys(o)
-  if (names.length > 0) return `own properties ${show(names)}`
-  return `lastIndex ${(o as RegExp).lastIndex}`
+/**
+ * What msgpack or JSON would drop from a `Date`, `Map`, `Set` or `RegExp` (`value`, of prototype
+ * `proto`), said for a message (``a Date with own properties `["zone"]` ``); `undefined` when nothing.
+ */
+export function droppedExtras(value: object, proto: object | null): string | undefined {
+  if (proto !== Date.prototype && proto !== Map.prototype && proto !== Set.prototype && proto !== RegExp.prototype) return undefined
+  if (!hasExtras(value)) return undefined
+  const kind = (proto as { constructor: { name: string } }).constructor.name
+  const names = Object.keys(value)
+  return `a ${kind} with ${names.length > 0 ? `own properties ${show(names)}` : `lastIndex ${(value as RegExp).lastIndex}`}`
 }
 
 function scan(value: unknown, depth: number): number {
@@ -175,10 +180,8 @@ function problem(value: unknown, path: string, ancestors: object[]): string | un
   if (ancestors.includes(value)) return `\`${path}\` refers back to an object that contains it (a cycle)`
   if (ancestors.length >= MAX_DEPTH) return `\`${path}\` is nested more than ${MAX_DEPTH} levels deep`
   const proto = Object.getPrototypeOf(value)
-  if ((proto === Date.prototype || proto === Map.prototype || proto === Set.prototype || proto === RegExp.prototype) && hasExtras(value)) {
-    const kind = (proto as { constructor: { name: string } }).constructor.name
-    return `\`${path}\` is a ${kind} with ${extrasOf(value)}, which would not be stored with it`
-  }
+  const extras = droppedExtras(value, proto)
+  if (extras !== undefined) return `\`${path}\` is ${extras}, which would not be stored with it`
   const children: [string, unknown][] = []
   if (proto === Object.prototype || proto === null || (proto !== undefined && modelOf(proto) !== undefined)) {
     for (const key of Object.keys(value)) children.push([pathOf(path, key), (value as Record<string, unknown>)[key]])

@@ -131,6 +131,27 @@ describe.each(dialects)('SqlStore on %s: JSON columns', (dialect) => {
     await chain.close()
   })
 
+  it('a Date, Map, Set or RegExp carrying what JSON would drop is refused, as the cache codec refuses it', async () => {
+    const env = await open(dialect)
+    await sql`create table ${sql.table(env.table('notes'))} (id integer primary key, body ${sql.raw(dialect === 'sqlite' ? 'json' : 'jsonb')})`.execute(
+      env.db,
+    )
+    let id = 0
+    for (const [body, message] of [
+      [Object.assign(new Date(0), { zone: 'UTC' }), /`body` is a Date with own properties `\["zone"\]`/],
+      [{ m: Object.assign(new Map(), { x: 1 }) }, /`body` at `m` is a Map with own properties/],
+      [[Object.assign(new Set([1]), { x: 1 })], /is a Set with own properties/],
+      [Object.assign(/a/g, { lastIndex: 2 }), /`body` is a RegExp with lastIndex 2/],
+    ] as const) {
+      const note = new Note(++id, body)
+      await expect(new ProcessMemoryStore({ max: 10 }).put(note)).rejects.toThrow(/which would not be stored with it/)
+      const err = await env.store.put(note).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(SerializationError)
+      expect((err as Error).message).toMatch(message)
+      expect(await env.store.get(Note, { id })).toBeUndefined()
+    }
+  })
+
   it('a nested model instance comes back with its attributes as own data properties: no accessor of its class runs', async () => {
     const env = await open(dialect)
     await sql`create table ${sql.table(env.table('notes'))} (id integer primary key, body ${sql.raw(dialect === 'sqlite' ? 'json' : 'jsonb')})`.execute(

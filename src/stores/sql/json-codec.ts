@@ -1,5 +1,5 @@
 import { SerializationError, show, UnknownModelError } from '../../core/errors.js'
-import { MAX_DEPTH } from '../../core/exact-values.js'
+import { droppedExtras, MAX_DEPTH } from '../../core/exact-values.js'
 import type { Model } from '../../core/model.js'
 import { describeModel, modelByName } from '../../core/registry.js'
 
@@ -140,6 +140,7 @@ class Encoder {
 
   #inner(value: object): TaggedJson {
     const proto = Object.getPrototypeOf(value)
+    if (droppedExtras(value, proto) !== undefined) throw this.#fail(`is ${droppedExtras(value, proto)}, which would not be stored with it`)
     if (proto === Array.prototype) {
       const a = value as unknown[]
       const out: TaggedJson[] = new Array(a.length)
