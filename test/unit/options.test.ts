@@ -1,7 +1,7 @@
 import { Keyv } from 'keyv'
 import { describe, expect, it } from 'vitest'
 import { closestOption } from '../../src/core/options.js'
-import { AsyncLocalStore, InvalidOptionError, KeyValueStore, ProcessMemoryStore } from '../../src/index.js'
+import { AsyncLocalStore, ChainedStore, InvalidOptionError, KeyValueStore, ProcessMemoryStore } from '../../src/index.js'
 import { PostgresBus, RedisBus } from '../../src/invalidation/index.js'
 import { KeyvStore } from '../../src/stores/keyv/index.js'
 import { MemcacheStore } from '../../src/stores/memcache/index.js'
@@ -81,5 +81,59 @@ describe('options', () => {
     expect(await store.get(Thing, { id: 1 })).toBeUndefined()
     await store.put(new Thing(2))
     expect(await store.get(Thing, { id: 2 })).toBeUndefined()
+  })
+})
+
+describe('chain options', () => {
+  const chain = (options: Record<string, unknown>, leases = false) =>
+    new ChainedStore(
+      leases
+        ? [new ProcessMemoryStore(), new RedisStore({ url: 'redis://127.0.0.1:1' }), new ProcessMemoryStore({ name: 'db' })]
+        : [new ProcessMemoryStore(), new ProcessMemoryStore({ name: 'db' })],
+      options as never,
+    )
+
+  it('accepts every documented option', () => {
+    expect(() => chain({ maxPendingRepairs: 10 })).not.toThrow()
+    expect(() => chain({ breaker: { failures: 3, halfOpenAfter: 0 }, timeout: 2 ** 31 - 1, missLifetime: 5 })).not.toThrow()
+    expect(() => chain({ leases: { wait: 0, ttl: 5000 } }, true)).not.toThrow()
+  })
+
+  it('checks the type of every value', () => {
+    expect(message(() => chain({ clock: {} }))).toMatch(/^chain: option `clock` must be an object with a now\(\) method, got `\{\}`/)
+    expect(message(() => chain({ meter: {} }))).toMatch(/^chain: option `meter` must be an OpenTelemetry meter/)
+    expect(message(() => chain({ name: 42 }))).toMatch(/option `name` must be a non-empty string, got `42`/)
+    expect(message(() => chain({ name: '' }))).toMatch(/option `name` must be a non-empty string, got `""`/)
+    expect(message(() => chain({ serveStale: 'yes' }))).toMatch(/option `serveStale` must be a boolean/)
+    expect(message(() => chain({ breaker: { halfOpenAfter: '10' } }))).toMatch(/`breaker.halfOpenAfter` must be a number of ms >= 0/)
+    expect(message(() => chain({ breaker: { halfOpenAfter: null } }))).toMatch(/`breaker.halfOpenAfter` must be a number/)
+    expect(message(() => chain({ breaker: { failures: 0 } }))).toMatch(/`breaker.failures` must be a positive integer/)
+    expect(message(() => chain({ breaker: 5 }))).toMatch(/option `breaker` must be an object of failures, halfOpenAfter, got `5`/)
+    expect(message(() => chain({ leases: { wait: '5' } }, true))).toMatch(/`leases.wait` must be a number of ms >= 0/)
+    expect(message(() => chain({ leases: { wait: null } }, true))).toMatch(/`leases.wait` must be a number/)
+    expect(message(() => chain({ missLifetime: 1e300 }))).toMatch(/`missLifetime` must be a number of seconds >= 0 and at most 10\^12/)
+  })
+
+  it('refuses misspelt names inside breaker and leases, with a hint', () => {
+    expect(message(() => chain({ breaker: { failure: 3 } }))).toMatch(
+      /^chain: option `breaker`: unknown option `failure`: did you mean `failures`\?/,
+    )
+    expect(message(() => chain({ leases: { tll: 5 } }, true))).toMatch(
+      /^chain: option `leases`: unknown option `tll`: did you mean `ttl`\?/,
+    )
+  })
+
+  it('refuses durations Node timers cannot wait (2^31 ms or more)', () => {
+    for (const [option, value] of [
+      ['timeout', { timeout: 2 ** 31 }],
+      ['breaker.halfOpenAfter', { breaker: { halfOpenAfter: 2 ** 31 } }],
+      ['breaker.halfOpenAfter', { breaker: { halfOpenAfter: Number.POSITIVE_INFINITY } }],
+      ['leases.ttl', { leases: { ttl: Number.POSITIVE_INFINITY } }],
+      ['leases.wait', { leases: { wait: 2 ** 31 } }],
+    ] as const) {
+      expect(message(() => chain(value, true))).toMatch(
+        new RegExp(`option \`${option.replace('.', '\\.')}\` must be a number of ms .* and < 2\\^31`),
+      )
+    }
   })
 })
