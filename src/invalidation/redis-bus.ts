@@ -91,7 +91,7 @@ export class RedisBus implements InvalidationBus {
     if (name !== undefined && (typeof name !== 'string' || name === ''))
       throw new InvalidOptionError(`redis bus: option \`name\` must be a non-empty string, got ${show(name)}`)
     this.#timeout = msOption('redis bus', 'timeout', options.timeout, 1000)
-    this.#heartbeatMs = msOption('redis bus', 'heartbeatInterval', options.heartbeatInterval, 2000, 0)
+    this.#heartbeatMs = msOption('redis bus', 'heartbeatInterval', options.heartbeatInterval, 2000, true)
     this.#maxBackoff = msOption('redis bus', 'maxBackoff', options.maxBackoff, 2000)
     this.#onError = callbackOption('redis bus', 'onError', options.onError)
     this.#userClient = client

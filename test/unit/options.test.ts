@@ -137,3 +137,34 @@ describe('chain options', () => {
     }
   })
 })
+
+describe('durations in ms', () => {
+  const redis = (o: Record<string, unknown>) => new RedisStore({ url: 'redis://127.0.0.1:1', ...o })
+  const memcache = (o: Record<string, unknown>) => new MemcacheStore({ servers: ['127.0.0.1:1'], ...o })
+  const redisBus = (o: Record<string, unknown>) => new RedisBus({ url: 'redis://127.0.0.1:1', ...o })
+  const owners: [string, string, (o: Record<string, unknown>) => unknown][] = [
+    ['RedisStore', 'timeout', redis],
+    ['RedisStore', 'retryDelay', redis],
+    ['KeyvStore', 'timeout', (o) => new KeyvStore({ keyv: new Keyv(), ...o })],
+    ['MemcacheStore', 'timeout', memcache],
+    ['MemcacheStore', 'retryDelay', memcache],
+    ['RedisBus', 'timeout', redisBus],
+    ['RedisBus', 'heartbeatInterval', redisBus],
+    ['RedisBus', 'maxBackoff', redisBus],
+    ['PostgresBus', 'heartbeatInterval', (o) => new PostgresBus({ url: 'postgres://127.0.0.1:1/x', ...o })],
+  ]
+  for (const [owner, option, make] of owners) {
+    it(`${owner} refuses ${option} from 2^31 (Node's timers would fire after 1 ms)`, async () => {
+      for (const value of [2 ** 31, 3e9, Number.POSITIVE_INFINITY, '10']) {
+        expect(message(() => make({ [option]: value }))).toMatch(
+          new RegExp(`option \`${option}\` must be a number of ms >=? 0 and < 2\\^31`),
+        )
+      }
+      await (make({ [option]: 2 ** 31 - 1 }) as { close(): Promise<void> }).close()
+    })
+  }
+
+  it('new KeyvStore() without options names what is missing', () => {
+    expect(message(() => new KeyvStore(undefined as never))).toMatch(/^keyv store: options must be an object with `keyv`/)
+  })
+})
