@@ -6,16 +6,21 @@ import {
   errors,
   InvalidArgumentError,
   InvalidKeyError,
+  InvalidOptionError,
   isStockpyleError,
   KeyConflictError,
+  KeyValueStore,
+  type Lifetime,
   MissingKeyAttributeError,
   ProcessMemoryStore,
   SchemaError,
+  StockpyleError,
   type StockpyleErrorCode,
   show,
   UnknownKeyError,
   UnsupportedOperationError,
 } from '../../src/index.js'
+import { MapBackend } from '../../src/testing/index.js'
 
 class Account {
   static readonly stockpyleName = 'MessagesAccount'
@@ -90,5 +95,40 @@ describe('error messages', () => {
     ]) {
       expect(errors[Class.code]).toBe(Class)
     }
+  })
+
+  it('a lifetime callback result that is not a lifetime is refused at put, naming store, model and value, before anything is written', async () => {
+    for (const [label, make] of [
+      ['mem', (lifetime: Lifetime) => new ProcessMemoryStore({ name: 'mem', lifetime })],
+      ['kv', (lifetime: Lifetime) => new KeyValueStore(new MapBackend(), { name: 'kv', lifetime })],
+    ] as const) {
+      for (const [result, shown] of [
+        [Number.POSITIVE_INFINITY, '`Infinity`'],
+        [1e300, '`1e+300`'],
+        [new Date(Number.NaN), '`Invalid Date`'],
+        ['soon', '`"soon"`'],
+      ] as const) {
+        const store = make((obj) => ((obj as Account).id === 2 ? (result as never) : 60))
+        const err = await rejection(store.batchPut([new Account(1, 'a'), new Account(2, 'b')]))
+        expect(err).toBeInstanceOf(InvalidOptionError)
+        expect(err.message).toContain(`${label} store put of model \`MessagesAccount\`: the \`lifetime\` callback returned ${shown}`)
+        expect(await store.get(Account, { id: 1 })).toBeUndefined()
+      }
+    }
+  })
+
+  it('a lifetime callback that throws reaches the caller as a StockpyleError keeping the cause', async () => {
+    const cause = new Error('cb exploded')
+    const store = new ProcessMemoryStore({
+      name: 'mem',
+      lifetime: () => {
+        throw cause
+      },
+    })
+    const err = await rejection(store.put(new Account(1, 'a')))
+    expect(err).toBeInstanceOf(StockpyleError)
+    expect((err as StockpyleError).code).toBe('E_STOCKPYLE')
+    expect(err.message).toBe('mem store put of model `MessagesAccount`: the `lifetime` callback threw: cb exploded; nothing was written')
+    expect(err.cause).toBe(cause)
   })
 })

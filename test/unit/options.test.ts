@@ -45,6 +45,18 @@ describe('options', () => {
       expect(message(() => make({ clock, lifetime: new Date(clock.now() - 1) }))).toMatch(/lifetime` is a Date in the past/)
       expect(message(() => make({ clock, lifetime: new Date(Number.NaN) }))).toMatch(/invalid Date/)
     })
+
+    it(`${name} refuses lifetimes no backend can take (seconds above 10^12)`, () => {
+      for (const lifetime of [1e13, 1e16, 1e300, Number.POSITIVE_INFINITY]) {
+        expect(message(() => make({ lifetime }))).toMatch(/option `lifetime` must be a number of seconds > 0 and at most 10\^12/)
+      }
+      for (const option of ['tombstoneLifetime', 'grace']) {
+        expect(message(() => make({ [option]: 1e300 }))).toMatch(
+          new RegExp(`option \`${option}\` must be a number of seconds >= 0 and at most 10\\^12`),
+        )
+      }
+      expect(() => make({ lifetime: 1e12, tombstoneLifetime: 1e12, grace: 1e12 })).not.toThrow()
+    })
   }
 
   it('gives store-specific hints', () => {

@@ -259,8 +259,9 @@ export class ProcessMemoryStore extends BaseStore {
     const expiries: (number | undefined | null)[] = new Array(entries.length)
     for (let i = 0; i < entries.length; i++) {
       const { value, expiresAt } = entries[i] as StoreEntry
-      keys[i] = keysOfObject(this.describeItem(value, 'put'), value, polymorphic, this.#putWhere)
-      expiries[i] = expiryOf(lifetime, value, now, expiresAt, jitter)
+      const info = this.describeItem(value, 'put')
+      keys[i] = keysOfObject(info, value, polymorphic, this.#putWhere)
+      expiries[i] = expiryOf(lifetime, value, now, expiresAt, jitter, this.#putWhere, info.name)
     }
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i] as StoreEntry
@@ -281,7 +282,7 @@ export class ProcessMemoryStore extends BaseStore {
     for (let i = 0; i < items.length; i++) {
       const item = items[i] as WriteItem
       const keys = keysOfObject(item.info, item.obj, polymorphic, where)
-      const expiresAt = expiryOf(lifetime, item.obj, now, item.expiresAt, jitter)
+      const expiresAt = expiryOf(lifetime, item.obj, now, item.expiresAt, jitter, where, item.info.name)
       const backfill = item.backfill === true
       const bytes =
         backfill || expiresAt === null
