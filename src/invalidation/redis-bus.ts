@@ -2,6 +2,7 @@ import type { Redis, RedisOptions } from 'ioredis'
 import type { InvalidationBus, InvalidationListener } from '../contracts/invalidation-bus.js'
 import { detach } from '../core/detach.js'
 import { InvalidOptionError, isStockpyleError, StoreClosedError, StoreUnavailableError, show } from '../core/errors.js'
+import { checkRedisUrl } from '../stores/redis/redis-url.js'
 import { BusListeners } from './bus-listeners.js'
 import { decodeMessage, encodeMessages, newOrigin } from './bus-message.js'
 import { backoff, callbackOption, checkKnown, clientBackstop, msOption, withTimeout } from './bus-options.js'
@@ -63,9 +64,7 @@ export class RedisBus implements InvalidationBus {
     const { url, client, channel = 'stockpyle:invalidate', redisOptions, name } = options
     if (url !== undefined && client !== undefined)
       throw new InvalidOptionError('redis bus: options `url` and `client` are exclusive: give one')
-    if (url !== undefined && (typeof url !== 'string' || !URL.canParse(url) || !/^rediss?:$/.test(new URL(url).protocol))) {
-      throw new InvalidOptionError(`redis bus: option \`url\` must be a redis:// or rediss:// URL, got ${show(url)}`)
-    }
+    checkRedisUrl('redis bus', url)
     if (client !== undefined) {
       const c = client as Partial<Redis> & { isCluster?: boolean }
       if (

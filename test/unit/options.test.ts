@@ -71,6 +71,16 @@ describe('options', () => {
     expect(message(() => new PostgresBus({ url: 'postgres://127.0.0.1:1/x', uri: 'x' } as never))).toMatch(/did you mean `url`\?/)
   })
 
+  it('a malformed Redis URL is shown without its user and password', () => {
+    for (const make of [(url: string) => new RedisStore({ url }), (url: string) => new RedisBus({ url })]) {
+      for (const url of ['redis://app:S3cretPw@cache:63 79', 'http://app:S3cretPw@cache:6379', 'redis://app:S3c/ret@Pw@cache:63 79']) {
+        const text = message(() => make(url))
+        expect(text).toMatch(/option `url` must be a redis:\/\/ or rediss:\/\/ URL, got `"(redis|http):\/\/…@cache:63 ?79"`/)
+        expect(text).not.toMatch(/S3c|Pw|app/)
+      }
+    }
+  })
+
   it('suggests only options the constructor has', () => {
     expect(closestOption('ttl', ['url', 'name'])).toBeUndefined()
     expect(closestOption('uri', ['url', 'name'])).toBe('url')

@@ -6,6 +6,7 @@ import { systemClock } from '../../core/lifetime.js'
 import { msOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
 import { RedisBackend } from './redis-backend.js'
+import { checkRedisUrl } from './redis-url.js'
 
 /** A Redis node address. */
 export interface RedisNode {
@@ -161,11 +162,7 @@ function createBackend(options: RedisStoreOptions): RedisBackend {
   const timeout = msOption('redis store', 'timeout', timeoutOption, DEFAULT_TIMEOUT)
   const retryDelay = msOption('redis store', 'retryDelay', retryDelayOption, 1000, true)
   if (name !== undefined && (typeof name !== 'string' || name === '')) fail('name', 'a non-empty string', name)
-  if (url !== undefined) {
-    if (typeof url !== 'string' || !URL.canParse(url) || !/^rediss?:$/.test(new URL(url).protocol)) {
-      fail('url', 'a redis:// or rediss:// URL', url)
-    }
-  }
+  checkRedisUrl('redis store', url)
   if (host !== undefined) checkHost('host', host)
   if (port !== undefined) checkPort('port', port)
   if (cluster !== undefined) {
