@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import {
+  AsyncLocalStore,
   ChainedStore,
   ConstraintViolationError,
   CorruptEntryError,
@@ -130,5 +131,26 @@ describe('error messages', () => {
     expect((err as StockpyleError).code).toBe('E_STOCKPYLE')
     expect(err.message).toBe('mem store put of model `MessagesAccount`: the `lifetime` callback threw: cb exploded; nothing was written')
     expect(err.cause).toBe(cause)
+  })
+
+  it('calls after close() name the method called; clear() after close() rejects too; a non-array names batchGet', async () => {
+    for (const store of [new ProcessMemoryStore({ name: 'mem' }), new KeyValueStore(new MapBackend(), { name: 'kv' })]) {
+      await store.close()
+      expect((await rejection(store.get(Account, { id: 1 }))).message).toMatch(/store is closed: get was called after close\(\)$/)
+      expect((await rejection(store.batchGet(Account, [{ id: 1 }]))).message).toMatch(/: batchGet was called after close\(\)$/)
+      const clear = await rejection(store.clear())
+      expect(isStockpyleError(clear, 'E_STORE_CLOSED')).toBe(true)
+      expect(clear.message).toMatch(/: clear was called after close\(\)$/)
+    }
+    const err = await rejection(new ProcessMemoryStore({ name: 'mem' }).batchGet(Account, { id: 1 } as never))
+    expect(err).toBeInstanceOf(InvalidArgumentError)
+    expect(err.message).toBe('mem store: batchGet takes an array of lookups, got `{id:1}`')
+  })
+
+  it('ProcessMemoryStore and AsyncLocalStore check their name like every store', () => {
+    for (const name of ['', 5]) {
+      expect(() => new ProcessMemoryStore({ name } as never)).toThrow(/^memory: option `name` must be a non-empty string/)
+      expect(() => new AsyncLocalStore({ name } as never)).toThrow(/^async-local: option `name` must be a non-empty string/)
+    }
   })
 })

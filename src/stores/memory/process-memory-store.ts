@@ -17,6 +17,7 @@ import { CorruptEntryError, InvalidOptionError, show } from '../../core/errors.j
 import { encodeLookup, keyForLookup, keyOfObjectFor, keysOfObject, type ObjectKeys } from '../../core/key-encoding.js'
 import { expiryOf } from '../../core/lifetime.js'
 import type { Instance, Lookup, Model } from '../../core/model.js'
+import { nameOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
 import { describeModel, type KeyInfo, type ModelInfo } from '../../core/registry.js'
 import { InvalidationLog } from './invalidation-log.js'
@@ -64,7 +65,7 @@ export class ProcessMemoryStore extends BaseStore {
   constructor(options: ProcessMemoryStoreOptions = {}) {
     super()
     checkOptionNames(typeof options?.name === 'string' ? options.name : 'memory', options, PROCESS_MEMORY_STORE_OPTIONS)
-    this.name = options.name ?? 'memory'
+    this.name = nameOption('memory', options.name, 'memory')
     this.#getWhere = `${this.name} store get`
     this.#putWhere = `${this.name} store put`
     this.#settings = checkCacheOptions(this.name, { ...options, prefix: '' })
@@ -133,11 +134,12 @@ export class ProcessMemoryStore extends BaseStore {
    * keeps its copies. Reads that began before the clear cannot backfill what they read (reads that
    * begin after it fill the store as usual). With `fence: true` every backfill is also refused for a
    * tombstone lifetime (used when an invalidation channel reconnects).
+   * @throws StoreClosedError (as a rejection) after `close()`.
    */
-  clear(options: { fence?: boolean } = {}): Promise<void> {
+  async clear(options: { fence?: boolean } = {}): Promise<void> {
+    this.assertOpen('clear')
     this.#clear(options.fence === true)
     this.#invalidations.forgetAll()
-    return Promise.resolve()
   }
 
   #clear(fence: boolean): void {
