@@ -6,7 +6,7 @@ import { PostgresBus, RedisBus } from '../../src/invalidation/index.js'
 import { KeyvStore } from '../../src/stores/keyv/index.js'
 import { MemcacheStore } from '../../src/stores/memcache/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
-import { SqlStore } from '../../src/stores/sql/index.js'
+import { CacheSyncPlugin, createTable, SqlStore } from '../../src/stores/sql/index.js'
 import { ManualClock, MapBackend } from '../../src/testing/index.js'
 
 // None of these constructors connects: every check is synchronous, so no server is needed.
@@ -188,5 +188,46 @@ describe('durations in ms', () => {
 
   it('new KeyvStore() without options names what is missing', () => {
     expect(message(() => new KeyvStore(undefined as never))).toMatch(/^keyv store: options must be an object with `keyv`/)
+  })
+})
+
+describe('createTable and CacheSyncPlugin options', () => {
+  class Tabled {
+    static readonly stockpyleName = 'OptionsTabled'
+    static readonly stockpyleKeys = ['id'] as const
+    constructor(public id: number) {}
+  }
+  const columns = { id: 'integer' } as const
+
+  it('createTable refuses misspelt and missing options, and non-boolean flags, before creating anything', async () => {
+    const sql = new SqlStore({ url: 'sqlite::memory:' })
+    try {
+      const refused = async (options: unknown) => {
+        const err = await createTable(sql, Tabled, options as never).catch((e: unknown) => e)
+        expect(err).toBeInstanceOf(InvalidOptionError)
+        return (err as Error).message
+      }
+      expect(await refused({ columns, ifNotExist: true })).toMatch(
+        /^createTable: unknown option `ifNotExist`: did you mean `ifNotExists`\?/,
+      )
+      expect(await refused(undefined)).toMatch(/^createTable: options must be an object with `columns`/)
+      expect(await refused({ columns, generated: 'no' })).toMatch(/^createTable: option `generated` must be a boolean, got `"no"`/)
+      expect(await refused({ columns, ifNotExists: 1 })).toMatch(/option `ifNotExists` must be a boolean/)
+      expect(await refused({ columns, camelCase: 'yes' })).toMatch(/option `camelCase` must be a boolean/)
+      await createTable(sql, Tabled, { columns, ifNotExists: true })
+      await createTable(sql, Tabled, { columns, ifNotExists: true })
+    } finally {
+      await sql.close()
+    }
+  })
+
+  it('CacheSyncPlugin refuses misspelt and missing options', async () => {
+    const sql = new SqlStore({ url: 'sqlite::memory:' })
+    const chain = new ChainedStore([new ProcessMemoryStore(), sql])
+    expect(message(() => new CacheSyncPlugin({ chain, models: [Tabled], onerror: () => {} } as never))).toMatch(
+      /^CacheSyncPlugin: unknown option `onerror`: did you mean `onError`\?/,
+    )
+    expect(message(() => new CacheSyncPlugin(undefined as never))).toMatch(/^CacheSyncPlugin: options must be an object with `chain`/)
+    await chain.close()
   })
 })
