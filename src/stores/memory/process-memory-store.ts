@@ -21,19 +21,11 @@ import { nameOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
 import { describeModel, type KeyInfo, type ModelInfo } from '../../core/registry.js'
 import { InvalidationLog } from './invalidation-log.js'
-import { memoryBounds, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOptions } from './memory-options.js'
-import { eachAlias, expiryOfRecord, holdAliases, MemoryRecord, sizeOf } from './memory-record.js'
+import { lruBounds, memoryBounds, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOptions } from './memory-options.js'
+import { eachAlias, expiryOfRecord, holdAliases, MemoryRecord, type PreparedWrite, sizeOf } from './memory-record.js'
 
 export { MAX_INVALIDATIONS } from './invalidation-log.js'
 export { DEFAULT_MAX_SIZE, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOptions } from './memory-options.js'
-
-/** One item of a write, checked: its keys, expiry (`null`: already over) and, for a put, its bytes. */
-interface PreparedWrite {
-  readonly item: WriteItem
-  readonly keys: ObjectKeys
-  readonly expiresAt: number | undefined | null
-  readonly bytes: Buffer | undefined
-}
 
 /**
  * A cache layer in this process's memory, on lru-cache. Objects are held encoded, so every `get`
@@ -58,8 +50,10 @@ export class ProcessMemoryStore extends BaseStore {
   readonly #getWhere: string
   /** The operation named in a put's or backfill's errors. */
   readonly #putWhere: string
-  /** The bound of lru-cache's `maxSize` (bytes), when it has one. */
+  /** The bound in bytes (`maxSize`), when the store has one. */
   readonly #maxSize: number | undefined
+  /** With both bounds, the one in objects (kept by {@link #trim}, see {@link lruBounds}). */
+  readonly #maxCount: number | undefined
 
   /** @throws InvalidOptionError naming a bad or unknown option. */
   constructor(options: ProcessMemoryStoreOptions = {}) {
@@ -70,20 +64,18 @@ export class ProcessMemoryStore extends BaseStore {
     this.#putWhere = `${this.name} store put`
     this.#settings = checkCacheOptions(this.name, { ...options, prefix: '' })
     const { max, maxSize: sizeBound } = memoryBounds(this.name, options)
-    const lruOptions: Record<string, unknown> = {
+    const { maxSize, sizeCalculation, count } = lruBounds(max, sizeBound)
+    this.#maxSize = sizeBound
+    this.#maxCount = count
+    this.#records = new LRUCache<string, MemoryRecord>({
+      maxSize,
+      sizeCalculation,
       dispose: (record: MemoryRecord, key: string) => {
         eachAlias(record.aliases, (alias) => {
           if (this.#aliases.get(alias) === key) this.#aliases.delete(alias)
         })
       },
-    }
-    if (max !== undefined) lruOptions.max = max
-    this.#maxSize = sizeBound
-    if (sizeBound !== undefined) {
-      lruOptions.maxSize = sizeBound
-      lruOptions.sizeCalculation = sizeOf
-    }
-    this.#records = new LRUCache<string, MemoryRecord>(lruOptions as unknown as LRUCache.Options<string, MemoryRecord, unknown>)
+    })
     this.capabilities = capabilities({
       polymorphic: this.#settings.polymorphic,
       inProcess: true,
@@ -125,7 +117,7 @@ export class ProcessMemoryStore extends BaseStore {
 
   /** Bytes accounted against `maxSize` (0 when only `max` bounds the store). */
   get calculatedSize(): number {
-    return this.#records.calculatedSize ?? 0
+    return this.#maxSize === undefined ? 0 : this.#records.calculatedSize
   }
 
   /**
@@ -342,6 +334,7 @@ export class ProcessMemoryStore extends BaseStore {
     // The size is given, so lru-cache does not compute it again.
     const size = this.#maxSize === undefined ? undefined : sizeOf(record, recordKey)
     this.#records.set(recordKey, record, size === undefined ? undefined : { size })
+    this.#trim()
     const aliases = record.aliases
     if (aliases === undefined) return
     // lru-cache drops an entry bigger than its whole bound: its aliases must not point to nothing.
@@ -393,6 +386,12 @@ export class ProcessMemoryStore extends BaseStore {
       if (tombstoneMs === 0 || expiresAt <= now) this.#records.delete(key)
       else this.#records.set(key, new MemoryRecord(undefined, undefined, expiresAt))
     }
+    this.#trim()
+  }
+
+  /** Drops the least recently used records past the bound in objects, when lru-cache keeps only the one in bytes. */
+  #trim(): void {
+    if (this.#maxCount !== undefined) while (this.#records.size > this.#maxCount) this.#records.pop()
   }
 
   protected override async release(): Promise<void> {
