@@ -1,6 +1,7 @@
 import type { LeaseCapable, Store } from '../contracts/base-store.js'
 import { InvalidOptionError, show } from '../core/errors.js'
 import { type Clock, systemClock } from '../core/lifetime.js'
+import { booleanOption, checkNestedNames, msOption, nameOption, secondsOption } from '../core/option-values.js'
 import type { BreakerOptions } from './layer-guard.js'
 import type { MeterLike } from './metrics.js'
 
@@ -82,7 +83,7 @@ export interface ResolvedChainOptions {
  * @throws InvalidOptionError naming the first bad option.
  */
 export function resolveChainOptions(layers: readonly Store[], options: ChainedStoreOptions): ResolvedChainOptions {
-  const name = options.name ?? 'chain'
+  const name = nameOption('chain', options.name, 'chain')
   const bad = (option: string, expected: string, got: unknown): InvalidOptionError =>
     new InvalidOptionError(`${name}: option \`${option}\` must be ${expected}, got ${show(got)}`)
   if (!Array.isArray(layers) || layers.length === 0) throw bad('layers', 'a non-empty array of stores, fastest first', layers)
@@ -97,63 +98,51 @@ export function resolveChainOptions(layers: readonly Store[], options: ChainedSt
   })
   const policy = options.onCacheError ?? 'report'
   if (policy !== 'report' && policy !== 'throw') throw bad('onCacheError', "'report' or 'throw'", policy)
-  if (options.timeout !== undefined && !(Number.isFinite(options.timeout) && options.timeout > 0)) {
-    throw bad('timeout', 'a number of ms > 0', options.timeout)
-  }
-  const breaker = options.breaker
-  if (
-    breaker !== undefined &&
-    breaker !== false &&
-    (typeof breaker !== 'object' ||
-      breaker === null ||
-      (breaker.failures !== undefined && !(Number.isInteger(breaker.failures) && breaker.failures > 0)) ||
-      (breaker.halfOpenAfter !== undefined && !(breaker.halfOpenAfter >= 0)))
-  ) {
-    throw bad('breaker', 'false or { failures > 0, halfOpenAfter >= 0 ms }', breaker)
-  }
   const maxPending = options.maxPendingRepairs
   if (maxPending !== undefined && !(Number.isSafeInteger(maxPending) && maxPending > 0)) {
     throw bad('maxPendingRepairs', 'a positive integer', maxPending)
   }
-  const missLifetime = options.missLifetime ?? 0
-  if (!(typeof missLifetime === 'number' && missLifetime >= 0 && Number.isFinite(missLifetime))) {
-    throw bad('missLifetime', 'a number of seconds >= 0', missLifetime)
+  const meter = options.meter
+  if (meter !== undefined && (typeof meter?.createCounter !== 'function' || typeof meter.createHistogram !== 'function')) {
+    throw bad('meter', 'an OpenTelemetry meter (createCounter and createHistogram)', meter)
   }
-  for (const flag of ['serveStale', 'coherence'] as const) {
-    if (options[flag] !== undefined && typeof options[flag] !== 'boolean') throw bad(flag, 'a boolean', options[flag])
-  }
+  const clock = options.clock ?? systemClock
+  if (typeof clock?.now !== 'function') throw bad('clock', 'an object with a now() method', clock)
   return {
     name,
     throwCacheErrors: policy === 'throw',
-    timeout: options.timeout,
-    breaker,
+    timeout: options.timeout === undefined ? undefined : msOption(name, 'timeout', options.timeout, 0),
+    breaker: resolveBreaker(name, options.breaker),
     maxPendingRepairs: maxPending,
-    missMs: missLifetime * 1000,
-    serveStale: options.serveStale ?? false,
-    coherence: options.coherence ?? true,
-    leases: resolveLeases(name, layers, options.leases ?? false, bad),
-    meter: options.meter,
-    clock: options.clock ?? systemClock,
+    missMs: secondsOption(name, 'missLifetime', options.missLifetime, 0) * 1000,
+    serveStale: booleanOption(name, 'serveStale', options.serveStale, false),
+    coherence: booleanOption(name, 'coherence', options.coherence, true),
+    leases: resolveLeases(name, layers, options.leases ?? false),
+    meter,
+    clock,
   }
 }
 
-/** Finds the lowest cache layer below the first that hands out leases. */
-function resolveLeases(
-  name: string,
-  layers: readonly Store[],
-  leases: NonNullable<ChainedStoreOptions['leases']>,
-  bad: (option: string, expected: string, got: unknown) => InvalidOptionError,
-): ResolvedChainOptions['leases'] {
-  if (
-    typeof leases !== 'boolean' &&
-    (typeof leases !== 'object' ||
-      leases === null ||
-      (leases.wait !== undefined && !(leases.wait >= 0)) ||
-      (leases.ttl !== undefined && !(leases.ttl > 0)))
-  ) {
-    throw bad('leases', 'a boolean or { wait >= 0 ms, ttl > 0 ms }', leases)
+function resolveBreaker(name: string, breaker: unknown): BreakerOptions | false | undefined {
+  if (breaker === undefined || breaker === false) return breaker
+  checkNestedNames(name, 'breaker', breaker, ['failures', 'halfOpenAfter'])
+  const { failures, halfOpenAfter } = breaker as BreakerOptions
+  if (failures !== undefined && !(Number.isSafeInteger(failures) && failures > 0)) {
+    throw new InvalidOptionError(`${name}: option \`breaker.failures\` must be a positive integer, got ${show(failures)}`)
   }
+  return { failures: failures ?? 1, halfOpenAfter: msOption(name, 'breaker.halfOpenAfter', halfOpenAfter, 1000, true) }
+}
+
+/** Finds the lowest cache layer below the first that hands out leases. */
+function resolveLeases(name: string, layers: readonly Store[], leases: unknown): ResolvedChainOptions['leases'] {
   if (leases === false) return undefined
+  const settings = { wait: 500, ttl: 2000 }
+  if (leases !== true) {
+    checkNestedNames(name, 'leases', leases, ['wait', 'ttl'])
+    const { wait, ttl } = leases as { wait?: unknown; ttl?: unknown }
+    settings.wait = msOption(name, 'leases.wait', wait, settings.wait, true)
+    settings.ttl = msOption(name, 'leases.ttl', ttl, settings.ttl)
+  }
   for (let i = layers.length - 2; i >= 1; i--) {
     const candidate = layers[i] as Store & Partial<LeaseCapable>
     if (!candidate.capabilities.leases) continue
@@ -166,8 +155,7 @@ function resolveLeases(
         `${name}: option \`layers\`[${i}] (${candidate.name}) declares leases but lacks acquireLeases, releaseLeases or leasesHeld`,
       )
     }
-    const custom = leases === true ? {} : leases
-    return { wait: custom.wait ?? 500, ttl: custom.ttl ?? 2000, layer: i }
+    return { ...settings, layer: i }
   }
   throw new InvalidOptionError(
     `${name}: option \`leases\` needs a cache layer below the first that can hand out leases (capabilities.leases)`,

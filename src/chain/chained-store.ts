@@ -31,6 +31,7 @@ const CHAINED_STORE_OPTIONS = [
   'onCacheError',
   'timeout',
   'breaker',
+  'maxPendingRepairs',
   'missLifetime',
   'serveStale',
   'coherence',

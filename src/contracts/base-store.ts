@@ -105,10 +105,18 @@ export abstract class BaseStore implements Store {
     if (this.#closed) throw new StoreClosedError(`${this.name} store is closed: ${operation} was called after close()`)
   }
 
-  /** Validates a batch of lookups for `model`. */
-  protected requests(model: Model, lookups: readonly unknown[], operation: string): { info: ModelInfo; requests: LookupRequest[] } {
+  /**
+   * Validates a batch of lookups for `model`. `operation` names the call in key errors (`get`),
+   * `method` the method that was given something else than an array (`batchGet`).
+   */
+  protected requests(
+    model: Model,
+    lookups: readonly unknown[],
+    operation: string,
+    method = operation,
+  ): { info: ModelInfo; requests: LookupRequest[] } {
     if (!Array.isArray(lookups)) {
-      throw new InvalidArgumentError(`${this.name} store: ${operation} takes an array of lookups, got ${show(lookups)}`)
+      throw new InvalidArgumentError(`${this.name} store: ${method} takes an array of lookups, got ${show(lookups)}`)
     }
     const info = describeModel(model)
     const where = `${this.name} store ${operation}`
@@ -157,6 +165,7 @@ export abstract class BaseStore implements Store {
   }
 
   async get<M extends Model>(model: M, lookup: Lookup<M>): Promise<Instance<M> | undefined> {
+    this.assertOpen('get')
     const [entry] = await this.batchGetEntries(model, [lookup])
     return entry?.value
   }
@@ -172,7 +181,7 @@ export abstract class BaseStore implements Store {
     options?: GetEntriesOptions,
   ): Promise<(StoreEntry<Instance<M>> | undefined)[]> {
     this.assertOpen('batchGet')
-    const { info, requests } = this.requests(model, lookups, 'get')
+    const { info, requests } = this.requests(model, lookups, 'get', 'batchGet')
     if (requests.length === 0) return []
     return (await this.readMany(info, requests, options)) as (StoreEntry<Instance<M>> | undefined)[]
   }
@@ -189,7 +198,7 @@ export abstract class BaseStore implements Store {
 
   async batchInvalidate<M extends Model>(model: M, lookups: readonly Lookup<M>[], options?: InvalidateOptions): Promise<void> {
     this.assertOpen('invalidate')
-    const { info, requests } = this.requests(model, lookups, 'invalidate')
+    const { info, requests } = this.requests(model, lookups, 'invalidate', 'batchInvalidate')
     if (requests.length > 0) await this.invalidateMany(info, requests, options)
   }
 
@@ -242,7 +251,7 @@ export abstract class BaseStore implements Store {
 
   async batchDeleteByKey<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<(Instance<M> | undefined)[]> {
     this.assertOpen('delete')
-    const { info, requests } = this.requests(model, lookups, 'delete')
+    const { info, requests } = this.requests(model, lookups, 'delete', 'batchDelete')
     if (requests.length === 0) return []
     return (await this.removeByLookups(info, requests)) as (Instance<M> | undefined)[]
   }

@@ -1,5 +1,6 @@
 import { InvalidOptionError, show } from '../core/errors.js'
 import { type Clock, checkLifetime, type Lifetime, systemClock } from '../core/lifetime.js'
+import { secondsOption } from '../core/option-values.js'
 
 /** Options shared by every cache store. */
 export interface CacheStoreOptions {
@@ -85,14 +86,8 @@ export function checkCacheOptions(
   }
   const clock = options.clock ?? systemClock
   if (typeof clock?.now !== 'function') throw new InvalidOptionError(`${store}: option \`clock\` must have a now() method`)
-  const tombstone = options.tombstoneLifetime ?? DEFAULT_TOMBSTONE_LIFETIME
-  if (typeof tombstone !== 'number' || !(tombstone >= 0) || !Number.isFinite(tombstone)) {
-    throw new InvalidOptionError(`${store}: option \`tombstoneLifetime\` must be a number of seconds >= 0, got ${show(tombstone)}`)
-  }
-  const grace = options.grace ?? 0
-  if (typeof grace !== 'number' || !(grace >= 0) || !Number.isFinite(grace)) {
-    throw new InvalidOptionError(`${store}: option \`grace\` must be a number of seconds >= 0, got ${show(grace)}`)
-  }
+  const tombstone = secondsOption(store, 'tombstoneLifetime', options.tombstoneLifetime, DEFAULT_TOMBSTONE_LIFETIME)
+  const grace = secondsOption(store, 'grace', options.grace, 0)
   const jitter = options.lifetimeJitter ?? 0
   if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1)) {
     throw new InvalidOptionError(`${store}: option \`lifetimeJitter\` must be a fraction from 0 to 1, got ${show(jitter)}`)

@@ -48,7 +48,7 @@ export function prepareWrites(
   for (let index = 0; index < items.length; index++) {
     const item = items[index] as WriteItem
     const keys = keysOfObject(item.info, item.obj, settings.polymorphic, `${store} store put`)
-    const expiresAt = expiryOf(settings.lifetime, item.obj, now, item.expiresAt, settings.jitter)
+    const expiresAt = expiryOf(settings.lifetime, item.obj, now, item.expiresAt, settings.jitter ?? 0, `${store} store put`, item.info.name)
     const recordKey = prefix + keys.record
     if (expiresAt === null) {
       if (item.backfill !== true) {

@@ -112,7 +112,7 @@ export class ObjectKeys {
   ) {}
 }
 
-const propertyIsEnumerable = Object.prototype.propertyIsEnumerable
+const isEnumerableOwn = Object.prototype.propertyIsEnumerable
 
 /**
  * Whether `field` is an own enumerable attribute of `obj`: what every store keeps of an object. A key
@@ -120,7 +120,7 @@ const propertyIsEnumerable = Object.prototype.propertyIsEnumerable
  * object (a store would hand it back without its key, and SqlStore would let the database generate one).
  */
 export function isOwnAttribute(obj: object, field: string): boolean {
-  return propertyIsEnumerable.call(obj, field)
+  return isEnumerableOwn.call(obj, field)
 }
 
 /**
@@ -176,7 +176,7 @@ function objectKey(info: ModelInfo, spec: KeyInfo, source: Record<string, unknow
   if (key !== undefined) {
     const fields = spec.fields
     for (let i = 0; i < fields.length; i++) {
-      if (!propertyIsEnumerable.call(source, fields[i] as string)) {
+      if (!isEnumerableOwn.call(source, fields[i] as string)) {
         throw notOwnKeyAttribute(`${operation} of model \`${info.name}\``, fields[i] as string)
       }
     }

@@ -1,18 +1,6 @@
 import { InvalidOptionError, show } from '../core/errors.js'
 import { checkOptionNames } from '../core/options.js'
 
-/**
- * A duration option in ms: `fallback` when undefined, else a finite number ≥ `min`.
- * @throws InvalidOptionError naming the option.
- */
-export function msOption(owner: string, option: string, value: unknown, fallback: number, min = 1): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
-    throw new InvalidOptionError(`${owner}: option \`${option}\` must be a number of ms >= ${min}, got ${show(value)}`)
-  }
-  return value
-}
-
 /** @throws InvalidOptionError unless `value` is undefined or a function. */
 export function callbackOption<F>(owner: string, option: string, value: unknown): F | undefined {
   if (value !== undefined && typeof value !== 'function') {
@@ -27,4 +15,5 @@ export function checkKnown(owner: string, options: object, known: readonly strin
 }
 
 export { backoff } from '../core/backoff.js'
+export { msOption } from '../core/option-values.js'
 export { clientBackstop, withTimeout } from '../core/with-timeout.js'

@@ -100,7 +100,7 @@ export class PostgresBus implements InvalidationBus {
     }
     this.channel = checkChannel('postgres bus', options.channel ?? 'stockpyle_invalidate')
     this.#timeout = msOption('postgres bus', 'timeout', options.timeout, 1000)
-    const heartbeatInterval = msOption('postgres bus', 'heartbeatInterval', options.heartbeatInterval, 2000, 0)
+    const heartbeatInterval = msOption('postgres bus', 'heartbeatInterval', options.heartbeatInterval, 2000, true)
     const maxBackoff = msOption('postgres bus', 'maxBackoff', options.maxBackoff, 2000)
     this.#onError = callbackOption('postgres bus', 'onError', options.onError)
     this.#userPool = options.pool

@@ -2,6 +2,7 @@ import type { Redis, RedisOptions } from 'ioredis'
 import type { InvalidationBus, InvalidationListener } from '../contracts/invalidation-bus.js'
 import { detach } from '../core/detach.js'
 import { InvalidOptionError, isStockpyleError, StoreClosedError, StoreUnavailableError, show } from '../core/errors.js'
+import { checkRedisUrl } from '../stores/redis/redis-url.js'
 import { BusListeners } from './bus-listeners.js'
 import { decodeMessage, encodeMessages, newOrigin } from './bus-message.js'
 import { backoff, callbackOption, checkKnown, clientBackstop, msOption, withTimeout } from './bus-options.js'
@@ -63,9 +64,7 @@ export class RedisBus implements InvalidationBus {
     const { url, client, channel = 'stockpyle:invalidate', redisOptions, name } = options
     if (url !== undefined && client !== undefined)
       throw new InvalidOptionError('redis bus: options `url` and `client` are exclusive: give one')
-    if (url !== undefined && (typeof url !== 'string' || !URL.canParse(url) || !/^rediss?:$/.test(new URL(url).protocol))) {
-      throw new InvalidOptionError(`redis bus: option \`url\` must be a redis:// or rediss:// URL, got ${show(url)}`)
-    }
+    checkRedisUrl('redis bus', url)
     if (client !== undefined) {
       const c = client as Partial<Redis> & { isCluster?: boolean }
       if (
@@ -91,7 +90,7 @@ export class RedisBus implements InvalidationBus {
     if (name !== undefined && (typeof name !== 'string' || name === ''))
       throw new InvalidOptionError(`redis bus: option \`name\` must be a non-empty string, got ${show(name)}`)
     this.#timeout = msOption('redis bus', 'timeout', options.timeout, 1000)
-    this.#heartbeatMs = msOption('redis bus', 'heartbeatInterval', options.heartbeatInterval, 2000, 0)
+    this.#heartbeatMs = msOption('redis bus', 'heartbeatInterval', options.heartbeatInterval, 2000, true)
     this.#maxBackoff = msOption('redis bus', 'maxBackoff', options.maxBackoff, 2000)
     this.#onError = callbackOption('redis bus', 'onError', options.onError)
     this.#userClient = client

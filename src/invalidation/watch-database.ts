@@ -99,7 +99,7 @@ class Watcher implements DatabaseWatcher {
     this.#onReconnect = callbackOption(owner, 'onReconnect', options.onReconnect)
     this.#onInvalidate = callbackOption(owner, 'onInvalidate', options.onInvalidate)
     const timeout = msOption(owner, 'timeout', options.timeout, 1000)
-    const heartbeatInterval = msOption(owner, 'heartbeatInterval', options.heartbeatInterval, 2000, 0)
+    const heartbeatInterval = msOption(owner, 'heartbeatInterval', options.heartbeatInterval, 2000, true)
     const maxBackoff = msOption(owner, 'maxBackoff', options.maxBackoff, 2000)
     this.#source = this.#sourceOf(owner, list, options)
     this.#name = `database-watcher(${describeTarget(config)} ${channel})`

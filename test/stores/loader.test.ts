@@ -86,6 +86,32 @@ describe('LoaderStore', () => {
     await expect(other.get(Other, { id: 1 })).rejects.toSatisfy(coded('E_UNKNOWN_MODEL'))
   })
 
+  it('errors from save and remove reject the write as StoreUnavailableError naming store, call and model, keeping the cause', async () => {
+    const boom = new Error('HTTP 503 from source')
+    const failing = async () => {
+      throw boom
+    }
+    const store = new LoaderStore({ model: Weather, load: source().load, save: failing, remove: failing })
+    for (const [call, write] of [
+      ['save', () => new ChainedStore([new ProcessMemoryStore(), store]).put(new Weather('Oslo', 1, 2, 3))],
+      ['remove', () => store.delete(new Weather('Oslo', 1, 2, 3))],
+    ] as const) {
+      const err = await write().catch((e: unknown) => e)
+      expect(isStockpyleError(err, 'E_STORE_UNAVAILABLE')).toBe(true)
+      expect((err as Error).message).toMatch(
+        new RegExp(`loader\\(LoaderWeather\\) store ${call} of model \`LoaderWeather\` failed: HTTP 503 from source`),
+      )
+      expect((err as Error).cause).toBe(boom)
+    }
+  })
+
+  it('a loaded value that cannot be stored names the model once', async () => {
+    const store = new LoaderStore({ model: Weather, load: async () => [Object.assign(new Weather('Oslo', 1, 2, 3), { f: () => 1 })] })
+    const err = (await store.get(Weather, { city: 'Oslo' }).catch((e: unknown) => e)) as Error
+    expect(isStockpyleError(err, 'E_SERIALIZATION')).toBe(true)
+    expect(err.message).toMatch(/^loader\(LoaderWeather\) store load of model `LoaderWeather`: `f` is a function/)
+  })
+
   it('an error from load rejects the call as StoreUnavailableError with the error as cause', async () => {
     const boom = new Error('upstream 503')
     const store = new LoaderStore({

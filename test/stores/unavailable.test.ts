@@ -1,13 +1,25 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, inject, it } from 'vitest'
 import { StoreUnavailableError } from '../../src/core/errors.js'
 import { ProcessMemoryStore } from '../../src/index.js'
 import { MemcacheStore } from '../../src/stores/memcache/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
-import { SqlStore } from '../../src/stores/sql/index.js'
+import { createTable, SqlStore } from '../../src/stores/sql/index.js'
+import { translateError } from '../../src/stores/sql/sql-errors.js'
 import { ConformanceUser } from '../../src/testing/index.js'
 import { selectedStores } from '../harness/servers.js'
 
 const stores = selectedStores()
+
+class Gone {
+  static readonly stockpyleKeys = ['id'] as const
+  constructor(
+    public id: number,
+    public n: number,
+  ) {}
+}
 
 async function failure(store: { get: SqlStore['get']; close(): Promise<void> }): Promise<unknown> {
   try {
@@ -45,6 +57,28 @@ describe('connection, authentication and missing-database failures are StoreUnav
   it('SQLite: a file in a directory that does not exist', async () => {
     const err = await failure(new SqlStore({ url: 'sqlite:/nonexistent-dir-stockpyle/x.db' }))
     expect(err).toBeInstanceOf(StoreUnavailableError)
+  })
+
+  it('SQLite: the directory of an open database removed (SQLITE_READONLY_DBMOVED), and other extended codes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stockpyle-gone-'))
+    const sql = new SqlStore({ url: `sqlite:${join(dir, 'db.sqlite')}` })
+    try {
+      await createTable(sql, Gone, { columns: { id: 'integer', n: 'integer' } })
+      await sql.put(new Gone(1, 1))
+      rmSync(dir, { recursive: true, force: true })
+      const err = await sql.put(new Gone(1, 2)).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(StoreUnavailableError)
+      expect((err as Error & { cause: { code: string } }).cause.code).toMatch(/^SQLITE_READONLY_|^SQLITE_IOERR_/)
+    } finally {
+      await sql.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+    for (const code of ['SQLITE_IOERR_WRITE', 'SQLITE_IOERR_FSYNC', 'SQLITE_CANTOPEN_ISDIR', 'SQLITE_BUSY_TIMEOUT']) {
+      expect(translateError(Object.assign(new Error('x'), { code }), 'sql store put')).toBeInstanceOf(StoreUnavailableError)
+    }
+    expect(translateError(Object.assign(new Error('x'), { code: 'SQLITE_ERROR_RETRY' }), 'sql store put')).not.toBeInstanceOf(
+      StoreUnavailableError,
+    )
   })
 
   it.runIf(stores.has('redis'))('Redis: an unknown user (WRONGPASS), and nothing listening', async () => {

@@ -1,21 +1,27 @@
 import { describe, expect, it } from 'vitest'
 import {
+  AsyncLocalStore,
   ChainedStore,
   ConstraintViolationError,
   CorruptEntryError,
   errors,
   InvalidArgumentError,
   InvalidKeyError,
+  InvalidOptionError,
   isStockpyleError,
   KeyConflictError,
+  KeyValueStore,
+  type Lifetime,
   MissingKeyAttributeError,
   ProcessMemoryStore,
   SchemaError,
+  StockpyleError,
   type StockpyleErrorCode,
   show,
   UnknownKeyError,
   UnsupportedOperationError,
 } from '../../src/index.js'
+import { MapBackend } from '../../src/testing/index.js'
 
 class Account {
   static readonly stockpyleName = 'MessagesAccount'
@@ -89,6 +95,62 @@ describe('error messages', () => {
       UnsupportedOperationError,
     ]) {
       expect(errors[Class.code]).toBe(Class)
+    }
+  })
+
+  it('a lifetime callback result that is not a lifetime is refused at put, naming store, model and value, before anything is written', async () => {
+    for (const [label, make] of [
+      ['mem', (lifetime: Lifetime) => new ProcessMemoryStore({ name: 'mem', lifetime })],
+      ['kv', (lifetime: Lifetime) => new KeyValueStore(new MapBackend(), { name: 'kv', lifetime })],
+    ] as const) {
+      for (const [result, shown] of [
+        [Number.POSITIVE_INFINITY, '`Infinity`'],
+        [1e300, '`1e+300`'],
+        [new Date(Number.NaN), '`Invalid Date`'],
+        ['soon', '`"soon"`'],
+      ] as const) {
+        const store = make((obj) => ((obj as Account).id === 2 ? (result as never) : 60))
+        const err = await rejection(store.batchPut([new Account(1, 'a'), new Account(2, 'b')]))
+        expect(err).toBeInstanceOf(InvalidOptionError)
+        expect(err.message).toContain(`${label} store put of model \`MessagesAccount\`: the \`lifetime\` callback returned ${shown}`)
+        expect(await store.get(Account, { id: 1 })).toBeUndefined()
+      }
+    }
+  })
+
+  it('a lifetime callback that throws reaches the caller as a StockpyleError keeping the cause', async () => {
+    const cause = new Error('cb exploded')
+    const store = new ProcessMemoryStore({
+      name: 'mem',
+      lifetime: () => {
+        throw cause
+      },
+    })
+    const err = await rejection(store.put(new Account(1, 'a')))
+    expect(err).toBeInstanceOf(StockpyleError)
+    expect((err as StockpyleError).code).toBe('E_STOCKPYLE')
+    expect(err.message).toBe('mem store put of model `MessagesAccount`: the `lifetime` callback threw: cb exploded; nothing was written')
+    expect(err.cause).toBe(cause)
+  })
+
+  it('calls after close() name the method called; clear() after close() rejects too; a non-array names batchGet', async () => {
+    for (const store of [new ProcessMemoryStore({ name: 'mem' }), new KeyValueStore(new MapBackend(), { name: 'kv' })]) {
+      await store.close()
+      expect((await rejection(store.get(Account, { id: 1 }))).message).toMatch(/store is closed: get was called after close\(\)$/)
+      expect((await rejection(store.batchGet(Account, [{ id: 1 }]))).message).toMatch(/: batchGet was called after close\(\)$/)
+      const clear = await rejection(store.clear())
+      expect(isStockpyleError(clear, 'E_STORE_CLOSED')).toBe(true)
+      expect(clear.message).toMatch(/: clear was called after close\(\)$/)
+    }
+    const err = await rejection(new ProcessMemoryStore({ name: 'mem' }).batchGet(Account, { id: 1 } as never))
+    expect(err).toBeInstanceOf(InvalidArgumentError)
+    expect(err.message).toBe('mem store: batchGet takes an array of lookups, got `{id:1}`')
+  })
+
+  it('ProcessMemoryStore and AsyncLocalStore check their name like every store', () => {
+    for (const name of ['', 5]) {
+      expect(() => new ProcessMemoryStore({ name } as never)).toThrow(/^memory: option `name` must be a non-empty string/)
+      expect(() => new AsyncLocalStore({ name } as never)).toThrow(/^async-local: option `name` must be a non-empty string/)
     }
   })
 })

@@ -1,12 +1,12 @@
 import { Keyv } from 'keyv'
 import { describe, expect, it } from 'vitest'
 import { closestOption } from '../../src/core/options.js'
-import { AsyncLocalStore, InvalidOptionError, KeyValueStore, ProcessMemoryStore } from '../../src/index.js'
+import { AsyncLocalStore, ChainedStore, InvalidOptionError, KeyValueStore, ProcessMemoryStore } from '../../src/index.js'
 import { PostgresBus, RedisBus } from '../../src/invalidation/index.js'
 import { KeyvStore } from '../../src/stores/keyv/index.js'
 import { MemcacheStore } from '../../src/stores/memcache/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
-import { SqlStore } from '../../src/stores/sql/index.js'
+import { CacheSyncPlugin, createTable, SqlStore } from '../../src/stores/sql/index.js'
 import { ManualClock, MapBackend } from '../../src/testing/index.js'
 
 // None of these constructors connects: every check is synchronous, so no server is needed.
@@ -45,6 +45,18 @@ describe('options', () => {
       expect(message(() => make({ clock, lifetime: new Date(clock.now() - 1) }))).toMatch(/lifetime` is a Date in the past/)
       expect(message(() => make({ clock, lifetime: new Date(Number.NaN) }))).toMatch(/invalid Date/)
     })
+
+    it(`${name} refuses lifetimes no backend can take (seconds above 10^12)`, () => {
+      for (const lifetime of [1e13, 1e16, 1e300, Number.POSITIVE_INFINITY]) {
+        expect(message(() => make({ lifetime }))).toMatch(/option `lifetime` must be a number of seconds > 0 and at most 10\^12/)
+      }
+      for (const option of ['tombstoneLifetime', 'grace']) {
+        expect(message(() => make({ [option]: 1e300 }))).toMatch(
+          new RegExp(`option \`${option}\` must be a number of seconds >= 0 and at most 10\\^12`),
+        )
+      }
+      expect(() => make({ lifetime: 1e12, tombstoneLifetime: 1e12, grace: 1e12 })).not.toThrow()
+    })
   }
 
   it('gives store-specific hints', () => {
@@ -57,6 +69,16 @@ describe('options', () => {
     expect(message(() => new MemcacheStore({ servers: ['127.0.0.1:1'], timeoutMs: 5 } as never))).toMatch(/did you mean `timeout` \(ms\)\?/)
     expect(message(() => new RedisBus({ url: 'redis://127.0.0.1:1', chanel: 'x' } as never))).toMatch(/did you mean `channel`\?/)
     expect(message(() => new PostgresBus({ url: 'postgres://127.0.0.1:1/x', uri: 'x' } as never))).toMatch(/did you mean `url`\?/)
+  })
+
+  it('a malformed Redis URL is shown without its user and password', () => {
+    for (const make of [(url: string) => new RedisStore({ url }), (url: string) => new RedisBus({ url })]) {
+      for (const url of ['redis://app:S3cretPw@cache:63 79', 'http://app:S3cretPw@cache:6379', 'redis://app:S3c/ret@Pw@cache:63 79']) {
+        const text = message(() => make(url))
+        expect(text).toMatch(/option `url` must be a redis:\/\/ or rediss:\/\/ URL, got `"(redis|http):\/\/…@cache:63 ?79"`/)
+        expect(text).not.toMatch(/S3c|Pw|app/)
+      }
+    }
   })
 
   it('suggests only options the constructor has', () => {
@@ -81,5 +103,131 @@ describe('options', () => {
     expect(await store.get(Thing, { id: 1 })).toBeUndefined()
     await store.put(new Thing(2))
     expect(await store.get(Thing, { id: 2 })).toBeUndefined()
+  })
+})
+
+describe('chain options', () => {
+  const chain = (options: Record<string, unknown>, leases = false) =>
+    new ChainedStore(
+      leases
+        ? [new ProcessMemoryStore(), new RedisStore({ url: 'redis://127.0.0.1:1' }), new ProcessMemoryStore({ name: 'db' })]
+        : [new ProcessMemoryStore(), new ProcessMemoryStore({ name: 'db' })],
+      options as never,
+    )
+
+  it('accepts every documented option', () => {
+    expect(() => chain({ maxPendingRepairs: 10 })).not.toThrow()
+    expect(() => chain({ breaker: { failures: 3, halfOpenAfter: 0 }, timeout: 2 ** 31 - 1, missLifetime: 5 })).not.toThrow()
+    expect(() => chain({ leases: { wait: 0, ttl: 5000 } }, true)).not.toThrow()
+  })
+
+  it('checks the type of every value', () => {
+    expect(message(() => chain({ clock: {} }))).toMatch(/^chain: option `clock` must be an object with a now\(\) method, got `\{\}`/)
+    expect(message(() => chain({ meter: {} }))).toMatch(/^chain: option `meter` must be an OpenTelemetry meter/)
+    expect(message(() => chain({ name: 42 }))).toMatch(/option `name` must be a non-empty string, got `42`/)
+    expect(message(() => chain({ name: '' }))).toMatch(/option `name` must be a non-empty string, got `""`/)
+    expect(message(() => chain({ serveStale: 'yes' }))).toMatch(/option `serveStale` must be a boolean/)
+    expect(message(() => chain({ breaker: { halfOpenAfter: '10' } }))).toMatch(/`breaker.halfOpenAfter` must be a number of ms >= 0/)
+    expect(message(() => chain({ breaker: { halfOpenAfter: null } }))).toMatch(/`breaker.halfOpenAfter` must be a number/)
+    expect(message(() => chain({ breaker: { failures: 0 } }))).toMatch(/`breaker.failures` must be a positive integer/)
+    expect(message(() => chain({ breaker: 5 }))).toMatch(/option `breaker` must be an object of failures, halfOpenAfter, got `5`/)
+    expect(message(() => chain({ leases: { wait: '5' } }, true))).toMatch(/`leases.wait` must be a number of ms >= 0/)
+    expect(message(() => chain({ leases: { wait: null } }, true))).toMatch(/`leases.wait` must be a number/)
+    expect(message(() => chain({ missLifetime: 1e300 }))).toMatch(/`missLifetime` must be a number of seconds >= 0 and at most 10\^12/)
+  })
+
+  it('refuses misspelt names inside breaker and leases, with a hint', () => {
+    expect(message(() => chain({ breaker: { failure: 3 } }))).toMatch(
+      /^chain: option `breaker`: unknown option `failure`: did you mean `failures`\?/,
+    )
+    expect(message(() => chain({ leases: { tll: 5 } }, true))).toMatch(
+      /^chain: option `leases`: unknown option `tll`: did you mean `ttl`\?/,
+    )
+  })
+
+  it('refuses durations Node timers cannot wait (2^31 ms or more)', () => {
+    for (const [option, value] of [
+      ['timeout', { timeout: 2 ** 31 }],
+      ['breaker.halfOpenAfter', { breaker: { halfOpenAfter: 2 ** 31 } }],
+      ['breaker.halfOpenAfter', { breaker: { halfOpenAfter: Number.POSITIVE_INFINITY } }],
+      ['leases.ttl', { leases: { ttl: Number.POSITIVE_INFINITY } }],
+      ['leases.wait', { leases: { wait: 2 ** 31 } }],
+    ] as const) {
+      expect(message(() => chain(value, true))).toMatch(
+        new RegExp(`option \`${option.replace('.', '\\.')}\` must be a number of ms .* and < 2\\^31`),
+      )
+    }
+  })
+})
+
+describe('durations in ms', () => {
+  const redis = (o: Record<string, unknown>) => new RedisStore({ url: 'redis://127.0.0.1:1', ...o })
+  const memcache = (o: Record<string, unknown>) => new MemcacheStore({ servers: ['127.0.0.1:1'], ...o })
+  const redisBus = (o: Record<string, unknown>) => new RedisBus({ url: 'redis://127.0.0.1:1', ...o })
+  const owners: [string, string, (o: Record<string, unknown>) => unknown][] = [
+    ['RedisStore', 'timeout', redis],
+    ['RedisStore', 'retryDelay', redis],
+    ['KeyvStore', 'timeout', (o) => new KeyvStore({ keyv: new Keyv(), ...o })],
+    ['MemcacheStore', 'timeout', memcache],
+    ['MemcacheStore', 'retryDelay', memcache],
+    ['RedisBus', 'timeout', redisBus],
+    ['RedisBus', 'heartbeatInterval', redisBus],
+    ['RedisBus', 'maxBackoff', redisBus],
+    ['PostgresBus', 'heartbeatInterval', (o) => new PostgresBus({ url: 'postgres://127.0.0.1:1/x', ...o })],
+  ]
+  for (const [owner, option, make] of owners) {
+    it(`${owner} refuses ${option} from 2^31 (Node's timers would fire after 1 ms)`, async () => {
+      for (const value of [2 ** 31, 3e9, Number.POSITIVE_INFINITY, '10']) {
+        expect(message(() => make({ [option]: value }))).toMatch(
+          new RegExp(`option \`${option}\` must be a number of ms >=? 0 and < 2\\^31`),
+        )
+      }
+      await (make({ [option]: 2 ** 31 - 1 }) as { close(): Promise<void> }).close()
+    })
+  }
+
+  it('new KeyvStore() without options names what is missing', () => {
+    expect(message(() => new KeyvStore(undefined as never))).toMatch(/^keyv store: options must be an object with `keyv`/)
+  })
+})
+
+describe('createTable and CacheSyncPlugin options', () => {
+  class Tabled {
+    static readonly stockpyleName = 'OptionsTabled'
+    static readonly stockpyleKeys = ['id'] as const
+    constructor(public id: number) {}
+  }
+  const columns = { id: 'integer' } as const
+
+  it('createTable refuses misspelt and missing options, and non-boolean flags, before creating anything', async () => {
+    const sql = new SqlStore({ url: 'sqlite::memory:' })
+    try {
+      const refused = async (options: unknown) => {
+        const err = await createTable(sql, Tabled, options as never).catch((e: unknown) => e)
+        expect(err).toBeInstanceOf(InvalidOptionError)
+        return (err as Error).message
+      }
+      expect(await refused({ columns, ifNotExist: true })).toMatch(
+        /^createTable: unknown option `ifNotExist`: did you mean `ifNotExists`\?/,
+      )
+      expect(await refused(undefined)).toMatch(/^createTable: options must be an object with `columns`/)
+      expect(await refused({ columns, generated: 'no' })).toMatch(/^createTable: option `generated` must be a boolean, got `"no"`/)
+      expect(await refused({ columns, ifNotExists: 1 })).toMatch(/option `ifNotExists` must be a boolean/)
+      expect(await refused({ columns, camelCase: 'yes' })).toMatch(/option `camelCase` must be a boolean/)
+      await createTable(sql, Tabled, { columns, ifNotExists: true })
+      await createTable(sql, Tabled, { columns, ifNotExists: true })
+    } finally {
+      await sql.close()
+    }
+  })
+
+  it('CacheSyncPlugin refuses misspelt and missing options', async () => {
+    const sql = new SqlStore({ url: 'sqlite::memory:' })
+    const chain = new ChainedStore([new ProcessMemoryStore(), sql])
+    expect(message(() => new CacheSyncPlugin({ chain, models: [Tabled], onerror: () => {} } as never))).toMatch(
+      /^CacheSyncPlugin: unknown option `onerror`: did you mean `onError`\?/,
+    )
+    expect(message(() => new CacheSyncPlugin(undefined as never))).toMatch(/^CacheSyncPlugin: options must be an object with `chain`/)
+    await chain.close()
   })
 })

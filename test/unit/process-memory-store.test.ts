@@ -25,6 +25,29 @@ describe('ProcessMemoryStore', () => {
     expect(got.slice(5)).toEqual(Array.from({ length: 10 }, (_, i) => makeUser(i + 5)))
   })
 
+  it('max allocates nothing up front, however large (lru-cache preallocated max slots: 1e8 took 22 s and 3.8 GiB)', () => {
+    const heap = process.memoryUsage().heapUsed
+    const started = performance.now()
+    const stores = [1e6, 1e8, 1e9, 2 ** 32, Number.MAX_SAFE_INTEGER].map((max) => new ProcessMemoryStore({ max }))
+    expect(performance.now() - started).toBeLessThan(100)
+    expect(process.memoryUsage().heapUsed - heap).toBeLessThan(16 * 2 ** 20)
+    expect(stores).toHaveLength(5)
+  })
+
+  it('max and maxSize together: both bounds hold, least recently used out first, aliases with their objects', async () => {
+    const store = new ProcessMemoryStore({ max: 3, maxSize: 2 ** 20 })
+    await store.batchPut([makeUser(1), makeUser(2), makeUser(3)])
+    expect((await store.get(ConformanceUser, { id: 1 }))?.id).toBe(1)
+    await store.put(makeUser(4))
+    expect(store.size).toBe(3)
+    expect(await store.get(ConformanceUser, { email: makeUser(2).email })).toBeUndefined()
+    expect((await store.batchGet(ConformanceUser, [{ id: 1 }, { id: 3 }, { id: 4 }])).map((u) => u?.id)).toEqual([1, 3, 4])
+    // a delete's tombstone is a record too
+    await store.delete(makeUser(1))
+    await store.batchPut([makeUser(5), makeUser(6)])
+    expect(store.size).toBe(3)
+  })
+
   it('getNow answers at once: a fresh copy, undefined on a miss, errors thrown (what a chain serves its hits through)', async () => {
     const store = new ProcessMemoryStore()
     await store.put(makeUser(1))

@@ -1,7 +1,14 @@
 import type { Keyv } from 'keyv'
-import { CACHE_OPTION_NAMES, type CacheStoreOptions, checkCacheOptions, KeyValueStore } from '../../contracts/key-value-store.js'
+import {
+  CACHE_OPTION_NAMES,
+  type CacheStoreOptions,
+  checkCacheOptions,
+  KeyValueStore,
+  pickCacheOptions,
+} from '../../contracts/key-value-store.js'
 import { InvalidOptionError, show } from '../../core/errors.js'
 import { systemClock } from '../../core/lifetime.js'
+import { msOption, nameOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
 import { KeyvBackend } from './keyv-backend.js'
 
@@ -40,8 +47,7 @@ export interface KeyvStoreOptions extends CacheStoreOptions {
 export class KeyvStore extends KeyValueStore {
   /** @throws InvalidOptionError naming the invalid option. */
   constructor(options: KeyvStoreOptions) {
-    const { keyv, timeout, disconnect, name, ownsNamespace, ...cacheOptions } = options
-    super(createBackend(options), cacheOptions)
+    super(createBackend(options), pickCacheOptions(options))
   }
 
   /** The Keyv instance this store writes to. */
@@ -53,9 +59,13 @@ export class KeyvStore extends KeyValueStore {
 const KEYV_STORE_OPTIONS = [...CACHE_OPTION_NAMES, 'keyv', 'timeout', 'disconnect', 'name', 'ownsNamespace']
 
 function createBackend(options: KeyvStoreOptions): KeyvBackend {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidOptionError(`keyv store: options must be an object with \`keyv\` (a Keyv instance), got ${show(options)}`)
+  }
   checkOptionNames('keyv store', options, KEYV_STORE_OPTIONS)
   checkCacheOptions('keyv store', options)
-  const { keyv, timeout = 1000, disconnect = false, name, ownsNamespace = false } = options
+  const { keyv, disconnect = false, name, ownsNamespace = false } = options
+  const timeout = msOption('keyv store', 'timeout', options.timeout, 1000)
   const k = keyv as Partial<Keyv> | undefined
   if (
     typeof k !== 'object' ||
@@ -67,16 +77,10 @@ function createBackend(options: KeyvStoreOptions): KeyvBackend {
   ) {
     throw new InvalidOptionError(`keyv store: option \`keyv\` must be a Keyv 5 instance (new Keyv(…)), got ${show(keyv)}`)
   }
-  if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
-    throw new InvalidOptionError(`keyv store: option \`timeout\` must be a number of ms > 0, got ${show(timeout)}`)
-  }
   if (typeof disconnect !== 'boolean')
     throw new InvalidOptionError(`keyv store: option \`disconnect\` must be a boolean, got ${show(disconnect)}`)
   if (typeof ownsNamespace !== 'boolean') {
     throw new InvalidOptionError(`keyv store: option \`ownsNamespace\` must be a boolean, got ${show(ownsNamespace)}`)
-  }
-  if (name !== undefined && (typeof name !== 'string' || name === '')) {
-    throw new InvalidOptionError(`keyv store: option \`name\` must be a non-empty string, got ${show(name)}`)
   }
   return new KeyvBackend({
     keyv,
@@ -84,6 +88,6 @@ function createBackend(options: KeyvStoreOptions): KeyvBackend {
     disconnect,
     ownsNamespace,
     clock: options.clock ?? systemClock,
-    name: name ?? `keyv(${keyv.namespace ?? 'no namespace'})`,
+    name: nameOption('keyv store', name, `keyv(${keyv.namespace ?? 'no namespace'})`),
   })
 }

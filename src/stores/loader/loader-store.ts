@@ -112,14 +112,7 @@ export class LoaderStore<M extends Model = Model> extends BaseStore {
       first.set(key, distinct.length)
       distinct.push(requests[i] as LookupRequest)
     })
-    let loaded: readonly unknown[]
-    try {
-      loaded = await this.#load(distinct.map((r) => r.lookup) as unknown as Lookup<M>[])
-    } catch (err) {
-      if (isStockpyleError(err)) throw err
-      const message = err instanceof Error ? err.message : String(err)
-      throw new StoreUnavailableError(`${this.name} store load of model \`${info.name}\` failed: ${message}`, { cause: err })
-    }
+    const loaded: readonly unknown[] = await this.#source('load', () => this.#load(distinct.map((r) => r.lookup) as unknown as Lookup<M>[]))
     if (!Array.isArray(loaded) || loaded.length !== distinct.length) {
       throw new StockpyleError(
         `${this.name} store load of model \`${info.name}\` must resolve one result per lookup (${distinct.length}), got ${Array.isArray(loaded) ? loaded.length : show(loaded)}`,
@@ -144,17 +137,34 @@ export class LoaderStore<M extends Model = Model> extends BaseStore {
         `${where} returned an object whose ${show(request.spec.fields)} does not match the lookup ${show(request.lookup)}`,
       )
     }
-    return encodeRecord(obj, undefined, where)
+    return encodeRecord(obj, undefined, `${this.name} store load`)
+  }
+
+  /**
+   * Calls the application's `load`, `save` or `remove`: what it throws reaches the caller as a
+   * StoreUnavailableError naming this store, the call and the model, with the error as `cause`
+   * (stockpyle errors pass through).
+   */
+  async #source<T>(call: 'load' | 'save' | 'remove', run: () => Promise<T> | T): Promise<T> {
+    try {
+      return await run()
+    } catch (err) {
+      if (isStockpyleError(err)) throw err
+      const message = err instanceof Error ? err.message : String(err)
+      throw new StoreUnavailableError(`${this.name} store ${call} of model \`${this.#info.name}\` failed: ${message}`, { cause: err })
+    }
   }
 
   protected async writeMany(items: readonly WriteItem[]): Promise<void> {
     const save = this.#writer(this.#save, 'put', 'save')
-    await save(this.#objects(items, 'put'))
+    const objs = this.#objects(items, 'put')
+    await this.#source('save', () => save(objs))
   }
 
   protected async removeMany(items: readonly WriteItem[]): Promise<void> {
     const remove = this.#writer(this.#remove, 'delete', 'remove')
-    await remove(this.#objects(items, 'delete'))
+    const objs = this.#objects(items, 'delete')
+    await this.#source('remove', () => remove(objs))
   }
 
   protected override async removeByLookups(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(object | undefined)[]> {

@@ -1,6 +1,7 @@
 import type { ConnectionOptions } from 'node:tls'
 import { InvalidOptionError, type StoreUnavailableError, show } from '../../core/errors.js'
 import type { Clock } from '../../core/lifetime.js'
+import { msOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
 import type { MemcacheHashing, RingServer } from './memcache-ring.js'
 
@@ -100,7 +101,6 @@ export const MEMCACHE_CONNECTION_OPTIONS: readonly string[] = [
   'onError',
 ]
 
-const MAX_TIMER_MS = 2 ** 31 - 1
 const ADDRESS = /^([A-Za-z0-9._-]+):(\d{1,5})$/
 
 /**
@@ -118,7 +118,7 @@ export function checkMemcacheOptions(
     throw new InvalidOptionError(`${store}: options must be an object with \`servers\`, got ${show(options)}`)
   }
   checkOptionNames(store, options, [...MEMCACHE_CONNECTION_OPTIONS, ...otherOptions])
-  const timeout = milliseconds(store, 'timeout', options.timeout, DEFAULT_MEMCACHE_TIMEOUT, false)
+  const timeout = msOption(store, 'timeout', options.timeout, DEFAULT_MEMCACHE_TIMEOUT)
   const hashing = options.hashing ?? 'ketama'
   if (hashing !== 'ketama' && hashing !== 'libmemcached') {
     throw new InvalidOptionError(`${store}: option \`hashing\` must be 'ketama' or 'libmemcached', got ${show(hashing)}`)
@@ -141,23 +141,14 @@ export function checkMemcacheOptions(
   return {
     servers: checkServers(store, options.servers),
     timeout,
-    connectTimeout: milliseconds(store, 'connectTimeout', options.connectTimeout, timeout, false),
-    retryDelay: milliseconds(store, 'retryDelay', options.retryDelay, DEFAULT_MEMCACHE_RETRY_DELAY, true),
+    connectTimeout: msOption(store, 'connectTimeout', options.connectTimeout, timeout),
+    retryDelay: msOption(store, 'retryDelay', options.retryDelay, DEFAULT_MEMCACHE_RETRY_DELAY, true),
     maxValueBytes,
     tls: options.tls,
     hashing,
     partialReads: options.partialReads ?? true,
     onError: options.onError,
   }
-}
-
-function milliseconds(store: string, name: string, value: unknown, fallback: number, zeroAllowed: boolean): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (value === 0 && !zeroAllowed) || value > MAX_TIMER_MS) {
-    const range = zeroAllowed ? '>= 0' : '> 0'
-    throw new InvalidOptionError(`${store}: option \`${name}\` must be a number of milliseconds ${range} and < 2^31, got ${show(value)}`)
-  }
-  return value
 }
 
 function checkServers(store: string, servers: unknown): RingServer[] {

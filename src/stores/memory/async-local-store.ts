@@ -9,6 +9,7 @@ import {
   type StoreEntry,
   type WriteItem,
 } from '../../contracts/base-store.js'
+import { nameOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
 import type { ModelInfo } from '../../core/registry.js'
 import { PROCESS_MEMORY_STORE_OPTIONS, ProcessMemoryStore, type ProcessMemoryStoreOptions } from './process-memory-store.js'
@@ -32,7 +33,7 @@ export class AsyncLocalStore extends BaseStore {
   constructor(options: AsyncLocalStoreOptions = {}) {
     super()
     checkOptionNames(typeof options?.name === 'string' ? options.name : 'async-local', options, PROCESS_MEMORY_STORE_OPTIONS)
-    this.name = options.name ?? 'async-local'
+    this.name = nameOption('async-local', options.name, 'async-local')
     const probe = new ProcessMemoryStore({ ...options, name: this.name })
     this.#options = { ...options, name: this.name }
     this.capabilities = capabilities({ ...probe.capabilities, scoped: true, inProcess: true, clearable: true })
@@ -48,8 +49,12 @@ export class AsyncLocalStore extends BaseStore {
     return this.#scope.getStore() !== undefined
   }
 
-  /** Empties the current scope's map, at once; outside a scope there is nothing to clear. */
+  /**
+   * Empties the current scope's map, at once; outside a scope there is nothing to clear.
+   * @throws StoreClosedError (as a rejection) after `close()`.
+   */
   async clear(): Promise<void> {
+    this.assertOpen('clear')
     await this.#scope.getStore()?.clear()
   }
 

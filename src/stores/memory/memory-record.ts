@@ -1,4 +1,6 @@
+import type { WriteItem } from '../../contracts/base-store.js'
 import { envelopeExpiry } from '../../core/codec.js'
+import type { ObjectKeys } from '../../core/key-encoding.js'
 
 // What V8 and lru-cache hold per record and per alias beyond the bytes we can count (object headers,
 // Map and index slots, the Buffer view, the alias Map entry and array slot). Calibrated on Node 20 x64
@@ -57,4 +59,12 @@ export function sizeOf(record: MemoryRecord, key: string): number {
   if (typeof aliases === 'string') size += aliases.length + ALIAS_OVERHEAD
   else if (aliases !== undefined) for (const alias of aliases) size += alias.length + ALIAS_OVERHEAD
   return size
+}
+
+/** One item of a write, checked: its keys, expiry (`null`: already over) and, for a put, its bytes. */
+export interface PreparedWrite {
+  readonly item: WriteItem
+  readonly keys: ObjectKeys
+  readonly expiresAt: number | undefined | null
+  readonly bytes: Buffer | undefined
 }

@@ -17,22 +17,15 @@ import { CorruptEntryError, InvalidOptionError, show } from '../../core/errors.j
 import { encodeLookup, keyForLookup, keyOfObjectFor, keysOfObject, type ObjectKeys } from '../../core/key-encoding.js'
 import { expiryOf } from '../../core/lifetime.js'
 import type { Instance, Lookup, Model } from '../../core/model.js'
+import { nameOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
 import { describeModel, type KeyInfo, type ModelInfo } from '../../core/registry.js'
 import { InvalidationLog } from './invalidation-log.js'
-import { memoryBounds, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOptions } from './memory-options.js'
-import { eachAlias, expiryOfRecord, holdAliases, MemoryRecord, sizeOf } from './memory-record.js'
+import { lruBounds, memoryBounds, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOptions } from './memory-options.js'
+import { eachAlias, expiryOfRecord, holdAliases, MemoryRecord, type PreparedWrite, sizeOf } from './memory-record.js'
 
 export { MAX_INVALIDATIONS } from './invalidation-log.js'
 export { DEFAULT_MAX_SIZE, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOptions } from './memory-options.js'
-
-/** One item of a write, checked: its keys, expiry (`null`: already over) and, for a put, its bytes. */
-interface PreparedWrite {
-  readonly item: WriteItem
-  readonly keys: ObjectKeys
-  readonly expiresAt: number | undefined | null
-  readonly bytes: Buffer | undefined
-}
 
 /**
  * A cache layer in this process's memory, on lru-cache. Objects are held encoded, so every `get`
@@ -57,32 +50,32 @@ export class ProcessMemoryStore extends BaseStore {
   readonly #getWhere: string
   /** The operation named in a put's or backfill's errors. */
   readonly #putWhere: string
-  /** The bound of lru-cache's `maxSize` (bytes), when it has one. */
+  /** The bound in bytes (`maxSize`), when the store has one. */
   readonly #maxSize: number | undefined
+  /** With both bounds, the one in objects (kept by {@link #trim}, see {@link lruBounds}). */
+  readonly #maxCount: number | undefined
 
   /** @throws InvalidOptionError naming a bad or unknown option. */
   constructor(options: ProcessMemoryStoreOptions = {}) {
     super()
     checkOptionNames(typeof options?.name === 'string' ? options.name : 'memory', options, PROCESS_MEMORY_STORE_OPTIONS)
-    this.name = options.name ?? 'memory'
+    this.name = nameOption('memory', options.name, 'memory')
     this.#getWhere = `${this.name} store get`
     this.#putWhere = `${this.name} store put`
     this.#settings = checkCacheOptions(this.name, { ...options, prefix: '' })
     const { max, maxSize: sizeBound } = memoryBounds(this.name, options)
-    const lruOptions: Record<string, unknown> = {
+    const { maxSize, sizeCalculation, count } = lruBounds(max, sizeBound)
+    this.#maxSize = sizeBound
+    this.#maxCount = count
+    this.#records = new LRUCache<string, MemoryRecord>({
+      maxSize,
+      sizeCalculation,
       dispose: (record: MemoryRecord, key: string) => {
         eachAlias(record.aliases, (alias) => {
           if (this.#aliases.get(alias) === key) this.#aliases.delete(alias)
         })
       },
-    }
-    if (max !== undefined) lruOptions.max = max
-    this.#maxSize = sizeBound
-    if (sizeBound !== undefined) {
-      lruOptions.maxSize = sizeBound
-      lruOptions.sizeCalculation = sizeOf
-    }
-    this.#records = new LRUCache<string, MemoryRecord>(lruOptions as unknown as LRUCache.Options<string, MemoryRecord, unknown>)
+    })
     this.capabilities = capabilities({
       polymorphic: this.#settings.polymorphic,
       inProcess: true,
@@ -124,7 +117,7 @@ export class ProcessMemoryStore extends BaseStore {
 
   /** Bytes accounted against `maxSize` (0 when only `max` bounds the store). */
   get calculatedSize(): number {
-    return this.#records.calculatedSize ?? 0
+    return this.#maxSize === undefined ? 0 : this.#records.calculatedSize
   }
 
   /**
@@ -133,11 +126,12 @@ export class ProcessMemoryStore extends BaseStore {
    * keeps its copies. Reads that began before the clear cannot backfill what they read (reads that
    * begin after it fill the store as usual). With `fence: true` every backfill is also refused for a
    * tombstone lifetime (used when an invalidation channel reconnects).
+   * @throws StoreClosedError (as a rejection) after `close()`.
    */
-  clear(options: { fence?: boolean } = {}): Promise<void> {
+  async clear(options: { fence?: boolean } = {}): Promise<void> {
+    this.assertOpen('clear')
     this.#clear(options.fence === true)
     this.#invalidations.forgetAll()
-    return Promise.resolve()
   }
 
   #clear(fence: boolean): void {
@@ -259,8 +253,9 @@ export class ProcessMemoryStore extends BaseStore {
     const expiries: (number | undefined | null)[] = new Array(entries.length)
     for (let i = 0; i < entries.length; i++) {
       const { value, expiresAt } = entries[i] as StoreEntry
-      keys[i] = keysOfObject(this.describeItem(value, 'put'), value, polymorphic, this.#putWhere)
-      expiries[i] = expiryOf(lifetime, value, now, expiresAt, jitter)
+      const info = this.describeItem(value, 'put')
+      keys[i] = keysOfObject(info, value, polymorphic, this.#putWhere)
+      expiries[i] = expiryOf(lifetime, value, now, expiresAt, jitter, this.#putWhere, info.name)
     }
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i] as StoreEntry
@@ -281,7 +276,7 @@ export class ProcessMemoryStore extends BaseStore {
     for (let i = 0; i < items.length; i++) {
       const item = items[i] as WriteItem
       const keys = keysOfObject(item.info, item.obj, polymorphic, where)
-      const expiresAt = expiryOf(lifetime, item.obj, now, item.expiresAt, jitter)
+      const expiresAt = expiryOf(lifetime, item.obj, now, item.expiresAt, jitter, where, item.info.name)
       const backfill = item.backfill === true
       const bytes =
         backfill || expiresAt === null
@@ -339,6 +334,7 @@ export class ProcessMemoryStore extends BaseStore {
     // The size is given, so lru-cache does not compute it again.
     const size = this.#maxSize === undefined ? undefined : sizeOf(record, recordKey)
     this.#records.set(recordKey, record, size === undefined ? undefined : { size })
+    this.#trim()
     const aliases = record.aliases
     if (aliases === undefined) return
     // lru-cache drops an entry bigger than its whole bound: its aliases must not point to nothing.
@@ -390,6 +386,12 @@ export class ProcessMemoryStore extends BaseStore {
       if (tombstoneMs === 0 || expiresAt <= now) this.#records.delete(key)
       else this.#records.set(key, new MemoryRecord(undefined, undefined, expiresAt))
     }
+    this.#trim()
+  }
+
+  /** Drops the least recently used records past the bound in objects, when lru-cache keeps only the one in bytes. */
+  #trim(): void {
+    if (this.#maxCount !== undefined) while (this.#records.size > this.#maxCount) this.#records.pop()
   }
 
   protected override async release(): Promise<void> {

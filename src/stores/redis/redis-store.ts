@@ -3,8 +3,10 @@ import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis'
 import { CACHE_OPTION_NAMES, type CacheStoreOptions, checkCacheOptions, KeyValueStore } from '../../contracts/key-value-store.js'
 import { InvalidOptionError, show } from '../../core/errors.js'
 import { systemClock } from '../../core/lifetime.js'
+import { msOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
 import { RedisBackend } from './redis-backend.js'
+import { checkRedisUrl } from './redis-url.js'
 
 /** A Redis node address. */
 export interface RedisNode {
@@ -148,8 +150,8 @@ function createBackend(options: RedisStoreOptions): RedisBackend {
     port,
     cluster,
     client,
-    timeout = DEFAULT_TIMEOUT,
-    retryDelay = 1000,
+    timeout: timeoutOption,
+    retryDelay: retryDelayOption,
     tls,
     password,
     username,
@@ -157,15 +159,10 @@ function createBackend(options: RedisStoreOptions): RedisBackend {
     redisOptions,
     name,
   } = options
-  if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) fail('timeout', 'a number of ms > 0', timeout)
-  if (typeof retryDelay !== 'number' || !Number.isFinite(retryDelay) || retryDelay < 0)
-    fail('retryDelay', 'a number of ms >= 0', retryDelay)
+  const timeout = msOption('redis store', 'timeout', timeoutOption, DEFAULT_TIMEOUT)
+  const retryDelay = msOption('redis store', 'retryDelay', retryDelayOption, 1000, true)
   if (name !== undefined && (typeof name !== 'string' || name === '')) fail('name', 'a non-empty string', name)
-  if (url !== undefined) {
-    if (typeof url !== 'string' || !URL.canParse(url) || !/^rediss?:$/.test(new URL(url).protocol)) {
-      fail('url', 'a redis:// or rediss:// URL', url)
-    }
-  }
+  checkRedisUrl('redis store', url)
   if (host !== undefined) checkHost('host', host)
   if (port !== undefined) checkPort('port', port)
   if (cluster !== undefined) {

@@ -16,6 +16,7 @@ import {
 import type { Store } from '../../contracts/base-store.js'
 import { InvalidOptionError, show, UnsupportedOperationError } from '../../core/errors.js'
 import type { Model } from '../../core/model.js'
+import { checkOptionNames } from '../../core/options.js'
 import { describeModel, type ModelInfo } from '../../core/registry.js'
 import { type AfterCommitWork, connectionDialect, type TrackedConnection, trackingDialect } from './cache-sync-dialect.js'
 import { planStatement, type SyncPlan, type WatchedTable } from './cache-sync-plan.js'
@@ -75,7 +76,11 @@ export class CacheSyncPlugin implements KyselyPlugin {
 
   /** @throws InvalidOptionError naming a bad option. */
   constructor(options: CacheSyncOptions) {
-    const { chain, models, onError } = options ?? ({} as CacheSyncOptions)
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidOptionError(`CacheSyncPlugin: options must be an object with \`chain\` and \`models\`, got ${show(options)}`)
+    }
+    checkOptionNames('CacheSyncPlugin', options, ['chain', 'models', 'store', 'onError'])
+    const { chain, models, onError } = options
     if (typeof chain?.batchInvalidate !== 'function') {
       throw new InvalidOptionError(
         `CacheSyncPlugin: option \`chain\` must be a store with batchInvalidate (a ChainedStore), got ${show(chain)}`,

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import { InvalidOptionError, show } from '../../core/errors.js'
 import type { Model } from '../../core/model.js'
+import { booleanOption } from '../../core/option-values.js'
+import { checkOptionNames } from '../../core/options.js'
 import { describeModel } from '../../core/registry.js'
 import type { SqlDialect } from './column-kind.js'
 import { parseConnection } from './connect.js'
@@ -24,6 +26,8 @@ export interface CreateTableOptions {
   /** Do nothing for a table or index that already exists. Default `false`. */
   ifNotExists?: boolean
 }
+
+const CREATE_TABLE_OPTIONS = ['columns', 'table', 'generated', 'camelCase', 'ifNotExists']
 
 const TYPES: Record<SqlDialect, Record<ColumnType, string>> = {
   sqlite: {
@@ -61,11 +65,16 @@ function indexName(table: string, columns: readonly string[], suffix: string): s
  * with migrations (see docs/stores/sql.md for the column types SqlStore reads).
  *
  * `target` is a {@link SqlStore} (its naming and `camelCase` apply) or a Kysely instance.
- * @throws InvalidOptionError for unknown column types, a key attribute without a column, an invalid
+ * @throws InvalidOptionError (as a rejection) for missing or unknown options (a misspelt name is
+ *   refused with the intended one: `ifNotExist` → `ifNotExists`), a non-boolean flag, unknown column types, a key attribute without a column, an invalid
  *   table name, or `generated` on a key that is not one integer column; the database error when
  *   the table exists (without `ifNotExists`).
  */
 export async function createTable(target: SqlStore | Kysely<any>, model: Model, options: CreateTableOptions): Promise<void> {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidOptionError(`createTable: options must be an object with \`columns\` (attribute → column type), got ${show(options)}`)
+  }
+  checkOptionNames('createTable', options, CREATE_TABLE_OPTIONS)
   const info = describeModel(model)
   const store = target instanceof SqlStore ? target : undefined
   const dialect = store?.dialect ?? parseConnection('createTable', { db: target }, undefined, 1).dialect
@@ -75,7 +84,7 @@ export async function createTable(target: SqlStore | Kysely<any>, model: Model, 
   if (typeof columns !== 'object' || columns === null || Object.keys(columns).length === 0) {
     throw new InvalidOptionError(`createTable: option \`columns\` must map each attribute of \`${info.name}\` to a column type`)
   }
-  const camel = options.camelCase ?? store?.camelCase ?? false
+  const camel = booleanOption('createTable', 'camelCase', options.camelCase, store?.camelCase ?? false)
   const columnName = (attribute: string): string => (camel ? snakeCase(attribute) : attribute)
   const types = TYPES[dialect]
   for (const [attribute, type] of Object.entries(columns)) {
@@ -93,7 +102,8 @@ export async function createTable(target: SqlStore | Kysely<any>, model: Model, 
     }
   }
   const primary = info.primary.fields
-  const generated = options.generated ?? false
+  const generated = booleanOption('createTable', 'generated', options.generated, false)
+  const ifNotExists = booleanOption('createTable', 'ifNotExists', options.ifNotExists, false)
   if (generated) {
     const type = columns[primary[0] as string]
     if (primary.length !== 1 || (type !== 'integer' && type !== 'bigint')) {
@@ -111,7 +121,7 @@ export async function createTable(target: SqlStore | Kysely<any>, model: Model, 
   const db = store === undefined ? (target as Kysely<any>) : await store.kysely()
   await db.transaction().execute(async (trx) => {
     let builder = trx.schema.createTable(table)
-    if (options.ifNotExists === true) builder = builder.ifNotExists()
+    if (ifNotExists) builder = builder.ifNotExists()
     for (const [attribute, type] of Object.entries(columns)) {
       const isPrimary = primary.length === 1 && primary[0] === attribute
       builder = builder.addColumn(columnName(attribute), types[type] as never, (col) => {
@@ -133,7 +143,7 @@ export async function createTable(target: SqlStore | Kysely<any>, model: Model, 
         .on(table)
         .columns(names)
         .unique()
-      if (options.ifNotExists === true) index = index.ifNotExists()
+      if (ifNotExists) index = index.ifNotExists()
       await index.execute()
     }
   })

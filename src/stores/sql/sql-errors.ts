@@ -43,6 +43,15 @@ const CONSTRAINT_CODES = new Set([
   'SQLITE_CONSTRAINT',
 ])
 
+/**
+ * The primary result code of a SQLite extended one (`SQLITE_READONLY_DBMOVED` → `SQLITE_READONLY`,
+ * `SQLITE_IOERR_WRITE` → `SQLITE_IOERR`): better-sqlite3 reports extended codes, and every extension of
+ * a connection-level primary code means the same to a caller.
+ */
+function primaryCode(code: string): string {
+  return /^SQLITE_[A-Z]+(?=_)/.exec(code)?.[0] ?? code
+}
+
 function codeOf(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code
   return typeof code === 'string' ? code : ''
@@ -60,7 +69,8 @@ function messageOf(err: unknown): string {
  * - NOT NULL, CHECK, foreign key and exclusion violations → `ConstraintViolationError` (`E_CONSTRAINT`)
  * - data exceptions (PostgreSQL class 22, SQLite `SQLITE_MISMATCH`/`SQLITE_TOOBIG`) → `SerializationError`
  * - connection failures, a database or role that does not exist, failed authentication, a database
- *   file that cannot be opened → `StoreUnavailableError`
+ *   file that cannot be opened, read or written (SQLite `SQLITE_CANTOPEN`, `SQLITE_IOERR`,
+ *   `SQLITE_READONLY`, … and their extended codes such as `SQLITE_READONLY_DBMOVED`) → `StoreUnavailableError`
  * - anything else → `StockpyleError` (`E_STOCKPYLE`) with the error as `cause`
  *
  * `context` starts the message: store, operation and model.
@@ -97,7 +107,7 @@ export function translateError(err: unknown, context: string): Error {
     return new SerializationError(`${context} holds a value the database rejected: ${message}`, { cause: err })
   }
   if (
-    CONNECTION_CODES.has(code) ||
+    CONNECTION_CODES.has(primaryCode(code)) ||
     code.startsWith('08') ||
     /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|Cannot open database/i.test(message)
   ) {
