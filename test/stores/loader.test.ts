@@ -186,3 +186,47 @@ describe('LoaderStore', () => {
     expect(await memory.get(Weather, { city: 'Lima' })).toBeUndefined()
   })
 })
+
+describe('LoaderStore timeout', () => {
+  it('a load that does not settle in time rejects with StoreUnavailableError; reads joined to it are freed; the next read loads again', async () => {
+    let hang = true
+    let loads = 0
+    const store = new LoaderStore({
+      model: Weather,
+      timeout: 50,
+      load: (lookups) => {
+        loads++
+        if (hang) return new Promise<never>(() => {})
+        return lookups.map((l) => new Weather((l as { city: string }).city, 1, 2, 5))
+      },
+    })
+    const chain = new ChainedStore([new ProcessMemoryStore(), store])
+    const started = performance.now()
+    const reads = [chain.get(Weather, { city: 'Oslo' }), chain.batchGet(Weather, [{ city: 'Oslo' }, { city: 'Oslo' }])]
+    for (const read of reads) await expect(read).rejects.toSatisfy(coded('E_STORE_UNAVAILABLE'))
+    await expect(reads[0]).rejects.toThrow(/did not settle within 50 ms \(option `timeout`\)/)
+    expect(performance.now() - started).toBeLessThan(2_000)
+    expect(loads).toBe(1)
+    hang = false
+    expect(await chain.get(Weather, { city: 'Oslo' })).toEqual(new Weather('Oslo', 1, 2, 5))
+    expect(loads).toBe(2)
+    await chain.close()
+  })
+
+  it('save and remove are bounded too; a bad timeout is refused at construction', async () => {
+    const store = new LoaderStore({
+      model: Weather,
+      timeout: 30,
+      load: () => [],
+      save: () => new Promise<void>(() => {}),
+      remove: () => {},
+    })
+    await expect(store.put(new Weather('Rome', 1, 2, 3))).rejects.toThrow(/save of model `LoaderWeather` did not settle within 30 ms/)
+    await expect(store.delete(new Weather('Rome', 1, 2, 3))).resolves.toBeUndefined()
+    for (const timeout of [0, -1, Number.NaN, 2 ** 31, '50']) {
+      expect(() => new LoaderStore({ model: Weather, load: () => [], timeout: timeout as number })).toThrow(
+        /option `timeout` must be a number of ms/,
+      )
+    }
+  })
+})

@@ -18,8 +18,10 @@ import {
 } from '../../core/errors.js'
 import { encodeLookup, keyOfObjectFor, keysOfObject } from '../../core/key-encoding.js'
 import type { Instance, Lookup, Model } from '../../core/model.js'
+import { msOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
 import { describeModel, type ModelInfo } from '../../core/registry.js'
+import { withTimeout } from '../../core/with-timeout.js'
 
 /** Options of {@link LoaderStore}. */
 export interface LoaderStoreOptions<M extends Model> {
@@ -37,9 +39,16 @@ export interface LoaderStoreOptions<M extends Model> {
   remove?: (objs: readonly Instance<M>[]) => Promise<void> | void
   /** Name in messages and stats. Default `loader(<model name>)`. */
   name?: string
+  /**
+   * Most ms one call of `load`, `save` or `remove` may take (< 2^31): past it the store's call rejects
+   * with `StoreUnavailableError` (a chain's `serveStale` applies) and the late result is ignored — a
+   * late `save` or `remove` may still take effect in the source. Default: none; a `load` that never
+   * settles then keeps every read of its keys waiting, as reads in flight are joined.
+   */
+  timeout?: number
 }
 
-const KNOWN = ['model', 'load', 'save', 'remove', 'name']
+const KNOWN = ['model', 'load', 'save', 'remove', 'name', 'timeout']
 const LOADER_CAPABILITIES = capabilities({ authoritative: true, expires: false, generatesKeys: false, polymorphic: false })
 
 /**
@@ -64,6 +73,7 @@ export class LoaderStore<M extends Model = Model> extends BaseStore {
   readonly model: M
   readonly #info: ModelInfo
   readonly #load: LoaderStoreOptions<M>['load']
+  readonly #timeout: number | undefined
   readonly #save: LoaderStoreOptions<M>['save']
   readonly #remove: LoaderStoreOptions<M>['remove']
 
@@ -93,6 +103,7 @@ export class LoaderStore<M extends Model = Model> extends BaseStore {
     this.model = options.model
     this.#info = info
     this.#load = options.load
+    this.#timeout = options.timeout === undefined ? undefined : msOption(name, 'timeout', options.timeout, 0)
     this.#save = options.save
     this.#remove = options.remove
   }
@@ -146,8 +157,18 @@ export class LoaderStore<M extends Model = Model> extends BaseStore {
    * (stockpyle errors pass through).
    */
   async #source<T>(call: 'load' | 'save' | 'remove', run: () => Promise<T> | T): Promise<T> {
+    const timeout = this.#timeout
     try {
-      return await run()
+      const result = run()
+      if (timeout === undefined) return await result
+      return await withTimeout(
+        Promise.resolve(result),
+        timeout,
+        () =>
+          new StoreUnavailableError(
+            `${this.name} store ${call} of model \`${this.#info.name}\` did not settle within ${timeout} ms (option \`timeout\`); its late result is ignored`,
+          ),
+      )
     } catch (err) {
       if (isStockpyleError(err)) throw err
       const message = err instanceof Error ? err.message : String(err)
