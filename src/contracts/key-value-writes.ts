@@ -47,7 +47,7 @@ export function prepareWrites(
   const { prefix, now } = settings
   for (let index = 0; index < items.length; index++) {
     const item = items[index] as WriteItem
-    const keys = keysOfObject(item.info, item.obj, settings.polymorphic, `${store} store put`)
+    const keys = keysOfObject(item.info, item.obj, settings.polymorphic, `${store} store put`, item.backfill === true)
     const expiresAt = expiryOf(settings.lifetime, item.obj, now, item.expiresAt, settings.jitter ?? 0, `${store} store put`, item.info.name)
     const recordKey = prefix + keys.record
     if (expiresAt === null) {

@@ -146,11 +146,14 @@ function missingAttribute(info: ModelInfo, field: string, value: unknown, operat
 
 /**
  * Every key an object is stored under: its own model's primary key (the record), its alternate keys
- * and, when `polymorphic`, every key of every ancestor model.
+ * and, when `polymorphic`, every key of every ancestor model. `copy`: the object is a copy a store
+ * made (a backfill's, decoded or built from a row), whose attributes are own data properties: its key
+ * attributes are not checked to be own enumerable ones ({@link isOwnAttribute}) again.
  * @throws MissingKeyAttributeError / InvalidKeyError naming the attribute.
  */
-export function keysOfObject(info: ModelInfo, obj: object, polymorphic: boolean, operation: string): ObjectKeys {
+export function keysOfObject(info: ModelInfo, obj: object, polymorphic: boolean, operation: string, copy = false): ObjectKeys {
   const source = obj as Record<string, unknown>
+  if (!copy) checkOwnKeys(info, source, polymorphic, operation)
   const record = objectKey(info, info.primary, source, operation)
   if (!polymorphic) {
     // Sized at once: a literal grown by push allocates room for 16 more, and a memory store keeps
@@ -171,17 +174,22 @@ export function keysOfObject(info: ModelInfo, obj: object, polymorphic: boolean,
   return new ObjectKeys(record, aliases)
 }
 
-function objectKey(info: ModelInfo, spec: KeyInfo, source: Record<string, unknown>, operation: string): string {
-  const key = tryEncodeSpec(spec, source)
-  if (key !== undefined) {
-    const fields = spec.fields
-    for (let i = 0; i < fields.length; i++) {
-      if (!isEnumerableOwn.call(source, fields[i] as string)) {
-        throw notOwnKeyAttribute(`${operation} of model \`${info.name}\``, fields[i] as string)
+/** Checks that every key attribute present on `source` is an own enumerable one. @throws MissingKeyAttributeError. */
+function checkOwnKeys(info: ModelInfo, source: Record<string, unknown>, polymorphic: boolean, operation: string): void {
+  for (const model of polymorphic ? info.lineage : [info]) {
+    for (const spec of model.keys) {
+      for (const field of spec.fields) {
+        if (source[field] !== undefined && !isEnumerableOwn.call(source, field)) {
+          throw notOwnKeyAttribute(`${operation} of model \`${info.name}\``, field)
+        }
       }
     }
-    return key
   }
+}
+
+function objectKey(info: ModelInfo, spec: KeyInfo, source: Record<string, unknown>, operation: string): string {
+  const key = tryEncodeSpec(spec, source)
+  if (key !== undefined) return key
   const field = firstInvalid(spec, source)
   return missingAttribute(info, field, source[field], operation)
 }

@@ -254,7 +254,7 @@ export class ProcessMemoryStore extends BaseStore {
     for (let i = 0; i < entries.length; i++) {
       const { value, expiresAt } = entries[i] as StoreEntry
       const info = this.describeItem(value, 'put')
-      keys[i] = keysOfObject(info, value, polymorphic, this.#putWhere)
+      keys[i] = keysOfObject(info, value, polymorphic, this.#putWhere, true)
       expiries[i] = expiryOf(lifetime, value, now, expiresAt, jitter, this.#putWhere, info.name)
     }
     for (let i = 0; i < entries.length; i++) {
@@ -275,7 +275,7 @@ export class ProcessMemoryStore extends BaseStore {
     const writes: PreparedWrite[] = new Array(items.length)
     for (let i = 0; i < items.length; i++) {
       const item = items[i] as WriteItem
-      const keys = keysOfObject(item.info, item.obj, polymorphic, where)
+      const keys = keysOfObject(item.info, item.obj, polymorphic, where, item.backfill === true)
       const expiresAt = expiryOf(lifetime, item.obj, now, item.expiresAt, jitter, where, item.info.name)
       const backfill = item.backfill === true
       const bytes =
