@@ -7,8 +7,8 @@ import type { ResolvedChainOptions } from './chain-options.js'
 import { LayerGuard } from './layer-guard.js'
 import type { LayerObserver, LayerOperation } from './layer-observer.js'
 
-/** Marks an error whose message already names the chain (see {@link LayerCalls.blame}). */
-const BLAMED = Symbol('stockpyle.blamed')
+/** Marks an error whose message already names the chain (see {@link LayerCalls.blame}); shared by every copy of the package, as an error may pass through chains of two copies. */
+const BLAMED = Symbol.for('stockpyle.blamed')
 
 /** The options of a cache layer's read without options of its own: it reports partial failures. */
 const PARTIAL: GetEntriesOptions = Object.freeze({ partial: true })
