@@ -112,6 +112,26 @@ export function runBusConformance(options: BusConformanceOptions): void {
     )
 
     options.test(
+      'an invalidation by an alternate key, in a process that does not hold the object, drops it in one that does',
+      withBuses(async (make) => {
+        const p = twoProcesses(await make(), await make())
+        try {
+          await poll(() => p.memA.coherent && p.memB.coherent, 'both buses to be up', within)
+          const user = makeUser(2)
+          await p.b.put(user)
+          await cacheIn(p.b, p.memB, 2, within)
+          assert.equal(await p.memA.get(ConformanceUser, { id: 2 }), undefined)
+          // A holds nothing: it publishes the alternate key as it is; B resolves it to its record
+          await p.a.batchInvalidate(ConformanceUser, [{ email: user.email }])
+          await poll(async () => (await p.memB.get(ConformanceUser, { id: 2 })) === undefined, 'B to drop its copy', within)
+          assert.equal(await p.memB.get(ConformanceUser, { email: user.email }), undefined)
+        } finally {
+          await p.close()
+        }
+      }),
+    )
+
+    options.test(
       'delivers to every other bus on the channel, never to the publisher nor to another channel; onUp at once when up',
       withBuses(async (make) => {
         const [busA, busB] = [await make(), await make()]

@@ -369,9 +369,9 @@ export class ProcessMemoryStore extends BaseStore {
     await this.#publish(records)
   }
 
-  /** Drops the objects under these record keys (as a bus publishes them), leaving tombstones against older copies. */
-  evict(recordKeys: readonly string[]): void {
-    this.#tombstone(recordKeys)
+  /** Drops the objects under these keys as a bus publishes them (an alias: its record here), leaving tombstones. */
+  evict(keys: readonly string[]): void {
+    this.#tombstone(keys.map((key) => this.#aliases.get(key) ?? key))
   }
 
   #tombstone(recordKeys: readonly string[], changedAt?: number): void {
