@@ -51,6 +51,40 @@ describe('ChainedStore.transaction over SqlStore', () => {
     expect((await chain.get(Account, { id: 3 }))?.balance).toBe(10)
   })
 
+  it('fills the caches with each object as it was written, not as it is at COMMIT (one object reused, or changed after its put)', async () => {
+    const { memory, sql, chain } = await setup()
+    await chain.batchPut([new Account(4, 'd@x', 1), new Account(5, 'e@x', 1), new Account(6, 'f@x', 1)])
+    await chain.transaction(async (tx) => {
+      const row = new Account(0, '', 0)
+      for (const [id, email] of [
+        [4, 'd@x'],
+        [5, 'e@x'],
+      ] as const) {
+        row.id = id
+        row.email = email
+        row.balance = 50
+        await tx.put(row)
+      }
+      const six = new Account(6, 'f@x', 60)
+      await tx.put(six)
+      six.balance = -1 // never written
+      const gone = new Account(5, 'e@x', 50)
+      await tx.delete(gone)
+      gone.id = 4 // a delete of 5, whatever the object says at COMMIT
+    })
+    for (const [id, balance] of [
+      [4, 50],
+      [6, 60],
+    ] as const) {
+      expect((await sql.get(Account, { id }))?.balance).toBe(balance)
+      expect((await memory.get(Account, { id }))?.balance).toBe(balance)
+      expect((await chain.get(Account, { id }))?.balance).toBe(balance)
+    }
+    expect(await sql.get(Account, { id: 5 })).toBeUndefined()
+    expect(await chain.get(Account, { id: 5 })).toBeUndefined()
+    expect(await chain.get(Account, { email: 'e@x' })).toBeUndefined()
+  })
+
   it('needs a transactional authoritative layer', async () => {
     const chain = new ChainedStore([new ProcessMemoryStore(), new ProcessMemoryStore()])
     await expect(chain.transaction(async () => {})).rejects.toBeInstanceOf(StockpyleError)

@@ -1,12 +1,17 @@
 import { type Kysely, sql } from 'kysely'
 import { BaseStore, type LookupRequest, type StoreCapabilities, type StoreEntry, type WriteItem } from '../../contracts/base-store.js'
+import { decodeRecord, encodeRecord } from '../../core/codec.js'
 import { StoreClosedError } from '../../core/errors.js'
-import type { ModelInfo } from '../../core/registry.js'
+import { describeObject, type ModelInfo } from '../../core/registry.js'
 import { readEntries } from './read-entries.js'
 import { removeByLookups } from './sql-delete-by-key.js'
 import { type Executor, type OperationContext, removeObjects, writeObjects } from './sql-operations.js'
 
-/** One write made in a transaction: the objects of one `put`/`batchPut` (as written back) or `delete`/`batchDelete`. */
+/**
+ * One write made in a transaction, as it was when its statement ran: copies of the objects of one
+ * `put`/`batchPut` (with the values written back), or of the key attributes of those of one
+ * `delete`/`batchDelete` (an object the cache codec cannot copy is reported as a delete of its keys).
+ */
 export interface TransactionChange {
   readonly operation: 'put' | 'delete'
   readonly objects: readonly object[]
@@ -113,10 +118,18 @@ export class SqlTransaction extends BaseStore {
     return this.#serial(() => readEntries(this.#context, this.#executor, info, requests))
   }
 
+  // What is remembered for after COMMIT are copies taken as each statement ran: the caller may change
+  // or reuse an object between its write and the COMMIT, and the caches must get what was written.
+
   protected writeMany(items: readonly WriteItem[]): Promise<void> {
     return this.#serial(async () => {
       const objects = await writeObjects(this.#context, this.#executor, items)
-      this.#changes.push({ operation: 'put', objects })
+      const copies = objects.map(copyOf)
+      const copied = copies.filter((c): c is object => c !== undefined)
+      if (copied.length > 0) this.#changes.push({ operation: 'put', objects: copied })
+      // an object the cache codec cannot copy is dropped from the caches instead
+      const uncopied = objects.filter((_, i) => copies[i] === undefined).map(keysOf)
+      if (uncopied.length > 0) this.#changes.push({ operation: 'delete', objects: uncopied })
     })
   }
 
@@ -124,7 +137,7 @@ export class SqlTransaction extends BaseStore {
     return this.#serial(async () => {
       const found = await removeByLookups(this.#context, this.#executor, info, requests)
       const objects = [...new Set(found.filter((o): o is object => o !== undefined))]
-      if (objects.length > 0) this.#changes.push({ operation: 'delete', objects })
+      if (objects.length > 0) this.#changes.push({ operation: 'delete', objects: objects.map(keysOf) })
       return found
     })
   }
@@ -132,7 +145,31 @@ export class SqlTransaction extends BaseStore {
   protected removeMany(items: readonly WriteItem[]): Promise<void> {
     return this.#serial(async () => {
       const objects = await removeObjects(this.#context, this.#executor, items)
-      this.#changes.push({ operation: 'delete', objects })
+      this.#changes.push({ operation: 'delete', objects: objects.map(keysOf) })
     })
   }
+}
+
+/** A copy of `obj` as it is now (through the cache codec), or `undefined` when the codec cannot copy it. */
+function copyOf(obj: object): object | undefined {
+  try {
+    return decodeRecord(encodeRecord(obj, undefined))
+  } catch {
+    return undefined
+  }
+}
+
+/** The key attributes of `obj` as they are now, on an object of its class: what a delete of it needs. */
+function keysOf(obj: object): object {
+  const copy = Object.create(Object.getPrototypeOf(obj)) as object
+  for (const model of describeObject(obj).lineage) {
+    for (const spec of model.keys) {
+      for (const field of spec.fields) {
+        if (!Object.hasOwn(obj, field)) continue
+        const value = (obj as Record<string, unknown>)[field]
+        Object.defineProperty(copy, field, { value, enumerable: true, writable: true, configurable: true })
+      }
+    }
+  }
+  return copy
 }
