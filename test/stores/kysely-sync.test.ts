@@ -107,6 +107,32 @@ for (const [label, makeEnv] of envs()) {
       }
     })
 
+    it('statements of one builder run at once (they share its queryId) each invalidate their own rows and keep their results', async () => {
+      const { db, chain, table, cached, close } = await setup()
+      try {
+        const base = db.updateTable(table).set({ name: 'NEW' })
+        const results = await Promise.all([base.where('id', '=', 1).executeTakeFirst(), base.where('id', '=', 2).executeTakeFirst()])
+        expect(results.map((r) => r.numUpdatedRows)).toEqual([1n, 1n])
+        for (const id of [1, 2]) {
+          expect(await cached({ id })).toBeUndefined()
+          expect((await chain.get(SyncUser, { id }))?.name).toBe('NEW')
+        }
+        // the same builder twice at once, and again after one of them failed
+        const rename = db.updateTable(table).set({ name: 'AGAIN' }).where('id', 'in', [1, 2])
+        await Promise.all([rename.execute(), rename.execute()])
+        await expect(
+          db
+            .updateTable(table)
+            .set({ nope: 1 } as never)
+            .where('id', '=', 1)
+            .execute(),
+        ).rejects.toThrow()
+        for (const id of [1, 2]) expect((await chain.get(SyncUser, { id }))?.name).toBe('AGAIN')
+      } finally {
+        await close()
+      }
+    })
+
     it('a DELETE removes the rows from every cache; the builder still resolves to a DeleteResult', async () => {
       const { db, chain, table, cached, close } = await setup()
       try {

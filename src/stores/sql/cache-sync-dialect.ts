@@ -1,4 +1,4 @@
-import type { CompiledQuery, DatabaseConnection, Dialect, Driver, QueryCompiler, QueryId, QueryResult, TransactionSettings } from 'kysely'
+import type { CompiledQuery, DatabaseConnection, Dialect, Driver, QueryCompiler, QueryResult, TransactionSettings } from 'kysely'
 
 /** Work to run once the connection's transaction committed (dropped on rollback). */
 export type AfterCommitWork = () => Promise<void>
@@ -19,23 +19,35 @@ export class TrackedConnection implements DatabaseConnection {
   }
 
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    this.#tracker.ran(compiledQuery.queryId, this)
-    await this.#tracker.before(compiledQuery.queryId, this.inner)
-    return this.inner.executeQuery<R>(compiledQuery)
+    this.#tracker.ran(compiledQuery, this)
+    let result: QueryResult<R> | undefined
+    try {
+      await this.#tracker.before(compiledQuery, this.inner)
+      result = await this.inner.executeQuery<R>(compiledQuery)
+      return result
+    } finally {
+      this.#tracker.answered(compiledQuery, result)
+    }
   }
 
   streamQuery<R>(compiledQuery: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
-    this.#tracker.ran(compiledQuery.queryId, this)
+    this.#tracker.ran(compiledQuery, this)
     return this.inner.streamQuery<R>(compiledQuery, chunkSize)
   }
 }
 
-/** What the wrapped driver reports to the plugin. */
+/**
+ * What the wrapped driver reports to the plugin, per execution of a statement (`compiledQuery`: one
+ * object per execution; its `queryId` is shared by every execution of a builder and of the builders
+ * derived from it).
+ */
 export interface ConnectionTracker {
   /** A statement ran on `connection`. */
-  ran(queryId: QueryId, connection: TrackedConnection): void
+  ran(compiledQuery: CompiledQuery, connection: TrackedConnection): void
   /** Runs what must precede the statement on the same connection (a SELECT of old keys); resolves at once otherwise. */
-  before(queryId: QueryId, connection: DatabaseConnection): Promise<void>
+  before(compiledQuery: CompiledQuery, connection: DatabaseConnection): Promise<void>
+  /** The statement's result, as the driver gave it (before plugins transform it); `undefined` when it failed. */
+  answered(compiledQuery: CompiledQuery, result: QueryResult<unknown> | undefined): void
   /** A transaction committed: run its queued work (never rejects: failures are the tracker's to report). */
   committed(work: readonly AfterCommitWork[]): Promise<void>
 }
@@ -149,5 +161,8 @@ export function connectionDialect(dialect: Dialect, connection: DatabaseConnecti
     releaseConnection: async () => {},
     destroy: async () => {},
   }
-  return { ...trackingDialect(dialect, { ran: () => {}, before: async () => {}, committed: async () => {} }), createDriver: () => driver }
+  return {
+    ...trackingDialect(dialect, { ran: () => {}, before: async () => {}, answered: () => {}, committed: async () => {} }),
+    createDriver: () => driver,
+  }
 }

@@ -1,4 +1,5 @@
 import {
+  type CompiledQuery,
   createQueryId,
   type DatabaseConnection,
   type Dialect,
@@ -66,10 +67,16 @@ export class CacheSyncPlugin implements KyselyPlugin {
   readonly #chain: Store
   readonly #store: SqlStore
   readonly #watched = new Map<string, WatchedTable>()
-  readonly #plans = new WeakMap<QueryId, SyncPlan>()
-  /** Rows read by a plan's `before` SELECT (old keys of an UPDATE of primary keys). */
-  readonly #oldRows = new WeakMap<QueryId, readonly Record<string, unknown>[]>()
-  readonly #connections = new WeakMap<QueryId, TrackedConnection>()
+  /**
+   * Executions of watched statements, per execution: found by the statement node the plugin returned
+   * (it reaches the driver in the compiled query) and then by the driver's result object. Kysely's
+   * `queryId` is shared by every execution of a builder and of the builders derived from it, so
+   * executions run at once would take each other's plans; by `queryId` (in order) only as a fallback,
+   * when another plugin replaced the node or the result.
+   */
+  readonly #byNode = new WeakMap<RootOperationNode, Execution>()
+  readonly #byResult = new WeakMap<object, Execution>()
+  readonly #byQueryId = new WeakMap<QueryId, Execution[]>()
   readonly #onConnection = new WeakMap<TrackedConnection, Kysely<any>>()
   readonly #onError: (error: unknown) => void
   #dialect: Dialect | undefined
@@ -133,21 +140,42 @@ export class CacheSyncPlugin implements KyselyPlugin {
   wrapDialect(dialect: Dialect): Dialect {
     this.#dialect = dialect
     return trackingDialect(dialect, {
-      ran: (queryId, connection) => this.#connections.set(queryId, connection),
-      before: (queryId, connection) => this.#before(queryId, connection),
+      ran: (compiled, connection) => {
+        const execution = this.#execution(compiled)
+        if (execution !== undefined) execution.connection = connection
+      },
+      before: (compiled, connection) => this.#before(compiled, connection),
+      answered: (compiled, result) => {
+        const execution = this.#execution(compiled)
+        if (execution === undefined) return
+        if (result !== undefined) this.#byResult.set(result, execution)
+        else this.#forget(compiled.queryId, execution) // failed: no result will come for it
+      },
       committed: (work) => this.#runAll(work),
     })
   }
 
+  #forget(queryId: QueryId, execution: Execution): void {
+    const queue = this.#byQueryId.get(queryId)
+    const at = queue === undefined ? -1 : queue.indexOf(execution)
+    if (at >= 0) queue?.splice(at, 1)
+  }
+
+  /** The execution a compiled statement belongs to (the first of its `queryId` not yet run, as a fallback). */
+  #execution(compiled: CompiledQuery): Execution | undefined {
+    return this.#byNode.get(compiled.query) ?? this.#byQueryId.get(compiled.queryId)?.find((e) => e.connection === undefined)
+  }
+
   /** For an UPDATE of primary keys: reads the keys of the rows it will change, on its connection, just before it. */
-  async #before(queryId: QueryId, connection: DatabaseConnection): Promise<void> {
-    const select = this.#plans.get(queryId)?.before
-    if (select === undefined) return
+  async #before(statement: CompiledQuery, connection: DatabaseConnection): Promise<void> {
+    const execution = this.#execution(statement)
+    const select = execution?.plan.before
+    if (execution === undefined || select === undefined) return
     const locked: RootOperationNode =
       this.#store.dialect === 'postgres' ? QueryNode.cloneWithEndModifier(select, SelectModifierNode.create('ForUpdate')) : select
     const compiled = (this.#dialect as Dialect).createQueryCompiler().compileQuery(locked, createQueryId())
     const { rows } = await connection.executeQuery<Record<string, unknown>>(compiled)
-    this.#oldRows.set(queryId, rows)
+    execution.oldRows = rows
   }
 
   /** @throws UnsupportedOperationError, before the statement runs, for a write on a watched table it cannot follow. */
@@ -159,24 +187,29 @@ export class CacheSyncPlugin implements KyselyPlugin {
         `stockpyle cache sync: a write on table \`${plan.watched.table}\` through a Kysely whose dialect was not wrapped: create it with { dialect: plugin.wrapDialect(dialect), plugins: [plugin] }`,
       )
     }
-    this.#plans.set(args.queryId, plan)
+    const execution = new Execution(plan)
+    this.#byNode.set(node, execution)
+    const queue = this.#byQueryId.get(args.queryId)
+    if (queue === undefined) this.#byQueryId.set(args.queryId, [execution])
+    else queue.push(execution)
     return node
   }
 
   async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
     const { result, queryId } = args
-    const plan = this.#plans.get(queryId)
-    if (plan === undefined) return result
-    this.#plans.delete(queryId)
+    const queue = this.#byQueryId.get(queryId)
+    const execution = this.#byResult.get(result) ?? queue?.find((e) => e.connection !== undefined) ?? queue?.[0]
+    if (execution === undefined) return result
+    this.#forget(queryId, execution)
+    const plan = execution.plan
     const rows = result.rows as Record<string, unknown>[]
-    const old = this.#oldRows.get(queryId) ?? []
-    this.#oldRows.delete(queryId)
+    const old = execution.oldRows ?? []
     const keyRows = [...rows, ...old].map((row) => {
       const keys: Record<string, unknown> = {}
       for (const [alias, column] of plan.aliases) keys[column] = row[alias]
       return keys
     })
-    const connection = this.#connections.get(queryId)
+    const connection = execution.connection
     if (keyRows.length > 0) {
       const db = connection === undefined ? await this.#store.kysely() : this.#kyselyOn(connection)
       const invalidations = await this.#invalidations(plan, keyRows, db)
@@ -263,4 +296,11 @@ export class CacheSyncPlugin implements KyselyPlugin {
     }
     return db
   }
+}
+
+/** One execution of a watched statement: its plan, the connection it ran on, the old keys read before it. */
+class Execution {
+  connection: TrackedConnection | undefined = undefined
+  oldRows: readonly Record<string, unknown>[] | undefined = undefined
+  constructor(readonly plan: SyncPlan) {}
 }
