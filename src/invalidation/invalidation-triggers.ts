@@ -146,8 +146,12 @@ export function functionName(table: Pick<WatchedTable, 'relname'>): string {
 function installStatements(t: WatchedTable, channel: string): string[] {
   const table = `${quoteIdent(t.schema)}.${quoteIdent(t.relname)}`
   const fn = `${quoteIdent(t.schema)}.${quoteIdent(functionName(t))}`
+  // A key as text as SqlStore reads it; `char(n)` keeps its padding (its cast to text trims it,
+  // format's %s does not — but turns booleans into t/f, so only there).
+  const keyText = (row: 'NEW' | 'OLD', column: { name: string; dataType: string }): string =>
+    column.dataType === 'bpchar' ? `format('%s', ${row}.${quoteIdent(column.name)})` : `${row}.${quoteIdent(column.name)}::text`
   const keyObject = (row: 'NEW' | 'OLD'): string =>
-    `json_build_object(${t.key.map((k) => `${quoteLiteral(k.column.name)}, ${row}.${quoteIdent(k.column.name)}::text`).join(', ')})`
+    `json_build_object(${t.key.map((k) => `${quoteLiteral(k.column.name)}, ${keyText(row, k.column)}`).join(', ')})`
   const keyRow = (row: 'NEW' | 'OLD'): string => `ROW(${t.key.map((k) => `${row}.${quoteIdent(k.column.name)}`).join(', ')})`
   const head = `'table', TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, 'op', TG_OP`
   const body = `

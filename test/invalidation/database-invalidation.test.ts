@@ -37,7 +37,17 @@ class InvMembership {
   ) {}
 }
 
-const MODELS = [ConformanceUser, InvAccount, InvMembership] as const
+/** A model whose primary key is a `char(6)` column (blank-padded). */
+class InvTag {
+  static readonly stockpyleName = 'InvTag'
+  static readonly stockpyleKeys = ['tag'] as const
+  constructor(
+    public tag: string,
+    public v: string,
+  ) {}
+}
+
+const MODELS = [ConformanceUser, InvAccount, InvMembership, InvTag] as const
 const DATABASE = 'stockpyle_invalidation'
 const stores = selectedStores()
 
@@ -165,6 +175,7 @@ describe.runIf(stores.has('postgres'))('database-driven invalidation (PostgreSQL
     await createTable(store, ConformanceUser, { columns: user?.columns ?? {} })
     await createTable(store, InvAccount, { columns: { accountId: 'bigint', orgId: 'integer', slug: 'text', label: 'text' } })
     await createTable(store, InvMembership, { columns: { orgId: 'integer', userId: 'text', role: 'text' } })
+    await sql`create table inv_tags (tag char(6) primary key, v text)`.execute(db)
     psql = new pg.Client({ connectionString: url, application_name: 'psql-stand-in' })
     await psql.connect()
   })
@@ -181,6 +192,7 @@ describe.runIf(stores.has('postgres'))('database-driven invalidation (PostgreSQL
       ['ConformanceUser', 'public.conformance_users', ['id']],
       ['InvAccount', 'billing.accounts', ['account_id']],
       ['InvMembership', 'public.inv_memberships', ['org_id', 'user_id']],
+      ['InvTag', 'public.inv_tags', ['tag']],
     ])
     await installInvalidationTriggers(store, MODELS)
     const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }) })
@@ -199,6 +211,8 @@ describe.runIf(stores.has('postgres'))('database-driven invalidation (PostgreSQL
       { table: 'conformance_users', name: 'stockpyle_invalidate_truncate' },
       { table: 'inv_memberships', name: 'stockpyle_invalidate' },
       { table: 'inv_memberships', name: 'stockpyle_invalidate_truncate' },
+      { table: 'inv_tags', name: 'stockpyle_invalidate' },
+      { table: 'inv_tags', name: 'stockpyle_invalidate_truncate' },
     ])
   })
 
@@ -255,6 +269,16 @@ describe.runIf(stores.has('postgres'))('database-driven invalidation (PostgreSQL
     expect(await holders(proc, InvMembership, { orgId: 7, userId: 'u-1' })).toEqual([])
     expect((await proc.chain.get(InvAccount, { accountId: id }))?.label).toBe('v2')
     expect((await proc.chain.get(InvMembership, { orgId: 7, userId: 'u-1' }))?.role).toBe('owner')
+  })
+
+  it('a char(n) primary key is sent blank-padded, as SqlStore reads and caches it', async () => {
+    const [proc] = procs as [Proc]
+    const tag = new InvTag('ab    ', 't1')
+    await settle(proc, 'InvTag', ['{"tag":"ab    "}'], () => proc.chain.put(tag))
+    await cacheEverywhere(proc, InvTag, { tag: 'ab    ' })
+    await settle(proc, 'InvTag', ['{"tag":"ab    "}'], () => psql.query(`update inv_tags set v = 't2' where tag = 'ab'`))
+    expect(await holders(proc, InvTag, { tag: 'ab    ' })).toEqual([])
+    expect((await proc.chain.get(InvTag, { tag: 'ab    ' }))?.v).toBe('t2')
   })
 
   it('a rolled-back transaction sends nothing: its row stays cached', async () => {
