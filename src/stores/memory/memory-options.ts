@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache'
 import { CACHE_OPTION_NAMES, type CacheStoreOptions } from '../../contracts/cache-store-options.js'
 import type { InvalidationBus } from '../../contracts/invalidation-bus.js'
 import { InvalidOptionError, show } from '../../core/errors.js'
@@ -65,17 +66,19 @@ export function memoryBounds(name: string, options: ProcessMemoryStoreOptions): 
 }
 
 /**
- * lru-cache's bounds for a store bounded by `max` objects and/or `maxSize` bytes, without `max`: given
- * `max`, lru-cache allocates arrays of that many slots up front (`max: 1e8` took 22 s and 3.8 GiB,
- * `1e9` ended the process). Instead:
+ * The lru-cache of a store's records, bounded by `max` objects and/or `maxSize` bytes without handing
+ * it `max`: given `max`, lru-cache allocates arrays of that many slots up front (`max: 1e8` took 22 s
+ * and 3.8 GiB, `1e9` ended the process). Instead:
  * - `maxSize` only: bytes, each record weighed by {@link sizeOf};
  * - `max` only: `maxSize: max` with every record weighing 1, so lru-cache counts objects;
- * - both: bytes as above, and `count` for the store to trim to after each insertion.
+ * - both: bytes as above; the store trims to `max` objects after each insertion.
+ * `dispose` is told of each record that goes (evicted, replaced, deleted or cleared).
  */
-export function lruBounds(
+export function recordCache(
   max: number | undefined,
   maxSize: number | undefined,
-): { maxSize: number; sizeCalculation: (record: MemoryRecord, key: string) => number; count: number | undefined } {
-  if (maxSize === undefined) return { maxSize: max as number, sizeCalculation: () => 1, count: undefined }
-  return { maxSize, sizeCalculation: sizeOf, count: max }
+  dispose: (record: MemoryRecord, key: string) => void,
+): LRUCache<string, MemoryRecord> {
+  if (maxSize === undefined) return new LRUCache({ maxSize: max as number, sizeCalculation: () => 1, dispose })
+  return new LRUCache({ maxSize, sizeCalculation: sizeOf, dispose })
 }

@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache'
+import type { LRUCache } from 'lru-cache'
 import {
   BaseStore,
   capabilities,
@@ -21,7 +21,7 @@ import { nameOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
 import { describeModel, type KeyInfo, type ModelInfo } from '../../core/registry.js'
 import { InvalidationLog } from './invalidation-log.js'
-import { lruBounds, memoryBounds, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOptions } from './memory-options.js'
+import { memoryBounds, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOptions, recordCache } from './memory-options.js'
 import { eachAlias, expiryOfRecord, holdAliases, MemoryRecord, type PreparedWrite, sizeOf } from './memory-record.js'
 
 export { MAX_INVALIDATIONS } from './invalidation-log.js'
@@ -52,7 +52,7 @@ export class ProcessMemoryStore extends BaseStore {
   readonly #putWhere: string
   /** The bound in bytes (`maxSize`), when the store has one. */
   readonly #maxSize: number | undefined
-  /** With both bounds, the one in objects (kept by {@link #trim}, see {@link lruBounds}). */
+  /** With both bounds, the one in objects (kept by {@link #trim}, see {@link recordCache}). */
   readonly #maxCount: number | undefined
 
   /** @throws InvalidOptionError naming a bad or unknown option. */
@@ -63,19 +63,14 @@ export class ProcessMemoryStore extends BaseStore {
     this.#getWhere = `${this.name} store get`
     this.#putWhere = `${this.name} store put`
     this.#settings = checkCacheOptions(this.name, { ...options, prefix: '' })
-    const { max, maxSize: sizeBound } = memoryBounds(this.name, options)
-    const { maxSize, sizeCalculation, count } = lruBounds(max, sizeBound)
-    this.#maxSize = sizeBound
-    this.#maxCount = count
-    this.#records = new LRUCache<string, MemoryRecord>({
-      maxSize,
-      sizeCalculation,
-      dispose: (record: MemoryRecord, key: string) => {
-        eachAlias(record.aliases, (alias) => {
-          if (this.#aliases.get(alias) === key) this.#aliases.delete(alias)
-        })
-      },
-    })
+    const { max, maxSize } = memoryBounds(this.name, options)
+    this.#maxSize = maxSize
+    this.#maxCount = maxSize === undefined ? undefined : max
+    this.#records = recordCache(max, maxSize, (record, key) =>
+      eachAlias(record.aliases, (alias) => {
+        if (this.#aliases.get(alias) === key) this.#aliases.delete(alias)
+      }),
+    )
     this.capabilities = capabilities({
       polymorphic: this.#settings.polymorphic,
       inProcess: true,
