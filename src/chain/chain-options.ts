@@ -2,7 +2,7 @@ import type { LeaseCapable, Store } from '../contracts/base-store.js'
 import { InvalidOptionError, show } from '../core/errors.js'
 import { type Clock, systemClock } from '../core/lifetime.js'
 import { booleanOption, checkNestedNames, msOption, nameOption, secondsOption } from '../core/option-values.js'
-import type { BreakerOptions } from './layer-guard.js'
+import { type BreakerOptions, DEFAULT_BREAKER } from './layer-guard-options.js'
 import type { MeterLike } from './metrics.js'
 
 /** Options of {@link ChainedStore}. */
@@ -130,7 +130,10 @@ function resolveBreaker(name: string, breaker: unknown): BreakerOptions | false 
   if (failures !== undefined && !(Number.isSafeInteger(failures) && failures > 0)) {
     throw new InvalidOptionError(`${name}: option \`breaker.failures\` must be a positive integer, got ${show(failures)}`)
   }
-  return { failures: failures ?? 1, halfOpenAfter: msOption(name, 'breaker.halfOpenAfter', halfOpenAfter, 1000, true) }
+  return {
+    failures: failures ?? DEFAULT_BREAKER.failures,
+    halfOpenAfter: msOption(name, 'breaker.halfOpenAfter', halfOpenAfter, DEFAULT_BREAKER.halfOpenAfter, true),
+  }
 }
 
 /** Finds the lowest cache layer below the first that hands out leases. */

@@ -8,6 +8,9 @@ export interface BreakerOptions {
   halfOpenAfter?: number
 }
 
+/** The breaker's settings when none are given (see {@link BreakerOptions}). */
+export const DEFAULT_BREAKER = { failures: 1, halfOpenAfter: 1000 } as const
+
 /**
  * The most repairs remembered per layer by default. Past it the layer is fenced: its reads are skipped
  * and the layer is cleared (its `clear()`) instead of being repaired key by key.

@@ -8,7 +8,7 @@ import { isPartialFailure } from '../core/partial-failure.js'
 import { describeModel, describeObject } from '../core/registry.js'
 import { withTimeout } from '../core/with-timeout.js'
 
-import { type LayerGuardOptions, MAX_PENDING_REPAIRS, REPAIR_BATCH, type Repair } from './layer-guard-options.js'
+import { DEFAULT_BREAKER, type LayerGuardOptions, MAX_PENDING_REPAIRS, REPAIR_BATCH, type Repair } from './layer-guard-options.js'
 
 export { type BreakerOptions, type LayerGuardOptions, MAX_PENDING_REPAIRS, REPAIR_BATCH } from './layer-guard-options.js'
 
@@ -57,12 +57,16 @@ export class LayerGuard {
     this.layer = layer
     this.#timeoutMs = options.timeout
     this.#max = options.maxPendingRepairs ?? MAX_PENDING_REPAIRS
-    this.#retryMs = options.breaker === false ? 1000 : (options.breaker?.halfOpenAfter ?? 1000)
+    this.#retryMs =
+      options.breaker === false ? DEFAULT_BREAKER.halfOpenAfter : (options.breaker?.halfOpenAfter ?? DEFAULT_BREAKER.halfOpenAfter)
     if (options.breaker !== false) {
       const b = options.breaker ?? {}
       this.#breaker = circuitBreaker(
         handleWhen((err) => !isCallerError(err) && !isPartialFailure(err)),
-        { halfOpenAfter: b.halfOpenAfter ?? 1000, breaker: new ConsecutiveBreaker(b.failures ?? 1) },
+        {
+          halfOpenAfter: b.halfOpenAfter ?? DEFAULT_BREAKER.halfOpenAfter,
+          breaker: new ConsecutiveBreaker(b.failures ?? DEFAULT_BREAKER.failures),
+        },
       )
     }
   }

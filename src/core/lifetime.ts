@@ -59,17 +59,15 @@ export function expiryOf(
   model: string,
 ): number | undefined | null {
   let at: number | undefined
-  // Jitter only lengthens a relative lifetime (lifetimes never end early).
-  const spread = (ms: number) => (jitter > 0 && ms > 0 ? ms + Math.floor(Math.random() * jitter * ms) : ms)
   if (lifetime === undefined) at = undefined
-  else if (typeof lifetime === 'number') at = now + spread(lifetime * 1000)
+  else if (typeof lifetime === 'number') at = now + spread(lifetime * 1000, jitter)
   else if (lifetime instanceof Date) at = lifetime.getTime()
   else {
     const result = callLifetime(lifetime, obj, where, model)
     if (result === undefined) at = undefined
     else if (result instanceof Date && !Number.isNaN(result.getTime())) at = result.getTime()
     else if (typeof result === 'number' && result <= MAX_LIFETIME_SECONDS && result > Number.NEGATIVE_INFINITY) {
-      at = now + spread(result * 1000)
+      at = now + spread(result * 1000, jitter)
     } else {
       throw new InvalidOptionError(
         `${where} of model \`${model}\`: the \`lifetime\` callback returned ${show(result)}: expected seconds (at most 10^12), a valid Date, or undefined for never; nothing was written`,
@@ -79,6 +77,11 @@ export function expiryOf(
   if (cap !== undefined && (at === undefined || cap < at)) at = cap
   if (at !== undefined && at <= now) return null
   return at
+}
+
+/** `ms` lengthened by up to `jitter` of itself, at random: jitter never makes a lifetime end early. */
+function spread(ms: number, jitter: number): number {
+  return jitter > 0 && ms > 0 ? ms + Math.floor(Math.random() * jitter * ms) : ms
 }
 
 function callLifetime(lifetime: (obj: object) => unknown, obj: object, where: string, model: string): unknown {

@@ -71,6 +71,14 @@ describe('options', () => {
     expect(message(() => new PostgresBus({ url: 'postgres://127.0.0.1:1/x', uri: 'x' } as never))).toMatch(/did you mean `url`\?/)
   })
 
+  it('a malformed SQL URL is shown without its user and password, also one holding / or @', () => {
+    for (const url of ['mysql://app:S3cretPw@db/x', 'mysql://app:S3c/ret@Pw@db/x']) {
+      const text = message(() => new SqlStore({ url }))
+      expect(text).toMatch(/must start with sqlite: or postgres:\/\/, got `"mysql:\/\/…@db\/x"`/)
+      expect(text).not.toMatch(/S3c|Pw|app/)
+    }
+  })
+
   it('a malformed Redis URL is shown without its user and password', () => {
     for (const make of [(url: string) => new RedisStore({ url }), (url: string) => new RedisBus({ url })]) {
       for (const url of ['redis://app:S3cretPw@cache:63 79', 'http://app:S3cretPw@cache:6379', 'redis://app:S3c/ret@Pw@cache:63 79']) {

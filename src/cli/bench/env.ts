@@ -11,6 +11,7 @@ import type { Redis } from 'ioredis'
 import type { Kysely } from 'kysely'
 import type { MemcacheClient } from 'memcache-client'
 import { Packr } from 'msgpackr'
+import { redactUrl } from '../../core/redact-url.js'
 import type { MemcacheStore } from '../../stores/memcache/memcache-store.js'
 import type { RedisStore } from '../../stores/redis/redis-store.js'
 import type { SqlStore } from '../../stores/sql/sql-store.js'
@@ -173,7 +174,7 @@ export async function openEnv(targets: Targets, log: (line: string) => void): Pr
       } else url = targets.postgresUrl ?? 'postgres://postgres@127.0.0.1:5432/postgres'
       const sqlEnv = await openSql(dialect, url, closers)
       env[dialect] = sqlEnv
-      log(`  ${dialect}: ${dialect === 'sqlite' ? url : url.replace(/\/\/[^@/]*@/, '//…@')} (${sqlEnv.version}); ${ROWS} rows loaded`)
+      log(`  ${dialect}: ${dialect === 'sqlite' ? url : redactUrl(url)} (${sqlEnv.version}); ${ROWS} rows loaded`)
     }
   } catch (err) {
     await env.close()

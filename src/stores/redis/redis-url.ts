@@ -1,12 +1,5 @@
 import { InvalidOptionError, show } from '../../core/errors.js'
-
-/**
- * `url` as shown in a message: anything between `//` and the last `@` (user and password) replaced by
- * `…`, so an error about a malformed URL never prints its password.
- */
-export function redactUrl(url: unknown): unknown {
-  return typeof url === 'string' ? url.replace(/\/\/.*@/, '//…@') : url
-}
+import { redactUrl } from '../../core/redact-url.js'
 
 /**
  * Checks the `url` option of a Redis store or bus: `undefined`, or a parseable redis:// or rediss://

@@ -1,6 +1,7 @@
 import { Kysely, PostgresAdapter, PostgresDialect, SqliteAdapter, SqliteDialect } from 'kysely'
 import { InvalidOptionError, StoreUnavailableError, show } from '../../core/errors.js'
 import { checkOptionNames } from '../../core/options.js'
+import { redactUrl } from '../../core/redact-url.js'
 import type { SqlDialect } from './column-kind.js'
 import { loadPg } from './pg-driver.js'
 
@@ -110,7 +111,5 @@ export function parseConnection(store: string, connection: unknown, dialect: unk
   if (/^postgres(ql)?:\/\//.test(url)) {
     return { dialect: 'postgres', owned: true, open: () => openPostgres(url, maxConnections) }
   }
-  throw new InvalidOptionError(
-    `${store}: option \`url\` must start with sqlite: or postgres://, got ${show(url.replace(/\/\/[^@/]*@/, '//…@'))}`,
-  )
+  throw new InvalidOptionError(`${store}: option \`url\` must start with sqlite: or postgres://, got ${show(redactUrl(url))}`)
 }

@@ -5,6 +5,7 @@
  */
 import type { ClientConfig, Pool } from 'pg'
 import { InvalidOptionError, StoreUnavailableError, show } from '../../core/errors.js'
+import { redactUrl } from '../../core/redact-url.js'
 
 export type { Client as PgClient, ClientConfig as PgClientConfig, Pool as PgPool } from 'pg'
 
@@ -70,9 +71,7 @@ export function listenConfig(owner: string, options: ListenConnectionOptions): C
   }
   if (url !== undefined) {
     if (typeof url !== 'string' || !/^postgres(ql)?:\/\//.test(url)) {
-      throw new InvalidOptionError(
-        `${owner}: option \`url\` must be a postgres:// URL, got ${show(url?.toString().replace(/\/\/[^@/]*@/, '//…@'))}`,
-      )
+      throw new InvalidOptionError(`${owner}: option \`url\` must be a postgres:// URL, got ${show(redactUrl(url?.toString()))}`)
     }
     return { connectionString: url }
   }
