@@ -191,7 +191,8 @@ export class CacheSyncPlugin implements KyselyPlugin {
     this.#byNode.set(node, execution)
     const queue = this.#byQueryId.get(args.queryId)
     if (queue === undefined) this.#byQueryId.set(args.queryId, [execution])
-    else queue.push(execution)
+    // A builder's compile() also comes through here and never runs: keep the fallback queue short.
+    else if (queue.push(execution) > MAX_QUEUED) queue.shift()
     return node
   }
 
@@ -297,6 +298,9 @@ export class CacheSyncPlugin implements KyselyPlugin {
     return db
   }
 }
+
+/** Most executions of one `queryId` remembered for the fallback (statements of one builder at once). */
+const MAX_QUEUED = 64
 
 /** One execution of a watched statement: its plan, the connection it ran on, the old keys read before it. */
 class Execution {
