@@ -96,6 +96,26 @@ function tryEncodeSpec(spec: KeyInfo, source: Record<string, unknown>): string |
   return finish(key)
 }
 
+/** Whether `value` can be a key value (a well-formed string, a finite number, a bigint or a boolean). */
+export function isKeyValue(value: unknown): boolean {
+  switch (typeof value) {
+    case 'string':
+      return value.isWellFormed()
+    case 'number':
+      return Number.isFinite(value)
+    case 'bigint':
+    case 'boolean':
+      return true
+    default:
+      return false
+  }
+}
+
+/** The canonical key of a single-field key `spec` whose value is `value`, a key value ({@link isKeyValue}). */
+export function keyOfValue(spec: KeyInfo, value: unknown): string {
+  return finish(spec.head + (encodeValue(value) as string))
+}
+
 /** The first field of `spec` whose value in `source` is not a key value (the error path). */
 function firstInvalid(spec: KeyInfo, source: Record<string, unknown>): string {
   return spec.fields.find((f) => encodeValue(source[f]) === undefined) as string
@@ -192,6 +212,14 @@ function objectKey(info: ModelInfo, spec: KeyInfo, source: Record<string, unknow
   if (key !== undefined) return key
   const field = firstInvalid(spec, source)
   return missingAttribute(info, field, source[field], operation)
+}
+
+/**
+ * The record key of `obj`, a copy a store made (see {@link keysOfObject}): its own model's primary key.
+ * @throws MissingKeyAttributeError / InvalidKeyError naming the attribute.
+ */
+export function recordKeyOfCopy(info: ModelInfo, obj: object, operation: string): string {
+  return objectKey(info, info.primary, obj as Record<string, unknown>, operation)
 }
 
 /** The canonical key of an object under one of its model's declared keys (used to verify alias hits). */

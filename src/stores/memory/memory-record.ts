@@ -10,7 +10,7 @@ import type { ObjectKeys } from '../../core/key-encoding.js'
 // entry depends on how full they are); these values cover the worst case with ~3–5% to spare. Payloads
 // are counted rounded up to 8 bytes, as Node's Buffer pool aligns them.
 const RECORD_OVERHEAD = 408
-const ALIAS_OVERHEAD = 256
+export const ALIAS_OVERHEAD = 256
 
 /**
  * What the store holds under a record key. Kept small, as every entry costs the garbage collector:
@@ -28,10 +28,15 @@ export class MemoryRecord {
   constructor(
     /** `undefined` for a tombstone: the object was deleted here; reads miss and backfills may not land. */
     readonly bytes: Buffer | undefined,
-    /** The alias keys pointing to this record: none, one, or several. */
-    readonly aliases: string | readonly string[] | undefined,
+    /** The alias keys pointing to this record: none, one, or several (set when its index catches up, see AliasIndex). */
+    public aliases: string | readonly string[] | undefined,
     /** A tombstone's expiry (ms since the epoch); a record's is in its envelope header. */
     readonly tombstoneUntil: number | undefined,
+    /**
+     * A backfilled copy's alternate-key values not indexed yet (one value, or one per alternate key):
+     * `undefined` once its aliases are made, and for every other record (see AliasIndex).
+     */
+    public captured: unknown = undefined,
   ) {}
 }
 
@@ -52,9 +57,12 @@ export function expiryOfRecord(record: MemoryRecord): number | undefined {
   return record.bytes === undefined ? record.tombstoneUntil : envelopeExpiry(record.bytes)
 }
 
-/** The bytes a held record or tombstone counts against `maxSize` (lru-cache asks on every set: no closure here). */
-export function sizeOf(record: MemoryRecord, key: string): number {
-  let size = (((record.bytes?.length ?? 0) + 7) & ~7) + key.length + RECORD_OVERHEAD
+/**
+ * The bytes a held record or tombstone counts against `maxSize` (lru-cache asks on every set: no closure
+ * here); `captured`: what the aliases of its captured alternate-key values will count (AliasIndex.sizeOfCaptured).
+ */
+export function sizeOf(record: MemoryRecord, key: string, captured = 0): number {
+  let size = (((record.bytes?.length ?? 0) + 7) & ~7) + key.length + RECORD_OVERHEAD + captured
   const aliases = record.aliases
   if (typeof aliases === 'string') size += aliases.length + ALIAS_OVERHEAD
   else if (aliases !== undefined) for (const alias of aliases) size += alias.length + ALIAS_OVERHEAD

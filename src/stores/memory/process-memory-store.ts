@@ -14,17 +14,19 @@ import type { InvalidationBus } from '../../contracts/invalidation-bus.js'
 import { checkCacheOptions, requestKeys } from '../../contracts/key-value-store.js'
 import { decodeRecord, encodeRecord, restampRecord } from '../../core/codec.js'
 import { CorruptEntryError, InvalidOptionError, show } from '../../core/errors.js'
-import { encodeLookup, keyForLookup, keyOfObjectFor, keysOfObject, type ObjectKeys } from '../../core/key-encoding.js'
+import { encodeLookup, keyForLookup, keyOfObjectFor, keysOfObject } from '../../core/key-encoding.js'
 import { expiryOf } from '../../core/lifetime.js'
 import type { Instance, Lookup, Model } from '../../core/model.js'
 import { nameOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
 import { describeModel, type KeyInfo, type ModelInfo } from '../../core/registry.js'
+import { AliasIndex, type CopyKeys, keysOfCopy, sizeOfCaptured } from './alias-index.js'
 import { InvalidationLog } from './invalidation-log.js'
 import { memoryBounds, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOptions, recordCache } from './memory-options.js'
-import { eachAlias, expiryOfRecord, holdAliases, MemoryRecord, type PreparedWrite, sizeOf } from './memory-record.js'
+import { expiryOfRecord, holdAliases, MemoryRecord, type PreparedWrite, sizeOf } from './memory-record.js'
 
 export { MAX_INVALIDATIONS } from './invalidation-log.js'
+
 export { DEFAULT_MAX_SIZE, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOptions } from './memory-options.js'
 
 /**
@@ -37,7 +39,7 @@ export class ProcessMemoryStore extends BaseStore {
   readonly name: string
   override readonly capabilities: StoreCapabilities
   readonly #records: LRUCache<string, MemoryRecord>
-  #aliases = new Map<string, string>()
+  readonly #aliases: AliasIndex
   readonly #settings: ReturnType<typeof checkCacheOptions>
   readonly #bus: InvalidationBus | undefined
   #unsubscribe: (() => void) | undefined
@@ -66,11 +68,8 @@ export class ProcessMemoryStore extends BaseStore {
     const { max, maxSize } = memoryBounds(this.name, options)
     this.#maxSize = maxSize
     this.#maxCount = maxSize === undefined ? undefined : max
-    this.#records = recordCache(max, maxSize, (record, key) =>
-      eachAlias(record.aliases, (alias) => {
-        if (this.#aliases.get(alias) === key) this.#aliases.delete(alias)
-      }),
-    )
+    this.#records = recordCache(max, maxSize, (record, key) => this.#aliases.forget(record, key))
+    this.#aliases = new AliasIndex(this.#records, maxSize !== undefined)
     this.capabilities = capabilities({
       polymorphic: this.#settings.polymorphic,
       inProcess: true,
@@ -133,8 +132,7 @@ export class ProcessMemoryStore extends BaseStore {
     // Aliases first, so that lru-cache's disposal of each record finds none to delete. A new Map, not
     // `clear()`: V8 puts a cleared Map's next table in the old generation when its table was there, and
     // a dropped old table keeps the young keys it held alive through young GCs until a full GC.
-    if (this.#aliases.size > 0) this.#aliases = new Map()
-    if (this.#records.size > 0) this.#records.clear()
+    this.#aliases.clear()
     if (fence) {
       this.#refuseBackfillsUntil = this.#settings.clock.now() + this.#settings.tombstoneMs
       this.#invalidations.forgetAll()
@@ -195,7 +193,7 @@ export class ProcessMemoryStore extends BaseStore {
     let record = primary ? this.#records.get(key) : undefined
     if (record === undefined) {
       if (primary && !this.#settings.polymorphic) return undefined
-      const target = this.#aliases.get(key)
+      const target = this.#aliases.target(key)
       if (target === undefined) return undefined
       recordKey = target
       record = this.#records.get(target)
@@ -244,19 +242,19 @@ export class ProcessMemoryStore extends BaseStore {
     const { lifetime, polymorphic, clock, jitter } = this.#settings
     const now = clock.now()
     // Every copy is checked before any lands, as in a put.
-    const keys: ObjectKeys[] = new Array(entries.length)
+    const keys: CopyKeys[] = new Array(entries.length)
     const expiries: (number | undefined | null)[] = new Array(entries.length)
     for (let i = 0; i < entries.length; i++) {
       const { value, expiresAt } = entries[i] as StoreEntry
       const info = this.describeItem(value, 'put')
-      keys[i] = keysOfObject(info, value, polymorphic, this.#putWhere, true)
+      keys[i] = keysOfCopy(info, value, polymorphic, this.#putWhere)
       expiries[i] = expiryOf(lifetime, value, now, expiresAt, jitter, this.#putWhere, info.name)
     }
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i] as StoreEntry
-      const objectKeys = keys[i] as ObjectKeys
-      if (this.#busDown) this.#records.delete(objectKeys.record)
-      else this.#land(objectKeys, expiries[i] as number | undefined | null, entry.value, entry.encoded, since, now)
+      const copyKeys = keys[i] as CopyKeys
+      if (this.#busDown) this.#records.delete(copyKeys.record)
+      else this.#land(copyKeys, expiries[i] as number | undefined | null, entry.value, entry.encoded, since, now)
     }
   }
 
@@ -270,9 +268,9 @@ export class ProcessMemoryStore extends BaseStore {
     const writes: PreparedWrite[] = new Array(items.length)
     for (let i = 0; i < items.length; i++) {
       const item = items[i] as WriteItem
-      const keys = keysOfObject(item.info, item.obj, polymorphic, where, item.backfill === true)
-      const expiresAt = expiryOf(lifetime, item.obj, now, item.expiresAt, jitter, where, item.info.name)
       const backfill = item.backfill === true
+      const keys = backfill ? keysOfCopy(item.info, item.obj, polymorphic, where) : keysOfObject(item.info, item.obj, polymorphic, where)
+      const expiresAt = expiryOf(lifetime, item.obj, now, item.expiresAt, jitter, where, item.info.name)
       const bytes =
         backfill || expiresAt === null
           ? undefined
@@ -291,7 +289,7 @@ export class ProcessMemoryStore extends BaseStore {
         else this.#set(keys.record, new MemoryRecord(bytes, holdAliases(keys.aliases), undefined))
         continue
       }
-      this.#land(keys, expiresAt, item.obj, item.encoded, item.since, now)
+      this.#land(keys as CopyKeys, expiresAt, item.obj, item.encoded, item.since, now)
     }
     return published
   }
@@ -302,7 +300,7 @@ export class ProcessMemoryStore extends BaseStore {
    * only where nothing live is held — not over a newer put, not over a tombstone.
    */
   #land(
-    keys: ObjectKeys,
+    keys: CopyKeys,
     expiresAt: number | undefined | null,
     obj: object,
     encoded: Uint8Array | undefined,
@@ -318,36 +316,31 @@ export class ProcessMemoryStore extends BaseStore {
       if (heldUntil === undefined || heldUntil > now) return
     }
     const bytes = (encoded !== undefined ? restampRecord(encoded, expiresAt) : undefined) ?? encodeRecord(obj, expiresAt, this.#putWhere)
-    this.#set(keys.record, new MemoryRecord(bytes, holdAliases(keys.aliases), undefined))
+    this.#set(keys.record, new MemoryRecord(bytes, holdAliases(keys.aliases), undefined, keys.captured), keys.info)
   }
 
   async #publish(recordKeys: readonly string[]): Promise<void> {
     if (this.#bus !== undefined) await this.#bus.publish(recordKeys)
   }
 
-  #set(recordKey: string, record: MemoryRecord): void {
+  /** Stores `record` under `recordKey` and indexes its aliases (later, for captured values of model `info`). */
+  #set(recordKey: string, record: MemoryRecord, info?: ModelInfo): void {
+    const captured = record.captured
     // The size is given, so lru-cache does not compute it again.
-    const size = this.#maxSize === undefined ? undefined : sizeOf(record, recordKey)
+    const size = this.#maxSize === undefined ? undefined : sizeOf(record, recordKey, sizeOfCaptured(info, captured))
     this.#records.set(recordKey, record, size === undefined ? undefined : { size })
     this.#trim()
-    const aliases = record.aliases
-    if (aliases === undefined) return
+    if (record.aliases === undefined && captured === undefined) return
     // lru-cache drops an entry bigger than its whole bound: its aliases must not point to nothing.
     if (size !== undefined && size > (this.#maxSize as number) && !this.#records.has(recordKey)) return
-    if (typeof aliases === 'string') this.#aliases.set(aliases, recordKey)
-    else for (const alias of aliases) this.#aliases.set(alias, recordKey)
+    if (captured !== undefined) this.#aliases.defer(record, recordKey, info as ModelInfo)
+    else this.#aliases.point(record, recordKey)
   }
 
   protected async removeMany(items: readonly WriteItem[]): Promise<void> {
     const keys = items.map((item) => keysOfObject(item.info, item.obj, this.#settings.polymorphic, `${this.name} store delete`))
     this.#tombstone(keys.map((k) => k.record))
-    for (const { aliases } of keys) {
-      for (const alias of aliases) {
-        const target = this.#aliases.get(alias)
-        // An alias of another record is another object's key; only dangling ones go.
-        if (target !== undefined && this.#records.get(target)?.bytes === undefined) this.#aliases.delete(alias)
-      }
-    }
+    for (const { aliases } of keys) this.#aliases.dropDangling(aliases)
     await this.#publish(keys.map((k) => k.record))
   }
 
@@ -357,7 +350,7 @@ export class ProcessMemoryStore extends BaseStore {
     options: InvalidateOptions = {},
   ): Promise<void> {
     const keys = requests.map((r) => encodeLookup(info, r.lookup, `${this.name} store invalidate`))
-    const records = keys.map((k) => this.#aliases.get(k) ?? k)
+    const records = keys.map((k) => this.#aliases.target(k) ?? k)
     this.#tombstone(records, options.changedAt)
     // Other processes must drop their copies too; when the bus cannot take it, the call rejects and a
     // chain keeps the invalidation as a repair and sends it again.
@@ -366,7 +359,7 @@ export class ProcessMemoryStore extends BaseStore {
 
   /** Drops the objects under these keys as a bus publishes them (an alias: its record here), leaving tombstones. */
   evict(keys: readonly string[]): void {
-    this.#tombstone(keys.map((key) => this.#aliases.get(key) ?? key))
+    this.#tombstone(keys.map((key) => this.#aliases.target(key) ?? key))
   }
 
   #tombstone(recordKeys: readonly string[], changedAt?: number): void {

@@ -1,5 +1,8 @@
 import { InvalidKeyError, MissingKeyAttributeError, SchemaError, SerializationError, show } from '../../core/errors.js'
-import { isOwnAttribute, notOwnKeyAttribute } from '../../core/key-encoding.js'
+import { isKeyValue, isOwnAttribute, notOwnKeyAttribute } from '../../core/key-encoding.js'
+
+export { isKeyValue }
+
 import type { KeyInfo, ModelInfo } from '../../core/registry.js'
 import type { ColumnInfo, SqlDialect } from './column-kind.js'
 import { attributeToTaggedJson, fromParsedJson, fromTaggedJson } from './json-codec.js'
@@ -266,21 +269,6 @@ export function fromColumnValue(m: ModelMapping, column: ColumnInfo, raw: unknow
       return raw
     default:
       return typeof raw === 'bigint' && raw >= BigInt(Number.MIN_SAFE_INTEGER) && raw <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(raw) : raw
-  }
-}
-
-/** True when `value` can be a key value (string well-formed, finite number, bigint, boolean). */
-export function isKeyValue(value: unknown): boolean {
-  switch (typeof value) {
-    case 'string':
-      return value.isWellFormed()
-    case 'number':
-      return Number.isFinite(value)
-    case 'bigint':
-    case 'boolean':
-      return true
-    default:
-      return false
   }
 }
 

@@ -1,0 +1,318 @@
+import type { LRUCache } from 'lru-cache'
+import {
+  isKeyValue,
+  keyOfObjectFor,
+  keyOfValue,
+  keysOfObject,
+  MAX_KEY_LENGTH,
+  ObjectKeys,
+  recordKeyOfCopy,
+} from '../../core/key-encoding.js'
+import { escapeKeyText, type KeyInfo, type ModelInfo } from '../../core/registry.js'
+import { ALIAS_OVERHEAD, eachAlias, MemoryRecord, sizeOf } from './memory-record.js'
+
+/** How many deferred records one idle turn indexes (the rest waits for the next turn). */
+const IDLE_CHUNK = 512
+
+/**
+ * The characters escaping may add to an alternate key before its record is counted again once the key
+ * is made (sizeOfCaptured): an email's `@` and a few more escaped ASCII marks.
+ */
+const ESCAPE_SLACK = 6
+
+/**
+ * A memory store's alternate keys: alias key → record key, each alias removed with its record.
+ *
+ * A copy a chain backfills from a layer below is indexed lazily: when it lands, only its
+ * alternate-key values are taken ({@link captureAliases}; a copy whose values cannot be keys is indexed
+ * at once, which refuses it before anything lands); its alias keys are made and entered, oldest copy
+ * first, before the index is next used or changed — a read by an alternate key, a put, a delete, an
+ * invalidation, the copy itself leaving (replaced, evicted, deleted) — or in the event loop's next
+ * idle turns, whichever comes first. So every use sees exactly what indexing at once would have made,
+ * while a read that backfills does not wait for it, and copies dropped by `clear()` never cost it.
+ */
+export class AliasIndex {
+  #map = new Map<string, string>()
+  /** Records that landed with captured values, oldest first, from `#next` on (indexed ones are skipped). */
+  #pending: MemoryRecord[] = []
+  /** The record key of each pending record (same positions). */
+  #keys: string[] = []
+  /** The model of each pending record (same positions). */
+  #models: ModelInfo[] = []
+  #next = 0
+  #idle: NodeJS.Immediate | undefined = undefined
+  /** Set while the store drops every record ({@link clear}): their aliases went with the old Map. */
+  #clearing = false
+  /** The store's records (set again only to count a record at its exact size, #recount). */
+  readonly #records: LRUCache<string, MemoryRecord>
+  /** Whether the store is bounded in bytes, so that records are counted with their aliases (sizeOf). */
+  readonly #sized: boolean
+
+  constructor(records: LRUCache<string, MemoryRecord>, sized: boolean) {
+    this.#records = records
+    this.#sized = sized
+  }
+
+  /** The record key alias `alias` points to, `undefined` when none. */
+  target(alias: string): string | undefined {
+    if (this.#next < this.#pending.length) this.#catchUp(Number.POSITIVE_INFINITY, undefined)
+    return this.#map.get(alias)
+  }
+
+  /** Points the aliases of `record`, just stored under `recordKey`, to it. */
+  point(record: MemoryRecord, recordKey: string): void {
+    if (this.#next < this.#pending.length) this.#catchUp(Number.POSITIVE_INFINITY, undefined)
+    const aliases = record.aliases
+    if (typeof aliases === 'string') this.#map.set(aliases, recordKey)
+    else if (aliases !== undefined) for (const alias of aliases) this.#map.set(alias, recordKey)
+  }
+
+  /** Notes that `record`, just stored under `recordKey`, holds captured values of model `info` to index later. */
+  defer(record: MemoryRecord, recordKey: string, info: ModelInfo): void {
+    this.#pending.push(record)
+    this.#keys.push(recordKey)
+    this.#models.push(info)
+    if (this.#idle === undefined) {
+      this.#idle = setImmediate(() => this.#onIdle())
+      this.#idle.unref()
+    }
+  }
+
+  /** Removes the aliases of `record`, gone from under `recordKey` (lru-cache's dispose), that still point to it. */
+  forget(record: MemoryRecord, recordKey: string): void {
+    if (this.#clearing) return
+    if (record.captured !== undefined) {
+      // Indexed at once, its aliases would point to it now (unless a later copy took them): index the
+      // copies up to it, then remove its aliases as for any record.
+      this.#catchUp(Number.POSITIVE_INFINITY, record)
+    }
+    eachAlias(record.aliases, (alias) => {
+      if (this.#map.get(alias) === recordKey) this.#map.delete(alias)
+    })
+  }
+
+  /** Removes those of `aliases` (of deleted objects) that point to a record no longer held or to a tombstone. */
+  dropDangling(aliases: readonly string[]): void {
+    for (const alias of aliases) {
+      const target = this.target(alias)
+      // An alias of another record is another object's key; only dangling ones go.
+      if (target !== undefined && this.#records.get(target)?.bytes === undefined) this.#map.delete(alias)
+    }
+  }
+
+  /** Drops every record of the store and every alias. */
+  clear(): void {
+    // A new Map rather than `clear()`: see ProcessMemoryStore's #clear.
+    if (this.#map.size > 0) this.#map = new Map()
+    this.#forgetPending()
+    if (this.#records.size === 0) return
+    this.#clearing = true
+    try {
+      this.#records.clear()
+    } finally {
+      this.#clearing = false
+    }
+  }
+
+  #forgetPending(): void {
+    if (this.#pending.length > 0) {
+      this.#pending = []
+      this.#keys = []
+      this.#models = []
+    }
+    this.#next = 0
+    if (this.#idle !== undefined) {
+      clearImmediate(this.#idle)
+      this.#idle = undefined
+    }
+  }
+
+  #onIdle(): void {
+    this.#idle = undefined
+    this.#catchUp(IDLE_CHUNK, undefined)
+    if (this.#next < this.#pending.length) {
+      this.#idle = setImmediate(() => this.#onIdle())
+      this.#idle.unref()
+    }
+  }
+
+  /** Indexes up to `count` pending records, oldest first, stopping after `until` (a record leaving now). */
+  #catchUp(count: number, until: MemoryRecord | undefined): void {
+    // Records to count again at their exact size, once the index is settled: setting them may push
+    // out other records, whose own leaving indexes what comes before them.
+    let recount: (MemoryRecord | string)[] | undefined
+    let done = 0
+    while (this.#next < this.#pending.length && done < count) {
+      const i = this.#next++
+      const record = this.#pending[i] as MemoryRecord
+      // indexed already (every pending record that left was indexed as it left)
+      if (record.captured === undefined) continue
+      done++
+      const leaving = record === until
+      const recordKey = this.#keys[i] as string
+      if (this.#index(record, recordKey, this.#models[i] as ModelInfo, leaving)) (recount ??= []).push(record, recordKey)
+      if (leaving) break
+    }
+    if (this.#next === this.#pending.length) this.#forgetPending()
+    if (recount !== undefined)
+      for (let r = 0; r < recount.length; r += 2) this.#recount(recount[r + 1] as string, recount[r] as MemoryRecord)
+  }
+
+  /**
+   * Makes and enters the aliases of pending `record` (held under `recordKey`, unless `leaving`).
+   * Whether the record must be counted again: its keys came out longer than {@link sizeOfCaptured} said.
+   */
+  #index(record: MemoryRecord, recordKey: string, info: ModelInfo, leaving: boolean): boolean {
+    const captured = record.captured
+    let aliases: string[]
+    try {
+      aliases = aliasKeysOf(info, captured)
+    } catch {
+      // Not reached for values captureAliases accepted, but indexing may run from a timer, where a
+      // throw would end the host: the copy goes instead (a miss is always safe; an alias left out is not).
+      record.captured = undefined
+      if (!leaving) this.#records.delete(recordKey)
+      return false
+    }
+    record.aliases = aliases.length === 1 ? aliases[0] : aliases
+    record.captured = undefined
+    for (const alias of aliases) this.#map.set(alias, recordKey)
+    return !leaving && this.#sized && sizeOfAliases(aliases) > sizeOfCaptured(info, captured)
+  }
+
+  /**
+   * Stores a copy of `record`, still held under `recordKey`, counted at its exact size (lru-cache counts
+   * a record once per set); its aliases stay. If it no longer fits, it goes with its aliases.
+   */
+  #recount(recordKey: string, record: MemoryRecord): void {
+    if (this.#records.peek(recordKey) !== record) return
+    const copy = new MemoryRecord(record.bytes, record.aliases, undefined)
+    this.#records.set(recordKey, copy, { size: sizeOf(copy, recordKey), noDisposeOnSet: true })
+  }
+}
+
+const NO_ALIASES: string[] = []
+
+/**
+ * The keys of a copy a store made (a backfill's): its record key, and its aliases made now or their
+ * values `captured` to make later ({@link captureAliases}; `aliases` is then empty). A class: see ObjectKeys.
+ */
+export class CopyKeys extends ObjectKeys {
+  constructor(
+    record: string,
+    aliases: string[],
+    /** The copy's model. */
+    readonly info: ModelInfo,
+    readonly captured: unknown,
+  ) {
+    super(record, aliases)
+  }
+}
+
+/**
+ * The keys of `obj`, a copy of model `info` a store made: as keysOfObject's (`copy`), but with the
+ * alternate-key values captured to index later where the model allows it (not `polymorphic`).
+ * @throws MissingKeyAttributeError / InvalidKeyError naming the attribute.
+ */
+export function keysOfCopy(info: ModelInfo, obj: object, polymorphic: boolean, operation: string): CopyKeys {
+  const captured = polymorphic ? undefined : captureAliases(info, obj)
+  if (captured !== undefined) return new CopyKeys(recordKeyOfCopy(info, obj, operation), NO_ALIASES, info, captured)
+  const keys = keysOfObject(info, obj, polymorphic, operation, true)
+  return new CopyKeys(keys.record, keys.aliases, info, undefined)
+}
+
+/**
+ * The alternate-key values of `obj`, a copy of model `info` (not polymorphic) a store made, to index
+ * later ({@link AliasIndex}): the value itself for a model whose one alternate key has one field, else
+ * the values of every alternate key's fields, in the order of the model's keys and of their fields.
+ * `undefined` when they must be indexed at once: the model has no alternate key, or a value is not a
+ * key value (keysOfObject then throws the error that names it).
+ */
+export function captureAliases(info: ModelInfo, obj: object): unknown {
+  const keys = info.keys
+  if (keys.length === 1) return undefined
+  const source = obj as Record<string, unknown>
+  const single = singleAlias(info)
+  if (single !== undefined) {
+    const value = source[single.fields[0] as string]
+    return isKeyValue(value) ? value : undefined
+  }
+  const values: unknown[] = []
+  for (const spec of keys) {
+    if (spec === info.primary) continue
+    for (const field of spec.fields) {
+      const value = source[field]
+      if (!isKeyValue(value)) return undefined
+      values.push(value)
+    }
+  }
+  return values
+}
+
+/** The model's one alternate key when it is its only one and has one field (its values are captured bare). */
+function singleAlias(info: ModelInfo): KeyInfo | undefined {
+  const keys = info.keys
+  if (keys.length !== 2) return undefined
+  const spec = (keys[0] === info.primary ? keys[1] : keys[0]) as KeyInfo
+  return spec.fields.length === 1 ? spec : undefined
+}
+
+/**
+ * What a record's `captured` values (from {@link captureAliases}) count against a store's `maxSize`
+ * until its aliases are made: at least what they hold meanwhile, and what the aliases will hold unless
+ * escaping makes a key longer by more than {@link ESCAPE_SLACK} (the record is then counted again).
+ * Strings are counted by their length, not read: reading a freshly decoded string costs as much as
+ * escaping it.
+ */
+export function sizeOfCaptured(info: ModelInfo | undefined, captured: unknown): number {
+  if (info === undefined || captured === undefined) return 0
+  const single = singleAlias(info)
+  if (single !== undefined) return Math.min(single.head.length + lengthOfValue(captured) + ESCAPE_SLACK, MAX_KEY_LENGTH) + ALIAS_OVERHEAD
+  const values = captured as unknown[]
+  let size = 0
+  let at = 0
+  for (const spec of info.keys) {
+    if (spec === info.primary) continue
+    let length = spec.head.length + ESCAPE_SLACK
+    for (const field of spec.fields) {
+      // `field=value`, joined by `|`, after a composite key's head
+      length += (spec.fields.length === 1 ? 0 : escapeKeyText(field).length + 2) + lengthOfValue(values[at++])
+    }
+    size += Math.min(length, MAX_KEY_LENGTH) + ALIAS_OVERHEAD
+  }
+  return size
+}
+
+/** The length of a key value's text in a key (its type tag and text), a string's before escaping. */
+function lengthOfValue(value: unknown): number {
+  switch (typeof value) {
+    case 'string':
+      return 1 + value.length
+    case 'boolean':
+      return 1
+    default:
+      return value === 0 ? 2 : 1 + String(value).length
+  }
+}
+
+function sizeOfAliases(aliases: readonly string[]): number {
+  let size = 0
+  for (const alias of aliases) size += alias.length + ALIAS_OVERHEAD
+  return size
+}
+
+/** The alias keys of `captured` (from {@link captureAliases}), in the order of the model's keys. */
+function aliasKeysOf(info: ModelInfo, captured: unknown): string[] {
+  const single = singleAlias(info)
+  if (single !== undefined) return [keyOfValue(single, captured)]
+  const values = captured as unknown[]
+  const aliases: string[] = []
+  let at = 0
+  for (const spec of info.keys) {
+    if (spec === info.primary) continue
+    const fields: Record<string, unknown> = {}
+    for (const field of spec.fields) fields[field] = values[at++]
+    aliases.push(keyOfObjectFor(spec, fields) as string)
+  }
+  return aliases
+}
