@@ -1,4 +1,4 @@
-import type { StoreEntry } from '../contracts/base-store.js'
+import type { LookupRequest, StoreEntry } from '../contracts/base-store.js'
 import { Entry } from '../contracts/batch-records.js'
 import { encodeRecord } from '../core/codec.js'
 import { keyOfObjectFor } from '../core/key-encoding.js'
@@ -25,6 +25,8 @@ export class Hit {
   constructor(
     readonly layer: number,
     readonly entry: StoreEntry,
+    /** The request that found it, when known: its canonical key may serve as the copy's record key (Store.backfillNow). */
+    readonly request: LookupRequest | undefined = undefined,
   ) {}
 }
 
@@ -75,7 +77,12 @@ export class Backfill {
       // Copies that land at once leave no time for a write to come between the write clock's check
       // above and the copy: there is nothing for a write to wait on.
       const entries = fresh.map((hit) => hit.entry)
-      const failed = this.#calls.backfillNow(0, entries, since)
+      const failed = this.#calls.backfillNow(
+        0,
+        entries,
+        since,
+        fresh.map((hit) => hit.request),
+      )
       if (failed === undefined) {
         this.#calls.observer.backfilled(0, entries.length)
         return undefined
@@ -172,7 +179,7 @@ function withEnvelope(hit: Hit): Hit {
     // Left to each layer, which reports what it cannot store in its own name.
     return hit
   }
-  return new Hit(hit.layer, new Entry(entry.value, entry.expiresAt, encoded))
+  return new Hit(hit.layer, new Entry(entry.value, entry.expiresAt, encoded), hit.request)
 }
 
 /**

@@ -239,11 +239,16 @@ export class LayerCalls {
    * the copies landed. `false`: the layer cannot be written at once; use {@link write}. A caller error
    * is thrown.
    */
-  backfillNow(index: number, entries: readonly StoreEntry[], since: number | undefined): LayerFailure | undefined | false {
+  backfillNow(
+    index: number,
+    entries: readonly StoreEntry[],
+    since: number | undefined,
+    requests?: readonly (LookupRequest | undefined)[],
+  ): LayerFailure | undefined | false {
     const layer = this.layers[index] as Store
     if (layer.backfillNow === undefined || this.observer.metered || !(this.guards[index] as LayerGuard).direct) return false
     try {
-      layer.backfillNow(entries, since)
+      layer.backfillNow(entries, since, requests)
       return undefined
     } catch (err) {
       return this.fail(index, 'backfill', err)

@@ -1,4 +1,4 @@
-import type { LeaseCapable, StoreEntry } from '../contracts/base-store.js'
+import type { LeaseCapable, LookupRequest, StoreEntry } from '../contracts/base-store.js'
 import { detach } from '../core/detach.js'
 import type { Model } from '../core/model.js'
 import { Hit } from './backfill.js'
@@ -110,6 +110,7 @@ export function collect(
   found: readonly (StoreEntry | undefined)[],
   out: (StoreEntry | undefined)[],
   hits: Hit[],
+  requests?: readonly LookupRequest[],
 ): number[] {
   // (sized at the first miss and trimmed: an array grown by push reserves room for 16 more at each step)
   let missed: number[] | undefined
@@ -120,7 +121,7 @@ export function collect(
     if (entry === undefined) (missed ??= new Array(slots.length - k))[count++] = slot
     else {
       out[slot] = entry
-      hits.push(new Hit(layer, entry))
+      hits.push(new Hit(layer, entry, requests?.[slot]))
     }
   }
   if (missed === undefined) return []

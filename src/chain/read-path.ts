@@ -269,7 +269,7 @@ export class ReadPath {
           })
           break
         }
-        let still = collect(j, pending, found, out, hits)
+        let still = collect(j, pending, found, out, hits, requests)
         if (leases !== undefined && j === leases.layer && still.length > 0) {
           const { winners, waited } = await leases.take(
             info.model,

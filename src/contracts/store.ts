@@ -225,8 +225,11 @@ export interface Store extends AsyncDisposable {
    * capped at each entry's `expiresAt`, refused for keys invalidated after `since`); it throws what
    * that call would reject with. A chain backfills its in-process layers through it. A wrapper
    * (`StoreDecorator`) does not forward it, so every call of a wrapped store passes through the wrapper.
+   * `requests[i]`, when given, is the request that found entry `i` below: a store may take its
+   * canonical `key` as the entry's record key where it checks that the request is by the entry's own
+   * model's primary key and holds the entry's key values (the key is then made once per read).
    */
-  backfillNow?(entries: readonly StoreEntry[], since: number | undefined): void
+  backfillNow?(entries: readonly StoreEntry[], since: number | undefined, requests?: readonly (LookupRequest | undefined)[]): void
   /**
    * Drops the copies this store holds for these lookups, leaving tombstones where the store keeps
    * them, because the objects changed elsewhere (another process, another service writing the

@@ -1,6 +1,8 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { invalidationSequence } from '../../src/core/invalidation-sequence.js'
+import { encodeLookup } from '../../src/core/key-encoding.js'
+import { describeModel } from '../../src/core/registry.js'
 import { ChainedStore, MissingKeyAttributeError, ProcessMemoryStore } from '../../src/index.js'
 import { ConformanceUser } from '../../src/testing/index.js'
 
@@ -199,6 +201,25 @@ describe('ProcessMemoryStore: alternate keys of backfilled copies, indexed lazil
     expect((await chain.get(ConformanceUser, { email: 'a@x.io' }))?.name).toBe('x')
     expect(chain.stats()[0]).toMatchObject({ hits: 1, misses: 1 })
     await chain.close()
+  })
+
+  it("takes a read's canonical key as the record key only when the read is by the copy's primary key and holds its values", async () => {
+    const store = new ProcessMemoryStore()
+    const info = describeModel(ConformanceUser)
+    const byId = (n: unknown, key: string) => ({ spec: info.primary, lookup: { id: n }, key })
+    const copy = (n: number) => ({ value: user(n, `${n}@x.io`, `s${n}`, ''), expiresAt: undefined })
+    store.backfillNow([copy(1), copy(2), copy(3), copy(4)], undefined, [
+      byId(1, encodeLookup(info, { id: 1 }, 'test')),
+      // another object's read (a bug in the caller, or an object changed under its key): not taken
+      byId(9, encodeLookup(info, { id: 9 }, 'test')),
+      // the same number as a bigint makes another key
+      byId(3n, encodeLookup(info, { id: 3n }, 'test')),
+      undefined,
+    ])
+    for (const n of [1, 2, 3, 4]) expect(store.getNow(ConformanceUser, { id: n })?.id).toBe(n)
+    expect(store.getNow(ConformanceUser, { id: 9 })).toBeUndefined()
+    expect(store.getNow(ConformanceUser, { id: 3n } as never)).toBeUndefined()
+    await store.close()
   })
 
   it('indexing left for an idle turn never runs after close', async () => {

@@ -1,4 +1,5 @@
 import type { LRUCache } from 'lru-cache'
+import type { LookupRequest } from '../../contracts/base-store.js'
 import {
   isKeyValue,
   keyOfObjectFor,
@@ -211,14 +212,33 @@ export class CopyKeys extends ObjectKeys {
 
 /**
  * The keys of `obj`, a copy of model `info` a store made: as keysOfObject's (`copy`), but with the
- * alternate-key values captured to index later where the model allows it (not `polymorphic`).
+ * alternate-key values captured to index later where the model allows it (not `polymorphic`), and the
+ * record key taken from `request`, the read that found the copy, when it is by this model's primary
+ * key and holds the copy's values of it (the same canonical key, made and hashed once per read).
  * @throws MissingKeyAttributeError / InvalidKeyError naming the attribute.
  */
-export function keysOfCopy(info: ModelInfo, obj: object, polymorphic: boolean, operation: string): CopyKeys {
+export function keysOfCopy(
+  info: ModelInfo,
+  obj: object,
+  polymorphic: boolean,
+  operation: string,
+  request?: LookupRequest | undefined,
+): CopyKeys {
   const captured = polymorphic ? undefined : captureAliases(info, obj)
-  if (captured !== undefined) return new CopyKeys(recordKeyOfCopy(info, obj, operation), NO_ALIASES, info, captured)
+  if (captured !== undefined) {
+    return new CopyKeys(keyOfRequest(info, obj, request) ?? recordKeyOfCopy(info, obj, operation), NO_ALIASES, info, captured)
+  }
   const keys = keysOfObject(info, obj, polymorphic, operation, true)
   return new CopyKeys(keys.record, keys.aliases, info, undefined)
+}
+
+/** The canonical key of `request` when it is the record key of `obj` (see {@link keysOfCopy}). */
+function keyOfRequest(info: ModelInfo, obj: object, request: LookupRequest | undefined): string | undefined {
+  if (request === undefined || request.key === undefined || request.spec !== info.primary) return undefined
+  const source = obj as Record<string, unknown>
+  // (=== holds only for equal key values of one type, which make one canonical key; 0 and -0 make `n0`)
+  for (const field of info.primary.fields) if (source[field] !== request.lookup[field]) return undefined
+  return request.key
 }
 
 /**

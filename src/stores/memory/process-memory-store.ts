@@ -235,9 +235,10 @@ export class ProcessMemoryStore extends BaseStore {
   /**
    * A chain's backfill done at once (see `Store.backfillNow`): what `batchPutEntries(entries,
    * { backfill: true, since })` does, without a promise. A backfill publishes nothing on the bus.
+   * `requests`: the reads that found the entries (their keys serve as record keys where they match).
    * @throws what `batchPutEntries` rejects with (StoreClosedError, UnknownModelError, SerializationError).
    */
-  backfillNow(entries: readonly StoreEntry[], since: number | undefined): void {
+  backfillNow(entries: readonly StoreEntry[], since: number | undefined, requests?: readonly (LookupRequest | undefined)[]): void {
     this.assertOpen('put')
     const { lifetime, polymorphic, clock, jitter } = this.#settings
     const now = clock.now()
@@ -247,7 +248,7 @@ export class ProcessMemoryStore extends BaseStore {
     for (let i = 0; i < entries.length; i++) {
       const { value, expiresAt } = entries[i] as StoreEntry
       const info = this.describeItem(value, 'put')
-      keys[i] = keysOfCopy(info, value, polymorphic, this.#putWhere)
+      keys[i] = keysOfCopy(info, value, polymorphic, this.#putWhere, requests?.[i])
       expiries[i] = expiryOf(lifetime, value, now, expiresAt, jitter, this.#putWhere, info.name)
     }
     for (let i = 0; i < entries.length; i++) {
