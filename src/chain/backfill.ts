@@ -116,9 +116,17 @@ export class Backfill {
     const hits = top >= 2 ? found.map(withEnvelope) : found
     let failure: LayerFailure | undefined
     for (let i = top - 1; i >= 0; i--) {
-      const entries = hits.every((h) => h.layer > i) ? hits.map((h) => h.entry) : hits.filter((h) => h.layer > i).map((h) => h.entry)
+      const copied = hits.every((h) => h.layer > i) ? hits : hits.filter((h) => h.layer > i)
+      const entries = copied.map((h) => h.entry)
       const guarded = this.#coherence
-      let failed = guarded ? this.#calls.backfillNow(i, entries, since) : false
+      let failed = guarded
+        ? this.#calls.backfillNow(
+            i,
+            entries,
+            since,
+            copied.map((h) => h.request),
+          )
+        : false
       if (failed === false) {
         failed = await this.#calls.write(i, 'backfill', (layer) => layer.batchPutEntries(entries, guarded ? { backfill: true, since } : {}))
       }

@@ -10,16 +10,10 @@ import {
   recordKeyOfCopy,
 } from '../../core/key-encoding.js'
 import { escapeKeyText, type KeyInfo, type ModelInfo } from '../../core/registry.js'
-import { ALIAS_OVERHEAD, eachAlias, MemoryRecord, sizeOf } from './memory-record.js'
+import { ALIAS_OVERHEAD, eachAlias, type MemoryRecord, sizeOfAliases } from './memory-record.js'
 
 /** How many deferred records one idle turn indexes (the rest waits for the next turn). */
 const IDLE_CHUNK = 512
-
-/**
- * The characters escaping may add to an alternate key before its record is counted again once the key
- * is made (sizeOfCaptured): an email's `@` and a few more escaped ASCII marks.
- */
-const ESCAPE_SLACK = 6
 
 /**
  * A memory store's alternate keys: alias key → record key, each alias removed with its record.
@@ -31,6 +25,12 @@ const ESCAPE_SLACK = 6
  * invalidation, the copy itself leaving (replaced, evicted, deleted) — or in the event loop's next
  * idle turns, whichever comes first. So every use sees exactly what indexing at once would have made,
  * while a read that backfills does not wait for it, and copies dropped by `clear()` never cost it.
+ *
+ * For a store bounded in bytes the index counts what the aliases hold ({@link bytes}), apart from
+ * lru-cache's count of the records: a pending copy by its values' lengths, then exactly once its keys
+ * are made. The store keeps the two together under its bound (its `trim`, which this calls after
+ * indexing outside the store's own calls). Nothing here ever writes to lru-cache: `forget` runs inside
+ * lru-cache's disposal, where a write would corrupt it.
  */
 export class AliasIndex {
   #map = new Map<string, string>()
@@ -44,28 +44,44 @@ export class AliasIndex {
   #idle: NodeJS.Immediate | undefined = undefined
   /** Set while the store drops every record ({@link clear}): their aliases went with the old Map. */
   #clearing = false
-  /** The store's records (set again only to count a record at its exact size, #recount). */
+  #bytes = 0
+  /** The store's records (only read here, and cleared by {@link clear}). */
   readonly #records: LRUCache<string, MemoryRecord>
-  /** Whether the store is bounded in bytes, so that records are counted with their aliases (sizeOf). */
+  /** Whether the store is bounded in bytes (aliases are then counted in {@link bytes}). */
   readonly #sized: boolean
+  /** Brings the store back under its bound after indexing that made aliases longer than counted. */
+  readonly #trim: () => void
 
-  constructor(records: LRUCache<string, MemoryRecord>, sized: boolean) {
+  constructor(records: LRUCache<string, MemoryRecord>, sized: boolean, trim: () => void) {
     this.#records = records
     this.#sized = sized
+    this.#trim = trim
   }
 
-  /** The record key alias `alias` points to, `undefined` when none. */
+  /** What the aliases of the held records count against a store's `maxSize` (0 when it has none). */
+  get bytes(): number {
+    return this.#bytes
+  }
+
+  /**
+   * The record key alias `alias` points to, `undefined` when none. Making pending keys may bring the
+   * store back under its bound first, so the record may be gone by then (a miss).
+   */
   target(alias: string): string | undefined {
-    if (this.#next < this.#pending.length) this.#catchUp(Number.POSITIVE_INFINITY, undefined)
+    if (this.#next < this.#pending.length) {
+      this.#catchUp(Number.POSITIVE_INFINITY, undefined)
+      this.#trim()
+    }
     return this.#map.get(alias)
   }
 
-  /** Points the aliases of `record`, just stored under `recordKey`, to it. */
+  /** Points the aliases of `record`, just stored under `recordKey`, to it (the store trims afterwards). */
   point(record: MemoryRecord, recordKey: string): void {
     if (this.#next < this.#pending.length) this.#catchUp(Number.POSITIVE_INFINITY, undefined)
     const aliases = record.aliases
     if (typeof aliases === 'string') this.#map.set(aliases, recordKey)
     else if (aliases !== undefined) for (const alias of aliases) this.#map.set(alias, recordKey)
+    if (this.#sized) this.#bytes += sizeOfAliases(aliases)
   }
 
   /** Notes that `record`, just stored under `recordKey`, holds captured values of model `info` to index later. */
@@ -73,6 +89,7 @@ export class AliasIndex {
     this.#pending.push(record)
     this.#keys.push(recordKey)
     this.#models.push(info)
+    if (this.#sized) this.#bytes += sizeOfCaptured(info, record.captured)
     if (this.#idle === undefined) {
       this.#idle = setImmediate(() => this.#onIdle())
       this.#idle.unref()
@@ -87,7 +104,10 @@ export class AliasIndex {
       // copies up to it, then remove its aliases as for any record.
       this.#catchUp(Number.POSITIVE_INFINITY, record)
     }
-    eachAlias(record.aliases, (alias) => {
+    const aliases = record.aliases
+    if (aliases === undefined) return
+    if (this.#sized) this.#bytes -= sizeOfAliases(aliases)
+    eachAlias(aliases, (alias) => {
       if (this.#map.get(alias) === recordKey) this.#map.delete(alias)
     })
   }
@@ -105,6 +125,7 @@ export class AliasIndex {
   clear(): void {
     // A new Map rather than `clear()`: see ProcessMemoryStore's #clear.
     if (this.#map.size > 0) this.#map = new Map()
+    this.#bytes = 0
     this.#forgetPending()
     if (this.#records.size === 0) return
     this.#clearing = true
@@ -131,6 +152,7 @@ export class AliasIndex {
   #onIdle(): void {
     this.#idle = undefined
     this.#catchUp(IDLE_CHUNK, undefined)
+    this.#trim()
     if (this.#next < this.#pending.length) {
       this.#idle = setImmediate(() => this.#onIdle())
       this.#idle.unref()
@@ -139,9 +161,6 @@ export class AliasIndex {
 
   /** Indexes up to `count` pending records, oldest first, stopping after `until` (a record leaving now). */
   #catchUp(count: number, until: MemoryRecord | undefined): void {
-    // Records to count again at their exact size, once the index is settled: setting them may push
-    // out other records, whose own leaving indexes what comes before them.
-    let recount: (MemoryRecord | string)[] | undefined
     let done = 0
     while (this.#next < this.#pending.length && done < count) {
       const i = this.#next++
@@ -149,46 +168,28 @@ export class AliasIndex {
       // indexed already (every pending record that left was indexed as it left)
       if (record.captured === undefined) continue
       done++
-      const leaving = record === until
-      const recordKey = this.#keys[i] as string
-      if (this.#index(record, recordKey, this.#models[i] as ModelInfo, leaving)) (recount ??= []).push(record, recordKey)
-      if (leaving) break
+      this.#index(record, this.#keys[i] as string, this.#models[i] as ModelInfo)
+      if (record === until) break
     }
     if (this.#next === this.#pending.length) this.#forgetPending()
-    if (recount !== undefined)
-      for (let r = 0; r < recount.length; r += 2) this.#recount(recount[r + 1] as string, recount[r] as MemoryRecord)
   }
 
-  /**
-   * Makes and enters the aliases of pending `record` (held under `recordKey`, unless `leaving`).
-   * Whether the record must be counted again: its keys came out longer than {@link sizeOfCaptured} said.
-   */
-  #index(record: MemoryRecord, recordKey: string, info: ModelInfo, leaving: boolean): boolean {
+  /** Makes and enters the aliases of pending `record`, held under `recordKey` (or leaving it now). */
+  #index(record: MemoryRecord, recordKey: string, info: ModelInfo): void {
     const captured = record.captured
     let aliases: string[]
     try {
       aliases = aliasKeysOf(info, captured)
     } catch {
-      // Not reached for values captureAliases accepted, but indexing may run from a timer, where a
-      // throw would end the host: the copy goes instead (a miss is always safe; an alias left out is not).
-      record.captured = undefined
-      if (!leaving) this.#records.delete(recordKey)
-      return false
+      // Not reached for values captureAliases accepted; indexing may run from a timer, where a throw
+      // would end the host, and inside lru-cache's disposal, where the copy cannot be dropped: it is
+      // left reachable by its primary key only.
+      aliases = []
     }
-    record.aliases = aliases.length === 1 ? aliases[0] : aliases
+    record.aliases = aliases.length === 0 ? undefined : aliases.length === 1 ? aliases[0] : aliases
     record.captured = undefined
+    if (this.#sized) this.#bytes += sizeOfAliases(record.aliases) - sizeOfCaptured(info, captured)
     for (const alias of aliases) this.#map.set(alias, recordKey)
-    return !leaving && this.#sized && sizeOfAliases(aliases) > sizeOfCaptured(info, captured)
-  }
-
-  /**
-   * Stores a copy of `record`, still held under `recordKey`, counted at its exact size (lru-cache counts
-   * a record once per set); its aliases stay. If it no longer fits, it goes with its aliases.
-   */
-  #recount(recordKey: string, record: MemoryRecord): void {
-    if (this.#records.peek(recordKey) !== record) return
-    const copy = new MemoryRecord(record.bytes, record.aliases, undefined)
-    this.#records.set(recordKey, copy, { size: sizeOf(copy, recordKey), noDisposeOnSet: true })
   }
 }
 
@@ -279,21 +280,20 @@ function singleAlias(info: ModelInfo): KeyInfo | undefined {
 
 /**
  * What a record's `captured` values (from {@link captureAliases}) count against a store's `maxSize`
- * until its aliases are made: at least what they hold meanwhile, and what the aliases will hold unless
- * escaping makes a key longer by more than {@link ESCAPE_SLACK} (the record is then counted again).
- * Strings are counted by their length, not read: reading a freshly decoded string costs as much as
- * escaping it.
+ * until its aliases are made: what the aliases would hold if escaping left every string as long as it
+ * is — more than the values hold meanwhile. Strings are counted by their length, not read: reading a
+ * freshly decoded string costs as much as escaping it.
  */
 export function sizeOfCaptured(info: ModelInfo | undefined, captured: unknown): number {
   if (info === undefined || captured === undefined) return 0
   const single = singleAlias(info)
-  if (single !== undefined) return Math.min(single.head.length + lengthOfValue(captured) + ESCAPE_SLACK, MAX_KEY_LENGTH) + ALIAS_OVERHEAD
+  if (single !== undefined) return Math.min(single.head.length + lengthOfValue(captured), MAX_KEY_LENGTH) + ALIAS_OVERHEAD
   const values = captured as unknown[]
   let size = 0
   let at = 0
   for (const spec of info.keys) {
     if (spec === info.primary) continue
-    let length = spec.head.length + ESCAPE_SLACK
+    let length = spec.head.length
     for (const field of spec.fields) {
       // `field=value`, joined by `|`, after a composite key's head
       length += (spec.fields.length === 1 ? 0 : escapeKeyText(field).length + 2) + lengthOfValue(values[at++])
@@ -313,12 +313,6 @@ function lengthOfValue(value: unknown): number {
     default:
       return value === 0 ? 2 : 1 + String(value).length
   }
-}
-
-function sizeOfAliases(aliases: readonly string[]): number {
-  let size = 0
-  for (const alias of aliases) size += alias.length + ALIAS_OVERHEAD
-  return size
 }
 
 /** The alias keys of `captured` (from {@link captureAliases}), in the order of the model's keys. */

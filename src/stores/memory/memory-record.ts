@@ -58,14 +58,19 @@ export function expiryOfRecord(record: MemoryRecord): number | undefined {
 }
 
 /**
- * The bytes a held record or tombstone counts against `maxSize` (lru-cache asks on every set: no closure
- * here); `captured`: what the aliases of its captured alternate-key values will count (AliasIndex.sizeOfCaptured).
+ * The bytes a held record or tombstone counts against `maxSize`, its aliases apart ({@link sizeOfAliases}:
+ * the alias table counts them, see AliasIndex). lru-cache asks on every set: no closure here.
  */
-export function sizeOf(record: MemoryRecord, key: string, captured = 0): number {
-  let size = (((record.bytes?.length ?? 0) + 7) & ~7) + key.length + RECORD_OVERHEAD + captured
-  const aliases = record.aliases
-  if (typeof aliases === 'string') size += aliases.length + ALIAS_OVERHEAD
-  else if (aliases !== undefined) for (const alias of aliases) size += alias.length + ALIAS_OVERHEAD
+export function sizeOf(record: MemoryRecord, key: string): number {
+  return (((record.bytes?.length ?? 0) + 7) & ~7) + key.length + RECORD_OVERHEAD
+}
+
+/** The bytes a record's aliases count against `maxSize`: each key's text and its entry in the alias table. */
+export function sizeOfAliases(aliases: MemoryRecord['aliases']): number {
+  if (aliases === undefined) return 0
+  if (typeof aliases === 'string') return aliases.length + ALIAS_OVERHEAD
+  let size = 0
+  for (const alias of aliases) size += alias.length + ALIAS_OVERHEAD
   return size
 }
 

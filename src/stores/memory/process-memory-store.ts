@@ -23,7 +23,7 @@ import { describeModel, type KeyInfo, type ModelInfo } from '../../core/registry
 import { AliasIndex, type CopyKeys, keysOfCopy, sizeOfCaptured } from './alias-index.js'
 import { InvalidationLog } from './invalidation-log.js'
 import { memoryBounds, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOptions, recordCache } from './memory-options.js'
-import { expiryOfRecord, holdAliases, MemoryRecord, type PreparedWrite, sizeOf } from './memory-record.js'
+import { expiryOfRecord, holdAliases, MemoryRecord, type PreparedWrite, sizeOf, sizeOfAliases } from './memory-record.js'
 
 export { MAX_INVALIDATIONS } from './invalidation-log.js'
 
@@ -69,7 +69,7 @@ export class ProcessMemoryStore extends BaseStore {
     this.#maxSize = maxSize
     this.#maxCount = maxSize === undefined ? undefined : max
     this.#records = recordCache(max, maxSize, (record, key) => this.#aliases.forget(record, key))
-    this.#aliases = new AliasIndex(this.#records, maxSize !== undefined)
+    this.#aliases = new AliasIndex(this.#records, maxSize !== undefined, () => this.#trim())
     this.capabilities = capabilities({
       polymorphic: this.#settings.polymorphic,
       inProcess: true,
@@ -111,7 +111,7 @@ export class ProcessMemoryStore extends BaseStore {
 
   /** Bytes accounted against `maxSize` (0 when only `max` bounds the store). */
   get calculatedSize(): number {
-    return this.#maxSize === undefined ? 0 : this.#records.calculatedSize
+    return this.#maxSize === undefined ? 0 : this.#records.calculatedSize + this.#aliases.bytes
   }
 
   /**
@@ -327,15 +327,20 @@ export class ProcessMemoryStore extends BaseStore {
   /** Stores `record` under `recordKey` and indexes its aliases (later, for captured values of model `info`). */
   #set(recordKey: string, record: MemoryRecord, info?: ModelInfo): void {
     const captured = record.captured
-    // The size is given, so lru-cache does not compute it again.
-    const size = this.#maxSize === undefined ? undefined : sizeOf(record, recordKey, sizeOfCaptured(info, captured))
-    this.#records.set(recordKey, record, size === undefined ? undefined : { size })
-    this.#trim()
-    if (record.aliases === undefined && captured === undefined) return
-    // lru-cache drops an entry bigger than its whole bound: its aliases must not point to nothing.
-    if (size !== undefined && size > (this.#maxSize as number) && !this.#records.has(recordKey)) return
+    if (this.#maxSize === undefined) this.#records.set(recordKey, record)
+    else {
+      const size = sizeOf(record, recordKey) // given, so lru-cache does not compute it again
+      const aliases = captured === undefined ? sizeOfAliases(record.aliases) : sizeOfCaptured(info, captured)
+      // Bigger than the whole bound: not held, and what the key held goes, as lru-cache does.
+      if (size + aliases > this.#maxSize) {
+        this.#records.delete(recordKey)
+        return
+      }
+      this.#records.set(recordKey, record, { size })
+    }
     if (captured !== undefined) this.#aliases.defer(record, recordKey, info as ModelInfo)
-    else this.#aliases.point(record, recordKey)
+    else if (record.aliases !== undefined) this.#aliases.point(record, recordKey)
+    this.#trim()
   }
 
   protected async removeMany(items: readonly WriteItem[]): Promise<void> {
@@ -378,9 +383,12 @@ export class ProcessMemoryStore extends BaseStore {
     this.#trim()
   }
 
-  /** Drops the least recently used records past the bound in objects, when lru-cache keeps only the one in bytes. */
+  /** Drops the least recently used records past `max` when lru-cache keeps `maxSize`, and past `maxSize` with the aliases' bytes. */
   #trim(): void {
     if (this.#maxCount !== undefined) while (this.#records.size > this.#maxCount) this.#records.pop()
+    const maxSize = this.#maxSize
+    if (maxSize !== undefined)
+      while (this.#records.size > 0 && this.#records.calculatedSize + this.#aliases.bytes > maxSize) this.#records.pop()
   }
 
   protected override async release(): Promise<void> {
