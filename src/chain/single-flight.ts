@@ -4,6 +4,8 @@ import type { StoreEntry } from '../contracts/base-store.js'
 class Batch {
   /** Dropped when the read settles (see {@link FlightBatch.start}). */
   entries: Promise<readonly (StoreEntry | undefined)[]> | undefined
+  /** How many keys of the Map of keys in flight are this batch's (a later read may take one over). */
+  owned = 0
   constructor(
     /** The chain's write clock when the read began. */
     readonly seq: number,
@@ -53,6 +55,11 @@ export class SingleFlight {
   settled(): void {
     if (this.#flights.size === 0) this.#flights = new Map()
   }
+
+  /** Drops every key in flight at once (the caller checked they are all one settled read's). */
+  reset(): void {
+    this.#flights = new Map()
+  }
 }
 
 /**
@@ -88,7 +95,10 @@ export class FlightBatch {
         return entries.then((all) => all[at])
       }
     }
+    // (a flight of another batch, begun before a write, is taken over: that batch owns one key fewer)
+    if (flight !== undefined) flight.batch.owned--
     flights.set(key, new Flight(this.#batch, index))
+    this.#batch.owned++
     this.#keys[this.#claimed++] = key
     return undefined
   }
@@ -101,13 +111,19 @@ export class FlightBatch {
     const claimed = this.#claimed
     const owner = this.#owner
     const done = (): void => {
-      // The Map is replaced only when empty, so the keys claimed are in the current one.
+      // The Map is replaced only when empty, so the keys claimed are in the current one. When they are
+      // all it holds (no other read in flight), a new Map replaces it: a hundred deletes shrink its table
+      // again and again, each time into a new one.
       const flights = owner.flights
-      for (let i = 0; i < claimed; i++) {
-        const key = keys[i] as string
-        if (flights.get(key)?.batch === batch) flights.delete(key)
+      if (batch.owned === flights.size) owner.reset()
+      else {
+        for (let i = 0; i < claimed; i++) {
+          const key = keys[i] as string
+          if (flights.get(key)?.batch === batch) flights.delete(key)
+        }
+        owner.settled()
       }
-      owner.settled()
+      batch.owned = 0
       // V8 keeps the entries of a Map's table after the Map shrinks into a new one, until a full GC: a
       // flight deleted from the Map may still be reachable from there, so it must not keep the batch's
       // objects alive (they would survive every young-generation GC, which then costs several times

@@ -183,6 +183,35 @@ describe('SingleFlight, the keys in flight', () => {
     expect(await again).toEqual(entry(4))
   })
 
+  it('a read that settles after a later read took over its keys leaves the later one joinable', async () => {
+    const flights = new SingleFlight()
+    const first = flights.begin(1, 2)
+    expect(first.claim('a', 0)).toBeUndefined()
+    expect(first.claim('b', 1)).toBeUndefined()
+    let answerFirst: (v: (StoreEntry | undefined)[]) => void = () => {}
+    first.start(new Promise((resolve) => (answerFirst = resolve)))
+    // a write came between: the second read may not join the first; it takes 'a' and 'b' over
+    const second = flights.begin(2, 2)
+    expect(second.claim('a', 0)).toBeUndefined()
+    expect(second.claim('b', 1)).toBeUndefined()
+    let answerSecond: (v: (StoreEntry | undefined)[]) => void = () => {}
+    second.start(new Promise((resolve) => (answerSecond = resolve)))
+    answerFirst([entry(1), entry(1)])
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    // the first read's settling dropped none of the second's keys (the Map holds only the second's)
+    const third = flights.begin(2, 2)
+    const joinedA = third.claim('a', 0)
+    const joinedB = third.claim('b', 1)
+    expect(joinedA).toBeInstanceOf(Promise)
+    expect(joinedB).toBeInstanceOf(Promise)
+    answerSecond([entry(2), entry(3)])
+    expect(await joinedA).toEqual(entry(2))
+    expect(await joinedB).toEqual(entry(3))
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    // all settled: the Map is empty again
+    expect(flights.flights.size).toBe(0)
+  })
+
   it('does not join a read begun at another write-clock stamp', () => {
     const flights = new SingleFlight()
     const first = flights.begin(1, 1)
