@@ -9,10 +9,9 @@
  *
  *   node bench/client-floor.js [rounds] [gets per round]     (defaults 10, 3000)
  */
-import { execFileSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import net from 'node:net'
-import { loadHarness } from './harness.js'
+import { startPinnedRedis } from './harness.js'
 
 const require = createRequire(import.meta.url)
 const { Redis } = require('ioredis')
@@ -24,12 +23,7 @@ const ROUNDS = Number(roundsArg)
 const GETS = Number(getsArg)
 const KEYS = 1000
 
-const harness = await loadHarness()
-const redis = await harness.startRedis()
-try {
-  execFileSync('taskset', ['-apc', '1', String(redis.pid)], { stdio: 'ignore' })
-  execFileSync('taskset', ['-apc', '0', String(process.pid)], { stdio: 'ignore' })
-} catch {}
+const redis = await startPinnedRedis()
 const { port } = new URL(redis.url)
 const io = new Redis({ host: '127.0.0.1', port: Number(port) })
 const nr = await createClient({ socket: { host: '127.0.0.1', port: Number(port) } })

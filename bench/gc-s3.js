@@ -12,9 +12,9 @@
  *     nothing), chain (ChainedStore([ProcessMemoryStore, RedisStore])); default all three, 3000 batches
  *   DIST=/abs/path/to/other/dist node bench/gc-s3.js …   the same against another build (A/B)
  */
-import { execFileSync, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { loadHarness } from './harness.js'
+import { startPinnedRedis } from './harness.js'
 import { hollowStoreClass } from './hollow-store.js'
 
 const [list = 'alone,hollow,chain', batchesArg = '3000', child] = process.argv.slice(2)
@@ -52,12 +52,7 @@ if (child === undefined) {
   )
   registerModel(BenchUser)
   const HollowStore = hollowStoreClass({ BaseStore, capabilities })
-  const harness = await loadHarness()
-  const redis = await harness.startRedis()
-  try {
-    execFileSync('taskset', ['-apc', '1', String(redis.pid)], { stdio: 'ignore' })
-    execFileSync('taskset', ['-apc', '0', String(process.pid)], { stdio: 'ignore' })
-  } catch {}
+  const redis = await startPinnedRedis()
   const env = await openEnv({ stores: new Set(['memory', 'redis']), redisUrl: redis.url }, () => {})
   const store = env.redis.newStore()
   await store.batchPut(Array.from({ length: 1000 }, (_, k) => makeUser(k)))
