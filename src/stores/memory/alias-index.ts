@@ -75,21 +75,27 @@ export class AliasIndex {
     return this.#map.get(alias)
   }
 
-  /** Points the aliases of `record`, just stored under `recordKey`, to it (the store trims afterwards). */
-  point(record: MemoryRecord, recordKey: string): void {
+  /**
+   * Points the aliases of `record`, just stored under `recordKey`, to it; `bytes`: what they count
+   * (sizeOfAliases; 0 for a store not bounded in bytes). The store trims afterwards.
+   */
+  point(record: MemoryRecord, recordKey: string, bytes: number): void {
     if (this.#next < this.#pending.length) this.#catchUp(Number.POSITIVE_INFINITY, undefined)
     const aliases = record.aliases
     if (typeof aliases === 'string') this.#map.set(aliases, recordKey)
     else if (aliases !== undefined) for (const alias of aliases) this.#map.set(alias, recordKey)
-    if (this.#sized) this.#bytes += sizeOfAliases(aliases)
+    this.#bytes += bytes
   }
 
-  /** Notes that `record`, just stored under `recordKey`, holds captured values of model `info` to index later. */
-  defer(record: MemoryRecord, recordKey: string, info: ModelInfo): void {
+  /**
+   * Notes that `record`, just stored under `recordKey`, holds captured values of model `info` to index
+   * later; `bytes`: what they count until then ({@link sizeOfCaptured}; 0 for a store not bounded in bytes).
+   */
+  defer(record: MemoryRecord, recordKey: string, info: ModelInfo, bytes: number): void {
     this.#pending.push(record)
     this.#keys.push(recordKey)
     this.#models.push(info)
-    if (this.#sized) this.#bytes += sizeOfCaptured(info, record.captured)
+    this.#bytes += bytes
     if (this.#idle === undefined) {
       this.#idle = setImmediate(() => this.#onIdle())
       this.#idle.unref()
@@ -205,6 +211,7 @@ export class CopyKeys extends ObjectKeys {
     aliases: string[],
     /** The copy's model. */
     readonly info: ModelInfo,
+    /** The copy's alternate-key values to index later ({@link captureAliases}); `undefined` when `aliases` holds its keys. */
     readonly captured: unknown,
   ) {
     super(record, aliases)

@@ -327,10 +327,11 @@ export class ProcessMemoryStore extends BaseStore {
   /** Stores `record` under `recordKey` and indexes its aliases (later, for captured values of model `info`). */
   #set(recordKey: string, record: MemoryRecord, info?: ModelInfo): void {
     const captured = record.captured
+    let aliases = 0
     if (this.#maxSize === undefined) this.#records.set(recordKey, record)
     else {
       const size = sizeOf(record, recordKey) // given, so lru-cache does not compute it again
-      const aliases = captured === undefined ? sizeOfAliases(record.aliases) : sizeOfCaptured(info, captured)
+      aliases = captured === undefined ? sizeOfAliases(record.aliases) : sizeOfCaptured(info, captured)
       // Bigger than the whole bound: not held, and what the key held goes, as lru-cache does.
       if (size + aliases > this.#maxSize) {
         this.#records.delete(recordKey)
@@ -338,8 +339,8 @@ export class ProcessMemoryStore extends BaseStore {
       }
       this.#records.set(recordKey, record, { size })
     }
-    if (captured !== undefined) this.#aliases.defer(record, recordKey, info as ModelInfo)
-    else if (record.aliases !== undefined) this.#aliases.point(record, recordKey)
+    if (captured !== undefined) this.#aliases.defer(record, recordKey, info as ModelInfo, aliases)
+    else if (record.aliases !== undefined) this.#aliases.point(record, recordKey, aliases)
     this.#trim()
   }
 
