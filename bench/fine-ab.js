@@ -2,8 +2,9 @@
  * Two paths of issue 13 measured with fine interleaving, for where the full bench's rounds (hundreds
  * of calls each, 12 per contender) are too coarse for this machine's drift: every contender runs
  * `PER` calls in turn, `ROUNDS` times over, and the report is the total time per call, its ratio to
- * the floor, and the user and system CPU per call (process.cpuUsage: every thread, GC helpers
- * included). Starts its own servers (the test harness's), client pinned to CPU 0, servers to CPU 1.
+ * the floor, the user and system CPU per call (process.cpuUsage: every thread, GC helpers
+ * included) and the garbage collectors' pauses per call (each pause counted to the contender that was
+ * running when it began). Starts its own servers (the test harness's), client pinned to CPU 0, servers to CPU 1.
  *
  *   npm run build && node bench/fine-ab.js get [contenders] [rounds]
  *     contenders of `get` (a Redis hit, the memory layer never holding the key):
@@ -21,6 +22,7 @@
  *     chainsql / chainredis (a chain of that one store: the chain's own cost on one layer)
  */
 import { execFileSync } from 'node:child_process'
+import { PerformanceObserver } from 'node:perf_hooks'
 import { loadHarness } from './harness.js'
 import { hollowStoreClass } from './hollow-store.js'
 
@@ -114,6 +116,13 @@ const ROUNDS = Number(roundsArg ?? (mode === 'get' ? 240 : 120))
 const WARMUP = 5
 const time = {}
 const cpu = {}
+// Garbage collections (start, duration), attributed afterwards to the contender whose window held them.
+const gcs = []
+const gcObserver = new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcs.push([e.startTime, e.duration])
+})
+gcObserver.observe({ entryTypes: ['gc'] })
+const windows = []
 const next = {}
 kinds.forEach((k, n) => {
   next[k] = mode === 'get' ? 0 : 10_000_000 + n * 1_000_000
@@ -127,7 +136,9 @@ for (let r = 0; r < ROUNDS; r++) {
       if (mode === 'get' && value === undefined) throw new Error(`${k}: unexpected miss`)
     }
     if (r < WARMUP) continue
-    time[k] = (time[k] ?? 0) + performance.now() - t0
+    const t1 = performance.now()
+    windows.push([t0, t1, k])
+    time[k] = (time[k] ?? 0) + t1 - t0
     const used = process.cpuUsage(c0)
     cpu[k] ??= { user: 0, system: 0 }
     cpu[k].user += used.user
@@ -135,11 +146,18 @@ for (let r = 0; r < ROUNDS; r++) {
   }
 }
 const calls = (ROUNDS - WARMUP) * PER
+await new Promise((resolve) => setTimeout(resolve, 50))
+gcObserver.disconnect()
+const gcMs = {}
+for (const [start, duration] of gcs) {
+  const w = windows.find(([t0, t1]) => start >= t0 && start < t1)
+  if (w !== undefined) gcMs[w[2]] = (gcMs[w[2]] ?? 0) + duration
+}
 console.log(`${mode}: ${PER} calls per contender per round, ${ROUNDS - WARMUP} rounds (after ${WARMUP} of warm-up)`)
 for (const k of kinds) {
   const ratio = time.floor === undefined ? '' : `  ${(time.floor / time[k]).toFixed(3)}x floor`
   console.log(
-    `${k.padEnd(10)} ${((time[k] / calls) * 1000).toFixed(1).padStart(8)} µs/call${ratio}  user ${(cpu[k].user / calls).toFixed(1)} µs  sys ${(cpu[k].system / calls).toFixed(1)} µs`,
+    `${k.padEnd(10)} ${((time[k] / calls) * 1000).toFixed(1).padStart(8)} µs/call${ratio}  user ${(cpu[k].user / calls).toFixed(1)} µs  sys ${(cpu[k].system / calls).toFixed(1)} µs  gc ${(((gcMs[k] ?? 0) / calls) * 1000).toFixed(1)} µs`,
   )
 }
 await Promise.allSettled(closers.map((c) => c.close()))
