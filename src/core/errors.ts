@@ -241,20 +241,21 @@ export function show(value: unknown): string {
  * to the caller whatever its `onCacheError` policy, never counts them against a layer, and never opens
  * a layer's circuit for them.
  */
-const CALLER_ERRORS: readonly (abstract new (...args: never[]) => StockpyleError)[] = [
-  UnknownKeyError,
-  InvalidKeyError,
-  MissingKeyAttributeError,
-  SerializationError,
-  ValueTooLargeError,
+const CALLER_ERRORS: ReadonlySet<string> = new Set([
+  UnknownKeyError.code,
+  InvalidKeyError.code,
+  MissingKeyAttributeError.code,
+  SerializationError.code,
+  ValueTooLargeError.code,
   // the caller's data refused by the database's rules (unique keys, NOT NULL, CHECK, foreign keys)
-  KeyConflictError,
-  ConstraintViolationError,
-]
+  KeyConflictError.code,
+  ConstraintViolationError.code,
+])
 
-/** True when `err` is about the caller's input (see {@link CALLER_ERRORS}), not a failing store. */
+/**
+ * True when `err` is about the caller's input (see {@link CALLER_ERRORS}), not a failing store. Told by
+ * its code, so that an error of another copy of the package (a store built on it) counts the same.
+ */
 export function isCallerError(err: unknown): boolean {
-  if (!(err instanceof StockpyleError)) return false
-  for (const type of CALLER_ERRORS) if (err instanceof type) return true
-  return false
+  return isStockpyleError(err) && CALLER_ERRORS.has(err.code)
 }

@@ -1,5 +1,14 @@
 import { randomBytes } from 'node:crypto'
-import { ValueTooLargeError } from '../core/errors.js'
+import {
+  InvalidOptionError,
+  isStockpyleError,
+  type StockpyleError,
+  StoreClosedError,
+  StoreUnavailableError,
+  show,
+  ValueTooLargeError,
+} from '../core/errors.js'
+import { messageOf } from '../core/unavailable-unless-ours.js'
 
 /** What a bus message carries: the sender's origin id and canonical record keys. */
 export interface BusMessage {
@@ -55,4 +64,28 @@ export function decodeMessage(text: string): BusMessage | undefined {
   const { o, k } = parsed as { o?: unknown; k?: unknown }
   if (typeof o !== 'string' || !Array.isArray(k) || !k.every((key) => typeof key === 'string')) return undefined
   return { o, k: k as string[] }
+}
+
+/**
+ * The start of a bus's `publish(keys)`: the call checked, the keys encoded ({@link encodeMessages}).
+ * @throws StoreClosedError when the bus is `closed`.
+ * @throws InvalidOptionError when `keys` is not an array of strings.
+ * @throws ValueTooLargeError when a single key does not fit into one message.
+ */
+export function publishMessages(bus: string, origin: string, closed: boolean, keys: unknown, maxBytes: number): string[] {
+  if (closed) throw new StoreClosedError(`${bus} is closed: publish was called after close()`)
+  if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string')) {
+    throw new InvalidOptionError(`${bus} publish takes an array of string keys, got ${show(keys)}`)
+  }
+  return encodeMessages(bus, origin, keys, maxBytes)
+}
+
+/** What a bus's publish on `channel` rejects with when the server cannot take it: `"<bus> publish on <channel>: <what>"`. */
+export function publishUnavailable(bus: string, channel: string, what: string, cause?: unknown): StoreUnavailableError {
+  return new StoreUnavailableError(`${bus} publish on ${show(channel)}: ${what}`, cause === undefined ? {} : { cause })
+}
+
+/** A failed publish as it rejects: a stockpyle error as itself, anything else as {@link publishUnavailable} with it as the cause. */
+export function publishFailed(bus: string, channel: string, err: unknown): StockpyleError {
+  return isStockpyleError(err) ? err : publishUnavailable(bus, channel, `failed: ${messageOf(err)}`, err)
 }

@@ -1,5 +1,5 @@
 import type { InvalidationBus, InvalidationListener } from '../contracts/invalidation-bus.js'
-import { InvalidOptionError, isStockpyleError, StoreClosedError, StoreUnavailableError, show } from '../core/errors.js'
+import { InvalidOptionError, StoreClosedError, StoreUnavailableError, show } from '../core/errors.js'
 import {
   type PgClientConfig as ClientConfig,
   checkChannel,
@@ -11,7 +11,7 @@ import {
 import { PgListener } from '../stores/sql/pg-listener.js'
 import { executeRaw, type Kysely } from '../stores/sql/postgres-access.js'
 import { BusListeners } from './bus-listeners.js'
-import { decodeMessage, encodeMessages, newOrigin } from './bus-message.js'
+import { decodeMessage, newOrigin, publishFailed, publishMessages, publishUnavailable } from './bus-message.js'
 import { callbackOption, checkKnown, msOption, withTimeout } from './bus-options.js'
 
 /**
@@ -133,21 +133,14 @@ export class PostgresBus implements InvalidationBus {
    * @throws StoreClosedError after `close()`.
    */
   async publish(keys: readonly string[]): Promise<void> {
-    if (this.#closed) throw new StoreClosedError(`${this.name} is closed: publish was called after close()`)
-    if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string')) {
-      throw new InvalidOptionError(`${this.name} publish takes an array of string keys, got ${show(keys)}`)
-    }
-    const payloads = encodeMessages(this.name, this.origin, keys, MAX_PAYLOAD_BYTES)
+    const payloads = publishMessages(this.name, this.origin, this.#closed, keys, MAX_PAYLOAD_BYTES)
     if (payloads.length === 0) return
-    const unavailable = (what: string, cause?: unknown): StoreUnavailableError =>
-      new StoreUnavailableError(`${this.name} publish on ${show(this.channel)}: ${what}`, cause === undefined ? {} : { cause })
     try {
       await withTimeout(this.#notify(payloads), this.#timeout, () =>
-        unavailable(`no answer within ${this.#timeout} ms (option \`timeout\`)`),
+        publishUnavailable(this.name, this.channel, `no answer within ${this.#timeout} ms (option \`timeout\`)`),
       )
     } catch (err) {
-      if (isStockpyleError(err)) throw err
-      throw unavailable(`failed: ${err instanceof Error ? err.message : String(err)}`, err)
+      throw publishFailed(this.name, this.channel, err)
     }
   }
 

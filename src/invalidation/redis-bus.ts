@@ -1,10 +1,10 @@
 import type { Redis, RedisOptions } from 'ioredis'
 import type { InvalidationBus, InvalidationListener } from '../contracts/invalidation-bus.js'
 import { detach } from '../core/detach.js'
-import { InvalidOptionError, isStockpyleError, StoreClosedError, StoreUnavailableError, show } from '../core/errors.js'
+import { InvalidOptionError, StoreClosedError, StoreUnavailableError, show } from '../core/errors.js'
 import { checkRedisUrl } from '../stores/redis/redis-url.js'
 import { BusListeners } from './bus-listeners.js'
-import { decodeMessage, encodeMessages, newOrigin } from './bus-message.js'
+import { decodeMessage, newOrigin, publishFailed, publishMessages, publishUnavailable } from './bus-message.js'
 import { backoff, callbackOption, checkKnown, clientBackstop, msOption, withTimeout } from './bus-options.js'
 import { DEFAULT_URL, KNOWN, MAX_MESSAGE_BYTES, type RedisBusOptions } from './redis-bus-options.js'
 import { busName, destroyStream, loadIoredis, quit } from './redis-connection.js'
@@ -113,15 +113,10 @@ export class RedisBus implements InvalidationBus {
    * @throws StoreClosedError after `close()`.
    */
   async publish(keys: readonly string[]): Promise<void> {
-    if (this.#closed) throw new StoreClosedError(`${this.name} is closed: publish was called after close()`)
-    if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string')) {
-      throw new InvalidOptionError(`${this.name} publish takes an array of string keys, got ${show(keys)}`)
-    }
-    const messages = encodeMessages(this.name, this.origin, keys, MAX_MESSAGE_BYTES)
+    const messages = publishMessages(this.name, this.origin, this.#closed, keys, MAX_MESSAGE_BYTES)
     if (messages.length === 0) return
     const deadline = Date.now() + this.#timeout
-    const unavailable = (what: string, cause?: unknown): StoreUnavailableError =>
-      new StoreUnavailableError(`${this.name} publish on ${show(this.channel)}: ${what}`, cause === undefined ? {} : { cause })
+    const unavailable = (what: string, cause?: unknown): StoreUnavailableError => publishUnavailable(this.name, this.channel, what, cause)
     try {
       const publisher = await this.#readyPublisher(deadline, unavailable)
       const left = Math.max(1, deadline - Date.now())
@@ -136,8 +131,7 @@ export class RedisBus implements InvalidationBus {
               })
       await withTimeout(work, left, () => unavailable(`no answer within ${this.#timeout} ms (option \`timeout\`)`))
     } catch (err) {
-      if (isStockpyleError(err)) throw err
-      throw unavailable(`failed: ${err instanceof Error ? err.message : String(err)}`, err)
+      throw publishFailed(this.name, this.channel, err)
     }
   }
 

@@ -8,6 +8,7 @@ import {
   InvalidArgumentError,
   InvalidKeyError,
   InvalidOptionError,
+  isCallerError,
   isStockpyleError,
   KeyConflictError,
   KeyValueStore,
@@ -145,6 +146,25 @@ describe('error messages', () => {
     const err = await rejection(new ProcessMemoryStore({ name: 'mem' }).batchGet(Account, { id: 1 } as never))
     expect(err).toBeInstanceOf(InvalidArgumentError)
     expect(err.message).toBe('mem store: batchGet takes an array of lookups, got `{id:1}`')
+  })
+
+  it('a caller error of another copy of stockpyle is told by its code: a chain hands it to the caller, never counted against the layer', async () => {
+    const brand = Symbol.for('stockpyle.error')
+    const foreign = Object.assign(new Error('bad key (another copy)'), { code: 'E_INVALID_KEY', [brand]: true })
+    expect(isCallerError(foreign)).toBe(true)
+    expect(isCallerError(new InvalidKeyError('here'))).toBe(true)
+    expect(isCallerError(Object.assign(new Error('down'), { code: 'E_STORE_UNAVAILABLE', [brand]: true }))).toBe(false)
+    expect(isCallerError(Object.assign(new Error('not ours'), { code: 'E_INVALID_KEY' }))).toBe(false)
+    class ForeignFailing extends MapBackend {
+      override async getMany(): Promise<(Uint8Array | undefined)[]> {
+        throw foreign
+      }
+    }
+    const below = new KeyValueStore(new MapBackend(), { name: 'below' })
+    await below.put(new Account(1, 'a@example.com'))
+    const chain = new ChainedStore([new KeyValueStore(new ForeignFailing(), { name: 'cache' }), below])
+    expect(await rejection(chain.get(Account, { id: 1 }))).toBe(foreign)
+    expect(chain.stats()[0]?.errors).toBe(0)
   })
 
   it('ProcessMemoryStore and AsyncLocalStore check their name like every store', () => {

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
 import type { Keyv } from 'keyv'
 import type { KeyValueBackend, KeyValueEntry } from '../../contracts/key-value-backend.js'
-import { isStockpyleError, SerializationError, StoreUnavailableError, show, UnsupportedOperationError } from '../../core/errors.js'
+import { SerializationError, StoreUnavailableError, show, UnsupportedOperationError } from '../../core/errors.js'
 import type { Clock } from '../../core/lifetime.js'
+import { unavailableUnlessOurs } from '../../core/unavailable-unless-ours.js'
 import { withTimeout } from '../../core/with-timeout.js'
 import { type KeyvAdapterTraits, keyvAdapterTraits, MAX_RELATIVE_SECONDS } from './keyv-adapter-traits.js'
 
@@ -203,9 +204,7 @@ export class KeyvBackend implements KeyValueBackend {
     try {
       return await withTimeout(work(), this.#timeout, () => this.#timedOut(operation))
     } catch (err) {
-      if (isStockpyleError(err)) throw err
-      const message = err instanceof Error ? err.message : String(err)
-      throw new StoreUnavailableError(`${this.name} store ${operation} failed: ${message}`, { cause: err })
+      throw unavailableUnlessOurs(err, `${this.name} store ${operation}`)
     }
   }
 

@@ -9,7 +9,6 @@ import {
 import { decodeRecord, encodeRecord } from '../../core/codec.js'
 import {
   InvalidOptionError,
-  isStockpyleError,
   StockpyleError,
   StoreUnavailableError,
   show,
@@ -21,6 +20,7 @@ import type { Instance, Lookup, Model } from '../../core/model.js'
 import { msOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
 import { describeModel, type ModelInfo } from '../../core/registry.js'
+import { unavailableUnlessOurs } from '../../core/unavailable-unless-ours.js'
 import { withTimeout } from '../../core/with-timeout.js'
 
 /** Options of {@link LoaderStore}. */
@@ -170,9 +170,7 @@ export class LoaderStore<M extends Model = Model> extends BaseStore {
           ),
       )
     } catch (err) {
-      if (isStockpyleError(err)) throw err
-      const message = err instanceof Error ? err.message : String(err)
-      throw new StoreUnavailableError(`${this.name} store ${call} of model \`${this.#info.name}\` failed: ${message}`, { cause: err })
+      throw unavailableUnlessOurs(err, `${this.name} store ${call} of model \`${this.#info.name}\``)
     }
   }
 

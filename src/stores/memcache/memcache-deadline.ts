@@ -7,8 +7,3 @@ class TransportError extends Error {}
 export function withDeadline<T>(promise: Promise<T>, ms: number, address: string): Promise<T> {
   return withTimeout(promise, ms, () => new TransportError(`no reply from ${address} within ${ms} ms`), true)
 }
-
-/** An error's message, for another message. */
-export function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err)
-}

@@ -1,8 +1,9 @@
 import type { ConnectionOptions } from 'node:tls'
 import { MemcacheClient, type MultiRetrievalResponse } from 'memcache-client'
 import { StoreClosedError, StoreUnavailableError, ValueTooLargeError } from '../../core/errors.js'
+import { messageOf } from '../../core/unavailable-unless-ours.js'
 import { clientBackstop } from '../../core/with-timeout.js'
-import { describe, withDeadline } from './memcache-deadline.js'
+import { withDeadline } from './memcache-deadline.js'
 import { asBuffer, deleteKey, type NodeRepair, type ReplyError, repairOnServer, undecodable } from './memcache-node-repair.js'
 import type { MemcacheServerStats } from './memcache-server-stats.js'
 
@@ -127,8 +128,7 @@ export class MemcacheNodeClient {
   }
 
   /**
-   * True once after the server went down (until it answers again): the default reporter warns once
-   * per outage, not once per call.
+   * True once after the server went down (until it answers again): the default reporter warns once per outage, not once per call.
    */
   takeOutageReport(): boolean {
     if (this.#outageReported) return false
@@ -266,7 +266,7 @@ export class MemcacheNodeClient {
       if (writtenKeys !== undefined) this.#markDirty(writtenKeys)
       const cause = this.#lastFailure
       throw new StoreUnavailableError(
-        `${this.#settings.owner}: ${operation} on memcache server ${this.address} failed without trying: the server is down (${describe(cause)}) and is ${this.#probing ? 'being probed' : `retried in ${Math.ceil(this.#retryAt - now)} ms`}`,
+        `${this.#settings.owner}: ${operation} on memcache server ${this.address} failed without trying: the server is down (${messageOf(cause)}) and is ${this.#probing ? 'being probed' : `retried in ${Math.ceil(this.#retryAt - now)} ms`}`,
         { cause },
       )
     }

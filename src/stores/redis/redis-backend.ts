@@ -1,9 +1,10 @@
 import type { Cluster, Redis } from 'ioredis'
 import type { BackendReadOptions, KeyValueBackend, KeyValueBackfill, KeyValueEntry } from '../../contracts/key-value-backend.js'
 import { encodeTombstone } from '../../core/codec.js'
-import { isStockpyleError, StoreUnavailableError, UnsupportedOperationError } from '../../core/errors.js'
+import { StoreUnavailableError, UnsupportedOperationError } from '../../core/errors.js'
 import type { Clock } from '../../core/lifetime.js'
 import { PartialFailureError } from '../../core/partial-failure.js'
+import { unavailableUnlessOurs } from '../../core/unavailable-unless-ours.js'
 import { withTimeout } from '../../core/with-timeout.js'
 import { ClusterNodes, type NodeFailure } from './cluster-nodes.js'
 import { describeConnection } from './describe-connection.js'
@@ -342,9 +343,7 @@ export class RedisBackend implements KeyValueBackend {
       // whole call gets room for the first connection and those deadlines.
       return await withTimeout(run(), this.#cluster ? 2 * this.#timeout : this.#timeout, () => this.#timedOut(operation))
     } catch (err) {
-      if (isStockpyleError(err)) throw err
-      const message = err instanceof Error ? err.message : String(err)
-      throw new StoreUnavailableError(`${this.name} store ${operation} failed: ${message}`, { cause: err })
+      throw unavailableUnlessOurs(err, `${this.name} store ${operation}`)
     }
   }
 

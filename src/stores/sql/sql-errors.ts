@@ -6,6 +6,7 @@ import {
   StockpyleError,
   StoreUnavailableError,
 } from '../../core/errors.js'
+import { messageOf } from '../../core/unavailable-unless-ours.js'
 
 const CONNECTION_CODES = new Set([
   'ECONNREFUSED',
@@ -55,10 +56,6 @@ function primaryCode(code: string): string {
 function codeOf(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code
   return typeof code === 'string' ? code : ''
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err)
 }
 
 /**
