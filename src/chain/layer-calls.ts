@@ -1,5 +1,5 @@
 import { type GetEntriesOptions, type LookupRequest, readRequests, type Store, type StoreEntry } from '../contracts/base-store.js'
-import { isCallerError, LayerSkippedError, StockpyleError } from '../core/errors.js'
+import { isCallerError, isStockpyleError, LayerSkippedError } from '../core/errors.js'
 import type { Model } from '../core/model.js'
 import { isPartialFailure } from '../core/partial-failure.js'
 import type { ModelInfo } from '../core/registry.js'
@@ -139,7 +139,7 @@ export class LayerCalls {
    * (the store the caller called) and the layer where it arose, once. Other errors pass unchanged.
    */
   blame<E>(error: E, index: number, operation: string): E {
-    if (error instanceof StockpyleError && !Object.hasOwn(error, BLAMED)) {
+    if (isStockpyleError(error) && !Object.hasOwn(error, BLAMED)) {
       const before = error.message
       error.message = `${this.#name} store ${operation}: ${before} (raised by its layer \`${(this.layers[index] as Store).name}\`)`
       if (typeof error.stack === 'string') error.stack = error.stack.replace(before, error.message)

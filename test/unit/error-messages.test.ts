@@ -164,6 +164,7 @@ describe('error messages', () => {
     await below.put(new Account(1, 'a@example.com'))
     const chain = new ChainedStore([new KeyValueStore(new ForeignFailing(), { name: 'cache' }), below])
     expect(await rejection(chain.get(Account, { id: 1 }))).toBe(foreign)
+    expect(foreign.message).toBe('chain store get: bad key (another copy) (raised by its layer `cache`)')
     expect(chain.stats()[0]?.errors).toBe(0)
   })
 
