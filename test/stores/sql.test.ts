@@ -1,7 +1,5 @@
-import Database from 'better-sqlite3'
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely'
-import pg from 'pg'
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest'
+import { sql } from 'kysely'
+import { describe, expect, it } from 'vitest'
 import {
   ChainedStore,
   InvalidOptionError,
@@ -15,8 +13,8 @@ import {
   StoreClosedError,
 } from '../../src/index.js'
 import { createTable, SqlStore, type SqlStoreOptions, type TransactionChange } from '../../src/stores/sql/index.js'
-import { ConformanceUser, makeUser } from '../../src/testing/index.js'
-import { selectedStores } from '../harness/servers.js'
+import { ConformanceUser, conformanceTables, makeUser } from '../../src/testing/index.js'
+import { type SqlEnv as Env, sqlTestEnv } from './sql-test-env.js'
 
 // ---------------------------------------------------------------------------------------------------
 // Models of these tests
@@ -124,75 +122,8 @@ class Token {
 // ---------------------------------------------------------------------------------------------------
 // One isolated database per test: SQLite in memory, or a PostgreSQL schema of its own.
 
-interface Env {
-  readonly dialect: 'sqlite' | 'postgres'
-  /** A Kysely instance on the test's database whose statements are counted. */
-  readonly db: Kysely<any>
-  /** SQL text of every statement sent through `db`. */
-  readonly queries: string[]
-  /** A store on `db` (closing it leaves `db` open). */
-  store(options?: SqlStoreOptions): SqlStore
-  /** The qualified table name a default-named model gets in this env. */
-  table(name: string): string
-}
-
-let schemas = 0
-let pgBase: Kysely<any> | undefined
-let pgUrl = ''
-
-async function makeEnv(dialect: 'sqlite' | 'postgres'): Promise<Env> {
-  const queries: string[] = []
-  const log = (event: { level: string; query: { sql: string } }) => {
-    if (event.level === 'query' || event.level === 'error') queries.push(event.query.sql)
-  }
-  let db: Kysely<any>
-  let schema: string | undefined
-  if (dialect === 'sqlite') {
-    const database = new Database(':memory:')
-    database.defaultSafeIntegers(true)
-    db = new Kysely<any>({ dialect: new SqliteDialect({ database }), log })
-  } else {
-    schema = `t${process.pid}_${++schemas}`
-    await sql`create schema ${sql.id(schema)}`.execute(pgBase as Kysely<any>)
-    db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: pgUrl, max: 3 }) }), log })
-  }
-  const table = (name: string) => (schema === undefined ? name : `${schema}.${name}`)
-  const tables = (_m: Model, tag: string) => table(`${tag.replace('SqlTest', '').toLowerCase()}s`)
-  cleanups.push(async () => {
-    await db.destroy()
-    if (schema !== undefined) await sql`drop schema ${sql.id(schema)} cascade`.execute(pgBase as Kysely<any>)
-  })
-  return {
-    dialect,
-    db,
-    queries,
-    store: (options = {}) => new SqlStore({ db }, { tables, ...options }),
-    table: (name) => table(name),
-  }
-}
-
-const cleanups: (() => Promise<void>)[] = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) await cleanup()
-})
-
-const stores = selectedStores()
-const dialects = (['sqlite', 'postgres'] as const).filter((d) => stores.has(d))
-
-beforeAll(async () => {
-  if (!stores.has('postgres')) return
-  const base = inject('postgresUrl')
-  const admin = new pg.Client({ connectionString: base })
-  await admin.connect()
-  await admin.query('drop database if exists stockpyle_sql_store_tests')
-  await admin.query('create database stockpyle_sql_store_tests')
-  await admin.end()
-  pgUrl = base.replace(/\/[^/]*$/, '/stockpyle_sql_store_tests')
-  pgBase = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: pgUrl, max: 2 }) }) })
-})
-afterAll(async () => {
-  await pgBase?.destroy()
-})
+const { dialects, open: makeEnv } = sqlTestEnv('stockpyle_sql_store_tests', 'SqlTest')
+const stores = new Set<string>(dialects)
 
 const code = (c: string) => (err: unknown) => isStockpyleError(err, c as never)
 
@@ -278,7 +209,7 @@ for (const dialect of dialects) {
     it('upserts on the primary key: a second put replaces the row, never duplicates it', async () => {
       const env = await makeEnv(dialect)
       await accountsTable(env)
-      const store = env.store()
+      const store = env.newStore()
       const a = new Account('a@example.com', 7)
       a.status = 'first'
       await store.put(a)
@@ -295,7 +226,7 @@ for (const dialect of dialects) {
     it('writes generated ids and column defaults back onto the objects, in batch order', async () => {
       const env = await makeEnv(dialect)
       await accountsTable(env)
-      const store = env.store()
+      const store = env.newStore()
       const one = new Account('one@example.com')
       await store.put(one)
       expect(one.id).toBeTypeOf('number')
@@ -314,7 +245,7 @@ for (const dialect of dialects) {
     it('an undefined attribute takes the default on insert and keeps the stored value on update', async () => {
       const env = await makeEnv(dialect)
       await accountsTable(env)
-      const store = env.store()
+      const store = env.newStore()
       const a = new Account('keep@example.com', 1)
       a.score = 42
       await store.put(a)
@@ -327,7 +258,7 @@ for (const dialect of dialects) {
     it('a collision on an alternate unique key is E_KEY_CONFLICT and nothing of the batch is written', async () => {
       const env = await makeEnv(dialect)
       await accountsTable(env)
-      const store = env.store()
+      const store = env.newStore()
       const a = new Account('taken@example.com', 1)
       await store.put(a)
       await expect(store.put(new Account('taken@example.com', 2))).rejects.toSatisfy(code('E_KEY_CONFLICT'))
@@ -343,7 +274,7 @@ for (const dialect of dialects) {
     it('E_KEY_CONFLICT also across chunks of a large batch (one transaction)', async () => {
       const env = await makeEnv(dialect)
       await accountsTable(env)
-      const store = env.store()
+      const store = env.newStore()
       // 4 columns per row: 20000 rows take 3 statements on SQLite (32766 parameters) and 2 on PostgreSQL (65535).
       const many: Account[] = Array.from({ length: 20_000 }, (_, i) =>
         Object.assign(new Account(`m${i}@example.com`, i + 1), { score: i, status: 's' }),
@@ -362,7 +293,7 @@ for (const dialect of dialects) {
     it('checks at first use that every key has a unique index, naming the missing one (E_SCHEMA)', async () => {
       const env = await makeEnv(dialect)
       await sql`create table ${sql.table(env.table('tokens'))} (id integer primary key, owner text not null)`.execute(env.db)
-      const store = env.store()
+      const store = env.newStore()
       const err = await store.get(Token, { id: 1 }).catch((e: unknown) => e)
       expect(isStockpyleError(err, 'E_SCHEMA')).toBe(true)
       expect((err as Error).message).toMatch(/SqlTestToken/)
@@ -375,7 +306,7 @@ for (const dialect of dialects) {
 
     it('a missing table and an attribute without a column are E_SCHEMA; nothing is written', async () => {
       const env = await makeEnv(dialect)
-      const store = env.store()
+      const store = env.newStore()
       await expect(store.get(Account, { id: 1 })).rejects.toThrow(/table `.*accounts` does not exist/)
       await accountsTable(env)
       const a = Object.assign(new Account('x@example.com', 1), { nickname: 'nope' })
@@ -388,7 +319,7 @@ for (const dialect of dialects) {
     it('with checkUniqueKeys: false, a lookup matching several rows is a NonUniqueKeyError', async () => {
       const env = await makeEnv(dialect)
       await sql`create table ${sql.table(env.table('tokens'))} (id integer primary key, owner text not null)`.execute(env.db)
-      const store = env.store({ checkUniqueKeys: false })
+      const store = env.newStore({ checkUniqueKeys: false })
       await store.batchPut([new Token(1, 'shared'), new Token(2, 'shared'), new Token(3, 'alone')])
       await expect(store.get(Token, { owner: 'shared' })).rejects.toThrow(NonUniqueKeyError)
       await expect(store.batchGet(Token, [{ owner: 'alone' }, { owner: 'shared' }])).rejects.toThrow(/matched more than one row/)
@@ -397,7 +328,7 @@ for (const dialect of dialects) {
 
     it('normalises types: every column kind reads back as the value that was put', async () => {
       const env = await makeEnv(dialect)
-      const store = env.store()
+      const store = env.newStore()
       await createTable(store, Everything, { columns: everythingColumns })
       const e = makeEverything('k1')
       await store.put(e)
@@ -419,7 +350,7 @@ for (const dialect of dialects) {
 
     it('values of the wrong type for a column are a SerializationError naming attribute and column', async () => {
       const env = await makeEnv(dialect)
-      const store = env.store()
+      const store = env.newStore()
       await createTable(store, Everything, { columns: everythingColumns })
       const cases: [keyof Everything, unknown][] = [
         ['count', 1.5],
@@ -445,24 +376,24 @@ for (const dialect of dialects) {
 
     it('bytes come back as Buffer by default, as Uint8Array when asked (for all or per attribute)', async () => {
       const env = await makeEnv(dialect)
-      const setup = env.store()
+      const setup = env.newStore()
       await createTable(setup, Everything, { columns: everythingColumns })
       const e = makeEverything('bytes')
       e.blob = new Uint8Array([9, 8, 7])
       await setup.put(e)
       const asBuffer = (await setup.get(Everything, { key: 'bytes' }))!.blob
       expect(Buffer.isBuffer(asBuffer)).toBe(true)
-      const plain = (await env.store({ bytes: 'Uint8Array' }).get(Everything, { key: 'bytes' }))!.blob
+      const plain = (await env.newStore({ bytes: 'Uint8Array' }).get(Everything, { key: 'bytes' }))!.blob
       expect(plain.constructor).toBe(Uint8Array)
       expect([...plain]).toEqual([9, 8, 7])
-      const perAttribute = env.store({ bytes: (_model, attribute) => (attribute === 'blob' ? 'Uint8Array' : 'Buffer') })
+      const perAttribute = env.newStore({ bytes: (_model, attribute) => (attribute === 'blob' ? 'Uint8Array' : 'Buffer') })
       expect(await perAttribute.get(Everything, { key: 'bytes' })).toStrictEqual(e)
     })
 
     it('a lookup whose value type cannot match the column is a miss, not a database error', async () => {
       const env = await makeEnv(dialect)
       await accountsTable(env)
-      const store = env.store()
+      const store = env.newStore()
       await store.put(new Account('t@example.com', 1))
       env.queries.length = 0
       expect(await store.batchGet(Account, [{ id: '1' as never }, { id: 1n as never }, { id: 1.5 }, { email: 5 as never }])).toEqual([
@@ -479,7 +410,7 @@ for (const dialect of dialects) {
     it('treats injection attempts in key values and attributes as plain data', async () => {
       const env = await makeEnv(dialect)
       await accountsTable(env)
-      const store = env.store()
+      const store = env.newStore()
       const attacks = [
         "'; DROP TABLE accounts; --",
         `" OR 1=1 --`,
@@ -506,24 +437,9 @@ for (const dialect of dialects) {
 
     it('batchGet sends one statement per key shape, whatever the number of lookups', async () => {
       const env = await makeEnv(dialect)
-      const store = env.store()
-      await createTable(store, ConformanceUser, {
-        columns: {
-          id: 'integer',
-          email: 'text',
-          orgId: 'integer',
-          slug: 'text',
-          name: 'text',
-          createdAt: 'timestamp',
-          tags: 'json',
-          balance: 'bigint',
-          active: 'boolean',
-          meta: 'json',
-          prefs: 'json',
-          roles: 'json',
-          avatar: 'bytes',
-        },
-      })
+      const store = env.newStore()
+      const { columns } = conformanceTables.find((t) => t.model === ConformanceUser) as (typeof conformanceTables)[number]
+      await createTable(store, ConformanceUser, { columns })
       const users = Array.from({ length: 1000 }, (_, i) => makeUser(i + 1))
       await store.get(ConformanceUser, { id: 0 })
       env.queries.length = 0
@@ -563,7 +479,7 @@ for (const dialect of dialects) {
     it('chunks a batchGet over the parameter limit, still one statement per chunk', async () => {
       const env = await makeEnv(dialect)
       await accountsTable(env)
-      const store = env.store()
+      const store = env.newStore()
       await store.get(Account, { id: 1 })
       env.queries.length = 0
       const lookups = Array.from({ length: 70_000 }, (_, i) => ({ id: i + 1 }))
@@ -574,7 +490,7 @@ for (const dialect of dialects) {
 
     it('reads rows into instances with own data properties, never through a setter of the class', async () => {
       const env = await makeEnv(dialect)
-      const store = env.store()
+      const store = env.newStore()
       for (const model of [Plain, Guarded]) {
         await createTable(store, model, { columns: { id: 'integer', label: 'text', score: 'real' } })
         const put = Object.defineProperty(new model(1), 'label', { value: 'one', enumerable: true, writable: true, configurable: true })
@@ -595,7 +511,7 @@ for (const dialect of dialects) {
 
     it('composite primary keys: upsert, get and delete', async () => {
       const env = await makeEnv(dialect)
-      const store = env.store()
+      const store = env.newStore()
       await createTable(store, Membership, { columns: { orgId: 'integer', userId: 'integer', role: 'text' } })
       await store.batchPut([new Membership(1, 1), new Membership(1, 2, 'admin'), new Membership(2, 1)])
       await store.put(new Membership(1, 1, 'owner'))
@@ -612,7 +528,7 @@ for (const dialect of dialects) {
 
     it('camelCase maps attributes to snake_case columns and rejects attributes that cannot round-trip', async () => {
       const env = await makeEnv(dialect)
-      const store = env.store({ camelCase: true })
+      const store = env.newStore({ camelCase: true })
       await createTable(store, Membership, { columns: { orgId: 'integer', userId: 'integer', role: 'text' } })
       const { rows } = await sql<{ name: string }>`select * from ${sql.table(store.tableOf(Membership))}`.execute(env.db)
       expect(rows).toEqual([])
@@ -626,7 +542,7 @@ for (const dialect of dialects) {
     it('missing key attributes: MissingKeyAttributeError unless the database generates them', async () => {
       const env = await makeEnv(dialect)
       await accountsTable(env)
-      const store = env.store()
+      const store = env.newStore()
       await expect(store.put(Object.assign(new Account('x', 1), { email: undefined }))).rejects.toThrow(MissingKeyAttributeError)
       await expect(store.put(Object.assign(new Account('x', 1), { email: null }))).rejects.toThrow(MissingKeyAttributeError)
       await expect(store.delete(new Account('x'))).rejects.toThrow(MissingKeyAttributeError)
@@ -639,7 +555,7 @@ for (const dialect of dialects) {
       it('commits every call together and reports the writes to afterCommit', async () => {
         const env = await makeEnv(dialect)
         await accountsTable(env)
-        const store = env.store()
+        const store = env.newStore()
         const seen: TransactionChange[][] = []
         const a = new Account('tx-a@example.com')
         const result = await store.transaction(async (tx) => {
@@ -670,7 +586,7 @@ for (const dialect of dialects) {
       it('rolls back everything when the callback throws, rejecting with its error; afterCommit never runs', async () => {
         const env = await makeEnv(dialect)
         await accountsTable(env)
-        const store = env.store()
+        const store = env.newStore()
         await store.put(new Account('kept@example.com', 1))
         const boom = new Error('boom')
         let ran = false
@@ -691,7 +607,7 @@ for (const dialect of dialects) {
       it('a failed batch inside a transaction is undone alone (savepoint) and the transaction can go on', async () => {
         const env = await makeEnv(dialect)
         await accountsTable(env)
-        const store = env.store()
+        const store = env.newStore()
         await store.transaction(async (tx) => {
           await tx.put(new Account('first@example.com', 1))
           const many = Array.from({ length: 20_000 }, (_, i) => new Account(`s${i}@example.com`, 100 + i))
@@ -705,7 +621,7 @@ for (const dialect of dialects) {
       it('the tx handle is dead after the callback, and the store refuses to be used inside its own transaction', async () => {
         const env = await makeEnv(dialect)
         await accountsTable(env)
-        const store = env.store()
+        const store = env.newStore()
         let leaked: { get: (typeof store)['get'] } | undefined
         await store.transaction(async (tx) => {
           leaked = tx
@@ -718,7 +634,7 @@ for (const dialect of dialects) {
       it('calls outside the transaction wait for it instead of deadlocking', async () => {
         const env = await makeEnv(dialect)
         await accountsTable(env)
-        const store = env.store()
+        const store = env.newStore()
         await store.get(Account, { id: 1 })
         let release!: () => void
         const gate = new Promise<void>((resolve) => {
@@ -741,7 +657,7 @@ for (const dialect of dialects) {
     it('a backfill (batchPutEntries with backfill) inserts only absent rows and never replaces one', async () => {
       const env = await makeEnv(dialect)
       await accountsTable(env)
-      const store = env.store()
+      const store = env.newStore()
       const stored = Object.assign(new Account('new@example.com', 1), { status: 'newer' })
       await store.put(stored)
       const stale = Object.assign(new Account('new@example.com', 1), { status: 'stale' })
@@ -760,7 +676,7 @@ for (const dialect of dialects) {
       const env = await makeEnv(dialect)
       await accountsTable(env)
       const cache = new ProcessMemoryStore()
-      const chain = new ChainedStore([cache, env.store()])
+      const chain = new ChainedStore([cache, env.newStore()])
       const a = new Account('chain@example.com')
       await chain.put(a)
       expect(a.id).toBeTypeOf('number')
@@ -779,7 +695,7 @@ for (const dialect of dialects) {
       await accountsTable(env)
       const upper = new ProcessMemoryStore()
       const lower = new ProcessMemoryStore()
-      const chain = new ChainedStore([upper, lower, env.store()])
+      const chain = new ChainedStore([upper, lower, env.newStore()])
       const a = new Account('two@example.com')
       await chain.put(a)
       const stored = Object.assign(new Account('two@example.com', a.id), { status: 'new', score: 10 })
@@ -791,7 +707,7 @@ for (const dialect of dialects) {
     it('close() leaves an application-owned Kysely open; calls after close reject', async () => {
       const env = await makeEnv(dialect)
       await accountsTable(env)
-      const store = env.store()
+      const store = env.newStore()
       await store.put(new Account('c@example.com', 1))
       await store.close()
       await expect(store.get(Account, { id: 1 })).rejects.toThrow(StoreClosedError)
@@ -812,8 +728,8 @@ describe.runIf(stores.has('sqlite') && stores.has('postgres'))('SqlStore: the sa
   it('reads back identically from both databases (and equal to what was put)', async () => {
     const lite = await makeEnv('sqlite')
     const post = await makeEnv('postgres')
-    const a = lite.store()
-    const b = post.store()
+    const a = lite.newStore()
+    const b = post.newStore()
     await createTable(a, Everything, { columns: everythingColumns })
     await createTable(b, Everything, { columns: everythingColumns })
     const e = makeEverything('same')
@@ -842,7 +758,7 @@ describe.runIf(stores.has('postgres'))('SqlStore on postgres: what a put reads b
     const env = await makeEnv('postgres')
     await sql`create table ${sql.table(env.table('tokens'))} (id integer primary key, owner varchar(40) not null unique)`.execute(env.db)
     await sql`create table ${sql.table(env.table('readings'))} (id integer primary key, value real not null)`.execute(env.db)
-    const store = env.store()
+    const store = env.newStore()
     const token = new Token(1, 'Ann')
     await store.put(token)
     expect(lastInsert(env)).not.toMatch(/returning/)
@@ -865,7 +781,7 @@ describe.runIf(stores.has('postgres'))('SqlStore on postgres: what a put reads b
     await sql`create trigger lower_email before insert or update on ${sql.table(env.table('accounts'))} for each row execute function ${fn}()`.execute(
       env.db,
     )
-    const store = env.store()
+    const store = env.newStore()
     const a = new Account('Mixed@Example.COM', 5)
     a.status = 'set'
     a.score = 1
