@@ -261,8 +261,10 @@ export class ReadPath {
             info,
             pending.map((i) => requests[i] as LookupRequest),
           )
+          // Every lookup the database did not answer needs a stale copy: one without would be a miss the
+          // database never confirmed (and negative caching would remember it).
           const served = stale.filter((e) => e !== undefined).length
-          if (served === 0) throw err
+          if (served < stale.length) throw err
           calls.observer.staleServed(served, err)
           pending.forEach((i, p) => {
             out[i] = stale[p]

@@ -2,13 +2,15 @@ import { type GetEntriesOptions, type LookupRequest, readRequests, type StoreEnt
 import type { Clock } from '../core/lifetime.js'
 import type { ModelInfo } from '../core/registry.js'
 import type { LayerCalls } from './layer-calls.js'
+import type { LayerGuard } from './layer-guard.js'
 
 const STALE: GetEntriesOptions = Object.freeze({ stale: true })
 
 /**
  * Copies past their expiry that the cache layers still keep within their `grace`, first layer first:
  * what a chain with `serveStale` answers when its authoritative layer fails on a read. A cache layer
- * that fails here is reported (operation `stale`) and passed over.
+ * that fails here is reported (operation `stale`) and passed over; as on any read, a fenced layer is
+ * skipped and copies of objects awaiting repair in a layer are not served.
  */
 export async function readStale(
   calls: LayerCalls,
@@ -19,8 +21,13 @@ export async function readStale(
   const out: (StoreEntry | undefined)[] = new Array(requests.length).fill(undefined)
   let pending = requests.map((_, i) => i)
   for (let j = 0; j < calls.last && pending.length > 0; j++) {
+    const guard = calls.guards[j] as LayerGuard
+    const started = guard.readStarted()
     let found: (StoreEntry | undefined)[]
     try {
+      // As for any read: a fenced layer is not read, and copies of objects awaiting repair there are
+      // dropped (the chain knows them to be outdated: a put or delete that failed there resolved).
+      calls.ready(j, 'stale')
       found = await calls.run(j, 'stale', (layer) =>
         readRequests(
           layer,
@@ -33,6 +40,7 @@ export async function readStale(
       calls.fail(j, 'stale', err)
       continue
     }
+    if (guard.filter(found, started) > 0) calls.observer.skipped(j)
     const still: number[] = []
     const now = clock.now()
     pending.forEach((i, p) => {
