@@ -1,7 +1,7 @@
 import type { LookupRequest, StoreEntry } from '../contracts/base-store.js'
 import { Entry } from '../contracts/batch-records.js'
 import { encodeRecord } from '../core/codec.js'
-import { keyOfObjectFor } from '../core/key-encoding.js'
+import { keyOfObjectFor, keysOfObject } from '../core/key-encoding.js'
 import type { Model } from '../core/model.js'
 import { describeModel } from '../core/registry.js'
 import type { LayerCalls, LayerFailure } from './layer-calls.js'
@@ -67,10 +67,7 @@ export class Backfill {
     // Identity keys are computed only when a write may have overtaken the read (rare): a read with no
     // write since it began drops nothing.
     if (this.#coherence && this.clock.anyWrittenSince(started)) {
-      fresh = hits.filter((hit) => {
-        const key = identityKey(hit.entry.value)
-        return key === undefined || !this.clock.keyWrittenSince(key, started)
-      })
+      fresh = hits.filter((hit) => !this.clock.writtenSince(stampedKeys(hit.entry.value), started))
     }
     if (fresh.length === 0) return undefined
     if (this.#coherence && fresh.every((hit) => hit.layer === 1)) {
@@ -188,6 +185,27 @@ function withEnvelope(hit: Hit): Hit {
     return hit
   }
   return new Hit(hit.layer, new Entry(entry.value, entry.expiresAt, encoded), hit.request)
+}
+
+/**
+ * Every key of `obj` a write or an invalidation may have stamped on the write clock: its record key
+ * and its alternate keys (its ancestors' keys too). Writes stamp an object's record key; invalidations
+ * and deletes by key stamp the key they were given, which may be an alternate one.
+ */
+function stampedKeys(obj: object): string[] {
+  try {
+    const keys = keysOfObject(
+      describeModel((Object.getPrototypeOf(obj) as { constructor: Model }).constructor),
+      obj,
+      true,
+      'backfill',
+      true,
+    )
+    return [keys.record, ...keys.aliases]
+  } catch {
+    const key = identityKey(obj)
+    return key === undefined ? [] : [key]
+  }
 }
 
 /**

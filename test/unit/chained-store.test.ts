@@ -1,5 +1,12 @@
 import { describe, expect, it, vi } from 'vitest'
-import { type CacheErrorEvent, ChainedStore, InvalidOptionError, ProcessMemoryStore, StoreUnavailableError } from '../../src/index.js'
+import {
+  type CacheErrorEvent,
+  ChainedStore,
+  InvalidOptionError,
+  LoaderStore,
+  ProcessMemoryStore,
+  StoreUnavailableError,
+} from '../../src/index.js'
 import { ConformanceUser, FaultStore, ManualClock, makeUser } from '../../src/testing/index.js'
 
 async function until(condition: () => boolean, required = true): Promise<void> {
@@ -195,6 +202,36 @@ describe('ChainedStore policy', () => {
     expect((await top.get(ConformanceUser, { id: 8 }))?.name).toBe('updated')
     expect((await chain.get(ConformanceUser, { id: 8 }))?.name).toBe('updated')
   })
+
+  for (const by of ['id', 'email', 'orgId+slug'] as const) {
+    it(`a read that began before an invalidation by ${by} does not backfill what it read`, async () => {
+      const top = new ProcessMemoryStore()
+      // the database: rows changed behind the chain's back, as the application's own SQL would
+      const rows = new Map<number, ConformanceUser>()
+      let release = () => {}
+      const held = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      // the query's answer is read, then held in flight
+      const load = async (lookups: readonly object[]) => {
+        const found = lookups.map((l) => rows.get((l as { id: number }).id))
+        await held
+        return found
+      }
+      const chain = new ChainedStore([top, new LoaderStore({ model: ConformanceUser, load })])
+      const user = makeUser(9)
+      rows.set(9, user)
+      const staleRead = chain.get(ConformanceUser, { id: 9 })
+      await new Promise((r) => setImmediate(r))
+      rows.set(9, Object.assign(makeUser(9), { name: 'changed' }))
+      const lookup = by === 'id' ? { id: 9 } : by === 'email' ? { email: user.email } : { orgId: user.orgId, slug: user.slug }
+      await chain.batchInvalidate(ConformanceUser, [lookup])
+      release()
+      expect((await staleRead)?.name).toBe(user.name)
+      expect(await top.get(ConformanceUser, { id: 9 })).toBeUndefined()
+      expect((await chain.get(ConformanceUser, { id: 9 }))?.name).toBe('changed')
+    })
+  }
 
   it('a read racing a delete never re-installs the deleted object', async () => {
     const { top, db } = layers()
