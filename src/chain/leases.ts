@@ -56,39 +56,46 @@ export class Leases {
       return { winners: [...still], waited: [] }
     }
     let winners = still.filter((_, k) => won[k] === true)
-    if (winners.length > 0) {
-      // Another process may have backfilled and released its lease between our miss and our lease.
-      const again = await this.#calls.read(this.layer, model, of(winners))
-      const taken = winners
-      winners = collect(this.layer, winners, again, out, hits)
-      const found = taken.filter((i) => !winners.includes(i))
-      if (found.length > 0) this.release(model, of(found))
-    }
-    let waiting = still.filter((_, k) => won[k] !== true)
-    const gaveUp: number[] = []
-    const deadline = performance.now() + this.#wait
-    for (let delay = 5; waiting.length > 0 && performance.now() < deadline; delay = Math.min(delay * 2, 50)) {
-      await new Promise((r) => setTimeout(r, delay))
-      const found = await this.#calls.read(this.layer, model, of(waiting))
-      const missed = collect(this.layer, waiting, found, out, hits)
-      // A released lease with no copy means the holder found nothing (or failed): stop waiting for it.
-      let held: boolean[]
-      try {
-        held = missed.length === 0 ? [] : await this.#api((l) => l.leasesHeld(model, of(missed)))
-      } catch (err) {
-        this.#calls.fail(this.layer, 'lease', err)
-        held = missed.map(() => false)
+    try {
+      if (winners.length > 0) {
+        // Another process may have backfilled and released its lease between our miss and our lease.
+        const again = await this.#calls.read(this.layer, model, of(winners))
+        const taken = winners
+        winners = collect(this.layer, winners, again, out, hits)
+        const found = taken.filter((i) => !winners.includes(i))
+        if (found.length > 0) this.release(model, of(found))
       }
-      waiting = missed.filter((_, k) => held[k] === true)
-      let released = missed.filter((_, k) => held[k] !== true)
-      if (released.length > 0) {
-        // A holder backfills before it releases: a lease released after our read above may have left
-        // its copy just after that read. Read once more before reading the layers below.
-        released = collect(this.layer, released, await this.#calls.read(this.layer, model, of(released)), out, hits)
+      let waiting = still.filter((_, k) => won[k] !== true)
+      const gaveUp: number[] = []
+      const deadline = performance.now() + this.#wait
+      for (let delay = 5; waiting.length > 0 && performance.now() < deadline; delay = Math.min(delay * 2, 50)) {
+        await new Promise((r) => setTimeout(r, delay))
+        const found = await this.#calls.read(this.layer, model, of(waiting))
+        const missed = collect(this.layer, waiting, found, out, hits)
+        // A released lease with no copy means the holder found nothing (or failed): stop waiting for it.
+        let held: boolean[]
+        try {
+          held = missed.length === 0 ? [] : await this.#api((l) => l.leasesHeld(model, of(missed)))
+        } catch (err) {
+          this.#calls.fail(this.layer, 'lease', err)
+          held = missed.map(() => false)
+        }
+        waiting = missed.filter((_, k) => held[k] === true)
+        let released = missed.filter((_, k) => held[k] !== true)
+        if (released.length > 0) {
+          // A holder backfills before it releases: a lease released after our read above may have left
+          // its copy just after that read. Read once more before reading the layers below.
+          released = collect(this.layer, released, await this.#calls.read(this.layer, model, of(released)), out, hits)
+        }
+        gaveUp.push(...released)
       }
-      gaveUp.push(...released)
+      return { winners, waited: [...gaveUp, ...waiting] }
+    } catch (err) {
+      // (a read of the lease layer rejects under `onCacheError: 'throw'`) The leases this process still
+      // holds go back now: every other process would otherwise wait for them in vain.
+      if (winners.length > 0) this.release(model, of(winners))
+      throw err
     }
-    return { winners, waited: [...gaveUp, ...waiting] }
   }
 
   /**

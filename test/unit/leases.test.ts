@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest'
-import { ChainedStore, InvalidOptionError, KeyValueStore, ProcessMemoryStore } from '../../src/index.js'
+import {
+  ChainedStore,
+  type DecoratedOperation,
+  InvalidOptionError,
+  KeyValueStore,
+  ProcessMemoryStore,
+  StoreUnavailableError,
+} from '../../src/index.js'
 import { ConformanceUser, FaultStore, MapBackend, makeUser } from '../../src/testing/index.js'
 
 /** Several "processes": each its own chain and memory layer, sharing one remote cache and one database. */
@@ -63,6 +70,29 @@ describe('leases: cross-process single-flight', () => {
     setTimeout(release, 150)
     expect((await batch).map((u) => u?.id)).toEqual([10, 11, 12])
     expect((await holding)?.id).toBe(10)
+  })
+
+  it('a lease won just before the lease layer fails (onCacheError: throw) is given back when the read rejects', async () => {
+    /** A lease layer that breaks right after it handed out a lease. */
+    class BreaksAfterLease extends FaultStore {
+      protected override async around<T>(operation: DecoratedOperation, args: readonly unknown[], call: () => Promise<T>): Promise<T> {
+        const result = await super.around(operation, args, call)
+        if (operation === 'acquireLeases') this.fail('get')
+        return result
+      }
+    }
+    const shared = new KeyValueStore(new MapBackend(), { prefix: 'lease-test' })
+    const db = new ProcessMemoryStore()
+    await db.put(makeUser(5))
+    const chain = new ChainedStore([new ProcessMemoryStore(), new BreaksAfterLease(shared), db], {
+      leases: { wait: 5000, ttl: 60_000 },
+      onCacheError: 'throw',
+      breaker: false,
+    })
+    await expect(chain.get(ConformanceUser, { id: 5 })).rejects.toBeInstanceOf(StoreUnavailableError)
+    await new Promise((r) => setImmediate(r))
+    // no other process waits for a lease nobody holds
+    expect(await shared.leasesHeld(ConformanceUser, [{ id: 5 }])).toEqual([false])
   })
 
   it('needs a layer that can hand out leases', () => {
