@@ -141,8 +141,10 @@ export class LayerCalls {
   blame<E>(error: E, index: number, operation: string): E {
     if (isStockpyleError(error) && !Object.hasOwn(error, BLAMED)) {
       const before = error.message
+      // V8 formats `stack` when it is first read: read now, it still holds the old message to replace.
+      const stack = error.stack
       error.message = `${this.#name} store ${operation}: ${before} (raised by its layer \`${(this.layers[index] as Store).name}\`)`
-      if (typeof error.stack === 'string') error.stack = error.stack.replace(before, error.message)
+      if (typeof stack === 'string') error.stack = stack.replace(before, error.message)
       Object.defineProperty(error, BLAMED, { value: true })
     }
     return error

@@ -267,4 +267,11 @@ describe('errors that reach the caller of a chain name the chain and the layer t
     expect(err).toBeInstanceOf(ValueTooLargeError)
     expect((err as Error).message).toBe('users-chain store put: map store put: 2 MB is over the limit (raised by its layer `fault(map)`)')
   })
+
+  it('the stack names them once too: its first line is the name and the message', async () => {
+    const { db, chain } = setup({ name: 'users-chain' })
+    db.fail('get')
+    const err = (await chain.get(ConformanceUser, { id: 23 }).catch((e: unknown) => e)) as Error
+    expect(err.stack?.split('\n')[0]).toBe(`${err.name}: ${err.message}`)
+  })
 })
