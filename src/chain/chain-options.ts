@@ -96,7 +96,8 @@ export function resolveChainOptions(layers: readonly Store[], options: ChainedSt
       throw new InvalidOptionError(`${name}: option \`layers\`[${i}] is not a store (${show(layer)})`)
     }
   })
-  const policy = options.onCacheError ?? 'report'
+  // (`undefined` means the default; `null`, as every other value, must be valid)
+  const policy = options.onCacheError === undefined ? 'report' : options.onCacheError
   if (policy !== 'report' && policy !== 'throw') throw bad('onCacheError', "'report' or 'throw'", policy)
   const maxPending = options.maxPendingRepairs
   if (maxPending !== undefined && !(Number.isSafeInteger(maxPending) && maxPending > 0)) {
@@ -106,7 +107,7 @@ export function resolveChainOptions(layers: readonly Store[], options: ChainedSt
   if (meter !== undefined && (typeof meter?.createCounter !== 'function' || typeof meter.createHistogram !== 'function')) {
     throw bad('meter', 'an OpenTelemetry meter (createCounter and createHistogram)', meter)
   }
-  const clock = options.clock ?? systemClock
+  const clock = options.clock === undefined ? systemClock : options.clock
   if (typeof clock?.now !== 'function') throw bad('clock', 'an object with a now() method', clock)
   return {
     name,
@@ -117,7 +118,7 @@ export function resolveChainOptions(layers: readonly Store[], options: ChainedSt
     missMs: secondsOption(name, 'missLifetime', options.missLifetime, 0) * 1000,
     serveStale: booleanOption(name, 'serveStale', options.serveStale, false),
     coherence: booleanOption(name, 'coherence', options.coherence, true),
-    leases: resolveLeases(name, layers, options.leases ?? false),
+    leases: resolveLeases(name, layers, options.leases === undefined ? false : options.leases),
     meter,
     clock,
   }

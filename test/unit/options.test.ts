@@ -144,6 +144,28 @@ describe('chain options', () => {
     expect(message(() => chain({ missLifetime: 1e300 }))).toMatch(/`missLifetime` must be a number of seconds >= 0 and at most 10\^12/)
   })
 
+  it('refuses null for every option (undefined means the default)', () => {
+    const options = [
+      'onCacheError',
+      'clock',
+      'leases',
+      'serveStale',
+      'missLifetime',
+      'timeout',
+      'breaker',
+      'coherence',
+      'meter',
+      'name',
+      'maxPendingRepairs',
+    ]
+    for (const option of options) {
+      expect(
+        message(() => chain({ [option]: null }, true)),
+        option,
+      ).toMatch(new RegExp(`option \`${option}\`.*null`))
+    }
+  })
+
   it('refuses misspelt names inside breaker and leases, with a hint', () => {
     expect(message(() => chain({ breaker: { failure: 3 } }))).toMatch(
       /^chain: option `breaker`: unknown option `failure`: did you mean `failures`\?/,
