@@ -168,8 +168,9 @@ export class Backfill {
 
   /** Advances the write clock for a write of these objects, so reads in flight do not backfill what it replaces. */
   markWritten(objs: readonly object[]): void {
-    if (!this.#coherence) return
-    this.clock.mark(this.clock.reading ? objs.flatMap((obj) => identityKey(obj) ?? []) : [])
+    // Without coherence no key is stamped, but the clock still moves: negative caching asks whether
+    // any write landed during a read.
+    this.clock.mark(this.#coherence && this.clock.reading ? objs.flatMap((obj) => identityKey(obj) ?? []) : [])
   }
 }
 

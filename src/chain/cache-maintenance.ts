@@ -61,7 +61,7 @@ export class CacheMaintenance {
     const mark = () => {
       misses?.forget(keys)
       // A lookup by primary key names the object's identity already: reads in flight must not backfill it.
-      if (coherence) backfill.clock.mark(backfill.clock.reading ? keys : [])
+      backfill.clock.mark(coherence && backfill.clock.reading ? keys : [])
     }
     mark()
     let found: (object | undefined)[]
@@ -128,7 +128,7 @@ export class CacheMaintenance {
     }
     const everything = () => {
       misses?.clear()
-      if (coherence) backfill.clock.markAll()
+      backfill.clock.markAll()
     }
     everything()
     let failure: unknown

@@ -103,7 +103,7 @@ export class WritePath {
     const lookups = requests.map((r) => r.lookup)
     const keys = requests.map((r) => encodeLookup(info, r.lookup, `${name} store invalidate`))
     misses?.forget(keys)
-    if (coherence) this.#p.backfill.clock.mark(keys)
+    this.#p.backfill.clock.mark(coherence ? keys : [])
     const tail = calls.layers[calls.last] as Store
     const invalidateTail = tail.batchInvalidate
     if (!tail.capabilities.authoritative && invalidateTail !== undefined) {
@@ -124,7 +124,7 @@ export class WritePath {
       }
     } finally {
       // as after a write (see #caches): reads begun while the caches were invalidated are not joined
-      if (coherence) this.#p.backfill.clock.mark(keys)
+      this.#p.backfill.clock.mark(coherence ? keys : [])
     }
     calls.raise(failure)
   }

@@ -339,6 +339,34 @@ describe('ChainedStore policy', () => {
     expect(await chain.get(ConformanceUser, { email: makeUser(14).email })).toEqual(makeUser(14))
   })
 
+  for (const coherence of [true, false]) {
+    it(`negative caching (coherence: ${coherence}): a miss read while a put landed is not remembered`, async () => {
+      const top = new ProcessMemoryStore()
+      let release = () => {}
+      const held = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      const rows = new Map<number, ConformanceUser>()
+      // the database answers "absent", and the answer is held in flight while the put lands
+      const load = async (lookups: readonly object[]) => {
+        const found = lookups.map((l) => rows.get((l as { id: number }).id))
+        await held
+        return found
+      }
+      const save = async (objs: readonly ConformanceUser[]) => {
+        for (const o of objs) rows.set(o.id, o)
+      }
+      const chain = new ChainedStore([top, new LoaderStore({ model: ConformanceUser, load, save })], { missLifetime: 60, coherence })
+      const miss = chain.get(ConformanceUser, { id: 16 })
+      await new Promise((r) => setImmediate(r))
+      await chain.put(makeUser(16))
+      release()
+      expect(await miss).toBeUndefined()
+      await top.clear()
+      expect(await chain.get(ConformanceUser, { id: 16 })).toEqual(makeUser(16))
+    })
+  }
+
   it('serveStale: while the database fails, expired copies within the grace answer', async () => {
     const clock = new ManualClock()
     const top = new ProcessMemoryStore({ clock, lifetime: 10, grace: 60 })
