@@ -74,6 +74,8 @@ export class ChainedStore extends BaseStore {
   readonly #reads: ReadPath
   readonly #writes: WritePath
   readonly #maintenance: CacheMaintenance
+  /** Stop the layers' calls of {@link Store.onRemoteChange}. */
+  readonly #unlisten: (() => void)[]
 
   /** @throws InvalidOptionError for an empty list, a non-store or a bad option. */
   constructor(layers: readonly Store[], options: ChainedStoreOptions = {}) {
@@ -98,6 +100,12 @@ export class ChainedStore extends BaseStore {
       staleReads: layers.slice(0, -1).some((l) => l.capabilities.staleReads),
     })
     const misses = resolved.missMs > 0 ? new MissCache(resolved.missMs, resolved.clock) : undefined
+    // A miss may be what another process has since written: layers that hear of such changes say so.
+    this.#unlisten = layers.flatMap((layer, i) =>
+      misses === undefined || layer.onRemoteChange === undefined
+        ? []
+        : [layer.onRemoteChange((coherent) => misses.remoteChange(i, coherent))],
+    )
     // The backfill cleans up an upper layer it failed to fill the same way a failed write is cleaned up.
     let writes: WritePath | undefined
     const backfill = new Backfill(calls, resolved.coherence, (i, objs) => (writes as WritePath).invalidateIn(i, objs))
@@ -208,6 +216,7 @@ export class ChainedStore extends BaseStore {
   }
 
   protected override async release(): Promise<void> {
+    for (const unlisten of this.#unlisten) unlisten()
     this.#calls.stop()
     const results = await Promise.allSettled(this.#calls.layers.map((l) => l.close()))
     const failed = results.find((r) => r.status === 'rejected')

@@ -15,6 +15,8 @@ export class MissCache {
   readonly #until = new LRUCache<string, number>({ maxSize: MAX_MISSES, sizeCalculation: () => 1 })
   readonly #ms: number
   readonly #clock: Clock
+  /** Layers whose invalidation bus is down: while any is, changes elsewhere go unheard, so no miss is kept. */
+  readonly #deaf = new Set<number>()
 
   constructor(ms: number, clock: Clock) {
     this.#ms = ms
@@ -23,11 +25,12 @@ export class MissCache {
 
   /** Whether `key` missed everywhere less than `missLifetime` ago. */
   has(key: string): boolean {
-    return (this.#until.get(key) ?? 0) > this.#clock.now()
+    return this.#deaf.size === 0 && (this.#until.get(key) ?? 0) > this.#clock.now()
   }
 
   /** Remembers that these keys missed in every layer. */
   remember(keys: readonly string[]): void {
+    if (this.#deaf.size > 0) return
     const until = this.#clock.now() + this.#ms
     for (const key of keys) this.#until.set(key, until)
   }
@@ -35,6 +38,16 @@ export class MissCache {
   /** Forgets every key (the caches were cleared). */
   clear(): void {
     this.#until.clear()
+  }
+
+  /**
+   * Layer `layer` heard of changes made elsewhere (`Store.onRemoteChange`): every miss is forgotten (a
+   * bus names record keys, not the lookups that missed), and none is kept while its bus is down.
+   */
+  remoteChange(layer: number, coherent: boolean): void {
+    this.#until.clear()
+    if (coherent) this.#deaf.delete(layer)
+    else this.#deaf.add(layer)
   }
 
   /** Forgets these keys (they were written or invalidated). */

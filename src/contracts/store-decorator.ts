@@ -38,7 +38,16 @@ export interface StoreDecoratorOptions {
 }
 
 /** Methods a store may lack; a decorator has each exactly when the store it wraps has it. */
-const OPTIONAL = ['batchInvalidate', 'batchDeleteByKey', 'clear', 'acquireLeases', 'releaseLeases', 'leasesHeld', 'transaction'] as const
+const OPTIONAL = [
+  'batchInvalidate',
+  'batchDeleteByKey',
+  'clear',
+  'acquireLeases',
+  'releaseLeases',
+  'leasesHeld',
+  'transaction',
+  'onRemoteChange',
+] as const
 
 type Wrapped = Store & Partial<LeaseCapable> & Partial<TransactionCapable>
 
@@ -166,6 +175,10 @@ export class StoreDecorator implements Store {
   /** Present when the wrapped store hands out leases (see {@link LeaseCapable}). */
   releaseLeases?<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<void> {
     return this.around('releaseLeases', [model, lookups], () => (this.inner as Wrapped as LeaseCapable).releaseLeases(model, lookups))
+  }
+  /** Present when the wrapped store has it (see {@link Store.onRemoteChange}): passed on as it is, not a call {@link around} sees. */
+  onRemoteChange?(listener: (coherent: boolean) => void): () => void {
+    return (this.inner.onRemoteChange as NonNullable<Store['onRemoteChange']>).call(this.inner, listener)
   }
   /** Present when the wrapped store hands out leases (see {@link LeaseCapable}). */
   leasesHeld?<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<boolean[]> {

@@ -236,6 +236,15 @@ export interface Store extends AsyncDisposable {
    * database). A no-op for a store that owns the truth. Optional for custom stores.
    */
   batchInvalidate?<M extends Model>(model: M, lookups: readonly Lookup<M>[], options?: InvalidateOptions): Promise<void>
+  /**
+   * Optional, for a store kept coherent with other processes (an invalidation bus): calls `listener`
+   * each time objects may have changed elsewhere — the store dropped copies another process
+   * invalidated (`coherent` true), or lost its bus (`coherent` false: until it is back, changes
+   * elsewhere go unheard) or got it back (true) — so that a chain drops what it remembers beside its
+   * layers (negative caching) too; called at once with `false` while the bus is down. Returns the
+   * function that stops the calls.
+   */
+  onRemoteChange?(listener: (coherent: boolean) => void): () => void
   /** Releases connections. Idempotent; every call afterwards rejects with `StoreClosedError`. */
   close(): Promise<void>
 }

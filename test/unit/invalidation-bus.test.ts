@@ -47,6 +47,28 @@ describe('ProcessMemoryStore with an invalidation bus', () => {
     expect(await b.get(ConformanceUser, { id: 4 })).toEqual(makeUser(4))
   })
 
+  it("negative caching hears the bus: another process's write is seen at once, and no miss is kept while the bus is down", async () => {
+    const hub = new LocalBusHub()
+    const db = new ProcessMemoryStore({ tombstoneLifetime: 0 })
+    const a = new ChainedStore([new ProcessMemoryStore({ bus: hub.connect() }), db])
+    // (through a wrapper: a decorator passes the bus's news on)
+    const b = new ChainedStore([new StoreDecorator(new ProcessMemoryStore({ bus: hub.connect() })), db], { missLifetime: 60 })
+    expect(await b.get(ConformanceUser, { id: 5 })).toBeUndefined() // remembered as missing in B
+    await a.put(makeUser(5)) // published on the bus
+    expect(await b.get(ConformanceUser, { id: 5 })).toEqual(makeUser(5))
+    expect(await b.get(ConformanceUser, { email: makeUser(6).email })).toBeUndefined()
+    hub.down()
+    await db.put(makeUser(6)) // a write B cannot hear of
+    expect(await b.get(ConformanceUser, { email: makeUser(6).email })).toEqual(makeUser(6))
+    await db.delete(makeUser(6))
+    expect(await b.get(ConformanceUser, { id: 6 })).toBeUndefined() // not remembered while the bus is down
+    await db.put(makeUser(6))
+    expect(await b.get(ConformanceUser, { id: 6 })).toEqual(makeUser(6))
+    hub.up()
+    await a.close()
+    await b.close()
+  })
+
   it('chain.batchInvalidate drops cached copies in every cache layer, not in the database', async () => {
     const { memA, db } = twoProcesses()
     // The stand-in database declares what a database does: it owns the truth.

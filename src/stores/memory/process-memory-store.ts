@@ -10,10 +10,9 @@ import {
   type WriteItem,
 } from '../../contracts/base-store.js'
 import { Entry } from '../../contracts/batch-records.js'
-import type { InvalidationBus } from '../../contracts/invalidation-bus.js'
 import { checkCacheOptions, requestKeys } from '../../contracts/key-value-store.js'
 import { decodeRecord, encodeRecord, restampRecord } from '../../core/codec.js'
-import { CorruptEntryError, InvalidOptionError, show } from '../../core/errors.js'
+import { CorruptEntryError, show } from '../../core/errors.js'
 import { encodeLookup, keyForLookup, keyOfObjectFor, keysOfObject } from '../../core/key-encoding.js'
 import { expiryOf } from '../../core/lifetime.js'
 import type { Instance, Lookup, Model } from '../../core/model.js'
@@ -21,6 +20,7 @@ import { nameOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
 import { describeModel, type KeyInfo, type ModelInfo } from '../../core/registry.js'
 import { AliasIndex, type CopyKeys, keysOfCopy, sizeOfCaptured } from './alias-index.js'
+import { BusLink } from './bus-link.js'
 import { InvalidationLog } from './invalidation-log.js'
 import { memoryBounds, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOptions, recordCache } from './memory-options.js'
 import { expiryOfRecord, holdAliases, MemoryRecord, type PreparedWrite, sizeOf, sizeOfAliases } from './memory-record.js'
@@ -41,9 +41,7 @@ export class ProcessMemoryStore extends BaseStore {
   readonly #records: LRUCache<string, MemoryRecord>
   readonly #aliases: AliasIndex
   readonly #settings: ReturnType<typeof checkCacheOptions>
-  readonly #bus: InvalidationBus | undefined
-  #unsubscribe: (() => void) | undefined
-  #busDown = false
+  readonly #bus: BusLink
   /** Until then (ms since the epoch) no backfill lands: copies read while invalidations may have been missed. */
   #refuseBackfillsUntil = 0
   /** When recently invalidated record keys were invalidated here. */
@@ -78,30 +76,17 @@ export class ProcessMemoryStore extends BaseStore {
       tombstones: this.#settings.tombstoneMs > 0,
       staleReads: this.#settings.graceMs > 0,
     })
-    const bus = options.bus
-    if (bus !== undefined && (typeof bus?.publish !== 'function' || typeof bus.subscribe !== 'function')) {
-      throw new InvalidOptionError(`${this.name}: option \`bus\` must implement publish and subscribe`)
-    }
-    this.#bus = bus
-    if (bus !== undefined) {
-      this.#busDown = true
-      this.#unsubscribe = bus.subscribe({
-        onInvalidate: (keys) => this.evict(keys),
-        onDown: () => {
-          this.#busDown = true
-          this.#clear(false)
-        },
-        onUp: () => {
-          this.#clear(true)
-          this.#busDown = false
-        },
-      })
-    }
+    this.#bus = new BusLink(this.name, options.bus, { evict: (keys) => this.evict(keys), clear: (fence) => this.#clear(fence) })
   }
 
   /** False while an invalidation bus is configured but disconnected: the layer then serves nothing. */
   get coherent(): boolean {
-    return !this.#busDown
+    return !this.#bus.down
+  }
+
+  /** Calls `listener` when copies were evicted for other processes' changes, or the bus went down or came back (see `Store.onRemoteChange`). */
+  onRemoteChange(listener: (coherent: boolean) => void): () => void {
+    return this.#bus.listen(listener)
   }
 
   /** Number of entries held: objects, and tombstones of recent deletes (expired ones until they are read or pushed out). */
@@ -152,7 +137,7 @@ export class ProcessMemoryStore extends BaseStore {
     const info = describeModel(model)
     const spec = keyForLookup(info, lookup, this.#getWhere)
     const key = keyOfObjectFor(spec, lookup) ?? encodeLookup(info, lookup, this.#getWhere)
-    if (this.#busDown) return undefined
+    if (this.#bus.down) return undefined
     return this.#read(info, spec, key, undefined, false, false) as Instance<M> | undefined
   }
 
@@ -162,7 +147,7 @@ export class ProcessMemoryStore extends BaseStore {
     options: GetEntriesOptions = {},
   ): Promise<(StoreEntry | undefined)[]> {
     const keys = requestKeys(this.name, info, requests, '')
-    if (this.#busDown) return keys.map(() => undefined)
+    if (this.#bus.down) return keys.map(() => undefined)
     const now = this.#settings.clock.now()
     const stale = options.stale === true
     const out: (StoreEntry | undefined)[] = new Array(keys.length)
@@ -254,7 +239,7 @@ export class ProcessMemoryStore extends BaseStore {
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i] as StoreEntry
       const copyKeys = keys[i] as CopyKeys
-      if (this.#busDown) this.#records.delete(copyKeys.record)
+      if (this.#bus.down) this.#records.delete(copyKeys.record)
       else this.#land(copyKeys, expiries[i] as number | undefined | null, entry.value, entry.encoded, since, now)
     }
   }
@@ -278,7 +263,7 @@ export class ProcessMemoryStore extends BaseStore {
           : ((item.encoded !== undefined ? restampRecord(item.encoded, expiresAt) : undefined) ?? encodeRecord(item.obj, expiresAt, where))
       writes[i] = { item, keys, expiresAt, bytes }
     }
-    if (this.#busDown) {
+    if (this.#bus.down) {
       for (const { keys } of writes) this.#records.delete(keys.record)
       return writes.filter((w) => w.item.backfill !== true).map((w) => w.keys.record)
     }
@@ -320,8 +305,8 @@ export class ProcessMemoryStore extends BaseStore {
     this.#set(keys.record, new MemoryRecord(bytes, holdAliases(keys.aliases), undefined, keys.captured), keys.info)
   }
 
-  async #publish(recordKeys: readonly string[]): Promise<void> {
-    if (this.#bus !== undefined) await this.#bus.publish(recordKeys)
+  #publish(recordKeys: readonly string[]): Promise<void> {
+    return this.#bus.publish(recordKeys)
   }
 
   /** Stores `record` under `recordKey` and indexes its aliases (later, for captured values of model `info`). */
@@ -393,8 +378,7 @@ export class ProcessMemoryStore extends BaseStore {
   }
 
   protected override async release(): Promise<void> {
-    this.#unsubscribe?.()
-    this.#unsubscribe = undefined
+    this.#bus.close()
     this.#clear(false)
   }
 }
