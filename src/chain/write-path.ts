@@ -7,6 +7,7 @@ import type { Model } from '../core/model.js'
 import { isPartialFailure } from '../core/partial-failure.js'
 import { describeModel, type ModelInfo } from '../core/registry.js'
 import type { Backfill } from './backfill.js'
+import { type CacheTurn, CacheTurns } from './cache-turns.js'
 import type { LayerCalls, LayerFailure } from './layer-calls.js'
 import type { LayerGuard } from './layer-guard.js'
 import type { MissCache } from './miss-cache.js'
@@ -30,6 +31,7 @@ export interface WriteParts {
  */
 export class WritePath {
   readonly #p: WriteParts
+  readonly #turns = new CacheTurns()
 
   constructor(parts: WriteParts) {
     this.#p = parts
@@ -51,9 +53,14 @@ export class WritePath {
   async put(items: readonly WriteItem[]): Promise<void> {
     const objs = items.map((i) => i.obj)
     this.#checkWritable(items)
-    await this.#authoritative(objs, 'put', (layer) => layer.batchPutEntries(items.map((i) => new Entry(i.obj, i.expiresAt))))
-    const encoded = this.#sharedEnvelopes(objs)
-    await this.#caches('put', objs, (layer) => layer.batchPutEntries(items.map((i, k) => new Entry(i.obj, i.expiresAt, encoded?.[k]))))
+    const turn = await this.#authoritative(objs, 'put', (layer) => layer.batchPutEntries(items.map((i) => new Entry(i.obj, i.expiresAt))))
+    try {
+      if (turn.before !== undefined) await Promise.all(turn.before)
+      const encoded = this.#sharedEnvelopes(objs)
+      await this.#caches('put', objs, (layer) => layer.batchPutEntries(items.map((i, k) => new Entry(i.obj, i.expiresAt, encoded?.[k]))))
+    } finally {
+      turn.end()
+    }
   }
 
   /**
@@ -76,20 +83,32 @@ export class WritePath {
   /** Deletes: the authoritative layer, then every cache layer. */
   async remove(items: readonly WriteItem[]): Promise<void> {
     const objs = items.map((i) => i.obj)
-    await this.#authoritative(objs, 'delete', (layer) => layer.batchDelete(objs))
-    await this.#caches('delete', objs, (layer) => layer.batchDelete(objs))
+    const turn = await this.#authoritative(objs, 'delete', (layer) => layer.batchDelete(objs))
+    try {
+      if (turn.before !== undefined) await Promise.all(turn.before)
+      await this.#caches('delete', objs, (layer) => layer.batchDelete(objs))
+    } finally {
+      turn.end()
+    }
   }
 
   /** Applies a committed transaction's writes to the cache layers, in order. */
   async committed(writes: readonly TransactionWrite[]): Promise<void> {
-    for (const { operation, objects } of writes) {
-      this.#marked(objects)
-      if (this.#p.coherence) await this.#p.backfill.settle(objects)
-      if (operation === 'put') {
-        await this.#caches('put', objects, (layer) => layer.batchPutEntries(objects.map((value) => new Entry(value, undefined))))
-      } else {
-        await this.#caches('delete', objects, (layer) => layer.batchDelete(objects))
+    // (runs as the commit resolved: the turn is taken before anything is awaited)
+    const turn = this.#turns.take(writes.flatMap((w) => w.objects))
+    try {
+      if (turn.before !== undefined) await Promise.all(turn.before)
+      for (const { operation, objects } of writes) {
+        this.#marked(objects)
+        if (this.#p.coherence) await this.#p.backfill.settle(objects)
+        if (operation === 'put') {
+          await this.#caches('put', objects, (layer) => layer.batchPutEntries(objects.map((value) => new Entry(value, undefined))))
+        } else {
+          await this.#caches('delete', objects, (layer) => layer.batchDelete(objects))
+        }
       }
+    } finally {
+      turn.end()
     }
   }
 
@@ -153,7 +172,8 @@ export class WritePath {
     backfill.markWritten(objs)
   }
 
-  async #authoritative(objs: readonly object[], operation: 'put' | 'delete', write: (layer: Store) => Promise<void>): Promise<void> {
+  /** The database write; resolves to this write's turn at the caches (taken as the database write resolved). */
+  async #authoritative(objs: readonly object[], operation: 'put' | 'delete', write: (layer: Store) => Promise<void>): Promise<CacheTurn> {
     const { calls, coherence, backfill } = this.#p
     this.#marked(objs)
     try {
@@ -166,7 +186,14 @@ export class WritePath {
     } finally {
       this.#marked(objs)
     }
-    if (coherence) await backfill.settle(objs)
+    const turn = this.#turns.take(objs)
+    try {
+      if (coherence) await backfill.settle(objs)
+    } catch (err) {
+      turn.end()
+      throw err
+    }
+    return turn
   }
 
   /**

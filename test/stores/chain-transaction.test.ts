@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ChainedStore, ProcessMemoryStore, StockpyleError } from '../../src/index.js'
 import { createTable, SqlStore } from '../../src/stores/sql/index.js'
+import { FaultStore } from '../../src/testing/index.js'
 
 class Account {
   static readonly stockpyleName = 'TxAccount'
@@ -35,6 +36,26 @@ describe('ChainedStore.transaction over SqlStore', () => {
     expect((await memory.get(Account, { id: 1 }))?.balance).toBe(60)
     expect(await memory.get(Account, { id: 2 })).toBeUndefined()
     expect(await chain.get(Account, { email: 'b@x' })).toBeUndefined()
+  })
+
+  it('two transactions writing one object update the caches in commit order, however slow the first one’s cache update', async () => {
+    const { memory, sql } = await setup()
+    const shared = new FaultStore(new ProcessMemoryStore({ name: 'shared' })) // a remote cache, slow for the first
+    const chain = new ChainedStore([memory, shared, sql])
+    await chain.put(new Account(1, 'a@x', 0))
+    const release1 = shared.gate('put')
+    const first = chain.transaction((tx) => tx.put(new Account(1, 'a@x', 1)))
+    for (let i = 0; i < 500 && shared.waiting.put === 0; i++) await new Promise((r) => setImmediate(r))
+    expect(shared.waiting.put).toBe(1)
+    const release2 = shared.gate('put')
+    const second = chain.transaction((tx) => tx.put(new Account(1, 'a@x', 2)))
+    for (let i = 0; i < 500 && (await sql.get(Account, { id: 1 }))?.balance !== 2; i++) await new Promise((r) => setImmediate(r))
+    release2()
+    await new Promise((r) => setTimeout(r, 5))
+    release1()
+    await Promise.all([first, second])
+    expect((await shared.get(Account, { id: 1 }))?.balance).toBe(2)
+    expect((await memory.get(Account, { id: 1 }))?.balance).toBe(2)
   })
 
   it('leaves the caches alone after a rollback', async () => {

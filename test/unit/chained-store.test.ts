@@ -233,6 +233,39 @@ describe('ChainedStore policy', () => {
     })
   }
 
+  for (const second of ['put', 'delete'] as const) {
+    it(`a put and a ${second} of one object update the caches in the order they reached the database, however slow the first's cache write`, async () => {
+      const rows = new Map<number, ConformanceUser>()
+      const db = new LoaderStore({
+        model: ConformanceUser,
+        load: async (lookups) => lookups.map((l) => rows.get((l as { id: number }).id)),
+        save: async (objs) => {
+          for (const o of objs) rows.set(o.id, o)
+        },
+        remove: async (objs) => {
+          for (const o of objs) rows.delete(o.id)
+        },
+      })
+      const memory = new ProcessMemoryStore()
+      const shared = new FaultStore(new ProcessMemoryStore({ name: 'shared' })) // a remote cache, slow for the first write
+      const chain = new ChainedStore([memory, shared, db])
+      const release1 = shared.gate('put')
+      const first = chain.put(Object.assign(makeUser(30), { name: 'first' }))
+      await until(() => shared.waiting.put === 1)
+      const release2 = shared.gate('put', 'delete')
+      const then = second === 'put' ? chain.put(Object.assign(makeUser(30), { name: 'second' })) : chain.delete(Object.assign(makeUser(30)))
+      await until(() => (second === 'put' ? rows.get(30)?.name === 'second' : !rows.has(30)))
+      release2() // the second write's cache updates may go first ...
+      await new Promise((r) => setTimeout(r, 5))
+      release1() // ... the first's land after them
+      await Promise.all([first, then])
+      const expected = second === 'put' ? 'second' : undefined
+      expect((await shared.get(ConformanceUser, { id: 30 }))?.name).toBe(expected)
+      expect((await memory.get(ConformanceUser, { id: 30 }))?.name).toBe(expected)
+      expect((await chain.get(ConformanceUser, { id: 30 }))?.name).toBe(expected)
+    })
+  }
+
   it('a read racing a delete never re-installs the deleted object', async () => {
     const { top, db } = layers()
     const chain = new ChainedStore([top, db])
