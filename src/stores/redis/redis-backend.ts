@@ -11,6 +11,7 @@ import { describeConnection } from './describe-connection.js'
 import type { RedisBackendOptions } from './redis-backend-options.js'
 import { backfillOnNode } from './redis-backfill.js'
 import { unlinkByPrefix } from './redis-clear.js'
+import { indicesByMaster, keysByMaster } from './redis-groups.js'
 import { CHUNK, check, chunked, DIRECT_MAX, queueAdds, queueSets, sendSets, settleAll } from './redis-pipeline.js'
 import { repairOnNode } from './redis-repair.js'
 import { redisSlot } from './redis-slot.js'
@@ -295,41 +296,12 @@ export class RedisBackend implements KeyValueBackend {
 
   /** Indices of `keys` grouped by the master serving them (one group for a single node), in order. */
   #nodeGroups(keys: readonly string[]): Map<string, number[]> {
-    if (!this.#cluster) return new Map([['', keys.map((_, i) => i)]])
-    const slots = (this.#client as Cluster).slots
-    const byNode = new Map<string, number[]>()
-    keys.forEach((key, i) => {
-      const slot = redisSlot(key)
-      const owner = slots[slot]?.[0] ?? `slot:${slot}`
-      const group = byNode.get(owner)
-      if (group === undefined) byNode.set(owner, [i])
-      else group.push(i)
-    })
-    return byNode
+    return indicesByMaster(this.#cluster ? (this.#client as Cluster).slots : undefined, keys)
   }
 
-  /**
-   * Keys grouped for pipelining: one group per cluster node (slots served by the same nodes), each
-   * a list of per-slot key lists, by master address. A single node gets one group of one list.
-   */
+  /** Keys grouped for pipelining: per master, a list of per-slot key lists (one list on a single node). */
   #groups(keys: readonly string[]): Map<string, string[][]> {
-    if (!this.#cluster) return new Map([['', [[...keys]]]])
-    const slots = (this.#client as Cluster).slots
-    const bySlot = new Map<number, string[]>()
-    for (const key of keys) {
-      const slot = redisSlot(key)
-      const list = bySlot.get(slot)
-      if (list === undefined) bySlot.set(slot, [key])
-      else list.push(key)
-    }
-    const byNode = new Map<string, string[][]>()
-    for (const [slot, slotKeys] of bySlot) {
-      const owner = slots[slot]?.[0] ?? `slot:${slot}`
-      const group = byNode.get(owner)
-      if (group === undefined) byNode.set(owner, [slotKeys])
-      else group.push(slotKeys)
-    }
-    return byNode
+    return keysByMaster(this.#cluster ? (this.#client as Cluster).slots : undefined, keys)
   }
 
   /** Runs `work` once the client is ready, bounded by the timeout; every failure becomes `StoreUnavailableError`. */
