@@ -11,6 +11,7 @@ import { type Clock, systemClock } from '../../core/lifetime.js'
 import { PartialFailureError } from '../../core/partial-failure.js'
 import { repairWrite } from '../../core/repair-action.js'
 import { memcacheExptime } from './memcache-exptime.js'
+import { combinedFailure, partialFailure } from './memcache-failures.js'
 import { MemcacheNodeClient, type MemcacheServerStats, type NodeRepair, NodeSetEntry } from './memcache-node-client.js'
 import { checkMemcacheOptions, type MemcacheBackendOptions } from './memcache-options.js'
 import { MemcacheRing } from './memcache-ring.js'
@@ -134,10 +135,10 @@ export class MemcacheBackend implements KeyValueBackend {
       const errors = failures.map((f) => f.error)
       const unavailable = errors.every((e) => e instanceof StoreUnavailableError)
       if (options?.partial === true && unavailable && this.#single === undefined) {
-        throw this.#partial('getMany', keys, failures, out)
+        throw partialFailure(this.name, 'getMany', keys, failures, out, (key) => this.#ring.serverFor(key))
       }
       const partial = this.#partialReads && failures.length < settled.length && unavailable
-      if (!partial) throw this.#combine('getMany', errors, settled.length)
+      if (!partial) throw combinedFailure(this.name, 'getMany', errors, settled.length)
       for (const f of failures) this.#report(f.node, f.error as StoreUnavailableError)
     }
     return out
@@ -274,7 +275,7 @@ export class MemcacheBackend implements KeyValueBackend {
     const settled = await Promise.allSettled([...this.#nodes.values()].map((node) => node.flushAll('flush_all')))
     const failures = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []))
     // A flush has no keys to blame: any failed server fails the whole call.
-    if (failures.length > 0) throw this.#combine('flushAll', failures, settled.length)
+    if (failures.length > 0) throw combinedFailure(this.name, 'flushAll', failures, settled.length)
   }
 
   /** Closes every connection. Idempotent; calls afterwards reject with `StoreClosedError`. */
@@ -334,40 +335,13 @@ export class MemcacheBackend implements KeyValueBackend {
     })
     if (failures.length === 0) return
     if (this.#single === undefined && failures.every((f) => f.error instanceof StoreUnavailableError)) {
-      throw this.#partial(operation, keys, failures, results)
+      throw partialFailure(this.name, operation, keys, failures, results, (key) => this.#ring.serverFor(key))
     }
-    throw this.#combine(
+    throw combinedFailure(
+      this.name,
       operation,
       failures.map((f) => f.error),
       settled.length,
-    )
-  }
-
-  /** The PartialFailureError of a call whose `failures` nodes failed: the positions of `keys` they own. */
-  #partial(
-    operation: string,
-    keys: readonly string[],
-    failures: readonly { node: MemcacheNodeClient; error: Error }[],
-    results: readonly unknown[] | undefined,
-  ): PartialFailureError {
-    const down = new Set(failures.map((f) => f.node.address))
-    const failed: number[] = []
-    keys.forEach((key, i) => {
-      if (down.has(this.#ring.serverFor(key))) failed.push(i)
-    })
-    const errors = failures.map((f) => f.error)
-    return new PartialFailureError(
-      `${this.name} ${operation}: ${failed.length} of ${keys.length} key(s) on failed server(s) ${[...down].join(', ')}: ${errors.map((e) => e.message).join('; ')}`,
-      { failed, results, nodes: [...down], cause: errors.length === 1 ? errors[0] : new AggregateError(errors, `${operation} failures`) },
-    )
-  }
-
-  /** The error a call rejects with: the one server's error, or one naming every failed server. */
-  #combine(operation: string, failures: readonly Error[], involved: number): Error {
-    if (failures.length === 1) return failures[0] as Error
-    return new StoreUnavailableError(
-      `${this.name} ${operation} failed on ${failures.length} of ${involved} servers: ${failures.map((f) => f.message).join('; ')}`,
-      { cause: new AggregateError(failures, `${operation} failures`) },
     )
   }
 
