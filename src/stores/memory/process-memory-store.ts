@@ -26,7 +26,6 @@ import { memoryBounds, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOpti
 import { expiryOfRecord, holdAliases, MemoryRecord, type PreparedWrite, sizeOf, sizeOfAliases } from './memory-record.js'
 
 export { MAX_INVALIDATIONS } from './invalidation-log.js'
-
 export { DEFAULT_MAX_SIZE, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOptions } from './memory-options.js'
 
 /**
@@ -77,6 +76,7 @@ export class ProcessMemoryStore extends BaseStore {
       addOnlyBackfills: true,
       tombstones: this.#settings.tombstoneMs > 0,
       staleReads: this.#settings.graceMs > 0,
+      refillsExpired: true,
     })
     const bus = options.bus
     if (bus !== undefined && (typeof bus?.publish !== 'function' || typeof bus.subscribe !== 'function')) {
