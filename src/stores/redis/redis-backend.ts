@@ -9,7 +9,7 @@ import { withTimeout } from '../../core/with-timeout.js'
 import { ClusterNodes, type NodeFailure } from './cluster-nodes.js'
 import { describeConnection } from './describe-connection.js'
 import type { RedisBackendOptions } from './redis-backend-options.js'
-import { backfillOnNode } from './redis-backfill.js'
+import { backfillOnNode, refillOnNode } from './redis-backfill.js'
 import { unlinkByPrefix } from './redis-clear.js'
 import { indicesByMaster, keysByMaster } from './redis-groups.js'
 import { CHUNK, check, chunked, DIRECT_MAX, queueAdds, queueSets, sendSets, settleAll } from './redis-pipeline.js'
@@ -30,7 +30,9 @@ export type { RedisBackendOptions } from './redis-backend-options.js'
  * - `addMany` (backfills): the same with `NX`, so a copy read before a write or delete never replaces
  *   what that write stored or the tombstone the delete left. `addWithAliases` (single node): the record
  *   `SET NX` and, where it was stored, the aliases' `SET`, in one Lua script call per 250 backfills,
- *   all in one round trip.
+ *   all in one round trip. For a store with a `grace`, `refillMany` (and `addWithAliases` given
+ *   `expiredBy`) also replaces a record expired by then, kept for stale reads: what the key holds is
+ *   checked and replaced in one script step, so a put or delete never lands in between.
  * - `deleteMany`: `DEL` per slot, pipelined per node.
  *
  * Fails fast: every operation is bounded by `timeout` ms and every failure (connection refused, not
@@ -57,7 +59,7 @@ export class RedisBackend implements KeyValueBackend {
    * script call per 250 backfills, one round trip. `undefined` on a cluster (the store then adds the
    * records and sets the aliases per node, with per-node failures).
    */
-  readonly addWithAliases?: (backfills: readonly KeyValueBackfill[]) => Promise<boolean[]>
+  readonly addWithAliases?: (backfills: readonly KeyValueBackfill[], expiredBy?: number) => Promise<boolean[]>
   readonly #nodes: ClusterNodes
   #connecting: Promise<void> | undefined
   #lastError: Error | undefined
@@ -73,7 +75,7 @@ export class RedisBackend implements KeyValueBackend {
     this.name = options.name
     this.#cluster = (options.client as { isCluster?: boolean }).isCluster === true
     // a record and its aliases live in different hash slots of a cluster: no script can touch them together
-    if (!this.#cluster) this.addWithAliases = (backfills) => this.#addWithAliases(backfills)
+    if (!this.#cluster) this.addWithAliases = (backfills, expiredBy) => this.#addWithAliases(backfills, expiredBy)
     this.#nodes = new ClusterNodes(this.name, options.timeout, options.retryDelay ?? 1000)
     // ioredis drops a dead master from its pool and sends its slots' pipelines elsewhere (MOVED back to
     // it, which a pipeline of several slots does not follow): a fresh slot map finds it again.
@@ -196,10 +198,29 @@ export class RedisBackend implements KeyValueBackend {
     return added
   }
 
-  async #addWithAliases(backfills: readonly KeyValueBackfill[]): Promise<boolean[]> {
+  async #addWithAliases(backfills: readonly KeyValueBackfill[], expiredBy: number | undefined): Promise<boolean[]> {
     if (backfills.length === 0) return []
     const now = this.#clock.now()
-    return this.#guard('add', () => backfillOnNode(this.#client as Redis, backfills, now))
+    return this.#guard('add', () => backfillOnNode(this.#client as Redis, backfills, now, expiredBy))
+  }
+
+  /**
+   * Like {@link addMany}, and also over an expired record kept for grace (see
+   * {@link KeyValueBackend.refillMany}): per key, one Lua script step checks what the key holds and
+   * stores the entry; one script call per hash slot and 250 entries.
+   */
+  async refillMany(entries: readonly KeyValueEntry[], expiredBy: number): Promise<boolean[]> {
+    const added: boolean[] = new Array(entries.length).fill(false)
+    if (entries.length === 0) return added
+    const now = this.#clock.now()
+    const keys = entries.map((e) => e.key)
+    const failures = await this.#guard('add', () =>
+      this.#each('add', this.#nodeGroups(keys), (indices) =>
+        refillOnNode(this.#client, entries, indices, this.#cluster, now, expiredBy, added),
+      ),
+    )
+    if (failures.length > 0) throw this.#partial('add', keys, failures, added)
+    return added
   }
 
   /**
