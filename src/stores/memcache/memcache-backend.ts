@@ -1,4 +1,5 @@
 import type { BackendReadOptions, KeyValueBackend, KeyValueEntry } from '../../contracts/key-value-backend.js'
+import { isExpiredRecord } from '../../core/codec.js'
 import {
   InvalidKeyError,
   InvalidOptionError,
@@ -13,6 +14,7 @@ import { repairWrite } from '../../core/repair-action.js'
 import { memcacheExptime } from './memcache-exptime.js'
 import { combinedFailure, partialFailure } from './memcache-failures.js'
 import { MemcacheNodeClient, type MemcacheServerStats, type NodeRepair, NodeSetEntry } from './memcache-node-client.js'
+import { toBuffer } from './memcache-node-refill.js'
 import { checkMemcacheOptions, type MemcacheBackendOptions } from './memcache-options.js'
 import { MemcacheRing } from './memcache-ring.js'
 
@@ -29,6 +31,8 @@ const VALID_KEY = /^[\x21-\x7e]{1,250}$/
  * - `getMany` sends exactly one multi-get (`get k1 k2 …`) per server involved, all in parallel;
  *   `setMany` / `deleteMany` group the keys per server and pipeline one command per key on each
  *   server's connection, all servers in parallel. Repeated keys are sent once (the last entry wins).
+ * - `addMany` (backfills, leases): memcached `add`. `refillMany` (backfills of a store with a `grace`):
+ *   `add`, then for the keys taken `gets` and `cas` where they hold an expired record kept for grace.
  * - Expiry: see {@link memcacheExptime} (rounded up, never early; relative up to 30 days, absolute
  *   beyond; `0` for never — always sent explicitly).
  * - Failures: every call waits at most `timeout` ms per server. A server that fails is named in a
@@ -187,13 +191,33 @@ export class MemcacheBackend implements KeyValueBackend {
    *   any server fails.
    */
   async addMany(entries: readonly KeyValueEntry[]): Promise<boolean[]> {
-    this.#assertOpen('addMany')
+    return this.#add('addMany', entries, undefined)
+  }
+
+  /**
+   * Like {@link addMany}, and also where the key holds an expired record kept for grace (see
+   * `KeyValueBackend.refillMany`): per server, the keys `add` did not store are read (`gets`), and
+   * those holding such a record replaced by `cas`, which stores only if the key still holds what was
+   * read — a put or delete of another client in between is never overwritten; such a key is tried
+   * again (3 rounds at most, then left unstored).
+   * @throws as {@link addMany}.
+   */
+  async refillMany(entries: readonly KeyValueEntry[], expiredBy: number): Promise<boolean[]> {
+    return this.#add('refillMany', entries, (held) => isExpiredRecord(held, expiredBy))
+  }
+
+  async #add(
+    operation: string,
+    entries: readonly KeyValueEntry[],
+    replaceable: ((held: Buffer) => boolean) | undefined,
+  ): Promise<boolean[]> {
+    this.#assertOpen(operation)
     if (entries.length === 0) return []
     const now = this.#clock.now()
     const systemNow = Date.now()
     const groups = new Map<MemcacheNodeClient, number[]>()
     entries.forEach((entry, i) => {
-      this.#checkEntry('addMany', entry)
+      this.#checkEntry(operation, entry)
       const node = this.#nodeFor(entry.key)
       const slots = groups.get(node)
       if (slots === undefined) groups.set(node, [i])
@@ -207,14 +231,14 @@ export class MemcacheBackend implements KeyValueBackend {
           const e = entries[i] as KeyValueEntry
           return new NodeSetEntry(e.key, toBuffer(e.value), memcacheExptime(e.expiresAt, now, systemNow))
         })
-        const stored = await node.add(batch, `add of ${batch.length} key(s)`)
+        const stored = await node.add(batch, `${replaceable === undefined ? 'add' : 'refill'} of ${batch.length} key(s)`, replaceable)
         slots.forEach((slot, j) => {
           out[slot] = stored[j] === true
         })
       }),
     )
     this.#throwFailures(
-      'addMany',
+      operation,
       settled,
       nodes,
       entries.map((e) => e.key),
@@ -359,11 +383,6 @@ export class MemcacheBackend implements KeyValueBackend {
       })
     }
   }
-}
-
-/** A zero-copy Buffer view of `bytes` (memcache-client stores Buffers as binary). */
-function toBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
 /** A repair decision for the node client: the entry's bytes as a Buffer, its expiry as memcached's `exptime` by `now`. */
