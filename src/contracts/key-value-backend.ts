@@ -39,8 +39,27 @@ export interface KeyValueBackend {
    * aliases only where the record was stored — what the store otherwise does with `addMany` followed
    * by `setMany` of the aliases, in one round trip (Redis: a Lua script). Resolves to whether each
    * record was stored.
+   * @param expiredBy Given only to a backend that has {@link refillMany} (by a store with `grace`): a
+   *   record then also lands where `refillMany` would store it — over an expired record kept for grace.
    */
-  addWithAliases?(backfills: readonly KeyValueBackfill[]): Promise<boolean[]>
+  addWithAliases?(backfills: readonly KeyValueBackfill[], expiredBy?: number): Promise<boolean[]>
+  /**
+   * Optional, with `addMany`: stores each entry where its key holds nothing **or an expired record kept
+   * only for grace** — a record envelope (kind byte 1) whose header expiry (bytes 2–9, float64
+   * big-endian) is not 0 and at or before `expiredBy` (ms since the epoch, the store's clock) — and
+   * nowhere else: never over a live or never-expiring record, an alias, a tombstone (expired or not)
+   * or bytes that are not an envelope. Atomic per key: what the key holds is checked and replaced in
+   * one step on the server (Redis: a Lua script; memcached: `gets` then `cas`, `add` where it held
+   * nothing, read again where the key changed in between), so a put or delete another process lands
+   * between the check and the write is never overwritten. Resolves to whether each entry was stored;
+   * of entries repeating a key only the first can be.
+   *
+   * A store with `grace` keeps each expired record until its grace ends, for stale reads; its
+   * backfills use this, so a chain refills the layer as soon as a copy expired. Without it they stay
+   * add-only: the expired copy refuses them until its grace ends, and every read meanwhile goes below.
+   * @throws PartialFailureError with positions of `entries` (and `results`) when only some nodes failed.
+   */
+  refillMany?(entries: readonly KeyValueEntry[], expiredBy: number): Promise<boolean[]>
   /**
    * Optional: repairs `keys` after a change that failed, each in one atomic step on the server: what
    * `repairAction` (the store's rule for every repair) decides from what the key holds — a tombstone

@@ -6,11 +6,11 @@ import { isPartialFailure, type PartialFailureError } from '../core/partial-fail
 import type { ModelInfo } from '../core/registry.js'
 import { BaseStore } from './base-store.js'
 import { CACHE_OPTION_NAMES, checkCacheOptions, type KeyValueStoreOptions } from './cache-store-options.js'
-import type { KeyValueBackend, KeyValueEntry } from './key-value-backend.js'
+import type { KeyValueBackend } from './key-value-backend.js'
 import { ascending, backendError, partialFailure, settledFailures } from './key-value-failures.js'
 import { type CorruptEntry, requestKeys, resolveEnvelopes } from './key-value-reads.js'
 import { repairKeys } from './key-value-repairs.js'
-import { prepareWrites, splitDeletes } from './key-value-writes.js'
+import { prepareWrites, sendBackfills, splitDeletes } from './key-value-writes.js'
 import {
   capabilities,
   type GetEntriesOptions,
@@ -69,6 +69,8 @@ export class KeyValueStore extends BaseStore {
       addOnlyBackfills: typeof backend.addMany === 'function',
       tombstones: typeof backend.addMany === 'function' && this.#settings.tombstoneMs > 0,
       staleReads: this.#settings.graceMs > 0,
+      // An add-only backfill lands over an expired copy kept for grace only through refillMany.
+      refillsExpired: typeof backend.addMany !== 'function' || typeof backend.refillMany === 'function',
     })
   }
 
@@ -163,24 +165,29 @@ export class KeyValueStore extends BaseStore {
 
   protected async writeMany(items: readonly WriteItem[]): Promise<void> {
     const { lifetime, polymorphic, prefix, clock, graceMs, jitter } = this.#settings
+    const now = clock.now()
     const prepared = prepareWrites(this.name, items, {
       lifetime,
       polymorphic,
       prefix,
-      now: clock.now(),
+      now,
       maxValueBytes: this.#backend.maxValueBytes,
       graceMs,
       jitter,
     })
     try {
-      await this.#writePrepared(prepared)
+      // With a grace, backfills also replace records expired by now (kept only for stale reads).
+      await this.#writePrepared(prepared, graceMs > 0 && this.#backend.refillMany !== undefined ? now : undefined)
     } catch (err) {
       throw backendError(this.name, 'put', err)
     }
   }
 
-  /** Sends prepared writes: backfills (add-only where the backend can), sets, deletes; partial failures gathered. */
-  async #writePrepared(prepared: ReturnType<typeof prepareWrites>): Promise<void> {
+  /**
+   * Sends prepared writes: backfills (add-only where the backend can; with `expiredBy`, through
+   * `refillMany`, also over records expired by then), sets, deletes; partial failures gathered.
+   */
+  async #writePrepared(prepared: ReturnType<typeof prepareWrites>, expiredBy: number | undefined): Promise<void> {
     const { sets, setItems, backfills, deletes, deleteItems } = prepared
     const failures: PartialFailureError[] = []
     const failed = new Set<number>()
@@ -193,48 +200,7 @@ export class KeyValueStore extends BaseStore {
         for (const i of err.failed) if ((owners[i] as number) >= 0) failed.add(owners[i] as number)
       }
     }
-    const addSets = (entries: readonly KeyValueEntry[], item: number): void => {
-      entries.forEach((entry, k) => {
-        sets.push(entry)
-        setItems.push(k === 0 ? item : -1)
-      })
-    }
-    if (backfills.length > 0) {
-      const addMany = this.#backend.addMany
-      const addWithAliases = this.#backend.addWithAliases
-      if (addMany === undefined) {
-        for (const b of backfills) addSets([b.record, ...b.aliases], b.item)
-      } else if (addWithAliases !== undefined) {
-        // records added and their aliases set where added, in one call (one round trip)
-        await partially(
-          backfills.map((b) => b.item),
-          () => addWithAliases.call(this.#backend, backfills),
-        )
-      } else {
-        let added: readonly boolean[] = []
-        await partially(
-          backfills.map((b) => b.item),
-          async () => {
-            try {
-              added = await addMany.call(
-                this.#backend,
-                backfills.map((b) => b.record),
-              )
-            } catch (err) {
-              if (isPartialFailure(err)) added = (err.results ?? []) as boolean[]
-              throw err
-            }
-          },
-        )
-        backfills.forEach((b, i) => {
-          if (added[i] !== true) return
-          for (const alias of b.aliases) {
-            sets.push(alias)
-            setItems.push(-1)
-          }
-        })
-      }
-    }
+    if (backfills.length > 0) await sendBackfills(this.#backend, backfills, expiredBy, sets, setItems, partially)
     if (sets.length > 0) await partially(setItems, () => this.#backend.setMany(sets))
     if (deletes.length > 0) await partially(deleteItems, () => this.#backend.deleteMany(deletes))
     if (failures.length > 0) throw partialFailure(`${this.name} store put`, failures, [...failed].sort(ascending))

@@ -130,6 +130,13 @@ export interface StoreCapabilities {
    * or invalidation. Default `false`.
    */
   readonly staleReads: boolean
+  /**
+   * With {@link staleReads}: a backfill also lands where the key holds only an expired copy kept for
+   * `grace` — never over a live copy or a tombstone, and atomically against other processes' writes —
+   * so a chain refills the layer as soon as its copy expired, not once the grace is over. Default
+   * `false`: an add-only backfill is refused by the expired copy until its grace ends.
+   */
+  readonly refillsExpired: boolean
 }
 
 /** One write made in a transaction: the objects of one put/batchPut (as written back) or delete/batchDelete. */
@@ -262,6 +269,7 @@ export const defaultCapabilities: StoreCapabilities = {
   addOnlyBackfills: false,
   tombstones: false,
   staleReads: false,
+  refillsExpired: false,
 }
 
 /** Builds a capabilities object from the defaults. */

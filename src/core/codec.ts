@@ -271,6 +271,17 @@ export function envelopeExpiry(bytes: Uint8Array): number | undefined {
   return at === 0 ? undefined : at
 }
 
+/**
+ * Whether `bytes` are a record envelope (kind 1) whose header expiry is set (not 0) and at or before
+ * `expiredBy`: an expired copy a store keeps only for its `grace`, which a backfill may replace. Never
+ * true for a live or never-expiring record, an alias, a tombstone (expired or not) or foreign bytes.
+ */
+export function isExpiredRecord(bytes: Uint8Array, expiredBy: number): boolean {
+  if (envelopeKind(bytes) !== KIND_RECORD) return false
+  const at = headerExpiry(bytes)
+  return at !== 0 && at <= expiredBy
+}
+
 // An alias holds a canonical key: printable ASCII without spaces, as memcached requires.
 const ALIAS_TARGET = /^[\x21-\x7e]{1,1024}$/
 

@@ -131,6 +131,33 @@ describe('conformance cases catch deliberately broken stores', () => {
       )
       expect(message).toMatch(/the copy read before the delete stays out/)
     })
+
+    const refill =
+      'with a grace, a backfill replaces an expired copy kept for stale reads, under every key; never a live copy or a tombstone'
+
+    it('a store with a grace whose add-only backfills an expired copy refuses until the grace ends (a backend without refillMany)', async () => {
+      /** The MapBackend as it was: addMany only, so an expired copy kept for grace refuses every backfill. */
+      class AddOnlyBackend extends MapBackend {
+        override refillMany = undefined as unknown as MapBackend['refillMany']
+      }
+      const message = await catches(
+        refill,
+        keyValue,
+        (o) => new Claims(new KeyValueStore(new AddOnlyBackend(() => o.clock.now()), o), { refillsExpired: true }),
+      )
+      expect(message).toMatch(/the backfill replaced the expired copy/)
+    })
+
+    it('a backend whose refill overwrites whatever is there', async () => {
+      class RefillIsASet extends MapBackend {
+        override async refillMany(entries: readonly KeyValueEntry[]): Promise<boolean[]> {
+          await this.setMany(entries)
+          return entries.map(() => true)
+        }
+      }
+      const message = await catches(refill, keyValue, (o) => new KeyValueStore(new RefillIsASet(() => o.clock.now()), o))
+      expect(message).toMatch(/the tombstone of the delete refused the backfill/)
+    })
   })
 
   describe('stale reads', () => {

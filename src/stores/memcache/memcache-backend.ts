@@ -1,4 +1,5 @@
 import type { BackendReadOptions, KeyValueBackend, KeyValueEntry } from '../../contracts/key-value-backend.js'
+import { isExpiredRecord } from '../../core/codec.js'
 import {
   InvalidKeyError,
   InvalidOptionError,
@@ -11,7 +12,9 @@ import { type Clock, systemClock } from '../../core/lifetime.js'
 import { PartialFailureError } from '../../core/partial-failure.js'
 import { repairWrite } from '../../core/repair-action.js'
 import { memcacheExptime } from './memcache-exptime.js'
+import { combinedFailure, partialFailure } from './memcache-failures.js'
 import { MemcacheNodeClient, type MemcacheServerStats, type NodeRepair, NodeSetEntry } from './memcache-node-client.js'
+import { toBuffer } from './memcache-node-refill.js'
 import { checkMemcacheOptions, type MemcacheBackendOptions } from './memcache-options.js'
 import { MemcacheRing } from './memcache-ring.js'
 
@@ -28,6 +31,8 @@ const VALID_KEY = /^[\x21-\x7e]{1,250}$/
  * - `getMany` sends exactly one multi-get (`get k1 k2 …`) per server involved, all in parallel;
  *   `setMany` / `deleteMany` group the keys per server and pipeline one command per key on each
  *   server's connection, all servers in parallel. Repeated keys are sent once (the last entry wins).
+ * - `addMany` (backfills, leases): memcached `add`. `refillMany` (backfills of a store with a `grace`):
+ *   `add`, then for the keys taken `gets` and `cas` where they hold an expired record kept for grace.
  * - Expiry: see {@link memcacheExptime} (rounded up, never early; relative up to 30 days, absolute
  *   beyond; `0` for never — always sent explicitly).
  * - Failures: every call waits at most `timeout` ms per server. A server that fails is named in a
@@ -134,10 +139,10 @@ export class MemcacheBackend implements KeyValueBackend {
       const errors = failures.map((f) => f.error)
       const unavailable = errors.every((e) => e instanceof StoreUnavailableError)
       if (options?.partial === true && unavailable && this.#single === undefined) {
-        throw this.#partial('getMany', keys, failures, out)
+        throw partialFailure(this.name, 'getMany', keys, failures, out, (key) => this.#ring.serverFor(key))
       }
       const partial = this.#partialReads && failures.length < settled.length && unavailable
-      if (!partial) throw this.#combine('getMany', errors, settled.length)
+      if (!partial) throw combinedFailure(this.name, 'getMany', errors, settled.length)
       for (const f of failures) this.#report(f.node, f.error as StoreUnavailableError)
     }
     return out
@@ -186,13 +191,33 @@ export class MemcacheBackend implements KeyValueBackend {
    *   any server fails.
    */
   async addMany(entries: readonly KeyValueEntry[]): Promise<boolean[]> {
-    this.#assertOpen('addMany')
+    return this.#add('addMany', entries, undefined)
+  }
+
+  /**
+   * Like {@link addMany}, and also where the key holds an expired record kept for grace (see
+   * `KeyValueBackend.refillMany`): per server, the keys `add` did not store are read (`gets`), and
+   * those holding such a record replaced by `cas`, which stores only if the key still holds what was
+   * read — a put or delete of another client in between is never overwritten; such a key is tried
+   * again (3 rounds at most, then left unstored).
+   * @throws as {@link addMany}.
+   */
+  async refillMany(entries: readonly KeyValueEntry[], expiredBy: number): Promise<boolean[]> {
+    return this.#add('refillMany', entries, (held) => isExpiredRecord(held, expiredBy))
+  }
+
+  async #add(
+    operation: string,
+    entries: readonly KeyValueEntry[],
+    replaceable: ((held: Buffer) => boolean) | undefined,
+  ): Promise<boolean[]> {
+    this.#assertOpen(operation)
     if (entries.length === 0) return []
     const now = this.#clock.now()
     const systemNow = Date.now()
     const groups = new Map<MemcacheNodeClient, number[]>()
     entries.forEach((entry, i) => {
-      this.#checkEntry('addMany', entry)
+      this.#checkEntry(operation, entry)
       const node = this.#nodeFor(entry.key)
       const slots = groups.get(node)
       if (slots === undefined) groups.set(node, [i])
@@ -206,14 +231,14 @@ export class MemcacheBackend implements KeyValueBackend {
           const e = entries[i] as KeyValueEntry
           return new NodeSetEntry(e.key, toBuffer(e.value), memcacheExptime(e.expiresAt, now, systemNow))
         })
-        const stored = await node.add(batch, `add of ${batch.length} key(s)`)
+        const stored = await node.add(batch, `${replaceable === undefined ? 'add' : 'refill'} of ${batch.length} key(s)`, replaceable)
         slots.forEach((slot, j) => {
           out[slot] = stored[j] === true
         })
       }),
     )
     this.#throwFailures(
-      'addMany',
+      operation,
       settled,
       nodes,
       entries.map((e) => e.key),
@@ -274,7 +299,7 @@ export class MemcacheBackend implements KeyValueBackend {
     const settled = await Promise.allSettled([...this.#nodes.values()].map((node) => node.flushAll('flush_all')))
     const failures = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []))
     // A flush has no keys to blame: any failed server fails the whole call.
-    if (failures.length > 0) throw this.#combine('flushAll', failures, settled.length)
+    if (failures.length > 0) throw combinedFailure(this.name, 'flushAll', failures, settled.length)
   }
 
   /** Closes every connection. Idempotent; calls afterwards reject with `StoreClosedError`. */
@@ -334,40 +359,13 @@ export class MemcacheBackend implements KeyValueBackend {
     })
     if (failures.length === 0) return
     if (this.#single === undefined && failures.every((f) => f.error instanceof StoreUnavailableError)) {
-      throw this.#partial(operation, keys, failures, results)
+      throw partialFailure(this.name, operation, keys, failures, results, (key) => this.#ring.serverFor(key))
     }
-    throw this.#combine(
+    throw combinedFailure(
+      this.name,
       operation,
       failures.map((f) => f.error),
       settled.length,
-    )
-  }
-
-  /** The PartialFailureError of a call whose `failures` nodes failed: the positions of `keys` they own. */
-  #partial(
-    operation: string,
-    keys: readonly string[],
-    failures: readonly { node: MemcacheNodeClient; error: Error }[],
-    results: readonly unknown[] | undefined,
-  ): PartialFailureError {
-    const down = new Set(failures.map((f) => f.node.address))
-    const failed: number[] = []
-    keys.forEach((key, i) => {
-      if (down.has(this.#ring.serverFor(key))) failed.push(i)
-    })
-    const errors = failures.map((f) => f.error)
-    return new PartialFailureError(
-      `${this.name} ${operation}: ${failed.length} of ${keys.length} key(s) on failed server(s) ${[...down].join(', ')}: ${errors.map((e) => e.message).join('; ')}`,
-      { failed, results, nodes: [...down], cause: errors.length === 1 ? errors[0] : new AggregateError(errors, `${operation} failures`) },
-    )
-  }
-
-  /** The error a call rejects with: the one server's error, or one naming every failed server. */
-  #combine(operation: string, failures: readonly Error[], involved: number): Error {
-    if (failures.length === 1) return failures[0] as Error
-    return new StoreUnavailableError(
-      `${this.name} ${operation} failed on ${failures.length} of ${involved} servers: ${failures.map((f) => f.message).join('; ')}`,
-      { cause: new AggregateError(failures, `${operation} failures`) },
     )
   }
 
@@ -385,11 +383,6 @@ export class MemcacheBackend implements KeyValueBackend {
       })
     }
   }
-}
-
-/** A zero-copy Buffer view of `bytes` (memcache-client stores Buffers as binary). */
-function toBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
 /** A repair decision for the node client: the entry's bytes as a Buffer, its expiry as memcached's `exptime` by `now`. */

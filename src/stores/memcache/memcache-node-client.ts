@@ -4,18 +4,9 @@ import { StoreClosedError, StoreUnavailableError, ValueTooLargeError } from '../
 import { messageOf } from '../../core/unavailable-unless-ours.js'
 import { clientBackstop } from '../../core/with-timeout.js'
 import { withDeadline } from './memcache-deadline.js'
+import { addOnServer, type NodeSetEntry } from './memcache-node-refill.js'
 import { asBuffer, deleteKey, type NodeRepair, type ReplyError, repairOnServer, undecodable } from './memcache-node-repair.js'
 import type { MemcacheServerStats } from './memcache-server-stats.js'
-
-/** One entry of {@link MemcacheNodeClient.set}. */
-export class NodeSetEntry {
-  constructor(
-    readonly key: string,
-    readonly value: Buffer,
-    /** memcached `exptime`, already converted. */
-    readonly exptime: number,
-  ) {}
-}
 
 /** Settings of {@link MemcacheNodeClient}. */
 export interface NodeClientSettings {
@@ -36,6 +27,7 @@ export interface NodeClientSettings {
   readonly ownsServer: boolean
 }
 
+export { NodeSetEntry } from './memcache-node-refill.js'
 export type { NodeRepair } from './memcache-node-repair.js'
 export type { MemcacheServerStats } from './memcache-server-stats.js'
 
@@ -174,24 +166,17 @@ export class MemcacheNodeClient {
 
   /**
    * Stores each entry only where its key holds nothing (memcached `add`), pipelined in order on one
-   * connection, so of repeated keys only the first can be stored. Resolves with whether each was stored.
-   * @throws StoreUnavailableError naming the server (nothing to repair: an add that landed late stored
-   *   only where nothing was); ValueTooLargeError when the server refuses a value as too large.
+   * connection, so of repeated keys only the first can be stored — and, with `replaceable`, also where
+   * it accepts what the key holds (an expired record kept for grace), by `gets` then `cas` (see
+   * {@link addOnServer}). Resolves with whether each was stored.
+   * @throws StoreUnavailableError naming the server (nothing to repair: an add or cas that landed late
+   *   stored only where nothing, or what was read, was); ValueTooLargeError when the server refuses a
+   *   value as too large.
    */
-  async add(entries: readonly NodeSetEntry[], operation: string): Promise<boolean[]> {
+  async add(entries: readonly NodeSetEntry[], operation: string, replaceable?: (held: Buffer) => boolean): Promise<boolean[]> {
     return this.#run(operation, undefined, () => {
       this.#addRequests += entries.length
-      return Promise.all(
-        entries.map((e) =>
-          this.#client.add(e.key, e.value, { lifetime: e.exptime }).then(
-            () => true,
-            (err: unknown) => {
-              if ((err as ReplyError).cmdTokens?.[0] === 'NOT_STORED') return false
-              throw err
-            },
-          ),
-        ),
-      )
+      return addOnServer(this.#client, entries, replaceable)
     })
   }
 

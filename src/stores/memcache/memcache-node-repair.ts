@@ -6,12 +6,13 @@ export type NodeRepair = 'keep' | 'delete' | { readonly value: Buffer; readonly 
 /** An error memcache-client rejects with for an error reply of the server (`NOT_FOUND`, `EXISTS`, …). */
 export type ReplyError = Error & { cmdTokens?: string[] }
 
-type Held = MultiCasRetrievalResponse<unknown>[string]
+/** What a `gets` found under one key: its value (decoded by memcache-client) and its cas token. */
+export type Held = MultiCasRetrievalResponse<unknown>[string]
 
 const EMPTY = Buffer.alloc(0)
 
-/** What a repair reads back for a value memcache-client cannot decode: no tombstone, and no cas. */
-const FOREIGN: Held = { tokens: [], value: Buffer.from('?'), casUniq: '' }
+/** What {@link getsHeld} reads back for a value memcache-client cannot decode: no envelope, and no cas. */
+export const FOREIGN: Held = { tokens: [], value: Buffer.from('?'), casUniq: '' }
 
 /**
  * Repairs keys on one server as `decide` says, each told what the key holds and when its write failed:
@@ -27,15 +28,25 @@ export async function repairOnServer(
   decide: (current: Buffer | undefined, failedAt: number) => NodeRepair,
   again: (key: string, failedAt: number) => void,
 ): Promise<void> {
-  const keys = pending.map(([key]) => key)
-  let held: MultiCasRetrievalResponse<unknown>
+  const held = await getsHeld(
+    client,
+    pending.map(([key]) => key),
+  )
+  await Promise.all(pending.map(([key, failedAt]) => repairOne(client, key, failedAt, held[key], decide, again)))
+}
+
+/**
+ * One `gets` of `keys` (distinct): what each holds with its cas token, absent where it holds nothing.
+ * When a value cannot be decoded (another writer's flags), each key is read on its own and such a key
+ * comes back as {@link FOREIGN}.
+ */
+export async function getsHeld(client: MemcacheClient, keys: readonly string[]): Promise<MultiCasRetrievalResponse<unknown>> {
   try {
-    held = await client.gets<MultiCasRetrievalResponse<unknown>>(keys)
+    return await client.gets<MultiCasRetrievalResponse<unknown>>(keys as string[])
   } catch (err) {
     if (!undecodable(err)) throw err
-    held = await getsEach(client, keys)
+    return getsEach(client, keys)
   }
-  await Promise.all(pending.map(([key, failedAt]) => repairOne(client, key, failedAt, held[key], decide, again)))
 }
 
 /** `gets` of each key on its own: a key whose value cannot be decoded comes back as {@link FOREIGN}. */

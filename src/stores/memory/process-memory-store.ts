@@ -26,7 +26,6 @@ import { memoryBounds, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOpti
 import { expiryOfRecord, holdAliases, MemoryRecord, type PreparedWrite, sizeOf, sizeOfAliases } from './memory-record.js'
 
 export { MAX_INVALIDATIONS } from './invalidation-log.js'
-
 export { DEFAULT_MAX_SIZE, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOptions } from './memory-options.js'
 
 /**
@@ -75,6 +74,7 @@ export class ProcessMemoryStore extends BaseStore {
       addOnlyBackfills: true,
       tombstones: this.#settings.tombstoneMs > 0,
       staleReads: this.#settings.graceMs > 0,
+      refillsExpired: true,
     })
     this.#bus = new BusLink(this.name, options.bus, { evict: (keys) => this.evict(keys), clear: (fence) => this.#clear(fence) })
   }

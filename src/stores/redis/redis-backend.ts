@@ -9,8 +9,9 @@ import { withTimeout } from '../../core/with-timeout.js'
 import { ClusterNodes, type NodeFailure } from './cluster-nodes.js'
 import { describeConnection } from './describe-connection.js'
 import type { RedisBackendOptions } from './redis-backend-options.js'
-import { backfillOnNode } from './redis-backfill.js'
+import { backfillOnNode, refillOnNode } from './redis-backfill.js'
 import { unlinkByPrefix } from './redis-clear.js'
+import { indicesByMaster, keysByMaster } from './redis-groups.js'
 import { CHUNK, check, chunked, DIRECT_MAX, queueAdds, queueSets, sendSets, settleAll } from './redis-pipeline.js'
 import { repairOnNode } from './redis-repair.js'
 import { redisSlot } from './redis-slot.js'
@@ -29,7 +30,9 @@ export type { RedisBackendOptions } from './redis-backend-options.js'
  * - `addMany` (backfills): the same with `NX`, so a copy read before a write or delete never replaces
  *   what that write stored or the tombstone the delete left. `addWithAliases` (single node): the record
  *   `SET NX` and, where it was stored, the aliases' `SET`, in one Lua script call per 250 backfills,
- *   all in one round trip.
+ *   all in one round trip. For a store with a `grace`, `refillMany` (and `addWithAliases` given
+ *   `expiredBy`) also replaces a record expired by then, kept for stale reads: what the key holds is
+ *   checked and replaced in one script step, so a put or delete never lands in between.
  * - `deleteMany`: `DEL` per slot, pipelined per node.
  *
  * Fails fast: every operation is bounded by `timeout` ms and every failure (connection refused, not
@@ -56,7 +59,7 @@ export class RedisBackend implements KeyValueBackend {
    * script call per 250 backfills, one round trip. `undefined` on a cluster (the store then adds the
    * records and sets the aliases per node, with per-node failures).
    */
-  readonly addWithAliases?: (backfills: readonly KeyValueBackfill[]) => Promise<boolean[]>
+  readonly addWithAliases?: (backfills: readonly KeyValueBackfill[], expiredBy?: number) => Promise<boolean[]>
   readonly #nodes: ClusterNodes
   #connecting: Promise<void> | undefined
   #lastError: Error | undefined
@@ -72,7 +75,7 @@ export class RedisBackend implements KeyValueBackend {
     this.name = options.name
     this.#cluster = (options.client as { isCluster?: boolean }).isCluster === true
     // a record and its aliases live in different hash slots of a cluster: no script can touch them together
-    if (!this.#cluster) this.addWithAliases = (backfills) => this.#addWithAliases(backfills)
+    if (!this.#cluster) this.addWithAliases = (backfills, expiredBy) => this.#addWithAliases(backfills, expiredBy)
     this.#nodes = new ClusterNodes(this.name, options.timeout, options.retryDelay ?? 1000)
     // ioredis drops a dead master from its pool and sends its slots' pipelines elsewhere (MOVED back to
     // it, which a pipeline of several slots does not follow): a fresh slot map finds it again.
@@ -195,10 +198,29 @@ export class RedisBackend implements KeyValueBackend {
     return added
   }
 
-  async #addWithAliases(backfills: readonly KeyValueBackfill[]): Promise<boolean[]> {
+  async #addWithAliases(backfills: readonly KeyValueBackfill[], expiredBy: number | undefined): Promise<boolean[]> {
     if (backfills.length === 0) return []
     const now = this.#clock.now()
-    return this.#guard('add', () => backfillOnNode(this.#client as Redis, backfills, now))
+    return this.#guard('add', () => backfillOnNode(this.#client as Redis, backfills, now, expiredBy))
+  }
+
+  /**
+   * Like {@link addMany}, and also over an expired record kept for grace (see
+   * {@link KeyValueBackend.refillMany}): per key, one Lua script step checks what the key holds and
+   * stores the entry; one script call per hash slot and 250 entries.
+   */
+  async refillMany(entries: readonly KeyValueEntry[], expiredBy: number): Promise<boolean[]> {
+    const added: boolean[] = new Array(entries.length).fill(false)
+    if (entries.length === 0) return added
+    const now = this.#clock.now()
+    const keys = entries.map((e) => e.key)
+    const failures = await this.#guard('add', () =>
+      this.#each('add', this.#nodeGroups(keys), (indices) =>
+        refillOnNode(this.#client, entries, indices, this.#cluster, now, expiredBy, added),
+      ),
+    )
+    if (failures.length > 0) throw this.#partial('add', keys, failures, added)
+    return added
   }
 
   /**
@@ -295,41 +317,12 @@ export class RedisBackend implements KeyValueBackend {
 
   /** Indices of `keys` grouped by the master serving them (one group for a single node), in order. */
   #nodeGroups(keys: readonly string[]): Map<string, number[]> {
-    if (!this.#cluster) return new Map([['', keys.map((_, i) => i)]])
-    const slots = (this.#client as Cluster).slots
-    const byNode = new Map<string, number[]>()
-    keys.forEach((key, i) => {
-      const slot = redisSlot(key)
-      const owner = slots[slot]?.[0] ?? `slot:${slot}`
-      const group = byNode.get(owner)
-      if (group === undefined) byNode.set(owner, [i])
-      else group.push(i)
-    })
-    return byNode
+    return indicesByMaster(this.#cluster ? (this.#client as Cluster).slots : undefined, keys)
   }
 
-  /**
-   * Keys grouped for pipelining: one group per cluster node (slots served by the same nodes), each
-   * a list of per-slot key lists, by master address. A single node gets one group of one list.
-   */
+  /** Keys grouped for pipelining: per master, a list of per-slot key lists (one list on a single node). */
   #groups(keys: readonly string[]): Map<string, string[][]> {
-    if (!this.#cluster) return new Map([['', [[...keys]]]])
-    const slots = (this.#client as Cluster).slots
-    const bySlot = new Map<number, string[]>()
-    for (const key of keys) {
-      const slot = redisSlot(key)
-      const list = bySlot.get(slot)
-      if (list === undefined) bySlot.set(slot, [key])
-      else list.push(key)
-    }
-    const byNode = new Map<string, string[][]>()
-    for (const [slot, slotKeys] of bySlot) {
-      const owner = slots[slot]?.[0] ?? `slot:${slot}`
-      const group = byNode.get(owner)
-      if (group === undefined) byNode.set(owner, [slotKeys])
-      else group.push(slotKeys)
-    }
-    return byNode
+    return keysByMaster(this.#cluster ? (this.#client as Cluster).slots : undefined, keys)
   }
 
   /** Runs `work` once the client is ready, bounded by the timeout; every failure becomes `StoreUnavailableError`. */

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import type { KeyValueBackfill, KeyValueEntry } from '../../contracts/key-value-backend.js'
+import { redisSlot } from './redis-slot.js'
 
 // For each backfill: SET record NX (with its lifetime), and only if that stored it, SET each alias —
 // atomically on the server, one round trip for the whole batch. KEYS: per backfill the record key then
@@ -8,7 +9,18 @@ import type { KeyValueBackfill, KeyValueEntry } from '../../contracts/key-value-
 // the lifetime in ms (double; -1 = none), the value (u32 length, bytes); then per alias its lifetime
 // (double; -1 = none, -2 = already expired: delete) and value. Two arguments per call instead of
 // several per backfill: ioredis' cost per argument was most of a cold batch's client time.
+// ARGV[2]: -1, or `expiredBy` (ms since the epoch, the store's clock) for a store with a grace: where
+// SET NX finds the key taken, the record is still stored if the key holds a record envelope (format 1,
+// kind 1) whose header expiry (a big-endian double at bytes 3–10 in Lua's 1-based count) is not 0 and
+// at or before it — an expired copy kept only for stale reads —, checked and replaced in this one step.
 const SCRIPT = `local blob = ARGV[1]
+local by = tonumber(ARGV[2])
+local function expired(key)
+  local v = redis.pcall('GET', key)
+  if type(v) ~= 'string' or #v < 10 or string.byte(v, 1) ~= 1 or string.byte(v, 2) ~= 1 then return false end
+  local at = struct.unpack('>d', v, 3)
+  return at ~= 0 and at <= by
+end
 local out = {}
 local k = 1
 local pos = 1
@@ -20,8 +32,10 @@ while pos <= #blob do
   local stored
   if px < 0 then
     stored = redis.call('SET', KEYS[k], value, 'NX')
+    if not stored and by >= 0 and expired(KEYS[k]) then stored = redis.call('SET', KEYS[k], value) end
   else
     stored = redis.call('SET', KEYS[k], value, 'PX', px, 'NX')
+    if not stored and by >= 0 and expired(KEYS[k]) then stored = redis.call('SET', KEYS[k], value, 'PX', px) end
   end
   k = k + 1
   out[i] = stored and 1 or 0
@@ -54,11 +68,17 @@ function remaining(entry: KeyValueEntry, now: number): number | undefined {
 
 /**
  * Runs backfills on one Redis node with a Lua script (EVALSHA, loaded with EVAL on NOSCRIPT): each
- * record is stored only where its key holds nothing (`SET NX`), and its aliases only when the record
- * was stored, in one round trip. Resolves to whether each record was stored. A record already expired
- * by `now` is not sent (`false`).
+ * record is stored only where its key holds nothing (`SET NX`) — or, given `expiredBy`, an expired
+ * record kept for grace (see SCRIPT) — and its aliases only when the record was stored, in one round
+ * trip. Resolves to whether each record was stored. A record already expired by `now` is not sent
+ * (`false`). On a cluster every key of a call must be in one hash slot (see {@link refillOnNode}).
  */
-export async function backfillOnNode(client: Redis, backfills: readonly KeyValueBackfill[], now: number): Promise<boolean[]> {
+export async function backfillOnNode(
+  client: Redis | Cluster,
+  backfills: readonly KeyValueBackfill[],
+  now: number,
+  expiredBy?: number,
+): Promise<boolean[]> {
   const added: boolean[] = new Array(backfills.length).fill(false)
   const calls: { sent: number[]; keys: string[]; size: number }[] = []
   let call: (typeof calls)[number] | undefined
@@ -83,11 +103,12 @@ export async function backfillOnNode(client: Redis, backfills: readonly KeyValue
   const results = await Promise.all(
     calls.map(async ({ sent, keys, size }) => {
       const blob = packBackfills(backfills, sent, size, now)
+      const by = expiredBy ?? -1
       try {
-        return (await client.evalsha(SHA, keys.length, ...keys, blob)) as number[]
+        return (await client.evalsha(SHA, keys.length, ...keys, blob, by)) as number[]
       } catch (err) {
         if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
-        return (await client.eval(SCRIPT, keys.length, ...keys, blob)) as number[]
+        return (await client.eval(SCRIPT, keys.length, ...keys, blob, by)) as number[]
       }
     }),
   )
@@ -96,6 +117,39 @@ export async function backfillOnNode(client: Redis, backfills: readonly KeyValue
     for (let j = 0; j < sent.length; j++) added[sent[j] as number] = stored[j] === 1
   })
   return added
+}
+
+/**
+ * Stores the entries of `indices` (all served by one node) where their keys hold nothing or an expired
+ * record kept for grace (see `KeyValueBackend.refillMany`): the script of {@link backfillOnNode}
+ * without aliases, one call per hash slot (a script's keys must share one in a cluster) and 250
+ * entries. Sets `added[i]` for each entry stored.
+ */
+export async function refillOnNode(
+  client: Redis | Cluster,
+  entries: readonly KeyValueEntry[],
+  indices: readonly number[],
+  cluster: boolean,
+  now: number,
+  expiredBy: number,
+  added: boolean[],
+): Promise<void> {
+  const bySlot = new Map<number, number[]>()
+  for (const i of indices) {
+    const slot = cluster ? redisSlot((entries[i] as KeyValueEntry).key) : 0
+    const group = bySlot.get(slot)
+    if (group === undefined) bySlot.set(slot, [i])
+    else group.push(i)
+  }
+  await Promise.all(
+    [...bySlot.values()].map(async (group) => {
+      const backfills = group.map((i) => ({ record: entries[i] as KeyValueEntry, aliases: [] }))
+      const stored = await backfillOnNode(client, backfills, now, expiredBy)
+      group.forEach((i, j) => {
+        added[i] = stored[j] === true
+      })
+    }),
+  )
 }
 
 /** The script's ARGV[1] for the backfills `sent` (see SCRIPT), `size` bytes. */

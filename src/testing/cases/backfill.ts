@@ -8,11 +8,17 @@ const addOnly = (c: StoreCapabilities) =>
   c.addOnlyBackfills ? undefined : 'the store writes backfills like puts (capabilities.addOnlyBackfills is false)'
 const tombstones = (c: StoreCapabilities) =>
   c.tombstones ? undefined : 'deletes leave no tombstone that backfills respect (capabilities.tombstones is false)'
+const refills = (c: StoreCapabilities) =>
+  !c.staleReads
+    ? 'the store keeps no expired copies (capabilities.staleReads is false)'
+    : c.refillsExpired
+      ? undefined
+      : 'an expired copy kept for grace refuses backfills until the grace ends (capabilities.refillsExpired is false)'
 
 /**
  * `batchPutEntries(entries, { backfill: true })`: a chain copies what it read from a lower layer into
  * the layers above; such a copy may be older than what a concurrent write stored, so it lands only
- * where the key holds nothing.
+ * where the key holds nothing — or, in a store with a `grace`, only an expired copy kept for stale reads.
  */
 export const backfillCases: readonly ConformanceCase[] = [
   {
@@ -56,6 +62,40 @@ export const backfillCases: readonly ConformanceCase[] = [
       assert.equal(await store.get(ConformanceUser, { email: user.email }), undefined)
       await store.put(user)
       assert.deepEqual(await store.get(ConformanceUser, { id: 712 }), user, 'a put replaces the tombstone at once')
+    },
+  },
+  {
+    name: 'with a grace, a backfill replaces an expired copy kept for stale reads, under every key; never a live copy or a tombstone',
+    options: { lifetime: 1, grace: 60 },
+    unless: (c) => addOnly(c) ?? refills(c),
+    async body(store, { clock }) {
+      const [expired, deleted] = [makeUser(713), makeUser(714)]
+      await store.batchPut([expired, deleted])
+      clock.advance(1500) // both expired, kept for stale reads
+      await store.delete(deleted)
+      const fresh = makeUser(713)
+      fresh.name = 'fresh'
+      fresh.email = 'fresh713@example.com'
+      await store.batchPutEntries(
+        [
+          { value: fresh, expiresAt: clock.now() + 5000 },
+          { value: deleted, expiresAt: undefined },
+        ],
+        { backfill: true },
+      )
+      assert.deepEqual(await store.get(ConformanceUser, { id: 713 }), fresh, 'the backfill replaced the expired copy')
+      assert.deepEqual(await store.get(ConformanceUser, { email: fresh.email }), fresh, 'under its alternate keys too')
+      assert.equal(await store.get(ConformanceUser, { email: expired.email }), undefined, 'the expired copy answers by no key')
+      if (store.capabilities.tombstones) {
+        assert.equal(await store.get(ConformanceUser, { id: 714 }), undefined, 'the tombstone of the delete refused the backfill')
+      }
+      const other = makeUser(713)
+      other.name = 'other'
+      await store.batchPutEntries([{ value: other, expiresAt: undefined }], { backfill: true })
+      assert.deepEqual(await store.get(ConformanceUser, { id: 713 }), fresh, 'a live copy is never replaced by a backfill')
+      clock.advance(5000)
+      await store.batchPutEntries([{ value: other, expiresAt: clock.now() + 5000 }], { backfill: true })
+      assert.deepEqual(await store.get(ConformanceUser, { id: 713 }), other, 'once the backfilled copy expired too, the next one lands')
     },
   },
 ]

@@ -1,0 +1,41 @@
+import { StoreUnavailableError } from '../../core/errors.js'
+import { PartialFailureError } from '../../core/partial-failure.js'
+
+/** A server of the pool that failed its part of a call, with the error. */
+export interface ServerFailure {
+  readonly node: { readonly address: string }
+  readonly error: Error
+}
+
+/**
+ * The PartialFailureError of a call of backend `name` whose `failures` servers failed: the positions
+ * of `keys` they own (by `serverFor`), with the other servers' `results`.
+ */
+export function partialFailure(
+  name: string,
+  operation: string,
+  keys: readonly string[],
+  failures: readonly ServerFailure[],
+  results: readonly unknown[] | undefined,
+  serverFor: (key: string) => string,
+): PartialFailureError {
+  const down = new Set(failures.map((f) => f.node.address))
+  const failed: number[] = []
+  keys.forEach((key, i) => {
+    if (down.has(serverFor(key))) failed.push(i)
+  })
+  const errors = failures.map((f) => f.error)
+  return new PartialFailureError(
+    `${name} ${operation}: ${failed.length} of ${keys.length} key(s) on failed server(s) ${[...down].join(', ')}: ${errors.map((e) => e.message).join('; ')}`,
+    { failed, results, nodes: [...down], cause: errors.length === 1 ? errors[0] : new AggregateError(errors, `${operation} failures`) },
+  )
+}
+
+/** The error a call of backend `name` rejects with: the one server's error, or one naming every failed server. */
+export function combinedFailure(name: string, operation: string, failures: readonly Error[], involved: number): Error {
+  if (failures.length === 1) return failures[0] as Error
+  return new StoreUnavailableError(
+    `${name} ${operation} failed on ${failures.length} of ${involved} servers: ${failures.map((f) => f.message).join('; ')}`,
+    { cause: new AggregateError(failures, `${operation} failures`) },
+  )
+}

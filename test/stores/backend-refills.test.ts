@@ -1,0 +1,223 @@
+import { Cluster, Redis } from 'ioredis'
+import { MemcacheClient, type MultiCasRetrievalResponse } from 'memcache-client'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import type { KeyValueBackend } from '../../src/contracts/key-value-backend.js'
+import { encodeAlias, encodeRecord, encodeTombstone } from '../../src/core/codec.js'
+import { canonicalKey } from '../../src/index.js'
+import { MemcacheBackend } from '../../src/stores/memcache/index.js'
+import { addOnServer, NodeSetEntry } from '../../src/stores/memcache/memcache-node-refill.js'
+import { RedisBackend } from '../../src/stores/redis/index.js'
+import { ConformanceUser, MapBackend, makeUser } from '../../src/testing/index.js'
+import { askMemcached } from '../harness/memcached-command.js'
+import { selectedStores } from '../harness/servers.js'
+
+/**
+ * `refillMany`: a backfill of a store with a `grace` lands where the key holds nothing or an expired
+ * record kept only for stale reads, and nowhere else — checked and written in one step per key.
+ */
+
+const stores = selectedStores()
+canonicalKey(ConformanceUser, { id: 1 }) // registers the model: records can be encoded
+let prefixes = 0
+const uniquePrefix = (): string => `rf${process.pid}x${++prefixes}`
+
+/** A backend with `refillMany` on a real server (or the in-process reference), and a way to store what another writer's client would. */
+interface Target {
+  readonly backend: KeyValueBackend & Required<Pick<KeyValueBackend, 'refillMany'>>
+  /** Stores under `key` something the backend's client cannot read as bytes (another type, other flags); absent for MapBackend. */
+  readonly unreadable?: (key: string) => Promise<void>
+  /** Ms until `key` expires on the server, where the server tells. */
+  readonly pttl?: (key: string) => Promise<number>
+  readonly close: () => Promise<void>
+}
+
+const targets: [string, () => Target][] = [['MapBackend', () => ({ backend: new MapBackend(), close: async () => {} })]]
+const redisTarget = (client: Redis | Cluster): Target => ({
+  backend: new RedisBackend({ client, ownsClient: false, timeout: 2000, clock: { now: Date.now }, name: 'redis' }),
+  unreadable: async (key) => {
+    await client.hset(key, 'field', 'value')
+  },
+  pttl: (key) => client.pttl(key),
+  close: async () => {
+    await client.quit()
+  },
+})
+if (stores.has('redis')) targets.push(['RedisBackend (single node)', () => redisTarget(new Redis(inject('redis').url))])
+if (stores.has('redis-cluster')) targets.push(['RedisBackend (cluster)', () => redisTarget(new Cluster(inject('redisCluster')))])
+if (stores.has('memcached')) {
+  const memcache = (servers: string[]): Target => {
+    const backend = new MemcacheBackend({ servers, timeout: 2000 })
+    return {
+      backend,
+      // flags 1: memcache-client reads it as JSON, and fails
+      unreadable: async (key) => {
+        expect(await askMemcached(backend.serverFor(key), `set ${key} 1 0 3\r\n{{{\r\n`)).toBe('STORED\r\n')
+      },
+      close: () => backend.close(),
+    }
+  }
+  targets.push(['MemcacheBackend (1 server)', () => memcache(inject('memcachedServers').slice(0, 1))])
+  targets.push(['MemcacheBackend (3 servers)', () => memcache(inject('memcachedServers'))])
+}
+
+describe.each(targets)('%s: refillMany, one atomic step per key', (_name, make) => {
+  let target: Target
+  beforeAll(() => {
+    target = make()
+  })
+  afterAll(async () => {
+    await target.close()
+  })
+
+  /** One key per thing a key can hold (spread over the servers, or hash slots, by their names), each kept a minute by the server. */
+  async function holding(prefix: string, now: number) {
+    const k = (s: string): string => `${prefix}:${s}`
+    const kept = now + 60_000
+    const written: Record<string, Uint8Array> = {
+      expired: encodeRecord(makeUser(1), now - 1_000),
+      justExpired: encodeRecord(makeUser(1), now),
+      live: encodeRecord(makeUser(1), now + 1),
+      forever: encodeRecord(makeUser(1), undefined),
+      alias: encodeAlias(k('live'), now - 1_000),
+      tombstone: encodeTombstone(now + 50_000),
+      oldTombstone: encodeTombstone(now - 1_000),
+      foreign: Buffer.from('not an envelope'),
+    }
+    await target.backend.setMany(Object.entries(written).map(([name, value]) => ({ key: k(name), value, expiresAt: kept })))
+    if (target.unreadable !== undefined) await target.unreadable(k('unreadable'))
+    return { k, written }
+  }
+
+  it('stores over nothing and over a record expired by expiredBy; never over a live or never-expiring record, an alias, a tombstone (live or expired), foreign or unreadable bytes', async () => {
+    const now = Date.now()
+    const { k, written } = await holding(uniquePrefix(), now)
+    const names = ['nothing', 'expired', 'justExpired', ...Object.keys(written).slice(2), ...(target.unreadable ? ['unreadable'] : [])]
+    const fresh = encodeRecord(makeUser(2), now + 5_000)
+    const stored = await target.backend.refillMany(
+      names.map((name) => ({ key: k(name), value: fresh, expiresAt: now + 5_000 })),
+      now,
+    )
+    expect(Object.fromEntries(names.map((name, i) => [name, stored[i]]))).toEqual({
+      nothing: true,
+      expired: true,
+      justExpired: true,
+      live: false,
+      forever: false,
+      alias: false,
+      tombstone: false,
+      oldTombstone: false,
+      foreign: false,
+      ...(target.unreadable ? { unreadable: false } : {}),
+    })
+    const readable = names.filter((name) => name !== 'unreadable')
+    const held = await target.backend.getMany(readable.map(k))
+    const expected = (name: string) => (stored[names.indexOf(name)] ? fresh : written[name])
+    for (const [i, name] of readable.entries())
+      expect(Buffer.from(held[i] as Uint8Array).equals(Buffer.from(expected(name) as Uint8Array)), name).toBe(true)
+    if (target.pttl !== undefined) {
+      // the refilled copy lives as long as the backfill says, not as long as the expired copy was kept
+      for (const name of ['nothing', 'expired']) {
+        expect(await target.pttl(k(name))).toBeGreaterThan(3_000)
+        expect(await target.pttl(k(name))).toBeLessThanOrEqual(5_000)
+      }
+      expect(await target.pttl(k('live'))).toBeGreaterThan(50_000)
+    }
+    await target.backend.deleteMany([...names.map(k)])
+  })
+
+  it('of entries repeating a key only the first is stored, over an expired record too; an empty batch stores nothing', async () => {
+    const now = Date.now()
+    const { k } = await holding(uniquePrefix(), now)
+    const [first, second] = [encodeRecord(makeUser(3), now + 5_000), encodeRecord(makeUser(4), now + 5_000)]
+    for (const name of ['nothing', 'expired']) {
+      const stored = await target.backend.refillMany(
+        [
+          { key: k(name), value: first, expiresAt: now + 5_000 },
+          { key: k(name), value: second, expiresAt: now + 5_000 },
+        ],
+        now,
+      )
+      expect(stored, name).toEqual([true, false])
+      const [held] = await target.backend.getMany([k(name)])
+      expect(Buffer.from(held as Uint8Array).equals(first), name).toBe(true)
+    }
+    expect(await target.backend.refillMany([], now)).toEqual([])
+    await target.backend.deleteMany(
+      ['nothing', 'expired', 'justExpired', 'live', 'forever', 'alias', 'tombstone', 'oldTombstone', 'foreign', 'unreadable'].map(k),
+    )
+  })
+})
+
+describe.runIf(stores.has('memcached'))(
+  'memcached refill (add, gets, cas): a write of another client between the read and the write',
+  () => {
+    let client: MemcacheClient
+    let other: MemcacheClient
+    /** Runs once, right after the next `gets` of `racing` has read. */
+    let between: (() => Promise<unknown>) | undefined
+    let racing: MemcacheClient
+    const expiredBy = Date.now()
+    beforeAll(() => {
+      const server = inject('memcachedServers')[0] as string
+      client = new MemcacheClient({ server: { server, maxConnections: 1 } })
+      other = new MemcacheClient({ server: { server, maxConnections: 1 } })
+      racing = new Proxy(client, {
+        get(target, property) {
+          if (property === 'gets') {
+            return async (keys: string[]) => {
+              const found = await target.gets<MultiCasRetrievalResponse<unknown>>(keys)
+              const run = between
+              between = undefined
+              await run?.()
+              return found
+            }
+          }
+          const value = Reflect.get(target, property)
+          return typeof value === 'function' ? value.bind(target) : value
+        },
+      })
+    })
+    afterAll(() => {
+      client.shutdown()
+      other.shutdown()
+    })
+
+    const expired = encodeRecord(makeUser(5), expiredBy - 1_000)
+    const fresh = encodeRecord(makeUser(6), expiredBy + 60_000)
+    const replaceable = (held: Buffer) => held[1] === 1 && held.readDoubleBE(2) !== 0 && held.readDoubleBE(2) <= expiredBy
+    const refill = (key: string) => addOnServer(racing, [new NodeSetEntry(key, fresh, 60)], replaceable)
+    const held = async (key: string): Promise<Buffer | undefined> => (await client.get<Buffer>(key))?.value
+
+    it('a put that lands between the read and the compare-and-swap is kept (the cas fails, and the key then holds a live copy)', async () => {
+      const key = `${uniquePrefix()}:put`
+      const put = encodeRecord(makeUser(7), expiredBy + 60_000)
+      await client.set(key, expired, { lifetime: 60 })
+      between = () => other.set(key, put, { lifetime: 60 })
+      expect(await refill(key)).toEqual([false])
+      expect(between).toBeUndefined()
+      expect((await held(key))?.equals(put)).toBe(true)
+    })
+
+    it('a tombstone that lands between the read and the compare-and-swap is kept', async () => {
+      const key = `${uniquePrefix()}:tombstone`
+      const tombstone = encodeTombstone(expiredBy + 60_000)
+      await client.set(key, expired, { lifetime: 60 })
+      between = () => other.set(key, tombstone, { lifetime: 60 })
+      expect(await refill(key)).toEqual([false])
+      expect((await held(key))?.equals(tombstone)).toBe(true)
+    })
+
+    it('a key emptied between the read and the write is added to; one that got another expired copy is read again and replaced', async () => {
+      const gone = `${uniquePrefix()}:gone`
+      await client.set(gone, expired, { lifetime: 60 })
+      between = () => other.delete(gone)
+      expect(await refill(gone)).toEqual([true])
+      expect((await held(gone))?.equals(fresh)).toBe(true)
+      const changed = `${uniquePrefix()}:changed`
+      await client.set(changed, expired, { lifetime: 60 })
+      between = () => other.set(changed, encodeRecord(makeUser(8), expiredBy - 500), { lifetime: 60 })
+      expect(await refill(changed)).toEqual([true])
+      expect((await held(changed))?.equals(fresh)).toBe(true)
+    })
+  },
+)
