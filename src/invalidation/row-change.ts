@@ -6,7 +6,7 @@
  * so int8 values keep every digit.
  */
 export interface RowChange {
-  /** The changed table, schema-qualified as PostgreSQL resolved it: `public.users`. */
+  /** The changed table, schema-qualified as PostgreSQL resolved it: `public.users` (for a row of a partition, the partitioned table the triggers were installed on). */
   readonly table: string
   readonly op: 'INSERT' | 'UPDATE' | 'DELETE' | 'TRUNCATE'
   /** The primary key of the row (the new one for an UPDATE), by column, in text form; absent for TRUNCATE and overflow. */

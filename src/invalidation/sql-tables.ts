@@ -28,8 +28,10 @@ export interface WatchedTable {
   /** Schema and name as PostgreSQL resolved `label`. */
   readonly schema: string
   readonly relname: string
-  /** `schema.relname`: what the trigger reports as `table`. */
+  /** `schema.relname`: what the trigger reports as `table` (also for a row of one of its partitions). */
   readonly qualified: string
+  /** A partitioned table: its rows live in partitions, whose triggers are clones of its own. */
+  readonly partitioned: boolean
   /** The primary key's attributes (sorted, as `info.primary.fields`) and their columns. */
   readonly key: readonly { readonly field: string; readonly column: ColumnInfo }[]
   /** SqlStore's mapping of the model onto the table (for value conversion). */
@@ -151,6 +153,7 @@ export async function describeTables(source: SqlSource, infos: readonly ModelInf
       schema: resolved.schema,
       relname: resolved.relname,
       qualified: `${resolved.schema}.${resolved.relname}`,
+      partitioned: resolved.partitioned,
       key,
       mapping,
     })

@@ -262,7 +262,9 @@ class Watcher implements DatabaseWatcher {
         if (!this.#unknownTables.has(change.table)) {
           this.#unknownTables.add(change.table)
           this.#report(
-            new StockpyleError(`${this.#name}: notified about table \`${change.table}\`, which none of the watched models maps to`),
+            new StockpyleError(
+              `${this.#name}: notified about table \`${change.table}\`, which none of the watched models maps to (a partition of a watched table? run installInvalidationTriggers again: triggers installed before this release name the partition)`,
+            ),
           )
         }
         continue
