@@ -23,6 +23,10 @@ const TRIGGER_LOCK = 'stockpyle_invalidation_triggers'
 /** The default channel of row-change notifications. */
 export const DEFAULT_ROWS_CHANNEL = 'stockpyle_rows'
 
+/** The OIDs of `float4` and `float8`. */
+const FLOAT4 = 700
+const FLOAT8 = 701
+
 /** The name of the row trigger (AFTER INSERT OR UPDATE OR DELETE, FOR EACH ROW) on each table. */
 export const ROW_TRIGGER = 'stockpyle_invalidate'
 /** The name of the statement trigger (AFTER TRUNCATE) on each table. */
@@ -184,10 +188,15 @@ export function functionName(table: Pick<WatchedTable, 'relname'>): string {
 function installStatements(t: WatchedTable, channel: string, partitions: readonly { schema: string; relname: string }[]): string[] {
   const table = qualifiedName(t)
   const fn = `${quoteIdent(t.schema)}.${quoteIdent(functionName(t))}`
-  // A key as text as SqlStore reads it; `char(n)` keeps its padding (its cast to text trims it,
-  // format's %s does not — but turns booleans into t/f, so only there).
-  const keyText = (row: 'NEW' | 'OLD', column: { name: string; dataType: string }): string =>
-    column.dataType === 'bpchar' ? `format('%s', ${row}.${quoteIdent(column.name)})` : `${row}.${quoteIdent(column.name)}::text`
+  // A key as text as SqlStore reads it: what the type's output function prints (format's %s), which
+  // is what the driver gets and parses. A cast to text is not always that: `char(n)` loses its
+  // padding, `inet` gains a /32 its output leaves out. Floats are printed exactly (extra_float_digits,
+  // set for the function's run): the writing session's setting must not round them.
+  const keyText = (row: 'NEW' | 'OLD', column: { name: string }): string => {
+    const ref = `${row}.${quoteIdent(column.name)}`
+    return `CASE WHEN ${ref} IS NULL THEN NULL ELSE format('%s', ${ref}) END`
+  }
+  const floats = t.key.some((k) => k.typeOid === FLOAT4 || k.typeOid === FLOAT8)
   const keyObject = (row: 'NEW' | 'OLD'): string =>
     `json_build_object(${t.key.map((k) => `${quoteLiteral(k.column.name)}, ${keyText(row, k.column)}`).join(', ')})`
   const keyRow = (row: 'NEW' | 'OLD'): string => `ROW(${t.key.map((k) => `${row}.${quoteIdent(k.column.name)}`).join(', ')})`
@@ -220,7 +229,7 @@ END`
   if (body.includes('$stockpyle$'))
     throw new InvalidOptionError(`installInvalidationTriggers: a column name of table ${show(t.qualified)} contains $stockpyle$`)
   return [
-    `create or replace function ${fn}() returns trigger language plpgsql as $stockpyle$${body}$stockpyle$`,
+    `create or replace function ${fn}() returns trigger language plpgsql${floats ? ' set extra_float_digits = 3' : ''} as $stockpyle$${body}$stockpyle$`,
     `comment on function ${fn}() is ${quoteLiteral(`stockpyle: NOTIFY ${channel} of row changes of ${t.qualified} (installInvalidationTriggers)`)}`,
     `drop trigger if exists ${ROW_TRIGGER} on ${table}`,
     `create trigger ${ROW_TRIGGER} after insert or update or delete on ${table} for each row execute function ${fn}(${args})`,
