@@ -166,6 +166,8 @@ class Watcher implements DatabaseWatcher {
     return sourceOfKysely(
       owner,
       () => {
+        // after close() began, no new pool: close() ends only the one it finds
+        if (this.#closed) return Promise.reject(new StoreClosedError(`${this.#name} is closed`))
         this.#ownDb ??= (async () => {
           const { db, ownsPool } = await openPostgres(owner, pool, config)
           this.#ownsPool = ownsPool
@@ -189,6 +191,7 @@ class Watcher implements DatabaseWatcher {
     this.#clear()
     this.#tables = undefined // introspect again: a migration may have run meanwhile
     this.#work = this.#work.then(async () => {
+      if (this.#closed) return
       try {
         await this.#describe()
         this.#settleReady?.resolve()
