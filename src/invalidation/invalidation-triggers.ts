@@ -3,7 +3,7 @@ import { InvalidOptionError, show } from '../core/errors.js'
 import type { Model } from '../core/model.js'
 import type { TableNaming } from '../stores/sql/naming.js'
 import { checkChannel, quoteIdent, quoteLiteral } from '../stores/sql/pg-driver.js'
-import { type Kysely, runStatements } from '../stores/sql/postgres-access.js'
+import { type Kysely, queryRows, runStatements } from '../stores/sql/postgres-access.js'
 import type { SqlStore } from '../stores/sql/sql-store.js'
 import { checkKnown } from './bus-options.js'
 import {
@@ -22,6 +22,10 @@ const TRIGGER_LOCK = 'stockpyle_invalidation_triggers'
 
 /** The default channel of row-change notifications. */
 export const DEFAULT_ROWS_CHANNEL = 'stockpyle_rows'
+
+/** The OIDs of `float4` and `float8`. */
+const FLOAT4 = 700
+const FLOAT8 = 701
 
 /** The name of the row trigger (AFTER INSERT OR UPDATE OR DELETE, FOR EACH ROW) on each table. */
 export const ROW_TRIGGER = 'stockpyle_invalidate'
@@ -57,7 +61,9 @@ export interface InstalledTrigger {
  * sending `{"table": "schema.table", "op", "pk": {column: text}, "old_pk"?: {…}}` (`old_pk` when an
  * UPDATE changed the primary key), and a statement trigger (`stockpyle_invalidate_truncate`, AFTER
  * TRUNCATE) sending `{"table", "op": "TRUNCATE"}`. See {@link RowChange}. A {@link watchDatabase}
- * watcher turns these into evictions in every cache layer.
+ * watcher turns these into evictions in every cache layer. A partitioned table is watched as one table:
+ * rows written into any of its partitions are notified under its name, and its partitions get the
+ * TRUNCATE trigger too (those attached later: when this runs again).
  *
  * Because NOTIFY is transactional, notifications are delivered only when the writing transaction
  * commits, in commit order, and never for a rolled-back one. Identical notifications of one
@@ -82,8 +88,10 @@ export async function installInvalidationTriggers(
   const owner = 'installInvalidationTriggers'
   const { sqlSource, channel, infos } = prepare(owner, source, models, options)
   const tables = await describeTables(sqlSource, infos)
-  const statements = tables.flatMap((t) => installStatements(t, channel))
-  await runStatements(owner, await sqlSource.db(), statements, TRIGGER_LOCK)
+  const db = await sqlSource.db()
+  const statements: string[] = []
+  for (const t of tables) statements.push(...installStatements(t, channel, await partitionsOf(owner, db, t)))
+  await runStatements(owner, db, statements, TRIGGER_LOCK)
   return tables.map((t) => ({
     model: t.info.name,
     table: t.qualified,
@@ -103,17 +111,45 @@ export async function removeInvalidationTriggers(
   models: readonly Model[],
   options: Omit<InvalidationTriggerOptions, 'channel'> = {},
 ): Promise<void> {
-  const { sqlSource, infos } = prepare('removeInvalidationTriggers', source, models, options)
+  const owner = 'removeInvalidationTriggers'
+  const { sqlSource, infos } = prepare(owner, source, models, options)
   const tables = await describeTables(sqlSource, infos)
-  const statements = tables.flatMap((t) => {
-    const table = `${quoteIdent(t.schema)}.${quoteIdent(t.relname)}`
-    return [
-      `drop trigger if exists ${ROW_TRIGGER} on ${table}`,
-      `drop trigger if exists ${TRUNCATE_TRIGGER} on ${table}`,
-      `drop function if exists ${quoteIdent(t.schema)}.${quoteIdent(functionName(t))}()`,
-    ]
-  })
-  await runStatements('removeInvalidationTriggers', await sqlSource.db(), statements, TRIGGER_LOCK)
+  const db = await sqlSource.db()
+  const statements: string[] = []
+  for (const t of tables) {
+    const table = qualifiedName(t)
+    statements.push(`drop trigger if exists ${ROW_TRIGGER} on ${table}`, `drop trigger if exists ${TRUNCATE_TRIGGER} on ${table}`)
+    for (const p of await partitionsOf(owner, db, t)) statements.push(`drop trigger if exists ${TRUNCATE_TRIGGER} on ${qualifiedName(p)}`)
+    // CASCADE: also the TRUNCATE triggers of partitions detached since (nothing but triggers can use a trigger function)
+    statements.push(`drop function if exists ${quoteIdent(t.schema)}.${quoteIdent(functionName(t))}() cascade`)
+  }
+  await runStatements(owner, db, statements, TRIGGER_LOCK)
+}
+
+/** `"schema"."relname"`. */
+function qualifiedName(t: { readonly schema: string; readonly relname: string }): string {
+  return `${quoteIdent(t.schema)}.${quoteIdent(t.relname)}`
+}
+
+/**
+ * The partitions of a partitioned table, at every level (sub-partitioned ones included, foreign ones
+ * not: they cannot have TRUNCATE triggers); `[]` for any other table.
+ */
+async function partitionsOf(owner: string, db: Kysely<any>, t: WatchedTable): Promise<{ schema: string; relname: string }[]> {
+  if (!t.partitioned) return []
+  return queryRows<{ schema: string; relname: string }>(
+    owner,
+    db,
+    `with recursive tree(oid) as (
+        select i.inhrelid from pg_catalog.pg_inherits i where i.inhparent = to_regclass($1)
+        union all
+        select i.inhrelid from pg_catalog.pg_inherits i join tree on i.inhparent = tree.oid)
+      select n.nspname as schema, c.relname as relname
+      from tree join pg_catalog.pg_class c on c.oid = tree.oid join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+      where c.relispartition and c.relkind in ('r', 'p')
+      order by 1, 2`,
+    [qualifiedName(t)],
+  )
 }
 
 function prepare(
@@ -142,18 +178,31 @@ export function functionName(table: Pick<WatchedTable, 'relname'>): string {
   return `stockpyle_notify_${createHash('sha256').update(table.relname).digest('hex').slice(0, 24)}`
 }
 
-/** The statements that install the trigger function and both triggers of one table. */
-function installStatements(t: WatchedTable, channel: string): string[] {
-  const table = `${quoteIdent(t.schema)}.${quoteIdent(t.relname)}`
+/**
+ * The statements that install the trigger function and both triggers of one table. On a partitioned
+ * table the row trigger fires on the partition that holds the row (PostgreSQL clones it to every
+ * partition, also to those attached later) and names the partition in `TG_TABLE_NAME`: so the triggers
+ * of a partitioned table pass its name as an argument, which the clones keep, and its partitions get
+ * the TRUNCATE trigger too (a TRUNCATE of one partition fires only its own statement triggers).
+ */
+function installStatements(t: WatchedTable, channel: string, partitions: readonly { schema: string; relname: string }[]): string[] {
+  const table = qualifiedName(t)
   const fn = `${quoteIdent(t.schema)}.${quoteIdent(functionName(t))}`
-  // A key as text as SqlStore reads it; `char(n)` keeps its padding (its cast to text trims it,
-  // format's %s does not — but turns booleans into t/f, so only there).
-  const keyText = (row: 'NEW' | 'OLD', column: { name: string; dataType: string }): string =>
-    column.dataType === 'bpchar' ? `format('%s', ${row}.${quoteIdent(column.name)})` : `${row}.${quoteIdent(column.name)}::text`
+  // A key as text as SqlStore reads it: what the type's output function prints (format's %s), which
+  // is what the driver gets and parses. A cast to text is not always that: `char(n)` loses its
+  // padding, `inet` gains a /32 its output leaves out. Floats are printed exactly (extra_float_digits,
+  // set for the function's run): the writing session's setting must not round them.
+  const keyText = (row: 'NEW' | 'OLD', column: { name: string }): string => {
+    const ref = `${row}.${quoteIdent(column.name)}`
+    return `CASE WHEN ${ref} IS NULL THEN NULL ELSE format('%s', ${ref}) END`
+  }
+  const floats = t.key.some((k) => k.typeOid === FLOAT4 || k.typeOid === FLOAT8)
   const keyObject = (row: 'NEW' | 'OLD'): string =>
     `json_build_object(${t.key.map((k) => `${quoteLiteral(k.column.name)}, ${keyText(row, k.column)}`).join(', ')})`
   const keyRow = (row: 'NEW' | 'OLD'): string => `ROW(${t.key.map((k) => `${row}.${quoteIdent(k.column.name)}`).join(', ')})`
-  const head = `'table', TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, 'op', TG_OP`
+  const head = `'table', coalesce(TG_ARGV[0], TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME), 'op', TG_OP`
+  // only a partitioned table's triggers name it: other tables' TG_TABLE_NAME follows a RENAME
+  const args = t.partitioned ? quoteLiteral(t.qualified) : ''
   const body = `
 DECLARE
   payload text;
@@ -180,11 +229,13 @@ END`
   if (body.includes('$stockpyle$'))
     throw new InvalidOptionError(`installInvalidationTriggers: a column name of table ${show(t.qualified)} contains $stockpyle$`)
   return [
-    `create or replace function ${fn}() returns trigger language plpgsql as $stockpyle$${body}$stockpyle$`,
+    `create or replace function ${fn}() returns trigger language plpgsql${floats ? ' set extra_float_digits = 3' : ''} as $stockpyle$${body}$stockpyle$`,
     `comment on function ${fn}() is ${quoteLiteral(`stockpyle: NOTIFY ${channel} of row changes of ${t.qualified} (installInvalidationTriggers)`)}`,
     `drop trigger if exists ${ROW_TRIGGER} on ${table}`,
-    `create trigger ${ROW_TRIGGER} after insert or update or delete on ${table} for each row execute function ${fn}()`,
-    `drop trigger if exists ${TRUNCATE_TRIGGER} on ${table}`,
-    `create trigger ${TRUNCATE_TRIGGER} after truncate on ${table} for each statement execute function ${fn}()`,
+    `create trigger ${ROW_TRIGGER} after insert or update or delete on ${table} for each row execute function ${fn}(${args})`,
+    ...[t, ...partitions].flatMap((p) => [
+      `drop trigger if exists ${TRUNCATE_TRIGGER} on ${qualifiedName(p)}`,
+      `create trigger ${TRUNCATE_TRIGGER} after truncate on ${qualifiedName(p)} for each statement execute function ${fn}(${args})`,
+    ]),
   ]
 }

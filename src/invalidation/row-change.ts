@@ -2,11 +2,12 @@
  * What an invalidation trigger sends on its channel for one row change (JSON):
  * `{"table": "schema.table", "op": "INSERT" | "UPDATE" | "DELETE", "pk": {column: text}, "old_pk"?: {column: text}}`,
  * `{"table", "op": "TRUNCATE"}` for a TRUNCATE, or `{"table", "op", "overflow": true}` when the primary
- * key does not fit into one notification. Primary-key values are the columns' text forms (`col::text`),
- * so int8 values keep every digit.
+ * key does not fit into one notification. Primary-key values are the text the column type's output
+ * function prints (`format('%s', col)`: what a query result carries to the driver; floats printed
+ * exactly), so int8 values keep every digit.
  */
 export interface RowChange {
-  /** The changed table, schema-qualified as PostgreSQL resolved it: `public.users`. */
+  /** The changed table, schema-qualified as PostgreSQL resolved it: `public.users` (for a row of a partition, the partitioned table the triggers were installed on). */
   readonly table: string
   readonly op: 'INSERT' | 'UPDATE' | 'DELETE' | 'TRUNCATE'
   /** The primary key of the row (the new one for an UPDATE), by column, in text form; absent for TRUNCATE and overflow. */

@@ -3,7 +3,8 @@ import type { Model } from '../core/model.js'
 import { describeModel, type ModelInfo } from '../core/registry.js'
 import type { ColumnInfo } from '../stores/sql/column-kind.js'
 import { checkTableNaming, type TableNaming, tableNameOf } from '../stores/sql/naming.js'
-import { type Kysely, resolveTable } from '../stores/sql/postgres-access.js'
+import { quoteIdent } from '../stores/sql/pg-driver.js'
+import { type Kysely, queryRows, resolveTable } from '../stores/sql/postgres-access.js'
 import type { ModelMapping } from '../stores/sql/row-mapper.js'
 import type { SqlStore } from '../stores/sql/sql-store.js'
 
@@ -28,10 +29,15 @@ export interface WatchedTable {
   /** Schema and name as PostgreSQL resolved `label`. */
   readonly schema: string
   readonly relname: string
-  /** `schema.relname`: what the trigger reports as `table`. */
+  /** `schema.relname`: what the trigger reports as `table` (also for a row of one of its partitions). */
   readonly qualified: string
-  /** The primary key's attributes (sorted, as `info.primary.fields`) and their columns. */
-  readonly key: readonly { readonly field: string; readonly column: ColumnInfo }[]
+  /** A partitioned table: its rows live in partitions, whose triggers are clones of its own. */
+  readonly partitioned: boolean
+  /**
+   * The primary key's attributes (sorted, as `info.primary.fields`), their columns, and the OID of each
+   * column's type (of a domain's base type: the type the driver is told and parses the column's text with).
+   */
+  readonly key: readonly { readonly field: string; readonly column: ColumnInfo; readonly typeOid: number }[]
   /** SqlStore's mapping of the model onto the table (for value conversion). */
   readonly mapping: ModelMapping
 }
@@ -136,6 +142,7 @@ export async function describeTables(source: SqlSource, infos: readonly ModelInf
       throw new SchemaError(`${source.name}: table \`${label}\` of model \`${info.name}\` does not exist`)
     }
     const columns = mapping.keyColumns.get(info.primary) ?? []
+    const oids = await baseTypeOids(source.name, db, resolved)
     const key = info.primary.fields.map((field, i) => {
       const column = columns[i] as ColumnInfo
       if (!KEY_KINDS.has(column.kind)) {
@@ -143,7 +150,7 @@ export async function describeTables(source: SqlSource, infos: readonly ModelInf
           `${source.name}: the primary key column \`${column.name}\` of table \`${label}\` (model \`${info.name}\`) is ${column.dataType}, which cannot hold key values`,
         )
       }
-      return { field, column }
+      return { field, column, typeOid: oids.get(column.name) ?? 0 }
     })
     out.push({
       info,
@@ -151,9 +158,26 @@ export async function describeTables(source: SqlSource, infos: readonly ModelInf
       schema: resolved.schema,
       relname: resolved.relname,
       qualified: `${resolved.schema}.${resolved.relname}`,
+      partitioned: resolved.partitioned,
       key,
       mapping,
     })
   }
   return out
+}
+
+/** The OID of each column's type, of a domain's base type (through domains over domains), by column name. */
+async function baseTypeOids(owner: string, db: Kysely<any>, table: { schema: string; relname: string }): Promise<Map<string, number>> {
+  const rows = await queryRows<{ name: string; oid: string }>(
+    owner,
+    db,
+    `with recursive t(name, type, depth) as (
+        select a.attname::text, a.atttypid, 0 from pg_catalog.pg_attribute a
+        where a.attrelid = to_regclass($1) and a.attnum > 0 and not a.attisdropped
+        union all
+        select t.name, d.typbasetype, t.depth + 1 from t join pg_catalog.pg_type d on d.oid = t.type where d.typtype = 'd')
+      select distinct on (name) name, type::int8::text as oid from t order by name, depth desc`,
+    [`${quoteIdent(table.schema)}.${quoteIdent(table.relname)}`],
+  )
+  return new Map(rows.map((r) => [r.name, Number(r.oid)]))
 }

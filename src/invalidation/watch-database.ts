@@ -4,7 +4,7 @@ import { InvalidOptionError, StockpyleError, StoreClosedError, show } from '../c
 import type { Lookup, Model } from '../core/model.js'
 import type { ModelInfo } from '../core/registry.js'
 import { ProcessMemoryStore } from '../stores/memory/process-memory-store.js'
-import { checkChannel, checkPool, listenConfig } from '../stores/sql/pg-driver.js'
+import { checkChannel, checkPool, listenConfig, loadPg, type PgModule } from '../stores/sql/pg-driver.js'
 import { PgListener } from '../stores/sql/pg-listener.js'
 import { type Kysely, openPostgres } from '../stores/sql/postgres-access.js'
 import { fromColumnValue, isKeyValue } from '../stores/sql/row-mapper.js'
@@ -68,6 +68,8 @@ class Watcher implements DatabaseWatcher {
   #ownDb: Promise<Kysely<any>> | undefined
   #ownsPool = false
   #tables: Promise<Map<string, WatchedTable[]>> | undefined
+  /** pg's type parsers (loaded with the tables). */
+  #types: PgModule['types'] | undefined
   #queue: RowChange[] = []
   #flushScheduled = false
   #work: Promise<void> = Promise.resolve()
@@ -164,6 +166,8 @@ class Watcher implements DatabaseWatcher {
     return sourceOfKysely(
       owner,
       () => {
+        // after close() began, no new pool: close() ends only the one it finds
+        if (this.#closed) return Promise.reject(new StoreClosedError(`${this.#name} is closed`))
         this.#ownDb ??= (async () => {
           const { db, ownsPool } = await openPostgres(owner, pool, config)
           this.#ownsPool = ownsPool
@@ -187,6 +191,7 @@ class Watcher implements DatabaseWatcher {
     this.#clear()
     this.#tables = undefined // introspect again: a migration may have run meanwhile
     this.#work = this.#work.then(async () => {
+      if (this.#closed) return
       try {
         await this.#describe()
         this.#settleReady?.resolve()
@@ -211,7 +216,8 @@ class Watcher implements DatabaseWatcher {
   }
 
   #describe(): Promise<Map<string, WatchedTable[]>> {
-    this.#tables ??= describeTables(this.#source, this.#infos).then((tables) => {
+    this.#tables ??= Promise.all([describeTables(this.#source, this.#infos), loadPg(this.#name)]).then(([tables, pg]) => {
+      this.#types = pg.types
       const byTable = new Map<string, WatchedTable[]>()
       for (const t of tables) byTable.set(t.qualified, [...(byTable.get(t.qualified) ?? []), t])
       return byTable
@@ -262,7 +268,9 @@ class Watcher implements DatabaseWatcher {
         if (!this.#unknownTables.has(change.table)) {
           this.#unknownTables.add(change.table)
           this.#report(
-            new StockpyleError(`${this.#name}: notified about table \`${change.table}\`, which none of the watched models maps to`),
+            new StockpyleError(
+              `${this.#name}: notified about table \`${change.table}\`, which none of the watched models maps to (a partition of a watched table? run installInvalidationTriggers again: triggers installed before this release name the partition)`,
+            ),
           )
         }
         continue
@@ -307,11 +315,16 @@ class Watcher implements DatabaseWatcher {
     }
   }
 
-  /** The primary-key lookup of a notified key, values converted as SqlStore reads them. */
+  /**
+   * The primary-key lookup of a notified key: each value's text (the type's output) parsed as pg parses
+   * that column's text in query results, then converted as SqlStore converts what pg gives it.
+   */
   #lookup(t: WatchedTable, pk: Readonly<Record<string, string | null>>): Lookup<Model> | undefined {
     const lookup: Record<string, unknown> = {}
-    for (const { field, column } of t.key) {
-      const value = fromColumnValue(t.mapping, column, pk[column.name] ?? null)
+    for (const { field, column, typeOid } of t.key) {
+      const text = pk[column.name] ?? null
+      const raw = text === null || this.#types === undefined ? text : this.#types.getTypeParser(typeOid, 'text')(text)
+      const value = fromColumnValue(t.mapping, column, raw)
       if (!isKeyValue(value)) {
         this.#report(
           new StockpyleError(

@@ -12,7 +12,7 @@ import { RedisStore } from '../../src/stores/redis/index.js'
 import { createTable, SqlStore } from '../../src/stores/sql/index.js'
 import { ConformanceUser, conformanceTables, makeUser } from '../../src/testing/index.js'
 import { selectedStores } from '../harness/servers.js'
-import { poll, summarize } from './helpers.js'
+import { freshDatabase, poll, summarize } from './helpers.js'
 
 /** A model with a bigint primary key, kept in another schema. */
 class InvAccount {
@@ -50,19 +50,6 @@ class InvTag {
 const MODELS = [ConformanceUser, InvAccount, InvMembership, InvTag] as const
 const DATABASE = 'stockpyle_invalidation'
 const stores = selectedStores()
-
-/** Creates (or recreates) a database of its own on the harness's server and returns its URL. */
-async function freshDatabase(base: string, name: string): Promise<string> {
-  const admin = new pg.Client({ connectionString: base })
-  await admin.connect()
-  try {
-    await admin.query(`drop database if exists ${name} with (force)`)
-    await admin.query(`create database ${name}`)
-  } finally {
-    await admin.end()
-  }
-  return base.replace(/\/[^/]*$/, `/${name}`)
-}
 
 interface Invalidation {
   readonly model: string

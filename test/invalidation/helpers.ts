@@ -1,3 +1,18 @@
+import pg from 'pg'
+
+/** Creates (or recreates) a database of its own on the harness's server and returns its URL. */
+export async function freshDatabase(base: string, name: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: base })
+  await admin.connect()
+  try {
+    await admin.query(`drop database if exists ${name} with (force)`)
+    await admin.query(`create database ${name}`)
+  } finally {
+    await admin.end()
+  }
+  return base.replace(/\/[^/]*$/, `/${name}`)
+}
+
 /**
  * Waits until `check()` holds, checking every 2 ms; resolves with the ms it took.
  * @throws Error naming `what` after `timeoutMs`.

@@ -13,6 +13,8 @@ export type { Client as PgClient, ClientConfig as PgClientConfig, Pool as PgPool
 export interface PgModule {
   readonly Client: typeof import('pg').Client
   readonly Pool: typeof import('pg').Pool
+  /** The type parsers pg applies to the columns of query results (`types.getTypeParser(oid, 'text')`). */
+  readonly types: typeof import('pg').types
 }
 
 /**

@@ -68,7 +68,10 @@ export class PgListener {
     detach(this.#connect(), (err) => this.#lost(err))
   }
 
-  /** Ends the connection and stops reconnecting. Does not call `onDown`. Idempotent. */
+  /**
+   * Ends the connection and stops reconnecting: whatever point connecting or reconnecting is at, no
+   * connection is left open afterwards (one being set up is ended too). Does not call `onDown`. Idempotent.
+   */
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
@@ -90,6 +93,8 @@ export class PgListener {
     let attempt: Attempt
     try {
       const { Client } = await loadPg(name)
+      // closed while pg loaded: connect nothing (close() saw no client to end)
+      if (this.#closed) return
       attempt = {
         // application_name: so the session is recognisable in pg_stat_activity
         client: new Client({
@@ -126,7 +131,10 @@ export class PgListener {
       this.#fail(attempt, new StoreUnavailableError(`${name}: cannot LISTEN: ${(err as Error).message}`, { cause: err }))
       return
     }
-    if (attempt.dead || this.#closed) return
+    if (attempt.dead || this.#closed) {
+      this.#fail(attempt, new StoreUnavailableError(`${name}: closed while connecting`)) // never leave a session open
+      return
+    }
     this.#attempts = 0
     this.#reported = false
     this.#up = true

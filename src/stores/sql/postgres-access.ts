@@ -29,6 +29,12 @@ export async function executeRaw(owner: string, db: Kysely<any>, text: string, p
   await db.executeQuery(CompiledQuery.raw(text, [...params]))
 }
 
+/** Runs one raw query with positional parameters (`$1`, …) through `db` and returns its rows. */
+export async function queryRows<R>(owner: string, db: Kysely<any>, text: string, params: readonly unknown[]): Promise<R[]> {
+  const { CompiledQuery } = await loadKysely(owner)
+  return (await db.executeQuery<R>(CompiledQuery.raw(text, [...params]))).rows as R[]
+}
+
 /**
  * Runs raw statements in one transaction of `db`, in order, holding the transaction-level advisory
  * lock `hashtext(lock)` (so that two processes running the same DDL at once take turns).
@@ -62,19 +68,20 @@ export async function openPostgres(
 
 /**
  * The schema and name PostgreSQL resolves a table name (`table` or `schema.table`, as configured,
- * unquoted) to; `undefined` when no such table exists.
+ * unquoted) to, and whether it is a partitioned table; `undefined` when no such table exists.
  */
 export async function resolveTable(
   owner: string,
   db: Kysely<any>,
   label: string,
-): Promise<{ schema: string; relname: string } | undefined> {
+): Promise<{ schema: string; relname: string; partitioned: boolean } | undefined> {
   const { sql } = await loadKysely(owner)
   const quoted = label
     .split('.')
     .map((part) => `"${part.replaceAll('"', '""')}"`)
     .join('.')
-  const { rows } = await sql<{ schema: string; relname: string }>`select n.nspname as schema, c.relname as relname
+  const { rows } = await sql<{ schema: string; relname: string; partitioned: boolean }>`select n.nspname as schema,
+      c.relname as relname, c.relkind = 'p' as partitioned
     from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
     where c.oid = to_regclass(${quoted})`.execute(db)
   return rows[0]
