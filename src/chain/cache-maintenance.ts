@@ -4,6 +4,7 @@ import { encodeLookup } from '../core/key-encoding.js'
 import type { Instance, Lookup, Model } from '../core/model.js'
 import type { ModelInfo } from '../core/registry.js'
 import type { Backfill } from './backfill.js'
+import type { CacheTurns } from './cache-turns.js'
 import type { LayerCalls, LayerFailure } from './layer-calls.js'
 import type { LayerGuard } from './layer-guard.js'
 import type { MissCache } from './miss-cache.js'
@@ -17,6 +18,8 @@ export interface MaintenanceParts {
   readonly coherence: boolean
   /** Marks objects written (write clock, negative caching), as every write does before and after the database. */
   readonly marked: (objs: readonly object[]) => void
+  /** The order of cache updates per object, shared with the chain's other writes. */
+  readonly turns: CacheTurns
 }
 
 /**
@@ -75,22 +78,29 @@ export class CacheMaintenance {
       mark()
     }
     const objs = found.filter((o): o is object => o !== undefined)
-    this.#p.marked(objs)
-    if (coherence) await backfill.settle(objs)
-    const missed = lookups.filter((_, i) => found[i] === undefined)
+    // (taken as the database answered: after an earlier write's cache updates of these objects, never before)
+    const turn = this.#p.turns.take(objs)
     let failure: LayerFailure | undefined
-    for (let i = calls.last - 1; i >= 0; i--) {
-      const failed = await calls.write(i, 'delete', async (layer) => {
-        if (objs.length > 0) await layer.batchDelete(objs)
-        if (missed.length > 0) await deleteByKeyIn(layer, model, missed as never)
-      })
-      if (failed === undefined) continue
-      const guard = calls.guards[i] as LayerGuard
-      guard.remember(objs)
-      if (missed.length > 0) guard.rememberLookups(model, missed)
-      if (!failed.skipped) failure ??= failed
+    try {
+      this.#p.marked(objs)
+      if (coherence) await backfill.settle(objs)
+      if (turn.before !== undefined) await Promise.all(turn.before)
+      const missed = lookups.filter((_, i) => found[i] === undefined)
+      for (let i = calls.last - 1; i >= 0; i--) {
+        const failed = await calls.write(i, 'delete', async (layer) => {
+          if (objs.length > 0) await layer.batchDelete(objs)
+          if (missed.length > 0) await deleteByKeyIn(layer, model, missed as never)
+        })
+        if (failed === undefined) continue
+        const guard = calls.guards[i] as LayerGuard
+        guard.remember(objs)
+        if (missed.length > 0) guard.rememberLookups(model, missed)
+        if (!failed.skipped) failure ??= failed
+      }
+      this.#p.marked(objs)
+    } finally {
+      turn.end()
     }
-    this.#p.marked(objs)
     calls.raise(failure)
     return found
   }

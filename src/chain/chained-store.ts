@@ -16,6 +16,7 @@ import { checkOptionNames } from '../core/options.js'
 import type { ModelInfo } from '../core/registry.js'
 import { Backfill } from './backfill.js'
 import { CacheMaintenance } from './cache-maintenance.js'
+import { CacheTurns } from './cache-turns.js'
 import { type ChainedStoreOptions, resolveChainOptions } from './chain-options.js'
 import { LayerCalls } from './layer-calls.js'
 import { LayerObserver, type LayerStats } from './layer-observer.js'
@@ -109,7 +110,9 @@ export class ChainedStore extends BaseStore {
     // The backfill cleans up an upper layer it failed to fill the same way a failed write is cleaned up.
     let writes: WritePath | undefined
     const backfill = new Backfill(calls, resolved.coherence, (i, objs) => (writes as WritePath).invalidateIn(i, objs))
+    const turns = new CacheTurns()
     writes = new WritePath({
+      turns,
       name: this.name,
       calls,
       backfill,
@@ -119,6 +122,7 @@ export class ChainedStore extends BaseStore {
     })
     this.#writes = writes
     this.#maintenance = new CacheMaintenance({
+      turns,
       name: this.name,
       calls,
       backfill,

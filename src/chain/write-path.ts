@@ -7,7 +7,7 @@ import type { Model } from '../core/model.js'
 import { isPartialFailure } from '../core/partial-failure.js'
 import { describeModel, type ModelInfo } from '../core/registry.js'
 import type { Backfill } from './backfill.js'
-import { type CacheTurn, CacheTurns } from './cache-turns.js'
+import type { CacheTurn, CacheTurns } from './cache-turns.js'
 import type { LayerCalls, LayerFailure } from './layer-calls.js'
 import type { LayerGuard } from './layer-guard.js'
 import type { MissCache } from './miss-cache.js'
@@ -21,6 +21,8 @@ export interface WriteParts {
   readonly coherence: boolean
   /** The authoritative layer fills missing primary keys. */
   readonly generatesKeys: boolean
+  /** The order of cache updates per object, shared with delete by key. */
+  readonly turns: CacheTurns
 }
 
 /**
@@ -31,7 +33,6 @@ export interface WriteParts {
  */
 export class WritePath {
   readonly #p: WriteParts
-  readonly #turns = new CacheTurns()
 
   constructor(parts: WriteParts) {
     this.#p = parts
@@ -95,7 +96,7 @@ export class WritePath {
   /** Applies a committed transaction's writes to the cache layers, in order. */
   async committed(writes: readonly TransactionWrite[]): Promise<void> {
     // (runs as the commit resolved: the turn is taken before anything is awaited)
-    const turn = this.#turns.take(writes.flatMap((w) => w.objects))
+    const turn = this.#p.turns.take(writes.flatMap((w) => w.objects))
     try {
       if (turn.before !== undefined) await Promise.all(turn.before)
       for (const { operation, objects } of writes) {
@@ -186,7 +187,7 @@ export class WritePath {
     } finally {
       this.#marked(objs)
     }
-    const turn = this.#turns.take(objs)
+    const turn = this.#p.turns.take(objs)
     try {
       if (coherence) await backfill.settle(objs)
     } catch (err) {

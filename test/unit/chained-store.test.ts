@@ -233,12 +233,13 @@ describe('ChainedStore policy', () => {
     })
   }
 
-  for (const second of ['put', 'delete'] as const) {
+  for (const second of ['put', 'delete', 'delete by key'] as const) {
     it(`a put and a ${second} of one object update the caches in the order they reached the database, however slow the first's cache write`, async () => {
       const rows = new Map<number, ConformanceUser>()
       const db = new LoaderStore({
         model: ConformanceUser,
-        load: async (lookups) => lookups.map((l) => rows.get((l as { id: number }).id)),
+        load: async (lookups) =>
+          lookups.map((l) => [...rows.values()].find((r) => ('id' in l ? r.id === l.id : r.email === (l as { email: string }).email))),
         save: async (objs) => {
           for (const o of objs) rows.set(o.id, o)
         },
@@ -253,7 +254,12 @@ describe('ChainedStore policy', () => {
       const first = chain.put(Object.assign(makeUser(30), { name: 'first' }))
       await until(() => shared.waiting.put === 1)
       const release2 = shared.gate('put', 'delete')
-      const then = second === 'put' ? chain.put(Object.assign(makeUser(30), { name: 'second' })) : chain.delete(Object.assign(makeUser(30)))
+      const then =
+        second === 'put'
+          ? chain.put(Object.assign(makeUser(30), { name: 'second' }))
+          : second === 'delete'
+            ? chain.delete(makeUser(30))
+            : chain.delete(ConformanceUser, { email: makeUser(30).email })
       await until(() => (second === 'put' ? rows.get(30)?.name === 'second' : !rows.has(30)))
       release2() // the second write's cache updates may go first ...
       await new Promise((r) => setTimeout(r, 5))
