@@ -1,6 +1,6 @@
 import type { CompiledQuery, DatabaseConnection, Dialect, Driver, QueryCompiler, QueryResult, TransactionSettings } from 'kysely'
 
-/** Work to run once the connection's transaction committed (dropped on rollback). */
+/** Work to run once the connection's transaction committed or its COMMIT failed (dropped on rollback). */
 export type AfterCommitWork = () => Promise<void>
 
 /** A connection of the wrapped driver: knows whether a transaction is open and what waits for its COMMIT. */
@@ -48,7 +48,10 @@ export interface ConnectionTracker {
   before(compiledQuery: CompiledQuery, connection: DatabaseConnection): Promise<void>
   /** The statement's result, as the driver gave it (before plugins transform it); `undefined` when it failed. */
   answered(compiledQuery: CompiledQuery, result: QueryResult<unknown> | undefined): void
-  /** A transaction committed: run its queued work (never rejects: failures are the tracker's to report). */
+  /**
+   * A transaction committed, or its COMMIT failed (outcome unknown): run its queued work (never
+   * rejects: failures are the tracker's to report).
+   */
   committed(work: readonly AfterCommitWork[]): Promise<void>
 }
 
@@ -93,7 +96,12 @@ class TrackingDriver implements Driver {
     try {
       await this.#inner.commitTransaction(c.inner)
     } catch (err) {
+      // Whether the COMMIT took effect is unknown (its reply may be lost with the connection): the rows
+      // the transaction wrote are invalidated all the same (harmless if it rolled back), then it rejects.
+      const work = c.pending ?? []
       c.pending = undefined
+      c.savepoints.clear()
+      if (work.length > 0) await this.#tracker.committed(work)
       throw err
     }
     const work = c.pending ?? []

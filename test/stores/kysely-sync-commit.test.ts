@@ -1,0 +1,117 @@
+import { Kysely, PostgresDialect } from 'kysely'
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { ChainedStore, keys, ProcessMemoryStore } from '../../src/index.js'
+import { CacheSyncPlugin, SqlStore } from '../../src/stores/sql/index.js'
+import { selectedStores } from '../harness/servers.js'
+import { type CommitProxy, commitProxy } from './commit-proxy.js'
+
+class CommitAccount {
+  static readonly stockpyleName = 'KyselySyncCommitAccount'
+  static readonly stockpyleKeys = keys('id')
+  constructor(
+    public id: number,
+    public balance: number,
+  ) {}
+}
+
+/** A pg pool whose clients may lose their connection without an unhandled 'error' event. */
+function quietPool(connectionString: string, max: number): pg.Pool {
+  const pool = new pg.Pool({ connectionString, max })
+  pool.on('error', () => {})
+  pool.on('connect', (client) => client.on('error', () => {}))
+  return pool
+}
+
+describe.runIf(selectedStores().has('postgres'))('a COMMIT whose reply is lost (a proxy cuts the connection)', () => {
+  let raw: pg.Client
+  let proxy: CommitProxy
+  let counter = 0
+  beforeAll(async () => {
+    raw = new pg.Client({ connectionString: inject('postgresUrl') })
+    await raw.connect()
+    proxy = await commitProxy(inject('postgresUrl'))
+  })
+  afterAll(async () => {
+    await proxy?.close()
+    await raw?.end()
+  })
+
+  async function setup() {
+    const table = `commit_lost_${process.pid}_${++counter}`
+    await raw.query(`create table ${table} (id integer primary key, balance integer not null)`)
+    const sqlStore = new SqlStore({ url: proxy.url }, { tables: { KyselySyncCommitAccount: table } })
+    const memory = new ProcessMemoryStore()
+    const chain = new ChainedStore([memory, sqlStore])
+    const inDatabase = async (id: number) => (await raw.query(`select balance from ${table} where id = $1`, [id])).rows[0]?.balance
+    const close = async () => {
+      await chain.close()
+      await raw.query(`drop table ${table}`)
+    }
+    return { table, memory, chain, inDatabase, close }
+  }
+
+  it('chain.transaction rejects, and the caches hold nothing older than the database', async () => {
+    const { memory, chain, inDatabase, close } = await setup()
+    try {
+      await chain.put(new CommitAccount(1, 100))
+      expect((await chain.get(CommitAccount, { id: 1 }))?.balance).toBe(100) // cached
+      proxy.arm()
+      const error = await chain
+        .transaction(async (tx) => tx.put(new CommitAccount(1, 250)))
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        )
+      expect(error).toBeInstanceOf(Error)
+      expect(proxy.cut).toBeGreaterThan(0)
+      expect(await inDatabase(1)).toBe(250) // the COMMIT took effect
+      expect(await memory.get(CommitAccount, { id: 1 })).toBeUndefined()
+      expect((await chain.get(CommitAccount, { id: 1 }))?.balance).toBe(250)
+      expect((error as Error).message).toMatch(/at COMMIT \(whether it took effect is unknown\)/)
+    } finally {
+      await close()
+    }
+  })
+
+  it('CacheSyncPlugin: db.transaction() rejects, and the rows it wrote are invalidated', async () => {
+    const { table, memory, chain, inDatabase, close } = await setup()
+    const sync = new CacheSyncPlugin({ chain, models: [CommitAccount] })
+    const db = new Kysely<any>({ dialect: sync.wrapDialect(new PostgresDialect({ pool: quietPool(proxy.url, 2) })), plugins: [sync] })
+    try {
+      await chain.batchPut([new CommitAccount(2, 100), new CommitAccount(3, 100)])
+      await chain.batchGet(CommitAccount, [{ id: 2 }, { id: 3 }]) // cached
+      proxy.arm()
+      await expect(
+        db.transaction().execute(async (trx) => {
+          await trx.updateTable(table).set({ balance: 250 }).where('id', '=', 2).execute()
+          await trx.deleteFrom(table).where('id', '=', 3).execute()
+        }),
+      ).rejects.toThrow()
+      expect(await inDatabase(2)).toBe(250)
+      expect(await inDatabase(3)).toBeUndefined()
+      expect(await memory.get(CommitAccount, { id: 2 })).toBeUndefined()
+      expect(await memory.get(CommitAccount, { id: 3 })).toBeUndefined()
+      expect((await chain.get(CommitAccount, { id: 2 }))?.balance).toBe(250)
+      expect(await chain.get(CommitAccount, { id: 3 })).toBeUndefined()
+
+      // a controlled transaction: commit() rejects, the caches are invalidated all the same
+      await chain.put(new CommitAccount(4, 100))
+      await chain.get(CommitAccount, { id: 4 })
+      const trx = await db.startTransaction().execute()
+      await trx.updateTable(table).set({ balance: 400 }).where('id', '=', 4).execute()
+      proxy.arm()
+      await expect(trx.commit().execute()).rejects.toThrow()
+      await trx
+        .rollback()
+        .execute()
+        .catch(() => {})
+      expect(await inDatabase(4)).toBe(400)
+      expect(await memory.get(CommitAccount, { id: 4 })).toBeUndefined()
+      expect((await chain.get(CommitAccount, { id: 4 }))?.balance).toBe(400)
+    } finally {
+      await db.destroy()
+      await close()
+    }
+  })
+})
