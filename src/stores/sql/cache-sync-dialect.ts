@@ -3,6 +3,27 @@ import type { CompiledQuery, DatabaseConnection, Dialect, Driver, QueryCompiler,
 /** Work to run once the connection's transaction committed or its COMMIT failed (dropped on rollback). */
 export type AfterCommitWork = () => Promise<void>
 
+/**
+ * What the wrapped driver hands every statement to: the plugin's side, which follows the watched
+ * writes. It sees each statement as it reaches the driver — after every plugin of the Kysely instance
+ * transformed it (a `CamelCasePlugin`'s renaming included) — together with the connection it runs on.
+ */
+export interface StatementRunner {
+  /**
+   * Runs `compiledQuery` on `connection.inner`, and resolves to what that connection would have given
+   * (a watched write runs with the plugin's RETURNING and its invalidation is run or queued).
+   */
+  execute<R>(compiledQuery: CompiledQuery, connection: TrackedConnection): Promise<QueryResult<R>>
+  /** Streams `compiledQuery` on `connection.inner`, each chunk as that connection would have given it. */
+  stream<R>(
+    compiledQuery: CompiledQuery,
+    chunkSize: number | undefined,
+    connection: TrackedConnection,
+  ): AsyncIterableIterator<QueryResult<R>>
+  /** A transaction committed, or its COMMIT failed (outcome unknown): run its queued work (never rejects). */
+  committed(work: readonly AfterCommitWork[]): Promise<void>
+}
+
 /** A connection of the wrapped driver: knows whether a transaction is open and what waits for its COMMIT. */
 export class TrackedConnection implements DatabaseConnection {
   /** The dialect's own connection. */
@@ -11,48 +32,20 @@ export class TrackedConnection implements DatabaseConnection {
   pending: AfterCommitWork[] | undefined
   /** Length of {@link pending} at each open savepoint. */
   readonly savepoints = new Map<string, number>()
-  readonly #tracker: ConnectionTracker
+  readonly #runner: StatementRunner
 
-  constructor(inner: DatabaseConnection, tracker: ConnectionTracker) {
+  constructor(inner: DatabaseConnection, runner: StatementRunner) {
     this.inner = inner
-    this.#tracker = tracker
+    this.#runner = runner
   }
 
-  async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    this.#tracker.ran(compiledQuery, this)
-    let result: QueryResult<R> | undefined
-    try {
-      await this.#tracker.before(compiledQuery, this.inner)
-      result = await this.inner.executeQuery<R>(compiledQuery)
-      return result
-    } finally {
-      this.#tracker.answered(compiledQuery, result)
-    }
+  executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
+    return this.#runner.execute<R>(compiledQuery, this)
   }
 
   streamQuery<R>(compiledQuery: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
-    this.#tracker.ran(compiledQuery, this)
-    return this.inner.streamQuery<R>(compiledQuery, chunkSize)
+    return this.#runner.stream<R>(compiledQuery, chunkSize, this)
   }
-}
-
-/**
- * What the wrapped driver reports to the plugin, per execution of a statement (`compiledQuery`: one
- * object per execution; its `queryId` is shared by every execution of a builder and of the builders
- * derived from it).
- */
-export interface ConnectionTracker {
-  /** A statement ran on `connection`. */
-  ran(compiledQuery: CompiledQuery, connection: TrackedConnection): void
-  /** Runs what must precede the statement on the same connection (a SELECT of old keys); resolves at once otherwise. */
-  before(compiledQuery: CompiledQuery, connection: DatabaseConnection): Promise<void>
-  /** The statement's result, as the driver gave it (before plugins transform it); `undefined` when it failed. */
-  answered(compiledQuery: CompiledQuery, result: QueryResult<unknown> | undefined): void
-  /**
-   * A transaction committed, or its COMMIT failed (outcome unknown): run its queued work (never
-   * rejects: failures are the tracker's to report).
-   */
-  committed(work: readonly AfterCommitWork[]): Promise<void>
 }
 
 function unsupported(name: string): never {
@@ -62,12 +55,12 @@ function unsupported(name: string): never {
 /** Delegates to the dialect's driver, tracking transactions per connection. */
 class TrackingDriver implements Driver {
   readonly #inner: Driver
-  readonly #tracker: ConnectionTracker
+  readonly #runner: StatementRunner
   readonly #wrapped = new WeakMap<DatabaseConnection, TrackedConnection>()
 
-  constructor(inner: Driver, tracker: ConnectionTracker) {
+  constructor(inner: Driver, runner: StatementRunner) {
     this.#inner = inner
-    this.#tracker = tracker
+    this.#runner = runner
   }
 
   init(): Promise<void> {
@@ -78,7 +71,7 @@ class TrackingDriver implements Driver {
     const inner = await this.#inner.acquireConnection()
     let tracked = this.#wrapped.get(inner)
     if (tracked === undefined) {
-      tracked = new TrackedConnection(inner, this.#tracker)
+      tracked = new TrackedConnection(inner, this.#runner)
       this.#wrapped.set(inner, tracked)
     }
     return tracked
@@ -101,13 +94,13 @@ class TrackingDriver implements Driver {
       const work = c.pending ?? []
       c.pending = undefined
       c.savepoints.clear()
-      if (work.length > 0) await this.#tracker.committed(work)
+      if (work.length > 0) await this.#runner.committed(work)
       throw err
     }
     const work = c.pending ?? []
     c.pending = undefined
     c.savepoints.clear()
-    if (work.length > 0) await this.#tracker.committed(work)
+    if (work.length > 0) await this.#runner.committed(work)
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
@@ -145,10 +138,10 @@ class TrackingDriver implements Driver {
   }
 }
 
-/** `dialect` with a driver that tracks transactions per connection for `tracker`. */
-export function trackingDialect(dialect: Dialect, tracker: ConnectionTracker): Dialect {
+/** `dialect` with a driver that tracks transactions per connection and hands every statement to `runner`. */
+export function trackingDialect(dialect: Dialect, runner: StatementRunner): Dialect {
   return {
-    createDriver: () => new TrackingDriver(dialect.createDriver(), tracker),
+    createDriver: () => new TrackingDriver(dialect.createDriver(), runner),
     createQueryCompiler: () => dialect.createQueryCompiler(),
     createAdapter: () => dialect.createAdapter(),
     createIntrospector: (db) => dialect.createIntrospector(db),
@@ -156,8 +149,8 @@ export function trackingDialect(dialect: Dialect, tracker: ConnectionTracker): D
 }
 
 /**
- * A dialect over one already-open connection (no transactions): how the plugin reads a table's schema
- * on the very connection a statement ran on, even inside that connection's transaction.
+ * A dialect over one already-open connection of `dialect` (no transactions): how the plugin reads a
+ * table's schema on the very connection a statement ran on, even inside that connection's transaction.
  */
 export function connectionDialect(dialect: Dialect, connection: DatabaseConnection): Dialect {
   const driver: Driver = {
@@ -170,7 +163,9 @@ export function connectionDialect(dialect: Dialect, connection: DatabaseConnecti
     destroy: async () => {},
   }
   return {
-    ...trackingDialect(dialect, { ran: () => {}, before: async () => {}, answered: () => {}, committed: async () => {} }),
     createDriver: () => driver,
+    createQueryCompiler: () => dialect.createQueryCompiler(),
+    createAdapter: () => dialect.createAdapter(),
+    createIntrospector: (db) => dialect.createIntrospector(db),
   }
 }
