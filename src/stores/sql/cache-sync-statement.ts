@@ -13,7 +13,6 @@ import {
   type SelectQueryNode,
   type UnknownRow,
 } from 'kysely'
-import { UnsupportedOperationError } from '../../core/errors.js'
 import type { Model } from '../../core/model.js'
 import { type AfterCommitWork, connectionDialect, type StatementRunner, type TrackedConnection } from './cache-sync-dialect.js'
 import { planStatement, type SyncPlan, type WatchedTable } from './cache-sync-plan.js'
@@ -74,12 +73,46 @@ export class StatementSync implements StatementRunner {
   }
 
   stream<R>(compiled: CompiledQuery, chunkSize: number | undefined, connection: TrackedConnection): AsyncIterableIterator<QueryResult<R>> {
-    if (this.#plan(compiled) !== undefined) {
-      throw new UnsupportedOperationError(
-        'stockpyle cache sync: a streamed write on a watched table cannot be followed; run it with execute()',
-      )
+    const planned = this.#plan(compiled)
+    if (planned === undefined) return connection.inner.streamQuery<R>(compiled, chunkSize)
+    return this.#streamWatched<R>(planned.plan, planned.statement, chunkSize, connection)
+  }
+
+  /**
+   * A streamed write: every chunk without the plugin's columns, and every row invalidated once the
+   * stream ended (a DML statement changes all its rows before the first chunk comes back, and outside a
+   * transaction it commits when the stream ends). A consumer that stops early has the rest read first,
+   * so that no changed row is left out.
+   */
+  async *#streamWatched<R>(
+    plan: SyncPlan,
+    statement: CompiledQuery,
+    chunkSize: number | undefined,
+    connection: TrackedConnection,
+  ): AsyncGenerator<QueryResult<R>> {
+    const keyRows = plan.before === undefined ? [] : keysOf(plan, await this.#oldRows(plan.before, connection.inner))
+    const chunks = connection.inner.streamQuery<Row>(statement, chunkSize)
+    let ended = false
+    try {
+      for (;;) {
+        const next = await chunks.next()
+        if (next.done === true) break
+        const keys = keysOf(plan, next.value.rows)
+        keyRows.push(...keys)
+        yield withoutKeys(plan, next.value) as QueryResult<R>
+      }
+      ended = true
+    } finally {
+      try {
+        if (!ended) {
+          // the consumer stopped early (or the stream failed: reading on fails too, and what was read is invalidated)
+          for (let next = await chunks.next(); next.done !== true; next = await chunks.next())
+            keyRows.push(...keysOf(plan, next.value.rows))
+        }
+      } finally {
+        await this.#follow(plan, keyRows, connection)
+      }
     }
-    return connection.inner.streamQuery<R>(compiled, chunkSize)
   }
 
   committed(work: readonly AfterCommitWork[]): Promise<void> {
@@ -150,19 +183,23 @@ function keysOf(plan: SyncPlan, rows: readonly Row[]): Row[] {
   })
 }
 
+/** A streamed chunk without the plugin's columns (no rows when the statement had no RETURNING of its own). */
+function withoutKeys(plan: SyncPlan, chunk: QueryResult<Row>): QueryResult<UnknownRow> {
+  if (plan.ownReturning) return { ...chunk, rows: [] }
+  return {
+    ...chunk,
+    rows: chunk.rows.map((row) => {
+      const clean = { ...row }
+      for (const alias of plan.aliases.keys()) delete clean[alias]
+      return clean
+    }),
+  }
+}
+
 /** The result as the statement would have given it without the plugin's RETURNING. */
 function restore(plan: SyncPlan, result: QueryResult<Row>, keyRows: readonly Row[]): QueryResult<UnknownRow> {
   const rows = result.rows
-  if (!plan.ownReturning) {
-    return {
-      ...result,
-      rows: rows.map((row) => {
-        const clean = { ...row }
-        for (const alias of plan.aliases.keys()) delete clean[alias]
-        return clean
-      }),
-    }
-  }
+  if (!plan.ownReturning) return withoutKeys(plan, result)
   // A statement with RETURNING reports no affected-row count or insert id on SQLite: give them back.
   const restored: { -readonly [K in keyof QueryResult<UnknownRow>]: QueryResult<UnknownRow>[K] } = {
     ...result,
