@@ -2,6 +2,7 @@ import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { ChainedStore, keys, ProcessMemoryStore } from '../../src/index.js'
+import { PostgresBus } from '../../src/invalidation/index.js'
 import { CacheSyncPlugin, SqlStore } from '../../src/stores/sql/index.js'
 import { selectedStores } from '../harness/servers.js'
 import { type CommitProxy, commitProxy } from './commit-proxy.js'
@@ -112,6 +113,54 @@ describe.runIf(selectedStores().has('postgres'))('a COMMIT whose reply is lost (
     } finally {
       await db.destroy()
       await close()
+    }
+  })
+})
+
+describe.runIf(selectedStores().has('postgres'))('CacheSyncPlugin and a PostgresBus on the pool of the app’s Kysely', () => {
+  it('transactions committing on every connection of the pool do not wait for the bus’s publish (it needs one of them)', async () => {
+    const url = inject('postgresUrl')
+    const raw = new pg.Client({ connectionString: url })
+    await raw.connect()
+    const table = `commit_pool_${process.pid}`
+    await raw.query(`drop table if exists ${table}`)
+    await raw.query(`create table ${table} (id integer primary key, balance integer not null)`)
+    // one pool of 2 for the app's Kysely, the SqlStore and the bus's publishes
+    const pool = quietPool(url, 2)
+    const sqlStore = new SqlStore(
+      { db: new Kysely<any>({ dialect: new PostgresDialect({ pool }) }) },
+      { tables: { KyselySyncCommitAccount: table } },
+    )
+    const bus = new PostgresBus({ url, db: await sqlStore.kysely(), timeout: 3000 })
+    const memory = new ProcessMemoryStore({ bus })
+    const chain = new ChainedStore([memory, sqlStore])
+    const errors: unknown[] = []
+    chain.events.on('cacheError', (e) => errors.push(e.error))
+    const sync = new CacheSyncPlugin({ chain, models: [CommitAccount] })
+    const db = new Kysely<any>({ dialect: sync.wrapDialect(new PostgresDialect({ pool })), plugins: [sync] })
+    try {
+      for (let i = 0; i < 300 && !bus.subscribed; i++) await new Promise((r) => setTimeout(r, 10))
+      expect(bus.subscribed).toBe(true)
+      await chain.batchPut([new CommitAccount(1, 0), new CommitAccount(2, 0)])
+      const started = performance.now()
+      await Promise.all(
+        [1, 2].map((id) =>
+          db.transaction().execute(async (trx) => {
+            await trx.updateTable(table).set({ balance: 1 }).where('id', '=', id).execute()
+          }),
+        ),
+      )
+      const elapsed = performance.now() - started
+      expect(errors).toEqual([]) // before: each publish timed out waiting for a connection
+      expect(elapsed).toBeLessThan(1500) // before: the bus's timeout (3 s)
+      expect(await memory.get(CommitAccount, { id: 1 })).toBeUndefined()
+      expect((await chain.get(CommitAccount, { id: 2 }))?.balance).toBe(1)
+    } finally {
+      await db.destroy()
+      await chain.close()
+      await bus.close()
+      await raw.query(`drop table ${table}`)
+      await raw.end()
     }
   })
 })

@@ -24,7 +24,12 @@ export interface StatementRunner {
   committed(work: readonly AfterCommitWork[]): Promise<void>
 }
 
-/** A connection of the wrapped driver: knows whether a transaction is open and what waits for its COMMIT. */
+/**
+ * One acquisition of a connection of the wrapped driver: knows whether a transaction is open and what
+ * waits for its COMMIT. A new one per acquisition, so that the dialect's connection can go back to its
+ * pool as soon as a transaction committed (see {@link TrackingDriver.commitTransaction}) while Kysely
+ * still holds this object.
+ */
 export class TrackedConnection implements DatabaseConnection {
   /** The dialect's own connection. */
   readonly inner: DatabaseConnection
@@ -32,6 +37,8 @@ export class TrackedConnection implements DatabaseConnection {
   pending: AfterCommitWork[] | undefined
   /** Length of {@link pending} at each open savepoint. */
   readonly savepoints = new Map<string, number>()
+  /** The dialect's connection went back to its driver (after COMMIT): this acquisition runs nothing more. */
+  released = false
   readonly #runner: StatementRunner
 
   constructor(inner: DatabaseConnection, runner: StatementRunner) {
@@ -40,12 +47,20 @@ export class TrackedConnection implements DatabaseConnection {
   }
 
   executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
+    if (this.released) return Promise.reject(ended())
     return this.#runner.execute<R>(compiledQuery, this)
   }
 
   streamQuery<R>(compiledQuery: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
+    if (this.released) throw ended()
     return this.#runner.stream<R>(compiledQuery, chunkSize, this)
   }
+}
+
+function ended(): Error {
+  return new Error(
+    'stockpyle cache sync: the transaction has committed and its connection went back to the pool: run the statement outside it',
+  )
 }
 
 function unsupported(name: string): never {
@@ -56,7 +71,6 @@ function unsupported(name: string): never {
 class TrackingDriver implements Driver {
   readonly #inner: Driver
   readonly #runner: StatementRunner
-  readonly #wrapped = new WeakMap<DatabaseConnection, TrackedConnection>()
 
   constructor(inner: Driver, runner: StatementRunner) {
     this.#inner = inner
@@ -68,13 +82,7 @@ class TrackingDriver implements Driver {
   }
 
   async acquireConnection(): Promise<DatabaseConnection> {
-    const inner = await this.#inner.acquireConnection()
-    let tracked = this.#wrapped.get(inner)
-    if (tracked === undefined) {
-      tracked = new TrackedConnection(inner, this.#runner)
-      this.#wrapped.set(inner, tracked)
-    }
-    return tracked
+    return new TrackedConnection(await this.#inner.acquireConnection(), this.#runner)
   }
 
   async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
@@ -100,7 +108,13 @@ class TrackingDriver implements Driver {
     const work = c.pending ?? []
     c.pending = undefined
     c.savepoints.clear()
-    if (work.length > 0) await this.#runner.committed(work)
+    if (work.length === 0) return
+    // The connection goes back to the pool before the invalidations run (Kysely has nothing more to run
+    // on it, and its own release comes next): what they need from the same pool — a PostgresBus
+    // publishing through it — must not wait for the connection this transaction holds.
+    c.released = true
+    await this.#inner.releaseConnection(c.inner)
+    await this.#runner.committed(work)
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
@@ -129,8 +143,11 @@ class TrackingDriver implements Driver {
     c.savepoints.delete(name)
   }
 
-  releaseConnection(connection: DatabaseConnection): Promise<void> {
-    return this.#inner.releaseConnection((connection as TrackedConnection).inner)
+  async releaseConnection(connection: DatabaseConnection): Promise<void> {
+    const c = connection as TrackedConnection
+    if (c.released) return // already released after its COMMIT
+    c.released = true
+    await this.#inner.releaseConnection(c.inner)
   }
 
   destroy(): Promise<void> {
