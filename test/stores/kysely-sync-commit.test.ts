@@ -3,7 +3,7 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { ChainedStore, keys, ProcessMemoryStore } from '../../src/index.js'
 import { PostgresBus } from '../../src/invalidation/index.js'
-import { CacheSyncPlugin, SqlStore } from '../../src/stores/sql/index.js'
+import { CacheSyncPlugin, SqlStore, type SqlTransaction } from '../../src/stores/sql/index.js'
 import { selectedStores } from '../harness/servers.js'
 import { type CommitProxy, commitProxy } from './commit-proxy.js'
 
@@ -71,6 +71,47 @@ describe.runIf(selectedStores().has('postgres'))('a COMMIT whose reply is lost (
       expect((await chain.get(CommitAccount, { id: 1 }))?.balance).toBe(250)
       expect((error as Error).message).toMatch(/at COMMIT \(whether it took effect is unknown\)/)
     } finally {
+      await close()
+    }
+  })
+
+  it('a COMMIT the database answered with ROLLBACK (an aborted transaction) is known to have rolled back: nothing is invalidated', async () => {
+    const { table, memory, chain, close } = await setup()
+    const sync = new CacheSyncPlugin({ chain, models: [CommitAccount] })
+    const db = new Kysely<any>({
+      dialect: sync.wrapDialect(new PostgresDialect({ pool: quietPool(inject('postgresUrl'), 2) })),
+      plugins: [sync],
+    })
+    try {
+      await chain.batchPut([new CommitAccount(5, 100), new CommitAccount(6, 100)])
+      await chain.batchGet(CommitAccount, [{ id: 5 }, { id: 6 }])
+      const error = await chain
+        .transaction(async (tx) => {
+          await tx.put(new CommitAccount(5, 500))
+          await (tx as SqlTransaction)
+            .kysely()
+            .selectFrom('no_such_table')
+            .selectAll()
+            .execute()
+            .catch(() => {}) // aborts the transaction
+        })
+        .catch((e: Error) => e)
+      expect((error as Error).message).toMatch(/rolled back instead of committed/)
+      expect((error as Error).message).not.toMatch(/unknown/)
+      await expect(
+        db.transaction().execute(async (trx) => {
+          await trx.updateTable(table).set({ balance: 600 }).where('id', '=', 6).execute()
+          await trx
+            .selectFrom('no_such_table')
+            .selectAll()
+            .execute()
+            .catch(() => {})
+        }),
+      ).rejects.toThrow(/rolled back instead of committed/)
+      expect((await memory.get(CommitAccount, { id: 5 }))?.balance).toBe(100) // still cached: nothing changed
+      expect((await memory.get(CommitAccount, { id: 6 }))?.balance).toBe(100)
+    } finally {
+      await db.destroy()
       await close()
     }
   })

@@ -1,4 +1,13 @@
-import type { CompiledQuery, DatabaseConnection, Dialect, Driver, QueryCompiler, QueryResult, TransactionSettings } from 'kysely'
+import {
+  type CompiledQuery,
+  type DatabaseConnection,
+  type Dialect,
+  type Driver,
+  isAbortedTransactionError,
+  type QueryCompiler,
+  type QueryResult,
+  type TransactionSettings,
+} from 'kysely'
 
 /** Work to run once the connection's transaction committed or its COMMIT failed (dropped on rollback). */
 export type AfterCommitWork = () => Promise<void>
@@ -99,7 +108,8 @@ class TrackingDriver implements Driver {
     } catch (err) {
       // Whether the COMMIT took effect is unknown (its reply may be lost with the connection): the rows
       // the transaction wrote are invalidated all the same (harmless if it rolled back), then it rejects.
-      const work = c.pending ?? []
+      // A COMMIT the database answered with ROLLBACK (an aborted transaction) is known to have rolled back.
+      const work = isAbortedTransactionError(err) ? [] : (c.pending ?? [])
       c.pending = undefined
       c.savepoints.clear()
       if (work.length > 0) await this.#runner.committed(work)

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
-import type { Kysely } from 'kysely'
+import { isAbortedTransactionError, type Kysely } from 'kysely'
 import {
   BaseStore,
   capabilities,
@@ -237,7 +237,8 @@ export class SqlStore extends BaseStore {
       )
     } catch (err) {
       if (failure !== undefined && err === failure.error) throw err
-      if (!committing || tx === undefined) throw translateError(err, `${this.name} store transaction`)
+      // (a COMMIT the database answered with ROLLBACK — an aborted transaction — is known to have rolled back)
+      if (!committing || tx === undefined || isAbortedTransactionError(err)) throw translateError(err, `${this.name} store transaction`)
       // The COMMIT's outcome is unknown (its reply may have been lost after it took effect): callers
       // in front (a chain's caches) drop what the transaction wrote before the call rejects.
       const error = translateError(err, `${this.name} store transaction at COMMIT (whether it took effect is unknown)`)
