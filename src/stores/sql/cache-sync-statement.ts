@@ -92,24 +92,29 @@ export class StatementSync implements StatementRunner {
   ): AsyncGenerator<QueryResult<R>> {
     const keyRows = plan.before === undefined ? [] : keysOf(plan, await this.#oldRows(plan.before, connection.inner))
     const chunks = connection.inner.streamQuery<Row>(statement, chunkSize)
-    let ended = false
+    const read = async () => {
+      const next = await chunks.next()
+      if (next.done === true) return undefined
+      keyRows.push(...keysOf(plan, next.value.rows))
+      return next.value
+    }
+    // 'reading' until the database's stream ended or failed; a consumer that leaves before finds it 'reading'
+    let state: 'reading' | 'ended' | 'failed' = 'reading'
     try {
       for (;;) {
-        const next = await chunks.next()
-        if (next.done === true) break
-        const keys = keysOf(plan, next.value.rows)
-        keyRows.push(...keys)
-        yield withoutKeys(plan, next.value) as QueryResult<R>
+        const chunk = await read().catch((err: unknown) => {
+          state = 'failed'
+          throw err
+        })
+        if (chunk === undefined) break
+        yield withoutKeys(plan, chunk) as QueryResult<R>
       }
-      ended = true
+      state = 'ended'
     } finally {
       try {
-        if (!ended) {
-          // the consumer stopped early (or the stream failed: reading on fails too, and what was read is invalidated)
-          for (let next = await chunks.next(); next.done !== true; next = await chunks.next())
-            keyRows.push(...keysOf(plan, next.value.rows))
-        }
+        while (state === 'reading') if ((await read()) === undefined) state = 'ended'
       } finally {
+        // what was read is invalidated also when the stream failed (harmless if nothing changed)
         await this.#follow(plan, keyRows, connection)
       }
     }
