@@ -35,7 +35,7 @@ export async function commitProxy(targetUrl: string): Promise<CommitProxy> {
     client.on('data', (d: Buffer) => {
       upstream.write(d)
       // a simple-protocol Query message: 'Q', int32 length, then the SQL text
-      if (armed && /^Q.{4}commit\b/is.test(d.toString('latin1'))) {
+      if (armed && /Q.{4}commit\b/is.test(d.toString('latin1'))) {
         armed = false
         cut++
         client.destroy()
