@@ -215,6 +215,7 @@ export class ChainedStore extends BaseStore {
     }
     return last.transaction(async (tx) => {
       tx.afterCommit((writes) => this.#writes.committed(writes))
+      tx.afterCommitFailed?.((writes) => this.#writes.commitFailed(writes))
       return fn(tx)
     })
   }

@@ -114,6 +114,23 @@ export class WritePath {
   }
 
   /**
+   * After a transaction whose COMMIT failed: its outcome is unknown (the database may have committed
+   * and lost the reply), so, as after a failed write, every object it wrote is dropped from every cache
+   * layer (remembered for repair where that fails) and reads in flight do not backfill them.
+   */
+  async commitFailed(writes: readonly TransactionWrite[]): Promise<void> {
+    const objs = writes.flatMap((w) => w.objects)
+    if (objs.length === 0) return
+    const { calls } = this.#p
+    this.#marked(objs)
+    try {
+      for (let i = calls.last - 1; i >= 0; i--) await this.invalidateIn(i, objs).catch(() => {})
+    } finally {
+      this.#marked(objs)
+    }
+  }
+
+  /**
    * Drops cached copies in every cache layer. The last layer keeps its data when it owns the truth; a
    * chain of caches only (its last layer not authoritative) is itself a cache and drops them there too,
    * first, failing the call if that fails.

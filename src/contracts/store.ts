@@ -149,6 +149,12 @@ export interface TransactionWrite {
 export interface TransactionHandle extends Store {
   /** Runs `fn` once, after COMMIT, with every write of the transaction in order (never after a rollback). */
   afterCommit(fn: (writes: readonly TransactionWrite[]) => void | Promise<void>): void
+  /**
+   * Runs `fn` once when the COMMIT was sent and failed, with every write of the transaction in order:
+   * its outcome is unknown (a reply lost with the connection may hide a COMMIT that took effect), so
+   * a cache in front must drop what the writes touched. The transaction still rejects.
+   */
+  afterCommitFailed?(fn: (writes: readonly TransactionWrite[]) => void | Promise<void>): void
 }
 
 /** A store that runs several calls in one transaction (SqlStore). */

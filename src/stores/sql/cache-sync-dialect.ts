@@ -1,9 +1,44 @@
-import type { CompiledQuery, DatabaseConnection, Dialect, Driver, QueryCompiler, QueryResult, TransactionSettings } from 'kysely'
+import {
+  type CompiledQuery,
+  type DatabaseConnection,
+  type Dialect,
+  type Driver,
+  isAbortedTransactionError,
+  type QueryCompiler,
+  type QueryResult,
+  type TransactionSettings,
+} from 'kysely'
 
-/** Work to run once the connection's transaction committed (dropped on rollback). */
+/** Work to run once the connection's transaction committed or its COMMIT failed (dropped on rollback). */
 export type AfterCommitWork = () => Promise<void>
 
-/** A connection of the wrapped driver: knows whether a transaction is open and what waits for its COMMIT. */
+/**
+ * What the wrapped driver hands every statement to: the plugin's side, which follows the watched
+ * writes. It sees each statement as it reaches the driver — after every plugin of the Kysely instance
+ * transformed it (a `CamelCasePlugin`'s renaming included) — together with the connection it runs on.
+ */
+export interface StatementRunner {
+  /**
+   * Runs `compiledQuery` on `connection.inner`, and resolves to what that connection would have given
+   * (a watched write runs with the plugin's RETURNING and its invalidation is run or queued).
+   */
+  execute<R>(compiledQuery: CompiledQuery, connection: TrackedConnection): Promise<QueryResult<R>>
+  /** Streams `compiledQuery` on `connection.inner`, each chunk as that connection would have given it. */
+  stream<R>(
+    compiledQuery: CompiledQuery,
+    chunkSize: number | undefined,
+    connection: TrackedConnection,
+  ): AsyncIterableIterator<QueryResult<R>>
+  /** A transaction committed, or its COMMIT failed (outcome unknown): run its queued work (never rejects). */
+  committed(work: readonly AfterCommitWork[]): Promise<void>
+}
+
+/**
+ * One acquisition of a connection of the wrapped driver: knows whether a transaction is open and what
+ * waits for its COMMIT. A new one per acquisition, so that the dialect's connection can go back to its
+ * pool as soon as a transaction committed (see {@link TrackingDriver.commitTransaction}) while Kysely
+ * still holds this object.
+ */
 export class TrackedConnection implements DatabaseConnection {
   /** The dialect's own connection. */
   readonly inner: DatabaseConnection
@@ -11,45 +46,30 @@ export class TrackedConnection implements DatabaseConnection {
   pending: AfterCommitWork[] | undefined
   /** Length of {@link pending} at each open savepoint. */
   readonly savepoints = new Map<string, number>()
-  readonly #tracker: ConnectionTracker
+  /** The dialect's connection went back to its driver (after COMMIT): this acquisition runs nothing more. */
+  released = false
+  readonly #runner: StatementRunner
 
-  constructor(inner: DatabaseConnection, tracker: ConnectionTracker) {
+  constructor(inner: DatabaseConnection, runner: StatementRunner) {
     this.inner = inner
-    this.#tracker = tracker
+    this.#runner = runner
   }
 
-  async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    this.#tracker.ran(compiledQuery, this)
-    let result: QueryResult<R> | undefined
-    try {
-      await this.#tracker.before(compiledQuery, this.inner)
-      result = await this.inner.executeQuery<R>(compiledQuery)
-      return result
-    } finally {
-      this.#tracker.answered(compiledQuery, result)
-    }
+  executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
+    if (this.released) return Promise.reject(ended())
+    return this.#runner.execute<R>(compiledQuery, this)
   }
 
   streamQuery<R>(compiledQuery: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
-    this.#tracker.ran(compiledQuery, this)
-    return this.inner.streamQuery<R>(compiledQuery, chunkSize)
+    if (this.released) throw ended()
+    return this.#runner.stream<R>(compiledQuery, chunkSize, this)
   }
 }
 
-/**
- * What the wrapped driver reports to the plugin, per execution of a statement (`compiledQuery`: one
- * object per execution; its `queryId` is shared by every execution of a builder and of the builders
- * derived from it).
- */
-export interface ConnectionTracker {
-  /** A statement ran on `connection`. */
-  ran(compiledQuery: CompiledQuery, connection: TrackedConnection): void
-  /** Runs what must precede the statement on the same connection (a SELECT of old keys); resolves at once otherwise. */
-  before(compiledQuery: CompiledQuery, connection: DatabaseConnection): Promise<void>
-  /** The statement's result, as the driver gave it (before plugins transform it); `undefined` when it failed. */
-  answered(compiledQuery: CompiledQuery, result: QueryResult<unknown> | undefined): void
-  /** A transaction committed: run its queued work (never rejects: failures are the tracker's to report). */
-  committed(work: readonly AfterCommitWork[]): Promise<void>
+function ended(): Error {
+  return new Error(
+    'stockpyle cache sync: the transaction has committed and its connection went back to the pool: run the statement outside it',
+  )
 }
 
 function unsupported(name: string): never {
@@ -59,12 +79,11 @@ function unsupported(name: string): never {
 /** Delegates to the dialect's driver, tracking transactions per connection. */
 class TrackingDriver implements Driver {
   readonly #inner: Driver
-  readonly #tracker: ConnectionTracker
-  readonly #wrapped = new WeakMap<DatabaseConnection, TrackedConnection>()
+  readonly #runner: StatementRunner
 
-  constructor(inner: Driver, tracker: ConnectionTracker) {
+  constructor(inner: Driver, runner: StatementRunner) {
     this.#inner = inner
-    this.#tracker = tracker
+    this.#runner = runner
   }
 
   init(): Promise<void> {
@@ -72,13 +91,7 @@ class TrackingDriver implements Driver {
   }
 
   async acquireConnection(): Promise<DatabaseConnection> {
-    const inner = await this.#inner.acquireConnection()
-    let tracked = this.#wrapped.get(inner)
-    if (tracked === undefined) {
-      tracked = new TrackedConnection(inner, this.#tracker)
-      this.#wrapped.set(inner, tracked)
-    }
-    return tracked
+    return new TrackedConnection(await this.#inner.acquireConnection(), this.#runner)
   }
 
   async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
@@ -93,13 +106,25 @@ class TrackingDriver implements Driver {
     try {
       await this.#inner.commitTransaction(c.inner)
     } catch (err) {
+      // Whether the COMMIT took effect is unknown (its reply may be lost with the connection): the rows
+      // the transaction wrote are invalidated all the same (harmless if it rolled back), then it rejects.
+      // A COMMIT the database answered with ROLLBACK (an aborted transaction) is known to have rolled back.
+      const work = isAbortedTransactionError(err) ? [] : (c.pending ?? [])
       c.pending = undefined
+      c.savepoints.clear()
+      if (work.length > 0) await this.#runner.committed(work)
       throw err
     }
     const work = c.pending ?? []
     c.pending = undefined
     c.savepoints.clear()
-    if (work.length > 0) await this.#tracker.committed(work)
+    if (work.length === 0) return
+    // The connection goes back to the pool before the invalidations run (Kysely has nothing more to run
+    // on it, and its own release comes next): what they need from the same pool — a PostgresBus
+    // publishing through it — must not wait for the connection this transaction holds.
+    c.released = true
+    await this.#inner.releaseConnection(c.inner)
+    await this.#runner.committed(work)
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
@@ -128,8 +153,11 @@ class TrackingDriver implements Driver {
     c.savepoints.delete(name)
   }
 
-  releaseConnection(connection: DatabaseConnection): Promise<void> {
-    return this.#inner.releaseConnection((connection as TrackedConnection).inner)
+  async releaseConnection(connection: DatabaseConnection): Promise<void> {
+    const c = connection as TrackedConnection
+    if (c.released) return // already released after its COMMIT
+    c.released = true
+    await this.#inner.releaseConnection(c.inner)
   }
 
   destroy(): Promise<void> {
@@ -137,10 +165,10 @@ class TrackingDriver implements Driver {
   }
 }
 
-/** `dialect` with a driver that tracks transactions per connection for `tracker`. */
-export function trackingDialect(dialect: Dialect, tracker: ConnectionTracker): Dialect {
+/** `dialect` with a driver that tracks transactions per connection and hands every statement to `runner`. */
+export function trackingDialect(dialect: Dialect, runner: StatementRunner): Dialect {
   return {
-    createDriver: () => new TrackingDriver(dialect.createDriver(), tracker),
+    createDriver: () => new TrackingDriver(dialect.createDriver(), runner),
     createQueryCompiler: () => dialect.createQueryCompiler(),
     createAdapter: () => dialect.createAdapter(),
     createIntrospector: (db) => dialect.createIntrospector(db),
@@ -148,8 +176,8 @@ export function trackingDialect(dialect: Dialect, tracker: ConnectionTracker): D
 }
 
 /**
- * A dialect over one already-open connection (no transactions): how the plugin reads a table's schema
- * on the very connection a statement ran on, even inside that connection's transaction.
+ * A dialect over one already-open connection of `dialect` (no transactions): how the plugin reads a
+ * table's schema on the very connection a statement ran on, even inside that connection's transaction.
  */
 export function connectionDialect(dialect: Dialect, connection: DatabaseConnection): Dialect {
   const driver: Driver = {
@@ -162,7 +190,9 @@ export function connectionDialect(dialect: Dialect, connection: DatabaseConnecti
     destroy: async () => {},
   }
   return {
-    ...trackingDialect(dialect, { ran: () => {}, before: async () => {}, answered: () => {}, committed: async () => {} }),
     createDriver: () => driver,
+    createQueryCompiler: () => dialect.createQueryCompiler(),
+    createAdapter: () => dialect.createAdapter(),
+    createIntrospector: (db) => dialect.createIntrospector(db),
   }
 }

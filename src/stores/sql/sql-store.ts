@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
-import type { Kysely } from 'kysely'
+import { isAbortedTransactionError, type Kysely } from 'kysely'
 import {
   BaseStore,
   capabilities,
@@ -217,13 +217,18 @@ export class SqlStore extends BaseStore {
     const state = { active: true }
     let tx: SqlTransaction | undefined
     let failure: { error: unknown } | undefined
+    // set once fn resolved: Kysely sends COMMIT next, so an error after it comes from the COMMIT (or
+    // from the ROLLBACK Kysely tries after a failed COMMIT)
+    let committing = false
     let result: R
     try {
       result = await db.transaction().execute((trx) =>
         this.#scope.run(state, async () => {
           tx = new SqlTransaction(this.#context, this.capabilities, trx)
           try {
-            return await fn(tx)
+            const value = await fn(tx)
+            committing = true
+            return value
           } catch (error) {
             failure = { error }
             throw error
@@ -232,7 +237,14 @@ export class SqlStore extends BaseStore {
       )
     } catch (err) {
       if (failure !== undefined && err === failure.error) throw err
-      throw translateError(err, `${this.name} store transaction`)
+      // (a COMMIT the database answered with ROLLBACK — an aborted transaction — is known to have rolled back)
+      if (!committing || tx === undefined || isAbortedTransactionError(err)) throw translateError(err, `${this.name} store transaction`)
+      // The COMMIT's outcome is unknown (its reply may have been lost after it took effect): callers
+      // in front (a chain's caches) drop what the transaction wrote before the call rejects.
+      const error = translateError(err, `${this.name} store transaction at COMMIT (whether it took effect is unknown)`)
+      const errors = await tx.commitFailed()
+      if (errors.length === 0) throw error
+      throw new AggregateError([error, ...errors], `${error.message}; ${errors.length} afterCommitFailed callbacks failed too`)
     } finally {
       state.active = false
       await tx?.close()

@@ -35,6 +35,7 @@ export class SqlTransaction extends BaseStore {
   readonly #executor: Executor
   readonly #changes: TransactionChange[] = []
   readonly #afterCommit: AfterCommit[] = []
+  readonly #afterCommitFailed: AfterCommit[] = []
   #savepoints = 0
   #queue: Promise<unknown> = Promise.resolve()
 
@@ -84,18 +85,43 @@ export class SqlTransaction extends BaseStore {
     this.#afterCommit.push(fn)
   }
 
+  /**
+   * Registers `fn` to run once when COMMIT was sent and failed (never after a rollback of the callback's
+   * own making, nor when the database answered the COMMIT with ROLLBACK), with every write in order. The outcome of such a transaction is unknown: the database
+   * may have committed it and lost the reply with the connection. A cache in front must therefore drop
+   * what the writes touched, as after a failed write. `transaction()` awaits it, then rejects with the
+   * COMMIT's error (with an `AggregateError` of both when a callback fails too).
+   */
+  afterCommitFailed(fn: AfterCommit): void {
+    this.assertOpen('afterCommitFailed')
+    this.#afterCommitFailed.push(fn)
+  }
+
   /** @internal runs the afterCommit callbacks; called by `SqlStore.transaction()` after COMMIT. */
   async committed(): Promise<void> {
+    const errors = await this.#runAll(this.#afterCommit)
+    if (errors.length === 1) throw errors[0]
+    if (errors.length > 1) throw new AggregateError(errors, `${this.name} store: ${errors.length} afterCommit callbacks failed`)
+  }
+
+  /**
+   * @internal runs the afterCommitFailed callbacks; called by `SqlStore.transaction()` when COMMIT failed.
+   * @returns the callbacks' errors.
+   */
+  commitFailed(): Promise<unknown[]> {
+    return this.#runAll(this.#afterCommitFailed)
+  }
+
+  async #runAll(callbacks: readonly AfterCommit[]): Promise<unknown[]> {
     const errors: unknown[] = []
-    for (const fn of this.#afterCommit) {
+    for (const fn of callbacks) {
       try {
         await fn(this.#changes)
       } catch (err) {
         errors.push(err)
       }
     }
-    if (errors.length === 1) throw errors[0]
-    if (errors.length > 1) throw new AggregateError(errors, `${this.name} store: ${errors.length} afterCommit callbacks failed`)
+    return errors
   }
 
   protected override assertOpen(operation: string): void {

@@ -1,0 +1,222 @@
+import {
+  type CompiledQuery,
+  createQueryId,
+  type DatabaseConnection,
+  type Dialect,
+  Kysely,
+  type QueryCompiler,
+  type QueryId,
+  QueryNode,
+  type QueryResult,
+  type RootOperationNode,
+  SelectModifierNode,
+  type SelectQueryNode,
+  type UnknownRow,
+} from 'kysely'
+import type { Model } from '../../core/model.js'
+import { type AfterCommitWork, connectionDialect, type StatementRunner, type TrackedConnection } from './cache-sync-dialect.js'
+import { planStatement, type SyncPlan, type WatchedTable } from './cache-sync-plan.js'
+import { isKeyValue } from './row-mapper.js'
+import { rowToAttributes } from './row-reader.js'
+import type { SqlStore } from './sql-store.js'
+
+/** The objects one statement touched, by model. */
+export interface Invalidation {
+  readonly model: Model
+  readonly lookups: readonly object[]
+}
+
+/** What a {@link StatementSync} follows writes for: the plugin. */
+export interface SyncTarget {
+  readonly store: SqlStore
+  readonly watched: ReadonlyMap<string, WatchedTable>
+  /** Whether statements with this `queryId` were built by a Kysely instance that has the plugin. */
+  follows(queryId: QueryId): boolean
+  /** Invalidates in the chain (may reject: a statement outside a transaction then rejects). */
+  invalidate(invalidations: readonly Invalidation[]): Promise<void>
+  /** Runs work queued for a COMMIT, reporting failures (never rejects). */
+  runAll(work: readonly AfterCommitWork[]): Promise<void>
+}
+
+type Row = Record<string, unknown>
+
+/**
+ * The statement side of `CacheSyncPlugin`, behind the wrapped dialect's connections. It sees every
+ * statement as it reaches the driver, after all plugins of the Kysely instance (so it sees the table
+ * and column names the database gets, whatever plugin renamed them, and each execution on its own,
+ * with the connection it runs on). A write on a watched table, built by a Kysely with the plugin, is
+ * compiled again with a RETURNING of the key columns; an UPDATE of primary keys is preceded by a
+ * SELECT of the old keys on the same connection. The result is given back as the driver would have
+ * given it without the plugin's columns — before any plugin's `transformResult` sees it — and the rows
+ * are invalidated at once outside a transaction, after COMMIT inside one.
+ */
+export class StatementSync implements StatementRunner {
+  readonly #target: SyncTarget
+  readonly #dialect: Dialect
+  #compiler: QueryCompiler | undefined
+  readonly #onConnection = new WeakMap<DatabaseConnection, Kysely<any>>()
+
+  constructor(target: SyncTarget, dialect: Dialect) {
+    this.#target = target
+    this.#dialect = dialect
+  }
+
+  async execute<R>(compiled: CompiledQuery, connection: TrackedConnection): Promise<QueryResult<R>> {
+    const planned = this.#plan(compiled)
+    if (planned === undefined) return connection.inner.executeQuery<R>(compiled)
+    const { plan, statement } = planned
+    const old = plan.before === undefined ? [] : await this.#oldRows(plan.before, connection.inner)
+    const result = await connection.inner.executeQuery<Row>(statement)
+    const keyRows = keysOf(plan, result.rows)
+    await this.#follow(plan, [...keyRows, ...keysOf(plan, old)], connection)
+    return restore(plan, result, keyRows) as QueryResult<R>
+  }
+
+  stream<R>(compiled: CompiledQuery, chunkSize: number | undefined, connection: TrackedConnection): AsyncIterableIterator<QueryResult<R>> {
+    const planned = this.#plan(compiled)
+    if (planned === undefined) return connection.inner.streamQuery<R>(compiled, chunkSize)
+    return this.#streamWatched<R>(planned.plan, planned.statement, chunkSize, connection)
+  }
+
+  /**
+   * A streamed write: every chunk without the plugin's columns, and every row invalidated once the
+   * stream ended (a DML statement changes all its rows before the first chunk comes back, and outside a
+   * transaction it commits when the stream ends). A consumer that stops early has the rest read first,
+   * so that no changed row is left out.
+   */
+  async *#streamWatched<R>(
+    plan: SyncPlan,
+    statement: CompiledQuery,
+    chunkSize: number | undefined,
+    connection: TrackedConnection,
+  ): AsyncGenerator<QueryResult<R>> {
+    const keyRows = plan.before === undefined ? [] : keysOf(plan, await this.#oldRows(plan.before, connection.inner))
+    const chunks = connection.inner.streamQuery<Row>(statement, chunkSize)
+    const read = async () => {
+      const next = await chunks.next()
+      if (next.done === true) return undefined
+      keyRows.push(...keysOf(plan, next.value.rows))
+      return next.value
+    }
+    // 'reading' until the database's stream ended or failed; a consumer that leaves before finds it 'reading'
+    let state: 'reading' | 'ended' | 'failed' = 'reading'
+    try {
+      for (;;) {
+        const chunk = await read().catch((err: unknown) => {
+          state = 'failed'
+          throw err
+        })
+        if (chunk === undefined) break
+        yield withoutKeys(plan, chunk) as QueryResult<R>
+      }
+      state = 'ended'
+    } finally {
+      try {
+        while (state === 'reading') if ((await read()) === undefined) state = 'ended'
+      } finally {
+        // what was read is invalidated also when the stream failed (harmless if nothing changed)
+        await this.#follow(plan, keyRows, connection)
+      }
+    }
+  }
+
+  committed(work: readonly AfterCommitWork[]): Promise<void> {
+    return this.#target.runAll(work)
+  }
+
+  /** For a write on a watched table, built with the plugin: its plan and the statement to run instead. */
+  #plan(compiled: CompiledQuery): { plan: SyncPlan; statement: CompiledQuery } | undefined {
+    if (!this.#target.follows(compiled.queryId)) return undefined
+    const { node, plan } = planStatement(compiled.query, this.#target.watched, this.#target.store.dialect)
+    if (plan === undefined) return undefined
+    this.#compiler ??= this.#dialect.createQueryCompiler()
+    return { plan, statement: this.#compiler.compileQuery(node, compiled.queryId) }
+  }
+
+  /** For an UPDATE of primary keys: the keys of the rows it will change, read on its connection just before it. */
+  async #oldRows(select: SelectQueryNode, connection: DatabaseConnection): Promise<readonly Row[]> {
+    const locked: RootOperationNode =
+      this.#target.store.dialect === 'postgres' ? QueryNode.cloneWithEndModifier(select, SelectModifierNode.create('ForUpdate')) : select
+    this.#compiler ??= this.#dialect.createQueryCompiler()
+    const { rows } = await connection.executeQuery<Row>(this.#compiler.compileQuery(locked, createQueryId()))
+    return rows
+  }
+
+  /** Invalidates the rows at once outside a transaction; queues it for COMMIT inside one. */
+  async #follow(plan: SyncPlan, keyRows: readonly Row[], connection: TrackedConnection): Promise<void> {
+    if (keyRows.length === 0) return
+    const invalidations = await this.#invalidations(plan, keyRows, this.#kyselyOn(connection.inner))
+    const work = () => this.#target.invalidate(invalidations)
+    if (connection.pending !== undefined) connection.pending.push(work)
+    else await work()
+  }
+
+  async #invalidations(plan: SyncPlan, keyRows: readonly Row[], db: Kysely<any>): Promise<Invalidation[]> {
+    const out: Invalidation[] = []
+    for (const info of plan.watched.models) {
+      const m = await this.#target.store.mappingOn(db, info.model)
+      const lookups: object[] = []
+      for (const row of keyRows) {
+        const attributes = rowToAttributes(m, row)
+        for (const spec of info.keys) {
+          const values = spec.fields.map((f) => attributes[f])
+          if (values.every(isKeyValue)) lookups.push(Object.fromEntries(spec.fields.map((f, i) => [f, values[i]])))
+        }
+      }
+      if (lookups.length > 0) out.push({ model: info.model, lookups })
+    }
+    return out
+  }
+
+  /** A Kysely over the connection a statement ran on (for reading table schemas inside its transaction). */
+  #kyselyOn(connection: DatabaseConnection): Kysely<any> {
+    let db = this.#onConnection.get(connection)
+    if (db === undefined) {
+      db = new Kysely<any>({ dialect: connectionDialect(this.#dialect, connection) })
+      this.#onConnection.set(connection, db)
+    }
+    return db
+  }
+}
+
+/** The key columns of each row, by column name (from the plugin's RETURNING aliases). */
+function keysOf(plan: SyncPlan, rows: readonly Row[]): Row[] {
+  return rows.map((row) => {
+    const keys: Row = {}
+    for (const [alias, column] of plan.aliases) keys[column] = row[alias]
+    return keys
+  })
+}
+
+/** A streamed chunk without the plugin's columns (no rows when the statement had no RETURNING of its own). */
+function withoutKeys(plan: SyncPlan, chunk: QueryResult<Row>): QueryResult<UnknownRow> {
+  if (plan.ownReturning) return { ...chunk, rows: [] }
+  return {
+    ...chunk,
+    rows: chunk.rows.map((row) => {
+      const clean = { ...row }
+      for (const alias of plan.aliases.keys()) delete clean[alias]
+      return clean
+    }),
+  }
+}
+
+/** The result as the statement would have given it without the plugin's RETURNING. */
+function restore(plan: SyncPlan, result: QueryResult<Row>, keyRows: readonly Row[]): QueryResult<UnknownRow> {
+  const rows = result.rows
+  if (!plan.ownReturning) return withoutKeys(plan, result)
+  // A statement with RETURNING reports no affected-row count or insert id on SQLite: give them back.
+  const restored: { -readonly [K in keyof QueryResult<UnknownRow>]: QueryResult<UnknownRow>[K] } = {
+    ...result,
+    rows: [],
+    numAffectedRows: result.numAffectedRows ?? BigInt(rows.length),
+  }
+  const primary = plan.watched.models[0]?.primary.fields
+  const last = keyRows.at(-1)
+  if (plan.insert && result.insertId === undefined && primary?.length === 1 && last !== undefined) {
+    const id = last[[...plan.watched.primaryColumns][0] as string]
+    if (typeof id === 'number' && Number.isInteger(id)) restored.insertId = BigInt(id)
+    else if (typeof id === 'bigint') restored.insertId = id
+  }
+  return restored
+}
