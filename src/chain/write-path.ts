@@ -122,11 +122,15 @@ export class WritePath {
     const objs = writes.flatMap((w) => w.objects)
     if (objs.length === 0) return
     const { calls } = this.#p
+    // (after the cache updates of earlier writes of these objects: one landing later would undo this)
+    const turn = this.#p.turns.take(objs)
     this.#marked(objs)
     try {
+      if (turn.before !== undefined) await Promise.all(turn.before)
       for (let i = calls.last - 1; i >= 0; i--) await this.invalidateIn(i, objs).catch(() => {})
     } finally {
       this.#marked(objs)
+      turn.end()
     }
   }
 
