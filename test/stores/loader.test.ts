@@ -84,6 +84,54 @@ describe('LoaderStore', () => {
     await expect(wrongKey.get(Weather, { city: 'Oslo' })).rejects.toThrow(/does not match the lookup/)
     const other = new LoaderStore({ model: Weather, load: source().load })
     await expect(other.get(Other, { id: 1 })).rejects.toSatisfy(coded('E_UNKNOWN_MODEL'))
+    // every key attribute, not only the looked-up one: without them the object can be neither cached nor deleted
+    const incomplete = new LoaderStore({
+      model: Weather,
+      load: async () => [Object.assign(new Weather('Oslo', 1, 2, 3), { lat: undefined })],
+    })
+    await expect(incomplete.get(Weather, { city: 'Oslo' })).rejects.toSatisfy(coded('E_MISSING_KEY_ATTRIBUTE'))
+    await expect(incomplete.get(Weather, { city: 'Oslo' })).rejects.toThrow(
+      /loader\(LoaderWeather\) store load of model `LoaderWeather`.*`lat`/,
+    )
+  })
+
+  it('serves subclasses of its model: read, put and deleted by key through a chain', async () => {
+    class Vehicle {
+      static readonly stockpyleName: string = 'LoaderVehicle'
+      static readonly stockpyleKeys = keys('plate')
+      constructor(public plate: string) {}
+    }
+    class Car extends Vehicle {
+      static override readonly stockpyleName: string = 'LoaderCar'
+      constructor(
+        plate: string,
+        public seats: number,
+      ) {
+        super(plate)
+      }
+    }
+    const rows = new Map<string, Vehicle>([['P1', new Car('P1', 4)]])
+    const loader = new LoaderStore({
+      model: Vehicle,
+      load: async (lookups) => lookups.map((l) => rows.get(l.plate)),
+      save: async (objs) => {
+        for (const o of objs) rows.set(o.plate, o)
+      },
+      remove: async (objs) => {
+        for (const o of objs) rows.delete(o.plate)
+      },
+    })
+    const chain = new ChainedStore([new ProcessMemoryStore({ polymorphic: true }), loader])
+    expect(await chain.get(Vehicle, { plate: 'P1' })).toEqual(new Car('P1', 4))
+    expect(await chain.get(Vehicle, { plate: 'P1' })).toBeInstanceOf(Car)
+    await chain.put(new Car('P2', 2))
+    expect(rows.get('P2')).toBeInstanceOf(Car)
+    await chain.delete(Vehicle, { plate: 'P1' })
+    expect(rows.has('P1')).toBe(false)
+    expect(await chain.get(Vehicle, { plate: 'P1' })).toBeUndefined()
+    // an instance of the model is not one of a subclass asked for
+    rows.set('P3', new Vehicle('P3'))
+    await expect(loader.get(Car, { plate: 'P3' })).rejects.toThrow(/not an instance of the model/)
   })
 
   it('errors from save and remove reject the write as StoreUnavailableError naming store, call and model, keeping the cause', async () => {

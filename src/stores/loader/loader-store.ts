@@ -129,7 +129,7 @@ export class LoaderStore<M extends Model = Model> extends BaseStore {
         `${this.name} store load of model \`${info.name}\` must resolve one result per lookup (${distinct.length}), got ${Array.isArray(loaded) ? loaded.length : show(loaded)}`,
       )
     }
-    const encoded = loaded.map((obj, d) => (obj === undefined ? undefined : this.#checked(obj, distinct[d] as LookupRequest)))
+    const encoded = loaded.map((obj, d) => (obj === undefined ? undefined : this.#checked(info, obj, distinct[d] as LookupRequest)))
     // Each slot gets its own copy, decoded from the bytes of the one loaded object.
     return keys.map((key) => {
       const bytes = encoded[first.get(key) as number]
@@ -137,12 +137,18 @@ export class LoaderStore<M extends Model = Model> extends BaseStore {
     })
   }
 
-  /** Encodes a loaded object after checking it answers the lookup. @throws StockpyleError otherwise. */
-  #checked(obj: unknown, request: LookupRequest): Uint8Array {
-    const where = `${this.name} store load of model \`${this.#info.name}\``
-    if (typeof obj !== 'object' || obj === null || !(obj instanceof (this.model as unknown as new () => object))) {
+  /**
+   * Encodes a loaded object after checking it is an instance of the model asked for (`info`: the store's
+   * or a subclass), holds every key attribute and answers the lookup.
+   * @throws StockpyleError otherwise; MissingKeyAttributeError naming an absent key attribute.
+   */
+  #checked(info: ModelInfo, obj: unknown, request: LookupRequest): Uint8Array {
+    const where = `${this.name} store load of model \`${info.name}\``
+    if (typeof obj !== 'object' || obj === null || !(obj instanceof (info.model as unknown as new () => object))) {
       throw new StockpyleError(`${where} returned ${show(obj)} for ${show(request.lookup)}: not an instance of the model or undefined`)
     }
+    // Every key, not only the looked-up one: an object without its primary key can be neither cached nor deleted.
+    keysOfObject(describeModel((obj as { constructor: Model }).constructor), obj, false, where)
     if (keyOfObjectFor(request.spec, obj) !== keyOfObjectFor(request.spec, request.lookup)) {
       throw new StockpyleError(
         `${where} returned an object whose ${show(request.spec.fields)} does not match the lookup ${show(request.lookup)}`,
@@ -210,8 +216,9 @@ export class LoaderStore<M extends Model = Model> extends BaseStore {
     return items.map((i) => i.obj as Instance<M>)
   }
 
+  /** The store serves its model and the model's subclasses. @throws UnknownModelError for any other. */
   #checkModel(info: ModelInfo, operation: string): void {
-    if (info !== this.#info) {
+    if (info !== this.#info && !info.lineage.includes(this.#info)) {
       throw new UnknownModelError(`${this.name} store ${operation}: it serves model \`${this.#info.name}\`, not \`${info.name}\``)
     }
   }
