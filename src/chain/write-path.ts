@@ -146,8 +146,9 @@ export class WritePath {
     misses?.forget(keys)
     this.#p.backfill.clock.mark(coherence ? keys : [])
     const tail = calls.layers[calls.last] as Store
+    // (an authoritative store keeps its data, a no-op; a nested chain there drops its own caches' copies)
     const invalidateTail = tail.batchInvalidate
-    if (!tail.capabilities.authoritative && invalidateTail !== undefined) {
+    if (invalidateTail !== undefined) {
       await calls.direct(calls.last, 'invalidate', (layer) => invalidateTail.call(layer, info.model, lookups as never))
     }
     let failure: LayerFailure | undefined

@@ -25,6 +25,7 @@ export type DecoratedOperation =
   | 'batchDeleteByKey'
   | 'batchInvalidate'
   | 'clear'
+  | 'clearCaches'
   | 'acquireLeases'
   | 'releaseLeases'
   | 'leasesHeld'
@@ -42,6 +43,7 @@ const OPTIONAL = [
   'batchInvalidate',
   'batchDeleteByKey',
   'clear',
+  'clearCaches',
   'acquireLeases',
   'releaseLeases',
   'leasesHeld',
@@ -49,7 +51,8 @@ const OPTIONAL = [
   'onRemoteChange',
 ] as const
 
-type Wrapped = Store & Partial<LeaseCapable> & Partial<TransactionCapable>
+/** What a wrapped store may have beyond the contract: leases, transactions, a nested chain's `clearCaches`. */
+type Wrapped = Store & Partial<LeaseCapable> & Partial<TransactionCapable> & { clearCaches?: () => Promise<void> }
 
 /**
  * The base of a store that wraps another (logging, metrics, fault injection, delays). It forwards the
@@ -159,6 +162,10 @@ export class StoreDecorator implements Store {
   /** Present when the wrapped store has it (see {@link Store.clear}). */
   clear?(): Promise<void> {
     return this.around('clear', [], () => (this.inner.clear as NonNullable<Store['clear']>).call(this.inner))
+  }
+  /** Present when the wrapped store has it: a nested `ChainedStore`'s `clearCaches()`, which a chain calls on its last layer. */
+  clearCaches?(): Promise<void> {
+    return this.around('clearCaches', [], () => (this.inner as Wrapped as Required<Pick<Wrapped, 'clearCaches'>>).clearCaches())
   }
   /** Present when the wrapped store has it (see {@link Store.batchInvalidate}). */
   batchInvalidate?<M extends Model>(model: M, lookups: readonly Lookup<M>[], options?: InvalidateOptions): Promise<void> {

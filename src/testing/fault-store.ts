@@ -18,6 +18,7 @@ const FAULT_OF: Partial<Record<DecoratedOperation, FaultOperation>> = {
   batchInvalidate: 'delete',
   batchDeleteByKey: 'delete',
   clear: 'delete',
+  clearCaches: 'delete',
   releaseLeases: 'delete',
 }
 
