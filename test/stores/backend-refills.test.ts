@@ -1,64 +1,29 @@
-import { Cluster, Redis } from 'ioredis'
 import { MemcacheClient, type MultiCasRetrievalResponse } from 'memcache-client'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import type { KeyValueBackend } from '../../src/contracts/key-value-backend.js'
 import { encodeAlias, encodeRecord, encodeTombstone } from '../../src/core/codec.js'
 import { canonicalKey } from '../../src/index.js'
-import { MemcacheBackend } from '../../src/stores/memcache/index.js'
 import { addOnServer, NodeSetEntry } from '../../src/stores/memcache/memcache-node-refill.js'
-import { RedisBackend } from '../../src/stores/redis/index.js'
 import { ConformanceUser, MapBackend, makeUser } from '../../src/testing/index.js'
-import { askMemcached } from '../harness/memcached-command.js'
 import { selectedStores } from '../harness/servers.js'
+import { type BackendTarget, serverTargets } from './backend-targets.js'
 
 /**
  * `refillMany`: a backfill of a store with a `grace` lands where the key holds nothing or an expired
  * record kept only for stale reads, and nowhere else — checked and written in one step per key.
  */
 
-const stores = selectedStores()
 canonicalKey(ConformanceUser, { id: 1 }) // registers the model: records can be encoded
 let prefixes = 0
 const uniquePrefix = (): string => `rf${process.pid}x${++prefixes}`
 
-/** A backend with `refillMany` on a real server (or the in-process reference), and a way to store what another writer's client would. */
-interface Target {
-  readonly backend: KeyValueBackend & Required<Pick<KeyValueBackend, 'refillMany'>>
-  /** Stores under `key` something the backend's client cannot read as bytes (another type, other flags); absent for MapBackend. */
-  readonly unreadable?: (key: string) => Promise<void>
-  /** Ms until `key` expires on the server, where the server tells. */
-  readonly pttl?: (key: string) => Promise<number>
-  readonly close: () => Promise<void>
-}
+/** A backend with `refillMany` on a real server (or the in-process reference). */
+type Target = BackendTarget<KeyValueBackend & Required<Pick<KeyValueBackend, 'refillMany'>>>
 
-const targets: [string, () => Target][] = [['MapBackend', () => ({ backend: new MapBackend(), close: async () => {} })]]
-const redisTarget = (client: Redis | Cluster): Target => ({
-  backend: new RedisBackend({ client, ownsClient: false, timeout: 2000, clock: { now: Date.now }, name: 'redis' }),
-  unreadable: async (key) => {
-    await client.hset(key, 'field', 'value')
-  },
-  pttl: (key) => client.pttl(key),
-  close: async () => {
-    await client.quit()
-  },
-})
-if (stores.has('redis')) targets.push(['RedisBackend (single node)', () => redisTarget(new Redis(inject('redis').url))])
-if (stores.has('redis-cluster')) targets.push(['RedisBackend (cluster)', () => redisTarget(new Cluster(inject('redisCluster')))])
-if (stores.has('memcached')) {
-  const memcache = (servers: string[]): Target => {
-    const backend = new MemcacheBackend({ servers, timeout: 2000 })
-    return {
-      backend,
-      // flags 1: memcache-client reads it as JSON, and fails
-      unreadable: async (key) => {
-        expect(await askMemcached(backend.serverFor(key), `set ${key} 1 0 3\r\n{{{\r\n`)).toBe('STORED\r\n')
-      },
-      close: () => backend.close(),
-    }
-  }
-  targets.push(['MemcacheBackend (1 server)', () => memcache(inject('memcachedServers').slice(0, 1))])
-  targets.push(['MemcacheBackend (3 servers)', () => memcache(inject('memcachedServers'))])
-}
+const targets = [['MapBackend', () => ({ backend: new MapBackend(), close: async () => {} })], ...serverTargets()] as [
+  string,
+  () => Target,
+][]
 
 describe.each(targets)('%s: refillMany, one atomic step per key', (_name, make) => {
   let target: Target
@@ -148,7 +113,7 @@ describe.each(targets)('%s: refillMany, one atomic step per key', (_name, make) 
   })
 })
 
-describe.runIf(stores.has('memcached'))(
+describe.runIf(selectedStores().has('memcached'))(
   'memcached refill (add, gets, cas): a write of another client between the read and the write',
   () => {
     let client: MemcacheClient

@@ -1,56 +1,17 @@
-import { Cluster, Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { KeyValueBackend } from '../../src/contracts/key-value-backend.js'
 import { encodeAlias, encodeRecord, encodeTombstone, envelopeExpiry, envelopeKind, KIND_TOMBSTONE } from '../../src/core/codec.js'
 import { canonicalKey, KeyValueStore } from '../../src/index.js'
-import { MemcacheBackend } from '../../src/stores/memcache/index.js'
-import { RedisBackend } from '../../src/stores/redis/index.js'
 import { ConformanceUser, makeUser } from '../../src/testing/index.js'
-import { askMemcached } from '../harness/memcached-command.js'
-import { selectedStores } from '../harness/servers.js'
+import { type BackendTarget, serverTargets } from './backend-targets.js'
 
-const stores = selectedStores()
 let prefixes = 0
 const uniquePrefix = (): string => `br${process.pid}x${++prefixes}`
 
-/** A backend with `repairMany` on real servers, and a way to put there what another writer's client would. */
-interface Target {
-  readonly backend: KeyValueBackend & Required<Pick<KeyValueBackend, 'repairMany'>>
-  /** Stores under `key` something the backend's client cannot read as bytes (another type, other flags). */
-  readonly unreadable: (key: string) => Promise<void>
-  /** Ms until `key` expires on the server (-1: never), where the server tells. */
-  readonly pttl?: (key: string) => Promise<number>
-  readonly close: () => Promise<void>
-}
+/** A backend with `repairMany` on real servers. */
+type Target = BackendTarget<KeyValueBackend & Required<Pick<KeyValueBackend, 'repairMany'>>> & Required<Pick<BackendTarget, 'unreadable'>>
 
-const targets: [string, () => Target][] = []
-const redisTarget = (client: Redis | Cluster): Target => ({
-  backend: new RedisBackend({ client, ownsClient: false, timeout: 2000, clock: { now: Date.now }, name: 'redis' }),
-  unreadable: async (key) => {
-    await client.hset(key, 'field', 'value')
-  },
-  pttl: (key) => client.pttl(key),
-  close: async () => {
-    await client.quit()
-  },
-})
-if (stores.has('redis')) targets.push(['RedisBackend (single node)', () => redisTarget(new Redis(inject('redis').url))])
-if (stores.has('redis-cluster')) targets.push(['RedisBackend (cluster)', () => redisTarget(new Cluster(inject('redisCluster')))])
-if (stores.has('memcached')) {
-  const memcache = (servers: string[]): Target => {
-    const backend = new MemcacheBackend({ servers, timeout: 2000 })
-    return {
-      backend,
-      // flags 1: memcache-client reads it as JSON, and fails
-      unreadable: async (key) => {
-        expect(await askMemcached(backend.serverFor(key), `set ${key} 1 0 3\r\n{{{\r\n`)).toBe('STORED\r\n')
-      },
-      close: () => backend.close(),
-    }
-  }
-  targets.push(['MemcacheBackend (1 server)', () => memcache(inject('memcachedServers').slice(0, 1))])
-  targets.push(['MemcacheBackend (3 servers)', () => memcache(inject('memcachedServers'))])
-}
+const targets = serverTargets() as [string, () => Target][]
 
 const tombstoneUntil = (bytes: Uint8Array | undefined): number | undefined =>
   bytes !== undefined && envelopeKind(bytes) === KIND_TOMBSTONE ? (envelopeExpiry(bytes) ?? 0) : undefined
