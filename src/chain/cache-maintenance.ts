@@ -71,8 +71,15 @@ export class CacheMaintenance {
     try {
       found = await calls.direct(calls.last, 'delete', (layer) => deleteByKeyIn(layer, model, lookups as never))
     } catch (err) {
-      // The database may or may not have deleted them: no cache may keep a copy.
-      for (let i = calls.last - 1; i >= 0; i--) await this.#dropLookups(i, model, lookups).catch(() => {})
+      // The database may or may not have deleted them: no cache may keep a copy — also none an earlier
+      // write's cache update lands later (ordered for lookups by primary key: their keys are the objects')
+      const turn = this.#p.turns.takeKeys(keys.filter((_, i) => (requests[i] as LookupRequest).spec === info.primary))
+      try {
+        if (turn.before !== undefined) await Promise.all(turn.before)
+        for (let i = calls.last - 1; i >= 0; i--) await this.#dropLookups(i, model, lookups).catch(() => {})
+      } finally {
+        turn.end()
+      }
       throw err
     } finally {
       mark()

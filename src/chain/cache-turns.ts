@@ -25,12 +25,18 @@ export class CacheTurns {
    * awaited after that write, wait for `before`, update the caches, then `end()` (also on failure).
    */
   take(objs: readonly object[]): CacheTurn {
-    let before: Promise<void>[] | undefined
     const keys: string[] = []
     for (const obj of objs) {
       const key = identityKey(obj)
-      if (key === undefined) continue
-      keys.push(key)
+      if (key !== undefined) keys.push(key)
+    }
+    return this.takeKeys(keys)
+  }
+
+  /** {@link take} for objects known by their identity keys (record keys: lookups by primary key). */
+  takeKeys(keys: readonly string[]): CacheTurn {
+    let before: Promise<void>[] | undefined
+    for (const key of keys) {
       const last = this.#last.get(key)
       if (last !== undefined) (before ??= []).push(last)
     }

@@ -101,15 +101,18 @@ export class ChainedStore extends BaseStore {
       staleReads: layers.slice(0, -1).some((l) => l.capabilities.staleReads),
     })
     const misses = resolved.missMs > 0 ? new MissCache(resolved.missMs, resolved.clock) : undefined
-    // A miss may be what another process has since written: layers that hear of such changes say so.
-    this.#unlisten = layers.flatMap((layer, i) =>
-      misses === undefined || layer.onRemoteChange === undefined
-        ? []
-        : [layer.onRemoteChange((coherent) => misses.remoteChange(i, coherent))],
-    )
     // The backfill cleans up an upper layer it failed to fill the same way a failed write is cleaned up.
     let writes: WritePath | undefined
     const backfill = new Backfill(calls, resolved.coherence, (i, objs) => (writes as WritePath).invalidateIn(i, objs))
+    // A miss may be what another process has since written: layers that hear of such changes say so.
+    // The clock moves too, so a miss read before the news is not remembered after it.
+    this.#unlisten =
+      misses === undefined
+        ? []
+        : listenToLayers(layers, (i, coherent) => {
+            misses.remoteChange(i, coherent)
+            backfill.clock.mark([])
+          })
     const turns = new CacheTurns()
     writes = new WritePath({
       turns,
@@ -140,6 +143,23 @@ export class ChainedStore extends BaseStore {
       serveStale: resolved.serveStale,
       clock: resolved.clock,
     })
+  }
+
+  /**
+   * Calls `listener` when one of the layers heard of changes made in other processes (see
+   * `Store.onRemoteChange`): `coherent` is false while any layer's bus is down. For a chain nested in
+   * another, whose negative caching must hear them too. Returns the function that stops the calls.
+   */
+  onRemoteChange(listener: (coherent: boolean) => void): () => void {
+    const deaf = new Set<number>()
+    const stops = listenToLayers(this.#calls.layers, (i, coherent) => {
+      if (coherent) deaf.delete(i)
+      else deaf.add(i)
+      listener(deaf.size === 0)
+    })
+    return () => {
+      for (const stop of stops) stop()
+    }
   }
 
   /** The layers, fastest first. */
@@ -227,4 +247,11 @@ export class ChainedStore extends BaseStore {
     const failed = results.find((r) => r.status === 'rejected')
     if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
   }
+}
+
+/** Subscribes `listener` to every layer that tells of other processes' changes; returns the functions that stop it. */
+function listenToLayers(layers: readonly Store[], listener: (index: number, coherent: boolean) => void): (() => void)[] {
+  return layers.flatMap((layer, i) =>
+    layer.onRemoteChange === undefined ? [] : [layer.onRemoteChange((coherent) => listener(i, coherent))],
+  )
 }

@@ -146,13 +146,21 @@ export class WritePath {
     misses?.forget(keys)
     this.#p.backfill.clock.mark(coherence ? keys : [])
     const tail = calls.layers[calls.last] as Store
-    // (an authoritative store keeps its data, a no-op; a nested chain there drops its own caches' copies)
-    const invalidateTail = tail.batchInvalidate
-    if (invalidateTail !== undefined) {
-      await calls.direct(calls.last, 'invalidate', (layer) => invalidateTail.call(layer, info.model, lookups as never))
-    }
+    // A cache drops them; an authoritative layer is left alone (its data is the truth), but a nested
+    // chain there (it has caches of its own: `clearCaches`) drops its caches' copies.
+    const nested = typeof (tail as { clearCaches?: unknown }).clearCaches === 'function'
+    const invalidateTail = !tail.capabilities.authoritative || nested ? tail.batchInvalidate : undefined
     let failure: LayerFailure | undefined
+    let tailFailed: { error: unknown } | undefined
     try {
+      if (invalidateTail !== undefined) {
+        // Its failure fails the call, after the cache layers above were invalidated all the same.
+        try {
+          await calls.direct(calls.last, 'invalidate', (layer) => invalidateTail.call(layer, info.model, lookups as never))
+        } catch (error) {
+          tailFailed = { error }
+        }
+      }
       for (let i = calls.last - 1; i >= 0; i--) {
         const guard = calls.guards[i] as LayerGuard
         const invalidate = guard.layer.batchInvalidate
@@ -168,6 +176,7 @@ export class WritePath {
       // as after a write (see #caches): reads begun while the caches were invalidated are not joined
       this.#p.backfill.clock.mark(coherence ? keys : [])
     }
+    if (tailFailed !== undefined) throw calls.blame(tailFailed.error, calls.last, 'invalidate')
     calls.raise(failure)
   }
 
@@ -203,8 +212,15 @@ export class WritePath {
       await calls.direct(calls.last, operation, write)
     } catch (err) {
       if (!isCallerError(err)) calls.observer.failed(calls.last, operation, err)
-      // Whatever the database holds now, no cache may hold something newer.
-      for (let i = calls.last - 1; i >= 0; i--) await this.invalidateIn(i, objs).catch(() => {})
+      // Whatever the database holds now (a write that timed out may still land), no cache may hold
+      // something else: after the cache updates of earlier writes of these objects, which could land later.
+      const turn = this.#p.turns.take(objs)
+      try {
+        if (turn.before !== undefined) await Promise.all(turn.before)
+        for (let i = calls.last - 1; i >= 0; i--) await this.invalidateIn(i, objs).catch(() => {})
+      } finally {
+        turn.end()
+      }
       throw calls.blame(err, calls.last, operation)
     } finally {
       this.#marked(objs)

@@ -89,7 +89,7 @@ describe('LoaderStore', () => {
       model: Weather,
       load: async () => [Object.assign(new Weather('Oslo', 1, 2, 3), { lat: undefined })],
     })
-    await expect(incomplete.get(Weather, { city: 'Oslo' })).rejects.toSatisfy(coded('E_MISSING_KEY_ATTRIBUTE'))
+    await expect(incomplete.get(Weather, { city: 'Oslo' })).rejects.toSatisfy(coded('E_STOCKPYLE'))
     await expect(incomplete.get(Weather, { city: 'Oslo' })).rejects.toThrow(
       /loader\(LoaderWeather\) store load of model `LoaderWeather`.*`lat`/,
     )

@@ -272,6 +272,59 @@ describe('ChainedStore policy', () => {
     })
   }
 
+  for (const second of ['put', 'delete', 'delete by key'] as const) {
+    it(`a ${second} whose database call failed (outcome unknown) clears the caches after an earlier put's slow cache update`, async () => {
+      const rows = new Map<number, ConformanceUser>()
+      let late = false
+      const settle = async () => {
+        if (late) await new Promise((r) => setTimeout(r, 30)) // lands after the timeout: it may still take effect
+      }
+      const db = new LoaderStore({
+        model: ConformanceUser,
+        timeout: 10,
+        load: async (lookups) => lookups.map((l) => rows.get((l as { id: number }).id)),
+        save: async (objs) => {
+          await settle()
+          for (const o of objs) rows.set(o.id, o)
+        },
+        remove: async (objs) => {
+          await settle()
+          for (const o of objs) rows.delete(o.id)
+        },
+      })
+      const memory = new ProcessMemoryStore()
+      const shared = new FaultStore(new ProcessMemoryStore({ name: 'shared' }))
+      const chain = new ChainedStore([memory, shared, db])
+      const release = shared.gate('put')
+      const first = chain.put(Object.assign(makeUser(31), { name: 'first' }))
+      await until(() => shared.waiting.put === 1)
+      late = true
+      const then =
+        second === 'put'
+          ? chain.put(Object.assign(makeUser(31), { name: 'second' }))
+          : second === 'delete'
+            ? chain.delete(makeUser(31))
+            : chain.delete(ConformanceUser, { id: 31 })
+      const failed = then.catch((e: unknown) => e)
+      await new Promise((r) => setTimeout(r, 50)) // the second write timed out, then landed
+      release()
+      await first
+      expect(await failed).toBeInstanceOf(StoreUnavailableError)
+      const expected = second === 'put' ? 'second' : undefined
+      expect(rows.get(31)?.name).toBe(expected)
+      expect((await chain.get(ConformanceUser, { id: 31 }))?.name).toBe(expected)
+    })
+  }
+
+  it('batchInvalidate whose last layer fails still drops the copies above, then rejects', async () => {
+    const { top, db } = layers()
+    const chain = new ChainedStore([top, db])
+    await chain.put(makeUser(32))
+    db.fail('delete') // (a FaultStore's batchInvalidate counts as a delete)
+    await expect(chain.batchInvalidate(ConformanceUser, [{ id: 32 }])).rejects.toBeInstanceOf(StoreUnavailableError)
+    expect(await top.get(ConformanceUser, { id: 32 })).toBeUndefined()
+  })
+
   it('a read racing a delete never re-installs the deleted object', async () => {
     const { top, db } = layers()
     const chain = new ChainedStore([top, db])

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ChainedStore, ProcessMemoryStore, type StoreCapabilities, StoreDecorator } from '../../src/index.js'
+import { ChainedStore, LoaderStore, ProcessMemoryStore, type StoreCapabilities, StoreDecorator } from '../../src/index.js'
 import { ConformanceUser, LocalBusHub, makeUser } from '../../src/testing/index.js'
 
 function twoProcesses() {
@@ -67,6 +67,50 @@ describe('ProcessMemoryStore with an invalidation bus', () => {
     hub.up()
     await a.close()
     await b.close()
+  })
+
+  it("a miss read before another process's write is not remembered once the bus told of the write", async () => {
+    const hub = new LocalBusHub()
+    const rows = new Map<number, ConformanceUser>()
+    let release = () => {}
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const load = async (lookups: readonly object[]) => {
+      const found = lookups.map((l) => rows.get((l as { id: number }).id))
+      await held
+      return found
+    }
+    const b = new ChainedStore([new ProcessMemoryStore({ bus: hub.connect() }), new LoaderStore({ model: ConformanceUser, load })], {
+      missLifetime: 60,
+    })
+    const a = new ProcessMemoryStore({ bus: hub.connect() })
+    const miss = b.get(ConformanceUser, { id: 7 }) // reads "absent", the answer held
+    await new Promise((r) => setImmediate(r))
+    rows.set(7, makeUser(7))
+    await a.put(makeUser(7)) // another process writes, and its bus tells B
+    release()
+    expect(await miss).toBeUndefined()
+    expect(await b.get(ConformanceUser, { id: 7 })).toEqual(makeUser(7))
+  })
+
+  it("a chain nested in another passes its layers' bus news on to the outer chain's negative caching", async () => {
+    const hub = new LocalBusHub()
+    const db = new ProcessMemoryStore({ tombstoneLifetime: 0 })
+    const a = new ChainedStore([new ProcessMemoryStore({ bus: hub.connect() }), db])
+    const inner = new ChainedStore([new ProcessMemoryStore({ bus: hub.connect() }), db])
+    const outer = new ChainedStore([new ProcessMemoryStore(), new StoreDecorator(inner)], { missLifetime: 60 })
+    expect(await outer.get(ConformanceUser, { id: 8 })).toBeUndefined()
+    await a.put(makeUser(8))
+    expect(await outer.get(ConformanceUser, { id: 8 })).toEqual(makeUser(8))
+    hub.down()
+    await db.delete(makeUser(8))
+    expect(await outer.get(ConformanceUser, { id: 9 })).toBeUndefined()
+    await db.put(makeUser(9))
+    expect(await outer.get(ConformanceUser, { id: 9 })).toEqual(makeUser(9)) // no miss kept while the bus is down
+    hub.up()
+    await outer.close()
+    await a.close()
   })
 
   it('chain.batchInvalidate drops cached copies in every cache layer, not in the database', async () => {

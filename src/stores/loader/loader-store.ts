@@ -20,7 +20,7 @@ import type { Instance, Lookup, Model } from '../../core/model.js'
 import { msOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
 import { describeModel, type ModelInfo } from '../../core/registry.js'
-import { unavailableUnlessOurs } from '../../core/unavailable-unless-ours.js'
+import { messageOf, unavailableUnlessOurs } from '../../core/unavailable-unless-ours.js'
 import { withTimeout } from '../../core/with-timeout.js'
 
 /** Options of {@link LoaderStore}. */
@@ -140,15 +140,20 @@ export class LoaderStore<M extends Model = Model> extends BaseStore {
   /**
    * Encodes a loaded object after checking it is an instance of the model asked for (`info`: the store's
    * or a subclass), holds every key attribute and answers the lookup.
-   * @throws StockpyleError otherwise; MissingKeyAttributeError naming an absent key attribute.
+   * @throws StockpyleError otherwise (naming an absent key attribute).
    */
   #checked(info: ModelInfo, obj: unknown, request: LookupRequest): Uint8Array {
     const where = `${this.name} store load of model \`${info.name}\``
     if (typeof obj !== 'object' || obj === null || !(obj instanceof (info.model as unknown as new () => object))) {
       throw new StockpyleError(`${where} returned ${show(obj)} for ${show(request.lookup)}: not an instance of the model or undefined`)
     }
-    // Every key, not only the looked-up one: an object without its primary key can be neither cached nor deleted.
-    keysOfObject(describeModel((obj as { constructor: Model }).constructor), obj, false, where)
+    // Every key, not only the looked-up one: an object without its primary key can be neither cached nor
+    // deleted. The source's fault, not the caller's: a failure of the source (a chain may serve stale).
+    try {
+      keysOfObject(describeModel((obj as { constructor: Model }).constructor), obj, false, where)
+    } catch (err) {
+      throw new StockpyleError(`${messageOf(err)} (for ${show(request.lookup)})`, { cause: err })
+    }
     if (keyOfObjectFor(request.spec, obj) !== keyOfObjectFor(request.spec, request.lookup)) {
       throw new StockpyleError(
         `${where} returned an object whose ${show(request.spec.fields)} does not match the lookup ${show(request.lookup)}`,
