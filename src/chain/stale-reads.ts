@@ -1,4 +1,4 @@
-import { type GetEntriesOptions, type LookupRequest, readRequests, type StoreEntry } from '../contracts/base-store.js'
+import { type GetEntriesOptions, type LookupRequest, readRequests, type Store, type StoreEntry } from '../contracts/base-store.js'
 import type { Clock } from '../core/lifetime.js'
 import type { ModelInfo } from '../core/registry.js'
 import type { LayerCalls } from './layer-calls.js'
@@ -10,7 +10,8 @@ const STALE: GetEntriesOptions = Object.freeze({ stale: true })
  * Copies past their expiry that the cache layers still keep within their `grace`, first layer first:
  * what a chain with `serveStale` answers when its authoritative layer fails on a read. A cache layer
  * that fails here is reported (operation `stale`) and passed over; as on any read, a fenced layer is
- * skipped and copies of objects awaiting repair in a layer are not served.
+ * skipped and copies of objects awaiting repair in a layer are not served. A nested chain in the last
+ * position is asked too: it answers from its own cache layers.
  */
 export async function readStale(
   calls: LayerCalls,
@@ -20,7 +21,11 @@ export async function readStale(
 ): Promise<(StoreEntry | undefined)[]> {
   const out: (StoreEntry | undefined)[] = new Array(requests.length).fill(undefined)
   let pending = requests.map((_, i) => i)
-  for (let j = 0; j < calls.last && pending.length > 0; j++) {
+  // The cache layers above the last; and the last when it is a chain with caches of its own
+  // (`clearCaches`) that keep stale copies: it answers a stale read from them.
+  const tail = calls.layers[calls.last] as Store & { clearCaches?: unknown }
+  const through = typeof tail.clearCaches === 'function' && tail.capabilities.staleReads ? calls.last : calls.last - 1
+  for (let j = 0; j <= through && pending.length > 0; j++) {
     const guard = calls.guards[j] as LayerGuard
     const started = guard.readStarted()
     let found: (StoreEntry | undefined)[]

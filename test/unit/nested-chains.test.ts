@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ChainedStore, LoaderStore, ProcessMemoryStore, type Store, StoreDecorator } from '../../src/index.js'
-import { ConformanceUser, makeUser } from '../../src/testing/index.js'
+import { ConformanceUser, ManualClock, makeUser } from '../../src/testing/index.js'
 
 /** outer [memory, inner [memory, source]], the inner chain plain or wrapped in a decorator. */
 function nested(wrapped: boolean) {
@@ -35,4 +35,23 @@ describe('a chain as the last layer of another', () => {
       expect(innerMemory.size).toBe(0)
     })
   }
+
+  it("serveStale: while the source fails, the outer chain serves the expired copies the nested chain's caches keep", async () => {
+    const clock = new ManualClock()
+    const rows = new Map([[1, makeUser(1)]])
+    let failing = false
+    const source = new LoaderStore({
+      model: ConformanceUser,
+      load: async (lookups) => {
+        if (failing) throw new Error('source down')
+        return lookups.map((l) => rows.get((l as { id: number }).id))
+      },
+    })
+    const inner = new ChainedStore([new ProcessMemoryStore({ clock, lifetime: 1, grace: 3600 }), source], { clock })
+    const outer = new ChainedStore([new ProcessMemoryStore({ clock, lifetime: 1 }), inner], { clock, serveStale: true })
+    expect((await outer.get(ConformanceUser, { id: 1 }))?.name).toBe(makeUser(1).name)
+    clock.advance(2000)
+    failing = true
+    expect((await outer.get(ConformanceUser, { id: 1 }))?.name).toBe(makeUser(1).name)
+  })
 })
