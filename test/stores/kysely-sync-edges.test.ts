@@ -1,0 +1,138 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { type Dialect, Kysely, type Migration, Migrator, PostgresDialect, SqliteDialect } from 'kysely'
+import pg from 'pg'
+import { afterAll, describe, expect, inject, it } from 'vitest'
+import { ChainedStore, keys, ProcessMemoryStore } from '../../src/index.js'
+import { CacheSyncPlugin, createTable, SqlStore } from '../../src/stores/sql/index.js'
+import { selectedStores } from '../harness/servers.js'
+
+class EdgeUser {
+  static readonly stockpyleName = 'KyselySyncEdgeUser'
+  static readonly stockpyleKeys = keys('id', 'email')
+  constructor(
+    public id: number,
+    public email: string,
+    public name: string,
+  ) {}
+}
+
+const stores = selectedStores()
+const dir = mkdtempSync(join(tmpdir(), 'stockpyle-kysely-sync-edges-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+let counter = 0
+
+type Kind = 'sqlite' | 'postgres'
+const kinds: [string, Kind][] = [
+  ...(stores.has('sqlite') ? [['SQLite', 'sqlite'] as [string, Kind]] : []),
+  ...(stores.has('postgres') ? [['PostgreSQL', 'postgres'] as [string, Kind]] : []),
+]
+
+/** A chain (memory → SqlStore) with users 1..3 cached by every key, and the app's Kysely with the plugin. */
+async function setup(kind: Kind, options: { sqliteDatabase?: (file: string) => Database.Database } = {}) {
+  const table = `edge_users_${process.pid}_${++counter}`
+  let url: string
+  let dialect: () => Dialect
+  let pool: pg.Pool | undefined
+  if (kind === 'sqlite') {
+    const file = join(dir, `edges${counter}.db`)
+    url = `sqlite:${file}`
+    dialect = () => new SqliteDialect({ database: options.sqliteDatabase?.(file) ?? new Database(file) })
+  } else {
+    url = inject('postgresUrl')
+    pool = new pg.Pool({ connectionString: url, max: 3 })
+    dialect = () => new PostgresDialect({ pool: pool as pg.Pool })
+  }
+  const sqlStore = new SqlStore({ url }, { tables: { KyselySyncEdgeUser: table } })
+  await createTable(sqlStore, EdgeUser, { columns: { id: 'integer', email: 'text', name: 'text' } })
+  const memory = new ProcessMemoryStore()
+  const chain = new ChainedStore([memory, sqlStore])
+  const sync = new CacheSyncPlugin({ chain, models: [EdgeUser] })
+  const db = new Kysely<any>({ dialect: sync.wrapDialect(dialect()), plugins: [sync] })
+  await chain.batchPut([new EdgeUser(1, 'a@x', 'Ada'), new EdgeUser(2, 'b@x', 'Bob'), new EdgeUser(3, 'c@x', 'Cy')])
+  for (const id of [1, 2, 3]) {
+    const u = (await chain.get(EdgeUser, { id })) as EdgeUser
+    await chain.get(EdgeUser, { email: u.email })
+  }
+  const cached = (lookup: object) => memory.get(EdgeUser, lookup as { id: number })
+  const close = async () => {
+    await db.withoutPlugins().schema.dropTable(table).ifExists().execute()
+    await db.destroy()
+    await chain.close()
+  }
+  return { db, chain, memory, table, url, cached, close }
+}
+
+for (const [label, kind] of kinds) {
+  describe(`CacheSyncPlugin on ${label}: edge cases`, () => {
+    it('a transaction inside db.connection() leaves the connection usable after its COMMIT', async () => {
+      const { db, chain, table, cached, close } = await setup(kind)
+      try {
+        await db.connection().execute(async (conn) => {
+          await conn.transaction().execute(async (trx) => {
+            await trx.updateTable(table).set({ name: 'Ada 2' }).where('id', '=', 1).execute()
+          })
+          expect(await cached({ id: 1 })).toBeUndefined()
+          expect(await conn.selectFrom(table).select('id').execute()).toHaveLength(3)
+          await conn.updateTable(table).set({ name: 'Bob 2' }).where('id', '=', 2).execute()
+          expect(await cached({ id: 2 })).toBeUndefined()
+        })
+        expect((await chain.get(EdgeUser, { id: 2 }))?.name).toBe('Bob 2')
+      } finally {
+        await close()
+      }
+    })
+
+    it('Kysely’s Migrator: a migration that writes in a transaction, then another; both recorded, caches invalidated', async () => {
+      const { db, chain, table, url, cached, close } = await setup(kind)
+      const names = {
+        migrationTableName: `edge_mig_${process.pid}_${counter}`,
+        migrationLockTableName: `edge_lock_${process.pid}_${counter}`,
+      }
+      const migrations: Record<string, Migration> = {
+        // SQLite's Migrator runs in db.connection() (no transactional DDL): the migration opens a transaction;
+        // PostgreSQL's runs every migration in a transaction inside db.connection() (advisory lock around it)
+        '001_rename': {
+          up: async (m) => {
+            if (kind === 'postgres') await m.updateTable(table).set({ name: 'Migrated' }).where('id', '=', 1).execute()
+            else await m.transaction().execute((trx) => trx.updateTable(table).set({ name: 'Migrated' }).where('id', '=', 1).execute())
+          },
+        },
+        '002_more': { up: async (m) => void (await m.updateTable(table).set({ name: 'Two' }).where('id', '=', 2).execute()) },
+      }
+      try {
+        const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations }, ...names })
+        const { error, results } = await migrator.migrateToLatest()
+        expect(error).toBeUndefined()
+        expect(results?.map((r) => [r.migrationName, r.status])).toEqual([
+          ['001_rename', 'Success'],
+          ['002_more', 'Success'],
+        ])
+        const recorded = await db.withoutPlugins().selectFrom(names.migrationTableName).select('name').orderBy('name').execute()
+        expect(recorded.map((r) => r.name)).toEqual(['001_rename', '002_more'])
+        expect(await cached({ id: 1 })).toBeUndefined()
+        expect(await cached({ id: 2 })).toBeUndefined()
+        expect((await chain.get(EdgeUser, { id: 1 }))?.name).toBe('Migrated')
+        expect((await chain.get(EdgeUser, { id: 2 }))?.name).toBe('Two')
+        if (kind === 'postgres') {
+          // the Migrator's session advisory lock was released: another session takes it at once
+          const other = new pg.Client({ connectionString: url })
+          await other.connect()
+          try {
+            const { rows } = await other.query('select pg_try_advisory_lock(3853314791062309107) as got')
+            expect(rows[0].got).toBe(true)
+            await other.query('select pg_advisory_unlock(3853314791062309107)')
+          } finally {
+            await other.end()
+          }
+        }
+      } finally {
+        await db.withoutPlugins().schema.dropTable(names.migrationTableName).ifExists().execute()
+        await db.withoutPlugins().schema.dropTable(names.migrationLockTableName).ifExists().execute()
+        await close()
+      }
+    })
+  })
+}
