@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { type Dialect, Kysely, type Migration, Migrator, PostgresDialect, SqliteDialect } from 'kysely'
+import { type Dialect, Kysely, type Migration, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely'
 import pg from 'pg'
 import { afterAll, describe, expect, inject, it } from 'vitest'
 import { ChainedStore, keys, ProcessMemoryStore } from '../../src/index.js'
@@ -136,3 +136,36 @@ for (const [label, kind] of kinds) {
     })
   })
 }
+
+describe.runIf(stores.has('sqlite'))('CacheSyncPlugin on SQLite: a COMMIT that fails and leaves the transaction open', () => {
+  it('keeps its invalidations queued: the COMMIT that succeeds later runs them', async () => {
+    const withForeignKeys = (file: string) => {
+      const database = new Database(file)
+      database.pragma('foreign_keys = ON')
+      return database
+    }
+    const { db, chain, memory, table, cached, close } = await setup('sqlite', { sqliteDatabase: withForeignKeys })
+    const posts = `edge_posts_${process.pid}_${counter}`
+    try {
+      await sql`create table ${sql.table(posts)} (id integer primary key, user_id integer references ${sql.table(table)}(id) deferrable initially deferred)`.execute(
+        db,
+      )
+      const trx = await db.startTransaction().execute()
+      await trx.updateTable(table).set({ name: 'Ada NEW' }).where('id', '=', 1).execute()
+      await trx.insertInto(posts).values({ id: 1, user_id: 999 }).execute() // deferred foreign-key violation
+      await expect(trx.commit().execute()).rejects.toThrow(/foreign key/i)
+      // not committed (SQLite keeps the transaction open): a reader meanwhile caches the committed row
+      await memory.put(new EdgeUser(1, 'a@x', 'Ada'))
+      await trx.deleteFrom(posts).where('id', '=', 1).execute()
+      await trx.commit().execute()
+      expect(await cached({ id: 1 })).toBeUndefined()
+      expect((await chain.get(EdgeUser, { id: 1 }))?.name).toBe('Ada NEW')
+      // the connection is out of the transaction: a write invalidates at once again
+      await db.updateTable(table).set({ name: 'Bob NEW' }).where('id', '=', 2).execute()
+      expect(await cached({ id: 2 })).toBeUndefined()
+    } finally {
+      await db.withoutPlugins().schema.dropTable(posts).ifExists().execute()
+      await close()
+    }
+  })
+})

@@ -31,6 +31,11 @@ export interface StatementRunner {
   ): AsyncIterableIterator<QueryResult<R>>
   /** A transaction committed, or its COMMIT failed (outcome unknown): run its queued work (never rejects). */
   committed(work: readonly AfterCommitWork[]): Promise<void>
+  /**
+   * After a COMMIT that failed: whether the transaction is known to be still open on `connection`
+   * (SQLite keeps it open when a deferred constraint or a busy database refuses the COMMIT).
+   */
+  stillInTransaction(connection: DatabaseConnection): Promise<boolean>
 }
 
 /**
@@ -94,6 +99,8 @@ class TrackingDriver implements Driver {
     try {
       await this.#inner.commitTransaction(c.inner)
     } catch (err) {
+      // The transaction is still open (SQLite): everything stays queued for its next COMMIT or ROLLBACK.
+      if (await this.#runner.stillInTransaction(c.inner)) throw err
       // Whether the COMMIT took effect is unknown (its reply may be lost with the connection): the rows
       // the transaction wrote are invalidated all the same (harmless if it rolled back), then it rejects.
       // A COMMIT the database answered with ROLLBACK (an aborted transaction) is known to have rolled back.

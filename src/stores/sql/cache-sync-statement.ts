@@ -1,5 +1,5 @@
 import {
-  type CompiledQuery,
+  CompiledQuery,
   createQueryId,
   type DatabaseConnection,
   type Dialect,
@@ -122,6 +122,22 @@ export class StatementSync implements StatementRunner {
 
   committed(work: readonly AfterCommitWork[]): Promise<void> {
     return this.#target.runAll(work)
+  }
+
+  /**
+   * SQLite only (a failed COMMIT ends a PostgreSQL transaction): a `BEGIN` on the connection fails
+   * with "cannot start a transaction within a transaction" while one is open; one that succeeds is
+   * rolled back at once (it started nothing).
+   */
+  async stillInTransaction(connection: DatabaseConnection): Promise<boolean> {
+    if (this.#target.store.dialect !== 'sqlite') return false
+    try {
+      await connection.executeQuery(CompiledQuery.raw('begin'))
+    } catch (err) {
+      return err instanceof Error && /within a transaction/i.test(err.message)
+    }
+    await connection.executeQuery(CompiledQuery.raw('rollback')).catch(() => {})
+    return false
   }
 
   /** For a write on a watched table, built with the plugin: its plan and the statement to run instead. */
