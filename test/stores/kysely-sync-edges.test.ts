@@ -5,7 +5,7 @@ import Database from 'better-sqlite3'
 import { type Dialect, Kysely, type Migration, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely'
 import pg from 'pg'
 import { afterAll, describe, expect, inject, it } from 'vitest'
-import { ChainedStore, keys, ProcessMemoryStore } from '../../src/index.js'
+import { ChainedStore, isStockpyleError, keys, ProcessMemoryStore } from '../../src/index.js'
 import { CacheSyncPlugin, createTable, SqlStore } from '../../src/stores/sql/index.js'
 import { selectedStores } from '../harness/servers.js'
 
@@ -165,6 +165,37 @@ describe.runIf(stores.has('sqlite'))('CacheSyncPlugin on SQLite: a COMMIT that f
       expect(await cached({ id: 2 })).toBeUndefined()
     } finally {
       await db.withoutPlugins().schema.dropTable(posts).ifExists().execute()
+      await close()
+    }
+  })
+})
+
+describe.runIf(stores.has('sqlite'))('CacheSyncPlugin on SQLite: INSERT OR <action>', () => {
+  const unsupported = (e: unknown) => isStockpyleError(e, 'E_UNSUPPORTED')
+
+  it('refuses OR REPLACE, OR FAIL and OR ROLLBACK before they run; follows OR IGNORE and OR ABORT', async () => {
+    const { db, chain, table, cached, close } = await setup('sqlite')
+    try {
+      expect(await chain.get(EdgeUser, { id: 4 })).toBeUndefined() // a miss, remembered
+      const rows = [
+        { id: 4, email: 'd@x', name: 'Di' },
+        { id: 1, email: 'dup@x', name: 'dup' },
+      ]
+      await expect(db.insertInto(table).orReplace().values(rows).execute()).rejects.toSatisfy(unsupported)
+      await expect(db.insertInto(table).orFail().values(rows).execute()).rejects.toThrow(/OR FAIL.*returns none/)
+      await expect(db.insertInto(table).orRollback().values(rows).execute()).rejects.toSatisfy(unsupported)
+      const inDb = await db.withoutPlugins().selectFrom(table).select(['id', 'name']).orderBy('id').execute()
+      expect(inDb).toEqual([
+        { id: 1, name: 'Ada' },
+        { id: 2, name: 'Bob' },
+        { id: 3, name: 'Cy' },
+      ]) // none ran
+      await db.insertInto(table).orIgnore().values(rows).execute()
+      expect((await chain.get(EdgeUser, { id: 4 }))?.name).toBe('Di')
+      expect((await cached({ id: 1 }))?.name).toBe('Ada') // ignored, left alone
+      await expect(db.insertInto(table).orAbort().values({ id: 5, email: 'e@x', name: 'E' }).execute()).resolves.toBeDefined()
+      expect((await chain.get(EdgeUser, { id: 5 }))?.name).toBe('E')
+    } finally {
       await close()
     }
   })

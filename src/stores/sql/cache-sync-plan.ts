@@ -66,11 +66,23 @@ function columnName(node: OperationNode): string | undefined {
   return undefined
 }
 
-function refuse(table: string, what: string): never {
+function refuse(table: string, what: string, why = 'its old keys are not returned'): never {
   throw new UnsupportedOperationError(
-    `stockpyle cache sync: ${what} on table \`${table}\` cannot be followed (its old keys are not returned); run it on a Kysely instance without the plugin, then call chain.batchInvalidate() or chain.clearCaches()`,
+    `stockpyle cache sync: ${what} on table \`${table}\` cannot be followed (${why}); run it on a Kysely instance without the plugin, then call chain.batchInvalidate() or chain.clearCaches()`,
   )
 }
+
+/**
+ * SQLite's `INSERT OR <action>` the plugin cannot follow: REPLACE deletes conflicting rows without
+ * returning them; FAIL keeps the rows inserted before the failing one but the statement returns none;
+ * ROLLBACK ends the transaction behind the plugin's back. ABORT (the default) and IGNORE return every
+ * row they leave inserted.
+ */
+const UNFOLLOWED_OR = new Map([
+  ['replace', 'it deletes conflicting rows without returning them'],
+  ['fail', 'the rows it inserted before failing stay, but it returns none of them'],
+  ['rollback', 'it rolls the whole transaction back behind the plugin'],
+])
 
 /**
  * Plans a statement: for an INSERT, UPDATE or DELETE on a watched table, the node with RETURNING of
@@ -79,7 +91,7 @@ function refuse(table: string, what: string): never {
  * them back. An UPDATE that sets a primary-key column also gets a SELECT of the old keys to run first
  * (`before`). Statements it cannot follow are refused before they run: such an UPDATE joining other
  * tables, an upsert whose DO UPDATE sets a primary-key column, `REPLACE`/`INSERT OR REPLACE` (it
- * deletes conflicting rows unseen), `MERGE`, a multi-table DELETE. Anything else is returned untouched
+ * deletes conflicting rows unseen), `INSERT OR FAIL` / `OR ROLLBACK`, `MERGE`, a multi-table DELETE. Anything else is returned untouched
  * (`plan` undefined).
  * @throws UnsupportedOperationError for a statement it cannot follow.
  */
@@ -99,7 +111,10 @@ export function planStatement(
   if (InsertQueryNode.is(node)) {
     target = tableOf(node.into)
     if (target === undefined || !watched.has(target.name)) return untouched
-    if (node.replace === true || node.orAction?.action.toLowerCase() === 'or replace') refuse(target.name, 'REPLACE')
+    if (node.replace === true) refuse(target.name, 'REPLACE', UNFOLLOWED_OR.get('replace'))
+    const or = node.orAction?.action.toLowerCase().replace(/^or\s+/, '')
+    const why = or === undefined ? undefined : UNFOLLOWED_OR.get(or)
+    if (why !== undefined) refuse(target.name, `INSERT OR ${or?.toUpperCase()}`, why)
     setColumns = (node.onConflict?.updates ?? []).map((u) => columnName(u.column) ?? '')
   } else if (UpdateQueryNode.is(node)) {
     target = tableOf(node.table)
