@@ -85,6 +85,24 @@ for (const [label, kind] of kinds) {
       }
     })
 
+    it('an UPDATE that sets a primary key and reads a CTE: runs, and invalidates the old keys', async () => {
+      const { db, chain, table, cached, close } = await setup(kind)
+      try {
+        const result = await db
+          .with('moved', (qb) => qb.selectFrom(table).select('id').where('email', '=', 'a@x'))
+          .updateTable(table)
+          .set((eb) => ({ id: eb('id', '+', 100) }))
+          .where('id', 'in', (qb: any) => qb.selectFrom('moved').select('id'))
+          .executeTakeFirst()
+        expect(result.numUpdatedRows).toBe(1n)
+        expect(await cached({ id: 1 })).toBeUndefined()
+        expect(await chain.get(EdgeUser, { id: 1 })).toBeUndefined()
+        expect((await chain.get(EdgeUser, { email: 'a@x' }))?.id).toBe(101)
+      } finally {
+        await close()
+      }
+    })
+
     it('Kysely’s Migrator: a migration that writes in a transaction, then another; both recorded, caches invalidated', async () => {
       const { db, chain, table, url, cached, close } = await setup(kind)
       const names = {

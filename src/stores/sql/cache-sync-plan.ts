@@ -150,7 +150,10 @@ export function planStatement(
         `${insert ? 'an upsert' : 'an UPDATE joining other tables'} that sets the primary-key column \`${primaryUpdate}\``,
       )
     }
-    const select = SelectQueryNode.cloneWithSelections(SelectQueryNode.createFrom([node.table]), selections(tableRef))
+    // its WITH too (the WHERE may read a CTE), unless a CTE writes: it would run twice
+    const writingCte = node.with?.expressions.find((cte) => !SelectQueryNode.is(cte.expression))
+    if (writingCte !== undefined) refuse(target.name, 'an UPDATE that sets a primary-key column and has a CTE other than a SELECT')
+    const select = SelectQueryNode.cloneWithSelections(SelectQueryNode.createFrom([node.table], node.with), selections(tableRef))
     before = node.where === undefined ? select : { ...select, where: node.where }
   }
   const qualifier = insert || dialect === 'sqlite' ? undefined : tableRef
