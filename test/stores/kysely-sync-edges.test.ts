@@ -23,6 +23,7 @@ const stores = selectedStores()
 const dir = mkdtempSync(join(tmpdir(), 'stockpyle-kysely-sync-edges-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 let counter = 0
+const unsupported = (e: unknown) => isStockpyleError(e, 'E_UNSUPPORTED')
 
 type Kind = 'sqlite' | 'postgres'
 const kinds: [string, Kind][] = [
@@ -98,6 +99,23 @@ for (const [label, kind] of kinds) {
         expect(await cached({ id: 1 })).toBeUndefined()
         expect(await chain.get(EdgeUser, { id: 1 })).toBeUndefined()
         expect((await chain.get(EdgeUser, { email: 'a@x' }))?.id).toBe(101)
+      } finally {
+        await close()
+      }
+    })
+
+    it('EXPLAIN of a write is passed through (the plan comes back, nothing runs); EXPLAIN ANALYZE is refused', async () => {
+      const { db, table, cached, close } = await setup(kind)
+      try {
+        const build = (k: Kysely<any>) => k.updateTable(table).set({ name: 'Explained' }).where('id', '=', 1)
+        const update = build(db)
+        // what it gives without the plugin (on SQLite Kysely reports an UpdateResult of 0 rows)
+        expect(await update.explain()).toEqual(await build(db.withoutPlugins()).explain())
+        if (kind === 'sqlite') expect((await update.explain(undefined, sql`query plan`)).length).toBeGreaterThan(0)
+        else await expect(update.explain(undefined, sql`analyze`)).rejects.toSatisfy(unsupported)
+        const row = await db.withoutPlugins().selectFrom(table).select('name').where('id', '=', 1).executeTakeFirst()
+        expect(row?.name).toBe('Ada')
+        expect((await cached({ id: 1 }))?.name).toBe('Ada')
       } finally {
         await close()
       }
@@ -189,8 +207,6 @@ describe.runIf(stores.has('sqlite'))('CacheSyncPlugin on SQLite: a COMMIT that f
 })
 
 describe.runIf(stores.has('sqlite'))('CacheSyncPlugin on SQLite: INSERT OR <action>', () => {
-  const unsupported = (e: unknown) => isStockpyleError(e, 'E_UNSUPPORTED')
-
   it('refuses OR REPLACE, OR FAIL and OR ROLLBACK before they run; follows OR IGNORE and OR ABORT', async () => {
     const { db, chain, table, cached, close } = await setup('sqlite')
     try {

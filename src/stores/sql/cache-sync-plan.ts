@@ -6,6 +6,7 @@ import {
   InsertQueryNode,
   MergeQueryNode,
   type OperationNode,
+  RawNode,
   ReferenceNode,
   ReturningNode,
   type RootOperationNode,
@@ -126,6 +127,15 @@ export function planStatement(
     if (node.from.froms.length > 1) refuse(target.name, 'a DELETE of several tables')
   } else {
     return untouched
+  }
+  const explain = (node as InsertQueryNode | UpdateQueryNode | DeleteQueryNode).explain
+  if (explain !== undefined) {
+    // a plain EXPLAIN (SQLite's QUERY PLAN too) runs nothing and returns the plan: left alone.
+    // EXPLAIN ANALYZE runs the write, but returns the plan, not its rows.
+    const options = explain.options
+    const text = options !== undefined && RawNode.is(options) ? options.sqlFragments.join(' ') : undefined
+    if (options === undefined || (text !== undefined && !/analy[sz]e/i.test(text))) return untouched
+    refuse(target.name, 'EXPLAIN ANALYZE (or EXPLAIN with options it cannot read) of a write', 'it runs the write but returns the plan')
   }
   const table = watched.get(target.name) as WatchedTable
   const primaryUpdate = setColumns.find((c) => table.primaryColumns.has(c))
