@@ -234,3 +234,19 @@ describe.runIf(stores.has('sqlite'))('CacheSyncPlugin on SQLite: INSERT OR <acti
     }
   })
 })
+
+describe.runIf(stores.has('sqlite'))('CacheSyncPlugin on SQLite: names in another case', () => {
+  it('a table or primary-key column named in another case is the same one (SQLite identifiers ignore case)', async () => {
+    const { db, chain, table, cached, close } = await setup('sqlite')
+    try {
+      await db.updateTable(table.toUpperCase()).set({ name: 'Upper' }).where('id', '=', 1).execute()
+      expect(await cached({ id: 1 })).toBeUndefined()
+      expect((await chain.get(EdgeUser, { id: 1 }))?.name).toBe('Upper')
+      await db.updateTable(table).set({ ID: 20 }).where('id', '=', 2).execute()
+      expect(await chain.get(EdgeUser, { id: 2 })).toBeUndefined()
+      expect((await chain.get(EdgeUser, { email: 'b@x' }))?.id).toBe(20)
+    } finally {
+      await close()
+    }
+  })
+})

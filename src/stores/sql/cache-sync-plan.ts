@@ -61,6 +61,11 @@ function tableOf(node: OperationNode | undefined): { name: string; table: TableN
   return undefined
 }
 
+/** The name a table is watched under: SQLite compares identifiers case-insensitively, even quoted ones. */
+export function keyOf(table: string, dialect: 'sqlite' | 'postgres'): string {
+  return dialect === 'sqlite' ? table.toLowerCase() : table
+}
+
 function columnName(node: OperationNode): string | undefined {
   if (ColumnNode.is(node)) return node.column.name
   if (ReferenceNode.is(node) && ColumnNode.is(node.column)) return node.column.column.name
@@ -104,14 +109,14 @@ export function planStatement(
   const untouched = { node, plan: undefined }
   if (MergeQueryNode.is(node)) {
     const target = tableOf(node.into)
-    if (target !== undefined && watched.has(target.name)) refuse(target.name, 'MERGE')
+    if (target !== undefined && watched.has(keyOf(target.name, dialect))) refuse(target.name, 'MERGE')
     return untouched
   }
   let target: ReturnType<typeof tableOf>
   let setColumns: readonly string[] = []
   if (InsertQueryNode.is(node)) {
     target = tableOf(node.into)
-    if (target === undefined || !watched.has(target.name)) return untouched
+    if (target === undefined || !watched.has(keyOf(target.name, dialect))) return untouched
     if (node.replace === true) refuse(target.name, 'REPLACE', UNFOLLOWED_OR.get('replace'))
     const or = node.orAction?.action.toLowerCase().replace(/^or\s+/, '')
     const why = or === undefined ? undefined : UNFOLLOWED_OR.get(or)
@@ -119,11 +124,11 @@ export function planStatement(
     setColumns = (node.onConflict?.updates ?? []).map((u) => columnName(u.column) ?? '')
   } else if (UpdateQueryNode.is(node)) {
     target = tableOf(node.table)
-    if (target === undefined || !watched.has(target.name)) return untouched
+    if (target === undefined || !watched.has(keyOf(target.name, dialect))) return untouched
     setColumns = (node.updates ?? []).map((u) => columnName(u.column) ?? '')
   } else if (DeleteQueryNode.is(node)) {
     target = tableOf(node.from.froms[0])
-    if (target === undefined || !watched.has(target.name)) return untouched
+    if (target === undefined || !watched.has(keyOf(target.name, dialect))) return untouched
     if (node.from.froms.length > 1) refuse(target.name, 'a DELETE of several tables')
   } else {
     return untouched
@@ -137,8 +142,9 @@ export function planStatement(
     if (options === undefined || (text !== undefined && !/analy[sz]e/i.test(text))) return untouched
     refuse(target.name, 'EXPLAIN ANALYZE (or EXPLAIN with options it cannot read) of a write', 'it runs the write but returns the plan')
   }
-  const table = watched.get(target.name) as WatchedTable
-  const primaryUpdate = setColumns.find((c) => table.primaryColumns.has(c))
+  const table = watched.get(keyOf(target.name, dialect)) as WatchedTable
+  const primary = new Set([...table.primaryColumns].map((c) => keyOf(c, dialect)))
+  const primaryUpdate = setColumns.find((c) => primary.has(keyOf(c, dialect)))
   const aliases = new Map(table.keyColumns.map((column, i) => [`${ALIAS}${i}`, column]))
   const insert = InsertQueryNode.is(node)
   // PostgreSQL: UPDATE/DELETE may name other tables (FROM, USING), so qualify the columns. SQLite's
