@@ -121,6 +121,19 @@ for (const [label, kind] of kinds) {
       }
     })
 
+    it('an INSERT resolves to what it would without the plugin (insertId only on SQLite)', async () => {
+      const { db, table, close } = await setup(kind)
+      try {
+        const mine = await db.insertInto(table).values({ id: 7, email: 'g@x', name: 'G' }).executeTakeFirst()
+        const plain = await db.withoutPlugins().insertInto(table).values({ id: 8, email: 'h@x', name: 'H' }).executeTakeFirst()
+        expect(mine.numInsertedOrUpdatedRows).toBe(plain.numInsertedOrUpdatedRows)
+        expect(mine.insertId === undefined).toBe(plain.insertId === undefined)
+        if (kind === 'sqlite') expect(mine.insertId).toBe(7n)
+      } finally {
+        await close()
+      }
+    })
+
     it('Kysely’s Migrator: a migration that writes in a transaction, then another; both recorded, caches invalidated', async () => {
       const { db, chain, table, url, cached, close } = await setup(kind)
       const names = {
