@@ -31,13 +31,16 @@ export interface StatementRunner {
   ): AsyncIterableIterator<QueryResult<R>>
   /** A transaction committed, or its COMMIT failed (outcome unknown): run its queued work (never rejects). */
   committed(work: readonly AfterCommitWork[]): Promise<void>
+  /**
+   * After a COMMIT that failed: whether the transaction is known to be still open on `connection`
+   * (SQLite keeps it open when a deferred constraint or a busy database refuses the COMMIT).
+   */
+  stillInTransaction(connection: DatabaseConnection): Promise<boolean>
 }
 
 /**
  * One acquisition of a connection of the wrapped driver: knows whether a transaction is open and what
- * waits for its COMMIT. A new one per acquisition, so that the dialect's connection can go back to its
- * pool as soon as a transaction committed (see {@link TrackingDriver.commitTransaction}) while Kysely
- * still holds this object.
+ * waits for its COMMIT.
  */
 export class TrackedConnection implements DatabaseConnection {
   /** The dialect's own connection. */
@@ -46,8 +49,6 @@ export class TrackedConnection implements DatabaseConnection {
   pending: AfterCommitWork[] | undefined
   /** Length of {@link pending} at each open savepoint. */
   readonly savepoints = new Map<string, number>()
-  /** The dialect's connection went back to its driver (after COMMIT): this acquisition runs nothing more. */
-  released = false
   readonly #runner: StatementRunner
 
   constructor(inner: DatabaseConnection, runner: StatementRunner) {
@@ -56,20 +57,12 @@ export class TrackedConnection implements DatabaseConnection {
   }
 
   executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    if (this.released) return Promise.reject(ended())
     return this.#runner.execute<R>(compiledQuery, this)
   }
 
   streamQuery<R>(compiledQuery: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
-    if (this.released) throw ended()
     return this.#runner.stream<R>(compiledQuery, chunkSize, this)
   }
-}
-
-function ended(): Error {
-  return new Error(
-    'stockpyle cache sync: the transaction has committed and its connection went back to the pool: run the statement outside it',
-  )
 }
 
 function unsupported(name: string): never {
@@ -106,6 +99,8 @@ class TrackingDriver implements Driver {
     try {
       await this.#inner.commitTransaction(c.inner)
     } catch (err) {
+      // The transaction is still open (SQLite): everything stays queued for its next COMMIT or ROLLBACK.
+      if (await this.#runner.stillInTransaction(c.inner)) throw err
       // Whether the COMMIT took effect is unknown (its reply may be lost with the connection): the rows
       // the transaction wrote are invalidated all the same (harmless if it rolled back), then it rejects.
       // A COMMIT the database answered with ROLLBACK (an aborted transaction) is known to have rolled back.
@@ -118,13 +113,10 @@ class TrackingDriver implements Driver {
     const work = c.pending ?? []
     c.pending = undefined
     c.savepoints.clear()
-    if (work.length === 0) return
-    // The connection goes back to the pool before the invalidations run (Kysely has nothing more to run
-    // on it, and its own release comes next): what they need from the same pool — a PostgresBus
-    // publishing through it — must not wait for the connection this transaction holds.
-    c.released = true
-    await this.#inner.releaseConnection(c.inner)
-    await this.#runner.committed(work)
+    // The connection stays with Kysely: the driver cannot tell a `db.transaction()` that acquired it
+    // from one inside `db.connection()` (a Migrator's scope), whose later statements still run on it.
+    // What the invalidations need from a pool (a PostgresBus publishing) must come from its own.
+    if (work.length > 0) await this.#runner.committed(work)
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
@@ -154,10 +146,7 @@ class TrackingDriver implements Driver {
   }
 
   async releaseConnection(connection: DatabaseConnection): Promise<void> {
-    const c = connection as TrackedConnection
-    if (c.released) return // already released after its COMMIT
-    c.released = true
-    await this.#inner.releaseConnection(c.inner)
+    await this.#inner.releaseConnection((connection as TrackedConnection).inner)
   }
 
   destroy(): Promise<void> {

@@ -6,6 +6,7 @@ import {
   InsertQueryNode,
   MergeQueryNode,
   type OperationNode,
+  RawNode,
   ReferenceNode,
   ReturningNode,
   type RootOperationNode,
@@ -60,17 +61,34 @@ function tableOf(node: OperationNode | undefined): { name: string; table: TableN
   return undefined
 }
 
+/** The name a table is watched under: SQLite compares identifiers case-insensitively, even quoted ones. */
+export function keyOf(table: string, dialect: 'sqlite' | 'postgres'): string {
+  return dialect === 'sqlite' ? table.toLowerCase() : table
+}
+
 function columnName(node: OperationNode): string | undefined {
   if (ColumnNode.is(node)) return node.column.name
   if (ReferenceNode.is(node) && ColumnNode.is(node.column)) return node.column.column.name
   return undefined
 }
 
-function refuse(table: string, what: string): never {
+function refuse(table: string, what: string, why = 'its old keys are not returned'): never {
   throw new UnsupportedOperationError(
-    `stockpyle cache sync: ${what} on table \`${table}\` cannot be followed (its old keys are not returned); run it on a Kysely instance without the plugin, then call chain.batchInvalidate() or chain.clearCaches()`,
+    `stockpyle cache sync: ${what} on table \`${table}\` cannot be followed (${why}); run it on a Kysely instance without the plugin, then call chain.batchInvalidate() or chain.clearCaches()`,
   )
 }
+
+/**
+ * SQLite's `INSERT OR <action>` the plugin cannot follow: REPLACE deletes conflicting rows without
+ * returning them; FAIL keeps the rows inserted before the failing one but the statement returns none;
+ * ROLLBACK ends the transaction behind the plugin's back. ABORT (the default) and IGNORE return every
+ * row they leave inserted.
+ */
+const UNFOLLOWED_OR = new Map([
+  ['replace', 'it deletes conflicting rows without returning them'],
+  ['fail', 'the rows it inserted before failing stay, but it returns none of them'],
+  ['rollback', 'it rolls the whole transaction back behind the plugin'],
+])
 
 /**
  * Plans a statement: for an INSERT, UPDATE or DELETE on a watched table, the node with RETURNING of
@@ -79,7 +97,7 @@ function refuse(table: string, what: string): never {
  * them back. An UPDATE that sets a primary-key column also gets a SELECT of the old keys to run first
  * (`before`). Statements it cannot follow are refused before they run: such an UPDATE joining other
  * tables, an upsert whose DO UPDATE sets a primary-key column, `REPLACE`/`INSERT OR REPLACE` (it
- * deletes conflicting rows unseen), `MERGE`, a multi-table DELETE. Anything else is returned untouched
+ * deletes conflicting rows unseen), `INSERT OR FAIL` / `OR ROLLBACK`, `MERGE`, a multi-table DELETE. Anything else is returned untouched
  * (`plan` undefined).
  * @throws UnsupportedOperationError for a statement it cannot follow.
  */
@@ -91,29 +109,42 @@ export function planStatement(
   const untouched = { node, plan: undefined }
   if (MergeQueryNode.is(node)) {
     const target = tableOf(node.into)
-    if (target !== undefined && watched.has(target.name)) refuse(target.name, 'MERGE')
+    if (target !== undefined && watched.has(keyOf(target.name, dialect))) refuse(target.name, 'MERGE')
     return untouched
   }
   let target: ReturnType<typeof tableOf>
   let setColumns: readonly string[] = []
   if (InsertQueryNode.is(node)) {
     target = tableOf(node.into)
-    if (target === undefined || !watched.has(target.name)) return untouched
-    if (node.replace === true || node.orAction?.action.toLowerCase() === 'or replace') refuse(target.name, 'REPLACE')
+    if (target === undefined || !watched.has(keyOf(target.name, dialect))) return untouched
+    if (node.replace === true) refuse(target.name, 'REPLACE', UNFOLLOWED_OR.get('replace'))
+    const or = node.orAction?.action.toLowerCase().replace(/^or\s+/, '')
+    const why = or === undefined ? undefined : UNFOLLOWED_OR.get(or)
+    if (why !== undefined) refuse(target.name, `INSERT OR ${or?.toUpperCase()}`, why)
     setColumns = (node.onConflict?.updates ?? []).map((u) => columnName(u.column) ?? '')
   } else if (UpdateQueryNode.is(node)) {
     target = tableOf(node.table)
-    if (target === undefined || !watched.has(target.name)) return untouched
+    if (target === undefined || !watched.has(keyOf(target.name, dialect))) return untouched
     setColumns = (node.updates ?? []).map((u) => columnName(u.column) ?? '')
   } else if (DeleteQueryNode.is(node)) {
     target = tableOf(node.from.froms[0])
-    if (target === undefined || !watched.has(target.name)) return untouched
+    if (target === undefined || !watched.has(keyOf(target.name, dialect))) return untouched
     if (node.from.froms.length > 1) refuse(target.name, 'a DELETE of several tables')
   } else {
     return untouched
   }
-  const table = watched.get(target.name) as WatchedTable
-  const primaryUpdate = setColumns.find((c) => table.primaryColumns.has(c))
+  const explain = (node as InsertQueryNode | UpdateQueryNode | DeleteQueryNode).explain
+  if (explain !== undefined) {
+    // a plain EXPLAIN (SQLite's QUERY PLAN too) runs nothing and returns the plan: left alone.
+    // EXPLAIN ANALYZE runs the write, but returns the plan, not its rows.
+    const options = explain.options
+    const text = options !== undefined && RawNode.is(options) ? options.sqlFragments.join(' ') : undefined
+    if (options === undefined || (text !== undefined && !/analy[sz]e/i.test(text))) return untouched
+    refuse(target.name, 'EXPLAIN ANALYZE (or EXPLAIN with options it cannot read) of a write', 'it runs the write but returns the plan')
+  }
+  const table = watched.get(keyOf(target.name, dialect)) as WatchedTable
+  const primary = new Set([...table.primaryColumns].map((c) => keyOf(c, dialect)))
+  const primaryUpdate = setColumns.find((c) => primary.has(keyOf(c, dialect)))
   const aliases = new Map(table.keyColumns.map((column, i) => [`${ALIAS}${i}`, column]))
   const insert = InsertQueryNode.is(node)
   // PostgreSQL: UPDATE/DELETE may name other tables (FROM, USING), so qualify the columns. SQLite's
@@ -135,7 +166,10 @@ export function planStatement(
         `${insert ? 'an upsert' : 'an UPDATE joining other tables'} that sets the primary-key column \`${primaryUpdate}\``,
       )
     }
-    const select = SelectQueryNode.cloneWithSelections(SelectQueryNode.createFrom([node.table]), selections(tableRef))
+    // its WITH too (the WHERE may read a CTE), unless a CTE writes: it would run twice
+    const writingCte = node.with?.expressions.find((cte) => !SelectQueryNode.is(cte.expression))
+    if (writingCte !== undefined) refuse(target.name, 'an UPDATE that sets a primary-key column and has a CTE other than a SELECT')
+    const select = SelectQueryNode.cloneWithSelections(SelectQueryNode.createFrom([node.table], node.with), selections(tableRef))
     before = node.where === undefined ? select : { ...select, where: node.where }
   }
   const qualifier = insert || dialect === 'sqlite' ? undefined : tableRef

@@ -14,7 +14,7 @@ import type { Model } from '../../core/model.js'
 import { checkOptionNames } from '../../core/options.js'
 import { describeModel, type ModelInfo } from '../../core/registry.js'
 import { type AfterCommitWork, trackingDialect } from './cache-sync-dialect.js'
-import { planStatement, type WatchedTable } from './cache-sync-plan.js'
+import { keyOf, planStatement, type WatchedTable } from './cache-sync-plan.js'
 import { type Invalidation, StatementSync, type SyncTarget } from './cache-sync-statement.js'
 import { snakeCase } from './naming.js'
 import { SqlStore } from './sql-store.js'
@@ -106,14 +106,14 @@ export class CacheSyncPlugin implements KyselyPlugin {
     for (const model of models) {
       const info = describeModel(model)
       const table = store.tableOf(model)
-      const known = this.#watched.get(table)
+      const known = this.#watched.get(keyOf(table, store.dialect))
       const infos: ModelInfo[] = [...(known?.models ?? []), info]
       const keyColumns = [...new Set(infos.flatMap((i) => i.keys.flatMap((k) => k.fields.map(column))))]
       const primaryColumns = new Set(infos.flatMap((i) => i.primary.fields.map(column)))
       const watched = { table, models: infos, keyColumns, primaryColumns }
-      this.#watched.set(table, watched)
+      this.#watched.set(keyOf(table, store.dialect), watched)
       const defaultSchema = store.dialect === 'postgres' ? 'public' : 'main'
-      if (!table.includes('.')) this.#watched.set(`${defaultSchema}.${table}`, watched)
+      if (!table.includes('.')) this.#watched.set(keyOf(`${defaultSchema}.${table}`, store.dialect), watched)
     }
   }
 

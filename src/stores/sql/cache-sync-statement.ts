@@ -1,5 +1,5 @@
 import {
-  type CompiledQuery,
+  CompiledQuery,
   createQueryId,
   type DatabaseConnection,
   type Dialect,
@@ -69,7 +69,7 @@ export class StatementSync implements StatementRunner {
     const result = await connection.inner.executeQuery<Row>(statement)
     const keyRows = keysOf(plan, result.rows)
     await this.#follow(plan, [...keyRows, ...keysOf(plan, old)], connection)
-    return restore(plan, result, keyRows) as QueryResult<R>
+    return restore(plan, result, keyRows, this.#target.store.dialect) as QueryResult<R>
   }
 
   stream<R>(compiled: CompiledQuery, chunkSize: number | undefined, connection: TrackedConnection): AsyncIterableIterator<QueryResult<R>> {
@@ -122,6 +122,22 @@ export class StatementSync implements StatementRunner {
 
   committed(work: readonly AfterCommitWork[]): Promise<void> {
     return this.#target.runAll(work)
+  }
+
+  /**
+   * SQLite only (a failed COMMIT ends a PostgreSQL transaction): a `BEGIN` on the connection fails
+   * with "cannot start a transaction within a transaction" while one is open; one that succeeds is
+   * rolled back at once (it started nothing).
+   */
+  async stillInTransaction(connection: DatabaseConnection): Promise<boolean> {
+    if (this.#target.store.dialect !== 'sqlite') return false
+    try {
+      await connection.executeQuery(CompiledQuery.raw('begin'))
+    } catch (err) {
+      return err instanceof Error && /within a transaction/i.test(err.message)
+    }
+    await connection.executeQuery(CompiledQuery.raw('rollback')).catch(() => {})
+    return false
   }
 
   /** For a write on a watched table, built with the plugin: its plan and the statement to run instead. */
@@ -202,7 +218,12 @@ function withoutKeys(plan: SyncPlan, chunk: QueryResult<Row>): QueryResult<Unkno
 }
 
 /** The result as the statement would have given it without the plugin's RETURNING. */
-function restore(plan: SyncPlan, result: QueryResult<Row>, keyRows: readonly Row[]): QueryResult<UnknownRow> {
+function restore(
+  plan: SyncPlan,
+  result: QueryResult<Row>,
+  keyRows: readonly Row[],
+  dialect: 'sqlite' | 'postgres',
+): QueryResult<UnknownRow> {
   const rows = result.rows
   if (!plan.ownReturning) return withoutKeys(plan, result)
   // A statement with RETURNING reports no affected-row count or insert id on SQLite: give them back.
@@ -213,7 +234,8 @@ function restore(plan: SyncPlan, result: QueryResult<Row>, keyRows: readonly Row
   }
   const primary = plan.watched.models[0]?.primary.fields
   const last = keyRows.at(-1)
-  if (plan.insert && result.insertId === undefined && primary?.length === 1 && last !== undefined) {
+  // an insert id only where the driver gives one without RETURNING (SQLite; PostgreSQL never does)
+  if (dialect === 'sqlite' && plan.insert && result.insertId === undefined && primary?.length === 1 && last !== undefined) {
     const id = last[[...plan.watched.primaryColumns][0] as string]
     if (typeof id === 'number' && Number.isInteger(id)) restored.insertId = BigInt(id)
     else if (typeof id === 'bigint') restored.insertId = id
