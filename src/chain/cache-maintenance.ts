@@ -134,7 +134,7 @@ export class CacheMaintenance {
    * @throws UnsupportedOperationError (before clearing anything) when a cache layer has no `clear()`.
    */
   async clearCaches(): Promise<void> {
-    const { calls, coherence, backfill, misses, name } = this.#p
+    const { calls, backfill, misses, name } = this.#p
     for (let i = 0; i < calls.last; i++) {
       const layer = calls.layers[i] as Store
       if (typeof layer.clear !== 'function' || layer.capabilities.clearable === false) {
