@@ -13,6 +13,7 @@ import { InvalidOptionError, show, UnsupportedOperationError } from '../../core/
 import type { Model } from '../../core/model.js'
 import { checkOptionNames } from '../../core/options.js'
 import { describeModel, type ModelInfo } from '../../core/registry.js'
+import { messageOf } from '../../core/unavailable-unless-ours.js'
 import { type AfterCommitWork, trackingDialect } from './cache-sync-dialect.js'
 import { keyOf, planStatement, type WatchedTable } from './cache-sync-plan.js'
 import { type Invalidation, StatementSync, type SyncTarget } from './cache-sync-statement.js'
@@ -96,12 +97,9 @@ export class CacheSyncPlugin implements KyselyPlugin {
     this.#onError =
       onError ??
       ((error) =>
-        process.emitWarning(
-          `stockpyle cache sync: invalidation after COMMIT failed: ${error instanceof Error ? error.message : String(error)}`,
-          {
-            code: 'STOCKPYLE_CACHE_SYNC',
-          },
-        ))
+        process.emitWarning(`stockpyle cache sync: invalidation after COMMIT failed: ${messageOf(error)}`, {
+          code: 'STOCKPYLE_CACHE_SYNC',
+        }))
     const column = store.camelCase ? snakeCase : (attribute: string) => attribute
     for (const model of models) {
       const info = describeModel(model)
