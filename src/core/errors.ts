@@ -105,8 +105,8 @@ export type SkipReason = 'circuit-open' | 'repairs-pending'
 
 /**
  * A chain did not call one of its cache layers: the layer's circuit is open after failures, or copies
- * it may hold await repair. Counted as `skipped` (not as an error) in a chain's stats; callers see it
- * only through `onCacheError: 'throw'`, never for a skip alone.
+ * it may hold await repair. Counted as `skipped` (not as an error) in a chain's stats; never thrown to
+ * a chain's callers, also under `onCacheError: 'throw'`.
  */
 export class LayerSkippedError extends StockpyleError {
   static override readonly code = 'E_LAYER_SKIPPED'
