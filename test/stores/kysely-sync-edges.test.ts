@@ -104,6 +104,30 @@ for (const [label, kind] of kinds) {
       }
     })
 
+    it('a primary key set through sql.ref() is still a primary-key update; a column it cannot name is refused', async () => {
+      const { db, chain, table, cached, close } = await setup(kind)
+      try {
+        await db
+          .updateTable(table)
+          .set(sql.ref('id') as never, 20 as never)
+          .set({ email: 'new@x' })
+          .where('id', '=', 2)
+          .execute()
+        expect(await cached({ id: 2 })).toBeUndefined()
+        expect(await chain.get(EdgeUser, { id: 2 })).toBeUndefined()
+        expect((await chain.get(EdgeUser, { id: 20 }))?.email).toBe('new@x')
+        await expect(
+          db
+            .updateTable(table)
+            .set(sql`id` as never, 30 as never)
+            .where('id', '=', 20)
+            .execute(),
+        ).rejects.toSatisfy(unsupported)
+      } finally {
+        await close()
+      }
+    })
+
     it('EXPLAIN of a write is passed through (the plan comes back, nothing runs); EXPLAIN ANALYZE is refused', async () => {
       const { db, table, cached, close } = await setup(kind)
       try {
@@ -112,7 +136,12 @@ for (const [label, kind] of kinds) {
         // what it gives without the plugin (on SQLite Kysely reports an UpdateResult of 0 rows)
         expect(await update.explain()).toEqual(await build(db.withoutPlugins()).explain())
         if (kind === 'sqlite') expect((await update.explain(undefined, sql`query plan`)).length).toBeGreaterThan(0)
-        else await expect(update.explain(undefined, sql`analyze`)).rejects.toSatisfy(unsupported)
+        else {
+          await expect(update.explain(undefined, sql`analyze`)).rejects.toSatisfy(unsupported)
+          // however the options were put together
+          await expect(update.explain('json', sql.join([sql`analyze`, sql`buffers`]))).rejects.toSatisfy(unsupported)
+          await expect(update.explain('json', sql`${sql.raw('analyze')}`)).rejects.toSatisfy(unsupported)
+        }
         const row = await db.withoutPlugins().selectFrom(table).select('name').where('id', '=', 1).executeTakeFirst()
         expect(row?.name).toBe('Ada')
         expect((await cached({ id: 1 }))?.name).toBe('Ada')

@@ -69,7 +69,20 @@ export function keyOf(table: string, dialect: 'sqlite' | 'postgres'): string {
 function columnName(node: OperationNode): string | undefined {
   if (ColumnNode.is(node)) return node.column.name
   if (ReferenceNode.is(node) && ColumnNode.is(node.column)) return node.column.column.name
+  // `set(sql.ref('id'), …)`: a raw node wrapping nothing but a reference
+  if (RawNode.is(node) && node.parameters.length === 1 && node.sqlFragments.every((f) => f.trim() === '')) {
+    return columnName(node.parameters[0] as OperationNode)
+  }
   return undefined
+}
+
+/** The columns a statement sets; refused when one is an expression it cannot name (it may be a primary key). */
+function namedColumns(table: string, columns: readonly OperationNode[]): string[] {
+  return columns.map(
+    (column) =>
+      columnName(column) ??
+      refuse(table, 'a write setting a column given as an expression', 'its column cannot be named, and its old keys may not be learned'),
+  )
 }
 
 function refuse(table: string, what: string, why = 'its old keys are not returned'): never {
@@ -121,11 +134,17 @@ export function planStatement(
     const or = node.orAction?.action.toLowerCase().replace(/^or\s+/, '')
     const why = or === undefined ? undefined : UNFOLLOWED_OR.get(or)
     if (why !== undefined) refuse(target.name, `INSERT OR ${or?.toUpperCase()}`, why)
-    setColumns = (node.onConflict?.updates ?? []).map((u) => columnName(u.column) ?? '')
+    setColumns = namedColumns(
+      target.name,
+      (node.onConflict?.updates ?? []).map((u) => u.column),
+    )
   } else if (UpdateQueryNode.is(node)) {
     target = tableOf(node.table)
     if (target === undefined || !watched.has(keyOf(target.name, dialect))) return untouched
-    setColumns = (node.updates ?? []).map((u) => columnName(u.column) ?? '')
+    setColumns = namedColumns(
+      target.name,
+      (node.updates ?? []).map((u) => u.column),
+    )
   } else if (DeleteQueryNode.is(node)) {
     target = tableOf(node.from.froms[0])
     if (target === undefined || !watched.has(keyOf(target.name, dialect))) return untouched
@@ -135,12 +154,15 @@ export function planStatement(
   }
   const explain = (node as InsertQueryNode | UpdateQueryNode | DeleteQueryNode).explain
   if (explain !== undefined) {
-    // a plain EXPLAIN (SQLite's QUERY PLAN too) runs nothing and returns the plan: left alone.
-    // EXPLAIN ANALYZE runs the write, but returns the plan, not its rows.
+    // A plain EXPLAIN (in any format; SQLite's QUERY PLAN too) runs nothing and returns the plan: left
+    // alone. Any other options may hold ANALYZE (however the SQL was put together), which runs the
+    // write but returns the plan, not its rows: refused.
     const options = explain.options
-    const text = options !== undefined && RawNode.is(options) ? options.sqlFragments.join(' ') : undefined
-    if (options === undefined || (text !== undefined && !/analy[sz]e/i.test(text))) return untouched
-    refuse(target.name, 'EXPLAIN ANALYZE (or EXPLAIN with options it cannot read) of a write', 'it runs the write but returns the plan')
+    const plain =
+      options === undefined ||
+      (RawNode.is(options) && options.parameters.length === 0 && /^\s*query\s+plan\s*$/i.test(options.sqlFragments.join('')))
+    if (plain) return untouched
+    refuse(target.name, 'EXPLAIN with options (ANALYZE, or options it cannot read) of a write', 'it may run the write but returns the plan')
   }
   const table = watched.get(keyOf(target.name, dialect)) as WatchedTable
   const primary = new Set([...table.primaryColumns].map((c) => keyOf(c, dialect)))
