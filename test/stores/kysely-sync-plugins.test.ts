@@ -11,6 +11,7 @@ import {
   PostgresDialect,
   replaceWithNoncontingentExpression,
   SqliteDialect,
+  sql,
 } from 'kysely'
 import pg from 'pg'
 import { afterAll, describe, expect, inject, it } from 'vitest'
@@ -27,6 +28,16 @@ class SyncMember {
   constructor(
     public memberId: number,
     public email: string,
+    public displayName: string,
+  ) {}
+}
+
+/** A model whose key column is named exactly like its attribute (`"orgId"`), as a camelCase store finds it. */
+class SyncOrg {
+  static readonly stockpyleName = 'KyselySyncOrg'
+  static readonly stockpyleKeys = keys('orgId')
+  constructor(
+    public orgId: number,
     public displayName: string,
   ) {}
 }
@@ -202,5 +213,42 @@ for (const [label, makeEnv] of envs()) {
         }
       })
     }
+
+    it('a camelCase store whose key column is named like its attribute ("orgId"): the plugin returns that column, and writes invalidate', async () => {
+      const env = makeEnv()
+      const table = `sync_orgs_${process.pid}_${++counter}`
+      const sqlStore = new SqlStore({ url: env.url }, { tables: { KyselySyncOrg: table }, camelCase: true })
+      const memory = new ProcessMemoryStore()
+      const chain = new ChainedStore([memory, sqlStore])
+      const sync = new CacheSyncPlugin({ chain, models: [SyncOrg] })
+      const db = new Kysely<any>({ dialect: sync.wrapDialect(env.dialect()), plugins: [sync] })
+      await sql`create table ${sql.table(table)} (${sql.id('orgId')} integer primary key, display_name text)`.execute(db.withoutPlugins())
+      try {
+        await chain.batchPut([new SyncOrg(1, 'One'), new SyncOrg(2, 'Two')])
+        for (const orgId of [1, 2, 3]) await chain.get(SyncOrg, { orgId })
+        expect((await memory.get(SyncOrg, { orgId: 1 }))?.displayName).toBe('One')
+
+        await db.updateTable(table).set({ display_name: 'Uno' }).where('orgId', '=', 1).execute()
+        expect(await memory.get(SyncOrg, { orgId: 1 })).toBeUndefined()
+        expect(await chain.get(SyncOrg, { orgId: 1 })).toEqual(new SyncOrg(1, 'Uno'))
+
+        await db.transaction().execute(async (trx) => {
+          await trx.updateTable(table).set({ orgId: 20 }).where('orgId', '=', 2).execute()
+          await trx.insertInto(table).values({ orgId: 3, display_name: 'Three' }).execute()
+          expect((await memory.get(SyncOrg, { orgId: 2 }))?.displayName).toBe('Two') // not before COMMIT
+        })
+        expect(await memory.get(SyncOrg, { orgId: 2 })).toBeUndefined() // the old primary key too
+        expect(await chain.get(SyncOrg, { orgId: 2 })).toBeUndefined()
+        expect(await chain.get(SyncOrg, { orgId: 20 })).toEqual(new SyncOrg(20, 'Two'))
+        expect(await chain.get(SyncOrg, { orgId: 3 })).toEqual(new SyncOrg(3, 'Three')) // its cached miss was invalidated
+
+        await db.deleteFrom(table).where('orgId', '=', 1).execute()
+        expect(await chain.get(SyncOrg, { orgId: 1 })).toBeUndefined()
+      } finally {
+        await db.schema.dropTable(table).execute()
+        await db.destroy()
+        await chain.close()
+      }
+    })
   })
 }

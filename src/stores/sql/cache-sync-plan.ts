@@ -19,7 +19,11 @@ import {
 import { UnsupportedOperationError } from '../../core/errors.js'
 import type { ModelInfo } from '../../core/registry.js'
 
-/** One mapped table as the plugin sees it: its models and the columns of all their declared keys. */
+/**
+ * One mapped table as the plugin sees it: its models and the columns of all their declared keys, as
+ * the SqlStore's mapping of the table names them (introspected: see `CacheSyncPlugin`; a table not yet
+ * introspected has none, enough to tell whether a statement writes it).
+ */
 export interface WatchedTable {
   readonly table: string
   readonly models: readonly ModelInfo[]
@@ -28,6 +32,9 @@ export interface WatchedTable {
   /** Primary-key columns of every model of the table (an UPDATE may not set them). */
   readonly primaryColumns: ReadonlySet<string>
 }
+
+/** The watched tables, by {@link keyOf} their name. */
+export type WatchedTables = Pick<ReadonlyMap<string, WatchedTable>, 'get' | 'has'>
 
 /** What a statement on a watched table must report after it ran. */
 export interface SyncPlan {
@@ -116,7 +123,7 @@ const UNFOLLOWED_OR = new Map([
  */
 export function planStatement(
   node: RootOperationNode,
-  watched: ReadonlyMap<string, WatchedTable>,
+  watched: WatchedTables,
   dialect: 'sqlite' | 'postgres',
 ): { node: RootOperationNode; plan: SyncPlan | undefined } {
   const untouched = { node, plan: undefined }

@@ -1,5 +1,6 @@
 import type {
   Dialect,
+  Kysely,
   KyselyPlugin,
   PluginTransformQueryArgs,
   PluginTransformResultArgs,
@@ -12,12 +13,12 @@ import type { Store } from '../../contracts/base-store.js'
 import { InvalidOptionError, show, UnsupportedOperationError } from '../../core/errors.js'
 import type { Model } from '../../core/model.js'
 import { checkOptionNames } from '../../core/options.js'
-import { describeModel, type ModelInfo } from '../../core/registry.js'
+import { describeModel, type KeyInfo, type ModelInfo } from '../../core/registry.js'
 import { messageOf } from '../../core/unavailable-unless-ours.js'
 import { type AfterCommitWork, trackingDialect } from './cache-sync-dialect.js'
 import { keyOf, planStatement, type WatchedTable } from './cache-sync-plan.js'
 import { type Invalidation, StatementSync, type SyncTarget } from './cache-sync-statement.js'
-import { snakeCase } from './naming.js'
+import type { ModelMapping } from './row-mapper.js'
 import { SqlStore } from './sql-store.js'
 
 /** Options of {@link CacheSyncPlugin}. */
@@ -57,6 +58,8 @@ export class CacheSyncPlugin implements KyselyPlugin {
   readonly #chain: Store
   readonly #store: SqlStore
   readonly #watched = new Map<string, WatchedTable>()
+  /** Each watched table with its key columns as the store's mappings (compared by identity) name them. */
+  readonly #resolved = new WeakMap<WatchedTable, { mappings: readonly ModelMapping[]; table: WatchedTable }>()
   /**
    * The statements built by a Kysely instance with this plugin (their `queryId`, shared by every
    * execution of a builder and of the builders derived from it). The wrapped driver follows only
@@ -100,15 +103,14 @@ export class CacheSyncPlugin implements KyselyPlugin {
         process.emitWarning(`stockpyle cache sync: invalidation after COMMIT failed: ${messageOf(error)}`, {
           code: 'STOCKPYLE_CACHE_SYNC',
         }))
-    const column = store.camelCase ? snakeCase : (attribute: string) => attribute
+    // key columns come from the store's mapping of each table, introspected when a write on it is first
+    // planned (see #resolve)
     for (const model of models) {
       const info = describeModel(model)
       const table = store.tableOf(model)
       const known = this.#watched.get(keyOf(table, store.dialect))
       const infos: ModelInfo[] = [...(known?.models ?? []), info]
-      const keyColumns = [...new Set(infos.flatMap((i) => i.keys.flatMap((k) => k.fields.map(column))))]
-      const primaryColumns = new Set(infos.flatMap((i) => i.primary.fields.map(column)))
-      const watched = { table, models: infos, keyColumns, primaryColumns }
+      const watched: WatchedTable = { table, models: infos, keyColumns: [], primaryColumns: new Set() }
       this.#watched.set(keyOf(table, store.dialect), watched)
       const defaultSchema = store.dialect === 'postgres' ? 'public' : 'main'
       if (!table.includes('.')) this.#watched.set(keyOf(`${defaultSchema}.${table}`, store.dialect), watched)
@@ -127,6 +129,7 @@ export class CacheSyncPlugin implements KyselyPlugin {
       store: this.#store,
       watched: this.#watched,
       follows: (queryId) => this.#followed.has(queryId),
+      resolve: (table, db) => this.#resolve(table, db),
       invalidate: (invalidations) => this.#invalidate(invalidations),
       runAll: (work) => this.#runAll(work),
     }
@@ -154,6 +157,26 @@ export class CacheSyncPlugin implements KyselyPlugin {
   /** The result as the driver gave it: the wrapped driver already removed the plugin's columns. */
   async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
     return args.result
+  }
+
+  /**
+   * A watched table with the key columns of its models as the store maps them (introspected through
+   * `db`, the connection the statement runs on, on the store's first use of the table; a column named
+   * exactly like its attribute is found as the store finds it). Recomputed only when the store's
+   * mappings changed (`refreshSchema()`).
+   * @throws StockpyleError `E_SCHEMA` when the store cannot map a model onto the table.
+   */
+  async #resolve(table: WatchedTable, db: Kysely<any>): Promise<WatchedTable> {
+    const mappings: ModelMapping[] = []
+    for (const info of table.models) mappings.push(await this.#store.mappingOn(db, info.model))
+    const known = this.#resolved.get(table)
+    if (known?.mappings.every((m, i) => m === mappings[i])) return known.table
+    const columnsOf = (m: ModelMapping, spec: KeyInfo) => (m.keyColumns.get(spec) ?? []).map((c) => c.name)
+    const keyColumns = [...new Set(mappings.flatMap((m, i) => (table.models[i] as ModelInfo).keys.flatMap((k) => columnsOf(m, k))))]
+    const primaryColumns = new Set(mappings.flatMap((m, i) => columnsOf(m, (table.models[i] as ModelInfo).primary)))
+    const resolved: WatchedTable = { ...table, keyColumns, primaryColumns }
+    this.#resolved.set(table, { mappings, table: resolved })
+    return resolved
   }
 
   async #invalidate(invalidations: readonly Invalidation[]): Promise<void> {

@@ -30,6 +30,8 @@ export interface Invalidation {
 export interface SyncTarget {
   readonly store: SqlStore
   readonly watched: ReadonlyMap<string, WatchedTable>
+  /** The watched table with its key columns as the store maps them, introspected through `db` if need be. */
+  resolve(table: WatchedTable, db: Kysely<any>): Promise<WatchedTable>
   /** Whether statements with this `queryId` were built by a Kysely instance that has the plugin. */
   follows(queryId: QueryId): boolean
   /** Invalidates in the chain (may reject: a statement outside a transaction then rejects). */
@@ -62,9 +64,9 @@ export class StatementSync implements StatementRunner {
   }
 
   async execute<R>(compiled: CompiledQuery, connection: TrackedConnection): Promise<QueryResult<R>> {
-    const planned = this.#plan(compiled)
-    if (planned === undefined) return connection.inner.executeQuery<R>(compiled)
-    const { plan, statement } = planned
+    const watched = this.#watchedWrite(compiled)
+    if (watched === undefined) return connection.inner.executeQuery<R>(compiled)
+    const { plan, statement } = await this.#plan(compiled, watched, connection.inner)
     const old = plan.before === undefined ? [] : await this.#oldRows(plan.before, connection.inner)
     const result = await connection.inner.executeQuery<Row>(statement)
     const keyRows = keysOf(plan, result.rows)
@@ -73,9 +75,9 @@ export class StatementSync implements StatementRunner {
   }
 
   stream<R>(compiled: CompiledQuery, chunkSize: number | undefined, connection: TrackedConnection): AsyncIterableIterator<QueryResult<R>> {
-    const planned = this.#plan(compiled)
-    if (planned === undefined) return connection.inner.streamQuery<R>(compiled, chunkSize)
-    return this.#streamWatched<R>(planned.plan, planned.statement, chunkSize, connection)
+    const watched = this.#watchedWrite(compiled)
+    if (watched === undefined) return connection.inner.streamQuery<R>(compiled, chunkSize)
+    return this.#streamWatched<R>(compiled, watched, chunkSize, connection)
   }
 
   /**
@@ -85,11 +87,12 @@ export class StatementSync implements StatementRunner {
    * so that no changed row is left out.
    */
   async *#streamWatched<R>(
-    plan: SyncPlan,
-    statement: CompiledQuery,
+    compiled: CompiledQuery,
+    watched: WatchedTable,
     chunkSize: number | undefined,
     connection: TrackedConnection,
   ): AsyncGenerator<QueryResult<R>> {
+    const { plan, statement } = await this.#plan(compiled, watched, connection.inner)
     const keyRows = plan.before === undefined ? [] : keysOf(plan, await this.#oldRows(plan.before, connection.inner))
     const chunks = connection.inner.streamQuery<Row>(statement, chunkSize)
     const read = async () => {
@@ -140,11 +143,32 @@ export class StatementSync implements StatementRunner {
     return false
   }
 
-  /** For a write on a watched table, built with the plugin: its plan and the statement to run instead. */
-  #plan(compiled: CompiledQuery): { plan: SyncPlan; statement: CompiledQuery } | undefined {
+  /**
+   * The watched table a statement built with the plugin writes (undefined for any other statement,
+   * which runs untouched). Refuses, before it runs, a statement it cannot follow whatever the key columns.
+   */
+  #watchedWrite(compiled: CompiledQuery): WatchedTable | undefined {
     if (!this.#target.follows(compiled.queryId)) return undefined
-    const { node, plan } = planStatement(compiled.query, this.#target.watched, this.#target.store.dialect)
-    if (plan === undefined) return undefined
+    return planStatement(compiled.query, this.#target.watched, this.#target.store.dialect).plan?.watched
+  }
+
+  /**
+   * For a write on a watched table: its plan, with the table's key columns as the store maps them
+   * (introspected on the statement's connection on first use), and the statement to run instead.
+   */
+  async #plan(
+    compiled: CompiledQuery,
+    watched: WatchedTable,
+    connection: DatabaseConnection,
+  ): Promise<{ plan: SyncPlan; statement: CompiledQuery }> {
+    const table = await this.#target.resolve(watched, this.#kyselyOn(connection))
+    const tables = this.#target.watched
+    const resolved = {
+      has: (key: string) => tables.has(key),
+      get: (key: string) => (tables.get(key) === watched ? table : tables.get(key)),
+    }
+    const { node, plan } = planStatement(compiled.query, resolved, this.#target.store.dialect)
+    if (plan === undefined) throw new Error('stockpyle cache sync: a watched write was not planned again')
     this.#compiler ??= this.#dialect.createQueryCompiler()
     return { plan, statement: this.#compiler.compileQuery(node, compiled.queryId) }
   }
