@@ -149,10 +149,10 @@ export class CacheMaintenance {
     }
     everything()
     let failure: unknown
-    const tail = calls.layers[calls.last] as Store & { clearCaches?: () => Promise<void> }
-    if (typeof tail.clearCaches === 'function') {
+    const nested = calls.nestedTail
+    if (nested !== undefined) {
       try {
-        await tail.clearCaches()
+        await nested.clearCaches()
       } catch (err) {
         failure ??= err
       }

@@ -51,6 +51,11 @@ export class LayerCalls {
   readonly observer: LayerObserver
   /** Index of the authoritative (last) layer. */
   readonly last: number
+  /**
+   * The last layer when it is itself a chain (it has caches of its own: `clearCaches`), also behind a
+   * decorator: invalidations, clears and stale reads reach its caches. `undefined` otherwise.
+   */
+  readonly nestedTail: (Store & { clearCaches(): Promise<void> }) | undefined
   readonly #throw: boolean
   readonly #name: string
 
@@ -58,6 +63,8 @@ export class LayerCalls {
     this.layers = layers
     this.observer = observer
     this.last = layers.length - 1
+    const tail = layers[this.last] as Store & { clearCaches?: unknown }
+    this.nestedTail = typeof tail.clearCaches === 'function' ? (tail as Store & { clearCaches(): Promise<void> }) : undefined
     this.#throw = options.throwCacheErrors
     this.#name = options.name
     this.guards = layers.map((layer, i) => {

@@ -1,4 +1,4 @@
-import { type GetEntriesOptions, type LookupRequest, readRequests, type Store, type StoreEntry } from '../contracts/base-store.js'
+import { type GetEntriesOptions, type LookupRequest, readRequests, type StoreEntry } from '../contracts/base-store.js'
 import type { Clock } from '../core/lifetime.js'
 import type { ModelInfo } from '../core/registry.js'
 import type { LayerCalls } from './layer-calls.js'
@@ -21,10 +21,9 @@ export async function readStale(
 ): Promise<(StoreEntry | undefined)[]> {
   const out: (StoreEntry | undefined)[] = new Array(requests.length).fill(undefined)
   let pending = requests.map((_, i) => i)
-  // The cache layers above the last; and the last when it is a chain with caches of its own
-  // (`clearCaches`) that keep stale copies: it answers a stale read from them.
-  const tail = calls.layers[calls.last] as Store & { clearCaches?: unknown }
-  const through = typeof tail.clearCaches === 'function' && tail.capabilities.staleReads ? calls.last : calls.last - 1
+  // The cache layers above the last; and the last when it is a chain whose caches keep stale copies:
+  // it answers a stale read from them.
+  const through = calls.nestedTail?.capabilities.staleReads === true ? calls.last : calls.last - 1
   for (let j = 0; j <= through && pending.length > 0; j++) {
     const guard = calls.guards[j] as LayerGuard
     const started = guard.readStarted()

@@ -147,9 +147,8 @@ export class WritePath {
     this.#p.backfill.clock.mark(coherence ? keys : [])
     const tail = calls.layers[calls.last] as Store
     // A cache drops them; an authoritative layer is left alone (its data is the truth), but a nested
-    // chain there (it has caches of its own: `clearCaches`) drops its caches' copies.
-    const nested = typeof (tail as { clearCaches?: unknown }).clearCaches === 'function'
-    const invalidateTail = !tail.capabilities.authoritative || nested ? tail.batchInvalidate : undefined
+    // chain there drops its caches' copies.
+    const invalidateTail = !tail.capabilities.authoritative || calls.nestedTail !== undefined ? tail.batchInvalidate : undefined
     let failure: LayerFailure | undefined
     let tailFailed: { error: unknown } | undefined
     try {

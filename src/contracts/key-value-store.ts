@@ -177,7 +177,7 @@ export class KeyValueStore extends BaseStore {
     })
     try {
       // With a grace, backfills also replace records expired by now (kept only for stale reads).
-      await this.#writePrepared(prepared, graceMs > 0 && this.#backend.refillMany !== undefined ? now : undefined)
+      await this.#writePrepared(prepared, graceMs > 0 ? now : undefined)
     } catch (err) {
       throw backendError(this.name, 'put', err)
     }

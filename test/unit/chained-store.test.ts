@@ -8,6 +8,7 @@ import {
   StoreUnavailableError,
 } from '../../src/index.js'
 import { ConformanceUser, FaultStore, ManualClock, makeUser } from '../../src/testing/index.js'
+import { heldSource } from './fixtures/held-source.js'
 
 async function until(condition: () => boolean, required = true): Promise<void> {
   for (let i = 0; i < 200 && !condition(); i++) await new Promise((r) => setImmediate(r))
@@ -207,18 +208,8 @@ describe('ChainedStore policy', () => {
     it(`a read that began before an invalidation by ${by} does not backfill what it read`, async () => {
       const top = new ProcessMemoryStore()
       // the database: rows changed behind the chain's back, as the application's own SQL would
-      const rows = new Map<number, ConformanceUser>()
-      let release = () => {}
-      const held = new Promise<void>((resolve) => {
-        release = resolve
-      })
-      // the query's answer is read, then held in flight
-      const load = async (lookups: readonly object[]) => {
-        const found = lookups.map((l) => rows.get((l as { id: number }).id))
-        await held
-        return found
-      }
-      const chain = new ChainedStore([top, new LoaderStore({ model: ConformanceUser, load })])
+      const { rows, release, store } = heldSource()
+      const chain = new ChainedStore([top, store])
       const user = makeUser(9)
       rows.set(9, user)
       const staleRead = chain.get(ConformanceUser, { id: 9 })
@@ -434,21 +425,9 @@ describe('ChainedStore policy', () => {
   for (const coherence of [true, false]) {
     it(`negative caching (coherence: ${coherence}): a miss read while a put landed is not remembered`, async () => {
       const top = new ProcessMemoryStore()
-      let release = () => {}
-      const held = new Promise<void>((resolve) => {
-        release = resolve
-      })
-      const rows = new Map<number, ConformanceUser>()
       // the database answers "absent", and the answer is held in flight while the put lands
-      const load = async (lookups: readonly object[]) => {
-        const found = lookups.map((l) => rows.get((l as { id: number }).id))
-        await held
-        return found
-      }
-      const save = async (objs: readonly ConformanceUser[]) => {
-        for (const o of objs) rows.set(o.id, o)
-      }
-      const chain = new ChainedStore([top, new LoaderStore({ model: ConformanceUser, load, save })], { missLifetime: 60, coherence })
+      const { release, store } = heldSource()
+      const chain = new ChainedStore([top, store], { missLifetime: 60, coherence })
       const miss = chain.get(ConformanceUser, { id: 16 })
       await new Promise((r) => setImmediate(r))
       await chain.put(makeUser(16))

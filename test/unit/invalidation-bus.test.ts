@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { ChainedStore, LoaderStore, ProcessMemoryStore, type StoreCapabilities, StoreDecorator } from '../../src/index.js'
+import { ChainedStore, ProcessMemoryStore, type StoreCapabilities, StoreDecorator } from '../../src/index.js'
 import { ConformanceUser, LocalBusHub, makeUser } from '../../src/testing/index.js'
+import { heldSource } from './fixtures/held-source.js'
 
 function twoProcesses() {
   const hub = new LocalBusHub()
@@ -71,17 +72,8 @@ describe('ProcessMemoryStore with an invalidation bus', () => {
 
   it("a miss read before another process's write is not remembered once the bus told of the write", async () => {
     const hub = new LocalBusHub()
-    const rows = new Map<number, ConformanceUser>()
-    let release = () => {}
-    const held = new Promise<void>((resolve) => {
-      release = resolve
-    })
-    const load = async (lookups: readonly object[]) => {
-      const found = lookups.map((l) => rows.get((l as { id: number }).id))
-      await held
-      return found
-    }
-    const b = new ChainedStore([new ProcessMemoryStore({ bus: hub.connect() }), new LoaderStore({ model: ConformanceUser, load })], {
+    const { rows, release, store } = heldSource()
+    const b = new ChainedStore([new ProcessMemoryStore({ bus: hub.connect() }), store], {
       missLifetime: 60,
     })
     const a = new ProcessMemoryStore({ bus: hub.connect() })

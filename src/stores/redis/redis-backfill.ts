@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
 import type { KeyValueBackfill, KeyValueEntry } from '../../contracts/key-value-backend.js'
-import { redisSlot } from './redis-slot.js'
+import { bySlot } from './redis-groups.js'
 
 // For each backfill: SET record NX (with its lifetime), and only if that stored it, SET each alias —
 // atomically on the server, one round trip for the whole batch. KEYS: per backfill the record key then
@@ -134,15 +134,9 @@ export async function refillOnNode(
   expiredBy: number,
   added: boolean[],
 ): Promise<void> {
-  const bySlot = new Map<number, number[]>()
-  for (const i of indices) {
-    const slot = cluster ? redisSlot((entries[i] as KeyValueEntry).key) : 0
-    const group = bySlot.get(slot)
-    if (group === undefined) bySlot.set(slot, [i])
-    else group.push(i)
-  }
+  const groups = cluster ? [...bySlot(indices, (i) => (entries[i] as KeyValueEntry).key).values()] : [indices]
   await Promise.all(
-    [...bySlot.values()].map(async (group) => {
+    groups.map(async (group) => {
       const backfills = group.map((i) => ({ record: entries[i] as KeyValueEntry, aliases: [] }))
       const stored = await backfillOnNode(client, backfills, now, expiredBy)
       group.forEach((i, j) => {

@@ -28,19 +28,24 @@ export function indicesByMaster(slots: SlotTable | undefined, keys: readonly str
  */
 export function keysByMaster(slots: SlotTable | undefined, keys: readonly string[]): Map<string, string[][]> {
   if (slots === undefined) return new Map([['', [[...keys]]]])
-  const bySlot = new Map<number, string[]>()
-  for (const key of keys) {
-    const slot = redisSlot(key)
-    const list = bySlot.get(slot)
-    if (list === undefined) bySlot.set(slot, [key])
-    else list.push(key)
-  }
   const byNode = new Map<string, string[][]>()
-  for (const [slot, slotKeys] of bySlot) {
+  for (const [slot, slotKeys] of bySlot(keys, (key) => key)) {
     const owner = slots[slot]?.[0] ?? `slot:${slot}`
     const group = byNode.get(owner)
     if (group === undefined) byNode.set(owner, [slotKeys])
     else group.push(slotKeys)
   }
   return byNode
+}
+
+/** `items` grouped by the hash slot of their key (`keyOf`), each group in order. */
+export function bySlot<T>(items: readonly T[], keyOf: (item: T) => string): Map<number, T[]> {
+  const groups = new Map<number, T[]>()
+  for (const item of items) {
+    const slot = redisSlot(keyOf(item))
+    const group = groups.get(slot)
+    if (group === undefined) groups.set(slot, [item])
+    else group.push(item)
+  }
+  return groups
 }
