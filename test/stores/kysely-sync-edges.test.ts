@@ -248,6 +248,73 @@ describe.runIf(stores.has('sqlite'))('CacheSyncPlugin on SQLite: a COMMIT that f
   })
 })
 
+describe.runIf(stores.has('sqlite'))('CacheSyncPlugin on SQLite: a statement whose error rolls the whole transaction back', () => {
+  // SQLite ends the transaction on its own after RAISE(ROLLBACK) in a trigger (also SQLITE_FULL,
+  // SQLITE_IOERR, an interrupt): the statements after it run in autocommit mode, each committed at once.
+  async function withRollbackTrigger(run: (ctx: Awaited<ReturnType<typeof setup>> & { audit: string }) => Promise<void>) {
+    const ctx = await setup('sqlite')
+    const audit = `edge_audit_${process.pid}_${counter}`
+    try {
+      await sql`create table ${sql.table(audit)} (id integer primary key)`.execute(ctx.db)
+      await sql`create trigger ${sql.id(`${audit}_refuse`)} before insert on ${sql.table(audit)} begin select raise(rollback, 'audit refused'); end`.execute(
+        ctx.db,
+      )
+      await run({ ...ctx, audit })
+    } finally {
+      await ctx.db.withoutPlugins().schema.dropTable(audit).ifExists().execute()
+      await ctx.close()
+    }
+  }
+
+  it('writes after it are committed at once, so they are invalidated at once (also when the app then calls rollback)', async () => {
+    await withRollbackTrigger(async ({ db, chain, table, audit, cached }) => {
+      const trx = await db.startTransaction().execute()
+      await trx.updateTable(table).set({ name: 'Ada rolled back' }).where('id', '=', 1).execute()
+      await expect(trx.insertInto(audit).values({ id: 1 }).execute()).rejects.toThrow(/audit refused/)
+      // the transaction is gone: this UPDATE commits on its own, and must not wait for a COMMIT
+      await trx.updateTable(table).set({ name: 'Bob NEW' }).where('id', '=', 2).execute()
+      const before = [await cached({ id: 2 }), await cached({ email: 'b@x' })]
+      await expect(trx.rollback().execute()).rejects.toThrow(/no transaction is active/)
+      expect(before).toEqual([undefined, undefined])
+      expect([await cached({ id: 2 }), await cached({ email: 'b@x' })]).toEqual([undefined, undefined])
+      expect((await chain.get(EdgeUser, { id: 2 }))?.name).toBe('Bob NEW')
+      // the first UPDATE was rolled back with the transaction
+      expect((await chain.get(EdgeUser, { id: 1 }))?.name).toBe('Ada')
+    })
+  })
+
+  it('inside db.transaction(): the callback that goes on after the error leaves no stale copy', async () => {
+    await withRollbackTrigger(async ({ db, chain, table, audit, cached }) => {
+      const failed = await db
+        .transaction()
+        .execute(async (trx) => {
+          await trx
+            .insertInto(audit)
+            .values({ id: 1 })
+            .execute()
+            .catch(() => {})
+          await trx.updateTable(table).set({ name: 'Cy NEW' }).where('id', '=', 3).execute()
+          return 'done'
+        })
+        .catch((e: unknown) => e)
+      expect(failed).toBeInstanceOf(Error) // Kysely's COMMIT finds no transaction
+      expect(await cached({ id: 3 })).toBeUndefined()
+      expect((await chain.get(EdgeUser, { id: 3 }))?.name).toBe('Cy NEW')
+    })
+  })
+
+  it('an error that leaves the transaction open keeps the queue: nothing is invalidated before COMMIT', async () => {
+    await withRollbackTrigger(async ({ db, table, cached }) => {
+      const trx = await db.startTransaction().execute()
+      await trx.updateTable(table).set({ name: 'Ada NEW' }).where('id', '=', 1).execute()
+      await expect(trx.updateTable(table).set({ id: 2 }).where('id', '=', 1).execute()).rejects.toThrow(/UNIQUE/)
+      expect(await cached({ id: 1 })).toBeDefined() // still queued
+      await trx.commit().execute()
+      expect(await cached({ id: 1 })).toBeUndefined()
+    })
+  })
+})
+
 describe.runIf(stores.has('sqlite'))('CacheSyncPlugin on SQLite: INSERT OR <action>', () => {
   it('refuses OR REPLACE, OR FAIL and OR ROLLBACK before they run; follows OR IGNORE and OR ABORT', async () => {
     const { db, chain, table, cached, close } = await setup('sqlite')

@@ -32,10 +32,12 @@ export interface StatementRunner {
   /** A transaction committed, or its COMMIT failed (outcome unknown): run its queued work (never rejects). */
   committed(work: readonly AfterCommitWork[]): Promise<void>
   /**
-   * After a COMMIT that failed: whether the transaction is known to be still open on `connection`
-   * (SQLite keeps it open when a deferred constraint or a busy database refuses the COMMIT).
+   * Whether a transaction is open on `connection`, asked after a statement or a COMMIT failed inside
+   * one: SQLite keeps it open when a deferred constraint or a busy database refuses the COMMIT, and ends
+   * it on its own after some errors (`RAISE(ROLLBACK)` in a trigger, a full disk, an interrupt).
+   * `undefined` when the dialect cannot tell.
    */
-  stillInTransaction(connection: DatabaseConnection): Promise<boolean>
+  transactionOpen(connection: DatabaseConnection): Promise<boolean | undefined>
 }
 
 /**
@@ -57,11 +59,39 @@ export class TrackedConnection implements DatabaseConnection {
   }
 
   executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    return this.#runner.execute<R>(compiledQuery, this)
+    const result = this.#runner.execute<R>(compiledQuery, this)
+    return this.pending === undefined ? result : result.catch((err: unknown) => this.#afterFailure(err))
   }
 
   streamQuery<R>(compiledQuery: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
-    return this.#runner.stream<R>(compiledQuery, chunkSize, this)
+    const chunks = this.#runner.stream<R>(compiledQuery, chunkSize, this)
+    return this.pending === undefined ? chunks : this.#watchFailure(chunks)
+  }
+
+  /** Ends the transaction's bookkeeping; what was queued for its COMMIT is handed back. */
+  end(): AfterCommitWork[] {
+    const work = this.pending ?? []
+    this.pending = undefined
+    this.savepoints.clear()
+    return work
+  }
+
+  async *#watchFailure<R>(chunks: AsyncIterableIterator<QueryResult<R>>): AsyncGenerator<QueryResult<R>> {
+    try {
+      yield* chunks
+    } catch (err) {
+      await this.#afterFailure(err)
+    }
+  }
+
+  /**
+   * A statement failed inside a transaction. When the database ended the transaction on its own, what
+   * was queued for its COMMIT was rolled back with it, and the statements that follow on the connection
+   * commit one by one (SQLite's autocommit), so they must invalidate at once: the queue is dropped.
+   */
+  async #afterFailure(err: unknown): Promise<never> {
+    if (this.pending !== undefined && (await this.#runner.transactionOpen(this.inner)) === false) this.end()
+    throw err
   }
 }
 
@@ -90,8 +120,8 @@ class TrackingDriver implements Driver {
   async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
     const c = connection as TrackedConnection
     await this.#inner.beginTransaction(c.inner, settings)
+    c.end()
     c.pending = []
-    c.savepoints.clear()
   }
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
@@ -100,19 +130,15 @@ class TrackingDriver implements Driver {
       await this.#inner.commitTransaction(c.inner)
     } catch (err) {
       // The transaction is still open (SQLite): everything stays queued for its next COMMIT or ROLLBACK.
-      if (await this.#runner.stillInTransaction(c.inner)) throw err
+      if ((await this.#runner.transactionOpen(c.inner)) === true) throw err
       // Whether the COMMIT took effect is unknown (its reply may be lost with the connection): the rows
       // the transaction wrote are invalidated all the same (harmless if it rolled back), then it rejects.
       // A COMMIT the database answered with ROLLBACK (an aborted transaction) is known to have rolled back.
-      const work = isAbortedTransactionError(err) ? [] : (c.pending ?? [])
-      c.pending = undefined
-      c.savepoints.clear()
-      if (work.length > 0) await this.#runner.committed(work)
+      const work = c.end()
+      if (work.length > 0 && !isAbortedTransactionError(err)) await this.#runner.committed(work)
       throw err
     }
-    const work = c.pending ?? []
-    c.pending = undefined
-    c.savepoints.clear()
+    const work = c.end()
     // The connection stays with Kysely: the driver cannot tell a `db.transaction()` that acquired it
     // from one inside `db.connection()` (a Migrator's scope), whose later statements still run on it.
     // What the invalidations need from a pool (a PostgresBus publishing) must come from its own.
@@ -121,8 +147,7 @@ class TrackingDriver implements Driver {
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
     const c = connection as TrackedConnection
-    c.pending = undefined
-    c.savepoints.clear()
+    c.end()
     await this.#inner.rollbackTransaction(c.inner)
   }
 

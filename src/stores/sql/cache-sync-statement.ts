@@ -128,16 +128,17 @@ export class StatementSync implements StatementRunner {
   }
 
   /**
-   * SQLite only (a failed COMMIT ends a PostgreSQL transaction): a `BEGIN` on the connection fails
-   * with "cannot start a transaction within a transaction" while one is open; one that succeeds is
-   * rolled back at once (it started nothing).
+   * SQLite only (PostgreSQL keeps a failed transaction open until its ROLLBACK, and a failed COMMIT
+   * ends it): a `BEGIN` on the connection fails with "cannot start a transaction within a transaction"
+   * while one is open; one that succeeds is rolled back at once (it started nothing). `undefined` when
+   * it cannot tell (PostgreSQL, or the probe failed for another reason).
    */
-  async stillInTransaction(connection: DatabaseConnection): Promise<boolean> {
-    if (this.#target.store.dialect !== 'sqlite') return false
+  async transactionOpen(connection: DatabaseConnection): Promise<boolean | undefined> {
+    if (this.#target.store.dialect !== 'sqlite') return undefined
     try {
       await connection.executeQuery(CompiledQuery.raw('begin'))
     } catch (err) {
-      return err instanceof Error && /within a transaction/i.test(err.message)
+      return err instanceof Error && /within a transaction/i.test(err.message) ? true : undefined
     }
     await connection.executeQuery(CompiledQuery.raw('rollback')).catch(() => {})
     return false
