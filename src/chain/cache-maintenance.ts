@@ -72,10 +72,14 @@ export class CacheMaintenance {
       found = await calls.direct(calls.last, 'delete', (layer) => deleteByKeyIn(layer, model, lookups as never))
     } catch (err) {
       // The database may or may not have deleted them: no cache may keep a copy — also none an earlier
-      // write's cache update lands later (ordered for lookups by primary key: their keys are the objects')
-      const turn = this.#p.turns.takeKeys(keys.filter((_, i) => (requests[i] as LookupRequest).spec === info.primary))
+      // write's cache update lands later. A lookup by primary key names its object's turn; one by an
+      // alternate key cannot, so every cache update in flight goes first (a rare path).
+      const primary = keys.filter((_, i) => (requests[i] as LookupRequest).spec === info.primary)
+      const unnamed = primary.length < keys.length ? this.#p.turns.pending() : undefined
+      const turn = this.#p.turns.takeKeys(primary)
       try {
-        if (turn.before !== undefined) await Promise.all(turn.before)
+        const before = unnamed ?? turn.before
+        if (before !== undefined) await Promise.all(before)
         for (let i = calls.last - 1; i >= 0; i--) await this.#dropLookups(i, model, lookups).catch(() => {})
       } finally {
         turn.end()

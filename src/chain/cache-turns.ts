@@ -33,6 +33,14 @@ export class CacheTurns {
     return this.takeKeys(keys)
   }
 
+  /**
+   * Every turn not yet ended, of any object: what a write must wait for when it cannot name the
+   * objects it may have changed (a failed delete by an alternate key).
+   */
+  pending(): Promise<void>[] {
+    return [...new Set(this.#last.values())]
+  }
+
   /** {@link take} for objects known by their identity keys (record keys: lookups by primary key). */
   takeKeys(keys: readonly string[]): CacheTurn {
     let before: Promise<void>[] | undefined

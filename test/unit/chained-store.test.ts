@@ -263,7 +263,7 @@ describe('ChainedStore policy', () => {
     })
   }
 
-  for (const second of ['put', 'delete', 'delete by key'] as const) {
+  for (const second of ['put', 'delete', 'delete by key', 'delete by alternate key'] as const) {
     it(`a ${second} whose database call failed (outcome unknown) clears the caches after an earlier put's slow cache update`, async () => {
       const rows = new Map<number, ConformanceUser>()
       let late = false
@@ -273,7 +273,8 @@ describe('ChainedStore policy', () => {
       const db = new LoaderStore({
         model: ConformanceUser,
         timeout: 10,
-        load: async (lookups) => lookups.map((l) => rows.get((l as { id: number }).id)),
+        load: async (lookups) =>
+          lookups.map((l) => ('id' in l ? rows.get(l.id) : [...rows.values()].find((r) => r.email === (l as { email: string }).email))),
         save: async (objs) => {
           await settle()
           for (const o of objs) rows.set(o.id, o)
@@ -295,7 +296,9 @@ describe('ChainedStore policy', () => {
           ? chain.put(Object.assign(makeUser(31), { name: 'second' }))
           : second === 'delete'
             ? chain.delete(makeUser(31))
-            : chain.delete(ConformanceUser, { id: 31 })
+            : second === 'delete by key'
+              ? chain.delete(ConformanceUser, { id: 31 })
+              : chain.delete(ConformanceUser, { email: makeUser(31).email })
       const failed = then.catch((e: unknown) => e)
       await new Promise((r) => setTimeout(r, 50)) // the second write timed out, then landed
       release()
