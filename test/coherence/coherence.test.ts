@@ -57,6 +57,22 @@ describe.runIf(stores.has('redis') && stores.has('postgres'))('coherence harness
     expect(result.violations).toEqual({ staleCache: 0, readAfterWrite: 0, errors: 0, lostWrite: 0, corrupt: 0, phantom: 0 })
   }, 300_000)
 
+  it('protections on, copies expiring (lifetime 4 s, grace 60 s, serveStale): expired copies refilled under concurrent writes, no violations', async () => {
+    const result = await runHarness({
+      protections: true,
+      seed,
+      cache: 'redis',
+      redis,
+      postgresUrl: inject('postgresUrl'),
+      expiry: { lifetime: 4, grace: 60 },
+      log: (line) => console.log(line),
+    })
+    print(result)
+    expect(result.operations).toBeGreaterThanOrEqual(10_000)
+    expect(result.faults.kills + result.faults.freezes).toBeGreaterThanOrEqual(2)
+    expect(result.violations).toEqual({ staleCache: 0, readAfterWrite: 0, errors: 0, lostWrite: 0, corrupt: 0, phantom: 0 })
+  }, 300_000)
+
   it('protections off (coherence: false, tombstoneLifetime: 0, no bus): the same harness reports violations', async () => {
     const result = await runHarness({
       protections: false,

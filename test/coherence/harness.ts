@@ -53,6 +53,11 @@ export interface HarnessOptions {
   /** Chain `leases`. Default true. */
   readonly leases?: boolean
   /**
+   * Cache copies expire (`lifetime`, seconds) and are kept `grace` seconds longer for the chain's
+   * `serveStale`, so reads refill expired copies (`refillMany`) while other processes write. Default: none.
+   */
+  readonly expiry?: { readonly lifetime: number; readonly grace: number } | undefined
+  /**
    * Epochs: each runs `opsPerActor / epochs` operations per actor under faults, then a final round
    * (every process reads every key; every key is written once more while a server is down or frozen —
    * a SIGKILL in one epoch, a SIGSTOP in another; every process reads every key again), then checks (a)
@@ -332,6 +337,7 @@ export async function runHarness(options: HarnessOptions): Promise<HarnessResult
       seed,
       protections,
       leases: options.leases ?? true,
+      expiry: options.expiry,
       cache,
       redisUrl: options.redis.url,
       memcachedServers: options.memcached?.servers ?? [],

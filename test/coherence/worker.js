@@ -118,7 +118,7 @@ const ownerOf = (id) => (id - 1) % config.processes
 const actorOf = (id) => Math.floor((id - 1) / config.processes) % config.actors
 
 async function build() {
-  const { protections, leases, cache, delays, seed, index } = config
+  const { protections, leases, cache, delays, seed, index, expiry } = config
   const seeds = (n) => rng(childSeed(seed, 100 + index * 10 + n))
   if (protections) {
     bus = new RedisBus({ url: config.redisUrl, channel: config.channel, timeout: 300, heartbeatInterval: 500, maxBackoff: 500 })
@@ -126,10 +126,11 @@ async function build() {
   }
   memory = new ProcessMemoryStore({
     max: config.memoryMax,
+    ...(expiry ?? {}),
     ...(bus === undefined ? {} : { bus }),
     ...(protections ? {} : { tombstoneLifetime: 0 }),
   })
-  const cacheOptions = { prefix: config.prefix, timeout: 300, ...(protections ? {} : { tombstoneLifetime: 0 }) }
+  const cacheOptions = { prefix: config.prefix, timeout: 300, ...(expiry ?? {}), ...(protections ? {} : { tombstoneLifetime: 0 }) }
   let shared
   if (cache === 'memcached') {
     const { MemcacheStore } = await import(`${dist}stores/memcache/index.js`)
@@ -147,6 +148,7 @@ async function build() {
     coherence: protections,
     timeout: config.chainTimeout,
     ...(leases ? { leases: { wait: 300, ttl: 1000 } } : {}),
+    ...(expiry === undefined ? {} : { serveStale: true }),
   })
   closers.unshift(() => chain.close())
   for (let id = 1; id <= config.keys; id++) {
