@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events'
 import type { Store } from '../contracts/base-store.js'
+import { messageOf } from '../core/unavailable-unless-ours.js'
 import { ChainMetrics, type MeterLike } from './metrics.js'
 
 /** Counters of one layer, since the chain was created. */
@@ -40,7 +41,10 @@ export class LayerObserver {
   readonly #stats: Omit<LayerStats, 'pendingRepairs'>[]
   readonly #metrics: ChainMetrics | undefined
 
+  readonly #chain: string
+
   constructor(layers: readonly Store[], meter: MeterLike | undefined, chain: string) {
+    this.#chain = chain
     this.#names = layers.map((l) => l.name)
     this.#stats = layers.map((l) => ({ name: l.name, hits: 0, misses: 0, errors: 0, skipped: 0, backfills: 0 }))
     this.#metrics = meter === undefined ? undefined : new ChainMetrics(meter, chain)
@@ -92,7 +96,27 @@ export class LayerObserver {
     const layer = this.#names[index] as string
     this.#metrics?.error(layer, operation)
     if (index < this.#names.length - 1 && this.events.listenerCount('cacheError') > 0) {
-      this.events.emit('cacheError', { layer, index, operation, error })
+      this.#emit({ layer, index, operation, error })
+    }
+  }
+
+  /**
+   * Calls every `cacheError` listener, each on its own: what one throws (or its promise rejects with)
+   * is a process warning, never the chain's — a report must not change the call it reports on, stop a
+   * repair loop or leave a rejection unhandled.
+   */
+  #emit(event: CacheErrorEvent): void {
+    const warn = (err: unknown) =>
+      process.emitWarning(`stockpyle chain "${this.#chain}": a cacheError listener threw: ${messageOf(err)}`, {
+        code: 'STOCKPYLE_LISTENER',
+      })
+    for (const listener of this.events.rawListeners('cacheError') as ((e: CacheErrorEvent) => unknown)[]) {
+      try {
+        const result = listener.call(this.events, event)
+        if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') (result as PromiseLike<unknown>).then(undefined, warn)
+      } catch (err) {
+        warn(err)
+      }
     }
   }
 

@@ -1,3 +1,5 @@
+import { messageOf } from '../core/unavailable-unless-ours.js'
+
 /** Attributes attached to a measurement. */
 export type MetricAttributes = Record<string, string | number | boolean>
 
@@ -35,6 +37,7 @@ export class ChainMetrics {
   readonly #staleAge
   readonly #staleServed
   readonly #chain: string
+  #warned = false
 
   constructor(meter: MeterLike, chain: string) {
     this.#chain = chain
@@ -48,20 +51,51 @@ export class ChainMetrics {
   }
 
   lookups(layer: string, result: 'hit' | 'miss' | 'error' | 'skipped', count: number): void {
-    if (count > 0) this.#lookups.add(count, { chain: this.#chain, layer, result })
+    if (count === 0) return
+    try {
+      this.#lookups.add(count, { chain: this.#chain, layer, result })
+    } catch (err) {
+      this.#failed(err)
+    }
   }
   duration(layer: string, operation: string, ms: number): void {
-    this.#duration.record(ms, { chain: this.#chain, layer, operation })
+    try {
+      this.#duration.record(ms, { chain: this.#chain, layer, operation })
+    } catch (err) {
+      this.#failed(err)
+    }
   }
   error(layer: string, operation: string): void {
-    this.#errors.add(1, { chain: this.#chain, layer, operation })
+    try {
+      this.#errors.add(1, { chain: this.#chain, layer, operation })
+    } catch (err) {
+      this.#failed(err)
+    }
   }
   staleAge(layer: string, ms: number): void {
-    this.#staleAge.record(ms, { chain: this.#chain, layer })
+    try {
+      this.#staleAge.record(ms, { chain: this.#chain, layer })
+    } catch (err) {
+      this.#failed(err)
+    }
   }
   staleServed(count: number, error: unknown): void {
     const code = (error as { code?: unknown } | null)?.code
     const name = typeof code === 'string' ? code : error instanceof Error ? error.name : 'unknown'
-    if (count > 0) this.#staleServed.add(count, { chain: this.#chain, error: name })
+    if (count === 0) return
+    try {
+      this.#staleServed.add(count, { chain: this.#chain, error: name })
+    } catch (err) {
+      this.#failed(err)
+    }
+  }
+
+  /** A measurement threw: warned about once; it never fails the chain's call. */
+  #failed(err: unknown): void {
+    if (this.#warned) return
+    this.#warned = true
+    process.emitWarning(`stockpyle chain "${this.#chain}": its meter threw (such measurements are dropped): ${messageOf(err)}`, {
+      code: 'STOCKPYLE_METER',
+    })
   }
 }

@@ -250,6 +250,77 @@ describe('failure policy: a cache layer that fails', () => {
   })
 })
 
+describe('a cacheError listener or a meter that throws changes nothing the chain does', () => {
+  /** A `cacheError` listener that throws (or returns a rejected promise); what it threw is a process warning. */
+  function throwingListeners(chain: ChainedStore) {
+    const seen: string[] = []
+    chain.events.on('cacheError', (e: CacheErrorEvent) => {
+      seen.push(e.operation)
+      throw new Error(`listener bug (${e.operation})`)
+    })
+    chain.events.on('cacheError', async (e: CacheErrorEvent) => {
+      throw new Error(`async listener bug (${e.operation})`)
+    })
+    const after: string[] = []
+    chain.events.on('cacheError', (e: CacheErrorEvent) => after.push(e.operation)) // still called
+    return { seen, after }
+  }
+
+  it('reads answer, writes resolve and keep their repairs, a repair loop goes on; each throw is a warning', async () => {
+    const warnings: string[] = []
+    const onWarning = (w: Error) => warnings.push(w.message)
+    process.on('warning', onWarning)
+    try {
+      const { cache, db, chain, stats } = setup()
+      const { seen, after } = throwingListeners(chain)
+      await chain.put(user(40))
+      await chain.put(user(41))
+      cache.fail('get', 'delete', 'put')
+      expect(await chain.get(ConformanceUser, { id: 40 })).toEqual(user(40))
+      expect(await chain.batchGet(ConformanceUser, [{ id: 40 }, { id: 41 }])).toEqual([user(40), user(41)])
+      await chain.delete(user(40))
+      expect(stats().pendingRepairs).toBeGreaterThanOrEqual(1)
+      expect(await chain.get(ConformanceUser, { id: 40 })).toBeUndefined()
+      // the repair loop goes on after a listener threw on its failure, and lands once the layer is back
+      await vi.waitFor(() => expect(seen).toContain('repair'))
+      cache.recover()
+      await vi.waitFor(() => expect(stats().pendingRepairs).toBe(0), { timeout: 3000 })
+      expect(await cache.get(ConformanceUser, { id: 40 })).toBeUndefined()
+      expect(await db.get(ConformanceUser, { id: 40 })).toBeUndefined()
+      expect(after).toEqual(seen)
+      await vi.waitFor(() => expect(warnings.some((w) => /async listener bug/.test(w))).toBe(true))
+      expect(warnings.some((w) => /cacheError listener threw: listener bug \(get\)/.test(w))).toBe(true)
+      await chain.close()
+    } finally {
+      process.off('warning', onWarning)
+    }
+  })
+
+  it('a meter whose instruments throw: the call resolves as without a meter', async () => {
+    const warnings: string[] = []
+    const onWarning = (w: Error) => warnings.push(w.message)
+    process.on('warning', onWarning)
+    try {
+      const broken = () => {
+        throw new Error('meter bug')
+      }
+      const meter = { createCounter: () => ({ add: broken }), createHistogram: () => ({ record: broken }) }
+      const { cache, db, chain } = setup({ meter })
+      await chain.put(user(42))
+      expect(await db.get(ConformanceUser, { id: 42 })).toEqual(user(42))
+      expect(await chain.get(ConformanceUser, { id: 42 })).toEqual(user(42))
+      cache.fail('get')
+      expect(await chain.get(ConformanceUser, { id: 42 })).toEqual(user(42))
+      await vi.waitFor(() => expect(warnings.filter((w) => /meter bug/.test(w)).length).toBeGreaterThan(0))
+      await new Promise((r) => setImmediate(r))
+      expect(warnings.filter((w) => /meter bug/.test(w))).toHaveLength(1) // once per chain, not per call
+      await chain.close()
+    } finally {
+      process.off('warning', onWarning)
+    }
+  })
+})
+
 describe('errors that reach the caller of a chain name the chain and the layer they came from', () => {
   it('a database failure on get and put, a cache failure under throw, a caller error from a layer', async () => {
     const { cache, db, chain } = setup({ onCacheError: 'throw', name: 'users-chain' })
