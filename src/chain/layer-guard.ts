@@ -266,11 +266,10 @@ export class LayerGuard {
     this.#timer = setTimeout(() => {
       this.#timer = undefined
       this.#waiting = false
-      // Fire-and-forget on purpose: nobody waits for a background repair; failures are reported.
+      // Fire-and-forget on purpose (failures are reported); rescheduled also after a report that threw.
+      const again = () => this.#schedule(this.#progressed ? 0 : this.#retryMs)
       detach(
-        this.repair().then((clean) => {
-          if (!clean) this.#schedule(this.#progressed ? 0 : this.#retryMs)
-        }),
+        this.repair().finally(() => (this.#pending.size > 0 || this.#fenced) && again()),
         (err) => this.onFailure(err),
       )
     }, delay)
