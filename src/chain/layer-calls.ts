@@ -21,8 +21,9 @@ export interface LayerFailure {
   /** The call was not sent (circuit open or the layer fenced): no error of the layer itself. */
   readonly skipped: boolean
   /**
-   * A backfill the layer refused for the values it was given (a value it cannot store: the errors
-   * {@link isCallerError} names), answered before anything could land late: nothing to clean up.
+   * A backfill or a cache layer's put the layer refused for the values it was given (a value it cannot
+   * store: the errors {@link isCallerError} names). A refused backfill has nothing to clean up (answered
+   * before anything could land late); a refused put's old copy is invalidated like any failed put's.
    */
   readonly refused: boolean
   /**
@@ -128,8 +129,10 @@ export class LayerCalls {
   fail(index: number, operation: LayerOperation, error: unknown): LayerFailure {
     // A backfill's values come from the layer below, not from the caller: a cache layer that cannot
     // store one (a driver's object, a value too large for it) fails that copy, not the caller's read.
+    // A cache layer refusing a put's value comes after the database took it (keys and encodability
+    // were checked before): that copy fails, as a backfill's would, and is cleaned up like one.
     const refused = isCallerError(error)
-    if (refused && operation !== 'backfill') throw this.blame(error, index, operation)
+    if (refused && operation !== 'backfill' && !(operation === 'put' && index < this.last)) throw this.blame(error, index, operation)
     const skipped = error instanceof LayerSkippedError
     if (skipped) this.observer.skipped(index)
     else this.observer.failed(index, operation, error)

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module'
 import { connect } from 'node:net'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { InvalidKeyError, InvalidOptionError, StoreClosedError, StoreUnavailableError, ValueTooLargeError } from '../../src/core/errors.js'
+import { type CacheErrorEvent, ChainedStore, ProcessMemoryStore } from '../../src/index.js'
 import {
   DEFAULT_MEMCACHE_MAX_VALUE_BYTES,
   MEMCACHE_MAX_RELATIVE_EXPTIME,
@@ -400,6 +401,32 @@ describe.runIf(stores.has('memcached'))('MemcacheStore on 3 memcached servers', 
       ValueTooLargeError,
     )
   })
+
+  for (const [label, options] of [
+    ['over maxValueBytes (refused before sending)', { maxValueBytes: 2000 }],
+    ["over the server's item size (refused by memcached)", { maxValueBytes: 4 * 1024 * 1024 }],
+  ] as const) {
+    it(`a chain's put of a value ${label}: the database takes it, no old copy is left in memcached, memory holds the new one`, async () => {
+      const { store } = make(options)
+      const memory = new ProcessMemoryStore()
+      const db = new ProcessMemoryStore({ name: 'db' })
+      const chain = new ChainedStore([memory, store, db])
+      const v1 = makeUser(22)
+      await chain.put(v1)
+      expect(await store.get(ConformanceUser, { id: 22 })).toEqual(v1)
+      const v2 = Object.assign(makeUser(22), { avatar: Buffer.alloc(options.maxValueBytes === 2000 ? 5000 : 2 * 1024 * 1024, 3) })
+      const errors: string[] = []
+      chain.events.on('cacheError', (e: CacheErrorEvent) => errors.push(`${e.operation}:${(e.error as Error).name}`))
+      await chain.put(v2)
+      expect(errors).toEqual(['put:ValueTooLargeError'])
+      expect(await db.get(ConformanceUser, { id: 22 })).toEqual(v2)
+      expect(await store.get(ConformanceUser, { id: 22 })).toBeUndefined()
+      expect(await memory.get(ConformanceUser, { id: 22 })).toEqual(v2)
+      // another process (no memory layer) reads the database's value
+      expect(await new ChainedStore([store, db]).get(ConformanceUser, { id: 22 })).toEqual(v2)
+      await chain.close()
+    })
+  }
 
   it("maps the server's own too-large refusal to ValueTooLargeError and keeps the connection usable", async () => {
     const b = backend({ maxValueBytes: 4 * 1024 * 1024 })

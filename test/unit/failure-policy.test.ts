@@ -86,9 +86,6 @@ describe('failure policy: a cache layer that fails', () => {
       else await expect(read).rejects.toBeInstanceOf(ValueTooLargeError)
       expect(events.map((e) => [e.operation, (e.error as Error).constructor.name])).toEqual([['backfill', 'ValueTooLargeError']])
       expect(stats()).toMatchObject({ errors: 1, backfills: 0, pendingRepairs: 0 })
-      // a put of such a value is still the caller's error
-      await expect(chain.put(user(8))).rejects.toBeInstanceOf(ValueTooLargeError)
-      expect(events).toHaveLength(1)
     }
   })
 
@@ -241,13 +238,38 @@ describe('failure policy: a cache layer that fails', () => {
   })
 
   it('a caller error from a layer is never hidden, counted or thrown as a layer failure', async () => {
-    const { cache, chain, events, stats } = setup()
-    cache.errors.set('put', new ValueTooLargeError('value too large for this layer'))
-    await expect(chain.put(user(10))).rejects.toBeInstanceOf(ValueTooLargeError)
+    const { chain, db, events, stats } = setup()
+    db.fail() // (a caller error is thrown before any layer is asked)
+    await expect(chain.get(ConformanceUser, { nope: 1 } as never)).rejects.toThrow(/chain store get/)
+    await expect(chain.put(Object.assign(user(10), { id: undefined }))).rejects.toThrow(/chain store put/)
     expect(events).toEqual([])
     expect(stats()).toMatchObject({ errors: 0, skipped: 0 })
-    await expect(chain.get(ConformanceUser, { nope: 1 } as never)).rejects.toThrow(/chain store get/)
   })
+
+  for (const policy of ['report', 'throw'] as const) {
+    it(`a cache layer that refuses a put's value after the database write (too large for it): its old copy is invalidated, the layers above take the value (onCacheError ${policy})`, async () => {
+      const clock = new ManualClock()
+      const memory = new ProcessMemoryStore({ clock })
+      const cache = new ThrowingStore(new KeyValueStore(new MapBackend(() => clock.now()), { clock }))
+      const db = new ProcessMemoryStore({ clock })
+      const chain = new ChainedStore([memory, cache, db], { breaker: false, clock, onCacheError: policy })
+      const events: CacheErrorEvent[] = []
+      chain.events.on('cacheError', (e: CacheErrorEvent) => events.push(e))
+      await chain.put(user(10))
+      const big = Object.assign(user(10), { name: 'v2, too large for the cache layer' })
+      cache.errors.set('put', new ValueTooLargeError('value too large for this layer'))
+      const put = chain.put(big)
+      if (policy === 'throw') await expect(put).rejects.toBeInstanceOf(ValueTooLargeError)
+      else await put
+      expect(await db.get(ConformanceUser, { id: 10 })).toEqual(big)
+      expect(await cache.get(ConformanceUser, { id: 10 })).toBeUndefined() // no old copy left behind
+      expect(await memory.get(ConformanceUser, { id: 10 })).toEqual(big)
+      expect(events.map((e) => [e.layer, e.operation])).toEqual([[cache.name, 'put']])
+      expect((chain.stats()[1] as LayerStats).errors).toBe(1)
+      cache.errors.delete('put')
+      expect(await chain.get(ConformanceUser, { id: 10 })).toEqual(big)
+    })
+  }
 })
 
 describe('a cacheError listener or a meter that throws changes nothing the chain does', () => {
