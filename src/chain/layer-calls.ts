@@ -4,6 +4,7 @@ import type { Model } from '../core/model.js'
 import { isPartialFailure } from '../core/partial-failure.js'
 import type { ModelInfo } from '../core/registry.js'
 import type { ResolvedChainOptions } from './chain-options.js'
+import { asLayerError, checkAnswer } from './layer-answer.js'
 import { LayerGuard } from './layer-guard.js'
 import type { LayerObserver, LayerOperation } from './layer-observer.js'
 
@@ -126,7 +127,8 @@ export class LayerCalls {
    * Applies the failure policy to `error` from layer `index`: a caller error is rethrown; anything
    * else is counted (skip or failure) and returned for clean-up and {@link raise}.
    */
-  fail(index: number, operation: LayerOperation, error: unknown): LayerFailure {
+  fail(index: number, operation: LayerOperation, thrown: unknown): LayerFailure {
+    const error = asLayerError(thrown, (this.layers[index] as Store).name, operation)
     // A backfill's values come from the layer below, not from the caller: a cache layer that cannot
     // store one (a driver's object, a value too large for it) fails that copy, not the caller's read.
     // A cache layer refusing a put's value comes after the database took it (keys and encodability
@@ -148,7 +150,8 @@ export class LayerCalls {
    * Makes a stockpyle error that a layer raised and that goes on to the chain's caller name the chain
    * (the store the caller called) and the layer where it arose, once. Other errors pass unchanged.
    */
-  blame<E>(error: E, index: number, operation: string): E {
+  blame(thrown: unknown, index: number, operation: string): unknown {
+    const error = asLayerError(thrown, (this.layers[index] as Store).name, operation)
     if (isStockpyleError(error) && !Object.hasOwn(error, BLAMED)) {
       const before = error.message
       // V8 formats `stack` when it is first read: read now, it still holds the old message to replace.
@@ -203,6 +206,7 @@ export class LayerCalls {
       entries = await (guard.direct && !this.observer.metered
         ? ask(guard.layer, model, info, asked, o)
         : this.run(index, 'get', (layer) => ask(layer, model, info, asked, o)))
+      checkAnswer(entries, count, model, guard.layer.name)
     } catch (err) {
       if (index === this.last) {
         if (!isCallerError(err)) this.observer.failed(index, 'get', err)
