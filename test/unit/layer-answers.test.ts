@@ -71,7 +71,7 @@ describe('a chain checks each layer’s answer', () => {
       expect(got[0]).toBeInstanceOf(Book)
       expect(events.map((e) => [e.layer, e.operation])).toEqual([['bad', 'get']])
       expect(isStockpyleError(events[0]?.error, 'E_STOCKPYLE')).toBe(true)
-      expect((events[0]?.error as Error).message).toMatch(/`bad`/)
+      expect(((events[0] as CacheErrorEvent).error as Error).message).toMatch(/`bad`/)
       await chain.close()
     })
 
@@ -100,7 +100,7 @@ describe('a chain checks each layer’s answer', () => {
       chain.events.on('cacheError', (e: CacheErrorEvent) => events.push(e))
       expect(await chain.get(Book, { id: 1 })).toEqual(new Book(1, 'db'))
       expect(isStockpyleError(events[0]?.error, 'E_STOCKPYLE')).toBe(true)
-      expect((events[0]?.error as Error).cause).toBe(thrown)
+      expect(((events[0] as CacheErrorEvent).error as Error).cause).toBe(thrown)
       const tail = new ChainedStore([new ProcessMemoryStore(), cache], { name: 'books' })
       const err = await tail.get(Book, { id: 1 }).catch((e: unknown) => e)
       expect(isStockpyleError(err, 'E_STOCKPYLE')).toBe(true)
