@@ -35,6 +35,16 @@ class Tag {
   ) {}
 }
 
+class Label {
+  static readonly stockpyleName = 'ExactLabel'
+  static readonly stockpyleKeys = ['id'] as const
+  constructor(
+    public id: number,
+    public short: string,
+    public long: string,
+  ) {}
+}
+
 const stores = selectedStores()
 const { dialects, open } = sqlTestEnv('stockpyle_sql_exactness_tests', 'Exact')
 
@@ -194,5 +204,21 @@ describe.runIf(stores.has('sqlite'))('SqlStore on sqlite: columns without a know
       { label: 'number one' },
     ])
     expect(env.queries.length - before).toBe(1)
+  })
+})
+
+describe.runIf(stores.has('postgres'))('SqlStore on postgres: values pg would change', () => {
+  it('varchar(n): a string PostgreSQL trims to n characters comes back trimmed, on the object and from a chain; a longer one is refused', async () => {
+    const env = await open('postgres')
+    await sql`create table ${sql.table(env.table('labels'))} (id integer primary key, short varchar(3), long varchar)`.execute(env.db)
+    const chain = new ChainedStore([new ProcessMemoryStore({ max: 10 }), env.store])
+    const obj = new Label(1, 'ab      ', 'ab      ')
+    await chain.put(obj)
+    expect(obj).toEqual(new Label(1, 'ab ', 'ab      '))
+    expect(await chain.get(Label, { id: 1 })).toEqual(new Label(1, 'ab ', 'ab      '))
+    expect(await env.store.get(Label, { id: 1 })).toEqual(new Label(1, 'ab ', 'ab      '))
+    const err = await chain.put(new Label(2, 'abcd', '')).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(SerializationError)
+    expect(await env.store.get(Label, { id: 2 })).toBeUndefined()
   })
 })
