@@ -55,6 +55,18 @@ class Label {
   ) {}
 }
 
+class Span {
+  static readonly stockpyleName = 'ExactSpan'
+  static readonly stockpyleKeys = ['id'] as const
+  constructor(
+    public id: number,
+    public iv: unknown,
+    public ivs: unknown,
+    public p: unknown,
+    public c: unknown,
+  ) {}
+}
+
 const stores = selectedStores()
 const { dialects, open } = sqlTestEnv('stockpyle_sql_exactness_tests', 'Exact')
 
@@ -301,5 +313,47 @@ describe.runIf(stores.has('postgres'))('SqlStore on postgres: values pg would ch
     const err = await chain.put(new Label(2, 'abcd', '')).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(SerializationError)
     expect(await env.store.get(Label, { id: 2 })).toBeUndefined()
+  })
+
+  it('interval, point and circle come back as PostgreSQL’s text through the store’s own pool: a chain caches them, and what was read can be put back', async () => {
+    const env = await open('postgres')
+    const table = sql.table(env.table('spans'))
+    await sql`create table ${table} (id integer primary key, iv interval, ivs interval[], p point, c circle)`.execute(env.db)
+    const store = env.urlStore()
+    const chain = new ChainedStore([new ProcessMemoryStore({ max: 10 }), store])
+    const obj = new Span(1, '24 hours', ['1 day', '2 hours'], '(1.5, 2)', '<(1,2),3>')
+    await chain.put(obj)
+    const stored = new Span(1, '24:00:00', ['1 day', '02:00:00'], '(1.5,2)', '<(1,2),3>')
+    expect(obj).toEqual(stored)
+    expect(await chain.get(Span, { id: 1 })).toEqual(stored)
+    expect(await store.get(Span, { id: 1 })).toEqual(stored)
+    await sql`insert into ${table} values (2, '1 mon -3 days', '{"1 year"}', '(0,0)', '<(0,0),1>')`.execute(env.db)
+    const row = await chain.get(Span, { id: 2 })
+    expect(row).toEqual(new Span(2, '1 mon -3 days', ['1 year'], '(0,0)', '<(0,0),1>'))
+    await chain.put(row as Span)
+    const again = (await store.get(Span, { id: 2 })) as Span
+    again.iv = '5 minutes'
+    await store.put(again)
+    expect(again.iv).toBe('00:05:00')
+  })
+
+  it('interval, point and circle through a pg pool the application made: text in pg’s spelling, which a chain caches and a put accepts', async () => {
+    const env = await open('postgres')
+    const table = sql.table(env.table('spans'))
+    await sql`create table ${table} (id integer primary key, iv interval, ivs interval[], p point, c circle)`.execute(env.db)
+    const chain = new ChainedStore([new ProcessMemoryStore({ max: 10 }), env.store])
+    const obj = new Span(1, '1 day', ['1 day', '2 hours'], '(1.5, 2)', '<(1,2),3>')
+    await chain.put(obj)
+    const stored = new Span(1, '1 days', ['1 days', '2 hours'], '(1.5,2)', '<(1,2),3>')
+    expect(obj).toEqual(stored)
+    expect(await chain.get(Span, { id: 1 })).toEqual(stored)
+    const back = (await env.store.get(Span, { id: 1 })) as Span
+    expect(back).toEqual(stored)
+    await chain.put(back)
+    const { rows } = await sql<{
+      same: boolean
+    }>`select iv = '1 day' and ivs = '{"1 day","2 hours"}' and p ~= '(1.5,2)' and c ~= '<(1,2),3>' as same
+      from ${table}`.execute(env.db)
+    expect(rows[0]?.same).toBe(true)
   })
 })
