@@ -35,6 +35,38 @@ class Tag {
   ) {}
 }
 
+class Moment {
+  static readonly stockpyleName = 'ExactMoment'
+  static readonly stockpyleKeys = ['id'] as const
+  constructor(
+    public id: number,
+    public at: Date | null,
+    public ats: (Date | null)[] | null,
+  ) {}
+}
+
+class Label {
+  static readonly stockpyleName = 'ExactLabel'
+  static readonly stockpyleKeys = ['id'] as const
+  constructor(
+    public id: number,
+    public short: string,
+    public long: string,
+  ) {}
+}
+
+class Span {
+  static readonly stockpyleName = 'ExactSpan'
+  static readonly stockpyleKeys = ['id'] as const
+  constructor(
+    public id: number,
+    public iv: unknown,
+    public ivs: unknown,
+    public p: unknown,
+    public c: unknown,
+  ) {}
+}
+
 const stores = selectedStores()
 const { dialects, open } = sqlTestEnv('stockpyle_sql_exactness_tests', 'Exact')
 
@@ -194,5 +226,134 @@ describe.runIf(stores.has('sqlite'))('SqlStore on sqlite: columns without a know
       { label: 'number one' },
     ])
     expect(env.queries.length - before).toBe(1)
+  })
+})
+
+/** Runs `fn` with the process's time zone set to `zone` (Node applies a change of TZ at once). */
+async function inTimeZone<T>(zone: string, fn: () => Promise<T>): Promise<T> {
+  const before = process.env.TZ
+  process.env.TZ = zone
+  try {
+    return await fn()
+  } finally {
+    if (before === undefined) delete process.env.TZ
+    else process.env.TZ = before
+  }
+}
+
+/** PostgreSQL's own spelling of a UTC instant (`make_timestamptz`: years before 1 AD are negative, 1 BC = -1). */
+function makeTimestamptz(d: Date) {
+  const y = d.getUTCFullYear()
+  const seconds = d.getUTCSeconds() + d.getUTCMilliseconds() / 1000
+  return sql`make_timestamptz(${y <= 0 ? y - 1 : y}::int, ${d.getUTCMonth() + 1}::int, ${d.getUTCDate()}::int, ${d.getUTCHours()}::int, ${d.getUTCMinutes()}::int, ${seconds}::float8, 'UTC')`
+}
+
+describe.runIf(stores.has('postgres'))('SqlStore on postgres: values pg would change', () => {
+  // Local mean time before standard zones had offsets in seconds, which pg's Date → text drops.
+  const dates = [
+    '1900-01-01T00:00:00.000Z',
+    '1800-06-01T12:34:56.789Z',
+    '1916-05-01T00:00:00.000Z',
+    '0099-12-31T23:59:59.999Z',
+    '0001-01-01T00:00:00.000Z',
+    '0000-03-01T12:00:00.000Z',
+    '-000001-06-01T00:00:00.000Z',
+    '-004000-01-01T00:00:00.000Z',
+    '1970-01-01T00:00:00.001Z',
+    '2024-03-31T01:30:00.000Z',
+    '+200000-01-01T00:00:00.000Z',
+  ]
+
+  for (const zone of ['Europe/Amsterdam', 'Asia/Kolkata']) {
+    it(`timestamptz: each Date is stored and read back to the millisecond with the process in ${zone}, through any pool and session time zone`, async () => {
+      const env = await open('postgres')
+      const table = sql.table(env.table('moments'))
+      await sql`create table ${table} (id integer primary key, at timestamptz, ats timestamptz[])`.execute(env.db)
+      await inTimeZone(zone, async () => {
+        expect(new Date('1800-06-01T12:34:56.789Z').getTimezoneOffset(), 'the zone is in effect').not.toBe(0)
+        const targets = [env.store, env.urlStore(), env.urlStore('?options=-c%20TimeZone%3DAmerica%2FNew_York')]
+        let id = 0
+        for (const [t, store] of targets.entries()) {
+          const chain = new ChainedStore([new ProcessMemoryStore({ max: 100 }), store])
+          for (const iso of dates) {
+            const at = `${iso} through store ${t}`
+            const d = new Date(iso)
+            const obj = new Moment(++id, d, [d, null])
+            await chain.put(obj)
+            expect(obj.at?.toISOString(), at).toBe(iso)
+            const { rows } = await sql<{ same: boolean }>`select at = ${makeTimestamptz(d)} and ats[1] = ${makeTimestamptz(d)} as same
+              from ${table} where id = ${id}`.execute(env.db)
+            expect(rows[0]?.same, `${at}: stored`).toBe(true)
+            const back = await store.get(Moment, { id })
+            expect(back?.at?.toISOString(), `${at}: read`).toBe(iso)
+            expect(
+              back?.ats?.map((x) => x?.toISOString() ?? null),
+              `${at}: array read`,
+            ).toEqual([iso, null])
+            expect((await chain.get(Moment, { id }))?.at?.toISOString(), `${at}: chain`).toBe(iso)
+            // a row another program wrote
+            await sql`insert into ${table} (id, at) values (${id + 1000}, ${makeTimestamptz(d)})`.execute(env.db)
+            expect((await store.get(Moment, { id: id + 1000 }))?.at?.toISOString(), `${at}: written by SQL`).toBe(iso)
+          }
+          await chain.close()
+        }
+      })
+    })
+  }
+
+  it('varchar(n): a string PostgreSQL trims to n characters comes back trimmed, on the object and from a chain; a longer one is refused', async () => {
+    const env = await open('postgres')
+    await sql`create table ${sql.table(env.table('labels'))} (id integer primary key, short varchar(3), long varchar)`.execute(env.db)
+    const chain = new ChainedStore([new ProcessMemoryStore({ max: 10 }), env.store])
+    const obj = new Label(1, 'ab      ', 'ab      ')
+    await chain.put(obj)
+    expect(obj).toEqual(new Label(1, 'ab ', 'ab      '))
+    expect(await chain.get(Label, { id: 1 })).toEqual(new Label(1, 'ab ', 'ab      '))
+    expect(await env.store.get(Label, { id: 1 })).toEqual(new Label(1, 'ab ', 'ab      '))
+    const err = await chain.put(new Label(2, 'abcd', '')).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(SerializationError)
+    expect(await env.store.get(Label, { id: 2 })).toBeUndefined()
+  })
+
+  it('interval, point and circle come back as PostgreSQL’s text through the store’s own pool: a chain caches them, and what was read can be put back', async () => {
+    const env = await open('postgres')
+    const table = sql.table(env.table('spans'))
+    await sql`create table ${table} (id integer primary key, iv interval, ivs interval[], p point, c circle)`.execute(env.db)
+    const store = env.urlStore()
+    const chain = new ChainedStore([new ProcessMemoryStore({ max: 10 }), store])
+    const obj = new Span(1, '24 hours', ['1 day', '2 hours'], '(1.5, 2)', '<(1,2),3>')
+    await chain.put(obj)
+    const stored = new Span(1, '24:00:00', ['1 day', '02:00:00'], '(1.5,2)', '<(1,2),3>')
+    expect(obj).toEqual(stored)
+    expect(await chain.get(Span, { id: 1 })).toEqual(stored)
+    expect(await store.get(Span, { id: 1 })).toEqual(stored)
+    await sql`insert into ${table} values (2, '1 mon -3 days', '{"1 year"}', '(0,0)', '<(0,0),1>')`.execute(env.db)
+    const row = await chain.get(Span, { id: 2 })
+    expect(row).toEqual(new Span(2, '1 mon -3 days', ['1 year'], '(0,0)', '<(0,0),1>'))
+    await chain.put(row as Span)
+    const again = (await store.get(Span, { id: 2 })) as Span
+    again.iv = '5 minutes'
+    await store.put(again)
+    expect(again.iv).toBe('00:05:00')
+  })
+
+  it('interval, point and circle through a pg pool the application made: text in pg’s spelling, which a chain caches and a put accepts', async () => {
+    const env = await open('postgres')
+    const table = sql.table(env.table('spans'))
+    await sql`create table ${table} (id integer primary key, iv interval, ivs interval[], p point, c circle)`.execute(env.db)
+    const chain = new ChainedStore([new ProcessMemoryStore({ max: 10 }), env.store])
+    const obj = new Span(1, '1 day', ['1 day', '2 hours'], '(1.5, 2)', '<(1,2),3>')
+    await chain.put(obj)
+    const stored = new Span(1, '1 days', ['1 days', '2 hours'], '(1.5,2)', '<(1,2),3>')
+    expect(obj).toEqual(stored)
+    expect(await chain.get(Span, { id: 1 })).toEqual(stored)
+    const back = (await env.store.get(Span, { id: 1 })) as Span
+    expect(back).toEqual(stored)
+    await chain.put(back)
+    const { rows } = await sql<{
+      same: boolean
+    }>`select iv = '1 day' and ivs = '{"1 day","2 hours"}' and p ~= '(1.5,2)' and c ~= '<(1,2),3>' as same
+      from ${table}`.execute(env.db)
+    expect(rows[0]?.same).toBe(true)
   })
 })

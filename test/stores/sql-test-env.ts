@@ -20,6 +20,11 @@ export interface SqlEnv {
   readonly store: SqlStore
   /** Another store on `db` with the env's table names and `options` (closing it leaves `db` open). */
   newStore(options?: SqlStoreOptions): SqlStore
+  /**
+   * PostgreSQL only: a store that opens its own pool from the test database's URL (`postgres://…`,
+   * with `query` appended, e.g. `?options=…`), with the env's table names; closed after the test.
+   */
+  urlStore(query?: string, options?: SqlStoreOptions): SqlStore
   /** The (qualified) name of a table of this test. */
   table(name: string): string
 }
@@ -74,12 +79,20 @@ export function sqlTestEnv(database: string, prefix: string): { dialects: SqlDia
     const tables = (_m: Model, tag: string) => table(`${tag.replace(prefix, '').toLowerCase()}s`)
     const newStore = (options: SqlStoreOptions = {}) => new SqlStore({ db }, { tables, ...options })
     const store = newStore()
+    const urlStores: SqlStore[] = []
+    const urlStore = (query = '', options: SqlStoreOptions = {}) => {
+      if (dialect !== 'postgres') throw new Error('urlStore: PostgreSQL only')
+      const s = new SqlStore({ url: `${pgUrl}${query}` }, { tables, ...options })
+      urlStores.push(s)
+      return s
+    }
     cleanups.push(async () => {
+      for (const s of urlStores) await s.close()
       await store.close()
       await db.destroy()
       if (schema !== undefined) await sql`drop schema ${sql.id(schema)} cascade`.execute(admin as Kysely<any>)
     })
-    return { dialect, store, newStore, db, queries, table }
+    return { dialect, store, newStore, urlStore, db, queries, table }
   }
   return { dialects: (['sqlite', 'postgres'] as const).filter((d) => stores.has(d)), open }
 }

@@ -756,7 +756,7 @@ describe.runIf(stores.has('postgres'))('SqlStore on postgres: what a put reads b
 
   it('reads nothing back when every column stores what was sent, and only what may differ otherwise', async () => {
     const env = await makeEnv('postgres')
-    await sql`create table ${sql.table(env.table('tokens'))} (id integer primary key, owner varchar(40) not null unique)`.execute(env.db)
+    await sql`create table ${sql.table(env.table('tokens'))} (id integer primary key, owner varchar not null unique)`.execute(env.db)
     await sql`create table ${sql.table(env.table('readings'))} (id integer primary key, value real not null)`.execute(env.db)
     const store = env.newStore()
     const token = new Token(1, 'Ann')

@@ -39,10 +39,11 @@ export interface ColumnInfo {
   readonly sqlType: string | undefined
   /**
    * The database stores every value SqlStore accepts for this column exactly as sent, so a put need not
-   * read it back (PostgreSQL: integers, `text`, `varchar`, `citext`, enums, `boolean`, `double
-   * precision`, `timestamptz` to the millisecond or finer, JSON and bytes). `false` for types that
-   * round, pad or normalise (`real`, `numeric`, `char(n)`, `uuid`, `date`, `timestamp`, domains, …) and
-   * for every SQLite column.
+   * read it back (PostgreSQL: integers, `text`, `varchar` without a length, `citext`, enums, `boolean`,
+   * `double precision`, `timestamptz` to the millisecond or finer, JSON and bytes). `false` for types
+   * that round, pad, trim or normalise (`real`, `numeric`, `char(n)`, `varchar(n)` — trailing spaces
+   * beyond n are cut silently —, `uuid`, `date`, `timestamp`, `interval`, domains, …) and for every
+   * SQLite column.
    */
   readonly exact: boolean
   /**
@@ -106,7 +107,7 @@ export function columnKind(dialect: SqlDialect, dataType: string, isEnum = false
 
 /** `format_type` spellings of the PostgreSQL types that store what SqlStore sends unchanged (see {@link ColumnInfo.exact}). */
 const PG_EXACT =
-  /^(smallint|integer|bigint|text|citext|boolean|double precision|jsonb?|bytea|character varying(\(\d+\))?|timestamp(\([3-6]\))? with time zone)$/
+  /^(smallint|integer|bigint|text|citext|boolean|double precision|jsonb?|bytea|character varying|timestamp(\([3-6]\))? with time zone)$/
 
 /** Whether a PostgreSQL column stores every value SqlStore sends as is, from its `format_type` spelling. */
 export function pgExact(formatted: string, isEnum: boolean): boolean {

@@ -4,6 +4,7 @@ import { checkOptionNames } from '../../core/options.js'
 import { redactUrl } from '../../core/redact-url.js'
 import type { SqlDialect } from './column-kind.js'
 import { loadPg } from './pg-driver.js'
+import { storeTypeParsers } from './pg-values.js'
 
 /**
  * Where SqlStore keeps its data: a URL (`sqlite:path.db`, `sqlite::memory:`, `postgres://…`), for
@@ -62,7 +63,7 @@ async function openSqlite(path: string): Promise<Kysely<any>> {
 
 async function openPostgres(url: string, maxConnections: number): Promise<Kysely<any>> {
   const pg = await loadPg('SqlStore')
-  const pool = new pg.Pool({ connectionString: url, max: maxConnections })
+  const pool = new pg.Pool({ connectionString: url, max: maxConnections, types: storeTypeParsers(pg.types) })
   // An idle client that loses its server emits 'error' on the pool; the next query reports it. A client
   // checked out (between two statements of a transaction) emits it on itself, where nothing else
   // listens: without a listener that would end the process. The statement in flight rejects anyway.

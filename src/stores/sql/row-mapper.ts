@@ -6,6 +6,7 @@ export { isKeyValue }
 import type { KeyInfo, ModelInfo } from '../../core/registry.js'
 import type { ColumnInfo, SqlDialect } from './column-kind.js'
 import { attributeToTaggedJson, fromParsedJson, fromTaggedJson } from './json-codec.js'
+import { pgObjectText, timestamptzArray, timestamptzText } from './pg-values.js'
 import type { StatementCache } from './statement-cache.js'
 import type { TableSchema } from './table-schema.js'
 
@@ -112,7 +113,8 @@ export function toColumnValue(m: ModelMapping, attribute: string, column: Column
     case 'timestamp':
       if (!(value instanceof Date)) throw mismatch(m, attribute, column, value, 'Dates')
       if (Number.isNaN(value.getTime())) throw mismatch(m, attribute, column, value, 'valid Dates')
-      return sqlite ? value.toISOString() : value
+      if (sqlite) return value.toISOString()
+      return column.dataType === 'timestamptz' ? timestamptzText(value) : value
     case 'json': {
       const text = JSON.stringify(attributeToTaggedJson(value, where(m, attribute)))
       // strings with U+0000 are tagged already; only a RegExp's source is written as it is
@@ -145,7 +147,7 @@ function otherValue(m: ModelMapping, attribute: string, column: ColumnInfo, valu
     default:
       if (value instanceof Uint8Array) return toColumnValue(m, attribute, { ...column, kind: 'bytes' }, value)
       if (value instanceof Date) return toColumnValue(m, attribute, { ...column, kind: 'timestamp' }, value)
-      if (Array.isArray(value)) return value
+      if (Array.isArray(value)) return column.dataType === '_timestamptz' ? timestamptzArray(value) : value
       throw mismatch(m, attribute, column, value, 'plain values; declare it json to store nested values')
   }
 }
@@ -268,6 +270,8 @@ export function fromColumnValue(m: ModelMapping, column: ColumnInfo, raw: unknow
     case 'text':
       return raw
     default:
+      // a pool of the application's, with pg's parsers, gives objects for interval, point and circle
+      if (typeof raw === 'object' && m.dialect === 'postgres') return pgObjectText(column.dataType, raw)
       return typeof raw === 'bigint' && raw >= BigInt(Number.MIN_SAFE_INTEGER) && raw <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(raw) : raw
   }
 }
