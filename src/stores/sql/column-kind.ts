@@ -33,8 +33,24 @@ export interface ColumnInfo {
   readonly computed: boolean
   /** Part of the table's primary key. */
   readonly primaryKey: boolean
-  /** A `uuid` column: only strings shaped like a UUID can match it. */
+  /**
+   * A `uuid` column (or a domain over it): PostgreSQL reads any spelling of a UUID and gives back the
+   * lower-case, dashed one, so only that spelling is a key value.
+   */
   readonly uuid: boolean
+  /**
+   * PostgreSQL `char(n)` (or a domain over it): the length n, in characters, every value comes back
+   * padded to with spaces, so only strings of exactly n characters are key values. `undefined` for
+   * other columns.
+   */
+  readonly paddedLength: number | undefined
+  /**
+   * Why the column's equality is not identity (`citext`, `bpchar` without a length, a non-deterministic
+   * collation; SQLite: a collation that equates 'a' and 'A' or 'a' and 'a '), as a phrase for
+   * messages: two key values the database treats as one would be two objects in the caches, so a key
+   * column must not have one. `undefined` when equal values are the same text.
+   */
+  readonly looseEquality: string | undefined
   /** PostgreSQL's own spelling of the column type (`format_type`), used to cast key arrays; `undefined` on SQLite. */
   readonly sqlType: string | undefined
   /**

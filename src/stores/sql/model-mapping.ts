@@ -6,7 +6,7 @@ import type { ColumnInfo, SqlDialect } from './column-kind.js'
 import { camelCase, snakeCase, type TableNaming, tableNameOf } from './naming.js'
 import type { BytesType, ModelMapping } from './row-mapper.js'
 import { StatementCache } from './statement-cache.js'
-import { introspectTable, type TableSchema } from './table-schema.js'
+import { introspectTable, type TableSchema, type UniqueIndex } from './table-schema.js'
 
 /** The options that decide how models map to tables. */
 export interface MappingOptions {
@@ -25,31 +25,89 @@ function indexSuggestion(table: string, columns: readonly string[]): string {
   return `CREATE UNIQUE INDEX ${bare}_${columns.join('_')}_key ON ${table} (${columns.join(', ')})`
 }
 
+const DEFERRABLE_FIX = 'drop it and create it again without DEFERRABLE'
+
 /**
  * Checks that every declared key is backed by the primary key or a unique index (not partial, no
- * expressions): the primary key exactly (it is the upsert's conflict target), an alternate key by any
- * unique index over a subset of its columns.
+ * expressions, not deferrable): the primary key exactly (it is the upsert's conflict target), an
+ * alternate key by any unique index over a subset of its columns. A deferrable index on exactly the
+ * primary key's columns is refused even beside another: PostgreSQL refuses it as an ON CONFLICT target.
  * @throws StockpyleError `E_SCHEMA` naming the key and the index to create.
  */
 function checkKeys(store: string, info: ModelInfo, schema: TableSchema, keyColumns: ReadonlyMap<KeyInfo, readonly ColumnInfo[]>): void {
   for (const [spec, columns] of keyColumns) {
     const names = columns.map((c) => c.name)
     const wanted = new Set(names)
-    const backed = schema.uniqueIndexes.some((index) =>
-      spec === info.primary
+    const primary = spec === info.primary
+    const role = primary ? 'primary key' : 'key'
+    const fits = (index: UniqueIndex) =>
+      primary
         ? index.columns.length === wanted.size && index.columns.every((c) => wanted.has(c))
-        : index.columns.every((c) => wanted.has(c)),
-    )
-    if (!backed) {
-      const role = spec === info.primary ? 'primary key' : 'key'
+        : index.columns.every((c) => wanted.has(c))
+    const deferrable = schema.uniqueIndexes.find((index) => index.deferrable && fits(index))
+    if (primary && deferrable !== undefined) {
       throw schemaError(
-        `${store} store: model \`${info.name}\` declares the ${role} ${show(spec.fields)} but table \`${schema.table}\` has no primary key or unique index on (${names.join(', ')}): create it, e.g. ${indexSuggestion(schema.table, names)}, or pass checkUniqueKeys: false`,
+        `${store} store: model \`${info.name}\` declares the primary key ${show(spec.fields)} but table \`${schema.table}\` has the deferrable unique constraint \`${deferrable.name}\` on (${names.join(', ')}), which PostgreSQL refuses as the conflict target of the upsert (INSERT … ON CONFLICT): ${DEFERRABLE_FIX}`,
+      )
+    }
+    if (!schema.uniqueIndexes.some((index) => !index.deferrable && fits(index))) {
+      const why =
+        deferrable === undefined
+          ? ''
+          : ` (\`${deferrable.name}\` is deferrable: duplicates may exist until COMMIT, so it backs no key; ${DEFERRABLE_FIX})`
+      throw schemaError(
+        `${store} store: model \`${info.name}\` declares the ${role} ${show(spec.fields)} but table \`${schema.table}\` has no primary key or unique index on (${names.join(', ')})${why}: create it, e.g. ${indexSuggestion(schema.table, names)}, or pass checkUniqueKeys: false`,
       )
     }
   }
 }
 
-/** Builds the mapping of a model onto its introspected table. @throws StockpyleError `E_SCHEMA` for a key attribute without a column or a key without a unique index. */
+/** What to do about a key column or index that equates different texts, per dialect. */
+const LOOSE_FIX: Readonly<Record<SqlDialect, { column: string; index: string }>> = {
+  sqlite: { column: 'declare it TEXT without COLLATE (BINARY)', index: 'create the index without COLLATE' },
+  postgres: { column: 'declare it text or varchar with a deterministic collation', index: 'create the index without that collation' },
+}
+const NORMALISE = 'and normalise the values in the model if they should match (e.g. lower-case them)'
+
+/**
+ * Checks that every key column, and every unique index over key columns, compares by identity: the
+ * caches do, so two key values the database treats as one would be two objects there, and an upsert
+ * by one would update the row of the other.
+ * @throws StockpyleError `E_SCHEMA` naming the column (and index), why, and what to do.
+ */
+function checkKeyEquality(
+  store: string,
+  dialect: SqlDialect,
+  info: ModelInfo,
+  schema: TableSchema,
+  keyColumns: ReadonlyMap<KeyInfo, readonly ColumnInfo[]>,
+): void {
+  const what = `${store} store: model \`${info.name}\``
+  const consequence = 'so two key values the database treats as one would be two objects in the caches'
+  for (const [spec, columns] of keyColumns) {
+    columns.forEach((column, i) => {
+      if (column.looseEquality === undefined) return
+      throw schemaError(
+        `${what} has the key attribute \`${spec.fields[i]}\` but column \`${column.name}\` of table \`${schema.table}\` ${column.looseEquality}, ${consequence}: ${LOOSE_FIX[dialect].column}, ${NORMALISE}`,
+      )
+    })
+    const names = new Set(columns.map((c) => c.name))
+    for (const index of schema.uniqueIndexes) {
+      if (!index.columns.every((c) => names.has(c))) continue
+      for (const [column, why] of index.looseColumns) {
+        throw schemaError(
+          `${what} declares the key ${show(spec.fields)} but the unique index \`${index.name}\` of table \`${schema.table}\` compares column \`${column}\` ${why}, ${consequence}: ${LOOSE_FIX[dialect].index}, ${NORMALISE}`,
+        )
+      }
+    }
+  }
+}
+
+/**
+ * Builds the mapping of a model onto its introspected table.
+ * @throws StockpyleError `E_SCHEMA` for a key attribute without a column, a key column (or unique
+ *   index) whose equality is not identity, or a key without a unique index.
+ */
 export function buildMapping(
   store: string,
   dialect: SqlDialect,
@@ -82,6 +140,7 @@ export function buildMapping(
       }),
     )
   }
+  checkKeyEquality(store, dialect, info, schema, keyColumns)
   if (options.checkUniqueKeys) checkKeys(store, info, schema, keyColumns)
   const bufferColumns = new Set<string>()
   for (const column of schema.columns.values()) {

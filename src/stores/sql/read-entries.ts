@@ -5,6 +5,7 @@ import { NonUniqueKeyError, show } from '../../core/errors.js'
 import { encodeLookup, keyOfObjectFor } from '../../core/key-encoding.js'
 import type { KeyInfo, ModelInfo } from '../../core/registry.js'
 import type { ColumnInfo } from './column-kind.js'
+import { checkKeyText } from './key-text.js'
 import { canMatch, isKeyValue, keyParam } from './row-mapper.js'
 import { rowToObject } from './row-reader.js'
 import { translateError } from './sql-errors.js'
@@ -48,6 +49,7 @@ export async function readEntries(
     if (single) {
       // one field: the bound value itself, no tuple
       const v = lookup[fields[0] as string]
+      checkKeyText(m, last.columns[0] as ColumnInfo, fields[0] as string, v, 'get')
       if (canMatch(m, last.columns[0] as ColumnInfo, v)) last.wanted.set(id, keyParam(m, v))
       continue
     }
@@ -55,6 +57,7 @@ export async function readEntries(
     let matchable = true
     for (let j = 0; j < fields.length; j++) {
       const v = lookup[fields[j] as string]
+      checkKeyText(m, last.columns[j] as ColumnInfo, fields[j] as string, v, 'get')
       if (!canMatch(m, last.columns[j] as ColumnInfo, v)) {
         matchable = false
         break

@@ -6,6 +6,7 @@ export { isKeyValue }
 import type { KeyInfo, ModelInfo } from '../../core/registry.js'
 import type { ColumnInfo, SqlDialect } from './column-kind.js'
 import { attributeToTaggedJson, fromParsedJson, fromTaggedJson } from './json-codec.js'
+import { checkKeyText } from './key-text.js'
 import { pgObjectText, timestamptzArray, timestamptzText } from './pg-values.js'
 import type { StatementCache } from './statement-cache.js'
 import type { TableSchema } from './table-schema.js'
@@ -339,7 +340,7 @@ function missingKey(m: ModelMapping, field: string, value: unknown, operation: s
 /**
  * Checks an object's key attributes. A key attribute may be `undefined` on put only when its column
  * is filled by the database (a default, identity or rowid); never on delete.
- * @throws MissingKeyAttributeError / InvalidKeyError naming the attribute.
+ * @throws MissingKeyAttributeError / InvalidKeyError naming the attribute (see also {@link checkKeyText}).
  */
 export function checkKeyAttributes(m: ModelMapping, obj: object, operation: 'put' | 'delete'): void {
   const source = obj as Record<string, unknown>
@@ -351,6 +352,7 @@ export function checkKeyAttributes(m: ModelMapping, obj: object, operation: 'put
       if (value === undefined && operation === 'put' && columns[i]?.generated === true) continue
       if (!isKeyValue(value)) missingKey(m, field, value, operation)
       if (!isOwnAttribute(obj, field)) throw notOwnKeyAttribute(`${m.store} store ${operation} of model \`${m.info.name}\``, field)
+      checkKeyText(m, columns[i] as ColumnInfo, field, value, operation)
     }
   }
 }

@@ -4,6 +4,7 @@ import { NonUniqueKeyError, StockpyleError, show } from '../../core/errors.js'
 import { encodeLookup, keyOfObjectFor } from '../../core/key-encoding.js'
 import type { KeyInfo, ModelInfo } from '../../core/registry.js'
 import type { ColumnInfo } from './column-kind.js'
+import { checkKeyText } from './key-text.js'
 import { canMatch, keyParam } from './row-mapper.js'
 import { rowToObject } from './row-reader.js'
 import { translateError } from './sql-errors.js'
@@ -31,6 +32,9 @@ export async function removeByLookups(
   requests.forEach(({ spec, lookup }, i) => {
     const columns = m.keyColumns.get(spec) as readonly ColumnInfo[]
     const values = spec.fields.map((f) => lookup[f])
+    values.forEach((v, j) => {
+      checkKeyText(m, columns[j] as ColumnInfo, spec.fields[j] as string, v, 'delete')
+    })
     if (!values.every((v, j) => canMatch(m, columns[j] as ColumnInfo, v))) return
     let wanted = bySpec.get(spec)
     if (wanted === undefined) bySpec.set(spec, (wanted = new Map()))

@@ -62,7 +62,7 @@ function codeOf(err: unknown): string {
  * Turns a database or driver error into a stockpyle error (stockpyle errors pass through unchanged):
  *
  * - unique violation (PostgreSQL 23505, SQLite `SQLITE_CONSTRAINT_UNIQUE`/`_PRIMARYKEY`) → `KeyConflictError` (`E_KEY_CONFLICT`)
- * - unknown table or column, or an ON CONFLICT target without a unique index → `SchemaError` (`E_SCHEMA`)
+ * - unknown table or column, or an ON CONFLICT target without a unique index or with a deferrable one → `SchemaError` (`E_SCHEMA`)
  * - NOT NULL, CHECK, foreign key and exclusion violations → `ConstraintViolationError` (`E_CONSTRAINT`)
  * - data exceptions (PostgreSQL class 22, SQLite `SQLITE_MISMATCH`/`SQLITE_TOOBIG`) → `SerializationError`
  * - connection failures, a database or role that does not exist, failed authentication, a database
@@ -87,7 +87,7 @@ export function translateError(err: unknown, context: string): Error {
     code === '42P01' ||
     code === '42703' ||
     code === '42P10' ||
-    /no such (table|column)|has no column named|ON CONFLICT clause does not match/i.test(message)
+    /no such (table|column)|has no column named|ON CONFLICT clause does not match|ON CONFLICT does not support deferrable/i.test(message)
   ) {
     return new SchemaError(`${context} does not match the database schema: ${message}`, { cause: err })
   }

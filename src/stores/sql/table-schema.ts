@@ -5,8 +5,13 @@ import { type ColumnInfo, columnKind, integerLimit, pgExact, type SqlDialect } f
 /** A unique index (or the primary key) of a table. */
 export interface UniqueIndex {
   readonly name: string
+  /** Its key columns, in order (not PostgreSQL's `INCLUDE` columns, which are not unique). */
   readonly columns: readonly string[]
   readonly primary: boolean
+  /** PostgreSQL `DEFERRABLE`: it cannot be an `ON CONFLICT` target and may hold duplicates until COMMIT. */
+  readonly deferrable: boolean
+  /** Key columns the index compares by a collation whose equality is not identity → why (see `ColumnInfo.looseEquality`). */
+  readonly looseColumns: ReadonlyMap<string, string>
 }
 
 /** What SqlStore learns about a table by introspection (cached per table). */
@@ -15,7 +20,7 @@ export interface TableSchema {
   readonly table: string
   /** Columns in table order, by name. */
   readonly columns: ReadonlyMap<string, ColumnInfo>
-  /** Unique indexes that hold for every row: not partial, no expressions. The primary key is one of them. */
+  /** Unique indexes that hold for every row: not partial, no expressions. The primary key is one of them (also when deferrable). */
   readonly uniqueIndexes: readonly UniqueIndex[]
   /**
    * Writes may store other values than those sent: the table has row triggers or rewrite rules of its
@@ -46,6 +51,39 @@ interface SqliteIndexRow {
   name: string
   partial: number | bigint
   column: string | null
+  coll: string | null
+}
+
+/** Strings a collation other than BINARY may equate, and the collation that does (for messages). */
+const SQLITE_PROBES = [
+  ['A', 'NOCASE'],
+  ['a ', 'RTRIM'],
+] as const
+
+/**
+ * Why each text (or untyped) column's equality is not identity: SQLite reports no column's collation,
+ * so a compound SELECT of no row of the column and two strings tells (UNION compares by the collation
+ * of its left-most column). One query per table, in chunks under SQLite's result column limit.
+ */
+async function sqliteLooseColumns(db: Kysely<any>, table: string, names: readonly string[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>()
+  const probes = names.flatMap((name) => SQLITE_PROBES.map(([other, collation]) => ({ name, other, collation })))
+  for (let i = 0; i < probes.length; i += 500) {
+    const part = probes.slice(i, i + 500)
+    const counts = sql.join(
+      part.map(
+        ({ name, other }, j) =>
+          sql`(select count(*) from (select ${sql.id(name)} from ${sql.table(table)} where 0 union select 'a' union select ${other})) as ${sql.id(`p${j}`)}`,
+      ),
+    )
+    const row = (await sql<Record<string, number | bigint>>`select ${counts}`.execute(db)).rows[0] ?? {}
+    part.forEach(({ name, other, collation }, j) => {
+      if (Number(row[`p${j}`]) < 2 && !out.has(name)) {
+        out.set(name, `has a collation that compares 'a' and '${other}' as equal (such as ${collation})`)
+      }
+    })
+  }
+  return out
 }
 
 async function sqliteSchema(db: Kysely<any>, table: string): Promise<TableSchema | undefined> {
@@ -65,6 +103,12 @@ async function sqliteSchema(db: Kysely<any>, table: string): Promise<TableSchema
   const withoutRowid = /\bwithout\s+rowid\b/i.test(sqlText ?? '')
   // table options follow the closing parenthesis: `) STRICT`, `) WITHOUT ROWID, STRICT`
   const strict = /\bstrict\b/i.test((sqlText ?? '').slice((sqlText ?? '').lastIndexOf(')') + 1))
+  const textual = columnRows.filter((row) => ['text', 'other'].includes(columnKind('sqlite', (row.type ?? '').toLowerCase())))
+  const loose = await sqliteLooseColumns(
+    db,
+    table,
+    textual.map((row) => row.name),
+  )
   const columns = new Map<string, ColumnInfo>()
   for (const row of columnRows) {
     const dataType = (row.type ?? '').toLowerCase()
@@ -81,32 +125,38 @@ async function sqliteSchema(db: Kysely<any>, table: string): Promise<TableSchema
       computed: hidden === 2 || hidden === 3,
       primaryKey: Number(row.pk) > 0,
       uuid: false,
+      paddedLength: undefined,
+      looseEquality: loose.get(row.name),
       sqlType: undefined,
       exact: false,
       numericAffinity: kind === 'other' && dataType !== '' && !(strict && dataType === 'any'),
     })
   }
   const indexRows = (
-    await sql<SqliteIndexRow>`select il.name as name, il.partial as partial, ii.name as "column"
-      from pragma_index_list(${tableName}, ${schemaName}) il join pragma_index_info(il.name, ${schemaName}) ii
-      where il."unique" = 1 order by il.name, ii.seqno`.execute(db)
+    await sql<SqliteIndexRow>`select il.name as name, il.partial as partial, ii.name as "column", ii.coll as coll
+      from pragma_index_list(${tableName}, ${schemaName}) il join pragma_index_xinfo(il.name, ${schemaName}) ii
+      where il."unique" = 1 and ii."key" = 1 order by il.name, ii.seqno`.execute(db)
   ).rows
   return { table, columns, uniqueIndexes: groupIndexes(indexRows, pkColumns), rewrites: true }
 }
 
 function groupIndexes(rows: readonly SqliteIndexRow[], pkColumns: readonly SqliteColumnRow[]): UniqueIndex[] {
-  const byName = new Map<string, { columns: (string | null)[]; partial: boolean }>()
+  const byName = new Map<string, { columns: (string | null)[]; partial: boolean; loose: Map<string, string> }>()
   for (const row of rows) {
-    const entry = byName.get(row.name) ?? { columns: [], partial: Number(row.partial) !== 0 }
+    const entry = byName.get(row.name) ?? { columns: [], partial: Number(row.partial) !== 0, loose: new Map<string, string>() }
     entry.columns.push(row.column)
+    if (row.column !== null && row.coll !== null && row.coll.toUpperCase() !== 'BINARY') {
+      entry.loose.set(row.column, `with the collation ${row.coll.toUpperCase()}`)
+    }
     byName.set(row.name, entry)
   }
   const out: UniqueIndex[] = []
   const pk = [...pkColumns].sort((a, b) => Number(a.pk) - Number(b.pk)).map((c) => c.name)
-  if (pk.length > 0) out.push({ name: 'PRIMARY KEY', columns: pk, primary: true })
+  // (a text primary key also has its own index, sqlite_autoindex_…, which carries its collation)
+  if (pk.length > 0) out.push({ name: 'PRIMARY KEY', columns: pk, primary: true, deferrable: false, looseColumns: new Map() })
   for (const [name, entry] of byName) {
     if (entry.partial || entry.columns.some((c) => c === null)) continue
-    out.push({ name, columns: entry.columns as string[], primary: false })
+    out.push({ name, columns: entry.columns as string[], primary: false, deferrable: false, looseColumns: entry.loose })
   }
   return out
 }
@@ -119,12 +169,27 @@ interface PgColumnRow {
   identity: string
   generated: string
   formatted: string
+  /** The n of `char(n)` (also through a domain), `null` for other types and `bpchar` without a length. */
+  type_length: number | null
+  collation: string | null
+  nondeterministic: boolean | null
 }
 
 interface PgIndexRow {
   name: string
   primary: boolean
+  deferrable: boolean
   columns: string[]
+  loose_columns: string[]
+  loose_collations: string[]
+}
+
+/** Why a PostgreSQL column's equality is not identity (see `ColumnInfo.looseEquality`). */
+function pgLooseEquality(row: PgColumnRow): string | undefined {
+  if (row.type === 'citext') return 'is citext, which compares case-insensitively'
+  if (row.type === 'bpchar' && row.type_length === null) return 'is bpchar without a length, which ignores trailing spaces when comparing'
+  if (row.nondeterministic === true) return `has the non-deterministic collation "${row.collation}"`
+  return undefined
 }
 
 async function postgresSchema(db: Kysely<any>, table: string): Promise<TableSchema | undefined> {
@@ -133,21 +198,34 @@ async function postgresSchema(db: Kysely<any>, table: string): Promise<TableSche
     await sql<PgColumnRow>`select a.attname as name, coalesce(bt.typname, t.typname)::text as type,
         coalesce(bt.typtype, t.typtype) = 'e' as is_enum, a.atthasdef as has_default,
         a.attidentity::text as identity, a.attgenerated::text as generated,
-        format_type(a.atttypid, a.atttypmod) as formatted
+        format_type(a.atttypid, a.atttypmod) as formatted,
+        case when a.atttypmod >= 4 then a.atttypmod - 4 when t.typtypmod >= 4 then t.typtypmod - 4 end as type_length,
+        co.collname::text as collation,
+        (to_jsonb(co) ->> 'collisdeterministic') = 'false' as nondeterministic
       from pg_catalog.pg_attribute a
       join pg_catalog.pg_type t on t.oid = a.atttypid
       left join pg_catalog.pg_type bt on t.typtype = 'd' and bt.oid = t.typbasetype
+      left join pg_catalog.pg_collation co on co.oid = a.attcollation
       where a.attrelid = to_regclass(${qualified}) and a.attnum > 0 and not a.attisdropped
       order by a.attnum`.execute(db)
   ).rows
   if (columnRows.length === 0) return undefined
   const indexRows = (
-    await sql<PgIndexRow>`select ix.indexrelid::regclass::text as name, ix.indisprimary as primary,
-        array(select a.attname::text from unnest(ix.indkey) k join pg_catalog.pg_attribute a
-          on a.attrelid = ix.indrelid and a.attnum = k) as columns
-      from pg_catalog.pg_index ix
-      where ix.indrelid = to_regclass(${qualified}) and ix.indisunique and ix.indpred is null
-        and ix.indexprs is null and ix.indisvalid`.execute(db)
+    await sql<PgIndexRow>`with ix as (select ix.*, array(select a.attname::text
+          from unnest(ix.indkey::int2[]) with ordinality k(attnum, n)
+          join pg_catalog.pg_attribute a on a.attrelid = ix.indrelid and a.attnum = k.attnum
+          where k.n <= ix.indnkeyatts order by k.n) as columns
+        from pg_catalog.pg_index ix
+        where ix.indrelid = to_regclass(${qualified}) and ix.indisunique and ix.indpred is null
+          and ix.indexprs is null and ix.indisvalid),
+      loose as (select ix.indexrelid, ix.columns[k.n] as col, co.collname::text as coll, k.n
+        from ix cross join lateral unnest(ix.indcollation::oid[]) with ordinality k(coll, n)
+        join pg_catalog.pg_collation co on co.oid = k.coll
+        where (to_jsonb(co) ->> 'collisdeterministic') = 'false')
+      select ix.indexrelid::regclass::text as name, ix.indisprimary as primary, not ix.indimmediate as deferrable, ix.columns,
+        array(select l.col from loose l where l.indexrelid = ix.indexrelid order by l.n) as loose_columns,
+        array(select l.coll from loose l where l.indexrelid = ix.indexrelid order by l.n) as loose_collations
+      from ix`.execute(db)
   ).rows
   // Internal triggers (foreign keys, deferred constraints) never change a row; user triggers and rules may.
   const rewriteRows = (
@@ -167,12 +245,20 @@ async function postgresSchema(db: Kysely<any>, table: string): Promise<TableSche
       computed: row.generated !== '',
       primaryKey: pk.has(row.name),
       uuid: row.type === 'uuid',
+      paddedLength: row.type === 'bpchar' && row.type_length !== null ? row.type_length : undefined,
+      looseEquality: pgLooseEquality(row),
       sqlType: row.formatted,
       exact: pgExact(row.formatted, row.is_enum),
       numericAffinity: false,
     })
   }
-  const uniqueIndexes = indexRows.map((i) => ({ name: i.name, columns: i.columns, primary: i.primary }))
+  const uniqueIndexes = indexRows.map((i) => ({
+    name: i.name,
+    columns: i.columns,
+    primary: i.primary,
+    deferrable: i.deferrable,
+    looseColumns: new Map(i.loose_columns.map((c, k) => [c, `with the non-deterministic collation "${i.loose_collations[k]}"`])),
+  }))
   return { table, columns, uniqueIndexes, rewrites: rewriteRows[0]?.rewrites !== false }
 }
 

@@ -1,0 +1,42 @@
+import { InvalidKeyError, show } from '../../core/errors.js'
+import type { ColumnInfo } from './column-kind.js'
+
+/** What messages name: the store, the model and its table (a `ModelMapping`). */
+interface Where {
+  readonly store: string
+  readonly info: { readonly name: string }
+  readonly schema: { readonly table: string }
+}
+
+/** PostgreSQL's output spelling of a uuid. */
+const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+function characters(text: string): number {
+  let n = 0
+  for (const _ of text) n++
+  return n
+}
+
+/**
+ * Refuses a string key value the database would store or compare as another text, so a row would
+ * come back under another key than the one asked for or cached: a uuid not in PostgreSQL's output
+ * spelling (lower case, dashed), a `char(n)` value of other than n characters (padded with spaces,
+ * or trailing spaces dropped). Other values pass (type mismatches are found elsewhere).
+ * @throws InvalidKeyError naming the attribute, the column and the spelling to use.
+ */
+export function checkKeyText(m: Where, column: ColumnInfo, field: string, value: unknown, operation: string): void {
+  if (typeof value !== 'string') return
+  const at = () =>
+    `${m.store} store ${operation} of model \`${m.info.name}\`: key attribute \`${field}\` holds ${show(value)} but column \`${column.name}\` of table \`${m.schema.table}\``
+  if (column.uuid && !CANONICAL_UUID.test(value)) {
+    throw new InvalidKeyError(
+      `${at()} is uuid, which PostgreSQL gives back lower-case with dashes (8-4-4-4-12 hex digits), so only that spelling is a key: write it so (e.g. value.toLowerCase())`,
+    )
+  }
+  if (column.paddedLength !== undefined && characters(value) !== column.paddedLength) {
+    const n = column.paddedLength
+    throw new InvalidKeyError(
+      `${at()} is character(${n}), which pads shorter values with spaces and ignores trailing spaces when comparing, so only strings of exactly ${n} characters are keys: pad the value with spaces to ${n} characters, or declare the column varchar or text`,
+    )
+  }
+}

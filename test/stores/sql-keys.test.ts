@@ -1,0 +1,252 @@
+import { sql } from 'kysely'
+import { describe, expect, it } from 'vitest'
+import { ChainedStore, InvalidKeyError, isStockpyleError, ProcessMemoryStore } from '../../src/index.js'
+import { selectedStores } from '../harness/servers.js'
+import { type SqlEnv, sqlTestEnv } from './sql-test-env.js'
+
+// Keys are exact identities in every cache layer: a key column whose equality is not identity is
+// refused at introspection, and key values the database would store or compare as another text are
+// refused before anything is written. Unique indexes back a key only when the upsert can use them.
+
+class Word {
+  static readonly stockpyleName = 'KeysWord'
+  static readonly stockpyleKeys = ['k'] as const
+  constructor(
+    public k: string,
+    public v: string,
+  ) {}
+}
+
+class Tagged {
+  static readonly stockpyleName = 'KeysTagged'
+  static readonly stockpyleKeys = ['id', 'tag'] as const
+  constructor(
+    public id: number,
+    public tag: string,
+  ) {}
+}
+
+class Member {
+  static readonly stockpyleName = 'KeysMember'
+  static readonly stockpyleKeys = ['id', 'email'] as const
+  constructor(
+    public id: number,
+    public email: string,
+    public name: string,
+  ) {}
+}
+
+class Pair {
+  static readonly stockpyleName = 'KeysPair'
+  static readonly stockpyleKeys = [['a', 'b']] as const
+  constructor(
+    public a: number,
+    public b: number,
+    public v: string,
+  ) {}
+}
+
+const stores = selectedStores()
+const { dialects, open } = sqlTestEnv('stockpyle_sql_keys_tests', 'Keys')
+
+async function create(env: SqlEnv, table: string, definition: string): Promise<void> {
+  await sql`create table ${sql.table(env.table(table))} (${sql.raw(definition)})`.execute(env.db)
+}
+
+async function rows(env: SqlEnv, table: string): Promise<unknown[]> {
+  return (await sql`select * from ${sql.table(env.table(table))}`.execute(env.db)).rows
+}
+
+/** The error `promise` rejects with. */
+async function failure(promise: Promise<unknown>): Promise<Error> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  expect(err).toBeInstanceOf(Error)
+  return err as Error
+}
+
+async function expectSchemaError(promise: Promise<unknown>, ...patterns: RegExp[]): Promise<void> {
+  const err = await failure(promise)
+  expect(isStockpyleError(err, 'E_SCHEMA'), err.message).toBe(true)
+  for (const pattern of patterns) expect(err.message).toMatch(pattern)
+}
+
+describe.runIf(stores.has('postgres'))('SqlStore on postgres: key columns whose equality is not identity', () => {
+  it('a citext key column is E_SCHEMA at first use, naming table, column and what to do; nothing is written', async (ctx) => {
+    const env = await open('postgres')
+    const available = await sql`create extension if not exists citext`.execute(env.db).then(
+      () => true,
+      () => false,
+    )
+    if (!available) ctx.skip()
+    await create(env, 'words', 'k citext primary key, v text')
+    const chain = new ChainedStore([new ProcessMemoryStore({ max: 10 }), env.store])
+    await expectSchemaError(chain.put(new Word('Ab', 'x')), /table `.*words`/, /column `k`/, /citext/, /declare it text/, /lower-case/)
+    await expectSchemaError(env.store.get(Word, { k: 'Ab' }), /column `k`/)
+    expect(await rows(env, 'words')).toEqual([])
+    // an alternate key too
+    await create(env, 'taggeds', 'id int primary key, tag citext not null unique')
+    await expectSchemaError(env.store.get(Tagged, { id: 1 }), /column `tag`/, /citext/)
+    await chain.close()
+  })
+
+  it('a non-deterministic collation on a key column or on the unique index backing it is E_SCHEMA', async (ctx) => {
+    const env = await open('postgres')
+    const collation = env.table('nocase')
+    const available =
+      await sql`create collation ${sql.table(collation)} (provider = icu, locale = 'und-u-ks-level2', deterministic = false)`
+        .execute(env.db)
+        .then(
+          () => true,
+          () => false,
+        )
+    if (!available) ctx.skip()
+    await create(
+      env,
+      'words',
+      `k text collate ${collation
+        .split('.')
+        .map((p) => `"${p}"`)
+        .join('.')} primary key, v text`,
+    )
+    await expectSchemaError(env.store.put(new Word('Ab', 'x')), /column `k`/, /collation/, /nocase/)
+    expect(await rows(env, 'words')).toEqual([])
+    // a text column whose unique index compares case-insensitively: ON CONFLICT would update the row of 'Ab' for 'aB'
+    await create(env, 'taggeds', 'id int primary key, tag text not null')
+    await sql`create unique index taggeds_tag_key on ${sql.table(env.table('taggeds'))} (tag collate ${sql.table(collation)})`.execute(
+      env.db,
+    )
+    await expectSchemaError(env.newStore().get(Tagged, { id: 1 }), /column `tag`/, /taggeds_tag_key/, /collation/)
+  })
+
+  it('a bpchar key column without a length (trailing spaces ignored in comparisons) is E_SCHEMA', async () => {
+    const env = await open('postgres')
+    await create(env, 'words', 'k bpchar primary key, v text')
+    await expectSchemaError(env.store.put(new Word('ab', 'x')), /column `k`/, /bpchar/, /trailing spaces/)
+    expect(await rows(env, 'words')).toEqual([])
+  })
+
+  it('uuid keys: only the canonical form (lower case, dashed) is a key; others are InvalidKeyError before anything is written', async () => {
+    const env = await open('postgres')
+    await create(env, 'words', 'k uuid primary key, v text')
+    const chain = new ChainedStore([new ProcessMemoryStore({ max: 10 }), env.store])
+    const canonical = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'
+    for (const k of [canonical.toUpperCase(), canonical.replaceAll('-', ''), `{${canonical}}`, 'not a uuid']) {
+      const err = await failure(chain.put(new Word(k, 'x')))
+      expect(err, k).toBeInstanceOf(InvalidKeyError)
+      expect(err.message).toMatch(/column `k`/)
+      expect(err.message).toMatch(/uuid/)
+      await expect(env.store.get(Word, { k }), k).rejects.toThrow(InvalidKeyError)
+      await expect(chain.get(Word, { k }), k).rejects.toThrow(InvalidKeyError)
+      await expect(env.store.delete(Word, { k }), k).rejects.toThrow(InvalidKeyError)
+      await expect(env.store.delete(new Word(k, 'x')), k).rejects.toThrow(InvalidKeyError)
+    }
+    await expect(env.store.batchPut([new Word(canonical, 'ok'), new Word(canonical.toUpperCase(), 'y')])).rejects.toThrow(InvalidKeyError)
+    expect(await rows(env, 'words')).toEqual([])
+    const w = new Word(canonical, 'x')
+    await chain.put(w)
+    expect(w.k).toBe(canonical)
+    expect(await env.store.get(Word, { k: canonical })).toEqual(new Word(canonical, 'x'))
+    expect(await chain.get(Word, { k: canonical })).toEqual(new Word(canonical, 'x'))
+    expect(await env.store.batchDeleteByKey(Word, [{ k: canonical }])).toEqual([new Word(canonical, 'x')])
+    expect(await rows(env, 'words')).toEqual([])
+    await chain.close()
+  })
+
+  it('char(n) keys: only values of exactly n characters are keys (shorter ones would come back padded)', async () => {
+    const env = await open('postgres')
+    await create(env, 'words', 'k char(5) primary key, v text')
+    const chain = new ChainedStore([new ProcessMemoryStore({ max: 10 }), env.store])
+    for (const k of ['ab', 'abcd', 'abcdef', 'abcde  ', '']) {
+      const err = await failure(chain.put(new Word(k, 'x')))
+      expect(err, JSON.stringify(k)).toBeInstanceOf(InvalidKeyError)
+      expect(err.message).toMatch(/column `k`/)
+      expect(err.message).toMatch(/character\(5\)|5 characters/)
+      await expect(env.store.get(Word, { k }), k).rejects.toThrow(InvalidKeyError)
+      await expect(env.store.delete(Word, { k }), k).rejects.toThrow(InvalidKeyError)
+    }
+    expect(await rows(env, 'words')).toEqual([])
+    for (const k of ['ab   ', 'abcde', 'äbc😀é']) {
+      const w = new Word(k, 'x')
+      await chain.put(w)
+      expect(w.k).toBe(k)
+      expect(await env.store.get(Word, { k }), k).toEqual(new Word(k, 'x'))
+      expect(await chain.get(Word, { k }), k).toEqual(new Word(k, 'x'))
+      await chain.put(new Word(k, 'y'))
+      expect((await chain.get(Word, { k }))?.v, k).toBe('y')
+      expect((await env.store.batchDeleteByKey(Word, [{ k }]))[0]?.v, k).toBe('y')
+    }
+    expect(await rows(env, 'words')).toEqual([])
+    await chain.close()
+  })
+})
+
+describe.runIf(stores.has('sqlite'))('SqlStore on sqlite: key columns whose equality is not identity', () => {
+  for (const [collation, pattern] of [
+    ['nocase', /'a' and 'A'/],
+    ['rtrim', /'a' and 'a '/],
+  ] as const) {
+    it(`a key column with COLLATE ${collation.toUpperCase()} is E_SCHEMA at first use; nothing is written`, async () => {
+      const env = await open('sqlite')
+      await create(env, 'words', `k text collate ${collation} primary key, v text`)
+      const chain = new ChainedStore([new ProcessMemoryStore({ max: 10 }), env.store])
+      await expectSchemaError(chain.put(new Word('Ab', 'x')), /table `words`/, /column `k`/, pattern, /collation/)
+      expect(await rows(env, 'words')).toEqual([])
+      await create(env, 'taggeds', `id integer primary key, tag text collate ${collation} not null unique`)
+      await expectSchemaError(env.store.get(Tagged, { tag: 'x' }), /column `tag`/, pattern)
+      await chain.close()
+    })
+  }
+
+  it('a unique index with COLLATE NOCASE on a key column is E_SCHEMA naming the index', async () => {
+    const env = await open('sqlite')
+    await create(env, 'taggeds', 'id integer primary key, tag text not null')
+    await sql`create unique index taggeds_tag_key on taggeds (tag collate nocase)`.execute(env.db)
+    await expectSchemaError(env.store.put(new Tagged(1, 'A')), /column `tag`/, /taggeds_tag_key/, /NOCASE/i)
+    expect(await rows(env, 'taggeds')).toEqual([])
+  })
+})
+
+describe.each(dialects)('SqlStore on %s: which unique indexes back a key', (dialect) => {
+  it('a partial unique index or one on an expression does not back a key', async () => {
+    const env = await open(dialect)
+    await create(env, 'members', 'id integer primary key, email text not null, name text')
+    const table = sql.table(env.table('members'))
+    await sql`create unique index members_email_partial on ${table} (email) where name is not null`.execute(env.db)
+    await sql`create unique index members_email_lower on ${table} (lower(email))`.execute(env.db)
+    await expectSchemaError(env.store.get(Member, { id: 1 }), /\(email\)/, /CREATE UNIQUE INDEX/)
+  })
+})
+
+describe.runIf(stores.has('postgres'))('SqlStore on postgres: which unique indexes back a key', () => {
+  it('a unique index with INCLUDE columns backs the key of its key columns only', async () => {
+    const env = await open('postgres')
+    await create(env, 'members', 'id integer primary key, email text not null, name text')
+    await sql`create unique index members_email_key on ${sql.table(env.table('members'))} (email) include (name)`.execute(env.db)
+    await env.store.put(new Member(1, 'e', 'n'))
+    expect(await env.store.get(Member, { email: 'e' })).toEqual(new Member(1, 'e', 'n'))
+    // unique (a) include (b) is not a unique index on (a, b): the upsert could not use it
+    await create(env, 'pairs', 'a integer not null, b integer not null, v text')
+    await sql`create unique index pairs_a on ${sql.table(env.table('pairs'))} (a) include (b)`.execute(env.db)
+    await expectSchemaError(env.store.put(new Pair(1, 2, 'x')), /primary key/, /\(a, b\)/)
+    expect(await rows(env, 'pairs')).toEqual([])
+  })
+
+  it('a deferrable primary key is E_SCHEMA at first use (it cannot be the upsert ON CONFLICT target), even beside an immediate index', async () => {
+    const env = await open('postgres')
+    await create(env, 'words', 'k text, v text, constraint words_pk primary key (k) deferrable initially deferred')
+    await expectSchemaError(env.store.put(new Word('a', 'x')), /words_pk/, /deferrable/i, /ON CONFLICT/)
+    await sql`create unique index words_k on ${sql.table(env.table('words'))} (k)`.execute(env.db)
+    await expectSchemaError(env.newStore().put(new Word('a', 'x')), /words_pk/, /deferrable/i)
+    expect(await rows(env, 'words')).toEqual([])
+    // an alternate key is not backed by a deferrable constraint either
+    await create(
+      env,
+      'members',
+      'id integer primary key, email text not null, name text, constraint members_email unique (email) deferrable',
+    )
+    await expectSchemaError(env.store.get(Member, { id: 1 }), /\(email\)/, /members_email/, /deferrable/i)
+  })
+})
