@@ -4,7 +4,18 @@
  * repository's `npm run bench`).
  */
 import { resolve } from 'node:path'
-import { type ProfileRequest, runSuite, STORE_NAMES, type StoreName, toConsole, writeResults } from './bench/suite.js'
+import { redactUrl } from '../core/redact-url.js'
+import {
+  type BenchResults,
+  BenchSetupError,
+  type ProfileRequest,
+  runSuite,
+  SCENARIO_STORES,
+  STORE_NAMES,
+  type StoreName,
+  toConsole,
+  writeResults,
+} from './bench/suite.js'
 
 /** Usage text of `stockpyle bench`. */
 export const BENCH_USAGE = `Usage: stockpyle bench [options]
@@ -15,12 +26,15 @@ clients (lru-cache, ioredis, memcache-client, Kysely) in the same process run.
 
 Options:
   --stores LIST      stores to use, comma-separated: ${STORE_NAMES.join(',')}
-                     (default: memory,sqlite plus every store whose connection option is given)
+                     (default: memory,sqlite plus every store whose connection option is given;
+                     a connection option for a store not listed is refused)
   --redis URL        Redis to use (default with --stores redis: redis://127.0.0.1:6379)
   --memcached LIST   memcached servers host:port,… (default with --stores memcached: 127.0.0.1:11211)
   --postgres URL     PostgreSQL to use (default with --stores postgres: postgres://postgres@127.0.0.1:5432/postgres)
   --sqlite PATH      SQLite file (default: a temporary file, removed afterwards)
-  --scenarios LIST   only these scenarios, e.g. S1,S3 (default: all)
+  --scenarios LIST   only these scenarios, e.g. S1,S3 (default: all the stores can run); each
+                     needs one of its stores: S1,S7 memory; S2,S3 redis or memcached;
+                     S4-S6 sqlite or postgres
   --rounds N         measured rounds per contender (default 12)
   --round-ms MS      target duration of a round (default 160)
   --warmup-ms MS     shortest warm-up of each contender before the rounds (default 300)
@@ -37,7 +51,12 @@ Options:
 
 What it writes to your servers: keys under the prefix "stockpyle-bench:" with a 600 s lifetime
 (deleted from Redis at the end; memcached lets them expire), and the table
-stockpyle_bench_users (dropped and re-created at the start, dropped at the end).`
+stockpyle_bench_users (dropped and re-created at the start, dropped at the end).
+SIGINT (Ctrl-C) or SIGTERM stops the run and does the same clean-up before it exits with code
+130 or 143; a second signal exits at once.
+
+Exit codes: 0 done, 1 a server could not be reached or the run failed, 2 a usage error,
+3 a target missed (--check), 130/143 interrupted.`
 
 /** Parsed options of `stockpyle bench`. */
 export interface BenchArgs {
@@ -69,12 +88,22 @@ function positive(flag: string, value: string): number {
   return n
 }
 
-function list(value: string): string[] {
-  return value
+function list(flag: string, value: string, what: string): string[] {
+  const items = value
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '')
+  if (items.length === 0) throw new UsageError(`${flag} needs at least one ${what}, got ${JSON.stringify(value)}`)
+  return items
 }
+
+/** The connection flags, each with the store it is for. */
+const CONNECTION_FLAGS = [
+  ['--redis', 'redis', 'redisUrl'],
+  ['--memcached', 'memcached', 'memcached'],
+  ['--postgres', 'postgres', 'postgresUrl'],
+  ['--sqlite', 'sqlite', 'sqlitePath'],
+] as const
 
 /** Parses the arguments after `bench`. @throws UsageError for an unknown or malformed option. */
 export function parseBenchArgs(argv: readonly string[]): BenchArgs {
@@ -91,6 +120,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
       if (next === undefined || next.startsWith('--')) throw new UsageError(`${flag} needs a value`)
       return next
     }
+    // a boolean flag is on by its presence: `--check=false` must not turn it on
+    if (inline !== undefined && (flag === '--help' || flag === '--quiet' || flag === '--check'))
+      throw new UsageError(`${flag} takes no value, got ${JSON.stringify(arg)}`)
     switch (flag) {
       case '-h':
       case '--help':
@@ -103,13 +135,13 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
         args.check = true
         break
       case '--stores':
-        stores = list(value()).map((s) => s.toLowerCase())
+        stores = list(flag, value(), 'store').map((s) => s.toLowerCase())
         break
       case '--redis':
         args.redisUrl = value()
         break
       case '--memcached':
-        args.memcached = list(value())
+        args.memcached = list(flag, value(), 'server')
         break
       case '--postgres':
         args.postgresUrl = value()
@@ -118,7 +150,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
         args.sqlitePath = value()
         break
       case '--scenarios':
-        args.only = new Set(list(value()).map((s) => s.toUpperCase()))
+        args.only = new Set(list(flag, value(), 'scenario').map((s) => s.toUpperCase()))
         for (const s of args.only) if (!/^S[1-7]$/.test(s)) throw new UsageError(`--scenarios: unknown scenario ${s} (S1…S7)`)
         break
       case '--rounds':
@@ -162,10 +194,32 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     if (!(STORE_NAMES as readonly string[]).includes(s)) throw new UsageError(`--stores: unknown store ${s} (${STORE_NAMES.join(', ')})`)
     args.stores.add(s as StoreName)
   }
+  // a flag that would be ignored, or a scenario that would be skipped, is a mistake in the command
+  for (const [flag, store, key] of CONNECTION_FLAGS) {
+    if (args[key] !== undefined && !args.stores.has(store))
+      throw new UsageError(
+        `${flag} is given but --stores ${[...args.stores].join(',')} does not include ${store}: add ${store} to --stores or drop ${flag}`,
+      )
+  }
+  for (const scenario of args.only ?? []) {
+    const needs = SCENARIO_STORES[scenario] ?? []
+    if (!needs.some((s) => args.stores.has(s)))
+      throw new UsageError(
+        `--scenarios: ${scenario} needs ${needs.join(' or ')} in --stores (--stores is ${[...args.stores].join(',')}): add one or drop ${scenario}`,
+      )
+  }
   return args
 }
 
-/** Runs `stockpyle bench`; resolves with the exit code. */
+/** Exit code of a run ended by a signal: 128 + the signal's number, as a shell reports it. */
+const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const
+
+/**
+ * Runs `stockpyle bench`; resolves with the exit code. While the suite runs, SIGINT and SIGTERM
+ * stop it: the connections are closed, the run's Redis keys deleted, its table dropped and its temp
+ * directory removed, then the code is 130 (SIGINT) or 143 (SIGTERM). A second signal exits the
+ * process at once, cleaned up or not.
+ */
 export async function benchCommand(argv: readonly string[]): Promise<number> {
   const args = parseBenchArgs(argv)
   if (args.help) {
@@ -182,24 +236,46 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
     profile = { row, library, seconds: args.profileSeconds ?? 5, file: resolve(args.out, 'profiles', `${slug}.cpuprofile`) }
     args.only ??= new Set([row.split(' ')[0]?.toUpperCase() ?? ''])
   }
-  const results = await runSuite({
-    stores: args.stores,
-    redisUrl: args.redisUrl,
-    memcached: args.memcached,
-    postgresUrl: args.postgresUrl,
-    sqlitePath: args.sqlitePath,
-    only: args.only,
-    timing: {
-      ...(args.rounds === undefined ? {} : { rounds: args.rounds }),
-      ...(args.roundMs === undefined ? {} : { roundMs: args.roundMs }),
-      ...(args.warmupMs === undefined ? {} : { warmupMs: args.warmupMs }),
-      ...(args.warmupCalls === undefined ? {} : { warmupCalls: args.warmupCalls }),
-    },
-    s7Count: args.s7Count,
-    profile,
-    command: ['stockpyle', 'bench', ...argv].join(' '),
-    log,
-  })
+  const abort = new AbortController()
+  let interrupted: number | undefined
+  const onSignal = (signal: keyof typeof SIGNAL_EXIT_CODES): void => {
+    if (interrupted !== undefined) process.exit(interrupted)
+    interrupted = SIGNAL_EXIT_CODES[signal]
+    process.stderr.write(`${signal}: stopping and cleaning up (a second signal exits at once)\n`)
+    abort.abort(new Error(`interrupted by ${signal}`))
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  let results: BenchResults | undefined
+  try {
+    results = await runSuite({
+      stores: args.stores,
+      redisUrl: args.redisUrl,
+      memcached: args.memcached,
+      postgresUrl: args.postgresUrl,
+      sqlitePath: args.sqlitePath,
+      only: args.only,
+      timing: {
+        ...(args.rounds === undefined ? {} : { rounds: args.rounds }),
+        ...(args.roundMs === undefined ? {} : { roundMs: args.roundMs }),
+        ...(args.warmupMs === undefined ? {} : { warmupMs: args.warmupMs }),
+        ...(args.warmupCalls === undefined ? {} : { warmupCalls: args.warmupCalls }),
+      },
+      s7Count: args.s7Count,
+      profile,
+      // saved in results.json/.md/.svg: no password from a connection URL
+      command: ['stockpyle', 'bench', ...argv.map(redactUrl)].join(' '),
+      log,
+      signal: abort.signal,
+    })
+  } catch (err) {
+    // what fails once the connections are closed under the run is the interruption, not an error
+    if (interrupted === undefined) throw err
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+  if (interrupted !== undefined || results === undefined) return interrupted ?? 1
   if (profile !== undefined) {
     if (!results.rows.some((r) => r.cases.some((c) => c.extra.profile !== undefined))) {
       throw new UsageError(`--profile: no case ${JSON.stringify(profile.library)} in row ${JSON.stringify(profile.row)}`)
@@ -238,7 +314,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`stockpyle: ${err.message}\n\n${command === 'bench' ? BENCH_USAGE : USAGE}\n`)
       return 2
     }
-    process.stderr.write(`stockpyle ${command ?? ''}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+    const text = err instanceof BenchSetupError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)
+    process.stderr.write(`stockpyle ${command ?? ''}: ${text}\n`)
     return 1
   }
 }

@@ -16,11 +16,20 @@ import type { MemcacheStore } from '../../stores/memcache/memcache-store.js'
 import type { RedisStore } from '../../stores/redis/redis-store.js'
 import type { SqlStore } from '../../stores/sql/sql-store.js'
 import { BenchUser, makeUser, USER_COLUMNS, USER_TABLE } from './fixtures.js'
+import { checkpoint } from './runner.js'
 
 /** The stores a run may use. */
 export const STORE_NAMES = ['memory', 'redis', 'memcached', 'sqlite', 'postgres'] as const
 /** One of {@link STORE_NAMES}. */
 export type StoreName = (typeof STORE_NAMES)[number]
+
+/**
+ * A server of the run could not be reached or set up. The CLI prints its message alone (one line,
+ * no stack) and exits with code 1; every URL in it has its user and password replaced by `…`.
+ */
+export class BenchSetupError extends Error {
+  override readonly name = 'BenchSetupError'
+}
 
 /** Where the servers are. */
 export interface Targets {
@@ -77,27 +86,44 @@ export interface BenchEnv {
   }
   readonly sqlite?: SqlEnv
   readonly postgres?: SqlEnv
-  /** Closes every connection and removes temp files. */
+  /**
+   * Closes every connection, deletes the run's Redis keys, drops its table and removes temp files.
+   * Runs once: later calls return the same promise. The stores' `newStore()` throw once it began.
+   */
   close(): Promise<void>
 }
 
-/** Opens the connections for the selected stores and loads the SQL tables. */
-export async function openEnv(targets: Targets, log: (line: string) => void): Promise<BenchEnv> {
+/**
+ * Opens the connections for the selected stores and loads the SQL tables. When `signal` aborts
+ * (SIGINT), the opening stops at its next step, or the opened environment is closed at once (see
+ * {@link BenchEnv.close}), so that the work still running fails fast and leaves nothing behind.
+ * @throws BenchSetupError when a server cannot be reached
+ */
+export async function openEnv(targets: Targets, log: (line: string) => void, signal?: AbortSignal): Promise<BenchEnv> {
   const prefix = targets.prefix ?? 'stockpyle-bench'
   const closers: (() => Promise<void> | void)[] = []
   const packr = new Packr({ moreTypes: true, useRecords: true } as ConstructorParameters<typeof Packr>[0])
+  let closing: Promise<void> | undefined
+  const notClosed = (): void => {
+    if (closing !== undefined) throw new Error('the benchmark environment is closed (interrupted)')
+  }
+  const onAbort = (): void => void env.close()
   const env: {
     -readonly [K in keyof BenchEnv]: BenchEnv[K]
   } = {
     targets,
     prefix,
     packr,
-    close: async () => {
-      for (const close of closers.reverse()) {
-        try {
-          await close()
-        } catch {}
-      }
+    close: () => {
+      signal?.removeEventListener('abort', onAbort)
+      closing ??= (async () => {
+        for (const close of closers.reverse()) {
+          try {
+            await close()
+          } catch {}
+        }
+      })()
+      return closing
     },
   }
   try {
@@ -105,12 +131,25 @@ export async function openEnv(targets: Targets, log: (line: string) => void): Pr
       const url = targets.redisUrl ?? 'redis://127.0.0.1:6379'
       const { Redis } = await import('ioredis')
       const { RedisStore } = await import('../../stores/redis/index.js')
-      const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: true })
-      await client.connect()
-      closers.push(async () => {
-        await deleteByPrefix(client, prefix)
-        await client.quit()
+      // no reconnecting: a server that cannot be reached fails the run at once, not after endless retries
+      const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: true, retryStrategy: () => null })
+      let lastError: Error | undefined
+      client.on('error', (err: Error) => {
+        lastError = err
       })
+      let connected = false
+      closers.push(async () => {
+        // what the scenarios still send fails from now on; the keys are deleted on a connection of
+        // its own, so that nothing writes between the SCAN and the end
+        client.disconnect()
+        if (connected) await deleteByPrefix(client.duplicate(), prefix)
+      })
+      try {
+        await client.connect()
+        connected = true
+      } catch (err) {
+        throw new BenchSetupError(`cannot connect to Redis at ${redactUrl(url)}: ${(lastError ?? (err as Error)).message}`)
+      }
       const info = await client.info('server')
       const opened: RedisStore[] = []
       closers.push(async () => {
@@ -121,12 +160,14 @@ export async function openEnv(targets: Targets, log: (line: string) => void): Pr
         client,
         version: `Redis ${/redis_version:(\S+)/.exec(info)?.[1] ?? '?'}`,
         newStore: (own) => {
+          notClosed()
           const store = new RedisStore({ url, prefix: own ?? prefix, lifetime: BENCH_TTL_SECONDS, timeout: 5000 })
           opened.push(store)
           return store
         },
       }
-      log(`  redis: ${url} (${env.redis.version})`)
+      log(`  redis: ${redactUrl(url)} (${env.redis.version})`)
+      signal?.throwIfAborted()
     }
     if (targets.stores.has('memcached')) {
       const servers = targets.memcached ?? ['127.0.0.1:11211']
@@ -142,7 +183,12 @@ export async function openEnv(targets: Targets, log: (line: string) => void): Pr
       const ring =
         servers.length > 1 ? new Ring(Object.fromEntries(servers.map((s) => [s, 1])), 'md5', { 'max cache size': 10_000 }) : undefined
       const first = clients.get(servers[0] as string) as MemcacheClient
-      const version = (await first.version()).join(' ')
+      const version = await first.version().then(
+        (v) => v.join(' '),
+        (err: Error) => {
+          throw new BenchSetupError(`cannot connect to memcached at ${servers[0]}: ${err.message}`)
+        },
+      )
       const opened: MemcacheStore[] = []
       closers.push(async () => {
         await Promise.allSettled(opened.map((s) => s.close()))
@@ -154,12 +200,14 @@ export async function openEnv(targets: Targets, log: (line: string) => void): Pr
         version: `memcached ${String(version).replace(/^VERSION\s*/, '')}`,
         clientFor: (key) => clients.get(ring === undefined ? (servers[0] as string) : (ring.get(key) as string)) as MemcacheClient,
         newStore: () => {
+          notClosed()
           const store = new MemcacheStore({ servers, prefix, lifetime: BENCH_TTL_SECONDS, timeout: 5000 })
           opened.push(store)
           return store
         },
       }
       log(`  memcached: ${servers.join(', ')} (${env.memcached.version})`)
+      signal?.throwIfAborted()
     }
     for (const dialect of ['sqlite', 'postgres'] as const) {
       if (!targets.stores.has(dialect)) continue
@@ -172,18 +220,26 @@ export async function openEnv(targets: Targets, log: (line: string) => void): Pr
           url = `sqlite:${join(dir, 'bench.db')}`
         }
       } else url = targets.postgresUrl ?? 'postgres://postgres@127.0.0.1:5432/postgres'
-      const sqlEnv = await openSql(dialect, url, closers)
+      const sqlEnv = await openSql(dialect, url, closers, notClosed, signal)
       env[dialect] = sqlEnv
       log(`  ${dialect}: ${dialect === 'sqlite' ? url : redactUrl(url)} (${sqlEnv.version}); ${ROWS} rows loaded`)
     }
+    signal?.throwIfAborted()
   } catch (err) {
     await env.close()
     throw err
   }
+  signal?.addEventListener('abort', onAbort, { once: true })
   return env
 }
 
-async function openSql(dialect: 'sqlite' | 'postgres', url: string, closers: (() => Promise<void> | void)[]): Promise<SqlEnv> {
+async function openSql(
+  dialect: 'sqlite' | 'postgres',
+  url: string,
+  closers: (() => Promise<void> | void)[],
+  notClosed: () => void,
+  signal: AbortSignal | undefined,
+): Promise<SqlEnv> {
   const { Kysely, PostgresDialect, SqliteDialect, sql } = await import('kysely')
   const { SqlStore, createTable } = await import('../../stores/sql/index.js')
   let db: Kysely<any>
@@ -197,6 +253,7 @@ async function openSql(dialect: 'sqlite' | 'postgres', url: string, closers: (()
   closers.push(() => db.destroy())
   const opened: SqlStore[] = []
   const newStore = async (): Promise<SqlStore> => {
+    notClosed()
     const store = new SqlStore({ url }, { tables: { [BenchUser.stockpyleName]: USER_TABLE } })
     opened.push(store)
     return store
@@ -204,13 +261,18 @@ async function openSql(dialect: 'sqlite' | 'postgres', url: string, closers: (()
   closers.push(async () => {
     await Promise.allSettled(opened.map((s) => s.close()))
   })
-  await db.schema.dropTable(USER_TABLE).ifExists().execute()
+  try {
+    await db.schema.dropTable(USER_TABLE).ifExists().execute()
+  } catch (err) {
+    throw new BenchSetupError(`cannot connect to ${dialect} at ${redactUrl(url)}: ${(err as Error).message}`)
+  }
   closers.push(async () => {
     await db.schema.dropTable(USER_TABLE).ifExists().execute()
   })
   const loader = await newStore()
   await createTable(loader, BenchUser, { columns: USER_COLUMNS, table: USER_TABLE })
   for (let from = 1; from <= ROWS; from += 1000) {
+    await checkpoint(signal)
     const objs: BenchUser[] = []
     for (let id = from; id < from + 1000 && id <= ROWS; id++) objs.push(makeUser(id))
     await loader.batchPut(objs)
@@ -223,12 +285,22 @@ async function openSql(dialect: 'sqlite' | 'postgres', url: string, closers: (()
   return { dialect, url, db, newStore, version }
 }
 
-/** Deletes every key under `prefix:` (SCAN + UNLINK), so a run leaves nothing in the user's Redis. */
+/**
+ * Deletes every key under `prefix:` (SCAN + UNLINK), so a run leaves nothing in the user's Redis;
+ * then closes `client` (a client of its own, not yet connected).
+ */
 async function deleteByPrefix(client: Redis, prefix: string): Promise<void> {
-  let cursor = '0'
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
-    cursor = next
-    if (keys.length > 0) await client.unlink(...keys)
-  } while (cursor !== '0')
+  client.on('error', () => {}) // a failure rejects the command below
+  try {
+    await client.connect()
+    let cursor = '0'
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
+      cursor = next
+      if (keys.length > 0) await client.unlink(...keys)
+    } while (cursor !== '0')
+    await client.quit()
+  } finally {
+    client.disconnect()
+  }
 }

@@ -157,12 +157,14 @@ export const MEMORY_CHILD_SCRIPT = fileURLToPath(import.meta.url)
 
 /**
  * Runs `script` (default: this module) with `node --expose-gc` in a child process for `job`, and
- * resolves with the report it prints as its last line.
+ * resolves with the report it prints as its last line. When `signal` aborts, the child is killed
+ * (SIGTERM) and the promise rejects.
  */
-export function runMemoryChild(job: MemoryJob, script: string = MEMORY_CHILD_SCRIPT): Promise<MemoryReport> {
+export function runMemoryChild(job: MemoryJob, script: string = MEMORY_CHILD_SCRIPT, signal?: AbortSignal): Promise<MemoryReport> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--expose-gc', '--max-old-space-size=4096', script, JSON.stringify(job)], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...(signal === undefined ? {} : { signal }),
     })
     let out = ''
     let err = ''

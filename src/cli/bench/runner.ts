@@ -63,6 +63,17 @@ export interface Timing {
 const now = (): number => performance.now()
 
 /**
+ * With a `signal`, lets the event loop run once and then throws the signal's reason when it aborted;
+ * without one, does nothing. Work on SQLite (better-sqlite3 is synchronous) and on the memory layer
+ * resolves in microtasks only, so without this a run would never notice a SIGINT.
+ */
+export async function checkpoint(signal: AbortSignal | undefined): Promise<void> {
+  if (signal === undefined) return
+  await new Promise((resolve) => setImmediate(resolve))
+  signal.throwIfAborted()
+}
+
+/**
  * Calls a contender's warm-up makes at least (within {@link WARMUP_MAX_MS}): a path of many small
  * functions (a chain's put) runs at two thirds of its speed for its first few thousand calls, until the
  * JIT has optimized it (bench/RESULTS.md, round 10).
@@ -126,12 +137,14 @@ async function warmUp(state: State, timing: Timing, rounds: number): Promise<voi
 
 /**
  * Measures a group of cases, interleaved by round. A case that throws is reported with its error and
- * left out of the later rounds; the others go on.
+ * left out of the later rounds; the others go on. When `signal` aborts, the group stops before the
+ * next warm-up or round and rejects with the signal's reason.
  */
 export async function measureGroup(
   cases: readonly BenchCase[],
   timing: Timing,
   log: (line: string) => void = () => {},
+  signal?: AbortSignal,
 ): Promise<CaseResult[]> {
   const states: State[] = cases.map((c) => ({ c, calls: 0, perRound: 1, rounds: [], error: undefined }))
   const fail = (s: State, err: unknown): void => {
@@ -139,6 +152,7 @@ export async function measureGroup(
     log(`    ${s.c.row} / ${s.c.library}: FAILED ${s.error}`)
   }
   for (const s of states) {
+    await checkpoint(signal)
     try {
       await s.c.setup?.()
       await warmUp(s, timing, timing.rounds)
@@ -151,6 +165,7 @@ export async function measureGroup(
   collectGarbage()
   for (let r = 0; r < timing.rounds; r++) {
     for (const s of states) {
+      await checkpoint(signal)
       if (s.error !== undefined) continue
       if (s.c.maxCalls !== undefined && s.calls + s.perRound > s.c.maxCalls) continue
       try {
@@ -207,12 +222,13 @@ export interface ProfileRequest {
  * profiler (node:inspector, started after the setup and warm-up, so only the case's own calls and
  * its untimed `prepare` are sampled) and writes the profile. Resolves with that case's result (ops/s
  * of the profiled loop, and ops per CPU-second of this process in `extra`), or `[]` when the group
- * has no such case.
+ * has no such case. When `signal` aborts, the loop stops and the promise rejects with its reason.
  */
 export async function profileCase(
   cases: readonly BenchCase[],
   request: ProfileRequest,
   log: (line: string) => void = () => {},
+  signal?: AbortSignal,
 ): Promise<CaseResult[]> {
   const c = cases.find((k) => k.row === request.row && k.library === request.library)
   if (c === undefined) return []
@@ -232,6 +248,13 @@ export async function profileCase(
   let spent = 0
   let calls = 0
   while (now() < deadline && (c.maxCalls === undefined || state.calls + state.perRound <= c.maxCalls)) {
+    try {
+      await checkpoint(signal)
+    } catch (err) {
+      await session.post('Profiler.stop')
+      session.disconnect()
+      throw err
+    }
     spent += await runCalls(state, state.perRound)
     calls += state.perRound
   }

@@ -8,11 +8,11 @@ import { type BenchResults, machineInfo } from './report.js'
 import { type ProfileRequest, type Timing, WARMUP_CALLS, WARMUP_MAX_MS } from './runner.js'
 import { runScenarios } from './scenarios/index.js'
 
-export { STORE_NAMES, type StoreName } from './env.js'
+export { BenchSetupError, STORE_NAMES, type StoreName } from './env.js'
 export type { MemoryChild, MemoryReport, PeerCache, PeerLibrary } from './peer.js'
 export { type BenchResults, toConsole, toMarkdown, toSvg, writeResults } from './report.js'
 export { formatOps, type ProfileRequest, type Timing } from './runner.js'
-export type { RowResult, TargetResult } from './scenarios/index.js'
+export { type RowResult, SCENARIO_STORES, type TargetResult } from './scenarios/index.js'
 
 /** Options of {@link runSuite}. */
 export interface SuiteOptions extends Targets {
@@ -30,6 +30,11 @@ export interface SuiteOptions extends Targets {
   /** Extra machine notes (CPU pinning, server flags). */
   readonly machineNotes?: readonly string[] | undefined
   readonly log?: ((line: string) => void) | undefined
+  /**
+   * Ends the run early (SIGINT): the connections are closed and the run's keys, table and temp
+   * files removed at once, and {@link runSuite} rejects once they are.
+   */
+  readonly signal?: AbortSignal | undefined
 }
 
 /**
@@ -38,13 +43,16 @@ export interface SuiteOptions extends Targets {
  */
 export const DEFAULT_TIMING: Timing = { rounds: 12, roundMs: 160, warmupMs: 300, warmupCalls: WARMUP_CALLS, warmupMaxMs: WARMUP_MAX_MS }
 
-/** Runs the benchmark suite and returns its results (writing nothing). */
+/**
+ * Runs the benchmark suite and returns its results (writing nothing).
+ * @throws BenchSetupError when a server cannot be reached; `options.signal`'s reason when it aborts
+ */
 export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
   const started = performance.now()
   const log = options.log ?? (() => {})
   const timing: Timing = { ...DEFAULT_TIMING, ...options.timing }
   log('connecting and loading data')
-  const env: BenchEnv = await openEnv(options, log)
+  const env: BenchEnv = await openEnv(options, log, options.signal)
   try {
     const { rows, memory } = await runScenarios(env, {
       timing,
@@ -54,7 +62,9 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
       s7Count: options.s7Count,
       profile: options.profile,
       log,
+      signal: options.signal,
     })
+    options.signal?.throwIfAborted()
     const servers = [env.redis?.version, env.memcached?.version, env.postgres?.version, env.sqlite?.version].filter(
       (v): v is string => v !== undefined,
     )

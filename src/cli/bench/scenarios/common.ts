@@ -51,6 +51,8 @@ export interface ScenarioContext {
   readonly s7Count?: number | undefined
   readonly s7MaxSize?: number | undefined
   readonly log: (line: string) => void
+  /** Aborts the run (SIGINT): S7 kills its child and stops. */
+  readonly signal?: AbortSignal | undefined
 }
 
 /** Throws when a contender missed: every case must return what it was asked for. */

@@ -5,9 +5,9 @@
  * rounds of the same process. Shared by `npm run bench` and `npx stockpyle bench`.
  */
 import { collectGarbage } from '../collect-garbage.js'
-import type { BenchEnv } from '../env.js'
+import type { BenchEnv, StoreName } from '../env.js'
 import type { MemoryChild, MemoryReport, PeerLibrary } from '../peer.js'
-import { type BenchCase, type CaseResult, measureGroup, type ProfileRequest, profileCase, type Timing } from '../runner.js'
+import { type BenchCase, type CaseResult, checkpoint, measureGroup, type ProfileRequest, profileCase, type Timing } from '../runner.js'
 import type { RowResult, ScenarioContext } from './common.js'
 import { s1MemoryHit } from './s1-memory-hit.js'
 import { s2Memcached, s2Redis } from './s2-remote-hit.js'
@@ -18,6 +18,20 @@ import { s6MissStorm } from './s6-miss-storm.js'
 import { s7MemoryBound } from './s7-memory-bound.js'
 
 export type { RowResult, TargetResult } from './common.js'
+
+/**
+ * The stores each scenario needs, one of them at least (what {@link runScenarios} checks before
+ * running it): the CLI refuses a `--scenarios` entry the selected stores cannot run.
+ */
+export const SCENARIO_STORES: Readonly<Record<string, readonly StoreName[]>> = {
+  S1: ['memory'],
+  S2: ['redis', 'memcached'],
+  S3: ['redis', 'memcached'],
+  S4: ['sqlite', 'postgres'],
+  S5: ['sqlite', 'postgres'],
+  S6: ['sqlite', 'postgres'],
+  S7: ['memory'],
+}
 
 /** Options of {@link runScenarios}. */
 export interface ScenarioOptions {
@@ -37,6 +51,8 @@ export interface ScenarioOptions {
    */
   readonly profile?: ProfileRequest | undefined
   readonly log: (line: string) => void
+  /** Stops the run between steps and rounds (SIGINT); the S7 children are killed. */
+  readonly signal?: AbortSignal | undefined
 }
 
 /** Runs the selected scenarios against `env`. */
@@ -44,9 +60,9 @@ export async function runScenarios(env: BenchEnv, options: ScenarioOptions): Pro
   const rows: RowResult[] = []
   let memory: MemoryReport[] = []
   const wanted = (s: string): boolean => options.only === undefined || options.only.has(s)
-  const { log, profile } = options
+  const { log, profile, signal } = options
   const measure = (cases: readonly BenchCase[]): Promise<CaseResult[]> =>
-    profile === undefined ? measureGroup(cases, options.timing, log) : profileCase(cases, profile, log)
+    profile === undefined ? measureGroup(cases, options.timing, log, signal) : profileCase(cases, profile, log, signal)
   const ctx: ScenarioContext = {
     timing: options.timing,
     measure,
@@ -55,8 +71,10 @@ export async function runScenarios(env: BenchEnv, options: ScenarioOptions): Pro
     s7Count: options.s7Count,
     s7MaxSize: options.s7MaxSize,
     log,
+    signal,
   }
   const step = async (name: string, fn: () => Promise<RowResult[]>): Promise<void> => {
+    await checkpoint(signal)
     log(name)
     collectGarbage()
     for (const row of await fn()) {
@@ -84,6 +102,7 @@ export async function runScenarios(env: BenchEnv, options: ScenarioOptions): Pro
     await step(`S5 put through [memory, ${env.redis === undefined ? '' : 'redis, '}${db.dialect}]`, () => s5WriteThrough(env, db, ctx))
   if (wanted('S6') && db !== undefined) await step(`S6 hot-miss storm, ${db.dialect}`, () => s6MissStorm(env, db, ctx))
   if (wanted('S7') && memoryOn && profile === undefined) {
+    await checkpoint(signal)
     log('S7 memory bound (child processes with --expose-gc)')
     const result = await s7MemoryBound(ctx)
     memory = result.reports

@@ -21,8 +21,9 @@ export async function s7MemoryBound(o: ScenarioContext): Promise<{ row: RowResul
   ]
   const cases: CaseResult[] = []
   for (const { job, script } of jobs) {
+    o.signal?.throwIfAborted()
     try {
-      const r = await runMemoryChild(job, script)
+      const r = await runMemoryChild(job, script, o.signal)
       reports.push(r)
       o.log(
         `    ${r.library} (${job.kind}): grew ${(r.growthBytes / 2 ** 20).toFixed(1)} MiB for ${r.entries} entries held (${(r.growthBytes / Math.max(1, r.entries)).toFixed(0)} B/entry); ${r.getOpsPerSec} gets/s`,

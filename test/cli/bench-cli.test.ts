@@ -1,0 +1,288 @@
+/**
+ * `stockpyle bench`, the command line: argument checks (in process, `parseBenchArgs`) and what the
+ * built executable (`dist/cli.js`, run in a child process against the harness's servers) does when a
+ * server cannot be reached, with a password in a URL, and on SIGINT / SIGTERM.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Redis } from 'ioredis'
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { parseBenchArgs, UsageError } from '../../src/cli/main.js'
+import { freePort, selectedStores } from '../harness/servers.js'
+
+const stores = selectedStores()
+const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
+/** The smallest measurement the CLI allows. */
+const TINY = ['--rounds', '1', '--round-ms', '1', '--warmup-ms', '1', '--warmup-calls', '1']
+
+const dirs: string[] = []
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'stockpyle-cli-test-'))
+  dirs.push(dir)
+  return dir
+}
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+})
+
+interface Run {
+  readonly child: ChildProcess
+  /** Resolves with the exit code (or the signal that ended the child) once it exited. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>
+  stdout(): string
+  stderr(): string
+  /** Resolves once stderr holds `text`; rejects when the child exits first. */
+  waitFor(text: string): Promise<void>
+}
+
+/** Starts `node dist/cli.js bench …args`; killed with SIGKILL after `timeoutMs`. */
+function bench(args: readonly string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}): Run {
+  expect(existsSync(CLI), 'dist/: run npm run build').toBe(true)
+  const started = performance.now()
+  const child = spawn(process.execPath, [CLI, 'bench', ...args], {
+    env: { ...process.env, NODE_OPTIONS: '', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  let err = ''
+  const waiters: { text: string; resolve: () => void; reject: (e: Error) => void }[] = []
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d))
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    err += d
+    for (const w of waiters.splice(0)) (err.includes(w.text) ? w.resolve : () => waiters.push(w))()
+  })
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000)
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>((resolve) =>
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer)
+      for (const w of waiters.splice(0)) w.reject(new Error(`the CLI exited (${code ?? signal}) before printing ${w.text}:\n${err}`))
+      resolve({ code, signal, ms: performance.now() - started })
+    }),
+  )
+  return {
+    child,
+    exited,
+    stdout: () => out,
+    stderr: () => err,
+    waitFor: (text) =>
+      err.includes(text)
+        ? Promise.resolve()
+        : new Promise((resolve, reject) => {
+            if (child.exitCode !== null || child.signalCode !== null) reject(new Error(`the CLI exited before printing ${text}:\n${err}`))
+            else waiters.push({ text, resolve, reject })
+          }),
+  }
+}
+
+const usage = (argv: string[]): string => {
+  try {
+    parseBenchArgs(argv)
+  } catch (err) {
+    expect(err).toBeInstanceOf(UsageError)
+    return (err as Error).message
+  }
+  throw new Error(`parseBenchArgs accepted ${JSON.stringify(argv)}`)
+}
+
+describe('stockpyle bench: arguments that would measure nothing, or not what was asked, are usage errors', () => {
+  it('refuses an empty list for --stores, --scenarios and --memcached', () => {
+    expect(usage(['--stores='])).toMatch(/--stores needs at least one/)
+    expect(usage(['--stores', ','])).toMatch(/--stores needs at least one/)
+    expect(usage(['--scenarios='])).toMatch(/--scenarios needs at least one/)
+    expect(usage(['--stores', 'memory,memcached', '--memcached='])).toMatch(/--memcached needs at least one/)
+  })
+
+  it('refuses a value on a boolean flag instead of ignoring it', () => {
+    expect(usage(['--quiet=no'])).toMatch(/--quiet takes no value/)
+    expect(usage(['--check=false'])).toMatch(/--check takes no value/)
+    expect(usage(['--help=0'])).toMatch(/--help takes no value/)
+    expect(parseBenchArgs(['--quiet', '--check'])).toMatchObject({ quiet: true, check: true })
+  })
+
+  it('refuses a scenario the selected stores cannot run', () => {
+    expect(usage(['--stores', 'memory', '--scenarios', 'S2'])).toMatch(/S2 needs redis or memcached/)
+    expect(usage(['--stores', 'redis', '--scenarios', 'S1,S2'])).toMatch(/S1 needs memory/)
+    expect(usage(['--stores', 'memory', '--scenarios', 'S1,S5'])).toMatch(/S5 needs sqlite or postgres/)
+    expect(parseBenchArgs(['--stores', 'memory,redis', '--scenarios', 'S1,S2']).only).toEqual(new Set(['S1', 'S2']))
+    // without --scenarios, the scenarios the stores can run run (every store enables one)
+    expect(parseBenchArgs(['--stores', 'postgres']).only).toBeUndefined()
+  })
+
+  it('refuses a connection flag for a store that --stores leaves out', () => {
+    expect(usage(['--stores', 'memory', '--redis', 'redis://127.0.0.1:1'])).toMatch(
+      /--redis is given but --stores memory does not include redis/,
+    )
+    expect(usage(['--stores', 'memory,redis', '--memcached', '127.0.0.1:1'])).toMatch(/--memcached .* memcached/)
+    expect(usage(['--stores', 'sqlite', '--postgres', 'postgres://x@127.0.0.1/db'])).toMatch(/--postgres .* postgres/)
+    expect(usage(['--stores', 'memory', '--sqlite', '/tmp/x.db'])).toMatch(/--sqlite .* sqlite/)
+    // without --stores, a connection flag selects its store
+    expect([...parseBenchArgs(['--redis', 'redis://127.0.0.1:1']).stores]).toEqual(['memory', 'sqlite', 'redis'])
+  })
+
+  it('exits with code 2 and writes no results for such a command, --check or not', async () => {
+    const out = tempDir()
+    for (const args of [
+      ['--stores=', '--check'],
+      ['--stores', 'memory', '--scenarios', 'S2', '--check'],
+      ['--stores', 'memory,memcached', '--memcached=', '--scenarios', 'S2'],
+      ['--stores', 'memory', '--redis', 'redis://127.0.0.1:1', '--scenarios', 'S1'],
+    ]) {
+      const run = bench([...args, '--out', out])
+      const { code } = await run.exited
+      expect(code, `${args.join(' ')}: ${run.stderr()}`).toBe(2)
+      expect(run.stderr()).toMatch(/^stockpyle: .*\n\nUsage: stockpyle bench/)
+      expect(readdirSync(out)).toEqual([])
+    }
+  }, 30_000)
+})
+
+describe('stockpyle bench against a Redis it cannot reach', () => {
+  for (const target of ['closed port', 'notaurl'] as const) {
+    it(`exits with code 1 and one message, at once (${target})`, async () => {
+      const url = target === 'closed port' ? `redis://127.0.0.1:${await freePort()}` : 'notaurl'
+      const run = bench(['--stores', 'memory,redis', '--redis', url, '--scenarios', 'S2', ...TINY, '--out', tempDir()], {
+        timeoutMs: 20_000,
+      })
+      const { code, signal, ms } = await run.exited
+      expect(signal, `killed after ${ms} ms: the CLI kept retrying\n${run.stderr().slice(0, 1000)}`).toBeNull()
+      expect(code).toBe(1)
+      expect(ms).toBeLessThan(10_000)
+      expect(run.stderr()).not.toMatch(/Unhandled error event/)
+      expect(run.stderr()).toMatch(
+        new RegExp(
+          `^connecting and loading data\\nstockpyle bench: cannot connect to Redis at ${url}: .*(ECONNREFUSED|ENOTFOUND|EAI_AGAIN).*\\n$`,
+        ),
+      )
+    }, 30_000)
+  }
+})
+
+describe.runIf(stores.has('redis'))('stockpyle bench with a password in the Redis URL', () => {
+  let admin: Redis
+  const user = `bench-cli-${process.pid}`
+  const password = `s3cret-${process.pid}`
+  beforeAll(async () => {
+    admin = new Redis(inject('redis').url)
+    await admin.call('ACL', 'SETUSER', user, 'on', `>${password}`, '~*', '&*', '+@all')
+  })
+  afterAll(async () => {
+    await admin.call('ACL', 'DELUSER', user)
+    await admin.quit()
+  })
+
+  it('prints and writes the URL without the user and password, also in the saved command line', async () => {
+    const out = tempDir()
+    const url = inject('redis').url.replace('redis://', `redis://${user}:${password}@`)
+    const run = bench(['--stores', 'memory,redis', `--redis=${url}`, '--scenarios', 'S2', ...TINY, '--out', out])
+    const { code } = await run.exited
+    expect(code, run.stderr()).toBe(0)
+    expect(run.stderr()).toContain(`redis: redis://…@127.0.0.1:${inject('redis').port} (Redis `)
+    for (const text of [run.stdout(), run.stderr(), ...readdirSync(out).map((f) => readFileSync(join(out, f), 'utf8'))]) {
+      expect(text).not.toContain(password)
+      expect(text).not.toContain(user)
+    }
+    const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { command: string }
+    expect(results.command).toBe(
+      `stockpyle bench --stores memory,redis --redis=redis://…@127.0.0.1:${inject('redis').port} --scenarios S2 ${TINY.join(' ')} --out ${out}`,
+    )
+  }, 60_000)
+})
+
+describe('stockpyle bench interrupted by a signal', () => {
+  it('SIGTERM while loading SQLite: removes its temp dir and exits with code 143', async () => {
+    const tmp = tempDir()
+    const run = bench(['--stores', 'memory,sqlite', '--scenarios', 'S4', '--out', tempDir()], { env: { TMPDIR: tmp } })
+    await run.waitFor('connecting and loading data')
+    await new Promise((r) => setTimeout(r, 300))
+    run.child.kill('SIGTERM')
+    const { code, signal } = await run.exited
+    expect({ code, signal }, `${run.stderr()}\n---\n${run.stdout()}`).toEqual({ code: 143, signal: null })
+    expect(readdirSync(tmp)).toEqual([])
+  }, 60_000)
+
+  describe.runIf(stores.has('redis'))('with Redis', () => {
+    let redis: Redis
+    beforeAll(() => {
+      redis = new Redis(inject('redis').url)
+    })
+    afterAll(() => redis.quit())
+    const benchKeys = async (): Promise<number> => {
+      let n = 0
+      let cursor = '0'
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', 'stockpyle-bench:*', 'COUNT', 1000)
+        cursor = next
+        n += keys.length
+      } while (cursor !== '0')
+      return n
+    }
+
+    it('SIGINT mid-run: deletes its Redis keys, drops its table, removes its temp dir and exits with code 130', async () => {
+      const tmp = tempDir()
+      const withPostgres = stores.has('postgres')
+      const run = bench(
+        [
+          '--stores',
+          `memory,redis,sqlite${withPostgres ? ',postgres' : ''}`,
+          '--redis',
+          inject('redis').url,
+          ...(withPostgres ? ['--postgres', inject('postgresUrl')] : []),
+          '--scenarios',
+          'S2,S4',
+          '--rounds',
+          '50',
+          '--round-ms',
+          '200',
+          '--out',
+          tempDir(),
+        ],
+        { env: { TMPDIR: tmp } },
+      )
+      await run.waitFor('S2 remote hit, Redis')
+      const until = Date.now() + 20_000
+      while ((await benchKeys()) === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20))
+      expect(await benchKeys(), 'the run wrote no key').toBeGreaterThan(0)
+      expect(readdirSync(tmp)).toHaveLength(1)
+      run.child.kill('SIGINT')
+      const { code, signal } = await run.exited
+      expect({ code, signal }, run.stderr()).toEqual({ code: 130, signal: null })
+      expect(await benchKeys()).toBe(0)
+      expect(readdirSync(tmp)).toEqual([])
+      expect(run.stderr()).not.toMatch(/stockpyle bench: /)
+      if (withPostgres) {
+        const client = new pg.Client({ connectionString: inject('postgresUrl') })
+        await client.connect()
+        try {
+          const { rows } = await client.query(`select to_regclass('stockpyle_bench_users') as t`)
+          expect(rows[0].t).toBeNull()
+        } finally {
+          await client.end()
+        }
+      }
+    }, 90_000)
+
+    it('a second SIGINT exits at once, with code 130', async () => {
+      const run = bench([
+        '--stores',
+        'memory,redis',
+        '--redis',
+        inject('redis').url,
+        '--scenarios',
+        'S2',
+        '--rounds',
+        '50',
+        '--out',
+        tempDir(),
+      ])
+      await run.waitFor('S2 remote hit, Redis')
+      run.child.kill('SIGINT')
+      run.child.kill('SIGINT')
+      const { code, signal } = await run.exited
+      expect({ code, signal }).toEqual({ code: 130, signal: null })
+    }, 60_000)
+  })
+})
