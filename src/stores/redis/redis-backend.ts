@@ -12,8 +12,9 @@ import type { RedisBackendOptions } from './redis-backend-options.js'
 import { backfillOnNode, refillOnNode } from './redis-backfill.js'
 import { unlinkByPrefix } from './redis-clear.js'
 import { indicesByMaster, keysByMaster } from './redis-groups.js'
-import { CHUNK, check, chunked, DIRECT_MAX, queueAdds, queueSets, sendSets, settleAll } from './redis-pipeline.js'
+import { CHUNK, check, chunked, queueAdds } from './redis-pipeline.js'
 import { repairOnNode } from './redis-repair.js'
+import { setOnNode } from './redis-sets.js'
 import { redisSlot } from './redis-slot.js'
 
 export type { RedisBackendOptions } from './redis-backend-options.js'
@@ -37,7 +38,10 @@ export type { RedisBackendOptions } from './redis-backend-options.js'
  *
  * Fails fast: every operation is bounded by `timeout` ms and every failure (connection refused, not
  * connected, timeout, reply error) rejects with `StoreUnavailableError` whose `cause` is the ioredis
- * error. The client reconnects by itself in the background.
+ * error. The client reconnects by itself in the background. A node out of memory (`maxmemory` with
+ * policy `noeviction`) refuses every SET with OOM but still runs DEL: where a `setMany` or a repair was
+ * refused so, the copies its keys hold are deleted at once (tombstones kept) before the call rejects,
+ * so no old value outlives the failed write.
  *
  * In a cluster each master has its own health: its part of a batch is bounded by `timeout`, and a
  * master that failed is skipped for `retryDelay` ms (its keys fail at once), then probed by one call.
@@ -148,15 +152,9 @@ export class RedisBackend implements KeyValueBackend {
     const unique = [...last.values()]
     const now = this.#clock.now()
     const failures = await this.#guard('set', () =>
-      this.#each('set', this.#nodeGroups(unique.map((e) => e.key)), async (indices) => {
-        if (!this.#cluster && indices.length <= DIRECT_MAX) {
-          await settleAll(sendSets(this.#client as Redis, unique, indices, now))
-          return
-        }
-        const pipeline = this.#client.pipeline()
-        queueSets(pipeline, unique, indices, now)
-        check(await pipeline.exec())
-      }),
+      this.#each('set', this.#nodeGroups(unique.map((e) => e.key)), (indices) =>
+        setOnNode(this.#client, this.#cluster, unique, indices, now),
+      ),
     )
     if (failures.length > 0)
       throw this.#partial(

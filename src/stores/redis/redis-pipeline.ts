@@ -100,16 +100,6 @@ function queueDirect(client: Redis, entries: readonly KeyValueEntry[], indices: 
   return sent
 }
 
-/** Waits for every command (none is left unhandled), then rejects with the first failure, if any. */
-export async function settleAll(sent: readonly Promise<unknown>[]): Promise<void> {
-  if (sent.length === 1) {
-    await sent[0]
-    return
-  }
-  const results = await Promise.allSettled(sent)
-  for (const r of results) if (r.status === 'rejected') throw r.reason
-}
-
 /**
  * Queues `SET key value [PX ms] NX` on `pipeline` for each entry of `indices` not already expired by
  * `now`; returns the indices queued, in order.
