@@ -404,4 +404,42 @@ describe.runIf(stores.has('redis-cluster'))('RedisStore against a private Redis 
     await cluster.waitHealthy()
     await store.close()
   })
+
+  it('a slot moved to another master (a reshard) is followed: a store idle meanwhile reads and writes at once, no master counted failed', async () => {
+    const store = new RedisStore({ cluster: cluster.nodes, prefix: 'reshard', timeout: 2000, retryDelay: 10_000 })
+    const users = Array.from({ length: 300 }, (_, i) => makeUser(i))
+    await store.batchPut(users)
+    const ids = await Promise.all(admins.map((a) => a.call('CLUSTER', 'MYID') as Promise<string>))
+    const address = (i: number) => `${cluster.nodes[i]!.host}:${cluster.nodes[i]!.port}`
+    const recordKey = (id: number) => `reshard:ConformanceUser|id=n${id}`
+    const [from, to] = [0, 1]
+    const owners = (store.client as Cluster).slots
+    const moving = [...new Set(users.map((u) => redisSlot(recordKey(u.id))))].filter((s) => owners[s]?.[0] === address(from)).slice(0, 5)
+    expect(moving).toHaveLength(5)
+    const source = admins[from]!
+    const target = admins[to]!
+    for (const slot of moving) {
+      await target.call('CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', ids[from]!)
+      await source.call('CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', ids[to]!)
+      const keys = (await source.call('CLUSTER', 'GETKEYSINSLOT', String(slot), '1000')) as string[]
+      if (keys.length > 0)
+        await source.call('MIGRATE', cluster.nodes[to]!.host, String(cluster.nodes[to]!.port), '', '0', '5000', 'KEYS', ...keys)
+    }
+    const lookups = users.map((u) => ({ id: u.id }))
+    const started = performance.now()
+    // mid-migration: the keys are on the target, the slots still the source's (it answers ASK)
+    expect((await store.batchGet(ConformanceUser, lookups)).map((u) => u?.id)).toEqual(users.map((u) => u.id))
+    await store.batchPut(users.map((u) => Object.assign(makeUser(u.id), { name: 'while moving' })))
+    expect((await store.batchGet(ConformanceUser, lookups)).map((u) => u?.name)).toEqual(users.map(() => 'while moving'))
+    for (const slot of moving)
+      for (const admin of [target, source, ...admins]) await admin.call('CLUSTER', 'SETSLOT', String(slot), 'NODE', ids[to]!)
+    // moved: the source answers MOVED
+    expect((await store.batchGet(ConformanceUser, lookups)).map((u) => u?.id)).toEqual(users.map((u) => u.id))
+    await store.batchPut(users.map((u) => Object.assign(makeUser(u.id), { name: 'after the move' })))
+    expect((await store.batchGet(ConformanceUser, lookups)).map((u) => u?.name)).toEqual(users.map(() => 'after the move'))
+    expect(performance.now() - started).toBeLessThan(1500)
+    const moved = users.find((u) => moving.includes(redisSlot(recordKey(u.id))))!
+    expect(await target.exists(recordKey(moved.id))).toBe(1)
+    await store.close()
+  })
 })

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
 import { check, chunked } from './redis-pipeline.js'
+import { NodePipeline } from './redis-redirects.js'
 
 // A repair of each key, as repairAction (src/core/repair-action.ts) decides it, but read and written in
 // one step on the server, so that no tombstone another process writes can land between the two. KEYS:
@@ -87,12 +88,12 @@ export function isOutOfMemory(err: unknown): boolean {
 async function runScript(client: Redis | Cluster, slotKeys: readonly string[][], tombstone: Buffer, px: number): Promise<void> {
   const chunks = slotKeys.flatMap((keys) => chunked(keys))
   const send = async (load: boolean): Promise<void> => {
-    const pipeline = client.pipeline()
+    const pipeline = new NodePipeline()
     for (const keys of chunks) {
-      if (load) pipeline.eval(SCRIPT, keys.length, ...keys, tombstone, px)
-      else pipeline.evalsha(SHA, keys.length, ...keys, tombstone, px)
+      if (load) pipeline.call('eval', SCRIPT, keys.length, ...keys, tombstone, px)
+      else pipeline.call('evalsha', SHA, keys.length, ...keys, tombstone, px)
     }
-    check(await pipeline.exec())
+    check(await pipeline.exec(client))
   }
   try {
     await send(false)

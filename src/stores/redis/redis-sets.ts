@@ -1,7 +1,8 @@
 import type { Cluster, Redis } from 'ioredis'
 import type { KeyValueEntry } from '../../contracts/key-value-backend.js'
 import { bySlot } from './redis-groups.js'
-import { DIRECT_MAX, type PipelineResult, queueSets, sendSets } from './redis-pipeline.js'
+import { DIRECT_MAX, queueSets, sendSets } from './redis-pipeline.js'
+import { NodePipeline } from './redis-redirects.js'
 import { dropCopies, isOutOfMemory } from './redis-repair.js'
 
 /**
@@ -24,11 +25,9 @@ export async function setOnNode(
     const settled = await Promise.allSettled(sendSets(client as Redis, entries, indices, now))
     errors = settled.map((r) => (r.status === 'rejected' ? r.reason : null))
   } else {
-    const pipeline = client.pipeline()
+    const pipeline = new NodePipeline()
     queueSets(pipeline, entries, indices, now)
-    const results: PipelineResult = await pipeline.exec()
-    if (results === null) throw new Error('the pipeline was discarded')
-    errors = results.map(([err]) => err)
+    errors = (await pipeline.exec(client)).map(([err]) => err)
   }
   const first = errors.find((err) => err !== null && err !== undefined)
   if (first === undefined) return
