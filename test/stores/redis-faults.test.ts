@@ -1,7 +1,9 @@
 import { type Cluster, Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { encodeTombstone } from '../../src/core/codec.js'
 import { StoreUnavailableError } from '../../src/core/errors.js'
-import { RedisStore, redisSlot } from '../../src/stores/redis/index.js'
+import { ChainedStore, LoaderStore, type Lookup } from '../../src/index.js'
+import { type RedisBackend, RedisStore, redisSlot } from '../../src/stores/redis/index.js'
 import { ConformanceUser, makeUser } from '../../src/testing/index.js'
 import { freePort, type RedisCluster, type RedisServer, selectedStores, startRedis, startRedisCluster } from '../harness/servers.js'
 
@@ -151,6 +153,97 @@ describe.runIf(stores.has('redis'))('RedisStore against a private redis-server',
       )
       .toBe('ok')
     await store.close()
+  })
+  describe('a server out of memory (`maxmemory`, policy `noeviction`: every SET answers OOM, DEL still works)', () => {
+    /** Fills the server with a foreign key, then lowers `maxmemory` below what it uses: writes are refused until `restore`. */
+    const refuseWrites = async (): Promise<void> => {
+      await admin.config('SET', 'maxmemory-policy', 'noeviction')
+      await admin.set('foreign:ballast', Buffer.alloc(2 * 1024 * 1024, 1))
+      const used = Number(/used_memory:(\d+)/.exec(await admin.info('memory'))?.[1])
+      await admin.config('SET', 'maxmemory', String(used - 512 * 1024))
+      await expect(admin.set('foreign:probe', 'x')).rejects.toThrow(/^OOM/)
+    }
+    const restore = async (): Promise<void> => {
+      await admin.config('SET', 'maxmemory', '0')
+      await admin.del('foreign:ballast')
+    }
+    /** A database layer over a Map (the chain's last layer). */
+    const database = () => {
+      const rows = new Map<number, ConformanceUser>()
+      const find = (l: Lookup<typeof ConformanceUser>) =>
+        'id' in l ? rows.get(l.id as number) : [...rows.values()].find((u) => 'email' in l && u.email === l.email)
+      const store = new LoaderStore({
+        model: ConformanceUser,
+        load: (lookups) => lookups.map((l) => find(l as Lookup<typeof ConformanceUser>)),
+        save: (users) => {
+          for (const u of users) rows.set(u.id, u)
+        },
+        remove: (users) => {
+          for (const u of users) rows.delete(u.id)
+        },
+      })
+      return { rows, store }
+    }
+
+    it("a chain's put and delete Redis refuses leave no old copy for another process to read, not even for tombstoneLifetime", async () => {
+      const db = database()
+      const writer = new ChainedStore([new RedisStore({ url: server.url, prefix: 'oom', tombstoneLifetime: 30 }), db.store])
+      const errors: string[] = []
+      writer.events.on('cacheError', (e) => errors.push(`${e.operation}: ${e.error.code}`))
+      const reader = new RedisStore({ url: server.url, prefix: 'oom' })
+      const user1 = makeUser(1)
+      const user2 = makeUser(2)
+      await writer.batchPut([user1, user2])
+      expect((await reader.get(ConformanceUser, { id: 1 }))?.name).toBe(user1.name)
+      await refuseWrites()
+      try {
+        await writer.put(Object.assign(makeUser(1), { name: 'changed' }))
+        await writer.delete(user2)
+        expect(errors[0]).toBe('put: E_STORE_UNAVAILABLE')
+        // no copy of the old version, by any key
+        expect(await reader.get(ConformanceUser, { id: 1 })).toBeUndefined()
+        expect(await reader.get(ConformanceUser, { email: user1.email })).toBeUndefined()
+        const other = new ChainedStore([new RedisStore({ url: server.url, prefix: 'oom' }), db.store])
+        expect((await other.get(ConformanceUser, { id: 1 }))?.name).toBe('changed')
+        // the put's failure opened the layer's breaker: the delete skipped it, and its repair (once the
+        // breaker lets it through) deletes the copy instead of waiting 30 s to do without a tombstone
+        const started = performance.now()
+        await expect.poll(() => reader.get(ConformanceUser, { id: 2 }), { timeout: 5000, interval: 50 }).toBeUndefined()
+        expect(performance.now() - started).toBeLessThan(2500)
+        expect(await other.get(ConformanceUser, { id: 2 })).toBeUndefined()
+        await other.close()
+      } finally {
+        await restore()
+      }
+      await writer.close()
+      await reader.close()
+    })
+
+    it('a repair Redis refuses deletes the copies at once, keeps tombstones, and still fails', async () => {
+      const store = new RedisStore({ url: server.url, prefix: 'oomrepair' })
+      const backend = store.backend as RedisBackend
+      const longer = encodeTombstone(Date.now() + 60_000)
+      await backend.setMany([
+        { key: 'oomrepair:copy', value: Buffer.from('a copy'), expiresAt: undefined },
+        { key: 'oomrepair:tomb', value: longer, expiresAt: undefined },
+      ])
+      await refuseWrites()
+      try {
+        const error = await backend.repairMany(['oomrepair:copy', 'oomrepair:tomb', 'oomrepair:none'], Date.now() + 10_000).then(
+          () => undefined,
+          (e: unknown) => e,
+        )
+        expect(error).toBeInstanceOf(StoreUnavailableError)
+        expect((error as Error).message).toMatch(/OOM/)
+        expect(await admin.exists('oomrepair:copy')).toBe(0)
+        expect(await admin.getBuffer('oomrepair:tomb')).toEqual(longer)
+        expect(await admin.exists('oomrepair:none')).toBe(0)
+      } finally {
+        await restore()
+        await admin.del('oomrepair:tomb')
+      }
+      await store.close()
+    })
   })
 })
 
@@ -309,6 +402,44 @@ describe.runIf(stores.has('redis-cluster'))('RedisStore against a private Redis 
       for (const s of frozen) s.kill('SIGCONT')
     }
     await cluster.waitHealthy()
+    await store.close()
+  })
+
+  it('a slot moved to another master (a reshard) is followed: a store idle meanwhile reads and writes at once, no master counted failed', async () => {
+    const store = new RedisStore({ cluster: cluster.nodes, prefix: 'reshard', timeout: 2000, retryDelay: 10_000 })
+    const users = Array.from({ length: 300 }, (_, i) => makeUser(i))
+    await store.batchPut(users)
+    const ids = await Promise.all(admins.map((a) => a.call('CLUSTER', 'MYID') as Promise<string>))
+    const address = (i: number) => `${cluster.nodes[i]!.host}:${cluster.nodes[i]!.port}`
+    const recordKey = (id: number) => `reshard:ConformanceUser|id=n${id}`
+    const [from, to] = [0, 1]
+    const owners = (store.client as Cluster).slots
+    const moving = [...new Set(users.map((u) => redisSlot(recordKey(u.id))))].filter((s) => owners[s]?.[0] === address(from)).slice(0, 5)
+    expect(moving).toHaveLength(5)
+    const source = admins[from]!
+    const target = admins[to]!
+    for (const slot of moving) {
+      await target.call('CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', ids[from]!)
+      await source.call('CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', ids[to]!)
+      const keys = (await source.call('CLUSTER', 'GETKEYSINSLOT', String(slot), '1000')) as string[]
+      if (keys.length > 0)
+        await source.call('MIGRATE', cluster.nodes[to]!.host, String(cluster.nodes[to]!.port), '', '0', '5000', 'KEYS', ...keys)
+    }
+    const lookups = users.map((u) => ({ id: u.id }))
+    const started = performance.now()
+    // mid-migration: the keys are on the target, the slots still the source's (it answers ASK)
+    expect((await store.batchGet(ConformanceUser, lookups)).map((u) => u?.id)).toEqual(users.map((u) => u.id))
+    await store.batchPut(users.map((u) => Object.assign(makeUser(u.id), { name: 'while moving' })))
+    expect((await store.batchGet(ConformanceUser, lookups)).map((u) => u?.name)).toEqual(users.map(() => 'while moving'))
+    for (const slot of moving)
+      for (const admin of [target, source, ...admins]) await admin.call('CLUSTER', 'SETSLOT', String(slot), 'NODE', ids[to]!)
+    // moved: the source answers MOVED
+    expect((await store.batchGet(ConformanceUser, lookups)).map((u) => u?.id)).toEqual(users.map((u) => u.id))
+    await store.batchPut(users.map((u) => Object.assign(makeUser(u.id), { name: 'after the move' })))
+    expect((await store.batchGet(ConformanceUser, lookups)).map((u) => u?.name)).toEqual(users.map(() => 'after the move'))
+    expect(performance.now() - started).toBeLessThan(1500)
+    const moved = users.find((u) => moving.includes(redisSlot(recordKey(u.id))))!
+    expect(await target.exists(recordKey(moved.id))).toBe(1)
     await store.close()
   })
 })

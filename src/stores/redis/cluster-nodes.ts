@@ -1,5 +1,6 @@
 import { StoreUnavailableError } from '../../core/errors.js'
 import { withTimeout } from '../../core/with-timeout.js'
+import { isRedirection } from './redis-redirects.js'
 
 /** A master that failed its part of a call. */
 export interface NodeFailure {
@@ -20,7 +21,10 @@ interface Health {
  * The health of each master of a Redis Cluster: a per-master deadline on every call and a breaker that
  * opens on the first failure — the master's part of later calls fails at once for `retryDelay` ms,
  * then one call probes it (the others still skip it until the probe settles). A slow or dead master
- * thus costs one caller the timeout per `retryDelay`, and the other masters keep answering.
+ * thus costs one caller the timeout per `retryDelay`, and the other masters keep answering. A
+ * redirection (`MOVED`, `ASK`, `TRYAGAIN`: a reshard moved a slot) is an answer from a live master,
+ * never a reason to skip it; the store resends redirected commands (see `NodePipeline`), so one
+ * reaches here only when ioredis gave up following it.
  */
 export class ClusterNodes {
   readonly #owner: string
@@ -84,8 +88,14 @@ export class ClusterNodes {
       return undefined
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err))
-      health.lastError = error
-      health.retryAt = performance.now() + this.#retryDelay
+      if (isRedirection(error)) {
+        // an answer from a live master to a slot map out of date (a reshard): its part failed, not the master
+        health.retryAt = 0
+        health.lastError = undefined
+      } else {
+        health.lastError = error
+        health.retryAt = performance.now() + this.#retryDelay
+      }
       this.onFailure()
       return error instanceof StoreUnavailableError
         ? error

@@ -12,8 +12,10 @@ import type { RedisBackendOptions } from './redis-backend-options.js'
 import { backfillOnNode, refillOnNode } from './redis-backfill.js'
 import { unlinkByPrefix } from './redis-clear.js'
 import { indicesByMaster, keysByMaster } from './redis-groups.js'
-import { CHUNK, check, chunked, DIRECT_MAX, queueAdds, queueSets, sendSets, settleAll } from './redis-pipeline.js'
+import { CHUNK, check, chunked, queueAdds } from './redis-pipeline.js'
+import { NodePipeline } from './redis-redirects.js'
 import { repairOnNode } from './redis-repair.js'
+import { setOnNode } from './redis-sets.js'
 import { redisSlot } from './redis-slot.js'
 
 export type { RedisBackendOptions } from './redis-backend-options.js'
@@ -37,13 +39,18 @@ export type { RedisBackendOptions } from './redis-backend-options.js'
  *
  * Fails fast: every operation is bounded by `timeout` ms and every failure (connection refused, not
  * connected, timeout, reply error) rejects with `StoreUnavailableError` whose `cause` is the ioredis
- * error. The client reconnects by itself in the background.
+ * error. The client reconnects by itself in the background. A node out of memory (`maxmemory` with
+ * policy `noeviction`) refuses every SET with OOM but still runs DEL: where a `setMany` or a repair was
+ * refused so, the copies its keys hold are deleted at once (tombstones kept) before the call rejects,
+ * so no old value outlives the failed write.
  *
  * In a cluster each master has its own health: its part of a batch is bounded by `timeout`, and a
  * master that failed is skipped for `retryDelay` ms (its keys fail at once), then probed by one call.
  * When some masters fail and others answer, the call rejects with a `PartialFailureError` naming the
  * positions of the failed masters' keys (reads: with the other masters' values when asked with
- * `partial: true`; otherwise a read rejects with the same error).
+ * `partial: true`; otherwise a read rejects with the same error). A reshard is no failure: commands a
+ * master redirects (`MOVED`, `ASK`, `TRYAGAIN`) are sent again to the slot's master (see
+ * `NodePipeline`) and never open its breaker.
  */
 export class RedisBackend implements KeyValueBackend {
   readonly name: string
@@ -78,7 +85,7 @@ export class RedisBackend implements KeyValueBackend {
     if (!this.#cluster) this.addWithAliases = (backfills, expiredBy) => this.#addWithAliases(backfills, expiredBy)
     this.#nodes = new ClusterNodes(this.name, options.timeout, options.retryDelay ?? 1000)
     // ioredis drops a dead master from its pool and sends its slots' pipelines elsewhere (MOVED back to
-    // it, which a pipeline of several slots does not follow): a fresh slot map finds it again.
+    // it, followed one command at a time): a fresh slot map finds it again.
     this.#nodes.onFailure = () => {
       try {
         ;(this.#client as Cluster).refreshSlotsCache()
@@ -118,9 +125,9 @@ export class RedisBackend implements KeyValueBackend {
           for (let i = 0; i < chunk.length; i++) found.set(chunk[i] as string, values[i] ?? null)
           return
         }
-        const pipeline = this.#client.pipeline()
-        for (const chunk of chunks) pipeline.mgetBuffer(chunk)
-        const results = check(await pipeline.exec())
+        const pipeline = new NodePipeline()
+        for (const chunk of chunks) pipeline.callBuffer('mget', ...chunk)
+        const results = check(await pipeline.exec(this.#client))
         chunks.forEach((chunk, c) => {
           const values = results[c] as (Buffer | null)[]
           for (let i = 0; i < chunk.length; i++) found.set(chunk[i] as string, values[i] ?? null)
@@ -148,15 +155,9 @@ export class RedisBackend implements KeyValueBackend {
     const unique = [...last.values()]
     const now = this.#clock.now()
     const failures = await this.#guard('set', () =>
-      this.#each('set', this.#nodeGroups(unique.map((e) => e.key)), async (indices) => {
-        if (!this.#cluster && indices.length <= DIRECT_MAX) {
-          await settleAll(sendSets(this.#client as Redis, unique, indices, now))
-          return
-        }
-        const pipeline = this.#client.pipeline()
-        queueSets(pipeline, unique, indices, now)
-        check(await pipeline.exec())
-      }),
+      this.#each('set', this.#nodeGroups(unique.map((e) => e.key)), (indices) =>
+        setOnNode(this.#client, this.#cluster, unique, indices, now),
+      ),
     )
     if (failures.length > 0)
       throw this.#partial(
@@ -178,10 +179,10 @@ export class RedisBackend implements KeyValueBackend {
     const failures = await this.#guard('add', () =>
       this.#each('add', this.#nodeGroups(entries.map((e) => e.key)), async (indices) => {
         {
-          const pipeline = this.#client.pipeline()
+          const pipeline = new NodePipeline()
           const sent = queueAdds(pipeline, entries, indices, now)
           if (sent.length === 0) return
-          const results = check(await pipeline.exec())
+          const results = check(await pipeline.exec(this.#client))
           sent.forEach((i, j) => {
             added[i] = results[j] === 'OK'
           })
@@ -246,9 +247,9 @@ export class RedisBackend implements KeyValueBackend {
         return []
       }
       return this.#each('delete', this.#groups(unique), async (group) => {
-        const pipeline = this.#client.pipeline()
-        for (const slotKeys of group) for (const chunk of chunked(slotKeys)) pipeline.del(chunk)
-        check(await pipeline.exec())
+        const pipeline = new NodePipeline()
+        for (const slotKeys of group) for (const chunk of chunked(slotKeys)) pipeline.call('del', ...chunk)
+        check(await pipeline.exec(this.#client))
       })
     })
     if (failures.length > 0) throw this.#partial('delete', keys, failures)

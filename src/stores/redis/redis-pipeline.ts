@@ -1,11 +1,9 @@
-import type { ChainableCommander, Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import type { KeyValueEntry } from '../../contracts/key-value-backend.js'
+import type { NodePipeline, Reply } from './redis-redirects.js'
 
 /** Most keys per MGET / DEL command: bigger batches are split, all still in one pipeline per node. */
 export const CHUNK = 500
-
-/** What a pipeline resolves to. */
-export type PipelineResult = [error: Error | null, result: unknown][] | null
 
 /** Ms left until the entry expires by `now`, rounded up; `undefined` = never expires. */
 export function remaining(entry: KeyValueEntry, now: number): number | undefined {
@@ -26,8 +24,7 @@ export function chunked(keys: string[]): string[][] {
 }
 
 /** The results of a pipeline; throws its first error. */
-export function check(results: PipelineResult): unknown[] {
-  if (results === null) throw new Error('the pipeline was discarded')
+export function check(results: readonly Reply[]): unknown[] {
   return results.map(([err, value]) => {
     if (err !== null) throw err
     return value
@@ -38,13 +35,13 @@ export function check(results: PipelineResult): unknown[] {
  * Queues each entry of `indices` on `pipeline`: `SET key value [PX ms]`, or `DEL` for an entry already
  * expired by `now`.
  */
-export function queueSets(pipeline: ChainableCommander, entries: readonly KeyValueEntry[], indices: readonly number[], now: number): void {
+export function queueSets(pipeline: NodePipeline, entries: readonly KeyValueEntry[], indices: readonly number[], now: number): void {
   for (const i of indices) {
     const entry = entries[i] as KeyValueEntry
     const ms = remaining(entry, now)
-    if (ms === undefined) pipeline.set(entry.key, bytes(entry.value))
-    else if (ms > 0) pipeline.set(entry.key, bytes(entry.value), 'PX', ms)
-    else pipeline.del(entry.key)
+    if (ms === undefined) pipeline.call('set', entry.key, bytes(entry.value))
+    else if (ms > 0) pipeline.call('set', entry.key, bytes(entry.value), 'PX', ms)
+    else pipeline.call('del', entry.key)
   }
 }
 
@@ -100,32 +97,17 @@ function queueDirect(client: Redis, entries: readonly KeyValueEntry[], indices: 
   return sent
 }
 
-/** Waits for every command (none is left unhandled), then rejects with the first failure, if any. */
-export async function settleAll(sent: readonly Promise<unknown>[]): Promise<void> {
-  if (sent.length === 1) {
-    await sent[0]
-    return
-  }
-  const results = await Promise.allSettled(sent)
-  for (const r of results) if (r.status === 'rejected') throw r.reason
-}
-
 /**
  * Queues `SET key value [PX ms] NX` on `pipeline` for each entry of `indices` not already expired by
  * `now`; returns the indices queued, in order.
  */
-export function queueAdds(
-  pipeline: ChainableCommander,
-  entries: readonly KeyValueEntry[],
-  indices: readonly number[],
-  now: number,
-): number[] {
+export function queueAdds(pipeline: NodePipeline, entries: readonly KeyValueEntry[], indices: readonly number[], now: number): number[] {
   const sent: number[] = []
   for (const i of indices) {
     const entry = entries[i] as KeyValueEntry
     const ms = remaining(entry, now)
-    if (ms === undefined) pipeline.set(entry.key, bytes(entry.value), 'NX')
-    else if (ms > 0) pipeline.set(entry.key, bytes(entry.value), 'PX', ms, 'NX')
+    if (ms === undefined) pipeline.call('set', entry.key, bytes(entry.value), 'NX')
+    else if (ms > 0) pipeline.call('set', entry.key, bytes(entry.value), 'PX', ms, 'NX')
     else continue
     sent.push(i)
   }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
 import { check, chunked } from './redis-pipeline.js'
+import { NodePipeline } from './redis-redirects.js'
 
 // A repair of each key, as repairAction (src/core/repair-action.ts) decides it, but read and written in
 // one step on the server, so that no tombstone another process writes can land between the two. KEYS:
@@ -46,17 +47,53 @@ const SHA = createHash('sha1').update(SCRIPT).digest('hex')
  * a copy, or a tombstone ending sooner; a copy is deleted once `px` (ms the tombstone has left, rounded
  * up) is 0 or less; a longer tombstone is kept. One script call per slot and 500 keys, all sent in one
  * pipeline (EVALSHA; the script is loaded with EVAL where the node answers NOSCRIPT).
+ *
+ * A node out of memory (`maxmemory` with policy `noeviction`) refuses the tombstone's SET with OOM: the
+ * copies are then deleted at once ({@link dropCopies}: DEL still works), so none outlives the failed
+ * write until the tombstone's time is up, and the call still rejects with the OOM error.
  * @throws the pipeline's or a script's error.
  */
 export async function repairOnNode(client: Redis | Cluster, slotKeys: readonly string[][], tombstone: Buffer, px: number): Promise<void> {
+  try {
+    await runScript(client, slotKeys, tombstone, px)
+  } catch (err) {
+    if (!isOutOfMemory(err)) throw err
+    // the failure stays the refusal's: a failed drop only leaves what the refusal already left
+    await dropCopies(client, slotKeys).catch(() => {})
+    throw err
+  }
+}
+
+/**
+ * Deletes every copy (anything but a tombstone: a record, an alias, foreign bytes) among `slotKeys`
+ * (lists of keys of one hash slot each, all served by one node) and keeps the tombstones: the repair
+ * script with no time left, whose only write is DEL — which a node out of memory still runs.
+ * @throws the pipeline's or a script's error.
+ */
+export function dropCopies(client: Redis | Cluster, slotKeys: readonly string[][]): Promise<void> {
+  return runScript(client, slotKeys, NO_TOMBSTONE, 0)
+}
+
+/** The script's tombstone argument when `px` is 0: never written, only its length is read. */
+const NO_TOMBSTONE = Buffer.alloc(11)
+
+/**
+ * Whether `err` is Redis' refusal of a write for lack of memory (`OOM command not allowed when used
+ * memory > 'maxmemory'`): a definite answer — the command did not run —, unlike a timeout.
+ */
+export function isOutOfMemory(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('OOM ')
+}
+
+async function runScript(client: Redis | Cluster, slotKeys: readonly string[][], tombstone: Buffer, px: number): Promise<void> {
   const chunks = slotKeys.flatMap((keys) => chunked(keys))
   const send = async (load: boolean): Promise<void> => {
-    const pipeline = client.pipeline()
+    const pipeline = new NodePipeline()
     for (const keys of chunks) {
-      if (load) pipeline.eval(SCRIPT, keys.length, ...keys, tombstone, px)
-      else pipeline.evalsha(SHA, keys.length, ...keys, tombstone, px)
+      if (load) pipeline.call('eval', SCRIPT, keys.length, ...keys, tombstone, px)
+      else pipeline.call('evalsha', SHA, keys.length, ...keys, tombstone, px)
     }
-    check(await pipeline.exec())
+    check(await pipeline.exec(client))
   }
   try {
     await send(false)
