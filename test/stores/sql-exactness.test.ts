@@ -55,6 +55,17 @@ class Label {
   ) {}
 }
 
+class Lists {
+  static readonly stockpyleName = 'ExactList'
+  static readonly stockpyleKeys = ['id'] as const
+  constructor(
+    public id: number,
+    public tags: unknown = null,
+    public nums: unknown = null,
+    public docs: unknown = null,
+  ) {}
+}
+
 class Span {
   static readonly stockpyleName = 'ExactSpan'
   static readonly stockpyleKeys = ['id'] as const
@@ -300,6 +311,30 @@ describe.runIf(stores.has('postgres'))('SqlStore on postgres: values pg would ch
       })
     })
   }
+
+  it('array columns: elements come back exactly or the put is refused before anything is written (objects, undefined, holes, -0, NUL)', async () => {
+    const env = await open('postgres')
+    await sql`create table ${sql.table(env.table('lists'))} (id integer primary key, tags text[], nums float8[], docs jsonb[])`.execute(
+      env.db,
+    )
+    const kept = new Lists(1, ['a', 'b', null, ''], [1.5, Number.NaN, -2], [])
+    await env.store.put(kept)
+    expect(await env.store.get(Lists, { id: 1 })).toEqual(kept)
+    const refused: [string, Lists][] = [
+      ['a Map in a jsonb[]', new Lists(2, null, null, [new Map([['a', 1]])])],
+      ['a plain object in a jsonb[]', new Lists(3, null, null, [{ at: new Date(0) }])],
+      ['undefined in a text[]', new Lists(4, ['a', undefined])],
+      ['a hole in a text[]', new Lists(5, new Array<unknown>(2).fill('a', 1))],
+      ['-0 in a float8[]', new Lists(6, null, [1, -0])],
+      ['NUL in a text[]', new Lists(7, ['a\u0000b'])],
+      ['a nested Map in a text[][]', new Lists(8, [['a', new Map()]])],
+    ]
+    for (const [label, obj] of refused) {
+      const err = await env.store.batchPut([new Lists(100 + obj.id, ['fine']), obj]).catch((e: unknown) => e)
+      expect(err, label).toBeInstanceOf(SerializationError)
+      expect(await env.store.batchGet(Lists, [{ id: obj.id }, { id: 100 + obj.id }]), label).toEqual([undefined, undefined])
+    }
+  })
 
   it('varchar(n): a string PostgreSQL trims to n characters comes back trimmed, on the object and from a chain; a longer one is refused', async () => {
     const env = await open('postgres')

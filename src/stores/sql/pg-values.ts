@@ -79,3 +79,19 @@ function objectText(type: string, raw: unknown): unknown {
 function float(n: number): string {
   return Object.is(n, -0) ? '-0' : String(n)
 }
+
+/**
+ * Checks the elements of an array for a PostgreSQL array column (nested arrays included), which pg
+ * sends as text and would change: objects (sent as their JSON: a Map as `{}`, a Date inside as a
+ * string), `undefined` and holes (sent as NULL), -0 (sent as 0). `text` checks each string;
+ * `refuse` is called with the first element that cannot be sent as it is (`undefined` for a hole).
+ */
+export function checkArrayElements(values: readonly unknown[], text: (value: string) => void, refuse: (element: unknown) => never): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]
+    if (v === null || typeof v === 'bigint' || typeof v === 'boolean' || v instanceof Date || v instanceof Uint8Array) continue
+    if (typeof v === 'string') text(v)
+    else if (Array.isArray(v)) checkArrayElements(v, text, refuse)
+    else if (typeof v !== 'number' || Object.is(v, -0)) refuse(v)
+  }
+}

@@ -7,7 +7,7 @@ import type { KeyInfo, ModelInfo } from '../../core/registry.js'
 import type { ColumnInfo, SqlDialect } from './column-kind.js'
 import { attributeToTaggedJson, fromParsedJson, fromTaggedJson } from './json-codec.js'
 import { checkKeyText } from './key-text.js'
-import { pgObjectText, timestamptzArray, timestamptzText } from './pg-values.js'
+import { checkArrayElements, pgObjectText, timestamptzArray, timestamptzText } from './pg-values.js'
 import type { StatementCache } from './statement-cache.js'
 import type { TableSchema } from './table-schema.js'
 
@@ -134,6 +134,8 @@ export function toColumnValue(m: ModelMapping, attribute: string, column: Column
   }
 }
 
+const ARRAY_ELEMENTS = 'arrays of null, strings, numbers, booleans, bigints, Dates and bytes; declare it json to store nested values'
+
 function otherValue(m: ModelMapping, attribute: string, column: ColumnInfo, value: unknown): unknown {
   if (m.dialect === 'sqlite') return untypedSqliteValue(m, attribute, column, value)
   switch (typeof value) {
@@ -148,7 +150,13 @@ function otherValue(m: ModelMapping, attribute: string, column: ColumnInfo, valu
     default:
       if (value instanceof Uint8Array) return toColumnValue(m, attribute, { ...column, kind: 'bytes' }, value)
       if (value instanceof Date) return toColumnValue(m, attribute, { ...column, kind: 'timestamp' }, value)
-      if (Array.isArray(value)) return column.dataType === '_timestamptz' ? timestamptzArray(value) : value
+      if (Array.isArray(value)) {
+        const refuse = (e: unknown): never => {
+          throw Object.is(e, -0) ? negativeZero(m, attribute, column) : mismatch(m, attribute, column, e, ARRAY_ELEMENTS)
+        }
+        checkArrayElements(value, (text) => checkText(m, attribute, text), refuse)
+        return column.dataType === '_timestamptz' ? timestamptzArray(value) : value
+      }
       throw mismatch(m, attribute, column, value, 'plain values; declare it json to store nested values')
   }
 }
