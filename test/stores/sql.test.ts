@@ -119,6 +119,18 @@ class Token {
   ) {}
 }
 
+/** Column names with commas: statement shapes must not confuse `a` + `b,c` with `a,b` + `c`. */
+class CommaColumns {
+  static readonly stockpyleName = 'SqlTestCommaColumn'
+  static readonly stockpyleKeys = ['id'] as const
+  constructor(
+    public id: number,
+    attributes: Record<string, string>,
+  ) {
+    Object.assign(this, attributes)
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // One isolated database per test: SQLite in memory, or a PostgreSQL schema of its own.
 
@@ -702,6 +714,20 @@ for (const dialect of dialects) {
       expect(await upper.get(Account, { id: a.id as number })).toEqual(stored)
       expect(await lower.get(Account, { id: a.id as number })).toEqual(stored)
       await chain.close()
+    })
+
+    it('puts of one object with other column sets never mix up columns whose names hold commas', async () => {
+      const env = await makeEnv(dialect)
+      const t = sql.table(env.table('commacolumns'))
+      await sql`create table ${t} (id integer primary key, a text, "a,b" text, "b,c" text, c text)`.execute(env.db)
+      const store = env.newStore()
+      await store.put(new CommaColumns(1, { 'a,b': 'AB-of-1', c: 'C-of-1' }))
+      await store.put(new CommaColumns(2, { a: 'A-of-2', 'b,c': 'BC-of-2' }))
+      const { rows } = await sql<Record<string, unknown>>`select a, "a,b", "b,c", c from ${t} order by id`.execute(env.db)
+      expect(rows).toEqual([
+        { a: null, 'a,b': 'AB-of-1', 'b,c': null, c: 'C-of-1' },
+        { a: 'A-of-2', 'a,b': null, 'b,c': 'BC-of-2', c: null },
+      ])
     })
 
     it('close() leaves an application-owned Kysely open; calls after close reject', async () => {

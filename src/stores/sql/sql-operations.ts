@@ -163,7 +163,8 @@ function upsert(m: ModelMapping, rows: readonly PlannedRow[]): (db: Kysely<any>)
   // One row (a put of one object): its SQL is the same for every object with the same columns.
   const values = (rows[0] as PlannedRow).prepared.values
   const parameters = columns.map((c) => values[c])
-  const shape = `upsert\u0000${columns.join(',')}\u0000${back?.join(',') ?? '*'}`
+  // JSON: column names may hold any character (`a` + `b,c` must not read as `a,b` + `c`)
+  const shape = JSON.stringify(['upsert', columns, back ?? '*'])
   return async (db) => (await m.statements.execute<Row>(db, shape, parameters, build)).rows
 }
 
