@@ -131,6 +131,18 @@ class CommaColumns {
   }
 }
 
+/** A model with a single and a composite alternate key, for createTable in another schema. */
+class Listed {
+  static readonly stockpyleName = 'SqlTestListed'
+  static readonly stockpyleKeys = ['id', 'email', ['orgId', 'slug']] as const
+  constructor(
+    public id: number | undefined,
+    public email: string,
+    public orgId: number,
+    public slug: string,
+  ) {}
+}
+
 // ---------------------------------------------------------------------------------------------------
 // One isolated database per test: SQLite in memory, or a PostgreSQL schema of its own.
 
@@ -728,6 +740,22 @@ for (const dialect of dialects) {
         { a: null, 'a,b': 'AB-of-1', 'b,c': null, c: 'C-of-1' },
         { a: 'A-of-2', 'a,b': null, 'b,c': 'BC-of-2', c: null },
       ])
+    })
+
+    it('createTable makes the unique indexes of alternate keys in a schema.table', async () => {
+      const env = await makeEnv(dialect)
+      if (dialect === 'sqlite') await sql`attach database ':memory:' as aux`.execute(env.db)
+      const table = dialect === 'sqlite' ? 'aux.listed_items' : env.table('listed_items')
+      const store = env.newStore({ tables: { SqlTestListed: table } })
+      const columns = { id: 'integer', email: 'text', orgId: 'integer', slug: 'text' } as const
+      await createTable(store, Listed, { columns, generated: true })
+      await createTable(store, Listed, { columns, generated: true, ifNotExists: true })
+      const o = new Listed(undefined, 'a@example.com', 5, 's')
+      await store.put(o)
+      expect(o.id).toBeTypeOf('number')
+      expect(await store.get(Listed, { email: 'a@example.com' })).toEqual(o)
+      expect(await store.get(Listed, { orgId: 5, slug: 's' })).toEqual(o)
+      await expect(store.put(new Listed(undefined, 'b@example.com', 5, 's'))).rejects.toSatisfy(code('E_KEY_CONFLICT'))
     })
 
     it('close() leaves an application-owned Kysely open; calls after close reject', async () => {
