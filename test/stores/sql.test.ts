@@ -131,6 +131,17 @@ class CommaColumns {
   }
 }
 
+/** A primary key and an alternate one, with a JSON attribute. */
+class Repeated {
+  static readonly stockpyleName = 'SqlTestRepeated'
+  static readonly stockpyleKeys = ['id', 'e'] as const
+  constructor(
+    public id: number,
+    public e: string,
+    public v: unknown,
+  ) {}
+}
+
 /** A model with a single and a composite alternate key, for createTable in another schema. */
 class Listed {
   static readonly stockpyleName = 'SqlTestListed'
@@ -740,6 +751,28 @@ for (const dialect of dialects) {
         { a: null, 'a,b': 'AB-of-1', 'b,c': null, c: 'C-of-1' },
         { a: 'A-of-2', 'a,b': null, 'b,c': 'BC-of-2', c: null },
       ])
+    })
+
+    it('a batch that repeats a primary key writes the last object and the stored row back onto every one', async () => {
+      const env = await makeEnv(dialect)
+      await createTable(env.newStore(), Repeated, { table: env.table('repeateds'), columns: { id: 'integer', e: 'text', v: 'json' } })
+      const store = env.newStore()
+      const chain = new ChainedStore([new ProcessMemoryStore(), store])
+      const first = new Repeated(1, 'a', { n: 1 })
+      const last = new Repeated(1, 'b', { n: 2 })
+      const third = new Repeated(1, 'c', [1])
+      await chain.batchPut([first, last])
+      expect(first).toEqual(new Repeated(1, 'b', { n: 2 }))
+      expect(last).toEqual(new Repeated(1, 'b', { n: 2 }))
+      expect(first.v).not.toBe(last.v) // each object keeps a value of its own
+      expect(await store.get(Repeated, { id: 1 })).toEqual(last)
+      expect(await chain.get(Repeated, { e: 'a' })).toBeUndefined()
+      // several earlier ones, through the statement of several rows
+      const others = [new Repeated(1, 'x', 'x'), third, new Repeated(2, 'y', null), new Repeated(1, 'd', { deep: [new Date(5)] })]
+      await store.batchPut(others)
+      for (const o of [others[0], third, others[3]]) expect(o).toEqual(new Repeated(1, 'd', { deep: [new Date(5)] }))
+      expect(others[0]?.v).not.toBe(third.v)
+      await chain.close()
     })
 
     it('createTable makes the unique indexes of alternate keys in a schema.table', async () => {
