@@ -1,4 +1,5 @@
-import { sql } from 'kysely'
+import { Kysely, PostgresDialect, sql } from 'kysely'
+import pg from 'pg'
 import { describe, expect, it } from 'vitest'
 import {
   ChainedStore,
@@ -877,6 +878,44 @@ describe.runIf(stores.has('postgres'))('SqlStore on postgres: what a put reads b
     expect(a.email).toBe('mixed@example.com')
     const chain = new ChainedStore([new ProcessMemoryStore(), store])
     expect(await chain.get(Account, { email: 'mixed@example.com' })).toStrictEqual(a)
+  })
+})
+
+describe.runIf(stores.has('postgres'))('SqlStore on postgres: a ROLLBACK that fails', () => {
+  /** A Kysely on `url` whose ROLLBACK fails as pg fails it on a client that lost its connection. */
+  function failingRollback(url: string): Kysely<any> {
+    const pool = new pg.Pool({ connectionString: url, max: 2 })
+    const wrapped = {
+      async connect() {
+        const client = await pool.connect()
+        return {
+          query: (text: string, parameters: unknown[]) =>
+            /^rollback$/i.test(text)
+              ? Promise.reject(new Error('Client has encountered a connection error and is not queryable'))
+              : client.query(text, parameters),
+          release: (destroy?: boolean) => client.release(destroy),
+        }
+      },
+      end: () => pool.end(),
+    }
+    return new Kysely<any>({ dialect: new PostgresDialect({ pool: wrapped as never }) })
+  }
+
+  it('does not replace the error of the statement (a batch of several) or of the callback (a transaction)', async () => {
+    const env = await makeEnv('postgres')
+    await accountsTable(env)
+    const db = failingRollback(env.url)
+    const store = new SqlStore({ db }, { tables: { SqlTestAccount: env.table('accounts') } })
+    try {
+      const first = Object.assign(new Account('same@example.com', 1), { status: 'set' }) // another column set: two statements
+      await expect(store.batchPut([first, new Account('same@example.com', 2)])).rejects.toSatisfy(code('E_KEY_CONFLICT'))
+      const mine = new Error('mine')
+      await expect(store.transaction(async () => Promise.reject(mine))).rejects.toBe(mine)
+      expect(await rowCount(env, 'accounts')).toBe(0)
+    } finally {
+      await store.close()
+      await db.destroy()
+    }
   })
 })
 

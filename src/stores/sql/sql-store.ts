@@ -96,6 +96,27 @@ function checkBoolean(store: string, option: string, value: unknown, fallback: b
 }
 
 /**
+ * Runs `fn` in a transaction of `db`. When `fn` fails and the ROLLBACK fails too (the connection was
+ * lost, and the transaction with it), rejects with `fn`'s error: Kysely would reject with the
+ * ROLLBACK's (pg: "Client has encountered a connection error and is not queryable").
+ */
+async function atomically<T>(db: Kysely<any>, fn: (db: Kysely<any>) => Promise<T>): Promise<T> {
+  let failure: { error: unknown } | undefined
+  try {
+    return await db.transaction().execute(async (trx) => {
+      try {
+        return await fn(trx)
+      } catch (error) {
+        failure = { error }
+        throw error
+      }
+    })
+  } catch (err) {
+    throw failure === undefined ? err : failure.error
+  }
+}
+
+/**
  * The authoritative layer: objects live as rows of SQL tables (SQLite through better-sqlite3 or
  * PostgreSQL through pg, both via Kysely), one table per model, one column per attribute.
  *
@@ -236,7 +257,8 @@ export class SqlStore extends BaseStore {
         }),
       )
     } catch (err) {
-      if (failure !== undefined && err === failure.error) throw err
+      // fn's own error, also when the ROLLBACK failed after it (see atomically)
+      if (failure !== undefined) throw failure.error
       // (a COMMIT the database answered with ROLLBACK — an aborted transaction — is known to have rolled back)
       if (!committing || tx === undefined || isAbortedTransactionError(err)) throw translateError(err, `${this.name} store transaction`)
       // The COMMIT's outcome is unknown (its reply may have been lost after it took effect): callers
@@ -266,7 +288,7 @@ export class SqlStore extends BaseStore {
     this.#assertOutside(operation)
     return this.#tracked(async () => {
       const db = await this.kysely()
-      if (this.#executor?.db !== db) this.#executor = { db, atomic: (fn) => db.transaction().execute(fn) }
+      if (this.#executor?.db !== db) this.#executor = { db, atomic: (fn) => atomically(db, fn) }
       return work(this.#executor)
     })
   }
