@@ -1,4 +1,8 @@
-import { Kysely, PostgresDialect, sql } from 'kysely'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely'
 import pg from 'pg'
 import { describe, expect, it } from 'vitest'
 import {
@@ -12,6 +16,7 @@ import {
   SerializationError,
   StockpyleError,
   StoreClosedError,
+  StoreUnavailableError,
 } from '../../src/index.js'
 import { createTable, SqlStore, type SqlStoreOptions, type TransactionChange } from '../../src/stores/sql/index.js'
 import { ConformanceUser, conformanceTables, makeUser } from '../../src/testing/index.js'
@@ -194,6 +199,9 @@ describe('SqlStore options', () => {
     ['bytes', { url: 'sqlite::memory:' }, { bytes: 'ArrayBuffer' as never }, /`bytes`/],
     ['dialect', { url: 'sqlite::memory:' }, { dialect: 'mysql' as never }, /`dialect`/],
     ['maxConnections', { url: 'postgres://x' }, { maxConnections: 0 }, /`maxConnections`/],
+    ['timeout 0', { url: 'postgres://x' }, { timeout: 0 }, /`timeout` must be a number of ms > 0/],
+    ['timeout past 2^31', { url: 'sqlite::memory:' }, { timeout: 2 ** 31 }, /`timeout`/],
+    ['timeout not a number', { url: 'sqlite::memory:' }, { timeout: '5s' as never }, /`timeout`/],
     ['name', { url: 'sqlite::memory:' }, { name: '' }, /`name`/],
     ['lifetime', { url: 'sqlite::memory:' }, { lifetime: 5 } as never, /`lifetime`/],
     ['polymorphic', { url: 'sqlite::memory:' }, { polymorphic: true } as never, /`polymorphic`/],
@@ -232,6 +240,39 @@ describe('SqlStore options', () => {
     expect(new SqlStore({ url: 'sqlite::memory:' }, { tables: () => undefined }).tableOf(City)).toBe('towns')
     expect(() => new SqlStore({ url: 'sqlite::memory:' }, { tables: () => 'x"y' }).tableOf(City)).toThrow(/not a valid table name/)
   })
+
+  it('refuses option timeout with a db of the application (its pool is configured by the application)', () => {
+    const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new Database(':memory:') }) })
+    expect(() => new SqlStore({ db }, { timeout: 1000 })).toThrow(InvalidOptionError)
+    expect(() => new SqlStore({ db }, { timeout: 1000 })).toThrow(/`timeout` applies to a connection SqlStore opens from a `url`/)
+  })
+
+  it.runIf(stores.has('sqlite'))(
+    'SQLite: option timeout is the busy timeout, after which a locked database is a StoreUnavailableError',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'stockpyle-busy-'))
+      const file = join(dir, 'db.sqlite')
+      const store = new SqlStore({ url: `sqlite:${file}` }, { timeout: 200 })
+      const other = new Database(file)
+      try {
+        await createTable(store, Membership, { columns: { orgId: 'integer', userId: 'integer', role: 'text' } })
+        other.exec('begin immediate') // holds the write lock
+        const started = performance.now()
+        const err = await store.put(new Membership(1, 2)).catch((e: unknown) => e)
+        const ms = performance.now() - started
+        expect(err).toBeInstanceOf(StoreUnavailableError)
+        expect((err as Error & { cause: { code: string } }).cause.code).toMatch(/^SQLITE_BUSY/)
+        expect(ms).toBeGreaterThanOrEqual(150)
+        expect(ms).toBeLessThan(3000) // better-sqlite3's default would wait 5 s
+        other.exec('rollback')
+        await store.put(new Membership(1, 2))
+      } finally {
+        other.close()
+        await store.close()
+        rmSync(dir, { recursive: true, force: true })
+      }
+    },
+  )
 
   it('a missing driver or unreachable server is a StoreUnavailableError', async () => {
     const store = new SqlStore({ url: 'postgres://postgres@127.0.0.1:1/none' })

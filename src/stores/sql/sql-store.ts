@@ -10,6 +10,7 @@ import {
 } from '../../contracts/base-store.js'
 import { InvalidArgumentError, InvalidOptionError, show, UnsupportedOperationError } from '../../core/errors.js'
 import type { Model } from '../../core/model.js'
+import { msOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
 import { describeModel, type ModelInfo } from '../../core/registry.js'
 import type { SqlDialect } from './column-kind.js'
@@ -51,6 +52,17 @@ export interface SqlStoreOptions {
   dialect?: SqlDialect
   /** Pool size for a `postgres://` URL. Default 10. */
   maxConnections?: number
+  /**
+   * Most ms (< 2^31) SqlStore waits on the database, for a connection it opens from a `url`.
+   * PostgreSQL: for each statement and for each connection from the pool (opening one, or waiting
+   * for a free one): past it the call rejects with `StoreUnavailableError` naming the option, and the
+   * connection is closed, not reused (a write that timed out may still take effect). Default 30,000:
+   * a frozen server does not hang callers, a statement of a large batch is not cut. SQLite: the busy
+   * timeout — how long a statement waits for a lock another connection holds (blocking the thread,
+   * as better-sqlite3 runs statements synchronously) before `SQLITE_BUSY`, a `StoreUnavailableError`;
+   * default better-sqlite3's 5,000. Refused with a `db` (configure your own pool).
+   */
+  timeout?: number
   /** Accepted for option sharing with cache stores and ignored (SqlStore never expires objects). */
   clock?: unknown
   /** Accepted for option sharing with cache stores and ignored (tables isolate data). */
@@ -67,6 +79,7 @@ const KNOWN_OPTIONS = [
   'bytes',
   'dialect',
   'maxConnections',
+  'timeout',
   'clock',
   'prefix',
   'lifetime',
@@ -171,7 +184,8 @@ export class SqlStore extends BaseStore {
       checkUniqueKeys: checkBoolean(label, 'checkUniqueKeys', options.checkUniqueKeys, true),
       bytes,
     }
-    this.#connection = parseConnection(label, connection, options.dialect, maxConnections)
+    const timeout = options.timeout === undefined ? undefined : msOption(label, 'timeout', options.timeout, 0)
+    this.#connection = parseConnection(label, connection, options.dialect, { maxConnections, timeout })
     this.dialect = this.#connection.dialect
     this.#context = { name, dialect: this.dialect, mappings: new MappingCache(name, this.dialect, mappingOptions) }
   }
