@@ -31,6 +31,19 @@ function childrenOf(pid: number): number[] {
   return out
 }
 
+/** `fn()`, tried again every 50 ms for up to 10 s while it rejects. */
+async function eventually<T>(fn: () => Promise<T>): Promise<T> {
+  const deadline = performance.now() + 10_000
+  for (;;) {
+    try {
+      return await fn()
+    } catch (err) {
+      if (performance.now() > deadline) throw err
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+}
+
 /** Settles `promise` and says how, and after how many ms. */
 async function timed(promise: Promise<unknown>): Promise<{ error: unknown; ms: number }> {
   const started = performance.now()
@@ -42,14 +55,16 @@ async function timed(promise: Promise<unknown>): Promise<{ error: unknown; ms: n
   }
 }
 
-describe.runIf(selectedStores().has('postgres'))('SqlStore option timeout on PostgreSQL', () => {
+describe.runIf(selectedStores().has('postgres'))('SqlStore on a PostgreSQL server that freezes or loses a connection', () => {
   let server: PostgresServer
   let admin: Kysely<any>
   beforeAll(async () => {
     server = await startPostgres()
     const pool = new pg.Pool({ connectionString: server.url, max: 2 })
-    // a client pool.end() closed may still be told of the shutdown by stop()
+    // a client pool.end() closed may still be told of the shutdown by stop(), and the SIGKILL of a
+    // backend restarts PostgreSQL, ending every connection (queries in flight reject)
     pool.on('error', () => {})
+    pool.on('connect', (client) => client.on('error', () => {}))
     admin = new Kysely<any>({ dialect: new PostgresDialect({ pool }) })
   }, 120_000)
   afterAll(async () => {
@@ -117,6 +132,39 @@ describe.runIf(selectedStores().has('postgres'))('SqlStore option timeout on Pos
     expect(read.error).toBeUndefined()
     expect(read.ms).toBeLessThan(300)
     await locked
+    await store.close()
+  })
+
+  it('a connection lost in the middle of a batch of several statements is a StoreUnavailableError, and nothing is written', async () => {
+    const store = new SqlStore({ url: server.url }, { maxConnections: 2, tables: { SqlFaultFrozen: 'killed_items' } })
+    await createTable(store, Frozen, { columns: { id: 'integer', n: 'integer', note: 'text' }, ifNotExists: true })
+    // 3 columns: 21,845 rows per statement, so 4 statements in one transaction
+    const objects = Array.from({ length: 80_000 }, (_, i) => new Frozen(i, i, 'x'.repeat(40)))
+    const batch = store.batchPut(objects).then(
+      () => undefined,
+      (err: unknown) => err,
+    )
+    // SIGKILL of its backend: the socket closes without a word, and pg refuses the ROLLBACK that follows
+    // ("Client has encountered a connection error and is not queryable"); PostgreSQL then restarts
+    let backend: number | undefined
+    for (let attempt = 0; attempt < 400 && backend === undefined; attempt++) {
+      const { rows } = await sql<{ pid: number }>`
+        select pid from pg_stat_activity
+        where pid <> pg_backend_pid() and query ilike 'insert into "killed_items"%' and state = 'active'`.execute(admin)
+      backend = rows[0]?.pid
+      if (backend === undefined) await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    expect(backend).toBeTypeOf('number')
+    process.kill(backend as number, 'SIGKILL')
+    const err = await batch
+    expect(err).toBeInstanceOf(StoreUnavailableError)
+    expect((err as Error).message).toMatch(/^sql store put of model `SqlFaultFrozen` \(batch of 80000\) could not reach the database/)
+    // once PostgreSQL has recovered (it refuses connections meanwhile): the store works again, and
+    // nothing of the batch is there (only the row put since)
+    await eventually(() => store.put(new Frozen(1, 1)))
+    expect(await store.get(Frozen, { id: 1 })).toEqual(new Frozen(1, 1, null as never))
+    const { rows } = await eventually(() => sql<{ id: number }>`select id from killed_items`.execute(admin))
+    expect(rows).toEqual([{ id: 1 }])
     await store.close()
   })
 })
