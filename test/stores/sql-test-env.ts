@@ -12,6 +12,8 @@ export type SqlDialect = 'sqlite' | 'postgres'
 /** One test's database: a store on it, and what was sent through it. */
 export interface SqlEnv {
   readonly dialect: SqlDialect
+  /** PostgreSQL: the URL of the test's database (its tables are in a schema of their own, see `table`); SQLite: `''`. */
+  readonly url: string
   /** A Kysely instance on the test's database whose statements are recorded in `queries`. */
   readonly db: Kysely<any>
   /** SQL text of every statement sent through `db`. */
@@ -92,7 +94,7 @@ export function sqlTestEnv(database: string, prefix: string): { dialects: SqlDia
       await db.destroy()
       if (schema !== undefined) await sql`drop schema ${sql.id(schema)} cascade`.execute(admin as Kysely<any>)
     })
-    return { dialect, store, newStore, urlStore, db, queries, table }
+    return { dialect, url: dialect === 'postgres' ? pgUrl : '', store, newStore, urlStore, db, queries, table }
   }
   return { dialects: (['sqlite', 'postgres'] as const).filter((d) => stores.has(d)), open }
 }

@@ -1,4 +1,9 @@
-import { sql } from 'kysely'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely'
+import pg from 'pg'
 import { describe, expect, it } from 'vitest'
 import {
   ChainedStore,
@@ -11,6 +16,7 @@ import {
   SerializationError,
   StockpyleError,
   StoreClosedError,
+  StoreUnavailableError,
 } from '../../src/index.js'
 import { createTable, SqlStore, type SqlStoreOptions, type TransactionChange } from '../../src/stores/sql/index.js'
 import { ConformanceUser, conformanceTables, makeUser } from '../../src/testing/index.js'
@@ -119,6 +125,41 @@ class Token {
   ) {}
 }
 
+/** Column names with commas: statement shapes must not confuse `a` + `b,c` with `a,b` + `c`. */
+class CommaColumns {
+  static readonly stockpyleName = 'SqlTestCommaColumn'
+  static readonly stockpyleKeys = ['id'] as const
+  constructor(
+    public id: number,
+    attributes: Record<string, string>,
+  ) {
+    Object.assign(this, attributes)
+  }
+}
+
+/** A primary key and an alternate one, with a JSON attribute. */
+class Repeated {
+  static readonly stockpyleName = 'SqlTestRepeated'
+  static readonly stockpyleKeys = ['id', 'e'] as const
+  constructor(
+    public id: number,
+    public e: string,
+    public v: unknown,
+  ) {}
+}
+
+/** A model with a single and a composite alternate key, for createTable in another schema. */
+class Listed {
+  static readonly stockpyleName = 'SqlTestListed'
+  static readonly stockpyleKeys = ['id', 'email', ['orgId', 'slug']] as const
+  constructor(
+    public id: number | undefined,
+    public email: string,
+    public orgId: number,
+    public slug: string,
+  ) {}
+}
+
 // ---------------------------------------------------------------------------------------------------
 // One isolated database per test: SQLite in memory, or a PostgreSQL schema of its own.
 
@@ -158,6 +199,9 @@ describe('SqlStore options', () => {
     ['bytes', { url: 'sqlite::memory:' }, { bytes: 'ArrayBuffer' as never }, /`bytes`/],
     ['dialect', { url: 'sqlite::memory:' }, { dialect: 'mysql' as never }, /`dialect`/],
     ['maxConnections', { url: 'postgres://x' }, { maxConnections: 0 }, /`maxConnections`/],
+    ['timeout 0', { url: 'postgres://x' }, { timeout: 0 }, /`timeout` must be a number of ms > 0/],
+    ['timeout past 2^31', { url: 'sqlite::memory:' }, { timeout: 2 ** 31 }, /`timeout`/],
+    ['timeout not a number', { url: 'sqlite::memory:' }, { timeout: '5s' as never }, /`timeout`/],
     ['name', { url: 'sqlite::memory:' }, { name: '' }, /`name`/],
     ['lifetime', { url: 'sqlite::memory:' }, { lifetime: 5 } as never, /`lifetime`/],
     ['polymorphic', { url: 'sqlite::memory:' }, { polymorphic: true } as never, /`polymorphic`/],
@@ -196,6 +240,39 @@ describe('SqlStore options', () => {
     expect(new SqlStore({ url: 'sqlite::memory:' }, { tables: () => undefined }).tableOf(City)).toBe('towns')
     expect(() => new SqlStore({ url: 'sqlite::memory:' }, { tables: () => 'x"y' }).tableOf(City)).toThrow(/not a valid table name/)
   })
+
+  it('refuses option timeout with a db of the application (its pool is configured by the application)', () => {
+    const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new Database(':memory:') }) })
+    expect(() => new SqlStore({ db }, { timeout: 1000 })).toThrow(InvalidOptionError)
+    expect(() => new SqlStore({ db }, { timeout: 1000 })).toThrow(/`timeout` applies to a connection SqlStore opens from a `url`/)
+  })
+
+  it.runIf(stores.has('sqlite'))(
+    'SQLite: option timeout is the busy timeout, after which a locked database is a StoreUnavailableError',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'stockpyle-busy-'))
+      const file = join(dir, 'db.sqlite')
+      const store = new SqlStore({ url: `sqlite:${file}` }, { timeout: 200 })
+      const other = new Database(file)
+      try {
+        await createTable(store, Membership, { columns: { orgId: 'integer', userId: 'integer', role: 'text' } })
+        other.exec('begin immediate') // holds the write lock
+        const started = performance.now()
+        const err = await store.put(new Membership(1, 2)).catch((e: unknown) => e)
+        const ms = performance.now() - started
+        expect(err).toBeInstanceOf(StoreUnavailableError)
+        expect((err as Error & { cause: { code: string } }).cause.code).toMatch(/^SQLITE_BUSY/)
+        expect(ms).toBeGreaterThanOrEqual(150)
+        expect(ms).toBeLessThan(3000) // better-sqlite3's default would wait 5 s
+        other.exec('rollback')
+        await store.put(new Membership(1, 2))
+      } finally {
+        other.close()
+        await store.close()
+        rmSync(dir, { recursive: true, force: true })
+      }
+    },
+  )
 
   it('a missing driver or unreachable server is a StoreUnavailableError', async () => {
     const store = new SqlStore({ url: 'postgres://postgres@127.0.0.1:1/none' })
@@ -704,6 +781,58 @@ for (const dialect of dialects) {
       await chain.close()
     })
 
+    it('puts of one object with other column sets never mix up columns whose names hold commas', async () => {
+      const env = await makeEnv(dialect)
+      const t = sql.table(env.table('commacolumns'))
+      await sql`create table ${t} (id integer primary key, a text, "a,b" text, "b,c" text, c text)`.execute(env.db)
+      const store = env.newStore()
+      await store.put(new CommaColumns(1, { 'a,b': 'AB-of-1', c: 'C-of-1' }))
+      await store.put(new CommaColumns(2, { a: 'A-of-2', 'b,c': 'BC-of-2' }))
+      const { rows } = await sql<Record<string, unknown>>`select a, "a,b", "b,c", c from ${t} order by id`.execute(env.db)
+      expect(rows).toEqual([
+        { a: null, 'a,b': 'AB-of-1', 'b,c': null, c: 'C-of-1' },
+        { a: 'A-of-2', 'a,b': null, 'b,c': 'BC-of-2', c: null },
+      ])
+    })
+
+    it('a batch that repeats a primary key writes the last object and the stored row back onto every one', async () => {
+      const env = await makeEnv(dialect)
+      await createTable(env.newStore(), Repeated, { table: env.table('repeateds'), columns: { id: 'integer', e: 'text', v: 'json' } })
+      const store = env.newStore()
+      const chain = new ChainedStore([new ProcessMemoryStore(), store])
+      const first = new Repeated(1, 'a', { n: 1 })
+      const last = new Repeated(1, 'b', { n: 2 })
+      const third = new Repeated(1, 'c', [1])
+      await chain.batchPut([first, last])
+      expect(first).toEqual(new Repeated(1, 'b', { n: 2 }))
+      expect(last).toEqual(new Repeated(1, 'b', { n: 2 }))
+      expect(first.v).not.toBe(last.v) // each object keeps a value of its own
+      expect(await store.get(Repeated, { id: 1 })).toEqual(last)
+      expect(await chain.get(Repeated, { e: 'a' })).toBeUndefined()
+      // several earlier ones, through the statement of several rows
+      const others = [new Repeated(1, 'x', 'x'), third, new Repeated(2, 'y', null), new Repeated(1, 'd', { deep: [new Date(5)] })]
+      await store.batchPut(others)
+      for (const o of [others[0], third, others[3]]) expect(o).toEqual(new Repeated(1, 'd', { deep: [new Date(5)] }))
+      expect(others[0]?.v).not.toBe(third.v)
+      await chain.close()
+    })
+
+    it('createTable makes the unique indexes of alternate keys in a schema.table', async () => {
+      const env = await makeEnv(dialect)
+      if (dialect === 'sqlite') await sql`attach database ':memory:' as aux`.execute(env.db)
+      const table = dialect === 'sqlite' ? 'aux.listed_items' : env.table('listed_items')
+      const store = env.newStore({ tables: { SqlTestListed: table } })
+      const columns = { id: 'integer', email: 'text', orgId: 'integer', slug: 'text' } as const
+      await createTable(store, Listed, { columns, generated: true })
+      await createTable(store, Listed, { columns, generated: true, ifNotExists: true })
+      const o = new Listed(undefined, 'a@example.com', 5, 's')
+      await store.put(o)
+      expect(o.id).toBeTypeOf('number')
+      expect(await store.get(Listed, { email: 'a@example.com' })).toEqual(o)
+      expect(await store.get(Listed, { orgId: 5, slug: 's' })).toEqual(o)
+      await expect(store.put(new Listed(undefined, 'b@example.com', 5, 's'))).rejects.toSatisfy(code('E_KEY_CONFLICT'))
+    })
+
     it('close() leaves an application-owned Kysely open; calls after close reject', async () => {
       const env = await makeEnv(dialect)
       await accountsTable(env)
@@ -790,6 +919,44 @@ describe.runIf(stores.has('postgres'))('SqlStore on postgres: what a put reads b
     expect(a.email).toBe('mixed@example.com')
     const chain = new ChainedStore([new ProcessMemoryStore(), store])
     expect(await chain.get(Account, { email: 'mixed@example.com' })).toStrictEqual(a)
+  })
+})
+
+describe.runIf(stores.has('postgres'))('SqlStore on postgres: a ROLLBACK that fails', () => {
+  /** A Kysely on `url` whose ROLLBACK fails as pg fails it on a client that lost its connection. */
+  function failingRollback(url: string): Kysely<any> {
+    const pool = new pg.Pool({ connectionString: url, max: 2 })
+    const wrapped = {
+      async connect() {
+        const client = await pool.connect()
+        return {
+          query: (text: string, parameters: unknown[]) =>
+            /^rollback$/i.test(text)
+              ? Promise.reject(new Error('Client has encountered a connection error and is not queryable'))
+              : client.query(text, parameters),
+          release: (destroy?: boolean) => client.release(destroy),
+        }
+      },
+      end: () => pool.end(),
+    }
+    return new Kysely<any>({ dialect: new PostgresDialect({ pool: wrapped as never }) })
+  }
+
+  it('does not replace the error of the statement (a batch of several) or of the callback (a transaction)', async () => {
+    const env = await makeEnv('postgres')
+    await accountsTable(env)
+    const db = failingRollback(env.url)
+    const store = new SqlStore({ db }, { tables: { SqlTestAccount: env.table('accounts') } })
+    try {
+      const first = Object.assign(new Account('same@example.com', 1), { status: 'set' }) // another column set: two statements
+      await expect(store.batchPut([first, new Account('same@example.com', 2)])).rejects.toSatisfy(code('E_KEY_CONFLICT'))
+      const mine = new Error('mine')
+      await expect(store.transaction(async () => Promise.reject(mine))).rejects.toBe(mine)
+      expect(await rowCount(env, 'accounts')).toBe(0)
+    } finally {
+      await store.close()
+      await db.destroy()
+    }
   })
 })
 

@@ -54,6 +54,12 @@ describe('connection, authentication and missing-database failures are StoreUnav
     expect(err).toBeInstanceOf(StoreUnavailableError)
   })
 
+  it('PostgreSQL: a client whose connection was lost or closed (pg: "… is not queryable")', () => {
+    for (const message of ['Client has encountered a connection error and is not queryable', 'Client was closed and is not queryable']) {
+      expect(translateError(new Error(message), 'sql store put')).toBeInstanceOf(StoreUnavailableError)
+    }
+  })
+
   it('SQLite: a file in a directory that does not exist', async () => {
     const err = await failure(new SqlStore({ url: 'sqlite:/nonexistent-dir-stockpyle/x.db' }))
     expect(err).toBeInstanceOf(StoreUnavailableError)

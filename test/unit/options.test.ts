@@ -204,6 +204,7 @@ describe('durations in ms', () => {
     ['RedisBus', 'heartbeatInterval', redisBus],
     ['RedisBus', 'maxBackoff', redisBus],
     ['PostgresBus', 'heartbeatInterval', (o) => new PostgresBus({ url: 'postgres://127.0.0.1:1/x', ...o })],
+    ['SqlStore', 'timeout', (o) => new SqlStore({ url: 'postgres://127.0.0.1:1/x' }, o)],
   ]
   for (const [owner, option, make] of owners) {
     it(`${owner} refuses ${option} from 2^31 (Node's timers would fire after 1 ms)`, async () => {

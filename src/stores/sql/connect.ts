@@ -5,6 +5,7 @@ import { redactUrl } from '../../core/redact-url.js'
 import type { SqlDialect } from './column-kind.js'
 import { loadPg } from './pg-driver.js'
 import { storeTypeParsers } from './pg-values.js'
+import { timedPool } from './timed-pool.js'
 
 /**
  * Where SqlStore keeps its data: a URL (`sqlite:path.db`, `sqlite::memory:`, `postgres://…`), for
@@ -48,11 +49,29 @@ async function importDriver<T>(name: string, load: () => Promise<T>): Promise<T>
   }
 }
 
-async function openSqlite(path: string): Promise<Kysely<any>> {
+/** How SqlStore opens a connection from a URL. */
+export interface ConnectionSettings {
+  /** Pool size for PostgreSQL. */
+  readonly maxConnections: number
+  /**
+   * Option `timeout` as given (ms), `undefined` when not: PostgreSQL's pool then uses
+   * {@link DEFAULT_POSTGRES_TIMEOUT}, SQLite better-sqlite3's busy timeout (5,000 ms).
+   */
+  readonly timeout: number | undefined
+}
+
+/**
+ * Default of option `timeout` for PostgreSQL, in ms: a frozen server must not hang callers forever,
+ * and a statement of a large batch (up to 65,535 parameters) must not be cut.
+ */
+export const DEFAULT_POSTGRES_TIMEOUT = 30_000
+
+async function openSqlite(path: string, timeout: number | undefined): Promise<Kysely<any>> {
   const { default: Database } = await importDriver('better-sqlite3', () => import('better-sqlite3'))
   let database: InstanceType<typeof Database>
   try {
-    database = new Database(path)
+    // (better-sqlite3 takes whole ms only)
+    database = new Database(path, timeout === undefined ? {} : { timeout: Math.ceil(timeout) })
   } catch (err) {
     throw new StoreUnavailableError(`SqlStore could not open the SQLite database ${show(path)}: ${(err as Error).message}`, { cause: err })
   }
@@ -61,9 +80,16 @@ async function openSqlite(path: string): Promise<Kysely<any>> {
   return new Kysely<any>({ dialect: new SqliteDialect({ database }) })
 }
 
-async function openPostgres(url: string, maxConnections: number): Promise<Kysely<any>> {
+async function openPostgres(url: string, settings: ConnectionSettings): Promise<Kysely<any>> {
   const pg = await loadPg('SqlStore')
-  const pool = new pg.Pool({ connectionString: url, max: maxConnections, types: storeTypeParsers(pg.types) })
+  const timeout = settings.timeout ?? DEFAULT_POSTGRES_TIMEOUT
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: settings.maxConnections,
+    connectionTimeoutMillis: timeout,
+    query_timeout: timeout,
+    types: storeTypeParsers(pg.types),
+  })
   // An idle client that loses its server emits 'error' on the pool; the next query reports it. A client
   // checked out (between two statements of a transaction) emits it on itself, where nothing else
   // listens: without a listener that would end the process. The statement in flight rejects anyway.
@@ -71,14 +97,14 @@ async function openPostgres(url: string, maxConnections: number): Promise<Kysely
   pool.on('connect', (client) => {
     client.on('error', () => {})
   })
-  return new Kysely<any>({ dialect: new PostgresDialect({ pool }) })
+  return new Kysely<any>({ dialect: new PostgresDialect({ pool: timedPool(pool, timeout) }) })
 }
 
 /**
  * Validates a connection argument synchronously.
- * @throws InvalidOptionError naming `url`, `db` or `dialect`.
+ * @throws InvalidOptionError naming `url`, `db` or `dialect`, or `timeout` given with a `db`.
  */
-export function parseConnection(store: string, connection: unknown, dialect: unknown, maxConnections: number): ParsedConnection {
+export function parseConnection(store: string, connection: unknown, dialect: unknown, settings: ConnectionSettings): ParsedConnection {
   if (typeof connection !== 'object' || connection === null) {
     throw new InvalidOptionError(`${store}: the connection must be { url } or { db }, got ${show(connection)}`)
   }
@@ -89,6 +115,11 @@ export function parseConnection(store: string, connection: unknown, dialect: unk
   const { url, db } = connection as { url?: unknown; db?: unknown }
   if (db !== undefined) {
     if (url !== undefined) throw new InvalidOptionError(`${store}: pass either option \`url\` or option \`db\`, not both`)
+    if (settings.timeout !== undefined) {
+      throw new InvalidOptionError(
+        `${store}: option \`timeout\` applies to a connection SqlStore opens from a \`url\`; for your own \`db\`, set pg's connectionTimeoutMillis and query_timeout on its Pool (better-sqlite3: its \`timeout\`)`,
+      )
+    }
     const kysely = db as Kysely<any>
     if (typeof db !== 'object' || db === null || typeof kysely.selectFrom !== 'function' || typeof kysely.getExecutor !== 'function') {
       throw new InvalidOptionError(`${store}: option \`db\` must be a Kysely instance, got ${show(db)}`)
@@ -107,10 +138,10 @@ export function parseConnection(store: string, connection: unknown, dialect: unk
     if (path.startsWith('//')) path = path.slice(2)
     if (path === '')
       throw new InvalidOptionError(`${store}: option \`url\` ${show(url)} names no file: use sqlite:path.db or sqlite::memory:`)
-    return { dialect: 'sqlite', owned: true, open: () => openSqlite(path) }
+    return { dialect: 'sqlite', owned: true, open: () => openSqlite(path, settings.timeout) }
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
-    return { dialect: 'postgres', owned: true, open: () => openPostgres(url, maxConnections) }
+    return { dialect: 'postgres', owned: true, open: () => openPostgres(url, settings) }
   }
   throw new InvalidOptionError(`${store}: option \`url\` must start with sqlite: or postgres://, got ${show(redactUrl(url))}`)
 }

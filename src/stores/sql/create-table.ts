@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { Kysely } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import { InvalidOptionError, show } from '../../core/errors.js'
 import type { Model } from '../../core/model.js'
 import { booleanOption } from '../../core/option-values.js'
@@ -77,7 +77,8 @@ export async function createTable(target: SqlStore | Kysely<any>, model: Model, 
   checkOptionNames('createTable', options, CREATE_TABLE_OPTIONS)
   const info = describeModel(model)
   const store = target instanceof SqlStore ? target : undefined
-  const dialect = store?.dialect ?? parseConnection('createTable', { db: target }, undefined, 1).dialect
+  const dialect =
+    store?.dialect ?? parseConnection('createTable', { db: target }, undefined, { maxConnections: 1, timeout: undefined }).dialect
   const table = options.table ?? (store === undefined ? tableNameOf('createTable', info, undefined) : store.tableOf(model))
   if (!isValidTableName(table)) throw new InvalidOptionError(`createTable: option \`table\` ${show(table)} is not a valid table name`)
   const columns = options.columns
@@ -135,14 +136,22 @@ export async function createTable(target: SqlStore | Kysely<any>, model: Model, 
     if (primary.length > 1)
       builder = builder.addPrimaryKeyConstraint(indexName(table, primary.map(columnName), 'pkey'), primary.map(columnName) as never)
     await builder.execute()
+    const dot = table.indexOf('.')
     for (const spec of info.keys) {
       if (spec === info.primary) continue
       const names = spec.fields.map(columnName)
-      let index = trx.schema
-        .createIndex(indexName(table, names, 'key'))
-        .on(table)
-        .columns(names)
-        .unique()
+      const name = indexName(table, names, 'key')
+      if (dialect === 'sqlite' && dot >= 0) {
+        // SQLite qualifies the index, not its table: CREATE INDEX "aux"."name" ON "table"
+        const qualified = sql.id(table.slice(0, dot), name)
+        const columnList = sql.join(names.map((n) => sql.id(n)))
+        const unqualified = sql.id(table.slice(dot + 1))
+        await sql`create unique index ${sql.raw(ifNotExists ? 'if not exists ' : '')}${qualified} on ${unqualified} (${columnList})`.execute(
+          trx,
+        )
+        continue
+      }
+      let index = trx.schema.createIndex(name).on(table).columns(names).unique()
       if (ifNotExists) index = index.ifNotExists()
       await index.execute()
     }

@@ -65,7 +65,8 @@ function codeOf(err: unknown): string {
  * - unknown table or column, or an ON CONFLICT target without a unique index or with a deferrable one → `SchemaError` (`E_SCHEMA`)
  * - NOT NULL, CHECK, foreign key and exclusion violations → `ConstraintViolationError` (`E_CONSTRAINT`)
  * - data exceptions (PostgreSQL class 22, SQLite `SQLITE_MISMATCH`/`SQLITE_TOOBIG`) → `SerializationError`
- * - connection failures, a database or role that does not exist, failed authentication, a database
+ * - connection failures (also pg's "Client … is not queryable" for a client whose connection was lost
+ *   or closed), a database or role that does not exist, failed authentication, a database
  *   file that cannot be opened, read or written (SQLite `SQLITE_CANTOPEN`, `SQLITE_IOERR`,
  *   `SQLITE_READONLY`, … and their extended codes such as `SQLITE_READONLY_DBMOVED`) → `StoreUnavailableError`
  * - anything else → `StockpyleError` (`E_STOCKPYLE`) with the error as `cause`
@@ -106,7 +107,9 @@ export function translateError(err: unknown, context: string): Error {
   if (
     CONNECTION_CODES.has(primaryCode(code)) ||
     code.startsWith('08') ||
-    /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|Cannot open database/i.test(message)
+    /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|is not queryable|Cannot open database/i.test(
+      message,
+    )
   ) {
     return new StoreUnavailableError(`${context} could not reach the database: ${message}`, { cause: err })
   }

@@ -121,15 +121,16 @@ function sameValue(a: unknown, b: unknown): boolean {
 /**
  * Writes a row's stored values back onto an object: every attribute the object left undefined
  * (defaults, generated ids, columns it never had) and every scalar the database changed (a trigger, a
- * rounding). JSON and bytes attributes the object set keep their own (equal) values.
+ * rounding). JSON and bytes attributes the object set keep their own (equal) values, unless `all`
+ * (an object whose row another one of the batch replaced): then every attribute takes the row's value.
  */
-function writeBack(m: ModelMapping, obj: object, attributes: Record<string, unknown>): void {
+function writeBack(m: ModelMapping, obj: object, attributes: Record<string, unknown>, all = false): void {
   const target = obj as Record<string, unknown>
   for (const attribute of Object.keys(attributes)) {
     const value = attributes[attribute]
     const current = target[attribute]
     const kind = m.columnOf.get(attribute)?.kind
-    if (current !== undefined && (kind === 'json' || kind === 'bytes' || sameValue(current, value))) continue
+    if (!all && current !== undefined && (kind === 'json' || kind === 'bytes' || sameValue(current, value))) continue
     if (attribute === '__proto__') Object.defineProperty(target, attribute, { value, enumerable: true, writable: true, configurable: true })
     else target[attribute] = value
   }
@@ -156,14 +157,17 @@ function upsert(m: ModelMapping, rows: readonly PlannedRow[]): (db: Kysely<any>)
       .values(rows.map((r) => r.prepared.values))
       .onConflict((oc) => oc.columns(primary as never).doUpdateSet(set as never))
   }
-  const back = readBack(m, columns, primary)
+  // A row written for several objects (a batch repeating a primary key) is read back whole: the
+  // objects before the last get all of it (see applyReturned).
+  const back = rows.some((r) => r.objects.length > 1) ? undefined : readBack(m, columns, primary)
   const build = (db: Kysely<any>) =>
     back === undefined ? statement(db).returningAll() : back.length === 0 ? statement(db) : statement(db).returning(back as never)
   if (rows.length > 1) return async (db) => (await db.executeQuery<Row>(build(db))).rows
   // One row (a put of one object): its SQL is the same for every object with the same columns.
   const values = (rows[0] as PlannedRow).prepared.values
   const parameters = columns.map((c) => values[c])
-  const shape = `upsert\u0000${columns.join(',')}\u0000${back?.join(',') ?? '*'}`
+  // JSON: column names may hold any character (`a` + `b,c` must not read as `a,b` + `c`)
+  const shape = JSON.stringify(['upsert', columns, back ?? '*'])
   return async (db) => (await m.statements.execute<Row>(db, shape, parameters, build)).rows
 }
 
@@ -254,32 +258,49 @@ export async function writeObjects(ctx: OperationContext, ex: Executor, items: r
   return written
 }
 
+/** A RETURNING row and its attributes. */
+interface Returned {
+  readonly row: Row
+  readonly attributes: Record<string, unknown>
+}
+
 /** Matches RETURNING rows to planned rows (by primary key; generated keys by position) and writes them back. */
 function applyReturned(m: ModelMapping, rows: readonly PlannedRow[], returned: readonly Row[]): void {
-  const byKey = new Map<string, Record<string, unknown>>()
-  const loose: Record<string, unknown>[] = []
+  const byKey = new Map<string, Returned>()
+  const loose: Returned[] = []
   for (const row of returned) {
-    const attributes = rowToAttributes(m, row)
-    const key = keyOfObjectFor(m.info.primary, attributes)
-    if (key !== undefined) byKey.set(`${m.info.name}\u0000${key}`, attributes)
-    loose.push(attributes)
+    const entry = { row, attributes: rowToAttributes(m, row) }
+    const key = keyOfObjectFor(m.info.primary, entry.attributes)
+    if (key !== undefined) byKey.set(`${m.info.name}\u0000${key}`, entry)
+    loose.push(entry)
   }
-  const claimed = new Set<Record<string, unknown>>()
+  const claimed = new Set<Returned>()
   for (const row of rows) {
     if (row.primary === undefined) continue
-    const attributes = byKey.get(row.primary)
-    if (attributes === undefined) continue
-    claimed.add(attributes)
-    for (const obj of row.objects) writeBack(m, obj, attributes)
+    const entry = byKey.get(row.primary)
+    if (entry === undefined) continue
+    claimed.add(entry)
+    writeBackAll(m, row.objects, entry)
   }
   const remaining = loose.filter((a) => !claimed.has(a))
   let next = 0
   for (const row of rows) {
     if (row.primary !== undefined) continue
-    const attributes = remaining[next++]
-    if (attributes === undefined) break
-    for (const obj of row.objects) writeBack(m, obj, attributes)
+    const entry = remaining[next++]
+    if (entry === undefined) break
+    writeBackAll(m, row.objects, entry)
   }
+}
+
+/**
+ * Writes a stored row back onto the objects it was written for: the last one (whose values the row
+ * holds) as {@link writeBack} does; the ones before it, which a batch repeating the primary key
+ * replaced, get the whole row, each as values of its own (the row is read again for each).
+ */
+function writeBackAll(m: ModelMapping, objects: readonly object[], entry: Returned): void {
+  const last = objects.length - 1
+  for (let i = 0; i < last; i++) writeBack(m, objects[i] as object, rowToAttributes(m, entry.row), true)
+  writeBack(m, objects[last] as object, entry.attributes)
 }
 
 /**

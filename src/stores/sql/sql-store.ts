@@ -10,6 +10,7 @@ import {
 } from '../../contracts/base-store.js'
 import { InvalidArgumentError, InvalidOptionError, show, UnsupportedOperationError } from '../../core/errors.js'
 import type { Model } from '../../core/model.js'
+import { msOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
 import { describeModel, type ModelInfo } from '../../core/registry.js'
 import type { SqlDialect } from './column-kind.js'
@@ -51,6 +52,17 @@ export interface SqlStoreOptions {
   dialect?: SqlDialect
   /** Pool size for a `postgres://` URL. Default 10. */
   maxConnections?: number
+  /**
+   * Most ms (< 2^31) SqlStore waits on the database, for a connection it opens from a `url`.
+   * PostgreSQL: for each statement and for each connection from the pool (opening one, or waiting
+   * for a free one): past it the call rejects with `StoreUnavailableError` naming the option, and the
+   * connection is closed, not reused (a write that timed out may still take effect). Default 30,000:
+   * a frozen server does not hang callers, a statement of a large batch is not cut. SQLite: the busy
+   * timeout — how long a statement waits for a lock another connection holds (blocking the thread,
+   * as better-sqlite3 runs statements synchronously) before `SQLITE_BUSY`, a `StoreUnavailableError`;
+   * default better-sqlite3's 5,000. Refused with a `db` (configure your own pool).
+   */
+  timeout?: number
   /** Accepted for option sharing with cache stores and ignored (SqlStore never expires objects). */
   clock?: unknown
   /** Accepted for option sharing with cache stores and ignored (tables isolate data). */
@@ -67,6 +79,7 @@ const KNOWN_OPTIONS = [
   'bytes',
   'dialect',
   'maxConnections',
+  'timeout',
   'clock',
   'prefix',
   'lifetime',
@@ -93,6 +106,27 @@ function checkBoolean(store: string, option: string, value: unknown, fallback: b
   if (value === undefined) return fallback
   if (typeof value !== 'boolean') throw new InvalidOptionError(`${store}: option \`${option}\` must be a boolean, got ${show(value)}`)
   return value
+}
+
+/**
+ * Runs `fn` in a transaction of `db`. When `fn` fails and the ROLLBACK fails too (the connection was
+ * lost, and the transaction with it), rejects with `fn`'s error: Kysely would reject with the
+ * ROLLBACK's (pg: "Client has encountered a connection error and is not queryable").
+ */
+async function atomically<T>(db: Kysely<any>, fn: (db: Kysely<any>) => Promise<T>): Promise<T> {
+  let failure: { error: unknown } | undefined
+  try {
+    return await db.transaction().execute(async (trx) => {
+      try {
+        return await fn(trx)
+      } catch (error) {
+        failure = { error }
+        throw error
+      }
+    })
+  } catch (err) {
+    throw failure === undefined ? err : failure.error
+  }
 }
 
 /**
@@ -150,7 +184,8 @@ export class SqlStore extends BaseStore {
       checkUniqueKeys: checkBoolean(label, 'checkUniqueKeys', options.checkUniqueKeys, true),
       bytes,
     }
-    this.#connection = parseConnection(label, connection, options.dialect, maxConnections)
+    const timeout = options.timeout === undefined ? undefined : msOption(label, 'timeout', options.timeout, 0)
+    this.#connection = parseConnection(label, connection, options.dialect, { maxConnections, timeout })
     this.dialect = this.#connection.dialect
     this.#context = { name, dialect: this.dialect, mappings: new MappingCache(name, this.dialect, mappingOptions) }
   }
@@ -236,7 +271,8 @@ export class SqlStore extends BaseStore {
         }),
       )
     } catch (err) {
-      if (failure !== undefined && err === failure.error) throw err
+      // fn's own error, also when the ROLLBACK failed after it (see atomically)
+      if (failure !== undefined) throw failure.error
       // (a COMMIT the database answered with ROLLBACK — an aborted transaction — is known to have rolled back)
       if (!committing || tx === undefined || isAbortedTransactionError(err)) throw translateError(err, `${this.name} store transaction`)
       // The COMMIT's outcome is unknown (its reply may have been lost after it took effect): callers
@@ -266,7 +302,7 @@ export class SqlStore extends BaseStore {
     this.#assertOutside(operation)
     return this.#tracked(async () => {
       const db = await this.kysely()
-      if (this.#executor?.db !== db) this.#executor = { db, atomic: (fn) => db.transaction().execute(fn) }
+      if (this.#executor?.db !== db) this.#executor = { db, atomic: (fn) => atomically(db, fn) }
       return work(this.#executor)
     })
   }

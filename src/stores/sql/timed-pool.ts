@@ -1,0 +1,79 @@
+import type { PostgresCursor, PostgresPool, PostgresPoolClient, PostgresQueryResult } from 'kysely'
+import type { Pool, PoolClient } from 'pg'
+import { messageOf } from '../../core/unavailable-unless-ours.js'
+
+/** What pg and pg-pool report when `query_timeout` or `connectionTimeoutMillis` passed. */
+const QUERY_TIMEOUT = /^Query read timeout$/
+const CONNECT_TIMEOUT = /timeout exceeded when trying to connect|Connection terminated due to connection timeout/
+
+/**
+ * An error naming the option: `code` ETIMEDOUT, so `translateError` turns it into a
+ * StoreUnavailableError whose message names the store and the call.
+ */
+function timedOut(what: string, timeout: number, cause: unknown): Error {
+  return Object.assign(new Error(`${what} within ${timeout} ms (option \`timeout\`)`, { cause }), { code: 'ETIMEDOUT' })
+}
+
+/**
+ * One pooled pg client as Kysely sees it. After a query of it timed out, the client is not usable:
+ * the statement may still be running and pg would queue the next one behind it (a ROLLBACK would
+ * wait for a frozen server too). Its later queries reject at once, and it is destroyed on release
+ * instead of going back to the pool (a transaction it had begun then ends with its connection).
+ */
+class TimedClient implements PostgresPoolClient {
+  readonly #client: PoolClient
+  readonly #timeout: number
+  #broken: Error | undefined
+
+  constructor(client: PoolClient, timeout: number) {
+    this.#client = client
+    this.#timeout = timeout
+  }
+
+  query<R>(sql: string, parameters: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>>
+  query<R>(cursor: PostgresCursor<R>): PostgresCursor<R>
+  query<R>(
+    statement: string | PostgresCursor<R>,
+    parameters?: ReadonlyArray<unknown>,
+  ): Promise<PostgresQueryResult<R>> | PostgresCursor<R> {
+    const client = this.#client as unknown as PostgresPoolClient
+    if (typeof statement !== 'string') return client.query(statement)
+    if (this.#broken !== undefined) return Promise.reject(this.#broken)
+    return client.query<R>(statement, parameters ?? []).catch((err: unknown) => {
+      if (QUERY_TIMEOUT.test(messageOf(err))) {
+        this.#broken = timedOut('the database did not answer', this.#timeout, err)
+        throw this.#broken
+      }
+      throw err
+    })
+  }
+
+  release(destroy?: boolean): void {
+    this.#client.release(destroy === true || this.#broken !== undefined)
+  }
+}
+
+/**
+ * The pool Kysely gets for a pool SqlStore created with `connectionTimeoutMillis` and `query_timeout`
+ * of `timeout` ms: a client whose query timed out never returns to the pool (see {@link TimedClient}),
+ * and either timeout rejects with an error naming the option.
+ */
+export function timedPool(pool: Pool, timeout: number): PostgresPool {
+  const clients = new WeakMap<PoolClient, TimedClient>()
+  return {
+    async connect() {
+      let client: PoolClient
+      try {
+        client = await pool.connect()
+      } catch (err) {
+        if (CONNECT_TIMEOUT.test(messageOf(err))) throw timedOut('no connection to the database', timeout, err)
+        throw err
+      }
+      // one wrapper per client: Kysely keeps its connection object per client
+      let timed = clients.get(client)
+      if (timed === undefined) clients.set(client, (timed = new TimedClient(client, timeout)))
+      return timed
+    },
+    end: () => pool.end(),
+  }
+}
