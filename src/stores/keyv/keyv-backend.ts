@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Keyv } from 'keyv'
 import type { KeyValueBackend, KeyValueEntry } from '../../contracts/key-value-backend.js'
-import { SerializationError, StoreUnavailableError, show, UnsupportedOperationError } from '../../core/errors.js'
+import { SerializationError, StoreUnavailableError, show } from '../../core/errors.js'
 import type { Clock } from '../../core/lifetime.js'
 import { unavailableUnlessOurs } from '../../core/unavailable-unless-ours.js'
 import { withTimeout } from '../../core/with-timeout.js'
@@ -25,6 +25,14 @@ export interface KeyvBackendOptions {
 
 /** Keys deleted per `deleteMany` while clearing. */
 const CLEAR_BATCH = 500
+
+/**
+ * Most listings of the namespace one `clear()` makes: it lists, deletes what it found, and lists again
+ * until a listing finds nothing (an adapter paging by offset skips keys when others are deleted under
+ * it — Keyv's iterator itself deletes the expired entries it meets). Only writes made while the
+ * clear runs keep it going that long; what they store may stay.
+ */
+const CLEAR_PASSES = 10
 
 /**
  * A {@link KeyValueBackend} over any Keyv 5 instance (and so any Keyv storage adapter).
@@ -55,7 +63,18 @@ export class KeyvBackend implements KeyValueBackend {
   readonly #timeout: number
   readonly #clock: Clock
   readonly #disconnect: boolean
-  readonly #ownsNamespace: boolean
+  /**
+   * Removes every key of the Keyv namespace that starts with `prefix`; present only when the store
+   * can: the adapter can list keys (`keyv.iterator`: a Map, SQLite, PostgreSQL, MySQL, MongoDB,
+   * Redis…), or the store was told it owns the namespace (`ownsNamespace`), when `keyv.clear()`
+   * empties it (what that clears is the adapter's choice: a Map store, the whole Map).
+   *
+   * Listing, it collects the keys of the prefix, deletes them in batches of {@link CLEAR_BATCH}, and
+   * lists again until a listing finds none. An error the adapter only emits meanwhile (the PostgreSQL
+   * iterator ends early and emits its query error) rejects the call as a thrown one does.
+   * @throws StoreUnavailableError when a step fails or takes longer than `timeout`.
+   */
+  readonly clear?: (prefix: string) => Promise<void>
 
   constructor(options: KeyvBackendOptions) {
     this.#keyv = options.keyv
@@ -63,11 +82,12 @@ export class KeyvBackend implements KeyValueBackend {
     this.#clock = options.clock
     this.name = options.name
     this.#disconnect = options.disconnect
-    this.#ownsNamespace = options.ownsNamespace === true
     this.#keyv.throwOnErrors = true
     this.traits = keyvAdapterTraits(this.#keyv.store)
     this.secondResolution = this.traits.secondResolution
     if (this.traits.ownThrowOnErrors) (this.#keyv.store as { throwOnErrors: boolean }).throwOnErrors = true
+    if (typeof this.#keyv.iterator === 'function') this.clear = (prefix) => this.#watched(() => this.#clearListed(prefix))
+    else if (options.ownsNamespace === true) this.clear = () => this.#watched(() => this.#guard('clear', () => this.#keyv.clear()))
   }
 
   /** The Keyv instance in use. */
@@ -133,40 +153,54 @@ export class KeyvBackend implements KeyValueBackend {
     await this.#guard('delete', () => this.#deleteKeys([...new Set(keys.map((key) => this.#key(key)))]))
   }
 
-  /**
-   * Removes every key of the Keyv namespace that starts with `prefix`: through `keyv.iterator()` when
-   * the adapter can iterate (a Map, SQLite, PostgreSQL, MySQL, MongoDB, Redis…), deleting in batches of
-   * {@link CLEAR_BATCH}; otherwise through `keyv.clear()` when the store was told it owns the namespace
-   * (`ownsNamespace`) — what that clears is the adapter's choice (a Map store: the whole Map).
-   * @throws UnsupportedOperationError when the adapter cannot iterate and the namespace is not owned.
-   */
-  async clear(prefix: string): Promise<void> {
-    const keyv = this.#keyv
-    if (typeof keyv.iterator !== 'function') {
-      if (!this.#ownsNamespace) {
-        throw new UnsupportedOperationError(
-          `${this.name} store cannot clear(): its Keyv adapter cannot list keys; pass ownsNamespace: true if the namespace holds nothing else (keyv.clear() then empties it)`,
-        )
+  /** Lists and deletes the keys of `prefix` until a listing finds none (see {@link clear}). */
+  async #clearListed(prefix: string): Promise<void> {
+    for (let pass = 0; pass < CLEAR_PASSES; pass++) {
+      const keys = await this.#listKeys(prefix)
+      if (keys.length === 0) return
+      for (let i = 0; i < keys.length; i += CLEAR_BATCH) {
+        const batch = keys.slice(i, i + CLEAR_BATCH)
+        await this.#guard('clear', () => this.#keyv.deleteMany(batch))
       }
-      await this.#guard('clear', () => keyv.clear())
-      return
     }
-    const iterator = (keyv.iterator as unknown as () => AsyncGenerator<[string, unknown]>)()
-    let batch: string[] = []
-    // Each step is bounded by the timeout, not the whole scan: a large store takes many steps.
+  }
+
+  /**
+   * Every key of the namespace that starts with `prefix`, listed before any is deleted (deleting while
+   * listing made @keyv/sqlite, which pages by LIMIT/OFFSET, skip a page after each batch). Each step
+   * of the listing is bounded by the timeout, not the whole: a large store takes many steps.
+   */
+  async #listKeys(prefix: string): Promise<string[]> {
+    const iterator = (this.#keyv.iterator as unknown as () => AsyncGenerator<[string, unknown]>)()
+    const keys: string[] = []
     for (;;) {
       const next = await this.#guard('clear', () => iterator.next())
-      if (next.done !== true) {
-        const key = next.value[0]
-        if (typeof key === 'string' && key.startsWith(prefix)) batch.push(key)
-      }
-      if (batch.length >= CLEAR_BATCH || (next.done === true && batch.length > 0)) {
-        const keys = batch
-        batch = []
-        await this.#guard('clear', () => keyv.deleteMany(keys))
-      }
-      if (next.done === true) return
+      if (next.done === true) return keys
+      const key = next.value[0]
+      if (typeof key === 'string' && key.startsWith(prefix)) keys.push(key)
     }
+  }
+
+  /**
+   * Runs `work`, rejecting with `StoreUnavailableError` when the Keyv instance or its adapter emitted
+   * an `'error'` meanwhile: some adapters report a failure only so (the PostgreSQL iterator emits its
+   * query error and ends, which reads as "no more keys").
+   */
+  async #watched(work: () => Promise<void>): Promise<void> {
+    let emitted: { error: unknown } | undefined
+    const listener = (error: unknown) => {
+      emitted ??= { error }
+    }
+    const emitters = [this.#keyv as unknown as Emitter, this.#keyv.store as unknown as Emitter].filter(
+      (e, i, all) => typeof e?.on === 'function' && typeof (e.off ?? e.removeListener) === 'function' && all.indexOf(e) === i,
+    )
+    for (const emitter of emitters) emitter.on('error', listener)
+    try {
+      await work()
+    } finally {
+      for (const emitter of emitters) (emitter.off ?? emitter.removeListener)?.call(emitter, 'error', listener)
+    }
+    if (emitted !== undefined) throw unavailableUnlessOurs(emitted.error, `${this.name} store clear`)
   }
 
   async close(): Promise<void> {
@@ -211,4 +245,11 @@ export class KeyvBackend implements KeyValueBackend {
   #timedOut(operation: string): StoreUnavailableError {
     return new StoreUnavailableError(`${this.name} store ${operation}: no answer within ${this.#timeout} ms (option \`timeout\`)`)
   }
+}
+
+/** What {@link KeyvBackend} needs of an event emitter (Keyv's own, or a Node one). */
+interface Emitter {
+  on(event: string, listener: (error: unknown) => void): unknown
+  off?(event: string, listener: (error: unknown) => void): unknown
+  removeListener?(event: string, listener: (error: unknown) => void): unknown
 }
