@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Keyv } from 'keyv'
 import type { KeyValueBackend, KeyValueEntry } from '../../contracts/key-value-backend.js'
-import { SerializationError, StoreUnavailableError, show } from '../../core/errors.js'
+import { InvalidOptionError, SerializationError, StoreUnavailableError, show } from '../../core/errors.js'
 import type { Clock } from '../../core/lifetime.js'
 import { unavailableUnlessOurs } from '../../core/unavailable-unless-ours.js'
 import { withTimeout } from '../../core/with-timeout.js'
@@ -17,7 +17,10 @@ export interface KeyvBackendOptions {
   readonly clock: Clock
   /** Name for messages, e.g. `keyv(keyv)`. */
   readonly name: string
-  /** Call `keyv.disconnect()` in `close()`. */
+  /**
+   * Call `keyv.disconnect()` in `close()`, and close the adapter's client when the adapter has no
+   * `disconnect()` of its own (@keyv/memcache: its memjs client).
+   */
   readonly disconnect: boolean
   /** The Keyv namespace holds nothing but this store's entries: `clear()` may call `keyv.clear()`. Default `false`. */
   readonly ownsNamespace?: boolean
@@ -33,6 +36,9 @@ const CLEAR_BATCH = 500
  * clear runs keep it going that long; what they store may stay.
  */
 const CLEAR_PASSES = 10
+
+/** Length of a shortened key's `#` and SHA-256 digest (base64url, 43 characters). */
+const DIGEST_BYTES = 44
 
 /**
  * A {@link KeyValueBackend} over any Keyv 5 instance (and so any Keyv storage adapter).
@@ -85,6 +91,7 @@ export class KeyvBackend implements KeyValueBackend {
     this.#keyv.throwOnErrors = true
     this.traits = keyvAdapterTraits(this.#keyv.store)
     this.secondResolution = this.traits.secondResolution
+    this.#checkNamespace()
     if (this.traits.ownThrowOnErrors) (this.#keyv.store as { throwOnErrors: boolean }).throwOnErrors = true
     if (typeof this.#keyv.iterator === 'function') this.clear = (prefix) => this.#watched(() => this.#clearListed(prefix))
     else if (options.ownsNamespace === true) this.clear = () => this.#watched(() => this.#guard('clear', () => this.#keyv.clear()))
@@ -203,20 +210,45 @@ export class KeyvBackend implements KeyValueBackend {
     if (emitted !== undefined) throw unavailableUnlessOurs(emitted.error, `${this.name} store clear`)
   }
 
+  /**
+   * With `disconnect`: `keyv.disconnect()` (which calls the adapter's `disconnect()` if it has one),
+   * then, for an adapter without one, the first `close()`/`quit()` of the adapter or of its `client`
+   * (@keyv/memcache has no `disconnect()`: its memjs client's sockets kept the process alive).
+   */
   async close(): Promise<void> {
-    if (this.#disconnect) await this.#guard('close', () => this.#keyv.disconnect())
+    if (!this.#disconnect) return
+    await this.#guard('close', async () => {
+      await this.#keyv.disconnect()
+      await closeClient(this.#keyv.store)
+    })
+  }
+
+  /** Bytes of a key the adapter's server takes once the namespace copies are counted; `undefined` = no limit. */
+  #keyBudget(): number | undefined {
+    const max = this.traits.maxKeyBytes
+    if (max === undefined) return undefined
+    const namespace = this.#keyv.namespace
+    return max - (namespace === undefined || namespace === '' ? 0 : this.traits.namespaceCopies * (Buffer.byteLength(namespace) + 1))
+  }
+
+  /** @throws InvalidOptionError when the Keyv namespace leaves no room for a shortened key. */
+  #checkNamespace(): void {
+    const budget = this.#keyBudget()
+    if (budget === undefined || budget >= DIGEST_BYTES) return
+    const max = this.traits.maxKeyBytes as number
+    const copies = this.traits.namespaceCopies
+    const longest = Math.floor((max - DIGEST_BYTES) / copies) - 1
+    throw new InvalidOptionError(
+      `${this.name} store: the Keyv namespace ${show(this.#keyv.namespace)} (${Buffer.byteLength(this.#keyv.namespace ?? '')} bytes) leaves ${budget} of the ${max} bytes a ${this.traits.adapter} key may have (the namespace and ':' are sent ${copies} times), and a key needs at least ${DIGEST_BYTES}; use a namespace of at most ${longest} bytes`,
+    )
   }
 
   /** The key sent to Keyv: shortened to a head and a digest when the adapter's server could not take it whole. */
   #key(key: string): string {
-    const max = this.traits.maxKeyBytes
-    if (max === undefined) return key
-    const namespace = this.#keyv.namespace
-    const budget =
-      max - (namespace === undefined || namespace === '' ? 0 : this.traits.namespaceCopies * (Buffer.byteLength(namespace) + 1))
-    if (Buffer.byteLength(key) <= budget) return key
+    const budget = this.#keyBudget()
+    if (budget === undefined || Buffer.byteLength(key) <= budget) return key
     const digest = createHash('sha256').update(key).digest('base64url') // 43 characters
-    return `${key.slice(0, Math.max(0, budget - 44))}#${digest}`
+    return `${key.slice(0, Math.max(0, budget - DIGEST_BYTES))}#${digest}`
   }
 
   #deleteKeys(keys: string[]): Promise<unknown> {
@@ -252,4 +284,25 @@ interface Emitter {
   on(event: string, listener: (error: unknown) => void): unknown
   off?(event: string, listener: (error: unknown) => void): unknown
   removeListener?(event: string, listener: (error: unknown) => void): unknown
+}
+
+/**
+ * Closes what `keyv.disconnect()` left open: nothing when the adapter has its own `disconnect()` (Keyv
+ * called it), else the first `close()` or `quit()` of the adapter, or of its `client` (`disconnect()`,
+ * `close()` or `quit()`).
+ */
+async function closeClient(adapter: unknown): Promise<void> {
+  if (typeof adapter !== 'object' || adapter === null || adapter instanceof Map) return
+  const own = adapter as Record<string, unknown>
+  if (typeof own.disconnect === 'function') return
+  const client = own.client as Record<string, unknown> | null | undefined
+  const targets: [Record<string, unknown>, string[]][] = [[own, ['close', 'quit']]]
+  if (typeof client === 'object' && client !== null) targets.push([client, ['disconnect', 'close', 'quit']])
+  for (const [target, methods] of targets) {
+    const method = methods.find((m) => typeof target[m] === 'function')
+    if (method !== undefined) {
+      await (target[method] as () => unknown).call(target)
+      return
+    }
+  }
 }

@@ -22,7 +22,10 @@ export interface KeyvStoreOptions extends CacheStoreOptions {
   keyv: Keyv
   /** Upper bound in ms for every operation; slower ones reject with `StoreUnavailableError`. Default `1000`. */
   timeout?: number
-  /** Call `keyv.disconnect()` in `close()`. Default `false`: the Keyv instance is yours. */
+  /**
+   * Call `keyv.disconnect()` in `close()` — and, for an adapter without a `disconnect()` of its own
+   * (@keyv/memcache), close its client. Default `false`: the Keyv instance is yours.
+   */
   disconnect?: boolean
   /**
    * The Keyv namespace holds nothing but this store's entries, so `clear()` may call `keyv.clear()`
