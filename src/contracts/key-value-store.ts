@@ -69,8 +69,10 @@ export class KeyValueStore extends BaseStore {
       addOnlyBackfills: typeof backend.addMany === 'function',
       tombstones: typeof backend.addMany === 'function' && this.#settings.tombstoneMs > 0,
       staleReads: this.#settings.graceMs > 0,
-      // An add-only backfill lands over an expired copy kept for grace only through refillMany.
-      refillsExpired: typeof backend.addMany !== 'function' || typeof backend.refillMany === 'function',
+      // An add-only backfill lands over an expired copy kept for grace only through refillMany. A
+      // backend without addMany replaces expired copies too, but with plain sets that also replace live
+      // copies and tombstones: not what the capability promises.
+      refillsExpired: typeof backend.addMany === 'function' && typeof backend.refillMany === 'function',
     })
   }
 
