@@ -93,7 +93,9 @@ export class KeyValueStore extends BaseStore {
       if (options.partial !== true) {
         const found = await this.#backend.getMany(keys)
         const fetch = (targets: string[]) => this.#backend.getMany(targets)
-        return await resolveEnvelopes(info, requests, keys, found, clock.now(), prefix, fetch, grace, (bad) => this.#dropCorrupt(info, bad))
+        return await resolveEnvelopes(this.name, info, requests, keys, found, clock.now(), prefix, fetch, grace, (bad) =>
+          this.#dropCorrupt(info, bad),
+        )
       }
       return await this.#readPartial(info, requests, keys, grace)
     } catch (err) {
@@ -135,6 +137,7 @@ export class KeyValueStore extends BaseStore {
     }
     const failedTargets = new Set<string>()
     const entries = await resolveEnvelopes(
+      this.name,
       info,
       requests,
       keys,
