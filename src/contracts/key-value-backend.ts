@@ -75,7 +75,9 @@ export interface KeyValueBackend {
   deleteMany(keys: readonly string[]): Promise<void>
   /**
    * Optional: removes every key that starts with `prefix` (the store's `<prefix>:`), and nothing else,
-   * in bounded batches. Without it the store's `clear()` rejects with `UnsupportedOperationError`.
+   * in bounded batches. Without it the store's `clear()` rejects with `UnsupportedOperationError` and
+   * its `capabilities.clearable` is `false`: a backend that cannot clear as configured leaves it out
+   * (a chain's `clearCaches()` checks the capability before clearing any layer).
    */
   clear?(prefix: string): Promise<void>
   /** Releases connections; called once. */

@@ -19,8 +19,10 @@ export interface CorruptEntry {
  * Bytes that are not a valid envelope (see {@link envelopeProblem}) or a record that does not decode
  * are handed to `corrupt` once every entry is resolved (it removes them and throws); without it they
  * throw {@link CorruptEntryError} at once. A record of another `stockpyleVersion` is a miss.
+ * @param store The store's name, for messages.
  */
 export async function resolveEnvelopes(
+  store: string,
   info: ModelInfo,
   requests: readonly LookupRequest[],
   keys: readonly string[],
@@ -31,7 +33,7 @@ export async function resolveEnvelopes(
   graceMs = 0,
   corrupt?: (entries: CorruptEntry[]) => Promise<void>,
 ): Promise<(StoreEntry | undefined)[]> {
-  checkFound(found, keys.length)
+  checkFound(store, found, keys.length)
   // With a grace, copies expired less than graceMs ago are returned (stale reads only).
   const limit = now - graceMs
   const out: (StoreEntry | undefined)[] = new Array(requests.length).fill(undefined)
@@ -72,7 +74,7 @@ export async function resolveEnvelopes(
   if (pending !== undefined) {
     const targets = [...pending.keys()]
     const records = await fetch(targets)
-    checkFound(records, targets.length)
+    checkFound(store, records, targets.length)
     for (let t = 0; t < targets.length; t++) {
       const bytes = records[t]
       const target = targets[t] as string
@@ -97,10 +99,10 @@ export async function resolveEnvelopes(
 }
 
 /** A backend's `getMany` answers one value (or `undefined`) per key, in order: anything else is its bug, not a miss. */
-function checkFound(found: unknown, count: number): void {
+function checkFound(store: string, found: unknown, count: number): void {
   if (Array.isArray(found) && found.length === count) return
   throw new StockpyleError(
-    `A key-value backend's getMany answered ${Array.isArray(found) ? `${found.length} values` : show(found)} for ${count} keys: it must answer one value (or undefined) per key, in order`,
+    `${store} store get: its backend's getMany answered ${Array.isArray(found) ? `${found.length} values` : show(found)} for ${count} keys: it must answer one value (or undefined) per key, in order`,
   )
 }
 

@@ -69,8 +69,10 @@ export class KeyValueStore extends BaseStore {
       addOnlyBackfills: typeof backend.addMany === 'function',
       tombstones: typeof backend.addMany === 'function' && this.#settings.tombstoneMs > 0,
       staleReads: this.#settings.graceMs > 0,
-      // An add-only backfill lands over an expired copy kept for grace only through refillMany.
-      refillsExpired: typeof backend.addMany !== 'function' || typeof backend.refillMany === 'function',
+      // An add-only backfill lands over an expired copy kept for grace only through refillMany. A
+      // backend without addMany replaces expired copies too, but with plain sets that also replace live
+      // copies and tombstones: not what the capability promises.
+      refillsExpired: typeof backend.addMany === 'function' && typeof backend.refillMany === 'function',
     })
   }
 
@@ -91,7 +93,9 @@ export class KeyValueStore extends BaseStore {
       if (options.partial !== true) {
         const found = await this.#backend.getMany(keys)
         const fetch = (targets: string[]) => this.#backend.getMany(targets)
-        return await resolveEnvelopes(info, requests, keys, found, clock.now(), prefix, fetch, grace, (bad) => this.#dropCorrupt(info, bad))
+        return await resolveEnvelopes(this.name, info, requests, keys, found, clock.now(), prefix, fetch, grace, (bad) =>
+          this.#dropCorrupt(info, bad),
+        )
       }
       return await this.#readPartial(info, requests, keys, grace)
     } catch (err) {
@@ -133,6 +137,7 @@ export class KeyValueStore extends BaseStore {
     }
     const failedTargets = new Set<string>()
     const entries = await resolveEnvelopes(
+      this.name,
       info,
       requests,
       keys,

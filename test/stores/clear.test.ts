@@ -1,14 +1,16 @@
+import KeyvPostgres from '@keyv/postgres'
+import KeyvSqlite from '@keyv/sqlite'
 import { Cluster, Redis } from 'ioredis'
 import Keyv, { type KeyvStoreAdapter } from 'keyv'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { isStockpyleError } from '../../src/core/errors.js'
-import { AsyncLocalStore, KeyValueStore, ProcessMemoryStore } from '../../src/index.js'
+import { AsyncLocalStore, ChainedStore, KeyValueStore, ProcessMemoryStore } from '../../src/index.js'
 import { KeyvStore } from '../../src/stores/keyv/index.js'
 import { MemcacheStore } from '../../src/stores/memcache/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
 import { prefixPattern } from '../../src/stores/redis/redis-clear.js'
 import { ConformanceUser, MapBackend, makeUser } from '../../src/testing/index.js'
-import { type MemcachedServers, selectedStores, startMemcached } from '../harness/servers.js'
+import { freePort, type MemcachedServers, selectedStores, startMemcached } from '../harness/servers.js'
 
 const stores = selectedStores()
 let prefixes = 0
@@ -269,6 +271,68 @@ describe('KeyvStore.clear()', () => {
     expect(adapter.cleared).toBe(1)
     expect(await store.get(ConformanceUser, { id: 1 })).toBeUndefined()
   })
+
+  it('declares capabilities.clearable only when clear() can work: a chain refuses clearCaches() before clearing any layer', async () => {
+    const adapter = opaqueAdapter()
+    const keyv = new Keyv({ store: adapter, namespace: 'app' })
+    const opaque = new KeyvStore({ keyv, prefix: 'c' })
+    expect(opaque.capabilities.clearable).toBe(false)
+    expect(new KeyvStore({ keyv, prefix: 'c', ownsNamespace: true }).capabilities.clearable).toBe(true)
+    expect(new KeyvStore({ keyv: new Keyv() }).capabilities.clearable).toBe(true)
+    const memory = new ProcessMemoryStore()
+    const chain = new ChainedStore([memory, opaque, new ProcessMemoryStore({ name: 'db' })])
+    await chain.put(makeUser(1))
+    await expect(chain.clearCaches()).rejects.toSatisfy(unsupported)
+    expect(await memory.get(ConformanceUser, { id: 1 })).toEqual(makeUser(1)) // nothing was cleared
+    expect(await opaque.get(ConformanceUser, { id: 1 })).toEqual(makeUser(1))
+    await chain.close()
+  })
+
+  it.runIf(stores.has('sqlite'))(
+    '@keyv/sqlite (pages by LIMIT/OFFSET): every key of the prefix goes, however many, and nothing else',
+    async () => {
+      const keyv = new Keyv(new KeyvSqlite('sqlite://:memory:'), { namespace: 'app' })
+      const store = new KeyvStore({ keyv, prefix: 'p', timeout: 10_000 })
+      const neighbour = new KeyvStore({ keyv, prefix: 'q', timeout: 10_000 })
+      const all = users(1, 1200)
+      for (let i = 0; i < all.length; i += 200) await store.batchPut(all.slice(i, i + 200))
+      await neighbour.batchPut(users(1, 5))
+      await store.clear()
+      const byId = await store.batchGet(
+        ConformanceUser,
+        all.map((u) => ({ id: u.id })),
+      )
+      const byEmail = await store.batchGet(
+        ConformanceUser,
+        all.map((u) => ({ email: u.email })),
+      )
+      expect(byId.filter(Boolean).length + byEmail.filter(Boolean).length).toBe(0)
+      let left = 0
+      for await (const [key] of (keyv.iterator as unknown as () => AsyncGenerator<[string, unknown]>)()) if (key.startsWith('p:')) left++
+      expect(left).toBe(0)
+      expect((await neighbour.batchGet(ConformanceUser, [{ id: 1 }, { id: 5 }])).map((u) => u?.id)).toEqual([1, 5])
+      await store.close()
+      await keyv.disconnect()
+    },
+  )
+
+  it.runIf(stores.has('postgres'))(
+    '@keyv/postgres with its server unreachable: clear() rejects with StoreUnavailableError (its iterator only emits the error)',
+    async () => {
+      const keyv = new Keyv(new KeyvPostgres({ uri: `postgresql://postgres@127.0.0.1:${await freePort()}/postgres`, table: 'keyv_gone' }))
+      const store = new KeyvStore({ keyv, timeout: 5000 })
+      const failure = await store.clear().then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      expect(isStockpyleError(failure, 'E_STORE_UNAVAILABLE')).toBe(true)
+      expect((failure as Error).message).toMatch(/^keyv\(keyv\) store clear failed: .*ECONNREFUSED/)
+      const chain = new ChainedStore([new ProcessMemoryStore(), store, new ProcessMemoryStore({ name: 'db' })])
+      await expect(chain.clearCaches()).rejects.toSatisfy((e: unknown) => isStockpyleError(e, 'E_STORE_UNAVAILABLE'))
+      await chain.close()
+      await keyv.disconnect()
+    },
+  )
 
   it('rejects a non-boolean ownsNamespace synchronously', () => {
     expect(() => new KeyvStore({ keyv: new Keyv(), ownsNamespace: 'yes' as never })).toThrow(/`ownsNamespace`/)

@@ -9,8 +9,8 @@ import KeyvPostgres from '@keyv/postgres'
 import KeyvRedis from '@keyv/redis'
 import KeyvSqlite from '@keyv/sqlite'
 import Keyv from 'keyv'
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { StoreUnavailableError } from '../../src/core/errors.js'
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest'
+import { InvalidOptionError, StoreUnavailableError } from '../../src/core/errors.js'
 import { ChainedStore, ProcessMemoryStore } from '../../src/index.js'
 import { type KeyvBackend, KeyvStore } from '../../src/stores/keyv/index.js'
 import { ConformanceUser, makeUser } from '../../src/testing/index.js'
@@ -123,6 +123,32 @@ describe.runIf(stores.has('memcached'))('KeyvStore over @keyv/memcache', () => {
     await store.delete(users[0] as ConformanceUser)
     expect(await store.get(ConformanceUser, { email: users[0]?.email as string })).toBeUndefined()
     await store.close()
+  })
+
+  it('a namespace too long to leave room for a key is refused at construction (every put failed, and broke the connection)', async () => {
+    const adapter = new KeyvMemcache(inject('memcachedServers')[0])
+    const make = (namespace: string) => new KeyvStore({ keyv: new Keyv(adapter, { namespace }), prefix: 'p' })
+    expect(() => make('n'.repeat(110))).toThrow(InvalidOptionError)
+    expect(() => make('n'.repeat(103))).toThrow(
+      /Keyv namespace .* \(103 bytes\) leaves 42 of the 250 bytes .* use a namespace of at most 102 bytes/,
+    )
+    const store = make('n'.repeat(102)) // the longest that fits: every key shortened to `#` and its digest
+    const user = makeUser(4)
+    user.email = `${'e'.repeat(200)}@example.com`
+    await store.put(user)
+    expect((await store.get(ConformanceUser, { email: user.email }))?.id).toBe(4)
+    await store.delete(user)
+    adapter.client.close()
+  })
+
+  it('close() with `disconnect: true` closes the memjs sockets (the adapter has no disconnect(): they kept the process alive)', async () => {
+    const adapter = new KeyvMemcache(inject('memcachedServers')[0])
+    const store = new KeyvStore({ keyv: new Keyv(adapter), disconnect: true, prefix: prefix() })
+    await store.put(makeUser(1))
+    const servers = (adapter.client as unknown as { servers: { _socket?: unknown }[] }).servers
+    expect(servers.some((s) => s._socket !== undefined)).toBe(true)
+    await store.close()
+    await vi.waitFor(() => expect(servers.every((s) => s._socket === undefined)).toBe(true), { timeout: 3000 })
   })
 
   it('a dead server: reads, writes and deletes reject with StoreUnavailableError, never a silent miss', async () => {

@@ -1,6 +1,7 @@
 import Keyv, { type KeyvStoreAdapter } from 'keyv'
 import { describe, expect, it } from 'vitest'
 import { InvalidOptionError, SerializationError, StoreClosedError, StoreUnavailableError } from '../../src/core/errors.js'
+import { Entry } from '../../src/index.js'
 import { KeyvBackend, KeyvStore } from '../../src/stores/keyv/index.js'
 import { ConformanceUser, ManualClock, makeUser } from '../../src/testing/index.js'
 
@@ -152,6 +153,23 @@ describe('KeyvStore over the default Keyv (Map, JSON serializer)', () => {
     const owning = new KeyvStore({ keyv, disconnect: true })
     await owning.close()
     expect(disconnected).toBe(1)
+  })
+})
+
+describe('KeyvStore capabilities: Keyv has no atomic add, so backfills are plain sets', () => {
+  it('declares no add-only backfills, no tombstones and no refillsExpired (which promises never over a live copy or a tombstone)', async () => {
+    const clock = new ManualClock()
+    const store = new KeyvStore({ keyv: new Keyv(), clock, lifetime: 10, grace: 60, tombstoneLifetime: 60 })
+    expect(store.capabilities).toMatchObject({ addOnlyBackfills: false, tombstones: false, staleReads: true, refillsExpired: false })
+    // what a backfill does instead: it replaces whatever the key holds — a tombstone, a live copy, an expired one
+    const old = Object.assign(makeUser(1), { name: 'old' })
+    await store.put(makeUser(1))
+    await store.delete(makeUser(1))
+    await store.batchPutEntries([new Entry(old, undefined)], { backfill: true })
+    expect((await store.get(ConformanceUser, { id: 1 }))?.name).toBe('old')
+    await store.put(makeUser(1))
+    await store.batchPutEntries([new Entry(old, undefined)], { backfill: true })
+    expect((await store.get(ConformanceUser, { id: 1 }))?.name).toBe('old')
   })
 })
 

@@ -41,13 +41,18 @@ describe('a custom key-value backend that fails', () => {
   it('a getMany answer of the wrong length (or not an array) is an error, never a miss', async () => {
     for (const mode of ['short', 'long', 'not an array'] as const) {
       const backend = new OddBackend()
-      const store = new KeyValueStore(backend)
+      const store = new KeyValueStore(backend, { name: 'odd' })
       await store.batchPut([makeUser(1), makeUser(2)])
       backend.mode = mode
-      for (const call of [() => store.get(ConformanceUser, { id: 1 }), () => store.batchGet(ConformanceUser, [{ id: 1 }, { id: 2 }])]) {
+      for (const call of [
+        () => store.get(ConformanceUser, { id: 1 }),
+        () => store.batchGet(ConformanceUser, [{ id: 1 }, { id: 2 }]),
+        () => store.get(ConformanceUser, { email: 'user1@example.com' }), // the alias is read right, its record not
+      ]) {
         const err = await call().catch((e: unknown) => e)
         expect(isStockpyleError(err, 'E_STOCKPYLE')).toBe(true)
-        expect((err as Error).message).toMatch(/getMany answered .* for \d keys/)
+        // the store is named (two stores on one chain must be told apart)
+        expect((err as Error).message).toMatch(/^odd store get: its backend's getMany answered .* for \d keys/)
       }
     }
   })

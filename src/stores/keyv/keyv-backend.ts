@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Keyv } from 'keyv'
 import type { KeyValueBackend, KeyValueEntry } from '../../contracts/key-value-backend.js'
-import { SerializationError, StoreUnavailableError, show, UnsupportedOperationError } from '../../core/errors.js'
+import { InvalidOptionError, SerializationError, StoreUnavailableError, show } from '../../core/errors.js'
 import type { Clock } from '../../core/lifetime.js'
 import { unavailableUnlessOurs } from '../../core/unavailable-unless-ours.js'
 import { withTimeout } from '../../core/with-timeout.js'
@@ -17,7 +17,10 @@ export interface KeyvBackendOptions {
   readonly clock: Clock
   /** Name for messages, e.g. `keyv(keyv)`. */
   readonly name: string
-  /** Call `keyv.disconnect()` in `close()`. */
+  /**
+   * Call `keyv.disconnect()` in `close()`, and close the adapter's client when the adapter has no
+   * `disconnect()` of its own (@keyv/memcache: its memjs client).
+   */
   readonly disconnect: boolean
   /** The Keyv namespace holds nothing but this store's entries: `clear()` may call `keyv.clear()`. Default `false`. */
   readonly ownsNamespace?: boolean
@@ -25,6 +28,17 @@ export interface KeyvBackendOptions {
 
 /** Keys deleted per `deleteMany` while clearing. */
 const CLEAR_BATCH = 500
+
+/**
+ * Most listings of the namespace one `clear()` makes: it lists, deletes what it found, and lists again
+ * until a listing finds nothing (an adapter paging by offset skips keys when others are deleted under
+ * it — Keyv's iterator itself deletes the expired entries it meets). Only writes made while the
+ * clear runs keep it going that long; what they store may stay.
+ */
+const CLEAR_PASSES = 10
+
+/** Length of a shortened key's `#` and SHA-256 digest (base64url, 43 characters). */
+const DIGEST_BYTES = 44
 
 /**
  * A {@link KeyValueBackend} over any Keyv 5 instance (and so any Keyv storage adapter).
@@ -55,7 +69,18 @@ export class KeyvBackend implements KeyValueBackend {
   readonly #timeout: number
   readonly #clock: Clock
   readonly #disconnect: boolean
-  readonly #ownsNamespace: boolean
+  /**
+   * Removes every key of the Keyv namespace that starts with `prefix`; present only when the store
+   * can: the adapter can list keys (`keyv.iterator`: a Map, SQLite, PostgreSQL, MySQL, MongoDB,
+   * Redis…), or the store was told it owns the namespace (`ownsNamespace`), when `keyv.clear()`
+   * empties it (what that clears is the adapter's choice: a Map store, the whole Map).
+   *
+   * Listing, it collects the keys of the prefix, deletes them in batches of {@link CLEAR_BATCH}, and
+   * lists again until a listing finds none. An error the adapter only emits meanwhile (the PostgreSQL
+   * iterator ends early and emits its query error) rejects the call as a thrown one does.
+   * @throws StoreUnavailableError when a step fails or takes longer than `timeout`.
+   */
+  readonly clear?: (prefix: string) => Promise<void>
 
   constructor(options: KeyvBackendOptions) {
     this.#keyv = options.keyv
@@ -63,11 +88,13 @@ export class KeyvBackend implements KeyValueBackend {
     this.#clock = options.clock
     this.name = options.name
     this.#disconnect = options.disconnect
-    this.#ownsNamespace = options.ownsNamespace === true
     this.#keyv.throwOnErrors = true
     this.traits = keyvAdapterTraits(this.#keyv.store)
     this.secondResolution = this.traits.secondResolution
+    this.#checkNamespace()
     if (this.traits.ownThrowOnErrors) (this.#keyv.store as { throwOnErrors: boolean }).throwOnErrors = true
+    if (typeof this.#keyv.iterator === 'function') this.clear = (prefix) => this.#watched(() => this.#clearListed(prefix))
+    else if (options.ownsNamespace === true) this.clear = () => this.#watched(() => this.#guard('clear', () => this.#keyv.clear()))
   }
 
   /** The Keyv instance in use. */
@@ -133,56 +160,95 @@ export class KeyvBackend implements KeyValueBackend {
     await this.#guard('delete', () => this.#deleteKeys([...new Set(keys.map((key) => this.#key(key)))]))
   }
 
-  /**
-   * Removes every key of the Keyv namespace that starts with `prefix`: through `keyv.iterator()` when
-   * the adapter can iterate (a Map, SQLite, PostgreSQL, MySQL, MongoDB, Redis…), deleting in batches of
-   * {@link CLEAR_BATCH}; otherwise through `keyv.clear()` when the store was told it owns the namespace
-   * (`ownsNamespace`) — what that clears is the adapter's choice (a Map store: the whole Map).
-   * @throws UnsupportedOperationError when the adapter cannot iterate and the namespace is not owned.
-   */
-  async clear(prefix: string): Promise<void> {
-    const keyv = this.#keyv
-    if (typeof keyv.iterator !== 'function') {
-      if (!this.#ownsNamespace) {
-        throw new UnsupportedOperationError(
-          `${this.name} store cannot clear(): its Keyv adapter cannot list keys; pass ownsNamespace: true if the namespace holds nothing else (keyv.clear() then empties it)`,
-        )
+  /** Lists and deletes the keys of `prefix` until a listing finds none (see {@link clear}). */
+  async #clearListed(prefix: string): Promise<void> {
+    for (let pass = 0; pass < CLEAR_PASSES; pass++) {
+      const keys = await this.#listKeys(prefix)
+      if (keys.length === 0) return
+      for (let i = 0; i < keys.length; i += CLEAR_BATCH) {
+        const batch = keys.slice(i, i + CLEAR_BATCH)
+        await this.#guard('clear', () => this.#keyv.deleteMany(batch))
       }
-      await this.#guard('clear', () => keyv.clear())
-      return
-    }
-    const iterator = (keyv.iterator as unknown as () => AsyncGenerator<[string, unknown]>)()
-    let batch: string[] = []
-    // Each step is bounded by the timeout, not the whole scan: a large store takes many steps.
-    for (;;) {
-      const next = await this.#guard('clear', () => iterator.next())
-      if (next.done !== true) {
-        const key = next.value[0]
-        if (typeof key === 'string' && key.startsWith(prefix)) batch.push(key)
-      }
-      if (batch.length >= CLEAR_BATCH || (next.done === true && batch.length > 0)) {
-        const keys = batch
-        batch = []
-        await this.#guard('clear', () => keyv.deleteMany(keys))
-      }
-      if (next.done === true) return
     }
   }
 
+  /**
+   * Every key of the namespace that starts with `prefix`, listed before any is deleted (deleting while
+   * listing made @keyv/sqlite, which pages by LIMIT/OFFSET, skip a page after each batch). Each step
+   * of the listing is bounded by the timeout, not the whole: a large store takes many steps.
+   */
+  async #listKeys(prefix: string): Promise<string[]> {
+    const iterator = (this.#keyv.iterator as unknown as () => AsyncGenerator<[string, unknown]>)()
+    const keys: string[] = []
+    for (;;) {
+      const next = await this.#guard('clear', () => iterator.next())
+      if (next.done === true) return keys
+      const key = next.value[0]
+      if (typeof key === 'string' && key.startsWith(prefix)) keys.push(key)
+    }
+  }
+
+  /**
+   * Runs `work`, rejecting with `StoreUnavailableError` when the Keyv instance or its adapter emitted
+   * an `'error'` meanwhile: some adapters report a failure only so (the PostgreSQL iterator emits its
+   * query error and ends, which reads as "no more keys").
+   */
+  async #watched(work: () => Promise<void>): Promise<void> {
+    let emitted: { error: unknown } | undefined
+    const listener = (error: unknown) => {
+      emitted ??= { error }
+    }
+    const emitters = [this.#keyv as unknown as Emitter, this.#keyv.store as unknown as Emitter].filter(
+      (e, i, all) => typeof e?.on === 'function' && typeof (e.off ?? e.removeListener) === 'function' && all.indexOf(e) === i,
+    )
+    for (const emitter of emitters) emitter.on('error', listener)
+    try {
+      await work()
+    } finally {
+      for (const emitter of emitters) (emitter.off ?? emitter.removeListener)?.call(emitter, 'error', listener)
+    }
+    if (emitted !== undefined) throw unavailableUnlessOurs(emitted.error, `${this.name} store clear`)
+  }
+
+  /**
+   * With `disconnect`: `keyv.disconnect()` (which calls the adapter's `disconnect()` if it has one),
+   * then, for an adapter without one, the first `close()`/`quit()` of the adapter or of its `client`
+   * (@keyv/memcache has no `disconnect()`: its memjs client's sockets kept the process alive).
+   */
   async close(): Promise<void> {
-    if (this.#disconnect) await this.#guard('close', () => this.#keyv.disconnect())
+    if (!this.#disconnect) return
+    await this.#guard('close', async () => {
+      await this.#keyv.disconnect()
+      await closeClient(this.#keyv.store)
+    })
+  }
+
+  /** Bytes of a key the adapter's server takes once the namespace copies are counted; `undefined` = no limit. */
+  #keyBudget(): number | undefined {
+    const max = this.traits.maxKeyBytes
+    if (max === undefined) return undefined
+    const namespace = this.#keyv.namespace
+    return max - (namespace === undefined || namespace === '' ? 0 : this.traits.namespaceCopies * (Buffer.byteLength(namespace) + 1))
+  }
+
+  /** @throws InvalidOptionError when the Keyv namespace leaves no room for a shortened key. */
+  #checkNamespace(): void {
+    const budget = this.#keyBudget()
+    if (budget === undefined || budget >= DIGEST_BYTES) return
+    const max = this.traits.maxKeyBytes as number
+    const copies = this.traits.namespaceCopies
+    const longest = Math.floor((max - DIGEST_BYTES) / copies) - 1
+    throw new InvalidOptionError(
+      `${this.name} store: the Keyv namespace ${show(this.#keyv.namespace)} (${Buffer.byteLength(this.#keyv.namespace ?? '')} bytes) leaves ${budget} of the ${max} bytes a ${this.traits.adapter} key may have (the namespace and ':' are sent ${copies} times), and a key needs at least ${DIGEST_BYTES}; use a namespace of at most ${longest} bytes`,
+    )
   }
 
   /** The key sent to Keyv: shortened to a head and a digest when the adapter's server could not take it whole. */
   #key(key: string): string {
-    const max = this.traits.maxKeyBytes
-    if (max === undefined) return key
-    const namespace = this.#keyv.namespace
-    const budget =
-      max - (namespace === undefined || namespace === '' ? 0 : this.traits.namespaceCopies * (Buffer.byteLength(namespace) + 1))
-    if (Buffer.byteLength(key) <= budget) return key
+    const budget = this.#keyBudget()
+    if (budget === undefined || Buffer.byteLength(key) <= budget) return key
     const digest = createHash('sha256').update(key).digest('base64url') // 43 characters
-    return `${key.slice(0, Math.max(0, budget - 44))}#${digest}`
+    return `${key.slice(0, Math.max(0, budget - DIGEST_BYTES))}#${digest}`
   }
 
   #deleteKeys(keys: string[]): Promise<unknown> {
@@ -210,5 +276,33 @@ export class KeyvBackend implements KeyValueBackend {
 
   #timedOut(operation: string): StoreUnavailableError {
     return new StoreUnavailableError(`${this.name} store ${operation}: no answer within ${this.#timeout} ms (option \`timeout\`)`)
+  }
+}
+
+/** What {@link KeyvBackend} needs of an event emitter (Keyv's own, or a Node one). */
+interface Emitter {
+  on(event: string, listener: (error: unknown) => void): unknown
+  off?(event: string, listener: (error: unknown) => void): unknown
+  removeListener?(event: string, listener: (error: unknown) => void): unknown
+}
+
+/**
+ * Closes what `keyv.disconnect()` left open: nothing when the adapter has its own `disconnect()` (Keyv
+ * called it), else the first `close()` or `quit()` of the adapter, or of its `client` (`disconnect()`,
+ * `close()` or `quit()`).
+ */
+async function closeClient(adapter: unknown): Promise<void> {
+  if (typeof adapter !== 'object' || adapter === null || adapter instanceof Map) return
+  const own = adapter as Record<string, unknown>
+  if (typeof own.disconnect === 'function') return
+  const client = own.client as Record<string, unknown> | null | undefined
+  const targets: [Record<string, unknown>, string[]][] = [[own, ['close', 'quit']]]
+  if (typeof client === 'object' && client !== null) targets.push([client, ['disconnect', 'close', 'quit']])
+  for (const [target, methods] of targets) {
+    const method = methods.find((m) => typeof target[m] === 'function')
+    if (method !== undefined) {
+      await (target[method] as () => unknown).call(target)
+      return
+    }
   }
 }

@@ -6,7 +6,7 @@ import {
   KeyValueStore,
   pickCacheOptions,
 } from '../../contracts/key-value-store.js'
-import { InvalidOptionError, show } from '../../core/errors.js'
+import { InvalidOptionError, show, UnsupportedOperationError } from '../../core/errors.js'
 import { systemClock } from '../../core/lifetime.js'
 import { msOption, nameOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
@@ -22,12 +22,16 @@ export interface KeyvStoreOptions extends CacheStoreOptions {
   keyv: Keyv
   /** Upper bound in ms for every operation; slower ones reject with `StoreUnavailableError`. Default `1000`. */
   timeout?: number
-  /** Call `keyv.disconnect()` in `close()`. Default `false`: the Keyv instance is yours. */
+  /**
+   * Call `keyv.disconnect()` in `close()` — and, for an adapter without a `disconnect()` of its own
+   * (@keyv/memcache), close its client. Default `false`: the Keyv instance is yours.
+   */
   disconnect?: boolean
   /**
    * The Keyv namespace holds nothing but this store's entries, so `clear()` may call `keyv.clear()`
    * when the adapter cannot list its keys (adapters that can are cleared key by key under the prefix
-   * whatever this says). Default `false`: `clear()` on such an adapter is refused.
+   * whatever this says). Default `false`: `clear()` on such an adapter is refused, and the store
+   * declares `capabilities.clearable: false`.
    */
   ownsNamespace?: boolean
   /** Name for messages and stats; default `keyv(<namespace>)`. */
@@ -53,6 +57,22 @@ export class KeyvStore extends KeyValueStore {
   /** The Keyv instance this store writes to. */
   get keyv(): Keyv {
     return (this.backend as KeyvBackend).keyv
+  }
+
+  /**
+   * Removes the keys of this store's prefix in the Keyv namespace and nothing else, when the adapter
+   * can list its keys; otherwise, with `ownsNamespace: true`, calls `keyv.clear()`.
+   * @throws UnsupportedOperationError when the adapter cannot list keys and the namespace is not owned
+   *   (`capabilities.clearable` is then `false`); StoreUnavailableError.
+   */
+  override async clear(): Promise<void> {
+    this.assertOpen('clear')
+    if (this.backend.clear === undefined) {
+      throw new UnsupportedOperationError(
+        `${this.name} store cannot clear(): its Keyv adapter cannot list keys; pass ownsNamespace: true if the namespace holds nothing else (keyv.clear() then empties it)`,
+      )
+    }
+    await super.clear()
   }
 }
 
