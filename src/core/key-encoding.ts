@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { InvalidKeyError, MissingKeyAttributeError, show, UnknownKeyError } from './errors.js'
-import { escapeKeyText, type KeyInfo, type ModelInfo } from './registry.js'
+import { escapeKeyText, type KeyInfo, type ModelInfo, SIGNATURE_SEPARATOR } from './registry.js'
 
 /**
  * Canonical keys: `Model|field=<tag><value>` for a single key, `Model|a=<tag><value>|b=<tag><value>`
@@ -56,7 +56,8 @@ export function keyForLookup(info: ModelInfo, lookup: unknown, operation: string
     only = field
     if (++count > 1) break
   }
-  const spec = count === 1 ? info.bySignature.get(only as string) : info.bySignature.get(Object.keys(lookup).sort().join(','))
+  const spec =
+    count === 1 ? info.bySignature.get(only as string) : info.bySignature.get(Object.keys(lookup).sort().join(SIGNATURE_SEPARATOR))
   if (spec === undefined) {
     const fields = Object.keys(lookup)
     throw new UnknownKeyError(

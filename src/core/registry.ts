@@ -1,11 +1,16 @@
 import { DuplicateModelError, show, UnknownModelError } from './errors.js'
 import type { KeySpec, Model } from './model.js'
 
+/**
+ * Joins the sorted fields of a composite key into its signature (how a lookup's field set finds its
+ * key): a character no attribute name of a key may hold, so `'a,b'` and `['a', 'b']` stay two keys.
+ */
+export const SIGNATURE_SEPARATOR = '\u0000'
 /** One declared unique key of a model, as stockpyle uses it at runtime. */
 export interface KeyInfo {
   /** Attribute names, sorted. */
   readonly fields: readonly string[]
-  /** The sorted field names joined with `,`: how a lookup's field set is matched to this key. */
+  /** The sorted field names joined with U+0000 ({@link SIGNATURE_SEPARATOR}): how a lookup's field set is matched to this key. */
   readonly signature: string
   /** Position in the model's declaration; 0 is the primary key. */
   readonly index: number
@@ -83,13 +88,17 @@ function buildInfo(model: Model): ModelInfo {
   const seen = new Set<string>()
   const keyInfos = normaliseSpecs(model, name).map((spec, index): KeyInfo => {
     const fields = typeof spec === 'string' ? [spec] : [...spec]
-    if (fields.length === 0 || fields.some((f) => typeof f !== 'string' || f.length === 0) || new Set(fields).size !== fields.length) {
+    if (
+      fields.length === 0 ||
+      fields.some((f) => typeof f !== 'string' || f.length === 0 || f.includes(SIGNATURE_SEPARATOR)) ||
+      new Set(fields).size !== fields.length
+    ) {
       throw new UnknownModelError(
-        `Model \`${name}\` declares an invalid key ${show(spec)}: a key is a non-empty attribute name or tuple of distinct names`,
+        `Model \`${name}\` declares an invalid key ${show(spec)}: a key is a non-empty attribute name (without U+0000) or tuple of distinct names`,
       )
     }
     fields.sort()
-    const signature = fields.join(',')
+    const signature = fields.join(SIGNATURE_SEPARATOR)
     if (seen.has(signature)) throw new UnknownModelError(`Model \`${name}\` declares the key ${show(spec)} twice`)
     seen.add(signature)
     const modelText = escapeKeyText(name)

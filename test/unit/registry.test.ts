@@ -29,6 +29,34 @@ describe('model registry', () => {
     expect(describeModel(Cat).lineage.map((m) => m.name)).toEqual(['RegCat', 'RegAnimal'])
   })
 
+  it('a key attribute named with a comma is its own key, never a composite key of the names around it', async () => {
+    class Odd {
+      static readonly stockpyleName = 'RegOddComma'
+      static readonly stockpyleKeys = [['a', 'b'], 'a,b'] as const
+      'a,b': string
+      constructor(
+        public a: number,
+        public b: number,
+        ab: string,
+      ) {
+        this['a,b'] = ab
+      }
+    }
+    expect(describeModel(Odd).keys).toHaveLength(2)
+    const store = new ProcessMemoryStore()
+    await store.put(new Odd(1, 2, 'x'))
+    expect(await store.get(Odd, { 'a,b': 'x' } as never)).toEqual(new Odd(1, 2, 'x'))
+    expect(await store.get(Odd, { a: 1, b: 2 })).toEqual(new Odd(1, 2, 'x'))
+    expect(() =>
+      describeModel(
+        class {
+          static readonly stockpyleName = 'RegOddNul'
+          static readonly stockpyleKeys = ['a\u0000b']
+        } as never,
+      ),
+    ).toThrow(UnknownModelError)
+  })
+
   it('a name used by two classes is a DuplicateModelError', () => {
     const make = () =>
       class Twin {
