@@ -183,6 +183,53 @@ describe.runIf(stores.has('postgres'))('SqlStore on postgres: key columns whose 
   })
 })
 
+describe.runIf(stores.has('postgres'))('SqlStore on postgres: key columns that round or cut values', () => {
+  it('a real (single precision) key column is E_SCHEMA: it rounds many numbers to one', async () => {
+    const env = await open('postgres')
+    await create(env, 'words', 'k real primary key, v text')
+    await expectSchemaError(env.store.put(new Word(0.1 as never, 'x')), /column `k`/, /real/)
+    expect(await rows(env, 'words')).toEqual([])
+  })
+
+  it('numeric(p,s) keys: a number with more than s decimals is InvalidKeyError before anything is written', async () => {
+    const env = await open('postgres')
+    await create(env, 'words', 'k numeric(8,2) primary key, v text')
+    const chain = new ChainedStore([new ProcessMemoryStore({ max: 10 }), env.store])
+    for (const k of [1.234, 0.001, 12.345]) {
+      const err = await failure(chain.put(new Word(k as never, 'x')))
+      expect(err, String(k)).toBeInstanceOf(InvalidKeyError)
+      expect(err.message).toMatch(/numeric\(8,2\)/)
+      await expect(env.store.get(Word, { k: k as never })).rejects.toThrow(InvalidKeyError)
+      await expect(env.store.delete(Word, { k: k as never })).rejects.toThrow(InvalidKeyError)
+    }
+    expect(await rows(env, 'words')).toEqual([])
+    for (const k of [1.23, 5, -0.5, 123456.78]) {
+      await chain.put(new Word(k as never, 'x'))
+      expect(await env.store.get(Word, { k: k as never }), String(k)).toEqual(new Word(k as never, 'x'))
+    }
+    await chain.close()
+  })
+
+  it('varchar(n) keys: a string longer than n characters is InvalidKeyError (PostgreSQL would cut trailing spaces silently)', async () => {
+    const env = await open('postgres')
+    await create(env, 'words', 'k varchar(4) primary key, v text')
+    const chain = new ChainedStore([new ProcessMemoryStore({ max: 10 }), env.store])
+    for (const k of ['ab    ', 'abcd ', 'abcde']) {
+      const err = await failure(chain.put(new Word(k, 'x')))
+      expect(err, JSON.stringify(k)).toBeInstanceOf(InvalidKeyError)
+      expect(err.message).toMatch(/character varying\(4\)/)
+      await expect(env.store.get(Word, { k })).rejects.toThrow(InvalidKeyError)
+    }
+    expect(await rows(env, 'words')).toEqual([])
+    for (const k of ['ab  ', 'a', 'äb😀é']) {
+      await chain.put(new Word(k, 'x'))
+      expect(await chain.get(Word, { k }), JSON.stringify(k)).toEqual(new Word(k, 'x'))
+      expect(await env.store.get(Word, { k }), JSON.stringify(k)).toEqual(new Word(k, 'x'))
+    }
+    await chain.close()
+  })
+})
+
 describe.runIf(stores.has('sqlite'))('SqlStore on sqlite: key columns whose equality is not identity', () => {
   for (const [collation, pattern] of [
     ['nocase', /'a' and 'A'/],

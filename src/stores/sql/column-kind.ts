@@ -45,6 +45,16 @@ export interface ColumnInfo {
    */
   readonly paddedLength: number | undefined
   /**
+   * PostgreSQL `varchar(n)` (or a domain over it): n, in characters. A longer value is refused by the
+   * database, except that spaces beyond n are cut silently, so a longer string is never a key value.
+   */
+  readonly maxLength: number | undefined
+  /**
+   * PostgreSQL `numeric(p,s)` (or a domain over it): s, the decimals it keeps (it rounds the rest), so
+   * a number with more decimals is never a key value. `undefined` for other columns.
+   */
+  readonly scale: number | undefined
+  /**
    * Why the column's equality is not identity (`citext`, `bpchar` without a length, a non-deterministic
    * collation; SQLite: a collation that equates 'a' and 'A' or 'a' and 'a '), as a phrase for
    * messages: two key values the database treats as one would be two objects in the caches, so a key

@@ -126,6 +126,8 @@ async function sqliteSchema(db: Kysely<any>, table: string): Promise<TableSchema
       primaryKey: Number(row.pk) > 0,
       uuid: false,
       paddedLength: undefined,
+      maxLength: undefined,
+      scale: undefined,
       looseEquality: loose.get(row.name),
       sqlType: undefined,
       exact: false,
@@ -187,6 +189,7 @@ interface PgIndexRow {
 /** Why a PostgreSQL column's equality is not identity (see `ColumnInfo.looseEquality`). */
 function pgLooseEquality(row: PgColumnRow): string | undefined {
   if (row.type === 'citext') return 'is citext, which compares case-insensitively'
+  if (row.type === 'float4') return 'is real (single precision), which rounds many numbers to one'
   if (row.type === 'bpchar' && row.type_length === null) return 'is bpchar without a length, which ignores trailing spaces when comparing'
   if (row.nondeterministic === true) return `has the non-deterministic collation "${row.collation}"`
   return undefined
@@ -246,6 +249,9 @@ async function postgresSchema(db: Kysely<any>, table: string): Promise<TableSche
       primaryKey: pk.has(row.name),
       uuid: row.type === 'uuid',
       paddedLength: row.type === 'bpchar' && row.type_length !== null ? row.type_length : undefined,
+      maxLength: row.type === 'varchar' && row.type_length !== null ? row.type_length : undefined,
+      // numeric's typmod holds (precision << 16) | scale
+      scale: row.type === 'numeric' && row.type_length !== null ? row.type_length & 0xffff : undefined,
       looseEquality: pgLooseEquality(row),
       sqlType: row.formatted,
       exact: pgExact(row.formatted, row.is_enum),
