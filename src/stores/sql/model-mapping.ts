@@ -86,6 +86,11 @@ function checkKeyEquality(
   const consequence = 'so two key values the database treats as one would be two objects in the caches'
   for (const [spec, columns] of keyColumns) {
     columns.forEach((column, i) => {
+      if (column.dataType === 'float4') {
+        throw schemaError(
+          `${what} has the key attribute \`${spec.fields[i]}\` but column \`${column.name}\` of table \`${schema.table}\` is real (single precision), which rounds many numbers to one, ${consequence}: declare it double precision, numeric or an integer type`,
+        )
+      }
       if (column.looseEquality === undefined) return
       throw schemaError(
         `${what} has the key attribute \`${spec.fields[i]}\` but column \`${column.name}\` of table \`${schema.table}\` ${column.looseEquality}, ${consequence}: ${LOOSE_FIX[dialect].column}, ${NORMALISE}`,

@@ -189,7 +189,6 @@ interface PgIndexRow {
 /** Why a PostgreSQL column's equality is not identity (see `ColumnInfo.looseEquality`). */
 function pgLooseEquality(row: PgColumnRow): string | undefined {
   if (row.type === 'citext') return 'is citext, which compares case-insensitively'
-  if (row.type === 'float4') return 'is real (single precision), which rounds many numbers to one'
   if (row.type === 'bpchar' && row.type_length === null) return 'is bpchar without a length, which ignores trailing spaces when comparing'
   if (row.nondeterministic === true) return `has the non-deterministic collation "${row.collation}"`
   return undefined
