@@ -28,6 +28,18 @@ export function checkAnswer(entries: unknown, count: number, model: Model, layer
 }
 
 /**
+ * Checks a single `get`'s answer (the fast path's first layer): `undefined` or an instance of `model`.
+ * @throws StockpyleError (`E_STOCKPYLE`) naming the layer and what it answered.
+ */
+export function checkValue(value: unknown, model: Model, layer: string): void {
+  const type = model as unknown as abstract new (...args: never[]) => object
+  if (value === undefined || value instanceof type) return
+  throw new StockpyleError(
+    `layer \`${layer}\` answered a get of \`${type.name}\` with ${show(value)}: a store's get resolves to undefined (a miss) or a \`${type.name}\``,
+  )
+}
+
+/**
  * What a layer threw, as an Error: a value that is not one (a string, `null`, a plain object) becomes a
  * StockpyleError naming the layer and the operation, the value as its `cause`.
  */

@@ -221,6 +221,14 @@ export class LayerCalls {
       // Some nodes failed: their lookups miss, the other nodes' answers stand.
       entries = Array.from({ length: count }, (_, i) => err.results?.[i] as StoreEntry | undefined)
       for (const i of err.failed) entries[i] = undefined
+      try {
+        checkAnswer(entries, count, model, guard.layer.name)
+      } catch (wrong) {
+        // the nodes that answered answered otherwise than a store may: the whole layer failed
+        this.raise(this.fail(index, 'get', wrong))
+        this.observer.lookupsLost(index, count, false)
+        return new Array(count).fill(undefined)
+      }
       lost = err.failed.length
       this.observer.lookupsLost(index, lost, false)
     }

@@ -106,11 +106,8 @@ export class LayerObserver {
    * repair loop or leave a rejection unhandled.
    */
   #emit(event: CacheErrorEvent): void {
-    const warn = (err: unknown) =>
-      process.emitWarning(`stockpyle chain "${this.#chain}": a cacheError listener threw: ${messageOf(err)}`, {
-        code: 'STOCKPYLE_LISTENER',
-      })
     for (const listener of this.events.rawListeners('cacheError') as ((e: CacheErrorEvent) => unknown)[]) {
+      const warn = (err: unknown) => this.#listenerThrew(listener, err)
       try {
         const result = listener.call(this.events, event)
         if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') (result as PromiseLike<unknown>).then(undefined, warn)
@@ -118,6 +115,20 @@ export class LayerObserver {
         warn(err)
       }
     }
+  }
+
+  /** Listeners that threw, each warned about once (one that throws on every failure would flood stderr). */
+  readonly #warned = new WeakSet<object>()
+
+  #listenerThrew(listener: object, err: unknown): void {
+    if (this.#warned.has(listener)) return
+    this.#warned.add(listener)
+    try {
+      process.emitWarning(
+        `stockpyle chain "${this.#chain}": a cacheError listener threw (warned once per listener): ${messageOf(err)}`,
+        { code: 'STOCKPYLE_LISTENER' },
+      )
+    } catch {}
   }
 
   /** A call to layer `index` took `ms` milliseconds. */

@@ -94,8 +94,10 @@ export class ChainMetrics {
   #failed(err: unknown): void {
     if (this.#warned) return
     this.#warned = true
-    process.emitWarning(`stockpyle chain "${this.#chain}": its meter threw (such measurements are dropped): ${messageOf(err)}`, {
-      code: 'STOCKPYLE_METER',
-    })
+    try {
+      process.emitWarning(`stockpyle chain "${this.#chain}": its meter threw (such measurements are dropped): ${messageOf(err)}`, {
+        code: 'STOCKPYLE_METER',
+      })
+    } catch {}
   }
 }

@@ -9,6 +9,7 @@ import type { Clock } from '../core/lifetime.js'
 import type { Instance, Lookup, Model } from '../core/model.js'
 import { describeModel, type ModelInfo } from '../core/registry.js'
 import type { Backfill, Hit } from './backfill.js'
+import { checkValue } from './layer-answer.js'
 import type { LayerCalls } from './layer-calls.js'
 import { collect, type Leases } from './leases.js'
 import type { MissCache } from './miss-cache.js'
@@ -61,6 +62,7 @@ export class ReadPath {
     let value: Instance<M> | undefined
     try {
       value = getNow.call(this.#first, model, lookup) as Instance<M> | undefined
+      checkValue(value, model, this.#first.name)
     } catch (err) {
       return this.#firstFailed(model, lookup, err)
     }
@@ -74,6 +76,7 @@ export class ReadPath {
     let value: Instance<M> | undefined
     try {
       value = calls.observer.metered ? await calls.direct(0, 'get', (l) => l.get(model, lookup)) : await this.#first.get(model, lookup)
+      checkValue(value, model, this.#first.name)
     } catch (err) {
       return this.#firstFailed(model, lookup, err)
     }

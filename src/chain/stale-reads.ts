@@ -1,6 +1,7 @@
 import { type GetEntriesOptions, type LookupRequest, readRequests, type StoreEntry } from '../contracts/base-store.js'
 import type { Clock } from '../core/lifetime.js'
 import type { ModelInfo } from '../core/registry.js'
+import { checkAnswer } from './layer-answer.js'
 import type { LayerCalls } from './layer-calls.js'
 import type { LayerGuard } from './layer-guard.js'
 
@@ -40,6 +41,7 @@ export async function readStale(
           STALE,
         ),
       )
+      checkAnswer(found, pending.length, info.model, guard.layer.name)
     } catch (err) {
       calls.fail(j, 'stale', err)
       continue

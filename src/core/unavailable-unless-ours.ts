@@ -1,8 +1,15 @@
 import { isStockpyleError, type StockpyleError, StoreUnavailableError } from './errors.js'
 
-/** The message of whatever was thrown: an Error's `message`, anything else as text. */
+/**
+ * The message of whatever was thrown: an Error's `message`, anything else as text. Never throws (an
+ * object without a string form, `Object.create(null)`, is named by its tag).
+ */
 export function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err)
+  try {
+    return err instanceof Error ? String(err.message) : String(err)
+  } catch {
+    return Object.prototype.toString.call(err)
+  }
 }
 
 /**

@@ -10,14 +10,18 @@ import { describe, expect, it } from 'vitest'
 import {
   BaseStore,
   type CacheErrorEvent,
+  type DecoratedOperation,
   ChainedStore,
   capabilities,
   Entry,
   isStockpyleError,
   keys,
   type LookupRequest,
+  PartialFailureError,
   ProcessMemoryStore,
+  StoreDecorator,
 } from '../../src/index.js'
+import { ManualClock } from '../../src/testing/index.js'
 
 class Book {
   static readonly stockpyleName = 'LayerAnswersBook'
@@ -110,4 +114,65 @@ describe('a chain checks each layer’s answer', () => {
       await tail.close()
     })
   }
+
+  /** A decorator whose reads answer what `answer` gives for an operation (else the inner store's). */
+  class Answering extends StoreDecorator {
+    readonly #answer: (op: string, args: readonly unknown[]) => unknown
+    constructor(inner: ProcessMemoryStore, name: string, answer: (op: string, args: readonly unknown[]) => unknown) {
+      super(inner, { name })
+      this.#answer = answer
+    }
+    protected override around<T>(op: DecoratedOperation, args: readonly unknown[], call: () => Promise<T>): Promise<T> {
+      const given = this.#answer(op, args)
+      return given === undefined ? call() : (given as Promise<T>)
+    }
+  }
+
+  it('the fast path (an in-process first layer’s get) checks its answer too', async () => {
+    const db = new ProcessMemoryStore({ name: 'db' })
+    await db.put(new Book(1, 'db'))
+    for (const policy of ['report', 'throw'] as const) {
+      const first = new Answering(new ProcessMemoryStore(), 'bad', (op) => (op === 'get' ? Promise.resolve(new Other(1)) : undefined))
+      const chain = new ChainedStore([first, db], { onCacheError: policy })
+      const events: CacheErrorEvent[] = []
+      chain.events.on('cacheError', (e: CacheErrorEvent) => events.push(e))
+      const read = chain.get(Book, { id: 1 })
+      if (policy === 'report') expect(await read).toEqual(new Book(1, 'db'))
+      else await expect(read).rejects.toThrow(/`bad` answered a get of `Book`/)
+      expect(events.map((e) => [e.layer, e.operation])).toEqual([['bad', 'get']])
+      await chain.close()
+    }
+  })
+
+  it('stale reads check the answers of the layers they ask', async () => {
+    const clock = new ManualClock()
+    const db = new ProcessMemoryStore({ name: 'db', clock })
+    await db.put(new Book(1, 'db'))
+    const down = new Answering(db, 'db-down', (op) => (op === 'batchGetEntries' ? Promise.reject(new Error('database down')) : undefined))
+    for (const answer of [(r: readonly unknown[]) => r.map(() => new Entry(new Other(1), 0)), () => []]) {
+      const cache = new Answering(new ProcessMemoryStore({ clock }), 'bad', (op, args) =>
+        op === 'batchGetEntries' && (args[2] as { stale?: boolean } | undefined)?.stale === true ? Promise.resolve(answer(args[1] as unknown[])) : undefined,
+      )
+      const chain = new ChainedStore([cache, down], { serveStale: true, clock })
+      const events: CacheErrorEvent[] = []
+      chain.events.on('cacheError', (e: CacheErrorEvent) => events.push(e))
+      await expect(chain.get(Book, { id: 1 })).rejects.toThrow(/database down/)
+      expect(events.map((e) => [e.layer, e.operation])).toContainEqual(['bad', 'stale'])
+      await chain.close()
+    }
+  })
+
+  it('a partial failure’s answers are checked: another model’s object is never handed on', async () => {
+    const db = new ProcessMemoryStore({ name: 'db' })
+    await db.batchPut([new Book(1, 'one'), new Book(2, 'two')])
+    const cache = new Answering(new ProcessMemoryStore(), 'bad', (op) =>
+      op === 'batchGetEntries'
+        ? Promise.reject(new PartialFailureError('node x failed', { failed: [1], results: [new Entry(new Other(1), undefined), undefined], nodes: ['x'] }))
+        : undefined,
+    )
+    const chain = new ChainedStore([cache, db])
+    const got = await chain.batchGet(Book, [{ id: 1 }, { id: 2 }])
+    expect(got).toEqual([new Book(1, 'one'), new Book(2, 'two')])
+    await chain.close()
+  })
 })
