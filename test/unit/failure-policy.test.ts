@@ -311,7 +311,36 @@ describe('a cacheError listener or a meter that throws changes nothing the chain
       expect(await db.get(ConformanceUser, { id: 40 })).toBeUndefined()
       expect(after).toEqual(seen)
       await vi.waitFor(() => expect(warnings.some((w) => /async listener bug/.test(w))).toBe(true))
-      expect(warnings.some((w) => /cacheError listener threw: listener bug \(get\)/.test(w))).toBe(true)
+      expect(warnings.some((w) => /cacheError listener threw \(warned once per listener\): listener bug \(get\)/.test(w))).toBe(true)
+      await chain.close()
+    } finally {
+      process.off('warning', onWarning)
+    }
+  })
+
+  it('a listener or a meter throwing an object without a string form (Object.create(null)) is still only a warning, once', async () => {
+    const warnings: string[] = []
+    const onWarning = (w: Error) => warnings.push(w.message)
+    process.on('warning', onWarning)
+    try {
+      const broken = () => {
+        throw Object.create(null)
+      }
+      const meter = { createCounter: () => ({ add: broken }), createHistogram: () => ({ record: broken }) }
+      const { cache, chain, stats } = setup({ meter })
+      chain.events.on('cacheError', () => {
+        throw Object.create(null)
+      })
+      chain.events.on('cacheError', async () => Promise.reject(Object.create(null)))
+      await chain.put(user(43))
+      cache.fail('get')
+      for (let i = 0; i < 5; i++) expect(await chain.get(ConformanceUser, { id: 43 })).toEqual(user(43))
+      expect(stats().errors).toBe(5)
+      await vi.waitFor(() => expect(warnings.filter((w) => /STOCKPYLE|listener|meter/.test(w)).length).toBeGreaterThanOrEqual(3))
+      await new Promise((r) => setImmediate(r))
+      expect(warnings.filter((w) => /cacheError listener threw/.test(w))).toHaveLength(2) // once per listener
+      expect(warnings.filter((w) => /its meter threw/.test(w))).toHaveLength(1)
+      expect(warnings.some((w) => /\[object Object\]/.test(w))).toBe(true)
       await chain.close()
     } finally {
       process.off('warning', onWarning)
