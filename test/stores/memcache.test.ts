@@ -428,6 +428,24 @@ describe.runIf(stores.has('memcached'))('MemcacheStore on 3 memcached servers', 
     })
   }
 
+  it("values every server of a pool refuses as too large: ValueTooLargeError (not an unavailable pool), and a chain's circuit stays closed", async () => {
+    const { store, prefix } = make({ maxValueBytes: 4 * 1024 * 1024 })
+    const big = (id: number) => Object.assign(makeUser(id), { avatar: Buffer.alloc(2 * 1024 * 1024, 1) })
+    const ids = Array.from({ length: 12 }, (_, i) => 40 + i)
+    expect(new Set(ids.map((id) => store.backend.serverFor(userKey(prefix, id)))).size).toBeGreaterThan(1)
+    const err = await store.batchPut(ids.map(big)).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(ValueTooLargeError)
+    const db = new ProcessMemoryStore({ name: 'db' })
+    const chain = new ChainedStore([store, db])
+    const errors: string[] = []
+    chain.events.on('cacheError', (e: CacheErrorEvent) => errors.push(`${e.operation}:${(e.error as Error).name}`))
+    await chain.batchPut(ids.map(big))
+    expect(errors).toEqual(['put:ValueTooLargeError'])
+    expect(chain.stats()[0]).toMatchObject({ skipped: 0, pendingRepairs: 0 })
+    expect(await chain.get(ConformanceUser, { id: 40 })).toEqual(big(40))
+    await chain.close()
+  })
+
   it("maps the server's own too-large refusal to ValueTooLargeError and keeps the connection usable", async () => {
     const b = backend({ maxValueBytes: 4 * 1024 * 1024 })
     const prefix = uniquePrefix()

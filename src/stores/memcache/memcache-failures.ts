@@ -1,4 +1,4 @@
-import { StoreUnavailableError } from '../../core/errors.js'
+import { StoreUnavailableError, ValueTooLargeError } from '../../core/errors.js'
 import { PartialFailureError } from '../../core/partial-failure.js'
 
 /** A server of the pool that failed its part of a call, with the error. */
@@ -31,10 +31,15 @@ export function partialFailure(
   )
 }
 
-/** The error a call of backend `name` rejects with: the one server's error, or one naming every failed server. */
+/**
+ * The error a call of backend `name` rejects with: the one server's error, or one naming every failed
+ * server — a `ValueTooLargeError` when every server refused a value as too large (the caller's value,
+ * not an unavailable pool), else a `StoreUnavailableError`.
+ */
 export function combinedFailure(name: string, operation: string, failures: readonly Error[], involved: number): Error {
   if (failures.length === 1) return failures[0] as Error
-  return new StoreUnavailableError(
+  const Kind = failures.every((f) => f instanceof ValueTooLargeError) ? ValueTooLargeError : StoreUnavailableError
+  return new Kind(
     `${name} ${operation} failed on ${failures.length} of ${involved} servers: ${failures.map((f) => f.message).join('; ')}`,
     { cause: new AggregateError(failures, `${operation} failures`) },
   )
