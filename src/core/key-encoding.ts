@@ -56,8 +56,9 @@ export function keyForLookup(info: ModelInfo, lookup: unknown, operation: string
     only = field
     if (++count > 1) break
   }
-  const spec =
-    count === 1 ? info.bySignature.get(only as string) : info.bySignature.get(Object.keys(lookup).sort().join(SIGNATURE_SEPARATOR))
+  let spec = count === 1 ? info.bySignature.get(only as string) : info.bySignature.get(Object.keys(lookup).sort().join(SIGNATURE_SEPARATOR))
+  // one field named like a composite key's signature ('a\u0000b') is not that key
+  if (count === 1 && spec !== undefined && spec.fields.length !== 1) spec = undefined
   if (spec === undefined) {
     const fields = Object.keys(lookup)
     throw new UnknownKeyError(

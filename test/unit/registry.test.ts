@@ -6,6 +6,7 @@ import {
   KeyValueStore,
   keys,
   ProcessMemoryStore,
+  UnknownKeyError,
   UnknownModelError,
 } from '../../src/index.js'
 import { MapBackend } from '../../src/testing/index.js'
@@ -47,6 +48,8 @@ describe('model registry', () => {
     await store.put(new Odd(1, 2, 'x'))
     expect(await store.get(Odd, { 'a,b': 'x' } as never)).toEqual(new Odd(1, 2, 'x'))
     expect(await store.get(Odd, { a: 1, b: 2 })).toEqual(new Odd(1, 2, 'x'))
+    // one field named like the composite key's signature is no key of the model
+    await expect(store.get(Odd, { 'a\u0000b': 1 } as never)).rejects.toBeInstanceOf(UnknownKeyError)
     expect(() =>
       describeModel(
         class {
