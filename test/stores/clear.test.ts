@@ -288,6 +288,29 @@ describe('KeyvStore.clear()', () => {
     await chain.close()
   })
 
+  it('concurrent clears share one error listener per emitter (no MaxListenersExceededWarning), removed when the last ends', async () => {
+    const adapter = new KeyvSqlite('sqlite://:memory:')
+    const keyv = new Keyv(adapter, { namespace: 'app' })
+    const store = new KeyvStore({ keyv, prefix: 'p', timeout: 10_000 })
+    await store.batchPut(users(1, 50))
+    const emitter = adapter as unknown as { listenerCount(event: string): number }
+    const before = emitter.listenerCount('error')
+    const warnings: string[] = []
+    const onWarning = (w: Error) => warnings.push(w.name)
+    process.on('warning', onWarning)
+    try {
+      const clears = Array.from({ length: 20 }, () => store.clear())
+      expect(emitter.listenerCount('error')).toBeLessThanOrEqual(before + 1)
+      await Promise.all(clears)
+      await new Promise((r) => setImmediate(r))
+      expect(warnings).not.toContain('MaxListenersExceededWarning')
+      expect(emitter.listenerCount('error')).toBe(before)
+    } finally {
+      process.off('warning', onWarning)
+      await store.close()
+      await keyv.disconnect()
+    }
+  })
   it.runIf(stores.has('sqlite'))(
     '@keyv/sqlite (pages by LIMIT/OFFSET): every key of the prefix goes, however many, and nothing else',
     async () => {

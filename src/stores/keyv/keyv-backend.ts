@@ -188,26 +188,39 @@ export class KeyvBackend implements KeyValueBackend {
     }
   }
 
+  /** The clears in flight, each with the first `'error'` the Keyv instance or its adapter emitted meanwhile. */
+  readonly #watchers = new Set<{ emitted?: { error: unknown } }>()
+  /** The emitters {@link #onError} listens to while clears are in flight (one listener each, shared). */
+  #listening: Emitter[] = []
+  readonly #onError = (error: unknown): void => {
+    for (const w of this.#watchers) w.emitted ??= { error }
+  }
+
   /**
    * Runs `work`, rejecting with `StoreUnavailableError` when the Keyv instance or its adapter emitted
    * an `'error'` meanwhile: some adapters report a failure only so (the PostgreSQL iterator emits its
-   * query error and ends, which reads as "no more keys").
+   * query error and ends, which reads as "no more keys"). Concurrent clears share one listener per
+   * emitter, removed when the last one ends.
    */
   async #watched(work: () => Promise<void>): Promise<void> {
-    let emitted: { error: unknown } | undefined
-    const listener = (error: unknown) => {
-      emitted ??= { error }
+    const watcher: { emitted?: { error: unknown } } = {}
+    if (this.#watchers.size === 0) {
+      this.#listening = [this.#keyv as unknown as Emitter, this.#keyv.store as unknown as Emitter].filter(
+        (e, i, all) => typeof e?.on === 'function' && typeof (e.off ?? e.removeListener) === 'function' && all.indexOf(e) === i,
+      )
+      for (const emitter of this.#listening) emitter.on('error', this.#onError)
     }
-    const emitters = [this.#keyv as unknown as Emitter, this.#keyv.store as unknown as Emitter].filter(
-      (e, i, all) => typeof e?.on === 'function' && typeof (e.off ?? e.removeListener) === 'function' && all.indexOf(e) === i,
-    )
-    for (const emitter of emitters) emitter.on('error', listener)
+    this.#watchers.add(watcher)
     try {
       await work()
     } finally {
-      for (const emitter of emitters) (emitter.off ?? emitter.removeListener)?.call(emitter, 'error', listener)
+      this.#watchers.delete(watcher)
+      if (this.#watchers.size === 0) {
+        for (const emitter of this.#listening) (emitter.off ?? emitter.removeListener)?.call(emitter, 'error', this.#onError)
+        this.#listening = []
+      }
     }
-    if (emitted !== undefined) throw unavailableUnlessOurs(emitted.error, `${this.name} store clear`)
+    if (watcher.emitted !== undefined) throw unavailableUnlessOurs(watcher.emitted.error, `${this.name} store clear`)
   }
 
   /**
