@@ -124,10 +124,9 @@ export class LayerObserver {
     if (this.#warned.has(listener)) return
     this.#warned.add(listener)
     try {
-      process.emitWarning(
-        `stockpyle chain "${this.#chain}": a cacheError listener threw (warned once per listener): ${messageOf(err)}`,
-        { code: 'STOCKPYLE_LISTENER' },
-      )
+      process.emitWarning(`stockpyle chain "${this.#chain}": a cacheError listener threw (warned once per listener): ${messageOf(err)}`, {
+        code: 'STOCKPYLE_LISTENER',
+      })
     } catch {}
   }
 

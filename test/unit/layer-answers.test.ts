@@ -10,9 +10,9 @@ import { describe, expect, it } from 'vitest'
 import {
   BaseStore,
   type CacheErrorEvent,
-  type DecoratedOperation,
   ChainedStore,
   capabilities,
+  type DecoratedOperation,
   Entry,
   isStockpyleError,
   keys,
@@ -151,7 +151,9 @@ describe('a chain checks each layer’s answer', () => {
     const down = new Answering(db, 'db-down', (op) => (op === 'batchGetEntries' ? Promise.reject(new Error('database down')) : undefined))
     for (const answer of [(r: readonly unknown[]) => r.map(() => new Entry(new Other(1), 0)), () => []]) {
       const cache = new Answering(new ProcessMemoryStore({ clock }), 'bad', (op, args) =>
-        op === 'batchGetEntries' && (args[2] as { stale?: boolean } | undefined)?.stale === true ? Promise.resolve(answer(args[1] as unknown[])) : undefined,
+        op === 'batchGetEntries' && (args[2] as { stale?: boolean } | undefined)?.stale === true
+          ? Promise.resolve(answer(args[1] as unknown[]))
+          : undefined,
       )
       const chain = new ChainedStore([cache, down], { serveStale: true, clock })
       const events: CacheErrorEvent[] = []
@@ -167,7 +169,13 @@ describe('a chain checks each layer’s answer', () => {
     await db.batchPut([new Book(1, 'one'), new Book(2, 'two')])
     const cache = new Answering(new ProcessMemoryStore(), 'bad', (op) =>
       op === 'batchGetEntries'
-        ? Promise.reject(new PartialFailureError('node x failed', { failed: [1], results: [new Entry(new Other(1), undefined), undefined], nodes: ['x'] }))
+        ? Promise.reject(
+            new PartialFailureError('node x failed', {
+              failed: [1],
+              results: [new Entry(new Other(1), undefined), undefined],
+              nodes: ['x'],
+            }),
+          )
         : undefined,
     )
     const chain = new ChainedStore([cache, db])
