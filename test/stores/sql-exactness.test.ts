@@ -1,4 +1,5 @@
-import { sql } from 'kysely'
+import { Kysely, PostgresDialect, sql } from 'kysely'
+import pg from 'pg'
 import { describe, expect, it } from 'vitest'
 import { ChainedStore, ProcessMemoryStore, SerializationError } from '../../src/index.js'
 import { SqlStore } from '../../src/stores/sql/index.js'
@@ -372,14 +373,14 @@ describe.runIf(stores.has('postgres'))('SqlStore on postgres: values pg would ch
     expect(again.iv).toBe('00:05:00')
   })
 
-  it('interval, point and circle through a pg pool the application made: text in pg’s spelling, which a chain caches and a put accepts', async () => {
+  it('interval, point and circle through a pg pool the application made: PostgreSQL’s text, as through the store’s own pool, which a chain caches and a put accepts', async () => {
     const env = await open('postgres')
     const table = sql.table(env.table('spans'))
     await sql`create table ${table} (id integer primary key, iv interval, ivs interval[], p point, c circle)`.execute(env.db)
     const chain = new ChainedStore([new ProcessMemoryStore({ max: 10 }), env.store])
     const obj = new Span(1, '1 day', ['1 day', '2 hours'], '(1.5, 2)', '<(1,2),3>')
     await chain.put(obj)
-    const stored = new Span(1, '1 days', ['1 days', '2 hours'], '(1.5,2)', '<(1,2),3>')
+    const stored = new Span(1, '1 day', ['1 day', '02:00:00'], '(1.5,2)', '<(1,2),3>')
     expect(obj).toEqual(stored)
     expect(await chain.get(Span, { id: 1 })).toEqual(stored)
     const back = (await env.store.get(Span, { id: 1 })) as Span
@@ -391,4 +392,34 @@ describe.runIf(stores.has('postgres'))('SqlStore on postgres: values pg would ch
       from ${table}`.execute(env.db)
     expect(rows[0]?.same).toBe(true)
   })
+
+  for (const style of ['iso_8601', 'sql_standard', 'postgres_verbose']) {
+    it(`intervals through a pg pool the application made, with IntervalStyle ${style}: PostgreSQL’s text, never pg’s misreading (0)`, async () => {
+      const env = await open('postgres')
+      const table = sql.table(env.table('spans'))
+      await sql`create table ${table} (id integer primary key, iv interval, ivs interval[], p point, c circle)`.execute(env.db)
+      await sql`insert into ${table} values (1, '1 mon 2 days 03:04:05', '{"1 day","-2 hours"}', '(1,2)', '<(1,2),3>')`.execute(env.db)
+      const pool = new pg.Pool({ connectionString: env.url, max: 1, options: `-c IntervalStyle=${style}` })
+      const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) })
+      const store = new SqlStore({ db }, { tables: { ExactSpan: env.table('spans') } })
+      try {
+        const got = (await store.get(Span, { id: 1 })) as Span
+        expect(got.iv).not.toMatch(/^(0|00:00:00|PT0S)$/)
+        expect(Array.isArray(got.ivs)).toBe(true)
+        await store.put(got)
+        const copy = new Span(2, got.iv, got.ivs, got.p, got.c)
+        await store.put(copy)
+        expect(copy).toEqual(new Span(2, got.iv, got.ivs, got.p, got.c))
+        const deleted = await store.batchDeleteByKey(Span, [{ id: 2 }])
+        expect(deleted[0]).toEqual(copy)
+        await store.put(copy)
+        const { rows } = await sql<{ same: boolean }>`select bool_and(iv = '1 mon 2 days 03:04:05' and ivs = '{"1 day","-2 hours"}') as same
+          from ${table}`.execute(env.db)
+        expect(rows[0]?.same).toBe(true)
+      } finally {
+        await store.close()
+        await db.destroy()
+      }
+    })
+  }
 })

@@ -1,7 +1,8 @@
 /**
  * Values SqlStore hands to pg and takes from it on PostgreSQL where pg's own conversions would change
  * them: Dates for `timestamptz`, and the types pg parses into objects of its own (`interval`, `point`,
- * `circle`), which neither a cache nor a later put could carry.
+ * `circle`), which neither a cache nor a later put could carry (SqlStore's reads cast them to text,
+ * see select-list.ts; the parsers here keep the store's pool giving text to `tx.kysely()` queries too).
  */
 import type { CustomTypesConfig } from 'pg'
 import type { PgModule } from './pg-driver.js'
@@ -50,34 +51,6 @@ export function storeTypeParsers(types: PgModule['types']): CustomTypesConfig {
       return types.getTypeParser(oid, format)
     },
   }
-}
-
-/** `typname`s of the columns whose values pg parses into objects (arrays: `_` and the element type). */
-const PARSED_TYPES = new Set(['interval', '_interval', 'point', '_point', 'circle'])
-
-/**
- * What a pool with pg's parsers gave for an `interval`, `point` or `circle` column (also arrays of
- * them), as text PostgreSQL reads as the same value: an interval in pg's spelling (`1 days`,
- * `2 hours`), a point `(x,y)`, a circle `<(x,y),r>`. Values of other types are returned as they are.
- */
-export function pgObjectText(dataType: string, raw: unknown): unknown {
-  return PARSED_TYPES.has(dataType) ? objectText(dataType.replace(/^_/, ''), raw) : raw
-}
-
-function objectText(type: string, raw: unknown): unknown {
-  if (Array.isArray(raw)) return raw.map((v) => objectText(type, v))
-  if (typeof raw !== 'object' || raw === null) return raw
-  const o = raw as { toPostgres?: unknown; x?: unknown; y?: unknown; radius?: unknown }
-  if (type === 'interval') return typeof o.toPostgres === 'function' ? String((o.toPostgres as () => unknown).call(o)) : raw
-  if (typeof o.x !== 'number' || typeof o.y !== 'number') return raw
-  const point = `(${float(o.x)},${float(o.y)})`
-  if (type === 'point') return point
-  return typeof o.radius === 'number' ? `<${point},${float(o.radius)}>` : raw
-}
-
-/** A float8 as PostgreSQL reads it back, `-0` included. */
-function float(n: number): string {
-  return Object.is(n, -0) ? '-0' : String(n)
 }
 
 /**

@@ -7,7 +7,7 @@ import type { KeyInfo, ModelInfo } from '../../core/registry.js'
 import type { ColumnInfo, SqlDialect } from './column-kind.js'
 import { attributeToTaggedJson, fromParsedJson, fromTaggedJson } from './json-codec.js'
 import { checkKeyText } from './key-text.js'
-import { checkArrayElements, pgObjectText, timestamptzArray, timestamptzText } from './pg-values.js'
+import { checkArrayElements, timestamptzArray, timestamptzText } from './pg-values.js'
 import type { StatementCache } from './statement-cache.js'
 import type { TableSchema } from './table-schema.js'
 
@@ -279,8 +279,6 @@ export function fromColumnValue(m: ModelMapping, column: ColumnInfo, raw: unknow
     case 'text':
       return raw
     default:
-      // a pool of the application's, with pg's parsers, gives objects for interval, point and circle
-      if (typeof raw === 'object' && m.dialect === 'postgres') return pgObjectText(column.dataType, raw)
       return typeof raw === 'bigint' && raw >= BigInt(Number.MIN_SAFE_INTEGER) && raw <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(raw) : raw
   }
 }
