@@ -215,6 +215,61 @@ describe.runIf(selectedStores().has('postgres'))('SqlStore on a PostgreSQL serve
     for (const pool of pools) await pool.end()
   })
 
+  it('a transaction whose connection was lost or timed out before COMMIT (fn caught the error) rejects saying it did not commit; afterCommitFailed does not run', async () => {
+    const store = new SqlStore({ url: server.url }, { timeout: 300, maxConnections: 2, tables: { SqlFaultFrozen: 'lost_items' } })
+    await createTable(store, Frozen, { columns: { id: 'integer', n: 'integer', note: 'text' }, ifNotExists: true })
+    const failed: unknown[] = []
+    const committed: unknown[] = []
+    // the connection is terminated between two statements
+    const lost = await store
+      .transaction(async (tx) => {
+        tx.afterCommitFailed((changes) => {
+          failed.push(changes)
+        })
+        tx.afterCommit((changes) => {
+          committed.push(changes)
+        })
+        await tx.put(new Frozen(1, 1))
+        const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(tx.kysely())
+        await sql`select pg_terminate_backend(${rows[0]?.pid})`.execute(admin)
+        await tx.put(new Frozen(2, 2)).catch(() => undefined)
+        return 'done'
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+    expect(lost).toBeInstanceOf(StoreUnavailableError)
+    expect((lost as Error).message).toMatch(/COMMIT was not sent/)
+    expect((lost as Error).message).not.toMatch(/whether it took effect is unknown/)
+    expect(failed).toEqual([])
+    expect(committed).toEqual([])
+    // a statement timed out on the client side (the server frozen), fn caught it
+    let pids: number[] = []
+    const frozen = store.transaction(async (tx) => {
+      tx.afterCommitFailed((changes) => {
+        failed.push(changes)
+      })
+      await tx.put(new Frozen(3, 3))
+      // (the backend of this connection was forked just now)
+      pids = [server.pid, ...childrenOf(server.pid)]
+      for (const pid of pids) process.kill(pid, 'SIGSTOP')
+      await tx.put(new Frozen(4, 4)).catch(() => undefined)
+      return 'done'
+    })
+    const timedOut = await frozen.then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    for (const pid of pids) process.kill(pid, 'SIGCONT')
+    expect(timedOut).toBeInstanceOf(StoreUnavailableError)
+    expect((timedOut as Error).message).toMatch(/COMMIT was not sent/)
+    expect(failed).toEqual([])
+    const { rows } = await sql<{ id: number }>`select id from lost_items order by id`.execute(admin)
+    expect(rows).toEqual([])
+    await store.close()
+  })
+
   it('a connection lost in the middle of a batch of several statements is a StoreUnavailableError, and nothing is written', async () => {
     const store = new SqlStore({ url: server.url }, { maxConnections: 2, tables: { SqlFaultFrozen: 'killed_items' } })
     await createTable(store, Frozen, { columns: { id: 'integer', n: 'integer', note: 'text' }, ifNotExists: true })

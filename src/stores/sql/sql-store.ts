@@ -23,6 +23,7 @@ import { removeByLookups } from './sql-delete-by-key.js'
 import { translateError } from './sql-errors.js'
 import { type Executor, type OperationContext, removeObjects, writeObjects } from './sql-operations.js'
 import { SqlTransaction } from './sql-transaction.js'
+import { wasNotSent } from './timed-pool.js'
 
 /** Options of {@link SqlStore}. */
 export interface SqlStoreOptions {
@@ -275,6 +276,13 @@ export class SqlStore extends BaseStore {
       if (failure !== undefined) throw failure.error
       // (a COMMIT the database answered with ROLLBACK — an aborted transaction — is known to have rolled back)
       if (!committing || tx === undefined || isAbortedTransactionError(err)) throw translateError(err, `${this.name} store transaction`)
+      // A COMMIT never sent (the connection was lost, or broken by a timeout, before it) did not commit.
+      if (wasNotSent(err)) {
+        throw translateError(
+          err,
+          `${this.name} store transaction, which did not commit (its COMMIT was not sent: the connection was lost or timed out before it),`,
+        )
+      }
       // The COMMIT's outcome is unknown (its reply may have been lost after it took effect): callers
       // in front (a chain's caches) drop what the transaction wrote before the call rejects.
       const error = translateError(err, `${this.name} store transaction at COMMIT (whether it took effect is unknown)`)

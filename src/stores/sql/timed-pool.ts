@@ -16,6 +16,26 @@ function timedOut(what: string, timeout: number, cause: unknown, more = ''): Err
   return Object.assign(new Error(`${what} within ${timeout} ms (option \`timeout\`)${more}`, { cause }), { code: 'ETIMEDOUT' })
 }
 
+/** Errors of statements that were never sent to the database (see {@link wasNotSent}). */
+const notSent = new WeakSet<object>()
+
+function unsent(broken: Error): Error {
+  const err = Object.assign(new Error(`${broken.message}, before this statement, which was not sent`, { cause: broken }), {
+    code: 'ETIMEDOUT',
+  })
+  notSent.add(err)
+  return err
+}
+
+/**
+ * Whether a statement failed without reaching the database: its connection was broken by an earlier
+ * timeout (the pool SqlStore opens), or pg refused it on a connection it knows is lost or closed
+ * ("… is not queryable").
+ */
+export function wasNotSent(err: unknown): boolean {
+  return (typeof err === 'object' && err !== null && notSent.has(err)) || /is not queryable/.test(messageOf(err))
+}
+
 /**
  * One pooled pg client as Kysely sees it. After a query of it timed out, the client is not usable:
  * the statement may still be running and pg would queue the next one behind it (a ROLLBACK would
@@ -42,7 +62,7 @@ class TimedClient implements PostgresPoolClient {
   ): Promise<PostgresQueryResult<R>> | PostgresCursor<R> {
     const client = this.#client as unknown as PostgresPoolClient
     if (typeof statement !== 'string') return client.query(statement)
-    if (this.#broken !== undefined) return Promise.reject(this.#broken)
+    if (this.#broken !== undefined) return Promise.reject(unsent(this.#broken))
     return client.query<R>(statement, parameters ?? []).catch((err: unknown) => {
       if (QUERY_TIMEOUT.test(messageOf(err))) {
         this.#broken = timedOut(
