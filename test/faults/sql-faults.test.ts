@@ -232,6 +232,8 @@ describe.runIf(selectedStores().has('postgres'))('SqlStore on a PostgreSQL serve
         await tx.put(new Frozen(1, 1))
         const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(tx.kysely())
         await sql`select pg_terminate_backend(${rows[0]?.pid})`.execute(admin)
+        // (pg learns of it from the socket: then it sends nothing more on this connection)
+        await new Promise((resolve) => setTimeout(resolve, 200))
         await tx.put(new Frozen(2, 2)).catch(() => undefined)
         return 'done'
       })
@@ -273,6 +275,9 @@ describe.runIf(selectedStores().has('postgres'))('SqlStore on a PostgreSQL serve
   it('a connection lost in the middle of a batch of several statements is a StoreUnavailableError, and nothing is written', async () => {
     const store = new SqlStore({ url: server.url }, { maxConnections: 2, tables: { SqlFaultFrozen: 'killed_items' } })
     await createTable(store, Frozen, { columns: { id: 'integer', n: 'integer', note: 'text' }, ifNotExists: true })
+    // the test server runs with synchronous_commit=off: without a checkpoint, the crash that follows
+    // may lose the table's creation
+    await sql`checkpoint`.execute(admin)
     // 3 columns: 21,845 rows per statement, so 4 statements in one transaction
     const objects = Array.from({ length: 80_000 }, (_, i) => new Frozen(i, i, 'x'.repeat(40)))
     const batch = store.batchPut(objects).then(
