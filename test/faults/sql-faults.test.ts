@@ -114,7 +114,7 @@ describe.runIf(selectedStores().has('postgres'))('SqlStore on a PostgreSQL serve
     await chain.close()
   })
 
-  it('a connection whose statement timed out is not reused: the next call does not queue behind the statement', async () => {
+  it('a statement that timed out waiting for a lock does not hold up the next call (the server cancelled it)', async () => {
     const store = new SqlStore({ url: server.url }, { timeout: 400, maxConnections: 1, tables: { SqlFaultFrozen: 'locked_items' } })
     await createTable(store, Frozen, { columns: { id: 'integer', n: 'integer', note: 'text' }, ifNotExists: true })
     await store.put(new Frozen(1, 1))
@@ -135,9 +135,149 @@ describe.runIf(selectedStores().has('postgres'))('SqlStore on a PostgreSQL serve
     await store.close()
   })
 
+  it('statements that time out waiting for a lock leave no server backends behind: the server cancels them (statement_timeout), so maxConnections bounds the backends', async () => {
+    const store = new SqlStore(
+      { url: `${server.url}?application_name=stockpyle_leak` },
+      { timeout: 100, maxConnections: 2, tables: { SqlFaultFrozen: 'leak_items' } },
+    )
+    await createTable(store, Frozen, { columns: { id: 'integer', n: 'integer', note: 'text' }, ifNotExists: true })
+    await store.put(new Frozen(1, 1))
+    let release = () => {}
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    let locked = () => {}
+    const isLocked = new Promise<void>((resolve) => {
+      locked = resolve
+    })
+    const locker = admin.transaction().execute(async (trx) => {
+      await sql`lock table leak_items in access exclusive mode`.execute(trx)
+      locked()
+      await held
+    })
+    await isLocked
+    try {
+      for (let i = 0; i < 20; i++) {
+        const get = await timed(store.get(Frozen, { id: 1 }))
+        expect(get.error).toBeInstanceOf(StoreUnavailableError)
+        expect((get.error as Error).message).toMatch(/within 100 ms \(option `timeout`\)/)
+        expect(get.ms).toBeLessThan(1000)
+      }
+      const { rows } = await sql<{
+        n: number
+      }>`select count(*)::int as n from pg_stat_activity where application_name = 'stockpyle_leak'`.execute(admin)
+      expect(rows[0]?.n).toBeLessThanOrEqual(2)
+    } finally {
+      release()
+      await locker
+    }
+    // the connections are usable: the server answered the cancel, nothing was destroyed
+    expect(await store.get(Frozen, { id: 1 })).toEqual(new Frozen(1, 1, null as never))
+    await store.close()
+  })
+
+  it('{ db } of the application: pg query_timeout, statement_timeout and lock_timeout are StoreUnavailableError', async () => {
+    await sql`create table if not exists app_items (id integer primary key, n integer, note text)`.execute(admin)
+    const tables = { SqlFaultFrozen: 'app_items' }
+    const pools = [
+      new pg.Pool({ connectionString: server.url, max: 1, query_timeout: 200 }),
+      new pg.Pool({ connectionString: server.url, max: 1, statement_timeout: 200 }),
+      new pg.Pool({ connectionString: server.url, max: 1, lock_timeout: 200 }),
+    ]
+    for (const pool of pools) pool.on('error', () => {})
+    const stores = pools.map((pool) => new SqlStore({ db: new Kysely<any>({ dialect: new PostgresDialect({ pool }) }) }, { tables }))
+    for (const store of stores) await store.get(Frozen, { id: 1 })
+    let release = () => {}
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    let locked = () => {}
+    const isLocked = new Promise<void>((resolve) => {
+      locked = resolve
+    })
+    const locker = admin.transaction().execute(async (trx) => {
+      await sql`lock table app_items in access exclusive mode`.execute(trx)
+      locked()
+      await held
+    })
+    await isLocked
+    try {
+      for (const [i, store] of stores.entries()) {
+        const get = await timed(store.get(Frozen, { id: 1 }))
+        expect(get.error, String(i)).toBeInstanceOf(StoreUnavailableError)
+        expect((get.error as Error).message, String(i)).toMatch(/query_timeout|statement timeout|lock timeout/)
+      }
+    } finally {
+      release()
+      await locker
+    }
+    for (const store of stores) await store.close()
+    for (const pool of pools) await pool.end()
+  })
+
+  it('a transaction whose connection was lost or timed out before COMMIT (fn caught the error) rejects saying it did not commit; afterCommitFailed does not run', async () => {
+    const store = new SqlStore({ url: server.url }, { timeout: 300, maxConnections: 2, tables: { SqlFaultFrozen: 'lost_items' } })
+    await createTable(store, Frozen, { columns: { id: 'integer', n: 'integer', note: 'text' }, ifNotExists: true })
+    const failed: unknown[] = []
+    const committed: unknown[] = []
+    // the connection is terminated between two statements
+    const lost = await store
+      .transaction(async (tx) => {
+        tx.afterCommitFailed((changes) => {
+          failed.push(changes)
+        })
+        tx.afterCommit((changes) => {
+          committed.push(changes)
+        })
+        await tx.put(new Frozen(1, 1))
+        const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(tx.kysely())
+        await sql`select pg_terminate_backend(${rows[0]?.pid})`.execute(admin)
+        // (pg learns of it from the socket: then it sends nothing more on this connection)
+        await new Promise((resolve) => setTimeout(resolve, 200))
+        await tx.put(new Frozen(2, 2)).catch(() => undefined)
+        return 'done'
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+    expect(lost).toBeInstanceOf(StoreUnavailableError)
+    expect((lost as Error).message).toMatch(/COMMIT was not sent/)
+    expect((lost as Error).message).not.toMatch(/whether it took effect is unknown/)
+    expect(failed).toEqual([])
+    expect(committed).toEqual([])
+    // a statement timed out on the client side (the server frozen), fn caught it
+    let pids: number[] = []
+    const frozen = store.transaction(async (tx) => {
+      tx.afterCommitFailed((changes) => {
+        failed.push(changes)
+      })
+      await tx.put(new Frozen(3, 3))
+      // (the backend of this connection was forked just now)
+      pids = [server.pid, ...childrenOf(server.pid)]
+      for (const pid of pids) process.kill(pid, 'SIGSTOP')
+      await tx.put(new Frozen(4, 4)).catch(() => undefined)
+      return 'done'
+    })
+    const timedOut = await frozen.then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    for (const pid of pids) process.kill(pid, 'SIGCONT')
+    expect(timedOut).toBeInstanceOf(StoreUnavailableError)
+    expect((timedOut as Error).message).toMatch(/COMMIT was not sent/)
+    expect(failed).toEqual([])
+    const { rows } = await sql<{ id: number }>`select id from lost_items order by id`.execute(admin)
+    expect(rows).toEqual([])
+    await store.close()
+  })
+
   it('a connection lost in the middle of a batch of several statements is a StoreUnavailableError, and nothing is written', async () => {
     const store = new SqlStore({ url: server.url }, { maxConnections: 2, tables: { SqlFaultFrozen: 'killed_items' } })
     await createTable(store, Frozen, { columns: { id: 'integer', n: 'integer', note: 'text' }, ifNotExists: true })
+    // the test server runs with synchronous_commit=off: without a checkpoint, the crash that follows
+    // may lose the table's creation
+    await sql`checkpoint`.execute(admin)
     // 3 columns: 21,845 rows per statement, so 4 statements in one transaction
     const objects = Array.from({ length: 80_000 }, (_, i) => new Frozen(i, i, 'x'.repeat(40)))
     const batch = store.batchPut(objects).then(

@@ -1,4 +1,5 @@
-import { sql } from 'kysely'
+import { Kysely, PostgresDialect, sql } from 'kysely'
+import pg from 'pg'
 import { describe, expect, it } from 'vitest'
 import { ChainedStore, ProcessMemoryStore, SerializationError } from '../../src/index.js'
 import { SqlStore } from '../../src/stores/sql/index.js'
@@ -63,6 +64,11 @@ class Lists {
     public tags: unknown = null,
     public nums: unknown = null,
     public docs: unknown = null,
+    public ints: unknown = null,
+    public stamps: unknown = null,
+    public locals: unknown = null,
+    public floats: unknown = null,
+    public days: unknown = null,
   ) {}
 }
 
@@ -314,9 +320,8 @@ describe.runIf(stores.has('postgres'))('SqlStore on postgres: values pg would ch
 
   it('array columns: elements come back exactly or the put is refused before anything is written (objects, undefined, holes, -0, NUL)', async () => {
     const env = await open('postgres')
-    await sql`create table ${sql.table(env.table('lists'))} (id integer primary key, tags text[], nums float8[], docs jsonb[])`.execute(
-      env.db,
-    )
+    await sql`create table ${sql.table(env.table('lists'))} (id integer primary key, tags text[], nums float8[], docs jsonb[],
+      ints int[], stamps timestamptz[], locals timestamp[], floats float4[], days date[])`.execute(env.db)
     const kept = new Lists(1, ['a', 'b', null, ''], [1.5, Number.NaN, -2], [])
     await env.store.put(kept)
     expect(await env.store.get(Lists, { id: 1 })).toEqual(kept)
@@ -325,15 +330,52 @@ describe.runIf(stores.has('postgres'))('SqlStore on postgres: values pg would ch
       ['a plain object in a jsonb[]', new Lists(3, null, null, [{ at: new Date(0) }])],
       ['undefined in a text[]', new Lists(4, ['a', undefined])],
       ['a hole in a text[]', new Lists(5, new Array<unknown>(2).fill('a', 1))],
-      ['-0 in a float8[]', new Lists(6, null, [1, -0])],
+      ['-0 in an int[]', new Lists(6, null, null, null, [1, -0])],
       ['NUL in a text[]', new Lists(7, ['a\u0000b'])],
       ['a nested Map in a text[][]', new Lists(8, [['a', new Map()]])],
+      ['an Invalid Date in a text[]', new Lists(9, [new Date(Number.NaN)])],
+      ['a Date in a text[] (pg would send it as local time text)', new Lists(10, [new Date(0)])],
+      ['a Date in an int[]', new Lists(11, null, null, null, [new Date(0)])],
+      ['an Invalid Date in a timestamptz[]', new Lists(12, null, null, null, null, [new Date(0), new Date(Number.NaN)])],
+      ['an Invalid Date in a timestamp[]', new Lists(13, null, null, null, null, null, [[new Date(Number.NaN)]])],
     ]
     for (const [label, obj] of refused) {
       const err = await env.store.batchPut([new Lists(100 + obj.id, ['fine']), obj]).catch((e: unknown) => e)
       expect(err, label).toBeInstanceOf(SerializationError)
       expect(await env.store.batchGet(Lists, [{ id: obj.id }, { id: 100 + obj.id }]), label).toEqual([undefined, undefined])
     }
+    const intZero = (await env.store.put(new Lists(6, null, null, null, [1, -0])).catch((e: unknown) => e)) as Error
+    expect(intZero.message).toMatch(/column `ints`/)
+    expect(intZero.message).toMatch(/double precision\[\]/)
+    // float8[] and float4[] keep the sign of -0 (PostgreSQL does; pg's own array text would drop it)
+    const signed = new Lists(
+      20,
+      null,
+      [
+        [1, -0],
+        [-0, 2],
+      ] as never,
+      null,
+      null,
+      null,
+      null,
+      [-0, 0.5],
+    )
+    await env.store.put(signed)
+    expect(signed.nums).toEqual([
+      [1, -0],
+      [-0, 2],
+    ])
+    const back = (await env.store.get(Lists, { id: 20 })) as Lists
+    expect(Object.is((back.nums as number[][])[0]?.[1], -0)).toBe(true)
+    expect(Object.is((back.nums as number[][])[1]?.[0], -0)).toBe(true)
+    expect(Object.is((back.floats as number[])[0], -0)).toBe(true)
+    const { rows } = await sql<{ t: string }>`select nums::text as t from ${sql.table(env.table('lists'))} where id = 20`.execute(env.db)
+    expect(rows[0]?.t).toBe('{{1,-0},{-0,2}}')
+    // valid Dates in date and timestamp arrays are what those types hold
+    const dated = new Lists(21, null, null, null, null, [new Date(0)], [new Date(0)], null, [new Date(Date.UTC(2024, 0, 2))])
+    await env.store.put(dated)
+    expect((await env.store.get(Lists, { id: 21 }))?.stamps).toEqual([new Date(0)])
   })
 
   it('varchar(n): a string PostgreSQL trims to n characters comes back trimmed, on the object and from a chain; a longer one is refused', async () => {
@@ -372,14 +414,14 @@ describe.runIf(stores.has('postgres'))('SqlStore on postgres: values pg would ch
     expect(again.iv).toBe('00:05:00')
   })
 
-  it('interval, point and circle through a pg pool the application made: text in pg’s spelling, which a chain caches and a put accepts', async () => {
+  it('interval, point and circle through a pg pool the application made: PostgreSQL’s text, as through the store’s own pool, which a chain caches and a put accepts', async () => {
     const env = await open('postgres')
     const table = sql.table(env.table('spans'))
     await sql`create table ${table} (id integer primary key, iv interval, ivs interval[], p point, c circle)`.execute(env.db)
     const chain = new ChainedStore([new ProcessMemoryStore({ max: 10 }), env.store])
     const obj = new Span(1, '1 day', ['1 day', '2 hours'], '(1.5, 2)', '<(1,2),3>')
     await chain.put(obj)
-    const stored = new Span(1, '1 days', ['1 days', '2 hours'], '(1.5,2)', '<(1,2),3>')
+    const stored = new Span(1, '1 day', ['1 day', '02:00:00'], '(1.5,2)', '<(1,2),3>')
     expect(obj).toEqual(stored)
     expect(await chain.get(Span, { id: 1 })).toEqual(stored)
     const back = (await env.store.get(Span, { id: 1 })) as Span
@@ -391,4 +433,34 @@ describe.runIf(stores.has('postgres'))('SqlStore on postgres: values pg would ch
       from ${table}`.execute(env.db)
     expect(rows[0]?.same).toBe(true)
   })
+
+  for (const style of ['iso_8601', 'sql_standard', 'postgres_verbose']) {
+    it(`intervals through a pg pool the application made, with IntervalStyle ${style}: PostgreSQL’s text, never pg’s misreading (0)`, async () => {
+      const env = await open('postgres')
+      const table = sql.table(env.table('spans'))
+      await sql`create table ${table} (id integer primary key, iv interval, ivs interval[], p point, c circle)`.execute(env.db)
+      await sql`insert into ${table} values (1, '1 mon 2 days 03:04:05', '{"1 day","-2 hours"}', '(1,2)', '<(1,2),3>')`.execute(env.db)
+      const pool = new pg.Pool({ connectionString: env.url, max: 1, options: `-c IntervalStyle=${style}` })
+      const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) })
+      const store = new SqlStore({ db }, { tables: { ExactSpan: env.table('spans') } })
+      try {
+        const got = (await store.get(Span, { id: 1 })) as Span
+        expect(got.iv).not.toMatch(/^(0|00:00:00|PT0S)$/)
+        expect(Array.isArray(got.ivs)).toBe(true)
+        await store.put(got)
+        const copy = new Span(2, got.iv, got.ivs, got.p, got.c)
+        await store.put(copy)
+        expect(copy).toEqual(new Span(2, got.iv, got.ivs, got.p, got.c))
+        const deleted = await store.batchDeleteByKey(Span, [{ id: 2 }])
+        expect(deleted[0]).toEqual(copy)
+        await store.put(copy)
+        const { rows } = await sql<{ same: boolean }>`select bool_and(iv = '1 mon 2 days 03:04:05' and ivs = '{"1 day","-2 hours"}') as same
+          from ${table}`.execute(env.db)
+        expect(rows[0]?.same).toBe(true)
+      } finally {
+        await store.close()
+        await db.destroy()
+      }
+    })
+  }
 })

@@ -230,6 +230,111 @@ describe.runIf(stores.has('postgres'))('SqlStore on postgres: key columns that r
   })
 })
 
+describe.runIf(stores.has('postgres'))('SqlStore on postgres: key columns of domains, negative scales, name', () => {
+  /** A new store on table `words`, created again with `k` of `type`. */
+  async function wordsOf(env: SqlEnv, type: string) {
+    await sql`drop table if exists ${sql.table(env.table('words'))}`.execute(env.db)
+    await create(env, 'words', `k ${type} primary key, v text`)
+    return env.newStore()
+  }
+
+  it('a domain over a domain is checked as its base type (citext, real: E_SCHEMA; uuid, char(n), varchar(n), numeric(p,s): InvalidKeyError)', async (ctx) => {
+    const env = await open('postgres')
+    const available = await sql`create extension if not exists citext`.execute(env.db).then(
+      () => true,
+      () => false,
+    )
+    if (!available) ctx.skip()
+    const d = (name: string) => sql.table(env.table(name))
+    const q = (name: string) =>
+      env
+        .table(name)
+        .split('.')
+        .map((p) => `"${p}"`)
+        .join('.')
+    for (const [name, base] of [
+      ['email', 'citext'],
+      ['id', 'uuid'],
+      ['code', 'char(5)'],
+      ['short', 'varchar(3)'],
+      ['price', 'numeric(5,2)'],
+      ['ratio', 'real'],
+    ] as const) {
+      await sql`create domain ${d(`${name}1`)} as ${sql.raw(base)}`.execute(env.db)
+      await sql`create domain ${d(`${name}2`)} as ${d(`${name}1`)}`.execute(env.db)
+    }
+    let s = await wordsOf(env, q('email2'))
+    await expectSchemaError(s.put(new Word('Ada@x.org', 'Ada')), /column `k`/, /citext/)
+    s = await wordsOf(env, q('ratio2'))
+    await expectSchemaError(s.put(new Word(0.1 as never, 'x')), /column `k`/, /real/)
+    for (const [type, bad, good] of [
+      ['id2', 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'],
+      ['code2', 'ab', 'ab   '],
+      ['short2', 'abc  ', 'abc'],
+      ['price2', 1.255, 1.25],
+    ] as const) {
+      s = await wordsOf(env, q(type))
+      const chain = new ChainedStore([new ProcessMemoryStore({ max: 10 }), s])
+      await expect(chain.put(new Word(bad as never, 'x')), type).rejects.toThrow(InvalidKeyError)
+      await expect(s.get(Word, { k: bad as never }), type).rejects.toThrow(InvalidKeyError)
+      expect(await rows(env, 'words')).toEqual([])
+      await chain.put(new Word(good as never, 'x'))
+      expect(await chain.get(Word, { k: good as never }), type).toEqual(new Word(good as never, 'x'))
+      await chain.close()
+    }
+  })
+
+  it('numeric keys with a negative scale or one above 100: multiples of 10^-s only, and no RangeError', async () => {
+    const env = await open('postgres')
+    const version = Number((await sql<{ v: string }>`show server_version_num`.execute(env.db)).rows[0]?.v ?? 0)
+    let s: Awaited<ReturnType<typeof wordsOf>>
+    if (version >= 150000) {
+      s = await wordsOf(env, 'numeric(7,-2)')
+      for (const k of [150, 1.5, 10, 1e-7]) {
+        const err = await failure(s.put(new Word(k as never, 'x')))
+        expect(err, String(k)).toBeInstanceOf(InvalidKeyError)
+        expect(err.message).toMatch(/numeric\(7,-2\)/)
+        expect(err.message).toMatch(/multiple of 100/)
+        await expect(s.get(Word, { k: k as never })).rejects.toThrow(InvalidKeyError)
+      }
+      expect(await rows(env, 'words')).toEqual([])
+      for (const k of [100, 0, -200, 12300]) {
+        await s.put(new Word(k as never, 'x'))
+        expect(await s.get(Word, { k: k as never }), String(k)).toEqual(new Word(k as never, 'x'))
+      }
+    }
+    s = await wordsOf(env, 'numeric(200,120)')
+    for (const k of [1.5, 1e-120, 1.25e-100, 3]) {
+      await s.put(new Word(k as never, 'x'))
+      expect(await s.get(Word, { k: k as never }), String(k)).toEqual(new Word(k as never, 'x'))
+    }
+    for (const k of [1e-121, 1.5e-120]) await expect(s.put(new Word(k as never, 'x')), String(k)).rejects.toThrow(InvalidKeyError)
+    s = await wordsOf(env, 'numeric(30,2)')
+    for (const k of [1e21, 1.5e20]) {
+      await s.put(new Word(k as never, 'x'))
+      expect(await s.get(Word, { k: k as never }), String(k)).toEqual(new Word(k as never, 'x'))
+    }
+    await expect(s.put(new Word(1e-7 as never, 'x'))).rejects.toThrow(InvalidKeyError)
+  })
+
+  it('name keys: a value over 63 bytes is InvalidKeyError (PostgreSQL would cut it to 63 bytes silently)', async () => {
+    const env = await open('postgres')
+    const s = await wordsOf(env, 'name')
+    const chain = new ChainedStore([new ProcessMemoryStore({ max: 10 }), s])
+    await chain.put(new Word('x'.repeat(63), 'first'))
+    for (const k of ['x'.repeat(70), 'x'.repeat(64), `${'x'.repeat(62)}é`]) {
+      const err = await failure(chain.put(new Word(k, 'second')))
+      expect(err, k).toBeInstanceOf(InvalidKeyError)
+      expect(err.message).toMatch(/63 bytes/)
+      await expect(s.get(Word, { k })).rejects.toThrow(InvalidKeyError)
+    }
+    expect(await rows(env, 'words')).toEqual([{ k: 'x'.repeat(63), v: 'first' }])
+    await chain.put(new Word(`${'x'.repeat(61)}é`, 'ok'))
+    expect((await chain.get(Word, { k: `${'x'.repeat(61)}é` }))?.v).toBe('ok')
+    await chain.close()
+  })
+})
+
 describe.runIf(stores.has('sqlite'))('SqlStore on sqlite: key columns whose equality is not identity', () => {
   for (const [collation, pattern] of [
     ['nocase', /'a' and 'A'/],

@@ -586,6 +586,20 @@ for (const dialect of dialects) {
       }
     })
 
+    it('createTable of a table that exists, without ifNotExists: E_SCHEMA naming the table; with it: nothing happens', async () => {
+      const env = await makeEnv(dialect)
+      const store = env.newStore()
+      await createTable(store, Membership, { columns: { orgId: 'integer', userId: 'integer', role: 'text' } })
+      const err = await createTable(store, Membership, { columns: { orgId: 'integer', userId: 'integer', role: 'text' } }).catch(
+        (e: unknown) => e,
+      )
+      expect(isStockpyleError(err, 'E_SCHEMA'), String(err)).toBe(true)
+      expect((err as Error).message).toMatch(/memberships/)
+      expect((err as Error).message).toMatch(/already exists/)
+      expect((err as Error).message).toMatch(/ifNotExists/)
+      await createTable(store, Membership, { columns: { orgId: 'integer', userId: 'integer', role: 'text' }, ifNotExists: true })
+    })
+
     it('composite primary keys: upsert, get and delete', async () => {
       const env = await makeEnv(dialect)
       const store = env.newStore()

@@ -22,7 +22,7 @@ export type ColumnKind = 'integer' | 'bigint' | 'real' | 'numeric' | 'text' | 'b
 /** One column of a table as SqlStore uses it. */
 export interface ColumnInfo {
   readonly name: string
-  /** The declared type as the database reports it (lowercased). */
+  /** The declared type as the database reports it (lowercased); PostgreSQL: the base type's `typname`, through any chain of domains. */
   readonly dataType: string
   readonly kind: ColumnKind
   /** Largest magnitude an integer column holds (PostgreSQL `int2`/`int4`/`int8`); `undefined` = no limit checked. */
@@ -51,9 +51,15 @@ export interface ColumnInfo {
   readonly maxLength: number | undefined
   /**
    * PostgreSQL `numeric(p,s)` (or a domain over it): s, the decimals it keeps (it rounds the rest), so
-   * a number with more decimals is never a key value. `undefined` for other columns.
+   * a number with more decimals is never a key value; a negative s (PostgreSQL 15+) rounds to a
+   * multiple of 10^-s. `undefined` for other columns.
    */
   readonly scale: number | undefined
+  /**
+   * PostgreSQL `name` (or a domain over it): the bytes (UTF-8) it keeps, 63; it cuts longer values
+   * silently, so a longer string is never a key value. `undefined` for other columns.
+   */
+  readonly maxBytes: number | undefined
   /**
    * Why the column's equality is not identity (`citext`, `bpchar` without a length, a non-deterministic
    * collation; SQLite: a collation that equates 'a' and 'A' or 'a' and 'a '), as a phrase for

@@ -66,6 +66,12 @@ export interface ConnectionSettings {
  */
 export const DEFAULT_POSTGRES_TIMEOUT = 30_000
 
+/**
+ * How long after `timeout` pg gives up on a statement the server has not answered, in ms: the time the
+ * server's own cancel (statement_timeout) may take to arrive over a slow network.
+ */
+export const CANCEL_GRACE = 1000
+
 async function openSqlite(path: string, timeout: number | undefined): Promise<Kysely<any>> {
   const { default: Database } = await importDriver('better-sqlite3', () => import('better-sqlite3'))
   let database: InstanceType<typeof Database>
@@ -83,11 +89,18 @@ async function openSqlite(path: string, timeout: number | undefined): Promise<Ky
 async function openPostgres(url: string, settings: ConnectionSettings): Promise<Kysely<any>> {
   const pg = await loadPg('SqlStore')
   const timeout = settings.timeout ?? DEFAULT_POSTGRES_TIMEOUT
+  // The server cancels a statement at `timeout` (statement_timeout): a backend waiting for a lock
+  // never notices a closed socket, so one the client gave up on would hold its server connection,
+  // past maxConnections, until the lock came free. pg's own bound comes CANCEL_GRACE later, so the
+  // server's cancel (which keeps the connection usable) normally comes first; it remains for a
+  // server that does not answer at all.
   const pool = new pg.Pool({
     connectionString: url,
     max: settings.maxConnections,
     connectionTimeoutMillis: timeout,
-    query_timeout: timeout,
+    statement_timeout: Math.max(1, Math.ceil(timeout)),
+    // (a timer's delay is at most 2^31 - 1 ms: a longer one fires at once)
+    query_timeout: Math.min(timeout + CANCEL_GRACE, 2 ** 31 - 1),
     types: storeTypeParsers(pg.types),
   })
   // An idle client that loses its server emits 'error' on the pool; the next query reports it. A client
@@ -97,7 +110,7 @@ async function openPostgres(url: string, settings: ConnectionSettings): Promise<
   pool.on('connect', (client) => {
     client.on('error', () => {})
   })
-  return new Kysely<any>({ dialect: new PostgresDialect({ pool: timedPool(pool, timeout) }) })
+  return new Kysely<any>({ dialect: new PostgresDialect({ pool: timedPool(pool, timeout, CANCEL_GRACE) }) })
 }
 
 /**

@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto'
 import { type Kysely, sql } from 'kysely'
-import { InvalidOptionError, show } from '../../core/errors.js'
+import { InvalidOptionError, SchemaError, show } from '../../core/errors.js'
 import type { Model } from '../../core/model.js'
 import { booleanOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
 import { describeModel } from '../../core/registry.js'
+import { messageOf } from '../../core/unavailable-unless-ours.js'
 import type { SqlDialect } from './column-kind.js'
 import { parseConnection } from './connect.js'
 import { isValidTableName, snakeCase, tableNameOf } from './naming.js'
+import { translateError } from './sql-errors.js'
 import { SqlStore } from './sql-store.js'
 
 /** Column types {@link createTable} knows; each maps to the SQLite and PostgreSQL type SqlStore reads as that kind. */
@@ -67,8 +69,9 @@ function indexName(table: string, columns: readonly string[], suffix: string): s
  * `target` is a {@link SqlStore} (its naming and `camelCase` apply) or a Kysely instance.
  * @throws InvalidOptionError (as a rejection) for missing or unknown options (a misspelt name is
  *   refused with the intended one: `ifNotExist` → `ifNotExists`), a non-boolean flag, unknown column types, a key attribute without a column, an invalid
- *   table name, or `generated` on a key that is not one integer column; the database error when
- *   the table exists (without `ifNotExists`).
+ *   table name, or `generated` on a key that is not one integer column; StockpyleError `E_SCHEMA` when
+ *   the table (or one of its indexes) exists, without `ifNotExists`; other database errors translated
+ *   as SqlStore's are (StoreUnavailableError, …).
  */
 export async function createTable(target: SqlStore | Kysely<any>, model: Model, options: CreateTableOptions): Promise<void> {
   if (typeof options !== 'object' || options === null) {
@@ -120,41 +123,53 @@ export async function createTable(target: SqlStore | Kysely<any>, model: Model, 
   }
   const keyFields = new Set(info.keys.flatMap((k) => k.fields))
   const db = store === undefined ? (target as Kysely<any>) : await store.kysely()
-  await db.transaction().execute(async (trx) => {
-    let builder = trx.schema.createTable(table)
-    if (ifNotExists) builder = builder.ifNotExists()
-    for (const [attribute, type] of Object.entries(columns)) {
-      const isPrimary = primary.length === 1 && primary[0] === attribute
-      builder = builder.addColumn(columnName(attribute), types[type] as never, (col) => {
-        let c = col
-        if (keyFields.has(attribute)) c = c.notNull()
-        if (isPrimary) c = c.primaryKey()
-        if (isPrimary && generated) c = dialect === 'sqlite' ? c.autoIncrement() : c.generatedByDefaultAsIdentity()
-        return c
-      })
-    }
-    if (primary.length > 1)
-      builder = builder.addPrimaryKeyConstraint(indexName(table, primary.map(columnName), 'pkey'), primary.map(columnName) as never)
-    await builder.execute()
-    const dot = table.indexOf('.')
-    for (const spec of info.keys) {
-      if (spec === info.primary) continue
-      const names = spec.fields.map(columnName)
-      const name = indexName(table, names, 'key')
-      if (dialect === 'sqlite' && dot >= 0) {
-        // SQLite qualifies the index, not its table: CREATE INDEX "aux"."name" ON "table"
-        const qualified = sql.id(table.slice(0, dot), name)
-        const columnList = sql.join(names.map((n) => sql.id(n)))
-        const unqualified = sql.id(table.slice(dot + 1))
-        await sql`create unique index ${sql.raw(ifNotExists ? 'if not exists ' : '')}${qualified} on ${unqualified} (${columnList})`.execute(
-          trx,
-        )
-        continue
+  await db
+    .transaction()
+    .execute(async (trx) => {
+      let builder = trx.schema.createTable(table)
+      if (ifNotExists) builder = builder.ifNotExists()
+      for (const [attribute, type] of Object.entries(columns)) {
+        const isPrimary = primary.length === 1 && primary[0] === attribute
+        builder = builder.addColumn(columnName(attribute), types[type] as never, (col) => {
+          let c = col
+          if (keyFields.has(attribute)) c = c.notNull()
+          if (isPrimary) c = c.primaryKey()
+          if (isPrimary && generated) c = dialect === 'sqlite' ? c.autoIncrement() : c.generatedByDefaultAsIdentity()
+          return c
+        })
       }
-      let index = trx.schema.createIndex(name).on(table).columns(names).unique()
-      if (ifNotExists) index = index.ifNotExists()
-      await index.execute()
-    }
-  })
+      if (primary.length > 1)
+        builder = builder.addPrimaryKeyConstraint(indexName(table, primary.map(columnName), 'pkey'), primary.map(columnName) as never)
+      await builder.execute()
+      const dot = table.indexOf('.')
+      for (const spec of info.keys) {
+        if (spec === info.primary) continue
+        const names = spec.fields.map(columnName)
+        const name = indexName(table, names, 'key')
+        if (dialect === 'sqlite' && dot >= 0) {
+          // SQLite qualifies the index, not its table: CREATE INDEX "aux"."name" ON "table"
+          const qualified = sql.id(table.slice(0, dot), name)
+          const columnList = sql.join(names.map((n) => sql.id(n)))
+          const unqualified = sql.id(table.slice(dot + 1))
+          await sql`create unique index ${sql.raw(ifNotExists ? 'if not exists ' : '')}${qualified} on ${unqualified} (${columnList})`.execute(
+            trx,
+          )
+          continue
+        }
+        let index = trx.schema.createIndex(name).on(table).columns(names).unique()
+        if (ifNotExists) index = index.ifNotExists()
+        await index.execute()
+      }
+    })
+    .catch((err: unknown) => {
+      // PostgreSQL duplicate_table (also an index's name), SQLite "table/index … already exists"
+      if ((err as { code?: unknown } | null)?.code === '42P07' || /already exists/.test(messageOf(err))) {
+        throw new SchemaError(
+          `createTable of model \`${info.name}\`: table \`${table}\` (or one of its indexes) already exists (${messageOf(err)}): pass ifNotExists: true to keep it, or drop it first`,
+          { cause: err },
+        )
+      }
+      throw translateError(err, `createTable of model \`${info.name}\` (table \`${table}\`)`)
+    })
   store?.refreshSchema()
 }

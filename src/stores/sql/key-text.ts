@@ -11,6 +11,18 @@ interface Where {
 /** PostgreSQL's output spelling of a uuid. */
 const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
+/**
+ * The exponent e of the last significant digit of a finite non-zero number in its shortest decimal
+ * form (what pg sends): 1.25 → -2, 150 → 1, 1e-130 → -130, 1.5e21 → 20.
+ */
+function smallestPower(value: number): number {
+  const [mantissa = '', exponent = '0'] = String(Math.abs(value)).split('e')
+  const [whole = '', fraction = ''] = mantissa.split('.')
+  const digits = (whole + fraction).replace(/0+$/, '')
+  const trailingZeros = whole.length + fraction.length - digits.length
+  return Number(exponent) - fraction.length + trailingZeros
+}
+
 function characters(text: string): number {
   let n = 0
   for (const _ of text) n++
@@ -21,8 +33,9 @@ function characters(text: string): number {
  * Refuses a key value the database would store or compare as another, so a row would come back under
  * another key than the one asked for or cached: a uuid not in PostgreSQL's output spelling (lower
  * case, dashed), a `char(n)` value of other than n characters (padded with spaces, or trailing spaces
- * dropped), a `varchar(n)` value longer than n (spaces beyond n cut), a number with more decimals than
- * a `numeric(p,s)` keeps. Other values pass (type mismatches are found elsewhere).
+ * dropped), a `varchar(n)` value longer than n (spaces beyond n cut), a `name` value longer than 63
+ * bytes (cut), a number with more decimals than a `numeric(p,s)` keeps (with a negative s: not a
+ * multiple of 10^-s). Other values pass (type mismatches are found elsewhere).
  * @throws InvalidKeyError naming the attribute, the column and the spelling to use.
  */
 export function checkKeyText(m: Where, column: ColumnInfo, field: string, value: unknown, operation: string): void {
@@ -30,9 +43,10 @@ export function checkKeyText(m: Where, column: ColumnInfo, field: string, value:
     `${m.store} store ${operation} of model \`${m.info.name}\`: key attribute \`${field}\` holds ${show(value)} but column \`${column.name}\` of table \`${m.schema.table}\``
   if (typeof value === 'number') {
     const s = column.scale
-    if (s !== undefined && Number.isFinite(value) && Number(value.toFixed(s)) !== value) {
+    if (s !== undefined && Number.isFinite(value) && value !== 0 && smallestPower(value) < -s) {
+      const keeps = s >= 0 ? `rounds to ${s} decimal(s), so a number with more` : `rounds to a multiple of ${10 ** -s}, so another number`
       throw new InvalidKeyError(
-        `${at()} is ${column.sqlType}, which rounds to ${s} decimal(s), so a number with more is not a key (the row would be another key's): round it first`,
+        `${at()} is ${column.sqlType}, which ${keeps} is not a key (the row would be another key's): round it first`,
       )
     }
     return
@@ -41,6 +55,11 @@ export function checkKeyText(m: Where, column: ColumnInfo, field: string, value:
   if (column.maxLength !== undefined && characters(value) > column.maxLength) {
     throw new InvalidKeyError(
       `${at()} is ${column.sqlType}, which holds at most ${column.maxLength} characters (and cuts spaces beyond them silently), so a longer string is not a key`,
+    )
+  }
+  if (column.maxBytes !== undefined && Buffer.byteLength(value) > column.maxBytes) {
+    throw new InvalidKeyError(
+      `${at()} is name, which keeps at most ${column.maxBytes} bytes (UTF-8) and cuts longer values silently, so a longer string is not a key: shorten it, or declare the column text`,
     )
   }
   if (column.uuid && !CANONICAL_UUID.test(value)) {

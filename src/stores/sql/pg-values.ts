@@ -1,7 +1,8 @@
 /**
  * Values SqlStore hands to pg and takes from it on PostgreSQL where pg's own conversions would change
  * them: Dates for `timestamptz`, and the types pg parses into objects of its own (`interval`, `point`,
- * `circle`), which neither a cache nor a later put could carry.
+ * `circle`), which neither a cache nor a later put could carry (SqlStore's reads cast them to text,
+ * see select-list.ts; the parsers here keep the store's pool giving text to `tx.kysely()` queries too).
  */
 import type { CustomTypesConfig } from 'pg'
 import type { PgModule } from './pg-driver.js'
@@ -21,7 +22,7 @@ export function timestamptzText(date: Date): string {
 }
 
 /** Dates anywhere in an array for a `timestamptz[]` column, as {@link timestamptzText}. */
-export function timestamptzArray(values: readonly unknown[]): unknown[] {
+function timestamptzArray(values: readonly unknown[]): unknown[] {
   return values.map((v) => (v instanceof Date ? timestamptzText(v) : Array.isArray(v) ? timestamptzArray(v) : v))
 }
 
@@ -52,46 +53,69 @@ export function storeTypeParsers(types: PgModule['types']): CustomTypesConfig {
   }
 }
 
-/** `typname`s of the columns whose values pg parses into objects (arrays: `_` and the element type). */
-const PARSED_TYPES = new Set(['interval', '_interval', 'point', '_point', 'circle'])
+/** Why an array element cannot be sent as it is (see {@link arrayValue}). */
+export type ArrayRefusal = 'negative zero' | 'invalid date' | 'date' | 'other'
+
+/** What an element refused for `why` is, and why (the end of a message naming the column). */
+export const ARRAY_REFUSALS: Readonly<Record<Exclude<ArrayRefusal, 'other'>, { holds: string; because: string }>> = {
+  'negative zero': {
+    holds: '-0',
+    because: 'which gives it back as 0: store 0, or declare the column double precision[] or json to keep the sign',
+  },
+  'invalid date': { holds: 'an Invalid Date', because: 'which no column stores: store a valid Date or null' },
+  date: {
+    holds: 'a Date',
+    because: 'where pg would send it as text in local time: store date.toISOString(), or declare the column timestamptz[]',
+  },
+}
+
+/** Array types whose elements are instants: a Date there is what the column holds. */
+const DATE_ARRAYS: ReadonlySet<string> = new Set(['_timestamptz', '_timestamp', '_date'])
+/** Array types that keep the sign of -0, when it is sent as the text `-0`. */
+const FLOAT_ARRAYS: ReadonlySet<string> = new Set(['_float8', '_float4'])
 
 /**
- * What a pool with pg's parsers gave for an `interval`, `point` or `circle` column (also arrays of
- * them), as text PostgreSQL reads as the same value: an interval in pg's spelling (`1 days`,
- * `2 hours`), a point `(x,y)`, a circle `<(x,y),r>`. Values of other types are returned as they are.
- */
-export function pgObjectText(dataType: string, raw: unknown): unknown {
-  return PARSED_TYPES.has(dataType) ? objectText(dataType.replace(/^_/, ''), raw) : raw
-}
-
-function objectText(type: string, raw: unknown): unknown {
-  if (Array.isArray(raw)) return raw.map((v) => objectText(type, v))
-  if (typeof raw !== 'object' || raw === null) return raw
-  const o = raw as { toPostgres?: unknown; x?: unknown; y?: unknown; radius?: unknown }
-  if (type === 'interval') return typeof o.toPostgres === 'function' ? String((o.toPostgres as () => unknown).call(o)) : raw
-  if (typeof o.x !== 'number' || typeof o.y !== 'number') return raw
-  const point = `(${float(o.x)},${float(o.y)})`
-  if (type === 'point') return point
-  return typeof o.radius === 'number' ? `<${point},${float(o.radius)}>` : raw
-}
-
-/** A float8 as PostgreSQL reads it back, `-0` included. */
-function float(n: number): string {
-  return Object.is(n, -0) ? '-0' : String(n)
-}
-
-/**
- * Checks the elements of an array for a PostgreSQL array column (nested arrays included), which pg
- * sends as text and would change: objects (sent as their JSON: a Map as `{}`, a Date inside as a
- * string), `undefined` and holes (sent as NULL), -0 (sent as 0). `text` checks each string;
+ * The value to bind for a PostgreSQL array column of type `dataType` (`_` and the element type,
+ * nested arrays included), after checking its elements: pg sends an array as text and would change
+ * objects (sent as their JSON: a Map as `{}`), `undefined` and holes (sent as NULL), -0 (sent as 0:
+ * `float8[]`/`float4[]` get the text `-0`, which they keep; other types refuse it), an Invalid Date
+ * (sent as junk such as `0NaN-NaN-…`) and a Date in an array of another type than timestamps or dates
+ * (sent as local-time text: a `text[]` would hold that text, not the Date). `text` checks each string;
  * `refuse` is called with the first element that cannot be sent as it is (`undefined` for a hole).
  */
-export function checkArrayElements(values: readonly unknown[], text: (value: string) => void, refuse: (element: unknown) => never): void {
+export function arrayValue(
+  dataType: string,
+  values: readonly unknown[],
+  text: (value: string) => void,
+  refuse: (element: unknown, why: ArrayRefusal) => never,
+): unknown[] {
+  const floats = FLOAT_ARRAYS.has(dataType)
+  checkElements(values, text, refuse, DATE_ARRAYS.has(dataType), floats)
+  if (dataType === '_timestamptz') return timestamptzArray(values)
+  return floats ? signedZeros(values) : (values as unknown[])
+}
+
+function checkElements(
+  values: readonly unknown[],
+  text: (value: string) => void,
+  refuse: (element: unknown, why: ArrayRefusal) => never,
+  dates: boolean,
+  floats: boolean,
+): void {
   for (let i = 0; i < values.length; i++) {
     const v = values[i]
-    if (v === null || typeof v === 'bigint' || typeof v === 'boolean' || v instanceof Date || v instanceof Uint8Array) continue
+    if (v === null || typeof v === 'bigint' || typeof v === 'boolean' || v instanceof Uint8Array) continue
     if (typeof v === 'string') text(v)
-    else if (Array.isArray(v)) checkArrayElements(v, text, refuse)
-    else if (typeof v !== 'number' || Object.is(v, -0)) refuse(v)
+    else if (Array.isArray(v)) checkElements(v, text, refuse, dates, floats)
+    else if (v instanceof Date) {
+      if (Number.isNaN(v.getTime())) refuse(v, 'invalid date')
+      if (!dates) refuse(v, 'date')
+    } else if (typeof v !== 'number') refuse(v, 'other')
+    else if (!floats && Object.is(v, -0)) refuse(v, 'negative zero')
   }
+}
+
+/** -0 anywhere in an array as the text `-0` (pg would send `String(-0)`, `0`). */
+function signedZeros(values: readonly unknown[]): unknown[] {
+  return values.map((v) => (Object.is(v, -0) ? '-0' : Array.isArray(v) ? signedZeros(v) : v))
 }

@@ -8,6 +8,7 @@ import type { ColumnInfo } from './column-kind.js'
 import { checkKeyText } from './key-text.js'
 import { canMatch, isKeyValue, keyParam } from './row-mapper.js'
 import { rowToObject } from './row-reader.js'
+import { selectList } from './select-list.js'
 import { translateError } from './sql-errors.js'
 import { chunk, type Executor, keyCondition, type OperationContext, PARAMETER_LIMIT, type Row, resolve } from './sql-operations.js'
 
@@ -81,7 +82,7 @@ export async function readEntries(
                 .where(sql.id((columns[0] as ColumnInfo).name), 'in', part)
                 .execute()
             : (
-                await sql<Row>`select * from ${sql.table(m.schema.table)} where ${keyCondition(
+                await sql<Row>`select ${selectList(m)} from ${sql.table(m.schema.table)} where ${keyCondition(
                   ctx.dialect,
                   columns,
                   field === undefined ? (part as unknown[][]) : part.map((v) => [v]),

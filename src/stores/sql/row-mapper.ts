@@ -7,7 +7,7 @@ import type { KeyInfo, ModelInfo } from '../../core/registry.js'
 import type { ColumnInfo, SqlDialect } from './column-kind.js'
 import { attributeToTaggedJson, fromParsedJson, fromTaggedJson } from './json-codec.js'
 import { checkKeyText } from './key-text.js'
-import { checkArrayElements, pgObjectText, timestamptzArray, timestamptzText } from './pg-values.js'
+import { ARRAY_REFUSALS, type ArrayRefusal, arrayValue, timestamptzText } from './pg-values.js'
 import type { StatementCache } from './statement-cache.js'
 import type { TableSchema } from './table-schema.js'
 
@@ -151,11 +151,15 @@ function otherValue(m: ModelMapping, attribute: string, column: ColumnInfo, valu
       if (value instanceof Uint8Array) return toColumnValue(m, attribute, { ...column, kind: 'bytes' }, value)
       if (value instanceof Date) return toColumnValue(m, attribute, { ...column, kind: 'timestamp' }, value)
       if (Array.isArray(value)) {
-        const refuse = (e: unknown): never => {
-          throw Object.is(e, -0) ? negativeZero(m, attribute, column) : mismatch(m, attribute, column, e, ARRAY_ELEMENTS)
+        const refuse = (e: unknown, why: ArrayRefusal): never => {
+          if (why === 'other') throw mismatch(m, attribute, column, e, ARRAY_ELEMENTS)
+          const { holds, because } = ARRAY_REFUSALS[why]
+          const type = column.sqlType ?? column.dataType
+          throw new SerializationError(
+            `${where(m, attribute)} holds ${holds} in an array but column \`${column.name}\` of table \`${m.schema.table}\` is ${type}, ${because}`,
+          )
         }
-        checkArrayElements(value, (text) => checkText(m, attribute, text), refuse)
-        return column.dataType === '_timestamptz' ? timestamptzArray(value) : value
+        return arrayValue(column.dataType, value, (text) => checkText(m, attribute, text), refuse)
       }
       throw mismatch(m, attribute, column, value, 'plain values; declare it json to store nested values')
   }
@@ -279,8 +283,6 @@ export function fromColumnValue(m: ModelMapping, column: ColumnInfo, raw: unknow
     case 'text':
       return raw
     default:
-      // a pool of the application's, with pg's parsers, gives objects for interval, point and circle
-      if (typeof raw === 'object' && m.dialect === 'postgres') return pgObjectText(column.dataType, raw)
       return typeof raw === 'bigint' && raw >= BigInt(Number.MIN_SAFE_INTEGER) && raw <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(raw) : raw
   }
 }

@@ -7,6 +7,7 @@ import type { ColumnInfo } from './column-kind.js'
 import { checkKeyText } from './key-text.js'
 import { canMatch, keyParam } from './row-mapper.js'
 import { rowToObject } from './row-reader.js'
+import { selectList } from './select-list.js'
 import { translateError } from './sql-errors.js'
 import { chunk, type Executor, keyCondition, type OperationContext, PARAMETER_LIMIT, resolve } from './sql-operations.js'
 
@@ -53,7 +54,7 @@ export async function removeByLookups(
         const columns = m.keyColumns.get(spec) as readonly ColumnInfo[]
         for (const part of chunk([...wanted.values()], Math.floor(PARAMETER_LIMIT[ctx.dialect] / columns.length))) {
           const { rows } =
-            await sql<Row>`delete from ${sql.table(m.schema.table)} where ${keyCondition(ctx.dialect, columns, part)} returning *`.execute(
+            await sql<Row>`delete from ${sql.table(m.schema.table)} where ${keyCondition(ctx.dialect, columns, part)} returning ${selectList(m)}`.execute(
               db,
             )
           const seen = new Set<string>()

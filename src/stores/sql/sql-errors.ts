@@ -65,6 +65,8 @@ function codeOf(err: unknown): string {
  * - unknown table or column, or an ON CONFLICT target without a unique index or with a deferrable one → `SchemaError` (`E_SCHEMA`)
  * - NOT NULL, CHECK, foreign key and exclusion violations → `ConstraintViolationError` (`E_CONSTRAINT`)
  * - data exceptions (PostgreSQL class 22, SQLite `SQLITE_MISMATCH`/`SQLITE_TOOBIG`) → `SerializationError`
+ * - statements cancelled by the database (statement_timeout, lock_timeout: 57014, 55P03) or given up
+ *   by pg (`query_timeout`: "Query read timeout") → `StoreUnavailableError`
  * - connection failures (also pg's "Client … is not queryable" for a client whose connection was lost
  *   or closed), a database or role that does not exist, failed authentication, a database
  *   file that cannot be opened, read or written (SQLite `SQLITE_CANTOPEN`, `SQLITE_IOERR`,
@@ -103,6 +105,14 @@ export function translateError(err: unknown, context: string): Error {
   }
   if (code.startsWith('22') || code === 'SQLITE_MISMATCH' || code === 'SQLITE_TOOBIG' || code === 'SQLITE_RANGE') {
     return new SerializationError(`${context} holds a value the database rejected: ${message}`, { cause: err })
+  }
+  // statement_timeout, lock_timeout, a cancel request, pg's query_timeout of an application's pool
+  // (whose client goes back to that pool with its statement still running on the server)
+  if (code === '57014' || code === '55P03' || /^Query read timeout$/.test(message)) {
+    return new StoreUnavailableError(
+      `${context} did not finish in time: ${message}${code === '' ? " (pg's query_timeout: the statement may still be running on the server)" : ''}`,
+      { cause: err },
+    )
   }
   if (
     CONNECTION_CODES.has(primaryCode(code)) ||

@@ -6,6 +6,7 @@ import type { ColumnInfo, SqlDialect } from './column-kind.js'
 import type { MappingCache } from './model-mapping.js'
 import { canMatch, checkKeyAttributes, keyParam, type ModelMapping, objectToRow, type PreparedRow } from './row-mapper.js'
 import { rowToAttributes } from './row-reader.js'
+import { readsAsText, selections } from './select-list.js'
 import { translateError } from './sql-errors.js'
 
 /** Bound parameters per statement: SQLite's SQLITE_MAX_VARIABLE_NUMBER (32766), PostgreSQL's protocol limit (65535). */
@@ -138,13 +139,15 @@ function writeBack(m: ModelMapping, obj: object, attributes: Record<string, unkn
 
 function upsert(m: ModelMapping, rows: readonly PlannedRow[]): (db: Kysely<any>) => Promise<Row[]> {
   if ((rows[0] as PlannedRow).backfill) {
-    return (db) =>
-      db
+    return (db) => {
+      const insert = db
         .insertInto(m.schema.table)
         .values(rows.map((r) => r.prepared.values))
         .onConflict((oc) => oc.doNothing())
-        .returningAll()
-        .execute() as Promise<Row[]>
+      return (
+        readsAsText(m) ? insert.returning(selections(m, [...m.schema.columns.keys()]) as never) : insert.returningAll()
+      ).execute() as Promise<Row[]>
+    }
   }
   const primary = (m.keyColumns.get(m.info.primary) as readonly ColumnInfo[]).map((c) => c.name)
   const columns = Object.keys((rows[0] as PlannedRow).prepared.values)
@@ -160,8 +163,13 @@ function upsert(m: ModelMapping, rows: readonly PlannedRow[]): (db: Kysely<any>)
   // A row written for several objects (a batch repeating a primary key) is read back whole: the
   // objects before the last get all of it (see applyReturned).
   const back = rows.some((r) => r.objects.length > 1) ? undefined : readBack(m, columns, primary)
+  const all = back === undefined && readsAsText(m) ? [...m.schema.columns.keys()] : back
   const build = (db: Kysely<any>) =>
-    back === undefined ? statement(db).returningAll() : back.length === 0 ? statement(db) : statement(db).returning(back as never)
+    all === undefined
+      ? statement(db).returningAll()
+      : all.length === 0
+        ? statement(db)
+        : statement(db).returning(selections(m, all) as never)
   if (rows.length > 1) return async (db) => (await db.executeQuery<Row>(build(db))).rows
   // One row (a put of one object): its SQL is the same for every object with the same columns.
   const values = (rows[0] as PlannedRow).prepared.values

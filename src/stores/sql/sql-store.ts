@@ -23,6 +23,7 @@ import { removeByLookups } from './sql-delete-by-key.js'
 import { translateError } from './sql-errors.js'
 import { type Executor, type OperationContext, removeObjects, writeObjects } from './sql-operations.js'
 import { SqlTransaction } from './sql-transaction.js'
+import { wasNotSent } from './timed-pool.js'
 
 /** Options of {@link SqlStore}. */
 export interface SqlStoreOptions {
@@ -251,36 +252,53 @@ export class SqlStore extends BaseStore {
     const db = await this.kysely()
     const state = { active: true }
     let tx: SqlTransaction | undefined
-    let failure: { error: unknown } | undefined
-    // set once fn resolved: Kysely sends COMMIT next, so an error after it comes from the COMMIT (or
-    // from the ROLLBACK Kysely tries after a failed COMMIT)
-    let committing = false
     let result: R
     try {
-      result = await db.transaction().execute((trx) =>
-        this.#scope.run(state, async () => {
+      // A transaction of our own control: the COMMIT's own error tells whether it was sent (Kysely's
+      // transaction().execute() rejects with the error of the ROLLBACK it tries after a failed COMMIT).
+      const trx = await db
+        .startTransaction()
+        .execute()
+        .catch((err: unknown) => {
+          throw translateError(err, `${this.name} store transaction`)
+        })
+      try {
+        result = await this.#scope.run(state, async () => {
           tx = new SqlTransaction(this.#context, this.capabilities, trx)
-          try {
-            const value = await fn(tx)
-            committing = true
-            return value
-          } catch (error) {
-            failure = { error }
-            throw error
-          }
-        }),
-      )
-    } catch (err) {
-      // fn's own error, also when the ROLLBACK failed after it (see atomically)
-      if (failure !== undefined) throw failure.error
-      // (a COMMIT the database answered with ROLLBACK — an aborted transaction — is known to have rolled back)
-      if (!committing || tx === undefined || isAbortedTransactionError(err)) throw translateError(err, `${this.name} store transaction`)
-      // The COMMIT's outcome is unknown (its reply may have been lost after it took effect): callers
-      // in front (a chain's caches) drop what the transaction wrote before the call rejects.
-      const error = translateError(err, `${this.name} store transaction at COMMIT (whether it took effect is unknown)`)
-      const errors = await tx.commitFailed()
-      if (errors.length === 0) throw error
-      throw new AggregateError([error, ...errors], `${error.message}; ${errors.length} afterCommitFailed callbacks failed too`)
+          return fn(tx)
+        })
+      } catch (error) {
+        // fn's own error, also when the ROLLBACK fails after it (the connection was lost)
+        await trx
+          .rollback()
+          .execute()
+          .catch(() => {})
+        throw error
+      }
+      try {
+        await trx.commit().execute()
+      } catch (err) {
+        // (a COMMIT the database answered with ROLLBACK — an aborted transaction — is known to have rolled back)
+        if (isAbortedTransactionError(err)) throw translateError(err, `${this.name} store transaction`)
+        // ends the transaction and gives the connection back (destroyed when it was lost or timed out)
+        await trx
+          .rollback()
+          .execute()
+          .catch(() => {})
+        // A COMMIT never sent (the connection was lost, or broken by a timeout, before it) did not commit.
+        if (wasNotSent(err)) {
+          throw translateError(
+            err,
+            `${this.name} store transaction, which did not commit (its COMMIT was not sent: the connection was lost or timed out before it),`,
+          )
+        }
+        // The COMMIT's outcome is unknown (its reply may have been lost after it took effect): callers
+        // in front (a chain's caches) drop what the transaction wrote before the call rejects.
+        const error = translateError(err, `${this.name} store transaction at COMMIT (whether it took effect is unknown)`)
+        const errors = await (tx as SqlTransaction).commitFailed()
+        if (errors.length === 0) throw error
+        throw new AggregateError([error, ...errors], `${error.message}; ${errors.length} afterCommitFailed callbacks failed too`)
+      }
     } finally {
       state.active = false
       await tx?.close()

@@ -128,6 +128,7 @@ async function sqliteSchema(db: Kysely<any>, table: string): Promise<TableSchema
       paddedLength: undefined,
       maxLength: undefined,
       scale: undefined,
+      maxBytes: undefined,
       looseEquality: loose.get(row.name),
       sqlType: undefined,
       exact: false,
@@ -171,8 +172,10 @@ interface PgColumnRow {
   identity: string
   generated: string
   formatted: string
-  /** The n of `char(n)` (also through a domain), `null` for other types and `bpchar` without a length. */
+  /** The typmod (less its 4-byte header) of the base type, also through domains: the n of `char(n)` and `varchar(n)`, numeric's precision and scale; `null` when none. */
   type_length: number | null
+  /** `pg_type.typlen` of the base type: `name`'s is NAMEDATALEN (64), a byte more than it keeps. */
+  type_bytes: number
   collation: string | null
   nondeterministic: boolean | null
 }
@@ -194,23 +197,36 @@ function pgLooseEquality(row: PgColumnRow): string | undefined {
   return undefined
 }
 
+/** The scale of a numeric typmod (less its header): `(precision << 16) | scale`, the scale a signed 11-bit number (PostgreSQL 15 allows -1000..1000). */
+function numericScale(typmod: number): number {
+  const bits = typmod & 0x7ff
+  return bits >= 0x400 ? bits - 0x800 : bits
+}
+
 async function postgresSchema(db: Kysely<any>, table: string): Promise<TableSchema | undefined> {
   const qualified = pgQualified(table)
-  const columnRows = (
-    await sql<PgColumnRow>`select a.attname as name, coalesce(bt.typname, t.typname)::text as type,
-        coalesce(bt.typtype, t.typtype) = 'e' as is_enum, a.atthasdef as has_default,
-        a.attidentity::text as identity, a.attgenerated::text as generated,
+  const columnRows =
+    // A domain may be over another domain: its base type, and the typmod applied to it (the column's
+    // own, else the one domain of the chain that has one), are found by walking pg_type.typbasetype.
+    (
+      await sql<PgColumnRow>`with recursive cols as (select a.* from pg_catalog.pg_attribute a
+        where a.attrelid = to_regclass(${qualified}) and a.attnum > 0 and not a.attisdropped),
+      chain(attnum, oid, typmod, depth) as (select c.attnum, c.atttypid, c.atttypmod, 0 from cols c
+        union all select ch.attnum, t.typbasetype, case when ch.typmod >= 0 then ch.typmod else t.typtypmod end, ch.depth + 1
+        from chain ch join pg_catalog.pg_type t on t.oid = ch.oid where t.typtype = 'd' and ch.depth < 100),
+      base as (select distinct on (attnum) attnum, oid, typmod from chain order by attnum, depth desc)
+      select a.attname as name, bt.typname::text as type, bt.typtype = 'e' as is_enum, bt.typlen as type_bytes,
+        a.atthasdef as has_default, a.attidentity::text as identity, a.attgenerated::text as generated,
         format_type(a.atttypid, a.atttypmod) as formatted,
-        case when a.atttypmod >= 4 then a.atttypmod - 4 when t.typtypmod >= 4 then t.typtypmod - 4 end as type_length,
+        case when b.typmod >= 4 then b.typmod - 4 end as type_length,
         co.collname::text as collation,
         (to_jsonb(co) ->> 'collisdeterministic') = 'false' as nondeterministic
-      from pg_catalog.pg_attribute a
-      join pg_catalog.pg_type t on t.oid = a.atttypid
-      left join pg_catalog.pg_type bt on t.typtype = 'd' and bt.oid = t.typbasetype
+      from cols a
+      join base b on b.attnum = a.attnum
+      join pg_catalog.pg_type bt on bt.oid = b.oid
       left join pg_catalog.pg_collation co on co.oid = a.attcollation
-      where a.attrelid = to_regclass(${qualified}) and a.attnum > 0 and not a.attisdropped
       order by a.attnum`.execute(db)
-  ).rows
+    ).rows
   if (columnRows.length === 0) return undefined
   const indexRows = (
     await sql<PgIndexRow>`with ix as (select ix.*, array(select a.attname::text
@@ -249,8 +265,8 @@ async function postgresSchema(db: Kysely<any>, table: string): Promise<TableSche
       uuid: row.type === 'uuid',
       paddedLength: row.type === 'bpchar' && row.type_length !== null ? row.type_length : undefined,
       maxLength: row.type === 'varchar' && row.type_length !== null ? row.type_length : undefined,
-      // numeric's typmod holds (precision << 16) | scale
-      scale: row.type === 'numeric' && row.type_length !== null ? row.type_length & 0xffff : undefined,
+      scale: row.type === 'numeric' && row.type_length !== null ? numericScale(row.type_length) : undefined,
+      maxBytes: row.type === 'name' ? row.type_bytes - 1 : undefined,
       looseEquality: pgLooseEquality(row),
       sqlType: row.formatted,
       exact: pgExact(row.formatted, row.is_enum),

@@ -4,14 +4,36 @@ import { messageOf } from '../../core/unavailable-unless-ours.js'
 
 /** What pg and pg-pool report when `query_timeout` or `connectionTimeoutMillis` passed. */
 const QUERY_TIMEOUT = /^Query read timeout$/
+/** SQLSTATE query_canceled (by statement_timeout, or by someone's cancel request). */
+const QUERY_CANCELED = '57014'
 const CONNECT_TIMEOUT = /timeout exceeded when trying to connect|Connection terminated due to connection timeout/
 
 /**
  * An error naming the option: `code` ETIMEDOUT, so `translateError` turns it into a
  * StoreUnavailableError whose message names the store and the call.
  */
-function timedOut(what: string, timeout: number, cause: unknown): Error {
-  return Object.assign(new Error(`${what} within ${timeout} ms (option \`timeout\`)`, { cause }), { code: 'ETIMEDOUT' })
+function timedOut(what: string, timeout: number, cause: unknown, more = ''): Error {
+  return Object.assign(new Error(`${what} within ${timeout} ms (option \`timeout\`)${more}`, { cause }), { code: 'ETIMEDOUT' })
+}
+
+/** Errors of statements that were never sent to the database (see {@link wasNotSent}). */
+const notSent = new WeakSet<object>()
+
+function unsent(broken: Error): Error {
+  const err = Object.assign(new Error(`${broken.message}, before this statement, which was not sent`, { cause: broken }), {
+    code: 'ETIMEDOUT',
+  })
+  notSent.add(err)
+  return err
+}
+
+/**
+ * Whether a statement failed without reaching the database: its connection was broken by an earlier
+ * timeout (the pool SqlStore opens), or pg refused it on a connection it knows is lost or closed
+ * ("… is not queryable").
+ */
+export function wasNotSent(err: unknown): boolean {
+  return (typeof err === 'object' && err !== null && notSent.has(err)) || /is not queryable/.test(messageOf(err))
 }
 
 /**
@@ -23,11 +45,13 @@ function timedOut(what: string, timeout: number, cause: unknown): Error {
 class TimedClient implements PostgresPoolClient {
   readonly #client: PoolClient
   readonly #timeout: number
+  readonly #grace: number
   #broken: Error | undefined
 
-  constructor(client: PoolClient, timeout: number) {
+  constructor(client: PoolClient, timeout: number, grace: number) {
     this.#client = client
     this.#timeout = timeout
+    this.#grace = grace
   }
 
   query<R>(sql: string, parameters: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>>
@@ -38,11 +62,20 @@ class TimedClient implements PostgresPoolClient {
   ): Promise<PostgresQueryResult<R>> | PostgresCursor<R> {
     const client = this.#client as unknown as PostgresPoolClient
     if (typeof statement !== 'string') return client.query(statement)
-    if (this.#broken !== undefined) return Promise.reject(this.#broken)
+    if (this.#broken !== undefined) return Promise.reject(unsent(this.#broken))
     return client.query<R>(statement, parameters ?? []).catch((err: unknown) => {
       if (QUERY_TIMEOUT.test(messageOf(err))) {
-        this.#broken = timedOut('the database did not answer', this.#timeout, err)
+        this.#broken = timedOut(
+          'the database did not answer',
+          this.#timeout,
+          err,
+          ` nor cancel the statement in the ${this.#grace} ms after`,
+        )
         throw this.#broken
+      }
+      // the server cancelled it (statement_timeout): the connection is usable
+      if ((err as { code?: unknown } | null)?.code === QUERY_CANCELED && /statement timeout/.test(messageOf(err))) {
+        throw timedOut('the statement did not finish', this.#timeout, err, '; the database cancelled it')
       }
       throw err
     })
@@ -54,11 +87,12 @@ class TimedClient implements PostgresPoolClient {
 }
 
 /**
- * The pool Kysely gets for a pool SqlStore created with `connectionTimeoutMillis` and `query_timeout`
- * of `timeout` ms: a client whose query timed out never returns to the pool (see {@link TimedClient}),
- * and either timeout rejects with an error naming the option.
+ * The pool Kysely gets for a pool SqlStore created with `connectionTimeoutMillis` and
+ * `statement_timeout` of `timeout` ms and `query_timeout` of `timeout + grace` ms: a client whose query
+ * timed out on the client side never returns to the pool (see {@link TimedClient}), and every timeout
+ * (also the server's cancel) rejects with an error naming the option.
  */
-export function timedPool(pool: Pool, timeout: number): PostgresPool {
+export function timedPool(pool: Pool, timeout: number, grace: number): PostgresPool {
   const clients = new WeakMap<PoolClient, TimedClient>()
   return {
     async connect() {
@@ -71,7 +105,7 @@ export function timedPool(pool: Pool, timeout: number): PostgresPool {
       }
       // one wrapper per client: Kysely keeps its connection object per client
       let timed = clients.get(client)
-      if (timed === undefined) clients.set(client, (timed = new TimedClient(client, timeout)))
+      if (timed === undefined) clients.set(client, (timed = new TimedClient(client, timeout, grace)))
       return timed
     },
     end: () => pool.end(),
