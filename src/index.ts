@@ -29,7 +29,33 @@ export type { BackendReadOptions, KeyValueBackend, KeyValueBackfill, KeyValueEnt
 export { type CacheStoreOptions, KeyValueStore, type KeyValueStoreOptions, requestKey } from './contracts/key-value-store.js'
 export { type DecoratedOperation, StoreDecorator, type StoreDecoratorOptions } from './contracts/store-decorator.js'
 export { canonicalKey } from './core/canonical-key.js'
-export * from './core/errors.js'
+export {
+  ConstraintViolationError,
+  CorruptEntryError,
+  DuplicateModelError,
+  errors,
+  InvalidArgumentError,
+  InvalidKeyError,
+  InvalidOptionError,
+  isCallerError,
+  isStockpyleError,
+  KeyConflictError,
+  LayerSkippedError,
+  MissingKeyAttributeError,
+  NonUniqueKeyError,
+  SchemaError,
+  SerializationError,
+  type SkipReason,
+  StockpyleError,
+  type StockpyleErrorCode,
+  type StockpyleErrorOptions,
+  StoreClosedError,
+  StoreUnavailableError,
+  UnknownKeyError,
+  UnknownModelError,
+  UnsupportedOperationError,
+  ValueTooLargeError,
+} from './core/errors.js'
 export { MAX_KEY_LENGTH } from './core/key-encoding.js'
 export { type Clock, type Lifetime, systemClock } from './core/lifetime.js'
 export {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { show } from '../../src/core/errors.js'
 import {
   AsyncLocalStore,
   ChainedStore,
@@ -18,7 +19,6 @@ import {
   SchemaError,
   StockpyleError,
   type StockpyleErrorCode,
-  show,
   UnknownKeyError,
   UnsupportedOperationError,
 } from '../../src/index.js'

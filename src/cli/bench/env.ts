@@ -31,6 +31,19 @@ export class BenchSetupError extends Error {
   override readonly name = 'BenchSetupError'
 }
 
+/**
+ * Imports what a store of the run needs (an optional peer, or the store's subpath that loads one);
+ * a package that is not installed fails the run with one line naming what to install.
+ */
+async function needed<T>(load: () => Promise<T>, packages: string, store: string): Promise<T> {
+  try {
+    return await load()
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== 'ERR_MODULE_NOT_FOUND') throw err
+    throw new BenchSetupError(`the ${store} store needs ${packages}, which is not installed: npm install ${packages}`)
+  }
+}
+
 /** Where the servers are. */
 export interface Targets {
   readonly stores: ReadonlySet<StoreName>
@@ -129,8 +142,8 @@ export async function openEnv(targets: Targets, log: (line: string) => void, sig
   try {
     if (targets.stores.has('redis')) {
       const url = targets.redisUrl ?? 'redis://127.0.0.1:6379'
-      const { Redis } = await import('ioredis')
-      const { RedisStore } = await import('../../stores/redis/index.js')
+      const { Redis } = await needed(() => import('ioredis'), 'ioredis', 'redis')
+      const { RedisStore } = await needed(() => import('../../stores/redis/index.js'), 'ioredis', 'redis')
       // no reconnecting: a server that cannot be reached fails the run at once, not after endless retries
       const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: true, retryStrategy: () => null })
       let lastError: Error | undefined
@@ -171,9 +184,10 @@ export async function openEnv(targets: Targets, log: (line: string) => void, sig
     }
     if (targets.stores.has('memcached')) {
       const servers = targets.memcached ?? ['127.0.0.1:11211']
-      const { MemcacheClient: Client } = await import('memcache-client')
-      const { default: Ring } = await import('hashring')
-      const { MemcacheStore } = await import('../../stores/memcache/index.js')
+      const packages = 'memcache-client hashring'
+      const { MemcacheClient: Client } = await needed(() => import('memcache-client'), packages, 'memcached')
+      const { default: Ring } = await needed(() => import('hashring'), packages, 'memcached')
+      const { MemcacheStore } = await needed(() => import('../../stores/memcache/index.js'), packages, 'memcached')
       const clients = new Map<string, MemcacheClient>()
       for (const server of servers)
         clients.set(server, new Client({ server: { server, maxConnections: 1 }, noDelay: true, cmdTimeout: 5000 }))
@@ -240,14 +254,15 @@ async function openSql(
   notClosed: () => void,
   signal: AbortSignal | undefined,
 ): Promise<SqlEnv> {
-  const { Kysely, PostgresDialect, SqliteDialect, sql } = await import('kysely')
-  const { SqlStore, createTable } = await import('../../stores/sql/index.js')
+  const driver = dialect === 'sqlite' ? 'better-sqlite3' : 'pg'
+  const { Kysely, PostgresDialect, SqliteDialect, sql } = await needed(() => import('kysely'), `kysely ${driver}`, dialect)
+  const { SqlStore, createTable } = await needed(() => import('../../stores/sql/index.js'), `kysely ${driver}`, dialect)
   let db: Kysely<any>
   if (dialect === 'sqlite') {
-    const { default: Database } = await import('better-sqlite3')
+    const { default: Database } = await needed(() => import('better-sqlite3'), 'kysely better-sqlite3', dialect)
     db = new Kysely<any>({ dialect: new SqliteDialect({ database: new Database(url.slice('sqlite:'.length)) }) })
   } else {
-    const { default: pg } = await import('pg')
+    const { default: pg } = await needed(() => import('pg'), 'kysely pg', dialect)
     db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 10 }) }) })
   }
   closers.push(() => db.destroy())
