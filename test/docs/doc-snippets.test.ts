@@ -15,4 +15,13 @@ declare function fetchWeather(lookup: { readonly city: string }): Promise<Weathe
 `
     expect(typeErrors(`${prelude}${example('stores/loader.md', 'weather')}`)).toEqual([])
   }, 60_000)
+
+  it('docs/errors.md: isStockpyleError(err, code) narrows to the class of the code', () => {
+    const prelude = `class User {
+  static readonly stockpyleKeys = ['id', 'email'] as const
+  constructor(public id: number, public email: string) {}
+}
+`
+    expect(typeErrors(`${prelude}${example('errors.md', 'narrowing')}`)).toEqual([])
+  }, 60_000)
 })
