@@ -1,5 +1,6 @@
 export {
   type CacheErrorEvent,
+  type ChainEvents,
   ChainedStore,
   type ChainedStoreOptions,
   type LayerOperation,

@@ -13,39 +13,39 @@ export interface ChainedStoreOptions {
    * the failure is counted in `stats()` and emitted as a `cacheError` event. `'throw'`: the same
    * clean-up happens, then the call rejects with the error.
    */
-  onCacheError?: 'report' | 'throw'
+  onCacheError?: 'report' | 'throw' | undefined
   /** Milliseconds each call to a cache layer may take before it counts as failed. Default: none (the stores' own timeouts). In-process layers are never timed. */
-  timeout?: number
+  timeout?: number | undefined
   /**
    * Circuit breaker per cache layer (cockatiel): after `failures` consecutive failures the layer is
    * skipped for `halfOpenAfter` ms, then probed by one call. `false` turns it off.
    * Default `{ failures: 1, halfOpenAfter: 1000 }`. In-process layers have none.
    */
-  breaker?: BreakerOptions | false
+  breaker?: BreakerOptions | false | undefined
   /**
    * Most objects per cache layer remembered for repair (their copy there may be stale: a write or an
    * invalidation of them failed). Each blocks reads of its own keys in that layer until it is repaired
    * in the background; every other key is served. Past this bound the layer is fenced instead — not
    * read until its `clear()` succeeded. Default 100,000.
    */
-  maxPendingRepairs?: number
+  maxPendingRepairs?: number | undefined
   /**
    * Seconds a lookup that missed in every layer is remembered in this process, so repeated gets of
    * absent objects do not reach the database (negative caching). Puts, deletes and invalidations of
    * the object through this chain forget it at once; writes elsewhere are seen when it expires.
    * Default 0 (off).
    */
-  missLifetime?: number
+  missLifetime?: number | undefined
   /**
    * When the authoritative layer fails on a read, answer with expired copies that cache layers still
    * hold within their `grace` (see the stores' `grace` option), instead of rejecting. Default `false`.
    */
-  serveStale?: boolean
+  serveStale?: boolean | undefined
   /**
    * The coherence protections (write clock, backfills that never replace a newer value, writes that
    * wait for in-flight backfills). Default `true`; `false` exists to show what they prevent.
    */
-  coherence?: boolean
+  coherence?: boolean | undefined
   /**
    * Cross-process protection against miss storms: when a lookup misses in the lowest cache layer that
    * can hand out leases (memcached, Redis: `capabilities.leases`), one process takes a lease and reads
@@ -53,13 +53,13 @@ export interface ChainedStoreOptions {
    * reading the database themselves. A lease lasts `ttl` ms (default 2000) unless released. `true` uses
    * the defaults. Default: off.
    */
-  leases?: boolean | { wait?: number; ttl?: number }
+  leases?: boolean | { wait?: number | undefined; ttl?: number | undefined } | undefined
   /** An OpenTelemetry-compatible meter for per-layer metrics (see {@link ChainMetrics}). */
-  meter?: MeterLike
+  meter?: MeterLike | undefined
   /** Clock for negative caching and stale ages (ms since the epoch). Default `Date.now`. */
-  clock?: Clock
+  clock?: Clock | undefined
   /** Name in messages, stats and metrics. Default `'chain'`. */
-  name?: string
+  name?: string | undefined
 }
 
 /** The options of a chain, checked, with their defaults applied. */

@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events'
 import {
   BaseStore,
   capabilities,
@@ -19,7 +20,7 @@ import { CacheMaintenance } from './cache-maintenance.js'
 import { CacheTurns } from './cache-turns.js'
 import { type ChainedStoreOptions, resolveChainOptions } from './chain-options.js'
 import { LayerCalls } from './layer-calls.js'
-import { LayerObserver, type LayerStats } from './layer-observer.js'
+import { type ChainEvents, LayerObserver, type LayerStats } from './layer-observer.js'
 import { Leases } from './leases.js'
 import { MissCache } from './miss-cache.js'
 import { ReadPath } from './read-path.js'
@@ -42,7 +43,7 @@ const CHAINED_STORE_OPTIONS = [
   'name',
 ]
 
-export type { CacheErrorEvent, LayerOperation, LayerStats } from './layer-observer.js'
+export type { CacheErrorEvent, ChainEvents, LayerOperation, LayerStats } from './layer-observer.js'
 
 /**
  * A write-through chain of stores, fastest first and authoritative (the database) last. It is itself a
@@ -70,7 +71,7 @@ export class ChainedStore extends BaseStore {
   readonly name: string
   override readonly capabilities: StoreCapabilities
   /** Emits `cacheError` ({@link CacheErrorEvent}) when a cache layer fails. */
-  readonly events
+  readonly events: EventEmitter<ChainEvents>
   readonly #calls: LayerCalls
   readonly #reads: ReadPath
   readonly #writes: WritePath

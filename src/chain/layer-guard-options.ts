@@ -3,9 +3,9 @@ import type { Model } from '../core/model.js'
 /** Circuit breaker settings of a cache layer. */
 export interface BreakerOptions {
   /** Consecutive failures that open the circuit. Default 1: a frozen server costs callers the timeout once. */
-  failures?: number
+  failures?: number | undefined
   /** Milliseconds an open circuit skips the layer before one call probes it again. Default 1000. */
-  halfOpenAfter?: number
+  halfOpenAfter?: number | undefined
 }
 
 /** The breaker's settings when none are given (see {@link BreakerOptions}). */

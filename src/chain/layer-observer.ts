@@ -31,12 +31,18 @@ export interface CacheErrorEvent {
   readonly error: unknown
 }
 
+/** The events of a chain's `events` emitter, each with its listener's arguments. */
+export interface ChainEvents {
+  /** A cache layer failed (see {@link CacheErrorEvent}). */
+  cacheError: [event: CacheErrorEvent]
+}
+
 /**
  * Everything a chain records about its layers — `stats()` counters, `cacheError` events and
  * OpenTelemetry metrics — in one place, so every path records the same way.
  */
 export class LayerObserver {
-  readonly events = new EventEmitter()
+  readonly events = new EventEmitter<ChainEvents>()
   readonly #names: readonly string[]
   readonly #stats: Omit<LayerStats, 'pendingRepairs'>[]
   readonly #metrics: ChainMetrics | undefined

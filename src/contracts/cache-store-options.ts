@@ -8,29 +8,29 @@ export interface CacheStoreOptions {
    * Seconds (> 0), an absolute `Date` (every object expires then; a `Date` already past is refused), or a
    * callback per object; default: entries never expire. See {@link Lifetime}.
    */
-  lifetime?: Lifetime
+  lifetime?: Lifetime | undefined
   /** Also index each object under every ancestor model's keys, so `get(Vehicle, …)` finds a `Car`. Default `false`. */
-  polymorphic?: boolean
+  polymorphic?: boolean | undefined
   /** Prepended to every key as `<prefix>:`; isolates applications sharing a server. Default `'stockpyle'`. */
-  prefix?: string
+  prefix?: string | undefined
   /** Time source for expiry (ms since the epoch). Default: `Date.now`. */
-  clock?: Clock
+  clock?: Clock | undefined
   /**
    * Seconds a delete leaves a tombstone under the object's primary key, during which backfills of
    * copies read before the delete cannot land (reads miss as usual; a put replaces it at once).
    * `0` makes deletes plain. Default {@link DEFAULT_TOMBSTONE_LIFETIME}.
    */
-  tombstoneLifetime?: number
+  tombstoneLifetime?: number | undefined
   /**
    * Seconds an expired copy is kept past its lifetime for a chain that serves stale copies while its
    * database fails (`ChainedStore` option `serveStale`). Normal reads never return it. Default 0.
    */
-  grace?: number
+  grace?: number | undefined
   /**
    * Spreads expiries so that objects written together do not expire together: each lifetime is
    * lengthened by a random fraction of itself up to this (0–1). Never shortens a lifetime. Default 0.
    */
-  lifetimeJitter?: number
+  lifetimeJitter?: number | undefined
 }
 
 /** The names of {@link CacheStoreOptions}: every cache store accepts these. */
@@ -59,14 +59,16 @@ export const DEFAULT_TOMBSTONE_LIFETIME = 2
 /** Options of {@link KeyValueStore}. */
 export interface KeyValueStoreOptions extends CacheStoreOptions {
   /** Name used in messages and stats; default: the backend's name. */
-  name?: string
+  name?: string | undefined
 }
 
 /** Checks the options every cache store shares. @throws InvalidOptionError naming the option. */
 export function checkCacheOptions(
   store: string,
   options: CacheStoreOptions,
-): Required<Pick<CacheStoreOptions, 'polymorphic' | 'clock'>> & {
+): {
+  polymorphic: boolean
+  clock: Clock
   lifetime: Lifetime | undefined
   prefix: string
   /** Tombstone lifetime in ms; 0 = plain deletes. */

@@ -87,7 +87,7 @@ export interface KeyValueBackend {
 /** Options of {@link KeyValueBackend.getMany}. */
 export interface BackendReadOptions {
   /** The caller handles a `PartialFailureError` (see {@link KeyValueBackend.getMany}). Default `false`. */
-  readonly partial?: boolean
+  readonly partial?: boolean | undefined
 }
 
 /** One entry of {@link KeyValueBackend.setMany}. */

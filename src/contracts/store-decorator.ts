@@ -35,7 +35,7 @@ export type DecoratedOperation =
 /** Options of {@link StoreDecorator}. */
 export interface StoreDecoratorOptions {
   /** Name in messages, events and stats. Default: the wrapped store's name. */
-  name?: string
+  name?: string | undefined
 }
 
 /** Methods a store may lack; a decorator has each exactly when the store it wraps has it. */

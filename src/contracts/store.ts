@@ -22,7 +22,7 @@ export interface GetEntriesOptions {
    * Also return copies past their expiry that the store keeps within its `grace` (only for a chain that
    * serves stale copies while its database fails). Default `false`.
    */
-  readonly stale?: boolean
+  readonly stale?: boolean | undefined
   /**
    * The caller handles partial failures: a store spreading keys over several nodes (a memcached pool, a
    * Redis Cluster) rejects a read that some of its nodes failed with a `PartialFailureError` whose
@@ -30,7 +30,7 @@ export interface GetEntriesOptions {
    * whose `failed` lists the lookups it could not read. Without it such a store applies its own policy.
    * Default `false`.
    */
-  readonly partial?: boolean
+  readonly partial?: boolean | undefined
 }
 
 /** One lookup of a batch, validated: the declared key it addresses and the lookup object itself. */
@@ -69,7 +69,7 @@ export interface InvalidateOptions {
    * (another process's later delete may have left it), so a store may read the keys first.
    * Default: now.
    */
-  readonly changedAt?: number
+  readonly changedAt?: number | undefined
 }
 
 /** Options of {@link Store.batchPutEntries}. */
@@ -78,14 +78,14 @@ export interface PutEntriesOptions {
    * The entries are copies read from a layer below (a chain's backfill): a store that can should write
    * them only where the key holds nothing — no newer value, no tombstone of a recent delete.
    */
-  readonly backfill?: boolean
+  readonly backfill?: boolean | undefined
   /**
    * For a backfill: the process-wide {@link invalidationSequence} when the read that found the copies
    * began. An in-process store refuses copies of keys it invalidated after that point (however long
    * ago), so a slow read never brings back what an invalidation removed. Stores that cannot tell
    * ignore it.
    */
-  readonly since?: number
+  readonly since?: number | undefined
 }
 
 /** What a store is, declared so that chains and the conformance suite never test store names. */

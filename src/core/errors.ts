@@ -43,7 +43,10 @@ export interface StockpyleErrorOptions {
 export class StockpyleError extends Error {
   /** The code of this class. */
   static readonly code: StockpyleErrorCode = 'E_STOCKPYLE'
-  /** Stable machine-readable code, `E_…`. */
+  /**
+   * Stable machine-readable code, `E_…`. Each subclass types it as its own literal with `declare`
+   * (a type only: a class field would emit a definition that resets it to undefined after this constructor).
+   */
   readonly code: StockpyleErrorCode
   /** @internal brand that survives duplicate copies of the package */
   readonly [brand] = true
@@ -58,46 +61,57 @@ export class StockpyleError extends Error {
 /** A lookup's field set matches none of the model's declared keys (`{id, email}`, `{}`, `{nope}`). */
 export class UnknownKeyError extends StockpyleError {
   static override readonly code = 'E_UNKNOWN_KEY'
+  declare readonly code: 'E_UNKNOWN_KEY'
 }
 /** A key value is not a finite number, a string of well-formed UTF-16, a bigint or a boolean. */
 export class InvalidKeyError extends StockpyleError {
   static override readonly code = 'E_INVALID_KEY'
+  declare readonly code: 'E_INVALID_KEY'
 }
 /** An object handed to a store lacks (or has an invalid) value for a declared key attribute. */
 export class MissingKeyAttributeError extends StockpyleError {
   static override readonly code = 'E_MISSING_KEY_ATTRIBUTE'
+  declare readonly code: 'E_MISSING_KEY_ATTRIBUTE'
 }
 /** A lookup matched more than one stored object (only when a store cannot enforce uniqueness). */
 export class NonUniqueKeyError extends StockpyleError {
   static override readonly code = 'E_NON_UNIQUE_KEY'
+  declare readonly code: 'E_NON_UNIQUE_KEY'
 }
 /** A value cannot be encoded (functions, symbols, …) or stored bytes cannot be decoded. */
 export class SerializationError extends StockpyleError {
   static override readonly code = 'E_SERIALIZATION'
+  declare readonly code: 'E_SERIALIZATION'
 }
 /** A class is not a model (no `stockpyleKeys`) or stored bytes name a type tag no registered model has. */
 export class UnknownModelError extends StockpyleError {
   static override readonly code = 'E_UNKNOWN_MODEL'
+  declare readonly code: 'E_UNKNOWN_MODEL'
 }
 /** Two different classes claim the same `stockpyleName`. */
 export class DuplicateModelError extends StockpyleError {
   static override readonly code = 'E_DUPLICATE_MODEL'
+  declare readonly code: 'E_DUPLICATE_MODEL'
 }
 /** A backend could not be reached or did not answer in time. */
 export class StoreUnavailableError extends StockpyleError {
   static override readonly code = 'E_STORE_UNAVAILABLE'
+  declare readonly code: 'E_STORE_UNAVAILABLE'
 }
 /** An operation was called after `close()`. */
 export class StoreClosedError extends StockpyleError {
   static override readonly code = 'E_STORE_CLOSED'
+  declare readonly code: 'E_STORE_CLOSED'
 }
 /** An encoded object is larger than the backend accepts. */
 export class ValueTooLargeError extends StockpyleError {
   static override readonly code = 'E_VALUE_TOO_LARGE'
+  declare readonly code: 'E_VALUE_TOO_LARGE'
 }
 /** A constructor option is invalid; thrown synchronously from the constructor, naming the option. */
 export class InvalidOptionError extends StockpyleError {
   static override readonly code = 'E_INVALID_OPTION'
+  declare readonly code: 'E_INVALID_OPTION'
 }
 
 /** Why a chain did not call a cache layer (see {@link LayerSkippedError}). */
@@ -110,6 +124,7 @@ export type SkipReason = 'circuit-open' | 'repairs-pending'
  */
 export class LayerSkippedError extends StockpyleError {
   static override readonly code = 'E_LAYER_SKIPPED'
+  declare readonly code: 'E_LAYER_SKIPPED'
   /** Why the layer was skipped. */
   readonly reason: SkipReason
   constructor(message: string, reason: SkipReason, options: StockpyleErrorOptions = {}) {
@@ -121,14 +136,17 @@ export class LayerSkippedError extends StockpyleError {
 /** A write collides with another stored object on an alternate unique key (SQL); nothing was written. */
 export class KeyConflictError extends StockpyleError {
   static override readonly code = 'E_KEY_CONFLICT'
+  declare readonly code: 'E_KEY_CONFLICT'
 }
 /** The database schema does not fit the model: a missing table, column or unique index, or an invalid table name. */
 export class SchemaError extends StockpyleError {
   static override readonly code = 'E_SCHEMA'
+  declare readonly code: 'E_SCHEMA'
 }
 /** The database refused a write on a constraint other than a unique key (NOT NULL, CHECK, foreign key); nothing was written. */
 export class ConstraintViolationError extends StockpyleError {
   static override readonly code = 'E_CONSTRAINT'
+  declare readonly code: 'E_CONSTRAINT'
 }
 /**
  * A cache layer returned bytes that are not a valid entry (truncated, altered, or written by another
@@ -137,10 +155,12 @@ export class ConstraintViolationError extends StockpyleError {
  */
 export class CorruptEntryError extends StockpyleError {
   static override readonly code = 'E_CORRUPT_ENTRY'
+  declare readonly code: 'E_CORRUPT_ENTRY'
 }
 /** A method was called with an argument of the wrong kind (not an array of lookups, not a function, …). */
 export class InvalidArgumentError extends StockpyleError {
   static override readonly code = 'E_INVALID_ARGUMENT'
+  declare readonly code: 'E_INVALID_ARGUMENT'
 }
 /**
  * The store cannot do what was asked as configured: leases without an atomic add, transactions on a
@@ -149,6 +169,7 @@ export class InvalidArgumentError extends StockpyleError {
  */
 export class UnsupportedOperationError extends StockpyleError {
   static override readonly code = 'E_UNSUPPORTED'
+  declare readonly code: 'E_UNSUPPORTED'
 }
 
 /** Every error class, keyed by its code (one class per code). */
@@ -175,9 +196,21 @@ export const errors = {
 } as const satisfies Record<StockpyleErrorCode, { readonly code: StockpyleErrorCode }>
 
 /**
- * True when `err` is a stockpyle error (also one thrown by another copy of the package),
- * optionally with the given `code`.
+ * The error class of `code` (`errors[code]`) with `code` as its literal: `StockpyleErrorOf<'E_LAYER_SKIPPED'>`
+ * is a `LayerSkippedError`. A union of codes gives the union of their classes.
  */
+export type StockpyleErrorOf<C extends StockpyleErrorCode> = C extends StockpyleErrorCode
+  ? InstanceType<(typeof errors)[C]> & { readonly code: C }
+  : never
+
+/**
+ * True when `err` is a stockpyle error (also one thrown by another copy of the package, recognised by
+ * a brand, not by `instanceof`), optionally with the given `code`. With a code, `err` is narrowed to the
+ * class of that code: `if (isStockpyleError(err, 'E_LAYER_SKIPPED')) err.reason`.
+ */
+export function isStockpyleError(err: unknown): err is StockpyleError
+export function isStockpyleError<C extends StockpyleErrorCode>(err: unknown, code: C): err is StockpyleErrorOf<C>
+export function isStockpyleError(err: unknown, code?: StockpyleErrorCode): err is StockpyleError
 export function isStockpyleError(err: unknown, code?: StockpyleErrorCode): err is StockpyleError {
   if (typeof err !== 'object' || err === null || (err as Record<symbol, unknown>)[brand] !== true) return false
   return code === undefined || (err as StockpyleError).code === code

@@ -35,11 +35,11 @@ export const TRUNCATE_TRIGGER = 'stockpyle_invalidate_truncate'
 /** Options of {@link installInvalidationTriggers}. */
 export interface InvalidationTriggerOptions {
   /** The NOTIFY channel (at most 63 bytes); the watchers must LISTEN on the same. Default {@link DEFAULT_ROWS_CHANNEL}. */
-  channel?: string
+  channel?: string | undefined
   /** With a Kysely instance: SqlStore's `tables` option (which table each model lives in). Ignored with a SqlStore, which knows. */
-  tables?: TableNaming
+  tables?: TableNaming | undefined
   /** With a Kysely instance: SqlStore's `camelCase` option. Ignored with a SqlStore. */
-  camelCase?: boolean
+  camelCase?: boolean | undefined
 }
 
 /** What was installed for one model. */

@@ -21,25 +21,25 @@ import { callbackOption, checkKnown, msOption, withTimeout } from './bus-options
  */
 export interface PostgresBusOptions {
   /** `postgres://user:password@host:port/database`. */
-  url?: string
+  url?: string | undefined
   /** pg client options (host, port, user, password, database, ssl, …), instead of `url`. */
-  connection?: ClientConfig
+  connection?: ClientConfig | undefined
   /** A pg Pool you own to publish through (never closed by the bus); without `url`/`connection` its options also configure the LISTEN connection. */
-  pool?: Pool
+  pool?: Pool | undefined
   /** A Kysely instance (on PostgreSQL) you own to publish through, e.g. `await sqlStore.kysely()`; needs `url`, `connection` or `pool` for LISTEN. */
-  db?: Kysely<any>
+  db?: Kysely<any> | undefined
   /** The NOTIFY channel: at most 63 bytes. Default `'stockpyle_invalidate'`. Every process of one application must use the same. */
-  channel?: string
+  channel?: string | undefined
   /** Upper bound in ms for a publish, for connecting and LISTEN, and for a heartbeat query. Default `1000`. */
-  timeout?: number
+  timeout?: number | undefined
   /** Ms between heartbeat queries on the LISTEN connection, so a frozen server is noticed within `heartbeatInterval + timeout`. `0` = off. Default `2000`. */
-  heartbeatInterval?: number
+  heartbeatInterval?: number | undefined
   /** Longest wait in ms between reconnect attempts of the LISTEN connection (doubling from 100 ms). Default `2000`. */
-  maxBackoff?: number
+  maxBackoff?: number | undefined
   /** Receives what cannot be thrown to a caller: LISTEN connection errors (the first of each outage), malformed notifications, errors thrown by listeners. */
-  onError?: (error: unknown) => void
+  onError?: ((error: unknown) => void) | undefined
   /** Name for messages; default `postgres-bus(host:port/database)`. */
-  name?: string
+  name?: string | undefined
 }
 
 const KNOWN = ['url', 'connection', 'pool', 'db', 'channel', 'timeout', 'heartbeatInterval', 'maxBackoff', 'onError', 'name'] as const

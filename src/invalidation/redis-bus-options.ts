@@ -6,37 +6,37 @@ import type { Redis, RedisOptions } from 'ioredis'
  */
 export interface RedisBusOptions {
   /** `redis://[user:pass@]host:port[/db]` or `rediss://…`: the bus creates (and closes) both connections. */
-  url?: string
+  url?: string | undefined
   /**
    * An ioredis `Redis` client you own, used to publish (its own options — offline queue, retries —
    * apply; `timeout` still bounds each publish). The subscriber connection is `client.duplicate()`,
    * owned and closed by the bus; yours is never closed.
    */
-  client?: Redis
+  client?: Redis | undefined
   /** The pub/sub channel. Default `'stockpyle:invalidate'`. Every process of one application must use the same. */
-  channel?: string
+  channel?: string | undefined
   /**
    * Upper bound in ms for a publish (including waiting for the very first connection), for
    * (re)subscribing and for a heartbeat PING. Default `1000`.
    */
-  timeout?: number
+  timeout?: number | undefined
   /**
    * Ms between PINGs on the subscriber connection, so a frozen or unreachable server is noticed (the
    * listeners get `onDown`) within `heartbeatInterval + timeout` even when TCP does not report it.
    * `0` turns the heartbeat off. Default `2000`.
    */
-  heartbeatInterval?: number
+  heartbeatInterval?: number | undefined
   /** Longest wait in ms between reconnect attempts (doubling from 100 ms). Default `2000`. */
-  maxBackoff?: number
+  maxBackoff?: number | undefined
   /**
    * Receives what cannot be thrown to a caller: connection errors of the subscriber (the first of
    * each outage), malformed messages, errors thrown by listeners. Default: ignored.
    */
-  onError?: (error: unknown) => void
+  onError?: ((error: unknown) => void) | undefined
   /** Extra ioredis options for the connections the bus creates from `url` (not with `client`). */
-  redisOptions?: RedisOptions
+  redisOptions?: RedisOptions | undefined
   /** Name for messages; default `redis-bus(host:port)`. */
-  name?: string
+  name?: string | undefined
 }
 
 /** The option names {@link RedisBus} accepts (anything else is an InvalidOptionError). */

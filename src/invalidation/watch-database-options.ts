@@ -12,46 +12,46 @@ export interface WatchDatabaseOptions extends ListenConnectionOptions {
   /** The models whose tables have triggers (see {@link installInvalidationTriggers}). */
   models: readonly Model[]
   /** The NOTIFY channel the triggers use. Default {@link DEFAULT_ROWS_CHANNEL}. */
-  channel?: string
+  channel?: string | undefined
   /**
    * The SqlStore whose table naming and camelCase mapping the triggers were installed with, also
    * used to introspect the tables. Default: the last (authoritative) layer of the first store given,
    * when it is a SqlStore on PostgreSQL.
    */
-  sql?: SqlStore
+  sql?: SqlStore | undefined
   /** Without a SqlStore: a Kysely instance on the database, to introspect the tables (default: a connection from `url`/`connection`/`pool`). */
-  db?: Kysely<any>
+  db?: Kysely<any> | undefined
   /** Without a SqlStore: SqlStore's `tables` option. */
-  tables?: TableNaming
+  tables?: TableNaming | undefined
   /** Without a SqlStore: SqlStore's `camelCase` option. */
-  camelCase?: boolean
+  camelCase?: boolean | undefined
   /**
    * Clear every ProcessMemoryStore among the stores (also inside chains) when the LISTEN connection
    * goes down, when it is up again, and when a change cannot be targeted (TRUNCATE, an oversized
    * key). Default `true`.
    */
-  clearMemory?: boolean
+  clearMemory?: boolean | undefined
   /** Ms allowed for connecting, LISTEN and heartbeat queries. Default `1000`. */
-  timeout?: number
+  timeout?: number | undefined
   /** Ms between heartbeat queries on the LISTEN connection (a frozen server is noticed within `heartbeatInterval + timeout`); `0` = off. Default `2000`. */
-  heartbeatInterval?: number
+  heartbeatInterval?: number | undefined
   /** Longest wait in ms between reconnect attempts (doubling from 100 ms). Default `2000`. */
-  maxBackoff?: number
+  maxBackoff?: number | undefined
   /**
    * Receives every problem: LISTEN connection errors (the first of each outage), a failed
    * `batchInvalidate`, unknown tables, malformed notifications, and changes that cannot be targeted
    * (TRUNCATE, oversized keys: a `StockpyleError` saying which table). Default: ignored.
    */
-  onError?: (error: unknown) => void
+  onError?: ((error: unknown) => void) | undefined
   /**
    * Called after the LISTEN connection came back after an outage. Row changes committed meanwhile
    * were not seen: memory layers are cleared (see `clearMemory`); shared layers (Redis, memcached)
    * keep what they hold until other processes' watchers evict it or it expires — flush them here if
    * that is not good enough.
    */
-  onReconnect?: () => void
+  onReconnect?: (() => void) | undefined
   /** Called after each batch of invalidations of one model was applied to every store (for metrics and tests). */
-  onInvalidate?: (model: Model, lookups: readonly Lookup<Model>[]) => void
+  onInvalidate?: ((model: Model, lookups: readonly Lookup<Model>[]) => void) | undefined
 }
 
 /** A running {@link watchDatabase}. */

@@ -31,7 +31,7 @@ export interface BusOutage {
   /** The transport comes back (e.g. the server restarted); resolves once it accepts connections. */
   up(): Promise<void>
   /** Ms buses may take to notice an outage and to be delivering again after `up`. Default 10,000. */
-  readonly withinMs?: number
+  readonly withinMs?: number | undefined
   /** Releases the transport (stops the private server). */
   close(): Promise<void>
 }
@@ -43,15 +43,15 @@ export interface BusConformanceOptions {
   /** Creates a bus on the shared transport (the suite closes it). */
   createBus(options: BusConformanceBusOptions): InvalidationBus | Promise<InvalidationBus>
   /** Sends raw text on a channel, bypassing the bus (malformed input). Without it, that case is skipped (printed). */
-  publishRaw?: (channel: string, text: string) => Promise<void>
+  publishRaw?: ((channel: string, text: string) => Promise<void>) | undefined
   /** A transport of its own for the outage case (e.g. a private server). Without it, that case is skipped (printed). */
-  outage?: () => Promise<BusOutage>
+  outage?: (() => Promise<BusOutage>) | undefined
   /** The runner's `describe` (vitest, node:test, jest, mocha). */
   describe(name: string, body: () => void): unknown
   /** The runner's `test`/`it`. */
   test(name: string, body: () => Promise<void>): unknown
   /** Ms to wait for a delivery or a (re)connection before failing. Default 10,000. */
-  timeoutMs?: number
+  timeoutMs?: number | undefined
 }
 
 /**

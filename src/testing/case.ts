@@ -22,7 +22,7 @@ export interface ConformanceTarget {
   /** Creates an empty store (or one isolated by `prefix`). The suite closes it after each test. */
   createStore(options: ConformanceStoreOptions): Store | Promise<Store>
   /** Runs each test body inside a scope the store needs (e.g. `AsyncLocalStore.run`). */
-  scope?: (store: Store, body: () => Promise<void>) => Promise<unknown>
+  scope?: ((store: Store, body: () => Promise<void>) => Promise<unknown>) | undefined
 }
 
 /** Options of {@link runStoreConformance}. */
@@ -36,7 +36,7 @@ export interface ConformanceOptions extends ConformanceTarget {
    */
   test(name: string, body: (...context: unknown[]) => Promise<void>): unknown
   /** Cases not to run, each with the reason printed when the suite runs. */
-  skip?: readonly { test: string; reason: string }[]
+  skip?: readonly { test: string; reason: string }[] | undefined
 }
 
 /** Passed to each case. */

@@ -189,7 +189,7 @@ describe.runIf(stores.has('redis'))('RedisStore against a private redis-server',
       const db = database()
       const writer = new ChainedStore([new RedisStore({ url: server.url, prefix: 'oom', tombstoneLifetime: 30 }), db.store])
       const errors: string[] = []
-      writer.events.on('cacheError', (e) => errors.push(`${e.operation}: ${e.error.code}`))
+      writer.events.on('cacheError', (e) => errors.push(`${e.operation}: ${(e.error as { code?: string }).code}`))
       const reader = new RedisStore({ url: server.url, prefix: 'oom' })
       const user1 = makeUser(1)
       const user2 = makeUser(2)

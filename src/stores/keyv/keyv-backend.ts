@@ -23,7 +23,7 @@ export interface KeyvBackendOptions {
    */
   readonly disconnect: boolean
   /** The Keyv namespace holds nothing but this store's entries: `clear()` may call `keyv.clear()`. Default `false`. */
-  readonly ownsNamespace?: boolean
+  readonly ownsNamespace?: boolean | undefined
 }
 
 /** Keys deleted per `deleteMany` while clearing. */

@@ -21,21 +21,21 @@ export interface KeyvStoreOptions extends CacheStoreOptions {
    */
   keyv: Keyv
   /** Upper bound in ms for every operation; slower ones reject with `StoreUnavailableError`. Default `1000`. */
-  timeout?: number
+  timeout?: number | undefined
   /**
    * Call `keyv.disconnect()` in `close()` — and, for an adapter without a `disconnect()` of its own
    * (@keyv/memcache), close its client. Default `false`: the Keyv instance is yours.
    */
-  disconnect?: boolean
+  disconnect?: boolean | undefined
   /**
    * The Keyv namespace holds nothing but this store's entries, so `clear()` may call `keyv.clear()`
    * when the adapter cannot list its keys (adapters that can are cleared key by key under the prefix
    * whatever this says). Default `false`: `clear()` on such an adapter is refused, and the store
    * declares `capabilities.clearable: false`.
    */
-  ownsNamespace?: boolean
+  ownsNamespace?: boolean | undefined
   /** Name for messages and stats; default `keyv(<namespace>)`. */
-  name?: string
+  name?: string | undefined
 }
 
 /**

@@ -34,18 +34,18 @@ export interface LoaderStoreOptions<M extends Model> {
    */
   load: (lookups: readonly Lookup<M>[]) => Promise<readonly (Instance<M> | undefined)[]> | readonly (Instance<M> | undefined)[]
   /** Stores the objects (insert or replace). Without it, puts reject with `UnsupportedOperationError`. */
-  save?: (objs: readonly Instance<M>[]) => Promise<void> | void
+  save?: ((objs: readonly Instance<M>[]) => Promise<void> | void) | undefined
   /** Removes the objects (absent ones are a no-op). Without it, deletes reject with `UnsupportedOperationError`. */
-  remove?: (objs: readonly Instance<M>[]) => Promise<void> | void
+  remove?: ((objs: readonly Instance<M>[]) => Promise<void> | void) | undefined
   /** Name in messages and stats. Default `loader(<model name>)`. */
-  name?: string
+  name?: string | undefined
   /**
    * Most ms one call of `load`, `save` or `remove` may take (< 2^31): past it the store's call rejects
    * with `StoreUnavailableError` (a chain's `serveStale` applies) and the late result is ignored — a
    * late `save` or `remove` may still take effect in the source. Default: none; a `load` that never
    * settles then keeps every read of its keys waiting, as reads in flight are joined.
    */
-  timeout?: number
+  timeout?: number | undefined
 }
 
 const KNOWN = ['model', 'load', 'save', 'remove', 'name', 'timeout']

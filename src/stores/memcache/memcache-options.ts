@@ -8,7 +8,7 @@ import type { MemcacheHashing, RingServer } from './memcache-ring.js'
 /** A weighted memcached server: `address` is `'host:port'`, `weight` a number > 0 (default 1). */
 export interface MemcacheWeightedServer {
   readonly address: string
-  readonly weight?: number
+  readonly weight?: number | undefined
 }
 
 /** A memcached server: `'host:port'` (IPv4 or a host name; IPv6 literals are not supported) or a weighted entry. */
@@ -26,44 +26,44 @@ export interface MemcacheConnectionOptions {
    * not answered by then fails the call with `StoreUnavailableError`; also memcache-client's
    * `cmdTimeout`, after which its connection is dropped and reopened.
    */
-  timeout?: number
+  timeout?: number | undefined
   /** Milliseconds allowed to open a TCP/TLS connection before it is abandoned (default: `timeout`). */
-  connectTimeout?: number
+  connectTimeout?: number | undefined
   /**
    * After a server fails to connect or answer, calls that need it fail at once with
    * `StoreUnavailableError` for this many milliseconds, then the next call tries it again
    * (default 1000; `0` tries every call). Spares callers a full `timeout` per call while a server
    * is frozen or unreachable.
    */
-  retryDelay?: number
+  retryDelay?: number | undefined
   /**
    * Largest value in bytes that is sent; a larger encoded object fails the put with
    * `ValueTooLargeError` before anything is written. Default {@link DEFAULT_MEMCACHE_MAX_VALUE_BYTES}
    * (memcached's default 1 MiB item limit `-I 1m`, minus room for the item header and a 250-byte key).
    * Raise it only with the servers' `-I`.
    */
-  maxValueBytes?: number
+  maxValueBytes?: number | undefined
   /** TLS options for every connection (memcached built with TLS, started with `-Z`); default: plain TCP. */
-  tls?: ConnectionOptions
+  tls?: ConnectionOptions | undefined
   /**
    * Key-to-server mapping: `'ketama'` (default; libketama, python-ketama, Node `memcached`) or
    * `'libmemcached'` (the same, but servers on port 11211 are hashed by host alone, like
    * libmemcached / pylibmc). Every client sharing a pool must use the same mapping.
    */
-  hashing?: MemcacheHashing
+  hashing?: MemcacheHashing | undefined
   /**
    * What a read does when some, but not all, of the servers it needs fail: `true` (default) answers
    * with the other servers' hits and misses for the failed servers' keys, and reports each failure to
    * `onError`; `false` rejects the read with `StoreUnavailableError`. A read whose every server fails
    * always rejects, and writes always reject when any server fails.
    */
-  partialReads?: boolean
+  partialReads?: boolean | undefined
   /**
    * Receives each server failure that a call did not reject with (the failed share of a partial
    * read). Default: a process warning (`STOCKPYLE_MEMCACHE_SERVER_DOWN`) once per server outage.
    * Exceptions thrown by the handler are ignored.
    */
-  onError?: (error: StoreUnavailableError) => void
+  onError?: ((error: StoreUnavailableError) => void) | undefined
 }
 
 /** memcached's default item size limit (1 MiB) minus 1 KiB for the item header and key. */
@@ -184,11 +184,11 @@ export interface MemcacheBackendOptions extends MemcacheConnectionOptions {
    * The time source `expiresAt` values are measured on (the store's clock); the remaining lifetime
    * `expiresAt - clock.now()` is what memcached is told. Default: `Date.now`.
    */
-  clock?: Clock
+  clock?: Clock | undefined
   /** Name in messages; default `memcache(<servers>)`. */
-  name?: string
+  name?: string | undefined
   /** The servers hold nothing else: the backend gets `clear()`, which sends `flush_all` to each. Default `false`. */
-  ownsServers?: boolean
+  ownsServers?: boolean | undefined
   /**
    * What a server's repair does to a key whose write failed (see `MemcacheServerStats.pendingRepairs`),
    * told what the key holds when the server answers again (`undefined`: nothing) and when the write
@@ -197,8 +197,10 @@ export interface MemcacheBackendOptions extends MemcacheConnectionOptions {
    * held nothing). `MemcacheStore` sets it to leave its tombstones and never cut one short. Default:
    * the key is deleted, without reading.
    */
-  repairKey?: (
-    current: Uint8Array | undefined,
-    failedAt: number,
-  ) => 'keep' | 'delete' | { readonly value: Uint8Array; readonly expiresAt: number | undefined }
+  repairKey?:
+    | ((
+        current: Uint8Array | undefined,
+        failedAt: number,
+      ) => 'keep' | 'delete' | { readonly value: Uint8Array; readonly expiresAt: number | undefined })
+    | undefined
 }

@@ -20,7 +20,7 @@ export interface MemcacheStoreOptions extends KeyValueStoreOptions, MemcacheConn
    * The servers hold nothing but this store's entries, so `clear()` may empty them with `flush_all`
    * (memcached cannot list keys, so it cannot clear one prefix). Default `false`: `clear()` is refused.
    */
-  ownsServers?: boolean
+  ownsServers?: boolean | undefined
 }
 
 /**

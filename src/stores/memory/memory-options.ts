@@ -7,17 +7,17 @@ import { type MemoryRecord, sizeOf } from './memory-record.js'
 /** Options of `ProcessMemoryStore`. */
 export interface ProcessMemoryStoreOptions extends Omit<CacheStoreOptions, 'prefix'> {
   /** Most objects held (an object stored under three keys counts once). */
-  max?: number
+  max?: number | undefined
   /**
    * Most bytes of memory held, counting the encoded object and the per-entry and per-key overhead of
    * the index (an estimate calibrated against heap + external growth), not only the payload.
    * Default when neither `max` nor `maxSize` is given: {@link DEFAULT_MAX_SIZE}.
    */
-  maxSize?: number
+  maxSize?: number | undefined
   /** Opt in to no bound at all (emits a one-time `STOCKPYLE_UNBOUNDED` warning). */
-  unbounded?: boolean
+  unbounded?: boolean | undefined
   /** Name in messages and stats. Default `'memory'`. */
-  name?: string
+  name?: string | undefined
   /**
    * Keeps this layer coherent with the same layer in other processes: puts and deletes publish the
    * objects' record keys, and invalidations from other processes evict them here. While the bus is
@@ -25,7 +25,7 @@ export interface ProcessMemoryStoreOptions extends Omit<CacheStoreOptions, 'pref
    * bus comes back, so an entry that may have missed an invalidation is never served as fresh.
    * The bus is yours: `close()` unsubscribes but does not close it.
    */
-  bus?: InvalidationBus
+  bus?: InvalidationBus | undefined
 }
 
 /**

@@ -107,7 +107,7 @@ export class ProcessMemoryStore extends BaseStore {
    * tombstone lifetime (used when an invalidation channel reconnects).
    * @throws StoreClosedError (as a rejection) after `close()`.
    */
-  async clear(options: { fence?: boolean } = {}): Promise<void> {
+  async clear(options: { fence?: boolean | undefined } = {}): Promise<void> {
     this.assertOpen('clear')
     this.#clear(options.fence === true)
     this.#invalidations.forgetAll()

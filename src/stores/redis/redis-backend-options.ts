@@ -17,5 +17,5 @@ export interface RedisBackendOptions {
    * Cluster only: ms a master that failed is skipped (its keys fail at once) before one call probes it
    * again. Default 1000.
    */
-  readonly retryDelay?: number
+  readonly retryDelay?: number | undefined
 }

@@ -21,46 +21,46 @@ export interface RedisNode {
  */
 export interface RedisStoreOptions extends CacheStoreOptions {
   /** `redis://[user:pass@]host:port[/db]` or `rediss://…` (TLS). */
-  url?: string
+  url?: string | undefined
   /** Host of a single node; default `'127.0.0.1'`. */
-  host?: string
+  host?: string | undefined
   /** Port of a single node; default `6379`. */
-  port?: number
+  port?: number | undefined
   /** Startup nodes of a Redis Cluster (at least one). */
-  cluster?: readonly RedisNode[]
+  cluster?: readonly RedisNode[] | undefined
   /**
    * An ioredis `Redis` or `Cluster` you created and own: the store never closes it, and its own
    * options (offline queue, retries) apply — `timeout` still bounds every operation.
    */
-  client?: Redis | Cluster
+  client?: Redis | Cluster | undefined
   /**
    * Upper bound in ms for every operation, including waiting for the first connection; an operation
    * that takes longer rejects with `StoreUnavailableError`. Default `1000`.
    */
-  timeout?: number
+  timeout?: number | undefined
   /**
    * Cluster only: ms a master that failed (an error or no answer within `timeout`) is skipped — its
    * keys fail at once while the other masters keep serving — before one call probes it again.
    * Default `1000`. See `RedisBackend`.
    */
-  retryDelay?: number
+  retryDelay?: number | undefined
   /** `true` or Node TLS options to connect with TLS (`rediss://` URLs imply it). */
-  tls?: boolean | ConnectionOptions
+  tls?: boolean | ConnectionOptions | undefined
   /** Password (AUTH). */
-  password?: string
+  password?: string | undefined
   /** ACL user name (Redis ≥ 6). */
-  username?: string
+  username?: string | undefined
   /** Database index of a single node; default `0`. Not available in a cluster. */
-  db?: number
+  db?: number | undefined
   /**
    * Extra ioredis options, applied under the store's fail-fast settings (`enableOfflineQueue: false`,
    * `maxRetriesPerRequest: 0`, no `commandTimeout`: the store's own deadlines bound every call,
    * reconnect backoff up to 500 ms) — which they may override. For a cluster they go to each node's
    * connection.
    */
-  redisOptions?: RedisOptions
+  redisOptions?: RedisOptions | undefined
   /** Name for messages and stats; default `redis(host:port)` / `redis-cluster(host:port,…)`. */
-  name?: string
+  name?: string | undefined
 }
 
 const DEFAULT_TIMEOUT = 1000

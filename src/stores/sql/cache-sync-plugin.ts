@@ -28,13 +28,13 @@ export interface CacheSyncOptions {
   /** The models whose tables are watched; statements on other tables are left alone. */
   models: readonly Model[]
   /** The SqlStore that maps those models to tables. Default: the chain's last layer, when it is a SqlStore. */
-  store?: SqlStore
+  store?: SqlStore | undefined
   /**
    * Called with a failure that cannot reject a caller: an invalidation after a COMMIT that failed
    * (the chain has reported its cache-layer failures and will repair them before reading the layer
    * again). Default: a process warning `STOCKPYLE_CACHE_SYNC`.
    */
-  onError?: (error: unknown) => void
+  onError?: ((error: unknown) => void) | undefined
 }
 
 /**

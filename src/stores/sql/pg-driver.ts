@@ -55,11 +55,11 @@ export function checkChannel(owner: string, channel: unknown): string {
 /** Where a dedicated LISTEN connection connects: one of `url`, `connection` or (the options of) `pool`. */
 export interface ListenConnectionOptions {
   /** `postgres://user:password@host:port/database`. */
-  url?: string
+  url?: string | undefined
   /** pg client options (host, port, user, password, database, ssl, …). */
-  connection?: ClientConfig
+  connection?: ClientConfig | undefined
   /** A pg Pool: its connection options are used for the dedicated LISTEN connection. */
-  pool?: Pool
+  pool?: Pool | undefined
 }
 
 /**

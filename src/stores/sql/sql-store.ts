@@ -28,31 +28,31 @@ import { wasNotSent } from './timed-pool.js'
 /** Options of {@link SqlStore}. */
 export interface SqlStoreOptions {
   /** Name used in messages and stats. Default `'sql'`. */
-  name?: string
+  name?: string | undefined
   /**
    * Which table each model lives in: a `Map` from model class, a record from type tag
    * (`stockpyleName` or class name), or a function returning a name or `undefined`. Models not named
    * here use their own `static stockpyleTable`, else their type tag in snake_case plural
    * (`ConformanceUser` → `conformance_users`). Names are `table` or `schema.table`.
    */
-  tables?: TableNaming
+  tables?: TableNaming | undefined
   /** Columns are snake_case and attributes camelCase (`org_id` ↔ `orgId`). Default `false`: attribute = column name. */
-  camelCase?: boolean
+  camelCase?: boolean | undefined
   /**
    * At first use of each table, check that every declared key is backed by the primary key or a unique
    * index, and fail with `E_SCHEMA` naming the missing index otherwise. Default `true`. With `false`, a
    * lookup matching several rows raises `NonUniqueKeyError`.
    */
-  checkUniqueKeys?: boolean
+  checkUniqueKeys?: boolean | undefined
   /**
    * How bytes columns (BLOB/bytea) come back: `'Buffer'` (default, what both drivers return) or
    * `'Uint8Array'`, for every column or per model attribute through a function. Writing accepts either.
    */
-  bytes?: BytesType | ((model: Model, attribute: string) => BytesType)
+  bytes?: BytesType | ((model: Model, attribute: string) => BytesType) | undefined
   /** The dialect of a `db` connection whose adapter SqlStore does not recognise (it must be SQLite- or PostgreSQL-compatible). */
-  dialect?: SqlDialect
+  dialect?: SqlDialect | undefined
   /** Pool size for a `postgres://` URL. Default 10. */
-  maxConnections?: number
+  maxConnections?: number | undefined
   /**
    * Most ms (< 2^31) SqlStore waits on the database, for a connection it opens from a `url`.
    * PostgreSQL: for each statement and for each connection from the pool (opening one, or waiting
@@ -63,11 +63,11 @@ export interface SqlStoreOptions {
    * as better-sqlite3 runs statements synchronously) before `SQLITE_BUSY`, a `StoreUnavailableError`;
    * default better-sqlite3's 5,000. Refused with a `db` (configure your own pool).
    */
-  timeout?: number
+  timeout?: number | undefined
   /** Accepted for option sharing with cache stores and ignored (SqlStore never expires objects). */
   clock?: unknown
   /** Accepted for option sharing with cache stores and ignored (tables isolate data). */
-  prefix?: string
+  prefix?: string | undefined
 }
 
 const SQL_CAPABILITIES = capabilities({ authoritative: true, generatesKeys: true, expires: false, polymorphic: false })
