@@ -4,6 +4,7 @@ import type { Model } from '../core/model.js'
 import type { TableNaming } from '../stores/sql/naming.js'
 import { checkChannel, quoteIdent, quoteLiteral } from '../stores/sql/pg-driver.js'
 import { type Kysely, queryRows, runStatements } from '../stores/sql/postgres-access.js'
+import { translateError } from '../stores/sql/sql-errors.js'
 import type { SqlStore } from '../stores/sql/sql-store.js'
 import { checkKnown } from './bus-options.js'
 import {
@@ -87,6 +88,15 @@ export async function installInvalidationTriggers(
 ): Promise<InstalledTrigger[]> {
   const owner = 'installInvalidationTriggers'
   const { sqlSource, channel, infos } = prepare(owner, source, models, options)
+  return reaching(owner, () => install(owner, sqlSource, channel, infos))
+}
+
+async function install(
+  owner: string,
+  sqlSource: ReturnType<typeof prepare>['sqlSource'],
+  channel: string,
+  infos: ReturnType<typeof prepare>['infos'],
+): Promise<InstalledTrigger[]> {
   const tables = await describeTables(sqlSource, infos)
   const db = await sqlSource.db()
   const statements: string[] = []
@@ -113,6 +123,14 @@ export async function removeInvalidationTriggers(
 ): Promise<void> {
   const owner = 'removeInvalidationTriggers'
   const { sqlSource, infos } = prepare(owner, source, models, options)
+  return reaching(owner, () => remove(owner, sqlSource, infos))
+}
+
+async function remove(
+  owner: string,
+  sqlSource: ReturnType<typeof prepare>['sqlSource'],
+  infos: ReturnType<typeof prepare>['infos'],
+): Promise<void> {
   const tables = await describeTables(sqlSource, infos)
   const db = await sqlSource.db()
   const statements: string[] = []
@@ -238,4 +256,16 @@ END`
       `create trigger ${TRUNCATE_TRIGGER} after truncate on ${qualifiedName(p)} for each statement execute function ${fn}(${args})`,
     ]),
   ]
+}
+
+/**
+ * Runs `work` against the database, translating a driver's error as SqlStore does (a database that
+ * cannot be reached is a `StoreUnavailableError` naming `owner`).
+ */
+async function reaching<T>(owner: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work()
+  } catch (err) {
+    throw translateError(err, owner)
+  }
 }

@@ -1,7 +1,15 @@
 import { Kysely, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { ChainedStore, InvalidOptionError, type Lookup, type Model, ProcessMemoryStore, type Store } from '../../src/index.js'
+import {
+  ChainedStore,
+  InvalidOptionError,
+  type Lookup,
+  type Model,
+  ProcessMemoryStore,
+  type Store,
+  StoreUnavailableError,
+} from '../../src/index.js'
 import {
   type DatabaseWatcher,
   installInvalidationTriggers,
@@ -11,7 +19,7 @@ import {
 import { RedisStore } from '../../src/stores/redis/index.js'
 import { createTable, SqlStore } from '../../src/stores/sql/index.js'
 import { ConformanceUser, conformanceTables, makeUser } from '../../src/testing/index.js'
-import { selectedStores } from '../harness/servers.js'
+import { freePort, selectedStores } from '../harness/servers.js'
 import { freshDatabase, poll, summarize } from './helpers.js'
 
 /** A model with a bigint primary key, kept in another schema. */
@@ -68,6 +76,22 @@ interface Proc {
   readonly errors: unknown[]
   reconnects: number
 }
+
+describe('installing triggers on a database that cannot be reached', () => {
+  it('rejects with StoreUnavailableError naming the call, as the store does (not a raw ECONNREFUSED)', async () => {
+    const port = await freePort()
+    const sqlStore = new SqlStore({ url: `postgres://postgres@127.0.0.1:${port}/nowhere` }, { timeout: 2000 })
+    try {
+      for (const call of [installInvalidationTriggers, removeInvalidationTriggers]) {
+        const err = await call(sqlStore, [ConformanceUser]).catch((e: unknown) => e)
+        expect(err).toBeInstanceOf(StoreUnavailableError)
+        expect((err as Error).message).toMatch(new RegExp(`${call.name}.*ECONNREFUSED`))
+      }
+    } finally {
+      await sqlStore.close()
+    }
+  })
+})
 
 describe.runIf(stores.has('postgres'))('database-driven invalidation (PostgreSQL triggers + watchDatabase)', () => {
   let url = ''
