@@ -17,6 +17,7 @@ import {
   StockpyleError,
   StoreClosedError,
   StoreUnavailableError,
+  UnsupportedOperationError,
 } from '../../src/index.js'
 import { createTable, SqlStore, type SqlStoreOptions, type TransactionChange } from '../../src/stores/sql/index.js'
 import { ConformanceUser, conformanceTables, makeUser } from '../../src/testing/index.js'
@@ -720,6 +721,32 @@ for (const dialect of dialects) {
           await expect(store.transaction(async () => 1)).rejects.toThrow(/inside its own transaction/)
         })
         await expect(leaked!.get(Account, { id: 1 })).rejects.toThrow(StoreClosedError)
+      })
+
+      it('tx.kysely() refuses commit, rollback and savepoints (a write undone by a savepoint would reach the caches)', async () => {
+        const env = await makeEnv(dialect)
+        await accountsTable(env)
+        const store = env.newStore()
+        const chain = new ChainedStore([new ProcessMemoryStore({}), store])
+        await chain.put(Object.assign(new Account('sp@example.com', 1), { score: 100 }))
+        await chain.transaction(async (tx) => {
+          const trx = (tx as unknown as { kysely(): Kysely<any> }).kysely()
+          for (const control of ['savepoint', 'rollbackToSavepoint', 'releaseSavepoint', 'commit', 'rollback']) {
+            const call = () => (trx as any)[control]('before_bonus')
+            expect(call).toThrow(UnsupportedOperationError)
+            expect(call).toThrow(new RegExp(`tx\\.kysely\\(\\)\\.${control}\\(\\) is not supported`))
+            expect(() =>
+              (trx.withPlugin({ transformQuery: (a) => a.node, transformResult: async (a) => a.result }) as any)[control]('x'),
+            ).toThrow(UnsupportedOperationError)
+          }
+          // queries of one's own still join the transaction
+          await tx.put(Object.assign(new Account('sp@example.com', 1), { score: 999 }))
+          const rows = await trx.selectFrom(env.table('accounts')).select('score').where('id', '=', 1).execute()
+          expect(rows.map((r) => Number(r.score))).toEqual([999])
+          expect((await sql<{ n: unknown }>`select 1 as n`.execute(trx.withSchema('public'))).rows.map((r) => Number(r.n))).toEqual([1])
+        })
+        expect((await chain.get(Account, { id: 1 }))?.score).toBe(999)
+        expect((await store.get(Account, { id: 1 }))?.score).toBe(999)
       })
 
       it('calls outside the transaction wait for it instead of deadlocking', async () => {

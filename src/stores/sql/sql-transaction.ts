@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely'
 import { BaseStore, type LookupRequest, type StoreCapabilities, type StoreEntry, type WriteItem } from '../../contracts/base-store.js'
 import { decodeRecord, encodeRecord } from '../../core/codec.js'
-import { StoreClosedError } from '../../core/errors.js'
+import { StoreClosedError, UnsupportedOperationError } from '../../core/errors.js'
 import { describeObject, type ModelInfo } from '../../core/registry.js'
 import { readEntries } from './read-entries.js'
 import { removeByLookups } from './sql-delete-by-key.js'
@@ -33,6 +33,7 @@ export class SqlTransaction extends BaseStore {
   override readonly capabilities: StoreCapabilities
   readonly #context: OperationContext
   readonly #executor: Executor
+  readonly #guarded: Kysely<any>
   readonly #changes: TransactionChange[] = []
   readonly #afterCommit: AfterCommit[] = []
   readonly #afterCommitFailed: AfterCommit[] = []
@@ -63,11 +64,19 @@ export class SqlTransaction extends BaseStore {
         }
       },
     }
+    this.#guarded = guarded(trx, context.name)
   }
 
-  /** The Kysely transaction itself, for queries of your own that must join it. */
+  /**
+   * The Kysely transaction, for queries of your own that must join it. Its transaction control —
+   * `commit()`, `rollback()`, `savepoint()`, `rollbackToSavepoint()`, `releaseSavepoint()` — throws
+   * `UnsupportedOperationError`: `transaction()` ends the transaction itself, and a write undone by a
+   * rollback to a savepoint would stay in {@link changes} and reach the caches after COMMIT. (A raw
+   * `sql\`rollback to savepoint …\`` is not detected: call `chain.batchInvalidate()` or
+   * `chain.clearCaches()` for what it undid.)
+   */
   kysely(): Kysely<any> {
-    return this.#executor.db
+    return this.#guarded
   }
 
   /** The writes made so far, in order. */
@@ -174,6 +183,34 @@ export class SqlTransaction extends BaseStore {
       this.#changes.push({ operation: 'delete', objects: objects.map(keysOf) })
     })
   }
+}
+
+const TRANSACTION_CONTROL = new Set(['commit', 'rollback', 'savepoint', 'rollbackToSavepoint', 'releaseSavepoint'])
+const DERIVING = new Set(['withPlugin', 'withoutPlugins', 'withSchema', 'withTables'])
+
+/**
+ * `trx` with its transaction control refused (also on the instances `withPlugin()` & co. derive from it).
+ * Methods are bound to `trx` itself: Kysely's classes keep their state in `#private` fields, which a
+ * proxy as `this` cannot reach.
+ */
+function guarded(trx: Kysely<any>, store: string): Kysely<any> {
+  return new Proxy(trx, {
+    get(target, property) {
+      if (typeof property === 'string' && TRANSACTION_CONTROL.has(property)) {
+        return () => {
+          throw new UnsupportedOperationError(
+            `${store} store: tx.kysely().${property}() is not supported inside transaction(): the transaction commits when the callback returns and rolls back when it throws (all of it); a write undone by a savepoint would still reach the caches — use separate transaction() calls instead`,
+          )
+        }
+      }
+      const value: unknown = Reflect.get(target, property, target)
+      if (typeof value !== 'function') return value
+      if (typeof property === 'string' && DERIVING.has(property)) {
+        return (...args: unknown[]) => guarded(value.apply(target, args) as Kysely<any>, store)
+      }
+      return value.bind(target)
+    },
+  })
 }
 
 /** A copy of `obj` as it is now (through the cache codec), or `undefined` when the codec cannot copy it. */
