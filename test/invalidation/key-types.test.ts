@@ -42,12 +42,6 @@ interface KeyType {
   readonly expr?: string
 }
 
-const byte = fc.integer({ min: 0, max: 255 })
-const hexBytes = (n: number) =>
-  fc.tuple(fc.array(byte, { minLength: n, maxLength: n }), fc.constantFrom(':', '-'), fc.boolean()).map(([bytes, sep, upper]) => {
-    const text = bytes.map((b) => b.toString(16).padStart(2, '0')).join(sep)
-    return upper ? text.toUpperCase() : text
-  })
 const text = (maxLength: number) => fc.string({ unit: 'grapheme', maxLength }).filter((s) => !s.includes('\0'))
 
 const TYPES: Record<string, KeyType> = {
@@ -69,31 +63,6 @@ const TYPES: Record<string, KeyType> = {
   name: { type: 'name', values: fc.string({ maxLength: 20 }) },
   enum: { type: 'mood', values: fc.constantFrom('sad', 'ok', 'happy') },
   uuid: { type: 'uuid', values: fc.tuple(fc.uuid(), fc.boolean()).map(([u, upper]) => (upper ? u.toUpperCase() : u)) },
-  inet: {
-    type: 'inet',
-    values: fc.oneof(
-      fc.ipV4(),
-      fc.tuple(fc.ipV4(), fc.integer({ min: 0, max: 32 })).map(([ip, bits]) => `${ip}/${bits}`),
-      fc.ipV6(),
-      fc.tuple(fc.ipV6(), fc.integer({ min: 0, max: 128 })).map(([ip, bits]) => `${ip}/${bits}`),
-    ),
-  },
-  inet_domain: { type: 'ip_address', values: fc.ipV4() },
-  cidr: {
-    type: 'cidr',
-    values: fc.tuple(fc.ipV4(), fc.integer({ min: 0, max: 32 })).map(([ip, bits]) => `${ip}/${bits}`),
-    expr: 'network($1::inet)',
-  },
-  macaddr: { type: 'macaddr', values: hexBytes(6) },
-  macaddr8: { type: 'macaddr8', values: hexBytes(8) },
-  oid: { type: 'oid', values: fc.integer({ min: 0, max: 2 ** 32 - 1 }).map(String) },
-  money: { type: 'money', values: fc.integer({ min: -1e9, max: 1e9 }).map((cents) => (cents / 100).toFixed(2)) },
-  time: {
-    type: 'time',
-    values: fc
-      .tuple(fc.integer({ min: 0, max: 23 }), fc.integer({ min: 0, max: 59 }), fc.integer({ min: 0, max: 59 }), fc.nat(999_999))
-      .map(([h, m, s, us]) => `${h}:${m}:${s}.${String(us).padStart(6, '0')}`),
-  },
 }
 
 const MODELS = Object.fromEntries(Object.keys(TYPES).map((name) => [name, modelOf(name)])) as Record<string, KeyModel>
@@ -116,7 +85,6 @@ describe.runIf(selectedStores().has('postgres'))(
       writer = new pg.Client({ connectionString: url, application_name: 'writer' })
       await writer.connect()
       await writer.query('create domain positive_int as int4 check (value > 0)')
-      await writer.query('create domain ip_address as inet')
       await writer.query(`create type mood as enum ('sad', 'ok', 'happy')`)
       for (const [name, { type }] of Object.entries(TYPES)) {
         await writer.query(`create table key_${name} (k ${type} primary key, n integer not null unique, v integer not null default 0)`)
@@ -192,6 +160,19 @@ describe.runIf(selectedStores().has('postgres'))(
           static readonly stockpyleKeys = ['k', 'n'] as const
         }
         await expect(installInvalidationTriggers(store, [model])).rejects.toThrow(`is ${type}, which cannot hold key values`)
+        await store.close()
+      }
+    })
+
+    it('a key column of a type SqlStore does not map (inet, cidr, macaddr, oid, money, time, interval) is refused at install: different texts are one value', async () => {
+      for (const type of ['inet', 'cidr', 'macaddr', 'macaddr8', 'oid', 'money', 'time', 'interval']) {
+        await writer.query(`create table key_unmapped_${type} (k ${type} primary key, n integer not null unique, v integer)`)
+        const store = new SqlStore({ url }, { tables: { [`KeyUnmapped_${type}`]: `key_unmapped_${type}` } })
+        const model = class extends KeyRow {
+          static readonly stockpyleName = `KeyUnmapped_${type}`
+          static readonly stockpyleKeys = ['k', 'n'] as const
+        }
+        await expect(installInvalidationTriggers(store, [model])).rejects.toThrow(/, a type SqlStore does not map/)
         await store.close()
       }
     })

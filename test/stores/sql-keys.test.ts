@@ -128,6 +128,42 @@ describe.runIf(stores.has('postgres'))('SqlStore on postgres: key columns whose 
     expect(await rows(env, 'words')).toEqual([])
   })
 
+  it('a key column of a type SqlStore does not map (interval, inet, cidr, macaddr, money, time, oid, ranges, composite types, domains over them) is E_SCHEMA at first use; nothing is written', async () => {
+    const env = await open('postgres')
+    const composite = sql.table(env.table('pair_t'))
+    await sql`create type ${composite} as (a int, b text)`.execute(env.db)
+    const over = sql.table(env.table('ip_address'))
+    await sql`create domain ${over} as inet`.execute(env.db)
+    const q = (name: string) =>
+      env
+        .table(name)
+        .split('.')
+        .map((p) => `"${p}"`)
+        .join('.')
+    const cases: [string, string, string][] = [
+      ['interval', '1 day', '24 hours'],
+      ['inet', '10.0.0.1', '10.0.0.1/32'],
+      ['cidr', '10.0.0.0/8', '10/8'],
+      ['macaddr', '08:00:2b:01:02:03', '08-00-2B-01-02-03'],
+      ['money', '1.5', '1.50'],
+      ['time', '1:2:3', '01:02:03'],
+      ['oid', '4294967295', '-1'],
+      ['int4range', '[1,3)', '[1,2]'],
+      [q('pair_t'), '(1,x)', '( 1 ,x)'],
+      [q('ip_address'), '10.0.0.1', '10.0.0.1/32'],
+    ]
+    for (const [type, a, b] of cases) {
+      await sql`drop table if exists ${sql.table(env.table('words'))}`.execute(env.db)
+      await create(env, 'words', `k ${type} primary key, v text`)
+      const store = env.newStore()
+      const chain = new ChainedStore([new ProcessMemoryStore({ max: 10 }), store])
+      await expectSchemaError(chain.put(new Word(a, 'alice')), /column `k`/, /a type SqlStore does not map/, /declare the key column text/)
+      await expectSchemaError(chain.put(new Word(b, 'bob')), /column `k`/)
+      await expectSchemaError(store.get(Word, { k: a }), /column `k`/)
+      expect(await rows(env, 'words'), type).toEqual([])
+    }
+  })
+
   it('uuid keys: only the canonical form (lower case, dashed) is a key; others are InvalidKeyError before anything is written', async () => {
     const env = await open('postgres')
     await create(env, 'words', 'k uuid primary key, v text')

@@ -70,8 +70,8 @@ const LOOSE_FIX: Readonly<Record<SqlDialect, { column: string; index: string }>>
 const NORMALISE = 'and normalise the values in the model if they should match (e.g. lower-case them)'
 
 /**
- * Checks that every key column, and every unique index over key columns, compares by identity: the
- * caches do, so two key values the database treats as one would be two objects there, and an upsert
+ * Checks that every key column, and every unique index over key columns, compares by identity (and,
+ * on PostgreSQL, is of a type SqlStore maps, whose key values it can check): the caches do, so two key values the database treats as one would be two objects there, and an upsert
  * by one would update the row of the other.
  * @throws StockpyleError `E_SCHEMA` naming the column (and index), why, and what to do.
  */
@@ -89,6 +89,14 @@ function checkKeyEquality(
       if (column.dataType === 'float4') {
         throw schemaError(
           `${what} has the key attribute \`${spec.fields[i]}\` but column \`${column.name}\` of table \`${schema.table}\` is real (single precision), which rounds many numbers to one, ${consequence}: declare it double precision, numeric or an integer type`,
+        )
+      }
+      if (dialect === 'postgres' && column.kind === 'other') {
+        // interval, inet, cidr, macaddr, money, time, oid, ranges, composite types, …: PostgreSQL reads
+        // different texts as one value ('1 day' and '24 hours'; '10.0.0.1' and '10.0.0.1/32'), and
+        // SqlStore cannot tell the spellings apart, so two keys would land on one row.
+        throw schemaError(
+          `${what} has the key attribute \`${spec.fields[i]}\` but column \`${column.name}\` of table \`${schema.table}\` is ${column.sqlType ?? column.dataType}, a type SqlStore does not map: PostgreSQL reads different texts as one value of it (as '1 day' and '24 hours' for interval), so two keys would land on one row: declare the key column text, varchar, an integer type, numeric, double precision, boolean, uuid or an enum, or do not declare it as a key`,
         )
       }
       if (column.looseEquality === undefined) return
