@@ -72,6 +72,18 @@ class Lists {
   ) {}
 }
 
+/** Arrays of types pg has no array parser for (table `oddarrays`). */
+class OddArrays {
+  static readonly stockpyleName = 'ExactOddArray'
+  static readonly stockpyleKeys = ['id'] as const
+  constructor(
+    public id: number,
+    values: Record<string, unknown> = {},
+  ) {
+    Object.assign(this, values)
+  }
+}
+
 class Span {
   static readonly stockpyleName = 'ExactSpan'
   static readonly stockpyleKeys = ['id'] as const
@@ -463,4 +475,53 @@ describe.runIf(stores.has('postgres'))('SqlStore on postgres: values pg would ch
       }
     })
   }
+
+  it('arrays of types pg has no array parser for (enum, citext, name, circle, domains, ranges, "char") come back as arrays, through the store’s own pool and an application’s', async () => {
+    const env = await open('postgres')
+    const citext = await sql`create extension if not exists citext`.execute(env.db).then(
+      () => true,
+      () => false,
+    )
+    const t = (name: string) => sql.table(env.table(name))
+    await sql`create type ${t('mood')} as enum ('happy', 'sad')`.execute(env.db)
+    await sql`create domain ${t('dtext')} as text`.execute(env.db)
+    await sql`create domain ${t('dint')} as int4`.execute(env.db)
+    await sql`create domain ${t('ddint')} as ${t('dint')}`.execute(env.db)
+    await sql`create table ${t('oddarrays')} (id integer primary key, a_enum ${t('mood')}[], a_enum2 ${t('mood')}[][],
+      a_name name[], a_circle circle[], a_dtext ${t('dtext')}[], a_dint ${t('dint')}[], a_ddint ${t('ddint')}[],
+      a_range int4range[], a_char "char"[], a_text text[] ${sql.raw(citext ? ', a_citext citext[]' : '')})`.execute(env.db)
+    const values: Record<string, unknown> = {
+      a_enum: ['happy', 'sad'],
+      a_enum2: [['happy'], ['sad']],
+      a_name: ['n1', 'n 2'],
+      a_circle: ['<(1,2),3>'],
+      a_dtext: ['x', 'y z', null],
+      a_dint: [1, -2],
+      a_ddint: [3],
+      a_range: ['[1,3)', 'empty'],
+      a_char: ['a', 'b'],
+      a_text: ['t'],
+      ...(citext ? { a_citext: ['Ab', 'c d'] } : {}),
+    }
+    const own = env.urlStore()
+    for (const [i, store] of [own, env.store].entries()) {
+      const chain = new ChainedStore([new ProcessMemoryStore({ max: 10 }), store])
+      const obj = new OddArrays(i + 1, structuredClone(values))
+      await chain.put(obj)
+      expect(obj, `store ${i}`).toEqual(new OddArrays(i + 1, values))
+      expect(await chain.get(OddArrays, { id: i + 1 })).toEqual(new OddArrays(i + 1, values))
+      const read = (await store.get(OddArrays, { id: i + 1 })) as OddArrays
+      expect(read).toEqual(new OddArrays(i + 1, values))
+      await store.put(read)
+      expect(read).toEqual(new OddArrays(i + 1, values))
+      await chain.clearCaches()
+    }
+    const { rows } = await sql<{ a_enum: string; a_range: string }>`select a_enum::text, a_range::text from ${t('oddarrays')}`.execute(
+      env.db,
+    )
+    expect(rows).toEqual([
+      { a_enum: '{happy,sad}', a_range: '{"[1,3)",empty}' },
+      { a_enum: '{happy,sad}', a_range: '{"[1,3)",empty}' },
+    ])
+  })
 })

@@ -85,6 +85,13 @@ export interface ColumnInfo {
    * value as it is bound, and for PostgreSQL.
    */
   readonly numericAffinity: boolean
+  /**
+   * PostgreSQL array columns pg cannot parse into what SqlStore reads: the array type reads and
+   * RETURNING cast the column to (`text[]` for arrays of enums, `citext`, `name`, `circle`, ranges,
+   * intervals, points, …; the base type's array for arrays of a domain over a type pg parses).
+   * `undefined` for other columns.
+   */
+  readonly readCast: string | undefined
 }
 
 const PG_KINDS: Record<string, ColumnKind> = {

@@ -24,7 +24,7 @@ function castsOf(m: ModelMapping): ReadonlyMap<string, string> | undefined {
   let found: Map<string, string> | undefined
   if (m.dialect === 'postgres') {
     for (const column of m.schema.columns.values()) {
-      const cast = column.kind === 'other' ? AS_TEXT[column.dataType] : undefined
+      const cast = column.kind === 'other' ? (column.readCast ?? AS_TEXT[column.dataType]) : undefined
       if (cast !== undefined) (found ??= new Map()).set(column.name, cast)
     }
   }

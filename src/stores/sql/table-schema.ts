@@ -133,6 +133,7 @@ async function sqliteSchema(db: Kysely<any>, table: string): Promise<TableSchema
       sqlType: undefined,
       exact: false,
       numericAffinity: kind === 'other' && dataType !== '' && !(strict && dataType === 'any'),
+      readCast: undefined,
     })
   }
   const indexRows = (
@@ -178,6 +179,28 @@ interface PgColumnRow {
   type_bytes: number
   collation: string | null
   nondeterministic: boolean | null
+  /** An array column (also a domain over one): its element's base type (through domains), whether the element is a domain, and that base type's array type; `null` otherwise. */
+  element_type: string | null
+  element_domain: boolean | null
+  element_array: string | null
+}
+
+/** Element types (`typname`) whose arrays pg parses into arrays of what SqlStore reads the element as. */
+const PARSED_ELEMENTS: ReadonlySet<string> = new Set(
+  'bool bytea int2 int4 int8 oid float4 float8 numeric bpchar varchar text macaddr inet cidr timestamp date timestamptz json jsonb numrange uuid money time timetz'.split(
+    ' ',
+  ),
+)
+
+/**
+ * The cast an array column is read through (see `ColumnInfo.readCast`): pg gives an array whose type it
+ * has no parser for (arrays of enums, `citext`, `name`, domains, ranges, …) as its text `{a,b}`, which
+ * a put would write back onto the object; and parses intervals and points into objects.
+ */
+function arrayReadCast(row: PgColumnRow): string | undefined {
+  if (row.element_type === null) return undefined
+  if (!PARSED_ELEMENTS.has(row.element_type)) return 'text[]'
+  return row.element_domain === true && row.element_array !== null ? row.element_array : undefined
 }
 
 interface PgIndexRow {
@@ -214,8 +237,14 @@ async function postgresSchema(db: Kysely<any>, table: string): Promise<TableSche
       chain(attnum, oid, typmod, depth) as (select c.attnum, c.atttypid, c.atttypmod, 0 from cols c
         union all select ch.attnum, t.typbasetype, case when ch.typmod >= 0 then ch.typmod else t.typtypmod end, ch.depth + 1
         from chain ch join pg_catalog.pg_type t on t.oid = ch.oid where t.typtype = 'd' and ch.depth < 100),
-      base as (select distinct on (attnum) attnum, oid, typmod from chain order by attnum, depth desc)
+      base as (select distinct on (attnum) attnum, oid, typmod from chain order by attnum, depth desc),
+      elem(attnum, oid, depth) as (select b.attnum, t.typelem, 0 from base b join pg_catalog.pg_type t on t.oid = b.oid
+          where t.typcategory = 'A' and t.typlen = -1 and t.typelem <> 0
+        union all select e.attnum, t.typbasetype, e.depth + 1
+        from elem e join pg_catalog.pg_type t on t.oid = e.oid where t.typtype = 'd' and e.depth < 100),
+      elem_base as (select distinct on (attnum) attnum, oid, depth from elem order by attnum, depth desc)
       select a.attname as name, bt.typname::text as type, bt.typtype = 'e' as is_enum, bt.typlen as type_bytes,
+        et.typname::text as element_type, eb.depth > 0 as element_domain, format_type(et.typarray, null) as element_array,
         a.atthasdef as has_default, a.attidentity::text as identity, a.attgenerated::text as generated,
         format_type(a.atttypid, a.atttypmod) as formatted,
         case when b.typmod >= 4 then b.typmod - 4 end as type_length,
@@ -224,6 +253,8 @@ async function postgresSchema(db: Kysely<any>, table: string): Promise<TableSche
       from cols a
       join base b on b.attnum = a.attnum
       join pg_catalog.pg_type bt on bt.oid = b.oid
+      left join elem_base eb on eb.attnum = a.attnum
+      left join pg_catalog.pg_type et on et.oid = eb.oid
       left join pg_catalog.pg_collation co on co.oid = a.attcollation
       order by a.attnum`.execute(db)
     ).rows
@@ -271,6 +302,7 @@ async function postgresSchema(db: Kysely<any>, table: string): Promise<TableSche
       sqlType: row.formatted,
       exact: pgExact(row.formatted, row.is_enum),
       numericAffinity: false,
+      readCast: arrayReadCast(row),
     })
   }
   const uniqueIndexes = indexRows.map((i) => ({
