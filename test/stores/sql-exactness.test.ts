@@ -524,4 +524,31 @@ describe.runIf(stores.has('postgres'))('SqlStore on postgres: values pg would ch
       { a_enum: '{happy,sad}', a_range: '{"[1,3)",empty}' },
     ])
   })
+
+  it('int8[] holds bigints, as an int8 column: they come back as bigints through the store’s own pool and an application’s; numbers and strings are refused before anything is written', async () => {
+    const env = await open('postgres')
+    const t = (name: string) => sql.table(env.table(name))
+    await sql`create domain ${t('dbig')} as int8`.execute(env.db)
+    await sql`create table ${t('oddarrays')} (id integer primary key, big int8[], dbig ${t('dbig')}[])`.execute(env.db)
+    const values = { big: [5n, 9007199254740993n, null, -(2n ** 63n)], dbig: [[1n], [2n ** 62n]] }
+    for (const [i, store] of [env.urlStore(), env.store].entries()) {
+      const chain = new ChainedStore([new ProcessMemoryStore({ max: 10 }), store])
+      const obj = new OddArrays(i + 1, structuredClone(values))
+      await chain.put(obj)
+      expect(obj, `store ${i}`).toEqual(new OddArrays(i + 1, values))
+      expect(await chain.get(OddArrays, { id: i + 1 })).toEqual(new OddArrays(i + 1, values))
+      expect(await store.get(OddArrays, { id: i + 1 })).toEqual(new OddArrays(i + 1, values))
+      for (const [label, bad] of [
+        ['a number', { big: [5] }],
+        ['a string', { big: ['5'] }],
+        ['a nested number', { dbig: [[1n], [2]] }],
+      ] as const) {
+        const err = await chain.put(new OddArrays(10 + i, bad)).catch((e: unknown) => e)
+        expect(err, label).toBeInstanceOf(SerializationError)
+        expect((err as Error).message, label).toMatch(/bigint/)
+        expect(await store.get(OddArrays, { id: 10 + i }), label).toBeUndefined()
+      }
+      await chain.clearCaches()
+    }
+  })
 })

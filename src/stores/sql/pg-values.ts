@@ -33,11 +33,27 @@ type TypeOid = Parameters<PgModule['types']['getTypeParser']>[0]
 type TypeFormat = Parameters<PgModule['types']['getTypeParser']>[1]
 /** `text[]`, whose parser gives an array of strings. */
 const TEXT_ARRAY = 1009
+/** `int8[]`, whose elements pg gives as strings. */
+const INT8_ARRAY = 1016
+
+/** A PostgreSQL `int8[]` column, or an array of a domain over int8 (read through a cast to `bigint[]`). */
+export function int8Array(column: { readonly dataType: string; readonly readCast: string | undefined }): boolean {
+  return column.dataType === '_int8' || column.readCast === 'bigint[]'
+}
+
+/** The strings of 64-bit integers anywhere in `values` as bigints (how SqlStore reads an int8), also numbers a pool's parser made. */
+export function bigintElements(values: readonly unknown[]): unknown[] {
+  return values.map((v) => {
+    if (typeof v === 'string' && /^-?\d+$/.test(v)) return BigInt(v)
+    if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v)
+    return Array.isArray(v) ? bigintElements(v) : v
+  })
+}
 
 /**
  * The type parsers of the pool SqlStore opens for a `postgres://` URL: pg's own, except that the types
  * pg parses into objects come back as PostgreSQL's text (arrays of them as arrays of text), which a cache
- * keeps and a put sends back as it is.
+ * keeps and a put sends back as it is, and `int8[]` as an array of bigints (as an `int8` is read).
  */
 export function storeTypeParsers(types: PgModule['types']): CustomTypesConfig {
   const text = (value: string) => value
@@ -47,6 +63,7 @@ export function storeTypeParsers(types: PgModule['types']): CustomTypesConfig {
       if (format === undefined || format === 'text') {
         if (OBJECT_TYPES.has(oid)) return text
         if (OBJECT_ARRAYS.has(oid)) return textArray
+        if ((oid as number) === INT8_ARRAY) return (value: string) => bigintElements(textArray(value) as unknown[])
       }
       return types.getTypeParser(oid, format)
     },
@@ -54,13 +71,17 @@ export function storeTypeParsers(types: PgModule['types']): CustomTypesConfig {
 }
 
 /** Why an array element cannot be sent as it is (see {@link arrayValue}). */
-export type ArrayRefusal = 'negative zero' | 'invalid date' | 'date' | 'other'
+export type ArrayRefusal = 'negative zero' | 'invalid date' | 'date' | 'not bigint' | 'other'
 
 /** What an element refused for `why` is, and why (the end of a message naming the column). */
 export const ARRAY_REFUSALS: Readonly<Record<Exclude<ArrayRefusal, 'other'>, { holds: string; because: string }>> = {
   'negative zero': {
     holds: '-0',
     because: 'which gives it back as 0: store 0, or declare the column double precision[] or json to keep the sign',
+  },
+  'not bigint': {
+    holds: 'a value other than a bigint',
+    because: 'which holds 64-bit integers and gives them back as bigints (as an int8 column): store bigints (5n)',
   },
   'invalid date': { holds: 'an Invalid Date', because: 'which no column stores: store a valid Date or null' },
   date: {
@@ -89,6 +110,10 @@ export function arrayValue(
   text: (value: string) => void,
   refuse: (element: unknown, why: ArrayRefusal) => never,
 ): unknown[] {
+  if (dataType === '_int8') {
+    checkBigints(values, refuse)
+    return values.map(int8Text)
+  }
   const floats = FLOAT_ARRAYS.has(dataType)
   checkElements(values, text, refuse, DATE_ARRAYS.has(dataType), floats)
   if (dataType === '_timestamptz') return timestamptzArray(values)
@@ -113,6 +138,19 @@ function checkElements(
     } else if (typeof v !== 'number') refuse(v, 'other')
     else if (!floats && Object.is(v, -0)) refuse(v, 'negative zero')
   }
+}
+
+/** An `int8[]` holds only bigints (and nulls, nested arrays): a number or string would come back as a bigint. */
+function checkBigints(values: readonly unknown[], refuse: (element: unknown, why: ArrayRefusal) => never): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]
+    if (Array.isArray(v)) checkBigints(v, refuse)
+    else if (v !== null && typeof v !== 'bigint') refuse(v, 'not bigint')
+  }
+}
+
+function int8Text(v: unknown): unknown {
+  return typeof v === 'bigint' ? v.toString() : Array.isArray(v) ? v.map(int8Text) : v
 }
 
 /** -0 anywhere in an array as the text `-0` (pg would send `String(-0)`, `0`). */

@@ -7,7 +7,7 @@ import type { KeyInfo, ModelInfo } from '../../core/registry.js'
 import type { ColumnInfo, SqlDialect } from './column-kind.js'
 import { attributeToTaggedJson, fromParsedJson, fromTaggedJson } from './json-codec.js'
 import { checkKeyText } from './key-text.js'
-import { ARRAY_REFUSALS, type ArrayRefusal, arrayValue, timestamptzText } from './pg-values.js'
+import { ARRAY_REFUSALS, type ArrayRefusal, arrayValue, bigintElements, int8Array, timestamptzText } from './pg-values.js'
 import type { StatementCache } from './statement-cache.js'
 import type { TableSchema } from './table-schema.js'
 
@@ -159,7 +159,7 @@ function otherValue(m: ModelMapping, attribute: string, column: ColumnInfo, valu
             `${where(m, attribute)} holds ${holds} in an array but column \`${column.name}\` of table \`${m.schema.table}\` is ${type}, ${because}`,
           )
         }
-        return arrayValue(column.dataType, value, (text) => checkText(m, attribute, text), refuse)
+        return arrayValue(int8Array(column) ? '_int8' : column.dataType, value, (text) => checkText(m, attribute, text), refuse)
       }
       throw mismatch(m, attribute, column, value, 'plain values; declare it json to store nested values')
   }
@@ -283,6 +283,7 @@ export function fromColumnValue(m: ModelMapping, column: ColumnInfo, raw: unknow
     case 'text':
       return raw
     default:
+      if (Array.isArray(raw) && m.dialect === 'postgres' && int8Array(column)) return bigintElements(raw)
       return typeof raw === 'bigint' && raw >= BigInt(Number.MIN_SAFE_INTEGER) && raw <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(raw) : raw
   }
 }
