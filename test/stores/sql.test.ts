@@ -203,11 +203,47 @@ describe('SqlStore options', () => {
     ['timeout 0', { url: 'postgres://x' }, { timeout: 0 }, /`timeout` must be a number of ms > 0/],
     ['timeout past 2^31', { url: 'sqlite::memory:' }, { timeout: 2 ** 31 }, /`timeout`/],
     ['timeout not a number', { url: 'sqlite::memory:' }, { timeout: '5s' as never }, /`timeout`/],
+    [
+      'statement_timeout in the url',
+      { url: 'postgres://u@h/db?statement_timeout=100' },
+      { timeout: 5000 },
+      /sets statement_timeout.*option `timeout`/,
+    ],
+    [
+      'query_timeout in the url',
+      { url: 'postgresql://u@h/db?sslmode=disable&query_timeout=100' },
+      {},
+      /sets query_timeout.*option `timeout`/,
+    ],
+    ['connectionTimeoutMillis in the url', { url: 'postgres://h/db?connectionTimeoutMillis=100' }, {}, /sets connectionTimeoutMillis/],
+    ['connect_timeout in the url', { url: 'postgres://h/db?connect_timeout=1' }, {}, /sets connect_timeout/],
+    [
+      '-c statement_timeout in the url options',
+      { url: 'postgres://h/db?options=-c%20statement_timeout%3D100' },
+      {},
+      /statement_timeout in `options`/,
+    ],
+    [
+      '--statement-timeout in the url options',
+      { url: 'postgres://h/db?options=-c%20search_path%3Dx%20--statement-timeout%3D1s' },
+      {},
+      /`options`/,
+    ],
     ['name', { url: 'sqlite::memory:' }, { name: '' }, /`name`/],
     ['lifetime', { url: 'sqlite::memory:' }, { lifetime: 5 } as never, /`lifetime`/],
     ['polymorphic', { url: 'sqlite::memory:' }, { polymorphic: true } as never, /`polymorphic`/],
     ['unknown', { url: 'sqlite::memory:' }, { tabels: {} } as never, /unknown option `tabels`/],
   ]
+  it('accepts a postgres url with other parameters (sslmode, options without statement_timeout, lock_timeout)', () => {
+    for (const url of [
+      'postgres://h/db?sslmode=disable',
+      'postgres://h/db?options=-c%20search_path%3Dx&lock_timeout=100',
+      'postgres://h/db',
+    ]) {
+      expect(() => new SqlStore({ url }), url).not.toThrow()
+    }
+  })
+
   for (const [what, connection, options, message] of bad) {
     it(`rejects ${what} synchronously with InvalidOptionError naming it`, () => {
       expect(() => new SqlStore(connection as never, options)).toThrow(InvalidOptionError)

@@ -113,9 +113,39 @@ async function openPostgres(url: string, settings: ConnectionSettings): Promise<
   return new Kysely<any>({ dialect: new PostgresDialect({ pool: timedPool(pool, timeout, CANCEL_GRACE) }) })
 }
 
+/** URL parameters pg reads as timeouts, which would replace the ones option `timeout` sets. */
+const URL_TIMEOUTS = ['statement_timeout', 'query_timeout', 'connectionTimeoutMillis', 'connect_timeout']
+
+/**
+ * Refuses timeouts in a `postgres://` URL: pg merges the URL's parameters over the Pool's config, so
+ * they would replace what option `timeout` sets while errors named the option (and `-c
+ * statement_timeout` in `options` would be replaced by it silently).
+ * @throws InvalidOptionError naming the parameter and option `timeout`.
+ */
+function checkUrlTimeouts(store: string, url: string): void {
+  const at = url.indexOf('?')
+  if (at < 0) return
+  let params: URLSearchParams
+  try {
+    params = new URLSearchParams(url.slice(at + 1).split('#')[0])
+  } catch {
+    return
+  }
+  const use = "set the store's option `timeout` instead (it bounds every statement and every wait for a connection)"
+  for (const name of URL_TIMEOUTS) {
+    if (params.has(name))
+      throw new InvalidOptionError(`${store}: option \`url\` sets ${name}, which would replace option \`timeout\`: ${use}`)
+  }
+  if (/(^|\s)(-c\s*|--)statement[_-]timeout\s*=/i.test(params.get('options') ?? '')) {
+    throw new InvalidOptionError(
+      `${store}: option \`url\` sets statement_timeout in \`options\`, which option \`timeout\` replaces: ${use}`,
+    )
+  }
+}
+
 /**
  * Validates a connection argument synchronously.
- * @throws InvalidOptionError naming `url`, `db` or `dialect`, or `timeout` given with a `db`.
+ * @throws InvalidOptionError naming `url`, `db` or `dialect`, `timeout` given with a `db`, or a timeout in a `postgres://` URL.
  */
 export function parseConnection(store: string, connection: unknown, dialect: unknown, settings: ConnectionSettings): ParsedConnection {
   if (typeof connection !== 'object' || connection === null) {
@@ -154,6 +184,7 @@ export function parseConnection(store: string, connection: unknown, dialect: unk
     return { dialect: 'sqlite', owned: true, open: () => openSqlite(path, settings.timeout) }
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
+    checkUrlTimeouts(store, url)
     return { dialect: 'postgres', owned: true, open: () => openPostgres(url, settings) }
   }
   throw new InvalidOptionError(`${store}: option \`url\` must start with sqlite: or postgres://, got ${show(redactUrl(url))}`)

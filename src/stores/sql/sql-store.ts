@@ -61,7 +61,9 @@ export interface SqlStoreOptions {
    * a frozen server does not hang callers, a statement of a large batch is not cut. SQLite: the busy
    * timeout — how long a statement waits for a lock another connection holds (blocking the thread,
    * as better-sqlite3 runs statements synchronously) before `SQLITE_BUSY`, a `StoreUnavailableError`;
-   * default better-sqlite3's 5,000. Refused with a `db` (configure your own pool).
+   * default better-sqlite3's 5,000. Refused with a `db` (configure your own pool). A `postgres://`
+   * URL setting statement_timeout, query_timeout, connectionTimeoutMillis or connect_timeout (or
+   * `-c statement_timeout` in `options`) is refused with `InvalidOptionError`: it would replace this.
    */
   timeout?: number | undefined
   /** Accepted for option sharing with cache stores and ignored (SqlStore never expires objects). */
