@@ -785,6 +785,44 @@ for (const dialect of dialects) {
         expect((await store.get(Account, { id: 1 }))?.score).toBe(999)
       })
 
+      it('a COMMIT the database refuses (a deferred foreign key or unique violation) is a known rollback: its error, no afterCommitFailed, the caches unchanged', async () => {
+        const env = await makeEnv(dialect)
+        const parents = sql.table(env.table('parents'))
+        const t = sql.table(env.table('accounts'))
+        await sql`create table ${parents} (id integer primary key)`.execute(env.db)
+        const unique = dialect === 'postgres' ? sql`unique deferrable initially deferred` : sql`unique`
+        await sql`create table ${t} (id integer primary key, email text not null unique, status text ${unique},
+          score integer references ${parents} (id) deferrable initially deferred)`.execute(env.db)
+        if (dialect === 'sqlite') await sql`pragma foreign_keys = on`.execute(env.db)
+        await sql`insert into ${parents} (id) values (1)`.execute(env.db)
+        const store = env.newStore()
+        const chain = new ChainedStore([new ProcessMemoryStore({}), store])
+        const kept = Object.assign(new Account('b@example.com', 2), { status: 'b', score: 1 })
+        await chain.batchPut([Object.assign(new Account('a@example.com', 1), { status: 'a', score: 1 }), kept])
+        const cases: [string, Account][] = [
+          ['a deferred foreign key', Object.assign(new Account('b@example.com', 2), { status: 'new', score: 42 })],
+        ]
+        if (dialect === 'postgres')
+          cases.push(['a deferred unique index', Object.assign(new Account('b@example.com', 2), { status: 'a', score: 1 })])
+        for (const [label, obj] of cases) {
+          let failedCallbacks = 0
+          const err = await chain
+            .transaction(async (tx) => {
+              tx.afterCommitFailed?.(() => {
+                failedCallbacks++
+              })
+              await tx.put(obj)
+            })
+            .catch((e: unknown) => e)
+          expect(err, label).toBeInstanceOf(StockpyleError)
+          expect((err as Error).message, label).toMatch(/which did not commit \(the database refused its COMMIT\)/)
+          expect((err as Error).message, label).not.toMatch(/unknown/)
+          expect(failedCallbacks, label).toBe(0)
+          expect(await chain.get(Account, { id: 2 }), label).toEqual(kept)
+          expect(await store.get(Account, { id: 2 }), label).toEqual(kept)
+        }
+      })
+
       it('calls outside the transaction wait for it instead of deadlocking', async () => {
         const env = await makeEnv(dialect)
         await accountsTable(env)

@@ -133,6 +133,20 @@ async function atomically<T>(db: Kysely<any>, fn: (db: Kysely<any>) => Promise<T
 }
 
 /**
+ * Whether the database answered a COMMIT with an error, so the transaction is known not to have
+ * committed: PostgreSQL's ERROR (a SQLSTATE, e.g. a deferred unique or foreign-key violation) rolls it
+ * back — not FATAL/PANIC, which end the connection and may come after the commit took effect; SQLite
+ * (in-process, no reply to lose) leaves a refused COMMIT's transaction open or rolled back, never
+ * committed.
+ */
+function refusedByDatabase(dialect: SqlDialect, err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false
+  const { code, severity } = err as { code?: unknown; severity?: unknown }
+  if (dialect === 'sqlite') return typeof code === 'string' && code.startsWith('SQLITE_')
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && severity === 'ERROR'
+}
+
+/**
  * The authoritative layer: objects live as rows of SQL tables (SQLite through better-sqlite3 or
  * PostgreSQL through pg, both via Kysely), one table per model, one column per attribute.
  *
@@ -287,6 +301,10 @@ export class SqlStore extends BaseStore {
           .rollback()
           .execute()
           .catch(() => {})
+        // A COMMIT the database answered with an error (a deferred constraint) did not commit.
+        if (refusedByDatabase(this.dialect, err)) {
+          throw translateError(err, `${this.name} store transaction, which did not commit (the database refused its COMMIT),`)
+        }
         // A COMMIT never sent (the connection was lost, or broken by a timeout, before it) did not commit.
         if (wasNotSent(err)) {
           throw translateError(

@@ -96,7 +96,8 @@ export class SqlTransaction extends BaseStore {
 
   /**
    * Registers `fn` to run once when COMMIT was sent and failed (never after a rollback of the callback's
-   * own making, nor when the database answered the COMMIT with ROLLBACK), with every write in order. The outcome of such a transaction is unknown: the database
+   * own making, nor when the database answered the COMMIT with ROLLBACK or an error such as a deferred
+   * constraint's), with every write in order. The outcome of such a transaction is unknown: the database
    * may have committed it and lost the reply with the connection. A cache in front must therefore drop
    * what the writes touched, as after a failed write. `transaction()` awaits it, then rejects with the
    * COMMIT's error (with an `AggregateError` of both when a callback fails too).
