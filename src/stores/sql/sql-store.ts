@@ -209,7 +209,9 @@ export class SqlStore extends BaseStore {
 
   /**
    * The Kysely instance, opening the connection (and loading the driver) on first call. Use it for
-   * queries of your own and migrations.
+   * queries of your own. On a pool opened from a `postgres://` URL every statement is bounded by option
+   * `timeout` (pg drops the connection 1 s after it, whatever `SET statement_timeout` says): run long
+   * migrations on a Kysely instance of their own, or give the store a larger `timeout`.
    * @throws StoreUnavailableError when the driver is not installed or the database cannot be opened.
    */
   kysely(): Promise<Kysely<any>> {

@@ -73,7 +73,7 @@ export class SqlTransaction extends BaseStore {
    * `UnsupportedOperationError`: `transaction()` ends the transaction itself, and a write undone by a
    * rollback to a savepoint would stay in {@link changes} and reach the caches after COMMIT. (A raw
    * `sql\`rollback to savepoint …\`` is not detected: call `chain.batchInvalidate()` or
-   * `chain.clearCaches()` for what it undid.)
+   * `chain.clearCaches()` for what it undid.) Its statements are bounded by the store's option `timeout`.
    */
   kysely(): Kysely<any> {
     return this.#guarded
