@@ -55,6 +55,24 @@ async function timed(promise: Promise<unknown>): Promise<{ error: unknown; ms: n
   }
 }
 
+/** Holds an ACCESS EXCLUSIVE lock on `table` in a transaction of `admin` until `release()`; `locker` ends with it. */
+async function holdLock(admin: Kysely<any>, table: string): Promise<{ release: () => void; locker: Promise<void> }> {
+  let release = () => {}
+  const held = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  let locked = () => {}
+  const isLocked = new Promise<void>((resolve) => {
+    locked = resolve
+  })
+  const locker = admin.transaction().execute(async (trx) => {
+    await sql`lock table ${sql.table(table)} in access exclusive mode`.execute(trx)
+    locked()
+    await held
+  })
+  await isLocked
+  return { release, locker }
+}
 describe.runIf(selectedStores().has('postgres'))('SqlStore on a PostgreSQL server that freezes or loses a connection', () => {
   let server: PostgresServer
   let admin: Kysely<any>
@@ -142,20 +160,7 @@ describe.runIf(selectedStores().has('postgres'))('SqlStore on a PostgreSQL serve
     )
     await createTable(store, Frozen, { columns: { id: 'integer', n: 'integer', note: 'text' }, ifNotExists: true })
     await store.put(new Frozen(1, 1))
-    let release = () => {}
-    const held = new Promise<void>((resolve) => {
-      release = resolve
-    })
-    let locked = () => {}
-    const isLocked = new Promise<void>((resolve) => {
-      locked = resolve
-    })
-    const locker = admin.transaction().execute(async (trx) => {
-      await sql`lock table leak_items in access exclusive mode`.execute(trx)
-      locked()
-      await held
-    })
-    await isLocked
+    const { release, locker } = await holdLock(admin, 'leak_items')
     try {
       for (let i = 0; i < 20; i++) {
         const get = await timed(store.get(Frozen, { id: 1 }))
@@ -187,20 +192,7 @@ describe.runIf(selectedStores().has('postgres'))('SqlStore on a PostgreSQL serve
     for (const pool of pools) pool.on('error', () => {})
     const stores = pools.map((pool) => new SqlStore({ db: new Kysely<any>({ dialect: new PostgresDialect({ pool }) }) }, { tables }))
     for (const store of stores) await store.get(Frozen, { id: 1 })
-    let release = () => {}
-    const held = new Promise<void>((resolve) => {
-      release = resolve
-    })
-    let locked = () => {}
-    const isLocked = new Promise<void>((resolve) => {
-      locked = resolve
-    })
-    const locker = admin.transaction().execute(async (trx) => {
-      await sql`lock table app_items in access exclusive mode`.execute(trx)
-      locked()
-      await held
-    })
-    await isLocked
+    const { release, locker } = await holdLock(admin, 'app_items')
     try {
       for (const [i, store] of stores.entries()) {
         const get = await timed(store.get(Frozen, { id: 1 }))
