@@ -95,7 +95,13 @@ export function checkOptionNames(owner: string, options: unknown, known: readonl
     throw new InvalidOptionError(`${owner}: options must be an object, got ${show(options)}`)
   }
   for (const name of Object.keys(options)) {
-    if (known.includes(name)) continue
+    if (known.includes(name)) {
+      // `undefined` is the default; `null` is no value of any option (a `??` would take it as the default)
+      if ((options as Record<string, unknown>)[name] === null) {
+        throw new InvalidOptionError(`${owner}: option \`${name}\` is null: leave it out (or undefined) for its default`)
+      }
+      continue
+    }
     const hint = closestOption(name, known)
     if (hint !== undefined) {
       const unit = UNITS[hint]

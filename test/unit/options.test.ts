@@ -39,6 +39,12 @@ describe('options', () => {
       expect(() => make({ lifetim: undefined })).toThrow(InvalidOptionError)
     })
 
+    it(`${name} refuses null for an option (undefined is the default; null was taken as it by some)`, () => {
+      for (const option of ['prefix', 'lifetime', 'name', 'clock']) {
+        expect(message(() => make({ [option]: null }))).toMatch(new RegExp(`option \`${option}\` (is null: leave it out|must be)`))
+      }
+    })
+
     it(`${name} accepts lifetime as a Date in the future and refuses one in the past`, () => {
       const clock = new ManualClock()
       expect(() => make({ clock, lifetime: new Date(clock.now() + 60_000) })).not.toThrow()
@@ -136,11 +142,11 @@ describe('chain options', () => {
     expect(message(() => chain({ name: '' }))).toMatch(/option `name` must be a non-empty string, got `""`/)
     expect(message(() => chain({ serveStale: 'yes' }))).toMatch(/option `serveStale` must be a boolean/)
     expect(message(() => chain({ breaker: { halfOpenAfter: '10' } }))).toMatch(/`breaker.halfOpenAfter` must be a number of ms >= 0/)
-    expect(message(() => chain({ breaker: { halfOpenAfter: null } }))).toMatch(/`breaker.halfOpenAfter` must be a number/)
+    expect(message(() => chain({ breaker: { halfOpenAfter: null } }))).toMatch(/option `halfOpenAfter` is null: leave it out/)
     expect(message(() => chain({ breaker: { failures: 0 } }))).toMatch(/`breaker.failures` must be a positive integer/)
     expect(message(() => chain({ breaker: 5 }))).toMatch(/option `breaker` must be an object of failures, halfOpenAfter, got `5`/)
     expect(message(() => chain({ leases: { wait: '5' } }, true))).toMatch(/`leases.wait` must be a number of ms >= 0/)
-    expect(message(() => chain({ leases: { wait: null } }, true))).toMatch(/`leases.wait` must be a number/)
+    expect(message(() => chain({ leases: { wait: null } }, true))).toMatch(/option `wait` is null: leave it out/)
     expect(message(() => chain({ missLifetime: 1e300 }))).toMatch(/`missLifetime` must be a number of seconds >= 0 and at most 10\^12/)
   })
 
