@@ -767,7 +767,16 @@ for (const dialect of dialects) {
         await chain.put(Object.assign(new Account('sp@example.com', 1), { score: 100 }))
         await chain.transaction(async (tx) => {
           const trx = (tx as unknown as { kysely(): Kysely<any> }).kysely()
-          for (const control of ['savepoint', 'rollbackToSavepoint', 'releaseSavepoint', 'commit', 'rollback']) {
+          for (const control of [
+            'savepoint',
+            'rollbackToSavepoint',
+            'releaseSavepoint',
+            'commit',
+            'rollback',
+            'startTransaction',
+            'transaction',
+            'connection',
+          ]) {
             const call = () => (trx as any)[control]('before_bonus')
             expect(call).toThrow(UnsupportedOperationError)
             expect(call).toThrow(new RegExp(`tx\\.kysely\\(\\)\\.${control}\\(\\) is not supported`))
@@ -783,6 +792,34 @@ for (const dialect of dialects) {
         })
         expect((await chain.get(Account, { id: 1 }))?.score).toBe(999)
         expect((await store.get(Account, { id: 1 }))?.score).toBe(999)
+      })
+
+      it('a raw COMMIT or ROLLBACK through tx.kysely() is refused (PostgreSQL would answer the store’s COMMIT after a raw ROLLBACK with a mere warning); the caches match the database', async () => {
+        const env = await makeEnv(dialect)
+        await accountsTable(env)
+        const store = env.newStore()
+        const memory = new ProcessMemoryStore({})
+        const chain = new ChainedStore([memory, store])
+        await chain.put(Object.assign(new Account('raw@example.com', 1), { score: 100 }))
+        for (const raw of ['commit', 'rollback']) {
+          const outcome = await chain
+            .transaction(async (tx) => {
+              await tx.put(Object.assign(new Account('raw@example.com', 1), { score: 999 }))
+              await sql.raw(raw).execute((tx as unknown as { kysely(): Kysely<any> }).kysely())
+            })
+            .then(
+              () => 'resolved',
+              (e: unknown) => e,
+            )
+          expect(outcome, raw).toBeInstanceOf(UnsupportedOperationError)
+          const inDatabase = (await store.get(Account, { id: 1 }))?.score
+          expect(inDatabase, raw).toBe(100)
+          const cached = (await memory.get(Account, { id: 1 }))?.score
+          // whatever the call said, no cache may hold other than the database
+          expect(cached === undefined || cached === inDatabase, `${raw}: ${String(outcome)}`).toBe(true)
+          expect((await chain.get(Account, { id: 1 }))?.score).toBe(inDatabase)
+          await chain.put(Object.assign(new Account('raw@example.com', 1), { score: 100 }))
+        }
       })
 
       it('a COMMIT the database refuses (a deferred foreign key or unique violation) is a known rollback: its error, no afterCommitFailed, the caches unchanged', async () => {

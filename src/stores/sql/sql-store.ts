@@ -142,7 +142,13 @@ async function atomically<T>(db: Kysely<any>, fn: (db: Kysely<any>) => Promise<T
 function refusedByDatabase(dialect: SqlDialect, err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false
   const { code, severity } = err as { code?: unknown; severity?: unknown }
-  if (dialect === 'sqlite') return typeof code === 'string' && code.startsWith('SQLITE_')
+  // (not "no transaction is active": a raw COMMIT or ROLLBACK ran inside the callback, whose outcome the store cannot tell)
+  if (dialect === 'sqlite')
+    return (
+      typeof code === 'string' &&
+      code.startsWith('SQLITE_') &&
+      !/no transaction is active/i.test(String((err as { message?: unknown }).message))
+    )
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && severity === 'ERROR'
 }
 

@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely'
+import { type Kysely, type QueryExecutor, sql } from 'kysely'
 import { BaseStore, type LookupRequest, type StoreCapabilities, type StoreEntry, type WriteItem } from '../../contracts/base-store.js'
 import { decodeRecord, encodeRecord } from '../../core/codec.js'
 import { StoreClosedError, UnsupportedOperationError } from '../../core/errors.js'
@@ -186,7 +186,17 @@ export class SqlTransaction extends BaseStore {
   }
 }
 
-const TRANSACTION_CONTROL = new Set(['commit', 'rollback', 'savepoint', 'rollbackToSavepoint', 'releaseSavepoint'])
+const TRANSACTION_CONTROL = new Set([
+  'commit',
+  'rollback',
+  'savepoint',
+  'rollbackToSavepoint',
+  'releaseSavepoint',
+  // a transaction or connection of its own would run on the store's transaction's connection
+  'startTransaction',
+  'transaction',
+  'connection',
+])
 const DERIVING = new Set(['withPlugin', 'withoutPlugins', 'withSchema', 'withTables'])
 
 /**
@@ -195,19 +205,51 @@ const DERIVING = new Set(['withPlugin', 'withoutPlugins', 'withSchema', 'withTab
  * proxy as `this` cannot reach.
  */
 function guarded(trx: Kysely<any>, store: string): Kysely<any> {
+  const refuse = (what: string): never => {
+    throw new UnsupportedOperationError(
+      `${store} store: ${what} is not supported inside transaction(): the transaction commits when the callback returns and rolls back when it throws (all of it); a write undone by a savepoint would still reach the caches — use separate transaction() calls instead`,
+    )
+  }
   return new Proxy(trx, {
     get(target, property) {
-      if (typeof property === 'string' && TRANSACTION_CONTROL.has(property)) {
-        return () => {
-          throw new UnsupportedOperationError(
-            `${store} store: tx.kysely().${property}() is not supported inside transaction(): the transaction commits when the callback returns and rolls back when it throws (all of it); a write undone by a savepoint would still reach the caches — use separate transaction() calls instead`,
-          )
-        }
-      }
+      if (typeof property === 'string' && TRANSACTION_CONTROL.has(property)) return () => refuse(`tx.kysely().${property}()`)
       const value: unknown = Reflect.get(target, property, target)
       if (typeof value !== 'function') return value
       if (typeof property === 'string' && DERIVING.has(property)) {
         return (...args: unknown[]) => guarded(value.apply(target, args) as Kysely<any>, store)
+      }
+      // raw SQL (sql`…`.execute(db) asks for the executor; db.executeQuery(CompiledQuery.raw(…))) is
+      // looked at for transaction control too: a raw ROLLBACK is answered by PostgreSQL's next COMMIT
+      // with a mere warning, and the caches would get what the database rolled back
+      if (property === 'getExecutor') return () => guardedExecutor(value.call(target) as QueryExecutor, refuse)
+      if (property === 'executeQuery') {
+        return (query: { sql?: unknown }, ...rest: unknown[]) => {
+          if (isTransactionControl(query)) refuse(`raw ${String(query.sql).trim().split(/\s/)[0]}`)
+          return value.call(target, query, ...rest)
+        }
+      }
+      return value.bind(target)
+    },
+  })
+}
+
+/** A statement that begins, ends or marks a transaction (COMMIT, ROLLBACK, SAVEPOINT, BEGIN, …). */
+function isTransactionControl(query: { sql?: unknown } | undefined): boolean {
+  return typeof query?.sql === 'string' && TRANSACTION_SQL.test(query.sql)
+}
+const TRANSACTION_SQL = /^\s*(commit|rollback|end|abort|begin|start\s+transaction|savepoint|release|prepare\s+transaction)\b/i
+
+/** `executor` refusing statements of transaction control (see {@link guarded}). */
+function guardedExecutor(executor: QueryExecutor, refuse: (what: string) => never): QueryExecutor {
+  return new Proxy(executor, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target)
+      if (typeof value !== 'function') return value
+      if (property === 'executeQuery' || property === 'stream') {
+        return (query: { sql?: unknown }, ...rest: unknown[]) => {
+          if (isTransactionControl(query)) refuse(`raw ${String(query.sql).trim().split(/\s/)[0]}`)
+          return value.call(target, query, ...rest)
+        }
       }
       return value.bind(target)
     },
