@@ -219,6 +219,25 @@ describe.runIf(stores.has('postgres'))('SqlStore on postgres: key columns whose 
   })
 })
 
+describe.runIf(stores.has('postgres'))('SqlStore on postgres: a key column that is a domain over an enum', () => {
+  it('reads, deletes and backfills by it (lookups are cast to the base type: PostgreSQL has no = for arrays of such a domain)', async () => {
+    const env = await open('postgres')
+    const mood = env.table('mood')
+    const dmood = env.table('dmood')
+    await sql`create type ${sql.table(mood)} as enum ('happy', 'sad')`.execute(env.db)
+    await sql`create domain ${sql.table(dmood)} as ${sql.table(mood)}`.execute(env.db)
+    await create(env, 'words', `k ${dmood} primary key, v text`)
+    const chain = new ChainedStore([new ProcessMemoryStore({ max: 10 }), env.store])
+    await chain.put(new Word('happy', 'x'))
+    expect(await env.store.get(Word, { k: 'happy' })).toEqual(new Word('happy', 'x'))
+    expect(await env.store.batchGet(Word, [{ k: 'happy' }, { k: 'sad' }])).toEqual([new Word('happy', 'x'), undefined])
+    expect(await chain.get(Word, { k: 'sad' })).toBeUndefined()
+    expect((await env.store.batchDeleteByKey(Word, [{ k: 'happy' }]))[0]).toEqual(new Word('happy', 'x'))
+    expect(await rows(env, 'words')).toEqual([])
+    await chain.close()
+  })
+})
+
 describe.runIf(stores.has('postgres'))('SqlStore on postgres: key columns that round or cut values', () => {
   it('a real (single precision) key column is E_SCHEMA: it rounds many numbers to one', async () => {
     const env = await open('postgres')

@@ -70,6 +70,12 @@ export interface ColumnInfo {
   /** PostgreSQL's own spelling of the column type (`format_type`), used to cast key arrays; `undefined` on SQLite. */
   readonly sqlType: string | undefined
   /**
+   * PostgreSQL: the type a lookup's array of key values is cast to — the column's base type through
+   * every domain (`= ANY($1::base[])`: PostgreSQL has no equality for an array of a domain over an
+   * enum). `undefined` on SQLite.
+   */
+  readonly keyCast: string | undefined
+  /**
    * The database stores every value SqlStore accepts for this column exactly as sent, so a put need not
    * read it back (PostgreSQL: integers, `text`, `varchar` without a length, `citext`, enums, `boolean`,
    * `double precision`, `timestamptz` to the millisecond or finer, JSON and bytes). `false` for types

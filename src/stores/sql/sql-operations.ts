@@ -54,9 +54,12 @@ export function keyCondition(
   tuples: readonly (readonly unknown[])[],
 ): RawBuilder<boolean> {
   if (dialect === 'postgres') {
-    const arrays = columns.map((c, j) => sql`${tuples.map((t) => t[j])}::${sql.raw(c.sqlType ?? 'text')}[]`)
-    if (columns.length === 1) return sql<boolean>`${sql.id((columns[0] as ColumnInfo).name)} = any(${arrays[0]})`
-    return sql<boolean>`(${sql.join(columns.map((c) => sql.id(c.name)))}) in (select * from unnest(${sql.join(arrays)}))`
+    const arrays = columns.map((c, j) => sql`${tuples.map((t) => t[j])}::${sql.raw(c.keyCast ?? 'text')}[]`)
+    // a domain column is compared as its base type (no = exists between a domain over an enum and itself)
+    const column = (c: ColumnInfo) =>
+      c.keyCast !== undefined && c.keyCast !== c.sqlType ? sql`${sql.id(c.name)}::${sql.raw(c.keyCast)}` : sql.id(c.name)
+    if (columns.length === 1) return sql<boolean>`${column(columns[0] as ColumnInfo)} = any(${arrays[0]})`
+    return sql<boolean>`(${sql.join(columns.map(column))}) in (select * from unnest(${sql.join(arrays)}))`
   }
   if (columns.length === 1) {
     const column = columns[0] as ColumnInfo

@@ -131,6 +131,7 @@ async function sqliteSchema(db: Kysely<any>, table: string): Promise<TableSchema
       maxBytes: undefined,
       looseEquality: loose.get(row.name),
       sqlType: undefined,
+      keyCast: undefined,
       exact: false,
       numericAffinity: kind === 'other' && dataType !== '' && !(strict && dataType === 'any'),
       readCast: undefined,
@@ -173,6 +174,7 @@ interface PgColumnRow {
   identity: string
   generated: string
   formatted: string
+  base_formatted: string
   /** The typmod (less its 4-byte header) of the base type, also through domains: the n of `char(n)` and `varchar(n)`, numeric's precision and scale; `null` when none. */
   type_length: number | null
   /** `pg_type.typlen` of the base type: `name`'s is NAMEDATALEN (64), a byte more than it keeps. */
@@ -246,7 +248,7 @@ async function postgresSchema(db: Kysely<any>, table: string): Promise<TableSche
       select a.attname as name, bt.typname::text as type, bt.typtype = 'e' as is_enum, bt.typlen as type_bytes,
         et.typname::text as element_type, eb.depth > 0 as element_domain, format_type(et.typarray, null) as element_array,
         a.atthasdef as has_default, a.attidentity::text as identity, a.attgenerated::text as generated,
-        format_type(a.atttypid, a.atttypmod) as formatted,
+        format_type(a.atttypid, a.atttypmod) as formatted, format_type(b.oid, b.typmod) as base_formatted,
         case when b.typmod >= 4 then b.typmod - 4 end as type_length,
         co.collname::text as collation,
         (to_jsonb(co) ->> 'collisdeterministic') = 'false' as nondeterministic
@@ -300,6 +302,7 @@ async function postgresSchema(db: Kysely<any>, table: string): Promise<TableSche
       maxBytes: row.type === 'name' ? row.type_bytes - 1 : undefined,
       looseEquality: pgLooseEquality(row),
       sqlType: row.formatted,
+      keyCast: row.base_formatted,
       exact: pgExact(row.formatted, row.is_enum),
       numericAffinity: false,
       readCast: arrayReadCast(row),
