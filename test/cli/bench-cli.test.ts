@@ -140,6 +140,23 @@ describe('stockpyle bench: arguments that would measure nothing, or not what was
   }, 30_000)
 })
 
+describe('stockpyle bench in a project without the client of a selected store', () => {
+  const hide = fileURLToPath(new URL('./fixtures/hide-packages.mjs', import.meta.url))
+  for (const [store, args, hidden, install] of [
+    ['sqlite', ['--stores', 'memory,sqlite'], 'kysely', 'kysely better-sqlite3'],
+    ['sqlite', ['--stores', 'memory,sqlite'], 'better-sqlite3', 'kysely better-sqlite3'],
+    ['redis', ['--stores', 'memory,redis', '--redis', 'redis://127.0.0.1:1'], 'ioredis', 'ioredis'],
+  ] as const) {
+    it(`${store} without ${hidden}: exits with code 1 and one line naming what to install`, async () => {
+      const run = bench([...args, ...TINY, '--out', tempDir()], { env: { NODE_OPTIONS: `--import ${hide}`, STOCKPYLE_HIDE: hidden } })
+      const { code } = await run.exited
+      expect(code, run.stderr()).toBe(1)
+      expect(run.stderr()).toContain(`the ${store} store needs ${install}, which is not installed: npm install ${install}`)
+      expect(run.stderr()).not.toMatch(/^\s+at /m) // no stack
+    })
+  }
+})
+
 describe('stockpyle bench against a Redis it cannot reach', () => {
   for (const target of ['closed port', 'notaurl'] as const) {
     it(`exits with code 1 and one message, at once (${target})`, async () => {
