@@ -207,28 +207,32 @@ export class LayerCalls {
         ? ask(guard.layer, model, info, asked, o)
         : this.run(index, 'get', (layer) => ask(layer, model, info, asked, o)))
       checkAnswer(entries, count, model, guard.layer.name)
-    } catch (err) {
+    } catch (thrown) {
       if (index === this.last) {
-        if (!isCallerError(err)) this.observer.failed(index, 'get', err)
-        throw this.blame(err, index, 'get')
+        if (!isCallerError(thrown)) this.observer.failed(index, 'get', thrown)
+        throw this.blame(thrown, index, 'get')
+      }
+      // Some nodes failed: their lookups miss, the other nodes' answers stand — if they are answers a
+      // store may give; otherwise the whole layer failed
+      let err = thrown
+      let partial: (StoreEntry | undefined)[] | undefined
+      if (isPartialFailure(thrown)) {
+        partial = Array.from({ length: count }, (_, i) => thrown.results?.[i] as StoreEntry | undefined)
+        for (const i of thrown.failed) partial[i] = undefined
+        try {
+          checkAnswer(partial, count, model, guard.layer.name)
+        } catch (wrong) {
+          err = wrong
+          partial = undefined
+        }
       }
       const failure = this.fail(index, 'get', err)
       this.raise(failure)
-      if (!isPartialFailure(err)) {
+      if (partial === undefined || !isPartialFailure(err)) {
         this.observer.lookupsLost(index, count, failure.skipped)
         return new Array(count).fill(undefined)
       }
-      // Some nodes failed: their lookups miss, the other nodes' answers stand.
-      entries = Array.from({ length: count }, (_, i) => err.results?.[i] as StoreEntry | undefined)
-      for (const i of err.failed) entries[i] = undefined
-      try {
-        checkAnswer(entries, count, model, guard.layer.name)
-      } catch (wrong) {
-        // the nodes that answered answered otherwise than a store may: the whole layer failed
-        this.raise(this.fail(index, 'get', wrong))
-        this.observer.lookupsLost(index, count, false)
-        return new Array(count).fill(undefined)
-      }
+      entries = partial
       lost = err.failed.length
       this.observer.lookupsLost(index, lost, false)
     }

@@ -181,6 +181,7 @@ describe('a chain checks each layer’s answer', () => {
     const chain = new ChainedStore([cache, db])
     const got = await chain.batchGet(Book, [{ id: 1 }, { id: 2 }])
     expect(got).toEqual([new Book(1, 'one'), new Book(2, 'two')])
+    expect(chain.stats()[0]?.errors).toBe(1) // one failure of the call, not one per problem
     await chain.close()
   })
 })

@@ -222,20 +222,22 @@ function guarded(trx: Kysely<any>, store: string): Kysely<any> {
       // looked at for transaction control too: a raw ROLLBACK is answered by PostgreSQL's next COMMIT
       // with a mere warning, and the caches would get what the database rolled back
       if (property === 'getExecutor') return () => guardedExecutor(value.call(target) as QueryExecutor, refuse)
-      if (property === 'executeQuery') {
-        return (query: { sql?: unknown }, ...rest: unknown[]) => {
-          if (isTransactionControl(query)) refuse(`raw ${String(query.sql).trim().split(/\s/)[0]}`)
-          return value.call(target, query, ...rest)
-        }
-      }
+      if (property === 'executeQuery') return refusingControl(value as (...args: unknown[]) => unknown, target, refuse)
       return value.bind(target)
     },
   })
 }
 
-/** A statement that begins, ends or marks a transaction (COMMIT, ROLLBACK, SAVEPOINT, BEGIN, …). */
-function isTransactionControl(query: { sql?: unknown } | undefined): boolean {
-  return typeof query?.sql === 'string' && TRANSACTION_SQL.test(query.sql)
+/** `run` (a method of `target` taking a compiled query first) refusing statements that begin, end or mark a transaction. */
+function refusingControl(
+  run: (...args: unknown[]) => unknown,
+  target: object,
+  refuse: (what: string) => never,
+): (query: { sql?: unknown }, ...rest: unknown[]) => unknown {
+  return (query, ...rest) => {
+    if (typeof query?.sql === 'string' && TRANSACTION_SQL.test(query.sql)) refuse(`raw ${query.sql.trim().split(/\s/)[0]}`)
+    return run.call(target, query, ...rest)
+  }
 }
 const TRANSACTION_SQL = /^\s*(commit|rollback|end|abort|begin|start\s+transaction|savepoint|release|prepare\s+transaction)\b/i
 
@@ -245,12 +247,8 @@ function guardedExecutor(executor: QueryExecutor, refuse: (what: string) => neve
     get(target, property) {
       const value: unknown = Reflect.get(target, property, target)
       if (typeof value !== 'function') return value
-      if (property === 'executeQuery' || property === 'stream') {
-        return (query: { sql?: unknown }, ...rest: unknown[]) => {
-          if (isTransactionControl(query)) refuse(`raw ${String(query.sql).trim().split(/\s/)[0]}`)
-          return value.call(target, query, ...rest)
-        }
-      }
+      if (property === 'executeQuery' || property === 'stream')
+        return refusingControl(value as (...args: unknown[]) => unknown, target, refuse)
       return value.bind(target)
     },
   })
