@@ -2,6 +2,7 @@ import type { Redis, RedisOptions } from 'ioredis'
 import type { InvalidationBus, InvalidationListener } from '../contracts/invalidation-bus.js'
 import { detach } from '../core/detach.js'
 import { InvalidOptionError, StoreClosedError, StoreUnavailableError, show } from '../core/errors.js'
+import { hideCredentials } from '../stores/redis/hide-credentials.js'
 import { checkRedisUrl } from '../stores/redis/redis-url.js'
 import { BusListeners } from './bus-listeners.js'
 import { decodeMessage, newOrigin, publishFailed, publishMessages, publishUnavailable } from './bus-message.js'
@@ -131,7 +132,9 @@ export class RedisBus implements InvalidationBus {
               })
       await withTimeout(work, left, () => unavailable(`no answer within ${this.#timeout} ms (option \`timeout\`)`))
     } catch (err) {
-      throw publishFailed(this.name, this.channel, err)
+      // close() ended the connection this publish waited for or wrote on: that is no outage
+      if (this.#closed) throw new StoreClosedError(`${this.name} was closed while publishing`, { cause: err })
+      throw publishFailed(this.name, this.channel, hideCredentials(err))
     }
   }
 
@@ -215,7 +218,7 @@ export class RedisBus implements InvalidationBus {
         const client = this.#userClient ?? (await this.#newConnection())
         if (this.#userClient === undefined) {
           client.on('error', (err: unknown) => {
-            this.#lastError = err
+            this.#lastError = hideCredentials(err)
           })
         }
         client.on('ready', this.#onPublisherReady)
@@ -269,7 +272,7 @@ export class RedisBus implements InvalidationBus {
     }
     this.#subscriber = sub
     sub.on('error', (err: unknown) => {
-      this.#lost(err)
+      this.#lost(hideCredentials(err))
       // An error on a connection that still looks ready: start over, so the state is known again.
       if (sub.status === 'ready') destroyStream(sub)
     })

@@ -1,8 +1,9 @@
 import { fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { inspect } from 'node:util'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { ChainedStore, ProcessMemoryStore, StoreClosedError, StoreUnavailableError } from '../../src/index.js'
+import { ChainedStore, InvalidOptionError, ProcessMemoryStore, StoreClosedError, StoreUnavailableError } from '../../src/index.js'
 import { RedisBus } from '../../src/invalidation/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
 import { ConformanceUser, cacheIn, makeUser, runBusConformance } from '../../src/testing/index.js'
@@ -22,6 +23,17 @@ const contract: BusContract = {
     }
   },
 }
+
+describe('RedisBus options', () => {
+  it.each([
+    ['redis://127.0.0.1:6379/abc', /database number/],
+    ['redis://127.0.0.1:6379?db=2', /query/],
+    ['http://127.0.0.1:6379', /redis:\/\//],
+  ])('refuses the url %s with InvalidOptionError', (url, message) => {
+    expect(() => new RedisBus({ url })).toThrow(InvalidOptionError)
+    expect(() => new RedisBus({ url })).toThrow(message)
+  })
+})
 
 describe.runIf(selectedStores().has('redis'))('RedisBus', () => {
   let url = ''
@@ -64,6 +76,34 @@ describe.runIf(selectedStores().has('redis'))('RedisBus', () => {
     const closing = performance.now()
     await bus.close()
     expect(performance.now() - closing).toBeLessThan(1000)
+  })
+
+  it('a refused password appears neither in the publish error nor in what onError receives', async () => {
+    const { host, port } = inject('redis')
+    const reported: unknown[] = []
+    const bus = new RedisBus({ url: `redis://alice:hunter2@${host}:${port}`, timeout: 2000, onError: (e) => reported.push(e) })
+    bus.subscribe(new Recorder())
+    try {
+      const failure = await bus.publish(['x']).then(
+        () => undefined,
+        (err: unknown) => err,
+      )
+      expect(failure).toBeInstanceOf(StoreUnavailableError)
+      await poll(() => reported.length > 0, 'the subscriber connection error')
+      for (const shown of [failure, ...reported]) {
+        expect(inspect(shown, { depth: 20 })).toContain('WRONGPASS')
+        expect(inspect(shown, { depth: 20 })).not.toContain('hunter2')
+      }
+    } finally {
+      await bus.close()
+    }
+  })
+
+  it('a publish waiting for the first connection when close() is called rejects with StoreClosedError', async () => {
+    const bus = new RedisBus({ url: `redis://127.0.0.1:${inject('redis').port}`, timeout: 2000 })
+    const publishing = bus.publish(['x'])
+    await bus.close()
+    await expect(publishing).rejects.toBeInstanceOf(StoreClosedError)
   })
 
   it('invalidates across two OS processes (a forked child with its own bus and memory layer)', async () => {

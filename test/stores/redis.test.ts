@@ -1,3 +1,4 @@
+import { inspect } from 'node:util'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { InvalidOptionError, StoreClosedError } from '../../src/core/errors.js'
@@ -29,6 +30,15 @@ describe('RedisStore options', () => {
     ['redisOptions', { redisOptions: [] }, /`redisOptions`/],
     ['prefix', { prefix: 'has space' }, /`prefix`/],
     ['lifetime', { lifetime: -1 }, /`lifetime`/],
+    // ioredis would SELECT NaN after connecting, with no handler: an uncaught error ended the host
+    ['url path', { url: 'redis://127.0.0.1:6379/abc' }, /`url`.*database number/],
+    ['url path', { url: 'redis://127.0.0.1:6379/1/2' }, /`url`.*database number/],
+    // ioredis takes query parameters as client options over the store's own
+    ['url query', { url: 'redis://127.0.0.1:6379?enableOfflineQueue=true' }, /`url`.*query/],
+    ['db and url', { url: 'redis://127.0.0.1:6379/1', db: 2 }, /`db` cannot be combined with a database in `url`/],
+    ['password and url', { url: 'redis://u:secret@127.0.0.1:6379', password: 'x' }, /credentials in `url`/],
+    ['username and url', { url: 'redis://:secret@127.0.0.1:6379', username: 'x' }, /credentials in `url`/],
+    ['retryDelay without cluster', { url: 'redis://127.0.0.1:6379', retryDelay: 500 }, /`retryDelay` must be absent without a cluster/],
   ]
   for (const [what, options, message] of bad) {
     it(`rejects ${what} ${JSON.stringify(options)} synchronously with InvalidOptionError`, () => {
@@ -36,6 +46,22 @@ describe('RedisStore options', () => {
       expect(() => new RedisStore(options as never)).toThrow(message)
     })
   }
+
+  it('never shows a URL password in the message of a refused URL', () => {
+    expect(() => new RedisStore({ url: 'redis://u:hunter2@127.0.0.1:6379/x' })).toThrow(/redis:\/\/.*127\.0\.0\.1/)
+    expect(() => new RedisStore({ url: 'redis://u:hunter2@127.0.0.1:6379/x' })).not.toThrow(/hunter2/)
+  })
+
+  it('takes a database in the URL or in `db`, and a URL without one', async () => {
+    for (const options of [
+      { url: 'redis://127.0.0.1:6379/3' },
+      { url: 'redis://127.0.0.1:6379/', db: 3 },
+      { url: 'redis://127.0.0.1:6379' },
+    ]) {
+      const store = new RedisStore(options)
+      await store.close()
+    }
+  })
 
   it('connects lazily: constructing a store for an unreachable server neither throws nor connects', async () => {
     const store = new RedisStore({ host: '127.0.0.1', port: 1 })
@@ -312,6 +338,34 @@ describe.runIf(stores.has('redis'))('RedisStore on a single node', () => {
     await expect(store.get(ConformanceUser, { id: 4 })).rejects.toThrow(StoreClosedError)
     expect(await client.ping()).toBe('PONG')
     await client.quit()
+  })
+
+  it('a database the server refuses to SELECT fails every call: nothing is read or written in database 0', async () => {
+    const prefix = uniquePrefix()
+    for (const options of [{ url: `${inject('redis').url}/99` }, { url: inject('redis').url, db: 99 }]) {
+      const store = new RedisStore({ ...options, prefix, timeout: 2000 })
+      const put = store.put(makeUser(1))
+      await expect(put).rejects.toThrow(/DB index is out of range/)
+      await expect(put).rejects.toMatchObject({ code: 'E_STORE_UNAVAILABLE' })
+      await expect(store.get(ConformanceUser, { id: 1 })).rejects.toMatchObject({ code: 'E_STORE_UNAVAILABLE' })
+      await store.close()
+    }
+    expect(await keysOf(prefix)).toEqual([])
+  })
+
+  it('a refused password never appears in the error or its causes', async () => {
+    const { host, port } = inject('redis')
+    for (const options of [{ url: `redis://alice:hunter2@${host}:${port}` }, { host, port, username: 'alice', password: 'hunter2' }]) {
+      const store = new RedisStore({ ...options, prefix: uniquePrefix(), timeout: 2000 })
+      const failure = await store.get(ConformanceUser, { id: 1 }).then(
+        () => undefined,
+        (err: unknown) => err,
+      )
+      expect(failure).toMatchObject({ code: 'E_STORE_UNAVAILABLE', message: expect.stringMatching(/WRONGPASS/) })
+      expect(inspect(failure, { depth: 20 })).toContain('WRONGPASS')
+      expect(inspect(failure, { depth: 20 })).not.toContain('hunter2')
+      await store.close()
+    }
   })
 
   it('closes its own client', async () => {

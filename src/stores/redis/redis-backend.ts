@@ -8,6 +8,7 @@ import { unavailableUnlessOurs } from '../../core/unavailable-unless-ours.js'
 import { withTimeout } from '../../core/with-timeout.js'
 import { ClusterNodes, type NodeFailure } from './cluster-nodes.js'
 import { describeConnection } from './describe-connection.js'
+import { hideCredentials } from './hide-credentials.js'
 import type { RedisBackendOptions } from './redis-backend-options.js'
 import { backfillOnNode, refillOnNode } from './redis-backfill.js'
 import { unlinkByPrefix } from './redis-clear.js'
@@ -70,8 +71,19 @@ export class RedisBackend implements KeyValueBackend {
   readonly #nodes: ClusterNodes
   #connecting: Promise<void> | undefined
   #lastError: Error | undefined
+  /** The server's refusal of SELECT on the last connection: the cause to report over what followed it. */
+  #selectRefused: Error | undefined
   readonly #onError = (err: Error): void => {
-    this.#lastError = err
+    this.#lastError = hideCredentials(err)
+    // A refused SELECT (no such database; an ACL user without it) leaves ioredis on database 0, and the
+    // connection turns ready right after: drop it so nothing is read or written in another database.
+    if ((err as { command?: { name?: string } }).command?.name === 'select' && !this.#cluster) {
+      this.#selectRefused = err
+      ;(this.#client as { stream?: { destroy(): void } }).stream?.destroy()
+    }
+  }
+  readonly #onReady = (): void => {
+    this.#selectRefused = undefined
   }
 
   constructor(options: RedisBackendOptions) {
@@ -101,7 +113,7 @@ export class RedisBackend implements KeyValueBackend {
       }
     }
     // an owned client's errors are reported through the operations that hit them, never as an unhandled 'error' event
-    if (this.#owns) this.#client.on('error', this.#onError)
+    if (this.#owns) this.#client.on('error', this.#onError).on('ready', this.#onReady)
   }
 
   /** The ioredis client in use. */
@@ -313,7 +325,7 @@ export class RedisBackend implements KeyValueBackend {
     }
     client.disconnect()
     await withTimeout(ended, this.#timeout, () => this.#timedOut('close')).catch(() => {})
-    client.off('error', this.#onError)
+    client.off('error', this.#onError).off('ready', this.#onReady)
   }
 
   /** Indices of `keys` grouped by the master serving them (one group for a single node), in order. */
@@ -337,7 +349,7 @@ export class RedisBackend implements KeyValueBackend {
       // whole call gets room for the first connection and those deadlines.
       return await withTimeout(run(), this.#cluster ? 2 * this.#timeout : this.#timeout, () => this.#timedOut(operation))
     } catch (err) {
-      throw unavailableUnlessOurs(err, `${this.name} store ${operation}`)
+      throw unavailableUnlessOurs(hideCredentials(err), `${this.name} store ${operation}`)
     }
   }
 
@@ -381,7 +393,7 @@ export class RedisBackend implements KeyValueBackend {
   }
 
   #unavailable(operation: string, what: string): StoreUnavailableError {
-    const cause = this.#lastError
+    const cause = this.#selectRefused ?? this.#lastError
     const detail = cause === undefined ? '' : `: ${cause.message}`
     return new StoreUnavailableError(`${this.name} store ${operation}: ${what}${detail}`, cause === undefined ? {} : { cause })
   }

@@ -162,7 +162,7 @@ function createBackend(options: RedisStoreOptions): RedisBackend {
   const timeout = msOption('redis store', 'timeout', timeoutOption, DEFAULT_TIMEOUT)
   const retryDelay = msOption('redis store', 'retryDelay', retryDelayOption, 1000, true)
   if (name !== undefined && (typeof name !== 'string' || name === '')) fail('name', 'a non-empty string', name)
-  checkRedisUrl('redis store', url)
+  const fromUrl = checkRedisUrl('redis store', url)
   if (host !== undefined) checkHost('host', host)
   if (port !== undefined) checkPort('port', port)
   if (cluster !== undefined) {
@@ -195,6 +195,16 @@ function createBackend(options: RedisStoreOptions): RedisBackend {
   if (db !== undefined) {
     if (typeof db !== 'number' || !Number.isInteger(db) || db < 0) fail('db', 'an integer ≥ 0', db)
     if (cluster !== undefined) fail('db', 'absent with `cluster` (a Redis Cluster has only database 0)', db)
+  }
+  // ioredis lets a URL's database and credentials win over the options: two answers, one silently lost
+  if (db !== undefined && fromUrl.db !== undefined) {
+    throw new InvalidOptionError('redis store: option `db` cannot be combined with a database in `url`: give one')
+  }
+  if ((password !== undefined || username !== undefined) && fromUrl.credentials) {
+    throw new InvalidOptionError('redis store: options `password` and `username` cannot be combined with credentials in `url`: give one')
+  }
+  if (retryDelayOption !== undefined && cluster === undefined && (client as { isCluster?: boolean } | undefined)?.isCluster !== true) {
+    fail('retryDelay', 'absent without a cluster (it is how long a failed cluster master is skipped)', retryDelayOption)
   }
   if (redisOptions !== undefined && (typeof redisOptions !== 'object' || redisOptions === null || Array.isArray(redisOptions))) {
     fail('redisOptions', 'an object of ioredis options', redisOptions)
