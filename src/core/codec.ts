@@ -192,10 +192,17 @@ function where(value: object, context: string): string {
 }
 
 /**
- * Encodes an object into a record envelope.
+ * Where an envelope's bytes are cut from: a Buffer of `length` bytes, its contents to be written. By
+ * default `Buffer.allocUnsafe` (under 4 KiB a slice of Node's shared 8 KiB pool, which it keeps alive
+ * whole); a memory store passes its own (see its RecordArena).
+ */
+export type Allocate = (length: number) => Buffer
+
+/**
+ * Encodes an object into a record envelope (its bytes from `alloc`, default `Buffer.allocUnsafe`).
  * @throws SerializationError for values that cannot be stored (functions, symbols, cycles, …).
  */
-export function encodeRecord(value: object, expiresAt: number | undefined, context = 'encode'): Buffer {
+export function encodeRecord(value: object, expiresAt: number | undefined, context = 'encode', alloc?: Allocate): Buffer {
   if (!extensionReady) throw new SerializationError(`${context}: no model is registered`)
   let body: Buffer
   try {
@@ -207,7 +214,7 @@ export function encodeRecord(value: object, expiresAt: number | undefined, conte
       throw err
     throw refusal(value, where(value, context), err)
   }
-  const out = Buffer.allocUnsafe(HEADER_SIZE + body.length)
+  const out = alloc === undefined ? Buffer.allocUnsafe(HEADER_SIZE + body.length) : alloc(HEADER_SIZE + body.length)
   out[0] = FORMAT
   out[1] = KIND_RECORD
   out.writeDoubleBE(expiresAt ?? 0, 2)
@@ -216,12 +223,13 @@ export function encodeRecord(value: object, expiresAt: number | undefined, conte
 }
 
 /**
- * A fresh copy of a record envelope with another expiry: for copying an object between layers without
- * encoding it again. Returns `undefined` when the bytes are not a record envelope of this format.
+ * A fresh copy of a record envelope with another expiry (its bytes from `alloc`, default
+ * `Buffer.allocUnsafe`): for copying an object between layers without encoding it again. Returns
+ * `undefined` when the bytes are not a record envelope of this format.
  */
-export function restampRecord(bytes: Uint8Array, expiresAt: number | undefined): Buffer | undefined {
+export function restampRecord(bytes: Uint8Array, expiresAt: number | undefined, alloc?: Allocate): Buffer | undefined {
   if (envelopeKind(bytes) !== KIND_RECORD) return undefined
-  const out = Buffer.allocUnsafe(bytes.byteLength)
+  const out = alloc === undefined ? Buffer.allocUnsafe(bytes.byteLength) : alloc(bytes.byteLength)
   out.set(bytes)
   out.writeDoubleBE(expiresAt ?? 0, 2)
   return out

@@ -1,6 +1,17 @@
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { describe, expect, it, vi } from 'vitest'
+import { encodeRecord } from '../../src/core/codec.js'
 import { invalidationSequence } from '../../src/core/invalidation-sequence.js'
-import { ChainedStore, InvalidOptionError, keys, ProcessMemoryStore, StoreClosedError, UnknownKeyError } from '../../src/index.js'
+import {
+  ChainedStore,
+  InvalidOptionError,
+  keys,
+  ProcessMemoryStore,
+  registerModel,
+  StoreClosedError,
+  UnknownKeyError,
+} from '../../src/index.js'
 import { ConformanceUser, ManualClock, makeUser } from '../../src/testing/index.js'
 
 describe('ProcessMemoryStore', () => {
@@ -123,6 +134,71 @@ describe('ProcessMemoryStore', () => {
     expect(store.size).toBeGreaterThan(20)
     expect(store.size).toBeLessThan(2000)
   })
+
+  it('what held records keep alive is counted: their bytes share buffers only with other records of the store', async () => {
+    // Records under 4 KiB were slices of Node's shared 8 KiB Buffer pool, counted at their own length:
+    // one that outlived its neighbours kept the whole slab (with 1,900-byte objects, one in four kept
+    // hot, a 64 MiB store grew the process by 108 MiB). A copy from a remote layer arrives as a slice of
+    // the socket's buffer.
+    registerModel(ConformanceUser)
+    const store = new ProcessMemoryStore({ maxSize: 2 ** 20 })
+    const doc = (id: number) => Object.assign(makeUser(id), { name: 'x'.repeat(1900) })
+    const socket = new Uint8Array(64 * 1024)
+    let at = 0
+    const slice = (id: number): Uint8Array => {
+      const bytes = encodeRecord(doc(id), undefined)
+      socket.set(bytes, at)
+      at += bytes.byteLength
+      return socket.subarray(at - bytes.byteLength, at)
+    }
+    store.backfillNow(
+      [1, 2, 3].map((id) => ({ value: doc(id), expiresAt: undefined, encoded: slice(id) })),
+      undefined,
+    )
+    await store.batchPutEntries([{ value: doc(4), expiresAt: undefined, encoded: slice(4) }])
+    // objects fill the store four times over while one in four of the first ones is read all along
+    const hot = [1, 2, 3, 4]
+    let next = 5
+    for (let round = 0; round < 4; round++) {
+      for (let i = 0; i < 450; i += 50) {
+        await store.batchPut(Array.from({ length: 50 }, () => doc(next++)))
+        if (round === 0) for (let id = next - 50; id < next; id += 4) hot.push(id)
+        await store.batchGet(
+          ConformanceUser,
+          hot.map((id) => ({ id })),
+        )
+      }
+    }
+    const held = (
+      await store.batchGetEntries(
+        ConformanceUser,
+        Array.from({ length: next }, (_, id) => ({ id })),
+      )
+    ).filter((e) => e !== undefined)
+    expect(held.map((e) => e.value.id)).toEqual(expect.arrayContaining(hot))
+    const buffers = new Set(held.map((e) => (e.encoded as Uint8Array).buffer))
+    let kept = 0
+    for (const buffer of buffers) kept += buffer.byteLength
+    expect(kept).toBeLessThanOrEqual(store.calculatedSize)
+    expect(store.calculatedSize).toBeLessThanOrEqual(2 ** 20)
+  })
+
+  it('the process grows by about maxSize when a hot few outlive the rest (child process, --expose-gc)', async () => {
+    const stdout = await new Promise<string>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        ['--expose-gc', fileURLToPath(new URL('./fixtures/memory-growth.mjs', import.meta.url)), 'hot-few'],
+        { env: { ...process.env, NODE_OPTIONS: '' }, timeout: 60_000 },
+        (error, out, stderr) => (error === null ? resolve(out) : reject(new Error(`${error.message}\n${stderr}`))),
+      )
+    })
+    const runs = JSON.parse(stdout.trim()) as { scenario: string; maxSize: number; calculated: number; grew: number }[]
+    for (const run of runs) {
+      expect(run.calculated, run.scenario).toBeLessThanOrEqual(run.maxSize)
+      // what it really holds, heap + external after a full GC, within a fifth of the bound
+      expect(run.grew, run.scenario).toBeLessThan(run.maxSize * 1.2)
+    }
+  }, 90_000)
 
   it('defaults to a bound, and warns once when asked to be unbounded', async () => {
     const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})

@@ -1,6 +1,7 @@
 import type { WriteItem } from '../../contracts/base-store.js'
 import { envelopeExpiry } from '../../core/codec.js'
 import type { ObjectKeys } from '../../core/key-encoding.js'
+import type { Slab } from './record-arena.js'
 
 // What V8 and lru-cache hold per record and per alias beyond the bytes we can count (object headers,
 // Map and index slots, the Buffer view, the alias Map entry and array slot). Calibrated on Node 20 x64
@@ -8,7 +9,7 @@ import type { ObjectKeys } from '../../core/key-encoding.js'
 // 1,000,000 small objects into maxSize 16/32/48/64/96 MiB grew heap + external by 416–468 bytes per
 // record without aliases and 725–782 with one alias (Map hash tables grow by doubling, so the cost per
 // entry depends on how full they are); these values cover the worst case with ~3–5% to spare. Payloads
-// are counted rounded up to 8 bytes, as Node's Buffer pool aligns them.
+// are counted rounded up to 8 bytes, as the store cuts them from its slabs (RecordArena).
 const RECORD_OVERHEAD = 408
 export const ALIAS_OVERHEAD = 256
 
@@ -26,8 +27,11 @@ export const ALIAS_OVERHEAD = 256
  */
 export class MemoryRecord {
   constructor(
-    /** `undefined` for a tombstone: the object was deleted here; reads miss and backfills may not land. */
-    readonly bytes: Buffer | undefined,
+    /**
+     * The record envelope, cut from the store's RecordArena (which may move it to another slab); `undefined`
+     * for a tombstone: the object was deleted here; reads miss and backfills may not land.
+     */
+    public bytes: Buffer | undefined,
     /** The alias keys pointing to this record: none, one, or several (set when its index catches up, see AliasIndex). */
     public aliases: string | readonly string[] | undefined,
     /** A tombstone's expiry (ms since the epoch); a record's is in its envelope header. */
@@ -37,6 +41,8 @@ export class MemoryRecord {
      * `undefined` once its aliases are made, and for every other record (see AliasIndex).
      */
     public captured: unknown = undefined,
+    /** The arena slab its bytes are held in while the store holds it (`undefined`: none, or a buffer of its own). */
+    public slab: Slab | undefined = undefined,
   ) {}
 }
 

@@ -11,7 +11,7 @@ import {
 } from '../../contracts/base-store.js'
 import { Entry } from '../../contracts/batch-records.js'
 import { checkCacheOptions, requestKeys } from '../../contracts/key-value-store.js'
-import { decodeRecord, encodeRecord, restampRecord } from '../../core/codec.js'
+import { decodeRecord } from '../../core/codec.js'
 import { CorruptEntryError, show } from '../../core/errors.js'
 import { encodeLookup, keyForLookup, keyOfObjectFor, keysOfObject } from '../../core/key-encoding.js'
 import { expiryOf } from '../../core/lifetime.js'
@@ -24,6 +24,7 @@ import { BusLink } from './bus-link.js'
 import { InvalidationLog } from './invalidation-log.js'
 import { memoryBounds, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOptions, recordCache } from './memory-options.js'
 import { expiryOfRecord, holdAliases, MemoryRecord, type PreparedWrite, sizeOf, sizeOfAliases } from './memory-record.js'
+import { RecordArena } from './record-arena.js'
 
 export { MAX_INVALIDATIONS } from './invalidation-log.js'
 export { DEFAULT_MAX_SIZE, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOptions } from './memory-options.js'
@@ -39,6 +40,8 @@ export class ProcessMemoryStore extends BaseStore {
   override readonly capabilities: StoreCapabilities
   readonly #records: LRUCache<string, MemoryRecord>
   readonly #aliases: AliasIndex
+  /** Where the records' bytes live (slabs of this store's own; see RecordArena). */
+  readonly #arena: RecordArena
   readonly #settings: ReturnType<typeof checkCacheOptions>
   readonly #bus: BusLink
   /** Until then (ms since the epoch) no backfill lands: copies read while invalidations may have been missed. */
@@ -65,7 +68,11 @@ export class ProcessMemoryStore extends BaseStore {
     const { max, maxSize } = memoryBounds(this.name, options)
     this.#maxSize = maxSize
     this.#maxCount = maxSize === undefined ? undefined : max
-    this.#records = recordCache(max, maxSize, (record, key) => this.#aliases.forget(record, key))
+    this.#arena = new RecordArena(maxSize)
+    this.#records = recordCache(max, maxSize, (record, key) => {
+      this.#arena.release(record)
+      this.#aliases.forget(record, key)
+    })
     this.#aliases = new AliasIndex(this.#records, maxSize !== undefined, () => this.#trim())
     this.capabilities = capabilities({
       polymorphic: this.#settings.polymorphic,
@@ -94,9 +101,9 @@ export class ProcessMemoryStore extends BaseStore {
     return this.#records.size
   }
 
-  /** Bytes accounted against `maxSize` (0 when only `max` bounds the store). */
+  /** Bytes accounted against `maxSize` (0 when only `max` bounds the store): records, aliases, and the slabs' unused bytes. */
   get calculatedSize(): number {
-    return this.#maxSize === undefined ? 0 : this.#records.calculatedSize + this.#aliases.bytes
+    return this.#maxSize === undefined ? 0 : this.#records.calculatedSize + this.#aliases.bytes + this.#arena.waste
   }
 
   /**
@@ -118,6 +125,7 @@ export class ProcessMemoryStore extends BaseStore {
     // `clear()`: V8 puts a cleared Map's next table in the old generation when its table was there, and
     // a dropped old table keeps the young keys it held alive through young GCs until a full GC.
     this.#aliases.clear()
+    this.#arena.clear()
     if (fence) {
       this.#refuseBackfillsUntil = this.#settings.clock.now() + this.#settings.tombstoneMs
       this.#invalidations.forgetAll()
@@ -251,16 +259,15 @@ export class ProcessMemoryStore extends BaseStore {
     const where = this.#putWhere
     // Every put is checked and encoded before anything is stored: a bad object leaves the store as it
     // was. Backfills are encoded only where they land (most are skipped when the layer holds the key).
+    // Every record's bytes are cut from the store's arena, never a slice of a buffer it would keep
+    // alive whole: Node's shared 8 KiB pool, or the socket buffer a remote layer's copy arrived in.
     const writes: PreparedWrite[] = new Array(items.length)
     for (let i = 0; i < items.length; i++) {
       const item = items[i] as WriteItem
       const backfill = item.backfill === true
       const keys = backfill ? keysOfCopy(item.info, item.obj, polymorphic, where) : keysOfObject(item.info, item.obj, polymorphic, where)
       const expiresAt = expiryOf(lifetime, item.obj, now, item.expiresAt, jitter, where, item.info.name)
-      const bytes =
-        backfill || expiresAt === null
-          ? undefined
-          : ((item.encoded !== undefined ? restampRecord(item.encoded, expiresAt) : undefined) ?? encodeRecord(item.obj, expiresAt, where))
+      const bytes = backfill || expiresAt === null ? undefined : this.#arena.envelope(item.obj, expiresAt, item.encoded, where)
       writes[i] = { item, keys, expiresAt, bytes }
     }
     if (this.#bus.down) {
@@ -301,7 +308,7 @@ export class ProcessMemoryStore extends BaseStore {
       const heldUntil = expiryOfRecord(held)
       if (heldUntil === undefined || heldUntil > now) return
     }
-    const bytes = (encoded !== undefined ? restampRecord(encoded, expiresAt) : undefined) ?? encodeRecord(obj, expiresAt, this.#putWhere)
+    const bytes = this.#arena.envelope(obj, expiresAt, encoded, this.#putWhere)
     this.#set(keys.record, new MemoryRecord(bytes, holdAliases(keys.aliases), undefined, keys.captured), keys.info)
   }
 
@@ -313,12 +320,14 @@ export class ProcessMemoryStore extends BaseStore {
   #set(recordKey: string, record: MemoryRecord, info?: ModelInfo): void {
     const captured = record.captured
     let aliases = 0
+    const own = this.#arena.hold(record)
     if (this.#maxSize === undefined) this.#records.set(recordKey, record)
     else {
-      const size = sizeOf(record, recordKey) // given, so lru-cache does not compute it again
+      const size = sizeOf(record, recordKey) + own // given, so lru-cache does not compute it again
       aliases = captured === undefined ? sizeOfAliases(record.aliases) : sizeOfCaptured(info, captured)
       // Bigger than the whole bound: not held, and what the key held goes, as lru-cache does.
       if (size + aliases > this.#maxSize) {
+        this.#arena.release(record)
         this.#records.delete(recordKey)
         return
       }
@@ -369,12 +378,16 @@ export class ProcessMemoryStore extends BaseStore {
     this.#trim()
   }
 
-  /** Drops the least recently used records past `max` when lru-cache keeps `maxSize`, and past `maxSize` with the aliases' bytes. */
+  /**
+   * Drops the least recently used records past `max` when lru-cache keeps `maxSize`, and past `maxSize`
+   * with the aliases' bytes and the slabs' waste (compacted first when it grew large).
+   */
   #trim(): void {
     if (this.#maxCount !== undefined) while (this.#records.size > this.#maxCount) this.#records.pop()
+    this.#arena.compact(() => this.#records.values())
     const maxSize = this.#maxSize
     if (maxSize !== undefined)
-      while (this.#records.size > 0 && this.#records.calculatedSize + this.#aliases.bytes > maxSize) this.#records.pop()
+      while (this.#records.size > 0 && this.#records.calculatedSize + this.#aliases.bytes + this.#arena.waste > maxSize) this.#records.pop()
   }
 
   protected override async release(): Promise<void> {

@@ -1,0 +1,218 @@
+import { encodeRecord, restampRecord } from '../../core/codec.js'
+
+/** What the arena reads and sets of a held record (a MemoryRecord). */
+export interface ArenaRecord {
+  /** The record's envelope (`undefined`: a tombstone); moved to another slab by a compaction. */
+  bytes: Buffer | undefined
+  /** The slab its bytes are held in (`undefined`: not held, or in a buffer of its own). */
+  slab: Slab | undefined
+}
+
+/** Records longer than this (bytes) get a buffer of their own rather than a place in a slab. */
+const LARGEST_IN_SLAB = 4096
+/** The first slab's size (bytes); each next one is an eighth of the slabs held, up to the arena's cap. */
+const FIRST_SLAB = 8 * 1024
+/** The cap of slab sizes (bytes): at most this, and at most a sixteenth of the store's `maxSize`. */
+const MAX_SLAB = 64 * 1024
+
+/**
+ * What a record in a buffer of its own costs beyond its bytes and a slab record's overhead: the
+ * ArrayBuffer object on the heap (~80 bytes) and V8's native bookkeeping of its backing store (the
+ * BackingStore, its shared pointer and sweeper extension, malloc headers: ~250 bytes, counted in
+ * neither heap nor external memory, measured as RSS over 300,000 buffers).
+ */
+export const OWN_BUFFER_OVERHEAD = 336
+
+/** A buffer records are cut from, side by side (8-byte aligned), never reused: `used` only grows. */
+export class Slab {
+  /** Bytes handed out (the next record starts there). */
+  used = 0
+  /** Bytes of the records held in it now (each rounded up to 8). */
+  live = 0
+  /** Set while a compaction moves its records out. */
+  moving = false
+  /** `bytes.buffer`, read once. */
+  readonly buffer: ArrayBufferLike
+  constructor(readonly bytes: Buffer) {
+    this.buffer = bytes.buffer
+  }
+}
+
+/**
+ * Where a memory store's records live: slabs of its own, not Node's shared Buffer pool. A record
+ * under 4 KiB made with `Buffer.allocUnsafe` is a slice of an 8 KiB pool slab shared with whatever
+ * else the process allocated, and one record that outlives the rest keeps the whole slab alive:
+ * with 1,900-byte objects of which one in four stayed hot, a 64 MiB store grew the process by 108 MiB;
+ * a copy kept as a slice of a socket's buffer would keep all of that. A buffer of its own per record
+ * costs ~250 bytes of native memory and doubled the cost of a backfill, so records are cut from slabs
+ * (as Node's pool does) that hold only this store's records, and the arena knows what each holds:
+ *
+ * - {@link waste} (bytes of slabs not held by records) is counted against `maxSize` with the records;
+ * - when the waste passes an eighth of the slabs, the records of the sparsest slabs move to the
+ *   newest one ({@link compact}), so the slabs they left can go.
+ *
+ * Records bigger than 4 KiB (and every record of a store bounded under 128 KiB) get a buffer of their
+ * own, counted with {@link OWN_BUFFER_OVERHEAD}.
+ */
+export class RecordArena {
+  /** Every slab a record may be held in, by its ArrayBuffer: the current one and those holding records. */
+  readonly #slabs = new Map<ArrayBufferLike, Slab>()
+  #current: Slab | undefined = undefined
+  /** Largest slab (0: no slabs, every record gets a buffer of its own). */
+  readonly #maxSlab: number
+  #slabBytes = 0
+  #liveBytes = 0
+  /** The waste left by the last compaction: the next one waits until the waste grew past it. */
+  #floor = 0
+
+  /** `maxSize`: the store's bound in bytes (`undefined`: none), which caps slab sizes at a sixteenth of it. */
+  constructor(maxSize: number | undefined) {
+    let cap = MAX_SLAB
+    if (maxSize !== undefined) while (cap > maxSize / 16) cap /= 2
+    this.#maxSlab = cap < FIRST_SLAB ? 0 : cap
+  }
+
+  /** Bytes of slabs held but not by records (an unused slab tail, records gone from a slab still held). */
+  get waste(): number {
+    return this.#slabBytes - this.#liveBytes
+  }
+
+  /**
+   * A Buffer of `length` bytes for a record (for `encodeRecord`/`restampRecord`; its contents are the
+   * caller's to write): a place in the current slab, or a buffer of its own for a big record. Until
+   * the record is {@link hold held}, its place counts as waste.
+   */
+  readonly alloc = (length: number): Buffer => {
+    if (length > LARGEST_IN_SLAB || this.#maxSlab === 0) return Buffer.allocUnsafeSlow(length)
+    const size = (length + 7) & ~7
+    let slab = this.#current
+    if (slab === undefined || slab.used + size > slab.bytes.length) slab = this.#newSlab()
+    const start = slab.used
+    slab.used = start + size
+    return slab.bytes.subarray(start, start + length)
+  }
+
+  /**
+   * The envelope to hold for `obj` expiring at `expiresAt` (ms since the epoch, `undefined` = never),
+   * cut from the arena: `encoded` (its envelope from another layer) restamped rather than encoded
+   * again, else `obj` encoded. @throws SerializationError (naming `where`) for an object that cannot be stored.
+   */
+  envelope(obj: object, expiresAt: number | undefined, encoded: Uint8Array | undefined, where: string): Buffer {
+    return (
+      (encoded !== undefined ? restampRecord(encoded, expiresAt, this.alloc) : undefined) ?? encodeRecord(obj, expiresAt, where, this.alloc)
+    )
+  }
+
+  /**
+   * Notes that `record` is held by the store (just stored): its place in a slab is live. Bytes not cut
+   * from a slab held here (a slab dropped meanwhile, or foreign bytes) are copied into one first.
+   * Returns what the record costs beyond what `sizeOf` counts: {@link OWN_BUFFER_OVERHEAD} for a buffer of its own.
+   */
+  hold(record: ArenaRecord): number {
+    const bytes = record.bytes
+    if (bytes === undefined) return 0
+    if (bytes.length > LARGEST_IN_SLAB || this.#maxSlab === 0) return OWN_BUFFER_OVERHEAD
+    const current = this.#current
+    const buffer = bytes.buffer
+    let slab = current !== undefined && current.buffer === buffer ? current : this.#slabs.get(buffer)
+    if (slab === undefined) {
+      const copy = this.alloc(bytes.length)
+      copy.set(bytes)
+      record.bytes = copy
+      slab = this.#current as Slab
+    }
+    this.#place(record, slab, (bytes.length + 7) & ~7)
+    return 0
+  }
+
+  /** Notes that `record` left the store (lru-cache's dispose): its place in a slab is free. */
+  release(record: ArenaRecord): void {
+    const slab = record.slab
+    if (slab === undefined) return
+    record.slab = undefined
+    const size = ((record.bytes as Buffer).length + 7) & ~7
+    slab.live -= size
+    this.#liveBytes -= size
+    if (slab.live === 0 && slab !== this.#current) this.#drop(slab)
+  }
+
+  /** Forgets every slab (the store dropped every record). */
+  clear(): void {
+    this.#slabs.clear()
+    this.#current = undefined
+    this.#slabBytes = 0
+    this.#liveBytes = 0
+    this.#floor = 0
+  }
+
+  /**
+   * When slabs waste more than an eighth of their bytes (and more than after the last compaction),
+   * moves the records held in the sparsest slabs (found among `records()`, every record the store
+   * holds) to the newest until the slabs would waste a sixteenth, and drops the slabs they left. Rare:
+   * records leaving in the order they came empty whole slabs; it takes a hot few outliving their
+   * neighbours. Records' `bytes` change; copies handed out before keep the old bytes.
+   */
+  compact(records: () => Iterable<ArenaRecord>): void {
+    const waste = this.waste
+    if (waste < this.#floor) this.#floor = waste
+    const allowed = this.#slabBytes / 8 + 2 * this.#maxSlab
+    if (waste <= allowed || waste <= this.#floor + allowed / 2) return
+    const current = this.#current
+    const sparse = [...this.#slabs.values()].filter((s) => s !== current).sort((a, b) => a.live / a.bytes.length - b.live / b.bytes.length)
+    let left = waste
+    const target = this.#slabBytes / 16
+    for (const slab of sparse) {
+      if (left <= target) break
+      slab.moving = true
+      left -= slab.bytes.length - slab.live
+    }
+    if (left < waste) {
+      for (const record of records()) {
+        const slab = record.slab
+        if (slab?.moving) this.#move(record, slab)
+      }
+      for (const slab of sparse) {
+        if (!slab.moving) break
+        slab.moving = false
+        if (slab.live === 0) this.#drop(slab)
+      }
+    }
+    this.#floor = this.waste
+  }
+
+  /** Moves `record` out of `slab` into the current slab. */
+  #move(record: ArenaRecord, slab: Slab): void {
+    const bytes = record.bytes as Buffer
+    const size = (bytes.length + 7) & ~7
+    slab.live -= size
+    this.#liveBytes -= size
+    const copy = this.alloc(bytes.length)
+    copy.set(bytes)
+    record.bytes = copy
+    this.#place(record, this.#current as Slab, size)
+  }
+
+  #place(record: ArenaRecord, slab: Slab, size: number): void {
+    record.slab = slab
+    slab.live += size
+    this.#liveBytes += size
+  }
+
+  #newSlab(): Slab {
+    const previous = this.#current
+    if (previous !== undefined && previous.live === 0) this.#drop(previous)
+    let size = FIRST_SLAB
+    while (size < this.#maxSlab && size < this.#slabBytes / 8) size *= 2
+    const slab = new Slab(Buffer.allocUnsafeSlow(size))
+    this.#slabs.set(slab.buffer, slab)
+    this.#slabBytes += size
+    this.#current = slab
+    return slab
+  }
+
+  #drop(slab: Slab): void {
+    if (!this.#slabs.delete(slab.buffer)) return
+    this.#slabBytes -= slab.bytes.length
+    if (slab === this.#current) this.#current = undefined
+  }
+}
