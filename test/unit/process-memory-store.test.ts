@@ -183,11 +183,11 @@ describe('ProcessMemoryStore', () => {
     expect(store.calculatedSize).toBeLessThanOrEqual(2 ** 20)
   })
 
-  it('the process grows by about maxSize when a hot few outlive the rest (child process, --expose-gc)', async () => {
+  it('the process grows by about maxSize when a hot few outlive the rest, and after a burst of deletes (child process, --expose-gc)', async () => {
     const stdout = await new Promise<string>((resolve, reject) => {
       execFile(
         process.execPath,
-        ['--expose-gc', fileURLToPath(new URL('./fixtures/memory-growth.mjs', import.meta.url)), 'hot-few'],
+        ['--expose-gc', fileURLToPath(new URL('./fixtures/memory-growth.mjs', import.meta.url)), 'hot-few', 'deletes'],
         { env: { ...process.env, NODE_OPTIONS: '' }, timeout: 60_000 },
         (error, out, stderr) => (error === null ? resolve(out) : reject(new Error(`${error.message}\n${stderr}`))),
       )

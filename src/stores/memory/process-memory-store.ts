@@ -46,8 +46,8 @@ export class ProcessMemoryStore extends BaseStore {
   readonly #bus: BusLink
   /** Until then (ms since the epoch) no backfill lands: copies read while invalidations may have been missed. */
   #refuseBackfillsUntil = 0
-  /** When recently invalidated record keys were invalidated here. */
-  readonly #invalidations = new InvalidationLog()
+  /** When recently invalidated record keys were invalidated here (counted against `maxSize`, a quarter of it at most). */
+  readonly #invalidations: InvalidationLog
   /** The operation named in a `get`'s errors (made once: `getNow` runs on every chain hit). */
   readonly #getWhere: string
   /** The operation named in a put's or backfill's errors. */
@@ -69,6 +69,7 @@ export class ProcessMemoryStore extends BaseStore {
     this.#maxSize = maxSize
     this.#maxCount = maxSize === undefined ? undefined : max
     this.#arena = new RecordArena(maxSize)
+    this.#invalidations = new InvalidationLog(maxSize === undefined ? undefined : maxSize / 4)
     this.#records = recordCache(max, maxSize, (record, key) => {
       this.#arena.release(record)
       this.#aliases.forget(record, key)
@@ -101,9 +102,13 @@ export class ProcessMemoryStore extends BaseStore {
     return this.#records.size
   }
 
-  /** Bytes accounted against `maxSize` (0 when only `max` bounds the store): records, aliases, and the slabs' unused bytes. */
+  /**
+   * Bytes accounted against `maxSize` (0 when only `max` bounds the store): records, aliases, the
+   * slabs' unused bytes and the log of recent invalidations.
+   */
   get calculatedSize(): number {
-    return this.#maxSize === undefined ? 0 : this.#records.calculatedSize + this.#aliases.bytes + this.#arena.waste
+    if (this.#maxSize === undefined) return 0
+    return this.#records.calculatedSize + this.#aliases.bytes + this.#arena.waste + this.#invalidations.bytes
   }
 
   /**
@@ -259,8 +264,7 @@ export class ProcessMemoryStore extends BaseStore {
     const where = this.#putWhere
     // Every put is checked and encoded before anything is stored: a bad object leaves the store as it
     // was. Backfills are encoded only where they land (most are skipped when the layer holds the key).
-    // Every record's bytes are cut from the store's arena, never a slice of a buffer it would keep
-    // alive whole: Node's shared 8 KiB pool, or the socket buffer a remote layer's copy arrived in.
+    // Records' bytes are cut from the store's arena: never a slice of a buffer they would keep alive whole.
     const writes: PreparedWrite[] = new Array(items.length)
     for (let i = 0; i < items.length; i++) {
       const item = items[i] as WriteItem
@@ -380,14 +384,13 @@ export class ProcessMemoryStore extends BaseStore {
 
   /**
    * Drops the least recently used records past `max` when lru-cache keeps `maxSize`, and past `maxSize`
-   * with the aliases' bytes and the slabs' waste (compacted first when it grew large).
+   * with the aliases, the slabs' waste (compacted first when it grew large) and the invalidation log.
    */
   #trim(): void {
     if (this.#maxCount !== undefined) while (this.#records.size > this.#maxCount) this.#records.pop()
     this.#arena.compact(() => this.#records.values())
     const maxSize = this.#maxSize
-    if (maxSize !== undefined)
-      while (this.#records.size > 0 && this.#records.calculatedSize + this.#aliases.bytes + this.#arena.waste > maxSize) this.#records.pop()
+    if (maxSize !== undefined) while (this.#records.size > 0 && this.calculatedSize > maxSize) this.#records.pop()
   }
 
   protected override async release(): Promise<void> {
