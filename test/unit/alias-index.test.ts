@@ -194,7 +194,7 @@ describe('ProcessMemoryStore: alternate keys of backfilled copies, indexed lazil
   it("making pending keys inside lru-cache's own disposal never writes to it: a put right after is kept (review)", async () => {
     // a full byte-bounded store, copies whose keys escape far longer than counted, then a put that
     // pushes one out: the copy's keys are made while lru-cache disposes of it (a store bounded under
-    // 128 KiB holds each record in a buffer of its own, which counts 336 bytes more: see RecordArena)
+    // 16 KiB holds each record in a buffer of its own, which counts 336 bytes more: see RecordArena)
     for (const maxSize of [3_500, 6_500]) {
       const lazy = new ProcessMemoryStore({ maxSize })
       const eager = new ProcessMemoryStore({ maxSize, polymorphic: true })

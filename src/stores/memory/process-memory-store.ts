@@ -129,8 +129,7 @@ export class ProcessMemoryStore extends BaseStore {
     // Aliases first, so that lru-cache's disposal of each record finds none to delete. A new Map, not
     // `clear()`: V8 puts a cleared Map's next table in the old generation when its table was there, and
     // a dropped old table keeps the young keys it held alive through young GCs until a full GC.
-    this.#aliases.clear()
-    this.#arena.clear()
+    this.#arena.clear(() => this.#aliases.clear())
     if (fence) {
       this.#refuseBackfillsUntil = this.#settings.clock.now() + this.#settings.tombstoneMs
       this.#invalidations.forgetAll()
@@ -388,7 +387,7 @@ export class ProcessMemoryStore extends BaseStore {
    */
   #trim(): void {
     if (this.#maxCount !== undefined) while (this.#records.size > this.#maxCount) this.#records.pop()
-    this.#arena.compact(() => this.#records.values())
+    this.#arena.compact(this.#records)
     const maxSize = this.#maxSize
     if (maxSize !== undefined) while (this.#records.size > 0 && this.calculatedSize > maxSize) this.#records.pop()
   }

@@ -8,10 +8,14 @@ export interface ArenaRecord {
   slab: Slab | undefined
 }
 
-/** Records longer than this (bytes) get a buffer of their own rather than a place in a slab. */
+/** Records longer than this (bytes, or than half the largest slab) get a buffer of their own rather than a place in a slab. */
 const LARGEST_IN_SLAB = 4096
-/** The first slab's size (bytes); each next one is an eighth of the slabs held, up to the arena's cap. */
-const FIRST_SLAB = 8 * 1024
+/**
+ * The first slab's size (bytes): small, as a store of one request's scope (AsyncLocalStore) may hold
+ * a record or two. Each next one is twice the last (and at least twice the record it is made for), up
+ * to the arena's cap.
+ */
+const FIRST_SLAB = 1024
 /** The cap of slab sizes (bytes): at most this, and at most a sixteenth of the store's `maxSize`. */
 const MAX_SLAB = 64 * 1024
 
@@ -51,25 +55,35 @@ export class Slab {
  * - when the waste passes an eighth of the slabs, the records of the sparsest slabs move to the
  *   newest one ({@link compact}), so the slabs they left can go.
  *
- * Records bigger than 4 KiB (and every record of a store bounded under 128 KiB) get a buffer of their
- * own, counted with {@link OWN_BUFFER_OVERHEAD}.
+ * Slabs start at 1 KiB and double as the store grows, up to 64 KiB and a sixteenth of `maxSize`.
+ * Records bigger than 4 KiB or than half the largest slab (every record of a store bounded under
+ * 16 KiB) get a buffer of their own, counted with {@link OWN_BUFFER_OVERHEAD}.
  */
 export class RecordArena {
   /** Every slab a record may be held in, by its ArrayBuffer: the current one and those holding records. */
   readonly #slabs = new Map<ArrayBufferLike, Slab>()
   #current: Slab | undefined = undefined
-  /** Largest slab (0: no slabs, every record gets a buffer of its own). */
+  /** Largest slab. */
   readonly #maxSlab: number
+  /** Longest record held in a slab (0: no slabs, every record gets a buffer of its own). */
+  readonly #largest: number
   #slabBytes = 0
   #liveBytes = 0
   /** The waste left by the last compaction: the next one waits until the waste grew past it. */
   #floor = 0
+  /** Compactions wait until the waste passes this (see {@link compact}). */
+  #compactAbove = 0
+  /** The bytes last cut from the current slab (a record about to be held, most often). */
+  #last: Buffer | undefined = undefined
+  /** Set while the store drops every record ({@link clear}). */
+  #clearing = false
 
   /** `maxSize`: the store's bound in bytes (`undefined`: none), which caps slab sizes at a sixteenth of it. */
   constructor(maxSize: number | undefined) {
     let cap = MAX_SLAB
     if (maxSize !== undefined) while (cap > maxSize / 16) cap /= 2
-    this.#maxSlab = cap < FIRST_SLAB ? 0 : cap
+    this.#maxSlab = cap
+    this.#largest = cap < FIRST_SLAB ? 0 : Math.min(LARGEST_IN_SLAB, cap / 2)
   }
 
   /** Bytes of slabs held but not by records (an unused slab tail, records gone from a slab still held). */
@@ -83,13 +97,15 @@ export class RecordArena {
    * the record is {@link hold held}, its place counts as waste.
    */
   readonly alloc = (length: number): Buffer => {
-    if (length > LARGEST_IN_SLAB || this.#maxSlab === 0) return Buffer.allocUnsafeSlow(length)
+    if (length > this.#largest) return Buffer.allocUnsafeSlow(length)
     const size = (length + 7) & ~7
     let slab = this.#current
-    if (slab === undefined || slab.used + size > slab.bytes.length) slab = this.#newSlab()
+    if (slab === undefined || slab.used + size > slab.bytes.length) slab = this.#newSlab(size)
     const start = slab.used
     slab.used = start + size
-    return slab.bytes.subarray(start, start + length)
+    const out = slab.bytes.subarray(start, start + length)
+    this.#last = out
+    return out
   }
 
   /**
@@ -111,10 +127,12 @@ export class RecordArena {
   hold(record: ArenaRecord): number {
     const bytes = record.bytes
     if (bytes === undefined) return 0
-    if (bytes.length > LARGEST_IN_SLAB || this.#maxSlab === 0) return OWN_BUFFER_OVERHEAD
-    const current = this.#current
-    const buffer = bytes.buffer
-    let slab = current !== undefined && current.buffer === buffer ? current : this.#slabs.get(buffer)
+    if (bytes.length > this.#largest) return OWN_BUFFER_OVERHEAD
+    let slab = bytes === this.#last ? this.#current : undefined
+    if (slab === undefined) {
+      const buffer = bytes.buffer
+      slab = this.#current?.buffer === buffer ? this.#current : this.#slabs.get(buffer)
+    }
     if (slab === undefined) {
       const copy = this.alloc(bytes.length)
       copy.set(bytes)
@@ -128,7 +146,7 @@ export class RecordArena {
   /** Notes that `record` left the store (lru-cache's dispose): its place in a slab is free. */
   release(record: ArenaRecord): void {
     const slab = record.slab
-    if (slab === undefined) return
+    if (slab === undefined || this.#clearing) return
     record.slab = undefined
     const size = ((record.bytes as Buffer).length + 7) & ~7
     slab.live -= size
@@ -136,27 +154,40 @@ export class RecordArena {
     if (slab.live === 0 && slab !== this.#current) this.#drop(slab)
   }
 
-  /** Forgets every slab (the store dropped every record). */
-  clear(): void {
+  /**
+   * Forgets every record at once: `dropAll` (the store dropping every record) runs without the arena
+   * noting each one leave. Every slab goes but the current one, whose free tail is used next (bytes
+   * are never written twice, so copies handed out before keep theirs).
+   */
+  clear(dropAll: () => void): void {
+    this.#clearing = true
+    try {
+      dropAll()
+    } finally {
+      this.#clearing = false
+    }
+    const current = this.#current
     this.#slabs.clear()
-    this.#current = undefined
-    this.#slabBytes = 0
     this.#liveBytes = 0
     this.#floor = 0
+    this.#slabBytes = current === undefined ? 0 : current.bytes.length
+    if (current !== undefined) {
+      current.live = 0
+      this.#slabs.set(current.buffer, current)
+    }
+    this.#rethreshold()
   }
 
   /**
    * When slabs waste more than an eighth of their bytes (and more than after the last compaction),
-   * moves the records held in the sparsest slabs (found among `records()`, every record the store
+   * moves the records held in the sparsest slabs (found among `records`, every record the store
    * holds) to the newest until the slabs would waste a sixteenth, and drops the slabs they left. Rare:
    * records leaving in the order they came empty whole slabs; it takes a hot few outliving their
    * neighbours. Records' `bytes` change; copies handed out before keep the old bytes.
    */
-  compact(records: () => Iterable<ArenaRecord>): void {
-    const waste = this.waste
-    if (waste < this.#floor) this.#floor = waste
-    const allowed = this.#slabBytes / 8 + 2 * this.#maxSlab
-    if (waste <= allowed || waste <= this.#floor + allowed / 2) return
+  compact(records: { values(): Iterable<ArenaRecord> }): void {
+    const waste = this.#slabBytes - this.#liveBytes
+    if (waste <= this.#compactAbove) return
     const current = this.#current
     const sparse = [...this.#slabs.values()].filter((s) => s !== current).sort((a, b) => a.live / a.bytes.length - b.live / b.bytes.length)
     let left = waste
@@ -167,7 +198,7 @@ export class RecordArena {
       left -= slab.bytes.length - slab.live
     }
     if (left < waste) {
-      for (const record of records()) {
+      for (const record of records.values()) {
         const slab = record.slab
         if (slab?.moving) this.#move(record, slab)
       }
@@ -178,6 +209,15 @@ export class RecordArena {
       }
     }
     this.#floor = this.waste
+    this.#rethreshold()
+  }
+
+  /** Sets the waste past which {@link compact} moves records: an eighth of the slabs (and two of the largest) over the last compaction's. */
+  #rethreshold(): void {
+    const waste = this.waste
+    if (waste < this.#floor) this.#floor = waste
+    const allowed = this.#slabBytes / 8 + 2 * this.#maxSlab
+    this.#compactAbove = Math.max(allowed, this.#floor + allowed / 2)
   }
 
   /** Moves `record` out of `slab` into the current slab. */
@@ -198,21 +238,27 @@ export class RecordArena {
     this.#liveBytes += size
   }
 
-  #newSlab(): Slab {
+  /** Starts a slab for a record of `length` bytes (rounded up to 8). */
+  #newSlab(length: number): Slab {
     const previous = this.#current
     if (previous !== undefined && previous.live === 0) this.#drop(previous)
-    let size = FIRST_SLAB
-    while (size < this.#maxSlab && size < this.#slabBytes / 8) size *= 2
+    let size = previous === undefined ? FIRST_SLAB : Math.min(2 * previous.bytes.length, this.#maxSlab)
+    while (size < 2 * length) size *= 2
     const slab = new Slab(Buffer.allocUnsafeSlow(size))
     this.#slabs.set(slab.buffer, slab)
     this.#slabBytes += size
     this.#current = slab
+    this.#rethreshold()
     return slab
   }
 
   #drop(slab: Slab): void {
     if (!this.#slabs.delete(slab.buffer)) return
     this.#slabBytes -= slab.bytes.length
-    if (slab === this.#current) this.#current = undefined
+    if (slab === this.#current) {
+      this.#current = undefined
+      this.#last = undefined
+    }
+    this.#rethreshold()
   }
 }
