@@ -183,6 +183,21 @@ describe('ProcessMemoryStore', () => {
     expect(store.calculatedSize).toBeLessThanOrEqual(2 ** 20)
   })
 
+  it('a batch of puts into a full store pushes out what one put after another does (its records are cut before any is held)', async () => {
+    const users = Array.from({ length: 3000 }, (_, i) => makeUser(i))
+    const one = new ProcessMemoryStore({ maxSize: 256 * 1024 })
+    for (const user of users) await one.put(user)
+    const batch = new ProcessMemoryStore({ maxSize: 256 * 1024 })
+    await batch.batchPut(users)
+    expect(batch.size).toBeGreaterThan(100)
+    expect([batch.size, batch.calculatedSize]).toEqual([one.size, one.calculatedSize])
+    const held = await batch.batchGetEntries(
+      ConformanceUser,
+      users.map((u) => ({ id: u.id })),
+    )
+    expect(held.filter((e) => e !== undefined).map((e) => e.value.id)).toEqual(users.slice(-batch.size).map((u) => u.id))
+  })
+
   it('the process grows by about maxSize when a hot few outlive the rest, and after a burst of deletes (child process, --expose-gc)', async () => {
     const stdout = await new Promise<string>((resolve, reject) => {
       execFile(

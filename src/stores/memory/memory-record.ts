@@ -43,6 +43,8 @@ export class MemoryRecord {
     public captured: unknown = undefined,
     /** The arena slab its bytes are held in while the store holds it (`undefined`: none, or a buffer of its own). */
     public slab: Slab | undefined = undefined,
+    /** The bytes it holds in that slab (see RecordArena). */
+    public held = 0,
   ) {}
 }
 

@@ -225,8 +225,15 @@ export class ProcessMemoryStore extends BaseStore {
   }
 
   protected async writeMany(items: readonly WriteItem[]): Promise<void> {
-    const published = this.#write(items)
-    if (published.length > 0) await this.#publish(published)
+    let published: string[]
+    try {
+      published = this.#write(items)
+    } finally {
+      // Puts are cut from the arena before any is held: what none holds is waste from now on.
+      this.#arena.settle()
+      this.#trim()
+    }
+    if (published.length > 0) await this.#bus.publish(published)
   }
 
   /**
@@ -315,10 +322,6 @@ export class ProcessMemoryStore extends BaseStore {
     this.#set(keys.record, new MemoryRecord(bytes, holdAliases(keys.aliases), undefined, keys.captured), keys.info)
   }
 
-  #publish(recordKeys: readonly string[]): Promise<void> {
-    return this.#bus.publish(recordKeys)
-  }
-
   /** Stores `record` under `recordKey` and indexes its aliases (later, for captured values of model `info`). */
   #set(recordKey: string, record: MemoryRecord, info?: ModelInfo): void {
     const captured = record.captured
@@ -345,7 +348,7 @@ export class ProcessMemoryStore extends BaseStore {
     const keys = items.map((item) => keysOfObject(item.info, item.obj, this.#settings.polymorphic, `${this.name} store delete`))
     this.#tombstone(keys.map((k) => k.record))
     for (const { aliases } of keys) this.#aliases.dropDangling(aliases)
-    await this.#publish(keys.map((k) => k.record))
+    await this.#bus.publish(keys.map((k) => k.record))
   }
 
   protected override async invalidateMany(
@@ -358,7 +361,7 @@ export class ProcessMemoryStore extends BaseStore {
     this.#tombstone(records, options.changedAt)
     // Other processes must drop their copies too; when the bus cannot take it, the call rejects and a
     // chain keeps the invalidation as a repair and sends it again.
-    await this.#publish(records)
+    await this.#bus.publish(records)
   }
 
   /** Drops the objects under these keys as a bus publishes them (an alias: its record here), leaving tombstones. */
@@ -381,10 +384,7 @@ export class ProcessMemoryStore extends BaseStore {
     this.#trim()
   }
 
-  /**
-   * Drops the least recently used records past `max` when lru-cache keeps `maxSize`, and past `maxSize`
-   * with the aliases, the slabs' waste (compacted first when it grew large) and the invalidation log.
-   */
+  /** Drops the least recently used records past `max` (when lru-cache keeps `maxSize`) and past `maxSize` (see calculatedSize). */
   #trim(): void {
     if (this.#maxCount !== undefined) while (this.#records.size > this.#maxCount) this.#records.pop()
     this.#arena.compact(this.#records)

@@ -6,6 +6,8 @@ export interface ArenaRecord {
   bytes: Buffer | undefined
   /** The slab its bytes are held in (`undefined`: not held, or in a buffer of its own). */
   slab: Slab | undefined
+  /** The bytes it holds in its slab (its length rounded up to 8; read on release without touching `bytes`). */
+  held: number
 }
 
 /** Records longer than this (bytes, or than half the largest slab) get a buffer of their own rather than a place in a slab. */
@@ -77,6 +79,8 @@ export class RecordArena {
   #last: Buffer | undefined = undefined
   /** Set while the store drops every record ({@link clear}). */
   #clearing = false
+  /** Bytes cut during the store's current write and not held yet (not waste until it {@link settle}s). */
+  #pending = 0
 
   /** `maxSize`: the store's bound in bytes (`undefined`: none), which caps slab sizes at a sixteenth of it. */
   constructor(maxSize: number | undefined) {
@@ -86,9 +90,21 @@ export class RecordArena {
     this.#largest = cap < FIRST_SLAB ? 0 : Math.min(LARGEST_IN_SLAB, cap / 2)
   }
 
-  /** Bytes of slabs held but not by records (an unused slab tail, records gone from a slab still held). */
+  /**
+   * Bytes of slabs held but not by records (an unused slab tail, records gone from a slab still held,
+   * records cut but never held), but those cut during the current write and not held yet.
+   */
   get waste(): number {
-    return this.#slabBytes - this.#liveBytes
+    return this.#slabBytes - this.#liveBytes - this.#pending
+  }
+
+  /**
+   * Ends a write of the store: bytes it cut for records it did not hold (refused, or the write failed)
+   * are waste from now on. Until then, a write that cuts every record before it holds any (a batch of
+   * puts) neither counts them as waste nor has their slabs compacted away.
+   */
+  settle(): void {
+    this.#pending = 0
   }
 
   /**
@@ -103,6 +119,7 @@ export class RecordArena {
     if (slab === undefined || slab.used + size > slab.bytes.length) slab = this.#newSlab(size)
     const start = slab.used
     slab.used = start + size
+    this.#pending += size
     const out = slab.bytes.subarray(start, start + length)
     this.#last = out
     return out
@@ -148,7 +165,7 @@ export class RecordArena {
     const slab = record.slab
     if (slab === undefined || this.#clearing) return
     record.slab = undefined
-    const size = ((record.bytes as Buffer).length + 7) & ~7
+    const size = record.held
     slab.live -= size
     this.#liveBytes -= size
     if (slab.live === 0 && slab !== this.#current) this.#drop(slab)
@@ -187,7 +204,7 @@ export class RecordArena {
    */
   compact(records: { values(): Iterable<ArenaRecord> }): void {
     const waste = this.#slabBytes - this.#liveBytes
-    if (waste <= this.#compactAbove) return
+    if (waste <= this.#compactAbove || this.#pending > 0) return
     const current = this.#current
     const sparse = [...this.#slabs.values()].filter((s) => s !== current).sort((a, b) => a.live / a.bytes.length - b.live / b.bytes.length)
     let left = waste
@@ -223,7 +240,7 @@ export class RecordArena {
   /** Moves `record` out of `slab` into the current slab. */
   #move(record: ArenaRecord, slab: Slab): void {
     const bytes = record.bytes as Buffer
-    const size = (bytes.length + 7) & ~7
+    const size = record.held
     slab.live -= size
     this.#liveBytes -= size
     const copy = this.alloc(bytes.length)
@@ -232,16 +249,20 @@ export class RecordArena {
     this.#place(record, this.#current as Slab, size)
   }
 
+  /** Notes `record` held in `slab` (its bytes just cut, or cut during this write). */
   #place(record: ArenaRecord, slab: Slab, size: number): void {
     record.slab = slab
+    record.held = size
     slab.live += size
     this.#liveBytes += size
+    this.#pending -= size
   }
 
   /** Starts a slab for a record of `length` bytes (rounded up to 8). */
   #newSlab(length: number): Slab {
+    // The previous slab stays, even without a held record yet: a batch of puts cuts every record
+    // before it holds any. One that never holds any is dropped by the next compaction.
     const previous = this.#current
-    if (previous !== undefined && previous.live === 0) this.#drop(previous)
     let size = previous === undefined ? FIRST_SLAB : Math.min(2 * previous.bytes.length, this.#maxSlab)
     while (size < 2 * length) size *= 2
     const slab = new Slab(Buffer.allocUnsafeSlow(size))
