@@ -62,8 +62,14 @@ export class Slab {
  * 16 KiB) get a buffer of their own, counted with {@link OWN_BUFFER_OVERHEAD}.
  */
 export class RecordArena {
-  /** Every slab a record may be held in, by its ArrayBuffer: the current one and those holding records. */
-  readonly #slabs = new Map<ArrayBufferLike, Slab>()
+  /**
+   * Every slab a record may be held in, oldest first: the current one (last) and those holding records.
+   * An array, not a Map by ArrayBuffer: a Map's old-generation table dropped on a clear or a rehash
+   * keeps the young ArrayBuffers it held alive through young GCs until a full GC, and the slabs' memory
+   * with them (a chain reading batches of 100 into a memory layer cleared before each ran twice as
+   * many full GCs).
+   */
+  #slabs: Slab[] = []
   #current: Slab | undefined = undefined
   /** Largest slab. */
   readonly #maxSlab: number
@@ -145,11 +151,7 @@ export class RecordArena {
     const bytes = record.bytes
     if (bytes === undefined) return 0
     if (bytes.length > this.#largest) return OWN_BUFFER_OVERHEAD
-    let slab = bytes === this.#last ? this.#current : undefined
-    if (slab === undefined) {
-      const buffer = bytes.buffer
-      slab = this.#current?.buffer === buffer ? this.#current : this.#slabs.get(buffer)
-    }
+    let slab = bytes === this.#last ? this.#current : this.#slabOf(bytes.buffer)
     if (slab === undefined) {
       const copy = this.alloc(bytes.length)
       copy.set(bytes)
@@ -184,14 +186,11 @@ export class RecordArena {
       this.#clearing = false
     }
     const current = this.#current
-    this.#slabs.clear()
+    this.#slabs = current === undefined ? [] : [current]
     this.#liveBytes = 0
     this.#floor = 0
     this.#slabBytes = current === undefined ? 0 : current.bytes.length
-    if (current !== undefined) {
-      current.live = 0
-      this.#slabs.set(current.buffer, current)
-    }
+    if (current !== undefined) current.live = 0
     this.#rethreshold()
   }
 
@@ -206,7 +205,7 @@ export class RecordArena {
     const waste = this.#slabBytes - this.#liveBytes
     if (waste <= this.#compactAbove || this.#pending > 0) return
     const current = this.#current
-    const sparse = [...this.#slabs.values()].filter((s) => s !== current).sort((a, b) => a.live / a.bytes.length - b.live / b.bytes.length)
+    const sparse = this.#slabs.filter((s) => s !== current).sort((a, b) => a.live / a.bytes.length - b.live / b.bytes.length)
     let left = waste
     const target = this.#slabBytes / 16
     for (const slab of sparse) {
@@ -266,15 +265,24 @@ export class RecordArena {
     let size = previous === undefined ? FIRST_SLAB : Math.min(2 * previous.bytes.length, this.#maxSlab)
     while (size < 2 * length) size *= 2
     const slab = new Slab(Buffer.allocUnsafeSlow(size))
-    this.#slabs.set(slab.buffer, slab)
+    this.#slabs.push(slab)
     this.#slabBytes += size
     this.#current = slab
     this.#rethreshold()
     return slab
   }
 
+  /** The slab held here whose memory is `buffer`, newest first (a write holds what it cut last), `undefined` when none. */
+  #slabOf(buffer: ArrayBufferLike): Slab | undefined {
+    const slabs = this.#slabs
+    for (let i = slabs.length - 1; i >= 0; i--) if ((slabs[i] as Slab).buffer === buffer) return slabs[i]
+    return undefined
+  }
+
   #drop(slab: Slab): void {
-    if (!this.#slabs.delete(slab.buffer)) return
+    const at = this.#slabs.lastIndexOf(slab)
+    if (at < 0) return
+    this.#slabs.splice(at, 1)
     this.#slabBytes -= slab.bytes.length
     if (slab === this.#current) {
       this.#current = undefined
