@@ -71,6 +71,7 @@ export class CacheMaintenance {
     try {
       found = await calls.direct(calls.last, 'delete', (layer) => deleteByKeyIn(layer, model, lookups as never))
     } catch (err) {
+      const failure = calls.lastFailed(err, 'delete')
       // The database may or may not have deleted them: no cache may keep a copy — also none an earlier
       // write's cache update lands later. A lookup by primary key names its object's turn; one by an
       // alternate key cannot, so every cache update in flight goes first (a rare path).
@@ -84,7 +85,7 @@ export class CacheMaintenance {
       } finally {
         turn.end()
       }
-      throw err
+      throw failure
     } finally {
       mark()
     }

@@ -175,7 +175,7 @@ export class WritePath {
       // as after a write (see #caches): reads begun while the caches were invalidated are not joined
       this.#p.backfill.clock.mark(coherence ? keys : [])
     }
-    if (tailFailed !== undefined) throw calls.blame(tailFailed.error, calls.last, 'invalidate')
+    if (tailFailed !== undefined) throw calls.lastFailed(tailFailed.error, 'invalidate')
     calls.raise(failure)
   }
 
@@ -210,7 +210,7 @@ export class WritePath {
     try {
       await calls.direct(calls.last, operation, write)
     } catch (err) {
-      if (!isCallerError(err)) calls.observer.failed(calls.last, operation, err)
+      const failure = calls.lastFailed(err, operation)
       // Whatever the database holds now (a write that timed out may still land), no cache may hold
       // something else: after the cache updates of earlier writes of these objects, which could land later.
       const turn = this.#p.turns.take(objs)
@@ -220,7 +220,7 @@ export class WritePath {
       } finally {
         turn.end()
       }
-      throw calls.blame(err, calls.last, operation)
+      throw failure
     } finally {
       this.#marked(objs)
     }

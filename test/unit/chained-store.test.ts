@@ -187,6 +187,37 @@ describe('ChainedStore policy', () => {
     for (const r of results) expect(r).toEqual(makeUser(7))
   })
 
+  it("concurrent reads sharing one read of a source without encoded copies: a caller changing its object at once changes no other caller's", async () => {
+    // A LoaderStore (like SqlStore) answers objects without an encoded copy: the joiners' copies are
+    // made from the shared read's object, after its first caller may already have changed it.
+    let loads = 0
+    const source = () =>
+      new LoaderStore({
+        model: ConformanceUser,
+        load: async (lookups) => {
+          loads++
+          await new Promise((r) => setTimeout(r, 5))
+          return lookups.map(() => makeUser(9))
+        },
+      })
+    for (const read of ['get', 'batchGet'] as const) {
+      const chain = new ChainedStore([new ProcessMemoryStore(), source()])
+      const one = () =>
+        read === 'get' ? chain.get(ConformanceUser, { id: 9 }) : chain.batchGet(ConformanceUser, [{ id: 9 }]).then((r) => r[0])
+      const changed = one().then((u) => {
+        if (u !== undefined) u.name = 'changed by the first caller'
+        return u
+      })
+      const others = [one(), one(), chain.batchGet(ConformanceUser, [{ id: 9 }, { id: 9 }])]
+      await changed
+      const [a, b, batch] = await Promise.all(others)
+      for (const u of [a, b, ...(batch as unknown[])]) expect(u, read).toEqual(makeUser(9))
+      expect((await chain.get(ConformanceUser, { id: 9 }))?.name, read).toBe(makeUser(9).name)
+      await chain.close()
+    }
+    expect(loads).toBe(2)
+  })
+
   it('a read that began before a put does not backfill the older value', async () => {
     const { top, db } = layers()
     const chain = new ChainedStore([top, db])

@@ -198,11 +198,12 @@ describe('chain options', () => {
 
 describe('durations in ms', () => {
   const redis = (o: Record<string, unknown>) => new RedisStore({ url: 'redis://127.0.0.1:1', ...o })
+  const redisCluster = (o: Record<string, unknown>) => new RedisStore({ cluster: [{ host: '127.0.0.1', port: 1 }], ...o })
   const memcache = (o: Record<string, unknown>) => new MemcacheStore({ servers: ['127.0.0.1:1'], ...o })
   const redisBus = (o: Record<string, unknown>) => new RedisBus({ url: 'redis://127.0.0.1:1', ...o })
   const owners: [string, string, (o: Record<string, unknown>) => unknown][] = [
     ['RedisStore', 'timeout', redis],
-    ['RedisStore', 'retryDelay', redis],
+    ['RedisStore', 'retryDelay', redisCluster],
     ['KeyvStore', 'timeout', (o) => new KeyvStore({ keyv: new Keyv(), ...o })],
     ['MemcacheStore', 'timeout', memcache],
     ['MemcacheStore', 'retryDelay', memcache],
