@@ -1,7 +1,7 @@
 import type { LookupRequest, Store, TransactionWrite, WriteItem } from '../contracts/base-store.js'
 import { Entry } from '../contracts/batch-records.js'
 import { encodeRecord } from '../core/codec.js'
-import { isCallerError, MissingKeyAttributeError, StockpyleError, show } from '../core/errors.js'
+import { MissingKeyAttributeError, StockpyleError, show } from '../core/errors.js'
 import { encodeLookup, keysOfObject } from '../core/key-encoding.js'
 import type { Model } from '../core/model.js'
 import { isPartialFailure } from '../core/partial-failure.js'
