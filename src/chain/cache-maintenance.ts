@@ -8,6 +8,7 @@ import type { CacheTurns } from './cache-turns.js'
 import type { LayerCalls, LayerFailure } from './layer-calls.js'
 import type { LayerGuard } from './layer-guard.js'
 import type { MissCache } from './miss-cache.js'
+import type { WriteOverlaps } from './write-overlaps.js'
 
 /** What delete by key and clearing work with: the chain's parts. */
 export interface MaintenanceParts {
@@ -20,6 +21,8 @@ export interface MaintenanceParts {
   readonly marked: (objs: readonly object[]) => void
   /** The order of cache updates per object, shared with the chain's other writes. */
   readonly turns: CacheTurns
+  /** Which database writes of one object overlapped, shared with the chain's other writes. */
+  readonly overlaps: WriteOverlaps
 }
 
 /**
@@ -68,8 +71,15 @@ export class CacheMaintenance {
     }
     mark()
     let found: (object | undefined)[]
+    // (a lookup by an alternate key names no object before the database answers: it overlaps every write)
+    const primaryOnly = requests.every((r) => r.spec === info.primary)
+    const ticket = this.#p.overlaps.begin(primaryOnly ? keys : [], !primaryOnly)
     try {
-      found = await calls.direct(calls.last, 'delete', (layer) => deleteByKeyIn(layer, model, lookups as never))
+      try {
+        found = await calls.direct(calls.last, 'delete', (layer) => deleteByKeyIn(layer, model, lookups as never))
+      } finally {
+        this.#p.overlaps.end(ticket)
+      }
     } catch (err) {
       const failure = calls.lastFailed(err, 'delete')
       // The database may or may not have deleted them: no cache may keep a copy — also none an earlier

@@ -25,6 +25,7 @@ import { Leases } from './leases.js'
 import { MissCache } from './miss-cache.js'
 import { ReadPath } from './read-path.js'
 import { SingleFlight } from './single-flight.js'
+import { WriteOverlaps } from './write-overlaps.js'
 import { WritePath } from './write-path.js'
 
 export type { ChainedStoreOptions } from './chain-options.js'
@@ -115,8 +116,10 @@ export class ChainedStore extends BaseStore {
             backfill.clock.mark([])
           })
     const turns = new CacheTurns()
+    const overlaps = new WriteOverlaps()
     writes = new WritePath({
       turns,
+      overlaps,
       name: this.name,
       calls,
       backfill,
@@ -127,6 +130,7 @@ export class ChainedStore extends BaseStore {
     this.#writes = writes
     this.#maintenance = new CacheMaintenance({
       turns,
+      overlaps,
       name: this.name,
       calls,
       backfill,
@@ -234,11 +238,16 @@ export class ChainedStore extends BaseStore {
     if (typeof last.transaction !== 'function') {
       throw new StockpyleError(`${this.name} store: its authoritative layer ${last.name} does not run transactions`)
     }
-    return last.transaction(async (tx) => {
-      tx.afterCommit((writes) => this.#writes.committed(writes))
-      tx.afterCommitFailed?.((writes) => this.#writes.commitFailed(writes))
-      return fn(tx)
-    })
+    const started = this.#writes.transactionStarted()
+    try {
+      return await last.transaction(async (tx) => {
+        tx.afterCommit((writes) => this.#writes.committed(writes, started))
+        tx.afterCommitFailed?.((writes) => this.#writes.commitFailed(writes))
+        return fn(tx)
+      })
+    } finally {
+      this.#writes.transactionEnded()
+    }
   }
 
   protected override async release(): Promise<void> {

@@ -218,6 +218,70 @@ describe('ChainedStore policy', () => {
     expect(loads).toBe(2)
   })
 
+  it('an invalidation waits for the cache updates of earlier writes of its objects: a slow one cannot land after it', async () => {
+    for (const lookup of [{ id: 11 }, { email: makeUser(11).email }]) {
+      const rows = new Map<number, ConformanceUser>()
+      const source = new LoaderStore({
+        model: ConformanceUser,
+        load: async (lookups) =>
+          lookups.map((l) =>
+            [...rows.values()].find((u) => u.id === (l as { id?: number }).id || u.email === (l as { email?: string }).email),
+          ),
+        save: async (objs) => {
+          for (const o of objs) rows.set(o.id, o)
+        },
+      })
+      const top = new ProcessMemoryStore()
+      const shared = new FaultStore(new ProcessMemoryStore())
+      const chain = new ChainedStore([top, shared, source])
+      const named = (name: string) => Object.assign(makeUser(11), { name })
+      await chain.put(named('v0'))
+      const release = shared.gate('put')
+      const first = chain.put(named('v1')) // in the database; its update of the shared layer is held
+      await until(() => shared.waiting.put === 1)
+      rows.set(11, named('v2')) // changed behind the chain, which is then told
+      const invalidating = chain.batchInvalidate(ConformanceUser, [lookup])
+      await new Promise((r) => setImmediate(r))
+      release()
+      await Promise.all([first, invalidating])
+      expect((await chain.get(ConformanceUser, { id: 11 }))?.name, JSON.stringify(lookup)).toBe('v2')
+      expect((await chain.get(ConformanceUser, { email: makeUser(11).email }))?.name, JSON.stringify(lookup)).toBe('v2')
+      await chain.close()
+    }
+  })
+
+  it('concurrent writes of one object whose database replies come in another order than the database applied them: the caches end with what the database holds, or miss', async () => {
+    // The database applies writes in call order, but answers them in the reverse order.
+    const rows = new Map<number, ConformanceUser>()
+    let held = 0
+    const answers: (() => void)[] = []
+    const source = new LoaderStore({
+      model: ConformanceUser,
+      load: async (lookups) => lookups.map((l) => rows.get((l as { id: number }).id)),
+      save: async (objs) => {
+        for (const o of objs) rows.set(o.id, o)
+        if (held++ < 2) await new Promise<void>((resolve) => answers.push(resolve))
+      },
+    })
+    const top = new ProcessMemoryStore()
+    const chain = new ChainedStore([top, source])
+    const named = (name: string) => Object.assign(makeUser(12), { name })
+    const first = chain.put(named('first'))
+    const second = chain.put(named('second'))
+    await until(() => answers.length === 2)
+    ;(answers[1] as () => void)()
+    await second
+    ;(answers[0] as () => void)()
+    await first
+    expect(rows.get(12)?.name).toBe('second')
+    expect((await top.get(ConformanceUser, { id: 12 }))?.name ?? 'missed').not.toBe('first')
+    expect((await chain.get(ConformanceUser, { id: 12 }))?.name).toBe('second')
+    // writes that do not overlap write their copies as before
+    await chain.put(named('third'))
+    expect((await top.get(ConformanceUser, { id: 12 }))?.name).toBe('third')
+    await chain.close()
+  })
+
   it('a read that began before a put does not backfill the older value', async () => {
     const { top, db } = layers()
     const chain = new ChainedStore([top, db])
