@@ -1,7 +1,7 @@
 import { Kysely, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
 import { describe, expect, it } from 'vitest'
-import { ChainedStore, ProcessMemoryStore, SerializationError } from '../../src/index.js'
+import { ChainedStore, ProcessMemoryStore, SerializationError, StoreUnavailableError } from '../../src/index.js'
 import { SqlStore } from '../../src/stores/sql/index.js'
 import { selectedStores } from '../harness/servers.js'
 import { sqlTestEnv } from './sql-test-env.js'
@@ -689,5 +689,21 @@ describe.runIf(stores.has('postgres'))('SqlStore on postgres: array columns take
       expect(await env.store.get(OddArrays, { id }), label).toBeUndefined()
     }
     expect(env.queries.filter((q) => /^insert/i.test(q))).toEqual([])
+  })
+
+  it('a value the server cannot read from the wire (08P01 at Bind: a Buffer for a point) is not reported as the database unreachable', async () => {
+    const env = await open('postgres')
+    await sql`create table ${sql.table(env.table('spans'))} (id integer primary key, iv interval, ivs interval[], p point, c circle)`.execute(
+      env.db,
+    )
+    for (const store of [env.store, env.urlStore()]) {
+      const err = await store.put(new Span(1, null, null, Buffer.from('ab'), null)).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(SerializationError)
+      expect(err).not.toBeInstanceOf(StoreUnavailableError)
+      expect((err as Error).message).toMatch(/ExactSpan.*could not read/)
+      // the connection is still usable
+      await store.put(new Span(2, '1 day', null, '(1,2)', null))
+      expect((await store.get(Span, { id: 2 }))?.p).toBe('(1,2)')
+    }
   })
 })
