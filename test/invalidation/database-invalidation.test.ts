@@ -417,6 +417,30 @@ describe.runIf(stores.has('postgres'))('database-driven invalidation (PostgreSQL
     expect((await proc.chain.get(ConformanceUser, { id: 50 }))?.name).toBe('after the reconnect')
   })
 
+  it('negative caching: a row another client inserts is found by every key once the watcher applied it (missLifetime)', async () => {
+    const memory = new ProcessMemoryStore({ tombstoneLifetime: 0.1 })
+    const chain = new ChainedStore([memory, store], { missLifetime: 60 }) // never closed: it would close the shared SqlStore
+    const applied: string[] = []
+    const watcher = watchDatabase(chain, {
+      url,
+      models: MODELS,
+      onInvalidate: (_m, lookups) => applied.push(...lookups.map((l) => show(l))),
+    })
+    try {
+      await watcher.ready()
+      const user = makeUser(60)
+      expect(await chain.get(ConformanceUser, { email: user.email })).toBeUndefined() // remembered as missing
+      expect(await chain.get(ConformanceUser, { id: 60 })).toBeUndefined()
+      await store.put(user) // another client: not through the chain
+      await poll(() => applied.includes('{"id":60}'), 'the watcher to apply the insert')
+      expect((await chain.get(ConformanceUser, { email: user.email }))?.name).toBe(user.name)
+      expect((await chain.get(ConformanceUser, { id: 60 }))?.name).toBe(user.name)
+    } finally {
+      await watcher.close()
+      await memory.close()
+    }
+  })
+
   it('removeInvalidationTriggers removes both triggers and the function of each table', async () => {
     await removeInvalidationTriggers(store, MODELS)
     await removeInvalidationTriggers(store, MODELS) // idempotent
