@@ -277,10 +277,9 @@ class Watcher implements DatabaseWatcher {
       }
       if (change.pk === undefined) {
         this.#clear()
-        const what = change.op === 'TRUNCATE' ? 'a TRUNCATE' : 'a row whose primary key is too long for a notification'
         this.#report(
           new StockpyleError(
-            `${this.#name}: ${what} of table \`${change.table}\` cannot be targeted: memory layers were cleared; shared cache layers keep copies of model \`${watched[0]?.info.name}\` until they expire`,
+            `${this.#name}: ${untargetable(change)}: memory layers were cleared; shared cache layers keep copies of model \`${watched[0]?.info.name}\` until they expire`,
           ),
         )
         continue
@@ -288,7 +287,10 @@ class Watcher implements DatabaseWatcher {
       for (const t of watched) {
         for (const pk of change.old_pk === undefined ? [change.pk] : [change.pk, change.old_pk]) {
           const lookup = this.#lookup(t, pk)
-          if (lookup === undefined) continue
+          if (lookup === undefined) {
+            this.#clear() // a row that cannot be named, as a TRUNCATE
+            continue
+          }
           let lookups = byModel.get(t.info)
           if (lookups === undefined) byModel.set(t.info, (lookups = new Map()))
           try {
@@ -328,7 +330,7 @@ class Watcher implements DatabaseWatcher {
       if (!isKeyValue(value)) {
         this.#report(
           new StockpyleError(
-            `${this.#name}: a change of table \`${t.qualified}\` has no usable value for key column \`${column.name}\`: ${show(pk)}`,
+            `${this.#name}: a change of table \`${t.qualified}\` has no usable value for key column \`${column.name}\`: ${show(pk)} (the triggers were installed for other key columns? run installInvalidationTriggers again); memory layers were cleared`,
           ),
         )
         return undefined
@@ -354,6 +356,14 @@ class Watcher implements DatabaseWatcher {
       this.#report(err)
     }
   }
+}
+
+/** What a change without a key is, and why it cannot be targeted. */
+function untargetable(change: RowChange): string {
+  const table = `table \`${change.table}\``
+  if (change.op === 'TRUNCATE') return `a TRUNCATE of ${table} cannot be targeted`
+  if (change.error === undefined) return `a row of ${table} whose primary key is too long for a notification cannot be targeted`
+  return `${change.op === 'DELETE' ? 'a' : 'an'} ${change.op} of a row of ${table} cannot be targeted: the trigger could not read its key columns (${change.error}); run installInvalidationTriggers again after renaming, dropping or replacing key columns`
 }
 
 /** Every ProcessMemoryStore among the stores, also inside (nested) chains. */

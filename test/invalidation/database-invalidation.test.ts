@@ -441,6 +441,49 @@ describe.runIf(stores.has('postgres'))('database-driven invalidation (PostgreSQL
     }
   })
 
+  it('a key column renamed after the install: every client still writes; the watcher clears memory and says to install again', async () => {
+    class InvGadget {
+      static readonly stockpyleName = 'InvGadget'
+      static readonly stockpyleKeys = ['id'] as const
+      constructor(
+        public id: number,
+        public v: string,
+      ) {}
+    }
+    await psql.query('create table inv_gadgets (id int primary key, v text)')
+    await installInvalidationTriggers(store, [InvGadget])
+    const memory = new ProcessMemoryStore()
+    const errors: unknown[] = []
+    const watcher = watchDatabase(memory, { url, sql: store, models: [InvGadget], onError: (e) => errors.push(e) })
+    try {
+      await watcher.ready()
+      await psql.query(`insert into inv_gadgets values (1, 'a')`)
+      await psql.query('alter table inv_gadgets rename column id to gadget_id')
+      for (const [op, statement] of [
+        ['INSERT', `insert into inv_gadgets values (2, 'b')`],
+        ['UPDATE', `update inv_gadgets set v = 'z'`],
+        ['DELETE', 'delete from inv_gadgets'],
+      ] as const) {
+        await memory.put(new InvGadget(1, 'cached'))
+        errors.length = 0
+        await psql.query(statement) // the trigger's `NEW."id"` no longer exists: this failed, from every client
+        await poll(() => errors.length > 0, `the watcher's report of the ${op}`)
+        expect(String(errors[0])).toMatch(
+          new RegExp(
+            `${op} of a row of table \`public.inv_gadgets\` cannot be targeted: the trigger could not read its key columns \\(record "(new|old)" has no field "id"\\); run installInvalidationTriggers again .* memory layers were cleared`,
+          ),
+        )
+        expect(await memory.get(InvGadget, { id: 1 })).toBeUndefined()
+      }
+      const { rows } = await psql.query('select count(*)::int as n from inv_gadgets')
+      expect(rows).toEqual([{ n: 0 }])
+    } finally {
+      await watcher.close()
+      await memory.close()
+      await psql.query('drop table inv_gadgets; drop function stockpyle_notify_inv_gadgets()')
+    }
+  })
+
   it('removeInvalidationTriggers removes both triggers and the function of each table', async () => {
     await removeInvalidationTriggers(store, MODELS)
     await removeInvalidationTriggers(store, MODELS) // idempotent
