@@ -477,6 +477,15 @@ describe.runIf(stores.has('postgres'))('database-driven invalidation (PostgreSQL
       }
       const { rows } = await psql.query('select count(*)::int as n from inv_gadgets')
       expect(rows).toEqual([{ n: 0 }])
+      // what triggers installed for other key columns send: the watcher knows the table by `id`
+      await memory.put(new InvGadget(1, 'cached'))
+      errors.length = 0
+      await psql.query(`select pg_notify('stockpyle_rows', '{"table": "public.inv_gadgets", "op": "UPDATE", "pk": {"gadget_id": "1"}}')`)
+      await poll(() => errors.length > 0, "the watcher's report of the unmappable key")
+      expect(String(errors[0])).toMatch(
+        /has no usable value for key column `id`: .*run installInvalidationTriggers again\); memory layers were cleared/,
+      )
+      expect(await memory.get(InvGadget, { id: 1 })).toBeUndefined()
     } finally {
       await watcher.close()
       await memory.close()
