@@ -49,3 +49,11 @@ export function parseRowChange(payload: string): RowChange | undefined {
   if (!isKeyRecord(pk) || (old_pk !== undefined && old_pk !== null && !isKeyRecord(old_pk))) return undefined
   return { table, op: op as RowChange['op'], pk, ...(isKeyRecord(old_pk) ? { old_pk } : {}) }
 }
+
+/** What a change without a key (TRUNCATE, overflow) is and why it cannot be targeted, for a report. */
+export function untargetable(change: RowChange): string {
+  const table = `table \`${change.table}\``
+  if (change.op === 'TRUNCATE') return `a TRUNCATE of ${table} cannot be targeted`
+  if (change.error === undefined) return `a row of ${table} whose primary key is too long for a notification cannot be targeted`
+  return `${change.op === 'DELETE' ? 'a' : 'an'} ${change.op} of a row of ${table} cannot be targeted: the trigger could not read its key columns (${change.error}); run installInvalidationTriggers again after renaming, dropping or replacing key columns`
+}

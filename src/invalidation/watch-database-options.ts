@@ -26,9 +26,10 @@ export interface WatchDatabaseOptions extends ListenConnectionOptions {
   /** Without a SqlStore: SqlStore's `camelCase` option. */
   camelCase?: boolean | undefined
   /**
-   * Clear every ProcessMemoryStore among the stores (also inside chains) when the LISTEN connection
-   * goes down, when it is up again, and when a change cannot be targeted (TRUNCATE, an oversized
-   * key). Default `true`.
+   * Clear every in-process cache layer among the stores — each ProcessMemoryStore, also inside chains
+   * and behind decorators (a StoreDecorator's `inner`), and any other store declaring
+   * `capabilities.inProcess` that has `clear()` — when the LISTEN connection goes down, when it is up
+   * again, and when a change cannot be targeted (TRUNCATE, an oversized key). Default `true`.
    */
   clearMemory?: boolean | undefined
   /** Ms allowed for connecting, LISTEN and heartbeat queries. Default `1000`. */

@@ -10,8 +10,9 @@ import { type Kysely, openPostgres } from '../stores/sql/postgres-access.js'
 import { fromColumnValue, isKeyValue } from '../stores/sql/row-mapper.js'
 import { callbackOption, checkKnown, msOption } from './bus-options.js'
 import { DEFAULT_ROWS_CHANNEL } from './invalidation-triggers.js'
+import { memoryLayers } from './memory-layers.js'
 import { describeTarget } from './postgres-bus.js'
-import { parseRowChange, type RowChange } from './row-change.js'
+import { parseRowChange, type RowChange, untargetable } from './row-change.js'
 import {
   checkModels,
   describeTables,
@@ -54,7 +55,7 @@ export function watchDatabase(stores: Store | readonly Store[], options: WatchDa
 class Watcher implements DatabaseWatcher {
   readonly #name: string
   readonly #stores: readonly Store[]
-  readonly #memory: readonly ProcessMemoryStore[]
+  readonly #memory: readonly Store[]
   readonly #infos: readonly ModelInfo[]
   readonly #source: SqlSource
   readonly #clearMemory: boolean
@@ -211,8 +212,13 @@ class Watcher implements DatabaseWatcher {
 
   #clear(): void {
     if (!this.#clearMemory) return
-    // A memory store's clear() does its work before returning; its promise never rejects.
-    for (const memory of this.#memory) if (!memory.closed) void memory.clear({ fence: true })
+    for (const layer of this.#memory) {
+      if ((layer as { closed?: unknown }).closed === true) continue
+      // A memory store's clear() does its work before returning, and its promise never rejects; with
+      // `fence` it refuses backfills for its tombstone lifetime (reads in flight may hold old rows).
+      if (layer instanceof ProcessMemoryStore) void layer.clear({ fence: true })
+      else layer.clear?.().catch((err: unknown) => this.#report(err))
+    }
   }
 
   #describe(): Promise<Map<string, WatchedTable[]>> {
@@ -356,24 +362,4 @@ class Watcher implements DatabaseWatcher {
       this.#report(err)
     }
   }
-}
-
-/** What a change without a key is, and why it cannot be targeted. */
-function untargetable(change: RowChange): string {
-  const table = `table \`${change.table}\``
-  if (change.op === 'TRUNCATE') return `a TRUNCATE of ${table} cannot be targeted`
-  if (change.error === undefined) return `a row of ${table} whose primary key is too long for a notification cannot be targeted`
-  return `${change.op === 'DELETE' ? 'a' : 'an'} ${change.op} of a row of ${table} cannot be targeted: the trigger could not read its key columns (${change.error}); run installInvalidationTriggers again after renaming, dropping or replacing key columns`
-}
-
-/** Every ProcessMemoryStore among the stores, also inside (nested) chains. */
-function memoryLayers(stores: readonly Store[]): ProcessMemoryStore[] {
-  const out: ProcessMemoryStore[] = []
-  const visit = (store: Store): void => {
-    if (store instanceof ProcessMemoryStore) out.push(store)
-    const layers = (store as { layers?: unknown }).layers
-    if (Array.isArray(layers)) for (const layer of layers) visit(layer as Store)
-  }
-  for (const store of stores) visit(store)
-  return out
 }

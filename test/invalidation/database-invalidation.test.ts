@@ -4,10 +4,12 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import {
   ChainedStore,
   InvalidOptionError,
+  KeyValueStore,
   type Lookup,
   type Model,
   ProcessMemoryStore,
   type Store,
+  StoreDecorator,
   StoreUnavailableError,
 } from '../../src/index.js'
 import {
@@ -18,7 +20,7 @@ import {
 } from '../../src/invalidation/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
 import { createTable, SqlStore } from '../../src/stores/sql/index.js'
-import { ConformanceUser, conformanceTables, makeUser } from '../../src/testing/index.js'
+import { ConformanceUser, conformanceTables, FaultStore, MapBackend, makeUser } from '../../src/testing/index.js'
 import { freePort, selectedStores } from '../harness/servers.js'
 import { freshDatabase, poll, summarize } from './helpers.js'
 
@@ -490,6 +492,40 @@ describe.runIf(stores.has('postgres'))('database-driven invalidation (PostgreSQL
       await watcher.close()
       await memory.close()
       await psql.query('drop table inv_gadgets; drop function stockpyle_notify_inv_gadgets()')
+    }
+  })
+
+  it('memory layers behind decorators (logging, metrics, FaultStore) and other in-process layers are cleared when a change cannot be targeted', async () => {
+    class Logged extends StoreDecorator {}
+    /** A cache over a Map in this process, declared as such. */
+    class InProcessMap extends KeyValueStore {
+      constructor() {
+        super(new MapBackend())
+        Object.assign(this, { capabilities: { ...this.capabilities, inProcess: true } })
+      }
+    }
+    const logged = new ProcessMemoryStore()
+    const faulty = new ProcessMemoryStore()
+    const map = new InProcessMap()
+    // never closed: they would close the shared SqlStore
+    const chains = [
+      new ChainedStore([new Logged(logged), store]),
+      new ChainedStore([new FaultStore(faulty), store]),
+      new ChainedStore([new Logged(new FaultStore(map)), store]),
+    ]
+    const errors: unknown[] = []
+    const watcher = watchDatabase(chains, { url, models: MODELS, onError: (e) => errors.push(e) })
+    try {
+      await watcher.ready()
+      for (const memory of [logged, faulty, map]) await memory.put(new InvTag('dd    ', 'cached'))
+      await psql.query('truncate inv_tags')
+      await poll(() => errors.length > 0, 'the report')
+      expect(String(errors[0])).toMatch(/TRUNCATE of table `public.inv_tags` cannot be targeted: memory layers were cleared/)
+      for (const memory of [logged, faulty, map])
+        await poll(async () => (await memory.get(InvTag, { tag: 'dd    ' })) === undefined, `${memory.name} to be cleared`)
+    } finally {
+      await watcher.close()
+      await Promise.all([logged.close(), faulty.close(), map.close()])
     }
   })
 
