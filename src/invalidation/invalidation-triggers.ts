@@ -37,9 +37,9 @@ export const TRUNCATE_TRIGGER = 'stockpyle_invalidate_truncate'
 export interface InvalidationTriggerOptions {
   /** The NOTIFY channel (at most 63 bytes); the watchers must LISTEN on the same. Default {@link DEFAULT_ROWS_CHANNEL}. */
   channel?: string | undefined
-  /** With a Kysely instance: SqlStore's `tables` option (which table each model lives in). Ignored with a SqlStore, which knows. */
+  /** With a Kysely instance: SqlStore's `tables` option (which table each model lives in). Refused with a SqlStore, which supplies it. */
   tables?: TableNaming | undefined
-  /** With a Kysely instance: SqlStore's `camelCase` option. Ignored with a SqlStore. */
+  /** With a Kysely instance: SqlStore's `camelCase` option. Refused with a SqlStore, which supplies it. */
   camelCase?: boolean | undefined
 }
 
@@ -83,7 +83,7 @@ export interface InstalledTrigger {
  * @param source a SqlStore on PostgreSQL (its table naming and camelCase are used) or a Kysely
  *   instance on PostgreSQL (then pass `tables`/`camelCase` as your SqlStore has them).
  * @returns what was installed, one entry per model.
- * @throws InvalidOptionError for an invalid argument or a SQLite source.
+ * @throws InvalidOptionError for an invalid argument, a SQLite source, or `tables`/`camelCase` with a SqlStore.
  * @throws StockpyleError `E_SCHEMA` for a missing table or a key attribute without a column; the database's error when it refuses a statement.
  */
 export async function installInvalidationTriggers(
@@ -187,7 +187,7 @@ function prepare(
   const channel = checkChannel(owner, options.channel ?? DEFAULT_ROWS_CHANNEL)
   const infos = checkModels(owner, models)
   let sqlSource: SqlSource
-  if (isSqlStore(source)) sqlSource = sourceOfStore(owner, source)
+  if (isSqlStore(source)) sqlSource = sourceOfStore(owner, source, options)
   else if (isKysely(source)) sqlSource = sourceOfKysely(owner, source, options.tables, options.camelCase)
   else
     throw new InvalidOptionError(`${owner}: the first argument must be a SqlStore or a Kysely instance on PostgreSQL, got ${show(source)}`)

@@ -16,14 +16,17 @@ export interface WatchDatabaseOptions extends ListenConnectionOptions {
   /**
    * The SqlStore whose table naming and camelCase mapping the triggers were installed with, also
    * used to introspect the tables. Default: the last (authoritative) layer of the first store given,
-   * when it is a SqlStore on PostgreSQL.
+   * when it is a SqlStore on PostgreSQL and `db` is not given. Not with `db`.
    */
   sql?: SqlStore | undefined
-  /** Without a SqlStore: a Kysely instance on the database, to introspect the tables (default: a connection from `url`/`connection`/`pool`). */
+  /**
+   * Without a SqlStore: a Kysely instance on the database, to introspect the tables (default: a
+   * connection from `url`/`connection`/`pool`). Given, it is used instead of the chain's last layer.
+   */
   db?: Kysely<any> | undefined
-  /** Without a SqlStore: SqlStore's `tables` option. */
+  /** Without a SqlStore: SqlStore's `tables` option. Refused (InvalidOptionError) when a SqlStore supplies the naming. */
   tables?: TableNaming | undefined
-  /** Without a SqlStore: SqlStore's `camelCase` option. */
+  /** Without a SqlStore: SqlStore's `camelCase` option. Refused (InvalidOptionError) when a SqlStore supplies the naming. */
   camelCase?: boolean | undefined
   /**
    * Clear every in-process cache layer among the stores — each ProcessMemoryStore, also inside chains

@@ -15,6 +15,7 @@ import { describeTarget } from './postgres-bus.js'
 import { parseRowChange, type RowChange, untargetable } from './row-change.js'
 import {
   checkModels,
+  checkNaming,
   describeTables,
   isKysely,
   isSqlStore,
@@ -151,13 +152,16 @@ class Watcher implements DatabaseWatcher {
   }
 
   #sourceOf(owner: string, stores: readonly Store[], options: WatchDatabaseOptions): SqlSource {
+    checkNaming(owner, options) // whichever source supplies the naming
     if (options.sql !== undefined) {
       if (!isSqlStore(options.sql)) throw new InvalidOptionError(`${owner}: option \`sql\` must be a SqlStore, got ${show(options.sql)}`)
-      return sourceOfStore(owner, options.sql)
+      if (options.db !== undefined)
+        throw new InvalidOptionError(`${owner}: options \`sql\` and \`db\` both give the database to introspect: give only one`)
+      return sourceOfStore(owner, options.sql, options)
     }
     const authoritative = (stores[0] as { layers?: readonly Store[] }).layers?.at(-1)
     if (isSqlStore(authoritative) && authoritative.dialect === 'postgres' && options.db === undefined)
-      return sourceOfStore(owner, authoritative)
+      return sourceOfStore(owner, authoritative, options)
     if (options.db !== undefined) {
       if (!isKysely(options.db)) throw new InvalidOptionError(`${owner}: option \`db\` must be a Kysely instance, got ${show(options.db)}`)
       return sourceOfKysely(owner, options.db, options.tables, options.camelCase)

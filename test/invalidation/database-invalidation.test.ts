@@ -546,6 +546,19 @@ describe.runIf(stores.has('postgres'))('database-driven invalidation (PostgreSQL
     expect(() => watchDatabase(memory, { url, models: [class NotAModel {}] as never })).toThrow(/models`\[0\] is not a model/)
     expect(() => watchDatabase({} as never, { url, models: MODELS })).toThrow(/batchInvalidate/)
     expect(() => watchDatabase(memory, { url, models: MODELS, channel: '' })).toThrow(/option `channel`/)
+    // a SqlStore (the chain's last layer, or `sql`) supplies the naming: `tables`/`camelCase` are refused, never ignored
+    const chain = new ChainedStore([memory, store]) // never closed: it would close the shared SqlStore
+    expect(() => watchDatabase(chain, { url, models: MODELS, camelCase: 'yes' as never })).toThrow(/option `camelCase` must be a boolean/)
+    expect(() => watchDatabase(chain, { url, models: MODELS, tables: 42 as never })).toThrow(/option `tables` must be a Map/)
+    for (const naming of [{ camelCase: true }, { camelCase: false }, { tables: { InvAccount: 'billing.accounts' } }]) {
+      const option = Object.keys(naming)[0]
+      const refused = new RegExp(`option \`${option}\` .*given with a SqlStore, which supplies it`)
+      expect(() => watchDatabase(chain, { url, models: MODELS, ...naming })).toThrow(refused)
+      expect(() => watchDatabase(memory, { url, models: MODELS, sql: store, ...naming })).toThrow(refused)
+      await expect(installInvalidationTriggers(store, MODELS, naming)).rejects.toThrow(refused)
+    }
+    const db = await store.kysely()
+    expect(() => watchDatabase(memory, { url, models: MODELS, sql: store, db })).toThrow(/options `sql` and `db` .*one/)
     const sqlite = new SqlStore({ url: 'sqlite::memory:' })
     await expect(installInvalidationTriggers(sqlite, MODELS)).rejects.toThrow(/needs PostgreSQL/)
     await expect(installInvalidationTriggers({} as never, MODELS)).rejects.toThrow(/SqlStore or a Kysely/)
