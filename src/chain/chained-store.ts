@@ -219,7 +219,11 @@ export class ChainedStore extends BaseStore {
     await this.#maintenance.clearCaches()
   }
 
-  /** Drops cached copies in every cache layer (the authoritative layer keeps its data). */
+  /**
+   * Drops cached copies in every cache layer (the authoritative layer keeps its data), and forgets every
+   * miss remembered by negative caching: the objects may have been created elsewhere, and a lookup of
+   * them by another key may have missed.
+   */
   protected override invalidateMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<void> {
     return this.#writes.invalidate(info, requests)
   }

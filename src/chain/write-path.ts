@@ -183,15 +183,17 @@ export class WritePath {
   }
 
   /**
-   * Drops cached copies in every cache layer. The last layer keeps its data when it owns the truth; a
-   * chain of caches only (its last layer not authoritative) is itself a cache and drops them there too,
-   * first, failing the call if that fails.
+   * Drops cached copies in every cache layer, and forgets every remembered miss (negative caching). The
+   * last layer keeps its data when it owns the truth; a chain of caches only (its last layer not
+   * authoritative) is itself a cache and drops them there too, first, failing the call if that fails.
    */
   async invalidate(info: ModelInfo, requests: readonly LookupRequest[]): Promise<void> {
     const { calls, misses, coherence, name } = this.#p
     const lookups = requests.map((r) => r.lookup)
     const keys = requests.map((r) => encodeLookup(info, r.lookup, `${name} store invalidate`))
-    misses?.forget(keys)
+    // The objects changed somewhere else (an INSERT another client made, told by its primary key): the
+    // lookups that missed them under their other keys are not among these keys, so every miss goes.
+    misses?.clear()
     this.#p.backfill.clock.mark(coherence ? keys : [])
     const tail = calls.layers[calls.last] as Store
     // A cache drops them; an authoritative layer is left alone (its data is the truth), but a nested

@@ -5,6 +5,8 @@ import {
   InvalidOptionError,
   LoaderStore,
   ProcessMemoryStore,
+  type StoreCapabilities,
+  StoreDecorator,
   StoreUnavailableError,
 } from '../../src/index.js'
 import { ConformanceUser, FaultStore, ManualClock, makeUser } from '../../src/testing/index.js'
@@ -518,6 +520,35 @@ describe('ChainedStore policy', () => {
     expect(await chain.get(ConformanceUser, { email: makeUser(14).email })).toBeUndefined()
     await chain.put(makeUser(14))
     expect(await chain.get(ConformanceUser, { email: makeUser(14).email })).toEqual(makeUser(14))
+  })
+
+  it('negative caching: batchInvalidate by primary key forgets the misses remembered under the objects’ other keys too', async () => {
+    const clock = new ManualClock()
+    const { top, db } = layers(clock)
+    // the stand-in database owns the truth, as a database does: an invalidation leaves it alone
+    const database = new (class extends StoreDecorator {
+      override get capabilities(): StoreCapabilities {
+        return { ...this.inner.capabilities, authoritative: true }
+      }
+    })(db)
+    const chain = new ChainedStore([top, database], { missLifetime: 60, clock })
+    const user = makeUser(17)
+    // misses by an alternate key, by the primary key, and of another object: all remembered
+    expect(await chain.get(ConformanceUser, { email: user.email })).toBeUndefined()
+    expect(await chain.get(ConformanceUser, { orgId: user.orgId, slug: user.slug })).toBeUndefined()
+    expect(await chain.get(ConformanceUser, { id: 17 })).toBeUndefined()
+    expect(await chain.get(ConformanceUser, { id: 18 })).toBeUndefined()
+    // another client inserts the row; a watcher tells the chain its primary key (all it knows)
+    await db.put(user)
+    await chain.batchInvalidate(ConformanceUser, [{ id: 17 }])
+    expect(await chain.get(ConformanceUser, { email: user.email })).toEqual(user)
+    expect(await chain.get(ConformanceUser, { orgId: user.orgId, slug: user.slug })).toEqual(user)
+    expect(await chain.get(ConformanceUser, { id: 17 })).toEqual(user)
+    // every miss went: the other object's lookup reaches the database again, and is remembered again
+    const reads = db.calls.get
+    expect(await chain.get(ConformanceUser, { id: 18 })).toBeUndefined()
+    expect(await chain.get(ConformanceUser, { id: 18 })).toBeUndefined()
+    expect(db.calls.get).toBe(reads + 1)
   })
 
   for (const coherence of [true, false]) {
