@@ -14,6 +14,7 @@ import { lifecycleCases } from './cases/lifecycle.js'
 import { lifetimeCases } from './cases/lifetime.js'
 import { polymorphicCases } from './cases/polymorphic.js'
 import { staleReadCases } from './cases/stale-reads.js'
+import { updateCases } from './cases/updates.js'
 import { ManualClock } from './manual-clock.js'
 
 export type { CaseContext, ConformanceCase, ConformanceOptions, ConformanceStoreOptions, ConformanceTarget } from './case.js'
@@ -23,6 +24,7 @@ export const conformanceGroups: readonly (readonly [string, readonly Conformance
   ['basic', basicCases],
   ['keys', keyCases],
   ['batch', batchCases],
+  ['reads around updates', updateCases],
   ['delete by key', deleteByKeyCases],
   ['clear', clearCases],
   ['fidelity', fidelityCases],
