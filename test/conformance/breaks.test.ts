@@ -307,6 +307,40 @@ class StaleAfterUpdate extends BaseStore {
   }
 }
 
+describe('lifetime', () => {
+  const lifetimeCases = conformanceGroups.flatMap(([, cases]) => cases.filter((c) => c.options?.lifetime !== undefined))
+
+  it('a cache store that drops the lifetime it is given and declares capabilities.expires false fails each case that gives one', async () => {
+    expect(lifetimeCases.length).toBeGreaterThan(0)
+    /** Never expires anything: the lifetime option is left out, and the store says it does not expire. */
+    const ignoresLifetime: Factory = ({ lifetime: _ignored, ...o }) => new Claims(new ProcessMemoryStore(o), { expires: false })
+    for (const c of lifetimeCases) {
+      expect(await runConformanceCase({ name: 'sound', createStore: memory }, c)).toBe('passed')
+      const failure = await runConformanceCase({ name: 'ignores lifetime', createStore: ignoresLifetime }, c).then(
+        (outcome) => new Error(`"${c.name}" did not catch it: ${outcome}`),
+        (err: unknown) => err as Error,
+      )
+      expect(failure).toMatchObject({ code: 'ERR_ASSERTION' })
+      expect(failure.message).toMatch(
+        /^ignores lifetime: the store was created with `lifetime` but declares capabilities\.expires false: every cache store honours `lifetime`/,
+      )
+    }
+  })
+
+  it('an authoritative store that keeps objects until deleted is exempt from the lifetime cases', async () => {
+    const authoritative: Factory = ({ lifetime: _ignored, ...o }) =>
+      new Claims(new ProcessMemoryStore(o), { expires: false, authoritative: true })
+    // the cases that need expiry: not applicable (as before), and not failed by the check of cache stores
+    const needExpiry = conformanceGroups.flatMap(([group, cases]) =>
+      group === 'lifetime' || group === 'entries: expiry caps' ? cases : [],
+    )
+    expect(needExpiry.length).toBe(5)
+    for (const c of needExpiry) {
+      expect(await runConformanceCase({ name: 'authoritative', createStore: authoritative }, c)).toBe('not applicable')
+    }
+  })
+})
+
 describe('reads around an update', () => {
   const afterGet = 'after get by every key, a put of a changed object: every read answers the new version, the old keys miss'
   const afterBatchGet = 'after batchGet by every key, a batchPut of a changed object: every read answers the new version, the old keys miss'
