@@ -246,4 +246,27 @@ describe('a BaseStore subclass without the primitives', () => {
     }
     expect(() => new HalfStore()).toThrow(/HalfStore extends BaseStore but does not implement writeMany, removeMany:/)
   })
+
+  it('says the primitives must be methods when they are class fields (not set yet when BaseStore checks)', () => {
+    class FieldStore extends Base {
+      readonly name = 'fields'
+      readMany = async (_info: unknown, requests: readonly unknown[]) => requests.map(() => undefined)
+      writeMany = async () => {}
+      removeMany = async () => {}
+    }
+    expect(() => new FieldStore()).toThrow(InvalidOptionError)
+    expect(() => new FieldStore()).toThrow(
+      /^FieldStore extends BaseStore but defines readMany, writeMany, removeMany as class fields .*which are not set yet when BaseStore's constructor checks them: write them as methods \(`protected async readMany\(/,
+    )
+    class MixedStore extends Base {
+      readonly name = 'mixed'
+      protected async readMany() {
+        return []
+      }
+      writeMany = async () => {}
+    }
+    expect(() => new MixedStore()).toThrow(
+      /^MixedStore extends BaseStore but defines writeMany as a class field .*; it does not implement removeMany at all/,
+    )
+  })
 })
