@@ -126,16 +126,21 @@ export abstract class BaseStore implements Store {
     return { info, requests }
   }
 
-  /** Validates a batch of objects to write or delete. */
+  /**
+   * Validates a batch of objects to write or delete. `operation` names the call in model errors
+   * (`put`), `method` the method that was given something else than an array (`batchPut`).
+   * @throws InvalidArgumentError when `objs` is not an array; UnknownModelError for a non-model object.
+   */
   protected items(
     objs: readonly unknown[],
     operation: string,
+    method = operation,
     entries?: readonly StoreEntry[],
     backfill = false,
     since: number | undefined = undefined,
   ): WriteItem[] {
     if (!Array.isArray(objs)) {
-      throw new InvalidArgumentError(`${this.name} store: ${operation} takes an array of objects, got ${show(objs)}`)
+      throw new InvalidArgumentError(`${this.name} store: ${method} takes an array of objects, got ${show(objs)}`)
     }
     return objs.map(
       (obj, i) =>
@@ -206,15 +211,19 @@ export abstract class BaseStore implements Store {
 
   async batchPut(objs: readonly object[]): Promise<void> {
     this.assertOpen('put')
-    const items = this.items(objs, 'put')
+    const items = this.items(objs, 'put', 'batchPut')
     if (items.length > 0) await this.writeMany(items)
   }
 
   async batchPutEntries(entries: readonly StoreEntry[], options: PutEntriesOptions = {}): Promise<void> {
     this.assertOpen('put')
+    if (!Array.isArray(entries)) {
+      throw new InvalidArgumentError(`${this.name} store: batchPutEntries takes an array of entries, got ${show(entries)}`)
+    }
     const items = this.items(
       entries.map((e) => e.value),
       'put',
+      'batchPutEntries',
       entries,
       options.backfill === true,
       options.since,
@@ -243,7 +252,7 @@ export abstract class BaseStore implements Store {
       return
     }
     this.assertOpen('delete')
-    const items = this.items(target as readonly object[], 'delete')
+    const items = this.items(target as readonly object[], 'delete', 'batchDelete')
     if (items.length > 0) await this.removeMany(items)
   }
 
