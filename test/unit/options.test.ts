@@ -220,7 +220,8 @@ describe('durations in ms', () => {
   const redisBus = (o: Record<string, unknown>) => new RedisBus({ url: 'redis://127.0.0.1:1', ...o })
   const owners: [string, string, (o: Record<string, unknown>) => unknown][] = [
     ['RedisStore', 'timeout', redis],
-    ['RedisStore', 'retryDelay', redis],
+    // retryDelay is how long a failed cluster master is skipped: refused without a cluster
+    ['RedisStore', 'retryDelay', (o) => new RedisStore({ cluster: [{ host: '127.0.0.1', port: 1 }], ...o })],
     ['KeyvStore', 'timeout', (o) => new KeyvStore({ keyv: new Keyv(), ...o })],
     ['MemcacheStore', 'timeout', memcache],
     ['MemcacheStore', 'retryDelay', memcache],
