@@ -1,6 +1,7 @@
 import { decodeAlias, encodeTombstone, envelopeExpiry, envelopeKind, KIND_ALIAS } from '../core/codec.js'
 import { CorruptEntryError, InvalidOptionError, isStockpyleError, show, UnsupportedOperationError } from '../core/errors.js'
 import type { Lookup, Model } from '../core/model.js'
+import { nameOption } from '../core/option-values.js'
 import { checkOptionNames } from '../core/options.js'
 import { isPartialFailure, type PartialFailureError } from '../core/partial-failure.js'
 import type { ModelInfo } from '../core/registry.js'
@@ -49,11 +50,19 @@ export class KeyValueStore extends BaseStore {
   readonly #backend: KeyValueBackend
   readonly #settings: ReturnType<typeof checkCacheOptions>
 
-  /** @throws InvalidOptionError for a bad or unknown option. */
+  /**
+   * @throws InvalidOptionError for a bad or unknown option, a `name` (option, or the backend's) that is
+   *   not a non-empty string, or a backend lacking a method.
+   */
   constructor(backend: KeyValueBackend, options: KeyValueStoreOptions = {}) {
     super()
-    const name = options?.name ?? backend?.name ?? 'key-value'
-    checkOptionNames(name, options, KEY_VALUE_STORE_OPTIONS)
+    const backendName = (backend as Partial<KeyValueBackend> | null | undefined)?.name
+    if (backendName !== undefined && (typeof backendName !== 'string' || backendName === '')) {
+      throw new InvalidOptionError(`KeyValueStore: the backend's \`name\` must be a non-empty string, got ${show(backendName)}`)
+    }
+    const given = (options as KeyValueStoreOptions | null | undefined)?.name
+    checkOptionNames(typeof given === 'string' && given !== '' ? given : (backendName ?? 'KeyValueStore'), options, KEY_VALUE_STORE_OPTIONS)
+    const name = nameOption(backendName ?? 'KeyValueStore', given, backendName ?? 'key-value')
     if (typeof backend?.getMany !== 'function' || typeof backend.setMany !== 'function' || typeof backend.deleteMany !== 'function') {
       throw new InvalidOptionError(`${name}: \`backend\` must implement getMany, setMany, deleteMany and close`)
     }
