@@ -39,8 +39,6 @@ export type RowValues = Record<string, unknown>
 
 const INT64_MAX = 9223372036854775807n
 const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER)
-/** A `\u0000` escape in JSON text: its backslash is not itself escaped (an even number of backslashes before it). */
-const NUL_ESCAPE = /(^|[^\\])(\\\\)*\\u0000/
 /** Text a SQLite column of NUMERIC affinity stores as a number (SQLite's whitespace around a decimal literal). */
 const SQLITE_NUMERIC_TEXT = /^[ \t\n\v\f\r]*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?[ \t\n\v\f\r]*$/
 const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i
@@ -116,16 +114,9 @@ export function toColumnValue(m: ModelMapping, attribute: string, column: Column
       if (Number.isNaN(value.getTime())) throw mismatch(m, attribute, column, value, 'valid Dates')
       if (sqlite) return value.toISOString()
       return column.dataType === 'timestamptz' ? timestamptzText(value) : value
-    case 'json': {
-      const text = JSON.stringify(attributeToTaggedJson(value, where(m, attribute)))
-      // strings with U+0000 are tagged already; only a RegExp's source is written as it is
-      if (m.dialect === 'postgres' && column.dataType === 'jsonb' && text.includes('\\u0000') && NUL_ESCAPE.test(text)) {
-        throw new SerializationError(
-          `${where(m, attribute)} holds a NUL character in a RegExp's source, which PostgreSQL jsonb cannot store`,
-        )
-      }
-      return text
-    }
+    case 'json':
+      // strings with U+0000 or lone surrogates (a RegExp's source too) are tagged: the text has no \u0000 escape
+      return JSON.stringify(attributeToTaggedJson(value, where(m, attribute)))
     case 'bytes':
       if (!(value instanceof Uint8Array)) throw mismatch(m, attribute, column, value, 'Uint8Array or Buffer bytes')
       return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
