@@ -7,8 +7,8 @@ const NUL_ESCAPE = /(^|[^\\])(\\\\)*\\u0000/
 /**
  * The JSON text SqlStore writes for `value` into a JSON column (or a `json[]`/`jsonb[]` element): its
  * tagged JSON (see json-codec.ts). `where` names the value in messages; `jsonb`: the text goes into a
- * PostgreSQL `jsonb`, which cannot store a NUL character (strings holding one are tagged already; only
- * a RegExp's source is written as it is).
+ * PostgreSQL `jsonb`, which cannot store a NUL character (strings and RegExp sources holding one are
+ * tagged, so the check only guards against a value the tagging missed).
  * @throws SerializationError for a value tagged JSON cannot hold, or a NUL character bound for jsonb.
  */
 export function jsonText(value: unknown, where: string, jsonb: boolean): string {
