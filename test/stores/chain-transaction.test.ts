@@ -217,19 +217,30 @@ for (const dialect of (['sqlite', 'postgres'] as const).filter((d) => stores.has
       const chain = new ChainedStore([new ProcessMemoryStore(), sql])
       try {
         await sql.put(new Account(1, 'a@x', 100))
-        let outside: Promise<unknown> = Promise.resolve()
         const refused: unknown[] = []
-        await chain.transaction(async () => {
-          const inside = chain.get(Account, { id: 1 }).catch((e: unknown) => e)
-          // not in the transaction's async context: a request of another caller
-          outside = new Promise((resolve) => setImmediate(() => resolve(chain.get(Account, { id: 1 }).catch((e: unknown) => e))))
+        let started = () => {}
+        const inFlight = new Promise<void>((resolve) => (started = resolve))
+        let proceed = () => {}
+        const outsideAsked = new Promise<void>((resolve) => (proceed = resolve))
+        const tx = chain.transaction(async () => {
+          const inside = chain.get(Account, { id: 1 }).catch((e: unknown) => e) // a mistake, not awaited yet
+          started()
+          await outsideAsked
           refused.push(await inside)
           refused.push(await chain.batchGet(Account, [{ id: 1 }]).catch((e: unknown) => e))
           refused.push(await chain.put(new Account(2, 'b@x', 0)).catch((e: unknown) => e))
           refused.push(await chain.delete(Account, { id: 1 }).catch((e: unknown) => e))
-          await outside
+          refused.push(await chain.transaction(async () => {}).catch((e: unknown) => e))
+          refused.push(await chain.close().catch((e: unknown) => e))
         })
+        await inFlight
+        // another request, outside the transaction's async context, reading the same key meanwhile
+        const outside = chain.get(Account, { id: 1 }).catch((e: unknown) => e)
+        proceed()
+        await tx
+        expect(refused).toHaveLength(6)
         for (const e of refused) expect(isStockpyleError(e, 'E_UNSUPPORTED'), String(e)).toBe(true)
+        expect(chain.closed).toBe(false)
         expect(((await outside) as Account).balance).toBe(100)
         expect(await sql.get(Account, { id: 2 })).toBeUndefined()
         expect((await chain.get(Account, { id: 1 }))?.balance).toBe(100)
@@ -239,41 +250,49 @@ for (const dialect of (['sqlite', 'postgres'] as const).filter((d) => stores.has
       }
     })
 
-    it.runIf(stores.has('redis'))('close() waits for the transactions and writes in flight: a shared cache gets what they committed', async () => {
-      const { sql, drop } = await openSql(dialect)
-      const prefix = `txclose${process.pid}_${tables}`
-      const redis = () => new RedisStore({ url: inject('redis').url, prefix })
-      const shared = new FaultStore(redis())
-      const chain = new ChainedStore([new ProcessMemoryStore(), shared, sql])
-      const other = redis() // another process's view of the shared cache
-      try {
-        await chain.batchPut([new Account(1, 'a@x', 100), new Account(2, 'b@x', 100)])
-        let go = () => {}
-        const held = new Promise<void>((resolve) => (go = resolve))
-        const tx = chain.transaction(async (t) => {
-          await held
-          await t.put(new Account(1, 'a@x', 200))
-        })
-        const release = shared.gate('put')
-        const put = chain.put(new Account(2, 'b@x', 200))
-        for (let i = 0; i < 500 && shared.waiting.put === 0; i++) await new Promise((r) => setImmediate(r))
-        expect(shared.waiting.put).toBe(1)
-        const closing = chain.close()
-        go()
-        await new Promise((r) => setTimeout(r, 20))
-        release()
-        await expect(tx).resolves.toBeUndefined()
-        await expect(put).resolves.toBeUndefined()
-        await closing
-        expect(shared.closed).toBe(true)
-        expect((await other.get(Account, { id: 1 }))?.balance).toBe(200)
-        expect((await other.get(Account, { id: 2 }))?.balance).toBe(200)
-      } finally {
-        await chain.close()
-        await other.clear()
-        await other.close()
-        await drop()
-      }
-    })
+    it.runIf(stores.has('redis'))(
+      'close() waits for the transactions and writes in flight: a shared cache gets what they committed',
+      async () => {
+        const { sql, drop } = await openSql(dialect)
+        const prefix = `txclose${process.pid}_${tables}`
+        const redis = () => new RedisStore({ url: inject('redis').url, prefix })
+        const shared = new FaultStore(redis())
+        const chain = new ChainedStore([new ProcessMemoryStore(), shared, sql])
+        const other = redis() // another process's view of the shared cache
+        try {
+          await chain.batchPut([new Account(1, 'a@x', 100), new Account(2, 'b@x', 100)])
+          // a put whose write to the shared cache is held, and a transaction whose callback is held
+          const release = shared.gate('put')
+          const put = chain.put(new Account(2, 'b@x', 200))
+          for (let i = 0; i < 500 && shared.waiting.put === 0; i++) await new Promise((r) => setImmediate(r))
+          expect(shared.waiting.put).toBe(1)
+          let go = () => {}
+          const held = new Promise<void>((resolve) => (go = resolve))
+          let began = () => {}
+          const inside = new Promise<void>((resolve) => (began = resolve))
+          const tx = chain.transaction(async (t) => {
+            began()
+            await held
+            await t.put(new Account(1, 'a@x', 200))
+          })
+          await inside
+          const closing = chain.close()
+          go()
+          await new Promise((r) => setTimeout(r, 20))
+          release()
+          await expect(tx).resolves.toBeUndefined()
+          await expect(put).resolves.toBeUndefined()
+          await closing
+          await expect(shared.get(Account, { id: 1 })).rejects.toSatisfy((e: unknown) => isStockpyleError(e, 'E_STORE_CLOSED'))
+          expect((await other.get(Account, { id: 1 }))?.balance).toBe(200)
+          expect((await other.get(Account, { id: 2 }))?.balance).toBe(200)
+        } finally {
+          await chain.close()
+          await other.clear()
+          await other.close()
+          await drop()
+        }
+      },
+    )
   })
 }
