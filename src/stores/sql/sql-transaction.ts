@@ -79,6 +79,12 @@ export class SqlTransaction extends BaseStore {
    * rollback to a savepoint would stay in {@link changes} and reach the caches after COMMIT. (A raw
    * `sql\`rollback to savepoint …\`` is not detected: call `chain.batchInvalidate()` or
    * `chain.clearCaches()` for what it undid.) Its statements are bounded by the store's option `timeout`.
+   *
+   * Its writes are not followed: they are not in {@link changes}, and the `CacheSyncPlugin` is not on
+   * this Kysely, so a chain's caches keep what they replaced. After the transaction resolved, call
+   * `chain.batchInvalidate(Model, lookups)` for the objects they changed (or `chain.clearCaches()`), or
+   * make those writes through this handle's `put`/`delete`. Await its statements: unlike this handle's
+   * calls, one still running when the callback returns is not waited for before COMMIT.
    */
   kysely(): Kysely<any> {
     return this.#guarded
