@@ -70,6 +70,13 @@ describe('MemcacheStore options', () => {
     ['servers duplicate', { servers: ['a:1', 'a:1'] }, /`servers` lists `"a:1"` twice/],
     ['servers weight', { servers: [{ address: 'a:1', weight: 0 }] }, /`servers`\[0\]\.weight/],
     ['servers entry type', { servers: [42] }, /`servers`\[0\]/],
+    [
+      'a misspelt weight',
+      { servers: ['a:1', { address: 'b:1', wieght: 5 }] },
+      /`servers`\[1\]: unknown option `wieght`: did you mean `weight`/,
+    ],
+    ['a misspelt address', { servers: [{ adress: 'b:1' }] }, /`servers`\[0\]: unknown option `adress`: did you mean `address`/],
+    ['an unknown setting of a weighted server', { servers: [{ address: 'b:1', port: 1 }] }, /`servers`\[0\]: unknown option `port`/],
     ['timeout 0', { servers: ['a:1'], timeout: 0 }, /`timeout`/],
     ['timeout NaN', { servers: ['a:1'], timeout: Number.NaN }, /`timeout`/],
     ['timeout string', { servers: ['a:1'], timeout: '1000' }, /`timeout`/],
