@@ -1,6 +1,14 @@
 import { decodeAlias, encodeTombstone, envelopeExpiry, envelopeKind, KIND_ALIAS } from '../core/codec.js'
-import { CorruptEntryError, InvalidOptionError, isStockpyleError, show, UnsupportedOperationError } from '../core/errors.js'
+import {
+  CorruptEntryError,
+  InvalidArgumentError,
+  InvalidOptionError,
+  isStockpyleError,
+  show,
+  UnsupportedOperationError,
+} from '../core/errors.js'
 import type { Lookup, Model } from '../core/model.js'
+import { MAX_TIMER_MS } from '../core/option-values.js'
 import { checkOptionNames } from '../core/options.js'
 import { isPartialFailure, type PartialFailureError } from '../core/partial-failure.js'
 import type { ModelInfo } from '../core/registry.js'
@@ -236,12 +244,17 @@ export class KeyValueStore extends BaseStore {
 
   /**
    * Takes a lease on each lookup for `ttlMs` (see {@link LeaseCapable}); needs a backend with `addMany`.
-   * @throws StockpyleError when the backend cannot add atomically.
+   * @param ttlMs how long the lease lasts unless released, in ms: a number > 0 and < 2^31.
+   * @throws InvalidArgumentError for any other `ttlMs`, before anything is sent; UnsupportedOperationError
+   *   when the backend cannot add atomically; StoreUnavailableError.
    */
   async acquireLeases<M extends Model>(model: M, lookups: readonly Lookup<M>[], ttlMs: number): Promise<boolean[]> {
     this.assertOpen('acquireLeases')
     const addMany = this.#backend.addMany
     if (addMany === undefined) throw new UnsupportedOperationError(`${this.name} store cannot hand out leases: its backend has no addMany`)
+    if (typeof ttlMs !== 'number' || !(ttlMs > 0 && ttlMs <= MAX_TIMER_MS)) {
+      throw new InvalidArgumentError(`${this.name} store: acquireLeases takes a ttlMs in ms, > 0 and < 2^31, got ${show(ttlMs)}`)
+    }
     const { info, requests } = this.requests(model, lookups, 'acquireLeases')
     const expiresAt = this.#settings.clock.now() + ttlMs
     const value = encodeTombstone(expiresAt)

@@ -171,6 +171,8 @@ export interface LeaseCapable {
   /**
    * Tries to take a lease on each lookup for `ttlMs` milliseconds; resolves to whether each was taken
    * (a lease held by anyone else, or an entry already there, means `false`).
+   * @param ttlMs a number of ms > 0 and < 2^31.
+   * @throws InvalidArgumentError for any other `ttlMs`, before anything is taken.
    */
   acquireLeases<M extends Model>(model: M, lookups: readonly Lookup<M>[], ttlMs: number): Promise<boolean[]>
   /** Gives the leases back (idempotent). */
