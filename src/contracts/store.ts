@@ -132,7 +132,7 @@ export interface StoreCapabilities {
   readonly staleReads: boolean
   /**
    * With {@link staleReads}: a backfill also lands where the key holds only an expired copy kept for
-   * `grace` — never over a live copy or a tombstone, and atomically against other processes' writes —
+   * `grace` — never over a live copy or a live tombstone, and atomically against other processes' writes —
    * so a chain refills the layer as soon as its copy expired, not once the grace is over. Default
    * `false`: an add-only backfill is refused by the expired copy until its grace ends.
    */
