@@ -101,6 +101,16 @@ describe('leases: cross-process single-flight', () => {
   it('needs a layer that can hand out leases', () => {
     expect(() => new ChainedStore([new ProcessMemoryStore(), new ProcessMemoryStore()], { leases: true })).toThrow(InvalidOptionError)
   })
+
+  it('refuses the first layer as the lease layer, and says why and what to do', () => {
+    const make = () =>
+      new ChainedStore([new KeyValueStore(new MapBackend(), { name: 'shared' }), new ProcessMemoryStore()], { leases: true })
+    expect(make).toThrow(InvalidOptionError)
+    expect(make).toThrow(/below the first .*the first layer \(shared\) is read before leases are taken.*ProcessMemoryStore in front/)
+    expect(
+      new ChainedStore([new ProcessMemoryStore(), new KeyValueStore(new MapBackend()), new ProcessMemoryStore()], { leases: true }),
+    ).toBeDefined()
+  })
 })
 
 describe.runIf(selectedStores().has('memcached'))('leases on memcached, which keeps an item a second or two past its ttl', () => {
