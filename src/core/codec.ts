@@ -282,12 +282,15 @@ export function envelopeExpiry(bytes: Uint8Array): number | undefined {
 }
 
 /**
- * Whether `bytes` are a record envelope (kind 1) whose header expiry is set (not 0) and at or before
- * `expiredBy`: an expired copy a store keeps only for its `grace`, which a backfill may replace. Never
- * true for a live or never-expiring record, an alias, a tombstone (expired or not) or foreign bytes.
+ * Whether `bytes` are a record (kind 1) or tombstone (kind 3) envelope whose header expiry is set (not
+ * 0) and at or before `expiredBy`: an expired copy a store keeps only for its `grace` (or a backend
+ * keeps past its expiry, memcached rounding `exptime` up), or a tombstone or lease that no longer
+ * fences anything — what a backfill or a lease may replace. Never true for a live or never-expiring
+ * record or tombstone, an alias or foreign bytes.
  */
-export function isExpiredRecord(bytes: Uint8Array, expiredBy: number): boolean {
-  if (envelopeKind(bytes) !== KIND_RECORD) return false
+export function isExpiredEnvelope(bytes: Uint8Array, expiredBy: number): boolean {
+  const kind = envelopeKind(bytes)
+  if (kind !== KIND_RECORD && kind !== KIND_TOMBSTONE) return false
   const at = headerExpiry(bytes)
   return at !== 0 && at <= expiredBy
 }

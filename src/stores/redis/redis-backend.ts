@@ -33,8 +33,8 @@ export type { RedisBackendOptions } from './redis-backend-options.js'
  *   what that write stored or the tombstone the delete left. `addWithAliases` (single node): the record
  *   `SET NX` and, where it was stored, the aliases' `SET`, in one Lua script call per 250 backfills,
  *   all in one round trip. For a store with a `grace`, `refillMany` (and `addWithAliases` given
- *   `expiredBy`) also replaces a record expired by then, kept for stale reads: what the key holds is
- *   checked and replaced in one script step, so a put or delete never lands in between.
+ *   `expiredBy`) also replaces a record (or tombstone) expired by then, kept for stale reads: what the
+ *   key holds is checked and replaced in one script step, so a put or delete never lands in between.
  * - `deleteMany`: `DEL` per slot, pipelined per node.
  *
  * Fails fast: every operation is bounded by `timeout` ms and every failure (connection refused, not
@@ -206,7 +206,7 @@ export class RedisBackend implements KeyValueBackend {
   }
 
   /**
-   * Like {@link addMany}, and also over an expired record kept for grace (see
+   * Like {@link addMany}, and also over an expired record kept for grace or an expired tombstone (see
    * {@link KeyValueBackend.refillMany}): per key, one Lua script step checks what the key holds and
    * stores the entry; one script call per hash slot and 250 entries.
    */
