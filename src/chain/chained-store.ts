@@ -302,7 +302,7 @@ export class ChainedStore extends BaseStore {
         }
       })
     } finally {
-      this.#writes.transactionEnded()
+      this.#writes.transactionEnded(started)
       this.#transactions--
       this.#settled()
     }

@@ -236,11 +236,11 @@ export class ReadPath {
     if (joined !== undefined) for (let j = 0; j < joined.length; j++) out[joined[j] as number] = copyEntry(shared?.[j])
     // Positions of this read that others joined: they copy from these entries later, so this caller
     // gets copies of its own (a change to its objects would reach theirs).
-    const others = flight.joined
-    if (others !== undefined) {
+    if (flight.joined !== undefined) {
+      const others = new Set(flight.joined)
       for (let m = 0; m < count; m++) {
         const s = slot[m] as number
-        if (s >= 0 && others.includes(s) && out[m] === entries[s]) out[m] = copyEntry(entries[s])
+        if (s >= 0 && others.has(s) && out[m] === entries[s]) out[m] = copyEntry(entries[s])
       }
     }
     // A miss read before a write that has since landed may be what the write replaced: not remembered.

@@ -96,9 +96,9 @@ export class WritePath {
     return this.#p.overlaps.openTransaction()
   }
 
-  /** A chain transaction settled (committed, rolled back or failed). */
-  transactionEnded(): void {
-    this.#p.overlaps.closeTransaction()
+  /** The chain transaction that began at `started` settled (committed, rolled back or failed). */
+  transactionEnded(started: number): void {
+    this.#p.overlaps.closeTransaction(started)
   }
 
   /**
@@ -205,6 +205,8 @@ export class WritePath {
     // and bring back what it drops. A lookup by primary key names its object's turn; one by an
     // alternate key cannot, so every cache update in flight goes first.
     const primary = keys.filter((_, i) => (requests[i] as LookupRequest).spec === info.primary)
+    // a write of these objects in flight may answer after the change this tells of: it drops its copies
+    this.#p.overlaps.invalidated(primary, primary.length < keys.length)
     const unnamed = primary.length < keys.length ? this.#p.turns.pending() : undefined
     const turn = this.#p.turns.takeKeys(primary)
     try {

@@ -106,6 +106,41 @@ describe('AsyncLocalStore', () => {
     expect(await reader).toEqual(['nested', 'concurrent', 'outside', undefined])
   })
 
+  it("a write elsewhere leaves scopes that do not hold its objects alone (no tombstones: they cost memory per live scope, and with max they evicted the scope's own copies)", async () => {
+    const requestCache = new AsyncLocalStore({ max: 1 })
+    let loads = 0
+    const chain = new ChainedStore([
+      requestCache,
+      new LoaderStore({
+        model: ConformanceUser,
+        load: async (lookups) => {
+          loads++
+          return lookups.map((l) => makeUser((l as { id: number }).id))
+        },
+        save: async () => {},
+      }),
+    ])
+    let wrote = () => {}
+    const written = new Promise<void>((resolve) => {
+      wrote = resolve
+    })
+    let held = () => {}
+    const holding = new Promise<void>((resolve) => {
+      held = resolve
+    })
+    const reader = requestCache.run(async () => {
+      await chain.get(ConformanceUser, { id: 1 }) // this scope's one copy
+      held()
+      await written
+      await chain.get(ConformanceUser, { id: 1 })
+    })
+    await holding
+    for (let id = 2; id < 7; id++) await chain.put(makeUser(id)) // outside any scope: other objects
+    wrote()
+    await reader
+    expect(loads).toBe(1)
+  })
+
   it('refuses a bus: a scope lives for one request', () => {
     expect(() => new AsyncLocalStore({ bus: new LocalBusHub().connect() } as never)).toThrow(InvalidOptionError)
     expect(() => new AsyncLocalStore({ bus: new LocalBusHub().connect() } as never)).toThrow(/option `bus` is not for a per-scope store/)

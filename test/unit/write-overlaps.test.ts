@@ -47,11 +47,66 @@ describe('WriteOverlaps', () => {
     const inFlight = o.begin(['in-flight'])
     expect([...(o.committed(started, ['ended-during', 'in-flight', 'untouched', undefined]) ?? [])]).toEqual([0, 1])
     expect([...(o.end(inFlight) ?? [])]).toEqual([0])
-    o.closeTransaction()
+    o.closeTransaction(started)
     // once no transaction runs, ended writes are forgotten
     expect(o.end(o.begin(['ended-during']))).toBeUndefined()
     const later = o.openTransaction()
     expect(o.committed(later, ['ended-during'])).toBeUndefined()
-    o.closeTransaction()
+    o.closeTransaction(later)
+  })
+
+  it('a batch naming one object twice does not overlap itself', () => {
+    const o = new WriteOverlaps()
+    expect(o.end(o.begin(['k1', 'k2', 'k1']))).toBeUndefined()
+    const a = o.begin(['k1', 'k1'])
+    const b = o.begin(['k1'])
+    expect([...(o.end(a) ?? [])]).toEqual([0, 1])
+    expect([...(o.end(b) ?? [])]).toEqual([0])
+  })
+
+  it('an invalidation while a write of the object is in flight, or while a transaction runs, makes it drop its copies', () => {
+    const o = new WriteOverlaps()
+    const a = o.begin(['k1', 'k2'])
+    o.invalidated(['k1'], false)
+    expect([...(o.end(a) ?? [])]).toEqual([0])
+    const b = o.begin(['k3'])
+    o.invalidated([], true) // by an alternate key: any object
+    expect([...(o.end(b) ?? [])]).toEqual([0])
+    const started = o.openTransaction()
+    o.invalidated(['k4'], false)
+    expect([...(o.committed(started, ['k4', 'k5']) ?? [])]).toEqual([0])
+    o.closeTransaction(started)
+    // with nothing in flight and no transaction, an invalidation leaves nothing behind
+    o.invalidated(['k6'], false)
+    expect(o.end(o.begin(['k6']))).toBeUndefined()
+  })
+
+  it('two transactions committing one object: the second to commit sees the first', () => {
+    const o = new WriteOverlaps()
+    const t1 = o.openTransaction()
+    const t2 = o.openTransaction()
+    expect(o.committed(t2, ['k1'])).toBeUndefined()
+    expect([...(o.committed(t1, ['k1']) ?? [])]).toEqual([0])
+    o.closeTransaction(t2)
+    o.closeTransaction(t1)
+  })
+
+  it('keys are forgotten once no running transaction began before their last write, even while transactions always run', () => {
+    const o = new WriteOverlaps()
+    let open = o.openTransaction()
+    for (let i = 0; i < 1000; i++) {
+      o.end(o.begin([`k${i}`]))
+      // transactions overlap one another: one always runs
+      const next = o.openTransaction()
+      o.closeTransaction(open)
+      open = next
+    }
+    // only what the one running transaction may still commit against is kept: the keys written since it began
+    const kept = o.committed(
+      open,
+      Array.from({ length: 1000 }, (_, i) => `k${i}`),
+    )
+    expect(kept).toBeUndefined()
+    o.closeTransaction(open)
   })
 })

@@ -75,13 +75,18 @@ export class AsyncLocalStore extends BaseStore {
     return this.#scope.run(map, fn)
   }
 
-  /** Drops the objects under `keys` (records or aliases) from every live scope's map but `current`. */
+  /**
+   * Drops the objects under `keys` (records or aliases) from every live scope's map but `current` that
+   * holds them. No tombstone is left where a map holds nothing: a read in flight there that began
+   * before the write is refused its backfill by the chain's write clock, and tombstones in every idle
+   * scope made each write cost memory per live scope (a thousand scopes: 11 ms and 0.5 MB per put).
+   */
   #evictElsewhere(current: ProcessMemoryStore | undefined, keys: () => string[]): void {
     let computed: string[] | undefined
     for (const ref of this.#live) {
       const map = ref.deref()
       if (map === undefined) this.#live.delete(ref)
-      else if (map !== current) map.evict((computed ??= keys()))
+      else if (map !== current && map.size > 0) map.evictHeld((computed ??= keys()))
     }
   }
 
