@@ -8,6 +8,7 @@ import type { CacheTurns } from './cache-turns.js'
 import type { LayerCalls, LayerFailure } from './layer-calls.js'
 import type { LayerGuard } from './layer-guard.js'
 import type { MissCache } from './miss-cache.js'
+import type { WriteOverlaps } from './write-overlaps.js'
 
 /** What delete by key and clearing work with: the chain's parts. */
 export interface MaintenanceParts {
@@ -20,6 +21,8 @@ export interface MaintenanceParts {
   readonly marked: (objs: readonly object[]) => void
   /** The order of cache updates per object, shared with the chain's other writes. */
   readonly turns: CacheTurns
+  /** Which database writes of one object overlapped, shared with the chain's other writes. */
+  readonly overlaps: WriteOverlaps
 }
 
 /**
@@ -68,9 +71,17 @@ export class CacheMaintenance {
     }
     mark()
     let found: (object | undefined)[]
+    // (a lookup by an alternate key names no object before the database answers: it overlaps every write)
+    const primaryOnly = requests.every((r) => r.spec === info.primary)
+    const ticket = this.#p.overlaps.begin(primaryOnly ? keys : [], !primaryOnly)
     try {
-      found = await calls.direct(calls.last, 'delete', (layer) => deleteByKeyIn(layer, model, lookups as never))
+      try {
+        found = await calls.direct(calls.last, 'delete', (layer) => deleteByKeyIn(layer, model, lookups as never))
+      } finally {
+        this.#p.overlaps.end(ticket)
+      }
     } catch (err) {
+      const failure = calls.lastFailed(err, 'delete')
       // The database may or may not have deleted them: no cache may keep a copy — also none an earlier
       // write's cache update lands later. A lookup by primary key names its object's turn; one by an
       // alternate key cannot, so every cache update in flight goes first (a rare path).
@@ -84,7 +95,7 @@ export class CacheMaintenance {
       } finally {
         turn.end()
       }
-      throw err
+      throw failure
     } finally {
       mark()
     }

@@ -50,8 +50,14 @@ export interface ChainedStoreOptions {
    * Cross-process protection against miss storms: when a lookup misses in the lowest cache layer that
    * can hand out leases (memcached, Redis: `capabilities.leases`), one process takes a lease and reads
    * the database; the others poll that layer for its copy for up to `wait` ms (default 500) before
-   * reading the database themselves. A lease lasts `ttl` ms (default 2000) unless released. `true` uses
-   * the defaults. Default: off.
+   * reading the database themselves. A lease lasts `ttl` ms (default 2000) unless released; each
+   * process judges its end by its own clock, so the processes' clocks must agree to well under `ttl`
+   * (NTP). `true` uses the defaults. Default: off.
+   *
+   * The lease layer must be a cache layer below the first (the first is read before single-flight and
+   * leases): `[redis, db]` is refused, `[new ProcessMemoryStore(), redis, db]` works.
+   * @throws InvalidOptionError (from the constructor) when no layer between the first and the last has
+   *   `capabilities.leases`, or for a bad `wait` / `ttl`.
    */
   leases?: boolean | { wait?: number | undefined; ttl?: number | undefined } | undefined
   /** An OpenTelemetry-compatible meter for per-layer metrics (see {@link ChainMetrics}). */
@@ -161,7 +167,12 @@ function resolveLeases(name: string, layers: readonly Store[], leases: unknown):
     }
     return { ...settings, layer: i }
   }
+  const first = layers[0] as Store
+  const why =
+    layers.length > 1 && first.capabilities.leases
+      ? `; the first layer (${first.name}) is read before leases are taken, so it cannot be the lease layer: put a ProcessMemoryStore in front of it`
+      : ''
   throw new InvalidOptionError(
-    `${name}: option \`leases\` needs a cache layer below the first that can hand out leases (capabilities.leases)`,
+    `${name}: option \`leases\` needs a cache layer below the first that can hand out leases (capabilities.leases)${why}`,
   )
 }

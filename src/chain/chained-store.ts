@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import type { EventEmitter } from 'node:events'
 import {
   BaseStore,
@@ -11,7 +12,7 @@ import {
   type TransactionHandle,
   type WriteItem,
 } from '../contracts/base-store.js'
-import { StockpyleError } from '../core/errors.js'
+import { StockpyleError, UnsupportedOperationError } from '../core/errors.js'
 import type { Instance, Lookup, Model } from '../core/model.js'
 import { checkOptionNames } from '../core/options.js'
 import type { ModelInfo } from '../core/registry.js'
@@ -25,6 +26,7 @@ import { Leases } from './leases.js'
 import { MissCache } from './miss-cache.js'
 import { ReadPath } from './read-path.js'
 import { SingleFlight } from './single-flight.js'
+import { WriteOverlaps } from './write-overlaps.js'
 import { WritePath } from './write-path.js'
 
 export type { ChainedStoreOptions } from './chain-options.js'
@@ -78,6 +80,12 @@ export class ChainedStore extends BaseStore {
   readonly #maintenance: CacheMaintenance
   /** Stop the layers' calls of {@link Store.onRemoteChange}. */
   readonly #unlisten: (() => void)[]
+  /** Writes, deletes, invalidations and transactions in flight: `close()` waits for them before it closes the layers. */
+  #busy = 0
+  #idle: (() => void) | undefined
+  /** Transactions in flight; while there are any, reads and writes check they are not made inside one's callback. */
+  #transactions = 0
+  readonly #scope = new AsyncLocalStorage<{ active: boolean }>()
 
   /** @throws InvalidOptionError for an empty list, a non-store or a bad option. */
   constructor(layers: readonly Store[], options: ChainedStoreOptions = {}) {
@@ -115,8 +123,10 @@ export class ChainedStore extends BaseStore {
             backfill.clock.mark([])
           })
     const turns = new CacheTurns()
+    const overlaps = new WriteOverlaps()
     writes = new WritePath({
       turns,
+      overlaps,
       name: this.name,
       calls,
       backfill,
@@ -127,6 +137,7 @@ export class ChainedStore extends BaseStore {
     this.#writes = writes
     this.#maintenance = new CacheMaintenance({
       turns,
+      overlaps,
       name: this.name,
       calls,
       backfill,
@@ -177,6 +188,7 @@ export class ChainedStore extends BaseStore {
     if (!this.#reads.fast) return super.get(model, lookup)
     // Not an async function: a hit of an in-process first layer costs one promise, not three.
     if (this.closed) return super.get(model, lookup)
+    if (this.#transactions !== 0 && this.#inside()) return Promise.reject(this.#refusal('get'))
     return this.#reads.fastGet(model, lookup)
   }
 
@@ -185,20 +197,40 @@ export class ChainedStore extends BaseStore {
     requests: readonly LookupRequest[],
     options?: GetEntriesOptions,
   ): Promise<(StoreEntry | undefined)[]> {
+    // refused before single-flight: a read others could join must not fail for being in a transaction
+    if (this.#transactions !== 0 && this.#inside()) return Promise.reject(this.#refusal('get'))
     return this.#reads.readMany(info, requests, options)
   }
 
-  protected writeMany(items: readonly WriteItem[]): Promise<void> {
-    return this.#writes.put(items)
+  protected async writeMany(items: readonly WriteItem[]): Promise<void> {
+    if (this.#transactions !== 0 && this.#inside()) throw this.#refusal('put')
+    this.#busy++
+    try {
+      await this.#writes.put(items)
+    } finally {
+      this.#settled()
+    }
   }
 
-  protected removeMany(items: readonly WriteItem[]): Promise<void> {
-    return this.#writes.remove(items)
+  protected async removeMany(items: readonly WriteItem[]): Promise<void> {
+    if (this.#transactions !== 0 && this.#inside()) throw this.#refusal('delete')
+    this.#busy++
+    try {
+      await this.#writes.remove(items)
+    } finally {
+      this.#settled()
+    }
   }
 
   /** Delete by key: the authoritative layer removes what the lookups find (SQL: `DELETE … RETURNING`), then every cache removes those objects under all their keys. */
-  protected override removeByLookups(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(object | undefined)[]> {
-    return this.#maintenance.removeByKey(info, requests)
+  protected override async removeByLookups(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(object | undefined)[]> {
+    if (this.#transactions !== 0 && this.#inside()) throw this.#refusal('delete')
+    this.#busy++
+    try {
+      return await this.#maintenance.removeByKey(info, requests)
+    } finally {
+      this.#settled()
+    }
   }
 
   /**
@@ -212,12 +244,26 @@ export class ChainedStore extends BaseStore {
    */
   async clearCaches(): Promise<void> {
     this.assertOpen('clearCaches')
-    await this.#maintenance.clearCaches()
+    this.#busy++
+    try {
+      await this.#maintenance.clearCaches()
+    } finally {
+      this.#settled()
+    }
   }
 
-  /** Drops cached copies in every cache layer (the authoritative layer keeps its data). */
-  protected override invalidateMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<void> {
-    return this.#writes.invalidate(info, requests)
+  /**
+   * Drops cached copies in every cache layer (the authoritative layer keeps its data), and forgets every
+   * miss remembered by negative caching: the objects may have been created elsewhere, and a lookup of
+   * them by another key may have missed.
+   */
+  protected override async invalidateMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<void> {
+    this.#busy++
+    try {
+      await this.#writes.invalidate(info, requests)
+    } finally {
+      this.#settled()
+    }
   }
 
   /**
@@ -226,22 +272,73 @@ export class ChainedStore extends BaseStore {
    * the caches. After COMMIT the cache layers are updated bottom-up with every write, in order
    * (puts stored, deletes removed); after a rollback they are left alone. Reads of other callers that
    * raced the transaction cannot backfill what it replaced.
-   * @throws StockpyleError when the authoritative layer has no transactions; whatever `fn` throws (after rollback).
+   *
+   * Inside `fn`, use `tx`: the chain's own reads and writes made there (in `fn`'s async context) are
+   * refused with `UnsupportedOperationError` before they reach any layer — they would not see the
+   * transaction, and on SQLite would wait forever for its connection. `batchInvalidate` and
+   * `clearCaches` are not refused. The same calls from outside `fn` (other requests) run as usual.
+   * @throws StockpyleError when the authoritative layer has no transactions; UnsupportedOperationError
+   *   inside another transaction of this chain; whatever `fn` throws (after rollback).
    */
   async transaction<R>(fn: (tx: TransactionHandle) => Promise<R>): Promise<R> {
     this.assertOpen('transaction')
+    if (this.#transactions !== 0 && this.#inside()) throw this.#refusal('transaction')
     const last = this.#calls.layers[this.#calls.last] as Store & Partial<TransactionCapable>
     if (typeof last.transaction !== 'function') {
       throw new StockpyleError(`${this.name} store: its authoritative layer ${last.name} does not run transactions`)
     }
-    return last.transaction(async (tx) => {
-      tx.afterCommit((writes) => this.#writes.committed(writes))
-      tx.afterCommitFailed?.((writes) => this.#writes.commitFailed(writes))
-      return fn(tx)
-    })
+    const scope = { active: true }
+    const started = this.#writes.transactionStarted()
+    this.#busy++
+    this.#transactions++
+    try {
+      return await last.transaction(async (tx) => {
+        tx.afterCommit((writes) => this.#writes.committed(writes, started))
+        tx.afterCommitFailed?.((writes) => this.#writes.commitFailed(writes))
+        try {
+          return await this.#scope.run(scope, () => fn(tx))
+        } finally {
+          scope.active = false
+        }
+      })
+    } finally {
+      this.#writes.transactionEnded(started)
+      this.#transactions--
+      this.#settled()
+    }
+  }
+
+  /**
+   * Closes the chain: later calls reject with `StoreClosedError`; the writes, deletes, invalidations and
+   * transactions in flight complete first — their cache updates (a transaction's after COMMIT) reach
+   * every layer — then every layer is closed. Reads in flight are not waited for (one that meets a
+   * closed layer treats it as a failed layer).
+   * @throws UnsupportedOperationError, closing nothing, when called inside one of this chain's
+   *   transactions (it would wait for that transaction forever).
+   */
+  override close(): Promise<void> {
+    if (!this.closed && this.#transactions !== 0 && this.#inside()) return Promise.reject(this.#refusal('close'))
+    return super.close()
+  }
+
+  /** Whether the caller runs inside the callback of one of this chain's transactions. */
+  #inside(): boolean {
+    return this.#scope.getStore()?.active === true
+  }
+
+  #refusal(operation: string): UnsupportedOperationError {
+    return new UnsupportedOperationError(
+      `${this.name} store: ${operation} was called on the chain inside its own transaction(): use the tx argument instead (the chain would not see the transaction's writes, and on SQLite would wait forever for its connection)`,
+    )
+  }
+
+  /** One of the calls counted in `#busy` settled. */
+  #settled(): void {
+    if (--this.#busy === 0) this.#idle?.()
   }
 
   protected override async release(): Promise<void> {
+    if (this.#busy > 0) await new Promise<void>((resolve) => (this.#idle = resolve))
     for (const unlisten of this.#unlisten) unlisten()
     this.#calls.stop()
     const results = await Promise.allSettled(this.#calls.layers.map((l) => l.close()))

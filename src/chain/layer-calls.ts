@@ -147,6 +147,16 @@ export class LayerCalls {
   }
 
   /**
+   * The failure of the last (authoritative) layer, which fails the chain's call: counted in its
+   * `errors` unless the caller caused it, and returned named after the chain and the layer (see
+   * {@link blame}) for the caller to throw.
+   */
+  lastFailed(thrown: unknown, operation: LayerOperation): unknown {
+    if (!isCallerError(thrown)) this.observer.failed(this.last, operation, thrown)
+    return this.blame(thrown, this.last, operation)
+  }
+
+  /**
    * Makes a stockpyle error that a layer raised and that goes on to the chain's caller name the chain
    * (the store the caller called) and the layer where it arose, once. Other errors pass unchanged.
    */
@@ -208,10 +218,7 @@ export class LayerCalls {
         : this.run(index, 'get', (layer) => ask(layer, model, info, asked, o)))
       checkAnswer(entries, count, model, guard.layer.name)
     } catch (thrown) {
-      if (index === this.last) {
-        if (!isCallerError(thrown)) this.observer.failed(index, 'get', thrown)
-        throw this.blame(thrown, index, 'get')
-      }
+      if (index === this.last) throw this.lastFailed(thrown, 'get')
       // Some nodes failed: their lookups miss, the other nodes' answers stand — if they are answers a
       // store may give; otherwise the whole layer failed
       let err = thrown

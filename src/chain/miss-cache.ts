@@ -35,7 +35,7 @@ export class MissCache {
     for (const key of keys) this.#until.set(key, until)
   }
 
-  /** Forgets every key (the caches were cleared). */
+  /** Forgets every key (the caches were cleared, or objects changed elsewhere: `batchInvalidate`). */
   clear(): void {
     this.#until.clear()
   }

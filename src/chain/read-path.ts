@@ -127,6 +127,8 @@ export class ReadPath {
       const read = this.#readBelow(info, [request])
       flight.start(read)
       entry = (await read)[0]
+      // others joined: they copy from this entry later, so the caller gets a copy of its own
+      if (flight.joined !== undefined) entry = copyEntry(entry)
     } else entry = copyEntry(await (joined as Promise<StoreEntry | undefined>))
     return entry?.value as Instance<M> | undefined
   }
@@ -232,6 +234,15 @@ export class ReadPath {
       }
     }
     if (joined !== undefined) for (let j = 0; j < joined.length; j++) out[joined[j] as number] = copyEntry(shared?.[j])
+    // Positions of this read that others joined: they copy from these entries later, so this caller
+    // gets copies of its own (a change to its objects would reach theirs).
+    if (flight.joined !== undefined) {
+      const others = new Set(flight.joined)
+      for (let m = 0; m < count; m++) {
+        const s = slot[m] as number
+        if (s >= 0 && others.has(s) && out[m] === entries[s]) out[m] = copyEntry(entries[s])
+      }
+    }
     // A miss read before a write that has since landed may be what the write replaced: not remembered.
     if (misses !== undefined && !backfill.clock.anyWrittenSince(started)) misses.remember(keys.filter((_, m) => out[m] === undefined))
     return out

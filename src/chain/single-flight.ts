@@ -6,6 +6,8 @@ class Batch {
   entries: Promise<readonly (StoreEntry | undefined)[]> | undefined
   /** How many keys of the Map of keys in flight are this batch's (a later read may take one over). */
   owned = 0
+  /** The positions other reads joined (see {@link FlightBatch.joined}); `undefined` while none did. */
+  joined: number[] | undefined
   constructor(
     /** The chain's write clock when the read began. */
     readonly seq: number,
@@ -92,6 +94,7 @@ export class FlightBatch {
       const entries = flight.batch.entries
       if (entries !== undefined && flight.batch.seq === this.#batch.seq) {
         const at = flight.index
+        ;(flight.batch.joined ??= []).push(at)
         return entries.then((all) => all[at])
       }
     }
@@ -101,6 +104,16 @@ export class FlightBatch {
     this.#batch.owned++
     this.#keys[this.#claimed++] = key
     return undefined
+  }
+
+  /**
+   * The positions of this read that other reads joined (each joiner decodes its own copy of what was
+   * found there), or `undefined` when none did. Complete once the read settled: no read joins it after.
+   * Whoever hands out the read's own objects at these positions must hand out copies instead, or a
+   * caller's change to its object would reach the joiners' copies, which are made from it later.
+   */
+  get joined(): readonly number[] | undefined {
+    return this.#batch.joined
   }
 
   /** Starts the read of the claimed keys (in claiming order): from now on it can be joined until it settles. */

@@ -1,16 +1,18 @@
 import type { LookupRequest, Store, TransactionWrite, WriteItem } from '../contracts/base-store.js'
 import { Entry } from '../contracts/batch-records.js'
 import { encodeRecord } from '../core/codec.js'
-import { isCallerError, MissingKeyAttributeError, StockpyleError, show } from '../core/errors.js'
+import { StockpyleError } from '../core/errors.js'
 import { encodeLookup, keysOfObject } from '../core/key-encoding.js'
 import type { Model } from '../core/model.js'
 import { isPartialFailure } from '../core/partial-failure.js'
 import { describeModel, type ModelInfo } from '../core/registry.js'
-import type { Backfill } from './backfill.js'
+import { type Backfill, identityKey } from './backfill.js'
 import type { CacheTurn, CacheTurns } from './cache-turns.js'
+import { checkWritable } from './check-writable.js'
 import type { LayerCalls, LayerFailure } from './layer-calls.js'
 import type { LayerGuard } from './layer-guard.js'
 import type { MissCache } from './miss-cache.js'
+import type { WriteOverlaps } from './write-overlaps.js'
 
 /** What the write path works with: the chain's parts. */
 export interface WriteParts {
@@ -23,6 +25,8 @@ export interface WriteParts {
   readonly generatesKeys: boolean
   /** The order of cache updates per object, shared with delete by key. */
   readonly turns: CacheTurns
+  /** Which database writes of one object overlapped, shared with delete by key. */
+  readonly overlaps: WriteOverlaps
 }
 
 /**
@@ -53,15 +57,48 @@ export class WritePath {
   /** Puts: checks every item, the authoritative layer, then every cache layer. */
   async put(items: readonly WriteItem[]): Promise<void> {
     const objs = items.map((i) => i.obj)
-    this.#checkWritable(items)
-    const turn = await this.#authoritative(objs, 'put', (layer) => layer.batchPutEntries(items.map((i) => new Entry(i.obj, i.expiresAt))))
+    checkWritable(items, this.#p.name, this.#p.calls.last, this.#p.generatesKeys)
+    const { turn, overlapped } = await this.#authoritative(objs, 'put', (layer) =>
+      layer.batchPutEntries(items.map((i) => new Entry(i.obj, i.expiresAt))),
+    )
     try {
       if (turn.before !== undefined) await Promise.all(turn.before)
-      const encoded = this.#sharedEnvelopes(objs)
-      await this.#caches('put', objs, (layer) => layer.batchPutEntries(items.map((i, k) => new Entry(i.obj, i.expiresAt, encoded?.[k]))))
+      const written = overlapped === undefined ? items : items.filter((_, k) => !overlapped.has(k))
+      if (overlapped !== undefined) await this.#dropOverlapped(objs.filter((_, k) => overlapped.has(k)))
+      if (written.length === 0) return
+      const encoded = this.#sharedEnvelopes(written.map((i) => i.obj))
+      await this.#caches(
+        'put',
+        written.map((i) => i.obj),
+        (layer) => layer.batchPutEntries(written.map((i, k) => new Entry(i.obj, i.expiresAt, encoded?.[k]))),
+      )
     } finally {
       turn.end()
     }
+  }
+
+  /**
+   * Objects whose database write overlapped another write of them in this process: the database
+   * ordered the two, but the order of their replies here — which orders the cache updates — may be the
+   * other: no copy is written, every cache layer drops its copy (as after a failed write).
+   */
+  async #dropOverlapped(objs: readonly object[]): Promise<void> {
+    const { calls } = this.#p
+    try {
+      for (let i = calls.last - 1; i >= 0; i--) await this.invalidateIn(i, objs).catch(() => {})
+    } finally {
+      this.#p.backfill.markWritten(objs)
+    }
+  }
+
+  /** A chain transaction begins: see {@link committed}; call {@link transactionEnded} once it settled. */
+  transactionStarted(): number {
+    return this.#p.overlaps.openTransaction()
+  }
+
+  /** The chain transaction that began at `started` settled (committed, rolled back or failed). */
+  transactionEnded(started: number): void {
+    this.#p.overlaps.closeTransaction(started)
   }
 
   /**
@@ -84,7 +121,8 @@ export class WritePath {
   /** Deletes: the authoritative layer, then every cache layer. */
   async remove(items: readonly WriteItem[]): Promise<void> {
     const objs = items.map((i) => i.obj)
-    const turn = await this.#authoritative(objs, 'delete', (layer) => layer.batchDelete(objs))
+    // (a delete's copies go whichever reply comes first: an overlap changes nothing for it)
+    const { turn } = await this.#authoritative(objs, 'delete', (layer) => layer.batchDelete(objs))
     try {
       if (turn.before !== undefined) await Promise.all(turn.before)
       await this.#caches('delete', objs, (layer) => layer.batchDelete(objs))
@@ -93,17 +131,27 @@ export class WritePath {
     }
   }
 
-  /** Applies a committed transaction's writes to the cache layers, in order. */
-  async committed(writes: readonly TransactionWrite[]): Promise<void> {
-    // (runs as the commit resolved: the turn is taken before anything is awaited)
-    const turn = this.#p.turns.take(writes.flatMap((w) => w.objects))
+  /**
+   * Applies the writes of a transaction that began at `started` (see {@link transactionStarted}) and
+   * has committed to the cache layers, in order; objects that another write overlapped are dropped
+   * from the caches instead (see {@link WriteOverlaps}).
+   */
+  async committed(writes: readonly TransactionWrite[], started: number): Promise<void> {
+    // (runs as the commit resolved: the turn is taken, and overlaps told, before anything is awaited)
+    const all = writes.flatMap((w) => w.objects)
+    const turn = this.#p.turns.take(all)
+    const overlapped = this.#p.overlaps.committed(started, all.map(identityKey))
+    const dropped = overlapped === undefined ? undefined : new Set(all.filter((_, k) => overlapped.has(k)))
     try {
       if (turn.before !== undefined) await Promise.all(turn.before)
       for (const { operation, objects } of writes) {
         this.#marked(objects)
         if (this.#p.coherence) await this.#p.backfill.settle(objects)
         if (operation === 'put') {
-          await this.#caches('put', objects, (layer) => layer.batchPutEntries(objects.map((value) => new Entry(value, undefined))))
+          const written = dropped === undefined ? objects : objects.filter((o) => !dropped.has(o))
+          if (written.length < objects.length) await this.#dropOverlapped(objects.filter((o) => dropped?.has(o)))
+          if (written.length === 0) continue
+          await this.#caches('put', written, (layer) => layer.batchPutEntries(written.map((value) => new Entry(value, undefined))))
         } else {
           await this.#caches('delete', objects, (layer) => layer.batchDelete(objects))
         }
@@ -135,15 +183,17 @@ export class WritePath {
   }
 
   /**
-   * Drops cached copies in every cache layer. The last layer keeps its data when it owns the truth; a
-   * chain of caches only (its last layer not authoritative) is itself a cache and drops them there too,
-   * first, failing the call if that fails.
+   * Drops cached copies in every cache layer, and forgets every remembered miss (negative caching). The
+   * last layer keeps its data when it owns the truth; a chain of caches only (its last layer not
+   * authoritative) is itself a cache and drops them there too, first, failing the call if that fails.
    */
   async invalidate(info: ModelInfo, requests: readonly LookupRequest[]): Promise<void> {
     const { calls, misses, coherence, name } = this.#p
     const lookups = requests.map((r) => r.lookup)
     const keys = requests.map((r) => encodeLookup(info, r.lookup, `${name} store invalidate`))
-    misses?.forget(keys)
+    // The objects changed somewhere else (an INSERT another client made, told by its primary key): the
+    // lookups that missed them under their other keys are not among these keys, so every miss goes.
+    misses?.clear()
     this.#p.backfill.clock.mark(coherence ? keys : [])
     const tail = calls.layers[calls.last] as Store
     // A cache drops them; an authoritative layer is left alone (its data is the truth), but a nested
@@ -151,7 +201,17 @@ export class WritePath {
     const invalidateTail = !tail.capabilities.authoritative || calls.nestedTail !== undefined ? tail.batchInvalidate : undefined
     let failure: LayerFailure | undefined
     let tailFailed: { error: unknown } | undefined
+    // After the cache updates of earlier writes of these objects, which could otherwise land after this
+    // and bring back what it drops. A lookup by primary key names its object's turn; one by an
+    // alternate key cannot, so every cache update in flight goes first.
+    const primary = keys.filter((_, i) => (requests[i] as LookupRequest).spec === info.primary)
+    // a write of these objects in flight may answer after the change this tells of: it drops its copies
+    this.#p.overlaps.invalidated(primary, primary.length < keys.length)
+    const unnamed = primary.length < keys.length ? this.#p.turns.pending() : undefined
+    const turn = this.#p.turns.takeKeys(primary)
     try {
+      const before = unnamed ?? turn.before
+      if (before !== undefined) await Promise.all(before)
       if (invalidateTail !== undefined) {
         // Its failure fails the call, after the cache layers above were invalidated all the same.
         try {
@@ -172,10 +232,11 @@ export class WritePath {
         }
       }
     } finally {
+      turn.end()
       // as after a write (see #caches): reads begun while the caches were invalidated are not joined
       this.#p.backfill.clock.mark(coherence ? keys : [])
     }
-    if (tailFailed !== undefined) throw calls.blame(tailFailed.error, calls.last, 'invalidate')
+    if (tailFailed !== undefined) throw calls.lastFailed(tailFailed.error, 'invalidate')
     calls.raise(failure)
   }
 
@@ -203,14 +264,27 @@ export class WritePath {
     backfill.markWritten(objs)
   }
 
-  /** The database write; resolves to this write's turn at the caches (taken as the database write resolved). */
-  async #authoritative(objs: readonly object[], operation: 'put' | 'delete', write: (layer: Store) => Promise<void>): Promise<CacheTurn> {
-    const { calls, coherence, backfill } = this.#p
+  /**
+   * The database write; resolves to this write's turn at the caches (taken as the database write
+   * resolved) and the positions of `objs` whose write another overlapped (see {@link WriteOverlaps}).
+   */
+  async #authoritative(
+    objs: readonly object[],
+    operation: 'put' | 'delete',
+    write: (layer: Store) => Promise<void>,
+  ): Promise<{ turn: CacheTurn; overlapped: Set<number> | undefined }> {
+    const { calls, coherence, backfill, overlaps } = this.#p
     this.#marked(objs)
+    const ticket = overlaps.begin(objs.map(identityKey))
+    let overlapped: Set<number> | undefined
     try {
-      await calls.direct(calls.last, operation, write)
+      try {
+        await calls.direct(calls.last, operation, write)
+      } finally {
+        overlapped = overlaps.end(ticket)
+      }
     } catch (err) {
-      if (!isCallerError(err)) calls.observer.failed(calls.last, operation, err)
+      const failure = calls.lastFailed(err, operation)
       // Whatever the database holds now (a write that timed out may still land), no cache may hold
       // something else: after the cache updates of earlier writes of these objects, which could land later.
       const turn = this.#p.turns.take(objs)
@@ -220,7 +294,7 @@ export class WritePath {
       } finally {
         turn.end()
       }
-      throw calls.blame(err, calls.last, operation)
+      throw failure
     } finally {
       this.#marked(objs)
     }
@@ -231,7 +305,7 @@ export class WritePath {
       turn.end()
       throw err
     }
-    return turn
+    return { turn, overlapped }
   }
 
   /**
@@ -282,52 +356,11 @@ export class WritePath {
       }
     }
   }
-
-  /** Every check a layer would make, before the first write: keys complete (unless the database fills them) and encodable. */
-  #checkWritable(items: readonly WriteItem[]): void {
-    const { calls, generatesKeys, name } = this.#p
-    if (calls.last === 0) return
-    for (const { obj, info } of items) {
-      try {
-        keysOfObject(info, obj, false, `${name} store put`)
-      } catch (err) {
-        if (!(generatesKeys && err instanceof MissingKeyAttributeError)) throw err
-        if (!missingOnlyPrimary(info, obj)) {
-          // The primary key may be the database's to fill; name the attribute that is really missing.
-          const field = missingAlternate(info, obj)
-          if (field === undefined) throw err
-          throw new MissingKeyAttributeError(
-            `${name} store put of model \`${info.name}\` got an object without key attribute \`${field}\` (${show((obj as Record<string, unknown>)[field])}); only the primary key may be left for the database to generate`,
-          )
-        }
-      }
-      encodeRecord(obj, undefined, `${name} store put`)
-    }
-  }
 }
 
 /** The items of `items` a partial failure names (all of them for any other error). */
 function only<T>(items: readonly T[], err: unknown): readonly T[] {
   return isPartialFailure(err) ? err.failed.map((k) => items[k] as T) : items
-}
-
-function missingAlternate(info: ModelInfo, obj: object): string | undefined {
-  const source = obj as Record<string, unknown>
-  for (const spec of info.keys) {
-    if (spec === info.primary) continue
-    for (const f of spec.fields) if (source[f] === undefined || source[f] === null) return f
-  }
-  return undefined
-}
-
-function missingOnlyPrimary(info: ModelInfo, obj: object): boolean {
-  const source = obj as Record<string, unknown>
-  if (!info.primary.fields.some((f) => source[f] === undefined || source[f] === null)) return false
-  for (const spec of info.keys) {
-    if (spec === info.primary) continue
-    for (const f of spec.fields) if (source[f] === undefined || source[f] === null) return false
-  }
-  return true
 }
 
 /** Every key of every model in an object's lineage (what negative caching must forget). */

@@ -55,14 +55,12 @@ export abstract class BaseStore implements Store {
    * @throws InvalidOptionError when the subclass lacks any of the primitives `readMany`, `writeMany`
    *   and `removeMany` — e.g. a wrapper that overrides `get`/`put`/… and delegates them: a chain calls
    *   `batchGetEntries`/`batchPutEntries`, which reach the primitives. Wrap a store with `StoreDecorator`.
+   *   The primitives must be methods: a class field (`readMany = async (…) => …`) is not set yet when
+   *   this constructor runs, and the error then says so.
    */
   constructor() {
     const missing = PRIMITIVES.filter((m) => typeof (this as unknown as Record<string, unknown>)[m] !== 'function')
-    if (missing.length > 0) {
-      throw new InvalidOptionError(
-        `${new.target.name} extends BaseStore but does not implement ${missing.join(', ')}: a BaseStore subclass must implement the batch primitives readMany, writeMany and removeMany (a chain reaches them through batchGetEntries, batchPutEntries and batchDelete); to wrap another store, extend StoreDecorator instead`,
-      )
-    }
+    if (missing.length > 0) throw missingPrimitives(new.target, missing)
   }
 
   /**
@@ -128,16 +126,21 @@ export abstract class BaseStore implements Store {
     return { info, requests }
   }
 
-  /** Validates a batch of objects to write or delete. */
+  /**
+   * Validates a batch of objects to write or delete. `operation` names the call in model errors
+   * (`put`), `method` the method that was given something else than an array (`batchPut`).
+   * @throws InvalidArgumentError when `objs` is not an array; UnknownModelError for a non-model object.
+   */
   protected items(
     objs: readonly unknown[],
     operation: string,
+    method = operation,
     entries?: readonly StoreEntry[],
     backfill = false,
     since: number | undefined = undefined,
   ): WriteItem[] {
     if (!Array.isArray(objs)) {
-      throw new InvalidArgumentError(`${this.name} store: ${operation} takes an array of objects, got ${show(objs)}`)
+      throw new InvalidArgumentError(`${this.name} store: ${method} takes an array of objects, got ${show(objs)}`)
     }
     return objs.map(
       (obj, i) =>
@@ -208,15 +211,19 @@ export abstract class BaseStore implements Store {
 
   async batchPut(objs: readonly object[]): Promise<void> {
     this.assertOpen('put')
-    const items = this.items(objs, 'put')
+    const items = this.items(objs, 'put', 'batchPut')
     if (items.length > 0) await this.writeMany(items)
   }
 
   async batchPutEntries(entries: readonly StoreEntry[], options: PutEntriesOptions = {}): Promise<void> {
     this.assertOpen('put')
+    if (!Array.isArray(entries)) {
+      throw new InvalidArgumentError(`${this.name} store: batchPutEntries takes an array of entries, got ${show(entries)}`)
+    }
     const items = this.items(
       entries.map((e) => e.value),
       'put',
+      'batchPutEntries',
       entries,
       options.backfill === true,
       options.since,
@@ -245,7 +252,7 @@ export abstract class BaseStore implements Store {
       return
     }
     this.assertOpen('delete')
-    const items = this.items(target as readonly object[], 'delete')
+    const items = this.items(target as readonly object[], 'delete', 'batchDelete')
     if (items.length > 0) await this.removeMany(items)
   }
 
@@ -267,6 +274,30 @@ export abstract class BaseStore implements Store {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close()
   }
+}
+
+/**
+ * The error for a subclass lacking primitives. A primitive written as a class field (its class's source
+ * assigns it: `readMany = …`, or `this.readMany = …` once compiled to an older target) is not set yet
+ * when BaseStore's constructor runs: the message then says to write it as a method.
+ */
+function missingPrimitives(target: abstract new () => BaseStore, missing: readonly string[]): InvalidOptionError {
+  const sources: string[] = []
+  for (let c: unknown = target; typeof c === 'function' && c !== BaseStore; c = Object.getPrototypeOf(c)) {
+    sources.push(Function.prototype.toString.call(c))
+  }
+  const fields = missing.filter((m) => sources.some((source) => new RegExp(`(?<![\\w$#])${m}\\s*=(?!=)`).test(source)))
+  const name = target.name
+  if (fields.length === 0) {
+    return new InvalidOptionError(
+      `${name} extends BaseStore but does not implement ${missing.join(', ')}: a BaseStore subclass must implement the batch primitives readMany, writeMany and removeMany (a chain reaches them through batchGetEntries, batchPutEntries and batchDelete); to wrap another store, extend StoreDecorator instead`,
+    )
+  }
+  const absent = missing.filter((m) => !fields.includes(m))
+  const [first] = fields as [string]
+  return new InvalidOptionError(
+    `${name} extends BaseStore but defines ${fields.join(', ')} as ${fields.length === 1 ? 'a class field' : 'class fields'} (\`${first} = async (…) => …\`), which are not set yet when BaseStore's constructor checks them: write them as methods (\`protected async ${first}(…) { … }\`)${absent.length > 0 ? `; it does not implement ${absent.join(', ')} at all` : ''}`,
+  )
 }
 
 function modelName(model: object): string {

@@ -13,7 +13,11 @@ export interface KeyValueBackend {
   readonly name?: string
   /** Largest value in bytes the backend accepts; larger ones fail with `ValueTooLargeError` before sending. */
   readonly maxValueBytes?: number
-  /** `true` when the backend's expiry has whole-second resolution (it must round up). */
+  /**
+   * `true` when the backend's expiry has whole-second resolution (it must round up): it then keeps an
+   * entry past its expiry, so the store also backfills over expired records and tombstones and takes
+   * over expired leases through {@link refillMany} (where the backend has it), grace or not.
+   */
   readonly secondResolution?: boolean
   /**
    * One value per key, same order, `undefined` at a miss. Keys may repeat; `[]` gives `[]`. With
@@ -39,24 +43,27 @@ export interface KeyValueBackend {
    * aliases only where the record was stored — what the store otherwise does with `addMany` followed
    * by `setMany` of the aliases, in one round trip (Redis: a Lua script). Resolves to whether each
    * record was stored.
-   * @param expiredBy Given only to a backend that has {@link refillMany} (by a store with `grace`): a
-   *   record then also lands where `refillMany` would store it — over an expired record kept for grace.
+   * @param expiredBy Given only to a backend that has {@link refillMany} (by a store with `grace`, or
+   *   over a backend with {@link secondResolution}): a record then also lands where `refillMany` would
+   *   store it — over an expired record or tombstone.
    */
   addWithAliases?(backfills: readonly KeyValueBackfill[], expiredBy?: number): Promise<boolean[]>
   /**
-   * Optional, with `addMany`: stores each entry where its key holds nothing **or an expired record kept
-   * only for grace** — a record envelope (kind byte 1) whose header expiry (bytes 2–9, float64
-   * big-endian) is not 0 and at or before `expiredBy` (ms since the epoch, the store's clock) — and
-   * nowhere else: never over a live or never-expiring record, an alias, a tombstone (expired or not)
-   * or bytes that are not an envelope. Atomic per key: what the key holds is checked and replaced in
+   * Optional, with `addMany`: stores each entry where its key holds nothing **or an expired record or
+   * tombstone** — a record or tombstone envelope (kind byte 1 or 3; a lease is a tombstone too) whose
+   * header expiry (bytes 2–9, float64 big-endian) is not 0 and at or before `expiredBy` (ms since the
+   * epoch, the store's clock) — and nowhere else: never over a live or never-expiring record or
+   * tombstone, an alias or bytes that are not an envelope. Atomic per key: what the key holds is checked and replaced in
    * one step on the server (Redis: a Lua script; memcached: `gets` then `cas`, `add` where it held
    * nothing, read again where the key changed in between), so a put or delete another process lands
    * between the check and the write is never overwritten. Resolves to whether each entry was stored;
    * of entries repeating a key only the first can be.
    *
-   * A store with `grace` keeps each expired record until its grace ends, for stale reads; its
-   * backfills use this, so a chain refills the layer as soon as a copy expired. Without it they stay
-   * add-only: the expired copy refuses them until its grace ends, and every read meanwhile goes below.
+   * A store with `grace` keeps each expired record until its grace ends, for stale reads, and a backend
+   * with {@link secondResolution} keeps every entry up to its rounding past its expiry; such a store's
+   * backfills use this, so a chain refills the layer as soon as a copy (or tombstone) expired, and its
+   * `acquireLeases` takes over a lease whose ttl has passed. Without it they stay add-only: the expired
+   * entry refuses them until the backend drops it, and every read meanwhile goes below.
    * @throws PartialFailureError with positions of `entries` (and `results`) when only some nodes failed.
    */
   refillMany?(entries: readonly KeyValueEntry[], expiredBy: number): Promise<boolean[]>

@@ -1,6 +1,14 @@
 import { decodeAlias, encodeTombstone, envelopeExpiry, envelopeKind, KIND_ALIAS } from '../core/codec.js'
-import { CorruptEntryError, InvalidOptionError, isStockpyleError, show, UnsupportedOperationError } from '../core/errors.js'
+import {
+  CorruptEntryError,
+  InvalidArgumentError,
+  InvalidOptionError,
+  isStockpyleError,
+  show,
+  UnsupportedOperationError,
+} from '../core/errors.js'
 import type { Lookup, Model } from '../core/model.js'
+import { MAX_TIMER_MS, nameOption } from '../core/option-values.js'
 import { checkOptionNames } from '../core/options.js'
 import { isPartialFailure, type PartialFailureError } from '../core/partial-failure.js'
 import type { ModelInfo } from '../core/registry.js'
@@ -48,18 +56,33 @@ export class KeyValueStore extends BaseStore {
   override readonly capabilities: StoreCapabilities
   readonly #backend: KeyValueBackend
   readonly #settings: ReturnType<typeof checkCacheOptions>
+  /**
+   * The backend keeps entries past their expiry (whole-second resolution, memcached: up to ~2 s) and
+   * can replace them atomically (`refillMany`): backfills and leases then go through `refillMany`.
+   */
+  readonly #keepsExpired: boolean
 
-  /** @throws InvalidOptionError for a bad or unknown option. */
+  /**
+   * @throws InvalidOptionError for a bad or unknown option, a `name` (option, or the backend's) that is
+   *   not a non-empty string, or a backend lacking a method.
+   */
   constructor(backend: KeyValueBackend, options: KeyValueStoreOptions = {}) {
     super()
-    const name = options?.name ?? backend?.name ?? 'key-value'
-    checkOptionNames(name, options, KEY_VALUE_STORE_OPTIONS)
+    const backendName = (backend as Partial<KeyValueBackend> | null | undefined)?.name
+    if (backendName !== undefined && (typeof backendName !== 'string' || backendName === '')) {
+      throw new InvalidOptionError(`KeyValueStore: the backend's \`name\` must be a non-empty string, got ${show(backendName)}`)
+    }
+    const given = (options as KeyValueStoreOptions | null | undefined)?.name
+    checkOptionNames(typeof given === 'string' && given !== '' ? given : (backendName ?? 'KeyValueStore'), options, KEY_VALUE_STORE_OPTIONS)
+    const name = nameOption(backendName ?? 'KeyValueStore', given, backendName ?? 'key-value')
     if (typeof backend?.getMany !== 'function' || typeof backend.setMany !== 'function' || typeof backend.deleteMany !== 'function') {
       throw new InvalidOptionError(`${name}: \`backend\` must implement getMany, setMany, deleteMany and close`)
     }
     this.name = name
     this.#backend = backend
     this.#settings = checkCacheOptions(name, options)
+    this.#keepsExpired =
+      backend.secondResolution === true && typeof backend.addMany === 'function' && typeof backend.refillMany === 'function'
     this.capabilities = capabilities({
       polymorphic: this.#settings.polymorphic,
       secondResolution: backend.secondResolution === true,
@@ -181,8 +204,10 @@ export class KeyValueStore extends BaseStore {
       jitter,
     })
     try {
-      // With a grace, backfills also replace records expired by now (kept only for stale reads).
-      await this.#writePrepared(prepared, graceMs > 0 ? now : undefined)
+      // With a grace, backfills also replace records expired by now (kept only for stale reads); over a
+      // backend that keeps entries past their expiry, also without one (and tombstones expired by now).
+      // An exact backend without grace holds nothing expired: it keeps its plain adds.
+      await this.#writePrepared(prepared, graceMs > 0 || this.#keepsExpired ? now : undefined)
     } catch (err) {
       throw backendError(this.name, 'put', err)
     }
@@ -236,19 +261,28 @@ export class KeyValueStore extends BaseStore {
 
   /**
    * Takes a lease on each lookup for `ttlMs` (see {@link LeaseCapable}); needs a backend with `addMany`.
-   * @throws StockpyleError when the backend cannot add atomically.
+   * A lease is a tombstone envelope under `<prefix>lease:<key>`, added where the key holds nothing; over
+   * a backend that keeps entries past their expiry (memcached) also where it holds a lease whose ttl
+   * has passed by this store's clock (`refillMany`), so a dead holder's lease blocks no one past its ttl.
+   * @param ttlMs how long the lease lasts unless released, in ms: a number > 0 and < 2^31.
+   * @throws InvalidArgumentError for any other `ttlMs`, before anything is sent; UnsupportedOperationError
+   *   when the backend cannot add atomically; StoreUnavailableError.
    */
   async acquireLeases<M extends Model>(model: M, lookups: readonly Lookup<M>[], ttlMs: number): Promise<boolean[]> {
     this.assertOpen('acquireLeases')
     const addMany = this.#backend.addMany
     if (addMany === undefined) throw new UnsupportedOperationError(`${this.name} store cannot hand out leases: its backend has no addMany`)
+    if (typeof ttlMs !== 'number' || !(ttlMs > 0 && ttlMs <= MAX_TIMER_MS)) {
+      throw new InvalidArgumentError(`${this.name} store: acquireLeases takes a ttlMs in ms, > 0 and < 2^31, got ${show(ttlMs)}`)
+    }
     const { info, requests } = this.requests(model, lookups, 'acquireLeases')
-    const expiresAt = this.#settings.clock.now() + ttlMs
+    const now = this.#settings.clock.now()
+    const expiresAt = now + ttlMs
     const value = encodeTombstone(expiresAt)
-    return addMany.call(
-      this.#backend,
-      this.#leaseKeys(info, requests).map((key) => ({ key, value, expiresAt })),
-    )
+    const entries = this.#leaseKeys(info, requests).map((key) => ({ key, value, expiresAt }))
+    const refillMany = this.#backend.refillMany
+    if (this.#keepsExpired && refillMany !== undefined) return refillMany.call(this.#backend, entries, now)
+    return addMany.call(this.#backend, entries)
   }
 
   /** Gives leases back (idempotent). */
@@ -258,7 +292,10 @@ export class KeyValueStore extends BaseStore {
     await this.#backend.deleteMany(this.#leaseKeys(info, requests))
   }
 
-  /** Whether a lease on each lookup is currently held (by anyone). */
+  /**
+   * Whether a lease on each lookup is currently held (by anyone): its key holds a lease whose ttl has not
+   * passed by this store's clock (the holder's clock set the end: clocks must agree, see docs/chaining.md).
+   */
   async leasesHeld<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<boolean[]> {
     this.assertOpen('leasesHeld')
     const { info, requests } = this.requests(model, lookups, 'leasesHeld')

@@ -1,5 +1,6 @@
-import { InvalidOptionError, show } from '../core/errors.js'
+import { InvalidOptionError, show, UnsupportedOperationError } from '../core/errors.js'
 import type { Instance, Lookup, Model } from '../core/model.js'
+import { checkOptionNames } from '../core/options.js'
 import type {
   GetEntriesOptions,
   InvalidateOptions,
@@ -32,7 +33,10 @@ export type DecoratedOperation =
   | 'transaction'
   | 'close'
 
-/** Options of {@link StoreDecorator}. */
+/**
+ * Options of {@link StoreDecorator}. A subclass with options of its own extends this type and
+ * {@link StoreDecorator.optionNames}.
+ */
 export interface StoreDecoratorOptions {
   /** Name in messages, events and stats. Default: the wrapped store's name. */
   name?: string | undefined
@@ -54,6 +58,13 @@ const OPTIONAL = [
 /** What a wrapped store may have beyond the contract: leases, transactions, a nested chain's `clearCaches`. */
 type Wrapped = Store & Partial<LeaseCapable> & Partial<TransactionCapable> & { clearCaches?: () => Promise<void> }
 
+/** The refusal of StoreDecorator's forwarding of an optional method the wrapped store lacks (reached through `super`). */
+function unsupported(decorator: StoreDecorator, method: (typeof OPTIONAL)[number]): UnsupportedOperationError {
+  return new UnsupportedOperationError(
+    `${decorator.name} store: ${method}() is not supported: the store it wraps (${decorator.inner.name}) has no ${method}()`,
+  )
+}
+
 /**
  * The base of a store that wraps another (logging, metrics, fault injection, delays). It forwards the
  * whole contract a chain talks to its layers through — `batchGetEntries` (with `stale`),
@@ -63,9 +74,19 @@ type Wrapped = Store & Partial<LeaseCapable> & Partial<TransactionCapable> & { c
  * declares the wrapped store's `capabilities`.
  *
  * Override one hook, {@link around}, which every forwarded call passes through. Optional methods
- * (`batchInvalidate`, `batchDeleteByKey`, `clear`, the lease methods, `transaction`) exist on the
- * decorator exactly when the wrapped store has them, so a chain sees the same store it would see
- * unwrapped. The transaction handle passed to a `transaction` callback is the wrapped store's.
+ * (`batchInvalidate`, `batchDeleteByKey`, `clear`, `clearCaches`, the lease methods, `transaction`,
+ * `onRemoteChange`) exist on the decorator exactly when the wrapped store has them, so a chain sees the
+ * same store it would see unwrapped — unless a subclass implements one itself (a decorator adding
+ * `clear()` of a memo of its own, or leases, in front of a store without them): the subclass's method
+ * is then kept whatever the wrapped store has (declare it in `capabilities` too, e.g. `leases`,
+ * `clearable`). Calling StoreDecorator's forwarding of a method the wrapped store lacks (`super.clear()`)
+ * rejects with `UnsupportedOperationError`. The transaction handle passed to a `transaction` callback is
+ * the wrapped store's.
+ *
+ * Options are checked like every store's: unknown names are refused with `InvalidOptionError` (with the
+ * intended name when one is close). A subclass with options of its own lists them in
+ * {@link StoreDecorator.optionNames} (`static override readonly optionNames = [...StoreDecorator.optionNames, 'level']`)
+ * and may pass its whole options object to `super`.
  *
  * Do not extend `BaseStore` to wrap a store: a chain reaches its layers through `batchGetEntries` and
  * `batchPutEntries`, which `BaseStore` maps onto primitives a wrapper does not have.
@@ -80,12 +101,24 @@ type Wrapped = Store & Partial<LeaseCapable> & Partial<TransactionCapable> & { c
  * const chain = new ChainedStore([new LoggingStore(new ProcessMemoryStore()), sqlStore])
  */
 export class StoreDecorator implements Store {
+  /**
+   * The option names the constructor accepts; any other is refused with `InvalidOptionError`. A
+   * subclass with options of its own extends the list:
+   * `static override readonly optionNames = [...StoreDecorator.optionNames, 'level']`.
+   */
+  static readonly optionNames: readonly string[] = Object.freeze(['name'])
+
   /** The wrapped store. */
   readonly inner: Store
   readonly name: string
 
-  /** @throws InvalidOptionError when `inner` is not a store or an option is invalid. */
+  /**
+   * @param options checked against the `optionNames` of the class being constructed (`new.target`).
+   * @throws InvalidOptionError when `inner` is not a store, `options` is not an object, an option name
+   *   is unknown or an option is invalid.
+   */
   constructor(inner: Store, options: StoreDecoratorOptions = {}) {
+    const owner = new.target.name || 'StoreDecorator'
     const store = inner as Partial<Store> | null
     if (
       typeof store?.batchGetEntries !== 'function' ||
@@ -93,15 +126,22 @@ export class StoreDecorator implements Store {
       typeof store.batchDelete !== 'function' ||
       typeof store.close !== 'function'
     ) {
-      throw new InvalidOptionError(`${new.target.name}: the wrapped store must implement the Store contract, got ${show(inner)}`)
+      throw new InvalidOptionError(`${owner}: the wrapped store must implement the Store contract, got ${show(inner)}`)
     }
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+      throw new InvalidOptionError(`${owner}: options must be an object, got ${show(options)}`)
+    }
+    checkOptionNames(owner, options, (new.target as typeof StoreDecorator).optionNames)
     if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
-      throw new InvalidOptionError(`${new.target.name}: option \`name\` must be a non-empty string, got ${show(options.name)}`)
+      throw new InvalidOptionError(`${owner}: option \`name\` must be a non-empty string, got ${show(options.name)}`)
     }
     this.inner = inner
     this.name = options.name ?? inner.name
+    const own = this as unknown as Record<string, unknown>
+    const base = StoreDecorator.prototype as unknown as Record<string, unknown>
     for (const method of OPTIONAL) {
-      if (typeof (inner as Wrapped)[method] !== 'function') {
+      // absent when the wrapped store lacks it, unless the subclass implements it itself
+      if (typeof (inner as Wrapped)[method] !== 'function' && own[method] === base[method]) {
         Object.defineProperty(this, method, { value: undefined, writable: true, configurable: true, enumerable: false })
       }
     }
@@ -155,45 +195,73 @@ export class StoreDecorator implements Store {
   }
   /** Present when the wrapped store has it (see {@link Store.batchDeleteByKey}). */
   batchDeleteByKey?<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<(Instance<M> | undefined)[]> {
-    return this.around('batchDeleteByKey', [model, lookups], () =>
-      (this.inner as Required<Pick<Store, 'batchDeleteByKey'>>).batchDeleteByKey(model, lookups),
-    )
+    return this.around('batchDeleteByKey', [model, lookups], () => {
+      const inner = this.inner
+      return typeof inner.batchDeleteByKey === 'function'
+        ? inner.batchDeleteByKey(model, lookups)
+        : Promise.reject(unsupported(this, 'batchDeleteByKey'))
+    })
   }
   /** Present when the wrapped store has it (see {@link Store.clear}). */
   clear?(): Promise<void> {
-    return this.around('clear', [], () => (this.inner.clear as NonNullable<Store['clear']>).call(this.inner))
+    return this.around('clear', [], () => {
+      const inner = this.inner
+      return typeof inner.clear === 'function' ? inner.clear() : Promise.reject(unsupported(this, 'clear'))
+    })
   }
   /** Present when the wrapped store has it: a nested `ChainedStore`'s `clearCaches()`, which a chain calls on its last layer. */
   clearCaches?(): Promise<void> {
-    return this.around('clearCaches', [], () => (this.inner as Wrapped as Required<Pick<Wrapped, 'clearCaches'>>).clearCaches())
+    return this.around('clearCaches', [], () => {
+      const inner = this.inner as Wrapped
+      return typeof inner.clearCaches === 'function' ? inner.clearCaches() : Promise.reject(unsupported(this, 'clearCaches'))
+    })
   }
   /** Present when the wrapped store has it (see {@link Store.batchInvalidate}). */
   batchInvalidate?<M extends Model>(model: M, lookups: readonly Lookup<M>[], options?: InvalidateOptions): Promise<void> {
-    return this.around('batchInvalidate', [model, lookups, options], () =>
-      (this.inner.batchInvalidate as NonNullable<Store['batchInvalidate']>).call(this.inner, model, lookups, options),
-    )
+    return this.around('batchInvalidate', [model, lookups, options], () => {
+      const inner = this.inner
+      return typeof inner.batchInvalidate === 'function'
+        ? inner.batchInvalidate(model, lookups, options)
+        : Promise.reject(unsupported(this, 'batchInvalidate'))
+    })
   }
   /** Present when the wrapped store hands out leases (see {@link LeaseCapable}). */
   acquireLeases?<M extends Model>(model: M, lookups: readonly Lookup<M>[], ttlMs: number): Promise<boolean[]> {
-    return this.around('acquireLeases', [model, lookups, ttlMs], () =>
-      (this.inner as Wrapped as LeaseCapable).acquireLeases(model, lookups, ttlMs),
-    )
+    return this.around('acquireLeases', [model, lookups, ttlMs], () => {
+      const inner = this.inner as Wrapped
+      return typeof inner.acquireLeases === 'function'
+        ? inner.acquireLeases(model, lookups, ttlMs)
+        : Promise.reject(unsupported(this, 'acquireLeases'))
+    })
   }
   /** Present when the wrapped store hands out leases (see {@link LeaseCapable}). */
   releaseLeases?<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<void> {
-    return this.around('releaseLeases', [model, lookups], () => (this.inner as Wrapped as LeaseCapable).releaseLeases(model, lookups))
+    return this.around('releaseLeases', [model, lookups], () => {
+      const inner = this.inner as Wrapped
+      return typeof inner.releaseLeases === 'function'
+        ? inner.releaseLeases(model, lookups)
+        : Promise.reject(unsupported(this, 'releaseLeases'))
+    })
   }
   /** Present when the wrapped store has it (see {@link Store.onRemoteChange}): passed on as it is, not a call {@link around} sees. */
   onRemoteChange?(listener: (coherent: boolean) => void): () => void {
-    return (this.inner.onRemoteChange as NonNullable<Store['onRemoteChange']>).call(this.inner, listener)
+    const inner = this.inner
+    if (typeof inner.onRemoteChange !== 'function') throw unsupported(this, 'onRemoteChange')
+    return inner.onRemoteChange(listener)
   }
   /** Present when the wrapped store hands out leases (see {@link LeaseCapable}). */
   leasesHeld?<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<boolean[]> {
-    return this.around('leasesHeld', [model, lookups], () => (this.inner as Wrapped as LeaseCapable).leasesHeld(model, lookups))
+    return this.around('leasesHeld', [model, lookups], () => {
+      const inner = this.inner as Wrapped
+      return typeof inner.leasesHeld === 'function' ? inner.leasesHeld(model, lookups) : Promise.reject(unsupported(this, 'leasesHeld'))
+    })
   }
   /** Present when the wrapped store runs transactions (see {@link TransactionCapable}); `fn` gets the wrapped store's handle. */
   transaction?<R>(fn: (tx: TransactionHandle) => Promise<R>): Promise<R> {
-    return this.around('transaction', [fn], () => (this.inner as Wrapped as TransactionCapable).transaction(fn))
+    return this.around('transaction', [fn], () => {
+      const inner = this.inner as Wrapped
+      return typeof inner.transaction === 'function' ? inner.transaction(fn) : Promise.reject(unsupported(this, 'transaction'))
+    })
   }
   /** Closes the wrapped store (idempotent as it is). */
   close(): Promise<void> {

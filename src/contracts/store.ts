@@ -132,7 +132,7 @@ export interface StoreCapabilities {
   readonly staleReads: boolean
   /**
    * With {@link staleReads}: a backfill also lands where the key holds only an expired copy kept for
-   * `grace` — never over a live copy or a tombstone, and atomically against other processes' writes —
+   * `grace` — never over a live copy or a live tombstone, and atomically against other processes' writes —
    * so a chain refills the layer as soon as its copy expired, not once the grace is over. Default
    * `false`: an add-only backfill is refused by the expired copy until its grace ends.
    */
@@ -171,6 +171,8 @@ export interface LeaseCapable {
   /**
    * Tries to take a lease on each lookup for `ttlMs` milliseconds; resolves to whether each was taken
    * (a lease held by anyone else, or an entry already there, means `false`).
+   * @param ttlMs a number of ms > 0 and < 2^31.
+   * @throws InvalidArgumentError for any other `ttlMs`, before anything is taken.
    */
   acquireLeases<M extends Model>(model: M, lookups: readonly Lookup<M>[], ttlMs: number): Promise<boolean[]>
   /** Gives the leases back (idempotent). */

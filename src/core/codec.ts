@@ -2,19 +2,21 @@ import { addExtension, Packr } from 'msgpackr'
 import { CorruptEntryError, SerializationError, StockpyleError, show, UnknownModelError } from './errors.js'
 import {
   checkValue,
+  IllFormedRegExp,
   IllFormedString,
   NegativeZero,
   RawObject,
+  readIllFormedRegExp,
   readIllFormedString,
   readRawObject,
   readSparseArray,
-  refusal,
   rewrite,
   SparseArray,
 } from './exact-values.js'
 import { builderOf, instanceOf, malformed, shapeOf } from './instance-shapes.js'
 import type { Model } from './model.js'
 import { describeModel, type ModelInfo, modelByName, onModelRegistered } from './registry.js'
+import { refusal, tooLargeRefusal } from './value-refusal.js'
 
 /**
  * The stored form of an object (an envelope): a 10-byte header, then msgpack.
@@ -32,10 +34,11 @@ import { describeModel, type ModelInfo, modelByName, onModelRegistered } from '.
  * `[typeTag, modelVersion, fields]`, which is still read). Decoding builds the object with own data
  * properties (a per-shape function compiled once), gives it the prototype of the registered class
  * with that tag without calling its constructor, and an unregistered tag is an {@link UnknownModelError}.
- * Every value {@link checkValue} accepts comes back exactly (`-0`, lone surrogates, holes, own
- * `__proto__` keys and null prototypes through the extensions of ./exact-values.ts); anything else is
- * refused with a {@link SerializationError} naming the attribute path. `__proto__` keys never reach a
- * prototype.
+ * Every value {@link checkValue} accepts comes back exactly (`-0`, lone surrogates, also in a
+ * RegExp's source, holes, own `__proto__` keys and null prototypes through the extensions of
+ * ./exact-values.ts); anything else is refused with a {@link SerializationError} naming the attribute
+ * path, as is a value past the bounds of ./value-limits.ts once expanded. `__proto__` keys never reach
+ * a prototype.
  */
 export const FORMAT = 1
 /** Envelope kind of a record. */
@@ -57,6 +60,12 @@ const EXACT_EXTENSIONS = [
   { Class: NegativeZero, type: 0x4e, write: () => 0, read: () => -0 },
   { Class: SparseArray, type: 0x41, write: (v: SparseArray) => [v.length, ...v.items], read: readSparseArray },
   { Class: RawObject, type: 0x4f, write: (v: RawObject) => [v.nullPrototype ? 1 : 0, ...v.items], read: readRawObject },
+  {
+    Class: IllFormedRegExp,
+    type: 0x58,
+    write: (v: IllFormedRegExp) => [new IllFormedString(v.source), v.flags],
+    read: readIllFormedRegExp,
+  },
 ]
 
 /** The msgpack extension types stockpyle reads and writes (msgpackr's registry of them is process-wide). */
@@ -207,6 +216,7 @@ export function encodeRecord(value: object, expiresAt: number | undefined, conte
   let body: Buffer
   try {
     const check = checkValue(value)
+    if (typeof check === 'object') throw tooLargeRefusal(check, where(value, context))
     if (check === 'refuse') throw refusal(value, where(value, context))
     body = packr.pack(check === 'rewrite' ? rewrite(value) : value)
   } catch (err) {
@@ -280,12 +290,15 @@ export function envelopeExpiry(bytes: Uint8Array): number | undefined {
 }
 
 /**
- * Whether `bytes` are a record envelope (kind 1) whose header expiry is set (not 0) and at or before
- * `expiredBy`: an expired copy a store keeps only for its `grace`, which a backfill may replace. Never
- * true for a live or never-expiring record, an alias, a tombstone (expired or not) or foreign bytes.
+ * Whether `bytes` are a record (kind 1) or tombstone (kind 3) envelope whose header expiry is set (not
+ * 0) and at or before `expiredBy`: an expired copy a store keeps only for its `grace` (or a backend
+ * keeps past its expiry, memcached rounding `exptime` up), or a tombstone or lease that no longer
+ * fences anything — what a backfill or a lease may replace. Never true for a live or never-expiring
+ * record or tombstone, an alias or foreign bytes.
  */
-export function isExpiredRecord(bytes: Uint8Array, expiredBy: number): boolean {
-  if (envelopeKind(bytes) !== KIND_RECORD) return false
+export function isExpiredEnvelope(bytes: Uint8Array, expiredBy: number): boolean {
+  const kind = envelopeKind(bytes)
+  if (kind !== KIND_RECORD && kind !== KIND_TOMBSTONE) return false
   const at = headerExpiry(bytes)
   return at !== 0 && at <= expiredBy
 }

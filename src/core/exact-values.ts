@@ -1,6 +1,8 @@
 import { SerializationError, show } from './errors.js'
 import type { Model } from './model.js'
 import { describeModel } from './registry.js'
+import { elementIndices, indicesFrom, tooSparse } from './sparse-arrays.js'
+import { MAX_CONTAINERS, MAX_ELEMENTS } from './value-limits.js'
 
 /**
  * What the cache codec stores exactly, and the rewriting that makes msgpack keep it.
@@ -9,13 +11,14 @@ import { describeModel } from './registry.js'
  * booleans, `null`, `undefined`, arrays (also sparse), plain objects (also with a `null` prototype,
  * and with own `__proto__`/`constructor` keys), `Date`, `Map`, `Set`, `RegExp`, `ArrayBuffer`,
  * `DataView`, `Buffer`, every typed array, and instances of models. Refused with a
- * {@link SerializationError} naming the attribute path ({@link refusal}): functions, symbols, cycles, values nested
- * deeper than {@link MAX_DEPTH}, instances of other classes (and of subclasses of the built-ins),
+ * {@link SerializationError} naming the attribute path (./value-refusal.ts): functions, symbols, cycles, values nested
+ * deeper than {@link MAX_DEPTH}, values past the bounds of ./value-limits.ts once expanded (an object
+ * reached twice is stored twice), instances of other classes (and of subclasses of the built-ins),
  * boxed primitives. Symbol-keyed and non-enumerable properties are not data and are not stored (as
  * with JSON).
  *
- * msgpack itself writes `-0` as `0`, a lone surrogate as U+FFFD, holes as `undefined`, a `null`
- * prototype as `Object.prototype`, and msgpackr reads an own `__proto__` key as `__proto_`. A value
+ * msgpack itself writes `-0` as `0`, a lone surrogate as U+FFFD (also in a RegExp's source), holes as
+ * `undefined`, a `null` prototype as `Object.prototype`, and msgpackr reads an own `__proto__` key as `__proto_`. A value
  * holding none of these is encoded as it is (the common case costs one walk without allocation);
  * otherwise a copy is encoded in which each such part is an instance of one of the classes below,
  * written as a msgpack extension that reads back exactly.
@@ -28,6 +31,13 @@ const REFUSE = 2
 /** A string that is not well-formed UTF-16, carried as its UTF-16LE code units. */
 export class IllFormedString {
   constructor(readonly text: string) {}
+}
+/** A RegExp whose source is not well-formed UTF-16 (msgpackr writes a source as UTF-8): its source and flags. */
+export class IllFormedRegExp {
+  constructor(
+    readonly source: string,
+    readonly flags: string,
+  ) {}
 }
 /** Negative zero. */
 export class NegativeZero {}
@@ -48,7 +58,8 @@ export class RawObject {
 
 const NEGATIVE_ZERO = new NegativeZero()
 
-const TYPED_PROTOTYPES = new Set<object>(
+/** The prototypes of the typed arrays, `DataView` and `Buffer`. */
+export const TYPED_PROTOTYPES: ReadonlySet<object> = new Set<object>(
   [
     Int8Array,
     Uint8Array,
@@ -66,37 +77,56 @@ const TYPED_PROTOTYPES = new Set<object>(
   ].map((c) => c.prototype),
 )
 
-function modelOf(proto: object | null): Model | undefined {
+/** The model whose instances have prototype `proto`, or `undefined`. */
+export function modelOf(proto: object | null): Model | undefined {
   const ctor = (proto as { constructor?: unknown } | null)?.constructor
   return typeof ctor === 'function' && Array.isArray((ctor as unknown as Model).stockpyleKeys) ? (ctor as unknown as Model) : undefined
 }
 
+// What the scan running may still visit (./value-limits.ts), and the attribute of the model instance
+// at the top under which a bound was passed.
+let containersLeft = 0
+let elementsLeft = 0
+let passedAt: string | undefined
+
 function scanKeys(o: Record<string, unknown>, depth: number, checkNames: boolean): number {
+  const keys = Object.keys(o)
+  if ((elementsLeft -= keys.length) < 0) return REFUSE
   let flags = 0
-  for (const key of Object.keys(o)) {
+  for (const key of keys) {
     if (checkNames && !key.isWellFormed()) flags |= REWRITE
     flags |= scan(o[key], depth)
+    if (depth === 1 && (flags & REFUSE) !== 0 && passedAt === undefined && (containersLeft < 0 || elementsLeft < 0)) passedAt = key
   }
   return flags
 }
 
+function scanArray(a: unknown[], depth: number): number {
+  const length = a.length
+  let flags = 0
+  let holes = 0
+  for (let i = 0; i < length; i++) {
+    const v = a[i]
+    if (v === undefined && !(i in a)) {
+      flags |= REWRITE
+      if (tooSparse(++holes, i + 1)) {
+        const rest = indicesFrom(a, i + 1)
+        for (const index of rest) flags |= scan(a[index], depth)
+        return (elementsLeft -= i + 1 + rest.length) < 0 ? REFUSE : flags
+      }
+    } else flags |= scan(v, depth)
+  }
+  return (elementsLeft -= length) < 0 ? REFUSE : flags
+}
+
 function scanObject(o: object, depth: number): number {
-  if (depth > MAX_DEPTH) return REFUSE
+  if (depth > MAX_DEPTH || --containersLeft < 0 || elementsLeft < 0) return REFUSE
   const proto = Object.getPrototypeOf(o)
   if (proto === Object.prototype) {
     const raw = Object.hasOwn(o, '__proto__') || Object.hasOwn(o, 'constructor') ? REWRITE : 0
     return raw | scanKeys(o as Record<string, unknown>, depth, true)
   }
-  if (proto === Array.prototype) {
-    const a = o as unknown[]
-    let flags = 0
-    for (let i = 0; i < a.length; i++) {
-      const v = a[i]
-      if (v === undefined && !(i in a)) flags |= REWRITE
-      else flags |= scan(v, depth)
-    }
-    return flags
-  }
+  if (proto === Array.prototype) return scanArray(o as unknown[], depth)
   if (proto === Date.prototype) return hasExtras(o) ? REFUSE : 0
   const model = modelOf(proto)
   if (model !== undefined) {
@@ -106,15 +136,17 @@ function scanObject(o: object, depth: number): number {
   }
   if (proto === Map.prototype) {
     let flags = hasExtras(o) ? REFUSE : 0
+    if ((elementsLeft -= (o as Map<unknown, unknown>).size) < 0) return REFUSE
     for (const [k, v] of o as Map<unknown, unknown>) flags |= scan(k, depth) | scan(v, depth)
     return flags
   }
   if (proto === Set.prototype) {
     let flags = hasExtras(o) ? REFUSE : 0
+    if ((elementsLeft -= (o as Set<unknown>).size) < 0) return REFUSE
     for (const v of o as Set<unknown>) flags |= scan(v, depth)
     return flags
   }
-  if (proto === RegExp.prototype) return hasExtras(o) ? REFUSE : 0
+  if (proto === RegExp.prototype) return hasExtras(o) ? REFUSE : (o as RegExp).source.isWellFormed() ? 0 : REWRITE
   if (TYPED_PROTOTYPES.has(proto) || proto === ArrayBuffer.prototype) return 0
   if (proto === null) return REWRITE | scanKeys(o as Record<string, unknown>, depth, true)
   return REFUSE
@@ -158,76 +190,26 @@ function scan(value: unknown, depth: number): number {
   }
 }
 
+/** How {@link checkValue} found a value: the bound of ./value-limits.ts it passed, and under which attribute. */
+export interface TooLarge {
+  /** `true`: more containers than {@link MAX_CONTAINERS}; `false`: more elements than {@link MAX_ELEMENTS}. */
+  readonly containers: boolean
+  /** The attribute of the model instance at the top under which the bound was passed, or `undefined`. */
+  readonly attribute: string | undefined
+}
+
 /**
  * Checks a value before encoding: `'exact'` when msgpack keeps it as it is, `'rewrite'` when it must be
- * {@link rewrite}n first, `'refuse'` when it cannot be stored ({@link refusal} says why).
+ * {@link rewrite}n first, `'refuse'` when it cannot be stored (./value-refusal.ts says why), or a
+ * {@link TooLarge} when it is past a bound of ./value-limits.ts once expanded (the scan stops there).
  */
-export function checkValue(value: unknown): 'exact' | 'rewrite' | 'refuse' {
+export function checkValue(value: unknown): 'exact' | 'rewrite' | 'refuse' | TooLarge {
+  containersLeft = MAX_CONTAINERS
+  elementsLeft = MAX_ELEMENTS
+  passedAt = undefined
   const flags = scan(value, 0)
+  if (containersLeft < 0 || elementsLeft < 0) return { containers: containersLeft < 0, attribute: passedAt }
   return (flags & REFUSE) !== 0 ? 'refuse' : flags !== 0 ? 'rewrite' : 'exact'
-}
-
-function pathOf(parent: string, key: string): string {
-  if (parent === '') return key
-  return /^[A-Za-z_$][\w$]*$/.test(key) ? `${parent}.${key}` : `${parent}[${JSON.stringify(key)}]`
-}
-
-/** Why `value` at `path` cannot be stored, or `undefined` when it and everything in it can. */
-function problem(value: unknown, path: string, ancestors: object[]): string | undefined {
-  if (typeof value === 'function') return `\`${path}\` is a function (${show(value)}), which is not data`
-  if (typeof value === 'symbol') return `\`${path}\` is a symbol (${show(value)}), which is not data`
-  if (typeof value !== 'object' || value === null) return undefined
-  if (ancestors.includes(value)) return `\`${path}\` refers back to an object that contains it (a cycle)`
-  if (ancestors.length >= MAX_DEPTH) return `\`${path}\` is nested more than ${MAX_DEPTH} levels deep`
-  const proto = Object.getPrototypeOf(value)
-  const extras = droppedExtras(value, proto)
-  if (extras !== undefined) return `\`${path}\` is ${extras}, which would not be stored with it`
-  const children: [string, unknown][] = []
-  if (proto === Object.prototype || proto === null || (proto !== undefined && modelOf(proto) !== undefined)) {
-    for (const key of Object.keys(value)) children.push([pathOf(path, key), (value as Record<string, unknown>)[key]])
-  } else if (proto === Array.prototype) {
-    const a = value as unknown[]
-    for (let i = 0; i < a.length; i++) if (i in a) children.push([`${path}[${i}]`, a[i]])
-  } else if (proto === Map.prototype) {
-    let i = 0
-    for (const [k, v] of value as Map<unknown, unknown>) {
-      children.push([`${path} (key of entry ${i++})`, k], [`${path}.get(${show(k).slice(1, -1)})`, v])
-    }
-  } else if (proto === Set.prototype) {
-    let i = 0
-    for (const v of value as Set<unknown>) children.push([`${path} (member ${i++})`, v])
-  } else if (!(proto === Date.prototype || TYPED_PROTOTYPES.has(proto) || proto === ArrayBuffer.prototype || proto === RegExp.prototype)) {
-    const name = (proto as { constructor?: { name?: string } }).constructor?.name || 'anonymous'
-    return `\`${path}\` is an instance of class \`${name}\`, which is not a model: store plain data, or make it a model (static stockpyleKeys) so it comes back as one`
-  }
-  ancestors.push(value)
-  try {
-    for (const [childPath, child] of children) {
-      const found = problem(child, childPath, ancestors)
-      if (found !== undefined) return found
-    }
-  } finally {
-    ancestors.pop()
-  }
-  return undefined
-}
-
-/** The error for a value {@link checkValue} refused, naming the path (model attributes at the top). */
-export function refusal(value: unknown, context: string, cause?: unknown): SerializationError {
-  const top = value !== null && typeof value === 'object' && modelOf(Object.getPrototypeOf(value) ?? {}) !== undefined
-  let found: string | undefined
-  try {
-    found = top
-      ? Object.keys(value).reduce<string | undefined>(
-          (f, key) => f ?? problem((value as Record<string, unknown>)[key], key, [value]),
-          undefined,
-        )
-      : problem(value, 'value', [])
-  } catch {
-    found = undefined
-  }
-  const reason = found ?? `the object cannot be encoded${cause instanceof Error ? ` (${cause.message})` : ''}`
-  return new SerializationError(`${context}: ${reason}`, cause === undefined ? {} : { cause })
 }
 
 function rewriteFields(o: Record<string, unknown>, target: Record<string, unknown>): Record<string, unknown> {
@@ -263,10 +245,12 @@ export function rewrite(value: unknown): unknown {
     for (let i = 0; i < a.length && !sparse; i++) sparse = a[i] === undefined && !(i in a)
     if (!sparse) return a.map(rewrite)
     const items: unknown[] = []
-    a.forEach((v, i) => {
-      items.push(i, rewrite(v))
-    })
+    for (const index of elementIndices(a)) items.push(index, rewrite(a[index]))
     return new SparseArray(a.length, items)
+  }
+  if (proto === RegExp.prototype) {
+    const { source, flags } = value as RegExp
+    return source.isWellFormed() ? value : new IllFormedRegExp(source, flags)
   }
   if (proto === Map.prototype) {
     const out = new Map<unknown, unknown>()
@@ -290,6 +274,18 @@ function corrupt(what: string, data: unknown): SerializationError {
 export function readIllFormedString(data: unknown): string {
   if (!(data instanceof Uint8Array) || data.byteLength % 2 !== 0) throw corrupt('ill-formed string', data)
   return Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf16le')
+}
+
+/** Reads an {@link IllFormedRegExp} back (`[source, flags]`, the source read as an {@link IllFormedString}). */
+export function readIllFormedRegExp(data: unknown): RegExp {
+  if (!Array.isArray(data) || data.length !== 2 || typeof data[0] !== 'string' || typeof data[1] !== 'string') {
+    throw corrupt('RegExp', data)
+  }
+  try {
+    return new RegExp(data[0], data[1])
+  } catch {
+    throw corrupt('RegExp', data)
+  }
 }
 
 /** Reads a {@link SparseArray} back (`[length, index, value, …]`). */

@@ -81,6 +81,11 @@ function buildInfo(model: Model): ModelInfo {
     throw new UnknownModelError(`A model class has no name: declare static stockpyleName on it (keys ${show(model.stockpyleKeys)})`)
   }
   const name = ownName
+  if (!name.isWellFormed()) {
+    throw new UnknownModelError(
+      `The type tag ${show(name)} is not well-formed UTF-16 (it holds a lone surrogate), so no cache key can name its model: declare a static stockpyleName without one on class ${show((model as unknown as { name: string }).name)}`,
+    )
+  }
   const version = model.stockpyleVersion ?? 0
   if (!Number.isSafeInteger(version)) {
     throw new UnknownModelError(`Model \`${name}\` has an invalid stockpyleVersion ${show(version)}: it must be an integer`)
@@ -95,6 +100,12 @@ function buildInfo(model: Model): ModelInfo {
     ) {
       throw new UnknownModelError(
         `Model \`${name}\` declares an invalid key ${show(spec)}: a key is a non-empty attribute name (without U+0000) or tuple of distinct names`,
+      )
+    }
+    const illFormed = fields.find((f) => !f.isWellFormed())
+    if (illFormed !== undefined) {
+      throw new UnknownModelError(
+        `Model \`${name}\` declares the key attribute ${show(illFormed)}, which is not well-formed UTF-16 (it holds a lone surrogate), so no cache key can name it: rename the attribute`,
       )
     }
     fields.sort()

@@ -54,11 +54,39 @@ export function isKysely(value: unknown): value is Kysely<any> {
   return typeof k === 'object' && k !== null && typeof k.executeQuery === 'function' && typeof k.selectFrom === 'function'
 }
 
+/** The naming options a caller may give for a source without a SqlStore. */
+export interface NamingOptions {
+  readonly tables?: TableNaming | undefined
+  readonly camelCase?: boolean | undefined
+}
+
 /**
- * A source from a SqlStore on PostgreSQL (its naming, camelCase and connection).
- * @throws InvalidOptionError for a SqlStore on another dialect.
+ * Checks `tables` and `camelCase`, whichever source will supply the naming.
+ * @throws InvalidOptionError for a value of the wrong type.
  */
-export function sourceOfStore(owner: string, store: SqlStore): SqlSource {
+export function checkNaming(owner: string, options: NamingOptions): TableNaming | undefined {
+  const naming = checkTableNaming(owner, options.tables)
+  if (options.camelCase !== undefined && typeof options.camelCase !== 'boolean') {
+    throw new InvalidOptionError(`${owner}: option \`camelCase\` must be a boolean, got ${show(options.camelCase)}`)
+  }
+  return naming
+}
+
+/**
+ * A source from a SqlStore on PostgreSQL (its naming, camelCase and connection). The store supplies
+ * the naming: `tables` and `camelCase` given besides are refused, not ignored (they would have to agree
+ * with it, and the triggers and the watchers must map tables as the store does).
+ * @throws InvalidOptionError for a SqlStore on another dialect, or `tables`/`camelCase` given.
+ */
+export function sourceOfStore(owner: string, store: SqlStore, given: NamingOptions = {}): SqlSource {
+  checkNaming(owner, given)
+  for (const option of ['tables', 'camelCase'] as const) {
+    if (given[option] !== undefined) {
+      throw new InvalidOptionError(
+        `${owner}: option \`${option}\` is refused: it was given with a SqlStore, which supplies it (SqlStore ${show(store.name)}${option === 'camelCase' ? ` has camelCase ${store.camelCase}` : ''}); configure it on the SqlStore, or give it only with a Kysely instance or a connection`,
+      )
+    }
+  }
   if (store.dialect !== 'postgres') {
     throw new InvalidOptionError(
       `${owner}: SqlStore ${show(store.name)} is on ${store.dialect}; database-driven invalidation needs PostgreSQL`,
@@ -77,10 +105,7 @@ export function sourceOfKysely(
   tables: TableNaming | undefined,
   camelCase: boolean | undefined,
 ): SqlSource {
-  const naming = checkTableNaming(owner, tables)
-  if (camelCase !== undefined && typeof camelCase !== 'boolean') {
-    throw new InvalidOptionError(`${owner}: option \`camelCase\` must be a boolean, got ${show(camelCase)}`)
-  }
+  const naming = checkNaming(owner, { tables, camelCase })
   if (typeof db !== 'function') {
     let adapter = ''
     try {

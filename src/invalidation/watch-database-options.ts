@@ -16,19 +16,23 @@ export interface WatchDatabaseOptions extends ListenConnectionOptions {
   /**
    * The SqlStore whose table naming and camelCase mapping the triggers were installed with, also
    * used to introspect the tables. Default: the last (authoritative) layer of the first store given,
-   * when it is a SqlStore on PostgreSQL.
+   * when it is a SqlStore on PostgreSQL and `db` is not given. Not with `db`.
    */
   sql?: SqlStore | undefined
-  /** Without a SqlStore: a Kysely instance on the database, to introspect the tables (default: a connection from `url`/`connection`/`pool`). */
+  /**
+   * Without a SqlStore: a Kysely instance on the database, to introspect the tables (default: a
+   * connection from `url`/`connection`/`pool`). Given, it is used instead of the chain's last layer.
+   */
   db?: Kysely<any> | undefined
-  /** Without a SqlStore: SqlStore's `tables` option. */
+  /** Without a SqlStore: SqlStore's `tables` option. Refused (InvalidOptionError) when a SqlStore supplies the naming. */
   tables?: TableNaming | undefined
-  /** Without a SqlStore: SqlStore's `camelCase` option. */
+  /** Without a SqlStore: SqlStore's `camelCase` option. Refused (InvalidOptionError) when a SqlStore supplies the naming. */
   camelCase?: boolean | undefined
   /**
-   * Clear every ProcessMemoryStore among the stores (also inside chains) when the LISTEN connection
-   * goes down, when it is up again, and when a change cannot be targeted (TRUNCATE, an oversized
-   * key). Default `true`.
+   * Clear every in-process cache layer among the stores — each ProcessMemoryStore, also inside chains
+   * and behind decorators (a StoreDecorator's `inner`), and any other store declaring
+   * `capabilities.inProcess` that has `clear()` — when the LISTEN connection goes down, when it is up
+   * again, and when a change cannot be targeted (TRUNCATE, an oversized key). Default `true`.
    */
   clearMemory?: boolean | undefined
   /** Ms allowed for connecting, LISTEN and heartbeat queries. Default `1000`. */

@@ -10,10 +10,12 @@ import { type Kysely, openPostgres } from '../stores/sql/postgres-access.js'
 import { fromColumnValue, isKeyValue } from '../stores/sql/row-mapper.js'
 import { callbackOption, checkKnown, msOption } from './bus-options.js'
 import { DEFAULT_ROWS_CHANNEL } from './invalidation-triggers.js'
+import { memoryLayers } from './memory-layers.js'
 import { describeTarget } from './postgres-bus.js'
-import { parseRowChange, type RowChange } from './row-change.js'
+import { parseRowChange, type RowChange, untargetable } from './row-change.js'
 import {
   checkModels,
+  checkNaming,
   describeTables,
   isKysely,
   isSqlStore,
@@ -54,7 +56,7 @@ export function watchDatabase(stores: Store | readonly Store[], options: WatchDa
 class Watcher implements DatabaseWatcher {
   readonly #name: string
   readonly #stores: readonly Store[]
-  readonly #memory: readonly ProcessMemoryStore[]
+  readonly #memory: readonly Store[]
   readonly #infos: readonly ModelInfo[]
   readonly #source: SqlSource
   readonly #clearMemory: boolean
@@ -150,13 +152,16 @@ class Watcher implements DatabaseWatcher {
   }
 
   #sourceOf(owner: string, stores: readonly Store[], options: WatchDatabaseOptions): SqlSource {
+    checkNaming(owner, options) // whichever source supplies the naming
     if (options.sql !== undefined) {
       if (!isSqlStore(options.sql)) throw new InvalidOptionError(`${owner}: option \`sql\` must be a SqlStore, got ${show(options.sql)}`)
-      return sourceOfStore(owner, options.sql)
+      if (options.db !== undefined)
+        throw new InvalidOptionError(`${owner}: options \`sql\` and \`db\` both give the database to introspect: give only one`)
+      return sourceOfStore(owner, options.sql, options)
     }
     const authoritative = (stores[0] as { layers?: readonly Store[] }).layers?.at(-1)
     if (isSqlStore(authoritative) && authoritative.dialect === 'postgres' && options.db === undefined)
-      return sourceOfStore(owner, authoritative)
+      return sourceOfStore(owner, authoritative, options)
     if (options.db !== undefined) {
       if (!isKysely(options.db)) throw new InvalidOptionError(`${owner}: option \`db\` must be a Kysely instance, got ${show(options.db)}`)
       return sourceOfKysely(owner, options.db, options.tables, options.camelCase)
@@ -211,8 +216,13 @@ class Watcher implements DatabaseWatcher {
 
   #clear(): void {
     if (!this.#clearMemory) return
-    // A memory store's clear() does its work before returning; its promise never rejects.
-    for (const memory of this.#memory) if (!memory.closed) void memory.clear({ fence: true })
+    for (const layer of this.#memory) {
+      if ((layer as { closed?: unknown }).closed === true) continue
+      // A memory store's clear() does its work before returning, and its promise never rejects; with
+      // `fence` it refuses backfills for its tombstone lifetime (reads in flight may hold old rows).
+      if (layer instanceof ProcessMemoryStore) void layer.clear({ fence: true })
+      else layer.clear?.().catch((err: unknown) => this.#report(err))
+    }
   }
 
   #describe(): Promise<Map<string, WatchedTable[]>> {
@@ -277,10 +287,9 @@ class Watcher implements DatabaseWatcher {
       }
       if (change.pk === undefined) {
         this.#clear()
-        const what = change.op === 'TRUNCATE' ? 'a TRUNCATE' : 'a row whose primary key is too long for a notification'
         this.#report(
           new StockpyleError(
-            `${this.#name}: ${what} of table \`${change.table}\` cannot be targeted: memory layers were cleared; shared cache layers keep copies of model \`${watched[0]?.info.name}\` until they expire`,
+            `${this.#name}: ${untargetable(change)}: memory layers were cleared; shared cache layers keep copies of model \`${watched[0]?.info.name}\` until they expire`,
           ),
         )
         continue
@@ -288,7 +297,10 @@ class Watcher implements DatabaseWatcher {
       for (const t of watched) {
         for (const pk of change.old_pk === undefined ? [change.pk] : [change.pk, change.old_pk]) {
           const lookup = this.#lookup(t, pk)
-          if (lookup === undefined) continue
+          if (lookup === undefined) {
+            this.#clear() // a row that cannot be named, as a TRUNCATE
+            continue
+          }
           let lookups = byModel.get(t.info)
           if (lookups === undefined) byModel.set(t.info, (lookups = new Map()))
           try {
@@ -328,7 +340,7 @@ class Watcher implements DatabaseWatcher {
       if (!isKeyValue(value)) {
         this.#report(
           new StockpyleError(
-            `${this.#name}: a change of table \`${t.qualified}\` has no usable value for key column \`${column.name}\`: ${show(pk)}`,
+            `${this.#name}: a change of table \`${t.qualified}\` has no usable value for key column \`${column.name}\`: ${show(pk)} (the triggers were installed for other key columns? run installInvalidationTriggers again); memory layers were cleared`,
           ),
         )
         return undefined
@@ -354,16 +366,4 @@ class Watcher implements DatabaseWatcher {
       this.#report(err)
     }
   }
-}
-
-/** Every ProcessMemoryStore among the stores, also inside (nested) chains. */
-function memoryLayers(stores: readonly Store[]): ProcessMemoryStore[] {
-  const out: ProcessMemoryStore[] = []
-  const visit = (store: Store): void => {
-    if (store instanceof ProcessMemoryStore) out.push(store)
-    const layers = (store as { layers?: unknown }).layers
-    if (Array.isArray(layers)) for (const layer of layers) visit(layer as Store)
-  }
-  for (const store of stores) visit(store)
-  return out
 }

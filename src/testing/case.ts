@@ -3,7 +3,10 @@ import type { ManualClock } from './manual-clock.js'
 
 /** What the suite asks a store factory for; pass every field through to the store's constructor. */
 export interface ConformanceStoreOptions {
-  /** Set only by the lifetime cases. */
+  /**
+   * Set only by the cases about expiry. A store that is not authoritative must honour it and declare
+   * `capabilities.expires`: one that declares `expires: false` fails these cases.
+   */
   lifetime?: Lifetime
   /** Set only by the polymorphic cases. */
   polymorphic?: boolean

@@ -1,3 +1,5 @@
+import { fail } from 'node:assert/strict'
+import type { StoreCapabilities } from '../index.js'
 import type { ConformanceCase, ConformanceOptions, ConformanceTarget } from './case.js'
 import { backfillCases } from './cases/backfill.js'
 import { basicCases } from './cases/basic.js'
@@ -14,6 +16,7 @@ import { lifecycleCases } from './cases/lifecycle.js'
 import { lifetimeCases } from './cases/lifetime.js'
 import { polymorphicCases } from './cases/polymorphic.js'
 import { staleReadCases } from './cases/stale-reads.js'
+import { updateCases } from './cases/updates.js'
 import { ManualClock } from './manual-clock.js'
 
 export type { CaseContext, ConformanceCase, ConformanceOptions, ConformanceStoreOptions, ConformanceTarget } from './case.js'
@@ -23,6 +26,7 @@ export const conformanceGroups: readonly (readonly [string, readonly Conformance
   ['basic', basicCases],
   ['keys', keyCases],
   ['batch', batchCases],
+  ['reads around updates', updateCases],
   ['delete by key', deleteByKeyCases],
   ['clear', clearCases],
   ['fidelity', fidelityCases],
@@ -71,11 +75,25 @@ export function runStoreConformance(options: ConformanceOptions): void {
 }
 
 /**
+ * A cache store given `lifetime` must honour it (every cache store accepts `lifetime`): one that
+ * declares `expires: false` would have every case about expiry skipped while it keeps objects forever.
+ * Only an authoritative store (it owns the data) may keep objects until deleted.
+ * @throws AssertionError naming the store and what to do.
+ */
+function assertHonoursLifetime(target: ConformanceTarget, c: ConformanceCase, caps: StoreCapabilities): void {
+  if (c.options?.lifetime === undefined || caps.authoritative || caps.expires) return
+  fail(
+    `${target.name}: the store was created with \`lifetime\` but declares capabilities.expires false: every cache store honours \`lifetime\` (seconds, a Date or a callback; docs/writing-a-store.md): expire entries and declare expires: true, or declare authoritative: true if the store owns the data`,
+  )
+}
+
+/**
  * Runs one case against a fresh store of `target` (on a new {@link ManualClock}, with a unique prefix)
  * and closes the store. Resolves `'passed'`, or `'not applicable'` when the store's capabilities exclude
  * the case (reported through `context.skip(note)` when the runner's test context has it, else
- * printed); rejects with the case's assertion error when the store breaks the contract. For running a
- * case on its own, e.g. to show that it catches a broken store.
+ * printed); rejects with the case's assertion error when the store breaks the contract — also, for a
+ * case that passes `lifetime`, when a store that is not authoritative declares `expires: false`. For
+ * running a case on its own, e.g. to show that it catches a broken store.
  */
 export async function runConformanceCase(
   target: ConformanceTarget,
@@ -85,6 +103,7 @@ export async function runConformanceCase(
   const clock = new ManualClock()
   const store = await target.createStore({ ...c.options, clock, prefix: `cf${++prefixCounter}x${process.pid}` })
   try {
+    assertHonoursLifetime(target, c, store.capabilities)
     const why = c.unless?.(store.capabilities, store)
     if (why !== undefined) {
       const skip = (context as { skip?: unknown } | undefined)?.skip

@@ -46,15 +46,15 @@ export class MapBackend implements KeyValueBackend {
   }
 
   /**
-   * Like {@link addMany}, and also over an expired record a store with `grace` keeps for stale reads
-   * (see {@link expiredRecord}); never over anything else. Checked and written in one step: nothing
+   * Like {@link addMany}, and also over an expired record a store with `grace` keeps for stale reads, or
+   * a tombstone (or lease) whose expiry has passed (see {@link expired}); never over anything else. Checked and written in one step: nothing
    * else runs in between.
    */
   async refillMany(entries: readonly KeyValueEntry[], expiredBy: number): Promise<boolean[]> {
     this.calls.refillMany++
     return entries.map((e) => {
       const held = this.#live(e.key)
-      if (held !== undefined && !expiredRecord(held, expiredBy)) return false
+      if (held !== undefined && !expired(held, expiredBy)) return false
       this.#data.set(e.key, { value: Uint8Array.from(e.value), expiresAt: e.expiresAt })
       return true
     })
@@ -80,12 +80,12 @@ export class MapBackend implements KeyValueBackend {
 }
 
 /**
- * Whether `bytes` are a record envelope whose expiry has come by `expiredBy` (ms since the epoch). The
- * envelope header: byte 0 the format (1), byte 1 the kind (1 record, 2 alias, 3 tombstone), bytes 2–9
- * the expiry as a big-endian float64 (0 = never).
+ * Whether `bytes` are a record or tombstone envelope whose expiry has come by `expiredBy` (ms since the
+ * epoch). The envelope header: byte 0 the format (1), byte 1 the kind (1 record, 2 alias, 3 tombstone —
+ * leases are tombstones too), bytes 2–9 the expiry as a big-endian float64 (0 = never).
  */
-function expiredRecord(bytes: Uint8Array, expiredBy: number): boolean {
-  if (bytes.byteLength < 10 || bytes[0] !== 1 || bytes[1] !== 1) return false
+function expired(bytes: Uint8Array, expiredBy: number): boolean {
+  if (bytes.byteLength < 10 || bytes[0] !== 1 || (bytes[1] !== 1 && bytes[1] !== 3)) return false
   const at = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getFloat64(2)
   return at !== 0 && at <= expiredBy
 }

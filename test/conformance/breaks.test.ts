@@ -1,17 +1,22 @@
 import { describe, expect, it } from 'vitest'
 import {
+  BaseStore,
+  capabilities,
   type GetEntriesOptions,
   type Instance,
   type KeyValueEntry,
   KeyValueStore,
   type Lookup,
+  type LookupRequest,
   type Model,
+  type ModelInfo,
   ProcessMemoryStore,
   type PutEntriesOptions,
   type Store,
   type StoreCapabilities,
   StoreDecorator,
   type StoreEntry,
+  type WriteItem,
 } from '../../src/index.js'
 import {
   type ConformanceCase,
@@ -244,5 +249,159 @@ describe('conformance cases catch deliberately broken stores', () => {
       )
       expect(message).toMatch(/held for ttlMs, not longer/)
     })
+  })
+})
+
+/**
+ * A store with a read-through memo in front of its data: what a read found is kept in the memo and
+ * answered from it later. The memo is dropped on delete, clear and invalidation — but not on put, so
+ * get → put(changed) → get answers the old object.
+ */
+class StaleAfterUpdate extends BaseStore {
+  readonly name = 'stale-after-update'
+  override readonly capabilities: StoreCapabilities
+  readonly #data: ProcessMemoryStore
+  readonly #memo: ProcessMemoryStore
+  constructor({ prefix: _prefix, ...options }: ConformanceStoreOptions) {
+    super()
+    this.#data = new ProcessMemoryStore({ ...options, tombstoneLifetime: 0 })
+    this.#memo = new ProcessMemoryStore({ ...options, tombstoneLifetime: 0 })
+    this.capabilities = capabilities({ polymorphic: this.#data.capabilities.polymorphic, clearable: true })
+  }
+  protected async readMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(StoreEntry | undefined)[]> {
+    const lookups = requests.map((r) => r.lookup) as Lookup<Model>[]
+    const answers = await this.#memo.batchGetEntries(info.model, lookups)
+    const missing = answers.flatMap((e, i) => (e === undefined ? [i] : []))
+    if (missing.length === 0) return answers
+    const found = await this.#data.batchGetEntries(
+      info.model,
+      missing.map((i) => lookups[i] as Lookup<Model>),
+    )
+    const hits = found.filter((e): e is StoreEntry<Instance<Model>> => e !== undefined)
+    if (hits.length > 0) await this.#memo.batchPutEntries(hits)
+    missing.forEach((i, j) => {
+      answers[i] = found[j]
+    })
+    return answers
+  }
+  protected async writeMany(items: readonly WriteItem[]): Promise<void> {
+    // the bug: the memo keeps what it read before
+    await this.#data.batchPutEntries(items.map((i) => ({ value: i.obj, expiresAt: i.expiresAt })))
+  }
+  protected async removeMany(items: readonly WriteItem[]): Promise<void> {
+    await this.#memo.batchDelete(items.map((i) => i.obj))
+    await this.#data.batchDelete(items.map((i) => i.obj))
+  }
+  protected override async invalidateMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<void> {
+    const lookups = requests.map((r) => r.lookup) as Lookup<Model>[]
+    await this.#memo.batchInvalidate(info.model, lookups)
+    await this.#data.batchInvalidate(info.model, lookups)
+  }
+  async clear(): Promise<void> {
+    await this.#memo.clear()
+    await this.#data.clear()
+  }
+  protected override async release(): Promise<void> {
+    await this.#memo.close()
+    await this.#data.close()
+  }
+}
+
+describe('lifetime', () => {
+  const lifetimeCases = conformanceGroups.flatMap(([, cases]) => cases.filter((c) => c.options?.lifetime !== undefined))
+
+  it('a cache store that drops the lifetime it is given and declares capabilities.expires false fails each case that gives one', async () => {
+    expect(lifetimeCases.length).toBeGreaterThan(0)
+    /** Never expires anything: the lifetime option is left out, and the store says it does not expire. */
+    const ignoresLifetime: Factory = ({ lifetime: _ignored, ...o }) => new Claims(new ProcessMemoryStore(o), { expires: false })
+    for (const c of lifetimeCases) {
+      expect(await runConformanceCase({ name: 'sound', createStore: memory }, c)).toBe('passed')
+      const failure = await runConformanceCase({ name: 'ignores lifetime', createStore: ignoresLifetime }, c).then(
+        (outcome) => new Error(`"${c.name}" did not catch it: ${outcome}`),
+        (err: unknown) => err as Error,
+      )
+      expect(failure).toMatchObject({ code: 'ERR_ASSERTION' })
+      expect(failure.message).toMatch(
+        /^ignores lifetime: the store was created with `lifetime` but declares capabilities\.expires false: every cache store honours `lifetime`/,
+      )
+    }
+  })
+
+  it('an authoritative store that keeps objects until deleted is exempt from the lifetime cases', async () => {
+    const authoritative: Factory = ({ lifetime: _ignored, ...o }) =>
+      new Claims(new ProcessMemoryStore(o), { expires: false, authoritative: true })
+    // the cases that need expiry: not applicable (as before), and not failed by the check of cache stores
+    const needExpiry = conformanceGroups.flatMap(([group, cases]) =>
+      group === 'lifetime' || group === 'entries: expiry caps' ? cases : [],
+    )
+    expect(needExpiry.length).toBe(5)
+    for (const c of needExpiry) {
+      expect(await runConformanceCase({ name: 'authoritative', createStore: authoritative }, c)).toBe('not applicable')
+    }
+  })
+})
+
+describe('reads around an update', () => {
+  const afterGet = 'after get by every key, a put of a changed object: every read answers the new version, the old keys miss'
+  const afterBatchGet = 'after batchGet by every key, a batchPut of a changed object: every read answers the new version, the old keys miss'
+  const twoVersions = 'batchPut of two versions of one object: the later one wins, under every key'
+
+  it('a store that answers what it read before a put of a newer version fails the suite, in these cases only', async () => {
+    const failed: string[] = []
+    for (const [, cases] of conformanceGroups) {
+      for (const c of cases) {
+        await runConformanceCase({ name: 'stale after update', createStore: (o) => new StaleAfterUpdate(o) }, c).catch((err: unknown) => {
+          expect(err).toMatchObject({ code: 'ERR_ASSERTION' })
+          failed.push(c.name)
+        })
+      }
+    }
+    expect(failed).toEqual([afterGet, afterBatchGet, twoVersions])
+    const message = await catches(afterGet, memory, (o) => new StaleAfterUpdate(o))
+    expect(message).toMatch(/after put: get by primary key answers the new version/)
+  })
+
+  it('a store that keeps answering a miss after a put', async () => {
+    /** Remembers every lookup that missed and answers it as a miss from then on, puts notwithstanding. */
+    class RemembersMisses extends StoreDecorator {
+      readonly #misses = new Set<string>()
+      override async batchGetEntries<M extends Model>(
+        model: M,
+        lookups: readonly Lookup<M>[],
+        options?: GetEntriesOptions,
+      ): Promise<(StoreEntry<Instance<M>> | undefined)[]> {
+        const answers = await super.batchGetEntries(model, lookups, options)
+        return answers.map((entry, i) => {
+          const key = JSON.stringify(Object.entries(lookups[i] as object).sort())
+          if (this.#misses.has(key)) return undefined
+          if (entry === undefined) this.#misses.add(key)
+          return entry
+        })
+      }
+      override async get<M extends Model>(model: M, lookup: Lookup<M>): Promise<Instance<M> | undefined> {
+        return (await this.batchGetEntries(model, [lookup]))[0]?.value
+      }
+      override async batchGet<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<(Instance<M> | undefined)[]> {
+        return (await this.batchGetEntries(model, lookups)).map((e) => e?.value)
+      }
+    }
+    const message = await catches(
+      'a get that missed does not answer after a put: get and batchGet miss by every key, put, then both hit',
+      memory,
+      (o) => new RemembersMisses(new ProcessMemoryStore(o)),
+    )
+    expect(message).toMatch(/hits after the put/)
+  })
+
+  it('a store whose batchPut keeps the first of two versions of an object', async () => {
+    /** Drops the later duplicates of a batch (by primary key) instead of the earlier ones. */
+    class FirstVersionWins extends StoreDecorator {
+      override batchPut(objs: readonly object[]): Promise<void> {
+        const seen = new Set<unknown>()
+        return super.batchPut(objs.filter((o) => !seen.has((o as { id: unknown }).id) && seen.add((o as { id: unknown }).id)))
+      }
+    }
+    const message = await catches(twoVersions, memory, (o) => new FirstVersionWins(new ProcessMemoryStore(o)))
+    expect(message).toMatch(/batchPut\(\[first, later\]\): get by primary key answers the new version/)
   })
 })

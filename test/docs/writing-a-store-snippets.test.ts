@@ -11,4 +11,8 @@ describe('docs/writing-a-store.md snippets', () => {
     const source = `${example('writing-a-store.md', 'map-backend')}\n${example('writing-a-store.md', 'conformance')}`
     expect(typeErrors(source)).toEqual([])
   }, 60_000)
+
+  it('a decorator with options of its own (static optionNames) compiles', () => {
+    expect(typeErrors(example('writing-a-store.md', 'decorator-options'))).toEqual([])
+  }, 60_000)
 })

@@ -3,7 +3,7 @@ import { StoreUnavailableError } from '../../src/core/errors.js'
 import { MAX_PENDING_REPAIRS, MemcacheStore } from '../../src/stores/memcache/index.js'
 import { ConformanceUser, makeUser } from '../../src/testing/index.js'
 import { askMemcached } from '../harness/memcached-command.js'
-import { type MemcachedServers, memcachedStats, selectedStores, startMemcached } from '../harness/servers.js'
+import { type MemcachedNode, type MemcachedServers, memcachedStats, selectedStores, startMemcached } from '../harness/servers.js'
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
@@ -63,6 +63,45 @@ describe.runIf(selectedStores().has('memcached'))('memcached: more failed writes
       expect(store.stats()[0]).toMatchObject({ quarantined: false, pendingRepairs: 0 })
       await store.put(makeUser(3))
       expect((await store.get(ConformanceUser, { id: 3 }))?.email).toBe(makeUser(3).email)
+    } finally {
+      await store.close()
+    }
+  }, 30_000)
+
+  it('a server killed, quarantined while it refuses connections and restarted within a second is used again at once', async () => {
+    const server = pool.servers[0] as string
+    const node = pool.nodes[0] as MemcachedNode
+    const store = new MemcacheStore({ servers: [server], prefix: 'ov3', timeout: 300, retryDelay: 100, onError: () => {} })
+    try {
+      await store.put(makeUser(1))
+      expect((await store.get(ConformanceUser, { id: 1 }))?.email).toBe(makeUser(1).email)
+      node.kill('SIGKILL')
+      await until(
+        async () =>
+          !(await askMemcached(server, 'version\r\n').then(
+            () => true,
+            () => false,
+          )),
+      )
+      const users = Array.from({ length: Math.ceil(MAX_PENDING_REPAIRS / 3) + 10 }, (_, i) => makeUser(200_000 + i))
+      await expect(store.batchPut(users)).rejects.toBeInstanceOf(StoreUnavailableError)
+      expect(store.stats()[0]?.quarantined).toBe(true)
+      await sleep(150) // a check while it still refuses connections
+      await expect(store.get(ConformanceUser, { id: 1 })).rejects.toThrow(/too many to repair/)
+      await node.restart() // empty: nothing stale of this process can be in it
+      // another process id than the one that answered before the quarantine: used again at the next
+      // check (a restart this soon after the quarantine began cannot be told from its uptime)
+      await until(
+        async () =>
+          await store.get(ConformanceUser, { id: 1 }).then(
+            () => true,
+            () => false,
+          ),
+        3000,
+      )
+      expect(store.stats()[0]).toMatchObject({ quarantined: false, pendingRepairs: 0 })
+      await store.put(makeUser(2))
+      expect((await store.get(ConformanceUser, { id: 2 }))?.email).toBe(makeUser(2).email)
     } finally {
       await store.close()
     }

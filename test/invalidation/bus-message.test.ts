@@ -49,6 +49,12 @@ describe('row changes', () => {
       op: 'INSERT',
       overflow: true,
     })
+    expect(parseRowChange('{"table":"public.t","op":"DELETE","overflow":true,"error":"record \\"old\\" has no field \\"id\\""}')).toEqual({
+      table: 'public.t',
+      op: 'DELETE',
+      overflow: true,
+      error: 'record "old" has no field "id"',
+    })
     for (const bad of [
       'x',
       '{}',

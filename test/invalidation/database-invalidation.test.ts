@@ -4,10 +4,12 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import {
   ChainedStore,
   InvalidOptionError,
+  KeyValueStore,
   type Lookup,
   type Model,
   ProcessMemoryStore,
   type Store,
+  StoreDecorator,
   StoreUnavailableError,
 } from '../../src/index.js'
 import {
@@ -18,7 +20,7 @@ import {
 } from '../../src/invalidation/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
 import { createTable, SqlStore } from '../../src/stores/sql/index.js'
-import { ConformanceUser, conformanceTables, makeUser } from '../../src/testing/index.js'
+import { ConformanceUser, conformanceTables, FaultStore, MapBackend, makeUser } from '../../src/testing/index.js'
 import { freePort, selectedStores } from '../harness/servers.js'
 import { freshDatabase, poll, summarize } from './helpers.js'
 
@@ -417,6 +419,116 @@ describe.runIf(stores.has('postgres'))('database-driven invalidation (PostgreSQL
     expect((await proc.chain.get(ConformanceUser, { id: 50 }))?.name).toBe('after the reconnect')
   })
 
+  it('negative caching: a row another client inserts is found by every key once the watcher applied it (missLifetime)', async () => {
+    const memory = new ProcessMemoryStore({ tombstoneLifetime: 0.1 })
+    const chain = new ChainedStore([memory, store], { missLifetime: 60 }) // never closed: it would close the shared SqlStore
+    const applied: string[] = []
+    const watcher = watchDatabase(chain, {
+      url,
+      models: MODELS,
+      onInvalidate: (_m, lookups) => applied.push(...lookups.map((l) => show(l))),
+    })
+    try {
+      await watcher.ready()
+      const user = makeUser(60)
+      expect(await chain.get(ConformanceUser, { email: user.email })).toBeUndefined() // remembered as missing
+      expect(await chain.get(ConformanceUser, { id: 60 })).toBeUndefined()
+      await store.put(user) // another client: not through the chain
+      await poll(() => applied.includes('{"id":60}'), 'the watcher to apply the insert')
+      expect((await chain.get(ConformanceUser, { email: user.email }))?.name).toBe(user.name)
+      expect((await chain.get(ConformanceUser, { id: 60 }))?.name).toBe(user.name)
+    } finally {
+      await watcher.close()
+      await memory.close()
+    }
+  })
+
+  it('a key column renamed after the install: every client still writes; the watcher clears memory and says to install again', async () => {
+    class InvGadget {
+      static readonly stockpyleName = 'InvGadget'
+      static readonly stockpyleKeys = ['id'] as const
+      constructor(
+        public id: number,
+        public v: string,
+      ) {}
+    }
+    await psql.query('create table inv_gadgets (id int primary key, v text)')
+    await installInvalidationTriggers(store, [InvGadget])
+    const memory = new ProcessMemoryStore()
+    const errors: unknown[] = []
+    const watcher = watchDatabase(memory, { url, sql: store, models: [InvGadget], onError: (e) => errors.push(e) })
+    try {
+      await watcher.ready()
+      await psql.query(`insert into inv_gadgets values (1, 'a')`)
+      await psql.query('alter table inv_gadgets rename column id to gadget_id')
+      for (const [op, statement] of [
+        ['INSERT', `insert into inv_gadgets values (2, 'b')`],
+        ['UPDATE', `update inv_gadgets set v = 'z'`],
+        ['DELETE', 'delete from inv_gadgets'],
+      ] as const) {
+        await memory.put(new InvGadget(1, 'cached'))
+        errors.length = 0
+        await psql.query(statement) // the trigger's `NEW."id"` no longer exists: this failed, from every client
+        await poll(() => errors.length > 0, `the watcher's report of the ${op}`)
+        expect(String(errors[0])).toMatch(
+          new RegExp(
+            `${op} of a row of table \`public.inv_gadgets\` cannot be targeted: the trigger could not read its key columns \\(record "(new|old)" has no field "id"\\); run installInvalidationTriggers again .* memory layers were cleared`,
+          ),
+        )
+        expect(await memory.get(InvGadget, { id: 1 })).toBeUndefined()
+      }
+      const { rows } = await psql.query('select count(*)::int as n from inv_gadgets')
+      expect(rows).toEqual([{ n: 0 }])
+      // what triggers installed for other key columns send: the watcher knows the table by `id`
+      await memory.put(new InvGadget(1, 'cached'))
+      errors.length = 0
+      await psql.query(`select pg_notify('stockpyle_rows', '{"table": "public.inv_gadgets", "op": "UPDATE", "pk": {"gadget_id": "1"}}')`)
+      await poll(() => errors.length > 0, "the watcher's report of the unmappable key")
+      expect(String(errors[0])).toMatch(
+        /has no usable value for key column `id`: .*run installInvalidationTriggers again\); memory layers were cleared/,
+      )
+      expect(await memory.get(InvGadget, { id: 1 })).toBeUndefined()
+    } finally {
+      await watcher.close()
+      await memory.close()
+      await psql.query('drop table inv_gadgets; drop function stockpyle_notify_inv_gadgets()')
+    }
+  })
+
+  it('memory layers behind decorators (logging, metrics, FaultStore) and other in-process layers are cleared when a change cannot be targeted', async () => {
+    class Logged extends StoreDecorator {}
+    /** A cache over a Map in this process, declared as such. */
+    class InProcessMap extends KeyValueStore {
+      constructor() {
+        super(new MapBackend())
+        Object.assign(this, { capabilities: { ...this.capabilities, inProcess: true } })
+      }
+    }
+    const logged = new ProcessMemoryStore()
+    const faulty = new ProcessMemoryStore()
+    const map = new InProcessMap()
+    // never closed: they would close the shared SqlStore
+    const chains = [
+      new ChainedStore([new Logged(logged), store]),
+      new ChainedStore([new FaultStore(faulty), store]),
+      new ChainedStore([new Logged(new FaultStore(map)), store]),
+    ]
+    const errors: unknown[] = []
+    const watcher = watchDatabase(chains, { url, models: MODELS, onError: (e) => errors.push(e) })
+    try {
+      await watcher.ready()
+      for (const memory of [logged, faulty, map]) await memory.put(new InvTag('dd    ', 'cached'))
+      await psql.query('truncate inv_tags')
+      await poll(() => errors.length > 0, 'the report')
+      expect(String(errors[0])).toMatch(/TRUNCATE of table `public.inv_tags` cannot be targeted: memory layers were cleared/)
+      for (const memory of [logged, faulty, map])
+        await poll(async () => (await memory.get(InvTag, { tag: 'dd    ' })) === undefined, `${memory.name} to be cleared`)
+    } finally {
+      await watcher.close()
+      await Promise.all([logged.close(), faulty.close(), map.close()])
+    }
+  })
+
   it('removeInvalidationTriggers removes both triggers and the function of each table', async () => {
     await removeInvalidationTriggers(store, MODELS)
     await removeInvalidationTriggers(store, MODELS) // idempotent
@@ -434,6 +546,19 @@ describe.runIf(stores.has('postgres'))('database-driven invalidation (PostgreSQL
     expect(() => watchDatabase(memory, { url, models: [class NotAModel {}] as never })).toThrow(/models`\[0\] is not a model/)
     expect(() => watchDatabase({} as never, { url, models: MODELS })).toThrow(/batchInvalidate/)
     expect(() => watchDatabase(memory, { url, models: MODELS, channel: '' })).toThrow(/option `channel`/)
+    // a SqlStore (the chain's last layer, or `sql`) supplies the naming: `tables`/`camelCase` are refused, never ignored
+    const chain = new ChainedStore([memory, store]) // never closed: it would close the shared SqlStore
+    expect(() => watchDatabase(chain, { url, models: MODELS, camelCase: 'yes' as never })).toThrow(/option `camelCase` must be a boolean/)
+    expect(() => watchDatabase(chain, { url, models: MODELS, tables: 42 as never })).toThrow(/option `tables` must be a Map/)
+    for (const naming of [{ camelCase: true }, { camelCase: false }, { tables: { InvAccount: 'billing.accounts' } }]) {
+      const option = Object.keys(naming)[0]
+      const refused = new RegExp(`option \`${option}\` .*given with a SqlStore, which supplies it`)
+      expect(() => watchDatabase(chain, { url, models: MODELS, ...naming })).toThrow(refused)
+      expect(() => watchDatabase(memory, { url, models: MODELS, sql: store, ...naming })).toThrow(refused)
+      await expect(installInvalidationTriggers(store, MODELS, naming)).rejects.toThrow(refused)
+    }
+    const db = await store.kysely()
+    expect(() => watchDatabase(memory, { url, models: MODELS, sql: store, db })).toThrow(/options `sql` and `db` .*one/)
     const sqlite = new SqlStore({ url: 'sqlite::memory:' })
     await expect(installInvalidationTriggers(sqlite, MODELS)).rejects.toThrow(/needs PostgreSQL/)
     await expect(installInvalidationTriggers({} as never, MODELS)).rejects.toThrow(/SqlStore or a Kysely/)

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util'
 import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
@@ -68,6 +69,24 @@ describe.runIf(selectedStores().has('postgres'))('PostgresBus', () => {
     expect(() => new PostgresBus({ url, timeout: 0 })).toThrow(/option `timeout`/)
     expect(() => new PostgresBus({ url, nope: 1 } as never)).toThrow(/unknown option `nope`/)
     expect(() => new PostgresBus({ url, db: {} as never })).toThrow(/option `db`/)
+  })
+
+  it('refuses a url pg cannot read (port out of range or not a number, a malformed host) in the constructor, naming `url` without its password', () => {
+    for (const bad of [
+      'postgres://postgres:hunter2@db.example:99999/postgres',
+      'postgres://postgres:hunter2@127.0.0.1:abc/postgres',
+      'postgres://postgres:hunter2@[bad/postgres',
+    ]) {
+      let err: unknown
+      try {
+        new PostgresBus({ url: bad })
+      } catch (e) {
+        err = e
+      }
+      expect(err, bad).toBeInstanceOf(InvalidOptionError)
+      expect((err as Error).message, bad).toMatch(/option `url`/)
+      expect(inspect(err, { depth: 5 }), bad).not.toContain('hunter2')
+    }
   })
 
   describe('a frozen LISTEN session (a private server)', () => {

@@ -9,8 +9,9 @@ import { selectedStores } from '../harness/servers.js'
 import { type BackendTarget, serverTargets } from './backend-targets.js'
 
 /**
- * `refillMany`: a backfill of a store with a `grace` lands where the key holds nothing or an expired
- * record kept only for stale reads, and nowhere else — checked and written in one step per key.
+ * `refillMany`: a backfill lands where the key holds nothing, an expired record kept only for stale
+ * reads (or, on memcached, kept past its expiry by the rounding of `exptime`) or a tombstone (or lease)
+ * whose expiry has passed, and nowhere else — checked and written in one step per key.
  */
 
 canonicalKey(ConformanceUser, { id: 1 }) // registers the model: records can be encoded
@@ -46,6 +47,7 @@ describe.each(targets)('%s: refillMany, one atomic step per key', (_name, make) 
       alias: encodeAlias(k('live'), now - 1_000),
       tombstone: encodeTombstone(now + 50_000),
       oldTombstone: encodeTombstone(now - 1_000),
+      tombstoneJustExpired: encodeTombstone(now),
       foreign: Buffer.from('not an envelope'),
     }
     await target.backend.setMany(Object.entries(written).map(([name, value]) => ({ key: k(name), value, expiresAt: kept })))
@@ -53,7 +55,7 @@ describe.each(targets)('%s: refillMany, one atomic step per key', (_name, make) 
     return { k, written }
   }
 
-  it('stores over nothing and over a record expired by expiredBy; never over a live or never-expiring record, an alias, a tombstone (live or expired), foreign or unreadable bytes', async () => {
+  it('stores over nothing and over a record or tombstone expired by expiredBy; never over a live or never-expiring record, an alias, a live tombstone, foreign or unreadable bytes', async () => {
     const now = Date.now()
     const { k, written } = await holding(uniquePrefix(), now)
     const names = ['nothing', 'expired', 'justExpired', ...Object.keys(written).slice(2), ...(target.unreadable ? ['unreadable'] : [])]
@@ -70,7 +72,8 @@ describe.each(targets)('%s: refillMany, one atomic step per key', (_name, make) 
       forever: false,
       alias: false,
       tombstone: false,
-      oldTombstone: false,
+      oldTombstone: true,
+      tombstoneJustExpired: true,
       foreign: false,
       ...(target.unreadable ? { unreadable: false } : {}),
     })
@@ -108,7 +111,19 @@ describe.each(targets)('%s: refillMany, one atomic step per key', (_name, make) 
     }
     expect(await target.backend.refillMany([], now)).toEqual([])
     await target.backend.deleteMany(
-      ['nothing', 'expired', 'justExpired', 'live', 'forever', 'alias', 'tombstone', 'oldTombstone', 'foreign', 'unreadable'].map(k),
+      [
+        'nothing',
+        'expired',
+        'justExpired',
+        'live',
+        'forever',
+        'alias',
+        'tombstone',
+        'oldTombstone',
+        'tombstoneJustExpired',
+        'foreign',
+        'unreadable',
+      ].map(k),
     )
   })
 })

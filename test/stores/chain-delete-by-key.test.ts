@@ -70,7 +70,13 @@ describe('ChainedStore delete by key', () => {
     await chain.put(user)
     await chain.get(ConformanceUser, { email: user.email })
     dbLayer.fail('delete')
-    await expect(chain.delete(ConformanceUser, { email: user.email })).rejects.toSatisfy((e) => isStockpyleError(e, 'E_STORE_UNAVAILABLE'))
+    const failed = chain.delete(ConformanceUser, { email: user.email })
+    await expect(failed).rejects.toSatisfy((e) => isStockpyleError(e, 'E_STORE_UNAVAILABLE'))
+    // counted as the database's failure, and named after the chain and the layer, as a failed put is
+    await expect(failed).rejects.toThrow(/^chain store delete: .*\(raised by its layer `fault\(sql/)
+    expect(chain.stats()[2]?.errors).toBe(1)
+    await expect(chain.batchDelete(ConformanceUser, [{ id: 5 }])).rejects.toThrow(/^chain store delete: /)
+    expect(chain.stats()[2]?.errors).toBe(2)
     await missesEverywhere([memory, kv], user)
     dbLayer.recover()
     expect(await chain.get(ConformanceUser, { id: 5 })).toEqual(user) // still in the database

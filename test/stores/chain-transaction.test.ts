@@ -1,7 +1,12 @@
-import { describe, expect, it } from 'vitest'
-import { ChainedStore, ProcessMemoryStore, StockpyleError } from '../../src/index.js'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, inject, it } from 'vitest'
+import { ChainedStore, isStockpyleError, ProcessMemoryStore, StockpyleError } from '../../src/index.js'
+import { RedisStore } from '../../src/stores/redis/index.js'
 import { createTable, SqlStore } from '../../src/stores/sql/index.js'
 import { FaultStore } from '../../src/testing/index.js'
+import { selectedStores } from '../harness/servers.js'
 
 class Account {
   static readonly stockpyleName = 'TxAccount'
@@ -111,3 +116,183 @@ describe('ChainedStore.transaction over SqlStore', () => {
     await expect(chain.transaction(async () => {})).rejects.toBeInstanceOf(StockpyleError)
   })
 })
+
+const stores = selectedStores()
+const dir = mkdtempSync(join(tmpdir(), 'stockpyle-chain-tx-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+let tables = 0
+
+/** A SqlStore on a table of its own (SQLite: a file; PostgreSQL: the harness's database), and its drop. */
+async function openSql(dialect: 'sqlite' | 'postgres'): Promise<{ sql: SqlStore; drop: () => Promise<void> }> {
+  const table = `tx_accounts_${process.pid}_${++tables}`
+  const url = dialect === 'sqlite' ? `sqlite:${join(dir, `${table}.db`)}` : inject('postgresUrl')
+  const sql = new SqlStore({ url }, { tables: { TxAccount: table } })
+  await createTable(sql, Account, { columns: { id: 'integer', email: 'text', balance: 'integer' } })
+  const drop = async () => {
+    if (dialect !== 'postgres') return
+    const admin = new SqlStore({ url })
+    try {
+      await (await admin.kysely()).schema.dropTable(table).ifExists().execute()
+    } finally {
+      await admin.close()
+    }
+  }
+  return { sql, drop }
+}
+
+for (const dialect of (['sqlite', 'postgres'] as const).filter((d) => stores.has(d))) {
+  describe(`ChainedStore.transaction on ${dialect}`, () => {
+    it('a write left without await in the callback runs inside the transaction, and the caches get it after COMMIT', async () => {
+      const { sql, drop } = await openSql(dialect)
+      const memory = new ProcessMemoryStore()
+      const chain = new ChainedStore([memory, sql])
+      try {
+        for (let ticks = 0; ticks < 4; ticks++) {
+          await chain.put(new Account(1, 'a@x', 100))
+          await chain.get(Account, { id: 1 })
+          let put: Promise<unknown> = Promise.resolve()
+          await chain.transaction(async (tx) => {
+            await tx.get(Account, { id: 1 })
+            put = tx.put(new Account(1, 'a@x', 200 + ticks)).then(
+              () => 'put',
+              (e: unknown) => e,
+            ) // forgotten await
+            for (let i = 0; i < ticks; i++) await new Promise((r) => setImmediate(r))
+          })
+          expect(await put).toBe('put')
+          expect((await sql.get(Account, { id: 1 }))?.balance).toBe(200 + ticks)
+          expect((await memory.get(Account, { id: 1 }))?.balance).toBe(200 + ticks)
+        }
+        // two writes left without await: both join the transaction, in order
+        await chain.transaction(async (tx) => {
+          void tx.put(new Account(1, 'a@x', 1)).catch(() => {})
+          void tx.put(new Account(2, 'b@x', 2)).catch(() => {})
+        })
+        expect((await chain.batchGet(Account, [{ id: 1 }, { id: 2 }])).map((a) => a?.balance)).toEqual([1, 2])
+        expect((await sql.batchGet(Account, [{ id: 1 }, { id: 2 }])).map((a) => a?.balance)).toEqual([1, 2])
+      } finally {
+        await chain.close()
+        await drop()
+      }
+    })
+
+    it('a call on tx after the callback returned is refused before anything runs; a write still in flight that fails rolls the transaction back', async () => {
+      const { sql, drop } = await openSql(dialect)
+      const memory = new ProcessMemoryStore()
+      const chain = new ChainedStore([memory, sql])
+      try {
+        await chain.put(new Account(1, 'a@x', 100))
+        await chain.get(Account, { id: 1 })
+        let later: Promise<unknown> = Promise.resolve()
+        await chain.transaction(async (tx) => {
+          // chained on a write left without await: it starts after the callback returned
+          later = tx
+            .put(new Account(1, 'a@x', 300))
+            .then(() => tx.put(new Account(1, 'a@x', 400)))
+            .catch((e: unknown) => e)
+        })
+        expect(isStockpyleError(await later, 'E_STORE_CLOSED')).toBe(true)
+        expect((await sql.get(Account, { id: 1 }))?.balance).toBe(300)
+        expect((await memory.get(Account, { id: 1 }))?.balance).toBe(300)
+        // a unique-key collision (another row holds b@x) of a write left without await
+        await chain.put(new Account(2, 'b@x', 0))
+        let failed: Promise<unknown> = Promise.resolve()
+        const tx = chain.transaction(async (t) => {
+          await t.put(new Account(1, 'a@x', 500))
+          failed = t.put(new Account(3, 'b@x', 0)).catch((e: unknown) => e)
+        })
+        await expect(tx).rejects.toSatisfy((e: unknown) => isStockpyleError(e, 'E_KEY_CONFLICT'))
+        expect(isStockpyleError(await failed, 'E_KEY_CONFLICT')).toBe(true)
+        expect((await sql.get(Account, { id: 1 }))?.balance).toBe(300) // rolled back
+        expect((await chain.get(Account, { id: 1 }))?.balance).toBe(300)
+        expect(await sql.get(Account, { id: 3 })).toBeUndefined()
+      } finally {
+        await chain.close()
+        await drop()
+      }
+    })
+
+    it('a chain call inside its own transaction is refused before it reads anything, and a concurrent read of the same key from outside is not hurt', async () => {
+      const { sql, drop } = await openSql(dialect)
+      const chain = new ChainedStore([new ProcessMemoryStore(), sql])
+      try {
+        await sql.put(new Account(1, 'a@x', 100))
+        const refused: unknown[] = []
+        let started = () => {}
+        const inFlight = new Promise<void>((resolve) => (started = resolve))
+        let proceed = () => {}
+        const outsideAsked = new Promise<void>((resolve) => (proceed = resolve))
+        const tx = chain.transaction(async () => {
+          const inside = chain.get(Account, { id: 1 }).catch((e: unknown) => e) // a mistake, not awaited yet
+          started()
+          await outsideAsked
+          refused.push(await inside)
+          refused.push(await chain.batchGet(Account, [{ id: 1 }]).catch((e: unknown) => e))
+          refused.push(await chain.put(new Account(2, 'b@x', 0)).catch((e: unknown) => e))
+          refused.push(await chain.delete(Account, { id: 1 }).catch((e: unknown) => e))
+          refused.push(await chain.transaction(async () => {}).catch((e: unknown) => e))
+          refused.push(await chain.close().catch((e: unknown) => e))
+        })
+        await inFlight
+        // another request, outside the transaction's async context, reading the same key meanwhile
+        const outside = chain.get(Account, { id: 1 }).catch((e: unknown) => e)
+        proceed()
+        await tx
+        expect(refused).toHaveLength(6)
+        for (const e of refused) expect(isStockpyleError(e, 'E_UNSUPPORTED'), String(e)).toBe(true)
+        expect(chain.closed).toBe(false)
+        expect(((await outside) as Account).balance).toBe(100)
+        expect(await sql.get(Account, { id: 2 })).toBeUndefined()
+        expect((await chain.get(Account, { id: 1 }))?.balance).toBe(100)
+      } finally {
+        await chain.close()
+        await drop()
+      }
+    })
+
+    it.runIf(stores.has('redis'))(
+      'close() waits for the transactions and writes in flight: a shared cache gets what they committed',
+      async () => {
+        const { sql, drop } = await openSql(dialect)
+        const prefix = `txclose${process.pid}_${tables}`
+        const redis = () => new RedisStore({ url: inject('redis').url, prefix })
+        const shared = new FaultStore(redis())
+        const chain = new ChainedStore([new ProcessMemoryStore(), shared, sql])
+        const other = redis() // another process's view of the shared cache
+        try {
+          await chain.batchPut([new Account(1, 'a@x', 100), new Account(2, 'b@x', 100)])
+          // a put whose write to the shared cache is held, and a transaction whose callback is held
+          const release = shared.gate('put')
+          const put = chain.put(new Account(2, 'b@x', 200))
+          for (let i = 0; i < 500 && shared.waiting.put === 0; i++) await new Promise((r) => setImmediate(r))
+          expect(shared.waiting.put).toBe(1)
+          let go = () => {}
+          const held = new Promise<void>((resolve) => (go = resolve))
+          let began = () => {}
+          const inside = new Promise<void>((resolve) => (began = resolve))
+          const tx = chain.transaction(async (t) => {
+            began()
+            await held
+            await t.put(new Account(1, 'a@x', 200))
+          })
+          await inside
+          const closing = chain.close()
+          go()
+          await new Promise((r) => setTimeout(r, 20))
+          release()
+          await expect(tx).resolves.toBeUndefined()
+          await expect(put).resolves.toBeUndefined()
+          await closing
+          await expect(shared.get(Account, { id: 1 })).rejects.toSatisfy((e: unknown) => isStockpyleError(e, 'E_STORE_CLOSED'))
+          expect((await other.get(Account, { id: 1 }))?.balance).toBe(200)
+          expect((await other.get(Account, { id: 2 }))?.balance).toBe(200)
+        } finally {
+          await chain.close()
+          await other.clear()
+          await other.close()
+          await drop()
+        }
+      },
+    )
+  })
+}

@@ -43,21 +43,36 @@ describe('clear() of in-process stores', () => {
     expect(await store.get(ConformanceUser, { id: 1 })).toEqual(all[0])
   })
 
-  it('AsyncLocalStore clears the current scope only', async () => {
+  it('AsyncLocalStore clears every live scope: nested, enclosing, concurrent, and from outside any', async () => {
     const store = new AsyncLocalStore()
-    const user = makeUser(1)
     await store.run(async () => {
-      await store.put(user)
+      await store.put(makeUser(1))
       await store.run(async () => {
         await store.put(makeUser(2))
         await store.clear()
         expect(await store.get(ConformanceUser, { id: 2 })).toBeUndefined()
       })
-      expect(await store.get(ConformanceUser, { id: 1 })).toEqual(user)
-      await store.clear()
+      // the enclosing scope's copy went too: a chain's clearCaches() leaves no copy in any request
       expect(await store.get(ConformanceUser, { id: 1 })).toBeUndefined()
     })
-    await store.clear() // outside a scope: nothing to clear, no error
+    let cleared = () => {}
+    const isCleared = new Promise<void>((resolve) => {
+      cleared = resolve
+    })
+    let held = () => {}
+    const isHeld = new Promise<void>((resolve) => {
+      held = resolve
+    })
+    const request = store.run(async () => {
+      await store.put(makeUser(3))
+      held()
+      await isCleared
+      return store.get(ConformanceUser, { id: 3 })
+    })
+    await isHeld
+    await store.clear() // outside a scope
+    cleared()
+    expect(await request).toBeUndefined()
   })
 
   it('KeyValueStore over a backend without clear(prefix) refuses with E_UNSUPPORTED and keeps its data', async () => {

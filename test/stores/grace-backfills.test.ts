@@ -10,6 +10,10 @@ import { selectedStores } from '../harness/servers.js'
  * backfill must still refill the layer once the copy expired — landing over that expired copy, and
  * never over a live copy or a tombstone, whoever wrote it in between — or every read goes to the
  * database for the whole grace, and leases stop sparing it.
+ *
+ * memcached keeps every entry a second or two past its envelope's expiry (its `exptime` is rounded up
+ * to whole seconds, plus one): without a grace too, a backfill must land over such a copy, or over a
+ * tombstone that expired by its envelope, as it would over the nothing Redis then holds.
  */
 
 const stores = selectedStores()
@@ -174,3 +178,78 @@ describe.each(targets)('%s with a grace, in a chain', (_name, shared) => {
     expect(await reader.get(ConformanceUser, { email: user.email })).toBeUndefined()
   })
 })
+
+describe.runIf(stores.has('memcached'))(
+  'MemcacheStore without a grace: copies and tombstones memcached still holds past their expiry',
+  () => {
+    const open: Store[] = []
+    const track = <S extends Store>(store: S): S => {
+      open.push(store)
+      return store
+    }
+    afterEach(async () => {
+      for (const store of open.splice(0).reverse()) await store.close()
+    })
+    /** A layer on the memcached pool without a grace: copies live 10 s by their envelope, ~11 s on the servers. */
+    const layer = (clock: ManualClock, prefix: string): MemcacheStore =>
+      new MemcacheStore({ lifetime: 10, servers: inject('memcachedServers'), prefix, clock })
+
+    it('after its copy expired (memcached still holds it), one get reads the database and refills the layer; the next gets hit it', async () => {
+      const clock = new ManualClock()
+      const prefix = uniquePrefix()
+      const db = new FaultStore(new ProcessMemoryStore({ clock }))
+      const chain = track(new ChainedStore([track(layer(clock, prefix)), db], { clock }))
+      const user = makeUser(11)
+      await chain.put(user)
+      clock.advance(10_001) // expired by the envelope; memcached keeps the item (real time) a while longer
+      const before = db.calls.get
+      for (let i = 0; i < 5; i++) expect(await chain.get(ConformanceUser, i % 2 === 0 ? { id: 11 } : { email: user.email })).toEqual(user)
+      expect(db.calls.get - before, 'database reads for 5 gets after the copy expired').toBe(1)
+      expect(await track(layer(clock, prefix)).get(ConformanceUser, { email: user.email })).toEqual(user)
+    })
+
+    it('with leases, four processes whose shared copy expired read the database once between them', async () => {
+      const clock = new ManualClock()
+      const prefix = uniquePrefix()
+      const db = new FaultStore(new ProcessMemoryStore({ clock }))
+      const chains = Array.from({ length: 4 }, () =>
+        track(
+          new ChainedStore([new ProcessMemoryStore({ clock, lifetime: 10 }), track(layer(clock, prefix)), db], {
+            clock,
+            leases: { wait: 1000 },
+          }),
+        ),
+      )
+      const user = makeUser(12)
+      await (chains[0] as ChainedStore).put(user)
+      clock.advance(10_001)
+      const release = db.gate('get')
+      setTimeout(release, 50)
+      const before = db.calls.get
+      const got = await Promise.all(chains.map((c) => c.get(ConformanceUser, { id: 12 })))
+      expect(got).toEqual(got.map(() => user))
+      expect(db.calls.get - before, 'database reads for 4 gets in 4 processes').toBe(1)
+    })
+
+    it('a tombstone fences backfills until its own expiry, not until memcached drops it', async () => {
+      const clock = new ManualClock()
+      const prefix = uniquePrefix()
+      const db = new FaultStore(new ProcessMemoryStore({ clock }))
+      const cache = track(layer(clock, prefix)) // tombstones live 2 s (the default), ~3 s on the servers
+      const chain = track(new ChainedStore([cache, db], { clock }))
+      const user = makeUser(13)
+      await chain.put(user)
+      await chain.delete(user)
+      await db.put(user) // written where the chain does not see it: only the tombstone keeps the layer empty
+      clock.advance(1_999)
+      let before = db.calls.get
+      expect(await chain.get(ConformanceUser, { id: 13 })).toEqual(user)
+      expect(await chain.get(ConformanceUser, { id: 13 })).toEqual(user)
+      expect(db.calls.get - before, 'the live tombstone refused the backfill').toBe(2)
+      clock.advance(2)
+      before = db.calls.get
+      for (let i = 0; i < 4; i++) expect(await chain.get(ConformanceUser, { id: 13 })).toEqual(user)
+      expect(db.calls.get - before, 'database reads for 4 gets once the tombstone expired').toBe(1)
+    })
+  },
+)

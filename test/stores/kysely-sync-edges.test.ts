@@ -212,6 +212,72 @@ for (const [label, kind] of kinds) {
         await close()
       }
     })
+
+    it('a write whose target is sql.table(), aliased or wrapped in raw SQL, is followed; a target it cannot name is refused before it runs', async () => {
+      const { db, chain, table, cached, close } = await setup(kind)
+      try {
+        await db.updateTable(sql.table(table).as('t')).set({ name: 'Ada 2' }).where('t.id', '=', 1).execute()
+        expect(await cached({ id: 1 })).toBeUndefined()
+        expect((await chain.get(EdgeUser, { email: 'a@x' }))?.name).toBe('Ada 2')
+        await db
+          .updateTable(sql`${sql.table(table)}`.as('t'))
+          .set({ name: 'Ada 3' })
+          .where('t.id', '=', 1)
+          .execute()
+        expect(await cached({ id: 1 })).toBeUndefined()
+        expect((await chain.get(EdgeUser, { id: 1 }))?.name).toBe('Ada 3')
+        await db.updateTable(db.dynamic.table(table).as('t')).set({ name: 'Ada 4' }).where('t.id', '=', 1).execute()
+        expect((await chain.get(EdgeUser, { id: 1 }))?.name).toBe('Ada 4')
+        await db.deleteFrom(sql.table(table).as('t')).where('t.id', '=', 2).execute()
+        expect(await cached({ id: 2 })).toBeUndefined()
+        expect(await chain.get(EdgeUser, { email: 'b@x' })).toBeUndefined()
+        // raw SQL naming the table: which table it writes cannot be told
+        await expect(
+          db
+            .updateTable(sql`${sql.raw(table)}`.as('t'))
+            .set({ name: 'raw' })
+            .where('t.id', '=', 3)
+            .execute(),
+        ).rejects.toSatisfy(unsupported)
+        await expect(
+          db
+            .deleteFrom(sql`${sql.raw(table)}`.as('t'))
+            .where('t.id', '=', 3)
+            .execute(),
+        ).rejects.toSatisfy(unsupported)
+        expect((await db.withoutPlugins().selectFrom(table).select('name').where('id', '=', 3).executeTakeFirst())?.name).toBe('Cy')
+        expect((await cached({ id: 3 }))?.name).toBe('Cy')
+      } finally {
+        await close()
+      }
+    })
+
+    it('a write on a watched table after chain.close() is refused before it runs, and so is a COMMIT of such writes', async () => {
+      const { db, chain, table, close } = await setup(kind)
+      try {
+        const trx = await db.startTransaction().execute()
+        await trx.updateTable(table).set({ name: 'Ada in tx' }).where('id', '=', 1).execute()
+        await chain.close()
+        await expect(trx.commit().execute()).rejects.toSatisfy((e: unknown) => isStockpyleError(e, 'E_STORE_CLOSED'))
+        await trx.rollback().execute()
+        await expect(db.updateTable(table).set({ name: 'late' }).where('id', '=', 2).execute()).rejects.toSatisfy((e: unknown) =>
+          isStockpyleError(e, 'E_STORE_CLOSED'),
+        )
+        await expect(
+          db.transaction().execute((t) => t.updateTable(table).set({ name: 'late' }).where('id', '=', 3).execute()),
+        ).rejects.toSatisfy((e: unknown) => isStockpyleError(e, 'E_STORE_CLOSED'))
+        const rows = await db.withoutPlugins().selectFrom(table).select(['id', 'name']).orderBy('id').execute()
+        expect(rows).toEqual([
+          { id: 1, name: 'Ada' },
+          { id: 2, name: 'Bob' },
+          { id: 3, name: 'Cy' },
+        ])
+        // other statements still run
+        expect(await db.selectFrom(table).select('id').execute()).toHaveLength(3)
+      } finally {
+        await close()
+      }
+    })
   })
 }
 

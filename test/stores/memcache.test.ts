@@ -12,6 +12,7 @@ import {
   MemcacheStore,
   memcacheExptime,
 } from '../../src/stores/memcache/index.js'
+import { startedAfter, startedBefore, uptimeShowsRestart } from '../../src/stores/memcache/memcache-restart-watch.js'
 import { MemcacheRing } from '../../src/stores/memcache/memcache-ring.js'
 import { ConformanceUser, ManualClock, makeUser } from '../../src/testing/index.js'
 import { selectedStores } from '../harness/servers.js'
@@ -70,6 +71,13 @@ describe('MemcacheStore options', () => {
     ['servers duplicate', { servers: ['a:1', 'a:1'] }, /`servers` lists `"a:1"` twice/],
     ['servers weight', { servers: [{ address: 'a:1', weight: 0 }] }, /`servers`\[0\]\.weight/],
     ['servers entry type', { servers: [42] }, /`servers`\[0\]/],
+    [
+      'a misspelt weight',
+      { servers: ['a:1', { address: 'b:1', wieght: 5 }] },
+      /`servers`\[1\]: unknown option `wieght`: did you mean `weight`/,
+    ],
+    ['a misspelt address', { servers: [{ adress: 'b:1' }] }, /`servers`\[0\]: unknown option `adress`: did you mean `address`/],
+    ['an unknown setting of a weighted server', { servers: [{ address: 'b:1', port: 1 }] }, /`servers`\[0\]: unknown option `port`/],
     ['timeout 0', { servers: ['a:1'], timeout: 0 }, /`timeout`/],
     ['timeout NaN', { servers: ['a:1'], timeout: Number.NaN }, /`timeout`/],
     ['timeout string', { servers: ['a:1'], timeout: '1000' }, /`timeout`/],
@@ -105,6 +113,37 @@ describe('MemcacheStore options', () => {
     await store.close()
     await store.close()
     await expect(store.get(ConformanceUser, { id: 1 })).rejects.toThrow(StoreClosedError)
+  })
+})
+
+describe('memcached uptime signs of a restart', () => {
+  // memcached 1.6 counts whole seconds from 2 s before it started, its clock ticking once a second:
+  // 0.1 s after the start it says 2, at 1.1 s it says 3; a thawed server may answer once with the
+  // uptime it had when frozen
+  const at = (ranMs: number, uptime: number, startedAt = 10_000): { pid: string; uptime: number; sentAt: number; answeredAt: number } => ({
+    pid: '1',
+    uptime,
+    sentAt: startedAt + ranMs,
+    answeredAt: startedAt + ranMs + 1,
+  })
+  it('an uptime that grew with the time between two answers is the same process; a shorter one is another', () => {
+    const known = at(60_000, 62)
+    expect(uptimeShowsRestart(known, at(65_100, 67))).toBe(false)
+    expect(uptimeShowsRestart(known, at(65_900, 67))).toBe(false)
+    // restarted 0.5 s before the answer, 65.5 s after the first process started
+    expect(uptimeShowsRestart(known, at(500, 2, 75_500))).toBe(true)
+    // a process that had run 2 s cannot be told from its successor by uptime; one that had run 4.5 s can
+    expect(uptimeShowsRestart(at(2_000, 4), at(500, 2, 12_500))).toBe(false)
+    expect(uptimeShowsRestart(at(4_000, 6), at(500, 2, 14_500))).toBe(true)
+    expect(uptimeShowsRestart(known, at(65_000, Number.NaN))).toBe(false)
+  })
+  it('tells a start after or before a time only with 2 s to spare', () => {
+    const since = 20_000
+    expect(startedAfter(at(100, 2, since + 500), since)).toBe(false) // counted as 1.9 s before it started
+    expect(startedAfter(at(100, 2, since + 2_500), since)).toBe(true)
+    expect(startedAfter(at(100, Number.NaN, since + 9_000), since)).toBe(false)
+    expect(startedBefore(at(900, 2, since - 500), since)).toBe(false)
+    expect(startedBefore(at(4_900, 6, since - 3_000), since)).toBe(true)
   })
 })
 

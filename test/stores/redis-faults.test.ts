@@ -2,6 +2,7 @@ import { type Cluster, Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { encodeTombstone } from '../../src/core/codec.js'
 import { StoreUnavailableError } from '../../src/core/errors.js'
+import { PartialFailureError } from '../../src/core/partial-failure.js'
 import { ChainedStore, LoaderStore, type Lookup } from '../../src/index.js'
 import { type RedisBackend, RedisStore, redisSlot } from '../../src/stores/redis/index.js'
 import { ConformanceUser, makeUser } from '../../src/testing/index.js'
@@ -366,6 +367,39 @@ describe.runIf(stores.has('redis-cluster'))('RedisStore against a private Redis 
           `master ${address}: no answer within 300 ms \\(cluster ready.*; connection ready, [1-9]\\d* command\\(s\\) awaiting a reply`,
         ),
       )
+    } finally {
+      victim.kill('SIGCONT')
+    }
+    await cluster.waitHealthy()
+    await store.close()
+  })
+
+  it('a partial failure names the keys sent to the failed master, also when the slot map moved them before it failed (a failover)', async () => {
+    const store = new RedisStore({ cluster: cluster.nodes, prefix: 'cmoved', timeout: 300, retryDelay: 100 })
+    const keys = Array.from({ length: 60 }, (_, i) => `cmoved:k${i}`)
+    const entries = keys.map((key) => ({ key, value: Buffer.from('v1'), expiresAt: undefined }))
+    await store.backend.setMany(entries)
+    const victim = cluster.servers[2]!
+    const address = (i: number) => `${cluster.nodes[i]!.host}:${cluster.nodes[i]!.port}`
+    const slots = (store.client as Cluster).slots
+    const onVictim = keys.flatMap((key, i) => (slots[redisSlot(key)]?.[0] === address(2) ? [i] : []))
+    expect(onVictim.length).toBeGreaterThan(5)
+    victim.kill('SIGSTOP')
+    try {
+      const writing = store.backend.setMany(entries.map((e) => ({ ...e, value: Buffer.from('v2') })))
+      // the write went out grouped by the slot map of its start; a failover's slot refresh (started by
+      // an earlier failure) lands before the frozen master's part fails: its slots now name another
+      // master. Those keys were sent to the frozen one and may not hold v2: they must be named failed.
+      slots.forEach((nodes, slot) => {
+        if (nodes[0] === address(2)) slots[slot] = [address(0)]
+      })
+      const error = await writing.then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      expect(error).toBeInstanceOf(PartialFailureError)
+      expect((error as PartialFailureError).nodes).toEqual([address(2)])
+      expect((error as PartialFailureError).failed).toEqual(onVictim)
     } finally {
       victim.kill('SIGCONT')
     }

@@ -109,6 +109,67 @@ describe('tagged JSON (SqlStore JSON columns)', () => {
     expect(1 in back.holes).toBe(false)
   })
 
+  it('tags a RegExp source holding a lone surrogate or U+0000 like any such string, and still reads the untagged form', () => {
+    const nul = '\0'
+    // sources in variables: a literal would be rewritten by the linter into /[\uD800-\uDBFF]/, whose source is well-formed
+    const [highs, low] = ['[\uD800-\uDBFF]', 'a\uDC00']
+    const value = { high: new RegExp(highs, 'g'), low: new RegExp(low, 'u'), nul: new RegExp(`x${nul}y`), plain: /a.b/i }
+    const text = JSON.stringify(toTaggedJson(value, 't'))
+    expect(text).not.toMatch(/\\u0000|\\ud[89a-f]/i)
+    const back = roundTrip(value) as typeof value
+    assert.deepStrictEqual(back, value)
+    expect(back.high.test('\uD83D')).toBe(true)
+    expect(JSON.stringify(toTaggedJson(/a.b/i, 't'))).toBe('{"$regexp":["a.b","i"]}')
+    expect(fromTaggedJson({ $regexp: ['x+', 'g'] }, 't')).toStrictEqual(/x+/g)
+  })
+
+  it('writes a long sparse array by its elements ($sparse), and still reads arrays with $hole', () => {
+    const a: unknown[] = []
+    a.length = 1e8
+    a[2] = 'two'
+    a[1e8 - 1] = new Date(0)
+    const tagged = toTaggedJson({ a }, 't')
+    expect(JSON.stringify(tagged)).toBe('{"a":{"$sparse":[100000000,[[2,"two"],[99999999,{"$date":"1970-01-01T00:00:00.000Z"}]]]}}')
+    for (const decode of [fromTaggedJson, fromParsedJson]) {
+      const back = (decode(JSON.parse(JSON.stringify(tagged)), 't') as { a: unknown[] }).a
+      expect(back.length).toBe(1e8)
+      expect(Object.keys(back)).toEqual(['2', '99999999'])
+      expect(back[1e8 - 1]).toStrictEqual(new Date(0))
+    }
+    // a short array with holes keeps the inline form, which stored rows hold
+    // biome-ignore lint/suspicious/noSparseArray: a hole is the point
+    const short = [1, , 3]
+    expect(JSON.stringify(toTaggedJson(short, 't'))).toBe('[1,{"$hole":0},3]')
+    expect(fromParsedJson(JSON.parse('[1,{"$hole":0},3]'), 't')).toStrictEqual(short)
+    // a malformed $sparse is refused, not read as something else; one of another shape is hand-written JSON
+    for (const bad of [
+      [-1, []],
+      [3, [[3, 'x']]],
+      [2 ** 32, []],
+      [3, [['1', 'x']]],
+      [3, [[0]]],
+    ]) {
+      expect(() => fromTaggedJson({ $sparse: bad }, 't')).toThrow(SerializationError)
+    }
+    expect(fromTaggedJson({ $sparse: [3, 'x'] }, 't')).toStrictEqual({ $sparse: [3, 'x'] })
+  })
+
+  it('refuses a value expanding past the bound (a shared object counts each time) before writing JSON, fast', () => {
+    let dag: unknown = { leaf: 1 }
+    for (let i = 0; i < 60; i++) dag = { a: dag, b: dag }
+    const started = performance.now()
+    expect(() => toTaggedJson({ dag }, 'model `X` attribute `meta`')).toThrow(
+      /model `X` attribute `meta` holds more than 1,000,000 objects, arrays, Maps and Sets/,
+    )
+    expect(performance.now() - started).toBeLessThan(3000)
+    const wide = new Array(1_000_000).fill(0)
+    expect(() => toTaggedJson(Array(20).fill(wide), 'model `X` attribute `meta`')).toThrow(/more than 10,000,000 elements/)
+    const shared = { n: 1 }
+    const back = roundTrip({ a: shared, b: shared }) as Record<string, unknown>
+    expect(back.a).toStrictEqual(shared)
+    expect(back.a).not.toBe(back.b)
+  })
+
   it('reads hand-written JSON with unknown $ keys as plain objects', () => {
     expect(fromTaggedJson({ $unknown: 1 }, 't')).toStrictEqual({ $unknown: 1 })
     expect(fromTaggedJson({ $bigint: 'abc' }, 't')).toStrictEqual({ $bigint: 'abc' })

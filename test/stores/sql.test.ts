@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { inspect } from 'node:util'
 import Database from 'better-sqlite3'
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely'
 import pg from 'pg'
@@ -234,11 +235,38 @@ describe('SqlStore options', () => {
     ['polymorphic', { url: 'sqlite::memory:' }, { polymorphic: true } as never, /`polymorphic`/],
     ['unknown', { url: 'sqlite::memory:' }, { tabels: {} } as never, /unknown option `tabels`/],
   ]
+  it('refuses a postgres url pg cannot read (port out of range or not a number, a malformed host) in the constructor, naming `url` without its password', () => {
+    for (const url of [
+      'postgres://postgres:hunter2@db.example:99999/postgres',
+      'postgres://postgres:hunter2@127.0.0.1:abc/postgres',
+      'postgres://postgres:hunter2@[bad/postgres',
+      'postgresql://postgres:hunter2@db.example:0/postgres',
+      'postgres://postgres:hunter2@db.example/postgres?port=70000',
+    ]) {
+      const err = (() => {
+        try {
+          new SqlStore({ url })
+        } catch (e) {
+          return e
+        }
+      })() as Error
+      expect(err, url).toBeInstanceOf(InvalidOptionError)
+      expect(err.message, url).toMatch(/option `url`/)
+      expect(inspect(err, { depth: 5 }), url).not.toContain('hunter2')
+    }
+  })
+
   it('accepts a postgres url with other parameters (sslmode, options without statement_timeout, lock_timeout)', () => {
     for (const url of [
       'postgres://h/db?sslmode=disable',
       'postgres://h/db?options=-c%20search_path%3Dx&lock_timeout=100',
       'postgres://h/db',
+      'postgres://u:p@h:65535/db?port=5432',
+      'postgres://u:pa%ss w@h:1/db',
+      'postgres://u:pw@/db?host=/tmp',
+      'postgres:///db?host=/var/run/postgresql',
+      'postgres://%2Fvar%2Frun%2Fpostgresql/db',
+      'postgres://[::1]:5432/db',
     ]) {
       expect(() => new SqlStore({ url }), url).not.toThrow()
     }

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, inject, it } from 'vitest'
-import { StoreUnavailableError } from '../../src/core/errors.js'
+import { SerializationError, StockpyleError, StoreUnavailableError } from '../../src/core/errors.js'
 import { ProcessMemoryStore } from '../../src/index.js'
 import { MemcacheStore } from '../../src/stores/memcache/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
@@ -58,6 +58,18 @@ describe('connection, authentication and missing-database failures are StoreUnav
     for (const message of ['Client has encountered a connection error and is not queryable', 'Client was closed and is not queryable']) {
       expect(translateError(new Error(message), 'sql store put')).toBeInstanceOf(StoreUnavailableError)
     }
+  })
+
+  it('PostgreSQL: a protocol violation (08P01) is a connection failure only when it ends the session (FATAL, or a severity in another language)', () => {
+    const violation = (severity: string, routine: string) =>
+      Object.assign(new Error('insufficient data left in message'), { code: '08P01', severity, routine })
+    expect(translateError(violation('FATAL', 'pq_copymsgbytes'), 'sql store put')).toBeInstanceOf(StoreUnavailableError)
+    expect(translateError(violation('FEHLER', 'pq_copymsgbytes'), 'sql store put')).toBeInstanceOf(StoreUnavailableError)
+    expect(translateError(violation('ERROR', 'pq_copymsgbytes'), 'sql store put')).toBeInstanceOf(SerializationError)
+    const bind = translateError(violation('ERROR', 'exec_bind_message'), 'sql store put')
+    expect(bind).toBeInstanceOf(StockpyleError)
+    expect(bind).not.toBeInstanceOf(StoreUnavailableError)
+    expect(bind).not.toBeInstanceOf(SerializationError)
   })
 
   it('SQLite: a file in a directory that does not exist', async () => {

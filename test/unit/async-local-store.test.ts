@@ -33,6 +33,114 @@ describe('AsyncLocalStore', () => {
     expect(await store.run(() => store.get(ConformanceUser, { id: 3 }))).toBeUndefined()
   })
 
+  it('a Date lifetime that has passed: scopes still run and cache nothing (each scope used to refuse it as a Date in the past)', async () => {
+    const clock = new ManualClock()
+    const store = new AsyncLocalStore({ clock, lifetime: new Date(clock.now() + 1000) })
+    const putAndGet = () =>
+      store.run(async () => {
+        await store.put(makeUser(1))
+        return store.get(ConformanceUser, { id: 1 })
+      })
+    expect((await putAndGet())?.id).toBe(1)
+    clock.advance(2000)
+    expect(await putAndGet()).toBeUndefined()
+  })
+
+  it('a write in another scope (nested, concurrent or none) drops the copy from every live scope: a later read there gets the new value', async () => {
+    const requestCache = new AsyncLocalStore()
+    const rows = new Map([[1, makeUser(1)]])
+    const chain = new ChainedStore([
+      requestCache,
+      new LoaderStore({
+        model: ConformanceUser,
+        load: async (lookups) =>
+          lookups.map((l) =>
+            [...rows.values()].find((u) => u.email === (l as { email?: string }).email || u.id === (l as { id?: number }).id),
+          ),
+        save: async (objs) => {
+          for (const o of objs) rows.set(o.id, o)
+        },
+        remove: async (objs) => {
+          for (const o of objs) rows.delete(o.id)
+        },
+      }),
+    ])
+    const named = (name: string) => Object.assign(makeUser(1), { name })
+    const read = async () => (await chain.get(ConformanceUser, { email: makeUser(1).email }))?.name
+    const signal = () => {
+      let fire = () => {}
+      const fired = new Promise<void>((resolve) => {
+        fire = resolve
+      })
+      return { fire, fired }
+    }
+    // nested: the inner scope's write reaches the outer scope
+    await requestCache.run(async () => {
+      expect(await read()).toBe(makeUser(1).name) // now cached in this scope
+      await requestCache.run(() => chain.put(named('nested')))
+      expect(await read()).toBe('nested')
+    })
+    // concurrent: one request holds a copy while another writes; then a write outside any scope; then a delete by key
+    const cached = [signal(), signal(), signal()]
+    const written = [signal(), signal(), signal()]
+    const reader = requestCache.run(async () => {
+      const seen: (string | undefined)[] = []
+      for (let i = 0; i < 3; i++) {
+        seen.push(await read())
+        ;(cached[i] as ReturnType<typeof signal>).fire()
+        await (written[i] as ReturnType<typeof signal>).fired
+      }
+      seen.push(await read())
+      return seen
+    })
+    const writes = [
+      () => requestCache.run(() => chain.put(named('concurrent'))),
+      () => chain.put(named('outside')),
+      () => requestCache.run(() => chain.delete(ConformanceUser, { id: 1 })),
+    ]
+    for (let i = 0; i < 3; i++) {
+      await (cached[i] as ReturnType<typeof signal>).fired
+      await (writes[i] as () => Promise<unknown>)()
+      ;(written[i] as ReturnType<typeof signal>).fire()
+    }
+    expect(await reader).toEqual(['nested', 'concurrent', 'outside', undefined])
+  })
+
+  it("a write elsewhere leaves scopes that do not hold its objects alone (no tombstones: they cost memory per live scope, and with max they evicted the scope's own copies)", async () => {
+    const requestCache = new AsyncLocalStore({ max: 1 })
+    let loads = 0
+    const chain = new ChainedStore([
+      requestCache,
+      new LoaderStore({
+        model: ConformanceUser,
+        load: async (lookups) => {
+          loads++
+          return lookups.map((l) => makeUser((l as { id: number }).id))
+        },
+        save: async () => {},
+      }),
+    ])
+    let wrote = () => {}
+    const written = new Promise<void>((resolve) => {
+      wrote = resolve
+    })
+    let held = () => {}
+    const holding = new Promise<void>((resolve) => {
+      held = resolve
+    })
+    const reader = requestCache.run(async () => {
+      await chain.get(ConformanceUser, { id: 1 }) // this scope's one copy
+      held()
+      await written
+      await chain.get(ConformanceUser, { id: 1 })
+    })
+    await holding
+    for (let id = 2; id < 7; id++) await chain.put(makeUser(id)) // outside any scope: other objects
+    wrote()
+    await reader
+    expect(loads).toBe(1)
+  })
+
   it('refuses a bus: a scope lives for one request', () => {
     expect(() => new AsyncLocalStore({ bus: new LocalBusHub().connect() } as never)).toThrow(InvalidOptionError)
     expect(() => new AsyncLocalStore({ bus: new LocalBusHub().connect() } as never)).toThrow(/option `bus` is not for a per-scope store/)

@@ -5,6 +5,8 @@ import {
   InvalidOptionError,
   LoaderStore,
   ProcessMemoryStore,
+  type StoreCapabilities,
+  StoreDecorator,
   StoreUnavailableError,
 } from '../../src/index.js'
 import { ConformanceUser, FaultStore, ManualClock, makeUser } from '../../src/testing/index.js'
@@ -185,6 +187,101 @@ describe('ChainedStore policy', () => {
     expect(db.calls.get).toBe(1)
     expect(new Set(results).size).toBe(52)
     for (const r of results) expect(r).toEqual(makeUser(7))
+  })
+
+  it("concurrent reads sharing one read of a source without encoded copies: a caller changing its object at once changes no other caller's", async () => {
+    // A LoaderStore (like SqlStore) answers objects without an encoded copy: the joiners' copies are
+    // made from the shared read's object, after its first caller may already have changed it.
+    let loads = 0
+    const source = () =>
+      new LoaderStore({
+        model: ConformanceUser,
+        load: async (lookups) => {
+          loads++
+          await new Promise((r) => setTimeout(r, 5))
+          return lookups.map(() => makeUser(9))
+        },
+      })
+    for (const read of ['get', 'batchGet'] as const) {
+      const chain = new ChainedStore([new ProcessMemoryStore(), source()])
+      const one = () =>
+        read === 'get' ? chain.get(ConformanceUser, { id: 9 }) : chain.batchGet(ConformanceUser, [{ id: 9 }]).then((r) => r[0])
+      const changed = one().then((u) => {
+        if (u !== undefined) u.name = 'changed by the first caller'
+        return u
+      })
+      const others = [one(), one(), chain.batchGet(ConformanceUser, [{ id: 9 }, { id: 9 }])]
+      await changed
+      const [a, b, batch] = await Promise.all(others)
+      for (const u of [a, b, ...(batch as unknown[])]) expect(u, read).toEqual(makeUser(9))
+      expect((await chain.get(ConformanceUser, { id: 9 }))?.name, read).toBe(makeUser(9).name)
+      await chain.close()
+    }
+    expect(loads).toBe(2)
+  })
+
+  it('an invalidation waits for the cache updates of earlier writes of its objects: a slow one cannot land after it', async () => {
+    for (const lookup of [{ id: 11 }, { email: makeUser(11).email }]) {
+      const rows = new Map<number, ConformanceUser>()
+      const source = new LoaderStore({
+        model: ConformanceUser,
+        load: async (lookups) =>
+          lookups.map((l) =>
+            [...rows.values()].find((u) => u.id === (l as { id?: number }).id || u.email === (l as { email?: string }).email),
+          ),
+        save: async (objs) => {
+          for (const o of objs) rows.set(o.id, o)
+        },
+      })
+      const top = new ProcessMemoryStore()
+      const shared = new FaultStore(new ProcessMemoryStore())
+      const chain = new ChainedStore([top, shared, source])
+      const named = (name: string) => Object.assign(makeUser(11), { name })
+      await chain.put(named('v0'))
+      const release = shared.gate('put')
+      const first = chain.put(named('v1')) // in the database; its update of the shared layer is held
+      await until(() => shared.waiting.put === 1)
+      rows.set(11, named('v2')) // changed behind the chain, which is then told
+      const invalidating = chain.batchInvalidate(ConformanceUser, [lookup])
+      await new Promise((r) => setImmediate(r))
+      release()
+      await Promise.all([first, invalidating])
+      expect((await chain.get(ConformanceUser, { id: 11 }))?.name, JSON.stringify(lookup)).toBe('v2')
+      expect((await chain.get(ConformanceUser, { email: makeUser(11).email }))?.name, JSON.stringify(lookup)).toBe('v2')
+      await chain.close()
+    }
+  })
+
+  it('concurrent writes of one object whose database replies come in another order than the database applied them: the caches end with what the database holds, or miss', async () => {
+    // The database applies writes in call order, but answers them in the reverse order.
+    const rows = new Map<number, ConformanceUser>()
+    let held = 0
+    const answers: (() => void)[] = []
+    const source = new LoaderStore({
+      model: ConformanceUser,
+      load: async (lookups) => lookups.map((l) => rows.get((l as { id: number }).id)),
+      save: async (objs) => {
+        for (const o of objs) rows.set(o.id, o)
+        if (held++ < 2) await new Promise<void>((resolve) => answers.push(resolve))
+      },
+    })
+    const top = new ProcessMemoryStore()
+    const chain = new ChainedStore([top, source])
+    const named = (name: string) => Object.assign(makeUser(12), { name })
+    const first = chain.put(named('first'))
+    const second = chain.put(named('second'))
+    await until(() => answers.length === 2)
+    ;(answers[1] as () => void)()
+    await second
+    ;(answers[0] as () => void)()
+    await first
+    expect(rows.get(12)?.name).toBe('second')
+    expect((await top.get(ConformanceUser, { id: 12 }))?.name ?? 'missed').not.toBe('first')
+    expect((await chain.get(ConformanceUser, { id: 12 }))?.name).toBe('second')
+    // writes that do not overlap write their copies as before
+    await chain.put(named('third'))
+    expect((await top.get(ConformanceUser, { id: 12 }))?.name).toBe('third')
+    await chain.close()
   })
 
   it('a read that began before a put does not backfill the older value', async () => {
@@ -423,6 +520,35 @@ describe('ChainedStore policy', () => {
     expect(await chain.get(ConformanceUser, { email: makeUser(14).email })).toBeUndefined()
     await chain.put(makeUser(14))
     expect(await chain.get(ConformanceUser, { email: makeUser(14).email })).toEqual(makeUser(14))
+  })
+
+  it('negative caching: batchInvalidate by primary key forgets the misses remembered under the objects’ other keys too', async () => {
+    const clock = new ManualClock()
+    const { top, db } = layers(clock)
+    // the stand-in database owns the truth, as a database does: an invalidation leaves it alone
+    const database = new (class extends StoreDecorator {
+      override get capabilities(): StoreCapabilities {
+        return { ...this.inner.capabilities, authoritative: true }
+      }
+    })(db)
+    const chain = new ChainedStore([top, database], { missLifetime: 60, clock })
+    const user = makeUser(17)
+    // misses by an alternate key, by the primary key, and of another object: all remembered
+    expect(await chain.get(ConformanceUser, { email: user.email })).toBeUndefined()
+    expect(await chain.get(ConformanceUser, { orgId: user.orgId, slug: user.slug })).toBeUndefined()
+    expect(await chain.get(ConformanceUser, { id: 17 })).toBeUndefined()
+    expect(await chain.get(ConformanceUser, { id: 18 })).toBeUndefined()
+    // another client inserts the row; a watcher tells the chain its primary key (all it knows)
+    await db.put(user)
+    await chain.batchInvalidate(ConformanceUser, [{ id: 17 }])
+    expect(await chain.get(ConformanceUser, { email: user.email })).toEqual(user)
+    expect(await chain.get(ConformanceUser, { orgId: user.orgId, slug: user.slug })).toEqual(user)
+    expect(await chain.get(ConformanceUser, { id: 17 })).toEqual(user)
+    // every miss went: the other object's lookup reaches the database again, and is remembered again
+    const reads = db.calls.get
+    expect(await chain.get(ConformanceUser, { id: 18 })).toBeUndefined()
+    expect(await chain.get(ConformanceUser, { id: 18 })).toBeUndefined()
+    expect(db.calls.get).toBe(reads + 1)
   })
 
   for (const coherence of [true, false]) {

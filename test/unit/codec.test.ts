@@ -39,6 +39,33 @@ registerModel(Box, Inner)
 // values the conformance suite's fidelity properties store.
 const tree = anyValue(fc)
 
+/**
+ * An array of `length` holding only `elements`, behind a proxy that counts the indices read (`in`,
+ * `[i]`) and throws past 100,000 of them (so a loop over every index fails at once rather than running
+ * for minutes).
+ */
+function countingIndices(length: number, elements: Record<number, unknown>): { array: unknown[]; count: () => number } {
+  const target: unknown[] = []
+  target.length = length
+  for (const [i, v] of Object.entries(elements)) target[Number(i)] = v
+  let count = 0
+  const touch = (key: string | symbol) => {
+    if (typeof key === 'string' && /^\d+$/.test(key) && ++count > 100_000)
+      throw new Error(`read ${count} indices of an array of length ${length}`)
+  }
+  const array = new Proxy(target, {
+    has(t, key) {
+      touch(key)
+      return Reflect.has(t, key)
+    },
+    get(t, key, receiver) {
+      touch(key)
+      return Reflect.get(t, key, receiver)
+    },
+  })
+  return { array, count: () => count }
+}
+
 function envelopeOf(body: Buffer): Buffer {
   const out = Buffer.alloc(HEADER_SIZE + body.length)
   out[0] = 1
@@ -181,6 +208,69 @@ describe('codec', () => {
     const back = decodeRecord(encodeRecord(new Box(5, value), undefined)) as Box
     assert.deepStrictEqual(back.value, value)
     expect(Object.getPrototypeOf((back.value as typeof value).data)).toBe(Object.prototype)
+  })
+
+  it('keeps a RegExp whose source holds a lone surrogate or U+0000 exactly (msgpack alone writes its source as UTF-8)', () => {
+    const nul = '\0'
+    // sources in variables: a literal would be rewritten by the linter into /[\uD800-\uDBFF]/, whose source is well-formed
+    const [highs, low] = ['[\uD800-\uDBFF]', 'a\uDC00']
+    const patterns = [new RegExp(highs, 'g'), new RegExp(low, 'u'), new RegExp(`x${nul}y`), /plain/i]
+    const value = { patterns, inMap: new Map([[patterns[0], patterns[1]]]), inSet: new Set([patterns[1]]) }
+    const back = (decodeRecord(encodeRecord(new Box(6, value), undefined)) as Box).value as typeof value
+    assert.deepStrictEqual(back, value)
+    for (const [i, pattern] of patterns.entries()) {
+      expect(back.patterns[i]).toBeInstanceOf(RegExp)
+      expect(back.patterns[i]?.source).toBe(pattern.source)
+      expect(back.patterns[i]?.flags).toBe(pattern.flags)
+    }
+    expect(back.patterns[0]?.test('\uD83D')).toBe(true)
+  })
+
+  it('a shared object comes back as equal copies, and a value expanding past the bound is refused before encoding, fast', () => {
+    const shared = { n: 1, list: [1, 2] }
+    const back = (decodeRecord(encodeRecord(new Box(7, { a: shared, b: shared }), undefined)) as Box).value as Record<string, unknown>
+    expect(back.a).toStrictEqual(shared)
+    expect(back.b).toStrictEqual(shared)
+    expect(back.a).not.toBe(back.b)
+    // each level holds the level below twice: 2^n objects once expanded, from 2n in memory
+    const dag = (n: number): unknown => {
+      let v: unknown = { leaf: 1 }
+      for (let i = 0; i < n; i++) v = { a: v, b: v }
+      return v
+    }
+    for (const n of [21, 60]) {
+      const started = performance.now()
+      expect(() => encodeRecord(new Box(8, dag(n)), undefined, 'put')).toThrow(
+        /put of model `CodecBox`: `value` holds more than 1,000,000 objects, arrays, Maps and Sets/,
+      )
+      expect(performance.now() - started).toBeLessThan(3000)
+    }
+    // a wide array shared many times: few objects, but every element is visited each time
+    const wide = new Array(1_000_000).fill(0)
+    expect(() => encodeRecord(new Box(8, Array(20).fill(wide)), undefined, 'put')).toThrow(/more than 10,000,000 elements/)
+    // what a legitimate large value holds passes
+    const big = {
+      rows: Array.from({ length: 100_000 }, (_, i) => ({ i, s: 'x' })),
+      index: Object.fromEntries(Array.from({ length: 70_000 }, (_, i) => [`k${i}`, i])),
+    }
+    expect((decodeRecord(encodeRecord(new Box(9, big), undefined)) as Box).value).toStrictEqual(big)
+  })
+
+  it('a sparse array with a huge length is scanned and encoded by its elements, not its length', () => {
+    // every index the codec reads is counted: far fewer than the length
+    const touched = countingIndices(1e9, { 5: { x: 1 }, 999999999: 'z' })
+    expect(() => encodeRecord(new Box(11, touched.array), undefined)).not.toThrow()
+    expect(touched.count()).toBeLessThan(10_000)
+    for (const length of [2 ** 32 - 1, 5000, 1025]) {
+      const a: unknown[] = []
+      a.length = length
+      a[3] = -0
+      a[length - 1] = 'last'
+      a[length - 2] = '\uDC00'
+      const back = (decodeRecord(encodeRecord(new Box(10, { a }), undefined)) as Box).value as { a: unknown[] }
+      assert.deepStrictEqual(back.a, a)
+      expect(Object.keys(back.a)).toEqual(['3', String(length - 2), String(length - 1)])
+    }
   })
 
   it('never pollutes prototypes from untrusted bytes', () => {

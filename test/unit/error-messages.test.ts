@@ -148,6 +148,26 @@ describe('error messages', () => {
     expect(err.message).toBe('mem store: batchGet takes an array of lookups, got `{id:1}`')
   })
 
+  it('a non-array given to batchPut, batchDelete or batchPutEntries names the method called, on every store and a chain', async () => {
+    const stores = [
+      new ProcessMemoryStore({ name: 'mem' }),
+      new KeyValueStore(new MapBackend(), { name: 'kv' }),
+      new ChainedStore([new ProcessMemoryStore(), new ProcessMemoryStore()]),
+    ]
+    for (const store of stores) {
+      const account = new Account(1, 'a@example.com')
+      for (const method of ['batchPut', 'batchDelete'] as const) {
+        const err = await rejection(store[method](account as never))
+        expect(err).toBeInstanceOf(InvalidArgumentError)
+        expect(err.message).toBe(`${store.name} store: ${method} takes an array of objects, got ${show(account)}`)
+      }
+      const err = await rejection(store.batchPutEntries({ value: account, expiresAt: undefined } as never))
+      expect(err).toBeInstanceOf(InvalidArgumentError)
+      expect(err.message).toMatch(new RegExp(`^${store.name} store: batchPutEntries takes an array of entries, got `))
+      await store.close()
+    }
+  })
+
   it('a caller error of another copy of stockpyle is told by its code: a chain hands it to the caller, never counted against the layer', async () => {
     const brand = Symbol.for('stockpyle.error')
     const foreign = Object.assign(new Error('bad key (another copy)'), { code: 'E_INVALID_KEY', [brand]: true })

@@ -1,13 +1,16 @@
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, inject, it } from 'vitest'
 import {
   ChainedStore,
   type DecoratedOperation,
   InvalidOptionError,
   KeyValueStore,
   ProcessMemoryStore,
+  type Store,
   StoreUnavailableError,
 } from '../../src/index.js'
-import { ConformanceUser, FaultStore, MapBackend, makeUser } from '../../src/testing/index.js'
+import { MemcacheStore } from '../../src/stores/memcache/index.js'
+import { ConformanceUser, FaultStore, ManualClock, MapBackend, makeUser } from '../../src/testing/index.js'
+import { selectedStores } from '../harness/servers.js'
 
 /** Several "processes": each its own chain and memory layer, sharing one remote cache and one database. */
 function processes(count: number, leases: boolean, wait = 2000) {
@@ -97,5 +100,63 @@ describe('leases: cross-process single-flight', () => {
 
   it('needs a layer that can hand out leases', () => {
     expect(() => new ChainedStore([new ProcessMemoryStore(), new ProcessMemoryStore()], { leases: true })).toThrow(InvalidOptionError)
+  })
+
+  it('refuses the first layer as the lease layer, and says why and what to do', () => {
+    const make = () =>
+      new ChainedStore([new KeyValueStore(new MapBackend(), { name: 'shared' }), new ProcessMemoryStore()], { leases: true })
+    expect(make).toThrow(InvalidOptionError)
+    expect(make).toThrow(/below the first .*the first layer \(shared\) is read before leases are taken.*ProcessMemoryStore in front/)
+    expect(
+      new ChainedStore([new ProcessMemoryStore(), new KeyValueStore(new MapBackend()), new ProcessMemoryStore()], { leases: true }),
+    ).toBeDefined()
+  })
+})
+
+describe.runIf(selectedStores().has('memcached'))('leases on memcached, which keeps an item a second or two past its ttl', () => {
+  const open: Store[] = []
+  const track = <S extends Store>(store: S): S => {
+    open.push(store)
+    return store
+  }
+  afterEach(async () => {
+    for (const store of open.splice(0).reverse()) await store.close()
+  })
+  let prefixes = 0
+  const uniquePrefix = (): string => `ls${process.pid}x${++prefixes}`
+  const layer = (clock: ManualClock, prefix: string): MemcacheStore =>
+    track(new MemcacheStore({ servers: inject('memcachedServers'), prefix, clock }))
+
+  it('a lease past its ttl is no longer held and another process takes it over; a live one it cannot', async () => {
+    const clock = new ManualClock()
+    const prefix = uniquePrefix()
+    const [a, b] = [layer(clock, prefix), layer(clock, prefix)]
+    expect(await a.acquireLeases(ConformanceUser, [{ id: 1 }, { id: 2 }], 1000)).toEqual([true, true])
+    clock.advance(999)
+    expect(await b.acquireLeases(ConformanceUser, [{ id: 1 }], 1000)).toEqual([false])
+    clock.advance(2) // memcached still holds both items (their exptime is rounded up, plus a second)
+    expect(await b.leasesHeld(ConformanceUser, [{ id: 1 }, { id: 2 }])).toEqual([false, false])
+    expect(await b.acquireLeases(ConformanceUser, [{ id: 1 }, { id: 1 }], 5000)).toEqual([true, false])
+    expect(await a.leasesHeld(ConformanceUser, [{ id: 1 }, { id: 2 }])).toEqual([true, false])
+    expect(await a.acquireLeases(ConformanceUser, [{ id: 1 }], 1000)).toEqual([false])
+    await b.releaseLeases(ConformanceUser, [{ id: 1 }, { id: 2 }])
+  })
+
+  it('after a holder died, four processes missing its lookup once its ttl passed read the database once', async () => {
+    const clock = new ManualClock()
+    const prefix = uniquePrefix()
+    const db = new FaultStore(new ProcessMemoryStore({ clock }))
+    await db.put(makeUser(3))
+    expect(await layer(clock, prefix).acquireLeases(ConformanceUser, [{ id: 3 }], 2000)).toEqual([true]) // never released
+    const chains = Array.from({ length: 4 }, () =>
+      track(new ChainedStore([new ProcessMemoryStore({ clock }), layer(clock, prefix), db], { clock, leases: { wait: 1000, ttl: 2000 } })),
+    )
+    clock.advance(2001)
+    const release = db.gate('get')
+    setTimeout(release, 50)
+    const before = db.calls.get
+    const got = await Promise.all(chains.map((c) => c.get(ConformanceUser, { id: 3 })))
+    expect(got.map((u) => u?.id)).toEqual([3, 3, 3, 3])
+    expect(db.calls.get - before, 'database reads for 4 processes').toBe(1)
   })
 })

@@ -39,6 +39,12 @@ describe('options', () => {
       expect(() => make({ lifetim: undefined })).toThrow(InvalidOptionError)
     })
 
+    it(`${name} refuses a name that is not a non-empty string`, () => {
+      for (const bad of [42, '', { a: 1 }, Number.NaN, true]) {
+        expect(message(() => make({ name: bad }))).toMatch(/option `name` must be a non-empty string, got /)
+      }
+    })
+
     it(`${name} refuses null for an option (undefined is the default; null was taken as it by some)`, () => {
       for (const option of ['prefix', 'lifetime', 'name', 'clock']) {
         expect(message(() => make({ [option]: null }))).toMatch(new RegExp(`option \`${option}\` (is null: leave it out|must be)`))
@@ -64,6 +70,18 @@ describe('options', () => {
       expect(() => make({ lifetime: 1e12, tombstoneLifetime: 1e12, grace: 1e12 })).not.toThrow()
     })
   }
+
+  it('KeyValueStore refuses a backend whose name is not a non-empty string (a name option still names the store)', () => {
+    const backend = (name: unknown) => Object.assign(new MapBackend(), { name }) as MapBackend
+    for (const bad of [42, '', { a: 1 }, Number.NaN]) {
+      expect(message(() => new KeyValueStore(backend(bad)))).toMatch(
+        /^KeyValueStore: the backend's `name` must be a non-empty string, got /,
+      )
+    }
+    expect(new KeyValueStore(backend(undefined)).name).toBe('key-value')
+    expect(new KeyValueStore(backend('mine')).name).toBe('mine')
+    expect(new KeyValueStore(backend('mine'), { name: 'app' }).name).toBe('app')
+  })
 
   it('gives store-specific hints', () => {
     expect(message(() => new RedisStore({ uri: 'redis://x' } as never))).toMatch(/`uri`: did you mean `url`\?/)
@@ -198,11 +216,12 @@ describe('chain options', () => {
 
 describe('durations in ms', () => {
   const redis = (o: Record<string, unknown>) => new RedisStore({ url: 'redis://127.0.0.1:1', ...o })
+  const redisCluster = (o: Record<string, unknown>) => new RedisStore({ cluster: [{ host: '127.0.0.1', port: 1 }], ...o })
   const memcache = (o: Record<string, unknown>) => new MemcacheStore({ servers: ['127.0.0.1:1'], ...o })
   const redisBus = (o: Record<string, unknown>) => new RedisBus({ url: 'redis://127.0.0.1:1', ...o })
   const owners: [string, string, (o: Record<string, unknown>) => unknown][] = [
     ['RedisStore', 'timeout', redis],
-    ['RedisStore', 'retryDelay', redis],
+    ['RedisStore', 'retryDelay', redisCluster],
     ['KeyvStore', 'timeout', (o) => new KeyvStore({ keyv: new Keyv(), ...o })],
     ['MemcacheStore', 'timeout', memcache],
     ['MemcacheStore', 'retryDelay', memcache],

@@ -60,6 +60,44 @@ describe('model registry', () => {
     ).toThrow(UnknownModelError)
   })
 
+  it('a type tag or key attribute name that is not well-formed UTF-16 is an UnknownModelError naming the model and the name', async () => {
+    const lone = 'T\uD800'
+    expect(() =>
+      describeModel(
+        class {
+          static readonly stockpyleName = lone
+          static readonly stockpyleKeys = ['id']
+        } as never,
+      ),
+    ).toThrow(UnknownModelError)
+    expect(() =>
+      describeModel(
+        class {
+          static readonly stockpyleName = lone
+          static readonly stockpyleKeys = ['id']
+        } as never,
+      ),
+    ).toThrow(/type tag `"T\\ud800"` is not well-formed UTF-16/)
+    class LoneField {
+      static readonly stockpyleName = 'RegLoneField'
+      static readonly stockpyleKeys = ['id', ['org', 'x\uDC00']]
+    }
+    expect(() => describeModel(LoneField as never)).toThrow(UnknownModelError)
+    expect(() => describeModel(LoneField as never)).toThrow(
+      /Model `RegLoneField` declares the key attribute `"x\\udc00"`, which is not well-formed UTF-16/,
+    )
+    // a well-formed name outside ASCII is fine
+    class Wide {
+      static readonly stockpyleName = 'Règle\u{1F600}'
+      static readonly stockpyleKeys = keys('clé')
+      constructor(public clé: number) {}
+    }
+    const store = new ProcessMemoryStore()
+    await store.put(new Wide(1))
+    expect(await store.get(Wide, { clé: 1 })).toEqual(new Wide(1))
+    await store.close()
+  })
+
   it('a name used by two classes is a DuplicateModelError', () => {
     const make = () =>
       class Twin {

@@ -6,14 +6,17 @@ import {
   InvalidOptionError,
   KeyValueStore,
   type LeaseCapable,
+  LoaderStore,
+  type Lookup,
   type Model,
   ProcessMemoryStore,
   type Store,
   StoreDecorator,
+  type StoreDecoratorOptions,
   type TransactionCapable,
 } from '../../src/index.js'
 import { createTable, SqlStore } from '../../src/stores/sql/index.js'
-import { ConformanceUser, conformanceTables, MapBackend, makeUser } from '../../src/testing/index.js'
+import { ConformanceUser, conformanceTables, FaultStore, MapBackend, makeUser } from '../../src/testing/index.js'
 
 /** Records every call that passes its hook. */
 class Recording extends StoreDecorator {
@@ -118,6 +121,98 @@ describe('StoreDecorator', () => {
   })
 })
 
+describe('StoreDecorator subclasses that implement optional methods themselves', () => {
+  /** Adds clear() (of a memo of its own) and in-process leases in front of a store that has neither. */
+  class WithClearAndLeases extends StoreDecorator {
+    cleared = 0
+    readonly #held = new Set<string>()
+    override async clear(): Promise<void> {
+      this.cleared++
+    }
+    override async acquireLeases<M extends Model>(_model: M, lookups: readonly Lookup<M>[]): Promise<boolean[]> {
+      return lookups.map((l) => {
+        const key = JSON.stringify(l)
+        if (this.#held.has(key)) return false
+        this.#held.add(key)
+        return true
+      })
+    }
+    override async releaseLeases<M extends Model>(_model: M, lookups: readonly Lookup<M>[]): Promise<void> {
+      for (const l of lookups) this.#held.delete(JSON.stringify(l))
+    }
+    override async leasesHeld<M extends Model>(_model: M, lookups: readonly Lookup<M>[]): Promise<boolean[]> {
+      return lookups.map((l) => this.#held.has(JSON.stringify(l)))
+    }
+  }
+  const loader = () => new LoaderStore({ model: ConformanceUser, load: async (lookups) => lookups.map(() => undefined) })
+
+  it('keep them when the wrapped store lacks them; the methods they do not implement stay absent', async () => {
+    const inner = loader()
+    expect(typeof (inner as Store).clear).toBe('undefined')
+    const store = new WithClearAndLeases(inner)
+    await store.clear()
+    expect(store.cleared).toBe(1)
+    expect(await store.acquireLeases(ConformanceUser, [{ id: 1 }, { id: 1 }])).toEqual([true, false])
+    expect(await store.leasesHeld(ConformanceUser, [{ id: 1 }, { id: 2 }])).toEqual([true, false])
+    await store.releaseLeases(ConformanceUser, [{ id: 1 }])
+    expect(await store.leasesHeld(ConformanceUser, [{ id: 1 }])).toEqual([false])
+    expect(store.transaction).toBeUndefined()
+    expect(store.clearCaches).toBeUndefined()
+    expect(store.onRemoteChange).toBeUndefined()
+  })
+
+  it("reaching StoreDecorator's forwarding of a method the wrapped store lacks (super.clear()) rejects with UnsupportedOperationError", async () => {
+    class ClearsUnder extends StoreDecorator {
+      override clear(): Promise<void> {
+        return super.clear?.() as Promise<void>
+      }
+    }
+    const store = new ClearsUnder(loader(), { name: 'clears-under' })
+    await expect(store.clear()).rejects.toMatchObject({ code: 'E_UNSUPPORTED' })
+    await expect(store.clear()).rejects.toThrow(
+      /clears-under store: clear\(\) is not supported: the store it wraps \(loader\(ConformanceUser\)\) has no clear\(\)/,
+    )
+  })
+})
+
+describe('StoreDecorator options', () => {
+  const inner = new ProcessMemoryStore()
+
+  it('refuses unknown names, with a hint when one is close, and options that are not an object', () => {
+    expect(() => new StoreDecorator(inner, { ttl: 5 } as StoreDecoratorOptions)).toThrow(InvalidOptionError)
+    expect(() => new StoreDecorator(inner, { ttl: 5 } as StoreDecoratorOptions)).toThrow(
+      'StoreDecorator: unknown option `ttl` (known options: name)',
+    )
+    expect(() => new StoreDecorator(inner, { nmae: 'x' } as StoreDecoratorOptions)).toThrow(
+      'StoreDecorator: unknown option `nmae`: did you mean `name`?',
+    )
+    for (const bad of [null, 'x', 42, ['name']]) {
+      expect(() => new StoreDecorator(inner, bad as StoreDecoratorOptions)).toThrow(InvalidOptionError)
+      expect(() => new StoreDecorator(inner, bad as StoreDecoratorOptions)).toThrow(/^StoreDecorator: options must be an object, got /)
+    }
+    expect(() => new StoreDecorator(inner, { name: null } as unknown as StoreDecoratorOptions)).toThrow(/option `name` is null/)
+    expect(new StoreDecorator(inner, { name: undefined }).name).toBe('memory')
+    expect(new StoreDecorator(inner, undefined).name).toBe('memory')
+  })
+
+  it('a subclass extends optionNames and may pass its whole options object on; messages name the subclass', () => {
+    class Leveled extends StoreDecorator {
+      static override readonly optionNames = [...StoreDecorator.optionNames, 'level']
+      readonly level: number
+      constructor(store: Store, options: StoreDecoratorOptions & { level?: number } = {}) {
+        super(store, options)
+        this.level = options.level ?? 1
+      }
+    }
+    const store = new Leveled(inner, { name: 'leveled', level: 3 })
+    expect([store.name, store.level]).toEqual(['leveled', 3])
+    expect(() => new Leveled(inner, { levle: 3 } as never)).toThrow('Leveled: unknown option `levle`: did you mean `level`?')
+    expect(() => new Leveled(inner, { ttl: 3 } as never)).toThrow('Leveled: unknown option `ttl` (known options: level, name)')
+    expect(() => new StoreDecorator(inner, { level: 3 } as never)).toThrow(/StoreDecorator: unknown option `level`/)
+    expect(new FaultStore(inner).name).toBe('fault(memory)')
+  })
+})
+
 describe('a BaseStore subclass without the primitives', () => {
   // What the original library's tests did: extend the base and delegate the public methods.
   const Base = BaseStore as unknown as abstract new () => object
@@ -150,5 +245,28 @@ describe('a BaseStore subclass without the primitives', () => {
       }
     }
     expect(() => new HalfStore()).toThrow(/HalfStore extends BaseStore but does not implement writeMany, removeMany:/)
+  })
+
+  it('says the primitives must be methods when they are class fields (not set yet when BaseStore checks)', () => {
+    class FieldStore extends Base {
+      readonly name = 'fields'
+      readMany = async (_info: unknown, requests: readonly unknown[]) => requests.map(() => undefined)
+      writeMany = async () => {}
+      removeMany = async () => {}
+    }
+    expect(() => new FieldStore()).toThrow(InvalidOptionError)
+    expect(() => new FieldStore()).toThrow(
+      /^FieldStore extends BaseStore but defines readMany, writeMany, removeMany as class fields .*which are not set yet when BaseStore's constructor checks them: write them as methods \(`protected async readMany\(/,
+    )
+    class MixedStore extends Base {
+      readonly name = 'mixed'
+      protected async readMany() {
+        return []
+      }
+      writeMany = async () => {}
+    }
+    expect(() => new MixedStore()).toThrow(
+      /^MixedStore extends BaseStore but defines writeMany as a class field .*; it does not implement removeMany at all/,
+    )
   })
 })

@@ -1,5 +1,5 @@
 import type { BackendReadOptions, KeyValueBackend, KeyValueEntry } from '../../contracts/key-value-backend.js'
-import { isExpiredRecord } from '../../core/codec.js'
+import { isExpiredEnvelope } from '../../core/codec.js'
 import {
   InvalidKeyError,
   InvalidOptionError,
@@ -31,8 +31,9 @@ const VALID_KEY = /^[\x21-\x7e]{1,250}$/
  * - `getMany` sends exactly one multi-get (`get k1 k2 …`) per server involved, all in parallel;
  *   `setMany` / `deleteMany` group the keys per server and pipeline one command per key on each
  *   server's connection, all servers in parallel. Repeated keys are sent once (the last entry wins).
- * - `addMany` (backfills, leases): memcached `add`. `refillMany` (backfills of a store with a `grace`):
- *   `add`, then for the keys taken `gets` and `cas` where they hold an expired record kept for grace.
+ * - `addMany`: memcached `add`. `refillMany` (every backfill, and leases: memcached keeps an item up to
+ *   two seconds past its expiry, see {@link memcacheExptime}): `add`, then for the keys taken `gets` and
+ *   `cas` where they hold a record or tombstone (or lease) whose envelope expiry has passed.
  * - Expiry: see {@link memcacheExptime} (rounded up, never early; relative up to 30 days, absolute
  *   beyond; `0` for never — always sent explicitly).
  * - Failures: every call waits at most `timeout` ms per server. A server that fails is named in a
@@ -195,15 +196,15 @@ export class MemcacheBackend implements KeyValueBackend {
   }
 
   /**
-   * Like {@link addMany}, and also where the key holds an expired record kept for grace (see
+   * Like {@link addMany}, and also where the key holds an expired record, tombstone or lease (see
    * `KeyValueBackend.refillMany`): per server, the keys `add` did not store are read (`gets`), and
-   * those holding such a record replaced by `cas`, which stores only if the key still holds what was
+   * those holding such an entry replaced by `cas`, which stores only if the key still holds what was
    * read — a put or delete of another client in between is never overwritten; such a key is tried
    * again (3 rounds at most, then left unstored).
    * @throws as {@link addMany}.
    */
   async refillMany(entries: readonly KeyValueEntry[], expiredBy: number): Promise<boolean[]> {
-    return this.#add('refillMany', entries, (held) => isExpiredRecord(held, expiredBy))
+    return this.#add('refillMany', entries, (held) => isExpiredEnvelope(held, expiredBy))
   }
 
   async #add(

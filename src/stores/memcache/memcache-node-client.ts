@@ -6,6 +6,7 @@ import { clientBackstop } from '../../core/with-timeout.js'
 import { withDeadline } from './memcache-deadline.js'
 import { addOnServer, type NodeSetEntry } from './memcache-node-refill.js'
 import { asBuffer, deleteKey, type NodeRepair, type ReplyError, repairOnServer, undecodable } from './memcache-node-repair.js'
+import { MemcacheRestartWatch } from './memcache-restart-watch.js'
 import type { MemcacheServerStats } from './memcache-server-stats.js'
 
 /** Settings of {@link MemcacheNodeClient}. */
@@ -73,12 +74,8 @@ export class MemcacheNodeClient {
   /** The repair being sent: every call waits for it before sending its own command. */
   #repairing: Promise<void> | undefined
   #flushNeeded = false
-  /** When (`Date.now()`) failed writes were forgotten on a server this client may not flush; `undefined`: not quarantined. */
-  #quarantinedSince: number | undefined
-  /** When (`performance.now()`) the next check of whether a quarantined server restarted may be sent. */
-  #nextRestartCheck = 0
-  /** The quarantined server's process id when it first answered `stats`: another one means it restarted. */
-  #quarantinePid: string | undefined
+  /** Quarantine of a server this client may not flush, after failed writes were forgotten on it. */
+  readonly #restarts: MemcacheRestartWatch
   #getRequests = 0
   #keysRead = 0
   #hits = 0
@@ -99,6 +96,7 @@ export class MemcacheNodeClient {
       noDelay: true,
       ...(settings.tls === undefined ? {} : { tls: settings.tls }),
     })
+    this.#restarts = new MemcacheRestartWatch(this.#client, address, settings.timeout, settings.retryDelay)
   }
 
   /** A snapshot of this server's counters. */
@@ -115,7 +113,7 @@ export class MemcacheNodeClient {
       errors: this.#errors,
       down: this.#down,
       pendingRepairs: this.#flushNeeded ? MAX_PENDING_REPAIRS : this.#dirty.size,
-      quarantined: this.#quarantinedSince !== undefined,
+      quarantined: this.#restarts.quarantined,
     }
   }
 
@@ -244,7 +242,7 @@ export class MemcacheNodeClient {
    */
   async #run<T>(operation: string, writtenKeys: readonly string[] | undefined, send: () => Promise<T>): Promise<T> {
     if (this.#closed) throw new StoreClosedError(`${this.#settings.owner}: ${operation} was called after close()`)
-    if (this.#quarantinedSince !== undefined) await this.#leaveQuarantine(operation, writtenKeys)
+    if (this.#restarts.quarantined) await this.#leaveQuarantine(operation, writtenKeys)
     const now = performance.now()
     if (this.#down && (this.#retryAt > now || this.#probing)) {
       this.#errors++
@@ -261,10 +259,12 @@ export class MemcacheNodeClient {
       const repair = this.#repair()
       if (repair !== undefined) await repair
       const value = await withDeadline(send(), this.#settings.timeout, this.address)
+      this.#restarts.answered(now)
       this.#down = false
       this.#outageReported = false
       return value
     } catch (err) {
+      this.#restarts.failed(now, err)
       this.#errors++
       if (writtenKeys !== undefined) this.#markDirty(writtenKeys)
       const reply = (err as ReplyError).cmdTokens
@@ -301,42 +301,18 @@ export class MemcacheNodeClient {
       this.#dirty.clear()
       // A server others use is never flushed (it would drop their entries, as clear() refuses to).
       if (this.#settings.ownsServer) this.#flushNeeded = true
-      else {
-        this.#quarantinedSince = Date.now()
-        this.#quarantinePid = undefined
-      }
+      else this.#restarts.quarantine()
     }
   }
 
   /**
-   * Lets a call through once the quarantined server has restarted since the quarantine began: its
-   * `stats` show another process id than when it first answered in quarantine, or an uptime shorter
-   * than the quarantine (with 3 s to spare: whole seconds, and memcached counts 2 s more than it ran).
-   * It then holds nothing from before.
-   * Otherwise the call fails fast, and a write's keys are marked for repair (kept for when it is lifted).
+   * Lets a call through once the quarantined server has restarted since this process last wrote to
+   * it (see {@link MemcacheRestartWatch}): it then holds nothing from before. Otherwise the call fails
+   * fast, and a write's keys are marked for repair (kept for when it is lifted).
    * @throws StoreUnavailableError naming the server and why.
    */
   async #leaveQuarantine(operation: string, writtenKeys: readonly string[] | undefined): Promise<void> {
-    const since = this.#quarantinedSince as number
-    if (performance.now() >= this.#nextRestartCheck) {
-      this.#nextRestartCheck = performance.now() + this.#settings.retryDelay
-      try {
-        const reply = await withDeadline(this.#client.cmd<{ STAT?: [string, string][] }>('stats'), this.#settings.timeout, this.address)
-        const stat = (name: string): string | undefined => reply.STAT?.find(([key]) => key === name)?.[1]
-        const uptime = Number(stat('uptime'))
-        const pid = stat('pid')
-        this.#quarantinePid ??= pid
-        if (pid !== this.#quarantinePid || (Number.isFinite(uptime) && Date.now() - (uptime + 3) * 1000 > since)) {
-          if (this.#quarantinedSince === since) {
-            this.#quarantinedSince = undefined
-            this.#quarantinePid = undefined
-          }
-          return
-        }
-      } catch {
-        // not answering yet: still quarantined
-      }
-    }
+    if (await this.#restarts.restarted()) return
     this.#errors++
     if (writtenKeys !== undefined) this.#markDirty(writtenKeys)
     throw new StoreUnavailableError(

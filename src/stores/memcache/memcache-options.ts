@@ -101,6 +101,9 @@ export const MEMCACHE_CONNECTION_OPTIONS: readonly string[] = [
   'onError',
 ]
 
+/** The setting names of a {@link MemcacheWeightedServer}. */
+const WEIGHTED_SERVER_SETTINGS: readonly string[] = ['address', 'weight']
+
 const ADDRESS = /^([A-Za-z0-9._-]+):(\d{1,5})$/
 
 /**
@@ -151,6 +154,7 @@ export function checkMemcacheOptions(
   }
 }
 
+/** @throws InvalidOptionError naming the entry: not 'host:port', a misspelt or unknown setting, a weight ≤ 0, a duplicate. */
 function checkServers(store: string, servers: unknown): RingServer[] {
   if (!Array.isArray(servers) || servers.length === 0) {
     throw new InvalidOptionError(`${store}: option \`servers\` must be a non-empty array of 'host:port' strings, got ${show(servers)}`)
@@ -158,6 +162,8 @@ function checkServers(store: string, servers: unknown): RingServer[] {
   const seen = new Set<string>()
   return servers.map((entry: unknown, i) => {
     const weighted = typeof entry === 'object' && entry !== null
+    // a misspelt setting (`wieght`, `adress`) would silently be weight 1 or a refused address
+    if (weighted && !Array.isArray(entry)) checkOptionNames(`${store}: option \`servers\`[${i}]`, entry, WEIGHTED_SERVER_SETTINGS)
     const address = weighted ? (entry as MemcacheWeightedServer).address : entry
     const weight = weighted ? ((entry as MemcacheWeightedServer).weight ?? 1) : 1
     const match = typeof address === 'string' ? ADDRESS.exec(address) : null

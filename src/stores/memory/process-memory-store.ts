@@ -369,6 +369,22 @@ export class ProcessMemoryStore extends BaseStore {
     this.#tombstone(keys.map((key) => this.#aliases.target(key) ?? key))
   }
 
+  /**
+   * {@link evict} of the keys (records or aliases) this store holds a record of (a copy or a
+   * tombstone); the others are left alone, with no tombstone: for a write that only its own chain makes
+   * (whose write clock refuses backfills read before it), as an AsyncLocalStore's writes to its other
+   * scopes' maps.
+   */
+  evictHeld(keys: readonly string[]): void {
+    if (this.#records.size === 0) return
+    let held: string[] | undefined
+    for (const key of keys) {
+      const record = this.#aliases.target(key) ?? key
+      if (this.#records.peek(record) !== undefined) (held ??= []).push(record)
+    }
+    if (held !== undefined) this.#tombstone(held)
+  }
+
   #tombstone(recordKeys: readonly string[], changedAt?: number): void {
     const { tombstoneMs, clock } = this.#settings
     const now = clock.now()

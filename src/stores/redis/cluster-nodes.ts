@@ -3,10 +3,12 @@ import { withTimeout } from '../../core/with-timeout.js'
 import { isRedirection } from './redis-redirects.js'
 
 /** A master that failed its part of a call. */
-export interface NodeFailure {
+export interface NodeFailure<G = unknown> {
   /** `host:port` of the master. */
   readonly node: string
   readonly error: Error
+  /** Its part as it was sent (grouped by the slot map of the call's start, not of its failure). */
+  readonly group: G
 }
 
 interface Health {
@@ -50,12 +52,12 @@ export class ClusterNodes {
   }
 
   /** Runs `work` for every master's group in parallel; resolves with the masters that failed (never rejects). */
-  async run<G>(operation: string, groups: Map<string, G>, work: (group: G) => Promise<void>): Promise<NodeFailure[]> {
-    const failures: NodeFailure[] = []
+  async run<G>(operation: string, groups: Map<string, G>, work: (group: G) => Promise<void>): Promise<NodeFailure<G>[]> {
+    const failures: NodeFailure<G>[] = []
     await Promise.all(
       [...groups].map(async ([node, group]) => {
         const error = await this.#one(operation, node, () => work(group))
-        if (error !== undefined) failures.push({ node, error })
+        if (error !== undefined) failures.push({ node, error, group })
       }),
     )
     return failures

@@ -17,7 +17,6 @@ import { CHUNK, check, chunked, queueAdds } from './redis-pipeline.js'
 import { NodePipeline } from './redis-redirects.js'
 import { repairOnNode } from './redis-repair.js'
 import { setOnNode } from './redis-sets.js'
-import { redisSlot } from './redis-slot.js'
 
 export type { RedisBackendOptions } from './redis-backend-options.js'
 
@@ -34,8 +33,8 @@ export type { RedisBackendOptions } from './redis-backend-options.js'
  *   what that write stored or the tombstone the delete left. `addWithAliases` (single node): the record
  *   `SET NX` and, where it was stored, the aliases' `SET`, in one Lua script call per 250 backfills,
  *   all in one round trip. For a store with a `grace`, `refillMany` (and `addWithAliases` given
- *   `expiredBy`) also replaces a record expired by then, kept for stale reads: what the key holds is
- *   checked and replaced in one script step, so a put or delete never lands in between.
+ *   `expiredBy`) also replaces a record (or tombstone) expired by then, kept for stale reads: what the
+ *   key holds is checked and replaced in one script step, so a put or delete never lands in between.
  * - `deleteMany`: `DEL` per slot, pipelined per node.
  *
  * Fails fast: every operation is bounded by `timeout` ms and every failure (connection refused, not
@@ -124,7 +123,7 @@ export class RedisBackend implements KeyValueBackend {
   async getMany(keys: readonly string[], options?: BackendReadOptions): Promise<(Uint8Array | undefined)[]> {
     if (keys.length === 0) return []
     const unique = keys.length === 1 ? (keys as string[]) : [...new Set(keys)]
-    let failures: NodeFailure[] = []
+    let failures: NodeFailure<string[][]>[] = []
     const values = await this.#guard('get', async () => {
       if (!this.#cluster && unique.length <= CHUNK) return (this.#client as Redis).mgetBuffer(unique)
       const groups = this.#groups(unique)
@@ -153,7 +152,7 @@ export class RedisBackend implements KeyValueBackend {
       const byKey = new Map(unique.map((key, i) => [key, values[i] ?? undefined]))
       out = keys.map((key) => byKey.get(key))
     }
-    if (failures.length > 0) throw this.#partial('get', keys, failures, options?.partial === true ? out : undefined)
+    if (failures.length > 0) throw this.#partial('get', keys, failures, flat, options?.partial === true ? out : undefined)
     return out
   }
 
@@ -171,12 +170,7 @@ export class RedisBackend implements KeyValueBackend {
         setOnNode(this.#client, this.#cluster, unique, indices, now),
       ),
     )
-    if (failures.length > 0)
-      throw this.#partial(
-        'set',
-        entries.map((e) => e.key),
-        failures,
-      )
+    if (failures.length > 0) throw this.#partial('set', entries.map(keyOf), failures, (ix) => ix.map((i) => keyOf(unique[i])))
   }
 
   /**
@@ -201,13 +195,7 @@ export class RedisBackend implements KeyValueBackend {
         }
       }),
     )
-    if (failures.length > 0)
-      throw this.#partial(
-        'add',
-        entries.map((e) => e.key),
-        failures,
-        added,
-      )
+    if (failures.length > 0) throw this.#partial('add', entries.map(keyOf), failures, (ix) => ix.map((i) => keyOf(entries[i])), added)
     return added
   }
 
@@ -218,7 +206,7 @@ export class RedisBackend implements KeyValueBackend {
   }
 
   /**
-   * Like {@link addMany}, and also over an expired record kept for grace (see
+   * Like {@link addMany}, and also over an expired record kept for grace or an expired tombstone (see
    * {@link KeyValueBackend.refillMany}): per key, one Lua script step checks what the key holds and
    * stores the entry; one script call per hash slot and 250 entries.
    */
@@ -232,7 +220,7 @@ export class RedisBackend implements KeyValueBackend {
         refillOnNode(this.#client, entries, indices, this.#cluster, now, expiredBy, added),
       ),
     )
-    if (failures.length > 0) throw this.#partial('add', keys, failures, added)
+    if (failures.length > 0) throw this.#partial('add', keys, failures, (ix) => ix.map((i) => keys[i] as string), added)
     return added
   }
 
@@ -247,7 +235,7 @@ export class RedisBackend implements KeyValueBackend {
     const failures = await this.#guard('repair', () =>
       this.#each('repair', this.#groups([...new Set(keys)]), (group) => repairOnNode(this.#client, group, tombstone, px)),
     )
-    if (failures.length > 0) throw this.#partial('repair', keys, failures)
+    if (failures.length > 0) throw this.#partial('repair', keys, failures, flat)
   }
 
   async deleteMany(keys: readonly string[]): Promise<void> {
@@ -264,14 +252,14 @@ export class RedisBackend implements KeyValueBackend {
         check(await pipeline.exec(this.#client))
       })
     })
-    if (failures.length > 0) throw this.#partial('delete', keys, failures)
+    if (failures.length > 0) throw this.#partial('delete', keys, failures, flat)
   }
 
   /**
    * Runs `work` for each node's group: all at once on a single node (its failure is the call's); per
    * master in a cluster, each under its own timeout and health, resolving with the masters that failed.
    */
-  async #each<G>(operation: string, groups: Map<string, G>, work: (group: G) => Promise<void>): Promise<NodeFailure[]> {
+  async #each<G>(operation: string, groups: Map<string, G>, work: (group: G) => Promise<void>): Promise<NodeFailure<G>[]> {
     if (!this.#cluster) {
       await Promise.all([...groups.values()].map(work))
       return []
@@ -279,19 +267,23 @@ export class RedisBackend implements KeyValueBackend {
     return this.#nodes.run(operation, groups, work)
   }
 
-  /** The PartialFailureError of a cluster call: the positions of `keys` whose master failed. */
-  #partial(
+  /**
+   * The PartialFailureError of a cluster call: the positions of `keys` sent to a master that failed
+   * (`keysOf` its part). Not by the slot map after the failure: a failover's refresh may already name
+   * another master for them, and a key left out of `failed` would never be repaired.
+   */
+  #partial<G>(
     operation: string,
     keys: readonly string[],
-    failures: readonly NodeFailure[],
+    failures: readonly NodeFailure<G>[],
+    keysOf: (group: G) => readonly string[],
     results?: readonly unknown[],
   ): PartialFailureError {
     const down = new Set(failures.map((f) => f.node))
-    const slots = (this.#client as Cluster).slots
+    const sent = new Set(failures.flatMap((f) => keysOf(f.group)))
     const failed: number[] = []
     keys.forEach((key, i) => {
-      const slot = redisSlot(key)
-      if (down.has(slots[slot]?.[0] ?? `slot:${slot}`)) failed.push(i)
+      if (sent.has(key)) failed.push(i)
     })
     const errors = failures.map((f) => f.error)
     return new PartialFailureError(
@@ -398,3 +390,6 @@ export class RedisBackend implements KeyValueBackend {
     return new StoreUnavailableError(`${this.name} store ${operation}: ${what}${detail}`, cause === undefined ? {} : { cause })
   }
 }
+
+const keyOf = (entry: KeyValueEntry | undefined): string => (entry as KeyValueEntry).key
+const flat = (group: string[][]): string[] => group.flat()

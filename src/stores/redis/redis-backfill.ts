@@ -10,14 +10,17 @@ import { bySlot } from './redis-groups.js'
 // (double; -1 = none, -2 = already expired: delete) and value. Two arguments per call instead of
 // several per backfill: ioredis' cost per argument was most of a cold batch's client time.
 // ARGV[2]: -1, or `expiredBy` (ms since the epoch, the store's clock) for a store with a grace: where
-// SET NX finds the key taken, the record is still stored if the key holds a record envelope (format 1,
-// kind 1) whose header expiry (a big-endian double at bytes 3–10 in Lua's 1-based count) is not 0 and
-// at or before it — an expired copy kept only for stale reads —, checked and replaced in this one step.
+// SET NX finds the key taken, the record is still stored if the key holds a record or tombstone envelope
+// (format 1, kind 1 or 3) whose header expiry (a big-endian double at bytes 3–10 in Lua's 1-based
+// count) is not 0 and at or before it — an expired copy kept only for stale reads, a tombstone that no
+// longer fences —, checked and replaced in this one step.
 const SCRIPT = `local blob = ARGV[1]
 local by = tonumber(ARGV[2])
 local function expired(key)
   local v = redis.pcall('GET', key)
-  if type(v) ~= 'string' or #v < 10 or string.byte(v, 1) ~= 1 or string.byte(v, 2) ~= 1 then return false end
+  if type(v) ~= 'string' or #v < 10 or string.byte(v, 1) ~= 1 then return false end
+  local kind = string.byte(v, 2)
+  if kind ~= 1 and kind ~= 3 then return false end
   local at = struct.unpack('>d', v, 3)
   return at ~= 0 and at <= by
 end
@@ -69,7 +72,7 @@ function remaining(entry: KeyValueEntry, now: number): number | undefined {
 /**
  * Runs backfills on one Redis node with a Lua script (EVALSHA, loaded with EVAL on NOSCRIPT): each
  * record is stored only where its key holds nothing (`SET NX`) — or, given `expiredBy`, an expired
- * record kept for grace (see SCRIPT) — and its aliases only when the record was stored, in one round
+ * record or tombstone (see SCRIPT) — and its aliases only when the record was stored, in one round
  * trip. Resolves to whether each record was stored. A record already expired by `now` is not sent
  * (`false`). On a cluster every key of a call must be in one hash slot (see {@link refillOnNode}).
  */
@@ -121,7 +124,7 @@ export async function backfillOnNode(
 
 /**
  * Stores the entries of `indices` (all served by one node) where their keys hold nothing or an expired
- * record kept for grace (see `KeyValueBackend.refillMany`): the script of {@link backfillOnNode}
+ * record or tombstone (see `KeyValueBackend.refillMany`): the script of {@link backfillOnNode}
  * without aliases, one call per hash slot (a script's keys must share one in a cluster) and 250
  * entries. Sets `added[i]` for each entry stored.
  */

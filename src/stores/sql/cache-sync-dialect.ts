@@ -29,6 +29,11 @@ export interface StatementRunner {
     chunkSize: number | undefined,
     connection: TrackedConnection,
   ): AsyncIterableIterator<QueryResult<R>>
+  /**
+   * The error `what` is refused with before it reaches the database, or `undefined`: once the chain is
+   * closed, a COMMIT with invalidations queued is refused (they could not run).
+   */
+  refusal(what: string): Error | undefined
   /** A transaction committed, or its COMMIT failed (outcome unknown): run its queued work (never rejects). */
   committed(work: readonly AfterCommitWork[]): Promise<void>
   /**
@@ -126,6 +131,9 @@ class TrackingDriver implements Driver {
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
     const c = connection as TrackedConnection
+    // the transaction stays open, to be rolled back (Kysely's transaction() does)
+    const refusal = c.pending?.length ? this.#runner.refusal('the COMMIT of a transaction that wrote watched tables') : undefined
+    if (refusal !== undefined) throw refusal
     try {
       await this.#inner.commitTransaction(c.inner)
     } catch (err) {

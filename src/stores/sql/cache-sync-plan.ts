@@ -61,11 +61,29 @@ function tableOf(node: OperationNode | undefined): { name: string; table: TableN
     const { schema, identifier } = node.table
     return { name: schema === undefined ? identifier.name : `${schema.name}.${identifier.name}`, table: node, alias: undefined }
   }
-  if (AliasNode.is(node) && TableNode.is(node.node) && IdentifierNode.is(node.alias)) {
+  // `sql.table('t')` (and sql`${sql.table('t')}`): a raw node wrapping nothing but a table
+  if (RawNode.is(node) && node.parameters.length === 1 && node.sqlFragments.every((f) => f.trim() === '')) {
+    return tableOf(node.parameters[0])
+  }
+  if (AliasNode.is(node) && IdentifierNode.is(node.alias)) {
     const inner = tableOf(node.node)
-    return inner === undefined ? undefined : { ...inner, alias: node.alias.name }
+    return inner === undefined || inner.alias !== undefined ? undefined : { ...inner, alias: node.alias.name }
   }
   return undefined
+}
+
+/**
+ * The table a write targets; `undefined` only when there is no target node at all.
+ * @throws UnsupportedOperationError for a target that is not a table (raw SQL, a subquery, a list):
+ *   whether it is a watched table cannot be told.
+ */
+function targetOf(node: OperationNode | undefined, statement: 'INSERT' | 'UPDATE' | 'DELETE' | 'MERGE'): ReturnType<typeof tableOf> {
+  if (node === undefined) return undefined
+  const target = tableOf(node)
+  if (target !== undefined) return target
+  throw new UnsupportedOperationError(
+    `stockpyle cache sync: ${statement === 'INSERT' ? 'an' : 'a'} ${statement} whose target is not a table (a ${node.kind}: raw SQL, a subquery or a list) cannot be followed: which table it writes cannot be told; name the table (its name, or sql.table(name), with or without .as(alias)), or run it on a Kysely instance without the plugin, then call chain.batchInvalidate() or chain.clearCaches()`,
+  )
 }
 
 /** The name a table is watched under: SQLite compares identifiers case-insensitively, even quoted ones. */
@@ -117,8 +135,9 @@ const UNFOLLOWED_OR = new Map([
  * them back. An UPDATE that sets a primary-key column also gets a SELECT of the old keys to run first
  * (`before`). Statements it cannot follow are refused before they run: such an UPDATE joining other
  * tables, an upsert whose DO UPDATE sets a primary-key column, `REPLACE`/`INSERT OR REPLACE` (it
- * deletes conflicting rows unseen), `INSERT OR FAIL` / `OR ROLLBACK`, `MERGE`, a multi-table DELETE. Anything else is returned untouched
- * (`plan` undefined).
+ * deletes conflicting rows unseen), `INSERT OR FAIL` / `OR ROLLBACK`, `MERGE`, a multi-table DELETE,
+ * and any INSERT, UPDATE, DELETE or MERGE whose target is not a table (a table name or `sql.table()`,
+ * aliased or not), watched or not. Anything else is returned untouched (`plan` undefined).
  * @throws UnsupportedOperationError for a statement it cannot follow.
  */
 export function planStatement(
@@ -128,14 +147,14 @@ export function planStatement(
 ): { node: RootOperationNode; plan: SyncPlan | undefined } {
   const untouched = { node, plan: undefined }
   if (MergeQueryNode.is(node)) {
-    const target = tableOf(node.into)
+    const target = targetOf(node.into, 'MERGE')
     if (target !== undefined && watched.has(keyOf(target.name, dialect))) refuse(target.name, 'MERGE')
     return untouched
   }
   let target: ReturnType<typeof tableOf>
   let setColumns: readonly string[] = []
   if (InsertQueryNode.is(node)) {
-    target = tableOf(node.into)
+    target = targetOf(node.into, 'INSERT')
     if (target === undefined || !watched.has(keyOf(target.name, dialect))) return untouched
     if (node.replace === true) refuse(target.name, 'REPLACE', UNFOLLOWED_OR.get('replace'))
     const or = node.orAction?.action.toLowerCase().replace(/^or\s+/, '')
@@ -146,14 +165,14 @@ export function planStatement(
       (node.onConflict?.updates ?? []).map((u) => u.column),
     )
   } else if (UpdateQueryNode.is(node)) {
-    target = tableOf(node.table)
+    target = targetOf(node.table, 'UPDATE')
     if (target === undefined || !watched.has(keyOf(target.name, dialect))) return untouched
     setColumns = namedColumns(
       target.name,
       (node.updates ?? []).map((u) => u.column),
     )
   } else if (DeleteQueryNode.is(node)) {
-    target = tableOf(node.from.froms[0])
+    target = targetOf(node.from.froms[0], 'DELETE')
     if (target === undefined || !watched.has(keyOf(target.name, dialect))) return untouched
     if (node.from.froms.length > 1) refuse(target.name, 'a DELETE of several tables')
   } else {

@@ -10,7 +10,7 @@ import type {
   UnknownRow,
 } from 'kysely'
 import type { Store } from '../../contracts/base-store.js'
-import { InvalidOptionError, show, UnsupportedOperationError } from '../../core/errors.js'
+import { InvalidOptionError, StoreClosedError, show, UnsupportedOperationError } from '../../core/errors.js'
 import type { Model } from '../../core/model.js'
 import { checkOptionNames } from '../../core/options.js'
 import { describeModel, type KeyInfo, type ModelInfo } from '../../core/registry.js'
@@ -53,6 +53,10 @@ export interface CacheSyncOptions {
  * controlled transactions and savepoints), never after a rollback. `wrapDialect` is what lets the
  * plugin see statements as the database gets them, and transactions. Raw SQL (`sql\`…\``) bypasses it;
  * writes by other clients need the PostgreSQL triggers of `stockpyle/invalidation`. See docs/kysely-sync.md.
+ *
+ * A write whose target is not a table (a name or `sql.table()`, aliased or not) is refused with
+ * `UnsupportedOperationError` before it runs; once the chain is closed, a write on a watched table (and
+ * the COMMIT of a transaction that made one) is refused with `StoreClosedError` before it runs.
  */
 export class CacheSyncPlugin implements KyselyPlugin {
   readonly #chain: Store
@@ -131,6 +135,7 @@ export class CacheSyncPlugin implements KyselyPlugin {
       follows: (queryId) => this.#followed.has(queryId),
       resolve: (table, db) => this.#resolve(table, db),
       invalidate: (invalidations) => this.#invalidate(invalidations),
+      refusal: (what) => this.#refusal(what),
       runAll: (work) => this.#runAll(work),
     }
     return trackingDialect(dialect, new StatementSync(target, dialect))
@@ -177,6 +182,14 @@ export class CacheSyncPlugin implements KyselyPlugin {
     const resolved: WatchedTable = { ...table, keyColumns, primaryColumns }
     this.#resolved.set(table, { mappings, table: resolved })
     return resolved
+  }
+
+  /** `StoreClosedError` for `what` once the chain is closed: its invalidation could not run, and the caches would keep what it replaced. */
+  #refusal(what: string): Error | undefined {
+    if ((this.#chain as { closed?: unknown }).closed !== true) return undefined
+    return new StoreClosedError(
+      `stockpyle cache sync: ${what} was refused before it ran: the chain ${this.#chain.name} is closed, so its caches could not follow it; destroy the Kysely instance before closing the chain`,
+    )
   }
 
   async #invalidate(invalidations: readonly Invalidation[]): Promise<void> {

@@ -36,6 +36,8 @@ export interface SyncTarget {
   follows(queryId: QueryId): boolean
   /** Invalidates in the chain (may reject: a statement outside a transaction then rejects). */
   invalidate(invalidations: readonly Invalidation[]): Promise<void>
+  /** The error `what` (a followed write, a COMMIT after some) is refused with before it runs, or `undefined` while the chain is open. */
+  refusal(what: string): Error | undefined
   /** Runs work queued for a COMMIT, reporting failures (never rejects). */
   runAll(work: readonly AfterCommitWork[]): Promise<void>
 }
@@ -66,6 +68,7 @@ export class StatementSync implements StatementRunner {
   async execute<R>(compiled: CompiledQuery, connection: TrackedConnection): Promise<QueryResult<R>> {
     const watched = this.#watchedWrite(compiled)
     if (watched === undefined) return connection.inner.executeQuery<R>(compiled)
+    this.#refuseIfClosed(watched)
     const { plan, statement } = await this.#plan(compiled, watched, connection.inner)
     const old = plan.before === undefined ? [] : await this.#oldRows(plan.before, connection.inner)
     const result = await connection.inner.executeQuery<Row>(statement)
@@ -92,6 +95,7 @@ export class StatementSync implements StatementRunner {
     chunkSize: number | undefined,
     connection: TrackedConnection,
   ): AsyncGenerator<QueryResult<R>> {
+    this.#refuseIfClosed(watched)
     const { plan, statement } = await this.#plan(compiled, watched, connection.inner)
     const keyRows = plan.before === undefined ? [] : keysOf(plan, await this.#oldRows(plan.before, connection.inner))
     const chunks = connection.inner.streamQuery<Row>(statement, chunkSize)
@@ -121,6 +125,20 @@ export class StatementSync implements StatementRunner {
         await this.#follow(plan, keyRows, connection)
       }
     }
+  }
+
+  /**
+   * A write on a watched table after the chain was closed: refused before it runs, since its
+   * invalidation could not run and the caches (a shared one too) would keep what it replaced.
+   * @throws StoreClosedError
+   */
+  #refuseIfClosed(watched: WatchedTable): void {
+    const refusal = this.#target.refusal(`a write on table \`${watched.table}\``)
+    if (refusal !== undefined) throw refusal
+  }
+
+  refusal(what: string): Error | undefined {
+    return this.#target.refusal(what)
   }
 
   committed(work: readonly AfterCommitWork[]): Promise<void> {

@@ -15,7 +15,7 @@ export type SqlDialect = 'sqlite' | 'postgres'
  * | `timestamp` | `Date` | `TIMESTAMP`, `DATETIME`, `DATE` | `timestamptz`, `timestamp`, `date` |
  * | `json` | anything (tagged JSON) | `JSON` | `json`, `jsonb` |
  * | `bytes` | `Uint8Array` / `Buffer` | `BLOB`, `BYTEA`, `BINARY` | `bytea` |
- * | `other` | what reads back exactly (see row-mapper.ts) | anything else (or no type) | anything else |
+ * | `other` | what reads back exactly (see row-mapper.ts; PostgreSQL arrays: pg-array-value.ts) | anything else (or no type) | anything else |
  */
 export type ColumnKind = 'integer' | 'bigint' | 'real' | 'numeric' | 'text' | 'boolean' | 'timestamp' | 'json' | 'bytes' | 'other'
 
@@ -98,6 +98,13 @@ export interface ColumnInfo {
    * `undefined` for other columns.
    */
   readonly readCast: string | undefined
+  /**
+   * PostgreSQL array column (also a domain over an array, or an array of a domain): its elements' base
+   * type (`typname`, through any domains: `int4` for `int4[]` and for an array of a domain over int4),
+   * which decides what the elements may be (see {@link elementKind}). `undefined` for a column that is
+   * not an array, and on SQLite.
+   */
+  readonly elementType: string | undefined
 }
 
 const PG_KINDS: Record<string, ColumnKind> = {
@@ -148,6 +155,15 @@ export function columnKind(dialect: SqlDialect, dataType: string, isEnum = false
   if (dialect === 'sqlite') return sqliteKind(dataType)
   if (isEnum) return 'text'
   return PG_KINDS[dataType] ?? 'other'
+}
+
+/**
+ * The kind of the elements of a PostgreSQL array column, from {@link ColumnInfo.elementType}: an
+ * element is what a column of that kind takes (`text[]` strings, `int4[]` integers, …). `undefined`
+ * for a column that is not an array.
+ */
+export function elementKind(column: ColumnInfo): ColumnKind | undefined {
+  return column.elementType === undefined ? undefined : (PG_KINDS[column.elementType] ?? 'other')
 }
 
 /** `format_type` spellings of the PostgreSQL types that store what SqlStore sends unchanged (see {@link ColumnInfo.exact}). */

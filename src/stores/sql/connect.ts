@@ -3,7 +3,7 @@ import { InvalidOptionError, StoreUnavailableError, show } from '../../core/erro
 import { checkOptionNames } from '../../core/options.js'
 import { redactUrl } from '../../core/redact-url.js'
 import type { SqlDialect } from './column-kind.js'
-import { loadPg } from './pg-driver.js'
+import { checkPostgresUrl, loadPg } from './pg-driver.js'
 import { storeTypeParsers } from './pg-values.js'
 import { timedPool } from './timed-pool.js'
 
@@ -145,7 +145,8 @@ function checkUrlTimeouts(store: string, url: string): void {
 
 /**
  * Validates a connection argument synchronously.
- * @throws InvalidOptionError naming `url`, `db` or `dialect`, `timeout` given with a `db`, or a timeout in a `postgres://` URL.
+ * @throws InvalidOptionError naming `url`, `db` or `dialect`, `timeout` given with a `db`, a `postgres://` URL pg cannot read
+ *   (see {@link checkPostgresUrl}), or a timeout in a `postgres://` URL.
  */
 export function parseConnection(store: string, connection: unknown, dialect: unknown, settings: ConnectionSettings): ParsedConnection {
   if (typeof connection !== 'object' || connection === null) {
@@ -184,6 +185,7 @@ export function parseConnection(store: string, connection: unknown, dialect: unk
     return { dialect: 'sqlite', owned: true, open: () => openSqlite(path, settings.timeout) }
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
+    checkPostgresUrl(store, url)
     checkUrlTimeouts(store, url)
     return { dialect: 'postgres', owned: true, open: () => openPostgres(url, settings) }
   }

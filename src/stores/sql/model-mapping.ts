@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely'
 import { SchemaError, type StockpyleError, show } from '../../core/errors.js'
 import type { Model } from '../../core/model.js'
 import type { KeyInfo, ModelInfo } from '../../core/registry.js'
-import type { ColumnInfo, SqlDialect } from './column-kind.js'
+import { type ColumnInfo, elementKind, type SqlDialect } from './column-kind.js'
 import { camelCase, snakeCase, type TableNaming, tableNameOf } from './naming.js'
 import type { BytesType, ModelMapping } from './row-mapper.js'
 import { StatementCache } from './statement-cache.js'
@@ -157,7 +157,7 @@ export function buildMapping(
   if (options.checkUniqueKeys) checkKeys(store, info, schema, keyColumns)
   const bufferColumns = new Set<string>()
   for (const column of schema.columns.values()) {
-    if (column.kind !== 'bytes') continue
+    if (column.kind !== 'bytes' && elementKind(column) !== 'bytes') continue
     const kind =
       typeof options.bytes === 'function' ? options.bytes(info.model, attributeOf.get(column.name) ?? column.name) : options.bytes
     if (kind === 'Buffer') bufferColumns.add(column.name)

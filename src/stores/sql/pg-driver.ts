@@ -52,6 +52,34 @@ export function checkChannel(owner: string, channel: unknown): string {
   return channel
 }
 
+/** pg's own test for text it percent-encodes before parsing a connection string (pg-connection-string). */
+const NEEDS_ENCODING = / |%[^a-f0-9]|%[a-f0-9][^a-f0-9]/i
+
+/** A TCP port as pg can connect to it: 1 to 65535. */
+function validPort(port: string): boolean {
+  return /^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535
+}
+
+/**
+ * Checks that pg can read a `postgres://` URL as it does (pg-connection-string: text percent-encoded
+ * where pg would, an empty host allowed), with a port (in the authority or `?port=`) of 1 to 65535: pg
+ * reads it only when connecting, so a URL it cannot read would fail every call later, as a failure of
+ * the database. The message shows the URL without its user and password, and carries no cause (the
+ * URL parser's error holds the whole URL).
+ * @throws InvalidOptionError naming option `url`.
+ */
+export function checkPostgresUrl(owner: string, url: string): void {
+  const text = NEEDS_ENCODING.test(url) ? encodeURI(url).replace(/%25(\d\d)/g, '%$1') : url
+  const parsed = URL.parse(text, 'postgres://base') ?? URL.parse(text.replace('@/', '@___DUMMY___/'), 'postgres://base')
+  const refuse = (why: string) => new InvalidOptionError(`${owner}: option \`url\` ${show(redactUrl(url))} ${why}`)
+  if (parsed === null) {
+    throw refuse('is not a URL pg can read: check its host, its port (1 to 65535) and that its user name and password are percent-encoded')
+  }
+  if (parsed.port !== '' && !validPort(parsed.port)) throw refuse(`has port ${parsed.port}: a port is 1 to 65535`)
+  const port = parsed.searchParams.get('port')
+  if (port !== null && !validPort(port)) throw refuse(`sets port ${show(port)}: a port is 1 to 65535`)
+}
+
 /** Where a dedicated LISTEN connection connects: one of `url`, `connection` or (the options of) `pool`. */
 export interface ListenConnectionOptions {
   /** `postgres://user:password@host:port/database`. */
@@ -64,7 +92,8 @@ export interface ListenConnectionOptions {
 
 /**
  * The pg client options of the LISTEN connection.
- * @throws InvalidOptionError when none or several of `url`/`connection` are given, or a value is invalid.
+ * @throws InvalidOptionError when none or several of `url`/`connection` are given, or a value is invalid
+ *   (a `url` pg cannot read: see {@link checkPostgresUrl}).
  */
 export function listenConfig(owner: string, options: ListenConnectionOptions): ClientConfig {
   const { url, connection, pool } = options
@@ -75,6 +104,7 @@ export function listenConfig(owner: string, options: ListenConnectionOptions): C
     if (typeof url !== 'string' || !/^postgres(ql)?:\/\//.test(url)) {
       throw new InvalidOptionError(`${owner}: option \`url\` must be a postgres:// URL, got ${show(redactUrl(url?.toString()))}`)
     }
+    checkPostgresUrl(owner, url)
     return { connectionString: url }
   }
   if (connection !== undefined) {

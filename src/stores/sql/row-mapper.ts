@@ -5,9 +5,11 @@ export { isKeyValue }
 
 import type { KeyInfo, ModelInfo } from '../../core/registry.js'
 import type { ColumnInfo, SqlDialect } from './column-kind.js'
-import { attributeToTaggedJson, fromParsedJson, fromTaggedJson } from './json-codec.js'
+import { fromParsedJson, fromTaggedJson } from './json-codec.js'
+import { jsonText } from './json-text.js'
 import { checkKeyText } from './key-text.js'
-import { ARRAY_REFUSALS, type ArrayRefusal, arrayValue, bigintElements, int8Array, timestamptzText } from './pg-values.js'
+import { arrayFromDriver, pgArrayValue } from './pg-array-value.js'
+import { timestamptzText } from './pg-values.js'
 import type { StatementCache } from './statement-cache.js'
 import type { TableSchema } from './table-schema.js'
 
@@ -26,7 +28,7 @@ export interface ModelMapping {
   readonly attributeOf: ReadonlyMap<string, string>
   /** For each declared key (same order as `info.keys`), the columns of its fields (same order as `spec.fields`). */
   readonly keyColumns: ReadonlyMap<KeyInfo, readonly ColumnInfo[]>
-  /** Columns whose bytes come back as `Buffer`. */
+  /** Columns whose bytes (PostgreSQL: also a bytea array's elements) come back as `Buffer`. */
   readonly bufferColumns: ReadonlySet<string>
   /** Maps an attribute name to its column name (identity, or snake_case with `camelCase`). */
   readonly toColumnName: (attribute: string) => string
@@ -39,8 +41,6 @@ export type RowValues = Record<string, unknown>
 
 const INT64_MAX = 9223372036854775807n
 const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER)
-/** A `\u0000` escape in JSON text: its backslash is not itself escaped (an even number of backslashes before it). */
-const NUL_ESCAPE = /(^|[^\\])(\\\\)*\\u0000/
 /** Text a SQLite column of NUMERIC affinity stores as a number (SQLite's whitespace around a decimal literal). */
 const SQLITE_NUMERIC_TEXT = /^[ \t\n\v\f\r]*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?[ \t\n\v\f\r]*$/
 const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i
@@ -116,16 +116,8 @@ export function toColumnValue(m: ModelMapping, attribute: string, column: Column
       if (Number.isNaN(value.getTime())) throw mismatch(m, attribute, column, value, 'valid Dates')
       if (sqlite) return value.toISOString()
       return column.dataType === 'timestamptz' ? timestamptzText(value) : value
-    case 'json': {
-      const text = JSON.stringify(attributeToTaggedJson(value, where(m, attribute)))
-      // strings with U+0000 are tagged already; only a RegExp's source is written as it is
-      if (m.dialect === 'postgres' && column.dataType === 'jsonb' && text.includes('\\u0000') && NUL_ESCAPE.test(text)) {
-        throw new SerializationError(
-          `${where(m, attribute)} holds a NUL character in a RegExp's source, which PostgreSQL jsonb cannot store`,
-        )
-      }
-      return text
-    }
+    case 'json':
+      return jsonText(value, where(m, attribute), m.dialect === 'postgres' && column.dataType === 'jsonb')
     case 'bytes':
       if (!(value instanceof Uint8Array)) throw mismatch(m, attribute, column, value, 'Uint8Array or Buffer bytes')
       return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
@@ -134,10 +126,11 @@ export function toColumnValue(m: ModelMapping, attribute: string, column: Column
   }
 }
 
-const ARRAY_ELEMENTS = 'arrays of null, strings, numbers, booleans, bigints, Dates and bytes; declare it json to store nested values'
-
 function otherValue(m: ModelMapping, attribute: string, column: ColumnInfo, value: unknown): unknown {
   if (m.dialect === 'sqlite') return untypedSqliteValue(m, attribute, column, value)
+  if (column.elementType !== undefined || Array.isArray(value)) {
+    return pgArrayValue(where(m, attribute), m.schema.table, column, value, (text) => checkText(m, attribute, text))
+  }
   switch (typeof value) {
     case 'string':
       return checkText(m, attribute, value)
@@ -150,17 +143,6 @@ function otherValue(m: ModelMapping, attribute: string, column: ColumnInfo, valu
     default:
       if (value instanceof Uint8Array) return toColumnValue(m, attribute, { ...column, kind: 'bytes' }, value)
       if (value instanceof Date) return toColumnValue(m, attribute, { ...column, kind: 'timestamp' }, value)
-      if (Array.isArray(value)) {
-        const refuse = (e: unknown, why: ArrayRefusal): never => {
-          if (why === 'other') throw mismatch(m, attribute, column, e, ARRAY_ELEMENTS)
-          const { holds, because } = ARRAY_REFUSALS[why]
-          const type = column.sqlType ?? column.dataType
-          throw new SerializationError(
-            `${where(m, attribute)} holds ${holds} in an array but column \`${column.name}\` of table \`${m.schema.table}\` is ${type}, ${because}`,
-          )
-        }
-        return arrayValue(int8Array(column) ? '_int8' : column.dataType, value, (text) => checkText(m, attribute, text), refuse)
-      }
       throw mismatch(m, attribute, column, value, 'plain values; declare it json to store nested values')
   }
 }
@@ -243,9 +225,9 @@ function toNumber(raw: unknown): unknown {
 /**
  * Converts what the driver returned for `column` into the attribute's value: int8 → `bigint` (also
  * from pg's strings), SQLite 0/1 → boolean, SQLite text → `Date`, JSON → tagged-JSON-decoded value,
- * bytes → a fresh `Uint8Array` (or `Buffer`). `null` stays `null`.
- * @throws SerializationError when a JSON column holds text that is not JSON, or an int8 column comes
- *   back as a number past 2^53 (a driver that rounds 64-bit integers).
+ * bytes → a fresh `Uint8Array` (or `Buffer`); PostgreSQL arrays as {@link arrayFromDriver}. `null` stays `null`.
+ * @throws SerializationError when a JSON column holds text that is not JSON (or a json array malformed
+ *   tagged JSON), or an int8 column comes back as a number past 2^53 (a driver that rounds 64-bit integers).
  */
 export function fromColumnValue(m: ModelMapping, column: ColumnInfo, raw: unknown): unknown {
   if (raw === null || raw === undefined) return null
@@ -283,7 +265,9 @@ export function fromColumnValue(m: ModelMapping, column: ColumnInfo, raw: unknow
     case 'text':
       return raw
     default:
-      if (Array.isArray(raw) && m.dialect === 'postgres' && int8Array(column)) return bigintElements(raw)
+      if (column.elementType !== undefined && Array.isArray(raw)) {
+        return arrayFromDriver(column, raw, m.bufferColumns.has(column.name), columnWhere(m, column))
+      }
       return typeof raw === 'bigint' && raw >= BigInt(Number.MIN_SAFE_INTEGER) && raw <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(raw) : raw
   }
 }

@@ -1,5 +1,6 @@
 import { compiledConstructor } from '../../core/instance-shapes.js'
 import type { ColumnInfo } from './column-kind.js'
+import { arrayFromDriver } from './pg-array-value.js'
 import { columnWhere, fromColumnValue, type ModelMapping, readJson } from './row-mapper.js'
 
 type Convert = ((raw: unknown) => unknown) | undefined
@@ -49,8 +50,13 @@ function converter(m: ModelMapping, column: ColumnInfo | undefined): Convert {
       const at = columnWhere(m, column)
       return (raw) => (raw === null || raw === undefined ? null : readJson(m.dialect, at, raw))
     }
-    default:
-      return (raw) => fromColumnValue(m, column, raw)
+    default: {
+      if (column.elementType === undefined) return (raw) => fromColumnValue(m, column, raw)
+      // an array column: what messages and the bytes option need is known once per plan
+      const at = columnWhere(m, column)
+      const buffers = m.bufferColumns.has(column.name)
+      return (raw) => (Array.isArray(raw) ? arrayFromDriver(column, raw, buffers, at) : fromColumnValue(m, column, raw))
+    }
   }
 }
 

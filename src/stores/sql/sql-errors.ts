@@ -65,6 +65,10 @@ function codeOf(err: unknown): string {
  * - unknown table or column, or an ON CONFLICT target without a unique index or with a deferrable one → `SchemaError` (`E_SCHEMA`)
  * - NOT NULL, CHECK, foreign key and exclusion violations → `ConstraintViolationError` (`E_CONSTRAINT`)
  * - data exceptions (PostgreSQL class 22, SQLite `SQLITE_MISMATCH`/`SQLITE_TOOBIG`) → `SerializationError`
+ * - a protocol violation (08P01) the server answers with severity ERROR, which ends the statement and
+ *   not the session: a parameter it could not read (routine `pq_…` of pqformat.c: pg sends a Buffer in
+ *   binary, which only a bytea reads as bytes) → `SerializationError`; any other → `StockpyleError`
+ *   (a FATAL one, and one whose severity is localised, stays a connection failure)
  * - statements cancelled by the database (statement_timeout, lock_timeout: 57014, 55P03) or given up
  *   by pg (`query_timeout`: "Query read timeout") → `StoreUnavailableError`
  * - connection failures (also pg's "Client … is not queryable" for a client whose connection was lost
@@ -105,6 +109,15 @@ export function translateError(err: unknown, context: string): Error {
   }
   if (code.startsWith('22') || code === 'SQLITE_MISMATCH' || code === 'SQLITE_TOOBIG' || code === 'SQLITE_RANGE') {
     return new SerializationError(`${context} holds a value the database rejected: ${message}`, { cause: err })
+  }
+  if (code === '08P01' && (err as { severity?: unknown }).severity === 'ERROR') {
+    if (/^pq_/.test(String((err as { routine?: unknown }).routine))) {
+      return new SerializationError(
+        `${context} holds a value the database could not read from its binary form (pg sends a Buffer or Uint8Array as bytes, which only a bytea column takes): ${message}`,
+        { cause: err },
+      )
+    }
+    return new StockpyleError(`${context} failed: the database refused the statement's message: ${message}`, { cause: err })
   }
   // statement_timeout, lock_timeout, a cancel request, pg's query_timeout of an application's pool
   // (whose client goes back to that pool with its statement still running on the server)

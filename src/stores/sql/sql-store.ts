@@ -18,6 +18,7 @@ import { type ParsedConnection, parseConnection, type SqlConnection } from './co
 import { MappingCache } from './model-mapping.js'
 import { checkTableNaming, type TableNaming } from './naming.js'
 import { readEntries } from './read-entries.js'
+import { refusedByDatabase } from './refused-by-database.js'
 import type { BytesType, ModelMapping } from './row-mapper.js'
 import { removeByLookups } from './sql-delete-by-key.js'
 import { translateError } from './sql-errors.js'
@@ -133,26 +134,6 @@ async function atomically<T>(db: Kysely<any>, fn: (db: Kysely<any>) => Promise<T
 }
 
 /**
- * Whether the database answered a COMMIT with an error, so the transaction is known not to have
- * committed: PostgreSQL's ERROR (a SQLSTATE, e.g. a deferred unique or foreign-key violation) rolls it
- * back — not FATAL/PANIC, which end the connection and may come after the commit took effect; SQLite
- * (in-process, no reply to lose) leaves a refused COMMIT's transaction open or rolled back, never
- * committed.
- */
-function refusedByDatabase(dialect: SqlDialect, err: unknown): boolean {
-  if (typeof err !== 'object' || err === null) return false
-  const { code, severity } = err as { code?: unknown; severity?: unknown }
-  // (not "no transaction is active": a raw COMMIT or ROLLBACK ran inside the callback, whose outcome the store cannot tell)
-  if (dialect === 'sqlite')
-    return (
-      typeof code === 'string' &&
-      code.startsWith('SQLITE_') &&
-      !/no transaction is active/i.test(String((err as { message?: unknown }).message))
-    )
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && severity === 'ERROR'
-}
-
-/**
  * The authoritative layer: objects live as rows of SQL tables (SQLite through better-sqlite3 or
  * PostgreSQL through pg, both via Kysely), one table per model, one column per attribute.
  *
@@ -261,6 +242,13 @@ export class SqlStore extends BaseStore {
    * transaction rolls back and `transaction()` rejects with that error. After COMMIT, callbacks
    * registered with `tx.afterCommit()` run with every write in order.
    *
+   * The transaction ends when `fn` settles: calls on `tx` after that are refused with
+   * `StoreClosedError` before anything runs. A call made in `fn` and left running (a write without
+   * `await`) finishes before the COMMIT, inside the transaction, and its write reaches the caches of a
+   * chain; if it fails, the transaction rolls back and rejects with its error. When `fn` fails, such a
+   * call is refused if it had not started, and finishes before the ROLLBACK if it had. (Statements of
+   * your own through `tx.kysely()` are not waited for: await them.)
+   *
    * Inside `fn`, use `tx`, not this store: calling the store itself there throws (on SQLite it would
    * wait forever for the connection the transaction holds).
    * @throws StoreClosedError after `close()`; a translated database error when BEGIN or COMMIT fails.
@@ -291,7 +279,14 @@ export class SqlStore extends BaseStore {
           tx = new SqlTransaction(this.#context, this.capabilities, trx)
           return fn(tx)
         })
+        // Calls fn left running (a write without await) finish before COMMIT, inside the transaction;
+        // one of them failing rolls it back, as it would have had fn awaited it.
+        const late = await (tx as SqlTransaction).end(false)
+        if (late !== undefined) throw late.error
       } catch (error) {
+        // Nothing of fn's calls may reach the connection after the ROLLBACK (in autocommit): the one
+        // running finishes first, those queued are refused.
+        await tx?.end(true)
         // fn's own error, also when the ROLLBACK fails after it (the connection was lost)
         await trx
           .rollback()

@@ -23,7 +23,8 @@ export type AfterCommit = (changes: readonly TransactionChange[]) => void | Prom
 /**
  * The store-like handle `SqlStore.transaction()` passes to its callback: `put`, `get`, `delete` and
  * the batch calls, all in one database transaction. It is only valid inside the callback: calls after
- * the transaction ended reject with `StoreClosedError`.
+ * the callback settled reject with `StoreClosedError` before anything runs; calls made in the callback
+ * and left running finish before the COMMIT (see `SqlStore.transaction()`).
  *
  * Generated values are written back onto objects as each statement runs, so an id is available to the
  * next statement; when the transaction rolls back, objects keep those values.
@@ -39,6 +40,10 @@ export class SqlTransaction extends BaseStore {
   readonly #afterCommitFailed: AfterCommit[] = []
   #savepoints = 0
   #queue: Promise<unknown> = Promise.resolve()
+  /** Set when the transaction rolls back: calls queued and not yet started are refused. */
+  #abandoned = false
+  /** The first failure of a call that was still queued or running when the handle was ended. */
+  #late: { error: unknown } | undefined
 
   /** @internal created by `SqlStore.transaction()` only. */
   constructor(context: OperationContext, capabilities: StoreCapabilities, trx: Kysely<any>) {
@@ -74,6 +79,12 @@ export class SqlTransaction extends BaseStore {
    * rollback to a savepoint would stay in {@link changes} and reach the caches after COMMIT. (A raw
    * `sql\`rollback to savepoint …\`` is not detected: call `chain.batchInvalidate()` or
    * `chain.clearCaches()` for what it undid.) Its statements are bounded by the store's option `timeout`.
+   *
+   * Its writes are not followed: they are not in {@link changes}, and the `CacheSyncPlugin` is not on
+   * this Kysely, so a chain's caches keep what they replaced. After the transaction resolved, call
+   * `chain.batchInvalidate(Model, lookups)` for the objects they changed (or `chain.clearCaches()`), or
+   * make those writes through this handle's `put`/`delete`. Await its statements: unlike this handle's
+   * calls, one still running when the callback returns is not waited for before COMMIT.
    */
   kysely(): Kysely<any> {
     return this.#guarded
@@ -134,6 +145,23 @@ export class SqlTransaction extends BaseStore {
     return errors
   }
 
+  /**
+   * @internal Ends the handle when the callback has settled, before COMMIT or ROLLBACK: later calls are
+   * refused with `StoreClosedError` before anything runs, and the calls made in the callback that are
+   * still queued or running (a write left without `await`) are waited for, so that none of their
+   * statements reaches the connection after the COMMIT or ROLLBACK (PostgreSQL would run it outside
+   * the transaction, in autocommit). With `abandon` (a rollback), the calls not yet started are refused
+   * instead of run.
+   * @returns the first failure of a call still in flight when the handle was ended (the transaction must
+   *   not commit without it), or `undefined`.
+   */
+  async end(abandon: boolean): Promise<{ error: unknown } | undefined> {
+    if (abandon) this.#abandoned = true
+    await this.close()
+    await this.#queue
+    return this.#late
+  }
+
   protected override assertOpen(operation: string): void {
     if (this.closed) {
       throw new StoreClosedError(`${this.name} store transaction has ended: ${operation} was called after its callback returned`)
@@ -142,23 +170,34 @@ export class SqlTransaction extends BaseStore {
 
   /**
    * Runs operations of this transaction one at a time: they share one connection anyway, and a batch's
-   * savepoint must not roll back a concurrent call's statements.
+   * savepoint must not roll back a concurrent call's statements. One still queued when the transaction
+   * rolls back is refused; one that fails after the handle was ended is remembered (see {@link end}).
    */
-  #serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(fn, fn)
-    this.#queue = run.catch(() => {})
+  #serial<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    const start = (): Promise<T> => {
+      if (this.#abandoned) {
+        return Promise.reject(
+          new StoreClosedError(`${this.name} store transaction has ended: its ${operation} was still queued when it rolled back`),
+        )
+      }
+      return fn()
+    }
+    const run = this.#queue.then(start, start)
+    this.#queue = run.catch((error: unknown) => {
+      if (this.closed && !this.#abandoned) this.#late ??= { error }
+    })
     return run
   }
 
   protected readMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(StoreEntry | undefined)[]> {
-    return this.#serial(() => readEntries(this.#context, this.#executor, info, requests))
+    return this.#serial('get', () => readEntries(this.#context, this.#executor, info, requests))
   }
 
   // What is remembered for after COMMIT are copies taken as each statement ran: the caller may change
   // or reuse an object between its write and the COMMIT, and the caches must get what was written.
 
   protected writeMany(items: readonly WriteItem[]): Promise<void> {
-    return this.#serial(async () => {
+    return this.#serial('put', async () => {
       const objects = await writeObjects(this.#context, this.#executor, items)
       const copies = objects.map(copyOf)
       const copied = copies.filter((c): c is object => c !== undefined)
@@ -170,7 +209,7 @@ export class SqlTransaction extends BaseStore {
   }
 
   protected override removeByLookups(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(object | undefined)[]> {
-    return this.#serial(async () => {
+    return this.#serial('delete', async () => {
       const found = await removeByLookups(this.#context, this.#executor, info, requests)
       const objects = [...new Set(found.filter((o): o is object => o !== undefined))]
       if (objects.length > 0) this.#changes.push({ operation: 'delete', objects: objects.map(keysOf) })
@@ -179,7 +218,7 @@ export class SqlTransaction extends BaseStore {
   }
 
   protected removeMany(items: readonly WriteItem[]): Promise<void> {
-    return this.#serial(async () => {
+    return this.#serial('delete', async () => {
       const objects = await removeObjects(this.#context, this.#executor, items)
       this.#changes.push({ operation: 'delete', objects: objects.map(keysOf) })
     })

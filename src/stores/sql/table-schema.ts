@@ -135,6 +135,7 @@ async function sqliteSchema(db: Kysely<any>, table: string): Promise<TableSchema
       exact: false,
       numericAffinity: kind === 'other' && dataType !== '' && !(strict && dataType === 'any'),
       readCast: undefined,
+      elementType: undefined,
     })
   }
   const indexRows = (
@@ -306,6 +307,7 @@ async function postgresSchema(db: Kysely<any>, table: string): Promise<TableSche
       exact: pgExact(row.formatted, row.is_enum),
       numericAffinity: false,
       readCast: arrayReadCast(row),
+      elementType: row.element_type ?? undefined,
     })
   }
   const uniqueIndexes = indexRows.map((i) => ({

@@ -24,7 +24,8 @@ function runs(fallback: number): number {
 
 /**
  * Any value a model attribute may hold, with the parts that are easy to lose on the way (-0, NaN, lone
- * surrogates, holes, own `__proto__`/`constructor` keys, null prototypes, Maps, Sets, typed arrays):
+ * surrogates, also in a RegExp's source, holes, own `__proto__`/`constructor` keys, null prototypes,
+ * Maps, Sets, typed arrays):
  * a fast-check arbitrary built with the given fast-check module.
  */
 export function anyValue(fc: Omit<FastCheck, 'default'>) {
@@ -46,6 +47,10 @@ export function anyValue(fc: Omit<FastCheck, 'default'>) {
       fc.constant(undefined),
       fc.date({ noInvalidDate: true }),
       fc.uint8Array({ maxLength: 8 }).map((a) => Buffer.from(a)),
+      // a RegExp matching `text` literally: its source may hold lone surrogates and U+0000 too
+      fc
+        .tuple(text, fc.constantFrom('', 'g', 'iu', 'u', 'msy'))
+        .map(([source, flags]) => new RegExp(source.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&'), flags)),
     ],
     maxDepth: 3,
     maxKeys: 4,

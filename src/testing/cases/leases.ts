@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import type { LeaseCapable, Store, StoreCapabilities } from '../../index.js'
+import { isStockpyleError, type LeaseCapable, type Store, type StoreCapabilities } from '../../index.js'
 import type { ConformanceCase } from '../case.js'
 import { ConformanceUser } from '../models.js'
 import { makeUser } from './fixtures.js'
@@ -50,6 +50,23 @@ export const leaseCases: readonly ConformanceCase[] = [
       assert.deepEqual(await l.leasesHeld(ConformanceUser, [{ id: 744 }]), [true])
       clock.advance(2)
       assert.deepEqual(await l.leasesHeld(ConformanceUser, [{ id: 744 }]), [false], 'held for ttlMs, not longer')
+    },
+  },
+  {
+    name: 'leases: a ttlMs that is not a number of ms in (0, 2^31) is refused with InvalidArgumentError, and no lease is taken',
+    unless: leases,
+    async body(store) {
+      const l = leasing(store)
+      for (const ttl of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31, 1e20, '2000', undefined, null]) {
+        await assert.rejects(
+          l.acquireLeases(ConformanceUser, [{ id: 746 }], ttl as number),
+          (err: unknown) => isStockpyleError(err, 'E_INVALID_ARGUMENT') && /ttlMs/.test(err.message),
+          `ttlMs ${String(ttl)}`,
+        )
+      }
+      assert.deepEqual(await l.leasesHeld(ConformanceUser, [{ id: 746 }]), [false], 'nothing was taken')
+      assert.deepEqual(await l.acquireLeases(ConformanceUser, [{ id: 746 }], 2 ** 31 - 1), [true], 'the longest ttlMs is taken')
+      await l.releaseLeases(ConformanceUser, [{ id: 746 }])
     },
   },
 ]
