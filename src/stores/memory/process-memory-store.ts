@@ -14,16 +14,16 @@ import { checkCacheOptions, requestKeys } from '../../contracts/key-value-store.
 import { decodeRecord } from '../../core/codec.js'
 import { CorruptEntryError, show } from '../../core/errors.js'
 import { encodeLookup, keyForLookup, keyOfObjectFor, keysOfObject } from '../../core/key-encoding.js'
-import { expiryOf } from '../../core/lifetime.js'
 import type { Instance, Lookup, Model } from '../../core/model.js'
 import { nameOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
 import { describeModel, type KeyInfo, type ModelInfo } from '../../core/registry.js'
-import { AliasIndex, type CopyKeys, keysOfCopy, sizeOfCaptured } from './alias-index.js'
+import { AliasIndex, type CopyKeys, sizeOfCaptured } from './alias-index.js'
 import { BusLink } from './bus-link.js'
 import { InvalidationLog } from './invalidation-log.js'
 import { memoryBounds, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOptions, recordCache } from './memory-options.js'
-import { expiryOfRecord, holdAliases, MemoryRecord, type PreparedWrite, sizeOf, sizeOfAliases } from './memory-record.js'
+import { expiryOfRecord, holdAliases, MemoryRecord, sizeOf, sizeOfAliases } from './memory-record.js'
+import { prepareCopies, prepareWrites } from './prepare-writes.js'
 import { RecordArena } from './record-arena.js'
 
 export { MAX_INVALIDATIONS } from './invalidation-log.js'
@@ -244,17 +244,8 @@ export class ProcessMemoryStore extends BaseStore {
    */
   backfillNow(entries: readonly StoreEntry[], since: number | undefined, requests?: readonly (LookupRequest | undefined)[]): void {
     this.assertOpen('put')
-    const { lifetime, polymorphic, clock, jitter } = this.#settings
-    const now = clock.now()
-    // Every copy is checked before any lands, as in a put.
-    const keys: CopyKeys[] = new Array(entries.length)
-    const expiries: (number | undefined | null)[] = new Array(entries.length)
-    for (let i = 0; i < entries.length; i++) {
-      const { value, expiresAt } = entries[i] as StoreEntry
-      const info = this.describeItem(value, 'put')
-      keys[i] = keysOfCopy(info, value, polymorphic, this.#putWhere, requests?.[i])
-      expiries[i] = expiryOf(lifetime, value, now, expiresAt, jitter, this.#putWhere, info.name)
-    }
+    const now = this.#settings.clock.now()
+    const { keys, expiries } = prepareCopies(entries, requests, this.#settings, now, this.#putWhere, (obj) => this.describeItem(obj, 'put'))
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i] as StoreEntry
       const copyKeys = keys[i] as CopyKeys
@@ -265,21 +256,8 @@ export class ProcessMemoryStore extends BaseStore {
 
   /** Stores `items` (puts, deletes of expired puts, backfills); returns the record keys to publish on the bus. */
   #write(items: readonly WriteItem[]): string[] {
-    const { lifetime, polymorphic, clock, jitter } = this.#settings
-    const now = clock.now()
-    const where = this.#putWhere
-    // Every put is checked and encoded before anything is stored: a bad object leaves the store as it
-    // was. Backfills are encoded only where they land (most are skipped when the layer holds the key).
-    // Records' bytes are cut from the store's arena: never a slice of a buffer they would keep alive whole.
-    const writes: PreparedWrite[] = new Array(items.length)
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i] as WriteItem
-      const backfill = item.backfill === true
-      const keys = backfill ? keysOfCopy(item.info, item.obj, polymorphic, where) : keysOfObject(item.info, item.obj, polymorphic, where)
-      const expiresAt = expiryOf(lifetime, item.obj, now, item.expiresAt, jitter, where, item.info.name)
-      const bytes = backfill || expiresAt === null ? undefined : this.#arena.envelope(item.obj, expiresAt, item.encoded, where)
-      writes[i] = { item, keys, expiresAt, bytes }
-    }
+    const now = this.#settings.clock.now()
+    const writes = prepareWrites(items, this.#settings, now, this.#putWhere, this.#arena)
     if (this.#bus.down) {
       for (const { keys } of writes) this.#records.delete(keys.record)
       return writes.filter((w) => w.item.backfill !== true).map((w) => w.keys.record)
