@@ -458,11 +458,18 @@ describe.runIf(stores.has('memcached'))('MemcacheStore on 3 memcached servers', 
       chain.events.on('cacheError', (e: CacheErrorEvent) => errors.push(`${e.operation}:${(e.error as Error).name}`))
       await chain.put(v2)
       expect(errors).toEqual(['put:ValueTooLargeError'])
-      expect(await db.get(ConformanceUser, { id: 22 })).toEqual(v2)
+      // (megabyte buffers compared with Buffer.equals: a deep equality walks them byte by byte for seconds)
+      const same = (got: ConformanceUser | undefined) => {
+        const { avatar, ...rest } = got ?? ({} as ConformanceUser)
+        const { avatar: wanted, ...wantedRest } = v2
+        expect(rest).toEqual(wantedRest)
+        expect(Buffer.from(avatar as Uint8Array).equals(Buffer.from(wanted as Uint8Array))).toBe(true)
+      }
+      same(await db.get(ConformanceUser, { id: 22 }))
       expect(await store.get(ConformanceUser, { id: 22 })).toBeUndefined()
-      expect(await memory.get(ConformanceUser, { id: 22 })).toEqual(v2)
+      same(await memory.get(ConformanceUser, { id: 22 }))
       // another process (no memory layer) reads the database's value
-      expect(await new ChainedStore([store, db]).get(ConformanceUser, { id: 22 })).toEqual(v2)
+      same(await new ChainedStore([store, db]).get(ConformanceUser, { id: 22 }))
       await chain.close()
     })
   }
@@ -481,7 +488,9 @@ describe.runIf(stores.has('memcached'))('MemcacheStore on 3 memcached servers', 
     await chain.batchPut(ids.map(big))
     expect(errors).toEqual(['put:ValueTooLargeError'])
     expect(chain.stats()[0]).toMatchObject({ skipped: 0, pendingRepairs: 0 })
-    expect(await chain.get(ConformanceUser, { id: 40 })).toEqual(big(40))
+    const got = await chain.get(ConformanceUser, { id: 40 })
+    expect(got?.id).toBe(40)
+    expect(Buffer.from(got?.avatar as Uint8Array).equals(Buffer.from(big(40).avatar as Uint8Array))).toBe(true)
     await chain.close()
   })
 
