@@ -202,35 +202,17 @@ export class ChainedStore extends BaseStore {
     return this.#reads.readMany(info, requests, options)
   }
 
-  protected async writeMany(items: readonly WriteItem[]): Promise<void> {
-    if (this.#transactions !== 0 && this.#inside()) throw this.#refusal('put')
-    this.#busy++
-    try {
-      await this.#writes.put(items)
-    } finally {
-      this.#settled()
-    }
+  protected writeMany(items: readonly WriteItem[]): Promise<void> {
+    return this.#counted('put', () => this.#writes.put(items))
   }
 
-  protected async removeMany(items: readonly WriteItem[]): Promise<void> {
-    if (this.#transactions !== 0 && this.#inside()) throw this.#refusal('delete')
-    this.#busy++
-    try {
-      await this.#writes.remove(items)
-    } finally {
-      this.#settled()
-    }
+  protected removeMany(items: readonly WriteItem[]): Promise<void> {
+    return this.#counted('delete', () => this.#writes.remove(items))
   }
 
   /** Delete by key: the authoritative layer removes what the lookups find (SQL: `DELETE … RETURNING`), then every cache removes those objects under all their keys. */
-  protected override async removeByLookups(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(object | undefined)[]> {
-    if (this.#transactions !== 0 && this.#inside()) throw this.#refusal('delete')
-    this.#busy++
-    try {
-      return await this.#maintenance.removeByKey(info, requests)
-    } finally {
-      this.#settled()
-    }
+  protected override removeByLookups(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(object | undefined)[]> {
+    return this.#counted('delete', () => this.#maintenance.removeByKey(info, requests))
   }
 
   /**
@@ -244,12 +226,7 @@ export class ChainedStore extends BaseStore {
    */
   async clearCaches(): Promise<void> {
     this.assertOpen('clearCaches')
-    this.#busy++
-    try {
-      await this.#maintenance.clearCaches()
-    } finally {
-      this.#settled()
-    }
+    await this.#counted(undefined, () => this.#maintenance.clearCaches())
   }
 
   /**
@@ -257,13 +234,8 @@ export class ChainedStore extends BaseStore {
    * miss remembered by negative caching: the objects may have been created elsewhere, and a lookup of
    * them by another key may have missed.
    */
-  protected override async invalidateMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<void> {
-    this.#busy++
-    try {
-      await this.#writes.invalidate(info, requests)
-    } finally {
-      this.#settled()
-    }
+  protected override invalidateMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<void> {
+    return this.#counted(undefined, () => this.#writes.invalidate(info, requests))
   }
 
   /**
@@ -330,6 +302,20 @@ export class ChainedStore extends BaseStore {
     return new UnsupportedOperationError(
       `${this.name} store: ${operation} was called on the chain inside its own transaction(): use the tx argument instead (the chain would not see the transaction's writes, and on SQLite would wait forever for its connection)`,
     )
+  }
+
+  /**
+   * Runs `work` counted in `#busy` (what `close()` waits for); an `operation` is refused first inside
+   * one of this chain's transactions (`batchInvalidate` and `clearCaches` pass none: they are allowed).
+   */
+  async #counted<T>(operation: string | undefined, work: () => Promise<T>): Promise<T> {
+    if (operation !== undefined && this.#transactions !== 0 && this.#inside()) throw this.#refusal(operation)
+    this.#busy++
+    try {
+      return await work()
+    } finally {
+      this.#settled()
+    }
   }
 
   /** One of the calls counted in `#busy` settled. */

@@ -1,8 +1,9 @@
-import { afterEach, describe, expect, inject, it } from 'vitest'
+import { describe, expect, inject, it } from 'vitest'
 import { ChainedStore, type DecoratedOperation, KeyValueStore, ProcessMemoryStore, type Store, StoreDecorator } from '../../src/index.js'
 import { MemcacheStore } from '../../src/stores/memcache/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
 import { ConformanceUser, FaultStore, ManualClock, MapBackend, makeUser } from '../../src/testing/index.js'
+import { closedAfterEach } from '../harness/closed-after-each.js'
 import { selectedStores } from '../harness/servers.js'
 
 /**
@@ -79,14 +80,7 @@ class HoldAfterRead extends StoreDecorator {
 }
 
 describe.each(targets)('%s with a grace, in a chain', (_name, shared) => {
-  const open: Store[] = []
-  const track = <S extends Store>(store: S): S => {
-    open.push(store)
-    return store
-  }
-  afterEach(async () => {
-    for (const store of open.splice(0).reverse()) await store.close()
-  })
+  const track = closedAfterEach()
 
   it('after its copy expired (kept for grace), one get reads the database and refills the layer; the next gets hit it', async () => {
     const clock = new ManualClock()
@@ -182,14 +176,7 @@ describe.each(targets)('%s with a grace, in a chain', (_name, shared) => {
 describe.runIf(stores.has('memcached'))(
   'MemcacheStore without a grace: copies and tombstones memcached still holds past their expiry',
   () => {
-    const open: Store[] = []
-    const track = <S extends Store>(store: S): S => {
-      open.push(store)
-      return store
-    }
-    afterEach(async () => {
-      for (const store of open.splice(0).reverse()) await store.close()
-    })
+    const track = closedAfterEach()
     /** A layer on the memcached pool without a grace: copies live 10 s by their envelope, ~11 s on the servers. */
     const layer = (clock: ManualClock, prefix: string): MemcacheStore =>
       new MemcacheStore({ lifetime: 10, servers: inject('memcachedServers'), prefix, clock })

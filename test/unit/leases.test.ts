@@ -1,15 +1,15 @@
-import { afterEach, describe, expect, inject, it } from 'vitest'
+import { describe, expect, inject, it } from 'vitest'
 import {
   ChainedStore,
   type DecoratedOperation,
   InvalidOptionError,
   KeyValueStore,
   ProcessMemoryStore,
-  type Store,
   StoreUnavailableError,
 } from '../../src/index.js'
 import { MemcacheStore } from '../../src/stores/memcache/index.js'
 import { ConformanceUser, FaultStore, ManualClock, MapBackend, makeUser } from '../../src/testing/index.js'
+import { closedAfterEach } from '../harness/closed-after-each.js'
 import { selectedStores } from '../harness/servers.js'
 
 /** Several "processes": each its own chain and memory layer, sharing one remote cache and one database. */
@@ -114,14 +114,7 @@ describe('leases: cross-process single-flight', () => {
 })
 
 describe.runIf(selectedStores().has('memcached'))('leases on memcached, which keeps an item a second or two past its ttl', () => {
-  const open: Store[] = []
-  const track = <S extends Store>(store: S): S => {
-    open.push(store)
-    return store
-  }
-  afterEach(async () => {
-    for (const store of open.splice(0).reverse()) await store.close()
-  })
+  const track = closedAfterEach()
   let prefixes = 0
   const uniquePrefix = (): string => `ls${process.pid}x${++prefixes}`
   const layer = (clock: ManualClock, prefix: string): MemcacheStore =>
