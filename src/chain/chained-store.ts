@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks'
 import type { EventEmitter } from 'node:events'
 import {
   BaseStore,
@@ -12,7 +11,7 @@ import {
   type TransactionHandle,
   type WriteItem,
 } from '../contracts/base-store.js'
-import { StockpyleError, UnsupportedOperationError } from '../core/errors.js'
+import { StockpyleError } from '../core/errors.js'
 import type { Instance, Lookup, Model } from '../core/model.js'
 import { checkOptionNames } from '../core/options.js'
 import type { ModelInfo } from '../core/registry.js'
@@ -26,6 +25,7 @@ import { Leases } from './leases.js'
 import { MissCache } from './miss-cache.js'
 import { ReadPath } from './read-path.js'
 import { SingleFlight } from './single-flight.js'
+import { TransactionScope } from './transaction-scope.js'
 import { WriteOverlaps } from './write-overlaps.js'
 import { WritePath } from './write-path.js'
 
@@ -83,9 +83,8 @@ export class ChainedStore extends BaseStore {
   /** Writes, deletes, invalidations and transactions in flight: `close()` waits for them before it closes the layers. */
   #busy = 0
   #idle: (() => void) | undefined
-  /** Transactions in flight; while there are any, reads and writes check they are not made inside one's callback. */
-  #transactions = 0
-  readonly #scope = new AsyncLocalStorage<{ active: boolean }>()
+  /** Where transactions run their callbacks: the chain's calls made there are refused. */
+  readonly #scope: TransactionScope
 
   /** @throws InvalidOptionError for an empty list, a non-store or a bad option. */
   constructor(layers: readonly Store[], options: ChainedStoreOptions = {}) {
@@ -97,6 +96,7 @@ export class ChainedStore extends BaseStore {
     this.events = observer.events
     const calls = new LayerCalls([...layers], resolved, observer)
     this.#calls = calls
+    this.#scope = new TransactionScope(this, layers)
     const tail = layers[calls.last] as Store
     this.capabilities = capabilities({
       authoritative: tail.capabilities.authoritative,
@@ -188,7 +188,8 @@ export class ChainedStore extends BaseStore {
     if (!this.#reads.fast) return super.get(model, lookup)
     // Not an async function: a hit of an in-process first layer costs one promise, not three.
     if (this.closed) return super.get(model, lookup)
-    if (this.#transactions !== 0 && this.#inside()) return Promise.reject(this.#refusal('get'))
+    const refused = this.#scope.refusal('get')
+    if (refused !== undefined) return Promise.reject(refused)
     return this.#reads.fastGet(model, lookup)
   }
 
@@ -198,7 +199,8 @@ export class ChainedStore extends BaseStore {
     options?: GetEntriesOptions,
   ): Promise<(StoreEntry | undefined)[]> {
     // refused before single-flight: a read others could join must not fail for being in a transaction
-    if (this.#transactions !== 0 && this.#inside()) return Promise.reject(this.#refusal('get'))
+    const refused = this.#scope.refusal('get')
+    if (refused !== undefined) return Promise.reject(refused)
     return this.#reads.readMany(info, requests, options)
   }
 
@@ -247,35 +249,31 @@ export class ChainedStore extends BaseStore {
    *
    * Inside `fn`, use `tx`: the chain's own reads and writes made there (in `fn`'s async context) are
    * refused with `UnsupportedOperationError` before they reach any layer — they would not see the
-   * transaction, and on SQLite would wait forever for its connection. `batchInvalidate` and
-   * `clearCaches` are not refused. The same calls from outside `fn` (other requests) run as usual.
+   * transaction, and on SQLite would wait forever for its connection. So are the calls of a chain this
+   * one is nested in (as a layer, or behind a decorator). `batchInvalidate` and `clearCaches` are not
+   * refused. The same calls from outside `fn` (other requests) run as usual.
    * @throws StockpyleError when the authoritative layer has no transactions; UnsupportedOperationError
-   *   inside another transaction of this chain; whatever `fn` throws (after rollback).
+   *   inside another transaction of this chain or of a chain nested in it; whatever `fn` throws (after
+   *   rollback).
    */
   async transaction<R>(fn: (tx: TransactionHandle) => Promise<R>): Promise<R> {
     this.assertOpen('transaction')
-    if (this.#transactions !== 0 && this.#inside()) throw this.#refusal('transaction')
+    const refused = this.#scope.refusal('transaction')
+    if (refused !== undefined) throw refused
     const last = this.#calls.layers[this.#calls.last] as Store & Partial<TransactionCapable>
     if (typeof last.transaction !== 'function') {
       throw new StockpyleError(`${this.name} store: its authoritative layer ${last.name} does not run transactions`)
     }
-    const scope = { active: true }
     const started = this.#writes.transactionStarted()
     this.#busy++
-    this.#transactions++
     try {
-      return await last.transaction(async (tx) => {
+      return await last.transaction((tx) => {
         tx.afterCommit((writes) => this.#writes.committed(writes, started))
         tx.afterCommitFailed?.((writes) => this.#writes.commitFailed(writes))
-        try {
-          return await this.#scope.run(scope, () => fn(tx))
-        } finally {
-          scope.active = false
-        }
+        return this.#scope.run(() => fn(tx))
       })
     } finally {
       this.#writes.transactionEnded(started)
-      this.#transactions--
       this.#settled()
     }
   }
@@ -289,19 +287,9 @@ export class ChainedStore extends BaseStore {
    *   transactions (it would wait for that transaction forever).
    */
   override close(): Promise<void> {
-    if (!this.closed && this.#transactions !== 0 && this.#inside()) return Promise.reject(this.#refusal('close'))
+    const refused = this.closed ? undefined : this.#scope.refusal('close')
+    if (refused !== undefined) return Promise.reject(refused)
     return super.close()
-  }
-
-  /** Whether the caller runs inside the callback of one of this chain's transactions. */
-  #inside(): boolean {
-    return this.#scope.getStore()?.active === true
-  }
-
-  #refusal(operation: string): UnsupportedOperationError {
-    return new UnsupportedOperationError(
-      `${this.name} store: ${operation} was called on the chain inside its own transaction(): use the tx argument instead (the chain would not see the transaction's writes, and on SQLite would wait forever for its connection)`,
-    )
   }
 
   /**
@@ -309,7 +297,8 @@ export class ChainedStore extends BaseStore {
    * one of this chain's transactions (`batchInvalidate` and `clearCaches` pass none: they are allowed).
    */
   async #counted<T>(operation: string | undefined, work: () => Promise<T>): Promise<T> {
-    if (operation !== undefined && this.#transactions !== 0 && this.#inside()) throw this.#refusal(operation)
+    const refused = operation === undefined ? undefined : this.#scope.refusal(operation)
+    if (refused !== undefined) throw refused
     this.#busy++
     try {
       return await work()

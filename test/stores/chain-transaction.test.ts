@@ -250,6 +250,53 @@ for (const dialect of (['sqlite', 'postgres'] as const).filter((d) => stores.has
       }
     })
 
+    it('inside the transaction of a chain nested in another (directly or behind a decorator), the outer chain refuses before its single-flight: an outside read of the same key is not hurt', async () => {
+      const { sql, drop } = await openSql(dialect)
+      const inner = new ChainedStore([new ProcessMemoryStore(), sql], { name: 'inner' })
+      const outer = new ChainedStore([new ProcessMemoryStore(), inner], { name: 'outer' })
+      const decorated = new ChainedStore([new ProcessMemoryStore(), new FaultStore(inner)], { name: 'decorated' })
+      try {
+        await sql.put(new Account(1, 'a@x', 100))
+        for (const chain of [outer, decorated]) {
+          let started = () => {}
+          const inFlight = new Promise<void>((resolve) => (started = resolve))
+          let proceed = () => {}
+          const outsideAsked = new Promise<void>((resolve) => (proceed = resolve))
+          const refused: unknown[] = []
+          const tx = inner.transaction(async () => {
+            const inside = chain.get(Account, { id: 1 }).catch((e: unknown) => e) // a mistake, not awaited yet
+            started()
+            await outsideAsked
+            refused.push(await inside)
+            refused.push(await chain.put(new Account(2, 'b@x', 0)).catch((e: unknown) => e))
+            refused.push(await chain.transaction(async () => {}).catch((e: unknown) => e))
+          })
+          await inFlight
+          const outside = chain.get(Account, { id: 1 }).catch((e: unknown) => e)
+          proceed()
+          await tx
+          expect(((await outside) as Account).balance, chain.name).toBe(100)
+          expect(refused).toHaveLength(3)
+          for (const e of refused) {
+            expect(isStockpyleError(e, 'E_UNSUPPORTED'), String(e)).toBe(true)
+            expect((e as Error).message).toContain(`${chain.name} store`)
+            expect((e as Error).message).toContain('inner')
+          }
+        }
+        expect(await sql.get(Account, { id: 2 })).toBeUndefined()
+        // outside any transaction, and inside one of the outer chain itself, the usual rules hold
+        await outer.transaction(async (tx) => {
+          await tx.put(new Account(3, 'c@x', 3))
+          await expect(inner.get(Account, { id: 1 })).rejects.toThrow(/inside/)
+        })
+        expect((await outer.get(Account, { id: 3 }))?.balance).toBe(3)
+      } finally {
+        await decorated.close()
+        await outer.close().catch(() => {})
+        await drop()
+      }
+    })
+
     it.runIf(stores.has('redis'))(
       'close() waits for the transactions and writes in flight: a shared cache gets what they committed',
       async () => {
