@@ -19,6 +19,7 @@ import { Backfill } from './backfill.js'
 import { CacheMaintenance } from './cache-maintenance.js'
 import { CacheTurns } from './cache-turns.js'
 import { type ChainedStoreOptions, resolveChainOptions } from './chain-options.js'
+import { checkDeletable } from './delete-stubs.js'
 import { LayerCalls } from './layer-calls.js'
 import { type ChainEvents, LayerObserver, type LayerStats } from './layer-observer.js'
 import { Leases } from './leases.js'
@@ -209,7 +210,18 @@ export class ChainedStore extends BaseStore {
   }
 
   protected removeMany(items: readonly WriteItem[]): Promise<void> {
-    return this.#counted('delete', () => this.#writes.remove(items))
+    return this.#counted('delete', () => this.#remove(items))
+  }
+
+  /**
+   * Deletes: objects with every key attribute through the write path; stubs (only the primary key) as
+   * a delete by that key, so the caches learn every key of what the database removed.
+   */
+  async #remove(items: readonly WriteItem[]): Promise<void> {
+    const split = checkDeletable(items, this.name, this.#calls.last)
+    if (split === undefined) return this.#writes.remove(items)
+    if (split.whole.length > 0) await this.#writes.remove(split.whole)
+    for (const [info, requests] of split.stubs) await this.#maintenance.removeByKey(info, requests)
   }
 
   /** Delete by key: the authoritative layer removes what the lookups find (SQL: `DELETE … RETURNING`), then every cache removes those objects under all their keys. */

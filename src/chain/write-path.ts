@@ -9,6 +9,7 @@ import { describeModel, type ModelInfo } from '../core/registry.js'
 import { type Backfill, identityKey } from './backfill.js'
 import type { CacheTurn, CacheTurns } from './cache-turns.js'
 import { checkWritable } from './check-writable.js'
+import { splitStubs } from './delete-stubs.js'
 import type { LayerCalls, LayerFailure } from './layer-calls.js'
 import type { LayerGuard } from './layer-guard.js'
 import type { MissCache } from './miss-cache.js'
@@ -153,7 +154,11 @@ export class WritePath {
           if (written.length === 0) continue
           await this.#caches('put', written, (layer) => layer.batchPutEntries(written.map((value) => new Entry(value, undefined))))
         } else {
-          await this.#caches('delete', objects, (layer) => layer.batchDelete(objects))
+          // Stubs (objects with only their primary key) are dropped by it: a cache cannot delete them
+          const split = splitStubs(objects)
+          const whole = split?.whole ?? objects
+          if (whole.length > 0) await this.#caches('delete', whole, (layer) => layer.batchDelete(whole))
+          if (split !== undefined) for (let i = this.#p.calls.last - 1; i >= 0; i--) await this.#dropStubs(i, split.stubs)
         }
       }
     } finally {
@@ -240,17 +245,46 @@ export class WritePath {
     calls.raise(failure)
   }
 
-  /** Deletes the objects from cache layer `index`; if that fails too, remembers them for repair. */
-  readonly invalidateIn = async (index: number, objs: readonly object[]): Promise<void> => {
+  /**
+   * Deletes the objects from cache layer `index` (stubs, objects with only their primary key, are
+   * dropped by it); if that fails too, remembers them for repair.
+   */
+  readonly invalidateIn = async (index: number, given: readonly object[]): Promise<void> => {
     const { calls } = this.#p
-    if (objs.length === 0) return
-    try {
-      await calls.run(index, 'delete', (layer) => layer.batchDelete(objs))
-    } catch (err) {
+    if (given.length === 0) return
+    const split = splitStubs(given)
+    const objs = split?.whole ?? given
+    if (objs.length > 0) {
       try {
-        calls.fail(index, 'delete', err)
-      } finally {
-        ;(calls.guards[index] as LayerGuard).remember(only(objs, err))
+        await calls.run(index, 'delete', (layer) => layer.batchDelete(objs))
+      } catch (err) {
+        try {
+          calls.fail(index, 'delete', err)
+        } finally {
+          ;(calls.guards[index] as LayerGuard).remember(only(objs, err))
+        }
+      }
+    }
+    if (split !== undefined) await this.#dropStubs(index, split.stubs)
+  }
+
+  /** Drops stubs from cache layer `index` by their primary keys; if that fails, remembers the lookups for repair. */
+  async #dropStubs(index: number, stubs: ReadonlyMap<ModelInfo, readonly LookupRequest[]>): Promise<void> {
+    const { calls } = this.#p
+    const guard = calls.guards[index] as LayerGuard
+    for (const [info, requests] of stubs) {
+      const lookups = requests.map((r) => r.lookup)
+      const invalidate = guard.layer.batchInvalidate
+      try {
+        await calls.run(index, 'invalidate', (layer) =>
+          invalidate === undefined ? layer.batchDelete(info.model, lookups as never) : invalidate.call(layer, info.model, lookups as never),
+        )
+      } catch (err) {
+        try {
+          calls.fail(index, 'invalidate', err)
+        } finally {
+          guard.rememberLookups(info.model, only(lookups, err))
+        }
       }
     }
   }

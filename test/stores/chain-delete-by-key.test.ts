@@ -132,6 +132,57 @@ describe('ChainedStore delete by key', () => {
   })
 })
 
+/** A user carrying its primary key only (its alternate key attributes left out). */
+function stubOf(id: number): ConformanceUser {
+  const stub = makeUser(id) as unknown as Record<string, unknown>
+  stub.email = undefined
+  delete stub.slug
+  return stub as unknown as ConformanceUser
+}
+
+describe('ChainedStore delete of an object without all its key attributes', () => {
+  it('a stub with only its primary key is deleted from the database and from every cache under every key', async () => {
+    const { memory, kv, db, chain } = await setup()
+    const users = [makeUser(21), makeUser(22), makeUser(23)]
+    await chain.batchPut(users)
+    for (const u of users) await chain.batchGet(ConformanceUser, [{ id: u.id }, { email: u.email }, { orgId: u.orgId, slug: u.slug }])
+    await chain.delete(stubOf(21))
+    await missesEverywhere([memory, kv, db, chain], makeUser(21))
+    // a batch mixing whole objects and stubs
+    await chain.batchDelete([makeUser(22), stubOf(23)])
+    for (const id of [22, 23]) await missesEverywhere([memory, kv, db, chain], makeUser(id))
+  })
+
+  it('inside a chain transaction: the caches drop a stub tx.delete removed once the transaction committed', async () => {
+    const { memory, kv, db, chain } = await setup()
+    const user = makeUser(24)
+    await chain.put(user)
+    await chain.batchGet(ConformanceUser, [{ id: 24 }, { email: user.email }])
+    await chain.transaction(async (tx) => {
+      await tx.delete(stubOf(24))
+    })
+    await missesEverywhere([memory, kv, db, chain], user)
+    expect(chain.stats().every((s) => s.errors === 0)).toBe(true)
+  })
+
+  it('a missing primary key, or a key attribute no key can hold, is refused before anything is deleted', async () => {
+    const { db, chain } = await setup()
+    const user = makeUser(25)
+    await chain.put(user)
+    const noPrimary = { ...user, id: undefined }
+    Object.setPrototypeOf(noPrimary, ConformanceUser.prototype)
+    const badEmail = { ...user, email: { not: 'a key' } }
+    Object.setPrototypeOf(badEmail, ConformanceUser.prototype)
+    await expect(chain.delete(noPrimary as unknown as ConformanceUser)).rejects.toMatchObject({ code: 'E_MISSING_KEY_ATTRIBUTE' })
+    await expect(chain.batchDelete([makeUser(26), badEmail as unknown as ConformanceUser])).rejects.toMatchObject({
+      code: 'E_INVALID_KEY',
+      message: expect.stringContaining('chain'),
+    })
+    expect(await db.get(ConformanceUser, { id: 25 })).toEqual(user)
+    expect(await chain.get(ConformanceUser, { email: user.email })).toEqual(user)
+  })
+})
+
 describe('ChainedStore.clearCaches()', () => {
   it('empties every cache layer and forgets misses; the database keeps everything', async () => {
     const { memory, backend, chain } = await setup({ missLifetime: 60 })
