@@ -1,9 +1,12 @@
-import type { WriteItem } from '../contracts/base-store.js'
+import type { LookupRequest, WriteItem } from '../contracts/base-store.js'
 import { KeyRequest } from '../contracts/batch-records.js'
 import { MissingKeyAttributeError } from '../core/errors.js'
 import { encodeLookup, keysOfObject } from '../core/key-encoding.js'
 import type { Model } from '../core/model.js'
+import { isPartialFailure } from '../core/partial-failure.js'
 import { describeModel, type ModelInfo } from '../core/registry.js'
+import type { LayerCalls } from './layer-calls.js'
+import type { LayerGuard } from './layer-guard.js'
 
 /**
  * What a delete's objects leave to the caches: `whole` objects (every key attribute set: each cache
@@ -92,4 +95,24 @@ function addStub(stubs: Map<ModelInfo, KeyRequest[]>, info: ModelInfo, lookup: R
   let requests = stubs.get(info)
   if (requests === undefined) stubs.set(info, (requests = []))
   requests.push(new KeyRequest(info.primary, lookup))
+}
+
+/** Drops stubs from cache layer `index` of `calls` by their primary keys; if that fails, remembers the lookups for repair. */
+export async function dropStubs(calls: LayerCalls, index: number, stubs: ReadonlyMap<ModelInfo, readonly LookupRequest[]>): Promise<void> {
+  const guard = calls.guards[index] as LayerGuard
+  for (const [info, requests] of stubs) {
+    const lookups = requests.map((r) => r.lookup)
+    const invalidate = guard.layer.batchInvalidate
+    try {
+      await calls.run(index, 'invalidate', (layer) =>
+        invalidate === undefined ? layer.batchDelete(info.model, lookups as never) : invalidate.call(layer, info.model, lookups as never),
+      )
+    } catch (err) {
+      try {
+        calls.fail(index, 'invalidate', err)
+      } finally {
+        guard.rememberLookups(info.model, isPartialFailure(err) ? err.failed.map((k) => lookups[k] as object) : lookups)
+      }
+    }
+  }
 }

@@ -9,7 +9,7 @@ import { describeModel, type ModelInfo } from '../core/registry.js'
 import { type Backfill, identityKey } from './backfill.js'
 import type { CacheTurn, CacheTurns } from './cache-turns.js'
 import { checkWritable } from './check-writable.js'
-import { splitStubs } from './delete-stubs.js'
+import { dropStubs, splitStubs } from './delete-stubs.js'
 import type { LayerCalls, LayerFailure } from './layer-calls.js'
 import type { LayerGuard } from './layer-guard.js'
 import type { MissCache } from './miss-cache.js'
@@ -158,7 +158,7 @@ export class WritePath {
           const split = splitStubs(objects)
           const whole = split?.whole ?? objects
           if (whole.length > 0) await this.#caches('delete', whole, (layer) => layer.batchDelete(whole))
-          if (split !== undefined) for (let i = this.#p.calls.last - 1; i >= 0; i--) await this.#dropStubs(i, split.stubs)
+          if (split !== undefined) for (let i = this.#p.calls.last - 1; i >= 0; i--) await dropStubs(this.#p.calls, i, split.stubs)
         }
       }
     } finally {
@@ -265,28 +265,7 @@ export class WritePath {
         }
       }
     }
-    if (split !== undefined) await this.#dropStubs(index, split.stubs)
-  }
-
-  /** Drops stubs from cache layer `index` by their primary keys; if that fails, remembers the lookups for repair. */
-  async #dropStubs(index: number, stubs: ReadonlyMap<ModelInfo, readonly LookupRequest[]>): Promise<void> {
-    const { calls } = this.#p
-    const guard = calls.guards[index] as LayerGuard
-    for (const [info, requests] of stubs) {
-      const lookups = requests.map((r) => r.lookup)
-      const invalidate = guard.layer.batchInvalidate
-      try {
-        await calls.run(index, 'invalidate', (layer) =>
-          invalidate === undefined ? layer.batchDelete(info.model, lookups as never) : invalidate.call(layer, info.model, lookups as never),
-        )
-      } catch (err) {
-        try {
-          calls.fail(index, 'invalidate', err)
-        } finally {
-          guard.rememberLookups(info.model, only(lookups, err))
-        }
-      }
-    }
+    if (split !== undefined) await dropStubs(calls, index, split.stubs)
   }
 
   /** Marks the objects written (write clock, negative caching) before and after the authoritative write. */
