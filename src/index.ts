@@ -26,7 +26,13 @@ export {
 } from './contracts/base-store.js'
 export { Entry } from './contracts/batch-records.js'
 export type { InvalidationBus, InvalidationListener } from './contracts/invalidation-bus.js'
-export type { BackendReadOptions, KeyValueBackend, KeyValueBackfill, KeyValueEntry } from './contracts/key-value-backend.js'
+export type {
+  BackendReadOptions,
+  BackendRouteOptions,
+  KeyValueBackend,
+  KeyValueBackfill,
+  KeyValueEntry,
+} from './contracts/key-value-backend.js'
 export { type CacheStoreOptions, KeyValueStore, type KeyValueStoreOptions, requestKey } from './contracts/key-value-store.js'
 export { type DecoratedOperation, StoreDecorator, type StoreDecoratorOptions } from './contracts/store-decorator.js'
 export { canonicalKey } from './core/canonical-key.js'

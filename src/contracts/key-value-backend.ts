@@ -23,7 +23,8 @@ export interface KeyValueBackend {
    * One value per key, same order, `undefined` at a miss. Keys may repeat; `[]` gives `[]`. With
    * `partial: true`, a backend spreading keys over several nodes rejects a read that some nodes failed
    * with a `PartialFailureError` whose `results` hold the other nodes' answers and whose `failed` lists
-   * the positions it could not read (a single-node backend ignores the option).
+   * the positions it could not read (a single-node backend ignores the option). With `routeKeys`, each
+   * key is read where {@link KeyValueEntry.routeKey} placed it.
    */
   getMany(keys: readonly string[], options?: BackendReadOptions): Promise<(Uint8Array | undefined)[]>
   /**
@@ -78,8 +79,11 @@ export interface KeyValueBackend {
    * @throws PartialFailureError with positions of `keys` when only some nodes failed.
    */
   repairMany?(keys: readonly string[], until: number): Promise<void>
-  /** Removes the keys; absent keys are a no-op. */
-  deleteMany(keys: readonly string[]): Promise<void>
+  /**
+   * Removes the keys; absent keys are a no-op. With `routeKeys`, each key is removed where
+   * {@link KeyValueEntry.routeKey} placed it.
+   */
+  deleteMany(keys: readonly string[], options?: BackendRouteOptions): Promise<void>
   /**
    * Optional: removes every key that starts with `prefix` (the store's `<prefix>:`), and nothing else,
    * in bounded batches. Without it the store's `clear()` rejects with `UnsupportedOperationError` and
@@ -91,8 +95,20 @@ export interface KeyValueBackend {
   close(): Promise<void>
 }
 
+/**
+ * Where keys live, for a backend that spreads keys over nodes itself; see {@link KeyValueEntry.routeKey}.
+ * Options of {@link KeyValueBackend.deleteMany}.
+ */
+export interface BackendRouteOptions {
+  /**
+   * One per key, same order: the key by which each key was placed (its entry's `routeKey`), read and
+   * removed on that key's node. `undefined` (or a missing element) = the key itself.
+   */
+  readonly routeKeys?: readonly (string | undefined)[] | undefined
+}
+
 /** Options of {@link KeyValueBackend.getMany}. */
-export interface BackendReadOptions {
+export interface BackendReadOptions extends BackendRouteOptions {
   /** The caller handles a `PartialFailureError` (see {@link KeyValueBackend.getMany}). Default `false`. */
   readonly partial?: boolean | undefined
 }
@@ -103,6 +119,17 @@ export interface KeyValueEntry {
   readonly value: Uint8Array
   /** Absolute expiry in ms since the epoch; `undefined` = never. */
   readonly expiresAt: number | undefined
+  /**
+   * Optional: the key whose node this entry belongs on; `undefined` = `key` itself. `KeyValueStore`
+   * gives it to the entries of `addMany` and `refillMany` that are leases (`<prefix>lease:<key>` is
+   * placed by `<prefix><key>`, its record's key), and passes the same keys as `routeKeys` to `getMany`
+   * and `deleteMany` of leases: a lease then lives on its record's node, and a failing node fails only
+   * its own keys' leases. A backend that picks each key's node itself (client-side hashing:
+   * MemcacheBackend) must place, read and delete the entry on the node of `routeKey`; one with a
+   * single node, or whose servers decide where a key lives (Redis Cluster: by the key's hash slot),
+   * ignores it. `setMany`, `addWithAliases` and `repairMany` are never given one.
+   */
+  readonly routeKey?: string | undefined
 }
 
 /** One backfill of {@link KeyValueBackend.addWithAliases}: a record to add, and the aliases to set if it was. */

@@ -19,6 +19,7 @@ import { ascending, backendError, partialFailure, settledFailures } from './key-
 import { type CorruptEntry, requestKeys, resolveEnvelopes } from './key-value-reads.js'
 import { repairKeys } from './key-value-repairs.js'
 import { prepareWrites, sendBackfills, splitDeletes } from './key-value-writes.js'
+import { leaseKeys } from './lease-keys.js'
 import {
   capabilities,
   type GetEntriesOptions,
@@ -261,7 +262,8 @@ export class KeyValueStore extends BaseStore {
 
   /**
    * Takes a lease on each lookup for `ttlMs` (see {@link LeaseCapable}); needs a backend with `addMany`.
-   * A lease is a tombstone envelope under `<prefix>lease:<key>`, added where the key holds nothing; over
+   * A lease is a tombstone envelope under `<prefix>lease:<key>`, placed by its record's key `<prefix><key>`
+   * (`KeyValueEntry.routeKey`: on a memcached pool, the record's server), added where it holds nothing; over
    * a backend that keeps entries past their expiry (memcached) also where it holds a lease whose ttl
    * has passed by this store's clock (`refillMany`), so a dead holder's lease blocks no one past its ttl.
    * @param ttlMs how long the lease lasts unless released, in ms: a number > 0 and < 2^31.
@@ -279,7 +281,8 @@ export class KeyValueStore extends BaseStore {
     const now = this.#settings.clock.now()
     const expiresAt = now + ttlMs
     const value = encodeTombstone(expiresAt)
-    const entries = this.#leaseKeys(info, requests).map((key) => ({ key, value, expiresAt }))
+    const { keys, routeKeys } = leaseKeys(this.name, info, requests, this.#settings.prefix)
+    const entries = keys.map((key, i) => ({ key, value, expiresAt, routeKey: routeKeys[i] }))
     const refillMany = this.#backend.refillMany
     if (this.#keepsExpired && refillMany !== undefined) return refillMany.call(this.#backend, entries, now)
     return addMany.call(this.#backend, entries)
@@ -289,7 +292,8 @@ export class KeyValueStore extends BaseStore {
   async releaseLeases<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<void> {
     this.assertOpen('releaseLeases')
     const { info, requests } = this.requests(model, lookups, 'releaseLeases')
-    await this.#backend.deleteMany(this.#leaseKeys(info, requests))
+    const { keys, routeKeys } = leaseKeys(this.name, info, requests, this.#settings.prefix)
+    await this.#backend.deleteMany(keys, { routeKeys })
   }
 
   /**
@@ -300,12 +304,9 @@ export class KeyValueStore extends BaseStore {
     this.assertOpen('leasesHeld')
     const { info, requests } = this.requests(model, lookups, 'leasesHeld')
     const now = this.#settings.clock.now()
-    const found = await this.#backend.getMany(this.#leaseKeys(info, requests))
+    const { keys, routeKeys } = leaseKeys(this.name, info, requests, this.#settings.prefix)
+    const found = await this.#backend.getMany(keys, { routeKeys })
     return found.map((bytes) => bytes !== undefined && (envelopeExpiry(bytes) ?? Number.POSITIVE_INFINITY) > now)
-  }
-
-  #leaseKeys(info: ModelInfo, requests: readonly LookupRequest[]): string[] {
-    return requestKeys(this.name, info, requests, `${this.#settings.prefix}lease:`)
   }
 
   protected override async invalidateMany(

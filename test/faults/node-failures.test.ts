@@ -2,7 +2,7 @@ import type { Cluster } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { encodeLookup } from '../../src/core/key-encoding.js'
 import { describeModel } from '../../src/core/registry.js'
-import { ChainedStore } from '../../src/index.js'
+import { ChainedStore, LoaderStore, ProcessMemoryStore } from '../../src/index.js'
 import { MemcacheStore } from '../../src/stores/memcache/index.js'
 import { RedisStore, redisSlot } from '../../src/stores/redis/index.js'
 import { type MemcachedServers, type RedisCluster, selectedStores, startMemcached, startRedisCluster } from '../harness/servers.js'
@@ -130,6 +130,63 @@ describe.runIf(stores.has('memcached') && stores.has('sqlite'))('a pool of three
     ])
     await chain.close()
   })
+})
+
+describe.runIf(stores.has('memcached'))('leases on a pool of three memcached servers losing one', () => {
+  let pool: MemcachedServers
+  beforeAll(async () => {
+    pool = await startMemcached(3)
+  })
+  afterAll(async () => {
+    await pool?.stop()
+  })
+
+  for (const signal of ['SIGKILL', 'SIGSTOP'] as const) {
+    it(`${signal}: each key of a healthy node is read from the database once for 4 processes, leases or not on the failed one`, async () => {
+      const p = prefix()
+      const loads = new Map<number, number>()
+      const source = () =>
+        new LoaderStore({
+          model: Account,
+          load: async (lookups) => {
+            for (const { id } of lookups as { id: number }[]) loads.set(id, (loads.get(id) ?? 0) + 1)
+            await sleep(20)
+            return lookups.map(({ id }) => new Account(id as number, `a${id}@x.test`, 1))
+          },
+        })
+      const processes = Array.from(
+        { length: 4 },
+        () =>
+          new ChainedStore(
+            [new ProcessMemoryStore(), new MemcacheStore({ servers: pool.servers, prefix: p, timeout: 300, retryDelay: 500 }), source()],
+            { leases: { wait: 3000, ttl: 5000 } },
+          ),
+      )
+      const backend = ((processes[0] as ChainedStore).layers[1] as MemcacheStore).backend
+      const address = pool.servers[0] as string
+      const info = describeModel(Account)
+      const server = (key: string) => backend.serverFor(`${p}:${key}`)
+      const live = Array.from({ length: 150 }, (_, id) => id).filter((id) => server(encodeLookup(info, { id }, 'test')) !== address)
+      // hashed by itself, the lease key of many of these would be on the failed node
+      expect(live.filter((id) => server(`lease:${encodeLookup(info, { id }, 'test')}`) === address).length).toBeGreaterThan(20)
+      const node = pool.nodes[0] as MemcachedServers['nodes'][number]
+      node.kill(signal)
+      try {
+        const got = await Promise.all(processes.flatMap((chain) => live.map((id) => chain.get(Account, { id }))))
+        expect(got.map((a) => a?.id)).toEqual(processes.flatMap(() => live))
+        expect(live.filter((id) => loads.get(id) !== 1).map((id) => `${id}: ${loads.get(id)} reads`)).toEqual([])
+        // no read, lease or release of these keys was sent to the failed node (only the backfills' aliases,
+        // by email, live there)
+        for (const chain of processes) {
+          expect((chain.layers[1] as MemcacheStore).stats()[0]).toMatchObject({ getRequests: 0, addRequests: 0, deleteRequests: 0 })
+        }
+      } finally {
+        if (signal === 'SIGSTOP') node.kill('SIGCONT')
+        else await node.restart()
+        await Promise.all(processes.map((c) => c.close()))
+      }
+    })
+  }
 })
 
 describe.runIf(stores.has('redis-cluster') && stores.has('sqlite'))('a Redis Cluster of three masters losing one', () => {

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module'
 import { connect } from 'node:net'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { InvalidKeyError, InvalidOptionError, StoreClosedError, StoreUnavailableError, ValueTooLargeError } from '../../src/core/errors.js'
+import { PartialFailureError } from '../../src/core/partial-failure.js'
 import { type CacheErrorEvent, ChainedStore, ProcessMemoryStore } from '../../src/index.js'
 import {
   DEFAULT_MEMCACHE_MAX_VALUE_BYTES,
@@ -515,6 +516,72 @@ describe.runIf(stores.has('memcached'))('MemcacheStore on 3 memcached servers', 
     await expect(b.getMany([`${prefix}:foreign`, `${prefix}:mine`])).rejects.toThrow(StoreUnavailableError)
     expect(b.stats()[0]?.down).toBe(false)
     expect(Buffer.from((await b.getMany([`${prefix}:mine`]))[0] as Uint8Array).toString()).toBe('ok')
+  })
+
+  it("keeps each lease on its record's server: acquired, held, taken over and released there, nowhere else", async () => {
+    const clock = new ManualClock(Date.UTC(2030, 0, 1))
+    const { store, prefix } = make({ clock })
+    const other = make({ prefix, clock }).store
+    const ids = Array.from({ length: 60 }, (_, i) => 700 + i)
+    const lookups = ids.map((id) => ({ id }))
+    const leaseKey = (id: number) => `${prefix}:lease:ConformanceUser|id=n${id}`
+    const owner = (id: number) => store.backend.serverFor(userKey(prefix, id))
+    // hashed by itself, a lease key would land on another server than its record for most ids
+    expect(ids.filter((id) => store.backend.serverFor(leaseKey(id)) !== owner(id)).length).toBeGreaterThan(20)
+    const placed = async () => {
+      const where: string[] = []
+      for (const id of ids) {
+        for (const server of servers) if ((await remainingSeconds(server, leaseKey(id))) !== undefined) where.push(`${id}@${server}`)
+      }
+      return where
+    }
+    expect(await store.acquireLeases(ConformanceUser, lookups, 5000)).toEqual(ids.map(() => true))
+    expect(await placed()).toEqual(ids.map((id) => `${id}@${owner(id)}`))
+    expect(await other.acquireLeases(ConformanceUser, lookups, 5000)).toEqual(ids.map(() => false))
+    expect(await other.leasesHeld(ConformanceUser, lookups)).toEqual(ids.map(() => true))
+    // past its ttl a lease still on the server is taken over (gets + cas on the record's server)
+    clock.advance(5001)
+    expect(await other.leasesHeld(ConformanceUser, lookups)).toEqual(ids.map(() => false))
+    expect(await other.acquireLeases(ConformanceUser, lookups, 5000)).toEqual(ids.map(() => true))
+    expect(await placed()).toEqual(ids.map((id) => `${id}@${owner(id)}`))
+    expect(await store.leasesHeld(ConformanceUser, lookups)).toEqual(ids.map(() => true))
+    await other.releaseLeases(ConformanceUser, lookups)
+    expect(await placed()).toEqual([])
+    expect(await store.leasesHeld(ConformanceUser, lookups)).toEqual(ids.map(() => false))
+  })
+
+  it("places an entry with a routeKey on the route key's server, reads and deletes it there by routeKeys, and names those positions when that server fails", async () => {
+    const dead = '127.0.0.1:1' // nothing listens there
+    const b = backend({ servers: [servers[0] as string, servers[1] as string, dead], retryDelay: 60_000, onError: () => {} })
+    const prefix = uniquePrefix()
+    const routes = Array.from({ length: 40 }, (_, i) => `${prefix}:record${i}`)
+    const keys = routes.map((_, i) => `${prefix}:lease:record${i}`)
+    const onDead = routes.flatMap((route, i) => (b.serverFor(route) === dead ? [i] : []))
+    expect(onDead.length).toBeGreaterThan(3)
+    expect(keys.filter((key, i) => b.serverFor(key) !== b.serverFor(routes[i] as string)).length).toBeGreaterThan(10)
+    const entries = keys.map((key, i) => ({ key, value: Buffer.from(`l${i}`), expiresAt: undefined, routeKey: routes[i] }))
+    const added = await b.addMany(entries).catch((e: unknown) => e)
+    expect(added).toBeInstanceOf(PartialFailureError)
+    expect((added as PartialFailureError).failed).toEqual(onDead)
+    for (const [i, key] of keys.entries()) {
+      const server = b.serverFor(routes[i] as string)
+      if (server !== dead) expect(await remainingSeconds(server, key)).toBe(-1)
+    }
+    const read = await b.getMany(keys, { routeKeys: routes, partial: true }).catch((e: unknown) => e)
+    expect((read as PartialFailureError).failed).toEqual(onDead)
+    const values = (read as PartialFailureError).results as (Uint8Array | undefined)[]
+    expect(values.map((v) => (v === undefined ? undefined : Buffer.from(v).toString()))).toEqual(
+      keys.map((_, i) => (onDead.includes(i) ? undefined : `l${i}`)),
+    )
+    const deleted = await b.deleteMany(keys, { routeKeys: routes }).catch((e: unknown) => e)
+    expect((deleted as PartialFailureError).failed).toEqual(onDead)
+    const live = keys.flatMap((key, i) => (onDead.includes(i) ? [] : [{ key, route: routes[i] as string }]))
+    expect(
+      await b.getMany(
+        live.map((l) => l.key),
+        { routeKeys: live.map((l) => l.route) },
+      ),
+    ).toEqual(live.map(() => undefined))
   })
 
   it('isolates prefixes on the same servers', async () => {

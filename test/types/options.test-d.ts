@@ -7,6 +7,7 @@ import { describe, expectTypeOf, it } from 'vitest'
 import {
   type AsyncLocalStoreOptions,
   type BackendReadOptions,
+  type BackendRouteOptions,
   type BreakerOptions,
   type CacheStoreOptions,
   ChainedStore,
@@ -70,6 +71,7 @@ describe('options take undefined for every optional field (exactOptionalProperty
     expectTypeOf<RefusingUndefined<PutEntriesOptions>>().toEqualTypeOf<never>()
     expectTypeOf<RefusingUndefined<InvalidateOptions>>().toEqualTypeOf<never>()
     expectTypeOf<RefusingUndefined<BackendReadOptions>>().toEqualTypeOf<never>()
+    expectTypeOf<RefusingUndefined<BackendRouteOptions>>().toEqualTypeOf<never>()
   })
 
   it('stockpyle/redis, stockpyle/memcache, stockpyle/keyv, stockpyle/sql', () => {

@@ -1,4 +1,4 @@
-import type { BackendReadOptions, KeyValueBackend, KeyValueEntry } from '../../contracts/key-value-backend.js'
+import type { BackendReadOptions, BackendRouteOptions, KeyValueBackend, KeyValueEntry } from '../../contracts/key-value-backend.js'
 import { isExpiredEnvelope } from '../../core/codec.js'
 import {
   InvalidKeyError,
@@ -9,10 +9,9 @@ import {
   ValueTooLargeError,
 } from '../../core/errors.js'
 import { type Clock, systemClock } from '../../core/lifetime.js'
-import { PartialFailureError } from '../../core/partial-failure.js'
 import { repairWrite } from '../../core/repair-action.js'
 import { memcacheExptime } from './memcache-exptime.js'
-import { combinedFailure, partialFailure } from './memcache-failures.js'
+import { combinedFailure, partialFailure, throwFailures } from './memcache-failures.js'
 import { MemcacheNodeClient, type MemcacheServerStats, type NodeRepair, NodeSetEntry } from './memcache-node-client.js'
 import { toBuffer } from './memcache-node-refill.js'
 import { checkMemcacheOptions, type MemcacheBackendOptions } from './memcache-options.js'
@@ -23,11 +22,16 @@ export type { MemcacheBackendOptions } from './memcache-options.js'
 /** A memcached key: 1–250 printable ASCII characters, no spaces or control characters. */
 const VALID_KEY = /^[\x21-\x7e]{1,250}$/
 
+/** Whether a part of a call failed. */
+const rejected = (result: PromiseSettledResult<unknown>): boolean => result.status === 'rejected'
+
 /**
  * A {@link KeyValueBackend} over a pool of memcached servers.
  *
  * - Keys are spread with ketama consistent hashing (the `hashring` package), so they land where other
  *   ketama clients put them; each server has its own memcache-client instance with one connection.
+ *   An entry with a `routeKey` (a lease) goes to the server of that key (its record's), and is read
+ *   and deleted there through `routeKeys`: a server that fails fails only its own keys' leases.
  * - `getMany` sends exactly one multi-get (`get k1 k2 …`) per server involved, all in parallel;
  *   `setMany` / `deleteMany` group the keys per server and pipeline one command per key on each
  *   server's connection, all servers in parallel. Repeated keys are sent once (the last entry wins).
@@ -106,7 +110,7 @@ export class MemcacheBackend implements KeyValueBackend {
     return [...this.#nodes.keys()]
   }
 
-  /** The server (`host:port`) that owns `key`. */
+  /** The server (`host:port`) that owns `key`; an entry given a `routeKey` (a lease) is on `serverFor(routeKey)`. */
   serverFor(key: string): string {
     return this.#ring.serverFor(key)
   }
@@ -117,14 +121,16 @@ export class MemcacheBackend implements KeyValueBackend {
   }
 
   /**
-   * One value per key, same order, `undefined` at a miss; one multi-get per server involved.
+   * One value per key, same order, `undefined` at a miss; one multi-get per server involved. Each key
+   * is read on the server of its `routeKeys` element where given (see `KeyValueEntry.routeKey`).
    * @throws InvalidKeyError for a key memcached cannot hold; StoreUnavailableError when a server fails
    *   (only when every server involved failed, unless `partialReads` is `false`); StoreClosedError after close.
    */
   async getMany(keys: readonly string[], options?: BackendReadOptions): Promise<(Uint8Array | undefined)[]> {
     this.#assertOpen('getMany')
     if (keys.length === 0) return []
-    const groups = [...this.#group(keys)]
+    const routes = options?.routeKeys
+    const groups = [...this.#group(keys, routes)]
     const settled = await Promise.allSettled(groups.map(([node, ks]) => node.get([...ks], `get of ${ks.size} key(s)`)))
     const failures: { node: MemcacheNodeClient; error: Error }[] = []
     let found: Map<string, Buffer> | undefined
@@ -140,7 +146,7 @@ export class MemcacheBackend implements KeyValueBackend {
       const errors = failures.map((f) => f.error)
       const unavailable = errors.every((e) => e instanceof StoreUnavailableError)
       if (options?.partial === true && unavailable && this.#single === undefined) {
-        throw partialFailure(this.name, 'getMany', keys, failures, out, (key) => this.#ring.serverFor(key))
+        throw partialFailure(this.name, 'getMany', keys, failures, out, this.#serverOf(routes))
       }
       const partial = this.#partialReads && failures.length < settled.length && unavailable
       if (!partial) throw combinedFailure(this.name, 'getMany', errors, settled.length)
@@ -219,7 +225,7 @@ export class MemcacheBackend implements KeyValueBackend {
     const groups = new Map<MemcacheNodeClient, number[]>()
     entries.forEach((entry, i) => {
       this.#checkEntry(operation, entry)
-      const node = this.#nodeFor(entry.key)
+      const node = this.#nodeFor(entry.key, entry.routeKey)
       const slots = groups.get(node)
       if (slots === undefined) groups.set(node, [i])
       else slots.push(i)
@@ -238,30 +244,32 @@ export class MemcacheBackend implements KeyValueBackend {
         })
       }),
     )
-    this.#throwFailures(
-      operation,
-      settled,
-      nodes,
-      entries.map((e) => e.key),
-      out,
-    )
+    // (the keys and routes are gathered only when a server failed: backfills come this way too)
+    if (settled.some(rejected)) {
+      const [keys, routes] = [entries.map((e) => e.key), entries.map((e) => e.routeKey)]
+      this.#throwFailures(operation, settled, nodes, keys, out, routes)
+    }
     return out
   }
 
   /**
-   * Removes the keys; absent keys are a no-op.
+   * Removes the keys; absent keys are a no-op. Each key is removed on the server of its `routeKeys`
+   * element where given (see `KeyValueEntry.routeKey`).
    * @throws InvalidKeyError; StoreUnavailableError when any server fails.
    */
-  async deleteMany(keys: readonly string[]): Promise<void> {
+  async deleteMany(keys: readonly string[], options?: BackendRouteOptions): Promise<void> {
     this.#assertOpen('deleteMany')
     if (keys.length === 0) return
-    const groups = [...this.#group(keys)]
+    const routes = options?.routeKeys
+    const groups = [...this.#group(keys, routes)]
     const settled = await Promise.allSettled(groups.map(([node, ks]) => node.delete([...ks], `delete of ${ks.size} key(s)`)))
     this.#throwFailures(
       'deleteMany',
       settled,
       groups.map(([node]) => node),
       keys,
+      undefined,
+      routes,
     )
   }
 
@@ -323,51 +331,45 @@ export class MemcacheBackend implements KeyValueBackend {
     }
   }
 
-  /** The server of `key`. @throws InvalidKeyError for a key memcached cannot hold. */
-  #nodeFor(key: string): MemcacheNodeClient {
+  /**
+   * The server of `key`: the ring's for `route` (see `KeyValueEntry.routeKey`), else for `key`.
+   * @throws InvalidKeyError for a key memcached cannot hold.
+   */
+  #nodeFor(key: string, route?: string): MemcacheNodeClient {
     if (typeof key !== 'string' || !VALID_KEY.test(key)) {
       throw new InvalidKeyError(`${this.name}: ${show(key)} is not a memcached key (1-250 printable ASCII characters, no spaces)`)
     }
-    return this.#single ?? (this.#nodes.get(this.#ring.serverFor(key)) as MemcacheNodeClient)
+    return this.#single ?? (this.#nodes.get(this.#ring.serverFor(route ?? key)) as MemcacheNodeClient)
   }
 
-  /** Distinct keys per server, validated. */
-  #group(keys: readonly string[]): Map<MemcacheNodeClient, Set<string>> {
+  /** The address of the server of the `i`th of some keys (routed by `routes[i]` where given). */
+  #serverOf(routes: readonly (string | undefined)[] | undefined): (key: string, i: number) => string {
+    return (key, i) => this.#ring.serverFor(routes?.[i] ?? key)
+  }
+
+  /** Distinct keys per server, validated; each routed by its element of `routes` where given. */
+  #group(keys: readonly string[], routes?: readonly (string | undefined)[]): Map<MemcacheNodeClient, Set<string>> {
     const groups = new Map<MemcacheNodeClient, Set<string>>()
-    for (const key of keys) {
-      const node = this.#nodeFor(key)
-      const keys = groups.get(node)
-      if (keys === undefined) groups.set(node, new Set([key]))
-      else keys.add(key)
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string
+      const node = this.#nodeFor(key, routes?.[i])
+      const held = groups.get(node)
+      if (held === undefined) groups.set(node, new Set([key]))
+      else held.add(key)
     }
     return groups
   }
 
-  /**
-   * Throws when a node failed: a {@link PartialFailureError} naming the positions of `keys` on the failed
-   * nodes when every failure is an unavailable server of a pool of several, else the combined error.
-   */
+  /** Throws when a node failed (see {@link throwFailures}): positions of `keys`, each routed by `routes` where given. */
   #throwFailures(
     operation: string,
     settled: readonly PromiseSettledResult<unknown>[],
     nodes: readonly MemcacheNodeClient[],
     keys: readonly string[],
     results?: readonly unknown[],
+    routes?: readonly (string | undefined)[],
   ): void {
-    const failures: { node: MemcacheNodeClient; error: Error }[] = []
-    settled.forEach((result, i) => {
-      if (result.status === 'rejected') failures.push({ node: nodes[i] as MemcacheNodeClient, error: result.reason as Error })
-    })
-    if (failures.length === 0) return
-    if (this.#single === undefined && failures.every((f) => f.error instanceof StoreUnavailableError)) {
-      throw partialFailure(this.name, operation, keys, failures, results, (key) => this.#ring.serverFor(key))
-    }
-    throw combinedFailure(
-      this.name,
-      operation,
-      failures.map((f) => f.error),
-      settled.length,
-    )
+    throwFailures(this.name, operation, settled, nodes, keys, this.#single === undefined, this.#serverOf(routes), results)
   }
 
   #report(node: MemcacheNodeClient, error: StoreUnavailableError): void {

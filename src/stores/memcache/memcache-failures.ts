@@ -9,7 +9,7 @@ export interface ServerFailure {
 
 /**
  * The PartialFailureError of a call of backend `name` whose `failures` servers failed: the positions
- * of `keys` they own (by `serverFor`), with the other servers' `results`.
+ * of `keys` they own (by `serverFor`, given each key and its position), with the other servers' `results`.
  */
 export function partialFailure(
   name: string,
@@ -17,12 +17,12 @@ export function partialFailure(
   keys: readonly string[],
   failures: readonly ServerFailure[],
   results: readonly unknown[] | undefined,
-  serverFor: (key: string) => string,
+  serverFor: (key: string, position: number) => string,
 ): PartialFailureError {
   const down = new Set(failures.map((f) => f.node.address))
   const failed: number[] = []
   keys.forEach((key, i) => {
-    if (down.has(serverFor(key))) failed.push(i)
+    if (down.has(serverFor(key, i))) failed.push(i)
   })
   const errors = failures.map((f) => f.error)
   return new PartialFailureError(
@@ -42,5 +42,37 @@ export function combinedFailure(name: string, operation: string, failures: reado
   return new Kind(
     `${name} ${operation} failed on ${failures.length} of ${involved} servers: ${failures.map((f) => f.message).join('; ')}`,
     { cause: new AggregateError(failures, `${operation} failures`) },
+  )
+}
+
+/**
+ * Throws when a server failed its part of a call of backend `name` (`settled[i]` is the part of
+ * `nodes[i]`): a PartialFailureError naming the positions of `keys` on the failed servers (by
+ * `serverFor`) when every failure is an unavailable server of a `pool` of several, else the
+ * {@link combinedFailure}. Returns when none failed.
+ */
+export function throwFailures(
+  name: string,
+  operation: string,
+  settled: readonly PromiseSettledResult<unknown>[],
+  nodes: readonly ServerFailure['node'][],
+  keys: readonly string[],
+  pool: boolean,
+  serverFor: (key: string, position: number) => string,
+  results?: readonly unknown[],
+): void {
+  const failures: ServerFailure[] = []
+  settled.forEach((result, i) => {
+    if (result.status === 'rejected') failures.push({ node: nodes[i] as ServerFailure['node'], error: result.reason as Error })
+  })
+  if (failures.length === 0) return
+  if (pool && failures.every((f) => f.error instanceof StoreUnavailableError)) {
+    throw partialFailure(name, operation, keys, failures, results, serverFor)
+  }
+  throw combinedFailure(
+    name,
+    operation,
+    failures.map((f) => f.error),
+    settled.length,
   )
 }
