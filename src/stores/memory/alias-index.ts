@@ -34,12 +34,16 @@ const IDLE_CHUNK = 512
  */
 export class AliasIndex {
   #map = new Map<string, string>()
-  /** Records that landed with captured values, oldest first, from `#next` on (indexed ones are skipped). */
-  #pending: MemoryRecord[] = []
+  /**
+   * Records that landed with captured values, oldest first, from `#next` on (indexed ones are skipped);
+   * the slots before `#next` are emptied as they are passed, and dropped ({@link #compact}) once they
+   * are half the queue, so the queue holds no record the store no longer holds.
+   */
+  #pending: (MemoryRecord | undefined)[] = []
   /** The record key of each pending record (same positions). */
-  #keys: string[] = []
+  #keys: (string | undefined)[] = []
   /** The model of each pending record (same positions). */
-  #models: ModelInfo[] = []
+  #models: (ModelInfo | undefined)[] = []
   #next = 0
   #idle: NodeJS.Immediate | undefined = undefined
   /** Set while the store drops every record ({@link clear}): their aliases went with the old Map. */
@@ -168,16 +172,43 @@ export class AliasIndex {
   /** Indexes up to `count` pending records, oldest first, stopping after `until` (a record leaving now). */
   #catchUp(count: number, until: MemoryRecord | undefined): void {
     let done = 0
-    while (this.#next < this.#pending.length && done < count) {
+    const pending = this.#pending
+    const keys = this.#keys
+    const models = this.#models
+    while (this.#next < pending.length && done < count) {
       const i = this.#next++
-      const record = this.#pending[i] as MemoryRecord
+      const record = pending[i] as MemoryRecord
+      const recordKey = keys[i] as string
+      const info = models[i] as ModelInfo
+      // Passed slots are emptied: a record gone from the store must not stay reachable from here.
+      pending[i] = undefined
+      keys[i] = undefined
+      models[i] = undefined
       // indexed already (every pending record that left was indexed as it left)
       if (record.captured === undefined) continue
       done++
-      this.#index(record, this.#keys[i] as string, this.#models[i] as ModelInfo)
+      this.#index(record, recordKey, info)
       if (record === until) break
     }
-    if (this.#next === this.#pending.length) this.#forgetPending()
+    if (this.#next === pending.length) this.#forgetPending()
+    else if (this.#next >= IDLE_CHUNK && this.#next * 2 >= pending.length) this.#compact()
+  }
+
+  /**
+   * Drops the passed slots before `#next`: with more copies landing per turn than an idle turn indexes,
+   * `#next` never reaches the end and the queue would otherwise grow with every copy ever backfilled.
+   * Done once they are half the queue, it moves each waiting slot at most as often as slots were passed.
+   */
+  #compact(): void {
+    const next = this.#next
+    const waiting = this.#pending.length - next
+    this.#pending.copyWithin(0, next)
+    this.#keys.copyWithin(0, next)
+    this.#models.copyWithin(0, next)
+    this.#pending.length = waiting
+    this.#keys.length = waiting
+    this.#models.length = waiting
+    this.#next = 0
   }
 
   /** Makes and enters the aliases of pending `record`, held under `recordKey` (or leaving it now). */
