@@ -30,10 +30,22 @@ function encodeValue(value: unknown): string | undefined {
   }
 }
 
+/**
+ * `key` itself when short enough, else its head, `#` and its SHA-256 digest as one flat string of
+ * {@link MAX_KEY_LENGTH} characters: `key.slice` would make a string that points into the whole key and
+ * keeps it alive (a memory store holds its alias keys for long and counts them by their length). Keys
+ * are ASCII (escaped text), so latin1 copies them exactly.
+ */
 function finish(key: string): string {
   if (key.length <= MAX_KEY_LENGTH) return key
-  return `${key.slice(0, HEAD_KEEP)}#${createHash('sha256').update(key).digest('base64url')}`
+  const out = Buffer.allocUnsafe(MAX_KEY_LENGTH)
+  out.write(key, 0, HEAD_KEEP, 'latin1')
+  out[HEAD_KEEP] = HASH_MARK
+  out.write(createHash('sha256').update(key).digest('base64url'), HEAD_KEEP + 1, 'latin1')
+  return out.toString('latin1')
 }
+
+const HASH_MARK = '#'.charCodeAt(0)
 
 function invalidLookupValue(info: ModelInfo, field: string, value: unknown, operation: string): InvalidKeyError {
   return new InvalidKeyError(

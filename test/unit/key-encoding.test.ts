@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { encodeLookup, keysOfObject, MAX_KEY_LENGTH } from '../../src/core/key-encoding.js'
@@ -81,6 +82,10 @@ describe('key encoding', () => {
     expect(key.startsWith('KeyTestDoc|id=sxxx')).toBe(true)
     expect(encodeLookup(info, { id: long }, 'test')).toBe(key)
     expect(encodeLookup(info, { id: `${long}y` }, 'test')).not.toBe(key)
+    // the same text in every version and process: the head, `#` and the digest of the whole key
+    const whole = `KeyTestDoc|id=s${long}`
+    expect(key).toBe(`${whole.slice(0, MAX_KEY_LENGTH - 44)}#${createHash('sha256').update(whole).digest('base64url')}`)
+    expect(key).toHaveLength(MAX_KEY_LENGTH)
   })
 
   it('rejects bad lookups and values with typed errors naming the model', () => {
