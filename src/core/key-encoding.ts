@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { InvalidKeyError, MissingKeyAttributeError, show, UnknownKeyError } from './errors.js'
-import { escapeKeyText, type KeyInfo, type ModelInfo, SIGNATURE_SEPARATOR } from './registry.js'
+import { escapeKeyText, type KeyInfo, type ModelInfo, modelByKeyText, SIGNATURE_SEPARATOR } from './registry.js'
 
 /**
  * Canonical keys: `Model|field=<tag><value>` for a single key, `Model|a=<tag><value>|b=<tag><value>`
@@ -30,10 +30,22 @@ function encodeValue(value: unknown): string | undefined {
   }
 }
 
+/**
+ * `key` itself when short enough, else its head, `#` and its SHA-256 digest as one flat string of
+ * {@link MAX_KEY_LENGTH} characters: `key.slice` would make a string that points into the whole key and
+ * keeps it alive (a memory store holds its alias keys for long and counts them by their length). Keys
+ * are ASCII (escaped text), so latin1 copies them exactly.
+ */
 function finish(key: string): string {
   if (key.length <= MAX_KEY_LENGTH) return key
-  return `${key.slice(0, HEAD_KEEP)}#${createHash('sha256').update(key).digest('base64url')}`
+  const out = Buffer.allocUnsafe(MAX_KEY_LENGTH)
+  out.write(key, 0, HEAD_KEEP, 'latin1')
+  out[HEAD_KEEP] = HASH_MARK
+  out.write(createHash('sha256').update(key).digest('base64url'), HEAD_KEEP + 1, 'latin1')
+  return out.toString('latin1')
 }
+
+const HASH_MARK = '#'.charCodeAt(0)
 
 function invalidLookupValue(info: ModelInfo, field: string, value: unknown, operation: string): InvalidKeyError {
   return new InvalidKeyError(
@@ -222,6 +234,25 @@ function objectKey(info: ModelInfo, spec: KeyInfo, source: Record<string, unknow
  */
 export function recordKeyOfCopy(info: ModelInfo, obj: object, operation: string): string {
   return objectKey(info, info.primary, obj as Record<string, unknown>, operation)
+}
+
+/**
+ * Whether canonical key `key` is, by its text alone, certainly a key of the primary key of a registered
+ * model (the record key its objects are held under where a store is not polymorphic). `false` when it
+ * may be an alternate key: another key's text, a model not registered in this process, or a long key
+ * whose cut head does not tell which key it is (see {@link MAX_KEY_LENGTH}).
+ */
+export function isPrimaryKeyText(key: string): boolean {
+  const bar = key.indexOf('|')
+  const info = bar < 0 ? undefined : modelByKeyText(key.slice(0, bar))
+  // escaped text holds no `#`: a key holding one was cut to a head and a digest
+  if (info === undefined || key.includes('#')) return false
+  const { head, fields } = info.primary
+  if (!key.startsWith(head)) return false
+  // a single key's value holds no `|`; a composite key's fields are `field=value`, joined by `|`
+  if (fields.length === 1) return !key.includes('|', head.length)
+  const parts = key.slice(head.length).split('|')
+  return parts.length === fields.length && parts.every((part, i) => part.startsWith(`${escapeKeyText(fields[i] as string)}=`))
 }
 
 /** The canonical key of an object under one of its model's declared keys (used to verify alias hits). */

@@ -34,6 +34,8 @@ export interface ModelInfo {
 
 const infos = new WeakMap<object, ModelInfo>()
 const byName = new Map<string, ModelInfo>()
+/** The registered models by their name as it leads their canonical keys (escaped, see escapeKeyText). */
+const byKeyText = new Map<string, ModelInfo>()
 const listeners: ((info: ModelInfo) => void)[] = []
 
 /**
@@ -154,6 +156,7 @@ export function describeModel(model: Model): ModelInfo {
   }
   infos.set(model, info)
   byName.set(info.name, info)
+  byKeyText.set(escapeKeyText(info.name), info)
   for (const listener of listeners) listener(info)
   return info
 }
@@ -169,6 +172,11 @@ export function registerModel(...models: Model[]): void {
 /** The registered model with this type tag, or `undefined`. */
 export function modelByName(name: string): ModelInfo | undefined {
   return byName.get(name)
+}
+
+/** The registered model whose canonical keys begin with `text` and `|` (its escaped name), or `undefined`. */
+export function modelByKeyText(text: string): ModelInfo | undefined {
+  return byKeyText.get(text)
 }
 
 /** @internal called for every model registered, including those registered before the call. */

@@ -252,6 +252,29 @@ describe('ProcessMemoryStore: alternate keys of backfilled copies, indexed lazil
     await store.close()
   })
 
+  it('with more copies per turn than an idle turn indexes, every alternate key still leads to its object (the queue is compacted)', async () => {
+    const lazy = new ProcessMemoryStore({ max: 2_500 })
+    const eager = new ProcessMemoryStore({ max: 2_500, polymorphic: true })
+    let next = 0
+    for (let turn = 0; turn < 6; turn++) {
+      const copies = Array.from({ length: 1_000 }, () => ({ value: user(next, `${next++}@x.io`, 's', ''), expiresAt: undefined }))
+      lazy.backfillNow(copies, undefined)
+      eager.backfillNow(copies, undefined)
+      // a read by id now and then (recently used copies outlive older ones)
+      for (let n = 0; n < next; n += 97)
+        expect(lazy.getNow(ConformanceUser, { id: n })?.id).toBe(eager.getNow(ConformanceUser, { id: n })?.id)
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    expect(lazy.size).toBe(eager.size)
+    for (let n = 0; n < next; n++) {
+      const held = eager.getNow(ConformanceUser, { email: `${n}@x.io` })?.id
+      expect(lazy.getNow(ConformanceUser, { email: `${n}@x.io` })?.id).toBe(held)
+      expect(held === undefined || held === n).toBe(true)
+    }
+    await lazy.close()
+    await eager.close()
+  })
+
   it('indexing left for an idle turn never runs after close', async () => {
     const store = new ProcessMemoryStore()
     store.backfillNow([{ value: user(1, 'a@x.io', 's', ''), expiresAt: undefined }], undefined)

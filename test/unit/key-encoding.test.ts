@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { encodeLookup, keysOfObject, MAX_KEY_LENGTH } from '../../src/core/key-encoding.js'
+import { encodeLookup, isPrimaryKeyText, keysOfObject, MAX_KEY_LENGTH } from '../../src/core/key-encoding.js'
 import { describeModel, escapeKeyText } from '../../src/core/registry.js'
 import { InvalidKeyError, keys, MissingKeyAttributeError, UnknownKeyError } from '../../src/index.js'
 
@@ -81,6 +82,33 @@ describe('key encoding', () => {
     expect(key.startsWith('KeyTestDoc|id=sxxx')).toBe(true)
     expect(encodeLookup(info, { id: long }, 'test')).toBe(key)
     expect(encodeLookup(info, { id: `${long}y` }, 'test')).not.toBe(key)
+    // the same text in every version and process: the head, `#` and the digest of the whole key
+    const whole = `KeyTestDoc|id=s${long}`
+    expect(key).toBe(`${whole.slice(0, MAX_KEY_LENGTH - 44)}#${createHash('sha256').update(whole).digest('base64url')}`)
+    expect(key).toHaveLength(MAX_KEY_LENGTH)
+  })
+
+  it('tells a primary key by its text, and never calls an alternate key one', () => {
+    class Pair {
+      static readonly stockpyleName = 'Key Test Pair'
+      static readonly stockpyleKeys = keys(['a', 'b'], 'c', ['a', 'd'])
+    }
+    const pair = describeModel(Pair)
+    fc.assert(
+      fc.property(keyValue, keyValue, (x, y) => {
+        fc.pre([x, y].every((v) => typeof v !== 'string' || v.isWellFormed()))
+        const id = encodeLookup(info, { id: x }, 'test')
+        // a key over MAX_KEY_LENGTH is cut to a head, `#` and a digest that no longer tell which key it was
+        expect(isPrimaryKeyText(id)).toBe(!id.includes('#'))
+        expect(isPrimaryKeyText(encodeLookup(info, { tenant: x, path: y }, 'test'))).toBe(false)
+        const ab = encodeLookup(pair, { a: x, b: y }, 'test')
+        expect(isPrimaryKeyText(ab)).toBe(!ab.includes('#'))
+        expect(isPrimaryKeyText(encodeLookup(pair, { c: x }, 'test'))).toBe(false)
+        expect(isPrimaryKeyText(encodeLookup(pair, { a: x, d: y }, 'test'))).toBe(false)
+      }),
+    )
+    // a model not registered in this process, and text that is no key
+    for (const text of ['Unknown|id=n1', 'KeyTestDoc', '', 'KeyTestDoc|tenant=n1']) expect(isPrimaryKeyText(text)).toBe(false)
   })
 
   it('rejects bad lookups and values with typed errors naming the model', () => {

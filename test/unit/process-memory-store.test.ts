@@ -198,11 +198,18 @@ describe('ProcessMemoryStore', () => {
     expect(held.filter((e) => e !== undefined).map((e) => e.value.id)).toEqual(users.slice(-batch.size).map((u) => u.id))
   })
 
-  it('the process grows by about maxSize when a hot few outlive the rest, and after a burst of deletes (child process, --expose-gc)', async () => {
+  it('the process grows by about maxSize when a hot few outlive the rest, after a burst of deletes, under sustained backfills, and with long alternate keys (child process, --expose-gc)', async () => {
     const stdout = await new Promise<string>((resolve, reject) => {
       execFile(
         process.execPath,
-        ['--expose-gc', fileURLToPath(new URL('./fixtures/memory-growth.mjs', import.meta.url)), 'hot-few', 'deletes'],
+        [
+          '--expose-gc',
+          fileURLToPath(new URL('./fixtures/memory-growth.mjs', import.meta.url)),
+          'hot-few',
+          'deletes',
+          'backfills',
+          'long-keys',
+        ],
         { env: { ...process.env, NODE_OPTIONS: '' }, timeout: 60_000 },
         (error, out, stderr) => (error === null ? resolve(out) : reject(new Error(`${error.message}\n${stderr}`))),
       )

@@ -125,6 +125,121 @@ describe('ProcessMemoryStore: invalidations fence backfills read before them, ho
   })
 })
 
+describe('ProcessMemoryStore: an invalidation by alternate key of an object the store does not hold fences backfills read before it (review)', () => {
+  const copy = (user: ConformanceUser) => ({ value: user, expiresAt: undefined })
+
+  it('by batchInvalidate and by a bus eviction, for a single and a composite alternate key; other copies land', async () => {
+    const { invalidationSequence } = await import('../../src/core/invalidation-sequence.js')
+    const { encodeLookup } = await import('../../src/core/key-encoding.js')
+    const { describeModel } = await import('../../src/index.js')
+    const info = describeModel(ConformanceUser)
+    const old = makeUser(81)
+    for (const lookup of [{ email: old.email }, { orgId: old.orgId, slug: old.slug }]) {
+      for (const how of ['invalidate', 'evict'] as const) {
+        const clock = new ManualClock()
+        const memory = new ProcessMemoryStore({ clock, tombstoneLifetime: 1 })
+        const since = invalidationSequence() // a read of users 81 and 82 begins below this layer
+        if (how === 'invalidate') await memory.batchInvalidate(ConformanceUser, [lookup])
+        else memory.evict([encodeLookup(info, lookup, 'test')])
+        clock.advance(5_000) // the tombstone is long gone; the log remembers
+        memory.backfillNow([copy(old), copy(makeUser(82))], since)
+        const what = `${how} ${JSON.stringify(lookup)}`
+        expect(memory.getNow(ConformanceUser, { id: 81 }), what).toBeUndefined()
+        expect(memory.getNow(ConformanceUser, { email: old.email }), what).toBeUndefined()
+        expect(memory.getNow(ConformanceUser, { id: 82 })?.id, what).toBe(82)
+        // a copy read after the invalidation lands
+        memory.backfillNow([copy(old)], invalidationSequence())
+        expect(memory.getNow(ConformanceUser, { id: 81 })?.id, what).toBe(81)
+        await memory.close()
+      }
+    }
+  })
+
+  it("a second invalidation by the same alternate key, while the first one's tombstone lasts, fences reads begun between them", async () => {
+    const { invalidationSequence } = await import('../../src/core/invalidation-sequence.js')
+    const clock = new ManualClock()
+    const memory = new ProcessMemoryStore({ clock, tombstoneLifetime: 1 })
+    const old = makeUser(84)
+    await memory.batchInvalidate(ConformanceUser, [{ email: old.email }])
+    const since = invalidationSequence() // a read begins after the first invalidation, before the second
+    await memory.batchInvalidate(ConformanceUser, [{ email: old.email }])
+    clock.advance(5_000)
+    memory.backfillNow([copy(old)], since)
+    expect(memory.getNow(ConformanceUser, { id: 84 })).toBeUndefined()
+    await memory.close()
+  })
+
+  it('through a bus: a read in another process that fetched the old row before the change serves it once, never again', async () => {
+    const { LocalBusHub } = await import('../../src/testing/index.js')
+    /** Stands for the database both processes share: a read fetches, then waits for `hold`. */
+    class SlowBelow extends ProcessMemoryStore {
+      hold: Promise<void> = Promise.resolve()
+      fetched: (() => void) | undefined
+      protected override async readMany(...args: Parameters<ProcessMemoryStore['readMany']>) {
+        const out = await super.readMany(...args)
+        this.fetched?.()
+        await this.hold
+        return out
+      }
+    }
+    for (const by of ['id', 'email'] as const) {
+      const hub = new LocalBusHub()
+      const clock = new ManualClock()
+      const shared = new SlowBelow({ name: 'shared', clock })
+      Object.assign(shared, { getNow: undefined }) // reads go through readMany
+      const memA = new ProcessMemoryStore({ name: 'memA', bus: hub.connect(), clock })
+      const memB = new ProcessMemoryStore({ name: 'memB', bus: hub.connect(), clock })
+      clock.advance(5_000) // past the fence a bus connection starts with
+      const chainB = new ChainedStore([memB, shared])
+      const old = Object.assign(makeUser(83), { name: 'old' })
+      await shared.put(old)
+      let release!: () => void
+      shared.hold = new Promise((resolve) => {
+        release = resolve
+      })
+      const fetched = new Promise<void>((resolve) => {
+        shared.fetched = resolve
+      })
+      const reading = chainB.get(ConformanceUser, { id: 83 }) // process B reads the old row
+      await fetched
+      shared.fetched = undefined
+      shared.hold = Promise.resolve()
+      // process A changes the row and invalidates its cache, which does not hold user 83 (nor does
+      // memB): the key goes over the bus as it was invalidated
+      await shared.put(Object.assign(makeUser(83), { name: 'new' }))
+      await memA.batchInvalidate(ConformanceUser, [by === 'id' ? { id: 83 } : { email: old.email }])
+      release()
+      expect((await reading)?.name, by).toBe('old')
+      clock.advance(5_000) // tombstones are over; the log remembers
+      expect(memB.getNow(ConformanceUser, { id: 83 }), by).toBeUndefined()
+      expect((await chainB.get(ConformanceUser, { id: 83 }))?.name, by).toBe('new')
+      await memA.close()
+      await chainB.close()
+    }
+  })
+
+  it("a polymorphic store: an invalidation by an ancestor model's key fences a copy of the subclass", async () => {
+    const { invalidationSequence } = await import('../../src/core/invalidation-sequence.js')
+    const { ConformanceCar, ConformanceVehicle, makeCar } = await import('../../src/testing/index.js')
+    const clock = new ManualClock()
+    const memory = new ProcessMemoryStore({ clock, tombstoneLifetime: 1, polymorphic: true })
+    const car = makeCar(1)
+    const since = invalidationSequence()
+    await memory.batchInvalidate(ConformanceVehicle, [{ plate: car.plate }])
+    clock.advance(5_000)
+    memory.backfillNow(
+      [
+        { value: car, expiresAt: undefined },
+        { value: makeCar(2), expiresAt: undefined },
+      ],
+      since,
+    )
+    expect(memory.getNow(ConformanceCar, { vin: car.vin })).toBeUndefined()
+    expect(memory.getNow(ConformanceCar, { vin: makeCar(2).vin })?.vin).toBe(makeCar(2).vin)
+    await memory.close()
+  })
+})
+
 async function keyOf(user: ConformanceUser): Promise<string | undefined> {
   const { describeModel } = await import('../../src/index.js')
   const { keyOfObjectFor } = await import('../../src/core/key-encoding.js')

@@ -1,16 +1,7 @@
 import type { LRUCache } from 'lru-cache'
-import type { LookupRequest } from '../../contracts/base-store.js'
-import {
-  isKeyValue,
-  keyOfObjectFor,
-  keyOfValue,
-  keysOfObject,
-  MAX_KEY_LENGTH,
-  ObjectKeys,
-  recordKeyOfCopy,
-} from '../../core/key-encoding.js'
-import { escapeKeyText, type KeyInfo, type ModelInfo } from '../../core/registry.js'
-import { ALIAS_OVERHEAD, eachAlias, type MemoryRecord, sizeOfAliases } from './memory-record.js'
+import type { ModelInfo } from '../../core/registry.js'
+import { aliasKeysOf, sizeOfCaptured } from './copy-keys.js'
+import { eachAlias, type MemoryRecord, sizeOfAliases } from './memory-record.js'
 
 /** How many deferred records one idle turn indexes (the rest waits for the next turn). */
 const IDLE_CHUNK = 512
@@ -34,12 +25,16 @@ const IDLE_CHUNK = 512
  */
 export class AliasIndex {
   #map = new Map<string, string>()
-  /** Records that landed with captured values, oldest first, from `#next` on (indexed ones are skipped). */
-  #pending: MemoryRecord[] = []
+  /**
+   * Records that landed with captured values, oldest first, from `#next` on (indexed ones are skipped);
+   * the slots before `#next` are emptied as they are passed, and dropped ({@link #compact}) once they
+   * are half the queue, so the queue holds no record the store no longer holds.
+   */
+  #pending: (MemoryRecord | undefined)[] = []
   /** The record key of each pending record (same positions). */
-  #keys: string[] = []
+  #keys: (string | undefined)[] = []
   /** The model of each pending record (same positions). */
-  #models: ModelInfo[] = []
+  #models: (ModelInfo | undefined)[] = []
   #next = 0
   #idle: NodeJS.Immediate | undefined = undefined
   /** Set while the store drops every record ({@link clear}): their aliases went with the old Map. */
@@ -118,6 +113,24 @@ export class AliasIndex {
     })
   }
 
+  /**
+   * The record keys of invalidated `keys` (an alias: the record it points to; any other key as it is),
+   * and whether one of them is `unresolved`: a key no alias or live record holds here (a tombstone may
+   * be an earlier invalidation's of that same key) that `mayBeAlias` (called with it and its position)
+   * says may be an alternate key, of an object the store does not hold.
+   */
+  resolve(keys: readonly string[], mayBeAlias: (key: string, i: number) => boolean): ResolvedKeys {
+    let unresolved = false
+    const records = new Array<string>(keys.length)
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string
+      const target = this.target(key)
+      records[i] = target ?? key
+      if (target === undefined && !unresolved && this.#records.peek(key)?.bytes === undefined) unresolved = mayBeAlias(key, i)
+    }
+    return new ResolvedKeys(records, unresolved)
+  }
+
   /** Removes those of `aliases` (of deleted objects) that point to a record no longer held or to a tombstone. */
   dropDangling(aliases: readonly string[]): void {
     for (const alias of aliases) {
@@ -168,16 +181,43 @@ export class AliasIndex {
   /** Indexes up to `count` pending records, oldest first, stopping after `until` (a record leaving now). */
   #catchUp(count: number, until: MemoryRecord | undefined): void {
     let done = 0
-    while (this.#next < this.#pending.length && done < count) {
+    const pending = this.#pending
+    const keys = this.#keys
+    const models = this.#models
+    while (this.#next < pending.length && done < count) {
       const i = this.#next++
-      const record = this.#pending[i] as MemoryRecord
+      const record = pending[i] as MemoryRecord
+      const recordKey = keys[i] as string
+      const info = models[i] as ModelInfo
+      // Passed slots are emptied: a record gone from the store must not stay reachable from here.
+      pending[i] = undefined
+      keys[i] = undefined
+      models[i] = undefined
       // indexed already (every pending record that left was indexed as it left)
       if (record.captured === undefined) continue
       done++
-      this.#index(record, this.#keys[i] as string, this.#models[i] as ModelInfo)
+      this.#index(record, recordKey, info)
       if (record === until) break
     }
-    if (this.#next === this.#pending.length) this.#forgetPending()
+    if (this.#next === pending.length) this.#forgetPending()
+    else if (this.#next >= IDLE_CHUNK && this.#next * 2 >= pending.length) this.#compact()
+  }
+
+  /**
+   * Drops the passed slots before `#next`: with more copies landing per turn than an idle turn indexes,
+   * `#next` never reaches the end and the queue would otherwise grow with every copy ever backfilled.
+   * Done once they are half the queue, it moves each waiting slot at most as often as slots were passed.
+   */
+  #compact(): void {
+    const next = this.#next
+    const waiting = this.#pending.length - next
+    this.#pending.copyWithin(0, next)
+    this.#keys.copyWithin(0, next)
+    this.#models.copyWithin(0, next)
+    this.#pending.length = waiting
+    this.#keys.length = waiting
+    this.#models.length = waiting
+    this.#next = 0
   }
 
   /** Makes and enters the aliases of pending `record`, held under `recordKey` (or leaving it now). */
@@ -199,141 +239,12 @@ export class AliasIndex {
   }
 }
 
-const NO_ALIASES: string[] = []
-
-/**
- * The keys of a copy a store made (a backfill's): its record key, and its aliases made now or their
- * values `captured` to make later ({@link captureAliases}; `aliases` is then empty). A class: see ObjectKeys.
- */
-export class CopyKeys extends ObjectKeys {
+/** Invalidated keys as record keys ({@link AliasIndex.resolve}). */
+export class ResolvedKeys {
   constructor(
-    record: string,
-    aliases: string[],
-    /** The copy's model. */
-    readonly info: ModelInfo,
-    /** The copy's alternate-key values to index later ({@link captureAliases}); `undefined` when `aliases` holds its keys. */
-    readonly captured: unknown,
-  ) {
-    super(record, aliases)
-  }
-}
-
-/**
- * The keys of `obj`, a copy of model `info` a store made: as keysOfObject's (`copy`), but with the
- * alternate-key values captured to index later where the model allows it (not `polymorphic`), and the
- * record key taken from `request`, the read that found the copy, when it is by this model's primary
- * key and holds the copy's values of it (the same canonical key, made and hashed once per read).
- * @throws MissingKeyAttributeError / InvalidKeyError naming the attribute.
- */
-export function keysOfCopy(
-  info: ModelInfo,
-  obj: object,
-  polymorphic: boolean,
-  operation: string,
-  request?: LookupRequest | undefined,
-): CopyKeys {
-  const captured = polymorphic ? undefined : captureAliases(info, obj)
-  if (captured !== undefined) {
-    return new CopyKeys(keyOfRequest(info, obj, request) ?? recordKeyOfCopy(info, obj, operation), NO_ALIASES, info, captured)
-  }
-  const keys = keysOfObject(info, obj, polymorphic, operation, true)
-  return new CopyKeys(keys.record, keys.aliases, info, undefined)
-}
-
-/** The canonical key of `request` when it is the record key of `obj` (see {@link keysOfCopy}). */
-function keyOfRequest(info: ModelInfo, obj: object, request: LookupRequest | undefined): string | undefined {
-  if (request === undefined || request.key === undefined || request.spec !== info.primary) return undefined
-  const source = obj as Record<string, unknown>
-  // (=== holds only for equal key values of one type, which make one canonical key; 0 and -0 make `n0`)
-  for (const field of info.primary.fields) if (source[field] !== request.lookup[field]) return undefined
-  return request.key
-}
-
-/**
- * The alternate-key values of `obj`, a copy of model `info` (not polymorphic) a store made, to index
- * later ({@link AliasIndex}): the value itself for a model whose one alternate key has one field, else
- * the values of every alternate key's fields, in the order of the model's keys and of their fields.
- * `undefined` when they must be indexed at once: the model has no alternate key, or a value is not a
- * key value (keysOfObject then throws the error that names it).
- */
-export function captureAliases(info: ModelInfo, obj: object): unknown {
-  const keys = info.keys
-  if (keys.length === 1) return undefined
-  const source = obj as Record<string, unknown>
-  const single = singleAlias(info)
-  if (single !== undefined) {
-    const value = source[single.fields[0] as string]
-    return isKeyValue(value) ? value : undefined
-  }
-  const values: unknown[] = []
-  for (const spec of keys) {
-    if (spec === info.primary) continue
-    for (const field of spec.fields) {
-      const value = source[field]
-      if (!isKeyValue(value)) return undefined
-      values.push(value)
-    }
-  }
-  return values
-}
-
-/** The model's one alternate key when it is its only one and has one field (its values are captured bare). */
-function singleAlias(info: ModelInfo): KeyInfo | undefined {
-  const keys = info.keys
-  if (keys.length !== 2) return undefined
-  const spec = (keys[0] === info.primary ? keys[1] : keys[0]) as KeyInfo
-  return spec.fields.length === 1 ? spec : undefined
-}
-
-/**
- * What a record's `captured` values (from {@link captureAliases}) count against a store's `maxSize`
- * until its aliases are made: what the aliases would hold if escaping left every string as long as it
- * is — more than the values hold meanwhile. Strings are counted by their length, not read: reading a
- * freshly decoded string costs as much as escaping it.
- */
-export function sizeOfCaptured(info: ModelInfo | undefined, captured: unknown): number {
-  if (info === undefined || captured === undefined) return 0
-  const single = singleAlias(info)
-  if (single !== undefined) return Math.min(single.head.length + lengthOfValue(captured), MAX_KEY_LENGTH) + ALIAS_OVERHEAD
-  const values = captured as unknown[]
-  let size = 0
-  let at = 0
-  for (const spec of info.keys) {
-    if (spec === info.primary) continue
-    let length = spec.head.length
-    for (const field of spec.fields) {
-      // `field=value`, joined by `|`, after a composite key's head
-      length += (spec.fields.length === 1 ? 0 : escapeKeyText(field).length + 2) + lengthOfValue(values[at++])
-    }
-    size += Math.min(length, MAX_KEY_LENGTH) + ALIAS_OVERHEAD
-  }
-  return size
-}
-
-/** The length of a key value's text in a key (its type tag and text), a string's before escaping. */
-function lengthOfValue(value: unknown): number {
-  switch (typeof value) {
-    case 'string':
-      return 1 + value.length
-    case 'boolean':
-      return 1
-    default:
-      return value === 0 ? 2 : 1 + String(value).length
-  }
-}
-
-/** The alias keys of `captured` (from {@link captureAliases}), in the order of the model's keys. */
-function aliasKeysOf(info: ModelInfo, captured: unknown): string[] {
-  const single = singleAlias(info)
-  if (single !== undefined) return [keyOfValue(single, captured)]
-  const values = captured as unknown[]
-  const aliases: string[] = []
-  let at = 0
-  for (const spec of info.keys) {
-    if (spec === info.primary) continue
-    const fields: Record<string, unknown> = {}
-    for (const field of spec.fields) fields[field] = values[at++]
-    aliases.push(keyOfObjectFor(spec, fields) as string)
-  }
-  return aliases
+    /** The record key of each key (an alias's record, or the key itself). */
+    readonly records: string[],
+    /** Whether a key may be an alternate key of an object the store does not hold (filed as it is). */
+    readonly unresolved: boolean,
+  ) {}
 }

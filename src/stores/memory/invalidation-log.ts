@@ -28,6 +28,8 @@ export class InvalidationLog {
   readonly #maxBytes: number | undefined
   /** The newest invalidation no longer remembered: backfills read before it are refused. */
   #forgottenUpTo = 0
+  /** The newest invalidation that named a key the store could not tie to a record key (see {@link aliasesInvalidatedAt}). */
+  #aliasesUpTo = 0
 
   /** `maxBytes`: the most the log may count (a quarter of the store's `maxSize`); `undefined` for a store not bounded in bytes. */
   constructor(maxBytes?: number) {
@@ -48,9 +50,13 @@ export class InvalidationLog {
     return this.#maxBytes === undefined ? 0 : this.#invalidated.calculatedSize
   }
 
-  /** Notes an invalidation of `recordKeys` now. */
-  invalidated(recordKeys: readonly string[]): void {
+  /**
+   * Notes an invalidation of `recordKeys` now; `aliases`: some of them may be alternate keys the store
+   * could not tie to a record key (of objects it did not hold).
+   */
+  invalidated(recordKeys: readonly string[], aliases = false): void {
     const seq = nextInvalidation()
+    if (aliases) this.#aliasesUpTo = seq
     const maxBytes = this.#maxBytes
     for (const key of recordKeys) {
       if (maxBytes !== undefined && key.length + LOG_ENTRY_OVERHEAD > maxBytes) {
@@ -66,6 +72,21 @@ export class InvalidationLog {
   forgetAll(): void {
     this.#forgottenUpTo = nextInvalidation()
     if (this.#invalidated.size > 0) this.#invalidated.clear()
+  }
+
+  /**
+   * The newest invalidation that may have named an alternate key of an object the store did not hold
+   * (0: none yet): a backfill read before it must check its copy's alternate keys too
+   * ({@link invalidatedAfter}); one read after it, only its record key.
+   */
+  get aliasesInvalidatedAt(): number {
+    return this.#aliasesUpTo
+  }
+
+  /** Whether one of `keys` was invalidated after `since` (an invalidation sequence number), as far as the log tells. */
+  invalidatedAfter(keys: readonly string[], since: number): boolean {
+    for (const key of keys) if (this.invalidatedAt(key) > since) return true
+    return false
   }
 
   /** When `recordKey` was last invalidated, as far as the log tells (a forgotten one counts as the newest forgotten). */

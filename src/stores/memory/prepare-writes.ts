@@ -3,7 +3,8 @@ import type { checkCacheOptions } from '../../contracts/cache-store-options.js'
 import { keysOfObject } from '../../core/key-encoding.js'
 import { expiryOf } from '../../core/lifetime.js'
 import type { ModelInfo } from '../../core/registry.js'
-import { type CopyKeys, keysOfCopy } from './alias-index.js'
+import { aliasKeysOfCopy, type CopyKeys, keysOfCopy } from './copy-keys.js'
+import type { InvalidationLog } from './invalidation-log.js'
 import type { PreparedWrite } from './memory-record.js'
 import type { RecordArena } from './record-arena.js'
 
@@ -61,4 +62,15 @@ export function prepareCopies(
     expiries[i] = expiryOf(lifetime, value, now, expiresAt, jitter, where, info.name)
   }
   return { keys, expiries }
+}
+
+/**
+ * Whether `log` refuses a copy (`keys`) read when the invalidation sequence was at `since`: its record
+ * key was invalidated after that, or one of its alternate keys was, filed as it was invalidated when
+ * the store did not hold the object. Its alternate keys are made for that only when such an
+ * invalidation came after `since` (a backfill with none around costs one comparison more).
+ */
+export function invalidatedSince(log: InvalidationLog, keys: CopyKeys, since: number): boolean {
+  if (log.invalidatedAt(keys.record) > since) return true
+  return log.aliasesInvalidatedAt > since && log.invalidatedAfter(aliasKeysOfCopy(keys), since)
 }

@@ -13,17 +13,18 @@ import { Entry } from '../../contracts/batch-records.js'
 import { checkCacheOptions, requestKeys } from '../../contracts/key-value-store.js'
 import { decodeRecord } from '../../core/codec.js'
 import { CorruptEntryError, show } from '../../core/errors.js'
-import { encodeLookup, keyForLookup, keyOfObjectFor, keysOfObject } from '../../core/key-encoding.js'
+import { encodeLookup, isPrimaryKeyText, keyForLookup, keyOfObjectFor, keysOfObject } from '../../core/key-encoding.js'
 import type { Instance, Lookup, Model } from '../../core/model.js'
 import { nameOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
 import { describeModel, type KeyInfo, type ModelInfo } from '../../core/registry.js'
-import { AliasIndex, type CopyKeys, sizeOfCaptured } from './alias-index.js'
+import { AliasIndex } from './alias-index.js'
 import { BusLink } from './bus-link.js'
+import { type CopyKeys, sizeOfCaptured } from './copy-keys.js'
 import { InvalidationLog } from './invalidation-log.js'
 import { memoryBounds, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOptions, recordCache } from './memory-options.js'
 import { expiryOfRecord, holdAliases, MemoryRecord, sizeOf, sizeOfAliases } from './memory-record.js'
-import { prepareCopies, prepareWrites } from './prepare-writes.js'
+import { invalidatedSince, prepareCopies, prepareWrites } from './prepare-writes.js'
 import { RecordArena } from './record-arena.js'
 
 export { MAX_INVALIDATIONS } from './invalidation-log.js'
@@ -290,7 +291,7 @@ export class ProcessMemoryStore extends BaseStore {
   ): void {
     if (expiresAt === null || now < this.#refuseBackfillsUntil) return
     // Invalidated since the read began, however long ago: the copy may predate the invalidation.
-    if (since !== undefined && this.#invalidations.invalidatedAt(keys.record) > since) return
+    if (since !== undefined && invalidatedSince(this.#invalidations, keys, since)) return
     const held = this.#records.peek(keys.record)
     if (held !== undefined) {
       const heldUntil = expiryOfRecord(held)
@@ -335,8 +336,10 @@ export class ProcessMemoryStore extends BaseStore {
     options: InvalidateOptions = {},
   ): Promise<void> {
     const keys = requests.map((r) => encodeLookup(info, r.lookup, `${this.name} store invalidate`))
-    const records = keys.map((k) => this.#aliases.target(k) ?? k)
-    this.#tombstone(records, options.changedAt)
+    // (in a polymorphic store a primary key too may be an alias: of a subclass's object)
+    const primary = this.#settings.polymorphic ? undefined : info.primary
+    const { records, unresolved } = this.#aliases.resolve(keys, (_, i) => (requests[i] as LookupRequest).spec !== primary)
+    this.#tombstone(records, options.changedAt, unresolved)
     // Other processes must drop their copies too; when the bus cannot take it, the call rejects and a
     // chain keeps the invalidation as a repair and sends it again.
     await this.#bus.publish(records)
@@ -344,7 +347,8 @@ export class ProcessMemoryStore extends BaseStore {
 
   /** Drops the objects under these keys as a bus publishes them (an alias: its record here), leaving tombstones. */
   evict(keys: readonly string[]): void {
-    this.#tombstone(keys.map((key) => this.#aliases.target(key) ?? key))
+    const { records, unresolved } = this.#aliases.resolve(keys, (key) => this.#settings.polymorphic || !isPrimaryKeyText(key))
+    this.#tombstone(records, undefined, unresolved)
   }
 
   /**
@@ -363,13 +367,14 @@ export class ProcessMemoryStore extends BaseStore {
     if (held !== undefined) this.#tombstone(held)
   }
 
-  #tombstone(recordKeys: readonly string[], changedAt?: number): void {
+  /** `aliases`: some of `recordKeys` may be alternate keys of objects not held here (see InvalidationLog). */
+  #tombstone(recordKeys: readonly string[], changedAt?: number, aliases = false): void {
     const { tombstoneMs, clock } = this.#settings
     const now = clock.now()
     const expiresAt = Math.min(changedAt ?? now, now) + tombstoneMs
     // With tombstones off (tombstoneLifetime 0) the store keeps no trace of invalidations at all; a
     // repair (changedAt) never cuts short a tombstone a later delete left.
-    if (tombstoneMs !== 0) this.#invalidations.invalidated(recordKeys)
+    if (tombstoneMs !== 0) this.#invalidations.invalidated(recordKeys, aliases)
     for (const key of recordKeys) {
       if (changedAt !== undefined && (this.#records.peek(key)?.tombstoneUntil ?? 0) >= expiresAt) continue
       if (tombstoneMs === 0 || expiresAt <= now) this.#records.delete(key)
