@@ -65,6 +65,20 @@ function expectDocumentedOutcomes(result: Awaited<ReturnType<typeof runChild>>, 
 }
 
 describe('a failing layer never crashes the process (child processes, default unhandled-rejection mode)', () => {
+  it('a failing tx write left without await: transaction() rejects with its error, and its own promise does not end the process', async () => {
+    const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [fileURLToPath(new URL('./fixtures/forgotten-await.mjs', import.meta.url))],
+        { env: { ...process.env, NODE_OPTIONS: '' }, timeout: 60_000 },
+        (error, stdout, stderr) => resolve({ code: error === null ? 0 : ((error as { code?: number }).code ?? null), stdout, stderr }),
+      )
+    })
+    expect(result.stderr, 'the child wrote to stderr (an unhandled rejection?)').toBe('')
+    expect(result.code).toBe(0)
+    expect(JSON.parse(result.stdout)).toEqual({ transaction: 'E_KEY_CONFLICT', row: null })
+  })
+
   for (const chain of ['memory+db', 'memory+memory+db', 'memory+faulty-memory+db']) {
     it(`[${chain}] with a custom authoritative store`, async () => {
       expectDocumentedOutcomes(await runChild({ CHAIN: chain }))

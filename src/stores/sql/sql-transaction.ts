@@ -1,7 +1,16 @@
 import { type Kysely, type QueryExecutor, sql } from 'kysely'
-import { BaseStore, type LookupRequest, type StoreCapabilities, type StoreEntry, type WriteItem } from '../../contracts/base-store.js'
+import {
+  BaseStore,
+  type GetEntriesOptions,
+  type LookupRequest,
+  type PutEntriesOptions,
+  type StoreCapabilities,
+  type StoreEntry,
+  type WriteItem,
+} from '../../contracts/base-store.js'
 import { decodeRecord, encodeRecord } from '../../core/codec.js'
 import { StoreClosedError, UnsupportedOperationError } from '../../core/errors.js'
+import type { Instance, Lookup, Model } from '../../core/model.js'
 import { describeObject, type ModelInfo } from '../../core/registry.js'
 import { readEntries } from './read-entries.js'
 import { removeByLookups } from './sql-delete-by-key.js'
@@ -160,6 +169,67 @@ export class SqlTransaction extends BaseStore {
     await this.close()
     await this.#queue
     return this.#late
+  }
+
+  // Every call made in the callback is #reported: one left running when the callback returned (a write
+  // without `await`) that fails there fails the transaction with its error (see `end`).
+  override get<M extends Model>(model: M, lookup: Lookup<M>): Promise<Instance<M> | undefined> {
+    return this.#reported(super.get(model, lookup))
+  }
+
+  override batchGet<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<(Instance<M> | undefined)[]> {
+    return this.#reported(super.batchGet(model, lookups))
+  }
+
+  override batchGetEntries<M extends Model>(
+    model: M,
+    lookups: readonly Lookup<M>[],
+    options?: GetEntriesOptions,
+  ): Promise<(StoreEntry<Instance<M>> | undefined)[]> {
+    return this.#reported(super.batchGetEntries(model, lookups, options))
+  }
+
+  override put(obj: object): Promise<void> {
+    return this.#reported(super.put(obj))
+  }
+
+  override batchPut(objs: readonly object[]): Promise<void> {
+    return this.#reported(super.batchPut(objs))
+  }
+
+  override batchPutEntries(entries: readonly StoreEntry[], options?: PutEntriesOptions): Promise<void> {
+    return this.#reported(super.batchPutEntries(entries, options))
+  }
+
+  override delete(obj: object): Promise<void>
+  override delete<M extends Model>(model: M, lookup: Lookup<M>): Promise<void>
+  override delete(target: object, ...lookup: [object?]): Promise<void> {
+    return this.#reported((super.delete as (t: object, ...l: [object?]) => Promise<void>).call(this, target, ...lookup))
+  }
+
+  override batchDelete(objs: readonly object[]): Promise<void>
+  override batchDelete<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<void>
+  override batchDelete(target: readonly object[] | Model, lookups?: readonly object[]): Promise<void> {
+    return this.#reported((super.batchDelete as (t: unknown, l?: unknown) => Promise<void>).call(this, target, lookups))
+  }
+
+  override batchDeleteByKey<M extends Model>(model: M, lookups: readonly Lookup<M>[]): Promise<(Instance<M> | undefined)[]> {
+    return this.#reported(super.batchDeleteByKey(model, lookups))
+  }
+
+  /**
+   * `call`, made now, as its caller gets it: if it was made in the callback and fails after the callback
+   * returned, `transaction()` rejects with its error, so its own promise is marked handled — a forgotten
+   * `await` must not also end the host process with an unhandled rejection. A call failing while the
+   * callback runs is the caller's to handle, as any promise.
+   */
+  #reported<T>(call: Promise<T>): Promise<T> {
+    if (this.closed) return call
+    const reported: Promise<T> = call.catch((error: unknown) => {
+      if (this.closed) reported.catch(() => {})
+      throw error
+    })
+    return reported
   }
 
   protected override assertOpen(operation: string): void {
