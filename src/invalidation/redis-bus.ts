@@ -205,6 +205,8 @@ export class RedisBus implements InvalidationBus {
       // reject unhandled ("Command timed out") and end the host process.
       autoResubscribe: false,
       connectTimeout: Math.max(this.#timeout, 1000),
+      // (ioredis's 2 s default keeps the process alive that long after close when the server is gone)
+      disconnectTimeout: this.#timeout,
       retryStrategy: this.#retryStrategy,
     }
     if (this.#userClient !== undefined) return this.#userClient.duplicate(common)

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { type Cluster, Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { encodeTombstone } from '../../src/core/codec.js'
@@ -131,6 +133,38 @@ describe.runIf(stores.has('redis'))('RedisStore against a private redis-server',
       )
       .toBe(1)
     await store.close()
+  })
+
+  it('closing a store and a bus whose server is frozen leaves nothing that keeps the process alive past `timeout`', async () => {
+    const child = spawn(process.execPath, [fileURLToPath(new URL('../faults/fixtures/close-frozen-redis.mjs', import.meta.url))], {
+      env: { ...process.env, NODE_OPTIONS: '', REDIS_URL: server.url },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    })
+    const lines: string[] = []
+    const said = (line: string) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => (lines.includes(line) ? resolve() : undefined)
+        child.stdout.on('data', (chunk: Buffer) => {
+          lines.push(...chunk.toString().split('\n').filter(Boolean))
+          check()
+        })
+        child.once('exit', () => (lines.includes(line) ? resolve() : reject(new Error(`child exited before "${line}": ${lines}`))))
+        check()
+      })
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+    await said('ready')
+    server.kill('SIGSTOP')
+    try {
+      child.stdin.end('go\n')
+      await said('closed')
+      const closedAt = performance.now()
+      expect(await exited).toBe(0)
+      // (ioredis's default disconnectTimeout kept a timer of 2,000 ms per client whose socket never closes)
+      expect(performance.now() - closedAt).toBeLessThan(1200)
+    } finally {
+      server.kill('SIGCONT')
+      child.kill()
+    }
   })
 
   it('a store whose first connection hits a frozen server rejects within `timeout`', async () => {

@@ -229,6 +229,9 @@ function createBackend(options: RedisStoreOptions): RedisBackend {
     // a stall win; ioredis's would not, and its timer only rejects a command (which stays queued for
     // its reply) at the cost of a second timer per command: measured 5–14% of a Redis hit's time.
     connectTimeout: Math.max(timeout, 1000),
+    // On close, ioredis waits this long for the socket to close before destroying it, with a timer that
+    // keeps the process alive: 2 s by default, for every client whose server died or froze.
+    disconnectTimeout: timeout,
     ...(tls === undefined || tls === false ? {} : { tls: tls === true ? {} : tls }),
     ...(password === undefined ? {} : { password }),
     ...(username === undefined ? {} : { username }),
