@@ -11,6 +11,11 @@ const REFUSE = 0
 const ADD = 1
 /** The key held an alias to this same record (or an expired alias, or bytes that are not an envelope): set. */
 const SET = 2
+/**
+ * The key's node failed the read: the alias is not written (a write there would fail too) and the
+ * record still lands — a node down must not keep every object with an alias on it out of the layer.
+ */
+const SKIP = 3
 
 /**
  * What a backfill's alias key allows, by what it holds at `now` (store clock, ms): `REFUSE` for a live
@@ -38,7 +43,7 @@ function aliasAction(held: Uint8Array | undefined, recordKey: string, now: numbe
  * a backfill whose alias key holds a live tombstone or a live alias to another record is not sent (as
  * the script of `addWithAliases` refuses it). Where the record was added, each alias is added where its
  * key held nothing or an expired entry (`refillMany` by `now`, else `addMany`) and set where it held an
- * alias to this record; an alias add refused or failed (an invalidation's tombstone landed since the
+ * alias to this record (an alias key whose node failed that read is left alone: see `SKIP`); an alias add refused or failed (an invalidation's tombstone landed since the
  * read) tombstones the record for `tombstoneMs` (a repair: a longer tombstone stays; deleted when
  * `tombstoneMs` is 0): the copy is then served by its record key only between its add and that fence
  * (a round trip).
@@ -104,7 +109,7 @@ export async function sendBackfills(
       if (of[j] === ADD) {
         conditional.push(alias)
         conditionalOf.push(i)
-      } else {
+      } else if (of[j] === SET) {
         sets.push(alias)
         setItems.push(-1)
       }
@@ -129,8 +134,8 @@ export async function sendBackfills(
 
 /**
  * Reads every alias key of the backfills that have aliases; keeps the backfills none of whose alias keys
- * refuses it (see {@link aliasAction}), with each alias's action. An alias key whose node failed the
- * read refuses its backfill (what it holds is unknown).
+ * refuses it (see {@link aliasAction}), with each alias's action; an alias key whose node failed the
+ * read is skipped (`SKIP`).
  */
 async function checkAliases(
   backend: KeyValueBackend,
@@ -156,7 +161,7 @@ async function checkAliases(
     const of: number[] = []
     let refused = false
     for (let j = 0; j < b.aliases.length; j++, at++) {
-      const action = failed.has(at) ? REFUSE : aliasAction(held[at], b.record.key, now)
+      const action = failed.has(at) ? SKIP : aliasAction(held[at], b.record.key, now)
       if (action === REFUSE) refused = true
       of.push(action)
     }
