@@ -18,8 +18,9 @@ import type { KeyValueBackend } from './key-value-backend.js'
 import { ascending, backendError, partialFailure, settledFailures } from './key-value-failures.js'
 import { type CorruptEntry, requestKeys, resolveEnvelopes } from './key-value-reads.js'
 import { repairKeys } from './key-value-repairs.js'
-import { prepareWrites, sendBackfills, splitDeletes } from './key-value-writes.js'
+import { prepareWrites, splitDeletes } from './key-value-writes.js'
 import { leaseKeys } from './lease-keys.js'
+import { sendBackfills } from './send-backfills.js'
 import {
   capabilities,
   type GetEntriesOptions,
@@ -231,7 +232,7 @@ export class KeyValueStore extends BaseStore {
         for (const i of err.failed) if ((owners[i] as number) >= 0) failed.add(owners[i] as number)
       }
     }
-    if (backfills.length > 0) await sendBackfills(this.#backend, backfills, expiredBy, sets, setItems, partially)
+    if (backfills.length > 0) await sendBackfills(this.#backend, backfills, expiredBy, sets, setItems, partially, this.#settings, this.name)
     if (sets.length > 0) await partially(setItems, () => this.#backend.setMany(sets))
     if (deletes.length > 0) await partially(deleteItems, () => this.#backend.deleteMany(deletes))
     if (failures.length > 0) throw partialFailure(`${this.name} store put`, failures, [...failed].sort(ascending))

@@ -2,9 +2,8 @@ import { encodeAlias, encodeRecord, restampRecord } from '../core/codec.js'
 import { show, ValueTooLargeError } from '../core/errors.js'
 import { keysOfObject } from '../core/key-encoding.js'
 import { expiryOf, type Lifetime } from '../core/lifetime.js'
-import { isPartialFailure } from '../core/partial-failure.js'
 import { PreparedBackfill, ValueEntry } from './batch-records.js'
-import type { KeyValueBackend, KeyValueEntry } from './key-value-backend.js'
+import type { KeyValueEntry } from './key-value-backend.js'
 import type { WriteItem } from './store.js'
 
 /** The entries to set and keys to delete for a batch of writes, all validated and encoded. */
@@ -79,61 +78,6 @@ export function prepareWrites(
     }
   }
   return { sets, setItems, backfills, deletes, deleteItems }
-}
-
-/**
- * Sends a batch's backfills: each record only where its key holds nothing (`addMany`) — with
- * `expiredBy` (a store with `grace`), through `refillMany` where the backend has it, also over a record
- * expired by then — and its aliases only where the record landed: in the same call with
- * `addWithAliases`, else appended to `sets` (owner `-1`) for the caller's `setMany`. Without `addMany`
- * records and aliases are all appended to `sets`: plain sets. `partially` runs a call, gathering its
- * partial failure as failures of the owners (indexes into the items) at its positions.
- */
-export async function sendBackfills(
-  backend: KeyValueBackend,
-  backfills: readonly PreparedBackfill[],
-  expiredBy: number | undefined,
-  sets: KeyValueEntry[],
-  setItems: number[],
-  partially: (owners: readonly number[], call: () => Promise<unknown>) => Promise<void>,
-): Promise<void> {
-  const refill = backend.refillMany
-  // `expiredBy` goes only to a backend with refillMany (addWithAliases then refills too)
-  const by = refill === undefined || backend.addMany === undefined ? undefined : expiredBy
-  const addMany =
-    by === undefined || refill === undefined ? backend.addMany : (entries: readonly KeyValueEntry[]) => refill.call(backend, entries, by)
-  const addWithAliases = backend.addWithAliases
-  const owners = backfills.map((b) => b.item)
-  if (addMany === undefined) {
-    for (const b of backfills) {
-      sets.push(b.record, ...b.aliases)
-      setItems.push(b.item)
-      for (let k = 0; k < b.aliases.length; k++) setItems.push(-1)
-    }
-  } else if (addWithAliases !== undefined) {
-    // records added and their aliases set where added, in one call (one round trip)
-    await partially(owners, () => addWithAliases.call(backend, backfills, by))
-  } else {
-    let added: readonly boolean[] = []
-    await partially(owners, async () => {
-      try {
-        added = await addMany.call(
-          backend,
-          backfills.map((b) => b.record),
-        )
-      } catch (err) {
-        if (isPartialFailure(err)) added = (err.results ?? []) as boolean[]
-        throw err
-      }
-    })
-    backfills.forEach((b, i) => {
-      if (added[i] !== true) return
-      for (const alias of b.aliases) {
-        sets.push(alias)
-        setItems.push(-1)
-      }
-    })
-  }
 }
 
 /** Every key (record and aliases) of each object, prefixed. */

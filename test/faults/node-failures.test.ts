@@ -175,10 +175,11 @@ describe.runIf(stores.has('memcached'))('leases on a pool of three memcached ser
         const got = await Promise.all(processes.flatMap((chain) => live.map((id) => chain.get(Account, { id }))))
         expect(got.map((a) => a?.id)).toEqual(processes.flatMap(() => live))
         expect(live.filter((id) => loads.get(id) !== 1).map((id) => `${id}: ${loads.get(id)} reads`)).toEqual([])
-        // no read, lease or release of these keys was sent to the failed node (only the backfills' aliases,
-        // by email, live there)
+        // no lease or release of these keys was sent to the failed node: only the backfills' aliases, by
+        // email, live there (each backfill reads its alias keys first, so gets were sent; their aliases,
+        // unread, are not added)
         for (const chain of processes) {
-          expect((chain.layers[1] as MemcacheStore).stats()[0]).toMatchObject({ getRequests: 0, addRequests: 0, deleteRequests: 0 })
+          expect((chain.layers[1] as MemcacheStore).stats()[0]).toMatchObject({ addRequests: 0, deleteRequests: 0 })
         }
       } finally {
         if (signal === 'SIGSTOP') node.kill('SIGCONT')

@@ -14,8 +14,22 @@ import { bySlot } from './redis-groups.js'
 // (format 1, kind 1 or 3) whose header expiry (a big-endian double at bytes 3–10 in Lua's 1-based
 // count) is not 0 and at or before it — an expired copy kept only for stale reads, a tombstone that no
 // longer fences —, checked and replaced in this one step.
+// ARGV[3]: now (ms since the epoch, the backend's clock). Before its record, each backfill's alias keys
+// are read: one holding a live tombstone (an invalidation by that alternate key) or a live alias to
+// another record (that key value now belongs to another object) refuses the whole backfill — nothing
+// written, as where SET NX finds the record key taken. Live: header expiry 0 (never) or after now.
 const SCRIPT = `local blob = ARGV[1]
 local by = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local function blocks(key, record)
+  local v = redis.pcall('GET', key)
+  if type(v) ~= 'string' or #v < 10 or string.byte(v, 1) ~= 1 then return false end
+  local kind = string.byte(v, 2)
+  if kind ~= 2 and kind ~= 3 then return false end
+  local at = struct.unpack('>d', v, 3)
+  if at ~= 0 and at <= now then return false end
+  return kind == 3 or string.sub(v, 11) ~= record
+end
 local function expired(key)
   local v = redis.pcall('GET', key)
   if type(v) ~= 'string' or #v < 10 or string.byte(v, 1) ~= 1 then return false end
@@ -33,7 +47,16 @@ while pos <= #blob do
   aliases, px, value, pos = struct.unpack('>I2dI4c0', blob, pos)
   i = i + 1
   local stored
-  if px < 0 then
+  local fenced = false
+  for j = 1, aliases do
+    if blocks(KEYS[k + j], KEYS[k]) then
+      fenced = true
+      break
+    end
+  end
+  if fenced then
+    stored = false
+  elseif px < 0 then
     stored = redis.call('SET', KEYS[k], value, 'NX')
     if not stored and by >= 0 and expired(KEYS[k]) then stored = redis.call('SET', KEYS[k], value) end
   else
@@ -72,8 +95,9 @@ function remaining(entry: KeyValueEntry, now: number): number | undefined {
 /**
  * Runs backfills on one Redis node with a Lua script (EVALSHA, loaded with EVAL on NOSCRIPT): each
  * record is stored only where its key holds nothing (`SET NX`) — or, given `expiredBy`, an expired
- * record or tombstone (see SCRIPT) — and its aliases only when the record was stored, in one round
- * trip. Resolves to whether each record was stored. A record already expired by `now` is not sent
+ * record or tombstone (see SCRIPT) — and none of its alias keys holds a live tombstone or a live alias
+ * to another record, and its aliases only when the record was stored, in one round trip (`now`, the
+ * backend's clock, decides what is live). Resolves to whether each record was stored. A record already expired by `now` is not sent
  * (`false`). On a cluster every key of a call must be in one hash slot (see {@link refillOnNode}).
  */
 export async function backfillOnNode(
@@ -108,10 +132,10 @@ export async function backfillOnNode(
       const blob = packBackfills(backfills, sent, size, now)
       const by = expiredBy ?? -1
       try {
-        return (await client.evalsha(SHA, keys.length, ...keys, blob, by)) as number[]
+        return (await client.evalsha(SHA, keys.length, ...keys, blob, by, now)) as number[]
       } catch (err) {
         if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
-        return (await client.eval(SCRIPT, keys.length, ...keys, blob, by)) as number[]
+        return (await client.eval(SCRIPT, keys.length, ...keys, blob, by, now)) as number[]
       }
     }),
   )
