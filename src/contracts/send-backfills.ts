@@ -1,4 +1,4 @@
-import { decodeAlias, envelopeExpiry, envelopeKind, isExpiredEnvelope, KIND_ALIAS, KIND_TOMBSTONE } from '../core/codec.js'
+import { envelopeExpiry, envelopeKind, isExpiredEnvelope, KIND_ALIAS, KIND_TOMBSTONE } from '../core/codec.js'
 import type { Clock } from '../core/lifetime.js'
 import { isPartialFailure } from '../core/partial-failure.js'
 import type { PreparedBackfill } from './batch-records.js'
@@ -19,15 +19,16 @@ const SKIP = 3
 
 /**
  * What a backfill's alias key allows, by what it holds at `now` (store clock, ms): `REFUSE` for a live
- * tombstone (an invalidation by that alternate key) or a live alias to another record (that key value
- * belongs to another object now); `ADD` where it holds nothing or an expired record or tombstone; else `SET`.
+ * tombstone (an invalidation by that alternate key); `ADD` where it holds nothing or an expired record or
+ * tombstone; else `SET` — also over an alias to another record, which may be stale (its object's key
+ * changed, or the object was deleted) and is never cleaned up: refusing over it would keep this object
+ * out of the layer for the alias's lifetime.
  */
-function aliasAction(held: Uint8Array | undefined, recordKey: string, now: number): number {
+function aliasAction(held: Uint8Array | undefined, now: number): number {
   if (held === undefined) return ADD
   const kind = envelopeKind(held)
-  const live = (envelopeExpiry(held) ?? Number.POSITIVE_INFINITY) > now
-  if (kind === KIND_TOMBSTONE) return live ? REFUSE : ADD
-  if (kind === KIND_ALIAS) return live && decodeAlias(held) !== recordKey ? REFUSE : SET
+  if (kind === KIND_TOMBSTONE) return (envelopeExpiry(held) ?? Number.POSITIVE_INFINITY) > now ? REFUSE : ADD
+  if (kind === KIND_ALIAS) return SET
   return isExpiredEnvelope(held, now) ? ADD : SET
 }
 
@@ -40,7 +41,7 @@ function aliasAction(held: Uint8Array | undefined, recordKey: string, now: numbe
  * its partial failure as failures of the owners (indexes into the items) at its positions.
  *
  * With `addMany` and no `addWithAliases` (memcached, Redis Cluster): the alias keys are read first, and
- * a backfill whose alias key holds a live tombstone or a live alias to another record is not sent (as
+ * a backfill whose alias key holds a live tombstone is not sent (as
  * the script of `addWithAliases` refuses it). Where the record was added, each alias is added where its
  * key held nothing or an expired entry (`refillMany` by `now`, else `addMany`) and set where it held an
  * alias to this record (an alias key whose node failed that read is left alone: see `SKIP`); an alias add refused or failed (an invalidation's tombstone landed since the
@@ -161,7 +162,7 @@ async function checkAliases(
     const of: number[] = []
     let refused = false
     for (let j = 0; j < b.aliases.length; j++, at++) {
-      const action = failed.has(at) ? SKIP : aliasAction(held[at], b.record.key, now)
+      const action = failed.has(at) ? SKIP : aliasAction(held[at], now)
       if (action === REFUSE) refused = true
       of.push(action)
     }

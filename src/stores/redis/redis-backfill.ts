@@ -15,20 +15,19 @@ import { bySlot } from './redis-groups.js'
 // count) is not 0 and at or before it — an expired copy kept only for stale reads, a tombstone that no
 // longer fences —, checked and replaced in this one step.
 // ARGV[3]: now (ms since the epoch, the backend's clock). Before its record, each backfill's alias keys
-// are read: one holding a live tombstone (an invalidation by that alternate key) or a live alias to
-// another record (that key value now belongs to another object) refuses the whole backfill — nothing
-// written, as where SET NX finds the record key taken. Live: header expiry 0 (never) or after now.
+// are read: one holding a live tombstone (an invalidation by that alternate key) refuses the whole
+// backfill — nothing written, as where SET NX finds the record key taken. Live: header expiry 0 (never)
+// or after now. (An alias to another record does not: it may be stale — its object's key changed, or
+// the object was deleted — and is never cleaned up, so refusing over it would keep this object out of
+// the layer for the alias's lifetime.)
 const SCRIPT = `local blob = ARGV[1]
 local by = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
-local function blocks(key, record)
+local function blocks(key)
   local v = redis.pcall('GET', key)
-  if type(v) ~= 'string' or #v < 10 or string.byte(v, 1) ~= 1 then return false end
-  local kind = string.byte(v, 2)
-  if kind ~= 2 and kind ~= 3 then return false end
+  if type(v) ~= 'string' or #v < 10 or string.byte(v, 1) ~= 1 or string.byte(v, 2) ~= 3 then return false end
   local at = struct.unpack('>d', v, 3)
-  if at ~= 0 and at <= now then return false end
-  return kind == 3 or string.sub(v, 11) ~= record
+  return at == 0 or at > now
 end
 local function expired(key)
   local v = redis.pcall('GET', key)
@@ -49,7 +48,7 @@ while pos <= #blob do
   local stored
   local fenced = false
   for j = 1, aliases do
-    if blocks(KEYS[k + j], KEYS[k]) then
+    if blocks(KEYS[k + j]) then
       fenced = true
       break
     end
