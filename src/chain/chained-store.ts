@@ -218,7 +218,7 @@ export class ChainedStore extends BaseStore {
    * a delete by that key, so the caches learn every key of what the database removed.
    */
   async #remove(items: readonly WriteItem[]): Promise<void> {
-    const split = checkDeletable(items, this.name, this.#calls.last)
+    const split = checkDeletable(items, this.name)
     if (split === undefined) return this.#writes.remove(items)
     if (split.whole.length > 0) await this.#writes.remove(split.whole)
     for (const [info, requests] of split.stubs) await this.#maintenance.removeByKey(info, requests)

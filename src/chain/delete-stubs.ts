@@ -22,13 +22,12 @@ export interface DeleteStubs<T> {
 
 /**
  * Checks a delete's items before anything is written (keys the caches could not use are refused, as a
- * put's are) and splits off the stubs; `undefined` when there are none. A chain of one layer (`last`
- * 0) leaves the checks to it.
+ * put's are) and splits off the stubs; `undefined` when there are none. Also for a chain of one layer:
+ * a stub is then deleted by key there too, whatever that layer's own delete accepts.
  * @throws MissingKeyAttributeError for an object without its primary key; InvalidKeyError for a key
  *   attribute that holds a value no key can hold — naming the chain.
  */
-export function checkDeletable(items: readonly WriteItem[], name: string, last: number): DeleteStubs<WriteItem> | undefined {
-  if (last === 0) return undefined
+export function checkDeletable(items: readonly WriteItem[], name: string): DeleteStubs<WriteItem> | undefined {
   const operation = `${name} store delete`
   let split: DeleteStubs<WriteItem> | undefined
   for (let k = 0; k < items.length; k++) {

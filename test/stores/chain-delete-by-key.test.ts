@@ -1,6 +1,6 @@
 import { sql } from 'kysely'
 import { describe, expect, it } from 'vitest'
-import { ChainedStore, isStockpyleError, KeyValueStore, type Model, ProcessMemoryStore, type Store } from '../../src/index.js'
+import { ChainedStore, isStockpyleError, KeyValueStore, LoaderStore, type Model, ProcessMemoryStore, type Store } from '../../src/index.js'
 import { createTable, SqlStore } from '../../src/stores/sql/index.js'
 import { ConformanceUser, conformanceTables, FaultStore, MapBackend, makeUser } from '../../src/testing/index.js'
 
@@ -151,6 +151,26 @@ describe('ChainedStore delete of an object without all its key attributes', () =
     // a batch mixing whole objects and stubs
     await chain.batchDelete([makeUser(22), stubOf(23)])
     for (const id of [22, 23]) await missesEverywhere([memory, kv, db, chain], makeUser(id))
+  })
+
+  it('a chain of one layer deletes a stub by key too, whatever that layer’s own delete accepts (a writable LoaderStore)', async () => {
+    const source = new Map<number, ConformanceUser>([[27, makeUser(27)]])
+    const loader = new LoaderStore({
+      model: ConformanceUser,
+      load: (lookups) => lookups.map((l) => ('id' in l ? source.get(l.id as number) : undefined)),
+      save: (objs) => {
+        for (const o of objs) source.set(o.id, o)
+      },
+      remove: (objs) => {
+        for (const o of objs) source.delete(o.id)
+      },
+    })
+    await new ChainedStore([loader]).delete(stubOf(27))
+    expect(source.has(27)).toBe(false)
+    const { db } = await setup()
+    await db.put(makeUser(28))
+    await new ChainedStore([db]).delete(stubOf(28))
+    expect(await db.get(ConformanceUser, { id: 28 })).toBeUndefined()
   })
 
   it('inside a chain transaction: the caches drop a stub tx.delete removed once the transaction committed', async () => {
