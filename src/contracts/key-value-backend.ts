@@ -41,8 +41,8 @@ export interface KeyValueBackend {
   addMany?(entries: readonly KeyValueEntry[]): Promise<boolean[]>
   /**
    * Optional, with `addMany`: stores each backfill's record only where its key holds nothing and none
-   * of its alias keys holds a live tombstone (an invalidation by that alternate key) or a live alias to
-   * another record (live: header expiry 0 or after the backend's clock), and its aliases only where the
+   * of its alias keys holds a live tombstone (an invalidation by that alternate key; live: header expiry
+   * 0 or after the backend's clock) — an alias to another record is overwritten —, and its aliases only where the
    * record was stored — checked and written atomically, in one round trip (Redis: a Lua script); the
    * store otherwise reads the alias keys, `addMany`s the records and adds the aliases, tombstoning a
    * record whose alias add was refused. Resolves to whether each record was stored.

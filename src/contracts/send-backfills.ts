@@ -9,7 +9,7 @@ import { repairKeys } from './key-value-repairs.js'
 const REFUSE = 0
 /** The key held nothing or an expired record or tombstone: the alias is added only where that is still so. */
 const ADD = 1
-/** The key held an alias to this same record (or an expired alias, or bytes that are not an envelope): set. */
+/** The key held an alias (to this record or, perhaps stale, to another) or a live record or bytes that are not an envelope: set. */
 const SET = 2
 /**
  * The key's node failed the read: the alias is not written (a write there would fail too) and the
@@ -41,13 +41,13 @@ function aliasAction(held: Uint8Array | undefined, now: number): number {
  * its partial failure as failures of the owners (indexes into the items) at its positions.
  *
  * With `addMany` and no `addWithAliases` (memcached, Redis Cluster): the alias keys are read first, and
- * a backfill whose alias key holds a live tombstone is not sent (as
- * the script of `addWithAliases` refuses it). Where the record was added, each alias is added where its
- * key held nothing or an expired entry (`refillMany` by `now`, else `addMany`) and set where it held an
- * alias to this record (an alias key whose node failed that read is left alone: see `SKIP`); an alias add refused or failed (an invalidation's tombstone landed since the
- * read) tombstones the record for `tombstoneMs` (a repair: a longer tombstone stays; deleted when
- * `tombstoneMs` is 0): the copy is then served by its record key only between its add and that fence
- * (a round trip).
+ * a backfill whose alias key holds a live tombstone is not sent (as the script of `addWithAliases`
+ * refuses it). Where the record was added, each alias is added where its key held nothing or an expired
+ * record or tombstone (`refillMany` by `now`, else `addMany`) and set where it held anything else (see
+ * {@link aliasAction}); an alias key whose node failed that read is left alone (see `SKIP`). An alias
+ * add refused or failed (an invalidation's tombstone landed since the read) tombstones the record for
+ * `tombstoneMs` (a repair: a longer tombstone stays; deleted when `tombstoneMs` is 0): the copy is then
+ * served by its record key only between its add and that fence (a round trip).
  * @param settings The store's clock (what is live, by its `now()`) and tombstone lifetime in ms.
  * @param store The store's name, for messages.
  */

@@ -61,31 +61,27 @@ describe('model registry', () => {
   })
 
   it('a type tag or key attribute name that is not well-formed UTF-16 is an UnknownModelError naming the model and the name', async () => {
-    const lone = 'T\uD800'
-    expect(() =>
-      describeModel(
-        class {
-          static readonly stockpyleName = lone
-          static readonly stockpyleKeys = ['id']
-        } as never,
-      ),
-    ).toThrow(UnknownModelError)
-    expect(() =>
-      describeModel(
-        class {
-          static readonly stockpyleName = lone
-          static readonly stockpyleKeys = ['id']
-        } as never,
-      ),
-    ).toThrow(/type tag `"T\\ud800"` is not well-formed UTF-16/)
+    class LoneTag {
+      static readonly stockpyleName = 'T\uD800'
+      static readonly stockpyleKeys = ['id']
+    }
     class LoneField {
       static readonly stockpyleName = 'RegLoneField'
       static readonly stockpyleKeys = ['id', ['org', 'x\uDC00']]
     }
-    expect(() => describeModel(LoneField as never)).toThrow(UnknownModelError)
-    expect(() => describeModel(LoneField as never)).toThrow(
-      /Model `RegLoneField` declares the key attribute `"x\\udc00"`, which is not well-formed UTF-16/,
-    )
+    for (const [model, message] of [
+      [LoneTag, /type tag `"T\\ud800"` is not well-formed UTF-16/],
+      [LoneField, /Model `RegLoneField` declares the key attribute `"x\\udc00"`, which is not well-formed UTF-16/],
+    ] as const) {
+      let thrown: unknown
+      try {
+        describeModel(model as never)
+      } catch (err) {
+        thrown = err
+      }
+      expect(thrown).toBeInstanceOf(UnknownModelError)
+      expect((thrown as Error).message).toMatch(message)
+    }
     // a well-formed name outside ASCII is fine
     class Wide {
       static readonly stockpyleName = 'Règle\u{1F600}'

@@ -31,7 +31,7 @@ export type { RedisBackendOptions } from './redis-backend-options.js'
  *   the server never cuts an entry short). An entry already expired is deleted instead.
  * - `addMany` (backfills): the same with `NX`, so a copy read before a write or delete never replaces
  *   what that write stored or the tombstone the delete left. `addWithAliases` (single node): the record
- *   `SET NX` — unless an alias key holds a live tombstone or a live alias to another record — and,
+ *   `SET NX` — unless an alias key holds a live tombstone — and,
  *   where it was stored, the aliases' `SET`, in one Lua script call per 250 backfills, all in one round trip. For a store with a `grace`, `refillMany` (and `addWithAliases` given
  *   `expiredBy`) also replaces a record (or tombstone) expired by then, kept for stale reads: what the
  *   key holds is checked and replaced in one script step, so a put or delete never lands in between.
