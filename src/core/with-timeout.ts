@@ -1,37 +1,36 @@
+import { type DeadlineQueue, deadlineQueue } from './deadline-queue.js'
 import { MAX_TIMER_MS } from './option-values.js'
 
 /**
- * Settles like `promise`, or rejects with `error()` once `ms` milliseconds pass first. The timer is
- * always cleared; `promise` itself is left to finish (a late result is ignored).
+ * Settles like `promise`, or rejects with `error()` once `ms` milliseconds pass first. The deadline is
+ * always cancelled; `promise` itself is left to finish (a late result is ignored). Deadlines of one
+ * duration share one timer (see {@link DeadlineQueue}): this runs on every call to a server.
  *
  * A reply that arrived in time wins even when the event loop was blocked past the deadline (a long
  * synchronous task or GC pause of the host): Node runs due timers before the I/O that came in
  * meanwhile, so the timeout takes effect one turn later (`setImmediate`, after that I/O).
- * `unref`: the timer does not keep the process alive. An `ms` above {@link MAX_TIMER_MS} waits that long
+ * `unref`: the deadline does not keep the process alive. An `ms` above {@link MAX_TIMER_MS} waits that long
  * (Node would fire a longer timer after 1 ms).
  */
 export function withTimeout<T>(promise: Promise<T>, ms: number, error: () => Error, unref = false): Promise<T> {
-  // One promise and one timer per call (no race, no finally): this runs on every layer call.
+  // One promise and one deadline per call (no race, no finally).
+  const queue = deadlineQueue(Math.min(ms, MAX_TIMER_MS))
   return new Promise<T>((resolve, reject) => {
     let settled = false
-    const timer = setTimeout(
-      () => {
-        setImmediate(() => {
-          if (!settled) reject(error())
-        })
-      },
-      Math.min(ms, MAX_TIMER_MS),
-    )
-    if (unref) timer.unref()
+    const deadline = queue.add(() => {
+      setImmediate(() => {
+        if (!settled) reject(error())
+      })
+    }, !unref)
     promise.then(
       (value) => {
         settled = true
-        clearTimeout(timer)
+        queue.cancel(deadline)
         resolve(value)
       },
       (err: unknown) => {
         settled = true
-        clearTimeout(timer)
+        queue.cancel(deadline)
         reject(err)
       },
     )
