@@ -1,12 +1,13 @@
 import type { WriteItem } from '../contracts/base-store.js'
-import { encodeRecord } from '../core/codec.js'
 import { MissingKeyAttributeError, show } from '../core/errors.js'
 import { keysOfObject } from '../core/key-encoding.js'
 import type { ModelInfo } from '../core/registry.js'
+import { checkEncodable } from '../core/value-refusal.js'
 
 /**
  * Every check a chain's layers would make of a put's items, before the first write: keys complete
- * (unless the database fills the primary key: `generatesKeys`) and values encodable. A chain of one
+ * (unless the database fills the primary key: `generatesKeys`) and values encodable (checked, not
+ * encoded: the caches encode after the database write, which may change the objects). A chain of one
  * layer (`last` 0) leaves the checks to it.
  * @param name the chain, named in errors.
  * @throws MissingKeyAttributeError, InvalidKeyError or SerializationError naming the chain.
@@ -27,7 +28,7 @@ export function checkWritable(items: readonly WriteItem[], name: string, last: n
         )
       }
     }
-    encodeRecord(obj, undefined, `${name} store put`)
+    checkEncodable(obj, `${name} store put`)
   }
 }
 

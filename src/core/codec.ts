@@ -16,7 +16,7 @@ import {
 import { builderOf, instanceOf, malformed, shapeOf } from './instance-shapes.js'
 import type { Model } from './model.js'
 import { describeModel, type ModelInfo, modelByName, onModelRegistered } from './registry.js'
-import { refusal, tooLargeRefusal } from './value-refusal.js'
+import { refusal, refusalContext, tooLargeRefusal } from './value-refusal.js'
 
 /**
  * The stored form of an object (an envelope): a 10-byte header, then msgpack.
@@ -188,18 +188,6 @@ export interface DecodedRecord {
   readonly expiresAt: number | undefined
 }
 
-/** `context` and the model's name, for messages. */
-function where(value: object, context: string): string {
-  const ctor = (Object.getPrototypeOf(value) as { constructor?: unknown } | null)?.constructor
-  let name: string
-  try {
-    name = describeModel(ctor as Model).name
-  } catch {
-    name = (ctor as { name?: string } | undefined)?.name ?? 'object'
-  }
-  return `${context} of model \`${name}\``
-}
-
 /**
  * Where an envelope's bytes are cut from: a Buffer of `length` bytes, its contents to be written. By
  * default `Buffer.allocUnsafe` (under 4 KiB a slice of Node's shared 8 KiB pool, which it keeps alive
@@ -216,13 +204,13 @@ export function encodeRecord(value: object, expiresAt: number | undefined, conte
   let body: Buffer
   try {
     const check = checkValue(value)
-    if (typeof check === 'object') throw tooLargeRefusal(check, where(value, context))
-    if (check === 'refuse') throw refusal(value, where(value, context))
+    if (typeof check === 'object') throw tooLargeRefusal(check, refusalContext(value, context))
+    if (check === 'refuse') throw refusal(value, refusalContext(value, context))
     body = packr.pack(check === 'rewrite' ? rewrite(value) : value)
   } catch (err) {
     if (err instanceof StockpyleError && !(err instanceof SerializationError && err.message.startsWith('Cannot store the function')))
       throw err
-    throw refusal(value, where(value, context), err)
+    throw refusal(value, refusalContext(value, context), err)
   }
   const out = alloc === undefined ? Buffer.allocUnsafe(HEADER_SIZE + body.length) : alloc(HEADER_SIZE + body.length)
   out[0] = FORMAT

@@ -1,5 +1,7 @@
 import { SerializationError, show } from './errors.js'
-import { droppedExtras, MAX_DEPTH, modelOf, type TooLarge, TYPED_PROTOTYPES } from './exact-values.js'
+import { checkValue, droppedExtras, MAX_DEPTH, modelOf, type TooLarge, TYPED_PROTOTYPES } from './exact-values.js'
+import type { Model } from './model.js'
+import { describeModel } from './registry.js'
 import { elementIndices } from './sparse-arrays.js'
 import { tooLargeText } from './value-limits.js'
 
@@ -76,4 +78,34 @@ export function refusal(value: unknown, context: string, cause?: unknown): Seria
 export function tooLargeRefusal(found: TooLarge, context: string): SerializationError {
   const what = found.attribute === undefined ? 'the object' : `\`${found.attribute}\``
   return new SerializationError(`${context}: ${what} ${tooLargeText(found.containers)}`)
+}
+
+/** `context` and the model's name of `value`, for messages (``c store put of model `User` ``). */
+export function refusalContext(value: object, context: string): string {
+  const ctor = (Object.getPrototypeOf(value) as { constructor?: unknown } | null)?.constructor
+  let name: string
+  try {
+    name = describeModel(ctor as Model).name
+  } catch {
+    name = (ctor as { name?: string } | undefined)?.name ?? 'object'
+  }
+  return `${context} of model \`${name}\``
+}
+
+/**
+ * Checks that the record codec would accept `value`, without encoding it: the walk of
+ * ./exact-values.ts that decides what is stored exactly or refused, for a write that must refuse bad
+ * input before anything is written and encodes later (a chain's put encodes after the database write,
+ * which may change the objects).
+ * @throws SerializationError as encoding would, naming `context`, the model and the attribute path.
+ */
+export function checkEncodable(value: object, context: string): void {
+  let check: ReturnType<typeof checkValue>
+  try {
+    check = checkValue(value)
+  } catch (err) {
+    throw refusal(value, refusalContext(value, context), err)
+  }
+  if (typeof check === 'object') throw tooLargeRefusal(check, refusalContext(value, context))
+  if (check === 'refuse') throw refusal(value, refusalContext(value, context))
 }

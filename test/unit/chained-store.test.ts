@@ -1,13 +1,17 @@
 import { describe, expect, it, vi } from 'vitest'
+import { MAX_ELEMENTS } from '../../src/core/value-limits.js'
 import {
+  BaseStore,
   type CacheErrorEvent,
   ChainedStore,
+  capabilities,
   InvalidOptionError,
   LoaderStore,
   ProcessMemoryStore,
   type StoreCapabilities,
   StoreDecorator,
   StoreUnavailableError,
+  type WriteItem,
 } from '../../src/index.js'
 import { ConformanceUser, FaultStore, ManualClock, makeUser } from '../../src/testing/index.js'
 import { heldSource } from './fixtures/held-source.js'
@@ -608,6 +612,37 @@ describe('ChainedStore policy', () => {
     // every layer call is timed: the database's put and get; l0's put, fast-path get and batch get
     expect(counters['stockpyle.layer.duration:db']).toBe(2)
     expect(counters['stockpyle.layer.duration:l0']).toBe(3)
+  })
+
+  it('a put of a value no cache can store is refused before the database write, naming the chain and the attribute', async () => {
+    // A database that takes anything: only the chain's check stands between the value and it.
+    class AnyDatabase extends BaseStore {
+      override readonly name = 'any'
+      override readonly capabilities = capabilities({ authoritative: true })
+      readonly written: object[] = []
+      protected async readMany(_info: unknown, requests: readonly unknown[]): Promise<undefined[]> {
+        return requests.map(() => undefined)
+      }
+      protected async writeMany(items: readonly WriteItem[]): Promise<void> {
+        for (const item of items) this.written.push(item.obj)
+      }
+      protected async removeMany(): Promise<void> {}
+    }
+    const db = new AnyDatabase()
+    const chain = new ChainedStore([new ProcessMemoryStore(), db], { name: 'c' })
+    const withFunction = Object.assign(makeUser(1), { name: () => 'x' })
+    await expect(chain.put(withFunction)).rejects.toMatchObject({
+      code: 'E_SERIALIZATION',
+      message: expect.stringMatching(/^c store put.*`name`/),
+    })
+    const tooLarge = Object.assign(makeUser(2), { tags: new Array(MAX_ELEMENTS + 1).fill(0) })
+    await expect(chain.put(tooLarge)).rejects.toMatchObject({
+      code: 'E_SERIALIZATION',
+      message: expect.stringMatching(/^c store put.*`tags`/),
+    })
+    expect(db.written).toEqual([])
+    await chain.put(makeUser(3))
+    expect(db.written).toHaveLength(1)
   })
 
   it('caller errors are never hidden by the cache error policy', async () => {
