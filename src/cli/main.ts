@@ -5,17 +5,10 @@
  */
 import { resolve } from 'node:path'
 import { redactUrl } from '../core/redact-url.js'
-import {
-  type BenchResults,
-  BenchSetupError,
-  type ProfileRequest,
-  runSuite,
-  SCENARIO_STORES,
-  STORE_NAMES,
-  type StoreName,
-  toConsole,
-  writeResults,
-} from './bench/suite.js'
+import { type BenchResults, BenchSetupError, type ProfileRequest, runSuite, STORE_NAMES, toConsole, writeResults } from './bench/suite.js'
+import { parseBenchArgs, UsageError } from './bench-args.js'
+
+export { type BenchArgs, type ProfileTarget, parseBenchArgs, UsageError } from './bench-args.js'
 
 /** Usage text of `stockpyle bench`. */
 export const BENCH_USAGE = `Usage: stockpyle bench [options]
@@ -31,7 +24,7 @@ Options:
   --redis URL        Redis to use (default with --stores redis: redis://127.0.0.1:6379)
   --memcached LIST   memcached servers host:port,… (default with --stores memcached: 127.0.0.1:11211)
   --postgres URL     PostgreSQL to use (default with --stores postgres: postgres://postgres@127.0.0.1:5432/postgres)
-  --sqlite PATH      SQLite file (default: a temporary file, removed afterwards)
+  --sqlite PATH      SQLite file, not :memory: (default: a temporary file, removed afterwards)
   --scenarios LIST   only these scenarios, e.g. S1,S3 (default: all the stores can run); each
                      needs one of its stores: S1,S7 memory; S2,S3 redis or memcached;
                      S4-S6 sqlite or postgres
@@ -45,7 +38,8 @@ Options:
   --check            exit with code 3 when a scenario misses its target (the "target"
                      column of results.md, e.g. at least 0.8x the raw-client floor)
   --profile ROW/CASE instead of measuring, run one case (e.g. 'S3 redis/stockpyle') in a loop
-                     under the V8 CPU profiler and write <out>/profiles/<row>-<case>.cpuprofile
+                     under the V8 CPU profiler and write <out>/profiles/<row>-<case>.cpuprofile;
+                     a row and case of the table the selected stores run (S7 cannot be profiled)
   --profile-seconds N  length of the profiled loop (default 5)
   -h, --help         this text
 
@@ -57,159 +51,6 @@ SIGINT (Ctrl-C) or SIGTERM stops the run and does the same clean-up before it ex
 
 Exit codes: 0 done, 1 a server could not be reached or the run failed, 2 a usage error,
 3 a target missed (--check), 130/143 interrupted.`
-
-/** Parsed options of `stockpyle bench`. */
-export interface BenchArgs {
-  stores: Set<StoreName>
-  redisUrl?: string
-  memcached?: string[]
-  postgresUrl?: string
-  sqlitePath?: string
-  only?: Set<string>
-  rounds?: number
-  roundMs?: number
-  warmupMs?: number
-  warmupCalls?: number
-  s7Count?: number
-  profile?: string
-  profileSeconds?: number
-  out: string
-  quiet: boolean
-  check: boolean
-  help: boolean
-}
-
-/** A command-line mistake: reported with the usage text and exit code 2. */
-export class UsageError extends Error {}
-
-function positive(flag: string, value: string): number {
-  const n = Number(value)
-  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`${flag} needs a positive integer, got ${JSON.stringify(value)}`)
-  return n
-}
-
-function list(flag: string, value: string, what: string): string[] {
-  const items = value
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '')
-  if (items.length === 0) throw new UsageError(`${flag} needs at least one ${what}, got ${JSON.stringify(value)}`)
-  return items
-}
-
-/** The connection flags, each with the store it is for. */
-const CONNECTION_FLAGS = [
-  ['--redis', 'redis', 'redisUrl'],
-  ['--memcached', 'memcached', 'memcached'],
-  ['--postgres', 'postgres', 'postgresUrl'],
-  ['--sqlite', 'sqlite', 'sqlitePath'],
-] as const
-
-/** Parses the arguments after `bench`. @throws UsageError for an unknown or malformed option. */
-export function parseBenchArgs(argv: readonly string[]): BenchArgs {
-  const args: BenchArgs = { stores: new Set(), out: 'bench/out', quiet: false, check: false, help: false }
-  let stores: string[] | undefined
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string
-    const eq = arg.indexOf('=')
-    const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg
-    const inline = arg.startsWith('--') && eq > 0 ? arg.slice(eq + 1) : undefined
-    const value = (): string => {
-      if (inline !== undefined) return inline
-      const next = argv[++i]
-      if (next === undefined || next.startsWith('--')) throw new UsageError(`${flag} needs a value`)
-      return next
-    }
-    // a boolean flag is on by its presence: `--check=false` must not turn it on
-    if (inline !== undefined && (flag === '--help' || flag === '--quiet' || flag === '--check'))
-      throw new UsageError(`${flag} takes no value, got ${JSON.stringify(arg)}`)
-    switch (flag) {
-      case '-h':
-      case '--help':
-        args.help = true
-        break
-      case '--quiet':
-        args.quiet = true
-        break
-      case '--check':
-        args.check = true
-        break
-      case '--stores':
-        stores = list(flag, value(), 'store').map((s) => s.toLowerCase())
-        break
-      case '--redis':
-        args.redisUrl = value()
-        break
-      case '--memcached':
-        args.memcached = list(flag, value(), 'server')
-        break
-      case '--postgres':
-        args.postgresUrl = value()
-        break
-      case '--sqlite':
-        args.sqlitePath = value()
-        break
-      case '--scenarios':
-        args.only = new Set(list(flag, value(), 'scenario').map((s) => s.toUpperCase()))
-        for (const s of args.only) if (!/^S[1-7]$/.test(s)) throw new UsageError(`--scenarios: unknown scenario ${s} (S1…S7)`)
-        break
-      case '--rounds':
-        args.rounds = positive(flag, value())
-        break
-      case '--round-ms':
-        args.roundMs = positive(flag, value())
-        break
-      case '--warmup-ms':
-        args.warmupMs = positive(flag, value())
-        break
-      case '--warmup-calls':
-        args.warmupCalls = positive(flag, value())
-        break
-      case '--s7-count':
-        args.s7Count = positive(flag, value())
-        break
-      case '--out':
-        args.out = value()
-        break
-      case '--profile': {
-        const v = value()
-        if (v.lastIndexOf('/') <= 0) throw new UsageError(`--profile wants ROW/CASE, e.g. 'S3 redis/stockpyle', got ${JSON.stringify(v)}`)
-        args.profile = v
-        break
-      }
-      case '--profile-seconds':
-        args.profileSeconds = positive(flag, value())
-        break
-      default:
-        throw new UsageError(`unknown option ${JSON.stringify(arg)}`)
-    }
-  }
-  if (stores === undefined) {
-    stores = ['memory', 'sqlite']
-    if (args.redisUrl !== undefined) stores.push('redis')
-    if (args.memcached !== undefined) stores.push('memcached')
-    if (args.postgresUrl !== undefined) stores.push('postgres')
-  }
-  for (const s of stores) {
-    if (!(STORE_NAMES as readonly string[]).includes(s)) throw new UsageError(`--stores: unknown store ${s} (${STORE_NAMES.join(', ')})`)
-    args.stores.add(s as StoreName)
-  }
-  // a flag that would be ignored, or a scenario that would be skipped, is a mistake in the command
-  for (const [flag, store, key] of CONNECTION_FLAGS) {
-    if (args[key] !== undefined && !args.stores.has(store))
-      throw new UsageError(
-        `${flag} is given but --stores ${[...args.stores].join(',')} does not include ${store}: add ${store} to --stores or drop ${flag}`,
-      )
-  }
-  for (const scenario of args.only ?? []) {
-    const needs = SCENARIO_STORES[scenario] ?? []
-    if (!needs.some((s) => args.stores.has(s)))
-      throw new UsageError(
-        `--scenarios: ${scenario} needs ${needs.join(' or ')} in --stores (--stores is ${[...args.stores].join(',')}): add one or drop ${scenario}`,
-      )
-  }
-  return args
-}
 
 /** Exit code of a run ended by a signal: 128 + the signal's number, as a shell reports it. */
 const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const
@@ -229,12 +70,9 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
   const log = args.quiet ? () => {} : (line: string) => process.stderr.write(`${line}\n`)
   let profile: ProfileRequest | undefined
   if (args.profile !== undefined) {
-    const slash = args.profile.lastIndexOf('/')
-    const row = args.profile.slice(0, slash).trim()
-    const library = args.profile.slice(slash + 1).trim()
+    const { row, library } = args.profile
     const slug = `${row}-${library}`.replace(/[^A-Za-z0-9]+/g, '-').toLowerCase()
     profile = { row, library, seconds: args.profileSeconds ?? 5, file: resolve(args.out, 'profiles', `${slug}.cpuprofile`) }
-    args.only ??= new Set([row.split(' ')[0]?.toUpperCase() ?? ''])
   }
   const abort = new AbortController()
   let interrupted: number | undefined
@@ -277,8 +115,9 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
   }
   if (interrupted !== undefined || results === undefined) return interrupted ?? 1
   if (profile !== undefined) {
+    // (parseBenchArgs checked the case against profileCases: this is a bug, not a usage error)
     if (!results.rows.some((r) => r.cases.some((c) => c.extra.profile !== undefined))) {
-      throw new UsageError(`--profile: no case ${JSON.stringify(profile.library)} in row ${JSON.stringify(profile.row)}`)
+      throw new Error(`--profile: the run built no case ${profile.row}/${profile.library}: profileCases is out of step with the scenarios`)
     }
     process.stdout.write(`Wrote ${profile.file}\n`)
     return 0

@@ -83,13 +83,29 @@ export function closestOption(name: string, known: readonly string[]): string | 
 }
 
 /**
+ * The names of another argument of the same call (SqlStore's connection and options), so that one given
+ * in the wrong argument is refused saying where it goes rather than as unknown.
+ */
+export interface OtherArgument {
+  /** The names the other argument takes. */
+  readonly known: readonly string[]
+  /**
+   * The end of the message for one of them, e.g. `(name) => \`an option of the second argument: new
+   * SqlStore(connection, { ${name} })\``.
+   */
+  readonly describe: (name: string) => string
+}
+
+/**
  * Rejects every own option name not in `known`, naming it and, when one is close, the intended option
  * with its unit (`unknown option \`ttl\`: did you mean \`lifetime\` (seconds)?`). Options whose value is
  * `undefined` are checked too: a misspelt name is a bug whatever its value.
  * @param owner the store or bus named in the message.
+ * @param other the names of another argument of the call: a name of it (or close to one) given here
+ *   is refused naming that argument (`\`timeout\` is an option of the second argument: …`).
  * @throws InvalidOptionError for a non-object `options` or an unknown name.
  */
-export function checkOptionNames(owner: string, options: unknown, known: readonly string[]): void {
+export function checkOptionNames(owner: string, options: unknown, known: readonly string[], other?: OtherArgument): void {
   if (options === undefined) return
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new InvalidOptionError(`${owner}: options must be an object, got ${show(options)}`)
@@ -107,6 +123,15 @@ export function checkOptionNames(owner: string, options: unknown, known: readonl
       const unit = UNITS[hint]
       throw new InvalidOptionError(
         `${owner}: unknown option \`${name}\`: did you mean \`${hint}\`${unit === undefined ? '' : ` (${unit})`}?`,
+      )
+    }
+    const elsewhere = other === undefined ? undefined : closestOption(name, other.known)
+    if (elsewhere !== undefined && other !== undefined) {
+      const unit = UNITS[elsewhere]
+      throw new InvalidOptionError(
+        elsewhere === name
+          ? `${owner}: \`${name}\` is ${other.describe(name)}`
+          : `${owner}: unknown option \`${name}\`: did you mean \`${elsewhere}\`${unit === undefined ? '' : ` (${unit})`}, ${other.describe(elsewhere)}?`,
       )
     }
     throw new InvalidOptionError(`${owner}: unknown option \`${name}\` (known options: ${[...known].sort().join(', ')})`)

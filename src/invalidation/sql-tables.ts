@@ -83,13 +83,13 @@ export function sourceOfStore(owner: string, store: SqlStore, given: NamingOptio
   for (const option of ['tables', 'camelCase'] as const) {
     if (given[option] !== undefined) {
       throw new InvalidOptionError(
-        `${owner}: option \`${option}\` is refused: it was given with a SqlStore, which supplies it (SqlStore ${show(store.name)}${option === 'camelCase' ? ` has camelCase ${store.camelCase}` : ''}); configure it on the SqlStore, or give it only with a Kysely instance or a connection`,
+        `${owner}: option \`${option}\` is refused: it was given with a SqlStore, which supplies it (SqlStore ${show(store.name).slice(1, -1)}${option === 'camelCase' ? ` has camelCase ${store.camelCase}` : ''}); configure it on the SqlStore, or give it only with a Kysely instance or a connection`,
       )
     }
   }
   if (store.dialect !== 'postgres') {
     throw new InvalidOptionError(
-      `${owner}: SqlStore ${show(store.name)} is on ${store.dialect}; database-driven invalidation needs PostgreSQL`,
+      `${owner}: SqlStore ${show(store.name).slice(1, -1)} is on ${store.dialect}; database-driven invalidation needs PostgreSQL`,
     )
   }
   return { name: store.name, db: () => store.kysely(), tableOf: (model) => store.tableOf(model), camelCase: store.camelCase }

@@ -123,6 +123,76 @@ describe('stockpyle bench: arguments that would measure nothing, or not what was
     expect([...parseBenchArgs(['--redis', 'redis://127.0.0.1:1']).stores]).toEqual(['memory', 'sqlite', 'redis'])
   })
 
+  it('refuses a --memcached server that is not host:port with a port 1-65535, or listed twice', () => {
+    expect(usage(['--stores', 'memory,memcached', '--memcached', 'localhost'])).toBe(
+      `--memcached: server "localhost" is not host:port (a host name or IPv4 address, a port 1-65535)`,
+    )
+    expect(usage(['--memcached', '127.0.0.1:99999'])).toMatch(/--memcached: server "127.0.0.1:99999" is not host:port/)
+    expect(usage(['--memcached', '127.0.0.1:0'])).toMatch(/"127.0.0.1:0" is not host:port/)
+    expect(usage(['--memcached', '127.0.0.1:11211,:11212'])).toMatch(/":11212" is not host:port/)
+    expect(usage(['--memcached', '[::1]:11211'])).toMatch(/"\[::1\]:11211" is not host:port/)
+    expect(usage(['--memcached', 'a:1,b:2,a:1'])).toBe('--memcached lists "a:1" twice')
+    expect(parseBenchArgs(['--memcached', '10.0.0.6:11211, cache-2.internal:65535']).memcached).toEqual([
+      '10.0.0.6:11211',
+      'cache-2.internal:65535',
+    ])
+  })
+
+  it('refuses an empty path or URL, and an in-memory SQLite the floor and stockpyle could not share', () => {
+    expect(usage(['--sqlite='])).toBe('--sqlite needs a value')
+    expect(usage(['--redis='])).toBe('--redis needs a value')
+    expect(usage(['--postgres='])).toBe('--postgres needs a value')
+    expect(usage(['--out='])).toBe('--out needs a value')
+    expect(usage(['--sqlite', ':memory:'])).toMatch(/--sqlite needs a file: .*:memory:/)
+  })
+
+  it('parses numbers strictly: digits only, no hex, exponent, sign, fraction, space or leading zero', () => {
+    for (const flag of ['--rounds', '--round-ms', '--warmup-ms', '--warmup-calls', '--s7-count']) {
+      for (const bad of ['0x10', '1e3', ' 5', '5 ', '+5', '-5', '1.0', '05', '0', '', 'five', '9007199254740993']) {
+        expect(usage([flag, bad]), `${flag} ${JSON.stringify(bad)}`).toBe(`${flag} needs a positive integer, got ${JSON.stringify(bad)}`)
+      }
+    }
+    expect(usage(['--profile', 'S1 memory/floor', '--profile-seconds', '1e1'])).toMatch(/--profile-seconds needs a positive integer/)
+    expect(parseBenchArgs(['--rounds', '3', '--round-ms=250', '--warmup-calls', '1', '--s7-count', '1000000'])).toMatchObject({
+      rounds: 3,
+      roundMs: 250,
+      warmupCalls: 1,
+      s7Count: 1_000_000,
+    })
+  })
+
+  it('checks --profile against the cases the selected stores run, before connecting', () => {
+    expect(usage(['--profile', 'S9 nothing/x'])).toBe(
+      '--profile: no row "S9 nothing" with --stores memory,sqlite, which runs S1 memory, S4 sqlite, S5 sqlite, S6 sqlite',
+    )
+    expect(usage(['--profile', 'S1 memory/x'])).toBe(
+      '--profile: row "S1 memory" has no case "x"; its cases are floor, stockpyle, ProcessMemoryStore alone, stockpyle by email',
+    )
+    expect(usage(['--stores', 'memory,sqlite', '--profile', 'S2 redis/stockpyle'])).toMatch(/no row "S2 redis" with --stores memory,sqlite/)
+    // S4's floor and chain write Redis
+    expect(usage(['--profile', 'S4 sqlite/floor'])).toMatch(
+      /row "S4 sqlite" has no case "floor"; its cases are query \+ mapping, SqlStore alone \(floor and stockpyle need redis in --stores\)/,
+    )
+    // S5 and S6 run on PostgreSQL when it is selected
+    expect(usage(['--stores', 'sqlite,postgres', '--profile', 'S5 sqlite/stockpyle'])).toMatch(/no row "S5 sqlite".*S5 postgres/)
+    expect(usage(['--stores', 'memory', '--profile', 'S7 memory bound/stockpyle'])).toMatch(
+      /no row "S7 memory bound".*S7, measured in child processes, cannot be profiled/,
+    )
+    expect(usage(['--scenarios', 'S1', '--profile', 'S4 sqlite/SqlStore alone'])).toBe(
+      '--profile: row "S4 sqlite" is in scenario S4, which --scenarios S1 leaves out',
+    )
+    expect(usage(['--profile-seconds', '2'])).toBe('--profile-seconds is given without --profile')
+    // the names as the table prints them, in any case
+    expect(parseBenchArgs(['--profile', ' s1 MEMORY / Stockpyle BY email ']).profile).toEqual({
+      row: 'S1 memory',
+      library: 'stockpyle by email',
+    })
+    expect(parseBenchArgs(['--stores', 'redis,postgres', '--profile', 'S4 postgres/stockpyle']).profile).toEqual({
+      row: 'S4 postgres',
+      library: 'stockpyle',
+    })
+  })
+
   it('exits with code 2 and writes no results for such a command, --check or not', async () => {
     const out = tempDir()
     for (const args of [
@@ -130,11 +200,16 @@ describe('stockpyle bench: arguments that would measure nothing, or not what was
       ['--stores', 'memory', '--scenarios', 'S2', '--check'],
       ['--stores', 'memory,memcached', '--memcached=', '--scenarios', 'S2'],
       ['--stores', 'memory', '--redis', 'redis://127.0.0.1:1', '--scenarios', 'S1'],
+      ['--stores', 'memory,memcached', '--memcached', 'localhost', '--scenarios', 'S1,S2'],
+      ['--stores', 'memory,memcached', '--memcached', '127.0.0.1:99999', '--scenarios', 'S1,S2'],
+      ['--rounds', '0x10'],
+      ['--profile', 'S9 nothing/x'],
     ]) {
       const run = bench([...args, '--out', out])
       const { code } = await run.exited
       expect(code, `${args.join(' ')}: ${run.stderr()}`).toBe(2)
       expect(run.stderr()).toMatch(/^stockpyle: .*\n\nUsage: stockpyle bench/)
+      expect(run.stderr()).not.toMatch(/connecting|^\s+at /m)
       expect(readdirSync(out)).toEqual([])
     }
   }, 30_000)
@@ -157,6 +232,30 @@ describe('stockpyle bench in a project without the client of a selected store', 
   }
 })
 
+describe('stockpyle bench with a SQLite file it cannot open', () => {
+  it('exits with code 1 and one line naming the file, like a server it cannot reach', async () => {
+    const path = join(tempDir(), 'no-such-dir', 'bench.db')
+    const run = bench(['--stores', 'memory,sqlite', '--sqlite', path, '--scenarios', 'S4', ...TINY, '--out', tempDir()])
+    const { code } = await run.exited
+    expect(code, run.stderr()).toBe(1)
+    const lines = run.stderr().split('\n')
+    expect(lines, run.stderr()).toHaveLength(3)
+    expect(lines[0]).toBe('connecting and loading data')
+    expect(lines[1]).toMatch(/directory does not exist/)
+    expect(lines[1]?.startsWith(`stockpyle bench: cannot open SQLite at ${path}: `), lines[1]).toBe(true)
+  }, 30_000)
+})
+
+describe('stockpyle bench --profile', () => {
+  it('profiles a case named as the table prints it and writes its .cpuprofile', async () => {
+    const out = tempDir()
+    const run = bench(['--stores', 'memory', '--profile', 'S1 memory/stockpyle by email', '--profile-seconds', '1', '--out', out])
+    const { code } = await run.exited
+    expect(code, run.stderr()).toBe(0)
+    expect(readdirSync(join(out, 'profiles'))).toEqual(['s1-memory-stockpyle-by-email.cpuprofile'])
+  }, 60_000)
+})
+
 describe('stockpyle bench against a Redis it cannot reach', () => {
   for (const target of ['closed port', 'notaurl'] as const) {
     it(`exits with code 1 and one message, at once (${target})`, async () => {
@@ -176,6 +275,14 @@ describe('stockpyle bench against a Redis it cannot reach', () => {
       )
     }, 30_000)
   }
+
+  it('exits with code 1 and one message for a URL ioredis refuses (port out of range)', async () => {
+    const url = 'redis://127.0.0.1:99999'
+    const run = bench(['--stores', 'memory,redis', '--redis', url, '--scenarios', 'S2', ...TINY, '--out', tempDir()])
+    const { code } = await run.exited
+    expect(code, run.stderr()).toBe(1)
+    expect(run.stderr()).toBe(`connecting and loading data\nstockpyle bench: cannot connect to Redis at ${url}: Invalid URL\n`)
+  }, 30_000)
 })
 
 describe.runIf(stores.has('redis'))('stockpyle bench with a password in the Redis URL', () => {

@@ -279,6 +279,41 @@ describe('SqlStore options', () => {
     })
   }
 
+  it('names the argument an option belongs to when it is given in the other one', () => {
+    const message = (make: () => unknown): string => {
+      try {
+        make()
+      } catch (err) {
+        expect(err).toBeInstanceOf(InvalidOptionError)
+        return (err as Error).message
+      }
+      throw new Error('the constructor accepted it')
+    }
+    // a store option in the connection (first argument)
+    expect(message(() => new SqlStore({ url: 'sqlite::memory:', timeout: 5000 } as never))).toBe(
+      'SqlStore "sql": `timeout` is an option of the second argument: new SqlStore(connection, { timeout })',
+    )
+    expect(message(() => new SqlStore({ url: 'sqlite::memory:', tables: {} } as never, { name: 'main' }))).toBe(
+      'SqlStore "main": `tables` is an option of the second argument: new SqlStore(connection, { tables })',
+    )
+    expect(message(() => new SqlStore({ url: 'sqlite::memory:', timout: 5000 } as never))).toBe(
+      'SqlStore "sql": unknown option `timout`: did you mean `timeout` (ms), an option of the second argument: new SqlStore(connection, { timeout })?',
+    )
+    // a connection setting in the options (second argument)
+    expect(message(() => new SqlStore({ url: 'sqlite::memory:' }, { url: 'sqlite::memory:' } as never))).toBe(
+      'SqlStore: `url` is a setting of the connection, the first argument: new SqlStore({ url }, options)',
+    )
+    expect(message(() => new SqlStore({ url: 'sqlite::memory:' }, { uri: 'sqlite::memory:' } as never))).toBe(
+      'SqlStore: unknown option `uri`: did you mean `url`, a setting of the connection, the first argument: new SqlStore({ url }, options)?',
+    )
+    // a name of neither argument lists the argument's own names, as before
+    expect(message(() => new SqlStore({ url: 'sqlite::memory:', zzzzzz: 1 } as never))).toBe(
+      'SqlStore "sql": unknown option `zzzzzz` (known options: db, url)',
+    )
+    // the store's name is quoted once in every message of the constructor
+    expect(message(() => new SqlStore({ url: 'postgres://x' }, { maxConnections: 0 }))).toMatch(/^SqlStore "sql": option `maxConnections`/)
+  })
+
   it('has the capabilities of an authoritative, key-generating, non-expiring store', () => {
     const store = new SqlStore({ url: 'sqlite::memory:' })
     expect(store.capabilities).toMatchObject({ authoritative: true, generatesKeys: true, expires: false, polymorphic: false })

@@ -110,7 +110,7 @@ export interface BenchEnv {
  * Opens the connections for the selected stores and loads the SQL tables. When `signal` aborts
  * (SIGINT), the opening stops at its next step, or the opened environment is closed at once (see
  * {@link BenchEnv.close}), so that the work still running fails fast and leaves nothing behind.
- * @throws BenchSetupError when a server cannot be reached
+ * @throws BenchSetupError when a server cannot be reached or the SQLite file cannot be opened
  */
 export async function openEnv(targets: Targets, log: (line: string) => void, signal?: AbortSignal): Promise<BenchEnv> {
   const prefix = targets.prefix ?? 'stockpyle-bench'
@@ -145,7 +145,13 @@ export async function openEnv(targets: Targets, log: (line: string) => void, sig
       const { Redis } = await needed(() => import('ioredis'), 'ioredis', 'redis')
       const { RedisStore } = await needed(() => import('../../stores/redis/index.js'), 'ioredis', 'redis')
       // no reconnecting: a server that cannot be reached fails the run at once, not after endless retries
-      const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: true, retryStrategy: () => null })
+      let client: Redis
+      try {
+        client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: true, retryStrategy: () => null })
+      } catch (err) {
+        // a URL it cannot read (a port out of range): thrown here, before any connection
+        throw new BenchSetupError(`cannot connect to Redis at ${redactUrl(url)}: ${(err as Error).message}`)
+      }
       let lastError: Error | undefined
       client.on('error', (err: Error) => {
         lastError = err
@@ -260,7 +266,15 @@ async function openSql(
   let db: Kysely<any>
   if (dialect === 'sqlite') {
     const { default: Database } = await needed(() => import('better-sqlite3'), 'kysely better-sqlite3', dialect)
-    db = new Kysely<any>({ dialect: new SqliteDialect({ database: new Database(url.slice('sqlite:'.length)) }) })
+    const path = url.slice('sqlite:'.length)
+    let database: InstanceType<typeof Database>
+    try {
+      database = new Database(path)
+    } catch (err) {
+      // (a directory that does not exist, a file that is not a database, no permission)
+      throw new BenchSetupError(`cannot open SQLite at ${path}: ${(err as Error).message}`)
+    }
+    db = new Kysely<any>({ dialect: new SqliteDialect({ database }) })
   } else {
     const { default: pg } = await needed(() => import('pg'), 'kysely pg', dialect)
     db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 10 }) }) })

@@ -13,6 +13,7 @@ export type { MemoryChild, MemoryReport, PeerCache, PeerLibrary } from './peer.j
 export { type BenchResults, toConsole, toMarkdown, toSvg, writeResults } from './report.js'
 export { formatOps, type ProfileRequest, type Timing } from './runner.js'
 export { type RowResult, SCENARIO_STORES, type TargetResult } from './scenarios/index.js'
+export { profileCases } from './scenarios/profile-cases.js'
 
 /** Options of {@link runSuite}. */
 export interface SuiteOptions extends Targets {

@@ -5,6 +5,7 @@ import { redactUrl } from '../../core/redact-url.js'
 import type { SqlDialect } from './column-kind.js'
 import { checkPostgresUrl, loadPg } from './pg-driver.js'
 import { storeTypeParsers } from './pg-values.js'
+import { OPTIONS_ARGUMENT, SQL_CONNECTION_SETTINGS } from './sql-option-names.js'
 import { timedPool } from './timed-pool.js'
 
 /**
@@ -155,7 +156,7 @@ export function parseConnection(store: string, connection: unknown, dialect: unk
   if (dialect !== undefined && dialect !== 'sqlite' && dialect !== 'postgres') {
     throw new InvalidOptionError(`${store}: option \`dialect\` must be 'sqlite' or 'postgres', got ${show(dialect)}`)
   }
-  checkOptionNames(store, connection, ['url', 'db'])
+  checkOptionNames(store, connection, SQL_CONNECTION_SETTINGS, OPTIONS_ARGUMENT)
   const { url, db } = connection as { url?: unknown; db?: unknown }
   if (db !== undefined) {
     if (url !== undefined) throw new InvalidOptionError(`${store}: pass either option \`url\` or option \`db\`, not both`)

@@ -23,6 +23,7 @@ import type { BytesType, ModelMapping } from './row-mapper.js'
 import { removeByLookups } from './sql-delete-by-key.js'
 import { translateError } from './sql-errors.js'
 import { type Executor, type OperationContext, removeObjects, writeObjects } from './sql-operations.js'
+import { CONNECTION_ARGUMENT, SQL_STORE_OPTIONS } from './sql-option-names.js'
 import { SqlTransaction } from './sql-transaction.js'
 import { wasNotSent } from './timed-pool.js'
 
@@ -75,21 +76,6 @@ export interface SqlStoreOptions {
 
 const SQL_CAPABILITIES = capabilities({ authoritative: true, generatesKeys: true, expires: false, polymorphic: false })
 
-const KNOWN_OPTIONS = [
-  'name',
-  'tables',
-  'camelCase',
-  'checkUniqueKeys',
-  'bytes',
-  'dialect',
-  'maxConnections',
-  'timeout',
-  'clock',
-  'prefix',
-  'lifetime',
-  'polymorphic',
-]
-
 /**
  * Rejects misspelt options, and cache options that SqlStore cannot honour (it never expires objects and
  * is not polymorphic). `clock` and `prefix` are accepted and ignored, so cache-store options can be shared.
@@ -103,7 +89,7 @@ function checkKnownOptions(options: object): void {
       throw new InvalidOptionError('SqlStore: option `polymorphic` is not supported: each model has its own table')
     }
   }
-  checkOptionNames('SqlStore', options, KNOWN_OPTIONS)
+  checkOptionNames('SqlStore', options, SQL_STORE_OPTIONS, CONNECTION_ARGUMENT)
 }
 
 function checkBoolean(store: string, option: string, value: unknown, fallback: boolean): boolean {
@@ -173,7 +159,8 @@ export class SqlStore extends BaseStore {
     if (typeof name !== 'string' || name.length === 0)
       throw new InvalidOptionError(`SqlStore: option \`name\` must be a non-empty string, got ${show(name)}`)
     this.name = name
-    const label = `SqlStore ${show(name)}`
+    // (show() would wrap the quoted name in backticks: SqlStore `"sql"`)
+    const label = `SqlStore ${show(name).slice(1, -1)}`
     const maxConnections = options.maxConnections ?? 10
     if (!Number.isSafeInteger(maxConnections) || maxConnections < 1) {
       throw new InvalidOptionError(`${label}: option \`maxConnections\` must be a positive integer, got ${show(maxConnections)}`)
