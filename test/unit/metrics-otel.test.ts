@@ -16,9 +16,18 @@ import {
   PeriodicExportingMetricReader,
 } from '@opentelemetry/sdk-metrics'
 import { afterEach, describe, expect, it } from 'vitest'
-import { ChainedStore, type Model, ProcessMemoryStore } from '../../src/index.js'
+import {
+  ChainedStore,
+  type DecoratedOperation,
+  Entry,
+  KeyValueStore,
+  type Model,
+  PartialFailureError,
+  ProcessMemoryStore,
+  StoreDecorator,
+} from '../../src/index.js'
 import { createTable, SqlStore } from '../../src/stores/sql/index.js'
-import { ConformanceUser, conformanceTables, FaultStore, ManualClock, makeUser } from '../../src/testing/index.js'
+import { ConformanceUser, conformanceTables, FaultStore, ManualClock, MapBackend, makeUser } from '../../src/testing/index.js'
 import { selectedStores } from '../harness/servers.js'
 
 /** A MeterProvider exporting to memory; `collect()` flushes and returns the latest cumulative metrics. */
@@ -71,6 +80,20 @@ async function sqlite(): Promise<SqlStore> {
   const store = new SqlStore({ url: 'sqlite::memory:' }, { name: 'sql' })
   for (const t of conformanceTables) await createTable(store, t.model as Model, { table: t.table, columns: t.columns })
   return store
+}
+
+/** `stockpyle.layer.lookups` as `layer/result` → count. */
+function lookupCounts(metrics: MetricData[]): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const p of points(metrics, 'stockpyle.layer.lookups')) out[`${p.attributes.layer}/${p.attributes.result}`] = p.value as number
+  return out
+}
+
+/** `stockpyle.layer.errors` as `layer/operation` → count. */
+function errorCounts(metrics: MetricData[]): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const p of points(metrics, 'stockpyle.layer.errors')) out[`${p.attributes.layer}/${p.attributes.operation}`] = p.value as number
+  return out
 }
 
 let cleanup: (() => Promise<unknown>)[] = []
@@ -221,5 +244,72 @@ describe.runIf(selectedStores().has('sqlite'))('chain metrics through the OpenTe
       'stockpyle.stale.served': 'monotonic sum',
       'stockpyle.layer.errors': 'monotonic sum',
     })
+  })
+})
+
+/** A decorator whose `batchGetEntries` fails on the node owning position 1, the other answering as its inner store does. */
+class HalfFailing extends StoreDecorator {
+  protected override async around<T>(op: DecoratedOperation, _args: readonly unknown[], call: () => Promise<T>): Promise<T> {
+    if (op !== 'batchGetEntries') return call()
+    const answered = (await call()) as unknown[]
+    const results = answered.map((e, i) => (i === 1 ? undefined : e))
+    throw new PartialFailureError('node b failed', { failed: [1], results, nodes: ['b'] })
+  }
+}
+
+describe('stockpyle.layer.lookups{result="error"}: lookups a failing layer did not answer', () => {
+  async function chainOf(layers: ConstructorParameters<typeof ChainedStore>[0], onCacheError: 'report' | 'throw') {
+    const otel = openTelemetry()
+    cleanup.push(otel.shutdown)
+    const chain = new ChainedStore(layers, { meter: otel.meter, name: 'c', onCacheError })
+    cleanup.push(() => chain.close())
+    return { chain, otel }
+  }
+
+  it('the authoritative layer failing a read', async () => {
+    const db = new FaultStore(new KeyValueStore(new MapBackend(), { name: 'db' }))
+    const { chain, otel } = await chainOf([new ProcessMemoryStore(), db], 'report')
+    db.fail('get')
+    await expect(chain.batchGet(ConformanceUser, [{ id: 1 }, { id: 2 }])).rejects.toMatchObject({ code: 'E_STORE_UNAVAILABLE' })
+    const metrics = await otel.collect()
+    expect(lookupCounts(metrics)).toEqual({ 'memory/miss': 2, 'fault(db)/error': 2 })
+    expect(errorCounts(metrics)).toEqual({ 'fault(db)/get': 1 })
+  })
+
+  it('a cache layer failing a read under onCacheError: "throw"', async () => {
+    const cache = new FaultStore(new KeyValueStore(new MapBackend(), { name: 'cache' }))
+    const { chain, otel } = await chainOf([new ProcessMemoryStore(), cache, new ProcessMemoryStore({ name: 'db' })], 'throw')
+    cache.fail('get')
+    await expect(chain.batchGet(ConformanceUser, [{ id: 1 }, { id: 2 }])).rejects.toMatchObject({ code: 'E_STORE_UNAVAILABLE' })
+    expect(lookupCounts(await otel.collect())).toEqual({ 'memory/miss': 2, 'fault(cache)/error': 2 })
+  })
+
+  it('an in-process first layer failing a get (the fast path), under either policy', async () => {
+    for (const policy of ['report', 'throw'] as const) {
+      const first = new FaultStore(new ProcessMemoryStore())
+      const { chain, otel } = await chainOf([first, new ProcessMemoryStore({ name: 'db' })], policy)
+      first.fail('get')
+      const read = chain.get(ConformanceUser, { id: 1 })
+      if (policy === 'throw') await expect(read).rejects.toMatchObject({ code: 'E_STORE_UNAVAILABLE' })
+      else expect(await read).toBeUndefined()
+      const counts = lookupCounts(await otel.collect())
+      expect(counts['fault(memory)/error']).toBe(1)
+      expect(counts['fault(memory)/miss']).toBeUndefined()
+    }
+  })
+
+  it('a cache layer some of whose nodes failed, under either policy: the failed node’s lookups are errors, the others’ answers count', async () => {
+    for (const policy of ['report', 'throw'] as const) {
+      const inner = new ProcessMemoryStore({ name: 'cache' })
+      await inner.batchPutEntries([new Entry(makeUser(1), undefined)])
+      const db = new ProcessMemoryStore({ name: 'db' })
+      const { chain, otel } = await chainOf([new HalfFailing(inner, { name: 'half' }), db], policy)
+      const read = chain.batchGet(ConformanceUser, [{ id: 1 }, { id: 2 }])
+      if (policy === 'throw') await expect(read).rejects.toBeInstanceOf(PartialFailureError)
+      else expect((await read).map((u) => u?.id)).toEqual([1, undefined])
+      const counts = lookupCounts(await otel.collect())
+      expect(counts['half/hit']).toBe(1)
+      expect(counts['half/error']).toBe(1)
+    }
   })
 })
