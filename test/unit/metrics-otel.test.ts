@@ -310,6 +310,8 @@ describe.runIf(selectedStores().has('sqlite'))('chain metrics through the OpenTe
     const conflict = chain.transaction(async (tx) => tx.put(clash))
     await expect(conflict).rejects.toMatchObject({ code: 'E_KEY_CONFLICT' })
     await expect(conflict).rejects.toThrow(/^users store transaction: sql store .*\(raised by its layer `sql`\)$/)
+    // not a function: refused by the chain, in its name, before the layer is called
+    await expect(chain.transaction(42 as never)).rejects.toThrow(/^users store: transaction\(\) takes a function, got `42`$/)
     const metrics = await otel.collect()
     expect(errorCounts(metrics)).toEqual({ 'sql/put': 1, 'sql/transaction': 1 })
     expect(chain.stats()[1]?.errors).toBe(2)
