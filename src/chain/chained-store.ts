@@ -11,7 +11,7 @@ import {
   type TransactionHandle,
   type WriteItem,
 } from '../contracts/base-store.js'
-import { StockpyleError } from '../core/errors.js'
+import { InvalidArgumentError, StockpyleError, show } from '../core/errors.js'
 import type { Instance, Lookup, Model } from '../core/model.js'
 import { checkOptionNames } from '../core/options.js'
 import type { ModelInfo } from '../core/registry.js'
@@ -19,6 +19,7 @@ import { Backfill } from './backfill.js'
 import { CacheMaintenance } from './cache-maintenance.js'
 import { CacheTurns } from './cache-turns.js'
 import { type ChainedStoreOptions, resolveChainOptions } from './chain-options.js'
+import { runTransaction } from './chain-transaction.js'
 import { checkDeletable } from './delete-stubs.js'
 import { LayerCalls } from './layer-calls.js'
 import { type ChainEvents, LayerObserver, type LayerStats } from './layer-observer.js'
@@ -264,9 +265,13 @@ export class ChainedStore extends BaseStore {
    * transaction, and on SQLite would wait forever for its connection. So are the calls of a chain this
    * one is nested in (as a layer, or behind a decorator). `batchInvalidate` and `clearCaches` are not
    * refused. The same calls from outside `fn` (other requests) run as usual.
-   * @throws StockpyleError when the authoritative layer has no transactions; UnsupportedOperationError
-   *   inside another transaction of this chain or of a chain nested in it; whatever `fn` throws (after
-   *   rollback).
+   * The transaction is one call of the authoritative layer for metrics and `stats()`: timed as operation
+   * `transaction`, and a failure the layer raised (its BEGIN or COMMIT, or a call on `tx` that `fn` let
+   * through) is counted in its `errors` (unless it is a caller error, like a key conflict) and named
+   * after the chain and the layer, as a failed put's is.
+   * @throws InvalidArgumentError when `fn` is not a function; StockpyleError when the authoritative layer
+   *   has no transactions; UnsupportedOperationError inside another transaction of this chain or of a
+   *   chain nested in it; whatever `fn` throws (after rollback) — an error of the caller's own unchanged.
    */
   async transaction<R>(fn: (tx: TransactionHandle) => Promise<R>): Promise<R> {
     this.assertOpen('transaction')
@@ -276,16 +281,11 @@ export class ChainedStore extends BaseStore {
     if (typeof last.transaction !== 'function') {
       throw new StockpyleError(`${this.name} store: its authoritative layer ${last.name} does not run transactions`)
     }
-    const started = this.#writes.transactionStarted()
+    if (typeof fn !== 'function') throw new InvalidArgumentError(`${this.name} store: transaction() takes a function, got ${show(fn)}`)
     this.#busy++
     try {
-      return await last.transaction((tx) => {
-        tx.afterCommit((writes) => this.#writes.committed(writes, started))
-        tx.afterCommitFailed?.((writes) => this.#writes.commitFailed(writes))
-        return this.#scope.run(() => fn(tx))
-      })
+      return await runTransaction({ calls: this.#calls, scope: this.#scope, writes: this.#writes }, fn)
     } finally {
-      this.#writes.transactionEnded(started)
       this.#settled()
     }
   }

@@ -218,7 +218,11 @@ export class LayerCalls {
         : this.run(index, 'get', (layer) => ask(layer, model, info, asked, o)))
       checkAnswer(entries, count, model, guard.layer.name)
     } catch (thrown) {
-      if (index === this.last) throw this.lastFailed(thrown, 'get')
+      if (index === this.last) {
+        // (a caller error is no failure of the layer: its lookups were not lost to one)
+        if (!isCallerError(thrown)) this.observer.lookupsLost(index, count, false)
+        throw this.lastFailed(thrown, 'get')
+      }
       // Some nodes failed: their lookups miss, the other nodes' answers stand — if they are answers a
       // store may give; otherwise the whole layer failed
       let err = thrown
@@ -234,14 +238,22 @@ export class LayerCalls {
         }
       }
       const failure = this.fail(index, 'get', err)
-      this.raise(failure)
+      // (recorded before raise: under onCacheError 'throw' the call rejects, and the lookups were lost all the same)
       if (partial === undefined || !isPartialFailure(err)) {
         this.observer.lookupsLost(index, count, failure.skipped)
+        this.raise(failure)
         return new Array(count).fill(undefined)
       }
       entries = partial
       lost = err.failed.length
       this.observer.lookupsLost(index, lost, false)
+      if (this.#throw) {
+        // the call rejects: what the other nodes answered is counted as answered first
+        let hits = 0
+        for (const e of partial) if (e !== undefined) hits++
+        this.observer.looked(index, count - lost, hits)
+        this.raise(failure)
+      }
     }
     const blocked = guard.filter(entries, started)
     if (blocked > 0) {

@@ -20,8 +20,11 @@ export interface LayerStats {
   pendingRepairs: number
 }
 
-/** What a chain was doing with a layer when it failed. */
-export type LayerOperation = 'get' | 'put' | 'delete' | 'backfill' | 'invalidate' | 'repair' | 'lease' | 'stale' | 'clear'
+/**
+ * What a chain was doing with a layer when it failed (or, in metrics, what a timed call was).
+ * `transaction` (`chain.transaction()`) is only ever the authoritative layer's, so never a `cacheError`'s.
+ */
+export type LayerOperation = 'get' | 'put' | 'delete' | 'backfill' | 'invalidate' | 'repair' | 'lease' | 'stale' | 'clear' | 'transaction'
 
 /** The payload of a `cacheError` event. */
 export interface CacheErrorEvent {

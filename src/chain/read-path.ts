@@ -99,7 +99,9 @@ export class ReadPath {
       encodeLookup(describeModel(model), lookup, this.#getWhere)
       throw err
     }
-    calls.raise(calls.fail(0, 'get', err))
+    const failure = calls.fail(0, 'get', err)
+    calls.observer.lookupsLost(0, 1, failure.skipped)
+    calls.raise(failure)
     return this.#missedFirst(model, lookup, true)
   }
 

@@ -5,6 +5,10 @@
  * the chain's clock, one `chain` attribute per chain, and the database failure behind a stale answer.
  * That `provider.getMeter()` is accepted as the chain's `meter` is checked by tsc under strict settings.
  */
+
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { type Meter, ValueType } from '@opentelemetry/api'
 import {
   AggregationTemporality,
@@ -15,10 +19,21 @@ import {
   type MetricData,
   PeriodicExportingMetricReader,
 } from '@opentelemetry/sdk-metrics'
-import { afterEach, describe, expect, it } from 'vitest'
-import { ChainedStore, type Model, ProcessMemoryStore } from '../../src/index.js'
+import Database from 'better-sqlite3'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import {
+  ChainedStore,
+  type DecoratedOperation,
+  Entry,
+  KeyValueStore,
+  type Model,
+  PartialFailureError,
+  ProcessMemoryStore,
+  StockpyleError,
+  StoreDecorator,
+} from '../../src/index.js'
 import { createTable, SqlStore } from '../../src/stores/sql/index.js'
-import { ConformanceUser, conformanceTables, FaultStore, ManualClock, makeUser } from '../../src/testing/index.js'
+import { ConformanceUser, conformanceTables, FaultStore, ManualClock, MapBackend, makeUser } from '../../src/testing/index.js'
 import { selectedStores } from '../harness/servers.js'
 
 /** A MeterProvider exporting to memory; `collect()` flushes and returns the latest cumulative metrics. */
@@ -67,11 +82,33 @@ function kinds(metrics: MetricData[]): Record<string, string> {
   return Object.fromEntries(metrics.map((m) => [m.descriptor.name, `${kind(m)}${m.descriptor.unit === '' ? '' : ` ${m.descriptor.unit}`}`]))
 }
 
-async function sqlite(): Promise<SqlStore> {
-  const store = new SqlStore({ url: 'sqlite::memory:' }, { name: 'sql' })
+/** A SqlStore named `sql` with the conformance tables: in memory, or on `file` waiting at most 50 ms for its lock. */
+async function sqlite(file?: string): Promise<SqlStore> {
+  const store =
+    file === undefined
+      ? new SqlStore({ url: 'sqlite::memory:' }, { name: 'sql' })
+      : new SqlStore({ url: `sqlite:${file}` }, { name: 'sql', timeout: 50 })
   for (const t of conformanceTables) await createTable(store, t.model as Model, { table: t.table, columns: t.columns })
   return store
 }
+
+/** `stockpyle.layer.lookups` as `layer/result` → count. */
+function lookupCounts(metrics: MetricData[]): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const p of points(metrics, 'stockpyle.layer.lookups')) out[`${p.attributes.layer}/${p.attributes.result}`] = p.value as number
+  return out
+}
+
+/** `stockpyle.layer.errors` as `layer/operation` → count. */
+function errorCounts(metrics: MetricData[]): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const p of points(metrics, 'stockpyle.layer.errors')) out[`${p.attributes.layer}/${p.attributes.operation}`] = p.value as number
+  return out
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'stockpyle-metrics-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+let files = 0
 
 let cleanup: (() => Promise<unknown>)[] = []
 afterEach(async () => {
@@ -221,5 +258,130 @@ describe.runIf(selectedStores().has('sqlite'))('chain metrics through the OpenTe
       'stockpyle.stale.served': 'monotonic sum',
       'stockpyle.layer.errors': 'monotonic sum',
     })
+  })
+
+  it('a transaction is timed as one `transaction` call of the database layer; its cache updates after COMMIT as puts', async () => {
+    const otel = openTelemetry()
+    cleanup.push(otel.shutdown)
+    const chain = new ChainedStore([new ProcessMemoryStore(), await sqlite()], { meter: otel.meter, name: 'users' })
+    cleanup.push(() => chain.close())
+    await chain.transaction(async (tx) => {
+      await tx.put(makeUser(1))
+      await tx.put(makeUser(2))
+    })
+    const metrics = await otel.collect()
+    expect(durationCounts(metrics)).toEqual({ 'sql/transaction': 1, 'memory/put': 2 })
+    expect(errorCounts(metrics)).toEqual({})
+  })
+
+  it('a database failure inside a transaction is counted and named after the chain, as a put’s is; the callback’s own errors pass unchanged and uncounted, a key conflict uncounted', async () => {
+    const otel = openTelemetry()
+    cleanup.push(otel.shutdown)
+    const file = join(dir, `locked-${++files}.db`)
+    const chain = new ChainedStore([new ProcessMemoryStore(), await sqlite(file)], { meter: otel.meter, name: 'users' })
+    cleanup.push(() => chain.close())
+    await chain.put(makeUser(1))
+    // another connection holds the database: SQLite answers SQLITE_BUSY after the store's 50 ms timeout
+    const locker = new Database(file)
+    locker.exec('BEGIN EXCLUSIVE')
+    try {
+      await expect(chain.put(makeUser(2))).rejects.toThrow(/^users store put: .*\(raised by its layer `sql`\)$/)
+      const failed = chain.transaction(async (tx) => tx.put(makeUser(3)))
+      await expect(failed).rejects.toMatchObject({ code: 'E_STORE_UNAVAILABLE' })
+      await expect(failed).rejects.toThrow(/^users store transaction: .*\(raised by its layer `sql`\)$/)
+    } finally {
+      locker.exec('ROLLBACK')
+      locker.close()
+    }
+    expect(errorCounts(await otel.collect())).toEqual({ 'sql/put': 1, 'sql/transaction': 1 })
+    expect(chain.stats()[1]?.errors).toBe(2)
+    // the callback's own errors — a stockpyle error too — are not the layer's; a key conflict (the caller's data) is not counted
+    const mine = new Error('mine')
+    await expect(chain.transaction(() => Promise.reject(mine))).rejects.toBe(mine)
+    const ours = new StockpyleError('thrown by the callback')
+    await expect(
+      chain.transaction(async () => {
+        throw ours
+      }),
+    ).rejects.toBe(ours)
+    expect(ours.message).toBe('thrown by the callback')
+    const clash = makeUser(4)
+    clash.email = makeUser(1).email
+    const conflict = chain.transaction(async (tx) => tx.put(clash))
+    await expect(conflict).rejects.toMatchObject({ code: 'E_KEY_CONFLICT' })
+    await expect(conflict).rejects.toThrow(/^users store transaction: sql store .*\(raised by its layer `sql`\)$/)
+    // not a function: refused by the chain, in its name, before the layer is called
+    await expect(chain.transaction(42 as never)).rejects.toThrow(/^users store: transaction\(\) takes a function, got `42`$/)
+    const metrics = await otel.collect()
+    expect(errorCounts(metrics)).toEqual({ 'sql/put': 1, 'sql/transaction': 1 })
+    expect(chain.stats()[1]?.errors).toBe(2)
+    expect(durationCounts(metrics)['sql/transaction']).toBe(4)
+  })
+})
+
+/** A decorator whose `batchGetEntries` fails on the node owning position 1, the other answering as its inner store does. */
+class HalfFailing extends StoreDecorator {
+  protected override async around<T>(op: DecoratedOperation, _args: readonly unknown[], call: () => Promise<T>): Promise<T> {
+    if (op !== 'batchGetEntries') return call()
+    const answered = (await call()) as unknown[]
+    const results = answered.map((e, i) => (i === 1 ? undefined : e))
+    throw new PartialFailureError('node b failed', { failed: [1], results, nodes: ['b'] })
+  }
+}
+
+describe('stockpyle.layer.lookups{result="error"}: lookups a failing layer did not answer', () => {
+  async function chainOf(layers: ConstructorParameters<typeof ChainedStore>[0], onCacheError: 'report' | 'throw') {
+    const otel = openTelemetry()
+    cleanup.push(otel.shutdown)
+    const chain = new ChainedStore(layers, { meter: otel.meter, name: 'c', onCacheError })
+    cleanup.push(() => chain.close())
+    return { chain, otel }
+  }
+
+  it('the authoritative layer failing a read', async () => {
+    const db = new FaultStore(new KeyValueStore(new MapBackend(), { name: 'db' }))
+    const { chain, otel } = await chainOf([new ProcessMemoryStore(), db], 'report')
+    db.fail('get')
+    await expect(chain.batchGet(ConformanceUser, [{ id: 1 }, { id: 2 }])).rejects.toMatchObject({ code: 'E_STORE_UNAVAILABLE' })
+    const metrics = await otel.collect()
+    expect(lookupCounts(metrics)).toEqual({ 'memory/miss': 2, 'fault(db)/error': 2 })
+    expect(errorCounts(metrics)).toEqual({ 'fault(db)/get': 1 })
+  })
+
+  it('a cache layer failing a read under onCacheError: "throw"', async () => {
+    const cache = new FaultStore(new KeyValueStore(new MapBackend(), { name: 'cache' }))
+    const { chain, otel } = await chainOf([new ProcessMemoryStore(), cache, new ProcessMemoryStore({ name: 'db' })], 'throw')
+    cache.fail('get')
+    await expect(chain.batchGet(ConformanceUser, [{ id: 1 }, { id: 2 }])).rejects.toMatchObject({ code: 'E_STORE_UNAVAILABLE' })
+    expect(lookupCounts(await otel.collect())).toEqual({ 'memory/miss': 2, 'fault(cache)/error': 2 })
+  })
+
+  it('an in-process first layer failing a get (the fast path), under either policy', async () => {
+    for (const policy of ['report', 'throw'] as const) {
+      const first = new FaultStore(new ProcessMemoryStore())
+      const { chain, otel } = await chainOf([first, new ProcessMemoryStore({ name: 'db' })], policy)
+      first.fail('get')
+      const read = chain.get(ConformanceUser, { id: 1 })
+      if (policy === 'throw') await expect(read).rejects.toMatchObject({ code: 'E_STORE_UNAVAILABLE' })
+      else expect(await read).toBeUndefined()
+      const counts = lookupCounts(await otel.collect())
+      expect(counts['fault(memory)/error']).toBe(1)
+      expect(counts['fault(memory)/miss']).toBeUndefined()
+    }
+  })
+
+  it('a cache layer some of whose nodes failed, under either policy: the failed node’s lookups are errors, the others’ answers count', async () => {
+    for (const policy of ['report', 'throw'] as const) {
+      const inner = new ProcessMemoryStore({ name: 'cache' })
+      await inner.batchPutEntries([new Entry(makeUser(1), undefined)])
+      const db = new ProcessMemoryStore({ name: 'db' })
+      const { chain, otel } = await chainOf([new HalfFailing(inner, { name: 'half' }), db], policy)
+      const read = chain.batchGet(ConformanceUser, [{ id: 1 }, { id: 2 }])
+      if (policy === 'throw') await expect(read).rejects.toBeInstanceOf(PartialFailureError)
+      else expect((await read).map((u) => u?.id)).toEqual([1, undefined])
+      const counts = lookupCounts(await otel.collect())
+      expect(counts['half/hit']).toBe(1)
+      expect(counts['half/error']).toBe(1)
+    }
   })
 })
