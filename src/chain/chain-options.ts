@@ -60,7 +60,10 @@ export interface ChainedStoreOptions {
    *   `capabilities.leases`, or for a bad `wait` / `ttl`.
    */
   leases?: boolean | { wait?: number | undefined; ttl?: number | undefined } | undefined
-  /** An OpenTelemetry-compatible meter for per-layer metrics (see {@link ChainMetrics}). */
+  /**
+   * An OpenTelemetry-compatible meter for per-layer metrics (see {@link ChainMetrics}). A measurement
+   * that throws or rejects is dropped, with one `STOCKPYLE_METER` warning.
+   */
   meter?: MeterLike | undefined
   /** Clock for negative caching and stale ages (ms since the epoch). Default `Date.now`. */
   clock?: Clock | undefined

@@ -1,3 +1,4 @@
+import { settleHook } from '../core/call-hook.js'
 import { messageOf } from '../core/unavailable-unless-ours.js'
 
 /** Attributes attached to a measurement. */
@@ -5,7 +6,9 @@ export type MetricAttributes = Record<string, string | number | boolean>
 
 /**
  * The part of an OpenTelemetry `Meter` (`@opentelemetry/api`) that stockpyle uses, typed structurally so
- * no OpenTelemetry package is required: pass `metrics.getMeter('stockpyle')`.
+ * no OpenTelemetry package is required: pass `metrics.getMeter('stockpyle')`. Instruments whose `add` or
+ * `record` throw, or return a promise that rejects (an `async` wrapper), never fail a call: the chain
+ * warns once (`STOCKPYLE_METER`) and drops the measurement.
  */
 export interface MeterLike {
   createCounter(
@@ -38,6 +41,8 @@ export class ChainMetrics {
   readonly #staleServed
   readonly #chain: string
   #warned = false
+  /** Where a measurement's rejection goes (made once: measuring allocates no handler per call). */
+  readonly #rejected = (err: unknown): void => this.#failed(err)
 
   constructor(meter: MeterLike, chain: string) {
     this.#chain = chain
@@ -53,28 +58,28 @@ export class ChainMetrics {
   lookups(layer: string, result: 'hit' | 'miss' | 'error' | 'skipped', count: number): void {
     if (count === 0) return
     try {
-      this.#lookups.add(count, { chain: this.#chain, layer, result })
+      settleHook(this.#lookups.add(count, { chain: this.#chain, layer, result }), this.#rejected)
     } catch (err) {
       this.#failed(err)
     }
   }
   duration(layer: string, operation: string, ms: number): void {
     try {
-      this.#duration.record(ms, { chain: this.#chain, layer, operation })
+      settleHook(this.#duration.record(ms, { chain: this.#chain, layer, operation }), this.#rejected)
     } catch (err) {
       this.#failed(err)
     }
   }
   error(layer: string, operation: string): void {
     try {
-      this.#errors.add(1, { chain: this.#chain, layer, operation })
+      settleHook(this.#errors.add(1, { chain: this.#chain, layer, operation }), this.#rejected)
     } catch (err) {
       this.#failed(err)
     }
   }
   staleAge(layer: string, ms: number): void {
     try {
-      this.#staleAge.record(ms, { chain: this.#chain, layer })
+      settleHook(this.#staleAge.record(ms, { chain: this.#chain, layer }), this.#rejected)
     } catch (err) {
       this.#failed(err)
     }
@@ -84,20 +89,23 @@ export class ChainMetrics {
     const name = typeof code === 'string' ? code : error instanceof Error ? error.name : 'unknown'
     if (count === 0) return
     try {
-      this.#staleServed.add(count, { chain: this.#chain, error: name })
+      settleHook(this.#staleServed.add(count, { chain: this.#chain, error: name }), this.#rejected)
     } catch (err) {
       this.#failed(err)
     }
   }
 
-  /** A measurement threw: warned about once; it never fails the chain's call. */
+  /** A measurement threw or its promise rejected: warned about once; it never fails the chain's call. */
   #failed(err: unknown): void {
     if (this.#warned) return
     this.#warned = true
     try {
-      process.emitWarning(`stockpyle chain "${this.#chain}": its meter threw (such measurements are dropped): ${messageOf(err)}`, {
-        code: 'STOCKPYLE_METER',
-      })
+      process.emitWarning(
+        `stockpyle chain "${this.#chain}": its meter threw or rejected (such measurements are dropped): ${messageOf(err)}`,
+        {
+          code: 'STOCKPYLE_METER',
+        },
+      )
     } catch {}
   }
 }
