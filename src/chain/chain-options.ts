@@ -61,8 +61,9 @@ export interface ChainedStoreOptions {
    */
   leases?: boolean | { wait?: number | undefined; ttl?: number | undefined } | undefined
   /**
-   * An OpenTelemetry-compatible meter for per-layer metrics (see {@link ChainMetrics}). A measurement
-   * that throws or rejects is dropped, with one `STOCKPYLE_METER` warning.
+   * An OpenTelemetry-compatible meter for per-layer metrics (see {@link ChainMetrics}). Its instruments
+   * are created by the constructor (one that throws there: `InvalidOptionError` naming `meter`); a
+   * measurement that throws or rejects is dropped, with one `STOCKPYLE_METER` warning.
    */
   meter?: MeterLike | undefined
   /** Clock for negative caching and stale ages (ms since the epoch). Default `Date.now`. */

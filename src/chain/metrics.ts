@@ -1,4 +1,5 @@
 import { settleHook } from '../core/call-hook.js'
+import { InvalidOptionError, show } from '../core/errors.js'
 import { messageOf } from '../core/unavailable-unless-ours.js'
 
 /** Attributes attached to a measurement. */
@@ -44,13 +45,18 @@ export class ChainMetrics {
   /** Where a measurement's rejection goes (made once: measuring allocates no handler per call). */
   readonly #rejected = (err: unknown): void => this.#failed(err)
 
+  /** @throws InvalidOptionError naming option `meter`, with the meter's error as `cause`, when it cannot create an instrument. */
   constructor(meter: MeterLike, chain: string) {
     this.#chain = chain
-    this.#lookups = meter.createCounter('stockpyle.layer.lookups', { description: 'lookups answered or missed per layer' })
-    this.#duration = meter.createHistogram('stockpyle.layer.duration', { description: 'duration of layer calls', unit: 'ms' })
-    this.#errors = meter.createCounter('stockpyle.layer.errors', { description: 'failed layer calls' })
-    this.#staleAge = meter.createHistogram('stockpyle.stale.age', { description: 'age past expiry of copies served stale', unit: 'ms' })
-    this.#staleServed = meter.createCounter('stockpyle.stale.served', {
+    const counter = (name: string, options: { description: string; unit?: string }) =>
+      create(chain, 'createCounter', 'add', () => meter.createCounter(name, options))
+    const histogram = (name: string, options: { description: string; unit?: string }) =>
+      create(chain, 'createHistogram', 'record', () => meter.createHistogram(name, options))
+    this.#lookups = counter('stockpyle.layer.lookups', { description: 'lookups answered or missed per layer' })
+    this.#duration = histogram('stockpyle.layer.duration', { description: 'duration of layer calls', unit: 'ms' })
+    this.#errors = counter('stockpyle.layer.errors', { description: 'failed layer calls' })
+    this.#staleAge = histogram('stockpyle.stale.age', { description: 'age past expiry of copies served stale', unit: 'ms' })
+    this.#staleServed = counter('stockpyle.stale.served', {
       description: 'lookups answered from stale copies because the authoritative layer failed',
     })
   }
@@ -108,4 +114,23 @@ export class ChainMetrics {
       )
     } catch {}
   }
+}
+
+/**
+ * `make()`, an instrument the meter creates, checked to have `method` (`add` or `record`).
+ * @throws InvalidOptionError naming option `meter` when the meter throws or returns no such instrument.
+ */
+function create<T extends object>(chain: string, factory: 'createCounter' | 'createHistogram', method: 'add' | 'record', make: () => T): T {
+  let instrument: T
+  try {
+    instrument = make()
+  } catch (err) {
+    throw new InvalidOptionError(`${chain}: option \`meter\` could not create its instruments (${factory} threw): ${messageOf(err)}`, {
+      cause: err,
+    })
+  }
+  if (typeof (instrument as Record<string, unknown> | undefined)?.[method] !== 'function') {
+    throw new InvalidOptionError(`${chain}: option \`meter\`'s ${factory} returned ${show(instrument)}, which has no ${method}() method`)
+  }
+  return instrument
 }
