@@ -60,7 +60,11 @@ export interface ChainedStoreOptions {
    *   `capabilities.leases`, or for a bad `wait` / `ttl`.
    */
   leases?: boolean | { wait?: number | undefined; ttl?: number | undefined } | undefined
-  /** An OpenTelemetry-compatible meter for per-layer metrics (see {@link ChainMetrics}). */
+  /**
+   * An OpenTelemetry-compatible meter for per-layer metrics (see {@link ChainMetrics}). Its instruments
+   * are created by the constructor (one that throws there: `InvalidOptionError` naming `meter`); a
+   * measurement that throws or rejects is dropped, with one `STOCKPYLE_METER` warning.
+   */
   meter?: MeterLike | undefined
   /** Clock for negative caching and stale ages (ms since the epoch). Default `Date.now`. */
   clock?: Clock | undefined

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events'
 import type { Store } from '../contracts/base-store.js'
+import { settleHook } from '../core/call-hook.js'
 import { messageOf } from '../core/unavailable-unless-ours.js'
 import { ChainMetrics, type MeterLike } from './metrics.js'
 
@@ -118,8 +119,7 @@ export class LayerObserver {
     for (const listener of this.events.rawListeners('cacheError') as ((e: CacheErrorEvent) => unknown)[]) {
       const warn = (err: unknown) => this.#listenerThrew(listener, err)
       try {
-        const result = listener.call(this.events, event)
-        if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') (result as PromiseLike<unknown>).then(undefined, warn)
+        settleHook(listener.call(this.events, event), warn)
       } catch (err) {
         warn(err)
       }

@@ -1,3 +1,5 @@
+import { settleHook } from '../core/call-hook.js'
+import { InvalidOptionError, show } from '../core/errors.js'
 import { messageOf } from '../core/unavailable-unless-ours.js'
 
 /** Attributes attached to a measurement. */
@@ -5,7 +7,9 @@ export type MetricAttributes = Record<string, string | number | boolean>
 
 /**
  * The part of an OpenTelemetry `Meter` (`@opentelemetry/api`) that stockpyle uses, typed structurally so
- * no OpenTelemetry package is required: pass `metrics.getMeter('stockpyle')`.
+ * no OpenTelemetry package is required: pass `metrics.getMeter('stockpyle')`. Instruments whose `add` or
+ * `record` throw, or return a promise that rejects (an `async` wrapper), never fail a call: the chain
+ * warns once (`STOCKPYLE_METER`) and drops the measurement.
  */
 export interface MeterLike {
   createCounter(
@@ -38,14 +42,21 @@ export class ChainMetrics {
   readonly #staleServed
   readonly #chain: string
   #warned = false
+  /** Where a measurement's rejection goes (made once: measuring allocates no handler per call). */
+  readonly #rejected = (err: unknown): void => this.#failed(err)
 
+  /** @throws InvalidOptionError naming option `meter`, with the meter's error as `cause`, when it cannot create an instrument. */
   constructor(meter: MeterLike, chain: string) {
     this.#chain = chain
-    this.#lookups = meter.createCounter('stockpyle.layer.lookups', { description: 'lookups answered or missed per layer' })
-    this.#duration = meter.createHistogram('stockpyle.layer.duration', { description: 'duration of layer calls', unit: 'ms' })
-    this.#errors = meter.createCounter('stockpyle.layer.errors', { description: 'failed layer calls' })
-    this.#staleAge = meter.createHistogram('stockpyle.stale.age', { description: 'age past expiry of copies served stale', unit: 'ms' })
-    this.#staleServed = meter.createCounter('stockpyle.stale.served', {
+    const counter = (name: string, options: { description: string; unit?: string }) =>
+      create(chain, 'createCounter', 'add', () => meter.createCounter(name, options))
+    const histogram = (name: string, options: { description: string; unit?: string }) =>
+      create(chain, 'createHistogram', 'record', () => meter.createHistogram(name, options))
+    this.#lookups = counter('stockpyle.layer.lookups', { description: 'lookups answered or missed per layer' })
+    this.#duration = histogram('stockpyle.layer.duration', { description: 'duration of layer calls', unit: 'ms' })
+    this.#errors = counter('stockpyle.layer.errors', { description: 'failed layer calls' })
+    this.#staleAge = histogram('stockpyle.stale.age', { description: 'age past expiry of copies served stale', unit: 'ms' })
+    this.#staleServed = counter('stockpyle.stale.served', {
       description: 'lookups answered from stale copies because the authoritative layer failed',
     })
   }
@@ -53,28 +64,28 @@ export class ChainMetrics {
   lookups(layer: string, result: 'hit' | 'miss' | 'error' | 'skipped', count: number): void {
     if (count === 0) return
     try {
-      this.#lookups.add(count, { chain: this.#chain, layer, result })
+      settleHook(this.#lookups.add(count, { chain: this.#chain, layer, result }), this.#rejected)
     } catch (err) {
       this.#failed(err)
     }
   }
   duration(layer: string, operation: string, ms: number): void {
     try {
-      this.#duration.record(ms, { chain: this.#chain, layer, operation })
+      settleHook(this.#duration.record(ms, { chain: this.#chain, layer, operation }), this.#rejected)
     } catch (err) {
       this.#failed(err)
     }
   }
   error(layer: string, operation: string): void {
     try {
-      this.#errors.add(1, { chain: this.#chain, layer, operation })
+      settleHook(this.#errors.add(1, { chain: this.#chain, layer, operation }), this.#rejected)
     } catch (err) {
       this.#failed(err)
     }
   }
   staleAge(layer: string, ms: number): void {
     try {
-      this.#staleAge.record(ms, { chain: this.#chain, layer })
+      settleHook(this.#staleAge.record(ms, { chain: this.#chain, layer }), this.#rejected)
     } catch (err) {
       this.#failed(err)
     }
@@ -84,20 +95,42 @@ export class ChainMetrics {
     const name = typeof code === 'string' ? code : error instanceof Error ? error.name : 'unknown'
     if (count === 0) return
     try {
-      this.#staleServed.add(count, { chain: this.#chain, error: name })
+      settleHook(this.#staleServed.add(count, { chain: this.#chain, error: name }), this.#rejected)
     } catch (err) {
       this.#failed(err)
     }
   }
 
-  /** A measurement threw: warned about once; it never fails the chain's call. */
+  /** A measurement threw or its promise rejected: warned about once; it never fails the chain's call. */
   #failed(err: unknown): void {
     if (this.#warned) return
     this.#warned = true
     try {
-      process.emitWarning(`stockpyle chain "${this.#chain}": its meter threw (such measurements are dropped): ${messageOf(err)}`, {
-        code: 'STOCKPYLE_METER',
-      })
+      process.emitWarning(
+        `stockpyle chain "${this.#chain}": its meter threw or rejected (such measurements are dropped): ${messageOf(err)}`,
+        {
+          code: 'STOCKPYLE_METER',
+        },
+      )
     } catch {}
   }
+}
+
+/**
+ * `make()`, an instrument the meter creates, checked to have `method` (`add` or `record`).
+ * @throws InvalidOptionError naming option `meter` when the meter throws or returns no such instrument.
+ */
+function create<T extends object>(chain: string, factory: 'createCounter' | 'createHistogram', method: 'add' | 'record', make: () => T): T {
+  let instrument: T
+  try {
+    instrument = make()
+  } catch (err) {
+    throw new InvalidOptionError(`${chain}: option \`meter\` could not create its instruments (${factory} threw): ${messageOf(err)}`, {
+      cause: err,
+    })
+  }
+  if (typeof (instrument as Record<string, unknown> | undefined)?.[method] !== 'function') {
+    throw new InvalidOptionError(`${chain}: option \`meter\`'s ${factory} returned ${show(instrument)}, which has no ${method}() method`)
+  }
+  return instrument
 }

@@ -1,15 +1,17 @@
 import type { InvalidationListener } from '../contracts/invalidation-bus.js'
+import { callHook } from '../core/call-hook.js'
 
 /**
  * The listeners of one bus and its connection state (up = subscribed and delivering). Fans out
- * deliveries; a listener that throws never stops the others (the error goes to `report`).
+ * deliveries; a listener that throws never stops the others, and one that returns a promise (an
+ * `async` listener) never leaves its rejection unhandled: the error goes to `report`.
  */
 export class BusListeners {
   readonly #listeners = new Set<InvalidationListener>()
   readonly #report: (err: unknown) => void
   #up = false
 
-  /** @param report receives what a listener threw. */
+  /** @param report receives what a listener threw or rejected with; it must not throw. */
   constructor(report: (err: unknown) => void) {
     this.#report = report
   }
@@ -42,11 +44,7 @@ export class BusListeners {
   /** Delivers keys to every listener. */
   invalidate(keys: readonly string[]): void {
     for (const l of [...this.#listeners]) {
-      try {
-        l.onInvalidate(keys)
-      } catch (err) {
-        this.#report(err)
-      }
+      callHook(l.onInvalidate, keys, this.#report)
     }
   }
 
@@ -70,10 +68,6 @@ export class BusListeners {
   }
 
   #call(l: InvalidationListener, method: 'onUp' | 'onDown'): void {
-    try {
-      l[method]()
-    } catch (err) {
-      this.#report(err)
-    }
+    callHook(l[method], undefined, this.#report)
   }
 }

@@ -1,4 +1,5 @@
 import type { InvalidationBus, InvalidationListener } from '../contracts/invalidation-bus.js'
+import { callHook, warnOnceWhenHookFails } from '../core/call-hook.js'
 import { InvalidOptionError, StoreClosedError, StoreUnavailableError, show } from '../core/errors.js'
 import {
   type PgClientConfig as ClientConfig,
@@ -36,7 +37,12 @@ export interface PostgresBusOptions {
   heartbeatInterval?: number | undefined
   /** Longest wait in ms between reconnect attempts of the LISTEN connection (doubling from 100 ms). Default `2000`. */
   maxBackoff?: number | undefined
-  /** Receives what cannot be thrown to a caller: LISTEN connection errors (the first of each outage), malformed notifications, errors thrown by listeners. */
+  /**
+   * Receives what cannot be thrown to a caller: LISTEN connection errors (the first of each outage),
+   * malformed notifications, what listeners throw or their promises reject with. What it throws, or
+   * its promise rejects with, is one process warning `STOCKPYLE_CALLBACK` (the first time; later ones
+   * are dropped).
+   */
   onError?: ((error: unknown) => void) | undefined
   /** Name for messages; default `postgres-bus(host:port/database)`. */
   name?: string | undefined
@@ -78,6 +84,8 @@ export class PostgresBus implements InvalidationBus {
   readonly #db: Kysely<any> | undefined
   readonly #timeout: number
   readonly #onError: ((error: unknown) => void) | undefined
+  /** Where what `onError` throws (or rejects with) goes: one process warning. */
+  readonly #onErrorFailed: (err: unknown) => void
   readonly #listeners: BusListeners
   readonly #listener: PgListener
   #ownPool: Promise<Pool> | undefined
@@ -106,6 +114,7 @@ export class PostgresBus implements InvalidationBus {
     this.#userPool = options.pool
     this.#db = options.db
     this.name = options.name ?? `postgres-bus(${describeTarget(this.#config)})`
+    this.#onErrorFailed = warnOnceWhenHookFails(this.name, 'onError')
     this.#listeners = new BusListeners((err) => this.#report(err))
     this.#listener = new PgListener({
       name: this.name,
@@ -207,13 +216,10 @@ export class PostgresBus implements InvalidationBus {
     this.#listeners.invalidate(message.k)
   }
 
+  /** Hands `err` to `onError`: what that throws or rejects with is one process warning, never the bus's failure. */
   #report(err: unknown): void {
     if (this.#onError === undefined) return
-    try {
-      this.#onError(err)
-    } catch {
-      // a failing error callback must not break the bus
-    }
+    callHook(this.#onError, err, this.#onErrorFailed)
   }
 }
 

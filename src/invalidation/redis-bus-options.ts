@@ -30,7 +30,9 @@ export interface RedisBusOptions {
   maxBackoff?: number | undefined
   /**
    * Receives what cannot be thrown to a caller: connection errors of the subscriber (the first of
-   * each outage), malformed messages, errors thrown by listeners. Default: ignored.
+   * each outage), malformed messages, what listeners throw or their promises reject with. Default:
+   * ignored. What it throws, or its promise rejects with, is one process warning `STOCKPYLE_CALLBACK`
+   * (the first time; later ones are dropped).
    */
   onError?: ((error: unknown) => void) | undefined
   /** Extra ioredis options for the connections the bus creates from `url` (not with `client`). */

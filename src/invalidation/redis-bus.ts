@@ -1,5 +1,6 @@
 import type { Redis, RedisOptions } from 'ioredis'
 import type { InvalidationBus, InvalidationListener } from '../contracts/invalidation-bus.js'
+import { callHook, warnOnceWhenHookFails } from '../core/call-hook.js'
 import { detach } from '../core/detach.js'
 import { InvalidOptionError, StoreClosedError, StoreUnavailableError, show } from '../core/errors.js'
 import { hideCredentials } from '../stores/redis/hide-credentials.js'
@@ -45,6 +46,8 @@ export class RedisBus implements InvalidationBus {
   readonly #heartbeatMs: number
   readonly #maxBackoff: number
   readonly #onError: ((error: unknown) => void) | undefined
+  /** Where what `onError` throws (or rejects with) goes: one process warning. */
+  readonly #onErrorFailed: (err: unknown) => void
   readonly #listeners: BusListeners
   #publisher: Redis | undefined
   #publisherOpening: Promise<Redis> | undefined
@@ -99,6 +102,7 @@ export class RedisBus implements InvalidationBus {
     this.#redisOptions = redisOptions
     this.channel = channel
     this.name = name ?? busName(this.#url, client)
+    this.#onErrorFailed = warnOnceWhenHookFails(this.name, 'onError')
     this.#listeners = new BusListeners((err) => this.#report(err))
   }
 
@@ -178,13 +182,10 @@ export class RedisBus implements InvalidationBus {
     await Promise.all(owned.map((c) => (c === undefined ? undefined : quit(c, this.#timeout))))
   }
 
+  /** Hands `err` to `onError`: what that throws or rejects with is one process warning, never the bus's failure. */
   #report(err: unknown): void {
     if (this.#onError === undefined) return
-    try {
-      this.#onError(err)
-    } catch {
-      // a failing error callback must not break the bus
-    }
+    callHook(this.#onError, err, this.#onErrorFailed)
   }
 
   #retryStrategy = (times: number): number => backoff(times, this.#maxBackoff)

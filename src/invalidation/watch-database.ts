@@ -1,4 +1,5 @@
 import type { Store } from '../contracts/base-store.js'
+import { callHook, warnOnceWhenHookFails } from '../core/call-hook.js'
 import { canonicalKey } from '../core/canonical-key.js'
 import { InvalidOptionError, StockpyleError, StoreClosedError, show } from '../core/errors.js'
 import type { Lookup, Model } from '../core/model.js'
@@ -61,6 +62,8 @@ class Watcher implements DatabaseWatcher {
   readonly #source: SqlSource
   readonly #clearMemory: boolean
   readonly #onError: ((error: unknown) => void) | undefined
+  /** Where what `onError` throws (or rejects with) goes: one process warning. */
+  readonly #onErrorFailed: (err: unknown) => void
   readonly #onReconnect: (() => void) | undefined
   readonly #onInvalidate: ((model: Model, lookups: readonly Lookup<Model>[]) => void) | undefined
   readonly #listener: PgListener
@@ -107,6 +110,7 @@ class Watcher implements DatabaseWatcher {
     const maxBackoff = msOption(owner, 'maxBackoff', options.maxBackoff, 2000)
     this.#source = this.#sourceOf(owner, list, options)
     this.#name = `database-watcher(${describeTarget(config)} ${channel})`
+    this.#onErrorFailed = warnOnceWhenHookFails(this.#name, 'onError')
     this.#memory = memoryLayers(list)
     this.#ready = new Promise<void>((resolve, reject) => {
       this.#settleReady = { resolve, reject }
@@ -350,20 +354,13 @@ class Watcher implements DatabaseWatcher {
     return lookup as Lookup<Model>
   }
 
-  #report(err: unknown): void {
-    try {
-      this.#onError?.(err)
-    } catch {
-      // a failing error callback must not stop the watcher
-    }
+  /** Hands `err` to `onError`: what that throws or rejects with is one process warning, never the watcher's failure. */
+  readonly #report = (err: unknown): void => {
+    if (this.#onError !== undefined) callHook(this.#onError, err, this.#onErrorFailed)
   }
 
-  /** Runs a caller's callback; what it throws goes to `onError`. */
-  #call(fn: () => void): void {
-    try {
-      fn()
-    } catch (err) {
-      this.#report(err)
-    }
+  /** Runs a caller's callback; what it throws, or its promise rejects with, goes to `onError`. */
+  #call(fn: () => unknown): void {
+    callHook(fn, undefined, this.#report)
   }
 }

@@ -64,6 +64,117 @@ function expectDocumentedOutcomes(result: Awaited<ReturnType<typeof runChild>>, 
   expect(Object.keys(phase('db closed').rejected)).toContain('E_STORE_CLOSED')
 }
 
+interface HookOutcome {
+  hook: string
+  onErrorCalls?: number
+  warnings: { code: string; message: string }[]
+  [observation: string]: unknown
+}
+
+/**
+ * Runs fixtures/throwing-hooks.mjs: `HOOK` names the callbacks that fail, `SYNC=1` makes them throw
+ * instead of returning a promise that rejects. Warnings are not printed (`--no-warnings`): the child
+ * reports the ones it received.
+ */
+function runHooks(env: Record<string, string>): Promise<{ code: number | null; outcome: HookOutcome | undefined; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--no-warnings', fileURLToPath(new URL('./fixtures/throwing-hooks.mjs', import.meta.url))],
+      { env: { ...process.env, NODE_OPTIONS: '', ...env }, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const line = stdout.split('\n').find((l) => l.startsWith('{'))
+        resolve({
+          code: error === null ? 0 : ((error as { code?: number }).code ?? null),
+          outcome: line === undefined ? undefined : (JSON.parse(line) as HookOutcome),
+          stderr,
+        })
+      },
+    )
+  })
+}
+
+/** The child ended normally, and got exactly one warning with `code` (a callback failing on every call warns once). */
+function expectWarnedOnce(result: Awaited<ReturnType<typeof runHooks>>, code: string, mentions: RegExp): HookOutcome {
+  expect(result.stderr, 'the child wrote to stderr (an unhandled rejection?)').toBe('')
+  expect(result.code, 'the child process exited non-zero: a promise was left without a handler').toBe(0)
+  const outcome = result.outcome as HookOutcome
+  expect(outcome.warnings.filter((w) => w.code === code)).toEqual([{ code, message: expect.stringMatching(mentions) }])
+  return outcome
+}
+
+describe('a caller’s callback that throws or rejects never crashes the process, and is warned about once', () => {
+  for (const sync of [false, true]) {
+    const how = sync ? 'throw' : 'reject (async)'
+    const env = sync ? { SYNC: '1' } : {}
+
+    it(`a chain's meter whose instruments ${how}: the calls answer, STOCKPYLE_METER once`, async () => {
+      const outcome = expectWarnedOnce(
+        await runHooks({ HOOK: 'meter', ...env }),
+        'STOCKPYLE_METER',
+        /its meter.*(add|record) (threw|rejected)/,
+      )
+      expect(outcome).toMatchObject({ get: 1, batchGet: [1, null], measured: true })
+    })
+
+    it(`a CacheSyncPlugin onError that ${sync ? 'throws' : 'rejects'}: STOCKPYLE_CALLBACK once`, async () => {
+      const outcome = expectWarnedOnce(
+        await runHooks({ HOOK: 'cache-sync', ...env }),
+        'STOCKPYLE_CALLBACK',
+        /CacheSyncPlugin.*`onError`.*onError (threw|rejected)/,
+      )
+      expect(outcome.onErrorCalls).toBe(2)
+    })
+
+    describe.runIf(selectedStores().has('memcached'))('over real memcached', () => {
+      it(`a MemcacheStore onError that ${sync ? 'throws' : 'rejects'}: reads answer, STOCKPYLE_CALLBACK once`, async () => {
+        const servers = JSON.stringify({ memcached: inject('memcachedServers') })
+        const outcome = expectWarnedOnce(
+          await runHooks({ HOOK: 'memcache', SERVERS: servers, ...env }),
+          'STOCKPYLE_CALLBACK',
+          /memcache\(.*`onError`.*onError (threw|rejected)/,
+        )
+        expect(outcome.answered).toBe(20)
+        expect(outcome.onErrorCalls).toBeGreaterThanOrEqual(3)
+      })
+    })
+
+    describe.runIf(selectedStores().has('redis'))('over a real Redis', () => {
+      it(`a RedisBus listener and onError that ${sync ? 'throw' : 'reject'}: STOCKPYLE_CALLBACK once`, async () => {
+        const servers = JSON.stringify({ redis: inject('redis').url })
+        const outcome = expectWarnedOnce(
+          await runHooks({ HOOK: 'redis-bus', SERVERS: servers, ...env }),
+          'STOCKPYLE_CALLBACK',
+          /redis.*`onError`.*onError (threw|rejected)/,
+        )
+        expect(outcome.onErrorCalls).toBeGreaterThanOrEqual(3) // onUp, then each onInvalidate
+      })
+    })
+
+    describe.runIf(selectedStores().has('postgres'))('over a real PostgreSQL', () => {
+      it(`a PostgresBus listener and onError that ${sync ? 'throw' : 'reject'}: STOCKPYLE_CALLBACK once`, async () => {
+        const servers = JSON.stringify({ postgres: inject('postgresUrl') })
+        const outcome = expectWarnedOnce(
+          await runHooks({ HOOK: 'postgres-bus', SERVERS: servers, ...env }),
+          'STOCKPYLE_CALLBACK',
+          /postgres.*`onError`.*onError (threw|rejected)/,
+        )
+        expect(outcome.onErrorCalls).toBeGreaterThanOrEqual(3)
+      })
+
+      it(`watchDatabase's onInvalidate and onError that ${sync ? 'throw' : 'reject'}: STOCKPYLE_CALLBACK once`, async () => {
+        const servers = JSON.stringify({ postgres: inject('postgresUrl') })
+        const outcome = expectWarnedOnce(
+          await runHooks({ HOOK: 'watch-database', SERVERS: servers, ...env }),
+          'STOCKPYLE_CALLBACK',
+          /database-watcher.*`onError`.*onError (threw|rejected)/,
+        )
+        expect(outcome.onErrorCalls).toBeGreaterThanOrEqual(2)
+      })
+    })
+  }
+})
+
 describe('a failing layer never crashes the process (child processes, default unhandled-rejection mode)', () => {
   it('a failing tx write left without await: transaction() rejects with its error, and its own promise does not end the process', async () => {
     const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {

@@ -168,6 +168,41 @@ describe('chain options', () => {
     expect(message(() => chain({ missLifetime: 1e300 }))).toMatch(/`missLifetime` must be a number of seconds >= 0 and at most 10\^12/)
   })
 
+  it('a meter that cannot create its instruments: InvalidOptionError naming `meter`, with the meter’s error as cause', () => {
+    const full = new Error('instrument registry full')
+    const meters = {
+      createCounter: {
+        createCounter: () => {
+          throw full
+        },
+        createHistogram: () => ({ record() {} }),
+      },
+      createHistogram: {
+        createCounter: () => ({ add() {} }),
+        createHistogram: () => {
+          throw full
+        },
+      },
+    }
+    for (const [failing, meter] of Object.entries(meters)) {
+      let error: unknown
+      try {
+        chain({ meter, name: 'orders' })
+      } catch (err) {
+        error = err
+      }
+      expect(error, failing).toBeInstanceOf(InvalidOptionError)
+      expect((error as Error).message).toBe(
+        `orders: option \`meter\` could not create its instruments (${failing} threw): instrument registry full`,
+      )
+      expect((error as Error).cause).toBe(full)
+    }
+    const none = { createCounter: () => undefined, createHistogram: () => ({ record() {} }) }
+    expect(message(() => chain({ meter: none }))).toBe(
+      "chain: option `meter`'s createCounter returned `undefined`, which has no add() method",
+    )
+  })
+
   it('refuses null for every option (undefined means the default)', () => {
     const options = [
       'onCacheError',

@@ -1,4 +1,5 @@
 import type { BackendReadOptions, BackendRouteOptions, KeyValueBackend, KeyValueEntry } from '../../contracts/key-value-backend.js'
+import { callHook, warnOnceWhenHookFails } from '../../core/call-hook.js'
 import { isExpiredEnvelope } from '../../core/codec.js'
 import {
   InvalidKeyError,
@@ -59,6 +60,8 @@ export class MemcacheBackend implements KeyValueBackend {
   readonly #clock: Clock
   readonly #partialReads: boolean
   readonly #onError: ((error: StoreUnavailableError) => void) | undefined
+  /** Where what `onError` throws (or rejects with) goes: one process warning. */
+  readonly #onErrorFailed: (err: unknown) => void
   #closed = false
   /** Only with `ownsServers`: memcached cannot remove one prefix, so clearing means `flush_all` everywhere. */
   readonly clear?: (prefix: string) => Promise<void>
@@ -82,6 +85,7 @@ export class MemcacheBackend implements KeyValueBackend {
     this.maxValueBytes = settings.maxValueBytes
     this.#partialReads = settings.partialReads
     this.#onError = settings.onError
+    this.#onErrorFailed = warnOnceWhenHookFails(this.name, 'onError')
     this.#ring = new MemcacheRing(settings.servers, settings.hashing)
     const repair = options.repairKey
     if (repair !== undefined && typeof repair !== 'function') {
@@ -374,9 +378,7 @@ export class MemcacheBackend implements KeyValueBackend {
 
   #report(node: MemcacheNodeClient, error: StoreUnavailableError): void {
     if (this.#onError !== undefined) {
-      try {
-        this.#onError(error)
-      } catch {}
+      callHook(this.#onError, error, this.#onErrorFailed)
       return
     }
     if (node.takeOutageReport()) {

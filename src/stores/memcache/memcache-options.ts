@@ -61,7 +61,9 @@ export interface MemcacheConnectionOptions {
   /**
    * Receives each server failure that a call did not reject with (the failed share of a partial
    * read). Default: a process warning (`STOCKPYLE_MEMCACHE_SERVER_DOWN`) once per server outage.
-   * Exceptions thrown by the handler are ignored.
+   * What the handler throws, or its promise rejects with (an `async` handler), never fails a call nor
+   * ends the process: the first such failure is a process warning (`STOCKPYLE_CALLBACK`), later ones
+   * are dropped.
    */
   onError?: ((error: StoreUnavailableError) => void) | undefined
 }

@@ -10,6 +10,7 @@ import type {
   UnknownRow,
 } from 'kysely'
 import type { Store } from '../../contracts/base-store.js'
+import { callHook, warnOnceWhenHookFails } from '../../core/call-hook.js'
 import { InvalidOptionError, StoreClosedError, show, UnsupportedOperationError } from '../../core/errors.js'
 import type { Model } from '../../core/model.js'
 import { checkOptionNames } from '../../core/options.js'
@@ -32,7 +33,8 @@ export interface CacheSyncOptions {
   /**
    * Called with a failure that cannot reject a caller: an invalidation after a COMMIT that failed
    * (the chain has reported its cache-layer failures and will repair them before reading the layer
-   * again). Default: a process warning `STOCKPYLE_CACHE_SYNC`.
+   * again). Default: a process warning `STOCKPYLE_CACHE_SYNC`. What it throws, or its promise rejects
+   * with, is a process warning `STOCKPYLE_CALLBACK` the first time and dropped after.
    */
   onError?: ((error: unknown) => void) | undefined
 }
@@ -72,6 +74,8 @@ export class CacheSyncPlugin implements KyselyPlugin {
    */
   readonly #followed = new WeakSet<QueryId>()
   readonly #onError: (error: unknown) => void
+  /** Where what `onError` throws (or rejects with) goes: one process warning. */
+  readonly #onErrorFailed = warnOnceWhenHookFails('CacheSyncPlugin', 'onError')
   #wrapped = false
 
   /** @throws InvalidOptionError naming a bad option. */
@@ -202,9 +206,7 @@ export class CacheSyncPlugin implements KyselyPlugin {
       try {
         await run()
       } catch (err) {
-        try {
-          this.#onError(err)
-        } catch {}
+        callHook(this.#onError, err, this.#onErrorFailed)
       }
     }
   }
