@@ -1,5 +1,6 @@
 import { encodeAlias, encodeRecord, restampRecord } from '../core/codec.js'
 import { show, ValueTooLargeError } from '../core/errors.js'
+import { KeyClaims, keyConflict } from '../core/key-claims.js'
 import { keysOfObject } from '../core/key-encoding.js'
 import { expiryOf, type Lifetime } from '../core/lifetime.js'
 import { PreparedBackfill, ValueEntry } from './batch-records.js'
@@ -25,9 +26,10 @@ export interface PreparedWrites {
 /**
  * Computes keys, expiry and envelopes for a batch of objects — every check (keys, serialization, size)
  * runs before the caller writes anything. An object whose lifetime is already over is deleted instead.
- * @throws ValueTooLargeError naming, in `failed`, the position of every object whose envelope is over
- *   `maxValueBytes` (puts and backfills alike: the caller writes nothing of the batch); the errors of
- *   `keysOfObject`, `expiryOf` and `encodeRecord`.
+ * @throws KeyConflictError when two objects put (not backfilled) claim one alternate key, naming it
+ *   and both; ValueTooLargeError naming, in `failed`, the position of every object whose envelope is
+ *   over `maxValueBytes` (puts and backfills alike: the caller writes nothing of the batch); the
+ *   errors of `keysOfObject`, `expiryOf` and `encodeRecord`.
  */
 export function prepareWrites(
   store: string,
@@ -49,10 +51,19 @@ export function prepareWrites(
   const deleteItems: number[] = []
   const { prefix, now } = settings
   let refused: number[] | undefined
+  let claims: KeyClaims | undefined
   let firstRefusal = ''
   for (let index = 0; index < items.length; index++) {
     const item = items[index] as WriteItem
     const keys = keysOfObject(item.info, item.obj, settings.polymorphic, `${store} store put`, item.backfill === true)
+    if (item.backfill !== true && items.length > 1 && keys.aliases.length > 0) {
+      claims ??= new KeyClaims()
+      const at = claims.claim(keys.record, keys.aliases)
+      if (at >= 0) {
+        const alias = keys.aliases[at] as string
+        throw keyConflict(`${store} store put`, items, index, alias, claims.ownerOf(alias) as string)
+      }
+    }
     const expiresAt = expiryOf(settings.lifetime, item.obj, now, item.expiresAt, settings.jitter ?? 0, `${store} store put`, item.info.name)
     const recordKey = prefix + keys.record
     if (expiresAt === null) {

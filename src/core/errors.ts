@@ -151,7 +151,10 @@ export class LayerSkippedError extends StockpyleError {
   }
 }
 
-/** A write collides with another stored object on an alternate unique key (SQL); nothing was written. */
+/**
+ * A write collides with another stored object on an alternate unique key (SQL), or two objects of one
+ * batch put claim one alternate key (every store); nothing was written.
+ */
 export class KeyConflictError extends StockpyleError {
   static override readonly code = 'E_KEY_CONFLICT'
   declare readonly code: 'E_KEY_CONFLICT'
