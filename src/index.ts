@@ -62,6 +62,7 @@ export {
   UnknownModelError,
   UnsupportedOperationError,
   ValueTooLargeError,
+  type ValueTooLargeErrorOptions,
 } from './core/errors.js'
 export { MAX_KEY_LENGTH } from './core/key-encoding.js'
 export { type Clock, type Lifetime, systemClock } from './core/lifetime.js'

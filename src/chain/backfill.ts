@@ -125,7 +125,7 @@ export class Backfill {
           )
         : false
       if (failed === false) {
-        failed = await this.#calls.write(i, 'backfill', (layer) => layer.batchPutEntries(entries, guarded ? { backfill: true, since } : {}))
+        failed = await this.#calls.putEntries(i, 'backfill', entries, guarded ? { backfill: true, since } : {})
       }
       if (failed === undefined) this.#calls.observer.backfilled(i, entries.length)
       else failure ??= await this.#failed(i, entries, failed)
@@ -139,12 +139,12 @@ export class Backfill {
    */
   async #failed(i: number, entries: readonly StoreEntry[], failed: LayerFailure): Promise<LayerFailure | undefined> {
     if (failed.skipped) return undefined
-    if (failed.refused) return failed
     if (failed.failed !== undefined) {
-      // Only some nodes failed: their copies were fresh and add-only, and each node's connection
-      // keeps its order, so they can land only where no newer write did — nothing to repair.
+      // Only some copies failed: refused ones (too large) never landed; those of failed nodes were
+      // fresh and add-only, and each node's connection keeps its order, so they can land only where no
+      // newer write did — nothing to repair. The others landed.
       this.#calls.observer.backfilled(i, entries.length - failed.failed.length)
-    } else {
+    } else if (!failed.refused) {
       await this.#invalidate(
         i,
         entries.map((e) => e.value),

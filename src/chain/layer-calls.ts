@@ -1,4 +1,11 @@
-import { type GetEntriesOptions, type LookupRequest, readRequests, type Store, type StoreEntry } from '../contracts/base-store.js'
+import {
+  type GetEntriesOptions,
+  type LookupRequest,
+  type PutEntriesOptions,
+  readRequests,
+  type Store,
+  type StoreEntry,
+} from '../contracts/base-store.js'
 import { isCallerError, isStockpyleError, LayerSkippedError } from '../core/errors.js'
 import type { Model } from '../core/model.js'
 import { isPartialFailure } from '../core/partial-failure.js'
@@ -29,7 +36,9 @@ export interface LayerFailure {
   readonly refused: boolean
   /**
    * For a partial failure (some nodes of the layer failed, see `PartialFailureError`): the positions
-   * of the call's input the failed nodes own — only those need clean-up. `undefined`: all of them.
+   * of the call's input the failed nodes own — only those need clean-up; for a write of entries some
+   * of which the layer refused as too large ({@link LayerCalls.putEntries}), those too. `undefined`:
+   * all of them.
    */
   readonly failed: readonly number[] | undefined
 }
@@ -281,6 +290,40 @@ export class LayerCalls {
   }
 
   /**
+   * {@link write} of `entries` into cache layer `index` (`batchPutEntries`: a put's new values, or a
+   * backfill's copies with `options`). A layer that refuses some values as too large and names them
+   * (`ValueTooLargeError.failed`: nothing was written) is called again with the others: one value it
+   * cannot hold does not keep the rest of the batch out. The failure then names only the positions
+   * of `entries` that did not land — the refused ones, and those of the second call's failure — for
+   * the caller's clean-up.
+   */
+  async putEntries(
+    index: number,
+    operation: 'put' | 'backfill',
+    entries: readonly StoreEntry[],
+    options?: PutEntriesOptions,
+  ): Promise<LayerFailure | undefined> {
+    const first = await this.write(index, operation, (layer) => layer.batchPutEntries(entries, options))
+    const refused = first?.refused === true ? refusedPositions(first.error, entries.length) : undefined
+    if (first === undefined || refused === undefined) return first
+    const rest: StoreEntry[] = []
+    const restAt: number[] = []
+    for (let k = 0, r = 0; k < entries.length; k++) {
+      if (refused[r] === k) r++
+      else {
+        rest.push(entries[k] as StoreEntry)
+        restAt.push(k)
+      }
+    }
+    const second = await this.write(index, operation, (layer) => layer.batchPutEntries(rest, options))
+    if (second === undefined) return { ...first, failed: refused }
+    const lost = second.failed ?? (second.refused ? refusedPositions(second.error, rest.length) : undefined)
+    if (lost === undefined) return second
+    const failed = [...refused, ...lost.map((k) => restAt[k] as number)].sort((a, b) => a - b)
+    return { ...second, failed }
+  }
+
+  /**
    * A backfill of cache layer `index` done at once, for a layer that offers `backfillNow` and whose
    * guard would call it directly, with metrics off: the failure (already counted), or `undefined` when
    * the copies landed. `false`: the layer cannot be written at once; use {@link write}. A caller error
@@ -306,6 +349,21 @@ export class LayerCalls {
   stop(): void {
     for (const guard of this.guards) guard.stop()
   }
+}
+
+/**
+ * The positions a `ValueTooLargeError` (also of another copy of the package) names as refused, when
+ * they are some but not all of a call's `count` inputs, ascending and distinct; else `undefined`.
+ */
+function refusedPositions(error: unknown, count: number): readonly number[] | undefined {
+  if (!isStockpyleError(error, 'E_VALUE_TOO_LARGE')) return undefined
+  const failed: unknown = (error as { failed?: unknown }).failed
+  if (!Array.isArray(failed) || failed.length === 0 || failed.length >= count) return undefined
+  for (let k = 0; k < failed.length; k++) {
+    const at = failed[k]
+    if (!Number.isInteger(at) || at < 0 || at >= count || (k > 0 && at <= failed[k - 1])) return undefined
+  }
+  return failed as readonly number[]
 }
 
 /** One read of a layer: validated requests (`info` given) or lookups. */

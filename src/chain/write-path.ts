@@ -1,4 +1,4 @@
-import type { LookupRequest, Store, TransactionWrite, WriteItem } from '../contracts/base-store.js'
+import type { LookupRequest, Store, StoreEntry, TransactionWrite, WriteItem } from '../contracts/base-store.js'
 import { Entry } from '../contracts/batch-records.js'
 import { encodeRecord } from '../core/codec.js'
 import { StockpyleError } from '../core/errors.js'
@@ -71,7 +71,7 @@ export class WritePath {
       await this.#caches(
         'put',
         written.map((i) => i.obj),
-        (layer) => layer.batchPutEntries(written.map((i, k) => new Entry(i.obj, i.expiresAt, encoded?.[k]))),
+        written.map((i, k) => new Entry(i.obj, i.expiresAt, encoded?.[k])),
       )
     } finally {
       turn.end()
@@ -126,7 +126,7 @@ export class WritePath {
     const { turn } = await this.#authoritative(objs, 'delete', (layer) => layer.batchDelete(objs))
     try {
       if (turn.before !== undefined) await Promise.all(turn.before)
-      await this.#caches('delete', objs, (layer) => layer.batchDelete(objs))
+      await this.#caches('delete', objs)
     } finally {
       turn.end()
     }
@@ -152,12 +152,16 @@ export class WritePath {
           const written = dropped === undefined ? objects : objects.filter((o) => !dropped.has(o))
           if (written.length < objects.length) await this.#dropOverlapped(objects.filter((o) => dropped?.has(o)))
           if (written.length === 0) continue
-          await this.#caches('put', written, (layer) => layer.batchPutEntries(written.map((value) => new Entry(value, undefined))))
+          await this.#caches(
+            'put',
+            written,
+            written.map((value) => new Entry(value, undefined)),
+          )
         } else {
           // Stubs (objects with only their primary key) are dropped by it: a cache cannot delete them
           const split = splitStubs(objects)
           const whole = split?.whole ?? objects
-          if (whole.length > 0) await this.#caches('delete', whole, (layer) => layer.batchDelete(whole))
+          if (whole.length > 0) await this.#caches('delete', whole)
           if (split !== undefined) for (let i = this.#p.calls.last - 1; i >= 0; i--) await dropStubs(this.#p.calls, i, split.stubs)
         }
       }
@@ -322,19 +326,20 @@ export class WritePath {
   }
 
   /**
-   * Runs a put or delete on every cache layer, bottom-up; failures are cleaned up, then raised per
-   * policy. The write clock moves again once the caches are written: a read that began while they were
-   * (it may have read a copy the write replaces) is neither joined by reads that begin after the write
-   * returned nor allowed to backfill what it read.
+   * Runs a put (of `entries`, one per object) or a delete of `objs` on every cache layer, bottom-up;
+   * failures are cleaned up, then raised per policy. The write clock moves again once the caches are
+   * written: a read that began while they were (it may have read a copy the write replaces) is
+   * neither joined by reads that begin after the write returned nor allowed to backfill what it read.
    */
-  async #caches(operation: 'put' | 'delete', objs: readonly object[], write: (layer: Store) => Promise<void>): Promise<void> {
+  async #caches(operation: 'put' | 'delete', objs: readonly object[], entries?: readonly StoreEntry[]): Promise<void> {
     const { calls } = this.#p
     let failure: LayerFailure | undefined
+    const remove = (layer: Store) => layer.batchDelete(objs)
     try {
       for (let i = calls.last - 1; i >= 0; i--) {
-        const failed = await calls.write(i, operation, write)
+        const failed = entries === undefined ? await calls.write(i, operation, remove) : await calls.putEntries(i, 'put', entries)
         if (failed === undefined) continue
-        // Only the objects a failed node owns may be stale when the layer's other nodes were written.
+        // Only the objects a failed node owns (or the layer refused) may be stale when the others were written.
         const stale = failed.failed === undefined ? objs : failed.failed.map((k) => objs[k] as object)
         if (operation === 'put') await this.invalidateIn(i, stale)
         else (calls.guards[i] as LayerGuard).remember(stale)

@@ -1,5 +1,6 @@
 import { encodeAlias, encodeRecord, restampRecord } from '../core/codec.js'
 import { show, ValueTooLargeError } from '../core/errors.js'
+import { KeyClaims, keyConflict } from '../core/key-claims.js'
 import { keysOfObject } from '../core/key-encoding.js'
 import { expiryOf, type Lifetime } from '../core/lifetime.js'
 import { PreparedBackfill, ValueEntry } from './batch-records.js'
@@ -25,6 +26,10 @@ export interface PreparedWrites {
 /**
  * Computes keys, expiry and envelopes for a batch of objects — every check (keys, serialization, size)
  * runs before the caller writes anything. An object whose lifetime is already over is deleted instead.
+ * @throws KeyConflictError when two objects put (not backfilled) claim one alternate key, naming it
+ *   and both; ValueTooLargeError naming, in `failed`, the position of every object whose envelope is
+ *   over `maxValueBytes` (puts and backfills alike: the caller writes nothing of the batch); the
+ *   errors of `keysOfObject`, `expiryOf` and `encodeRecord`.
  */
 export function prepareWrites(
   store: string,
@@ -45,9 +50,20 @@ export function prepareWrites(
   const deletes: string[] = []
   const deleteItems: number[] = []
   const { prefix, now } = settings
+  let refused: number[] | undefined
+  let claims: KeyClaims | undefined
+  let firstRefusal = ''
   for (let index = 0; index < items.length; index++) {
     const item = items[index] as WriteItem
     const keys = keysOfObject(item.info, item.obj, settings.polymorphic, `${store} store put`, item.backfill === true)
+    if (item.backfill !== true && items.length > 1 && keys.aliases.length > 0) {
+      claims ??= new KeyClaims()
+      const at = claims.claim(keys.record, keys.aliases)
+      if (at >= 0) {
+        const alias = keys.aliases[at] as string
+        throw keyConflict(`${store} store put`, items, index, alias, claims.ownerOf(alias) as string)
+      }
+    }
     const expiresAt = expiryOf(settings.lifetime, item.obj, now, item.expiresAt, settings.jitter ?? 0, `${store} store put`, item.info.name)
     const recordKey = prefix + keys.record
     if (expiresAt === null) {
@@ -62,9 +78,13 @@ export function prepareWrites(
       (item.encoded !== undefined ? restampRecord(item.encoded, expiresAt) : undefined) ??
       encodeRecord(item.obj, expiresAt, `${store} store put`)
     if (settings.maxValueBytes !== undefined && value.length > settings.maxValueBytes) {
-      throw new ValueTooLargeError(
-        `${store} store put of model \`${item.info.name}\` ${show(keys.record)}: the encoded object is ${value.length} bytes, over the backend's limit of ${settings.maxValueBytes}`,
-      )
+      // every item is still checked: the error names each one refused, so a chain can write the others
+      if (refused === undefined) {
+        refused = []
+        firstRefusal = `model \`${item.info.name}\` ${show(keys.record)}: the encoded object is ${value.length} bytes`
+      }
+      refused.push(index)
+      continue
     }
     // The backend keeps the entry through the grace period; the envelope holds the real expiry.
     const kept = expiresAt === undefined || !settings.graceMs ? expiresAt : expiresAt + settings.graceMs
@@ -76,6 +96,13 @@ export function prepareWrites(
       setItems.push(index)
       for (let k = 0; k < aliases.length; k++) setItems.push(-1)
     }
+  }
+  if (refused !== undefined) {
+    const more = refused.length > 1 ? ` (and ${refused.length - 1} more)` : ''
+    throw new ValueTooLargeError(
+      `${store} store put of ${firstRefusal}${more}, over the backend's limit of ${settings.maxValueBytes}; nothing was written`,
+      { failed: refused },
+    )
   }
   return { sets, setItems, backfills, deletes, deleteItems }
 }

@@ -103,10 +103,28 @@ export class StoreClosedError extends StockpyleError {
   static override readonly code = 'E_STORE_CLOSED'
   declare readonly code: 'E_STORE_CLOSED'
 }
+/** Options of a {@link ValueTooLargeError}. */
+export interface ValueTooLargeErrorOptions extends StockpyleErrorOptions {
+  /** See {@link ValueTooLargeError.failed}. */
+  failed?: readonly number[] | undefined
+}
+
 /** An encoded object is larger than the backend accepts. */
 export class ValueTooLargeError extends StockpyleError {
   static override readonly code = 'E_VALUE_TOO_LARGE'
   declare readonly code: 'E_VALUE_TOO_LARGE'
+  /**
+   * When the store found the values too large before writing anything: the positions, in the call's
+   * input (the objects of `batchPut`, the entries of `batchPutEntries`), of every value it refused —
+   * ascending, distinct. Nothing of the call was written, so a caller may write the others again
+   * without them (a chain does, for its cache layers). `undefined` when the store cannot tell which
+   * (a server refused a value while the batch was sent): treat the whole call as failed.
+   */
+  readonly failed: readonly number[] | undefined
+  constructor(message: string, options: ValueTooLargeErrorOptions = {}) {
+    super(message, options)
+    this.failed = options.failed
+  }
 }
 /** A constructor option is invalid; thrown synchronously from the constructor, naming the option. */
 export class InvalidOptionError extends StockpyleError {
@@ -133,7 +151,10 @@ export class LayerSkippedError extends StockpyleError {
   }
 }
 
-/** A write collides with another stored object on an alternate unique key (SQL); nothing was written. */
+/**
+ * A write collides with another stored object on an alternate unique key (SQL), or two objects of one
+ * batch put claim one alternate key (every store); nothing was written.
+ */
 export class KeyConflictError extends StockpyleError {
   static override readonly code = 'E_KEY_CONFLICT'
   declare readonly code: 'E_KEY_CONFLICT'

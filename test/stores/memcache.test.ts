@@ -430,6 +430,76 @@ describe.runIf(stores.has('memcached'))('MemcacheStore on 3 memcached servers', 
     expect(await store.get(ConformanceUser, { id: 20 })).toBeUndefined()
   })
 
+  it('names every value it refused as too large by its position (ValueTooLargeError.failed), writing none of the batch', async () => {
+    const { store } = make({ maxValueBytes: 2000 })
+    const users = Array.from({ length: 6 }, (_, i) => Object.assign(makeUser(60 + i), { avatar: Buffer.alloc(i % 3 === 1 ? 5000 : 10) }))
+    const err = await store.batchPut(users).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(ValueTooLargeError)
+    expect((err as ValueTooLargeError).failed).toEqual([1, 4])
+    expect((err as Error).message).toMatch(/ConformanceUser\|id=n61.*and 1 more/)
+    expect(await store.batchGet(ConformanceUser, [{ id: 60 }, { id: 62 }])).toEqual([undefined, undefined])
+  })
+
+  it("a chain's batchGet backfills every object but the one too large for memcached, and reports only that one", async () => {
+    const { store } = make({ maxValueBytes: 2000 })
+    const db = new ProcessMemoryStore({ name: 'db' })
+    const chain = new ChainedStore([store, db])
+    const users = Array.from({ length: 10 }, (_, i) => Object.assign(makeUser(70 + i), { avatar: Buffer.alloc(i === 4 ? 5000 : 10) }))
+    await db.batchPut(users)
+    const errors: string[] = []
+    chain.events.on('cacheError', (e: CacheErrorEvent) => errors.push(`${e.operation}:${(e.error as Error).name}`))
+    const ids = users.map((u) => ({ id: u.id }))
+    expect(await chain.batchGet(ConformanceUser, ids)).toEqual(users)
+    expect(errors).toEqual(['backfill:ValueTooLargeError'])
+    expect((await store.batchGet(ConformanceUser, ids)).map((u) => u?.id)).toEqual(users.map((u, i) => (i === 4 ? undefined : u.id)))
+    expect(chain.stats()[0]).toMatchObject({ backfills: 9, skipped: 0, pendingRepairs: 0 })
+    // the next read is answered by memcached but for the one it cannot hold
+    expect(await chain.batchGet(ConformanceUser, ids)).toEqual(users)
+    expect(chain.stats().map((s) => s.hits)).toEqual([9, 11])
+    await chain.close()
+  })
+
+  it("a chain's batchPut writes every object but the one too large for memcached, whose old copy is gone under every key", async () => {
+    const { store } = make({ maxValueBytes: 2000 })
+    const db = new ProcessMemoryStore({ name: 'db' })
+    const chain = new ChainedStore([store, db])
+    const v1 = Array.from({ length: 10 }, (_, i) => Object.assign(makeUser(80 + i), { name: 'v1' }))
+    await chain.batchPut(v1)
+    const v2 = v1.map((u, i) => Object.assign(makeUser(u.id), { name: 'v2', avatar: Buffer.alloc(i === 4 ? 5000 : 10) }))
+    const errors: string[] = []
+    chain.events.on('cacheError', (e: CacheErrorEvent) => errors.push(`${e.operation}:${(e.error as Error).name}`))
+    await chain.batchPut(v2)
+    expect(errors).toEqual(['put:ValueTooLargeError'])
+    const cached = await store.batchGet(ConformanceUser, [...v2.map((u) => ({ id: u.id })), { email: (v2[4] as ConformanceUser).email }])
+    expect(cached.map((u) => u?.name)).toEqual([...v2.map((_, i) => (i === 4 ? undefined : 'v2')), undefined])
+    expect(
+      await db.batchGet(
+        ConformanceUser,
+        v2.map((u) => ({ id: u.id })),
+      ),
+    ).toEqual(v2)
+    expect(
+      await chain.batchGet(
+        ConformanceUser,
+        v2.map((u) => ({ id: u.id })),
+      ),
+    ).toEqual(v2)
+    // under onCacheError: 'throw' the put rejects with the refusal, after the same writes
+    const strict = new ChainedStore([store, db], { onCacheError: 'throw' })
+    const v3 = v2.map((u) => Object.assign(makeUser(u.id), { name: 'v3', avatar: u.avatar }))
+    await expect(strict.batchPut(v3)).rejects.toThrow(ValueTooLargeError)
+    expect(
+      (
+        await store.batchGet(
+          ConformanceUser,
+          v3.map((u) => ({ id: u.id })),
+        )
+      ).map((u) => u?.name),
+    ).toEqual(v3.map((_, i) => (i === 4 ? undefined : 'v3')))
+    await chain.close()
+    await strict.close()
+  })
+
   it('stores a value of the default maxValueBytes under a 250-byte key on a server started with -I 1m', async () => {
     const b = backend()
     const key = `${uniquePrefix()}:${'k'.repeat(230)}`.slice(0, 250).padEnd(250, 'k')

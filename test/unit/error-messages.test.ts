@@ -13,6 +13,7 @@ import {
   isStockpyleError,
   KeyConflictError,
   KeyValueStore,
+  keys,
   type Lifetime,
   MissingKeyAttributeError,
   ProcessMemoryStore,
@@ -186,6 +187,55 @@ describe('error messages', () => {
     expect(await rejection(chain.get(Account, { id: 1 }))).toBe(foreign)
     expect(foreign.message).toBe('chain store get: bad key (another copy) (raised by its layer `cache`)')
     expect(chain.stats()[0]?.errors).toBe(0)
+  })
+
+  it('two objects of a batch put claiming one alternate key: KeyConflictError naming the key and both objects, nothing written; backfills are not checked', async () => {
+    class Animal {
+      static readonly stockpyleName: string = 'MessagesAnimal'
+      static readonly stockpyleKeys = keys('tag')
+      constructor(public tag: string) {}
+    }
+    class Dog extends Animal {
+      static override readonly stockpyleName: string = 'MessagesDog'
+      static override readonly stockpyleKeys = keys('chip')
+      constructor(
+        tag: string,
+        public chip: number,
+      ) {
+        super(tag)
+      }
+    }
+    const stores = [
+      new ProcessMemoryStore({ polymorphic: true }),
+      new KeyValueStore(new MapBackend(), { name: 'kv', polymorphic: true }),
+      new AsyncLocalStore({ polymorphic: true }),
+    ]
+    for (const store of stores) {
+      const body = async () => {
+        const where = `${store.name} store put`
+        const email = await rejection(store.batchPut([new Account(1, 'a@x'), new Account(2, 'b@x'), new Account(3, 'a@x')]))
+        expect(email).toBeInstanceOf(KeyConflictError)
+        expect(email.message).toBe(
+          `${where} of model \`MessagesAccount\`: two objects of the batch, \`MessagesAccount\` \`{id:1}\` and \`MessagesAccount\` \`{id:3}\`, claim the unique key \`{email:"a@x"}\`; nothing was written`,
+        )
+        // an ancestor's key, under which a polymorphic store indexes the object too
+        const tag = await rejection(store.batchPut([new Dog('t', 1), new Dog('t', 2)]))
+        expect(tag.message).toBe(
+          `${where} of model \`MessagesDog\`: two objects of the batch, \`MessagesDog\` \`{chip:1}\` and \`MessagesDog\` \`{chip:2}\`, claim the unique key \`{tag:"t"}\` of model \`MessagesAnimal\`; nothing was written`,
+        )
+        expect(await store.batchGet(Account, [{ id: 1 }, { id: 2 }, { email: 'b@x' }])).toEqual([undefined, undefined, undefined])
+        expect(await store.batchGet(Dog, [{ chip: 1 }])).toEqual([undefined])
+        // copies of what a layer below holds are not checked (it is authoritative): the call resolves
+        await store.batchPutEntries(
+          [new Account(4, 'c@x'), new Account(5, 'c@x')].map((value) => ({ value, expiresAt: undefined })),
+          { backfill: true },
+        )
+        // (where each lands is the store's: a key-value store keeps one of two copies claiming one alias)
+        expect((await store.get(Account, { id: 4 }))?.id).toBe(4)
+      }
+      await (store instanceof AsyncLocalStore ? store.run(body) : body())
+      await store.close()
+    }
   })
 
   it('ProcessMemoryStore and AsyncLocalStore check their name like every store', () => {

@@ -10,6 +10,7 @@ import {
   ChainedStore,
   KeyValueStore,
   type LayerStats,
+  PartialFailureError,
   ProcessMemoryStore,
   type Store,
   StoreUnavailableError,
@@ -87,6 +88,80 @@ describe('failure policy: a cache layer that fails', () => {
       expect(events.map((e) => [e.operation, (e.error as Error).constructor.name])).toEqual([['backfill', 'ValueTooLargeError']])
       expect(stats()).toMatchObject({ errors: 1, backfills: 0, pendingRepairs: 0 })
     }
+  })
+
+  it('values a cache layer refuses by position (ValueTooLargeError.failed): the others are written in a second call, whose own partial failure is cleaned up too', async () => {
+    /** Refuses the users of `tooLarge` as too large by position; then fails the write of user `lost` as a failed node would. */
+    class RefusingStore extends ThrowingStore {
+      readonly tooLarge = new Set<number>()
+      lost: number | undefined
+      readonly sent: number[][] = []
+      override async batchPutEntries(...[entries, options]: Parameters<FaultStore['batchPutEntries']>): Promise<void> {
+        const ids = entries.map((e) => (e.value as ConformanceUser).id)
+        this.sent.push(ids)
+        const refused = ids.flatMap((id, k) => (this.tooLarge.has(id) ? [k] : []))
+        if (refused.length > 0) throw new ValueTooLargeError(`refused ${refused.length}`, { failed: refused })
+        const at = ids.indexOf(this.lost as number)
+        if (at < 0) return super.batchPutEntries(entries, options)
+        await super.batchPutEntries(
+          entries.filter((_, k) => k !== at),
+          options,
+        )
+        throw new PartialFailureError('node down', { failed: [at], nodes: ['n1'] })
+      }
+    }
+    const clock = new ManualClock()
+    const cache = new RefusingStore(new KeyValueStore(new MapBackend(() => clock.now()), { clock }))
+    const db = new ProcessMemoryStore({ clock })
+    const chain = new ChainedStore([cache, db], { breaker: false, clock })
+    const events: string[] = []
+    chain.events.on('cacheError', (e: CacheErrorEvent) => events.push(`${e.operation}:${(e.error as Error).name}`))
+    const ids = [31, 32, 33, 34].map((id) => ({ id }))
+    const held = async () => (await cache.batchGet(ConformanceUser, ids)).map((u) => u?.name)
+    const named = (name: string) => [31, 32, 33, 34].map((id) => Object.assign(user(id), { name }))
+    await chain.batchPut(named('v1'))
+    cache.tooLarge.add(32)
+    cache.lost = 33
+    await chain.batchPut(named('v2'))
+    expect(cache.sent.slice(1)).toEqual([
+      [31, 32, 33, 34],
+      [31, 33, 34],
+    ])
+    expect(events).toEqual(['put:ValueTooLargeError', 'put:PartialFailureError'])
+    // the refused and the lost objects' old copies are gone; the others hold the new value
+    expect(await held()).toEqual(['v2', undefined, undefined, 'v2'])
+    expect(chain.stats()[0]).toMatchObject({ errors: 2, pendingRepairs: 0 })
+    // a backfill (objects only the database holds): the copies not refused and not lost land, counted
+    const others = [41, 42, 43, 44].map((id) => Object.assign(user(id), { name: 'db' }))
+    await db.batchPut(others)
+    cache.tooLarge.add(42)
+    cache.lost = 43
+    events.length = 0
+    expect(
+      await chain.batchGet(
+        ConformanceUser,
+        others.map((u) => ({ id: u.id })),
+      ),
+    ).toEqual(others)
+    expect(events).toEqual(['backfill:ValueTooLargeError', 'backfill:PartialFailureError'])
+    expect(
+      (
+        await cache.batchGet(
+          ConformanceUser,
+          others.map((u) => ({ id: u.id })),
+        )
+      ).map((u) => u?.name),
+    ).toEqual(['db', undefined, undefined, 'db'])
+    expect(chain.stats()[0]).toMatchObject({ backfills: 2 })
+    // refused whole (no positions): as before, nothing written, one report
+    cache.lost = undefined
+    cache.tooLarge.clear()
+    cache.errors.set('put', new ValueTooLargeError('all of it'))
+    events.length = 0
+    await chain.batchPut(named('v3'))
+    expect(events).toEqual(['put:ValueTooLargeError'])
+    expect(await held()).toEqual([undefined, undefined, undefined, undefined])
+    await chain.close()
   })
 
   it('a row the memory layer cannot store (nested deeper than the codec takes) is answered from SQLite and reported', async () => {

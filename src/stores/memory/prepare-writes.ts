@@ -1,5 +1,6 @@
 import type { LookupRequest, StoreEntry, WriteItem } from '../../contracts/base-store.js'
 import type { checkCacheOptions } from '../../contracts/cache-store-options.js'
+import { KeyClaims, keyConflict } from '../../core/key-claims.js'
 import { keysOfObject } from '../../core/key-encoding.js'
 import { expiryOf } from '../../core/lifetime.js'
 import type { ModelInfo } from '../../core/registry.js'
@@ -16,7 +17,8 @@ type Settings = ReturnType<typeof checkCacheOptions>
  * store as it was: each item's keys, expiry (`null`: already over) and, for a put, its envelope cut
  * from `arena`. Backfills are encoded only where they land (most are skipped when the layer holds the
  * key). `now`: ms since the epoch; `where` names the call in errors.
- * @throws what `keysOfObject`, `keysOfCopy`, `expiryOf` and `encodeRecord` throw (InvalidKeyError, SerializationError, …).
+ * @throws KeyConflictError when two objects put (not backfilled) claim one alternate key; what
+ *   `keysOfObject`, `keysOfCopy`, `expiryOf` and `encodeRecord` throw (InvalidKeyError, SerializationError, …).
  */
 export function prepareWrites(
   items: readonly WriteItem[],
@@ -27,10 +29,19 @@ export function prepareWrites(
 ): PreparedWrite[] {
   const { lifetime, polymorphic, jitter } = settings
   const writes: PreparedWrite[] = new Array(items.length)
+  let claims: KeyClaims | undefined
   for (let i = 0; i < items.length; i++) {
     const item = items[i] as WriteItem
     const backfill = item.backfill === true
     const keys = backfill ? keysOfCopy(item.info, item.obj, polymorphic, where) : keysOfObject(item.info, item.obj, polymorphic, where)
+    if (!backfill && items.length > 1 && keys.aliases.length > 0) {
+      claims ??= new KeyClaims()
+      const at = claims.claim(keys.record, keys.aliases)
+      if (at >= 0) {
+        const alias = keys.aliases[at] as string
+        throw keyConflict(where, items, i, alias, claims.ownerOf(alias) as string)
+      }
+    }
     const expiresAt = expiryOf(lifetime, item.obj, now, item.expiresAt, jitter, where, item.info.name)
     const bytes = backfill || expiresAt === null ? undefined : arena.envelope(item.obj, expiresAt, item.encoded, where)
     writes[i] = { item, keys, expiresAt, bytes }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { isStockpyleError } from '../../index.js'
 import type { ConformanceCase } from '../case.js'
 import { ConformanceUser } from '../models.js'
 import { makeUser } from './fixtures.js'
@@ -53,6 +54,39 @@ export const batchCases: readonly ConformanceCase[] = [
       assert.deepEqual(got, [undefined, users[1], undefined])
       await store.batchDelete([])
       await store.batchPut([])
+    },
+  },
+  {
+    name: 'batchPut of two objects claiming one alternate key (single or composite) is refused with E_KEY_CONFLICT, and nothing of the batch is written',
+    async body(store) {
+      const ids = [310, 311, 312, 313, 314].map((id) => ({ id }))
+      const [bystander, first, second] = [makeUser(310), makeUser(311), makeUser(312)]
+      second.email = first.email
+      const sameEmail = await store.batchPut([bystander, first, second]).then(
+        () => undefined,
+        (err: unknown) => err,
+      )
+      assert.ok(isStockpyleError(sameEmail, 'E_KEY_CONFLICT'), `two objects with one email: expected E_KEY_CONFLICT, got ${sameEmail}`)
+      const [third, fourth] = [makeUser(313), makeUser(314)]
+      fourth.orgId = third.orgId
+      fourth.slug = third.slug
+      const sameSlug = await store.batchPut([third, fourth]).then(
+        () => undefined,
+        (err: unknown) => err,
+      )
+      assert.ok(
+        isStockpyleError(sameSlug, 'E_KEY_CONFLICT'),
+        `two objects with one (orgId, slug): expected E_KEY_CONFLICT, got ${sameSlug}`,
+      )
+      const none = ids.map(() => undefined)
+      assert.deepEqual(await store.batchGet(ConformanceUser, ids), none, 'nothing of either batch is stored')
+      assert.deepEqual(await store.batchGet(ConformanceUser, [{ email: first.email }, { orgId: third.orgId, slug: third.slug }]), [
+        undefined,
+        undefined,
+      ])
+      // one object twice in a batch claims its keys once: accepted
+      await store.batchPut([first, bystander, first])
+      assert.deepEqual(await store.batchGet(ConformanceUser, [{ email: first.email }, { id: 310 }]), [first, bystander])
     },
   },
 ]
