@@ -1,5 +1,4 @@
 import type { InvalidationBus, InvalidationListener } from '../contracts/invalidation-bus.js'
-import { callHook, warnOnceWhenHookFails } from '../core/call-hook.js'
 import { InvalidOptionError, StoreClosedError, StoreUnavailableError, show } from '../core/errors.js'
 import {
   type PgClientConfig as ClientConfig,
@@ -13,7 +12,7 @@ import { PgListener } from '../stores/sql/pg-listener.js'
 import { executeRaw, type Kysely } from '../stores/sql/postgres-access.js'
 import { BusListeners } from './bus-listeners.js'
 import { decodeMessage, newOrigin, publishFailed, publishMessages, publishUnavailable } from './bus-message.js'
-import { callbackOption, checkKnown, msOption, withTimeout } from './bus-options.js'
+import { callbackOption, checkKnown, errorReporter, msOption, withTimeout } from './bus-options.js'
 
 /**
  * Options of {@link PostgresBus}. The bus LISTENs on a dedicated connection made from `url`,
@@ -39,9 +38,10 @@ export interface PostgresBusOptions {
   maxBackoff?: number | undefined
   /**
    * Receives what cannot be thrown to a caller: LISTEN connection errors (the first of each outage),
-   * malformed notifications, what listeners throw or their promises reject with. What it throws, or
-   * its promise rejects with, is one process warning `STOCKPYLE_CALLBACK` (the first time; later ones
-   * are dropped).
+   * malformed notifications, what listeners throw or their promises reject with. Default
+   * (undefined): the bus's first such error is one process warning `STOCKPYLE_INVALIDATION_ERROR`
+   * naming the bus and the error; later ones are dropped. What `onError` throws, or its promise
+   * rejects with, is one process warning `STOCKPYLE_CALLBACK` (the first time; later ones are dropped).
    */
   onError?: ((error: unknown) => void) | undefined
   /** Name for messages; default `postgres-bus(host:port/database)`. */
@@ -67,6 +67,9 @@ const PUBLISH_SQL = 'select pg_notify($1, p) from unnest($2::text[]) as p'
  *   confirmed again. NOTIFY is at-most-once for a listener that is disconnected: what was sent
  *   meanwhile is lost for it, which is why a `ProcessMemoryStore` serves nothing between `onDown` and
  *   `onUp` and is cleared on `onUp`.
+ * - Errors no caller can be given (the LISTEN connection, malformed notifications, failing listeners)
+ *   go to `onError`; without it, the bus's first one is one process warning
+ *   `STOCKPYLE_INVALIDATION_ERROR` and later ones are dropped.
  *
  * @example
  * const bus = new PostgresBus({ url: 'postgres://app@db/app' })
@@ -83,9 +86,11 @@ export class PostgresBus implements InvalidationBus {
   readonly #userPool: Pool | undefined
   readonly #db: Kysely<any> | undefined
   readonly #timeout: number
-  readonly #onError: ((error: unknown) => void) | undefined
-  /** Where what `onError` throws (or rejects with) goes: one process warning. */
-  readonly #onErrorFailed: (err: unknown) => void
+  /**
+   * Hands an error to `onError` (what that throws or rejects with: one process warning, never the bus's
+   * failure); without `onError`, the first error is one process warning. Never throws.
+   */
+  readonly #report: (err: unknown) => void
   readonly #listeners: BusListeners
   readonly #listener: PgListener
   #ownPool: Promise<Pool> | undefined
@@ -110,12 +115,12 @@ export class PostgresBus implements InvalidationBus {
     this.#timeout = msOption('postgres bus', 'timeout', options.timeout, 1000)
     const heartbeatInterval = msOption('postgres bus', 'heartbeatInterval', options.heartbeatInterval, 2000, true)
     const maxBackoff = msOption('postgres bus', 'maxBackoff', options.maxBackoff, 2000)
-    this.#onError = callbackOption('postgres bus', 'onError', options.onError)
+    const onError = callbackOption<(error: unknown) => void>('postgres bus', 'onError', options.onError)
     this.#userPool = options.pool
     this.#db = options.db
     this.name = options.name ?? `postgres-bus(${describeTarget(this.#config)})`
-    this.#onErrorFailed = warnOnceWhenHookFails(this.name, 'onError')
-    this.#listeners = new BusListeners((err) => this.#report(err))
+    this.#report = errorReporter(this.name, onError)
+    this.#listeners = new BusListeners(this.#report)
     this.#listener = new PgListener({
       name: this.name,
       config: this.#config,
@@ -126,7 +131,7 @@ export class PostgresBus implements InvalidationBus {
       onNotification: (_channel, payload) => this.#deliver(payload),
       onUp: () => this.#listeners.markUp(),
       onDown: () => this.#listeners.down(),
-      onError: (err) => this.#report(err),
+      onError: this.#report,
     })
   }
 
@@ -214,12 +219,6 @@ export class PostgresBus implements InvalidationBus {
     }
     if (message.o === this.origin || message.k.length === 0) return
     this.#listeners.invalidate(message.k)
-  }
-
-  /** Hands `err` to `onError`: what that throws or rejects with is one process warning, never the bus's failure. */
-  #report(err: unknown): void {
-    if (this.#onError === undefined) return
-    callHook(this.#onError, err, this.#onErrorFailed)
   }
 }
 

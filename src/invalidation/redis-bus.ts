@@ -1,13 +1,12 @@
 import type { Redis, RedisOptions } from 'ioredis'
 import type { InvalidationBus, InvalidationListener } from '../contracts/invalidation-bus.js'
-import { callHook, warnOnceWhenHookFails } from '../core/call-hook.js'
 import { detach } from '../core/detach.js'
 import { InvalidOptionError, StoreClosedError, StoreUnavailableError, show } from '../core/errors.js'
 import { hideCredentials } from '../stores/redis/hide-credentials.js'
 import { checkRedisUrl } from '../stores/redis/redis-url.js'
 import { BusListeners } from './bus-listeners.js'
 import { decodeMessage, newOrigin, publishFailed, publishMessages, publishUnavailable } from './bus-message.js'
-import { backoff, callbackOption, checkKnown, clientBackstop, msOption, withTimeout } from './bus-options.js'
+import { backoff, callbackOption, checkKnown, clientBackstop, errorReporter, msOption, withTimeout } from './bus-options.js'
 import { DEFAULT_URL, KNOWN, MAX_MESSAGE_BYTES, type RedisBusOptions } from './redis-bus-options.js'
 import { busName, destroyStream, loadIoredis, quit } from './redis-connection.js'
 
@@ -25,6 +24,9 @@ import { busName, destroyStream, loadIoredis, quit } from './redis-connection.js
  *   connected and the SUBSCRIBE is confirmed again. Pub/sub is at-most-once: what was published
  *   while a subscriber was down is lost for it — which is why a `ProcessMemoryStore` serves nothing
  *   between `onDown` and `onUp` and is cleared on `onUp`.
+ * - Errors no caller can be given (the subscriber's connection, malformed messages, failing
+ *   listeners) go to `onError`; without it, the bus's first one is one process warning
+ *   `STOCKPYLE_INVALIDATION_ERROR` and later ones are dropped.
  *
  * Single Redis nodes only (a Redis Cluster client is not supported as `client`).
  *
@@ -45,9 +47,11 @@ export class RedisBus implements InvalidationBus {
   readonly #timeout: number
   readonly #heartbeatMs: number
   readonly #maxBackoff: number
-  readonly #onError: ((error: unknown) => void) | undefined
-  /** Where what `onError` throws (or rejects with) goes: one process warning. */
-  readonly #onErrorFailed: (err: unknown) => void
+  /**
+   * Hands an error to `onError` (what that throws or rejects with: one process warning, never the bus's
+   * failure); without `onError`, the first error is one process warning. Never throws.
+   */
+  readonly #report: (err: unknown) => void
   readonly #listeners: BusListeners
   #publisher: Redis | undefined
   #publisherOpening: Promise<Redis> | undefined
@@ -96,14 +100,14 @@ export class RedisBus implements InvalidationBus {
     this.#timeout = msOption('redis bus', 'timeout', options.timeout, 1000)
     this.#heartbeatMs = msOption('redis bus', 'heartbeatInterval', options.heartbeatInterval, 2000, true)
     this.#maxBackoff = msOption('redis bus', 'maxBackoff', options.maxBackoff, 2000)
-    this.#onError = callbackOption('redis bus', 'onError', options.onError)
+    const onError = callbackOption<(error: unknown) => void>('redis bus', 'onError', options.onError)
     this.#userClient = client
     this.#url = client === undefined ? (url ?? DEFAULT_URL) : undefined
     this.#redisOptions = redisOptions
     this.channel = channel
     this.name = name ?? busName(this.#url, client)
-    this.#onErrorFailed = warnOnceWhenHookFails(this.name, 'onError')
-    this.#listeners = new BusListeners((err) => this.#report(err))
+    this.#report = errorReporter(this.name, onError)
+    this.#listeners = new BusListeners(this.#report)
   }
 
   /** True while the subscriber is connected and subscribed (listeners are up). */
@@ -180,12 +184,6 @@ export class RedisBus implements InvalidationBus {
     this.#userClient?.off('ready', this.#onPublisherReady)
     const owned = [this.#subscriber, this.#userClient === undefined ? await this.#publisherOpening?.catch(() => undefined) : undefined]
     await Promise.all(owned.map((c) => (c === undefined ? undefined : quit(c, this.#timeout))))
-  }
-
-  /** Hands `err` to `onError`: what that throws or rejects with is one process warning, never the bus's failure. */
-  #report(err: unknown): void {
-    if (this.#onError === undefined) return
-    callHook(this.#onError, err, this.#onErrorFailed)
   }
 
   #retryStrategy = (times: number): number => backoff(times, this.#maxBackoff)

@@ -45,8 +45,10 @@ export interface WatchDatabaseOptions extends ListenConnectionOptions {
    * Receives every problem: LISTEN connection errors (the first of each outage), a failed
    * `batchInvalidate`, unknown tables, malformed notifications, and changes that cannot be targeted
    * (TRUNCATE, oversized keys: a `StockpyleError` saying which table), and what `onReconnect` or
-   * `onInvalidate` throw or their promises reject with. Default: ignored. What it throws, or its
-   * promise rejects with, is one process warning `STOCKPYLE_CALLBACK` (the first time; later ones are dropped).
+   * `onInvalidate` throw or their promises reject with. Default (undefined): the watcher's first
+   * such error is one process warning `STOCKPYLE_INVALIDATION_ERROR` naming the watcher and the error;
+   * later ones are dropped. What `onError` throws, or its promise rejects with, is one process warning
+   * `STOCKPYLE_CALLBACK` (the first time; later ones are dropped).
    */
   onError?: ((error: unknown) => void) | undefined
   /**

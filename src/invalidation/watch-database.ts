@@ -1,5 +1,5 @@
 import type { Store } from '../contracts/base-store.js'
-import { callHook, warnOnceWhenHookFails } from '../core/call-hook.js'
+import { callHook } from '../core/call-hook.js'
 import { canonicalKey } from '../core/canonical-key.js'
 import { InvalidOptionError, StockpyleError, StoreClosedError, show } from '../core/errors.js'
 import type { Lookup, Model } from '../core/model.js'
@@ -9,7 +9,7 @@ import { checkChannel, checkPool, listenConfig, loadPg, type PgModule } from '..
 import { PgListener } from '../stores/sql/pg-listener.js'
 import { type Kysely, openPostgres } from '../stores/sql/postgres-access.js'
 import { fromColumnValue, isKeyValue } from '../stores/sql/row-mapper.js'
-import { callbackOption, checkKnown, msOption } from './bus-options.js'
+import { callbackOption, checkKnown, errorReporter, msOption } from './bus-options.js'
 import { DEFAULT_ROWS_CHANNEL } from './invalidation-triggers.js'
 import { memoryLayers } from './memory-layers.js'
 import { describeTarget } from './postgres-bus.js'
@@ -45,7 +45,9 @@ export type { DatabaseWatcher, WatchDatabaseOptions } from './watch-database-opt
  * Guarantees and limits: NOTIFY reaches only connected listeners. While the LISTEN connection is down,
  * changes are missed; so memory layers are cleared when it goes down and again when it is back
  * (`clearMemory`), `onReconnect` is called, and `onError` hears about the outage. A TRUNCATE or an
- * oversized key cannot be targeted: memory layers are cleared and `onError` is told.
+ * oversized key cannot be targeted: memory layers are cleared and `onError` is told. Without
+ * `onError`, the watcher's first error is one process warning `STOCKPYLE_INVALIDATION_ERROR` (later
+ * ones are dropped): nothing fails silently.
  *
  * @param stores the ChainedStore(s) (or any stores with `batchInvalidate`) to evict from.
  * @throws InvalidOptionError (synchronously) for an invalid option.
@@ -61,9 +63,11 @@ class Watcher implements DatabaseWatcher {
   readonly #infos: readonly ModelInfo[]
   readonly #source: SqlSource
   readonly #clearMemory: boolean
-  readonly #onError: ((error: unknown) => void) | undefined
-  /** Where what `onError` throws (or rejects with) goes: one process warning. */
-  readonly #onErrorFailed: (err: unknown) => void
+  /**
+   * Hands an error to `onError` (what that throws or rejects with: one process warning, never the
+   * watcher's failure); without `onError`, the first error is one process warning. Never throws.
+   */
+  readonly #report: (err: unknown) => void
   readonly #onReconnect: (() => void) | undefined
   readonly #onInvalidate: ((model: Model, lookups: readonly Lookup<Model>[]) => void) | undefined
   readonly #listener: PgListener
@@ -102,7 +106,7 @@ class Watcher implements DatabaseWatcher {
       throw new InvalidOptionError(`${owner}: option \`clearMemory\` must be a boolean, got ${show(options.clearMemory)}`)
     }
     this.#clearMemory = options.clearMemory ?? true
-    this.#onError = callbackOption(owner, 'onError', options.onError)
+    const onError = callbackOption<(error: unknown) => void>(owner, 'onError', options.onError)
     this.#onReconnect = callbackOption(owner, 'onReconnect', options.onReconnect)
     this.#onInvalidate = callbackOption(owner, 'onInvalidate', options.onInvalidate)
     const timeout = msOption(owner, 'timeout', options.timeout, 1000)
@@ -110,7 +114,7 @@ class Watcher implements DatabaseWatcher {
     const maxBackoff = msOption(owner, 'maxBackoff', options.maxBackoff, 2000)
     this.#source = this.#sourceOf(owner, list, options)
     this.#name = `database-watcher(${describeTarget(config)} ${channel})`
-    this.#onErrorFailed = warnOnceWhenHookFails(this.#name, 'onError')
+    this.#report = errorReporter(this.#name, onError)
     this.#memory = memoryLayers(list)
     this.#ready = new Promise<void>((resolve, reject) => {
       this.#settleReady = { resolve, reject }
@@ -126,7 +130,7 @@ class Watcher implements DatabaseWatcher {
       onNotification: (_channel, payload) => this.#receive(payload),
       onUp: () => this.#up(),
       onDown: () => this.#down(),
-      onError: (err) => this.#report(err),
+      onError: this.#report,
     })
     this.#listener.start()
   }
@@ -352,11 +356,6 @@ class Watcher implements DatabaseWatcher {
       lookup[field] = value
     }
     return lookup as Lookup<Model>
-  }
-
-  /** Hands `err` to `onError`: what that throws or rejects with is one process warning, never the watcher's failure. */
-  readonly #report = (err: unknown): void => {
-    if (this.#onError !== undefined) callHook(this.#onError, err, this.#onErrorFailed)
   }
 
   /** Runs a caller's callback; what it throws, or its promise rejects with, goes to `onError`. */

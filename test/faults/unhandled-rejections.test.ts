@@ -126,6 +126,19 @@ describe('a caller’s callback that throws or rejects never crashes the process
       expect(outcome.onErrorCalls).toBe(2)
     })
 
+    if (!sync) {
+      it('a CacheSyncPlugin without onError: each invalidation that failed after COMMIT is a STOCKPYLE_CACHE_SYNC warning', async () => {
+        const result = await runHooks({ HOOK: 'cache-sync', DEFAULT_ON_ERROR: '1' })
+        expect(result.stderr, 'the child wrote to stderr (an unhandled rejection?)').toBe('')
+        expect(result.code).toBe(0)
+        const warnings = (result.outcome as HookOutcome).warnings
+        expect(warnings).toEqual([
+          { code: 'STOCKPYLE_CACHE_SYNC', message: expect.stringMatching(/invalidation after COMMIT failed/) },
+          { code: 'STOCKPYLE_CACHE_SYNC', message: expect.stringMatching(/invalidation after COMMIT failed/) },
+        ])
+      })
+    }
+
     describe.runIf(selectedStores().has('memcached'))('over real memcached', () => {
       it(`a MemcacheStore onError that ${sync ? 'throws' : 'rejects'}: reads answer, STOCKPYLE_CALLBACK once`, async () => {
         const servers = JSON.stringify({ memcached: inject('memcachedServers') })

@@ -22,7 +22,7 @@ import { RedisStore } from '../../src/stores/redis/index.js'
 import { createTable, SqlStore } from '../../src/stores/sql/index.js'
 import { ConformanceUser, conformanceTables, FaultStore, MapBackend, makeUser } from '../../src/testing/index.js'
 import { freePort, selectedStores } from '../harness/servers.js'
-import { freshDatabase, poll, summarize } from './helpers.js'
+import { freshDatabase, nextTurn, poll, summarize, UNREPORTED, warningsNaming } from './helpers.js'
 
 /** A model with a bigint primary key, kept in another schema. */
 class InvAccount {
@@ -528,6 +528,58 @@ describe.runIf(stores.has('postgres'))('database-driven invalidation (PostgreSQL
       await Promise.all([logged.close(), faulty.close(), map.close()])
     }
   })
+
+  for (const withOnError of [false, true]) {
+    const title = withOnError
+      ? 'a watcher with onError: it receives every error, and nothing is warned'
+      : `a watcher without onError: its first error is one ${UNREPORTED} warning naming it, later ones are dropped`
+    it(`${title} (a malformed notification, then an onInvalidate that rejects)`, async () => {
+      const channel = `inv_unreported_${withOnError}`
+      const warnings = warningsNaming(` ${channel})`)
+      const reported: unknown[] = []
+      let calls = 0
+      const memory = new ProcessMemoryStore()
+      const watcher = watchDatabase(memory, {
+        url,
+        channel,
+        sql: store,
+        models: MODELS,
+        onInvalidate: async () => {
+          calls++
+          throw new Error(`onInvalidate failure ${calls}`)
+        },
+        ...(withOnError ? { onError: (e: unknown) => reported.push(e) } : {}),
+      })
+      try {
+        await watcher.ready()
+        await psql.query(`select pg_notify($1, 'not a row change')`, [channel])
+        for (const n of [1, 2]) {
+          await psql.query('select pg_notify($1, $2)', [
+            channel,
+            JSON.stringify({ table: 'public.conformance_users', op: 'UPDATE', pk: { id: String(n) } }),
+          ])
+          await poll(() => calls === n, `the change ${n} to be applied`)
+        }
+        await nextTurn()
+        if (withOnError) {
+          expect(warnings.messages).toEqual([])
+          expect(reported.map((e) => (e as Error).message)).toEqual([
+            expect.stringMatching(/not a row change/),
+            'onInvalidate failure 1',
+            'onInvalidate failure 2',
+          ])
+        } else {
+          expect(warnings.messages).toEqual([
+            expect.stringMatching(new RegExp(`^database-watcher\\(.* ${channel}\\): .*not a row change.*\\bonError\\b`)),
+          ])
+        }
+      } finally {
+        warnings.stop()
+        await watcher.close()
+        await memory.close()
+      }
+    })
+  }
 
   it('removeInvalidationTriggers removes both triggers and the function of each table', async () => {
     await removeInvalidationTriggers(store, MODELS)

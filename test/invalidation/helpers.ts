@@ -34,4 +34,25 @@ export function summarize(samples: readonly number[]): { n: number; median: numb
   return { n: sorted.length, median: round(at(0.5)), p99: round(at(0.99)), max: round(sorted.at(-1) ?? Number.NaN) }
 }
 
+/** The code of the warning a bus or watcher given no `onError` emits for its first error. */
+export const UNREPORTED = 'STOCKPYLE_INVALIDATION_ERROR'
+
+/**
+ * Collects the messages of the process warnings with `code` that mention `owner`, until `stop()`.
+ * A warning is delivered on the next tick after it is emitted: await {@link nextTurn} before looking.
+ */
+export function warningsNaming(owner: string, code = UNREPORTED): { readonly messages: string[]; stop(): void } {
+  const messages: string[] = []
+  const listener = (warning: Error & { code?: string }): void => {
+    if (warning.code === code && warning.message.includes(owner)) messages.push(warning.message)
+  }
+  process.on('warning', listener)
+  return { messages, stop: () => process.off('warning', listener) }
+}
+
+/** Resolves after the pending ticks and microtasks (a warning emitted before it has been delivered). */
+export function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
+}
+
 export { measureDelay, Recorder } from '../../src/testing/bus-conformance.js'

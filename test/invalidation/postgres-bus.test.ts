@@ -6,7 +6,7 @@ import { InvalidOptionError, ProcessMemoryStore } from '../../src/index.js'
 import { PostgresBus } from '../../src/invalidation/index.js'
 import { runBusConformance } from '../../src/testing/index.js'
 import { type PostgresServer, selectedStores, startPostgres } from '../harness/servers.js'
-import { type BusContract, busConformance } from './bus-contract.js'
+import { type BusContract, busConformance, unreportedErrorCases } from './bus-contract.js'
 import { poll, Recorder } from './helpers.js'
 
 const contract: BusContract = {
@@ -87,6 +87,17 @@ describe.runIf(selectedStores().has('postgres'))('PostgresBus', () => {
       expect((err as Error).message, bad).toMatch(/option `url`/)
       expect(inspect(err, { depth: 5 }), bad).not.toContain('hunter2')
     }
+  })
+
+  describe('errors nobody receives (a private server)', () => {
+    let server: PostgresServer
+    beforeAll(async () => {
+      server = await startPostgres()
+    })
+    afterAll(async () => {
+      await server?.stop()
+    })
+    unreportedErrorCases(contract, () => server)
   })
 
   describe('a frozen LISTEN session (a private server)', () => {

@@ -8,8 +8,8 @@ import { RedisBus } from '../../src/invalidation/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
 import { ConformanceUser, cacheIn, makeUser, runBusConformance } from '../../src/testing/index.js'
 import { freePort, type RedisServer, selectedStores, startRedis } from '../harness/servers.js'
-import { type BusContract, busConformance, processesOn } from './bus-contract.js'
-import { poll, Recorder } from './helpers.js'
+import { type BusContract, busConformance, processesOn, unreportedErrorCases } from './bus-contract.js'
+import { poll, Recorder, warningsNaming } from './helpers.js'
 
 const contract: BusContract = {
   name: 'RedisBus',
@@ -99,6 +99,22 @@ describe.runIf(selectedStores().has('redis'))('RedisBus', () => {
     }
   })
 
+  it('without onError, the refused password appears in the warning about the connection error only as WRONGPASS', async () => {
+    const { host, port } = inject('redis')
+    const name = 'redis-bus-wrongpass-warning'
+    const warnings = warningsNaming(name)
+    const bus = new RedisBus({ url: `redis://alice:hunter2@${host}:${port}`, timeout: 2000, name })
+    bus.subscribe(new Recorder())
+    try {
+      await poll(() => warnings.messages.length > 0, 'the warning')
+      expect(warnings.messages).toEqual([expect.stringMatching(new RegExp(`^${name}: .*WRONGPASS`))])
+      expect(warnings.messages[0]).not.toContain('hunter2')
+    } finally {
+      warnings.stop()
+      await bus.close()
+    }
+  })
+
   it('a publish waiting for the first connection when close() is called rejects with StoreClosedError', async () => {
     const bus = new RedisBus({ url: `redis://127.0.0.1:${inject('redis').port}`, timeout: 2000 })
     const publishing = bus.publish(['x'])
@@ -160,6 +176,17 @@ describe.runIf(selectedStores().has('redis'))('RedisBus', () => {
       await chain.close()
       await parentBus.close()
     }
+  })
+
+  describe('errors nobody receives (a private redis-server)', () => {
+    let server: RedisServer
+    beforeAll(async () => {
+      server = await startRedis()
+    })
+    afterAll(async () => {
+      await server?.stop()
+    })
+    unreportedErrorCases(contract, () => server)
   })
 
   describe('a frozen server (a private redis-server)', () => {

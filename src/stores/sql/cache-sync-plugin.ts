@@ -33,8 +33,9 @@ export interface CacheSyncOptions {
   /**
    * Called with a failure that cannot reject a caller: an invalidation after a COMMIT that failed
    * (the chain has reported its cache-layer failures and will repair them before reading the layer
-   * again). Default: a process warning `STOCKPYLE_CACHE_SYNC`. What it throws, or its promise rejects
-   * with, is a process warning `STOCKPYLE_CALLBACK` the first time and dropped after.
+   * again). Default (undefined): each such failure is a process warning `STOCKPYLE_CACHE_SYNC` naming
+   * the error, none dropped. What it throws, or its promise rejects with, is a process warning
+   * `STOCKPYLE_CALLBACK` the first time and dropped after.
    */
   onError?: ((error: unknown) => void) | undefined
 }
