@@ -1,11 +1,12 @@
 import { type GetEntriesOptions, type LookupRequest, readRequests, type Store, type StoreEntry } from '../contracts/base-store.js'
-import { isCallerError, isStockpyleError, LayerSkippedError } from '../core/errors.js'
+import { isCallerError, isStockpyleError, LayerSkippedError, StoreUnavailableError } from '../core/errors.js'
 import type { Model } from '../core/model.js'
 import { isPartialFailure } from '../core/partial-failure.js'
 import type { ModelInfo } from '../core/registry.js'
+import { messageOf } from '../core/unavailable-unless-ours.js'
 import type { ResolvedChainOptions } from './chain-options.js'
 import { asLayerError, checkAnswer } from './layer-answer.js'
-import { LayerGuard } from './layer-guard.js'
+import { CLOSE_REPAIR_MS, LayerGuard, type RepairsLeft } from './layer-guard.js'
 import type { LayerObserver, LayerOperation } from './layer-observer.js'
 
 /** Marks an error whose message already names the chain (see {@link LayerCalls.blame}); shared by every copy of the package, as an error may pass through chains of two copies. */
@@ -60,6 +61,8 @@ export class LayerCalls {
   readonly nestedTail: (Store & { clearCaches(): Promise<void> }) | undefined
   readonly #throw: boolean
   readonly #name: string
+  /** Milliseconds `close()` gives each layer's last drain of its repairs: the chain's `timeout`, else {@link CLOSE_REPAIR_MS}. */
+  readonly #closeMs: number
 
   constructor(layers: readonly Store[], options: ResolvedChainOptions, observer: LayerObserver) {
     this.layers = layers
@@ -69,6 +72,7 @@ export class LayerCalls {
     this.nestedTail = typeof tail.clearCaches === 'function' ? (tail as Store & { clearCaches(): Promise<void> }) : undefined
     this.#throw = options.throwCacheErrors
     this.#name = options.name
+    this.#closeMs = options.timeout ?? CLOSE_REPAIR_MS
     this.guards = layers.map((layer, i) => {
       const local = i === this.last || layer.capabilities.inProcess
       const maxPendingRepairs = options.maxPendingRepairs
@@ -300,6 +304,37 @@ export class LayerCalls {
     } catch (err) {
       return this.fail(index, 'backfill', err)
     }
+  }
+
+  /**
+   * The chain is closing: every layer's pending repairs get one last drain, all layers at once, each
+   * within the chain's `timeout` (default {@link CLOSE_REPAIR_MS}) — see `LayerGuard.drainBeforeClose`.
+   * A layer left with repairs (or fenced) is reported as a failure of operation `repair` naming how
+   * many, never silently dropped: the copies they were to remove stay until their lifetime ends.
+   * Resolves, at once when nothing is pending, to the first such failure (for {@link raise}); never rejects.
+   */
+  async drainBeforeClose(): Promise<LayerFailure | undefined> {
+    const left = await Promise.all(this.guards.map((guard) => guard.drainBeforeClose(this.#closeMs)))
+    let first: LayerFailure | undefined
+    this.guards.forEach((guard, i) => {
+      // (counted again: an upper layer's repairs may have been added by a lower layer's last repairs)
+      const still: RepairsLeft = { ...(left[i] as RepairsLeft), pending: guard.pendingRepairs, fenced: guard.fenced }
+      if (still.pending > 0 || still.fenced) first ??= this.fail(i, 'repair', this.#abandoned(guard, still))
+    })
+    return first
+  }
+
+  /** The error naming what `close()` could not repair in a layer. */
+  #abandoned(guard: LayerGuard, left: RepairsLeft): StoreUnavailableError {
+    const what = [
+      left.pending > 0 ? `${left.pending} ${left.pending === 1 ? 'repair was' : 'repairs were'} still pending` : '',
+      left.fenced ? 'it was fenced (more repairs were pending than it keeps) and not yet cleared' : '',
+    ]
+    const why = left.error === undefined ? 'no time was left' : messageOf(left.error)
+    return new StoreUnavailableError(
+      `${guard.layer.name} store: ${what.filter((w) => w !== '').join(', and ')} when chain \`${this.#name}\` closed, and could not be applied within ${this.#closeMs} ms (${why}); the copies they were to remove stay in that layer until their lifetime ends`,
+      left.error === undefined ? {} : { cause: left.error },
+    )
   }
 
   /** Stops background repairs (the chain is closing). */
