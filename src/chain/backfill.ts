@@ -5,6 +5,7 @@ import { keyOfObjectFor, keysOfObject } from '../core/key-encoding.js'
 import type { Model } from '../core/model.js'
 import { describeModel } from '../core/registry.js'
 import type { LayerCalls, LayerFailure } from './layer-calls.js'
+import { putEntries } from './put-entries.js'
 import { WriteClock } from './write-clock.js'
 
 /**
@@ -125,7 +126,7 @@ export class Backfill {
           )
         : false
       if (failed === false) {
-        failed = await this.#calls.putEntries(i, 'backfill', entries, guarded ? { backfill: true, since } : {})
+        failed = await putEntries(this.#calls, i, 'backfill', entries, guarded ? { backfill: true, since } : {})
       }
       if (failed === undefined) this.#calls.observer.backfilled(i, entries.length)
       else failure ??= await this.#failed(i, entries, failed)

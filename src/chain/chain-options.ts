@@ -14,7 +14,11 @@ export interface ChainedStoreOptions {
    * clean-up happens, then the call rejects with the error.
    */
   onCacheError?: 'report' | 'throw' | undefined
-  /** Milliseconds each call to a cache layer may take before it counts as failed. Default: none (the stores' own timeouts). In-process layers are never timed. */
+  /**
+   * Milliseconds each call to a cache layer may take before it counts as failed. Default: none (the
+   * stores' own timeouts). In-process layers are never timed. Also how long `close()` gives each
+   * layer's last drain of its pending repairs (default there 1000).
+   */
   timeout?: number | undefined
   /**
    * Circuit breaker per cache layer (cockatiel): after `failures` consecutive failures the layer is

@@ -293,10 +293,14 @@ export class ChainedStore extends BaseStore {
   /**
    * Closes the chain: later calls reject with `StoreClosedError`; the writes, deletes, invalidations and
    * transactions in flight complete first — their cache updates (a transaction's after COMMIT) reach
-   * every layer — then every layer is closed. Reads in flight are not waited for (one that meets a
-   * closed layer treats it as a failed layer).
+   * every layer — then the repairs still pending get one last try, every layer at once, for at most the
+   * chain's `timeout` ms (1000 without one; no wait when none is pending), then every layer is closed.
+   * Repairs a layer still could not take are reported as a `cacheError` of operation `repair` naming
+   * how many: the copies they were to remove stay in that layer until their lifetime ends. Reads in
+   * flight are not waited for (one that meets a closed layer treats it as a failed layer).
    * @throws UnsupportedOperationError, closing nothing, when called inside one of this chain's
-   *   transactions (it would wait for that transaction forever).
+   *   transactions (it would wait for that transaction forever); a layer's failure to close; under
+   *   `onCacheError: 'throw'`, the abandoned repairs' error (StoreUnavailableError), once every layer is closed.
    */
   override close(): Promise<void> {
     const refused = this.closed ? undefined : this.#scope.refusal('close')
@@ -327,10 +331,15 @@ export class ChainedStore extends BaseStore {
   protected override async release(): Promise<void> {
     if (this.#busy > 0) await new Promise<void>((resolve) => (this.#idle = resolve))
     for (const unlisten of this.#unlisten) unlisten()
+    // A shared cache must not keep what pending repairs were to remove: one last bounded try, and what
+    // is left is reported (cacheError), never dropped silently.
+    const abandoned = await this.#calls.drainBeforeClose()
     this.#calls.stop()
     const results = await Promise.allSettled(this.#calls.layers.map((l) => l.close()))
     const failed = results.find((r) => r.status === 'rejected')
     if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
+    // under onCacheError 'throw', after every layer was closed
+    this.#calls.raise(abandoned)
   }
 }
 

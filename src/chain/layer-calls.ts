@@ -1,18 +1,12 @@
-import {
-  type GetEntriesOptions,
-  type LookupRequest,
-  type PutEntriesOptions,
-  readRequests,
-  type Store,
-  type StoreEntry,
-} from '../contracts/base-store.js'
-import { isCallerError, isStockpyleError, LayerSkippedError } from '../core/errors.js'
+import { type GetEntriesOptions, type LookupRequest, readRequests, type Store, type StoreEntry } from '../contracts/base-store.js'
+import { isCallerError, isStockpyleError, LayerSkippedError, StoreUnavailableError } from '../core/errors.js'
 import type { Model } from '../core/model.js'
 import { isPartialFailure } from '../core/partial-failure.js'
 import type { ModelInfo } from '../core/registry.js'
+import { messageOf } from '../core/unavailable-unless-ours.js'
 import type { ResolvedChainOptions } from './chain-options.js'
 import { asLayerError, checkAnswer } from './layer-answer.js'
-import { LayerGuard } from './layer-guard.js'
+import { CLOSE_REPAIR_MS, LayerGuard, type RepairsLeft } from './layer-guard.js'
 import type { LayerObserver, LayerOperation } from './layer-observer.js'
 
 /** Marks an error whose message already names the chain (see {@link LayerCalls.blame}); shared by every copy of the package, as an error may pass through chains of two copies. */
@@ -37,7 +31,7 @@ export interface LayerFailure {
   /**
    * For a partial failure (some nodes of the layer failed, see `PartialFailureError`): the positions
    * of the call's input the failed nodes own — only those need clean-up; for a write of entries some
-   * of which the layer refused as too large ({@link LayerCalls.putEntries}), those too. `undefined`:
+   * of which the layer refused as too large (`putEntries` of ./put-entries.ts), those too. `undefined`:
    * all of them.
    */
   readonly failed: readonly number[] | undefined
@@ -69,6 +63,8 @@ export class LayerCalls {
   readonly nestedTail: (Store & { clearCaches(): Promise<void> }) | undefined
   readonly #throw: boolean
   readonly #name: string
+  /** Milliseconds `close()` gives each layer's last drain of its repairs: the chain's `timeout`, else {@link CLOSE_REPAIR_MS}. */
+  readonly #closeMs: number
 
   constructor(layers: readonly Store[], options: ResolvedChainOptions, observer: LayerObserver) {
     this.layers = layers
@@ -78,6 +74,7 @@ export class LayerCalls {
     this.nestedTail = typeof tail.clearCaches === 'function' ? (tail as Store & { clearCaches(): Promise<void> }) : undefined
     this.#throw = options.throwCacheErrors
     this.#name = options.name
+    this.#closeMs = options.timeout ?? CLOSE_REPAIR_MS
     this.guards = layers.map((layer, i) => {
       const local = i === this.last || layer.capabilities.inProcess
       const maxPendingRepairs = options.maxPendingRepairs
@@ -290,40 +287,6 @@ export class LayerCalls {
   }
 
   /**
-   * {@link write} of `entries` into cache layer `index` (`batchPutEntries`: a put's new values, or a
-   * backfill's copies with `options`). A layer that refuses some values as too large and names them
-   * (`ValueTooLargeError.failed`: nothing was written) is called again with the others: one value it
-   * cannot hold does not keep the rest of the batch out. The failure then names only the positions
-   * of `entries` that did not land — the refused ones, and those of the second call's failure — for
-   * the caller's clean-up.
-   */
-  async putEntries(
-    index: number,
-    operation: 'put' | 'backfill',
-    entries: readonly StoreEntry[],
-    options?: PutEntriesOptions,
-  ): Promise<LayerFailure | undefined> {
-    const first = await this.write(index, operation, (layer) => layer.batchPutEntries(entries, options))
-    const refused = first?.refused === true ? refusedPositions(first.error, entries.length) : undefined
-    if (first === undefined || refused === undefined) return first
-    const rest: StoreEntry[] = []
-    const restAt: number[] = []
-    for (let k = 0, r = 0; k < entries.length; k++) {
-      if (refused[r] === k) r++
-      else {
-        rest.push(entries[k] as StoreEntry)
-        restAt.push(k)
-      }
-    }
-    const second = await this.write(index, operation, (layer) => layer.batchPutEntries(rest, options))
-    if (second === undefined) return { ...first, failed: refused }
-    const lost = second.failed ?? (second.refused ? refusedPositions(second.error, rest.length) : undefined)
-    if (lost === undefined) return second
-    const failed = [...refused, ...lost.map((k) => restAt[k] as number)].sort((a, b) => a - b)
-    return { ...second, failed }
-  }
-
-  /**
    * A backfill of cache layer `index` done at once, for a layer that offers `backfillNow` and whose
    * guard would call it directly, with metrics off: the failure (already counted), or `undefined` when
    * the copies landed. `false`: the layer cannot be written at once; use {@link write}. A caller error
@@ -345,25 +308,41 @@ export class LayerCalls {
     }
   }
 
+  /**
+   * The chain is closing: every layer's pending repairs get one last drain, all layers at once, each
+   * within the chain's `timeout` (default {@link CLOSE_REPAIR_MS}) — see `LayerGuard.drainBeforeClose`.
+   * A layer left with repairs (or fenced) is reported as a failure of operation `repair` naming how
+   * many, never silently dropped: the copies they were to remove stay until their lifetime ends.
+   * Resolves, at once when nothing is pending, to the first such failure (for {@link raise}); never rejects.
+   */
+  async drainBeforeClose(): Promise<LayerFailure | undefined> {
+    const left = await Promise.all(this.guards.map((guard) => guard.drainBeforeClose(this.#closeMs)))
+    let first: LayerFailure | undefined
+    this.guards.forEach((guard, i) => {
+      // (counted again: an upper layer's repairs may have been added by a lower layer's last repairs)
+      const still: RepairsLeft = { ...(left[i] as RepairsLeft), pending: guard.pendingRepairs, fenced: guard.fenced }
+      if (still.pending > 0 || still.fenced) first ??= this.fail(i, 'repair', this.#abandoned(guard, still))
+    })
+    return first
+  }
+
+  /** The error naming what `close()` could not repair in a layer. */
+  #abandoned(guard: LayerGuard, left: RepairsLeft): StoreUnavailableError {
+    const what = [
+      left.pending > 0 ? `${left.pending} ${left.pending === 1 ? 'repair was' : 'repairs were'} still pending` : '',
+      left.fenced ? 'it was fenced (more repairs were pending than it keeps) and not yet cleared' : '',
+    ]
+    const why = left.error === undefined ? 'no time was left' : messageOf(left.error)
+    return new StoreUnavailableError(
+      `${guard.layer.name} store: ${what.filter((w) => w !== '').join(', and ')} when chain \`${this.#name}\` closed, and could not be applied within ${this.#closeMs} ms (${why}); the copies they were to remove stay in that layer until their lifetime ends`,
+      left.error === undefined ? {} : { cause: left.error },
+    )
+  }
+
   /** Stops background repairs (the chain is closing). */
   stop(): void {
     for (const guard of this.guards) guard.stop()
   }
-}
-
-/**
- * The positions a `ValueTooLargeError` (also of another copy of the package) names as refused, when
- * they are some but not all of a call's `count` inputs, ascending and distinct; else `undefined`.
- */
-function refusedPositions(error: unknown, count: number): readonly number[] | undefined {
-  if (!isStockpyleError(error, 'E_VALUE_TOO_LARGE')) return undefined
-  const failed: unknown = (error as { failed?: unknown }).failed
-  if (!Array.isArray(failed) || failed.length === 0 || failed.length >= count) return undefined
-  for (let k = 0; k < failed.length; k++) {
-    const at = failed[k]
-    if (!Number.isInteger(at) || at < 0 || at >= count || (k > 0 && at <= failed[k - 1])) return undefined
-  }
-  return failed as readonly number[]
 }
 
 /** One read of a layer: validated requests (`info` given) or lookups. */

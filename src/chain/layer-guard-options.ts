@@ -17,6 +17,12 @@ export const DEFAULT_BREAKER = { failures: 1, halfOpenAfter: 1000 } as const
  */
 export const MAX_PENDING_REPAIRS = 100_000
 
+/**
+ * Milliseconds `close()` gives each layer's last drain of its pending repairs when the chain has no
+ * `timeout` (with one, that is the bound). A layer that does not answer within it keeps them.
+ */
+export const CLOSE_REPAIR_MS = 1000
+
 /** Repairs sent to the layer per call while draining: the cost of a drain step never grows with the backlog. */
 export const REPAIR_BATCH = 1000
 

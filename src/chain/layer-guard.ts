@@ -2,15 +2,21 @@ import { type CircuitBreakerPolicy, ConsecutiveBreaker, circuitBreaker, handleWh
 import type { Store, StoreEntry } from '../contracts/base-store.js'
 import { detach } from '../core/detach.js'
 import { isCallerError, LayerSkippedError, StoreUnavailableError } from '../core/errors.js'
-import { encodeLookup, keysOfObject } from '../core/key-encoding.js'
 import type { Model } from '../core/model.js'
 import { isPartialFailure } from '../core/partial-failure.js'
-import { describeModel, describeObject } from '../core/registry.js'
 import { withTimeout } from '../core/with-timeout.js'
 
 import { DEFAULT_BREAKER, type LayerGuardOptions, MAX_PENDING_REPAIRS, REPAIR_BATCH, type Repair } from './layer-guard-options.js'
+import { RepairList } from './repair-list.js'
 
-export { type BreakerOptions, type LayerGuardOptions, MAX_PENDING_REPAIRS, REPAIR_BATCH } from './layer-guard-options.js'
+export { type BreakerOptions, CLOSE_REPAIR_MS, type LayerGuardOptions, MAX_PENDING_REPAIRS, REPAIR_BATCH } from './layer-guard-options.js'
+
+/** What {@link LayerGuard.drainBeforeClose} left: repairs still pending, a fence not cleared, and the last failure. */
+export interface RepairsLeft {
+  readonly pending: number
+  readonly fenced: boolean
+  readonly error: unknown
+}
 
 /**
  * Guards one cache layer of a chain.
@@ -27,22 +33,22 @@ export { type BreakerOptions, type LayerGuardOptions, MAX_PENDING_REPAIRS, REPAI
  * - **Bounded.** Past `maxPendingRepairs` the individual repairs are dropped and the layer is fenced:
  *   its reads are skipped until `clear()` of the layer succeeded (retried in the background); repairs
  *   remembered after the clear began stay pending one by one. A layer without `clear()` stays fenced.
+ * - **Closing** ({@link drainBeforeClose}): one last drain, bounded in time, before the layer closes.
  */
 export class LayerGuard {
   readonly layer: Store
   readonly #breaker: CircuitBreakerPolicy | undefined
   readonly #timeoutMs: number | undefined
   readonly #max: number
-  readonly #pending = new Map<string, Repair>()
-  /** Canonical key → number of pending repairs blocking it. */
-  readonly #blocked = new Map<string, number>()
-  #seq = 0
+  readonly #list: RepairList
   /** Bumped each time repairs were applied (or the layer cleared): see {@link readStarted}. */
   #repairs = 0
   #fenced = false
   #timer: NodeJS.Timeout | undefined
   #draining: Promise<boolean> | undefined
   #stopped = false
+  /** While the chain closes: the last drain's last failure. */
+  #closing: { error: unknown } | undefined
   readonly #retryMs: number
   /** Called when the bound was passed and the layer fenced (`dropped` repairs replaced by a clear). */
   onOverflow: (dropped: number) => void = () => {}
@@ -57,6 +63,7 @@ export class LayerGuard {
     this.layer = layer
     this.#timeoutMs = options.timeout
     this.#max = options.maxPendingRepairs ?? MAX_PENDING_REPAIRS
+    this.#list = new RepairList(layer.batchInvalidate === undefined)
     this.#retryMs =
       options.breaker === false ? DEFAULT_BREAKER.halfOpenAfter : (options.breaker?.halfOpenAfter ?? DEFAULT_BREAKER.halfOpenAfter)
     if (options.breaker !== false) {
@@ -78,7 +85,7 @@ export class LayerGuard {
 
   /** Objects and lookups awaiting repair in this layer. */
   get pendingRepairs(): number {
-    return this.#pending.size
+    return this.#list.size
   }
 
   /** True while the layer is fenced after too many repairs: it must not be read until its clear succeeded. */
@@ -88,7 +95,7 @@ export class LayerGuard {
 
   /** True when hits may need {@link filter}ing: some keys await repair. */
   get filtering(): boolean {
-    return this.#blocked.size > 0
+    return this.#list.blocking
   }
 
   /**
@@ -161,11 +168,11 @@ export class LayerGuard {
    */
   filter(entries: (StoreEntry | undefined)[], started: number): number {
     const raced = started !== this.#repairs
-    if (this.#blocked.size === 0 && !raced) return 0
+    if (!raced && !this.#list.blocking) return 0
     let dropped = 0
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i]
-      if (entry !== undefined && (raced || this.#blocks(entry.value))) {
+      if (entry !== undefined && (raced || this.#list.blocks(entry.value))) {
         entries[i] = undefined
         dropped++
       }
@@ -173,77 +180,26 @@ export class LayerGuard {
     return dropped
   }
 
-  #blocks(obj: object): boolean {
-    for (const key of objectKeys(obj)) if (this.#blocked.has(key)) return true
-    return false
-  }
-
   /** Remembers objects whose copy in this layer may be stale. */
   remember(objs: readonly object[]): void {
-    for (const obj of objs) {
-      let model: Model
-      let lookup: Record<string, unknown>
-      try {
-        const info = describeObject(obj)
-        model = info.model
-        lookup = Object.fromEntries(info.primary.fields.map((f) => [f, (obj as Record<string, unknown>)[f]]))
-      } catch {
-        continue
-      }
-      this.#add(model, lookup, obj, objectKeys(obj))
-    }
+    this.#list.addObjects(objs)
     this.#afterAdd()
   }
 
-  /** Remembers lookups whose copy in this layer may be stale. */
+  /** Remembers lookups whose copy in this layer may be stale (each blocks reads of its own key only). */
   rememberLookups(model: Model, lookups: readonly object[]): void {
-    // a lookup's repair blocks reads of its own key only
-    for (const lookup of lookups) this.#add(model, lookup as Record<string, unknown>, undefined, undefined)
+    this.#list.addLookups(model, lookups)
     this.#afterAdd()
-  }
-
-  /** Adds one repair; `blocks` are the keys whose reads it blocks (default: the lookup's own key). */
-  #add(model: Model, lookup: Record<string, unknown>, obj: object | undefined, blocks: readonly string[] | undefined): void {
-    let id: string
-    try {
-      id = encodeLookup(describeModel(model), lookup, 'repair')
-    } catch {
-      return
-    }
-    const previous = this.#pending.get(id)
-    if (previous !== undefined) {
-      this.#pending.delete(id)
-      this.#unblock(previous)
-    }
-    const repair: Repair = {
-      model,
-      lookup,
-      obj: this.layer.batchInvalidate === undefined ? obj : undefined,
-      blocks: blocks === undefined ? [id] : [...new Set([id, ...blocks])],
-      seq: ++this.#seq,
-      at: Date.now(),
-    }
-    this.#pending.set(id, repair)
-    for (const key of repair.blocks) this.#blocked.set(key, (this.#blocked.get(key) ?? 0) + 1)
   }
 
   #afterAdd(): void {
-    if (this.#pending.size > this.#max) {
-      const dropped = this.#pending.size
-      this.#pending.clear()
-      this.#blocked.clear()
+    if (this.#list.size > this.#max) {
+      const dropped = this.#list.size
+      this.#list.clear()
       this.#fenced = true
       this.onOverflow(dropped)
     }
     this.#schedule(0)
-  }
-
-  #unblock(repair: Repair): void {
-    for (const key of repair.blocks) {
-      const n = (this.#blocked.get(key) ?? 1) - 1
-      if (n <= 0) this.#blocked.delete(key)
-      else this.#blocked.set(key, n)
-    }
   }
 
   /**
@@ -251,12 +207,17 @@ export class LayerGuard {
    * nothing pending, not fenced.
    */
   async repair(): Promise<boolean> {
-    if (this.#pending.size === 0 && !this.#fenced) return true
+    if (this.#list.size === 0 && !this.#fenced) return true
+    await this.#drainStep()
+    return this.#list.size === 0 && !this.#fenced
+  }
+
+  /** The drain step running, or a new one: resolves whether it made progress. */
+  #drainStep(): Promise<boolean> {
     this.#draining ??= this.#step().finally(() => {
       this.#draining = undefined
     })
-    await this.#draining
-    return this.#pending.size === 0 && !this.#fenced
+    return this.#draining
   }
 
   /** Drains in the background: the next step at once after progress, after `retryMs` after a failure. */
@@ -269,7 +230,7 @@ export class LayerGuard {
       // Fire-and-forget on purpose (failures are reported); rescheduled also after a report that threw.
       const again = () => this.#schedule(this.#progressed ? 0 : this.#retryMs)
       detach(
-        this.repair().finally(() => (this.#pending.size > 0 || this.#fenced) && again()),
+        this.repair().finally(() => (this.#list.size > 0 || this.#fenced) && again()),
         (err) => this.onFailure(err),
       )
     }, delay)
@@ -288,13 +249,64 @@ export class LayerGuard {
     this.#schedule(0)
   }
 
-  /** Stops background repairs (the chain is closing). */
+  /**
+   * The chain is closing: stops the background drain, then makes one last attempt, within `ms`
+   * milliseconds in all, to apply what is pending — the clear of a fenced layer, then batches of
+   * repairs one after another while they succeed; the first failure ends it. Its calls go to the layer
+   * past the breaker and the chain's timeout (a circuit opened by an outage may hide a layer that is
+   * back); a step already running is waited for. Whatever is unfinished after `ms` is given up. Its failures are not reported here:
+   * the caller reports what is left. Resolves at once when nothing is pending; never rejects.
+   */
+  async drainBeforeClose(ms: number): Promise<RepairsLeft> {
+    this.#stopped = true
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    if (this.#list.size === 0 && !this.#fenced) return { pending: 0, fenced: false, error: undefined }
+    const closing: { error: unknown } = { error: undefined }
+    this.#closing = closing
+    let timer: NodeJS.Timeout | undefined
+    let expired = false
+    // (one turn late, as every deadline: a reply that came in while the event loop was blocked wins)
+    const deadline = new Promise<false>((resolve) => {
+      timer = setTimeout(() => {
+        setImmediate(() => {
+          expired = true
+          resolve(false)
+        })
+      }, ms)
+    })
+    try {
+      // (#drainStep never rejects; a step cut short by the deadline is left to finish)
+      while ((this.#list.size > 0 || this.#fenced) && !expired && (await Promise.race([this.#drainStep(), deadline]))) {}
+    } finally {
+      clearTimeout(timer)
+    }
+    if (expired) closing.error = new StoreUnavailableError(`${this.layer.name} store did not finish its last repairs in time`)
+    return { pending: this.#list.size, fenced: this.#fenced, error: closing.error }
+  }
+
+  /** Stops background repairs and forgets them (the chain is closing). */
   stop(): void {
     this.#stopped = true
     clearTimeout(this.#timer)
     this.#timer = undefined
-    this.#pending.clear()
-    this.#blocked.clear()
+    this.#list.clear()
+  }
+
+  /** A repair or clear failed: reported, or, while the chain closes, kept for {@link drainBeforeClose}'s report. */
+  #failed(err: unknown): void {
+    if (this.#closing === undefined) this.onFailure(err)
+    else this.#closing.error = err
+  }
+
+  /** A repair or clear call: under the guard, or while the chain closes straight to the layer (see {@link drainBeforeClose}). */
+  #send(operation: string, call: (layer: Store) => Promise<unknown>): Promise<unknown> {
+    if (this.#closing === undefined) return this.run(operation, call)
+    try {
+      return call(this.layer)
+    } catch (err) {
+      return Promise.reject(err)
+    }
   }
 
   /** One step: the clear of a fenced layer, else up to REPAIR_BATCH repairs. Never rejects. */
@@ -306,7 +318,7 @@ export class LayerGuard {
       else await this.#repairBatch()
     } catch (err) {
       this.#layerFailed = !isPartialFailure(err)
-      this.onFailure(err)
+      this.#failed(err)
     }
     return this.#progressed
   }
@@ -314,27 +326,19 @@ export class LayerGuard {
   async #clear(): Promise<void> {
     const clear = (this.layer as { clear?: () => unknown }).clear
     if (typeof clear !== 'function') return
-    const started = this.#seq
-    await this.run('clear', async (layer) => {
+    const started = this.#list.seq
+    await this.#send('clear', async (layer) => {
       await clear.call(layer)
     })
     // Repairs remembered before the clear began are covered by it.
-    for (const [id, repair] of this.#pending) {
-      if (repair.seq > started) continue
-      this.#pending.delete(id)
-      this.#unblock(repair)
-    }
+    this.#list.dropUpTo(started)
     this.#repairs++
     this.#fenced = false
     this.#progressed = true
   }
 
   async #repairBatch(): Promise<void> {
-    const batch: [string, Repair][] = []
-    for (const entry of this.#pending) {
-      batch.push(entry)
-      if (batch.length >= REPAIR_BATCH) break
-    }
+    const batch = this.#list.first(REPAIR_BATCH)
     const byModel = new Map<Model, [string, Repair][]>()
     for (const entry of batch) {
       const list = byModel.get(entry[1].model)
@@ -351,10 +355,10 @@ export class LayerGuard {
             let changedAt = 0
             for (const [, repair] of entries) changedAt = Math.max(changedAt, repair.at)
             const lookups = entries.map((e) => e[1].lookup)
-            await this.run('repair', (l) => invalidate.call(l, model, lookups as never, { changedAt }))
+            await this.#send('repair', (l) => invalidate.call(l, model, lookups as never, { changedAt }))
           } else {
             const objs = entries.flatMap((e) => (e[1].obj === undefined ? [] : [e[1].obj]))
-            await this.run('repair', (l) => l.batchDelete(objs))
+            await this.#send('repair', (l) => l.batchDelete(objs))
           }
         } finally {
           this.onRepairTimed?.(performance.now() - started)
@@ -365,35 +369,18 @@ export class LayerGuard {
           throw err
         }
         failed = new Set(err.failed)
-        this.onFailure(err)
+        this.#failed(err)
       }
       const done: Record<string, unknown>[] = []
       if (failed.size < entries.length) this.#repairs++
       entries.forEach(([id, repair], i) => {
-        if (this.#pending.get(id) !== repair) return
-        this.#pending.delete(id)
-        if (failed.has(i)) {
-          // Still pending, but behind the others, so that one dead node does not stall the whole drain.
-          this.#pending.set(id, repair)
-          return
-        }
-        this.#unblock(repair)
-        done.push(repair.lookup)
+        // A failed one stays pending, but behind the others, so that one dead node does not stall the whole drain.
+        if (this.#list.settle(id, repair, !failed.has(i)) && !failed.has(i)) done.push(repair.lookup)
       })
       if (done.length > 0) {
         this.#progressed = true
-        await this.onRepaired(model, done).catch((err: unknown) => this.onFailure(err))
+        await this.onRepaired(model, done).catch((err: unknown) => this.#failed(err))
       }
     }
-  }
-}
-
-/** Every canonical key of an object, its ancestors' included (what a pending repair may block). */
-function objectKeys(obj: object): string[] {
-  try {
-    const keys = keysOfObject(describeObject(obj), obj, true, 'repair')
-    return [keys.record, ...keys.aliases]
-  } catch {
-    return []
   }
 }

@@ -13,6 +13,7 @@ import { dropStubs, splitStubs } from './delete-stubs.js'
 import type { LayerCalls, LayerFailure } from './layer-calls.js'
 import type { LayerGuard } from './layer-guard.js'
 import type { MissCache } from './miss-cache.js'
+import { putEntries } from './put-entries.js'
 import type { WriteOverlaps } from './write-overlaps.js'
 
 /** What the write path works with: the chain's parts. */
@@ -337,7 +338,7 @@ export class WritePath {
     const remove = (layer: Store) => layer.batchDelete(objs)
     try {
       for (let i = calls.last - 1; i >= 0; i--) {
-        const failed = entries === undefined ? await calls.write(i, operation, remove) : await calls.putEntries(i, 'put', entries)
+        const failed = entries === undefined ? await calls.write(i, operation, remove) : await putEntries(calls, i, 'put', entries)
         if (failed === undefined) continue
         // Only the objects a failed node owns (or the layer refused) may be stale when the others were written.
         const stale = failed.failed === undefined ? objs : failed.failed.map((k) => objs[k] as object)

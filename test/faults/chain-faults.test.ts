@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ChainedStore, type Store } from '../../src/index.js'
+import { type CacheErrorEvent, ChainedStore, type Store, StoreClosedError, StoreUnavailableError } from '../../src/index.js'
 import { MemcacheStore } from '../../src/stores/memcache/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
 import { createTable, SqlStore } from '../../src/stores/sql/index.js'
+import { FaultStore } from '../../src/testing/index.js'
 import { type MemcachedServers, type RedisServer, selectedStores, startMemcached, startRedis } from '../harness/servers.js'
 
 class Doc {
@@ -161,5 +162,139 @@ describe.runIf(stores.has('memcached') && stores.has('sqlite'))('chain over a re
     })
     expect(outcome).toEqual({ failedReads: 0, failedWrites: 0, staleReads: [], lost: [] })
     await chain.close()
+  })
+})
+
+describe.runIf(stores.has('redis') && stores.has('sqlite'))('closing a chain while repairs are pending (real Redis)', () => {
+  let server: RedisServer
+  let prefixes = 0
+  beforeAll(async () => {
+    server = await startRedis()
+  })
+  afterAll(async () => {
+    await server?.stop()
+  })
+  const COUNT = 50
+  const ids = Array.from({ length: COUNT }, (_, id) => ({ id }))
+
+  /**
+   * A chain [fault(Redis), SQLite] whose Redis holds v1 of COUNT docs while the database holds v2: the
+   * puts of v2 failed on Redis (injected), so did their invalidations, and COUNT repairs are pending.
+   * The breaker's `halfOpenAfter` is a minute: the background drain does not retry before close().
+   */
+  async function staleRedis(options: { timeout?: number; onCacheError?: 'throw'; maxPendingRepairs?: number } = {}) {
+    const db = await sqlite()
+    const prefix = `close-repairs-${++prefixes}`
+    const redis = new RedisStore({ url: server.url, timeout: 300, prefix })
+    const faulty = new FaultStore(redis)
+    const chain = new ChainedStore([faulty, db], { breaker: { failures: 1, halfOpenAfter: 60_000 }, ...options })
+    const events: CacheErrorEvent[] = []
+    chain.events.on('cacheError', (e) => events.push(e))
+    await chain.batchPut(ids.map(({ id }) => new Doc(id, `doc-${id}`, 1)))
+    faulty.fail('put', 'delete')
+    const v2 = chain.batchPut(ids.map(({ id }) => new Doc(id, `doc-${id}`, 2)))
+    if (options.onCacheError === 'throw') await expect(v2).rejects.toThrow(StoreUnavailableError)
+    else await v2
+    expect((await db.batchGet(Doc, ids)).map((d) => d?.version)).toEqual(ids.map(() => 2))
+    // past maxPendingRepairs the repairs are dropped and the layer fenced: it must be cleared instead
+    expect(chain.stats()[0]?.pendingRepairs).toBe(options.maxPendingRepairs === undefined ? COUNT : 0)
+    const reader = new RedisStore({ url: server.url, prefix })
+    expect((await reader.batchGet(Doc, ids)).map((d) => d?.version)).toEqual(ids.map(() => 1))
+    events.length = 0
+    return { chain, faulty, redis, reader, events }
+  }
+
+  async function timed(work: () => Promise<void>): Promise<number> {
+    const t0 = performance.now()
+    await work()
+    return performance.now() - t0
+  }
+
+  it('a layer that is back by then: close() applies the pending repairs, and Redis serves no stale copy afterwards', async () => {
+    const { chain, faulty, reader, events } = await staleRedis()
+    faulty.recover()
+    await chain.close()
+    expect((await reader.batchGet(Doc, ids)).map((d) => d?.version)).toEqual(ids.map(() => undefined))
+    expect(events).toEqual([])
+    await reader.close()
+  })
+
+  it('a layer still failing: close() resolves at once and reports the abandoned repairs as a cacheError', async () => {
+    const { chain, reader, events } = await staleRedis()
+    const ms = await timed(() => chain.close())
+    expect(ms).toBeLessThan(500)
+    expect(events).toHaveLength(1)
+    const [event] = events as [CacheErrorEvent]
+    expect(event).toMatchObject({ index: 0, layer: chain.layers[0]?.name, operation: 'repair' })
+    expect(event.error).toBeInstanceOf(StoreUnavailableError)
+    expect((event.error as Error).message).toMatch(/50 repairs.*still pending.*close/)
+    expect((event.error as Error).cause).toBeInstanceOf(StoreUnavailableError)
+    expect(chain.stats()[0]?.errors).toBeGreaterThan(0)
+    // the copies stay until their lifetime: what was reported
+    expect((await reader.batchGet(Doc, ids)).map((d) => d?.version)).toEqual(ids.map(() => 1))
+    await reader.close()
+  })
+
+  it('a layer that does not answer: close() gives up after the chain’s timeout and reports the repairs', async () => {
+    const { chain, faulty, reader, events } = await staleRedis({ timeout: 200 })
+    faulty.recover()
+    const release = faulty.gate('delete')
+    try {
+      const ms = await timed(() => chain.close())
+      expect(ms).toBeGreaterThanOrEqual(190)
+      expect(ms).toBeLessThan(1000)
+    } finally {
+      release()
+    }
+    expect(events.map((e) => [e.operation, e.index])).toEqual([['repair', 0]])
+    expect((events[0]?.error as Error | undefined)?.message).toMatch(/50 repairs.*within 200 ms/)
+    await reader.close()
+  })
+
+  it('without a timeout, close() gives a layer that does not answer 1000 ms', async () => {
+    const { chain, faulty, reader, events } = await staleRedis()
+    faulty.recover()
+    const release = faulty.gate('delete')
+    try {
+      const ms = await timed(() => chain.close())
+      expect(ms).toBeGreaterThanOrEqual(990)
+      expect(ms).toBeLessThan(2500)
+    } finally {
+      release()
+    }
+    expect(events.map((e) => e.operation)).toEqual(['repair'])
+    await reader.close()
+  })
+
+  it("under onCacheError 'throw', close() closes every layer, then rejects with the abandoned repairs", async () => {
+    const { chain, redis, reader } = await staleRedis({ onCacheError: 'throw' })
+    await expect(chain.close()).rejects.toThrow(/50 repairs.*still pending/)
+    await expect(redis.get(Doc, { id: 0 })).rejects.toThrow(StoreClosedError)
+    await reader.close()
+  })
+
+  it('a fenced layer that is back by then: close() clears it', async () => {
+    const { chain, faulty, reader, events } = await staleRedis({ maxPendingRepairs: 10 })
+    faulty.recover()
+    await chain.close()
+    expect((await reader.batchGet(Doc, ids)).map((d) => d?.version)).toEqual(ids.map(() => undefined))
+    expect(events).toEqual([])
+    await reader.close()
+  })
+
+  it('a fenced layer still failing: close() reports that it was not cleared', async () => {
+    const { chain, events, reader } = await staleRedis({ maxPendingRepairs: 10 })
+    await chain.close()
+    expect(events.map((e) => [e.operation, e.index])).toEqual([['repair', 0]])
+    expect((events[0]?.error as Error | undefined)?.message).toMatch(/fenced.*not yet cleared when chain `chain` closed/)
+    await reader.close()
+  })
+
+  it('close() adds no wait when nothing is pending', async () => {
+    const db = await sqlite()
+    const redis = new RedisStore({ url: server.url, timeout: 300, prefix: `close-idle-${++prefixes}` })
+    const chain = new ChainedStore([redis, db], { timeout: 5000 })
+    await chain.put(new Doc(1, 'doc-1', 1))
+    expect(await timed(() => chain.close())).toBeLessThan(200)
   })
 })

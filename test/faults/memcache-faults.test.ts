@@ -236,6 +236,74 @@ describe.runIf(selectedStores().has('memcached'))('MemcacheStore with failing se
     expect(await store.get(ConformanceUser, { id: stale.id })).toEqual(stale)
   })
 
+  /**
+   * A store whose server 2 holds `stale` while the store's write of `changed` failed on it without
+   * being sent (the server was thought down after a read timed out while it was frozen): the key awaits
+   * repair in this process only. `thaw`: the server answers again before the test goes on.
+   */
+  async function failedWrite(thaw: boolean) {
+    const timeout = 200
+    const { store, prefix, errors } = make({ timeout, retryDelay: 60_000 })
+    const victim = pool.nodes[2] as MemcachedServers['nodes'][number]
+    const { victims } = split(store, prefix, 2)
+    await store.batchPut(users)
+    const stale = victims[0] as ConformanceUser
+    victim.kill('SIGSTOP')
+    try {
+      // (its only server times out: the read rejects, and the server counts as down for retryDelay)
+      await expect(store.get(ConformanceUser, { id: stale.id })).rejects.toThrow(/within 200 ms/)
+      const changed = Object.assign(Object.create(ConformanceUser.prototype), stale, { name: 'changed' }) as ConformanceUser
+      await expect(store.put(changed)).rejects.toThrow(/down/)
+      expect(store.stats()[2]?.pendingRepairs).toBeGreaterThanOrEqual(1)
+    } finally {
+      if (thaw) victim.kill('SIGCONT')
+    }
+    errors.length = 0
+    return { store, prefix, errors, stale, victim, timeout }
+  }
+
+  it('close() first repairs the keys whose writes failed: a server that answers again keeps no stale copy', async () => {
+    const { store, prefix, errors, stale } = await failedWrite(true)
+    await store.close()
+    expect(errors).toEqual([])
+    const reader = new MemcacheStore({ servers: pool.servers, prefix })
+    stores.push(reader)
+    expect(await reader.get(ConformanceUser, { id: stale.id })).toBeUndefined()
+  })
+
+  it('close() gives a server that does not answer one timeout, then reports the keys it leaves unrepaired', async () => {
+    const { store, errors, victim, timeout } = await failedWrite(false)
+    try {
+      const closed = await elapsed(() => store.close())
+      expect(closed.result.status).toBe('fulfilled')
+      expect(closed.ms, shown(closed)).toBeGreaterThanOrEqual(timeout - 5)
+      expect(closed.ms, shown(closed)).toBeLessThan(timeout + 500)
+    } finally {
+      victim.kill('SIGCONT')
+    }
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toBeInstanceOf(StoreUnavailableError)
+    expect(errors[0]?.message).toContain(pool.servers[2])
+    expect(errors[0]?.message).toMatch(/close\(\) left \d+ keys? unrepaired/)
+  })
+
+  it('without onError, keys left unrepaired by close() are a process warning', async () => {
+    const warnings: Error[] = []
+    const listener = (w: Error) => {
+      if ((w as Error & { code?: string }).code === 'STOCKPYLE_MEMCACHE_REPAIRS_LEFT') warnings.push(w)
+    }
+    process.on('warning', listener)
+    try {
+      const store = new MemcacheStore({ servers: ['127.0.0.1:1'], prefix: uniquePrefix(), timeout: 300 })
+      await expect(store.put(users[0] as ConformanceUser)).rejects.toThrow(StoreUnavailableError)
+      await store.close()
+      await until('the warning is emitted', () => warnings.length > 0)
+      expect(warnings[0]?.message).toMatch(/127\.0\.0\.1:1.*close\(\) left \d+ keys? unrepaired/)
+    } finally {
+      process.off('warning', listener)
+    }
+  })
+
   it('with partialReads: false a read rejects when one of its servers is down', async () => {
     const { store, prefix } = make({ partialReads: false, timeout: 300, retryDelay: 0 })
     const victim = pool.nodes[0] as MemcachedServers['nodes'][number]

@@ -1,5 +1,4 @@
 import type { BackendReadOptions, BackendRouteOptions, KeyValueBackend, KeyValueEntry } from '../../contracts/key-value-backend.js'
-import { callHook, warnOnceWhenHookFails } from '../../core/call-hook.js'
 import { isExpiredEnvelope } from '../../core/codec.js'
 import {
   InvalidKeyError,
@@ -16,6 +15,7 @@ import { combinedFailure, partialFailure, throwFailures } from './memcache-failu
 import { MemcacheNodeClient, type MemcacheServerStats, type NodeRepair, NodeSetEntry } from './memcache-node-client.js'
 import { toBuffer } from './memcache-node-refill.js'
 import { checkMemcacheOptions, type MemcacheBackendOptions } from './memcache-options.js'
+import { MemcacheReports } from './memcache-reports.js'
 import { MemcacheRing } from './memcache-ring.js'
 
 export type { MemcacheBackendOptions } from './memcache-options.js'
@@ -59,10 +59,9 @@ export class MemcacheBackend implements KeyValueBackend {
   readonly #ring: MemcacheRing
   readonly #clock: Clock
   readonly #partialReads: boolean
-  readonly #onError: ((error: StoreUnavailableError) => void) | undefined
-  /** Where what `onError` throws (or rejects with) goes: one process warning. */
-  readonly #onErrorFailed: (err: unknown) => void
+  readonly #reports: MemcacheReports
   #closed = false
+  #closing: Promise<void> | undefined
   /** Only with `ownsServers`: memcached cannot remove one prefix, so clearing means `flush_all` everywhere. */
   readonly clear?: (prefix: string) => Promise<void>
 
@@ -84,8 +83,7 @@ export class MemcacheBackend implements KeyValueBackend {
     this.#clock = clock
     this.maxValueBytes = settings.maxValueBytes
     this.#partialReads = settings.partialReads
-    this.#onError = settings.onError
-    this.#onErrorFailed = warnOnceWhenHookFails(this.name, 'onError')
+    this.#reports = new MemcacheReports(this.name, settings.onError)
     this.#ring = new MemcacheRing(settings.servers, settings.hashing)
     const repair = options.repairKey
     if (repair !== undefined && typeof repair !== 'function') {
@@ -154,7 +152,7 @@ export class MemcacheBackend implements KeyValueBackend {
       }
       const partial = this.#partialReads && failures.length < settled.length && unavailable
       if (!partial) throw combinedFailure(this.name, 'getMany', errors, settled.length)
-      for (const f of failures) this.#report(f.node, f.error as StoreUnavailableError)
+      for (const f of failures) this.#reports.serverFailed(f.node, f.error as StoreUnavailableError)
     }
     return out
   }
@@ -315,11 +313,26 @@ export class MemcacheBackend implements KeyValueBackend {
     if (failures.length > 0) throw combinedFailure(this.name, 'flushAll', failures, settled.length)
   }
 
-  /** Closes every connection. Idempotent; calls afterwards reject with `StoreClosedError`. */
-  async close(): Promise<void> {
-    if (this.#closed) return
+  /**
+   * Closes every connection, after one last attempt per server (all at once, each within `timeout` ms)
+   * to repair the keys whose writes failed there: another process must not read what this one failed
+   * to replace. Keys a server still could not take are reported — to `onError`, else as a process
+   * warning (`STOCKPYLE_MEMCACHE_REPAIRS_LEFT`) — and stay as they are until their lifetime ends.
+   * Idempotent; calls afterwards reject with `StoreClosedError`. Never rejects.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true
-    for (const node of this.#nodes.values()) node.close()
+    const nodes = [...this.#nodes.values()]
+    const left = await Promise.all(nodes.map((node) => node.repairBeforeClose()))
+    for (const node of nodes) node.close()
+    left.forEach((l, i) => {
+      if (l !== undefined) this.#reports.repairsLeft(nodes[i] as MemcacheNodeClient, l)
+    })
   }
 
   #assertOpen(operation: string): void {
@@ -374,19 +387,6 @@ export class MemcacheBackend implements KeyValueBackend {
     routes?: readonly (string | undefined)[],
   ): void {
     throwFailures(this.name, operation, settled, nodes, keys, this.#single === undefined, this.#serverOf(routes), results)
-  }
-
-  #report(node: MemcacheNodeClient, error: StoreUnavailableError): void {
-    if (this.#onError !== undefined) {
-      callHook(this.#onError, error, this.#onErrorFailed)
-      return
-    }
-    if (node.takeOutageReport()) {
-      process.emitWarning(`${error.message}; its keys read as misses until it answers again (pass \`onError\` to handle this yourself)`, {
-        type: 'StockpyleWarning',
-        code: 'STOCKPYLE_MEMCACHE_SERVER_DOWN',
-      })
-    }
   }
 }
 

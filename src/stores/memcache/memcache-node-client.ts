@@ -32,6 +32,14 @@ export { NodeSetEntry } from './memcache-node-refill.js'
 export type { NodeRepair } from './memcache-node-repair.js'
 export type { MemcacheServerStats } from './memcache-server-stats.js'
 
+/** What {@link MemcacheNodeClient.repairBeforeClose} left: keys still to repair, a flush still needed, and why. */
+export interface RepairsLeft {
+  readonly keys: number
+  readonly flush: boolean
+  /** The last attempt's failure; `undefined` when it succeeded and the keys were marked meanwhile. */
+  readonly error: unknown
+}
+
 /** Reads and writes a repair ({@link MemcacheNodeClient.repair}) tries before giving up on a key that keeps changing. */
 const REPAIR_ATTEMPTS = 3
 
@@ -228,7 +236,25 @@ export class MemcacheNodeClient {
     })
   }
 
-  /** Closes the connection; calls afterwards reject with `StoreClosedError`. */
+  /**
+   * Before {@link close}: one last attempt, within `timeout` ms, to repair the keys whose writes failed
+   * (or the flush past {@link MAX_PENDING_REPAIRS}) — tried also while the server is thought down: it
+   * may be back. A repair already running is waited for instead. Resolves, never rejects, to what is
+   * still pending and why (the attempt's failure, or `undefined` when keys were marked meanwhile), or
+   * `undefined` when nothing is.
+   */
+  async repairBeforeClose(): Promise<RepairsLeft | undefined> {
+    let error: unknown
+    try {
+      await this.#repair()
+    } catch (err) {
+      error = err
+    }
+    if (this.#dirty.size === 0 && !this.#flushNeeded) return undefined
+    return { keys: this.#dirty.size, flush: this.#flushNeeded, error }
+  }
+
+  /** Closes the connection (pending repairs are forgotten: see {@link repairBeforeClose}); calls afterwards reject with `StoreClosedError`. */
   close(): void {
     this.#closed = true
     this.#client.shutdown()

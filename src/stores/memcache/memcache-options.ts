@@ -60,7 +60,8 @@ export interface MemcacheConnectionOptions {
   partialReads?: boolean | undefined
   /**
    * Receives each server failure that a call did not reject with (the failed share of a partial
-   * read). Default: a process warning (`STOCKPYLE_MEMCACHE_SERVER_DOWN`) once per server outage.
+   * read), and the keys `close()` left unrepaired on a server. Default: a process warning
+   * (`STOCKPYLE_MEMCACHE_SERVER_DOWN`) once per server outage; `STOCKPYLE_MEMCACHE_REPAIRS_LEFT` at close.
    * What the handler throws, or its promise rejects with (an `async` handler), never fails a call nor
    * ends the process: the first such failure is a process warning (`STOCKPYLE_CALLBACK`), later ones
    * are dropped.
