@@ -93,27 +93,38 @@ const CALLS: ReadonlySet<PropertyKey> = new Set([
  * `await` still shows), marked handled once `tx` has ended (the transaction rejects with the failure).
  */
 function watched(tx: TransactionHandle, raised: Set<unknown>): TransactionHandle {
+  // One function per property, made once: `tx.kysely === tx.kysely` holds as on the handle itself.
+  const made = new Map<PropertyKey, unknown>()
   return new Proxy(tx, {
     get(target, property) {
       const value: unknown = Reflect.get(target, property, target)
-      if (typeof value !== 'function') return value
-      if (!CALLS.has(property)) return value.bind(target)
-      return (...args: unknown[]): unknown => {
-        let result: unknown
-        try {
-          result = value.apply(target, args)
-        } catch (error) {
-          raised.add(error)
-          throw error
-        }
-        if (typeof (result as PromiseLike<unknown> | undefined)?.then !== 'function') return result
-        const seen: Promise<unknown> = Promise.resolve(result).then(undefined, (error: unknown) => {
-          raised.add(error)
-          if ((target as { closed?: unknown }).closed === true) seen.catch(() => {})
-          throw error
-        })
-        return seen
-      }
+      // data, and the class (`tx.constructor === SqlTransaction`), as the handle has them
+      if (typeof value !== 'function' || property === 'constructor') return value
+      const known = made.get(property)
+      if (known !== undefined) return known
+      const fn = CALLS.has(property) ? watchedCall(target, value as (...args: unknown[]) => unknown, raised) : value.bind(target)
+      made.set(property, fn)
+      return fn
     },
   })
+}
+
+/** A store call of `tx` that notes in `raised` what it fails with (see {@link watched}). */
+function watchedCall(target: TransactionHandle, value: (...args: unknown[]) => unknown, raised: Set<unknown>) {
+  return (...args: unknown[]): unknown => {
+    let result: unknown
+    try {
+      result = value.apply(target, args)
+    } catch (error) {
+      raised.add(error)
+      throw error
+    }
+    if (typeof (result as PromiseLike<unknown> | undefined)?.then !== 'function') return result
+    const seen: Promise<unknown> = Promise.resolve(result).then(undefined, (error: unknown) => {
+      raised.add(error)
+      if ((target as { closed?: unknown }).closed === true) seen.catch(() => {})
+      throw error
+    })
+    return seen
+  }
 }

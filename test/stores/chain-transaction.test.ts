@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, inject, it } from 'vitest'
 import { ChainedStore, isStockpyleError, ProcessMemoryStore, StockpyleError } from '../../src/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
-import { createTable, SqlStore } from '../../src/stores/sql/index.js'
+import { createTable, SqlStore, SqlTransaction } from '../../src/stores/sql/index.js'
 import { FaultStore } from '../../src/testing/index.js'
 import { selectedStores } from '../harness/servers.js'
 
@@ -109,6 +109,20 @@ describe('ChainedStore.transaction over SqlStore', () => {
     expect(await sql.get(Account, { id: 5 })).toBeUndefined()
     expect(await chain.get(Account, { id: 5 })).toBeUndefined()
     expect(await chain.get(Account, { email: 'e@x' })).toBeUndefined()
+  })
+
+  it('hands fn a handle that looks like the layer’s own: its class, and the same function at each read of a method', async () => {
+    const { chain } = await setup()
+    await chain.transaction(async (tx) => {
+      expect(tx).toBeInstanceOf(SqlTransaction)
+      expect(tx.constructor).toBe(SqlTransaction)
+      const handle = tx as SqlTransaction
+      expect(handle.kysely).toBe(handle.kysely)
+      expect(tx.put).toBe(tx.put)
+      const { put } = tx
+      await put(new Account(7, 'g@x', 1))
+    })
+    expect(await chain.get(Account, { id: 7 })).toEqual(new Account(7, 'g@x', 1))
   })
 
   it('needs a transactional authoritative layer', async () => {

@@ -41,6 +41,34 @@ describe('DeadlineQueue', () => {
     expect(fired).toBe(1)
     expect(last.fire).toBeUndefined()
   })
+
+  it('keeps nothing of settled calls while an earlier one is still pending', () => {
+    const queue = new DeadlineQueue(60_000)
+    const hung = queue.add(() => {}, false)
+    for (let i = 0; i < 10_000; i++) queue.cancel(queue.add(() => {}, false))
+    const later = queue.add(() => {}, false)
+    expect(queue.size).toBe(2)
+    queue.cancel(hung)
+    queue.cancel(later)
+    expect(queue.size).toBe(0)
+  })
+
+  it('a deadline set while others fire falls due at its own time, and those still pending at theirs', async () => {
+    const queue = new DeadlineQueue(40)
+    const fired: string[] = []
+    queue.add(() => {
+      fired.push('a')
+      queue.add(() => fired.push('c'), true)
+    }, true)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    queue.add(() => fired.push('b'), true)
+    await new Promise((resolve) => setTimeout(resolve, 35))
+    expect(fired).toEqual(['a'])
+    await new Promise((resolve) => setTimeout(resolve, 15))
+    expect(fired).toEqual(['a', 'b'])
+    await new Promise((resolve) => setTimeout(resolve, 40))
+    expect(fired).toEqual(['a', 'b', 'c'])
+  })
 })
 
 describe('withTimeout on the shared deadlines', () => {
