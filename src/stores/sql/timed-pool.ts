@@ -1,12 +1,12 @@
 import type { PostgresCursor, PostgresPool, PostgresPoolClient, PostgresQueryResult } from 'kysely'
 import type { Pool, PoolClient } from 'pg'
 import { messageOf } from '../../core/unavailable-unless-ours.js'
+import { withTimeout } from '../../core/with-timeout.js'
 
-/** What pg and pg-pool report when `query_timeout` or `connectionTimeoutMillis` passed. */
-const QUERY_TIMEOUT = /^Query read timeout$/
 /** SQLSTATE query_canceled (by statement_timeout, or by someone's cancel request). */
 const QUERY_CANCELED = '57014'
-const CONNECT_TIMEOUT = /timeout exceeded when trying to connect|Connection terminated due to connection timeout/
+/** What pg reports when a new connection's `connectionTimeoutMillis` passed (see connect.ts). */
+const CONNECT_TIMEOUT = /timeout exceeded when trying to connect|Connection terminated due to connection timeout|^timeout expired$/
 
 /**
  * An error naming the option: `code` ETIMEDOUT, so `translateError` turns it into a
@@ -61,18 +61,27 @@ class TimedClient implements PostgresPoolClient {
     parameters?: ReadonlyArray<unknown>,
   ): Promise<PostgresQueryResult<R>> | PostgresCursor<R> {
     const client = this.#client as unknown as PostgresPoolClient
-    if (typeof statement !== 'string') return client.query(statement)
+    const limit = Math.min(this.#timeout + this.#grace, 2 ** 31 - 1)
+    if (typeof statement !== 'string') {
+      // a cursor keeps pg's own bound (rare: a caller's stream through tx.kysely())
+      ;(statement as { query_timeout?: number }).query_timeout ??= limit
+      return client.query(statement)
+    }
     if (this.#broken !== undefined) return Promise.reject(unsent(this.#broken))
-    return client.query<R>(statement, parameters ?? []).catch((err: unknown) => {
-      if (QUERY_TIMEOUT.test(messageOf(err))) {
-        this.#broken = timedOut(
-          'the database did not answer',
-          this.#timeout,
-          err,
-          ` nor cancel the statement in the ${this.#grace} ms after`,
-        )
-        throw this.#broken
-      }
+    // The store's shared deadlines bound the reply (core/with-timeout.ts), not a timer of pg's per query.
+    let late = false
+    const reply = withTimeout(client.query<R>(statement, parameters ?? []), limit, () => {
+      late = true
+      this.#broken = timedOut(
+        'the database did not answer',
+        this.#timeout,
+        undefined,
+        ` nor cancel the statement in the ${this.#grace} ms after`,
+      )
+      return this.#broken
+    })
+    return reply.catch((err: unknown) => {
+      if (late) throw err
       // the server cancelled it (statement_timeout): the connection is usable
       if ((err as { code?: unknown } | null)?.code === QUERY_CANCELED && /statement timeout/.test(messageOf(err))) {
         throw timedOut('the statement did not finish', this.#timeout, err, '; the database cancelled it')
@@ -87,20 +96,33 @@ class TimedClient implements PostgresPoolClient {
 }
 
 /**
- * The pool Kysely gets for a pool SqlStore created with `connectionTimeoutMillis` and
- * `statement_timeout` of `timeout` ms and `query_timeout` of `timeout + grace` ms: a client whose query
- * timed out on the client side never returns to the pool (see {@link TimedClient}), and every timeout
- * (also the server's cancel) rejects with an error naming the option.
+ * The pool Kysely gets for a pool SqlStore created with `statement_timeout` of `timeout` ms (see
+ * connect.ts): the wait for a connection is bounded at `timeout` ms and each statement's reply at
+ * `timeout + grace` ms by the store's shared deadlines (core/with-timeout.ts: no timer per checkout or
+ * per query); a client whose query timed out on the client side never returns to the pool (see
+ * {@link TimedClient}), and every timeout (also the server's cancel) rejects with an error naming the option.
  */
 export function timedPool(pool: Pool, timeout: number, grace: number): PostgresPool {
   const clients = new WeakMap<PoolClient, TimedClient>()
   return {
     async connect() {
+      // The wait for a free connection is bounded by the store's shared deadlines, not by a timer of
+      // pg-pool's per checkout; a connection that comes after the deadline goes back to the pool.
+      const pending = pool.connect()
+      let late = false
       let client: PoolClient
       try {
-        client = await pool.connect()
+        client = await withTimeout(pending, timeout, () => {
+          late = true
+          return timedOut('no connection to the database', timeout, undefined)
+        })
       } catch (err) {
-        if (CONNECT_TIMEOUT.test(messageOf(err))) throw timedOut('no connection to the database', timeout, err)
+        if (late)
+          pending.then(
+            (c) => c.release(),
+            () => {},
+          )
+        else if (CONNECT_TIMEOUT.test(messageOf(err))) throw timedOut('no connection to the database', timeout, err)
         throw err
       }
       // one wrapper per client: Kysely keeps its connection object per client
