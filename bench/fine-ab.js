@@ -19,7 +19,9 @@
  *     nomemory (the chain without its memory layer), nobreaker (nomemory with breaker: false), smallmemory (the chain, a memory layer of 10
  *     objects: what is put dies young), stores (SqlStore.put, then RedisStore.put),
  *     sql (SqlStore.put), upsert (the floor's Kysely upsert alone), redis (RedisStore.put),
- *     chainsql / chainredis (a chain of that one store: the chain's own cost on one layer)
+ *     chainsql / chainredis (a chain of that one store: the chain's own cost on one layer),
+ *     plaindb (the chain over a SqlStore on the application's own Kysely and pg Pool without
+ *     timeouts: what the store's bounds on checkouts and statements cost)
  */
 import { execFileSync } from 'node:child_process'
 import { PerformanceObserver } from 'node:perf_hooks'
@@ -29,7 +31,7 @@ import { hollowStoreClass } from './hollow-store.js'
 const [mode = 'get', list, roundsArg] = process.argv.slice(2)
 if (mode !== 'get' && mode !== 'put') throw new Error('usage: node bench/fine-ab.js get|put [contenders] [rounds]')
 const { BENCH_TTL_SECONDS, openEnv } = await import('../dist/cli/bench/env.js')
-const { BenchUser, makeUser, upsertUser, userFields } = await import('../dist/cli/bench/fixtures.js')
+const { BenchUser, USER_TABLE, makeUser, upsertUser, userFields } = await import('../dist/cli/bench/fixtures.js')
 const { BaseStore, ChainedStore, ProcessMemoryStore, capabilities, registerModel } = await import('../dist/index.js')
 registerModel(BenchUser)
 
@@ -86,6 +88,17 @@ if (mode === 'get') {
   const nobreaker = chainOf([rs, sql], { breaker: false })
   const smallmemory = chainOf([new ProcessMemoryStore({ max: 10 }), rs, sql])
   const chainsql = chainOf([sql])
+  const { Kysely, PostgresDialect } = await import('kysely')
+  const { default: pg } = await import('pg')
+  const { SqlStore } = await import('../dist/stores/sql/index.js')
+  const plainPool = new pg.Pool({ connectionString: postgres.url, max: 10 })
+  const plainDb = new Kysely({ dialect: new PostgresDialect({ pool: plainPool }) })
+  closers.push({ close: () => plainDb.destroy() })
+  const plaindb = chainOf([
+    new ProcessMemoryStore(),
+    rs,
+    new SqlStore({ db: plainDb }, { tables: { [BenchUser.stockpyleName]: USER_TABLE } }),
+  ])
   const chainredis = chainOf([rs])
   run = {
     floor: async (id) => {
@@ -103,6 +116,7 @@ if (mode === 'get') {
     },
     sql: (id) => sql.put(makeUser(id)),
     chainsql: (id) => chainsql.put(makeUser(id)),
+    plaindb: (id) => plaindb.put(makeUser(id)),
     chainredis: (id) => chainredis.put(makeUser(id)),
     redis: (id) => rs.put(makeUser(id)),
     upsert,
