@@ -93,22 +93,15 @@ async function openPostgres(url: string, settings: ConnectionSettings): Promise<
   // The server cancels a statement at `timeout` (statement_timeout): a backend waiting for a lock
   // never notices a closed socket, so one the client gave up on would hold its server connection,
   // past maxConnections, until the lock came free. The client's own bound on a reply comes
-  // CANCEL_GRACE later (timedPool), so the server's cancel (which keeps the connection usable)
-  // normally comes first; it remains for a server that does not answer at all. timedPool also bounds
-  // the wait for a connection: pg-pool's `connectionTimeoutMillis` and pg's `query_timeout` would arm
-  // a timer per checkout and per query. Opening a connection keeps pg's bound (CANCEL_GRACE after
-  // the caller's), so a connection attempt to a server that never answers gives its slot back.
-  const limit = Math.min(timeout + CANCEL_GRACE, 2 ** 31 - 1)
-  const Client = class extends pg.Client {
-    constructor(config?: ConstructorParameters<typeof pg.Client>[0]) {
-      super({ ...(config as object), connectionTimeoutMillis: limit })
-    }
-  }
+  // CANCEL_GRACE later (timedPool: the store's shared deadlines, not pg's `query_timeout`, which arms a
+  // timer per statement), so the server's cancel (which keeps the connection usable) normally comes
+  // first; it remains for a server that does not answer at all. pg-pool bounds the wait for a
+  // connection (`connectionTimeoutMillis`): it alone can take a caller that gave up out of its queue.
   const pool = new pg.Pool({
     connectionString: url,
     max: settings.maxConnections,
+    connectionTimeoutMillis: timeout,
     statement_timeout: Math.max(1, Math.ceil(timeout)),
-    Client,
     types: storeTypeParsers(pg.types),
   })
   // An idle client that loses its server emits 'error' on the pool; the next query reports it. A client

@@ -5,8 +5,8 @@ import { withTimeout } from '../../core/with-timeout.js'
 
 /** SQLSTATE query_canceled (by statement_timeout, or by someone's cancel request). */
 const QUERY_CANCELED = '57014'
-/** What pg reports when a new connection's `connectionTimeoutMillis` passed (see connect.ts). */
-const CONNECT_TIMEOUT = /timeout exceeded when trying to connect|Connection terminated due to connection timeout|^timeout expired$/
+/** What pg-pool reports when `connectionTimeoutMillis` passed. */
+const CONNECT_TIMEOUT = /timeout exceeded when trying to connect|Connection terminated due to connection timeout/
 
 /**
  * An error naming the option: `code` ETIMEDOUT, so `translateError` turns it into a
@@ -96,33 +96,21 @@ class TimedClient implements PostgresPoolClient {
 }
 
 /**
- * The pool Kysely gets for a pool SqlStore created with `statement_timeout` of `timeout` ms (see
- * connect.ts): the wait for a connection is bounded at `timeout` ms and each statement's reply at
- * `timeout + grace` ms by the store's shared deadlines (core/with-timeout.ts: no timer per checkout or
- * per query); a client whose query timed out on the client side never returns to the pool (see
+ * The pool Kysely gets for a pool SqlStore created with `connectionTimeoutMillis` and
+ * `statement_timeout` of `timeout` ms (see connect.ts): each statement's reply is bounded at
+ * `timeout + grace` ms by the store's shared deadlines (core/with-timeout.ts: no timer per statement);
+ * a client whose query timed out on the client side never returns to the pool (see
  * {@link TimedClient}), and every timeout (also the server's cancel) rejects with an error naming the option.
  */
 export function timedPool(pool: Pool, timeout: number, grace: number): PostgresPool {
   const clients = new WeakMap<PoolClient, TimedClient>()
   return {
     async connect() {
-      // The wait for a free connection is bounded by the store's shared deadlines, not by a timer of
-      // pg-pool's per checkout; a connection that comes after the deadline goes back to the pool.
-      const pending = pool.connect()
-      let late = false
       let client: PoolClient
       try {
-        client = await withTimeout(pending, timeout, () => {
-          late = true
-          return timedOut('no connection to the database', timeout, undefined)
-        })
+        client = await pool.connect()
       } catch (err) {
-        if (late)
-          pending.then(
-            (c) => c.release(),
-            () => {},
-          )
-        else if (CONNECT_TIMEOUT.test(messageOf(err))) throw timedOut('no connection to the database', timeout, err)
+        if (CONNECT_TIMEOUT.test(messageOf(err))) throw timedOut('no connection to the database', timeout, err)
         throw err
       }
       // one wrapper per client: Kysely keeps its connection object per client
