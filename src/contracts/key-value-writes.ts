@@ -1,7 +1,7 @@
 import { encodeAlias, encodeRecord, restampRecord } from '../core/codec.js'
 import { show, ValueTooLargeError } from '../core/errors.js'
-import { KeyClaims, keyConflict } from '../core/key-claims.js'
-import { keysOfObject } from '../core/key-encoding.js'
+import { supersededCopies } from '../core/key-claims.js'
+import { keysOfObject, type ObjectKeys } from '../core/key-encoding.js'
 import { expiryOf, type Lifetime } from '../core/lifetime.js'
 import { PreparedBackfill, ValueEntry } from './batch-records.js'
 import type { KeyValueEntry } from './key-value-backend.js'
@@ -25,7 +25,8 @@ export interface PreparedWrites {
 
 /**
  * Computes keys, expiry and envelopes for a batch of objects — every check (keys, serialization, size)
- * runs before the caller writes anything. An object whose lifetime is already over is deleted instead.
+ * runs before the caller writes anything. An object whose lifetime is already over is deleted instead;
+ * an object put twice is written once, as its last copy (see `supersededCopies`).
  * @throws KeyConflictError when two objects put (not backfilled) claim one alternate key, naming it
  *   and both; ValueTooLargeError naming, in `failed`, the position of every object whose envelope is
  *   over `maxValueBytes` (puts and backfills alike: the caller writes nothing of the batch); the
@@ -51,20 +52,18 @@ export function prepareWrites(
   const deleteItems: number[] = []
   const { prefix, now } = settings
   let refused: number[] | undefined
-  let claims: KeyClaims | undefined
   let firstRefusal = ''
+  const allKeys = items.map((item) => keysOfObject(item.info, item.obj, settings.polymorphic, `${store} store put`, item.backfill === true))
+  const superseded = supersededCopies(`${store} store put`, items, allKeys)
   for (let index = 0; index < items.length; index++) {
     const item = items[index] as WriteItem
-    const keys = keysOfObject(item.info, item.obj, settings.polymorphic, `${store} store put`, item.backfill === true)
-    if (item.backfill !== true && items.length > 1 && keys.aliases.length > 0) {
-      claims ??= new KeyClaims()
-      const at = claims.claim(keys.record, keys.aliases)
-      if (at >= 0) {
-        const alias = keys.aliases[at] as string
-        throw keyConflict(`${store} store put`, items, index, alias, claims.ownerOf(alias) as string)
-      }
-    }
+    const keys = allKeys[index] as ObjectKeys
     const expiresAt = expiryOf(settings.lifetime, item.obj, now, item.expiresAt, settings.jitter ?? 0, `${store} store put`, item.info.name)
+    if (superseded?.has(index) === true) {
+      // a later copy of the same object replaces this one: checked, not written
+      if (expiresAt !== null && item.encoded === undefined) encodeRecord(item.obj, expiresAt, `${store} store put`)
+      continue
+    }
     const recordKey = prefix + keys.record
     if (expiresAt === null) {
       if (item.backfill !== true) {

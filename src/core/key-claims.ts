@@ -6,31 +6,37 @@ import type { KeyInfo, ModelInfo } from './registry.js'
  * The alternate keys the objects of one batch put claim, so that two objects claiming one are refused
  * before anything is written: every declared key is unique, and a cache would otherwise keep the key
  * pointing to whichever object it wrote last (the database refuses such a batch with `E_KEY_CONFLICT`).
- * A store makes one only for a put of two objects or more; backfills, copies of what an authoritative
- * layer holds, are not checked.
+ * An object put twice in one batch claims the keys of its last copy only (the last copy wins, as in
+ * the database: `[User(30, 'e1'), User(30, 'e2'), User(31, 'e1')]` is no conflict). A store makes one
+ * only for a put of two objects or more; backfills, copies of what an authoritative layer holds, are
+ * not checked.
  */
 export class KeyClaims {
-  /** Each alternate key (canonical, without a store's prefix) claimed so far → its object's record key. */
-  readonly #owners = new Map<string, string>()
+  /** Each record key of the batch → the alternate keys of its last copy and that copy's position. */
+  readonly #last = new Map<string, { readonly aliases: readonly string[]; readonly at: number }>()
 
   /**
-   * Claims `aliases` (canonical keys, without a store's prefix) for the object whose record key is
-   * `record`. Returns the position in `aliases` of the first key another record claimed already,
-   * `-1` when none was (the same object twice in a batch claims its keys once).
+   * Notes that the object at position `at` of the batch, whose record key is `record`, claims `aliases`
+   * (canonical keys, without a store's prefix); a later copy of the same record replaces its claims.
    */
-  claim(record: string, aliases: readonly string[]): number {
-    for (let a = 0; a < aliases.length; a++) {
-      const alias = aliases[a] as string
-      const owner = this.#owners.get(alias)
-      if (owner === undefined) this.#owners.set(alias, record)
-      else if (owner !== record) return a
-    }
-    return -1
+  claim(record: string, aliases: readonly string[], at: number): void {
+    this.#last.set(record, { aliases, at })
   }
 
-  /** The record key that claimed `alias` (see {@link claim}). */
-  ownerOf(alias: string): string | undefined {
-    return this.#owners.get(alias)
+  /**
+   * The first alternate key two records of the batch claim: the position of the later claimant, the
+   * key, and the record key of the one that claimed it first; `undefined` when there is none.
+   */
+  conflict(): { readonly at: number; readonly alias: string; readonly owner: string } | undefined {
+    const owners = new Map<string, string>()
+    for (const [record, { aliases, at }] of this.#last) {
+      for (const alias of aliases) {
+        const owner = owners.get(alias)
+        if (owner === undefined) owners.set(alias, record)
+        else if (owner !== record) return { at, alias, owner }
+      }
+    }
+    return undefined
   }
 }
 
@@ -62,14 +68,54 @@ function describeKey(item: ClaimingItem, alias: string): string {
 
 /**
  * The error for two objects of a batch put claiming one alternate key: `items[at]` claims `alias`
- * (canonical, without a store's prefix), which the earlier object whose record key is `owner` claimed.
+ * (canonical, without a store's prefix), which the object whose record key is `owner` claimed.
  * Names the key and both objects' primary keys; `where` names the store and operation (`redis store put`).
  */
 export function keyConflict(where: string, items: readonly ClaimingItem[], at: number, alias: string, owner: string): KeyConflictError {
   const item = items[at] as ClaimingItem
-  const earlier = items.slice(0, at).find((other) => keyOfObjectFor(other.info.primary, other.obj) === owner)
+  const earlier = items.findLast((other) => keyOfObjectFor(other.info.primary, other.obj) === owner)
   const first = earlier === undefined ? show(owner) : describeItem(earlier)
   return new KeyConflictError(
     `${where} of model \`${item.info.name}\`: two objects of the batch, ${first} and ${describeItem(item)}, claim the unique key ${describeKey(item, alias)}; nothing was written`,
   )
+}
+
+/** An object's keys as {@link supersededCopies} needs them (an `ObjectKeys`). */
+export interface BatchKeys {
+  readonly record: string
+  readonly aliases: readonly string[]
+}
+
+/**
+ * Plans a batch put of `items` whose keys are `keys` (one per item, canonical): the positions of the
+ * copies a later copy of the same record replaces (the last copy wins: a store writes only it, so an
+ * earlier copy's alternate keys cannot point at the record, or take a key the last copies give to
+ * another object), or `undefined` when none is. Backfills (`backfill: true`) are neither planned nor
+ * checked: they are copies of what an authoritative layer holds. A put of one object costs nothing.
+ * @throws KeyConflictError when the last copies of two records claim one alternate key (see
+ *   {@link keyConflict}; `where` names the store and operation, e.g. `redis store put`).
+ */
+export function supersededCopies(
+  where: string,
+  items: readonly (ClaimingItem & { readonly backfill?: boolean | undefined })[],
+  keys: readonly BatchKeys[],
+): Set<number> | undefined {
+  if (items.length < 2) return undefined
+  let last: Map<string, number> | undefined
+  let claims: KeyClaims | undefined
+  for (let i = 0; i < items.length; i++) {
+    if ((items[i] as { backfill?: boolean }).backfill === true) continue
+    const k = keys[i] as BatchKeys
+    ;(last ??= new Map()).set(k.record, i)
+    if (k.aliases.length > 0) (claims ??= new KeyClaims()).claim(k.record, k.aliases, i)
+  }
+  const conflict = claims?.conflict()
+  if (conflict !== undefined) throw keyConflict(where, items, conflict.at, conflict.alias, conflict.owner)
+  if (last === undefined || last.size === items.length) return undefined
+  let superseded: Set<number> | undefined
+  for (let i = 0; i < items.length; i++) {
+    if ((items[i] as { backfill?: boolean }).backfill === true) continue
+    if (last.get((keys[i] as BatchKeys).record) !== i) (superseded ??= new Set()).add(i)
+  }
+  return superseded
 }

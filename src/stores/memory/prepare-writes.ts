@@ -1,6 +1,6 @@
 import type { LookupRequest, StoreEntry, WriteItem } from '../../contracts/base-store.js'
 import type { checkCacheOptions } from '../../contracts/cache-store-options.js'
-import { KeyClaims, keyConflict } from '../../core/key-claims.js'
+import { supersededCopies } from '../../core/key-claims.js'
 import { keysOfObject } from '../../core/key-encoding.js'
 import { expiryOf } from '../../core/lifetime.js'
 import type { ModelInfo } from '../../core/registry.js'
@@ -17,6 +17,7 @@ type Settings = ReturnType<typeof checkCacheOptions>
  * store as it was: each item's keys, expiry (`null`: already over) and, for a put, its envelope cut
  * from `arena`. Backfills are encoded only where they land (most are skipped when the layer holds the
  * key). `now`: ms since the epoch; `where` names the call in errors.
+ * An object put twice is stored once, as its last copy (see `supersededCopies`).
  * @throws KeyConflictError when two objects put (not backfilled) claim one alternate key; what
  *   `keysOfObject`, `keysOfCopy`, `expiryOf` and `encodeRecord` throw (InvalidKeyError, SerializationError, …).
  */
@@ -28,23 +29,19 @@ export function prepareWrites(
   arena: RecordArena,
 ): PreparedWrite[] {
   const { lifetime, polymorphic, jitter } = settings
-  const writes: PreparedWrite[] = new Array(items.length)
-  let claims: KeyClaims | undefined
+  const keys = items.map((item) =>
+    item.backfill === true ? keysOfCopy(item.info, item.obj, polymorphic, where) : keysOfObject(item.info, item.obj, polymorphic, where),
+  )
+  const superseded = supersededCopies(where, items, keys)
+  const writes: PreparedWrite[] = []
   for (let i = 0; i < items.length; i++) {
     const item = items[i] as WriteItem
     const backfill = item.backfill === true
-    const keys = backfill ? keysOfCopy(item.info, item.obj, polymorphic, where) : keysOfObject(item.info, item.obj, polymorphic, where)
-    if (!backfill && items.length > 1 && keys.aliases.length > 0) {
-      claims ??= new KeyClaims()
-      const at = claims.claim(keys.record, keys.aliases)
-      if (at >= 0) {
-        const alias = keys.aliases[at] as string
-        throw keyConflict(where, items, i, alias, claims.ownerOf(alias) as string)
-      }
-    }
     const expiresAt = expiryOf(lifetime, item.obj, now, item.expiresAt, jitter, where, item.info.name)
+    // (a later copy of the same object replaces this one: checked, not stored)
+    if (superseded?.has(i) === true) continue
     const bytes = backfill || expiresAt === null ? undefined : arena.envelope(item.obj, expiresAt, item.encoded, where)
-    writes[i] = { item, keys, expiresAt, bytes }
+    writes.push({ item, keys: keys[i] as PreparedWrite['keys'], expiresAt, bytes })
   }
   return writes
 }

@@ -89,4 +89,17 @@ export const batchCases: readonly ConformanceCase[] = [
       assert.deepEqual(await store.batchGet(ConformanceUser, [{ email: first.email }, { id: 310 }]), [first, bystander])
     },
   },
+  {
+    name: 'batchPut of one object twice: its last copy wins, and another object of the batch may take the key its earlier copy had',
+    async body(store) {
+      const moved = makeUser(320)
+      const email = 'first-320@example.com'
+      const earlier = Object.assign(makeUser(320), { email })
+      const taker = Object.assign(makeUser(321), { email })
+      // the taker comes first, the object's earlier copy then claims the same email, its last copy another one
+      // (a store may write the stored values back onto the earlier copy: the email is kept apart)
+      await store.batchPut([taker, earlier, moved])
+      assert.deepEqual(await store.batchGet(ConformanceUser, [{ email }, { email: moved.email }, { id: 320 }]), [taker, moved, moved])
+    },
+  },
 ]
