@@ -1,4 +1,4 @@
-import { messageOf } from './unavailable-unless-ours.js'
+import { warnOnce } from './warn-first-error.js'
 
 /**
  * Ends what a caller's callback returned in a handler: when it is a promise (an `async` callback, which
@@ -45,15 +45,8 @@ export function callHook<A>(hook: (arg: A) => unknown, arg: A, failed: (err: unk
  * The returned function never throws.
  */
 export function warnOnceWhenHookFails(owner: string, option: string): (err: unknown) => void {
-  let warned = false
-  return (err) => {
-    if (warned) return
-    warned = true
-    try {
-      process.emitWarning(
-        `${owner}: its \`${option}\` callback threw or rejected (warned once; what it fails with later is dropped): ${messageOf(err)}`,
-        { type: 'StockpyleWarning', code: 'STOCKPYLE_CALLBACK' },
-      )
-    } catch {}
-  }
+  return warnOnce(
+    'STOCKPYLE_CALLBACK',
+    (message) => `${owner}: its \`${option}\` callback threw or rejected (warned once; what it fails with later is dropped): ${message}`,
+  )
 }

@@ -9,16 +9,25 @@ import { messageOf } from './unavailable-unless-ours.js'
  * one boolean check.
  */
 export function warnFirstError(owner: string, code: string): (err: unknown) => void {
+  return warnOnce(
+    code,
+    (text) =>
+      `${text.startsWith(owner) ? text : `${owner}: ${text}`} (no \`onError\` option was given: only this first error is reported, later ones are dropped; pass \`onError\` to receive every one)`,
+  )
+}
+
+/**
+ * A reporter that turns the first error it gets into one process warning `code` (type
+ * `StockpyleWarning`), its text made by `say` from the error's message, and drops the later ones. It
+ * never throws.
+ */
+export function warnOnce(code: string, say: (message: string) => string): (err: unknown) => void {
   let warned = false
   return (err) => {
     if (warned) return
     warned = true
     try {
-      const text = messageOf(err)
-      process.emitWarning(
-        `${text.startsWith(owner) ? text : `${owner}: ${text}`} (no \`onError\` option was given: only this first error is reported, later ones are dropped; pass \`onError\` to receive every one)`,
-        { type: 'StockpyleWarning', code },
-      )
+      process.emitWarning(say(messageOf(err)), { type: 'StockpyleWarning', code })
     } catch {}
   }
 }
