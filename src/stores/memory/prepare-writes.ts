@@ -1,5 +1,6 @@
 import type { LookupRequest, StoreEntry, WriteItem } from '../../contracts/base-store.js'
 import type { checkCacheOptions } from '../../contracts/cache-store-options.js'
+import { encodeRecord } from '../../core/codec.js'
 import { supersededCopies } from '../../core/key-claims.js'
 import { keysOfObject } from '../../core/key-encoding.js'
 import { expiryOf } from '../../core/lifetime.js'
@@ -38,8 +39,11 @@ export function prepareWrites(
     const item = items[i] as WriteItem
     const backfill = item.backfill === true
     const expiresAt = expiryOf(lifetime, item.obj, now, item.expiresAt, jitter, where, item.info.name)
-    // (a later copy of the same object replaces this one: checked, not stored)
-    if (superseded?.has(i) === true) continue
+    if (superseded?.has(i) === true) {
+      // a later copy of the same object replaces this one: checked (encoded and dropped), not stored
+      if (expiresAt !== null && item.encoded === undefined) encodeRecord(item.obj, expiresAt, where)
+      continue
+    }
     const bytes = backfill || expiresAt === null ? undefined : arena.envelope(item.obj, expiresAt, item.encoded, where)
     writes.push({ item, keys: keys[i] as PreparedWrite['keys'], expiresAt, bytes })
   }

@@ -102,4 +102,16 @@ export const batchCases: readonly ConformanceCase[] = [
       assert.deepEqual(await store.batchGet(ConformanceUser, [{ email }, { email: moved.email }, { id: 320 }]), [taker, moved, moved])
     },
   },
+  {
+    name: 'batchPut of one object twice whose earlier copy holds a value that cannot be stored is refused with SerializationError, and nothing is written',
+    async body(store) {
+      const earlier = Object.assign(makeUser(330), { name: (() => 'x') as unknown as string })
+      const refused = await store.batchPut([earlier, makeUser(331), makeUser(330)]).then(
+        () => undefined,
+        (err: unknown) => err,
+      )
+      assert.ok(isStockpyleError(refused, 'E_SERIALIZATION'), `expected E_SERIALIZATION, got ${refused}`)
+      assert.deepEqual(await store.batchGet(ConformanceUser, [{ id: 330 }, { id: 331 }]), [undefined, undefined])
+    },
+  },
 ]
