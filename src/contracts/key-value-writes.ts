@@ -60,8 +60,17 @@ export function prepareWrites(
     const keys = allKeys[index] as ObjectKeys
     const expiresAt = expiryOf(settings.lifetime, item.obj, now, item.expiresAt, settings.jitter ?? 0, `${store} store put`, item.info.name)
     if (superseded?.has(index) === true) {
-      // a later copy of the same object replaces this one: checked, not written
-      if (expiresAt !== null && item.encoded === undefined) encodeRecord(item.obj, expiresAt, `${store} store put`)
+      // a later copy of the same object replaces this one: checked, not written (one over the size
+      // limit is refused with the others, so that a chain does not send it again on its own)
+      if (expiresAt === null) continue
+      const size = item.encoded?.length ?? encodeRecord(item.obj, expiresAt, `${store} store put`).length
+      if (settings.maxValueBytes !== undefined && size > settings.maxValueBytes) {
+        if (refused === undefined) {
+          refused = []
+          firstRefusal = `model \`${item.info.name}\` ${show(keys.record)}: the encoded object is ${size} bytes`
+        }
+        refused.push(index)
+      }
       continue
     }
     const recordKey = prefix + keys.record

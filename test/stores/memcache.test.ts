@@ -459,6 +459,23 @@ describe.runIf(stores.has('memcached'))('MemcacheStore on 3 memcached servers', 
     await chain.close()
   })
 
+  it("a chain's batchPut of one object twice, both copies too large for memcached: one refusal, reported once, and no copy left", async () => {
+    const { store } = make({ maxValueBytes: 2000 })
+    const db = new ProcessMemoryStore({ name: 'db' })
+    const chain = new ChainedStore([store, db])
+    await chain.put(Object.assign(makeUser(90), { name: 'v1' }))
+    const errors: string[] = []
+    chain.events.on('cacheError', (e: CacheErrorEvent) => errors.push(`${e.operation}:${(e.error as Error).name}`))
+    // (a database writes what it stored back onto earlier copies: here both copies are too large)
+    const earlier = Object.assign(makeUser(90), { name: 'v2', email: 'earlier-90@example.com', avatar: Buffer.alloc(5000) })
+    const big = Object.assign(makeUser(90), { name: 'v3', avatar: Buffer.alloc(5000) })
+    await chain.batchPut([earlier, big, makeUser(91)])
+    expect(errors).toEqual(['put:ValueTooLargeError'])
+    expect((await store.batchGet(ConformanceUser, [{ id: 90 }, { id: 91 }])).map((u) => u?.id)).toEqual([undefined, 91])
+    expect(await chain.get(ConformanceUser, { id: 90 })).toEqual(big)
+    await chain.close()
+  })
+
   it("a chain's batchPut writes every object but the one too large for memcached, whose old copy is gone under every key", async () => {
     const { store } = make({ maxValueBytes: 2000 })
     const db = new ProcessMemoryStore({ name: 'db' })
