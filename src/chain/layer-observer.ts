@@ -134,6 +134,7 @@ export class LayerObserver {
     this.#warned.add(listener)
     try {
       process.emitWarning(`stockpyle chain "${this.#chain}": a cacheError listener threw (warned once per listener): ${messageOf(err)}`, {
+        type: 'StockpyleWarning',
         code: 'STOCKPYLE_LISTENER',
       })
     } catch {}

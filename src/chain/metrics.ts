@@ -109,6 +109,7 @@ export class ChainMetrics {
       process.emitWarning(
         `stockpyle chain "${this.#chain}": its meter threw or rejected (such measurements are dropped): ${messageOf(err)}`,
         {
+          type: 'StockpyleWarning',
           code: 'STOCKPYLE_METER',
         },
       )

@@ -60,7 +60,10 @@ export function memoryBounds(name: string, options: ProcessMemoryStoreOptions): 
   }
   if (unbounded === true && !warnedUnbounded) {
     warnedUnbounded = true
-    process.emitWarning('A ProcessMemoryStore without a bound grows without limit', { code: 'STOCKPYLE_UNBOUNDED' })
+    process.emitWarning('A ProcessMemoryStore without a bound grows without limit', {
+      type: 'StockpyleWarning',
+      code: 'STOCKPYLE_UNBOUNDED',
+    })
   }
   return { max, maxSize: unbounded === true ? Number.MAX_SAFE_INTEGER : (maxSize ?? (max === undefined ? DEFAULT_MAX_SIZE : undefined)) }
 }

@@ -110,6 +110,7 @@ export class CacheSyncPlugin implements KyselyPlugin {
       onError ??
       ((error) =>
         process.emitWarning(`stockpyle cache sync: invalidation after COMMIT failed: ${messageOf(error)}`, {
+          type: 'StockpyleWarning',
           code: 'STOCKPYLE_CACHE_SYNC',
         }))
     // key columns come from the store's mapping of each table, introspected when a write on it is first
