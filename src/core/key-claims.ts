@@ -2,44 +2,6 @@ import { KeyConflictError, show } from './errors.js'
 import { keyOfObjectFor } from './key-encoding.js'
 import type { KeyInfo, ModelInfo } from './registry.js'
 
-/**
- * The alternate keys the objects of one batch put claim, so that two objects claiming one are refused
- * before anything is written: every declared key is unique, and a cache would otherwise keep the key
- * pointing to whichever object it wrote last (the database refuses such a batch with `E_KEY_CONFLICT`).
- * An object put twice in one batch claims the keys of its last copy only (the last copy wins, as in
- * the database: `[User(30, 'e1'), User(30, 'e2'), User(31, 'e1')]` is no conflict). A store makes one
- * only for a put of two objects or more; backfills, copies of what an authoritative layer holds, are
- * not checked.
- */
-export class KeyClaims {
-  /** Each record key of the batch → the alternate keys of its last copy and that copy's position. */
-  readonly #last = new Map<string, { readonly aliases: readonly string[]; readonly at: number }>()
-
-  /**
-   * Notes that the object at position `at` of the batch, whose record key is `record`, claims `aliases`
-   * (canonical keys, without a store's prefix); a later copy of the same record replaces its claims.
-   */
-  claim(record: string, aliases: readonly string[], at: number): void {
-    this.#last.set(record, { aliases, at })
-  }
-
-  /**
-   * The first alternate key two records of the batch claim: the position of the later claimant, the
-   * key, and the record key of the one that claimed it first; `undefined` when there is none.
-   */
-  conflict(): { readonly at: number; readonly alias: string; readonly owner: string } | undefined {
-    const owners = new Map<string, string>()
-    for (const [record, { aliases, at }] of this.#last) {
-      for (const alias of aliases) {
-        const owner = owners.get(alias)
-        if (owner === undefined) owners.set(alias, record)
-        else if (owner !== record) return { at, alias, owner }
-      }
-    }
-    return undefined
-  }
-}
-
 /** One object of a batch put, as {@link keyConflict} needs it. */
 export interface ClaimingItem {
   readonly obj: object
@@ -67,7 +29,8 @@ function describeKey(item: ClaimingItem, alias: string): string {
 }
 
 /**
- * The error for two objects of a batch put claiming one alternate key: `items[at]` claims `alias`
+ * The error for two objects of a batch put claiming one alternate key (see {@link supersededCopies}):
+ * `items[at]` claims `alias`
  * (canonical, without a store's prefix), which the object whose record key is `owner` claimed.
  * Names the key and both objects' primary keys; `where` names the store and operation (`redis store put`).
  */
@@ -101,21 +64,28 @@ export function supersededCopies(
   keys: readonly BatchKeys[],
 ): Set<number> | undefined {
   if (items.length < 2) return undefined
-  let last: Map<string, number> | undefined
-  let claims: KeyClaims | undefined
+  // each record key → the position of its last copy (a put's only)
+  const last = new Map<string, number>()
+  let puts = 0
   for (let i = 0; i < items.length; i++) {
     if ((items[i] as { backfill?: boolean }).backfill === true) continue
-    const k = keys[i] as BatchKeys
-    ;(last ??= new Map()).set(k.record, i)
-    if (k.aliases.length > 0) (claims ??= new KeyClaims()).claim(k.record, k.aliases, i)
+    puts++
+    last.set((keys[i] as BatchKeys).record, i)
   }
-  const conflict = claims?.conflict()
-  if (conflict !== undefined) throw keyConflict(where, items, conflict.at, conflict.alias, conflict.owner)
-  if (last === undefined || last.size === items.length) return undefined
-  let superseded: Set<number> | undefined
+  // every alternate key unique among the last copies (a record's first copy gives its place in the map)
+  const owners = new Map<string, string>()
+  for (const [record, at] of last) {
+    for (const alias of (keys[at] as BatchKeys).aliases) {
+      const owner = owners.get(alias)
+      if (owner === undefined) owners.set(alias, record)
+      else if (owner !== record) throw keyConflict(where, items, at, alias, owner)
+    }
+  }
+  if (last.size === puts) return undefined
+  const superseded = new Set<number>()
   for (let i = 0; i < items.length; i++) {
     if ((items[i] as { backfill?: boolean }).backfill === true) continue
-    if (last.get((keys[i] as BatchKeys).record) !== i) (superseded ??= new Set()).add(i)
+    if (last.get((keys[i] as BatchKeys).record) !== i) superseded.add(i)
   }
   return superseded
 }
