@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
@@ -17,7 +17,10 @@ describe('docs/writing-a-store.md: the logging decorator inside a chain (run as 
     mkdirSync(dir, { recursive: true })
     const file = join(dir, `docs-logging-decorator-${process.pid}.ts`)
     writeFileSync(file, example('writing-a-store.md', 'logging-decorator'))
-    const { chain, log, Book, LoggingStore } = await import(/* @vite-ignore */ pathToFileURL(file).href)
+    const loaded = import(/* @vite-ignore */ pathToFileURL(file).href)
+    // Once imported, the copy of the example is no longer needed: .tmp/ does not fill up run after run.
+    await loaded.finally(() => rmSync(file, { force: true }))
+    const { chain, log, Book, LoggingStore } = await loaded
     try {
       // What the example itself did: a put written through, then a hit in the logged memory layer.
       expect(log).toHaveLength(2)
