@@ -1,22 +1,16 @@
 import type { BackendReadOptions, BackendRouteOptions, KeyValueBackend, KeyValueEntry } from '../../contracts/key-value-backend.js'
 import { isExpiredEnvelope } from '../../core/codec.js'
-import {
-  InvalidKeyError,
-  InvalidOptionError,
-  StoreClosedError,
-  StoreUnavailableError,
-  show,
-  ValueTooLargeError,
-} from '../../core/errors.js'
-import { type Clock, systemClock } from '../../core/lifetime.js'
+import { InvalidKeyError, StoreClosedError, StoreUnavailableError, show, ValueTooLargeError } from '../../core/errors.js'
+import type { Clock } from '../../core/lifetime.js'
 import { repairWrite } from '../../core/repair-action.js'
 import { memcacheExptime } from './memcache-exptime.js'
 import { combinedFailure, partialFailure, throwFailures } from './memcache-failures.js'
 import { MemcacheNodeClient, type MemcacheServerStats, type NodeRepair, NodeSetEntry } from './memcache-node-client.js'
 import { toBuffer } from './memcache-node-refill.js'
-import { checkMemcacheOptions, type MemcacheBackendOptions } from './memcache-options.js'
+import { checkBackendOptions, type MemcacheBackendOptions } from './memcache-options.js'
 import { MemcacheReports } from './memcache-reports.js'
 import { MemcacheRing } from './memcache-ring.js'
+import { nodeRepair } from './node-repair-decision.js'
 
 export type { MemcacheBackendOptions } from './memcache-options.js'
 
@@ -71,39 +65,31 @@ export class MemcacheBackend implements KeyValueBackend {
    * @throws InvalidOptionError naming the option (also an unknown one).
    */
   constructor(options: MemcacheBackendOptions, otherOptions: readonly string[] = []) {
-    const provisional = typeof options?.name === 'string' ? options.name : 'memcache'
-    const settings = checkMemcacheOptions(provisional, options, ['clock', 'name', 'ownsServers', 'repairKey', ...otherOptions])
-    if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
-      throw new InvalidOptionError(`${provisional}: option \`name\` must be a non-empty string, got ${show(options.name)}`)
-    }
-    const addresses = settings.servers.map((s) => s.address)
-    this.name = options.name ?? `memcache(${addresses.length <= 3 ? addresses.join(',') : `${addresses[0]} +${addresses.length - 1}`})`
-    const clock = options.clock ?? systemClock
-    if (typeof clock?.now !== 'function') throw new InvalidOptionError(`${this.name}: option \`clock\` must have a now() method`)
+    const { name, settings, clock, repairKey } = checkBackendOptions(options, otherOptions)
+    this.name = name
     this.#clock = clock
     this.maxValueBytes = settings.maxValueBytes
     this.#partialReads = settings.partialReads
     this.#reports = new MemcacheReports(this.name, settings.onError)
     this.#ring = new MemcacheRing(settings.servers, settings.hashing)
-    const repair = options.repairKey
-    if (repair !== undefined && typeof repair !== 'function') {
-      throw new InvalidOptionError(`${this.name}: option \`repairKey\` must be a function, got ${show(repair)}`)
-    }
-    const repairKey =
-      repair === undefined
-        ? undefined
-        : (current: Buffer | undefined, failedAt: number) => nodeRepair(repair(current, failedAt), clock.now())
     const now = () => clock.now()
+    const nodeRepairKey =
+      repairKey === undefined
+        ? undefined
+        : (current: Buffer | undefined, failedAt: number) => nodeRepair(repairKey(current, failedAt), clock.now())
     this.#nodes = new Map(
-      addresses.map((a) => [
-        a,
-        new MemcacheNodeClient(a, { ...settings, owner: this.name, now, repairKey, ownsServer: options.ownsServers === true }),
+      settings.servers.map(({ address }) => [
+        address,
+        new MemcacheNodeClient(address, {
+          ...settings,
+          owner: name,
+          now,
+          repairKey: nodeRepairKey,
+          ownsServer: options.ownsServers === true,
+        }),
       ]),
     )
     this.#single = this.#nodes.size === 1 ? this.#nodes.values().next().value : undefined
-    if (options.ownsServers !== undefined && typeof options.ownsServers !== 'boolean') {
-      throw new InvalidOptionError(`${this.name}: option \`ownsServers\` must be a boolean, got ${show(options.ownsServers)}`)
-    }
     if (options.ownsServers === true) this.clear = () => this.flushAll()
   }
 
@@ -132,6 +118,16 @@ export class MemcacheBackend implements KeyValueBackend {
     this.#assertOpen('getMany')
     if (keys.length === 0) return []
     const routes = options?.routeKeys
+    if (keys.length === 1) {
+      // (a chain's `get`: one key on one server, read without grouping keys per server)
+      const node = this.#nodeFor(keys[0] as string, routes?.[0])
+      try {
+        return [(await node.get(keys, 'get of 1 key(s)')).get(keys[0] as string)]
+      } catch (err) {
+        const error = err as Error
+        throw this.#readFailure(keys, routes, [{ node, error }], 1, [undefined], options) ?? error
+      }
+    }
     const groups = [...this.#group(keys, routes)]
     const settled = await Promise.allSettled(groups.map(([node, ks]) => node.get([...ks], `get of ${ks.size} key(s)`)))
     const failures: { node: MemcacheNodeClient; error: Error }[] = []
@@ -145,16 +141,32 @@ export class MemcacheBackend implements KeyValueBackend {
     const out: (Uint8Array | undefined)[] = new Array(keys.length)
     for (let i = 0; i < keys.length; i++) out[i] = found?.get(keys[i] as string)
     if (failures.length > 0) {
-      const errors = failures.map((f) => f.error)
-      const unavailable = errors.every((e) => e instanceof StoreUnavailableError)
-      if (options?.partial === true && unavailable && this.#single === undefined) {
-        throw partialFailure(this.name, 'getMany', keys, failures, out, this.#serverOf(routes))
-      }
-      const partial = this.#partialReads && failures.length < settled.length && unavailable
-      if (!partial) throw combinedFailure(this.name, 'getMany', errors, settled.length)
-      for (const f of failures) this.#reports.serverFailed(f.node, f.error as StoreUnavailableError)
+      const error = this.#readFailure(keys, routes, failures, settled.length, out, options)
+      if (error !== undefined) throw error
     }
     return out
+  }
+
+  /**
+   * What a {@link getMany} some of whose `involved` servers failed throws, or `undefined` when the
+   * others answer for them (`partialReads`): the failed servers are then reported.
+   */
+  #readFailure(
+    keys: readonly string[],
+    routes: readonly (string | undefined)[] | undefined,
+    failures: readonly { node: MemcacheNodeClient; error: Error }[],
+    involved: number,
+    out: readonly (Uint8Array | undefined)[],
+    options: BackendReadOptions | undefined,
+  ): Error | undefined {
+    const errors = failures.map((f) => f.error)
+    const unavailable = errors.every((e) => e instanceof StoreUnavailableError)
+    if (options?.partial === true && unavailable && this.#single === undefined) {
+      return partialFailure(this.name, 'getMany', keys, failures, out, this.#serverOf(routes))
+    }
+    if (!this.#partialReads || failures.length === involved || !unavailable) return combinedFailure(this.name, 'getMany', errors, involved)
+    for (const f of failures) this.#reports.serverFailed(f.node, f.error as StoreUnavailableError)
+    return undefined
   }
 
   /**
@@ -265,14 +277,8 @@ export class MemcacheBackend implements KeyValueBackend {
     const routes = options?.routeKeys
     const groups = [...this.#group(keys, routes)]
     const settled = await Promise.allSettled(groups.map(([node, ks]) => node.delete([...ks], `delete of ${ks.size} key(s)`)))
-    this.#throwFailures(
-      'deleteMany',
-      settled,
-      groups.map(([node]) => node),
-      keys,
-      undefined,
-      routes,
-    )
+    const nodes = groups.map(([node]) => node)
+    this.#throwFailures('deleteMany', settled, nodes, keys, undefined, routes)
   }
 
   /**
@@ -292,12 +298,8 @@ export class MemcacheBackend implements KeyValueBackend {
     }
     const groups = [...this.#group(keys)]
     const settled = await Promise.allSettled(groups.map(([node, ks]) => node.repair([...ks], decide, `repair of ${ks.size} key(s)`)))
-    this.#throwFailures(
-      'repairMany',
-      settled,
-      groups.map(([node]) => node),
-      keys,
-    )
+    const nodes = groups.map(([node]) => node)
+    this.#throwFailures('repairMany', settled, nodes, keys)
   }
 
   /**
@@ -388,10 +390,4 @@ export class MemcacheBackend implements KeyValueBackend {
   ): void {
     throwFailures(this.name, operation, settled, nodes, keys, this.#single === undefined, this.#serverOf(routes), results)
   }
-}
-
-/** A repair decision for the node client: the entry's bytes as a Buffer, its expiry as memcached's `exptime` by `now`. */
-function nodeRepair(decision: ReturnType<NonNullable<MemcacheBackendOptions['repairKey']>>, now: number): NodeRepair {
-  if (decision === 'keep' || decision === 'delete') return decision
-  return { value: toBuffer(decision.value), exptime: memcacheExptime(decision.expiresAt, now) }
 }

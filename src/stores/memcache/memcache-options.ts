@@ -1,6 +1,6 @@
 import type { ConnectionOptions } from 'node:tls'
 import { InvalidOptionError, type StoreUnavailableError, show } from '../../core/errors.js'
-import type { Clock } from '../../core/lifetime.js'
+import { type Clock, systemClock } from '../../core/lifetime.js'
 import { msOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
 import type { MemcacheHashing, RingServer } from './memcache-ring.js'
@@ -212,4 +212,37 @@ export interface MemcacheBackendOptions extends MemcacheConnectionOptions {
         failedAt: number,
       ) => 'keep' | 'delete' | { readonly value: Uint8Array; readonly expiresAt: number | undefined })
     | undefined
+}
+
+/** {@link MemcacheBackendOptions} checked, with the backend's name (the option, or one made from the servers). */
+export interface CheckedBackendOptions {
+  readonly name: string
+  readonly settings: ResolvedMemcacheOptions
+  readonly clock: Clock
+  readonly repairKey: MemcacheBackendOptions['repairKey']
+}
+
+/**
+ * Checks a backend's options: the connection's ({@link checkMemcacheOptions}) and its own (`name`,
+ * `clock`, `repairKey`, `ownsServers`); `otherOptions` are names a wrapping store accepts besides these.
+ * @throws InvalidOptionError naming the option (also an unknown one).
+ */
+export function checkBackendOptions(options: MemcacheBackendOptions, otherOptions: readonly string[]): CheckedBackendOptions {
+  const provisional = typeof options?.name === 'string' ? options.name : 'memcache'
+  const settings = checkMemcacheOptions(provisional, options, ['clock', 'name', 'ownsServers', 'repairKey', ...otherOptions])
+  if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
+    throw new InvalidOptionError(`${provisional}: option \`name\` must be a non-empty string, got ${show(options.name)}`)
+  }
+  const addresses = settings.servers.map((s) => s.address)
+  const name = options.name ?? `memcache(${addresses.length <= 3 ? addresses.join(',') : `${addresses[0]} +${addresses.length - 1}`})`
+  const clock = options.clock ?? systemClock
+  if (typeof clock?.now !== 'function') throw new InvalidOptionError(`${name}: option \`clock\` must have a now() method`)
+  const repairKey = options.repairKey
+  if (repairKey !== undefined && typeof repairKey !== 'function') {
+    throw new InvalidOptionError(`${name}: option \`repairKey\` must be a function, got ${show(repairKey)}`)
+  }
+  if (options.ownsServers !== undefined && typeof options.ownsServers !== 'boolean') {
+    throw new InvalidOptionError(`${name}: option \`ownsServers\` must be a boolean, got ${show(options.ownsServers)}`)
+  }
+  return { name, settings, clock, repairKey }
 }
