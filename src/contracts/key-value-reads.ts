@@ -16,9 +16,11 @@ export interface CorruptEntry {
  * their record keys. An alias whose record no longer holds the looked-up key value is a miss, which
  * is how a changed alternate key stops answering without a read on the write path.
  *
- * Bytes that are not a valid envelope (see {@link envelopeProblem}) or a record that does not decode
- * are handed to `corrupt` once every entry is resolved (it removes them and throws); without it they
- * throw {@link CorruptEntryError} at once. A record of another `stockpyleVersion` is a miss.
+ * Bytes that are not a valid envelope (see {@link envelopeProblem}), a record that does not decode, and
+ * a record read under a key that is not its own (its key fields do not hold the looked-up values: the
+ * backend answered another key's entry, e.g. it folds case or cuts keys) are handed to `corrupt` once
+ * every entry is resolved (it removes them and throws); without it they throw
+ * {@link CorruptEntryError} at once. A record of another `stockpyleVersion` is a miss.
  * @param store The store's name, for messages.
  */
 export async function resolveEnvelopes(
@@ -57,7 +59,12 @@ export async function resolveEnvelopes(
     if (expiresAt !== undefined && expiresAt <= limit) continue
     if (kind === KIND_RECORD) {
       const entry = recordEntry(info, bytes, expiresAt, keys[i] as string, flag)
-      if (entry !== undefined) out[i] = entry
+      if (entry === undefined) continue
+      const request = requests[i] as LookupRequest
+      // A record is stored under its own key only: one holding other key values was answered for
+      // another key by the backend (one that folds case or cuts keys), not a miss.
+      if (holdsLookup(request, entry.value) || prefix + keyOfObjectFor(request.spec, entry.value) === keys[i]) out[i] = entry
+      else flag(keys[i] as string, otherRecord(prefix, info, entry.value))
     } else if (kind === KIND_ALIAS) {
       // (a tombstone, KIND_TOMBSTONE, is a miss)
       const target = decodeAlias(bytes)
@@ -123,6 +130,26 @@ function recordEntry(
   }
   if (value === undefined || !(value instanceof (info.model as unknown as new () => object))) return undefined
   return new Entry(value, expiresAt, bytes)
+}
+
+/**
+ * Whether `value` holds the looked-up values (`===` on each field of the request's key): the cheap
+ * check of a record read by its key, before the exact one by key encoding (-0 and 0, say).
+ */
+function holdsLookup(request: LookupRequest, value: object): boolean {
+  const fields = request.spec.fields
+  const lookup = request.lookup
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i] as string
+    if ((value as Record<string, unknown>)[field] !== lookup[field]) return false
+  }
+  return true
+}
+
+/** Why a record read under a key that is not its own is corrupt (the error path only). */
+function otherRecord(prefix: string, info: ModelInfo, value: object): string {
+  const own = keyOfObjectFor(info.primary, value)
+  return `it holds the record of another key${own === undefined ? '' : `, ${show(prefix + own)}`}: the backend answered another key's entry for it (keys must be kept exactly: no case folding, no cutting)`
 }
 
 /** The prefixed canonical key of each request. @throws InvalidKeyError. */

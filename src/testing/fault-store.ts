@@ -3,6 +3,38 @@ import { type DecoratedOperation, type Store, type StoreCapabilities, StoreDecor
 /** Operations a {@link FaultStore} can fail or delay. */
 export type FaultOperation = 'get' | 'put' | 'delete'
 
+/** Every {@link FaultOperation}, the default of `fail()` and `gate()`. */
+const OPERATIONS: readonly FaultOperation[] = ['get', 'put', 'delete']
+
+/** A value as a message shows it: strings quoted. */
+function shown(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : typeof value === 'bigint' ? `${value}n` : String(value)
+}
+
+/**
+ * The operations named (all of them when none is).
+ * @throws TypeError for a name that is not a string, RangeError for a string that is not an operation.
+ */
+function operationsOf(method: string, operations: readonly unknown[]): readonly FaultOperation[] {
+  for (const op of operations) {
+    if (typeof op !== 'string') throw new TypeError(`FaultStore.${method}: an operation is 'get', 'put' or 'delete', got ${shown(op)}`)
+    if (!(OPERATIONS as readonly string[]).includes(op)) {
+      throw new RangeError(`FaultStore.${method}: ${shown(op)} is not an operation: use 'get', 'put' or 'delete'`)
+    }
+  }
+  return operations.length > 0 ? (operations as readonly FaultOperation[]) : OPERATIONS
+}
+
+/**
+ * Checks a number of milliseconds.
+ * @throws TypeError when `ms` is not a number, RangeError when it is not finite and >= 0.
+ */
+function checkMs(method: string, name: string, ms: unknown): number {
+  if (typeof ms !== 'number') throw new TypeError(`FaultStore.${method}: ${name} must be a number of milliseconds, got ${shown(ms)}`)
+  if (!(Number.isFinite(ms) && ms >= 0)) throw new RangeError(`FaultStore.${method}: ${name} must be a finite number >= 0, got ${ms}`)
+  return ms
+}
+
 /** Which fault operation each forwarded call counts as (transactions and `close` are never failed or delayed). */
 const FAULT_OF: Partial<Record<DecoratedOperation, FaultOperation>> = {
   get: 'get',
@@ -26,7 +58,9 @@ const FAULT_OF: Partial<Record<DecoratedOperation, FaultOperation>> = {
  * Wraps a store and injects failures and delays, for testing chain policy without a network:
  * `fail('get')` makes reads reject with StoreUnavailableError until `recover()`; `delay(ms)` holds
  * every call for `ms` first; `jitter(maxMs)` holds each call for a random 0–`maxMs` ms; `gate()` holds
- * calls until the returned release function is called. Reads (`get`, `batchGet`, `batchGetEntries`,
+ * calls until the returned release function is called. Arguments are checked: an operation other than
+ * `'get'`, `'put'` and `'delete'` throws RangeError (TypeError when not a string), and so does a delay
+ * that is not a finite number of ms >= 0 (TypeError when not a number), before anything changes. Reads (`get`, `batchGet`, `batchGetEntries`,
  * `acquireLeases`, `leasesHeld`) count as `'get'`; `put`, `batchPut`, `batchPutEntries` as `'put'`;
  * `delete`, `batchDelete`, `batchDeleteByKey`, `batchInvalidate`, `clear`, `releaseLeases` as
  * `'delete'`. Built on {@link StoreDecorator}: everything else (capabilities, transactions, `close`) is
@@ -56,9 +90,13 @@ export class FaultStore extends StoreDecorator {
     return { ...inner.capabilities, inProcess: false, clearable: inner.capabilities.clearable ?? typeof inner.clear === 'function' }
   }
 
-  /** Makes the given operations (default: all) reject until {@link recover}. */
+  /**
+   * Makes the given operations (default: all) reject with StoreUnavailableError until {@link recover}.
+   * @throws TypeError for an operation that is not a string, RangeError for one that is not `'get'`,
+   *   `'put'` or `'delete'` (nothing is changed then).
+   */
   fail(...operations: FaultOperation[]): void {
-    for (const op of operations.length > 0 ? operations : (['get', 'put', 'delete'] as const)) this.#failing.add(op)
+    for (const op of operationsOf('fail', operations)) this.#failing.add(op)
   }
   /** Ends every injected failure, delay and jitter. */
   recover(): void {
@@ -66,27 +104,37 @@ export class FaultStore extends StoreDecorator {
     this.#delay = 0
     this.#jitter = 0
   }
-  /** Delays every later call by `ms` milliseconds. */
+  /**
+   * Delays every later call by `ms` milliseconds (`0` turns it off).
+   * @throws TypeError when `ms` is not a number, RangeError when it is not finite and >= 0 (the delay
+   *   set before stays).
+   */
   delay(ms: number): void {
-    this.#delay = ms
+    this.#delay = checkMs('delay', 'ms', ms)
   }
   /**
    * Delays each later call by a random whole number of milliseconds from 0 to `maxMs` (on top of
    * {@link delay}), drawn from `random` (default `Math.random`; pass a seeded generator for
    * reproducible delays). `0` turns it off.
+   * @throws TypeError when `maxMs` is not a number or `random` not a function, RangeError when `maxMs`
+   *   is not finite and >= 0 (the jitter set before stays).
    */
   jitter(maxMs: number, random: () => number = Math.random): void {
-    if (!(Number.isFinite(maxMs) && maxMs >= 0)) throw new RangeError(`FaultStore.jitter: maxMs must be a number >= 0, got ${maxMs}`)
+    checkMs('jitter', 'maxMs', maxMs)
+    if (typeof random !== 'function') throw new TypeError(`FaultStore.jitter: random must be a function, got ${shown(random)}`)
     this.#jitter = maxMs
     this.#random = random
   }
-  /** Holds later calls of the given operations (default: all) until the returned function is called. */
+  /**
+   * Holds later calls of the given operations (default: all) until the returned function is called.
+   * @throws TypeError / RangeError for an operation as {@link fail} does (nothing is gated then).
+   */
   gate(...operations: FaultOperation[]): () => void {
+    const ops = operationsOf('gate', operations)
     let open!: () => void
     const gate = new Promise<void>((resolve) => {
       open = resolve
     })
-    const ops = operations.length > 0 ? operations : (['get', 'put', 'delete'] as const)
     for (const op of ops) this.#gates.set(op, gate)
     return () => {
       for (const op of ops) if (this.#gates.get(op) === gate) this.#gates.delete(op)

@@ -25,6 +25,7 @@ import {
   MapBackend,
   runConformanceCase,
 } from '../../src/testing/index.js'
+import { AddRefusesExpired, CaseBlindStore, DeletesFirstKeyOnly, HidesPutExpiry, KeyChangingBackend } from './broken-stores.js'
 
 /**
  * Each case added for what a chain relies on (expiry caps, add-only backfills, stale reads,
@@ -49,6 +50,18 @@ async function catches(caseName: string, sound: Factory, broken: Factory): Promi
   )
   expect(failure).toMatchObject({ code: 'ERR_ASSERTION' })
   return failure.message
+}
+
+/** Like {@link catches}, for a broken store that may also be caught by an error of its own (not an assertion). */
+async function caught(caseName: string, sound: Factory, broken: Factory): Promise<Error> {
+  const c = caseNamed(caseName)
+  expect(await runConformanceCase({ name: 'sound', createStore: sound }, c)).toBe('passed')
+  const failure = await runConformanceCase({ name: 'broken', createStore: broken }, c).then(
+    (outcome) => new Error(`the broken store was not caught: ${outcome}`),
+    (err: unknown) => err as Error,
+  )
+  expect(failure.message).not.toMatch(/^the broken store was not caught/)
+  return failure
 }
 
 /** A decorator that declares other capabilities than its store has. */
@@ -88,12 +101,78 @@ describe('conformance cases catch deliberately broken stores', () => {
       expect(message).toMatch(/the capped entry reports its cap/)
     })
 
+    it('a cache that reports no expiresAt for entries written without a cap (by put)', async () => {
+      const hides: Factory = (o) => new HidesPutExpiry(o)
+      expect(
+        await catches(
+          'batchPutEntries: an entry expires at its expiresAt when that comes before the lifetime, and never outlives the lifetime',
+          memory,
+          hides,
+        ),
+      ).toMatch(/the uncapped entry reports the end of its lifetime/)
+      expect(await catches('an entry written by put reports the end of its lifetime as its expiresAt', memory, hides)).toMatch(
+        /the entry read by primary key reports when its lifetime ends/,
+      )
+    })
+
     it('an entry stored although its expiresAt has passed', async () => {
       await catches('batchPutEntries: an entry whose expiresAt has passed is not stored, and the older copy is gone', memory, broken)
     })
   })
 
+  describe('exact keys', () => {
+    const primary =
+      'string primary keys are exact: keys differing only in case, or only after a 240-character start, each read back their own object'
+    const alternate =
+      'string alternate keys are exact: emails differing only in case, or only after a 240-character start, each find their own object'
+    const folding: Factory = (o) =>
+      new KeyValueStore(
+        new KeyChangingBackend(
+          () => o.clock.now(),
+          (k) => k.toLowerCase(),
+        ),
+        o,
+      )
+    const cutting: Factory = (o) =>
+      new KeyValueStore(
+        new KeyChangingBackend(
+          () => o.clock.now(),
+          (k) => k.slice(0, 60),
+        ),
+        o,
+      )
+
+    it('a backend that folds the case of keys (a case-insensitive collation)', async () => {
+      // KeyValueStore refuses the record of another key as corrupt rather than answering it
+      const err = await caught(primary, keyValue, folding)
+      expect(err).toMatchObject({ code: 'E_CORRUPT_ENTRY' })
+      expect(err.message).toMatch(/ConformanceVehicle\|plate=scase-ABC.* is corrupt: it holds the record of another key, .*plate=scase-abc/)
+      expect(await catches(alternate, keyValue, folding)).toMatch(/deepStrictEqual|Expected values/)
+    })
+
+    it('a backend that cuts keys to 60 characters', async () => {
+      const err = await caught(primary, keyValue, cutting)
+      expect(err).toMatchObject({ code: 'E_CORRUPT_ENTRY' })
+      expect(err.message).toMatch(/is corrupt: it holds the record of another key/)
+      await catches(alternate, keyValue, cutting)
+    })
+
+    it('a whole store that matches string keys without regard to case', async () => {
+      expect(await catches(primary, memory, () => new CaseBlindStore())).toMatch(/get\("case-ABC"\) after put of "case-abc"/)
+      expect(await catches(alternate, memory, () => new CaseBlindStore())).toMatch(/another casing misses/)
+    })
+  })
+
   describe('add-only backfills', () => {
+    it('a backend whose add refuses a key that holds only an expired copy', async () => {
+      const message = await catches(
+        'a backfill lands over a copy whose lifetime has passed, under every key',
+        keyValue,
+        (o) => new KeyValueStore(new AddRefusesExpired(() => o.clock.now()), o),
+      )
+      expect(message).toMatch(/the expired copy holds nothing: the backfill lands/)
+    })
+
     it('a store that drops backfills', async () => {
       class DropsBackfills extends StoreDecorator {
         override async batchPutEntries(entries: readonly StoreEntry[], options?: PutEntriesOptions): Promise<void> {
@@ -229,6 +308,20 @@ describe('conformance cases catch deliberately broken stores', () => {
       expect(message).toMatch(/a held lease is refused/)
     })
 
+    it('a backend whose deleteMany removes only the first key: a release of several leases keeps the others', async () => {
+      const message = await catches(exclusive, keyValue, (o) => new KeyValueStore(new DeletesFirstKeyOnly(() => o.clock.now()), o))
+      expect(message).toMatch(/one releaseLeases call gives back every lease it names/)
+    })
+
+    it('a backend whose add refuses an expired lease', async () => {
+      const message = await catches(
+        'leases: a lease whose ttl has passed can be taken again (an add over an expired lease lands)',
+        keyValue,
+        (o) => new KeyValueStore(new AddRefusesExpired(() => o.clock.now()), o),
+      )
+      expect(message).toMatch(/a lease whose ttl has passed holds nothing: it is taken again/)
+    })
+
     it('a store whose release keeps the lease', async () => {
       class StickyLeases extends StoreDecorator {
         override async releaseLeases(): Promise<void> {}
@@ -334,7 +427,7 @@ describe('lifetime', () => {
     const needExpiry = conformanceGroups.flatMap(([group, cases]) =>
       group === 'lifetime' || group === 'entries: expiry caps' ? cases : [],
     )
-    expect(needExpiry.length).toBe(5)
+    expect(needExpiry.length).toBe(6)
     for (const c of needExpiry) {
       expect(await runConformanceCase({ name: 'authoritative', createStore: authoritative }, c)).toBe('not applicable')
     }

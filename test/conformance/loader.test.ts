@@ -20,6 +20,10 @@ const skip = [
   { test: 'a subclass with its own keys comes back as the subclass, with inherited attributes', reason: oneModel },
   { test: 'a plain base-class object is found by the base model only', reason: oneModel },
   {
+    test: 'string primary keys are exact: keys differing only in case, or only after a 240-character start, each read back their own object',
+    reason: oneModel,
+  },
+  {
     test: 'property: any nested value (-0, NaN, lone surrogates, U+0000, holes, __proto__/constructor keys, null prototypes, typed arrays) and keys of every type come back exactly',
     reason: oneModel,
   },

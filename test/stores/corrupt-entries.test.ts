@@ -8,11 +8,12 @@ import {
   CorruptEntryError,
   canonicalKey,
   isStockpyleError,
+  type KeyValueEntry,
   KeyValueStore,
   ProcessMemoryStore,
 } from '../../src/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
-import { ConformanceDoc, ManualClock, MapBackend } from '../../src/testing/index.js'
+import { ConformanceDoc, ConformanceUser, ManualClock, MapBackend, makeUser } from '../../src/testing/index.js'
 import { selectedStores } from '../harness/servers.js'
 
 const doc = new ConformanceDoc('d1', 1n, true, 1.5, { nested: [1, 'two', new Map([[3, 4]])] })
@@ -69,6 +70,56 @@ describe('untrusted bytes from a cache backend', () => {
       expect(backend.size).toBe(0)
       expect(await store.get(ConformanceDoc, { id: 'd1' })).toBeUndefined()
     }
+  })
+
+  it('a record answered under a key that is not its own (a backend folding case or cutting keys) is a CorruptEntryError naming the key, not a hit', async () => {
+    /** Folds keys to lower case, like a case-insensitive collation. */
+    class FoldingBackend extends MapBackend {
+      override getMany(keys: readonly string[]) {
+        return super.getMany(keys.map((k) => k.toLowerCase()))
+      }
+      override setMany(entries: readonly KeyValueEntry[]) {
+        return super.setMany(entries.map((e) => ({ ...e, key: e.key.toLowerCase() })))
+      }
+      override deleteMany(keys: readonly string[]) {
+        return super.deleteMany(keys.map((k) => k.toLowerCase()))
+      }
+    }
+    const backend = new FoldingBackend()
+    const store = new KeyValueStore(backend, { prefix: 'p', name: 'kv' })
+    const lower = new ConformanceDoc('abc', 2n, false, 2, 'lower')
+    await store.put(lower)
+    expect(await store.get(ConformanceDoc, { id: 'abc' })).toEqual(lower)
+    const err = await store.get(ConformanceDoc, { id: 'ABC' }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(CorruptEntryError)
+    expect((err as Error).message).toBe(
+      'kv store get of model `ConformanceDoc`: the entry under `"p:ConformanceDoc|id=sABC"` is corrupt: it holds the record of another key, `"p:ConformanceDoc|id=sabc"`: the backend answered another key\'s entry for it (keys must be kept exactly: no case folding, no cutting); it was removed',
+    )
+    expect(await store.get(ConformanceDoc, { id: 'abc' })).toBeUndefined()
+
+    // the same bytes copied under another key of an exact backend: flagged too, in a batch with a hit
+    const exact = new MapBackend()
+    const plain = new KeyValueStore(exact, { prefix: 'p', name: 'kv' })
+    await plain.put(doc)
+    const [bytes] = await exact.getMany([recordKey])
+    const other = `p:${canonicalKey(ConformanceDoc, { id: 'd2' })}`
+    await exact.setMany([{ key: other, value: bytes as Uint8Array, expiresAt: undefined }])
+    await expect(plain.batchGet(ConformanceDoc, [{ id: 'd1' }, { id: 'd2' }])).rejects.toThrow(
+      /the entry under `"p:ConformanceDoc\|id=sd2"` is corrupt: it holds the record of another key, `"p:ConformanceDoc\|id=sd1"`/,
+    )
+    expect(await exact.getMany([other])).toEqual([undefined])
+    expect(await plain.get(ConformanceDoc, { id: 'd1' })).toEqual(doc)
+  })
+
+  it('a record read by primary key holding the key as another encoding of it is a hit: -0 for 0 and 0 for -0', async () => {
+    const store = new KeyValueStore(new MapBackend(), { prefix: 'p' })
+    const [zero, minusZero] = [makeUser(0), makeUser(1)]
+    minusZero.id = -0
+    minusZero.email = 'minus-zero@example.com'
+    await store.put(zero)
+    expect(await store.get(ConformanceUser, { id: -0 })).toEqual(zero)
+    await store.put(minusZero)
+    expect(await store.get(ConformanceUser, { id: 0 })).toEqual(minusZero)
   })
 
   it('a chain reports a corrupt layer, answers from below, and the entry is removed then filled again', async () => {

@@ -12,7 +12,7 @@ import KeyvRedis from '@keyv/redis'
 import KeyvSqlite from '@keyv/sqlite'
 import Keyv from 'keyv'
 import { describe, expect, inject, it } from 'vitest'
-import type { Store } from '../../src/index.js'
+import type { LeaseCapable, Store } from '../../src/index.js'
 import { KeyvStore } from '../../src/stores/keyv/index.js'
 import { MemcacheStore } from '../../src/stores/memcache/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
@@ -126,6 +126,56 @@ describe.concurrent('lifetimes in real time: never early, ended on time', () => 
       } finally {
         await store.close()
         await release?.()
+      }
+    })
+  }
+})
+
+/**
+ * The network stores with leases and add-only backfills. Their servers drop keys on their own clock,
+ * which a manual clock does not move, so the conformance cases "a lease whose ttl has passed can be
+ * taken again" and "a backfill lands over a copy whose lifetime has passed" run here in real time for
+ * Redis (its conformance runs skip them); memcached passes them on the manual clock too.
+ */
+const addingStores: { name: string; store: string; create: (lifetime: number) => Store & LeaseCapable }[] = [
+  {
+    name: 'MemcacheStore (3 servers)',
+    store: 'memcached',
+    create: (lifetime) => new MemcacheStore({ servers: inject('memcachedServers'), prefix: prefix(), lifetime, timeout: TIMEOUT_MS }),
+  },
+  {
+    name: 'RedisStore (single node)',
+    store: 'redis',
+    create: (lifetime) => new RedisStore({ url: inject('redis').url, prefix: prefix(), lifetime, timeout: TIMEOUT_MS }),
+  },
+  {
+    name: 'RedisStore (cluster)',
+    store: 'redis-cluster',
+    create: (lifetime) => new RedisStore({ cluster: inject('redisCluster'), prefix: prefix(), lifetime, timeout: TIMEOUT_MS }),
+  },
+]
+
+describe.concurrent('in real time, an expired lease or copy holds nothing: it is taken again, a backfill lands over it', () => {
+  const SHORT_MS = 200
+  for (const c of addingStores) {
+    it.runIf(stores.has(c.store))(c.name, async () => {
+      const store = c.create(SHORT_MS / 1000)
+      try {
+        expect(await store.get(ConformanceUser, { id: 1 })).toBeUndefined() // connects
+        expect(await store.acquireLeases(ConformanceUser, [{ id: 2 }, { id: 3 }], SHORT_MS)).toEqual([true, true])
+        expect(await store.acquireLeases(ConformanceUser, [{ id: 2 }], SHORT_MS)).toEqual([false])
+        const user = makeUser(4)
+        await store.put(user)
+        await sleep(SHORT_MS + 50)
+        expect(await store.acquireLeases(ConformanceUser, [{ id: 2 }, { id: 3 }], SHORT_MS), 'the leases ended').toEqual([true, true])
+        expect(await store.get(ConformanceUser, { id: 4 }), 'the copy put expired').toBeUndefined()
+        const fresh = makeUser(4)
+        fresh.name = 'fresh'
+        await store.batchPutEntries([{ value: fresh, expiresAt: Date.now() + 10_000 }], { backfill: true })
+        expect(await store.get(ConformanceUser, { id: 4 }), 'the backfill landed').toEqual(fresh)
+        expect(await store.get(ConformanceUser, { email: fresh.email }), 'under its alternate key too').toEqual(fresh)
+      } finally {
+        await store.close()
       }
     })
   }

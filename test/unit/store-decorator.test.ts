@@ -270,3 +270,52 @@ describe('a BaseStore subclass without the primitives', () => {
     )
   })
 })
+
+describe('FaultStore arguments', () => {
+  class Doc {
+    static readonly stockpyleKeys = ['id'] as const
+    constructor(public id: number) {}
+  }
+
+  it('refuses what is not an operation (TypeError for a non-string, RangeError for another name), before changing anything', async () => {
+    const fault = new FaultStore(new ProcessMemoryStore({ lifetime: 60 }))
+    await fault.put(new Doc(1))
+    expect(() => fault.fail('read' as 'get')).toThrow(
+      new RangeError(`FaultStore.fail: "read" is not an operation: use 'get', 'put' or 'delete'`),
+    )
+    expect(() => fault.fail('get', 'Put' as 'put')).toThrow(RangeError)
+    expect(() => fault.fail(1 as unknown as 'get')).toThrow(TypeError)
+    expect(() => fault.gate('write' as 'put')).toThrow(RangeError)
+    expect(() => fault.gate(undefined as unknown as 'put')).toThrow(TypeError)
+    // nothing was failed or gated by the refused calls ('get' of the second one included)
+    expect(await fault.get(Doc, { id: 1 })).toEqual(new Doc(1))
+    await fault.put(new Doc(2))
+    expect(fault.waiting).toEqual({ get: 0, put: 0, delete: 0 })
+    await fault.close()
+  })
+
+  it('refuses a delay or jitter that is not a finite number of ms >= 0: TypeError for a non-number, RangeError for the rest', async () => {
+    const fault = new FaultStore(new ProcessMemoryStore({ lifetime: 60 }))
+    fault.delay(5)
+    for (const method of ['delay', 'jitter'] as const) {
+      for (const bad of ['100', undefined, null, 10n]) {
+        expect(() => fault[method](bad as unknown as number), `${method}(${String(bad)})`).toThrow(TypeError)
+      }
+      for (const bad of [-50, -0.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+        expect(() => fault[method](bad), `${method}(${bad})`).toThrow(RangeError)
+      }
+    }
+    expect(() => fault.delay(-50)).toThrow('FaultStore.delay: ms must be a finite number >= 0, got -50')
+    expect(() => fault.delay('100' as unknown as number)).toThrow('FaultStore.delay: ms must be a number of milliseconds, got "100"')
+    expect(() => fault.jitter(5, 'random' as unknown as () => number)).toThrow(TypeError)
+    // the delay set before is still the one applied (5 ms, not 1001 nor none)
+    const started = performance.now()
+    await fault.get(Doc, { id: 1 })
+    const took = performance.now() - started
+    expect(took).toBeGreaterThanOrEqual(4)
+    expect(took).toBeLessThan(500)
+    fault.delay(0)
+    fault.jitter(0)
+    await fault.close()
+  })
+})

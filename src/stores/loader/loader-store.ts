@@ -150,7 +150,8 @@ export class LoaderStore<M extends Model = Model> extends BaseStore {
     // Every key, not only the looked-up one: an object without its primary key can be neither cached nor
     // deleted. The source's fault, not the caller's: a failure of the source (a chain may serve stale).
     try {
-      keysOfObject(describeModel((obj as { constructor: Model }).constructor), obj, false, where)
+      // the operation alone: keysOfObject names the model itself
+      keysOfObject(describeModel((obj as { constructor: Model }).constructor), obj, false, `${this.name} store load`)
     } catch (err) {
       throw new StockpyleError(`${messageOf(err)} (for ${show(request.lookup)})`, { cause: err })
     }

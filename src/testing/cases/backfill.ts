@@ -36,6 +36,24 @@ export const backfillCases: readonly ConformanceCase[] = [
     },
   },
   {
+    // Like the lease case of the same kind: a server dropping keys on its own clock still holds the copy
+    // when only the manual clock moved (see docs/writing-a-store.md, "Prove it").
+    name: 'a backfill lands over a copy whose lifetime has passed, under every key',
+    options: { lifetime: 1 },
+    unless: addOnly,
+    async body(store, { clock }) {
+      const user = makeUser(715)
+      await store.put(user)
+      clock.advance(1001)
+      assert.equal(await store.get(ConformanceUser, { id: 715 }), undefined, 'the put copy expired')
+      const fresh = makeUser(715)
+      fresh.name = 'fresh'
+      await store.batchPutEntries([{ value: fresh, expiresAt: clock.now() + 500 }], { backfill: true })
+      assert.deepEqual(await store.get(ConformanceUser, { id: 715 }), fresh, 'the expired copy holds nothing: the backfill lands')
+      assert.deepEqual(await store.get(ConformanceUser, { email: fresh.email }), fresh, 'under its alternate keys too')
+    },
+  },
+  {
     name: 'a backfill never replaces a newer value, under any key',
     unless: addOnly,
     async body(store) {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import type { Store } from '../../index.js'
 import { isStockpyleError } from '../../index.js'
 import type { ConformanceCase } from '../case.js'
-import { ConformanceUser } from '../models.js'
+import { ConformanceUser, ConformanceVehicle } from '../models.js'
 import { makeUser } from './fixtures.js'
 
 async function missOrInvalid(store: Store, lookup: object, why: string): Promise<void> {
@@ -13,7 +13,14 @@ async function missOrInvalid(store: Store, lookup: object, why: string): Promise
   }
 }
 
-/** Alternate keys stay truthful; key values are type-tagged and any text is a valid key. */
+/** Two key texts sharing their first 240 characters (longer than any backend key: stores hash such keys). */
+const LONG_HEAD = `long ${'k'.repeat(235)}`
+
+/**
+ * Alternate keys stay truthful; key values are type-tagged and any text is a valid key; keys are exact:
+ * texts differing only in case, or only after a long shared start, are different keys (a backend that
+ * folds case like a case-insensitive collation, or cuts keys, answers one object for another).
+ */
 export const keyCases: readonly ConformanceCase[] = [
   {
     name: 'changing an alternate key: the old value misses, the new one hits',
@@ -88,6 +95,58 @@ export const keyCases: readonly ConformanceCase[] = [
       const user = makeUser(0)
       await store.put(user)
       assert.deepEqual(await store.get(ConformanceUser, { id: -0 }), user)
+    },
+  },
+  {
+    name: 'string primary keys are exact: keys differing only in case, or only after a 240-character start, each read back their own object',
+    async body(store) {
+      const lower = new ConformanceVehicle('case-abc')
+      const longOne = new ConformanceVehicle(`${LONG_HEAD}-1`)
+      await store.batchPut([lower, longOne])
+      assert.equal(await store.get(ConformanceVehicle, { plate: 'case-ABC' }), undefined, 'get("case-ABC") after put of "case-abc"')
+      assert.equal(await store.get(ConformanceVehicle, { plate: `${LONG_HEAD}-2` }), undefined, 'a long key that differs at its end')
+      const upper = new ConformanceVehicle('case-ABC')
+      upper.wheels = 3
+      const longTwo = new ConformanceVehicle(`${LONG_HEAD}-2`)
+      longTwo.wheels = 6
+      await store.batchPut([upper, longTwo])
+      assert.deepEqual(await store.get(ConformanceVehicle, { plate: 'case-abc' }), lower, 'case-abc reads back its own object')
+      assert.deepEqual(await store.get(ConformanceVehicle, { plate: 'case-ABC' }), upper, 'case-ABC reads back its own object')
+      assert.deepEqual(
+        await store.batchGet(ConformanceVehicle, [{ plate: `${LONG_HEAD}-1` }, { plate: `${LONG_HEAD}-2` }, { plate: 'Case-Abc' }]),
+        [longOne, longTwo, undefined],
+        'each long key reads back its own object, and a third casing misses',
+      )
+      await store.delete(upper)
+      assert.equal(await store.get(ConformanceVehicle, { plate: 'case-ABC' }), undefined, 'the deleted one misses')
+      assert.deepEqual(await store.get(ConformanceVehicle, { plate: 'case-abc' }), lower, 'a delete removes only its own key')
+    },
+  },
+  {
+    name: 'string alternate keys are exact: emails differing only in case, or only after a 240-character start, each find their own object',
+    async body(store) {
+      const [a, b, c, d] = [makeUser(30), makeUser(31), makeUser(32), makeUser(33)]
+      a.email = 'Case.Mixed@Example.com'
+      c.email = `${LONG_HEAD}@1`
+      await store.batchPut([a, c])
+      assert.equal(await store.get(ConformanceUser, { email: 'case.mixed@example.com' }), undefined, 'another casing misses')
+      assert.equal(await store.get(ConformanceUser, { email: `${LONG_HEAD}@2` }), undefined, 'a long key that differs at its end')
+      b.email = 'case.mixed@example.com'
+      d.email = `${LONG_HEAD}@2`
+      await store.batchPut([b, d])
+      assert.deepEqual(
+        await store.batchGet(ConformanceUser, [
+          { email: 'Case.Mixed@Example.com' },
+          { email: 'case.mixed@example.com' },
+          { email: `${LONG_HEAD}@1` },
+          { email: `${LONG_HEAD}@2` },
+          { email: 'CASE.MIXED@EXAMPLE.COM' },
+        ]),
+        [a, b, c, d, undefined],
+      )
+      await store.delete(b)
+      assert.equal(await store.get(ConformanceUser, { email: 'case.mixed@example.com' }), undefined, 'the deleted one misses')
+      assert.deepEqual(await store.get(ConformanceUser, { email: 'Case.Mixed@Example.com' }), a, 'a delete removes only its own keys')
     },
   },
 ]
