@@ -10,6 +10,7 @@ import { type Backfill, identityKey } from './backfill.js'
 import type { CacheTurn, CacheTurns } from './cache-turns.js'
 import { checkWritable } from './check-writable.js'
 import { dropStubs, splitStubs } from './delete-stubs.js'
+import { finalWrites } from './final-writes.js'
 import type { LayerCalls, LayerFailure } from './layer-calls.js'
 import type { LayerGuard } from './layer-guard.js'
 import type { MissCache } from './miss-cache.js'
@@ -135,8 +136,8 @@ export class WritePath {
 
   /**
    * Applies the writes of a transaction that began at `started` (see {@link transactionStarted}) and
-   * has committed to the cache layers, in order; objects that another write overlapped are dropped
-   * from the caches instead (see {@link WriteOverlaps}).
+   * has committed to the cache layers, in order, each object's last write only ({@link finalWrites});
+   * objects that another write overlapped are dropped from the caches instead (see {@link WriteOverlaps}).
    */
   async committed(writes: readonly TransactionWrite[], started: number): Promise<void> {
     // (runs as the commit resolved: the turn is taken, and overlaps told, before anything is awaited)
@@ -146,9 +147,10 @@ export class WritePath {
     const dropped = overlapped === undefined ? undefined : new Set(all.filter((_, k) => overlapped.has(k)))
     try {
       if (turn.before !== undefined) await Promise.all(turn.before)
-      for (const { operation, objects } of writes) {
-        this.#marked(objects)
-        if (this.#p.coherence) await this.#p.backfill.settle(objects)
+      // Every object written is marked, also those whose earlier writes the caches skip.
+      this.#marked(all)
+      if (this.#p.coherence) await this.#p.backfill.settle(all)
+      for (const { operation, objects } of finalWrites(writes)) {
         if (operation === 'put') {
           const written = dropped === undefined ? objects : objects.filter((o) => !dropped.has(o))
           if (written.length < objects.length) await this.#dropOverlapped(objects.filter((o) => dropped?.has(o)))

@@ -2,7 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, inject, it } from 'vitest'
-import { ChainedStore, isStockpyleError, ProcessMemoryStore, StockpyleError } from '../../src/index.js'
+import {
+  ChainedStore,
+  isStockpyleError,
+  ProcessMemoryStore,
+  type PutEntriesOptions,
+  StockpyleError,
+  type StoreEntry,
+} from '../../src/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
 import { createTable, SqlStore, SqlTransaction } from '../../src/stores/sql/index.js'
 import { FaultStore } from '../../src/testing/index.js'
@@ -61,6 +68,41 @@ describe('ChainedStore.transaction over SqlStore', () => {
     await Promise.all([first, second])
     expect((await shared.get(Account, { id: 1 }))?.balance).toBe(2)
     expect((await memory.get(Account, { id: 1 }))?.balance).toBe(2)
+  })
+
+  it('never hands the caches a state a later write of the same object replaced (a swap of unique emails through a temporary one)', async () => {
+    const { memory, sql } = await setup()
+    /** A cache layer that records every object written into it. */
+    class Recording extends ProcessMemoryStore {
+      readonly seen: string[] = []
+      override batchPutEntries(entries: readonly StoreEntry[], options?: PutEntriesOptions): Promise<void> {
+        for (const e of entries) this.seen.push(`${(e.value as Account).id}:${(e.value as Account).email}`)
+        return super.batchPutEntries(entries, options)
+      }
+    }
+    const shared = new Recording({ name: 'shared' })
+    const chain = new ChainedStore([memory, shared, sql])
+    await chain.batchPut([new Account(1, 'a@x', 0), new Account(2, 'b@x', 0)])
+    shared.seen.length = 0
+    await chain.transaction(async (tx) => {
+      await tx.put(new Account(1, 'tmp@x', 0))
+      await tx.put(new Account(2, 'a@x', 0))
+      await tx.put(new Account(1, 'b@x', 0))
+    })
+    // Account 1 was never committed with tmp@x: no cache may serve it, not even until the last write lands.
+    expect(shared.seen).toEqual(['2:a@x', '1:b@x'])
+    expect(await chain.get(Account, { email: 'tmp@x' })).toBeUndefined()
+    expect(await chain.get(Account, { email: 'b@x' })).toEqual(new Account(1, 'b@x', 0))
+    expect(await memory.get(Account, { email: 'a@x' })).toEqual(new Account(2, 'a@x', 0))
+    // A delete after a put of the same object: only the delete reaches the caches.
+    shared.seen.length = 0
+    await chain.transaction(async (tx) => {
+      await tx.put(new Account(2, 'c@x', 5))
+      await tx.delete(new Account(2, 'c@x', 5))
+    })
+    expect(shared.seen).toEqual([])
+    expect(await chain.get(Account, { id: 2 })).toBeUndefined()
+    expect(await shared.get(Account, { email: 'a@x' })).toBeUndefined()
   })
 
   it('leaves the caches alone after a rollback', async () => {
