@@ -57,8 +57,7 @@ describe('ChainedStore.transaction over SqlStore', () => {
     await chain.put(new Account(1, 'a@x', 0))
     const release1 = shared.gate('put')
     const first = chain.transaction((tx) => tx.put(new Account(1, 'a@x', 1)))
-    for (let i = 0; i < 500 && shared.waiting.put === 0; i++) await new Promise((r) => setImmediate(r))
-    expect(shared.waiting.put).toBe(1)
+    await expect.poll(() => shared.waiting.put, { timeout: 10_000, interval: 1 }).toBe(1)
     const release2 = shared.gate('put')
     const second = chain.transaction((tx) => tx.put(new Account(1, 'a@x', 2)))
     for (let i = 0; i < 500 && (await sql.get(Account, { id: 1 }))?.balance !== 2; i++) await new Promise((r) => setImmediate(r))
@@ -362,13 +361,14 @@ for (const dialect of (['sqlite', 'postgres'] as const).filter((d) => stores.has
         const shared = new FaultStore(redis())
         const chain = new ChainedStore([new ProcessMemoryStore(), shared, sql])
         const other = redis() // another process's view of the shared cache
+        let release = () => {}
         try {
           await chain.batchPut([new Account(1, 'a@x', 100), new Account(2, 'b@x', 100)])
           // a put whose write to the shared cache is held, and a transaction whose callback is held
-          const release = shared.gate('put')
+          release = shared.gate('put')
           const put = chain.put(new Account(2, 'b@x', 200))
-          for (let i = 0; i < 500 && shared.waiting.put === 0; i++) await new Promise((r) => setImmediate(r))
-          expect(shared.waiting.put).toBe(1)
+          // (bounded in time: on a loaded machine the database write can take longer than 500 turns)
+          await expect.poll(() => shared.waiting.put, { timeout: 10_000, interval: 1 }).toBe(1)
           let go = () => {}
           const held = new Promise<void>((resolve) => (go = resolve))
           let began = () => {}
@@ -390,6 +390,7 @@ for (const dialect of (['sqlite', 'postgres'] as const).filter((d) => stores.has
           expect((await other.get(Account, { id: 1 }))?.balance).toBe(200)
           expect((await other.get(Account, { id: 2 }))?.balance).toBe(200)
         } finally {
+          release() // a failed expectation must not leave close() waiting for the held put
           await chain.close()
           await other.clear()
           await other.close()
