@@ -82,9 +82,21 @@ function targetOf(node: OperationNode | undefined, statement: 'INSERT' | 'UPDATE
   const target = tableOf(node)
   if (target !== undefined) return target
   throw new UnsupportedOperationError(
-    `stockpyle cache sync: ${statement === 'INSERT' ? 'an' : 'a'} ${statement} whose target is not a table (a ${node.kind}: raw SQL, a subquery or a list) cannot be followed: which table it writes cannot be told; name the table (its name, or sql.table(name), with or without .as(alias)), or run it on a Kysely instance without the plugin, then call chain.batchInvalidate() or chain.clearCaches()`,
+    `stockpyle cache sync: ${withArticle(statement)} whose target is not a table (${withArticle(node.kind)}: raw SQL, a subquery or a list) cannot be followed: which table it writes cannot be told; name the table (its name, or sql.table(name), with or without .as(alias)), or run it on a Kysely instance without the plugin, then call chain.batchInvalidate() or chain.clearCaches()`,
   )
 }
+
+/** `word` after its indefinite article, as it is read out ("an UPDATE", "a DELETE", "an AliasNode"). */
+function withArticle(word: string): string {
+  return `${/^[aeiou]/i.test(word) ? 'an' : 'a'} ${word}`
+}
+
+/**
+ * SQLite's names of the rowid, which an `INTEGER PRIMARY KEY` column aliases: setting one of them
+ * renumbers the row's primary key. Treated as primary-key columns of every watched table (a table
+ * WITHOUT ROWID rejects them; one with a column of that name gets a harmless SELECT of old keys first).
+ */
+const SQLITE_ROWID = ['rowid', '_rowid_', 'oid']
 
 /** The name a table is watched under: SQLite compares identifiers case-insensitively, even quoted ones. */
 export function keyOf(table: string, dialect: 'sqlite' | 'postgres'): string {
@@ -132,8 +144,8 @@ const UNFOLLOWED_OR = new Map([
  * Plans a statement: for an INSERT, UPDATE or DELETE on a watched table, the node with RETURNING of
  * every key column added (appended to the statement's own RETURNING under private aliases, or as an
  * end modifier when it has none, so the builder's result type does not change) and the plan to read
- * them back. An UPDATE that sets a primary-key column also gets a SELECT of the old keys to run first
- * (`before`). Statements it cannot follow are refused before they run: such an UPDATE joining other
+ * them back. An UPDATE that sets a primary-key column (on SQLite also `rowid`, `_rowid_`, `oid`) also
+ * gets a SELECT of the old keys to run first (`before`). Statements it cannot follow are refused before they run: such an UPDATE joining other
  * tables, an upsert whose DO UPDATE sets a primary-key column, `REPLACE`/`INSERT OR REPLACE` (it
  * deletes conflicting rows unseen), `INSERT OR FAIL` / `OR ROLLBACK`, `MERGE`, a multi-table DELETE,
  * and any INSERT, UPDATE, DELETE or MERGE whose target is not a table (a table name or `sql.table()`,
@@ -192,6 +204,7 @@ export function planStatement(
   }
   const table = watched.get(keyOf(target.name, dialect)) as WatchedTable
   const primary = new Set([...table.primaryColumns].map((c) => keyOf(c, dialect)))
+  if (dialect === 'sqlite') for (const name of SQLITE_ROWID) primary.add(name)
   const primaryUpdate = setColumns.find((c) => primary.has(keyOf(c, dialect)))
   const aliases = new Map(table.keyColumns.map((column, i) => [`${ALIAS}${i}`, column]))
   const insert = InsertQueryNode.is(node)
