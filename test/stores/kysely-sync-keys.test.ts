@@ -128,6 +128,189 @@ async function setup<M extends typeof KeyItem | typeof KeyPair | typeof KeyCode>
 
 for (const [label, kind] of kinds) {
   describe(`CacheSyncPlugin on ${label}: UPDATEs of primary keys`, () => {
+    const modes = kind === 'postgres' ? (['outside a transaction', 'inside a transaction'] as const) : (['outside a transaction'] as const)
+    for (const mode of modes) {
+      it(`${mode}: a row another client makes match between the SELECT of old keys and the UPDATE is left alone`, async () => {
+        const { db, chain, memory, table, hook, rows, close } = await setup(kind, KeyItem, { id: 'integer', tag: 'text' })
+        try {
+          await chain.batchPut([new KeyItem(1, 'keep'), new KeyItem(2, 'move')])
+          expect(await chain.batchGet(KeyItem, [{ id: 1 }, { id: 2 }])).toHaveLength(2)
+          // another client retags row 1 right after the plugin read the old keys (of row 2 only)
+          hook.after = () => chain.put(new KeyItem(1, 'move'))
+          const update = (d: Kysely<any>) =>
+            d
+              .updateTable(table)
+              .set((eb) => ({ id: eb('id', '+', 100) }))
+              .where('tag', '=', 'move')
+              .executeTakeFirst()
+          const result = mode === 'inside a transaction' ? await db.transaction().execute(update) : await update(db)
+          expect(hook.after).toBeUndefined()
+          // the UPDATE changed the row whose old key it read, and only that one
+          expect(result.numUpdatedRows).toBe(1n)
+          expect(await rows()).toEqual([
+            { id: 1, tag: 'move' },
+            { id: 102, tag: 'move' },
+          ])
+          // every copy a cache holds is the row's as the database has it
+          expect(await memory.get(KeyItem, { id: 2 })).toBeUndefined()
+          expect(await chain.get(KeyItem, { id: 2 })).toBeUndefined()
+          expect(await chain.get(KeyItem, { id: 1 })).toEqual(new KeyItem(1, 'move'))
+          expect(await chain.get(KeyItem, { id: 102 })).toEqual(new KeyItem(102, 'move'))
+        } finally {
+          await close()
+        }
+      })
+    }
+
+    it('a composite primary key: the UPDATE changes only the rows whose old keys it read', async () => {
+      const { db, chain, memory, table, hook, rows, close } = await setup(kind, KeyPair, { org: 'integer', slug: 'text', tag: 'text' })
+      try {
+        await chain.batchPut([new KeyPair(1, 'a', 'keep'), new KeyPair(1, 'b', 'move'), new KeyPair(2, 'a', 'move')])
+        for (const [org, slug] of [
+          [1, 'a'],
+          [1, 'b'],
+          [2, 'a'],
+        ] as const) {
+          expect(await chain.get(KeyPair, { org, slug })).toBeDefined()
+        }
+        hook.after = () => chain.put(new KeyPair(1, 'a', 'move'))
+        const result = await db
+          .updateTable(table)
+          .set((eb) => ({ org: eb('org', '+', 10) }))
+          .where('tag', '=', 'move')
+          .returning(['org', 'slug'])
+          .execute()
+        expect(result.sort((x, y) => x.org - y.org)).toEqual([
+          { org: 11, slug: 'b' },
+          { org: 12, slug: 'a' },
+        ])
+        expect(await rows()).toEqual([
+          { org: 1, slug: 'a', tag: 'move' },
+          { org: 11, slug: 'b', tag: 'move' },
+          { org: 12, slug: 'a', tag: 'move' },
+        ])
+        expect(await memory.get(KeyPair, { org: 1, slug: 'b' })).toBeUndefined()
+        expect(await memory.get(KeyPair, { org: 2, slug: 'a' })).toBeUndefined()
+        expect(await chain.get(KeyPair, { org: 1, slug: 'a' })).toEqual(new KeyPair(1, 'a', 'move'))
+      } finally {
+        await close()
+      }
+    })
+
+    it('an UPDATE of primary keys of more rows than a statement takes parameters (40 000) runs as one statement', async () => {
+      const { db, chain, memory, table, close } = await setup(kind, KeyItem, { id: 'integer', tag: 'text' })
+      try {
+        const n = 40_000
+        const fill =
+          kind === 'sqlite'
+            ? sql`with recursive c(n) as (select 1 union all select n + 1 from c where n < ${n}) insert into ${sql.table(table)} select n, 'm' from c`
+            : sql`insert into ${sql.table(table)} select n, 'm' from generate_series(1, ${n}) as n`
+        await fill.execute(db.withoutPlugins())
+        expect(await chain.get(KeyItem, { id: n })).toEqual(new KeyItem(n, 'm'))
+        const result = await db
+          .updateTable(table)
+          .set((eb) => ({ id: eb('id', '+', n) }))
+          .where('tag', '=', 'm')
+          .executeTakeFirst()
+        expect(result.numUpdatedRows).toBe(BigInt(n))
+        expect(await memory.get(KeyItem, { id: n })).toBeUndefined()
+        expect(await chain.get(KeyItem, { id: n })).toBeUndefined()
+        expect(await chain.get(KeyItem, { id: 2 * n })).toEqual(new KeyItem(2 * n, 'm'))
+      } finally {
+        await close()
+      }
+    })
+
+    it('a primary key on a nullable column: the rows read with a NULL there are updated too', async () => {
+      const { db, chain, memory, table, close } = await setup(kind, KeyCode, { code: 'text', tag: 'text' }, async (d, t) => {
+        await d.schema
+          .createTable(t)
+          .addColumn('code', 'text', (c) => c.unique())
+          .addColumn('tag', 'text')
+          .execute()
+      })
+      try {
+        await db
+          .withoutPlugins()
+          .insertInto(table)
+          .values([
+            { code: null, tag: 'x' },
+            { code: 'a', tag: 'x' },
+            { code: 'b', tag: 'y' },
+          ])
+          .execute()
+        expect(await chain.get(KeyCode, { code: 'a' })).toEqual(new KeyCode('a', 'x'))
+        const result = await db.updateTable(table).set({ code: sql`coalesce(code, 'n') || '2'` }).where('tag', '=', 'x').executeTakeFirst()
+        expect(result.numUpdatedRows).toBe(2n)
+        expect(await db.selectFrom(table).select('code').orderBy('code').execute()).toEqual([{ code: 'a2' }, { code: 'b' }, { code: 'n2' }])
+        expect(await memory.get(KeyCode, { code: 'a' })).toBeUndefined()
+        expect(await chain.get(KeyCode, { code: 'a' })).toBeUndefined()
+      } finally {
+        await close()
+      }
+    })
+
+    it.runIf(kind === 'postgres')('columns of domain types (one NOT NULL) and a char(n) key: the rows read are updated', async () => {
+      const domain = `key_dom_${process.pid}_${counter + 1}`
+      const { db, chain, memory, table, rows, close } = await setup(
+        kind,
+        KeyPair,
+        { org: 'integer', slug: 'text', tag: 'text' },
+        async (d, t) => {
+          await sql`create domain ${sql.id(domain)} as text not null`.execute(d)
+          await sql`create domain ${sql.id(`${domain}_int`)} as integer check (value > 0)`.execute(d)
+          await d.schema
+            .createTable(t)
+            .addColumn('org', sql.id(`${domain}_int`))
+            .addColumn('slug', sql`char(4)`)
+            .addColumn('tag', sql.id(domain))
+            .addPrimaryKeyConstraint(`${t}_pk`, ['org', 'slug'])
+            .execute()
+        },
+      )
+      try {
+        await chain.batchPut([new KeyPair(1, 'ab  ', 'x'), new KeyPair(2, 'cd  ', 'y')])
+        expect(await chain.get(KeyPair, { org: 1, slug: 'ab  ' })).toEqual(new KeyPair(1, 'ab  ', 'x'))
+        const result = await db
+          .updateTable(table)
+          .set((eb) => ({ org: eb('org', '+', 10) }))
+          .where('tag', '=', 'x')
+          .executeTakeFirst()
+        expect(result.numUpdatedRows).toBe(1n)
+        expect(await rows()).toEqual([
+          { org: 2, slug: 'cd  ', tag: 'y' },
+          { org: 11, slug: 'ab  ', tag: 'x' },
+        ])
+        expect(await memory.get(KeyPair, { org: 1, slug: 'ab  ' })).toBeUndefined()
+        expect(await chain.get(KeyPair, { org: 11, slug: 'ab  ' })).toEqual(new KeyPair(11, 'ab  ', 'x'))
+      } finally {
+        await db.withoutPlugins().schema.dropTable(table).ifExists().execute()
+        await sql`drop domain if exists ${sql.id(domain)}, ${sql.id(`${domain}_int`)}`.execute(db.withoutPlugins())
+        await close()
+      }
+    })
+
+    it('an UPDATE of primary keys that matches no row updates nothing and resolves as it would without the plugin', async () => {
+      const { db, chain, table, rows, close } = await setup(kind, KeyItem, { id: 'integer', tag: 'text' })
+      try {
+        await chain.batchPut([new KeyItem(1, 'keep')])
+        const none = db.updateTable(table).set({ id: 50 }).where('tag', '=', 'nothing')
+        expect((await none.executeTakeFirst()).numUpdatedRows).toBe(0n)
+        expect(await none.returning('id').execute()).toEqual([])
+        // a WHERE with OR keeps its meaning once the plugin's condition is added
+        const result = await db
+          .updateTable(table)
+          .set((eb) => ({ id: eb('id', '+', 10) }))
+          .where((eb) => eb('tag', '=', 'nothing').or('id', '=', 1))
+          .executeTakeFirst()
+        expect(result.numUpdatedRows).toBe(1n)
+        expect(await rows()).toEqual([{ id: 11, tag: 'keep' }])
+        expect(await chain.get(KeyItem, { id: 1 })).toBeUndefined()
+      } finally {
+        await close()
+      }
+    })
+
     it('a target that is not a table is refused with a message that reads right', async () => {
       const { db, table, close } = await setup(kind, KeyItem, { id: 'integer', tag: 'text' })
       try {

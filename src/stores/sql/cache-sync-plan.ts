@@ -18,6 +18,7 @@ import {
 } from 'kysely'
 import { UnsupportedOperationError } from '../../core/errors.js'
 import type { ModelInfo } from '../../core/registry.js'
+import { type OldKeys, rowTextSelections } from './cache-sync-restrict.js'
 
 /**
  * One mapped table as the plugin sees it: its models and the columns of all their declared keys, as
@@ -31,6 +32,8 @@ export interface WatchedTable {
   readonly keyColumns: readonly string[]
   /** Primary-key columns of every model of the table (an UPDATE may not set them). */
   readonly primaryColumns: ReadonlySet<string>
+  /** The primary key of each model of the table, as its columns (each distinct list once). */
+  readonly primaryKeys: readonly (readonly string[])[]
 }
 
 /** The watched tables, by {@link keyOf} their name. */
@@ -47,9 +50,10 @@ export interface SyncPlan {
   /**
    * An UPDATE that sets primary-key columns: a SELECT of the key columns of the rows it will change
    * (same table, same WHERE, under the same aliases), run just before it on the same connection, so the
-   * old primary keys are invalidated too.
+   * old primary keys are invalidated too; the UPDATE is then restricted to the rows it read (see
+   * `restrictToRows`).
    */
-  readonly before?: SelectQueryNode
+  readonly before?: OldKeys & { readonly select: SelectQueryNode }
 }
 
 const ALIAS = '__stockpyle_key_'
@@ -145,11 +149,12 @@ const UNFOLLOWED_OR = new Map([
  * every key column added (appended to the statement's own RETURNING under private aliases, or as an
  * end modifier when it has none, so the builder's result type does not change) and the plan to read
  * them back. An UPDATE that sets a primary-key column (on SQLite also `rowid`, `_rowid_`, `oid`) also
- * gets a SELECT of the old keys to run first (`before`). Statements it cannot follow are refused before they run: such an UPDATE joining other
- * tables, an upsert whose DO UPDATE sets a primary-key column, `REPLACE`/`INSERT OR REPLACE` (it
- * deletes conflicting rows unseen), `INSERT OR FAIL` / `OR ROLLBACK`, `MERGE`, a multi-table DELETE,
- * and any INSERT, UPDATE, DELETE or MERGE whose target is not a table (a table name or `sql.table()`,
- * aliased or not), watched or not. Anything else is returned untouched (`plan` undefined).
+ * gets a SELECT of the old keys to run first (`before`), and is then restricted to the rows it read.
+ * Statements it cannot follow are refused before they run: such an UPDATE joining other tables, an
+ * upsert whose DO UPDATE sets a primary-key column, `REPLACE`/`INSERT OR REPLACE` (it deletes
+ * conflicting rows unseen), `INSERT OR FAIL` / `OR ROLLBACK`, `MERGE`, a multi-table DELETE, and any
+ * INSERT, UPDATE, DELETE or MERGE whose target is not a table (a table name or `sql.table()`, aliased
+ * or not), watched or not. Anything else is returned untouched (`plan` undefined).
  * @throws UnsupportedOperationError for a statement it cannot follow.
  */
 export function planStatement(
@@ -211,15 +216,13 @@ export function planStatement(
   // PostgreSQL: UPDATE/DELETE may name other tables (FROM, USING), so qualify the columns. SQLite's
   // RETURNING sees only the modified table and rejects an alias, so its columns stay bare.
   const tableRef = target.alias ?? target.table
+  const refTo = (column: string, qualifier: string | TableNode | undefined) =>
+    qualifier === undefined
+      ? ReferenceNode.create(ColumnNode.create(column))
+      : ReferenceNode.create(ColumnNode.create(column), typeof qualifier === 'string' ? TableNode.create(qualifier) : qualifier)
   const selections = (qualifier: string | TableNode | undefined) =>
-    [...aliases].map(([alias, column]) => {
-      const ref =
-        qualifier === undefined
-          ? ReferenceNode.create(ColumnNode.create(column))
-          : ReferenceNode.create(ColumnNode.create(column), typeof qualifier === 'string' ? TableNode.create(qualifier) : qualifier)
-      return SelectionNode.create(AliasNode.create(ref, IdentifierNode.create(alias)))
-    })
-  let before: SelectQueryNode | undefined
+    [...aliases].map(([alias, column]) => SelectionNode.create(AliasNode.create(refTo(column, qualifier), IdentifierNode.create(alias))))
+  let before: SyncPlan['before']
   if (primaryUpdate !== undefined) {
     if (!UpdateQueryNode.is(node) || node.from !== undefined || node.joins !== undefined || node.table === undefined) {
       refuse(
@@ -230,8 +233,10 @@ export function planStatement(
     // its WITH too (the WHERE may read a CTE), unless a CTE writes: it would run twice
     const writingCte = node.with?.expressions.find((cte) => !SelectQueryNode.is(cte.expression))
     if (writingCte !== undefined) refuse(target.name, 'an UPDATE that sets a primary-key column and has a CTE other than a SELECT')
-    const select = SelectQueryNode.cloneWithSelections(SelectQueryNode.createFrom([node.table], node.with), selections(tableRef))
-    before = node.where === undefined ? select : { ...select, where: node.where }
+    const old: OldKeys = { primaryKeys: table.primaryKeys }
+    const read = [...selections(tableRef), ...(dialect === 'postgres' ? rowTextSelections(old, (c) => refTo(c, tableRef)) : [])]
+    const select = SelectQueryNode.cloneWithSelections(SelectQueryNode.createFrom([node.table], node.with), read)
+    before = { ...old, select: node.where === undefined ? select : { ...select, where: node.where } }
   }
   const qualifier = insert || dialect === 'sqlite' ? undefined : tableRef
   let transformed: RootOperationNode

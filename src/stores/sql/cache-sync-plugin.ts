@@ -120,7 +120,7 @@ export class CacheSyncPlugin implements KyselyPlugin {
       const table = store.tableOf(model)
       const known = this.#watched.get(keyOf(table, store.dialect))
       const infos: ModelInfo[] = [...(known?.models ?? []), info]
-      const watched: WatchedTable = { table, models: infos, keyColumns: [], primaryColumns: new Set() }
+      const watched: WatchedTable = { table, models: infos, keyColumns: [], primaryColumns: new Set(), primaryKeys: [] }
       this.#watched.set(keyOf(table, store.dialect), watched)
       const defaultSchema = store.dialect === 'postgres' ? 'public' : 'main'
       if (!table.includes('.')) this.#watched.set(keyOf(`${defaultSchema}.${table}`, store.dialect), watched)
@@ -184,8 +184,10 @@ export class CacheSyncPlugin implements KyselyPlugin {
     if (known?.mappings.every((m, i) => m === mappings[i])) return known.table
     const columnsOf = (m: ModelMapping, spec: KeyInfo) => (m.keyColumns.get(spec) ?? []).map((c) => c.name)
     const keyColumns = [...new Set(mappings.flatMap((m, i) => (table.models[i] as ModelInfo).keys.flatMap((k) => columnsOf(m, k))))]
-    const primaryColumns = new Set(mappings.flatMap((m, i) => columnsOf(m, (table.models[i] as ModelInfo).primary)))
-    const resolved: WatchedTable = { ...table, keyColumns, primaryColumns }
+    const primaries = mappings.map((m, i) => columnsOf(m, (table.models[i] as ModelInfo).primary))
+    const primaryColumns = new Set(primaries.flat())
+    const primaryKeys = [...new Map(primaries.map((columns) => [JSON.stringify(columns), columns])).values()]
+    const resolved: WatchedTable = { ...table, keyColumns, primaryColumns, primaryKeys }
     this.#resolved.set(table, { mappings, table: resolved })
     return resolved
   }
