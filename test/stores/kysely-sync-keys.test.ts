@@ -311,6 +311,60 @@ for (const [label, kind] of kinds) {
       }
     })
 
+    it('a write through another Kysely with the plugin but a dialect it did not wrap is refused before it runs', async () => {
+      const { db, chain, memory, sync, sqlStore, raw, table, rows, close } = await setup(kind, KeyItem, { id: 'integer', tag: 'text' })
+      const other = new Kysely<any>({ dialect: raw(), plugins: [sync] })
+      try {
+        await chain.batchPut([new KeyItem(1, 'keep'), new KeyItem(2, 'two')])
+        await chain.get(KeyItem, { id: 1 })
+        await expect(other.updateTable(table).set({ tag: 'changed' }).where('id', '=', 1).execute()).rejects.toThrow(
+          /CacheSyncPlugin: dialect not wrapped/,
+        )
+        await expect(other.deleteFrom(table).where('id', '=', 2).execute()).rejects.toThrow(/CacheSyncPlugin: dialect not wrapped/)
+        await expect(other.insertInto(table).values({ id: 3, tag: 'three' }).returning('id').execute()).rejects.toThrow(
+          /CacheSyncPlugin: dialect not wrapped/,
+        )
+        // a Kysely whose dialect another plugin wrapped
+        const mixed = new Kysely<any>({ dialect: new CacheSyncPlugin({ chain, models: [KeyItem] }).wrapDialect(raw()), plugins: [sync] })
+        await expect(mixed.updateTable(table).set({ tag: 'changed' }).where('id', '=', 1).execute()).rejects.toThrow(
+          /CacheSyncPlugin: dialect not wrapped/,
+        )
+        await mixed.destroy()
+        const storeDb = (await sqlStore.kysely()).withPlugin(sync)
+        await expect(storeDb.updateTable(table).set({ tag: 'changed' }).where('id', '=', 1).execute()).rejects.toThrow(
+          /CacheSyncPlugin: dialect not wrapped/,
+        )
+        expect(await rows()).toEqual([
+          { id: 1, tag: 'keep' },
+          { id: 2, tag: 'two' },
+        ])
+        expect(await memory.get(KeyItem, { id: 1 })).toEqual(new KeyItem(1, 'keep'))
+        // reads through it, and its writes without the plugin, run as usual
+        expect(await other.selectFrom(table).select('id').orderBy('id').execute()).toEqual([{ id: 1 }, { id: 2 }])
+        await other.withoutPlugins().updateTable(table).set({ tag: 'two 2' }).where('id', '=', 2).execute()
+        // the wrapped Kysely: followed, and compile() shows the statement as built
+        const update = db.updateTable(table).set({ tag: 'changed' }).where('id', '=', 1)
+        expect(update.compile().sql).not.toMatch(/stockpyle|CacheSyncPlugin/)
+        await update.execute()
+        expect(await memory.get(KeyItem, { id: 1 })).toBeUndefined()
+        expect(await chain.get(KeyItem, { id: 1 })).toEqual(new KeyItem(1, 'changed'))
+        // a write nested in another statement (not followed) still runs through the wrapped Kysely
+        if (kind === 'postgres') {
+          const moved = await db
+            .with('d', (qb) => qb.deleteFrom(table).where('id', '=', 2).returning('id'))
+            .selectFrom('d')
+            .select('id')
+            .execute()
+          expect(moved).toEqual([{ id: 2 }])
+          const inRaw = db.deleteFrom(table).where('id', '=', 2).returning('id')
+          expect((await sql`with d as (${inRaw}) select id from d`.execute(db)).rows).toEqual([])
+        }
+      } finally {
+        await other.destroy()
+        await close()
+      }
+    })
+
     it('a target that is not a table is refused with a message that reads right', async () => {
       const { db, table, close } = await setup(kind, KeyItem, { id: 'integer', tag: 'text' })
       try {
