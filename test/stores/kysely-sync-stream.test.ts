@@ -114,6 +114,25 @@ describe.runIf(selectedStores().has('sqlite'))('CacheSyncPlugin and a streamed U
     }
   })
 
+  it('a streamed UPDATE of primary keys: restricted to the rows whose old keys were read, old keys invalidated', async () => {
+    const { db, chain, table, cachedValues, close } = await setup()
+    try {
+      const seen: unknown[] = []
+      const update = db
+        .updateTable(table)
+        .set((eb) => ({ id: eb('id', '+', 10) }))
+        .where('id', '<=', 3)
+        .returning(['id'])
+      for await (const row of update.stream(2)) seen.push(row)
+      expect(seen.sort((a: any, b: any) => a.id - b.id)).toEqual([{ id: 11 }, { id: 12 }, { id: 13 }])
+      expect(await cachedValues()).toEqual([undefined, undefined, undefined, 0, 0])
+      expect(await chain.get(StreamItem, { id: 1 })).toBeUndefined()
+      expect((await chain.get(StreamItem, { id: 13 }))?.v).toBe(0)
+    } finally {
+      await close()
+    }
+  })
+
   it('inside a transaction: the streamed rows are invalidated after COMMIT', async () => {
     const { db, chain, table, cachedValues, close } = await setup()
     try {

@@ -8,6 +8,7 @@ import {
   type QueryResult,
   type TransactionSettings,
 } from 'kysely'
+import type { WriteMark } from './cache-sync-mark.js'
 
 /** Work to run once the connection's transaction committed or its COMMIT failed (dropped on rollback). */
 export type AfterCommitWork = () => Promise<void>
@@ -187,11 +188,14 @@ class TrackingDriver implements Driver {
   }
 }
 
-/** `dialect` with a driver that tracks transactions per connection and hands every statement to `runner`. */
-export function trackingDialect(dialect: Dialect, runner: StatementRunner): Dialect {
+/**
+ * `dialect` with a driver that tracks transactions per connection and hands every statement to
+ * `runner`, and a query compiler that takes the plugin's `mark` out of the writes.
+ */
+export function trackingDialect(dialect: Dialect, runner: StatementRunner, mark: WriteMark): Dialect {
   return {
     createDriver: () => new TrackingDriver(dialect.createDriver(), runner),
-    createQueryCompiler: () => dialect.createQueryCompiler(),
+    createQueryCompiler: () => mark.compiler(dialect.createQueryCompiler()),
     createAdapter: () => dialect.createAdapter(),
     createIntrospector: (db) => dialect.createIntrospector(db),
   }

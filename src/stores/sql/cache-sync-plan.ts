@@ -18,6 +18,7 @@ import {
 } from 'kysely'
 import { UnsupportedOperationError } from '../../core/errors.js'
 import type { ModelInfo } from '../../core/registry.js'
+import { type OldKeys, rowTextSelections } from './cache-sync-restrict.js'
 
 /**
  * One mapped table as the plugin sees it: its models and the columns of all their declared keys, as
@@ -31,6 +32,8 @@ export interface WatchedTable {
   readonly keyColumns: readonly string[]
   /** Primary-key columns of every model of the table (an UPDATE may not set them). */
   readonly primaryColumns: ReadonlySet<string>
+  /** The primary key of each model of the table, as its columns (each distinct list once). */
+  readonly primaryKeys: readonly (readonly string[])[]
 }
 
 /** The watched tables, by {@link keyOf} their name. */
@@ -47,9 +50,10 @@ export interface SyncPlan {
   /**
    * An UPDATE that sets primary-key columns: a SELECT of the key columns of the rows it will change
    * (same table, same WHERE, under the same aliases), run just before it on the same connection, so the
-   * old primary keys are invalidated too.
+   * old primary keys are invalidated too; the UPDATE is then restricted to the rows it read (see
+   * `restrictToRows`).
    */
-  readonly before?: SelectQueryNode
+  readonly before?: OldKeys & { readonly select: SelectQueryNode }
 }
 
 const ALIAS = '__stockpyle_key_'
@@ -82,9 +86,21 @@ function targetOf(node: OperationNode | undefined, statement: 'INSERT' | 'UPDATE
   const target = tableOf(node)
   if (target !== undefined) return target
   throw new UnsupportedOperationError(
-    `stockpyle cache sync: ${statement === 'INSERT' ? 'an' : 'a'} ${statement} whose target is not a table (a ${node.kind}: raw SQL, a subquery or a list) cannot be followed: which table it writes cannot be told; name the table (its name, or sql.table(name), with or without .as(alias)), or run it on a Kysely instance without the plugin, then call chain.batchInvalidate() or chain.clearCaches()`,
+    `stockpyle cache sync: ${withArticle(statement)} whose target is not a table (${withArticle(node.kind)}: raw SQL, a subquery or a list) cannot be followed: which table it writes cannot be told; name the table (its name, or sql.table(name), with or without .as(alias)), or run it on a Kysely instance without the plugin, then call chain.batchInvalidate() or chain.clearCaches()`,
   )
 }
+
+/** `word` after its indefinite article, as it is read out ("an UPDATE", "a DELETE", "an AliasNode"). */
+function withArticle(word: string): string {
+  return `${/^[aeiou]/i.test(word) ? 'an' : 'a'} ${word}`
+}
+
+/**
+ * SQLite's names of the rowid, which an `INTEGER PRIMARY KEY` column aliases: setting one of them
+ * renumbers the row's primary key. Treated as primary-key columns of every watched table (a table
+ * WITHOUT ROWID rejects them; one with a column of that name gets a harmless SELECT of old keys first).
+ */
+const SQLITE_ROWID = ['rowid', '_rowid_', 'oid']
 
 /** The name a table is watched under: SQLite compares identifiers case-insensitively, even quoted ones. */
 export function keyOf(table: string, dialect: 'sqlite' | 'postgres'): string {
@@ -132,12 +148,13 @@ const UNFOLLOWED_OR = new Map([
  * Plans a statement: for an INSERT, UPDATE or DELETE on a watched table, the node with RETURNING of
  * every key column added (appended to the statement's own RETURNING under private aliases, or as an
  * end modifier when it has none, so the builder's result type does not change) and the plan to read
- * them back. An UPDATE that sets a primary-key column also gets a SELECT of the old keys to run first
- * (`before`). Statements it cannot follow are refused before they run: such an UPDATE joining other
- * tables, an upsert whose DO UPDATE sets a primary-key column, `REPLACE`/`INSERT OR REPLACE` (it
- * deletes conflicting rows unseen), `INSERT OR FAIL` / `OR ROLLBACK`, `MERGE`, a multi-table DELETE,
- * and any INSERT, UPDATE, DELETE or MERGE whose target is not a table (a table name or `sql.table()`,
- * aliased or not), watched or not. Anything else is returned untouched (`plan` undefined).
+ * them back. An UPDATE that sets a primary-key column (on SQLite also `rowid`, `_rowid_`, `oid`) also
+ * gets a SELECT of the old keys to run first (`before`), and is then restricted to the rows it read.
+ * Statements it cannot follow are refused before they run: such an UPDATE joining other tables, an
+ * upsert whose DO UPDATE sets a primary-key column, `REPLACE`/`INSERT OR REPLACE` (it deletes
+ * conflicting rows unseen), `INSERT OR FAIL` / `OR ROLLBACK`, `MERGE`, a multi-table DELETE, and any
+ * INSERT, UPDATE, DELETE or MERGE whose target is not a table (a table name or `sql.table()`, aliased
+ * or not), watched or not. Anything else is returned untouched (`plan` undefined).
  * @throws UnsupportedOperationError for a statement it cannot follow.
  */
 export function planStatement(
@@ -192,21 +209,20 @@ export function planStatement(
   }
   const table = watched.get(keyOf(target.name, dialect)) as WatchedTable
   const primary = new Set([...table.primaryColumns].map((c) => keyOf(c, dialect)))
+  if (dialect === 'sqlite') for (const name of SQLITE_ROWID) primary.add(name)
   const primaryUpdate = setColumns.find((c) => primary.has(keyOf(c, dialect)))
   const aliases = new Map(table.keyColumns.map((column, i) => [`${ALIAS}${i}`, column]))
   const insert = InsertQueryNode.is(node)
   // PostgreSQL: UPDATE/DELETE may name other tables (FROM, USING), so qualify the columns. SQLite's
   // RETURNING sees only the modified table and rejects an alias, so its columns stay bare.
   const tableRef = target.alias ?? target.table
+  const refTo = (column: string, qualifier: string | TableNode | undefined) =>
+    qualifier === undefined
+      ? ReferenceNode.create(ColumnNode.create(column))
+      : ReferenceNode.create(ColumnNode.create(column), typeof qualifier === 'string' ? TableNode.create(qualifier) : qualifier)
   const selections = (qualifier: string | TableNode | undefined) =>
-    [...aliases].map(([alias, column]) => {
-      const ref =
-        qualifier === undefined
-          ? ReferenceNode.create(ColumnNode.create(column))
-          : ReferenceNode.create(ColumnNode.create(column), typeof qualifier === 'string' ? TableNode.create(qualifier) : qualifier)
-      return SelectionNode.create(AliasNode.create(ref, IdentifierNode.create(alias)))
-    })
-  let before: SelectQueryNode | undefined
+    [...aliases].map(([alias, column]) => SelectionNode.create(AliasNode.create(refTo(column, qualifier), IdentifierNode.create(alias))))
+  let before: SyncPlan['before']
   if (primaryUpdate !== undefined) {
     if (!UpdateQueryNode.is(node) || node.from !== undefined || node.joins !== undefined || node.table === undefined) {
       refuse(
@@ -217,8 +233,10 @@ export function planStatement(
     // its WITH too (the WHERE may read a CTE), unless a CTE writes: it would run twice
     const writingCte = node.with?.expressions.find((cte) => !SelectQueryNode.is(cte.expression))
     if (writingCte !== undefined) refuse(target.name, 'an UPDATE that sets a primary-key column and has a CTE other than a SELECT')
-    const select = SelectQueryNode.cloneWithSelections(SelectQueryNode.createFrom([node.table], node.with), selections(tableRef))
-    before = node.where === undefined ? select : { ...select, where: node.where }
+    const old: OldKeys = { primaryKeys: table.primaryKeys }
+    const read = [...selections(tableRef), ...(dialect === 'postgres' ? rowTextSelections(old, (c) => refTo(c, tableRef)) : [])]
+    const select = SelectQueryNode.cloneWithSelections(SelectQueryNode.createFrom([node.table], node.with), read)
+    before = { ...old, select: node.where === undefined ? select : { ...select, where: node.where } }
   }
   const qualifier = insert || dialect === 'sqlite' ? undefined : tableRef
   let transformed: RootOperationNode

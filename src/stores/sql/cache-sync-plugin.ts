@@ -17,6 +17,7 @@ import { checkOptionNames } from '../../core/options.js'
 import { describeModel, type KeyInfo, type ModelInfo } from '../../core/registry.js'
 import { messageOf } from '../../core/unavailable-unless-ours.js'
 import { type AfterCommitWork, trackingDialect } from './cache-sync-dialect.js'
+import { WriteMark } from './cache-sync-mark.js'
 import { keyOf, planStatement, type WatchedTable } from './cache-sync-plan.js'
 import { type Invalidation, StatementSync, type SyncTarget } from './cache-sync-statement.js'
 import type { ModelMapping } from './row-mapper.js'
@@ -57,9 +58,11 @@ export interface CacheSyncOptions {
  * plugin see statements as the database gets them, and transactions. Raw SQL (`sql\`…\``) bypasses it;
  * writes by other clients need the PostgreSQL triggers of `stockpyle/invalidation`. See docs/kysely-sync.md.
  *
- * A write whose target is not a table (a name or `sql.table()`, aliased or not) is refused with
- * `UnsupportedOperationError` before it runs; once the chain is closed, a write on a watched table (and
- * the COMMIT of a transaction that made one) is refused with `StoreClosedError` before it runs.
+ * A write through a Kysely that has the plugin but a dialect it did not wrap is refused before it runs
+ * (see {@link CacheSyncPlugin.transformQuery}). A write whose target is not a table (a name or
+ * `sql.table()`, aliased or not) is refused with `UnsupportedOperationError` before it runs; once the
+ * chain is closed, a write on a watched table (and the COMMIT of a transaction that made one) is
+ * refused with `StoreClosedError` before it runs.
  */
 export class CacheSyncPlugin implements KyselyPlugin {
   readonly #chain: Store
@@ -77,6 +80,8 @@ export class CacheSyncPlugin implements KyselyPlugin {
   readonly #onError: (error: unknown) => void
   /** Where what `onError` throws (or rejects with) goes: one process warning. */
   readonly #onErrorFailed = warnOnceWhenHookFails('CacheSyncPlugin', 'onError')
+  /** The mark on every write it sees, which only the compilers of the dialects it wrapped take out. */
+  readonly #mark = new WriteMark()
   #wrapped = false
 
   /** @throws InvalidOptionError naming a bad option. */
@@ -120,7 +125,7 @@ export class CacheSyncPlugin implements KyselyPlugin {
       const table = store.tableOf(model)
       const known = this.#watched.get(keyOf(table, store.dialect))
       const infos: ModelInfo[] = [...(known?.models ?? []), info]
-      const watched: WatchedTable = { table, models: infos, keyColumns: [], primaryColumns: new Set() }
+      const watched: WatchedTable = { table, models: infos, keyColumns: [], primaryColumns: new Set(), primaryKeys: [] }
       this.#watched.set(keyOf(table, store.dialect), watched)
       const defaultSchema = store.dialect === 'postgres' ? 'public' : 'main'
       if (!table.includes('.')) this.#watched.set(keyOf(`${defaultSchema}.${table}`, store.dialect), watched)
@@ -130,8 +135,8 @@ export class CacheSyncPlugin implements KyselyPlugin {
   /**
    * Wraps the dialect of the Kysely instance this plugin is added to, so the plugin sees each statement
    * as it reaches the database (after every plugin), the connection it runs on, and when that
-   * connection's transaction commits or rolls back. Required: writes to watched tables through a Kysely
-   * whose dialect was not wrapped are refused.
+   * connection's transaction commits or rolls back. Required: writes through a Kysely with the plugin
+   * whose dialect was not wrapped are refused (see {@link transformQuery}).
    */
   wrapDialect(dialect: Dialect): Dialect {
     this.#wrapped = true
@@ -144,13 +149,17 @@ export class CacheSyncPlugin implements KyselyPlugin {
       refusal: (what) => this.#refusal(what),
       runAll: (work) => this.#runAll(work),
     }
-    return trackingDialect(dialect, new StatementSync(target, dialect))
+    return trackingDialect(dialect, new StatementSync(target, dialect), this.#mark)
   }
 
   /**
    * Marks the statement as built with the plugin; the wrapped driver adds the RETURNING to it on its
    * way to the database (see {@link StatementSync}), where it refuses the writes it cannot follow.
-   * @throws UnsupportedOperationError, before the statement runs, for a write on a watched table through a Kysely whose dialect was not wrapped.
+   * Every INSERT, UPDATE, DELETE and MERGE also gets a mark at its end that only the query compiler of
+   * a dialect this plugin wrapped takes out: compiled by any other Kysely (one with this plugin and a
+   * dialect it did not wrap), the database refuses it as a syntax error naming `stockpyle
+   * CacheSyncPlugin: dialect not wrapped (n)` before it runs.
+   * @throws UnsupportedOperationError, before the statement runs, for a write on a watched table while no dialect was wrapped.
    */
   transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
     if (!this.#wrapped) {
@@ -162,7 +171,7 @@ export class CacheSyncPlugin implements KyselyPlugin {
       }
     }
     this.#followed.add(args.queryId)
-    return args.node
+    return this.#mark.mark(args.node)
   }
 
   /** The result as the driver gave it: the wrapped driver already removed the plugin's columns. */
@@ -184,8 +193,10 @@ export class CacheSyncPlugin implements KyselyPlugin {
     if (known?.mappings.every((m, i) => m === mappings[i])) return known.table
     const columnsOf = (m: ModelMapping, spec: KeyInfo) => (m.keyColumns.get(spec) ?? []).map((c) => c.name)
     const keyColumns = [...new Set(mappings.flatMap((m, i) => (table.models[i] as ModelInfo).keys.flatMap((k) => columnsOf(m, k))))]
-    const primaryColumns = new Set(mappings.flatMap((m, i) => columnsOf(m, (table.models[i] as ModelInfo).primary)))
-    const resolved: WatchedTable = { ...table, keyColumns, primaryColumns }
+    const primaries = mappings.map((m, i) => columnsOf(m, (table.models[i] as ModelInfo).primary))
+    const primaryColumns = new Set(primaries.flat())
+    const primaryKeys = [...new Map(primaries.map((columns) => [JSON.stringify(columns), columns])).values()]
+    const resolved: WatchedTable = { ...table, keyColumns, primaryColumns, primaryKeys }
     this.#resolved.set(table, { mappings, table: resolved })
     return resolved
   }

@@ -12,10 +12,12 @@ import {
   SelectModifierNode,
   type SelectQueryNode,
   type UnknownRow,
+  type UpdateQueryNode,
 } from 'kysely'
 import type { Model } from '../../core/model.js'
 import { type AfterCommitWork, connectionDialect, type StatementRunner, type TrackedConnection } from './cache-sync-dialect.js'
 import { planStatement, type SyncPlan, type WatchedTable } from './cache-sync-plan.js'
+import { restrictToRows } from './cache-sync-restrict.js'
 import { isKeyValue } from './row-mapper.js'
 import { rowToAttributes } from './row-reader.js'
 import type { SqlStore } from './sql-store.js'
@@ -50,7 +52,7 @@ type Row = Record<string, unknown>
  * and column names the database gets, whatever plugin renamed them, and each execution on its own,
  * with the connection it runs on). A write on a watched table, built by a Kysely with the plugin, is
  * compiled again with a RETURNING of the key columns; an UPDATE of primary keys is preceded by a
- * SELECT of the old keys on the same connection. The result is given back as the driver would have
+ * SELECT of the old keys on the same connection, and restricted to the rows it read. The result is given back as the driver would have
  * given it without the plugin's columns — before any plugin's `transformResult` sees it — and the rows
  * are invalidated at once outside a transaction, after COMMIT inside one.
  */
@@ -69,9 +71,9 @@ export class StatementSync implements StatementRunner {
     const watched = this.#watchedWrite(compiled)
     if (watched === undefined) return connection.inner.executeQuery<R>(compiled)
     this.#refuseIfClosed(watched)
-    const { plan, statement } = await this.#plan(compiled, watched, connection.inner)
-    const old = plan.before === undefined ? [] : await this.#oldRows(plan.before, connection.inner)
-    const result = await connection.inner.executeQuery<Row>(statement)
+    const { plan, node } = await this.#plan(compiled, watched, connection.inner)
+    const old = plan.before === undefined ? [] : await this.#oldRows(plan.before.select, connection.inner)
+    const result = await connection.inner.executeQuery<Row>(this.#statement(plan, node, old, compiled.queryId))
     const keyRows = keysOf(plan, result.rows)
     await this.#follow(plan, [...keyRows, ...keysOf(plan, old)], connection)
     return restore(plan, result, keyRows, this.#target.store.dialect) as QueryResult<R>
@@ -96,9 +98,10 @@ export class StatementSync implements StatementRunner {
     connection: TrackedConnection,
   ): AsyncGenerator<QueryResult<R>> {
     this.#refuseIfClosed(watched)
-    const { plan, statement } = await this.#plan(compiled, watched, connection.inner)
-    const keyRows = plan.before === undefined ? [] : keysOf(plan, await this.#oldRows(plan.before, connection.inner))
-    const chunks = connection.inner.streamQuery<Row>(statement, chunkSize)
+    const { plan, node } = await this.#plan(compiled, watched, connection.inner)
+    const old = plan.before === undefined ? [] : await this.#oldRows(plan.before.select, connection.inner)
+    const keyRows = keysOf(plan, old)
+    const chunks = connection.inner.streamQuery<Row>(this.#statement(plan, node, old, compiled.queryId), chunkSize)
     const read = async () => {
       const next = await chunks.next()
       if (next.done === true) return undefined
@@ -173,13 +176,14 @@ export class StatementSync implements StatementRunner {
 
   /**
    * For a write on a watched table: its plan, with the table's key columns as the store maps them
-   * (introspected on the statement's connection on first use), and the statement to run instead.
+   * (introspected on the statement's connection on first use), and the statement to run instead (see
+   * {@link #statement}).
    */
   async #plan(
     compiled: CompiledQuery,
     watched: WatchedTable,
     connection: DatabaseConnection,
-  ): Promise<{ plan: SyncPlan; statement: CompiledQuery }> {
+  ): Promise<{ plan: SyncPlan; node: RootOperationNode }> {
     const table = await this.#target.resolve(watched, this.#kyselyOn(connection))
     const tables = this.#target.watched
     const resolved = {
@@ -188,8 +192,19 @@ export class StatementSync implements StatementRunner {
     }
     const { node, plan } = planStatement(compiled.query, resolved, this.#target.store.dialect)
     if (plan === undefined) throw new Error('stockpyle cache sync: a watched write was not planned again')
+    return { plan, node }
+  }
+
+  /**
+   * The statement to run: `node` compiled, an UPDATE of primary keys restricted to the rows whose old
+   * keys the SELECT before it read (`old`, as it returned them), so that it changes no other row.
+   * @throws UnsupportedOperationError for an old key value it cannot match exactly (see `restrictToRows`).
+   */
+  #statement(plan: SyncPlan, node: RootOperationNode, old: readonly Row[], queryId: QueryId): CompiledQuery {
+    const restricted =
+      plan.before === undefined ? node : restrictToRows(node as UpdateQueryNode, plan.before, old, plan.aliases, this.#target.store.dialect)
     this.#compiler ??= this.#dialect.createQueryCompiler()
-    return { plan, statement: this.#compiler.compileQuery(node, compiled.queryId) }
+    return this.#compiler.compileQuery(restricted, queryId)
   }
 
   /** For an UPDATE of primary keys: the keys of the rows it will change, read on its connection just before it. */
