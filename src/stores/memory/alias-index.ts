@@ -114,7 +114,8 @@ export class AliasIndex {
   }
 
   /**
-   * The record keys of invalidated `keys` (an alias: the record it points to; any other key as it is),
+   * The record keys of invalidated `keys` (an alias: the record it points to, and the key itself too
+   * when a record is also held under it; any other key as it is),
    * and whether one of them is `unresolved`: a key no alias or live record holds here (a tombstone may
    * be an earlier invalidation's of that same key) that `mayBeAlias` (called with it and its position)
    * says may be an alternate key, of an object the store does not hold.
@@ -126,6 +127,9 @@ export class AliasIndex {
       const key = keys[i] as string
       const target = this.target(key)
       records[i] = target ?? key
+      // In a polymorphic store a key may be a record's and another object's alias at once (a tombstone
+      // of a delete over an alias): both go.
+      if (target !== undefined && target !== key && this.#records.peek(key) !== undefined) records.push(key)
       if (target === undefined && !unresolved && this.#records.peek(key)?.bytes === undefined) unresolved = mayBeAlias(key, i)
     }
     return new ResolvedKeys(records, unresolved)

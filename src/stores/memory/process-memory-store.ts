@@ -361,8 +361,9 @@ export class ProcessMemoryStore extends BaseStore {
     if (this.#records.size === 0) return
     let held: string[] | undefined
     for (const key of keys) {
-      const record = this.#aliases.target(key) ?? key
-      if (this.#records.peek(record) !== undefined) (held ??= []).push(record)
+      const target = this.#aliases.target(key)
+      if (target !== undefined && this.#records.peek(target) !== undefined) (held ??= []).push(target)
+      if (target !== key && this.#records.peek(key) !== undefined) (held ??= []).push(key)
     }
     if (held !== undefined) this.#tombstone(held)
   }
