@@ -264,7 +264,7 @@ describe('ProcessMemoryStore', () => {
 
 describe('ProcessMemoryStore (polymorphic): a base-model record and a subclass object at one key', () => {
   class PolyAnimal {
-    static readonly stockpyleName = 'MemPolyAnimal'
+    static readonly stockpyleName: string = 'MemPolyAnimal'
     static readonly stockpyleKeys = keys('id')
     constructor(
       public id: number,
@@ -272,7 +272,7 @@ describe('ProcessMemoryStore (polymorphic): a base-model record and a subclass o
     ) {}
   }
   class PolyDog extends PolyAnimal {
-    static readonly stockpyleName = 'MemPolyDog'
+    static override readonly stockpyleName: string = 'MemPolyDog'
   }
   registerModel(PolyAnimal, PolyDog)
   const animalKey = async (id: number) => {
