@@ -18,15 +18,16 @@ import { checkEncodable } from '../core/value-refusal.js'
  */
 export function checkWritable(items: readonly WriteItem[], name: string, last: number, generatesKeys: boolean, polymorphic = false): void {
   if (last === 0) return
+  // (made only for a batch through a polymorphic layer: a chain's other puts allocate nothing more)
   const claims: BatchKeys[] | undefined = polymorphic && items.length > 1 ? [] : undefined
-  const claiming: WriteItem[] = []
+  const claiming: WriteItem[] | undefined = claims === undefined ? undefined : []
   for (const item of items) {
     const { obj, info } = item
     try {
       const keys = keysOfObject(info, obj, polymorphic, `${name} store put`)
       if (claims !== undefined) {
         claims.push(keys)
-        claiming.push(item)
+        claiming?.push(item)
       }
     } catch (err) {
       if (!(generatesKeys && err instanceof MissingKeyAttributeError)) throw err
@@ -42,7 +43,7 @@ export function checkWritable(items: readonly WriteItem[], name: string, last: n
     checkEncodable(obj, `${name} store put`)
   }
   // (an object whose primary key the database fills claims no key the others could know yet)
-  if (claims !== undefined) supersededCopies(`${name} store put`, claiming, claims)
+  if (claims !== undefined && claiming !== undefined) supersededCopies(`${name} store put`, claiming, claims)
 }
 
 /**
