@@ -135,6 +135,7 @@ export class ChainedStore extends BaseStore {
       misses,
       coherence: resolved.coherence,
       generatesKeys: this.capabilities.generatesKeys,
+      polymorphicCaches: layers.some((l, i) => i < calls.last && l.capabilities.polymorphic),
     })
     this.#writes = writes
     this.#maintenance = new CacheMaintenance({

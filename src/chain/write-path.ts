@@ -26,6 +26,8 @@ export interface WriteParts {
   readonly coherence: boolean
   /** The authoritative layer fills missing primary keys. */
   readonly generatesKeys: boolean
+  /** A cache layer is polymorphic: a put's objects need their ancestor models' keys too. */
+  readonly polymorphicCaches: boolean
   /** The order of cache updates per object, shared with delete by key. */
   readonly turns: CacheTurns
   /** Which database writes of one object overlapped, shared with delete by key. */
@@ -60,7 +62,7 @@ export class WritePath {
   /** Puts: checks every item, the authoritative layer, then every cache layer. */
   async put(items: readonly WriteItem[]): Promise<void> {
     const objs = items.map((i) => i.obj)
-    checkWritable(items, this.#p.name, this.#p.calls.last, this.#p.generatesKeys)
+    checkWritable(items, this.#p.name, this.#p.calls.last, this.#p.generatesKeys, this.#p.polymorphicCaches)
     const { turn, overlapped } = await this.#authoritative(objs, 'put', (layer) =>
       layer.batchPutEntries(items.map((i) => new Entry(i.obj, i.expiresAt))),
     )

@@ -1,4 +1,12 @@
-import { InvalidArgumentError, InvalidOptionError, StoreClosedError, show, UnknownKeyError, UnknownModelError } from '../core/errors.js'
+import {
+  DuplicateModelError,
+  InvalidArgumentError,
+  InvalidOptionError,
+  StoreClosedError,
+  show,
+  UnknownKeyError,
+  UnknownModelError,
+} from '../core/errors.js'
 import { keyForLookup } from '../core/key-encoding.js'
 import type { Instance, Lookup, Model } from '../core/model.js'
 import { describeModel, describeObject, type ModelInfo } from '../core/registry.js'
@@ -155,13 +163,16 @@ export abstract class BaseStore implements Store {
     )
   }
 
-  /** The model of an object to write or delete. @throws UnknownModelError naming this store and `operation`. */
+  /** The model of an object to write or delete. @throws UnknownModelError / DuplicateModelError naming this store and `operation`. */
   protected describeItem(obj: object, operation: string): ModelInfo {
     try {
       return describeObject(obj)
     } catch (err) {
       if (err instanceof UnknownModelError) {
         throw new UnknownModelError(`${this.name} store ${operation}: ${err.message}`, { cause: err })
+      }
+      if (err instanceof DuplicateModelError) {
+        throw new DuplicateModelError(`${this.name} store ${operation}: ${err.message}`, { cause: err })
       }
       throw err
     }

@@ -55,7 +55,8 @@ export interface BatchKeys {
  * earlier copy's alternate keys cannot point at the record, or take a key the last copies give to
  * another object), or `undefined` when none is. Backfills (`backfill: true`) are neither planned nor
  * checked: they are copies of what an authoritative layer holds. A put of one object costs nothing.
- * @throws KeyConflictError when the last copies of two records claim one alternate key (see
+ * @throws KeyConflictError when the last copies of two records claim one alternate key, or one
+ *   claims as an ancestor model's key (polymorphic) what is another's record key (see
  *   {@link keyConflict}; `where` names the store and operation, e.g. `redis store put`).
  */
 export function supersededCopies(
@@ -75,10 +76,15 @@ export function supersededCopies(
   // every alternate key unique among the last copies (a record's first copy gives its place in the map)
   const owners = new Map<string, string>()
   for (const [record, at] of last) {
-    for (const alias of (keys[at] as BatchKeys).aliases) {
+    const aliases = (keys[at] as BatchKeys).aliases
+    // Only an ancestor model's key (a polymorphic store's alias: more aliases than the model's own
+    // alternate keys) can be another object's record key.
+    const ancestral = aliases.length >= (items[at] as ClaimingItem).info.keys.length
+    for (const alias of aliases) {
       const owner = owners.get(alias)
       if (owner === undefined) owners.set(alias, record)
       else if (owner !== record) throw keyConflict(where, items, at, alias, owner)
+      if (ancestral && alias !== record && last.has(alias)) throw keyConflict(where, items, at, alias, alias)
     }
   }
   if (last.size === puts) return undefined

@@ -151,7 +151,7 @@ export function describeModel(model: Model): ModelInfo {
   const other = byName.get(info.name)
   if (other !== undefined && other.model !== model) {
     throw new DuplicateModelError(
-      `Model name \`${info.name}\` is already used by another class: give one of them a distinct static stockpyleName`,
+      `Model name \`${info.name}\` is already used by another class (the registered one ${describeClass(other.model)}; this one ${describeClass(model)}): give one of them a distinct static stockpyleName`,
     )
   }
   infos.set(model, info)
@@ -159,6 +159,16 @@ export function describeModel(model: Model): ModelInfo {
   byKeyText.set(escapeKeyText(info.name), info)
   for (const listener of listeners) listener(info)
   return info
+}
+
+/** What tells two classes of one name apart: the class it extends and its keys. */
+function describeClass(model: Model): string {
+  const parent = Object.getPrototypeOf(model) as { name?: unknown } | null
+  const base =
+    parent === Function.prototype || typeof parent?.name !== 'string' || parent.name === ''
+      ? 'extends no class'
+      : `extends \`${parent.name}\``
+  return `${base}, keys ${JSON.stringify(model.stockpyleKeys)}`
 }
 
 /**

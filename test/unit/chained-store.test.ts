@@ -6,8 +6,12 @@ import {
   ChainedStore,
   capabilities,
   InvalidOptionError,
+  KeyConflictError,
+  keys,
   LoaderStore,
+  MissingKeyAttributeError,
   ProcessMemoryStore,
+  registerModel,
   type StoreCapabilities,
   StoreDecorator,
   StoreUnavailableError,
@@ -666,5 +670,73 @@ describe('ChainedStore batch backfills', () => {
     expect(l1.calls.put - before.l1).toBe(1) // the database's copy
     expect(await l0.batchGet(ConformanceUser, [{ id: 31 }, { id: 32 }])).toEqual([makeUser(31), makeUser(32)])
     expect(chain.stats().map((s) => s.backfills)).toEqual([2, 1, 0])
+  })
+})
+
+describe('ChainedStore over polymorphic cache layers: keys checked before the authoritative write', () => {
+  class ChainVehicle {
+    static readonly stockpyleName: string = 'ChainPolyVehicle'
+    static readonly stockpyleKeys = keys('plate')
+    constructor(public plate: string | undefined) {}
+  }
+  class ChainBike extends ChainVehicle {
+    static override readonly stockpyleName: string = 'ChainPolyBike'
+    static override readonly stockpyleKeys = keys('serial')
+    constructor(public serial: string) {
+      super(undefined)
+    }
+  }
+  class ChainAnimal {
+    static readonly stockpyleName: string = 'ChainPolyAnimal'
+    static readonly stockpyleKeys = keys('id')
+    constructor(
+      public id: number,
+      public name: string,
+    ) {}
+  }
+  class ChainDog extends ChainAnimal {
+    static override readonly stockpyleName: string = 'ChainPolyDog'
+  }
+  class ChainCat extends ChainAnimal {
+    static override readonly stockpyleName: string = 'ChainPolyCat'
+  }
+  registerModel(ChainVehicle, ChainBike, ChainAnimal, ChainDog, ChainCat)
+
+  it("a put without an ancestor model's key a polymorphic cache needs is refused before the database holds it", async () => {
+    const db = new ProcessMemoryStore()
+    const chain = new ChainedStore([new ProcessMemoryStore({ polymorphic: true }), db])
+    const errors: CacheErrorEvent[] = []
+    chain.events.on('cacheError', (e) => errors.push(e))
+    await expect(chain.put(new ChainBike('S1'))).rejects.toThrow(MissingKeyAttributeError)
+    await expect(chain.put(new ChainBike('S1'))).rejects.toThrow(/store put of model `ChainPolyBike`.*`plate`/)
+    expect(await db.get(ChainBike, { serial: 'S1' })).toBeUndefined()
+    await expect(chain.batchPut([new ChainBike('S2')])).rejects.toThrow(MissingKeyAttributeError)
+    expect(await db.get(ChainBike, { serial: 'S2' })).toBeUndefined()
+    expect(errors).toEqual([])
+    await chain.close()
+  })
+
+  it('a batch whose objects claim one ancestor key is a KeyConflictError before the database write, counted against no layer', async () => {
+    const db = new ProcessMemoryStore()
+    const chain = new ChainedStore([new ProcessMemoryStore({ polymorphic: true }), new ProcessMemoryStore({ polymorphic: true }), db])
+    const errors: CacheErrorEvent[] = []
+    chain.events.on('cacheError', (e) => errors.push(e))
+    await chain.put(new ChainDog(1, 'old'))
+    for (const batch of [
+      [new ChainDog(1, 'rex'), new ChainCat(1, 'tom')],
+      [new ChainAnimal(1, 'generic'), new ChainDog(1, 'rex')],
+    ]) {
+      await expect(chain.batchPut(batch)).rejects.toThrow(KeyConflictError)
+      expect(await db.get(ChainCat, { id: 1 })).toBeUndefined()
+      expect(await db.get(ChainAnimal, { id: 1 })).toBeUndefined()
+      expect((await chain.get(ChainDog, { id: 1 }))?.name).toBe('old')
+    }
+    expect(errors).toEqual([])
+    // a non-polymorphic chain leaves separate models with one id alone
+    const plain = new ChainedStore([new ProcessMemoryStore(), new ProcessMemoryStore()])
+    await plain.batchPut([new ChainDog(1, 'rex'), new ChainCat(1, 'tom')])
+    expect((await plain.get(ChainCat, { id: 1 }))?.name).toBe('tom')
+    await plain.close()
+    await chain.close()
   })
 })

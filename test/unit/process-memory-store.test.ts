@@ -261,3 +261,35 @@ describe('ProcessMemoryStore', () => {
     expect(calls).toBe(0)
   })
 })
+
+describe('ProcessMemoryStore (polymorphic): a base-model record and a subclass object at one key', () => {
+  class PolyAnimal {
+    static readonly stockpyleName: string = 'MemPolyAnimal'
+    static readonly stockpyleKeys = keys('id')
+    constructor(
+      public id: number,
+      public name: string,
+    ) {}
+  }
+  class PolyDog extends PolyAnimal {
+    static override readonly stockpyleName: string = 'MemPolyDog'
+  }
+  registerModel(PolyAnimal, PolyDog)
+  const animalKey = async (id: number) => {
+    const { describeModel } = await import('../../src/index.js')
+    const { keyOfObjectFor } = await import('../../src/core/key-encoding.js')
+    return keyOfObjectFor(describeModel(PolyAnimal).primary, { id }) as string
+  }
+
+  it('batchInvalidate and evict (the bus) of the base key leave nothing under it (they dropped the subclass and kept the old base record)', async () => {
+    for (const drop of ['invalidate', 'evict'] as const) {
+      const store = new ProcessMemoryStore({ polymorphic: true, max: 100 })
+      await store.put(new PolyAnimal(3, 'old'))
+      await store.put(new PolyDog(3, 'doggo'))
+      if (drop === 'invalidate') await store.batchInvalidate(PolyAnimal, [{ id: 3 }])
+      else store.evict([await animalKey(3)])
+      expect(await store.get(PolyAnimal, { id: 3 }), drop).toBeUndefined()
+      await store.close()
+    }
+  })
+})

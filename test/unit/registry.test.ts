@@ -104,6 +104,26 @@ describe('model registry', () => {
     expect(() => describeModel(make())).toThrow(DuplicateModelError)
   })
 
+  it('a DuplicateModelError tells the two classes apart (parent and keys) and names the store and operation', async () => {
+    class RegBaseA {
+      static readonly stockpyleKeys = keys('id')
+    }
+    class RegBaseB {
+      static readonly stockpyleKeys = keys('id')
+    }
+    const first = class RegDupDog extends RegBaseA {
+      static override readonly stockpyleKeys = keys('id', 'tag')
+    }
+    const second = class RegDupDog extends RegBaseB {}
+    describeModel(first)
+    expect(() => describeModel(second)).toThrow(/`RegDupDog`.*extends `RegBaseA`.*\["id","tag"\].*extends `RegBaseB`.*\["id"\]/)
+    const store = new ProcessMemoryStore()
+    const obj = Object.assign(Object.create(second.prototype), { id: 1 })
+    await expect(store.put(obj)).rejects.toThrow(/^memory store put: .*`RegDupDog`/)
+    await expect(store.put(obj)).rejects.toThrow(DuplicateModelError)
+    await store.close()
+  })
+
   it('rejects classes that are not models', () => {
     expect(() => describeModel(class {} as never)).toThrow(UnknownModelError)
     expect(() =>

@@ -44,12 +44,15 @@ export class AliasIndex {
   readonly #records: LRUCache<string, MemoryRecord>
   /** Whether the store is bounded in bytes (aliases are then counted in {@link bytes}). */
   readonly #sized: boolean
+  /** Whether the store is polymorphic: an ancestor model's key may then be another object's record key. */
+  readonly #polymorphic: boolean
   /** Brings the store back under its bound after indexing that made aliases longer than counted. */
   readonly #trim: () => void
 
-  constructor(records: LRUCache<string, MemoryRecord>, sized: boolean, trim: () => void) {
+  constructor(records: LRUCache<string, MemoryRecord>, sized: boolean, trim: () => void, polymorphic = false) {
     this.#records = records
     this.#sized = sized
+    this.#polymorphic = polymorphic
     this.#trim = trim
   }
 
@@ -73,13 +76,34 @@ export class AliasIndex {
   /**
    * Points the aliases of `record`, just stored under `recordKey`, to it; `bytes`: what they count
    * (sizeOfAliases; 0 for a store not bounded in bytes). The store trims afterwards.
+   * In a polymorphic store an alias (an ancestor model's key) may be another object's record key: a
+   * put (`put` true) takes the key, removing that record (the last write holds a key, as in a
+   * key-value store); a backfill, add-only, leaves that key to the record. A tombstone there stays
+   * (and a read by that key misses until it goes).
    */
-  point(record: MemoryRecord, recordKey: string, bytes: number): void {
+  point(record: MemoryRecord, recordKey: string, bytes: number, put = true): void {
     if (this.#next < this.#pending.length) this.#catchUp(Number.POSITIVE_INFINITY, undefined)
     const aliases = record.aliases
-    if (typeof aliases === 'string') this.#map.set(aliases, recordKey)
-    else if (aliases !== undefined) for (const alias of aliases) this.#map.set(alias, recordKey)
+    if (typeof aliases === 'string') this.#pointOne(aliases, recordKey, put)
+    else if (aliases !== undefined) for (const alias of aliases) this.#pointOne(alias, recordKey, put)
     this.#bytes += bytes
+  }
+
+  #pointOne(alias: string, recordKey: string, put: boolean): void {
+    // (a tombstone stays: it refuses backfills read before an invalidation, as under any alias)
+    if (this.#polymorphic && this.#records.peek(alias)?.bytes !== undefined) {
+      if (!put) return
+      this.#records.delete(alias)
+    }
+    this.#map.set(alias, recordKey)
+  }
+
+  /**
+   * Removes alias `key` (of another object) now that a put stores a record under it (the last write
+   * holds a key); a no-op where the store is not polymorphic (a record key is then never an alias).
+   */
+  yieldTo(key: string): void {
+    if (this.#polymorphic) this.#map.delete(key)
   }
 
   /**
@@ -114,7 +138,8 @@ export class AliasIndex {
   }
 
   /**
-   * The record keys of invalidated `keys` (an alias: the record it points to; any other key as it is),
+   * The record keys of invalidated `keys` (an alias: the record it points to, and the key itself too
+   * when a record is also held under it; any other key as it is),
    * and whether one of them is `unresolved`: a key no alias or live record holds here (a tombstone may
    * be an earlier invalidation's of that same key) that `mayBeAlias` (called with it and its position)
    * says may be an alternate key, of an object the store does not hold.
@@ -126,9 +151,35 @@ export class AliasIndex {
       const key = keys[i] as string
       const target = this.target(key)
       records[i] = target ?? key
+      // In a polymorphic store a key may be a record's and another object's alias at once (a tombstone
+      // of a delete over an alias): both go.
+      if (target !== undefined && target !== key && this.#records.peek(key) !== undefined) records.push(key)
       if (target === undefined && !unresolved && this.#records.peek(key)?.bytes === undefined) unresolved = mayBeAlias(key, i)
     }
     return new ResolvedKeys(records, unresolved)
+  }
+
+  /**
+   * The record keys of those of `keys` (records or aliases) a record is held under (a copy or a
+   * tombstone): an alias's record, and the key itself (in a polymorphic store a key may be both);
+   * `undefined` when none.
+   */
+  held(keys: readonly string[]): string[] | undefined {
+    let held: string[] | undefined
+    for (const key of keys) {
+      const target = this.target(key)
+      if (target !== undefined && this.#records.peek(target) !== undefined) (held ??= []).push(target)
+      if (target !== key && this.#records.peek(key) !== undefined) (held ??= []).push(key)
+    }
+    return held
+  }
+
+  /**
+   * Whether record key `key` is held as another object's alias, an ancestor model's key of it (only in
+   * a polymorphic store): a backfill, add-only, does not land there.
+   */
+  isAncestorKey(key: string): boolean {
+    return this.#polymorphic && this.#map.has(key)
   }
 
   /** Removes those of `aliases` (of deleted objects) that point to a record no longer held or to a tombstone. */

@@ -75,7 +75,7 @@ export class ProcessMemoryStore extends BaseStore {
       this.#arena.release(record)
       this.#aliases.forget(record, key)
     })
-    this.#aliases = new AliasIndex(this.#records, maxSize !== undefined, () => this.#trim())
+    this.#aliases = new AliasIndex(this.#records, maxSize !== undefined, () => this.#trim(), this.#settings.polymorphic)
     this.capabilities = capabilities({
       polymorphic: this.#settings.polymorphic,
       inProcess: true,
@@ -267,6 +267,7 @@ export class ProcessMemoryStore extends BaseStore {
     for (const { item, keys, expiresAt, bytes } of writes) {
       if (item.backfill !== true) {
         published.push(keys.record)
+        this.#aliases.yieldTo(keys.record)
         if (bytes === undefined || expiresAt === null) this.#records.delete(keys.record)
         else this.#set(keys.record, new MemoryRecord(bytes, holdAliases(keys.aliases), undefined))
         continue
@@ -297,12 +298,13 @@ export class ProcessMemoryStore extends BaseStore {
       const heldUntil = expiryOfRecord(held)
       if (heldUntil === undefined || heldUntil > now) return
     }
+    if (this.#aliases.isAncestorKey(keys.record)) return
     const bytes = this.#arena.envelope(obj, expiresAt, encoded, this.#putWhere)
-    this.#set(keys.record, new MemoryRecord(bytes, holdAliases(keys.aliases), undefined, keys.captured), keys.info)
+    this.#set(keys.record, new MemoryRecord(bytes, holdAliases(keys.aliases), undefined, keys.captured), keys.info, false)
   }
 
-  /** Stores `record` under `recordKey` and indexes its aliases (later, for captured values of model `info`). */
-  #set(recordKey: string, record: MemoryRecord, info?: ModelInfo): void {
+  /** Stores `record` under `recordKey`, indexes its aliases (later, for captured values of model `info`); `put` false: a backfill's. */
+  #set(recordKey: string, record: MemoryRecord, info?: ModelInfo, put = true): void {
     const captured = record.captured
     let aliases = 0
     const own = this.#arena.hold(record)
@@ -319,7 +321,7 @@ export class ProcessMemoryStore extends BaseStore {
       this.#records.set(recordKey, record, { size })
     }
     if (captured !== undefined) this.#aliases.defer(record, recordKey, info as ModelInfo, aliases)
-    else if (record.aliases !== undefined) this.#aliases.point(record, recordKey, aliases)
+    else if (record.aliases !== undefined) this.#aliases.point(record, recordKey, aliases, put)
     this.#trim()
   }
 
@@ -359,11 +361,7 @@ export class ProcessMemoryStore extends BaseStore {
    */
   evictHeld(keys: readonly string[]): void {
     if (this.#records.size === 0) return
-    let held: string[] | undefined
-    for (const key of keys) {
-      const record = this.#aliases.target(key) ?? key
-      if (this.#records.peek(record) !== undefined) (held ??= []).push(record)
-    }
+    const held = this.#aliases.held(keys)
     if (held !== undefined) this.#tombstone(held)
   }
 
