@@ -24,6 +24,12 @@ export interface KeyvBackendOptions {
   readonly disconnect: boolean
   /** The Keyv namespace holds nothing but this store's entries: `clear()` may call `keyv.clear()`. Default `false`. */
   readonly ownsNamespace?: boolean | undefined
+  /**
+   * The store's key prefix as it starts every key (`'<prefix>:'`), or `''` when it has none: then no
+   * listing can tell its keys from the namespace's others, and `clear()` exists only with
+   * `ownsNamespace`. Default `''`.
+   */
+  readonly prefix?: string | undefined
 }
 
 /** Keys deleted per `deleteMany` while clearing. */
@@ -71,9 +77,11 @@ export class KeyvBackend implements KeyValueBackend {
   readonly #disconnect: boolean
   /**
    * Removes every key of the Keyv namespace that starts with `prefix`; present only when the store
-   * can: the adapter can list keys (`keyv.iterator`: a Map, SQLite, PostgreSQL, MySQL, MongoDB,
-   * Redis…), or the store was told it owns the namespace (`ownsNamespace`), when `keyv.clear()`
-   * empties it (what that clears is the adapter's choice: a Map store, the whole Map).
+   * can: it has a prefix and the adapter can list keys (`keyv.iterator`: a Map, SQLite, PostgreSQL,
+   * MySQL, MongoDB, Redis…), or the store was told it owns the namespace (`ownsNamespace`), when
+   * `keyv.clear()` empties it (what that clears is the adapter's choice: a Map store, the whole Map).
+   * Without a prefix and without `ownsNamespace` it is absent: every key of the namespace — the
+   * application's own, other stores' — starts with `''`.
    *
    * Listing, it collects the keys of the prefix, deletes them in batches of {@link CLEAR_BATCH}, and
    * lists again until a listing finds none. An error the adapter only emits meanwhile (the PostgreSQL
@@ -93,8 +101,9 @@ export class KeyvBackend implements KeyValueBackend {
     this.secondResolution = this.traits.secondResolution
     this.#checkNamespace()
     if (this.traits.ownThrowOnErrors) (this.#keyv.store as { throwOnErrors: boolean }).throwOnErrors = true
-    if (typeof this.#keyv.iterator === 'function') this.clear = (prefix) => this.#watched(() => this.#clearListed(prefix))
-    else if (options.ownsNamespace === true) this.clear = () => this.#watched(() => this.#guard('clear', () => this.#keyv.clear()))
+    if (typeof this.#keyv.iterator === 'function' && (options.prefix ?? '') !== '') {
+      this.clear = (prefix) => this.#watched(() => this.#clearListed(prefix))
+    } else if (options.ownsNamespace === true) this.clear = () => this.#watched(() => this.#guard('clear', () => this.#keyv.clear()))
   }
 
   /** The Keyv instance in use. */
