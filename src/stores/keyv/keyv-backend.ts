@@ -43,6 +43,9 @@ const CLEAR_BATCH = 500
  */
 const CLEAR_PASSES = 10
 
+/** What pg-pool rejects a second `end()` with: the pool is ended already (see {@link KeyvBackend.close}). */
+const POOL_ENDED_TWICE = 'Called end on pool more than once'
+
 /** Length of a shortened key's `#` and SHA-256 digest (base64url, 43 characters). */
 const DIGEST_BYTES = 44
 
@@ -235,12 +238,19 @@ export class KeyvBackend implements KeyValueBackend {
   /**
    * With `disconnect`: `keyv.disconnect()` (which calls the adapter's `disconnect()` if it has one),
    * then, for an adapter without one, the first `close()`/`quit()` of the adapter or of its `client`
-   * (@keyv/memcache has no `disconnect()`: its memjs client's sockets kept the process alive).
+   * (@keyv/memcache has no `disconnect()`: its memjs client's sockets kept the process alive). A pool
+   * another instance ended already is not a failure (@keyv/postgres: one pool per URL, ended by the
+   * first instance's `disconnect()`; pg-pool rejects the second end with {@link POOL_ENDED_TWICE}).
+   * @throws StoreUnavailableError when closing fails or takes longer than `timeout`.
    */
   async close(): Promise<void> {
     if (!this.#disconnect) return
     await this.#guard('close', async () => {
-      await this.#keyv.disconnect()
+      try {
+        await this.#keyv.disconnect()
+      } catch (err) {
+        if (!(err instanceof Error && err.message === POOL_ENDED_TWICE)) throw err
+      }
       await closeClient(this.#keyv.store)
     })
   }
