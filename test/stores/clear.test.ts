@@ -372,6 +372,58 @@ describe('KeyvStore.clear()', () => {
     },
   )
 
+  it('without a prefix: refused with E_UNSUPPORTED and clearable false (every key of the namespace would go), unless ownsNamespace: then keyv.clear() (review: the app’s own keys and other stores’ went)', async () => {
+    const keyv = new Keyv({ store: new Map(), namespace: 'app' })
+    await keyv.set('session:1', 'the app’s own')
+    const neighbour = new KeyvStore({ keyv, prefix: 'other' })
+    await neighbour.put(makeUser(2))
+    const store = new KeyvStore({ keyv, prefix: '' })
+    await store.put(makeUser(1))
+    expect(store.capabilities.clearable).toBe(false)
+    await expect(store.clear()).rejects.toSatisfy(unsupported)
+    await expect(store.clear()).rejects.toThrow(/without a prefix: that would remove every key of the Keyv namespace.*ownsNamespace: true/)
+    expect(await keyv.get('session:1')).toBe('the app’s own')
+    expect(await neighbour.get(ConformanceUser, { id: 2 })).toEqual(makeUser(2))
+    expect(await store.get(ConformanceUser, { id: 1 })).toEqual(makeUser(1))
+    const owner = new KeyvStore({ keyv, prefix: '', ownsNamespace: true })
+    expect(owner.capabilities.clearable).toBe(true)
+    await owner.clear()
+    expect(await owner.get(ConformanceUser, { id: 1 })).toBeUndefined()
+  })
+
+  it.runIf(stores.has('redis'))(
+    '@keyv/redis without a prefix: refused, nothing removed; with ownsNamespace, keyv.clear() empties the namespace and nothing outside it',
+    async () => {
+      const { default: KeyvRedis } = await import('@keyv/redis')
+      const namespace = prefix()
+      const keyv = new Keyv(new KeyvRedis(inject('redis').url), { namespace })
+      const outside = new Keyv(new KeyvRedis(inject('redis').url), { namespace: `${namespace}y` })
+      const store = new KeyvStore({ keyv, prefix: '' })
+      const neighbour = new KeyvStore({ keyv, prefix: 'other' })
+      try {
+        await keyv.set('session:1', 'the app’s own')
+        await outside.set('k', 'outside the namespace')
+        await store.batchPut(users(1, 20))
+        await neighbour.put(makeUser(1))
+        expect(store.capabilities.clearable).toBe(false)
+        await expect(store.clear()).rejects.toSatisfy(unsupported)
+        expect(await keyv.get('session:1')).toBe('the app’s own')
+        expect(await neighbour.get(ConformanceUser, { id: 1 })).toEqual(makeUser(1))
+        expect(await store.get(ConformanceUser, { id: 20 })).toEqual(makeUser(20))
+        const owner = new KeyvStore({ keyv, prefix: '', ownsNamespace: true })
+        expect(owner.capabilities.clearable).toBe(true)
+        await owner.clear()
+        expect(await store.get(ConformanceUser, { id: 20 })).toBeUndefined()
+        expect(await keyv.get('session:1')).toBeUndefined()
+        expect(await outside.get('k')).toBe('outside the namespace')
+      } finally {
+        await outside.clear()
+        await keyv.disconnect()
+        await outside.disconnect()
+      }
+    },
+  )
+
   it('rejects a non-boolean ownsNamespace synchronously', () => {
     expect(() => new KeyvStore({ keyv: new Keyv(), ownsNamespace: 'yes' as never })).toThrow(/`ownsNamespace`/)
   })

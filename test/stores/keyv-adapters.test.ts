@@ -85,6 +85,18 @@ describe('adapter traits', () => {
   })
 })
 
+describe.runIf(stores.has('postgres'))('KeyvStore over @keyv/postgres', () => {
+  it('two stores with `disconnect: true` on one URL: both close() resolve (the pool is shared: the second rejected "Called end on pool more than once")', async () => {
+    const uri = inject('postgresUrl')
+    const first = new KeyvStore({ keyv: new Keyv(new KeyvPostgres({ uri, table: 'keyv_close' })), disconnect: true, prefix: prefix() })
+    const second = new KeyvStore({ keyv: new Keyv(new KeyvPostgres({ uri, table: 'keyv_close' })), disconnect: true, prefix: prefix() })
+    await first.put(makeUser(1))
+    await second.put(makeUser(2))
+    await first.close()
+    await expect(second.close()).resolves.toBeUndefined()
+  })
+})
+
 describe.runIf(stores.has('memcached'))('KeyvStore over @keyv/memcache', () => {
   let own: MemcachedServers
   beforeAll(async () => {

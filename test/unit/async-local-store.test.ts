@@ -179,4 +179,99 @@ describe('AsyncLocalStore', () => {
       expect(await other.get(ConformanceUser, { id: 1 })).toBeUndefined()
     })
   })
+
+  /**
+   * Two chains over one AsyncLocalStore and one source: a read through `slow` in the scope returned
+   * by `scope` takes its copy, then is held until `released`; `fast` and `rows` are the other way in.
+   */
+  function twoChains() {
+    const requestCache = new AsyncLocalStore()
+    const rows = new Map([[1, makeUser(1)]])
+    let release = () => {}
+    let hold: Promise<void> | undefined
+    let loaded = () => {}
+    const source = (held: boolean) =>
+      new LoaderStore({
+        model: ConformanceUser,
+        load: async (lookups) => {
+          const found = lookups.map((l) => {
+            const row = rows.get((l as { id: number }).id)
+            return row === undefined ? undefined : Object.assign(makeUser(row.id), row)
+          })
+          if (held && hold !== undefined) {
+            loaded()
+            await hold
+          }
+          return found
+        },
+        save: async (objs) => {
+          for (const o of objs) rows.set(o.id, Object.assign(makeUser(o.id), o))
+        },
+      })
+    const slow = new ChainedStore([requestCache, source(true)])
+    const fast = new ChainedStore([requestCache, source(false)])
+    /** Starts a held read through `slow`; resolves once it has taken its copy. */
+    const holdRead = async () => {
+      const taken = new Promise<void>((resolve) => {
+        loaded = resolve
+      })
+      hold = new Promise((resolve) => {
+        release = resolve
+      })
+      const reading = slow.get(ConformanceUser, { id: 1 })
+      await taken
+      return {
+        reading,
+        release: () => {
+          hold = undefined
+          release()
+        },
+      }
+    }
+    return { requestCache, rows, slow, fast, holdRead }
+  }
+
+  it('two chains over one store: a write through one, in another scope, fences a read in flight through the other in a scope that held nothing (review: the old copy landed)', async () => {
+    const { requestCache, rows, slow, fast, holdRead } = twoChains()
+    const named = (name: string) => Object.assign(makeUser(1), { name })
+    await requestCache.run(async () => {
+      const { reading, release } = await holdRead() // this scope's map is empty; the read has v1
+      await requestCache.run(() => fast.put(named('v2'))) // another request writes v2, resolved
+      release()
+      expect((await reading)?.name).toBe(makeUser(1).name)
+      expect((await slow.get(ConformanceUser, { id: 1 }))?.name).toBe('v2')
+    })
+    // a write outside any scope, and a put on the store itself in another scope (the app wrote the row), fence it as well
+    const writes: [string, () => Promise<unknown>][] = [
+      ['v3', () => fast.put(named('v3'))],
+      [
+        'v4',
+        () => {
+          rows.set(1, named('v4'))
+          return requestCache.run(() => requestCache.put(named('v4')))
+        },
+      ],
+    ]
+    for (const [name, write] of writes) {
+      await requestCache.run(async () => {
+        const { reading, release } = await holdRead()
+        await write()
+        release()
+        expect((await reading)?.name).not.toBe(name)
+        expect((await slow.get(ConformanceUser, { id: 1 }))?.name).toBe(name)
+      })
+    }
+  })
+
+  it('a delete by key made on the store itself in another scope fences a read in flight in a scope that held nothing (review: it recorded nothing)', async () => {
+    const { requestCache, rows, slow, holdRead } = twoChains()
+    await requestCache.run(async () => {
+      const { reading, release } = await holdRead()
+      rows.delete(1) // the source changes, and the app evicts the object from request caches
+      await requestCache.run(() => requestCache.delete(ConformanceUser, { id: 1 }))
+      release()
+      expect(await reading).toBeDefined()
+      expect(await slow.get(ConformanceUser, { id: 1 })).toBeUndefined()
+    })
+  })
 })

@@ -39,6 +39,19 @@ describe.each(stores)('%s: backfills and tombstones', (_name, make) => {
     expect(await store.get(ConformanceUser, { id: 2 })).toEqual(user)
   })
 
+  it('a delete by key of an object the store does not hold leaves a tombstone as a delete of it does (review: it left nothing, and an older copy landed)', async () => {
+    const clock = new ManualClock()
+    const store = make(clock)
+    const user = makeUser(6)
+    await store.delete(ConformanceUser, { id: 6 }) // e.g. an app evicting a row it changed
+    await store.batchPutEntries([{ value: user, expiresAt: undefined }], { backfill: true })
+    expect(await store.get(ConformanceUser, { id: 6 })).toBeUndefined()
+    expect(await store.get(ConformanceUser, { email: user.email })).toBeUndefined()
+    clock.advance(5000)
+    await store.batchPutEntries([{ value: user, expiresAt: undefined }], { backfill: true })
+    expect(await store.get(ConformanceUser, { id: 6 })).toEqual(user)
+  })
+
   it('a repair (an invalidation with changedAt) never cuts short the tombstone of a later delete', async () => {
     const clock = new ManualClock()
     const store = make(clock)
@@ -128,18 +141,20 @@ describe('ProcessMemoryStore: invalidations fence backfills read before them, ho
 describe('ProcessMemoryStore: an invalidation by alternate key of an object the store does not hold fences backfills read before it (review)', () => {
   const copy = (user: ConformanceUser) => ({ value: user, expiresAt: undefined })
 
-  it('by batchInvalidate and by a bus eviction, for a single and a composite alternate key; other copies land', async () => {
+  it('by batchInvalidate, by a bus eviction and by a delete by key, for a single and a composite alternate key; other copies land', async () => {
     const { invalidationSequence } = await import('../../src/core/invalidation-sequence.js')
     const { encodeLookup } = await import('../../src/core/key-encoding.js')
     const { describeModel } = await import('../../src/index.js')
     const info = describeModel(ConformanceUser)
     const old = makeUser(81)
     for (const lookup of [{ email: old.email }, { orgId: old.orgId, slug: old.slug }]) {
-      for (const how of ['invalidate', 'evict'] as const) {
+      // (a delete by key of an object not held: found by review, it recorded nothing)
+      for (const how of ['invalidate', 'evict', 'delete'] as const) {
         const clock = new ManualClock()
         const memory = new ProcessMemoryStore({ clock, tombstoneLifetime: 1 })
         const since = invalidationSequence() // a read of users 81 and 82 begins below this layer
         if (how === 'invalidate') await memory.batchInvalidate(ConformanceUser, [lookup])
+        else if (how === 'delete') await memory.delete(ConformanceUser, lookup)
         else memory.evict([encodeLookup(info, lookup, 'test')])
         clock.advance(5_000) // the tombstone is long gone; the log remembers
         memory.backfillNow([copy(old), copy(makeUser(82))], since)

@@ -24,6 +24,12 @@ export interface KeyvBackendOptions {
   readonly disconnect: boolean
   /** The Keyv namespace holds nothing but this store's entries: `clear()` may call `keyv.clear()`. Default `false`. */
   readonly ownsNamespace?: boolean | undefined
+  /**
+   * The store's key prefix as it starts every key (`'<prefix>:'`), or `''` when it has none: then no
+   * listing can tell its keys from the namespace's others, and `clear()` exists only with
+   * `ownsNamespace`. Default `''`.
+   */
+  readonly prefix?: string | undefined
 }
 
 /** Keys deleted per `deleteMany` while clearing. */
@@ -36,6 +42,9 @@ const CLEAR_BATCH = 500
  * clear runs keep it going that long; what they store may stay.
  */
 const CLEAR_PASSES = 10
+
+/** What pg-pool rejects a second `end()` with: the pool is ended already (see {@link KeyvBackend.close}). */
+const POOL_ENDED_TWICE = 'Called end on pool more than once'
 
 /** Length of a shortened key's `#` and SHA-256 digest (base64url, 43 characters). */
 const DIGEST_BYTES = 44
@@ -71,9 +80,11 @@ export class KeyvBackend implements KeyValueBackend {
   readonly #disconnect: boolean
   /**
    * Removes every key of the Keyv namespace that starts with `prefix`; present only when the store
-   * can: the adapter can list keys (`keyv.iterator`: a Map, SQLite, PostgreSQL, MySQL, MongoDB,
-   * Redis…), or the store was told it owns the namespace (`ownsNamespace`), when `keyv.clear()`
-   * empties it (what that clears is the adapter's choice: a Map store, the whole Map).
+   * can: it has a prefix and the adapter can list keys (`keyv.iterator`: a Map, SQLite, PostgreSQL,
+   * MySQL, MongoDB, Redis…), or the store was told it owns the namespace (`ownsNamespace`), when
+   * `keyv.clear()` empties it (what that clears is the adapter's choice: a Map store, the whole Map).
+   * Without a prefix and without `ownsNamespace` it is absent: every key of the namespace — the
+   * application's own, other stores' — starts with `''`.
    *
    * Listing, it collects the keys of the prefix, deletes them in batches of {@link CLEAR_BATCH}, and
    * lists again until a listing finds none. An error the adapter only emits meanwhile (the PostgreSQL
@@ -93,8 +104,9 @@ export class KeyvBackend implements KeyValueBackend {
     this.secondResolution = this.traits.secondResolution
     this.#checkNamespace()
     if (this.traits.ownThrowOnErrors) (this.#keyv.store as { throwOnErrors: boolean }).throwOnErrors = true
-    if (typeof this.#keyv.iterator === 'function') this.clear = (prefix) => this.#watched(() => this.#clearListed(prefix))
-    else if (options.ownsNamespace === true) this.clear = () => this.#watched(() => this.#guard('clear', () => this.#keyv.clear()))
+    if (typeof this.#keyv.iterator === 'function' && (options.prefix ?? '') !== '') {
+      this.clear = (prefix) => this.#watched(() => this.#clearListed(prefix))
+    } else if (options.ownsNamespace === true) this.clear = () => this.#watched(() => this.#guard('clear', () => this.#keyv.clear()))
   }
 
   /** The Keyv instance in use. */
@@ -226,12 +238,19 @@ export class KeyvBackend implements KeyValueBackend {
   /**
    * With `disconnect`: `keyv.disconnect()` (which calls the adapter's `disconnect()` if it has one),
    * then, for an adapter without one, the first `close()`/`quit()` of the adapter or of its `client`
-   * (@keyv/memcache has no `disconnect()`: its memjs client's sockets kept the process alive).
+   * (@keyv/memcache has no `disconnect()`: its memjs client's sockets kept the process alive). A pool
+   * another instance ended already is not a failure (@keyv/postgres: one pool per URL, ended by the
+   * first instance's `disconnect()`; pg-pool rejects the second end with {@link POOL_ENDED_TWICE}).
+   * @throws StoreUnavailableError when closing fails or takes longer than `timeout`.
    */
   async close(): Promise<void> {
     if (!this.#disconnect) return
     await this.#guard('close', async () => {
-      await this.#keyv.disconnect()
+      try {
+        await this.#keyv.disconnect()
+      } catch (err) {
+        if (!(err instanceof Error && err.message === POOL_ENDED_TWICE)) throw err
+      }
       await closeClient(this.#keyv.store)
     })
   }

@@ -29,9 +29,9 @@ export interface KeyvStoreOptions extends CacheStoreOptions {
   disconnect?: boolean | undefined
   /**
    * The Keyv namespace holds nothing but this store's entries, so `clear()` may call `keyv.clear()`
-   * when the adapter cannot list its keys (adapters that can are cleared key by key under the prefix
-   * whatever this says). Default `false`: `clear()` on such an adapter is refused, and the store
-   * declares `capabilities.clearable: false`.
+   * when the adapter cannot list its keys or the store has no `prefix` (adapters that can are cleared
+   * key by key under the prefix whatever this says). Default `false`: `clear()` on such an adapter, or
+   * without a prefix, is refused, and the store declares `capabilities.clearable: false`.
    */
   ownsNamespace?: boolean | undefined
   /** Name for messages and stats; default `keyv(<namespace>)`. */
@@ -49,9 +49,13 @@ export interface KeyvStoreOptions extends CacheStoreOptions {
  * @throws InvalidOptionError (synchronously) for an invalid option, naming it.
  */
 export class KeyvStore extends KeyValueStore {
+  /** The store was created with `prefix: ''`: its keys cannot be told from the namespace's others. */
+  readonly #prefixless: boolean
+
   /** @throws InvalidOptionError naming the invalid option. */
   constructor(options: KeyvStoreOptions) {
     super(createBackend(options), pickCacheOptions(options))
+    this.#prefixless = options.prefix === ''
   }
 
   /** The Keyv instance this store writes to. */
@@ -61,15 +65,17 @@ export class KeyvStore extends KeyValueStore {
 
   /**
    * Removes the keys of this store's prefix in the Keyv namespace and nothing else, when the adapter
-   * can list its keys; otherwise, with `ownsNamespace: true`, calls `keyv.clear()`.
-   * @throws UnsupportedOperationError when the adapter cannot list keys and the namespace is not owned
-   *   (`capabilities.clearable` is then `false`); StoreUnavailableError.
+   * can list its keys; otherwise (or without a prefix), with `ownsNamespace: true`, calls `keyv.clear()`.
+   * @throws UnsupportedOperationError when the adapter cannot list keys or the store has no prefix, and
+   *   the namespace is not owned (`capabilities.clearable` is then `false`); StoreUnavailableError.
    */
   override async clear(): Promise<void> {
     this.assertOpen('clear')
     if (this.backend.clear === undefined) {
       throw new UnsupportedOperationError(
-        `${this.name} store cannot clear(): its Keyv adapter cannot list keys; pass ownsNamespace: true if the namespace holds nothing else (keyv.clear() then empties it)`,
+        this.#prefixless
+          ? `${this.name} store cannot clear() without a prefix: that would remove every key of the Keyv namespace (the application's own and other stores'); give the store a prefix, or pass ownsNamespace: true if the namespace holds nothing else (keyv.clear() then empties it)`
+          : `${this.name} store cannot clear(): its Keyv adapter cannot list keys; pass ownsNamespace: true if the namespace holds nothing else (keyv.clear() then empties it)`,
       )
     }
     await super.clear()
@@ -83,7 +89,7 @@ function createBackend(options: KeyvStoreOptions): KeyvBackend {
     throw new InvalidOptionError(`keyv store: options must be an object with \`keyv\` (a Keyv instance), got ${show(options)}`)
   }
   checkOptionNames('keyv store', options, KEYV_STORE_OPTIONS)
-  checkCacheOptions('keyv store', options)
+  const { prefix } = checkCacheOptions('keyv store', options)
   const { keyv, disconnect = false, name, ownsNamespace = false } = options
   const timeout = msOption('keyv store', 'timeout', options.timeout, 1000)
   const k = keyv as Partial<Keyv> | undefined
@@ -107,6 +113,7 @@ function createBackend(options: KeyvStoreOptions): KeyvBackend {
     timeout,
     disconnect,
     ownsNamespace,
+    prefix,
     clock: options.clock ?? systemClock,
     name: nameOption('keyv store', name, `keyv(${keyv.namespace ?? 'no namespace'})`),
   })

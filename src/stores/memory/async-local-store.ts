@@ -16,7 +16,27 @@ import { encodeLookup, keysOfObject } from '../../core/key-encoding.js'
 import { nameOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
 import type { ModelInfo } from '../../core/registry.js'
+import { keysOfCopy } from './copy-keys.js'
+import { InvalidationLog } from './invalidation-log.js'
+import { invalidatedSince } from './prepare-writes.js'
 import { PROCESS_MEMORY_STORE_OPTIONS, ProcessMemoryStore, type ProcessMemoryStoreOptions } from './process-memory-store.js'
+
+/**
+ * Bytes of the log of writes made while other scopes were live (see AsyncLocalStore's `#written`): key
+ * length + 176 each, so some 5,000 keys. A copy read before the oldest write it still remembers is
+ * refused, whatever its key: a cost of misses, never a stale copy.
+ */
+export const SCOPE_WRITE_LOG_BYTES = 1024 * 1024
+
+/** The keys of a write: what other scopes' maps drop, and what the log of writes remembers. */
+interface Written {
+  /** Records and aliases (or the lookups' keys), for {@link ProcessMemoryStore.evictHeld}. */
+  readonly held: readonly string[]
+  /** The record keys (or the lookups' keys) for the log. */
+  readonly records: readonly string[]
+  /** Some of `records` may be alternate keys (a lookup by one): see InvalidationLog. */
+  readonly aliases: boolean
+}
 
 /**
  * Options of {@link AsyncLocalStore}: those of the per-scope {@link ProcessMemoryStore}, but `bus`: a
@@ -32,8 +52,10 @@ export interface AsyncLocalStoreOptions extends Omit<ProcessMemoryStoreOptions, 
  *
  * Scopes stay coherent with each other: a put, delete or invalidation — in a scope, in a nested or
  * concurrent one, or outside any — drops the objects from every other live scope's map (with the
- * tombstones that keep reads in flight there from bringing the old copy back), so a read that starts
- * after a write resolved never returns what it replaced, whichever scope it runs in.
+ * tombstones that keep reads in flight there from bringing the old copy back), and is remembered in
+ * one log of the store's, so that a read in flight in a scope that held nothing, through any chain,
+ * backfills no copy read before it: a read that starts after a write resolved never returns what it
+ * replaced, whichever scope it runs in and whichever chain wrote.
  */
 export class AsyncLocalStore extends BaseStore {
   readonly name: string
@@ -47,6 +69,14 @@ export class AsyncLocalStore extends BaseStore {
    */
   readonly #live = new Set<WeakRef<ProcessMemoryStore>>()
   readonly #ended = new FinalizationRegistry<WeakRef<ProcessMemoryStore>>((ref) => this.#live.delete(ref))
+  /**
+   * When keys were last written here while other scopes were live (at most {@link SCOPE_WRITE_LOG_BYTES}):
+   * a backfill into any scope's map of a copy read before then is refused. A scope that did not hold the
+   * object gets no tombstone (one per live scope cost 11 ms and 0.5 MB per put with a thousand scopes),
+   * and its chain's write clock knows only its own chain's writes: another chain over this store (found
+   * by review), or a write on the store itself, went unseen and the copy read before it landed.
+   */
+  readonly #written = new InvalidationLog(SCOPE_WRITE_LOG_BYTES)
 
   /** @throws InvalidOptionError naming a bad option (checked once, here). */
   constructor(options: AsyncLocalStoreOptions = {}) {
@@ -76,18 +106,22 @@ export class AsyncLocalStore extends BaseStore {
   }
 
   /**
-   * Drops the objects under `keys` (records or aliases) from every live scope's map but `current` that
-   * holds them. No tombstone is left where a map holds nothing: a read in flight there that began
-   * before the write is refused its backfill by the chain's write clock, and tombstones in every idle
-   * scope made each write cost memory per live scope (a thousand scopes: 11 ms and 0.5 MB per put).
+   * A write of `keys` made in scope `current` (or outside any): every other live scope's map that holds
+   * them drops them (tombstones there), and when another scope is live the write is noted in
+   * {@link #written}, which refuses the backfills read before it in every scope. Nothing is computed
+   * or noted when no other scope is live: a scope begun later reads after the write.
    */
-  #evictElsewhere(current: ProcessMemoryStore | undefined, keys: () => string[]): void {
-    let computed: string[] | undefined
+  #evictElsewhere(current: ProcessMemoryStore | undefined, keys: () => Written): void {
+    let written: Written | undefined
     for (const ref of this.#live) {
       const map = ref.deref()
       if (map === undefined) this.#live.delete(ref)
-      else if (map !== current && map.size > 0) map.evictHeld((computed ??= keys()))
+      else if (map !== current) {
+        written ??= keys()
+        if (map.size > 0) map.evictHeld(written.held)
+      }
     }
+    if (written !== undefined) this.#written.invalidated(written.records, written.aliases)
   }
 
   /** True when called inside a `run()` scope. */
@@ -112,17 +146,27 @@ export class AsyncLocalStore extends BaseStore {
   }
 
   /** The keys of `items`' objects in a scope's map (with the maps' `polymorphic` setting). */
-  #keysOf(items: readonly WriteItem[]): string[] {
+  #keysOf(items: readonly WriteItem[]): Written {
     const polymorphic = this.capabilities.polymorphic
-    return items.flatMap((i) => {
+    const held: string[] = []
+    const records: string[] = []
+    for (const i of items) {
       const k = keysOfObject(i.info, i.obj, polymorphic, `${this.name} store write`)
-      return [k.record, ...k.aliases]
-    })
+      held.push(k.record, ...k.aliases)
+      records.push(k.record)
+    }
+    return { held, records, aliases: false }
+  }
+
+  /** The keys of lookups (records or, by an alternate key or in a polymorphic store, maybe aliases). */
+  #keysOfLookups(info: ModelInfo, requests: readonly LookupRequest[], operation: string): Written {
+    const keys = requests.map((r) => encodeLookup(info, r.lookup, `${this.name} store ${operation}`))
+    return { held: keys, records: keys, aliases: this.capabilities.polymorphic || requests.some((r) => r.spec !== info.primary) }
   }
 
   protected override async removeByLookups(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(object | undefined)[]> {
     const inner = this.#scope.getStore()
-    this.#evictElsewhere(inner, () => requests.map((r) => encodeLookup(info, r.lookup, `${this.name} store delete`)))
+    this.#evictElsewhere(inner, () => this.#keysOfLookups(info, requests, 'delete'))
     if (inner === undefined) return requests.map(() => undefined)
     return inner.batchDeleteByKey(info.model, requests.map((r) => r.lookup) as never)
   }
@@ -146,7 +190,7 @@ export class AsyncLocalStore extends BaseStore {
     // Backfills keep what they were read at (`since`): the scope's map refuses copies of keys invalidated after it.
     const bySince = new Map<number | undefined, StoreEntry[]>()
     for (const i of items) {
-      if (i.backfill !== true) continue
+      if (i.backfill !== true || this.#writtenSince(i)) continue
       const group = bySince.get(i.since)
       const entry = new Entry(i.obj, i.expiresAt, i.encoded)
       if (group === undefined) bySince.set(i.since, [entry])
@@ -154,6 +198,14 @@ export class AsyncLocalStore extends BaseStore {
     }
     for (const [since, entries] of bySince)
       await inner.batchPutEntries(entries, since === undefined ? { backfill: true } : { backfill: true, since })
+  }
+
+  /** Whether backfill `item` was read before a write of its key noted in {@link #written} (one comparison when none came since). */
+  #writtenSince(item: WriteItem): boolean {
+    const since = item.since
+    if (since === undefined || this.#written.newest <= since) return false
+    const keys = keysOfCopy(item.info, item.obj, this.capabilities.polymorphic, `${this.name} store put`)
+    return invalidatedSince(this.#written, keys, since)
   }
 
   protected async removeMany(items: readonly WriteItem[]): Promise<void> {
@@ -164,7 +216,7 @@ export class AsyncLocalStore extends BaseStore {
 
   protected override async invalidateMany(info: ModelInfo, requests: readonly LookupRequest[], options?: InvalidateOptions): Promise<void> {
     const inner = this.#scope.getStore()
-    this.#evictElsewhere(inner, () => requests.map((r) => encodeLookup(info, r.lookup, `${this.name} store invalidate`)))
+    this.#evictElsewhere(inner, () => this.#keysOfLookups(info, requests, 'invalidate'))
     await inner?.batchInvalidate(info.model, requests.map((r) => r.lookup) as never, options)
   }
 }

@@ -30,6 +30,8 @@ export class InvalidationLog {
   #forgottenUpTo = 0
   /** The newest invalidation that named a key the store could not tie to a record key (see {@link aliasesInvalidatedAt}). */
   #aliasesUpTo = 0
+  /** The newest invalidation noted (or forgotten at once), see {@link newest}. */
+  #newest = 0
 
   /** `maxBytes`: the most the log may count (a quarter of the store's `maxSize`); `undefined` for a store not bounded in bytes. */
   constructor(maxBytes?: number) {
@@ -56,6 +58,7 @@ export class InvalidationLog {
    */
   invalidated(recordKeys: readonly string[], aliases = false): void {
     const seq = nextInvalidation()
+    this.#newest = seq
     if (aliases) this.#aliasesUpTo = seq
     const maxBytes = this.#maxBytes
     for (const key of recordKeys) {
@@ -71,6 +74,7 @@ export class InvalidationLog {
   /** Treats every key as invalidated now (a clear, a fence): backfills read before now are refused. */
   forgetAll(): void {
     this.#forgottenUpTo = nextInvalidation()
+    this.#newest = this.#forgottenUpTo
     if (this.#invalidated.size > 0) this.#invalidated.clear()
   }
 
@@ -81,6 +85,14 @@ export class InvalidationLog {
    */
   get aliasesInvalidatedAt(): number {
     return this.#aliasesUpTo
+  }
+
+  /**
+   * The newest invalidation the log was told of (0: none yet): no key was invalidated after it, so a
+   * copy read when the sequence was at `newest` or later needs no look-up.
+   */
+  get newest(): number {
+    return this.#newest
   }
 
   /** Whether one of `keys` was invalidated after `since` (an invalidation sequence number), as far as the log tells. */

@@ -1,6 +1,9 @@
+import type { LRUCache } from 'lru-cache'
 import type { WriteItem } from '../../contracts/base-store.js'
 import { envelopeExpiry } from '../../core/codec.js'
 import type { ObjectKeys } from '../../core/key-encoding.js'
+import type { Clock } from '../../core/lifetime.js'
+import type { InvalidationLog } from './invalidation-log.js'
 import type { Slab } from './record-arena.js'
 
 // What V8 and lru-cache hold per record and per alias beyond the bytes we can count (object headers,
@@ -88,4 +91,29 @@ export interface PreparedWrite {
   readonly keys: ObjectKeys
   readonly expiresAt: number | undefined | null
   readonly bytes: Buffer | undefined
+}
+
+/**
+ * Leaves a tombstone under each of `recordKeys` in `records` until `changedAt` (ms since the epoch;
+ * default now, never later) + `tombstoneMs`, and notes the invalidation in `log` (`aliases`: some keys
+ * may be alternate keys, see InvalidationLog). A repair (`changedAt`) never cuts short a tombstone a
+ * later delete left; with tombstones off (`tombstoneMs` 0) the keys are only dropped and nothing is noted.
+ */
+export function placeTombstones(
+  records: LRUCache<string, MemoryRecord>,
+  log: InvalidationLog,
+  settings: { readonly tombstoneMs: number; readonly clock: Clock },
+  recordKeys: readonly string[],
+  changedAt: number | undefined,
+  aliases: boolean,
+): void {
+  const { tombstoneMs, clock } = settings
+  const now = clock.now()
+  const expiresAt = Math.min(changedAt ?? now, now) + tombstoneMs
+  if (tombstoneMs !== 0) log.invalidated(recordKeys, aliases)
+  for (const key of recordKeys) {
+    if (changedAt !== undefined && (records.peek(key)?.tombstoneUntil ?? 0) >= expiresAt) continue
+    if (tombstoneMs === 0 || expiresAt <= now) records.delete(key)
+    else records.set(key, new MemoryRecord(undefined, undefined, expiresAt))
+  }
 }

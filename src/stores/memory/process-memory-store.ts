@@ -23,7 +23,7 @@ import { BusLink } from './bus-link.js'
 import { type CopyKeys, sizeOfCaptured } from './copy-keys.js'
 import { InvalidationLog } from './invalidation-log.js'
 import { memoryBounds, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOptions, recordCache } from './memory-options.js'
-import { expiryOfRecord, holdAliases, MemoryRecord, sizeOf, sizeOfAliases } from './memory-record.js'
+import { expiryOfRecord, holdAliases, MemoryRecord, placeTombstones, sizeOf, sizeOfAliases } from './memory-record.js'
 import { invalidatedSince, prepareCopies, prepareWrites } from './prepare-writes.js'
 import { RecordArena } from './record-arena.js'
 
@@ -332,6 +332,18 @@ export class ProcessMemoryStore extends BaseStore {
     await this.#bus.publish(keys.map((k) => k.record))
   }
 
+  /**
+   * Delete by key: as every store's (what the lookups find goes, and misses by the primary key are
+   * invalidated), and a miss by an alternate key is invalidated too, as `batchInvalidate` does: aliases
+   * here are exact, so one that resolves holds the object's current key.
+   */
+  protected override async removeByLookups(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(object | undefined)[]> {
+    const values = await super.removeByLookups(info, requests)
+    const missed = requests.filter((r, i) => values[i] === undefined && r.spec !== info.primary)
+    if (missed.length > 0) await this.invalidateMany(info, missed)
+    return values
+  }
+
   protected override async invalidateMany(
     info: ModelInfo,
     requests: readonly LookupRequest[],
@@ -355,9 +367,8 @@ export class ProcessMemoryStore extends BaseStore {
 
   /**
    * {@link evict} of the keys (records or aliases) this store holds a record of (a copy or a
-   * tombstone); the others are left alone, with no tombstone: for a write that only its own chain makes
-   * (whose write clock refuses backfills read before it), as an AsyncLocalStore's writes to its other
-   * scopes' maps.
+   * tombstone); the others are left alone, with no tombstone: for a write whose backfills read before
+   * it are refused elsewhere, as an AsyncLocalStore's writes to its other scopes' maps (its own log).
    */
   evictHeld(keys: readonly string[]): void {
     if (this.#records.size === 0) return
@@ -367,17 +378,7 @@ export class ProcessMemoryStore extends BaseStore {
 
   /** `aliases`: some of `recordKeys` may be alternate keys of objects not held here (see InvalidationLog). */
   #tombstone(recordKeys: readonly string[], changedAt?: number, aliases = false): void {
-    const { tombstoneMs, clock } = this.#settings
-    const now = clock.now()
-    const expiresAt = Math.min(changedAt ?? now, now) + tombstoneMs
-    // With tombstones off (tombstoneLifetime 0) the store keeps no trace of invalidations at all; a
-    // repair (changedAt) never cuts short a tombstone a later delete left.
-    if (tombstoneMs !== 0) this.#invalidations.invalidated(recordKeys, aliases)
-    for (const key of recordKeys) {
-      if (changedAt !== undefined && (this.#records.peek(key)?.tombstoneUntil ?? 0) >= expiresAt) continue
-      if (tombstoneMs === 0 || expiresAt <= now) this.#records.delete(key)
-      else this.#records.set(key, new MemoryRecord(undefined, undefined, expiresAt))
-    }
+    placeTombstones(this.#records, this.#invalidations, this.#settings, recordKeys, changedAt, aliases)
     this.#trim()
   }
 
