@@ -27,11 +27,17 @@ function operationsOf(method: string, operations: readonly unknown[]): readonly 
 
 /**
  * Checks a number of milliseconds.
- * @throws TypeError when `ms` is not a number, RangeError when it is not finite and >= 0.
+ * @throws TypeError when `ms` is not a number, RangeError when it is not a finite number from 0 to 2^30.
  */
+/** The longest delay or jitter, in ms (about 12.4 days): the two together stay within Node's timers. */
+const MAX_MS = 2 ** 30
+
 function checkMs(method: string, name: string, ms: unknown): number {
   if (typeof ms !== 'number') throw new TypeError(`FaultStore.${method}: ${name} must be a number of milliseconds, got ${shown(ms)}`)
-  if (!(Number.isFinite(ms) && ms >= 0)) throw new RangeError(`FaultStore.${method}: ${name} must be a finite number >= 0, got ${ms}`)
+  // Node's timers take at most 2^31 - 1 ms (a longer one fires after 1 ms); a delay plus a jitter must fit.
+  if (!(Number.isFinite(ms) && ms >= 0 && ms <= MAX_MS)) {
+    throw new RangeError(`FaultStore.${method}: ${name} must be a finite number from 0 to 2^30 (${MAX_MS}), got ${ms}`)
+  }
   return ms
 }
 
@@ -106,7 +112,7 @@ export class FaultStore extends StoreDecorator {
   }
   /**
    * Delays every later call by `ms` milliseconds (`0` turns it off).
-   * @throws TypeError when `ms` is not a number, RangeError when it is not finite and >= 0 (the delay
+   * @throws TypeError when `ms` is not a number, RangeError when it is not a finite number from 0 to 2^30 (the delay
    *   set before stays).
    */
   delay(ms: number): void {
@@ -117,7 +123,7 @@ export class FaultStore extends StoreDecorator {
    * {@link delay}), drawn from `random` (default `Math.random`; pass a seeded generator for
    * reproducible delays). `0` turns it off.
    * @throws TypeError when `maxMs` is not a number or `random` not a function, RangeError when `maxMs`
-   *   is not finite and >= 0 (the jitter set before stays).
+   *   is not a finite number from 0 to 2^30 (the jitter set before stays).
    */
   jitter(maxMs: number, random: () => number = Math.random): void {
     checkMs('jitter', 'maxMs', maxMs)

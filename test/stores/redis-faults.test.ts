@@ -412,6 +412,22 @@ describe.runIf(stores.has('redis-cluster'))('RedisStore against a private Redis 
     await store.close()
   })
 
+  it('close() with every master frozen takes about `timeout`: QUIT gets no answer, then the sockets are dropped at once', async () => {
+    const store = new RedisStore({ cluster: cluster.nodes, prefix: 'cclose', timeout: 300, retryDelay: 100 })
+    await store.put(makeUser(1))
+    for (const server of cluster.servers) server.kill('SIGSTOP')
+    try {
+      const { ms, error } = await elapsed(() => store.close())
+      expect(error).toBeUndefined()
+      // (taking the nodes after disconnect(), which empties the cluster's list, left them to end
+      // gracefully: a second `timeout`, 600 ms in all)
+      expect(ms).toBeLessThan(300 + 200)
+    } finally {
+      for (const server of cluster.servers) server.kill('SIGCONT')
+    }
+    await cluster.waitHealthy()
+  })
+
   it('a partial failure names the keys sent to the failed master, also when the slot map moved them before it failed (a failover)', async () => {
     const store = new RedisStore({ cluster: cluster.nodes, prefix: 'cmoved', timeout: 300, retryDelay: 100 })
     const keys = Array.from({ length: 60 }, (_, i) => `cmoved:k${i}`)

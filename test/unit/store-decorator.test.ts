@@ -294,18 +294,21 @@ describe('FaultStore arguments', () => {
     await fault.close()
   })
 
-  it('refuses a delay or jitter that is not a finite number of ms >= 0: TypeError for a non-number, RangeError for the rest', async () => {
+  it('refuses a delay or jitter that is not a finite number of ms from 0 to 2^30: TypeError for a non-number, RangeError for the rest', async () => {
     const fault = new FaultStore(new ProcessMemoryStore({ lifetime: 60 }))
     fault.delay(5)
     for (const method of ['delay', 'jitter'] as const) {
       for (const bad of ['100', undefined, null, 10n]) {
         expect(() => fault[method](bad as unknown as number), `${method}(${String(bad)})`).toThrow(TypeError)
       }
-      for (const bad of [-50, -0.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      // (2^31 ms and more: Node's setTimeout would fire after 1 ms instead)
+      for (const bad of [-50, -0.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31, 2 ** 30 + 1]) {
         expect(() => fault[method](bad), `${method}(${bad})`).toThrow(RangeError)
       }
     }
-    expect(() => fault.delay(-50)).toThrow('FaultStore.delay: ms must be a finite number >= 0, got -50')
+    expect(() => fault.delay(-50)).toThrow('FaultStore.delay: ms must be a finite number from 0 to 2^30 (1073741824), got -50')
+    fault.delay(2 ** 30)
+    fault.delay(5)
     expect(() => fault.delay('100' as unknown as number)).toThrow('FaultStore.delay: ms must be a number of milliseconds, got "100"')
     expect(() => fault.jitter(5, 'random' as unknown as () => number)).toThrow(TypeError)
     // the delay set before is still the one applied (5 ms, not 1001 nor none)

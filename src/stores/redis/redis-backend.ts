@@ -315,12 +315,12 @@ export class RedisBackend implements KeyValueBackend {
     } catch {
       // quitting is best effort: disconnect below in any case
     }
+    // (taken before disconnect(), which empties a cluster's list of nodes)
+    const nodes = this.#cluster ? (client as Cluster).nodes() : [client as Redis]
     client.disconnect()
     // QUIT was answered (the server closes its end) or never will be (a frozen server): nothing graceful
     // is left to wait for, and ending the sockets gracefully would take another `timeout` on a frozen one.
-    for (const node of this.#cluster ? (client as Cluster).nodes() : [client as Redis]) {
-      ;(node as { stream?: { destroy(): void } }).stream?.destroy()
-    }
+    for (const node of nodes) (node as { stream?: { destroy(): void } }).stream?.destroy()
     await withTimeout(ended, this.#timeout, () => this.#timedOut('close')).catch(() => {})
     client.off('error', this.#onError).off('ready', this.#onReady)
   }
