@@ -252,7 +252,8 @@ export function planStatement(
           ? [qualifier]
           : [...(qualifier.table.schema === undefined ? [] : [qualifier.table.schema.name]), qualifier.table.identifier.name]
     const list = sql.join([...aliases].map(([alias, column]) => sql`${sql.id(...prefix, column)} as ${sql.id(alias)}`))
-    const modifier = sql`returning ${list}`.toOperationNode()
+    // on a line of its own: a line comment ending the statement (`modifyEnd(sql`-- trace`)`) must not hide it
+    const modifier = sql`\nreturning ${list}`.toOperationNode()
     transformed = { ...node, endModifiers: [...(node.endModifiers ?? []), modifier] } as RootOperationNode
   }
   const plan: SyncPlan = { watched: table, aliases, ownReturning: node.returning === undefined, insert }

@@ -16,8 +16,9 @@ import type { Model } from '../../core/model.js'
 import { checkOptionNames } from '../../core/options.js'
 import { describeModel, type KeyInfo, type ModelInfo } from '../../core/registry.js'
 import { messageOf } from '../../core/unavailable-unless-ours.js'
+import { endsInBlockComment } from './cache-sync-comment.js'
 import { type AfterCommitWork, trackingDialect } from './cache-sync-dialect.js'
-import { WriteMark } from './cache-sync-mark.js'
+import { isWrite, WriteMark } from './cache-sync-mark.js'
 import { keyOf, planStatement, type WatchedTable } from './cache-sync-plan.js'
 import { type Invalidation, StatementSync, type SyncTarget } from './cache-sync-statement.js'
 import type { ModelMapping } from './row-mapper.js'
@@ -159,7 +160,9 @@ export class CacheSyncPlugin implements KyselyPlugin {
    * a dialect this plugin wrapped takes out: compiled by any other Kysely (one with this plugin and a
    * dialect it did not wrap), the database refuses it as a syntax error naming `stockpyle
    * CacheSyncPlugin: dialect not wrapped (n)` before it runs.
-   * @throws UnsupportedOperationError, before the statement runs, for a write on a watched table while no dialect was wrapped.
+   * @throws UnsupportedOperationError, before the statement runs, for a write on a watched table while
+   *   no dialect was wrapped, and for any write whose end modifiers leave a block comment open (`/*`
+   *   without `*\/`: SQLite would read what the plugin appends as comment).
    */
   transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
     if (!this.#wrapped) {
@@ -169,6 +172,11 @@ export class CacheSyncPlugin implements KyselyPlugin {
           `stockpyle cache sync: a write on table \`${plan.watched.table}\` through a Kysely whose dialect was not wrapped: create it with { dialect: plugin.wrapDialect(dialect), plugins: [plugin] }`,
         )
       }
+    }
+    if (isWrite(args.node) && endsInBlockComment(args.node.endModifiers)) {
+      throw new UnsupportedOperationError(
+        'stockpyle cache sync: a write whose end modifiers end inside a block comment it leaves open (`/*` without `*/`) cannot be followed: SQLite reads the rest of the statement as comment, the RETURNING and the mark the plugin appends too; close the comment, or run it on a Kysely instance without the plugin, then call chain.batchInvalidate() or chain.clearCaches()',
+      )
     }
     this.#followed.add(args.queryId)
     return this.#mark.mark(args.node)
