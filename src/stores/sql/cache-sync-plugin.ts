@@ -19,7 +19,7 @@ import { messageOf } from '../../core/unavailable-unless-ours.js'
 import { endsInBlockComment } from './cache-sync-comment.js'
 import { type AfterCommitWork, trackingDialect } from './cache-sync-dialect.js'
 import { isWrite, WriteMark } from './cache-sync-mark.js'
-import { keyOf, planStatement, type WatchedTable } from './cache-sync-plan.js'
+import { keyOf, planStatement, sqliteRowidNames, type WatchedTable } from './cache-sync-plan.js'
 import { type Invalidation, StatementSync, type SyncTarget } from './cache-sync-statement.js'
 import type { ModelMapping } from './row-mapper.js'
 import { SqlStore } from './sql-store.js'
@@ -126,7 +126,14 @@ export class CacheSyncPlugin implements KyselyPlugin {
       const table = store.tableOf(model)
       const known = this.#watched.get(keyOf(table, store.dialect))
       const infos: ModelInfo[] = [...(known?.models ?? []), info]
-      const watched: WatchedTable = { table, models: infos, keyColumns: [], primaryColumns: new Set(), primaryKeys: [] }
+      const watched: WatchedTable = {
+        table,
+        models: infos,
+        keyColumns: [],
+        primaryColumns: new Set(),
+        primaryKeys: [],
+        rowidNames: new Set(),
+      }
       this.#watched.set(keyOf(table, store.dialect), watched)
       const defaultSchema = store.dialect === 'postgres' ? 'public' : 'main'
       if (!table.includes('.')) this.#watched.set(keyOf(`${defaultSchema}.${table}`, store.dialect), watched)
@@ -190,8 +197,9 @@ export class CacheSyncPlugin implements KyselyPlugin {
   /**
    * A watched table with the key columns of its models as the store maps them (introspected through
    * `db`, the connection the statement runs on, on the store's first use of the table; a column named
-   * exactly like its attribute is found as the store finds it). Recomputed only when the store's
-   * mappings changed (`refreshSchema()`).
+   * exactly like its attribute is found as the store finds it), and on SQLite the rowid's names its
+   * declared columns leave to the rowid. Recomputed only when the store's mappings changed
+   * (`refreshSchema()`).
    * @throws StockpyleError `E_SCHEMA` when the store cannot map a model onto the table.
    */
   async #resolve(table: WatchedTable, db: Kysely<any>): Promise<WatchedTable> {
@@ -204,7 +212,10 @@ export class CacheSyncPlugin implements KyselyPlugin {
     const primaries = mappings.map((m, i) => columnsOf(m, (table.models[i] as ModelInfo).primary))
     const primaryColumns = new Set(primaries.flat())
     const primaryKeys = [...new Map(primaries.map((columns) => [JSON.stringify(columns), columns])).values()]
-    const resolved: WatchedTable = { ...table, keyColumns, primaryColumns, primaryKeys }
+    // every model of the table maps the same table: its columns are any mapping's
+    const columns = mappings[0]?.schema.columns.keys() ?? []
+    const rowidNames = this.#store.dialect === 'sqlite' ? sqliteRowidNames(columns) : new Set<string>()
+    const resolved: WatchedTable = { ...table, keyColumns, primaryColumns, primaryKeys, rowidNames }
     this.#resolved.set(table, { mappings, table: resolved })
     return resolved
   }
