@@ -142,25 +142,30 @@ describe.runIf(stores.has('sqlite'))('CacheSyncPlugin on SQLite: rowid aliases',
 })
 
 describe.runIf(stores.has('sqlite'))('CacheSyncPlugin on SQLite: primary keys beyond ±2^53', () => {
-  it('a REAL primary key holding 1e20 (exact as a number): an UPDATE of it runs and invalidates the old key', async () => {
-    const { db, chain, memory, rows, close } = await setup(
-      RowReal,
-      "create table t (k real primary key, v text); insert into t values (1e20, 'x'), (2.5, 'y')",
-    )
-    try {
-      expect(await chain.get(RowReal, { k: 1e20 })).toEqual(new RowReal(1e20, 'x'))
-      const result = await db.updateTable('t').set({ k: 3e20 }).where('v', '=', 'x').executeTakeFirst()
-      expect(result.numUpdatedRows).toBe(1n)
-      expect(rows()).toEqual([
-        { k: 2.5, v: 'y' },
-        { k: 3e20, v: 'x' },
-      ])
-      expect(await memory.get(RowReal, { k: 1e20 })).toBeUndefined()
-      expect(await chain.get(RowReal, { k: 1e20 })).toBeUndefined()
-    } finally {
-      await close()
-    }
-  })
+  for (const type of ['real', '(no type: stored as it comes)']) {
+    it(`a primary key of type ${type} holding REALs beyond 2^53 (exact as numbers): an UPDATE of it runs and invalidates the old keys`, async () => {
+      const big = 1.2345678901234568e18
+      const ddl = `create table t (k ${type === 'real' ? 'real ' : ''}primary key, v text); insert into t values (1e20, 'x'), (${big.toExponential()}, 'x'), (2.5, 'y')`
+      const { db, chain, memory, rows, close } = await setup(RowReal, ddl)
+      try {
+        expect(await chain.get(RowReal, { k: 1e20 })).toEqual(new RowReal(1e20, 'x'))
+        expect(await chain.get(RowReal, { k: big })).toEqual(new RowReal(big, 'x'))
+        const result = await db.updateTable('t').set({ k: 3e20 }).where('v', '=', 'x').where('k', '>', 1e19).executeTakeFirst()
+        expect(result.numUpdatedRows).toBe(1n)
+        await db.updateTable('t').set({ k: 4e18 }).where('k', '=', big).execute()
+        expect(rows()).toEqual([
+          { k: 2.5, v: 'y' },
+          { k: 4e18, v: 'x' },
+          { k: 3e20, v: 'x' },
+        ])
+        expect(await memory.get(RowReal, { k: 1e20 })).toBeUndefined()
+        expect(await chain.get(RowReal, { k: 1e20 })).toBeUndefined()
+        expect(await chain.get(RowReal, { k: big })).toBeUndefined()
+      } finally {
+        await close()
+      }
+    })
+  }
 
   it('an INTEGER beyond 2^53 that the driver rounds is refused before the UPDATE runs; read as bigint it runs', async () => {
     const ddl = "create table t (id integer primary key, tag text); insert into t values (9007199254740993, 'big')"

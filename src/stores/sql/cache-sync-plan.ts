@@ -18,7 +18,7 @@ import {
 } from 'kysely'
 import { UnsupportedOperationError } from '../../core/errors.js'
 import type { ModelInfo } from '../../core/registry.js'
-import { type OldKeys, rowTextSelections } from './cache-sync-restrict.js'
+import { type OldKeys, rowTextSelections, sqliteTypeSelections } from './cache-sync-restrict.js'
 
 /**
  * One mapped table as the plugin sees it: its models and the columns of all their declared keys, as
@@ -247,7 +247,9 @@ export function planStatement(
     const writingCte = node.with?.expressions.find((cte) => !SelectQueryNode.is(cte.expression))
     if (writingCte !== undefined) refuse(target.name, 'an UPDATE that sets a primary-key column and has a CTE other than a SELECT')
     const old: OldKeys = { primaryKeys: table.primaryKeys }
-    const read = [...selections(tableRef), ...(dialect === 'postgres' ? rowTextSelections(old, (c) => refTo(c, tableRef)) : [])]
+    const ref = (c: string) => refTo(c, tableRef)
+    const extra = dialect === 'postgres' ? rowTextSelections(old, ref) : sqliteTypeSelections(old, aliases, ref)
+    const read = [...selections(tableRef), ...extra]
     const select = SelectQueryNode.cloneWithSelections(SelectQueryNode.createFrom([node.table], node.with), read)
     before = { ...old, select: node.where === undefined ? select : { ...select, where: node.where } }
   }
