@@ -10,7 +10,7 @@ import { CacheSyncPlugin, createTable, SqlStore } from '../../src/stores/sql/ind
 import { selectedStores } from '../harness/servers.js'
 
 // CacheSyncPlugin and primary keys: which rows an UPDATE of primary keys changes (exactly those whose
-// old keys it read), SQLite's rowid aliases, and writes through a Kysely whose dialect was not wrapped.
+// old keys it read), and writes through a Kysely whose dialect was not wrapped.
 
 /** Its primary key only: nothing but the old primary key can invalidate the old copy. */
 class KeyItem {
@@ -386,47 +386,3 @@ for (const [label, kind] of kinds) {
     })
   })
 }
-
-describe.runIf(stores.has('sqlite'))('CacheSyncPlugin on SQLite: rowid aliases', () => {
-  for (const column of ['rowid', '_rowid_', 'OID']) {
-    it(`an UPDATE setting \`${column}\` (the INTEGER PRIMARY KEY's alias) invalidates the old primary key`, async () => {
-      const { db, chain, memory, table, rows, close } = await setup('sqlite', KeyItem, { id: 'integer', tag: 'text' })
-      try {
-        await chain.batchPut([new KeyItem(1, 'one'), new KeyItem(2, 'two')])
-        expect(await chain.get(KeyItem, { id: 1 })).toEqual(new KeyItem(1, 'one'))
-        const result = await db
-          .updateTable(table)
-          .set({ [column]: 5 })
-          .where('id', '=', 1)
-          .executeTakeFirst()
-        expect(result.numUpdatedRows).toBe(1n)
-        expect(await rows()).toEqual([
-          { id: 2, tag: 'two' },
-          { id: 5, tag: 'one' },
-        ])
-        expect(await memory.get(KeyItem, { id: 1 })).toBeUndefined()
-        expect(await chain.get(KeyItem, { id: 1 })).toBeUndefined()
-        expect(await chain.get(KeyItem, { id: 5 })).toEqual(new KeyItem(5, 'one'))
-      } finally {
-        await close()
-      }
-    })
-  }
-
-  it('an upsert whose DO UPDATE sets the rowid is refused before it runs', async () => {
-    const { db, chain, table, rows, close } = await setup('sqlite', KeyItem, { id: 'integer', tag: 'text' })
-    try {
-      await chain.batchPut([new KeyItem(1, 'one')])
-      await expect(
-        db
-          .insertInto(table)
-          .values({ id: 1, tag: 'again' })
-          .onConflict((oc) => oc.column('id').doUpdateSet({ rowid: 9 } as never))
-          .execute(),
-      ).rejects.toThrow(/an upsert that sets the primary-key column `rowid`/)
-      expect(await rows()).toEqual([{ id: 1, tag: 'one' }])
-    } finally {
-      await close()
-    }
-  })
-})

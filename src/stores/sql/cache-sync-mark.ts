@@ -18,14 +18,16 @@ let made = 0
 
 type Write = InsertQueryNode | UpdateQueryNode | DeleteQueryNode | MergeQueryNode
 
-function isWrite(node: OperationNode): node is Write {
+/** Whether `node` is an INSERT, UPDATE, DELETE or MERGE. */
+export function isWrite(node: OperationNode): node is Write {
   return InsertQueryNode.is(node) || UpdateQueryNode.is(node) || DeleteQueryNode.is(node) || MergeQueryNode.is(node)
 }
 
 /**
  * One plugin's mark on the writes it sees: how it refuses writes through a Kysely whose dialect it did
- * not wrap. It compiles to two quoted identifiers naming it (`"stockpyle CacheSyncPlugin: dialect not
- * wrapped (n)"`, n counting the plugins of the process): wherever it ends an INSERT, UPDATE, DELETE or
+ * not wrap. It compiles to a line break and two quoted identifiers naming it (`"stockpyle
+ * CacheSyncPlugin: dialect not wrapped (n)"`, n counting the plugins of the process; on a line of its
+ * own, so that a line comment ending the statement does not hide it): wherever it ends an INSERT, UPDATE, DELETE or
  * MERGE, the database refuses the statement as a syntax error naming it before running anything (the
  * first may be read as the alias of a last RETURNING column; the second never fits). Only the query
  * compiler of a dialect this plugin wrapped ({@link WriteMark.compiler}) takes it out.
@@ -35,7 +37,7 @@ export class WriteMark {
 
   constructor() {
     const name = `${NAME} (${++made})`
-    this.#sql = `"${name}" "${name}"`
+    this.#sql = `\n"${name}" "${name}"`
   }
 
   /** `node` with the mark ending it when it is an INSERT, UPDATE, DELETE or MERGE (others are returned as they are). */

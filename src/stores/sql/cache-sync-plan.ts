@@ -18,7 +18,7 @@ import {
 } from 'kysely'
 import { UnsupportedOperationError } from '../../core/errors.js'
 import type { ModelInfo } from '../../core/registry.js'
-import { type OldKeys, rowTextSelections } from './cache-sync-restrict.js'
+import { type OldKeys, rowTextSelections, sqliteTypeSelections } from './cache-sync-restrict.js'
 
 /**
  * One mapped table as the plugin sees it: its models and the columns of all their declared keys, as
@@ -34,6 +34,12 @@ export interface WatchedTable {
   readonly primaryColumns: ReadonlySet<string>
   /** The primary key of each model of the table, as its columns (each distinct list once). */
   readonly primaryKeys: readonly (readonly string[])[]
+  /**
+   * SQLite: the names of the rowid (lower case) that the table does not hide behind a declared column
+   * of that name ({@link sqliteRowidNames}); setting one counts as setting a primary-key column. Empty
+   * on PostgreSQL, and while the table's columns are not known.
+   */
+  readonly rowidNames: ReadonlySet<string>
 }
 
 /** The watched tables, by {@link keyOf} their name. */
@@ -95,12 +101,19 @@ function withArticle(word: string): string {
   return `${/^[aeiou]/i.test(word) ? 'an' : 'a'} ${word}`
 }
 
-/**
- * SQLite's names of the rowid, which an `INTEGER PRIMARY KEY` column aliases: setting one of them
- * renumbers the row's primary key. Treated as primary-key columns of every watched table (a table
- * WITHOUT ROWID rejects them; one with a column of that name gets a harmless SELECT of old keys first).
- */
+/** SQLite's names of the rowid, which an `INTEGER PRIMARY KEY` column aliases. */
 const SQLITE_ROWID = ['rowid', '_rowid_', 'oid']
+
+/**
+ * The names of the rowid (lower case) that still name it in a SQLite table with these declared
+ * `columns`: setting one renumbers the row, and its `INTEGER PRIMARY KEY` with it, so it counts as a
+ * primary-key column. A declared column of one of those names (any case) hides that alias: it is then
+ * that column. (A table WITHOUT ROWID rejects them all.)
+ */
+export function sqliteRowidNames(columns: Iterable<string>): ReadonlySet<string> {
+  const declared = new Set([...columns].map((c) => c.toLowerCase()))
+  return new Set(SQLITE_ROWID.filter((name) => !declared.has(name)))
+}
 
 /** The name a table is watched under: SQLite compares identifiers case-insensitively, even quoted ones. */
 export function keyOf(table: string, dialect: 'sqlite' | 'postgres'): string {
@@ -148,7 +161,7 @@ const UNFOLLOWED_OR = new Map([
  * Plans a statement: for an INSERT, UPDATE or DELETE on a watched table, the node with RETURNING of
  * every key column added (appended to the statement's own RETURNING under private aliases, or as an
  * end modifier when it has none, so the builder's result type does not change) and the plan to read
- * them back. An UPDATE that sets a primary-key column (on SQLite also `rowid`, `_rowid_`, `oid`) also
+ * them back. An UPDATE that sets a primary-key column (on SQLite also the table's `rowidNames`) also
  * gets a SELECT of the old keys to run first (`before`), and is then restricted to the rows it read.
  * Statements it cannot follow are refused before they run: such an UPDATE joining other tables, an
  * upsert whose DO UPDATE sets a primary-key column, `REPLACE`/`INSERT OR REPLACE` (it deletes
@@ -209,7 +222,7 @@ export function planStatement(
   }
   const table = watched.get(keyOf(target.name, dialect)) as WatchedTable
   const primary = new Set([...table.primaryColumns].map((c) => keyOf(c, dialect)))
-  if (dialect === 'sqlite') for (const name of SQLITE_ROWID) primary.add(name)
+  for (const name of table.rowidNames) primary.add(name)
   const primaryUpdate = setColumns.find((c) => primary.has(keyOf(c, dialect)))
   const aliases = new Map(table.keyColumns.map((column, i) => [`${ALIAS}${i}`, column]))
   const insert = InsertQueryNode.is(node)
@@ -234,7 +247,9 @@ export function planStatement(
     const writingCte = node.with?.expressions.find((cte) => !SelectQueryNode.is(cte.expression))
     if (writingCte !== undefined) refuse(target.name, 'an UPDATE that sets a primary-key column and has a CTE other than a SELECT')
     const old: OldKeys = { primaryKeys: table.primaryKeys }
-    const read = [...selections(tableRef), ...(dialect === 'postgres' ? rowTextSelections(old, (c) => refTo(c, tableRef)) : [])]
+    const ref = (c: string) => refTo(c, tableRef)
+    const extra = dialect === 'postgres' ? rowTextSelections(old, ref) : sqliteTypeSelections(old, aliases, ref)
+    const read = [...selections(tableRef), ...extra]
     const select = SelectQueryNode.cloneWithSelections(SelectQueryNode.createFrom([node.table], node.with), read)
     before = { ...old, select: node.where === undefined ? select : { ...select, where: node.where } }
   }
@@ -252,7 +267,8 @@ export function planStatement(
           ? [qualifier]
           : [...(qualifier.table.schema === undefined ? [] : [qualifier.table.schema.name]), qualifier.table.identifier.name]
     const list = sql.join([...aliases].map(([alias, column]) => sql`${sql.id(...prefix, column)} as ${sql.id(alias)}`))
-    const modifier = sql`returning ${list}`.toOperationNode()
+    // on a line of its own: a line comment ending the statement (`modifyEnd(sql`-- trace`)`) must not hide it
+    const modifier = sql`\nreturning ${list}`.toOperationNode()
     transformed = { ...node, endModifiers: [...(node.endModifiers ?? []), modifier] } as RootOperationNode
   }
   const plan: SyncPlan = { watched: table, aliases, ownReturning: node.returning === undefined, insert }

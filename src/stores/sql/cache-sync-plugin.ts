@@ -16,9 +16,10 @@ import type { Model } from '../../core/model.js'
 import { checkOptionNames } from '../../core/options.js'
 import { describeModel, type KeyInfo, type ModelInfo } from '../../core/registry.js'
 import { messageOf } from '../../core/unavailable-unless-ours.js'
+import { endsInBlockComment } from './cache-sync-comment.js'
 import { type AfterCommitWork, trackingDialect } from './cache-sync-dialect.js'
-import { WriteMark } from './cache-sync-mark.js'
-import { keyOf, planStatement, type WatchedTable } from './cache-sync-plan.js'
+import { isWrite, WriteMark } from './cache-sync-mark.js'
+import { keyOf, planStatement, sqliteRowidNames, type WatchedTable } from './cache-sync-plan.js'
 import { type Invalidation, StatementSync, type SyncTarget } from './cache-sync-statement.js'
 import type { ModelMapping } from './row-mapper.js'
 import { SqlStore } from './sql-store.js'
@@ -125,7 +126,14 @@ export class CacheSyncPlugin implements KyselyPlugin {
       const table = store.tableOf(model)
       const known = this.#watched.get(keyOf(table, store.dialect))
       const infos: ModelInfo[] = [...(known?.models ?? []), info]
-      const watched: WatchedTable = { table, models: infos, keyColumns: [], primaryColumns: new Set(), primaryKeys: [] }
+      const watched: WatchedTable = {
+        table,
+        models: infos,
+        keyColumns: [],
+        primaryColumns: new Set(),
+        primaryKeys: [],
+        rowidNames: new Set(),
+      }
       this.#watched.set(keyOf(table, store.dialect), watched)
       const defaultSchema = store.dialect === 'postgres' ? 'public' : 'main'
       if (!table.includes('.')) this.#watched.set(keyOf(`${defaultSchema}.${table}`, store.dialect), watched)
@@ -159,7 +167,9 @@ export class CacheSyncPlugin implements KyselyPlugin {
    * a dialect this plugin wrapped takes out: compiled by any other Kysely (one with this plugin and a
    * dialect it did not wrap), the database refuses it as a syntax error naming `stockpyle
    * CacheSyncPlugin: dialect not wrapped (n)` before it runs.
-   * @throws UnsupportedOperationError, before the statement runs, for a write on a watched table while no dialect was wrapped.
+   * @throws UnsupportedOperationError, before the statement runs, for a write on a watched table while
+   *   no dialect was wrapped, and for any write whose end modifiers leave a block comment open (`/*`
+   *   without `*\/`: SQLite would read what the plugin appends as comment).
    */
   transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
     if (!this.#wrapped) {
@@ -169,6 +179,11 @@ export class CacheSyncPlugin implements KyselyPlugin {
           `stockpyle cache sync: a write on table \`${plan.watched.table}\` through a Kysely whose dialect was not wrapped: create it with { dialect: plugin.wrapDialect(dialect), plugins: [plugin] }`,
         )
       }
+    }
+    if (isWrite(args.node) && endsInBlockComment(args.node.endModifiers)) {
+      throw new UnsupportedOperationError(
+        'stockpyle cache sync: a write whose end modifiers end inside a block comment it leaves open (`/*` without `*/`) cannot be followed: SQLite reads the rest of the statement as comment, the RETURNING and the mark the plugin appends too; close the comment, or run it on a Kysely instance without the plugin, then call chain.batchInvalidate() or chain.clearCaches()',
+      )
     }
     this.#followed.add(args.queryId)
     return this.#mark.mark(args.node)
@@ -182,8 +197,9 @@ export class CacheSyncPlugin implements KyselyPlugin {
   /**
    * A watched table with the key columns of its models as the store maps them (introspected through
    * `db`, the connection the statement runs on, on the store's first use of the table; a column named
-   * exactly like its attribute is found as the store finds it). Recomputed only when the store's
-   * mappings changed (`refreshSchema()`).
+   * exactly like its attribute is found as the store finds it), and on SQLite the rowid's names its
+   * declared columns leave to the rowid. Recomputed only when the store's mappings changed
+   * (`refreshSchema()`).
    * @throws StockpyleError `E_SCHEMA` when the store cannot map a model onto the table.
    */
   async #resolve(table: WatchedTable, db: Kysely<any>): Promise<WatchedTable> {
@@ -196,7 +212,10 @@ export class CacheSyncPlugin implements KyselyPlugin {
     const primaries = mappings.map((m, i) => columnsOf(m, (table.models[i] as ModelInfo).primary))
     const primaryColumns = new Set(primaries.flat())
     const primaryKeys = [...new Map(primaries.map((columns) => [JSON.stringify(columns), columns])).values()]
-    const resolved: WatchedTable = { ...table, keyColumns, primaryColumns, primaryKeys }
+    // every model of the table maps the same table: its columns are any mapping's
+    const columns = mappings[0]?.schema.columns.keys() ?? []
+    const rowidNames = this.#store.dialect === 'sqlite' ? sqliteRowidNames(columns) : new Set<string>()
+    const resolved: WatchedTable = { ...table, keyColumns, primaryColumns, primaryKeys, rowidNames }
     this.#resolved.set(table, { mappings, table: resolved })
     return resolved
   }

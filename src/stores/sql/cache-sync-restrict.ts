@@ -46,6 +46,30 @@ export function rowTextSelections(old: OldKeys, ref: (column: string) => Operati
   )
 }
 
+/** The alias SQLite's `typeof()` of a primary-key column is read under: its key alias and this. */
+const TYPE = '_type'
+
+/**
+ * SQLite: what the SELECT of old keys also reads, for each column of a primary key of `old`: its
+ * `typeof()` (under its alias in `aliases`, which maps each alias to its column, followed by `_type`),
+ * which tells {@link restrictToRows} whether a number beyond ±2^53 was an INTEGER the driver may have
+ * rounded or a REAL it read exactly.
+ */
+export function sqliteTypeSelections(
+  old: OldKeys,
+  aliases: ReadonlyMap<string, string>,
+  ref: (column: string) => OperationNode,
+): SelectionNode[] {
+  const primary = new Set(old.primaryKeys.flat())
+  return [...aliases]
+    .filter(([, column]) => primary.has(column))
+    .map(([alias, column]) =>
+      SelectionNode.create(
+        AliasNode.create(sql`typeof(${toSource(ref(column))})`.toOperationNode(), IdentifierNode.create(`${alias}${TYPE}`)),
+      ),
+    )
+}
+
 /**
  * `node` (an UPDATE of primary keys) restricted to exactly the rows the SELECT before it read (`rows`,
  * as that SELECT returned them; `aliases` maps the alias it read each key column under to the column): its WHERE,
@@ -61,8 +85,9 @@ export function rowTextSelections(old: OldKeys, ref: (column: string) => Operati
  *   a NULL there (such a row is no model's object under that key).
  * With no row read, the UPDATE changes none.
  * @throws UnsupportedOperationError, before the UPDATE runs (SQLite), for a key value JSON cannot carry
- *   exactly: an integer beyond ±2^53 read as a number (a driver that rounds, e.g. better-sqlite3
- *   without `safeIntegers`), NaN, or a value that is not a string, number, bigint or boolean.
+ *   exactly: an INTEGER beyond ±2^53 read as a number (a driver that rounds, e.g. better-sqlite3
+ *   without `safeIntegers`; a REAL that large is exact, as its `typeof()` read with it tells), NaN, or
+ *   a value that is not a string, number, bigint or boolean.
  */
 export function restrictToRows(
   node: UpdateQueryNode,
@@ -91,8 +116,9 @@ function sqliteRestriction(columns: readonly string[], rows: readonly Row[], ali
   const tuples: string[] = []
   for (const row of rows) {
     const values = columns.map((column) => row[aliasOf.get(column) as string])
+    const types = columns.map((column) => row[`${aliasOf.get(column)}${TYPE}`])
     if (values.some((v) => v === null || v === undefined)) nulls = true
-    else tuples.push(`[${values.map((v, i) => json(v, columns[i] as string)).join(',')}]`)
+    else tuples.push(`[${values.map((v, i) => json(v, columns[i] as string, types[i])).join(',')}]`)
   }
   const refs = sql.join(columns.map((c) => sql.id(c)))
   const fields = sql.join(columns.map((_, i) => sql`json_extract(${sql.id(KEYS, 'value')}, ${sql.lit(`$[${i}]`)})`))
@@ -105,8 +131,12 @@ function sqliteRestriction(columns: readonly string[], rows: readonly Row[], ali
   return sql`((${refs}) in (select ${fields} from json_each(${`[${tuples.join(',')}]`}) as ${sql.id(KEYS)})${orNull})`
 }
 
-/** One SQLite key value as JSON that `json_extract` gives back as that same value (bigints as their digits). */
-function json(value: unknown, column: string): string {
+/**
+ * One SQLite key value as JSON that `json_extract` gives back as that same value (bigints as their
+ * digits). `type` is what SQLite's `typeof()` read for it: a number beyond ±2^53 is exact when it was
+ * stored as a REAL (a double, as read), and may have been rounded by the driver when it was an INTEGER.
+ */
+function json(value: unknown, column: string, type: unknown): string {
   switch (typeof value) {
     case 'string':
       return JSON.stringify(value)
@@ -115,7 +145,11 @@ function json(value: unknown, column: string): string {
     case 'boolean':
       return value ? '1' : '0'
     case 'number':
-      if (Number.isInteger(value) && !Number.isSafeInteger(value)) break
+      if (Number.isInteger(value) && !Number.isSafeInteger(value)) {
+        if (type !== 'real') break
+        // with an exponent, so that SQLite reads it back as a REAL (digits alone may read as an INTEGER)
+        if (Number.isFinite(value)) return value.toExponential()
+      }
       if (Number.isFinite(value)) return JSON.stringify(value)
       // SQLite reads an overflowing literal as an infinity (it writes them so); it stores no NaN
       if (!Number.isNaN(value)) return value > 0 ? '9e999' : '-9e999'
