@@ -388,7 +388,7 @@ export class KeyValueStore extends BaseStore {
     const clear = this.#backend.clear
     if (clear === undefined) {
       throw new UnsupportedOperationError(
-        `${this.name} store cannot clear(): its backend cannot remove keys by prefix (it has no clear(prefix))`,
+        `${this.name} store cannot clear(): ${this.#settings.prefix === '' ? 'it has no prefix, and removing every key of its backend is refused' : 'its backend cannot remove keys by prefix'} (the backend has no clear(prefix))`,
       )
     }
     await clear.call(this.#backend, this.#settings.prefix)

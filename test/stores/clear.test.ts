@@ -187,12 +187,19 @@ describe.runIf(stores.has('redis'))('RedisStore.clear() on a Redis server', () =
     }
   })
 
-  it('refuses with E_UNSUPPORTED when the store has no prefix', async () => {
+  it('refuses with E_UNSUPPORTED when the store has no prefix, and says so in capabilities: a chain refuses clearCaches() before clearing anything (review: it cleared the other layers first)', async () => {
     const store = new RedisStore({ url: inject('redis').url, prefix: '' })
+    const memory = new ProcessMemoryStore()
+    const chain = new ChainedStore([memory, store, new ProcessMemoryStore({ name: 'database' })])
     try {
+      expect(store.capabilities.clearable).toBe(false)
       await expect(store.clear()).rejects.toSatisfy(unsupported)
+      await expect(store.clear()).rejects.toThrow(/it has no prefix, and removing every key of its backend is refused/)
+      await memory.put(makeUser(1))
+      await expect(chain.clearCaches()).rejects.toThrow(/cache layer 1 .*capabilities\.clearable is false/)
+      expect(await memory.get(ConformanceUser, { id: 1 })).toBeDefined()
     } finally {
-      await store.close()
+      await chain.close()
     }
   })
 })

@@ -18,4 +18,9 @@ export interface RedisBackendOptions {
    * again. Default 1000.
    */
   readonly retryDelay?: number | undefined
+  /**
+   * Whether the store over this backend can clear its keys by prefix: `false` for a store without a
+   * prefix (clearing would remove every key of the server), which then has no `clear`. Default `true`.
+   */
+  readonly clearable?: boolean | undefined
 }

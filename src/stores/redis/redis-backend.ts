@@ -67,6 +67,12 @@ export class RedisBackend implements KeyValueBackend {
    * records and sets the aliases per node, with per-node failures).
    */
   readonly addWithAliases?: (backfills: readonly KeyValueBackfill[], expiredBy?: number) => Promise<boolean[]>
+  /**
+   * Removes every key starting with `prefix` on the node, or on every master of a cluster, by cursor
+   * SCAN and `UNLINK` in bounded batches (never `KEYS` or `FLUSHDB`); each round trip is bounded by
+   * `timeout`. Absent with `clearable: false`. @throws UnsupportedOperationError for an empty prefix.
+   */
+  readonly clear?: (prefix: string) => Promise<void>
   readonly #nodes: ClusterNodes
   #connecting: Promise<void> | undefined
   #lastError: Error | undefined
@@ -94,6 +100,7 @@ export class RedisBackend implements KeyValueBackend {
     this.#cluster = (options.client as { isCluster?: boolean }).isCluster === true
     // a record and its aliases live in different hash slots of a cluster: no script can touch them together
     if (!this.#cluster) this.addWithAliases = (backfills, expiredBy) => this.#addWithAliases(backfills, expiredBy)
+    if (options.clearable !== false) this.clear = (prefix) => this.#clear(prefix)
     this.#nodes = new ClusterNodes(this.name, options.timeout, options.retryDelay ?? 1000)
     // ioredis drops a dead master from its pool and sends its slots' pipelines elsewhere (MOVED back to
     // it, followed one command at a time): a fresh slot map finds it again.
@@ -292,15 +299,8 @@ export class RedisBackend implements KeyValueBackend {
     )
   }
 
-  /**
-   * Removes every key starting with `prefix` on the node, or on every master of a cluster, by cursor
-   * SCAN and `UNLINK` in bounded batches (never `KEYS` or `FLUSHDB`); each round trip is bounded by
-   * `timeout`. @throws UnsupportedOperationError for an empty prefix (that would be every key).
-   */
-  async clear(prefix: string): Promise<void> {
-    if (prefix === '') {
-      throw new UnsupportedOperationError(`${this.name} store cannot clear() without a prefix: that would remove every key of the server`)
-    }
+  async #clear(prefix: string): Promise<void> {
+    if (prefix === '') throw new UnsupportedOperationError(`${this.name} store cannot clear() without a prefix: every key would go`)
     await unlinkByPrefix(this.#client, prefix, (work) => this.#guard('clear', work))
   }
 

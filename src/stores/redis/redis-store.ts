@@ -219,7 +219,8 @@ function createBackend(options: RedisStoreOptions): RedisBackend {
   }
 
   const clock = options.clock ?? systemClock
-  const common = { name: backendName(options), timeout, retryDelay, clock }
+  // Without a prefix a clear would remove every key of the server: the store has none (capabilities.clearable false).
+  const common = { name: backendName(options), timeout, retryDelay, clock, clearable: options.prefix !== '' }
   if (client !== undefined) return new RedisBackend({ ...common, client, ownsClient: false })
 
   const nodeOptions: RedisOptions = {
