@@ -45,14 +45,31 @@ export const conformanceGroups: readonly (readonly [string, readonly Conformance
 let prefixCounter = 0
 
 /**
+ * Refuses a `skip` entry that names no case (it would skip nothing, silently): the name must be a
+ * case's whole name. @throws RangeError naming it, and the cases whose names start with it or contain it.
+ */
+function checkSkipNames(names: Iterable<string>): void {
+  const all = conformanceGroups.flatMap(([, cases]) => cases.map((c) => c.name))
+  for (const name of names) {
+    if (all.includes(name)) continue
+    const near = all.filter((n) => typeof name === 'string' && name !== '' && n.includes(name))
+    throw new RangeError(
+      `runStoreConformance: skip names no case: ${JSON.stringify(name)} (a case's whole name is needed)${near.length === 0 ? '' : `; did you mean ${near.map((n) => JSON.stringify(n)).join(' or ')}?`}`,
+    )
+  }
+}
+
+/**
  * Registers the conformance suite: one test per behaviour of the store API (README "The store API",
  * docs/writing-a-store.md), asserting with `node:assert/strict`. A case a store's capabilities exclude
  * is skipped through the runner's test context with its reason (vitest and node:test count it as
  * skipped), or, with runners without one, prints the reason and passes without asserting; a case
  * listed in `skip` is not registered and its reason is printed.
+ * @throws RangeError for a `skip` entry that names no case.
  */
 export function runStoreConformance(options: ConformanceOptions): void {
   const skipped = new Map((options.skip ?? []).map((s) => [s.test, s.reason]))
+  checkSkipNames(skipped.keys())
   options.describe(`conformance: ${options.name}`, () => {
     for (const [group, cases] of conformanceGroups) {
       const run = cases.filter((c) => {

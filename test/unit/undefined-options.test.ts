@@ -173,6 +173,22 @@ describe('undefined options mean the default', () => {
     await sql.close()
   })
 
+  it('runStoreConformance refuses a skip entry that names no case (it skipped nothing, silently), naming the cases that contain it', () => {
+    const none = () => {}
+    const target = { name: 'memory', createStore: () => new ProcessMemoryStore(), describe: none, test: none }
+    // the short names docs/writing-a-store.md once gave: each is the start of a case's name, not a name
+    const short = 'leases: a lease whose ttl has passed can be taken again'
+    expect(() => runStoreConformance({ ...target, skip: [{ test: short, reason: 'server clock' }] })).toThrow(
+      new RangeError(
+        `runStoreConformance: skip names no case: "${short}" (a case's whole name is needed); did you mean "${short} (an add over an expired lease lands)"?`,
+      ),
+    )
+    expect(() => runStoreConformance({ ...target, skip: [{ test: 'no such case', reason: 'x' }] })).toThrow(RangeError)
+    expect(() =>
+      runStoreConformance({ ...target, skip: [{ test: `${short} (an add over an expired lease lands)`, reason: 'x' }] }),
+    ).not.toThrow()
+  })
+
   it('runStoreConformance and runBusConformance register the same tests', () => {
     const registered = (register: (describe: (n: string, b: () => void) => void, test: (n: string) => void) => void) => {
       const names: string[] = []
