@@ -53,6 +53,13 @@ Object.defineProperty(Guarded.prototype, 'label', {
   configurable: true,
 })
 
+/** A model read from tables whose columns map to one attribute under camelCase. */
+class Clash {
+  static readonly stockpyleName = 'SqlTestClash'
+  static readonly stockpyleKeys = ['id'] as const
+  constructor(public id: number) {}
+}
+
 class Account {
   static readonly stockpyleName = 'SqlTestAccount'
   static readonly stockpyleKeys = ['id', 'email'] as const
@@ -728,6 +735,33 @@ for (const dialect of dialects) {
       expect(Number(raw.rows[0]?.org_id)).toBe(3)
       expect(await store.get(Membership, { orgId: 3, userId: 4 })).toEqual(new Membership(3, 4))
       await expect(store.put(Object.assign(new Membership(5, 6), { roleID: 'x' }))).rejects.toThrow(/`roleID`/)
+    })
+
+    it('camelCase: two columns that map to one attribute are E_SCHEMA at the first use of the table, naming both and the attribute', async () => {
+      const env = await makeEnv(dialect)
+      const table = env.table('clashs')
+      for (const [a, b, attribute] of [
+        ['foo_bar', 'foo__bar', 'fooBar'],
+        ['"orgId"', 'org_id', 'orgId'],
+      ] as const) {
+        await sql`drop table if exists ${sql.table(table)}`.execute(env.db)
+        await sql`create table ${sql.table(table)} (id integer primary key, ${sql.raw(a)} text, ${sql.raw(b)} text)`.execute(env.db)
+        await sql`insert into ${sql.table(table)} values (1, 'one', 'two')`.execute(env.db)
+        const fresh = env.newStore({ camelCase: true })
+        const expected = new RegExp(
+          `columns \`${a.replaceAll('"', '')}\` and \`${b}\` of table \`${table}\` both map to the attribute \`${attribute}\` \\(option camelCase\\): rename one of the columns`,
+        )
+        await expect(fresh.get(Clash, { id: 1 })).rejects.toSatisfy(code('E_SCHEMA'))
+        await expect(fresh.get(Clash, { id: 1 })).rejects.toThrow(expected)
+        const o = Object.assign(new Clash(2), { [attribute]: 'x' })
+        await expect(fresh.put(o)).rejects.toThrow(expected)
+        expect(await rowCount(env, 'clashs')).toBe(1)
+        // without camelCase each column is its own attribute
+        expect(await env.newStore().get(Clash, { id: 1 })).toMatchObject({ id: 1, [a.replaceAll('"', '')]: 'one', [b]: 'two' })
+        // renamed, the table maps (a failed check is not cached)
+        await sql`alter table ${sql.table(table)} rename column ${sql.raw(b)} to other_name`.execute(env.db)
+        expect(await fresh.get(Clash, { id: 1 })).toMatchObject({ id: 1, [attribute]: 'one', otherName: 'two' })
+      }
     })
 
     it('missing key attributes: MissingKeyAttributeError unless the database generates them', async () => {
