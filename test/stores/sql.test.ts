@@ -208,6 +208,31 @@ describe('SqlStore options', () => {
     ['bytes', { url: 'sqlite::memory:' }, { bytes: 'ArrayBuffer' as never }, /`bytes`/],
     ['dialect', { url: 'sqlite::memory:' }, { dialect: 'mysql' as never }, /`dialect`/],
     ['maxConnections', { url: 'postgres://x' }, { maxConnections: 0 }, /`maxConnections`/],
+    [
+      'dialect with a sqlite url',
+      { url: 'sqlite::memory:' },
+      { dialect: 'postgres' },
+      /option `dialect` applies only to a `db`: the scheme of option `url` decides the dialect \(sqlite: → SQLite/,
+    ],
+    [
+      'dialect with a postgres url, even the same one',
+      { url: 'postgres://h/db' },
+      { dialect: 'postgres' },
+      /option `dialect` applies only to a `db`/,
+    ],
+    [
+      'maxConnections with a sqlite url',
+      { url: 'sqlite::memory:' },
+      { maxConnections: 5 },
+      /option `maxConnections` is the pool size of a `postgres:\/\/` url: a SQLite database opened from a `sqlite:` url has one connection/,
+    ],
+    [
+      'query parameters in a sqlite url',
+      { url: 'sqlite:./rel.db?mode=ro' },
+      {},
+      /option `url` `"sqlite:\.\/rel\.db\?mode=ro"` has a query \(`\?…`\): SqlStore does not support query parameters in a SQLite url/,
+    ],
+    ['query parameters in a sqlite memory url', { url: 'sqlite::memory:?cache=shared' }, {}, /query parameters/],
     ['timeout 0', { url: 'postgres://x' }, { timeout: 0 }, /`timeout` must be a number of ms > 0/],
     ['timeout past 2^31', { url: 'sqlite::memory:' }, { timeout: 2 ** 31 }, /`timeout`/],
     ['timeout not a number', { url: 'sqlite::memory:' }, { timeout: '5s' as never }, /`timeout`/],
@@ -346,6 +371,13 @@ describe('SqlStore options', () => {
     expect(new SqlStore({ url: 'sqlite::memory:' }, { tables: { SqlTestCity: 'c2' } }).tableOf(City)).toBe('c2')
     expect(new SqlStore({ url: 'sqlite::memory:' }, { tables: () => undefined }).tableOf(City)).toBe('towns')
     expect(() => new SqlStore({ url: 'sqlite::memory:' }, { tables: () => 'x"y' }).tableOf(City)).toThrow(/not a valid table name/)
+  })
+
+  it('refuses option maxConnections with a db of the application (its pool is configured by the application)', () => {
+    const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new Database(':memory:') }) })
+    expect(() => new SqlStore({ db }, { maxConnections: 5 })).toThrow(InvalidOptionError)
+    expect(() => new SqlStore({ db }, { maxConnections: 5 })).toThrow(/option `maxConnections` is the pool size of a `postgres:\/\/` url/)
+    expect(new SqlStore({ db }, { dialect: 'sqlite' }).dialect).toBe('sqlite')
   })
 
   it('refuses option timeout with a db of the application (its pool is configured by the application)', () => {
