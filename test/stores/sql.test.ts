@@ -809,6 +809,61 @@ for (const dialect of dialects) {
     })
 
     describe('transactions', () => {
+      it.runIf(dialect === 'postgres')(
+        'a deadlock (40P01) or serialization failure (40001) rejects saying the database rolled the whole transaction back and it is safe to retry, with the code in cause',
+        async () => {
+          const env = await makeEnv(dialect)
+          await accountsTable(env)
+          const store = env.newStore()
+          await store.batchPut([new Account('d1@example.com', 1), new Account('d2@example.com', 2)])
+          /** Resolves once `n` transactions arrived: each holds its first row lock by then. */
+          const barrier = (n: number) => {
+            let open!: () => void
+            const all = new Promise<void>((resolve) => {
+              open = resolve
+            })
+            return () => {
+              if (--n === 0) open()
+              return all
+            }
+          }
+          const retry =
+            /the database rolled the whole transaction back \(SQLSTATE (40P01|40001)[^)]*\): nothing it wrote was kept, and it is safe to run the whole transaction again/
+          const bothLocked = barrier(2)
+          const swap = (first: number, second: number) =>
+            store.transaction(async (tx) => {
+              await tx.put(new Account(`d${first}@example.com`, first))
+              await bothLocked()
+              await tx.put(new Account(`d${second}@example.com`, second))
+              return 'committed'
+            })
+          const results = await Promise.allSettled([swap(1, 2), swap(2, 1)])
+          const failed = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason as Error)
+          expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1)
+          expect(failed).toHaveLength(1)
+          expect(failed[0]).toSatisfy(code('E_STOCKPYLE'))
+          expect(failed[0]?.message).toMatch(retry)
+          expect((failed[0] as Error & { cause: { code: string } }).cause.code).toBe('40P01')
+
+          // serialization failure: both read both rows, then each writes one (write skew)
+          const bothRead = barrier(2)
+          const skew = (id: number) =>
+            store.transaction(async (tx) => {
+              await sql`set transaction isolation level serializable`.execute(tx.kysely())
+              await tx.batchGet(Account, [{ id: 1 }, { id: 2 }])
+              await bothRead()
+              await tx.put(new Account(`s${id}@example.com`, id))
+              return 'committed'
+            })
+          const serial = await Promise.allSettled([skew(1), skew(2)])
+          const refused = serial.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason as Error)
+          expect(refused).toHaveLength(1)
+          expect(refused[0]).toSatisfy(code('E_STOCKPYLE'))
+          expect(refused[0]?.message).toMatch(retry)
+          expect((refused[0] as Error & { cause: { code: string } }).cause.code).toBe('40001')
+        },
+      )
+
       it('commits every call together and reports the writes to afterCommit', async () => {
         const env = await makeEnv(dialect)
         await accountsTable(env)
