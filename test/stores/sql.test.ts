@@ -53,6 +53,13 @@ Object.defineProperty(Guarded.prototype, 'label', {
   configurable: true,
 })
 
+/** A model read from tables whose columns map to one attribute under camelCase. */
+class Clash {
+  static readonly stockpyleName = 'SqlTestClash'
+  static readonly stockpyleKeys = ['id'] as const
+  constructor(public id: number) {}
+}
+
 class Account {
   static readonly stockpyleName = 'SqlTestAccount'
   static readonly stockpyleKeys = ['id', 'email'] as const
@@ -201,6 +208,31 @@ describe('SqlStore options', () => {
     ['bytes', { url: 'sqlite::memory:' }, { bytes: 'ArrayBuffer' as never }, /`bytes`/],
     ['dialect', { url: 'sqlite::memory:' }, { dialect: 'mysql' as never }, /`dialect`/],
     ['maxConnections', { url: 'postgres://x' }, { maxConnections: 0 }, /`maxConnections`/],
+    [
+      'dialect with a sqlite url',
+      { url: 'sqlite::memory:' },
+      { dialect: 'postgres' },
+      /option `dialect` applies only to a `db`: the scheme of option `url` decides the dialect \(sqlite: → SQLite/,
+    ],
+    [
+      'dialect with a postgres url, even the same one',
+      { url: 'postgres://h/db' },
+      { dialect: 'postgres' },
+      /option `dialect` applies only to a `db`/,
+    ],
+    [
+      'maxConnections with a sqlite url',
+      { url: 'sqlite::memory:' },
+      { maxConnections: 5 },
+      /option `maxConnections` is the pool size of a `postgres:\/\/` url: a SQLite database opened from a `sqlite:` url has one connection/,
+    ],
+    [
+      'query parameters in a sqlite url',
+      { url: 'sqlite:./rel.db?mode=ro' },
+      {},
+      /option `url` `"sqlite:\.\/rel\.db\?mode=ro"` has a query \(`\?…`\): SqlStore does not support query parameters in a SQLite url/,
+    ],
+    ['query parameters in a sqlite memory url', { url: 'sqlite::memory:?cache=shared' }, {}, /query parameters/],
     ['timeout 0', { url: 'postgres://x' }, { timeout: 0 }, /`timeout` must be a number of ms > 0/],
     ['timeout past 2^31', { url: 'sqlite::memory:' }, { timeout: 2 ** 31 }, /`timeout`/],
     ['timeout not a number', { url: 'sqlite::memory:' }, { timeout: '5s' as never }, /`timeout`/],
@@ -339,6 +371,13 @@ describe('SqlStore options', () => {
     expect(new SqlStore({ url: 'sqlite::memory:' }, { tables: { SqlTestCity: 'c2' } }).tableOf(City)).toBe('c2')
     expect(new SqlStore({ url: 'sqlite::memory:' }, { tables: () => undefined }).tableOf(City)).toBe('towns')
     expect(() => new SqlStore({ url: 'sqlite::memory:' }, { tables: () => 'x"y' }).tableOf(City)).toThrow(/not a valid table name/)
+  })
+
+  it('refuses option maxConnections with a db of the application (its pool is configured by the application)', () => {
+    const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new Database(':memory:') }) })
+    expect(() => new SqlStore({ db }, { maxConnections: 5 })).toThrow(InvalidOptionError)
+    expect(() => new SqlStore({ db }, { maxConnections: 5 })).toThrow(/option `maxConnections` is the pool size of a `postgres:\/\/` url/)
+    expect(new SqlStore({ db }, { dialect: 'sqlite' }).dialect).toBe('sqlite')
   })
 
   it('refuses option timeout with a db of the application (its pool is configured by the application)', () => {
@@ -730,6 +769,33 @@ for (const dialect of dialects) {
       await expect(store.put(Object.assign(new Membership(5, 6), { roleID: 'x' }))).rejects.toThrow(/`roleID`/)
     })
 
+    it('camelCase: two columns that map to one attribute are E_SCHEMA at the first use of the table, naming both and the attribute', async () => {
+      const env = await makeEnv(dialect)
+      const table = env.table('clashs')
+      for (const [a, b, attribute] of [
+        ['foo_bar', 'foo__bar', 'fooBar'],
+        ['"orgId"', 'org_id', 'orgId'],
+      ] as const) {
+        await sql`drop table if exists ${sql.table(table)}`.execute(env.db)
+        await sql`create table ${sql.table(table)} (id integer primary key, ${sql.raw(a)} text, ${sql.raw(b)} text)`.execute(env.db)
+        await sql`insert into ${sql.table(table)} values (1, 'one', 'two')`.execute(env.db)
+        const fresh = env.newStore({ camelCase: true })
+        const expected = new RegExp(
+          `columns \`${a.replaceAll('"', '')}\` and \`${b}\` of table \`${table}\` both map to the attribute \`${attribute}\` \\(option camelCase\\): rename one of the columns`,
+        )
+        await expect(fresh.get(Clash, { id: 1 })).rejects.toSatisfy(code('E_SCHEMA'))
+        await expect(fresh.get(Clash, { id: 1 })).rejects.toThrow(expected)
+        const o = Object.assign(new Clash(2), { [attribute]: 'x' })
+        await expect(fresh.put(o)).rejects.toThrow(expected)
+        expect(await rowCount(env, 'clashs')).toBe(1)
+        // without camelCase each column is its own attribute
+        expect(await env.newStore().get(Clash, { id: 1 })).toMatchObject({ id: 1, [a.replaceAll('"', '')]: 'one', [b]: 'two' })
+        // renamed, the table maps (a failed check is not cached)
+        await sql`alter table ${sql.table(table)} rename column ${sql.raw(b)} to other_name`.execute(env.db)
+        expect(await fresh.get(Clash, { id: 1 })).toMatchObject({ id: 1, [attribute]: 'one', otherName: 'two' })
+      }
+    })
+
     it('missing key attributes: MissingKeyAttributeError unless the database generates them', async () => {
       const env = await makeEnv(dialect)
       await accountsTable(env)
@@ -743,6 +809,61 @@ for (const dialect of dialects) {
     })
 
     describe('transactions', () => {
+      it.runIf(dialect === 'postgres')(
+        'a deadlock (40P01) or serialization failure (40001) rejects saying the database rolled the whole transaction back and it is safe to retry, with the code in cause',
+        async () => {
+          const env = await makeEnv(dialect)
+          await accountsTable(env)
+          const store = env.newStore()
+          await store.batchPut([new Account('d1@example.com', 1), new Account('d2@example.com', 2)])
+          /** Resolves once `n` transactions arrived: each holds its first row lock by then. */
+          const barrier = (n: number) => {
+            let open!: () => void
+            const all = new Promise<void>((resolve) => {
+              open = resolve
+            })
+            return () => {
+              if (--n === 0) open()
+              return all
+            }
+          }
+          const retry =
+            /the database rolled the whole transaction back \(SQLSTATE (40P01|40001)[^)]*\): nothing it wrote was kept, and it is safe to run the whole transaction again/
+          const bothLocked = barrier(2)
+          const swap = (first: number, second: number) =>
+            store.transaction(async (tx) => {
+              await tx.put(new Account(`d${first}@example.com`, first))
+              await bothLocked()
+              await tx.put(new Account(`d${second}@example.com`, second))
+              return 'committed'
+            })
+          const results = await Promise.allSettled([swap(1, 2), swap(2, 1)])
+          const failed = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason as Error)
+          expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1)
+          expect(failed).toHaveLength(1)
+          expect(failed[0]).toSatisfy(code('E_STOCKPYLE'))
+          expect(failed[0]?.message).toMatch(retry)
+          expect((failed[0] as Error & { cause: { code: string } }).cause.code).toBe('40P01')
+
+          // serialization failure: both read both rows, then each writes one (write skew)
+          const bothRead = barrier(2)
+          const skew = (id: number) =>
+            store.transaction(async (tx) => {
+              await sql`set transaction isolation level serializable`.execute(tx.kysely())
+              await tx.batchGet(Account, [{ id: 1 }, { id: 2 }])
+              await bothRead()
+              await tx.put(new Account(`s${id}@example.com`, id))
+              return 'committed'
+            })
+          const serial = await Promise.allSettled([skew(1), skew(2)])
+          const refused = serial.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason as Error)
+          expect(refused).toHaveLength(1)
+          expect(refused[0]).toSatisfy(code('E_STOCKPYLE'))
+          expect(refused[0]?.message).toMatch(retry)
+          expect((refused[0] as Error & { cause: { code: string } }).cause.code).toBe('40001')
+        },
+      )
+
       it('commits every call together and reports the writes to afterCommit', async () => {
         const env = await makeEnv(dialect)
         await accountsTable(env)

@@ -52,14 +52,20 @@ async function importDriver<T>(name: string, load: () => Promise<T>): Promise<T>
 
 /** How SqlStore opens a connection from a URL. */
 export interface ConnectionSettings {
-  /** Pool size for PostgreSQL. */
-  readonly maxConnections: number
+  /**
+   * Option `maxConnections` as given, `undefined` when not: the pool size for a `postgres://` URL
+   * ({@link DEFAULT_MAX_CONNECTIONS} when `undefined`); refused with a `sqlite:` URL or a `db`.
+   */
+  readonly maxConnections: number | undefined
   /**
    * Option `timeout` as given (ms), `undefined` when not: PostgreSQL's pool then uses
    * {@link DEFAULT_POSTGRES_TIMEOUT}, SQLite better-sqlite3's busy timeout (5,000 ms).
    */
   readonly timeout: number | undefined
 }
+
+/** Default of option `maxConnections`: the size of the pool SqlStore opens for a `postgres://` URL. */
+export const DEFAULT_MAX_CONNECTIONS = 10
 
 /**
  * Default of option `timeout` for PostgreSQL, in ms: a frozen server must not hang callers forever,
@@ -99,7 +105,7 @@ async function openPostgres(url: string, settings: ConnectionSettings): Promise<
   // connection (`connectionTimeoutMillis`): it alone can take a caller that gave up out of its queue.
   const pool = new pg.Pool({
     connectionString: url,
-    max: settings.maxConnections,
+    max: settings.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
     connectionTimeoutMillis: timeout,
     statement_timeout: Math.max(1, Math.ceil(timeout)),
     types: storeTypeParsers(pg.types),
@@ -144,10 +150,15 @@ function checkUrlTimeouts(store: string, url: string): void {
   }
 }
 
+const MAX_CONNECTIONS_ONLY_POSTGRES =
+  'option `maxConnections` is the pool size of a `postgres://` url: a SQLite database opened from a `sqlite:` url has one connection, and the pool of your own `db` is configured on it'
+
 /**
  * Validates a connection argument synchronously.
- * @throws InvalidOptionError naming `url`, `db` or `dialect`, `timeout` given with a `db`, a `postgres://` URL pg cannot read
- *   (see {@link checkPostgresUrl}), or a timeout in a `postgres://` URL.
+ * @throws InvalidOptionError naming `url`, `db` or `dialect`: `timeout` or `maxConnections` given with
+ *   a `db`, `dialect` given with a `url` (its scheme decides the dialect), `maxConnections` with a
+ *   `sqlite:` URL, a `sqlite:` URL with a query (`?…`), a `postgres://` URL pg cannot read (see
+ *   {@link checkPostgresUrl}), or a timeout in a `postgres://` URL.
  */
 export function parseConnection(store: string, connection: unknown, dialect: unknown, settings: ConnectionSettings): ParsedConnection {
   if (typeof connection !== 'object' || connection === null) {
@@ -165,6 +176,7 @@ export function parseConnection(store: string, connection: unknown, dialect: unk
         `${store}: option \`timeout\` applies to a connection SqlStore opens from a \`url\`; for your own \`db\`, set pg's connectionTimeoutMillis and query_timeout on its Pool (better-sqlite3: its \`timeout\`)`,
       )
     }
+    if (settings.maxConnections !== undefined) throw new InvalidOptionError(`${store}: ${MAX_CONNECTIONS_ONLY_POSTGRES}`)
     const kysely = db as Kysely<any>
     if (typeof db !== 'object' || db === null || typeof kysely.selectFrom !== 'function' || typeof kysely.getExecutor !== 'function') {
       throw new InvalidOptionError(`${store}: option \`db\` must be a Kysely instance, got ${show(db)}`)
@@ -178,7 +190,19 @@ export function parseConnection(store: string, connection: unknown, dialect: unk
     return { dialect: detected, owned: false, open: async () => kysely }
   }
   if (typeof url !== 'string') throw new InvalidOptionError(`${store}: option \`url\` must be a string, got ${show(url)}`)
+  if (dialect !== undefined) {
+    throw new InvalidOptionError(
+      `${store}: option \`dialect\` applies only to a \`db\`: the scheme of option \`url\` decides the dialect (sqlite: → SQLite, postgres:// → PostgreSQL); leave \`dialect\` out`,
+    )
+  }
   if (url.startsWith('sqlite:')) {
+    if (settings.maxConnections !== undefined) throw new InvalidOptionError(`${store}: ${MAX_CONNECTIONS_ONLY_POSTGRES}`)
+    if (url.includes('?')) {
+      // better-sqlite3 takes a file name, not a URI: the query would become part of the file's name
+      throw new InvalidOptionError(
+        `${store}: option \`url\` ${show(url)} has a query (\`?…\`): SqlStore does not support query parameters in a SQLite url (better-sqlite3 would open a file whose name ends in them); use sqlite:path/to/file.db, sqlite:///absolute/path.db or sqlite::memory:, and for other settings (read-only, …) pass your own Kysely as { db }`,
+      )
+    }
     let path = url.slice('sqlite:'.length)
     if (path.startsWith('//')) path = path.slice(2)
     if (path === '')

@@ -81,7 +81,7 @@ export async function createTable(target: SqlStore | Kysely<any>, model: Model, 
   const info = describeModel(model)
   const store = target instanceof SqlStore ? target : undefined
   const dialect =
-    store?.dialect ?? parseConnection('createTable', { db: target }, undefined, { maxConnections: 1, timeout: undefined }).dialect
+    store?.dialect ?? parseConnection('createTable', { db: target }, undefined, { maxConnections: undefined, timeout: undefined }).dialect
   const table = options.table ?? (store === undefined ? tableNameOf('createTable', info, undefined) : store.tableOf(model))
   if (!isValidTableName(table)) throw new InvalidOptionError(`createTable: option \`table\` ${show(table)} is not a valid table name`)
   const columns = options.columns

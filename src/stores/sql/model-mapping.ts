@@ -118,8 +118,9 @@ function checkKeyEquality(
 
 /**
  * Builds the mapping of a model onto its introspected table.
- * @throws StockpyleError `E_SCHEMA` for a key attribute without a column, a key column (or unique
- *   index) whose equality is not identity, or a key without a unique index.
+ * @throws StockpyleError `E_SCHEMA` for two columns that map to one attribute (with `camelCase`:
+ *   `foo_bar` and `foo__bar`, or `orgId` and `org_id`), a key attribute without a column, a key column
+ *   (or unique index) whose equality is not identity, or a key without a unique index.
  */
 export function buildMapping(
   store: string,
@@ -133,7 +134,12 @@ export function buildMapping(
   for (const column of schema.columns.values()) {
     const attribute = options.camelCase ? camelCase(column.name) : column.name
     const taken = columnOf.get(attribute)
-    if (taken !== undefined && taken.name === attribute) continue
+    if (taken !== undefined) {
+      // (only with camelCase: column names of a table are distinct)
+      throw schemaError(
+        `${store} store: model \`${info.name}\`: columns \`${taken.name}\` and \`${column.name}\` of table \`${schema.table}\` both map to the attribute \`${attribute}\` (option camelCase): rename one of the columns (ALTER TABLE ${schema.table} RENAME COLUMN …), or read the table without camelCase`,
+      )
+    }
     columnOf.set(attribute, column)
     attributeOf.set(column.name, attribute)
   }

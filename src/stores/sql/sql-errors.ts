@@ -75,6 +75,9 @@ function codeOf(err: unknown): string {
  *   or closed), a database or role that does not exist, failed authentication, a database
  *   file that cannot be opened, read or written (SQLite `SQLITE_CANTOPEN`, `SQLITE_IOERR`,
  *   `SQLITE_READONLY`, … and their extended codes such as `SQLITE_READONLY_DBMOVED`) → `StoreUnavailableError`
+ * - a deadlock or serialization failure (PostgreSQL 40P01, 40001) → `StockpyleError` (`E_STOCKPYLE`)
+ *   saying the database rolled the whole transaction back and it is safe to run it again (`cause.code`
+ *   tells them apart)
  * - anything else → `StockpyleError` (`E_STOCKPYLE`) with the error as `cause`
  *
  * `context` starts the message: store, operation and model.
@@ -118,6 +121,12 @@ export function translateError(err: unknown, context: string): Error {
       )
     }
     return new StockpyleError(`${context} failed: the database refused the statement's message: ${message}`, { cause: err })
+  }
+  if (code === '40P01' || code === '40001') {
+    return new StockpyleError(
+      `${context} failed: the database rolled the whole transaction back (SQLSTATE ${code}: ${message}): nothing it wrote was kept, and it is safe to run the whole transaction again`,
+      { cause: err },
+    )
   }
   // statement_timeout, lock_timeout, a cancel request, pg's query_timeout of an application's pool
   // (whose client goes back to that pool with its statement still running on the server)

@@ -51,9 +51,15 @@ export interface SqlStoreOptions {
    * `'Uint8Array'`, for every column or per model attribute through a function. Writing accepts either.
    */
   bytes?: BytesType | ((model: Model, attribute: string) => BytesType) | undefined
-  /** The dialect of a `db` connection whose adapter SqlStore does not recognise (it must be SQLite- or PostgreSQL-compatible). */
+  /**
+   * The dialect of a `db` connection whose adapter SqlStore does not recognise (it must be SQLite- or
+   * PostgreSQL-compatible). Refused (`InvalidOptionError`) with a `url`, whose scheme decides the dialect.
+   */
   dialect?: SqlDialect | undefined
-  /** Pool size for a `postgres://` URL. Default 10. */
+  /**
+   * Pool size for a `postgres://` URL (integer ≥ 1). Default 10. Refused (`InvalidOptionError`) with a
+   * `sqlite:` URL (one connection) and with a `db` (configure its pool yourself).
+   */
   maxConnections?: number | undefined
   /**
    * Most ms (< 2^31) SqlStore waits on the database, for a connection it opens from a `url`.
@@ -161,8 +167,8 @@ export class SqlStore extends BaseStore {
     this.name = name
     // (show() would wrap the quoted name in backticks: SqlStore `"sql"`)
     const label = `SqlStore ${show(name).slice(1, -1)}`
-    const maxConnections = options.maxConnections ?? 10
-    if (!Number.isSafeInteger(maxConnections) || maxConnections < 1) {
+    const maxConnections = options.maxConnections
+    if (maxConnections !== undefined && (!Number.isSafeInteger(maxConnections) || maxConnections < 1)) {
       throw new InvalidOptionError(`${label}: option \`maxConnections\` must be a positive integer, got ${show(maxConnections)}`)
     }
     const bytes = options.bytes ?? 'Buffer'
