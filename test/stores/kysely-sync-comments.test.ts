@@ -1,13 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { type Dialect, Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely'
 import pg from 'pg'
-import { afterAll, describe, expect, inject, it } from 'vitest'
-import { ChainedStore, isStockpyleError, keys, ProcessMemoryStore } from '../../src/index.js'
+import { describe, expect, inject, it } from 'vitest'
+import { ChainedStore, keys, ProcessMemoryStore } from '../../src/index.js'
 import { CacheSyncPlugin, createTable, SqlStore } from '../../src/stores/sql/index.js'
-import { selectedStores } from '../harness/servers.js'
+import { type Kind, scratchDir, selectedKinds, unsupported } from './kysely-sync-env.js'
 
 // CacheSyncPlugin and comments a write ends with (`.modifyEnd(sql\`-- trace\`)`): what the plugin
 // appends (its RETURNING, its mark) is not commented out with them.
@@ -22,17 +20,9 @@ class NoteUser {
   ) {}
 }
 
-const stores = selectedStores()
-const dir = mkdtempSync(join(tmpdir(), 'stockpyle-kysely-sync-comments-'))
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
+const dir = scratchDir('kysely-sync-comments')
 let counter = 0
-const unsupported = (e: unknown) => isStockpyleError(e, 'E_UNSUPPORTED')
-
-type Kind = 'sqlite' | 'postgres'
-const kinds: [string, Kind][] = [
-  ...(stores.has('sqlite') ? [['SQLite', 'sqlite'] as [string, Kind]] : []),
-  ...(stores.has('postgres') ? [['PostgreSQL', 'postgres'] as [string, Kind]] : []),
-]
+const kinds = selectedKinds()
 
 /** A chain (memory → SqlStore) with users 1 and 2 cached by every key, the app's Kysely with the plugin, and one whose dialect it did not wrap. */
 async function setup(kind: Kind) {

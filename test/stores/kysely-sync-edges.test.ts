@@ -1,13 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { type Dialect, Kysely, type Migration, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely'
 import pg from 'pg'
-import { afterAll, describe, expect, inject, it } from 'vitest'
+import { describe, expect, inject, it } from 'vitest'
 import { ChainedStore, isStockpyleError, keys, ProcessMemoryStore } from '../../src/index.js'
 import { CacheSyncPlugin, createTable, SqlStore } from '../../src/stores/sql/index.js'
 import { selectedStores } from '../harness/servers.js'
+import { type Kind, scratchDir, selectedKinds, unsupported } from './kysely-sync-env.js'
 
 class EdgeUser {
   static readonly stockpyleName = 'KyselySyncEdgeUser'
@@ -20,16 +19,9 @@ class EdgeUser {
 }
 
 const stores = selectedStores()
-const dir = mkdtempSync(join(tmpdir(), 'stockpyle-kysely-sync-edges-'))
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
+const dir = scratchDir('kysely-sync-edges')
 let counter = 0
-const unsupported = (e: unknown) => isStockpyleError(e, 'E_UNSUPPORTED')
-
-type Kind = 'sqlite' | 'postgres'
-const kinds: [string, Kind][] = [
-  ...(stores.has('sqlite') ? [['SQLite', 'sqlite'] as [string, Kind]] : []),
-  ...(stores.has('postgres') ? [['PostgreSQL', 'postgres'] as [string, Kind]] : []),
-]
+const kinds = selectedKinds()
 
 /** A chain (memory → SqlStore) with users 1..3 cached by every key, and the app's Kysely with the plugin. */
 async function setup(kind: Kind, options: { sqliteDatabase?: (file: string) => Database.Database } = {}) {

@@ -1,13 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { type CompiledQuery, type DatabaseConnection, type Dialect, Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely'
 import pg from 'pg'
-import { afterAll, describe, expect, inject, it } from 'vitest'
-import { ChainedStore, isStockpyleError, keys, ProcessMemoryStore } from '../../src/index.js'
+import { describe, expect, inject, it } from 'vitest'
+import { ChainedStore, keys, ProcessMemoryStore } from '../../src/index.js'
 import { CacheSyncPlugin, createTable, SqlStore } from '../../src/stores/sql/index.js'
-import { selectedStores } from '../harness/servers.js'
+import { type Kind, scratchDir, selectedKinds, unsupported } from './kysely-sync-env.js'
 
 // CacheSyncPlugin and primary keys: which rows an UPDATE of primary keys changes (exactly those whose
 // old keys it read), and writes through a Kysely whose dialect was not wrapped.
@@ -43,17 +41,9 @@ class KeyCode {
   ) {}
 }
 
-const stores = selectedStores()
-const dir = mkdtempSync(join(tmpdir(), 'stockpyle-kysely-sync-keys-'))
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
+const dir = scratchDir('kysely-sync-keys')
 let counter = 0
-const unsupported = (e: unknown) => isStockpyleError(e, 'E_UNSUPPORTED')
-
-type Kind = 'sqlite' | 'postgres'
-const kinds: [string, Kind][] = [
-  ...(stores.has('sqlite') ? [['SQLite', 'sqlite'] as [string, Kind]] : []),
-  ...(stores.has('postgres') ? [['PostgreSQL', 'postgres'] as [string, Kind]] : []),
-]
+const kinds = selectedKinds()
 
 /**
  * `dialect` whose connections run `hook.after` (once) right after the plugin's SELECT of old keys
