@@ -23,6 +23,7 @@ import {
   UnknownKeyError,
   UnsupportedOperationError,
 } from '../../src/index.js'
+import { MemcacheStore } from '../../src/stores/memcache/index.js'
 import { MapBackend } from '../../src/testing/index.js'
 
 class Account {
@@ -242,6 +243,10 @@ describe('error messages', () => {
     for (const name of ['', 5]) {
       expect(() => new ProcessMemoryStore({ name } as never)).toThrow(/^memory: option `name` must be a non-empty string/)
       expect(() => new AsyncLocalStore({ name } as never)).toThrow(/^async-local: option `name` must be a non-empty string/)
+      // (an empty name was its own label: the message began with ": option")
+      expect(() => new MemcacheStore({ servers: ['127.0.0.1:1'], name } as never)).toThrow(
+        /^memcache: option `name` must be a non-empty string/,
+      )
     }
   })
 })

@@ -228,7 +228,7 @@ export interface CheckedBackendOptions {
  * @throws InvalidOptionError naming the option (also an unknown one).
  */
 export function checkBackendOptions(options: MemcacheBackendOptions, otherOptions: readonly string[]): CheckedBackendOptions {
-  const provisional = typeof options?.name === 'string' ? options.name : 'memcache'
+  const provisional = typeof options?.name === 'string' && options.name !== '' ? options.name : 'memcache'
   const settings = checkMemcacheOptions(provisional, options, ['clock', 'name', 'ownsServers', 'repairKey', ...otherOptions])
   if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
     throw new InvalidOptionError(`${provisional}: option \`name\` must be a non-empty string, got ${show(options.name)}`)
