@@ -307,11 +307,20 @@ export class RedisBus implements InvalidationBus {
     this.#startHeartbeat(sub)
   }
 
-  /** The subscriber lost its connection (or cannot be trusted): listeners go down. */
+  /**
+   * The subscriber lost its connection (or cannot be trusted): listeners go down. `err` undefined: the
+   * connection closed with no error (the server closed it cleanly: CLIENT KILL, a client-output-buffer
+   * limit), which is reported as such when the bus was up.
+   */
   #lost(err?: unknown): void {
     this.#epoch++
     this.#stopHeartbeat()
     if (this.#closed) return
+    if (err === undefined && this.#listeners.up) {
+      err = new StoreUnavailableError(
+        `${this.name}: the subscriber connection was closed by the server (it shut down, or dropped the client: CLIENT KILL, client-output-buffer-limit pubsub); reconnecting`,
+      )
+    }
     this.#listeners.down()
     if (err !== undefined && !this.#reportedOutage) {
       this.#reportedOutage = true

@@ -9,7 +9,7 @@ import { RedisStore } from '../../src/stores/redis/index.js'
 import { ConformanceUser, cacheIn, makeUser, runBusConformance } from '../../src/testing/index.js'
 import { freePort, type RedisServer, selectedStores, startRedis } from '../harness/servers.js'
 import { type BusContract, busConformance, processesOn, unreportedErrorCases } from './bus-contract.js'
-import { poll, Recorder, warningsNaming } from './helpers.js'
+import { nextTurn, poll, Recorder, UNREPORTED, warningsNaming } from './helpers.js'
 
 const contract: BusContract = {
   name: 'RedisBus',
@@ -121,6 +121,58 @@ describe.runIf(selectedStores().has('redis'))('RedisBus', () => {
     await bus.close()
     await expect(publishing).rejects.toBeInstanceOf(StoreClosedError)
   })
+
+  /** Closes the pub/sub connections named `name` (CLIENT SETNAME) from the server side, as CLIENT KILL or a client-output-buffer-limit does. */
+  async function killSubscriber(name: string): Promise<void> {
+    const admin = new Redis(url)
+    try {
+      const list = (await admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string
+      const ids = list
+        .split('\n')
+        .filter((line) => line.includes(` name=${name} `))
+        .map((line) => /\bid=(\d+)/.exec(line)?.[1])
+        .filter((id): id is string => id !== undefined)
+      expect(ids.length).toBeGreaterThan(0)
+      for (const id of ids) await admin.client('KILL', 'ID', id)
+    } finally {
+      admin.disconnect()
+    }
+  }
+
+  for (const withOnError of [true, false]) {
+    it(`a subscriber connection the server closes cleanly (CLIENT KILL) is reported ${withOnError ? 'to onError' : `as one ${UNREPORTED} warning`}, once`, async () => {
+      const name = `redis-bus-client-kill-${withOnError}`
+      const reported: unknown[] = []
+      const warnings = warningsNaming(name)
+      const bus = new RedisBus({
+        url,
+        name,
+        maxBackoff: 100,
+        redisOptions: { connectionName: name },
+        ...(withOnError ? { onError: (e: unknown) => reported.push(e) } : {}),
+      })
+      const r = new Recorder()
+      bus.subscribe(r)
+      try {
+        await poll(() => bus.subscribed, 'the subscription')
+        await killSubscriber(name)
+        await poll(() => r.downs === 1 && r.ups === 2, 'onDown, then onUp after the reconnect')
+        await nextTurn()
+        if (withOnError) {
+          expect(warnings.messages).toEqual([])
+          expect(reported).toHaveLength(1)
+          expect(reported[0]).toBeInstanceOf(StoreUnavailableError)
+          expect((reported[0] as Error).message).toMatch(new RegExp(`^${name}: the subscriber connection was closed by the server`))
+        } else {
+          expect(warnings.messages).toHaveLength(1)
+          expect(warnings.messages[0]).toMatch(new RegExp(`^${name}: .*closed by the server`))
+        }
+      } finally {
+        warnings.stop()
+        await bus.close()
+      }
+    })
+  }
 
   it('invalidates across two OS processes (a forked child with its own bus and memory layer)', async () => {
     const prefix = `fork-${process.pid}-${Date.now()}:`
