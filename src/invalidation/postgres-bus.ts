@@ -7,6 +7,7 @@ import {
   listenConfig,
   loadPg,
   type PgPool as Pool,
+  type PgPoolClient as PoolClient,
 } from '../stores/sql/pg-driver.js'
 import { PgListener } from '../stores/sql/pg-listener.js'
 import { executeRaw, type Kysely } from '../stores/sql/postgres-access.js'
@@ -94,6 +95,13 @@ export class PostgresBus implements InvalidationBus {
   readonly #listeners: BusListeners
   readonly #listener: PgListener
   #ownPool: Promise<Pool> | undefined
+  /**
+   * The publishes under way, each settling within `timeout` ms: close() lets them finish before it ends
+   * the pool (pg-pool's `end()` never serves the queries still waiting for a connection).
+   */
+  readonly #inFlight = new Set<Promise<void>>()
+  /** The own pool's clients running a publish: one still busy when the publishes settled is on a frozen server. */
+  readonly #busy = new Set<PoolClient>()
   #closed = false
   #closing: Promise<void> | undefined
 
@@ -144,17 +152,24 @@ export class PostgresBus implements InvalidationBus {
    * Sends the keys to every other bus on the channel with `pg_notify`, in payloads of under 8000
    * bytes, in one statement. Resolves once PostgreSQL ran it; `[]` sends nothing.
    * @throws StoreUnavailableError when the database cannot be reached or does not answer within `timeout` ms.
-   * @throws StoreClosedError after `close()`.
+   * @throws StoreClosedError after `close()`, or when `close()` was called while this publish was
+   * under way and it then failed (the cause says why).
    */
   async publish(keys: readonly string[]): Promise<void> {
     const payloads = publishMessages(this.name, this.origin, this.#closed, keys, MAX_PAYLOAD_BYTES)
     if (payloads.length === 0) return
+    const work = withTimeout(this.#notify(payloads), this.#timeout, () =>
+      publishUnavailable(this.name, this.channel, `no answer within ${this.#timeout} ms (option \`timeout\`)`),
+    )
+    this.#inFlight.add(work)
     try {
-      await withTimeout(this.#notify(payloads), this.#timeout, () =>
-        publishUnavailable(this.name, this.channel, `no answer within ${this.#timeout} ms (option \`timeout\`)`),
-      )
+      await work
     } catch (err) {
-      throw publishFailed(this.name, this.channel, err)
+      const failure = publishFailed(this.name, this.channel, err)
+      if (this.#closed) throw new StoreClosedError(`${this.name} was closed while publishing`, { cause: failure })
+      throw failure
+    } finally {
+      this.#inFlight.delete(work)
     }
   }
 
@@ -164,8 +179,21 @@ export class PostgresBus implements InvalidationBus {
       await executeRaw(this.name, this.#db, PUBLISH_SQL, params)
       return
     }
-    const pool = this.#userPool ?? (await this.#pool())
-    await pool.query(PUBLISH_SQL, params)
+    if (this.#userPool !== undefined) {
+      await this.#userPool.query(PUBLISH_SQL, params)
+      return
+    }
+    const client = await (await this.#pool()).connect()
+    this.#busy.add(client)
+    try {
+      await client.query(PUBLISH_SQL, params)
+      client.release()
+    } catch (err) {
+      client.release(err as Error) // the pool drops it
+      throw err
+    } finally {
+      this.#busy.delete(client)
+    }
   }
 
   #pool(): Promise<Pool> {
@@ -197,7 +225,11 @@ export class PostgresBus implements InvalidationBus {
     return remove
   }
 
-  /** Ends the LISTEN connection and the bus's own pool (never a `pool` or `db` you passed) and tells the listeners `onDown`. Idempotent. */
+  /**
+   * Ends the LISTEN connection and the bus's own pool (never a `pool` or `db` you passed) and tells the
+   * listeners `onDown`. Publishes under way are let finish first (each within its `timeout` ms); one
+   * that fails meanwhile rejects with `StoreClosedError`. Idempotent.
+   */
   close(): Promise<void> {
     this.#closing ??= this.#close()
     return this.#closing
@@ -207,8 +239,19 @@ export class PostgresBus implements InvalidationBus {
     this.#closed = true
     this.#listeners.down()
     this.#listeners.clear()
+    await Promise.all([this.#listener.close(), this.#endPool()])
+  }
+
+  async #endPool(): Promise<void> {
+    // each publish settles within `timeout` ms of its start, so this waits at most that long
+    if (this.#inFlight.size > 0) await Promise.allSettled(this.#inFlight)
+    // a query that got no answer holds its client, and pool.end() waits for every client: drop its socket
+    for (const client of this.#busy) {
+      client.on('error', () => {}) // the query fails with it; a checked-out client has no other listener
+      ;(client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy()
+    }
     const pool = await this.#ownPool?.catch(() => undefined)
-    await Promise.all([this.#listener.close(), pool?.end().catch(() => {})])
+    await pool?.end().catch(() => {})
   }
 
   #deliver(payload: string): void {

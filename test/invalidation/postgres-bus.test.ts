@@ -2,7 +2,7 @@ import { inspect } from 'node:util'
 import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { InvalidOptionError, ProcessMemoryStore } from '../../src/index.js'
+import { InvalidOptionError, ProcessMemoryStore, StoreClosedError } from '../../src/index.js'
 import { PostgresBus } from '../../src/invalidation/index.js'
 import { runBusConformance } from '../../src/testing/index.js'
 import { type PostgresServer, selectedStores, startPostgres } from '../harness/servers.js'
@@ -62,6 +62,37 @@ describe.runIf(selectedStores().has('postgres'))('PostgresBus', () => {
     }
   })
 
+  it('publishes still in progress when close() is called on a healthy database are all sent, none left to time out; close() waits for them', async () => {
+    const timeout = 5000
+    const bus = new PostgresBus({ url, timeout })
+    const receiver = new PostgresBus({ url })
+    const r = new Recorder()
+    receiver.subscribe(r)
+    try {
+      await poll(() => receiver.subscribed, 'the subscription')
+      await bus.publish(['warm'])
+      const started = performance.now()
+      const outcomes = Array.from({ length: 200 }, (_, i) =>
+        bus.publish([`in-flight-${i}`]).then(
+          () => ({ key: `in-flight-${i}`, ms: performance.now() - started, err: undefined as unknown }),
+          (err: unknown) => ({ key: `in-flight-${i}`, ms: performance.now() - started, err }),
+        ),
+      )
+      await bus.close()
+      expect(performance.now() - started).toBeLessThan(timeout)
+      const settled = await Promise.all(outcomes)
+      for (const o of settled) {
+        expect(o.ms, o.key).toBeLessThan(timeout)
+        expect(o.err, o.key).toBeUndefined()
+      }
+      await expect(bus.publish(['late'])).rejects.toBeInstanceOf(StoreClosedError)
+      const sent = settled.map((o) => o.key)
+      await poll(() => sent.every((k) => r.keys.includes(k)), 'every publish that resolved to be delivered')
+    } finally {
+      await Promise.all([bus.close(), receiver.close()])
+    }
+  })
+
   it('rejects invalid options synchronously, naming them', () => {
     expect(() => new PostgresBus({} as never)).toThrow(InvalidOptionError)
     expect(() => new PostgresBus({ url: 'mysql://x' })).toThrow(/option `url`/)
@@ -111,6 +142,31 @@ describe.runIf(selectedStores().has('postgres'))('PostgresBus', () => {
     afterAll(async () => {
       await admin?.end()
       await server?.stop()
+    })
+
+    it('a publish under way when close() is called on a frozen session rejects with StoreClosedError within timeout, and close() returns', async () => {
+      const bus = new PostgresBus({ url: server.url, timeout: 300 })
+      let frozen: number[] = []
+      try {
+        await bus.publish(['warm'])
+        const { rows } = await admin.query<{ pid: number }>(
+          "select pid from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid() and application_name <> 'stockpyle-listen'",
+        )
+        frozen = rows.map((r) => r.pid)
+        expect(frozen.length).toBeGreaterThan(0)
+        for (const pid of frozen) process.kill(pid, 'SIGSTOP')
+        const started = performance.now()
+        const publishing = bus.publish(['stuck']).catch((e: unknown) => e)
+        await bus.close()
+        const err = await publishing
+        expect(performance.now() - started).toBeLessThan(2000)
+        expect(err).toBeInstanceOf(StoreClosedError)
+        expect((err as Error).message).toMatch(/was closed while publishing/)
+        expect(String((err as Error).cause)).toMatch(/no answer within 300 ms/)
+      } finally {
+        for (const pid of frozen) process.kill(pid, 'SIGCONT')
+        await bus.close()
+      }
     })
 
     it('SIGSTOP of the LISTEN backend: the heartbeat notices, the layer serves nothing, a new session takes over', async () => {

@@ -7,7 +7,7 @@ import type { ClientConfig, Pool } from 'pg'
 import { InvalidOptionError, StoreUnavailableError, show } from '../../core/errors.js'
 import { redactUrl } from '../../core/redact-url.js'
 
-export type { Client as PgClient, ClientConfig as PgClientConfig, Pool as PgPool } from 'pg'
+export type { Client as PgClient, ClientConfig as PgClientConfig, Pool as PgPool, PoolClient as PgPoolClient } from 'pg'
 
 /** The parts of `pg` SqlStore and stockpyle/invalidation use, loaded on first use (pg is an optional peer dependency). */
 export interface PgModule {
