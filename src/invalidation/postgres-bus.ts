@@ -184,12 +184,16 @@ export class PostgresBus implements InvalidationBus {
       return
     }
     const client = await (await this.#pool()).connect()
+    // pg-pool listens for a client's errors only while it is idle: a connection lost during the query
+    // would be an 'error' event nobody handles, ending the process (the query's rejection carries it).
+    client.on('error', ignoreError)
     this.#busy.add(client)
     try {
       await client.query(PUBLISH_SQL, params)
+      client.off('error', ignoreError)
       client.release()
     } catch (err) {
-      client.release(err as Error) // the pool drops it
+      client.release(err as Error) // the pool drops it (the listener stays: its socket may still report)
       throw err
     } finally {
       this.#busy.delete(client)
@@ -247,7 +251,6 @@ export class PostgresBus implements InvalidationBus {
     if (this.#inFlight.size > 0) await Promise.allSettled(this.#inFlight)
     // a query that got no answer holds its client, and pool.end() waits for every client: drop its socket
     for (const client of this.#busy) {
-      client.on('error', () => {}) // the query fails with it; a checked-out client has no other listener
       ;(client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy()
     }
     const pool = await this.#ownPool?.catch(() => undefined)
@@ -277,3 +280,6 @@ export function describeTarget(config: ClientConfig): string {
   }
   return `${config.host ?? 'localhost'}:${config.port ?? 5432}/${config.database ?? ''}`
 }
+
+/** What a publishing client's 'error' event does: nothing (the query it runs rejects with the error). */
+function ignoreError(): void {}

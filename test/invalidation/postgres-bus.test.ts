@@ -2,7 +2,7 @@ import { inspect } from 'node:util'
 import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { InvalidOptionError, ProcessMemoryStore, StoreClosedError } from '../../src/index.js'
+import { InvalidOptionError, ProcessMemoryStore, StoreClosedError, StoreUnavailableError } from '../../src/index.js'
 import { PostgresBus } from '../../src/invalidation/index.js'
 import { runBusConformance } from '../../src/testing/index.js'
 import { type PostgresServer, selectedStores, startPostgres } from '../harness/servers.js'
@@ -129,6 +129,44 @@ describe.runIf(selectedStores().has('postgres'))('PostgresBus', () => {
       await server?.stop()
     })
     unreportedErrorCases(contract, () => server)
+  })
+
+  describe('a connection lost during a publish (a private server)', () => {
+    let server: PostgresServer
+    beforeAll(async () => {
+      server = await startPostgres()
+    })
+    afterAll(async () => {
+      await server?.stop()
+    })
+
+    it("rejects the publish with StoreUnavailableError: the client's 'error' event is handled, the process goes on (review: it ended the process)", async () => {
+      const errors: unknown[] = []
+      const bus = new PostgresBus({ url: server.url, timeout: 5000, onError: (e) => errors.push(e) })
+      const admin = new pg.Client({ connectionString: server.url })
+      admin.on('error', () => {}) // the crash of a backend ends every session, this one's too
+      await admin.connect()
+      let pids: number[] = []
+      try {
+        await bus.publish(['warm'])
+        const { rows } = await admin.query<{ pid: number }>(
+          "select pid from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid() and application_name <> 'stockpyle-listen'",
+        )
+        pids = rows.map((r) => r.pid)
+        expect(pids.length).toBeGreaterThan(0)
+        // the publish is sent to a backend that cannot answer, which then dies: its socket closes mid-query
+        for (const pid of pids) process.kill(pid, 'SIGSTOP')
+        const publishing = bus.publish(['lost']).catch((e: unknown) => e)
+        await new Promise((r) => setTimeout(r, 50))
+        for (const pid of pids) process.kill(pid, 'SIGKILL')
+        const err = await publishing
+        expect(err).toBeInstanceOf(StoreUnavailableError)
+        expect((err as Error).message).toMatch(/publish/)
+      } finally {
+        await bus.close()
+        await admin.end().catch(() => {})
+      }
+    })
   })
 
   describe('a frozen LISTEN session (a private server)', () => {
