@@ -87,20 +87,27 @@ export abstract class BaseStore implements Store {
   /**
    * Removes the objects the requests find and returns them, one slot per request (`undefined` where
    * nothing was found). Default: {@link BaseStore.readMany}, then {@link BaseStore.removeMany} of what
-   * was found and {@link BaseStore.invalidateMany} of the requests by the primary key that found
-   * nothing — a cache that does not hold the object still records the delete (a tombstone, a log of
-   * invalidations), so that a copy read before it cannot land after it. A miss by an alternate key names
-   * no object (a key-value store's alias may point to an object whose key has changed since, which
-   * must stay). Stores that can do both at once (SQL `DELETE … RETURNING`) override it.
+   * was found and {@link BaseStore.invalidateMany} of the requests that found nothing and
+   * {@link BaseStore.invalidatesMiss} says to — a cache that does not hold the object still records the
+   * delete (a tombstone, a log of invalidations), so that a copy read before it cannot land after it.
+   * Stores that can do both at once (SQL `DELETE … RETURNING`) override it.
    */
   protected async removeByLookups(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(object | undefined)[]> {
     const found = await this.readMany(info, requests)
     const values = found.map((entry) => entry?.value)
     const objects = values.filter((v): v is object => v !== undefined)
     if (objects.length > 0) await this.removeMany(this.items(objects, 'delete'))
-    const missed = requests.filter((r, i) => values[i] === undefined && r.spec === info.primary)
+    const missed = requests.filter((r, i) => values[i] === undefined && this.invalidatesMiss(info, r))
     if (missed.length > 0) await this.invalidateMany(info, missed)
     return values
+  }
+  /**
+   * Whether a delete by key whose `request` found nothing still invalidates it ({@link removeByLookups}).
+   * Default: by the primary key only — a miss by an alternate key names no object (a key-value store's
+   * alias may point to an object whose key has changed since, which must stay).
+   */
+  protected invalidatesMiss(info: ModelInfo, request: LookupRequest): boolean {
+    return request.spec === info.primary
   }
   /** Releases resources; called once by `close()`. */
   protected async release(): Promise<void> {}

@@ -333,15 +333,11 @@ export class ProcessMemoryStore extends BaseStore {
   }
 
   /**
-   * Delete by key: as every store's (what the lookups find goes, and misses by the primary key are
-   * invalidated), and a miss by an alternate key is invalidated too, as `batchInvalidate` does: aliases
-   * here are exact, so one that resolves holds the object's current key.
+   * A delete by key that found nothing is invalidated by an alternate key too, as `batchInvalidate` does:
+   * aliases here are exact, so one that resolves holds the object's current key.
    */
-  protected override async removeByLookups(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(object | undefined)[]> {
-    const values = await super.removeByLookups(info, requests)
-    const missed = requests.filter((r, i) => values[i] === undefined && r.spec !== info.primary)
-    if (missed.length > 0) await this.invalidateMany(info, missed)
-    return values
+  protected override invalidatesMiss(): boolean {
+    return true
   }
 
   protected override async invalidateMany(
