@@ -127,14 +127,14 @@ export class CacheMaintenance {
     return found
   }
 
-  /** Removes the lookups' copies from cache layer `index` by key; if that fails, remembers them for repair. */
+  /** Removes the lookups' copies from cache layer `index` by key (a clean-up after a failed delete, reported as `invalidate`); if that fails, remembers them for repair. */
   async #dropLookups(index: number, model: Model, lookups: readonly object[]): Promise<void> {
     const { calls } = this.#p
     try {
-      await calls.run(index, 'delete', (layer) => deleteByKeyIn(layer, model, lookups as never))
+      await calls.run(index, 'invalidate', (layer) => deleteByKeyIn(layer, model, lookups as never))
     } catch (err) {
       try {
-        calls.fail(index, 'delete', err)
+        calls.fail(index, 'invalidate', err)
       } finally {
         ;(calls.guards[index] as LayerGuard).rememberLookups(model, lookups)
       }

@@ -15,7 +15,7 @@ export interface LayerStats {
   errors: number
   /** Calls not sent because the layer's circuit was open or repairs were pending. */
   skipped: number
-  /** Objects copied into this layer from a layer below it. */
+  /** Copies written into this layer from a layer below it: one per lookup answered below (three lookups of one object count 3). */
   backfills: number
   /** Objects whose copy in this layer awaits repair (an invalidation that could not be applied yet). */
   pendingRepairs: number

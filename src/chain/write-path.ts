@@ -256,7 +256,8 @@ export class WritePath {
 
   /**
    * Deletes the objects from cache layer `index` (stubs, objects with only their primary key, are
-   * dropped by it); if that fails too, remembers them for repair.
+   * dropped by it); if that fails too, remembers them for repair. A clean-up after another failure:
+   * reported (events, metrics) as operation `invalidate`, never as a caller's `delete`.
    */
   readonly invalidateIn = async (index: number, given: readonly object[]): Promise<void> => {
     const { calls } = this.#p
@@ -265,10 +266,10 @@ export class WritePath {
     const objs = split?.whole ?? given
     if (objs.length > 0) {
       try {
-        await calls.run(index, 'delete', (layer) => layer.batchDelete(objs))
+        await calls.run(index, 'invalidate', (layer) => layer.batchDelete(objs))
       } catch (err) {
         try {
-          calls.fail(index, 'delete', err)
+          calls.fail(index, 'invalidate', err)
         } finally {
           ;(calls.guards[index] as LayerGuard).remember(only(objs, err))
         }

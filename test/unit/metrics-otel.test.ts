@@ -22,6 +22,7 @@ import {
 import Database from 'better-sqlite3'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
+  type CacheErrorEvent,
   ChainedStore,
   type DecoratedOperation,
   Entry,
@@ -204,6 +205,25 @@ describe.runIf(selectedStores().has('sqlite'))('chain metrics through the OpenTe
     ])
     expect(durationCounts(metrics)).toMatchObject({ 'fault(db)/put': 1, 'fault(db)/delete': 1 })
     expect(chain.stats()[1]?.errors).toBe(2)
+  })
+
+  it('a read-only workload whose backfills fail counts their clean-up as `invalidate`, never as a delete', async () => {
+    const otel = openTelemetry()
+    cleanup.push(otel.shutdown)
+    const cache = new FaultStore(new ProcessMemoryStore({ name: 'cache' }))
+    const db = await sqlite()
+    await db.put(makeUser(1))
+    const chain = new ChainedStore([cache, db], { meter: otel.meter, name: 'users', breaker: false })
+    cleanup.push(() => chain.close())
+    const operations: string[] = []
+    chain.events.on('cacheError', (e: CacheErrorEvent) => operations.push(e.operation))
+    cache.fail('put', 'delete')
+    expect(await chain.get(ConformanceUser, { id: 1 })).toBeDefined() // the backfill fails, then its clean-up
+    expect(operations.filter((o) => o !== 'repair')).toEqual(['backfill', 'invalidate'])
+    const metrics = await otel.collect()
+    expect(errorCounts(metrics)).toEqual(expect.objectContaining({ 'fault(cache)/backfill': 1, 'fault(cache)/invalidate': 1 }))
+    expect(Object.keys(errorCounts(metrics)).filter((k) => k.endsWith('/delete'))).toEqual([])
+    expect(Object.keys(durationCounts(metrics)).filter((k) => k.endsWith('/delete'))).toEqual([])
   })
 
   it('two chains whose layers share names stay apart by their `chain` attribute', async () => {
