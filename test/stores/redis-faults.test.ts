@@ -383,7 +383,7 @@ describe.runIf(stores.has('redis-cluster'))('RedisStore against a private Redis 
   })
 
   it("a frozen master's timeout says what the client held for it: the connection's state and the commands awaiting a reply", async () => {
-    const store = new RedisStore({ cluster: cluster.nodes, prefix: 'cfrozen', timeout: 300, retryDelay: 100 })
+    const store = new RedisStore({ cluster: cluster.nodes, prefix: 'cfrozen', timeout: 300, retryDelay: 2000 })
     const users = Array.from({ length: 40 }, (_, i) => makeUser(i))
     await store.batchPut(users)
     const victim = cluster.servers[2]!
@@ -405,6 +405,11 @@ describe.runIf(stores.has('redis-cluster'))('RedisStore against a private Redis 
           `master ${address}: no answer within 300 ms \\(cluster ready.*; connection ready, [1-9]\\d* command\\(s\\) awaiting a reply`,
         ),
       )
+      // a master that gave no reply at all is skipped: its keys fail at once for `retryDelay`
+      const next = await elapsed(() => store.get(ConformanceUser, { id: onVictim[0]!.id }))
+      expect(next.error).toBeInstanceOf(StoreUnavailableError)
+      expect((next.error as Error).message).toContain(`master ${address} failed without trying`)
+      expect(next.ms).toBeLessThan(100)
     } finally {
       victim.kill('SIGCONT')
     }
@@ -529,5 +534,60 @@ describe.runIf(stores.has('redis-cluster'))('RedisStore against a private Redis 
     const moved = users.find((u) => moving.includes(redisSlot(recordKey(u.id))))!
     expect(await target.exists(recordKey(moved.id))).toBe(1)
     await store.close()
+  })
+
+  it('a slot whose keys a migration split (TRYAGAIN past `timeout`) fails only its part: the master is not skipped, its other slots answer at once', async () => {
+    const store = new RedisStore({ cluster: cluster.nodes, prefix: 'ctryagain', timeout: 300, retryDelay: 10_000 })
+    await store.put(makeUser(0)) // connects: the slot map is known
+    const ids = await Promise.all(admins.map((a) => a.call('CLUSTER', 'MYID') as Promise<string>))
+    const address = (i: number) => `${cluster.nodes[i]!.host}:${cluster.nodes[i]!.port}`
+    const recordKey = (id: number) => `ctryagain:ConformanceUser|id=n${id}`
+    const owners = (store.client as Cluster).slots
+    const [from, to] = [2, 0]
+    // two records in one slot of master `from`, and a record of that master in another slot
+    const bySlot = new Map<number, number[]>()
+    for (let id = 1; bySlot.size < 2 || ![...bySlot.values()].some((inSlot) => inSlot.length >= 2); id++) {
+      const slot = redisSlot(recordKey(id))
+      if (owners[slot]?.[0] === address(from)) bySlot.set(slot, [...(bySlot.get(slot) ?? []), id])
+    }
+    const [slot, pair] = [...bySlot].find(([, inSlot]) => inSlot.length >= 2)!
+    const other = [...bySlot].find(([s]) => s !== slot)![1][0]!
+    await store.batchPut([...pair, other].map((id) => makeUser(id)))
+    const source = admins[from]!
+    const target = admins[to]!
+    await target.call('CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', ids[from]!)
+    await source.call('CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', ids[to]!)
+    try {
+      // one of the slot's records has moved, the other not yet: a multi-key command on it gets TRYAGAIN
+      await source.call('MIGRATE', cluster.nodes[to]!.host, String(cluster.nodes[to]!.port), '', '0', '5000', 'KEYS', recordKey(pair[0]!))
+      const { ms, error } = await elapsed(() =>
+        store.batchGet(
+          ConformanceUser,
+          pair.map((id) => ({ id })),
+        ),
+      )
+      expect(error).toBeInstanceOf(StoreUnavailableError)
+      expect((error as Error).message).toMatch(
+        new RegExp(
+          `master ${address(from)}, which answers: the part was not done after 300 ms, held for a redirection: .*TRYAGAIN \\(a slot being migrated`,
+        ),
+      )
+      expect(ms).toBeLessThan(300 + 200)
+      // the master answered (TRYAGAIN): it is not skipped, and a key of another slot is read and written at once
+      const started = performance.now()
+      expect((await store.get(ConformanceUser, { id: other }))?.id).toBe(other)
+      await store.put(Object.assign(makeUser(other), { name: 'after the split slot failed' }))
+      expect((await store.get(ConformanceUser, { id: other }))?.name).toBe('after the split slot failed')
+      expect(performance.now() - started).toBeLessThan(200)
+    } finally {
+      // finish the migration: the slot's other keys move, then every master says the slot is the target's
+      for (;;) {
+        const keys = (await source.call('CLUSTER', 'GETKEYSINSLOT', String(slot), '100')) as string[]
+        if (keys.length === 0) break
+        await source.call('MIGRATE', cluster.nodes[to]!.host, String(cluster.nodes[to]!.port), '', '0', '5000', 'REPLACE', 'KEYS', ...keys)
+      }
+      for (const admin of [target, source, ...admins]) await admin.call('CLUSTER', 'SETSLOT', String(slot), 'NODE', ids[to]!)
+      await store.close()
+    }
   })
 })

@@ -1,5 +1,6 @@
 import { StoreUnavailableError } from '../../core/errors.js'
 import { withTimeout } from '../../core/with-timeout.js'
+import type { HeldForMaster } from './held-for-master.js'
 import { isRedirection } from './redis-redirects.js'
 
 /** A master that failed its part of a call. */
@@ -17,16 +18,22 @@ interface Health {
   /** One call is probing the master after its retry delay: the others keep skipping it. */
   probing: boolean
   lastError: Error | undefined
+  /** Parts of calls the master completed in time, ever: a late part tells by it whether others were answered meanwhile. */
+  answered: number
 }
 
 /**
  * The health of each master of a Redis Cluster: a per-master deadline on every call and a breaker that
  * opens on the first failure — the master's part of later calls fails at once for `retryDelay` ms,
- * then one call probes it (the others still skip it until the probe settles). A slow or dead master
+ * then one call probes it (the others still skip it until the probe settles). A silent or dead master
  * thus costs one caller the timeout per `retryDelay`, and the other masters keep answering. A
  * redirection (`MOVED`, `ASK`, `TRYAGAIN`: a reshard moved a slot) is an answer from a live master,
  * never a reason to skip it; the store resends redirected commands (see `NodePipeline`), so one
- * reaches here only when ioredis gave up following it.
+ * reaches here only when ioredis gave up following it. Nor is a late part of a master that answers: a
+ * part that times out opens the breaker only when the master gave no sign of life — no other part on
+ * it was completed meanwhile, and the client still awaits its reply (see {@link held}). A part held by
+ * ioredis for a redirection (`TRYAGAIN` every 100 ms while a migration splits its slot's keys, or the
+ * slot's new master late) thus fails alone, and the master's other slots keep answering.
  */
 export class ClusterNodes {
   readonly #owner: string
@@ -37,8 +44,15 @@ export class ClusterNodes {
   /** Called when a master's part failed (the backend refreshes its slot map: the master may be gone or back). */
   onFailure: () => void = () => {}
 
-  /** What the client knows of a master's connection, for the message of a call that got no answer. */
+  /** What the client knows of a master's connection, for the message of a call that got no answer (may throw: it goes without). */
   describe: (node: string) => string = () => ''
+
+  /**
+   * What the client holds for a master whose part is late: whether it answered everything it was sent
+   * (the part's commands are then held by the client, e.g. for a redirection) and how many commands
+   * await a retry after `TRYAGAIN`. `undefined` (or a throw) when unknown: the master then counts as silent.
+   */
+  held: (node: string) => HeldForMaster | undefined = () => undefined
 
   constructor(owner: string, timeout: number, retryDelay: number) {
     this.#owner = owner
@@ -64,11 +78,7 @@ export class ClusterNodes {
   }
 
   async #one(operation: string, node: string, call: () => Promise<void>): Promise<Error | undefined> {
-    let health = this.#health.get(node)
-    if (health === undefined) {
-      health = { retryAt: 0, probing: false, lastError: undefined }
-      this.#health.set(node, health)
-    }
+    const health = this.#healthOf(node)
     const now = performance.now()
     if (health.retryAt > 0 && (health.retryAt > now || health.probing)) {
       return new StoreUnavailableError(
@@ -78,20 +88,24 @@ export class ClusterNodes {
     }
     const probe = health.retryAt > 0
     if (probe) health.probing = true
+    const answered = health.answered
+    /** The part timed out on a master that answers: it fails, the master is not skipped. */
+    let live = false
     try {
       await withTimeout(call(), this.#timeout, () => {
-        const state = this.describe(node)
-        return new StoreUnavailableError(
-          `${this.#owner} store ${operation} on master ${node}: no answer within ${this.#timeout} ms${state === '' ? '' : ` (${state})`}`,
-        )
+        const late = this.#late(operation, node, health.answered !== answered)
+        live = late.live
+        return late.error
       })
       health.retryAt = 0
       health.lastError = undefined
+      health.answered++
       return undefined
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err))
-      if (isRedirection(error)) {
-        // an answer from a live master to a slot map out of date (a reshard): its part failed, not the master
+      if (live || isRedirection(error)) {
+        // an answer from a live master to a slot map out of date (a reshard), or a late part of a master
+        // that answers (held for a redirection): its part failed, not the master
         health.retryAt = 0
         health.lastError = undefined
       } else {
@@ -104,6 +118,45 @@ export class ClusterNodes {
         : new StoreUnavailableError(`${this.#owner} store ${operation} on master ${node} failed: ${error.message}`, { cause: error })
     } finally {
       if (probe) health.probing = false
+    }
+  }
+
+  #healthOf(node: string): Health {
+    let health = this.#health.get(node)
+    if (health === undefined) {
+      health = { retryAt: 0, probing: false, lastError: undefined, answered: 0 }
+      this.#health.set(node, health)
+    }
+    return health
+  }
+
+  /**
+   * The error of a part that got no result within the timeout, and whether its master answers: another
+   * part on it was completed meanwhile (`answeredMeanwhile`), or the client awaits nothing from it.
+   */
+  #late(operation: string, node: string, answeredMeanwhile: boolean): { error: StoreUnavailableError; live: boolean } {
+    let held: HeldForMaster | undefined
+    let state = ''
+    try {
+      held = this.held(node)
+      state = this.describe(node)
+    } catch {
+      // ioredis internals changed: the master counts as silent (as before they were read), the message goes without
+    }
+    const detail = state === '' ? '' : ` (${state})`
+    const part = `${this.#owner} store ${operation} on master ${node}`
+    if (!answeredMeanwhile && held?.idle !== true) {
+      return { error: new StoreUnavailableError(`${part}: no answer within ${this.#timeout} ms${detail}`), live: false }
+    }
+    const why =
+      held !== undefined && held.retrying > 0
+        ? `, held for a redirection: ${held.retrying} command(s) wait to be retried after TRYAGAIN (a slot being migrated, its keys split between two masters, answers so to a multi-key command until the migration ends)`
+        : ''
+    return {
+      error: new StoreUnavailableError(
+        `${part}, which answers: the part was not done after ${this.#timeout} ms${why}; the master is not skipped${detail}`,
+      ),
+      live: true,
     }
   }
 }

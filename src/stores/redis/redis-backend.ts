@@ -8,6 +8,7 @@ import { unavailableUnlessOurs } from '../../core/unavailable-unless-ours.js'
 import { withTimeout } from '../../core/with-timeout.js'
 import { ClusterNodes, type NodeFailure } from './cluster-nodes.js'
 import { describeConnection } from './describe-connection.js'
+import { heldForMaster } from './held-for-master.js'
 import { hideCredentials } from './hide-credentials.js'
 import type { RedisBackendOptions } from './redis-backend-options.js'
 import { backfillOnNode, refillOnNode } from './redis-backfill.js'
@@ -50,7 +51,8 @@ export type { RedisBackendOptions } from './redis-backend-options.js'
  * positions of the failed masters' keys (reads: with the other masters' values when asked with
  * `partial: true`; otherwise a read rejects with the same error). A reshard is no failure: commands a
  * master redirects (`MOVED`, `ASK`, `TRYAGAIN`) are sent again to the slot's master (see
- * `NodePipeline`) and never open its breaker.
+ * `NodePipeline`) and never open its breaker, nor does a part that times out on a master that answers
+ * (see `ClusterNodes`).
  */
 export class RedisBackend implements KeyValueBackend {
   readonly name: string
@@ -111,13 +113,8 @@ export class RedisBackend implements KeyValueBackend {
         // a refresh already running, or a closing client: the next failure tries again
       }
     }
-    this.#nodes.describe = (node) => {
-      try {
-        return describeConnection(this.#client as Cluster, node)
-      } catch {
-        return '' // ioredis internals changed: the message goes without
-      }
-    }
+    this.#nodes.describe = (node) => describeConnection(this.#client as Cluster, node)
+    this.#nodes.held = (node) => heldForMaster(this.#client as Cluster, node)
     // an owned client's errors are reported through the operations that hit them, never as an unhandled 'error' event
     if (this.#owns) this.#client.on('error', this.#onError).on('ready', this.#onReady)
   }

@@ -39,9 +39,9 @@ export interface RedisStoreOptions extends CacheStoreOptions {
    */
   timeout?: number | undefined
   /**
-   * Cluster only: ms a master that failed (an error or no answer within `timeout`) is skipped — its
-   * keys fail at once while the other masters keep serving — before one call probes it again.
-   * Default `1000`. See `RedisBackend`.
+   * Cluster only: ms a master that failed (an error, or no answer within `timeout` — not a late part
+   * of a master that answers, e.g. one held for a redirection) is skipped — its keys fail at once while
+   * the other masters keep serving — before one call probes it again. Default `1000`. See `RedisBackend`.
    */
   retryDelay?: number | undefined
   /** `true` or Node TLS options to connect with TLS (`rediss://` URLs imply it). */
