@@ -194,22 +194,14 @@ export class KeyValueStore extends BaseStore {
   }
 
   protected async writeMany(items: readonly WriteItem[]): Promise<void> {
-    const { lifetime, polymorphic, prefix, clock, graceMs, jitter } = this.#settings
-    const now = clock.now()
-    const prepared = prepareWrites(this.name, items, {
-      lifetime,
-      polymorphic,
-      prefix,
-      now,
-      maxValueBytes: this.#backend.maxValueBytes,
-      graceMs,
-      jitter,
-    })
+    const settings = this.#settings
+    const now = settings.clock.now()
+    const prepared = prepareWrites(this.name, items, settings, now, this.#backend.maxValueBytes)
     try {
       // With a grace, backfills also replace records expired by now (kept only for stale reads); over a
       // backend that keeps entries past their expiry, also without one (and tombstones expired by now).
       // An exact backend without grace holds nothing expired: it keeps its plain adds.
-      await this.#writePrepared(prepared, graceMs > 0 || this.#keepsExpired ? now : undefined)
+      await this.#writePrepared(prepared, settings.graceMs > 0 || this.#keepsExpired ? now : undefined)
     } catch (err) {
       throw backendError(this.name, 'put', err)
     }
@@ -217,10 +209,11 @@ export class KeyValueStore extends BaseStore {
 
   /**
    * Sends prepared writes: backfills (add-only where the backend can; with `expiredBy`, through
-   * `refillMany`, also over records expired by then), sets, deletes; partial failures gathered.
+   * `refillMany`, also over records expired by then), sets, tombstones (of puts not cached), deletes;
+   * partial failures gathered.
    */
   async #writePrepared(prepared: ReturnType<typeof prepareWrites>, expiredBy: number | undefined): Promise<void> {
-    const { sets, setItems, backfills, deletes, deleteItems } = prepared
+    const { sets, setItems, backfills, tombstones, tombstoneItems, deletes, deleteItems } = prepared
     const failures: PartialFailureError[] = []
     const failed = new Set<number>()
     const partially = async (owners: readonly number[], call: () => Promise<unknown>): Promise<void> => {
@@ -234,6 +227,7 @@ export class KeyValueStore extends BaseStore {
     }
     if (backfills.length > 0) await sendBackfills(this.#backend, backfills, expiredBy, sets, setItems, partially, this.#settings, this.name)
     if (sets.length > 0) await partially(setItems, () => this.#backend.setMany(sets))
+    if (tombstones !== undefined) await partially(tombstoneItems as number[], () => this.#tombstone(tombstones))
     if (deletes.length > 0) await partially(deleteItems, () => this.#backend.deleteMany(deletes))
     if (failures.length > 0) throw partialFailure(`${this.name} store put`, failures, [...failed].sort(ascending))
   }

@@ -18,6 +18,14 @@ export interface PreparedWrites {
   readonly setItems: number[]
   /** Backfills: the record entry to add only where absent, and the aliases to set if it was added. */
   readonly backfills: PreparedBackfill[]
+  /**
+   * The primary record keys of objects put with a lifetime already over, to tombstone as a delete does
+   * (with `tombstoneMs` 0 they are in `deletes`): a copy read before the put must not land after it.
+   * `undefined` when there are none (the common case: no array made).
+   */
+  readonly tombstones: string[] | undefined
+  /** The index (into the items) of the object each of `tombstones` belongs to; `undefined` with them. */
+  readonly tombstoneItems: number[] | undefined
   readonly deletes: string[]
   /** Like `setItems`, for `deletes`. */
   readonly deleteItems: number[]
@@ -25,8 +33,11 @@ export interface PreparedWrites {
 
 /**
  * Computes keys, expiry and envelopes for a batch of objects — every check (keys, serialization, size)
- * runs before the caller writes anything. An object whose lifetime is already over is deleted instead;
- * an object put twice is written once, as its last copy (see `supersededCopies`).
+ * runs before the caller writes anything. An object put with a lifetime already over is deleted
+ * instead, as a delete does it: its record key tombstoned for `tombstoneMs` (ms; 0 or `undefined`: deleted
+ * plainly), its other keys deleted (a backfill with such a lifetime is dropped); an object put twice is
+ * written once, as its last copy (see `supersededCopies`). `now`: the store's clock, ms since the epoch;
+ * `maxValueBytes`: the backend's limit on an envelope (`undefined`: none).
  * @throws KeyConflictError when two objects put (not backfilled) claim one alternate key, naming it
  *   and both; ValueTooLargeError naming, in `failed`, the position of every object whose envelope is
  *   over `maxValueBytes` (puts and backfills alike: the caller writes nothing of the batch); the
@@ -36,21 +47,26 @@ export function prepareWrites(
   store: string,
   items: readonly WriteItem[],
   settings: {
-    lifetime: Lifetime | undefined
-    polymorphic: boolean
-    prefix: string
-    now: number
-    maxValueBytes?: number | undefined
-    graceMs?: number
-    jitter?: number
+    readonly lifetime: Lifetime | undefined
+    readonly polymorphic: boolean
+    readonly prefix: string
+    /** ms an entry is kept past its expiry for stale reads. */
+    readonly graceMs?: number
+    readonly jitter?: number
+    /** ms a tombstone lasts. */
+    readonly tombstoneMs?: number
   },
+  now: number,
+  maxValueBytes?: number,
 ): PreparedWrites {
   const sets: KeyValueEntry[] = []
   const setItems: number[] = []
   const backfills: PreparedWrites['backfills'] = []
+  let tombstones: string[] | undefined
+  let tombstoneItems: number[] | undefined
   const deletes: string[] = []
   const deleteItems: number[] = []
-  const { prefix, now } = settings
+  const { prefix } = settings
   let refused: number[] | undefined
   let firstRefusal = ''
   const allKeys = items.map((item) => keysOfObject(item.info, item.obj, settings.polymorphic, `${store} store put`, item.backfill === true))
@@ -64,7 +80,7 @@ export function prepareWrites(
       // limit is refused with the others, so that a chain does not send it again on its own)
       if (expiresAt === null) continue
       const size = item.encoded?.length ?? encodeRecord(item.obj, expiresAt, `${store} store put`).length
-      if (settings.maxValueBytes !== undefined && size > settings.maxValueBytes) {
+      if (maxValueBytes !== undefined && size > maxValueBytes) {
         if (refused === undefined) {
           refused = []
           firstRefusal = `model \`${item.info.name}\` ${show(keys.record)}: the encoded object is ${size} bytes`
@@ -76,16 +92,28 @@ export function prepareWrites(
     const recordKey = prefix + keys.record
     if (expiresAt === null) {
       if (item.backfill !== true) {
-        deletes.push(recordKey, ...keys.aliases.map((a) => prefix + a))
-        deleteItems.push(index)
-        for (let k = 0; k < keys.aliases.length; k++) deleteItems.push(-1)
+        // Not cached, but invalidated as a delete does (review: a plain delete let a copy read before
+        // the put land after it, in another process or another chain over the layer).
+        if (settings.tombstoneMs) {
+          tombstones ??= []
+          tombstoneItems ??= []
+          tombstones.push(recordKey)
+          tombstoneItems.push(index)
+        } else {
+          deletes.push(recordKey)
+          deleteItems.push(index)
+        }
+        for (const alias of keys.aliases) {
+          deletes.push(prefix + alias)
+          deleteItems.push(-1)
+        }
       }
       continue
     }
     const value =
       (item.encoded !== undefined ? restampRecord(item.encoded, expiresAt) : undefined) ??
       encodeRecord(item.obj, expiresAt, `${store} store put`)
-    if (settings.maxValueBytes !== undefined && value.length > settings.maxValueBytes) {
+    if (maxValueBytes !== undefined && value.length > maxValueBytes) {
       // every item is still checked: the error names each one refused, so a chain can write the others
       if (refused === undefined) {
         refused = []
@@ -108,11 +136,11 @@ export function prepareWrites(
   if (refused !== undefined) {
     const more = refused.length > 1 ? ` (and ${refused.length - 1} more)` : ''
     throw new ValueTooLargeError(
-      `${store} store put of ${firstRefusal}${more}, over the backend's limit of ${settings.maxValueBytes}; nothing was written`,
+      `${store} store put of ${firstRefusal}${more}, over the backend's limit of ${maxValueBytes}; nothing was written`,
       { failed: refused },
     )
   }
-  return { sets, setItems, backfills, deletes, deleteItems }
+  return { sets, setItems, backfills, tombstones, tombstoneItems, deletes, deleteItems }
 }
 
 /** Every key (record and aliases) of each object, prefixed. */

@@ -119,9 +119,10 @@ export interface StoreCapabilities {
    */
   readonly addOnlyBackfills: boolean
   /**
-   * A delete or invalidation leaves a tombstone under the object's key for a while (the stores'
-   * `tombstoneLifetime`) over which no backfill lands, so a copy read before the delete cannot bring
-   * the object back. Implies {@link addOnlyBackfills}. Default `false`.
+   * A delete, an invalidation or a put whose lifetime is already over (not cached) leaves a tombstone
+   * under the object's key for a while (the stores' `tombstoneLifetime`) over which no backfill lands,
+   * so a copy read before the write cannot bring the old object back. Implies {@link addOnlyBackfills}.
+   * Default `false`.
    */
   readonly tombstones: boolean
   /**

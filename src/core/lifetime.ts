@@ -5,8 +5,9 @@ import { MAX_LIFETIME_SECONDS } from './option-values.js'
  * How long a cache layer keeps an object: a number of seconds (> 0), an absolute `Date` (every object
  * expires at that instant), or a callback receiving the object and returning seconds (relative), a
  * `Date` (absolute) or `undefined` (never expires). A callback result of `<= 0` seconds or a past
- * `Date`, and a `Date` option once it has passed, mean the object is not cached at all. Seconds are at
- * most {@link MAX_LIFETIME_SECONDS} (10^12), from the option or the callback; "never" is `undefined`.
+ * `Date`, and a `Date` option once it has passed, mean the object is not cached at all: the put removes
+ * the older copy as a delete does (a tombstone included). Seconds are at most
+ * {@link MAX_LIFETIME_SECONDS} (10^12), from the option or the callback; "never" is `undefined`.
  */
 export type Lifetime = number | Date | ((obj: object) => number | Date | undefined)
 

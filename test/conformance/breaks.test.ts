@@ -186,6 +186,17 @@ describe('conformance cases catch deliberately broken stores', () => {
       )
     })
 
+    it('a store whose put not cached (lifetime already over) deletes the old copy plainly, leaving no tombstone (review)', async () => {
+      // what KeyValueStore and ProcessMemoryStore did: a plain delete, here through tombstoneLifetime 0
+      // under a store that still claims tombstones
+      const message = await catches(
+        'a put whose lifetime is already over leaves a tombstone as a delete does: a backfill of a copy read before it never lands',
+        keyValue,
+        (o) => new Claims(new KeyValueStore(new MapBackend(() => o.clock.now()), { ...o, tombstoneLifetime: 0 }), { tombstones: true }),
+      )
+      expect(message).toMatch(/the copy read before the put stays out/)
+    })
+
     it('a store that writes backfills like puts, over a newer value', async () => {
       class OverwritingBackfills extends StoreDecorator {
         override batchPutEntries(entries: readonly StoreEntry[]): Promise<void> {

@@ -173,6 +173,88 @@ describe.each(targets)('%s with a grace, in a chain', (_name, shared) => {
   })
 })
 
+/**
+ * A cache layer's `lifetime` may say "do not cache" (a callback returning 0 seconds or a past Date): the
+ * put then removes the object from the layer. Review found it did with a plain delete, where a delete
+ * leaves a tombstone: a read in another chain (another process on a shared server, or another chain over
+ * the same memory store) that fetched the old row before the put backfilled it afterwards, and the old
+ * value was served for its whole lifetime though the put had resolved and the database held the new one.
+ */
+const DRAFTS = { lifetime: (obj: object) => ((obj as ConformanceUser).name === 'draft' ? 0 : 60) }
+
+const uncachedTargets: [string, Shared][] = [
+  [
+    'one ProcessMemoryStore shared by two chains',
+    (clock) => {
+      const memory = new ProcessMemoryStore({ ...DRAFTS, clock })
+      return () => memory
+    },
+  ],
+  [
+    'KeyValueStore(MapBackend)',
+    (clock) => {
+      const backend = new MapBackend(() => clock.now())
+      return (prefix) => new KeyValueStore(backend, { ...DRAFTS, prefix, clock })
+    },
+  ],
+]
+if (stores.has('redis')) {
+  uncachedTargets.push([
+    'RedisStore (single node)',
+    (clock) => (prefix) => new RedisStore({ ...DRAFTS, url: inject('redis').url, prefix, clock }),
+  ])
+}
+if (stores.has('redis-cluster')) {
+  uncachedTargets.push([
+    'RedisStore (cluster)',
+    (clock) => (prefix) => new RedisStore({ ...DRAFTS, cluster: inject('redisCluster'), prefix, clock }),
+  ])
+}
+if (stores.has('memcached')) {
+  uncachedTargets.push([
+    'MemcacheStore (3 servers)',
+    (clock) => (prefix) => new MemcacheStore({ ...DRAFTS, servers: inject('memcachedServers'), prefix, clock }),
+  ])
+}
+
+describe.each(uncachedTargets)('%s: a put whose lifetime says not to cache, racing a read in another chain', (_name, shared) => {
+  const track = closedAfterEach()
+
+  it.each([
+    ['the layer held no copy', false],
+    ['the layer held a copy, expired since', true],
+  ])(
+    '%s: the copy a read fetched before the put never lands; once the put resolved, gets return the database value',
+    async (_what, cached) => {
+      const clock = new ManualClock()
+      const layer = shared(clock)
+      const prefix = uniquePrefix()
+      const db = new ProcessMemoryStore({ clock })
+      const held = new HoldAfterRead(db)
+      const reader = track(new ChainedStore([layer(prefix), held], { clock }))
+      const writer = track(new ChainedStore([layer(prefix), db], { clock }))
+      const id = cached ? 22 : 21
+      const old = makeUser(id)
+      if (cached) {
+        await writer.put(old)
+        clock.advance(61_000)
+      } else await db.put(old)
+      const { read, release } = held.holdNextRead()
+      const reading = reader.get(ConformanceUser, { id })
+      await read
+      const draft = makeUser(id)
+      draft.name = 'draft' // the layers' lifetime callback returns 0 seconds: not cached
+      await writer.put(draft)
+      release()
+      expect(await reading).toEqual(old) // read before the put
+      expect(await writer.get(ConformanceUser, { id })).toEqual(draft)
+      expect(await reader.get(ConformanceUser, { id })).toEqual(draft)
+      expect(await reader.get(ConformanceUser, { email: old.email })).toEqual(draft)
+      expect(await track(layer(prefix)).get(ConformanceUser, { id }), 'the shared layer holds no copy').toBeUndefined()
+    },
+  )
+})
+
 describe.runIf(stores.has('memcached'))(
   'MemcacheStore without a grace: copies and tombstones memcached still holds past their expiry',
   () => {

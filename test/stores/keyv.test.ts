@@ -109,14 +109,18 @@ describe('KeyvStore over the default Keyv (Map, JSON serializer)', () => {
     expect(await store.get(ConformanceUser, { id: 1 })).toBeUndefined()
   })
 
-  it('entries without a lifetime get no ttl; an already expired lifetime writes nothing', async () => {
+  it('entries without a lifetime get no ttl; an already expired lifetime stores no copy, only the tombstone a delete leaves', async () => {
     const adapter = new TestAdapter()
     const store = new KeyvStore({ keyv: adapterKeyv(adapter), prefix: 'never' })
     await store.put(makeUser(2))
     expect([...adapter.ttls.values()]).toEqual([undefined, undefined, undefined])
     const expired = new KeyvStore({ keyv: adapterKeyv(adapter), prefix: 'gone', lifetime: () => new Date(0) })
     await expired.put(makeUser(3))
-    expect([...adapter.data.keys()].filter((k) => k.includes('gone'))).toEqual([])
+    const gone = [...adapter.data.keys()].filter((k) => k.includes('gone'))
+    expect(gone).toHaveLength(1) // the record key's tombstone (tombstoneLifetime, 2 s), as after a delete
+    expect(adapter.ttls.get(gone[0] as string)).toBeGreaterThan(1_900)
+    expect(adapter.ttls.get(gone[0] as string)).toBeLessThanOrEqual(2_000)
+    expect(await expired.get(ConformanceUser, { id: 3 })).toBeUndefined()
   })
 
   it('stores bytes as :base64: JSON with the default serializer, and as Buffers without serialization', async () => {

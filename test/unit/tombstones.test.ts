@@ -119,6 +119,24 @@ describe('ProcessMemoryStore: invalidations fence backfills read before them, ho
     expect(await memory.get(ConformanceUser, { id: 71 })).toEqual(old)
   })
 
+  it('a put its lifetime says not to cache fences backfills read before it, also once its tombstone expired (review: it deleted plainly)', async () => {
+    const clock = new ManualClock()
+    const lifetime = (obj: object) => ((obj as ConformanceUser).name === 'draft' ? 0 : 60)
+    const memory = new ProcessMemoryStore({ clock, tombstoneLifetime: 1, lifetime })
+    const old = makeUser(74)
+    const { invalidationSequence } = await import('../../src/core/invalidation-sequence.js')
+    const since = invalidationSequence()
+    const draft = makeUser(74)
+    draft.name = 'draft'
+    await memory.put(draft)
+    expect(invalidationSequence(), 'the put advanced the invalidation sequence').toBeGreaterThan(since)
+    clock.advance(5_000) // the tombstone is long gone
+    await memory.batchPutEntries([{ value: old, expiresAt: undefined }], { backfill: true, since })
+    expect(await memory.get(ConformanceUser, { id: 74 })).toBeUndefined()
+    await memory.batchPutEntries([{ value: old, expiresAt: undefined }], { backfill: true, since: invalidationSequence() })
+    expect(await memory.get(ConformanceUser, { id: 74 })).toEqual(old)
+  })
+
   it('in a chain: a slow read below cannot backfill what another process invalidated meanwhile', async () => {
     const clock = new ManualClock()
     const memory = new ProcessMemoryStore({ clock, tombstoneLifetime: 0.01 })

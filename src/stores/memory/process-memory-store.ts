@@ -255,7 +255,7 @@ export class ProcessMemoryStore extends BaseStore {
     }
   }
 
-  /** Stores `items` (puts, deletes of expired puts, backfills); returns the record keys to publish on the bus. */
+  /** Stores `items` (puts, puts of lifetimes already over — removed as deletes are —, backfills); returns the keys to publish. */
   #write(items: readonly WriteItem[]): string[] {
     const now = this.#settings.clock.now()
     const writes = prepareWrites(items, this.#settings, now, this.#putWhere, this.#arena)
@@ -268,8 +268,12 @@ export class ProcessMemoryStore extends BaseStore {
       if (item.backfill !== true) {
         published.push(keys.record)
         this.#aliases.yieldTo(keys.record)
-        if (bytes === undefined || expiresAt === null) this.#records.delete(keys.record)
-        else this.#set(keys.record, new MemoryRecord(bytes, holdAliases(keys.aliases), undefined))
+        if (bytes !== undefined && expiresAt !== null) this.#set(keys.record, new MemoryRecord(bytes, holdAliases(keys.aliases), undefined))
+        else {
+          // Not cached, but invalidated as a delete is (review: a plain delete let a copy read before it land).
+          this.#tombstone([keys.record])
+          this.#aliases.dropDangling(keys.aliases)
+        }
         continue
       }
       this.#land(keys as CopyKeys, expiresAt, item.obj, item.encoded, item.since, now)

@@ -83,6 +83,44 @@ export const backfillCases: readonly ConformanceCase[] = [
     },
   },
   {
+    // A lifetime of 0 seconds or a past Date means "do not cache": the put removes the copy as a delete
+    // does. Review found it removed it with a plain delete: a copy read before the put (in another
+    // process, or another chain over the same layer) then landed and was served for its whole lifetime.
+    name: 'a put whose lifetime is already over leaves a tombstone as a delete does: a backfill of a copy read before it never lands',
+    options: {
+      lifetime: (obj: object) => {
+        const name = (obj as ConformanceUser).name
+        return name === 'uncached' ? 0 : name === 'expired' ? new Date(0) : 60
+      },
+    },
+    unless: (c) => addOnly(c) ?? tombstones(c),
+    async body(store) {
+      const [held, absent] = [makeUser(716), makeUser(717)]
+      await store.put(held)
+      const [uncached, expired] = [makeUser(716), makeUser(717)]
+      uncached.name = 'uncached' // the callback returns 0 seconds
+      uncached.email = 'moved716@example.com'
+      expired.name = 'expired' // the callback returns a past Date; the store held no copy
+      await store.batchPut([uncached, expired])
+      assert.equal(await store.get(ConformanceUser, { id: 716 }), undefined, 'the put removed the copy it replaced')
+      // the copies other readers fetched from the database before the put
+      await store.batchPutEntries(
+        [
+          { value: held, expiresAt: undefined },
+          { value: absent, expiresAt: undefined },
+        ],
+        { backfill: true },
+      )
+      assert.equal(await store.get(ConformanceUser, { id: 716 }), undefined, 'the copy read before the put stays out')
+      assert.equal(await store.get(ConformanceUser, { email: held.email }), undefined, 'by its alternate keys too')
+      assert.equal(await store.get(ConformanceUser, { id: 717 }), undefined, 'also where the store held no copy')
+      assert.equal(await store.get(ConformanceUser, { email: absent.email }), undefined)
+      const cached = makeUser(716)
+      await store.put(cached)
+      assert.deepEqual(await store.get(ConformanceUser, { id: 716 }), cached, 'a put replaces the tombstone at once')
+    },
+  },
+  {
     name: 'with a grace, a backfill replaces an expired copy kept for stale reads, under every key; never a live copy or a tombstone',
     options: { lifetime: 1, grace: 60 },
     unless: (c) => addOnly(c) ?? refills(c),
