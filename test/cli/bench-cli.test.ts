@@ -193,6 +193,45 @@ describe('stockpyle bench: arguments that would measure nothing, or not what was
     })
   })
 
+  it('refuses the flags --profile would ignore: it runs one case with its own warm-up and writes no table', () => {
+    const profile = ['--stores', 'memory', '--profile', 'S1 memory/stockpyle']
+    for (const [flag, value] of [
+      ['--check'],
+      ['--rounds', '3'],
+      ['--round-ms', '100'],
+      ['--warmup-ms', '100'],
+      ['--warmup-calls', '100'],
+      ['--s7-count', '1000'],
+    ] as const) {
+      expect(usage([...profile, flag, ...(value === undefined ? [] : [value])]), flag).toBe(
+        `--profile runs one case for --profile-seconds after a warm-up of its own and writes no table: ${flag} would be ignored; drop it`,
+      )
+    }
+    expect(usage([...profile, '--check', '--rounds', '3', '--s7-count', '5'])).toBe(
+      '--profile runs one case for --profile-seconds after a warm-up of its own and writes no table: --check, --rounds and --s7-count would be ignored; drop them',
+    )
+    expect(parseBenchArgs([...profile, '--profile-seconds', '2', '--quiet', '--out', 'x']).profile).toEqual({
+      row: 'S1 memory',
+      library: 'stockpyle',
+    })
+  })
+
+  it('refuses --s7-count when the run has no S7, and the timing flags when it runs S7 alone', () => {
+    expect(usage(['--stores', 'memory', '--scenarios', 'S1', '--s7-count', '3'])).toBe(
+      '--s7-count is given but --scenarios S1 leaves S7 out: add S7 to --scenarios or drop --s7-count',
+    )
+    expect(usage(['--stores', 'sqlite,redis', '--s7-count', '3'])).toBe(
+      '--s7-count is given but S7 needs memory in --stores (--stores is sqlite,redis): add memory or drop --s7-count',
+    )
+    expect(parseBenchArgs(['--stores', 'memory', '--s7-count', '3']).s7Count).toBe(3)
+    expect(parseBenchArgs(['--scenarios', 's1,s7', '--s7-count', '3']).s7Count).toBe(3)
+    // S7 measures memory in child processes, not in timed rounds
+    expect(usage(['--stores', 'memory', '--scenarios', 'S7', '--rounds', '3', '--warmup-ms', '5'])).toBe(
+      '--scenarios S7 measures memory, not timed rounds: --rounds and --warmup-ms would be ignored; drop them',
+    )
+    expect(parseBenchArgs(['--scenarios', 'S1,S7', '--rounds', '3']).rounds).toBe(3)
+  })
+
   it('exits with code 2 and writes no results for such a command, --check or not', async () => {
     const out = tempDir()
     for (const args of [
@@ -204,6 +243,8 @@ describe('stockpyle bench: arguments that would measure nothing, or not what was
       ['--stores', 'memory,memcached', '--memcached', '127.0.0.1:99999', '--scenarios', 'S1,S2'],
       ['--rounds', '0x10'],
       ['--profile', 'S9 nothing/x'],
+      ['--stores', 'memory', '--profile', 'S1 memory/stockpyle', '--check'],
+      ['--stores', 'memory', '--scenarios', 'S1', '--s7-count', '3'],
     ]) {
       const run = bench([...args, '--out', out])
       const { code } = await run.exited
