@@ -4,7 +4,7 @@
  * server cannot be reached, with a password in a URL, and on SIGINT / SIGTERM.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -254,6 +254,91 @@ describe('stockpyle bench: arguments that would measure nothing, or not what was
       expect(readdirSync(out)).toEqual([])
     }
   }, 30_000)
+})
+
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
+describe('stockpyle bench --out', () => {
+  it('refuses, before connecting, an --out that is a file or under one, or a directory it cannot write into', async () => {
+    const dir = tempDir()
+    const file = join(dir, 'a-file')
+    writeFileSync(file, '')
+    const profiled = tempDir()
+    writeFileSync(join(profiled, 'profiles'), '')
+    const cases: [string[], string | RegExp][] = [
+      [['--scenarios', 'S1', ...TINY, '--out', file], `--out ${file}: ${file} is not a directory`],
+      [
+        ['--scenarios', 'S1', ...TINY, '--out', join(file, 'sub')],
+        `--out ${join(file, 'sub')}: ${file} is not a directory, so ${join(file, 'sub')} cannot be created`,
+      ],
+      // --profile writes into <out>/profiles
+      [
+        ['--profile', 'S1 memory/stockpyle', '--profile-seconds', '1', '--out', profiled],
+        `--out ${profiled}: ${join(profiled, 'profiles')} is not a directory`,
+      ],
+    ]
+    if (process.getuid?.() !== 0) {
+      // (root writes into any directory)
+      const locked = join(dir, 'locked')
+      mkdirSync(locked, { mode: 0o500 })
+      cases.push([
+        ['--scenarios', 'S1', ...TINY, '--out', locked],
+        new RegExp(`^--out ${escapeRegExp(locked)}: cannot write into ${escapeRegExp(locked)}: EACCES`),
+      ])
+      cases.push([
+        ['--scenarios', 'S1', ...TINY, '--out', join(locked, 'new')],
+        new RegExp(`^--out ${escapeRegExp(join(locked, 'new'))}: cannot write into ${escapeRegExp(locked)}: EACCES`),
+      ])
+    }
+    for (const [args, message] of cases) {
+      const run = bench(['--stores', 'memory', ...args])
+      const { code } = await run.exited
+      expect(code, `${args.join(' ')}: ${run.stderr()}`).toBe(2)
+      const [first, blank, usageLine] = run.stderr().split('\n')
+      if (typeof message === 'string') expect(first).toBe(`stockpyle: ${message}`)
+      else expect(first?.replace(/^stockpyle: /, '')).toMatch(message)
+      expect([blank, usageLine]).toEqual(['', 'Usage: stockpyle bench [options]'])
+      expect(run.stderr()).not.toMatch(/connecting|^\s+at /m)
+    }
+    expect(readdirSync(dir).filter((f) => f !== 'locked')).toEqual(['a-file'])
+    expect(readdirSync(profiled)).toEqual(['profiles'])
+  }, 60_000)
+
+  it('cannot write at the end: prints the table and one line, and keeps the results in a temporary directory', async () => {
+    const out = join(tempDir(), 'results')
+    const args = [
+      '--stores',
+      'memory',
+      '--scenarios',
+      'S1',
+      '--rounds',
+      '3',
+      '--round-ms',
+      '300',
+      '--warmup-ms',
+      '1',
+      '--warmup-calls',
+      '1',
+    ]
+    const run = bench([...args, '--out', out])
+    await run.waitFor('S1 memory-layer hit')
+    // --out could be created when the run started; now a file is in the way
+    writeFileSync(out, '')
+    const { code } = await run.exited
+    expect(code, run.stderr()).toBe(1)
+    expect(run.stdout()).toMatch(/^\nrow +floor .*\n[- ]+\nS1 memory +\S/)
+    expect(run.stderr()).not.toMatch(/^\s+at /m)
+    const last = run.stderr().trimEnd().split('\n').at(-1) as string
+    const match = new RegExp(
+      `^stockpyle bench: cannot write the results to ${escapeRegExp(out)}: EEXIST: .*; wrote them to (\\S+) instead$`,
+    ).exec(last)
+    expect(match, run.stderr()).not.toBeNull()
+    const kept = (match as RegExpExecArray)[1] as string
+    dirs.push(kept)
+    expect(readdirSync(kept).sort()).toEqual(['results.json', 'results.md', 'results.svg'])
+    const results = JSON.parse(readFileSync(join(kept, 'results.json'), 'utf8')) as { rows: { row: string }[] }
+    expect(results.rows.map((r) => r.row)).toContain('S1 memory')
+  }, 60_000)
 })
 
 describe('stockpyle bench in a project without the client of a selected store', () => {
