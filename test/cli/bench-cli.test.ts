@@ -12,6 +12,7 @@ import { Redis } from 'ioredis'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { parseBenchArgs, UsageError } from '../../src/cli/main.js'
+import { parseRepoBenchArgs } from '../../src/cli/repo-bench-args.js'
 import { freePort, selectedStores } from '../harness/servers.js'
 
 const stores = selectedStores()
@@ -339,6 +340,70 @@ describe('stockpyle bench --out', () => {
     const results = JSON.parse(readFileSync(join(kept, 'results.json'), 'utf8')) as { rows: { row: string }[] }
     expect(results.rows.map((r) => r.row)).toContain('S1 memory')
   }, 60_000)
+})
+
+describe('npm run bench (bench/run.js): the same argument checks, before it starts a server', () => {
+  const repoUsage = (argv: string[]): string => {
+    try {
+      parseRepoBenchArgs(argv, '/x/out')
+    } catch (err) {
+      expect(err).toBeInstanceOf(UsageError)
+      return (err as Error).message
+    }
+    throw new Error(`parseRepoBenchArgs accepted ${JSON.stringify(argv)}`)
+  }
+
+  it('refuses what stockpyle bench refuses, and its own options the run would ignore', () => {
+    for (const [args, message] of [
+      [['--rounds', '0x10'], '--rounds needs a positive integer, got "0x10"'],
+      [['--rounds', '--no-pin'], '--rounds needs a value'],
+      [['--scenarios', 'S9'], '--scenarios: unknown scenario S9 (S1…S7)'],
+      [
+        ['--profile', 'S1 memory/stockpyle', '--check'],
+        '--profile runs one case for --profile-seconds after a warm-up of its own and writes no table: --check would be ignored; drop it',
+      ],
+      [
+        ['--scenarios', 'S1', '--s7-count', '3'],
+        '--s7-count is given but --scenarios S1 leaves S7 out: add S7 to --scenarios or drop --s7-count',
+      ],
+      [['--profile', 'S9 x/y'], /^--profile: no row "S9 x" with --stores memory,redis,memcached,sqlite,postgres, which runs S1 memory, /],
+      [['--profile-file', 'x.cpuprofile'], '--profile-file is given without --profile'],
+      [['--profile', 'S1 memory/stockpyle', '--profile-file='], '--profile-file needs a value'],
+      [
+        ['--profile', 'S1 memory/stockpyle', '--profile-file', 'x.cpuprofile', '--out', 'y'],
+        '--out is given but --profile-file says where the profile goes: drop --out',
+      ],
+      [
+        ['--profile', 'S1 memory/stockpyle', '--update-results'],
+        '--update-results is given but --profile writes no results: drop --update-results',
+      ],
+      [['--profile', 'S1 memory/stockpyle', '--no-peers'], '--no-peers is given but --profile runs no peer: drop --no-peers'],
+      [
+        ['--stores', 'memory'],
+        'unknown option "--stores" (npm run bench runs every store on servers of its own; see the header of bench/run.js)',
+      ],
+      [
+        ['--redis=redis://x'],
+        'unknown option "--redis" (npm run bench runs every store on servers of its own; see the header of bench/run.js)',
+      ],
+      [['--quiet'], 'unknown option "--quiet" (see the header of bench/run.js)'],
+      [['--update-results=1'], '--update-results takes no value, got "--update-results=1"'],
+    ] as const) {
+      if (typeof message === 'string') expect(repoUsage([...args]), args.join(' ')).toBe(message)
+      else expect(repoUsage([...args]), args.join(' ')).toMatch(message)
+    }
+  })
+
+  it('passes the shared options on with every store selected, and reads its own', () => {
+    const parsed = parseRepoBenchArgs(['--scenarios', 's1,S3', '--rounds=3', '--no-pin', '--update-results', '--check'], '/x/out')
+    expect(parsed).toMatchObject({ update: true, pin: false, peers: true, profileFile: undefined })
+    expect(parsed.bench).toMatchObject({ only: new Set(['S1', 'S3']), rounds: 3, check: true, out: '/x/out' })
+    expect([...parsed.bench.stores]).toEqual(['memory', 'redis', 'memcached', 'sqlite', 'postgres'])
+    const profiled = parseRepoBenchArgs(['--profile', ' s3 REDIS/Stockpyle', '--profile-file', 'p.cpuprofile', '--no-pin'], '/x/out')
+    expect(profiled.bench.profile).toEqual({ row: 'S3 redis', library: 'stockpyle' })
+    expect(profiled).toMatchObject({ profileFile: 'p.cpuprofile', pin: false })
+    expect(parseRepoBenchArgs(['--out', 'elsewhere', '--no-peers'], '/x/out')).toMatchObject({ bench: { out: 'elsewhere' }, peers: false })
+  })
 })
 
 describe('stockpyle bench in a project without the client of a selected store', () => {
