@@ -14,6 +14,12 @@
  * profiler, with the same setup as the measurement, and writes a .cpuprofile (default
  * <out>/profiles/<row>-<library>.cpuprofile); summarise it with `node bench/cpuprofile-summary.js F`.
  *
+ * The options it shares with `stockpyle bench` are checked as that checks them (src/cli/repo-bench-args.ts),
+ * before any server starts: a malformed number, a flag the run would ignore (--check, --rounds, … with
+ * --profile; --s7-count without S7; --profile-file without --profile; --update-results or --no-peers
+ * with --profile) or an --out that cannot be written into is one line and exit code 2. When --out
+ * cannot be written at the end, the results go to a temporary directory the message names (exit 1).
+ *
  * Installs bench/node_modules (`npm ci --prefix bench`) when missing. Prints the ratio table and writes
  * results.json / results.md / results.svg to --out (default bench/out); --update-results also writes
  * bench/RESULTS.md and bench/results.svg. The client runs on CPU 0 and the servers on CPU 1 when the
@@ -22,7 +28,7 @@
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
-import { dirname, join, relative } from 'node:path'
+import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { loadHarness } from './harness.js'
 
@@ -30,49 +36,13 @@ const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..')
 const log = (line) => process.stderr.write(`${line}\n`)
 
-function parseArgs(argv) {
-  const args = { out: join(here, 'out'), update: false, pin: true }
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]
-    const next = () => {
-      const v = argv[++i]
-      if (v === undefined) throw new Error(`${a} needs a value`)
-      return v
-    }
-    if (a === '--scenarios')
-      args.only = new Set(
-        next()
-          .split(',')
-          .map((s) => s.trim().toUpperCase()),
-      )
-    else if (a === '--rounds') args.rounds = Number(next())
-    else if (a === '--round-ms') args.roundMs = Number(next())
-    else if (a === '--warmup-ms') args.warmupMs = Number(next())
-    else if (a === '--warmup-calls') args.warmupCalls = Number(next())
-    else if (a === '--s7-count') args.s7Count = Number(next())
-    else if (a === '--out') args.out = next()
-    else if (a === '--update-results') args.update = true
-    else if (a === '--no-pin') args.pin = false
-    else if (a === '--check') args.check = true
-    else if (a === '--no-peers') args.peers = false
-    else if (a === '--profile') args.profile = next()
-    else if (a === '--profile-seconds') args.profileSeconds = Number(next())
-    else if (a === '--profile-file') args.profileFile = next()
-    else throw new Error(`unknown option ${a} (see the header of bench/run.js)`)
-  }
-  return args
-}
-
-/** `'S3 redis/stockpyle'` → the profile request of the suite. */
+/** `--profile` (checked and spelt as the table spells it by parseRepoBenchArgs) → the profile request of the suite. */
 function profileRequest(args) {
-  if (args.profile === undefined) return undefined
-  const slash = args.profile.lastIndexOf('/')
-  if (slash <= 0) throw new Error(`--profile wants row/library, e.g. 'S3 redis/stockpyle', got ${args.profile}`)
-  const row = args.profile.slice(0, slash).trim()
-  const library = args.profile.slice(slash + 1).trim()
-  const slug = `${row}-${library}`.replace(/[^A-Za-z0-9]+/g, '-').toLowerCase()
-  const file = args.profileFile ?? join(args.out, 'profiles', `${slug}.cpuprofile`)
-  return { row, library, seconds: args.profileSeconds ?? 5, file }
+  const { profile, profileSeconds, out } = args.bench
+  if (profile === undefined) return undefined
+  const slug = `${profile.row}-${profile.library}`.replace(/[^A-Za-z0-9]+/g, '-').toLowerCase()
+  const file = resolve(args.profileFile ?? join(out, 'profiles', `${slug}.cpuprofile`))
+  return { row: profile.row, library: profile.library, seconds: profileSeconds ?? 5, file }
 }
 
 function ensureInstalled() {
@@ -99,10 +69,35 @@ function sh(command, args) {
   }
 }
 
+/**
+ * The arguments, checked before any server starts, like `stockpyle bench` checks its own (see
+ * src/cli/repo-bench-args.ts); the output directory too. Undefined after a usage error: printed in one
+ * line, exit code 2.
+ */
+async function checkedArgs(cli) {
+  const { parseRepoBenchArgs, UsageError } = await import(pathToFileURL(join(cli, 'repo-bench-args.js')).href)
+  const { checkOutDir } = await import(pathToFileURL(join(cli, 'out-dir.js')).href)
+  try {
+    const args = parseRepoBenchArgs(process.argv.slice(2), join(here, 'out'))
+    const profile = profileRequest(args)
+    if (profile === undefined) checkOutDir(args.bench.out)
+    else
+      checkOutDir(dirname(profile.file), args.profileFile === undefined ? `--out ${args.bench.out}` : `--profile-file ${args.profileFile}`)
+    return { args, profile }
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err
+    log(`bench: ${err.message}`)
+    process.exitCode = 2
+    return undefined
+  }
+}
+
 async function main() {
-  const args = parseArgs(process.argv.slice(2))
-  const profile = profileRequest(args)
-  if (profile !== undefined) args.only ??= new Set([profile.row.split(' ')[0].toUpperCase()])
+  const cli = join(root, 'dist', 'cli')
+  if (!existsSync(join(cli, 'bench', 'suite.js'))) throw new Error('dist/ is missing: run `npm run build` (npm run bench does it)')
+  const checked = await checkedArgs(cli)
+  if (checked === undefined) return
+  const { args, profile } = checked
   const started = Date.now()
   // before the CPU pinning below, which nproc would report
   const machineBefore = {
@@ -112,9 +107,8 @@ async function main() {
     uptime: sh('uptime', []),
   }
   ensureInstalled()
-  const suitePath = join(root, 'dist', 'cli', 'bench', 'suite.js')
-  if (!existsSync(suitePath)) throw new Error('dist/ is missing: run `npm run build` (npm run bench does it)')
-  const suite = await import(pathToFileURL(suitePath).href)
+  const suite = await import(pathToFileURL(join(cli, 'bench', 'suite.js')).href)
+  const { saveResults } = await import(pathToFileURL(join(cli, 'out-dir.js')).href)
   const { peers, memoryChildren } = await import('./peers.js')
   const harness = await loadHarness()
   log('bench: starting memcached ×3, redis, postgres on loopback')
@@ -138,16 +132,16 @@ async function main() {
       redisUrl: redis.url,
       memcached: memcached.servers,
       postgresUrl: postgres.url,
-      only: args.only,
+      only: args.bench.only,
       timing: {
-        ...(args.rounds ? { rounds: args.rounds } : {}),
-        ...(args.roundMs ? { roundMs: args.roundMs } : {}),
-        ...(args.warmupMs ? { warmupMs: args.warmupMs } : {}),
-        ...(args.warmupCalls !== undefined ? { warmupCalls: args.warmupCalls } : {}),
+        ...(args.bench.rounds === undefined ? {} : { rounds: args.bench.rounds }),
+        ...(args.bench.roundMs === undefined ? {} : { roundMs: args.bench.roundMs }),
+        ...(args.bench.warmupMs === undefined ? {} : { warmupMs: args.bench.warmupMs }),
+        ...(args.bench.warmupCalls === undefined ? {} : { warmupCalls: args.bench.warmupCalls }),
       },
-      s7Count: args.s7Count,
+      s7Count: args.bench.s7Count,
       profile,
-      peers: args.peers === false ? [] : peers,
+      peers: args.peers ? peers : [],
       memoryChildren,
       command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
       machineNotes: notes,
@@ -160,10 +154,15 @@ async function main() {
       return
     }
     process.stdout.write(`\n${suite.toConsole(results)}\n`)
-    const files = suite.writeResults(results, args.out)
-    log(
-      `\nbench: wrote ${relative(process.cwd(), files.json)}, ${relative(process.cwd(), files.markdown)}, ${relative(process.cwd(), files.svg)}`,
-    )
+    const files = saveResults(results, resolve(args.bench.out))
+    if (files.failed === undefined)
+      log(
+        `\nbench: wrote ${relative(process.cwd(), files.json)}, ${relative(process.cwd(), files.markdown)}, ${relative(process.cwd(), files.svg)}`,
+      )
+    else {
+      log(`\nbench: ${files.failed}; wrote them to ${dirname(files.json)} instead`)
+      process.exitCode = 1
+    }
     if (args.update) {
       const machine = [
         '```',
@@ -189,7 +188,7 @@ async function main() {
       writeFileSync(join(here, 'results.svg'), suite.toSvg(results))
       log('bench: updated bench/RESULTS.md and bench/results.svg')
     }
-    if (args.check && results.rows.some((r) => r.target.met === false)) process.exitCode = 3
+    if (args.bench.check && process.exitCode === undefined && results.rows.some((r) => r.target.met === false)) process.exitCode = 3
   } finally {
     await Promise.allSettled([memcached.stop(), redis.stop(), postgres.stop()])
   }
@@ -199,7 +198,8 @@ async function main() {
 main().then(
   () => process.exit(process.exitCode ?? 0),
   (err) => {
-    log(`bench: ${err?.stack ?? err}`)
+    // a server or the output that failed: one line (as stockpyle bench prints them); a bug: its stack
+    log(`bench: ${err?.name === 'BenchSetupError' || err?.name === 'BenchOutputError' ? err.message : (err?.stack ?? err)}`)
     process.exit(1)
   },
 )

@@ -20,17 +20,21 @@ export interface BenchArgs {
   sqlitePath?: string
   /** Scenarios to run; undefined: every one the stores can run (with `--profile`: its scenario alone). */
   only?: Set<string>
+  /** The timing flags: given only when the run measures a scenario besides S7 (and no `--profile`). */
   rounds?: number
   roundMs?: number
   warmupMs?: number
   warmupCalls?: number
+  /** Given only when the run has S7 (and no `--profile`). */
   s7Count?: number
   /** A case the selected stores run (checked against {@link profileCases}). */
   profile?: ProfileTarget
   /** Seconds; given only with `profile`. */
   profileSeconds?: number
+  /** As given (default `bench/out`); checked for writing by `checkOutDir` in the command, not here. */
   out: string
   quiet: boolean
+  /** Never with `profile`. */
   check: boolean
   help: boolean
 }
@@ -230,6 +234,50 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
   if (profile !== undefined) {
     args.profile = profileTarget(profile, args)
     args.only ??= new Set([args.profile.row.split(' ')[0] as string])
-  } else if (args.profileSeconds !== undefined) throw new UsageError('--profile-seconds is given without --profile')
+    refuseIgnored('--profile runs one case for --profile-seconds after a warm-up of its own and writes no table', [
+      ['--check', args.check],
+      ...measuring(args),
+      ['--s7-count', args.s7Count !== undefined],
+    ])
+  } else {
+    if (args.profileSeconds !== undefined) throw new UsageError('--profile-seconds is given without --profile')
+    refuseUnusedMeasuring(args)
+  }
   return args
+}
+
+/** The flags of the timed rounds, each with whether it is given. */
+const measuring = (args: BenchArgs): [string, boolean][] => [
+  ['--rounds', args.rounds !== undefined],
+  ['--round-ms', args.roundMs !== undefined],
+  ['--warmup-ms', args.warmupMs !== undefined],
+  ['--warmup-calls', args.warmupCalls !== undefined],
+]
+
+/** @throws UsageError naming the given flags of `flags`, which the run would ignore because of `why` */
+function refuseIgnored(why: string, flags: readonly [string, boolean][]): void {
+  const given = flags.filter(([, on]) => on).map(([flag]) => flag)
+  if (given.length === 0) return
+  const names = given.length === 1 ? given[0] : `${given.slice(0, -1).join(', ')} and ${given.at(-1)}`
+  throw new UsageError(`${why}: ${names} would be ignored; drop ${given.length === 1 ? 'it' : 'them'}`)
+}
+
+/**
+ * Without `--profile`: `--s7-count` needs a run with S7 (the scenario selected, and `memory`, which it
+ * runs on), and the timing flags a run with a scenario besides S7 (which measures memory, not rounds).
+ * @throws UsageError naming the flag that would be ignored
+ */
+function refuseUnusedMeasuring(args: BenchArgs): void {
+  if (args.s7Count !== undefined) {
+    if (args.only !== undefined && !args.only.has('S7'))
+      throw new UsageError(
+        `--s7-count is given but --scenarios ${[...args.only].join(',')} leaves S7 out: add S7 to --scenarios or drop --s7-count`,
+      )
+    if (!args.stores.has('memory'))
+      throw new UsageError(
+        `--s7-count is given but S7 needs memory in --stores (--stores is ${[...args.stores].join(',')}): add memory or drop --s7-count`,
+      )
+  }
+  if (args.only !== undefined && args.only.size === 1 && args.only.has('S7'))
+    refuseIgnored('--scenarios S7 measures memory, not timed rounds', measuring(args))
 }

@@ -3,10 +3,19 @@
  * your own servers (stockpyle and the raw-client floors; the peer libraries are compared only by the
  * repository's `npm run bench`).
  */
-import { resolve } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import { redactUrl } from '../core/redact-url.js'
-import { type BenchResults, BenchSetupError, type ProfileRequest, runSuite, STORE_NAMES, toConsole, writeResults } from './bench/suite.js'
+import {
+  BenchOutputError,
+  type BenchResults,
+  BenchSetupError,
+  type ProfileRequest,
+  runSuite,
+  STORE_NAMES,
+  toConsole,
+} from './bench/suite.js'
 import { parseBenchArgs, UsageError } from './bench-args.js'
+import { checkOutDir, saveResults } from './out-dir.js'
 
 export { type BenchArgs, type ProfileTarget, parseBenchArgs, UsageError } from './bench-args.js'
 
@@ -32,14 +41,17 @@ Options:
   --round-ms MS      target duration of a round (default 160)
   --warmup-ms MS     shortest warm-up of each contender before the rounds (default 300)
   --warmup-calls N   calls each contender's warm-up makes at least, within 3 s (default 5000)
-  --s7-count N       objects inserted by S7 (default 1000000)
-  --out DIR          output directory (default bench/out)
+  --s7-count N       objects inserted by S7 (default 1000000); only with S7 in the run
+  --out DIR          output directory (default bench/out), created if missing; one that is a
+                     file or cannot be written into is refused before anything connects
   --quiet            print only the final table
   --check            exit with code 3 when a scenario misses its target (the "target"
                      column of results.md, e.g. at least 0.8x the raw-client floor)
   --profile ROW/CASE instead of measuring, run one case (e.g. 'S3 redis/stockpyle') in a loop
                      under the V8 CPU profiler and write <out>/profiles/<row>-<case>.cpuprofile;
-                     a row and case of the table the selected stores run (S7 cannot be profiled)
+                     a row and case of the table the selected stores run (S7 cannot be profiled);
+                     not with --check, --rounds, --round-ms, --warmup-ms, --warmup-calls or
+                     --s7-count, which it would ignore
   --profile-seconds N  length of the profiled loop (default 5)
   -h, --help         this text
 
@@ -49,8 +61,9 @@ stockpyle_bench_users (dropped and re-created at the start, dropped at the end).
 SIGINT (Ctrl-C) or SIGTERM stops the run and does the same clean-up before it exits with code
 130 or 143; a second signal exits at once.
 
-Exit codes: 0 done, 1 a server could not be reached or the run failed, 2 a usage error,
-3 a target missed (--check), 130/143 interrupted.`
+Exit codes: 0 done, 1 a server could not be reached or the run failed (or its results could
+not be written to --out: they are then in a temporary directory the message names), 2 a usage
+error, 3 a target missed (--check), 130/143 interrupted.`
 
 /** Exit code of a run ended by a signal: 128 + the signal's number, as a shell reports it. */
 const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const
@@ -59,7 +72,10 @@ const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const
  * Runs `stockpyle bench`; resolves with the exit code. While the suite runs, SIGINT and SIGTERM
  * stop it: the connections are closed, the run's Redis keys deleted, its table dropped and its temp
  * directory removed, then the code is 130 (SIGINT) or 143 (SIGTERM). A second signal exits the
- * process at once, cleaned up or not.
+ * process at once, cleaned up or not. `--out` is checked before anything connects; when it still
+ * cannot be written at the end, the table is printed, the files go to a temporary directory, one line
+ * names it and the code is 1.
+ * @throws UsageError for a command mistake, an `--out` that cannot be written into included (exit code 2)
  */
 export async function benchCommand(argv: readonly string[]): Promise<number> {
   const args = parseBenchArgs(argv)
@@ -74,6 +90,8 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
     const slug = `${row}-${library}`.replace(/[^A-Za-z0-9]+/g, '-').toLowerCase()
     profile = { row, library, seconds: args.profileSeconds ?? 5, file: resolve(args.out, 'profiles', `${slug}.cpuprofile`) }
   }
+  // before anything connects: a directory that cannot take the files would lose the whole run
+  checkOutDir(profile === undefined ? args.out : dirname(profile.file), `--out ${args.out}`)
   const abort = new AbortController()
   let interrupted: number | undefined
   const onSignal = (signal: keyof typeof SIGNAL_EXIT_CODES): void => {
@@ -122,8 +140,14 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
     process.stdout.write(`Wrote ${profile.file}\n`)
     return 0
   }
-  const files = writeResults(results, resolve(args.out))
-  process.stdout.write(`\n${toConsole(results)}\n\nWrote ${files.json}, ${files.markdown}, ${files.svg}\n`)
+  // the table first: it is on the screen whatever becomes of the files
+  process.stdout.write(`\n${toConsole(results)}\n\n`)
+  const files = saveResults(results, resolve(args.out))
+  if (files.failed !== undefined) {
+    process.stderr.write(`stockpyle bench: ${files.failed}; wrote them to ${dirname(files.json)} instead\n`)
+    return 1
+  }
+  process.stdout.write(`Wrote ${files.json}, ${files.markdown}, ${files.svg}\n`)
   return args.check && results.rows.some((r) => r.target.met === false) ? 3 : 0
 }
 
@@ -153,7 +177,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`stockpyle: ${err.message}\n\n${command === 'bench' ? BENCH_USAGE : USAGE}\n`)
       return 2
     }
-    const text = err instanceof BenchSetupError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)
+    const oneLine = err instanceof BenchSetupError || err instanceof BenchOutputError
+    const text = oneLine ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)
     process.stderr.write(`stockpyle ${command ?? ''}: ${text}\n`)
     return 1
   }

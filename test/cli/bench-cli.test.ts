@@ -4,7 +4,7 @@
  * server cannot be reached, with a password in a URL, and on SIGINT / SIGTERM.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -12,6 +12,7 @@ import { Redis } from 'ioredis'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { parseBenchArgs, UsageError } from '../../src/cli/main.js'
+import { parseRepoBenchArgs } from '../../src/cli/repo-bench-args.js'
 import { freePort, selectedStores } from '../harness/servers.js'
 
 const stores = selectedStores()
@@ -193,6 +194,45 @@ describe('stockpyle bench: arguments that would measure nothing, or not what was
     })
   })
 
+  it('refuses the flags --profile would ignore: it runs one case with its own warm-up and writes no table', () => {
+    const profile = ['--stores', 'memory', '--profile', 'S1 memory/stockpyle']
+    for (const [flag, value] of [
+      ['--check'],
+      ['--rounds', '3'],
+      ['--round-ms', '100'],
+      ['--warmup-ms', '100'],
+      ['--warmup-calls', '100'],
+      ['--s7-count', '1000'],
+    ] as const) {
+      expect(usage([...profile, flag, ...(value === undefined ? [] : [value])]), flag).toBe(
+        `--profile runs one case for --profile-seconds after a warm-up of its own and writes no table: ${flag} would be ignored; drop it`,
+      )
+    }
+    expect(usage([...profile, '--check', '--rounds', '3', '--s7-count', '5'])).toBe(
+      '--profile runs one case for --profile-seconds after a warm-up of its own and writes no table: --check, --rounds and --s7-count would be ignored; drop them',
+    )
+    expect(parseBenchArgs([...profile, '--profile-seconds', '2', '--quiet', '--out', 'x']).profile).toEqual({
+      row: 'S1 memory',
+      library: 'stockpyle',
+    })
+  })
+
+  it('refuses --s7-count when the run has no S7, and the timing flags when it runs S7 alone', () => {
+    expect(usage(['--stores', 'memory', '--scenarios', 'S1', '--s7-count', '3'])).toBe(
+      '--s7-count is given but --scenarios S1 leaves S7 out: add S7 to --scenarios or drop --s7-count',
+    )
+    expect(usage(['--stores', 'sqlite,redis', '--s7-count', '3'])).toBe(
+      '--s7-count is given but S7 needs memory in --stores (--stores is sqlite,redis): add memory or drop --s7-count',
+    )
+    expect(parseBenchArgs(['--stores', 'memory', '--s7-count', '3']).s7Count).toBe(3)
+    expect(parseBenchArgs(['--scenarios', 's1,s7', '--s7-count', '3']).s7Count).toBe(3)
+    // S7 measures memory in child processes, not in timed rounds
+    expect(usage(['--stores', 'memory', '--scenarios', 'S7', '--rounds', '3', '--warmup-ms', '5'])).toBe(
+      '--scenarios S7 measures memory, not timed rounds: --rounds and --warmup-ms would be ignored; drop them',
+    )
+    expect(parseBenchArgs(['--scenarios', 'S1,S7', '--rounds', '3']).rounds).toBe(3)
+  })
+
   it('exits with code 2 and writes no results for such a command, --check or not', async () => {
     const out = tempDir()
     for (const args of [
@@ -204,6 +244,8 @@ describe('stockpyle bench: arguments that would measure nothing, or not what was
       ['--stores', 'memory,memcached', '--memcached', '127.0.0.1:99999', '--scenarios', 'S1,S2'],
       ['--rounds', '0x10'],
       ['--profile', 'S9 nothing/x'],
+      ['--stores', 'memory', '--profile', 'S1 memory/stockpyle', '--check'],
+      ['--stores', 'memory', '--scenarios', 'S1', '--s7-count', '3'],
     ]) {
       const run = bench([...args, '--out', out])
       const { code } = await run.exited
@@ -213,6 +255,155 @@ describe('stockpyle bench: arguments that would measure nothing, or not what was
       expect(readdirSync(out)).toEqual([])
     }
   }, 30_000)
+})
+
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
+describe('stockpyle bench --out', () => {
+  it('refuses, before connecting, an --out that is a file or under one, or a directory it cannot write into', async () => {
+    const dir = tempDir()
+    const file = join(dir, 'a-file')
+    writeFileSync(file, '')
+    const profiled = tempDir()
+    writeFileSync(join(profiled, 'profiles'), '')
+    const cases: [string[], string | RegExp][] = [
+      [['--scenarios', 'S1', ...TINY, '--out', file], `--out ${file}: ${file} is not a directory`],
+      [
+        ['--scenarios', 'S1', ...TINY, '--out', join(file, 'sub')],
+        `--out ${join(file, 'sub')}: ${file} is not a directory, so ${join(file, 'sub')} cannot be created`,
+      ],
+      // --profile writes into <out>/profiles
+      [
+        ['--profile', 'S1 memory/stockpyle', '--profile-seconds', '1', '--out', profiled],
+        `--out ${profiled}: ${join(profiled, 'profiles')} is not a directory`,
+      ],
+    ]
+    if (process.getuid?.() !== 0) {
+      // (root writes into any directory)
+      const locked = join(dir, 'locked')
+      mkdirSync(locked, { mode: 0o500 })
+      cases.push([
+        ['--scenarios', 'S1', ...TINY, '--out', locked],
+        new RegExp(`^--out ${escapeRegExp(locked)}: cannot write into ${escapeRegExp(locked)}: EACCES`),
+      ])
+      cases.push([
+        ['--scenarios', 'S1', ...TINY, '--out', join(locked, 'new')],
+        new RegExp(`^--out ${escapeRegExp(join(locked, 'new'))}: cannot write into ${escapeRegExp(locked)}: EACCES`),
+      ])
+    }
+    for (const [args, message] of cases) {
+      const run = bench(['--stores', 'memory', ...args])
+      const { code } = await run.exited
+      expect(code, `${args.join(' ')}: ${run.stderr()}`).toBe(2)
+      const [first, blank, usageLine] = run.stderr().split('\n')
+      if (typeof message === 'string') expect(first).toBe(`stockpyle: ${message}`)
+      else expect(first?.replace(/^stockpyle: /, '')).toMatch(message)
+      expect([blank, usageLine]).toEqual(['', 'Usage: stockpyle bench [options]'])
+      expect(run.stderr()).not.toMatch(/connecting|^\s+at /m)
+    }
+    expect(readdirSync(dir).filter((f) => f !== 'locked')).toEqual(['a-file'])
+    expect(readdirSync(profiled)).toEqual(['profiles'])
+  }, 60_000)
+
+  it('cannot write at the end: prints the table and one line, and keeps the results in a temporary directory', async () => {
+    const out = join(tempDir(), 'results')
+    const args = [
+      '--stores',
+      'memory',
+      '--scenarios',
+      'S1',
+      '--rounds',
+      '3',
+      '--round-ms',
+      '300',
+      '--warmup-ms',
+      '1',
+      '--warmup-calls',
+      '1',
+    ]
+    const run = bench([...args, '--out', out])
+    await run.waitFor('S1 memory-layer hit')
+    // --out could be created when the run started; now a file is in the way
+    writeFileSync(out, '')
+    const { code } = await run.exited
+    expect(code, run.stderr()).toBe(1)
+    expect(run.stdout()).toMatch(/^\nrow +floor .*\n[- ]+\nS1 memory +\S/)
+    expect(run.stderr()).not.toMatch(/^\s+at /m)
+    const last = run.stderr().trimEnd().split('\n').at(-1) as string
+    const match = new RegExp(
+      `^stockpyle bench: cannot write the results to ${escapeRegExp(out)}: EEXIST: .*; wrote them to (\\S+) instead$`,
+    ).exec(last)
+    expect(match, run.stderr()).not.toBeNull()
+    const kept = (match as RegExpExecArray)[1] as string
+    dirs.push(kept)
+    expect(readdirSync(kept).sort()).toEqual(['results.json', 'results.md', 'results.svg'])
+    const results = JSON.parse(readFileSync(join(kept, 'results.json'), 'utf8')) as { rows: { row: string }[] }
+    expect(results.rows.map((r) => r.row)).toContain('S1 memory')
+  }, 60_000)
+})
+
+describe('npm run bench (bench/run.js): the same argument checks, before it starts a server', () => {
+  const repoUsage = (argv: string[]): string => {
+    try {
+      parseRepoBenchArgs(argv, '/x/out')
+    } catch (err) {
+      expect(err).toBeInstanceOf(UsageError)
+      return (err as Error).message
+    }
+    throw new Error(`parseRepoBenchArgs accepted ${JSON.stringify(argv)}`)
+  }
+
+  it('refuses what stockpyle bench refuses, and its own options the run would ignore', () => {
+    for (const [args, message] of [
+      [['--rounds', '0x10'], '--rounds needs a positive integer, got "0x10"'],
+      [['--rounds', '--no-pin'], '--rounds needs a value'],
+      [['--scenarios', 'S9'], '--scenarios: unknown scenario S9 (S1…S7)'],
+      [
+        ['--profile', 'S1 memory/stockpyle', '--check'],
+        '--profile runs one case for --profile-seconds after a warm-up of its own and writes no table: --check would be ignored; drop it',
+      ],
+      [
+        ['--scenarios', 'S1', '--s7-count', '3'],
+        '--s7-count is given but --scenarios S1 leaves S7 out: add S7 to --scenarios or drop --s7-count',
+      ],
+      [['--profile', 'S9 x/y'], /^--profile: no row "S9 x" with --stores memory,redis,memcached,sqlite,postgres, which runs S1 memory, /],
+      [['--profile-file', 'x.cpuprofile'], '--profile-file is given without --profile'],
+      [['--profile', 'S1 memory/stockpyle', '--profile-file='], '--profile-file needs a value'],
+      [
+        ['--profile', 'S1 memory/stockpyle', '--profile-file', 'x.cpuprofile', '--out', 'y'],
+        '--out is given but --profile-file says where the profile goes: drop --out',
+      ],
+      [
+        ['--profile', 'S1 memory/stockpyle', '--update-results'],
+        '--update-results is given but --profile writes no results: drop --update-results',
+      ],
+      [['--profile', 'S1 memory/stockpyle', '--no-peers'], '--no-peers is given but --profile runs no peer: drop --no-peers'],
+      [
+        ['--stores', 'memory'],
+        'unknown option "--stores" (npm run bench runs every store on servers of its own; see the header of bench/run.js)',
+      ],
+      [
+        ['--redis=redis://x'],
+        'unknown option "--redis" (npm run bench runs every store on servers of its own; see the header of bench/run.js)',
+      ],
+      [['--quiet'], 'unknown option "--quiet" (see the header of bench/run.js)'],
+      [['--update-results=1'], '--update-results takes no value, got "--update-results=1"'],
+    ] as const) {
+      if (typeof message === 'string') expect(repoUsage([...args]), args.join(' ')).toBe(message)
+      else expect(repoUsage([...args]), args.join(' ')).toMatch(message)
+    }
+  })
+
+  it('passes the shared options on with every store selected, and reads its own', () => {
+    const parsed = parseRepoBenchArgs(['--scenarios', 's1,S3', '--rounds=3', '--no-pin', '--update-results', '--check'], '/x/out')
+    expect(parsed).toMatchObject({ update: true, pin: false, peers: true, profileFile: undefined })
+    expect(parsed.bench).toMatchObject({ only: new Set(['S1', 'S3']), rounds: 3, check: true, out: '/x/out' })
+    expect([...parsed.bench.stores]).toEqual(['memory', 'redis', 'memcached', 'sqlite', 'postgres'])
+    const profiled = parseRepoBenchArgs(['--profile', ' s3 REDIS/Stockpyle', '--profile-file', 'p.cpuprofile', '--no-pin'], '/x/out')
+    expect(profiled.bench.profile).toEqual({ row: 'S3 redis', library: 'stockpyle' })
+    expect(profiled).toMatchObject({ profileFile: 'p.cpuprofile', pin: false })
+    expect(parseRepoBenchArgs(['--out', 'elsewhere', '--no-peers'], '/x/out')).toMatchObject({ bench: { out: 'elsewhere' }, peers: false })
+  })
 })
 
 describe('stockpyle bench in a project without the client of a selected store', () => {

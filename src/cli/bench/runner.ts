@@ -5,6 +5,7 @@
  * every contender alike, and the reported figure is the median of the rounds' ops/s.
  */
 
+import { BenchOutputError } from './bench-output-error.js'
 import { collectGarbage } from './collect-garbage.js'
 
 /** Who a case measures. */
@@ -222,7 +223,8 @@ export interface ProfileRequest {
  * profiler (node:inspector, started after the setup and warm-up, so only the case's own calls and
  * its untimed `prepare` are sampled) and writes the profile. Resolves with that case's result (ops/s
  * of the profiled loop, and ops per CPU-second of this process in `extra`), or `[]` when the group
- * has no such case. When `signal` aborts, the loop stops and the promise rejects with its reason.
+ * has no such case. When `signal` aborts, the loop stops and the promise rejects with its reason; when
+ * the profile cannot be written, it rejects with {@link BenchOutputError}.
  */
 export async function profileCase(
   cases: readonly BenchCase[],
@@ -261,8 +263,12 @@ export async function profileCase(
   const used = process.cpuUsage(cpu)
   const { profile } = await session.post('Profiler.stop')
   session.disconnect()
-  mkdirSync(dirname(request.file), { recursive: true })
-  writeFileSync(request.file, JSON.stringify(profile))
+  try {
+    mkdirSync(dirname(request.file), { recursive: true })
+    writeFileSync(request.file, JSON.stringify(profile))
+  } catch (err) {
+    throw new BenchOutputError(`cannot write the profile to ${request.file}: ${(err as Error).message}`)
+  }
   const opsPerSec = (calls * 1000) / Math.max(spent, 0.001)
   const perCpuSecond = calls / Math.max((used.user + used.system) / 1e6, 1e-6)
   log(

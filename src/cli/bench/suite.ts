@@ -8,6 +8,7 @@ import { type BenchResults, machineInfo } from './report.js'
 import { type ProfileRequest, type Timing, WARMUP_CALLS, WARMUP_MAX_MS } from './runner.js'
 import { runScenarios } from './scenarios/index.js'
 
+export { BenchOutputError } from './bench-output-error.js'
 export { BenchSetupError, STORE_NAMES, type StoreName } from './env.js'
 export type { MemoryChild, MemoryReport, PeerCache, PeerLibrary } from './peer.js'
 export { type BenchResults, toConsole, toMarkdown, toSvg, writeResults } from './report.js'
