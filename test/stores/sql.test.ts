@@ -203,6 +203,21 @@ describe('SqlStore options', () => {
     ['tables entry', { url: 'sqlite::memory:' }, { tables: { User: 'bad name; drop' } }, /`tables`/],
     ['tables map key', { url: 'sqlite::memory:' }, { tables: new Map([[{} as Model, 'users']]) }, /`tables`/],
     ['tables type', { url: 'sqlite::memory:' }, { tables: 5 as never }, /`tables`/],
+    // an array was read as a record: `['users']` mapped a model named "0" to the table users
+    [
+      'tables array',
+      { url: 'sqlite::memory:' },
+      { tables: ['users'] as never },
+      /option `tables` must be a Map, a record or a function, got/,
+    ],
+    ['tables Date', { url: 'sqlite::memory:' }, { tables: new Date(0) as never }, /option `tables` must be a Map, a record or a function/],
+    // accepted for sharing options with cache stores and ignored, but checked as theirs are
+    ['prefix NaN', { url: 'sqlite::memory:' }, { prefix: Number.NaN as never }, /option `prefix` must be/],
+    ['prefix object', { url: 'sqlite::memory:' }, { prefix: {} as never }, /option `prefix` must be/],
+    ['prefix with a space', { url: 'sqlite::memory:' }, { prefix: 'has space' }, /option `prefix` must be/],
+    ['clock object', { url: 'sqlite::memory:' }, { clock: {} }, /option `clock` must have a now\(\) method/],
+    ['clock function', { url: 'sqlite::memory:' }, { clock: () => 1 }, /option `clock` must have a now\(\) method/],
+    ['clock number', { url: 'sqlite::memory:' }, { clock: 5 }, /option `clock` must have a now\(\) method/],
     ['camelCase', { url: 'sqlite::memory:' }, { camelCase: 'yes' as never }, /`camelCase`/],
     ['checkUniqueKeys', { url: 'sqlite::memory:' }, { checkUniqueKeys: 1 as never }, /`checkUniqueKeys`/],
     ['bytes', { url: 'sqlite::memory:' }, { bytes: 'ArrayBuffer' as never }, /`bytes`/],
