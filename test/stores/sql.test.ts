@@ -535,6 +535,42 @@ for (const dialect of dialects) {
       expect(await store.get(Token, { id: 1 })).toBeUndefined()
     })
 
+    it('a missing table is E_SCHEMA naming the store, operation, model and key (DESIGN §5)', async () => {
+      const env = await makeEnv(dialect)
+      const store = env.newStore()
+      const missing = async (call: Promise<unknown>): Promise<string> => {
+        const err = await call.then(
+          () => undefined,
+          (e: unknown) => e,
+        )
+        expect(isStockpyleError(err, 'E_SCHEMA')).toBe(true)
+        return (err as Error).message
+      }
+      const accounts = 'table `[\\w.]*accounts` does not exist \\(create it with createTable\\(\\) or a migration\\)$'
+      const model = 'of model `SqlTestAccount`'
+      expect(await missing(store.get(Account, { id: 1 }))).toMatch(new RegExp(`^sql store get ${model} by \`\\{id:1\\}\`: ${accounts}`))
+      expect(await missing(store.batchGet(Account, [{ id: 1 }, { email: 'a' }]))).toMatch(
+        new RegExp(`^sql store get ${model} \\(batch of 2\\): ${accounts}`),
+      )
+      expect(await missing(store.put(new Account('a@example.com', 7)))).toMatch(
+        new RegExp(`^sql store put ${model} with key \`\\{id:7\\}\`: ${accounts}`),
+      )
+      // a generated primary key is not known yet: no key to name
+      expect(await missing(store.put(new Account('a@example.com')))).toMatch(new RegExp(`^sql store put ${model}: ${accounts}`))
+      expect(await missing(store.delete(new Account('a@example.com', 7)))).toMatch(
+        new RegExp(`^sql store delete ${model} with key \`\\{id:7\\}\`: ${accounts}`),
+      )
+      expect(await missing(store.delete(Account, { email: 'a@example.com' }))).toMatch(
+        new RegExp(`^sql store delete ${model} by \`\\{email:"a@example.com"\\}\`: ${accounts}`),
+      )
+      // in a batch of two models, the one whose table is missing is named
+      await accountsTable(env)
+      expect(await missing(store.batchPut([new Account('b@example.com', 8), new Plain(1)]))).toMatch(
+        /^sql store put of model `SqlTestPlain` with key `\{id:1\}`: table `[\w.]*plains` does not exist/,
+      )
+      expect(await rowCount(env, 'accounts')).toBe(0)
+    })
+
     it('a missing table and an attribute without a column are E_SCHEMA; nothing is written', async () => {
       const env = await makeEnv(dialect)
       const store = env.newStore()
