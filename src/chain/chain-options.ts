@@ -109,6 +109,12 @@ export function resolveChainOptions(layers: readonly Store[], options: ChainedSt
     ) {
       throw new InvalidOptionError(`${name}: option \`layers\`[${i}] is not a store (${show(layer)})`)
     }
+    const first = layers.indexOf(layer)
+    if (first !== i) {
+      throw new InvalidOptionError(
+        `${name}: option \`layers\`[${first}] and \`layers\`[${i}] are the same store (${layer.name}): give each layer once`,
+      )
+    }
   })
   // (`undefined` means the default; `null`, as every other value, must be valid)
   const policy = options.onCacheError === undefined ? 'report' : options.onCacheError

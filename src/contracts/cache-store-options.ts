@@ -62,6 +62,31 @@ export interface KeyValueStoreOptions extends CacheStoreOptions {
   name?: string | undefined
 }
 
+/**
+ * The `prefix` option: at most 40 characters of `[A-Za-z0-9_.~:-]` (`''` allowed); `undefined` means
+ * `'stockpyle'`. Also checked by stores that accept it and ignore it, so a shared options object is
+ * valid for every store or for none.
+ * @throws InvalidOptionError naming `prefix`.
+ */
+export function prefixOption(store: string, value: unknown): string {
+  const prefix = value ?? 'stockpyle'
+  if (typeof prefix !== 'string' || !/^[A-Za-z0-9_.~:-]{0,40}$/.test(prefix)) {
+    throw new InvalidOptionError(`${store}: option \`prefix\` must be at most 40 characters of [A-Za-z0-9_.~:-], got ${show(prefix)}`)
+  }
+  return prefix
+}
+
+/**
+ * The `clock` option: an object with a `now()` method (ms since the epoch); `undefined` means the
+ * system clock. Also checked by stores that accept it and ignore it.
+ * @throws InvalidOptionError naming `clock`.
+ */
+export function clockOption(store: string, value: unknown): Clock {
+  const clock = (value ?? systemClock) as Clock
+  if (typeof clock?.now !== 'function') throw new InvalidOptionError(`${store}: option \`clock\` must have a now() method`)
+  return clock
+}
+
 /** Checks the options every cache store shares. @throws InvalidOptionError naming the option. */
 export function checkCacheOptions(
   store: string,
@@ -79,15 +104,11 @@ export function checkCacheOptions(
 } {
   if (typeof options !== 'object' || options === null)
     throw new InvalidOptionError(`${store}: options must be an object, got ${show(options)}`)
-  const prefix = options.prefix ?? 'stockpyle'
-  if (typeof prefix !== 'string' || !/^[A-Za-z0-9_.~:-]{0,40}$/.test(prefix)) {
-    throw new InvalidOptionError(`${store}: option \`prefix\` must be at most 40 characters of [A-Za-z0-9_.~:-], got ${show(prefix)}`)
-  }
+  const prefix = prefixOption(store, options.prefix)
   if (options.polymorphic !== undefined && typeof options.polymorphic !== 'boolean') {
     throw new InvalidOptionError(`${store}: option \`polymorphic\` must be a boolean, got ${show(options.polymorphic)}`)
   }
-  const clock = options.clock ?? systemClock
-  if (typeof clock?.now !== 'function') throw new InvalidOptionError(`${store}: option \`clock\` must have a now() method`)
+  const clock = clockOption(store, options.clock)
   const tombstone = secondsOption(store, 'tombstoneLifetime', options.tombstoneLifetime, DEFAULT_TOMBSTONE_LIFETIME)
   const grace = secondsOption(store, 'grace', options.grace, 0)
   const jitter = options.lifetimeJitter ?? 0

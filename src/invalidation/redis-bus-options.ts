@@ -1,4 +1,6 @@
 import type { Redis, RedisOptions } from 'ioredis'
+import { InvalidOptionError } from '../core/errors.js'
+import type { RedisUrlParts } from '../stores/redis/redis-url.js'
 
 /**
  * Options of {@link RedisBus}. Say where Redis is with `url` or `client` (not both); with neither the
@@ -36,7 +38,15 @@ export interface RedisBusOptions {
    * rejects with, is one process warning `STOCKPYLE_CALLBACK` (the first time; later ones are dropped).
    */
   onError?: ((error: unknown) => void) | undefined
-  /** Extra ioredis options for the connections the bus creates from `url` (not with `client`). */
+  /**
+   * Extra ioredis options for the connections the bus creates from `url` (not with `client`), e.g. TLS
+   * options (`tls: { ca }`), `password`, `connectionName`, `connectTimeout`. Refused with
+   * `InvalidOptionError` naming `redisOptions.<key>`: what the bus sets itself (`lazyConnect`,
+   * `enableOfflineQueue`, `maxRetriesPerRequest`, `retryStrategy` — use `maxBackoff` —,
+   * `autoResubscribe`, `commandTimeout` — use `timeout`), `keyPrefix` (channels are not prefixed: use
+   * `channel`), `host` and `port` (the URL's win), `db`, `password` or `username` where the URL gives
+   * them, and `tls: false` with a `rediss://` URL.
+   */
   redisOptions?: RedisOptions | undefined
   /** Name for messages; default `redis-bus(host:port)`. */
   name?: string | undefined
@@ -48,3 +58,20 @@ export const KNOWN = ['url', 'client', 'channel', 'timeout', 'heartbeatInterval'
 export const DEFAULT_URL = 'redis://127.0.0.1:6379'
 /** Keys per message: messages stay small (Redis itself would take 512 MiB). */
 export const MAX_MESSAGE_BYTES = 64 * 1024
+
+/**
+ * Refuses `redisOptions` that the bus's URL also gives: ioredis would silently let the URL's database
+ * and credentials win, and `tls: false` would connect without TLS to a `rediss://` URL.
+ * @throws InvalidOptionError naming `redisOptions.<key>` and `url`.
+ */
+export function checkUrlOverlap(url: RedisUrlParts, redisOptions: RedisOptions | undefined): void {
+  if (redisOptions === undefined) return
+  const given = (key: keyof RedisOptions): boolean => redisOptions[key] !== undefined
+  const refuse = (key: string, why: string): never => {
+    throw new InvalidOptionError(`redis bus: option \`redisOptions.${key}\` cannot be combined with ${why}: give one`)
+  }
+  if (given('db') && url.db !== undefined) refuse('db', 'a database in `url`')
+  if (given('password') && url.credentials) refuse('password', 'credentials in `url`')
+  if (given('username') && url.credentials) refuse('username', 'credentials in `url`')
+  if ((redisOptions.tls as unknown) === false && url.tls) refuse('tls', 'a `rediss://` `url` (which asks for TLS)')
+}

@@ -3,11 +3,12 @@ import type { InvalidationBus, InvalidationListener } from '../contracts/invalid
 import { detach } from '../core/detach.js'
 import { InvalidOptionError, StoreClosedError, StoreUnavailableError, show } from '../core/errors.js'
 import { hideCredentials } from '../stores/redis/hide-credentials.js'
+import { checkRedisOptions, REDIS_BUS_OWNED } from '../stores/redis/owned-redis-options.js'
 import { checkRedisUrl } from '../stores/redis/redis-url.js'
 import { BusListeners } from './bus-listeners.js'
 import { decodeMessage, newOrigin, publishFailed, publishMessages, publishUnavailable } from './bus-message.js'
 import { backoff, callbackOption, checkKnown, clientBackstop, errorReporter, msOption, withTimeout } from './bus-options.js'
-import { DEFAULT_URL, KNOWN, MAX_MESSAGE_BYTES, type RedisBusOptions } from './redis-bus-options.js'
+import { checkUrlOverlap, DEFAULT_URL, KNOWN, MAX_MESSAGE_BYTES, type RedisBusOptions } from './redis-bus-options.js'
 import { busName, destroyStream, loadIoredis, quit } from './redis-connection.js'
 
 /**
@@ -72,7 +73,7 @@ export class RedisBus implements InvalidationBus {
     const { url, client, channel = 'stockpyle:invalidate', redisOptions, name } = options
     if (url !== undefined && client !== undefined)
       throw new InvalidOptionError('redis bus: options `url` and `client` are exclusive: give one')
-    checkRedisUrl('redis bus', url)
+    const fromUrl = checkRedisUrl('redis bus', url ?? (client === undefined ? DEFAULT_URL : undefined))
     if (client !== undefined) {
       const c = client as Partial<Redis> & { isCluster?: boolean }
       if (
@@ -92,9 +93,8 @@ export class RedisBus implements InvalidationBus {
     }
     if (typeof channel !== 'string' || channel === '')
       throw new InvalidOptionError(`redis bus: option \`channel\` must be a non-empty string, got ${show(channel)}`)
-    if (redisOptions !== undefined && (typeof redisOptions !== 'object' || redisOptions === null)) {
-      throw new InvalidOptionError(`redis bus: option \`redisOptions\` must be an object of ioredis options, got ${show(redisOptions)}`)
-    }
+    checkRedisOptions('redis bus', redisOptions, REDIS_BUS_OWNED)
+    checkUrlOverlap(fromUrl, redisOptions)
     if (name !== undefined && (typeof name !== 'string' || name === ''))
       throw new InvalidOptionError(`redis bus: option \`name\` must be a non-empty string, got ${show(name)}`)
     this.#timeout = msOption('redis bus', 'timeout', options.timeout, 1000)
@@ -103,7 +103,8 @@ export class RedisBus implements InvalidationBus {
     const onError = callbackOption<(error: unknown) => void>('redis bus', 'onError', options.onError)
     this.#userClient = client
     this.#url = client === undefined ? (url ?? DEFAULT_URL) : undefined
-    this.#redisOptions = redisOptions
+    // (ioredis turns TLS on only for a URL starting with lower-case `rediss://`: say so for any case)
+    this.#redisOptions = fromUrl.tls && redisOptions?.tls === undefined ? { ...redisOptions, tls: {} } : redisOptions
     this.channel = channel
     this.name = name ?? busName(this.#url, client)
     this.#report = errorReporter(this.name, onError)
@@ -194,6 +195,11 @@ export class RedisBus implements InvalidationBus {
 
   async #newConnection(): Promise<Redis> {
     const common: RedisOptions = {
+      connectTimeout: Math.max(this.#timeout, 1000),
+      // (ioredis's 2 s default keeps the process alive that long after close when the server is gone)
+      disconnectTimeout: this.#timeout,
+      // under the bus's own settings, which it may not give (checked in the constructor) nor unset
+      ...(this.#userClient === undefined ? this.#redisOptions : undefined),
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
@@ -203,14 +209,11 @@ export class RedisBus implements InvalidationBus {
       // with no handler: with commandTimeout, a server that freezes right after a reconnect made it
       // reject unhandled ("Command timed out") and end the host process.
       autoResubscribe: false,
-      connectTimeout: Math.max(this.#timeout, 1000),
-      // (ioredis's 2 s default keeps the process alive that long after close when the server is gone)
-      disconnectTimeout: this.#timeout,
       retryStrategy: this.#retryStrategy,
     }
     if (this.#userClient !== undefined) return this.#userClient.duplicate(common)
     const { Redis } = await loadIoredis(this.name)
-    return new Redis(this.#url as string, { ...common, ...this.#redisOptions })
+    return new Redis(this.#url as string, common)
   }
 
   async #readyPublisher(deadline: number, unavailable: (what: string, cause?: unknown) => StoreUnavailableError): Promise<Redis> {

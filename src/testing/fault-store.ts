@@ -1,4 +1,11 @@
-import { type DecoratedOperation, type Store, type StoreCapabilities, StoreDecorator, StoreUnavailableError } from '../index.js'
+import {
+  type DecoratedOperation,
+  type Store,
+  type StoreCapabilities,
+  StoreDecorator,
+  type StoreDecoratorOptions,
+  StoreUnavailableError,
+} from '../index.js'
 
 /** Operations a {@link FaultStore} can fail or delay. */
 export type FaultOperation = 'get' | 'put' | 'delete'
@@ -70,7 +77,8 @@ const FAULT_OF: Partial<Record<DecoratedOperation, FaultOperation>> = {
  * `acquireLeases`, `leasesHeld`) count as `'get'`; `put`, `batchPut`, `batchPutEntries` as `'put'`;
  * `delete`, `batchDelete`, `batchDeleteByKey`, `batchInvalidate`, `clear`, `releaseLeases` as
  * `'delete'`. Built on {@link StoreDecorator}: everything else (capabilities, transactions, `close`) is
- * forwarded as is; optional methods exist when the wrapped store has them.
+ * forwarded as is; optional methods exist when the wrapped store has them, and it takes the same
+ * options (`name`; any other is refused with `InvalidOptionError`).
  */
 export class FaultStore extends StoreDecorator {
   readonly #failing = new Set<FaultOperation>()
@@ -85,9 +93,17 @@ export class FaultStore extends StoreDecorator {
   /** How many calls reached the wrapped store, per operation. */
   readonly calls: Record<FaultOperation, number> = { get: 0, put: 0, delete: 0 }
 
-  /** @throws InvalidOptionError when `inner` is not a store. */
-  constructor(inner: Store) {
-    super(inner, { name: `fault(${(inner as Store | undefined)?.name})` })
+  /**
+   * @param options {@link StoreDecorator}'s: `name` (default `fault(<the wrapped store's name>)`).
+   * @throws InvalidOptionError when `inner` is not a store, `options` is not an object, or an option is
+   *   unknown or invalid.
+   */
+  constructor(inner: Store, options: StoreDecoratorOptions = {}) {
+    const named =
+      typeof options === 'object' && options !== null && !Array.isArray(options) && options.name === undefined
+        ? { ...options, name: `fault(${(inner as Store | undefined)?.name})` }
+        : options
+    super(inner, named)
   }
 
   override get capabilities(): StoreCapabilities {

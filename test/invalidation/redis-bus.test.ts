@@ -33,6 +33,48 @@ describe('RedisBus options', () => {
     expect(() => new RedisBus({ url })).toThrow(InvalidOptionError)
     expect(() => new RedisBus({ url })).toThrow(message)
   })
+
+  // Spread over the bus's own settings, these undid its fail-fast publishes, its own re-subscribe and
+  // backoff, or were silently beaten by the URL (host, port, and a database or credentials it gives)
+  it.each([
+    ['keyPrefix', 'app:', '`channel`'],
+    ['host', 'other', '`url`'],
+    ['port', 6380, '`url`'],
+    ['lazyConnect', false, 'connects on first use'],
+    ['enableOfflineQueue', true, 'fails fast'],
+    ['maxRetriesPerRequest', 3, 'fails fast'],
+    ['retryStrategy', () => 100, '`maxBackoff`'],
+    ['autoResubscribe', true, 'subscribes again itself'],
+    ['commandTimeout', 500, '`timeout`'],
+  ])('refuses redisOptions.%s, naming what to use instead', (key, value, instead) => {
+    const make = () => new RedisBus({ url: 'redis://127.0.0.1:6379', redisOptions: { [key]: value } })
+    expect(make).toThrow(InvalidOptionError)
+    expect(make).toThrow(`option \`redisOptions.${key}\` is refused`)
+    expect(make).toThrow(instead)
+  })
+
+  it.each([
+    ['db', 'redis://127.0.0.1:6379/2', { db: 3 }],
+    ['password', 'redis://:secret@127.0.0.1:6379', { password: 'other' }],
+    ['username', 'redis://u:secret@127.0.0.1:6379', { username: 'other' }],
+    ['tls', 'rediss://127.0.0.1:6379', { tls: false }],
+  ])('refuses redisOptions.%s where the url gives it too', (key, url, redisOptions) => {
+    const make = () => new RedisBus({ url, redisOptions: redisOptions as never })
+    expect(make).toThrow(InvalidOptionError)
+    expect(make).toThrow(`option \`redisOptions.${key}\` cannot be combined with`)
+  })
+
+  it('takes redisOptions the URL leaves open, and refuses an array', () => {
+    for (const redisOptions of [
+      { db: 3 },
+      { password: 'p', username: 'u' },
+      { tls: { rejectUnauthorized: false } },
+      { connectionName: 'x' },
+    ]) {
+      expect(() => new RedisBus({ url: 'redis://127.0.0.1:6379', redisOptions })).not.toThrow()
+    }
+    expect(() => new RedisBus({ url: 'redis://127.0.0.1:6379', redisOptions: [] as never })).toThrow(/`redisOptions` must be an object/)
+  })
 })
 
 describe.runIf(selectedStores().has('redis'))('RedisBus', () => {

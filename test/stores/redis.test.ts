@@ -39,6 +39,8 @@ describe('RedisStore options', () => {
     ['password and url', { url: 'redis://u:secret@127.0.0.1:6379', password: 'x' }, /credentials in `url`/],
     ['username and url', { url: 'redis://:secret@127.0.0.1:6379', username: 'x' }, /credentials in `url`/],
     ['retryDelay without cluster', { url: 'redis://127.0.0.1:6379', retryDelay: 500 }, /`retryDelay` must be absent without a cluster/],
+    // ioredis would use TLS all the same (the URL's scheme asks for it): two answers, one silently lost
+    ['tls false with rediss', { url: 'rediss://127.0.0.1:6379', tls: false }, /`tls: false` cannot be combined with a `rediss:\/\/` `url`/],
   ]
   for (const [what, options, message] of bad) {
     it(`rejects ${what} ${JSON.stringify(options)} synchronously with InvalidOptionError`, () => {
@@ -46,6 +48,50 @@ describe('RedisStore options', () => {
       expect(() => new RedisStore(options as never)).toThrow(message)
     })
   }
+
+  // ioredis prefixes commands with keyPrefix but not SCAN patterns (clear() found nothing to remove),
+  // and the store's own settings (db, tls, credentials, fail-fast behaviour) must not be replaced
+  const owned: [string, unknown, string][] = [
+    ['keyPrefix', 'app:', '`prefix`'],
+    ['db', 2, '`db`'],
+    ['tls', {}, '`tls`'],
+    ['password', 'x', '`password`'],
+    ['username', 'x', '`username`'],
+    ['host', '127.0.0.1', '`host`'],
+    ['port', 6380, '`port`'],
+    ['lazyConnect', false, 'connects on first use'],
+    ['enableOfflineQueue', true, 'fails fast'],
+    ['maxRetriesPerRequest', 3, 'fails fast'],
+    ['retryStrategy', () => 100, 'reconnects'],
+    ['commandTimeout', 500, '`timeout`'],
+  ]
+  for (const [key, value, instead] of owned) {
+    for (const where of [{ url: 'redis://127.0.0.1:6379', db: 1 }, { cluster: [{ host: '127.0.0.1', port: 7000 }] }]) {
+      it(`refuses redisOptions.${key} (${Object.keys(where)[0]}), naming the option to use instead`, () => {
+        const make = () => new RedisStore({ ...where, redisOptions: { [key]: value } } as never)
+        expect(make).toThrow(InvalidOptionError)
+        expect(make).toThrow(`option \`redisOptions.${key}\``)
+        expect(make).toThrow(instead)
+      })
+    }
+  }
+
+  it('still passes other ioredis options through redisOptions', async () => {
+    const store = new RedisStore({ url: 'redis://127.0.0.1:6379', redisOptions: { connectionName: 'mine', connectTimeout: 3000 } })
+    const options = (store.client as Redis).options
+    expect(options.connectionName).toBe('mine')
+    expect(options.connectTimeout).toBe(3000)
+    expect(options.enableOfflineQueue).toBe(false)
+    await store.close()
+  })
+
+  it('connects with TLS for a rediss:// URL in any case (ioredis looks for lower-case rediss:// only)', async () => {
+    for (const url of ['rediss://127.0.0.1:6379', 'REDISS://127.0.0.1:6379']) {
+      const store = new RedisStore({ url })
+      expect((store.client as Redis).options.tls).toBeTruthy()
+      await store.close()
+    }
+  })
 
   it('never shows a URL password in the message of a refused URL', () => {
     expect(() => new RedisStore({ url: 'redis://u:hunter2@127.0.0.1:6379/x' })).toThrow(/redis:\/\/.*127\.0\.0\.1/)

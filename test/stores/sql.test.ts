@@ -203,6 +203,21 @@ describe('SqlStore options', () => {
     ['tables entry', { url: 'sqlite::memory:' }, { tables: { User: 'bad name; drop' } }, /`tables`/],
     ['tables map key', { url: 'sqlite::memory:' }, { tables: new Map([[{} as Model, 'users']]) }, /`tables`/],
     ['tables type', { url: 'sqlite::memory:' }, { tables: 5 as never }, /`tables`/],
+    // an array was read as a record: `['users']` mapped a model named "0" to the table users
+    [
+      'tables array',
+      { url: 'sqlite::memory:' },
+      { tables: ['users'] as never },
+      /option `tables` must be a Map, a record or a function, got/,
+    ],
+    ['tables Date', { url: 'sqlite::memory:' }, { tables: new Date(0) as never }, /option `tables` must be a Map, a record or a function/],
+    // accepted for sharing options with cache stores and ignored, but checked as theirs are
+    ['prefix NaN', { url: 'sqlite::memory:' }, { prefix: Number.NaN as never }, /option `prefix` must be/],
+    ['prefix object', { url: 'sqlite::memory:' }, { prefix: {} as never }, /option `prefix` must be/],
+    ['prefix with a space', { url: 'sqlite::memory:' }, { prefix: 'has space' }, /option `prefix` must be/],
+    ['clock object', { url: 'sqlite::memory:' }, { clock: {} }, /option `clock` must have a now\(\) method/],
+    ['clock function', { url: 'sqlite::memory:' }, { clock: () => 1 }, /option `clock` must have a now\(\) method/],
+    ['clock number', { url: 'sqlite::memory:' }, { clock: 5 }, /option `clock` must have a now\(\) method/],
     ['camelCase', { url: 'sqlite::memory:' }, { camelCase: 'yes' as never }, /`camelCase`/],
     ['checkUniqueKeys', { url: 'sqlite::memory:' }, { checkUniqueKeys: 1 as never }, /`checkUniqueKeys`/],
     ['bytes', { url: 'sqlite::memory:' }, { bytes: 'ArrayBuffer' as never }, /`bytes`/],
@@ -518,6 +533,42 @@ for (const dialect of dialects) {
       // Fixing the schema makes the next call succeed (the failed check is not cached).
       await sql`create unique index tokens_owner_key on ${sql.table(env.table('tokens'))} (owner)`.execute(env.db)
       expect(await store.get(Token, { id: 1 })).toBeUndefined()
+    })
+
+    it('a missing table is E_SCHEMA naming the store, operation, model and key (DESIGN §5)', async () => {
+      const env = await makeEnv(dialect)
+      const store = env.newStore()
+      const missing = async (call: Promise<unknown>): Promise<string> => {
+        const err = await call.then(
+          () => undefined,
+          (e: unknown) => e,
+        )
+        expect(isStockpyleError(err, 'E_SCHEMA')).toBe(true)
+        return (err as Error).message
+      }
+      const accounts = 'table `[\\w.]*accounts` does not exist \\(create it with createTable\\(\\) or a migration\\)$'
+      const model = 'of model `SqlTestAccount`'
+      expect(await missing(store.get(Account, { id: 1 }))).toMatch(new RegExp(`^sql store get ${model} by \`\\{id:1\\}\`: ${accounts}`))
+      expect(await missing(store.batchGet(Account, [{ id: 1 }, { email: 'a' }]))).toMatch(
+        new RegExp(`^sql store get ${model} \\(batch of 2\\): ${accounts}`),
+      )
+      expect(await missing(store.put(new Account('a@example.com', 7)))).toMatch(
+        new RegExp(`^sql store put ${model} with key \`\\{id:7\\}\`: ${accounts}`),
+      )
+      // a generated primary key is not known yet: no key to name
+      expect(await missing(store.put(new Account('a@example.com')))).toMatch(new RegExp(`^sql store put ${model}: ${accounts}`))
+      expect(await missing(store.delete(new Account('a@example.com', 7)))).toMatch(
+        new RegExp(`^sql store delete ${model} with key \`\\{id:7\\}\`: ${accounts}`),
+      )
+      expect(await missing(store.delete(Account, { email: 'a@example.com' }))).toMatch(
+        new RegExp(`^sql store delete ${model} by \`\\{email:"a@example.com"\\}\`: ${accounts}`),
+      )
+      // in a batch of two models, the one whose table is missing is named
+      await accountsTable(env)
+      expect(await missing(store.batchPut([new Account('b@example.com', 8), new Plain(1)]))).toMatch(
+        /^sql store put of model `SqlTestPlain` with key `\{id:1\}`: table `[\w.]*plains` does not exist/,
+      )
+      expect(await rowCount(env, 'accounts')).toBe(0)
     })
 
     it('a missing table and an attribute without a column are E_SCHEMA; nothing is written', async () => {

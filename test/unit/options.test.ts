@@ -51,6 +51,14 @@ describe('options', () => {
       }
     })
 
+    it(`${name} checks prefix (even where it is ignored) and clock`, () => {
+      for (const bad of [Number.NaN, {}, () => 'x', 5, 'has space', 'x'.repeat(41)]) {
+        expect(message(() => make({ prefix: bad }))).toMatch(/option `prefix` must be at most 40 characters/)
+      }
+      for (const bad of [{}, () => 1, 5]) expect(message(() => make({ clock: bad }))).toMatch(/option `clock` must have a now\(\) method/)
+      expect(() => make({ prefix: 'app-v2', clock: new ManualClock() })).not.toThrow()
+    })
+
     it(`${name} accepts lifetime as a Date in the future and refuses one in the past`, () => {
       const clock = new ManualClock()
       expect(() => make({ clock, lifetime: new Date(clock.now() + 60_000) })).not.toThrow()
@@ -146,6 +154,17 @@ describe('chain options', () => {
         : [new ProcessMemoryStore(), new ProcessMemoryStore({ name: 'db' })],
       options as never,
     )
+
+  it('refuses one store given as two layers, naming both positions', () => {
+    const memory = new ProcessMemoryStore()
+    const db = new ProcessMemoryStore({ name: 'db' })
+    expect(message(() => new ChainedStore([memory, memory]))).toMatch(
+      /^chain: option `layers`\[0\] and `layers`\[1\] are the same store \(memory\)/,
+    )
+    expect(message(() => new ChainedStore([memory, db, db], { name: 'c' }))).toMatch(
+      /^c: option `layers`\[1\] and `layers`\[2\] are the same store \(db\)/,
+    )
+  })
 
   it('accepts every documented option', () => {
     expect(() => chain({ maxPendingRepairs: 10 })).not.toThrow()

@@ -277,6 +277,20 @@ describe('FaultStore arguments', () => {
     constructor(public id: number) {}
   }
 
+  it("takes StoreDecorator's options (a name) and refuses others, as every decorator does (a second argument was ignored)", async () => {
+    const inner = new ProcessMemoryStore({ name: 'mem' })
+    expect(new FaultStore(inner).name).toBe('fault(mem)')
+    expect(new FaultStore(inner, {}).name).toBe('fault(mem)')
+    expect(new FaultStore(inner, { name: 'flaky' }).name).toBe('flaky')
+    expect(() => new FaultStore(inner, { name: 'x', ttl: 5 } as never)).toThrow(InvalidOptionError)
+    expect(() => new FaultStore(inner, { name: 'x', ttl: 5 } as never)).toThrow(/FaultStore: unknown option `ttl`/)
+    for (const bad of ['', 42]) {
+      expect(() => new FaultStore(inner, { name: bad } as never)).toThrow(/FaultStore: option `name` must be a non-empty string/)
+    }
+    expect(() => new FaultStore(inner, 'flaky' as never)).toThrow(/FaultStore: options must be an object/)
+    await inner.close()
+  })
+
   it('refuses what is not an operation (TypeError for a non-string, RangeError for another name), before changing anything', async () => {
     const fault = new FaultStore(new ProcessMemoryStore({ lifetime: 60 }))
     await fault.put(new Doc(1))

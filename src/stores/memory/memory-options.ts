@@ -30,7 +30,8 @@ export interface ProcessMemoryStoreOptions extends Omit<CacheStoreOptions, 'pref
 
 /**
  * The option names `ProcessMemoryStore` accepts. `prefix` is accepted (so cache options can be
- * shared between stores) and ignored: the map belongs to this store alone.
+ * shared between stores), checked as every cache store checks it, and ignored: the map belongs to
+ * this store alone.
  */
 export const PROCESS_MEMORY_STORE_OPTIONS: readonly string[] = [...CACHE_OPTION_NAMES, 'max', 'maxSize', 'unbounded', 'name', 'bus']
 

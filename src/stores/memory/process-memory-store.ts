@@ -65,7 +65,8 @@ export class ProcessMemoryStore extends BaseStore {
     this.name = nameOption('memory', options.name, 'memory')
     this.#getWhere = `${this.name} store get`
     this.#putWhere = `${this.name} store put`
-    this.#settings = checkCacheOptions(this.name, { ...options, prefix: '' })
+    // (`prefix` is checked like any store's, and ignored: the map belongs to this store alone)
+    this.#settings = checkCacheOptions(this.name, options)
     const { max, maxSize } = memoryBounds(this.name, options)
     this.#maxSize = maxSize
     this.#maxCount = maxSize === undefined ? undefined : max

@@ -5,6 +5,7 @@ import { InvalidOptionError, show } from '../../core/errors.js'
 import { systemClock } from '../../core/lifetime.js'
 import { msOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
+import { checkRedisOptions, REDIS_STORE_OWNED } from './owned-redis-options.js'
 import { RedisBackend } from './redis-backend.js'
 import { checkRedisUrl } from './redis-url.js'
 
@@ -44,7 +45,10 @@ export interface RedisStoreOptions extends CacheStoreOptions {
    * the other masters keep serving — before one call probes it again. Default `1000`. See `RedisBackend`.
    */
   retryDelay?: number | undefined
-  /** `true` or Node TLS options to connect with TLS (`rediss://` URLs imply it). */
+  /**
+   * `true` or Node TLS options to connect with TLS (`rediss://` URLs imply it: `false` with one is
+   * refused with `InvalidOptionError`).
+   */
   tls?: boolean | ConnectionOptions | undefined
   /** Password (AUTH). */
   password?: string | undefined
@@ -53,10 +57,12 @@ export interface RedisStoreOptions extends CacheStoreOptions {
   /** Database index of a single node; default `0`. Not available in a cluster. */
   db?: number | undefined
   /**
-   * Extra ioredis options, applied under the store's fail-fast settings (`enableOfflineQueue: false`,
-   * `maxRetriesPerRequest: 0`, no `commandTimeout`: the store's own deadlines bound every call,
-   * reconnect backoff up to 500 ms) — which they may override. For a cluster they go to each node's
-   * connection.
+   * Extra ioredis options (e.g. `connectionName`, `keepAlive`, `family`, `connectTimeout`). Those the
+   * store sets itself or has an option for are refused with `InvalidOptionError` naming
+   * `redisOptions.<key>` and what to use instead: `keyPrefix` (use `prefix`: ioredis does not prefix
+   * SCAN patterns, so `clear()` would remove nothing), `db`, `tls`, `password`, `username`, `host`,
+   * `port`, and the fail-fast settings `lazyConnect`, `enableOfflineQueue`, `maxRetriesPerRequest`,
+   * `retryStrategy` and `commandTimeout` (use `timeout`). For a cluster they go to each node's connection.
    */
   redisOptions?: RedisOptions | undefined
   /** Name for messages and stats; default `redis(host:port)` / `redis-cluster(host:port,…)`. */
@@ -206,9 +212,13 @@ function createBackend(options: RedisStoreOptions): RedisBackend {
   if (retryDelayOption !== undefined && cluster === undefined && (client as { isCluster?: boolean } | undefined)?.isCluster !== true) {
     fail('retryDelay', 'absent without a cluster (it is how long a failed cluster master is skipped)', retryDelayOption)
   }
-  if (redisOptions !== undefined && (typeof redisOptions !== 'object' || redisOptions === null || Array.isArray(redisOptions))) {
-    fail('redisOptions', 'an object of ioredis options', redisOptions)
+  // ioredis would use TLS all the same: the scheme asks for it, and `tls: false` reads as "not given"
+  if (tls === false && fromUrl.tls) {
+    throw new InvalidOptionError(
+      'redis store: option `tls: false` cannot be combined with a `rediss://` `url` (which asks for TLS): give one',
+    )
   }
+  checkRedisOptions('redis store', redisOptions, REDIS_STORE_OWNED)
   if (
     client !== undefined &&
     (tls !== undefined || password !== undefined || username !== undefined || db !== undefined || redisOptions !== undefined)
@@ -223,21 +233,26 @@ function createBackend(options: RedisStoreOptions): RedisBackend {
   const common = { name: backendName(options), timeout, retryDelay, clock, clearable: options.prefix !== '' }
   if (client !== undefined) return new RedisBackend({ ...common, client, ownsClient: false })
 
+  // redisOptions go under the store's own settings: it may not give them (checked above), and a key it
+  // gives as `undefined` must not unset them either.
   const nodeOptions: RedisOptions = {
+    connectTimeout: Math.max(timeout, 1000),
+    // On close, ioredis waits this long for the socket to close before destroying it, with a timer that
+    // keeps the process alive: 2 s by default, for every client whose server died or froze.
+    disconnectTimeout: timeout,
+    ...redisOptions,
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     // No commandTimeout: the store's deadline bounds every call and lets a reply that came in during
     // a stall win; ioredis's would not, and its timer only rejects a command (which stays queued for
     // its reply) at the cost of a second timer per command: measured 5–14% of a Redis hit's time.
-    connectTimeout: Math.max(timeout, 1000),
-    // On close, ioredis waits this long for the socket to close before destroying it, with a timer that
-    // keeps the process alive: 2 s by default, for every client whose server died or froze.
-    disconnectTimeout: timeout,
-    ...(tls === undefined || tls === false ? {} : { tls: tls === true ? {} : tls }),
-    ...(password === undefined ? {} : { password }),
-    ...(username === undefined ? {} : { username }),
-    ...(db === undefined ? {} : { db }),
-    ...redisOptions,
+    commandTimeout: undefined,
+    keyPrefix: undefined,
+    // (ioredis turns TLS on only for a URL starting with lower-case `rediss://`: say so for any case)
+    tls: tls === undefined ? (fromUrl.tls ? {} : undefined) : tls === false ? undefined : tls === true ? {} : tls,
+    password,
+    username,
+    db,
   }
   if (cluster !== undefined) {
     const { retryStrategy: _r, enableOfflineQueue: _q, ...perNode } = nodeOptions
@@ -262,7 +277,7 @@ function createBackend(options: RedisStoreOptions): RedisBackend {
       ownsClient: true,
     })
   }
-  const single: RedisOptions = { enableOfflineQueue: false, retryStrategy, ...nodeOptions }
-  const redis = url !== undefined ? new Redis(url, single) : new Redis({ host: host ?? '127.0.0.1', port: port ?? 6379, ...single })
+  const single: RedisOptions = { ...nodeOptions, enableOfflineQueue: false, retryStrategy }
+  const redis = url !== undefined ? new Redis(url, single) : new Redis({ ...single, host: host ?? '127.0.0.1', port: port ?? 6379 })
   return new RedisBackend({ ...common, client: redis, ownsClient: true })
 }

@@ -7,6 +7,8 @@ export interface RedisUrlParts {
   db: number | undefined
   /** Whether it carries a user name or a password. */
   credentials: boolean
+  /** Whether its scheme is `rediss:` (in any case): TLS. */
+  tls: boolean
 }
 
 /**
@@ -15,11 +17,12 @@ export interface RedisUrlParts {
  * client options over the store's own) or a fragment. The message shows the URL without its user and
  * password.
  * @param owner the store or bus named in the message.
- * @returns the database and whether credentials are given, to check them against other options.
+ * @returns the database, whether credentials are given and whether the scheme asks for TLS, to check
+ *   them against other options.
  * @throws InvalidOptionError otherwise.
  */
 export function checkRedisUrl(owner: string, url: unknown): RedisUrlParts {
-  if (url === undefined) return { db: undefined, credentials: false }
+  if (url === undefined) return { db: undefined, credentials: false, tls: false }
   const fail = (why: string): never => {
     throw new InvalidOptionError(`${owner}: option \`url\` must be a redis:// or rediss:// URL${why}, got ${show(redactUrl(url))}`)
   }
@@ -33,5 +36,9 @@ export function checkRedisUrl(owner: string, url: unknown): RedisUrlParts {
   if (path !== '' && path !== '/' && !/^\/(0|[1-9][0-9]{0,8})$/.test(path)) {
     return fail(' whose path is empty or a database number (/0, /1, …)')
   }
-  return { db: path.length > 1 ? Number(path.slice(1)) : undefined, credentials: parsed.username !== '' || parsed.password !== '' }
+  return {
+    db: path.length > 1 ? Number(path.slice(1)) : undefined,
+    credentials: parsed.username !== '' || parsed.password !== '',
+    tls: parsed.protocol === 'rediss:',
+  }
 }

@@ -45,14 +45,19 @@ export function defaultTableName(typeTag: string): string {
   return pluralize(snakeCase(typeTag.replace(/[^A-Za-z0-9_]/g, '_')))
 }
 
-/** Validates the `tables` option. @throws InvalidOptionError naming the option and the bad entry. */
+/**
+ * Validates the `tables` option: `undefined`, a function, a `Map` of model classes, or a plain record
+ * (not an array, a Date or another class's instance).
+ * @throws InvalidOptionError naming the option and the bad entry.
+ */
 export function checkTableNaming(store: string, tables: unknown): TableNaming | undefined {
   if (tables === undefined || typeof tables === 'function') return tables as TableNaming | undefined
-  const entries: [unknown, unknown][] =
-    tables instanceof Map ? [...tables.entries()] : typeof tables === 'object' && tables !== null ? Object.entries(tables) : []
-  if (typeof tables !== 'object' || tables === null) {
+  // (an array is no record: `['users']` would map a model named "0")
+  const prototype = typeof tables === 'object' && tables !== null ? Object.getPrototypeOf(tables) : undefined
+  if (!(tables instanceof Map) && prototype !== Object.prototype && prototype !== null) {
     throw new InvalidOptionError(`${store}: option \`tables\` must be a Map, a record or a function, got ${show(tables)}`)
   }
+  const entries: [unknown, unknown][] = tables instanceof Map ? [...tables.entries()] : Object.entries(tables as object)
   for (const [model, name] of entries) {
     if (tables instanceof Map && (typeof model !== 'function' || !Array.isArray((model as unknown as Model).stockpyleKeys))) {
       throw new InvalidOptionError(`${store}: option \`tables\` maps ${show(model)}, which is not a model class`)

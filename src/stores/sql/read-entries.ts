@@ -6,11 +6,12 @@ import { encodeLookup, keyOfObjectFor } from '../../core/key-encoding.js'
 import type { KeyInfo, ModelInfo } from '../../core/registry.js'
 import type { ColumnInfo } from './column-kind.js'
 import { checkKeyText } from './key-text.js'
+import { mappingFor } from './mapping-for.js'
 import { canMatch, isKeyValue, keyParam } from './row-mapper.js'
 import { rowToObject } from './row-reader.js'
 import { selectList } from './select-list.js'
 import { translateError } from './sql-errors.js'
-import { chunk, type Executor, keyCondition, type OperationContext, PARAMETER_LIMIT, type Row, resolve } from './sql-operations.js'
+import { chunk, type Executor, keyCondition, type OperationContext, PARAMETER_LIMIT, type Row } from './sql-operations.js'
 
 /**
  * Reads one entry per request, in request order, `undefined` at each miss. One query per lookup shape
@@ -25,7 +26,7 @@ export async function readEntries(
   requests: readonly LookupRequest[],
 ): Promise<(StoreEntry | undefined)[]> {
   const operation = `${ctx.name} store get`
-  const m = await resolve(ctx.mappings.mapping(ex.db, info), `${operation} of model \`${info.name}\``)
+  const m = await mappingFor(ctx.mappings, ex.db, info, operation, requests, undefined)
   // Rows are matched to lookups by identity: the key value itself for a one-field key (Map keys compare
   // type and value, as canonical keys do: 1 is not '1' nor 1n, -0 is 0), the canonical key otherwise.
   const ids: unknown[] = new Array(requests.length)

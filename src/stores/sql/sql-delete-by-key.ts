@@ -5,11 +5,12 @@ import { encodeLookup, keyOfObjectFor } from '../../core/key-encoding.js'
 import type { KeyInfo, ModelInfo } from '../../core/registry.js'
 import type { ColumnInfo } from './column-kind.js'
 import { checkKeyText } from './key-text.js'
+import { mappingFor } from './mapping-for.js'
 import { canMatch, keyParam } from './row-mapper.js'
 import { rowToObject } from './row-reader.js'
 import { selectList } from './select-list.js'
 import { translateError } from './sql-errors.js'
-import { chunk, type Executor, keyCondition, type OperationContext, PARAMETER_LIMIT, resolve } from './sql-operations.js'
+import { chunk, type Executor, keyCondition, type OperationContext, PARAMETER_LIMIT } from './sql-operations.js'
 
 type Row = Record<string, unknown>
 
@@ -28,7 +29,7 @@ export async function removeByLookups(
 ): Promise<(object | undefined)[]> {
   const operation = `${ctx.name} store delete`
   const canonical = requests.map((r) => keyOfObjectFor(r.spec, r.lookup) ?? encodeLookup(info, r.lookup, operation))
-  const m = await resolve(ctx.mappings.mapping(ex.db, info), `${operation} of model \`${info.name}\``)
+  const m = await mappingFor(ctx.mappings, ex.db, info, operation, requests, undefined)
   const bySpec = new Map<KeyInfo, Map<string, unknown[]>>()
   requests.forEach(({ spec, lookup }, i) => {
     const columns = m.keyColumns.get(spec) as readonly ColumnInfo[]

@@ -3,6 +3,7 @@ import type { WriteItem } from '../../contracts/base-store.js'
 import { keyOfObjectFor } from '../../core/key-encoding.js'
 import type { ModelInfo } from '../../core/registry.js'
 import type { ColumnInfo, SqlDialect } from './column-kind.js'
+import { mappingFor } from './mapping-for.js'
 import type { MappingCache } from './model-mapping.js'
 import { canMatch, checkKeyAttributes, keyParam, type ModelMapping, objectToRow, type PreparedRow } from './row-mapper.js'
 import { rowToAttributes } from './row-reader.js'
@@ -81,26 +82,16 @@ async function runAll<T>(ex: Executor, statements: readonly ((db: Kysely<any>) =
   })
 }
 
-/** Awaits `promise`, translating a database error (e.g. from introspection) into a stockpyle error. */
-export async function resolve<T>(promise: Promise<T>, context: string): Promise<T> {
-  try {
-    return await promise
-  } catch (err) {
-    throw translateError(err, context)
-  }
-}
-
+/** The mapping of each model of `items`, failing in the name of the model whose mapping failed. */
 async function mappingsOf(
   ctx: OperationContext,
   ex: Executor,
-  infos: Iterable<ModelInfo>,
+  items: readonly WriteItem[],
   operation: string,
 ): Promise<Map<ModelInfo, ModelMapping>> {
-  const distinct = [...new Set(infos)]
-  const mappings = await resolve(
-    Promise.all(distinct.map((info) => ctx.mappings.mapping(ex.db, info))),
-    `${ctx.name} store ${operation} of model \`${distinct[0]?.name}\``,
-  )
+  const distinct = [...new Set(items.map((i) => i.info))]
+  const where = `${ctx.name} store ${operation}`
+  const mappings = await Promise.all(distinct.map((info) => mappingFor(ctx.mappings, ex.db, info, where, undefined, items)))
   return new Map(distinct.map((info, i) => [info, mappings[i] as ModelMapping]))
 }
 
@@ -209,12 +200,7 @@ function readBack(m: ModelMapping, sent: readonly string[], primary: readonly st
  *   `E_SCHEMA` for an attribute without a column; SerializationError for an unstorable value.
  */
 export async function writeObjects(ctx: OperationContext, ex: Executor, items: readonly WriteItem[]): Promise<object[]> {
-  const mappings = await mappingsOf(
-    ctx,
-    ex,
-    items.map((i) => i.info),
-    'put',
-  )
+  const mappings = await mappingsOf(ctx, ex, items, 'put')
   const planned = new Map<ModelMapping, PlannedRow[]>()
   const byPrimary = new Map<string, PlannedRow>()
   const written: object[] = []
@@ -320,12 +306,7 @@ function writeBackAll(m: ModelMapping, objects: readonly object[], entry: Return
  * @throws MissingKeyAttributeError / InvalidKeyError when an object lacks its primary key.
  */
 export async function removeObjects(ctx: OperationContext, ex: Executor, items: readonly WriteItem[]): Promise<object[]> {
-  const mappings = await mappingsOf(
-    ctx,
-    ex,
-    items.map((i) => i.info),
-    'delete',
-  )
+  const mappings = await mappingsOf(ctx, ex, items, 'delete')
   const keys = new Map<ModelMapping, Map<string, unknown[]>>()
   const removed: object[] = []
   const seen = new Set<object>()

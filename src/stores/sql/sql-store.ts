@@ -8,6 +8,7 @@ import {
   type StoreEntry,
   type WriteItem,
 } from '../../contracts/base-store.js'
+import { clockOption, prefixOption } from '../../contracts/cache-store-options.js'
 import { InvalidArgumentError, InvalidOptionError, show, UnsupportedOperationError } from '../../core/errors.js'
 import type { Model } from '../../core/model.js'
 import { msOption } from '../../core/option-values.js'
@@ -74,9 +75,15 @@ export interface SqlStoreOptions {
    * `-c statement_timeout` in `options`) is refused with `InvalidOptionError`: it would replace this.
    */
   timeout?: number | undefined
-  /** Accepted for option sharing with cache stores and ignored (SqlStore never expires objects). */
+  /**
+   * Accepted for option sharing with cache stores and ignored (SqlStore never expires objects); checked
+   * as theirs is: an object with a `now()` method, else `InvalidOptionError`.
+   */
   clock?: unknown
-  /** Accepted for option sharing with cache stores and ignored (tables isolate data). */
+  /**
+   * Accepted for option sharing with cache stores and ignored (tables isolate data); checked as theirs
+   * is: at most 40 characters of `[A-Za-z0-9_.~:-]`, else `InvalidOptionError`.
+   */
   prefix?: string | undefined
 }
 
@@ -84,7 +91,8 @@ const SQL_CAPABILITIES = capabilities({ authoritative: true, generatesKeys: true
 
 /**
  * Rejects misspelt options, and cache options that SqlStore cannot honour (it never expires objects and
- * is not polymorphic). `clock` and `prefix` are accepted and ignored, so cache-store options can be shared.
+ * is not polymorphic). `clock` and `prefix` are accepted (and checked by the constructor) and ignored, so
+ * cache-store options can be shared.
  */
 function checkKnownOptions(options: object): void {
   for (const [key, value] of Object.entries(options)) {
@@ -171,6 +179,9 @@ export class SqlStore extends BaseStore {
     if (maxConnections !== undefined && (!Number.isSafeInteger(maxConnections) || maxConnections < 1)) {
       throw new InvalidOptionError(`${label}: option \`maxConnections\` must be a positive integer, got ${show(maxConnections)}`)
     }
+    // accepted so that cache-store options can be shared, and ignored, but checked as theirs are
+    prefixOption(label, options.prefix)
+    clockOption(label, options.clock)
     const bytes = options.bytes ?? 'Buffer'
     if (bytes !== 'Uint8Array' && bytes !== 'Buffer' && typeof bytes !== 'function') {
       throw new InvalidOptionError(`${label}: option \`bytes\` must be 'Uint8Array', 'Buffer' or a function, got ${show(bytes)}`)

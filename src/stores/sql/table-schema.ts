@@ -329,7 +329,21 @@ async function postgresSchema(db: Kysely<any>, table: string): Promise<TableSche
 export async function introspectTable(store: string, db: Kysely<any>, dialect: SqlDialect, table: string): Promise<TableSchema> {
   const schema = dialect === 'sqlite' ? await sqliteSchema(db, table) : await postgresSchema(db, table)
   if (schema === undefined) {
-    throw new SchemaError(`${store} store: table \`${table}\` does not exist (create it with createTable() or a migration)`, {})
+    const err = new SchemaError(`${store} store: table \`${table}\` does not exist (create it with createTable() or a migration)`)
+    missingTables.set(err, table)
+    throw err
   }
   return schema
+}
+
+/** The errors of {@link introspectTable} for a table that does not exist, and that table. */
+const missingTables = new WeakMap<object, string>()
+
+/**
+ * The table whose absence `err` reports, when it is {@link introspectTable}'s error for a missing
+ * table (one error, cached and shared by every call that waited on that introspection); `undefined`
+ * for any other error. Lets a call rethrow it in its own name, with its operation, model and key.
+ */
+export function missingTableOf(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null ? missingTables.get(err) : undefined
 }
