@@ -1,5 +1,6 @@
 import { InvalidKeyError, MissingKeyAttributeError, SchemaError, SerializationError, show } from '../../core/errors.js'
 import { isKeyValue, isOwnAttribute, notOwnKeyAttribute } from '../../core/key-encoding.js'
+import { messageOf } from '../../core/unavailable-unless-ours.js'
 
 export { isKeyValue }
 
@@ -353,6 +354,24 @@ export function checkKeyAttributes(m: ModelMapping, obj: object, operation: 'put
 }
 
 /**
+ * `source[attribute]`.
+ * @throws SerializationError naming the attribute when reading it throws (a getter), the error as cause.
+ */
+function readAttribute(m: ModelMapping, source: Record<string, unknown>, attribute: string): unknown {
+  try {
+    return source[attribute]
+  } catch (err) {
+    const getter = typeof Object.getOwnPropertyDescriptor(source, attribute)?.get === 'function'
+    throw new SerializationError(
+      `${where(m, attribute)} could not be read: ${getter ? 'its getter' : 'reading it'} threw (${messageOf(err)})`,
+      {
+        cause: err,
+      },
+    )
+  }
+}
+
+/**
  * Converts an object into the row to upsert: every own enumerable attribute that is not `undefined`,
  * each into its column. Computed columns are skipped (the database fills them).
  * @throws StockpyleError `E_SCHEMA` for an attribute with no column; SerializationError for a value the column cannot store.
@@ -363,7 +382,7 @@ export function objectToRow(m: ModelMapping, obj: object): PreparedRow {
   const values: RowValues = {}
   const names: string[] = []
   for (const attribute of Object.keys(source)) {
-    const value = source[attribute]
+    const value = readAttribute(m, source, attribute)
     if (value === undefined) continue
     const column = m.columnOf.get(attribute)
     if (column === undefined) {
