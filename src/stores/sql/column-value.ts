@@ -3,6 +3,7 @@ import type { ColumnInfo } from './column-kind.js'
 import { jsonText } from './json-text.js'
 import type { ModelMapping } from './model-mapping-types.js'
 import { pgArrayValue } from './pg-array-value.js'
+import { lengthRange, numericRange, realRange, timeRange } from './pg-ranges.js'
 import { timestamptzText } from './pg-values.js'
 
 const INT64_MAX = 9223372036854775807n
@@ -26,6 +27,18 @@ function negativeZero(m: ModelMapping, attribute: string, column: ColumnInfo): S
   return new SerializationError(
     `${where(m, attribute)} holds -0 but column \`${column.name}\` of table \`${m.schema.table}\` is ${column.dataType || 'untyped'} (${column.kind}), which gives it back as 0: store 0, or ${keep} to keep the sign`,
   )
+}
+
+/** @throws SerializationError naming the attribute and column when `range` says what the column stores instead. */
+function checkRange(m: ModelMapping, attribute: string, column: ColumnInfo, value: unknown, range: string | undefined): void {
+  if (range !== undefined) throw mismatch(m, attribute, column, value, range)
+}
+
+/** What a PostgreSQL `real` or `numeric(p,s)` column stores, when it does not store the finite number `value`. */
+function numberRange(column: ColumnInfo, value: number): string | undefined {
+  if (column.dataType === 'float4') return realRange(value)
+  if (column.precision === undefined || column.scale === undefined) return undefined
+  return numericRange(value, column.precision, column.scale, column.sqlType ?? 'numeric')
 }
 
 function checkText(m: ModelMapping, attribute: string, value: string): string {
@@ -63,6 +76,7 @@ export function toColumnValue(m: ModelMapping, attribute: string, column: Column
     case 'real':
     case 'numeric':
       if (typeof value !== 'number' || !Number.isFinite(value)) throw mismatch(m, attribute, column, value, 'finite numbers')
+      if (!sqlite) checkRange(m, attribute, column, value, numberRange(column, value))
       if (Object.is(value, -0)) {
         // PostgreSQL's float4/float8 keep the sign when sent as text; pg would send String(-0), "0"
         if (!sqlite && column.kind === 'real') return '-0'
@@ -71,6 +85,10 @@ export function toColumnValue(m: ModelMapping, attribute: string, column: Column
       return value
     case 'text':
       if (typeof value !== 'string') throw mismatch(m, attribute, column, value, 'strings')
+      if (!sqlite) {
+        const n = column.maxLength ?? column.paddedLength
+        if (n !== undefined) checkRange(m, attribute, column, value, lengthRange(value, n, column.sqlType ?? column.dataType))
+      }
       return checkText(m, attribute, value)
     case 'boolean':
       if (typeof value !== 'boolean') throw mismatch(m, attribute, column, value, 'booleans')
@@ -79,6 +97,7 @@ export function toColumnValue(m: ModelMapping, attribute: string, column: Column
       if (!(value instanceof Date)) throw mismatch(m, attribute, column, value, 'Dates')
       if (Number.isNaN(value.getTime())) throw mismatch(m, attribute, column, value, 'valid Dates')
       if (sqlite) return value.toISOString()
+      checkRange(m, attribute, column, value, timeRange(column.dataType, value))
       return column.dataType === 'timestamptz' ? timestamptzText(value) : value
     case 'json':
       return jsonText(value, where(m, attribute), m.dialect === 'postgres' && column.dataType === 'jsonb')

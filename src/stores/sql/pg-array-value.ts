@@ -10,6 +10,7 @@ import { SerializationError, show } from '../../core/errors.js'
 import { type ColumnInfo, type ColumnKind, elementKind } from './column-kind.js'
 import { fromTaggedJson } from './json-codec.js'
 import { jsonText } from './json-text.js'
+import { integerElementRange, realRange, timeRange } from './pg-ranges.js'
 import { bigintElements, timestamptzText } from './pg-values.js'
 
 /** What the elements of an array of each kind are (the end of a message naming the column). */
@@ -33,18 +34,22 @@ const HOLE = 'which pg would send as NULL: store null'
 const EMPTY_INNER = 'where an inner array must have elements: PostgreSQL stores [[]] as [] and refuses inner arrays of different lengths'
 const LOCAL_DATE = 'where pg would send it as text in local time: store date.toISOString(), or declare the column timestamptz[]'
 
-/** Why `v` (neither null nor an array) cannot be an element of an array of `kind`; `undefined` when it can. */
-function refusal(kind: ColumnKind, v: unknown): string | undefined {
+/**
+ * Why `v` (neither null nor an array) cannot be an element of an array of `kind` whose elements' base
+ * type is `type` (pg-ranges.ts: the ranges of PostgreSQL's types); `undefined` when it can.
+ */
+function refusal(kind: ColumnKind, type: string, v: unknown): string | undefined {
   switch (kind) {
     case 'text':
       return typeof v === 'string' ? undefined : ELEMENTS.text
     case 'integer':
       if (typeof v !== 'number' || !Number.isInteger(v)) return ELEMENTS.integer
-      return Object.is(v, -0) ? NEGATIVE_ZERO : undefined
+      return Object.is(v, -0) ? NEGATIVE_ZERO : integerElementRange(type, v)
     case 'bigint':
-      return typeof v === 'bigint' ? undefined : ELEMENTS.bigint
+      return typeof v === 'bigint' ? integerElementRange(type, v) : ELEMENTS.bigint
     case 'real':
-      return typeof v === 'number' ? undefined : ELEMENTS.real
+      if (typeof v !== 'number') return ELEMENTS.real
+      return type === 'float4' ? inRange(realRange(v)) : undefined
     case 'numeric':
       if (typeof v !== 'number' || !Number.isFinite(v)) return ELEMENTS.numeric
       return Object.is(v, -0) ? NEGATIVE_ZERO : undefined
@@ -52,7 +57,7 @@ function refusal(kind: ColumnKind, v: unknown): string | undefined {
       return typeof v === 'boolean' ? undefined : ELEMENTS.boolean
     case 'timestamp':
       if (!(v instanceof Date)) return ELEMENTS.timestamp
-      return Number.isNaN(v.getTime()) ? INVALID_DATE : undefined
+      return Number.isNaN(v.getTime()) ? INVALID_DATE : inRange(timeRange(type, v))
     case 'bytes':
       return v instanceof Uint8Array ? undefined : ELEMENTS.bytes
     case 'json':
@@ -63,6 +68,11 @@ function refusal(kind: ColumnKind, v: unknown): string | undefined {
       if (v instanceof Date) return Number.isNaN(v.getTime()) ? INVALID_DATE : LOCAL_DATE
       return ELEMENTS.other
   }
+}
+
+/** The end of a message for an element out of the range `range` of what the element type holds. */
+function inRange(range: string | undefined): string | undefined {
+  return range === undefined ? undefined : `whose elements are ${range}`
 }
 
 /** Where an array is written: the start of messages (store, operation, model, attribute), the table, and the check of a string element. */
@@ -88,7 +98,7 @@ function checkElements(t: Target, kind: ColumnKind, values: readonly unknown[], 
       checkElements(t, kind, v, `${path}[${i}]`)
       continue
     }
-    const why = v === undefined ? HOLE : refusal(kind, v)
+    const why = v === undefined ? HOLE : refusal(kind, t.column.elementType ?? '', v)
     if (why !== undefined) refuse(t, `${show(v)} in element ${path}[${i}]`, why)
     if (typeof v === 'string' && kind !== 'json') t.text(v)
   }
