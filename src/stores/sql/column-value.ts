@@ -1,4 +1,5 @@
 import { SerializationError, show } from '../../core/errors.js'
+import { bytesClassRefusal } from './bytes-class.js'
 import type { ColumnInfo } from './column-kind.js'
 import { jsonText } from './json-text.js'
 import type { ModelMapping } from './model-mapping-types.js'
@@ -39,6 +40,21 @@ function numberRange(column: ColumnInfo, value: number): string | undefined {
   if (column.dataType === 'float4') return realRange(value)
   if (column.precision === undefined || column.scale === undefined) return undefined
   return numericRange(value, column.precision, column.scale, column.sqlType ?? 'numeric')
+}
+
+/** Bytes as the Buffer the drivers bind (a view of the same memory). */
+function asBuffer(value: Uint8Array): Buffer {
+  return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+}
+
+/** @throws SerializationError naming the attribute, the column and option `bytes` for bytes of another class than the column reads back. */
+function checkBytesClass(m: ModelMapping, attribute: string, column: ColumnInfo, value: Uint8Array): void {
+  const why = bytesClassRefusal(value, m.bufferColumns.has(column.name))
+  if (why !== undefined) {
+    throw new SerializationError(
+      `${where(m, attribute)} holds ${show(value)} but column \`${column.name}\` of table \`${m.schema.table}\` ${why}`,
+    )
+  }
 }
 
 function checkText(m: ModelMapping, attribute: string, value: string): string {
@@ -103,7 +119,8 @@ export function toColumnValue(m: ModelMapping, attribute: string, column: Column
       return jsonText(value, where(m, attribute), m.dialect === 'postgres' && column.dataType === 'jsonb')
     case 'bytes':
       if (!(value instanceof Uint8Array)) throw mismatch(m, attribute, column, value, 'Uint8Array or Buffer bytes')
-      return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+      checkBytesClass(m, attribute, column, value)
+      return asBuffer(value)
     default:
       return otherValue(m, attribute, column, value)
   }
@@ -112,7 +129,9 @@ export function toColumnValue(m: ModelMapping, attribute: string, column: Column
 function otherValue(m: ModelMapping, attribute: string, column: ColumnInfo, value: unknown): unknown {
   if (m.dialect === 'sqlite') return untypedSqliteValue(m, attribute, column, value)
   if (column.elementType !== undefined || Array.isArray(value)) {
-    return pgArrayValue(where(m, attribute), m.schema.table, column, value, (text) => checkText(m, attribute, text))
+    return pgArrayValue(where(m, attribute), m.schema.table, column, value, m.bufferColumns.has(column.name), (text) =>
+      checkText(m, attribute, text),
+    )
   }
   switch (typeof value) {
     case 'string':
@@ -124,7 +143,8 @@ function otherValue(m: ModelMapping, attribute: string, column: ColumnInfo, valu
     case 'boolean':
       return value
     default:
-      if (value instanceof Uint8Array) return toColumnValue(m, attribute, { ...column, kind: 'bytes' }, value)
+      // pg sends bytes in binary, which only a bytea reads: the database refuses them (08P01, see sql-errors.ts)
+      if (value instanceof Uint8Array) return asBuffer(value)
       if (value instanceof Date) return toColumnValue(m, attribute, { ...column, kind: 'timestamp' }, value)
       throw mismatch(m, attribute, column, value, 'plain values; declare it json to store nested values')
   }
