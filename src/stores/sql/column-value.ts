@@ -69,7 +69,9 @@ function checkText(m: ModelMapping, attribute: string, value: string): string {
 /**
  * Converts one attribute value into what the driver binds for `column`. Values must have the JS type
  * of the column's kind (see {@link ColumnKind}); nothing is coerced silently.
- * @throws SerializationError naming the attribute and column on a type mismatch or an unstorable value.
+ * @throws SerializationError naming the attribute and column on a type mismatch, a value outside the
+ *   range of the PostgreSQL type (pg-ranges.ts), bytes of another class than the column reads back
+ *   (bytes-class.ts), or an unstorable value.
  */
 export function toColumnValue(m: ModelMapping, attribute: string, column: ColumnInfo, value: unknown): unknown {
   if (value === null) return null
