@@ -153,6 +153,59 @@ describe.each(dialects)('SqlStore on %s: JSON columns', (dialect) => {
     }
   })
 
+  it('a getter that throws inside a value is refused with SerializationError naming store, model, attribute and path, keeping the error as cause; nothing is written', async () => {
+    const env = await open(dialect)
+    const type = dialect === 'sqlite' ? 'json' : 'jsonb'
+    await sql`create table ${sql.table(env.table('notes'))} (id integer primary key, body ${sql.raw(type)}, bodies ${sql.raw(dialect === 'sqlite' ? 'json' : 'jsonb[]')})`.execute(
+      env.db,
+    )
+    const boom = new Error('boom')
+    const body = () => ({
+      inner: {
+        ok: 1,
+        get bad(): number {
+          throw boom
+        },
+      },
+    })
+    const cases: [Note, RegExp][] = [
+      [
+        new Note(1, body()),
+        /^sql store put of model `JsonExactNote`: attribute `body` at `inner.bad` could not be read: its getter threw \(boom\)/,
+      ],
+      [new Note(2, [1, body()]), /attribute `body` at `\[1\].inner.bad` could not be read: its getter threw \(boom\)/],
+      [
+        Object.defineProperty(new Note(3, 1), 'body', {
+          get: () => {
+            throw boom
+          },
+          enumerable: true,
+        }),
+        /^sql store put of model `JsonExactNote`: attribute `body` could not be read: its getter threw \(boom\)/,
+      ],
+    ]
+    if (dialect === 'postgres') {
+      const note = Object.assign(new Note(4, null), { bodies: [{ a: 1 }, body()] })
+      cases.push([note, /attribute `bodies` element \[1\] at `inner.bad` could not be read: its getter threw \(boom\)/])
+    }
+    const memory = new ProcessMemoryStore({ max: 10 })
+    const chain = new ChainedStore([memory, env.store])
+    for (const [note, message] of cases) {
+      for (const store of [env.store, chain]) {
+        const err = await store.put(note).catch((e: unknown) => e)
+        expect(err, String(note.id)).toBeInstanceOf(SerializationError)
+        expect((err as SerializationError).code).toBe('E_SERIALIZATION')
+        expect((err as Error).cause, String(note.id)).toBe(boom)
+        if (store === env.store) expect((err as Error).message, String(note.id)).toMatch(message)
+      }
+      expect(await env.store.get(Note, { id: note.id })).toBeUndefined()
+      expect(await memory.get(Note, { id: note.id })).toBeUndefined()
+    }
+    await env.store.batchPut([new Note(10, 1), new Note(11, body())]).catch(() => undefined)
+    expect(await env.store.batchGet(Note, [{ id: 10 }, { id: 11 }])).toEqual([undefined, undefined])
+    await chain.close()
+  })
+
   it('a nested model instance comes back with its attributes as own data properties: no accessor of its class runs', async () => {
     const env = await open(dialect)
     await sql`create table ${sql.table(env.table('notes'))} (id integer primary key, body ${sql.raw(dialect === 'sqlite' ? 'json' : 'jsonb')})`.execute(

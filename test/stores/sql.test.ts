@@ -646,7 +646,7 @@ for (const dialect of dialects) {
       const setup = env.newStore()
       await createTable(setup, Everything, { columns: everythingColumns })
       const e = makeEverything('bytes')
-      e.blob = new Uint8Array([9, 8, 7])
+      e.blob = Buffer.from([9, 8, 7])
       await setup.put(e)
       const asBuffer = (await setup.get(Everything, { key: 'bytes' }))!.blob
       expect(Buffer.isBuffer(asBuffer)).toBe(true)
@@ -654,7 +654,57 @@ for (const dialect of dialects) {
       expect(plain.constructor).toBe(Uint8Array)
       expect([...plain]).toEqual([9, 8, 7])
       const perAttribute = env.newStore({ bytes: (_model, attribute) => (attribute === 'blob' ? 'Uint8Array' : 'Buffer') })
-      expect(await perAttribute.get(Everything, { key: 'bytes' })).toStrictEqual(e)
+      const expected = Object.assign(makeEverything('bytes'), { blob: new Uint8Array([9, 8, 7]) })
+      expect(await perAttribute.get(Everything, { key: 'bytes' })).toStrictEqual(expected)
+      // the store that reads Uint8Array takes Uint8Array, and gives it back from a cache and from the database alike
+      const chain = new ChainedStore([new ProcessMemoryStore({ max: 10 }), perAttribute])
+      await chain.put(Object.assign(makeEverything('plain'), { big: 1n, blob: new Uint8Array([1, 2]) }))
+      expect((await chain.get(Everything, { key: 'plain' }))!.blob.constructor).toBe(Uint8Array)
+      expect((await perAttribute.get(Everything, { key: 'plain' }))!.blob.constructor).toBe(Uint8Array)
+      await chain.close()
+    })
+
+    it('bytes of another class than the column reads back (option bytes) are refused at put, naming attribute, column and option; nothing is written', async () => {
+      const env = await makeEnv(dialect)
+      const setup = env.newStore()
+      await createTable(setup, Everything, { columns: everythingColumns })
+      class Bytes extends Uint8Array {}
+      const cases: [SqlStoreOptions, Uint8Array, RegExp][] = [
+        [
+          {},
+          new Uint8Array([1, 2]),
+          /holds `Uint8Array\(2 bytes\)` but column `blob` of table `[^`]+` reads bytes back as Buffer \(option bytes: 'Buffer'/,
+        ],
+        [{}, new Bytes([1]), /column `blob` .* reads bytes back as Buffer/],
+        [
+          { bytes: 'Uint8Array' },
+          Buffer.from([1, 2]),
+          /holds `Buffer\(2 bytes\)` but column `blob` of table `[^`]+` reads bytes back as Uint8Array \(option bytes: 'Uint8Array'/,
+        ],
+        [{ bytes: () => 'Uint8Array' }, Buffer.from([1]), /reads bytes back as Uint8Array/],
+        [{ bytes: 'Uint8Array' }, new Bytes([1]), /reads bytes back as Uint8Array/],
+      ]
+      let n = 0
+      for (const [options, blob, message] of cases) {
+        const store = env.newStore(options)
+        const memory = new ProcessMemoryStore({ max: 10 })
+        const chain = new ChainedStore([memory, store])
+        const key = `bad${++n}`
+        for (const target of [store, chain]) {
+          const e = Object.assign(makeEverything(key), { blob })
+          const err = await target.put(e).catch((x: unknown) => x)
+          expect(err, `${key}: ${String(options.bytes)}`).toBeInstanceOf(SerializationError)
+          // (a chain's caches refuse a subclass of Uint8Array themselves, as not plain data)
+          if (target === store) {
+            expect((err as Error).message, key).toMatch(/^sql store put of model `SqlTestEverything`: attribute `blob`/)
+            expect((err as Error).message, key).toMatch(message)
+          }
+          expect(e.blob, key).toBe(blob)
+        }
+        expect(await store.get(Everything, { key }), key).toBeUndefined()
+        expect(await memory.get(Everything, { key }), key).toBeUndefined()
+        await chain.close()
+      }
     })
 
     it('a lookup whose value type cannot match the column is a miss, not a database error', async () => {

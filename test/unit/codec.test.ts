@@ -193,6 +193,55 @@ describe('codec', () => {
     }
   })
 
+  it('a getter (or a Proxy trap) that throws is refused with SerializationError naming the path it was read at, keeping the error as cause', () => {
+    const boom = new Error('boom')
+    const getter = {
+      ok: 1,
+      get bad(): number {
+        throw boom
+      },
+    }
+    const trap = new Proxy(
+      {},
+      {
+        ownKeys: () => {
+          throw boom
+        },
+      },
+    )
+    const element = Object.defineProperty([1, 2], 1, {
+      get: () => {
+        throw boom
+      },
+      enumerable: true,
+    })
+    const cases: [unknown, RegExp][] = [
+      [{ inner: getter }, /put of model `CodecBox`: `value.inner.bad` could not be read: its getter threw \(boom\)/],
+      [new Map([['k', [getter]]]), /`value.get\("k"\)\[0\].bad` could not be read: its getter threw \(boom\)/],
+      [{ p: trap }, /`value.p` could not be read: reading it threw \(boom\)/],
+      [element, /`value\[1\]` could not be read: its getter threw \(boom\)/],
+    ]
+    for (const [bad, message] of cases) {
+      const err = (() => {
+        try {
+          encodeRecord(new Box(3, bad), undefined, 'put')
+        } catch (e) {
+          return e
+        }
+      })()
+      expect(err).toBeInstanceOf(SerializationError)
+      expect((err as Error).message).toMatch(message)
+      expect((err as Error).cause).toBe(boom)
+    }
+    // an attribute of the instance itself
+    const top = Object.defineProperty(new Box(4, 1), 'value', {
+      get: () => {
+        throw boom
+      },
+      enumerable: true,
+    })
+    expect(() => encodeRecord(top, undefined, 'put')).toThrow(/`value` could not be read: its getter threw \(boom\)/)
+  })
   it('keeps a Date, Map, Set and RegExp without own properties exactly (a used RegExp back at lastIndex 0)', () => {
     const g = /b/g
     g.test('abc')

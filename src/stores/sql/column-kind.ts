@@ -56,6 +56,11 @@ export interface ColumnInfo {
    */
   readonly scale: number | undefined
   /**
+   * PostgreSQL `numeric(p,s)` (or a domain over it): p, the digits it keeps in all (a number of more
+   * than p - s digits before the point, once rounded to s decimals, is refused). `undefined` for other columns.
+   */
+  readonly precision: number | undefined
+  /**
    * PostgreSQL `name` (or a domain over it): the bytes (UTF-8) it keeps, 63; it cuts longer values
    * silently, so a longer string is never a key value. `undefined` for other columns.
    */

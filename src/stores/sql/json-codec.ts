@@ -1,9 +1,11 @@
-import { SerializationError, show } from '../../core/errors.js'
+import { SerializationError, StockpyleError, show } from '../../core/errors.js'
 import { checkValue, droppedExtras, MAX_DEPTH } from '../../core/exact-values.js'
 import type { Model } from '../../core/model.js'
 import { describeModel } from '../../core/registry.js'
 import { indicesFrom, tooSparse } from '../../core/sparse-arrays.js'
+import { messageOf } from '../../core/unavailable-unless-ours.js'
 import { tooLargeText } from '../../core/value-limits.js'
+import { valueProblem } from '../../core/value-refusal.js'
 import { define, TYPED_ARRAYS } from './json-decode.js'
 
 export { fromParsedJson, fromTaggedJson } from './json-decode.js'
@@ -258,7 +260,22 @@ function encode(value: unknown, where: string, enclosing: number): TaggedJson {
   try {
     return new Encoder(value, where, enclosing).encode(value)
   } catch (err) {
-    if (err instanceof RangeError) throw new SerializationError(`${where} is nested too deeply to store`, { cause: err })
-    throw err
+    if (err instanceof StockpyleError) throw err
+    if (err instanceof RangeError && /call stack/i.test(err.message)) {
+      throw new SerializationError(`${where} is nested too deeply to store`, { cause: err })
+    }
+    throw unreadable(value, where, enclosing, err)
   }
+}
+
+/**
+ * The error for a value whose encoding threw an error of its own (a getter, a Proxy's trap): where a
+ * second walk finds the read that throws, and that read's error as the cause.
+ */
+function unreadable(value: unknown, where: string, enclosing: number, err: unknown): SerializationError {
+  const found = valueProblem(value, enclosing)
+  if (found === undefined)
+    return new SerializationError(`${where} could not be encoded: reading it threw (${messageOf(err)})`, { cause: err })
+  const at = found.path.replace(/^\./, '')
+  return new SerializationError(`${where}${at === '' ? '' : ` at \`${at}\``} ${found.what}`, { cause: found.cause ?? err })
 }

@@ -7,9 +7,11 @@
  * anything else is refused before anything is sent.
  */
 import { SerializationError, show } from '../../core/errors.js'
+import { bytesClassRefusal } from './bytes-class.js'
 import { type ColumnInfo, type ColumnKind, elementKind } from './column-kind.js'
 import { fromTaggedJson } from './json-codec.js'
 import { jsonText } from './json-text.js'
+import { integerElementRange, realRange, timeRange } from './pg-ranges.js'
 import { bigintElements, timestamptzText } from './pg-values.js'
 
 /** What the elements of an array of each kind are (the end of a message naming the column). */
@@ -33,18 +35,22 @@ const HOLE = 'which pg would send as NULL: store null'
 const EMPTY_INNER = 'where an inner array must have elements: PostgreSQL stores [[]] as [] and refuses inner arrays of different lengths'
 const LOCAL_DATE = 'where pg would send it as text in local time: store date.toISOString(), or declare the column timestamptz[]'
 
-/** Why `v` (neither null nor an array) cannot be an element of an array of `kind`; `undefined` when it can. */
-function refusal(kind: ColumnKind, v: unknown): string | undefined {
+/**
+ * Why `v` (neither null nor an array) cannot be an element of an array of `kind` whose elements' base
+ * type is `type` (pg-ranges.ts: the ranges of PostgreSQL's types); `undefined` when it can.
+ */
+function refusal(kind: ColumnKind, type: string, buffers: boolean, v: unknown): string | undefined {
   switch (kind) {
     case 'text':
       return typeof v === 'string' ? undefined : ELEMENTS.text
     case 'integer':
       if (typeof v !== 'number' || !Number.isInteger(v)) return ELEMENTS.integer
-      return Object.is(v, -0) ? NEGATIVE_ZERO : undefined
+      return Object.is(v, -0) ? NEGATIVE_ZERO : integerElementRange(type, v)
     case 'bigint':
-      return typeof v === 'bigint' ? undefined : ELEMENTS.bigint
+      return typeof v === 'bigint' ? integerElementRange(type, v) : ELEMENTS.bigint
     case 'real':
-      return typeof v === 'number' ? undefined : ELEMENTS.real
+      if (typeof v !== 'number') return ELEMENTS.real
+      return type === 'float4' ? inRange(realRange(v)) : undefined
     case 'numeric':
       if (typeof v !== 'number' || !Number.isFinite(v)) return ELEMENTS.numeric
       return Object.is(v, -0) ? NEGATIVE_ZERO : undefined
@@ -52,9 +58,10 @@ function refusal(kind: ColumnKind, v: unknown): string | undefined {
       return typeof v === 'boolean' ? undefined : ELEMENTS.boolean
     case 'timestamp':
       if (!(v instanceof Date)) return ELEMENTS.timestamp
-      return Number.isNaN(v.getTime()) ? INVALID_DATE : undefined
+      return Number.isNaN(v.getTime()) ? INVALID_DATE : inRange(timeRange(type, v))
     case 'bytes':
-      return v instanceof Uint8Array ? undefined : ELEMENTS.bytes
+      if (!(v instanceof Uint8Array)) return ELEMENTS.bytes
+      return bytesClassRefusal(v, buffers) === undefined ? undefined : `which ${bytesClassRefusal(v, buffers)}`
     case 'json':
       return v === undefined ? HOLE : undefined
     default:
@@ -65,11 +72,18 @@ function refusal(kind: ColumnKind, v: unknown): string | undefined {
   }
 }
 
+/** The end of a message for an element out of the range `range` of what the element type holds. */
+function inRange(range: string | undefined): string | undefined {
+  return range === undefined ? undefined : `whose elements are ${range}`
+}
+
 /** Where an array is written: the start of messages (store, operation, model, attribute), the table, and the check of a string element. */
 interface Target {
   readonly where: string
   readonly table: string
   readonly column: ColumnInfo
+  /** Whether a bytea array's elements come back as Buffer (option `bytes`), else as plain Uint8Array. */
+  readonly buffers: boolean
   readonly text: (value: string) => void
 }
 
@@ -88,7 +102,7 @@ function checkElements(t: Target, kind: ColumnKind, values: readonly unknown[], 
       checkElements(t, kind, v, `${path}[${i}]`)
       continue
     }
-    const why = v === undefined ? HOLE : refusal(kind, v)
+    const why = v === undefined ? HOLE : refusal(kind, t.column.elementType ?? '', t.buffers, v)
     if (why !== undefined) refuse(t, `${show(v)} in element ${path}[${i}]`, why)
     if (typeof v === 'string' && kind !== 'json') t.text(v)
   }
@@ -102,13 +116,22 @@ function checkElements(t: Target, kind: ColumnKind, values: readonly unknown[], 
  * result is what pg sends as the array literal: `int8` elements as their digits, `-0` in `float4[]`/
  * `float8[]` as the text `-0` (which they keep; pg would send 0), Dates of a `timestamptz[]` as UTC
  * text (pg would send local time, with an offset in whole minutes), json elements as their tagged JSON
- * text. `where` starts messages (store, operation, model, attribute); `text` checks a string element.
+ * text. `where` starts messages (store, operation, model, attribute); `buffers`: a bytea array's
+ * elements come back as Buffer (option `bytes`), else as plain Uint8Array, and must be of that class;
+ * `text` checks a string element.
  * @throws SerializationError naming the attribute, the element (`[1][0]`) and the column type for an
  *   element the column would store as another value (or not at all), undefined and holes (pg sends
  *   NULL), an empty inner array (`[[]]` is stored as `[]`), and a value other than an array for an array column.
  */
-export function pgArrayValue(where: string, table: string, column: ColumnInfo, value: unknown, text: (value: string) => void): unknown {
-  const t: Target = { where, table, column, text }
+export function pgArrayValue(
+  where: string,
+  table: string,
+  column: ColumnInfo,
+  value: unknown,
+  buffers: boolean,
+  text: (value: string) => void,
+): unknown {
+  const t: Target = { where, table, column, buffers, text }
   const kind = elementKind(column) ?? 'other'
   if (!Array.isArray(value)) refuse(t, show(value), `an array column ${ELEMENTS[kind]}: store an array`)
   checkElements(t, kind, value, '')

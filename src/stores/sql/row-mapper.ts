@@ -1,187 +1,20 @@
 import { InvalidKeyError, MissingKeyAttributeError, SchemaError, SerializationError, show } from '../../core/errors.js'
 import { isKeyValue, isOwnAttribute, notOwnKeyAttribute } from '../../core/key-encoding.js'
-
-export { isKeyValue }
-
-import type { KeyInfo, ModelInfo } from '../../core/registry.js'
+import { messageOf } from '../../core/unavailable-unless-ours.js'
 import type { ColumnInfo, SqlDialect } from './column-kind.js'
+import { toColumnValue, where } from './column-value.js'
 import { fromParsedJson, fromTaggedJson } from './json-codec.js'
-import { jsonText } from './json-text.js'
 import { checkKeyText } from './key-text.js'
-import { arrayFromDriver, pgArrayValue } from './pg-array-value.js'
-import { timestamptzText } from './pg-values.js'
-import type { StatementCache } from './statement-cache.js'
-import type { TableSchema } from './table-schema.js'
+import type { ModelMapping, RowValues } from './model-mapping-types.js'
+import { arrayFromDriver } from './pg-array-value.js'
 
-/** How a bytes column comes back: Node's `Buffer` (default) or a plain `Uint8Array`. */
-export type BytesType = 'Uint8Array' | 'Buffer'
-
-/** Everything needed to turn a model's objects into rows of its table and back. */
-export interface ModelMapping {
-  readonly store: string
-  readonly info: ModelInfo
-  readonly dialect: SqlDialect
-  readonly schema: TableSchema
-  /** Column of each attribute that has one. */
-  readonly columnOf: ReadonlyMap<string, ColumnInfo>
-  /** Attribute of each column. */
-  readonly attributeOf: ReadonlyMap<string, string>
-  /** For each declared key (same order as `info.keys`), the columns of its fields (same order as `spec.fields`). */
-  readonly keyColumns: ReadonlyMap<KeyInfo, readonly ColumnInfo[]>
-  /** Columns whose bytes (PostgreSQL: also a bytea array's elements) come back as `Buffer`. */
-  readonly bufferColumns: ReadonlySet<string>
-  /** Maps an attribute name to its column name (identity, or snake_case with `camelCase`). */
-  readonly toColumnName: (attribute: string) => string
-  /** The table's statements compiled once per shape (one-row upserts). */
-  readonly statements: StatementCache
-}
-
-/** A row to write: column name → driver value, for the attributes the object defines. */
-export type RowValues = Record<string, unknown>
+export type { BytesType, ModelMapping, RowValues } from './model-mapping-types.js'
+export { isKeyValue }
 
 const INT64_MAX = 9223372036854775807n
 const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER)
-/** Text a SQLite column of NUMERIC affinity stores as a number (SQLite's whitespace around a decimal literal). */
-const SQLITE_NUMERIC_TEXT = /^[ \t\n\v\f\r]*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?[ \t\n\v\f\r]*$/
 const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i
 const LOCAL_DATE_TIME = /^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$/
-
-function where(m: ModelMapping, attribute: string): string {
-  return `${m.store} store put of model \`${m.info.name}\`: attribute \`${attribute}\``
-}
-
-function mismatch(m: ModelMapping, attribute: string, column: ColumnInfo, value: unknown, expected: string): SerializationError {
-  return new SerializationError(
-    `${where(m, attribute)} holds ${show(value)} but column \`${column.name}\` of table \`${m.schema.table}\` is ${column.dataType || 'untyped'} (${column.kind}), which stores ${expected}`,
-  )
-}
-
-/** -0 into a column that gives it back as 0 (SQLite numbers, integer and numeric types, pg's `String(-0)`). */
-function negativeZero(m: ModelMapping, attribute: string, column: ColumnInfo): SerializationError {
-  const keep = m.dialect === 'postgres' ? 'declare the column double precision or json' : 'use a json column'
-  return new SerializationError(
-    `${where(m, attribute)} holds -0 but column \`${column.name}\` of table \`${m.schema.table}\` is ${column.dataType || 'untyped'} (${column.kind}), which gives it back as 0: store 0, or ${keep} to keep the sign`,
-  )
-}
-
-function checkText(m: ModelMapping, attribute: string, value: string): string {
-  if (!value.isWellFormed())
-    throw new SerializationError(`${where(m, attribute)} holds a string that is not well-formed UTF-16 ${show(value)}`)
-  if (m.dialect === 'postgres' && value.includes('\0')) {
-    throw new SerializationError(`${where(m, attribute)} holds a string with a NUL character, which PostgreSQL text cannot store`)
-  }
-  return value
-}
-
-/**
- * Converts one attribute value into what the driver binds for `column`. Values must have the JS type
- * of the column's kind (see {@link ColumnKind}); nothing is coerced silently.
- * @throws SerializationError naming the attribute and column on a type mismatch or an unstorable value.
- */
-export function toColumnValue(m: ModelMapping, attribute: string, column: ColumnInfo, value: unknown): unknown {
-  if (value === null) return null
-  const sqlite = m.dialect === 'sqlite'
-  switch (column.kind) {
-    case 'integer':
-      if (typeof value !== 'number' || !Number.isInteger(value)) throw mismatch(m, attribute, column, value, 'integer numbers')
-      if (
-        !Number.isSafeInteger(value) ||
-        (column.maxInteger !== undefined && Math.abs(value) > Number(column.maxInteger) + (value < 0 ? 1 : 0))
-      ) {
-        throw mismatch(m, attribute, column, value, `integers up to ${column.maxInteger ?? Number.MAX_SAFE_INTEGER}`)
-      }
-      if (Object.is(value, -0)) throw negativeZero(m, attribute, column)
-      return value
-    case 'bigint':
-      if (typeof value !== 'bigint') throw mismatch(m, attribute, column, value, 'bigints')
-      if (value > INT64_MAX || value < -INT64_MAX - 1n) throw mismatch(m, attribute, column, value, '64-bit integers')
-      return sqlite ? value : value.toString()
-    case 'real':
-    case 'numeric':
-      if (typeof value !== 'number' || !Number.isFinite(value)) throw mismatch(m, attribute, column, value, 'finite numbers')
-      if (Object.is(value, -0)) {
-        // PostgreSQL's float4/float8 keep the sign when sent as text; pg would send String(-0), "0"
-        if (!sqlite && column.kind === 'real') return '-0'
-        throw negativeZero(m, attribute, column)
-      }
-      return value
-    case 'text':
-      if (typeof value !== 'string') throw mismatch(m, attribute, column, value, 'strings')
-      return checkText(m, attribute, value)
-    case 'boolean':
-      if (typeof value !== 'boolean') throw mismatch(m, attribute, column, value, 'booleans')
-      return sqlite ? (value ? 1 : 0) : value
-    case 'timestamp':
-      if (!(value instanceof Date)) throw mismatch(m, attribute, column, value, 'Dates')
-      if (Number.isNaN(value.getTime())) throw mismatch(m, attribute, column, value, 'valid Dates')
-      if (sqlite) return value.toISOString()
-      return column.dataType === 'timestamptz' ? timestamptzText(value) : value
-    case 'json':
-      return jsonText(value, where(m, attribute), m.dialect === 'postgres' && column.dataType === 'jsonb')
-    case 'bytes':
-      if (!(value instanceof Uint8Array)) throw mismatch(m, attribute, column, value, 'Uint8Array or Buffer bytes')
-      return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
-    default:
-      return otherValue(m, attribute, column, value)
-  }
-}
-
-function otherValue(m: ModelMapping, attribute: string, column: ColumnInfo, value: unknown): unknown {
-  if (m.dialect === 'sqlite') return untypedSqliteValue(m, attribute, column, value)
-  if (column.elementType !== undefined || Array.isArray(value)) {
-    return pgArrayValue(where(m, attribute), m.schema.table, column, value, (text) => checkText(m, attribute, text))
-  }
-  switch (typeof value) {
-    case 'string':
-      return checkText(m, attribute, value)
-    case 'number':
-      if (Object.is(value, -0)) throw negativeZero(m, attribute, column)
-      return value
-    case 'bigint':
-    case 'boolean':
-      return value
-    default:
-      if (value instanceof Uint8Array) return toColumnValue(m, attribute, { ...column, kind: 'bytes' }, value)
-      if (value instanceof Date) return toColumnValue(m, attribute, { ...column, kind: 'timestamp' }, value)
-      throw mismatch(m, attribute, column, value, 'plain values; declare it json to store nested values')
-  }
-}
-
-/**
- * A value for a SQLite column of kind `other`, which keeps no type of its own: only what reads back
- * exactly (see {@link fromColumnValue}) is accepted. Without a declared type (or `ANY` in a STRICT
- * table) SQLite stores values as bound: text, numbers (also `-0`) and Buffers come back; with NUMERIC
- * affinity numeric text and integral numbers become integers.
- */
-function untypedSqliteValue(m: ModelMapping, attribute: string, column: ColumnInfo, value: unknown): unknown {
-  const refuse = (why: string, declare: string) =>
-    new SerializationError(
-      `${where(m, attribute)} holds ${show(value)} but column \`${column.name}\` of table \`${m.schema.table}\` has ${
-        column.dataType === '' ? 'no declared type' : `the declared type ${column.dataType} (NUMERIC affinity)`
-      }, ${why}: declare it ${declare}`,
-    )
-  switch (typeof value) {
-    case 'string':
-      if (column.numericAffinity && SQLITE_NUMERIC_TEXT.test(value)) throw refuse('where SQLite stores numeric text as a number', 'TEXT')
-      return checkText(m, attribute, value)
-    case 'number':
-      if (Number.isNaN(value)) throw refuse('where SQLite stores NaN as NULL', 'JSON')
-      if (column.numericAffinity && Object.is(value, -0)) throw refuse('where SQLite stores it as the integer 0', 'JSON')
-      if (column.numericAffinity && Number.isInteger(value) && !Number.isSafeInteger(value) && Math.abs(value) <= 2 ** 63) {
-        throw refuse('where SQLite stores it as an integer, which reads back as a bigint', 'REAL')
-      }
-      return value
-    case 'bigint':
-      throw refuse('which reads integers back as numbers up to 2^53', 'BIGINT')
-    case 'boolean':
-      throw refuse('where SQLite stores it as the integer 1 or 0', 'BOOLEAN')
-    default:
-      if (Buffer.isBuffer(value)) return value
-      if (value instanceof Uint8Array) throw refuse('which reads bytes back as a Buffer', "BLOB (with the option bytes: 'Uint8Array')")
-      if (value instanceof Date) throw refuse('where it would be stored as text', 'TIMESTAMP')
-      throw mismatch(m, attribute, column, value, 'plain values; declare it json to store nested values')
-  }
-}
 
 /** How messages name a column when reading it. */
 export function columnWhere(m: ModelMapping, column: ColumnInfo): string {
@@ -353,6 +186,24 @@ export function checkKeyAttributes(m: ModelMapping, obj: object, operation: 'put
 }
 
 /**
+ * `source[attribute]`.
+ * @throws SerializationError naming the attribute when reading it throws (a getter), the error as cause.
+ */
+function readAttribute(m: ModelMapping, source: Record<string, unknown>, attribute: string): unknown {
+  try {
+    return source[attribute]
+  } catch (err) {
+    const getter = typeof Object.getOwnPropertyDescriptor(source, attribute)?.get === 'function'
+    throw new SerializationError(
+      `${where(m, attribute)} could not be read: ${getter ? 'its getter' : 'reading it'} threw (${messageOf(err)})`,
+      {
+        cause: err,
+      },
+    )
+  }
+}
+
+/**
  * Converts an object into the row to upsert: every own enumerable attribute that is not `undefined`,
  * each into its column. Computed columns are skipped (the database fills them).
  * @throws StockpyleError `E_SCHEMA` for an attribute with no column; SerializationError for a value the column cannot store.
@@ -363,7 +214,7 @@ export function objectToRow(m: ModelMapping, obj: object): PreparedRow {
   const values: RowValues = {}
   const names: string[] = []
   for (const attribute of Object.keys(source)) {
-    const value = source[attribute]
+    const value = readAttribute(m, source, attribute)
     if (value === undefined) continue
     const column = m.columnOf.get(attribute)
     if (column === undefined) {
