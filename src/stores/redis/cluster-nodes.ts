@@ -39,8 +39,9 @@ interface Health {
  * nothing (the master may have frozen right after it). A part held by ioredis for a redirection
  * (`TRYAGAIN` every 100 ms while a migration splits its slot's keys, or the slot's new master late)
  * thus fails alone, and the master's other slots keep answering. A part that sends to its master
- * again (a command resent after `TRYAGAIN`) counts from its first send: should the master freeze after
- * answering that and a later part, this part calls it live, and the next part to time out opens the breaker.
+ * again (a command resent after a redirection, a script sent whole after `NOSCRIPT`) counts from its
+ * first send: should the master freeze after answering that and a later part, this part calls it
+ * live, and the next part to time out opens the breaker.
  */
 export class ClusterNodes {
   readonly #owner: string
