@@ -2,7 +2,7 @@
  * The output directory of `stockpyle bench` (and `npm run bench`): checked before anything connects,
  * so that a run is not measured for nothing, and a write that still fails at the end keeps the results.
  */
-import { mkdtempSync, rmdirSync, statSync } from 'node:fs'
+import { lstatSync, mkdtempSync, readlinkSync, rmdirSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { BenchOutputError, type BenchResults, writeResults } from './bench/suite.js'
@@ -12,7 +12,8 @@ const message = (err: unknown): string => (err instanceof Error ? err.message : 
 
 /**
  * Checks that files can be written into `dir` (resolved against the current directory): it is a
- * directory, or the nearest part of its path that exists is one, so that `dir` can be created, and
+ * directory, or the nearest part of its path that exists is one (not a symbolic link to nothing, which
+ * a directory cannot be created through), so that `dir` can be created, and
  * this process can create an entry there (tried with a temporary directory, removed at once: the
  * permission bits do not tell for root, a read-only file system or an ACL). Creates nothing else.
  * @param dir where the files go: `--out`, or a directory under it (`<out>/profiles`)
@@ -29,6 +30,8 @@ export function checkOutDir(dir: string, option = `--out ${dir}`): void {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
       const parent = dirname(path)
+      // a symbolic link to nothing (a volume not mounted): creating the directory would fail through it
+      if (code === 'ENOENT') danglingLink(path, option)
       // ENOTDIR: a part of the path above is a file, found when the walk gets there
       if ((code === 'ENOENT' || code === 'ENOTDIR') && parent !== path) {
         path = parent
@@ -47,6 +50,18 @@ export function checkOutDir(dir: string, option = `--out ${dir}`): void {
     }
     return
   }
+}
+
+/** Throws the UsageError of {@link checkOutDir} when `path` is a symbolic link whose target does not exist. */
+function danglingLink(path: string, option: string): void {
+  let target: string
+  try {
+    if (!lstatSync(path).isSymbolicLink()) return
+    target = readlinkSync(path)
+  } catch {
+    return // nothing there (the walk goes on), or it changed meanwhile
+  }
+  throw new UsageError(`${option}: ${path} is a symbolic link to ${resolve(dirname(path), target)}, which does not exist`)
 }
 
 /** Where {@link saveResults} wrote the results. */

@@ -4,7 +4,7 @@
  * server cannot be reached, with a password in a URL, and on SIGINT / SIGTERM.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -12,6 +12,7 @@ import { Redis } from 'ioredis'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { parseBenchArgs, UsageError } from '../../src/cli/main.js'
+import { checkOutDir } from '../../src/cli/out-dir.js'
 import { parseRepoBenchArgs } from '../../src/cli/repo-bench-args.js'
 import { freePort, selectedStores } from '../harness/servers.js'
 
@@ -304,6 +305,22 @@ describe('stockpyle bench --out', () => {
     expect(readdirSync(dir).filter((f) => f !== 'locked')).toEqual(['a-file'])
     expect(readdirSync(profiled)).toEqual(['profiles'])
   }, 60_000)
+
+  it('refuses a dangling symbolic link in --out (e.g. to a volume not mounted) before connecting: the results could not be written there', () => {
+    const dir = tempDir()
+    const link = join(dir, 'out')
+    const gone = join(dir, 'gone')
+    symlinkSync(gone, link)
+    for (const out of [link, join(link, 'run1')]) {
+      expect(() => checkOutDir(out), out).toThrow(UsageError)
+      expect(() => checkOutDir(out)).toThrow(`--out ${out}: ${link} is a symbolic link to ${gone}, which does not exist`)
+    }
+    // a link to a directory is followed as before
+    mkdirSync(gone)
+    checkOutDir(link)
+    checkOutDir(join(link, 'run1'))
+    expect(readdirSync(gone)).toEqual([])
+  })
 
   it('cannot write at the end: prints the table and one line, and keeps the results in a temporary directory', async () => {
     const out = join(tempDir(), 'results')

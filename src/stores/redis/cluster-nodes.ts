@@ -18,8 +18,10 @@ interface Health {
   /** One call is probing the master after its retry delay: the others keep skipping it. */
   probing: boolean
   lastError: Error | undefined
-  /** Parts of calls the master completed in time, ever: a late part tells by it whether others were answered meanwhile. */
-  answered: number
+  /** Parts sent to the master, ever: a part's number is its place in the order they were sent. */
+  sent: number
+  /** The highest number of a part the master completed in time (0: none yet). */
+  answeredUpTo: number
 }
 
 /**
@@ -30,10 +32,16 @@ interface Health {
  * redirection (`MOVED`, `ASK`, `TRYAGAIN`: a reshard moved a slot) is an answer from a live master,
  * never a reason to skip it; the store resends redirected commands (see `NodePipeline`), so one
  * reaches here only when ioredis gave up following it. Nor is a late part of a master that answers: a
- * part that times out opens the breaker only when the master gave no sign of life — no other part on
- * it was completed meanwhile, and the client still awaits its reply (see {@link held}). A part held by
- * ioredis for a redirection (`TRYAGAIN` every 100 ms while a migration splits its slot's keys, or the
- * slot's new master late) thus fails alone, and the master's other slots keep answering.
+ * part that times out opens the breaker only when the master gave no sign of life since the part was
+ * sent — its connection still awaits replies (see {@link held}) and no part sent after this one was
+ * completed. A master has one connection and answers in order, so a later part's answer means this
+ * part's commands were answered too, and the part waits elsewhere; an answer to an earlier part proves
+ * nothing (the master may have frozen right after it). A part held by ioredis for a redirection
+ * (`TRYAGAIN` every 100 ms while a migration splits its slot's keys, or the slot's new master late)
+ * thus fails alone, and the master's other slots keep answering. A part that sends to its master
+ * again (a command resent after a redirection, a script sent whole after `NOSCRIPT`) counts from its
+ * first send: should the master freeze after answering that and a later part, this part calls it
+ * live, and the next part to time out opens the breaker.
  */
 export class ClusterNodes {
   readonly #owner: string
@@ -50,7 +58,8 @@ export class ClusterNodes {
   /**
    * What the client holds for a master whose part is late: whether it answered everything it was sent
    * (the part's commands are then held by the client, e.g. for a redirection) and how many commands
-   * await a retry after `TRYAGAIN`. `undefined` (or a throw) when unknown: the master then counts as silent.
+   * the whole client, any master's, holds to retry after `TRYAGAIN`. `undefined` (or a throw) when
+   * unknown: the master then counts as silent unless a part sent after the late one was completed.
    */
   held: (node: string) => HeldForMaster | undefined = () => undefined
 
@@ -88,18 +97,19 @@ export class ClusterNodes {
     }
     const probe = health.retryAt > 0
     if (probe) health.probing = true
-    const answered = health.answered
+    // parts start in the order their commands are written to the master's connection
+    const order = ++health.sent
     /** The part timed out on a master that answers: it fails, the master is not skipped. */
     let live = false
     try {
       await withTimeout(call(), this.#timeout, () => {
-        const late = this.#late(operation, node, health.answered !== answered)
+        const late = this.#late(operation, node, health.answeredUpTo > order)
         live = late.live
         return late.error
       })
       health.retryAt = 0
       health.lastError = undefined
-      health.answered++
+      if (order > health.answeredUpTo) health.answeredUpTo = order
       return undefined
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err))
@@ -124,17 +134,17 @@ export class ClusterNodes {
   #healthOf(node: string): Health {
     let health = this.#health.get(node)
     if (health === undefined) {
-      health = { retryAt: 0, probing: false, lastError: undefined, answered: 0 }
+      health = { retryAt: 0, probing: false, lastError: undefined, sent: 0, answeredUpTo: 0 }
       this.#health.set(node, health)
     }
     return health
   }
 
   /**
-   * The error of a part that got no result within the timeout, and whether its master answers: another
-   * part on it was completed meanwhile (`answeredMeanwhile`), or the client awaits nothing from it.
+   * The error of a part that got no result within the timeout, and whether its master answers: a part
+   * sent to it after this one was completed (`answeredLater`), or the client awaits nothing from it.
    */
-  #late(operation: string, node: string, answeredMeanwhile: boolean): { error: StoreUnavailableError; live: boolean } {
+  #late(operation: string, node: string, answeredLater: boolean): { error: StoreUnavailableError; live: boolean } {
     let held: HeldForMaster | undefined
     let state = ''
     try {
@@ -145,12 +155,12 @@ export class ClusterNodes {
     }
     const detail = state === '' ? '' : ` (${state})`
     const part = `${this.#owner} store ${operation} on master ${node}`
-    if (!answeredMeanwhile && held?.idle !== true) {
+    if (!answeredLater && held?.idle !== true) {
       return { error: new StoreUnavailableError(`${part}: no answer within ${this.#timeout} ms${detail}`), live: false }
     }
     const why =
       held !== undefined && held.retrying > 0
-        ? `, held for a redirection: ${held.retrying} command(s) wait to be retried after TRYAGAIN (a slot being migrated, its keys split between two masters, answers so to a multi-key command until the migration ends)`
+        ? `, held for a redirection (the client holds ${held.retrying} command(s), of any master, to retry after TRYAGAIN: a slot being migrated, its keys split between two masters, answers so to a multi-key command until the migration ends)`
         : ''
     return {
       error: new StoreUnavailableError(
