@@ -265,6 +265,25 @@ describe.runIf(stores.has('postgres'))('SqlStore on postgres: key columns that r
     await chain.close()
   })
 
+  it('numeric(p,s) keys: a lookup or delete by a number the type cannot hold (too many digits before the point) is a miss, not a database error', async () => {
+    const env = await open('postgres')
+    await create(env, 'words', 'k numeric(8,2) primary key, v text')
+    const chain = new ChainedStore([new ProcessMemoryStore({ max: 10 }), env.store])
+    await chain.put(new Word(999999.99 as never, 'x'))
+    for (const k of [1e10, 123456789, -1e6, 1e300]) {
+      expect(await env.store.get(Word, { k: k as never }), String(k)).toBeUndefined()
+      expect(await chain.get(Word, { k: k as never }), String(k)).toBeUndefined()
+      await env.store.delete(Word, { k: k as never })
+      await env.store.delete(new Word(k as never, 'x'))
+    }
+    expect(await env.store.batchGet(Word, [{ k: 999999.99 as never }, { k: 1e10 as never }])).toEqual([
+      new Word(999999.99 as never, 'x'),
+      undefined,
+    ])
+    expect(await rows(env, 'words')).toEqual([{ k: '999999.99', v: 'x' }])
+    await chain.close()
+  })
+
   it('varchar(n) keys: a string longer than n characters is InvalidKeyError (PostgreSQL would cut trailing spaces silently)', async () => {
     const env = await open('postgres')
     await create(env, 'words', 'k varchar(4) primary key, v text')

@@ -65,7 +65,7 @@ export function realRange(value: number): string | undefined {
  * result of more than `precision - scale` digits before the point. Exact; the decimal arithmetic runs
  * only for a value within 10% of the limit.
  */
-function numericOverflows(value: number, precision: number, scale: number): boolean {
+export function numericOverflows(value: number, precision: number, scale: number): boolean {
   const magnitude = Math.abs(value)
   const limit = 10 ** (precision - scale)
   if (magnitude < 0.9 * limit) return false

@@ -7,6 +7,7 @@ import { fromParsedJson, fromTaggedJson } from './json-codec.js'
 import { checkKeyText } from './key-text.js'
 import type { ModelMapping, RowValues } from './model-mapping-types.js'
 import { arrayFromDriver } from './pg-array-value.js'
+import { numericOverflows } from './pg-ranges.js'
 
 export type { BytesType, ModelMapping, RowValues } from './model-mapping-types.js'
 export { isKeyValue }
@@ -120,8 +121,13 @@ export function canMatch(m: ModelMapping, column: ColumnInfo, value: unknown): b
     case 'bigint':
       return typeof value === 'bigint' && value <= INT64_MAX && value >= -INT64_MAX - 1n
     case 'real':
-    case 'numeric':
       return typeof value === 'number'
+    case 'numeric':
+      // numeric(p,s) refuses a number of more than p - s digits before the point (key values are finite)
+      return (
+        typeof value === 'number' &&
+        (column.precision === undefined || column.scale === undefined || !numericOverflows(value, column.precision, column.scale))
+      )
     case 'text':
       return typeof value === 'string' && !(m.dialect === 'postgres' && value.includes('\0')) && (!column.uuid || UUID.test(value))
     case 'boolean':
