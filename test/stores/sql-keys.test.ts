@@ -1,6 +1,6 @@
 import { sql } from 'kysely'
 import { describe, expect, it } from 'vitest'
-import { ChainedStore, InvalidKeyError, isStockpyleError, ProcessMemoryStore } from '../../src/index.js'
+import { ChainedStore, InvalidKeyError, isStockpyleError, ProcessMemoryStore, SerializationError } from '../../src/index.js'
 import { selectedStores } from '../harness/servers.js'
 import { type SqlEnv, sqlTestEnv } from './sql-test-env.js'
 
@@ -42,6 +42,16 @@ class Pair {
   constructor(
     public a: number,
     public b: number,
+    public v: string,
+  ) {}
+}
+
+class Ticket {
+  static readonly stockpyleName = 'KeysTicket'
+  static readonly stockpyleKeys = ['id', 'st'] as const
+  constructor(
+    public id: number,
+    public st: string,
     public v: string,
   ) {}
 }
@@ -235,6 +245,118 @@ describe.runIf(stores.has('postgres'))('SqlStore on postgres: a key column that 
     expect((await env.store.batchDeleteByKey(Word, [{ k: 'happy' }]))[0]).toEqual(new Word('happy', 'x'))
     expect(await rows(env, 'words')).toEqual([])
     await chain.close()
+  })
+})
+
+describe.runIf(stores.has('postgres'))('SqlStore on postgres: enum key columns and strings that are not labels', () => {
+  /** Type `status` ('open', 'closed'), a domain over it, and table `tickets` (id, st unique, v) with `st` of `type` ('enum' or 'domain'). */
+  async function tickets(env: SqlEnv, type: 'enum' | 'domain'): Promise<string> {
+    const status = env.table('status')
+    await sql`create type ${sql.table(status)} as enum ('open', 'closed')`.execute(env.db)
+    await sql`create domain ${sql.table(env.table('dstatus'))} as ${sql.table(status)}`.execute(env.db)
+    await create(env, 'tickets', `id int4 primary key, st ${env.table(type === 'enum' ? 'status' : 'dstatus')} not null unique, v text`)
+    return status
+  }
+
+  for (const type of ['enum', 'domain'] as const) {
+    it(`get, batchGet, chain reads and deletes by a string that is not a label (${type}) are misses and no-ops, labels still hit`, async () => {
+      const env = await open('postgres')
+      await tickets(env, type)
+      const chain = new ChainedStore([new ProcessMemoryStore({ max: 10 }), env.store])
+      await chain.put(new Ticket(1, 'open', 'x'))
+      const one = new Ticket(1, 'open', 'x')
+      for (const st of ['Open', 'pending', 'open ', '']) {
+        expect(await env.store.get(Ticket, { st }), JSON.stringify(st)).toBeUndefined()
+        expect(await chain.get(Ticket, { st }), JSON.stringify(st)).toBeUndefined()
+      }
+      expect(await env.store.batchGet(Ticket, [{ st: 'open' }, { st: 'pending' }, { st: 'closed' }])).toEqual([one, undefined, undefined])
+      expect(await chain.batchGet(Ticket, [{ id: 1 }, { st: 'pending' }])).toEqual([one, undefined])
+      await env.store.delete(Ticket, { st: 'pending' })
+      await chain.delete(Ticket, { st: 'Open' })
+      expect(await env.store.batchDeleteByKey(Ticket, [{ st: 'pending' }, { st: 'closed' }])).toEqual([undefined, undefined])
+      expect(await rows(env, 'tickets')).toEqual([{ id: 1, st: 'open', v: 'x' }])
+      expect(await chain.get(Ticket, { st: 'open' })).toEqual(one)
+      expect((await env.store.batchDeleteByKey(Ticket, [{ st: 'pending' }, { st: 'open' }]))[1]).toEqual(one)
+      expect(await rows(env, 'tickets')).toEqual([])
+      await chain.close()
+    })
+  }
+
+  it('a put of a string that is not a label is SerializationError naming attribute, column, table and labels, before anything is sent', async () => {
+    const env = await open('postgres')
+    await tickets(env, 'domain')
+    await env.store.put(new Ticket(1, 'open', 'x'))
+    for (const st of ['pending', 'Open']) {
+      const sent = env.queries.length
+      const err = await failure(env.store.batchPut([new Ticket(2, 'closed', 'y'), new Ticket(3, st, 'z')]))
+      expect(err, st).toBeInstanceOf(SerializationError)
+      for (const part of ['attribute `st`', 'column `st`', 'table `', 'tickets`', `"${st}"`, "'open', 'closed'"]) {
+        expect(err.message).toContain(part)
+      }
+      expect(err.message).not.toMatch(/rejected/)
+      expect(env.queries.slice(sent).filter((q) => /insert/i.test(q))).toEqual([])
+    }
+    expect(await rows(env, 'tickets')).toEqual([{ id: 1, st: 'open', v: 'x' }])
+  })
+
+  it('a label added with ALTER TYPE … ADD VALUE after the store read the type is found, put and deleted by without refreshSchema()', async () => {
+    const env = await open('postgres')
+    const status = await tickets(env, 'enum')
+    const chain = new ChainedStore([new ProcessMemoryStore({ max: 10 }), env.store])
+    await chain.put(new Ticket(1, 'open', 'x'))
+    expect(await chain.get(Ticket, { st: 'pending' })).toBeUndefined()
+    await sql`alter type ${sql.table(status)} add value 'pending'`.execute(env.db)
+    await sql`insert into ${sql.table(env.table('tickets'))} values (2, 'pending', 'y')`.execute(env.db)
+    expect(await chain.get(Ticket, { st: 'pending' })).toEqual(new Ticket(2, 'pending', 'y'))
+    await sql`alter type ${sql.table(status)} add value 'held'`.execute(env.db)
+    await chain.put(new Ticket(3, 'held', 'z'))
+    expect(await env.store.get(Ticket, { st: 'held' })).toEqual(new Ticket(3, 'held', 'z'))
+    await sql`alter type ${sql.table(status)} add value 'gone'`.execute(env.db)
+    await sql`insert into ${sql.table(env.table('tickets'))} values (4, 'gone', 'w')`.execute(env.db)
+    expect(await env.store.batchDeleteByKey(Ticket, [{ st: 'gone' }, { st: 'nope' }])).toEqual([new Ticket(4, 'gone', 'w'), undefined])
+    expect(await rows(env, 'tickets')).toHaveLength(3)
+    // in a transaction: the labels are read on its connection, and a miss leaves it usable
+    await sql`alter type ${sql.table(status)} add value 'late'`.execute(env.db)
+    await env.store.transaction(async (tx) => {
+      expect(await tx.batchGet(Ticket, [{ st: 'nope' }, { st: 'late' }, { st: 'held' }])).toEqual([
+        undefined,
+        undefined,
+        new Ticket(3, 'held', 'z'),
+      ])
+      await tx.put(new Ticket(5, 'late', 'v'))
+      await tx.delete(Ticket, { st: 'nope' })
+    })
+    expect(await env.store.get(Ticket, { st: 'late' })).toEqual(new Ticket(5, 'late', 'v'))
+    await chain.close()
+  })
+
+  it('an enum primary key: delete of an object whose key is not a label is a no-op; one added later is deleted', async () => {
+    const env = await open('postgres')
+    const status = env.table('status')
+    await sql`create type ${sql.table(status)} as enum ('open', 'closed')`.execute(env.db)
+    await create(env, 'words', `k ${status} primary key, v text`)
+    await env.store.put(new Word('open', 'x'))
+    await env.store.delete(new Word('pending', 'y'))
+    await sql`alter type ${sql.table(status)} add value 'pending'`.execute(env.db)
+    await sql`insert into ${sql.table(env.table('words'))} values ('pending', 'y')`.execute(env.db)
+    await env.store.batchDelete([new Word('pending', 'y'), new Word('Open', 'x')])
+    expect(await rows(env, 'words')).toEqual([{ k: 'open', v: 'x' }])
+  })
+
+  it('a value the database rejects for a lookup (a label renamed after introspection) is worded as a lookup, not as a stored value', async () => {
+    const env = await open('postgres')
+    const status = await tickets(env, 'enum')
+    await env.store.put(new Ticket(1, 'open', 'x'))
+    await sql`alter type ${sql.table(status)} rename value 'closed' to 'done'`.execute(env.db)
+    for (const call of [() => env.store.get(Ticket, { st: 'closed' }), () => env.store.delete(Ticket, { st: 'closed' })]) {
+      const err = await failure(call())
+      expect(err).toBeInstanceOf(SerializationError)
+      expect(err.message).not.toMatch(/holds a value/)
+      expect(err.message).toMatch(/key value/)
+      expect(err.message).toMatch(/refreshSchema\(\)/)
+    }
+    env.store.refreshSchema()
+    expect(await env.store.get(Ticket, { st: 'closed' })).toBeUndefined()
   })
 })
 

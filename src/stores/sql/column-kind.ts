@@ -1,3 +1,5 @@
+import type { EnumLabels } from './enum-labels.js'
+
 /** The SQL dialects SqlStore speaks. */
 export type SqlDialect = 'sqlite' | 'postgres'
 
@@ -110,6 +112,12 @@ export interface ColumnInfo {
    * not an array, and on SQLite.
    */
   readonly elementType: string | undefined
+  /**
+   * PostgreSQL enum column (also a domain over an enum): the type's labels, which a string must be one
+   * of to be stored or to match a row (see enum-labels.ts, enum-label-checks.ts). `undefined` for other columns, arrays of
+   * enums, and on SQLite.
+   */
+  readonly enumLabels: EnumLabels | undefined
 }
 
 const PG_KINDS: Record<string, ColumnKind> = {

@@ -18,6 +18,8 @@ export interface ModelMapping {
   readonly attributeOf: ReadonlyMap<string, string>
   /** For each declared key (same order as `info.keys`), the columns of its fields (same order as `spec.fields`). */
   readonly keyColumns: ReadonlyMap<KeyInfo, readonly ColumnInfo[]>
+  /** Some key column is an enum (or a domain over one): lookups by a string its labels lack read them again first (enum-label-checks.ts). */
+  readonly enumKeys: boolean
   /** Columns whose bytes (PostgreSQL: also a bytea array's elements) come back as `Buffer`. */
   readonly bufferColumns: ReadonlySet<string>
   /** Maps an attribute name to its column name (identity, or snake_case with `camelCase`). */

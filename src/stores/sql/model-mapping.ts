@@ -168,7 +168,20 @@ export function buildMapping(
       typeof options.bytes === 'function' ? options.bytes(info.model, attributeOf.get(column.name) ?? column.name) : options.bytes
     if (kind === 'Buffer') bufferColumns.add(column.name)
   }
-  return { store, info, dialect, schema, columnOf, attributeOf, keyColumns, bufferColumns, toColumnName, statements: new StatementCache() }
+  const enumKeys = [...keyColumns.values()].some((columns) => columns.some((c) => c.enumLabels !== undefined))
+  return {
+    store,
+    info,
+    dialect,
+    schema,
+    columnOf,
+    attributeOf,
+    keyColumns,
+    enumKeys,
+    bufferColumns,
+    toColumnName,
+    statements: new StatementCache(),
+  }
 }
 
 interface Pending<T> {

@@ -5,6 +5,7 @@ import { NonUniqueKeyError, show } from '../../core/errors.js'
 import { encodeLookup, keyOfObjectFor } from '../../core/key-encoding.js'
 import type { KeyInfo, ModelInfo } from '../../core/registry.js'
 import type { ColumnInfo } from './column-kind.js'
+import { relearnLabels } from './enum-label-checks.js'
 import { checkKeyText } from './key-text.js'
 import { mappingFor } from './mapping-for.js'
 import { canMatch, isKeyValue, keyParam } from './row-mapper.js'
@@ -27,6 +28,8 @@ export async function readEntries(
 ): Promise<(StoreEntry | undefined)[]> {
   const operation = `${ctx.name} store get`
   const m = await mappingFor(ctx.mappings, ex.db, info, operation, requests, undefined)
+  const context = `${operation} of model \`${info.name}\``
+  if (m.enumKeys) await relearnLabels(ex.db, m, requests, context)
   // Rows are matched to lookups by identity: the key value itself for a one-field key (Map keys compare
   // type and value, as canonical keys do: 1 is not '1' nor 1n, -0 is 0), the canonical key otherwise.
   const ids: unknown[] = new Array(requests.length)
@@ -103,7 +106,7 @@ export async function readEntries(
       }
     }
   } catch (err) {
-    throw translateError(err, `${operation} of model \`${info.name}\``)
+    throw translateError(err, context, true)
   }
   const out: (StoreEntry | undefined)[] = new Array(requests.length)
   let group: ReadGroup | undefined

@@ -108,7 +108,9 @@ export function fromColumnValue(m: ModelMapping, column: ColumnInfo, raw: unknow
 
 /**
  * Whether a key value could equal a value of `column` as SqlStore reads it back. Lookups that cannot
- * match are misses without a query (and never reach the database as a cast error).
+ * match are misses without a query (and never reach the database as a cast error): an enum column
+ * matches only its labels as last read (see enum-label-checks.ts; callers read them again first when a
+ * lookup names a string they lack).
  */
 export function canMatch(m: ModelMapping, column: ColumnInfo, value: unknown): boolean {
   switch (column.kind) {
@@ -129,7 +131,12 @@ export function canMatch(m: ModelMapping, column: ColumnInfo, value: unknown): b
         (column.precision === undefined || column.scale === undefined || !numericOverflows(value, column.precision, column.scale))
       )
     case 'text':
-      return typeof value === 'string' && !(m.dialect === 'postgres' && value.includes('\0')) && (!column.uuid || UUID.test(value))
+      return (
+        typeof value === 'string' &&
+        !(m.dialect === 'postgres' && value.includes('\0')) &&
+        (!column.uuid || UUID.test(value)) &&
+        (column.enumLabels === undefined || column.enumLabels.has(value))
+      )
     case 'boolean':
       return typeof value === 'boolean'
     case 'other':

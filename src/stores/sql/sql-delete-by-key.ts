@@ -4,6 +4,7 @@ import { NonUniqueKeyError, StockpyleError, show } from '../../core/errors.js'
 import { encodeLookup, keyOfObjectFor } from '../../core/key-encoding.js'
 import type { KeyInfo, ModelInfo } from '../../core/registry.js'
 import type { ColumnInfo } from './column-kind.js'
+import { relearnLabels } from './enum-label-checks.js'
 import { checkKeyText } from './key-text.js'
 import { mappingFor } from './mapping-for.js'
 import { canMatch, keyParam } from './row-mapper.js'
@@ -18,7 +19,8 @@ type Row = Record<string, unknown>
  * Delete by key: deletes the rows the lookups find with `DELETE … RETURNING *` (one statement per key
  * shape per chunk, all in one transaction or savepoint) and returns the deleted objects, one slot per
  * request, `undefined` where no row was found. A row deleted through one lookup also answers every
- * other lookup of the batch that names it by another key. Absent rows are a no-op.
+ * other lookup of the batch that names it by another key. Absent rows are a no-op, as are lookups no
+ * row can match (a string that is not a label of an enum key column, after reading its labels again).
  * @throws NonUniqueKeyError when a lookup matched several rows (nothing is deleted then).
  */
 export async function removeByLookups(
@@ -30,6 +32,8 @@ export async function removeByLookups(
   const operation = `${ctx.name} store delete`
   const canonical = requests.map((r) => keyOfObjectFor(r.spec, r.lookup) ?? encodeLookup(info, r.lookup, operation))
   const m = await mappingFor(ctx.mappings, ex.db, info, operation, requests, undefined)
+  const context = `${operation} of model \`${info.name}\``
+  if (m.enumKeys) await relearnLabels(ex.db, m, requests, context)
   const bySpec = new Map<KeyInfo, Map<string, unknown[]>>()
   requests.forEach(({ spec, lookup }, i) => {
     const columns = m.keyColumns.get(spec) as readonly ColumnInfo[]
@@ -48,7 +52,6 @@ export async function removeByLookups(
   if (bySpec.size === 0) return requests.map(() => undefined)
   // Each deleted row, under its key for every declared key shape: `spec index \0 canonical key`.
   const deleted = new Map<string, Row>()
-  const context = `${operation} of model \`${info.name}\``
   try {
     await ex.atomic(async (db) => {
       for (const [spec, wanted] of bySpec) {
@@ -80,7 +83,7 @@ export async function removeByLookups(
       }
     })
   } catch (err) {
-    throw translateError(err, context)
+    throw translateError(err, context, true)
   }
   return requests.map((r, i) => {
     const row = deleted.get(`${info.keys.indexOf(r.spec)}\u0000${canonical[i]}`)

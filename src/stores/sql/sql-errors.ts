@@ -64,7 +64,8 @@ function codeOf(err: unknown): string {
  * - unique violation (PostgreSQL 23505, SQLite `SQLITE_CONSTRAINT_UNIQUE`/`_PRIMARYKEY`) → `KeyConflictError` (`E_KEY_CONFLICT`)
  * - unknown table or column, or an ON CONFLICT target without a unique index or with a deferrable one → `SchemaError` (`E_SCHEMA`)
  * - NOT NULL, CHECK, foreign key and exclusion violations → `ConstraintViolationError` (`E_CONSTRAINT`)
- * - data exceptions (PostgreSQL class 22, SQLite `SQLITE_MISMATCH`/`SQLITE_TOOBIG`) → `SerializationError`
+ * - data exceptions (PostgreSQL class 22, SQLite `SQLITE_MISMATCH`/`SQLITE_TOOBIG`) → `SerializationError`,
+ *   worded for a value to store or, with `lookup`, for a key value looked up by
  * - a protocol violation (08P01) the server answers with severity ERROR, which ends the statement and
  *   not the session: a parameter it could not read (routine `pq_…` of pqformat.c: pg sends a Buffer in
  *   binary, which only a bytea reads as bytes) → `SerializationError`; any other → `StockpyleError`
@@ -80,9 +81,11 @@ function codeOf(err: unknown): string {
  *   tells them apart)
  * - anything else → `StockpyleError` (`E_STOCKPYLE`) with the error as `cause`
  *
- * `context` starts the message: store, operation and model.
+ * `context` starts the message: store, operation and model. `lookup`: the statement looked rows up by
+ * key values (a read, a delete by key or of objects) and wrote none of the caller's values, so a data
+ * exception is about a key value (one no row can hold: the column's type refuses it), not a value to store.
  */
-export function translateError(err: unknown, context: string): Error {
+export function translateError(err: unknown, context: string, lookup = false): Error {
   if (err instanceof StockpyleError) return err
   const code = codeOf(err)
   const message = messageOf(err)
@@ -111,6 +114,12 @@ export function translateError(err: unknown, context: string): Error {
     return new ConstraintViolationError(`${context} violates a constraint of the table; nothing was written: ${message}`, { cause: err })
   }
   if (code.startsWith('22') || code === 'SQLITE_MISMATCH' || code === 'SQLITE_TOOBIG' || code === 'SQLITE_RANGE') {
+    if (lookup) {
+      return new SerializationError(
+        `${context} looks up a key value the database rejected, one the key column's type cannot hold (if the type changed since the store introspected the table, e.g. an enum label was renamed, call refreshSchema()): ${message}`,
+        { cause: err },
+      )
+    }
     return new SerializationError(`${context} holds a value the database rejected: ${message}`, { cause: err })
   }
   if (code === '08P01' && (err as { severity?: unknown }).severity === 'ERROR') {

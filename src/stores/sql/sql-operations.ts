@@ -3,6 +3,8 @@ import type { WriteItem } from '../../contracts/base-store.js'
 import { keyOfObjectFor } from '../../core/key-encoding.js'
 import type { ModelInfo } from '../../core/registry.js'
 import type { ColumnInfo, SqlDialect } from './column-kind.js'
+import { refusedLabelsOf, rereadLabels, staleLabels } from './enum-label-checks.js'
+import type { EnumLabels } from './enum-labels.js'
 import { mappingFor } from './mapping-for.js'
 import type { MappingCache } from './model-mapping.js'
 import { canMatch, checkKeyAttributes, keyParam, type ModelMapping, objectToRow, type PreparedRow } from './row-mapper.js'
@@ -195,32 +197,30 @@ function readBack(m: ModelMapping, sent: readonly string[], primary: readonly st
  * Backfill items (a chain copying from a layer below) are inserted only where no row conflicts, and
  * never replace one.
  * Attributes that are `undefined` are left out: the column default applies to a new row and an
- * existing row keeps its value. Returns the objects written (each once, in order).
+ * existing row keeps its value. A string that is not a label of an enum column (as last read) makes
+ * the put read that type's labels again once before refusing it. Returns the objects written (each
+ * once, in order).
  * @throws StockpyleError `E_KEY_CONFLICT` when a row collides with another on an alternate unique key;
  *   `E_SCHEMA` for an attribute without a column; SerializationError for an unstorable value.
  */
 export async function writeObjects(ctx: OperationContext, ex: Executor, items: readonly WriteItem[]): Promise<object[]> {
   const mappings = await mappingsOf(ctx, ex, items, 'put')
-  const planned = new Map<ModelMapping, PlannedRow[]>()
-  const byPrimary = new Map<string, PlannedRow>()
-  const written: object[] = []
-  const seen = new Set<object>()
-  for (const { obj, info, backfill } of items) {
-    const m = mappings.get(info) as ModelMapping
-    const prepared = objectToRow(m, obj)
-    if (!seen.has(obj)) {
-      seen.add(obj)
-      written.push(obj)
+  const first = items[0] as WriteItem
+  const context = `${ctx.name} store put of model \`${first.info.name}\`${items.length > 1 ? ` (batch of ${items.length})` : ''}`
+  let planned: Map<ModelMapping, PlannedRow[]>
+  let written: object[]
+  // A string an enum column's labels lack is refused, after reading them again once (a label added since)
+  for (let reread: Set<EnumLabels> | undefined; ; ) {
+    try {
+      written = []
+      planned = planWrites(mappings, items, written)
+      break
+    } catch (err) {
+      const labels = refusedLabelsOf(err)
+      if (labels === undefined || reread?.has(labels)) throw err
+      ;(reread ??= new Set()).add(labels)
+      await rereadLabels(ex.db, new Set([labels]), context)
     }
-    const primary = prepared.generatedPrimary ? undefined : `${info.name}\u0000${keyOfObjectFor(info.primary, obj)}`
-    const earlier = primary === undefined ? undefined : byPrimary.get(primary)
-    const objects = earlier === undefined ? [obj] : [...earlier.objects, obj]
-    const row = new PlannedRow(prepared, objects, primary, backfill === true)
-    let list = planned.get(m)
-    if (list === undefined) planned.set(m, (list = []))
-    if (earlier !== undefined) list.splice(list.indexOf(earlier), 1)
-    list.push(row)
-    if (primary !== undefined) byPrimary.set(primary, row)
   }
   const statements: ((db: Kysely<any>) => Promise<Row[]>)[] = []
   const statementRows: { m: ModelMapping; rows: PlannedRow[] }[] = []
@@ -240,8 +240,6 @@ export async function writeObjects(ctx: OperationContext, ex: Executor, items: r
       }
     }
   }
-  const first = items[0] as WriteItem
-  const context = `${ctx.name} store put of model \`${first.info.name}\`${items.length > 1 ? ` (batch of ${items.length})` : ''}`
   let results: Row[][]
   try {
     results = await runAll(ex, statements)
@@ -253,6 +251,39 @@ export async function writeObjects(ctx: OperationContext, ex: Executor, items: r
     applyReturned(m, rows, results[s] ?? [])
   }
   return written
+}
+
+/**
+ * Prepares every object's row, per table (a batch repeating a primary key writes the last one's, for
+ * all of them), and appends to `written` the objects written (each once, in order).
+ * @throws as {@link objectToRow}.
+ */
+function planWrites(
+  mappings: ReadonlyMap<ModelInfo, ModelMapping>,
+  items: readonly WriteItem[],
+  written: object[],
+): Map<ModelMapping, PlannedRow[]> {
+  const planned = new Map<ModelMapping, PlannedRow[]>()
+  const byPrimary = new Map<string, PlannedRow>()
+  const seen = new Set<object>()
+  for (const { obj, info, backfill } of items) {
+    const m = mappings.get(info) as ModelMapping
+    const prepared = objectToRow(m, obj)
+    if (!seen.has(obj)) {
+      seen.add(obj)
+      written.push(obj)
+    }
+    const primary = prepared.generatedPrimary ? undefined : `${info.name}\u0000${keyOfObjectFor(info.primary, obj)}`
+    const earlier = primary === undefined ? undefined : byPrimary.get(primary)
+    const objects = earlier === undefined ? [obj] : [...earlier.objects, obj]
+    const row = new PlannedRow(prepared, objects, primary, backfill === true)
+    let list = planned.get(m)
+    if (list === undefined) planned.set(m, (list = []))
+    if (earlier !== undefined) list.splice(list.indexOf(earlier), 1)
+    list.push(row)
+    if (primary !== undefined) byPrimary.set(primary, row)
+  }
+  return planned
 }
 
 /** A RETURNING row and its attributes. */
@@ -302,11 +333,23 @@ function writeBackAll(m: ModelMapping, objects: readonly object[], entry: Return
 
 /**
  * Deletes every object's row by primary key: one statement per table per chunk, several atomically.
- * Absent rows are a no-op. Returns the objects deleted (each once, in order).
+ * Absent rows are a no-op, as are keys no row can hold (a string that is not a label of an enum key
+ * column, after reading its labels again). Returns the objects deleted (each once, in order).
  * @throws MissingKeyAttributeError / InvalidKeyError when an object lacks its primary key.
  */
 export async function removeObjects(ctx: OperationContext, ex: Executor, items: readonly WriteItem[]): Promise<object[]> {
   const mappings = await mappingsOf(ctx, ex, items, 'delete')
+  const context = () => `${ctx.name} store delete of model \`${(items[0] as WriteItem).info.name}\``
+  let enumKeys = false
+  for (const m of mappings.values()) enumKeys ||= m.enumKeys
+  if (enumKeys) {
+    let stale: Set<EnumLabels> | undefined
+    for (const { obj, info } of items) {
+      const m = mappings.get(info) as ModelMapping
+      if (m.enumKeys) stale = staleLabels(stale, m.keyColumns.get(info.primary) ?? [], info.primary.fields, obj as Row)
+    }
+    if (stale !== undefined) await rereadLabels(ex.db, stale, context())
+  }
   const keys = new Map<ModelMapping, Map<string, unknown[]>>()
   const removed: object[] = []
   const seen = new Set<object>()
@@ -334,11 +377,10 @@ export async function removeObjects(ctx: OperationContext, ex: Executor, items: 
       statements.push((db) => sql`delete from ${sql.table(m.schema.table)} where ${keyCondition(ctx.dialect, columns, part)}`.execute(db))
     }
   }
-  const first = items[0] as WriteItem
   try {
     await runAll(ex, statements)
   } catch (err) {
-    throw translateError(err, `${ctx.name} store delete of model \`${first.info.name}\``)
+    throw translateError(err, context(), true)
   }
   return removed
 }

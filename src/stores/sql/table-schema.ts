@@ -1,6 +1,7 @@
 import { type Kysely, sql } from 'kysely'
 import { SchemaError } from '../../core/errors.js'
 import { type ColumnInfo, columnKind, integerLimit, pgExact, type SqlDialect } from './column-kind.js'
+import { EnumLabels } from './enum-labels.js'
 
 /** A unique index (or the primary key) of a table. */
 export interface UniqueIndex {
@@ -137,6 +138,7 @@ async function sqliteSchema(db: Kysely<any>, table: string): Promise<TableSchema
       numericAffinity: kind === 'other' && dataType !== '' && !(strict && dataType === 'any'),
       readCast: undefined,
       elementType: undefined,
+      enumLabels: undefined,
     })
   }
   const indexRows = (
@@ -187,6 +189,9 @@ interface PgColumnRow {
   element_type: string | null
   element_domain: boolean | null
   element_array: string | null
+  /** The base type's oid (as text) and, for an enum, its labels in order; `null` for other types. */
+  type_oid: string
+  enum_labels: string[] | null
 }
 
 /** Element types (`typname`) whose arrays pg parses into arrays of what SqlStore reads the element as. */
@@ -248,6 +253,8 @@ async function postgresSchema(db: Kysely<any>, table: string): Promise<TableSche
         from elem e join pg_catalog.pg_type t on t.oid = e.oid where t.typtype = 'd' and e.depth < 100),
       elem_base as (select distinct on (attnum) attnum, oid, depth from elem order by attnum, depth desc)
       select a.attname as name, bt.typname::text as type, bt.typtype = 'e' as is_enum, bt.typlen as type_bytes,
+        bt.oid::text as type_oid, case when bt.typtype = 'e' then array(select e.enumlabel::text from pg_catalog.pg_enum e
+          where e.enumtypid = bt.oid order by e.enumsortorder) end as enum_labels,
         et.typname::text as element_type, eb.depth > 0 as element_domain, format_type(et.typarray, null) as element_array,
         a.atthasdef as has_default, a.attidentity::text as identity, a.attgenerated::text as generated,
         format_type(a.atttypid, a.atttypmod) as formatted, format_type(b.oid, b.typmod) as base_formatted,
@@ -288,7 +295,14 @@ async function postgresSchema(db: Kysely<any>, table: string): Promise<TableSche
   ).rows
   const pk = new Set(indexRows.filter((i) => i.primary).flatMap((i) => i.columns))
   const columns = new Map<string, ColumnInfo>()
+  // one set of labels per enum type, shared by its columns: reading them again updates them all
+  const enums = new Map<string, EnumLabels>()
   for (const row of columnRows) {
+    let labels: EnumLabels | undefined
+    if (row.enum_labels !== null) {
+      labels = enums.get(row.type_oid)
+      if (labels === undefined) enums.set(row.type_oid, (labels = new EnumLabels(row.type_oid, row.base_formatted, row.enum_labels)))
+    }
     columns.set(row.name, {
       name: row.name,
       dataType: row.type,
@@ -310,6 +324,7 @@ async function postgresSchema(db: Kysely<any>, table: string): Promise<TableSche
       numericAffinity: false,
       readCast: arrayReadCast(row),
       elementType: row.element_type ?? undefined,
+      enumLabels: labels,
     })
   }
   const uniqueIndexes = indexRows.map((i) => ({
