@@ -12,36 +12,14 @@
 
 import { BenchUser, makeUser } from '../dist/cli/bench/fixtures.js'
 import { ChainedStore, KeyValueStore, ProcessMemoryStore, registerModel } from '../dist/index.js'
+import { copyingBackend } from './copying-backend.js'
 
 registerModel(BenchUser)
 const mode = process.argv[2] ?? 'batch'
 const calls = Number(process.argv[3] ?? (mode === 'batch' ? 2000 : 20000))
 if (mode !== 'batch' && mode !== 'single') throw new Error('usage: node bench/chain-overhead.js [batch|single] [calls per round]')
 
-const held = new Map()
-const backend = {
-  name: 'map',
-  async getMany(keys) {
-    return keys.map((k) => {
-      const v = held.get(k)
-      return v === undefined ? undefined : Buffer.from(v)
-    })
-  },
-  async setMany(entries) {
-    for (const e of entries) held.set(e.key, Buffer.from(e.value))
-  },
-  async addMany(entries) {
-    return entries.map((e) => {
-      if (held.has(e.key)) return false
-      held.set(e.key, Buffer.from(e.value))
-      return true
-    })
-  },
-  async deleteMany(keys) {
-    for (const k of keys) held.delete(k)
-  },
-  async close() {},
-}
+const backend = copyingBackend()
 const store = new KeyValueStore(backend)
 const N = 20_000
 for (let i = 0; i < N; i += 1000) await store.batchPut(Array.from({ length: 1000 }, (_, k) => makeUser(i + k)))

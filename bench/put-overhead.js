@@ -7,7 +7,9 @@
  *
  *   npm run build && node bench/put-overhead.js [stores,nomemory,nobreaker,chain]
  */
+
 import { BenchUser, makeUser } from '../dist/cli/bench/fixtures.js'
+import { copyingBackend } from './copying-backend.js'
 
 const { BaseStore, capabilities, ChainedStore, KeyValueStore, ProcessMemoryStore, registerModel } = await import('../dist/index.js')
 registerModel(BenchUser)
@@ -25,30 +27,7 @@ class Db extends BaseStore {
     for (const i of items) this.rows.delete(i.obj.id)
   }
 }
-const held = new Map()
-const backend = {
-  name: 'map',
-  async getMany(keys) {
-    return keys.map((k) => {
-      const v = held.get(k)
-      return v === undefined ? undefined : Buffer.from(v)
-    })
-  },
-  async setMany(entries) {
-    for (const e of entries) held.set(e.key, Buffer.from(e.value))
-  },
-  async addMany(entries) {
-    return entries.map((e) => {
-      if (held.has(e.key)) return false
-      held.set(e.key, Buffer.from(e.value))
-      return true
-    })
-  },
-  async deleteMany(keys) {
-    for (const k of keys) held.delete(k)
-  },
-  async close() {},
-}
+const backend = copyingBackend()
 const db = new Db()
 const kv = new KeyValueStore(backend)
 const variants = {
@@ -75,7 +54,7 @@ const per = 2000
 const res = {}
 for (let r = 0; r < 15; r++) {
   for (const k of kinds) {
-    if (r % 3 === 0) held.clear()
+    if (r % 3 === 0) backend.clearAll()
     const t0 = performance.now()
     for (let i = 0; i < per; i++) await variants[k](makeUser(id++))
     const t = ((performance.now() - t0) / per) * 1000
