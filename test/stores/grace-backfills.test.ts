@@ -27,30 +27,36 @@ const GRACE = { lifetime: 10, grace: 3600 }
 /** Makes cache layers sharing one server (one Map) on `clock`, as processes sharing it would. */
 type Shared = (clock: ManualClock) => (prefix: string) => Store
 
-const targets: [string, Shared][] = [
-  [
-    'KeyValueStore(MapBackend)',
-    (clock) => {
-      const backend = new MapBackend(() => clock.now())
-      return (prefix) => new KeyValueStore(backend, { ...GRACE, prefix, clock })
-    },
-  ],
-]
-if (stores.has('redis')) {
-  targets.push(['RedisStore (single node)', (clock) => (prefix) => new RedisStore({ ...GRACE, url: inject('redis').url, prefix, clock })])
+/** The shared cache layers of every selected store, each made with cache options `options`. */
+function sharedLayers(options: object): [string, Shared][] {
+  const out: [string, Shared][] = [
+    [
+      'KeyValueStore(MapBackend)',
+      (clock) => {
+        const backend = new MapBackend(() => clock.now())
+        return (prefix) => new KeyValueStore(backend, { ...options, prefix, clock })
+      },
+    ],
+  ]
+  if (stores.has('redis')) {
+    out.push(['RedisStore (single node)', (clock) => (prefix) => new RedisStore({ ...options, url: inject('redis').url, prefix, clock })])
+  }
+  if (stores.has('redis-cluster')) {
+    out.push([
+      'RedisStore (cluster)',
+      (clock) => (prefix) => new RedisStore({ ...options, cluster: inject('redisCluster'), prefix, clock }),
+    ])
+  }
+  if (stores.has('memcached')) {
+    out.push([
+      'MemcacheStore (3 servers)',
+      (clock) => (prefix) => new MemcacheStore({ ...options, servers: inject('memcachedServers'), prefix, clock }),
+    ])
+  }
+  return out
 }
-if (stores.has('redis-cluster')) {
-  targets.push([
-    'RedisStore (cluster)',
-    (clock) => (prefix) => new RedisStore({ ...GRACE, cluster: inject('redisCluster'), prefix, clock }),
-  ])
-}
-if (stores.has('memcached')) {
-  targets.push([
-    'MemcacheStore (3 servers)',
-    (clock) => (prefix) => new MemcacheStore({ ...GRACE, servers: inject('memcachedServers'), prefix, clock }),
-  ])
-}
+
+const targets = sharedLayers(GRACE)
 
 /** A database whose reads, once {@link holdNextRead} was called, finish and then wait to be released. */
 class HoldAfterRead extends StoreDecorator {
@@ -190,32 +196,8 @@ const uncachedTargets: [string, Shared][] = [
       return () => memory
     },
   ],
-  [
-    'KeyValueStore(MapBackend)',
-    (clock) => {
-      const backend = new MapBackend(() => clock.now())
-      return (prefix) => new KeyValueStore(backend, { ...DRAFTS, prefix, clock })
-    },
-  ],
+  ...sharedLayers(DRAFTS),
 ]
-if (stores.has('redis')) {
-  uncachedTargets.push([
-    'RedisStore (single node)',
-    (clock) => (prefix) => new RedisStore({ ...DRAFTS, url: inject('redis').url, prefix, clock }),
-  ])
-}
-if (stores.has('redis-cluster')) {
-  uncachedTargets.push([
-    'RedisStore (cluster)',
-    (clock) => (prefix) => new RedisStore({ ...DRAFTS, cluster: inject('redisCluster'), prefix, clock }),
-  ])
-}
-if (stores.has('memcached')) {
-  uncachedTargets.push([
-    'MemcacheStore (3 servers)',
-    (clock) => (prefix) => new MemcacheStore({ ...DRAFTS, servers: inject('memcachedServers'), prefix, clock }),
-  ])
-}
 
 describe.each(uncachedTargets)('%s: a put whose lifetime says not to cache, racing a read in another chain', (_name, shared) => {
   const track = closedAfterEach()
