@@ -2,14 +2,16 @@ import { SerializationError, show } from './errors.js'
 import { checkValue, droppedExtras, MAX_DEPTH, modelOf, type TooLarge, TYPED_PROTOTYPES } from './exact-values.js'
 import type { Model } from './model.js'
 import { describeModel } from './registry.js'
-import { elementIndices } from './sparse-arrays.js'
+import { indicesFrom, tooSparse } from './sparse-arrays.js'
 import { messageOf } from './unavailable-unless-ours.js'
-import { tooLargeText } from './value-limits.js'
+import { MAX_CONTAINERS, MAX_ELEMENTS, tooLargeText } from './value-limits.js'
 
 /**
  * Why a value ./exact-values.ts refused cannot be stored, as a {@link SerializationError} naming the
- * attribute path: found by a second, slower walk, run only for a value the scan refused (and that is
- * within the bounds of ./value-limits.ts, so the walk is bounded too).
+ * attribute path: found by a second, slower walk, run only for a value whose scan refused it or threw
+ * (a getter, a Proxy's trap). The walk is linear in the objects in memory (an object reached twice and
+ * found clean is not walked again) and bounded by ./value-limits.ts: past the bounds it gives up, and
+ * the refusal says what the scan saw without a path.
  */
 
 function pathOf(parent: string, key: string): string {
@@ -27,6 +29,31 @@ export interface ValueProblem {
   readonly cause?: unknown
 }
 
+/** What one walk keeps. */
+interface Walk {
+  /** The objects around the one walked (a cycle comes back to one of them). */
+  readonly ancestors: Set<object>
+  /** How many objects are around the one walked: `ancestors`, and those around the value walked. */
+  depth: number
+  /** Objects walked and found clean, with their height (1 for one holding no object): not walked again where that fits under {@link MAX_DEPTH}. */
+  readonly clean: WeakMap<object, number>
+  /** The objects, and the elements, properties and entries, the walk may still visit (./value-limits.ts). */
+  containersLeft: number
+  elementsLeft: number
+}
+
+function newWalk(depth: number): Walk {
+  return { ancestors: new Set(), depth, clean: new WeakMap(), containersLeft: MAX_CONTAINERS, elementsLeft: MAX_ELEMENTS }
+}
+
+/** Thrown out of a walk that passed a bound of ./value-limits.ts: it names no path. */
+const PAST_BOUNDS = Symbol('past the bounds')
+
+/** Counts `n` more elements against the walk's bound. */
+function spend(walk: Walk, n: number): void {
+  if ((walk.elementsLeft -= n) < 0) throw PAST_BOUNDS
+}
+
 /** Reading `key` of `container` (at `path`) threw `err`: said as a getter's error when it has one, as any read's otherwise. */
 function unreadable(path: string, err: unknown, container?: object, key?: string): ValueProblem {
   let getter = false
@@ -38,50 +65,96 @@ function unreadable(path: string, err: unknown, container?: object, key?: string
   return { path, what: `could not be read: ${getter ? 'its getter' : 'reading it'} threw (${messageOf(err)})`, cause: err }
 }
 
+/** Whether {@link problem} could find anything in `v`: an object, a function or a symbol (other primitives are data). */
+function walked(v: unknown): boolean {
+  return typeof v === 'object' ? v !== null : typeof v === 'function' || typeof v === 'symbol'
+}
+
+/** The elements of array `a` (at `path`) that {@link walked} as [path, value] pairs, each counted against the walk's bound as it is met. */
+function elementsOf(a: unknown[], path: string, walk: Walk, children: [string, unknown][]): ValueProblem | undefined {
+  const read = (i: number): ValueProblem | undefined => {
+    spend(walk, 1)
+    let v: unknown
+    try {
+      v = a[i]
+    } catch (err) {
+      return unreadable(`${path}[${i}]`, err, a, String(i))
+    }
+    if (walked(v)) children.push([`${path}[${i}]`, v])
+    return undefined
+  }
+  let holes = 0
+  for (let i = 0; i < a.length; i++) {
+    if (i in a) {
+      const found = read(i)
+      if (found !== undefined) return found
+    } else if (tooSparse(++holes, i + 1)) {
+      for (const index of indicesFrom(a, i + 1)) {
+        const found = read(index)
+        if (found !== undefined) return found
+      }
+      break
+    }
+  }
+  return undefined
+}
+
 /**
- * The children of `value` (of prototype `proto`, at `path`) as [path, value] pairs, each read in turn;
- * a {@link ValueProblem} when reading one throws (a getter), naming its path.
+ * The children of `value` (of prototype `proto`, at `path`) that {@link walked} as [path, value] pairs,
+ * each read in turn and counted against the walk's bound; a {@link ValueProblem} when reading one throws (a getter),
+ * naming its path.
  */
-function childrenOf(value: object, proto: object | null, path: string): [string, unknown][] | ValueProblem {
+function childrenOf(value: object, proto: object | null, path: string, walk: Walk): [string, unknown][] | ValueProblem {
   const children: [string, unknown][] = []
   if (proto === Object.prototype || proto === null || modelOf(proto) !== undefined) {
-    for (const key of Object.keys(value)) {
-      const at = pathOf(path, key)
+    const keys = Object.keys(value)
+    spend(walk, keys.length)
+    for (const key of keys) {
+      let v: unknown
       try {
-        children.push([at, (value as Record<string, unknown>)[key]])
+        v = (value as Record<string, unknown>)[key]
       } catch (err) {
-        return unreadable(at, err, value, key)
+        return unreadable(pathOf(path, key), err, value, key)
       }
+      if (walked(v)) children.push([pathOf(path, key), v])
     }
   } else if (proto === Array.prototype) {
-    const a = value as unknown[]
-    for (const i of elementIndices(a)) {
-      const at = `${path}[${i}]`
-      try {
-        children.push([at, a[i]])
-      } catch (err) {
-        return unreadable(at, err, a, String(i))
-      }
-    }
+    const found = elementsOf(value as unknown[], path, walk, children)
+    if (found !== undefined) return found
   } else if (proto === Map.prototype) {
+    spend(walk, (value as Map<unknown, unknown>).size)
     let i = 0
     for (const [k, v] of value as Map<unknown, unknown>) {
-      children.push([`${path} (key of entry ${i++})`, k], [`${path}.get(${show(k).slice(1, -1)})`, v])
+      if (walked(k)) children.push([`${path} (key of entry ${i})`, k])
+      if (walked(v)) children.push([`${path}.get(${show(k).slice(1, -1)})`, v])
+      i++
     }
   } else if (proto === Set.prototype) {
+    spend(walk, (value as Set<unknown>).size)
     let i = 0
-    for (const v of value as Set<unknown>) children.push([`${path} (member ${i++})`, v])
+    for (const v of value as Set<unknown>) {
+      if (walked(v)) children.push([`${path} (member ${i})`, v])
+      i++
+    }
   }
   return children
 }
 
-/** Why `value` at `path` cannot be stored, or `undefined` when it and everything in it can. */
-function problem(value: unknown, path: string, ancestors: object[]): ValueProblem | undefined {
+/**
+ * Why `value` at `path` cannot be stored, or its height when it and everything in it can (0 for a
+ * primitive, 1 for an object holding no object).
+ * @throws PAST_BOUNDS when the walk passes a bound of ./value-limits.ts.
+ */
+function problem(value: unknown, path: string, walk: Walk): ValueProblem | number {
   if (typeof value === 'function') return { path, what: `is a function (${show(value)}), which is not data` }
   if (typeof value === 'symbol') return { path, what: `is a symbol (${show(value)}), which is not data` }
-  if (typeof value !== 'object' || value === null) return undefined
-  if (ancestors.includes(value)) return { path, what: 'refers back to an object that contains it (a cycle)' }
-  if (ancestors.length >= MAX_DEPTH) return { path, what: `is nested more than ${MAX_DEPTH} levels deep` }
+  if (typeof value !== 'object' || value === null) return 0
+  if (walk.ancestors.has(value)) return { path, what: 'refers back to an object that contains it (a cycle)' }
+  if (walk.depth >= MAX_DEPTH) return { path, what: `is nested more than ${MAX_DEPTH} levels deep` }
+  const height = walk.clean.get(value)
+  // clean where it was walked: clean here too, unless it reaches deeper than the bound from here
+  if (height !== undefined && walk.depth + height <= MAX_DEPTH) return height
+  if (--walk.containersLeft < 0) throw PAST_BOUNDS
   let children: [string, unknown][] | ValueProblem
   try {
     const proto = Object.getPrototypeOf(value)
@@ -105,22 +178,35 @@ function problem(value: unknown, path: string, ancestors: object[]): ValueProble
         what: `is an instance of class \`${name}\`, which is not a model: store plain data, or make it a model (static stockpyleKeys) so it comes back as one`,
       }
     }
-    children = childrenOf(value, proto, path)
+    children = childrenOf(value, proto, path, walk)
   } catch (err) {
+    if (err === PAST_BOUNDS) throw err
     // a Proxy whose trap throws
     return unreadable(path, err)
   }
   if (!Array.isArray(children)) return children
-  ancestors.push(value)
+  const below = walkChildren(value, children, walk)
+  if (typeof below === 'object') return below
+  walk.clean.set(value, below + 1)
+  return below + 1
+}
+
+/** {@link problem} of each of `children` of `parent` in turn: the first found, or the greatest height. */
+function walkChildren(parent: object, children: [string, unknown][], walk: Walk): ValueProblem | number {
+  let height = 0
+  walk.ancestors.add(parent)
+  walk.depth++
   try {
     for (const [childPath, child] of children) {
-      const found = problem(child, childPath, ancestors)
-      if (found !== undefined) return found
+      const found = problem(child, childPath, walk)
+      if (typeof found === 'object') return found
+      if (found > height) height = found
     }
   } finally {
-    ancestors.pop()
+    walk.ancestors.delete(parent)
+    walk.depth--
   }
-  return undefined
+  return height
 }
 
 /**
@@ -128,23 +214,21 @@ function problem(value: unknown, path: string, ancestors: object[]): ValueProble
  * whose encoding failed): a function, a symbol, a cycle, an instance of a class that is not a model, a
  * Date/Map/Set/RegExp carrying what would be dropped, or a read that throws (a getter, a Proxy's trap).
  * `depth`: the objects around `value`, counted toward the nesting bound (1 for a model attribute).
- * The walk is bounded as the codec's scan is: a value past the bounds of ./value-limits.ts is not walked.
+ * The walk is bounded as the codec's scan is: it visits each object in memory once where it can, and
+ * gives up past the bounds of ./value-limits.ts.
  * @returns the first problem met, with its path below `value`; `undefined` when none shows now (a
  *   getter that threw once and not again) or the value is past the bounds.
  */
 export function valueProblem(value: unknown, depth: number): ValueProblem | undefined {
   try {
-    // the scan either throws where the walk will (it reads in the same order) or tells the value is bounded
+    // a value the scan finds past the bounds is not walked
     if (typeof checkValue(value) === 'object') return undefined
   } catch {
     // a read threw: the walk finds where
   }
   try {
-    return problem(
-      value,
-      '',
-      Array.from({ length: depth }, () => ({})),
-    )
+    const found = problem(value, '', newWalk(depth))
+    return typeof found === 'object' ? found : undefined
   } catch {
     return undefined
   }
@@ -153,21 +237,23 @@ export function valueProblem(value: unknown, depth: number): ValueProblem | unde
 /** The error for a value checkValue (./exact-values.ts) refused, naming the path (model attributes at the top). */
 export function refusal(value: unknown, context: string, cause?: unknown): SerializationError {
   const top = value !== null && typeof value === 'object' && modelOf(Object.getPrototypeOf(value) ?? {}) !== undefined
-  let found: ValueProblem | undefined
+  let found: ValueProblem | number | undefined
   try {
     if (top) {
-      const children = childrenOf(value, Object.getPrototypeOf(value), '')
-      if (!Array.isArray(children)) found = children
-      else for (const [key, child] of children) found ??= problem(child, key, [value])
-    } else found = problem(value, 'value', [])
+      const walk = newWalk(0)
+      walk.containersLeft--
+      const children = childrenOf(value, Object.getPrototypeOf(value), '', walk)
+      found = Array.isArray(children) ? walkChildren(value, children, walk) : children
+    } else found = problem(value, 'value', newWalk(0))
   } catch {
     found = undefined
   }
+  const problemFound = typeof found === 'object' ? found : undefined
   const reason =
-    found === undefined
+    problemFound === undefined
       ? `the object cannot be encoded${cause instanceof Error ? ` (${cause.message})` : ''}`
-      : `\`${found.path}\` ${found.what}`
-  const why = found?.cause ?? cause
+      : `\`${problemFound.path}\` ${problemFound.what}`
+  const why = problemFound?.cause ?? cause
   return new SerializationError(`${context}: ${reason}`, why === undefined ? {} : { cause: why })
 }
 

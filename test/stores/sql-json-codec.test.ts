@@ -170,6 +170,28 @@ describe('tagged JSON (SqlStore JSON columns)', () => {
     expect(back.a).not.toBe(back.b)
   })
 
+  it('a read that throws twice, before a value past the bounds, is refused fast (the walk naming the path is bounded)', () => {
+    const boom = new Error('boom')
+    let twice: unknown = [1]
+    for (let i = 0; i < 22; i++) twice = [twice, twice]
+    let reads = 0
+    // throws when the encoder reads it and when the scan of the bounds does; the walk naming the path then reads the rest
+    const value = Object.defineProperty({}, 'flaky', {
+      enumerable: true,
+      get: () => {
+        if (++reads <= 2) throw boom
+        return 1
+      },
+    })
+    Object.assign(value, { twice })
+    const started = performance.now()
+    expect(() => toTaggedJson(value, 'model `X` attribute `meta`')).toThrow(
+      /model `X` attribute `meta` could not be encoded: reading it threw \(boom\)/,
+    )
+    expect(performance.now() - started).toBeLessThan(500)
+    expect(reads).toBe(3)
+  })
+
   it('reads hand-written JSON with unknown $ keys as plain objects', () => {
     expect(fromTaggedJson({ $unknown: 1 }, 't')).toStrictEqual({ $unknown: 1 })
     expect(fromTaggedJson({ $bigint: 'abc' }, 't')).toStrictEqual({ $bigint: 'abc' })

@@ -305,6 +305,56 @@ describe('codec', () => {
     expect((decodeRecord(encodeRecord(new Box(9, big), undefined)) as Box).value).toStrictEqual(big)
   })
 
+  it('a read that throws, next to a value past the bounds, is refused fast: the walk naming the path is linear and bounded', () => {
+    const boom = new Error('boom')
+    // each level holds the level below twice: 2 * 22 arrays in memory, 2^23 once expanded
+    let twice: unknown = [1]
+    for (let i = 0; i < 22; i++) twice = [twice, twice]
+    const refusal = (value: object): Error => {
+      const started = performance.now()
+      try {
+        encodeRecord(value, undefined, 'put')
+      } catch (err) {
+        expect(performance.now() - started).toBeLessThan(500)
+        expect(err).toBeInstanceOf(SerializationError)
+        return err as Error
+      }
+      throw new Error('not refused')
+    }
+    // a getter throwing only on its first read: the scan stops there, the walk then reads the rest
+    const flaky = (value: unknown): Box => {
+      let reads = 0
+      return Object.defineProperty(new Box(12, value), 'flaky', {
+        enumerable: true,
+        get: () => {
+          if (++reads === 1) throw boom
+          return 1
+        },
+      })
+    }
+    const once = refusal(flaky(twice))
+    expect(once.message).toMatch(/put of model `CodecBox`: the object cannot be encoded \(boom\)/)
+    expect(once.cause).toBe(boom)
+    // a getter that always throws, after the shared value: found and named
+    const after = Object.defineProperty(new Box(13, twice), 'bad', {
+      enumerable: true,
+      get: () => {
+        throw boom
+      },
+    })
+    expect(refusal(after).message).toMatch(/`bad` could not be read: its getter threw \(boom\)/)
+    // an object reached twice deeper than the bound allows where it is reached the second time
+    let deep: unknown = { leaf: 1 }
+    for (let i = 0; i < 250; i++) deep = { d: deep }
+    let around: unknown = deep
+    for (let i = 0; i < 10; i++) around = [around]
+    expect(refusal(new Box(14, { a: deep, b: around, c: () => 1 })).message).toMatch(
+      /`value.b(\[0\]){10}(\.d){244}` is nested more than 256 levels deep/,
+    )
+    // more elements than the bound in one array: not walked element by element
+    expect(refusal(flaky(new Array(11_000_000).fill(0))).message).toMatch(/the object cannot be encoded \(boom\)/)
+  })
+
   it('a sparse array with a huge length is scanned and encoded by its elements, not its length', () => {
     // every index the codec reads is counted: far fewer than the length
     const touched = countingIndices(1e9, { 5: { x: 1 }, 999999999: 'z' })
