@@ -66,6 +66,8 @@ function codeOf(err: unknown): string {
  * - NOT NULL, CHECK, foreign key and exclusion violations → `ConstraintViolationError` (`E_CONSTRAINT`)
  * - data exceptions (PostgreSQL class 22, SQLite `SQLITE_MISMATCH`/`SQLITE_TOOBIG`) → `SerializationError`,
  *   worded for a value to store or, with `lookup`, for a key value looked up by
+ * - an enum label used in the transaction that added it, before it commits (PostgreSQL 55P04, "unsafe
+ *   use of new value") → `SerializationError` saying so
  * - a protocol violation (08P01) the server answers with severity ERROR, which ends the statement and
  *   not the session: a parameter it could not read (routine `pq_…` of pqformat.c: pg sends a Buffer in
  *   binary, which only a bytea reads as bytes) → `SerializationError`; any other → `StockpyleError`
@@ -112,6 +114,12 @@ export function translateError(err: unknown, context: string, lookup = false): E
   }
   if (CONSTRAINT_CODES.has(code)) {
     return new ConstraintViolationError(`${context} violates a constraint of the table; nothing was written: ${message}`, { cause: err })
+  }
+  if (code === '55P04') {
+    return new SerializationError(
+      `${context} ${lookup ? 'looks up' : 'holds'} a label added in this transaction (ALTER TYPE … ADD VALUE), which PostgreSQL refuses until the transaction that added it commits: commit it first (this transaction is aborted unless the statement ran in a savepoint): ${message}`,
+      { cause: err },
+    )
   }
   if (code.startsWith('22') || code === 'SQLITE_MISMATCH' || code === 'SQLITE_TOOBIG' || code === 'SQLITE_RANGE') {
     if (lookup) {
