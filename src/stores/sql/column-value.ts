@@ -2,6 +2,7 @@ import { SerializationError, show } from '../../core/errors.js'
 import { bytesClassRefusal } from './bytes-class.js'
 import type { ColumnInfo } from './column-kind.js'
 import { notALabel } from './enum-label-checks.js'
+import { type EnumLabels, type LabelView, labelsFor } from './enum-labels.js'
 import { jsonText } from './json-text.js'
 import type { ModelMapping } from './model-mapping-types.js'
 import { pgArrayValue } from './pg-array-value.js'
@@ -72,10 +73,11 @@ function checkText(m: ModelMapping, attribute: string, value: string): string {
  * of the column's kind (see {@link ColumnKind}); nothing is coerced silently.
  * @throws SerializationError naming the attribute and column on a type mismatch, a value outside the
  *   range of the PostgreSQL type (pg-ranges.ts), a string that is not a label of an enum column as
- *   last read (enum-label-checks.ts: `notALabel`, which a put reads the labels again for), bytes of another class than the column reads back
+ *   last read (the shared labels, or those `view` holds for the call: enum-labels.ts; enum-label-checks.ts:
+ *   `notALabel`, which a put reads the labels again for), bytes of another class than the column reads back
  *   (bytes-class.ts), or an unstorable value.
  */
-export function toColumnValue(m: ModelMapping, attribute: string, column: ColumnInfo, value: unknown): unknown {
+export function toColumnValue(m: ModelMapping, attribute: string, column: ColumnInfo, value: unknown, view?: LabelView): unknown {
   if (value === null) return null
   const sqlite = m.dialect === 'sqlite'
   switch (column.kind) {
@@ -105,8 +107,9 @@ export function toColumnValue(m: ModelMapping, attribute: string, column: Column
       return value
     case 'text':
       if (typeof value !== 'string') throw mismatch(m, attribute, column, value, 'strings')
-      if (column.enumLabels !== undefined && !column.enumLabels.has(value)) {
-        throw notALabel(where(m, attribute), column, m.schema.table, value, column.enumLabels)
+      if (column.enumLabels !== undefined) {
+        const labels = labelsFor(column.enumLabels, view) as EnumLabels
+        if (!labels.has(value)) throw notALabel(where(m, attribute), column, m.schema.table, value, labels)
       }
       if (!sqlite) {
         const n = column.maxLength ?? column.paddedLength

@@ -3,7 +3,8 @@
  * `rereadLabels` in enum-label-checks.ts): a key value that is not one of them matches no row, so a
  * lookup by it is a miss without a query, and a put of it is refused before anything is sent. One
  * instance per enum type per introspected table, shared by every column of the table of that type
- * (also through domains).
+ * (also through domains), and by every connection and call of the store: it holds only labels read
+ * outside a transaction (committed ones); a read inside one gives a {@link LabelView} for its call.
  */
 export class EnumLabels {
   /** The type's oid, as text. */
@@ -32,4 +33,16 @@ export class EnumLabels {
   replace(labels: readonly string[]): void {
     this.#labels = new Set(labels)
   }
+}
+
+/**
+ * The labels one call read inside a transaction (on its connection, where labels it added and has not
+ * committed show too): the shared {@link EnumLabels} of a type → those read, for that call only.
+ * `undefined`: the shared labels hold.
+ */
+export type LabelView = ReadonlyMap<EnumLabels, EnumLabels>
+
+/** The labels a column whose shared labels are `shared` (its `enumLabels`) is checked against in a call with `view`; `undefined` for a column that is not an enum. */
+export function labelsFor(shared: EnumLabels | undefined, view: LabelView | undefined): EnumLabels | undefined {
+  return shared === undefined || view === undefined ? shared : (view.get(shared) ?? shared)
 }

@@ -5,7 +5,8 @@ import { NonUniqueKeyError, show } from '../../core/errors.js'
 import { encodeLookup, keyOfObjectFor } from '../../core/key-encoding.js'
 import type { KeyInfo, ModelInfo } from '../../core/registry.js'
 import type { ColumnInfo } from './column-kind.js'
-import { relearnLabels } from './enum-label-checks.js'
+import { lookupKeyValues, withKnownLabels } from './enum-label-checks.js'
+import type { LabelView } from './enum-labels.js'
 import { checkKeyText } from './key-text.js'
 import { mappingFor } from './mapping-for.js'
 import { canMatch, isKeyValue, keyParam } from './row-mapper.js'
@@ -18,6 +19,9 @@ import { chunk, type Executor, keyCondition, type OperationContext, PARAMETER_LI
  * Reads one entry per request, in request order, `undefined` at each miss. One query per lookup shape
  * (declared key) per chunk of distinct values; each slot gets its own instance. A row matches a lookup
  * only when its key values have the lookup's types too (`{id: '1'}` never finds id 1), as in the caches.
+ * A string that is not a label of an enum key column is a miss (see enum-label-checks.ts).
+ * @param labels the labels of the enum key columns for this call, once read: omitted by callers (the
+ *   function passes them to itself, see `withKnownLabels`).
  * @throws NonUniqueKeyError when a lookup matches several rows.
  */
 export async function readEntries(
@@ -25,11 +29,17 @@ export async function readEntries(
   ex: Executor,
   info: ModelInfo,
   requests: readonly LookupRequest[],
+  labels?: { readonly view: LabelView | undefined },
 ): Promise<(StoreEntry | undefined)[]> {
   const operation = `${ctx.name} store get`
   const m = await mappingFor(ctx.mappings, ex.db, info, operation, requests, undefined)
   const context = `${operation} of model \`${info.name}\``
-  if (m.enumKeys) await relearnLabels(ex.db, m, requests, context)
+  if (m.enumKeys && labels === undefined) {
+    // a read inside a transaction that the database refuses aborts it: no second try there
+    const values = lookupKeyValues(m, requests)
+    return withKnownLabels(ex.db, values, context, false, (view) => readEntries(ctx, ex, info, requests, { view }))
+  }
+  const view = labels?.view
   // Rows are matched to lookups by identity: the key value itself for a one-field key (Map keys compare
   // type and value, as canonical keys do: 1 is not '1' nor 1n, -0 is 0), the canonical key otherwise.
   const ids: unknown[] = new Array(requests.length)
@@ -55,7 +65,7 @@ export async function readEntries(
       // one field: the bound value itself, no tuple
       const v = lookup[fields[0] as string]
       checkKeyText(m, last.columns[0] as ColumnInfo, fields[0] as string, v, 'get')
-      if (canMatch(m, last.columns[0] as ColumnInfo, v)) last.wanted.set(id, keyParam(m, v))
+      if (canMatch(m, last.columns[0] as ColumnInfo, v, view)) last.wanted.set(id, keyParam(m, v))
       continue
     }
     const tuple: unknown[] = new Array(fields.length)
@@ -63,7 +73,7 @@ export async function readEntries(
     for (let j = 0; j < fields.length; j++) {
       const v = lookup[fields[j] as string]
       checkKeyText(m, last.columns[j] as ColumnInfo, fields[j] as string, v, 'get')
-      if (!canMatch(m, last.columns[j] as ColumnInfo, v)) {
+      if (!canMatch(m, last.columns[j] as ColumnInfo, v, view)) {
         matchable = false
         break
       }

@@ -3,6 +3,7 @@ import { isKeyValue, isOwnAttribute, notOwnKeyAttribute } from '../../core/key-e
 import { messageOf } from '../../core/unavailable-unless-ours.js'
 import type { ColumnInfo, SqlDialect } from './column-kind.js'
 import { toColumnValue, where } from './column-value.js'
+import { type EnumLabels, type LabelView, labelsFor } from './enum-labels.js'
 import { fromParsedJson, fromTaggedJson } from './json-codec.js'
 import { checkKeyText } from './key-text.js'
 import type { ModelMapping, RowValues } from './model-mapping-types.js'
@@ -110,9 +111,9 @@ export function fromColumnValue(m: ModelMapping, column: ColumnInfo, raw: unknow
  * Whether a key value could equal a value of `column` as SqlStore reads it back. Lookups that cannot
  * match are misses without a query (and never reach the database as a cast error): an enum column
  * matches only its labels as last read (see enum-label-checks.ts; callers read them again first when a
- * lookup names a string they lack).
+ * lookup names a string they lack): the shared ones, or those `view` holds for the call.
  */
-export function canMatch(m: ModelMapping, column: ColumnInfo, value: unknown): boolean {
+export function canMatch(m: ModelMapping, column: ColumnInfo, value: unknown, view?: LabelView): boolean {
   switch (column.kind) {
     case 'integer':
       return (
@@ -135,7 +136,7 @@ export function canMatch(m: ModelMapping, column: ColumnInfo, value: unknown): b
         typeof value === 'string' &&
         !(m.dialect === 'postgres' && value.includes('\0')) &&
         (!column.uuid || UUID.test(value)) &&
-        (column.enumLabels === undefined || column.enumLabels.has(value))
+        (column.enumLabels === undefined || (labelsFor(column.enumLabels, view) as EnumLabels).has(value))
       )
     case 'boolean':
       return typeof value === 'boolean'
@@ -218,10 +219,11 @@ function readAttribute(m: ModelMapping, source: Record<string, unknown>, attribu
 
 /**
  * Converts an object into the row to upsert: every own enumerable attribute that is not `undefined`,
- * each into its column. Computed columns are skipped (the database fills them).
+ * each into its column. Computed columns are skipped (the database fills them). `view`: the labels of
+ * enum columns read for this call (see enum-labels.ts), `undefined` for the shared ones.
  * @throws StockpyleError `E_SCHEMA` for an attribute with no column; SerializationError for a value the column cannot store.
  */
-export function objectToRow(m: ModelMapping, obj: object): PreparedRow {
+export function objectToRow(m: ModelMapping, obj: object, view?: LabelView): PreparedRow {
   checkKeyAttributes(m, obj, 'put')
   const source = obj as Record<string, unknown>
   const values: RowValues = {}
@@ -237,7 +239,7 @@ export function objectToRow(m: ModelMapping, obj: object): PreparedRow {
       )
     }
     if (column.computed) continue
-    values[column.name] = toColumnValue(m, attribute, column, value)
+    values[column.name] = toColumnValue(m, attribute, column, value, view)
     names.push(column.name)
   }
   const primary = m.keyColumns.get(m.info.primary) ?? []

@@ -4,10 +4,11 @@ import { NonUniqueKeyError, StockpyleError, show } from '../../core/errors.js'
 import { encodeLookup, keyOfObjectFor } from '../../core/key-encoding.js'
 import type { KeyInfo, ModelInfo } from '../../core/registry.js'
 import type { ColumnInfo } from './column-kind.js'
-import { relearnLabels } from './enum-label-checks.js'
+import { lookupKeyValues, withKnownLabels } from './enum-label-checks.js'
+import type { LabelView } from './enum-labels.js'
 import { checkKeyText } from './key-text.js'
 import { mappingFor } from './mapping-for.js'
-import { canMatch, keyParam } from './row-mapper.js'
+import { canMatch, keyParam, type ModelMapping } from './row-mapper.js'
 import { rowToObject } from './row-reader.js'
 import { selectList } from './select-list.js'
 import { translateError } from './sql-errors.js'
@@ -20,7 +21,8 @@ type Row = Record<string, unknown>
  * shape per chunk, all in one transaction or savepoint) and returns the deleted objects, one slot per
  * request, `undefined` where no row was found. A row deleted through one lookup also answers every
  * other lookup of the batch that names it by another key. Absent rows are a no-op, as are lookups no
- * row can match (a string that is not a label of an enum key column, after reading its labels again).
+ * row can match (a string that is not a label of an enum key column, after reading its labels again:
+ * see enum-label-checks.ts).
  * @throws NonUniqueKeyError when a lookup matched several rows (nothing is deleted then).
  */
 export async function removeByLookups(
@@ -32,8 +34,24 @@ export async function removeByLookups(
   const operation = `${ctx.name} store delete`
   const canonical = requests.map((r) => keyOfObjectFor(r.spec, r.lookup) ?? encodeLookup(info, r.lookup, operation))
   const m = await mappingFor(ctx.mappings, ex.db, info, operation, requests, undefined)
+  if (!m.enumKeys) return removeMatching(ctx, ex, m, requests, canonical, undefined)
+  // the statements run in a savepoint inside a transaction (ex.atomic): a refused one leaves it usable
+  const values = lookupKeyValues(m, requests)
   const context = `${operation} of model \`${info.name}\``
-  if (m.enumKeys) await relearnLabels(ex.db, m, requests, context)
+  return withKnownLabels(ex.db, values, context, true, (view) => removeMatching(ctx, ex, m, requests, canonical, view))
+}
+
+/** {@link removeByLookups} with the mapping, the canonical keys, and the labels of enum key columns as `view` holds them for the call. */
+async function removeMatching(
+  ctx: OperationContext,
+  ex: Executor,
+  m: ModelMapping,
+  requests: readonly LookupRequest[],
+  canonical: readonly string[],
+  view: LabelView | undefined,
+): Promise<(object | undefined)[]> {
+  const info = m.info
+  const context = `${ctx.name} store delete of model \`${info.name}\``
   const bySpec = new Map<KeyInfo, Map<string, unknown[]>>()
   requests.forEach(({ spec, lookup }, i) => {
     const columns = m.keyColumns.get(spec) as readonly ColumnInfo[]
@@ -41,7 +59,7 @@ export async function removeByLookups(
     values.forEach((v, j) => {
       checkKeyText(m, columns[j] as ColumnInfo, spec.fields[j] as string, v, 'delete')
     })
-    if (!values.every((v, j) => canMatch(m, columns[j] as ColumnInfo, v))) return
+    if (!values.every((v, j) => canMatch(m, columns[j] as ColumnInfo, v, view))) return
     let wanted = bySpec.get(spec)
     if (wanted === undefined) bySpec.set(spec, (wanted = new Map()))
     wanted.set(

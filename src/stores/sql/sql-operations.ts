@@ -3,11 +3,11 @@ import type { WriteItem } from '../../contracts/base-store.js'
 import { keyOfObjectFor } from '../../core/key-encoding.js'
 import type { ModelInfo } from '../../core/registry.js'
 import type { ColumnInfo, SqlDialect } from './column-kind.js'
-import { refusedLabelsOf, rereadLabels, staleLabels } from './enum-label-checks.js'
-import type { EnumLabels } from './enum-labels.js'
+import { refusedLabelsOf, rereadLabels } from './enum-label-checks.js'
+import type { EnumLabels, LabelView } from './enum-labels.js'
 import { mappingFor } from './mapping-for.js'
 import type { MappingCache } from './model-mapping.js'
-import { canMatch, checkKeyAttributes, keyParam, type ModelMapping, objectToRow, type PreparedRow } from './row-mapper.js'
+import { type ModelMapping, objectToRow, type PreparedRow } from './row-mapper.js'
 import { rowToAttributes } from './row-reader.js'
 import { readsAsText, selections } from './select-list.js'
 import { translateError } from './sql-errors.js'
@@ -74,7 +74,7 @@ export function keyCondition(
 }
 
 /** Runs statements: directly when there is one, atomically when there are several. */
-async function runAll<T>(ex: Executor, statements: readonly ((db: Kysely<any>) => Promise<T>)[]): Promise<T[]> {
+export async function runAll<T>(ex: Executor, statements: readonly ((db: Kysely<any>) => Promise<T>)[]): Promise<T[]> {
   if (statements.length === 0) return []
   if (statements.length === 1 && ex.atomicWrites !== true) return [await (statements[0] as (db: Kysely<any>) => Promise<T>)(ex.db)]
   return ex.atomic(async (db) => {
@@ -85,7 +85,7 @@ async function runAll<T>(ex: Executor, statements: readonly ((db: Kysely<any>) =
 }
 
 /** The mapping of each model of `items`, failing in the name of the model whose mapping failed. */
-async function mappingsOf(
+export async function mappingsOf(
   ctx: OperationContext,
   ex: Executor,
   items: readonly WriteItem[],
@@ -209,17 +209,19 @@ export async function writeObjects(ctx: OperationContext, ex: Executor, items: r
   const context = `${ctx.name} store put of model \`${first.info.name}\`${items.length > 1 ? ` (batch of ${items.length})` : ''}`
   let planned: Map<ModelMapping, PlannedRow[]>
   let written: object[]
-  // A string an enum column's labels lack is refused, after reading them again once (a label added since)
+  // A string an enum column's labels lack is refused, after reading them again once (a label added
+  // since); read inside a transaction, they hold for this call only (see enum-labels.ts)
+  let view: Map<EnumLabels, EnumLabels> | undefined
   for (let reread: Set<EnumLabels> | undefined; ; ) {
     try {
       written = []
-      planned = planWrites(mappings, items, written)
+      planned = planWrites(mappings, items, written, view)
       break
     } catch (err) {
       const labels = refusedLabelsOf(err)
       if (labels === undefined || reread?.has(labels)) throw err
       ;(reread ??= new Set()).add(labels)
-      await rereadLabels(ex.db, new Set([labels]), context)
+      for (const [shared, read] of (await rereadLabels(ex.db, new Set([labels]), context)) ?? []) (view ??= new Map()).set(shared, read)
     }
   }
   const statements: ((db: Kysely<any>) => Promise<Row[]>)[] = []
@@ -262,13 +264,14 @@ function planWrites(
   mappings: ReadonlyMap<ModelInfo, ModelMapping>,
   items: readonly WriteItem[],
   written: object[],
+  view: LabelView | undefined,
 ): Map<ModelMapping, PlannedRow[]> {
   const planned = new Map<ModelMapping, PlannedRow[]>()
   const byPrimary = new Map<string, PlannedRow>()
   const seen = new Set<object>()
   for (const { obj, info, backfill } of items) {
     const m = mappings.get(info) as ModelMapping
-    const prepared = objectToRow(m, obj)
+    const prepared = objectToRow(m, obj, view)
     if (!seen.has(obj)) {
       seen.add(obj)
       written.push(obj)
@@ -329,58 +332,4 @@ function writeBackAll(m: ModelMapping, objects: readonly object[], entry: Return
   const last = objects.length - 1
   for (let i = 0; i < last; i++) writeBack(m, objects[i] as object, rowToAttributes(m, entry.row), true)
   writeBack(m, objects[last] as object, entry.attributes)
-}
-
-/**
- * Deletes every object's row by primary key: one statement per table per chunk, several atomically.
- * Absent rows are a no-op, as are keys no row can hold (a string that is not a label of an enum key
- * column, after reading its labels again). Returns the objects deleted (each once, in order).
- * @throws MissingKeyAttributeError / InvalidKeyError when an object lacks its primary key.
- */
-export async function removeObjects(ctx: OperationContext, ex: Executor, items: readonly WriteItem[]): Promise<object[]> {
-  const mappings = await mappingsOf(ctx, ex, items, 'delete')
-  const context = () => `${ctx.name} store delete of model \`${(items[0] as WriteItem).info.name}\``
-  let enumKeys = false
-  for (const m of mappings.values()) enumKeys ||= m.enumKeys
-  if (enumKeys) {
-    let stale: Set<EnumLabels> | undefined
-    for (const { obj, info } of items) {
-      const m = mappings.get(info) as ModelMapping
-      if (m.enumKeys) stale = staleLabels(stale, m.keyColumns.get(info.primary) ?? [], info.primary.fields, obj as Row)
-    }
-    if (stale !== undefined) await rereadLabels(ex.db, stale, context())
-  }
-  const keys = new Map<ModelMapping, Map<string, unknown[]>>()
-  const removed: object[] = []
-  const seen = new Set<object>()
-  for (const { obj, info } of items) {
-    const m = mappings.get(info) as ModelMapping
-    checkKeyAttributes(m, obj, 'delete')
-    if (!seen.has(obj)) {
-      seen.add(obj)
-      removed.push(obj)
-    }
-    const columns = m.keyColumns.get(info.primary) as readonly ColumnInfo[]
-    const values = info.primary.fields.map((f) => (obj as Record<string, unknown>)[f])
-    if (!values.every((v, j) => canMatch(m, columns[j] as ColumnInfo, v))) continue
-    let wanted = keys.get(m)
-    if (wanted === undefined) keys.set(m, (wanted = new Map()))
-    wanted.set(
-      keyOfObjectFor(info.primary, obj) as string,
-      values.map((v) => keyParam(m, v)),
-    )
-  }
-  const statements: ((db: Kysely<any>) => Promise<unknown>)[] = []
-  for (const [m, wanted] of keys) {
-    const columns = m.keyColumns.get(m.info.primary) as readonly ColumnInfo[]
-    for (const part of chunk([...wanted.values()], Math.floor(PARAMETER_LIMIT[ctx.dialect] / columns.length))) {
-      statements.push((db) => sql`delete from ${sql.table(m.schema.table)} where ${keyCondition(ctx.dialect, columns, part)}`.execute(db))
-    }
-  }
-  try {
-    await runAll(ex, statements)
-  } catch (err) {
-    throw translateError(err, context(), true)
-  }
-  return removed
 }

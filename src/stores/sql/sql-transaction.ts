@@ -13,8 +13,9 @@ import { StoreClosedError, UnsupportedOperationError } from '../../core/errors.j
 import type { Instance, Lookup, Model } from '../../core/model.js'
 import { describeObject, type ModelInfo } from '../../core/registry.js'
 import { readEntries } from './read-entries.js'
+import { removeObjects } from './remove-objects.js'
 import { removeByLookups } from './sql-delete-by-key.js'
-import { type Executor, type OperationContext, removeObjects, writeObjects } from './sql-operations.js'
+import { type Executor, type OperationContext, writeObjects } from './sql-operations.js'
 
 /**
  * One write made in a transaction, as it was when its statement ran: copies of the objects of one
