@@ -248,6 +248,24 @@ describe.runIf(stores.has('postgres'))('database-driven invalidation (PostgreSQL
     expect(proc.errors).toEqual([])
   })
 
+  it('a row written in a session with session_replication_role = replica (pg_restore --disable-triggers, bulk loads, a logical-replication subscriber) is evicted too', async () => {
+    const [proc] = procs as [Proc]
+    const { rows } = await psql.query(`select distinct tgenabled from pg_trigger where tgname like 'stockpyle%'`)
+    expect(rows).toEqual([{ tgenabled: 'A' }]) // ENABLE ALWAYS: whatever the writing session's role
+    await settle(proc, 'ConformanceUser', ['{"id":3}'], () => proc.chain.put(makeUser(3)))
+    await cacheEverywhere(proc, ConformanceUser, { id: 3 })
+    await settle(proc, 'ConformanceUser', ['{"id":3}'], async () => {
+      await psql.query('set session_replication_role = replica')
+      try {
+        await psql.query(`update conformance_users set name = 'loaded as replica' where id = 3`)
+      } finally {
+        await psql.query('set session_replication_role = origin')
+      }
+    })
+    expect(await holders(proc, ConformanceUser, { id: 3 })).toEqual([])
+    expect((await proc.chain.get(ConformanceUser, { id: 3 }))?.name).toBe('loaded as replica')
+  })
+
   it('a primary-key change evicts the old and the new key', async () => {
     const [proc] = procs as [Proc]
     const user = makeUser(2)

@@ -161,6 +161,26 @@ describe.runIf(selectedStores().has('postgres'))('database-driven invalidation o
     expect(errors).toEqual([])
   })
 
+  it('rows written in a session with session_replication_role = replica are evicted, also from a partition attached after the install', async () => {
+    const eu: Key = { region: 'eu', id: 11 }
+    const ap: Key = { region: 'ap', id: 12 }
+    await settle([eu, ap], () => chain.batchPut([new PartEvent('eu', 11, 1), new PartEvent('ap', 12, 1)]))
+    await cache(eu)
+    await cache(ap)
+    await settle([eu, ap], async () => {
+      await psql.query('set session_replication_role = replica')
+      try {
+        await psql.query('update sales.events set v = 2 where id in (11, 12)')
+      } finally {
+        await psql.query('set session_replication_role = origin')
+      }
+    })
+    expect(await memory.get(PartEvent, eu)).toBeUndefined()
+    expect(await memory.get(PartEvent, ap)).toBeUndefined()
+    expect((await chain.get(PartEvent, ap))?.v).toBe(2)
+    expect(errors).toEqual([])
+  })
+
   it('a TRUNCATE of one partition cannot be targeted: it is reported for the partitioned table and memory is cleared', async () => {
     const eu: Key = { region: 'eu', id: 1 }
     await cache(eu)
