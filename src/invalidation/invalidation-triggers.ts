@@ -61,7 +61,9 @@ export interface InstalledTrigger {
  * change: a row trigger (`stockpyle_invalidate`, AFTER INSERT OR UPDATE OR DELETE, FOR EACH ROW)
  * sending `{"table": "schema.table", "op", "pk": {column: text}, "old_pk"?: {…}}` (`old_pk` when an
  * UPDATE changed the primary key), and a statement trigger (`stockpyle_invalidate_truncate`, AFTER
- * TRUNCATE) sending `{"table", "op": "TRUNCATE"}`. See {@link RowChange}. A {@link watchDatabase}
+ * TRUNCATE) sending `{"table", "op": "TRUNCATE"}`, both `ENABLE ALWAYS`: they fire whatever the writing
+ * session's `session_replication_role` (pg_restore --disable-triggers, bulk loads, a logical-replication
+ * subscriber applying rows), until someone runs `ALTER TABLE … DISABLE TRIGGER`. See {@link RowChange}. A {@link watchDatabase}
  * watcher turns these into evictions in every cache layer. A partitioned table is watched as one table:
  * rows written into any of its partitions are notified under its name, and its partitions get the
  * TRUNCATE trigger too (those attached later: when this runs again).
@@ -265,9 +267,14 @@ END`
     `comment on function ${fn}() is ${quoteLiteral(`stockpyle: NOTIFY ${channel} of row changes of ${t.qualified} (installInvalidationTriggers)`)}`,
     `drop trigger if exists ${ROW_TRIGGER} on ${table}`,
     `create trigger ${ROW_TRIGGER} after insert or update or delete on ${table} for each row execute function ${fn}(${args})`,
+    // ENABLE ALWAYS: a plain trigger fires only in sessions with session_replication_role = origin, and
+    // so misses pg_restore --disable-triggers, bulk loads and every row a logical-replication subscriber
+    // applies. The partitions' clones are set one by one too: not every release recurses.
+    ...[t, ...partitions].map((p) => `alter table ${qualifiedName(p)} enable always trigger ${ROW_TRIGGER}`),
     ...[t, ...partitions].flatMap((p) => [
       `drop trigger if exists ${TRUNCATE_TRIGGER} on ${qualifiedName(p)}`,
       `create trigger ${TRUNCATE_TRIGGER} after truncate on ${qualifiedName(p)} for each statement execute function ${fn}(${args})`,
+      `alter table ${qualifiedName(p)} enable always trigger ${TRUNCATE_TRIGGER}`,
     ]),
   ]
 }

@@ -32,19 +32,28 @@ export interface WatchDatabaseOptions extends ListenConnectionOptions {
    * Clear every in-process cache layer among the stores — each ProcessMemoryStore, also inside chains
    * and behind decorators (a StoreDecorator's `inner`), and any other store declaring
    * `capabilities.inProcess` that has `clear()` — when the LISTEN connection goes down, when it is up
-   * again, and when a change cannot be targeted (TRUNCATE, an oversized key). Default `true`.
+   * again, when a change cannot be targeted (TRUNCATE, an oversized key), at each check that finds a
+   * table without its triggers, and when a check finds a table recreated or a partition dropped or
+   * detached. Default `true`.
    */
   clearMemory?: boolean | undefined
   /** Ms allowed for connecting, LISTEN and heartbeat queries. Default `1000`. */
   timeout?: number | undefined
-  /** Ms between heartbeat queries on the LISTEN connection (a frozen server is noticed within `heartbeatInterval + timeout`); `0` = off. Default `2000`. */
+  /**
+   * Ms between heartbeats on the LISTEN connection: each is one catalog query that checks the triggers
+   * of every watched table (see {@link watchDatabase}; so a table recreated, or a partition dropped or
+   * detached, is noticed within this) and notices a frozen server within `heartbeatInterval + timeout`.
+   * `0` = off (the triggers are then checked only at each (re)connect). Default `2000`.
+   */
   heartbeatInterval?: number | undefined
   /** Longest wait in ms between reconnect attempts (doubling from 100 ms). Default `2000`. */
   maxBackoff?: number | undefined
   /**
    * Receives every problem: LISTEN connection errors (the first of each outage), a failed
-   * `batchInvalidate`, unknown tables, malformed notifications, and changes that cannot be targeted
-   * (TRUNCATE, oversized keys: a `StockpyleError` saying which table), and what `onReconnect` or
+   * `batchInvalidate`, unknown tables, malformed notifications, changes that cannot be targeted
+   * (TRUNCATE, oversized keys: a `StockpyleError` saying which table), a table whose triggers are
+   * missing, disabled or notify another channel (a `SchemaError`, once until they are back), a table
+   * recreated or a partition dropped or detached since the last check, and what `onReconnect` or
    * `onInvalidate` throw or their promises reject with. Default (undefined): the watcher's first
    * such error is one process warning `STOCKPYLE_INVALIDATION_ERROR` naming the watcher and the error;
    * later ones are dropped. What `onError` throws, or its promise rejects with, is one process warning
@@ -64,11 +73,13 @@ export interface WatchDatabaseOptions extends ListenConnectionOptions {
 
 /** A running {@link watchDatabase}. */
 export interface DatabaseWatcher {
-  /** True while the LISTEN connection is up. */
+  /** True while the LISTEN connection is up (whether the tables have their triggers: `ready()` and `onError` say). */
   readonly listening: boolean
   /**
-   * Resolves once the watcher listens and knows the tables (the first time).
-   * @throws the introspection error (e.g. `E_SCHEMA` for a missing table); StoreClosedError when closed before.
+   * Resolves once the watcher listens, knows the tables and found their triggers (the first time).
+   * @throws the introspection error (e.g. `E_SCHEMA` for a missing table); SchemaError (`E_SCHEMA`) naming
+   *   each table without both triggers enabled on the watcher's channel (run installInvalidationTriggers;
+   *   the watcher keeps running and evicts once they are there); StoreClosedError when closed before.
    */
   ready(): Promise<void>
   /** Stops listening, waits for invalidations in progress, and closes the connections the watcher made. Idempotent. */

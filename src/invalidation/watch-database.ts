@@ -7,10 +7,10 @@ import type { ModelInfo } from '../core/registry.js'
 import { ProcessMemoryStore } from '../stores/memory/process-memory-store.js'
 import { checkChannel, checkPool, listenConfig, loadPg, type PgModule } from '../stores/sql/pg-driver.js'
 import { PgListener } from '../stores/sql/pg-listener.js'
-import { type Kysely, openPostgres } from '../stores/sql/postgres-access.js'
-import { fromColumnValue, isKeyValue } from '../stores/sql/row-mapper.js'
+import { type Kysely, openPostgres, queryRows } from '../stores/sql/postgres-access.js'
 import { callbackOption, checkKnown, errorReporter, msOption } from './bus-options.js'
 import { DEFAULT_ROWS_CHANNEL } from './invalidation-triggers.js'
+import { keyLookup } from './key-lookup.js'
 import { memoryLayers } from './memory-layers.js'
 import { describeTarget } from './postgres-bus.js'
 import { parseRowChange, type RowChange, untargetable } from './row-change.js'
@@ -25,6 +25,7 @@ import {
   sourceOfStore,
   type WatchedTable,
 } from './sql-tables.js'
+import { TriggerCheck } from './trigger-check.js'
 import { type DatabaseWatcher, KNOWN, type WatchDatabaseOptions } from './watch-database-options.js'
 
 export type { DatabaseWatcher, WatchDatabaseOptions } from './watch-database-options.js'
@@ -48,6 +49,14 @@ export type { DatabaseWatcher, WatchDatabaseOptions } from './watch-database-opt
  * oversized key cannot be targeted: memory layers are cleared and `onError` is told. Without
  * `onError`, the watcher's first error is one process warning `STOCKPYLE_INVALIDATION_ERROR` (later
  * ones are dropped): nothing fails silently.
+ *
+ * At every (re)connect and every heartbeat (one catalog query on the LISTEN connection) the watcher
+ * checks that each table (looked up by name) still has both triggers, enabled and notifying its
+ * channel: a table without them is reported (SchemaError `E_SCHEMA` naming it and the remedy, once until
+ * it is fixed; `ready()` rejects with it at the start) and memory layers are cleared at each check until
+ * then. A table recreated since the last check (a new OID: DROP + CREATE, a rename swap) and a partition
+ * dropped or detached since (its rows left without notification) are handled as a TRUNCATE: memory
+ * layers cleared, reported.
  *
  * @param stores the ChainedStore(s) (or any stores with `batchInvalidate`) to evict from.
  * @throws InvalidOptionError (synchronously) for an invalid option.
@@ -86,6 +95,11 @@ class Watcher implements DatabaseWatcher {
   #closed = false
   #closing: Promise<void> | undefined
   readonly #unknownTables = new Set<string>()
+  readonly #check: TriggerCheck
+  /** Heartbeats check the triggers (not while a (re)connect checks them: two checks would compare out of order). */
+  #heartbeatChecks = false
+  /** Counts (re)connects: only the latest one's check lets heartbeats check again. */
+  #ups = 0
 
   constructor(stores: Store | readonly Store[], options: WatchDatabaseOptions) {
     const owner = 'watchDatabase'
@@ -116,6 +130,7 @@ class Watcher implements DatabaseWatcher {
     this.#name = `database-watcher(${describeTarget(config)} ${channel})`
     this.#report = errorReporter(this.#name, onError)
     this.#memory = memoryLayers(list)
+    this.#check = new TriggerCheck(this.#name, channel)
     this.#ready = new Promise<void>((resolve, reject) => {
       this.#settleReady = { resolve, reject }
     })
@@ -127,6 +142,8 @@ class Watcher implements DatabaseWatcher {
       timeout,
       heartbeatInterval,
       maxBackoff,
+      heartbeatQuery: () => (this.#heartbeatChecks ? this.#check.query() : undefined),
+      onHeartbeat: (rows) => void this.#checked(rows),
       onNotification: (_channel, payload) => this.#receive(payload),
       onUp: () => this.#up(),
       onDown: () => this.#down(),
@@ -203,16 +220,27 @@ class Watcher implements DatabaseWatcher {
     // Whatever was cached before LISTEN was (re)established may have missed a change.
     this.#clear()
     this.#tables = undefined // introspect again: a migration may have run meanwhile
+    this.#heartbeatChecks = false
+    const up = ++this.#ups
     this.#work = this.#work.then(async () => {
       if (this.#closed) return
       try {
         await this.#describe()
-        this.#settleReady?.resolve()
-        this.#settleReady = undefined
+        if (this.#closed) return
+        // the triggers are there, enabled, on this channel (else ready() rejects: E_SCHEMA naming the table)
+        const query = this.#check.query()
+        const rows =
+          query === undefined ? [] : await queryRows<Record<string, unknown>>(this.#name, await this.#source.db(), query.text, query.values)
+        const missing = this.#checked(rows)
+        if (missing === undefined) this.#settleReady?.resolve()
+        else this.#settleReady?.reject(missing)
       } catch (err) {
+        if (this.#closed) return // what closing the connections made fail; ready() rejected already
         this.#report(err)
         this.#settleReady?.reject(err)
+      } finally {
         this.#settleReady = undefined
+        if (up === this.#ups) this.#heartbeatChecks = true
       }
     })
     if (reconnect) this.#call(() => this.#onReconnect?.())
@@ -233,11 +261,26 @@ class Watcher implements DatabaseWatcher {
     }
   }
 
+  /**
+   * Acts on a check of the triggers (at each (re)connect and heartbeat): clears memory layers when
+   * changes were or are not notified, reports what it found, and has the tables introspected again
+   * after one was recreated. Returns the error of the tables whose triggers are missing. Never throws.
+   */
+  #checked(rows: readonly Record<string, unknown>[]): StockpyleError | undefined {
+    if (this.#closed) return undefined
+    const { clear, redescribe, reports, missing } = this.#check.review(rows)
+    if (clear) this.#clear()
+    if (redescribe) this.#tables = undefined
+    for (const err of reports) this.#report(err)
+    return missing
+  }
+
   #describe(): Promise<Map<string, WatchedTable[]>> {
     this.#tables ??= Promise.all([describeTables(this.#source, this.#infos), loadPg(this.#name)]).then(([tables, pg]) => {
       this.#types = pg.types
       const byTable = new Map<string, WatchedTable[]>()
       for (const t of tables) byTable.set(t.qualified, [...(byTable.get(t.qualified) ?? []), t])
+      this.#check.watch(byTable.values())
       return byTable
     })
     this.#tables.catch(() => {
@@ -304,9 +347,14 @@ class Watcher implements DatabaseWatcher {
       }
       for (const t of watched) {
         for (const pk of change.old_pk === undefined ? [change.pk] : [change.pk, change.old_pk]) {
-          const lookup = this.#lookup(t, pk)
-          if (lookup === undefined) {
+          const lookup = keyLookup(t, pk, this.#types)
+          if (typeof lookup === 'string') {
             this.#clear() // a row that cannot be named, as a TRUNCATE
+            this.#report(
+              new StockpyleError(
+                `${this.#name}: a change of table \`${t.qualified}\` has no usable value for key column \`${lookup}\`: ${show(pk)} (the triggers were installed for other key columns? run installInvalidationTriggers again); memory layers were cleared`,
+              ),
+            )
             continue
           }
           let lookups = byModel.get(t.info)
@@ -333,29 +381,6 @@ class Watcher implements DatabaseWatcher {
       )
       this.#call(() => this.#onInvalidate?.(info.model, list))
     }
-  }
-
-  /**
-   * The primary-key lookup of a notified key: each value's text (the type's output) parsed as pg parses
-   * that column's text in query results, then converted as SqlStore converts what pg gives it.
-   */
-  #lookup(t: WatchedTable, pk: Readonly<Record<string, string | null>>): Lookup<Model> | undefined {
-    const lookup: Record<string, unknown> = {}
-    for (const { field, column, typeOid } of t.key) {
-      const text = pk[column.name] ?? null
-      const raw = text === null || this.#types === undefined ? text : this.#types.getTypeParser(typeOid, 'text')(text)
-      const value = fromColumnValue(t.mapping, column, raw)
-      if (!isKeyValue(value)) {
-        this.#report(
-          new StockpyleError(
-            `${this.#name}: a change of table \`${t.qualified}\` has no usable value for key column \`${column.name}\`: ${show(pk)} (the triggers were installed for other key columns? run installInvalidationTriggers again); memory layers were cleared`,
-          ),
-        )
-        return undefined
-      }
-      lookup[field] = value
-    }
-    return lookup as Lookup<Model>
   }
 
   /** Runs a caller's callback; what it throws, or its promise rejects with, goes to `onError`. */

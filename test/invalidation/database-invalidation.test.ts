@@ -8,6 +8,7 @@ import {
   type Lookup,
   type Model,
   ProcessMemoryStore,
+  StockpyleError,
   type Store,
   StoreDecorator,
   StoreUnavailableError,
@@ -246,6 +247,24 @@ describe.runIf(stores.has('postgres'))('database-driven invalidation (PostgreSQL
     expect(await holders(proc, ConformanceUser, { email: user.email })).toEqual([])
     expect(await proc.chain.get(ConformanceUser, { email: user.email })).toBeUndefined()
     expect(proc.errors).toEqual([])
+  })
+
+  it('a row written in a session with session_replication_role = replica (pg_restore --disable-triggers, bulk loads, a logical-replication subscriber) is evicted too', async () => {
+    const [proc] = procs as [Proc]
+    const { rows } = await psql.query(`select distinct tgenabled from pg_trigger where tgname like 'stockpyle%'`)
+    expect(rows).toEqual([{ tgenabled: 'A' }]) // ENABLE ALWAYS: whatever the writing session's role
+    await settle(proc, 'ConformanceUser', ['{"id":3}'], () => proc.chain.put(makeUser(3)))
+    await cacheEverywhere(proc, ConformanceUser, { id: 3 })
+    await settle(proc, 'ConformanceUser', ['{"id":3}'], async () => {
+      await psql.query('set session_replication_role = replica')
+      try {
+        await psql.query(`update conformance_users set name = 'loaded as replica' where id = 3`)
+      } finally {
+        await psql.query('set session_replication_role = origin')
+      }
+    })
+    expect(await holders(proc, ConformanceUser, { id: 3 })).toEqual([])
+    expect((await proc.chain.get(ConformanceUser, { id: 3 }))?.name).toBe('loaded as replica')
   })
 
   it('a primary-key change evicts the old and the new key', async () => {
@@ -535,6 +554,12 @@ describe.runIf(stores.has('postgres'))('database-driven invalidation (PostgreSQL
       : `a watcher without onError: its first error is one ${UNREPORTED} warning naming it, later ones are dropped`
     it(`${title} (a malformed notification, then an onInvalidate that rejects)`, async () => {
       const channel = `inv_unreported_${withOnError}`
+      // a table of its own, with triggers on this channel (a watcher reports tables whose triggers notify another)
+      const name = withOnError ? 'Reported' : 'Unreported'
+      const table = `inv_${name.toLowerCase()}s`
+      const Watched = tableModel(name)
+      await psql.query(`create table ${table} (id int primary key, v text)`)
+      await installInvalidationTriggers(store, [Watched], { channel })
       const warnings = warningsNaming(` ${channel})`)
       const reported: unknown[] = []
       let calls = 0
@@ -543,7 +568,7 @@ describe.runIf(stores.has('postgres'))('database-driven invalidation (PostgreSQL
         url,
         channel,
         sql: store,
-        models: MODELS,
+        models: [Watched],
         onInvalidate: async () => {
           calls++
           throw new Error(`onInvalidate failure ${calls}`)
@@ -556,7 +581,7 @@ describe.runIf(stores.has('postgres'))('database-driven invalidation (PostgreSQL
         for (const n of [1, 2]) {
           await psql.query('select pg_notify($1, $2)', [
             channel,
-            JSON.stringify({ table: 'public.conformance_users', op: 'UPDATE', pk: { id: String(n) } }),
+            JSON.stringify({ table: `public.${table}`, op: 'UPDATE', pk: { id: String(n) } }),
           ])
           await poll(() => calls === n, `the change ${n} to be applied`)
         }
@@ -577,9 +602,210 @@ describe.runIf(stores.has('postgres'))('database-driven invalidation (PostgreSQL
         warnings.stop()
         await watcher.close()
         await memory.close()
+        await psql.query(`drop table ${table}; drop function stockpyle_notify_${table}()`)
       }
     })
   }
+
+  /** A model over a table of its own (`inv_<name>s`, `id int primary key, v text`). */
+  function tableModel(name: string) {
+    return class {
+      static readonly stockpyleName = `Inv${name}`
+      static readonly stockpyleKeys = ['id'] as const
+      constructor(
+        public id: number,
+        public v: string,
+      ) {}
+    }
+  }
+
+  /**
+   * A chain [memory, sql] over the shared SqlStore and a watcher checking the triggers every 50 ms. The
+   * memory layer runs on a clock the test moves: `pastFences()` ends the backfill fences the watcher's
+   * clears set (each refuses backfills for the tombstone lifetime), so a row read after it is cached and
+   * only a clear can remove it.
+   */
+  function watchAlone(models: readonly Model[]) {
+    let now = Date.now()
+    const memory = new ProcessMemoryStore({ clock: { now: () => now } })
+    const chain = new ChainedStore([memory, store]) // never closed: it would close the shared SqlStore
+    const errors: unknown[] = []
+    const applied: string[] = []
+    const watcher = watchDatabase(chain, {
+      url,
+      models,
+      heartbeatInterval: 50,
+      onError: (e) => errors.push(e),
+      onInvalidate: (_m, lookups) => applied.push(...lookups.map((l) => show(l))),
+    })
+    return {
+      memory,
+      chain,
+      watcher,
+      errors,
+      applied,
+      pastFences: () => {
+        now += 10_000
+      },
+      close: async () => {
+        await watcher.close()
+        await memory.close()
+      },
+    }
+  }
+
+  it('a table without the triggers: ready() rejects with E_SCHEMA naming it and the remedy; until they are installed memory is cleared at every heartbeat', async () => {
+    const Bare = tableModel('Bare')
+    await psql.query(`create table inv_bares (id int primary key, v text); insert into inv_bares values (1, 'old')`)
+    const w = watchAlone([Bare])
+    try {
+      const err = await w.watcher.ready().catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(StockpyleError)
+      expect((err as StockpyleError).code).toBe('E_SCHEMA')
+      expect((err as Error).message).toMatch(
+        /table `public.inv_bares` \(model `InvBare`\) has no trigger `stockpyle_invalidate`.*run installInvalidationTriggers/,
+      )
+      expect(w.errors).toEqual([err])
+      w.pastFences()
+      await w.memory.put(new Bare(1, 'cached'))
+      await poll(async () => (await w.memory.get(Bare, { id: 1 })) === undefined, 'the heartbeat to clear memory')
+      expect(w.errors).toEqual([err]) // reported once, not at every heartbeat
+      await installInvalidationTriggers(store, [Bare])
+      await psql.query(`update inv_bares set v = 'new' where id = 1`)
+      await poll(() => w.applied.includes('{"id":1}'), 'the watcher to apply the update')
+      w.pastFences()
+      expect((await w.chain.get(Bare, { id: 1 }))?.v).toBe('new')
+      await new Promise((resolve) => setTimeout(resolve, 200)) // 4 heartbeats: none clears memory any more
+      expect((await w.memory.get(Bare, { id: 1 }))?.v).toBe('new')
+      expect(w.errors).toEqual([err])
+    } finally {
+      await w.close()
+      await psql.query('drop table inv_bares cascade; drop function stockpyle_notify_inv_bares()')
+    }
+  })
+
+  it('a trigger dropped, disabled or moved to another channel while watched: reported naming the table, memory cleared', async () => {
+    const Broken = tableModel('Broken')
+    await psql.query(`create table inv_brokens (id int primary key, v text); insert into inv_brokens values (1, 'old')`)
+    try {
+      for (const [breakage, statement, reported] of [
+        ['dropped', 'drop trigger stockpyle_invalidate on inv_brokens', /has no trigger `stockpyle_invalidate`/],
+        ['disabled', 'alter table inv_brokens disable trigger stockpyle_invalidate', /has trigger `stockpyle_invalidate` disabled/],
+        [
+          'dropped (TRUNCATE)',
+          'drop trigger stockpyle_invalidate_truncate on inv_brokens',
+          /has no trigger `stockpyle_invalidate_truncate`/,
+        ],
+        [
+          'on another channel',
+          undefined,
+          /has trigger `stockpyle_invalidate` calling a function that does not notify channel `stockpyle_rows`/,
+        ],
+      ] as const) {
+        await installInvalidationTriggers(store, [Broken])
+        const w = watchAlone([Broken])
+        try {
+          await w.watcher.ready()
+          w.pastFences()
+          expect((await w.chain.get(Broken, { id: 1 }))?.v).toBe('old')
+          expect(await w.memory.get(Broken, { id: 1 }), breakage).toBeDefined()
+          if (statement === undefined) await installInvalidationTriggers(store, [Broken], { channel: 'elsewhere' })
+          else await psql.query(statement)
+          await poll(() => w.errors.length > 0, `the report of the trigger ${breakage}`)
+          expect(w.errors.map(String)).toEqual([expect.stringMatching(reported)])
+          expect(String(w.errors[0])).toMatch(/table `public.inv_brokens` \(model `InvBroken`\).*run installInvalidationTriggers again/)
+          expect(await w.memory.get(Broken, { id: 1 }), breakage).toBeUndefined()
+        } finally {
+          await w.close()
+        }
+      }
+    } finally {
+      await psql.query('drop table inv_brokens; drop function stockpyle_notify_inv_brokens()')
+    }
+  })
+
+  it('a trigger firing only in origin sessions (installed by an older release) is reported once; memory is kept (its other writes are notified)', async () => {
+    const Older = tableModel('Older')
+    await psql.query(`create table inv_olders (id int primary key, v text); insert into inv_olders values (1, 'old')`)
+    await installInvalidationTriggers(store, [Older])
+    await psql.query('alter table inv_olders enable trigger stockpyle_invalidate') // a plain trigger: ENABLE ORIGIN
+    const w = watchAlone([Older])
+    try {
+      await w.watcher.ready() // notified for ordinary writes: not a failed start
+      expect(w.errors.map(String)).toEqual([
+        expect.stringMatching(
+          /table `public.inv_olders` \(model `InvOlder`\) has trigger `stockpyle_invalidate` firing only in sessions with session_replication_role = origin .*run installInvalidationTriggers again/,
+        ),
+      ])
+      w.pastFences()
+      expect((await w.chain.get(Older, { id: 1 }))?.v).toBe('old')
+      await new Promise((resolve) => setTimeout(resolve, 200)) // 4 heartbeats: none clears memory or reports again
+      expect((await w.memory.get(Older, { id: 1 }))?.v).toBe('old')
+      expect(w.errors).toHaveLength(1)
+    } finally {
+      await w.close()
+      await psql.query('drop table inv_olders; drop function stockpyle_notify_inv_olders()')
+    }
+  })
+
+  it('a table recreated by a migration (DROP + CREATE + reload in one transaction): reported, memory cleared, nothing stale served', async () => {
+    const Recreated = tableModel('Recreated')
+    await psql.query(`create table inv_recreateds (id int primary key, v text); insert into inv_recreateds values (1, 'old'), (2, 'old')`)
+    await installInvalidationTriggers(store, [Recreated])
+    const w = watchAlone([Recreated])
+    try {
+      await w.watcher.ready()
+      w.pastFences()
+      expect((await w.chain.get(Recreated, { id: 1 }))?.v).toBe('old')
+      expect((await w.chain.get(Recreated, { id: 2 }))?.v).toBe('old')
+      expect(await w.memory.get(Recreated, { id: 1 })).toBeDefined()
+      await psql.query(`begin; drop table inv_recreateds;
+        create table inv_recreateds (id int primary key, v text); insert into inv_recreateds values (1, 'reloaded'); commit`)
+      await poll(() => w.errors.length >= 2, 'the reports')
+      expect(w.errors.map(String)).toEqual([
+        expect.stringMatching(/table `public.inv_recreateds` \(model `InvRecreated`\) was recreated .*memory layers were cleared/),
+        expect.stringMatching(/table `public.inv_recreateds` \(model `InvRecreated`\) has no trigger `stockpyle_invalidate`/),
+      ])
+      expect(w.errors.every((e) => e instanceof StockpyleError)).toBe(true)
+      expect(await w.memory.get(Recreated, { id: 1 })).toBeUndefined()
+      expect(await w.memory.get(Recreated, { id: 2 })).toBeUndefined()
+      w.pastFences()
+      expect((await w.chain.get(Recreated, { id: 1 }))?.v).toBe('reloaded')
+      expect(await w.chain.get(Recreated, { id: 2 })).toBeUndefined()
+      await installInvalidationTriggers(store, [Recreated])
+      await psql.query(`update inv_recreateds set v = 'later' where id = 1`)
+      await poll(() => w.applied.includes('{"id":1}'), 'the watcher to apply the update')
+      expect((await w.chain.get(Recreated, { id: 1 }))?.v).toBe('later')
+    } finally {
+      await w.close()
+      await psql.query('drop table inv_recreateds; drop function stockpyle_notify_inv_recreateds()')
+    }
+  })
+
+  it('a table swapped for another by renaming (its triggers installed): reported as recreated, memory cleared', async () => {
+    const Swapped = tableModel('Swapped')
+    await psql.query(`create table inv_swappeds (id int primary key, v text); insert into inv_swappeds values (1, 'old')`)
+    await psql.query(`create table inv_swappeds_next (id int primary key, v text); insert into inv_swappeds_next values (1, 'swapped')`)
+    await installInvalidationTriggers(store, [Swapped])
+    await installInvalidationTriggers(await store.kysely(), [Swapped], { tables: { InvSwapped: 'inv_swappeds_next' } })
+    const w = watchAlone([Swapped])
+    try {
+      await w.watcher.ready()
+      w.pastFences()
+      expect((await w.chain.get(Swapped, { id: 1 }))?.v).toBe('old')
+      await psql.query(`begin; alter table inv_swappeds rename to inv_swappeds_old;
+        alter table inv_swappeds_next rename to inv_swappeds; commit`)
+      await poll(() => w.errors.length > 0, 'the report')
+      expect(w.errors.map(String)).toEqual([expect.stringMatching(/table `public.inv_swappeds` \(model `InvSwapped`\) was recreated/)])
+      expect(await w.memory.get(Swapped, { id: 1 })).toBeUndefined()
+      w.pastFences()
+      expect((await w.chain.get(Swapped, { id: 1 }))?.v).toBe('swapped')
+    } finally {
+      await w.close()
+      await psql.query(`drop table inv_swappeds, inv_swappeds_old;
+        drop function stockpyle_notify_inv_swappeds(), stockpyle_notify_inv_swappeds_next()`)
+    }
+  })
 
   it('removeInvalidationTriggers removes both triggers and the function of each table', async () => {
     await removeInvalidationTriggers(store, MODELS)

@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest'
 import { ProcessMemoryStore } from '../../src/index.js'
-import { PostgresBus, watchDatabase } from '../../src/invalidation/index.js'
+import { installInvalidationTriggers, PostgresBus, watchDatabase } from '../../src/invalidation/index.js'
+import { SqlStore } from '../../src/stores/sql/index.js'
 import { selectedStores } from '../harness/servers.js'
 import { freshDatabase, poll } from './helpers.js'
 
@@ -157,6 +158,9 @@ describe.runIf(selectedStores().has('postgres'))('closing a LISTEN connection at
     admin = new pg.Client({ connectionString: url, application_name: 'listen-close-admin' })
     await admin.connect()
     await admin.query('create table listen_rows (id integer primary key)')
+    const sql = new SqlStore({ url })
+    await installInvalidationTriggers(sql, [ListenRow]) // else a watcher's ready() rejects (E_SCHEMA)
+    await sql.close()
     const target = new URL(url)
     relay = await Relay.start({ host: target.hostname, port: Number(target.port) })
     relayUrl = `postgres://${target.username}@127.0.0.1:${relay.port}${target.pathname}`

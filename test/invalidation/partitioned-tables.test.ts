@@ -161,6 +161,26 @@ describe.runIf(selectedStores().has('postgres'))('database-driven invalidation o
     expect(errors).toEqual([])
   })
 
+  it('rows written in a session with session_replication_role = replica are evicted, also from a partition attached after the install', async () => {
+    const eu: Key = { region: 'eu', id: 11 }
+    const ap: Key = { region: 'ap', id: 12 }
+    await settle([eu, ap], () => chain.batchPut([new PartEvent('eu', 11, 1), new PartEvent('ap', 12, 1)]))
+    await cache(eu)
+    await cache(ap)
+    await settle([eu, ap], async () => {
+      await psql.query('set session_replication_role = replica')
+      try {
+        await psql.query('update sales.events set v = 2 where id in (11, 12)')
+      } finally {
+        await psql.query('set session_replication_role = origin')
+      }
+    })
+    expect(await memory.get(PartEvent, eu)).toBeUndefined()
+    expect(await memory.get(PartEvent, ap)).toBeUndefined()
+    expect((await chain.get(PartEvent, ap))?.v).toBe(2)
+    expect(errors).toEqual([])
+  })
+
   it('a TRUNCATE of one partition cannot be targeted: it is reported for the partitioned table and memory is cleared', async () => {
     const eu: Key = { region: 'eu', id: 1 }
     await cache(eu)
@@ -169,6 +189,48 @@ describe.runIf(selectedStores().has('postgres'))('database-driven invalidation o
     expect(String(errors[0])).toMatch(/TRUNCATE of table `sales.events` cannot be targeted/)
     expect(await memory.get(PartEvent, eu)).toBeUndefined()
     errors.length = 0
+  })
+
+  it('a partition dropped or detached (also a sub-partition) is noticed at the next heartbeat: reported for the table, memory cleared', async () => {
+    await psql.query(`create table sales.events_jp partition of sales.events for values in ('jp')`)
+    await psql.query(`create table sales.events_in partition of sales.events for values in ('in')`)
+    await psql.query(`create table sales.events_us_high partition of sales.events_us for values from (1000) to (2000)`)
+    await psql.query(`insert into sales.events values ('jp', 1, 1), ('in', 1, 1), ('us', 1500, 1)`)
+    // a memory layer on a clock the test moves past the backfill fences of the watcher's clears
+    let now = Date.now()
+    const fenced = new ProcessMemoryStore({ clock: { now: () => now } })
+    const reads = new ChainedStore([fenced, sql])
+    const reported: unknown[] = []
+    const checking = watchDatabase(reads, { url, models: [PartEvent], heartbeatInterval: 50, onError: (e) => reported.push(e) })
+    try {
+      await checking.ready()
+      for (const [key, partition, statement] of [
+        [{ region: 'jp', id: 1 }, 'sales.events_jp', 'drop table sales.events_jp'],
+        [{ region: 'in', id: 1 }, 'sales.events_in', 'alter table sales.events detach partition sales.events_in'],
+        [{ region: 'us', id: 1500 }, 'sales.events_us_high', 'drop table sales.events_us_high'],
+      ] as const) {
+        now += 10_000
+        expect((await reads.get(PartEvent, key))?.v).toBe(1)
+        expect(await fenced.get(PartEvent, key), partition).toBeDefined()
+        reported.length = 0
+        await psql.query(statement)
+        await poll(() => reported.length > 0, `the report of ${partition}`)
+        expect(reported.map(String)).toEqual([
+          expect.stringMatching(
+            new RegExp(
+              `partition \`${partition}\` of table \`sales.events\` \\(model \`PartEvent\`\\) was dropped or detached.*memory layers were cleared`,
+            ),
+          ),
+        ])
+        expect(await fenced.get(PartEvent, key), partition).toBeUndefined()
+        now += 10_000
+        expect(await reads.get(PartEvent, key), partition).toBeUndefined()
+      }
+    } finally {
+      await checking.close()
+      await fenced.close()
+      await psql.query('drop table sales.events_in')
+    }
   })
 
   it('removeInvalidationTriggers removes the triggers of the table and of its partitions (also one detached since) and the function', async () => {

@@ -15,8 +15,16 @@ export interface PgListenerOptions {
   readonly channels: readonly string[]
   /** Ms allowed for connecting, for the LISTEN commands and for a heartbeat query. */
   readonly timeout: number
-  /** Ms between heartbeat queries (`SELECT 1`); `0` = none. */
+  /** Ms between heartbeat queries (`SELECT 1`, or `heartbeatQuery`'s); `0` = none. */
   readonly heartbeatInterval: number
+  /**
+   * The query each heartbeat runs on the LISTEN connection instead of `SELECT 1` (`values` are its
+   * parameters): it must be answered within `timeout` like `SELECT 1`, and any failure counts as the
+   * connection not answering. Asked at every heartbeat; `undefined` (or no option): `SELECT 1`.
+   */
+  readonly heartbeatQuery?: (() => { readonly text: string; readonly values: readonly unknown[] } | undefined) | undefined
+  /** Receives the rows of each answered `heartbeatQuery` (what it throws goes to `onError`). */
+  readonly onHeartbeat?: ((rows: readonly Record<string, unknown>[]) => void) | undefined
   /** Longest wait in ms between reconnect attempts. */
   readonly maxBackoff: number
   /** A notification arrived on the current connection (possibly just before `onUp`). */
@@ -178,12 +186,23 @@ export class PgListener {
     this.#heartbeat = setInterval(() => {
       if (inFlight || attempt.dead) return
       inFlight = true
-      withTimeout(attempt.client.query('SELECT 1'), timeout, () => new Error(`no answer to a heartbeat within ${timeout} ms`))
-        .catch((err: unknown) =>
-          this.#fail(
-            attempt,
-            new StoreUnavailableError(`${name}: the LISTEN connection is not answering: ${(err as Error).message}`, { cause: err }),
-          ),
+      const query = this.#options.heartbeatQuery?.()
+      const sent = query === undefined ? attempt.client.query('SELECT 1') : attempt.client.query(query.text, [...query.values])
+      withTimeout(sent, timeout, () => new Error(`no answer to a heartbeat within ${timeout} ms`))
+        .then(
+          (result) => {
+            if (query === undefined || attempt.dead) return
+            try {
+              this.#options.onHeartbeat?.(result.rows)
+            } catch (err) {
+              this.#options.onError(err)
+            }
+          },
+          (err: unknown) =>
+            this.#fail(
+              attempt,
+              new StoreUnavailableError(`${name}: the LISTEN connection is not answering: ${(err as Error).message}`, { cause: err }),
+            ),
         )
         .finally(() => {
           inFlight = false
