@@ -157,6 +157,9 @@ export class ChainedStore extends BaseStore {
       leases: resolved.leases === undefined ? undefined : new Leases(calls, resolved.leases),
       serveStale: resolved.serveStale,
       clock: resolved.clock,
+      // Without the coherence protections a backfill is a plain put, which in a scoped store drops the
+      // object from every other scope: joiners would drop each other's copies.
+      scopedFirst: calls.last > 0 && (layers[0] as Store).capabilities.scoped && resolved.coherence,
     })
   }
 

@@ -1,7 +1,5 @@
 import type { GetEntriesOptions, LookupRequest, Store, StoreEntry } from '../contracts/base-store.js'
-import { Entry } from '../contracts/batch-records.js'
 import { requestKey } from '../contracts/key-value-reads.js'
-import { decodeRecord, encodeRecord } from '../core/codec.js'
 import { isCallerError } from '../core/errors.js'
 import { invalidationSequence } from '../core/invalidation-sequence.js'
 import { encodeLookup, keyForLookup } from '../core/key-encoding.js'
@@ -9,10 +7,12 @@ import type { Clock } from '../core/lifetime.js'
 import type { Instance, Lookup, Model } from '../core/model.js'
 import { describeModel, type ModelInfo } from '../core/registry.js'
 import type { Backfill, Hit } from './backfill.js'
+import { copyEntry } from './copy-entry.js'
 import { checkValue } from './layer-answer.js'
 import type { LayerCalls } from './layer-calls.js'
 import { collect, type Leases } from './leases.js'
 import type { MissCache } from './miss-cache.js'
+import { copyIntoScope } from './scope-copies.js'
 import type { SingleFlight } from './single-flight.js'
 import { readStale } from './stale-reads.js'
 
@@ -26,6 +26,12 @@ export interface ReadParts {
   readonly leases: Leases | undefined
   readonly serveStale: boolean
   readonly clock: Clock
+  /**
+   * The first layer holds data per scope (`capabilities.scoped`: an AsyncLocalStore) and the chain
+   * keeps its coherence protections: each caller that joins a read in flight (single-flight) copies
+   * what it got into its own scope (see {@link copyIntoScope}). Computed once, with the chain.
+   */
+  readonly scopedFirst: boolean
 }
 
 /**
@@ -122,15 +128,29 @@ export class ReadPath {
     }
     const key = requestKey(name, info, request)
     const started = backfill.clock.seq
-    const flight = flights.begin(started, 1)
+    const since = invalidationSequence()
+    const flight = flights.begin(started, 1, since)
     const joined = flight.claim(key, 0)
     let entry: StoreEntry | undefined
     if (joined === undefined) {
-      const read = this.#readBelow(info, [request])
+      const read = this.#readBelow(info, [request], since)
       flight.start(read)
       entry = (await read)[0]
       // others joined: they copy from this entry later, so the caller gets a copy of its own
       if (flight.joined !== undefined) entry = copyEntry(entry)
+    } else if (this.#p.scopedFirst) {
+      // This caller's scope takes its copy; until then the write clock keeps the writes made since the
+      // shared read began (it began at `started`: a read that a write overtook is never joined).
+      const shared = flight.sinceOf(key)
+      backfill.clock.beginRead()
+      let found: StoreEntry | undefined
+      try {
+        found = await (joined as Promise<StoreEntry | undefined>)
+      } catch (err) {
+        backfill.clock.endRead(started)
+        throw err
+      }
+      entry = (await copyIntoScope(backfill, [found], [request], started, shared))[0]
     } else entry = copyEntry(await (joined as Promise<StoreEntry | undefined>))
     return entry?.value as Instance<M> | undefined
   }
@@ -189,12 +209,15 @@ export class ReadPath {
     }
     // Each key is either joined to a read in flight, or read by this call (once, however often it repeats).
     const started = backfill.clock.seq
-    const flight = flights.begin(started, count)
+    const since = invalidationSequence()
+    const flight = flights.begin(started, count, since)
     const slot: number[] = new Array(count)
     const reads: LookupRequest[] = new Array(count)
     let readCount = 0
     let joined: number[] | undefined
     let waits: Promise<StoreEntry | undefined>[] | undefined
+    // (scoped first layer) the oldest `since` of the reads joined: their copies are checked against it
+    let joinedSince = since
     for (let m = 0; m < count; m++) {
       const outcome = flight.claim(keys[m] as string, readCount)
       if (outcome === undefined) {
@@ -205,10 +228,15 @@ export class ReadPath {
         slot[m] = -1
         ;(joined ??= []).push(m)
         ;(waits ??= []).push(outcome)
+        if (this.#p.scopedFirst) joinedSince = Math.min(joinedSince, flight.sinceOf(keys[m] as string))
       }
     }
     reads.length = readCount
-    const read = readCount > 0 ? this.#readBelow(info, reads) : undefined
+    // This caller's scope takes the joined copies itself (below); until then the write clock keeps the
+    // writes made since the shared reads began (at `started`: a read that a write overtook is never joined).
+    const scoped = waits !== undefined && this.#p.scopedFirst
+    if (scoped) backfill.clock.beginRead()
+    const read = readCount > 0 ? this.#readBelow(info, reads, since) : undefined
     if (read !== undefined) flight.start(read)
     let entries: readonly (StoreEntry | undefined)[] = []
     let shared: (StoreEntry | undefined)[] | undefined
@@ -217,7 +245,11 @@ export class ReadPath {
       // Every read this call depends on is awaited before any outcome is looked at, so a rejection of
       // one (a failing database) never leaves the others without a handler.
       const settled = await Promise.allSettled(read === undefined ? waits : [read, ...waits])
-      for (const s of settled) if (s.status === 'rejected') throw s.reason
+      for (const s of settled) {
+        if (s.status !== 'rejected') continue
+        if (scoped) backfill.clock.endRead(started)
+        throw s.reason
+      }
       const values = settled.map((s) => (s as PromiseFulfilledResult<unknown>).value)
       if (read !== undefined) entries = values.shift() as (StoreEntry | undefined)[]
       shared = values as (StoreEntry | undefined)[]
@@ -235,7 +267,11 @@ export class ReadPath {
         used[s] = 1
       }
     }
-    if (joined !== undefined) for (let j = 0; j < joined.length; j++) out[joined[j] as number] = copyEntry(shared?.[j])
+    if (scoped) {
+      const asked = (joined as number[]).map((m) => requests[missing[m] as number] as LookupRequest)
+      const copies = await copyIntoScope(backfill, shared as (StoreEntry | undefined)[], asked, started, joinedSince)
+      for (let j = 0; j < copies.length; j++) out[(joined as number[])[j] as number] = copies[j]
+    } else if (joined !== undefined) for (let j = 0; j < joined.length; j++) out[joined[j] as number] = copyEntry(shared?.[j])
     // Positions of this read that others joined: they copy from these entries later, so this caller
     // gets copies of its own (a change to its objects would reach theirs).
     if (flight.joined !== undefined) {
@@ -250,10 +286,12 @@ export class ReadPath {
     return out
   }
 
-  /** Reads `requests` from layers 1..n−1 and backfills the hits upward, one batch per upper layer. */
-  async #readBelow(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(StoreEntry | undefined)[]> {
+  /**
+   * Reads `requests` from layers 1..n−1 and backfills the hits upward, one batch per upper layer; `since`:
+   * the invalidation sequence when the read began (`invalidationSequence()`, noted by the caller).
+   */
+  async #readBelow(info: ModelInfo, requests: readonly LookupRequest[], since: number): Promise<(StoreEntry | undefined)[]> {
     const { calls, backfill, leases, serveStale } = this.#p
-    const since = invalidationSequence()
     const started = backfill.clock.beginRead()
     let leased: object[] | undefined
     try {
@@ -311,11 +349,4 @@ export class ReadPath {
       if (leased !== undefined) leases?.release(info.model, leased)
     }
   }
-}
-
-/** A copy of an entry for another caller: decoded again from its envelope (or re-encoded). */
-function copyEntry(entry: StoreEntry | undefined): StoreEntry | undefined {
-  if (entry === undefined) return undefined
-  const value = entry.encoded === undefined ? undefined : decodeRecord(entry.encoded)
-  return new Entry(value ?? (decodeRecord(encodeRecord(entry.value, undefined)) as object), entry.expiresAt, entry.encoded)
 }

@@ -11,6 +11,8 @@ class Batch {
   constructor(
     /** The chain's write clock when the read began. */
     readonly seq: number,
+    /** The process's invalidation sequence when the read began (`invalidationSequence()`: the `since` of its backfills). */
+    readonly since: number,
   ) {}
 }
 
@@ -43,9 +45,12 @@ export class SingleFlight {
    */
   #flights = new Map<string, Flight>()
 
-  /** Begins registering the keys of one read of at most `count` keys, at write-clock `seq` (see {@link FlightBatch}). */
-  begin(seq: number, count: number): FlightBatch {
-    return new FlightBatch(this, new Batch(seq), count)
+  /**
+   * Begins registering the keys of one read of at most `count` keys, at write-clock `seq` and
+   * invalidation sequence `since` (see {@link FlightBatch}).
+   */
+  begin(seq: number, count: number, since: number): FlightBatch {
+    return new FlightBatch(this, new Batch(seq, since), count)
   }
 
   /** The Map of keys in flight now. */
@@ -104,6 +109,16 @@ export class FlightBatch {
     this.#batch.owned++
     this.#keys[this.#claimed++] = key
     return undefined
+  }
+
+  /**
+   * The invalidation sequence at which the read in flight that {@link claim} just joined for `key`
+   * began (the `since` its own backfills use), for a joiner that backfills its copy itself. Called at
+   * once after the join, while that read is still in flight; 0 (older than any invalidation: every
+   * invalidated key refuses the copy) if it is not.
+   */
+  sinceOf(key: string): number {
+    return this.#owner.flights.get(key)?.batch.since ?? 0
   }
 
   /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { AsyncLocalStore, ChainedStore, InvalidOptionError, LoaderStore } from '../../src/index.js'
-import { ConformanceUser, LocalBusHub, ManualClock, makeUser } from '../../src/testing/index.js'
+import { AsyncLocalStore, ChainedStore, InvalidOptionError, KeyValueStore, LoaderStore } from '../../src/index.js'
+import { ConformanceUser, LocalBusHub, ManualClock, MapBackend, makeUser } from '../../src/testing/index.js'
 
 describe('AsyncLocalStore', () => {
   it('holds nothing outside a scope: puts and deletes are no-ops, gets miss', async () => {
@@ -273,5 +273,155 @@ describe('AsyncLocalStore', () => {
       expect(await reading).toBeDefined()
       expect(await slow.get(ConformanceUser, { id: 1 })).toBeUndefined()
     })
+  })
+})
+
+describe('AsyncLocalStore as the first layer of a chain: concurrent misses of one key in several scopes', () => {
+  /** A chain [scope map, source] whose loads can be held; `loads` counts them. */
+  function heldChain() {
+    const requestCache = new AsyncLocalStore()
+    const rows = new Map([[1, makeUser(1)]])
+    const state = { loads: 0, hold: undefined as Promise<void> | undefined, loaded: () => {} }
+    const chain = new ChainedStore([
+      requestCache,
+      new LoaderStore({
+        model: ConformanceUser,
+        load: async (lookups) => {
+          state.loads++
+          const found = lookups.map((l) => {
+            const row = rows.get((l as { id: number }).id)
+            return row === undefined ? undefined : Object.assign(makeUser(row.id), row)
+          })
+          if (state.hold !== undefined) {
+            state.loaded()
+            await state.hold
+          }
+          return found
+        },
+        save: async (objs) => {
+          for (const o of objs) rows.set(o.id, Object.assign(makeUser(o.id), o))
+        },
+      }),
+    ])
+    /** Holds the next load; resolves `taken` once it has read its rows; `release` lets it answer. */
+    const holdNextLoad = () => {
+      let release = () => {}
+      state.hold = new Promise((resolve) => {
+        release = () => {
+          state.hold = undefined
+          resolve()
+        }
+      })
+      const taken = new Promise<void>((resolve) => {
+        state.loaded = resolve
+      })
+      return { taken, release }
+    }
+    /** Three concurrent scopes: two `get`s (the fast path) and one `batchGet` of id 1; then `after` in each scope. */
+    const threeScopes = <T>(after: () => Promise<T>) =>
+      Promise.all(
+        [
+          () => chain.get(ConformanceUser, { id: 1 }),
+          () => chain.get(ConformanceUser, { id: 1 }),
+          async () => (await chain.batchGet(ConformanceUser, [{ id: 1 }]))[0],
+        ].map((read) => requestCache.run(async () => ({ read: (await read())?.name, after: await after() }))),
+      )
+    return { requestCache, rows, chain, state, holdNextLoad, threeScopes }
+  }
+
+  it("each scope's map takes the copy of the one shared read, so the next read there does not reach the source (review: only the first reader's scope was backfilled)", async () => {
+    const { requestCache, chain, state, holdNextLoad, threeScopes } = heldChain()
+    const { taken, release } = holdNextLoad()
+    const done = threeScopes(async () => {
+      const held = (await requestCache.get(ConformanceUser, { id: 1 }))?.name
+      const again = (await chain.get(ConformanceUser, { id: 1 }))?.name
+      return { held, again }
+    })
+    await taken
+    await new Promise((r) => setImmediate(r)) // the other two scopes miss their maps and join the read
+    release()
+    const name = makeUser(1).name
+    expect(await done).toEqual([0, 1, 2].map(() => ({ read: name, after: { held: name, again: name } })))
+    expect(state.loads).toBe(1)
+    expect(chain.stats()[1]?.hits).toBe(1)
+  })
+
+  it('a write that lands while the shared read is in flight: no scope keeps the copy it read before', async () => {
+    const { requestCache, rows, chain, holdNextLoad, threeScopes } = heldChain()
+    const named = (name: string) => Object.assign(makeUser(1), { name })
+    const writes: [string, () => Promise<unknown>][] = [
+      ['through the chain', () => chain.put(named('through the chain'))],
+      [
+        'on the store itself',
+        () => {
+          rows.set(1, named('on the store itself'))
+          return requestCache.run(() => requestCache.put(named('on the store itself')))
+        },
+      ],
+    ]
+    for (const [name, write] of writes) {
+      const before = rows.get(1)?.name
+      const { taken, release } = holdNextLoad()
+      let wrote = () => {}
+      const written = new Promise<void>((resolve) => {
+        wrote = resolve
+      })
+      const done = threeScopes(async () => {
+        await written
+        const held = (await requestCache.get(ConformanceUser, { id: 1 }))?.name
+        const again = (await chain.get(ConformanceUser, { id: 1 }))?.name
+        return { held, again }
+      })
+      await taken
+      await new Promise((r) => setImmediate(r))
+      await write()
+      release()
+      wrote()
+      expect(await done).toEqual([0, 1, 2].map(() => ({ read: before, after: { held: undefined, again: name } })))
+    }
+  })
+
+  it('the stale copies served to concurrent scopes while the source fails land in no scope', async () => {
+    const clock = new ManualClock()
+    const requestCache = new AsyncLocalStore({ clock })
+    let hold: Promise<void> | undefined
+    let loaded = () => {}
+    const chain = new ChainedStore(
+      [
+        requestCache,
+        new KeyValueStore(new MapBackend(() => clock.now()), { clock, lifetime: 60, grace: 3600 }),
+        new LoaderStore({
+          model: ConformanceUser,
+          load: async (lookups) => {
+            if (hold === undefined) return lookups.map(() => makeUser(1))
+            loaded()
+            await hold
+            throw new Error('the source is down')
+          },
+        }),
+      ],
+      { serveStale: true, breaker: false, clock },
+    )
+    await chain.get(ConformanceUser, { id: 1 }) // the shared layer has it, for 60 s
+    clock.advance(61_000)
+    let release = () => {}
+    hold = new Promise((resolve) => {
+      release = resolve
+    })
+    const taken = new Promise<void>((resolve) => {
+      loaded = resolve
+    })
+    const done = Promise.all(
+      [0, 1, 2].map(() =>
+        requestCache.run(async () => {
+          const read = (await chain.get(ConformanceUser, { id: 1 }))?.name
+          return { read, held: await requestCache.get(ConformanceUser, { id: 1 }) }
+        }),
+      ),
+    )
+    await taken
+    await new Promise((r) => setImmediate(r))
+    release()
+    expect(await done).toEqual([0, 1, 2].map(() => ({ read: makeUser(1).name, held: undefined })))
   })
 })

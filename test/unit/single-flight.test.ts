@@ -154,18 +154,18 @@ describe('SingleFlight, the keys in flight', () => {
 
   it('joins a read in flight while another settles, and again after every read settled', async () => {
     const flights = new SingleFlight()
-    const first = flights.begin(1, 2)
+    const first = flights.begin(1, 2, 0)
     expect(first.claim('a', 0)).toBeUndefined()
     expect(first.claim('a', 5)).toBe(0)
     let answerFirst: (v: (StoreEntry | undefined)[]) => void = () => {}
     first.start(new Promise((resolve) => (answerFirst = resolve)))
-    const second = flights.begin(1, 1)
+    const second = flights.begin(1, 1, 0)
     expect(second.claim('b', 0)).toBeUndefined()
     second.start(Promise.resolve([entry(2)]))
     await Promise.resolve()
     await Promise.resolve()
     // 'b' settled while 'a' is still in flight: 'a' can still be joined, 'b' is read afresh.
-    const third = flights.begin(1, 2)
+    const third = flights.begin(1, 2, 0)
     const joined = third.claim('a', 0)
     expect(joined).toBeInstanceOf(Promise)
     expect(third.claim('b', 1)).toBeUndefined()
@@ -174,10 +174,10 @@ describe('SingleFlight, the keys in flight', () => {
     expect(await joined).toEqual(entry(1))
     await new Promise((resolve) => setTimeout(resolve, 0))
     // Every read settled: a new read of 'a' is claimed, and a concurrent one joins it.
-    const fourth = flights.begin(1, 1)
+    const fourth = flights.begin(1, 1, 0)
     expect(fourth.claim('a', 0)).toBeUndefined()
     fourth.start(Promise.resolve([entry(4)]))
-    const fifth = flights.begin(1, 1)
+    const fifth = flights.begin(1, 1, 0)
     const again = fifth.claim('a', 0)
     expect(again).toBeInstanceOf(Promise)
     expect(await again).toEqual(entry(4))
@@ -185,13 +185,13 @@ describe('SingleFlight, the keys in flight', () => {
 
   it('a read that settles after a later read took over its keys leaves the later one joinable', async () => {
     const flights = new SingleFlight()
-    const first = flights.begin(1, 2)
+    const first = flights.begin(1, 2, 0)
     expect(first.claim('a', 0)).toBeUndefined()
     expect(first.claim('b', 1)).toBeUndefined()
     let answerFirst: (v: (StoreEntry | undefined)[]) => void = () => {}
     first.start(new Promise((resolve) => (answerFirst = resolve)))
     // a write came between: the second read may not join the first; it takes 'a' and 'b' over
-    const second = flights.begin(2, 2)
+    const second = flights.begin(2, 2, 0)
     expect(second.claim('a', 0)).toBeUndefined()
     expect(second.claim('b', 1)).toBeUndefined()
     let answerSecond: (v: (StoreEntry | undefined)[]) => void = () => {}
@@ -199,7 +199,7 @@ describe('SingleFlight, the keys in flight', () => {
     answerFirst([entry(1), entry(1)])
     await new Promise((resolve) => setTimeout(resolve, 0))
     // the first read's settling dropped none of the second's keys (the Map holds only the second's)
-    const third = flights.begin(2, 2)
+    const third = flights.begin(2, 2, 0)
     const joinedA = third.claim('a', 0)
     const joinedB = third.claim('b', 1)
     expect(joinedA).toBeInstanceOf(Promise)
@@ -214,9 +214,9 @@ describe('SingleFlight, the keys in flight', () => {
 
   it('does not join a read begun at another write-clock stamp', () => {
     const flights = new SingleFlight()
-    const first = flights.begin(1, 1)
+    const first = flights.begin(1, 1, 0)
     expect(first.claim('a', 0)).toBeUndefined()
     first.start(new Promise(() => {}))
-    expect(flights.begin(2, 1).claim('a', 0)).toBeUndefined()
+    expect(flights.begin(2, 1, 0).claim('a', 0)).toBeUndefined()
   })
 })
