@@ -1079,14 +1079,40 @@ for (const dialect of dialects) {
         expect((await store.get(Account, { id: 1 }))?.score).toBe(999)
       })
 
-      it('a raw COMMIT or ROLLBACK through tx.kysely() is refused (PostgreSQL would answer the store’s COMMIT after a raw ROLLBACK with a mere warning); the caches match the database', async () => {
+      it('a raw COMMIT or ROLLBACK through tx.kysely() is refused, also after comments or other statements (PostgreSQL would answer the store’s COMMIT after a raw ROLLBACK with a mere warning); the caches match the database', async () => {
         const env = await makeEnv(dialect)
         await accountsTable(env)
         const store = env.newStore()
         const memory = new ProcessMemoryStore({})
         const chain = new ChainedStore([memory, store])
         await chain.put(Object.assign(new Account('raw@example.com', 1), { score: 100 }))
-        for (const raw of ['commit', 'rollback']) {
+        const raws = [
+          'commit',
+          'rollback',
+          'END',
+          '/* undo */ rollback',
+          '-- undo\nrollback',
+          ' /* a */ -- b\n\t/* c */ROLLBACK',
+          'select 1; rollback',
+          "select ';' as x ; -- c\n commit",
+          'select 1 as "a;b"; begin',
+          'select 1;savepoint x',
+        ]
+        if (dialect === 'postgres') {
+          // nested block comments, escape strings, dollar quotes, START TRANSACTION split by a comment
+          raws.push(
+            '/* outer /* nested */ still a comment */ rollback',
+            "select E'\\';' as x; rollback",
+            'select $$;$$ as x; rollback',
+            'select $q$ $$; $q$ as x; abort',
+            'select 1; start /* x */ transaction',
+            "select 1; prepare transaction 't'",
+          )
+        } else {
+          // SQLite: a string, a backquoted and a bracketed name
+          raws.push("select '';''; rollback", 'select 1 as `;`; rollback', 'select 1 as [;]; release x')
+        }
+        for (const raw of raws) {
           const outcome = await chain
             .transaction(async (tx) => {
               await tx.put(Object.assign(new Account('raw@example.com', 1), { score: 999 }))
@@ -1097,6 +1123,9 @@ for (const dialect of dialects) {
               (e: unknown) => e,
             )
           expect(outcome, raw).toBeInstanceOf(UnsupportedOperationError)
+          expect((outcome as Error).message, raw).toMatch(
+            /raw (commit|rollback|end|abort|begin|savepoint|release|start transaction|prepare transaction) is not supported inside transaction\(\)/i,
+          )
           const inDatabase = (await store.get(Account, { id: 1 }))?.score
           expect(inDatabase, raw).toBe(100)
           const cached = (await memory.get(Account, { id: 1 }))?.score
@@ -1105,6 +1134,37 @@ for (const dialect of dialects) {
           expect((await chain.get(Account, { id: 1 }))?.score).toBe(inDatabase)
           await chain.put(Object.assign(new Account('raw@example.com', 1), { score: 100 }))
         }
+      })
+
+      it('tx.kysely() runs raw SQL that only mentions transaction control (in comments, strings, names, a function or trigger body)', async () => {
+        const env = await makeEnv(dialect)
+        await accountsTable(env)
+        const store = env.newStore()
+        const t = env.table('accounts')
+        const statements = [
+          '-- rollback\nselect 1 as x',
+          '/* commit; */ select 1 as x',
+          "select 'x; rollback' as x",
+          'select 1 as "rollback"',
+          'select 1 as x; -- ; rollback',
+        ]
+        if (dialect === 'postgres') {
+          statements.push(
+            "select e'\\\\'; select ';rollback' as x",
+            'select $$; rollback$$ as x',
+            'select 1 as a$b$; select 2 as x',
+            `create function ${t}_f() returns int language sql begin atomic select case when true then 1 end; select 2; end`,
+          )
+        } else {
+          statements.push(
+            `create trigger ${t}_t after insert on ${t} begin update ${t} set score = case when 1 then 5 end where id = new.id; end`,
+          )
+        }
+        await store.transaction(async (tx) => {
+          for (const statement of statements) await sql.raw(statement).execute(tx.kysely())
+          await tx.put(new Account('mentions@example.com', 1))
+        })
+        expect(await store.get(Account, { id: 1 })).toBeDefined()
       })
 
       it('a COMMIT the database refuses (a deferred foreign key or unique violation) is a known rollback: its error, no afterCommitFailed, the caches unchanged', async () => {

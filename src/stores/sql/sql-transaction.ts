@@ -1,4 +1,4 @@
-import { type Kysely, type QueryExecutor, sql } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import {
   BaseStore,
   type GetEntriesOptions,
@@ -9,9 +9,10 @@ import {
   type WriteItem,
 } from '../../contracts/base-store.js'
 import { decodeRecord, encodeRecord } from '../../core/codec.js'
-import { StoreClosedError, UnsupportedOperationError } from '../../core/errors.js'
+import { StoreClosedError } from '../../core/errors.js'
 import type { Instance, Lookup, Model } from '../../core/model.js'
 import { describeObject, type ModelInfo } from '../../core/registry.js'
+import { guarded } from './guarded-kysely.js'
 import { readEntries } from './read-entries.js'
 import { removeByLookups } from './sql-delete-by-key.js'
 import { type Executor, type OperationContext, removeObjects, writeObjects } from './sql-operations.js'
@@ -78,16 +79,21 @@ export class SqlTransaction extends BaseStore {
         }
       },
     }
-    this.#guarded = guarded(trx, context.name)
+    this.#guarded = guarded(trx, context.name, context.dialect)
   }
 
   /**
    * The Kysely transaction, for queries of your own that must join it. Its transaction control —
    * `commit()`, `rollback()`, `savepoint()`, `rollbackToSavepoint()`, `releaseSavepoint()` — throws
    * `UnsupportedOperationError`: `transaction()` ends the transaction itself, and a write undone by a
-   * rollback to a savepoint would stay in {@link changes} and reach the caches after COMMIT. (A raw
-   * `sql\`rollback to savepoint …\`` is not detected: call `chain.batchInvalidate()` or
-   * `chain.clearCaches()` for what it undid.) Its statements are bounded by the store's option `timeout`.
+   * rollback to a savepoint would stay in {@link changes} and reach the caches after COMMIT. So does raw
+   * SQL run through it (`sql\`…\`.execute(tx.kysely())`, its `executeQuery`, its executor and the
+   * connections that provides) one of whose statements is transaction control — `COMMIT`, `ROLLBACK`
+   * (also `ROLLBACK TO SAVEPOINT`), `END`, `ABORT`, `BEGIN`, `START TRANSACTION`, `SAVEPOINT`,
+   * `RELEASE`, `PREPARE TRANSACTION` — also after comments or other statements (`select 1; rollback`),
+   * before anything of it runs. Transaction control it cannot see (in a query builder's SQL, or sent
+   * through another handle on the connection) is not detected: call `chain.batchInvalidate()` or
+   * `chain.clearCaches()` for what it undid. Its statements are bounded by the store's option `timeout`.
    *
    * Its writes are not followed: they are not in {@link changes}, and the `CacheSyncPlugin` is not on
    * this Kysely, so a chain's caches keep what they replaced. After the transaction resolved, call
@@ -293,74 +299,6 @@ export class SqlTransaction extends BaseStore {
       this.#changes.push({ operation: 'delete', objects: objects.map(keysOf) })
     })
   }
-}
-
-const TRANSACTION_CONTROL = new Set([
-  'commit',
-  'rollback',
-  'savepoint',
-  'rollbackToSavepoint',
-  'releaseSavepoint',
-  // a transaction or connection of its own would run on the store's transaction's connection
-  'startTransaction',
-  'transaction',
-  'connection',
-])
-const DERIVING = new Set(['withPlugin', 'withoutPlugins', 'withSchema', 'withTables'])
-
-/**
- * `trx` with its transaction control refused (also on the instances `withPlugin()` & co. derive from it).
- * Methods are bound to `trx` itself: Kysely's classes keep their state in `#private` fields, which a
- * proxy as `this` cannot reach.
- */
-function guarded(trx: Kysely<any>, store: string): Kysely<any> {
-  const refuse = (what: string): never => {
-    throw new UnsupportedOperationError(
-      `${store} store: ${what} is not supported inside transaction(): the transaction commits when the callback returns and rolls back when it throws (all of it); a write undone by a savepoint would still reach the caches — use separate transaction() calls instead`,
-    )
-  }
-  return new Proxy(trx, {
-    get(target, property) {
-      if (typeof property === 'string' && TRANSACTION_CONTROL.has(property)) return () => refuse(`tx.kysely().${property}()`)
-      const value: unknown = Reflect.get(target, property, target)
-      if (typeof value !== 'function') return value
-      if (typeof property === 'string' && DERIVING.has(property)) {
-        return (...args: unknown[]) => guarded(value.apply(target, args) as Kysely<any>, store)
-      }
-      // raw SQL (sql`…`.execute(db) asks for the executor; db.executeQuery(CompiledQuery.raw(…))) is
-      // looked at for transaction control too: a raw ROLLBACK is answered by PostgreSQL's next COMMIT
-      // with a mere warning, and the caches would get what the database rolled back
-      if (property === 'getExecutor') return () => guardedExecutor(value.call(target) as QueryExecutor, refuse)
-      if (property === 'executeQuery') return refusingControl(value as (...args: unknown[]) => unknown, target, refuse)
-      return value.bind(target)
-    },
-  })
-}
-
-/** `run` (a method of `target` taking a compiled query first) refusing statements that begin, end or mark a transaction. */
-function refusingControl(
-  run: (...args: unknown[]) => unknown,
-  target: object,
-  refuse: (what: string) => never,
-): (query: { sql?: unknown }, ...rest: unknown[]) => unknown {
-  return (query, ...rest) => {
-    if (typeof query?.sql === 'string' && TRANSACTION_SQL.test(query.sql)) refuse(`raw ${query.sql.trim().split(/\s/)[0]}`)
-    return run.call(target, query, ...rest)
-  }
-}
-const TRANSACTION_SQL = /^\s*(commit|rollback|end|abort|begin|start\s+transaction|savepoint|release|prepare\s+transaction)\b/i
-
-/** `executor` refusing statements of transaction control (see {@link guarded}). */
-function guardedExecutor(executor: QueryExecutor, refuse: (what: string) => never): QueryExecutor {
-  return new Proxy(executor, {
-    get(target, property) {
-      const value: unknown = Reflect.get(target, property, target)
-      if (typeof value !== 'function') return value
-      if (property === 'executeQuery' || property === 'stream')
-        return refusingControl(value as (...args: unknown[]) => unknown, target, refuse)
-      return value.bind(target)
-    },
-  })
 }
 
 /** A copy of `obj` as it is now (through the cache codec), or `undefined` when the codec cannot copy it. */
