@@ -177,6 +177,22 @@ const stores = new Set<string>(dialects)
 
 const code = (c: string) => (err: unknown) => isStockpyleError(err, c as never)
 
+/** Returns a function that resolves once it was called `n` times (each transaction holds its first row lock by then). */
+function barrier(n: number): () => Promise<void> {
+  let open!: () => void
+  const all = new Promise<void>((resolve) => {
+    open = resolve
+  })
+  return () => {
+    if (--n === 0) open()
+    return all
+  }
+}
+
+/** The message of a deadlock or serialization failure: the whole transaction is rolled back, and may be run again. */
+const retry =
+  /the database rolled the whole transaction back \(SQLSTATE (40P01|40001)[^)]*\): nothing it wrote was kept, and it is safe to run the whole transaction again/
+
 async function rowCount(env: Env, table: string): Promise<number> {
   const { rows } = await sql<{ n: unknown }>`select count(*) as n from ${sql.table(env.table(table))}`.execute(env.db)
   return Number(rows[0]?.n)
@@ -917,19 +933,6 @@ for (const dialect of dialects) {
           await accountsTable(env)
           const store = env.newStore()
           await store.batchPut([new Account('d1@example.com', 1), new Account('d2@example.com', 2)])
-          /** Resolves once `n` transactions arrived: each holds its first row lock by then. */
-          const barrier = (n: number) => {
-            let open!: () => void
-            const all = new Promise<void>((resolve) => {
-              open = resolve
-            })
-            return () => {
-              if (--n === 0) open()
-              return all
-            }
-          }
-          const retry =
-            /the database rolled the whole transaction back \(SQLSTATE (40P01|40001)[^)]*\): nothing it wrote was kept, and it is safe to run the whole transaction again/
           const bothLocked = barrier(2)
           const swap = (first: number, second: number) =>
             store.transaction(async (tx) => {
@@ -1133,6 +1136,82 @@ for (const dialect of dialects) {
           expect(cached === undefined || cached === inDatabase, `${raw}: ${String(outcome)}`).toBe(true)
           expect((await chain.get(Account, { id: 1 }))?.score).toBe(inDatabase)
           await chain.put(Object.assign(new Account('raw@example.com', 1), { score: 100 }))
+        }
+      })
+
+      it('a transaction ended by SQL the store cannot see (the application’s own handle on its connection, a ROLLBACK inside a query builder’s SQL) rejects with UnsupportedOperationError; afterCommit does not run and the caches drop its writes', async () => {
+        const env = await makeEnv(dialect)
+        // a store on a connection the test reaches around Kysely: pg's client, better-sqlite3's database
+        let around!: (text: string) => Promise<unknown>
+        let db: Kysely<any>
+        if (dialect === 'postgres') {
+          const pool = new pg.Pool({ connectionString: env.url, max: 2 })
+          pool.on('acquire', (client) => {
+            around = (text) => client.query(text)
+          })
+          db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) })
+        } else {
+          const file = new Database(':memory:')
+          file.defaultSafeIntegers(true)
+          around = async (text) => file.exec(text)
+          db = new Kysely<any>({ dialect: new SqliteDialect({ database: file }) })
+        }
+        try {
+          await accountsTable({ ...env, db })
+          const store = new SqlStore({ db }, { tables: { SqlTestAccount: env.table('accounts') } })
+          const memory = new ProcessMemoryStore({})
+          const chain = new ChainedStore([memory, store])
+          const ends: [string, (tx: { kysely(): Kysely<any> }) => Promise<unknown>, number][] = [
+            ['rollback', () => around('rollback'), 100],
+            ['commit', () => around('commit'), 999],
+            ['rollback and begin', () => around('rollback; begin'), 100],
+          ]
+          if (dialect === 'postgres') {
+            // the store sees a query builder's statement only as it runs: a simple query runs every statement of it
+            const inBuilder = (control: string) => (tx: { kysely(): Kysely<any> }) =>
+              tx
+                .kysely()
+                .selectNoFrom(sql.raw<number>(`1; ${control}; select 1`).as('x'))
+                .execute()
+            ends.push(
+              ['rollback in a builder', inBuilder('rollback'), 100],
+              ['rollback and begin in a builder', inBuilder('rollback; begin'), 100],
+            )
+          }
+          for (const [label, end, expected] of ends) {
+            await chain.put(Object.assign(new Account('ended@example.com', 1), { score: 100 }))
+            let committed = 0
+            let failed = 0
+            const outcome = await chain
+              .transaction(async (tx) => {
+                tx.afterCommit(() => {
+                  committed++
+                })
+                tx.afterCommitFailed?.(() => {
+                  failed++
+                })
+                await tx.put(Object.assign(new Account('ended@example.com', 1), { score: 999 }))
+                await end(tx as unknown as { kysely(): Kysely<any> })
+                await tx.get(Account, { id: 1 }).catch(() => undefined)
+              })
+              .then(
+                () => 'resolved',
+                (e: unknown) => e,
+              )
+            expect(outcome, label).toBeInstanceOf(UnsupportedOperationError)
+            expect((outcome as Error).message, label).toMatch(
+              /the transaction was ended by SQL of its own .*the caches dropped what it wrote/,
+            )
+            expect(committed, label).toBe(0)
+            expect(failed, label).toBe(1)
+            const inDatabase = (await store.get(Account, { id: 1 }))?.score
+            expect(inDatabase, label).toBe(expected)
+            expect(await memory.get(Account, { id: 1 }), label).toBeUndefined()
+            expect((await chain.get(Account, { id: 1 }))?.score, label).toBe(expected)
+          }
+          await store.close()
+        } finally {
+          await db.destroy()
         }
       })
 

@@ -48,7 +48,13 @@ export class SqlTransaction extends BaseStore {
   readonly #changes: TransactionChange[] = []
   readonly #afterCommit: AfterCommit[] = []
   readonly #afterCommitFailed: AfterCommit[] = []
+  readonly #trx: Kysely<any>
   #savepoints = 0
+  /**
+   * The savepoint the first write opened, left open until COMMIT: releasing it then ({@link verify})
+   * fails when the transaction is no longer the one begun.
+   */
+  #guard: string | undefined
   #queue: Promise<unknown> = Promise.resolve()
   /** Set when the transaction rolls back: calls queued and not yet started are refused. */
   #abandoned = false
@@ -61,25 +67,40 @@ export class SqlTransaction extends BaseStore {
     this.name = context.name
     this.capabilities = capabilities
     this.#context = context
+    this.#trx = trx
+    const postgres = context.dialect === 'postgres'
+    const guarding = (): boolean => this.#guard === undefined
     this.#executor = {
       db: trx,
-      atomicWrites: context.dialect === 'postgres',
-      atomic: async (fn) => {
-        // A savepoint keeps a batch all-or-nothing inside the transaction (SQLite keeps earlier
-        // statements of a failed batch otherwise, and PostgreSQL would abort the whole transaction).
-        const savepoint = sql.id(`stockpyle_${++this.#savepoints}`)
-        await sql`savepoint ${savepoint}`.execute(trx)
-        try {
-          const result = await fn(trx)
-          await sql`release savepoint ${savepoint}`.execute(trx)
-          return result
-        } catch (err) {
-          await sql`rollback to savepoint ${savepoint}`.execute(trx).catch(() => {})
-          throw err
-        }
+      // PostgreSQL: a failed statement would abort the whole transaction; either dialect: the first
+      // write opens the savepoint that guards the transaction
+      get atomicWrites() {
+        return postgres || guarding()
       },
+      atomic: (fn) => this.#atomic(fn),
     }
     this.#guarded = guarded(trx, context.name, context.dialect)
+  }
+
+  /**
+   * Runs `fn` in a savepoint: it keeps a batch all-or-nothing inside the transaction (SQLite keeps
+   * earlier statements of a failed batch otherwise, and PostgreSQL would abort the whole transaction).
+   * The first one stays open as the transaction's guard (see {@link verify}).
+   */
+  async #atomic<T>(fn: (db: Kysely<any>) => Promise<T>): Promise<T> {
+    const name = `stockpyle_${++this.#savepoints}`
+    const savepoint = sql.id(name)
+    await sql`savepoint ${savepoint}`.execute(this.#trx)
+    const guard = this.#guard === undefined
+    if (guard) this.#guard = name
+    try {
+      const result = await fn(this.#trx)
+      if (!guard) await sql`release savepoint ${savepoint}`.execute(this.#trx)
+      return result
+    } catch (err) {
+      await sql`rollback to savepoint ${savepoint}`.execute(this.#trx).catch(() => {})
+      throw err
+    }
   }
 
   /**
@@ -91,9 +112,12 @@ export class SqlTransaction extends BaseStore {
    * connections that provides) one of whose statements is transaction control — `COMMIT`, `ROLLBACK`
    * (also `ROLLBACK TO SAVEPOINT`), `END`, `ABORT`, `BEGIN`, `START TRANSACTION`, `SAVEPOINT`,
    * `RELEASE`, `PREPARE TRANSACTION` — also after comments or other statements (`select 1; rollback`),
-   * before anything of it runs. Transaction control it cannot see (in a query builder's SQL, or sent
-   * through another handle on the connection) is not detected: call `chain.batchInvalidate()` or
-   * `chain.clearCaches()` for what it undid. Its statements are bounded by the store's option `timeout`.
+   * before anything of it runs. When SQL it cannot see (in a query builder's SQL, or sent through
+   * another handle on the connection) ended a transaction this handle wrote in, `transaction()` rejects
+   * with `UnsupportedOperationError` instead of committing (the first write's savepoint, left open until
+   * COMMIT, is then gone) and the caches drop what it wrote; a transaction it wrote nothing in commits
+   * what is left. An unseen `ROLLBACK TO SAVEPOINT` is not detected (call `chain.batchInvalidate()` or
+   * `chain.clearCaches()` for what it undid). Its statements are bounded by the store's option `timeout`.
    *
    * Its writes are not followed: they are not in {@link changes}, and the `CacheSyncPlugin` is not on
    * this Kysely, so a chain's caches keep what they replaced. After the transaction resolved, call
@@ -126,7 +150,9 @@ export class SqlTransaction extends BaseStore {
    * constraint's), with every write in order. The outcome of such a transaction is unknown: the database
    * may have committed it and lost the reply with the connection. A cache in front must therefore drop
    * what the writes touched, as after a failed write. `transaction()` awaits it, then rejects with the
-   * COMMIT's error (with an `AggregateError` of both when a callback fails too).
+   * COMMIT's error (with an `AggregateError` of both when a callback fails too). It also runs when SQL
+   * the store could not see ended the transaction (see {@link kysely}): no COMMIT is sent, and
+   * `transaction()` rejects with `UnsupportedOperationError`.
    */
   afterCommitFailed(fn: AfterCommit): void {
     this.assertOpen('afterCommitFailed')
@@ -175,6 +201,16 @@ export class SqlTransaction extends BaseStore {
     await this.close()
     await this.#queue
     return this.#late
+  }
+
+  /**
+   * @internal Before COMMIT, once the handle has ended: releases the savepoint the first write opened.
+   * That fails when the transaction is no longer the one begun — SQL of the caller's the store could
+   * not see ended it (and maybe began another) — or is aborted, or the connection was lost.
+   * @throws the database's error of the release.
+   */
+  async verify(): Promise<void> {
+    if (this.#guard !== undefined) await sql`release savepoint ${sql.id(this.#guard)}`.execute(this.#trx)
   }
 
   // Every call made in the callback is #reported: one left running when the callback returned (a write
