@@ -251,13 +251,17 @@ export class SqlStore extends BaseStore {
    * call is refused if it had not started, and finishes before the ROLLBACK if it had. (Statements of
    * your own through `tx.kysely()` are not waited for: await them.)
    *
-   * A transaction that SQL of your own ended (a COMMIT or ROLLBACK `tx.kysely()` could not see) rejects with
+   * A deadlock or serialization failure (PostgreSQL 40P01, 40001) of a call on `tx` dooms the whole
+   * transaction, also when `fn` catches it: later calls on `tx` reject with the same error, and the
+   * transaction rolls back and rejects with it (run the whole `transaction()` again). A transaction that
+   * SQL of your own ended (a COMMIT or ROLLBACK `tx.kysely()` could not see) rejects with
    * `UnsupportedOperationError` instead of committing, and the afterCommitFailed callbacks run.
    *
    * Inside `fn`, use `tx`, not this store: calling the store itself there throws (on SQLite it would
    * wait forever for the connection the transaction holds).
    * @throws StoreClosedError after `close()`; a translated database error when BEGIN or COMMIT fails;
-   *   UnsupportedOperationError when SQL of your own ended the transaction.
+   *   the deadlock or serialization failure of a call on `tx`; UnsupportedOperationError when SQL of
+   *   your own ended the transaction.
    */
   async transaction<R>(fn: (tx: SqlTransaction) => Promise<R>): Promise<R> {
     this.assertOpen('transaction')

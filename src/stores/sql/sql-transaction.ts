@@ -15,6 +15,7 @@ import { describeObject, type ModelInfo } from '../../core/registry.js'
 import { guarded } from './guarded-kysely.js'
 import { readEntries } from './read-entries.js'
 import { removeByLookups } from './sql-delete-by-key.js'
+import { isRetryableFailure } from './sql-errors.js'
 import { type Executor, type OperationContext, removeObjects, writeObjects } from './sql-operations.js'
 
 /**
@@ -60,6 +61,8 @@ export class SqlTransaction extends BaseStore {
   #abandoned = false
   /** The first failure of a call that was still queued or running when the handle was ended. */
   #late: { error: unknown } | undefined
+  /** The deadlock or serialization failure of a call: the transaction cannot commit (see {@link end}). */
+  #doomed: { error: unknown } | undefined
 
   /** @internal created by `SqlStore.transaction()` only. */
   constructor(context: OperationContext, capabilities: StoreCapabilities, trx: Kysely<any>) {
@@ -85,7 +88,8 @@ export class SqlTransaction extends BaseStore {
   /**
    * Runs `fn` in a savepoint: it keeps a batch all-or-nothing inside the transaction (SQLite keeps
    * earlier statements of a failed batch otherwise, and PostgreSQL would abort the whole transaction).
-   * The first one stays open as the transaction's guard (see {@link verify}).
+   * The first one stays open as the transaction's guard (see {@link verify}). After a deadlock or
+   * serialization failure the transaction stays aborted: it cannot commit (see {@link end}).
    */
   async #atomic<T>(fn: (db: Kysely<any>) => Promise<T>): Promise<T> {
     const name = `stockpyle_${++this.#savepoints}`
@@ -98,7 +102,7 @@ export class SqlTransaction extends BaseStore {
       if (!guard) await sql`release savepoint ${savepoint}`.execute(this.#trx)
       return result
     } catch (err) {
-      await sql`rollback to savepoint ${savepoint}`.execute(this.#trx).catch(() => {})
+      if (!isRetryableFailure(err)) await sql`rollback to savepoint ${savepoint}`.execute(this.#trx).catch(() => {})
       throw err
     }
   }
@@ -193,14 +197,15 @@ export class SqlTransaction extends BaseStore {
    * statements reaches the connection after the COMMIT or ROLLBACK (PostgreSQL would run it outside
    * the transaction, in autocommit). With `abandon` (a rollback), the calls not yet started are refused
    * instead of run.
-   * @returns the first failure of a call still in flight when the handle was ended (the transaction must
-   *   not commit without it), or `undefined`.
+   * @returns the deadlock or serialization failure a call met (also one the callback caught: the
+   *   database gave the transaction up), else the first failure of a call still in flight when the handle
+   *   was ended (the transaction must not commit without it), or `undefined`.
    */
   async end(abandon: boolean): Promise<{ error: unknown } | undefined> {
     if (abandon) this.#abandoned = true
     await this.close()
     await this.#queue
-    return this.#late
+    return this.#doomed ?? this.#late
   }
 
   /**
@@ -284,6 +289,7 @@ export class SqlTransaction extends BaseStore {
    * Runs operations of this transaction one at a time: they share one connection anyway, and a batch's
    * savepoint must not roll back a concurrent call's statements. One still queued when the transaction
    * rolls back is refused; one that fails after the handle was ended is remembered (see {@link end}).
+   * After a deadlock or serialization failure, every call rejects with it before anything runs.
    */
   #serial<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     const start = (): Promise<T> => {
@@ -292,10 +298,14 @@ export class SqlTransaction extends BaseStore {
           new StoreClosedError(`${this.name} store transaction has ended: its ${operation} was still queued when it rolled back`),
         )
       }
+      // the database gave the transaction up: nothing more of it may run as if it could commit
+      if (this.#doomed !== undefined) return Promise.reject(this.#doomed.error)
       return fn()
     }
     const run = this.#queue.then(start, start)
+    // (runs before the caller learns of the failure: its next call is refused)
     this.#queue = run.catch((error: unknown) => {
+      if (isRetryableFailure(error)) this.#doomed ??= { error }
       if (this.closed && !this.#abandoned) this.#late ??= { error }
     })
     return run
