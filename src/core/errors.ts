@@ -186,7 +186,10 @@ export class InvalidArgumentError extends StockpyleError {
 /**
  * The store cannot do what was asked as configured: leases without an atomic add, transactions on a
  * layer without them, a write to a read-only `LoaderStore`, `clear()` on memcached without
- * `ownsServers`, a statement the Kysely `CacheSyncPlugin` cannot follow. Nothing was written.
+ * `ownsServers`, a statement the Kysely `CacheSyncPlugin` cannot follow, transaction control through
+ * a SQL transaction's `tx.kysely()`. Nothing was written — except by a SQL `transaction()` that SQL the
+ * store could not see ended (its writes were committed or rolled back by that SQL; a chain's caches
+ * dropped them).
  */
 export class UnsupportedOperationError extends StockpyleError {
   static override readonly code = 'E_UNSUPPORTED'

@@ -177,6 +177,22 @@ const stores = new Set<string>(dialects)
 
 const code = (c: string) => (err: unknown) => isStockpyleError(err, c as never)
 
+/** Returns a function that resolves once it was called `n` times (each transaction holds its first row lock by then). */
+function barrier(n: number): () => Promise<void> {
+  let open!: () => void
+  const all = new Promise<void>((resolve) => {
+    open = resolve
+  })
+  return () => {
+    if (--n === 0) open()
+    return all
+  }
+}
+
+/** The message of a deadlock or serialization failure: the whole transaction is rolled back, and may be run again. */
+const retry =
+  /the database rolled the whole transaction back \(SQLSTATE (40P01|40001)[^)]*\): nothing it wrote is kept .*, and it is safe to run the whole transaction again/
+
 async function rowCount(env: Env, table: string): Promise<number> {
   const { rows } = await sql<{ n: unknown }>`select count(*) as n from ${sql.table(env.table(table))}`.execute(env.db)
   return Number(rows[0]?.n)
@@ -917,19 +933,6 @@ for (const dialect of dialects) {
           await accountsTable(env)
           const store = env.newStore()
           await store.batchPut([new Account('d1@example.com', 1), new Account('d2@example.com', 2)])
-          /** Resolves once `n` transactions arrived: each holds its first row lock by then. */
-          const barrier = (n: number) => {
-            let open!: () => void
-            const all = new Promise<void>((resolve) => {
-              open = resolve
-            })
-            return () => {
-              if (--n === 0) open()
-              return all
-            }
-          }
-          const retry =
-            /the database rolled the whole transaction back \(SQLSTATE (40P01|40001)[^)]*\): nothing it wrote was kept, and it is safe to run the whole transaction again/
           const bothLocked = barrier(2)
           const swap = (first: number, second: number) =>
             store.transaction(async (tx) => {
@@ -962,6 +965,58 @@ for (const dialect of dialects) {
           expect(refused[0]).toSatisfy(code('E_STOCKPYLE'))
           expect(refused[0]?.message).toMatch(retry)
           expect((refused[0] as Error & { cause: { code: string } }).cause.code).toBe('40001')
+        },
+      )
+
+      it.runIf(dialect === 'postgres')(
+        'a deadlock victim whose callback catches the error still rolls back whole: later calls reject with the same error, and so does transaction() (store and chain; the caches see nothing of it)',
+        async () => {
+          const env = await makeEnv(dialect)
+          await accountsTable(env)
+          const store = env.newStore()
+          const memory = new ProcessMemoryStore({})
+          const chain = new ChainedStore([memory, store])
+          for (const runner of [store, chain]) {
+            await store.batchPut([new Account('d1@example.com', 1), new Account('d2@example.com', 2)])
+            await store.batchDelete(Account, [{ id: 10 }, { id: 20 }])
+            const bothLocked = barrier(2)
+            const caught = new Map<number, unknown>()
+            const later = new Map<number, unknown[]>()
+            const swap = (first: number, second: number, marker: number) =>
+              runner.transaction(async (tx) => {
+                // a row only this transaction writes, then the two rows both lock in opposite orders
+                await tx.put(new Account(`m${marker}@example.com`, marker))
+                await tx.put(new Account(`d${first}@example.com`, first))
+                await bothLocked()
+                try {
+                  await tx.put(new Account(`d${second}@example.com`, second))
+                } catch (err) {
+                  caught.set(marker, err)
+                  later.set(
+                    marker,
+                    await Promise.all([
+                      tx.get(Account, { id: marker }).catch((e: unknown) => e),
+                      tx.put(new Account(`n${marker}@example.com`, marker + 1)).catch((e: unknown) => e),
+                    ]),
+                  )
+                }
+                return 'returned'
+              })
+            const results = await Promise.allSettled([swap(1, 2, 10), swap(2, 1, 20)])
+            expect(caught.size, runner.name).toBe(1)
+            const [victim, error] = [...caught][0] as [number, Error & { cause: { code: string } }]
+            expect(error, runner.name).toSatisfy(code('E_STOCKPYLE'))
+            expect(error.cause.code, runner.name).toBe('40P01')
+            expect(later.get(victim), runner.name).toEqual([error, error])
+            const [mine, theirs] = victim === 10 ? results : [results[1], results[0]]
+            expect(mine, runner.name).toEqual({ status: 'rejected', reason: error })
+            expect(theirs, runner.name).toEqual({ status: 'fulfilled', value: 'returned' })
+            const survivor = victim === 10 ? 20 : 10
+            expect(await store.batchGet(Account, [{ id: victim }, { id: victim + 1 }]), runner.name).toEqual([undefined, undefined])
+            expect(await store.get(Account, { id: survivor }), runner.name).toBeDefined()
+            expect(await memory.batchGet(Account, [{ id: victim }, { id: victim + 1 }]), runner.name).toEqual([undefined, undefined])
+            expect(error.message, runner.name).toMatch(retry)
+          }
         },
       )
 
@@ -1079,14 +1134,40 @@ for (const dialect of dialects) {
         expect((await store.get(Account, { id: 1 }))?.score).toBe(999)
       })
 
-      it('a raw COMMIT or ROLLBACK through tx.kysely() is refused (PostgreSQL would answer the store’s COMMIT after a raw ROLLBACK with a mere warning); the caches match the database', async () => {
+      it('a raw COMMIT or ROLLBACK through tx.kysely() is refused, also after comments or other statements (PostgreSQL would answer the store’s COMMIT after a raw ROLLBACK with a mere warning); the caches match the database', async () => {
         const env = await makeEnv(dialect)
         await accountsTable(env)
         const store = env.newStore()
         const memory = new ProcessMemoryStore({})
         const chain = new ChainedStore([memory, store])
         await chain.put(Object.assign(new Account('raw@example.com', 1), { score: 100 }))
-        for (const raw of ['commit', 'rollback']) {
+        const raws = [
+          'commit',
+          'rollback',
+          'END',
+          '/* undo */ rollback',
+          '-- undo\nrollback',
+          ' /* a */ -- b\n\t/* c */ROLLBACK',
+          'select 1; rollback',
+          "select ';' as x ; -- c\n commit",
+          'select 1 as "a;b"; begin',
+          'select 1;savepoint x',
+        ]
+        if (dialect === 'postgres') {
+          // nested block comments, escape strings, dollar quotes, START TRANSACTION split by a comment
+          raws.push(
+            '/* outer /* nested */ still a comment */ rollback',
+            "select E'\\';' as x; rollback",
+            'select $$;$$ as x; rollback',
+            'select $q$ $$; $q$ as x; abort',
+            'select 1; start /* x */ transaction',
+            "select 1; prepare transaction 't'",
+          )
+        } else {
+          // SQLite: a string, a backquoted and a bracketed name
+          raws.push("select '';''; rollback", 'select 1 as `;`; rollback', 'select 1 as [;]; release x')
+        }
+        for (const raw of raws) {
           const outcome = await chain
             .transaction(async (tx) => {
               await tx.put(Object.assign(new Account('raw@example.com', 1), { score: 999 }))
@@ -1097,6 +1178,9 @@ for (const dialect of dialects) {
               (e: unknown) => e,
             )
           expect(outcome, raw).toBeInstanceOf(UnsupportedOperationError)
+          expect((outcome as Error).message, raw).toMatch(
+            /raw (commit|rollback|end|abort|begin|savepoint|release|start transaction|prepare transaction) is not supported inside transaction\(\)/i,
+          )
           const inDatabase = (await store.get(Account, { id: 1 }))?.score
           expect(inDatabase, raw).toBe(100)
           const cached = (await memory.get(Account, { id: 1 }))?.score
@@ -1105,6 +1189,113 @@ for (const dialect of dialects) {
           expect((await chain.get(Account, { id: 1 }))?.score).toBe(inDatabase)
           await chain.put(Object.assign(new Account('raw@example.com', 1), { score: 100 }))
         }
+      })
+
+      it('a transaction ended by SQL the store cannot see (the application’s own handle on its connection, a ROLLBACK inside a query builder’s SQL) rejects with UnsupportedOperationError; afterCommit does not run and the caches drop its writes', async () => {
+        const env = await makeEnv(dialect)
+        // a store on a connection the test reaches around Kysely: pg's client, better-sqlite3's database
+        let around!: (text: string) => Promise<unknown>
+        let db: Kysely<any>
+        if (dialect === 'postgres') {
+          const pool = new pg.Pool({ connectionString: env.url, max: 2 })
+          pool.on('acquire', (client) => {
+            around = (text) => client.query(text)
+          })
+          db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) })
+        } else {
+          const file = new Database(':memory:')
+          file.defaultSafeIntegers(true)
+          around = async (text) => file.exec(text)
+          db = new Kysely<any>({ dialect: new SqliteDialect({ database: file }) })
+        }
+        try {
+          await accountsTable({ ...env, db })
+          const store = new SqlStore({ db }, { tables: { SqlTestAccount: env.table('accounts') } })
+          const memory = new ProcessMemoryStore({})
+          const chain = new ChainedStore([memory, store])
+          const ends: [string, (tx: { kysely(): Kysely<any> }) => Promise<unknown>, number][] = [
+            ['rollback', () => around('rollback'), 100],
+            ['commit', () => around('commit'), 999],
+            ['rollback and begin', () => around('rollback; begin'), 100],
+          ]
+          if (dialect === 'postgres') {
+            // the store sees a query builder's statement only as it runs: a simple query runs every statement of it
+            const inBuilder = (control: string) => (tx: { kysely(): Kysely<any> }) =>
+              tx
+                .kysely()
+                .selectNoFrom(sql.raw<number>(`1; ${control}; select 1`).as('x'))
+                .execute()
+            ends.push(
+              ['rollback in a builder', inBuilder('rollback'), 100],
+              ['rollback and begin in a builder', inBuilder('rollback; begin'), 100],
+            )
+          }
+          for (const [label, end, expected] of ends) {
+            await chain.put(Object.assign(new Account('ended@example.com', 1), { score: 100 }))
+            let committed = 0
+            let failed = 0
+            const outcome = await chain
+              .transaction(async (tx) => {
+                tx.afterCommit(() => {
+                  committed++
+                })
+                tx.afterCommitFailed?.(() => {
+                  failed++
+                })
+                await tx.put(Object.assign(new Account('ended@example.com', 1), { score: 999 }))
+                await end(tx as unknown as { kysely(): Kysely<any> })
+                await tx.get(Account, { id: 1 }).catch(() => undefined)
+              })
+              .then(
+                () => 'resolved',
+                (e: unknown) => e,
+              )
+            expect(outcome, label).toBeInstanceOf(UnsupportedOperationError)
+            expect((outcome as Error).message, label).toMatch(
+              /the transaction was ended by SQL of its own .*the caches dropped what it wrote/,
+            )
+            expect(committed, label).toBe(0)
+            expect(failed, label).toBe(1)
+            const inDatabase = (await store.get(Account, { id: 1 }))?.score
+            expect(inDatabase, label).toBe(expected)
+            expect(await memory.get(Account, { id: 1 }), label).toBeUndefined()
+            expect((await chain.get(Account, { id: 1 }))?.score, label).toBe(expected)
+          }
+          await store.close()
+        } finally {
+          await db.destroy()
+        }
+      })
+
+      it('tx.kysely() runs raw SQL that only mentions transaction control (in comments, strings, names, a function or trigger body)', async () => {
+        const env = await makeEnv(dialect)
+        await accountsTable(env)
+        const store = env.newStore()
+        const t = env.table('accounts')
+        const statements = [
+          '-- rollback\nselect 1 as x',
+          '/* commit; */ select 1 as x',
+          "select 'x; rollback' as x",
+          'select 1 as "rollback"',
+          'select 1 as x; -- ; rollback',
+        ]
+        if (dialect === 'postgres') {
+          statements.push(
+            "select e'\\\\'; select ';rollback' as x",
+            'select $$; rollback$$ as x',
+            'select 1 as a$b$; select 2 as x',
+            `create function ${t}_f() returns int language sql begin atomic select case when true then 1 end; select 2; end`,
+          )
+        } else {
+          statements.push(
+            `create trigger ${t}_t after insert on ${t} begin update ${t} set score = case when 1 then 5 end where id = new.id; end`,
+          )
+        }
+        await store.transaction(async (tx) => {
+          for (const statement of statements) await sql.raw(statement).execute(tx.kysely())
+          await tx.put(new Account('mentions@example.com', 1))
+        })
+        expect(await store.get(Account, { id: 1 })).toBeDefined()
       })
 
       it('a COMMIT the database refuses (a deferred foreign key or unique violation) is a known rollback: its error, no afterCommitFailed, the caches unchanged', async () => {

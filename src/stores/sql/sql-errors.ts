@@ -53,6 +53,17 @@ function primaryCode(code: string): string {
   return /^SQLITE_[A-Z]+(?=_)/.exec(code)?.[0] ?? code
 }
 
+/** PostgreSQL's deadlock_detected and serialization_failure: the transaction is given up, and may run again. */
+const RETRYABLE_CODES = new Set(['40P01', '40001'])
+
+/**
+ * Whether `err` is a deadlock or serialization failure (PostgreSQL 40P01, 40001), as the driver raised
+ * it or translated by {@link translateError} (its `cause`): the database gave the whole transaction up.
+ */
+export function isRetryableFailure(err: unknown): boolean {
+  return RETRYABLE_CODES.has(codeOf(err)) || (err instanceof StockpyleError && RETRYABLE_CODES.has(codeOf(err.cause)))
+}
+
 function codeOf(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code
   return typeof code === 'string' ? code : ''
@@ -80,7 +91,8 @@ function codeOf(err: unknown): string {
  *   `SQLITE_READONLY`, … and their extended codes such as `SQLITE_READONLY_DBMOVED`) → `StoreUnavailableError`
  * - a deadlock or serialization failure (PostgreSQL 40P01, 40001) → `StockpyleError` (`E_STOCKPYLE`)
  *   saying the database rolled the whole transaction back and it is safe to run it again (`cause.code`
- *   tells them apart)
+ *   tells them apart; inside `SqlStore.transaction()` the handle sees to it that the transaction cannot
+ *   commit any more, see `SqlTransaction`)
  * - anything else → `StockpyleError` (`E_STOCKPYLE`) with the error as `cause`
  *
  * `context` starts the message: store, operation and model. `lookup`: the statement looked rows up by
@@ -139,9 +151,9 @@ export function translateError(err: unknown, context: string, lookup = false): E
     }
     return new StockpyleError(`${context} failed: the database refused the statement's message: ${message}`, { cause: err })
   }
-  if (code === '40P01' || code === '40001') {
+  if (RETRYABLE_CODES.has(code)) {
     return new StockpyleError(
-      `${context} failed: the database rolled the whole transaction back (SQLSTATE ${code}: ${message}): nothing it wrote was kept, and it is safe to run the whole transaction again`,
+      `${context} failed: the database rolled the whole transaction back (SQLSTATE ${code}: ${message}): nothing it wrote is kept (inside transaction(), not even when this error is caught: the transaction can no longer commit), and it is safe to run the whole transaction again`,
       { cause: err },
     )
   }

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
-import { isAbortedTransactionError, type Kysely } from 'kysely'
+import type { Kysely } from 'kysely'
 import {
   BaseStore,
   capabilities,
@@ -19,15 +19,13 @@ import { type ParsedConnection, parseConnection, type SqlConnection } from './co
 import { MappingCache } from './model-mapping.js'
 import { checkTableNaming, type TableNaming } from './naming.js'
 import { readEntries } from './read-entries.js'
-import { refusedByDatabase } from './refused-by-database.js'
 import { removeObjects } from './remove-objects.js'
 import type { BytesType, ModelMapping } from './row-mapper.js'
+import { runTransaction } from './run-transaction.js'
 import { removeByLookups } from './sql-delete-by-key.js'
-import { translateError } from './sql-errors.js'
 import { type Executor, type OperationContext, writeObjects } from './sql-operations.js'
 import { CONNECTION_ARGUMENT, SQL_STORE_OPTIONS } from './sql-option-names.js'
 import { SqlTransaction } from './sql-transaction.js'
-import { wasNotSent } from './timed-pool.js'
 
 /** Options of {@link SqlStore}. */
 export interface SqlStoreOptions {
@@ -254,9 +252,17 @@ export class SqlStore extends BaseStore {
    * call is refused if it had not started, and finishes before the ROLLBACK if it had. (Statements of
    * your own through `tx.kysely()` are not waited for: await them.)
    *
+   * A deadlock or serialization failure (PostgreSQL 40P01, 40001) of a call on `tx` dooms the whole
+   * transaction, also when `fn` catches it: later calls on `tx` reject with the same error, and the
+   * transaction rolls back and rejects with it (run the whole `transaction()` again). A transaction that
+   * SQL of your own ended (a COMMIT or ROLLBACK `tx.kysely()` could not see) rejects with
+   * `UnsupportedOperationError` instead of committing, and the afterCommitFailed callbacks run.
+   *
    * Inside `fn`, use `tx`, not this store: calling the store itself there throws (on SQLite it would
    * wait forever for the connection the transaction holds).
-   * @throws StoreClosedError after `close()`; a translated database error when BEGIN or COMMIT fails.
+   * @throws StoreClosedError after `close()`; a translated database error when BEGIN or COMMIT fails;
+   *   the deadlock or serialization failure of a call on `tx`; UnsupportedOperationError when SQL of
+   *   your own ended the transaction.
    */
   async transaction<R>(fn: (tx: SqlTransaction) => Promise<R>): Promise<R> {
     this.assertOpen('transaction')
@@ -268,71 +274,19 @@ export class SqlStore extends BaseStore {
   async #transaction<R>(fn: (tx: SqlTransaction) => Promise<R>): Promise<R> {
     const db = await this.kysely()
     const state = { active: true }
-    let tx: SqlTransaction | undefined
-    let result: R
-    try {
-      // A transaction of our own control: the COMMIT's own error tells whether it was sent (Kysely's
-      // transaction().execute() rejects with the error of the ROLLBACK it tries after a failed COMMIT).
-      const trx = await db
-        .startTransaction()
-        .execute()
-        .catch((err: unknown) => {
-          throw translateError(err, `${this.name} store transaction`)
-        })
-      try {
-        result = await this.#scope.run(state, async () => {
-          tx = new SqlTransaction(this.#context, this.capabilities, trx)
-          return fn(tx)
-        })
-        // Calls fn left running (a write without await) finish before COMMIT, inside the transaction;
-        // one of them failing rolls it back, as it would have had fn awaited it.
-        const late = await (tx as SqlTransaction).end(false)
-        if (late !== undefined) throw late.error
-      } catch (error) {
-        // Nothing of fn's calls may reach the connection after the ROLLBACK (in autocommit): the one
-        // running finishes first, those queued are refused.
-        await tx?.end(true)
-        // fn's own error, also when the ROLLBACK fails after it (the connection was lost)
-        await trx
-          .rollback()
-          .execute()
-          .catch(() => {})
-        throw error
-      }
-      try {
-        await trx.commit().execute()
-      } catch (err) {
-        // (a COMMIT the database answered with ROLLBACK — an aborted transaction — is known to have rolled back)
-        if (isAbortedTransactionError(err)) throw translateError(err, `${this.name} store transaction`)
-        // ends the transaction and gives the connection back (destroyed when it was lost or timed out)
-        await trx
-          .rollback()
-          .execute()
-          .catch(() => {})
-        // A COMMIT the database answered with an error (a deferred constraint) did not commit.
-        if (refusedByDatabase(this.dialect, err)) {
-          throw translateError(err, `${this.name} store transaction, which did not commit (the database refused its COMMIT),`)
-        }
-        // A COMMIT never sent (the connection was lost, or broken by a timeout, before it) did not commit.
-        if (wasNotSent(err)) {
-          throw translateError(
-            err,
-            `${this.name} store transaction, which did not commit (its COMMIT was not sent: the connection was lost or timed out before it),`,
-          )
-        }
-        // The COMMIT's outcome is unknown (its reply may have been lost after it took effect): callers
-        // in front (a chain's caches) drop what the transaction wrote before the call rejects.
-        const error = translateError(err, `${this.name} store transaction at COMMIT (whether it took effect is unknown)`)
-        const errors = await (tx as SqlTransaction).commitFailed()
-        if (errors.length === 0) throw error
-        throw new AggregateError([error, ...errors], `${error.message}; ${errors.length} afterCommitFailed callbacks failed too`)
-      }
-    } finally {
-      state.active = false
-      await tx?.close()
-    }
-    await (tx as SqlTransaction).committed()
-    return result
+    return runTransaction(
+      db,
+      {
+        name: this.name,
+        dialect: this.dialect,
+        open: (trx) => new SqlTransaction(this.#context, this.capabilities, trx),
+        inScope: (call) => this.#scope.run(state, call),
+        left: () => {
+          state.active = false
+        },
+      },
+      fn,
+    )
   }
 
   #assertOutside(operation: string): void {

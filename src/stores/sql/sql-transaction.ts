@@ -1,4 +1,4 @@
-import { type Kysely, type QueryExecutor, sql } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import {
   BaseStore,
   type GetEntriesOptions,
@@ -9,12 +9,14 @@ import {
   type WriteItem,
 } from '../../contracts/base-store.js'
 import { decodeRecord, encodeRecord } from '../../core/codec.js'
-import { StoreClosedError, UnsupportedOperationError } from '../../core/errors.js'
+import { StoreClosedError } from '../../core/errors.js'
 import type { Instance, Lookup, Model } from '../../core/model.js'
 import { describeObject, type ModelInfo } from '../../core/registry.js'
+import { guarded } from './guarded-kysely.js'
 import { readEntries } from './read-entries.js'
 import { removeObjects } from './remove-objects.js'
 import { removeByLookups } from './sql-delete-by-key.js'
+import { isRetryableFailure } from './sql-errors.js'
 import { type Executor, type OperationContext, writeObjects } from './sql-operations.js'
 
 /**
@@ -48,12 +50,20 @@ export class SqlTransaction extends BaseStore {
   readonly #changes: TransactionChange[] = []
   readonly #afterCommit: AfterCommit[] = []
   readonly #afterCommitFailed: AfterCommit[] = []
+  readonly #trx: Kysely<any>
   #savepoints = 0
+  /**
+   * The savepoint the first write opened, left open until COMMIT: releasing it then ({@link verify})
+   * fails when the transaction is no longer the one begun.
+   */
+  #guard: string | undefined
   #queue: Promise<unknown> = Promise.resolve()
   /** Set when the transaction rolls back: calls queued and not yet started are refused. */
   #abandoned = false
   /** The first failure of a call that was still queued or running when the handle was ended. */
   #late: { error: unknown } | undefined
+  /** The deadlock or serialization failure of a call: the transaction cannot commit (see {@link end}). */
+  #doomed: { error: unknown } | undefined
 
   /** @internal created by `SqlStore.transaction()` only. */
   constructor(context: OperationContext, capabilities: StoreCapabilities, trx: Kysely<any>) {
@@ -61,34 +71,58 @@ export class SqlTransaction extends BaseStore {
     this.name = context.name
     this.capabilities = capabilities
     this.#context = context
+    this.#trx = trx
+    const postgres = context.dialect === 'postgres'
+    const guarding = (): boolean => this.#guard === undefined
     this.#executor = {
       db: trx,
-      atomicWrites: context.dialect === 'postgres',
-      atomic: async (fn) => {
-        // A savepoint keeps a batch all-or-nothing inside the transaction (SQLite keeps earlier
-        // statements of a failed batch otherwise, and PostgreSQL would abort the whole transaction).
-        const savepoint = sql.id(`stockpyle_${++this.#savepoints}`)
-        await sql`savepoint ${savepoint}`.execute(trx)
-        try {
-          const result = await fn(trx)
-          await sql`release savepoint ${savepoint}`.execute(trx)
-          return result
-        } catch (err) {
-          await sql`rollback to savepoint ${savepoint}`.execute(trx).catch(() => {})
-          throw err
-        }
+      // PostgreSQL: a failed statement would abort the whole transaction; either dialect: the first
+      // write opens the savepoint that guards the transaction
+      get atomicWrites() {
+        return postgres || guarding()
       },
+      atomic: (fn) => this.#atomic(fn),
     }
-    this.#guarded = guarded(trx, context.name)
+    this.#guarded = guarded(trx, context.name, context.dialect)
+  }
+
+  /**
+   * Runs `fn` in a savepoint: it keeps a batch all-or-nothing inside the transaction (SQLite keeps
+   * earlier statements of a failed batch otherwise, and PostgreSQL would abort the whole transaction).
+   * The first one stays open as the transaction's guard (see {@link verify}). After a deadlock or
+   * serialization failure the transaction stays aborted: it cannot commit (see {@link end}).
+   */
+  async #atomic<T>(fn: (db: Kysely<any>) => Promise<T>): Promise<T> {
+    const name = `stockpyle_${++this.#savepoints}`
+    const savepoint = sql.id(name)
+    await sql`savepoint ${savepoint}`.execute(this.#trx)
+    const guard = this.#guard === undefined
+    if (guard) this.#guard = name
+    try {
+      const result = await fn(this.#trx)
+      if (!guard) await sql`release savepoint ${savepoint}`.execute(this.#trx)
+      return result
+    } catch (err) {
+      if (!isRetryableFailure(err)) await sql`rollback to savepoint ${savepoint}`.execute(this.#trx).catch(() => {})
+      throw err
+    }
   }
 
   /**
    * The Kysely transaction, for queries of your own that must join it. Its transaction control —
    * `commit()`, `rollback()`, `savepoint()`, `rollbackToSavepoint()`, `releaseSavepoint()` — throws
    * `UnsupportedOperationError`: `transaction()` ends the transaction itself, and a write undone by a
-   * rollback to a savepoint would stay in {@link changes} and reach the caches after COMMIT. (A raw
-   * `sql\`rollback to savepoint …\`` is not detected: call `chain.batchInvalidate()` or
-   * `chain.clearCaches()` for what it undid.) Its statements are bounded by the store's option `timeout`.
+   * rollback to a savepoint would stay in {@link changes} and reach the caches after COMMIT. So does raw
+   * SQL run through it (`sql\`…\`.execute(tx.kysely())`, its `executeQuery`, its executor and the
+   * connections that provides) one of whose statements is transaction control — `COMMIT`, `ROLLBACK`
+   * (also `ROLLBACK TO SAVEPOINT`), `END`, `ABORT`, `BEGIN`, `START TRANSACTION`, `SAVEPOINT`,
+   * `RELEASE`, `PREPARE TRANSACTION` — also after comments or other statements (`select 1; rollback`),
+   * before anything of it runs. When SQL it cannot see (in a query builder's SQL, or sent through
+   * another handle on the connection) ended a transaction this handle wrote in, `transaction()` rejects
+   * with `UnsupportedOperationError` instead of committing (the first write's savepoint, left open until
+   * COMMIT, is then gone) and the caches drop what it wrote; a transaction it wrote nothing in commits
+   * what is left. An unseen `ROLLBACK TO SAVEPOINT` is not detected (call `chain.batchInvalidate()` or
+   * `chain.clearCaches()` for what it undid). Its statements are bounded by the store's option `timeout`.
    *
    * Its writes are not followed: they are not in {@link changes}, and the `CacheSyncPlugin` is not on
    * this Kysely, so a chain's caches keep what they replaced. After the transaction resolved, call
@@ -121,7 +155,9 @@ export class SqlTransaction extends BaseStore {
    * constraint's), with every write in order. The outcome of such a transaction is unknown: the database
    * may have committed it and lost the reply with the connection. A cache in front must therefore drop
    * what the writes touched, as after a failed write. `transaction()` awaits it, then rejects with the
-   * COMMIT's error (with an `AggregateError` of both when a callback fails too).
+   * COMMIT's error (with an `AggregateError` of both when a callback fails too). It also runs when SQL
+   * the store could not see ended the transaction (see {@link kysely}): no COMMIT is sent, and
+   * `transaction()` rejects with `UnsupportedOperationError`.
    */
   afterCommitFailed(fn: AfterCommit): void {
     this.assertOpen('afterCommitFailed')
@@ -162,14 +198,25 @@ export class SqlTransaction extends BaseStore {
    * statements reaches the connection after the COMMIT or ROLLBACK (PostgreSQL would run it outside
    * the transaction, in autocommit). With `abandon` (a rollback), the calls not yet started are refused
    * instead of run.
-   * @returns the first failure of a call still in flight when the handle was ended (the transaction must
-   *   not commit without it), or `undefined`.
+   * @returns the deadlock or serialization failure a call met (also one the callback caught: the
+   *   database gave the transaction up), else the first failure of a call still in flight when the handle
+   *   was ended (the transaction must not commit without it), or `undefined`.
    */
   async end(abandon: boolean): Promise<{ error: unknown } | undefined> {
     if (abandon) this.#abandoned = true
     await this.close()
     await this.#queue
-    return this.#late
+    return this.#doomed ?? this.#late
+  }
+
+  /**
+   * @internal Before COMMIT, once the handle has ended: releases the savepoint the first write opened.
+   * That fails when the transaction is no longer the one begun — SQL of the caller's the store could
+   * not see ended it (and maybe began another) — or is aborted, or the connection was lost.
+   * @throws the database's error of the release.
+   */
+  async verify(): Promise<void> {
+    if (this.#guard !== undefined) await sql`release savepoint ${sql.id(this.#guard)}`.execute(this.#trx)
   }
 
   // Every call made in the callback is #reported: one left running when the callback returned (a write
@@ -243,6 +290,7 @@ export class SqlTransaction extends BaseStore {
    * Runs operations of this transaction one at a time: they share one connection anyway, and a batch's
    * savepoint must not roll back a concurrent call's statements. One still queued when the transaction
    * rolls back is refused; one that fails after the handle was ended is remembered (see {@link end}).
+   * After a deadlock or serialization failure, every call rejects with it before anything runs.
    */
   #serial<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     const start = (): Promise<T> => {
@@ -251,10 +299,14 @@ export class SqlTransaction extends BaseStore {
           new StoreClosedError(`${this.name} store transaction has ended: its ${operation} was still queued when it rolled back`),
         )
       }
+      // the database gave the transaction up: nothing more of it may run as if it could commit
+      if (this.#doomed !== undefined) return Promise.reject(this.#doomed.error)
       return fn()
     }
     const run = this.#queue.then(start, start)
+    // (runs before the caller learns of the failure: its next call is refused)
     this.#queue = run.catch((error: unknown) => {
+      if (isRetryableFailure(error)) this.#doomed ??= { error }
       if (this.closed && !this.#abandoned) this.#late ??= { error }
     })
     return run
@@ -294,74 +346,6 @@ export class SqlTransaction extends BaseStore {
       this.#changes.push({ operation: 'delete', objects: objects.map(keysOf) })
     })
   }
-}
-
-const TRANSACTION_CONTROL = new Set([
-  'commit',
-  'rollback',
-  'savepoint',
-  'rollbackToSavepoint',
-  'releaseSavepoint',
-  // a transaction or connection of its own would run on the store's transaction's connection
-  'startTransaction',
-  'transaction',
-  'connection',
-])
-const DERIVING = new Set(['withPlugin', 'withoutPlugins', 'withSchema', 'withTables'])
-
-/**
- * `trx` with its transaction control refused (also on the instances `withPlugin()` & co. derive from it).
- * Methods are bound to `trx` itself: Kysely's classes keep their state in `#private` fields, which a
- * proxy as `this` cannot reach.
- */
-function guarded(trx: Kysely<any>, store: string): Kysely<any> {
-  const refuse = (what: string): never => {
-    throw new UnsupportedOperationError(
-      `${store} store: ${what} is not supported inside transaction(): the transaction commits when the callback returns and rolls back when it throws (all of it); a write undone by a savepoint would still reach the caches — use separate transaction() calls instead`,
-    )
-  }
-  return new Proxy(trx, {
-    get(target, property) {
-      if (typeof property === 'string' && TRANSACTION_CONTROL.has(property)) return () => refuse(`tx.kysely().${property}()`)
-      const value: unknown = Reflect.get(target, property, target)
-      if (typeof value !== 'function') return value
-      if (typeof property === 'string' && DERIVING.has(property)) {
-        return (...args: unknown[]) => guarded(value.apply(target, args) as Kysely<any>, store)
-      }
-      // raw SQL (sql`…`.execute(db) asks for the executor; db.executeQuery(CompiledQuery.raw(…))) is
-      // looked at for transaction control too: a raw ROLLBACK is answered by PostgreSQL's next COMMIT
-      // with a mere warning, and the caches would get what the database rolled back
-      if (property === 'getExecutor') return () => guardedExecutor(value.call(target) as QueryExecutor, refuse)
-      if (property === 'executeQuery') return refusingControl(value as (...args: unknown[]) => unknown, target, refuse)
-      return value.bind(target)
-    },
-  })
-}
-
-/** `run` (a method of `target` taking a compiled query first) refusing statements that begin, end or mark a transaction. */
-function refusingControl(
-  run: (...args: unknown[]) => unknown,
-  target: object,
-  refuse: (what: string) => never,
-): (query: { sql?: unknown }, ...rest: unknown[]) => unknown {
-  return (query, ...rest) => {
-    if (typeof query?.sql === 'string' && TRANSACTION_SQL.test(query.sql)) refuse(`raw ${query.sql.trim().split(/\s/)[0]}`)
-    return run.call(target, query, ...rest)
-  }
-}
-const TRANSACTION_SQL = /^\s*(commit|rollback|end|abort|begin|start\s+transaction|savepoint|release|prepare\s+transaction)\b/i
-
-/** `executor` refusing statements of transaction control (see {@link guarded}). */
-function guardedExecutor(executor: QueryExecutor, refuse: (what: string) => never): QueryExecutor {
-  return new Proxy(executor, {
-    get(target, property) {
-      const value: unknown = Reflect.get(target, property, target)
-      if (typeof value !== 'function') return value
-      if (property === 'executeQuery' || property === 'stream')
-        return refusingControl(value as (...args: unknown[]) => unknown, target, refuse)
-      return value.bind(target)
-    },
-  })
 }
 
 /** A copy of `obj` as it is now (through the cache codec), or `undefined` when the codec cannot copy it. */
