@@ -1020,6 +1020,59 @@ for (const dialect of dialects) {
         },
       )
 
+      it.runIf(dialect === 'sqlite')(
+        "a failure SQLite answers by rolling the whole transaction back (a trigger's RAISE(ROLLBACK)), caught by the callback, dooms it: later calls reject and run nothing in autocommit, transaction() rejects (store and chain; the caches see nothing of it)",
+        async () => {
+          const env = await makeEnv(dialect)
+          await accountsTable(env)
+          const t = sql.table(env.table('accounts'))
+          await sql`create trigger no_negative_score before insert on ${t} when new.score < 0 begin select raise(rollback, 'negative score'); end`.execute(
+            env.db,
+          )
+          const store = env.newStore()
+          const memory = new ProcessMemoryStore({})
+          const chain = new ChainedStore([memory, store])
+          const negative = (email: string, id: number) => Object.assign(new Account(email, id), { score: -1 })
+          for (const runner of [store, chain]) {
+            let caught: (Error & { cause?: unknown }) | undefined
+            let later: unknown[] = []
+            const outcome = runner
+              .transaction(async (tx) => {
+                await tx.put(new Account('r1@example.com', 1))
+                try {
+                  await tx.put(negative('r2@example.com', 2))
+                } catch (err) {
+                  caught = err as Error
+                }
+                later = await Promise.all([
+                  tx.put(new Account('r3@example.com', 3)).catch((e: unknown) => e),
+                  tx.get(Account, { id: 1 }).catch((e: unknown) => e),
+                ])
+                return 'returned'
+              })
+              .catch((e: unknown) => e)
+            const rejection = await outcome
+            expect(caught, runner.name).toSatisfy(code('E_CONSTRAINT'))
+            expect(caught?.message, runner.name).toMatch(
+              /SQLite rolled the whole transaction back.*nothing it wrote is kept.*safe to run the whole transaction again/,
+            )
+            expect(caught?.message, runner.name).toMatch(/negative score/)
+            expect(caught?.cause, runner.name).toSatisfy(code('E_CONSTRAINT'))
+            expect(later, runner.name).toEqual([caught, caught])
+            expect(rejection, runner.name).toBe(caught)
+            expect(await rowCount(env, 'accounts'), runner.name).toBe(0)
+            expect(await memory.batchGet(Account, [{ id: 1 }, { id: 2 }, { id: 3 }]), runner.name).toEqual([
+              undefined,
+              undefined,
+              undefined,
+            ])
+          }
+          // the store still works: a transaction after it commits
+          await store.transaction(async (tx) => tx.put(new Account('ok@example.com', 9)))
+          expect(await rowCount(env, 'accounts')).toBe(1)
+        },
+      )
+
       it('commits every call together and reports the writes to afterCommit', async () => {
         const env = await makeEnv(dialect)
         await accountsTable(env)

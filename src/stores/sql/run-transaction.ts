@@ -51,7 +51,8 @@ export async function runTransaction<R>(db: Kysely<any>, parts: TransactionParts
       })
       // Calls fn left running (a write without await) finish before COMMIT, inside the transaction;
       // one of them failing rolls it back, as it would have had fn awaited it. So does a deadlock or
-      // serialization failure of one of its calls, also when fn caught it.
+      // serialization failure of one of its calls, also when fn caught it (and on SQLite, a failure
+      // after which SQLite had rolled the whole transaction back).
       const late = await (tx as SqlTransaction).end(false)
       if (late !== undefined) throw late.error
     } catch (error) {

@@ -18,6 +18,7 @@ import { removeObjects } from './remove-objects.js'
 import { removeByLookups } from './sql-delete-by-key.js'
 import { isRetryableFailure } from './sql-errors.js'
 import { type Executor, type OperationContext, writeObjects } from './sql-operations.js'
+import { sqliteRolledBack } from './sqlite-rolled-back.js'
 
 /**
  * One write made in a transaction, as it was when its statement ran: copies of the objects of one
@@ -62,7 +63,10 @@ export class SqlTransaction extends BaseStore {
   #abandoned = false
   /** The first failure of a call that was still queued or running when the handle was ended. */
   #late: { error: unknown } | undefined
-  /** The deadlock or serialization failure of a call: the transaction cannot commit (see {@link end}). */
+  /**
+   * The deadlock or serialization failure of a call, or the error of one after which SQLite had rolled
+   * the transaction back: the transaction cannot commit (see {@link end}).
+   */
   #doomed: { error: unknown } | undefined
 
   /** @internal created by `SqlStore.transaction()` only. */
@@ -198,8 +202,9 @@ export class SqlTransaction extends BaseStore {
    * statements reaches the connection after the COMMIT or ROLLBACK (PostgreSQL would run it outside
    * the transaction, in autocommit). With `abandon` (a rollback), the calls not yet started are refused
    * instead of run.
-   * @returns the deadlock or serialization failure a call met (also one the callback caught: the
-   *   database gave the transaction up), else the first failure of a call still in flight when the handle
+   * @returns the deadlock or serialization failure a call met, or on SQLite the error of one after which
+   *   SQLite had rolled the transaction back (also one the callback caught: the database gave the
+   *   transaction up), else the first failure of a call still in flight when the handle
    *   was ended (the transaction must not commit without it), or `undefined`.
    */
   async end(abandon: boolean): Promise<{ error: unknown } | undefined> {
@@ -290,7 +295,8 @@ export class SqlTransaction extends BaseStore {
    * Runs operations of this transaction one at a time: they share one connection anyway, and a batch's
    * savepoint must not roll back a concurrent call's statements. One still queued when the transaction
    * rolls back is refused; one that fails after the handle was ended is remembered (see {@link end}).
-   * After a deadlock or serialization failure, every call rejects with it before anything runs.
+   * After a deadlock or serialization failure, or a failure SQLite answered by rolling the whole
+   * transaction back, every call rejects with it before anything runs.
    */
   #serial<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     const start = (): Promise<T> => {
@@ -303,13 +309,27 @@ export class SqlTransaction extends BaseStore {
       if (this.#doomed !== undefined) return Promise.reject(this.#doomed.error)
       return fn()
     }
-    const run = this.#queue.then(start, start)
+    let run = this.#queue.then(start, start)
+    if (this.#context.dialect === 'sqlite') run = run.catch((error: unknown) => this.#ifRolledBack(error))
     // (runs before the caller learns of the failure: its next call is refused)
     this.#queue = run.catch((error: unknown) => {
       if (isRetryableFailure(error)) this.#doomed ??= { error }
       if (this.closed && !this.#abandoned) this.#late ??= { error }
     })
     return run
+  }
+
+  /**
+   * SQLite: a failure may have ended the whole transaction (see `sqliteRolledBack`); the transaction is
+   * then doomed as after a deadlock, with an error saying so: every later call would run in autocommit.
+   * @throws that error, else `error`.
+   */
+  async #ifRolledBack(error: unknown): Promise<never> {
+    if (this.#doomed !== undefined || this.#abandoned) throw error
+    const doomed = await sqliteRolledBack(this.#trx, error)
+    if (doomed === undefined) throw error
+    this.#doomed = { error: doomed }
+    throw doomed
   }
 
   protected readMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(StoreEntry | undefined)[]> {
