@@ -21,6 +21,7 @@ import { restrictToRows } from './cache-sync-restrict.js'
 import { isKeyValue } from './row-mapper.js'
 import { rowToAttributes } from './row-reader.js'
 import type { SqlStore } from './sql-store.js'
+import { sqliteTransactionOpen } from './sqlite-transaction-open.js'
 
 /** The objects one statement touched, by model. */
 export interface Invalidation {
@@ -156,13 +157,7 @@ export class StatementSync implements StatementRunner {
    */
   async transactionOpen(connection: DatabaseConnection): Promise<boolean | undefined> {
     if (this.#target.store.dialect !== 'sqlite') return undefined
-    try {
-      await connection.executeQuery(CompiledQuery.raw('begin'))
-    } catch (err) {
-      return err instanceof Error && /within a transaction/i.test(err.message) ? true : undefined
-    }
-    await connection.executeQuery(CompiledQuery.raw('rollback')).catch(() => {})
-    return false
+    return sqliteTransactionOpen((statement) => connection.executeQuery(CompiledQuery.raw(statement)))
   }
 
   /**

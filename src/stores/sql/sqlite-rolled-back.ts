@@ -8,6 +8,7 @@ import {
   StoreUnavailableError,
 } from '../../core/errors.js'
 import { messageOf } from '../../core/unavailable-unless-ours.js'
+import { sqliteTransactionOpen } from './sqlite-transaction-open.js'
 
 /** The classes whose constructor takes `(message, { cause })`: the doomed error keeps one of them. */
 const KEPT = [ConstraintViolationError, KeyConflictError, SchemaError, SerializationError, StoreUnavailableError]
@@ -15,20 +16,14 @@ const KEPT = [ConstraintViolationError, KeyConflictError, SchemaError, Serializa
 /**
  * SQLite only, after a call of a transaction failed with `error`: whether SQLite ended the whole
  * transaction (a trigger's `RAISE(ROLLBACK, …)`, a constraint declared `ON CONFLICT ROLLBACK`, a full
- * disk, an interrupt), which it does without a word beyond the statement's error. A `BEGIN` on the
- * connection tells: it fails ("cannot start a transaction within a transaction") while the transaction
- * is open; one that succeeds began a transaction of its own, rolled back at once.
+ * disk, an interrupt), which it does without a word beyond the statement's error; asked with
+ * {@link sqliteTransactionOpen} on the transaction's connection.
  * @returns the error the transaction is doomed with — of `error`'s class (a `StockpyleError` for one
  *   of another), saying SQLite rolled the whole transaction back and that it is safe to run it again,
  *   with `error` as `cause` — or `undefined` when the transaction is still open or the probe failed.
  */
 export async function sqliteRolledBack(db: Kysely<any>, error: unknown): Promise<Error | undefined> {
-  try {
-    await sql`begin`.execute(db)
-  } catch {
-    return undefined
-  }
-  await sql`rollback`.execute(db).catch(() => {})
+  if ((await sqliteTransactionOpen((statement) => sql.raw(statement).execute(db))) !== false) return undefined
   const Class = KEPT.find((c) => error instanceof c) ?? StockpyleError
   return new Class(
     `${messageOf(error)}; SQLite rolled the whole transaction back (a trigger's RAISE(ROLLBACK), a constraint declared ON CONFLICT ROLLBACK, a full disk or an interrupt): nothing it wrote is kept (not even when this error is caught: the transaction can no longer commit), and it is safe to run the whole transaction again`,
