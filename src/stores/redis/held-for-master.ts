@@ -1,4 +1,5 @@
-import type { Cluster, Redis } from 'ioredis'
+import type { Cluster } from 'ioredis'
+import { masterInternals } from './cluster-internals.js'
 
 /** What a cluster client holds for one master, read when that master's part of a call ran late. */
 export interface HeldForMaster {
@@ -15,27 +16,12 @@ export interface HeldForMaster {
 }
 
 /**
- * What `cluster` holds for master `node` (`host:port`). Reads ioredis internals (5.x), as
- * `describeConnection` does: a master unknown to the pool, or internals that changed, read as not idle
- * (the caller then treats the master as silent, which it was before this was read).
+ * What `cluster` holds for master `node` (`host:port`), from {@link masterInternals}: a master unknown
+ * to the pool, or internals that changed, read as not idle (the caller then treats the master as
+ * silent, which it was before this was read).
  */
 export function heldForMaster(cluster: Cluster, node: string): HeldForMaster {
-  const internal = cluster as unknown as {
-    connectionPool?: { getInstanceByKey(key: string): Redis | undefined }
-    delayQueue?: { queues: Record<string, { length: number } | null | undefined> }
-  }
-  const retrying = internal.delayQueue?.queues.tryagain?.length ?? 0
-  const redis = internal.connectionPool?.getInstanceByKey(node)
-  if (redis === undefined) return { idle: false, retrying }
-  const conn = redis as unknown as {
-    commandQueue?: { length: number }
-    offlineQueue?: { length: number }
-    stream?: { writableLength?: number }
-  }
-  const idle =
-    redis.status === 'ready' &&
-    conn.commandQueue?.length === 0 &&
-    conn.offlineQueue?.length === 0 &&
-    (conn.stream?.writableLength ?? 0) === 0
-  return { idle, retrying }
+  const { delayed, connection: c } = masterInternals(cluster, node)
+  const idle = c !== undefined && c.status === 'ready' && c.awaiting === 0 && c.queuedOffline === 0 && (c.unsent ?? 0) === 0
+  return { idle, retrying: delayed.tryagain ?? 0 }
 }
