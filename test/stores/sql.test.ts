@@ -1641,6 +1641,29 @@ describe.runIf(stores.has('postgres'))('SqlStore on postgres: a ROLLBACK that fa
   })
 })
 
+describe.runIf(stores.has('postgres'))('SqlStore on postgres: a database that refuses writes', () => {
+  it('a write to a read-only database (a hot standby, default_transaction_read_only) is E_STORE_UNAVAILABLE saying so; reads still work and the caches keep nothing', async () => {
+    const env = await makeEnv('postgres')
+    await accountsTable(env)
+    const kept = new Account('kept@example.com', 1)
+    await env.store.put(kept)
+    const store = env.urlStore('?options=-c%20default_transaction_read_only%3Don')
+    const memory = new ProcessMemoryStore()
+    const chain = new ChainedStore([memory, store])
+    const err = await chain.put(new Account('new@example.com', 2)).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(StoreUnavailableError)
+    expect((err as Error).message).toMatch(/read-only/)
+    expect((err as Error).message).toMatch(/nothing was written/)
+    expect(((err as Error).cause as { code?: string }).code).toBe('25006')
+    expect(await memory.get(Account, { email: 'new@example.com' })).toBeUndefined()
+    expect(await chain.get(Account, { email: 'kept@example.com' })).toStrictEqual(kept)
+    expect(await rowCount(env, 'accounts')).toBe(1)
+  })
+})
+
 describe.runIf(stores.has('sqlite'))('SqlStore with a URL', () => {
   it('opens sqlite::memory:, creates tables, and destroys its own connection on close', async () => {
     const store = new SqlStore({ url: 'sqlite::memory:' })

@@ -85,6 +85,8 @@ function codeOf(err: unknown): string {
  *   (a FATAL one, and one whose severity is localised, stays a connection failure)
  * - statements cancelled by the database (statement_timeout, lock_timeout: 57014, 55P03) or given up
  *   by pg (`query_timeout`: "Query read timeout") → `StoreUnavailableError`
+ * - a write the database refuses because it is read-only for the session (PostgreSQL 25006: a hot
+ *   standby, `default_transaction_read_only`, a READ ONLY transaction) → `StoreUnavailableError` saying so
  * - connection failures (also pg's "Client … is not queryable" for a client whose connection was lost
  *   or closed), a database or role that does not exist, failed authentication, a database
  *   file that cannot be opened, read or written (SQLite `SQLITE_CANTOPEN`, `SQLITE_IOERR`,
@@ -154,6 +156,14 @@ export function translateError(err: unknown, context: string, lookup = false): E
   if (RETRYABLE_CODES.has(code)) {
     return new StockpyleError(
       `${context} failed: the database rolled the whole transaction back (SQLSTATE ${code}: ${message}): nothing it wrote is kept (inside transaction(), not even when this error is caught: the transaction can no longer commit), and it is safe to run the whole transaction again`,
+      { cause: err },
+    )
+  }
+  // read_only_sql_transaction: a hot standby (or a primary demoted by a failover), a database or role
+  // with default_transaction_read_only, or a READ ONLY transaction — the database, not the values, refuses
+  if (code === '25006') {
+    return new StoreUnavailableError(
+      `${context} failed: the database is read-only for this session (a hot standby, default_transaction_read_only, or a READ ONLY transaction) and refuses writes; nothing was written: ${message}`,
       { cause: err },
     )
   }
