@@ -370,3 +370,100 @@ describe('LoaderStore asked for a subclass of its model', () => {
 function stats(chain: ChainedStore): { errors: number } {
   return { errors: chain.stats().reduce((n, s) => n + s.errors, 0) }
 }
+
+describe('LoaderStore without save or remove in a chain: writes refused before any layer is touched', () => {
+  const save = () => {}
+  const remove = () => {}
+
+  it("declares the writes it refuses (refusesPuts without save, refusesDeletes without remove); a chain declares its last layer's", () => {
+    const load = source().load
+    const cases = [
+      [{}, { refusesPuts: true, refusesDeletes: true }],
+      [{ save }, { refusesPuts: false, refusesDeletes: true }],
+      [{ remove }, { refusesPuts: true, refusesDeletes: false }],
+      [
+        { save, remove },
+        { refusesPuts: false, refusesDeletes: false },
+      ],
+    ] as const
+    for (const [fns, refuses] of cases) {
+      const loader = new LoaderStore({ model: Weather, load, ...fns })
+      expect(loader.capabilities).toMatchObject(refuses)
+      const chain = new ChainedStore([new ProcessMemoryStore(), loader])
+      expect(chain.capabilities).toMatchObject(refuses)
+      expect(new ChainedStore([new ProcessMemoryStore(), chain]).capabilities).toMatchObject(refuses)
+    }
+    expect(new ProcessMemoryStore().capabilities).toMatchObject({ refusesPuts: false, refusesDeletes: false })
+  })
+
+  it('put, batchPut, delete, delete by key and batchDelete reject with E_UNSUPPORTED; the cached copies and their grace stay, no error is counted, nothing is loaded', async () => {
+    const clock = new ManualClock()
+    let failing = false
+    const s = source()
+    const loader = new LoaderStore({
+      model: Weather,
+      load: async (lookups) => {
+        if (failing) throw new Error('upstream down')
+        return s.load(lookups)
+      },
+    })
+    const memory = new ProcessMemoryStore({ clock, lifetime: 10, grace: 600 })
+    const chain = new ChainedStore([memory, loader], { serveStale: true, clock })
+    const single = new ChainedStore([loader])
+    const oslo = new Weather('Oslo', 1, 2, 20)
+    expect(await chain.get(Weather, { city: 'Oslo' })).toEqual(oslo)
+    for (const store of [chain, single]) {
+      const refused = [
+        () => store.put(new Weather('Oslo', 1, 2, 99)),
+        () => store.batchPut([new Weather('Oslo', 1, 2, 99), new Weather('Rome', 3, 4, 30)]),
+        () => store.delete(oslo),
+        () => store.batchDelete([oslo]),
+        () => store.delete(Weather, { city: 'Oslo' }),
+        () => store.delete(Weather, { lat: 1, lon: 2 }),
+        () => store.batchDelete(Weather, [{ city: 'Oslo' }, { city: 'Rome' }]),
+      ]
+      for (const write of refused) {
+        const err = await write().catch((e: unknown) => e)
+        expect(isStockpyleError(err, 'E_UNSUPPORTED'), String(err)).toBe(true)
+        expect((err as Error).message).toMatch(/loader\(LoaderWeather\)/)
+      }
+    }
+    // nothing touched: the copy is still live in memory, the source was asked once, no layer counted an error
+    expect(await memory.get(Weather, { city: 'Oslo' })).toEqual(oslo)
+    expect(await memory.get(Weather, { lat: 1, lon: 2 })).toEqual(oslo)
+    expect(await memory.get(Weather, { city: 'Rome' })).toBeUndefined()
+    expect(s.calls.length).toBe(1)
+    expect(stats(chain).errors).toBe(0)
+    expect(stats(single).errors).toBe(0)
+    // the expired copy is still there for serveStale when the source fails
+    clock.advance(60_000)
+    failing = true
+    expect((await chain.get(Weather, { city: 'Oslo' }))?.celsius).toBe(20)
+  })
+
+  it('a loader with save only refuses deletes up front and takes puts; one with remove only refuses puts up front and takes deletes', async () => {
+    const saved: Weather[] = []
+    const removed: Weather[] = []
+    const s = source()
+    const memory = new ProcessMemoryStore()
+    const saving = new ChainedStore([memory, new LoaderStore({ model: Weather, load: s.load, save: (ws) => void saved.push(...ws) })])
+    await saving.put(new Weather('Lima', 5, 6, 18))
+    expect(saved).toEqual([new Weather('Lima', 5, 6, 18)])
+    await expect(saving.delete(Weather, { city: 'Lima' })).rejects.toSatisfy(coded('E_UNSUPPORTED'))
+    await expect(saving.delete(new Weather('Lima', 5, 6, 18))).rejects.toSatisfy(coded('E_UNSUPPORTED'))
+    expect(await memory.get(Weather, { city: 'Lima' })).toEqual(new Weather('Lima', 5, 6, 18))
+    expect(stats(saving).errors).toBe(0)
+    const memory2 = new ProcessMemoryStore()
+    const removing = new ChainedStore([
+      memory2,
+      new LoaderStore({ model: Weather, load: s.load, remove: (ws) => void removed.push(...ws) }),
+    ])
+    expect(await removing.get(Weather, { city: 'Oslo' })).toEqual(new Weather('Oslo', 1, 2, 20))
+    await expect(removing.put(new Weather('Oslo', 1, 2, 99))).rejects.toSatisfy(coded('E_UNSUPPORTED'))
+    expect(await memory2.get(Weather, { city: 'Oslo' })).toEqual(new Weather('Oslo', 1, 2, 20))
+    expect(stats(removing).errors).toBe(0)
+    await removing.delete(Weather, { city: 'Oslo' })
+    expect(removed).toEqual([new Weather('Oslo', 1, 2, 20)])
+    expect(await memory2.get(Weather, { city: 'Oslo' })).toBeUndefined()
+  })
+})

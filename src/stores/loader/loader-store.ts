@@ -53,7 +53,9 @@ export interface LoaderStoreOptions<M extends Model> {
 }
 
 const KNOWN = ['model', 'load', 'save', 'remove', 'name', 'timeout']
-const LOADER_CAPABILITIES = capabilities({ authoritative: true, expires: false, generatesKeys: false, polymorphic: false })
+/** The capabilities of a loader, by whether it refuses puts (no `save`) and deletes (no `remove`). */
+const loaderCapabilities = (refusesPuts: boolean, refusesDeletes: boolean): StoreCapabilities =>
+  capabilities({ authoritative: true, expires: false, generatesKeys: false, polymorphic: false, refusesPuts, refusesDeletes })
 
 /**
  * An authoritative layer built from functions: put it last in a chain to cache any source — a REST API,
@@ -69,11 +71,16 @@ const LOADER_CAPABILITIES = capabilities({ authoritative: true, expires: false, 
  * `load` results are checked (one per lookup, an instance of `model` holding the looked-up key; one of
  * `model` that is not an instance of the subclass asked for is a miss of it) and copied, so what a
  * caller gets is its own. Without `save`/`remove`, writes are refused with `UnsupportedOperationError`
- * before anything is written. See docs/stores/loader.md.
+ * before anything is written, and declared (`capabilities.refusesPuts` / `refusesDeletes`) so that a
+ * chain in front refuses them before touching any layer. See docs/stores/loader.md.
  */
 export class LoaderStore<M extends Model = Model> extends BaseStore {
   readonly name: string
-  override readonly capabilities: StoreCapabilities = LOADER_CAPABILITIES
+  /**
+   * `authoritative`, never expiring; `refusesPuts` without `save` and `refusesDeletes` without `remove`
+   * (a chain in front then refuses those writes before touching any layer).
+   */
+  override readonly capabilities: StoreCapabilities
   /** The model this store serves. */
   readonly model: M
   readonly #info: ModelInfo
@@ -111,6 +118,7 @@ export class LoaderStore<M extends Model = Model> extends BaseStore {
     this.#timeout = options.timeout === undefined ? undefined : msOption(name, 'timeout', options.timeout, 0)
     this.#save = options.save
     this.#remove = options.remove
+    this.capabilities = loaderCapabilities(options.save === undefined, options.remove === undefined)
   }
 
   /** True when the store has `save` and `remove` (it accepts writes). */
