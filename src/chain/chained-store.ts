@@ -26,6 +26,7 @@ import { type ChainEvents, LayerObserver, type LayerStats } from './layer-observ
 import { Leases } from './leases.js'
 import { MissCache } from './miss-cache.js'
 import { ReadPath } from './read-path.js'
+import { refusedWrite } from './refused-write.js'
 import { SingleFlight } from './single-flight.js'
 import { TransactionScope } from './transaction-scope.js'
 import { WriteOverlaps } from './write-overlaps.js'
@@ -59,6 +60,9 @@ export type { CacheErrorEvent, ChainEvents, LayerOperation, LayerStats } from '.
  * - put / batchPut: the last layer first (it may fill ids and defaults), then the caches bottom-up.
  * - delete / batchDelete: the last layer first, then the caches bottom-up, so no read can bring the
  *   object back from below.
+ * - A write the authoritative layer declares it refuses (`capabilities.refusesPuts` / `refusesDeletes`:
+ *   a LoaderStore without `save` / `remove`) rejects with `UnsupportedOperationError` before any layer
+ *   is touched: no cache copy is dropped and no error counted.
  * - A failing authoritative layer rejects the call and leaves no cache entry newer than the database
  *   (the objects are invalidated in every cache). A failing cache layer is skipped on reads and
  *   reported (see {@link ChainedStoreOptions.onCacheError}); a copy it may still hold after a failed
@@ -110,6 +114,9 @@ export class ChainedStore extends BaseStore {
       inProcess: layers.every((l) => l.capabilities.inProcess),
       // Stale copies come from the cache layers above the last (see readStale).
       staleReads: layers.slice(0, -1).some((l) => l.capabilities.staleReads),
+      // The writes the last layer refuses are refused before any layer is touched (see refusedWrite).
+      refusesPuts: tail.capabilities.refusesPuts === true,
+      refusesDeletes: tail.capabilities.refusesDeletes === true,
     })
     const misses = resolved.missMs > 0 ? new MissCache(resolved.missMs, resolved.clock) : undefined
     // The backfill cleans up an upper layer it failed to fill the same way a failed write is cleaned up.
@@ -211,11 +218,16 @@ export class ChainedStore extends BaseStore {
   }
 
   protected writeMany(items: readonly WriteItem[]): Promise<void> {
-    return this.#counted('put', () => this.#writes.put(items))
+    return this.#counted('put', () => (this.capabilities.refusesPuts ? this.#refused('put') : this.#writes.put(items)))
   }
 
   protected removeMany(items: readonly WriteItem[]): Promise<void> {
-    return this.#counted('delete', () => this.#remove(items))
+    return this.#counted('delete', () => (this.capabilities.refusesDeletes ? this.#refused('delete') : this.#remove(items)))
+  }
+
+  /** A write the authoritative layer declares it refuses: rejected before any layer is touched. */
+  #refused(operation: 'put' | 'delete'): Promise<never> {
+    return Promise.reject(refusedWrite(this.name, this.#calls.layers[this.#calls.last] as Store, operation))
   }
 
   /**
@@ -231,7 +243,9 @@ export class ChainedStore extends BaseStore {
 
   /** Delete by key: the authoritative layer removes what the lookups find (SQL: `DELETE … RETURNING`), then every cache removes those objects under all their keys. */
   protected override removeByLookups(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(object | undefined)[]> {
-    return this.#counted('delete', () => this.#maintenance.removeByKey(info, requests))
+    return this.#counted('delete', () =>
+      this.capabilities.refusesDeletes ? this.#refused('delete') : this.#maintenance.removeByKey(info, requests),
+    )
   }
 
   /**

@@ -138,6 +138,19 @@ export interface StoreCapabilities {
    * `false`: an add-only backfill is refused by the expired copy until its grace ends.
    */
   readonly refillsExpired: boolean
+  /**
+   * Refuses every put (`put`, `batchPut`, `batchPutEntries`) with `UnsupportedOperationError`, always,
+   * before anything is written (a `LoaderStore` without `save`). A chain whose last layer declares it
+   * refuses puts the same way before touching any layer: no cache copy is invalidated and no error is
+   * counted. A store that may refuse only some puts declares `false`. Default `false`.
+   */
+  readonly refusesPuts: boolean
+  /**
+   * Refuses every delete (`delete`, `batchDelete`, by object or by key) with `UnsupportedOperationError`,
+   * always, before anything is read or removed (a `LoaderStore` without `remove`). A chain whose last
+   * layer declares it refuses deletes the same way before touching any layer. Default `false`.
+   */
+  readonly refusesDeletes: boolean
 }
 
 /** One write made in a transaction: the objects of one put/batchPut (as written back) or delete/batchDelete. */
@@ -279,6 +292,8 @@ export const defaultCapabilities: StoreCapabilities = {
   tombstones: false,
   staleReads: false,
   refillsExpired: false,
+  refusesPuts: false,
+  refusesDeletes: false,
 }
 
 /** Builds a capabilities object from the defaults. */

@@ -15,6 +15,7 @@ import { leaseCases } from './cases/leases.js'
 import { lifecycleCases } from './cases/lifecycle.js'
 import { lifetimeCases } from './cases/lifetime.js'
 import { polymorphicCases } from './cases/polymorphic.js'
+import { refusedWriteCases } from './cases/refused-writes.js'
 import { staleReadCases } from './cases/stale-reads.js'
 import { updateCases } from './cases/updates.js'
 import { ManualClock } from './manual-clock.js'
@@ -34,6 +35,7 @@ export const conformanceGroups: readonly (readonly [string, readonly Conformance
   ['lifetime', lifetimeCases],
   ['polymorphic', polymorphicCases],
   ['lifecycle', lifecycleCases],
+  ['refused writes', refusedWriteCases],
   // What a chain relies on in its layers (each case runs only where the store declares it).
   ['entries: expiry caps', expiryCapCases],
   ['entries: add-only backfills', backfillCases],

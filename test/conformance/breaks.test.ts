@@ -2,10 +2,12 @@ import { describe, expect, it } from 'vitest'
 import {
   BaseStore,
   capabilities,
+  type DecoratedOperation,
   type GetEntriesOptions,
   type Instance,
   type KeyValueEntry,
   KeyValueStore,
+  LoaderStore,
   type Lookup,
   type LookupRequest,
   type Model,
@@ -16,11 +18,13 @@ import {
   type StoreCapabilities,
   StoreDecorator,
   type StoreEntry,
+  UnsupportedOperationError,
   type WriteItem,
 } from '../../src/index.js'
 import {
   type ConformanceCase,
   type ConformanceStoreOptions,
+  ConformanceUser,
   conformanceGroups,
   MapBackend,
   runConformanceCase,
@@ -352,6 +356,47 @@ describe('conformance cases catch deliberately broken stores', () => {
         (o) => new EndlessLeases(keyValue(o)),
       )
       expect(message).toMatch(/held for ttlMs, not longer/)
+    })
+  })
+
+  describe('refused writes', () => {
+    const refusesPuts = 'a store declaring refusesPuts refuses put, batchPut and batchPutEntries with E_UNSUPPORTED, and writes nothing'
+    const refusesDeletes =
+      'a store declaring refusesDeletes refuses delete and batchDelete, by object and by key, with E_UNSUPPORTED, and removes nothing'
+    /** A LoaderStore over a memory of its own, with `save` and `remove` as asked. */
+    const loader =
+      (writes: { save?: boolean; remove?: boolean }): Factory =>
+      () => {
+        const source = new ProcessMemoryStore({ unbounded: true })
+        return new LoaderStore({
+          model: ConformanceUser,
+          load: (lookups) => source.batchGet(ConformanceUser, lookups),
+          save: writes.save === true ? (users) => source.batchPut(users) : undefined,
+          remove: writes.remove === true ? (users) => source.batchDelete(users) : undefined,
+        })
+      }
+
+    it('a store that declares refusesPuts and takes puts', async () => {
+      const message = await catches(refusesPuts, loader({}), (o) => new Claims(memory(o), { refusesPuts: true }))
+      expect(message).toMatch(/put must reject with UnsupportedOperationError \(E_UNSUPPORTED\).*got a resolved promise/)
+    })
+
+    it('a store that declares refusesDeletes and removes', async () => {
+      const message = await catches(refusesDeletes, loader({ save: true }), (o) => new Claims(memory(o), { refusesDeletes: true }))
+      expect(message).toMatch(/delete\(obj\) must reject with UnsupportedOperationError/)
+    })
+
+    it('a store that refuses a put only after writing it', async () => {
+      class WritesThenRefuses extends StoreDecorator {
+        protected override async around<T>(operation: DecoratedOperation, _args: readonly unknown[], call: () => Promise<T>): Promise<T> {
+          const result = await call()
+          if (operation.startsWith('put') || operation.startsWith('batchPut')) throw new UnsupportedOperationError('refused, too late')
+          return result
+        }
+      }
+      const broken: Factory = (o) => new Claims(new WritesThenRefuses(memory(o)), { refusesPuts: true })
+      const message = await catches(refusesPuts, loader({ remove: true }), broken)
+      expect(message).toMatch(/a refused put wrote 900/)
     })
   })
 })

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest'
-import { ChainedStore, isStockpyleError, keys, LoaderStore, ProcessMemoryStore } from '../../src/index.js'
+import { describe, expect, expectTypeOf, it } from 'vitest'
+import { ChainedStore, isStockpyleError, keys, LoaderStore, type LoaderStoreOptions, ProcessMemoryStore } from '../../src/index.js'
 import { ManualClock } from '../../src/testing/index.js'
 
 class Weather {
@@ -131,9 +131,9 @@ describe('LoaderStore', () => {
     await chain.delete(Vehicle, { plate: 'P1' })
     expect(rows.has('P1')).toBe(false)
     expect(await chain.get(Vehicle, { plate: 'P1' })).toBeUndefined()
-    // an instance of the model is not one of a subclass asked for
+    // an instance of the model that is not one of the subclass asked for is a miss of that subclass
     rows.set('P3', new Vehicle('P3'))
-    await expect(loader.get(Car, { plate: 'P3' })).rejects.toThrow(/not an instance of the model/)
+    expect(await loader.get(Car, { plate: 'P3' })).toBeUndefined()
   })
 
   it('errors from save and remove reject the write as StoreUnavailableError naming store, call and model, keeping the cause', async () => {
@@ -278,5 +278,192 @@ describe('LoaderStore timeout', () => {
         /option `timeout` must be a number of ms/,
       )
     }
+  })
+})
+
+describe('LoaderStore asked for a subclass of its model', () => {
+  class Member {
+    static readonly stockpyleName: string = 'LoaderMember'
+    static readonly stockpyleKeys = keys('id', 'email')
+    constructor(
+      public id: number,
+      public email: string,
+    ) {}
+  }
+  class Admin extends Member {
+    static override readonly stockpyleName: string = 'LoaderAdmin'
+  }
+
+  /** Member 1 is a plain Member, 2 an Admin; `asked` records the model each load was given. */
+  function members() {
+    const rows = new Map<number, Member>([
+      [1, new Member(1, 'm@x')],
+      [2, new Admin(2, 'a@x')],
+    ])
+    const asked: unknown[] = []
+    const removed: Member[] = []
+    const loader = new LoaderStore({
+      model: Member,
+      load: (lookups, model) => {
+        asked.push(model)
+        return lookups.map((l) => ('id' in l ? rows.get(l.id) : [...rows.values()].find((m) => m.email === l.email)))
+      },
+      save: () => {},
+      remove: (objs) => {
+        for (const o of objs) {
+          removed.push(o)
+          rows.delete(o.id)
+        }
+      },
+    })
+    return { rows, asked, removed, loader }
+  }
+
+  it('a loaded object of the model that is not an instance of the subclass asked is a miss, alone and through a chain', async () => {
+    const { asked, loader } = members()
+    const chain = new ChainedStore([new ProcessMemoryStore(), loader])
+    for (const store of [loader, chain]) {
+      expect(await store.get(Admin, { id: 1 })).toBeUndefined()
+      expect(await store.get(Admin, { email: 'm@x' })).toBeUndefined()
+      expect(await store.get(Admin, { id: 2 })).toBeInstanceOf(Admin)
+      expect(await store.get(Member, { id: 1 })).toEqual(new Member(1, 'm@x'))
+      // one such lookup does not fail the batch
+      const got = await store.batchGet(Admin, [{ id: 1 }, { id: 2 }, { id: 3 }])
+      expect(got).toEqual([undefined, new Admin(2, 'a@x'), undefined])
+      expect(got[1]).toBeInstanceOf(Admin)
+    }
+    expect(asked.every((m) => m === Admin || m === Member)).toBe(true)
+    expect(stats(chain).errors).toBe(0)
+  })
+
+  it('load is told the model asked for as its second argument', async () => {
+    const { asked, loader } = members()
+    await loader.get(Admin, { id: 2 })
+    await loader.batchGet(Member, [{ id: 1 }])
+    expect(asked).toEqual([Admin, Member])
+    expectTypeOf<Parameters<LoaderStoreOptions<typeof Member>['load']>[1]>().toEqualTypeOf<typeof Member>()
+  })
+
+  it('a delete by key of the subclass that finds a plain object of the model removes nothing', async () => {
+    const { rows, removed, loader } = members()
+    const chain = new ChainedStore([new ProcessMemoryStore(), loader])
+    for (const store of [loader, chain]) {
+      await store.delete(Admin, { id: 1 })
+      await store.batchDelete(Admin, [{ id: 1 }, { email: 'm@x' }])
+    }
+    expect(removed).toEqual([])
+    expect(rows.get(1)).toEqual(new Member(1, 'm@x'))
+    await chain.delete(Admin, { id: 2 })
+    expect(removed).toEqual([new Admin(2, 'a@x')])
+  })
+
+  it("an object that is not an instance of the store's model stays an error, also when a subclass was asked", async () => {
+    const loader = new LoaderStore({ model: Member, load: async () => [new Other(1) as unknown as Member] })
+    await expect(loader.get(Admin, { id: 1 })).rejects.toThrow(/not an instance of the model/)
+    await expect(loader.get(Member, { id: 1 })).rejects.toThrow(/not an instance of the model/)
+    const plain = new LoaderStore({ model: Member, load: async () => [{ id: 1, email: 'm@x' } as Member] })
+    await expect(plain.get(Admin, { id: 1 })).rejects.toSatisfy(coded('E_STOCKPYLE'))
+  })
+})
+
+/** The chain's counters summed over its layers. */
+function stats(chain: ChainedStore): { errors: number } {
+  return { errors: chain.stats().reduce((n, s) => n + s.errors, 0) }
+}
+
+describe('LoaderStore without save or remove in a chain: writes refused before any layer is touched', () => {
+  const save = () => {}
+  const remove = () => {}
+
+  it("declares the writes it refuses (refusesPuts without save, refusesDeletes without remove); a chain declares its last layer's", () => {
+    const load = source().load
+    const cases = [
+      [{}, { refusesPuts: true, refusesDeletes: true }],
+      [{ save }, { refusesPuts: false, refusesDeletes: true }],
+      [{ remove }, { refusesPuts: true, refusesDeletes: false }],
+      [
+        { save, remove },
+        { refusesPuts: false, refusesDeletes: false },
+      ],
+    ] as const
+    for (const [fns, refuses] of cases) {
+      const loader = new LoaderStore({ model: Weather, load, ...fns })
+      expect(loader.capabilities).toMatchObject(refuses)
+      const chain = new ChainedStore([new ProcessMemoryStore(), loader])
+      expect(chain.capabilities).toMatchObject(refuses)
+      expect(new ChainedStore([new ProcessMemoryStore(), chain]).capabilities).toMatchObject(refuses)
+    }
+    expect(new ProcessMemoryStore().capabilities).toMatchObject({ refusesPuts: false, refusesDeletes: false })
+  })
+
+  it('put, batchPut, delete, delete by key and batchDelete reject with E_UNSUPPORTED; the cached copies and their grace stay, no error is counted, nothing is loaded', async () => {
+    const clock = new ManualClock()
+    let failing = false
+    const s = source()
+    const loader = new LoaderStore({
+      model: Weather,
+      load: async (lookups) => {
+        if (failing) throw new Error('upstream down')
+        return s.load(lookups)
+      },
+    })
+    const memory = new ProcessMemoryStore({ clock, lifetime: 10, grace: 600 })
+    const chain = new ChainedStore([memory, loader], { serveStale: true, clock })
+    const single = new ChainedStore([loader])
+    const oslo = new Weather('Oslo', 1, 2, 20)
+    expect(await chain.get(Weather, { city: 'Oslo' })).toEqual(oslo)
+    for (const store of [chain, single]) {
+      const refused = [
+        () => store.put(new Weather('Oslo', 1, 2, 99)),
+        () => store.batchPut([new Weather('Oslo', 1, 2, 99), new Weather('Rome', 3, 4, 30)]),
+        () => store.delete(oslo),
+        () => store.batchDelete([oslo]),
+        () => store.delete(Weather, { city: 'Oslo' }),
+        () => store.delete(Weather, { lat: 1, lon: 2 }),
+        () => store.batchDelete(Weather, [{ city: 'Oslo' }, { city: 'Rome' }]),
+      ]
+      for (const write of refused) {
+        const err = await write().catch((e: unknown) => e)
+        expect(isStockpyleError(err, 'E_UNSUPPORTED'), String(err)).toBe(true)
+        expect((err as Error).message).toMatch(/loader\(LoaderWeather\)/)
+      }
+    }
+    // nothing touched: the copy is still live in memory, the source was asked once, no layer counted an error
+    expect(await memory.get(Weather, { city: 'Oslo' })).toEqual(oslo)
+    expect(await memory.get(Weather, { lat: 1, lon: 2 })).toEqual(oslo)
+    expect(await memory.get(Weather, { city: 'Rome' })).toBeUndefined()
+    expect(s.calls.length).toBe(1)
+    expect(stats(chain).errors).toBe(0)
+    expect(stats(single).errors).toBe(0)
+    // the expired copy is still there for serveStale when the source fails
+    clock.advance(60_000)
+    failing = true
+    expect((await chain.get(Weather, { city: 'Oslo' }))?.celsius).toBe(20)
+  })
+
+  it('a loader with save only refuses deletes up front and takes puts; one with remove only refuses puts up front and takes deletes', async () => {
+    const saved: Weather[] = []
+    const removed: Weather[] = []
+    const s = source()
+    const memory = new ProcessMemoryStore()
+    const saving = new ChainedStore([memory, new LoaderStore({ model: Weather, load: s.load, save: (ws) => void saved.push(...ws) })])
+    await saving.put(new Weather('Lima', 5, 6, 18))
+    expect(saved).toEqual([new Weather('Lima', 5, 6, 18)])
+    await expect(saving.delete(Weather, { city: 'Lima' })).rejects.toSatisfy(coded('E_UNSUPPORTED'))
+    await expect(saving.delete(new Weather('Lima', 5, 6, 18))).rejects.toSatisfy(coded('E_UNSUPPORTED'))
+    expect(await memory.get(Weather, { city: 'Lima' })).toEqual(new Weather('Lima', 5, 6, 18))
+    expect(stats(saving).errors).toBe(0)
+    const memory2 = new ProcessMemoryStore()
+    const removing = new ChainedStore([
+      memory2,
+      new LoaderStore({ model: Weather, load: s.load, remove: (ws) => void removed.push(...ws) }),
+    ])
+    expect(await removing.get(Weather, { city: 'Oslo' })).toEqual(new Weather('Oslo', 1, 2, 20))
+    await expect(removing.put(new Weather('Oslo', 1, 2, 99))).rejects.toSatisfy(coded('E_UNSUPPORTED'))
+    expect(await memory2.get(Weather, { city: 'Oslo' })).toEqual(new Weather('Oslo', 1, 2, 20))
+    expect(stats(removing).errors).toBe(0)
+    await removing.delete(Weather, { city: 'Oslo' })
+    expect(removed).toEqual([new Weather('Oslo', 1, 2, 20)])
+    expect(await memory2.get(Weather, { city: 'Oslo' })).toBeUndefined()
   })
 })

@@ -29,10 +29,14 @@ export interface LoaderStoreOptions<M extends Model> {
   model: M
   /**
    * Resolves one object (an instance of `model`) or `undefined` per lookup, in the same order. Called
-   * with distinct lookups only (duplicates are answered from one load). Whatever it throws rejects
-   * the call (as `StoreUnavailableError` with the error as `cause`), so a chain's `serveStale` applies.
+   * with distinct lookups only (duplicates are answered from one load), and with the model the caller
+   * asked for: `model` or one of its subclasses (`get(Admin, …)` on a store of `User` passes `Admin`).
+   * An object that is an instance of `model` but not of the subclass asked for is a miss of that
+   * subclass (`undefined`); anything else that is not an instance of `model` rejects the call. Whatever
+   * it throws rejects the call (as `StoreUnavailableError` with the error as `cause`), so a chain's
+   * `serveStale` applies.
    */
-  load: (lookups: readonly Lookup<M>[]) => Promise<readonly (Instance<M> | undefined)[]> | readonly (Instance<M> | undefined)[]
+  load: (lookups: readonly Lookup<M>[], model: M) => Promise<readonly (Instance<M> | undefined)[]> | readonly (Instance<M> | undefined)[]
   /** Stores the objects (insert or replace). Without it, puts reject with `UnsupportedOperationError`. */
   save?: ((objs: readonly Instance<M>[]) => Promise<void> | void) | undefined
   /** Removes the objects (absent ones are a no-op). Without it, deletes reject with `UnsupportedOperationError`. */
@@ -49,7 +53,9 @@ export interface LoaderStoreOptions<M extends Model> {
 }
 
 const KNOWN = ['model', 'load', 'save', 'remove', 'name', 'timeout']
-const LOADER_CAPABILITIES = capabilities({ authoritative: true, expires: false, generatesKeys: false, polymorphic: false })
+/** The capabilities of a loader, by whether it refuses puts (no `save`) and deletes (no `remove`). */
+const loaderCapabilities = (refusesPuts: boolean, refusesDeletes: boolean): StoreCapabilities =>
+  capabilities({ authoritative: true, expires: false, generatesKeys: false, polymorphic: false, refusesPuts, refusesDeletes })
 
 /**
  * An authoritative layer built from functions: put it last in a chain to cache any source — a REST API,
@@ -62,13 +68,19 @@ const LOADER_CAPABILITIES = capabilities({ authoritative: true, expires: false, 
  * await weather.get(Weather, { city: 'Oslo' })   // a typed getOrSet
  * ```
  *
- * `load` results are checked (one per lookup, an instance of `model` holding the looked-up key) and
- * copied, so what a caller gets is its own. Without `save`/`remove`, writes are refused with
- * `UnsupportedOperationError` before anything is written. See docs/stores/loader.md.
+ * `load` results are checked (one per lookup, an instance of `model` holding the looked-up key; one of
+ * `model` that is not an instance of the subclass asked for is a miss of it) and copied, so what a
+ * caller gets is its own. Without `save`/`remove`, writes are refused with `UnsupportedOperationError`
+ * before anything is written, and declared (`capabilities.refusesPuts` / `refusesDeletes`) so that a
+ * chain in front refuses them before touching any layer. See docs/stores/loader.md.
  */
 export class LoaderStore<M extends Model = Model> extends BaseStore {
   readonly name: string
-  override readonly capabilities: StoreCapabilities = LOADER_CAPABILITIES
+  /**
+   * `authoritative`, never expiring; `refusesPuts` without `save` and `refusesDeletes` without `remove`
+   * (a chain in front then refuses those writes before touching any layer).
+   */
+  override readonly capabilities: StoreCapabilities
   /** The model this store serves. */
   readonly model: M
   readonly #info: ModelInfo
@@ -106,6 +118,7 @@ export class LoaderStore<M extends Model = Model> extends BaseStore {
     this.#timeout = options.timeout === undefined ? undefined : msOption(name, 'timeout', options.timeout, 0)
     this.#save = options.save
     this.#remove = options.remove
+    this.capabilities = loaderCapabilities(options.save === undefined, options.remove === undefined)
   }
 
   /** True when the store has `save` and `remove` (it accepts writes). */
@@ -123,7 +136,8 @@ export class LoaderStore<M extends Model = Model> extends BaseStore {
       first.set(key, distinct.length)
       distinct.push(requests[i] as LookupRequest)
     })
-    const loaded: readonly unknown[] = await this.#source('load', () => this.#load(distinct.map((r) => r.lookup) as unknown as Lookup<M>[]))
+    const lookups = distinct.map((r) => r.lookup) as unknown as Lookup<M>[]
+    const loaded: readonly unknown[] = await this.#source('load', () => this.#load(lookups, info.model as M))
     if (!Array.isArray(loaded) || loaded.length !== distinct.length) {
       throw new StockpyleError(
         `${this.name} store load of model \`${info.name}\` must resolve one result per lookup (${distinct.length}), got ${Array.isArray(loaded) ? loaded.length : show(loaded)}`,
@@ -139,12 +153,15 @@ export class LoaderStore<M extends Model = Model> extends BaseStore {
 
   /**
    * Encodes a loaded object after checking it is an instance of the model asked for (`info`: the store's
-   * or a subclass), holds every key attribute and answers the lookup.
-   * @throws StockpyleError otherwise (naming an absent key attribute).
+   * or a subclass), holds every key attribute and answers the lookup. An instance of the store's model
+   * that is not one of the subclass asked for is a miss of that subclass: `undefined`.
+   * @throws StockpyleError for an object that is not an instance of the store's model, or that lacks a
+   *   key attribute (naming it) or does not answer the lookup.
    */
-  #checked(info: ModelInfo, obj: unknown, request: LookupRequest): Uint8Array {
+  #checked(info: ModelInfo, obj: unknown, request: LookupRequest): Uint8Array | undefined {
     const where = `${this.name} store load of model \`${info.name}\``
     if (typeof obj !== 'object' || obj === null || !(obj instanceof (info.model as unknown as new () => object))) {
+      if (info !== this.#info && obj instanceof (this.model as unknown as new () => object)) return undefined
       throw new StockpyleError(`${where} returned ${show(obj)} for ${show(request.lookup)}: not an instance of the model or undefined`)
     }
     // Every key, not only the looked-up one: an object without its primary key can be neither cached nor
