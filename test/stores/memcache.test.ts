@@ -94,6 +94,12 @@ describe('MemcacheStore options', () => {
     ['unknown option', { servers: ['a:1'], server: 'a:1' }, /unknown option `server`/],
     ['the backend option repairKey', { servers: ['a:1'], repairKey: () => 'keep' }, /unknown option `repairKey`/],
     ['prefix', { servers: ['a:1'], prefix: 'has space' }, /`prefix`/],
+    [
+      'a prefix over 40 characters',
+      { servers: ['a:1'], prefix: 'p'.repeat(41) },
+      /`prefix` must be at most 40 characters of \[A-Za-z0-9_.~:-\]/,
+    ],
+    ['a prefix with a character outside [A-Za-z0-9_.~:-]', { servers: ['a:1'], prefix: 'app/v2' }, /`prefix`/],
     ['lifetime', { servers: ['a:1'], lifetime: 0 }, /`lifetime`/],
     ['polymorphic', { servers: ['a:1'], polymorphic: 1 }, /`polymorphic`/],
     ['clock', { servers: ['a:1'], clock: {} }, /`clock`/],
@@ -104,6 +110,10 @@ describe('MemcacheStore options', () => {
       expect(() => new MemcacheStore(options as never)).toThrow(message)
     })
   }
+
+  it('accepts a prefix of up to 40 characters of [A-Za-z0-9_.~:-], and the empty prefix', async () => {
+    for (const prefix of ['Az09_.~:-'.padEnd(40, 'x'), '']) await new MemcacheStore({ servers: ['127.0.0.1:1'], prefix }).close()
+  })
 
   it('accepts weighted servers and host names, connects lazily, and is named after its servers', async () => {
     const store = new MemcacheStore({ servers: ['127.0.0.1:1', { address: 'cache-2.local:11211', weight: 2 }] })
