@@ -1,7 +1,7 @@
 import { type CircuitBreakerPolicy, ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError } from 'cockatiel'
 import type { Store, StoreEntry } from '../contracts/base-store.js'
 import { detach } from '../core/detach.js'
-import { isCallerError, LayerSkippedError, StoreUnavailableError } from '../core/errors.js'
+import { isCallerError, isStockpyleError, LayerSkippedError, StoreUnavailableError } from '../core/errors.js'
 import type { Model } from '../core/model.js'
 import { isPartialFailure } from '../core/partial-failure.js'
 import { withTimeout } from '../core/with-timeout.js'
@@ -24,6 +24,8 @@ export interface RepairsLeft {
  * - **Timeout and breaker** (cockatiel) for the whole layer. A `PartialFailureError` — some nodes of a
  *   memcached pool or Redis Cluster failed, the others answered — is not the layer's failure: the
  *   store keeps each node's health itself, and the breaker only counts failures of the whole layer.
+ *   Nor is a `CorruptEntryError`: the layer answered, with bytes that are not an entry (another
+ *   program's value under the prefix), which its store removed.
  * - **Repairs, per key.** An object or lookup whose copy in the layer may be stale (a write or
  *   invalidation of it failed or was skipped) is remembered; until it is repaired, hits on any of
  *   its keys are dropped ({@link filter}), and every other key is served as usual.
@@ -69,7 +71,7 @@ export class LayerGuard {
     if (options.breaker !== false) {
       const b = options.breaker ?? {}
       this.#breaker = circuitBreaker(
-        handleWhen((err) => !isCallerError(err) && !isPartialFailure(err)),
+        handleWhen((err) => !isCallerError(err) && !isPartialFailure(err) && !isStockpyleError(err, 'E_CORRUPT_ENTRY')),
         {
           halfOpenAfter: b.halfOpenAfter ?? DEFAULT_BREAKER.halfOpenAfter,
           breaker: new ConsecutiveBreaker(b.failures ?? DEFAULT_BREAKER.failures),

@@ -147,12 +147,12 @@ describe.runIf(selectedStores().has('memcached'))(
       expect(await store.get(ConformanceUser, { id: obj.id })).toEqual(obj)
     }, 30_000)
 
-    it('SIGSTOP/SIGCONT: a key awaiting repair that meanwhile holds another writer’s undecodable value is overwritten, and the server stays usable', async () => {
+    it('SIGSTOP/SIGCONT: a key awaiting repair that meanwhile holds another writer’s value (flags 1) is overwritten, and the server stays usable', async () => {
       const { store, obj, key, victim } = await frozenWithPendingRepair(16)
       const address = store.backend.serverFor(key)
       await frozen.up(victim)
       await sleep(150) // past retryDelay
-      // flags 1: a value memcache-client cannot decode as ours
+      // flags 1: a value memcache-client alone would try to decompress (it is read as bytes: not an envelope)
       expect(await askMemcached(address, `set ${key} 1 0 3\r\nabc\r\n`)).toBe('STORED\r\n')
       expect(await store.get(ConformanceUser, { id: obj.id })).toBeUndefined()
       const [held] = await store.backend.getMany([key])

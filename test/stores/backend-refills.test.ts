@@ -5,6 +5,7 @@ import { KeyValueStore } from '../../src/contracts/key-value-store.js'
 import { encodeAlias, encodeRecord, encodeTombstone } from '../../src/core/codec.js'
 import { canonicalKey } from '../../src/index.js'
 import { addOnServer, NodeSetEntry } from '../../src/stores/memcache/memcache-node-refill.js'
+import { RawMemcacheClient } from '../../src/stores/memcache/raw-memcache-client.js'
 import { ConformanceUser, MapBackend, makeUser } from '../../src/testing/index.js'
 import { selectedStores } from '../harness/servers.js'
 import { type BackendTarget, serverTargets } from './backend-targets.js'
@@ -132,15 +133,15 @@ describe.each(targets)('%s: refillMany, one atomic step per key', (_name, make) 
 describe.runIf(selectedStores().has('memcached'))(
   'memcached refill (add, gets, cas): a write of another client between the read and the write',
   () => {
-    let client: MemcacheClient
+    let client: RawMemcacheClient
     let other: MemcacheClient
     /** Runs once, right after the next `gets` of `racing` has read. */
     let between: (() => Promise<unknown>) | undefined
-    let racing: MemcacheClient
+    let racing: RawMemcacheClient
     const expiredBy = Date.now()
     beforeAll(() => {
       const server = inject('memcachedServers')[0] as string
-      client = new MemcacheClient({ server: { server, maxConnections: 1 } })
+      client = new RawMemcacheClient({ server: { server, maxConnections: 1 } })
       other = new MemcacheClient({ server: { server, maxConnections: 1 } })
       racing = new Proxy(client, {
         get(target, property) {

@@ -9,7 +9,7 @@ import { selectedStores } from '../harness/servers.js'
 /** A key-value backend on a real server, and a way to store there what another writer's client would. */
 export interface BackendTarget<B extends KeyValueBackend = KeyValueBackend> {
   readonly backend: B
-  /** Stores under `key` something the backend's client cannot read as bytes (another type, other flags); absent for an in-process backend. */
+  /** Stores under `key` another writer's value its client library would not hand back as plain bytes (another type, other flags); absent for an in-process backend. */
   readonly unreadable?: (key: string) => Promise<void>
   /** Ms until `key` expires on the server (-1: never), where the server tells. */
   readonly pttl?: (key: string) => Promise<number>
@@ -31,7 +31,7 @@ const memcacheTarget = (servers: string[]): BackendTarget => {
   const backend = new MemcacheBackend({ servers, timeout: 2000 })
   return {
     backend,
-    // flags 1: memcache-client reads it as JSON, and fails
+    // flags 1 (memcache-client's 'compressed', python-memcached's pickles): read as its bytes all the same
     unreadable: async (key) => {
       expect(await askMemcached(backend.serverFor(key), `set ${key} 1 0 3\r\n{{{\r\n`)).toBe('STORED\r\n')
     },

@@ -122,7 +122,7 @@ describe('untrusted bytes from a cache backend', () => {
     expect(await store.get(ConformanceUser, { id: 0 })).toEqual(minusZero)
   })
 
-  it('a chain reports a corrupt layer, answers from below, and the entry is removed then filled again', async () => {
+  it('a chain reports a corrupt layer, answers from below, and the entry is removed then filled again; the circuit stays closed', async () => {
     const clock = new ManualClock()
     const backend = new MapBackend(() => clock.now())
     const middle = new KeyValueStore(backend, { prefix: 'p', name: 'kv', clock })
@@ -135,8 +135,13 @@ describe('untrusted bytes from a cache backend', () => {
     expect(await chain.get(ConformanceDoc, { id: 'd1' })).toEqual(doc)
     expect(events.map((e) => [e.layer, e.operation, (e.error as Error).constructor.name])).toEqual([['kv', 'get', 'CorruptEntryError']])
     expect(chain.stats()[1]?.errors).toBe(1)
-    // the garbage is gone (the chain's repair left a tombstone, so no copy read before now can land)
-    expect(await middle.get(ConformanceDoc, { id: 'd1' })).toBeUndefined()
+    // the layer answered (a corrupt entry is not an outage): its circuit stays closed, so the garbage
+    // is replaced at once by the copy read from below, and other keys are read there as usual
+    expect(await middle.get(ConformanceDoc, { id: 'd1' })).toEqual(doc)
+    const other = new ConformanceDoc('d2', 2n, false, 2.5, {})
+    await middle.put(other)
+    expect(await chain.get(ConformanceDoc, { id: 'd2' })).toEqual(other)
+    expect(chain.stats()[1]).toMatchObject({ hits: 1, skipped: 0, errors: 1 })
     clock.advance(5_000)
     const second = new ChainedStore([new ProcessMemoryStore(), middle, db])
     expect(await second.get(ConformanceDoc, { id: 'd1' })).toEqual(doc)
@@ -162,8 +167,9 @@ describe.runIf(selectedStores().has('redis'))('untrusted bytes in Redis', () => 
       await raw.set(key, 'not an envelope')
       expect(await chain.get(ConformanceDoc, { id: 'd1' })).toEqual(doc)
       expect(events.map((e) => [e.layer, (e.error as Error).constructor.name])).toEqual([[redis.name, 'CorruptEntryError']])
-      // removed: a miss (a tombstone for the tombstone lifetime), never the garbage again
-      expect(await redis.get(ConformanceDoc, { id: 'd1' })).toBeUndefined()
+      // removed, and replaced at once by the copy read from below (the layer answered: its circuit stays closed)
+      expect(await redis.get(ConformanceDoc, { id: 'd1' })).toEqual(doc)
+      expect(chain.stats()[0]).toMatchObject({ errors: 1, skipped: 0, backfills: 1 })
       expect(await raw.get(key)).not.toBe('not an envelope')
     } finally {
       await chain.close()

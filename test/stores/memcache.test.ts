@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { connect } from 'node:net'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { InvalidKeyError, InvalidOptionError, StoreClosedError, StoreUnavailableError, ValueTooLargeError } from '../../src/core/errors.js'
+import { CorruptEntryError, InvalidKeyError, InvalidOptionError, StoreClosedError, ValueTooLargeError } from '../../src/core/errors.js'
 import { PartialFailureError } from '../../src/core/partial-failure.js'
 import { type CacheErrorEvent, ChainedStore, ProcessMemoryStore } from '../../src/index.js'
 import {
@@ -94,6 +94,12 @@ describe('MemcacheStore options', () => {
     ['unknown option', { servers: ['a:1'], server: 'a:1' }, /unknown option `server`/],
     ['the backend option repairKey', { servers: ['a:1'], repairKey: () => 'keep' }, /unknown option `repairKey`/],
     ['prefix', { servers: ['a:1'], prefix: 'has space' }, /`prefix`/],
+    [
+      'a prefix over 40 characters',
+      { servers: ['a:1'], prefix: 'p'.repeat(41) },
+      /`prefix` must be at most 40 characters of \[A-Za-z0-9_.~:-\]/,
+    ],
+    ['a prefix with a character outside [A-Za-z0-9_.~:-]', { servers: ['a:1'], prefix: 'app/v2' }, /`prefix`/],
     ['lifetime', { servers: ['a:1'], lifetime: 0 }, /`lifetime`/],
     ['polymorphic', { servers: ['a:1'], polymorphic: 1 }, /`polymorphic`/],
     ['clock', { servers: ['a:1'], clock: {} }, /`clock`/],
@@ -104,6 +110,10 @@ describe('MemcacheStore options', () => {
       expect(() => new MemcacheStore(options as never)).toThrow(message)
     })
   }
+
+  it('accepts a prefix of up to 40 characters of [A-Za-z0-9_.~:-], and the empty prefix', async () => {
+    for (const prefix of ['Az09_.~:-'.padEnd(40, 'x'), '']) await new MemcacheStore({ servers: ['127.0.0.1:1'], prefix }).close()
+  })
 
   it('accepts weighted servers and host names, connects lazily, and is named after its servers', async () => {
     const store = new MemcacheStore({ servers: ['127.0.0.1:1', { address: 'cache-2.local:11211', weight: 2 }] })
@@ -595,15 +605,75 @@ describe.runIf(stores.has('memcached'))('MemcacheStore on 3 memcached servers', 
     expect(Buffer.from((await b.getMany([`${prefix}:next`]))[0] as Uint8Array).toString()).toBe('ok')
   })
 
-  it('fails a read of a value another client stored with flags it cannot decode without marking the server down', async () => {
+  it('reads what other clients stored under any flags as its bytes, in the same multi-get as its own values, never failing or marking the server', async () => {
     const b = backend({ servers: servers.slice(0, 1) })
     const prefix = uniquePrefix()
-    expect(await ask(servers[0] as string, `set ${prefix}:foreign 1 0 3\r\nabc\r\n`)).toBe('STORED\r\n')
+    // the flags other clients write: memcache-client's JSON (2), numbers (4) and compression (1), also
+    // python-memcached's and pylibmc's pickles (1) and PHP's longs (1): none is decoded by them
+    const foreign: [number, string][] = [
+      [0, 'plain'],
+      [1, 'pickle'],
+      [2, 'notjson'],
+      [2, '{"a":1}'],
+      [3, 'zstd?'],
+      [4, 'NaN!'],
+      [8, 'binary'],
+      [16, 'other'],
+    ]
+    for (const [i, [flags, body]] of foreign.entries())
+      expect(await ask(servers[0] as string, `set ${prefix}:f${i} ${flags} 0 ${body.length}\r\n${body}\r\n`)).toBe('STORED\r\n')
     await b.setMany([{ key: `${prefix}:mine`, value: Buffer.from('ok'), expiresAt: undefined }])
-    await expect(b.getMany([`${prefix}:foreign`, `${prefix}:mine`])).rejects.toThrow(StoreUnavailableError)
-    expect(b.stats()[0]?.down).toBe(false)
-    expect(Buffer.from((await b.getMany([`${prefix}:mine`]))[0] as Uint8Array).toString()).toBe('ok')
+    const keys = [...foreign.map((_, i) => `${prefix}:f${i}`), `${prefix}:mine`]
+    const text = (values: (Uint8Array | undefined)[]) => values.map((v) => (v === undefined ? v : Buffer.from(v).toString()))
+    expect(text(await b.getMany(keys))).toEqual([...foreign.map(([, body]) => body), 'ok'])
+    expect(text(await b.getMany([`${prefix}:f2`]))).toEqual(['notjson'])
+    expect(b.stats()[0]).toMatchObject({ getRequests: 2, hits: keys.length + 1, errors: 0, down: false })
   })
+
+  for (const [pool, flags] of [
+    ['3 servers', 2],
+    ['1 server', 1],
+  ] as const) {
+    it(`a value another client stored under the prefix with flags ${flags} (${pool}): a CorruptEntryError for its key alone, removed, read from below and backfilled; the server's other keys are served and the circuit stays closed`, async () => {
+      const clock = new ManualClock(Date.now())
+      const { store, prefix } = make({ servers: pool === '1 server' ? servers.slice(0, 1) : servers, clock })
+      const db = new ProcessMemoryStore({ name: 'db', clock })
+      const chain = new ChainedStore([store, db], { clock })
+      const users = Array.from({ length: 12 }, (_, i) => makeUser(500 + i))
+      const ids = users.map((u) => ({ id: u.id }))
+      await chain.batchPut(users)
+      const poisoned = userKey(prefix, 500)
+      const server = store.backend.serverFor(poisoned)
+      const neighbours = users.filter((u) => u.id !== 500 && store.backend.serverFor(userKey(prefix, u.id)) === server)
+      expect(neighbours.length).toBeGreaterThan(0)
+      expect(await ask(server, `set ${poisoned} ${flags} 0 7\r\nnotjson\r\n`)).toBe('STORED\r\n')
+      // the store alone: the poisoned key fails alone, its neighbours on that server are read
+      const neighbour = neighbours[0] as ConformanceUser
+      expect(await store.get(ConformanceUser, { id: neighbour.id })).toEqual(neighbour)
+      expect(await ask(server, `set ${poisoned} ${flags} 0 7\r\nnotjson\r\n`)).toBe('STORED\r\n')
+      const err = await store.batchGet(ConformanceUser, ids).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(CorruptEntryError)
+      expect((err as Error).message).toContain(poisoned)
+      expect(store.stats().reduce((n, s) => n + s.errors, 0)).toBe(0)
+      // in a chain: reported once, answered from below, then healed by a backfill
+      expect(await ask(server, `set ${poisoned} ${flags} 0 7\r\nnotjson\r\n`)).toBe('STORED\r\n')
+      const errors: string[] = []
+      chain.events.on('cacheError', (e: CacheErrorEvent) => errors.push(`${e.operation}:${(e.error as Error).name}`))
+      expect(await chain.batchGet(ConformanceUser, ids)).toEqual(users)
+      expect(errors).toEqual(['get:CorruptEntryError'])
+      // the next read of a healthy key is sent to memcached: the circuit did not open
+      const before = store.stats().reduce((n, s) => n + s.getRequests, 0)
+      expect(await chain.get(ConformanceUser, { id: neighbour.id })).toEqual(neighbour)
+      expect(store.stats().reduce((n, s) => n + s.getRequests, 0)).toBe(before + 1)
+      expect(chain.stats()[0]).toMatchObject({ skipped: 0 })
+      clock.advance(5_000) // past the tombstone the chain's repair left
+      expect(await chain.batchGet(ConformanceUser, ids)).toEqual(users)
+      expect(await store.batchGet(ConformanceUser, ids)).toEqual(users)
+      expect(errors).toEqual(['get:CorruptEntryError'])
+      expect(store.stats().reduce((n, s) => n + s.errors, 0)).toBe(0)
+      await chain.close()
+    })
+  }
 
   it("keeps each lease on its record's server: acquired, held, taken over and released there, nowhere else", async () => {
     const clock = new ManualClock(Date.UTC(2030, 0, 1))

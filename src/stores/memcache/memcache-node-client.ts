@@ -1,13 +1,14 @@
 import type { ConnectionOptions } from 'node:tls'
-import { MemcacheClient, type MultiRetrievalResponse } from 'memcache-client'
+import type { MultiRetrievalResponse } from 'memcache-client'
 import { StoreClosedError, StoreUnavailableError, ValueTooLargeError } from '../../core/errors.js'
 import { messageOf } from '../../core/unavailable-unless-ours.js'
 import { clientBackstop } from '../../core/with-timeout.js'
 import { withDeadline } from './memcache-deadline.js'
 import { addOnServer, type NodeSetEntry } from './memcache-node-refill.js'
-import { asBuffer, deleteKey, type NodeRepair, type ReplyError, repairOnServer, undecodable } from './memcache-node-repair.js'
+import { deleteKey, type NodeRepair, type ReplyError, repairOnServer } from './memcache-node-repair.js'
 import { MemcacheRestartWatch } from './memcache-restart-watch.js'
 import type { MemcacheServerStats } from './memcache-server-stats.js'
+import { RawMemcacheClient } from './raw-memcache-client.js'
 
 /** Settings of {@link MemcacheNodeClient}. */
 export interface NodeClientSettings {
@@ -68,7 +69,7 @@ export const MAX_PENDING_REPAIRS = 10_000
 export class MemcacheNodeClient {
   /** `host:port` as configured. */
   readonly address: string
-  readonly #client: MemcacheClient
+  readonly #client: RawMemcacheClient
   readonly #settings: NodeClientSettings
   #down = false
   #retryAt = 0
@@ -96,7 +97,7 @@ export class MemcacheNodeClient {
   constructor(address: string, settings: NodeClientSettings) {
     this.address = address
     this.#settings = settings
-    this.#client = new MemcacheClient({
+    this.#client = new RawMemcacheClient({
       server: { server: address, maxConnections: 1 },
       // our deadline decides (withDeadline); memcache-client's closes the connection after a stall too
       cmdTimeout: clientBackstop(settings.timeout),
@@ -135,20 +136,20 @@ export class MemcacheNodeClient {
   }
 
   /**
-   * Reads `keys` (distinct) with one multi-get. Resolves with the hits by key.
+   * Reads `keys` (distinct) with one multi-get. Resolves with the hits by key: the bytes each holds,
+   * whatever flags its writer gave it (another client's value too: the caller tells it is not an entry).
    * @throws StoreUnavailableError naming the server, `cause` the underlying error.
    */
   async get(keys: readonly string[], operation: string): Promise<Map<string, Buffer>> {
     const reply = await this.#run(operation, undefined, () => {
       this.#getRequests++
       this.#keysRead += keys.length
-      return this.#client.get<MultiRetrievalResponse<unknown>>(keys as string[])
+      return this.#client.get<MultiRetrievalResponse<Buffer>>(keys as string[])
     })
     const found = new Map<string, Buffer>()
     for (const key of keys) {
-      if (!Object.hasOwn(reply, key)) continue
-      const bytes = asBuffer((reply[key] as { value: unknown }).value)
-      if (bytes !== undefined) found.set(key, bytes)
+      // (every value is its bytes, whatever flags its writer gave it: see RawMemcacheClient)
+      if (Object.hasOwn(reply, key)) found.set(key, (reply[key] as { value: Buffer }).value)
     }
     this.#hits += found.size
     return found
@@ -294,7 +295,7 @@ export class MemcacheNodeClient {
       this.#errors++
       if (writtenKeys !== undefined) this.#markDirty(writtenKeys)
       const reply = (err as ReplyError).cmdTokens
-      if (reply === undefined && !undecodable(err)) {
+      if (reply === undefined) {
         // no reply: connection refused or lost, or no answer in time
         this.#lastFailure = err
         this.#down = true

@@ -1,5 +1,5 @@
-import type { MemcacheClient } from 'memcache-client'
-import { asBuffer, FOREIGN, getsHeld, type ReplyError } from './memcache-node-repair.js'
+import { getsHeld, type ReplyError } from './memcache-node-repair.js'
+import type { RawMemcacheClient } from './raw-memcache-client.js'
 
 /** One entry of a set or add on one server. */
 export class NodeSetEntry {
@@ -28,11 +28,11 @@ const REFILL_ATTEMPTS = 3
  * was read, so a value another client writes between the read and the write is never overwritten.
  * A key that changed in between (`cas` answered `EXISTS` or `NOT_FOUND`), or that held nothing any
  * more at the read, goes round again — add, read, compare-and-swap — up to {@link REFILL_ATTEMPTS}
- * times, and is left unstored after that. A value memcache-client cannot decode is never replaced.
+ * times, and is left unstored after that. Another writer's value (not an envelope) is never replaced.
  * @throws what the client rejects with, but for `NOT_STORED`, `EXISTS` and `NOT_FOUND` replies.
  */
 export async function addOnServer(
-  client: MemcacheClient,
+  client: RawMemcacheClient,
   entries: readonly NodeSetEntry[],
   replaceable?: (held: Buffer) => boolean,
 ): Promise<boolean[]> {
@@ -59,7 +59,7 @@ export async function addOnServer(
         const found = held[e.key]
         if (found === undefined)
           again.push(i) // gone since the add (expired, deleted): add again
-        else if (found === FOREIGN || !replaceable(asBuffer(found.value) ?? Buffer.alloc(0))) return
+        else if (!replaceable(found.value)) return
         else if (await conditionally(client.cas(e.key, e.value, { casUniq: found.casUniq, lifetime: e.exptime }), 'EXISTS', 'NOT_FOUND'))
           stored[i] = true
         else again.push(i)
