@@ -9,7 +9,11 @@ import { asLayerError, checkAnswer } from './layer-answer.js'
 import { CLOSE_REPAIR_MS, LayerGuard, type RepairsLeft } from './layer-guard.js'
 import type { LayerObserver, LayerOperation } from './layer-observer.js'
 
-/** Marks an error whose message already names the chain (see {@link LayerCalls.blame}); shared by every copy of the package, as an error may pass through chains of two copies. */
+/**
+ * Marks an error whose message already names a chain: its value lists the chains that named it, each
+ * once (see {@link LayerCalls.blame}). Shared by every copy of the package, as an error may pass
+ * through chains of two copies (an older copy marks it with `true`: named, and no more).
+ */
 const BLAMED = Symbol.for('stockpyle.blamed')
 
 /** The options of a cache layer's read without options of its own: it reports partial failures. */
@@ -164,18 +168,24 @@ export class LayerCalls {
 
   /**
    * Makes a stockpyle error that a layer raised and that goes on to the chain's caller name the chain
-   * (the store the caller called) and the layer where it arose, once. Other errors pass unchanged.
+   * (the store the caller called) and the layer where it arose — the same error, its message completed
+   * in place, once per chain. An error a nested chain named already (its layer was that chain) gets
+   * this chain's name in front: `outer store get: inner store get: … (raised by its layer \`db\`)`.
+   * Other errors pass unchanged.
    */
   blame(thrown: unknown, index: number, operation: string): unknown {
     const error = asLayerError(thrown, (this.layers[index] as Store).name, operation)
-    if (isStockpyleError(error) && !Object.hasOwn(error, BLAMED)) {
-      const before = error.message
-      // V8 formats `stack` when it is first read: read now, it still holds the old message to replace.
-      const stack = error.stack
-      error.message = `${this.#name} store ${operation}: ${before} (raised by its layer \`${(this.layers[index] as Store).name}\`)`
-      if (typeof stack === 'string') error.stack = stack.replace(before, error.message)
-      Object.defineProperty(error, BLAMED, { value: true })
-    }
+    if (!isStockpyleError(error)) return error
+    const named = Object.hasOwn(error, BLAMED) ? (error as unknown as Record<symbol, unknown>)[BLAMED] : undefined
+    if (named !== undefined && (!Array.isArray(named) || named.includes(this))) return error
+    const before = error.message
+    // V8 formats `stack` when it is first read: read now, it still holds the old message to replace.
+    const stack = error.stack
+    const layer = named === undefined ? ` (raised by its layer \`${(this.layers[index] as Store).name}\`)` : ''
+    error.message = `${this.#name} store ${operation}: ${before}${layer}`
+    if (typeof stack === 'string') error.stack = stack.replace(before, error.message)
+    if (named === undefined) Object.defineProperty(error, BLAMED, { value: [this] })
+    else named.push(this)
     return error
   }
 

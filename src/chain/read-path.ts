@@ -5,7 +5,7 @@ import { invalidationSequence } from '../core/invalidation-sequence.js'
 import { encodeLookup, keyForLookup } from '../core/key-encoding.js'
 import type { Clock } from '../core/lifetime.js'
 import type { Instance, Lookup, Model } from '../core/model.js'
-import { describeModel, type ModelInfo } from '../core/registry.js'
+import { describeModelIn, type ModelInfo } from '../core/registry.js'
 import type { Backfill, Hit } from './backfill.js'
 import { copyEntry } from './copy-entry.js'
 import { checkValue } from './layer-answer.js'
@@ -94,15 +94,16 @@ export class ReadPath {
   }
 
   /**
-   * The first layer's `get` failed: a caller error is rethrown in the chain's name; any other failure
-   * is counted and reported (`cacheError`, or a rejection under `onCacheError: 'throw'`), and the
-   * layers below are read, as for any cache layer.
+   * The first layer's `get` failed: a caller error (or a class that is not a model) is rethrown in the
+   * chain's name; any other failure is counted and reported (`cacheError`, or a rejection under
+   * `onCacheError: 'throw'`), and the layers below are read, as for any cache layer.
    */
   async #firstFailed<M extends Model>(model: M, lookup: Lookup<M>, err: unknown): Promise<Instance<M> | undefined> {
     const { calls } = this.#p
+    // The first layer validated the model and the lookup in its own name; the caller called the chain.
+    const info = describeModelIn(model, this.#getWhere)
     if (isCallerError(err)) {
-      // The first layer validated the lookup in its own name; the caller called the chain.
-      encodeLookup(describeModel(model), lookup, this.#getWhere)
+      encodeLookup(info, lookup, this.#getWhere)
       throw err
     }
     const failure = calls.fail(0, 'get', err)
@@ -120,7 +121,7 @@ export class ReadPath {
     // (only the fast path comes here, which a chain with negative caching never takes: no miss to remember)
     const { calls, flights, backfill, name } = this.#p
     if (!failed) calls.observer.looked(0, 1, 0)
-    const info = describeModel(model)
+    const info = describeModelIn(model, this.#getWhere)
     const request: LookupRequest = {
       spec: keyForLookup(info, lookup, this.#getWhere),
       lookup: lookup as Record<string, unknown>,

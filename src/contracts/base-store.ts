@@ -1,15 +1,7 @@
-import {
-  DuplicateModelError,
-  InvalidArgumentError,
-  InvalidOptionError,
-  StoreClosedError,
-  show,
-  UnknownKeyError,
-  UnknownModelError,
-} from '../core/errors.js'
+import { InvalidArgumentError, InvalidOptionError, StoreClosedError, show, UnknownKeyError } from '../core/errors.js'
 import { keyForLookup } from '../core/key-encoding.js'
 import type { Instance, Lookup, Model } from '../core/model.js'
-import { describeModel, describeObject, type ModelInfo } from '../core/registry.js'
+import { describeModelIn, describeObject, type ModelInfo, modelErrorIn } from '../core/registry.js'
 import { Item, KeyRequest } from './batch-records.js'
 import {
   defaultCapabilities,
@@ -125,8 +117,10 @@ export abstract class BaseStore implements Store {
   }
 
   /**
-   * Validates a batch of lookups for `model`. `operation` names the call in key errors (`get`),
-   * `method` the method that was given something else than an array (`batchGet`).
+   * Validates a batch of lookups for `model`. `operation` names the call in key and model errors
+   * (`get`), `method` the method that was given something else than an array (`batchGet`).
+   * @throws InvalidArgumentError when `lookups` is not an array; UnknownModelError for a class that is
+   *   not a model; UnknownKeyError / InvalidKeyError for a bad lookup — each naming this store and `operation`.
    */
   protected requests(
     model: Model,
@@ -137,8 +131,8 @@ export abstract class BaseStore implements Store {
     if (!Array.isArray(lookups)) {
       throw new InvalidArgumentError(`${this.name} store: ${method} takes an array of lookups, got ${show(lookups)}`)
     }
-    const info = describeModel(model)
     const where = `${this.name} store ${operation}`
+    const info = describeModelIn(model, where)
     const requests: LookupRequest[] = new Array(lookups.length)
     for (let i = 0; i < lookups.length; i++) {
       const lookup = lookups[i]
@@ -181,13 +175,7 @@ export abstract class BaseStore implements Store {
     try {
       return describeObject(obj)
     } catch (err) {
-      if (err instanceof UnknownModelError) {
-        throw new UnknownModelError(`${this.name} store ${operation}: ${err.message}`, { cause: err })
-      }
-      if (err instanceof DuplicateModelError) {
-        throw new DuplicateModelError(`${this.name} store ${operation}: ${err.message}`, { cause: err })
-      }
-      throw err
+      throw modelErrorIn(err, `${this.name} store ${operation}`)
     }
   }
 

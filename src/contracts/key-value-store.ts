@@ -15,7 +15,7 @@ import type { ModelInfo } from '../core/registry.js'
 import { BaseStore } from './base-store.js'
 import { CACHE_OPTION_NAMES, checkCacheOptions, type KeyValueStoreOptions } from './cache-store-options.js'
 import type { KeyValueBackend } from './key-value-backend.js'
-import { ascending, backendError, partialFailure, settledFailures } from './key-value-failures.js'
+import { backendError, partialFailure, readCall, settledFailures, writeCall } from './key-value-failures.js'
 import { type CorruptEntry, requestKeys, resolveEnvelopes } from './key-value-reads.js'
 import { repairKeys } from './key-value-repairs.js'
 import { prepareWrites, splitDeletes } from './key-value-writes.js'
@@ -124,7 +124,7 @@ export class KeyValueStore extends BaseStore {
       }
       return await this.#readPartial(info, requests, keys, grace)
     } catch (err) {
-      throw backendError(this.name, 'get', err)
+      throw backendError(this.name, readCall('get', info, requests), err)
     }
   }
 
@@ -190,7 +190,7 @@ export class KeyValueStore extends BaseStore {
       })
     }
     for (const i of failed) entries[i] = undefined
-    throw partialFailure(`${this.name} store get`, failures, [...failed], entries)
+    throw partialFailure((p) => `${this.name} store ${readCall('get', info, requests, p)}`, failures, failed, entries)
   }
 
   protected async writeMany(items: readonly WriteItem[]): Promise<void> {
@@ -201,18 +201,22 @@ export class KeyValueStore extends BaseStore {
       // With a grace, backfills also replace records expired by now (kept only for stale reads); over a
       // backend that keeps entries past their expiry, also without one (and tombstones expired by now).
       // An exact backend without grace holds nothing expired: it keeps its plain adds.
-      await this.#writePrepared(prepared, settings.graceMs > 0 || this.#keepsExpired ? now : undefined)
+      await this.#writePrepared(items, prepared, settings.graceMs > 0 || this.#keepsExpired ? now : undefined)
     } catch (err) {
-      throw backendError(this.name, 'put', err)
+      throw backendError(this.name, writeCall('put', items), err)
     }
   }
 
   /**
    * Sends prepared writes: backfills (add-only where the backend can; with `expiredBy`, through
    * `refillMany`, also over records expired by then), sets, tombstones (of puts not cached), deletes;
-   * partial failures gathered.
+   * partial failures gathered (and named after `items`).
    */
-  async #writePrepared(prepared: ReturnType<typeof prepareWrites>, expiredBy: number | undefined): Promise<void> {
+  async #writePrepared(
+    items: readonly WriteItem[],
+    prepared: ReturnType<typeof prepareWrites>,
+    expiredBy: number | undefined,
+  ): Promise<void> {
     const { sets, setItems, backfills, tombstones, tombstoneItems, deletes, deleteItems } = prepared
     const failures: PartialFailureError[] = []
     const failed = new Set<number>()
@@ -229,7 +233,7 @@ export class KeyValueStore extends BaseStore {
     if (sets.length > 0) await partially(setItems, () => this.#backend.setMany(sets))
     if (tombstones !== undefined) await partially(tombstoneItems as number[], () => this.#tombstone(tombstones))
     if (deletes.length > 0) await partially(deleteItems, () => this.#backend.deleteMany(deletes))
-    if (failures.length > 0) throw partialFailure(`${this.name} store put`, failures, [...failed].sort(ascending))
+    if (failures.length > 0) throw partialFailure((p) => `${this.name} store ${writeCall('put', items, p)}`, failures, failed)
   }
 
   protected async removeMany(items: readonly WriteItem[]): Promise<void> {
@@ -240,12 +244,12 @@ export class KeyValueStore extends BaseStore {
       plain.length === 0 ? undefined : this.#backend.deleteMany(plain.map(([k]) => k)),
     ])
     const raw = settled.find((r) => r.status === 'rejected' && !isStockpyleError(r.reason)) as PromiseRejectedResult | undefined
-    if (raw !== undefined) throw backendError(this.name, 'delete', raw.reason)
+    if (raw !== undefined) throw backendError(this.name, writeCall('delete', items), raw.reason)
     const owners = [recordItems, plain.map(([, i]) => i)]
     const { failures, failed } = settledFailures(settled, owners)
     const hard = settled.find((r) => r.status === 'rejected' && !isPartialFailure(r.reason)) as PromiseRejectedResult | undefined
-    if (hard !== undefined) throw hard.reason
-    if (failures.length > 0) throw partialFailure(`${this.name} store delete`, failures, [...failed].sort(ascending))
+    if (hard !== undefined) throw backendError(this.name, writeCall('delete', items), hard.reason)
+    if (failures.length > 0) throw partialFailure((p) => `${this.name} store ${writeCall('delete', items, p)}`, failures, failed)
   }
 
   /** Replaces each key's entry by a tombstone (reads miss, backfills cannot land until it expires). */
@@ -368,8 +372,9 @@ export class KeyValueStore extends BaseStore {
         () => drop(records.map((r) => r.key)),
         (i) => (records[i] as { request: number }).request,
       )
-    if (whole !== undefined) throw whole
-    if (failures.length > 0) throw partialFailure(`${this.name} store invalidate`, failures, [...failed].sort(ascending))
+    if (whole !== undefined) throw backendError(this.name, readCall('invalidate', info, requests), whole)
+    if (failures.length > 0)
+      throw partialFailure((p) => `${this.name} store ${readCall('invalidate', info, requests, p)}`, failures, failed)
   }
 
   /**

@@ -161,6 +161,34 @@ export function describeModel(model: Model): ModelInfo {
   return info
 }
 
+/**
+ * {@link describeModel} for a call named `where` (`app store get`): a class that is not a model, or
+ * claims another class's name, is refused with the registry's error worded after that call (see
+ * {@link modelErrorIn}). For a model it costs what `describeModel` costs: the message is built only
+ * when it fails.
+ * @throws UnknownModelError / DuplicateModelError whose message starts with `where`.
+ */
+export function describeModelIn(model: Model, where: string): ModelInfo {
+  const known = infos.get(model)
+  if (known !== undefined) return known
+  try {
+    return describeModel(model)
+  } catch (err) {
+    throw modelErrorIn(err, where)
+  }
+}
+
+/**
+ * A model error met by the call `where` (`app store get`): an `UnknownModelError` or
+ * `DuplicateModelError` of the same class whose message starts with `where`, the registry's error as
+ * its `cause`; any other error as it is.
+ */
+export function modelErrorIn(err: unknown, where: string): unknown {
+  if (err instanceof UnknownModelError) return new UnknownModelError(`${where}: ${err.message}`, { cause: err })
+  if (err instanceof DuplicateModelError) return new DuplicateModelError(`${where}: ${err.message}`, { cause: err })
+  return err
+}
+
 /** What tells two classes of one name apart: the class it extends and its keys. */
 function describeClass(model: Model): string {
   const parent = Object.getPrototypeOf(model) as { name?: unknown } | null

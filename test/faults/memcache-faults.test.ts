@@ -337,6 +337,9 @@ describe.runIf(selectedStores().has('memcached'))('MemcacheStore with failing se
     expect(reason).toBeInstanceOf(StoreUnavailableError)
     expect(reason.message).toContain('127.0.0.1:1')
     expect(reason.message).toContain('127.0.0.1:2')
+    expect(reason.message).toMatch(
+      /^memcache\(127\.0\.0\.1:1,127\.0\.0\.1:2\) store get of model `ConformanceUser` by `\{id:0\}` \(and 299 more\) failed on 2 of 2 servers: /,
+    )
     expect(reason.cause).toBeInstanceOf(AggregateError)
   })
 

@@ -71,9 +71,17 @@ describe.runIf(stores.has('redis'))('RedisStore against a private redis-server',
     const { ms, error } = await elapsed(() => store.get(ConformanceUser, { id: 1 }))
     expect(error).toBeInstanceOf(StoreUnavailableError)
     expect((error as StoreUnavailableError).code).toBe('E_STORE_UNAVAILABLE')
-    expect((error as Error).message).toMatch(/^redis\(127\.0\.0\.1:\d+\) store get/)
+    // the message names the model and the key (the backend knows neither), the connection's error is the cause
+    expect((error as Error).message).toMatch(
+      /^redis\(127\.0\.0\.1:\d+\) store get of model `ConformanceUser` by `\{id:1\}`: the connection failed: connect ECONNREFUSED/,
+    )
     expect((error as Error).cause).toBeInstanceOf(Error)
+    expect(((error as Error).cause as Error).message).toMatch(/^connect ECONNREFUSED/)
     expect(ms).toBeLessThan(1000)
+    const put = await store.batchPut([makeUser(2), makeUser(3)]).catch((e: unknown) => e)
+    expect(put).toBeInstanceOf(StoreUnavailableError)
+    expect((put as Error).message).toMatch(/^redis\(127\.0\.0\.1:\d+\) store put of model `ConformanceUser` `\{id:2\}` \(and 1 more\): /)
+    expect(((put as Error).cause as Error).message).toMatch(/^connect ECONNREFUSED/)
     await store.close()
   })
 

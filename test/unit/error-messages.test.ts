@@ -2,9 +2,11 @@ import { describe, expect, it } from 'vitest'
 import { show } from '../../src/core/errors.js'
 import {
   AsyncLocalStore,
+  type CacheErrorEvent,
   ChainedStore,
   ConstraintViolationError,
   CorruptEntryError,
+  canonicalKey,
   errors,
   InvalidArgumentError,
   InvalidKeyError,
@@ -21,6 +23,7 @@ import {
   StockpyleError,
   type StockpyleErrorCode,
   UnknownKeyError,
+  UnknownModelError,
   UnsupportedOperationError,
 } from '../../src/index.js'
 import { MemcacheStore } from '../../src/stores/memcache/index.js'
@@ -67,6 +70,42 @@ describe('error messages', () => {
     expect(inf.message).toMatch(/^app store get .* `Infinity`/)
     const undef = await rejection(chain.get(Account, { id: undefined } as never))
     expect(undef.message).toMatch(/`undefined`/)
+  })
+
+  it('a class that is not a model, given to a read, a delete by key or an invalidation, is refused naming the store called and the operation; a chain counts it against no layer', async () => {
+    class Plain {
+      constructor(public id: number) {}
+    }
+    const model = Plain as never
+    const notModel = '`[function Plain]` is not a model: a model is a class with a static stockpyleKeys array'
+    const events: CacheErrorEvent[] = []
+    const fast = new ChainedStore([new ProcessMemoryStore({ name: 'cache' }), new ProcessMemoryStore({ name: 'db' })], { name: 'app' })
+    const slow = new ChainedStore([new KeyValueStore(new MapBackend(), { name: 'kv-cache' }), new ProcessMemoryStore({ name: 'db' })], {
+      name: 'app2',
+    })
+    for (const chain of [fast, slow]) chain.events.on('cacheError', (e: CacheErrorEvent) => events.push(e))
+    const stores = [new ProcessMemoryStore({ name: 'mem' }), new KeyValueStore(new MapBackend(), { name: 'kv' }), fast, slow]
+    for (const store of stores) {
+      for (const [operation, call] of [
+        ['get', () => store.get(model, { id: 1 } as never)],
+        ['get', () => store.batchGet(model, [{ id: 1 }] as never)],
+        ['delete', () => store.delete(model, { id: 1 } as never)],
+        ['delete', () => store.batchDelete(model, [{ id: 1 }] as never)],
+        ['invalidate', () => store.batchInvalidate(model, [{ id: 1 }] as never)],
+      ] as const) {
+        const err = await rejection(call())
+        expect(err).toBeInstanceOf(UnknownModelError)
+        expect(err.message).toBe(`${store.name} store ${operation}: ${notModel}`)
+        expect((err.cause as Error | undefined)?.message).toBe(notModel)
+      }
+    }
+    expect(events).toEqual([])
+    for (const chain of [fast, slow]) expect(chain.stats().map((s) => s.errors)).toEqual([0, 0])
+    expect(() => canonicalKey(model, { id: 1 } as never)).toThrow(`canonicalKey: ${notModel}`)
+    const local = new AsyncLocalStore({ name: 'local' })
+    await local.run(async () => {
+      expect((await rejection(local.get(model, { id: 1 } as never))).message).toBe(`local store get: ${notModel}`)
+    })
   })
 
   it('MissingKeyAttributeError names the attribute really missing when the database generates the primary key', async () => {

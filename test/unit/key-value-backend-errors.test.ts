@@ -5,7 +5,15 @@
  * through untyped.
  */
 import { describe, expect, it } from 'vitest'
-import { type CacheErrorEvent, ChainedStore, isStockpyleError, KeyValueStore, ProcessMemoryStore } from '../../src/index.js'
+import {
+  type CacheErrorEvent,
+  ChainedStore,
+  isStockpyleError,
+  KeyValueStore,
+  PartialFailureError,
+  ProcessMemoryStore,
+  StoreUnavailableError,
+} from '../../src/index.js'
 import { ConformanceUser, MapBackend, makeUser } from '../../src/testing/index.js'
 
 class OddBackend extends MapBackend {
@@ -25,17 +33,85 @@ class OddBackend extends MapBackend {
 }
 
 describe('a custom key-value backend that fails', () => {
-  it('its own errors are wrapped in a StockpyleError naming the store and operation, the error as cause', async () => {
+  it('its own errors are wrapped in a StockpyleError naming the store, operation, model and (first) key, the error as cause', async () => {
     const backend = new OddBackend()
     const store = new KeyValueStore(backend, { name: 'odd' })
     await store.put(makeUser(1))
     backend.mode = 'throw'
-    for (const call of [() => store.get(ConformanceUser, { id: 1 }), () => store.put(makeUser(2))]) {
+    for (const [call, message] of [
+      [
+        () => store.get(ConformanceUser, { id: 1 }),
+        'odd store get of model `ConformanceUser` by `{id:1}` failed in its backend: backend boom',
+      ],
+      [
+        () => store.batchGet(ConformanceUser, [{ email: 'a@x' }, { id: 2 }, { id: 3 }]),
+        'odd store get of model `ConformanceUser` by `{email:"a@x"}` (and 2 more) failed in its backend: backend boom',
+      ],
+      [() => store.put(makeUser(2)), 'odd store put of model `ConformanceUser` `{id:2}` failed in its backend: backend boom on set'],
+      [
+        () => store.batchPut([makeUser(3), makeUser(4)]),
+        'odd store put of model `ConformanceUser` `{id:3}` (and 1 more) failed in its backend: backend boom on set',
+      ],
+      [() => store.delete(makeUser(1)), 'odd store delete of model `ConformanceUser` `{id:1}` failed in its backend: backend boom on set'],
+    ] as const) {
       const err = await call().catch((e: unknown) => e)
       expect(isStockpyleError(err, 'E_STOCKPYLE')).toBe(true)
-      expect((err as Error).message).toMatch(/^odd store (get|put) failed in its backend: backend boom/)
+      expect((err as Error).message).toBe(message)
       expect(((err as Error).cause as Error).message).toMatch(/^backend boom/)
     }
+  })
+
+  it("a backend's StoreUnavailableError and partial failures name the model and the (first failed) key, keeping class, cause and fields", async () => {
+    const cause = new Error('connect ECONNREFUSED 127.0.0.1:1')
+    let failure: Error | undefined
+    class Down extends MapBackend {
+      override async getMany(keys: readonly string[], options?: { partial?: boolean }): Promise<(Uint8Array | undefined)[]> {
+        const found = await super.getMany(keys)
+        if (failure === undefined) return found
+        if (options?.partial !== true) throw failure
+        throw new PartialFailureError('down getMany: 1 of 2 key(s) on failed server(s) n2: n2 is down', {
+          failed: [1],
+          results: found.map((bytes, i) => (i === 1 ? undefined : bytes)),
+          nodes: ['n2'],
+          cause,
+        })
+      }
+      override async setMany(entries: Parameters<MapBackend['setMany']>[0]): Promise<void> {
+        if (failure !== undefined) throw failure
+        return super.setMany(entries)
+      }
+    }
+    const store = new KeyValueStore(new Down(), { name: 'down' })
+    await store.batchPut([makeUser(1), makeUser(2)])
+    for (const [thrown, shown] of [
+      [
+        new StoreUnavailableError('down store set: the connection failed: connect ECONNREFUSED 127.0.0.1:1', { cause }),
+        ': the connection failed:',
+      ],
+      [new StoreUnavailableError('down getMany failed on 2 of 2 servers: n1, n2', { cause }), ' failed on 2 of 2 servers: n1, n2'],
+    ] as const) {
+      failure = thrown
+      for (const [call, what] of [
+        [() => store.get(ConformanceUser, { id: 1 }), 'get of model `ConformanceUser` by `{id:1}`'],
+        [() => store.put(makeUser(3)), 'put of model `ConformanceUser` `{id:3}`'],
+      ] as const) {
+        const err = await call().catch((e: unknown) => e)
+        expect(err).toBeInstanceOf(StoreUnavailableError)
+        expect((err as Error).message.startsWith(`down store ${what}${shown}`)).toBe(true)
+        expect((err as Error).cause).toBe(cause)
+      }
+    }
+    failure = new StoreUnavailableError('partial')
+    const partial = await store
+      .batchGetEntries(ConformanceUser, [{ id: 1 }, { id: 2 }], { partial: true })
+      .catch((e: unknown) => e as PartialFailureError)
+    expect(partial).toBeInstanceOf(PartialFailureError)
+    expect((partial as PartialFailureError).message).toMatch(
+      /^down store get of model `ConformanceUser` by `\{id:2\}`: 1 item\(s\) on failed node\(s\) n2: /,
+    )
+    expect((partial as PartialFailureError).failed).toEqual([1])
+    expect((partial as PartialFailureError).nodes).toEqual(['n2'])
+    expect(((partial as PartialFailureError).results?.[0] as { value: ConformanceUser } | undefined)?.value.id).toBe(1)
   })
 
   it('a getMany answer of the wrong length (or not an array) is an error, never a miss', async () => {

@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest'
-import { ChainedStore, LoaderStore, ProcessMemoryStore, type Store, StoreDecorator } from '../../src/index.js'
-import { ConformanceUser, ManualClock, makeUser } from '../../src/testing/index.js'
+import {
+  ChainedStore,
+  KeyConflictError,
+  KeyValueStore,
+  LoaderStore,
+  ProcessMemoryStore,
+  type Store,
+  StoreDecorator,
+  StoreUnavailableError,
+} from '../../src/index.js'
+import { ConformanceUser, FaultStore, ManualClock, MapBackend, makeUser } from '../../src/testing/index.js'
 
 /** outer [memory, inner [memory, source]], the inner chain plain or wrapped in a decorator. */
 function nested(wrapped: boolean) {
@@ -53,5 +62,47 @@ describe('a chain as the last layer of another', () => {
     clock.advance(2000)
     failing = true
     expect((await outer.get(ConformanceUser, { id: 1 }))?.name).toBe(makeUser(1).name)
+  })
+
+  it('an error from the nested chain names the outer chain (the store the caller called), then the nested chain and the layer it arose in', async () => {
+    const db = new FaultStore(new KeyValueStore(new MapBackend(), { name: 'dbkv' }), { name: 'db' })
+    const inner = new ChainedStore([new ProcessMemoryStore({ name: 'inner-memory' }), db], { name: 'inner' })
+    const outer = new ChainedStore([new ProcessMemoryStore({ name: 'outer-memory' }), inner], { name: 'outer' })
+    db.fail('get', 'put')
+    const get = await outer.get(ConformanceUser, { id: 1 }).catch((e: unknown) => e)
+    expect(get).toBeInstanceOf(StoreUnavailableError)
+    expect((get as Error).message).toBe('outer store get: inner store get: db store is failing get (injected) (raised by its layer `db`)')
+    expect((get as Error).stack?.split('\n')[0]).toBe(`StoreUnavailableError: ${(get as Error).message}`)
+    const put = await outer.put(makeUser(1)).catch((e: unknown) => e)
+    expect((put as Error).message).toBe('outer store put: inner store put: db store is failing put (injected) (raised by its layer `db`)')
+    // a chain nested deeper still: each chain names itself once, the outermost first
+    const top = new ChainedStore([new ProcessMemoryStore({ name: 'top-memory' }), outer], { name: 'top' })
+    const deep = await top.get(ConformanceUser, { id: 2 }).catch((e: unknown) => e)
+    expect((deep as Error).message).toBe(
+      'top store get: outer store get: inner store get: db store is failing get (injected) (raised by its layer `db`)',
+    )
+  })
+
+  it('a caller error from the nested chain keeps its identity, and each chain names itself once however often it passes', async () => {
+    const conflict = new KeyConflictError('db store put of model `ConformanceUser` collides with another row (injected)')
+    class Refusing extends MapBackend {
+      override async setMany(): Promise<void> {
+        throw conflict
+      }
+    }
+    const inner = new ChainedStore([new ProcessMemoryStore({ name: 'inner-memory' }), new KeyValueStore(new Refusing(), { name: 'db' })], {
+      name: 'inner',
+    })
+    const outer = new ChainedStore([new ProcessMemoryStore({ name: 'outer-memory' }), inner], { name: 'outer' })
+    const named =
+      'outer store put: inner store put: db store put of model `ConformanceUser` collides with another row (injected) (raised by its layer `db`)'
+    for (let i = 0; i < 2; i++) {
+      expect(await outer.put(makeUser(1)).catch((e: unknown) => e)).toBe(conflict)
+      expect(conflict.message).toBe(named)
+    }
+    expect(await inner.put(makeUser(1)).catch((e: unknown) => e)).toBe(conflict)
+    expect(conflict.message).toBe(named)
+    expect(outer.stats().map((s) => s.errors)).toEqual([0, 0])
+    expect(inner.stats().map((s) => s.errors)).toEqual([0, 0])
   })
 })

@@ -19,7 +19,7 @@ import { encodeLookup, keyOfObjectFor, keysOfObject } from '../../core/key-encod
 import type { Instance, Lookup, Model } from '../../core/model.js'
 import { msOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
-import { describeModel, type ModelInfo } from '../../core/registry.js'
+import { describeModel, describeModelIn, type ModelInfo } from '../../core/registry.js'
 import { messageOf, unavailableUnlessOurs } from '../../core/unavailable-unless-ours.js'
 import { withTimeout } from '../../core/with-timeout.js'
 
@@ -168,7 +168,12 @@ export class LoaderStore<M extends Model = Model> extends BaseStore {
     // deleted. The source's fault, not the caller's: a failure of the source (a chain may serve stale).
     try {
       // the operation alone: keysOfObject names the model itself
-      keysOfObject(describeModel((obj as { constructor: Model }).constructor), obj, false, `${this.name} store load`)
+      keysOfObject(
+        describeModelIn((obj as { constructor: Model }).constructor, `${this.name} store load`),
+        obj,
+        false,
+        `${this.name} store load`,
+      )
     } catch (err) {
       throw new StockpyleError(`${messageOf(err)} (for ${show(request.lookup)})`, { cause: err })
     }

@@ -17,7 +17,7 @@ import { encodeLookup, isPrimaryKeyText, keyForLookup, keyOfObjectFor, keysOfObj
 import type { Instance, Lookup, Model } from '../../core/model.js'
 import { nameOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
-import { describeModel, type KeyInfo, type ModelInfo } from '../../core/registry.js'
+import { describeModelIn, type KeyInfo, type ModelInfo } from '../../core/registry.js'
 import { AliasIndex } from './alias-index.js'
 import { BusLink } from './bus-link.js'
 import { type CopyKeys, sizeOfCaptured } from './copy-keys.js'
@@ -148,7 +148,7 @@ export class ProcessMemoryStore extends BaseStore {
    */
   getNow<M extends Model>(model: M, lookup: Lookup<M>): Instance<M> | undefined {
     this.assertOpen('get')
-    const info = describeModel(model)
+    const info = describeModelIn(model, this.#getWhere)
     const spec = keyForLookup(info, lookup, this.#getWhere)
     const key = keyOfObjectFor(spec, lookup) ?? encodeLookup(info, lookup, this.#getWhere)
     if (this.#bus.down) return undefined

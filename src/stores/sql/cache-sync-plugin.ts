@@ -14,7 +14,7 @@ import { callHook, warnOnceWhenHookFails } from '../../core/call-hook.js'
 import { InvalidOptionError, StoreClosedError, show, UnsupportedOperationError } from '../../core/errors.js'
 import type { Model } from '../../core/model.js'
 import { checkOptionNames } from '../../core/options.js'
-import { describeModel, type KeyInfo, type ModelInfo } from '../../core/registry.js'
+import { describeModelIn, type KeyInfo, type ModelInfo } from '../../core/registry.js'
 import { messageOf } from '../../core/unavailable-unless-ours.js'
 import { endsInBlockComment } from './cache-sync-comment.js'
 import { type AfterCommitWork, trackingDialect } from './cache-sync-dialect.js'
@@ -121,8 +121,8 @@ export class CacheSyncPlugin implements KyselyPlugin {
         }))
     // key columns come from the store's mapping of each table, introspected when a write on it is first
     // planned (see #resolve)
-    for (const model of models) {
-      const info = describeModel(model)
+    for (const [i, model] of models.entries()) {
+      const info = describeModelIn(model, `CacheSyncPlugin: option \`models\`[${i}]`)
       const table = store.tableOf(model)
       const known = this.#watched.get(keyOf(table, store.dialect))
       const infos: ModelInfo[] = [...(known?.models ?? []), info]

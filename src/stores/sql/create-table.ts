@@ -4,7 +4,7 @@ import { InvalidOptionError, SchemaError, show } from '../../core/errors.js'
 import type { Model } from '../../core/model.js'
 import { booleanOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
-import { describeModel } from '../../core/registry.js'
+import { describeModelIn } from '../../core/registry.js'
 import { messageOf } from '../../core/unavailable-unless-ours.js'
 import type { SqlDialect } from './column-kind.js'
 import { parseConnection } from './connect.js'
@@ -71,14 +71,15 @@ function indexName(table: string, columns: readonly string[], suffix: string): s
  *   refused with the intended one: `ifNotExist` → `ifNotExists`), a non-boolean flag, unknown column types, a key attribute without a column, an invalid
  *   table name, or `generated` on a key that is not one integer column; StockpyleError `E_SCHEMA` when
  *   the table (or one of its indexes) exists, without `ifNotExists`; other database errors translated
- *   as SqlStore's are (StoreUnavailableError, …).
+ *   as SqlStore's are (StoreUnavailableError, …); UnknownModelError (``createTable: …``) for a class that is
+ *   not a model.
  */
 export async function createTable(target: SqlStore | Kysely<any>, model: Model, options: CreateTableOptions): Promise<void> {
   if (typeof options !== 'object' || options === null) {
     throw new InvalidOptionError(`createTable: options must be an object with \`columns\` (attribute → column type), got ${show(options)}`)
   }
   checkOptionNames('createTable', options, CREATE_TABLE_OPTIONS)
-  const info = describeModel(model)
+  const info = describeModelIn(model, 'createTable')
   const store = target instanceof SqlStore ? target : undefined
   const dialect =
     store?.dialect ?? parseConnection('createTable', { db: target }, undefined, { maxConnections: undefined, timeout: undefined }).dialect

@@ -13,7 +13,7 @@ import { InvalidArgumentError, InvalidOptionError, show, UnsupportedOperationErr
 import type { Model } from '../../core/model.js'
 import { msOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
-import { describeModel, type ModelInfo } from '../../core/registry.js'
+import { describeModel, describeModelIn, type ModelInfo } from '../../core/registry.js'
 import type { SqlDialect } from './column-kind.js'
 import { type ParsedConnection, parseConnection, type SqlConnection } from './connect.js'
 import { MappingCache } from './model-mapping.js'
@@ -216,9 +216,12 @@ export class SqlStore extends BaseStore {
     return this.#db
   }
 
-  /** The table a model maps to (see {@link SqlStoreOptions.tables}). @throws StockpyleError `E_SCHEMA` for an invalid name. */
+  /**
+   * The table a model maps to (see {@link SqlStoreOptions.tables}).
+   * @throws StockpyleError `E_SCHEMA` for an invalid name; UnknownModelError for a class that is not a model.
+   */
   tableOf(model: Model): string {
-    return this.#context.mappings.tableOf(describeModel(model))
+    return this.#context.mappings.tableOf(describeModelIn(model, `${this.name} store tableOf`))
   }
 
   /**
