@@ -1,7 +1,7 @@
 import type { Redis, RedisOptions } from 'ioredis'
 import type { InvalidationBus, InvalidationListener } from '../contracts/invalidation-bus.js'
 import { detach } from '../core/detach.js'
-import { InvalidOptionError, StoreClosedError, StoreUnavailableError, show } from '../core/errors.js'
+import { InvalidOptionError, StockpyleError, StoreClosedError, StoreUnavailableError, show } from '../core/errors.js'
 import { hideCredentials } from '../stores/redis/hide-credentials.js'
 import { checkRedisOptions, REDIS_BUS_OWNED } from '../stores/redis/owned-redis-options.js'
 import { checkRedisUrl } from '../stores/redis/redis-url.js'
@@ -27,7 +27,8 @@ import { busName, destroyStream, loadIoredis, quit } from './redis-connection.js
  *   between `onDown` and `onUp` and is cleared on `onUp`.
  * - Errors no caller can be given (the subscriber's connection, malformed messages, failing
  *   listeners) go to `onError`; without it, the bus's first one is one process warning
- *   `STOCKPYLE_INVALIDATION_ERROR` and later ones are dropped.
+ *   `STOCKPYLE_INVALIDATION_ERROR` and later ones are dropped. A malformed message is a
+ *   `StockpyleError` (`E_STOCKPYLE`), not a `StoreUnavailableError`: it says nothing about the server.
  *
  * Single Redis nodes only (a Redis Cluster client is not supported as `client`).
  *
@@ -334,7 +335,8 @@ export class RedisBus implements InvalidationBus {
   #deliver(message: string): void {
     const decoded = decodeMessage(message)
     if (decoded === undefined) {
-      this.#report(new StoreUnavailableError(`${this.name}: ignored a malformed message on ${show(this.channel)}: ${show(message)}`))
+      // a third party's junk on the channel: no outage (an onError counting outages by class must not count it)
+      this.#report(new StockpyleError(`${this.name}: ignored a malformed message on ${show(this.channel)}: ${show(message)}`))
       return
     }
     if (decoded.o === this.origin || decoded.k.length === 0) return

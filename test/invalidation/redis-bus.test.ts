@@ -8,7 +8,7 @@ import { RedisBus } from '../../src/invalidation/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
 import { ConformanceUser, cacheIn, makeUser, runBusConformance } from '../../src/testing/index.js'
 import { freePort, type RedisServer, selectedStores, startRedis } from '../harness/servers.js'
-import { type BusContract, busConformance, processesOn, unreportedErrorCases } from './bus-contract.js'
+import { type BusContract, busConformance, malformedMessageCase, processesOn, unreportedErrorCases } from './bus-contract.js'
 import { nextTurn, poll, Recorder, UNREPORTED, warningsNaming } from './helpers.js'
 
 const contract: BusContract = {
@@ -163,6 +163,8 @@ describe.runIf(selectedStores().has('redis'))('RedisBus', () => {
     await bus.close()
     await expect(publishing).rejects.toBeInstanceOf(StoreClosedError)
   })
+
+  malformedMessageCase(contract, () => url)
 
   /** Closes the pub/sub connections named `name` (CLIENT SETNAME) from the server side, as CLIENT KILL or a client-output-buffer-limit does. */
   async function killSubscriber(name: string): Promise<void> {
