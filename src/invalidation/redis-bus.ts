@@ -29,6 +29,8 @@ import { busName, destroyStream, loadIoredis, quit } from './redis-connection.js
  *   listeners) go to `onError`; without it, the bus's first one is one process warning
  *   `STOCKPYLE_INVALIDATION_ERROR` and later ones are dropped. A malformed message is a
  *   `StockpyleError` (`E_STOCKPYLE`), not a `StoreUnavailableError`: it says nothing about the server.
+ * - `close()` lets the publishes under way finish (each within `timeout` ms) before it ends the
+ *   publisher: on a healthy server they are sent, also those still waiting for the first connection.
  *
  * Single Redis nodes only (a Redis Cluster client is not supported as `client`).
  *
@@ -58,6 +60,8 @@ export class RedisBus implements InvalidationBus {
   #publisher: Redis | undefined
   #publisherOpening: Promise<Redis> | undefined
   #publisherWasReady = false
+  /** The publishes under way, each settling within `timeout` ms: close() lets them finish before it ends the publisher. */
+  readonly #inFlight = new Set<Promise<void>>()
   #subscriber: Redis | undefined
   #subscriberStarted = false
   #epoch = 0
@@ -121,31 +125,44 @@ export class RedisBus implements InvalidationBus {
    * Sends the keys to every other bus on the channel. Resolves once Redis accepted the message(s);
    * `[]` sends nothing.
    * @throws StoreUnavailableError when the publisher is not connected or Redis does not answer within `timeout` ms.
-   * @throws StoreClosedError after `close()`.
+   * @throws StoreClosedError after `close()`, or when `close()` was called while this publish was
+   * under way and it then failed (the cause says why).
    */
   async publish(keys: readonly string[]): Promise<void> {
     const messages = publishMessages(this.name, this.origin, this.#closed, keys, MAX_MESSAGE_BYTES)
     if (messages.length === 0) return
-    const deadline = Date.now() + this.#timeout
-    const unavailable = (what: string, cause?: unknown): StoreUnavailableError => publishUnavailable(this.name, this.channel, what, cause)
+    const work = this.#send(messages)
+    this.#inFlight.add(work)
     try {
-      const publisher = await this.#readyPublisher(deadline, unavailable)
-      const left = Math.max(1, deadline - Date.now())
-      const work: Promise<unknown> =
-        messages.length === 1
-          ? publisher.publish(this.channel, messages[0] as string)
-          : publisher
-              .pipeline(messages.map((m) => ['publish', this.channel, m]))
-              .exec()
-              .then((results) => {
-                for (const [err] of results ?? []) if (err) throw err
-              })
-      await withTimeout(work, left, () => unavailable(`no answer within ${this.#timeout} ms (option \`timeout\`)`))
+      await work
     } catch (err) {
-      // close() ended the connection this publish waited for or wrote on: that is no outage
-      if (this.#closed) throw new StoreClosedError(`${this.name} was closed while publishing`, { cause: err })
-      throw publishFailed(this.name, this.channel, hideCredentials(err))
+      const failure = publishFailed(this.name, this.channel, hideCredentials(err))
+      if (this.#closed) throw new StoreClosedError(`${this.name} was closed while publishing`, { cause: failure })
+      throw failure
+    } finally {
+      this.#inFlight.delete(work)
     }
+  }
+
+  /** Publishes `messages`, settling within `timeout` ms. */
+  async #send(messages: string[]): Promise<void> {
+    const deadline = Date.now() + this.#timeout
+    const publisher = await this.#readyPublisher(deadline)
+    const left = Math.max(1, deadline - Date.now())
+    const work: Promise<unknown> =
+      messages.length === 1
+        ? publisher.publish(this.channel, messages[0] as string)
+        : publisher
+            .pipeline(messages.map((m) => ['publish', this.channel, m]))
+            .exec()
+            .then((results) => {
+              for (const [err] of results ?? []) if (err) throw err
+            })
+    await withTimeout(work, left, () => this.#unavailable(`no answer within ${this.#timeout} ms (option \`timeout\`)`))
+  }
+
+  #unavailable(what: string, cause?: unknown): StoreUnavailableError {
+    return publishUnavailable(this.name, this.channel, what, cause)
   }
 
   /**
@@ -170,7 +187,9 @@ export class RedisBus implements InvalidationBus {
 
   /**
    * Closes the connections the bus created (never a `client` you passed) and tells the listeners
-   * `onDown` (no invalidation reaches them anymore). Idempotent.
+   * `onDown` (no invalidation reaches them anymore). Publishes under way are let finish first (each
+   * within its `timeout` ms; also one still waiting for the first connection); one that fails meanwhile
+   * rejects with `StoreClosedError`. Idempotent.
    */
   close(): Promise<void> {
     this.#closing ??= this.#close()
@@ -184,8 +203,16 @@ export class RedisBus implements InvalidationBus {
     this.#listeners.down()
     this.#listeners.clear()
     this.#userClient?.off('ready', this.#onPublisherReady)
-    const owned = [this.#subscriber, this.#userClient === undefined ? await this.#publisherOpening?.catch(() => undefined) : undefined]
-    await Promise.all(owned.map((c) => (c === undefined ? undefined : quit(c, this.#timeout))))
+    const subscriber = this.#subscriber
+    await Promise.all([subscriber === undefined ? undefined : quit(subscriber, this.#timeout), this.#endPublisher()])
+  }
+
+  async #endPublisher(): Promise<void> {
+    // each publish settles within `timeout` ms of its start, so this waits at most that long
+    if (this.#inFlight.size > 0) await Promise.allSettled(this.#inFlight)
+    if (this.#userClient !== undefined) return
+    const publisher = await this.#publisherOpening?.catch(() => undefined)
+    if (publisher !== undefined) await quit(publisher, this.#timeout)
   }
 
   #retryStrategy = (times: number): number => backoff(times, this.#maxBackoff)
@@ -217,7 +244,7 @@ export class RedisBus implements InvalidationBus {
     return new Redis(this.#url as string, common)
   }
 
-  async #readyPublisher(deadline: number, unavailable: (what: string, cause?: unknown) => StoreUnavailableError): Promise<Redis> {
+  async #readyPublisher(deadline: number): Promise<Redis> {
     if (this.#publisher === undefined) {
       this.#publisherOpening ??= (async () => {
         const client = this.#userClient ?? (await this.#newConnection())
@@ -239,7 +266,7 @@ export class RedisBus implements InvalidationBus {
     // Only the very first connection is waited for; a publisher that lost its connection fails at once.
     if (this.#publisherWasReady || !['wait', 'connecting', 'connect'].includes(status)) {
       const cause = this.#lastError
-      throw unavailable(`not connected (${status})${cause instanceof Error ? `: ${cause.message}` : ''}`, cause)
+      throw this.#unavailable(`not connected (${status})${cause instanceof Error ? `: ${cause.message}` : ''}`, cause)
     }
     await withTimeout(
       new Promise<void>((resolve, reject) => {
@@ -256,7 +283,7 @@ export class RedisBus implements InvalidationBus {
         const onClose = (): void => {
           done()
           const cause = this.#lastError
-          reject(unavailable(`the connection failed${cause instanceof Error ? `: ${cause.message}` : ''}`, cause))
+          reject(this.#unavailable(`the connection failed${cause instanceof Error ? `: ${cause.message}` : ''}`, cause))
         }
         client.once('ready', onReady)
         client.once('close', onClose)
@@ -264,7 +291,7 @@ export class RedisBus implements InvalidationBus {
         if (client.status === 'wait') client.connect().catch(() => {})
       }),
       Math.max(1, deadline - Date.now()),
-      () => unavailable(`not connected within ${this.#timeout} ms (option \`timeout\`)`, this.#lastError),
+      () => this.#unavailable(`not connected within ${this.#timeout} ms (option \`timeout\`)`, this.#lastError),
     )
     return client
   }

@@ -157,11 +157,48 @@ describe.runIf(selectedStores().has('redis'))('RedisBus', () => {
     }
   })
 
-  it('a publish waiting for the first connection when close() is called rejects with StoreClosedError', async () => {
-    const bus = new RedisBus({ url: `redis://127.0.0.1:${inject('redis').port}`, timeout: 2000 })
-    const publishing = bus.publish(['x'])
+  // review: close() ended the first connection these publishes waited for; they rejected and nothing was sent
+  it('publishes waiting for the first connection when close() is called are let finish: on a healthy server all are sent', async () => {
+    const timeout = 2000
+    const channel = `close-first-${process.pid}`
+    const receiver = new RedisBus({ url, channel })
+    const r = new Recorder()
+    receiver.subscribe(r)
+    const bus = new RedisBus({ url, channel, timeout })
+    try {
+      await poll(() => receiver.subscribed, 'the subscription')
+      const keys = Array.from({ length: 50 }, (_, i) => `in-flight-${i}`)
+      const started = performance.now()
+      const outcomes = keys.map((key) =>
+        bus.publish([key]).then(
+          () => undefined,
+          (err: unknown) => err,
+        ),
+      )
+      await bus.close()
+      expect(performance.now() - started).toBeLessThan(timeout)
+      expect(await Promise.all(outcomes)).toEqual(keys.map(() => undefined))
+      await expect(bus.publish(['late'])).rejects.toBeInstanceOf(StoreClosedError)
+      await poll(() => keys.every((k) => r.keys.includes(k)), 'every publish to be delivered')
+    } finally {
+      await Promise.all([bus.close(), receiver.close()])
+    }
+  })
+
+  it('a publish waiting for the first connection to a server that is not running rejects with StoreClosedError when close() is called, its cause saying why', async () => {
+    const bus = new RedisBus({ url: `redis://127.0.0.1:${await freePort()}`, timeout: 2000 })
+    const started = performance.now()
+    const publishing = bus.publish(['x']).then(
+      () => undefined,
+      (err: unknown) => err,
+    )
     await bus.close()
-    await expect(publishing).rejects.toBeInstanceOf(StoreClosedError)
+    const failure = await publishing
+    expect(performance.now() - started).toBeLessThan(1000)
+    expect(failure).toBeInstanceOf(StoreClosedError)
+    expect((failure as Error).message).toMatch(/was closed while publishing/)
+    expect((failure as Error).cause).toBeInstanceOf(StoreUnavailableError)
+    expect(((failure as Error).cause as Error).message).toMatch(/ECONNREFUSED/)
   })
 
   malformedMessageCase(contract, () => url)
@@ -292,6 +329,29 @@ describe.runIf(selectedStores().has('redis'))('RedisBus', () => {
     })
     afterAll(async () => {
       await server?.stop()
+    })
+
+    it('frozen (SIGSTOP): a publish waiting for the first connection when close() is called rejects within its timeout, and close() ends', async () => {
+      const timeout = 300
+      const bus = new RedisBus({ url: server.url, timeout })
+      server.kill('SIGSTOP')
+      try {
+        const started = performance.now()
+        const publishing = bus.publish(['x']).then(
+          () => undefined,
+          (err: unknown) => ({ err, ms: performance.now() - started }),
+        )
+        await bus.close()
+        const failure = await publishing
+        if (failure === undefined) throw new Error('the publish to a frozen server resolved')
+        expect(failure.err).toBeInstanceOf(StoreClosedError)
+        expect(((failure.err as Error).cause as Error).message).toMatch(/within 300 ms/)
+        expect(failure.ms).toBeLessThan(timeout + 200)
+        expect(performance.now() - started).toBeLessThan(3 * timeout + 200)
+      } finally {
+        server.kill('SIGCONT')
+        await bus.close()
+      }
     })
 
     it('frozen (SIGSTOP): the heartbeat notices within heartbeatInterval + timeout; thawed, the layers come back', async () => {
