@@ -9,7 +9,7 @@ import { BusListeners } from './bus-listeners.js'
 import { decodeMessage, newOrigin, publishFailed, publishMessages, publishUnavailable } from './bus-message.js'
 import { backoff, callbackOption, checkKnown, clientBackstop, errorReporter, msOption, withTimeout } from './bus-options.js'
 import { checkUrlOverlap, DEFAULT_URL, KNOWN, MAX_MESSAGE_BYTES, type RedisBusOptions } from './redis-bus-options.js'
-import { busName, destroyStream, loadIoredis, quit } from './redis-connection.js'
+import { busName, destroyStream, loadIoredis, nextReady, quit, type ReadyWait } from './redis-connection.js'
 
 /**
  * An {@link InvalidationBus} over Redis pub/sub (ioredis 5): `publish` sends `{"o": origin, "k": keys}`
@@ -60,6 +60,8 @@ export class RedisBus implements InvalidationBus {
   #publisher: Redis | undefined
   #publisherOpening: Promise<Redis> | undefined
   #publisherWasReady = false
+  /** The wait for the publisher's first connection that every publish meanwhile shares (one set of listeners). */
+  #firstReady: ReadyWait | undefined
   /** The publishes under way, each settling within `timeout` ms: close() lets them finish before it ends the publisher. */
   readonly #inFlight = new Set<Promise<void>>()
   #subscriber: Redis | undefined
@@ -210,6 +212,7 @@ export class RedisBus implements InvalidationBus {
   async #endPublisher(): Promise<void> {
     // each publish settles within `timeout` ms of its start, so this waits at most that long
     if (this.#inFlight.size > 0) await Promise.allSettled(this.#inFlight)
+    this.#firstReady?.stop()
     if (this.#userClient !== undefined) return
     const publisher = await this.#publisherOpening?.catch(() => undefined)
     if (publisher !== undefined) await quit(publisher, this.#timeout)
@@ -268,30 +271,22 @@ export class RedisBus implements InvalidationBus {
       const cause = this.#lastError
       throw this.#unavailable(`not connected (${status})${cause instanceof Error ? `: ${cause.message}` : ''}`, cause)
     }
-    await withTimeout(
-      new Promise<void>((resolve, reject) => {
-        const done = (): void => {
-          client.off('ready', onReady)
-          client.off('close', onClose)
-          client.off('end', onClose)
-        }
-        const onReady = (): void => {
-          done()
-          resolve()
-        }
-        // the first connection failed (refused, reset): fail now rather than at the timeout
-        const onClose = (): void => {
-          done()
-          const cause = this.#lastError
-          reject(this.#unavailable(`the connection failed${cause instanceof Error ? `: ${cause.message}` : ''}`, cause))
-        }
-        client.once('ready', onReady)
-        client.once('close', onClose)
-        client.once('end', onClose)
-        if (client.status === 'wait') client.connect().catch(() => {})
-      }),
-      Math.max(1, deadline - Date.now()),
-      () => this.#unavailable(`not connected within ${this.#timeout} ms (option \`timeout\`)`, this.#lastError),
+    // One wait that every publish meanwhile shares, each under its own deadline. The first connection
+    // failing (refused, reset) fails them now rather than at the timeout; a publish during the next
+    // attempt waits for that one.
+    if (this.#firstReady === undefined) {
+      const wait = nextReady(client, () => {
+        const cause = this.#lastError
+        return this.#unavailable(`the connection failed${cause instanceof Error ? `: ${cause.message}` : ''}`, cause)
+      })
+      this.#firstReady = wait
+      wait.ready.catch(() => {
+        if (this.#firstReady === wait) this.#firstReady = undefined
+      })
+      if (client.status === 'wait') client.connect().catch(() => {})
+    }
+    await withTimeout(this.#firstReady.ready, Math.max(1, deadline - Date.now()), () =>
+      this.#unavailable(`not connected within ${this.#timeout} ms (option \`timeout\`)`, this.#lastError),
     )
     return client
   }

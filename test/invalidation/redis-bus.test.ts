@@ -201,6 +201,43 @@ describe.runIf(selectedStores().has('redis'))('RedisBus', () => {
     expect(((failure as Error).cause as Error).message).toMatch(/ECONNREFUSED/)
   })
 
+  // review: each waiting publish added its own 'ready'/'close'/'end' listeners: 11 printed three MaxListenersExceededWarning
+  it('twenty publishes waiting for the first connection share one set of listeners: no MaxListenersExceededWarning', async () => {
+    const warnings: Error[] = []
+    const onWarning = (w: Error): void => {
+      if (w.name === 'MaxListenersExceededWarning') warnings.push(w)
+    }
+    process.on('warning', onWarning)
+    const bus = new RedisBus({ url, onError: () => {} })
+    try {
+      await Promise.all(Array.from({ length: 20 }, (_, i) => bus.publish([`many-${i}`])))
+      await nextTurn()
+      expect(warnings).toEqual([])
+    } finally {
+      process.off('warning', onWarning)
+      await bus.close()
+    }
+  })
+
+  it('twenty publishes waiting for a first connection that is refused all reject at once', async () => {
+    const bus = new RedisBus({ url: `redis://127.0.0.1:${await freePort()}`, timeout: 2000 })
+    try {
+      const started = performance.now()
+      const failures = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          bus.publish([`k${i}`]).then(
+            () => undefined,
+            (e: unknown) => e,
+          ),
+        ),
+      )
+      expect(performance.now() - started).toBeLessThan(1000)
+      for (const f of failures) expect(f).toBeInstanceOf(StoreUnavailableError)
+    } finally {
+      await bus.close()
+    }
+  })
+
   malformedMessageCase(contract, () => url)
 
   /** Closes the pub/sub connections named `name` (CLIENT SETNAME) from the server side, as CLIENT KILL or a client-output-buffer-limit does. */
