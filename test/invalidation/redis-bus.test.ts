@@ -383,8 +383,8 @@ describe.runIf(selectedStores().has('redis'))('RedisBus', () => {
         if (failure === undefined) throw new Error('the publish to a frozen server resolved')
         expect(failure.err).toBeInstanceOf(StoreClosedError)
         expect(((failure.err as Error).cause as Error).message).toMatch(/within 300 ms/)
-        expect(failure.ms).toBeLessThan(timeout + 200)
-        expect(performance.now() - started).toBeLessThan(3 * timeout + 200)
+        expect(failure.ms).toBeLessThan(timeout + 400) // within its timeout (slack for a loaded machine)
+        expect(performance.now() - started).toBeLessThan(5 * timeout) // close(): the publish, then the bounded quit
       } finally {
         server.kill('SIGCONT')
         await bus.close()
