@@ -37,7 +37,7 @@ export interface StockpyleErrorOptions {
  * Base class of every error stockpyle throws. `code` is stable and belongs to the class (one class per
  * code); `cause` carries the underlying error. Thrown as itself (`E_STOCKPYLE`) only for a failure no
  * other class describes: a backend error stockpyle does not recognise (see `cause`), a problem an
- * invalidation watcher reports, or a read whose msgpack extension type another registration in the
+ * invalidation watcher reports, a malformed message an invalidation bus ignored, or a read whose msgpack extension type another registration in the
  * process took (msgpackr's `addExtension` is process-wide).
  */
 export class StockpyleError extends Error {

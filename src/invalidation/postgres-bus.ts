@@ -1,5 +1,5 @@
 import type { InvalidationBus, InvalidationListener } from '../contracts/invalidation-bus.js'
-import { InvalidOptionError, StoreClosedError, StoreUnavailableError, show } from '../core/errors.js'
+import { InvalidOptionError, StockpyleError, StoreClosedError, show } from '../core/errors.js'
 import {
   type PgClientConfig as ClientConfig,
   checkChannel,
@@ -39,7 +39,8 @@ export interface PostgresBusOptions {
   maxBackoff?: number | undefined
   /**
    * Receives what cannot be thrown to a caller: LISTEN connection errors (the first of each outage),
-   * malformed notifications, what listeners throw or their promises reject with. Default
+   * malformed notifications (a `StockpyleError` `E_STOCKPYLE`: no outage), what listeners throw or
+   * their promises reject with. Default
    * (undefined): the bus's first such error is one process warning `STOCKPYLE_INVALIDATION_ERROR`
    * naming the bus and the error; later ones are dropped. What `onError` throws, or its promise
    * rejects with, is one process warning `STOCKPYLE_CALLBACK` (the first time; later ones are dropped).
@@ -70,7 +71,8 @@ const PUBLISH_SQL = 'select pg_notify($1, p) from unnest($2::text[]) as p'
  *   `onUp` and is cleared on `onUp`.
  * - Errors no caller can be given (the LISTEN connection, malformed notifications, failing listeners)
  *   go to `onError`; without it, the bus's first one is one process warning
- *   `STOCKPYLE_INVALIDATION_ERROR` and later ones are dropped.
+ *   `STOCKPYLE_INVALIDATION_ERROR` and later ones are dropped. A malformed notification is a
+ *   `StockpyleError` (`E_STOCKPYLE`), not a `StoreUnavailableError`: it says nothing about the server.
  *
  * @example
  * const bus = new PostgresBus({ url: 'postgres://app@db/app' })
@@ -260,7 +262,8 @@ export class PostgresBus implements InvalidationBus {
   #deliver(payload: string): void {
     const message = decodeMessage(payload)
     if (message === undefined) {
-      this.#report(new StoreUnavailableError(`${this.name}: ignored a malformed notification on ${show(this.channel)}: ${show(payload)}`))
+      // a third party's junk on the channel: no outage (an onError counting outages by class must not count it)
+      this.#report(new StockpyleError(`${this.name}: ignored a malformed notification on ${show(this.channel)}: ${show(payload)}`))
       return
     }
     if (message.o === this.origin || message.k.length === 0) return

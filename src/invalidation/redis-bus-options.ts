@@ -32,7 +32,8 @@ export interface RedisBusOptions {
   maxBackoff?: number | undefined
   /**
    * Receives what cannot be thrown to a caller: connection errors of the subscriber (the first of
-   * each outage), malformed messages, what listeners throw or their promises reject with. Default
+   * each outage), malformed messages (a `StockpyleError` `E_STOCKPYLE`: no outage), what listeners
+   * throw or their promises reject with. Default
    * (undefined): the bus's first such error is one process warning `STOCKPYLE_INVALIDATION_ERROR`
    * naming the bus and the error; later ones are dropped. What `onError` throws, or its promise
    * rejects with, is one process warning `STOCKPYLE_CALLBACK` (the first time; later ones are dropped).

@@ -1,7 +1,7 @@
 import type { Redis, RedisOptions } from 'ioredis'
 import type { InvalidationBus, InvalidationListener } from '../contracts/invalidation-bus.js'
 import { detach } from '../core/detach.js'
-import { InvalidOptionError, StoreClosedError, StoreUnavailableError, show } from '../core/errors.js'
+import { InvalidOptionError, StockpyleError, StoreClosedError, StoreUnavailableError, show } from '../core/errors.js'
 import { hideCredentials } from '../stores/redis/hide-credentials.js'
 import { checkRedisOptions, REDIS_BUS_OWNED } from '../stores/redis/owned-redis-options.js'
 import { checkRedisUrl } from '../stores/redis/redis-url.js'
@@ -9,7 +9,7 @@ import { BusListeners } from './bus-listeners.js'
 import { decodeMessage, newOrigin, publishFailed, publishMessages, publishUnavailable } from './bus-message.js'
 import { backoff, callbackOption, checkKnown, clientBackstop, errorReporter, msOption, withTimeout } from './bus-options.js'
 import { checkUrlOverlap, DEFAULT_URL, KNOWN, MAX_MESSAGE_BYTES, type RedisBusOptions } from './redis-bus-options.js'
-import { busName, destroyStream, loadIoredis, quit } from './redis-connection.js'
+import { busName, destroyStream, loadIoredis, nextReady, quit, type ReadyWait } from './redis-connection.js'
 
 /**
  * An {@link InvalidationBus} over Redis pub/sub (ioredis 5): `publish` sends `{"o": origin, "k": keys}`
@@ -27,7 +27,10 @@ import { busName, destroyStream, loadIoredis, quit } from './redis-connection.js
  *   between `onDown` and `onUp` and is cleared on `onUp`.
  * - Errors no caller can be given (the subscriber's connection, malformed messages, failing
  *   listeners) go to `onError`; without it, the bus's first one is one process warning
- *   `STOCKPYLE_INVALIDATION_ERROR` and later ones are dropped.
+ *   `STOCKPYLE_INVALIDATION_ERROR` and later ones are dropped. A malformed message is a
+ *   `StockpyleError` (`E_STOCKPYLE`), not a `StoreUnavailableError`: it says nothing about the server.
+ * - `close()` lets the publishes under way finish (each within `timeout` ms) before it ends the
+ *   publisher: on a healthy server they are sent, also those still waiting for the first connection.
  *
  * Single Redis nodes only (a Redis Cluster client is not supported as `client`).
  *
@@ -57,6 +60,10 @@ export class RedisBus implements InvalidationBus {
   #publisher: Redis | undefined
   #publisherOpening: Promise<Redis> | undefined
   #publisherWasReady = false
+  /** The wait for the publisher's first connection that every publish meanwhile shares (one set of listeners). */
+  #firstReady: ReadyWait | undefined
+  /** The publishes under way, each settling within `timeout` ms: close() lets them finish before it ends the publisher. */
+  readonly #inFlight = new Set<Promise<void>>()
   #subscriber: Redis | undefined
   #subscriberStarted = false
   #epoch = 0
@@ -120,31 +127,44 @@ export class RedisBus implements InvalidationBus {
    * Sends the keys to every other bus on the channel. Resolves once Redis accepted the message(s);
    * `[]` sends nothing.
    * @throws StoreUnavailableError when the publisher is not connected or Redis does not answer within `timeout` ms.
-   * @throws StoreClosedError after `close()`.
+   * @throws StoreClosedError after `close()`, or when `close()` was called while this publish was
+   * under way and it then failed (the cause says why).
    */
   async publish(keys: readonly string[]): Promise<void> {
     const messages = publishMessages(this.name, this.origin, this.#closed, keys, MAX_MESSAGE_BYTES)
     if (messages.length === 0) return
-    const deadline = Date.now() + this.#timeout
-    const unavailable = (what: string, cause?: unknown): StoreUnavailableError => publishUnavailable(this.name, this.channel, what, cause)
+    const work = this.#send(messages)
+    this.#inFlight.add(work)
     try {
-      const publisher = await this.#readyPublisher(deadline, unavailable)
-      const left = Math.max(1, deadline - Date.now())
-      const work: Promise<unknown> =
-        messages.length === 1
-          ? publisher.publish(this.channel, messages[0] as string)
-          : publisher
-              .pipeline(messages.map((m) => ['publish', this.channel, m]))
-              .exec()
-              .then((results) => {
-                for (const [err] of results ?? []) if (err) throw err
-              })
-      await withTimeout(work, left, () => unavailable(`no answer within ${this.#timeout} ms (option \`timeout\`)`))
+      await work
     } catch (err) {
-      // close() ended the connection this publish waited for or wrote on: that is no outage
-      if (this.#closed) throw new StoreClosedError(`${this.name} was closed while publishing`, { cause: err })
-      throw publishFailed(this.name, this.channel, hideCredentials(err))
+      const failure = publishFailed(this.name, this.channel, hideCredentials(err))
+      if (this.#closed) throw new StoreClosedError(`${this.name} was closed while publishing`, { cause: failure })
+      throw failure
+    } finally {
+      this.#inFlight.delete(work)
     }
+  }
+
+  /** Publishes `messages`, settling within `timeout` ms. */
+  async #send(messages: string[]): Promise<void> {
+    const deadline = Date.now() + this.#timeout
+    const publisher = await this.#readyPublisher(deadline)
+    const left = Math.max(1, deadline - Date.now())
+    const work: Promise<unknown> =
+      messages.length === 1
+        ? publisher.publish(this.channel, messages[0] as string)
+        : publisher
+            .pipeline(messages.map((m) => ['publish', this.channel, m]))
+            .exec()
+            .then((results) => {
+              for (const [err] of results ?? []) if (err) throw err
+            })
+    await withTimeout(work, left, () => this.#unavailable(`no answer within ${this.#timeout} ms (option \`timeout\`)`))
+  }
+
+  #unavailable(what: string, cause?: unknown): StoreUnavailableError {
+    return publishUnavailable(this.name, this.channel, what, cause)
   }
 
   /**
@@ -169,7 +189,9 @@ export class RedisBus implements InvalidationBus {
 
   /**
    * Closes the connections the bus created (never a `client` you passed) and tells the listeners
-   * `onDown` (no invalidation reaches them anymore). Idempotent.
+   * `onDown` (no invalidation reaches them anymore). Publishes under way are let finish first (each
+   * within its `timeout` ms; also one still waiting for the first connection); one that fails meanwhile
+   * rejects with `StoreClosedError`. Idempotent.
    */
   close(): Promise<void> {
     this.#closing ??= this.#close()
@@ -183,8 +205,17 @@ export class RedisBus implements InvalidationBus {
     this.#listeners.down()
     this.#listeners.clear()
     this.#userClient?.off('ready', this.#onPublisherReady)
-    const owned = [this.#subscriber, this.#userClient === undefined ? await this.#publisherOpening?.catch(() => undefined) : undefined]
-    await Promise.all(owned.map((c) => (c === undefined ? undefined : quit(c, this.#timeout))))
+    const subscriber = this.#subscriber
+    await Promise.all([subscriber === undefined ? undefined : quit(subscriber, this.#timeout), this.#endPublisher()])
+  }
+
+  async #endPublisher(): Promise<void> {
+    // each publish settles within `timeout` ms of its start, so this waits at most that long
+    if (this.#inFlight.size > 0) await Promise.allSettled(this.#inFlight)
+    this.#firstReady?.stop()
+    if (this.#userClient !== undefined) return
+    const publisher = await this.#publisherOpening?.catch(() => undefined)
+    if (publisher !== undefined) await quit(publisher, this.#timeout)
   }
 
   #retryStrategy = (times: number): number => backoff(times, this.#maxBackoff)
@@ -216,7 +247,7 @@ export class RedisBus implements InvalidationBus {
     return new Redis(this.#url as string, common)
   }
 
-  async #readyPublisher(deadline: number, unavailable: (what: string, cause?: unknown) => StoreUnavailableError): Promise<Redis> {
+  async #readyPublisher(deadline: number): Promise<Redis> {
     if (this.#publisher === undefined) {
       this.#publisherOpening ??= (async () => {
         const client = this.#userClient ?? (await this.#newConnection())
@@ -238,32 +269,24 @@ export class RedisBus implements InvalidationBus {
     // Only the very first connection is waited for; a publisher that lost its connection fails at once.
     if (this.#publisherWasReady || !['wait', 'connecting', 'connect'].includes(status)) {
       const cause = this.#lastError
-      throw unavailable(`not connected (${status})${cause instanceof Error ? `: ${cause.message}` : ''}`, cause)
+      throw this.#unavailable(`not connected (${status})${cause instanceof Error ? `: ${cause.message}` : ''}`, cause)
     }
-    await withTimeout(
-      new Promise<void>((resolve, reject) => {
-        const done = (): void => {
-          client.off('ready', onReady)
-          client.off('close', onClose)
-          client.off('end', onClose)
-        }
-        const onReady = (): void => {
-          done()
-          resolve()
-        }
-        // the first connection failed (refused, reset): fail now rather than at the timeout
-        const onClose = (): void => {
-          done()
-          const cause = this.#lastError
-          reject(unavailable(`the connection failed${cause instanceof Error ? `: ${cause.message}` : ''}`, cause))
-        }
-        client.once('ready', onReady)
-        client.once('close', onClose)
-        client.once('end', onClose)
-        if (client.status === 'wait') client.connect().catch(() => {})
-      }),
-      Math.max(1, deadline - Date.now()),
-      () => unavailable(`not connected within ${this.#timeout} ms (option \`timeout\`)`, this.#lastError),
+    // One wait that every publish meanwhile shares, each under its own deadline. The first connection
+    // failing (refused, reset) fails them now rather than at the timeout; a publish during the next
+    // attempt waits for that one.
+    if (this.#firstReady === undefined) {
+      const wait = nextReady(client, () => {
+        const cause = this.#lastError
+        return this.#unavailable(`the connection failed${cause instanceof Error ? `: ${cause.message}` : ''}`, cause)
+      })
+      this.#firstReady = wait
+      wait.ready.catch(() => {
+        if (this.#firstReady === wait) this.#firstReady = undefined
+      })
+      if (client.status === 'wait') client.connect().catch(() => {})
+    }
+    await withTimeout(this.#firstReady.ready, Math.max(1, deadline - Date.now()), () =>
+      this.#unavailable(`not connected within ${this.#timeout} ms (option \`timeout\`)`, this.#lastError),
     )
     return client
   }
@@ -334,7 +357,8 @@ export class RedisBus implements InvalidationBus {
   #deliver(message: string): void {
     const decoded = decodeMessage(message)
     if (decoded === undefined) {
-      this.#report(new StoreUnavailableError(`${this.name}: ignored a malformed message on ${show(this.channel)}: ${show(message)}`))
+      // a third party's junk on the channel: no outage (an onError counting outages by class must not count it)
+      this.#report(new StockpyleError(`${this.name}: ignored a malformed message on ${show(this.channel)}: ${show(message)}`))
       return
     }
     if (decoded.o === this.origin || decoded.k.length === 0) return

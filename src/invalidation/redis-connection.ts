@@ -40,3 +40,38 @@ export async function quit(client: Redis, timeout: number): Promise<void> {
   destroyStream(client)
   await withTimeout(ended, timeout, () => new Error('timeout')).catch(() => {})
 }
+
+/** A wait for a connection's next 'ready' that any number of callers share ({@link nextReady}). */
+export interface ReadyWait {
+  /** Resolves on 'ready'; rejects with the error `failed()` gave when the attempt failed or the wait was stopped. Has a handler: a rejection nobody awaits is no unhandled rejection. */
+  readonly ready: Promise<void>
+  /** Removes the listeners; a wait still pending rejects. */
+  stop(): void
+}
+
+/**
+ * Waits for `client`'s next 'ready' with one set of listeners ('ready', 'close', 'end') however many
+ * callers await it — one set per waiting caller passed ioredis's 10-listener warning threshold. 'close'
+ * or 'end' first (the attempt was refused or reset) rejects with `failed()`.
+ */
+export function nextReady(client: Redis, failed: () => Error): ReadyWait {
+  let stop = (): void => {}
+  const ready = new Promise<void>((resolve, reject) => {
+    const settle = (err?: Error): void => {
+      client.off('ready', onReady)
+      client.off('close', onClose)
+      client.off('end', onClose)
+      stop = () => {}
+      if (err === undefined) resolve()
+      else reject(err)
+    }
+    const onReady = (): void => settle()
+    const onClose = (): void => settle(failed())
+    client.once('ready', onReady)
+    client.once('close', onClose)
+    client.once('end', onClose)
+    stop = onClose
+  })
+  ready.catch(() => {})
+  return { ready, stop: () => stop() }
+}

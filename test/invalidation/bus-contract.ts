@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest'
+import { StockpyleError, StoreUnavailableError } from '../../src/index.js'
 import type { InvalidationBus } from '../../src/invalidation/index.js'
 import { type BusConformanceOptions, twoProcesses } from '../../src/testing/index.js'
 import type { ServerProcess } from '../harness/servers.js'
-import { nextTurn, poll, UNREPORTED, warningsNaming } from './helpers.js'
+import { nextTurn, poll, Recorder, UNREPORTED, warningsNaming } from './helpers.js'
 
 /** A bus as the contract tests see it. */
 export type TestBus = InvalidationBus & { readonly subscribed: boolean; readonly channel: string }
@@ -121,4 +122,33 @@ export function unreportedErrorCases(contract: BusContract, server: () => Server
       })
     }
   }
+}
+
+/**
+ * A malformed message from a third party on the channel is reported as what it is — a
+ * `StockpyleError` `E_STOCKPYLE` saying it was ignored — never as `StoreUnavailableError`, which an
+ * `onError` counting outages by class would count as the server being down (review).
+ */
+export function malformedMessageCase(contract: BusContract, url: () => string): void {
+  it('reports a malformed message as StockpyleError E_STOCKPYLE, not as the server being unavailable', async () => {
+    const channel = `stockpyle_bus_malformed_${process.pid}`
+    const errors: unknown[] = []
+    const bus = contract.makeBus(url(), { channel, onError: (e) => errors.push(e) })
+    const r = new Recorder()
+    bus.subscribe(r)
+    try {
+      await poll(() => bus.subscribed, 'the subscription')
+      await contract.publishRaw(url(), channel, '{"o":"x","k":"not an array"}')
+      await poll(() => errors.length > 0, 'the report')
+      expect(errors).toHaveLength(1)
+      expect(errors[0]).toBeInstanceOf(StockpyleError)
+      expect(errors[0]).not.toBeInstanceOf(StoreUnavailableError)
+      expect((errors[0] as StockpyleError).code).toBe('E_STOCKPYLE')
+      expect((errors[0] as Error).message).toContain('ignored a malformed')
+      expect(r.keys).toEqual([])
+      expect(bus.subscribed).toBe(true)
+    } finally {
+      await bus.close()
+    }
+  })
 }

@@ -6,7 +6,7 @@ import { InvalidOptionError, ProcessMemoryStore, StoreClosedError, StoreUnavaila
 import { PostgresBus } from '../../src/invalidation/index.js'
 import { runBusConformance } from '../../src/testing/index.js'
 import { type PostgresServer, selectedStores, startPostgres } from '../harness/servers.js'
-import { type BusContract, busConformance, unreportedErrorCases } from './bus-contract.js'
+import { type BusContract, busConformance, malformedMessageCase, unreportedErrorCases } from './bus-contract.js'
 import { poll, Recorder } from './helpers.js'
 
 const contract: BusContract = {
@@ -36,6 +36,8 @@ describe.runIf(selectedStores().has('postgres'))('PostgresBus', () => {
   })
 
   runBusConformance(busConformance(contract, () => url, startPostgres, 30_000))
+
+  malformedMessageCase(contract, () => url)
 
   it('publishes through a pg Pool or a Kysely instance you own, and never closes them', async () => {
     const pool = new pg.Pool({ connectionString: url, max: 2 })

@@ -8,7 +8,7 @@ import { RedisBus } from '../../src/invalidation/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
 import { ConformanceUser, cacheIn, makeUser, runBusConformance } from '../../src/testing/index.js'
 import { freePort, type RedisServer, selectedStores, startRedis } from '../harness/servers.js'
-import { type BusContract, busConformance, processesOn, unreportedErrorCases } from './bus-contract.js'
+import { type BusContract, busConformance, malformedMessageCase, processesOn, unreportedErrorCases } from './bus-contract.js'
 import { nextTurn, poll, Recorder, UNREPORTED, warningsNaming } from './helpers.js'
 
 const contract: BusContract = {
@@ -157,12 +157,88 @@ describe.runIf(selectedStores().has('redis'))('RedisBus', () => {
     }
   })
 
-  it('a publish waiting for the first connection when close() is called rejects with StoreClosedError', async () => {
-    const bus = new RedisBus({ url: `redis://127.0.0.1:${inject('redis').port}`, timeout: 2000 })
-    const publishing = bus.publish(['x'])
-    await bus.close()
-    await expect(publishing).rejects.toBeInstanceOf(StoreClosedError)
+  // review: close() ended the first connection these publishes waited for; they rejected and nothing was sent
+  it('publishes waiting for the first connection when close() is called are let finish: on a healthy server all are sent', async () => {
+    const timeout = 2000
+    const channel = `close-first-${process.pid}`
+    const receiver = new RedisBus({ url, channel })
+    const r = new Recorder()
+    receiver.subscribe(r)
+    const bus = new RedisBus({ url, channel, timeout })
+    try {
+      await poll(() => receiver.subscribed, 'the subscription')
+      const keys = Array.from({ length: 50 }, (_, i) => `in-flight-${i}`)
+      const started = performance.now()
+      const outcomes = keys.map((key) =>
+        bus.publish([key]).then(
+          () => undefined,
+          (err: unknown) => err,
+        ),
+      )
+      await bus.close()
+      expect(performance.now() - started).toBeLessThan(timeout)
+      expect(await Promise.all(outcomes)).toEqual(keys.map(() => undefined))
+      await expect(bus.publish(['late'])).rejects.toBeInstanceOf(StoreClosedError)
+      await poll(() => keys.every((k) => r.keys.includes(k)), 'every publish to be delivered')
+    } finally {
+      await Promise.all([bus.close(), receiver.close()])
+    }
   })
+
+  it('a publish waiting for the first connection to a server that is not running rejects with StoreClosedError when close() is called, its cause saying why', async () => {
+    const bus = new RedisBus({ url: `redis://127.0.0.1:${await freePort()}`, timeout: 2000 })
+    const started = performance.now()
+    const publishing = bus.publish(['x']).then(
+      () => undefined,
+      (err: unknown) => err,
+    )
+    await bus.close()
+    const failure = await publishing
+    expect(performance.now() - started).toBeLessThan(1000)
+    expect(failure).toBeInstanceOf(StoreClosedError)
+    expect((failure as Error).message).toMatch(/was closed while publishing/)
+    expect((failure as Error).cause).toBeInstanceOf(StoreUnavailableError)
+    expect(((failure as Error).cause as Error).message).toMatch(/ECONNREFUSED/)
+  })
+
+  // review: each waiting publish added its own 'ready'/'close'/'end' listeners: 11 printed three MaxListenersExceededWarning
+  it('twenty publishes waiting for the first connection share one set of listeners: no MaxListenersExceededWarning', async () => {
+    const warnings: Error[] = []
+    const onWarning = (w: Error): void => {
+      if (w.name === 'MaxListenersExceededWarning') warnings.push(w)
+    }
+    process.on('warning', onWarning)
+    const bus = new RedisBus({ url, onError: () => {} })
+    try {
+      await Promise.all(Array.from({ length: 20 }, (_, i) => bus.publish([`many-${i}`])))
+      await nextTurn()
+      expect(warnings).toEqual([])
+    } finally {
+      process.off('warning', onWarning)
+      await bus.close()
+    }
+  })
+
+  it('twenty publishes waiting for a first connection that is refused all reject at once', async () => {
+    const bus = new RedisBus({ url: `redis://127.0.0.1:${await freePort()}`, timeout: 2000 })
+    try {
+      const started = performance.now()
+      const failures = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          bus.publish([`k${i}`]).then(
+            () => undefined,
+            (e: unknown) => e,
+          ),
+        ),
+      )
+      expect(performance.now() - started).toBeLessThan(1000)
+      for (const f of failures) expect(f).toBeInstanceOf(StoreUnavailableError)
+    } finally {
+      await bus.close()
+    }
+  })
+
+  malformedMessageCase(contract, () => url)
 
   /** Closes the pub/sub connections named `name` (CLIENT SETNAME) from the server side, as CLIENT KILL or a client-output-buffer-limit does. */
   async function killSubscriber(name: string): Promise<void> {
@@ -290,6 +366,29 @@ describe.runIf(selectedStores().has('redis'))('RedisBus', () => {
     })
     afterAll(async () => {
       await server?.stop()
+    })
+
+    it('frozen (SIGSTOP): a publish waiting for the first connection when close() is called rejects within its timeout, and close() ends', async () => {
+      const timeout = 300
+      const bus = new RedisBus({ url: server.url, timeout })
+      server.kill('SIGSTOP')
+      try {
+        const started = performance.now()
+        const publishing = bus.publish(['x']).then(
+          () => undefined,
+          (err: unknown) => ({ err, ms: performance.now() - started }),
+        )
+        await bus.close()
+        const failure = await publishing
+        if (failure === undefined) throw new Error('the publish to a frozen server resolved')
+        expect(failure.err).toBeInstanceOf(StoreClosedError)
+        expect(((failure.err as Error).cause as Error).message).toMatch(/within 300 ms/)
+        expect(failure.ms).toBeLessThan(timeout + 400) // within its timeout (slack for a loaded machine)
+        expect(performance.now() - started).toBeLessThan(5 * timeout) // close(): the publish, then the bounded quit
+      } finally {
+        server.kill('SIGCONT')
+        await bus.close()
+      }
     })
 
     it('frozen (SIGSTOP): the heartbeat notices within heartbeatInterval + timeout; thawed, the layers come back', async () => {
