@@ -1,8 +1,8 @@
 import Keyv, { type KeyvStoreAdapter } from 'keyv'
 import { describe, expect, it } from 'vitest'
-import { InvalidOptionError, SerializationError, StoreClosedError, StoreUnavailableError } from '../../src/core/errors.js'
-import { Entry } from '../../src/index.js'
-import { KeyvBackend, KeyvStore } from '../../src/stores/keyv/index.js'
+import { CorruptEntryError, InvalidOptionError, StoreClosedError, StoreUnavailableError } from '../../src/core/errors.js'
+import { ChainedStore, Entry, ProcessMemoryStore } from '../../src/index.js'
+import { KeyvStore } from '../../src/stores/keyv/index.js'
 import { ConformanceUser, ManualClock, makeUser } from '../../src/testing/index.js'
 
 /** A real in-memory Keyv adapter with batch methods, call counters and a switch to make it fail or hang. */
@@ -137,11 +137,37 @@ describe('KeyvStore over the default Keyv (Map, JSON serializer)', () => {
     expect((await store.get(ConformanceUser, { email: 'user4@example.com' }))?.id).toBe(4)
   })
 
-  it('a foreign value under a stockpyle key is a SerializationError, not a silent miss', async () => {
+  it('a value that is not bytes under a stockpyle key is a corrupt entry: removed and reported, never a silent miss (review: a SerializationError rejected a chain)', async () => {
+    for (const foreign of ['hello', { not: 'bytes' }, 42]) {
+      const keyv = new Keyv()
+      const store = new KeyvStore({ keyv })
+      await store.put(makeUser(1))
+      await keyv.set('stockpyle:ConformanceUser|id=n2', foreign)
+      const failure = await store.batchGet(ConformanceUser, [{ id: 1 }, { id: 2 }]).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      expect(failure).toBeInstanceOf(CorruptEntryError)
+      expect((failure as Error).message).toMatch(/ConformanceUser\|id=n2.* is corrupt: .*not bytes.*; it was removed/)
+      expect(await keyv.get('stockpyle:ConformanceUser|id=n2')).toBeUndefined()
+      expect(await store.get(ConformanceUser, { id: 2 })).toBeUndefined()
+      expect(await store.get(ConformanceUser, { id: 1 })).toEqual(makeUser(1))
+    }
+  })
+
+  it('as a chain layer, a value that is not bytes is reported and skipped: the layer below answers, and the entry is replaced', async () => {
     const keyv = new Keyv()
-    const backend = new KeyvBackend({ keyv, timeout: 1000, clock: { now: Date.now }, name: 'keyv', disconnect: false })
-    await keyv.set('x', { not: 'bytes' })
-    await expect(backend.getMany(['x'])).rejects.toThrow(SerializationError)
+    const db = new ProcessMemoryStore({ name: 'db' })
+    await db.batchPut([makeUser(1), makeUser(2)])
+    const chain = new ChainedStore([new KeyvStore({ keyv }), db])
+    const errors: string[] = []
+    chain.events.on('cacheError', (e) => errors.push((e.error as { code?: string }).code ?? String(e.error)))
+    await keyv.set('stockpyle:ConformanceUser|id=n2', 'written by someone else')
+    expect((await chain.batchGet(ConformanceUser, [{ id: 1 }, { id: 2 }])).map((u) => u?.id)).toEqual([1, 2])
+    expect(errors).toEqual(['E_CORRUPT_ENTRY'])
+    expect((await chain.batchGet(ConformanceUser, [{ id: 1 }, { id: 2 }])).map((u) => u?.id)).toEqual([1, 2])
+    expect(errors).toEqual(['E_CORRUPT_ENTRY'])
+    await chain.close()
   })
 
   it('close() leaves the Keyv usable unless `disconnect: true`', async () => {

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
 import type { Keyv } from 'keyv'
 import type { KeyValueBackend, KeyValueEntry } from '../../contracts/key-value-backend.js'
-import { InvalidOptionError, SerializationError, StoreUnavailableError, show } from '../../core/errors.js'
+import { InvalidOptionError, StoreUnavailableError, show } from '../../core/errors.js'
 import type { Clock } from '../../core/lifetime.js'
+import { notBytes } from '../../core/not-bytes.js'
 import { unavailableUnlessOurs } from '../../core/unavailable-unless-ours.js'
 import { withTimeout } from '../../core/with-timeout.js'
 import { type KeyvAdapterTraits, keyvAdapterTraits, MAX_RELATIVE_SECONDS } from './keyv-adapter-traits.js'
@@ -55,7 +56,9 @@ const DIGEST_BYTES = 44
  * - Values are written as `Buffer`s. Keyv's default serializer turns them into `:base64:` JSON strings
  *   and back; with serialization switched off (`serialize: undefined`) a `Map` holds the Buffers
  *   themselves. Whatever comes back — a `Uint8Array`, a JSON-revived `{type: 'Buffer', data}` or a
- *   `:base64:` string — is turned back into bytes; anything else is a `SerializationError`.
+ *   `:base64:` string — is turned back into bytes; anything else (a string another user of the Keyv
+ *   wrote there, say) is answered as a corrupt entry (`notBytes`), which the store removes and
+ *   reports with `CorruptEntryError`.
  * - The ttl passed to Keyv is the time left until `expiresAt` by the store's clock, in ms rounded up;
  *   an entry already expired is deleted instead. An entry that never expires gets no ttl, so the
  *   Keyv instance's own default `ttl` (if any) still bounds it. Adapters that truncate the ttl to
@@ -122,7 +125,7 @@ export class KeyvBackend implements KeyValueBackend {
       if (typeof keyv.store?.getMany === 'function' && !this.traits.batchHidesFailures) return keyv.getMany<unknown>(unique)
       return Promise.all(unique.map((key) => keyv.get<unknown>(key)))
     })
-    const bytes = unique.map((key, i) => this.#bytes(key, values[i]))
+    const bytes = unique.map((_, i) => this.#bytes(values[i]))
     if (unique.length === keys.length) return bytes
     const byKey = new Map(unique.map((key, i) => [key, bytes[i]]))
     return keys.map((key) => byKey.get(this.#key(key)))
@@ -288,14 +291,14 @@ export class KeyvBackend implements KeyValueBackend {
     return this.#keyv.deleteMany(keys)
   }
 
-  #bytes(key: string, value: unknown): Uint8Array | undefined {
+  #bytes(value: unknown): Uint8Array | undefined {
     if (value === undefined || value === null) return undefined
     if (value instanceof Uint8Array) return value
     if (typeof value === 'object' && (value as { type?: unknown }).type === 'Buffer' && Array.isArray((value as { data?: unknown }).data)) {
       return Buffer.from((value as { data: number[] }).data)
     }
     if (typeof value === 'string' && value.startsWith(':base64:')) return Buffer.from(value.slice(8), 'base64')
-    throw new SerializationError(`${this.name} store get of key ${show(key)}: Keyv returned ${show(value)}, not bytes`)
+    return notBytes(`Keyv returned ${show(value)}, not bytes (written there by something else)`)
   }
 
   async #guard<T>(operation: string, work: () => Promise<T>): Promise<T> {
