@@ -23,6 +23,23 @@ let prefixes = 0
 const prefix = (): string => `ka${process.pid}x${++prefixes}`
 
 describe('adapter traits', () => {
+  it.runIf(stores.has('redis') && stores.has('sqlite'))(
+    'a storage adapter passed as `keyv` is refused: wrap it in a Keyv (review: @keyv/redis was accepted, and every get failed with a SerializationError)',
+    async () => {
+      const redis = new KeyvRedis(inject('redis').url)
+      const sqlite = new KeyvSqlite('sqlite://:memory:')
+      for (const [adapter, name] of [
+        [redis, 'KeyvRedis'],
+        [sqlite, 'KeyvSqlite'],
+      ] as const) {
+        expect(() => new KeyvStore({ keyv: adapter as never })).toThrow(InvalidOptionError)
+        expect(() => new KeyvStore({ keyv: adapter as never })).toThrow(`got a storage adapter (${name}); wrap it: new Keyv(adapter)`)
+      }
+      await redis.disconnect()
+      await sqlite.disconnect()
+    },
+  )
+
   it('the default Map needs no workaround', () => {
     const store = new KeyvStore({ keyv: new Keyv() })
     expect((store.backend as KeyvBackend).traits).toEqual({

@@ -75,6 +75,7 @@ describe('KeyvStore options', () => {
   const bad: [Record<string, unknown>, RegExp][] = [
     [{}, /`keyv`/],
     [{ keyv: new Map() }, /`keyv`/],
+    [{ keyv: new TestAdapter() }, /`keyv`.*got a storage adapter \(TestAdapter\); wrap it: new Keyv\(adapter\)/],
     [{ keyv: new Keyv(), timeout: 0 }, /`timeout`/],
     [{ keyv: new Keyv(), disconnect: 'yes' }, /`disconnect`/],
     [{ keyv: new Keyv(), name: '' }, /`name`/],
