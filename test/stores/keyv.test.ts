@@ -267,3 +267,102 @@ describe('KeyvStore over an adapter with batch methods', () => {
     expect(performance.now() - started).toBeLessThan(600)
   })
 })
+
+describe('KeyvStore in every Keyv namespace configuration (review: Keyv 5.6 prefixes get/set keys, getMany/deleteMany keys and listed keys differently)', () => {
+  const isUnsupported = (err: unknown): boolean => (err as { code?: string })?.code === 'E_UNSUPPORTED'
+
+  /** [Keyv namespace, store prefix]: every key of the store starts with `<namespace>:` (Keyv then skipped it on get/set only). */
+  const overlapping: [string, string | undefined][] = [
+    ['cache', 'cache'],
+    ['stockpyle', undefined], // the default prefix
+    ['a', 'a:b'],
+    ['a:b', 'a:b'],
+    ['lease', ''], // a lease key of a store without a prefix starts with `lease:`
+  ]
+  for (const [namespace, prefix] of overlapping) {
+    for (const [adapterName, make] of [
+      ['Map', () => new Keyv({ namespace })],
+      ['an adapter with batch methods', () => new Keyv(new TestAdapter() as unknown as KeyvStoreAdapter, { namespace })],
+      [
+        'an adapter without getMany',
+        () => new Keyv(Object.assign(new TestAdapter(), { getMany: undefined }) as unknown as KeyvStoreAdapter, { namespace }),
+      ],
+    ] as const) {
+      it(`namespace ${namespace}, prefix ${prefix ?? '(default)'}, over ${adapterName}: reads find what puts wrote; deletes and changed keys remove it`, async () => {
+        const keyv = make()
+        const raw = (keyv.store as { data?: Map<string, unknown> }).data ?? (keyv.store as Map<string, unknown>)
+        const store = new KeyvStore({ keyv, prefix, tombstoneLifetime: 0 })
+        const user = makeUser(1)
+        await store.put(user)
+        expect(await store.batchGet(ConformanceUser, [{ id: 1 }, { email: user.email }])).toEqual([user, user])
+        const moved = Object.assign(makeUser(1), { email: 'moved@example.com' })
+        await store.put(moved)
+        expect(await store.get(ConformanceUser, { email: user.email })).toBeUndefined()
+        expect(await store.get(ConformanceUser, { email: 'moved@example.com' })).toEqual(moved)
+        const head = `${namespace}:${prefix === '' ? '' : `${prefix ?? 'stockpyle'}:`}` // Keyv's namespace, then the store's prefix
+        expect([...raw.keys()].every((key) => key.startsWith(head))).toBe(true)
+        await store.delete(moved)
+        expect(await store.batchGet(ConformanceUser, [{ id: 1 }, { email: 'moved@example.com' }])).toEqual([undefined, undefined])
+        await store.delete(user) // the alias of the old email, left by the put (it answered nothing since)
+        expect([...raw.keys()]).toEqual([])
+      })
+    }
+  }
+
+  it('clear() with a namespace equal to the prefix removes the prefix’s keys (it removed none)', async () => {
+    const keyv = new Keyv({ namespace: 'cache' })
+    const store = new KeyvStore({ keyv, prefix: 'cache' })
+    const other = new KeyvStore({ keyv, prefix: 'other' })
+    await store.batchPut([makeUser(1), makeUser(2)])
+    await other.put(makeUser(3))
+    expect(store.capabilities.clearable).toBe(true)
+    await store.clear()
+    expect(await store.batchGet(ConformanceUser, [{ id: 1 }, { email: makeUser(2).email }])).toEqual([undefined, undefined])
+    expect(await other.get(ConformanceUser, { id: 3 })).toEqual(makeUser(3))
+    expect([...(keyv.store as Map<string, unknown>).keys()].every((key) => key.startsWith('cache:other:'))).toBe(true)
+  })
+
+  it('without a Keyv namespace, listed keys lose their first part: clear() is refused and clearable false (it resolved and removed nothing), unless ownsNamespace', async () => {
+    const noNamespace = (): Keyv => {
+      const keyv = new Keyv()
+      keyv.namespace = undefined
+      return keyv
+    }
+    for (const make of [() => new Keyv({ namespace: '' }), noNamespace]) {
+      const keyv = make()
+      const store = new KeyvStore({ keyv, prefix: 'app' })
+      await store.put(makeUser(1))
+      expect(store.capabilities.clearable).toBe(false)
+      await expect(store.clear()).rejects.toSatisfy(isUnsupported)
+      await expect(store.clear()).rejects.toThrow(/cannot clear\(\): its Keyv has no namespace.*ownsNamespace: true/)
+      expect(await store.get(ConformanceUser, { id: 1 })).toEqual(makeUser(1))
+      const owner = new KeyvStore({ keyv, prefix: 'app', ownsNamespace: true })
+      expect(owner.capabilities.clearable).toBe(true)
+      await owner.clear()
+      expect(await store.get(ConformanceUser, { id: 1 })).toBeUndefined()
+    }
+  })
+
+  it('a namespace holding `:` loses its tail in listed keys: clear() is refused', async () => {
+    const store = new KeyvStore({ keyv: new Keyv({ namespace: 'a:b' }), prefix: 'p' })
+    await store.put(makeUser(1))
+    expect(store.capabilities.clearable).toBe(false)
+    await expect(store.clear()).rejects.toSatisfy(isUnsupported)
+    expect(await store.get(ConformanceUser, { id: 1 })).toEqual(makeUser(1))
+  })
+
+  it('with useKeyPrefix: false Keyv lists keys as written: clear() removes the prefix’s keys and nothing else, with or without a namespace', async () => {
+    for (const namespace of ['app', undefined]) {
+      const keyv = new Keyv(namespace === undefined ? { useKeyPrefix: false } : { namespace, useKeyPrefix: false })
+      const store = new KeyvStore({ keyv, prefix: 'p' })
+      const other = new KeyvStore({ keyv, prefix: 'q' })
+      await store.batchPut([makeUser(1), makeUser(2)])
+      await other.put(makeUser(1))
+      expect(store.capabilities.clearable).toBe(true)
+      await store.clear()
+      expect(await store.batchGet(ConformanceUser, [{ id: 1 }, { id: 2 }])).toEqual([undefined, undefined])
+      expect(await other.get(ConformanceUser, { id: 1 })).toEqual(makeUser(1))
+      expect([...(keyv.store as Map<string, unknown>).keys()].every((key) => key.startsWith('q:'))).toBe(true)
+    }
+  })
+})

@@ -7,6 +7,7 @@ import { notBytes } from '../../core/not-bytes.js'
 import { unavailableUnlessOurs } from '../../core/unavailable-unless-ours.js'
 import { withTimeout } from '../../core/with-timeout.js'
 import { type KeyvAdapterTraits, keyvAdapterTraits, MAX_RELATIVE_SECONDS } from './keyv-adapter-traits.js'
+import { checkKeyvPrefixing, keyvKeyPrefix, unlistableReason } from './keyv-key-prefix.js'
 
 /** Options of {@link KeyvBackend}. */
 export interface KeyvBackendOptions {
@@ -28,7 +29,8 @@ export interface KeyvBackendOptions {
   /**
    * The store's key prefix as it starts every key (`'<prefix>:'`), or `''` when it has none: then no
    * listing can tell its keys from the namespace's others, and `clear()` exists only with
-   * `ownsNamespace`. Default `''`.
+   * `ownsNamespace` (so too when Keyv cannot list the keys as written, see {@link unlistableReason}).
+   * Default `''`.
    */
   readonly prefix?: string | undefined
 }
@@ -50,9 +52,17 @@ const POOL_ENDED_TWICE = 'Called end on pool more than once'
 /** Length of a shortened key's `#` and SHA-256 digest (base64url, 43 characters). */
 const DIGEST_BYTES = 44
 
+/** Why `clear()` is refused without a prefix (the text after "cannot clear()"). */
+const PREFIXLESS =
+  " without a prefix: that would remove every key of the Keyv namespace (the application's own and other stores'); give the store a prefix"
+
 /**
  * A {@link KeyValueBackend} over any Keyv 5 instance (and so any Keyv storage adapter).
  *
+ * - Keys reach the adapter as `<namespace>:<key>` (Keyv's namespace, when it prefixes keys) through
+ *   every Keyv method alike, whatever the key (see {@link keyvKeyPrefix}: Keyv 5.6 itself skipped the
+ *   namespace on get/set only, for a key already starting with it). Change neither the Keyv's
+ *   `namespace` nor its `useKeyPrefix` while stores use it: the store would look elsewhere.
  * - Values are written as `Buffer`s. Keyv's default serializer turns them into `:base64:` JSON strings
  *   and back; with serialization switched off (`serialize: undefined`) a `Map` holds the Buffers
  *   themselves. Whatever comes back — a `Uint8Array`, a JSON-revived `{type: 'Buffer', data}` or a
@@ -83,11 +93,12 @@ export class KeyvBackend implements KeyValueBackend {
   readonly #disconnect: boolean
   /**
    * Removes every key of the Keyv namespace that starts with `prefix`; present only when the store
-   * can: it has a prefix and the adapter can list keys (`keyv.iterator`: a Map, SQLite, PostgreSQL,
-   * MySQL, MongoDB, Redis…), or the store was told it owns the namespace (`ownsNamespace`), when
-   * `keyv.clear()` empties it (what that clears is the adapter's choice: a Map store, the whole Map).
-   * Without a prefix and without `ownsNamespace` it is absent: every key of the namespace — the
-   * application's own, other stores' — starts with `''`.
+   * can: it has a prefix and Keyv can list its keys as written (`keyv.iterator`: a Map, SQLite,
+   * PostgreSQL, MySQL, MongoDB, Redis…, and a namespace as {@link unlistableReason} requires), or the
+   * store was told it owns the namespace (`ownsNamespace`), when `keyv.clear()` empties it (what that
+   * clears is the adapter's choice: a Map store, the whole Map). Without a prefix and without
+   * `ownsNamespace` it is absent: every key of the namespace — the application's own, other stores' —
+   * starts with `''`. {@link clearRefusal} then says why.
    *
    * Listing, it collects the keys of the prefix, deletes them in batches of {@link CLEAR_BATCH}, and
    * lists again until a listing finds none. An error the adapter only emits meanwhile (the PostgreSQL
@@ -95,6 +106,11 @@ export class KeyvBackend implements KeyValueBackend {
    * @throws StoreUnavailableError when a step fails or takes longer than `timeout`.
    */
   readonly clear?: (prefix: string) => Promise<void>
+  /**
+   * Why {@link clear} is absent, as the rest of "cannot clear()" (e.g. `': its Keyv adapter cannot list
+   * keys'`); `undefined` when it is present.
+   */
+  readonly clearRefusal: string | undefined
 
   constructor(options: KeyvBackendOptions) {
     this.#keyv = options.keyv
@@ -106,10 +122,13 @@ export class KeyvBackend implements KeyValueBackend {
     this.traits = keyvAdapterTraits(this.#keyv.store)
     this.secondResolution = this.traits.secondResolution
     this.#checkNamespace()
+    checkKeyvPrefixing(this.#keyv, `${this.name} store`)
     if (this.traits.ownThrowOnErrors) (this.#keyv.store as { throwOnErrors: boolean }).throwOnErrors = true
-    if (typeof this.#keyv.iterator === 'function' && (options.prefix ?? '') !== '') {
-      this.clear = (prefix) => this.#watched(() => this.#clearListed(prefix))
-    } else if (options.ownsNamespace === true) this.clear = () => this.#watched(() => this.#guard('clear', () => this.#keyv.clear()))
+    const prefix = options.prefix ?? ''
+    const unlistable = prefix === '' ? PREFIXLESS : unlistableReason(this.#keyv, this.traits, prefix)
+    if (unlistable === undefined) this.clear = (prefix) => this.#watched(() => this.#clearListed(prefix))
+    else if (options.ownsNamespace === true) this.clear = () => this.#watched(() => this.#guard('clear', () => this.#keyv.clear()))
+    this.clearRefusal = this.clear === undefined ? (prefix === '' ? PREFIXLESS : `: ${unlistable}`) : undefined
   }
 
   /** The Keyv instance in use. */
@@ -122,8 +141,10 @@ export class KeyvBackend implements KeyValueBackend {
     const unique = [...new Set(keys)].map((key) => this.#key(key))
     const values = await this.#guard('get', () => {
       const keyv = this.#keyv
+      // getMany prepends the namespace to every key; get only to one not starting with it: it gets it on
       if (typeof keyv.store?.getMany === 'function' && !this.traits.batchHidesFailures) return keyv.getMany<unknown>(unique)
-      return Promise.all(unique.map((key) => keyv.get<unknown>(key)))
+      const namespace = keyvKeyPrefix(keyv)
+      return Promise.all(unique.map((key) => keyv.get<unknown>(namespace + key)))
     })
     const bytes = unique.map((_, i) => this.#bytes(values[i]))
     if (unique.length === keys.length) return bytes
@@ -139,17 +160,19 @@ export class KeyvBackend implements KeyValueBackend {
       last.set(entry.key, entry)
     }
     const now = this.#clock.now()
+    const namespace = keyvKeyPrefix(this.#keyv) // setMany prepends it only to a key not starting with it
     const sets: { key: string; value: Buffer; ttl?: number }[] = []
     const expired: string[] = []
     for (const entry of last.values()) {
-      const key = this.#key(entry.key)
+      const bare = this.#key(entry.key)
+      const key = namespace + bare
       const value = Buffer.isBuffer(entry.value)
         ? entry.value
         : Buffer.from(entry.value.buffer, entry.value.byteOffset, entry.value.byteLength)
       if (entry.expiresAt === undefined) sets.push({ key, value })
       else {
         const ttl = Math.ceil(entry.expiresAt - now)
-        if (!(ttl > 0)) expired.push(key)
+        if (!(ttl > 0)) expired.push(bare)
         else if (!this.secondResolution) sets.push({ key, value, ttl })
         else {
           // whole seconds, rounded up, plus one for the server's one-second clock
@@ -286,8 +309,12 @@ export class KeyvBackend implements KeyValueBackend {
     return `${key.slice(0, Math.max(0, budget - DIGEST_BYTES))}#${digest}`
   }
 
+  /** Deletes store keys (as {@link #key} gives them): `deleteMany` prepends the namespace, `delete` gets it on. */
   #deleteKeys(keys: string[]): Promise<unknown> {
-    if (this.traits.batchHidesFailures) return Promise.all(keys.map((key) => this.#keyv.delete(key)))
+    if (this.traits.batchHidesFailures) {
+      const namespace = keyvKeyPrefix(this.#keyv)
+      return Promise.all(keys.map((key) => this.#keyv.delete(namespace + key)))
+    }
     return this.#keyv.deleteMany(keys)
   }
 

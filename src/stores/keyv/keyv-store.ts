@@ -29,9 +29,10 @@ export interface KeyvStoreOptions extends CacheStoreOptions {
   disconnect?: boolean | undefined
   /**
    * The Keyv namespace holds nothing but this store's entries, so `clear()` may call `keyv.clear()`
-   * when the adapter cannot list its keys or the store has no `prefix` (adapters that can are cleared
-   * key by key under the prefix whatever this says). Default `false`: `clear()` on such an adapter, or
-   * without a prefix, is refused, and the store declares `capabilities.clearable: false`.
+   * when the store cannot list its keys — the adapter cannot, or Keyv lists them changed (a Keyv
+   * without a namespace, or with one holding `:`) — or has no `prefix` (a store that can list them is
+   * cleared key by key under the prefix whatever this says). Default `false`: such a store's `clear()`
+   * is refused, and it declares `capabilities.clearable: false`.
    */
   ownsNamespace?: boolean | undefined
   /** Name for messages and stats; default `keyv(<namespace>)`. */
@@ -49,13 +50,9 @@ export interface KeyvStoreOptions extends CacheStoreOptions {
  * @throws InvalidOptionError (synchronously) for an invalid option, naming it.
  */
 export class KeyvStore extends KeyValueStore {
-  /** The store was created with `prefix: ''`: its keys cannot be told from the namespace's others. */
-  readonly #prefixless: boolean
-
   /** @throws InvalidOptionError naming the invalid option. */
   constructor(options: KeyvStoreOptions) {
     super(createBackend(options), pickCacheOptions(options))
-    this.#prefixless = options.prefix === ''
   }
 
   /** The Keyv instance this store writes to. */
@@ -64,18 +61,19 @@ export class KeyvStore extends KeyValueStore {
   }
 
   /**
-   * Removes the keys of this store's prefix in the Keyv namespace and nothing else, when the adapter
-   * can list its keys; otherwise (or without a prefix), with `ownsNamespace: true`, calls `keyv.clear()`.
-   * @throws UnsupportedOperationError when the adapter cannot list keys or the store has no prefix, and
-   *   the namespace is not owned (`capabilities.clearable` is then `false`); StoreUnavailableError.
+   * Removes the keys of this store's prefix in the Keyv namespace and nothing else, when Keyv can list
+   * its keys as written; otherwise (or without a prefix), with `ownsNamespace: true`, calls
+   * `keyv.clear()`.
+   * @throws UnsupportedOperationError when the store has no prefix, the adapter cannot list keys, or Keyv
+   *   lists them changed (no namespace, or one holding `:`, see docs/stores/keyv.md), and the namespace
+   *   is not owned (`capabilities.clearable` is then `false`); StoreUnavailableError.
    */
   override async clear(): Promise<void> {
     this.assertOpen('clear')
-    if (this.backend.clear === undefined) {
+    const backend = this.backend as KeyvBackend
+    if (backend.clear === undefined) {
       throw new UnsupportedOperationError(
-        this.#prefixless
-          ? `${this.name} store cannot clear() without a prefix: that would remove every key of the Keyv namespace (the application's own and other stores'); give the store a prefix, or pass ownsNamespace: true if the namespace holds nothing else (keyv.clear() then empties it)`
-          : `${this.name} store cannot clear(): its Keyv adapter cannot list keys; pass ownsNamespace: true if the namespace holds nothing else (keyv.clear() then empties it)`,
+        `${this.name} store cannot clear()${backend.clearRefusal ?? ''}; pass ownsNamespace: true if the namespace holds nothing else (keyv.clear() then empties it)`,
       )
     }
     await super.clear()
