@@ -366,3 +366,15 @@ describe('KeyvStore in every Keyv namespace configuration (review: Keyv 5.6 pref
     }
   })
 })
+
+describe('KeyvStore.clear() and prefixes extending it', () => {
+  it('clearing the prefix `a` also clears a store with the prefix `a:b` on the same Keyv (documented, as for RedisStore); `a-b` stays', async () => {
+    const keyv = new Keyv()
+    const [a, ab, aDash] = ['a', 'a:b', 'a-b'].map((prefix) => new KeyvStore({ keyv, prefix })) as [KeyvStore, KeyvStore, KeyvStore]
+    for (const store of [a, ab, aDash]) await store.put(makeUser(1))
+    await a.clear()
+    expect(await a.get(ConformanceUser, { id: 1 })).toBeUndefined()
+    expect(await ab.get(ConformanceUser, { id: 1 })).toBeUndefined()
+    expect(await aDash.get(ConformanceUser, { id: 1 })).toEqual(makeUser(1))
+  })
+})

@@ -61,9 +61,10 @@ export class KeyvStore extends KeyValueStore {
   }
 
   /**
-   * Removes the keys of this store's prefix in the Keyv namespace and nothing else, when Keyv can list
-   * its keys as written; otherwise (or without a prefix), with `ownsNamespace: true`, calls
-   * `keyv.clear()`.
+   * Removes the keys of this store's prefix in the Keyv namespace — also those of a longer prefix
+   * starting with it and `:` (the prefix `a` takes the keys of a store with the prefix `a:b`) — when
+   * Keyv can list its keys as written; otherwise (or without a prefix), with `ownsNamespace: true`,
+   * calls `keyv.clear()`.
    * @throws UnsupportedOperationError when the store has no prefix, the adapter cannot list keys, or Keyv
    *   lists them changed (no namespace, or one holding `:`, see docs/stores/keyv.md), and the namespace
    *   is not owned (`capabilities.clearable` is then `false`); StoreUnavailableError.
