@@ -15,6 +15,7 @@ import {
 } from './exact-values.js'
 import { builderOf, instanceOf, malformed, shapeOf } from './instance-shapes.js'
 import type { Model } from './model.js'
+import { notBytesReason } from './not-bytes.js'
 import { describeModel, type ModelInfo, modelByName, onModelRegistered } from './registry.js'
 import { refusal, refusalContext, tooLargeRefusal } from './value-refusal.js'
 
@@ -302,7 +303,9 @@ const ALIAS_TARGET = /^[\x21-\x7e]{1,1024}$/
  */
 export function envelopeProblem(bytes: unknown): string | undefined {
   if (!(bytes instanceof Uint8Array)) return `it is not bytes but ${show(bytes)}`
-  if (bytes.byteLength < HEADER_SIZE) return `it is ${bytes.byteLength} bytes long, shorter than the ${HEADER_SIZE}-byte header`
+  if (bytes.byteLength < HEADER_SIZE) {
+    return notBytesReason(bytes) ?? `it is ${bytes.byteLength} bytes long, shorter than the ${HEADER_SIZE}-byte header`
+  }
   if (bytes[0] !== FORMAT) return `its format byte is ${bytes[0]}, not ${FORMAT}`
   const kind = bytes[1]
   if (kind !== KIND_RECORD && kind !== KIND_ALIAS && kind !== KIND_TOMBSTONE) return `its kind byte is ${kind}`

@@ -6,7 +6,7 @@
  */
 import KeyvMemcache from '@keyv/memcache'
 import KeyvPostgres from '@keyv/postgres'
-import KeyvRedis from '@keyv/redis'
+import KeyvRedis, { createKeyv } from '@keyv/redis'
 import KeyvSqlite from '@keyv/sqlite'
 import Keyv from 'keyv'
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest'
@@ -14,7 +14,7 @@ import { InvalidOptionError, StoreUnavailableError } from '../../src/core/errors
 import { ChainedStore, ProcessMemoryStore } from '../../src/index.js'
 import { type KeyvBackend, KeyvStore } from '../../src/stores/keyv/index.js'
 import { ConformanceUser, makeUser } from '../../src/testing/index.js'
-import { type MemcachedServers, selectedStores, startMemcached } from '../harness/servers.js'
+import { type MemcachedServers, selectedStores, startMemcached, startRedis } from '../harness/servers.js'
 
 const stores = selectedStores()
 /** memjs options: no retries, and no console line per failure (the test asserts the failures). */
@@ -23,6 +23,23 @@ let prefixes = 0
 const prefix = (): string => `ka${process.pid}x${++prefixes}`
 
 describe('adapter traits', () => {
+  it.runIf(stores.has('redis') && stores.has('sqlite'))(
+    'a storage adapter passed as `keyv` is refused: wrap it in a Keyv (review: @keyv/redis was accepted, and every get failed with a SerializationError)',
+    async () => {
+      const redis = new KeyvRedis(inject('redis').url)
+      const sqlite = new KeyvSqlite('sqlite://:memory:')
+      for (const [adapter, name] of [
+        [redis, 'KeyvRedis'],
+        [sqlite, 'KeyvSqlite'],
+      ] as const) {
+        expect(() => new KeyvStore({ keyv: adapter as never })).toThrow(InvalidOptionError)
+        expect(() => new KeyvStore({ keyv: adapter as never })).toThrow(`got a storage adapter (${name}); wrap it: new Keyv(adapter)`)
+      }
+      await redis.disconnect()
+      await sqlite.disconnect()
+    },
+  )
+
   it('the default Map needs no workaround', () => {
     const store = new KeyvStore({ keyv: new Keyv() })
     expect((store.backend as KeyvBackend).traits).toEqual({
@@ -83,6 +100,119 @@ describe('adapter traits', () => {
     expect(store.capabilities.secondResolution).toBe(true)
     await store.close()
   })
+})
+
+describe('Keyv namespace configurations over real adapters (review: Keyv 5.6 prefixes get/set, getMany/deleteMany and listed keys differently)', () => {
+  const isUnsupported = (err: unknown): boolean => (err as { code?: string })?.code === 'E_UNSUPPORTED'
+  const adapters: { name: string; store: string; connect: (namespace: string) => Keyv }[] = [
+    { name: '@keyv/redis', store: 'redis', connect: (namespace) => new Keyv(new KeyvRedis(inject('redis').url), { namespace }) },
+    { name: '@keyv/sqlite', store: 'sqlite', connect: (namespace) => new Keyv(new KeyvSqlite('sqlite://:memory:'), { namespace }) },
+    {
+      name: '@keyv/postgres',
+      store: 'postgres',
+      connect: (namespace) => new Keyv(new KeyvPostgres({ uri: inject('postgresUrl'), table: 'keyv_namespaces' }), { namespace }),
+    },
+    {
+      name: '@keyv/memcache',
+      store: 'memcached',
+      connect: (namespace) => new Keyv(new KeyvMemcache(inject('memcachedServers')[0], quiet), { namespace }),
+    },
+  ]
+  for (const adapter of adapters) {
+    it.runIf(stores.has(adapter.store))(
+      `${adapter.name}, a namespace equal to the prefix: reads find what puts wrote, deletes remove it, clear() removes it (every read missed)`,
+      async () => {
+        const namespace = prefix()
+        const keyv = adapter.connect(namespace)
+        const store = new KeyvStore({ keyv, prefix: namespace, tombstoneLifetime: 0, timeout: 5000, disconnect: true })
+        const other = new KeyvStore({ keyv, prefix: `${namespace}y`, timeout: 5000 })
+        try {
+          await store.batchPut([makeUser(1), makeUser(2)])
+          await other.put(makeUser(1))
+          expect(await store.batchGet(ConformanceUser, [{ id: 1 }, { email: makeUser(2).email }])).toEqual([makeUser(1), makeUser(2)])
+          await store.delete(makeUser(1))
+          expect(await store.batchGet(ConformanceUser, [{ id: 1 }, { email: makeUser(1).email }])).toEqual([undefined, undefined])
+          if (store.capabilities.clearable) {
+            await store.clear()
+            expect(await store.batchGet(ConformanceUser, [{ id: 2 }, { email: makeUser(2).email }])).toEqual([undefined, undefined])
+          }
+          expect(await other.get(ConformanceUser, { id: 1 })).toEqual(makeUser(1))
+        } finally {
+          await store.delete(makeUser(2))
+          await other.delete(makeUser(1))
+          await other.close()
+          await store.close()
+        }
+      },
+    )
+  }
+
+  for (const adapter of adapters.slice(0, 2)) {
+    it.runIf(stores.has(adapter.store))(
+      `${adapter.name} without a namespace: clear() is refused and clearable false (it resolved and removed nothing)`,
+      async () => {
+        const keyv = adapter.connect('')
+        expect(keyv.namespace).toBeUndefined()
+        const store = new KeyvStore({ keyv, prefix: prefix(), tombstoneLifetime: 0, timeout: 5000 })
+        try {
+          await store.put(makeUser(1))
+          expect(store.capabilities.clearable).toBe(false)
+          await expect(store.clear()).rejects.toSatisfy(isUnsupported)
+          expect(await store.get(ConformanceUser, { id: 1 })).toEqual(makeUser(1))
+        } finally {
+          await store.delete(makeUser(1))
+          await keyv.disconnect()
+        }
+      },
+    )
+  }
+
+  it.runIf(stores.has('redis'))(
+    '@keyv/redis with useKeyPrefix: false (its createKeyv): clear() removes the prefix’s keys, with a namespace or without one (a server of its own: it lists every key)',
+    async () => {
+      const own = await startRedis()
+      try {
+        for (const namespace of [prefix(), undefined]) {
+          const keyv = createKeyv(own.url, namespace === undefined ? {} : { namespace })
+          expect(keyv.useKeyPrefix).toBe(false)
+          const store = new KeyvStore({ keyv, prefix: 'p', timeout: 5000 })
+          const other = new KeyvStore({ keyv, prefix: 'q', timeout: 5000 })
+          await store.batchPut([makeUser(1), makeUser(2)])
+          await other.put(makeUser(1))
+          expect(store.capabilities.clearable).toBe(true)
+          await store.clear()
+          expect(await store.batchGet(ConformanceUser, [{ id: 1 }, { email: makeUser(2).email }])).toEqual([undefined, undefined])
+          expect(await other.get(ConformanceUser, { id: 1 })).toEqual(makeUser(1))
+          // without a namespace it lists only keys without its separator `::`: a prefix ending in `:` makes them
+          if (namespace === undefined) expect(new KeyvStore({ keyv, prefix: 'p:' }).capabilities.clearable).toBe(false)
+          await keyv.disconnect()
+        }
+      } finally {
+        await own.stop()
+      }
+    },
+  )
+
+  it.runIf(stores.has('sqlite'))(
+    '@keyv/sqlite with useKeyPrefix: false: clear() works without a namespace, and is refused with one (it lists only `<namespace>:` keys, which Keyv then does not write)',
+    async () => {
+      const plain = new Keyv(new KeyvSqlite('sqlite://:memory:'), { useKeyPrefix: false })
+      plain.namespace = undefined
+      const store = new KeyvStore({ keyv: plain, prefix: 'p', timeout: 5000 })
+      await store.put(makeUser(1))
+      expect(store.capabilities.clearable).toBe(true)
+      await store.clear()
+      expect(await store.get(ConformanceUser, { id: 1 })).toBeUndefined()
+      await plain.disconnect()
+      const named = new Keyv(new KeyvSqlite('sqlite://:memory:'), { namespace: 'app', useKeyPrefix: false })
+      const refused = new KeyvStore({ keyv: named, prefix: 'p', timeout: 5000 })
+      await refused.put(makeUser(1))
+      expect(refused.capabilities.clearable).toBe(false)
+      await expect(refused.clear()).rejects.toThrow(/useKeyPrefix: false/)
+      expect(await refused.get(ConformanceUser, { id: 1 })).toEqual(makeUser(1))
+      await named.disconnect()
+    },
+  )
 })
 
 describe.runIf(stores.has('postgres'))('KeyvStore over @keyv/postgres', () => {

@@ -1,8 +1,8 @@
 import Keyv, { type KeyvStoreAdapter } from 'keyv'
 import { describe, expect, it } from 'vitest'
-import { InvalidOptionError, SerializationError, StoreClosedError, StoreUnavailableError } from '../../src/core/errors.js'
-import { Entry } from '../../src/index.js'
-import { KeyvBackend, KeyvStore } from '../../src/stores/keyv/index.js'
+import { CorruptEntryError, InvalidOptionError, StoreClosedError, StoreUnavailableError } from '../../src/core/errors.js'
+import { ChainedStore, Entry, ProcessMemoryStore } from '../../src/index.js'
+import { KeyvStore } from '../../src/stores/keyv/index.js'
 import { ConformanceUser, ManualClock, makeUser } from '../../src/testing/index.js'
 
 /** A real in-memory Keyv adapter with batch methods, call counters and a switch to make it fail or hang. */
@@ -75,6 +75,7 @@ describe('KeyvStore options', () => {
   const bad: [Record<string, unknown>, RegExp][] = [
     [{}, /`keyv`/],
     [{ keyv: new Map() }, /`keyv`/],
+    [{ keyv: new TestAdapter() }, /`keyv`.*got a storage adapter \(TestAdapter\); wrap it: new Keyv\(adapter\)/],
     [{ keyv: new Keyv(), timeout: 0 }, /`timeout`/],
     [{ keyv: new Keyv(), disconnect: 'yes' }, /`disconnect`/],
     [{ keyv: new Keyv(), name: '' }, /`name`/],
@@ -137,11 +138,38 @@ describe('KeyvStore over the default Keyv (Map, JSON serializer)', () => {
     expect((await store.get(ConformanceUser, { email: 'user4@example.com' }))?.id).toBe(4)
   })
 
-  it('a foreign value under a stockpyle key is a SerializationError, not a silent miss', async () => {
+  it('a value that is not bytes under a stockpyle key is a corrupt entry: removed and reported, never a silent miss (review: a SerializationError rejected a chain)', async () => {
+    for (const foreign of ['hello', { not: 'bytes' }, 42]) {
+      const keyv = new Keyv()
+      const store = new KeyvStore({ keyv })
+      await store.put(makeUser(1))
+      await keyv.set('stockpyle:ConformanceUser|id=n2', foreign)
+      const failure = await store.batchGet(ConformanceUser, [{ id: 1 }, { id: 2 }]).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      expect(failure).toBeInstanceOf(CorruptEntryError)
+      expect((failure as Error).message).toMatch(/ConformanceUser\|id=n2.* is corrupt: .*not bytes.*; it was removed/)
+      expect(await keyv.get('stockpyle:ConformanceUser|id=n2')).toBeUndefined()
+      expect(await store.get(ConformanceUser, { id: 2 })).toBeUndefined()
+      expect(await store.get(ConformanceUser, { id: 1 })).toEqual(makeUser(1))
+    }
+  })
+
+  it('as a chain layer, a value that is not bytes is reported and skipped: the layer below answers, and the value is gone', async () => {
     const keyv = new Keyv()
-    const backend = new KeyvBackend({ keyv, timeout: 1000, clock: { now: Date.now }, name: 'keyv', disconnect: false })
-    await keyv.set('x', { not: 'bytes' })
-    await expect(backend.getMany(['x'])).rejects.toThrow(SerializationError)
+    const db = new ProcessMemoryStore({ name: 'db' })
+    await db.batchPut([makeUser(1), makeUser(2)])
+    const chain = new ChainedStore([new KeyvStore({ keyv }), db])
+    const errors: string[] = []
+    chain.events.on('cacheError', (e) => errors.push((e.error as { code?: string }).code ?? String(e.error)))
+    await keyv.set('stockpyle:ConformanceUser|id=n2', 'written by someone else')
+    expect((await chain.batchGet(ConformanceUser, [{ id: 1 }, { id: 2 }])).map((u) => u?.id)).toEqual([1, 2])
+    expect(errors).toEqual(['E_CORRUPT_ENTRY'])
+    expect(await keyv.get('stockpyle:ConformanceUser|id=n2')).not.toBe('written by someone else')
+    expect((await chain.batchGet(ConformanceUser, [{ id: 1 }, { id: 2 }])).map((u) => u?.id)).toEqual([1, 2])
+    expect(errors).toEqual(['E_CORRUPT_ENTRY'])
+    await chain.close()
   })
 
   it('close() leaves the Keyv usable unless `disconnect: true`', async () => {
@@ -242,5 +270,116 @@ describe('KeyvStore over an adapter with batch methods', () => {
     const started = performance.now()
     await expect(store.get(ConformanceUser, { id: 1 })).rejects.toThrow(/no answer within 100 ms/)
     expect(performance.now() - started).toBeLessThan(600)
+  })
+})
+
+describe('KeyvStore in every Keyv namespace configuration (review: Keyv 5.6 prefixes get/set keys, getMany/deleteMany keys and listed keys differently)', () => {
+  const isUnsupported = (err: unknown): boolean => (err as { code?: string })?.code === 'E_UNSUPPORTED'
+
+  /** [Keyv namespace, store prefix]: every key of the store starts with `<namespace>:` (Keyv then skipped it on get/set only). */
+  const overlapping: [string, string | undefined][] = [
+    ['cache', 'cache'],
+    ['stockpyle', undefined], // the default prefix
+    ['a', 'a:b'],
+    ['a:b', 'a:b'],
+    ['lease', ''], // a lease key of a store without a prefix starts with `lease:`
+  ]
+  for (const [namespace, prefix] of overlapping) {
+    for (const [adapterName, make] of [
+      ['Map', () => new Keyv({ namespace })],
+      ['an adapter with batch methods', () => new Keyv(new TestAdapter() as unknown as KeyvStoreAdapter, { namespace })],
+      [
+        'an adapter without getMany',
+        () => new Keyv(Object.assign(new TestAdapter(), { getMany: undefined }) as unknown as KeyvStoreAdapter, { namespace }),
+      ],
+    ] as const) {
+      it(`namespace ${namespace}, prefix ${prefix ?? '(default)'}, over ${adapterName}: reads find what puts wrote; deletes and changed keys remove it`, async () => {
+        const keyv = make()
+        const raw = (keyv.store as { data?: Map<string, unknown> }).data ?? (keyv.store as Map<string, unknown>)
+        const store = new KeyvStore({ keyv, prefix, tombstoneLifetime: 0 })
+        const user = makeUser(1)
+        await store.put(user)
+        expect(await store.batchGet(ConformanceUser, [{ id: 1 }, { email: user.email }])).toEqual([user, user])
+        const moved = Object.assign(makeUser(1), { email: 'moved@example.com' })
+        await store.put(moved)
+        expect(await store.get(ConformanceUser, { email: user.email })).toBeUndefined()
+        expect(await store.get(ConformanceUser, { email: 'moved@example.com' })).toEqual(moved)
+        const head = `${namespace}:${prefix === '' ? '' : `${prefix ?? 'stockpyle'}:`}` // Keyv's namespace, then the store's prefix
+        expect([...raw.keys()].every((key) => key.startsWith(head))).toBe(true)
+        await store.delete(moved)
+        expect(await store.batchGet(ConformanceUser, [{ id: 1 }, { email: 'moved@example.com' }])).toEqual([undefined, undefined])
+        await store.delete(user) // the alias of the old email, left by the put (it answered nothing since)
+        expect([...raw.keys()]).toEqual([])
+      })
+    }
+  }
+
+  it('clear() with a namespace equal to the prefix removes the prefix’s keys (it removed none)', async () => {
+    const keyv = new Keyv({ namespace: 'cache' })
+    const store = new KeyvStore({ keyv, prefix: 'cache' })
+    const other = new KeyvStore({ keyv, prefix: 'other' })
+    await store.batchPut([makeUser(1), makeUser(2)])
+    await other.put(makeUser(3))
+    expect(store.capabilities.clearable).toBe(true)
+    await store.clear()
+    expect(await store.batchGet(ConformanceUser, [{ id: 1 }, { email: makeUser(2).email }])).toEqual([undefined, undefined])
+    expect(await other.get(ConformanceUser, { id: 3 })).toEqual(makeUser(3))
+    expect([...(keyv.store as Map<string, unknown>).keys()].every((key) => key.startsWith('cache:other:'))).toBe(true)
+  })
+
+  it('without a Keyv namespace, listed keys lose their first part: clear() is refused and clearable false (it resolved and removed nothing), unless ownsNamespace', async () => {
+    const noNamespace = (): Keyv => {
+      const keyv = new Keyv()
+      keyv.namespace = undefined
+      return keyv
+    }
+    for (const make of [() => new Keyv({ namespace: '' }), noNamespace]) {
+      const keyv = make()
+      const store = new KeyvStore({ keyv, prefix: 'app' })
+      await store.put(makeUser(1))
+      expect(store.capabilities.clearable).toBe(false)
+      await expect(store.clear()).rejects.toSatisfy(isUnsupported)
+      await expect(store.clear()).rejects.toThrow(/cannot clear\(\): its Keyv has no namespace.*ownsNamespace: true/)
+      expect(await store.get(ConformanceUser, { id: 1 })).toEqual(makeUser(1))
+      const owner = new KeyvStore({ keyv, prefix: 'app', ownsNamespace: true })
+      expect(owner.capabilities.clearable).toBe(true)
+      await owner.clear()
+      expect(await store.get(ConformanceUser, { id: 1 })).toBeUndefined()
+    }
+  })
+
+  it('a namespace holding `:` loses its tail in listed keys: clear() is refused', async () => {
+    const store = new KeyvStore({ keyv: new Keyv({ namespace: 'a:b' }), prefix: 'p' })
+    await store.put(makeUser(1))
+    expect(store.capabilities.clearable).toBe(false)
+    await expect(store.clear()).rejects.toSatisfy(isUnsupported)
+    expect(await store.get(ConformanceUser, { id: 1 })).toEqual(makeUser(1))
+  })
+
+  it('with useKeyPrefix: false Keyv lists keys as written: clear() removes the prefix’s keys and nothing else, with or without a namespace', async () => {
+    for (const namespace of ['app', undefined]) {
+      const keyv = new Keyv(namespace === undefined ? { useKeyPrefix: false } : { namespace, useKeyPrefix: false })
+      const store = new KeyvStore({ keyv, prefix: 'p' })
+      const other = new KeyvStore({ keyv, prefix: 'q' })
+      await store.batchPut([makeUser(1), makeUser(2)])
+      await other.put(makeUser(1))
+      expect(store.capabilities.clearable).toBe(true)
+      await store.clear()
+      expect(await store.batchGet(ConformanceUser, [{ id: 1 }, { id: 2 }])).toEqual([undefined, undefined])
+      expect(await other.get(ConformanceUser, { id: 1 })).toEqual(makeUser(1))
+      expect([...(keyv.store as Map<string, unknown>).keys()].every((key) => key.startsWith('q:'))).toBe(true)
+    }
+  })
+})
+
+describe('KeyvStore.clear() and prefixes extending it', () => {
+  it('clearing the prefix `a` also clears a store with the prefix `a:b` on the same Keyv (documented, as for RedisStore); `a-b` stays', async () => {
+    const keyv = new Keyv()
+    const [a, ab, aDash] = ['a', 'a:b', 'a-b'].map((prefix) => new KeyvStore({ keyv, prefix })) as [KeyvStore, KeyvStore, KeyvStore]
+    for (const store of [a, ab, aDash]) await store.put(makeUser(1))
+    await a.clear()
+    expect(await a.get(ConformanceUser, { id: 1 })).toBeUndefined()
+    expect(await ab.get(ConformanceUser, { id: 1 })).toBeUndefined()
+    expect(await aDash.get(ConformanceUser, { id: 1 })).toEqual(makeUser(1))
   })
 })

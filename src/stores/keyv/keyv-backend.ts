@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto'
 import type { Keyv } from 'keyv'
 import type { KeyValueBackend, KeyValueEntry } from '../../contracts/key-value-backend.js'
-import { InvalidOptionError, SerializationError, StoreUnavailableError, show } from '../../core/errors.js'
+import { InvalidOptionError, StoreUnavailableError, show } from '../../core/errors.js'
 import type { Clock } from '../../core/lifetime.js'
+import { notBytes } from '../../core/not-bytes.js'
 import { unavailableUnlessOurs } from '../../core/unavailable-unless-ours.js'
 import { withTimeout } from '../../core/with-timeout.js'
 import { type KeyvAdapterTraits, keyvAdapterTraits, MAX_RELATIVE_SECONDS } from './keyv-adapter-traits.js'
+import { checkKeyvPrefixing, keyvKeyPrefix, unlistableReason } from './keyv-key-prefix.js'
 
 /** Options of {@link KeyvBackend}. */
 export interface KeyvBackendOptions {
@@ -27,7 +29,8 @@ export interface KeyvBackendOptions {
   /**
    * The store's key prefix as it starts every key (`'<prefix>:'`), or `''` when it has none: then no
    * listing can tell its keys from the namespace's others, and `clear()` exists only with
-   * `ownsNamespace`. Default `''`.
+   * `ownsNamespace` (so too when Keyv cannot list the keys as written, see {@link unlistableReason}).
+   * Default `''`.
    */
   readonly prefix?: string | undefined
 }
@@ -49,13 +52,23 @@ const POOL_ENDED_TWICE = 'Called end on pool more than once'
 /** Length of a shortened key's `#` and SHA-256 digest (base64url, 43 characters). */
 const DIGEST_BYTES = 44
 
+/** Why `clear()` is refused without a prefix (the text after "cannot clear()"). */
+const PREFIXLESS =
+  " without a prefix: that would remove every key of the Keyv namespace (the application's own and other stores'); give the store a prefix"
+
 /**
  * A {@link KeyValueBackend} over any Keyv 5 instance (and so any Keyv storage adapter).
  *
+ * - Keys reach the adapter as `<namespace>:<key>` (Keyv's namespace, when it prefixes keys) through
+ *   every Keyv method alike, whatever the key (see {@link keyvKeyPrefix}: Keyv 5.6 itself skipped the
+ *   namespace on get/set only, for a key already starting with it). Change neither the Keyv's
+ *   `namespace` nor its `useKeyPrefix` while stores use it: the store would look elsewhere.
  * - Values are written as `Buffer`s. Keyv's default serializer turns them into `:base64:` JSON strings
  *   and back; with serialization switched off (`serialize: undefined`) a `Map` holds the Buffers
  *   themselves. Whatever comes back — a `Uint8Array`, a JSON-revived `{type: 'Buffer', data}` or a
- *   `:base64:` string — is turned back into bytes; anything else is a `SerializationError`.
+ *   `:base64:` string — is turned back into bytes; anything else (a string another user of the Keyv
+ *   wrote there, say) is answered as a corrupt entry (`notBytes`), which the store removes and
+ *   reports with `CorruptEntryError`.
  * - The ttl passed to Keyv is the time left until `expiresAt` by the store's clock, in ms rounded up;
  *   an entry already expired is deleted instead. An entry that never expires gets no ttl, so the
  *   Keyv instance's own default `ttl` (if any) still bounds it. Adapters that truncate the ttl to
@@ -80,11 +93,12 @@ export class KeyvBackend implements KeyValueBackend {
   readonly #disconnect: boolean
   /**
    * Removes every key of the Keyv namespace that starts with `prefix`; present only when the store
-   * can: it has a prefix and the adapter can list keys (`keyv.iterator`: a Map, SQLite, PostgreSQL,
-   * MySQL, MongoDB, Redis…), or the store was told it owns the namespace (`ownsNamespace`), when
-   * `keyv.clear()` empties it (what that clears is the adapter's choice: a Map store, the whole Map).
-   * Without a prefix and without `ownsNamespace` it is absent: every key of the namespace — the
-   * application's own, other stores' — starts with `''`.
+   * can: it has a prefix and Keyv can list its keys as written (`keyv.iterator`: a Map, SQLite,
+   * PostgreSQL, MySQL, MongoDB, Redis…, and a namespace as {@link unlistableReason} requires), or the
+   * store was told it owns the namespace (`ownsNamespace`), when `keyv.clear()` empties it (what that
+   * clears is the adapter's choice: a Map store, the whole Map). Without a prefix and without
+   * `ownsNamespace` it is absent: every key of the namespace — the application's own, other stores' —
+   * starts with `''`. {@link clearRefusal} then says why.
    *
    * Listing, it collects the keys of the prefix, deletes them in batches of {@link CLEAR_BATCH}, and
    * lists again until a listing finds none. An error the adapter only emits meanwhile (the PostgreSQL
@@ -92,6 +106,11 @@ export class KeyvBackend implements KeyValueBackend {
    * @throws StoreUnavailableError when a step fails or takes longer than `timeout`.
    */
   readonly clear?: (prefix: string) => Promise<void>
+  /**
+   * Why {@link clear} is absent, as the rest of "cannot clear()" (e.g. `': its Keyv adapter cannot list
+   * keys'`); `undefined` when it is present.
+   */
+  readonly clearRefusal: string | undefined
 
   constructor(options: KeyvBackendOptions) {
     this.#keyv = options.keyv
@@ -103,10 +122,13 @@ export class KeyvBackend implements KeyValueBackend {
     this.traits = keyvAdapterTraits(this.#keyv.store)
     this.secondResolution = this.traits.secondResolution
     this.#checkNamespace()
+    checkKeyvPrefixing(this.#keyv, `${this.name} store`)
     if (this.traits.ownThrowOnErrors) (this.#keyv.store as { throwOnErrors: boolean }).throwOnErrors = true
-    if (typeof this.#keyv.iterator === 'function' && (options.prefix ?? '') !== '') {
-      this.clear = (prefix) => this.#watched(() => this.#clearListed(prefix))
-    } else if (options.ownsNamespace === true) this.clear = () => this.#watched(() => this.#guard('clear', () => this.#keyv.clear()))
+    const prefix = options.prefix ?? ''
+    const unlistable = prefix === '' ? PREFIXLESS : unlistableReason(this.#keyv, this.traits, prefix)
+    if (unlistable === undefined) this.clear = (prefix) => this.#watched(() => this.#clearListed(prefix))
+    else if (options.ownsNamespace === true) this.clear = () => this.#watched(() => this.#guard('clear', () => this.#keyv.clear()))
+    this.clearRefusal = this.clear === undefined ? (prefix === '' ? PREFIXLESS : `: ${unlistable}`) : undefined
   }
 
   /** The Keyv instance in use. */
@@ -119,10 +141,12 @@ export class KeyvBackend implements KeyValueBackend {
     const unique = [...new Set(keys)].map((key) => this.#key(key))
     const values = await this.#guard('get', () => {
       const keyv = this.#keyv
+      // getMany prepends the namespace to every key; get only to one not starting with it: it gets it on
       if (typeof keyv.store?.getMany === 'function' && !this.traits.batchHidesFailures) return keyv.getMany<unknown>(unique)
-      return Promise.all(unique.map((key) => keyv.get<unknown>(key)))
+      const namespace = keyvKeyPrefix(keyv)
+      return Promise.all(unique.map((key) => keyv.get<unknown>(namespace + key)))
     })
-    const bytes = unique.map((key, i) => this.#bytes(key, values[i]))
+    const bytes = unique.map((_, i) => this.#bytes(values[i]))
     if (unique.length === keys.length) return bytes
     const byKey = new Map(unique.map((key, i) => [key, bytes[i]]))
     return keys.map((key) => byKey.get(this.#key(key)))
@@ -136,17 +160,19 @@ export class KeyvBackend implements KeyValueBackend {
       last.set(entry.key, entry)
     }
     const now = this.#clock.now()
+    const namespace = keyvKeyPrefix(this.#keyv) // setMany prepends it only to a key not starting with it
     const sets: { key: string; value: Buffer; ttl?: number }[] = []
     const expired: string[] = []
     for (const entry of last.values()) {
-      const key = this.#key(entry.key)
+      const bare = this.#key(entry.key)
+      const key = namespace + bare
       const value = Buffer.isBuffer(entry.value)
         ? entry.value
         : Buffer.from(entry.value.buffer, entry.value.byteOffset, entry.value.byteLength)
       if (entry.expiresAt === undefined) sets.push({ key, value })
       else {
         const ttl = Math.ceil(entry.expiresAt - now)
-        if (!(ttl > 0)) expired.push(key)
+        if (!(ttl > 0)) expired.push(bare)
         else if (!this.secondResolution) sets.push({ key, value, ttl })
         else {
           // whole seconds, rounded up, plus one for the server's one-second clock
@@ -283,19 +309,23 @@ export class KeyvBackend implements KeyValueBackend {
     return `${key.slice(0, Math.max(0, budget - DIGEST_BYTES))}#${digest}`
   }
 
+  /** Deletes store keys (as {@link #key} gives them): `deleteMany` prepends the namespace, `delete` gets it on. */
   #deleteKeys(keys: string[]): Promise<unknown> {
-    if (this.traits.batchHidesFailures) return Promise.all(keys.map((key) => this.#keyv.delete(key)))
+    if (this.traits.batchHidesFailures) {
+      const namespace = keyvKeyPrefix(this.#keyv)
+      return Promise.all(keys.map((key) => this.#keyv.delete(namespace + key)))
+    }
     return this.#keyv.deleteMany(keys)
   }
 
-  #bytes(key: string, value: unknown): Uint8Array | undefined {
+  #bytes(value: unknown): Uint8Array | undefined {
     if (value === undefined || value === null) return undefined
     if (value instanceof Uint8Array) return value
     if (typeof value === 'object' && (value as { type?: unknown }).type === 'Buffer' && Array.isArray((value as { data?: unknown }).data)) {
       return Buffer.from((value as { data: number[] }).data)
     }
     if (typeof value === 'string' && value.startsWith(':base64:')) return Buffer.from(value.slice(8), 'base64')
-    throw new SerializationError(`${this.name} store get of key ${show(key)}: Keyv returned ${show(value)}, not bytes`)
+    return notBytes(`Keyv returned ${show(value)}, not bytes (written there by something else)`)
   }
 
   async #guard<T>(operation: string, work: () => Promise<T>): Promise<T> {

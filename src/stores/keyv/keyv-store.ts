@@ -29,9 +29,10 @@ export interface KeyvStoreOptions extends CacheStoreOptions {
   disconnect?: boolean | undefined
   /**
    * The Keyv namespace holds nothing but this store's entries, so `clear()` may call `keyv.clear()`
-   * when the adapter cannot list its keys or the store has no `prefix` (adapters that can are cleared
-   * key by key under the prefix whatever this says). Default `false`: `clear()` on such an adapter, or
-   * without a prefix, is refused, and the store declares `capabilities.clearable: false`.
+   * when the store cannot list its keys — the adapter cannot, or Keyv lists them changed (a Keyv
+   * without a namespace, or with one holding `:`) — or has no `prefix` (a store that can list them is
+   * cleared key by key under the prefix whatever this says). Default `false`: such a store's `clear()`
+   * is refused, and it declares `capabilities.clearable: false`.
    */
   ownsNamespace?: boolean | undefined
   /** Name for messages and stats; default `keyv(<namespace>)`. */
@@ -49,13 +50,9 @@ export interface KeyvStoreOptions extends CacheStoreOptions {
  * @throws InvalidOptionError (synchronously) for an invalid option, naming it.
  */
 export class KeyvStore extends KeyValueStore {
-  /** The store was created with `prefix: ''`: its keys cannot be told from the namespace's others. */
-  readonly #prefixless: boolean
-
   /** @throws InvalidOptionError naming the invalid option. */
   constructor(options: KeyvStoreOptions) {
     super(createBackend(options), pickCacheOptions(options))
-    this.#prefixless = options.prefix === ''
   }
 
   /** The Keyv instance this store writes to. */
@@ -64,22 +61,45 @@ export class KeyvStore extends KeyValueStore {
   }
 
   /**
-   * Removes the keys of this store's prefix in the Keyv namespace and nothing else, when the adapter
-   * can list its keys; otherwise (or without a prefix), with `ownsNamespace: true`, calls `keyv.clear()`.
-   * @throws UnsupportedOperationError when the adapter cannot list keys or the store has no prefix, and
-   *   the namespace is not owned (`capabilities.clearable` is then `false`); StoreUnavailableError.
+   * Removes the keys of this store's prefix in the Keyv namespace — also those of a longer prefix
+   * starting with it and `:` (the prefix `a` takes the keys of a store with the prefix `a:b`) — when
+   * Keyv can list its keys as written; otherwise (or without a prefix), with `ownsNamespace: true`,
+   * calls `keyv.clear()`.
+   * @throws UnsupportedOperationError when the store has no prefix, the adapter cannot list keys, or Keyv
+   *   lists them changed (no namespace, or one holding `:`, see docs/stores/keyv.md), and the namespace
+   *   is not owned (`capabilities.clearable` is then `false`); StoreUnavailableError.
    */
   override async clear(): Promise<void> {
     this.assertOpen('clear')
-    if (this.backend.clear === undefined) {
+    const backend = this.backend as KeyvBackend
+    if (backend.clear === undefined) {
       throw new UnsupportedOperationError(
-        this.#prefixless
-          ? `${this.name} store cannot clear() without a prefix: that would remove every key of the Keyv namespace (the application's own and other stores'); give the store a prefix, or pass ownsNamespace: true if the namespace holds nothing else (keyv.clear() then empties it)`
-          : `${this.name} store cannot clear(): its Keyv adapter cannot list keys; pass ownsNamespace: true if the namespace holds nothing else (keyv.clear() then empties it)`,
+        `${this.name} store cannot clear()${backend.clearRefusal ?? ''}; pass ownsNamespace: true if the namespace holds nothing else (keyv.clear() then empties it)`,
       )
     }
     await super.clear()
   }
+}
+
+/**
+ * A Keyv 5 instance: Keyv's methods and the storage adapter under it (`store`). A storage adapter
+ * itself (`new KeyvRedis(url)`, a `Map`) has methods of those names but keys and values of its own: it
+ * was accepted, and every read then failed with a misleading `SerializationError`.
+ * @throws InvalidOptionError naming `keyv`.
+ */
+function checkKeyv(keyv: unknown): asserts keyv is Keyv {
+  const k = keyv as (Partial<Keyv> & Record<string, unknown>) | null | undefined
+  const methods = (names: string[]): boolean => names.every((name) => typeof k?.[name] === 'function')
+  if (typeof k === 'object' && k !== null && methods(['get', 'getMany', 'setMany', 'deleteMany'])) {
+    if (typeof k.store === 'object' && k.store !== null && k.store !== k) return
+  }
+  if (typeof k === 'object' && k !== null && methods(['get', 'set', 'delete'])) {
+    const adapter = (k as { constructor?: { name?: unknown } }).constructor?.name
+    throw new InvalidOptionError(
+      `keyv store: option \`keyv\` must be a Keyv 5 instance (new Keyv(…)), got a storage adapter${typeof adapter === 'string' && adapter !== '' ? ` (${adapter})` : ''}; wrap it: new Keyv(adapter)`,
+    )
+  }
+  throw new InvalidOptionError(`keyv store: option \`keyv\` must be a Keyv 5 instance (new Keyv(…)), got ${show(keyv)}`)
 }
 
 const KEYV_STORE_OPTIONS = [...CACHE_OPTION_NAMES, 'keyv', 'timeout', 'disconnect', 'name', 'ownsNamespace']
@@ -92,17 +112,7 @@ function createBackend(options: KeyvStoreOptions): KeyvBackend {
   const { prefix } = checkCacheOptions('keyv store', options)
   const { keyv, disconnect = false, name, ownsNamespace = false } = options
   const timeout = msOption('keyv store', 'timeout', options.timeout, 1000)
-  const k = keyv as Partial<Keyv> | undefined
-  if (
-    typeof k !== 'object' ||
-    k === null ||
-    typeof k.get !== 'function' ||
-    typeof k.getMany !== 'function' ||
-    typeof k.setMany !== 'function' ||
-    typeof k.deleteMany !== 'function'
-  ) {
-    throw new InvalidOptionError(`keyv store: option \`keyv\` must be a Keyv 5 instance (new Keyv(…)), got ${show(keyv)}`)
-  }
+  checkKeyv(keyv)
   if (typeof disconnect !== 'boolean')
     throw new InvalidOptionError(`keyv store: option \`disconnect\` must be a boolean, got ${show(disconnect)}`)
   if (typeof ownsNamespace !== 'boolean') {
