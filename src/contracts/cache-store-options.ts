@@ -1,6 +1,7 @@
 import { InvalidOptionError, show } from '../core/errors.js'
 import { type Clock, checkLifetime, type Lifetime, systemClock } from '../core/lifetime.js'
 import { secondsOption } from '../core/option-values.js'
+import { checkPlainOptions } from '../core/options.js'
 
 /** Options shared by every cache store. */
 export interface CacheStoreOptions {
@@ -104,6 +105,7 @@ export function checkCacheOptions(
 } {
   if (typeof options !== 'object' || options === null)
     throw new InvalidOptionError(`${store}: options must be an object, got ${show(options)}`)
+  checkPlainOptions(store, options)
   const prefix = prefixOption(store, options.prefix)
   if (options.polymorphic !== undefined && typeof options.polymorphic !== 'boolean') {
     throw new InvalidOptionError(`${store}: option \`polymorphic\` must be a boolean, got ${show(options.polymorphic)}`)

@@ -99,11 +99,12 @@ export class FaultStore extends StoreDecorator {
    *   unknown or invalid.
    */
   constructor(inner: Store, options: StoreDecoratorOptions = {}) {
-    const named =
-      typeof options === 'object' && options !== null && !Array.isArray(options) && options.name === undefined
-        ? { ...options, name: `fault(${(inner as Store | undefined)?.name})` }
-        : options
-    super(inner, named)
+    super(inner, options)
+  }
+
+  /** `fault(<the wrapped store's name>)`. */
+  protected static override defaultName(inner: Store): string {
+    return `fault(${inner.name})`
   }
 
   override get capabilities(): StoreCapabilities {
