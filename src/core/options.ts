@@ -177,6 +177,6 @@ export function checkOptionNames(owner: string, options: unknown, known: readonl
           : `${owner}: unknown option \`${name}\`: did you mean \`${elsewhere}\`${unit === undefined ? '' : ` (${unit})`}, ${other.describe(elsewhere)}?`,
       )
     }
-    throw new InvalidOptionError(`${owner}: unknown option \`${name}\` (known options: ${[...known].sort().join(', ')})`)
+    throw new InvalidOptionError(`${owner}: unknown option \`${name}\` (known options: ${[...new Set(known)].sort().join(', ')})`)
   }
 }

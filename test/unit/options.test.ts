@@ -122,6 +122,14 @@ describe('options', () => {
     }
   })
 
+  it('lists each known option once (MemcacheStore listed `clock` twice: its own and the shared one)', () => {
+    for (const [name, make] of constructors) {
+      const listed = /\(known options: (.*)\)$/.exec(message(() => make({ zzzzzz: 1 })))?.[1]?.split(', ') ?? []
+      expect(listed.length, name).toBeGreaterThan(3)
+      expect(listed, name).toEqual([...new Set(listed)])
+    }
+  })
+
   it('suggests only options the constructor has', () => {
     expect(closestOption('ttl', ['url', 'name'])).toBeUndefined()
     expect(closestOption('uri', ['url', 'name'])).toBe('url')
