@@ -2,6 +2,7 @@ import { inspect } from 'node:util'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { InvalidOptionError, StoreClosedError } from '../../src/core/errors.js'
+import { KeyValueStore } from '../../src/index.js'
 import { RedisBackend, RedisStore, redisSlot } from '../../src/stores/redis/index.js'
 import { ConformanceUser, ManualClock, makeUser } from '../../src/testing/index.js'
 import { selectedStores } from '../harness/servers.js'
@@ -120,6 +121,59 @@ describe('RedisStore options', () => {
     expect(store.name).toBe('redis(127.0.0.1:7777)')
     await store.close()
   })
+})
+
+describe('RedisBackend options (a public export, for KeyValueStore)', () => {
+  const refused = (options: unknown): string => {
+    try {
+      new RedisBackend(options as never)
+    } catch (err) {
+      expect(err).toBeInstanceOf(InvalidOptionError)
+      return (err as Error).message
+    }
+    throw new Error('expected an InvalidOptionError')
+  }
+
+  it('refuses unknown, missing and bad options synchronously, naming them (an unknown one was accepted, a missing client was a TypeError)', () => {
+    const client = new Redis({ lazyConnect: true, port: 1 })
+    try {
+      expect(refused({ client, ttl: 5 })).toMatch(
+        /^RedisBackend: unknown option `ttl`: did you mean `lifetime` \(seconds\), an option of the KeyValueStore over the backend/,
+      )
+      expect(refused({ client, tiemout: 100 })).toMatch(/^RedisBackend: unknown option `tiemout`: did you mean `timeout` \(ms\)\?/)
+      expect(refused({ url: 'redis://127.0.0.1:1' })).toMatch(
+        /^RedisBackend: unknown option `url` \(known options: clearable, client, clock/,
+      )
+      expect(refused({})).toMatch(/^RedisBackend: option `client` must be an ioredis Redis or Cluster instance, got `undefined`/)
+      expect(refused(undefined)).toMatch(/^RedisBackend: options must be an object with `client`/)
+      expect(refused({ client: {} })).toMatch(/option `client` must be an ioredis Redis or Cluster instance/)
+      expect(refused({ client, timeout: 0 })).toMatch(/option `timeout` must be a number of ms > 0/)
+      expect(refused({ client, timeout: 2 ** 31 })).toMatch(/option `timeout`/)
+      expect(refused({ client, clock: { now: 5 } })).toMatch(/option `clock` must have a now\(\) method/)
+      expect(refused({ client, name: '' })).toMatch(/option `name` must be a non-empty string/)
+      expect(refused({ client, ownsClient: 'yes' })).toMatch(/option `ownsClient` must be a boolean/)
+      expect(refused({ client, clearable: 1 })).toMatch(/option `clearable` must be a boolean/)
+      expect(refused({ client, retryDelay: 500 })).toMatch(/option `retryDelay` must be absent without a cluster/)
+    } finally {
+      client.disconnect()
+    }
+  })
+
+  it.runIf(stores.has('redis'))(
+    'defaults the clock to the system clock and timeout to 1000 ms, and never closes the client: a KeyValueStore over it works',
+    async () => {
+      const client = new Redis(inject('redis').url)
+      const backend = new RedisBackend({ client })
+      const { host, port } = inject('redis')
+      expect(backend.name).toBe(`redis(${host}:${port})`)
+      const store = new KeyValueStore(backend, { lifetime: 60, prefix: uniquePrefix() })
+      await store.put(makeUser(1))
+      expect((await store.get(ConformanceUser, { id: 1 }))?.id).toBe(1)
+      await store.close()
+      expect(await client.ping()).toBe('PONG')
+      await client.quit()
+    },
+  )
 })
 
 describe('redisSlot', () => {

@@ -11,6 +11,7 @@ import { systemClock } from '../../core/lifetime.js'
 import { msOption, nameOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
 import { KeyvBackend } from './keyv-backend.js'
+import { checkKeyv, DEFAULT_KEYV_TIMEOUT } from './keyv-backend-options.js'
 
 /** Options of {@link KeyvStore}. */
 export interface KeyvStoreOptions extends CacheStoreOptions {
@@ -90,19 +91,9 @@ function createBackend(options: KeyvStoreOptions): KeyvBackend {
   }
   checkOptionNames('keyv store', options, KEYV_STORE_OPTIONS)
   const { prefix } = checkCacheOptions('keyv store', options)
-  const { keyv, disconnect = false, name, ownsNamespace = false } = options
-  const timeout = msOption('keyv store', 'timeout', options.timeout, 1000)
-  const k = keyv as Partial<Keyv> | undefined
-  if (
-    typeof k !== 'object' ||
-    k === null ||
-    typeof k.get !== 'function' ||
-    typeof k.getMany !== 'function' ||
-    typeof k.setMany !== 'function' ||
-    typeof k.deleteMany !== 'function'
-  ) {
-    throw new InvalidOptionError(`keyv store: option \`keyv\` must be a Keyv 5 instance (new Keyv(…)), got ${show(keyv)}`)
-  }
+  const { disconnect = false, name, ownsNamespace = false } = options
+  const timeout = msOption('keyv store', 'timeout', options.timeout, DEFAULT_KEYV_TIMEOUT)
+  const keyv = checkKeyv('keyv store', options.keyv)
   if (typeof disconnect !== 'boolean')
     throw new InvalidOptionError(`keyv store: option \`disconnect\` must be a boolean, got ${show(disconnect)}`)
   if (typeof ownsNamespace !== 'boolean') {

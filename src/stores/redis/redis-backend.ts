@@ -10,7 +10,7 @@ import { ClusterNodes, type NodeFailure } from './cluster-nodes.js'
 import { describeConnection } from './describe-connection.js'
 import { heldForMaster } from './held-for-master.js'
 import { hideCredentials } from './hide-credentials.js'
-import type { RedisBackendOptions } from './redis-backend-options.js'
+import { checkRedisBackendOptions, type RedisBackendOptions } from './redis-backend-options.js'
 import { backfillOnNode, refillOnNode } from './redis-backfill.js'
 import { unlinkByPrefix } from './redis-clear.js'
 import { indicesByMaster, keysByMaster } from './redis-groups.js'
@@ -93,17 +93,19 @@ export class RedisBackend implements KeyValueBackend {
     this.#selectRefused = undefined
   }
 
+  /** @throws InvalidOptionError (synchronously) naming an unknown, missing or invalid option. */
   constructor(options: RedisBackendOptions) {
-    this.#client = options.client
-    this.#owns = options.ownsClient
-    this.#timeout = options.timeout
-    this.#clock = options.clock
-    this.name = options.name
-    this.#cluster = (options.client as { isCluster?: boolean }).isCluster === true
+    const checked = checkRedisBackendOptions(options)
+    this.#client = checked.client
+    this.#owns = checked.ownsClient
+    this.#timeout = checked.timeout
+    this.#clock = checked.clock
+    this.name = checked.name
+    this.#cluster = checked.cluster
     // a record and its aliases live in different hash slots of a cluster: no script can touch them together
     if (!this.#cluster) this.addWithAliases = (backfills, expiredBy) => this.#addWithAliases(backfills, expiredBy)
-    if (options.clearable !== false) this.clear = (prefix) => this.#clear(prefix)
-    this.#nodes = new ClusterNodes(this.name, options.timeout, options.retryDelay ?? 1000)
+    if (checked.clearable) this.clear = (prefix) => this.#clear(prefix)
+    this.#nodes = new ClusterNodes(this.name, checked.timeout, checked.retryDelay)
     // ioredis drops a dead master from its pool and sends its slots' pipelines elsewhere (MOVED back to
     // it, followed one command at a time): a fresh slot map finds it again.
     this.#nodes.onFailure = () => {
