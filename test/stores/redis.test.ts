@@ -1,6 +1,6 @@
 import { inspect } from 'node:util'
 import { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest'
 import { InvalidOptionError, StoreClosedError } from '../../src/core/errors.js'
 import { KeyValueStore } from '../../src/index.js'
 import { RedisBackend, RedisStore, redisSlot } from '../../src/stores/redis/index.js'
@@ -27,6 +27,9 @@ describe('RedisStore options', () => {
     ['exclusive', { url: 'redis://a', port: 1 }, /exclusive/],
     ['db with cluster', { cluster: [{ host: 'a', port: 1 }], db: 1 }, /`db`/],
     ['db', { db: -1 }, /`db`/],
+    // SELECT takes a 32-bit signed integer: a larger one failed only at the first call
+    ['db', { db: 2 ** 31 }, /option `db` must be an integer from 0 to 2\^31 − 1/],
+    ['db', { db: 2 ** 40 }, /option `db` must be an integer from 0 to 2\^31 − 1/],
     ['tls', { tls: 'yes' }, /`tls`/],
     ['redisOptions', { redisOptions: [] }, /`redisOptions`/],
     ['prefix', { prefix: 'has space' }, /`prefix`/],
@@ -461,6 +464,22 @@ describe.runIf(stores.has('redis'))('RedisStore on a single node', () => {
       await store.close()
     }
     expect(await keysOf(prefix)).toEqual([])
+  })
+
+  it('closing a store whose SELECT was refused prints no ioredis "Unhandled error event" (the ready check fails after close)', async () => {
+    const printed = vi.spyOn(console, 'error').mockImplementation(() => {})
+    try {
+      const store = new RedisStore({ url: inject('redis').url, db: 99, prefix: uniquePrefix(), timeout: 2000 })
+      await expect(store.get(ConformanceUser, { id: 1 })).rejects.toThrow(/DB index is out of range/)
+      const client = store.client
+      await store.close()
+      // the client the store owned keeps a listener: an error it emits now (its ready check's) goes nowhere
+      expect(client.listenerCount('error')).toBeGreaterThan(0)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      expect(printed.mock.calls.filter((call) => String(call[0]).includes('[ioredis]'))).toEqual([])
+    } finally {
+      printed.mockRestore()
+    }
   })
 
   it('a refused password never appears in the error or its causes', async () => {

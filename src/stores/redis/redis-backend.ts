@@ -6,6 +6,7 @@ import type { Clock } from '../../core/lifetime.js'
 import { PartialFailureError } from '../../core/partial-failure.js'
 import { unavailableUnlessOurs } from '../../core/unavailable-unless-ours.js'
 import { withTimeout } from '../../core/with-timeout.js'
+import { closeOwnedClient } from './close-owned-client.js'
 import { ClusterNodes, type NodeFailure } from './cluster-nodes.js'
 import { describeConnection } from './describe-connection.js'
 import { heldForMaster } from './held-for-master.js'
@@ -305,23 +306,8 @@ export class RedisBackend implements KeyValueBackend {
 
   async close(): Promise<void> {
     if (!this.#owns) return
-    const client = this.#client
-    // only a client with a live (or opening) connection emits 'end' after disconnect()
-    const live = ['connecting', 'connect', 'ready', 'disconnecting'].includes(client.status)
-    const ended = live ? new Promise<void>((resolve) => client.once('end', () => resolve())) : Promise.resolve()
-    try {
-      if (client.status === 'ready') await withTimeout(client.quit(), this.#timeout, () => this.#timedOut('close'))
-    } catch {
-      // quitting is best effort: disconnect below in any case
-    }
-    // (taken before disconnect(), which empties a cluster's list of nodes)
-    const nodes = this.#cluster ? (client as Cluster).nodes() : [client as Redis]
-    client.disconnect()
-    // QUIT was answered (the server closes its end) or never will be (a frozen server): nothing graceful
-    // is left to wait for, and ending the sockets gracefully would take another `timeout` on a frozen one.
-    for (const node of nodes) (node as { stream?: { destroy(): void } }).stream?.destroy()
-    await withTimeout(ended, this.#timeout, () => this.#timedOut('close')).catch(() => {})
-    client.off('error', this.#onError).off('ready', this.#onReady)
+    await closeOwnedClient(this.#client, this.#cluster, this.#timeout, () => this.#timedOut('close'))
+    this.#client.off('error', this.#onError).off('ready', this.#onReady)
   }
 
   /** Indices of `keys` grouped by the master serving them (one group for a single node), in order. */

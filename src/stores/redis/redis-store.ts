@@ -55,7 +55,7 @@ export interface RedisStoreOptions extends CacheStoreOptions {
   password?: string | undefined
   /** ACL user name (Redis ≥ 6). */
   username?: string | undefined
-  /** Database index of a single node; default `0`. Not available in a cluster. */
+  /** Database index of a single node, 0 to 2^31 − 1; default `0`. Not available in a cluster. */
   db?: number | undefined
   /**
    * Extra ioredis options (e.g. `connectionName`, `keepAlive`, `family`, `connectTimeout`). Those the
@@ -70,6 +70,8 @@ export interface RedisStoreOptions extends CacheStoreOptions {
   name?: string | undefined
 }
 
+/** The largest database number Redis' SELECT takes. */
+const MAX_DB = 2 ** 31 - 1
 const retryStrategy = (times: number): number => Math.min(times * 50, 500)
 /**
  * A cache store in Redis or a Redis Cluster (ioredis 5). Objects are stored once under their primary
@@ -191,7 +193,8 @@ function createBackend(options: RedisStoreOptions): RedisBackend {
   if (password !== undefined && typeof password !== 'string') fail('password', 'a string', '(hidden)')
   if (username !== undefined && typeof username !== 'string') fail('username', 'a string', username)
   if (db !== undefined) {
-    if (typeof db !== 'number' || !Number.isInteger(db) || db < 0) fail('db', 'an integer ≥ 0', db)
+    // SELECT takes a 32-bit signed integer: a larger one would fail only at the first call
+    if (typeof db !== 'number' || !Number.isInteger(db) || db < 0 || db > MAX_DB) fail('db', 'an integer from 0 to 2^31 − 1', db)
     if (cluster !== undefined) fail('db', 'absent with `cluster` (a Redis Cluster has only database 0)', db)
   }
   // ioredis lets a URL's database and credentials win over the options: two answers, one silently lost
