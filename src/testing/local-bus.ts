@@ -1,7 +1,5 @@
 import { InvalidArgumentError, type InvalidationBus, type InvalidationListener, StoreClosedError, StoreUnavailableError } from '../index.js'
-
-/** A value as a message shows it. */
-const describe = (value: unknown): string => (typeof value === 'function' ? 'a function' : (JSON.stringify(value) ?? String(value)))
+import { shown } from './shown.js'
 
 interface Member {
   readonly origin: number
@@ -35,7 +33,7 @@ export class LocalBusHub {
       async publish(keys) {
         if (closed) throw new StoreClosedError(`${name} is closed: publish was called after close()`)
         if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string')) {
-          throw new InvalidArgumentError(`${name} publish takes an array of string keys, got ${describe(keys)}`)
+          throw new InvalidArgumentError(`${name} publish takes an array of string keys, got ${shown(keys)}`)
         }
         if (hub.#isDown) throw new StoreUnavailableError(`${name}: the hub is down`)
         hub.published.push(keys)
@@ -46,7 +44,7 @@ export class LocalBusHub {
         if (closed) throw new StoreClosedError(`${name} is closed: subscribe was called after close()`)
         const l = listener as Partial<InvalidationListener> | undefined
         if (typeof l?.onInvalidate !== 'function' || typeof l.onDown !== 'function' || typeof l.onUp !== 'function') {
-          throw new InvalidArgumentError(`${name} subscribe takes a listener with onInvalidate, onDown and onUp, got ${describe(listener)}`)
+          throw new InvalidArgumentError(`${name} subscribe takes a listener with onInvalidate, onDown and onUp, got ${shown(listener)}`)
         }
         const member = { origin, listener }
         hub.#members.add(member)
