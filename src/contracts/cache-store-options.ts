@@ -1,6 +1,7 @@
 import { InvalidOptionError, show } from '../core/errors.js'
 import { type Clock, checkLifetime, type Lifetime, systemClock } from '../core/lifetime.js'
 import { secondsOption } from '../core/option-values.js'
+import { checkPlainOptions, type OtherArgument } from '../core/options.js'
 
 /** Options shared by every cache store. */
 export interface CacheStoreOptions {
@@ -43,6 +44,15 @@ export const CACHE_OPTION_NAMES: readonly string[] = [
   'grace',
   'lifetimeJitter',
 ]
+
+/**
+ * The options of the `KeyValueStore` a backend goes under, for a backend's constructor: one of them (or a
+ * name close to one, `ttl`) given to the backend is refused saying where it belongs.
+ */
+export const KEY_VALUE_STORE_ARGUMENT: OtherArgument = {
+  known: [...CACHE_OPTION_NAMES, 'name'],
+  describe: (name) => `an option of the KeyValueStore over the backend: new KeyValueStore(backend, { ${name} })`,
+}
 
 /** The {@link CacheStoreOptions} (and `name`) among a store's options, for handing to {@link KeyValueStore}. */
 export function pickCacheOptions(options: KeyValueStoreOptions): KeyValueStoreOptions {
@@ -104,6 +114,7 @@ export function checkCacheOptions(
 } {
   if (typeof options !== 'object' || options === null)
     throw new InvalidOptionError(`${store}: options must be an object, got ${show(options)}`)
+  checkPlainOptions(store, options)
   const prefix = prefixOption(store, options.prefix)
   if (options.polymorphic !== undefined && typeof options.polymorphic !== 'boolean') {
     throw new InvalidOptionError(`${store}: option \`polymorphic\` must be a boolean, got ${show(options.polymorphic)}`)

@@ -14,14 +14,16 @@ export interface InvalidationBus {
   readonly name: string
   /**
    * Sends the canonical record keys (no store prefix) to every other subscriber of the bus.
-   * Resolves once the message is handed to the transport; rejects when it cannot be sent.
+   * Resolves once the message is handed to the transport; rejects when it cannot be sent, and with
+   * `InvalidArgumentError` when `keys` is not an array of strings (nothing is sent).
    */
   publish(keys: readonly string[]): Promise<void>
   /**
    * Starts delivering other processes' invalidations to `listener` (never this process's own).
    * Calls `listener.onUp()` right away only when the bus is already connected and delivering;
    * otherwise the listener must assume it is down until `onUp` is called.
-   * Returns a function that stops the delivery.
+   * Returns a function that stops the delivery. Throws `InvalidArgumentError` for a listener without
+   * `onInvalidate`, `onDown` and `onUp`.
    */
   subscribe(listener: InvalidationListener): () => void
   /** Releases the connections; idempotent. */

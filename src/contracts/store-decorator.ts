@@ -108,6 +108,14 @@ export class StoreDecorator implements Store {
    */
   static readonly optionNames: readonly string[] = Object.freeze(['name'])
 
+  /**
+   * The name of a decorator created without a `name` option: the wrapped store's name. A subclass may
+   * name its instances after what it does (`FaultStore`: `fault(<the wrapped store's name>)`).
+   */
+  protected static defaultName(inner: Store): string {
+    return inner.name
+  }
+
   /** The wrapped store. */
   readonly inner: Store
   readonly name: string
@@ -136,7 +144,7 @@ export class StoreDecorator implements Store {
       throw new InvalidOptionError(`${owner}: option \`name\` must be a non-empty string, got ${show(options.name)}`)
     }
     this.inner = inner
-    this.name = options.name ?? inner.name
+    this.name = options.name ?? (new.target as typeof StoreDecorator).defaultName(inner)
     const own = this as unknown as Record<string, unknown>
     const base = StoreDecorator.prototype as unknown as Record<string, unknown>
     for (const method of OPTIONAL) {

@@ -97,19 +97,62 @@ export interface OtherArgument {
 }
 
 /**
- * Rejects every own option name not in `known`, naming it and, when one is close, the intended option
+ * Whether `value`'s prototype is `Object.prototype` (of this realm or another: a `vm` context's) or
+ * `null`: an object literal, `Object.create(null)`, a JSON object.
+ */
+function isPlainObject(value: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(value)
+  if (proto === null || proto === Object.prototype) return true
+  // another realm's Object.prototype: a root object with Object.prototype's own methods
+  return (
+    Object.getPrototypeOf(proto) === null &&
+    Object.hasOwn(proto as object, 'hasOwnProperty') &&
+    Object.hasOwn(proto as object, 'isPrototypeOf')
+  )
+}
+
+/** How a message names an options object that is not plain: its class, or that it inherits. */
+function describeNotPlain(value: object): string {
+  const proto = Object.getPrototypeOf(value) as { constructor?: unknown } | null
+  const ctor = proto !== null && Object.hasOwn(proto, 'constructor') ? proto.constructor : undefined
+  const name = typeof ctor === 'function' ? ctor.name : ''
+  return name !== '' && name !== 'Object' ? `a \`${name}\` instance` : 'an object inheriting from another one (Object.create(…))'
+}
+
+/**
+ * Refuses an options object that is not plain (see {@link checkOptionNames}), for a constructor that
+ * copies its options (a spread) before their names are checked.
+ * @throws InvalidOptionError naming the class of `options` or saying that it inherits.
+ */
+export function checkPlainOptions(owner: string, options: object): void {
+  if (isPlainObject(options)) return
+  throw new InvalidOptionError(
+    `${owner}: options must be a plain object ({ … }), got ${describeNotPlain(options)}: what it inherits would not all be read; copy the options into an object literal ({ ...defaults, ...options })`,
+  )
+}
+
+/**
+ * Rejects every option name not in `known`, naming it and, when one is close, the intended option
  * with its unit (`unknown option \`ttl\`: did you mean \`lifetime\` (seconds)?`). Options whose value is
  * `undefined` are checked too: a misspelt name is a bug whatever its value.
+ *
+ * Options must be a plain object (an object literal, `Object.create(null)`, parsed JSON): an options
+ * object with another prototype (a class instance, `Object.create(defaults)`) is refused, because what
+ * it inherits — properties, getters — would be read by some checks and lost by others (spreads copy
+ * only own properties), and a misspelt inherited name could not be told from the prototype's methods.
+ * Own enumerable names are checked; non-enumerable own properties (hidden helpers some config
+ * libraries add) are not options.
  * @param owner the store or bus named in the message.
  * @param other the names of another argument of the call: a name of it (or close to one) given here
  *   is refused naming that argument (`\`timeout\` is an option of the second argument: …`).
- * @throws InvalidOptionError for a non-object `options` or an unknown name.
+ * @throws InvalidOptionError for a non-object or not plain `options`, or an unknown name.
  */
 export function checkOptionNames(owner: string, options: unknown, known: readonly string[], other?: OtherArgument): void {
   if (options === undefined) return
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new InvalidOptionError(`${owner}: options must be an object, got ${show(options)}`)
   }
+  checkPlainOptions(owner, options)
   for (const name of Object.keys(options)) {
     if (known.includes(name)) {
       // `undefined` is the default; `null` is no value of any option (a `??` would take it as the default)
@@ -134,6 +177,6 @@ export function checkOptionNames(owner: string, options: unknown, known: readonl
           : `${owner}: unknown option \`${name}\`: did you mean \`${elsewhere}\`${unit === undefined ? '' : ` (${unit})`}, ${other.describe(elsewhere)}?`,
       )
     }
-    throw new InvalidOptionError(`${owner}: unknown option \`${name}\` (known options: ${[...known].sort().join(', ')})`)
+    throw new InvalidOptionError(`${owner}: unknown option \`${name}\` (known options: ${[...new Set(known)].sort().join(', ')})`)
   }
 }

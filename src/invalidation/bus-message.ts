@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import {
-  InvalidOptionError,
+  InvalidArgumentError,
   isStockpyleError,
   type StockpyleError,
   StoreClosedError,
@@ -69,15 +69,26 @@ export function decodeMessage(text: string): BusMessage | undefined {
 /**
  * The start of a bus's `publish(keys)`: the call checked, the keys encoded ({@link encodeMessages}).
  * @throws StoreClosedError when the bus is `closed`.
- * @throws InvalidOptionError when `keys` is not an array of strings.
+ * @throws InvalidArgumentError when `keys` is not an array of strings.
  * @throws ValueTooLargeError when a single key does not fit into one message.
  */
 export function publishMessages(bus: string, origin: string, closed: boolean, keys: unknown, maxBytes: number): string[] {
   if (closed) throw new StoreClosedError(`${bus} is closed: publish was called after close()`)
   if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string')) {
-    throw new InvalidOptionError(`${bus} publish takes an array of string keys, got ${show(keys)}`)
+    throw new InvalidArgumentError(`${bus} publish takes an array of string keys, got ${show(keys)}`)
   }
   return encodeMessages(bus, origin, keys, maxBytes)
+}
+
+/**
+ * Checks the argument of a bus's `subscribe(listener)`.
+ * @throws InvalidArgumentError unless `listener` has the methods `onInvalidate`, `onDown` and `onUp`.
+ */
+export function checkListener(bus: string, listener: unknown): void {
+  const l = listener as Partial<Record<'onInvalidate' | 'onDown' | 'onUp', unknown>> | null | undefined
+  if (typeof l?.onInvalidate !== 'function' || typeof l.onDown !== 'function' || typeof l.onUp !== 'function') {
+    throw new InvalidArgumentError(`${bus} subscribe takes a listener with onInvalidate, onDown and onUp, got ${show(listener)}`)
+  }
 }
 
 /** What a bus's publish on `channel` rejects with when the server cannot take it: `"<bus> publish on <channel>: <what>"`. */

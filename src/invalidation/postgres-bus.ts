@@ -12,7 +12,7 @@ import {
 import { PgListener } from '../stores/sql/pg-listener.js'
 import { executeRaw, type Kysely } from '../stores/sql/postgres-access.js'
 import { BusListeners } from './bus-listeners.js'
-import { decodeMessage, newOrigin, publishFailed, publishMessages, publishUnavailable } from './bus-message.js'
+import { checkListener, decodeMessage, newOrigin, publishFailed, publishMessages, publishUnavailable } from './bus-message.js'
 import { callbackOption, checkKnown, errorReporter, msOption, withTimeout } from './bus-options.js'
 
 /**
@@ -156,6 +156,8 @@ export class PostgresBus implements InvalidationBus {
    * @throws StoreUnavailableError when the database cannot be reached or does not answer within `timeout` ms.
    * @throws StoreClosedError after `close()`, or when `close()` was called while this publish was
    * under way and it then failed (the cause says why).
+   * @throws InvalidArgumentError (a rejection) when `keys` is not an array of strings.
+   * @throws ValueTooLargeError when a single key does not fit into one payload.
    */
   async publish(keys: readonly string[]): Promise<void> {
     const payloads = publishMessages(this.name, this.origin, this.#closed, keys, MAX_PAYLOAD_BYTES)
@@ -219,13 +221,11 @@ export class PostgresBus implements InvalidationBus {
    * Calls `listener.onUp()` right away only when already listening; otherwise `onUp` follows once
    * LISTEN is confirmed.
    * @returns a function that stops the delivery to this listener.
-   * @throws StoreClosedError after `close()`.
+   * @throws StoreClosedError after `close()`; InvalidArgumentError for a listener without onInvalidate, onDown and onUp.
    */
   subscribe(listener: InvalidationListener): () => void {
     if (this.#closed) throw new StoreClosedError(`${this.name} is closed: subscribe was called after close()`)
-    if (typeof listener?.onInvalidate !== 'function' || typeof listener.onDown !== 'function' || typeof listener.onUp !== 'function') {
-      throw new InvalidOptionError(`${this.name} subscribe takes a listener with onInvalidate, onDown and onUp, got ${show(listener)}`)
-    }
+    checkListener(this.name, listener)
     const remove = this.#listeners.add(listener)
     this.#listener.start()
     return remove

@@ -6,7 +6,7 @@ import { hideCredentials } from '../stores/redis/hide-credentials.js'
 import { checkRedisOptions, REDIS_BUS_OWNED } from '../stores/redis/owned-redis-options.js'
 import { checkRedisUrl } from '../stores/redis/redis-url.js'
 import { BusListeners } from './bus-listeners.js'
-import { decodeMessage, newOrigin, publishFailed, publishMessages, publishUnavailable } from './bus-message.js'
+import { checkListener, decodeMessage, newOrigin, publishFailed, publishMessages, publishUnavailable } from './bus-message.js'
 import { backoff, callbackOption, checkKnown, clientBackstop, errorReporter, msOption, withTimeout } from './bus-options.js'
 import { checkUrlOverlap, DEFAULT_URL, KNOWN, MAX_MESSAGE_BYTES, type RedisBusOptions } from './redis-bus-options.js'
 import { busName, destroyStream, loadIoredis, nextReady, quit, type ReadyWait } from './redis-connection.js'
@@ -129,6 +129,8 @@ export class RedisBus implements InvalidationBus {
    * @throws StoreUnavailableError when the publisher is not connected or Redis does not answer within `timeout` ms.
    * @throws StoreClosedError after `close()`, or when `close()` was called while this publish was
    * under way and it then failed (the cause says why).
+   * @throws InvalidArgumentError (a rejection) when `keys` is not an array of strings.
+   * @throws ValueTooLargeError when a single key does not fit into one message.
    */
   async publish(keys: readonly string[]): Promise<void> {
     const messages = publishMessages(this.name, this.origin, this.#closed, keys, MAX_MESSAGE_BYTES)
@@ -172,13 +174,11 @@ export class RedisBus implements InvalidationBus {
    * `listener.onUp()` right away only when already subscribed; otherwise `onUp` follows once the
    * SUBSCRIBE is confirmed (until then the listener must assume it is down).
    * @returns a function that stops the delivery to this listener.
-   * @throws StoreClosedError after `close()`.
+   * @throws StoreClosedError after `close()`; InvalidArgumentError for a listener without onInvalidate, onDown and onUp.
    */
   subscribe(listener: InvalidationListener): () => void {
     if (this.#closed) throw new StoreClosedError(`${this.name} is closed: subscribe was called after close()`)
-    if (typeof listener?.onInvalidate !== 'function' || typeof listener.onDown !== 'function' || typeof listener.onUp !== 'function') {
-      throw new InvalidOptionError(`${this.name} subscribe takes a listener with onInvalidate, onDown and onUp, got ${show(listener)}`)
-    }
+    checkListener(this.name, listener)
     const remove = this.#listeners.add(listener)
     if (!this.#subscriberStarted) {
       this.#subscriberStarted = true

@@ -195,6 +195,27 @@ export function runBusConformance(options: BusConformanceOptions): void {
       }),
     )
 
+    options.test(
+      'a bad argument: publish rejects and subscribe throws InvalidArgumentError, and nothing is sent',
+      withBuses(async (make) => {
+        const [busA, busB] = [await make(), await make()]
+        const r = new Recorder()
+        busB.subscribe(r)
+        await poll(() => r.ups === 1, 'the subscription', within)
+        const badArgument = (err: unknown) => isStockpyleError(err, 'E_INVALID_ARGUMENT')
+        for (const bad of ['k|a=1', [1], ['k|a=1', undefined], undefined, { 0: 'k|a=1', length: 1 }]) {
+          // (rejects, never throws: publish returns a promise)
+          await assert.rejects(() => busA.publish(bad as never), badArgument, `publish(${String(bad)})`)
+        }
+        for (const bad of [() => {}, {}, { onInvalidate: () => {} }, undefined]) {
+          assert.throws(() => busA.subscribe(bad as never), badArgument, `subscribe(${String(bad)})`)
+        }
+        await busA.publish(['k|after'])
+        await poll(() => r.keys.length === 1, 'the delivery', within)
+        assert.deepEqual(r.keys, ['k|after'], 'nothing of the refused publishes was delivered')
+      }),
+    )
+
     const raw = options.publishRaw
     if (raw === undefined) {
       console.info(`[stockpyle bus conformance] ${options.name}: skipping "malformed messages": no publishRaw given`)

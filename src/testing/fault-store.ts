@@ -1,11 +1,13 @@
 import {
   type DecoratedOperation,
+  InvalidArgumentError,
   type Store,
   type StoreCapabilities,
   StoreDecorator,
   type StoreDecoratorOptions,
   StoreUnavailableError,
 } from '../index.js'
+import { shown } from './shown.js'
 
 /** Operations a {@link FaultStore} can fail or delay. */
 export type FaultOperation = 'get' | 'put' | 'delete'
@@ -13,37 +15,36 @@ export type FaultOperation = 'get' | 'put' | 'delete'
 /** Every {@link FaultOperation}, the default of `fail()` and `gate()`. */
 const OPERATIONS: readonly FaultOperation[] = ['get', 'put', 'delete']
 
-/** A value as a message shows it: strings quoted. */
-function shown(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : typeof value === 'bigint' ? `${value}n` : String(value)
-}
-
 /**
  * The operations named (all of them when none is).
- * @throws TypeError for a name that is not a string, RangeError for a string that is not an operation.
+ * @throws InvalidArgumentError for a name that is not `'get'`, `'put'` or `'delete'`.
  */
 function operationsOf(method: string, operations: readonly unknown[]): readonly FaultOperation[] {
   for (const op of operations) {
-    if (typeof op !== 'string') throw new TypeError(`FaultStore.${method}: an operation is 'get', 'put' or 'delete', got ${shown(op)}`)
+    if (typeof op !== 'string') {
+      throw new InvalidArgumentError(`FaultStore.${method}: an operation is 'get', 'put' or 'delete', got ${shown(op)}`)
+    }
     if (!(OPERATIONS as readonly string[]).includes(op)) {
-      throw new RangeError(`FaultStore.${method}: ${shown(op)} is not an operation: use 'get', 'put' or 'delete'`)
+      throw new InvalidArgumentError(`FaultStore.${method}: ${shown(op)} is not an operation: use 'get', 'put' or 'delete'`)
     }
   }
   return operations.length > 0 ? (operations as readonly FaultOperation[]) : OPERATIONS
 }
 
-/**
- * Checks a number of milliseconds.
- * @throws TypeError when `ms` is not a number, RangeError when it is not a finite number from 0 to 2^30.
- */
 /** The longest delay or jitter, in ms (about 12.4 days): the two together stay within Node's timers. */
 const MAX_MS = 2 ** 30
 
+/**
+ * Checks a number of milliseconds.
+ * @throws InvalidArgumentError when `ms` is not a finite number from 0 to 2^30.
+ */
 function checkMs(method: string, name: string, ms: unknown): number {
-  if (typeof ms !== 'number') throw new TypeError(`FaultStore.${method}: ${name} must be a number of milliseconds, got ${shown(ms)}`)
+  if (typeof ms !== 'number') {
+    throw new InvalidArgumentError(`FaultStore.${method}: ${name} must be a number of milliseconds, got ${shown(ms)}`)
+  }
   // Node's timers take at most 2^31 - 1 ms (a longer one fires after 1 ms); a delay plus a jitter must fit.
   if (!(Number.isFinite(ms) && ms >= 0 && ms <= MAX_MS)) {
-    throw new RangeError(`FaultStore.${method}: ${name} must be a finite number from 0 to 2^30 (${MAX_MS}), got ${ms}`)
+    throw new InvalidArgumentError(`FaultStore.${method}: ${name} must be a finite number from 0 to 2^30 (${MAX_MS}), got ${ms}`)
   }
   return ms
 }
@@ -72,8 +73,8 @@ const FAULT_OF: Partial<Record<DecoratedOperation, FaultOperation>> = {
  * `fail('get')` makes reads reject with StoreUnavailableError until `recover()`; `delay(ms)` holds
  * every call for `ms` first; `jitter(maxMs)` holds each call for a random 0–`maxMs` ms; `gate()` holds
  * calls until the returned release function is called. Arguments are checked: an operation other than
- * `'get'`, `'put'` and `'delete'` throws RangeError (TypeError when not a string), and so does a delay
- * that is not a finite number of ms >= 0 (TypeError when not a number), before anything changes. Reads (`get`, `batchGet`, `batchGetEntries`,
+ * `'get'`, `'put'` and `'delete'` throws InvalidArgumentError, and so does a delay that is not a finite
+ * number of ms from 0 to 2^30, before anything changes. Reads (`get`, `batchGet`, `batchGetEntries`,
  * `acquireLeases`, `leasesHeld`) count as `'get'`; `put`, `batchPut`, `batchPutEntries` as `'put'`;
  * `delete`, `batchDelete`, `batchDeleteByKey`, `batchInvalidate`, `clear`, `releaseLeases` as
  * `'delete'`. Built on {@link StoreDecorator}: everything else (capabilities, transactions, `close`) is
@@ -99,11 +100,12 @@ export class FaultStore extends StoreDecorator {
    *   unknown or invalid.
    */
   constructor(inner: Store, options: StoreDecoratorOptions = {}) {
-    const named =
-      typeof options === 'object' && options !== null && !Array.isArray(options) && options.name === undefined
-        ? { ...options, name: `fault(${(inner as Store | undefined)?.name})` }
-        : options
-    super(inner, named)
+    super(inner, options)
+  }
+
+  /** `fault(<the wrapped store's name>)`. */
+  protected static override defaultName(inner: Store): string {
+    return `fault(${inner.name})`
   }
 
   override get capabilities(): StoreCapabilities {
@@ -114,8 +116,8 @@ export class FaultStore extends StoreDecorator {
 
   /**
    * Makes the given operations (default: all) reject with StoreUnavailableError until {@link recover}.
-   * @throws TypeError for an operation that is not a string, RangeError for one that is not `'get'`,
-   *   `'put'` or `'delete'` (nothing is changed then).
+   * @throws InvalidArgumentError for an operation that is not `'get'`, `'put'` or `'delete'` (nothing
+   *   is changed then).
    */
   fail(...operations: FaultOperation[]): void {
     for (const op of operationsOf('fail', operations)) this.#failing.add(op)
@@ -128,8 +130,8 @@ export class FaultStore extends StoreDecorator {
   }
   /**
    * Delays every later call by `ms` milliseconds (`0` turns it off).
-   * @throws TypeError when `ms` is not a number, RangeError when it is not a finite number from 0 to 2^30 (the delay
-   *   set before stays).
+   * @throws InvalidArgumentError when `ms` is not a finite number from 0 to 2^30 (the delay set before
+   *   stays).
    */
   delay(ms: number): void {
     this.#delay = checkMs('delay', 'ms', ms)
@@ -138,18 +140,20 @@ export class FaultStore extends StoreDecorator {
    * Delays each later call by a random whole number of milliseconds from 0 to `maxMs` (on top of
    * {@link delay}), drawn from `random` (default `Math.random`; pass a seeded generator for
    * reproducible delays). `0` turns it off.
-   * @throws TypeError when `maxMs` is not a number or `random` not a function, RangeError when `maxMs`
-   *   is not a finite number from 0 to 2^30 (the jitter set before stays).
+   * @throws InvalidArgumentError when `maxMs` is not a finite number from 0 to 2^30 or `random` not a
+   *   function (the jitter set before stays).
    */
   jitter(maxMs: number, random: () => number = Math.random): void {
     checkMs('jitter', 'maxMs', maxMs)
-    if (typeof random !== 'function') throw new TypeError(`FaultStore.jitter: random must be a function, got ${shown(random)}`)
+    if (typeof random !== 'function') {
+      throw new InvalidArgumentError(`FaultStore.jitter: random must be a function, got ${shown(random)}`)
+    }
     this.#jitter = maxMs
     this.#random = random
   }
   /**
    * Holds later calls of the given operations (default: all) until the returned function is called.
-   * @throws TypeError / RangeError for an operation as {@link fail} does (nothing is gated then).
+   * @throws InvalidArgumentError for an operation as {@link fail} does (nothing is gated then).
    */
   gate(...operations: FaultOperation[]): () => void {
     const ops = operationsOf('gate', operations)

@@ -1,4 +1,5 @@
-import { type InvalidationBus, type InvalidationListener, StoreClosedError, StoreUnavailableError } from '../index.js'
+import { InvalidArgumentError, type InvalidationBus, type InvalidationListener, StoreClosedError, StoreUnavailableError } from '../index.js'
+import { shown } from './shown.js'
 
 interface Member {
   readonly origin: number
@@ -8,8 +9,9 @@ interface Member {
 /**
  * An in-process invalidation hub: each `connect()` returns a bus for one simulated process. Delivery is
  * synchronous; `down()`/`up()` simulate an outage of every connection. Each bus keeps the
- * {@link InvalidationBus} contract (`runBusConformance`): while the hub is down `publish` rejects with
- * `StoreUnavailableError`; after `close()` its listeners got `onDown`, `publish` rejects and `subscribe`
+ * {@link InvalidationBus} contract (`runBusConformance`): `publish` of anything but an array of strings
+ * rejects, and `subscribe` of anything but a listener throws, with `InvalidArgumentError`; while the hub
+ * is down `publish` rejects with `StoreUnavailableError`; after `close()` its listeners got `onDown`, `publish` rejects and `subscribe`
  * throws `StoreClosedError`.
  */
 export class LocalBusHub {
@@ -30,6 +32,9 @@ export class LocalBusHub {
       name,
       async publish(keys) {
         if (closed) throw new StoreClosedError(`${name} is closed: publish was called after close()`)
+        if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string')) {
+          throw new InvalidArgumentError(`${name} publish takes an array of string keys, got ${shown(keys)}`)
+        }
         if (hub.#isDown) throw new StoreUnavailableError(`${name}: the hub is down`)
         hub.published.push(keys)
         if (keys.length === 0) return
@@ -37,6 +42,10 @@ export class LocalBusHub {
       },
       subscribe(listener) {
         if (closed) throw new StoreClosedError(`${name} is closed: subscribe was called after close()`)
+        const l = listener as Partial<InvalidationListener> | undefined
+        if (typeof l?.onInvalidate !== 'function' || typeof l.onDown !== 'function' || typeof l.onUp !== 'function') {
+          throw new InvalidArgumentError(`${name} subscribe takes a listener with onInvalidate, onDown and onUp, got ${shown(listener)}`)
+        }
         const member = { origin, listener }
         hub.#members.add(member)
         mine.add(member)

@@ -1,4 +1,5 @@
-import type { KeyValueBackend, KeyValueEntry } from '../index.js'
+import { InvalidOptionError, type KeyValueBackend, type KeyValueEntry } from '../index.js'
+import { shown } from './shown.js'
 
 /**
  * A {@link KeyValueBackend} over a `Map`, with `addMany` and `refillMany`: a reference implementation
@@ -11,8 +12,16 @@ export class MapBackend implements KeyValueBackend {
   /** Calls received, per method. */
   readonly calls = { getMany: 0, setMany: 0, addMany: 0, refillMany: 0, deleteMany: 0 }
 
-  /** @param now the time source for expiry, ms since the epoch (default `Date.now`). */
+  /**
+   * @param now the time source for expiry, ms since the epoch (default `Date.now`); for a `Clock`, pass
+   *   `() => clock.now()`.
+   * @throws InvalidOptionError when `now` is not a function.
+   */
   constructor(now: () => number = Date.now) {
+    if (typeof now !== 'function') {
+      const clock = typeof (now as { now?: unknown } | null)?.now === 'function' ? ': for a clock, pass () => clock.now()' : ''
+      throw new InvalidOptionError(`MapBackend: now must be a function returning ms since the epoch, got ${shown(now)}${clock}`)
+    }
     this.#now = now
   }
 

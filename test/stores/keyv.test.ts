@@ -1,8 +1,14 @@
 import Keyv, { type KeyvStoreAdapter } from 'keyv'
 import { describe, expect, it } from 'vitest'
-import { CorruptEntryError, InvalidOptionError, StoreClosedError, StoreUnavailableError } from '../../src/core/errors.js'
-import { ChainedStore, Entry, ProcessMemoryStore } from '../../src/index.js'
-import { KeyvStore } from '../../src/stores/keyv/index.js'
+import {
+  CorruptEntryError,
+  InvalidOptionError,
+  SerializationError,
+  StoreClosedError,
+  StoreUnavailableError,
+} from '../../src/core/errors.js'
+import { ChainedStore, Entry, KeyValueStore, ProcessMemoryStore } from '../../src/index.js'
+import { KeyvBackend, KeyvStore } from '../../src/stores/keyv/index.js'
 import { ConformanceUser, ManualClock, makeUser } from '../../src/testing/index.js'
 
 /** A real in-memory Keyv adapter with batch methods, call counters and a switch to make it fail or hang. */
@@ -95,6 +101,43 @@ describe('KeyvStore options', () => {
     expect(keyv.throwOnErrors).toBe(true)
     expect(store.name).toBe('keyv(app)')
     expect(store.keyv).toBe(keyv)
+  })
+})
+
+describe('KeyvBackend options (a public export, for KeyValueStore)', () => {
+  const refused = (options: unknown): string => {
+    try {
+      new KeyvBackend(options as never)
+    } catch (err) {
+      expect(err).toBeInstanceOf(InvalidOptionError)
+      return (err as Error).message
+    }
+    throw new Error('expected an InvalidOptionError')
+  }
+
+  it('refuses unknown, missing and bad options synchronously, naming them (an unknown one was accepted, a missing keyv was a TypeError)', () => {
+    expect(refused({ keyv: new Keyv(), ttl: 5 })).toMatch(
+      /^KeyvBackend: unknown option `ttl`: did you mean `lifetime` \(seconds\), an option of the KeyValueStore over the backend/,
+    )
+    expect(refused({ keyv: new Keyv(), bogus: 1 })).toMatch(/^KeyvBackend: unknown option `bogus` \(known options: clock, disconnect, keyv/)
+    expect(refused({})).toMatch(/^KeyvBackend: option `keyv` must be a Keyv 5 instance/)
+    expect(refused(undefined)).toMatch(/^KeyvBackend: options must be an object with `keyv`/)
+    expect(refused({ keyv: new Map() })).toMatch(/`keyv` must be a Keyv 5 instance/)
+    expect(refused({ keyv: new Keyv(), timeout: 0 })).toMatch(/option `timeout` must be a number of ms > 0/)
+    expect(refused({ keyv: new Keyv(), clock: {} })).toMatch(/option `clock` must have a now\(\) method/)
+    expect(refused({ keyv: new Keyv(), name: '' })).toMatch(/option `name` must be a non-empty string/)
+    expect(refused({ keyv: new Keyv(), disconnect: 'yes' })).toMatch(/option `disconnect` must be a boolean/)
+    expect(refused({ keyv: new Keyv(), ownsNamespace: 1 })).toMatch(/option `ownsNamespace` must be a boolean/)
+    expect(refused({ keyv: new Keyv(), prefix: 5 })).toMatch(/option `prefix` must be a string/)
+  })
+
+  it('defaults the clock to the system clock, timeout to 1000 ms and the name to the namespace: a KeyValueStore over it works', async () => {
+    const backend = new KeyvBackend({ keyv: new Keyv({ namespace: 'mine' }) })
+    expect(backend.name).toBe('keyv(mine)')
+    const store = new KeyValueStore(backend, { lifetime: 60 })
+    await store.put(makeUser(1))
+    expect((await store.get(ConformanceUser, { id: 1 }))?.id).toBe(1)
+    await store.close()
   })
 })
 

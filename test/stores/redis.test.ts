@@ -1,7 +1,8 @@
 import { inspect } from 'node:util'
 import { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest'
 import { InvalidOptionError, StoreClosedError } from '../../src/core/errors.js'
+import { KeyValueStore } from '../../src/index.js'
 import { RedisBackend, RedisStore, redisSlot } from '../../src/stores/redis/index.js'
 import { ConformanceUser, ManualClock, makeUser } from '../../src/testing/index.js'
 import { selectedStores } from '../harness/servers.js'
@@ -26,6 +27,9 @@ describe('RedisStore options', () => {
     ['exclusive', { url: 'redis://a', port: 1 }, /exclusive/],
     ['db with cluster', { cluster: [{ host: 'a', port: 1 }], db: 1 }, /`db`/],
     ['db', { db: -1 }, /`db`/],
+    // SELECT takes a 32-bit signed integer: a larger one failed only at the first call
+    ['db', { db: 2 ** 31 }, /option `db` must be an integer from 0 to 2\^31 − 1/],
+    ['db', { db: 2 ** 40 }, /option `db` must be an integer from 0 to 2\^31 − 1/],
     ['tls', { tls: 'yes' }, /`tls`/],
     ['redisOptions', { redisOptions: [] }, /`redisOptions`/],
     ['prefix', { prefix: 'has space' }, /`prefix`/],
@@ -120,6 +124,59 @@ describe('RedisStore options', () => {
     expect(store.name).toBe('redis(127.0.0.1:7777)')
     await store.close()
   })
+})
+
+describe('RedisBackend options (a public export, for KeyValueStore)', () => {
+  const refused = (options: unknown): string => {
+    try {
+      new RedisBackend(options as never)
+    } catch (err) {
+      expect(err).toBeInstanceOf(InvalidOptionError)
+      return (err as Error).message
+    }
+    throw new Error('expected an InvalidOptionError')
+  }
+
+  it('refuses unknown, missing and bad options synchronously, naming them (an unknown one was accepted, a missing client was a TypeError)', () => {
+    const client = new Redis({ lazyConnect: true, port: 1 })
+    try {
+      expect(refused({ client, ttl: 5 })).toMatch(
+        /^RedisBackend: unknown option `ttl`: did you mean `lifetime` \(seconds\), an option of the KeyValueStore over the backend/,
+      )
+      expect(refused({ client, tiemout: 100 })).toMatch(/^RedisBackend: unknown option `tiemout`: did you mean `timeout` \(ms\)\?/)
+      expect(refused({ url: 'redis://127.0.0.1:1' })).toMatch(
+        /^RedisBackend: unknown option `url` \(known options: clearable, client, clock/,
+      )
+      expect(refused({})).toMatch(/^RedisBackend: option `client` must be an ioredis Redis or Cluster instance, got `undefined`/)
+      expect(refused(undefined)).toMatch(/^RedisBackend: options must be an object with `client`/)
+      expect(refused({ client: {} })).toMatch(/option `client` must be an ioredis Redis or Cluster instance/)
+      expect(refused({ client, timeout: 0 })).toMatch(/option `timeout` must be a number of ms > 0/)
+      expect(refused({ client, timeout: 2 ** 31 })).toMatch(/option `timeout`/)
+      expect(refused({ client, clock: { now: 5 } })).toMatch(/option `clock` must have a now\(\) method/)
+      expect(refused({ client, name: '' })).toMatch(/option `name` must be a non-empty string/)
+      expect(refused({ client, ownsClient: 'yes' })).toMatch(/option `ownsClient` must be a boolean/)
+      expect(refused({ client, clearable: 1 })).toMatch(/option `clearable` must be a boolean/)
+      expect(refused({ client, retryDelay: 500 })).toMatch(/option `retryDelay` must be absent without a cluster/)
+    } finally {
+      client.disconnect()
+    }
+  })
+
+  it.runIf(stores.has('redis'))(
+    'defaults the clock to the system clock and timeout to 1000 ms, and never closes the client: a KeyValueStore over it works',
+    async () => {
+      const client = new Redis(inject('redis').url)
+      const backend = new RedisBackend({ client })
+      const { host, port } = inject('redis')
+      expect(backend.name).toBe(`redis(${host}:${port})`)
+      const store = new KeyValueStore(backend, { lifetime: 60, prefix: uniquePrefix() })
+      await store.put(makeUser(1))
+      expect((await store.get(ConformanceUser, { id: 1 }))?.id).toBe(1)
+      await store.close()
+      expect(await client.ping()).toBe('PONG')
+      await client.quit()
+    },
+  )
 })
 
 describe('redisSlot', () => {
@@ -407,6 +464,22 @@ describe.runIf(stores.has('redis'))('RedisStore on a single node', () => {
       await store.close()
     }
     expect(await keysOf(prefix)).toEqual([])
+  })
+
+  it('closing a store whose SELECT was refused prints no ioredis "Unhandled error event" (the ready check fails after close)', async () => {
+    const printed = vi.spyOn(console, 'error').mockImplementation(() => {})
+    try {
+      const store = new RedisStore({ url: inject('redis').url, db: 99, prefix: uniquePrefix(), timeout: 2000 })
+      await expect(store.get(ConformanceUser, { id: 1 })).rejects.toThrow(/DB index is out of range/)
+      const client = store.client
+      await store.close()
+      // the client the store owned keeps a listener: an error it emits now (its ready check's) goes nowhere
+      expect(client.listenerCount('error')).toBeGreaterThan(0)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      expect(printed.mock.calls.filter((call) => String(call[0]).includes('[ioredis]'))).toEqual([])
+    } finally {
+      printed.mockRestore()
+    }
   })
 
   it('a refused password never appears in the error or its causes', async () => {

@@ -1,13 +1,14 @@
+import { runInNewContext } from 'node:vm'
 import { Keyv } from 'keyv'
 import { describe, expect, it } from 'vitest'
 import { closestOption } from '../../src/core/options.js'
-import { AsyncLocalStore, ChainedStore, InvalidOptionError, KeyValueStore, ProcessMemoryStore } from '../../src/index.js'
+import { AsyncLocalStore, ChainedStore, InvalidOptionError, KeyValueStore, LoaderStore, ProcessMemoryStore } from '../../src/index.js'
 import { PostgresBus, RedisBus } from '../../src/invalidation/index.js'
 import { KeyvStore } from '../../src/stores/keyv/index.js'
 import { MemcacheStore } from '../../src/stores/memcache/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
 import { CacheSyncPlugin, createTable, SqlStore } from '../../src/stores/sql/index.js'
-import { ManualClock, MapBackend } from '../../src/testing/index.js'
+import { FaultStore, ManualClock, MapBackend } from '../../src/testing/index.js'
 
 // None of these constructors connects: every check is synchronous, so no server is needed.
 const constructors: [string, (extra: Record<string, unknown>) => unknown][] = [
@@ -121,6 +122,14 @@ describe('options', () => {
     }
   })
 
+  it('lists each known option once (MemcacheStore listed `clock` twice: its own and the shared one)', () => {
+    for (const [name, make] of constructors) {
+      const listed = /\(known options: (.*)\)$/.exec(message(() => make({ zzzzzz: 1 })))?.[1]?.split(', ') ?? []
+      expect(listed.length, name).toBeGreaterThan(3)
+      expect(listed, name).toEqual([...new Set(listed)])
+    }
+  })
+
   it('suggests only options the constructor has', () => {
     expect(closestOption('ttl', ['url', 'name'])).toBeUndefined()
     expect(closestOption('uri', ['url', 'name'])).toBe('url')
@@ -143,6 +152,82 @@ describe('options', () => {
     expect(await store.get(Thing, { id: 1 })).toBeUndefined()
     await store.put(new Thing(2))
     expect(await store.get(Thing, { id: 2 })).toBeUndefined()
+  })
+})
+
+describe('options given through a prototype', () => {
+  class Inherited {
+    static readonly stockpyleName = 'OptionsInherited'
+    static readonly stockpyleKeys = ['id'] as const
+    constructor(public id: number) {}
+  }
+  // Every constructor, given its required options as own properties of an object that inherits more:
+  // what is inherited was read by some checks and dropped by others' spreads, and a misspelt inherited
+  // name (`ttl`) was silently ignored.
+  const whole: [string, (options: object) => unknown][] = [
+    ['ProcessMemoryStore', (o) => new ProcessMemoryStore(o)],
+    ['AsyncLocalStore', (o) => new AsyncLocalStore(o)],
+    ['KeyValueStore', (o) => new KeyValueStore(new MapBackend(), o)],
+    ['RedisStore', (o) => new RedisStore(o)],
+    ['KeyvStore', (o) => new KeyvStore(o as never)],
+    ['MemcacheStore', (o) => new MemcacheStore(o as never)],
+    ['ChainedStore', (o) => new ChainedStore([new ProcessMemoryStore()], o)],
+    ['SqlStore (options)', (o) => new SqlStore({ url: 'sqlite::memory:' }, o)],
+    ['SqlStore (connection)', (o) => new SqlStore(o as never)],
+    ['LoaderStore', (o) => new LoaderStore(o as never)],
+    ['FaultStore', (o) => new FaultStore(new ProcessMemoryStore(), o)],
+    ['RedisBus', (o) => new RedisBus(o)],
+    ['PostgresBus', (o) => new PostgresBus(o as never)],
+  ]
+  const required: Record<string, object> = {
+    RedisStore: { url: 'redis://127.0.0.1:1' },
+    KeyvStore: { keyv: new Keyv() },
+    MemcacheStore: { servers: ['127.0.0.1:1'] },
+    'SqlStore (connection)': { url: 'sqlite::memory:' },
+    LoaderStore: { model: Inherited, load: async () => [] },
+    RedisBus: { url: 'redis://127.0.0.1:1' },
+    PostgresBus: { url: 'postgres://127.0.0.1:1/x' },
+  }
+  const closeIt = async (made: unknown) => (made as { close?: () => Promise<void> }).close?.()
+
+  for (const [name, make] of whole) {
+    it(`${name} refuses options that are not a plain object, whatever they inherit`, async () => {
+      const own = required[name] ?? {}
+      class Opts {
+        get ttl() {
+          return 5
+        }
+      }
+      for (const options of [
+        Object.assign(Object.create({ ttl: 5 }), own),
+        Object.assign(Object.create({ name: 'x' }), own),
+        Object.assign(new Opts(), own),
+        Object.assign(new (class Empty {})(), own),
+      ]) {
+        expect(message(() => make(options))).toMatch(
+          /options must be a plain object \(\{ … \}\), got (a `\w+` instance|an object inheriting)/,
+        )
+      }
+      // a plain object of this realm or another (a vm context's), or one without a prototype, is taken
+      for (const options of [{ ...own }, Object.assign(Object.create(null), own), Object.assign(runInNewContext('({})'), own)]) {
+        await closeIt(make(options))
+      }
+    })
+  }
+
+  it('the message names the class and what to do instead', () => {
+    class StoreSettings {
+      max = 10
+    }
+    expect(message(() => new ProcessMemoryStore(new StoreSettings()))).toBe(
+      'memory: options must be a plain object ({ … }), got a `StoreSettings` instance: what it inherits would not all be read; copy the options into an object literal ({ ...defaults, ...options })',
+    )
+  })
+
+  it('nested options (breaker) are held to the same rule', () => {
+    expect(message(() => new ChainedStore([new ProcessMemoryStore()], { breaker: Object.create({ failures: 3 }) }))).toMatch(
+      /option `breaker`: options must be a plain object/,
+    )
   })
 })
 

@@ -7,33 +7,10 @@ import { notBytes } from '../../core/not-bytes.js'
 import { unavailableUnlessOurs } from '../../core/unavailable-unless-ours.js'
 import { withTimeout } from '../../core/with-timeout.js'
 import { type KeyvAdapterTraits, keyvAdapterTraits, MAX_RELATIVE_SECONDS } from './keyv-adapter-traits.js'
+import { checkKeyvBackendOptions, type KeyvBackendOptions } from './keyv-backend-options.js'
 import { checkKeyvPrefixing, keyvKeyPrefix, unlistableReason } from './keyv-key-prefix.js'
 
-/** Options of {@link KeyvBackend}. */
-export interface KeyvBackendOptions {
-  /** The Keyv instance; its `throwOnErrors` is switched on so that failures reach the caller. */
-  readonly keyv: Keyv
-  /** Upper bound in ms for each operation. */
-  readonly timeout: number
-  /** Time source for turning absolute expiries into Keyv's relative ttl. */
-  readonly clock: Clock
-  /** Name for messages, e.g. `keyv(keyv)`. */
-  readonly name: string
-  /**
-   * Call `keyv.disconnect()` in `close()`, and close the adapter's client when the adapter has no
-   * `disconnect()` of its own (@keyv/memcache: its memjs client).
-   */
-  readonly disconnect: boolean
-  /** The Keyv namespace holds nothing but this store's entries: `clear()` may call `keyv.clear()`. Default `false`. */
-  readonly ownsNamespace?: boolean | undefined
-  /**
-   * The store's key prefix as it starts every key (`'<prefix>:'`), or `''` when it has none: then no
-   * listing can tell its keys from the namespace's others, and `clear()` exists only with
-   * `ownsNamespace` (so too when Keyv cannot list the keys as written, see {@link unlistableReason}).
-   * Default `''`.
-   */
-  readonly prefix?: string | undefined
-}
+export type { KeyvBackendOptions } from './keyv-backend-options.js'
 
 /** Keys deleted per `deleteMany` while clearing. */
 const CLEAR_BATCH = 500
@@ -112,22 +89,24 @@ export class KeyvBackend implements KeyValueBackend {
    */
   readonly clearRefusal: string | undefined
 
+  /** @throws InvalidOptionError (synchronously) naming an unknown, missing or invalid option. */
   constructor(options: KeyvBackendOptions) {
-    this.#keyv = options.keyv
-    this.#timeout = options.timeout
-    this.#clock = options.clock
-    this.name = options.name
-    this.#disconnect = options.disconnect
+    const checked = checkKeyvBackendOptions(options)
+    this.#keyv = checked.keyv
+    this.#timeout = checked.timeout
+    this.#clock = checked.clock
+    this.name = checked.name
+    this.#disconnect = checked.disconnect
     this.#keyv.throwOnErrors = true
     this.traits = keyvAdapterTraits(this.#keyv.store)
     this.secondResolution = this.traits.secondResolution
     this.#checkNamespace()
     checkKeyvPrefixing(this.#keyv, `${this.name} store`)
     if (this.traits.ownThrowOnErrors) (this.#keyv.store as { throwOnErrors: boolean }).throwOnErrors = true
-    const prefix = options.prefix ?? ''
+    const prefix = checked.prefix
     const unlistable = prefix === '' ? PREFIXLESS : unlistableReason(this.#keyv, this.traits, prefix)
     if (unlistable === undefined) this.clear = (prefix) => this.#watched(() => this.#clearListed(prefix))
-    else if (options.ownsNamespace === true) this.clear = () => this.#watched(() => this.#guard('clear', () => this.#keyv.clear()))
+    else if (checked.ownsNamespace) this.clear = () => this.#watched(() => this.#guard('clear', () => this.#keyv.clear()))
     this.clearRefusal = this.clear === undefined ? (prefix === '' ? PREFIXLESS : `: ${unlistable}`) : undefined
   }
 

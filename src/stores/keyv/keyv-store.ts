@@ -11,6 +11,7 @@ import { systemClock } from '../../core/lifetime.js'
 import { msOption, nameOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
 import { KeyvBackend } from './keyv-backend.js'
+import { checkKeyv, DEFAULT_KEYV_TIMEOUT } from './keyv-backend-options.js'
 
 /** Options of {@link KeyvStore}. */
 export interface KeyvStoreOptions extends CacheStoreOptions {
@@ -81,27 +82,6 @@ export class KeyvStore extends KeyValueStore {
   }
 }
 
-/**
- * A Keyv 5 instance: Keyv's methods and the storage adapter under it (`store`). A storage adapter
- * itself (`new KeyvRedis(url)`, a `Map`) has methods of those names but keys and values of its own: it
- * was accepted, and every read then failed with a misleading `SerializationError`.
- * @throws InvalidOptionError naming `keyv`.
- */
-function checkKeyv(keyv: unknown): asserts keyv is Keyv {
-  const k = keyv as (Partial<Keyv> & Record<string, unknown>) | null | undefined
-  const methods = (names: string[]): boolean => names.every((name) => typeof k?.[name] === 'function')
-  if (typeof k === 'object' && k !== null && methods(['get', 'getMany', 'setMany', 'deleteMany'])) {
-    if (typeof k.store === 'object' && k.store !== null && k.store !== k) return
-  }
-  if (typeof k === 'object' && k !== null && methods(['get', 'set', 'delete'])) {
-    const adapter = (k as { constructor?: { name?: unknown } }).constructor?.name
-    throw new InvalidOptionError(
-      `keyv store: option \`keyv\` must be a Keyv 5 instance (new Keyv(…)), got a storage adapter${typeof adapter === 'string' && adapter !== '' ? ` (${adapter})` : ''}; wrap it: new Keyv(adapter)`,
-    )
-  }
-  throw new InvalidOptionError(`keyv store: option \`keyv\` must be a Keyv 5 instance (new Keyv(…)), got ${show(keyv)}`)
-}
-
 const KEYV_STORE_OPTIONS = [...CACHE_OPTION_NAMES, 'keyv', 'timeout', 'disconnect', 'name', 'ownsNamespace']
 
 function createBackend(options: KeyvStoreOptions): KeyvBackend {
@@ -110,9 +90,9 @@ function createBackend(options: KeyvStoreOptions): KeyvBackend {
   }
   checkOptionNames('keyv store', options, KEYV_STORE_OPTIONS)
   const { prefix } = checkCacheOptions('keyv store', options)
-  const { keyv, disconnect = false, name, ownsNamespace = false } = options
-  const timeout = msOption('keyv store', 'timeout', options.timeout, 1000)
-  checkKeyv(keyv)
+  const { disconnect = false, name, ownsNamespace = false } = options
+  const timeout = msOption('keyv store', 'timeout', options.timeout, DEFAULT_KEYV_TIMEOUT)
+  const keyv = checkKeyv('keyv store', options.keyv)
   if (typeof disconnect !== 'boolean')
     throw new InvalidOptionError(`keyv store: option \`disconnect\` must be a boolean, got ${show(disconnect)}`)
   if (typeof ownsNamespace !== 'boolean') {

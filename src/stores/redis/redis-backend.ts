@@ -6,11 +6,12 @@ import type { Clock } from '../../core/lifetime.js'
 import { PartialFailureError } from '../../core/partial-failure.js'
 import { unavailableUnlessOurs } from '../../core/unavailable-unless-ours.js'
 import { withTimeout } from '../../core/with-timeout.js'
+import { closeOwnedClient } from './close-owned-client.js'
 import { ClusterNodes, type NodeFailure } from './cluster-nodes.js'
 import { describeConnection } from './describe-connection.js'
 import { heldForMaster } from './held-for-master.js'
 import { hideCredentials } from './hide-credentials.js'
-import type { RedisBackendOptions } from './redis-backend-options.js'
+import { checkRedisBackendOptions, type RedisBackendOptions } from './redis-backend-options.js'
 import { backfillOnNode, refillOnNode } from './redis-backfill.js'
 import { unlinkByPrefix } from './redis-clear.js'
 import { indicesByMaster, keysByMaster } from './redis-groups.js'
@@ -93,17 +94,19 @@ export class RedisBackend implements KeyValueBackend {
     this.#selectRefused = undefined
   }
 
+  /** @throws InvalidOptionError (synchronously) naming an unknown, missing or invalid option. */
   constructor(options: RedisBackendOptions) {
-    this.#client = options.client
-    this.#owns = options.ownsClient
-    this.#timeout = options.timeout
-    this.#clock = options.clock
-    this.name = options.name
-    this.#cluster = (options.client as { isCluster?: boolean }).isCluster === true
+    const checked = checkRedisBackendOptions(options)
+    this.#client = checked.client
+    this.#owns = checked.ownsClient
+    this.#timeout = checked.timeout
+    this.#clock = checked.clock
+    this.name = checked.name
+    this.#cluster = checked.cluster
     // a record and its aliases live in different hash slots of a cluster: no script can touch them together
     if (!this.#cluster) this.addWithAliases = (backfills, expiredBy) => this.#addWithAliases(backfills, expiredBy)
-    if (options.clearable !== false) this.clear = (prefix) => this.#clear(prefix)
-    this.#nodes = new ClusterNodes(this.name, options.timeout, options.retryDelay ?? 1000)
+    if (checked.clearable) this.clear = (prefix) => this.#clear(prefix)
+    this.#nodes = new ClusterNodes(this.name, checked.timeout, checked.retryDelay)
     // ioredis drops a dead master from its pool and sends its slots' pipelines elsewhere (MOVED back to
     // it, followed one command at a time): a fresh slot map finds it again.
     this.#nodes.onFailure = () => {
@@ -303,23 +306,8 @@ export class RedisBackend implements KeyValueBackend {
 
   async close(): Promise<void> {
     if (!this.#owns) return
-    const client = this.#client
-    // only a client with a live (or opening) connection emits 'end' after disconnect()
-    const live = ['connecting', 'connect', 'ready', 'disconnecting'].includes(client.status)
-    const ended = live ? new Promise<void>((resolve) => client.once('end', () => resolve())) : Promise.resolve()
-    try {
-      if (client.status === 'ready') await withTimeout(client.quit(), this.#timeout, () => this.#timedOut('close'))
-    } catch {
-      // quitting is best effort: disconnect below in any case
-    }
-    // (taken before disconnect(), which empties a cluster's list of nodes)
-    const nodes = this.#cluster ? (client as Cluster).nodes() : [client as Redis]
-    client.disconnect()
-    // QUIT was answered (the server closes its end) or never will be (a frozen server): nothing graceful
-    // is left to wait for, and ending the sockets gracefully would take another `timeout` on a frozen one.
-    for (const node of nodes) (node as { stream?: { destroy(): void } }).stream?.destroy()
-    await withTimeout(ended, this.#timeout, () => this.#timedOut('close')).catch(() => {})
-    client.off('error', this.#onError).off('ready', this.#onReady)
+    await closeOwnedClient(this.#client, this.#cluster, this.#timeout, () => this.#timedOut('close'))
+    this.#client.off('error', this.#onError).off('ready', this.#onReady)
   }
 
   /** Indices of `keys` grouped by the master serving them (one group for a single node), in order. */

@@ -7,6 +7,7 @@ import { msOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
 import { checkRedisOptions, REDIS_STORE_OWNED } from './owned-redis-options.js'
 import { RedisBackend } from './redis-backend.js'
+import { clientName, DEFAULT_REDIS_TIMEOUT, isRedisClient } from './redis-backend-options.js'
 import { checkRedisUrl } from './redis-url.js'
 
 /** A Redis node address. */
@@ -54,7 +55,7 @@ export interface RedisStoreOptions extends CacheStoreOptions {
   password?: string | undefined
   /** ACL user name (Redis ≥ 6). */
   username?: string | undefined
-  /** Database index of a single node; default `0`. Not available in a cluster. */
+  /** Database index of a single node, 0 to 2^31 − 1; default `0`. Not available in a cluster. */
   db?: number | undefined
   /**
    * Extra ioredis options (e.g. `connectionName`, `keepAlive`, `family`, `connectTimeout`). Those the
@@ -69,7 +70,8 @@ export interface RedisStoreOptions extends CacheStoreOptions {
   name?: string | undefined
 }
 
-const DEFAULT_TIMEOUT = 1000
+/** The largest database number Redis' SELECT takes. */
+const MAX_DB = 2 ** 31 - 1
 const retryStrategy = (times: number): number => Math.min(times * 50, 500)
 /**
  * A cache store in Redis or a Redis Cluster (ioredis 5). Objects are stored once under their primary
@@ -118,10 +120,7 @@ function checkHost(option: string, host: unknown): void {
 function backendName(options: RedisStoreOptions): string {
   if (options.name !== undefined) return options.name
   if (options.cluster !== undefined) return `redis-cluster(${options.cluster.map((n) => `${n.host}:${n.port}`).join(',')})`
-  if (options.client !== undefined) {
-    const client = options.client as { isCluster?: boolean; options?: { host?: string; port?: number } }
-    return client.isCluster === true ? 'redis-cluster' : `redis(${client.options?.host ?? '?'}:${client.options?.port ?? '?'})`
-  }
+  if (options.client !== undefined) return clientName(options.client)
   if (options.url !== undefined) {
     const url = new URL(options.url)
     return `redis(${url.hostname}:${url.port || 6379})`
@@ -165,8 +164,8 @@ function createBackend(options: RedisStoreOptions): RedisBackend {
     redisOptions,
     name,
   } = options
-  const timeout = msOption('redis store', 'timeout', timeoutOption, DEFAULT_TIMEOUT)
-  const retryDelay = msOption('redis store', 'retryDelay', retryDelayOption, 1000, true)
+  const timeout = msOption('redis store', 'timeout', timeoutOption, DEFAULT_REDIS_TIMEOUT)
+  msOption('redis store', 'retryDelay', retryDelayOption, 1000, true)
   if (name !== undefined && (typeof name !== 'string' || name === '')) fail('name', 'a non-empty string', name)
   const fromUrl = checkRedisUrl('redis store', url)
   if (host !== undefined) checkHost('host', host)
@@ -179,12 +178,7 @@ function createBackend(options: RedisStoreOptions): RedisBackend {
       checkPort(`cluster[${i}].port`, (node as RedisNode).port)
     })
   }
-  if (client !== undefined) {
-    const c = client as Partial<Redis>
-    if (typeof c !== 'object' || c === null || typeof c.mgetBuffer !== 'function' || typeof c.pipeline !== 'function') {
-      fail('client', 'an ioredis Redis or Cluster instance', client)
-    }
-  }
+  if (client !== undefined && !isRedisClient(client)) fail('client', 'an ioredis Redis or Cluster instance', client)
   const where = [
     ['client', client],
     ['cluster', cluster],
@@ -199,7 +193,8 @@ function createBackend(options: RedisStoreOptions): RedisBackend {
   if (password !== undefined && typeof password !== 'string') fail('password', 'a string', '(hidden)')
   if (username !== undefined && typeof username !== 'string') fail('username', 'a string', username)
   if (db !== undefined) {
-    if (typeof db !== 'number' || !Number.isInteger(db) || db < 0) fail('db', 'an integer ≥ 0', db)
+    // SELECT takes a 32-bit signed integer: a larger one would fail only at the first call
+    if (typeof db !== 'number' || !Number.isInteger(db) || db < 0 || db > MAX_DB) fail('db', 'an integer from 0 to 2^31 − 1', db)
     if (cluster !== undefined) fail('db', 'absent with `cluster` (a Redis Cluster has only database 0)', db)
   }
   // ioredis lets a URL's database and credentials win over the options: two answers, one silently lost
@@ -230,7 +225,7 @@ function createBackend(options: RedisStoreOptions): RedisBackend {
 
   const clock = options.clock ?? systemClock
   // Without a prefix a clear would remove every key of the server: the store has none (capabilities.clearable false).
-  const common = { name: backendName(options), timeout, retryDelay, clock, clearable: options.prefix !== '' }
+  const common = { name: backendName(options), timeout, retryDelay: retryDelayOption, clock, clearable: options.prefix !== '' }
   if (client !== undefined) return new RedisBackend({ ...common, client, ownsClient: false })
 
   // redisOptions go under the store's own settings: it may not give them (checked above), and a key it
