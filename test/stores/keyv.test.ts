@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest'
 import {
   CorruptEntryError,
   InvalidOptionError,
-  SerializationError,
   StoreClosedError,
   StoreUnavailableError,
 } from '../../src/core/errors.js'
