@@ -1,11 +1,6 @@
 import Keyv, { type KeyvStoreAdapter } from 'keyv'
 import { describe, expect, it } from 'vitest'
-import {
-  CorruptEntryError,
-  InvalidOptionError,
-  StoreClosedError,
-  StoreUnavailableError,
-} from '../../src/core/errors.js'
+import { CorruptEntryError, InvalidOptionError, StoreClosedError, StoreUnavailableError } from '../../src/core/errors.js'
 import { ChainedStore, Entry, KeyValueStore, ProcessMemoryStore } from '../../src/index.js'
 import { KeyvBackend, KeyvStore } from '../../src/stores/keyv/index.js'
 import { ConformanceUser, ManualClock, makeUser } from '../../src/testing/index.js'
