@@ -1275,6 +1275,9 @@ for (const dialect of dialects) {
             'select $q$ $$; $q$ as x; abort',
             'select 1; start /* x */ transaction',
             "select 1; prepare transaction 't'",
+            "prepare transaction e't'",
+            "select 1; prepare /* c */ transaction U&'t'",
+            'prepare transaction $t$x$t$',
           )
         } else {
           // SQLite: a string, a backquoted and a bracketed name
@@ -1398,6 +1401,13 @@ for (const dialect of dialects) {
             'select $$; rollback$$ as x',
             'select 1 as a$b$; select 2 as x',
             `create function ${t}_f() returns int language sql begin atomic select case when true then 1 end; select 2; end`,
+            // a statement prepared under the name "transaction" (PREPARE TRANSACTION 'id' takes a string)
+            'prepare transaction as select 1',
+            'deallocate transaction',
+            'select 1; prepare transaction as select 2',
+            'deallocate transaction',
+            'prepare transaction (int) as select $1::int',
+            'deallocate transaction',
           )
         } else {
           statements.push(
