@@ -15,9 +15,23 @@ interface CatalogRow {
   /** The trigger's function notifies the watched channel. */
   readonly row_channel: boolean
   readonly truncate_channel: boolean
-  /** A partitioned table's partitions at every level (`{oid, name}`); null for any other table. */
-  readonly partitions: readonly { readonly oid: string; readonly name: string }[] | null
+  /** A partitioned table's partitions at every level; null for any other table. */
+  readonly partitions: readonly PartitionRow[] | null
 }
+
+/** One partition of a watched partitioned table, as {@link CatalogRow.partitions} lists it. */
+interface PartitionRow {
+  readonly oid: string
+  /** Its schema-qualified name. */
+  readonly name: string
+  /** `tgenabled` of its clone of the row trigger; null when it has none. */
+  readonly row: string | null
+  /** `tgenabled` of its own TRUNCATE trigger; null when it has none (attached after the install). */
+  readonly truncate: string | null
+}
+
+/** How many partitions a report names (the others are counted). */
+const PARTITIONS_NAMED = 5
 
 /** What a check found, for the watcher to act on. */
 export interface CheckOutcome {
@@ -39,7 +53,9 @@ interface Seen {
 
 /**
  * Checks, in one catalog query, that each watched table still has both invalidation triggers, enabled
- * and notifying the watcher's channel, and notices what happened to a table between two checks without
+ * and notifying the watcher's channel — for a partitioned table also each partition's clone of the row
+ * trigger (the one that fires for its rows) and its TRUNCATE trigger where it has one, enabled for every
+ * session — and notices what happened to a table between two checks without
  * a notification: the table was recreated (its OID changed: a migration's DROP + CREATE, a rename-swap)
  * or a partition of it was dropped or detached (its rows left the table). Tables are looked up by name
  * at each check.
@@ -123,16 +139,35 @@ export class TriggerCheck {
           )
         }
       }
-      const problems = oid === undefined ? ['does not exist'] : this.#problems(row)
-      const originOnly = [ROW_TRIGGER, TRUNCATE_TRIGGER].filter((_, j) => (j === 0 ? row.row_enabled : row.truncate_enabled) === 'O')
+      // the table's own triggers, then those of its partitions: the row trigger that fires is the clone
+      // on the partition holding the row, and a TRUNCATE of a partition fires only its own trigger
+      const broken: string[] = []
+      const originOnly: string[] = []
+      if (oid === undefined) broken.push(`${label} does not exist`)
+      else {
+        const problems = this.#problems(row)
+        if (problems.length > 0) broken.push(`${label} ${problems.join(' and ')}`)
+        const origin = originTriggers(row.row_enabled, row.truncate_enabled)
+        if (origin !== undefined) originOnly.push(`${label} has ${origin}`)
+        const partitionsBroken: string[] = []
+        for (const p of row.partitions ?? []) {
+          const its = partitionProblems(p)
+          const subject = `partition \`${p.name}\` of ${label}`
+          if (its.length > 0) partitionsBroken.push(`${subject} ${its.join(' and ')}`)
+          const itsOrigin = originTriggers(p.row, p.truncate)
+          if (itsOrigin !== undefined) originOnly.push(`${subject} has ${itsOrigin}`)
+        }
+        broken.push(...named(partitionsBroken, `of ${label} with a trigger missing, disabled or firing only in replica sessions`))
+      }
       let message: string
-      if (problems.length > 0) {
+      if (broken.length > 0) {
         clear = true
-        message = `${label} ${problems.join(' and ')}: its changes are not notified, so memory layers are cleared at every check until it is fixed; run installInvalidationTriggers again`
+        const one = broken.length === 1
+        message = `${broken.join('; ')}: ${one ? 'its' : 'their'} changes are not notified, so memory layers are cleared at every check until ${one ? 'it is' : 'they are'} fixed; run installInvalidationTriggers again`
         missing.push(message)
       } else if (originOnly.length > 0) {
         // notified, except for writes of sessions in replica mode: worth a report, not a cleared cache at every check
-        message = `${label} has ${originOnly.map((t) => `trigger \`${t}\``).join(' and ')} firing only in sessions with session_replication_role = origin (installed by an older release, or re-enabled with a plain ENABLE TRIGGER): rows written by pg_restore --disable-triggers, bulk loads in replica mode or logical replication are not notified; run installInvalidationTriggers again`
+        message = `${named(originOnly, `of ${label} likewise`).join(' and ')} firing only in sessions with session_replication_role = origin (installed by an older release, or re-enabled with a plain ENABLE TRIGGER): rows written by pg_restore --disable-triggers, bulk loads in replica mode or logical replication are not notified; run installInvalidationTriggers again`
       } else {
         this.#reported.delete(table.qualified)
         continue
@@ -162,8 +197,40 @@ export class TriggerCheck {
 }
 
 /**
+ * What is wrong with the triggers of a partition of a watched table: its clone of the row trigger
+ * missing, disabled or replica-only; its TRUNCATE trigger, where it has one, disabled or replica-only.
+ * Their function is the table's (a clone's cannot differ; the TRUNCATE triggers are installed with the
+ * table's). `[]` when they fire for every write.
+ */
+function partitionProblems(p: PartitionRow): string[] {
+  const problems: string[] = []
+  if (p.row === null) problems.push(`has no trigger \`${ROW_TRIGGER}\``)
+  for (const [trigger, enabled] of [
+    [ROW_TRIGGER, p.row],
+    [TRUNCATE_TRIGGER, p.truncate],
+  ] as const) {
+    if (enabled === 'D') problems.push(`has trigger \`${trigger}\` disabled`)
+    else if (enabled === 'R') problems.push(`has trigger \`${trigger}\` firing only in sessions with session_replication_role = replica`)
+  }
+  return problems
+}
+
+/** The triggers of a table or partition enabled for origin sessions only (`trigger … and trigger …`); undefined when none. */
+function originTriggers(row: string | null, truncate: string | null): string | undefined {
+  const origin = [ROW_TRIGGER, TRUNCATE_TRIGGER].filter((_, j) => (j === 0 ? row : truncate) === 'O')
+  return origin.length === 0 ? undefined : origin.map((t) => `trigger \`${t}\``).join(' and ')
+}
+
+/** The first {@link PARTITIONS_NAMED} of `items`, and how many more partitions (`… more partitions ${rest}`). */
+function named(items: readonly string[], rest: string): string[] {
+  if (items.length <= PARTITIONS_NAMED + 1) return [...items]
+  return [...items.slice(0, PARTITIONS_NAMED), `${items.length - PARTITIONS_NAMED} more partitions ${rest}`]
+}
+
+/**
  * $1: the tables' quoted names; $2: what their trigger function contains when it notifies the channel;
- * $3, $4: the trigger names. A partitioned table's partitions are listed at every level.
+ * $3, $4: the trigger names. A partitioned table's partitions are listed at every level, with the
+ * `tgenabled` of their clone of the row trigger and of their TRUNCATE trigger.
  */
 const CATALOG_QUERY = `select l.name, c.oid::int8::text as oid,
     r.tgenabled::text as row_enabled, coalesce(position($2 in rp.prosrc) > 0, false) as row_channel,
@@ -173,8 +240,11 @@ const CATALOG_QUERY = `select l.name, c.oid::int8::text as oid,
         select i.inhrelid from pg_catalog.pg_inherits i where i.inhparent = c.oid
         union all
         select i.inhrelid from pg_catalog.pg_inherits i join tree on i.inhparent = tree.oid)
-      select coalesce(json_agg(json_build_object('oid', tree.oid::int8::text, 'name', n.nspname || '.' || p.relname)), '[]')
-      from tree join pg_catalog.pg_class p on p.oid = tree.oid join pg_catalog.pg_namespace n on n.oid = p.relnamespace)
+      select coalesce(json_agg(json_build_object('oid', tree.oid::int8::text, 'name', n.nspname || '.' || p.relname,
+          'row', pr.tgenabled::text, 'truncate', pt.tgenabled::text)), '[]')
+      from tree join pg_catalog.pg_class p on p.oid = tree.oid join pg_catalog.pg_namespace n on n.oid = p.relnamespace
+      left join pg_catalog.pg_trigger pr on pr.tgrelid = tree.oid and pr.tgname = $3
+      left join pg_catalog.pg_trigger pt on pt.tgrelid = tree.oid and pt.tgname = $4)
     end as partitions
   from unnest($1::text[]) with ordinality as l(name, ord)
   left join pg_catalog.pg_class c on c.oid = to_regclass(l.name)

@@ -52,7 +52,7 @@ export type { DatabaseWatcher, WatchDatabaseOptions } from './watch-database-opt
  *
  * At every (re)connect and every heartbeat (one catalog query on the LISTEN connection) the watcher
  * checks that each table (looked up by name) still has both triggers, enabled and notifying its
- * channel: a table without them is reported (SchemaError `E_SCHEMA` naming it and the remedy, once until
+ * channel (a partitioned table's partitions too: their clones of the row trigger): a table without them is reported (SchemaError `E_SCHEMA` naming it and the remedy, once until
  * it is fixed; `ready()` rejects with it at the start) and memory layers are cleared at each check until
  * then. A table recreated since the last check (a new OID: DROP + CREATE, a rename swap) and a partition
  * dropped or detached since (its rows left without notification) are handled as a TRUNCATE: memory

@@ -191,6 +191,78 @@ describe.runIf(selectedStores().has('postgres'))('database-driven invalidation o
     errors.length = 0
   })
 
+  it('a partition whose trigger clone is disabled (DISABLE TRIGGER ALL before a bulk load) or replica-only: ready() rejects, reported naming the partition, memory cleared at every check until it fires again', async () => {
+    await installInvalidationTriggers(sql, [PartEvent])
+    await psql.query(`insert into sales.events values ('eu', 21, 1)`)
+    const key: Key = { region: 'eu', id: 21 }
+    let now = Date.now()
+    const fenced = new ProcessMemoryStore({ clock: { now: () => now } })
+    const reads = new ChainedStore([fenced, sql])
+    const reported: unknown[] = []
+    const checking = watchDatabase(reads, { url, models: [PartEvent], heartbeatInterval: 50, onError: (e) => reported.push(e) })
+    try {
+      await checking.ready()
+      for (const [breakage, statement, problem] of [
+        ['disabled', 'alter table public.events_eu disable trigger all', /has trigger `stockpyle_invalidate` disabled/],
+        [
+          'replica-only',
+          'alter table public.events_eu enable replica trigger stockpyle_invalidate',
+          /has trigger `stockpyle_invalidate` firing only in sessions with session_replication_role = replica/,
+        ],
+      ] as const) {
+        now += 10_000
+        expect((await reads.get(PartEvent, key))?.v, breakage).toBe(1)
+        expect(await fenced.get(PartEvent, key), breakage).toBeDefined()
+        reported.length = 0
+        await psql.query(statement)
+        await poll(() => reported.length > 0, `the report of the partition's trigger ${breakage}`)
+        const named = /partition `public.events_eu` of table `sales.events` \(model `PartEvent`\) .*run installInvalidationTriggers again/
+        expect(reported.map(String)).toEqual([expect.stringMatching(named)])
+        expect(String(reported[0])).toMatch(problem)
+        expect(await fenced.get(PartEvent, key), breakage).toBeUndefined()
+        // a write into the partition is not notified: what is cached is cleared again at the next checks
+        await psql.query(`update public.events_eu set v = 2 where id = 21`)
+        now += 10_000
+        expect((await reads.get(PartEvent, key))?.v, breakage).toBe(2)
+        await poll(async () => (await fenced.get(PartEvent, key)) === undefined, 'the next check to clear memory')
+        // a watcher starting now refuses to be ready
+        const starting = watchDatabase(reads, { url, models: [PartEvent], onError: () => {} })
+        try {
+          await expect(starting.ready()).rejects.toThrow(named)
+        } finally {
+          await starting.close()
+        }
+        expect(reported, 'reported once').toHaveLength(1)
+        await psql.query(`update public.events_eu set v = 1 where id = 21`)
+        await installInvalidationTriggers(sql, [PartEvent])
+        await poll(async () => {
+          now += 10_000
+          await reads.get(PartEvent, key)
+          return (await fenced.get(PartEvent, key)) !== undefined
+        }, 'memory to be kept again')
+      }
+      // a plain ENABLE TRIGGER ALL (after the bulk load) fires in origin sessions only: reported, memory kept
+      reported.length = 0
+      await psql.query('alter table public.events_eu enable trigger all')
+      await poll(() => reported.length > 0, 'the report of the origin-only clone')
+      expect(reported.map(String)).toEqual([
+        expect.stringMatching(
+          /partition `public.events_eu` of table `sales.events` \(model `PartEvent`\) has trigger `stockpyle_invalidate` and trigger `stockpyle_invalidate_truncate` firing only in sessions with session_replication_role = origin .*run installInvalidationTriggers again/,
+        ),
+      ])
+      now += 10_000
+      await reads.get(PartEvent, key)
+      await new Promise((resolve) => setTimeout(resolve, 200)) // 4 heartbeats: none clears memory or reports again
+      expect(await fenced.get(PartEvent, key)).toBeDefined()
+      expect(reported).toHaveLength(1)
+    } finally {
+      await checking.close()
+      await fenced.close()
+      await installInvalidationTriggers(sql, [PartEvent])
+      await psql.query(`delete from sales.events where id = 21`)
+    }
+  })
+
   it('a partition dropped or detached (also a sub-partition) is noticed at the next heartbeat: reported for the table, memory cleared', async () => {
     await psql.query(`create table sales.events_jp partition of sales.events for values in ('jp')`)
     await psql.query(`create table sales.events_in partition of sales.events for values in ('in')`)

@@ -370,6 +370,35 @@ describe.runIf(stores.has('postgres'))('SqlStore on postgres: enum key columns a
     expect(await rows(env, 'tickets')).toEqual([{ id: 1, st: 'open', v: 'x' }])
   })
 
+  it('a put of a non-key enum attribute whose label was renamed since the store read it is SerializationError naming attribute, column, table and the labels now (read again once), also in a transaction, which goes on', async () => {
+    const env = await open('postgres')
+    const status = env.table('status')
+    await sql`create type ${sql.table(status)} as enum ('open', 'closed')`.execute(env.db)
+    await create(env, 'words', `k text primary key, v ${status}`)
+    await env.store.put(new Word('a', 'closed'))
+    await sql`alter type ${sql.table(status)} rename value 'closed' to 'done'`.execute(env.db)
+    const err = await failure(env.store.put(new Word('b', 'closed')))
+    expect(err).toBeInstanceOf(SerializationError)
+    for (const part of ['attribute `v`', 'column `v`', 'words`', '"closed"', "whose labels are 'open', 'done' ("])
+      expect(err.message).toContain(part)
+    expect(err.message).not.toMatch(/rejected/)
+    await env.store.put(new Word('b', 'done'))
+    // inside a transaction: its put runs in a savepoint, so the labels are read on its connection and it goes on
+    await sql`alter type ${sql.table(status)} rename value 'done' to 'shut'`.execute(env.db)
+    await env.store.transaction(async (tx) => {
+      const inside = await failure(tx.put(new Word('c', 'done')))
+      expect(inside).toBeInstanceOf(SerializationError)
+      expect(inside.message).toContain('attribute `v` holds `"done"` but column `v`')
+      expect(inside.message).toContain("whose labels are 'open', 'shut' (")
+      await tx.put(new Word('c', 'shut'))
+    })
+    expect(await rows(env, 'words')).toEqual([
+      { k: 'a', v: 'shut' },
+      { k: 'b', v: 'shut' },
+      { k: 'c', v: 'shut' },
+    ])
+  })
+
   it('a lookup by a label the store knows that the database rejects (renamed since) is a miss outside a transaction; inside one, a read is refused and a delete is a no-op', async () => {
     const env = await open('postgres')
     const status = await tickets(env, 'enum')

@@ -1073,6 +1073,66 @@ for (const dialect of dialects) {
         },
       )
 
+      it.runIf(dialect === 'sqlite')(
+        "a raw statement through tx.kysely() that SQLite answers by rolling the whole transaction back (a trigger's RAISE(ROLLBACK)), caught by the callback, dooms it too: later calls reject and commit nothing, transaction() rejects saying so",
+        async () => {
+          const env = await makeEnv(dialect)
+          await accountsTable(env)
+          const t = sql.table(env.table('accounts'))
+          await sql`create trigger no_negative_score before insert on ${t} when new.score < 0 begin select raise(rollback, 'negative score'); end`.execute(
+            env.db,
+          )
+          const store = env.newStore()
+          const memory = new ProcessMemoryStore({})
+          const chain = new ChainedStore([memory, store])
+          const rawInsert = (id: number) => sql`insert into ${t} (id, email, score) values (${id}, ${`raw${id}@example.com`}, -1)`
+          // each way raw SQL reaches the transaction's connection
+          const ways = {
+            'sql`…`.execute(tx.kysely())': (db: Kysely<any>, id: number) => rawInsert(id).execute(db),
+            'tx.kysely().executeQuery()': (db: Kysely<any>, id: number) => db.executeQuery(rawInsert(id).compile(db)),
+            'a connection of its executor': (db: Kysely<any>, id: number) =>
+              db.getExecutor().provideConnection((connection) => connection.executeQuery(rawInsert(id).compile(db))),
+          }
+          // the chain's handle passes kysely() on to the store's
+          for (const runner of [store, chain]) {
+            for (const [way, run] of Object.entries(ways)) {
+              for (const writeFirst of [true, false]) {
+                const label = `${runner.name}, ${way}, ${writeFirst ? 'after a write' : 'first'}`
+                let caught: (Error & { cause?: unknown }) | undefined
+                let later: unknown
+                const rejection = await runner
+                  .transaction(async (tx) => {
+                    if (writeFirst) await tx.put(new Account('r1@example.com', 1))
+                    try {
+                      await run((tx as { kysely(): Kysely<any> }).kysely(), 2)
+                    } catch (err) {
+                      caught = err as Error
+                    }
+                    later = await tx.put(new Account('r3@example.com', 3)).catch((e: unknown) => e)
+                    return 'returned'
+                  })
+                  .catch((e: unknown) => e)
+                expect(caught?.message, label).toMatch(
+                  /negative score.*SQLite rolled the whole transaction back.*nothing it wrote is kept.*safe to run the whole transaction again/,
+                )
+                expect(caught, label).toSatisfy(code('E_STOCKPYLE'))
+                expect(later, label).toBe(caught)
+                expect(rejection, label).toBe(caught)
+                expect(await rowCount(env, 'accounts'), label).toBe(0)
+                expect(await memory.batchGet(Account, [{ id: 1 }, { id: 3 }]), label).toEqual([undefined, undefined])
+              }
+            }
+          }
+          // a raw statement failing without ending the transaction keeps its error; the transaction commits
+          await store.transaction(async (tx) => {
+            await tx.put(new Account('ok1@example.com', 8))
+            await expect(sql`insert into ${t} (id, email) values (8, 'ok1@example.com')`.execute(tx.kysely())).rejects.toThrow(/UNIQUE/)
+            await tx.put(new Account('ok2@example.com', 9))
+          })
+          expect(await rowCount(env, 'accounts')).toBe(2)
+        },
+      )
+
       it('commits every call together and reports the writes to afterCommit', async () => {
         const env = await makeEnv(dialect)
         await accountsTable(env)
@@ -1215,6 +1275,9 @@ for (const dialect of dialects) {
             'select $q$ $$; $q$ as x; abort',
             'select 1; start /* x */ transaction',
             "select 1; prepare transaction 't'",
+            "prepare transaction e't'",
+            "select 1; prepare /* c */ transaction U&'t'",
+            'prepare transaction $t$x$t$',
           )
         } else {
           // SQLite: a string, a backquoted and a bracketed name
@@ -1338,6 +1401,13 @@ for (const dialect of dialects) {
             'select $$; rollback$$ as x',
             'select 1 as a$b$; select 2 as x',
             `create function ${t}_f() returns int language sql begin atomic select case when true then 1 end; select 2; end`,
+            // a statement prepared under the name "transaction" (PREPARE TRANSACTION 'id' takes a string)
+            'prepare transaction as select 1',
+            'deallocate transaction',
+            'select 1; prepare transaction as select 2',
+            'deallocate transaction',
+            'prepare transaction (int) as select $1::int',
+            'deallocate transaction',
           )
         } else {
           statements.push(

@@ -199,7 +199,8 @@ function readBack(m: ModelMapping, sent: readonly string[], primary: readonly st
  * Attributes that are `undefined` are left out: the column default applies to a new row and an
  * existing row keeps its value. A string that is not a label of an enum column (as last read) makes
  * the put read that type's labels again once before refusing it. Returns the objects written (each
- * once, in order).
+ * once, in order). A string the database rejects as a label (renamed since) makes the put read the
+ * labels again once, after the failure, to name the attribute and column in its refusal.
  * @throws StockpyleError `E_KEY_CONFLICT` when a row collides with another on an alternate unique key;
  *   `E_SCHEMA` for an attribute without a column; SerializationError for an unstorable value.
  */
@@ -246,13 +247,41 @@ export async function writeObjects(ctx: OperationContext, ex: Executor, items: r
   try {
     results = await runAll(ex, statements)
   } catch (err) {
-    throw translateError(err, context)
+    throw (await renamedLabel(err, ex, mappings, items, view, context)) ?? translateError(err, context)
   }
   for (let s = 0; s < statementRows.length; s++) {
     const { m, rows } = statementRows[s] as { m: ModelMapping; rows: PlannedRow[] }
     applyReturned(m, rows, results[s] ?? [])
   }
   return written
+}
+
+/**
+ * After a put failed with `err`: when the database rejected a value as input of a type (22P02, "invalid
+ * input value for enum": a label renamed since the store read it) and the connection is still usable
+ * (outside a transaction, or in a savepoint of one), reads the labels of the enum columns of the
+ * models written again, once, and returns the refusal of a string they now lack ({@link notALabel}:
+ * attribute, column, table, labels); `undefined` otherwise (or when reading them failed).
+ */
+async function renamedLabel(
+  err: unknown,
+  ex: Executor,
+  mappings: ReadonlyMap<ModelInfo, ModelMapping>,
+  items: readonly WriteItem[],
+  view: LabelView | undefined,
+  context: string,
+): Promise<unknown> {
+  if ((err as { code?: unknown } | undefined)?.code !== '22P02' || (ex.db.isTransaction && ex.atomicWrites !== true)) return undefined
+  const types = new Set<EnumLabels>()
+  for (const m of mappings.values()) for (const c of m.schema.columns.values()) if (c.enumLabels !== undefined) types.add(c.enumLabels)
+  if (types.size === 0) return undefined
+  try {
+    const again = await rereadLabels(ex.db, types, context)
+    planWrites(mappings, items, [], again === undefined ? view : new Map([...(view ?? []), ...again]))
+  } catch (refusal) {
+    if (refusedLabelsOf(refusal) !== undefined) return refusal
+  }
+  return undefined
 }
 
 /**

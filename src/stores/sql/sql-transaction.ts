@@ -8,10 +8,10 @@ import {
   type StoreEntry,
   type WriteItem,
 } from '../../contracts/base-store.js'
-import { decodeRecord, encodeRecord } from '../../core/codec.js'
 import { StoreClosedError } from '../../core/errors.js'
 import type { Instance, Lookup, Model } from '../../core/model.js'
-import { describeObject, type ModelInfo } from '../../core/registry.js'
+import type { ModelInfo } from '../../core/registry.js'
+import { copyOf, keysOf } from './copy-of.js'
 import { guarded } from './guarded-kysely.js'
 import { readEntries } from './read-entries.js'
 import { removeObjects } from './remove-objects.js'
@@ -19,6 +19,7 @@ import { removeByLookups } from './sql-delete-by-key.js'
 import { isRetryableFailure } from './sql-errors.js'
 import { type Executor, type OperationContext, writeObjects } from './sql-operations.js'
 import { sqliteRolledBack } from './sqlite-rolled-back.js'
+import type { RunOnConnection } from './sqlite-transaction-open.js'
 
 /**
  * One write made in a transaction, as it was when its statement ran: copies of the objects of one
@@ -87,7 +88,9 @@ export class SqlTransaction extends BaseStore {
       },
       atomic: (fn) => this.#atomic(fn),
     }
-    this.#guarded = guarded(trx, context.name, context.dialect)
+    // SQLite: a raw statement of the caller's may end the whole transaction as one of the store's can
+    const failed = postgres ? undefined : (error: unknown, run: RunOnConnection) => this.#rawFailed(error, run)
+    this.#guarded = guarded(trx, context.name, context.dialect, failed)
   }
 
   /**
@@ -127,6 +130,8 @@ export class SqlTransaction extends BaseStore {
    * COMMIT, is then gone) and the caches drop what it wrote; a transaction it wrote nothing in commits
    * what is left. An unseen `ROLLBACK TO SAVEPOINT` is not detected (call `chain.batchInvalidate()` or
    * `chain.clearCaches()` for what it undid). Its statements are bounded by the store's option `timeout`.
+   * SQLite: raw SQL through it that fails after SQLite rolled the whole transaction back (a trigger's
+   * `RAISE(ROLLBACK)`) rejects with an error saying so, and dooms this handle as a call of its own would.
    *
    * Its writes are not followed: they are not in {@link changes}, and the `CacheSyncPlugin` is not on
    * this Kysely, so a chain's caches keep what they replaced. After the transaction resolved, call
@@ -324,12 +329,21 @@ export class SqlTransaction extends BaseStore {
    * then doomed as after a deadlock, with an error saying so: every later call would run in autocommit.
    * @throws that error, else `error`.
    */
-  async #ifRolledBack(error: unknown): Promise<never> {
+  async #ifRolledBack(error: unknown, run: RunOnConnection = (s) => sql.raw(s).execute(this.#trx)): Promise<never> {
     if (this.#doomed !== undefined || this.#abandoned) throw error
-    const doomed = await sqliteRolledBack(this.#trx, error)
+    const doomed = await sqliteRolledBack(run, error)
     if (doomed === undefined) throw error
     this.#doomed = { error: doomed }
     throw doomed
+  }
+
+  /**
+   * SQLite: a statement of the caller's through {@link kysely} failed while the callback runs (`run`
+   * runs one on its connection): as {@link #ifRolledBack}, so that the handle's later calls are refused
+   * rather than run, and committed, in autocommit.
+   */
+  #rawFailed(error: unknown, run: RunOnConnection): Promise<never> {
+    return this.closed ? Promise.reject(error) : this.#ifRolledBack(error, run)
   }
 
   protected readMany(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(StoreEntry | undefined)[]> {
@@ -366,28 +380,4 @@ export class SqlTransaction extends BaseStore {
       this.#changes.push({ operation: 'delete', objects: objects.map(keysOf) })
     })
   }
-}
-
-/** A copy of `obj` as it is now (through the cache codec), or `undefined` when the codec cannot copy it. */
-function copyOf(obj: object): object | undefined {
-  try {
-    return decodeRecord(encodeRecord(obj, undefined))
-  } catch {
-    return undefined
-  }
-}
-
-/** The key attributes of `obj` as they are now, on an object of its class: what a delete of it needs. */
-function keysOf(obj: object): object {
-  const copy = Object.create(Object.getPrototypeOf(obj)) as object
-  for (const model of describeObject(obj).lineage) {
-    for (const spec of model.keys) {
-      for (const field of spec.fields) {
-        if (!Object.hasOwn(obj, field)) continue
-        const value = (obj as Record<string, unknown>)[field]
-        Object.defineProperty(copy, field, { value, enumerable: true, writable: true, configurable: true })
-      }
-    }
-  }
-  return copy
 }

@@ -1,3 +1,6 @@
+/** Runs one statement of transaction control on a connection (the probe of {@link sqliteTransactionOpen}). */
+export type RunOnConnection = (statement: 'begin' | 'rollback') => Promise<unknown>
+
 /**
  * SQLite only: whether a transaction is open on a connection, asked with a `BEGIN` (PostgreSQL keeps a
  * failed transaction open until its ROLLBACK, so it has no such question). The `BEGIN` fails with
@@ -6,7 +9,7 @@
  * @param run runs one statement on the connection.
  * @returns `true` (open), `false` (none: SQLite ended it), `undefined` when the probe failed for another reason.
  */
-export async function sqliteTransactionOpen(run: (statement: 'begin' | 'rollback') => Promise<unknown>): Promise<boolean | undefined> {
+export async function sqliteTransactionOpen(run: RunOnConnection): Promise<boolean | undefined> {
   try {
     await run('begin')
   } catch (err) {

@@ -14,7 +14,8 @@ const IDENTIFIER_CHAR = /[A-Za-z0-9_$\u0080-\uffff]/
 
 /**
  * The transaction control one of the statements of `text` begins with — `rollback`, `commit`, `end`,
- * `abort`, `begin`, `start transaction`, `savepoint`, `release` or `prepare transaction` (lowercase) —
+ * `abort`, `begin`, `start transaction`, `savepoint`, `release` or `prepare transaction` followed by a
+ * string (not `PREPARE transaction AS …`, a statement named "transaction"; lowercase) —
  * or `undefined` when none does. It reads `text` as the database's lexer does, without parsing it: a
  * statement begins at the start and after each `;` outside quotes (`'…'`, PostgreSQL's `E'…'` with
  * backslash escapes and `$tag$…$tag$`, `"…"`, SQLite's `` `…` `` and `[…]`), comments (`--`, and
@@ -56,9 +57,24 @@ class Scanner {
     if (word === undefined || (!CONTROL.has(word) && word !== 'prepare')) return undefined
     if (word === 'start') return 'start transaction'
     if (word !== 'prepare') return word
-    // PREPARE name AS … prepares a statement; PREPARE TRANSACTION ends the transaction
+    // PREPARE name [(types)] AS … prepares a statement (also one named "transaction"); PREPARE
+    // TRANSACTION 'id' ends the transaction: its id is a string
     this.#skipBlanks()
-    return this.#word()?.toLowerCase() === 'transaction' ? 'prepare transaction' : undefined
+    if (this.#word()?.toLowerCase() !== 'transaction') return undefined
+    this.#skipBlanks()
+    return this.#stringStarts() ? 'prepare transaction' : undefined
+  }
+
+  /** Whether a string literal starts here: `'…'`, `E'…'`, `U&'…'`, `$tag$…$tag$`. */
+  #stringStarts(): boolean {
+    const text = this.#text
+    const c = text[this.at]
+    if (c === "'") return true
+    if (c === 'e' || c === 'E') return text[this.at + 1] === "'"
+    if (c === 'u' || c === 'U') return text.startsWith("&'", this.at + 1)
+    if (c !== '$') return false
+    DOLLAR_TAG.lastIndex = this.at
+    return DOLLAR_TAG.test(text)
   }
 
   /** Moves past the `;` that ends the statement begun here (or to the end of the text). */
