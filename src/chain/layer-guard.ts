@@ -25,7 +25,7 @@ export interface RepairsLeft {
  *   memcached pool or Redis Cluster failed, the others answered — is not the layer's failure: the
  *   store keeps each node's health itself, and the breaker only counts failures of the whole layer.
  *   Nor is a `CorruptEntryError`: the layer answered, with bytes that are not an entry (another
- *   program's value under the prefix), which its store removed.
+ *   program's value under the prefix), which its store replaced by a tombstone.
  * - **Repairs, per key.** An object or lookup whose copy in the layer may be stale (a write or
  *   invalidation of it failed or was skipped) is remembered; until it is repaired, hits on any of
  *   its keys are dropped ({@link filter}), and every other key is served as usual.

@@ -19,7 +19,7 @@ export interface CorruptEntry {
  * Bytes that are not a valid envelope (see {@link envelopeProblem}), a record that does not decode, and
  * a record read under a key that is not its own (its key fields do not hold the looked-up values: the
  * backend answered another key's entry, e.g. it folds case or cuts keys) are handed to `corrupt` once
- * every entry is resolved (it removes them and throws); without it they throw
+ * every entry is resolved (it replaces them by tombstones and throws); without it they throw
  * {@link CorruptEntryError} at once. A record of another `stockpyleVersion` is a miss.
  * @param store The store's name, for messages.
  */

@@ -1,12 +1,5 @@
 import { decodeAlias, encodeTombstone, envelopeExpiry, envelopeKind, KIND_ALIAS } from '../core/codec.js'
-import {
-  CorruptEntryError,
-  InvalidArgumentError,
-  InvalidOptionError,
-  isStockpyleError,
-  show,
-  UnsupportedOperationError,
-} from '../core/errors.js'
+import { InvalidArgumentError, InvalidOptionError, isStockpyleError, show, UnsupportedOperationError } from '../core/errors.js'
 import type { Lookup, Model } from '../core/model.js'
 import { MAX_TIMER_MS, nameOption } from '../core/option-values.js'
 import { checkOptionNames } from '../core/options.js'
@@ -14,6 +7,7 @@ import { isPartialFailure, type PartialFailureError } from '../core/partial-fail
 import type { ModelInfo } from '../core/registry.js'
 import { BaseStore } from './base-store.js'
 import { CACHE_OPTION_NAMES, checkCacheOptions, type KeyValueStoreOptions } from './cache-store-options.js'
+import { dropCorrupt } from './drop-corrupt.js'
 import type { KeyValueBackend } from './key-value-backend.js'
 import { backendError, partialFailure, readCall, settledFailures, writeCall } from './key-value-failures.js'
 import { type CorruptEntry, requestKeys, resolveEnvelopes } from './key-value-reads.js'
@@ -128,19 +122,9 @@ export class KeyValueStore extends BaseStore {
     }
   }
 
-  /** Removes entries that are not valid envelopes, then reports them (a chain reads the layer below). */
-  async #dropCorrupt(info: ModelInfo, bad: readonly CorruptEntry[]): Promise<never> {
-    let removed = 'it was removed'
-    try {
-      await this.#backend.deleteMany(bad.map((b) => b.key))
-    } catch (err) {
-      removed = `removing it failed too (${(err as Error)?.message ?? show(err)})`
-    }
-    const first = bad[0] as CorruptEntry
-    const more = bad.length > 1 ? ` (and ${bad.length - 1} more)` : ''
-    throw new CorruptEntryError(
-      `${this.name} store get of model \`${info.name}\`: the entry under ${show(first.key)}${more} is corrupt: ${first.reason}; ${removed}`,
-    )
+  /** Replaces entries that are not valid envelopes as a delete does, then reports them: see {@link dropCorrupt}. */
+  #dropCorrupt(info: ModelInfo, bad: readonly CorruptEntry[]): Promise<never> {
+    return dropCorrupt(this.name, info.name, this.#backend, bad, this.#settings.clock.now(), this.#settings.tombstoneMs)
   }
 
   /** `readMany` for a caller that handles partial failures: the lookups of failed nodes are reported, the rest answered. */

@@ -171,8 +171,9 @@ export class ConstraintViolationError extends StockpyleError {
 }
 /**
  * A cache layer returned bytes that are not a valid entry (truncated, altered, or written by another
- * program under the same prefix). The store removed the entry; a chain reports the error and reads
- * the layer below, as for a miss.
+ * program under the same prefix). The store replaced the entry by a tombstone, as a delete does (with
+ * `tombstoneLifetime` 0: deleted it); a chain reports the error and reads the layer below, as for a
+ * miss, and the key is refilled once the tombstone ends.
  */
 export class CorruptEntryError extends StockpyleError {
   static override readonly code = 'E_CORRUPT_ENTRY'

@@ -1,22 +1,28 @@
 import fc from 'fast-check'
 import { Redis } from 'ioredis'
 import { describe, expect, inject, it } from 'vitest'
-import { encodeAlias, encodeRecord, encodeTombstone } from '../../src/core/codec.js'
+import { encodeAlias, encodeRecord, encodeTombstone, envelopeExpiry, envelopeKind, KIND_TOMBSTONE } from '../../src/core/codec.js'
 import {
   type CacheErrorEvent,
   ChainedStore,
   CorruptEntryError,
   canonicalKey,
+  Entry,
   isStockpyleError,
+  type KeyValueBackend,
   type KeyValueEntry,
   KeyValueStore,
   ProcessMemoryStore,
 } from '../../src/index.js'
-import { RedisStore } from '../../src/stores/redis/index.js'
+import { RedisBackend, RedisStore } from '../../src/stores/redis/index.js'
 import { ConformanceDoc, ConformanceUser, ManualClock, MapBackend, makeUser } from '../../src/testing/index.js'
 import { selectedStores } from '../harness/servers.js'
 
 const doc = new ConformanceDoc('d1', 1n, true, 1.5, { nested: [1, 'two', new Map([[3, 4]])] })
+
+/** Whether `bytes` is a tombstone envelope ending at `at` (ms since the epoch; any time when omitted). */
+const isTombstone = (bytes: Uint8Array | undefined, at?: number): boolean =>
+  bytes !== undefined && envelopeKind(bytes) === KIND_TOMBSTONE && (at === undefined || envelopeExpiry(bytes) === at)
 const recordKey = `p:${canonicalKey(ConformanceDoc, { id: 'd1' })}`
 const aliasKey = `p:${canonicalKey(ConformanceDoc, { code: 1n })}`
 
@@ -36,7 +42,7 @@ const untrusted = fc.oneof(
 )
 
 describe('untrusted bytes from a cache backend', () => {
-  it('give a miss, an instance of the model or a typed error; a corrupt entry is removed', async () => {
+  it('give a miss, an instance of the model or a typed error; a corrupt entry is replaced by a tombstone', async () => {
     await fc.assert(
       fc.asyncProperty(untrusted, fc.boolean(), async (bytes, underAlias) => {
         const backend = new MapBackend()
@@ -50,26 +56,58 @@ describe('untrusted bytes from a cache backend', () => {
           expect(got === undefined || got instanceof ConformanceDoc).toBe(true)
         } catch (err) {
           expect(isStockpyleError(err)).toBe(true)
-          if (err instanceof CorruptEntryError) expect((await backend.getMany([key]))[0]).toBeUndefined()
+          if (err instanceof CorruptEntryError) expect(isTombstone((await backend.getMany([key]))[0])).toBe(true)
         }
       }),
       { numRuns: 500 },
     )
   })
 
-  it('an empty value or another program’s value is a CorruptEntryError naming the store, model and key, and is removed', async () => {
-    const backend = new MapBackend()
-    const store = new KeyValueStore(backend, { prefix: 'p', name: 'kv' })
+  it('an empty value or another program’s value is a CorruptEntryError naming the store, model and key, and is replaced by a tombstone as a delete does', async () => {
+    const clock = new ManualClock()
+    const backend = new MapBackend(() => clock.now())
+    const store = new KeyValueStore(backend, { prefix: 'p', name: 'kv', clock, tombstoneLifetime: 1.5 })
     for (const value of [Buffer.alloc(0), Buffer.from('{"hello":"json"}'), Buffer.from([1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0x92, 0xd4])]) {
       await backend.setMany([{ key: recordKey, value, expiresAt: undefined }])
       const err = await store.get(ConformanceDoc, { id: 'd1' }).catch((e: unknown) => e)
       expect(err).toBeInstanceOf(CorruptEntryError)
       expect((err as Error).message).toMatch(
-        /^kv store get of model `ConformanceDoc`: the entry under `"p:ConformanceDoc.*is corrupt: .*; it was removed$/,
+        /^kv store get of model `ConformanceDoc`: the entry under `"p:ConformanceDoc.*is corrupt: .*; it was replaced by a tombstone for 1500 ms$/,
       )
-      expect(backend.size).toBe(0)
+      expect(backend.size).toBe(1)
+      expect(isTombstone((await backend.getMany([recordKey]))[0], clock.now() + 1500)).toBe(true)
       expect(await store.get(ConformanceDoc, { id: 'd1' })).toBeUndefined()
+      // a backfill is refused until the tombstone ends, then lands
+      await store.batchPutEntries([new Entry(doc, undefined)], { backfill: true })
+      expect(await store.get(ConformanceDoc, { id: 'd1' })).toBeUndefined()
+      clock.advance(1500)
+      await store.batchPutEntries([new Entry(doc, undefined)], { backfill: true })
+      expect(await store.get(ConformanceDoc, { id: 'd1' })).toEqual(doc)
+      await backend.clear('p:')
     }
+    // a store whose deletes are plain (tombstoneLifetime 0) deletes a corrupt entry plainly too
+    const plainBackend = new MapBackend()
+    const plain = new KeyValueStore(plainBackend, { prefix: 'p', name: 'kv', tombstoneLifetime: 0 })
+    await plainBackend.setMany([{ key: recordKey, value: Buffer.from('garbage!'), expiresAt: undefined }])
+    await expect(plain.get(ConformanceDoc, { id: 'd1' })).rejects.toThrow(/is corrupt: .*; it was removed$/)
+    expect(plainBackend.size).toBe(0)
+  })
+
+  it('a corrupt entry whose tombstone cannot be written is still reported as corrupt, naming that failure too', async () => {
+    /** A MapBackend whose writes fail (a server refusing them). */
+    class ReadOnlyBackend extends MapBackend {
+      override async setMany(): Promise<void> {
+        throw new Error("READONLY You can't write against a read only replica.")
+      }
+    }
+    const backend = new ReadOnlyBackend()
+    const store = new KeyValueStore(backend, { prefix: 'p', name: 'kv' })
+    await MapBackend.prototype.setMany.call(backend, [{ key: recordKey, value: Buffer.from('garbage!'), expiresAt: undefined }])
+    const err = await store.get(ConformanceDoc, { id: 'd1' }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(CorruptEntryError)
+    expect((err as Error).message).toMatch(
+      /is corrupt: .*; replacing it by a tombstone failed too \(READONLY You can't write against a read only replica\.\)$/,
+    )
   })
 
   it('a record answered under a key that is not its own (a backend folding case or cutting keys) is a CorruptEntryError naming the key, not a hit', async () => {
@@ -93,7 +131,7 @@ describe('untrusted bytes from a cache backend', () => {
     const err = await store.get(ConformanceDoc, { id: 'ABC' }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(CorruptEntryError)
     expect((err as Error).message).toBe(
-      'kv store get of model `ConformanceDoc`: the entry under `"p:ConformanceDoc|id=sABC"` is corrupt: it holds the record of another key, `"p:ConformanceDoc|id=sabc"`: the backend answered another key\'s entry for it (keys must be kept exactly: no case folding, no cutting); it was removed',
+      'kv store get of model `ConformanceDoc`: the entry under `"p:ConformanceDoc|id=sABC"` is corrupt: it holds the record of another key, `"p:ConformanceDoc|id=sabc"`: the backend answered another key\'s entry for it (keys must be kept exactly: no case folding, no cutting); it was replaced by a tombstone for 2000 ms',
     )
     expect(await store.get(ConformanceDoc, { id: 'abc' })).toBeUndefined()
 
@@ -107,7 +145,7 @@ describe('untrusted bytes from a cache backend', () => {
     await expect(plain.batchGet(ConformanceDoc, [{ id: 'd1' }, { id: 'd2' }])).rejects.toThrow(
       /the entry under `"p:ConformanceDoc\|id=sd2"` is corrupt: it holds the record of another key, `"p:ConformanceDoc\|id=sd1"`/,
     )
-    expect(await exact.getMany([other])).toEqual([undefined])
+    expect(isTombstone((await exact.getMany([other]))[0])).toBe(true)
     expect(await plain.get(ConformanceDoc, { id: 'd1' })).toEqual(doc)
   })
 
@@ -122,10 +160,10 @@ describe('untrusted bytes from a cache backend', () => {
     expect(await store.get(ConformanceUser, { id: 0 })).toEqual(minusZero)
   })
 
-  it('a chain reports a corrupt layer, answers from below, and the entry is removed then filled again; the circuit stays closed', async () => {
+  it('a chain reports a corrupt layer, answers from below, and the entry is replaced by a tombstone, then filled again once it ends; the circuit stays closed', async () => {
     const clock = new ManualClock()
     const backend = new MapBackend(() => clock.now())
-    const middle = new KeyValueStore(backend, { prefix: 'p', name: 'kv', clock })
+    const middle = new KeyValueStore(backend, { prefix: 'p', name: 'kv', clock, tombstoneLifetime: 1 })
     const db = new ProcessMemoryStore({ name: 'db' })
     await db.put(doc)
     await backend.setMany([{ key: recordKey, value: Buffer.from('garbage!'), expiresAt: undefined }])
@@ -135,14 +173,18 @@ describe('untrusted bytes from a cache backend', () => {
     expect(await chain.get(ConformanceDoc, { id: 'd1' })).toEqual(doc)
     expect(events.map((e) => [e.layer, e.operation, (e.error as Error).constructor.name])).toEqual([['kv', 'get', 'CorruptEntryError']])
     expect(chain.stats()[1]?.errors).toBe(1)
-    // the layer answered (a corrupt entry is not an outage): its circuit stays closed, so the garbage
-    // is replaced at once by the copy read from below, and other keys are read there as usual
-    expect(await middle.get(ConformanceDoc, { id: 'd1' })).toEqual(doc)
+    // the garbage is replaced by a tombstone, as a delete does: the backfill of the copy read from below
+    // is refused until it ends (so is any other process's backfill of a copy it read before a delete)
+    expect(isTombstone((await backend.getMany([recordKey]))[0], clock.now() + 1000)).toBe(true)
+    expect(await middle.get(ConformanceDoc, { id: 'd1' })).toBeUndefined()
+    // the layer answered (a corrupt entry is not an outage): its circuit stays closed, and other keys
+    // are read there as usual
     const other = new ConformanceDoc('d2', 2n, false, 2.5, {})
     await middle.put(other)
     expect(await chain.get(ConformanceDoc, { id: 'd2' })).toEqual(other)
     expect(chain.stats()[1]).toMatchObject({ hits: 1, skipped: 0, errors: 1 })
-    clock.advance(5_000)
+    // once the tombstone has ended, the next miss refills the key from below
+    clock.advance(1_000)
     const second = new ChainedStore([new ProcessMemoryStore(), middle, db])
     expect(await second.get(ConformanceDoc, { id: 'd1' })).toEqual(doc)
     expect(await middle.get(ConformanceDoc, { id: 'd1' })).toEqual(doc)
@@ -152,11 +194,11 @@ describe('untrusted bytes from a cache backend', () => {
 })
 
 describe.runIf(selectedStores().has('redis'))('untrusted bytes in Redis', () => {
-  it('a value another program wrote under the prefix is reported, read from below, and overwritten', async () => {
+  it('a value another program wrote under the prefix is reported, read from below, replaced by a tombstone, and refilled once it ends', async () => {
     const { url } = inject('redis')
     const prefix = `corrupt${process.pid}`
     const raw = new Redis(url)
-    const redis = new RedisStore({ url, prefix })
+    const redis = new RedisStore({ url, prefix, tombstoneLifetime: 0.1 })
     const db = new ProcessMemoryStore({ name: 'db' })
     const chain = new ChainedStore([redis, db])
     const events: CacheErrorEvent[] = []
@@ -167,13 +209,116 @@ describe.runIf(selectedStores().has('redis'))('untrusted bytes in Redis', () => 
       await raw.set(key, 'not an envelope')
       expect(await chain.get(ConformanceDoc, { id: 'd1' })).toEqual(doc)
       expect(events.map((e) => [e.layer, (e.error as Error).constructor.name])).toEqual([[redis.name, 'CorruptEntryError']])
-      // removed, and replaced at once by the copy read from below (the layer answered: its circuit stays closed)
+      // replaced by a tombstone for tombstoneLifetime (Redis expires it): the backfill of the copy read
+      // from below was refused, as any other process's backfill would be
+      const [bytes] = await redis.backend.getMany([key])
+      expect(isTombstone(bytes)).toBe(true)
+      expect(await raw.pttl(key)).toBeLessThanOrEqual(100)
+      expect(await redis.get(ConformanceDoc, { id: 'd1' })).toBeUndefined()
+      // then the next read refills it from below (the layer answered: its circuit stays closed)
+      await new Promise((resolve) => setTimeout(resolve, 150)) // Redis expires the tombstone by its own clock
+      expect(await chain.get(ConformanceDoc, { id: 'd1' })).toEqual(doc)
       expect(await redis.get(ConformanceDoc, { id: 'd1' })).toEqual(doc)
-      expect(chain.stats()[0]).toMatchObject({ errors: 1, skipped: 0, backfills: 1 })
-      expect(await raw.get(key)).not.toBe('not an envelope')
+      // (two backfills sent: the one the tombstone refused, the one that refilled)
+      expect(chain.stats()[0]).toMatchObject({ errors: 1, skipped: 0, backfills: 2 })
+      expect(events).toHaveLength(1)
     } finally {
       await chain.close()
       raw.disconnect()
     }
   })
+})
+
+/**
+ * Wraps a real backend: every call goes to it; after the `getMany` armed by `pauseAfterNextGet` answered,
+ * the caller waits (with the bytes read) until `release()`, so another writer can act in between.
+ */
+function pausing(inner: KeyValueBackend) {
+  let armed: { reached: () => void; release: Promise<void> } | undefined
+  const backend = new Proxy(inner, {
+    get(target, name) {
+      if (name === 'getMany') {
+        return async (...args: Parameters<KeyValueBackend['getMany']>) => {
+          const found = await target.getMany(...args)
+          const gate = armed
+          armed = undefined
+          if (gate !== undefined) {
+            gate.reached()
+            await gate.release
+          }
+          return found
+        }
+      }
+      const value = Reflect.get(target, name, target)
+      return typeof value === 'function' ? value.bind(target) : value
+    },
+  })
+  /** Arms the pause: resolves once the next getMany has answered; call `release` to let it return. */
+  const pauseAfterNextGet = () => {
+    let release!: () => void
+    const released = new Promise<void>((r) => {
+      release = r
+    })
+    const reached = new Promise<void>((r) => {
+      armed = { reached: r, release: released }
+    })
+    return { reached, release }
+  }
+  return { backend, pauseAfterNextGet }
+}
+
+/**
+ * The race a plain delete of a corrupt entry lost (review): we read the corrupt bytes; process P2 deletes
+ * the object (database first, then a tombstone over the corrupt bytes); our removal of the corrupt entry
+ * must not remove that tombstone, or P3's add-only backfill of a copy it read from the database before
+ * P2's delete lands the deleted object.
+ */
+async function corruptReadRacesADelete(inner: KeyValueBackend, options: ConstructorParameters<typeof KeyValueStore>[1]) {
+  const { backend, pauseAfterNextGet } = pausing(inner)
+  const ours = new KeyValueStore(backend, options)
+  const other = new KeyValueStore(inner, options) // P2 and P3: other processes over the same server
+  const key = `${options?.prefix}:${canonicalKey(ConformanceDoc, { id: 'd1' })}`
+  await inner.setMany([{ key, value: Buffer.from('not an envelope'), expiresAt: undefined }])
+  const pause = pauseAfterNextGet()
+  const read = ours.get(ConformanceDoc, { id: 'd1' }).catch((e: unknown) => e)
+  await pause.reached
+  await other.delete(doc) // P2: its database delete committed, then its tombstone over the corrupt bytes
+  pause.release()
+  expect(await read).toBeInstanceOf(CorruptEntryError)
+  // P3 read doc from the database before P2's delete: its add-only backfill arrives now
+  await other.batchPutEntries([new Entry(doc, undefined)], { backfill: true })
+  return { ours, other }
+}
+
+describe('a corrupt entry is replaced by a tombstone, never deleted plainly (review: a tombstone written in between was removed)', () => {
+  it('MapBackend: a delete’s tombstone written between the corrupt read and its removal still refuses an older backfill', async () => {
+    const clock = new ManualClock()
+    const options = { prefix: 'p', clock, tombstoneLifetime: 2 }
+    const { ours, other } = await corruptReadRacesADelete(new MapBackend(() => clock.now()), options)
+    expect(await other.get(ConformanceDoc, { id: 'd1' })).toBeUndefined()
+    expect(await ours.get(ConformanceDoc, { id: 'd1' })).toBeUndefined()
+    // once the tombstone lifetime has passed, a backfill lands again
+    clock.advance(2_000)
+    await other.batchPutEntries([new Entry(doc, undefined)], { backfill: true })
+    expect(await ours.get(ConformanceDoc, { id: 'd1' })).toEqual(doc)
+  })
+
+  it.runIf(selectedStores().has('redis'))(
+    'Redis: a delete’s tombstone written between the corrupt read and its removal still refuses an older backfill',
+    async () => {
+      const client = new Redis(inject('redis').url)
+      const backend = new RedisBackend({ client, ownsClient: false, timeout: 2000, clock: { now: Date.now }, name: 'redis' })
+      const prefix = `race${process.pid}`
+      const key = `${prefix}:${canonicalKey(ConformanceDoc, { id: 'd1' })}`
+      try {
+        const { ours, other } = await corruptReadRacesADelete(backend, { prefix, tombstoneLifetime: 60 })
+        expect(await other.get(ConformanceDoc, { id: 'd1' })).toBeUndefined()
+        expect(await ours.get(ConformanceDoc, { id: 'd1' })).toBeUndefined()
+        expect(await client.pttl(key)).toBeGreaterThan(50_000)
+      } finally {
+        await client.del(key)
+        await client.quit()
+      }
+    },
+  )
 })

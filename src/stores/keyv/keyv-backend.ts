@@ -44,8 +44,8 @@ const PREFIXLESS =
  *   and back; with serialization switched off (`serialize: undefined`) a `Map` holds the Buffers
  *   themselves. Whatever comes back — a `Uint8Array`, a JSON-revived `{type: 'Buffer', data}` or a
  *   `:base64:` string — is turned back into bytes; anything else (a string another user of the Keyv
- *   wrote there, say) is answered as a corrupt entry (`notBytes`), which the store removes and
- *   reports with `CorruptEntryError`.
+ *   wrote there, say) is answered as a corrupt entry (`notBytes`), which the store replaces by a
+ *   tombstone and reports with `CorruptEntryError`.
  * - The ttl passed to Keyv is the time left until `expiresAt` by the store's clock, in ms rounded up;
  *   an entry already expired is deleted instead. An entry that never expires gets no ttl, so the
  *   Keyv instance's own default `ttl` (if any) still bounds it. Adapters that truncate the ttl to
