@@ -169,8 +169,10 @@ export class LayerCalls {
   /**
    * Makes a stockpyle error that a layer raised and that goes on to the chain's caller name the chain
    * (the store the caller called) and the layer where it arose — the same error, its message completed
-   * in place, once per chain. An error a nested chain named already (its layer was that chain) gets
-   * this chain's name in front: `outer store get: inner store get: … (raised by its layer \`db\`)`.
+   * in place, once per chain. An error a nested chain named already (its layer was that chain) is
+   * given as a copy (same class, code, cause and fields) with this chain's name in front: `outer store
+   * get: inner store get: … (raised by its layer \`db\`)` — the nested chain's error may be shared by
+   * callers of other chains (a read joined in the nested chain), whose messages must not change.
    * Other errors pass unchanged.
    */
   blame(thrown: unknown, index: number, operation: string): unknown {
@@ -181,11 +183,10 @@ export class LayerCalls {
     const before = error.message
     // V8 formats `stack` when it is first read: read now, it still holds the old message to replace.
     const stack = error.stack
-    const layer = named === undefined ? ` (raised by its layer \`${(this.layers[index] as Store).name}\`)` : ''
-    error.message = `${this.#name} store ${operation}: ${before}${layer}`
+    if (named !== undefined) return renamed(error, `${this.#name} store ${operation}: ${before}`, stack, [...named, this])
+    error.message = `${this.#name} store ${operation}: ${before} (raised by its layer \`${(this.layers[index] as Store).name}\`)`
     if (typeof stack === 'string') error.stack = stack.replace(before, error.message)
-    if (named === undefined) Object.defineProperty(error, BLAMED, { value: [this] })
-    else named.push(this)
+    Object.defineProperty(error, BLAMED, { value: [this] })
     return error
   }
 
@@ -366,4 +367,27 @@ function ask(
   return info === undefined
     ? layer.batchGetEntries(model, asked as never, options)
     : readRequests(layer, info, asked as LookupRequest[], options)
+}
+
+/**
+ * A copy of `error` (same prototype, so class and code; its own fields, `cause` included) whose
+ * message is `message`, its stack's first line changed to match, named by the chains `by`.
+ */
+function renamed(error: Error, message: string, stack: string | undefined, by: readonly unknown[]): Error {
+  const copy = Object.create(Object.getPrototypeOf(error)) as Error
+  for (const key of Reflect.ownKeys(error)) {
+    if (key === BLAMED || key === 'stack') continue
+    Object.defineProperty(copy, key, Object.getOwnPropertyDescriptor(error, key) as PropertyDescriptor)
+  }
+  Object.defineProperty(copy, 'message', { value: message, writable: true, configurable: true, enumerable: false })
+  if (typeof stack === 'string') {
+    Object.defineProperty(copy, 'stack', {
+      value: stack.replace(error.message, message),
+      writable: true,
+      configurable: true,
+      enumerable: false,
+    })
+  }
+  Object.defineProperty(copy, BLAMED, { value: by })
+  return copy
 }

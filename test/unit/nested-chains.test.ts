@@ -83,7 +83,34 @@ describe('a chain as the last layer of another', () => {
     )
   })
 
-  it('a caller error from the nested chain keeps its identity, and each chain names itself once however often it passes', async () => {
+  it('a nested chain shared by two chains: each caller of a read joined in the nested chain sees only the chains it called through', async () => {
+    let loads = 0
+    const source = new LoaderStore({
+      name: 'db',
+      model: ConformanceUser,
+      load: async () => {
+        loads++
+        await new Promise((resolve) => setImmediate(resolve))
+        throw new Error('source down')
+      },
+    })
+    const inner = new ChainedStore([new ProcessMemoryStore({ name: 'inner-memory' }), source], { name: 'inner' })
+    const one = new ChainedStore([new ProcessMemoryStore({ name: 'm1' }), inner], { name: 'one' })
+    const two = new ChainedStore([new ProcessMemoryStore({ name: 'm2' }), inner], { name: 'two' })
+    const [a, b] = await Promise.all(
+      [one.get(ConformanceUser, { id: 1 }), two.get(ConformanceUser, { id: 1 })].map((p) => p.catch((e: unknown) => e)),
+    )
+    expect(loads).toBe(1)
+    const tail = 'inner store get: db store load of model `ConformanceUser` failed: source down (raised by its layer `db`)'
+    expect(a).toBeInstanceOf(StoreUnavailableError)
+    expect(b).toBeInstanceOf(StoreUnavailableError)
+    expect((a as Error).message).toBe(`one store get: ${tail}`)
+    expect((b as Error).message).toBe(`two store get: ${tail}`)
+    expect((a as Error).stack?.split('\n')[0]).toBe(`StoreUnavailableError: one store get: ${tail}`)
+    expect((a as Error).cause).toBe((b as Error).cause)
+  })
+
+  it('a caller error from the nested chain keeps its class and code, and each chain names itself once however often it passes', async () => {
     const conflict = new KeyConflictError('db store put of model `ConformanceUser` collides with another row (injected)')
     class Refusing extends MapBackend {
       override async setMany(): Promise<void> {
@@ -97,11 +124,15 @@ describe('a chain as the last layer of another', () => {
     const named =
       'outer store put: inner store put: db store put of model `ConformanceUser` collides with another row (injected) (raised by its layer `db`)'
     for (let i = 0; i < 2; i++) {
-      expect(await outer.put(makeUser(1)).catch((e: unknown) => e)).toBe(conflict)
-      expect(conflict.message).toBe(named)
+      const err = await outer.put(makeUser(1)).catch((e: unknown) => e)
+      // the outer chain names a copy: the nested chain's error may be shared by callers of other chains
+      expect(err).toBeInstanceOf(KeyConflictError)
+      expect(err).toMatchObject({ code: 'E_KEY_CONFLICT', message: named })
     }
     expect(await inner.put(makeUser(1)).catch((e: unknown) => e)).toBe(conflict)
-    expect(conflict.message).toBe(named)
+    expect(conflict.message).toBe(
+      'inner store put: db store put of model `ConformanceUser` collides with another row (injected) (raised by its layer `db`)',
+    )
     expect(outer.stats().map((s) => s.errors)).toEqual([0, 0])
     expect(inner.stats().map((s) => s.errors)).toEqual([0, 0])
   })
