@@ -102,6 +102,10 @@ describe.runIf(selectedStores().has('postgres'))('PostgresBus', () => {
     expect(() => new PostgresBus({ url, timeout: 0 })).toThrow(/option `timeout`/)
     expect(() => new PostgresBus({ url, nope: 1 } as never)).toThrow(/unknown option `nope`/)
     expect(() => new PostgresBus({ url, db: {} as never })).toThrow(/option `db`/)
+    // pg client settings a connection object inherits would be dropped by the copy made of it
+    expect(() => new PostgresBus({ connection: Object.create({ host: '127.0.0.1', port: 1 }) })).toThrow(
+      /option `connection`: options must be a plain object/,
+    )
   })
 
   it('refuses a url pg cannot read (port out of range or not a number, a malformed host) in the constructor, naming `url` without its password', () => {

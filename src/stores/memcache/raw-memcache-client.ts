@@ -10,7 +10,9 @@ import { MemcacheClient, type PackedData } from 'memcache-client'
  * cannot decode (a body that is not JSON, flag 1 without zstd) makes it reject the whole multi-get of
  * the connection. This store writes only raw bytes (flags 8, which memcache-client leaves as they
  * are), so nothing of its own needs decoding: every value is read as its bytes, and one another client
- * left under the prefix is what `KeyValueStore` reports as a `CorruptEntryError` for its key alone.
+ * left under the prefix is what `KeyValueStore` reports as a `CorruptEntryError` naming its key (the
+ * store's read of that batch fails, the server is not counted as failing: a chain reads the batch from
+ * the layer below).
  * Reading the bytes as they are also skips memcache-client's flag parsing on every hit.
  */
 export class RawMemcacheClient extends MemcacheClient {

@@ -5,6 +5,7 @@
  */
 import type { ClientConfig, Pool } from 'pg'
 import { InvalidOptionError, StoreUnavailableError, show } from '../../core/errors.js'
+import { checkPlainOptions } from '../../core/options.js'
 import { redactUrl } from '../../core/redact-url.js'
 
 export type { Client as PgClient, ClientConfig as PgClientConfig, Pool as PgPool, PoolClient as PgPoolClient } from 'pg'
@@ -111,6 +112,8 @@ export function listenConfig(owner: string, options: ListenConnectionOptions): C
     if (typeof connection !== 'object' || connection === null) {
       throw new InvalidOptionError(`${owner}: option \`connection\` must be an object of pg client options, got ${show(connection)}`)
     }
+    // copied: what a class instance or Object.create(defaults) inherits would be lost without a word
+    checkPlainOptions(`${owner}: option \`connection\``, connection)
     return { ...connection }
   }
   if (pool !== undefined) {
