@@ -43,4 +43,31 @@ describe('the bench runner’s warm-up', () => {
     expect(calls.length).toBeLessThanOrEqual(1000)
     expect(calls.length).toBeGreaterThanOrEqual(150)
   })
+
+  it('runs one untimed round of every contender after the warm-ups, then the timed rounds, within maxCalls', async () => {
+    const order: string[] = []
+    const make = (library: string, maxCalls?: number): BenchCase => ({
+      row: 'R',
+      library,
+      role: library === 'a' ? 'floor' : 'stockpyle',
+      label: library,
+      maxCalls,
+      run: async () => {
+        order.push(library)
+      },
+    })
+    const [a, b] = await measureGroup([make('a'), make('b', 600)], {
+      rounds: 3,
+      roundMs: 1,
+      warmupMs: 0,
+      warmupCalls: 50,
+      warmupMaxMs: 10_000,
+    })
+    expect(a?.rounds).toHaveLength(3)
+    expect(b?.rounds).toHaveLength(3)
+    expect(b?.calls).toBeLessThanOrEqual(600)
+    // after each warm-up (a's, then b's), four passes alternate a's calls and b's: the untimed one and three rounds
+    const runs = order.filter((x, i) => order[i - 1] !== x)
+    expect(runs).toEqual(['a', 'b', 'a', 'b', 'a', 'b', 'a', 'b', 'a', 'b'])
+  })
 })

@@ -80,7 +80,7 @@ export function toMarkdown(results: BenchResults, svgFile?: string): string {
   for (const note of results.machine.notes) lines.push(`- ${note}`)
   if (results.machine.notes.length > 0) lines.push('')
   lines.push(
-    `Median ops/s of ${results.timing.rounds} interleaved rounds of ~${results.timing.roundMs} ms per contender, all in one process run, each contender warmed up for at least ${results.timing.warmupMs} ms${results.timing.warmupCalls === undefined ? '' : ` and ${results.timing.warmupCalls.toLocaleString('en-US')} calls (at most ${results.timing.warmupMaxMs ?? results.timing.warmupMs} ms)`} first. `,
+    `Median ops/s of ${results.timing.rounds} interleaved rounds of ~${results.timing.roundMs} ms per contender, all in one process run, each contender warmed up for at least ${results.timing.warmupMs} ms${results.timing.warmupCalls === undefined ? '' : ` and ${results.timing.warmupCalls.toLocaleString('en-US')} calls (at most ${results.timing.warmupMaxMs ?? results.timing.warmupMs} ms)`} first, then a full garbage collection and one untimed round of every contender. `,
     "Ratios compare figures of the same run, paired by round (the median over rounds of the two contenders' ops/s in that round, so load that changes during the run cancels out): **stockpyle ÷ floor** is the fraction of the raw client's speed doing the same necessary work (1.00x = as fast, higher is better); **stockpyle ÷ best peer** is how much faster stockpyle is than the fastest peer.",
     '',
   )

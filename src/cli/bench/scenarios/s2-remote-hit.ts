@@ -11,7 +11,12 @@ import type { PeerCache } from '../peer.js'
 import type { BenchCase } from '../runner.js'
 import { closeAll, inChunks, judgeRow, ok, type RowResult, range, referenceRow, type ScenarioContext } from './common.js'
 
-const POOL = 12_000
+/**
+ * Keys per contender, each read once: its warm-up (15% of them, see `warmUp`) reaches the 5,000 calls
+ * of the suite's warm-up, and the 12 rounds share the rest. With 12,000 the warm-up stopped at 1,800
+ * calls, where the chain's read reaches its steady speed after ~2,500 (bench/RESULTS.md, round 21).
+ */
+const POOL = 34_000
 
 /** Runs S2 on Redis. */
 export async function s2Redis(env: BenchEnv, o: ScenarioContext): Promise<RowResult[]> {
