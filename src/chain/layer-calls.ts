@@ -167,13 +167,13 @@ export class LayerCalls {
   }
 
   /**
-   * Makes a stockpyle error that a layer raised and that goes on to the chain's caller name the chain
-   * (the store the caller called) and the layer where it arose — the same error, its message completed
-   * in place, once per chain. An error a nested chain named already (its layer was that chain) is
-   * given as a copy (same class, code, cause and fields) with this chain's name in front: `outer store
-   * get: inner store get: … (raised by its layer \`db\`)` — the nested chain's error may be shared by
-   * callers of other chains (a read joined in the nested chain), whose messages must not change.
-   * Other errors pass unchanged.
+   * Names a stockpyle error that a layer raised and that goes on to the chain's caller after the chain
+   * (the store the caller called) and the layer where it arose: a copy of it (same class, code, cause
+   * and other fields) whose message is completed, once per chain. The layer's error itself is never
+   * changed: a store may give one error object to several callers at once (a read joined by others, a
+   * connection that failed to open), callers of other chains or of the store itself among them. An
+   * error a nested chain named already (its layer was that chain) gets this chain's name in front:
+   * `outer store get: inner store get: … (raised by its layer \`db\`)`. Other errors pass unchanged.
    */
   blame(thrown: unknown, index: number, operation: string): unknown {
     const error = asLayerError(thrown, (this.layers[index] as Store).name, operation)
@@ -181,13 +181,10 @@ export class LayerCalls {
     const named = Object.hasOwn(error, BLAMED) ? (error as unknown as Record<symbol, unknown>)[BLAMED] : undefined
     if (named !== undefined && (!Array.isArray(named) || named.includes(this))) return error
     const before = error.message
-    // V8 formats `stack` when it is first read: read now, it still holds the old message to replace.
+    // V8 formats `stack` when it is first read: read now, it holds the message the copy replaces.
     const stack = error.stack
-    if (named !== undefined) return renamed(error, `${this.#name} store ${operation}: ${before}`, stack, [...named, this])
-    error.message = `${this.#name} store ${operation}: ${before} (raised by its layer \`${(this.layers[index] as Store).name}\`)`
-    if (typeof stack === 'string') error.stack = stack.replace(before, error.message)
-    Object.defineProperty(error, BLAMED, { value: [this] })
-    return error
+    const layer = named === undefined ? ` (raised by its layer \`${(this.layers[index] as Store).name}\`)` : ''
+    return renamed(error, `${this.#name} store ${operation}: ${before}${layer}`, stack, [...(named ?? []), this])
   }
 
   /**

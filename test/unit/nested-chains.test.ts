@@ -110,6 +110,29 @@ describe('a chain as the last layer of another', () => {
     expect((a as Error).cause).toBe((b as Error).cause)
   })
 
+  it("two chains over one store that hands both callers the same error: each names only itself, the store's caller sees it unchanged", async () => {
+    const shared = new StoreUnavailableError('db store get of model `ConformanceUser` could not reach the database (injected)')
+    class SharedFailure extends StoreDecorator {
+      protected override around<T>(operation: string, args: readonly unknown[], call: () => Promise<T>): Promise<T> {
+        return operation === 'put' || operation === 'batchPut' ? super.around(operation as never, args, call) : Promise.reject(shared)
+      }
+    }
+    const db = new SharedFailure(new KeyValueStore(new MapBackend(), { name: 'kv' }), { name: 'db' })
+    const a = new ChainedStore([new ProcessMemoryStore(), db], { name: 'a' })
+    const b = new ChainedStore([new ProcessMemoryStore(), db], { name: 'b' })
+    const [fromA, fromB, fromDb] = await Promise.all(
+      [a.get(ConformanceUser, { id: 1 }), b.get(ConformanceUser, { id: 1 }), db.get(ConformanceUser, { id: 1 })].map((p) =>
+        p.catch((e: unknown) => e),
+      ),
+    )
+    const tail = 'db store get of model `ConformanceUser` could not reach the database (injected) (raised by its layer `db`)'
+    expect(fromA).toBeInstanceOf(StoreUnavailableError)
+    expect((fromA as Error).message).toBe(`a store get: ${tail}`)
+    expect((fromB as Error).message).toBe(`b store get: ${tail}`)
+    expect(fromDb).toBe(shared)
+    expect(shared.message).toBe('db store get of model `ConformanceUser` could not reach the database (injected)')
+  })
+
   it('a caller error from the nested chain keeps its class and code, and each chain names itself once however often it passes', async () => {
     const conflict = new KeyConflictError('db store put of model `ConformanceUser` collides with another row (injected)')
     class Refusing extends MapBackend {
@@ -129,10 +152,13 @@ describe('a chain as the last layer of another', () => {
       expect(err).toBeInstanceOf(KeyConflictError)
       expect(err).toMatchObject({ code: 'E_KEY_CONFLICT', message: named })
     }
-    expect(await inner.put(makeUser(1)).catch((e: unknown) => e)).toBe(conflict)
-    expect(conflict.message).toBe(
+    const direct = await inner.put(makeUser(1)).catch((e: unknown) => e)
+    expect(direct).toBeInstanceOf(KeyConflictError)
+    expect((direct as Error).message).toBe(
       'inner store put: db store put of model `ConformanceUser` collides with another row (injected) (raised by its layer `db`)',
     )
+    // the layer's own error is never changed: the store may hand it to other callers too
+    expect(conflict.message).toBe('db store put of model `ConformanceUser` collides with another row (injected)')
     expect(outer.stats().map((s) => s.errors)).toEqual([0, 0])
     expect(inner.stats().map((s) => s.errors)).toEqual([0, 0])
   })
