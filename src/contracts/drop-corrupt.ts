@@ -1,7 +1,7 @@
-import { encodeTombstone } from '../core/codec.js'
 import { CorruptEntryError, show } from '../core/errors.js'
 import type { KeyValueBackend } from './key-value-backend.js'
 import type { CorruptEntry } from './key-value-reads.js'
+import { writeTombstones } from './write-tombstones.js'
 
 /**
  * Removes entries a read found not to be valid envelopes the way a delete removes a record, then
@@ -29,11 +29,8 @@ export async function dropCorrupt(
   const keys = bad.map((b) => b.key)
   let outcome = tombstoneMs > 0 ? `it was replaced by a tombstone for ${tombstoneMs} ms` : 'it was removed'
   try {
-    if (tombstoneMs > 0) {
-      const expiresAt = now + tombstoneMs
-      const value = encodeTombstone(expiresAt)
-      await backend.setMany(keys.map((key) => ({ key, value, expiresAt })))
-    } else await backend.deleteMany(keys)
+    if (tombstoneMs > 0) await writeTombstones(backend, keys, now + tombstoneMs)
+    else await backend.deleteMany(keys)
   } catch (err) {
     outcome = `${tombstoneMs > 0 ? 'replacing it by a tombstone' : 'removing it'} failed too (${(err as Error)?.message ?? show(err)})`
   }

@@ -24,6 +24,7 @@ import {
   type StoreEntry,
   type WriteItem,
 } from './store.js'
+import { writeTombstones } from './write-tombstones.js'
 
 export {
   CACHE_OPTION_NAMES,
@@ -238,9 +239,7 @@ export class KeyValueStore extends BaseStore {
 
   /** Replaces each key's entry by a tombstone (reads miss, backfills cannot land until it expires). */
   async #tombstone(keys: readonly string[], until?: number): Promise<void> {
-    const expiresAt = until ?? this.#settings.clock.now() + this.#settings.tombstoneMs
-    const value = encodeTombstone(expiresAt)
-    await this.#backend.setMany(keys.map((key) => ({ key, value, expiresAt })))
+    await writeTombstones(this.#backend, keys, until ?? this.#settings.clock.now() + this.#settings.tombstoneMs)
   }
 
   /**
