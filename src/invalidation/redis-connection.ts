@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis'
 import { StoreUnavailableError } from '../core/errors.js'
-import { withTimeout } from './bus-options.js'
+import { closeOwnedClient } from '../stores/redis/close-owned-client.js'
 
 /** The connection helpers of {@link RedisBus}. */
 export function busName(url: string | undefined, client: Redis | undefined): string {
@@ -30,15 +30,12 @@ export function destroyStream(client: Redis): void {
   ;(client as { stream?: { destroy(): void } }).stream?.destroy()
 }
 
-/** QUIT (bounded), then disconnect; resolves once the connection ended. */
-export async function quit(client: Redis, timeout: number): Promise<void> {
-  // only a client with a socket emits 'end' once it is closed ('reconnecting' has none: disconnect just stops the retries)
-  const live = ['connecting', 'connect', 'ready', 'disconnecting'].includes(client.status)
-  const ended = live ? new Promise<void>((resolve) => client.once('end', () => resolve())) : Promise.resolve()
-  if (client.status === 'ready') await withTimeout(client.quit(), timeout, () => new Error('timeout')).catch(() => {})
-  client.disconnect()
-  destroyStream(client)
-  await withTimeout(ended, timeout, () => new Error('timeout')).catch(() => {})
+/**
+ * QUIT (bounded by `timeout` ms), then disconnect; resolves once the connection ended (never rejects).
+ * The client keeps a listener that ignores its later 'error' events (see `closeOwnedClient`).
+ */
+export function quit(client: Redis, timeout: number): Promise<void> {
+  return closeOwnedClient(client, false, timeout, () => new Error('timeout'))
 }
 
 /** A wait for a connection's next 'ready' that any number of callers share ({@link nextReady}). */
