@@ -65,6 +65,8 @@ export class LayerCalls {
    * decorator: invalidations, clears and stale reads reach its caches. `undefined` otherwise.
    */
   readonly nestedTail: (Store & { clearCaches(): Promise<void> }) | undefined
+  /** The copy this chain made of each layer error it named (see {@link blame}), so that one error met again is one copy. */
+  readonly #copies = new WeakMap<object, Error>()
   readonly #throw: boolean
   readonly #name: string
   /** Milliseconds `close()` gives each layer's last drain of its repairs: the chain's `timeout`, else {@link CLOSE_REPAIR_MS}. */
@@ -180,11 +182,16 @@ export class LayerCalls {
     if (!isStockpyleError(error)) return error
     const named = Object.hasOwn(error, BLAMED) ? (error as unknown as Record<symbol, unknown>)[BLAMED] : undefined
     if (named !== undefined && (!Array.isArray(named) || named.includes(this))) return error
+    // the same error met again by this chain (a doomed transaction's, every later call's) is the same copy
+    const copied = this.#copies.get(error)
+    if (copied !== undefined) return copied
     const before = error.message
     // V8 formats `stack` when it is first read: read now, it holds the message the copy replaces.
     const stack = error.stack
     const layer = named === undefined ? ` (raised by its layer \`${(this.layers[index] as Store).name}\`)` : ''
-    return renamed(error, `${this.#name} store ${operation}: ${before}${layer}`, stack, [...(named ?? []), this])
+    const copy = renamed(error, `${this.#name} store ${operation}: ${before}${layer}`, stack, [...(named ?? []), this])
+    this.#copies.set(error, copy)
+    return copy
   }
 
   /**
