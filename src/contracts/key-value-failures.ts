@@ -24,7 +24,7 @@ export function partialFailure(
     failed,
     results,
     nodes,
-    cause: failures.length === 1 ? failures[0] : new AggregateError(failures, `${operation} failures`),
+    cause: failures.length === 1 ? failures[0] : new AggregateError(failures, `${what} failures`),
   })
 }
 

@@ -5,6 +5,7 @@
  * through untyped.
  */
 import { describe, expect, it } from 'vitest'
+import { partialFailure } from '../../src/contracts/key-value-failures.js'
 import {
   type CacheErrorEvent,
   ChainedStore,
@@ -143,5 +144,14 @@ describe('a custom key-value backend that fails', () => {
     expect(await chain.get(ConformanceUser, { id: 3 })).toEqual(makeUser(3))
     expect(events.map((e) => e.operation)).toContain('get')
     await chain.close()
+  })
+
+  it('a partial failure of several nodes names the call, not the code that words it, in its AggregateError cause', () => {
+    const node = (name: string, failed: number[]) =>
+      new PartialFailureError(`${name} is down`, { failed, results: undefined, nodes: [name], cause: new Error(`${name} is down`) })
+    const err = partialFailure((failed) => `kv store get at ${failed.join(',')}`, [node('n1', [0]), node('n2', [2])], [2, 0])
+    expect(err.failed).toEqual([0, 2])
+    expect(err.cause).toBeInstanceOf(AggregateError)
+    expect((err.cause as AggregateError).message).toBe('kv store get at 0,2 failures')
   })
 })
