@@ -1,5 +1,6 @@
 import { encodeLookup, keysOfObject } from '../core/key-encoding.js'
 import type { Model } from '../core/model.js'
+import { primaryLookup } from '../core/primary-lookup.js'
 import { describeModel, describeObject } from '../core/registry.js'
 import type { Repair } from './layer-guard-options.js'
 
@@ -48,7 +49,7 @@ export class RepairList {
       try {
         const info = describeObject(obj)
         model = info.model
-        lookup = Object.fromEntries(info.primary.fields.map((f) => [f, (obj as Record<string, unknown>)[f]]))
+        lookup = primaryLookup(info, obj)
       } catch {
         continue
       }

@@ -1,5 +1,6 @@
 import { isStockpyleError, StockpyleError, StoreUnavailableError, show } from '../core/errors.js'
 import { isPartialFailure, PartialFailureError } from '../core/partial-failure.js'
+import { primaryLookup } from '../core/primary-lookup.js'
 import type { ModelInfo } from '../core/registry.js'
 import type { LookupRequest, StoreEntry, WriteItem } from './store.js'
 
@@ -73,9 +74,7 @@ export function readCall(operation: string, info: ModelInfo, requests: readonly 
 export function writeCall(operation: string, items: readonly WriteItem[], positions?: readonly number[]): string {
   const item = items[positions === undefined ? 0 : (positions[0] as number)]
   if (item === undefined) return operation
-  const key: Record<string, unknown> = {}
-  for (const field of item.info.primary.fields) key[field] = (item.obj as Record<string, unknown>)[field]
-  return `${operation} of model \`${item.info.name}\` ${show(key)}${more(positions?.length ?? items.length)}`
+  return `${operation} of model \`${item.info.name}\` ${show(primaryLookup(item.info, item.obj))}${more(positions?.length ?? items.length)}`
 }
 
 /**

@@ -1,5 +1,6 @@
 import { KeyConflictError, show } from './errors.js'
 import { keyOfObjectFor } from './key-encoding.js'
+import { primaryLookup } from './primary-lookup.js'
 import type { KeyInfo, ModelInfo } from './registry.js'
 
 /** One object of a batch put, as {@link keyConflict} needs it. */
@@ -10,9 +11,7 @@ export interface ClaimingItem {
 
 /** An object's primary key as a lookup (`{id: 10}`), with its model's name. */
 function describeItem(item: ClaimingItem): string {
-  const source = item.obj as Record<string, unknown>
-  const lookup = Object.fromEntries(item.info.primary.fields.map((f) => [f, source[f]]))
-  return `\`${item.info.name}\` ${show(lookup)}`
+  return `\`${item.info.name}\` ${show(primaryLookup(item.info, item.obj))}`
 }
 
 /** Which declared key (of the object's model or an ancestor's) `alias` is, described as a lookup. */
