@@ -3,6 +3,7 @@
  * Kysely) and factories for stockpyle's stores. Drivers are imported only for the stores selected,
  * so `stockpyle bench` needs nothing that the chosen stores do not.
  */
+import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,6 +16,7 @@ import { redactUrl } from '../../core/redact-url.js'
 import type { MemcacheStore } from '../../stores/memcache/memcache-store.js'
 import type { RedisStore } from '../../stores/redis/redis-store.js'
 import type { SqlStore } from '../../stores/sql/sql-store.js'
+import { deleteRunKeys } from './delete-run-keys.js'
 import { BenchUser, makeUser, USER_COLUMNS, USER_TABLE } from './fixtures.js'
 import { checkpoint } from './runner.js'
 
@@ -142,12 +144,20 @@ export async function openEnv(targets: Targets, log: (line: string) => void, sig
   try {
     if (targets.stores.has('redis')) {
       const url = targets.redisUrl ?? 'redis://127.0.0.1:6379'
+      // every connection of the run that writes keys carries it: the clean-up closes them on the server
+      const connectionName = `${prefix}-${randomUUID()}`
       const { Redis } = await needed(() => import('ioredis'), 'ioredis', 'redis')
       const { RedisStore } = await needed(() => import('../../stores/redis/index.js'), 'ioredis', 'redis')
       // no reconnecting: a server that cannot be reached fails the run at once, not after endless retries
       let client: Redis
       try {
-        client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: true, retryStrategy: () => null })
+        client = new Redis(url, {
+          lazyConnect: true,
+          maxRetriesPerRequest: 0,
+          enableOfflineQueue: true,
+          retryStrategy: () => null,
+          connectionName,
+        })
       } catch (err) {
         // a URL it cannot read (a port out of range): thrown here, before any connection
         throw new BenchSetupError(`cannot connect to Redis at ${redactUrl(url)}: ${(err as Error).message}`)
@@ -159,9 +169,9 @@ export async function openEnv(targets: Targets, log: (line: string) => void, sig
       let connected = false
       closers.push(async () => {
         // what the scenarios still send fails from now on; the keys are deleted on a connection of
-        // its own, so that nothing writes between the SCAN and the end
+        // its own, after the server closed the run's (see deleteRunKeys)
         client.disconnect()
-        if (connected) await deleteByPrefix(client.duplicate(), prefix)
+        if (connected) await deleteRunKeys(client.duplicate({ connectionName: `${connectionName}-cleanup` }), prefix, connectionName)
       })
       try {
         await client.connect()
@@ -180,7 +190,13 @@ export async function openEnv(targets: Targets, log: (line: string) => void, sig
         version: `Redis ${/redis_version:(\S+)/.exec(info)?.[1] ?? '?'}`,
         newStore: (own) => {
           notClosed()
-          const store = new RedisStore({ url, prefix: own ?? prefix, lifetime: BENCH_TTL_SECONDS, timeout: 5000 })
+          const store = new RedisStore({
+            url,
+            prefix: own ?? prefix,
+            lifetime: BENCH_TTL_SECONDS,
+            timeout: 5000,
+            redisOptions: { connectionName },
+          })
           opened.push(store)
           return store
         },
@@ -312,24 +328,4 @@ async function openSql(
       ? `SQLite ${((await sql<{ v: string }>`select sqlite_version() as v`.execute(db)).rows[0] as { v: string }).v}`
       : `PostgreSQL ${((await sql<{ v: string }>`show server_version`.execute(db)).rows[0] as { server_version?: string })?.server_version ?? '?'}`
   return { dialect, url, db, newStore, version }
-}
-
-/**
- * Deletes every key under `prefix:` (SCAN + UNLINK), so a run leaves nothing in the user's Redis;
- * then closes `client` (a client of its own, not yet connected).
- */
-async function deleteByPrefix(client: Redis, prefix: string): Promise<void> {
-  client.on('error', () => {}) // a failure rejects the command below
-  try {
-    await client.connect()
-    let cursor = '0'
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
-      cursor = next
-      if (keys.length > 0) await client.unlink(...keys)
-    } while (cursor !== '0')
-    await client.quit()
-  } finally {
-    client.disconnect()
-  }
 }

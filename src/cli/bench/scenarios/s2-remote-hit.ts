@@ -12,13 +12,11 @@ import type { BenchCase } from '../runner.js'
 import { closeAll, inChunks, judgeRow, ok, type RowResult, range, referenceRow, type ScenarioContext } from './common.js'
 
 /**
- * Keys per contender, each read once: its warm-up takes 15% of them (see `warmUp`), 1,800 calls, short
- * of the suite's 5,000 and of the ~2,500 the chain's read takes to reach its steady speed. A pool of
- * 34,000 (round 21) let every warm-up reach 5,000, but loading it takes long enough that an interrupted
- * run's clean-up raced the peers' writes still in flight (test/cli/bench-cli.test.ts): kept at 12,000
- * until that clean-up waits for them (bench/RESULTS.md, round 21).
+ * Keys per contender, each read once: its warm-up takes 15% of them (see `warmUp`), 5,100 calls, enough
+ * for the suite's 5,000 and the ~2,500 the chain's read takes to reach its steady speed (a pool of
+ * 12,000 left 1,800: bench/RESULTS.md, round 21).
  */
-const POOL = 12_000
+const POOL = 34_000
 
 /** Runs S2 on Redis. */
 export async function s2Redis(env: BenchEnv, o: ScenarioContext): Promise<RowResult[]> {
