@@ -18,6 +18,21 @@ export async function putEntries(
   options?: PutEntriesOptions,
 ): Promise<LayerFailure | undefined> {
   const first = await calls.write(index, operation, (layer) => layer.batchPutEntries(entries, options))
+  return putRest(calls, index, operation, entries, first, options)
+}
+
+/**
+ * The rest of {@link putEntries} after its first call, whose outcome is `first` (a failure, already
+ * counted, or `undefined`): the entries the layer did not refuse, written again when it refused some.
+ */
+export async function putRest(
+  calls: LayerCalls,
+  index: number,
+  operation: 'put' | 'backfill',
+  entries: readonly StoreEntry[],
+  first: LayerFailure | undefined,
+  options?: PutEntriesOptions,
+): Promise<LayerFailure | undefined> {
   const refused = first?.refused === true ? refusedPositions(first.error, entries.length) : undefined
   if (first === undefined || refused === undefined) return first
   const rest: StoreEntry[] = []

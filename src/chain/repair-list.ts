@@ -1,8 +1,9 @@
-import { encodeLookup, keysOfObject } from '../core/key-encoding.js'
+import { encodeLookup } from '../core/key-encoding.js'
 import type { Model } from '../core/model.js'
 import { primaryLookup } from '../core/primary-lookup.js'
 import { describeModel, describeObject } from '../core/registry.js'
 import type { Repair } from './layer-guard-options.js'
+import { lineageKeys } from './lineage-keys.js'
 
 /**
  * The repairs awaiting one cache layer (objects and lookups whose copy there may be stale), oldest
@@ -37,7 +38,7 @@ export class RepairList {
 
   /** Whether a pending repair blocks any key of `obj`. */
   blocks(obj: object): boolean {
-    for (const key of objectKeys(obj)) if (this.#blocked.has(key)) return true
+    for (const key of lineageKeys(obj)) if (this.#blocked.has(key)) return true
     return false
   }
 
@@ -53,7 +54,7 @@ export class RepairList {
       } catch {
         continue
       }
-      this.#add(model, lookup, obj, objectKeys(obj))
+      this.#add(model, lookup, obj, lineageKeys(obj))
     }
   }
 
@@ -130,15 +131,5 @@ export class RepairList {
       if (n <= 0) this.#blocked.delete(key)
       else this.#blocked.set(key, n)
     }
-  }
-}
-
-/** Every canonical key of an object, its ancestors' included (what a pending repair may block). */
-function objectKeys(obj: object): string[] {
-  try {
-    const keys = keysOfObject(describeObject(obj), obj, true, 'repair')
-    return [keys.record, ...keys.aliases]
-  } catch {
-    return []
   }
 }

@@ -2,10 +2,10 @@ import type { LookupRequest, Store, StoreEntry, TransactionWrite, WriteItem } fr
 import { Entry } from '../contracts/batch-records.js'
 import { encodeRecord } from '../core/codec.js'
 import { StockpyleError } from '../core/errors.js'
-import { encodeLookup, keysOfObject } from '../core/key-encoding.js'
+import { encodeLookup } from '../core/key-encoding.js'
 import type { Model } from '../core/model.js'
 import { isPartialFailure } from '../core/partial-failure.js'
-import { describeModel, type ModelInfo } from '../core/registry.js'
+import type { ModelInfo } from '../core/registry.js'
 import { type Backfill, identityKey } from './backfill.js'
 import type { CacheTurn, CacheTurns } from './cache-turns.js'
 import { checkWritable } from './check-writable.js'
@@ -13,7 +13,9 @@ import { dropStubs, splitStubs } from './delete-stubs.js'
 import { finalWrites } from './final-writes.js'
 import type { LayerCalls, LayerFailure } from './layer-calls.js'
 import type { LayerGuard } from './layer-guard.js'
+import { lineageKeys } from './lineage-keys.js'
 import type { MissCache } from './miss-cache.js'
+import { type EarlyPut, finishPut, putAtOnce } from './put-at-once.js'
 import { putEntries } from './put-entries.js'
 import type { WriteOverlaps } from './write-overlaps.js'
 
@@ -283,7 +285,7 @@ export class WritePath {
 
   #marked(objs: readonly object[]): void {
     const { misses, backfill } = this.#p
-    if (misses !== undefined) for (const obj of objs) misses.forget(objectKeys(obj))
+    if (misses !== undefined) for (const obj of objs) misses.forget(lineageKeys(obj))
     backfill.markWritten(objs)
   }
 
@@ -342,8 +344,18 @@ export class WritePath {
     let failure: LayerFailure | undefined
     const remove = (layer: Store) => layer.batchDelete(objs)
     try {
+      let early: EarlyPut | undefined
       for (let i = calls.last - 1; i >= 0; i--) {
-        const failed = entries === undefined ? await calls.write(i, operation, remove) : await putEntries(calls, i, 'put', entries)
+        let failed: LayerFailure | undefined
+        if (entries === undefined) failed = await calls.write(i, operation, remove)
+        else if (i === 0) failed = await finishPut(calls, 0, entries, early)
+        else {
+          const written = putEntries(calls, i, 'put', entries)
+          // While the lowest cache layer takes the values, the first (in this process) takes its copy at
+          // once; what it tells other processes waits for its turn (see Store.putNow).
+          if (i === calls.last - 1) early = putAtOnce(calls, 0, entries)
+          failed = await written
+        }
         if (failed === undefined) continue
         // Only the objects a failed node owns (or the layer refused) may be stale when the others were written.
         const stale = failed.failed === undefined ? objs : failed.failed.map((k) => objs[k] as object)
@@ -385,15 +397,4 @@ export class WritePath {
 /** The items of `items` a partial failure names (all of them for any other error). */
 function only<T>(items: readonly T[], err: unknown): readonly T[] {
   return isPartialFailure(err) ? err.failed.map((k) => items[k] as T) : items
-}
-
-/** Every key of every model in an object's lineage (what negative caching must forget). */
-function objectKeys(obj: object): string[] {
-  try {
-    const info = describeModel((Object.getPrototypeOf(obj) as { constructor: Model }).constructor)
-    const keys = keysOfObject(info, obj, true, 'chain')
-    return [keys.record, ...keys.aliases]
-  } catch {
-    return []
-  }
 }

@@ -103,13 +103,13 @@ describe('ChainedStore policy', () => {
     expect(await top.get(ConformanceUser, { id: 2 })).toBeUndefined()
   })
 
-  it('put writes the authoritative layer first, then caches bottom-up', async () => {
+  it('put writes the authoritative layer first, then caches bottom-up (the first layer, in this process, as the one below begins)', async () => {
     const order: string[] = []
     const spy = (name: string, store: ProcessMemoryStore) =>
       new Proxy(store, {
         get(target, prop, receiver) {
           const value = Reflect.get(target, prop, receiver)
-          if (prop === 'batchPutEntries' || prop === 'batchDelete') {
+          if (prop === 'batchPutEntries' || prop === 'batchDelete' || prop === 'putNow') {
             return (...args: unknown[]) => {
               order.push(`${name}.${String(prop)}`)
               return (value as (...a: unknown[]) => unknown).apply(target, args)
@@ -128,7 +128,7 @@ describe('ChainedStore policy', () => {
     expect(order).toEqual([
       'db.batchPutEntries',
       'l1.batchPutEntries',
-      'l0.batchPutEntries',
+      'l0.putNow',
       'db.batchDelete',
       'l1.batchDelete',
       'l0.batchDelete',

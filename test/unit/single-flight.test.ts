@@ -10,7 +10,7 @@ import { SingleFlight } from '../../src/chain/single-flight.js'
 import type { KeyValueEntry } from '../../src/contracts/key-value-backend.js'
 import type { Instance, Lookup, Model } from '../../src/core/model.js'
 import { ChainedStore, KeyValueStore, ProcessMemoryStore, type Store, type StoreEntry } from '../../src/index.js'
-import { ConformanceUser, MapBackend, makeUser } from '../../src/testing/index.js'
+import { ConformanceUser, LocalBusHub, MapBackend, makeUser } from '../../src/testing/index.js'
 
 /** A gate: `wait()` resolves once `open()` was called. */
 function gate(): { wait: () => Promise<void>; open: () => void } {
@@ -87,12 +87,17 @@ const until = async (done: () => boolean): Promise<void> => {
  * answers late what it held before the write), lets the write finish, then starts another get. Resolves
  * to the two reads' answers, and the chain.
  */
+/** A memory layer that takes a chain's puts at its turn, after the layers below (no `putNow`). */
+class PutsAtItsTurn extends ProcessMemoryStore {
+  override readonly putNow = undefined
+}
+
 async function readAcrossWrite(
   user: InstanceType<typeof ConformanceUser>,
   write: (chain: ChainedStore) => Promise<void>,
 ): Promise<{ during: unknown; after: unknown; chain: ChainedStore }> {
   const backend = new HeldBackend()
-  const chain = new ChainedStore([new ProcessMemoryStore(), new KeyValueStore(backend), new ProcessMemoryStore({ tombstoneLifetime: 0 })])
+  const chain = new ChainedStore([new PutsAtItsTurn(), new KeyValueStore(backend), new ProcessMemoryStore({ tombstoneLifetime: 0 })])
   const memory = chain.layers[0] as ProcessMemoryStore
   await chain.put(user)
   await memory.batchInvalidate(ConformanceUser, [{ id: user.id }])
@@ -128,6 +133,45 @@ describe('reads across a write', () => {
     const { during, after, chain } = await readAcrossWrite(user, (c) => c.put(newer))
     expect((after as { name: string } | undefined)?.name).toBe('new')
     expect(['old', 'new']).toContain((during as { name: string } | undefined)?.name)
+    await chain.close()
+  })
+
+  it('a read begun while a put updates the layers below gets the new object from a first layer that took it at once (putNow)', async () => {
+    const backend = new HeldBackend()
+    const chain = new ChainedStore([new ProcessMemoryStore(), new KeyValueStore(backend), new ProcessMemoryStore({ tombstoneLifetime: 0 })])
+    const user = makeUser(8)
+    user.name = 'old'
+    await chain.put(user)
+    const newer = makeUser(8)
+    newer.name = 'new'
+    backend.writes = gate()
+    const written = chain.put(newer)
+    await until(() => backend.writesWaiting > 0)
+    backend.replies = gate()
+    expect((await chain.get(ConformanceUser, { id: 8 }))?.name).toBe('new')
+    expect(backend.readsWaiting).toBe(0)
+    backend.writes.open()
+    await written
+    await chain.close()
+  })
+
+  it('a first layer that took a put at once tells other processes only once the layers below hold it', async () => {
+    const hub = new LocalBusHub()
+    const backend = new HeldBackend()
+    const chain = new ChainedStore([
+      new ProcessMemoryStore({ bus: hub.connect() }),
+      new KeyValueStore(backend),
+      new ProcessMemoryStore({ tombstoneLifetime: 0 }),
+    ])
+    backend.writes = gate()
+    const written = chain.put(makeUser(9))
+    await until(() => backend.writesWaiting > 0)
+    // another process evicting now would read the layer below before the new object lands there
+    expect(hub.published).toEqual([])
+    expect((chain.layers[0] as ProcessMemoryStore).size).toBe(1)
+    backend.writes.open()
+    await written
+    expect(hub.published).toEqual([['ConformanceUser|id=n9']])
     await chain.close()
   })
 

@@ -45,6 +45,11 @@ export class BusLink {
     })
   }
 
+  /** Whether a bus was given (without one, {@link publish} has no one to tell). */
+  get configured(): boolean {
+    return this.#bus !== undefined
+  }
+
   /** True while a bus is configured but disconnected (until it has come back and the store was cleared). */
   get down(): boolean {
     return this.#down

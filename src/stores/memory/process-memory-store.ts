@@ -11,8 +11,6 @@ import {
 } from '../../contracts/base-store.js'
 import { Entry } from '../../contracts/batch-records.js'
 import { checkCacheOptions, requestKeys } from '../../contracts/key-value-store.js'
-import { decodeRecord } from '../../core/codec.js'
-import { CorruptEntryError, show } from '../../core/errors.js'
 import { encodeLookup, isPrimaryKeyText, keyForLookup, keyOfObjectFor, keysOfObject } from '../../core/key-encoding.js'
 import type { Instance, Lookup, Model } from '../../core/model.js'
 import { nameOption } from '../../core/option-values.js'
@@ -23,7 +21,7 @@ import { BusLink } from './bus-link.js'
 import { type CopyKeys, sizeOfCaptured } from './copy-keys.js'
 import { InvalidationLog } from './invalidation-log.js'
 import { memoryBounds, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOptions, recordCache } from './memory-options.js'
-import { expiryOfRecord, holdAliases, MemoryRecord, placeTombstones, sizeOf, sizeOfAliases } from './memory-record.js'
+import { decodeHeld, expiryOfRecord, holdAliases, MemoryRecord, placeTombstones, sizeOf, sizeOfAliases } from './memory-record.js'
 import { invalidatedSince, prepareCopies, prepareWrites } from './prepare-writes.js'
 import { RecordArena } from './record-arena.js'
 
@@ -128,9 +126,7 @@ export class ProcessMemoryStore extends BaseStore {
   }
 
   #clear(fence: boolean): void {
-    // Aliases first, so that lru-cache's disposal of each record finds none to delete. A new Map, not
-    // `clear()`: V8 puts a cleared Map's next table in the old generation when its table was there, and
-    // a dropped old table keeps the young keys it held alive through young GCs until a full GC.
+    // Aliases first, so that lru-cache's disposal of each record finds none to delete.
     this.#arena.clear(() => this.#aliases.clear())
     if (fence) {
       this.#refuseBackfillsUntil = this.#settings.clock.now() + this.#settings.tombstoneMs
@@ -208,17 +204,7 @@ export class ProcessMemoryStore extends BaseStore {
       }
     }
     if (record.bytes === undefined) return undefined
-    let value: object | undefined
-    try {
-      value = decodeRecord(record.bytes)
-    } catch (err) {
-      if (!(err instanceof CorruptEntryError)) throw err
-      this.#records.delete(recordKey)
-      throw new CorruptEntryError(
-        `${this.name} store get of model \`${info.name}\`: the entry under ${show(recordKey)} is corrupt (${err.message}); it was removed`,
-        { cause: err },
-      )
-    }
+    const value = decodeHeld(this.#records, recordKey, record.bytes, `${this.name} store get of model \`${info.name}\``)
     if (value === undefined || !(value instanceof (info.model as unknown as new () => object))) return undefined
     if (!asEntry) return value
     // The held envelope goes with the entry: a backfill of it into another layer copies these bytes
@@ -227,6 +213,22 @@ export class ProcessMemoryStore extends BaseStore {
   }
 
   protected async writeMany(items: readonly WriteItem[]): Promise<void> {
+    await this.#writeNow(items)?.()
+  }
+
+  /**
+   * A chain's put done at once (see `Store.putNow`): what `batchPutEntries(entries)` does in this
+   * process; returns the telling of other processes (the bus's publish), `undefined` without a bus.
+   * @throws what `batchPutEntries` rejects with (StoreClosedError, UnknownModelError, SerializationError).
+   */
+  putNow(entries: readonly StoreEntry[]): (() => Promise<void>) | undefined {
+    this.assertOpen('put')
+    const values = entries.map((e) => e.value)
+    return this.#writeNow(this.items(values, 'put', 'batchPutEntries', entries))
+  }
+
+  /** Stores `items` (see {@link #write}); returns the publish of their keys, when there is a bus to tell. */
+  #writeNow(items: readonly WriteItem[]): (() => Promise<void>) | undefined {
     let published: string[]
     try {
       published = this.#write(items)
@@ -235,7 +237,7 @@ export class ProcessMemoryStore extends BaseStore {
       this.#arena.settle()
       this.#trim()
     }
-    if (published.length > 0) await this.#bus.publish(published)
+    return published.length === 0 || !this.#bus.configured ? undefined : () => this.#bus.publish(published)
   }
 
   /**
