@@ -125,14 +125,7 @@ describe('ChainedStore policy', () => {
     ])
     await chain.put(makeUser(3))
     await chain.delete(makeUser(3))
-    expect(order).toEqual([
-      'db.batchPutEntries',
-      'l1.batchPutEntries',
-      'l0.putNow',
-      'db.batchDelete',
-      'l1.batchDelete',
-      'l0.batchDelete',
-    ])
+    expect(order).toEqual(['db.batchPutEntries', 'l1.batchPutEntries', 'l0.putNow', 'db.batchDelete', 'l1.batchDelete', 'l0.batchDelete'])
   })
 
   it('a failing authoritative write rejects and leaves no cache entry', async () => {
