@@ -8,13 +8,7 @@ import type { ResolvedChainOptions } from './chain-options.js'
 import { asLayerError, checkAnswer } from './layer-answer.js'
 import { CLOSE_REPAIR_MS, LayerGuard, type RepairsLeft } from './layer-guard.js'
 import type { LayerObserver, LayerOperation } from './layer-observer.js'
-
-/**
- * Marks an error whose message already names a chain: its value lists the chains that named it, each
- * once (see {@link LayerCalls.blame}). Shared by every copy of the package, as an error may pass
- * through chains of two copies (an older copy marks it with `true`: named, and no more).
- */
-const BLAMED = Symbol.for('stockpyle.blamed')
+import { BLAMED, namedCopy } from './named-copy.js'
 
 /** The options of a cache layer's read without options of its own: it reports partial failures. */
 const PARTIAL: GetEntriesOptions = Object.freeze({ partial: true })
@@ -189,7 +183,7 @@ export class LayerCalls {
     // V8 formats `stack` when it is first read: read now, it holds the message the copy replaces.
     const stack = error.stack
     const layer = named === undefined ? ` (raised by its layer \`${(this.layers[index] as Store).name}\`)` : ''
-    const copy = renamed(error, `${this.#name} store ${operation}: ${before}${layer}`, stack, [...(named ?? []), this])
+    const copy = namedCopy(error, `${this.#name} store ${operation}: ${before}${layer}`, stack, [...(named ?? []), this])
     this.#copies.set(error, copy)
     return copy
   }
@@ -371,27 +365,4 @@ function ask(
   return info === undefined
     ? layer.batchGetEntries(model, asked as never, options)
     : readRequests(layer, info, asked as LookupRequest[], options)
-}
-
-/**
- * A copy of `error` (same prototype, so class and code; its own fields, `cause` included) whose
- * message is `message`, its stack's first line changed to match, named by the chains `by`.
- */
-function renamed(error: Error, message: string, stack: string | undefined, by: readonly unknown[]): Error {
-  const copy = Object.create(Object.getPrototypeOf(error)) as Error
-  for (const key of Reflect.ownKeys(error)) {
-    if (key === BLAMED || key === 'stack') continue
-    Object.defineProperty(copy, key, Object.getOwnPropertyDescriptor(error, key) as PropertyDescriptor)
-  }
-  Object.defineProperty(copy, 'message', { value: message, writable: true, configurable: true, enumerable: false })
-  if (typeof stack === 'string') {
-    Object.defineProperty(copy, 'stack', {
-      value: stack.replace(error.message, message),
-      writable: true,
-      configurable: true,
-      enumerable: false,
-    })
-  }
-  Object.defineProperty(copy, BLAMED, { value: by })
-  return copy
 }
