@@ -59,8 +59,11 @@ export class LayerCalls {
    * decorator: invalidations, clears and stale reads reach its caches. `undefined` otherwise.
    */
   readonly nestedTail: (Store & { clearCaches(): Promise<void> }) | undefined
-  /** The copy this chain made of each layer error it named (see {@link blame}), so that one error met again is one copy. */
-  readonly #copies = new WeakMap<object, Error>()
+  /**
+   * The copies this chain made of each layer error it named (see {@link blame}), by layer and operation
+   * (`"2 put"`): one error met again by the same operation of the same layer is one copy.
+   */
+  readonly #copies = new WeakMap<object, Map<string, Error>>()
   readonly #throw: boolean
   readonly #name: string
   /** Milliseconds `close()` gives each layer's last drain of its repairs: the chain's `timeout`, else {@link CLOSE_REPAIR_MS}. */
@@ -176,15 +179,20 @@ export class LayerCalls {
     if (!isStockpyleError(error)) return error
     const named = Object.hasOwn(error, BLAMED) ? (error as unknown as Record<symbol, unknown>)[BLAMED] : undefined
     if (named !== undefined && (!Array.isArray(named) || named.includes(this))) return error
-    // the same error met again by this chain (a doomed transaction's, every later call's) is the same copy
-    const copied = this.#copies.get(error)
+    // the same error met again by this chain in the same place (a doomed transaction's, every later
+    // call's) is the same copy; one a store gave to calls of several operations (a connection that
+    // failed to open) is one copy per operation, each naming its own
+    let copies = this.#copies.get(error)
+    const where = `${index} ${operation}`
+    const copied = copies?.get(where)
     if (copied !== undefined) return copied
     const before = error.message
     // V8 formats `stack` when it is first read: read now, it holds the message the copy replaces.
     const stack = error.stack
     const layer = named === undefined ? ` (raised by its layer \`${(this.layers[index] as Store).name}\`)` : ''
     const copy = namedCopy(error, `${this.#name} store ${operation}: ${before}${layer}`, stack, [...(named ?? []), this])
-    this.#copies.set(error, copy)
+    if (copies === undefined) this.#copies.set(error, (copies = new Map()))
+    copies.set(where, copy)
     return copy
   }
 

@@ -355,6 +355,21 @@ describe("a chain's copy of a layer's error", () => {
     }
   })
 
+  it('one error object a layer gives to calls of several operations (a connection that failed to open) names each call its own operation', async () => {
+    const shared = new StoreUnavailableError('db store could not connect: ECONNREFUSED')
+    const chain = new ChainedStore([new ProcessMemoryStore(), new Down(() => shared)], { name: 'app' })
+    const get = await rejection(chain.get(Account, { id: 1 }))
+    const put = await rejection(chain.put(new Account(2, 'b@x')))
+    const del = await rejection(chain.delete(Account, { id: 3 }))
+    expect(get.message).toBe('app store get: db store could not connect: ECONNREFUSED (raised by its layer `db`)')
+    expect(put.message).toBe('app store put: db store could not connect: ECONNREFUSED (raised by its layer `db`)')
+    expect(del.message).toBe('app store delete: db store could not connect: ECONNREFUSED (raised by its layer `db`)')
+    // met again by the same operation, it is the same copy
+    expect(await rejection(chain.get(Account, { id: 4 }))).toBe(get)
+    expect(shared.message).toBe('db store could not connect: ECONNREFUSED')
+    await chain.close()
+  })
+
   it("a message with `$&`, `$'`, `` $` `` or `$$` (a lookup's value) is the stack's first line as it is", async () => {
     const message = 'db store get of `{email:"a$\'b$&c$`d$$e"}` failed'
     const raised = new StoreUnavailableError(message)
