@@ -8,13 +8,7 @@ import type { ResolvedChainOptions } from './chain-options.js'
 import { asLayerError, checkAnswer } from './layer-answer.js'
 import { CLOSE_REPAIR_MS, LayerGuard, type RepairsLeft } from './layer-guard.js'
 import type { LayerObserver, LayerOperation } from './layer-observer.js'
-
-/**
- * Marks an error whose message already names a chain: its value lists the chains that named it, each
- * once (see {@link LayerCalls.blame}). Shared by every copy of the package, as an error may pass
- * through chains of two copies (an older copy marks it with `true`: named, and no more).
- */
-const BLAMED = Symbol.for('stockpyle.blamed')
+import { BLAMED, namedCopy } from './named-copy.js'
 
 /** The options of a cache layer's read without options of its own: it reports partial failures. */
 const PARTIAL: GetEntriesOptions = Object.freeze({ partial: true })
@@ -65,8 +59,11 @@ export class LayerCalls {
    * decorator: invalidations, clears and stale reads reach its caches. `undefined` otherwise.
    */
   readonly nestedTail: (Store & { clearCaches(): Promise<void> }) | undefined
-  /** The copy this chain made of each layer error it named (see {@link blame}), so that one error met again is one copy. */
-  readonly #copies = new WeakMap<object, Error>()
+  /**
+   * The copies this chain made of each layer error it named (see {@link blame}), by layer and operation
+   * (`"2 put"`): one error met again by the same operation of the same layer is one copy.
+   */
+  readonly #copies = new WeakMap<object, Map<string, Error>>()
   readonly #throw: boolean
   readonly #name: string
   /** Milliseconds `close()` gives each layer's last drain of its repairs: the chain's `timeout`, else {@link CLOSE_REPAIR_MS}. */
@@ -182,15 +179,20 @@ export class LayerCalls {
     if (!isStockpyleError(error)) return error
     const named = Object.hasOwn(error, BLAMED) ? (error as unknown as Record<symbol, unknown>)[BLAMED] : undefined
     if (named !== undefined && (!Array.isArray(named) || named.includes(this))) return error
-    // the same error met again by this chain (a doomed transaction's, every later call's) is the same copy
-    const copied = this.#copies.get(error)
+    // the same error met again by this chain in the same place (a doomed transaction's, every later
+    // call's) is the same copy; one a store gave to calls of several operations (a connection that
+    // failed to open) is one copy per operation, each naming its own
+    let copies = this.#copies.get(error)
+    const where = `${index} ${operation}`
+    const copied = copies?.get(where)
     if (copied !== undefined) return copied
     const before = error.message
     // V8 formats `stack` when it is first read: read now, it holds the message the copy replaces.
     const stack = error.stack
     const layer = named === undefined ? ` (raised by its layer \`${(this.layers[index] as Store).name}\`)` : ''
-    const copy = renamed(error, `${this.#name} store ${operation}: ${before}${layer}`, stack, [...(named ?? []), this])
-    this.#copies.set(error, copy)
+    const copy = namedCopy(error, `${this.#name} store ${operation}: ${before}${layer}`, stack, [...(named ?? []), this])
+    if (copies === undefined) this.#copies.set(error, (copies = new Map()))
+    copies.set(where, copy)
     return copy
   }
 
@@ -371,27 +373,4 @@ function ask(
   return info === undefined
     ? layer.batchGetEntries(model, asked as never, options)
     : readRequests(layer, info, asked as LookupRequest[], options)
-}
-
-/**
- * A copy of `error` (same prototype, so class and code; its own fields, `cause` included) whose
- * message is `message`, its stack's first line changed to match, named by the chains `by`.
- */
-function renamed(error: Error, message: string, stack: string | undefined, by: readonly unknown[]): Error {
-  const copy = Object.create(Object.getPrototypeOf(error)) as Error
-  for (const key of Reflect.ownKeys(error)) {
-    if (key === BLAMED || key === 'stack') continue
-    Object.defineProperty(copy, key, Object.getOwnPropertyDescriptor(error, key) as PropertyDescriptor)
-  }
-  Object.defineProperty(copy, 'message', { value: message, writable: true, configurable: true, enumerable: false })
-  if (typeof stack === 'string') {
-    Object.defineProperty(copy, 'stack', {
-      value: stack.replace(error.message, message),
-      writable: true,
-      configurable: true,
-      enumerable: false,
-    })
-  }
-  Object.defineProperty(copy, BLAMED, { value: by })
-  return copy
 }

@@ -1,3 +1,5 @@
+import { types } from 'node:util'
+import { deserialize, serialize } from 'node:v8'
 import { describe, expect, it } from 'vitest'
 import { show } from '../../src/core/errors.js'
 import {
@@ -18,10 +20,13 @@ import {
   keys,
   type Lifetime,
   MissingKeyAttributeError,
+  PartialFailureError,
   ProcessMemoryStore,
   SchemaError,
   StockpyleError,
   type StockpyleErrorCode,
+  StoreDecorator,
+  StoreUnavailableError,
   UnknownKeyError,
   UnknownModelError,
   UnsupportedOperationError,
@@ -290,5 +295,90 @@ describe('error messages', () => {
         /^memcache: option `name` must be a non-empty string/,
       )
     }
+  })
+})
+
+/** A layer that rejects every call but `close` with `raise()`'s error (one object for every call when it returns one). */
+class Down extends StoreDecorator {
+  constructor(readonly raise: () => Error) {
+    super(new ProcessMemoryStore({ name: 'db' }), { name: 'db' })
+  }
+  protected override around<T>(operation: string, _args: readonly unknown[], call: () => Promise<T>): Promise<T> {
+    return operation === 'close' ? call() : Promise.reject(this.raise())
+  }
+}
+
+describe("a chain's copy of a layer's error", () => {
+  it('is a native error: cloned (structuredClone, v8.serialize, a worker) it keeps its message and stack, not `{}`', async () => {
+    const cause = new Error('ECONNREFUSED')
+    const chain = new ChainedStore([new ProcessMemoryStore(), new Down(() => new StoreUnavailableError('db store is down', { cause }))], {
+      name: 'app',
+    })
+    const err = await rejection(chain.get(Account, { id: 1 }))
+    expect(err).toBeInstanceOf(StoreUnavailableError)
+    expect(err.message).toBe('app store get: db store is down (raised by its layer `db`)')
+    expect(types.isNativeError(err)).toBe(true)
+    expect(Object.prototype.toString.call(err)).toBe('[object Error]')
+    expect(err.cause).toBe(cause)
+    for (const clone of [structuredClone(err), deserialize(serialize(err)) as Error]) {
+      expect(clone).toBeInstanceOf(Error)
+      expect(clone.message).toBe(err.message)
+      expect(clone.stack).toBe(err.stack)
+    }
+    await chain.close()
+  })
+
+  it('keeps the fields of a PartialFailureError and the `errors` of an AggregateError (another copy of stockpyle may raise one)', async () => {
+    const partial = new PartialFailureError('db store: node a:1 failed', { failed: [0], results: [undefined], nodes: ['a:1'] })
+    const brand = Symbol.for('stockpyle.error')
+    const inner = [new Error('a:1 down'), new Error('b:2 down')]
+    const aggregate = Object.assign(new AggregateError(inner, 'db store: every node failed'), {
+      code: 'E_STORE_UNAVAILABLE',
+      [brand]: true,
+    })
+    for (const raised of [partial, aggregate]) {
+      const chain = new ChainedStore([new ProcessMemoryStore(), new Down(() => raised)], { name: 'app' })
+      const err = await rejection(chain.get(Account, { id: 1 }))
+      expect(err).not.toBe(raised)
+      expect(Object.getPrototypeOf(err)).toBe(Object.getPrototypeOf(raised))
+      expect(err.message).toBe(`app store get: ${raised.message} (raised by its layer \`db\`)`)
+      expect(types.isNativeError(err)).toBe(true)
+      expect(structuredClone(err).message).toBe(err.message)
+      if (raised === partial) {
+        expect(err).toBeInstanceOf(PartialFailureError)
+        expect(err).toMatchObject({ failed: [0], results: [undefined], nodes: ['a:1'], code: 'E_STORE_UNAVAILABLE' })
+      } else {
+        expect(err).toBeInstanceOf(AggregateError)
+        expect((err as AggregateError).errors).toEqual(inner)
+      }
+      await chain.close()
+    }
+  })
+
+  it('one error object a layer gives to calls of several operations (a connection that failed to open) names each call its own operation', async () => {
+    const shared = new StoreUnavailableError('db store could not connect: ECONNREFUSED')
+    const chain = new ChainedStore([new ProcessMemoryStore(), new Down(() => shared)], { name: 'app' })
+    const get = await rejection(chain.get(Account, { id: 1 }))
+    const put = await rejection(chain.put(new Account(2, 'b@x')))
+    const del = await rejection(chain.delete(Account, { id: 3 }))
+    expect(get.message).toBe('app store get: db store could not connect: ECONNREFUSED (raised by its layer `db`)')
+    expect(put.message).toBe('app store put: db store could not connect: ECONNREFUSED (raised by its layer `db`)')
+    expect(del.message).toBe('app store delete: db store could not connect: ECONNREFUSED (raised by its layer `db`)')
+    // met again by the same operation, it is the same copy
+    expect(await rejection(chain.get(Account, { id: 4 }))).toBe(get)
+    expect(shared.message).toBe('db store could not connect: ECONNREFUSED')
+    await chain.close()
+  })
+
+  it("a message with `$&`, `$'`, `` $` `` or `$$` (a lookup's value) is the stack's first line as it is", async () => {
+    const message = 'db store get of `{email:"a$\'b$&c$`d$$e"}` failed'
+    const raised = new StoreUnavailableError(message)
+    const chain = new ChainedStore([new ProcessMemoryStore(), new Down(() => raised)], { name: 'app' })
+    const err = await rejection(chain.get(Account, { id: 1 }))
+    expect(err.message).toBe(`app store get: ${message} (raised by its layer \`db\`)`)
+    const [first, ...rest] = (err.stack as string).split('\n')
+    expect(first).toBe(`StoreUnavailableError: ${err.message}`)
+    expect(rest).toEqual((raised.stack as string).split('\n').slice(1))
+    await chain.close()
   })
 })
