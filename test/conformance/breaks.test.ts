@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   BaseStore,
+  ChainedStore,
   capabilities,
   type DecoratedOperation,
   type GetEntriesOptions,
@@ -356,6 +357,35 @@ describe('conformance cases catch deliberately broken stores', () => {
         (o) => new EndlessLeases(keyValue(o)),
       )
       expect(message).toMatch(/held for ttlMs, not longer/)
+    })
+  })
+
+  describe('clear', () => {
+    const clear =
+      'clear() removes every object under every key, or refuses with E_UNSUPPORTED and removes nothing, as capabilities.clearable declares'
+    /** MapBackend without clear(): its KeyValueStore refuses clear() with E_UNSUPPORTED and declares clearable false. */
+    class UnclearableBackend extends MapBackend {
+      override clear = undefined as unknown as MapBackend['clear']
+    }
+    const unclearable: Factory = (o) => new KeyValueStore(new UnclearableBackend(() => o.clock.now()), o)
+
+    it('a store that declares clearable but refuses clear() with E_UNSUPPORTED (a chain would clear the layers above it, then fail) (review)', async () => {
+      expect(await runConformanceCase({ name: 'unclearable', createStore: unclearable }, caseNamed(clear))).toBe('passed')
+      const message = await catches(clear, keyValue, (o) => new Claims(unclearable(o), { clearable: true }))
+      expect(message).toMatch(/^map: declares clearable but clear\(\) refuses with E_UNSUPPORTED/)
+    })
+
+    it('a store that declares clearable false but empties itself on clear() (review)', async () => {
+      const message = await catches(clear, keyValue, (o) => new Claims(memory(o), { clearable: false }))
+      expect(message).toMatch(/^memory: declares clearable false but clear\(\) resolves/)
+    })
+
+    it('a store that declares clearable but has no clear() (review)', async () => {
+      // a chain of caches only: not authoritative, and it has clearCaches(), not clear()
+      const noClear: Factory = (o) => new ChainedStore([memory(o), memory(o)])
+      expect(await runConformanceCase({ name: 'no clear()', createStore: noClear }, caseNamed(clear))).toBe('passed')
+      const message = await catches(clear, keyValue, (o) => new Claims(noClear(o), { clearable: true }))
+      expect(message).toMatch(/declares clearable but has no clear\(\)/)
     })
   })
 
