@@ -141,8 +141,8 @@ export class ReadPath {
       if (flight.joined !== undefined) entry = copyEntry(entry)
     } else if (this.#p.scopedFirst) {
       // This caller's scope takes its copy; until then the write clock keeps the writes made since the
-      // shared read began (it began at `started`: a read that a write overtook is never joined).
-      const shared = flight.sinceOf(key)
+      // shared read began (it began at `started` and `since`: a read that a write or an invalidation
+      // overtook is never joined).
       backfill.clock.beginRead()
       let found: StoreEntry | undefined
       try {
@@ -151,7 +151,7 @@ export class ReadPath {
         backfill.clock.endRead(started)
         throw err
       }
-      entry = (await copyIntoScope(backfill, [found], [request], started, shared))[0]
+      entry = (await copyIntoScope(backfill, [found], [request], started, since))[0]
     } else entry = copyEntry(await (joined as Promise<StoreEntry | undefined>))
     return entry?.value as Instance<M> | undefined
   }
@@ -217,8 +217,6 @@ export class ReadPath {
     let readCount = 0
     let joined: number[] | undefined
     let waits: Promise<StoreEntry | undefined>[] | undefined
-    // (scoped first layer) the oldest `since` of the reads joined: their copies are checked against it
-    let joinedSince = since
     for (let m = 0; m < count; m++) {
       const outcome = flight.claim(keys[m] as string, readCount)
       if (outcome === undefined) {
@@ -229,12 +227,12 @@ export class ReadPath {
         slot[m] = -1
         ;(joined ??= []).push(m)
         ;(waits ??= []).push(outcome)
-        if (this.#p.scopedFirst) joinedSince = Math.min(joinedSince, flight.sinceOf(keys[m] as string))
       }
     }
     reads.length = readCount
     // This caller's scope takes the joined copies itself (below); until then the write clock keeps the
-    // writes made since the shared reads began (at `started`: a read that a write overtook is never joined).
+    // writes made since the shared reads began (at `started` and `since`: a read that a write or an
+    // invalidation overtook is never joined).
     const scoped = waits !== undefined && this.#p.scopedFirst
     if (scoped) backfill.clock.beginRead()
     const read = readCount > 0 ? this.#readBelow(info, reads, since) : undefined
@@ -270,7 +268,7 @@ export class ReadPath {
     }
     if (scoped) {
       const asked = (joined as number[]).map((m) => requests[missing[m] as number] as LookupRequest)
-      const copies = await copyIntoScope(backfill, shared as (StoreEntry | undefined)[], asked, started, joinedSince)
+      const copies = await copyIntoScope(backfill, shared as (StoreEntry | undefined)[], asked, started, since)
       for (let j = 0; j < copies.length; j++) out[(joined as number[])[j] as number] = copies[j]
     } else if (joined !== undefined) for (let j = 0; j < joined.length; j++) out[joined[j] as number] = copyEntry(shared?.[j])
     // Positions of this read that others joined: they copy from these entries later, so this caller

@@ -28,7 +28,13 @@ class Flight {
 /**
  * Reads of single keys going below a chain's first layer, so that concurrent misses of one key in
  * this process share one read. Only a read that no write has overtaken may be joined: one that began
- * before a write may answer with what the write replaced.
+ * before a write may answer with what the write replaced. A write is one of the chain's (its write
+ * clock moved) or an invalidation any in-process layer applied (the process's invalidation sequence
+ * moved): a delete or put through another chain over the same memory layer or AsyncLocalStore, a write
+ * or invalidation made on such a store itself, a bus eviction — writes this chain's clock never sees
+ * (found by review: a read in a new scope, begun after such a write, joined a read begun before it and
+ * got the old copy). Either moves for every key: a join is refused after a write of any key, a read
+ * more, never a stale answer.
  *
  * A key's promise is made only when a caller joins it: most reads are never joined, and a promise per
  * key of every batch cost more than the rest of the batch's bookkeeping. Every promise it creates has
@@ -89,7 +95,8 @@ export class FlightBatch {
   /**
    * Claims `key` for this read at position `index` (returns `undefined`: read it there); or returns the
    * position where this read already has it (the key repeats); or the promise of the entry that a read
-   * in flight, begun at the same write clock, will find (the caller must await it).
+   * in flight, begun at the same write clock and invalidation sequence, will find (the caller must await
+   * it; that read's backfills carry the same `since` as this one's).
    */
   claim(key: string, index: number): number | Promise<StoreEntry | undefined> | undefined {
     const flights = this.#owner.flights
@@ -97,28 +104,18 @@ export class FlightBatch {
     if (flight !== undefined) {
       if (flight.batch === this.#batch) return flight.index
       const entries = flight.batch.entries
-      if (entries !== undefined && flight.batch.seq === this.#batch.seq) {
+      if (entries !== undefined && flight.batch.seq === this.#batch.seq && flight.batch.since === this.#batch.since) {
         const at = flight.index
         ;(flight.batch.joined ??= []).push(at)
         return entries.then((all) => all[at])
       }
     }
-    // (a flight of another batch, begun before a write, is taken over: that batch owns one key fewer)
+    // (a flight of another batch, begun before a write or an invalidation, is taken over: that batch owns one key fewer)
     if (flight !== undefined) flight.batch.owned--
     flights.set(key, new Flight(this.#batch, index))
     this.#batch.owned++
     this.#keys[this.#claimed++] = key
     return undefined
-  }
-
-  /**
-   * The invalidation sequence at which the read in flight that {@link claim} just joined for `key`
-   * began (the `since` its own backfills use), for a joiner that backfills its copy itself. Called at
-   * once after the join, while that read is still in flight; 0 (older than any invalidation: every
-   * invalidated key refuses the copy) if it is not.
-   */
-  sinceOf(key: string): number {
-    return this.#owner.flights.get(key)?.batch.since ?? 0
   }
 
   /**

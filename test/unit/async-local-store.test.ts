@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest'
-import { AsyncLocalStore, ChainedStore, InvalidOptionError, KeyValueStore, LoaderStore } from '../../src/index.js'
+import {
+  AsyncLocalStore,
+  ChainedStore,
+  InvalidKeyError,
+  InvalidOptionError,
+  KeyConflictError,
+  KeyValueStore,
+  LoaderStore,
+  MissingKeyAttributeError,
+  SerializationError,
+} from '../../src/index.js'
 import { ConformanceUser, LocalBusHub, ManualClock, MapBackend, makeUser } from '../../src/testing/index.js'
 
 describe('AsyncLocalStore', () => {
@@ -9,6 +19,51 @@ describe('AsyncLocalStore', () => {
     expect(await store.get(ConformanceUser, { id: 1 })).toBeUndefined()
     await store.delete(makeUser(1))
     expect(store.inScope).toBe(false)
+  })
+
+  it('bad input gets the same typed error outside a scope, with or without another scope live, as inside one (review: none when no scope was live)', async () => {
+    const noEmail = () => Object.assign(makeUser(1), { email: undefined })
+    const nanId = () => Object.assign(makeUser(1), { id: Number.NaN })
+    const twoClaimEmail = () => [makeUser(1), Object.assign(makeUser(2), { email: makeUser(1).email })]
+    const calls: [string, (store: AsyncLocalStore) => Promise<unknown>, new (...args: never[]) => Error][] = [
+      ['put of an object missing a key attribute', (store) => store.put(noEmail()), MissingKeyAttributeError],
+      ['put of a value that cannot be stored', (store) => store.put(Object.assign(makeUser(1), { name: () => 1 })), SerializationError],
+      ['put with a key that is NaN', (store) => store.put(nanId()), InvalidKeyError],
+      ['batchPut of two objects claiming one email', (store) => store.batchPut(twoClaimEmail()), KeyConflictError],
+      ['delete of an object with a key that is NaN', (store) => store.delete(nanId()), InvalidKeyError],
+      ['delete of an object missing a key attribute', (store) => store.delete(noEmail()), MissingKeyAttributeError],
+      ['delete by a key that is NaN', (store) => store.delete(ConformanceUser, { id: Number.NaN }), InvalidKeyError],
+      ['invalidation of a key that is NaN', (store) => store.batchInvalidate(ConformanceUser, [{ id: Number.NaN }]), InvalidKeyError],
+    ]
+    const outcome = async (call: () => Promise<unknown>) => {
+      try {
+        await call()
+        return 'resolved'
+      } catch (err) {
+        return err
+      }
+    }
+    for (const [what, call, type] of calls) {
+      // (a store each: a scope stays live until the garbage collector drops its map)
+      const inScope = new AsyncLocalStore()
+      const inside = await inScope.run(() => outcome(() => call(inScope)))
+      const alone = new AsyncLocalStore()
+      const outsideAlone = await outcome(() => call(alone))
+      const besideOther = new AsyncLocalStore()
+      let end = () => {}
+      const live = besideOther.run(() => new Promise<void>((resolve) => (end = resolve)))
+      const outsideBesideOther = await outcome(() => call(besideOther))
+      end()
+      await live
+      for (const [where, err] of [
+        ['inside a scope', inside],
+        ['outside, no scope live', outsideAlone],
+        ['outside, another scope live', outsideBesideOther],
+      ] as const) {
+        expect(err, `${what}, ${where}`).toBeInstanceOf(type)
+        expect((err as Error).message, `${what}, ${where}`).toBe((inside as Error).message)
+      }
+    }
   })
 
   it('concurrent scopes never see each other, across awaits', async () => {

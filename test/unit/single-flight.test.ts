@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest'
 import { SingleFlight } from '../../src/chain/single-flight.js'
 import type { KeyValueEntry } from '../../src/contracts/key-value-backend.js'
 import type { Instance, Lookup, Model } from '../../src/core/model.js'
-import { ChainedStore, KeyValueStore, ProcessMemoryStore, type Store, type StoreEntry } from '../../src/index.js'
+import { ChainedStore, KeyValueStore, LoaderStore, ProcessMemoryStore, type Store, type StoreEntry } from '../../src/index.js'
 import { ConformanceUser, LocalBusHub, MapBackend, makeUser } from '../../src/testing/index.js'
 
 /** A gate: `wait()` resolves once `open()` was called. */
@@ -88,8 +88,10 @@ const until = async (done: () => boolean): Promise<void> => {
  * to the two reads' answers, and the chain.
  */
 /** A memory layer that takes a chain's puts at its turn, after the layers below (no `putNow`). */
-class PutsAtItsTurn extends ProcessMemoryStore {
-  override readonly putNow = undefined
+function putsAtItsTurn(): ProcessMemoryStore {
+  const store = new ProcessMemoryStore()
+  Object.defineProperty(store, 'putNow', { value: undefined })
+  return store
 }
 
 async function readAcrossWrite(
@@ -97,7 +99,7 @@ async function readAcrossWrite(
   write: (chain: ChainedStore) => Promise<void>,
 ): Promise<{ during: unknown; after: unknown; chain: ChainedStore }> {
   const backend = new HeldBackend()
-  const chain = new ChainedStore([new PutsAtItsTurn(), new KeyValueStore(backend), new ProcessMemoryStore({ tombstoneLifetime: 0 })])
+  const chain = new ChainedStore([putsAtItsTurn(), new KeyValueStore(backend), new ProcessMemoryStore({ tombstoneLifetime: 0 })])
   const memory = chain.layers[0] as ProcessMemoryStore
   await chain.put(user)
   await memory.batchInvalidate(ConformanceUser, [{ id: user.id }])
@@ -193,6 +195,69 @@ describe('reads across a write', () => {
   })
 })
 
+describe('reads across a write the chain did not make', () => {
+  /**
+   * Two chains [memory, source] over one memory layer and one source; a read of `user` through `slow` is
+   * held after it read the source; `write` runs; then a read through `slow` starts, and the held one is
+   * let go. Resolves to what the later read got, and then a read after both.
+   */
+  async function acrossOtherWrite(
+    write: (s: { memory: ProcessMemoryStore; fast: ChainedStore; rows: Map<number, unknown> }) => Promise<unknown>,
+  ) {
+    const memory = new ProcessMemoryStore()
+    const rows = new Map<number, unknown>([[8, makeUser(8)]])
+    let held: ReturnType<typeof gate> | undefined
+    let taken = () => {}
+    const source = (slow: boolean) =>
+      new LoaderStore({
+        model: ConformanceUser,
+        load: async (lookups) => {
+          const found = lookups.map((l) => rows.get((l as { id: number }).id) as InstanceType<typeof ConformanceUser> | undefined)
+          const wait = held
+          if (slow && wait !== undefined) {
+            held = undefined
+            taken()
+            await wait.wait()
+          }
+          return found
+        },
+        save: async (objs) => {
+          for (const o of objs) rows.set(o.id, o)
+        },
+        remove: async (objs) => {
+          for (const o of objs) rows.delete(o.id)
+        },
+      })
+    const slow = new ChainedStore([memory, source(true)])
+    const fast = new ChainedStore([memory, source(false)])
+    const release = gate()
+    held = release
+    const reading = new Promise<void>((resolve) => {
+      taken = resolve
+    })
+    const older = slow.get(ConformanceUser, { id: 8 })
+    await reading
+    await write({ memory, fast, rows })
+    const later = slow.get(ConformanceUser, { id: 8 }) // starts after the write resolved
+    await new Promise((r) => setImmediate(r))
+    release.open()
+    await older
+    return { later: (await later)?.name, after: (await slow.get(ConformanceUser, { id: 8 }))?.name }
+  }
+
+  it('a read begun after a delete through another chain over the same memory layer does not join a read begun before it', async () => {
+    expect(await acrossOtherWrite(({ fast }) => fast.delete(ConformanceUser, { id: 8 }))).toEqual({ later: undefined, after: undefined })
+  })
+
+  it('a read begun after an invalidation of the memory layer itself (the source changed) does not join a read begun before it', async () => {
+    const outcome = await acrossOtherWrite(({ memory, rows }) => {
+      rows.set(8, Object.assign(makeUser(8), { name: 'new' }))
+      return memory.batchInvalidate(ConformanceUser, [{ id: 8 }])
+    })
+    expect(outcome).toEqual({ later: 'new', after: 'new' })
+  })
+})
+
 describe('SingleFlight, the keys in flight', () => {
   const entry = (n: number): StoreEntry => ({ value: { n }, expiresAt: undefined }) as unknown as StoreEntry
 
@@ -254,6 +319,14 @@ describe('SingleFlight, the keys in flight', () => {
     await new Promise((resolve) => setTimeout(resolve, 0))
     // all settled: the Map is empty again
     expect(flights.flights.size).toBe(0)
+  })
+
+  it('does not join a read begun before an invalidation in this process (another invalidation sequence number)', () => {
+    const flights = new SingleFlight()
+    const first = flights.begin(1, 1, 0)
+    expect(first.claim('a', 0)).toBeUndefined()
+    first.start(new Promise(() => {}))
+    expect(flights.begin(1, 1, 1).claim('a', 0)).toBeUndefined()
   })
 
   it('does not join a read begun at another write-clock stamp', () => {

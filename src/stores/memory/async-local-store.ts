@@ -11,8 +11,10 @@ import {
   type WriteItem,
 } from '../../contracts/base-store.js'
 import { Entry } from '../../contracts/batch-records.js'
+import { encodeRecord } from '../../core/codec.js'
 import { InvalidOptionError } from '../../core/errors.js'
-import { encodeLookup, keysOfObject } from '../../core/key-encoding.js'
+import { supersededCopies } from '../../core/key-claims.js'
+import { encodeLookup, keysOfObject, type ObjectKeys } from '../../core/key-encoding.js'
 import { nameOption } from '../../core/option-values.js'
 import { checkOptionNames } from '../../core/options.js'
 import type { ModelInfo } from '../../core/registry.js'
@@ -22,9 +24,9 @@ import { invalidatedSince } from './prepare-writes.js'
 import { PROCESS_MEMORY_STORE_OPTIONS, ProcessMemoryStore, type ProcessMemoryStoreOptions } from './process-memory-store.js'
 
 /**
- * Bytes of the log of writes made while other scopes were live (see AsyncLocalStore's `#written`): key
- * length + 176 each, so some 5,000 keys. A copy read before the oldest write it still remembers is
- * refused, whatever its key: a cost of misses, never a stale copy.
+ * Bytes of the log of writes (see AsyncLocalStore's `#written`): key length + 176 each, so some 5,000
+ * keys. A copy read before the oldest write it still remembers is refused, whatever its key: a cost of
+ * misses, never a stale copy.
  */
 export const SCOPE_WRITE_LOG_BYTES = 1024 * 1024
 
@@ -48,14 +50,16 @@ export interface AsyncLocalStoreOptions extends Omit<ProcessMemoryStoreOptions, 
  * A per-request identity map (the original's ThreadLocalStore) on AsyncLocalStorage. Data lives only
  * inside `store.run(fn)`: each run gets its own empty map, visible to everything `fn` awaits and to
  * nothing else, and gone when the scope's promises settle. Outside a scope the store holds nothing:
- * gets miss. Objects are copies, as in every store.
+ * gets miss; puts and deletes store nothing but check their input as in a scope (the same typed
+ * errors). Objects are copies, as in every store.
  *
  * Scopes stay coherent with each other: a put, delete or invalidation — in a scope, in a nested or
  * concurrent one, or outside any — drops the objects from every other live scope's map (with the
  * tombstones that keep reads in flight there from bringing the old copy back), and is remembered in
  * one log of the store's, so that a read in flight in a scope that held nothing, through any chain,
- * backfills no copy read before it: a read that starts after a write resolved never returns what it
- * replaced, whichever scope it runs in and whichever chain wrote.
+ * backfills no copy read before it, and (a step of the process's invalidation sequence) no read begun
+ * after it joins one begun before it: a read that starts after a write resolved never returns what
+ * it replaced, whichever scope it runs in and whichever chain wrote.
  */
 export class AsyncLocalStore extends BaseStore {
   readonly name: string
@@ -70,11 +74,15 @@ export class AsyncLocalStore extends BaseStore {
   readonly #live = new Set<WeakRef<ProcessMemoryStore>>()
   readonly #ended = new FinalizationRegistry<WeakRef<ProcessMemoryStore>>((ref) => this.#live.delete(ref))
   /**
-   * When keys were last written here while other scopes were live (at most {@link SCOPE_WRITE_LOG_BYTES}):
+   * When keys were last written here (at most {@link SCOPE_WRITE_LOG_BYTES}), in a scope or outside any:
    * a backfill into any scope's map of a copy read before then is refused. A scope that did not hold the
    * object gets no tombstone (one per live scope cost 11 ms and 0.5 MB per put with a thousand scopes),
    * and its chain's write clock knows only its own chain's writes: another chain over this store (found
-   * by review), or a write on the store itself, went unseen and the copy read before it landed.
+   * by review), or a write on the store itself, went unseen and the copy read before it landed. Every
+   * write is noted, also when no other scope is live: a scope begun after it may join (single-flight) a
+   * read begun before it, and the note (a step of the process's invalidation sequence) is what keeps
+   * both the join and the copy out (found by review: only writes made while another scope was live were
+   * noted, and such a scope kept and served the old copy).
    */
   readonly #written = new InvalidationLog(SCOPE_WRITE_LOG_BYTES)
 
@@ -106,22 +114,18 @@ export class AsyncLocalStore extends BaseStore {
   }
 
   /**
-   * A write of `keys` made in scope `current` (or outside any): every other live scope's map that holds
-   * them drops them (tombstones there), and when another scope is live the write is noted in
-   * {@link #written}, which refuses the backfills read before it in every scope. Nothing is computed
-   * or noted when no other scope is live: a scope begun later reads after the write.
+   * A write of `written` made in scope `current` (or outside any): every other live scope's map that
+   * holds them drops them (tombstones there), and the write is noted in {@link #written}, which refuses
+   * the backfills read before it in every scope, and moves the process's invalidation sequence, so that
+   * no read begun after it joins one begun before it (see SingleFlight).
    */
-  #evictElsewhere(current: ProcessMemoryStore | undefined, keys: () => Written): void {
-    let written: Written | undefined
+  #evictElsewhere(current: ProcessMemoryStore | undefined, written: Written): void {
     for (const ref of this.#live) {
       const map = ref.deref()
       if (map === undefined) this.#live.delete(ref)
-      else if (map !== current) {
-        written ??= keys()
-        if (map.size > 0) map.evictHeld(written.held)
-      }
+      else if (map !== current && map.size > 0) map.evictHeld(written.held)
     }
-    if (written !== undefined) this.#written.invalidated(written.records, written.aliases)
+    this.#written.invalidated(written.records, written.aliases)
   }
 
   /** True when called inside a `run()` scope. */
@@ -131,11 +135,13 @@ export class AsyncLocalStore extends BaseStore {
 
   /**
    * Empties every live scope's map (the current one, and those of nested and concurrent scopes), at
-   * once: a chain's `clearCaches()` leaves no copy in any request.
+   * once: a chain's `clearCaches()` leaves no copy in any request. Reads in flight then backfill nothing
+   * into any scope, also one begun later, and no read begun after the clear joins one begun before it.
    * @throws StoreClosedError (as a rejection) after `close()`.
    */
   async clear(): Promise<void> {
     this.assertOpen('clear')
+    this.#written.forgetAll()
     const maps: ProcessMemoryStore[] = []
     for (const ref of this.#live) {
       const map = ref.deref()
@@ -145,17 +151,35 @@ export class AsyncLocalStore extends BaseStore {
     await Promise.all(maps.map((map) => map.clear()))
   }
 
-  /** The keys of `items`' objects in a scope's map (with the maps' `polymorphic` setting). */
-  #keysOf(items: readonly WriteItem[]): Written {
+  /**
+   * The keys of `items`' objects in a scope's map (with the maps' `polymorphic` setting); `operation`
+   * (`put`, `delete`) names the call in errors; `each`, when given, gets each object's keys.
+   * @throws MissingKeyAttributeError / InvalidKeyError, as a scope's map would.
+   */
+  #keysOf(items: readonly WriteItem[], operation: string, each?: ObjectKeys[]): Written {
     const polymorphic = this.capabilities.polymorphic
+    const where = `${this.name} store ${operation}`
     const held: string[] = []
     const records: string[] = []
     for (const i of items) {
-      const k = keysOfObject(i.info, i.obj, polymorphic, `${this.name} store write`)
+      const k = keysOfObject(i.info, i.obj, polymorphic, where)
+      each?.push(k)
       held.push(k.record, ...k.aliases)
       records.push(k.record)
     }
     return { held, records, aliases: false }
+  }
+
+  /**
+   * Checks puts made outside any scope as a scope's map would check them, though nothing is stored: two
+   * objects of the batch claiming one alternate key, a value that cannot be encoded (encoded once, as the
+   * chain's shared envelope or a scope's map would; skipped when the item carries its envelope).
+   * @throws KeyConflictError, SerializationError (the errors of a put in a scope).
+   */
+  #checkUnscoped(puts: readonly WriteItem[], keys: readonly ObjectKeys[]): void {
+    const where = `${this.name} store put`
+    supersededCopies(where, puts, keys)
+    for (const i of puts) if (i.encoded === undefined) encodeRecord(i.obj, undefined, where)
   }
 
   /** The keys of lookups (records or, by an alternate key or in a polymorphic store, maybe aliases). */
@@ -166,7 +190,7 @@ export class AsyncLocalStore extends BaseStore {
 
   protected override async removeByLookups(info: ModelInfo, requests: readonly LookupRequest[]): Promise<(object | undefined)[]> {
     const inner = this.#scope.getStore()
-    this.#evictElsewhere(inner, () => this.#keysOfLookups(info, requests, 'delete'))
+    this.#evictElsewhere(inner, this.#keysOfLookups(info, requests, 'delete'))
     if (inner === undefined) return requests.map(() => undefined)
     return inner.batchDeleteByKey(info.model, requests.map((r) => r.lookup) as never)
   }
@@ -184,7 +208,14 @@ export class AsyncLocalStore extends BaseStore {
   protected async writeMany(items: readonly WriteItem[]): Promise<void> {
     const inner = this.#scope.getStore()
     const puts = items.filter((i) => i.backfill !== true)
-    if (puts.length > 0) this.#evictElsewhere(inner, () => this.#keysOf(puts))
+    if (puts.length > 0) {
+      // The keys are checked wherever the put runs; outside a scope the rest of what a scope's map
+      // checks as it stores a put is checked here (nothing stores it)
+      const each = inner === undefined ? [] : undefined
+      const written = this.#keysOf(puts, 'put', each)
+      if (each !== undefined) this.#checkUnscoped(puts, each)
+      this.#evictElsewhere(inner, written)
+    }
     if (inner === undefined) return
     if (puts.length > 0) await inner.batchPutEntries(puts.map((i) => new Entry(i.obj, i.expiresAt, i.encoded)))
     // Backfills keep what they were read at (`since`): the scope's map refuses copies of keys invalidated after it.
@@ -210,13 +241,13 @@ export class AsyncLocalStore extends BaseStore {
 
   protected async removeMany(items: readonly WriteItem[]): Promise<void> {
     const inner = this.#scope.getStore()
-    this.#evictElsewhere(inner, () => this.#keysOf(items))
+    this.#evictElsewhere(inner, this.#keysOf(items, 'delete'))
     await inner?.batchDelete(items.map((i) => i.obj))
   }
 
   protected override async invalidateMany(info: ModelInfo, requests: readonly LookupRequest[], options?: InvalidateOptions): Promise<void> {
     const inner = this.#scope.getStore()
-    this.#evictElsewhere(inner, () => this.#keysOfLookups(info, requests, 'invalidate'))
+    this.#evictElsewhere(inner, this.#keysOfLookups(info, requests, 'invalidate'))
     await inner?.batchInvalidate(info.model, requests.map((r) => r.lookup) as never, options)
   }
 }
