@@ -4,12 +4,12 @@ import type { LayerGuard } from './layer-guard.js'
 import { putEntries, putRest } from './put-entries.js'
 
 /**
- * A cache layer's put made at once ({@link putAtOnce}): its failure (already counted), or what is left
- * to tell other processes (`Store.putNow`'s answer; `undefined`: nothing).
+ * A cache layer's put made at once ({@link putAtOnce}): its failure (already counted), or its end
+ * (`Store.putNow`'s answer), to call at the layer's turn.
  */
 export interface EarlyPut {
   readonly failure: LayerFailure | undefined
-  readonly tell: (() => Promise<void>) | undefined
+  end: (() => Promise<void>) | undefined
 }
 
 /**
@@ -22,17 +22,17 @@ export function putAtOnce(calls: LayerCalls, index: number, entries: readonly St
   const layer = calls.layers[index]
   if (layer?.putNow === undefined || calls.observer.metered || !(calls.guards[index] as LayerGuard).direct) return undefined
   try {
-    return { failure: undefined, tell: layer.putNow(entries) }
+    return { failure: undefined, end: layer.putNow(entries) }
   } catch (err) {
-    return { failure: calls.fail(index, 'put', err), tell: undefined }
+    return { failure: calls.fail(index, 'put', err), end: undefined }
   }
 }
 
 /**
  * Cache layer `index`'s put of `entries` at its turn (the layers below written): the rest of an
  * `early` one — what it failed or refused (the entries it did not refuse are put again, as
- * {@link putEntries} does), or its telling of other processes under the layer's guard — or the whole
- * put. Resolves to the failure (already counted), `undefined` when the put landed.
+ * {@link putEntries} does), or its end under the layer's guard — or the whole put. Resolves to the
+ * failure (already counted), `undefined` when the put landed.
  */
 export async function finishPut(
   calls: LayerCalls,
@@ -42,6 +42,19 @@ export async function finishPut(
 ): Promise<LayerFailure | undefined> {
   if (early === undefined) return putEntries(calls, index, 'put', entries)
   if (early.failure !== undefined) return putRest(calls, index, 'put', entries, early.failure)
-  const tell = early.tell
-  return tell === undefined ? undefined : calls.write(index, 'put', () => tell())
+  const end = early.end as () => Promise<void>
+  early.end = undefined
+  return calls.write(index, 'put', () => end())
+}
+
+/**
+ * Ends an early put the chain's writes left before the layer's turn (a caller error thrown on the
+ * way): its end must be called once all the same, so that what it holds back is released; its failure
+ * is not reported (the call rejects with that error).
+ */
+export function abandonPut(early: EarlyPut | undefined): void {
+  const end = early?.end
+  if (end === undefined) return
+  ;(early as EarlyPut).end = undefined
+  end().catch(() => {})
 }

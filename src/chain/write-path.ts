@@ -15,7 +15,7 @@ import type { LayerCalls, LayerFailure } from './layer-calls.js'
 import type { LayerGuard } from './layer-guard.js'
 import { lineageKeys } from './lineage-keys.js'
 import type { MissCache } from './miss-cache.js'
-import { type EarlyPut, finishPut, putAtOnce } from './put-at-once.js'
+import { abandonPut, type EarlyPut, finishPut, putAtOnce } from './put-at-once.js'
 import { putEntries } from './put-entries.js'
 import type { WriteOverlaps } from './write-overlaps.js'
 
@@ -343,16 +343,15 @@ export class WritePath {
     const { calls } = this.#p
     let failure: LayerFailure | undefined
     const remove = (layer: Store) => layer.batchDelete(objs)
+    let early: EarlyPut | undefined
     try {
-      let early: EarlyPut | undefined
       for (let i = calls.last - 1; i >= 0; i--) {
         let failed: LayerFailure | undefined
         if (entries === undefined) failed = await calls.write(i, operation, remove)
         else if (i === 0) failed = await finishPut(calls, 0, entries, early)
         else {
           const written = putEntries(calls, i, 'put', entries)
-          // While the lowest cache layer takes the values, the first (in this process) takes its copy at
-          // once; what it tells other processes waits for its turn (see Store.putNow).
+          // The first layer (in this process) takes its copy while the lowest takes theirs (Store.putNow).
           if (i === calls.last - 1) early = putAtOnce(calls, 0, entries)
           failed = await written
         }
@@ -364,6 +363,7 @@ export class WritePath {
         if (!failed.skipped) failure ??= failed
       }
     } finally {
+      abandonPut(early)
       // the clock alone: a read begun before this point remembers no miss (see ReadPath.readBelowFirst)
       this.#p.backfill.markWritten(objs)
     }

@@ -261,14 +261,15 @@ export interface Store extends AsyncDisposable {
   backfillNow?(entries: readonly StoreEntry[], since: number | undefined, requests?: readonly (LookupRequest | undefined)[]): void
   /**
    * Optional, for stores in this process's memory: a chain's put, `batchPutEntries(entries)`, done at
-   * once in this process, so that a chain makes it while the layers below take the same values. What
-   * it must tell other processes (an invalidation bus's publish) is returned instead of done: the chain
-   * calls it once every layer below holds the values, so that no process reads a layer below before
-   * they land there. `undefined`: nothing to tell. It throws what `batchPutEntries` would reject with;
-   * the returned function rejects as that call's telling would. A wrapper (`StoreDecorator`) does not
-   * forward it.
+   * once in this process, so that a chain makes it while the layers below take the same values. It
+   * returns the put's end, which the chain calls once every layer below holds the values (or failed
+   * to), exactly once: it drops a copy that took a put's place meanwhile (the put's copy pushed out,
+   * then a backfill of what a layer below still held), and tells other processes (an invalidation
+   * bus's publish), so that none reads a layer below before the values land there. It throws what
+   * `batchPutEntries` would reject with; the end rejects as that call's telling would. A wrapper
+   * (`StoreDecorator`) does not forward it.
    */
-  putNow?(entries: readonly StoreEntry[]): (() => Promise<void>) | undefined
+  putNow?(entries: readonly StoreEntry[]): () => Promise<void>
   /**
    * Drops the copies this store holds for these lookups, leaving tombstones where the store keeps
    * them, because the objects changed elsewhere (another process, another service writing the

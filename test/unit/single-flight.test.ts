@@ -177,6 +177,57 @@ describe('reads across a write', () => {
     await chain.close()
   })
 
+  it('three cache layers: a copy backfilled into the first layer while the put held the layers below is dropped at the put’s end', async () => {
+    const held = new HeldBackend()
+    const memory = new ProcessMemoryStore({ max: 1 })
+    const chain = new ChainedStore([
+      memory,
+      new KeyValueStore(new MapBackend()),
+      new KeyValueStore(held),
+      new ProcessMemoryStore({ tombstoneLifetime: 0 }),
+    ])
+    const v0 = makeUser(10)
+    v0.name = 'V0'
+    await chain.put(v0)
+    const v1 = makeUser(10)
+    v1.name = 'V1'
+    held.writes = gate()
+    const written = chain.put(v1)
+    await until(() => held.writesWaiting > 0)
+    // the first layer took V1 at once; pushed out (max 1), a read refills it from the layer above the
+    // held one, which still holds V0
+    await memory.put(makeUser(11))
+    expect((await chain.get(ConformanceUser, { id: 10 }))?.name).toBe('V0') // concurrent with the put: either answer
+    held.writes.open()
+    await written
+    expect((await chain.get(ConformanceUser, { id: 10 }))?.name).toBe('V1')
+    await chain.close()
+  })
+
+  it('a put through another chain that the shared memory layer cannot hold stops older reads from being joined or landing', async () => {
+    const db = new HeldDatabase({ tombstoneLifetime: 0 })
+    const memory = new ProcessMemoryStore({ maxSize: 2000 })
+    const chain1 = new ChainedStore([memory, db])
+    const chain2 = new ChainedStore([memory, db])
+    const v0 = makeUser(12)
+    v0.name = 'V0'
+    await db.put(v0)
+    db.replies = gate()
+    const r1 = chain1.get(ConformanceUser, { id: 12 })
+    await until(() => db.readsWaiting > 0)
+    const replies = db.replies
+    db.replies = undefined
+    const v1 = makeUser(12)
+    v1.name = `V1${'x'.repeat(3000)}`
+    await chain2.put(v1)
+    const r2 = chain1.get(ConformanceUser, { id: 12 }) // begun after the put returned
+    replies.open()
+    expect((await r1)?.name.slice(0, 2)).toBe('V0') // begun before it
+    expect((await r2)?.name.slice(0, 2)).toBe('V1')
+    expect(await memory.get(ConformanceUser, { id: 12 })).toBeUndefined()
+    await chain1.close()
+  })
+
   it('a miss read before a put, answered after it, is not remembered (negative caching)', async () => {
     const db = new HeldDatabase({ tombstoneLifetime: 0 })
     const chain = new ChainedStore([new ProcessMemoryStore(), db], { missLifetime: 60 })

@@ -1,7 +1,6 @@
 import type { LRUCache } from 'lru-cache'
 import {
   BaseStore,
-  capabilities,
   type GetEntriesOptions,
   type InvalidateOptions,
   type LookupRequest,
@@ -19,7 +18,9 @@ import { describeModelIn, type KeyInfo, type ModelInfo } from '../../core/regist
 import { AliasIndex } from './alias-index.js'
 import { BusLink } from './bus-link.js'
 import { type CopyKeys, sizeOfCaptured } from './copy-keys.js'
+import { holdsLive, replaced } from './held-records.js'
 import { InvalidationLog } from './invalidation-log.js'
+import { memoryCapabilities } from './memory-capabilities.js'
 import { memoryBounds, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOptions, recordCache } from './memory-options.js'
 import { decodeHeld, expiryOfRecord, holdAliases, MemoryRecord, placeTombstones, sizeOf, sizeOfAliases } from './memory-record.js'
 import { invalidatedSince, prepareCopies, prepareWrites } from './prepare-writes.js'
@@ -75,15 +76,7 @@ export class ProcessMemoryStore extends BaseStore {
       this.#aliases.forget(record, key)
     })
     this.#aliases = new AliasIndex(this.#records, maxSize !== undefined, () => this.#trim(), this.#settings.polymorphic)
-    this.capabilities = capabilities({
-      polymorphic: this.#settings.polymorphic,
-      inProcess: true,
-      clearable: true,
-      addOnlyBackfills: true,
-      tombstones: this.#settings.tombstoneMs > 0,
-      staleReads: this.#settings.graceMs > 0,
-      refillsExpired: true,
-    })
+    this.capabilities = memoryCapabilities(this.#settings)
     this.#bus = new BusLink(this.name, options.bus, { evict: (keys) => this.evict(keys), clear: (fence) => this.#clear(fence) })
   }
 
@@ -213,31 +206,32 @@ export class ProcessMemoryStore extends BaseStore {
   }
 
   protected async writeMany(items: readonly WriteItem[]): Promise<void> {
-    await this.#writeNow(items)?.()
+    const published = this.#write(items)
+    if (published.length > 0) await this.#bus.publish(published)
   }
 
   /**
    * A chain's put done at once (see `Store.putNow`): what `batchPutEntries(entries)` does in this
-   * process; returns the telling of other processes (the bus's publish), `undefined` without a bus.
+   * process. The function returned ends it at the chain's turn for this layer: a copy that took a
+   * put's place meanwhile (the put's copy pushed out, then a backfill of what the layers below still
+   * held) is dropped as a delete drops it, and the keys are published on the bus.
    * @throws what `batchPutEntries` rejects with (StoreClosedError, UnknownModelError, SerializationError).
    */
-  putNow(entries: readonly StoreEntry[]): (() => Promise<void>) | undefined {
+  putNow(entries: readonly StoreEntry[]): () => Promise<void> {
     this.assertOpen('put')
-    const values = entries.map((e) => e.value)
-    return this.#writeNow(this.items(values, 'put', 'batchPutEntries', entries))
-  }
-
-  /** Stores `items` (see {@link #write}); returns the publish of their keys, when there is a bus to tell. */
-  #writeNow(items: readonly WriteItem[]): (() => Promise<void>) | undefined {
-    let published: string[]
-    try {
-      published = this.#write(items)
-    } finally {
-      // Puts are cut from the arena before any is held: what none holds is waste from now on.
-      this.#arena.settle()
-      this.#trim()
+    const held: [string, MemoryRecord][] = []
+    const items = this.items(
+      entries.map((e) => e.value),
+      'put',
+      'batchPutEntries',
+      entries,
+    )
+    const published = this.#write(items, held)
+    return async () => {
+      const lost = replaced(this.#records, held)
+      if (lost.length > 0) this.#tombstone(lost)
+      if (published.length > 0) await this.#bus.publish(published)
     }
-    return published.length === 0 || !this.#bus.configured ? undefined : () => this.#bus.publish(published)
   }
 
   /**
@@ -258,30 +252,41 @@ export class ProcessMemoryStore extends BaseStore {
     }
   }
 
-  /** Stores `items` (puts, puts of lifetimes already over — removed as deletes are —, backfills); returns the keys to publish. */
-  #write(items: readonly WriteItem[]): string[] {
-    const now = this.#settings.clock.now()
-    const writes = prepareWrites(items, this.#settings, now, this.#putWhere, this.#arena)
-    if (this.#bus.down) {
-      for (const { keys } of writes) this.#records.delete(keys.record)
-      return writes.filter((w) => w.item.backfill !== true).map((w) => w.keys.record)
-    }
-    const published: string[] = []
-    for (const { item, keys, expiresAt, bytes } of writes) {
-      if (item.backfill !== true) {
-        published.push(keys.record)
-        this.#aliases.yieldTo(keys.record)
-        if (bytes !== undefined && expiresAt !== null) this.#set(keys.record, new MemoryRecord(bytes, holdAliases(keys.aliases), undefined))
-        else {
-          // Not cached, but invalidated as a delete is (review: a plain delete let a copy read before it land).
-          this.#tombstone([keys.record])
-          this.#aliases.dropDangling(keys.aliases)
-        }
-        continue
+  /**
+   * Stores `items` (puts, puts of lifetimes already over — removed as deletes are —, backfills); returns
+   * the keys to publish. `held` gets each put's record key and the record held.
+   */
+  #write(items: readonly WriteItem[], held?: [string, MemoryRecord][]): string[] {
+    try {
+      const now = this.#settings.clock.now()
+      const writes = prepareWrites(items, this.#settings, now, this.#putWhere, this.#arena)
+      if (this.#bus.down) {
+        for (const { keys } of writes) this.#records.delete(keys.record)
+        return writes.filter((w) => w.item.backfill !== true).map((w) => w.keys.record)
       }
-      this.#land(keys as CopyKeys, expiresAt, item.obj, item.encoded, item.since, now)
+      const published: string[] = []
+      for (const { item, keys, expiresAt, bytes } of writes) {
+        if (item.backfill !== true) {
+          published.push(keys.record)
+          this.#aliases.yieldTo(keys.record)
+          if (bytes !== undefined && expiresAt !== null) {
+            const record = new MemoryRecord(bytes, holdAliases(keys.aliases), undefined)
+            if (this.#set(keys.record, record)) held?.push([keys.record, record])
+          } else {
+            // Not cached, but invalidated as a delete is (review: a plain delete let a copy read before it land).
+            this.#tombstone([keys.record])
+            this.#aliases.dropDangling(keys.aliases)
+          }
+          continue
+        }
+        this.#land(keys as CopyKeys, expiresAt, item.obj, item.encoded, item.since, now)
+      }
+      return published
+    } finally {
+      // Puts are cut from the arena before any is held: what none holds is waste from now on.
+      this.#arena.settle()
+      this.#trim()
     }
-    return published
   }
 
   /**
@@ -300,18 +305,13 @@ export class ProcessMemoryStore extends BaseStore {
     if (expiresAt === null || now < this.#refuseBackfillsUntil) return
     // Invalidated since the read began, however long ago: the copy may predate the invalidation.
     if (since !== undefined && invalidatedSince(this.#invalidations, keys, since)) return
-    const held = this.#records.peek(keys.record)
-    if (held !== undefined) {
-      const heldUntil = expiryOfRecord(held)
-      if (heldUntil === undefined || heldUntil > now) return
-    }
-    if (this.#aliases.isAncestorKey(keys.record)) return
+    if (holdsLive(this.#records, keys.record, now) || this.#aliases.isAncestorKey(keys.record)) return
     const bytes = this.#arena.envelope(obj, expiresAt, encoded, this.#putWhere)
     this.#set(keys.record, new MemoryRecord(bytes, holdAliases(keys.aliases), undefined, keys.captured), keys.info, false)
   }
 
   /** Stores `record` under `recordKey`, indexes its aliases (later, for captured values of model `info`); `put` false: a backfill's. */
-  #set(recordKey: string, record: MemoryRecord, info?: ModelInfo, put = true): void {
+  #set(recordKey: string, record: MemoryRecord, info?: ModelInfo, put = true): boolean {
     const captured = record.captured
     let aliases = 0
     const own = this.#arena.hold(record)
@@ -319,17 +319,20 @@ export class ProcessMemoryStore extends BaseStore {
     else {
       const size = sizeOf(record, recordKey) + own // given, so lru-cache does not compute it again
       aliases = captured === undefined ? sizeOfAliases(record.aliases) : sizeOfCaptured(info, captured)
-      // Bigger than the whole bound: not held, and what the key held goes, as lru-cache does.
+      // Bigger than the whole bound: not held, and what the key held goes, as lru-cache does (a put's as a
+      // delete's: a copy read before it must not land in its place; review).
       if (size + aliases > this.#maxSize) {
         this.#arena.release(record)
-        this.#records.delete(recordKey)
-        return
+        if (put) this.#tombstone([recordKey])
+        else this.#records.delete(recordKey)
+        return false
       }
       this.#records.set(recordKey, record, { size })
     }
     if (captured !== undefined) this.#aliases.defer(record, recordKey, info as ModelInfo, aliases)
     else if (record.aliases !== undefined) this.#aliases.point(record, recordKey, aliases, put)
     this.#trim()
+    return true
   }
 
   protected async removeMany(items: readonly WriteItem[]): Promise<void> {
@@ -339,10 +342,7 @@ export class ProcessMemoryStore extends BaseStore {
     await this.#bus.publish(keys.map((k) => k.record))
   }
 
-  /**
-   * A delete by key that found nothing is invalidated by an alternate key too, as `batchInvalidate` does:
-   * aliases here are exact, so one that resolves holds the object's current key.
-   */
+  /** A delete by key that found nothing is invalidated by alternate keys too: aliases here are exact (one resolving holds the current key). */
   protected override invalidatesMiss(): boolean {
     return true
   }
@@ -357,8 +357,7 @@ export class ProcessMemoryStore extends BaseStore {
     const primary = this.#settings.polymorphic ? undefined : info.primary
     const { records, unresolved } = this.#aliases.resolve(keys, (_, i) => (requests[i] as LookupRequest).spec !== primary)
     this.#tombstone(records, options.changedAt, unresolved)
-    // Other processes must drop their copies too; when the bus cannot take it, the call rejects and a
-    // chain keeps the invalidation as a repair and sends it again.
+    // Other processes must drop their copies too (a rejection here: a chain repairs and sends it again).
     await this.#bus.publish(records)
   }
 
