@@ -1,18 +1,30 @@
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import KeyvPostgres from '@keyv/postgres'
 import KeyvSqlite from '@keyv/sqlite'
 import { Cluster, Redis } from 'ioredis'
 import Keyv, { type KeyvStoreAdapter } from 'keyv'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { isStockpyleError } from '../../src/core/errors.js'
+import { isStockpyleError, StoreUnavailableError } from '../../src/core/errors.js'
 import { AsyncLocalStore, ChainedStore, KeyValueStore, ProcessMemoryStore } from '../../src/index.js'
 import { KeyvStore } from '../../src/stores/keyv/index.js'
 import { MemcacheStore } from '../../src/stores/memcache/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
-import { prefixPattern } from '../../src/stores/redis/redis-clear.js'
+import { prefixPattern, type ScanEvent, unlinkByPrefix } from '../../src/stores/redis/redis-clear.js'
+import { redisSlot } from '../../src/stores/redis/redis-slot.js'
 import { ConformanceUser, MapBackend, makeUser } from '../../src/testing/index.js'
-import { freePort, type MemcachedServers, selectedStores, startMemcached } from '../harness/servers.js'
+import {
+  freePort,
+  type MemcachedServers,
+  type RedisCluster,
+  requireBinaries,
+  selectedStores,
+  startMemcached,
+  startRedisCluster,
+} from '../harness/servers.js'
 
 const stores = selectedStores()
+const execFileAsync = promisify(execFile)
 let prefixes = 0
 const prefix = (): string => `clr${process.pid}x${++prefixes}`
 const users = (from: number, count: number): ConformanceUser[] => Array.from({ length: count }, (_, i) => makeUser(from + i))
@@ -234,6 +246,283 @@ describe.runIf(stores.has('redis-cluster'))('RedisStore.clear() on a Redis Clust
       await cluster.quit()
     }
   })
+
+  it('a store whose first call is clear() connects first and clears every master (it resolved at once and removed nothing: its client knew no master yet)', async () => {
+    const nodes = inject('redisCluster')
+    const mine = prefix()
+    const writer = new RedisStore({ cluster: nodes, prefix: mine, timeout: 10_000 })
+    const store = new RedisStore({ cluster: nodes, prefix: mine, timeout: 10_000 })
+    try {
+      await writer.batchPut(users(1, 100))
+      await store.clear()
+      expect(
+        await writer.batchGet(
+          ConformanceUser,
+          users(1, 100).map((u) => ({ id: u.id })),
+        ),
+      ).toEqual(users(1, 100).map(() => undefined))
+    } finally {
+      await store.close()
+      await writer.close()
+    }
+  })
+})
+
+describe.runIf(stores.has('redis-cluster'))('RedisStore.clear() on a Redis Cluster while slots move (a private cluster)', () => {
+  let cluster: RedisCluster
+  let admins: Redis[]
+  let ids: string[]
+  let client: Cluster
+  beforeAll(async () => {
+    cluster = await startRedisCluster(3)
+    admins = cluster.nodes.map((n) => new Redis({ host: n.host, port: n.port, maxRetriesPerRequest: 0, lazyConnect: true }))
+    for (const a of admins) a.on('error', () => {})
+    await Promise.all(admins.map((a) => a.connect()))
+    ids = await Promise.all(admins.map((a) => a.cluster('MYID') as Promise<string>))
+    client = new Cluster(cluster.nodes)
+  }, 60_000)
+  afterAll(async () => {
+    await client?.quit()
+    for (const a of admins ?? []) a.disconnect()
+    await cluster?.stop()
+  })
+
+  const address = (i: number): string => `${cluster.nodes[i]?.host}:${cluster.nodes[i]?.port}`
+  /** Index of the master whose own view says it serves `slot`. */
+  const owner = async (slot: number): Promise<number> => {
+    for (let i = 0; i < admins.length; i++) {
+      const self = ((await (admins[i] as Redis).cluster('NODES')) as string).split('\n').find((line) => line.includes('myself')) ?? ''
+      for (const range of self.split(' ').slice(8)) {
+        if (range.startsWith('[')) continue
+        const [lo, hi] = range.split('-').map(Number)
+        if (slot >= (lo as number) && slot <= (hi ?? lo)!) return i
+      }
+    }
+    throw new Error(`no master serves slot ${slot}`)
+  }
+  /** Every key of `pattern` on every master (the test's own check). */
+  const left = async (pattern: string): Promise<string[]> => (await Promise.all(admins.map((a) => scanAll(a, pattern)))).flat().sort()
+  /** The first step of a reshard of `slot`: the target imports it, the source migrates it. */
+  const startMigration = async (slot: number, from: number, to: number): Promise<void> => {
+    await admins[to]?.cluster('SETSLOT', slot, 'IMPORTING', ids[from] as string)
+    await admins[from]?.cluster('SETSLOT', slot, 'MIGRATING', ids[to] as string)
+  }
+  /** Moves the keys of `slot` still on `from` to `to` (MIGRATE, as `redis-cli --cluster reshard` does). */
+  const migrateKeys = async (slot: number, from: number, to: number): Promise<void> => {
+    for (;;) {
+      const keys = (await admins[from]?.cluster('GETKEYSINSLOT', slot, 100)) as string[]
+      if (keys.length === 0) return
+      const { host, port } = cluster.nodes[to] as { host: string; port: number }
+      await admins[from]?.call('MIGRATE', host, String(port), '', '0', '5000', 'REPLACE', 'KEYS', ...keys)
+    }
+  }
+  /** The last step: every master says `to` serves `slot`. */
+  const finishMigration = async (slot: number, from: number, to: number): Promise<void> => {
+    await migrateKeys(slot, from, to)
+    for (const i of [to, from, ...admins.keys()]) await admins[i]?.cluster('SETSLOT', slot, 'NODE', ids[to] as string)
+  }
+  /** `count` keys under `p` in one hash slot (one hash tag), and `others` in slots all over. */
+  const writeKeys = async (p: string, count: number, others: number): Promise<{ slot: number; inSlot: string[] }> => {
+    const inSlot = Array.from({ length: count }, (_, i) => `${p}:{${p}t}:${i}`)
+    const spread = Array.from({ length: others }, (_, i) => `${p}:o${i}`)
+    await Promise.all([...inSlot, ...spread].map((key) => client.set(key, 'before the clear')))
+    return { slot: redisSlot(inSlot[0] as string), inSlot }
+  }
+  const direct = <T>(work: () => Promise<T>): Promise<T> => work()
+
+  it('a slot moved (all its keys) from one master to another after the target was scanned and before the source was: no key is left (review: 1–3 records of ~150 clears stayed readable)', async () => {
+    const p = prefix()
+    const { slot } = await writeKeys(p, 20, 200)
+    const from = await owner(slot)
+    const to = (from + 1) % 3
+    let targetScanned = (): void => {}
+    const scanned = new Promise<void>((resolve) => {
+      targetScanned = resolve
+    })
+    const sweeps: ScanEvent[] = []
+    const removed = await unlinkByPrefix(client, `${p}:`, {
+      owner: 'test',
+      step: direct,
+      onScan: async (event) => {
+        sweeps.push(event)
+        const { node, pass, phase } = event
+        if (pass !== 1) return
+        if (node === address(to) && phase === 'end') {
+          await startMigration(slot, from, to)
+          await finishMigration(slot, from, to)
+          targetScanned()
+        }
+        if (node === address(from) && phase === 'start') await scanned
+      },
+    })
+    expect(await left(`${p}:*`)).toEqual([])
+    expect(removed).toBe(220)
+    // the slot that moved during the pass was swept on its new master (with the master's other slots:
+    // its epoch grew when it took the slot, and a slot that left it and came back would look the same)
+    const swept = sweeps.filter((e) => e.pass === 2 && e.phase === 'start')
+    expect(swept).toContainEqual({ node: address(to), pass: 2, phase: 'start', slot })
+    expect(swept.filter((e) => e.node !== address(to))).toEqual([])
+  })
+
+  it('a slot being migrated: keys MIGRATEd after the target was scanned and before the source was are not left (the layout is the same before and after the pass)', async () => {
+    const p = prefix()
+    const { slot } = await writeKeys(p, 20, 200)
+    const from = await owner(slot)
+    const to = (from + 2) % 3
+    await startMigration(slot, from, to)
+    try {
+      let targetScanned = (): void => {}
+      const scanned = new Promise<void>((resolve) => {
+        targetScanned = resolve
+      })
+      const sweeps: ScanEvent[] = []
+      await unlinkByPrefix(client, `${p}:`, {
+        owner: 'test',
+        step: direct,
+        onScan: async (event) => {
+          sweeps.push(event)
+          const { node, pass, phase } = event
+          if (pass !== 1) return
+          if (node === address(to) && phase === 'end') {
+            await migrateKeys(slot, from, to)
+            targetScanned()
+          }
+          if (node === address(from) && phase === 'start') await scanned
+        },
+      })
+      expect(await left(`${p}:*`)).toEqual([])
+      // the slot being migrated was swept on its source, then on its target
+      expect(sweeps.filter((e) => e.pass === 2 && e.phase === 'start')).toEqual([
+        { node: address(from), pass: 2, phase: 'start', slot },
+        { node: address(to), pass: 2, phase: 'start', slot },
+      ])
+    } finally {
+      await finishMigration(slot, from, to)
+    }
+  })
+
+  it('a slot whose keys a migration split between two masters: clear() follows the redirections (no MOVED/ASK) and leaves nothing', async () => {
+    const p = prefix()
+    const store = new RedisStore({ cluster: cluster.nodes, prefix: p, timeout: 5000 })
+    await store.get(ConformanceUser, { id: 1 }) // connected: its client knows the masters
+    const { slot, inSlot } = await writeKeys(p, 20, 200)
+    const from = await owner(slot)
+    const to = (from + 1) % 3
+    await startMigration(slot, from, to)
+    try {
+      const { host, port } = cluster.nodes[to] as { host: string; port: number }
+      await admins[from]?.call('MIGRATE', host, String(port), '', '0', '5000', 'KEYS', ...inSlot.slice(0, 10))
+      expect(await admins[to]?.cluster('COUNTKEYSINSLOT', slot)).toBe(10)
+      await store.clear()
+      expect(await left(`${p}:*`)).toEqual([])
+    } finally {
+      await finishMigration(slot, from, to)
+      await store.close()
+    }
+  })
+
+  it('a command a master refuses during the clear (UNLINK, by an ACL) rejects naming the master, the reply as the cause', async () => {
+    const p = prefix()
+    const user = `noclear${process.pid}`
+    await Promise.all(admins.map((a) => a.call('ACL', 'SETUSER', user, 'on', '>pw', '~*', '&*', '+@all', '-unlink')))
+    const store = new RedisStore({ cluster: cluster.nodes, username: user, password: 'pw', prefix: p, timeout: 5000 })
+    try {
+      await store.get(ConformanceUser, { id: 1 }) // connected: its client knows the masters
+      await writeKeys(p, 1, 50)
+      const err = await store.clear().catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(StoreUnavailableError)
+      expect((err as Error).message).toMatch(/^redis-cluster\(.*\) store clear on master 127\.0\.0\.1:\d+ failed: NOPERM/)
+      expect(String((err as Error).cause)).toMatch(/NOPERM/)
+    } finally {
+      await store.close()
+      await Promise.all(admins.map((a) => a.call('ACL', 'DELUSER', user)))
+      await unlinkByPrefix(client, `${p}:`, { owner: 'test', step: direct })
+    }
+  })
+
+  it('a cluster whose layout changes during every pass: rejects after the passes allowed, saying it kept resharding (never resolves while keys may remain)', async () => {
+    const p = prefix()
+    const { slot } = await writeKeys(p, 1, 50)
+    // a slot whose state the hook toggles at the end of each pass, as a reshard's next slot would
+    const toggled = (slot + 1) % 16384
+    const at = await owner(toggled)
+    try {
+      const err = await unlinkByPrefix(client, `${p}:`, {
+        owner: 'redis-cluster(test)',
+        step: direct,
+        passes: 3,
+        onScan: async ({ node, pass, phase }) => {
+          if (phase !== 'end' || node !== address(at)) return
+          const state = pass % 2 === 1 ? ['MIGRATING', ids[(at + 1) % 3] as string] : ['STABLE']
+          await admins[at]?.call('CLUSTER', 'SETSLOT', String(toggled), ...state)
+        },
+      }).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(StoreUnavailableError)
+      expect((err as Error).message).toMatch(
+        /^redis-cluster\(test\) store clear: the cluster kept resharding: the slot layout changed during each of 3 passes over its masters; keys of the prefix may remain/,
+      )
+    } finally {
+      await admins[at]?.cluster('SETSLOT', toggled, 'STABLE')
+      await unlinkByPrefix(client, `${p}:`, { owner: 'test', step: direct })
+    }
+  })
+
+  it('RedisStore.clear() in a loop while redis-cli reshards 300 slots: each clear leaves nothing readable or rejects saying the cluster kept resharding, never a raw MOVED/ASK', async () => {
+    const p = prefix()
+    const store = new RedisStore({ cluster: cluster.nodes, prefix: p, lifetime: 600, timeout: 5000 })
+    const all = users(1, 300)
+    const cli = requireBinaries('redis-cli')['redis-cli']
+    const reshard = execFileAsync(
+      cli,
+      [
+        '--cluster',
+        'reshard',
+        address(0),
+        '--cluster-from',
+        ids[1] as string,
+        '--cluster-to',
+        ids[2] as string,
+        '--cluster-slots',
+        '300',
+        '--cluster-yes',
+      ],
+      { timeout: 60_000 },
+    )
+    let running = true
+    const done = reshard.finally(() => {
+      running = false
+    })
+    const outcomes: string[] = []
+    try {
+      while (running) {
+        await store.batchPut(all)
+        const err = await store.clear().then(
+          () => undefined,
+          (e: unknown) => e,
+        )
+        if (err === undefined) {
+          const found = (
+            await store.batchGet(
+              ConformanceUser,
+              all.map((u) => ({ id: u.id })),
+            )
+          ).filter(Boolean).length
+          outcomes.push(found === 0 ? 'cleared' : `${found} left`)
+        } else {
+          expect(err).toBeInstanceOf(StoreUnavailableError)
+          expect((err as Error).message).not.toMatch(/MOVED|ASK /)
+          outcomes.push(/kept resharding/.test((err as Error).message) ? 'kept resharding' : (err as Error).message)
+        }
+      }
+      await done
+      expect(outcomes.filter((o) => o !== 'cleared' && o !== 'kept resharding')).toEqual([])
+      expect(outcomes).toContain('cleared')
+    } finally {
+      await done.catch(() => {})
+      await store.clear().catch(() => {})
+      await store.close()
+    }
+  }, 90_000)
 })
 
 describe('KeyvStore.clear()', () => {

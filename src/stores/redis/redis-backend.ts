@@ -73,7 +73,10 @@ export class RedisBackend implements KeyValueBackend {
   /**
    * Removes every key starting with `prefix` on the node, or on every master of a cluster, by cursor
    * SCAN and `UNLINK` in bounded batches (never `KEYS` or `FLUSHDB`); each round trip is bounded by
-   * `timeout`. Absent with `clearable: false`. @throws UnsupportedOperationError for an empty prefix.
+   * `timeout`. On a cluster a reshard during the clear is followed (see `unlinkByPrefix`): slots that
+   * moved are swept again, redirected `UNLINK`s sent again. Absent with `clearable: false`.
+   * @throws UnsupportedOperationError for an empty prefix; StoreUnavailableError naming the master
+   * that failed, or saying the cluster kept resharding (keys of the prefix may remain).
    */
   readonly clear?: (prefix: string) => Promise<void>
   readonly #nodes: ClusterNodes
@@ -301,7 +304,10 @@ export class RedisBackend implements KeyValueBackend {
 
   async #clear(prefix: string): Promise<void> {
     if (prefix === '') throw new UnsupportedOperationError(`${this.name} store cannot clear() without a prefix: every key would go`)
-    await unlinkByPrefix(this.#client, prefix, (work) => this.#guard('clear', work))
+    await unlinkByPrefix(this.#client, prefix, {
+      owner: this.name,
+      step: (work, node) => this.#guard(node === undefined ? 'clear' : `clear on master ${node}`, work),
+    })
   }
 
   async close(): Promise<void> {
