@@ -1,7 +1,6 @@
 import type { LRUCache } from 'lru-cache'
 import {
   BaseStore,
-  capabilities,
   type GetEntriesOptions,
   type InvalidateOptions,
   type LookupRequest,
@@ -19,9 +18,16 @@ import { describeModelIn, type KeyInfo, type ModelInfo } from '../../core/regist
 import { AliasIndex } from './alias-index.js'
 import { BusLink } from './bus-link.js'
 import { type CopyKeys, sizeOfCaptured } from './copy-keys.js'
+import { corruptBatch, decodeHeld } from './decode-held.js'
 import { InvalidationLog } from './invalidation-log.js'
-import { memoryBounds, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOptions, recordCache } from './memory-options.js'
-import { decodeHeld, expiryOfRecord, holdAliases, MemoryRecord, placeTombstones, sizeOf, sizeOfAliases } from './memory-record.js'
+import {
+  memoryBounds,
+  memoryCapabilities,
+  PROCESS_MEMORY_STORE_OPTIONS,
+  type ProcessMemoryStoreOptions,
+  recordCache,
+} from './memory-options.js'
+import { expiryOfRecord, holdAliases, isLive, MemoryRecord, placeTombstones, sizeOf, sizeOfAliases } from './memory-record.js'
 import { invalidatedSince, prepareCopies, prepareWrites } from './prepare-writes.js'
 import { RecordArena } from './record-arena.js'
 
@@ -75,15 +81,7 @@ export class ProcessMemoryStore extends BaseStore {
       this.#aliases.forget(record, key)
     })
     this.#aliases = new AliasIndex(this.#records, maxSize !== undefined, () => this.#trim(), this.#settings.polymorphic)
-    this.capabilities = capabilities({
-      polymorphic: this.#settings.polymorphic,
-      inProcess: true,
-      clearable: true,
-      addOnlyBackfills: true,
-      tombstones: this.#settings.tombstoneMs > 0,
-      staleReads: this.#settings.graceMs > 0,
-      refillsExpired: true,
-    })
+    this.capabilities = memoryCapabilities(this.#settings)
     this.#bus = new BusLink(this.name, options.bus, { evict: (keys) => this.evict(keys), clear: (fence) => this.#clear(fence) })
   }
 
@@ -161,9 +159,14 @@ export class ProcessMemoryStore extends BaseStore {
     const now = this.#settings.clock.now()
     const stale = options.stale === true
     const out: (StoreEntry | undefined)[] = new Array(keys.length)
-    for (let i = 0; i < keys.length; i++)
-      out[i] = this.#read(info, (requests[i] as LookupRequest).spec, keys[i] as string, now, stale, true)
-    return out
+    let i = 0
+    try {
+      for (; i < keys.length; i++) out[i] = this.#read(info, (requests[i] as LookupRequest).spec, keys[i] as string, now, stale, true)
+      return out
+    } catch (err) {
+      const read = (at: number) => this.#read(info, (requests[at] as LookupRequest).spec, keys[at] as string, now, stale, true)
+      throw corruptBatch(err, i, out, this.name, info.name, read) // a corrupt record fails its own lookups only
+    }
   }
 
   /**
@@ -204,7 +207,7 @@ export class ProcessMemoryStore extends BaseStore {
       }
     }
     if (record.bytes === undefined) return undefined
-    const value = decodeHeld(this.#records, recordKey, record.bytes, `${this.name} store get of model \`${info.name}\``)
+    const value = decodeHeld(this.#records, recordKey, record.bytes, this.name, info.name)
     if (value === undefined || !(value instanceof (info.model as unknown as new () => object))) return undefined
     if (!asEntry) return value
     // The held envelope goes with the entry: a backfill of it into another layer copies these bytes
@@ -300,11 +303,7 @@ export class ProcessMemoryStore extends BaseStore {
     if (expiresAt === null || now < this.#refuseBackfillsUntil) return
     // Invalidated since the read began, however long ago: the copy may predate the invalidation.
     if (since !== undefined && invalidatedSince(this.#invalidations, keys, since)) return
-    const held = this.#records.peek(keys.record)
-    if (held !== undefined) {
-      const heldUntil = expiryOfRecord(held)
-      if (heldUntil === undefined || heldUntil > now) return
-    }
+    if (isLive(this.#records.peek(keys.record), now)) return
     if (this.#aliases.isAncestorKey(keys.record)) return
     const bytes = this.#arena.envelope(obj, expiresAt, encoded, this.#putWhere)
     this.#set(keys.record, new MemoryRecord(bytes, holdAliases(keys.aliases), undefined, keys.captured), keys.info, false)
