@@ -5,6 +5,7 @@ import { backfillCases } from './cases/backfill.js'
 import { basicCases } from './cases/basic.js'
 import { batchCases } from './cases/batch.js'
 import { clearCases } from './cases/clear.js'
+import { corruptEntryCases } from './cases/corrupt-entries.js'
 import { deleteByKeyCases } from './cases/delete-by-key.js'
 import { errorCases } from './cases/errors.js'
 import { expiryCapCases } from './cases/expiry-caps.js'
@@ -32,6 +33,7 @@ export const conformanceGroups: readonly (readonly [string, readonly Conformance
   ['clear', clearCases],
   ['fidelity', fidelityCases],
   ['errors', errorCases],
+  ['corrupt entries', corruptEntryCases],
   ['lifetime', lifetimeCases],
   ['polymorphic', polymorphicCases],
   ['lifecycle', lifecycleCases],
@@ -120,7 +122,8 @@ export async function runConformanceCase(
   context?: unknown,
 ): Promise<'passed' | 'not applicable'> {
   const clock = new ManualClock()
-  const store = await target.createStore({ ...c.options, clock, prefix: `cf${++prefixCounter}x${process.pid}` })
+  const prefix = `cf${++prefixCounter}x${process.pid}`
+  const store = await target.createStore({ ...c.options, clock, prefix })
   try {
     assertHonoursLifetime(target, c, store.capabilities)
     const why = c.unless?.(store.capabilities, store)
@@ -130,7 +133,7 @@ export async function runConformanceCase(
       else console.info(`[stockpyle conformance] ${target.name}: "${c.name}" does not apply: ${why}`)
       return 'not applicable'
     }
-    const body = () => c.body(store, { clock })
+    const body = () => c.body(store, { clock, prefix })
     if (target.scope !== undefined) await target.scope(store, body)
     else await body()
     return 'passed'
