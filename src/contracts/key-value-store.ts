@@ -101,6 +101,11 @@ export class KeyValueStore extends BaseStore {
     return this.#backend
   }
 
+  /** What every key of this store starts with in its backend: `<prefix>:` (`''` for the prefix `''`). */
+  get keyPrefix(): string {
+    return this.#settings.prefix
+  }
+
   protected async readMany(
     info: ModelInfo,
     requests: readonly LookupRequest[],

@@ -46,11 +46,6 @@ export interface ConformanceOptions extends ConformanceTarget {
 export interface CaseContext {
   /** The clock given to the store of this test. */
   readonly clock: ManualClock
-  /**
-   * The prefix given to the store of this test: a store of this package writes each key as
-   * `<prefix>:<canonical key>` (see `canonicalKey`).
-   */
-  readonly prefix: string
 }
 
 /** A conformance case: a name, the store options it needs, an optional capability requirement, and the body. */

@@ -122,8 +122,7 @@ export async function runConformanceCase(
   context?: unknown,
 ): Promise<'passed' | 'not applicable'> {
   const clock = new ManualClock()
-  const prefix = `cf${++prefixCounter}x${process.pid}`
-  const store = await target.createStore({ ...c.options, clock, prefix })
+  const store = await target.createStore({ ...c.options, clock, prefix: `cf${++prefixCounter}x${process.pid}` })
   try {
     assertHonoursLifetime(target, c, store.capabilities)
     const why = c.unless?.(store.capabilities, store)
@@ -133,7 +132,7 @@ export async function runConformanceCase(
       else console.info(`[stockpyle conformance] ${target.name}: "${c.name}" does not apply: ${why}`)
       return 'not applicable'
     }
-    const body = () => c.body(store, { clock, prefix })
+    const body = () => c.body(store, { clock })
     if (target.scope !== undefined) await target.scope(store, body)
     else await body()
     return 'passed'
