@@ -39,6 +39,7 @@ export { canonicalKey } from './core/canonical-key.js'
 export {
   ConstraintViolationError,
   CorruptEntryError,
+  type CorruptEntryErrorOptions,
   DuplicateModelError,
   errors,
   InvalidArgumentError,

@@ -1,6 +1,7 @@
 import type { StoreEntry } from '../contracts/base-store.js'
-import { StockpyleError, show } from '../core/errors.js'
+import { isStockpyleError, StockpyleError, show } from '../core/errors.js'
 import type { Model } from '../core/model.js'
+import { isPartialFailure } from '../core/partial-failure.js'
 
 /**
  * Checks what layer `layer` answered to a read of `count` lookups of `model`: one slot per lookup, each
@@ -46,4 +47,33 @@ export function checkValue(value: unknown, model: Model, layer: string): void {
 export function asLayerError(error: unknown, layer: string, operation: string): unknown {
   if (error instanceof Error) return error
   return new StockpyleError(`layer \`${layer}\` ${operation} failed with ${show(error)}, which is not an Error`, { cause: error })
+}
+
+/** What a cache layer still answered to a read that failed at some of its lookups only (see {@link answeredPart}). */
+export interface AnsweredPart {
+  /** One slot per lookup: the layer's answer, `undefined` at a miss and at each lost lookup. */
+  readonly entries: (StoreEntry | undefined)[]
+  /** How many lookups the failure lost (its `failed` positions). */
+  readonly lost: number
+}
+
+/**
+ * The part of a read of `count` lookups of `model` that layer `layer` answered although the read
+ * rejected with `err`: a `PartialFailureError` (some nodes failed: their lookups are lost, the others'
+ * `results` stand) or a `CorruptEntryError` carrying `failed` and `results` (the corrupt entries' lookups
+ * are lost, the others' answers stand). `undefined` for any other error: the whole read failed.
+ * @throws StockpyleError (`E_STOCKPYLE`, see {@link checkAnswer}) when the answers it carries are not
+ *   answers a store may give: then too the whole read failed, and that is what to report.
+ */
+export function answeredPart(err: unknown, count: number, model: Model, layer: string): AnsweredPart | undefined {
+  let failed: readonly number[]
+  let results: readonly unknown[] | undefined
+  if (isPartialFailure(err)) ({ failed, results } = err)
+  else if (isStockpyleError(err, 'E_CORRUPT_ENTRY') && Array.isArray(err.failed) && Array.isArray(err.results)) {
+    ;({ failed, results } = err)
+  } else return undefined
+  const entries = Array.from({ length: count }, (_, i) => results?.[i] as StoreEntry | undefined)
+  for (const i of failed) entries[i] = undefined
+  checkAnswer(entries, count, model, layer)
+  return { entries, lost: failed.length }
 }

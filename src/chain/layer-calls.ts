@@ -5,7 +5,7 @@ import { isPartialFailure } from '../core/partial-failure.js'
 import type { ModelInfo } from '../core/registry.js'
 import { messageOf } from '../core/unavailable-unless-ours.js'
 import type { ResolvedChainOptions } from './chain-options.js'
-import { asLayerError, checkAnswer } from './layer-answer.js'
+import { type AnsweredPart, answeredPart, asLayerError, checkAnswer } from './layer-answer.js'
 import { CLOSE_REPAIR_MS, LayerGuard, type RepairsLeft } from './layer-guard.js'
 import type { LayerObserver, LayerOperation } from './layer-observer.js'
 import { BLAMED, namedCopy } from './named-copy.js'
@@ -198,8 +198,9 @@ export class LayerCalls {
 
   /**
    * Asks layer `index` for `lookups`. A cache layer that fails or is skipped answers with misses (or
-   * rejects under `onCacheError: 'throw'`); when only some of its nodes failed, their lookups miss and
-   * the others' answers stand. Hits on keys awaiting repair in the layer are dropped (misses). The
+   * rejects under `onCacheError: 'throw'`); when only some of its nodes failed, or some of its entries
+   * were corrupt (a `CorruptEntryError` with `failed` and `results`), their lookups miss and the others'
+   * answers stand. Hits on keys awaiting repair in the layer are dropped (misses). The
    * authoritative layer's failure rejects.
    */
   read(index: number, model: Model, lookups: readonly object[], options?: GetEntriesOptions): Promise<(StoreEntry | undefined)[]> {
@@ -246,34 +247,29 @@ export class LayerCalls {
         if (!isCallerError(thrown)) this.observer.lookupsLost(index, count, false)
         throw this.lastFailed(thrown, 'get')
       }
-      // Some nodes failed: their lookups miss, the other nodes' answers stand — if they are answers a
-      // store may give; otherwise the whole layer failed
+      // Some nodes failed, or some entries were corrupt: their lookups miss, the other answers stand —
+      // if they are answers a store may give; otherwise the whole layer failed
       let err = thrown
-      let partial: (StoreEntry | undefined)[] | undefined
-      if (isPartialFailure(thrown)) {
-        partial = Array.from({ length: count }, (_, i) => thrown.results?.[i] as StoreEntry | undefined)
-        for (const i of thrown.failed) partial[i] = undefined
-        try {
-          checkAnswer(partial, count, model, guard.layer.name)
-        } catch (wrong) {
-          err = wrong
-          partial = undefined
-        }
+      let partial: AnsweredPart | undefined
+      try {
+        partial = answeredPart(thrown, count, model, guard.layer.name)
+      } catch (wrong) {
+        err = wrong
       }
       const failure = this.fail(index, 'get', err)
       // (recorded before raise: under onCacheError 'throw' the call rejects, and the lookups were lost all the same)
-      if (partial === undefined || !isPartialFailure(err)) {
+      if (partial === undefined) {
         this.observer.lookupsLost(index, count, failure.skipped)
         this.raise(failure)
         return new Array(count).fill(undefined)
       }
-      entries = partial
-      lost = err.failed.length
+      entries = partial.entries
+      lost = partial.lost
       this.observer.lookupsLost(index, lost, false)
       if (this.#throw) {
         // the call rejects: what the other nodes answered is counted as answered first
         let hits = 0
-        for (const e of partial) if (e !== undefined) hits++
+        for (const e of entries) if (e !== undefined) hits++
         this.observer.looked(index, count - lost, hits)
         this.raise(failure)
       }

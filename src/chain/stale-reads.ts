@@ -1,7 +1,7 @@
 import { type GetEntriesOptions, type LookupRequest, readRequests, type StoreEntry } from '../contracts/base-store.js'
 import type { Clock } from '../core/lifetime.js'
 import type { ModelInfo } from '../core/registry.js'
-import { checkAnswer } from './layer-answer.js'
+import { type AnsweredPart, answeredPart, checkAnswer } from './layer-answer.js'
 import type { LayerCalls } from './layer-calls.js'
 import type { LayerGuard } from './layer-guard.js'
 
@@ -10,7 +10,8 @@ const STALE: GetEntriesOptions = Object.freeze({ stale: true })
 /**
  * Copies past their expiry that the cache layers still keep within their `grace`, first layer first:
  * what a chain with `serveStale` answers when its authoritative layer fails on a read. A cache layer
- * that fails here is reported (operation `stale`) and passed over; as on any read, a fenced layer is
+ * that fails here is reported (operation `stale`) and passed over (when only some of its nodes failed or
+ * some entries were corrupt, only their lookups are); as on any read, a fenced layer is
  * skipped and copies of objects awaiting repair in a layer are not served. A nested chain in the last
  * position is asked too: it answers from its own cache layers.
  */
@@ -43,8 +44,17 @@ export async function readStale(
       )
       checkAnswer(found, pending.length, info.model, guard.layer.name)
     } catch (err) {
+      // (some nodes failed, or some entries were corrupt: the other answers stand, as on any read)
+      let part: AnsweredPart | undefined
+      try {
+        part = answeredPart(err, pending.length, info.model, guard.layer.name)
+      } catch (wrong) {
+        calls.fail(j, 'stale', wrong)
+        continue
+      }
       calls.fail(j, 'stale', err)
-      continue
+      if (part === undefined) continue
+      found = part.entries
     }
     if (guard.filter(found, started) > 0) calls.observer.skipped(j)
     const still: number[] = []

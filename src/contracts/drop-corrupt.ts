@@ -1,11 +1,14 @@
 import { CorruptEntryError, show } from '../core/errors.js'
 import type { KeyValueBackend } from './key-value-backend.js'
 import type { CorruptEntry } from './key-value-reads.js'
+import type { StoreEntry } from './store.js'
 import { writeTombstones } from './write-tombstones.js'
 
 /**
  * Removes entries a read found not to be valid envelopes the way a delete removes a record, then
- * rejects with a {@link CorruptEntryError} naming them (a chain reports it and reads the layer below).
+ * rejects with a {@link CorruptEntryError} naming them and carrying the lookups they failed (`failed`)
+ * and what the read found for the others (`results`): a chain reports it, keeps those answers and
+ * reads only the failed lookups from the layer below.
  *
  * With `tombstoneMs` > 0 each key is replaced by a tombstone ending `tombstoneMs` after `now`: like a
  * delete's, it refuses add-only backfills until then, so the key is refilled only after it ends. A
@@ -15,8 +18,10 @@ import { writeTombstones } from './write-tombstones.js'
  * @param store The store's name and `model` the model's, for the message.
  * @param now The store's clock, ms since the epoch.
  * @param tombstoneMs The store's tombstone lifetime in ms; 0 = plain deletes.
+ * @param failed The positions of the read's lookups the entries failed, ascending.
+ * @param results One answer per lookup of the read, `undefined` at the failed positions.
  * @throws CorruptEntryError always: naming the first key (and how many more), why it is corrupt, and
- *   whether the removal succeeded (when it failed, its error's message).
+ *   whether the removal succeeded (when it failed, its error's message); with `failed` and `results`.
  */
 export async function dropCorrupt(
   store: string,
@@ -25,6 +30,8 @@ export async function dropCorrupt(
   bad: readonly CorruptEntry[],
   now: number,
   tombstoneMs: number,
+  failed: readonly number[],
+  results: readonly (StoreEntry | undefined)[],
 ): Promise<never> {
   const keys = bad.map((b) => b.key)
   let outcome = tombstoneMs > 0 ? `it was replaced by a tombstone for ${tombstoneMs} ms` : 'it was removed'
@@ -38,5 +45,6 @@ export async function dropCorrupt(
   const more = bad.length > 1 ? ` (and ${bad.length - 1} more)` : ''
   throw new CorruptEntryError(
     `${store} store get of model \`${model}\`: the entry under ${show(first.key)}${more} is corrupt: ${first.reason}; ${outcome}`,
+    { failed, results },
   )
 }

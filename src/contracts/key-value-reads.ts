@@ -3,6 +3,7 @@ import { CorruptEntryError, StockpyleError, show } from '../core/errors.js'
 import { encodeLookup, keyOfObjectFor } from '../core/key-encoding.js'
 import type { ModelInfo } from '../core/registry.js'
 import { Entry } from './batch-records.js'
+import { ascending } from './key-value-failures.js'
 import type { LookupRequest, StoreEntry } from './store.js'
 
 /** An entry a backend returned that is not a valid envelope: its key and why. */
@@ -19,8 +20,10 @@ export interface CorruptEntry {
  * Bytes that are not a valid envelope (see {@link envelopeProblem}), a record that does not decode, and
  * a record read under a key that is not its own (its key fields do not hold the looked-up values: the
  * backend answered another key's entry, e.g. it folds case or cuts keys) are handed to `corrupt` once
- * every entry is resolved (it replaces them by tombstones and throws); without it they throw
- * {@link CorruptEntryError} at once. A record of another `stockpyleVersion` is a miss.
+ * every entry is resolved, with the positions of the requests they failed (ascending: a request by an
+ * alternate key fails when the record its alias leads to is corrupt) and what the others found
+ * (`undefined` at the failed positions); it replaces them by tombstones and throws. Without it they
+ * throw {@link CorruptEntryError} at once. A record of another `stockpyleVersion` is a miss.
  * @param store The store's name, for messages.
  */
 export async function resolveEnvelopes(
@@ -33,17 +36,20 @@ export async function resolveEnvelopes(
   prefix: string,
   fetch: (keys: string[]) => Promise<(Uint8Array | undefined)[]> | (Uint8Array | undefined)[],
   graceMs = 0,
-  corrupt?: (entries: CorruptEntry[]) => Promise<void>,
+  corrupt?: (entries: CorruptEntry[], failed: number[], results: (StoreEntry | undefined)[]) => Promise<void>,
 ): Promise<(StoreEntry | undefined)[]> {
   checkFound(store, found, keys.length)
   // With a grace, copies expired less than graceMs ago are returned (stale reads only).
   const limit = now - graceMs
   const out: (StoreEntry | undefined)[] = new Array(requests.length).fill(undefined)
   let bad: CorruptEntry[] | undefined
-  const flag = (key: string, reason: string) => {
+  // (the requests the corrupt entries failed: each at most once, as a failed request is never resolved further)
+  let failed: number[] | undefined
+  const flag = (key: string, reason: string, at: number) => {
     if (corrupt === undefined) throw new CorruptEntryError(`the entry under ${show(key)} is corrupt: ${reason}`)
     bad ??= []
     if (!bad.some((b) => b.key === key)) bad.push({ key, reason })
+    ;(failed ??= []).push(at)
   }
   let pending: Map<string, number[]> | undefined
   for (let i = 0; i < requests.length; i++) {
@@ -51,25 +57,25 @@ export async function resolveEnvelopes(
     if (bytes === undefined) continue
     const problem = envelopeProblem(bytes)
     if (problem !== undefined) {
-      flag(keys[i] as string, problem)
+      flag(keys[i] as string, problem, i)
       continue
     }
     const kind = envelopeKind(bytes)
     const expiresAt = envelopeExpiry(bytes)
     if (expiresAt !== undefined && expiresAt <= limit) continue
     if (kind === KIND_RECORD) {
-      const entry = recordEntry(info, bytes, expiresAt, keys[i] as string, flag)
+      const entry = recordEntry(info, bytes, expiresAt, keys[i] as string, flag, i)
       if (entry === undefined) continue
       const request = requests[i] as LookupRequest
       // A record is stored under its own key only: one holding other key values was answered for
       // another key by the backend (one that folds case or cuts keys), not a miss.
       if (holdsLookup(request, entry.value) || prefix + keyOfObjectFor(request.spec, entry.value) === keys[i]) out[i] = entry
-      else flag(keys[i] as string, otherRecord(prefix, info, entry.value))
+      else flag(keys[i] as string, otherRecord(prefix, info, entry.value), i)
     } else if (kind === KIND_ALIAS) {
       // (a tombstone, KIND_TOMBSTONE, is a miss)
       const target = decodeAlias(bytes)
       if (!target.startsWith(prefix)) {
-        flag(keys[i] as string, `it is an alias to ${show(target)}, outside the prefix ${show(prefix)}`)
+        flag(keys[i] as string, `it is an alias to ${show(target)}, outside the prefix ${show(prefix)}`, i)
         continue
       }
       pending ??= new Map()
@@ -88,20 +94,20 @@ export async function resolveEnvelopes(
       if (bytes === undefined) continue
       const problem = envelopeProblem(bytes)
       if (problem !== undefined) {
-        flag(target, problem)
+        for (const i of pending.get(target) as number[]) flag(target, problem, i)
         continue
       }
       if (envelopeKind(bytes) !== KIND_RECORD) continue
       const expiresAt = envelopeExpiry(bytes)
       if (expiresAt !== undefined && expiresAt <= limit) continue
       for (const i of pending.get(target) as number[]) {
-        const entry = recordEntry(info, bytes, expiresAt, target, flag)
+        const entry = recordEntry(info, bytes, expiresAt, target, flag, i)
         const request = requests[i] as LookupRequest
         if (entry !== undefined && prefix + keyOfObjectFor(request.spec, entry.value) === keys[i]) out[i] = entry
       }
     }
   }
-  if (bad !== undefined && corrupt !== undefined) await corrupt(bad)
+  if (bad !== undefined && corrupt !== undefined) await corrupt(bad, (failed as number[]).sort(ascending), out)
   return out
 }
 
@@ -118,14 +124,15 @@ function recordEntry(
   bytes: Uint8Array,
   expiresAt: number | undefined,
   key: string,
-  flag: (key: string, reason: string) => void,
+  flag: (key: string, reason: string, at: number) => void,
+  at: number,
 ): StoreEntry | undefined {
   let value: object | undefined
   try {
     value = decodeRecord(bytes)
   } catch (err) {
     if (!(err instanceof CorruptEntryError)) throw err
-    flag(key, err.message)
+    flag(key, err.message, at)
     return undefined
   }
   if (value === undefined || !(value instanceof (info.model as unknown as new () => object))) return undefined

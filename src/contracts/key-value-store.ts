@@ -101,6 +101,11 @@ export class KeyValueStore extends BaseStore {
     return this.#backend
   }
 
+  /** What every key of this store starts with in its backend: `<prefix>:` (`''` for the prefix `''`). */
+  get keyPrefix(): string {
+    return this.#settings.prefix
+  }
+
   protected async readMany(
     info: ModelInfo,
     requests: readonly LookupRequest[],
@@ -113,8 +118,8 @@ export class KeyValueStore extends BaseStore {
       if (options.partial !== true) {
         const found = await this.#backend.getMany(keys)
         const fetch = (targets: string[]) => this.#backend.getMany(targets)
-        return await resolveEnvelopes(this.name, info, requests, keys, found, clock.now(), prefix, fetch, grace, (bad) =>
-          this.#dropCorrupt(info, bad),
+        return await resolveEnvelopes(this.name, info, requests, keys, found, clock.now(), prefix, fetch, grace, (bad, failed, results) =>
+          this.#dropCorrupt(info, bad, failed, results),
         )
       }
       return await this.#readPartial(info, requests, keys, grace)
@@ -123,9 +128,12 @@ export class KeyValueStore extends BaseStore {
     }
   }
 
-  /** Replaces entries that are not valid envelopes as a delete does, then reports them: see {@link dropCorrupt}. */
-  #dropCorrupt(info: ModelInfo, bad: readonly CorruptEntry[]): Promise<never> {
-    return dropCorrupt(this.name, info.name, this.#backend, bad, this.#settings.clock.now(), this.#settings.tombstoneMs)
+  /**
+   * Replaces entries that are not valid envelopes as a delete does, then reports them with the lookups they
+   * `failed` and the other lookups' `results`: see {@link dropCorrupt}.
+   */
+  #dropCorrupt(info: ModelInfo, bad: readonly CorruptEntry[], failed: number[], results: (StoreEntry | undefined)[]): Promise<never> {
+    return dropCorrupt(this.name, info.name, this.#backend, bad, this.#settings.clock.now(), this.#settings.tombstoneMs, failed, results)
   }
 
   /** `readMany` for a caller that handles partial failures: the lookups of failed nodes are reported, the rest answered. */
@@ -165,7 +173,7 @@ export class KeyValueStore extends BaseStore {
         }
       },
       grace,
-      (bad) => this.#dropCorrupt(info, bad),
+      (bad, failed, results) => this.#dropCorrupt(info, bad, failed, results),
     )
     if (failures.length === 0) return entries
     const failed = new Set(failures[0]?.failed)

@@ -169,15 +169,44 @@ export class ConstraintViolationError extends StockpyleError {
   static override readonly code = 'E_CONSTRAINT'
   declare readonly code: 'E_CONSTRAINT'
 }
+/** Options of a {@link CorruptEntryError}. */
+export interface CorruptEntryErrorOptions<R = unknown> extends StockpyleErrorOptions {
+  /** See {@link CorruptEntryError.failed}. */
+  failed?: readonly number[] | undefined
+  /** See {@link CorruptEntryError.results}. */
+  results?: readonly (R | undefined)[] | undefined
+}
+
 /**
  * A cache layer returned bytes that are not a valid entry (truncated, altered, or written by another
  * program under the same prefix). The store replaced the entry by a tombstone, as a delete does (with
  * `tombstoneLifetime` 0: deleted it); a chain reports the error and reads the layer below, as for a
  * miss, and the key is refilled once the tombstone ends.
+ *
+ * A batch read fails only at the lookups whose entries were corrupt: the stores of this package name
+ * them in `failed` and give what the other lookups found in `results` (`R`: the store's entries,
+ * `StoreEntry`), and a chain keeps those answers and reads only the failed lookups from the layer below.
+ * It is not a `StoreUnavailableError`: the store answered.
  */
-export class CorruptEntryError extends StockpyleError {
+export class CorruptEntryError<R = unknown> extends StockpyleError {
   static override readonly code = 'E_CORRUPT_ENTRY'
   declare readonly code: 'E_CORRUPT_ENTRY'
+  /**
+   * For a batch read: the positions, in the call's lookups, whose entries were corrupt (directly, or the
+   * record an alias led to) — ascending, distinct. `undefined` when the error does not say (a single
+   * entry decoded outside a batch read, an error of another store): treat the whole call as failed.
+   */
+  readonly failed: readonly number[] | undefined
+  /**
+   * With `failed`: one answer per lookup of the call, in order — an entry (`{ value, expiresAt }`) or
+   * `undefined` for a miss and at every failed position. `undefined` when `failed` is.
+   */
+  readonly results: readonly (R | undefined)[] | undefined
+  constructor(message: string, options: CorruptEntryErrorOptions<R> = {}) {
+    super(message, options)
+    this.failed = options.failed
+    this.results = options.results
+  }
 }
 /** A method was called with an argument of the wrong kind (not an array of lookups, not a function, …). */
 export class InvalidArgumentError extends StockpyleError {

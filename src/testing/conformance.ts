@@ -5,6 +5,7 @@ import { backfillCases } from './cases/backfill.js'
 import { basicCases } from './cases/basic.js'
 import { batchCases } from './cases/batch.js'
 import { clearCases } from './cases/clear.js'
+import { corruptEntryCases } from './cases/corrupt-entries.js'
 import { deleteByKeyCases } from './cases/delete-by-key.js'
 import { errorCases } from './cases/errors.js'
 import { expiryCapCases } from './cases/expiry-caps.js'
@@ -32,6 +33,7 @@ export const conformanceGroups: readonly (readonly [string, readonly Conformance
   ['clear', clearCases],
   ['fidelity', fidelityCases],
   ['errors', errorCases],
+  ['corrupt entries', corruptEntryCases],
   ['lifetime', lifetimeCases],
   ['polymorphic', polymorphicCases],
   ['lifecycle', lifecycleCases],

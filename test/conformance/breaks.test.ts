@@ -2,10 +2,12 @@ import { describe, expect, it } from 'vitest'
 import {
   BaseStore,
   ChainedStore,
+  CorruptEntryError,
   capabilities,
   type DecoratedOperation,
   type GetEntriesOptions,
   type Instance,
+  isStockpyleError,
   type KeyValueEntry,
   KeyValueStore,
   LoaderStore,
@@ -165,6 +167,27 @@ describe('conformance cases catch deliberately broken stores', () => {
     it('a whole store that matches string keys without regard to case', async () => {
       expect(await catches(primary, memory, () => new CaseBlindStore())).toMatch(/get\("case-ABC"\) after put of "case-abc"/)
       expect(await catches(alternate, memory, () => new CaseBlindStore())).toMatch(/another casing misses/)
+    })
+  })
+
+  describe('corrupt entries', () => {
+    it('a key-value store that fails the whole batch for one corrupt entry (review: it did)', async () => {
+      /** Rejects a batch read that met a corrupt entry with a CorruptEntryError that names no lookup: the whole batch failed. */
+      class WholeBatch extends KeyValueStore {
+        protected override async readMany(info: ModelInfo, requests: readonly LookupRequest[], options?: GetEntriesOptions) {
+          try {
+            return await super.readMany(info, requests, options)
+          } catch (err) {
+            throw isStockpyleError(err, 'E_CORRUPT_ENTRY') ? new CorruptEntryError(err.message) : err
+          }
+        }
+      }
+      const message = await catches(
+        'a corrupt entry fails only its own lookup: batchGet rejects with CorruptEntryError naming it in `failed`, the others answered in `results`; a chain over the store reads only that lookup below',
+        keyValue,
+        (o) => new WholeBatch(new MapBackend(() => o.clock.now()), o),
+      )
+      expect(message).toMatch(/^failed: the position of the corrupt lookup alone/)
     })
   })
 

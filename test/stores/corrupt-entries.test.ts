@@ -13,6 +13,7 @@ import {
   type KeyValueEntry,
   KeyValueStore,
   ProcessMemoryStore,
+  type StoreEntry,
 } from '../../src/index.js'
 import { RedisBackend, RedisStore } from '../../src/stores/redis/index.js'
 import { ConformanceDoc, ConformanceUser, ManualClock, MapBackend, makeUser } from '../../src/testing/index.js'
@@ -190,6 +191,108 @@ describe('untrusted bytes from a cache backend', () => {
     expect(await middle.get(ConformanceDoc, { id: 'd1' })).toEqual(doc)
     expect(events).toHaveLength(1)
     await second.close()
+  })
+})
+
+describe('a corrupt entry fails only its own lookups (review: it failed the read of the whole batch)', () => {
+  const users = [makeUser(1), makeUser(2), makeUser(3)]
+  const ids = users.map((u) => ({ id: u.id }))
+  const userKey = (id: number) => `p:${canonicalKey(ConformanceUser, { id })}`
+
+  it('KeyValueStore: a batchGet of 3 with the middle entry corrupt rejects with a CorruptEntryError whose failed is [1] and whose results hold the other two', async () => {
+    const clock = new ManualClock()
+    const backend = new MapBackend(() => clock.now())
+    const store = new KeyValueStore(backend, { prefix: 'p', name: 'kv', clock })
+    await store.batchPut(users)
+    await backend.setMany([{ key: userKey(2), value: Buffer.from('not an envelope'), expiresAt: undefined }])
+    const err = await store.batchGet(ConformanceUser, ids).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(CorruptEntryError)
+    const corrupt = err as CorruptEntryError<StoreEntry>
+    expect(corrupt.message).toMatch(
+      /^kv store get of model `ConformanceUser`: the entry under `"p:ConformanceUser\|id=n2"` is corrupt: .*; it was replaced by a tombstone for 2000 ms$/,
+    )
+    expect(corrupt.failed).toEqual([1])
+    expect(corrupt.results?.map((e) => e?.value)).toEqual([users[0], undefined, users[2]])
+    expect(isTombstone((await backend.getMany([userKey(2)]))[0], clock.now() + 2000)).toBe(true)
+    // a get of that key alone still rejects (another corrupt value), naming it
+    await backend.setMany([{ key: userKey(2), value: Buffer.from('again'), expiresAt: undefined }])
+    await expect(store.get(ConformanceUser, { id: 2 })).rejects.toBeInstanceOf(CorruptEntryError)
+  })
+
+  it('KeyValueStore: corrupt records read through aliases fail every lookup that reached them, and only those; the message counts the others', async () => {
+    const backend = new MapBackend()
+    const store = new KeyValueStore(backend, { prefix: 'p', name: 'kv' })
+    await store.batchPut(users)
+    await backend.setMany([
+      { key: userKey(1), value: Buffer.from('garbage one'), expiresAt: undefined },
+      { key: userKey(3), value: Buffer.alloc(0), expiresAt: undefined },
+    ])
+    const lookups = [{ email: users[0]?.email }, { id: 1 }, { id: 2 }, { email: users[2]?.email }, { id: 2 }]
+    const err = (await store.batchGet(ConformanceUser, lookups as never).catch((e: unknown) => e)) as CorruptEntryError<StoreEntry>
+    expect(err).toBeInstanceOf(CorruptEntryError)
+    expect(err.failed).toEqual([0, 1, 3])
+    expect(err.results?.map((e) => e?.value)).toEqual([undefined, undefined, users[1], undefined, users[1]])
+    expect(err.message).toMatch(/the entry under `"p:ConformanceUser\|id=n1"` \(and 1 more\) is corrupt/)
+  })
+
+  it('a chain [memory, KeyValueStore(MapBackend), db] answers all three, reading the db for the corrupt key only; reported once, the circuit stays closed', async () => {
+    const backend = new MapBackend()
+    const middle = new KeyValueStore(backend, { prefix: 'p', name: 'kv' })
+    const db = new ProcessMemoryStore({ name: 'db' })
+    await db.batchPut(users)
+    await middle.batchPut(users)
+    await backend.setMany([{ key: userKey(2), value: Buffer.from('not an envelope'), expiresAt: undefined }])
+    const chain = new ChainedStore([new ProcessMemoryStore(), middle, db])
+    const events: CacheErrorEvent[] = []
+    chain.events.on('cacheError', (e: CacheErrorEvent) => events.push(e))
+    expect(await chain.batchGet(ConformanceUser, ids)).toEqual(users)
+    expect(events.map((e) => [e.layer, e.operation, (e.error as Error).constructor.name])).toEqual([['kv', 'get', 'CorruptEntryError']])
+    expect(chain.stats().map((s) => [s.hits, s.misses, s.errors, s.skipped])).toEqual([
+      [0, 3, 0, 0],
+      [2, 0, 1, 0],
+      [1, 0, 0, 0],
+    ])
+    // under onCacheError 'throw' the call rejects with it
+    await backend.setMany([{ key: userKey(2), value: Buffer.from('not an envelope'), expiresAt: undefined }])
+    const strict = new ChainedStore([new ProcessMemoryStore(), middle, db], { onCacheError: 'throw' })
+    await expect(strict.batchGet(ConformanceUser, ids)).rejects.toBeInstanceOf(CorruptEntryError)
+    await chain.close()
+  })
+
+  it('ProcessMemoryStore: a batchGet of 3 with the middle record corrupt rejects with failed [1] and the other two in results; a chain reads only that one below', async () => {
+    const memory = new ProcessMemoryStore({ name: 'memory' })
+    const spoil = async (id: number) => {
+      // The entry's envelope is the store's own bytes: spoil the body behind the 10-byte header.
+      const [entry] = await memory.batchGetEntries(ConformanceUser, [{ id }])
+      entry?.encoded?.fill(0xc1, 10)
+    }
+    await memory.batchPut(users)
+    await spoil(2)
+    const err = (await memory.batchGet(ConformanceUser, ids).catch((e: unknown) => e)) as CorruptEntryError<StoreEntry>
+    expect(err).toBeInstanceOf(CorruptEntryError)
+    expect(err.message).toMatch(/^memory store get of model `ConformanceUser`: the entry under `"ConformanceUser\|id=n2"` is corrupt/)
+    expect(err.failed).toEqual([1])
+    expect(err.results?.map((e) => e?.value)).toEqual([users[0], undefined, users[2]])
+    expect(await memory.get(ConformanceUser, { id: 2 })).toBeUndefined()
+    // two corrupt: both fail, the message counts the second
+    await memory.batchPut(users)
+    await spoil(1)
+    await spoil(3)
+    const two = (await memory.batchGet(ConformanceUser, ids).catch((e: unknown) => e)) as CorruptEntryError<StoreEntry>
+    expect(two.failed).toEqual([0, 2])
+    expect(two.results?.map((e) => e?.value)).toEqual([undefined, users[1], undefined])
+    expect(two.message).toMatch(/id=n1"` \(and 1 more\) is corrupt/)
+    // in a chain: the db is read for the corrupt one only
+    await memory.batchPut(users)
+    await spoil(2)
+    const db = new ProcessMemoryStore({ name: 'db' })
+    await db.batchPut(users)
+    const chain = new ChainedStore([memory, db])
+    expect(await chain.batchGet(ConformanceUser, ids)).toEqual(users)
+    expect(chain.stats().map((s) => [s.hits, s.misses, s.errors])).toEqual([
+      [2, 0, 1],
+      [1, 0, 0],
+    ])
   })
 })
 

@@ -1,5 +1,6 @@
 import { describe, expectTypeOf, it } from 'vitest'
 import {
+  CorruptEntryError,
   type errors,
   type InvalidOptionError,
   isStockpyleError,
@@ -9,6 +10,7 @@ import {
   type SkipReason,
   type StockpyleError,
   type StockpyleErrorCode,
+  type StoreEntry,
   type StoreUnavailableError,
 } from '../../src/index.js'
 
@@ -28,6 +30,11 @@ describe('error types', () => {
     }
     if (isStockpyleError(err, 'E_STORE_UNAVAILABLE')) expectTypeOf(err).toExtend<StoreUnavailableError>()
     if (isStockpyleError(err, 'E_STOCKPYLE')) expectTypeOf(err.code).toEqualTypeOf<'E_STOCKPYLE'>()
+    if (isStockpyleError(err, 'E_CORRUPT_ENTRY')) {
+      expectTypeOf(err.failed).toEqualTypeOf<readonly number[] | undefined>()
+      expectTypeOf(err.results).toEqualTypeOf<readonly unknown[] | undefined>()
+    }
+    expectTypeOf(new CorruptEntryError<StoreEntry>('m').results).toEqualTypeOf<readonly (StoreEntry | undefined)[] | undefined>()
   })
 
   it('without a code (or with one only known at run time) it narrows to StockpyleError', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ChainedStore, KeyValueStore, ProcessMemoryStore, StoreUnavailableError } from '../../src/index.js'
+import { ChainedStore, canonicalKey, KeyValueStore, ProcessMemoryStore, StoreUnavailableError } from '../../src/index.js'
 import { ConformanceUser, FaultStore, ManualClock, MapBackend, makeUser } from '../../src/testing/index.js'
 
 /** A chain [cache keeping expired copies for an hour, database] serving stale copies while the database fails. */
@@ -46,6 +46,32 @@ describe('serveStale', () => {
     await chain.batchPut([version(1, 'v2'), version(2, 'v2')]) // two repairs past the bound of one: fenced
     db.fail('get')
     await expect(chain.get(ConformanceUser, { id: 1 })).rejects.toBeInstanceOf(StoreUnavailableError)
+  })
+
+  it('a corrupt entry in a cache layer fails only its own lookup on a stale read: the others are served from that layer (review: the whole layer was passed over)', async () => {
+    const clock = new ManualClock()
+    const damaged = `stockpyle:${canonicalKey(ConformanceUser, { id: 2 })}`
+    /** A backend whose copy of one key is damaged on every read (replacing it does not help). */
+    class DamagedBackend extends MapBackend {
+      override async getMany(keys: readonly string[]) {
+        const found = await super.getMany(keys)
+        return keys.map((k, i) => (k === damaged ? Buffer.from('garbage') : found[i]))
+      }
+    }
+    const kv = new KeyValueStore(new DamagedBackend(() => clock.now()), { name: 'kv', clock, lifetime: 60, grace: 3600 })
+    const memory = new ProcessMemoryStore({ clock, lifetime: 60, grace: 3600 })
+    const db = new FaultStore(new ProcessMemoryStore({ clock }))
+    const chain = new ChainedStore([kv, memory, db], { serveStale: true, breaker: false, clock })
+    await kv.batchPut([version(1, 'v1'), version(3, 'v1')])
+    await memory.put(version(2, 'v1'))
+    clock.advance(61_000)
+    db.fail('get')
+    const got = await chain.batchGet(ConformanceUser, [{ id: 1 }, { id: 2 }, { id: 3 }])
+    expect(got.map((u) => [u?.id, u?.name])).toEqual([
+      [1, 'v1'],
+      [2, 'v1'],
+      [3, 'v1'],
+    ])
   })
 
   it('a batch with a lookup no cache holds rejects with the database failure: never a miss the database did not confirm', async () => {

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache'
-import { CACHE_OPTION_NAMES, type CacheStoreOptions } from '../../contracts/cache-store-options.js'
+import { capabilities, type StoreCapabilities } from '../../contracts/base-store.js'
+import { CACHE_OPTION_NAMES, type CacheStoreOptions, type checkCacheOptions } from '../../contracts/cache-store-options.js'
 import type { InvalidationBus } from '../../contracts/invalidation-bus.js'
 import { InvalidOptionError, show } from '../../core/errors.js'
 import { type MemoryRecord, sizeOf } from './memory-record.js'
@@ -85,4 +86,17 @@ export function recordCache(
 ): LRUCache<string, MemoryRecord> {
   if (maxSize === undefined) return new LRUCache({ maxSize: max as number, sizeCalculation: () => 1, dispose })
   return new LRUCache({ maxSize, sizeCalculation: sizeOf, dispose })
+}
+
+/** The capabilities of a `ProcessMemoryStore` with these (checked) settings. */
+export function memoryCapabilities(settings: ReturnType<typeof checkCacheOptions>): StoreCapabilities {
+  return capabilities({
+    polymorphic: settings.polymorphic,
+    inProcess: true,
+    clearable: true,
+    addOnlyBackfills: true,
+    tombstones: settings.tombstoneMs > 0,
+    staleReads: settings.graceMs > 0,
+    refillsExpired: true,
+  })
 }

@@ -1,7 +1,6 @@
 import type { LRUCache } from 'lru-cache'
 import type { WriteItem } from '../../contracts/base-store.js'
-import { decodeRecord, envelopeExpiry } from '../../core/codec.js'
-import { CorruptEntryError, show } from '../../core/errors.js'
+import { envelopeExpiry } from '../../core/codec.js'
 import type { ObjectKeys } from '../../core/key-encoding.js'
 import type { Clock } from '../../core/lifetime.js'
 import type { InvalidationLog } from './invalidation-log.js'
@@ -69,6 +68,13 @@ export function expiryOfRecord(record: MemoryRecord): number | undefined {
   return record.bytes === undefined ? record.tombstoneUntil : envelopeExpiry(record.bytes)
 }
 
+/** Whether `held` (what a store holds under a key, if anything) is a record or tombstone still live at `now` (ms). */
+export function isLive(held: MemoryRecord | undefined, now: number): boolean {
+  if (held === undefined) return false
+  const until = expiryOfRecord(held)
+  return until === undefined || until > now
+}
+
 /**
  * The bytes a held record or tombstone counts against `maxSize`, its aliases apart ({@link sizeOfAliases}:
  * the alias table counts them, see AliasIndex). lru-cache asks on every set: no closure here.
@@ -119,22 +125,9 @@ export function placeTombstones(
   }
 }
 
-/**
- * The object `bytes` (the record held under `recordKey`) decode to; a corrupt record is removed from
- * `records` and reported. `where`: the call, named in the error.
- * @throws CorruptEntryError naming the key.
- */
-export function decodeHeld(
-  records: LRUCache<string, MemoryRecord>,
-  recordKey: string,
-  bytes: Uint8Array,
-  where: string,
-): object | undefined {
-  try {
-    return decodeRecord(bytes)
-  } catch (err) {
-    if (!(err instanceof CorruptEntryError)) throw err
-    records.delete(recordKey)
-    throw new CorruptEntryError(`${where}: the entry under ${show(recordKey)} is corrupt (${err.message}); it was removed`, { cause: err })
-  }
+/** The keys of `held` (record key, record a put stored) under which `records` no longer holds that record. */
+export function replaced(records: LRUCache<string, MemoryRecord>, held: readonly [string, MemoryRecord][]): string[] {
+  const out: string[] = []
+  for (const [key, record] of held) if (records.peek(key) !== record) out.push(key)
+  return out
 }

@@ -18,11 +18,11 @@ import { describeModelIn, type KeyInfo, type ModelInfo } from '../../core/regist
 import { AliasIndex } from './alias-index.js'
 import { BusLink } from './bus-link.js'
 import { type CopyKeys, sizeOfCaptured } from './copy-keys.js'
-import { holdsLive, replaced } from './held-records.js'
+import { corruptBatch, decodeHeld } from './decode-held.js'
 import { InvalidationLog } from './invalidation-log.js'
-import { memoryCapabilities } from './memory-capabilities.js'
-import { memoryBounds, PROCESS_MEMORY_STORE_OPTIONS, type ProcessMemoryStoreOptions, recordCache } from './memory-options.js'
-import { decodeHeld, expiryOfRecord, holdAliases, MemoryRecord, placeTombstones, sizeOf, sizeOfAliases } from './memory-record.js'
+import type { ProcessMemoryStoreOptions } from './memory-options.js'
+import { memoryBounds, memoryCapabilities, PROCESS_MEMORY_STORE_OPTIONS, recordCache } from './memory-options.js'
+import { expiryOfRecord, holdAliases, isLive, MemoryRecord, placeTombstones, replaced, sizeOf, sizeOfAliases } from './memory-record.js'
 import { invalidatedSince, prepareCopies, prepareWrites } from './prepare-writes.js'
 import { RecordArena } from './record-arena.js'
 
@@ -154,25 +154,21 @@ export class ProcessMemoryStore extends BaseStore {
     const now = this.#settings.clock.now()
     const stale = options.stale === true
     const out: (StoreEntry | undefined)[] = new Array(keys.length)
-    for (let i = 0; i < keys.length; i++)
-      out[i] = this.#read(info, (requests[i] as LookupRequest).spec, keys[i] as string, now, stale, true)
-    return out
+    const read = (at: number) => this.#read(info, (requests[at] as LookupRequest).spec, keys[at] as string, now, stale, true) as StoreEntry
+    let i = 0
+    try {
+      for (; i < keys.length; i++) out[i] = read(i)
+      return out
+    } catch (err) {
+      throw corruptBatch(err, i, out, this.name, info.name, read) // a corrupt record fails its own lookups only
+    }
   }
 
   /**
-   * The object held under `key` (canonical, of key `spec`), as an entry (`asEntry`) or bare (a `get`);
+   * The object held under `key` (canonical, of key `spec`), as an entry (`entry`) or bare (a `get`);
    * `now` (ms) read only if it expires.
    */
-  #read(info: ModelInfo, spec: KeyInfo, key: string, now: number | undefined, stale: boolean, asEntry: true): StoreEntry | undefined
-  #read(info: ModelInfo, spec: KeyInfo, key: string, now: number | undefined, stale: boolean, asEntry: false): object | undefined
-  #read(
-    info: ModelInfo,
-    spec: KeyInfo,
-    key: string,
-    now: number | undefined,
-    stale: boolean,
-    asEntry: boolean,
-  ): StoreEntry | object | undefined {
+  #read(info: ModelInfo, spec: KeyInfo, key: string, now: number | undefined, stale: boolean, entry: boolean): object | undefined {
     let recordKey = key
     // Only a key of the model's primary key can be a record key (a lookup of any other key is only an
     // alias), and it is an alias only where objects are also held under their ancestors' keys: each
@@ -197,9 +193,9 @@ export class ProcessMemoryStore extends BaseStore {
       }
     }
     if (record.bytes === undefined) return undefined
-    const value = decodeHeld(this.#records, recordKey, record.bytes, `${this.name} store get of model \`${info.name}\``)
+    const value = decodeHeld(this.#records, recordKey, record.bytes, this.name, info.name)
     if (value === undefined || !(value instanceof (info.model as unknown as new () => object))) return undefined
-    if (!asEntry) return value
+    if (!entry) return value
     // The held envelope goes with the entry: a backfill of it into another layer copies these bytes
     // (restampRecord) instead of encoding the object again; nothing writes into them.
     return new Entry(value, expiresAt, record.bytes)
@@ -305,7 +301,7 @@ export class ProcessMemoryStore extends BaseStore {
     if (expiresAt === null || now < this.#refuseBackfillsUntil) return
     // Invalidated since the read began, however long ago: the copy may predate the invalidation.
     if (since !== undefined && invalidatedSince(this.#invalidations, keys, since)) return
-    if (holdsLive(this.#records, keys.record, now) || this.#aliases.isAncestorKey(keys.record)) return
+    if (isLive(this.#records.peek(keys.record), now) || this.#aliases.isAncestorKey(keys.record)) return
     const bytes = this.#arena.envelope(obj, expiresAt, encoded, this.#putWhere)
     this.#set(keys.record, new MemoryRecord(bytes, holdAliases(keys.aliases), undefined, keys.captured), keys.info, false)
   }
