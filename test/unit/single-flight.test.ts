@@ -204,6 +204,31 @@ describe('reads across a write', () => {
     await chain.close()
   })
 
+  it('three cache layers: a put too big for the first layer leaves nothing there that a read refilled while the put held the layers below', async () => {
+    const held = new HeldBackend()
+    const memory = new ProcessMemoryStore({ maxSize: 2000, tombstoneLifetime: 0 })
+    const chain = new ChainedStore([
+      memory,
+      new KeyValueStore(new MapBackend()),
+      new KeyValueStore(held),
+      new ProcessMemoryStore({ tombstoneLifetime: 0 }),
+    ])
+    const v0 = makeUser(13)
+    v0.name = 'V0'
+    await chain.put(v0)
+    const v1 = makeUser(13)
+    v1.name = `V1${'x'.repeat(3000)}`
+    held.writes = gate()
+    const written = chain.put(v1)
+    await until(() => held.writesWaiting > 0)
+    expect((await chain.get(ConformanceUser, { id: 13 }))?.name).toBe('V0') // concurrent with the put: the layer above the held one
+    held.writes.open()
+    await written
+    expect(await memory.get(ConformanceUser, { id: 13 })).toBeUndefined()
+    expect((await chain.get(ConformanceUser, { id: 13 }))?.name.slice(0, 2)).toBe('V1')
+    await chain.close()
+  })
+
   it('a put through another chain that the shared memory layer cannot hold stops older reads from being joined or landing', async () => {
     const db = new HeldDatabase({ tombstoneLifetime: 0 })
     const memory = new ProcessMemoryStore({ maxSize: 2000 })

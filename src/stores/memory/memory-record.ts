@@ -125,9 +125,12 @@ export function placeTombstones(
   }
 }
 
-/** The keys of `held` (record key, record a put stored) under which `records` no longer holds that record. */
-export function replaced(records: LRUCache<string, MemoryRecord>, held: readonly [string, MemoryRecord][]): string[] {
+/**
+ * The keys of `held` (record key, record a put stored; `undefined` where it stored none: too big, or
+ * not to be cached) under which `records` does not hold that record: whatever is there now came after.
+ */
+export function replaced(records: LRUCache<string, MemoryRecord>, held: readonly [string, MemoryRecord | undefined][]): string[] {
   const out: string[] = []
-  for (const [key, record] of held) if (records.peek(key) !== record) out.push(key)
+  for (const [key, record] of held) if (record === undefined || records.peek(key) !== record) out.push(key)
   return out
 }

@@ -215,7 +215,7 @@ export class ProcessMemoryStore extends BaseStore {
    */
   putNow(entries: readonly StoreEntry[]): () => Promise<void> {
     this.assertOpen('put')
-    const held: [string, MemoryRecord][] = []
+    const held: [string, MemoryRecord | undefined][] = []
     const items = this.items(
       entries.map((e) => e.value),
       'put',
@@ -250,9 +250,9 @@ export class ProcessMemoryStore extends BaseStore {
 
   /**
    * Stores `items` (puts, puts of lifetimes already over — removed as deletes are —, backfills); returns
-   * the keys to publish. `held` gets each put's record key and the record held.
+   * the keys to publish. `held` gets each put's record key and the record held (`undefined`: none).
    */
-  #write(items: readonly WriteItem[], held?: [string, MemoryRecord][]): string[] {
+  #write(items: readonly WriteItem[], held?: [string, MemoryRecord | undefined][]): string[] {
     try {
       const now = this.#settings.clock.now()
       const writes = prepareWrites(items, this.#settings, now, this.#putWhere, this.#arena)
@@ -265,10 +265,11 @@ export class ProcessMemoryStore extends BaseStore {
         if (item.backfill !== true) {
           published.push(keys.record)
           this.#aliases.yieldTo(keys.record)
-          if (bytes !== undefined && expiresAt !== null) {
-            const record = new MemoryRecord(bytes, holdAliases(keys.aliases), undefined)
-            if (this.#set(keys.record, record)) held?.push([keys.record, record])
-          } else {
+          const record =
+            bytes !== undefined && expiresAt !== null ? new MemoryRecord(bytes, holdAliases(keys.aliases), undefined) : undefined
+          const stored = record !== undefined && this.#set(keys.record, record)
+          held?.push([keys.record, stored ? record : undefined])
+          if (record === undefined) {
             // Not cached, but invalidated as a delete is (review: a plain delete let a copy read before it land).
             this.#tombstone([keys.record])
             this.#aliases.dropDangling(keys.aliases)
