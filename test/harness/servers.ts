@@ -15,6 +15,7 @@ import { chownSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, r
 import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
+import { promisify } from 'node:util'
 
 declare module 'vitest' {
   /**
@@ -548,6 +549,8 @@ function redisArgs(port: number, extra: string[] = []): string[] {
   return ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--logfile', '', ...extra]
 }
 
+const execFileAsync = promisify(execFile)
+
 const redisPing = (port: number): Promise<string> => ask(port, 'PING\r\n', (t) => t.includes('\r\n')).then(expect(/^\+PONG/))
 
 function expect(pattern: RegExp): (text: string) => string {
@@ -599,6 +602,8 @@ export interface RedisCluster {
   readonly nodes: { host: string; port: number }[]
   /** The master processes, same order as `nodes`. */
   readonly servers: ServerProcess[]
+  /** The replicas asked for (`replicas` of {@link startRedisCluster}): replica `i` replicates master `i % masters`. */
+  readonly replicas: { host: string; port: number }[]
   /**
    * Resolves once every node reports `cluster_state:ok` and flags no node `fail` or `fail?` (use
    * after restarting or thawing a node, before failing another one).
@@ -609,16 +614,19 @@ export interface RedisCluster {
 }
 
 /**
- * Starts a Redis Cluster of `masters` masters (no replicas) on free loopback ports, creates it with
+ * Starts a Redis Cluster of `masters` masters on free loopback ports, creates it with
  * `redis-cli --cluster create` and waits for `cluster_state:ok` on every node. The nodes run with
- * `cluster-require-full-coverage no`: while one master is down the others serve their slots.
+ * `cluster-require-full-coverage no`: while one master is down the others serve their slots. With
+ * `replicas` (default 0), that many more nodes join as replicas (replica `i` of master `i % masters`)
+ * and are in sync (`master_link_status:up`) when it resolves.
  */
-export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
+export async function startRedisCluster(masters = 3, replicas = 0): Promise<RedisCluster> {
   const bin = requireBinaries('redis-server', 'redis-cli')
   const dir = tempDir('redis-cluster')
   const servers: ServerProcess[] = []
+  const replicaServers: ServerProcess[] = []
   const stop = async (): Promise<void> => {
-    await Promise.all(servers.map((s) => s.stop()))
+    await Promise.all([...servers, ...replicaServers].map((s) => s.stop()))
     removeDir(dir)
   }
   /** `ok`, or what is not yet healthy in the node's view: its cluster state, or nodes it flags failing. */
@@ -654,33 +662,31 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
     }
   }
   try {
-    for (let i = 0; i < masters; i++) {
-      servers.push(
-        await startServer({
-          label: `redis-cluster-${i}`,
-          command: bin['redis-server'],
-          args: (port) =>
-            redisArgs(port, [
-              '--dir',
-              dir,
-              '--cluster-enabled',
-              'yes',
-              '--cluster-config-file',
-              join(dir, `nodes-${port}.conf`),
-              '--cluster-node-timeout',
-              '2000',
-              // the other masters keep serving their slots while one is down (a cache cluster's usual setting)
-              '--cluster-require-full-coverage',
-              'no',
-            ]),
-          dir,
-          ready: redisPing,
-          readyTimeoutMs: 10_000,
-          stopSignal: 'SIGTERM',
-          bus: true,
-        }),
-      )
-    }
+    const startNode = (label: string): Promise<ServerProcess> =>
+      startServer({
+        label,
+        command: bin['redis-server'],
+        args: (port) =>
+          redisArgs(port, [
+            '--dir',
+            dir,
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            join(dir, `nodes-${port}.conf`),
+            '--cluster-node-timeout',
+            '2000',
+            // the other masters keep serving their slots while one is down (a cache cluster's usual setting)
+            '--cluster-require-full-coverage',
+            'no',
+          ]),
+        dir,
+        ready: redisPing,
+        readyTimeoutMs: 10_000,
+        stopSignal: 'SIGTERM',
+        bus: true,
+      })
+    for (let i = 0; i < masters; i++) servers.push(await startNode(`redis-cluster-${i}`))
     const output = await new Promise<string>((resolve, reject) => {
       execFile(
         bin['redis-cli'],
@@ -692,11 +698,34 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
     })
     if (!/All 16384 slots covered/.test(output)) throw new Error(`redis-cli --cluster create did not cover all slots:\n${output}`)
     await waitHealthy()
+    for (let i = 0; i < replicas; i++) {
+      const replica = await startNode(`redis-cluster-replica-${i}`)
+      replicaServers.push(replica)
+      const master = servers[i % masters] as ServerProcess
+      const id = (await ask(master.port, 'CLUSTER MYID\r\n', bulkComplete)).split('\r\n')[1] as string
+      await execFileAsync(
+        bin['redis-cli'],
+        ['--cluster', 'add-node', `${HOST}:${replica.port}`, `${HOST}:${master.port}`, '--cluster-slave', '--cluster-master-id', id],
+        { timeout: 60_000 },
+      )
+      const deadline = Date.now() + 30_000
+      while (!/master_link_status:up/.test(await ask(replica.port, 'INFO replication\r\n', bulkComplete))) {
+        if (Date.now() > deadline) throw new Error(`test harness: redis cluster replica ${replica.port} not in sync within 30 s`)
+        await sleep(50)
+      }
+    }
+    await waitHealthy()
   } catch (err) {
     await stop()
     throw err
   }
-  return { nodes: servers.map((s) => ({ host: s.host, port: s.port })), servers, waitHealthy, stop }
+  return {
+    nodes: servers.map((s) => ({ host: s.host, port: s.port })),
+    servers,
+    replicas: replicaServers.map((s) => ({ host: s.host, port: s.port })),
+    waitHealthy,
+    stop,
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------
