@@ -783,3 +783,140 @@ describe.runIf(stores.has('memcached'))('MemcacheStore.clear()', () => {
     expect(() => new MemcacheStore({ servers: ['127.0.0.1:1'], ownsServers: 1 as never })).toThrow(/`ownsServers`/)
   })
 })
+
+describe.runIf(stores.has('redis-cluster'))(
+  'RedisStore.clear() on a Redis Cluster during a failover (a private cluster, one master with a replica)',
+  () => {
+    let cluster: RedisCluster
+    let client: Cluster
+    /** The master with a replica and its replica, in either role. */
+    let pair: Redis[]
+    beforeAll(async () => {
+      cluster = await startRedisCluster(3, 1)
+      const nodes = [cluster.nodes[0], cluster.replicas[0]] as { host: string; port: number }[]
+      pair = nodes.map((n) => new Redis({ host: n.host, port: n.port, maxRetriesPerRequest: 0, lazyConnect: true }))
+      for (const a of pair) a.on('error', () => {})
+      await Promise.all(pair.map((a) => a.connect()))
+      client = new Cluster(cluster.nodes)
+    }, 90_000)
+    afterAll(async () => {
+      await client?.quit()
+      for (const a of pair ?? []) a.disconnect()
+      await cluster?.stop()
+    })
+
+    const addressOf = (node: Redis): string => `${node.options.host}:${node.options.port}`
+    const role = async (node: Redis): Promise<string> => ((await node.role()) as string[])[0] as string
+    /** The pair's current master and replica. */
+    const roles = async (): Promise<{ master: Redis; replica: Redis }> => {
+      const [a, b] = pair as [Redis, Redis]
+      return (await role(a)) === 'master' ? { master: a, replica: b } : { master: b, replica: a }
+    }
+    /** `CLUSTER FAILOVER` on the pair's replica; resolves once the two swapped roles and the new replica is in sync. */
+    const failover = async (): Promise<void> => {
+      const { master, replica } = await roles()
+      await replica.cluster('FAILOVER')
+      const deadline = Date.now() + 30_000
+      for (;;) {
+        const info = (await master.info('replication')) as string
+        if ((await role(replica)) === 'master' && /master_link_status:up/.test(info)) return
+        if (Date.now() > deadline) throw new Error('the failover did not complete within 30 s')
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+    }
+    /** Every key of `pattern` on every node that is a master now (the test's own check). */
+    const left = async (pattern: string): Promise<string[]> => {
+      const nodes = [...cluster.nodes, ...cluster.replicas].map((n) => new Redis({ host: n.host, port: n.port, lazyConnect: true }))
+      try {
+        const keys: string[] = []
+        for (const node of nodes) if ((await role(node)) === 'master') keys.push(...(await scanAll(node, pattern)))
+        return keys.sort()
+      } finally {
+        for (const node of nodes) node.disconnect()
+      }
+    }
+    const direct = <T>(work: () => Promise<T>): Promise<T> => work()
+
+    it('a failover (CLUSTER FAILOVER on the replica) while the master is being scanned: clear() makes another pass through the current masters and leaves nothing (review: rejected with a bare "Connection is closed." after removing part of the keys)', async () => {
+      const p = prefix()
+      const keys = Array.from({ length: 3000 }, (_, i) => `${p}:k${i}`)
+      for (let i = 0; i < keys.length; i += 500) await Promise.all(keys.slice(i, i + 500).map((key) => client.set(key, 'before the clear')))
+      const { master } = await roles()
+      const events: ScanEvent[] = []
+      await unlinkByPrefix(client, `${p}:`, {
+        owner: 'redis-cluster(test)',
+        step: direct,
+        onScan: async (event) => {
+          events.push(event)
+          if (event.pass !== 1 || event.phase !== 'start' || event.node !== addressOf(master)) return
+          await failover()
+          // what ioredis does when its slot refresh finds the node's role changed (CLUSTER SLOTS omits a
+          // replica not yet in sync): it closes the node's connection and makes another
+          client
+            .nodes('all')
+            .find((node) => addressOf(node) === addressOf(master))
+            ?.disconnect()
+        },
+      })
+      expect(await left(`${p}:*`)).toEqual([])
+      // the next pass went through the current masters: the promoted replica, not the demoted master
+      const { master: promoted } = await roles()
+      const second = events.filter((e) => e.pass === 2 && e.phase === 'start').map((e) => e.node)
+      expect(second).toContain(addressOf(promoted))
+      expect(second).not.toContain(addressOf(master))
+    }, 60_000)
+
+    it('a master whose connection is replaced in every pass allowed: rejects saying a master was demoted or its connection replaced (failover?), the failure as cause', async () => {
+      const p = prefix()
+      await Promise.all(Array.from({ length: 200 }, (_, i) => client.set(`${p}:k${i}`, 'before the clear')))
+      const { master } = await roles()
+      const err = await unlinkByPrefix(client, `${p}:`, {
+        owner: 'redis-cluster(test)',
+        step: direct,
+        passes: 3,
+        onScan: (event) => {
+          if (event.phase === 'start' && event.node === addressOf(master)) {
+            client
+              .nodes('all')
+              .find((node) => addressOf(node) === addressOf(master))
+              ?.disconnect()
+          }
+        },
+      }).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(StoreUnavailableError)
+      expect((err as Error).message).toMatch(
+        /^redis-cluster\(test\) store clear: a master was demoted or its connection replaced during clear \(failover\?\): master\(s\) 127\.0\.0\.1:\d+ left the client's masters \(Connection is closed\.\) in pass 3, the last allowed; keys of the prefix may remain \(clear again\)$/,
+      )
+      expect(String((err as Error).cause)).toMatch(/Connection is closed/)
+      await unlinkByPrefix(client, `${p}:`, { owner: 'test', step: direct })
+      expect(await left(`${p}:*`)).toEqual([])
+    }, 60_000)
+
+    it('RedisStore.clear() of 20,000 objects with CLUSTER FAILOVER sent on the replica 20 ms after it began: resolves and leaves nothing readable', async () => {
+      const p = prefix()
+      const store = new RedisStore({ cluster: cluster.nodes, prefix: p, timeout: 5000 })
+      try {
+        for (let i = 0; i < 20_000; i += 2000) await store.batchPut(users(i + 1, 2000))
+        const { replica } = await roles()
+        const sent = new Promise((resolve) => setTimeout(resolve, 20)).then(() => replica.cluster('FAILOVER'))
+        await store.clear()
+        await sent
+        await failoverDone()
+        expect(await left(`${p}:*`)).toEqual([])
+      } finally {
+        await store.close()
+      }
+    }, 60_000)
+    /** Resolves once the pair has one master and an in-sync replica. */
+    const failoverDone = async (): Promise<void> => {
+      const deadline = Date.now() + 30_000
+      for (;;) {
+        const { master, replica } = await roles()
+        if ((await role(replica)) === 'slave' && /master_link_status:up/.test((await replica.info('replication')) as string) && master)
+          return
+        if (Date.now() > deadline) throw new Error('the failover did not complete within 30 s')
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+    }
+  },
+)

@@ -54,26 +54,41 @@ export interface ClearContext {
  * being migrated, is then swept with `CLUSTER GETKEYSINSLOT` on the masters that may hold it, in the
  * order keys move (source, then target), and the layout read again: a slot that changed during its
  * sweep is swept again. A master serving slots that the client did not know of gets a full pass, once
- * the client's slot map is refreshed. Every pass and sweep counts towards `passes`. Keys written while
- * it runs may survive; resolves to the number of keys unlinked.
+ * the client's slot map is refreshed. A failover during a pass is a layout change too: when a pass
+ * fails (every master's part is awaited first) and, the client's slot map refreshed, a master of the
+ * pass is no longer among the client's masters (demoted, or its connection closed and replaced, as
+ * ioredis does when a node's role changes) and the client's current masters answer, every current
+ * master gets a full pass. Every pass and sweep counts towards `passes`. Keys written while it runs
+ * may survive; resolves to the number of keys unlinked.
  * @throws StoreUnavailableError when the layout still changed in the last pass allowed (the cluster
- * kept resharding): keys of the prefix may remain; whatever `step` throws (a master's failure, named).
+ * kept resharding), or a master was still demoted or replaced in it (failover), the last failure as
+ * `cause`: keys of the prefix may remain; otherwise whatever `step` throws (a master's failure, named).
  */
 export async function unlinkByPrefix(client: Redis | Cluster, prefix: string, context: ClearContext): Promise<number> {
   const pattern = prefixPattern(prefix)
-  if ((client as { isCluster?: boolean }).isCluster !== true)
-    return sweepNode(client, false, client as Redis, undefined, pattern, 1, context)
+  const tally = { removed: 0 }
+  if ((client as { isCluster?: boolean }).isCluster !== true) {
+    await sweepNode(client, false, client as Redis, undefined, pattern, 1, context, tally)
+    return tally.removed
+  }
   const cluster = client as Cluster
   const { owner, step } = context
   const passes = context.passes ?? CLEAR_PASSES
-  let removed = 0
   let masters: Redis[] = []
   /** Slots to sweep; `undefined`: every master needs a full pass. */
   let slots: number[] | undefined
   let layout: ClusterLayout | undefined
   let why = ''
+  /** The failure that made the last pass a failover's (see {@link leftMasters}). */
+  let failure: unknown
   for (let pass = 1; ; pass++) {
     if (pass > 1) {
+      if (pass > passes && failure !== undefined) {
+        throw new StoreUnavailableError(
+          `${owner} store clear: a master was demoted or its connection replaced during clear (failover?): ${why} in pass ${passes}, the last allowed; keys of the prefix may remain (clear again)`,
+          { cause: failure },
+        )
+      }
       if (pass > passes) {
         throw new StoreUnavailableError(
           `${owner} store clear: the cluster kept resharding: ${why} during each of ${passes} passes over its masters; keys of the prefix may remain (clear again once the reshard is over)`,
@@ -82,20 +97,31 @@ export async function unlinkByPrefix(client: Redis | Cluster, prefix: string, co
       // the client's map missed a master: read it again (it connects to the masters it names)
       if (slots === undefined) await step(() => refreshSlots(cluster))
     }
-    if (slots === undefined || layout === undefined) {
-      // in a step: a client not connected yet connects first, and only then knows its masters
-      masters = await step(async () => cluster.nodes('master'))
-      if (masters.length === 0) throw new StoreUnavailableError(`${owner} store clear: the cluster client knows no master`)
+    failure = undefined
+    let before: ClusterLayout
+    try {
+      if (slots === undefined || layout === undefined) {
+        // in a step: a client not connected yet connects first, and only then knows its masters
+        masters = await step(async () => cluster.nodes('master'))
+        if (masters.length === 0) throw new StoreUnavailableError(`${owner} store clear: the cluster client knows no master`)
+        layout = await readLayout(masters, (node) => step(() => clusterNodes(node), addressOf(node)))
+      }
+      before = layout
+      if (slots === undefined) {
+        await settled(masters.map((node) => sweepNode(cluster, true, node, addressOf(node), pattern, pass, context, tally)))
+      } else {
+        await sweepSlots(cluster, before, slots, prefix, pass, context, tally)
+      }
       layout = await readLayout(masters, (node) => step(() => clusterNodes(node), addressOf(node)))
+    } catch (err) {
+      const left = await leftMasters(cluster, masters, step)
+      if (left.length === 0) throw err
+      why = `master(s) ${left.join(', ')} left the client's masters (${messageOf(err)})`
+      failure = err
+      slots = undefined
+      layout = undefined
+      continue
     }
-    const before = layout
-    if (slots === undefined) {
-      const counts = await Promise.all(masters.map((node) => sweepNode(cluster, true, node, addressOf(node), pattern, pass, context)))
-      removed += counts.reduce((a, b) => a + b, 0)
-    } else {
-      removed += await sweepSlots(cluster, before, slots, prefix, pass, context)
-    }
-    layout = await readLayout(masters, (node) => step(() => clusterNodes(node), addressOf(node)))
     const unread = [...new Set([...before.unread, ...layout.unread])]
     if (unread.length > 0) {
       why = `master(s) ${unread.join(', ')} served slots (or took part in a migration) unknown to the client`
@@ -108,9 +134,42 @@ export async function unlinkByPrefix(client: Redis | Cluster, prefix: string, co
     slots = (slots ?? allSlots()).filter(
       (slot) => before.changed(after, slot) || (full && (before.migrating(slot) || after.migrating(slot))),
     )
-    if (slots.length === 0) return removed
+    if (slots.length === 0) return tally.removed
     why = 'the slot layout changed'
   }
+}
+
+/**
+ * After a failed pass over `masters`: refreshes the client's slot map and returns the `host:port` of
+ * each of `masters` that is no longer among the client's masters (demoted by a failover, or its
+ * connection closed and replaced). Empty when none left, or when a master's replacement at the same
+ * address does not answer `CLUSTER NODES` (a master down: its failure stands), or the check failed.
+ */
+async function leftMasters(cluster: Cluster, masters: readonly Redis[], step: ClearStep): Promise<string[]> {
+  try {
+    await step(() => refreshSlots(cluster))
+    const now = await step(async () => cluster.nodes('master'))
+    const left = masters.filter((node) => !now.includes(node))
+    for (const node of left) {
+      const address = addressOf(node)
+      const replacement = now.find((n) => addressOf(n) === address)
+      if (replacement !== undefined) await step(() => clusterNodes(replacement), address)
+    }
+    return left.map(addressOf)
+  } catch {
+    return []
+  }
+}
+
+/** Awaits every one of `work`, then rethrows the first failure (none is left running into the next pass). */
+async function settled(work: readonly Promise<void>[]): Promise<void> {
+  const failed = (await Promise.allSettled(work)).find((r) => r.status === 'rejected')
+  if (failed !== undefined) throw failed.reason
+}
+
+/** An error's message, for another error's. */
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
 }
 
 /** Slot numbers 0–16383. */
@@ -132,19 +191,20 @@ async function sweepSlots(
   prefix: string,
   pass: number,
   context: ClearContext,
-): Promise<number> {
-  let removed = 0
+  tally: Tally,
+): Promise<void> {
   for (let i = 0; i < slots.length; i += SLOTS_AT_ONCE) {
-    const counts = await Promise.all(
+    await settled(
       slots.slice(i, i + SLOTS_AT_ONCE).map(async (slot) => {
-        let count = 0
-        for (const node of layout.holders(slot)) count += await sweepSlot(cluster, node, slot, prefix, pass, context)
-        return count
+        for (const node of layout.holders(slot)) await sweepSlot(cluster, node, slot, prefix, pass, context, tally)
       }),
     )
-    removed += counts.reduce((a, b) => a + b, 0)
   }
-  return removed
+}
+
+/** Keys unlinked so far by one clear (counted as they go: a pass that fails keeps its count). */
+interface Tally {
+  removed: number
 }
 
 /** Unlinks the keys of `prefix` that `CLUSTER GETKEYSINSLOT` lists for `slot` on `node`. */
@@ -155,19 +215,22 @@ async function sweepSlot(
   prefix: string,
   pass: number,
   { step, onScan }: ClearContext,
-): Promise<number> {
+  tally: Tally,
+): Promise<void> {
   const address = addressOf(node)
   await onScan?.({ node: address, pass, phase: 'start', slot })
-  let removed = 0
   // GETKEYSINSLOT has no cursor: ask for more until the answer is short of the count (all listed)
   for (let count = CLEAR_BATCH; ; count *= 2) {
     const keys = (await step(() => node.call('CLUSTER', 'GETKEYSINSLOT', String(slot), String(count)), address)) as string[]
     const mine = keys.filter((key) => key.startsWith(prefix))
-    if (mine.length > 0) removed += await unlinkKeys(cluster, true, node, address, mine, step)
+    // the count is read after the await: `tally.removed += await …` would read it before (lost updates)
+    if (mine.length > 0) {
+      const unlinked = await unlinkKeys(cluster, true, node, address, mine, step)
+      tally.removed += unlinked
+    }
     if (keys.length < count) break
   }
   await onScan?.({ node: address, pass, phase: 'end', slot })
-  return removed
 }
 
 /** `host:port` of a node's connection. */
@@ -190,7 +253,7 @@ function refreshSlots(cluster: Cluster): Promise<void> {
   })
 }
 
-/** Unlinks, page by page, every key a cursor SCAN of `node` finds for `pattern`; resolves to their number. */
+/** Unlinks, page by page, every key a cursor SCAN of `node` finds for `pattern`, counting them in `tally`. */
 async function sweepNode(
   client: Redis | Cluster,
   cluster: boolean,
@@ -199,16 +262,18 @@ async function sweepNode(
   pattern: string,
   pass: number,
   { step, onScan }: ClearContext,
-): Promise<number> {
+  tally: Tally,
+): Promise<void> {
   const event = address ?? addressOf(node)
   await onScan?.({ node: event, pass, phase: 'start' })
   let cursor = '0'
-  let removed = 0
   do {
     const [next, keys] = await step(() => node.scan(cursor, 'MATCH', pattern, 'COUNT', CLEAR_BATCH), address)
     cursor = next
-    if (keys.length > 0) removed += await unlinkKeys(client, cluster, node, address, keys, step)
+    if (keys.length > 0) {
+      const unlinked = await unlinkKeys(client, cluster, node, address, keys, step)
+      tally.removed += unlinked
+    }
   } while (cursor !== '0')
   await onScan?.({ node: event, pass, phase: 'end' })
-  return removed
 }
