@@ -9,6 +9,7 @@ import {
   BenchOutputError,
   type BenchResults,
   BenchSetupError,
+  failedCases,
   type ProfileRequest,
   runSuite,
   STORE_NAMES,
@@ -61,9 +62,10 @@ stockpyle_bench_users (dropped and re-created at the start, dropped at the end).
 SIGINT (Ctrl-C) or SIGTERM stops the run and does the same clean-up before it exits with code
 130 or 143; a second signal exits at once.
 
-Exit codes: 0 done, 1 a server could not be reached or the run failed (or its results could
-not be written to --out: they are then in a temporary directory the message names), 2 a usage
-error, 3 a target missed (--check), 130/143 interrupted.`
+Exit codes: 0 done, 1 a server could not be reached or the run failed (a row's floor or
+stockpyle case failed: with or without --check; or its results could not be written to --out:
+they are then in a temporary directory the message names), 2 a usage error, 3 a target missed
+(--check), 130/143 interrupted.`
 
 /** Exit code of a run ended by a signal: 128 + the signal's number, as a shell reports it. */
 const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const
@@ -74,7 +76,9 @@ const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const
  * directory removed, then the code is 130 (SIGINT) or 143 (SIGTERM). A second signal exits the
  * process at once, cleaned up or not. `--out` is checked before anything connects; when it still
  * cannot be written at the end, the table is printed, the files go to a temporary directory, one line
- * names it and the code is 1.
+ * names it and the code is 1. A row whose floor or stockpyle case failed (see `failedCases`) is one
+ * line naming them and code 1, after the table and the files; otherwise an unmet target is code 3
+ * with `--check`.
  * @throws UsageError for a command mistake, an `--out` that cannot be written into included (exit code 2)
  */
 export async function benchCommand(argv: readonly string[]): Promise<number> {
@@ -143,11 +147,12 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
   // the table first: it is on the screen whatever becomes of the files
   process.stdout.write(`\n${toConsole(results)}\n\n`)
   const files = saveResults(results, resolve(args.out))
-  if (files.failed !== undefined) {
-    process.stderr.write(`stockpyle bench: ${files.failed}; wrote them to ${dirname(files.json)} instead\n`)
-    return 1
-  }
-  process.stdout.write(`Wrote ${files.json}, ${files.markdown}, ${files.svg}\n`)
+  if (files.failed !== undefined) process.stderr.write(`stockpyle bench: ${files.failed}; wrote them to ${dirname(files.json)} instead\n`)
+  else process.stdout.write(`Wrote ${files.json}, ${files.markdown}, ${files.svg}\n`)
+  // a row without its floor's or stockpyle's figure has no verdict: the run failed, --check or not
+  const failed = failedCases(results)
+  if (failed.length > 0) process.stderr.write(`stockpyle bench: the run failed: ${failed.join('; ')}\n`)
+  if (files.failed !== undefined || failed.length > 0) return 1
   return args.check && results.rows.some((r) => r.target.met === false) ? 3 : 0
 }
 

@@ -10,6 +10,7 @@ import { runScenarios } from './scenarios/index.js'
 
 export { BenchOutputError } from './bench-output-error.js'
 export { BenchSetupError, STORE_NAMES, type StoreName } from './env.js'
+export { failedCases } from './failed-cases.js'
 export type { MemoryChild, MemoryReport, PeerCache, PeerLibrary } from './peer.js'
 export { type BenchResults, toConsole, toMarkdown, toSvg, writeResults } from './report.js'
 export { formatOps, type ProfileRequest, type Timing } from './runner.js'

@@ -15,9 +15,9 @@ import {
   closeAll,
   countCommands,
   decodeAll,
+  decodeHit,
   inChunks,
   judgeRow,
-  ok,
   okAll,
   peerMulti,
   type RowResult,
@@ -180,7 +180,7 @@ export async function s3Memcached(env: BenchEnv, o: ScenarioContext): Promise<Ro
           groups.map(async ([server, keys]) => {
             const client = mc.clients.get(server) as NonNullable<ReturnType<typeof mc.clients.get>>
             const reply = (await client.get<Buffer>(keys)) as unknown as Record<string, { value: Buffer } | undefined>
-            for (const key of keys) ok(env.packr.unpack((reply[key] as { value: Buffer }).value), 'floor')
+            for (const key of keys) decodeHit(env, reply[key]?.value, 'floor')
           }),
         )
       },
