@@ -34,6 +34,11 @@ export interface SuiteOptions extends Targets {
   readonly machineNotes?: readonly string[] | undefined
   readonly log?: ((line: string) => void) | undefined
   /**
+   * A clean-up step that failed (the run's Redis keys not deleted, its table not dropped), one line;
+   * default `log`. Printed even when `log` is quiet: it tells what the run left behind.
+   */
+  readonly warn?: ((line: string) => void) | undefined
+  /**
    * Ends the run early (SIGINT): the connections are closed and the run's keys, table and temp
    * files removed at once, and {@link runSuite} rejects once they are.
    */
@@ -55,7 +60,7 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
   const log = options.log ?? (() => {})
   const timing: Timing = { ...DEFAULT_TIMING, ...options.timing }
   log('connecting and loading data')
-  const env: BenchEnv = await openEnv(options, log, options.signal)
+  const env: BenchEnv = await openEnv(options, log, options.signal, options.warn ?? log)
   try {
     const { rows, memory } = await runScenarios(env, {
       timing,

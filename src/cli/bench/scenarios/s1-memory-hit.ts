@@ -62,7 +62,7 @@ export async function s1MemoryHit(env: BenchEnv, o: ScenarioContext): Promise<Ro
   for (const peer of o.peers) {
     const cache = await peer.create({
       redisUrl: env.redis?.url as string,
-      namespace: `${env.prefix}-s1-${peer.name}`,
+      namespace: `${env.prefix}:s1-${peer.name}`,
       ttlSeconds: BENCH_TTL_SECONDS,
     })
     peerCaches.push(cache)

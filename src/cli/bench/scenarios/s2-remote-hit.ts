@@ -60,7 +60,7 @@ export async function s2Redis(env: BenchEnv, o: ScenarioContext): Promise<RowRes
     },
   ]
   for (const peer of o.peers) {
-    const ns = `${env.prefix}-s2-${peer.name}`
+    const ns = `${env.prefix}:s2-${peer.name}`
     const writer = await peer.create({ redisUrl: redis.url, namespace: ns, ttlSeconds: BENCH_TTL_SECONDS })
     await inChunks(ids, 200, (id) => writer.set(`u:${id}`, userFields(id)))
     await writer.close()

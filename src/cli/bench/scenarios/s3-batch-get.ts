@@ -84,7 +84,7 @@ export async function s3Redis(env: BenchEnv, o: ScenarioContext): Promise<RowRes
     },
   ]
   for (const peer of o.peers) {
-    const ns = `${env.prefix}-s3-${peer.name}`
+    const ns = `${env.prefix}:s3-${peer.name}`
     const pool = range(500_000, PEER_CALLS * BATCH)
     const w = await peer.create({ redisUrl: redis.url, namespace: ns, ttlSeconds: BENCH_TTL_SECONDS })
     await inChunks(pool, 200, (id) => w.set(`u:${id}`, userFields(id)))
