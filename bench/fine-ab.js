@@ -31,7 +31,7 @@ import { hollowStoreClass } from './hollow-store.js'
 const [mode = 'get', list, roundsArg] = process.argv.slice(2)
 if (mode !== 'get' && mode !== 'put') throw new Error('usage: node bench/fine-ab.js get|put [contenders] [rounds]')
 const { BENCH_TTL_SECONDS, openEnv } = await import('../dist/cli/bench/env.js')
-const { BenchUser, USER_TABLE, makeUser, upsertUser, userFields } = await import('../dist/cli/bench/fixtures.js')
+const { BenchUser, makeUser, upsertUser, userFields } = await import('../dist/cli/bench/fixtures.js')
 const { BaseStore, ChainedStore, ProcessMemoryStore, capabilities, registerModel } = await import('../dist/index.js')
 registerModel(BenchUser)
 
@@ -80,7 +80,7 @@ if (mode === 'get') {
   }
 } else {
   const db = env.postgres.db
-  const upsert = (id) => upsertUser(db, 'postgres', id)
+  const upsert = (id) => upsertUser(db, env.postgres.table, 'postgres', id)
   const rs = env.redis.newStore()
   const sql = await env.postgres.newStore()
   const chain = chainOf([new ProcessMemoryStore(), rs, sql])
@@ -97,7 +97,7 @@ if (mode === 'get') {
   const plaindb = chainOf([
     new ProcessMemoryStore(),
     rs,
-    new SqlStore({ db: plainDb }, { tables: { [BenchUser.stockpyleName]: USER_TABLE } }),
+    new SqlStore({ db: plainDb }, { tables: { [BenchUser.stockpyleName]: env.postgres.table } }),
   ])
   const chainredis = chainOf([rs])
   run = {

@@ -19,6 +19,7 @@
  * --profile; --s7-count without S7; --profile-file without --profile; --update-results or --no-peers
  * with --profile) or an --out that cannot be written into is one line and exit code 2. When --out
  * cannot be written at the end, the results go to a temporary directory the message names (exit 1).
+ * A row whose floor or stockpyle case failed is one line naming the cases and exit code 1.
  *
  * Installs bench/node_modules (`npm ci --prefix bench`) when missing. Prints the ratio table and writes
  * results.json / results.md / results.svg to --out (default bench/out); --update-results also writes
@@ -187,6 +188,12 @@ async function main() {
       )
       writeFileSync(join(here, 'results.svg'), suite.toSvg(results))
       log('bench: updated bench/RESULTS.md and bench/results.svg')
+    }
+    // a row without its floor's or stockpyle's figure has no verdict: the run failed, --check or not
+    const failed = suite.failedCases(results)
+    if (failed.length > 0) {
+      log(`bench: the run failed: ${failed.join('; ')}`)
+      process.exitCode = 1
     }
     if (args.bench.check && process.exitCode === undefined && results.rows.some((r) => r.target.met === false)) process.exitCode = 3
   } finally {

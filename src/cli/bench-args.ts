@@ -2,6 +2,8 @@
  * The arguments of `stockpyle bench`: parsed and checked before anything connects, so that a command
  * that would fail in a driver, measure nothing or not what it says is a usage error (exit code 2).
  */
+import { InvalidOptionError } from '../core/errors.js'
+import { checkRedisUrl } from '../stores/redis/redis-url.js'
 import { profileCases, SCENARIO_STORES, STORE_NAMES, type StoreName } from './bench/suite.js'
 
 /** The case `--profile ROW/CASE` names, as the table spells it (e.g. `{ row: 'S3 redis', library: 'stockpyle' }`). */
@@ -50,12 +52,19 @@ function positive(flag: string, value: string): number {
   return n
 }
 
-function list(flag: string, value: string, what: string): string[] {
-  const items = value
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '')
-  if (items.length === 0) throw new UsageError(`${flag} needs at least one ${what}, got ${JSON.stringify(value)}`)
+/**
+ * The items of a comma-separated list, trimmed, as given (`fold` is how two items are the same one).
+ * @throws UsageError for a list without items, an empty item (`S1,,S2`, `S1,`) or an item given twice
+ */
+function list(flag: string, value: string, what: string, fold: (item: string) => string = (item) => item): string[] {
+  const items = value.split(',').map((s) => s.trim())
+  if (items.every((s) => s === '')) throw new UsageError(`${flag} needs at least one ${what}, got ${JSON.stringify(value)}`)
+  if (items.includes('')) throw new UsageError(`${flag} has an empty item: ${JSON.stringify(value)}`)
+  const seen = new Set<string>()
+  for (const item of items.map(fold)) {
+    if (seen.has(item)) throw new UsageError(`${flag} lists ${item} twice`)
+    seen.add(item)
+  }
   return items
 }
 
@@ -63,16 +72,29 @@ function list(flag: string, value: string, what: string): string[] {
 const MEMCACHED_SERVER = /^[A-Za-z0-9._-]+:(\d{1,5})$/
 
 function memcachedServers(value: string): string[] {
-  const servers = list('--memcached', value, 'server')
-  const seen = new Set<string>()
+  const servers = list('--memcached', value, 'server', (server) => JSON.stringify(server))
   for (const server of servers) {
     const port = Number(MEMCACHED_SERVER.exec(server)?.[1])
     if (!(port >= 1 && port <= 65535))
       throw new UsageError(`--memcached: server ${JSON.stringify(server)} is not host:port (a host name or IPv4 address, a port 1-65535)`)
-    if (seen.has(server)) throw new UsageError(`--memcached lists ${JSON.stringify(server)} twice`)
-    seen.add(server)
   }
   return servers
+}
+
+/**
+ * `value` when the run's RedisStore takes it as its `url` (see {@link checkRedisUrl}): checked here so
+ * that a URL it refuses (query parameters, a path that is not a database number) is a usage error
+ * before anything connects, not a failure in the middle of the run.
+ * @throws UsageError with checkRedisUrl's message (which shows no password)
+ */
+function redisUrl(value: string): string {
+  try {
+    checkRedisUrl('--redis', value)
+  } catch (err) {
+    if (err instanceof InvalidOptionError) throw new UsageError(err.message)
+    throw err
+  }
+  return value
 }
 
 /** The connection flags, each with the store it is for. */
@@ -157,10 +179,10 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
         args.check = true
         break
       case '--stores':
-        stores = list(flag, value(), 'store').map((s) => s.toLowerCase())
+        stores = list(flag, value(), 'store', (s) => s.toLowerCase()).map((s) => s.toLowerCase())
         break
       case '--redis':
-        args.redisUrl = text()
+        args.redisUrl = redisUrl(text())
         break
       case '--memcached':
         args.memcached = memcachedServers(value())
@@ -176,7 +198,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
           )
         break
       case '--scenarios':
-        args.only = new Set(list(flag, value(), 'scenario').map((s) => s.toUpperCase()))
+        args.only = new Set(list(flag, value(), 'scenario', (s) => s.toUpperCase()).map((s) => s.toUpperCase()))
         for (const s of args.only) if (!/^S[1-7]$/.test(s)) throw new UsageError(`--scenarios: unknown scenario ${s} (S1…S7)`)
         break
       case '--rounds':

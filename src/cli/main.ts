@@ -9,6 +9,7 @@ import {
   BenchOutputError,
   type BenchResults,
   BenchSetupError,
+  failedCases,
   type ProfileRequest,
   runSuite,
   STORE_NAMES,
@@ -55,15 +56,19 @@ Options:
   --profile-seconds N  length of the profiled loop (default 5)
   -h, --help         this text
 
-What it writes to your servers: keys under the prefix "stockpyle-bench:" with a 600 s lifetime
-(deleted from Redis at the end; memcached lets them expire), and the table
-stockpyle_bench_users (dropped and re-created at the start, dropped at the end).
-SIGINT (Ctrl-C) or SIGTERM stops the run and does the same clean-up before it exits with code
-130 or 143; a second signal exits at once.
+What it writes to your servers, under names of its own (<id>: 8 random hex digits, printed at
+the start), so that runs sharing a server leave each other alone: keys under the prefix
+"stockpyle-bench-<id>:" with a 600 s lifetime (deleted from Redis at the end; memcached lets
+them expire), and the table stockpyle_bench_users_<id> (created at the start, dropped at the
+end). A clean-up step that fails (a Redis user that may not SCAN) prints one warning line.
+SIGINT (Ctrl-C) or SIGTERM stops the run, also while it connects, and does the same clean-up
+before it exits with code 130 or 143; a second signal exits at once. A server that does not
+answer within 5 s ends the run (exit code 1).
 
-Exit codes: 0 done, 1 a server could not be reached or the run failed (or its results could
-not be written to --out: they are then in a temporary directory the message names), 2 a usage
-error, 3 a target missed (--check), 130/143 interrupted.`
+Exit codes: 0 done, 1 a server could not be reached or the run failed (a row's floor or
+stockpyle case failed: with or without --check; or its results could not be written to --out:
+they are then in a temporary directory the message names), 2 a usage error, 3 a target missed
+(--check), 130/143 interrupted.`
 
 /** Exit code of a run ended by a signal: 128 + the signal's number, as a shell reports it. */
 const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const
@@ -74,7 +79,9 @@ const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const
  * directory removed, then the code is 130 (SIGINT) or 143 (SIGTERM). A second signal exits the
  * process at once, cleaned up or not. `--out` is checked before anything connects; when it still
  * cannot be written at the end, the table is printed, the files go to a temporary directory, one line
- * names it and the code is 1.
+ * names it and the code is 1. A row whose floor or stockpyle case failed (see `failedCases`) is one
+ * line naming them and code 1, after the table and the files; otherwise an unmet target is code 3
+ * with `--check`. A clean-up step that failed is one warning line, even with `--quiet`.
  * @throws UsageError for a command mistake, an `--out` that cannot be written into included (exit code 2)
  */
 export async function benchCommand(argv: readonly string[]): Promise<number> {
@@ -122,6 +129,8 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
       // saved in results.json/.md/.svg: no password from a connection URL
       command: ['stockpyle', 'bench', ...argv.map(redactUrl)].join(' '),
       log,
+      // even with --quiet: it says what the run left on the servers
+      warn: (line) => process.stderr.write(`stockpyle bench: warning: ${line}\n`),
       signal: abort.signal,
     })
   } catch (err) {
@@ -143,11 +152,12 @@ export async function benchCommand(argv: readonly string[]): Promise<number> {
   // the table first: it is on the screen whatever becomes of the files
   process.stdout.write(`\n${toConsole(results)}\n\n`)
   const files = saveResults(results, resolve(args.out))
-  if (files.failed !== undefined) {
-    process.stderr.write(`stockpyle bench: ${files.failed}; wrote them to ${dirname(files.json)} instead\n`)
-    return 1
-  }
-  process.stdout.write(`Wrote ${files.json}, ${files.markdown}, ${files.svg}\n`)
+  if (files.failed !== undefined) process.stderr.write(`stockpyle bench: ${files.failed}; wrote them to ${dirname(files.json)} instead\n`)
+  else process.stdout.write(`Wrote ${files.json}, ${files.markdown}, ${files.svg}\n`)
+  // a row without its floor's or stockpyle's figure has no verdict: the run failed, --check or not
+  const failed = failedCases(results)
+  if (failed.length > 0) process.stderr.write(`stockpyle bench: the run failed: ${failed.join('; ')}\n`)
+  if (files.failed !== undefined || failed.length > 0) return 1
   return args.check && results.rows.some((r) => r.target.met === false) ? 3 : 0
 }
 

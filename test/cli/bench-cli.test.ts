@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -96,6 +97,31 @@ describe('stockpyle bench: arguments that would measure nothing, or not what was
     expect(usage(['--stores', ','])).toMatch(/--stores needs at least one/)
     expect(usage(['--scenarios='])).toMatch(/--scenarios needs at least one/)
     expect(usage(['--stores', 'memory,memcached', '--memcached='])).toMatch(/--memcached needs at least one/)
+  })
+
+  it('refuses an empty item or a duplicate in --scenarios and --stores', () => {
+    expect(usage(['--scenarios', 'S1,,S1'])).toBe('--scenarios has an empty item: "S1,,S1"')
+    expect(usage(['--scenarios', 'S1,'])).toBe('--scenarios has an empty item: "S1,"')
+    expect(usage(['--scenarios', 'S1,s1'])).toBe('--scenarios lists S1 twice')
+    expect(usage(['--stores', 'memory,,redis'])).toBe('--stores has an empty item: "memory,,redis"')
+    expect(usage(['--stores', 'memory,Memory'])).toBe('--stores lists memory twice')
+    expect(parseBenchArgs(['--scenarios', ' s1, S4 ']).only).toEqual(new Set(['S1', 'S4']))
+  })
+
+  it('refuses, before connecting, a --redis URL the RedisStore of the run would refuse (and shows no password)', () => {
+    for (const url of [
+      'redis://127.0.0.1:6379/?password=topsecret',
+      'redis://127.0.0.1:6379/2?connectTimeout=500',
+      'redis://127.0.0.1:6379/db2',
+      'redis://127.0.0.1:99999',
+      'notaurl',
+    ]) {
+      const message = usage(['--stores', 'memory,redis', '--redis', url])
+      expect(message, url).toMatch(/^--redis: option `url` must be a redis:\/\/ or rediss:\/\/ URL/)
+      expect(message).not.toContain('topsecret')
+    }
+    expect(usage(['--redis', 'redis://127.0.0.1:6379/db2'])).toMatch(/whose path is empty or a database number/)
+    expect(parseBenchArgs(['--redis', 'rediss://u:p@cache:6380/3']).redisUrl).toBe('rediss://u:p@cache:6380/3')
   })
 
   it('refuses a value on a boolean flag instead of ignoring it', () => {
@@ -247,16 +273,63 @@ describe('stockpyle bench: arguments that would measure nothing, or not what was
       ['--profile', 'S9 nothing/x'],
       ['--stores', 'memory', '--profile', 'S1 memory/stockpyle', '--check'],
       ['--stores', 'memory', '--scenarios', 'S1', '--s7-count', '3'],
+      ['--stores', 'memory', '--scenarios', 'S1,,S1'],
+      ['--stores', 'memory,redis', '--redis', 'redis://127.0.0.1:1/?password=topsecret', '--scenarios', 'S2'],
     ]) {
       const run = bench([...args, '--out', out])
       const { code } = await run.exited
       expect(code, `${args.join(' ')}: ${run.stderr()}`).toBe(2)
       expect(run.stderr()).toMatch(/^stockpyle: .*\n\nUsage: stockpyle bench/)
       expect(run.stderr()).not.toMatch(/connecting|^\s+at /m)
+      expect(run.stderr()).not.toContain('topsecret')
       expect(readdirSync(out)).toEqual([])
     }
   }, 30_000)
 })
+
+/** How many keys of `redis` match `pattern`. */
+async function countKeys(redis: Redis, pattern: string): Promise<number> {
+  let n = 0
+  let cursor = '0'
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
+    cursor = next
+    n += keys.length
+  } while (cursor !== '0')
+  return n
+}
+
+/** Deletes the keys of `redis` that match `pattern`. */
+async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
+  let cursor = '0'
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
+    cursor = next
+    if (keys.length > 0) await redis.unlink(...keys)
+  } while (cursor !== '0')
+}
+
+/** The benchmark's tables left in the harness's PostgreSQL. */
+async function benchTables(): Promise<string[]> {
+  const client = new pg.Client({ connectionString: inject('postgresUrl') })
+  await client.connect()
+  try {
+    const { rows } = await client.query(`select tablename from pg_tables where tablename like 'stockpyle\\_bench\\_users%'`)
+    return rows.map((r: { tablename: string }) => r.tablename)
+  } finally {
+    await client.end()
+  }
+}
+
+/** The key prefix and table a run printed (`this run: …`). */
+function runNames(stderr: string): { prefix: string | undefined; table: string | undefined } {
+  return {
+    prefix: /cache keys under (stockpyle-bench-[0-9a-f]{8}):/.exec(stderr)?.[1],
+    table: /table (stockpyle_bench_users_[0-9a-f]{8})/.exec(stderr)?.[1],
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
@@ -447,10 +520,11 @@ describe('stockpyle bench with a SQLite file it cannot open', () => {
     const { code } = await run.exited
     expect(code, run.stderr()).toBe(1)
     const lines = run.stderr().split('\n')
-    expect(lines, run.stderr()).toHaveLength(3)
+    expect(lines, run.stderr()).toHaveLength(4)
     expect(lines[0]).toBe('connecting and loading data')
-    expect(lines[1]).toMatch(/directory does not exist/)
-    expect(lines[1]?.startsWith(`stockpyle bench: cannot open SQLite at ${path}: `), lines[1]).toBe(true)
+    expect(lines[1]).toMatch(/^ {2}this run: table stockpyle_bench_users_[0-9a-f]{8}$/)
+    expect(lines[2]).toMatch(/directory does not exist/)
+    expect(lines[2]?.startsWith(`stockpyle bench: cannot open SQLite at ${path}: `), lines[2]).toBe(true)
   }, 30_000)
 })
 
@@ -465,31 +539,21 @@ describe('stockpyle bench --profile', () => {
 })
 
 describe('stockpyle bench against a Redis it cannot reach', () => {
-  for (const target of ['closed port', 'notaurl'] as const) {
-    it(`exits with code 1 and one message, at once (${target})`, async () => {
-      const url = target === 'closed port' ? `redis://127.0.0.1:${await freePort()}` : 'notaurl'
-      const run = bench(['--stores', 'memory,redis', '--redis', url, '--scenarios', 'S2', ...TINY, '--out', tempDir()], {
-        timeoutMs: 20_000,
-      })
-      const { code, signal, ms } = await run.exited
-      expect(signal, `killed after ${ms} ms: the CLI kept retrying\n${run.stderr().slice(0, 1000)}`).toBeNull()
-      expect(code).toBe(1)
-      expect(ms).toBeLessThan(10_000)
-      expect(run.stderr()).not.toMatch(/Unhandled error event/)
-      expect(run.stderr()).toMatch(
-        new RegExp(
-          `^connecting and loading data\\nstockpyle bench: cannot connect to Redis at ${url}: .*(ECONNREFUSED|ENOTFOUND|EAI_AGAIN).*\\n$`,
-        ),
-      )
-    }, 30_000)
-  }
-
-  it('exits with code 1 and one message for a URL ioredis refuses (port out of range)', async () => {
-    const url = 'redis://127.0.0.1:99999'
-    const run = bench(['--stores', 'memory,redis', '--redis', url, '--scenarios', 'S2', ...TINY, '--out', tempDir()])
-    const { code } = await run.exited
-    expect(code, run.stderr()).toBe(1)
-    expect(run.stderr()).toBe(`connecting and loading data\nstockpyle bench: cannot connect to Redis at ${url}: Invalid URL\n`)
+  it('exits with code 1 and one message, at once', async () => {
+    const url = `redis://127.0.0.1:${await freePort()}`
+    const run = bench(['--stores', 'memory,redis', '--redis', url, '--scenarios', 'S2', ...TINY, '--out', tempDir()], {
+      timeoutMs: 20_000,
+    })
+    const { code, signal, ms } = await run.exited
+    expect(signal, `killed after ${ms} ms: the CLI kept retrying\n${run.stderr().slice(0, 1000)}`).toBeNull()
+    expect(code).toBe(1)
+    expect(ms).toBeLessThan(10_000)
+    expect(run.stderr()).not.toMatch(/Unhandled error event/)
+    expect(run.stderr()).toMatch(
+      new RegExp(
+        `^connecting and loading data\\n  this run: cache keys under stockpyle-bench-[0-9a-f]{8}:\\nstockpyle bench: cannot connect to Redis at ${url}: .*ECONNREFUSED.*\\n$`,
+      ),
+    )
   }, 30_000)
 })
 
@@ -542,16 +606,7 @@ describe('stockpyle bench interrupted by a signal', () => {
       redis = new Redis(inject('redis').url)
     })
     afterAll(() => redis.quit())
-    const benchKeys = async (): Promise<number> => {
-      let n = 0
-      let cursor = '0'
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', 'stockpyle-bench:*', 'COUNT', 1000)
-        cursor = next
-        n += keys.length
-      } while (cursor !== '0')
-      return n
-    }
+    const benchKeys = (): Promise<number> => countKeys(redis, 'stockpyle-bench*')
 
     it('SIGINT mid-run: deletes its Redis keys, drops its table, removes its temp dir and exits with code 130', async () => {
       const tmp = tempDir()
@@ -585,16 +640,7 @@ describe('stockpyle bench interrupted by a signal', () => {
       expect(await benchKeys()).toBe(0)
       expect(readdirSync(tmp)).toEqual([])
       expect(run.stderr()).not.toMatch(/stockpyle bench: /)
-      if (withPostgres) {
-        const client = new pg.Client({ connectionString: inject('postgresUrl') })
-        await client.connect()
-        try {
-          const { rows } = await client.query(`select to_regclass('stockpyle_bench_users') as t`)
-          expect(rows[0].t).toBeNull()
-        } finally {
-          await client.end()
-        }
-      }
+      if (withPostgres) expect(await benchTables()).toEqual([])
     }, 90_000)
 
     it('a second SIGINT exits at once, with code 130', async () => {
@@ -617,4 +663,182 @@ describe('stockpyle bench interrupted by a signal', () => {
       expect({ code, signal }).toEqual({ code: 130, signal: null })
     }, 60_000)
   })
+})
+
+describe.runIf(stores.has('redis'))('stockpyle bench: runs sharing one Redis, and Redis users with fewer rights', () => {
+  let admin: Redis
+  beforeAll(() => {
+    admin = new Redis(inject('redis').url)
+  })
+  afterAll(() => admin.quit())
+  const redisArgs = (url = inject('redis').url): string[] => ['--stores', 'memory,redis', '--redis', url]
+
+  it('two runs at once keep to their own keys: the one that ends first deletes none of the other', async () => {
+    const a = bench([...redisArgs(), '--scenarios', 'S2', '--rounds', '3', '--round-ms', '300', '--warmup-ms', '1', '--out', tempDir()])
+    await a.waitFor('S2 remote hit, Redis')
+    const until = Date.now() + 20_000
+    while ((await countKeys(admin, 'stockpyle-bench*')) === 0 && Date.now() < until) await sleep(20)
+    const b = bench([...redisArgs(), '--scenarios', 'S1', ...TINY, '--out', tempDir()])
+    expect((await b.exited).code, b.stderr()).toBe(0)
+    const { code } = await a.exited
+    expect(code, a.stderr()).toBe(0)
+    expect(a.stderr()).not.toMatch(/FAILED|miss/)
+    const [prefixA, prefixB] = [runNames(a.stderr()).prefix, runNames(b.stderr()).prefix]
+    expect(prefixA).toBeDefined()
+    expect(prefixB).toBeDefined()
+    expect(prefixA).not.toBe(prefixB)
+    expect(await countKeys(admin, 'stockpyle-bench*')).toBe(0)
+  }, 90_000)
+
+  it('a row whose floor or stockpyle case failed: exit code 1 with --check or without, met null in results.json, the miss named', async () => {
+    for (const check of [[], ['--check']]) {
+      const out = tempDir()
+      // deletes the floor's S2 keys as they are written: every read of the floor misses
+      let stop = false
+      const deleter = (async () => {
+        while (!stop) await deleteKeys(admin, 'stockpyle-bench*:floor:s2:*')
+      })()
+      const run = bench([...redisArgs(), '--scenarios', 'S2', ...TINY, ...check, '--out', out])
+      const { code } = await run.exited
+      stop = true
+      await deleter
+      expect(code, run.stderr()).toBe(1)
+      expect(run.stderr()).toMatch(/S2 redis \/ floor: FAILED Error: floor: unexpected miss/)
+      expect(run.stderr()).not.toMatch(/reading 'buffer'|^\s+at /m)
+      expect(run.stderr()).toMatch(/\nstockpyle bench: the run failed: S2 redis \/ floor: Error: floor: unexpected miss\n$/)
+      const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { rows: { row: string; target: object }[] }
+      const row = results.rows.find((r) => r.row === 'S2 redis')
+      expect(row?.target).toHaveProperty('met', null)
+      expect(await countKeys(admin, 'stockpyle-bench*')).toBe(0)
+    }
+  }, 90_000)
+
+  describe('a Redis user that may not run CLIENT LIST and CLIENT KILL, or SCAN', () => {
+    const password = `pw-${process.pid}`
+    const users = { noKill: `bench-nokill-${process.pid}`, noScan: `bench-noscan-${process.pid}` }
+    beforeAll(async () => {
+      await admin.call('ACL', 'SETUSER', users.noKill, 'on', `>${password}`, '~*', '&*', '+@all', '-client|list', '-client|kill')
+      await admin.call('ACL', 'SETUSER', users.noScan, 'on', `>${password}`, '~*', '&*', '+@all', '-scan')
+    })
+    afterAll(async () => {
+      await admin.call('ACL', 'DELUSER', users.noKill, users.noScan)
+      await deleteKeys(admin, 'stockpyle-bench*')
+    })
+    const as = (user: string): string => inject('redis').url.replace('redis://', `redis://${user}:${password}@`)
+
+    it('without CLIENT LIST / KILL: still deletes every key of the run, and says nothing', async () => {
+      const run = bench([...redisArgs(as(users.noKill)), '--scenarios', 'S2', ...TINY, '--out', tempDir()])
+      const { code } = await run.exited
+      expect(code, run.stderr()).toBe(0)
+      expect(await countKeys(admin, 'stockpyle-bench*')).toBe(0)
+      expect(run.stderr()).not.toMatch(/warning|NOPERM/)
+    }, 60_000)
+
+    it('when the keys cannot be deleted: one warning line naming them, not silence', async () => {
+      const run = bench([...redisArgs(as(users.noScan)), '--scenarios', 'S2', ...TINY, '--out', tempDir()])
+      const { code } = await run.exited
+      expect(code, run.stderr()).toBe(0)
+      const { prefix } = runNames(run.stderr())
+      expect(await countKeys(admin, `${prefix}:*`)).toBeGreaterThan(0)
+      const warnings = run
+        .stderr()
+        .split('\n')
+        .filter((line) => /warning/.test(line))
+      expect(warnings, run.stderr()).toHaveLength(1)
+      expect(warnings[0]).toMatch(
+        new RegExp(
+          `^stockpyle bench: warning: cannot delete this run's keys \\(${prefix}:\\*\\) from Redis at redis://…@127\\.0\\.0\\.1:${inject('redis').port}: NOPERM`,
+        ),
+      )
+      expect(warnings[0]).not.toContain(password)
+    }, 60_000)
+  })
+})
+
+describe.runIf(stores.has('postgres'))('stockpyle bench: runs sharing one PostgreSQL database', () => {
+  it('two runs at once each load and drop a table of their own', async () => {
+    const args = ['--stores', 'memory,postgres', '--postgres', inject('postgresUrl')]
+    const a = bench([...args, '--scenarios', 'S4,S5', '--rounds', '3', '--round-ms', '200', '--warmup-ms', '1', '--out', tempDir()])
+    await a.waitFor('S4 cold')
+    const b = bench([...args, '--scenarios', 'S5', ...TINY, '--out', tempDir()])
+    expect((await b.exited).code, b.stderr()).toBe(0)
+    const { code } = await a.exited
+    expect(code, a.stderr()).toBe(0)
+    expect(a.stderr()).not.toMatch(/FAILED/)
+    const [tableA, tableB] = [runNames(a.stderr()).table, runNames(b.stderr()).table]
+    expect(tableA).toBeDefined()
+    expect(tableA).not.toBe(tableB)
+    expect(await benchTables()).toEqual([])
+  }, 90_000)
+
+  it('prints and saves the URL without a password given as a query parameter', async () => {
+    const out = tempDir()
+    const url = `${inject('postgresUrl')}?password=topsecret`
+    const run = bench(['--stores', 'memory,postgres', '--postgres', url, '--scenarios', 'S5', ...TINY, '--out', out])
+    const { code } = await run.exited
+    expect(code, run.stderr()).toBe(0)
+    expect(run.stderr()).toContain('?password=…')
+    for (const text of [run.stdout(), run.stderr(), ...readdirSync(out).map((f) => readFileSync(join(out, f), 'utf8'))]) {
+      expect(text).not.toContain('topsecret')
+    }
+  }, 60_000)
+})
+
+describe.runIf(stores.has('memcached'))('stockpyle bench with a memcached server it cannot reach', () => {
+  it('checks every server before the run: one line naming the one that does not answer, exit code 1', async () => {
+    const down = `127.0.0.1:${await freePort()}`
+    const servers = [...inject('memcachedServers').slice(0, 1), down].join(',')
+    const run = bench(['--stores', 'memory,memcached', '--memcached', servers, '--scenarios', 'S2', ...TINY, '--out', tempDir()])
+    const { code } = await run.exited
+    expect(code, run.stderr()).toBe(1)
+    expect(run.stderr()).not.toMatch(/^\s+at |S2 remote hit/m)
+    expect(run.stderr().trimEnd().split('\n').at(-1)).toMatch(new RegExp(`^stockpyle bench: cannot connect to memcached at ${down}: `))
+  }, 60_000)
+})
+
+describe('stockpyle bench against a server that accepts connections and never answers', () => {
+  let server: Server
+  let port: number
+  const sockets = new Set<Socket>()
+  beforeAll(async () => {
+    server = createServer((socket) => {
+      sockets.add(socket)
+      socket.on('error', () => {})
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    port = (server.address() as AddressInfo).port
+  })
+  afterAll(async () => {
+    for (const socket of sockets) socket.destroy()
+    await new Promise((resolve) => server.close(resolve))
+  })
+  const targets = {
+    Redis: () => ['--stores', 'memory,redis', '--redis', `redis://127.0.0.1:${port}`, '--scenarios', 'S2'],
+    postgres: () => ['--stores', 'memory,postgres', '--postgres', `postgres://postgres@127.0.0.1:${port}/postgres`, '--scenarios', 'S5'],
+    memcached: () => ['--stores', 'memory,memcached', '--memcached', `127.0.0.1:${port}`, '--scenarios', 'S2'],
+  }
+
+  for (const [name, args] of Object.entries(targets)) {
+    it(`${name}: SIGINT while connecting ends the run at once, with code 130`, async () => {
+      const run = bench([...args(), ...TINY, '--out', tempDir()], { timeoutMs: 30_000 })
+      await run.waitFor('connecting and loading data')
+      await sleep(300)
+      const sent = performance.now()
+      run.child.kill('SIGINT')
+      const { code, signal } = await run.exited
+      expect({ code, signal }, run.stderr()).toEqual({ code: 130, signal: null })
+      expect(performance.now() - sent).toBeLessThan(2500)
+    }, 40_000)
+
+    it(`${name}: no answer within 5 s is one line and exit code 1`, async () => {
+      const run = bench([...args(), ...TINY, '--out', tempDir()], { timeoutMs: 20_000 })
+      const { code, signal, ms } = await run.exited
+      expect({ code, signal }, run.stderr()).toEqual({ code: 1, signal: null })
+      expect(ms).toBeLessThan(12_000)
+      expect(run.stderr()).not.toMatch(/^\s+at /m)
+      expect(run.stderr().trimEnd().split('\n').at(-1)).toMatch(
+        new RegExp(`^stockpyle bench: cannot connect to ${name} at \\S*127\\.0\\.0\\.1:${port}\\S*: no answer within 5 s$`),
+      )
+    }, 30_000)
+  }
 })

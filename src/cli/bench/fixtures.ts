@@ -63,11 +63,8 @@ export function makeUser(id: number): BenchUser {
   return new BenchUser(f.id, f.email, f.name, f.org, f.role, f.active, f.score, f.created, f.tags, f.points)
 }
 
-/** Table of {@link BenchUser} in the SQL scenarios. */
-export const USER_TABLE = 'stockpyle_bench_users'
-
 /**
- * Columns of {@link USER_TABLE} (for `createTable`): the same table serves the floors and SqlStore —
+ * Columns of the run's table of {@link BenchUser} (`SqlEnv.table`, for `createTable`): the same table serves the floors and SqlStore —
  * JSON columns (jsonb on PostgreSQL) for the nested arrays, timestamptz, boolean, double precision.
  */
 export const USER_COLUMNS = {
@@ -94,12 +91,12 @@ export function userRow(id: number, dialect: 'sqlite' | 'postgres'): Record<stri
   return row
 }
 
-/** The floor's write of user `id` (S5): one Kysely `insert … on conflict (id) do update` of {@link userRow}. */
-export function upsertUser(db: Kysely<any>, dialect: 'sqlite' | 'postgres', id: number): Promise<unknown> {
+/** The floor's write of user `id` (S5) into `table`: one Kysely `insert … on conflict (id) do update` of {@link userRow}. */
+export function upsertUser(db: Kysely<any>, table: string, dialect: 'sqlite' | 'postgres', id: number): Promise<unknown> {
   const values = userRow(id, dialect)
   const { id: _id, ...rest } = values
   return db
-    .insertInto(USER_TABLE)
+    .insertInto(table)
     .values(values)
     .onConflict((oc) => oc.column('id').doUpdateSet(rest))
     .execute()

@@ -183,7 +183,8 @@ export function writeResults(results: BenchResults, dir: string): { json: string
   const json = join(dir, 'results.json')
   const markdown = join(dir, 'results.md')
   const svg = join(dir, 'results.svg')
-  writeFileSync(json, `${JSON.stringify(results, null, 2)}\n`)
+  // a target without a verdict is `"met": null`, not a key left out
+  writeFileSync(json, `${JSON.stringify(results, (key, value) => (key === 'met' && value === undefined ? null : value), 2)}\n`)
   writeFileSync(svg, toSvg(results))
   writeFileSync(markdown, toMarkdown(results, 'results.svg'))
   return { json, markdown, svg }

@@ -10,6 +10,7 @@ import { runScenarios } from './scenarios/index.js'
 
 export { BenchOutputError } from './bench-output-error.js'
 export { BenchSetupError, STORE_NAMES, type StoreName } from './env.js'
+export { failedCases } from './failed-cases.js'
 export type { MemoryChild, MemoryReport, PeerCache, PeerLibrary } from './peer.js'
 export { type BenchResults, toConsole, toMarkdown, toSvg, writeResults } from './report.js'
 export { formatOps, type ProfileRequest, type Timing } from './runner.js'
@@ -33,6 +34,11 @@ export interface SuiteOptions extends Targets {
   readonly machineNotes?: readonly string[] | undefined
   readonly log?: ((line: string) => void) | undefined
   /**
+   * A clean-up step that failed (the run's Redis keys not deleted, its table not dropped), one line;
+   * default `log`. Printed even when `log` is quiet: it tells what the run left behind.
+   */
+  readonly warn?: ((line: string) => void) | undefined
+  /**
    * Ends the run early (SIGINT): the connections are closed and the run's keys, table and temp
    * files removed at once, and {@link runSuite} rejects once they are.
    */
@@ -54,7 +60,7 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
   const log = options.log ?? (() => {})
   const timing: Timing = { ...DEFAULT_TIMING, ...options.timing }
   log('connecting and loading data')
-  const env: BenchEnv = await openEnv(options, log, options.signal)
+  const env: BenchEnv = await openEnv(options, log, options.signal, options.warn ?? log)
   try {
     const { rows, memory } = await runScenarios(env, {
       timing,

@@ -80,6 +80,16 @@ export async function closeAll(items: readonly { close(): Promise<void> }[]): Pr
   await Promise.allSettled(items.map((i) => i.close()))
 }
 
+/**
+ * Decodes what a floor read (its work), after checking that it is not a miss — `unpack` of a miss
+ * would fail with a TypeError that does not say what happened.
+ * @throws Error `<what>: unexpected miss` when `bytes` is null or undefined
+ */
+export function decodeHit(env: BenchEnv, bytes: Buffer | null | undefined, what: string): unknown {
+  if (bytes === null || bytes === undefined) throw new Error(`${what}: unexpected miss`)
+  return env.packr.unpack(bytes)
+}
+
 /** Decodes every value of a multi-get (the floor's work) and checks there was no miss. */
 export function decodeAll(env: BenchEnv, values: readonly (Buffer | null | undefined)[]): void {
   for (const v of values) {

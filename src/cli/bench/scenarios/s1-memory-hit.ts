@@ -11,7 +11,7 @@ import { BENCH_TTL_SECONDS, type BenchEnv } from '../env.js'
 import { BenchUser, makeUser, userFields } from '../fixtures.js'
 import type { PeerCache } from '../peer.js'
 import type { BenchCase } from '../runner.js'
-import { closeAll, inChunks, judgeRow, ok, type RowResult, range, referenceRow, type ScenarioContext } from './common.js'
+import { closeAll, decodeHit, inChunks, judgeRow, ok, type RowResult, range, referenceRow, type ScenarioContext } from './common.js'
 
 const KEYS = 1000
 
@@ -35,7 +35,7 @@ export async function s1MemoryHit(env: BenchEnv, o: ScenarioContext): Promise<Ro
       library: 'floor',
       role: 'floor',
       label: 'lru-cache get + msgpackr decode',
-      run: async (i) => ok(env.packr.unpack(lru.get(`u:${(i % KEYS) + 1}`) as Buffer), 'floor'),
+      run: async (i) => decodeHit(env, lru.get(`u:${(i % KEYS) + 1}`), 'floor'),
     },
     {
       row,
@@ -62,7 +62,7 @@ export async function s1MemoryHit(env: BenchEnv, o: ScenarioContext): Promise<Ro
   for (const peer of o.peers) {
     const cache = await peer.create({
       redisUrl: env.redis?.url as string,
-      namespace: `${env.prefix}-s1-${peer.name}`,
+      namespace: `${env.prefix}:s1-${peer.name}`,
       ttlSeconds: BENCH_TTL_SECONDS,
     })
     peerCaches.push(cache)

@@ -9,7 +9,7 @@ import { BENCH_TTL_SECONDS, type BenchEnv } from '../env.js'
 import { BenchUser, makeUser, userFields } from '../fixtures.js'
 import type { PeerCache } from '../peer.js'
 import type { BenchCase } from '../runner.js'
-import { closeAll, inChunks, judgeRow, ok, type RowResult, range, referenceRow, type ScenarioContext } from './common.js'
+import { closeAll, decodeHit, inChunks, judgeRow, ok, type RowResult, range, referenceRow, type ScenarioContext } from './common.js'
 
 /**
  * Keys per contender, each read once: its warm-up takes 15% of them (see `warmUp`), 5,100 calls, enough
@@ -41,7 +41,7 @@ export async function s2Redis(env: BenchEnv, o: ScenarioContext): Promise<RowRes
       role: 'floor',
       label: 'ioredis getBuffer + msgpackr decode',
       maxCalls: POOL,
-      run: async (i) => ok(env.packr.unpack((await redis.client.getBuffer(floorKey(base + i))) as Buffer), 'floor'),
+      run: async (i) => decodeHit(env, await redis.client.getBuffer(floorKey(base + i)), 'floor'),
     },
     {
       row,
@@ -60,7 +60,7 @@ export async function s2Redis(env: BenchEnv, o: ScenarioContext): Promise<RowRes
     },
   ]
   for (const peer of o.peers) {
-    const ns = `${env.prefix}-s2-${peer.name}`
+    const ns = `${env.prefix}:s2-${peer.name}`
     const writer = await peer.create({ redisUrl: redis.url, namespace: ns, ttlSeconds: BENCH_TTL_SECONDS })
     await inChunks(ids, 200, (id) => writer.set(`u:${id}`, userFields(id)))
     await writer.close()
@@ -120,8 +120,8 @@ export async function s2Memcached(env: BenchEnv, o: ScenarioContext): Promise<Ro
       maxCalls: POOL,
       run: async (i) => {
         const key = floorKey(base + i)
-        const reply = await mc.clientFor(key).get<Buffer>(key)
-        ok(env.packr.unpack(reply.value), 'floor')
+        const reply = (await mc.clientFor(key).get<Buffer>(key)) as { value: Buffer } | undefined
+        decodeHit(env, reply?.value, 'floor')
       },
     },
     {

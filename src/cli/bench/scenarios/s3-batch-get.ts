@@ -15,9 +15,9 @@ import {
   closeAll,
   countCommands,
   decodeAll,
+  decodeHit,
   inChunks,
   judgeRow,
-  ok,
   okAll,
   peerMulti,
   type RowResult,
@@ -84,7 +84,7 @@ export async function s3Redis(env: BenchEnv, o: ScenarioContext): Promise<RowRes
     },
   ]
   for (const peer of o.peers) {
-    const ns = `${env.prefix}-s3-${peer.name}`
+    const ns = `${env.prefix}:s3-${peer.name}`
     const pool = range(500_000, PEER_CALLS * BATCH)
     const w = await peer.create({ redisUrl: redis.url, namespace: ns, ttlSeconds: BENCH_TTL_SECONDS })
     await inChunks(pool, 200, (id) => w.set(`u:${id}`, userFields(id)))
@@ -180,7 +180,7 @@ export async function s3Memcached(env: BenchEnv, o: ScenarioContext): Promise<Ro
           groups.map(async ([server, keys]) => {
             const client = mc.clients.get(server) as NonNullable<ReturnType<typeof mc.clients.get>>
             const reply = (await client.get<Buffer>(keys)) as unknown as Record<string, { value: Buffer } | undefined>
-            for (const key of keys) ok(env.packr.unpack((reply[key] as { value: Buffer }).value), 'floor')
+            for (const key of keys) decodeHit(env, reply[key]?.value, 'floor')
           }),
         )
       },

@@ -10,7 +10,7 @@ import { LRUCache } from 'lru-cache'
 import { ChainedStore } from '../../../chain/chained-store.js'
 import { ProcessMemoryStore } from '../../../stores/memory/process-memory-store.js'
 import { BENCH_TTL_SECONDS, type BenchEnv, type SqlEnv } from '../env.js'
-import { BenchUser, USER_TABLE } from '../fixtures.js'
+import { BenchUser } from '../fixtures.js'
 import type { BenchCase } from '../runner.js'
 import { judgeRow, ok, okAll, type RowResult, range, type ScenarioContext } from './common.js'
 
@@ -43,9 +43,9 @@ export async function s4ReadThrough(env: BenchEnv, sqlEnv: SqlEnv, o: ScenarioCo
   await store.get(BenchUser, { id: 1 })
   const row = `S4 ${sqlEnv.dialect}`
   const dbName = sqlEnv.dialect === 'sqlite' ? 'SQLite' : 'PostgreSQL'
-  const selectOne = (id: number): Promise<unknown> => db.selectFrom(USER_TABLE).selectAll().where('id', '=', id).executeTakeFirst()
+  const selectOne = (id: number): Promise<unknown> => db.selectFrom(sqlEnv.table).selectAll().where('id', '=', id).executeTakeFirst()
   const queryAndMap = async (): Promise<BenchUser[]> => {
-    const rows = await db.selectFrom(USER_TABLE).selectAll().where('id', 'in', ids).execute()
+    const rows = await db.selectFrom(sqlEnv.table).selectAll().where('id', 'in', ids).execute()
     if (rows.length !== BATCH) throw new Error(`floor: ${rows.length} rows`)
     return rows.map((r) => mapRow(r as Record<string, unknown>))
   }
@@ -54,7 +54,7 @@ export async function s4ReadThrough(env: BenchEnv, sqlEnv: SqlEnv, o: ScenarioCo
       row,
       library: 'query + mapping',
       role: 'floor',
-      label: `one hand-written Kysely query (select * from ${USER_TABLE} where id in (1,000 ids)) mapping each row to an object (JSON columns parsed, Date, boolean)`,
+      label: `one hand-written Kysely query (select * from the users table where id in (1,000 ids)) mapping each row to an object (JSON columns parsed, Date, boolean)`,
       run: queryAndMap,
     },
     {
@@ -121,7 +121,7 @@ export async function s4ReadThrough(env: BenchEnv, sqlEnv: SqlEnv, o: ScenarioCo
     for (const peer of o.peers) {
       const cache = await peer.create({
         redisUrl: redis.url,
-        namespace: `${env.prefix}-s4-${sqlEnv.dialect}-${peer.name}`,
+        namespace: `${env.prefix}:s4-${sqlEnv.dialect}-${peer.name}`,
         ttlSeconds: BENCH_TTL_SECONDS,
       })
       closers.push(cache)

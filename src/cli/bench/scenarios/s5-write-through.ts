@@ -15,7 +15,7 @@ import { judgeRow, type RowResult, type ScenarioContext } from './common.js'
 export async function s5WriteThrough(env: BenchEnv, sqlEnv: SqlEnv, o: ScenarioContext): Promise<RowResult[]> {
   const { db } = sqlEnv
   const row = `S5 ${sqlEnv.dialect}`
-  const upsert = (id: number): Promise<unknown> => upsertUser(db, sqlEnv.dialect, id)
+  const upsert = (id: number): Promise<unknown> => upsertUser(db, sqlEnv.table, sqlEnv.dialect, id)
   const layers: Store[] = [new ProcessMemoryStore()]
   if (env.redis !== undefined) layers.push(env.redis.newStore())
   layers.push(await sqlEnv.newStore())
@@ -50,7 +50,7 @@ export async function s5WriteThrough(env: BenchEnv, sqlEnv: SqlEnv, o: ScenarioC
     for (const peer of o.peers) {
       const cache = await peer.create({
         redisUrl: env.redis.url,
-        namespace: `${env.prefix}-s5-${peer.name}`,
+        namespace: `${env.prefix}:s5-${peer.name}`,
         ttlSeconds: BENCH_TTL_SECONDS,
       })
       closers.push(cache)

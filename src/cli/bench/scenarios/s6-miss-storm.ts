@@ -9,7 +9,7 @@ import type { Store } from '../../../contracts/base-store.js'
 import { ProcessMemoryStore } from '../../../stores/memory/process-memory-store.js'
 import { CountingStore } from '../counting-store.js'
 import { BENCH_TTL_SECONDS, type BenchEnv, type SqlEnv } from '../env.js'
-import { BenchUser, USER_TABLE } from '../fixtures.js'
+import { BenchUser } from '../fixtures.js'
 import type { BenchCase } from '../runner.js'
 import { byLibrary, closeAll, ok, type RowResult, type ScenarioContext } from './common.js'
 
@@ -27,7 +27,7 @@ export async function s6MissStorm(env: BenchEnv, sqlEnv: SqlEnv, o: ScenarioCont
   const { db } = sqlEnv
   const row = `S6 ${sqlEnv.dialect}`
   const selectOne = (id: number): Promise<object | undefined> =>
-    db.selectFrom(USER_TABLE).selectAll().where('id', '=', id).executeTakeFirst() as Promise<object | undefined>
+    db.selectFrom(sqlEnv.table).selectAll().where('id', '=', id).executeTakeFirst() as Promise<object | undefined>
   const idFor = (k: number, i: number): number => 10_001 + k * 1000 + i
   const tally = (loads: number[]): Record<string, number> => ({
     storms: loads.length,
@@ -88,7 +88,7 @@ export async function s6MissStorm(env: BenchEnv, sqlEnv: SqlEnv, o: ScenarioCont
     for (const peer of o.peers) {
       const cache = await peer.create({
         redisUrl: env.redis.url,
-        namespace: `${env.prefix}-s6-${peer.name}`,
+        namespace: `${env.prefix}:s6-${peer.name}`,
         ttlSeconds: BENCH_TTL_SECONDS,
       })
       closers.push(cache)
