@@ -30,8 +30,9 @@ class Flight {
  * this process share one read. Only a read that no write has overtaken may be joined: one that began
  * before a write may answer with what the write replaced. A write is one of the chain's (its write
  * clock moved) or an invalidation any in-process layer applied (the process's invalidation sequence
- * moved): a delete or put through another chain over the same memory layer or AsyncLocalStore, a write
- * or invalidation made on such a store itself, a bus eviction — writes this chain's clock never sees
+ * moved): a delete through another chain over the same memory layer (or a put it cannot hold), a write
+ * to an AsyncLocalStore, an invalidation made on such a store itself, a bus eviction — writes this
+ * chain's clock never sees
  * (found by review: a read in a new scope, begun after such a write, joined a read begun before it and
  * got the old copy). Either moves for every key: a join is refused after a write of any key, a read
  * more, never a stale answer.
