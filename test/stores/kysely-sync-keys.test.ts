@@ -240,7 +240,8 @@ for (const [label, kind] of kinds) {
       }
     })
 
-    it.runIf(kind === 'postgres')('columns of domain types (one NOT NULL) and a char(n) key: the rows read are updated', async () => {
+    it('columns of domain types (one NOT NULL) and a char(n) key: the rows read are updated', async (ctx) => {
+      if (kind !== 'postgres') return ctx.skip('does not apply: SQLite has no domain types')
       const domain = `key_dom_${process.pid}_${counter + 1}`
       const { db, chain, memory, table, rows, close } = await setup(
         kind,
