@@ -939,7 +939,8 @@ for (const dialect of dialects) {
 
     describe('transactions', () => {
       it('a deadlock (40P01) or serialization failure (40001) rejects saying the database rolled the whole transaction back and it is safe to retry, with the code in cause', async (ctx) => {
-        if (dialect !== 'postgres') return ctx.skip('does not apply: PostgreSQL's deadlock and serialization failures, which SQLite never raises')
+        if (dialect !== 'postgres')
+          return ctx.skip('does not apply: deadlocks and serialization failures of PostgreSQL, which SQLite never raises')
         const env = await makeEnv(dialect)
         await accountsTable(env)
         const store = env.newStore()
@@ -979,7 +980,8 @@ for (const dialect of dialects) {
       })
 
       it('a deadlock victim whose callback catches the error still rolls back whole: later calls reject with the same error, and so does transaction() (store and chain; the caches see nothing of it)', async (ctx) => {
-        if (dialect !== 'postgres') return ctx.skip('does not apply: PostgreSQL's deadlock and serialization failures, which SQLite never raises')
+        if (dialect !== 'postgres')
+          return ctx.skip('does not apply: deadlocks and serialization failures of PostgreSQL, which SQLite never raises')
         const env = await makeEnv(dialect)
         await accountsTable(env)
         const store = env.newStore()
