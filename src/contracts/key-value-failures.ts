@@ -17,16 +17,22 @@ export function partialFailure(
   failures: readonly PartialFailureError[],
   positions: Iterable<number>,
   results?: (StoreEntry | undefined)[],
+  corrupt?: Error,
 ): PartialFailureError {
   const failed = [...positions].sort(ascending)
   const nodes = [...new Set(failures.flatMap((f) => f.nodes))]
   const what = typeof operation === 'string' ? operation : operation(failed)
-  return new PartialFailureError(`${what}: ${failed.length} item(s) on failed node(s) ${nodes.join(', ')}: ${failures[0]?.message}`, {
-    failed,
-    results,
-    nodes,
-    cause: failures.length === 1 ? failures[0] : new AggregateError(failures, `${what} failures`),
-  })
+  const causes: Error[] = corrupt === undefined ? [...failures] : [...failures, corrupt]
+  const also = corrupt === undefined ? '' : `; and ${corrupt.message}`
+  return new PartialFailureError(
+    `${what}: ${failed.length} item(s) on failed node(s) ${nodes.join(', ')}: ${failures[0]?.message}${also}`,
+    {
+      failed,
+      results,
+      nodes,
+      cause: causes.length === 1 ? causes[0] : new AggregateError(causes, `${what} failures`),
+    },
+  )
 }
 
 /**

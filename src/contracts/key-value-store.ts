@@ -1,4 +1,5 @@
 import { decodeAlias, encodeTombstone, envelopeExpiry, envelopeKind, KIND_ALIAS } from '../core/codec.js'
+import type { CorruptEntryError } from '../core/errors.js'
 import { InvalidArgumentError, InvalidOptionError, isStockpyleError, show, UnsupportedOperationError } from '../core/errors.js'
 import type { Lookup, Model } from '../core/model.js'
 import { MAX_TIMER_MS, nameOption } from '../core/option-values.js'
@@ -154,6 +155,7 @@ export class KeyValueStore extends BaseStore {
       found = (err.results ?? new Array(keys.length)) as (Uint8Array | undefined)[]
     }
     const failedTargets = new Set<string>()
+    let corrupt: CorruptEntryError | undefined
     const entries = await resolveEnvelopes(
       this.name,
       info,
@@ -174,16 +176,20 @@ export class KeyValueStore extends BaseStore {
       },
       grace,
       (bad, failed, results) => this.#dropCorrupt(info, bad, failed, results),
-    )
+    ).catch((err: unknown) => {
+      // Nodes failed too: one PartialFailureError names both, with every lost lookup (review: it hid them)
+      if (failures.length === 0 || !isStockpyleError(err, 'E_CORRUPT_ENTRY') || (err as CorruptEntryError).results === undefined) throw err
+      corrupt = err as CorruptEntryError
+      return [...(corrupt.results as (StoreEntry | undefined)[])]
+    })
     if (failures.length === 0) return entries
-    const failed = new Set(failures[0]?.failed)
-    if (failedTargets.size > 0) {
+    const failed = new Set([...(failures[0]?.failed ?? []), ...(corrupt?.failed ?? [])])
+    if (failedTargets.size > 0)
       found.forEach((bytes, i) => {
         if (bytes !== undefined && envelopeKind(bytes) === KIND_ALIAS && failedTargets.has(decodeAlias(bytes))) failed.add(i)
       })
-    }
     for (const i of failed) entries[i] = undefined
-    throw partialFailure((p) => `${this.name} store ${readCall('get', info, requests, p)}`, failures, failed, entries)
+    throw partialFailure((p) => `${this.name} store ${readCall('get', info, requests, p)}`, failures, failed, entries, corrupt)
   }
 
   protected async writeMany(items: readonly WriteItem[]): Promise<void> {

@@ -12,6 +12,7 @@ import {
   type KeyValueBackend,
   type KeyValueEntry,
   KeyValueStore,
+  PartialFailureError,
   ProcessMemoryStore,
   type StoreEntry,
 } from '../../src/index.js'
@@ -217,6 +218,42 @@ describe('a corrupt entry fails only its own lookups (review: it failed the read
     // a get of that key alone still rejects (another corrupt value), naming it
     await backend.setMany([{ key: userKey(2), value: Buffer.from('again'), expiresAt: undefined }])
     await expect(store.get(ConformanceUser, { id: 2 })).rejects.toBeInstanceOf(CorruptEntryError)
+  })
+
+  it('KeyValueStore: a corrupt entry and a failed node in one read give one PartialFailureError losing both lookups, naming both (review: the corrupt entry hid the node)', async () => {
+    const clock = new ManualClock()
+    const down = new Set<string>()
+    class HalfDown extends MapBackend {
+      override async getMany(keys: readonly string[], options?: { partial?: boolean }): Promise<(Uint8Array | undefined)[]> {
+        const found = await super.getMany(keys)
+        const failed = keys.flatMap((key, i) => (down.has(key) ? [i] : []))
+        if (failed.length === 0) return found
+        const results = found.map((v, i) => (failed.includes(i) ? undefined : v))
+        throw new PartialFailureError('node n2 down', { failed, results, nodes: ['n2'] })
+      }
+    }
+    const backend = new HalfDown(() => clock.now())
+    const store = new KeyValueStore(backend, { prefix: 'p', name: 'kv', clock })
+    await store.batchPut(users)
+    await backend.setMany([{ key: userKey(2), value: Buffer.from('not an envelope'), expiresAt: undefined }])
+    down.add(userKey(3))
+    const err = await store.batchGetEntries(ConformanceUser, ids, { partial: true }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(PartialFailureError)
+    const partial = err as PartialFailureError<StoreEntry>
+    expect(partial.failed).toEqual([1, 2])
+    expect(partial.results?.map((e) => e?.value)).toEqual([users[0], undefined, undefined])
+    expect(partial.message).toMatch(/node n2 down; and .*is corrupt/)
+    expect(((partial.cause as AggregateError).errors ?? []).some((e) => e instanceof CorruptEntryError)).toBe(true)
+    // through a chain: the three answered, the node failure reported (not a miss)
+    const db = new ProcessMemoryStore({ name: 'db', tombstoneLifetime: 0 })
+    await db.batchPut(users)
+    await backend.setMany([{ key: userKey(2), value: Buffer.from('again'), expiresAt: undefined }])
+    const events: CacheErrorEvent[] = []
+    const chain = new ChainedStore([store, db])
+    chain.events.on('cacheError', (e) => events.push(e))
+    expect((await chain.batchGet(ConformanceUser, ids)).map((u) => u?.id)).toEqual([1, 2, 3])
+    expect(events.map((e) => (e.error as Error).constructor.name)).toEqual(['PartialFailureError'])
+    await chain.close()
   })
 
   it('KeyValueStore: corrupt records read through aliases fail every lookup that reached them, and only those; the message counts the others', async () => {
