@@ -859,11 +859,10 @@ describe.runIf(stores.has('redis-cluster'))(
         },
       })
       expect(await left(`${p}:*`)).toEqual([])
-      // the next pass went through the current masters: the promoted replica, not the demoted master
-      const { master: promoted } = await roles()
-      const second = events.filter((e) => e.pass === 2 && e.phase === 'start').map((e) => e.node)
-      expect(second).toContain(addressOf(promoted))
-      expect(second).not.toContain(addressOf(master))
+      // it made another pass rather than rejecting (which nodes that pass reaches depends on when ioredis
+      // has refreshed its slot map: the demoted master, now a replica, answers with the same keys, and
+      // their UNLINKs are redirected to the promoted one; CI at 0408e81 saw the old map once)
+      expect(events.some((e) => e.pass === 2 && e.phase === 'start')).toBe(true)
     }, 60_000)
 
     it('a master whose connection is replaced in every pass allowed: rejects saying a master was demoted or its connection replaced (failover?), the failure as cause', async () => {
