@@ -48,13 +48,19 @@ export async function finishPut(
 }
 
 /**
- * Ends an early put the chain's writes left before the layer's turn (a caller error thrown on the
- * way): its end must be called once all the same, so that what it holds back is released; its failure
- * is not reported (the call rejects with that error).
+ * Ends an early put of cache layer `index` the chain's writes left before the layer's turn (a caller
+ * error thrown on the way): its end must be called once all the same, so that what it holds back is
+ * released. If the end fails (its bus did not take the keys), the failure is counted and reported and
+ * `objs` are kept as the layer's repairs, as a failed put's are: never a silent miss elsewhere.
  */
-export function abandonPut(early: EarlyPut | undefined): void {
+export function abandonPut(calls: LayerCalls, index: number, early: EarlyPut | undefined, objs: readonly object[]): void {
   const end = early?.end
   if (end === undefined) return
   ;(early as EarlyPut).end = undefined
-  end().catch(() => {})
+  end().catch((err: unknown) => {
+    try {
+      calls.fail(index, 'put', err)
+    } catch {}
+    ;(calls.guards[index] as LayerGuard).remember(objs)
+  })
 }

@@ -363,7 +363,7 @@ export class WritePath {
         if (!failed.skipped) failure ??= failed
       }
     } finally {
-      abandonPut(early)
+      abandonPut(calls, 0, early, objs)
       // the clock alone: a read begun before this point remembers no miss (see ReadPath.readBelowFirst)
       this.#p.backfill.markWritten(objs)
     }
